@@ -1,0 +1,6 @@
+//! Conclave: an offline root key ceremony appliance for TUF repositories.
+#![forbid(unsafe_code)]
+#![deny(unused_must_use)]
+#![warn(missing_docs)]
+
+pub mod tuf;
