@@ -3,4 +3,5 @@
 #![deny(unused_must_use)]
 #![warn(missing_docs)]
 
+pub mod signer;
 pub mod tuf;

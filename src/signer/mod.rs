@@ -1,0 +1,52 @@
+//! The edge to private keys: a [`Signer`] holds one key and signs bytes with it.
+//!
+//! Keyholders' keys live in PKCS#11 tokens; in-memory software keys exist for tests and practice
+//! imports only and are never used for production ceremonies.
+
+pub mod software;
+
+use crate::tuf::key::{Key, KeyError, KeyId};
+
+/// Why a signer could not sign.
+#[derive(Debug, thiserror::Error)]
+pub enum SignerError {
+    /// The signature the key produced does not verify against its public key.
+    #[error("signature from key {keyid} does not verify against its public key: {source}")]
+    SelfCheck {
+        /// The key that signed.
+        keyid: KeyId,
+        /// Why verification failed.
+        source: KeyError,
+    },
+    /// The device or backend failed.
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// One private key that can sign; the public half is known as a TUF key object.
+pub trait Signer {
+    /// The public key in TUF form.
+    fn key(&self) -> &Key;
+
+    /// The key id a new key gets (SHA-256 of the canonical key object).
+    fn key_id(&self) -> KeyId {
+        self.key().key_id()
+    }
+
+    /// Sign `msg` (the canonical bytes of a `signed` part) and return the signature bytes as TUF
+    /// carries them: raw 64 bytes for Ed25519, DER for ECDSA.
+    fn sign_raw(&mut self, msg: &[u8]) -> Result<Vec<u8>, SignerError>;
+
+    /// Sign and verify the signature in software before returning it.
+    fn sign(&mut self, msg: &[u8]) -> Result<Vec<u8>, SignerError> {
+        let sig = self.sign_raw(msg)?;
+        let check = self.key().public_key().and_then(|pk| pk.verify(msg, &sig));
+        match check {
+            Ok(()) => Ok(sig),
+            Err(source) => Err(SignerError::SelfCheck {
+                keyid: self.key_id(),
+                source,
+            }),
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Taking typed fields out of JSON objects, with errors that name the JSON path.
+
+use super::canonical::{Map, Value};
+
+/// A field of a metadata file is missing, of the wrong type, or has a value that is not allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct FieldError {
+    /// JSON path of the field, e.g. `$.signed.roles.root.threshold`.
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A new error at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The JSON path of member `name` below `parent`.
+pub fn member_path(parent: &str, name: &str) -> String {
+    let simple = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if simple {
+        format!("{parent}.{name}")
+    } else {
+        format!("{parent}[{}]", Value::String(name.to_string()))
+    }
+}
+
+/// The JSON path of element `i` below `parent`.
+pub fn index_path(parent: &str, i: usize) -> String {
+    format!("{parent}[{i}]")
+}
+
+/// An object being taken apart: fields are removed as they are read, and what is left over is
+/// kept as the object's unrecognized members.
+pub struct Fields {
+    map: Map,
+    path: String,
+}
+
+impl Fields {
+    /// Take `value` as an object at `path`.
+    pub fn new(value: Value, path: &str) -> Result<Self, FieldError> {
+        match value {
+            Value::Object(map) => Ok(Fields {
+                map,
+                path: path.to_string(),
+            }),
+            other => Err(FieldError::new(
+                path,
+                format!("expected an object, found {}", other.type_name()),
+            )),
+        }
+    }
+
+    /// The path of this object.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The path of a member of this object.
+    pub fn child(&self, name: &str) -> String {
+        member_path(&self.path, name)
+    }
+
+    /// Remove and return a required member.
+    pub fn take(&mut self, name: &str) -> Result<Value, FieldError> {
+        self.map
+            .remove(name)
+            .ok_or_else(|| FieldError::new(self.child(name), "required field is missing"))
+    }
+
+    /// Remove and return an optional member.
+    pub fn take_opt(&mut self, name: &str) -> Option<Value> {
+        self.map.remove(name)
+    }
+
+    /// A required string.
+    pub fn string(&mut self, name: &str) -> Result<String, FieldError> {
+        let v = self.take(name)?;
+        as_string(v, &self.child(name))
+    }
+
+    /// An optional string.
+    pub fn opt_string(&mut self, name: &str) -> Result<Option<String>, FieldError> {
+        match self.take_opt(name) {
+            None => Ok(None),
+            Some(v) => as_string(v, &self.child(name)).map(Some),
+        }
+    }
+
+    /// A required non-negative integer.
+    pub fn u64(&mut self, name: &str) -> Result<u64, FieldError> {
+        let v = self.take(name)?;
+        as_u64(&v, &self.child(name))
+    }
+
+    /// An optional non-negative integer.
+    pub fn opt_u64(&mut self, name: &str) -> Result<Option<u64>, FieldError> {
+        match self.take_opt(name) {
+            None => Ok(None),
+            Some(v) => as_u64(&v, &self.child(name)).map(Some),
+        }
+    }
+
+    /// A required boolean.
+    pub fn bool(&mut self, name: &str) -> Result<bool, FieldError> {
+        let path = self.child(name);
+        match self.take(name)? {
+            Value::Bool(b) => Ok(b),
+            other => Err(wrong_type(&path, "a boolean", &other)),
+        }
+    }
+
+    /// An optional boolean.
+    pub fn opt_bool(&mut self, name: &str) -> Result<Option<bool>, FieldError> {
+        let path = self.child(name);
+        match self.take_opt(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(b)),
+            Some(other) => Err(wrong_type(&path, "a boolean", &other)),
+        }
+    }
+
+    /// A required object, as fields.
+    pub fn object(&mut self, name: &str) -> Result<Fields, FieldError> {
+        let path = self.child(name);
+        Fields::new(self.take(name)?, &path)
+    }
+
+    /// A required object, as a map.
+    pub fn map(&mut self, name: &str) -> Result<Map, FieldError> {
+        let path = self.child(name);
+        match self.take(name)? {
+            Value::Object(m) => Ok(m),
+            other => Err(wrong_type(&path, "an object", &other)),
+        }
+    }
+
+    /// A required array.
+    pub fn array(&mut self, name: &str) -> Result<Vec<Value>, FieldError> {
+        let path = self.child(name);
+        match self.take(name)? {
+            Value::Array(a) => Ok(a),
+            other => Err(wrong_type(&path, "an array", &other)),
+        }
+    }
+
+    /// An optional array of strings.
+    pub fn opt_string_array(&mut self, name: &str) -> Result<Option<Vec<String>>, FieldError> {
+        let path = self.child(name);
+        match self.take_opt(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| as_string(v, &index_path(&path, i)))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(wrong_type(&path, "an array", &other)),
+        }
+    }
+
+    /// What is left: the unrecognized members, kept so that they survive a load and save.
+    pub fn rest(self) -> Map {
+        self.map
+    }
+}
+
+/// A string, or an error naming `path`.
+pub fn as_string(v: Value, path: &str) -> Result<String, FieldError> {
+    match v {
+        Value::String(s) => Ok(s),
+        other => Err(wrong_type(path, "a string", &other)),
+    }
+}
+
+/// A non-negative 64-bit integer, or an error naming `path`.
+pub fn as_u64(v: &Value, path: &str) -> Result<u64, FieldError> {
+    match v {
+        Value::Int(i) => u64::try_from(*i).map_err(|_| {
+            FieldError::new(path, format!("must be a non-negative integer, found {i}"))
+        }),
+        other => Err(wrong_type(path, "an integer", other)),
+    }
+}
+
+fn wrong_type(path: &str, expected: &str, found: &Value) -> FieldError {
+    FieldError::new(
+        path,
+        format!("expected {expected}, found {}", found.type_name()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_quote_unusual_names() {
+        assert_eq!(member_path("$", "signed"), "$.signed");
+        assert_eq!(member_path("$.keys", "a/b"), "$.keys[\"a/b\"]");
+        assert_eq!(
+            member_path("$.meta", "snapshot.json"),
+            "$.meta[\"snapshot.json\"]"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let v = Value::parse(br#"{"version": -1, "name": 3, "ok": true}"#).unwrap();
+        let mut f = Fields::new(v, "$.signed").unwrap();
+        assert_eq!(
+            f.u64("version").unwrap_err().to_string(),
+            "$.signed.version: must be a non-negative integer, found -1"
+        );
+        assert_eq!(
+            f.string("name").unwrap_err().to_string(),
+            "$.signed.name: expected a string, found integer"
+        );
+        assert_eq!(
+            f.string("missing").unwrap_err().to_string(),
+            "$.signed.missing: required field is missing"
+        );
+        assert!(f.bool("ok").unwrap());
+        assert!(f.rest().is_empty());
+    }
+}

@@ -1,0 +1,1 @@
+//! Verification (filled in next).
