@@ -1,1 +1,52 @@
-fn main() {}
+//! The `conclave` command: parse arguments, call the library, map results to exit codes
+//! (0 ok, 1 verification failed, 2 usage or I/O error).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use conclave::cli::{self, CliError, Outcome};
+
+/// Conclave: offline root key ceremonies for TUF repositories.
+#[derive(Debug, Parser)]
+#[command(name = "conclave", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Verify a repository's root chain and roles from a trusted root.
+    Verify(cli::verify::VerifyArgs),
+    /// Summarise any metadata file, with the SHA-256 of its canonical signed bytes.
+    Inspect(cli::verify::InspectArgs),
+}
+
+fn run(cli: &Cli) -> Result<Outcome, CliError> {
+    match &cli.command {
+        Command::Verify(a) => cli::verify::run_verify(a),
+        Command::Inspect(a) => cli::verify::run_inspect(a),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(outcome) => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (e.g. `| head`) is not an error worth a panic.
+            let _ = stdout.write_all(outcome.stdout.as_bytes());
+            let _ = stdout.flush();
+            if outcome.success {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("conclave: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -4,4 +4,5 @@ pub mod canonical;
 pub mod key;
 pub mod metadata;
 pub mod parse;
+pub mod repository;
 pub mod verify;
