@@ -279,6 +279,7 @@ def run_client(
         handler.mounts["/targets/"] = os.path.abspath(targets_dir)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
+    server.handle_error = lambda request, client_address: None  # no tracebacks on timeouts
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
     thread.daemon = True
     thread.start()
