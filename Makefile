@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace python3 python3-venv time
+DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace python3 python3-venv
 # python-tuf 7.0.1 requires securesystemslib~=1.0 and urllib3~=2.0; securesystemslib 1.6.0's
 # [crypto] extra requires cryptography>=48. Every package of the venv is pinned exactly (checked on
 # PyPI 2026-11-23); without [crypto]/cryptography, ECDSA signatures are skipped silently.
@@ -23,8 +23,8 @@ demo: build
 
 deps: deb-deps venv
 
-# Debian packages the tests use (SoftHSM2, zbar, tmux, strace; python3-venv for the venv, time for
-# make bench). Installs only what is missing.
+# Debian packages the tests use (SoftHSM2, zbar, tmux, strace; python3-venv for the venv).
+# Installs only what is missing.
 deb-deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -51,6 +51,11 @@ unit:
 	CONCLAVE_PYTHON=$(abspath $(PY)) $(CARGO) test --locked
 
 test: deps lint unit
+
+# Times `conclave verify` against python-tuf on a 30-root-version, 100,000-target repository
+# (generated once into bench-out/). Not part of `make test`.
+bench: venv
+	CONCLAVE_PYTHON=$(abspath $(PY)) CARGO=$(CARGO) tests/bench/run.sh
 
 clean:
 	rm -rf target $(VENV)
