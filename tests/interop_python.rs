@@ -170,6 +170,36 @@ fn python_tuf_rejects_a_flipped_byte_in_the_snapshot_signature() {
     assert_eq!(run.code(), 0, "{run:?}");
 }
 
+/// Removes the signature of key `name` (from keys/keys.json) from a metadata file.
+fn drop_signature(repo: &Path, file: &str, name: &str) {
+    let keys: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo.join("keys/keys.json")).expect("keys"))
+            .expect("keys.json");
+    let keyid = keys[name]["keyid"].as_str().expect("key id").to_string();
+    let path = repo.join("metadata").join(file);
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("file")).expect("JSON");
+    let sigs = doc["signatures"].as_array_mut().expect("signatures");
+    let before = sigs.len();
+    sigs.retain(|s| s["keyid"] != keyid.as_str());
+    assert_eq!(sigs.len() + 1, before, "{name} had signed {file}");
+    std::fs::write(&path, serde_json::to_vec_pretty(&doc).expect("JSON")).expect("write");
+}
+
+#[test]
+fn python_tuf_rejects_a_rotation_without_the_old_threshold() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = tmp.path().join("repo");
+    make_repo(&repo, &["--root-rotations", "1", "--targets", "0"]);
+    // Root 1 needs 2 of root-1..root-3; 2.root.json is signed by root-1 and root-2 (old) and by
+    // root-4 (new, threshold 1). Without root-1 the new threshold still holds, the old does not.
+    drop_signature(&repo, "2.root.json", "root-1");
+    let run = verify_repo(&repo.join("metadata"), &["--at", AT, "--roots-only"]);
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(run.stderr.contains("role root") && run.stderr.contains("2.root.json"));
+    assert!(run.stderr.contains("threshold 2"), "{}", run.stderr);
+}
+
 #[test]
 fn python_tuf_verdict_follows_the_reference_time() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -312,6 +342,33 @@ fn conclave_verify_accepts_a_python_tuf_repository() {
         run.code(),
         0,
         "conclave rejected what python-tuf accepts: {run:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs conclave verify (lead's core)"]
+fn conclave_verify_accepts_p384_keys_and_rejects_a_rotation_without_the_old_threshold() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = tmp.path().join("repo");
+    make_repo(
+        &repo,
+        &[
+            "--key-types",
+            "ecdsa-p384,ed25519,ecdsa",
+            "--root-rotations",
+            "1",
+        ],
+    );
+    let run = conclave_verify(&repo);
+    assert_eq!(run.code(), 0, "P-384 + Ed25519 + P-256 repository: {run:?}");
+    drop_signature(&repo, "2.root.json", "root-1");
+    let python = verify_repo(&repo.join("metadata"), &["--at", AT, "--roots-only"]);
+    assert_eq!(python.code(), 1, "python-tuf must reject it: {python:?}");
+    let run = conclave_verify(&repo);
+    assert_eq!(
+        run.code(),
+        1,
+        "rotation signed by only one old key accepted: {run:?}"
     );
 }
 
