@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use conclave::cli::{self, CliError, Outcome};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Conclave: offline root key ceremonies for TUF repositories.
 #[derive(Debug, Parser)]
 #[command(name = "conclave", version, about)]

@@ -35,7 +35,10 @@ impl Map {
 
     /// Build from members in any order, refusing duplicate names (returns the duplicated name).
     pub fn from_unique_entries(mut entries: Vec<(String, Value)>) -> Result<Self, String> {
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        // Files written by TUF tools are usually sorted already: check before sorting.
+        if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+        }
         if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(w[0].0.clone());
         }
