@@ -840,25 +840,27 @@ pub struct TargetFile {
 }
 
 impl TargetFile {
-    /// Check that a JSON value is a valid target entry without taking it apart.
-    pub fn check(v: &Value, path: &str) -> Result<(), FieldError> {
+    /// Check that a JSON value is a valid target entry without taking it apart. `path` makes
+    /// the entry's JSON path, only when there is an error to report.
+    pub fn check(v: &Value, path: impl Fn() -> String) -> Result<(), FieldError> {
         let Some(m) = v.as_object() else {
             if let Value::Packed(_) = v {
                 return Ok(());
             }
             return Err(FieldError::new(
-                path,
+                path(),
                 format!("expected an object, found {}", v.type_name()),
             ));
         };
-        let lp = member_path(path, "length");
+        let lp = || member_path(&path(), "length");
         match m.get("length") {
-            None => return Err(FieldError::new(lp, "required field is missing")),
+            None => return Err(FieldError::new(lp(), "required field is missing")),
+            Some(Value::Int(i)) if *i >= 0 && *i <= i128::from(u64::MAX) => {}
             Some(l) => {
-                as_u64(l, &lp)?;
+                as_u64(l, &lp())?;
             }
         }
-        let hp = member_path(path, "hashes");
+        let hp = member_path(&path(), "hashes");
         match m.get("hashes") {
             None => Err(FieldError::new(hp, "required field is missing")),
             Some(Value::Object(h)) if h.is_empty() => {
@@ -1104,7 +1106,7 @@ impl SignedPayload for Targets {
         let tp = f.child("targets");
         let targets = f.map("targets")?;
         for (name, v) in targets.iter() {
-            TargetFile::check(v, &member_path(&tp, name))?;
+            TargetFile::check(v, || member_path(&tp, name))?;
         }
         let delegations = match f.take_opt("delegations") {
             None => None,
@@ -1246,7 +1248,8 @@ fn parse_file(bytes: &[u8]) -> Result<Value, JsonError> {
         bytes,
         super::canonical::DEFAULT_MAX_FILE_SIZE,
         &|name, v| {
-            TargetFile::check(v, &member_path("$.signed.targets", name)).map_err(|e| e.to_string())
+            TargetFile::check(v, || member_path("$.signed.targets", name))
+                .map_err(|e| e.to_string())
         },
     )
 }
