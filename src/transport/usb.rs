@@ -1,0 +1,1 @@
+//! Removable media: finding destinations, atomic export with read-back, import.
