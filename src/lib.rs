@@ -3,5 +3,5 @@
 #![deny(unused_must_use)]
 #![warn(missing_docs)]
 
-pub mod tuf;
 pub mod transport;
+pub mod tuf;
