@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace
+DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace dosfstools mtools
 PY_PACKAGES := tuf==7.0.1 securesystemslib[crypto]==1.3.1
 
 .PHONY: demo test deps deb-deps venv lint unit build bench clean
@@ -46,3 +46,7 @@ test: deps lint unit
 
 clean:
 	rm -rf target $(VENV)
+
+# QR transport figures: fragments and frames for 4, 16 and 64 KiB files, encode/decode time.
+bench:
+	$(CARGO) test --release --locked --test transport_qr fragments_per_size_figures -- --nocapture
