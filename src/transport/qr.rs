@@ -783,9 +783,9 @@ pub fn cli_encode(cmd: &EncodeCommand<'_>, out: &mut dyn Write) -> Result<(), Qr
                 })?;
             write_new_file(&path, &png)?;
         }
-        write!(
+        writeln!(
             out,
-            "{header}wrote {count} PNG frames to {} (a reader needs about {} of them)\n",
+            "{header}wrote {count} PNG frames to {} (a reader needs about {} of them)",
             dir.display(),
             anim.fragment_count()
         )
