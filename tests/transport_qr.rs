@@ -336,10 +336,9 @@ fn cli_encode_png_then_decode_round_trip() {
         String::from_utf8_lossy(&out.stderr)
     );
     let digest = hex::encode(Sha256::digest(&file));
-    assert!(
-        stdout.contains(&qr::hex_groups(&Sha256::digest(&file))),
-        "{stdout}"
-    );
+    let groups = qr::hex_groups(&Sha256::digest(&file));
+    assert!(stdout.contains(&groups[..39]), "{stdout}");
+    assert!(stdout.contains(&groups[40..]), "{stdout}");
     let words = qr::pgp_words(&Sha256::digest(&file));
     assert!(stdout.contains(&words[..8].join(" ")), "{stdout}");
     let mut pngs: Vec<PathBuf> = std::fs::read_dir(&frames_dir)
@@ -417,6 +416,86 @@ fn fragments_per_size_figures() {
             version,
             encode,
             decode
+        );
+    }
+}
+
+/// The terminal animation runs until a key press (here Ctrl-C, then another run with `q`).
+#[test]
+fn terminal_animation_stops_on_key_press() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        panic!("tmux missing: install it (make deps does)");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("root.json");
+    std::fs::write(&input, realistic_root(4 * 1024, 10)).expect("write");
+    let bin = env!("CARGO_BIN_EXE_conclave");
+    for (n, key) in ["C-c", "q"].iter().enumerate() {
+        let session = format!("conclave-qr-{}-{n}", std::process::id());
+        let cmd = format!(
+            "{bin} qr encode {} --interval-ms 50; echo EXIT=$?; sleep 60",
+            input.display()
+        );
+        // A tmux server that is just exiting (after the previous session) can refuse a new
+        // session for a moment: retry briefly.
+        let started = (0..20).any(|_| {
+            let ok = Command::new("tmux")
+                .args([
+                    "new-session",
+                    "-d",
+                    "-s",
+                    &session,
+                    "-x",
+                    "100",
+                    "-y",
+                    "50",
+                    &cmd,
+                ])
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            ok
+        });
+        assert!(started, "tmux new-session failed");
+        let capture = || {
+            let out = Command::new("tmux")
+                .args(["capture-pane", "-p", "-t", &session])
+                .output()
+                .expect("capture");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let wait_for = |needle: &str| {
+            for _ in 0..100 {
+                let screen = capture();
+                if screen.contains(needle) {
+                    return screen;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let screen = capture();
+            let _ = Command::new("tmux")
+                .args(["kill-session", "-t", &session])
+                .status();
+            panic!("{needle:?} did not appear:\n{screen}");
+        };
+        let screen = wait_for("any key stops");
+        assert!(
+            screen.contains('▀') && screen.contains("sha256"),
+            "{screen}"
+        );
+        Command::new("tmux")
+            .args(["send-keys", "-t", &session, key])
+            .status()
+            .expect("send-keys");
+        let screen = wait_for("EXIT=");
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &session])
+            .status();
+        assert!(
+            screen.contains("EXIT=0") && screen.contains("stopped after"),
+            "{screen}"
         );
     }
 }

@@ -820,7 +820,13 @@ fn identity_text(file: &Path, anim: &Animation) -> String {
         anim.envelope_len,
         anim.fragment_count()
     );
-    let _ = writeln!(s, "sha256   {}", hex_groups(&anim.sha256));
+    // Two lines of eight groups, so it fits an 80-column console.
+    let groups = hex_groups(&anim.sha256);
+    let groups: Vec<&str> = groups.split(' ').collect();
+    for (i, line) in groups.chunks(8).enumerate() {
+        let label = if i == 0 { "sha256" } else { "" };
+        let _ = writeln!(s, "{label:8} {}", line.join(" "));
+    }
     for (i, line) in words.chunks(8).enumerate() {
         let label = if i == 0 { "words" } else { "" };
         let _ = writeln!(s, "{label:8} {}", line.join(" "));
@@ -896,10 +902,11 @@ mod terminal {
         // first cycle are generated as we go.
         let first = QrMatrix::encode(&anim.next_frame()?, 1)?;
         let (need_cols, qr_rows) = first.terminal_size(TERMINAL_QUIET_ZONE);
-        let header_lines = header.lines().count() + 1;
-        let need_rows = qr_rows + header_lines;
+        // One status line is the minimum; the file's identity (SHA-256 in hex and words) is shown
+        // above the code when the terminal has room, and always printed to the normal screen
+        // before and after the animation.
+        let need_rows = qr_rows + 1;
         let (cols, rows) = terminal::size().map_err(term_err)?;
-        let header_width = header.lines().map(|l| l.chars().count()).max().unwrap_or(0);
         if usize::from(cols) < need_cols || usize::from(rows) < need_rows {
             return Err(QrError::TerminalTooSmall {
                 cols,
@@ -908,7 +915,9 @@ mod terminal {
                 need_rows,
             });
         }
-        let show_header = usize::from(cols) >= header_width;
+        let header_width = header.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        let show_header = usize::from(cols) >= header_width
+            && usize::from(rows) >= need_rows + header.lines().count();
         terminal::enable_raw_mode().map_err(term_err)?;
         let _guard = Guard;
         let mut stdout = std::io::stdout();
@@ -948,6 +957,8 @@ mod terminal {
             if event::poll(wait).map_err(term_err)? {
                 if let Event::Key(key) = event::read().map_err(term_err)? {
                     if key.kind == KeyEventKind::Press {
+                        drop(_guard);
+                        println!("{header}stopped after {} frames", shown - 1);
                         return Ok(());
                     }
                 }
