@@ -406,8 +406,37 @@ fn fragments_per_size_figures() {
         assert_eq!(c.finish().expect("rebuilt").data, file);
         let decode = started.elapsed();
         let version = QrMatrix::encode(&frames[0], 1).expect("qr").width();
+        // Whole path: render every frame as PNG, then read the PNGs with rqrr until rebuilt.
+        let started = std::time::Instant::now();
+        let pngs: Vec<Vec<u8>> = frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                QrMatrix::encode(f, i + 1)
+                    .expect("qr")
+                    .to_png(qr::DEFAULT_MODULE_PX, qr::PNG_QUIET_ZONE)
+                    .expect("png")
+            })
+            .collect();
+        let png_encode = started.elapsed();
+        let started = std::time::Instant::now();
+        let mut c = Collector::new();
+        let mut read = 0;
+        for png in &pngs {
+            read += 1;
+            for code in qr::read_png_codes(png).expect("png") {
+                c.receive("png", &code).expect("accepted");
+            }
+            if c.progress().complete {
+                break;
+            }
+        }
+        assert_eq!(c.finish().expect("rebuilt from PNGs").data, file);
+        let png_decode = started.elapsed();
         println!(
-            "{kib:>3} KiB file ({} bytes): envelope {} bytes, {} fragments, {} frames written, {} chars/frame, {} modules/side; UR encode {:?}, decode {:?}",
+            "{kib:>3} KiB file ({} bytes): envelope {} bytes, {} fragments, {} frames written, \
+             {} chars/frame, {} modules/side; UR encode {:?}, UR decode {:?}; \
+             QR+PNG render of all frames {:?}, rqrr decode of {read} PNGs {:?}",
             file.len(),
             anim.envelope_len,
             anim.fragment_count(),
@@ -415,7 +444,9 @@ fn fragments_per_size_figures() {
             frames[0].len(),
             version,
             encode,
-            decode
+            decode,
+            png_encode,
+            png_decode
         );
     }
 }
