@@ -44,6 +44,18 @@ pub enum UsbError {
         /// The existing file.
         path: PathBuf,
     },
+    /// The media has too little free space; nothing was written.
+    #[error(
+        "{dir}: {free} bytes free, the export needs {needed} bytes (plus filesystem overhead); nothing was written"
+    )]
+    NoSpace {
+        /// The destination folder.
+        dir: PathBuf,
+        /// Bytes free.
+        free: u64,
+        /// Bytes to write.
+        needed: u64,
+    },
     /// Writing failed part way. Files under `written` are complete and were read back; files under
     /// `not_written` were not touched (no partial file under a final name, temporary files removed).
     #[error("{path}: {op} failed: {source}; written: [{}]; not written: [{}]{}", .written.join(", "), .not_written.join(", "), leftover_note(.leftover))]
@@ -330,6 +342,10 @@ pub trait MediaFs {
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Flushes everything to the devices (`sync`).
     fn sync_all(&self) -> io::Result<()>;
+    /// Bytes available in the filesystem holding `dir`, when known.
+    fn free_space(&self, _dir: &Path) -> io::Result<Option<u64>> {
+        Ok(None)
+    }
 }
 
 /// The real filesystem.
@@ -370,6 +386,9 @@ impl MediaFs for StdFs {
     fn sync_all(&self) -> io::Result<()> {
         rustix::fs::sync();
         Ok(())
+    }
+    fn free_space(&self, dir: &Path) -> io::Result<Option<u64>> {
+        RealSystem.space(dir).map(|s| Some(s.free))
     }
 }
 
@@ -557,6 +576,21 @@ pub fn export_files(
             ExportStatus::Written
         };
         plan.push((name, data, status));
+    }
+
+    let needed: u64 = plan
+        .iter()
+        .filter(|(_, _, status)| *status != ExportStatus::AlreadyPresent)
+        .map(|(_, data, _)| data.len() as u64)
+        .sum();
+    if let Some(free) = fs.free_space(dir).map_err(io_at(dir))? {
+        if free < needed {
+            return Err(UsbError::NoSpace {
+                dir: dir.to_path_buf(),
+                free,
+                needed,
+            });
+        }
     }
 
     // 2. Write, one file at a time; SHA256SUMS is last in `plan`.
@@ -1227,14 +1261,14 @@ mod tests {
             let budget = self.budget.get();
             if (data.len() as u64) <= budget {
                 self.budget.set(budget - data.len() as u64);
-                return StdFs.write_new(path, data);
+                return write_new_unsynced(path, data);
             }
             self.budget.set(0);
             // The bytes that fit reach the file, then the device fails.
             let fit = usize::try_from(budget)
                 .unwrap_or(usize::MAX)
                 .min(data.len());
-            StdFs.write_new(path, &data[..fit])?;
+            write_new_unsynced(path, &data[..fit])?;
             Err((self.kind)())
         }
         fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -1244,14 +1278,24 @@ mod tests {
         fn remove(&self, path: &Path) -> io::Result<()> {
             StdFs.remove(path)
         }
-        fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-            self.op()?;
-            StdFs.sync_dir(dir)
+        fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
+            // Counted as an operation that can fail; the real fsync is left out to keep hundreds
+            // of runs fast (it changes nothing a test can observe).
+            self.op()
         }
         fn sync_all(&self) -> io::Result<()> {
             self.op()?;
             Ok(())
         }
+    }
+
+    /// Exclusive create and write, without fsync (test speed).
+    fn write_new_unsynced(path: &Path, data: &[u8]) -> io::Result<()> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)?
+            .write_all(data)
     }
 
     fn enospc() -> io::Error {
@@ -1420,6 +1464,73 @@ mod tests {
     #[test]
     fn fault_with_overwrite_keeps_old_or_new_never_partial() {
         run_fault_matrix(true);
+    }
+
+    /// The real filesystem, reporting a small amount of free space.
+    struct AlmostFull(u64);
+
+    impl MediaFs for AlmostFull {
+        fn exists(&self, path: &Path) -> io::Result<bool> {
+            StdFs.exists(path)
+        }
+        fn is_dir(&self, path: &Path) -> io::Result<bool> {
+            StdFs.is_dir(path)
+        }
+        fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+            StdFs.read(path)
+        }
+        fn write_new(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+            StdFs.write_new(path, data)
+        }
+        fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+            StdFs.rename(from, to)
+        }
+        fn remove(&self, path: &Path) -> io::Result<()> {
+            StdFs.remove(path)
+        }
+        fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+            StdFs.sync_dir(dir)
+        }
+        fn sync_all(&self) -> io::Result<()> {
+            Ok(())
+        }
+        fn free_space(&self, _dir: &Path) -> io::Result<Option<u64>> {
+            Ok(Some(self.0))
+        }
+    }
+
+    #[test]
+    fn too_little_free_space_is_refused_before_writing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = sample_files();
+        let total: u64 = files.iter().map(|f| f.data.len() as u64).sum::<u64>()
+            + sums_text(files.iter().map(|f| (f.name.as_str(), f.data.as_slice()))).len() as u64;
+        let err = export_files(
+            &AlmostFull(total - 1),
+            dir.path(),
+            &files,
+            ExportOptions::default(),
+        )
+        .expect_err("no space");
+        assert!(
+            matches!(err, UsbError::NoSpace { needed, .. } if needed == total),
+            "{err}"
+        );
+        assert!(dir_listing(dir.path()).is_empty());
+        export_files(
+            &AlmostFull(total),
+            dir.path(),
+            &files,
+            ExportOptions::default(),
+        )
+        .expect("exactly enough");
+        // StdFs reports real free space.
+        assert!(
+            StdFs
+                .free_space(dir.path())
+                .expect("statvfs")
+                .is_some_and(|f| f > 0)
+        );
     }
 
     #[test]
