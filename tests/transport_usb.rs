@@ -283,3 +283,40 @@ fn full_vfat_image_fails_cleanly() {
     assert_eq!(fs.read(Path::new("::/a.bin")).expect("read"), files[0].data);
     assert_eq!(fs.read(Path::new("::/keep.txt")).expect("read"), b"keep");
 }
+
+/// The FAT label read from the boot sector matches what mkfs.vfat wrote (FAT12 and FAT32).
+#[test]
+fn fat_label_from_real_images() {
+    assert!(tool("mkfs.vfat"), "install dosfstools");
+    let work = tempfile::tempdir().expect("tempdir");
+    for (fat, kib, label) in [("12", "1024", "CEREMONY"), ("32", "40000", "ROOT KEYS")] {
+        let image = work.path().join(format!("fat{fat}.img"));
+        let out = Command::new("mkfs.vfat")
+            .args(["-C", "-F", fat, "-n", label])
+            .arg(&image)
+            .arg(kib)
+            .output()
+            .expect("mkfs.vfat");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sector = std::fs::read(&image).expect("image");
+        assert_eq!(
+            usb::fat_label(&sector[..512]).as_deref(),
+            Some(label),
+            "FAT{fat}"
+        );
+    }
+    let image = work.path().join("nolabel.img");
+    let out = Command::new("mkfs.vfat")
+        .arg("-C")
+        .arg(&image)
+        .arg("1024")
+        .output()
+        .expect("mkfs.vfat");
+    assert!(out.status.success());
+    let sector = std::fs::read(&image).expect("image");
+    assert_eq!(usb::fat_label(&sector[..512]), None);
+}

@@ -124,6 +124,8 @@ pub trait SystemView {
     fn read_dir(&self, path: &Path) -> io::Result<Vec<String>>;
     /// Size and free space of the filesystem mounted at `mount_point`.
     fn space(&self, mount_point: &Path) -> io::Result<Space>;
+    /// The first `len` bytes of a device (for the FAT label when udev gives none).
+    fn read_head(&self, path: &Path, len: usize) -> io::Result<Vec<u8>>;
 }
 
 /// Size and free space of a filesystem, in bytes.
@@ -153,6 +155,13 @@ impl SystemView for RealSystem {
         }
         names.sort();
         Ok(names)
+    }
+    fn read_head(&self, path: &Path, len: usize) -> io::Result<Vec<u8>> {
+        let mut head = Vec::with_capacity(len);
+        std::fs::File::open(path)?
+            .take(len as u64)
+            .read_to_end(&mut head)?;
+        Ok(head)
     }
     fn space(&self, mount_point: &Path) -> io::Result<Space> {
         let st = rustix::fs::statvfs(mount_point).map_err(io::Error::from)?;
@@ -233,6 +242,32 @@ fn unescape_udev(name: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The volume label in a FAT12/16/32 boot sector, if it has one (`NO NAME` counts as none).
+pub fn fat_label(boot_sector: &[u8]) -> Option<String> {
+    if boot_sector.get(510..512)? != [0x55, 0xAA] {
+        return None;
+    }
+    // Sectors per FAT in the BPB is 0 on FAT32, which moves the extended boot record.
+    let fat32 = boot_sector.get(0x16..0x18)? == [0, 0];
+    let (signature, label) = if fat32 { (0x42, 0x47) } else { (0x26, 0x2B) };
+    if *boot_sector.get(signature)? != 0x29 {
+        return None;
+    }
+    let raw = boot_sector.get(label..label + 11)?;
+    let text: String = raw
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    let text = text.trim_end();
+    (!text.is_empty() && text != "NO NAME").then(|| text.to_string())
+}
+
 /// A mounted filesystem on removable or USB storage: a candidate export destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Medium {
@@ -305,8 +340,14 @@ pub fn find_media(sys: &dyn SystemView) -> Result<Vec<Medium>, UsbError> {
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok())
             .map(|sectors| sectors.saturating_mul(512));
+        let label = labels.get(devname).cloned().or_else(|| {
+            matches!(m.fstype.as_str(), "vfat" | "msdos")
+                .then(|| sys.read_head(Path::new(&m.device), 512).ok())
+                .flatten()
+                .and_then(|sector| fat_label(&sector))
+        });
         media.push(Medium {
-            label: labels.get(devname).cloned(),
+            label,
             space: sys.space(&m.mount_point).ok(),
             read_only: m.options.iter().any(|o| o == "ro"),
             device: m.device,
@@ -993,6 +1034,7 @@ mod tests {
         links: HashMap<PathBuf, PathBuf>,
         dirs: HashMap<PathBuf, Vec<String>>,
         spaces: HashMap<PathBuf, Space>,
+        heads: HashMap<PathBuf, Vec<u8>>,
     }
 
     fn nf() -> io::Error {
@@ -1011,6 +1053,11 @@ mod tests {
         }
         fn space(&self, mount_point: &Path) -> io::Result<Space> {
             self.spaces.get(mount_point).copied().ok_or_else(nf)
+        }
+        fn read_head(&self, path: &Path, len: usize) -> io::Result<Vec<u8>> {
+            let mut head = self.heads.get(path).cloned().ok_or_else(nf)?;
+            head.truncate(len);
+            Ok(head)
         }
     }
 
@@ -1058,6 +1105,14 @@ mod tests {
             f("../../devices/pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0/host4/target4:0:0/4:0:0:0/block/sdc"),
         );
         s.files.insert(f("/sys/block/sdc/removable"), "0\n".into());
+        // The SD card has no udev label link: the label comes from its FAT16 boot sector.
+        let mut sector = vec![0u8; 512];
+        sector[0x16] = 32; // sectors per FAT: not FAT32
+        sector[0x26] = 0x29;
+        sector[0x2B..0x36].copy_from_slice(b"SD CARD    ");
+        sector[510] = 0x55;
+        sector[511] = 0xAA;
+        s.heads.insert(f("/dev/mmcblk0p1"), sector);
         s.dirs
             .insert(f("/dev/disk/by-label"), vec!["CEREMONY\\x20KEY".into()]);
         s.links
@@ -1084,6 +1139,11 @@ mod tests {
         assert_eq!(stick.space.map(|s| s.free), Some(7_000_000_000));
         assert!(stick.usb && stick.removable && !stick.read_only);
         assert!(media[1].removable && !media[1].usb && media[1].read_only);
+        assert_eq!(
+            media[1].label.as_deref(),
+            Some("SD CARD"),
+            "label from the boot sector"
+        );
         assert!(media[2].usb && !media[2].removable && media[2].label.is_none());
     }
 
