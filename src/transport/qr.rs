@@ -26,6 +26,8 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(200);
 pub const DEFAULT_MODULE_PX: u32 = 6;
 /// Largest file the encoder accepts and the decoder rebuilds (beyond this, use USB media).
 pub const MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
+/// Largest PNG image `decode` reads.
+pub const MAX_IMAGE_SIZE: u64 = 32 * 1024 * 1024;
 /// Quiet zone (light border) around each code, in modules, for PNG frames.
 pub const PNG_QUIET_ZONE: usize = 4;
 /// Quiet zone in the terminal, in modules; the terminal's dark background already frames it.
@@ -825,6 +827,13 @@ pub fn decode_pngs<P: AsRef<Path>>(images: &[P]) -> Result<Rebuilt, QrError> {
     for image in images {
         let path = image.as_ref();
         let name = path.display().to_string();
+        let size = std::fs::metadata(path).map_err(io_err(path))?.len();
+        if size > MAX_IMAGE_SIZE {
+            collector.rejected.push(format!(
+                "{name}: {size} bytes is over the limit of {MAX_IMAGE_SIZE} bytes for one image"
+            ));
+            continue;
+        }
         let bytes = std::fs::read(path).map_err(io_err(path))?;
         match read_png_codes(&bytes) {
             Ok(codes) if codes.is_empty() => {
