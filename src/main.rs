@@ -30,6 +30,9 @@ enum Command {
     /// Send or receive a file as animated QR codes.
     #[command(subcommand)]
     Qr(cli::qr::QrCommand),
+    /// Signature bundles: detached signatures carried between appliances.
+    #[command(subcommand)]
+    Bundle(cli::bundle::BundleCommand),
 }
 
 fn run(cli: &Cli) -> Result<Outcome, CliError> {
@@ -38,6 +41,7 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Inspect(a) => cli::verify::run_inspect(a),
         Command::Ceremony(c) => cli::ceremony::run(c),
         Command::Qr(c) => cli::qr::run(c),
+        Command::Bundle(c) => cli::bundle::run(c),
     }
 }
 

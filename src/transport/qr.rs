@@ -873,36 +873,16 @@ fn read_input(path: &Path) -> Result<Vec<u8>, QrError> {
     Ok(data)
 }
 
-/// Writes `data` to `path` only if `path` does not exist: temporary name, fsync, rename.
+/// Writes `data` to `path` only if `path` does not exist (see [`crate::folder::write_new_file`]).
 fn write_new_file(path: &Path, data: &[u8]) -> Result<(), QrError> {
-    if path.symlink_metadata().is_ok() {
-        return Err(QrError::OutputExists(path.to_path_buf()));
-    }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.conclave-tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(&dir)?.sync_all()
-    })();
-    result.map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        QrError::Io {
-            path: path.to_path_buf(),
-            source,
+    crate::folder::write_new_file(path, data).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::AlreadyExists {
+            QrError::OutputExists(path.to_path_buf())
+        } else {
+            QrError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
         }
     })
 }

@@ -736,6 +736,15 @@ pub enum FileKind {
     },
     /// A `SHA256SUMS` file.
     Sha256Sums,
+    /// A signature bundle (`conclave bundle`).
+    SignatureBundle {
+        /// Role of the signed metadata.
+        role: String,
+        /// Its version.
+        version: u64,
+        /// Key id that signed.
+        keyid: String,
+    },
     /// Anything else.
     Unknown,
 }
@@ -745,6 +754,11 @@ impl std::fmt::Display for FileKind {
         match self {
             Self::TufMetadata { role, version } => write!(f, "{role} v{version}"),
             Self::Sha256Sums => f.write_str("checksums"),
+            Self::SignatureBundle {
+                role,
+                version,
+                keyid,
+            } => write!(f, "signature bundle: {role} v{version} by {keyid}"),
             Self::Unknown => f.write_str("unknown"),
         }
     }
@@ -758,6 +772,15 @@ pub fn sniff(name: &str, data: &[u8]) -> FileKind {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
         return FileKind::Unknown;
     };
+    if value["_type"].as_str() == Some(super::bundle::BUNDLE_TYPE)
+        && let Ok(b) = super::bundle::Bundle::from_bytes(name, data)
+    {
+        return FileKind::SignatureBundle {
+            role: b.role,
+            version: b.version,
+            keyid: b.keyid.0,
+        };
+    }
     let signed = &value["signed"];
     match (signed["_type"].as_str(), signed["version"].as_u64()) {
         (Some(role @ ("root" | "targets" | "snapshot" | "timestamp")), Some(version)) => {
