@@ -2,6 +2,7 @@
 
 pub mod canonical;
 pub mod key;
+pub mod lookup;
 pub mod metadata;
 pub mod parse;
 pub mod repository;

@@ -188,6 +188,14 @@ pub enum VerifyError {
         /// Which hash or length differs.
         message: String,
     },
+    /// A target search could not be completed.
+    #[error("target {target}: {message}")]
+    Search {
+        /// The target path searched for.
+        target: String,
+        /// Why the search stopped.
+        message: String,
+    },
     /// A file required by the chain is missing or unreadable.
     #[error("{file}: {message}")]
     Missing {
@@ -613,6 +621,34 @@ impl TrustedSet {
         role: &str,
         delegator: &str,
     ) -> Result<RoleCheck, VerifyError> {
+        let parent = if delegator == "root" {
+            None
+        } else {
+            let Some(parent) = self.targets.get(delegator) else {
+                return Err(VerifyError::Missing {
+                    file: file.to_string(),
+                    message: format!("delegating role \"{delegator}\" is not trusted yet"),
+                });
+            };
+            Some(parent.signed())
+        };
+        let (md, check) = self.verify_targets_role(file, bytes, role, delegator, parent)?;
+        self.targets.insert(role.to_string(), md);
+        Ok(check)
+    }
+
+    /// Verify a targets role without trusting it: `parent` is the `signed` part of the
+    /// delegating role `delegator` (`None` when `delegator` is `root`, for `targets`). The role
+    /// is checked against exactly this delegator's keys and threshold, whatever was verified
+    /// before (a role reached through two delegators is verified against each).
+    pub fn verify_targets_role(
+        &self,
+        file: &str,
+        bytes: &[u8],
+        role: &str,
+        delegator: &str,
+        parent: Option<&Targets>,
+    ) -> Result<(Metadata<Targets>, RoleCheck), VerifyError> {
         if let Some(snapshot) = &self.snapshot {
             let meta_name = format!("{role}.json");
             let Some(meta) = snapshot.signed().meta_for(&meta_name) else {
@@ -624,32 +660,29 @@ impl TrustedSet {
             check_meta_file(file, meta, bytes)?;
         }
         let md = load::<Targets>(file, bytes)?;
-        let result = if delegator == "root" {
-            if role != "targets" {
-                return Err(VerifyError::Missing {
-                    file: file.to_string(),
-                    message: format!("root does not delegate \"{role}\""),
-                });
+        let result = match parent {
+            None => {
+                if role != "targets" {
+                    return Err(VerifyError::Missing {
+                        file: file.to_string(),
+                        message: format!("root does not delegate \"{role}\""),
+                    });
+                }
+                self.root
+                    .count(RoleType::Targets, md.signed_bytes(), &md.signatures)
             }
-            self.root
-                .count(RoleType::Targets, md.signed_bytes(), &md.signatures)
-        } else {
-            let Some(parent) = self.targets.get(delegator) else {
-                return Err(VerifyError::Missing {
+            Some(parent) => {
+                let Some(delegations) = &parent.delegations else {
+                    return Err(VerifyError::Missing {
+                        file: file.to_string(),
+                        message: format!("\"{delegator}\" delegates no roles"),
+                    });
+                };
+                count_delegated(delegations, role, &md).ok_or_else(|| VerifyError::Missing {
                     file: file.to_string(),
-                    message: format!("delegating role \"{delegator}\" is not trusted yet"),
-                });
-            };
-            let Some(delegations) = &parent.signed().delegations else {
-                return Err(VerifyError::Missing {
-                    file: file.to_string(),
-                    message: format!("\"{delegator}\" delegates no roles"),
-                });
-            };
-            count_delegated(delegations, role, &md).ok_or_else(|| VerifyError::Missing {
-                file: file.to_string(),
-                message: format!("\"{delegator}\" does not delegate \"{role}\""),
-            })?
+                    message: format!("\"{delegator}\" does not delegate \"{role}\""),
+                })?
+            }
         };
         if !result.verified() {
             return Err(threshold_error(
@@ -681,8 +714,7 @@ impl TrustedSet {
             expires: md.signed().common.expires.raw.clone(),
             threshold: result,
         };
-        self.targets.insert(role.to_string(), md);
-        Ok(check)
+        Ok((md, check))
     }
 }
 
