@@ -1955,7 +1955,11 @@ fn table() -> Vec<Row> {
             9,
             "spec 5.3.4",
             "sigstore v5 with only v5-keyid signatures (old threshold unmet)",
-            Reject(&["5.root.json", "threshold of the trusted root v4"]),
+            Reject(&[
+                "5.root.json",
+                "threshold of the trusted root v4",
+                "4 signature(s) by key ids the role does not name"
+            ]),
             b9_only_new_keyids
         ),
         row!(

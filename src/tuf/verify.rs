@@ -207,12 +207,29 @@ pub enum VerifyError {
 }
 
 fn describe_unsigned(r: &ThresholdResult) -> String {
-    let reasons: Vec<String> = r
+    let mut reasons: Vec<String> = r
         .unsigned
         .iter()
         .filter(|(_, why)| *why != Uncounted::NoSignature)
         .map(|(k, why)| format!("{}: {why}", k.short()))
         .collect();
+    if !r.ignored.is_empty() {
+        // Say whose signatures were there, so that "signed by the wrong keys" is not mistaken
+        // for "not signed".
+        let shown: Vec<&str> = r.ignored.iter().take(5).map(KeyId::short).collect();
+        reasons.push(format!(
+            "{} signature(s) by key ids the role does not name, ignored: {}{}",
+            r.ignored.len(),
+            shown.join(" "),
+            if r.ignored.len() > shown.len() {
+                " ..."
+            } else {
+                ""
+            }
+        ));
+    } else if r.signed.is_empty() && reasons.is_empty() {
+        reasons.push("no signatures".into());
+    }
     if reasons.is_empty() {
         String::new()
     } else {
