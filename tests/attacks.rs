@@ -1572,6 +1572,53 @@ fn b30_targets_version_not_as_snapshot() -> Verdict {
     verdict(&repo.verify_with(extra))
 }
 
+/// Repository at versions (n, n, n) whose targets lists "t" with content `t-vN`.
+fn listing_t(n: u64) -> Repo {
+    let mut r = versions(n, n, n);
+    let content = format!("t-v{n}");
+    r.targets = targets(n, &[("t", content.as_bytes())], None);
+    r
+}
+
+fn b30_lookup_after_new_snapshot() -> Verdict {
+    // Timestamp and snapshot move to v2 (snapshot lists targets v2); the targets role is not
+    // updated in the trusted set. A lookup must not answer from targets v1, which the current
+    // snapshot no longer names: it loads and verifies targets v2.
+    let mut set = loaded(&listing_t(1));
+    let new = listing_t(2).files();
+    set.update_timestamp("timestamp.json", &new["timestamp.json"])
+        .map_err(|e| e.to_string())?;
+    set.update_snapshot("snapshot.json", &new["snapshot.json"])
+        .map_err(|e| e.to_string())?;
+    let s = set
+        .find_target("t", |role| new.get(&format!("{role}.json")).cloned())
+        .map_err(|e| e.to_string())?;
+    let (role, tf) = s.found.ok_or("not found")?;
+    let want = target_entry(b"t-v2")["hashes"]["sha256"].clone();
+    let got = &tf.hashes[0].1;
+    Ok(format!(
+        "found in {role}, {}",
+        if *got == want {
+            "entry of targets v2"
+        } else {
+            "STALE entry of targets v1"
+        }
+    ))
+}
+
+fn b30_targets_against_stale_snapshot() -> Verdict {
+    // A new timestamp names snapshot v2, the snapshot is not updated: a targets file must not
+    // be checked against the stale snapshot v1.
+    let mut set = loaded(&listing_t(1));
+    let new = listing_t(2).files();
+    set.update_timestamp("timestamp.json", &new["timestamp.json"])
+        .map_err(|e| e.to_string())?;
+    let old = listing_t(1).files();
+    set.update_targets("targets.json", &old["targets.json"])
+        .map(|c| format!("targets v{} accepted", c.version))
+        .map_err(|e| e.to_string())
+}
+
 fn write_repo(repo: &Repo, dir: &std::path::Path) {
     for (name, bytes) in repo.files() {
         std::fs::write(dir.join(name), bytes).unwrap();
@@ -2500,6 +2547,23 @@ fn table() -> Vec<Row> {
             "control: 2021 ceremony set (sha512-only pin)",
             Accept("valid, root v1"),
             b30_sha512_control
+        ),
+        row!(
+            30,
+            "mix-and-match",
+            "lookup after a new snapshot uses the targets it names",
+            Accept("found in targets, entry of targets v2"),
+            b30_lookup_after_new_snapshot
+        ),
+        row!(
+            30,
+            "mix-and-match",
+            "targets checked against a snapshot the trusted timestamp no longer names",
+            Reject(&[
+                "targets.json",
+                "snapshot version 2 named by the trusted timestamp"
+            ]),
+            b30_targets_against_stale_snapshot
         ),
         row!(
             30,

@@ -38,6 +38,7 @@ impl TrustedSet {
         target: &str,
         mut load: impl FnMut(&str) -> Option<Vec<u8>>,
     ) -> Result<TargetSearch, VerifyError> {
+        self.check_snapshot_current(&format!("{target} lookup"))?;
         let mut verified: HashMap<String, Metadata<Targets>> = HashMap::new();
         let mut visited: Vec<String> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();

@@ -558,7 +558,8 @@ impl TrustedSet {
 
     /// Verify and trust a new snapshot: matches the timestamp's pin (length, hashes, version),
     /// signed by root's snapshot role, lists every role the trusted snapshot listed with no lower
-    /// version, not expired.
+    /// version, not expired. Targets roles trusted before are dropped (they were checked
+    /// against the previous snapshot) and must be verified again.
     pub fn update_snapshot(
         &mut self,
         file: &str,
@@ -620,7 +621,35 @@ impl TrustedSet {
         }
         check_expiry(file, "snapshot", md.signed(), self.now)?;
         self.snapshot = Some(md);
+        // Targets roles verified against the previous snapshot are not what this one names.
+        self.targets.clear();
         Ok(result)
+    }
+
+    /// When a timestamp is trusted, targets roles may only be checked against the snapshot it
+    /// names: that snapshot must be loaded (not an older one kept for rollback checks).
+    pub fn check_snapshot_current(&self, file: &str) -> Result<(), VerifyError> {
+        let Some(ts) = &self.timestamp else {
+            return Ok(());
+        };
+        let named = ts.signed().snapshot_meta.version;
+        match &self.snapshot {
+            Some(s) if s.signed().common.version == named => Ok(()),
+            Some(s) => Err(VerifyError::Missing {
+                file: file.to_string(),
+                message: format!(
+                    "snapshot version {named} named by the trusted timestamp is not loaded \
+                     (the trusted snapshot is version {})",
+                    s.signed().common.version
+                ),
+            }),
+            None => Err(VerifyError::Missing {
+                file: file.to_string(),
+                message: format!(
+                    "snapshot version {named} named by the trusted timestamp is not loaded"
+                ),
+            }),
+        }
     }
 
     /// Verify and trust the top-level targets role.
@@ -666,6 +695,7 @@ impl TrustedSet {
         delegator: &str,
         parent: Option<&Targets>,
     ) -> Result<(Metadata<Targets>, RoleCheck), VerifyError> {
+        self.check_snapshot_current(file)?;
         if let Some(snapshot) = &self.snapshot {
             let meta_name = format!("{role}.json");
             let Some(meta) = snapshot.signed().meta_for(&meta_name) else {
