@@ -1035,6 +1035,35 @@ fn b21_names_never_leave_the_folder() -> Verdict {
         .map(|_| "read the decoy".to_string())
 }
 
+/// Roles "a/b" and "a%2Fb" with different keys, files under python-tuf's names
+/// (`quote(role)`): "a%2Fb.json" and "a%252Fb.json".
+fn percent_roles_repo() -> Repo {
+    let (k1, k2) = (ed(160), ed(161));
+    delegating(
+        &[&k1, &k2],
+        vec![
+            drole("a/b", &[&k1], 1, false, &["x/*"]),
+            drole("a%2Fb", &[&k2], 1, false, &["y/*"]),
+        ],
+        vec![
+            ("a/b", targets(1, &[("x/1", b"1")], None), vec![&k1]),
+            ("a%2Fb", targets(1, &[("y/1", b"1")], None), vec![&k2]),
+        ],
+    )
+}
+
+fn b21_percent_in_role_names() -> Verdict {
+    // tuf-conformance test_unusual_role_name: names are URL-quoted when fetched, so the file
+    // of "a%2Fb" is "a%252Fb.json", never "a%2Fb.json" (which is the file of "a/b").
+    let repo = percent_roles_repo();
+    let files = repo.files();
+    if !files.contains_key("a%2Fb.json") || !files.contains_key("a%252Fb.json") {
+        return Ok("BUG: fixture".into());
+    }
+    let walk = verdict(&repo.verify())?;
+    Ok(format!("{walk}; {}", lookup(&repo, "y/1")?))
+}
+
 fn b21_tough_dubious_role_names() -> Verdict {
     let dir = vector_path("tough/tough/tests/data/dubious-role-names/metadata");
     let src = FolderSource::new(&dir, 1 << 20).unwrap();
@@ -2328,6 +2357,13 @@ fn table() -> Vec<Row> {
             "role names quoted to one safe file name; reader refuses ../",
             Reject(&["refusing unsafe file name \"../1.a.json\""]),
             b21_names_never_leave_the_folder
+        ),
+        row!(
+            21,
+            "CVE-2021-41131",
+            "roles \"a/b\" and \"a%2Fb\": each read from its own quoted file",
+            Accept("valid, root v1, 5 role(s); found in a%2Fb"),
+            b21_percent_in_role_names
         ),
         row!(
             21,

@@ -243,11 +243,13 @@ pub fn is_safe_file_name(name: &str) -> bool {
 }
 
 /// Candidate file names for a role's metadata: versioned first (consistent snapshots), then
-/// plain; raw name when it is a safe single file name, then the quoted name.
+/// plain; the quoted name first (what python-tuf and tough fetch: the role "a%2Fb" lives in
+/// "a%252Fb.json", while "a%2Fb.json" belongs to the role "a/b"), then the raw name when it
+/// is a safe single file name and differs (older repositories stored e.g. "ö.json" raw).
 fn candidate_names(role: &str, version: Option<u64>) -> Vec<String> {
     let mut stems = Vec::new();
     let quoted = quote_role_name(role);
-    for stem in [role.to_string(), quoted] {
+    for stem in [quoted, role.to_string()] {
         if !stems.contains(&stem) {
             stems.push(stem);
         }
