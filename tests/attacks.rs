@@ -472,6 +472,30 @@ fn b8b_conflicting_v5_is_validly_signed() -> Verdict {
     )
 }
 
+fn b8_version_at_u64_max() -> Verdict {
+    // Root v(2^64-2) trusted, v(2^64-1) offered: accepted once; the next version does not exist,
+    // so the walk must stop (a saturating "N+1" would accept the same file forever).
+    let repo = Repo::new();
+    let mut old = repo.root.clone();
+    old["version"] = json!(u64::MAX - 1);
+    let mut new = repo.root.clone();
+    new["version"] = json!(u64::MAX);
+    let mut files = HashMap::new();
+    files.insert(
+        format!("{}.root.json", u64::MAX),
+        sign(&new, &[&repo.root_key]),
+    );
+    let r = verify_repository("trusted", &sign(&old, &[&repo.root_key]), &files, now());
+    let offered_again = chain(
+        &sign(&new, &[&repo.root_key]),
+        &[(
+            "18446744073709551615.root.json",
+            sign(&new, &[&repo.root_key]),
+        )],
+    );
+    verdict(&r).map(|s| format!("{s}; v2^64-1 offered after itself: {offered_again:?}"))
+}
+
 fn b8c_v6_twice() -> Verdict {
     chain(
         &sigstore_root(5),
@@ -2019,6 +2043,15 @@ fn table() -> Vec<Row> {
             "control: defunct v5 is validly signed where v5 belongs",
             Accept("root v5"),
             b8b_conflicting_v5_is_validly_signed
+        ),
+        row!(
+            8,
+            "CVE-2025-2885",
+            "root version 2^64-1: walk ends, no version after it",
+            Accept(
+                "valid, root v18446744073709551615, 0 role(s); v2^64-1 offered after itself: Err(\"18446744073709551615.root.json: root version 18446744073709551615 is the largest version"
+            ),
+            b8_version_at_u64_max
         ),
         row!(
             8,

@@ -337,7 +337,10 @@ fn walk(
     newer.sort_unstable();
     let mut last_file = trusted_file.to_string();
     loop {
-        let next = set.root().root().common.version.saturating_add(1);
+        // No root can follow version 2^64-1 (a saturating "+1" would read the same file again).
+        let Some(next) = set.root().root().common.version.checked_add(1) else {
+            break;
+        };
         let name = format!("{next}.root.json");
         let Some(bytes) = src.read(&name).map_err(|message| VerifyError::Missing {
             file: name.clone(),

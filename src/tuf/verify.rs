@@ -320,8 +320,16 @@ pub fn update_root(
             result: Box::new(by_previous),
         });
     }
-    let expected = trusted.root().common.version.saturating_add(1);
     let version = md.signed().common.version;
+    let Some(expected) = trusted.root().common.version.checked_add(1) else {
+        return Err(VerifyError::Version {
+            file: file.to_string(),
+            message: format!(
+                "root version {} is the largest version: no root can follow it",
+                trusted.root().common.version
+            ),
+        });
+    };
     if version != expected {
         return Err(VerifyError::Version {
             file: file.to_string(),
