@@ -336,11 +336,8 @@ fn walk(
         .collect();
     newer.sort_unstable();
     let mut last_file = trusted_file.to_string();
-    loop {
-        // No root can follow version 2^64-1 (a saturating "+1" would read the same file again).
-        let Some(next) = set.root().root().common.version.checked_add(1) else {
-            break;
-        };
+    // No root can follow version 2^64-1 (a saturating "+1" would read the same file again).
+    while let Some(next) = set.root().root().common.version.checked_add(1) {
         let name = format!("{next}.root.json");
         let Some(bytes) = src.read(&name).map_err(|message| VerifyError::Missing {
             file: name.clone(),
