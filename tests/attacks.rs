@@ -253,6 +253,31 @@ fn b3_one_key_two_keyids_in_delegation() -> Verdict {
     verdict(&repo.verify())
 }
 
+fn b3_one_ecdsa_key_pem_and_compressed_hex() -> Verdict {
+    // go-tuf PR #733: deduplicate by key material whatever the encoding. One P-256 key as PEM
+    // (keytype ecdsa) and as compressed SEC1 hex (keytype ecdsa-sha2-nistp256), threshold 2.
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    use p256::pkcs8::DecodePublicKey;
+    let k = TestKey::p256(13);
+    let pem = k.json["keyval"]["public"].as_str().unwrap().to_string();
+    let point = p256::PublicKey::from_public_key_pem(&pem).unwrap();
+    let compressed = hex::encode(point.to_encoded_point(true).as_bytes());
+    let alias = k.clone().with_id("compressed-hex-alias").with_json(|j| {
+        j["keytype"] = json!("ecdsa-sha2-nistp256");
+        j["keyval"]["public"] = json!(compressed);
+    });
+    let signed = root(
+        1,
+        &[
+            ("root", &[&k, &alias], 2),
+            ("timestamp", &[&k], 1),
+            ("snapshot", &[&k], 1),
+            ("targets", &[&k], 1),
+        ],
+    );
+    chain(&sign(&signed, &[&k, &alias]), &[])
+}
+
 fn b3_sigstore_v5_control() -> Verdict {
     // Each physical key under an old (v4) and a new (v5) key id across versions: accepted.
     chain(&sigstore_root(4), &[("5.root.json", sigstore_root(5))])
@@ -1912,6 +1937,17 @@ fn table() -> Vec<Row> {
             "same in a delegation",
             Reject(&["team is not signed by a threshold", "same key as"]),
             b3_one_key_two_keyids_in_delegation
+        ),
+        row!(
+            3,
+            "GHSA-3633-5h82-39pq",
+            "one P-256 key as PEM and as compressed SEC1 hex, threshold 2",
+            Reject(&[
+                "root is not signed by a threshold",
+                "compressed-hex-a",
+                "same key as"
+            ]),
+            b3_one_ecdsa_key_pem_and_compressed_hex
         ),
         row!(
             3,
