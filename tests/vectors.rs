@@ -753,6 +753,17 @@ fn cli_inspect_real_files() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("root v12"), "{out}");
     assert!(out.contains("(empty slot)"), "{out}");
+    // Custom fields (x-tuf-on-ci-keyowner inside a key) are shown, and the digest printed is
+    // the one of the canonical signed part, custom fields included.
+    let file = "tuf-conformance-static/tuf-on-ci-0.11/metadata/1.root.json";
+    let (code, out, err) = conclave(&["inspect", p(&vector_path(file))]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("owner @jku"), "{out}");
+    let md = Metadata::<conclave::tuf::metadata::Root>::from_bytes(&vector(file)).unwrap();
+    assert!(
+        out.contains(&format!("SHA-256 {}", hex::encode(md.signed_digest()))),
+        "{out}"
+    );
     let (code, _, err) = conclave(&[
         "inspect",
         p(&vector_path(&format!("{TOUGH}/duplicate-keyid/root.json"))),
