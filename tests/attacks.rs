@@ -1697,6 +1697,20 @@ fn b30_targets_against_stale_snapshot() -> Verdict {
         .map_err(|e| e.to_string())
 }
 
+fn b30_same_snapshot_version_other_pin() -> Verdict {
+    // A new timestamp names the trusted snapshot's version but pins other bytes (length): the
+    // trusted snapshot is not the one it names.
+    let first = versions(2, 2, 1);
+    let mut set = loaded(&first);
+    let mut ts = timestamp(3, 2);
+    ts["meta"]["snapshot.json"]["length"] = json!(1);
+    set.update_timestamp("timestamp.json", &sign(&ts, &[&first.timestamp_key]))
+        .map_err(|e| format!("BUG? timestamp refused: {e}"))?;
+    set.update_targets("targets.json", &first.files()["targets.json"])
+        .map(|c| format!("targets v{} accepted", c.version))
+        .map_err(|e| e.to_string())
+}
+
 fn write_repo(repo: &Repo, dir: &std::path::Path) {
     for (name, bytes) in repo.files() {
         std::fs::write(dir.join(name), bytes).unwrap();
@@ -2669,6 +2683,16 @@ fn table() -> Vec<Row> {
                 "snapshot version 2 named by the trusted timestamp"
             ]),
             b30_targets_against_stale_snapshot
+        ),
+        row!(
+            30,
+            "mix-and-match",
+            "timestamp pins the trusted snapshot version with other bytes",
+            Reject(&[
+                "targets.json",
+                "pins snapshot version 2 with other hashes or length"
+            ]),
+            b30_same_snapshot_version_other_pin
         ),
         row!(
             30,

@@ -445,6 +445,8 @@ pub struct TrustedSet {
     root: TrustedRoot,
     timestamp: Option<Metadata<Timestamp>>,
     snapshot: Option<Metadata<Snapshot>>,
+    /// The timestamp's entry the trusted snapshot was checked against.
+    snapshot_pin: Option<MetaFile>,
     targets: HashMap<String, Metadata<Targets>>,
 }
 
@@ -473,6 +475,7 @@ impl TrustedSet {
             root,
             timestamp: None,
             snapshot: None,
+            snapshot_pin: None,
             targets: HashMap::new(),
         }
     }
@@ -629,6 +632,7 @@ impl TrustedSet {
         }
         check_expiry(file, "snapshot", md.signed(), self.now)?;
         self.snapshot = Some(md);
+        self.snapshot_pin = Some(pin);
         // Targets roles verified against the previous snapshot are not what this one names.
         self.targets.clear();
         Ok(result)
@@ -642,7 +646,14 @@ impl TrustedSet {
         };
         let named = ts.signed().snapshot_meta.version;
         match &self.snapshot {
-            Some(s) if s.signed().common.version == named => Ok(()),
+            Some(_) if self.snapshot_pin.as_ref() == Some(&ts.signed().snapshot_meta) => Ok(()),
+            Some(s) if s.signed().common.version == named => Err(VerifyError::Missing {
+                file: file.to_string(),
+                message: format!(
+                    "the trusted timestamp pins snapshot version {named} with other hashes or \
+                     length than the trusted snapshot was checked against: load it again"
+                ),
+            }),
             Some(s) => Err(VerifyError::Missing {
                 file: file.to_string(),
                 message: format!(
