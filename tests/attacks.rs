@@ -1409,8 +1409,6 @@ fn b27_names_outside_the_bins() -> Verdict {
     let k = ed(90);
     let mut errors = Vec::new();
     for name in ["not-a-bin", "bins-8", "bins-07", "bins-a", "other"] {
-        let mut set = loaded(&repo);
-        let _ = &mut set;
         let signed = targets(1, &[("pkg/a", b"evil")], None);
         let bytes = sign(&signed, &[&k]);
         // Without a snapshot pin, the delegation check alone decides.
@@ -1449,7 +1447,6 @@ fn diamond_repo(release_signers: &[&TestKey]) -> Repo {
             ("parent-b", parent(&kb, "team-b/*"), vec![&kpb]),
         ],
     );
-    let _ = (&ka, &kb);
     repo = repo.role(
         "release",
         targets(1, &[("team-a/x", b"a"), ("team-b/y", b"b")], None),
@@ -2834,9 +2831,6 @@ fn historical_attacks_table() {
         "every item of attacks.md section B has a row"
     );
     for item in 1..=33u8 {
-        let has_negative = rows
-            .iter()
-            .any(|r| r.item == item && matches!(r.expect, Reject(_)));
         let has_positive = rows
             .iter()
             .any(|r| r.item == item && matches!(r.expect, Accept(_)));
@@ -2844,7 +2838,6 @@ fn historical_attacks_table() {
             has_positive,
             "B.{item} needs a row where the input is accepted (a control)"
         );
-        let _ = has_negative;
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
