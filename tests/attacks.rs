@@ -319,8 +319,8 @@ fn sigstore_with_zero_threshold_delegation(threshold: i64) -> Verdict {
     files.insert("targets.json".into(), t);
     files.insert("registry.npmjs.org.json".into(), npm);
     verdict(&verify_repository(
-        "1.root.json",
-        &sigstore_root(1),
+        "15.root.json",
+        &sigstore_root(15),
         &files,
         at("2026-08-22T00:00:00Z"),
     ))
@@ -336,8 +336,8 @@ fn b5_delegation_threshold_negative() -> Verdict {
 
 fn b5_sigstore_control() -> Verdict {
     verdict(&verify_repository(
-        "1.root.json",
-        &sigstore_root(1),
+        "15.root.json",
+        &sigstore_root(15),
         &sigstore_repo(),
         at("2026-08-22T00:00:00Z"),
     ))
@@ -2016,7 +2016,7 @@ fn table() -> Vec<Row> {
         row!(
             5,
             "CVE-2026-23992",
-            "control: sigstore production 1->15 + HEAD",
+            "control: sigstore HEAD from trusted v15",
             Accept("valid, root v15"),
             b5_sigstore_control
         ),
