@@ -887,6 +887,13 @@ fn b18_p384_declared_p256_below_threshold() -> Verdict {
     mixed_root(p384_declared_p256(), &[0, 2])
 }
 
+fn b18_p256_declared_p384() -> Verdict {
+    mixed_root(
+        TestKey::p256(55).with_json(|j| j["scheme"] = json!("ecdsa-sha2-nistp384")),
+        &[0, 2],
+    )
+}
+
 fn b18_unknown_scheme() -> Verdict {
     mixed_root(
         TestKey::p384(53).with_json(|j| j["scheme"] = json!("ecdsa-sha2-nistp521")),
@@ -2339,6 +2346,13 @@ fn table() -> Vec<Row> {
             "same, signed by A and C only",
             Reject(&["threshold", "not a P-256 SPKI PEM key"]),
             b18_p384_declared_p256_below_threshold
+        ),
+        row!(
+            18,
+            "test_keytype_and_scheme",
+            "P-256 key declared ecdsa-sha2-nistp384, signed by A and C",
+            Reject(&["threshold", "not a P-384 SPKI PEM key"]),
+            b18_p256_declared_p384
         ),
         row!(
             18,
