@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use conclave::cli::{self, CliError, Outcome};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Conclave: offline root key ceremonies for TUF repositories.
 #[derive(Debug, Parser)]
 #[command(name = "conclave", version, about)]
@@ -21,12 +24,16 @@ enum Command {
     Verify(cli::verify::VerifyArgs),
     /// Summarise any metadata file, with the SHA-256 of its canonical signed bytes.
     Inspect(cli::verify::InspectArgs),
+    /// Ceremony scripts: check one, or print it as the paper form.
+    #[command(subcommand)]
+    Ceremony(cli::ceremony::CeremonyCommand),
 }
 
 fn run(cli: &Cli) -> Result<Outcome, CliError> {
     match &cli.command {
         Command::Verify(a) => cli::verify::run_verify(a),
         Command::Inspect(a) => cli::verify::run_inspect(a),
+        Command::Ceremony(c) => cli::ceremony::run(c),
     }
 }
 

@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::*;
+use common::builders::*;
 use conclave::folder::FolderSource;
 use conclave::tuf::canonical::Map;
 use conclave::tuf::key::KeyId;

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use common::builders::*;
 use conclave::folder::FolderSource;
 use conclave::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
 use conclave::tuf::lookup::TargetSearch;

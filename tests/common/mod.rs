@@ -1,435 +1,216 @@
-//! Test helpers: deterministic test keys, builders for root/timestamp/snapshot/targets and
-//! delegations as JSON, signing over Conclave's canonical bytes, and reading/mutating the real
-//! vectors. Inputs are built as `serde_json` values so that tests can also make files that
-//! Conclave's own model would refuse to build (threshold 0, duplicate key ids, ...).
-#![allow(dead_code)]
+//! Shared helpers for scenario tests that talk to the reference implementation, python-tuf 7.0.1,
+//! in the virtualenv that `make venv` creates.
+//!
+//! The interpreter is `$CONCLAVE_PYTHON` (set by `make unit`), or else
+//! `$CARGO_MANIFEST_DIR/.venv/bin/python`. When neither works, every helper panics with a message
+//! that says what to run: these tests never skip silently.
+//!
+//! Use from a test crate with `mod common;`.
+#![allow(dead_code)] // every test crate uses a different subset of these helpers
 
-use std::collections::HashMap;
+pub mod builders;
+
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
-use conclave::signer::Signer;
-use conclave::signer::software::SoftwareSigner;
-use conclave::tuf::canonical::Value;
-use conclave::tuf::key::Algorithm;
-use conclave::tuf::repository::{Report, quote_role_name, verify_repository};
-use serde_json::{Value as J, json};
-use sha2::Digest;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+/// A reference time inside the validity of repositories that `make_repo.py` writes by default
+/// (they expire 2036-01-01T00:00:00Z).
+pub const AT: &str = "2030-01-01T00:00:00Z";
 
-/// Expiry of everything the builders make.
-pub const EXPIRES: &str = "2030-01-01T00:00:00Z";
-
-/// A reference time inside [`EXPIRES`].
-pub fn now() -> OffsetDateTime {
-    at("2026-01-01T00:00:00Z")
+/// The crate's root directory.
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Parse an RFC 3339 time.
-pub fn at(s: &str) -> OffsetDateTime {
-    OffsetDateTime::parse(s, &Rfc3339).unwrap()
+/// Path of a script in `tests/python/`.
+pub fn python_script(name: &str) -> PathBuf {
+    manifest_dir().join("tests").join("python").join(name)
 }
 
-/// A deterministic test key: algorithm, seed, the TUF key object and the key id used for it.
-#[derive(Clone, Debug)]
-pub struct TestKey {
-    alg: Algorithm,
-    seed: Vec<u8>,
-    /// The key object as it goes into metadata.
-    pub json: J,
-    /// The key id it is listed under.
-    pub id: String,
-}
-
-impl TestKey {
-    fn new(alg: Algorithm, n: u8) -> Self {
-        let len = if alg == Algorithm::EcdsaP384 { 48 } else { 32 };
-        let mut seed = vec![n; len];
-        seed[0] = 1; // keep the scalar valid and small enough for every curve
-        let signer = SoftwareSigner::from_seed(alg, &seed).unwrap();
-        let json = serde_json::to_value(signer.key().to_value()).unwrap();
-        let id = signer.key_id().0;
-        TestKey {
-            alg,
-            seed,
-            json,
-            id,
-        }
-    }
-
-    /// Ed25519 key number `n`.
-    pub fn ed25519(n: u8) -> Self {
-        Self::new(Algorithm::Ed25519, n)
-    }
-
-    /// ECDSA P-256 key number `n`.
-    pub fn p256(n: u8) -> Self {
-        Self::new(Algorithm::EcdsaP256, n)
-    }
-
-    /// ECDSA P-384 key number `n`.
-    pub fn p384(n: u8) -> Self {
-        Self::new(Algorithm::EcdsaP384, n)
-    }
-
-    /// The same private key listed under another key id (an opaque label).
-    pub fn with_id(mut self, id: &str) -> Self {
-        self.id = id.to_string();
-        self
-    }
-
-    /// The same private key with a different key object (e.g. a wrong scheme).
-    pub fn with_json(mut self, edit: impl FnOnce(&mut J)) -> Self {
-        edit(&mut self.json);
-        self
-    }
-
-    /// Hex signature over the canonical bytes of `signed`.
-    pub fn sign_hex(&self, signed: &J) -> String {
-        let mut s = SoftwareSigner::from_seed(self.alg, &self.seed).unwrap();
-        hex::encode(s.sign_raw(&canonical(signed)).unwrap())
-    }
-
-    /// `(keyid, sig)` over `signed`.
-    pub fn sig(&self, signed: &J) -> (String, String) {
-        (self.id.clone(), self.sign_hex(signed))
-    }
-}
-
-/// Conclave's canonical bytes of a JSON value (what signatures cover).
-pub fn canonical(signed: &J) -> Vec<u8> {
-    Value::parse(&serde_json::to_vec(signed).unwrap())
-        .unwrap()
-        .canonical_bytes()
-}
-
-/// A metadata file with the given signatures, pretty-printed.
-pub fn envelope(signed: &J, sigs: &[(String, String)]) -> Vec<u8> {
-    let sigs: Vec<J> = sigs
-        .iter()
-        .map(|(k, s)| json!({"keyid": k, "sig": s}))
-        .collect();
-    serde_json::to_vec_pretty(&json!({"signed": signed, "signatures": sigs})).unwrap()
-}
-
-/// A metadata file signed by each key.
-pub fn sign(signed: &J, keys: &[&TestKey]) -> Vec<u8> {
-    let sigs: Vec<(String, String)> = keys.iter().map(|k| k.sig(signed)).collect();
-    envelope(signed, &sigs)
-}
-
-fn keys_object(keys: &[&TestKey]) -> J {
-    let mut m = serde_json::Map::new();
-    for k in keys {
-        m.insert(k.id.clone(), k.json.clone());
-    }
-    J::Object(m)
-}
-
-fn ids(keys: &[&TestKey]) -> Vec<String> {
-    let mut v: Vec<String> = Vec::new();
-    for k in keys {
-        if !v.contains(&k.id) {
-            v.push(k.id.clone());
-        }
-    }
-    v
-}
-
-/// The `signed` part of a root: `roles` lists (role, keys, threshold); `keys` is their union.
-pub fn root(version: u64, roles: &[(&str, &[&TestKey], u64)]) -> J {
-    let all: Vec<&TestKey> = roles
-        .iter()
-        .flat_map(|(_, k, _)| k.iter().copied())
-        .collect();
-    let mut rm = serde_json::Map::new();
-    for (name, keys, threshold) in roles {
-        rm.insert(
-            name.to_string(),
-            json!({"keyids": ids(keys), "threshold": threshold}),
-        );
-    }
-    json!({
-        "_type": "root",
-        "spec_version": "1.0.31",
-        "version": version,
-        "expires": EXPIRES,
-        "consistent_snapshot": false,
-        "keys": keys_object(&all),
-        "roles": rm,
-    })
-}
-
-/// A target entry for `content`.
-pub fn target_entry(content: &[u8]) -> J {
-    json!({
-        "length": content.len(),
-        "hashes": {"sha256": hex::encode(sha2::Sha256::digest(content))},
-    })
-}
-
-/// The `signed` part of a targets role listing `targets` (path, content).
-pub fn targets(version: u64, targets: &[(&str, &[u8])], delegations: Option<J>) -> J {
-    let mut tm = serde_json::Map::new();
-    for (path, content) in targets {
-        tm.insert(path.to_string(), target_entry(content));
-    }
-    let mut t = json!({
-        "_type": "targets",
-        "spec_version": "1.0.31",
-        "version": version,
-        "expires": EXPIRES,
-        "targets": tm,
-    });
-    if let Some(d) = delegations {
-        t["delegations"] = d;
-    }
-    t
-}
-
-/// A delegated role entry with `paths`.
-pub fn drole(
-    name: &str,
-    keys: &[&TestKey],
-    threshold: u64,
-    terminating: bool,
-    paths: &[&str],
-) -> J {
-    json!({
-        "name": name,
-        "keyids": ids(keys),
-        "threshold": threshold,
-        "terminating": terminating,
-        "paths": paths,
-    })
-}
-
-/// `delegations` with the given keys and role entries.
-pub fn delegations(keys: &[&TestKey], roles: Vec<J>) -> J {
-    json!({"keys": keys_object(keys), "roles": roles})
-}
-
-/// The `signed` part of a snapshot listing (file name, version).
-pub fn snapshot(version: u64, meta: &[(&str, u64)]) -> J {
-    let mut m = serde_json::Map::new();
-    for (name, v) in meta {
-        m.insert(name.to_string(), json!({"version": v}));
-    }
-    json!({
-        "_type": "snapshot",
-        "spec_version": "1.0.31",
-        "version": version,
-        "expires": EXPIRES,
-        "meta": m,
-    })
-}
-
-/// The `signed` part of a timestamp naming snapshot version `snapshot_version`.
-pub fn timestamp(version: u64, snapshot_version: u64) -> J {
-    json!({
-        "_type": "timestamp",
-        "spec_version": "1.0.31",
-        "version": version,
-        "expires": EXPIRES,
-        "meta": {"snapshot.json": {"version": snapshot_version}},
-    })
-}
-
-/// A whole small repository: one key per top-level role, `targets` and delegated roles, signed
-/// on demand so that tests can edit any part first.
-#[derive(Clone, Debug)]
-pub struct Repo {
-    /// Root key (threshold 1).
-    pub root_key: TestKey,
-    /// Timestamp key.
-    pub timestamp_key: TestKey,
-    /// Snapshot key.
-    pub snapshot_key: TestKey,
-    /// Targets key.
-    pub targets_key: TestKey,
-    /// `signed` of root v1.
-    pub root: J,
-    /// `signed` of targets.
-    pub targets: J,
-    /// Delegated roles: name, `signed`, signing keys.
-    pub roles: Vec<(String, J, Vec<TestKey>)>,
-    /// Snapshot version.
-    pub snapshot_version: u64,
-    /// Timestamp version.
-    pub timestamp_version: u64,
-}
-
-impl Default for Repo {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Repo {
-    /// Keys 1–4, root v1, empty targets v1, snapshot v1, timestamp v1.
-    pub fn new() -> Self {
-        let (r, t, s, g) = (
-            TestKey::ed25519(1),
-            TestKey::ed25519(2),
-            TestKey::ed25519(3),
-            TestKey::ed25519(4),
-        );
-        let root = root(
-            1,
-            &[
-                ("root", &[&r], 1),
-                ("timestamp", &[&t], 1),
-                ("snapshot", &[&s], 1),
-                ("targets", &[&g], 1),
-            ],
-        );
-        Repo {
-            root_key: r,
-            timestamp_key: t,
-            snapshot_key: s,
-            targets_key: g,
-            root,
-            targets: targets(1, &[], None),
-            roles: Vec::new(),
-            snapshot_version: 1,
-            timestamp_version: 1,
-        }
-    }
-
-    /// Add a delegated role's metadata (signed by `keys` when files are made).
-    pub fn role(mut self, name: &str, signed: J, keys: &[&TestKey]) -> Self {
-        self.roles.push((
-            name.to_string(),
-            signed,
-            keys.iter().map(|k| (*k).clone()).collect(),
-        ));
-        self
-    }
-
-    /// The trusted root file (v1).
-    pub fn trusted_root(&self) -> Vec<u8> {
-        sign(&self.root, &[&self.root_key])
-    }
-
-    /// The snapshot `signed` part for the current targets and roles.
-    pub fn snapshot_signed(&self) -> J {
-        let mut meta: Vec<(String, u64)> = vec![(
-            "targets.json".into(),
-            self.targets["version"].as_u64().unwrap(),
-        )];
-        for (name, signed, _) in &self.roles {
-            meta.push((format!("{name}.json"), signed["version"].as_u64().unwrap()));
-        }
-        let refs: Vec<(&str, u64)> = meta.iter().map(|(n, v)| (n.as_str(), *v)).collect();
-        snapshot(self.snapshot_version, &refs)
-    }
-
-    /// Every file, signed, by file name (delegated roles under their quoted names).
-    pub fn files(&self) -> HashMap<String, Vec<u8>> {
-        let mut f = HashMap::new();
-        f.insert(
-            "targets.json".into(),
-            sign(&self.targets, &[&self.targets_key]),
-        );
-        for (name, signed, keys) in &self.roles {
-            let refs: Vec<&TestKey> = keys.iter().collect();
-            f.insert(
-                format!("{}.json", quote_role_name(name)),
-                sign(signed, &refs),
-            );
-        }
-        f.insert(
-            "snapshot.json".into(),
-            sign(&self.snapshot_signed(), &[&self.snapshot_key]),
-        );
-        f.insert(
-            "timestamp.json".into(),
-            sign(
-                &timestamp(self.timestamp_version, self.snapshot_version),
-                &[&self.timestamp_key],
+/// The venv's python, checked once per test binary: it must import python-tuf 7.0.1,
+/// securesystemslib and cryptography (without cryptography, ECDSA keys are silently skipped).
+pub fn python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let (python, origin) = match std::env::var_os("CONCLAVE_PYTHON") {
+            Some(p) if !p.is_empty() => (PathBuf::from(p), "$CONCLAVE_PYTHON"),
+            _ => (
+                manifest_dir().join(".venv").join("bin").join("python"),
+                "$CONCLAVE_PYTHON is unset; fallback .venv/bin/python",
             ),
-        );
-        f
+        };
+        let check = "import tuf, securesystemslib, cryptography, tuf.ngclient; \
+                     assert tuf.__version__ == '7.0.1', tuf.__version__; \
+                     print(tuf.__version__, securesystemslib.__version__, cryptography.__version__)";
+        let out = Command::new(&python)
+            .args(["-c", check])
+            .stdin(Stdio::null())
+            .output();
+        match out {
+            Ok(out) if out.status.success() => python,
+            Ok(out) => panic!(
+                "python-tuf venv is broken ({origin}: {}): {}\nrun `make venv`",
+                python.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => panic!(
+                "python-tuf venv not found ({origin}: {}): {e}\nrun `make venv` or set \
+                 CONCLAVE_PYTHON to a python with tuf==7.0.1 and securesystemslib[crypto]",
+                python.display()
+            ),
+        }
+    })
+}
+
+/// What a finished process left behind.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit status.
+    pub status: ExitStatus,
+    /// Standard output, lossily decoded.
+    pub stdout: String,
+    /// Standard error, lossily decoded.
+    pub stderr: String,
+}
+
+impl Run {
+    /// The exit code; panics if the process was killed by a signal.
+    pub fn code(&self) -> i32 {
+        self.status
+            .code()
+            .unwrap_or_else(|| panic!("killed by a signal: {self:?}"))
     }
 
-    /// `verify_repository` from root v1 over [`Repo::files`] plus `extra` files.
-    pub fn verify_with(&self, extra: HashMap<String, Vec<u8>>) -> Report {
-        let mut files = self.files();
-        files.extend(extra);
-        verify_repository("1.root.json", &self.trusted_root(), &files, now())
-    }
-
-    /// `verify_repository` from root v1 over [`Repo::files`].
-    pub fn verify(&self) -> Report {
-        self.verify_with(HashMap::new())
+    /// Standard output parsed as JSON; panics with both streams when it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
     }
 }
 
-/// A report as a verdict: `Ok` (with a summary) when valid, `Err(error text)` when not.
-pub fn verdict(r: &Report) -> Result<String, String> {
-    match &r.error {
-        None => Ok(format!(
-            "valid, root v{}, {} role(s)",
-            r.final_root_version().unwrap_or(0),
-            r.roles.len()
-        )),
-        Some(e) => Err(e.clone()),
+/// Runs `cmd` with `stdin` as its input, killing it and panicking after `timeout`.
+pub fn run_with_timeout(cmd: &mut Command, stdin: &[u8], timeout: Duration) -> Run {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut input = child.stdin.take().expect("piped stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        // A child that exits early closes the pipe; its exit status tells the story.
+        let _ = input.write_all(&data);
+    });
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    writer.join().expect("stdin writer");
+    let stdout = String::from_utf8_lossy(&out_reader.join().expect("stdout reader")).into_owned();
+    let stderr = String::from_utf8_lossy(&err_reader.join().expect("stderr reader")).into_owned();
+    Run {
+        status,
+        stdout,
+        stderr,
     }
 }
 
-/// Path of a file under tests/data/vectors.
-pub fn vector_path(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/vectors")
-        .join(rel)
+/// Runs `tests/python/SCRIPT ARGS...` with the venv's python.
+pub fn run_python(script: &str, args: &[&str], timeout: Duration) -> Run {
+    let mut cmd = Command::new(python());
+    cmd.arg(python_script(script)).args(args);
+    run_with_timeout(&mut cmd, b"", timeout)
 }
 
-/// Bytes of a file under tests/data/vectors.
-pub fn vector(rel: &str) -> Vec<u8> {
-    std::fs::read(vector_path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+/// Builds a repository with `make_repo.py OUT ARGS...` and returns its `repo.json` summary.
+/// Panics when the script fails.
+pub fn make_repo(out: &Path, args: &[&str]) -> serde_json::Value {
+    let out_str = out.to_str().expect("UTF-8 temp path");
+    let mut all = vec![out_str];
+    all.extend_from_slice(args);
+    let run = run_python("make_repo.py", &all, Duration::from_secs(120));
+    assert_eq!(run.code(), 0, "make_repo.py failed: {run:?}");
+    let summary = std::fs::read_to_string(out.join("repo.json")).expect("repo.json");
+    serde_json::from_str(&summary).expect("repo.json is JSON")
 }
 
-/// Sigstore production root `n` (root_history).
-pub fn sigstore_root(n: u64) -> Vec<u8> {
-    vector(&format!(
-        "sigstore-root-signing/metadata/root_history/{n}.root.json"
-    ))
+/// Runs `verify_repo.py METADATA_DIR ARGS...` (python-tuf's verdict: exit 0 valid, 1 invalid,
+/// 2 usage error) and returns the finished process.
+pub fn verify_repo(metadata_dir: &Path, args: &[&str]) -> Run {
+    let dir = metadata_dir.to_str().expect("UTF-8 temp path");
+    let mut all = vec![dir, "--timeout", "100"];
+    all.extend_from_slice(args);
+    run_python("verify_repo.py", &all, Duration::from_secs(120))
 }
 
-/// Parse, edit and re-serialise a JSON file (the `signed` canonical form does not depend on
-/// member order or whitespace, so untouched signatures stay valid).
-pub fn mutate(bytes: &[u8], edit: impl FnOnce(&mut J)) -> Vec<u8> {
-    let mut v: J = serde_json::from_slice(bytes).unwrap();
-    edit(&mut v);
-    serde_json::to_vec_pretty(&v).unwrap()
+/// Canonical JSON bytes of each document as securesystemslib computes them
+/// (`encode_canonical(json.loads(doc)).encode("utf-8")`), in one python process.
+/// `Err(reason)` when python refuses the document (not JSON, floats, lone surrogates, ...).
+pub fn securesystemslib_canonical(docs: &[String]) -> Vec<Result<Vec<u8>, String>> {
+    let mut input = String::new();
+    for doc in docs {
+        // --quoted: each line is a JSON string holding the document, so raw newlines survive.
+        input.push_str(&serde_json::to_string(doc).expect("a string serializes"));
+        input.push('\n');
+    }
+    let mut cmd = Command::new(python());
+    cmd.arg(python_script("canonical.py")).arg("--quoted");
+    let timeout = Duration::from_secs(60 + docs.len() as u64 / 100);
+    let run = run_with_timeout(&mut cmd, input.as_bytes(), timeout);
+    assert_eq!(run.code(), 0, "canonical.py failed: {}", run.stderr);
+    let results: Vec<Result<Vec<u8>, String>> =
+        run.stdout
+            .lines()
+            .map(|line| match line.strip_prefix("ERR ") {
+                Some(reason) => Err(reason.to_string()),
+                None => Ok(hex::decode(line)
+                    .unwrap_or_else(|e| panic!("canonical.py printed {line:?}: {e}"))),
+            })
+            .collect();
+    assert_eq!(
+        results.len(),
+        docs.len(),
+        "canonical.py answered {} lines for {} documents",
+        results.len(),
+        docs.len()
+    );
+    results
 }
 
-/// Every `*.json` file directly in `dir` (relative to the vectors), by file name.
-pub fn folder(rel: &str) -> HashMap<String, Vec<u8>> {
-    let mut m = HashMap::new();
-    for e in std::fs::read_dir(vector_path(rel)).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_file() && p.extension().is_some_and(|x| x == "json") {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            m.insert(name, std::fs::read(&p).unwrap());
+/// Copies a directory tree (repositories are small).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
         }
     }
-    m
-}
-
-/// The sigstore production repository as a client sees it: root_history N.root.json plus the
-/// published top-level and delegated metadata.
-pub fn sigstore_repo() -> HashMap<String, Vec<u8>> {
-    let mut m = folder("sigstore-root-signing/metadata");
-    m.extend(folder("sigstore-root-signing/metadata/root_history"));
-    m
-}
-
-/// Same for sigstore staging.
-pub fn staging_repo() -> HashMap<String, Vec<u8>> {
-    let mut m = folder("sigstore-root-signing-staging/metadata");
-    m.extend(folder(
-        "sigstore-root-signing-staging/metadata/root_history",
-    ));
-    m
 }
