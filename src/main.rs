@@ -27,6 +27,9 @@ enum Command {
     /// Ceremony scripts: check one, or print it as the paper form.
     #[command(subcommand)]
     Ceremony(cli::ceremony::CeremonyCommand),
+    /// Send or receive a file as animated QR codes.
+    #[command(subcommand)]
+    Qr(cli::qr::QrCommand),
 }
 
 fn run(cli: &Cli) -> Result<Outcome, CliError> {
@@ -34,6 +37,7 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Verify(a) => cli::verify::run_verify(a),
         Command::Inspect(a) => cli::verify::run_inspect(a),
         Command::Ceremony(c) => cli::ceremony::run(c),
+        Command::Qr(c) => cli::qr::run(c),
     }
 }
 

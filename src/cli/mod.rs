@@ -2,6 +2,7 @@
 //! print. `main.rs` maps the result to exit codes (0 ok, 1 verification failed, 2 usage or I/O).
 
 pub mod ceremony;
+pub mod qr;
 pub mod verify;
 
 /// What a command produced.
