@@ -3,5 +3,6 @@
 #![deny(unused_must_use)]
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod signer;
 pub mod tuf;
