@@ -192,6 +192,14 @@ fn list(a: ListArgs) -> Result<(), CliError> {
         if t.pin.locked {
             flags.push("user PIN LOCKED");
         }
+        if !t.initialized {
+            out.push_str(&format!(
+                "\nslot {} (free: no token initialised; {} {})\n",
+                t.slot, t.manufacturer, t.model
+            ));
+            json_tokens.push(t.to_json());
+            continue;
+        }
         out.push_str(&format!(
             "\ntoken \"{}\"\n  serial        {}\n  manufacturer  {}\n  model         {}\n  firmware      {} (hardware {})\n  flags         {}\n",
             t.label,
@@ -226,7 +234,7 @@ fn list(a: ListArgs) -> Result<(), CliError> {
                                 "label": k.label,
                                 "id": hex::encode(&k.id),
                                 "keyid": key.key_id().0,
-                                "key": serde_json::from_str::<serde_json::Value>(&key.to_value().to_string()).unwrap_or_default(),
+                                "key": key_json(&key),
                             }));
                         }
                         None => {
@@ -290,7 +298,7 @@ fn warn_advisories(t: &TokenDesc, alg: Algorithm) {
 }
 
 fn key_json(key: &Key) -> serde_json::Value {
-    serde_json::from_str(&key.to_value().to_string()).unwrap_or_default()
+    serde_json::from_str(&key.to_value().to_pretty_json()).unwrap_or_default()
 }
 
 fn keygen(a: KeygenArgs) -> Result<(), CliError> {
@@ -341,7 +349,7 @@ fn keygen(a: KeygenArgs) -> Result<(), CliError> {
             g.label,
             hex::encode(&g.id),
             hex::encode(&g.ec_params),
-            g.key.to_value(),
+            g.key.to_value().to_pretty_json().trim_end().replace('\n', "\n             "),
             took.as_millis()
         );
     }

@@ -254,7 +254,9 @@ impl TokenError {
 /// What the token's flags say about remaining PIN tries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PinTries {
-    /// `CKF_USER_PIN_COUNT_LOW`: at least one wrong PIN since the last good one.
+    /// `CKF_USER_PIN_COUNT_LOW`: a wrong PIN was entered at least once since the last good one
+    /// (PKCS#11 does not report the number of tries left; SoftHSM2 sets this flag but never
+    /// locks).
     pub count_low: bool,
     /// `CKF_USER_PIN_FINAL_TRY`: one more wrong PIN locks the token.
     pub final_try: bool,
@@ -270,9 +272,9 @@ impl PinTries {
         } else if self.final_try {
             "the token reports ONE try left: another wrong PIN locks it"
         } else if self.count_low {
-            "the token reports that few tries are left"
+            "the token reports a wrong PIN since the last successful login (CKF_USER_PIN_COUNT_LOW); it does not say how many tries are left"
         } else {
-            "the token does not report a low try count"
+            "the token reports no low try count"
         }
     }
 }
