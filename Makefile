@@ -5,8 +5,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace
-PY_PACKAGES := tuf==7.0.1 securesystemslib[crypto]==1.3.1
+DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace python3 python3-venv
+# python-tuf 7.0.1 requires securesystemslib~=1.0 and urllib3~=2.0; securesystemslib 1.6.0's
+# [crypto] extra requires cryptography>=48. Every package of the venv is pinned exactly (checked on
+# PyPI 2026-11-23); without [crypto]/cryptography, ECDSA signatures are skipped silently.
+PY_PACKAGES := tuf==7.0.1 securesystemslib[crypto]==1.6.0 cryptography==50.0.2 cffi==2.1.1 \
+  pycparser==3.12 urllib3==2.8.0
 
 .PHONY: demo test deps deb-deps venv lint unit build bench clean
 
@@ -19,7 +23,8 @@ demo: build
 
 deps: deb-deps venv
 
-# Debian packages the tests use (SoftHSM2, zbar, tmux, strace). Installs only what is missing.
+# Debian packages the tests use (SoftHSM2, zbar, tmux, strace; python3-venv for the venv).
+# Installs only what is missing.
 deb-deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -29,10 +34,13 @@ deb-deps:
 	fi
 
 # Python virtualenv with the reference client (python-tuf) for the interoperability tests.
+# Debian's python3 needs python3-venv (deb-deps) for `python3 -m venv` to work.
 venv: $(VENV)/.done
-$(VENV)/.done: Makefile
+$(VENV)/.done: Makefile | deb-deps
+	rm -rf $(VENV)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check $(PY_PACKAGES)
+	$(PY) -c 'import tuf.ngclient, securesystemslib.signer, cryptography; print("venv ok: tuf", tuf.__version__)'
 	touch $@
 
 lint:
@@ -43,6 +51,11 @@ unit:
 	CONCLAVE_PYTHON=$(abspath $(PY)) $(CARGO) test --locked
 
 test: deps lint unit
+
+# Times `conclave verify` against python-tuf on a 30-root-version, 100,000-target repository
+# (generated once into bench-out/). Not part of `make test`.
+bench: venv
+	CONCLAVE_PYTHON=$(abspath $(PY)) CARGO=$(CARGO) tests/bench/run.sh
 
 clean:
 	rm -rf target $(VENV)

@@ -4,5 +4,6 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod folder;
 pub mod signer;
 pub mod tuf;

@@ -1,12 +1,13 @@
-//! `conclave`: parse the command line, call the library, map errors to exit codes
-//! (0 ok, 1 verification failed or refused, 2 usage or I/O).
+//! The `conclave` command: parse arguments, call the library, map results to exit codes
+//! (0 ok, 1 verification failed, 2 usage or I/O error).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use conclave::cli::{self, CliError};
+use conclave::cli::{self, CliError, Outcome};
 
-/// Offline root key ceremony appliance for TUF repositories.
+/// Conclave: offline root key ceremonies for TUF repositories.
 #[derive(Debug, Parser)]
 #[command(name = "conclave", version, about)]
 struct Cli {
@@ -16,6 +17,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Verify a repository's root chain and roles from a trusted root.
+    Verify(cli::verify::VerifyArgs),
+    /// Summarise any metadata file, with the SHA-256 of its canonical signed bytes.
+    Inspect(cli::verify::InspectArgs),
     /// Keyholder tokens (PKCS#11): list, generate keys, create practice tokens.
     #[command(subcommand)]
     Token(cli::token::TokenCommand),
@@ -23,23 +28,32 @@ enum Command {
     Sign(cli::token::SignArgs),
 }
 
+fn run(cli: &Cli) -> Result<Outcome, CliError> {
+    match &cli.command {
+        Command::Verify(a) => cli::verify::run_verify(a),
+        Command::Inspect(a) => cli::verify::run_inspect(a),
+        Command::Token(c) => cli::token::run_token(c),
+        Command::Sign(a) => cli::token::run_sign(a),
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(outcome) => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (e.g. `| head`) is not an error worth a panic.
+            let _ = stdout.write_all(outcome.stdout.as_bytes());
+            let _ = stdout.flush();
+            if outcome.success {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
-    };
-    let result: Result<(), CliError> = match cli.command {
-        Command::Token(cmd) => cli::token::run_token(cmd),
-        Command::Sign(args) => cli::token::run_sign(args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(e.code)
+            eprintln!("conclave: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -1,51 +1,38 @@
-//! Command implementations behind `main.rs`: argument structs (clap) and the functions they call.
-//! `main.rs` only parses and maps [`CliError`] to the exit code.
+//! Command-line commands: each parses its arguments, calls the library, and returns what to
+//! print. `main.rs` maps the result to exit codes (0 ok, 1 verification failed, 2 usage or I/O).
 
 pub mod token;
+pub mod verify;
 
-use std::fmt;
-
-/// A command's failure: the message for stderr and the exit code (1 verification failed or
-/// refused, 2 usage, I/O or device error).
+/// What a command produced.
 #[derive(Debug)]
-pub struct CliError {
-    /// Exit code.
-    pub code: u8,
-    /// Message (never contains a secret).
-    pub message: String,
+pub struct Outcome {
+    /// Text for standard output.
+    pub stdout: String,
+    /// false: verification failed (exit 1).
+    pub success: bool,
+}
+
+/// Why a command could not run or refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad arguments (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// A file or device could not be read or written (exit 2).
+    #[error("{0}")]
+    Io(String),
+    /// The input is not valid (exit 1).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl CliError {
-    /// Exit code 1: verification failed or the action was refused.
-    pub fn refused(message: impl Into<String>) -> Self {
-        CliError {
-            code: 1,
-            message: message.into(),
-        }
-    }
-
-    /// Exit code 2: usage or I/O.
-    pub fn usage(message: impl Into<String>) -> Self {
-        CliError {
-            code: 2,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for CliError {}
-
-impl From<crate::signer::pkcs11::TokenError> for CliError {
-    fn from(e: crate::signer::pkcs11::TokenError) -> Self {
-        CliError {
-            code: e.exit_code(),
-            message: e.to_string(),
+    /// The exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) | CliError::Io(_) => 2,
+            CliError::Invalid(_) => 1,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use zeroize::Zeroizing;
 
-use super::CliError;
+use super::{CliError, Outcome};
 use crate::signer::Signer;
 use crate::signer::pkcs11::{
     EdParams, Module, Pin, TokenDesc, TokenError, TokenKey, key_type_name, parse_key_type,
@@ -123,7 +123,7 @@ pub struct SignArgs {
 }
 
 /// Run a `token` subcommand.
-pub fn run_token(cmd: TokenCommand) -> Result<(), CliError> {
+pub fn run_token(cmd: &TokenCommand) -> Result<Outcome, CliError> {
     match cmd {
         TokenCommand::List(a) => list(a),
         TokenCommand::Keygen(a) => keygen(a),
@@ -136,29 +136,27 @@ pub fn read_pin(pin_stdin: bool, prompt: &str) -> Result<Pin, CliError> {
     if pin_stdin {
         let mut pin = Zeroizing::new(String::new());
         std::io::stdin().lock().read_line(&mut pin).map_err(|e| {
-            CliError::usage(format!("cannot read the PIN from standard input: {e}"))
+            CliError::Usage(format!("cannot read the PIN from standard input: {e}"))
         })?;
         while pin.ends_with('\n') || pin.ends_with('\r') {
             pin.pop();
         }
         if pin.is_empty() {
-            return Err(CliError::usage(
-                "no PIN on standard input (--pin-stdin expects one line)",
-            ));
+            return Err(CliError::Usage("no PIN on standard input (--pin-stdin expects one line)".into()));
         }
         Ok(pin)
     } else {
         rpassword::prompt_password(prompt)
             .map(Zeroizing::new)
             .map_err(|e| {
-                CliError::usage(format!(
+                CliError::Usage(format!(
                     "cannot read the PIN from the terminal ({e}); use --pin-stdin in scripts"
                 ))
             })
     }
 }
 
-fn list(a: ListArgs) -> Result<(), CliError> {
+fn list(a: &ListArgs) -> Result<Outcome, CliError> {
     let module = Module::open(a.module.module.as_deref())?;
     let tokens = module.tokens()?;
     let mut json_tokens = Vec::new();
@@ -262,11 +260,10 @@ fn list(a: ListArgs) -> Result<(), CliError> {
             "module": module.path().display().to_string(),
             "tokens": json_tokens,
         });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        done(format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()))
     } else {
-        print!("{out}");
+        done(out)
     }
-    Ok(())
 }
 
 fn parse_ed_params(s: &str) -> Result<EdParams, CliError> {
@@ -274,7 +271,7 @@ fn parse_ed_params(s: &str) -> Result<EdParams, CliError> {
         "auto" => Ok(EdParams::Auto),
         "oid" => Ok(EdParams::Oid),
         "name" => Ok(EdParams::Name),
-        other => Err(CliError::usage(format!(
+        other => Err(CliError::Usage(format!(
             "--ed-params must be auto, oid or name, not \"{other}\""
         ))),
     }
@@ -282,7 +279,7 @@ fn parse_ed_params(s: &str) -> Result<EdParams, CliError> {
 
 fn parse_alg(s: &str) -> Result<Algorithm, CliError> {
     parse_key_type(s).ok_or_else(|| {
-        CliError::usage(format!(
+        CliError::Usage(format!(
             "unknown key type \"{s}\" (choose ed25519, ecdsa-p256 or ecdsa-p384)"
         ))
     })
@@ -301,17 +298,17 @@ fn key_json(key: &Key) -> serde_json::Value {
     serde_json::from_str(&key.to_value().to_pretty_json()).unwrap_or_default()
 }
 
-fn keygen(a: KeygenArgs) -> Result<(), CliError> {
+fn keygen(a: &KeygenArgs) -> Result<Outcome, CliError> {
     let alg = parse_alg(&a.key_type)?;
     let ed = parse_ed_params(&a.ed_params)?;
     let id = match &a.id {
         Some(h) => {
-            Some(hex::decode(h).map_err(|e| CliError::usage(format!("--id is not hex ({e})")))?)
+            Some(hex::decode(h).map_err(|e| CliError::Usage(format!("--id is not hex ({e})")))?)
         }
         None => None,
     };
     if a.label.is_empty() {
-        return Err(CliError::usage("--label must not be empty"));
+        return Err(CliError::Usage("--label must not be empty".into()));
     }
     let module = Module::open(a.module.module.as_deref())?;
     let token = module.find_token(&a.token)?;
@@ -341,9 +338,9 @@ fn keygen(a: KeygenArgs) -> Result<(), CliError> {
     let keyid = g.key.key_id();
     if a.json {
         let v = serde_json::json!({ "keyid": keyid.0, "key": key_json(&g.key) });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        done(format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()))
     } else {
-        println!(
+        done(format!(
             "generated {} key \"{}\" on {token}\n  CKA_ID     {}\n  CKA_EC_PARAMS {}\n  self-test  signed a random nonce in the token, verified in software: ok\n  keyid      {keyid}\n  key        {}\n  took       {} ms (including self-test)",
             alg.label(),
             g.label,
@@ -351,9 +348,8 @@ fn keygen(a: KeygenArgs) -> Result<(), CliError> {
             hex::encode(&g.ec_params),
             g.key.to_value().to_pretty_json().trim_end().replace('\n', "\n             "),
             took.as_millis()
-        );
+        ))
     }
-    Ok(())
 }
 
 fn find_softhsm(explicit: Option<&Path>) -> Result<PathBuf, CliError> {
@@ -365,9 +361,7 @@ fn find_softhsm(explicit: Option<&Path>) -> Result<PathBuf, CliError> {
         .map(|d| Path::new(d).join("libsofthsm2.so"))
         .find(|p| p.is_file())
         .ok_or_else(|| {
-            CliError::usage(
-                "SoftHSM2 (libsofthsm2.so) not found; install the Debian package softhsm2 or give --module",
-            )
+            CliError::Usage("SoftHSM2 (libsofthsm2.so) not found; install the Debian package softhsm2 or give --module".into())
         })
 }
 
@@ -386,10 +380,10 @@ fn random_digits(n: usize) -> Pin {
 
 const PRACTICE_CHILD: &str = "CONCLAVE_PRACTICE_CONF";
 
-fn init_practice(a: InitPracticeArgs) -> Result<(), CliError> {
+fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
     for name in &a.keyholders {
         if name.is_empty() || name.len() > 32 || name.chars().any(|c| c.is_control()) {
-            return Err(CliError::usage(format!(
+            return Err(CliError::Usage(format!(
                 "keyholder name \"{name}\" must be 1 to 32 printable characters (it becomes the token label)"
             )));
         }
@@ -404,11 +398,11 @@ fn init_practice(a: InitPracticeArgs) -> Result<(), CliError> {
     }
     let module_path = find_softhsm(a.module.as_deref())?;
     std::fs::create_dir_all(&a.dir)
-        .map_err(|e| CliError::usage(format!("cannot create {}: {e}", a.dir.display())))?;
+        .map_err(|e| CliError::Io(format!("cannot create {}: {e}", a.dir.display())))?;
     let dir = a
         .dir
         .canonicalize()
-        .map_err(|e| CliError::usage(format!("cannot resolve {}: {e}", a.dir.display())))?;
+        .map_err(|e| CliError::Io(format!("cannot resolve {}: {e}", a.dir.display())))?;
     let conf = dir.join("softhsm2.conf");
     let in_child = std::env::var_os(PRACTICE_CHILD).is_some_and(|v| Path::new(&v) == conf)
         && std::env::var_os("SOFTHSM2_CONF").is_some_and(|v| Path::new(&v) == conf);
@@ -416,7 +410,7 @@ fn init_practice(a: InitPracticeArgs) -> Result<(), CliError> {
         // SoftHSM2 reads SOFTHSM2_CONF when the module is initialised; the environment of this
         // process cannot be changed safely, so the work runs in a child with the right one.
         if conf.exists() {
-            return Err(CliError::usage(format!(
+            return Err(CliError::Usage(format!(
                 "{} already exists: {} holds a practice setup; choose another --dir",
                 conf.display(),
                 dir.display()
@@ -424,28 +418,32 @@ fn init_practice(a: InitPracticeArgs) -> Result<(), CliError> {
         }
         let tokendir = dir.join("tokens");
         std::fs::create_dir_all(&tokendir)
-            .map_err(|e| CliError::usage(format!("cannot create {}: {e}", tokendir.display())))?;
+            .map_err(|e| CliError::Io(format!("cannot create {}: {e}", tokendir.display())))?;
         let text = format!(
             "# SoftHSM2 practice tokens made by `conclave token init-practice`. Practice only.\ndirectories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
             tokendir.display()
         );
         std::fs::write(&conf, text)
-            .map_err(|e| CliError::usage(format!("cannot write {}: {e}", conf.display())))?;
+            .map_err(|e| CliError::Io(format!("cannot write {}: {e}", conf.display())))?;
         let exe = std::env::current_exe()
-            .map_err(|e| CliError::usage(format!("cannot find the conclave executable: {e}")))?;
+            .map_err(|e| CliError::Usage(format!("cannot find the conclave executable: {e}")))?;
         let status = std::process::Command::new(exe)
             .args(std::env::args_os().skip(1))
             .env("SOFTHSM2_CONF", &conf)
             .env(PRACTICE_CHILD, &conf)
             .status()
-            .map_err(|e| CliError::usage(format!("cannot run conclave again: {e}")))?;
+            .map_err(|e| CliError::Usage(format!("cannot run conclave again: {e}")))?;
         return match status.code() {
-            Some(0) => Ok(()),
-            Some(c) => Err(CliError {
-                code: u8::try_from(c).unwrap_or(2),
-                message: format!("practice setup in {} failed (see above)", dir.display()),
-            }),
-            None => Err(CliError::usage("practice setup was killed by a signal")),
+            Some(0) => done(String::new()),
+            Some(1) => Err(CliError::Invalid(format!(
+                "practice setup in {} failed (see above)",
+                dir.display()
+            ))),
+            Some(_) => Err(CliError::Io(format!(
+                "practice setup in {} failed (see above)",
+                dir.display()
+            ))),
+            None => Err(CliError::Io("practice setup was killed by a signal".into())),
         };
     }
 
@@ -462,7 +460,7 @@ fn init_practice(a: InitPracticeArgs) -> Result<(), CliError> {
             .iter()
             .any(|t| t.initialized && &t.label == name)
         {
-            return Err(CliError::usage(format!(
+            return Err(CliError::Usage(format!(
                 "a token labelled \"{name}\" already exists in {}",
                 dir.display()
             )));
@@ -518,11 +516,10 @@ fn init_practice(a: InitPracticeArgs) -> Result<(), CliError> {
             "module": module_path.display().to_string(),
             "tokens": rows,
         });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        done(format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()))
     } else {
-        print!("{text}");
+        done(text)
     }
-    Ok(())
 }
 
 /// Which keys may sign a metadata file, and where that was read.
@@ -638,15 +635,15 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// `conclave sign`: add one signature from a token key to a metadata file.
-pub fn run_sign(a: SignArgs) -> Result<(), CliError> {
+pub fn run_sign(a: &SignArgs) -> Result<Outcome, CliError> {
     // 1. Everything that can be checked before touching the token.
     let in_bytes = std::fs::read(&a.input)
-        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", a.input.display())))?;
+        .map_err(|e| CliError::Io(format!("cannot read {}: {e}", a.input.display())))?;
     let mut md = AnyMetadata::from_bytes(&in_bytes)
-        .map_err(|e| CliError::usage(format!("{} is not TUF metadata: {e}", a.input.display())))?;
+        .map_err(|e| CliError::Usage(format!("{} is not TUF metadata: {e}", a.input.display())))?;
     let in_place = same_file(&a.input, &a.out);
     if !in_place && a.out.exists() {
-        return Err(CliError::usage(format!(
+        return Err(CliError::Usage(format!(
             "{} exists; Conclave does not overwrite another file (sign in place with --out equal to --in)",
             a.out.display()
         )));
@@ -655,9 +652,9 @@ pub fn run_sign(a: SignArgs) -> Result<(), CliError> {
         match &a.trusted_root {
             Some(p) => {
                 let b = std::fs::read(p)
-                    .map_err(|e| CliError::usage(format!("cannot read {}: {e}", p.display())))?;
+                    .map_err(|e| CliError::Io(format!("cannot read {}: {e}", p.display())))?;
                 Some(Metadata::<Root>::from_bytes(&b).map_err(|e| {
-                    CliError::usage(format!("{} is not a TUF root: {e}", p.display()))
+                    CliError::Usage(format!("{} is not a TUF root: {e}", p.display()))
                 })?)
             }
             None => None,
@@ -706,7 +703,7 @@ pub fn run_sign(a: SignArgs) -> Result<(), CliError> {
             )
         });
         if !a.force {
-            return Err(CliError::refused(format!(
+            return Err(CliError::Invalid(format!(
                 "refusing to sign {what}: {why}; {} left unchanged (use --force to sign anyway; the signature would not count)",
                 a.input.display()
             )));
@@ -733,7 +730,7 @@ pub fn run_sign(a: SignArgs) -> Result<(), CliError> {
     let start = Instant::now();
     let sig = signer.sign(&msg).map_err(|e| match e {
         crate::signer::SignerError::Token(t) => CliError::from(*t),
-        other => CliError::refused(format!(
+        other => CliError::Invalid(format!(
             "the token's signature is bad, nothing written: {other}"
         )),
     })?;
@@ -741,7 +738,7 @@ pub fn run_sign(a: SignArgs) -> Result<(), CliError> {
     for (_, id, k) in &auth.keys {
         if keyids.contains(id) {
             k.verify_hex(&msg, &hex::encode(&sig)).map_err(|e| {
-                CliError::refused(format!(
+                CliError::Invalid(format!(
                     "signature does not verify against key {id} as the metadata lists it: {e}; nothing written"
                 ))
             })?;
@@ -754,25 +751,23 @@ pub fn run_sign(a: SignArgs) -> Result<(), CliError> {
     // 4. Re-read what will be written and check it before the rename.
     let out_bytes = file_bytes(&md);
     let check = AnyMetadata::from_bytes(&out_bytes)
-        .map_err(|e| CliError::usage(format!("internal error: output does not parse: {e}")))?;
+        .map_err(|e| CliError::Usage(format!("internal error: output does not parse: {e}")))?;
     if check.signed_bytes() != msg.as_slice() {
-        return Err(CliError::usage(
-            "internal error: the signed part changed while adding a signature; nothing written",
-        ));
+        return Err(CliError::Usage("internal error: the signed part changed while adding a signature; nothing written".into()));
     }
     write_atomic(&a.out, &out_bytes)
-        .map_err(|e| CliError::usage(format!("cannot write {}: {e}", a.out.display())))?;
+        .map_err(|e| CliError::Io(format!("cannot write {}: {e}", a.out.display())))?;
 
-    println!(
-        "signed {what} with key \"{}\" on {token} in {} ms",
+    let mut out = format!(
+        "signed {what} with key \"{}\" on {token} in {} ms\n",
         tkey.label,
         took.as_millis()
     );
     for id in &keyids {
-        println!("  signature added for key id {id}");
+        out.push_str(&format!("  signature added for key id {id}\n"));
     }
     for n in &named_by {
-        println!("  key named by the {n}");
+        out.push_str(&format!("  key named by the {n}\n"));
     }
     // Threshold status per role (signatures that verify from keys the role names).
     for (desc, ids, threshold, keys) in &auth.roles {
@@ -784,8 +779,27 @@ pub fn run_sign(a: SignArgs) -> Result<(), CliError> {
                 matches!((key, s), (Some(k), Some(s)) if k.verify_hex(&msg, &s.sig).is_ok())
             })
             .count();
-        println!("  {desc}: {valid} of threshold {threshold} valid signatures");
+        out.push_str(&format!(
+            "  {desc}: {valid} of threshold {threshold} valid signatures\n"
+        ));
     }
-    println!("  written to {}", a.out.display());
-    Ok(())
+    out.push_str(&format!("  written to {}\n", a.out.display()));
+    done(out)
+}
+
+impl From<TokenError> for CliError {
+    fn from(e: TokenError) -> Self {
+        if e.exit_code() == 1 {
+            CliError::Invalid(e.to_string())
+        } else {
+            CliError::Io(e.to_string())
+        }
+    }
+}
+
+fn done(stdout: String) -> Result<Outcome, CliError> {
+    Ok(Outcome {
+        stdout,
+        success: true,
+    })
 }

@@ -395,7 +395,6 @@ mod tests {
 
     #[test]
     fn ecdsa_pem_and_hex_spellings_are_the_same_key() {
-        use p256::elliptic_curve::sec1::ToEncodedPoint;
         let sk = p256::ecdsa::SigningKey::from_slice(&[3u8; 32]).unwrap();
         let vk = *sk.verifying_key();
         let pem_key = Key::from_public_key(&PublicKey::EcdsaP256(vk));

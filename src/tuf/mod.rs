@@ -1,7 +1,9 @@
 //! The pure TUF core: JSON and canonical bytes, keys, metadata, verification. No I/O here.
 
 pub mod canonical;
+pub mod edit;
 pub mod key;
 pub mod metadata;
 pub mod parse;
+pub mod repository;
 pub mod verify;

@@ -1,1 +1,717 @@
-//! Verification (filled in next).
+//! Verification: one threshold counter, the root chain, and the client workflow's consistency
+//! rules between timestamp, snapshot, targets and delegated roles.
+//!
+//! Everything here is pure: bytes and a reference time come in, results come out. A verified
+//! root can only be obtained from this module ([`TrustedRoot`]).
+
+use std::collections::HashMap;
+
+use sha2::Digest;
+use time::OffsetDateTime;
+
+use super::key::{Key, KeyId};
+use super::metadata::{
+    Delegations, MetaFile, Metadata, MetadataError, Role, RoleType, Root, Signature, SignedPayload,
+    Snapshot, Targets, Timestamp, find_key,
+};
+
+/// Why one key of a role does not count toward its threshold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Uncounted {
+    /// No signature with this key id.
+    NoSignature,
+    /// An empty `"sig": ""` slot.
+    EmptySignature,
+    /// The role names a key id that the key list does not contain.
+    KeyNotListed,
+    /// The key cannot verify (unsupported scheme, bad public key, ...).
+    UnusableKey(String),
+    /// The signature does not verify, or is malformed.
+    InvalidSignature(String),
+    /// Same key material as another key id that already counted.
+    SameKeyAs(KeyId),
+}
+
+impl std::fmt::Display for Uncounted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Uncounted::NoSignature => f.write_str("no signature"),
+            Uncounted::EmptySignature => f.write_str("empty signature slot"),
+            Uncounted::KeyNotListed => f.write_str("key not listed in keys"),
+            Uncounted::UnusableKey(e) => write!(f, "unusable key: {e}"),
+            Uncounted::InvalidSignature(e) => write!(f, "invalid signature: {e}"),
+            Uncounted::SameKeyAs(k) => write!(f, "same key as {k}, counted once"),
+        }
+    }
+}
+
+/// The outcome of counting signatures for one role: which keys signed, which did not and why.
+/// "Not enough signatures yet" is a state, not an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThresholdResult {
+    /// Signatures needed.
+    pub threshold: u64,
+    /// Key ids whose valid signature counted (each distinct key once).
+    pub signed: Vec<KeyId>,
+    /// Key ids of the role that did not count, with the reason.
+    pub unsigned: Vec<(KeyId, Uncounted)>,
+    /// Key ids of signatures present in the file that the role does not name (ignored).
+    pub ignored: Vec<KeyId>,
+}
+
+impl ThresholdResult {
+    /// Whether the threshold is met.
+    pub fn verified(&self) -> bool {
+        self.signed.len() as u64 >= self.threshold
+    }
+
+    /// "2/3 (threshold 2)" style summary.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} of {} keys signed, threshold {}",
+            self.signed.len(),
+            self.signed.len() + self.unsigned.len(),
+            self.threshold
+        )
+    }
+}
+
+/// Count the signatures over `signed_bytes` for a role: each distinct public key counts once,
+/// whatever key ids it is listed under; only key ids the role names are checked (so the work is
+/// bounded by the number of the role's keys, not by the number of signatures in the file).
+pub fn count_signatures<'k>(
+    keys: impl Fn(&KeyId) -> Option<&'k Key>,
+    role: &Role,
+    signed_bytes: &[u8],
+    signatures: &[Signature],
+) -> ThresholdResult {
+    let mut signed = Vec::new();
+    let mut unsigned = Vec::new();
+    let mut counted_material: Vec<(Vec<u8>, KeyId)> = Vec::new();
+    for keyid in &role.keyids {
+        let Some(sig) = signatures.iter().find(|s| &s.keyid == keyid) else {
+            unsigned.push((keyid.clone(), Uncounted::NoSignature));
+            continue;
+        };
+        if sig.sig.is_empty() {
+            unsigned.push((keyid.clone(), Uncounted::EmptySignature));
+            continue;
+        }
+        let Some(key) = keys(keyid) else {
+            unsigned.push((keyid.clone(), Uncounted::KeyNotListed));
+            continue;
+        };
+        let pk = match key.public_key() {
+            Ok(pk) => pk,
+            Err(e) => {
+                unsigned.push((keyid.clone(), Uncounted::UnusableKey(e.to_string())));
+                continue;
+            }
+        };
+        let material = pk.material();
+        if let Some((_, first)) = counted_material.iter().find(|(m, _)| *m == material) {
+            unsigned.push((keyid.clone(), Uncounted::SameKeyAs(first.clone())));
+            continue;
+        }
+        let verdict = hex::decode(&sig.sig)
+            .map_err(|e| format!("not hex ({e})"))
+            .and_then(|raw| pk.verify(signed_bytes, &raw).map_err(|e| e.to_string()));
+        match verdict {
+            Ok(()) => {
+                counted_material.push((material, keyid.clone()));
+                signed.push(keyid.clone());
+            }
+            Err(e) => unsigned.push((keyid.clone(), Uncounted::InvalidSignature(e))),
+        }
+    }
+    let ignored = signatures
+        .iter()
+        .filter(|s| !role.keyids.contains(&s.keyid))
+        .map(|s| s.keyid.clone())
+        .collect();
+    ThresholdResult {
+        threshold: role.threshold,
+        signed,
+        unsigned,
+        ignored,
+    }
+}
+
+/// A verification failure: which file, which role, what is missing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The file could not be loaded.
+    #[error("{file}: {source}")]
+    Load {
+        /// File name.
+        file: String,
+        /// Why.
+        source: MetadataError,
+    },
+    /// Not enough valid signatures from the keys that must sign.
+    #[error("{file}: {role} is not signed by a threshold of {by}: {}{}", result.summary(), describe_unsigned(result))]
+    Threshold {
+        /// File name.
+        file: String,
+        /// Role being verified.
+        role: String,
+        /// Whose keys ("the trusted root v3", "its own root keys", "targets", ...).
+        by: String,
+        /// The count.
+        result: Box<ThresholdResult>,
+    },
+    /// A version that breaks the rules (root not N+1, rollback, mismatch with snapshot).
+    #[error("{file}: {message}")]
+    Version {
+        /// File name.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An expired role where it must not be.
+    #[error("{file}: {role} expired at {expires} (reference time {now})")]
+    Expired {
+        /// File name.
+        file: String,
+        /// Role.
+        role: String,
+        /// `expires` as written.
+        expires: String,
+        /// Reference time used.
+        now: String,
+    },
+    /// Bytes do not match what the pinning metadata says.
+    #[error("{file}: {message}")]
+    Mismatch {
+        /// File name.
+        file: String,
+        /// Which hash or length differs.
+        message: String,
+    },
+    /// A file required by the chain is missing or unreadable.
+    #[error("{file}: {message}")]
+    Missing {
+        /// File name.
+        file: String,
+        /// What is missing.
+        message: String,
+    },
+}
+
+fn describe_unsigned(r: &ThresholdResult) -> String {
+    let reasons: Vec<String> = r
+        .unsigned
+        .iter()
+        .filter(|(_, why)| *why != Uncounted::NoSignature)
+        .map(|(k, why)| format!("{}: {why}", k.short()))
+        .collect();
+    if reasons.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", reasons.join("; "))
+    }
+}
+
+/// A root that has been verified: the trusted root itself (self-signed) or a root reached from
+/// it through the chain. Only this module can make one.
+#[derive(Clone, Debug)]
+pub struct TrustedRoot {
+    md: Metadata<Root>,
+}
+
+impl TrustedRoot {
+    /// The verified metadata.
+    pub fn metadata(&self) -> &Metadata<Root> {
+        &self.md
+    }
+
+    /// The `signed` part.
+    pub fn root(&self) -> &Root {
+        self.md.signed()
+    }
+
+    /// Count the signatures of any file's `signed` bytes for a top-level role of this root.
+    pub fn count(&self, ty: RoleType, signed_bytes: &[u8], sigs: &[Signature]) -> ThresholdResult {
+        let root = self.root();
+        count_signatures(|id| root.key(id), root.role(ty), signed_bytes, sigs)
+    }
+}
+
+/// One step of the root chain: the new root's version and both counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootStep {
+    /// File name it came from.
+    pub file: String,
+    /// Version of the new root.
+    pub version: u64,
+    /// Signatures counted with the previous root's root keys and threshold.
+    pub by_previous: ThresholdResult,
+    /// Signatures counted with the new root's own root keys and threshold.
+    pub by_self: ThresholdResult,
+}
+
+/// Load a root from bytes and check that it is signed by a threshold of its own root keys (what
+/// every client does with the root it ships with). Expiry is not checked here.
+pub fn trust_root(file: &str, bytes: &[u8]) -> Result<(TrustedRoot, ThresholdResult), VerifyError> {
+    let md = Metadata::<Root>::from_bytes(bytes).map_err(|source| VerifyError::Load {
+        file: file.to_string(),
+        source,
+    })?;
+    let root = md.signed();
+    let result = count_signatures(
+        |id| root.key(id),
+        root.role(RoleType::Root),
+        md.signed_bytes(),
+        &md.signatures,
+    );
+    if !result.verified() {
+        return Err(VerifyError::Threshold {
+            file: file.to_string(),
+            role: "root".into(),
+            by: "its own root keys".into(),
+            result: Box::new(result),
+        });
+    }
+    Ok((TrustedRoot { md }, result))
+}
+
+/// Verify root N+1 against trusted root N (spec 5.3.4–5.3.5): version exactly N+1, signed by a
+/// threshold of N's root keys and by a threshold of its own root keys.
+pub fn update_root(
+    trusted: &TrustedRoot,
+    file: &str,
+    bytes: &[u8],
+) -> Result<(TrustedRoot, RootStep), VerifyError> {
+    let md = Metadata::<Root>::from_bytes(bytes).map_err(|source| VerifyError::Load {
+        file: file.to_string(),
+        source,
+    })?;
+    let by_previous = trusted.count(RoleType::Root, md.signed_bytes(), &md.signatures);
+    if !by_previous.verified() {
+        return Err(VerifyError::Threshold {
+            file: file.to_string(),
+            role: "root".into(),
+            by: format!("the trusted root v{}", trusted.root().common.version),
+            result: Box::new(by_previous),
+        });
+    }
+    let expected = trusted.root().common.version.saturating_add(1);
+    let version = md.signed().common.version;
+    if version != expected {
+        return Err(VerifyError::Version {
+            file: file.to_string(),
+            message: format!(
+                "root version {version} offered where version {expected} must come next"
+            ),
+        });
+    }
+    let new_root = md.signed();
+    let by_self = count_signatures(
+        |id| new_root.key(id),
+        new_root.role(RoleType::Root),
+        md.signed_bytes(),
+        &md.signatures,
+    );
+    if !by_self.verified() {
+        return Err(VerifyError::Threshold {
+            file: file.to_string(),
+            role: "root".into(),
+            by: format!("its own root keys (v{version})"),
+            result: Box::new(by_self),
+        });
+    }
+    Ok((
+        TrustedRoot { md },
+        RootStep {
+            file: file.to_string(),
+            version,
+            by_previous,
+            by_self,
+        },
+    ))
+}
+
+fn check_expiry<T: SignedPayload>(
+    file: &str,
+    role: &str,
+    signed: &T,
+    now: OffsetDateTime,
+) -> Result<(), VerifyError> {
+    let e = &signed.common().expires;
+    if e.is_expired(now) {
+        return Err(VerifyError::Expired {
+            file: file.to_string(),
+            role: role.to_string(),
+            expires: e.raw.clone(),
+            now: super::metadata::Expires::from_time(now).raw,
+        });
+    }
+    Ok(())
+}
+
+/// The final root must not be expired at the reference time (intermediate roots may be).
+pub fn check_final_root(
+    root: &TrustedRoot,
+    file: &str,
+    now: OffsetDateTime,
+) -> Result<(), VerifyError> {
+    check_expiry(file, "final root", root.root(), now)
+}
+
+/// Check raw bytes against the length and hashes a snapshot or timestamp entry pins.
+pub fn check_meta_file(file: &str, meta: &MetaFile, bytes: &[u8]) -> Result<(), VerifyError> {
+    if let Some(len) = meta.length
+        && len != bytes.len() as u64
+    {
+        return Err(VerifyError::Mismatch {
+            file: file.to_string(),
+            message: format!("length is {} bytes, expected {len}", bytes.len()),
+        });
+    }
+    if let Some(hashes) = &meta.hashes {
+        check_hashes(file, hashes, bytes)?;
+    }
+    Ok(())
+}
+
+/// Check bytes against `{algorithm: hex}` hashes; an unknown algorithm is an error.
+pub fn check_hashes(
+    file: &str,
+    hashes: &[(String, String)],
+    bytes: &[u8],
+) -> Result<(), VerifyError> {
+    for (alg, expected) in hashes {
+        let actual = match alg.as_str() {
+            "sha224" => hex::encode(sha2::Sha224::digest(bytes)),
+            "sha256" => hex::encode(sha2::Sha256::digest(bytes)),
+            "sha384" => hex::encode(sha2::Sha384::digest(bytes)),
+            "sha512" => hex::encode(sha2::Sha512::digest(bytes)),
+            other => {
+                return Err(VerifyError::Mismatch {
+                    file: file.to_string(),
+                    message: format!("unsupported hash algorithm \"{other}\""),
+                });
+            }
+        };
+        if !actual.eq_ignore_ascii_case(expected) {
+            return Err(VerifyError::Mismatch {
+                file: file.to_string(),
+                message: format!("{alg} is {actual}, expected {expected}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The trusted state of a client, as in the specification's client workflow (python-tuf's
+/// `TrustedMetadataSet`): each update verifies a new file against what is already trusted and
+/// changes nothing when it fails.
+#[derive(Debug)]
+pub struct TrustedSet {
+    now: OffsetDateTime,
+    root: TrustedRoot,
+    timestamp: Option<Metadata<Timestamp>>,
+    snapshot: Option<Metadata<Snapshot>>,
+    targets: HashMap<String, Metadata<Targets>>,
+}
+
+/// How a delegated (or top-level targets) role was verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleCheck {
+    /// Role name.
+    pub role: String,
+    /// Who delegated it (`root` for targets).
+    pub delegator: String,
+    /// File it came from.
+    pub file: String,
+    /// Version.
+    pub version: u64,
+    /// `expires` as written.
+    pub expires: String,
+    /// The count.
+    pub threshold: ThresholdResult,
+}
+
+impl TrustedSet {
+    /// Start from a verified root, with `now` as the reference time for expiry.
+    pub fn new(root: TrustedRoot, now: OffsetDateTime) -> Self {
+        TrustedSet {
+            now,
+            root,
+            timestamp: None,
+            snapshot: None,
+            targets: HashMap::new(),
+        }
+    }
+
+    /// The trusted root.
+    pub fn root(&self) -> &TrustedRoot {
+        &self.root
+    }
+
+    /// The trusted timestamp, if loaded.
+    pub fn timestamp(&self) -> Option<&Metadata<Timestamp>> {
+        self.timestamp.as_ref()
+    }
+
+    /// The trusted snapshot, if loaded.
+    pub fn snapshot(&self) -> Option<&Metadata<Snapshot>> {
+        self.snapshot.as_ref()
+    }
+
+    /// A trusted targets role (`targets` or a delegated role), if loaded.
+    pub fn targets(&self, role: &str) -> Option<&Metadata<Targets>> {
+        self.targets.get(role)
+    }
+
+    /// Update the root (before timestamp is loaded). See [`update_root`].
+    pub fn update_root(&mut self, file: &str, bytes: &[u8]) -> Result<RootStep, VerifyError> {
+        if self.timestamp.is_some() {
+            return Err(VerifyError::Version {
+                file: file.to_string(),
+                message: "root cannot be updated after timestamp was loaded".into(),
+            });
+        }
+        let (root, step) = update_root(&self.root, file, bytes)?;
+        self.root = root;
+        Ok(step)
+    }
+
+    /// Verify and trust a new timestamp: signed by root's timestamp role, not a rollback of the
+    /// trusted one (its version and its snapshot version), not expired.
+    pub fn update_timestamp(
+        &mut self,
+        file: &str,
+        bytes: &[u8],
+    ) -> Result<ThresholdResult, VerifyError> {
+        check_final_root(&self.root, "root", self.now)?;
+        let md = load::<Timestamp>(file, bytes)?;
+        let result = self
+            .root
+            .count(RoleType::Timestamp, md.signed_bytes(), &md.signatures);
+        if !result.verified() {
+            return Err(threshold_error(
+                file,
+                "timestamp",
+                "root's timestamp keys",
+                result,
+            ));
+        }
+        if let Some(old) = &self.timestamp {
+            let (ov, nv) = (old.signed().common.version, md.signed().common.version);
+            if nv < ov {
+                return Err(VerifyError::Version {
+                    file: file.to_string(),
+                    message: format!("timestamp version {nv} is older than trusted version {ov}"),
+                });
+            }
+            if nv == ov {
+                return Err(VerifyError::Version {
+                    file: file.to_string(),
+                    message: format!(
+                        "timestamp version {nv} equals the trusted version; keeping it"
+                    ),
+                });
+            }
+            let (os, ns) = (
+                old.signed().snapshot_meta.version,
+                md.signed().snapshot_meta.version,
+            );
+            if ns < os {
+                return Err(VerifyError::Version {
+                    file: file.to_string(),
+                    message: format!(
+                        "timestamp names snapshot version {ns}, older than trusted version {os}"
+                    ),
+                });
+            }
+        }
+        check_expiry(file, "timestamp", md.signed(), self.now)?;
+        self.timestamp = Some(md);
+        Ok(result)
+    }
+
+    /// Verify and trust a new snapshot: matches the timestamp's pin (length, hashes, version),
+    /// signed by root's snapshot role, lists every role the trusted snapshot listed with no lower
+    /// version, not expired.
+    pub fn update_snapshot(
+        &mut self,
+        file: &str,
+        bytes: &[u8],
+    ) -> Result<ThresholdResult, VerifyError> {
+        let Some(ts) = &self.timestamp else {
+            return Err(VerifyError::Missing {
+                file: file.to_string(),
+                message: "cannot verify snapshot before a timestamp is trusted".into(),
+            });
+        };
+        let pin = ts.signed().snapshot_meta.clone();
+        check_meta_file(file, &pin, bytes)?;
+        let md = load::<Snapshot>(file, bytes)?;
+        let result = self
+            .root
+            .count(RoleType::Snapshot, md.signed_bytes(), &md.signatures);
+        if !result.verified() {
+            return Err(threshold_error(
+                file,
+                "snapshot",
+                "root's snapshot keys",
+                result,
+            ));
+        }
+        let version = md.signed().common.version;
+        if version != pin.version {
+            return Err(VerifyError::Version {
+                file: file.to_string(),
+                message: format!(
+                    "snapshot version {version} differs from version {} in timestamp",
+                    pin.version
+                ),
+            });
+        }
+        if let Some(old) = &self.snapshot {
+            for (name, old_meta) in &old.signed().meta {
+                match md.signed().meta_for(name) {
+                    None => {
+                        return Err(VerifyError::Version {
+                            file: file.to_string(),
+                            message: format!(
+                                "{name} was listed in the trusted snapshot and is missing now"
+                            ),
+                        });
+                    }
+                    Some(new_meta) if new_meta.version < old_meta.version => {
+                        return Err(VerifyError::Version {
+                            file: file.to_string(),
+                            message: format!(
+                                "{name} version {} is older than trusted version {}",
+                                new_meta.version, old_meta.version
+                            ),
+                        });
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        check_expiry(file, "snapshot", md.signed(), self.now)?;
+        self.snapshot = Some(md);
+        Ok(result)
+    }
+
+    /// Verify and trust the top-level targets role.
+    pub fn update_targets(&mut self, file: &str, bytes: &[u8]) -> Result<RoleCheck, VerifyError> {
+        self.update_delegated_targets(file, bytes, "targets", "root")
+    }
+
+    /// Verify and trust a targets role delegated by `delegator` (`root` for `targets`): pinned
+    /// by snapshot when a snapshot is trusted, signed by a threshold of the delegator's keys for
+    /// this role (keys from the delegator only), version as snapshot says, not expired.
+    pub fn update_delegated_targets(
+        &mut self,
+        file: &str,
+        bytes: &[u8],
+        role: &str,
+        delegator: &str,
+    ) -> Result<RoleCheck, VerifyError> {
+        if let Some(snapshot) = &self.snapshot {
+            let meta_name = format!("{role}.json");
+            let Some(meta) = snapshot.signed().meta_for(&meta_name) else {
+                return Err(VerifyError::Missing {
+                    file: file.to_string(),
+                    message: format!("snapshot does not list {meta_name}"),
+                });
+            };
+            check_meta_file(file, meta, bytes)?;
+        }
+        let md = load::<Targets>(file, bytes)?;
+        let result = if delegator == "root" {
+            if role != "targets" {
+                return Err(VerifyError::Missing {
+                    file: file.to_string(),
+                    message: format!("root does not delegate \"{role}\""),
+                });
+            }
+            self.root
+                .count(RoleType::Targets, md.signed_bytes(), &md.signatures)
+        } else {
+            let Some(parent) = self.targets.get(delegator) else {
+                return Err(VerifyError::Missing {
+                    file: file.to_string(),
+                    message: format!("delegating role \"{delegator}\" is not trusted yet"),
+                });
+            };
+            let Some(delegations) = &parent.signed().delegations else {
+                return Err(VerifyError::Missing {
+                    file: file.to_string(),
+                    message: format!("\"{delegator}\" delegates no roles"),
+                });
+            };
+            count_delegated(delegations, role, &md).ok_or_else(|| VerifyError::Missing {
+                file: file.to_string(),
+                message: format!("\"{delegator}\" does not delegate \"{role}\""),
+            })?
+        };
+        if !result.verified() {
+            return Err(threshold_error(
+                file,
+                role,
+                &format!("the keys {delegator} delegates it to"),
+                result,
+            ));
+        }
+        let version = md.signed().common.version;
+        if let Some(snapshot) = &self.snapshot
+            && let Some(meta) = snapshot.signed().meta_for(&format!("{role}.json"))
+            && meta.version != version
+        {
+            return Err(VerifyError::Version {
+                file: file.to_string(),
+                message: format!(
+                    "{role} version {version} differs from version {} in snapshot",
+                    meta.version
+                ),
+            });
+        }
+        check_expiry(file, role, md.signed(), self.now)?;
+        let check = RoleCheck {
+            role: role.to_string(),
+            delegator: delegator.to_string(),
+            file: file.to_string(),
+            version,
+            expires: md.signed().common.expires.raw.clone(),
+            threshold: result,
+        };
+        self.targets.insert(role.to_string(), md);
+        Ok(check)
+    }
+}
+
+fn count_delegated(
+    delegations: &Delegations,
+    role: &str,
+    md: &Metadata<Targets>,
+) -> Option<ThresholdResult> {
+    let r = delegations.role_for(role)?;
+    Some(count_signatures(
+        |id| find_key(&delegations.keys, id),
+        r,
+        md.signed_bytes(),
+        &md.signatures,
+    ))
+}
+
+fn load<T: SignedPayload>(file: &str, bytes: &[u8]) -> Result<Metadata<T>, VerifyError> {
+    Metadata::<T>::from_bytes(bytes).map_err(|source| VerifyError::Load {
+        file: file.to_string(),
+        source,
+    })
+}
+
+fn threshold_error(file: &str, role: &str, by: &str, result: ThresholdResult) -> VerifyError {
+    VerifyError::Threshold {
+        file: file.to_string(),
+        role: role.to_string(),
+        by: by.to_string(),
+        result: Box::new(result),
+    }
+}

@@ -1,0 +1,674 @@
+//! Verifying a whole repository folder as a client would see it: the root chain from a trusted
+//! root, then timestamp → snapshot → targets → delegated roles. Pure: files come in through
+//! [`MetadataSource`], the reference time is an argument, and the result is a [`Report`].
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::key::{Key, KeyId};
+use super::metadata::{Delegations, Expires, KeyMap, RoleType, Root, SignedPayload};
+use super::verify::{
+    RoleCheck, RootStep, ThresholdResult, TrustedSet, VerifyError, check_final_root, trust_root,
+};
+
+/// Where metadata files come from (a folder, a USB stick, a test's map). Names are single file
+/// names, never paths.
+pub trait MetadataSource {
+    /// The file names present.
+    fn names(&self) -> Vec<String>;
+    /// The bytes of a file, `Ok(None)` when it does not exist, `Err` when it cannot be read.
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, String>;
+}
+
+/// An in-memory source (tests, files received over QR).
+impl MetadataSource for HashMap<String, Vec<u8>> {
+    fn names(&self) -> Vec<String> {
+        self.keys().cloned().collect()
+    }
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.get(name).cloned())
+    }
+}
+
+/// Upper bound on delegated roles visited in one verification (cycles and huge graphs).
+pub const MAX_DELEGATED_ROLES: usize = 100_000;
+
+/// A key as a person reviews it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct KeySummary {
+    /// Key id as written.
+    pub keyid: String,
+    /// keytype as written.
+    pub keytype: String,
+    /// scheme as written.
+    pub scheme: String,
+    /// Short fingerprint of the key material, or why the key cannot be used.
+    pub fingerprint: String,
+    /// Whether the key id is the SHA-256 of the key object.
+    pub keyid_is_hash: bool,
+}
+
+impl KeySummary {
+    /// Summarise a key.
+    pub fn new(id: &KeyId, key: &Key) -> Self {
+        KeySummary {
+            keyid: id.0.clone(),
+            keytype: key.keytype.clone(),
+            scheme: key.scheme.clone(),
+            fingerprint: match key.public_key() {
+                Ok(pk) => pk.fingerprint(),
+                Err(e) => format!("unusable: {e}"),
+            },
+            keyid_is_hash: key.key_id() == *id,
+        }
+    }
+}
+
+/// Keys and threshold of one role.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RoleSummary {
+    /// Role name.
+    pub role: String,
+    /// Threshold.
+    pub threshold: u64,
+    /// Key ids.
+    pub keyids: Vec<String>,
+}
+
+/// A root version as a person reviews it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RootSummary {
+    /// File it came from.
+    pub file: String,
+    /// Version.
+    pub version: u64,
+    /// `expires` as written.
+    pub expires: String,
+    /// `consistent_snapshot`.
+    pub consistent_snapshot: Option<bool>,
+    /// Keys.
+    pub keys: Vec<KeySummary>,
+    /// Roles.
+    pub roles: Vec<RoleSummary>,
+    /// Root keys whose signatures counted (for the trusted root: its self-signature).
+    pub signed_by: Vec<String>,
+    /// For a chain step: root keys of the previous version whose signatures counted.
+    pub signed_by_previous: Option<Vec<String>>,
+}
+
+impl RootSummary {
+    fn new(
+        file: &str,
+        root: &Root,
+        by_self: &ThresholdResult,
+        by_prev: Option<&ThresholdResult>,
+    ) -> Self {
+        RootSummary {
+            file: file.to_string(),
+            version: root.common.version,
+            expires: root.common.expires.raw.clone(),
+            consistent_snapshot: root.consistent_snapshot,
+            keys: summarize_keys(&root.keys),
+            roles: RoleType::ALL
+                .iter()
+                .map(|t| RoleSummary {
+                    role: t.as_str().into(),
+                    threshold: root.role(*t).threshold,
+                    keyids: root.role(*t).keyids.iter().map(|k| k.0.clone()).collect(),
+                })
+                .collect(),
+            signed_by: ids(&by_self.signed),
+            signed_by_previous: by_prev.map(|r| ids(&r.signed)),
+        }
+    }
+}
+
+fn summarize_keys(keys: &KeyMap) -> Vec<KeySummary> {
+    keys.iter().map(|(id, k)| KeySummary::new(id, k)).collect()
+}
+
+fn ids(v: &[KeyId]) -> Vec<String> {
+    v.iter().map(|k| k.0.clone()).collect()
+}
+
+/// One verified non-root role.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RoleReport {
+    /// Role name.
+    pub role: String,
+    /// Who delegated it.
+    pub delegator: String,
+    /// File.
+    pub file: String,
+    /// Version.
+    pub version: u64,
+    /// Expiry as written.
+    pub expires: String,
+    /// Threshold.
+    pub threshold: u64,
+    /// Key ids whose signatures counted.
+    pub signed_by: Vec<String>,
+    /// Key ids that did not count, with the reason.
+    pub not_counted: Vec<(String, String)>,
+    /// Number of target files listed (targets roles).
+    pub target_count: Option<usize>,
+    /// Delegated roles it names (targets roles).
+    pub delegates_to: Vec<String>,
+}
+
+impl RoleReport {
+    fn from_check(c: &RoleCheck, target_count: Option<usize>, delegates_to: Vec<String>) -> Self {
+        RoleReport {
+            role: c.role.clone(),
+            delegator: c.delegator.clone(),
+            file: c.file.clone(),
+            version: c.version,
+            expires: c.expires.clone(),
+            threshold: c.threshold.threshold,
+            signed_by: ids(&c.threshold.signed),
+            not_counted: not_counted(&c.threshold),
+            target_count,
+            delegates_to,
+        }
+    }
+}
+
+fn not_counted(r: &ThresholdResult) -> Vec<(String, String)> {
+    r.unsigned
+        .iter()
+        .map(|(k, why)| (k.0.clone(), why.to_string()))
+        .collect()
+}
+
+/// Everything `conclave verify` found, in order. `error` is the first failure, if any; the
+/// parts before it were verified.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Reference time (RFC 3339).
+    pub reference_time: String,
+    /// The trusted root (self-signed).
+    pub trusted_root: Option<RootSummary>,
+    /// Each newer root, verified against the previous one and itself.
+    pub chain: Vec<RootSummary>,
+    /// Timestamp, snapshot, targets and delegated roles, in the order verified.
+    pub roles: Vec<RoleReport>,
+    /// Warnings and observations that do not fail verification.
+    pub notes: Vec<String>,
+    /// The first failure.
+    pub error: Option<String>,
+    /// The first failure, structured (for callers; not serialised).
+    #[serde(skip)]
+    pub failure: Option<VerifyError>,
+}
+
+impl Report {
+    /// Whether everything present verified.
+    pub fn is_valid(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// The newest verified root version.
+    pub fn final_root_version(&self) -> Option<u64> {
+        self.chain
+            .last()
+            .or(self.trusted_root.as_ref())
+            .map(|r| r.version)
+    }
+
+    fn fail(&mut self, e: VerifyError) {
+        self.error = Some(e.to_string());
+        self.failure = Some(e);
+    }
+}
+
+/// Python's `urllib.parse.quote(name, safe="")`: how python-tuf names delegated role files.
+pub fn quote_role_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Whether `name` can be used as one file name inside a folder: no separators, no NUL, not `.`
+/// or `..`. Role names that fail this are only ever looked up in their quoted form.
+pub fn is_safe_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
+}
+
+/// Candidate file names for a role's metadata: versioned first (consistent snapshots), then
+/// plain; raw name when it is a safe single file name, then the quoted name.
+fn candidate_names(role: &str, version: Option<u64>) -> Vec<String> {
+    let mut stems = Vec::new();
+    let quoted = quote_role_name(role);
+    for stem in [role.to_string(), quoted] {
+        if !stems.contains(&stem) {
+            stems.push(stem);
+        }
+    }
+    let mut out = Vec::new();
+    for stem in &stems {
+        if let Some(v) = version {
+            out.push(format!("{v}.{stem}.json"));
+        }
+    }
+    for stem in &stems {
+        out.push(format!("{stem}.json"));
+    }
+    out.retain(|n| is_safe_file_name(n));
+    out
+}
+
+fn find_file(
+    src: &dyn MetadataSource,
+    role: &str,
+    version: Option<u64>,
+) -> Result<Option<(String, Vec<u8>)>, VerifyError> {
+    for name in candidate_names(role, version) {
+        match src.read(&name) {
+            Ok(Some(bytes)) => return Ok(Some((name, bytes))),
+            Ok(None) => {}
+            Err(message) => {
+                return Err(VerifyError::Missing {
+                    file: name,
+                    message,
+                });
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Verify the repository in `src` starting from the trusted root bytes.
+pub fn verify_repository(
+    trusted_root_file: &str,
+    trusted_root: &[u8],
+    src: &dyn MetadataSource,
+    now: OffsetDateTime,
+) -> Report {
+    let mut report = Report {
+        reference_time: Expires::from_time(now).raw,
+        trusted_root: None,
+        chain: Vec::new(),
+        roles: Vec::new(),
+        notes: Vec::new(),
+        error: None,
+        failure: None,
+    };
+    if let Err(e) = walk(trusted_root_file, trusted_root, src, now, &mut report) {
+        report.fail(e);
+    }
+    report
+}
+
+fn walk(
+    trusted_file: &str,
+    trusted_bytes: &[u8],
+    src: &dyn MetadataSource,
+    now: OffsetDateTime,
+    report: &mut Report,
+) -> Result<(), VerifyError> {
+    let (root, self_result) = trust_root(trusted_file, trusted_bytes)?;
+    report.trusted_root = Some(RootSummary::new(
+        trusted_file,
+        root.root(),
+        &self_result,
+        None,
+    ));
+    note_root(root.root(), trusted_file, &mut report.notes);
+    let mut set = TrustedSet::new(root, now);
+
+    // Root chain: every N.root.json newer than the trusted root, without gaps.
+    let names = src.names();
+    let mut newer: Vec<u64> = names
+        .iter()
+        .filter_map(|n| n.strip_suffix(".root.json"))
+        .filter_map(|v| v.parse::<u64>().ok())
+        .filter(|v| *v > set.root().root().common.version)
+        .collect();
+    newer.sort_unstable();
+    let mut last_file = trusted_file.to_string();
+    loop {
+        let next = set.root().root().common.version.saturating_add(1);
+        let name = format!("{next}.root.json");
+        let Some(bytes) = src.read(&name).map_err(|message| VerifyError::Missing {
+            file: name.clone(),
+            message,
+        })?
+        else {
+            break;
+        };
+        let RootStep {
+            by_previous,
+            by_self,
+            ..
+        } = set.update_root(&name, &bytes)?;
+        report.chain.push(RootSummary::new(
+            &name,
+            set.root().root(),
+            &by_self,
+            Some(&by_previous),
+        ));
+        note_root(set.root().root(), &name, &mut report.notes);
+        last_file = name;
+    }
+    let final_version = set.root().root().common.version;
+    if let Some(v) = newer.iter().find(|v| **v > final_version) {
+        return Err(VerifyError::Version {
+            file: format!("{v}.root.json"),
+            message: format!(
+                "root chain has a gap: {}.root.json is missing",
+                final_version + 1
+            ),
+        });
+    }
+    check_final_root(set.root(), &last_file, now)?;
+    if let Some(Ok(Some(bytes))) = names
+        .iter()
+        .any(|n| n == "root.json")
+        .then(|| src.read("root.json"))
+        && let Ok(md) = super::metadata::Metadata::<Root>::from_bytes(&bytes)
+        && md.signed_bytes() != set.root().metadata().signed_bytes()
+    {
+        report.notes.push(format!(
+            "root.json (version {}) differs from the newest root in the chain (version {final_version})",
+            md.signed().common.version
+        ));
+    }
+
+    let consistent = set.root().root().consistent_snapshot.unwrap_or(false);
+
+    // Timestamp and snapshot.
+    match src
+        .read("timestamp.json")
+        .map_err(|message| VerifyError::Missing {
+            file: "timestamp.json".into(),
+            message,
+        })? {
+        Some(bytes) => {
+            let r = set.update_timestamp("timestamp.json", &bytes)?;
+            let md = set.timestamp().map(|m| m.signed().clone());
+            if let Some(ts) = md {
+                report
+                    .roles
+                    .push(simple_role_report("timestamp", "timestamp.json", &ts, &r));
+                let v = ts.snapshot_meta.version;
+                let Some((file, bytes)) = find_file(src, "snapshot", consistent.then_some(v))?
+                else {
+                    return Err(VerifyError::Missing {
+                        file: if consistent {
+                            format!("{v}.snapshot.json")
+                        } else {
+                            "snapshot.json".into()
+                        },
+                        message: format!(
+                            "timestamp names snapshot version {v}, but the file is not present"
+                        ),
+                    });
+                };
+                let r = set.update_snapshot(&file, &bytes)?;
+                if let Some(s) = set.snapshot() {
+                    report
+                        .roles
+                        .push(simple_role_report("snapshot", &file, s.signed(), &r));
+                }
+            }
+        }
+        None => report
+            .notes
+            .push("timestamp.json is not present: timestamp and snapshot were not checked".into()),
+    }
+
+    // Targets.
+    let targets_version = set
+        .snapshot()
+        .and_then(|s| s.signed().meta_for("targets.json"))
+        .map(|m| m.version);
+    if set.snapshot().is_some() && targets_version.is_none() {
+        return Err(VerifyError::Missing {
+            file: "snapshot".into(),
+            message: "snapshot does not list targets.json".into(),
+        });
+    }
+    let targets_file = match targets_version {
+        Some(v) => find_file(src, "targets", consistent.then_some(v))?,
+        None => find_file(src, "targets", None)?.or(newest_versioned(src, &names, "targets")?),
+    };
+    let Some((file, bytes)) = targets_file else {
+        if let Some(v) = targets_version {
+            return Err(VerifyError::Missing {
+                file: format!("{v}.targets.json"),
+                message: format!("snapshot names targets version {v}, but the file is not present"),
+            });
+        }
+        report
+            .notes
+            .push("targets.json is not present: targets was not checked".into());
+        return Ok(());
+    };
+    let check = set.update_targets(&file, &bytes)?;
+    push_targets_report(&set, &check, report);
+
+    // Delegated roles: pre-order depth-first, in listed order.
+    let mut visited: HashSet<(String, String)> = HashSet::new();
+    let mut reached: HashSet<String> = HashSet::new();
+    reached.insert("targets".into());
+    let mut stack: Vec<(String, String)> = children(&set, "targets", &names)
+        .into_iter()
+        .rev()
+        .map(|c| (c, "targets".to_string()))
+        .collect();
+    while let Some((role, delegator)) = stack.pop() {
+        if !visited.insert((role.clone(), delegator.clone())) {
+            continue;
+        }
+        if visited.len() > MAX_DELEGATED_ROLES {
+            return Err(VerifyError::Version {
+                file: format!("{role}.json"),
+                message: format!("more than {MAX_DELEGATED_ROLES} delegated roles; stopped"),
+            });
+        }
+        let version = match set.snapshot() {
+            Some(s) => match s.signed().meta_for(&format!("{role}.json")) {
+                Some(m) => Some(m.version),
+                None => {
+                    report.notes.push(format!(
+                        "role \"{role}\" (delegated by {delegator}) is not listed in snapshot: not checked"
+                    ));
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let found = find_file(src, &role, version.filter(|_| consistent))?;
+        let Some((file, bytes)) = found else {
+            if set.snapshot().is_some() {
+                return Err(VerifyError::Missing {
+                    file: format!("{role}.json"),
+                    message: format!(
+                        "snapshot lists role \"{role}\" (delegated by {delegator}), but its file is not present"
+                    ),
+                });
+            }
+            report.notes.push(format!(
+                "role \"{role}\" (delegated by {delegator}): no file present, not checked"
+            ));
+            continue;
+        };
+        let check = set.update_delegated_targets(&file, &bytes, &role, &delegator)?;
+        let first_time = reached.insert(role.clone());
+        push_targets_report(&set, &check, report);
+        if first_time {
+            for c in children(&set, &role, &names).into_iter().rev() {
+                stack.push((c, role.clone()));
+            }
+        }
+    }
+
+    // Snapshot entries that no verified role delegates.
+    if let Some(s) = set.snapshot() {
+        let stale: Vec<&str> = s
+            .signed()
+            .meta
+            .iter()
+            .filter_map(|(n, _)| n.strip_suffix(".json"))
+            .filter(|n| *n != "root" && !reached.contains(*n))
+            .collect();
+        if !stale.is_empty() {
+            report.notes.push(format!(
+                "snapshot lists {} role(s) that no verified role delegates: {}",
+                stale.len(),
+                stale.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn newest_versioned(
+    src: &dyn MetadataSource,
+    names: &[String],
+    role: &str,
+) -> Result<Option<(String, Vec<u8>)>, VerifyError> {
+    let suffix = format!(".{role}.json");
+    let newest = names
+        .iter()
+        .filter_map(|n| n.strip_suffix(&suffix))
+        .filter_map(|v| v.parse::<u64>().ok())
+        .max();
+    match newest {
+        Some(v) => find_file(src, role, Some(v)),
+        None => Ok(None),
+    }
+}
+
+/// The roles `role` delegates to, in search order. For succinct hash bins only the bins that
+/// the snapshot lists (or, without a snapshot, whose files are present) are visited.
+fn children(set: &TrustedSet, role: &str, names: &[String]) -> Vec<String> {
+    let Some(d) = set
+        .targets(role)
+        .and_then(|t| t.signed().delegations.as_ref())
+    else {
+        return Vec::new();
+    };
+    if let Some(roles) = &d.roles {
+        return roles.iter().map(|r| r.name.clone()).collect();
+    }
+    let Some(s) = &d.succinct_roles else {
+        return Vec::new();
+    };
+    let mut bins: Vec<String> = match set.snapshot() {
+        Some(snap) => snap
+            .signed()
+            .meta
+            .iter()
+            .filter_map(|(n, _)| n.strip_suffix(".json"))
+            .filter(|n| s.is_delegated_role(n))
+            .map(str::to_string)
+            .collect(),
+        None => names
+            .iter()
+            .filter_map(|n| n.strip_suffix(".json"))
+            .map(|n| {
+                n.split_once('.')
+                    .filter(|(v, _)| v.parse::<u64>().is_ok())
+                    .map_or(n, |(_, r)| r)
+            })
+            .filter(|n| s.is_delegated_role(n))
+            .map(str::to_string)
+            .collect(),
+    };
+    bins.sort();
+    bins.dedup();
+    bins
+}
+
+fn delegated_names(d: Option<&Delegations>) -> Vec<String> {
+    match d {
+        None => Vec::new(),
+        Some(d) => match (&d.roles, &d.succinct_roles) {
+            (Some(roles), _) => roles.iter().map(|r| r.name.clone()).collect(),
+            (None, Some(s)) => vec![format!(
+                "{} hash bins {}..{}",
+                s.bin_count(),
+                s.bin_name(0),
+                s.bin_name(s.bin_count() - 1)
+            )],
+            (None, None) => Vec::new(),
+        },
+    }
+}
+
+fn push_targets_report(set: &TrustedSet, check: &RoleCheck, report: &mut Report) {
+    let md = set.targets(&check.role);
+    let count = md.map(|m| m.signed().targets.len());
+    let delegates = delegated_names(md.and_then(|m| m.signed().delegations.as_ref()));
+    if let Some(d) = md.and_then(|m| m.signed().delegations.as_ref()) {
+        for (id, key) in &d.keys {
+            if key.key_id() != *id {
+                report.notes.push(format!(
+                    "{}: delegated key id {id} is not the SHA-256 of its key (accepted as a label)",
+                    check.file
+                ));
+            }
+        }
+    }
+    report
+        .roles
+        .push(RoleReport::from_check(check, count, delegates));
+}
+
+fn simple_role_report<T: SignedPayload>(
+    role: &str,
+    file: &str,
+    signed: &T,
+    r: &ThresholdResult,
+) -> RoleReport {
+    RoleReport {
+        role: role.to_string(),
+        delegator: "root".into(),
+        file: file.to_string(),
+        version: signed.common().version,
+        expires: signed.common().expires.raw.clone(),
+        threshold: r.threshold,
+        signed_by: ids(&r.signed),
+        not_counted: not_counted(r),
+        target_count: None,
+        delegates_to: Vec::new(),
+    }
+}
+
+fn note_root(root: &Root, file: &str, notes: &mut Vec<String>) {
+    for (id, key) in &root.keys {
+        if key.key_id() != *id {
+            notes.push(format!(
+                "{file}: key id {id} is not the SHA-256 of its key (accepted as a label)"
+            ));
+        }
+        if let Err(e) = key.public_key() {
+            notes.push(format!("{file}: key {id} cannot verify signatures: {e}"));
+        }
+    }
+    for ty in RoleType::ALL {
+        let role = root.role(ty);
+        if role.threshold > role.keyids.len() as u64 {
+            notes.push(format!(
+                "{file}: {ty} threshold {} is more than its {} keys: it can never be met",
+                role.threshold,
+                role.keyids.len()
+            ));
+        }
+    }
+    if !root.common.expires.is_strict() {
+        notes.push(format!(
+            "{file}: expires \"{}\" is not in the strict YYYY-MM-DDTHH:MM:SSZ form (python-tuf refuses it)",
+            root.common.expires.raw
+        ));
+    }
+}
