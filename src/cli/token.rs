@@ -12,7 +12,8 @@ use crate::signer::pkcs11::{
     EdParams, Module, Pin, TokenDesc, TokenError, TokenKey, key_type_name, parse_key_type,
 };
 use crate::tuf::key::{Algorithm, Key, KeyId};
-use crate::tuf::metadata::{AnyMetadata, Metadata, RoleType, Root};
+use crate::tuf::metadata::{AnyMetadata, Metadata, Role, RoleType, Root};
+use crate::tuf::verify::count_signatures;
 
 /// `conclave token ...`
 #[derive(Debug, clap::Subcommand)]
@@ -142,7 +143,9 @@ pub fn read_pin(pin_stdin: bool, prompt: &str) -> Result<Pin, CliError> {
             pin.pop();
         }
         if pin.is_empty() {
-            return Err(CliError::Usage("no PIN on standard input (--pin-stdin expects one line)".into()));
+            return Err(CliError::Usage(
+                "no PIN on standard input (--pin-stdin expects one line)".into(),
+            ));
         }
         Ok(pin)
     } else {
@@ -260,7 +263,10 @@ fn list(a: &ListArgs) -> Result<Outcome, CliError> {
             "module": module.path().display().to_string(),
             "tokens": json_tokens,
         });
-        done(format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()))
+        done(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        ))
     } else {
         done(out)
     }
@@ -338,7 +344,10 @@ fn keygen(a: &KeygenArgs) -> Result<Outcome, CliError> {
     let keyid = g.key.key_id();
     if a.json {
         let v = serde_json::json!({ "keyid": keyid.0, "key": key_json(&g.key) });
-        done(format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()))
+        done(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        ))
     } else {
         done(format!(
             "generated {} key \"{}\" on {token}\n  CKA_ID     {}\n  CKA_EC_PARAMS {}\n  self-test  signed a random nonce in the token, verified in software: ok\n  keyid      {keyid}\n  key        {}\n  took       {} ms (including self-test)",
@@ -346,7 +355,11 @@ fn keygen(a: &KeygenArgs) -> Result<Outcome, CliError> {
             g.label,
             hex::encode(&g.id),
             hex::encode(&g.ec_params),
-            g.key.to_value().to_pretty_json().trim_end().replace('\n', "\n             "),
+            g.key
+                .to_value()
+                .to_pretty_json()
+                .trim_end()
+                .replace('\n', "\n             "),
             took.as_millis()
         ))
     }
@@ -516,7 +529,10 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
             "module": module_path.display().to_string(),
             "tokens": rows,
         });
-        done(format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()))
+        done(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        ))
     } else {
         done(text)
     }
@@ -526,8 +542,8 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
 struct Authority {
     /// (role description, key id, key) for every key a relevant role names.
     keys: Vec<(String, KeyId, Key)>,
-    /// Thresholds to report afterwards: (description, key ids, threshold, keys source).
-    roles: Vec<(String, Vec<KeyId>, u64, Vec<(KeyId, Key)>)>,
+    /// Roles to report thresholds for afterwards: (description, role, its keys).
+    roles: Vec<(String, Role, Vec<(KeyId, Key)>)>,
     /// Why authority could not be established (no trusted root for a non-root file).
     missing: Option<String>,
 }
@@ -547,8 +563,7 @@ fn authority(md: &AnyMetadata, trusted: Option<&Metadata<Root>>) -> Authority {
                 ks.push((id.clone(), k.clone()));
             }
         }
-        auth.roles
-            .push((desc, role.keyids.clone(), role.threshold, ks));
+        auth.roles.push((desc, role.clone(), ks));
     };
     let ty = md.role_type();
     if let AnyMetadata::Root(r) = md {
@@ -753,7 +768,10 @@ pub fn run_sign(a: &SignArgs) -> Result<Outcome, CliError> {
     let check = AnyMetadata::from_bytes(&out_bytes)
         .map_err(|e| CliError::Usage(format!("internal error: output does not parse: {e}")))?;
     if check.signed_bytes() != msg.as_slice() {
-        return Err(CliError::Usage("internal error: the signed part changed while adding a signature; nothing written".into()));
+        return Err(CliError::Usage(
+            "internal error: the signed part changed while adding a signature; nothing written"
+                .into(),
+        ));
     }
     write_atomic(&a.out, &out_bytes)
         .map_err(|e| CliError::Io(format!("cannot write {}: {e}", a.out.display())))?;
@@ -769,19 +787,20 @@ pub fn run_sign(a: &SignArgs) -> Result<Outcome, CliError> {
     for n in &named_by {
         out.push_str(&format!("  key named by the {n}\n"));
     }
-    // Threshold status per role (signatures that verify from keys the role names).
-    for (desc, ids, threshold, keys) in &auth.roles {
-        let valid = ids
-            .iter()
-            .filter(|id| {
-                let key = keys.iter().find(|(k, _)| k == *id).map(|(_, k)| k);
-                let s = check.signatures().iter().find(|s| &s.keyid == *id);
-                matches!((key, s), (Some(k), Some(s)) if k.verify_hex(&msg, &s.sig).is_ok())
-            })
-            .count();
-        out.push_str(&format!(
-            "  {desc}: {valid} of threshold {threshold} valid signatures\n"
-        ));
+    // Threshold status per role, counted by the verifier's one threshold counter.
+    for (desc, role, keys) in &auth.roles {
+        let r = count_signatures(
+            |id| keys.iter().find(|(k, _)| k == id).map(|(_, k)| k),
+            role,
+            &msg,
+            check.signatures(),
+        );
+        let state = if r.verified() {
+            "threshold met"
+        } else {
+            "not enough signatures yet"
+        };
+        out.push_str(&format!("  {desc}: {} ({state})\n", r.summary()));
     }
     out.push_str(&format!("  written to {}\n", a.out.display()));
     done(out)

@@ -248,7 +248,11 @@ pub fn remove_root_key(root: &mut Root, role: RoleType, keyid: &KeyId) -> Result
 }
 
 /// Set a top-level role's threshold (checked against its keys).
-pub fn set_root_threshold(root: &mut Root, role: RoleType, threshold: u64) -> Result<(), EditError> {
+pub fn set_root_threshold(
+    root: &mut Root,
+    role: RoleType,
+    threshold: u64,
+) -> Result<(), EditError> {
     let Some(r) = root.role_mut(role) else {
         return Err(EditError::Invalid(format!("root has no role {role}")));
     };
@@ -295,14 +299,19 @@ pub fn set_target(targets: &mut Targets, path: &str, file: TargetFile) -> Result
     let bad = path.is_empty()
         || path.starts_with('/')
         || path.contains(['\\', '\0'])
-        || path.split('/').any(|p| p.is_empty() || p == "." || p == "..");
+        || path
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..");
     if bad {
         return Err(EditError::Invalid(format!(
             "target path \"{}\" is not a plain relative path",
             path.escape_debug()
         )));
     }
-    match targets.targets.binary_search_by(|(n, _)| n.as_str().cmp(path)) {
+    match targets
+        .targets
+        .binary_search_by(|(n, _)| n.as_str().cmp(path))
+    {
         Ok(i) => targets.targets[i].1 = file,
         Err(i) => targets.targets.insert(i, (path.to_string(), file)),
     }
@@ -310,7 +319,9 @@ pub fn set_target(targets: &mut Targets, path: &str, file: TargetFile) -> Result
 }
 
 fn check_role_name(name: &str) -> Result<(), EditError> {
-    if !is_safe_file_name(name) || name.starts_with(|c: char| c.is_ascii_digit()) && name.contains('.') {
+    if !is_safe_file_name(name)
+        || name.starts_with(|c: char| c.is_ascii_digit()) && name.contains('.')
+    {
         return Err(EditError::RoleName {
             name: name.to_string(),
             reason: "must be usable as a file name (no '/', '\\', NUL, '.' or '..')".into(),
@@ -368,7 +379,10 @@ pub fn add_delegation(targets: &mut Targets, new: &NewDelegation) -> Result<(), 
             "this targets role delegates to hash bins; it cannot also list roles".into(),
         ));
     }
-    if d.roles.as_ref().is_some_and(|r| r.iter().any(|r| r.name == new.name)) {
+    if d.roles
+        .as_ref()
+        .is_some_and(|r| r.iter().any(|r| r.name == new.name))
+    {
         return Err(EditError::RoleName {
             name: new.name.clone(),
             reason: "is already delegated".into(),
@@ -546,8 +560,14 @@ mod tests {
                 threshold: 2,
             })
             .collect();
-        assert!(matches!(new_root(&roles, exp), Err(EditError::Threshold { .. })));
-        let roles: Vec<RoleKeys> = roles.into_iter().map(|r| RoleKeys { threshold: 1, ..r }).collect();
+        assert!(matches!(
+            new_root(&roles, exp),
+            Err(EditError::Threshold { .. })
+        ));
+        let roles: Vec<RoleKeys> = roles
+            .into_iter()
+            .map(|r| RoleKeys { threshold: 1, ..r })
+            .collect();
         let mut root = new_root(&roles, exp).unwrap();
         assert!(matches!(
             add_root_key(&mut root, RoleType::Root, a.key().clone()),
@@ -573,7 +593,10 @@ mod tests {
             assert!(add_delegation(&mut t, &d).is_err(), "{bad}");
         }
         for bad in ["../etc/passwd", "/abs", "a//b", "a/./b", ""] {
-            assert!(set_target(&mut t, bad, target_file(b"x", None)).is_err(), "{bad}");
+            assert!(
+                set_target(&mut t, bad, target_file(b"x", None)).is_err(),
+                "{bad}"
+            );
         }
     }
 
