@@ -538,12 +538,15 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
     }
 }
 
+/// A role that may count a signature: description, the role, its keys.
+type RoleWithKeys = (String, Role, Vec<(KeyId, Key)>);
+
 /// Which keys may sign a metadata file, and where that was read.
 struct Authority {
     /// (role description, key id, key) for every key a relevant role names.
     keys: Vec<(String, KeyId, Key)>,
     /// Roles to report thresholds for afterwards: (description, role, its keys).
-    roles: Vec<(String, Role, Vec<(KeyId, Key)>)>,
+    roles: Vec<RoleWithKeys>,
     /// Why authority could not be established (no trusted root for a non-root file).
     missing: Option<String>,
 }
