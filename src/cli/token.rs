@@ -99,12 +99,15 @@ pub struct InitPracticeArgs {
 pub struct SignArgs {
     #[command(flatten)]
     module: ModuleArg,
-    /// The token, by label or serial number.
+    /// The token, by label or serial number (default: the one present token holding --key).
     #[arg(long, value_name = "LABEL_OR_SERIAL")]
-    token: String,
+    token: Option<String>,
     /// The key on the token, by label or TUF key id (or a unique prefix of 8+ hex digits).
     #[arg(long, value_name = "LABEL_OR_KEYID")]
     key: String,
+    /// The keyholder's name, for the prompt ("PIN for token ... of alice").
+    #[arg(long, value_name = "NAME")]
+    keyholder: Option<String>,
     /// Metadata file to sign (never modified unless --out is the same path).
     #[arg(long = "in", value_name = "FILE")]
     input: PathBuf,
@@ -684,9 +687,16 @@ pub fn run_sign(a: &SignArgs) -> Result<Outcome, CliError> {
 
     // 2. The token and the key (public objects: no PIN needed yet).
     let module = Module::open(a.module.module.as_deref())?;
-    let token = module.find_token(&a.token)?;
-    let session = module.open_session(&token, false)?;
-    let tkey = session.find_key(&a.key)?;
+    let (session, tkey) = match &a.token {
+        Some(wanted) => {
+            let token = module.find_token(wanted)?;
+            let session = module.open_session(&token, false)?;
+            let tkey = session.find_key(&a.key)?;
+            (session, tkey)
+        }
+        None => module.find_key_anywhere(&a.key)?,
+    };
+    let token = session.token().clone();
     let public = tkey
         .public
         .clone()
@@ -734,10 +744,15 @@ pub fn run_sign(a: &SignArgs) -> Result<Outcome, CliError> {
     }
 
     // 3. PIN, login, sign, verify.
+    let holder = a
+        .keyholder
+        .as_ref()
+        .map(|k| format!(" of keyholder {k}"))
+        .unwrap_or_default();
     let pin = read_pin(
         a.pin_stdin,
         &format!(
-            "PIN for {token} to sign {what} with key \"{}\": ",
+            "PIN for {token}{holder} to sign {what} with key \"{}\": ",
             tkey.label
         ),
     )?;

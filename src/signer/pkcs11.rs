@@ -714,6 +714,44 @@ impl Module {
         })
     }
 
+    /// Find the one token that holds a key (by label or TUF key id), among all present tokens:
+    /// when several keyholders' tokens are plugged in, the right one is picked by its key.
+    pub fn find_key_anywhere(&self, wanted: &str) -> Result<(TokenSession, TokenKey), TokenError> {
+        let mut hits = Vec::new();
+        let mut present = Vec::new();
+        for t in self.tokens()?.into_iter().filter(|t| t.initialized) {
+            let session = self.open_session(&t, false)?;
+            match session.find_key(wanted) {
+                Ok(k) => hits.push((session, k)),
+                Err(TokenError::KeyNotFound { .. }) => {
+                    present.extend(
+                        session
+                            .keys()?
+                            .iter()
+                            .map(|k| format!("{} on {t}", k.describe())),
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match hits.len() {
+            1 => Ok(hits.remove(0)),
+            0 => Err(TokenError::KeyNotFound {
+                token: format!("no token present in {}", self.path.display()),
+                wanted: wanted.to_string(),
+                present,
+            }),
+            _ => Err(TokenError::AmbiguousKey {
+                token: "the present tokens".into(),
+                wanted: wanted.to_string(),
+                matches: hits
+                    .iter()
+                    .map(|(s, k)| format!("{} on {}", k.describe(), s.token()))
+                    .collect(),
+            }),
+        }
+    }
+
     /// Initialise a fresh SoftHSM2-style token in the first free slot (practice only): sets the
     /// label, SO PIN and user PIN. Returns the new token.
     pub fn init_token(
