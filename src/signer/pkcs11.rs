@@ -585,7 +585,13 @@ impl Module {
         let path = locate_module(explicit)?;
         let ctx = Pkcs11::new(&path).map_err(|e| TokenError::ModuleNotLoadable {
             path: path.clone(),
-            reason: e.to_string(),
+            reason: match e {
+                CkError::Pkcs11(rv, f) => {
+                    format!("{} returned {}", function_name(&f), rv_name(&rv))
+                }
+                CkError::MissingSymbol(s) => format!("it has no {s} function"),
+                other => other.to_string(),
+            },
         })?;
         let ctx_desc = format!("module {}", path.display());
         match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
