@@ -422,8 +422,21 @@ fn key_not_named_by_the_role_is_refused_unless_forced() {
     let run = p.sign("alice", &tfile, &[]);
     assert_eq!(run.code(), 1, "{run:?}");
     assert!(run.stderr.contains("--trusted-root"), "{run:?}");
+    // A trusted root that does not verify (only carol's forced signature) decides nothing.
+    let run = p.sign("alice", &tfile, &["--trusted-root", file.to_str().unwrap()]);
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("the trusted root does not verify"),
+        "{run:?}"
+    );
+    let run = p.sign("alice", &file, &[]);
+    assert_eq!(run.code(), 0, "{run:?}");
     let run = p.sign("bob", &tfile, &["--trusted-root", file.to_str().unwrap()]);
     assert_eq!(run.code(), 1, "bob does not hold the targets key: {run:?}");
+    assert!(
+        run.stderr.contains("is not named by the targets role"),
+        "{run:?}"
+    );
     let run = p.sign("alice", &tfile, &["--trusted-root", file.to_str().unwrap()]);
     assert_eq!(run.code(), 0, "{run:?}");
     assert!(run.stdout.contains("threshold met"), "{run:?}");

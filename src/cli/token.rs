@@ -13,7 +13,7 @@ use crate::signer::pkcs11::{
 };
 use crate::tuf::key::{Algorithm, Key, KeyId};
 use crate::tuf::metadata::{AnyMetadata, Metadata, Role, RoleType, Root};
-use crate::tuf::verify::count_signatures;
+use crate::tuf::verify::{count_signatures, trust_root};
 
 /// `conclave token ...`
 #[derive(Debug, clap::Subcommand)]
@@ -669,17 +669,18 @@ pub fn run_sign(a: &SignArgs) -> Result<Outcome, CliError> {
             a.out.display()
         )));
     }
-    let trusted =
-        match &a.trusted_root {
-            Some(p) => {
-                let b = std::fs::read(p)
-                    .map_err(|e| CliError::Io(format!("cannot read {}: {e}", p.display())))?;
-                Some(Metadata::<Root>::from_bytes(&b).map_err(|e| {
-                    CliError::Usage(format!("{} is not a TUF root: {e}", p.display()))
-                })?)
-            }
-            None => None,
-        };
+    // The trusted root must itself verify (a threshold of its own root keys) before its key
+    // lists decide anything.
+    let trusted = match &a.trusted_root {
+        Some(p) => {
+            let b = std::fs::read(p)
+                .map_err(|e| CliError::Io(format!("cannot read {}: {e}", p.display())))?;
+            let (t, _) = trust_root(&p.display().to_string(), &b)
+                .map_err(|e| CliError::Invalid(format!("the trusted root does not verify: {e}")))?;
+            Some(t.metadata().clone())
+        }
+        None => None,
+    };
     let auth = authority(&md, trusted.as_ref());
     let ty = md.role_type();
     let version = md.common().version;
