@@ -54,8 +54,9 @@ test: deps lint unit
 
 # Times `conclave verify` against python-tuf on a 30-root-version, 100,000-target repository
 # (generated once into bench-out/). Not part of `make test`.
-bench: venv
+bench: venv deb-deps
 	CONCLAVE_PYTHON=$(abspath $(PY)) CARGO=$(CARGO) tests/bench/run.sh
+	python3 tests/bench/token_bench.py --conclave $${CARGO_TARGET_DIR:-target}/release/conclave
 
 clean:
 	rm -rf target $(VENV)

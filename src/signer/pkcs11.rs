@@ -1388,6 +1388,32 @@ impl Pkcs11Signer {
         Ok(sig)
     }
 
+    /// What the token itself is given to sign for `msg`: the message for Ed25519, its digest
+    /// for ECDSA.
+    pub fn token_input(&self, msg: &[u8]) -> Vec<u8> {
+        prehash(self.public.algorithm(), msg)
+            .filter(|_| self.public.algorithm() != Algorithm::Ed25519)
+            .unwrap_or_else(|| msg.to_vec())
+    }
+
+    /// One bare `C_Sign` over prepared input (see [`Pkcs11Signer::token_input`]), returning
+    /// what the token returned (raw r||s for ECDSA). For measuring the token alone.
+    pub fn sign_prepared(&mut self, input: &[u8]) -> Result<Vec<u8>, TokenError> {
+        let mech = match self.public.algorithm() {
+            Algorithm::Ed25519 => Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
+            _ => Mechanism::Ecdsa,
+        };
+        self.session
+            .session
+            .sign(&mech, self.handle, input)
+            .map_err(|e| {
+                classify(
+                    e,
+                    &format!("key \"{}\" on {}", self.label, self.session.token),
+                )
+            })
+    }
+
     /// The key id of this key in its python-tuf encoding.
     pub fn key_id(&self) -> KeyId {
         self.tuf_key.key_id()
