@@ -234,7 +234,8 @@ fn bench(a: &BenchArgs) -> Result<Outcome, CliError> {
 /// Read a PIN: from one line of standard input, or from the terminal without echo.
 pub fn read_pin(pin_stdin: bool, prompt: &str) -> Result<Pin, CliError> {
     if pin_stdin {
-        let mut pin = Zeroizing::new(String::new());
+        // Capacity up front so the buffer never reallocates and leaves PIN copies behind.
+        let mut pin = Zeroizing::new(String::with_capacity(256));
         std::io::stdin().lock().read_line(&mut pin).map_err(|e| {
             CliError::Usage(format!("cannot read the PIN from standard input: {e}"))
         })?;

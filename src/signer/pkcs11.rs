@@ -160,7 +160,7 @@ pub enum TokenError {
         rv: String,
     },
     /// No token matches the label or serial asked for.
-    #[error("no token with label or serial \"{wanted}\" in {module} (present: {})", if .present.is_empty() { "none".to_string() } else { .present.join(", ") })]
+    #[error("no token with label or serial \"{wanted}\" in {module} (present: {}); insert the keyholder's token and try again", if .present.is_empty() { "none".to_string() } else { .present.join(", ") })]
     TokenNotFound {
         /// What was asked for.
         wanted: String,
