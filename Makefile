@@ -17,9 +17,12 @@ PY_PACKAGES := tuf==7.0.1 securesystemslib[crypto]==1.6.0 cryptography==50.0.2 c
 build:
 	$(CARGO) build --release --locked
 
+# Until the ceremony exists: verify Sigstore's real production repository (roots v1 to v12,
+# timestamp, snapshot, targets, the npm delegation) as a client saw it on 2025-02-09.
+DEMO_REPO := tests/data/vectors/tuf-conformance-static/sigstore-root-signing
 demo: build
-	./target/release/conclave verify --trusted-root tests/data/demo-repo/metadata/1.root.json \
-	  --repo tests/data/demo-repo/metadata --at 2026-11-23T00:00:00Z
+	./target/release/conclave verify --trusted-root $(DEMO_REPO)/metadata/1.root.json \
+	  --repo $(DEMO_REPO)/metadata --at 2025-02-09T12:02:08Z
 
 deps: deb-deps venv
 

@@ -3,6 +3,7 @@
 #![deny(unused_must_use)]
 #![warn(missing_docs)]
 
+pub mod ceremony;
 pub mod cli;
 pub mod folder;
 pub mod signer;

@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use conclave::cli::{self, CliError, Outcome};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Conclave: offline root key ceremonies for TUF repositories.
 #[derive(Debug, Parser)]
 #[command(name = "conclave", version, about)]
@@ -21,6 +24,9 @@ enum Command {
     Verify(cli::verify::VerifyArgs),
     /// Summarise any metadata file, with the SHA-256 of its canonical signed bytes.
     Inspect(cli::verify::InspectArgs),
+    /// Ceremony scripts: check one, or print it as the paper form.
+    #[command(subcommand)]
+    Ceremony(cli::ceremony::CeremonyCommand),
     /// Keyholder tokens (PKCS#11): list, generate keys, create practice tokens.
     #[command(subcommand)]
     Token(cli::token::TokenCommand),
@@ -32,6 +38,7 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
     match &cli.command {
         Command::Verify(a) => cli::verify::run_verify(a),
         Command::Inspect(a) => cli::verify::run_inspect(a),
+        Command::Ceremony(c) => cli::ceremony::run(c),
         Command::Token(c) => cli::token::run_token(c),
         Command::Sign(a) => cli::token::run_sign(a),
     }

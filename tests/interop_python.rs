@@ -323,7 +323,6 @@ fn conclave_verify(repo: &Path) -> common::Run {
 }
 
 #[test]
-#[ignore = "needs conclave verify (lead's core)"]
 fn conclave_verify_accepts_a_python_tuf_repository() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = tmp.path().join("repo");
@@ -346,7 +345,6 @@ fn conclave_verify_accepts_a_python_tuf_repository() {
 }
 
 #[test]
-#[ignore = "needs conclave verify (lead's core)"]
 fn conclave_verify_accepts_p384_keys_and_rejects_a_rotation_without_the_old_threshold() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = tmp.path().join("repo");
@@ -373,7 +371,6 @@ fn conclave_verify_accepts_p384_keys_and_rejects_a_rotation_without_the_old_thre
 }
 
 #[test]
-#[ignore = "needs conclave verify (lead's core)"]
 fn conclave_verify_rejects_a_flipped_byte_in_the_snapshot_signature() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = tmp.path().join("repo");

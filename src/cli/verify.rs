@@ -75,11 +75,16 @@ fn display_name(p: &Path) -> String {
     p.display().to_string()
 }
 
-fn key_line(out: &mut String, k: &KeySummary, owner: Option<&str>) {
+fn key_line(out: &mut String, prefix: &str, k: &KeySummary, owner: Option<&str>) {
+    let kind = if k.keytype == k.scheme {
+        k.keytype.clone()
+    } else {
+        format!("{}/{}", k.keytype, k.scheme)
+    };
     let _ = write!(
         out,
-        "    {}  {} / {}  fingerprint {}",
-        k.keyid, k.keytype, k.scheme, k.fingerprint
+        "{prefix}{}  {kind}  fingerprint {}",
+        k.keyid, k.fingerprint
     );
     if let Some(o) = owner {
         let _ = write!(out, "  owner {o}");
@@ -137,18 +142,16 @@ fn root_block(out: &mut String, r: &RootSummary, prev: Option<&RootSummary>) {
             out.push_str("    keys unchanged\n");
         } else {
             for k in added {
-                out.push_str("    + added");
-                key_line(out, k, None);
+                key_line(out, "    + added   ", k, None);
             }
             for k in removed {
-                out.push_str("    - removed");
-                key_line(out, k, None);
+                key_line(out, "    - removed ", k, None);
             }
         }
     } else {
         out.push_str("    keys:\n");
         for k in &r.keys {
-            key_line(out, k, None);
+            key_line(out, "      ", k, None);
         }
     }
     for role in &r.roles {
@@ -269,6 +272,7 @@ fn keys_block(out: &mut String, keys: &KeyMap) {
     for (id, k) in keys {
         key_line(
             out,
+            "  ",
             &KeySummary::new(id, k),
             owner_of(k.unrecognized.get("x-tuf-on-ci-keyowner")),
         );
@@ -354,8 +358,15 @@ pub fn render_inspect(file: &str, md: &AnyMetadata) -> String {
         AnyMetadata::Targets(m) => {
             let t = m.signed();
             let _ = writeln!(out, "{} target file(s)", t.targets.len());
-            for (name, tf) in t.targets.iter().take(20) {
-                let _ = writeln!(out, "  {name}  {} bytes", tf.length);
+            for (name, tf) in t.target_files().take(20) {
+                match tf {
+                    Some(tf) => {
+                        let _ = writeln!(out, "  {name}  {} bytes", tf.length);
+                    }
+                    None => {
+                        let _ = writeln!(out, "  {name}  (unreadable entry)");
+                    }
+                }
             }
             if t.targets.len() > 20 {
                 let _ = writeln!(out, "  ... and {} more", t.targets.len() - 20);
