@@ -72,10 +72,17 @@ impl Practice {
     }
 
     fn conclave(&self, args: &[&str], stdin: &str) -> Run {
+        self.conclave_env(args, stdin, &[])
+    }
+
+    fn conclave_env(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .env("SOFTHSM2_CONF", &self.conf)
             .current_dir(&self.root);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         run_with_timeout(&mut cmd, stdin.as_bytes(), TIMEOUT)
     }
 
@@ -817,4 +824,150 @@ fn a_missing_mechanism_is_named() {
         run.stdout.contains("child checked:") && run.stdout.contains("1 passed"),
         "{run:?}"
     );
+}
+
+/// Build `tests/data/pkcs11-fault-shim.c`: a module that forwards to SoftHSM2 and injects the fault
+/// named by `CONCLAVE_FAULT` (a C compiler is present wherever Rust links).
+fn fault_shim(dir: &Path) -> PathBuf {
+    let src = common::manifest_dir().join("tests/data/pkcs11-fault-shim.c");
+    let out = dir.join("fault-shim.so");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = Command::new(&cc)
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .arg("-ldl")
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler {cc}: {e}"));
+    assert!(status.success(), "{cc} failed to build {}", src.display());
+    out
+}
+
+/// What SoftHSM2 never does (lock a PIN, announce a final try, lose a token mid-signature, lack
+/// EdDSA, want the curve name), injected by a forwarding module: each gives its own error, and
+/// the metadata file stays as it was.
+#[test]
+fn injected_token_faults_give_their_own_errors() {
+    let p = Practice::new("alice", "ed25519");
+    let shim = fault_shim(&p.root);
+    let shim = shim.to_str().unwrap();
+    let md = root_md(&[p.key("alice")], 1);
+    let file = p.path("root.json");
+    let original = md.to_file_bytes();
+    std::fs::write(&file, &original).unwrap();
+    let f = file.to_str().unwrap();
+    let pin = format!("{}\n", p.pin("alice"));
+    let sign = [
+        "sign",
+        "--module",
+        shim,
+        "--token",
+        "alice",
+        "--key",
+        "alice",
+        "--in",
+        f,
+        "--out",
+        f,
+        "--pin-stdin",
+    ];
+    let keygen = |ty: &str, label: &str, params: &str, fault: &str| {
+        p.conclave_env(
+            &[
+                "token",
+                "keygen",
+                "--module",
+                shim,
+                "--token",
+                "alice",
+                "--type",
+                ty,
+                "--label",
+                label,
+                "--ed-params",
+                params,
+                "--pin-stdin",
+            ],
+            &pin,
+            &[("CONCLAVE_FAULT", fault)],
+        )
+    };
+
+    // Without a fault the shim is transparent.
+    let run = p.conclave(&["token", "list", "--module", shim], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("token \"alice\""), "{run:?}");
+
+    for (fault, code, expect) in [
+        (
+            "sign-removed",
+            2,
+            "was removed or is not present (C_Sign returned CKR_DEVICE_REMOVED)",
+        ),
+        (
+            "login-locked",
+            1,
+            "is locked (C_Login returned CKR_PIN_LOCKED); nothing was attempted",
+        ),
+        (
+            "flags-locked",
+            1,
+            "is locked (token flags say CKF_USER_PIN_LOCKED)",
+        ),
+        ("final-try", 1, "the token reports ONE try left"),
+        (
+            "no-eddsa",
+            2,
+            "does not support CKM_EDDSA (needed to sign with Ed25519)",
+        ),
+    ] {
+        let run = p.conclave_env(&sign, &pin, &[("CONCLAVE_FAULT", fault)]);
+        assert_eq!(run.code(), code, "{fault}: {run:?}");
+        assert!(run.stderr.contains(expect), "{fault}: {run:?}");
+        assert!(run.stderr.contains("token \"alice\""), "{fault}: {run:?}");
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            original,
+            "{fault} changed the file"
+        );
+    }
+    let run = p.conclave_env(
+        &["token", "list", "--module", shim],
+        "",
+        &[("CONCLAVE_FAULT", "flags-locked")],
+    );
+    assert!(run.stdout.contains("user PIN LOCKED"), "{run:?}");
+
+    // A token without EdDSA: the keyholder is told which mechanism, and no other type is made.
+    let run = keygen("ed25519", "k-ed", "auto", "no-eddsa");
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "does not support CKM_EC_EDWARDS_KEY_PAIR_GEN (needed to generate an Ed25519 key)"
+        ),
+        "{run:?}"
+    );
+    let list = p
+        .conclave(&["token", "list", "--json", "--module", SOFTHSM], "")
+        .json();
+    assert!(
+        !list.to_string().contains("k-ed"),
+        "a key was made anyway: {list}"
+    );
+
+    // A token that wants the curve name: auto falls back to it, --ed-params oid does not.
+    let run = keygen("ed25519", "k-oid", "oid", "ed-name-only");
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(
+        run.stderr.contains("does not support the curve Ed25519 (C_GenerateKeyPair returned CKR_CURVE_NOT_SUPPORTED)"),
+        "{run:?}"
+    );
+    let run = keygen("ed25519", "k-name", "auto", "ed-name-only");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("CKA_EC_PARAMS 130c656477617264733235353139"),
+        "{run:?}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), original);
 }

@@ -169,6 +169,7 @@ fn bench(a: &BenchArgs) -> Result<Outcome, CliError> {
     let token = module.find_token(&a.token)?;
     let session = module.open_session(&token, false)?;
     let tkey = session.find_key(&a.key)?;
+    session.check_not_locked()?;
     let pin = read_pin(
         a.pin_stdin,
         &format!("PIN for {token} to benchmark key \"{}\": ", tkey.label),
@@ -428,6 +429,7 @@ fn keygen(a: &KeygenArgs) -> Result<Outcome, CliError> {
         }
         .into());
     }
+    session.check_not_locked()?;
     let pin = read_pin(
         a.pin_stdin,
         &format!(
@@ -847,6 +849,7 @@ pub fn run_sign(a: &SignArgs) -> Result<Outcome, CliError> {
         .as_ref()
         .map(|k| format!(" of keyholder {k}"))
         .unwrap_or_default();
+    session.check_not_locked()?;
     let pin = read_pin(
         a.pin_stdin,
         &format!(

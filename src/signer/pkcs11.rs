@@ -871,15 +871,20 @@ impl TokenSession {
             .unwrap_or_default()
     }
 
-    /// Log in as the user. A locked PIN is refused before anything is sent to the token.
-    pub fn login(&self, pin: &Pin) -> Result<(), TokenError> {
-        let before = self.fresh_flags();
-        if before.locked || self.token.pin.locked {
+    /// Refuse a token whose user PIN is locked (call before asking for the PIN).
+    pub fn check_not_locked(&self) -> Result<(), TokenError> {
+        if self.fresh_flags().locked || self.token.pin.locked {
             return Err(TokenError::PinLocked {
                 token: self.token.to_string(),
                 how: "token flags say CKF_USER_PIN_LOCKED".into(),
             });
         }
+        Ok(())
+    }
+
+    /// Log in as the user. A locked PIN is refused before anything is sent to the token.
+    pub fn login(&self, pin: &Pin) -> Result<(), TokenError> {
+        self.check_not_locked()?;
         let auth = AuthPin::new(pin.as_str().into());
         match self.session.login(UserType::User, Some(&auth)) {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
