@@ -445,7 +445,21 @@ fn keygen(a: &KeygenArgs) -> Result<Outcome, CliError> {
     let took = start.elapsed();
     let keyid = g.key.key_id();
     if a.json {
-        let v = serde_json::json!({ "keyid": keyid.0, "key": key_json(&g.key) });
+        let v = serde_json::json!({
+            "keyid": keyid.0,
+            "key": key_json(&g.key),
+            "label": g.label,
+            "id": hex::encode(&g.id),
+            "device": {
+                "token": token.label,
+                "serial": token.serial,
+                "manufacturer": token.manufacturer,
+                "model": token.model,
+                "firmware": token.firmware,
+                "hardware": token.hardware,
+                "advisories": token.advisories_for_alg(alg).iter().map(|a| a.id).collect::<Vec<_>>(),
+            },
+        });
         done(format!(
             "{}\n",
             serde_json::to_string_pretty(&v).unwrap_or_default()
