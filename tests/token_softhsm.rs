@@ -636,8 +636,62 @@ fn keygen_refuses_existing_labels_and_accepts_both_ed25519_spellings() {
         let key = json_key(&v["key"]);
         assert_eq!(key.key_id().0, v["keyid"].as_str().unwrap());
         key.public_key().unwrap();
-        made.push((label, key));
+        assert_eq!(v["device"]["serial"], p.token("alice")["serial"], "{v}");
+        assert_eq!(v["certificates"], serde_json::json!([]), "{v}");
+        made.push((label, key, v["id"].as_str().unwrap().to_string()));
     }
+    // A certificate stored under a key's CKA_ID (as ykcs11 exposes a PIV attestation) is shown
+    // with that key.
+    let der = common::manifest_dir().join("tests/data/test-attestation.der");
+    p.pkcs11_tool(&[
+        "--token-label",
+        "alice",
+        "--login",
+        "--pin",
+        &p.pin("alice"),
+        "--write-object",
+        der.to_str().unwrap(),
+        "--type",
+        "cert",
+        "--id",
+        &made[2].2,
+        "--label",
+        "X.509 Certificate for PIV Attestation",
+    ]);
+    let list = p
+        .conclave(&["token", "list", "--json", "--module", SOFTHSM], "")
+        .json();
+    let keys = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == "alice")
+        .unwrap()["keys"]
+        .clone();
+    let p256 = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["label"] == "p256")
+        .unwrap();
+    use sha2::Digest;
+    let sha = hex::encode(sha2::Sha256::digest(std::fs::read(&der).unwrap()));
+    assert_eq!(p256["certificates"][0]["sha256"], sha.as_str(), "{p256}");
+    assert_eq!(
+        p256["certificates"][0]["label"],
+        "X.509 Certificate for PIV Attestation"
+    );
+    let others = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["label"] != "p256");
+    assert!(
+        others
+            .into_iter()
+            .all(|k| k["certificates"] == serde_json::json!([])),
+        "{keys}"
+    );
     let again = p.conclave(
         &[
             "token",
@@ -662,11 +716,14 @@ fn keygen_refuses_existing_labels_and_accepts_both_ed25519_spellings() {
         "{again:?}"
     );
     // Both Ed25519 spellings come back as the same kind of key, and each key signs.
-    let md = root_md(&made.iter().map(|(_, k)| k.clone()).collect::<Vec<_>>(), 4);
+    let md = root_md(
+        &made.iter().map(|(_, k, _)| k.clone()).collect::<Vec<_>>(),
+        4,
+    );
     let file = p.path("root.json");
     std::fs::write(&file, md.to_file_bytes()).unwrap();
     let f = file.to_str().unwrap();
-    for (label, _) in &made {
+    for (label, _, _) in &made {
         let run = p.conclave(
             &[
                 "sign",

@@ -4,6 +4,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::{CliError, Outcome};
@@ -332,11 +333,22 @@ fn list(a: &ListArgs) -> Result<Outcome, CliError> {
                                 key.scheme,
                                 key.key_id()
                             ));
+                            let certs = module
+                                .open_session(t, false)
+                                .and_then(|s| s.certificates_for(&k.id))
+                                .unwrap_or_default();
+                            for (label, der) in &certs {
+                                out.push_str(&format!(
+                                    "      certificate \"{label}\" sha256 {}\n",
+                                    hex::encode(Sha256::digest(der))
+                                ));
+                            }
                             jkeys.push(serde_json::json!({
                                 "label": k.label,
                                 "id": hex::encode(&k.id),
                                 "keyid": key.key_id().0,
                                 "key": key_json(&key),
+                                "certificates": certs_json(&certs),
                             }));
                         }
                         None => {
@@ -401,6 +413,21 @@ fn warn_advisories(t: &TokenDesc, alg: Algorithm) {
     }
 }
 
+fn certs_json(certs: &[(String, Vec<u8>)]) -> serde_json::Value {
+    serde_json::Value::Array(
+        certs
+            .iter()
+            .map(|(label, der)| {
+                serde_json::json!({
+                    "label": label,
+                    "sha256": hex::encode(Sha256::digest(der)),
+                    "der_hex": hex::encode(der),
+                })
+            })
+            .collect(),
+    )
+}
+
 fn key_json(key: &Key) -> serde_json::Value {
     serde_json::from_str(&key.to_value().to_pretty_json()).unwrap_or_default()
 }
@@ -443,6 +470,8 @@ fn keygen(a: &KeygenArgs) -> Result<Outcome, CliError> {
     let start = Instant::now();
     let g = session.generate(alg, &a.label, id, ed)?;
     let took = start.elapsed();
+    // An attestation the token exposes for the new key (e.g. ykcs11) is kept with the key.
+    let certs = session.certificates_for(&g.id)?;
     let keyid = g.key.key_id();
     if a.json {
         let v = serde_json::json!({
@@ -450,6 +479,7 @@ fn keygen(a: &KeygenArgs) -> Result<Outcome, CliError> {
             "key": key_json(&g.key),
             "label": g.label,
             "id": hex::encode(&g.id),
+            "certificates": certs_json(&certs),
             "device": {
                 "token": token.label,
                 "serial": token.serial,

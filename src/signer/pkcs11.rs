@@ -1001,6 +1001,42 @@ impl TokenSession {
         }
     }
 
+    /// Certificates the token holds for a key (same `CKA_ID`), e.g. a YubiKey PIV attestation
+    /// through ykcs11: (label, DER). Kept with the public key; their chains are not verified here.
+    pub fn certificates_for(&self, id: &[u8]) -> Result<Vec<(String, Vec<u8>)>, TokenError> {
+        if id.is_empty() {
+            return Ok(Vec::new());
+        }
+        let handles = self
+            .session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::CERTIFICATE),
+                Attribute::Id(id.to_vec()),
+            ])
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for h in handles {
+            let attrs = self
+                .session
+                .get_attributes(h, &[AttributeType::Label, AttributeType::Value])
+                .map_err(|e| self.err(e))?;
+            let mut label = String::new();
+            let mut der = Vec::new();
+            for a in attrs {
+                match a {
+                    Attribute::Label(l) => label = String::from_utf8_lossy(&l).into_owned(),
+                    Attribute::Value(v) => der = v,
+                    _ => {}
+                }
+            }
+            if !der.is_empty() {
+                out.push((label, der));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     fn private_handle(&self, key: &TokenKey) -> Result<ObjectHandle, TokenError> {
         let mut template = vec![Attribute::Class(ObjectClass::PRIVATE_KEY)];
         if key.id.is_empty() {
