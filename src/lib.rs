@@ -7,4 +7,5 @@ pub mod ceremony;
 pub mod cli;
 pub mod folder;
 pub mod signer;
+pub mod transport;
 pub mod tuf;

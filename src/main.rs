@@ -27,6 +27,12 @@ enum Command {
     /// Ceremony scripts: check one, or print it as the paper form.
     #[command(subcommand)]
     Ceremony(cli::ceremony::CeremonyCommand),
+    /// Send or receive a file as animated QR codes.
+    #[command(subcommand)]
+    Qr(cli::qr::QrCommand),
+    /// Signature bundles: detached signatures carried between appliances.
+    #[command(subcommand)]
+    Bundle(cli::bundle::BundleCommand),
     /// Keyholder tokens (PKCS#11): list, generate keys, create practice tokens.
     #[command(subcommand)]
     Token(cli::token::TokenCommand),
@@ -39,6 +45,8 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Verify(a) => cli::verify::run_verify(a),
         Command::Inspect(a) => cli::verify::run_inspect(a),
         Command::Ceremony(c) => cli::ceremony::run(c),
+        Command::Qr(c) => cli::qr::run(c),
+        Command::Bundle(c) => cli::bundle::run(c),
         Command::Token(c) => cli::token::run_token(c),
         Command::Sign(a) => cli::token::run_sign(a),
     }
