@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod ceremony;
 pub mod qr;
+pub mod token;
 pub mod verify;
 
 /// What a command produced.
