@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::tuf::repository::{MetadataSource, is_safe_file_name};
+use crate::tuf::repository::{MetadataSource, SourceError, is_safe_file_name};
 
 /// A folder of metadata files. Only regular files directly inside it are read; a symbolic link
 /// is followed only when it resolves inside the folder; files over the size limit are refused.
@@ -36,26 +36,30 @@ impl FolderSource {
 /// Read a whole file, refusing one larger than `max_size` bytes (checked before and while
 /// reading, so a growing file cannot exhaust memory).
 pub fn read_limited(path: &Path, max_size: u64) -> Result<Vec<u8>, String> {
-    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let len = file
-        .metadata()
-        .map_err(|e| format!("cannot stat {}: {e}", path.display()))?
-        .len();
+    read_limited_kind(path, max_size).map_err(|e| e.to_string())
+}
+
+fn read_limited_kind(path: &Path, max_size: u64) -> Result<Vec<u8>, SourceError> {
+    let io = |what: &str, e: std::io::Error| {
+        SourceError::Io(format!("cannot {what} {}: {e}", path.display()))
+    };
+    let file = File::open(path).map_err(|e| io("open", e))?;
+    let len = file.metadata().map_err(|e| io("stat", e))?.len();
     if len > max_size {
-        return Err(format!(
+        return Err(SourceError::Refused(format!(
             "{} is {len} bytes, over the size limit of {max_size} bytes",
             path.display()
-        ));
+        )));
     }
     let mut buf = Vec::with_capacity(len as usize);
     file.take(max_size + 1)
         .read_to_end(&mut buf)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(|e| io("read", e))?;
     if buf.len() as u64 > max_size {
-        return Err(format!(
+        return Err(SourceError::Refused(format!(
             "{} is over the size limit of {max_size} bytes",
             path.display()
-        ));
+        )));
     }
     Ok(buf)
 }
@@ -71,32 +75,35 @@ impl MetadataSource for FolderSource {
             .collect()
     }
 
-    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, SourceError> {
         if !is_safe_file_name(name) {
-            return Err(format!(
+            return Err(SourceError::Refused(format!(
                 "refusing unsafe file name \"{}\"",
                 name.escape_debug()
-            ));
+            )));
         }
         let path = self.dir.join(name);
         let Ok(meta) = std::fs::symlink_metadata(&path) else {
             return Ok(None);
         };
         if meta.file_type().is_symlink() {
-            let target = path
-                .canonicalize()
-                .map_err(|e| format!("cannot resolve link {}: {e}", path.display()))?;
+            let target = path.canonicalize().map_err(|e| {
+                SourceError::Refused(format!("cannot resolve link {}: {e}", path.display()))
+            })?;
             if target.parent() != Some(self.canonical_dir.as_path()) {
-                return Err(format!(
+                return Err(SourceError::Refused(format!(
                     "{} is a link to {}, outside the folder",
                     path.display(),
                     target.display()
-                ));
+                )));
             }
         } else if !meta.is_file() {
-            return Err(format!("{} is not a regular file", path.display()));
+            return Err(SourceError::Refused(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
         }
-        read_limited(&path, self.max_size).map(Some)
+        read_limited_kind(&path, self.max_size).map(Some)
     }
 }
 
@@ -176,11 +183,23 @@ mod tests {
         std::fs::write(dir.path().join("ok.json"), b"{}").unwrap();
         let src = FolderSource::new(dir.path(), 50).unwrap();
         assert!(
-            src.read("link.json")
-                .unwrap_err()
-                .contains("outside the folder")
+            matches!(src.read("link.json"), Err(SourceError::Refused(m)) if m.contains("outside the folder"))
         );
-        assert!(src.read("big.json").unwrap_err().contains("size limit"));
+        assert!(
+            matches!(src.read("big.json"), Err(SourceError::Refused(m)) if m.contains("size limit"))
+        );
+        // A file that cannot be opened is an I/O error, not a verdict.
+        std::fs::write(dir.path().join("locked.json"), b"{}").unwrap();
+        std::fs::set_permissions(
+            dir.path().join("locked.json"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o000),
+        )
+        .unwrap();
+        let locked = src.read("locked.json");
+        // root bypasses permissions; only assert when the open really failed.
+        if locked.is_err() {
+            assert!(matches!(locked, Err(SourceError::Io(_))), "{locked:?}");
+        }
         assert!(src.read("../x.json").is_err());
         assert_eq!(src.read("missing.json").unwrap(), None);
         assert_eq!(src.read("ok.json").unwrap(), Some(b"{}".to_vec()));

@@ -1089,6 +1089,7 @@ fn b21_names_never_leave_the_folder() -> Verdict {
     let src = FolderSource::new(&fishy_dir(), 1 << 20).unwrap();
     src.read("../1.a.json")
         .map(|_| "read the decoy".to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Roles "a/b" and "a%2Fb" with different keys, files under python-tuf's names
@@ -1185,7 +1186,7 @@ fn b22_escaping_names_refused() -> Verdict {
         }
         match src.read(name) {
             Ok(_) => return Ok(format!("BUG: {name} read")),
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(e.to_string()),
         }
     }
     Err(errors.join("; "))
@@ -1206,7 +1207,9 @@ fn b23_link_outside_refused() -> Verdict {
         return Ok("BUG: quoting".into());
     }
     let src = FolderSource::new(repo.path(), 1 << 20).unwrap();
-    src.read("escaped-repo.json").map(|_| "followed".into())
+    src.read("escaped-repo.json")
+        .map(|_| "followed".into())
+        .map_err(|e| e.to_string())
 }
 
 fn b23_link_inside_control() -> Verdict {
@@ -1217,6 +1220,7 @@ fn b23_link_inside_control() -> Verdict {
     let src = FolderSource::new(repo.path(), 1 << 20).unwrap();
     src.read("link.json")
         .map(|b| format!("read {} bytes", b.map_or(0, |b| b.len())))
+        .map_err(|e| e.to_string())
 }
 
 fn dfs_repo(a_lists_t: bool) -> Repo {

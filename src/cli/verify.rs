@@ -60,11 +60,21 @@ pub fn run_verify(args: &VerifyArgs) -> Result<Outcome, CliError> {
         .map_err(|e| CliError::Io(format!("--repo {}: {e}", args.repo.display())))?;
     let name = display_name(&args.trusted_root);
     let report = verify_repository(&name, &trusted, &src, now);
+    let io_failure = matches!(
+        report.failure,
+        Some(crate::tuf::verify::VerifyError::Io { .. })
+    );
     let text = if args.json {
         serde_json::to_string_pretty(&report).map_err(|e| CliError::Io(e.to_string()))? + "\n"
     } else {
         render_report(&report)
     };
+    if io_failure {
+        // Print what was verified before the medium failed; the exit code says "I/O error".
+        use std::io::Write as _;
+        let _ = std::io::stdout().write_all(text.as_bytes());
+        return Err(CliError::Io(report.error.unwrap_or_default()));
+    }
     Ok(Outcome {
         stdout: text,
         success: report.is_valid(),

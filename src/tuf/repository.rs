@@ -18,8 +18,34 @@ use super::verify::{
 pub trait MetadataSource {
     /// The file names present.
     fn names(&self) -> Vec<String>;
-    /// The bytes of a file, `Ok(None)` when it does not exist, `Err` when it cannot be read.
-    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, String>;
+    /// The bytes of a file, `Ok(None)` when it does not exist, `Err` when it cannot be read or
+    /// is refused.
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, SourceError>;
+}
+
+/// Why a [`MetadataSource`] could not give a file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// The medium failed (permissions, I/O error): not a verdict on the repository.
+    #[error("{0}")]
+    Io(String),
+    /// The file was refused (over the size limit, a link leaving the folder, not a regular
+    /// file, an unsafe name): the repository is not acceptable as it is.
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn source_error(file: &str, e: SourceError) -> VerifyError {
+    match e {
+        SourceError::Io(message) => VerifyError::Io {
+            file: file.to_string(),
+            message,
+        },
+        SourceError::Refused(message) => VerifyError::Missing {
+            file: file.to_string(),
+            message,
+        },
+    }
 }
 
 /// An in-memory source (tests, files received over QR).
@@ -27,7 +53,7 @@ impl MetadataSource for HashMap<String, Vec<u8>> {
     fn names(&self) -> Vec<String> {
         self.keys().cloned().collect()
     }
-    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, SourceError> {
         Ok(self.get(name).cloned())
     }
 }
@@ -276,12 +302,7 @@ fn find_file(
         match src.read(&name) {
             Ok(Some(bytes)) => return Ok(Some((name, bytes))),
             Ok(None) => {}
-            Err(message) => {
-                return Err(VerifyError::Missing {
-                    file: name,
-                    message,
-                });
-            }
+            Err(e) => return Err(source_error(&name, e)),
         }
     }
     Ok(None)
@@ -339,11 +360,7 @@ fn walk(
     // No root can follow version 2^64-1 (a saturating "+1" would read the same file again).
     while let Some(next) = set.root().root().common.version.checked_add(1) {
         let name = format!("{next}.root.json");
-        let Some(bytes) = src.read(&name).map_err(|message| VerifyError::Missing {
-            file: name.clone(),
-            message,
-        })?
-        else {
+        let Some(bytes) = src.read(&name).map_err(|e| source_error(&name, e))? else {
             break;
         };
         let RootStep {
@@ -389,10 +406,8 @@ fn walk(
     // Timestamp and snapshot.
     match src
         .read("timestamp.json")
-        .map_err(|message| VerifyError::Missing {
-            file: "timestamp.json".into(),
-            message,
-        })? {
+        .map_err(|e| source_error("timestamp.json", e))?
+    {
         Some(bytes) => {
             let r = set.update_timestamp("timestamp.json", &bytes)?;
             let md = set.timestamp().map(|m| m.signed().clone());

@@ -196,6 +196,14 @@ pub enum VerifyError {
         /// Why the search stopped.
         message: String,
     },
+    /// A file could not be read (permissions, I/O error): not a verdict on the repository.
+    #[error("{file}: {message}")]
+    Io {
+        /// File name.
+        file: String,
+        /// What failed.
+        message: String,
+    },
     /// A file required by the chain is missing or unreadable.
     #[error("{file}: {message}")]
     Missing {
