@@ -1,4 +1,5 @@
 //! Ceremonies: scripts (data), and the printed form the room follows.
 
+pub mod engine;
 pub mod print;
 pub mod script;
