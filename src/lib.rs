@@ -6,4 +6,5 @@
 pub mod cli;
 pub mod folder;
 pub mod signer;
+pub mod transcript;
 pub mod tuf;
