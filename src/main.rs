@@ -24,12 +24,15 @@ enum Command {
     Verify(cli::verify::VerifyArgs),
     /// Summarise any metadata file, with the SHA-256 of its canonical signed bytes.
     Inspect(cli::verify::InspectArgs),
+    /// Ceremony transcripts: verify the hash chain, the seal and the exported artifacts.
+    Transcript(cli::transcript::TranscriptArgs),
 }
 
 fn run(cli: &Cli) -> Result<Outcome, CliError> {
     match &cli.command {
         Command::Verify(a) => cli::verify::run_verify(a),
         Command::Inspect(a) => cli::verify::run_inspect(a),
+        Command::Transcript(a) => cli::transcript::run(a),
     }
 }
 

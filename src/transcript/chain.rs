@@ -278,6 +278,11 @@ pub struct VerifiedTranscript {
 }
 
 impl VerifiedTranscript {
+    /// Only from a chain that verified (see [`scan_chain`]).
+    pub(super) fn from_verified_parts(records: Vec<Record>, state: ChainState) -> Self {
+        VerifiedTranscript { records, state }
+    }
+
     /// The records, in order (never empty).
     pub fn records(&self) -> &[Record] {
         &self.records

@@ -7,8 +7,10 @@
 //! - [`chain`]: the rules between records; [`chain::verify_chain`].
 //! - [`seal`]: the seal record, keyholders' signatures, artifact checks.
 //! - [`details`]: typed details of `begin` and `resume`.
+//! - [`audit`]: the auditor's verdict (chain, seal, artifacts) as data.
 //! - [`display`]: hashes and summaries for people.
 
+pub mod audit;
 pub mod chain;
 pub mod details;
 pub mod display;
