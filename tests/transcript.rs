@@ -57,20 +57,56 @@ fn ceremony() -> Ceremony {
         .unwrap();
     let mut s = signers();
     let steps: Vec<(&str, &str, Value)> = vec![
-        ("administrator", "airgap-check", json(r#"{"interfaces": [], "ok": true}"#)),
-        ("witness-1", "acknowledge", json(r#"{"bag_serial": "A1234567"}"#)),
-        ("administrator", "clock-confirm", json(r#"{"clock": "2026-11-23T09:00:02Z"}"#)),
-        ("administrator", "roll-call", json(r#"{"present": ["alice", "bob", "carol", "witness-1"]}"#)),
-        ("alice", "enroll-token", json(r#"{"serial": "0001", "label": "alice"}"#)),
-        ("bob", "enroll-token", json(r#"{"serial": "0002", "label": "bob"}"#)),
-        ("carol", "enroll-token", json(r#"{"serial": "0003", "label": "carol"}"#)),
+        (
+            "administrator",
+            "airgap-check",
+            json(r#"{"interfaces": [], "ok": true}"#),
+        ),
+        (
+            "witness-1",
+            "acknowledge",
+            json(r#"{"bag_serial": "A1234567"}"#),
+        ),
+        (
+            "administrator",
+            "clock-confirm",
+            json(r#"{"clock": "2026-11-23T09:00:02Z"}"#),
+        ),
+        (
+            "administrator",
+            "roll-call",
+            json(r#"{"present": ["alice", "bob", "carol", "witness-1"]}"#),
+        ),
+        (
+            "alice",
+            "enroll-token",
+            json(r#"{"serial": "0001", "label": "alice"}"#),
+        ),
+        (
+            "bob",
+            "enroll-token",
+            json(r#"{"serial": "0002", "label": "bob"}"#),
+        ),
+        (
+            "carol",
+            "enroll-token",
+            json(r#"{"serial": "0003", "label": "carol"}"#),
+        ),
         ("alice", "generate-key", s[0].key().to_value()),
         ("bob", "generate-key", s[1].key().to_value()),
         ("carol", "generate-key", s[2].key().to_value()),
-        ("administrator", "propose", json(r#"{"role": "root", "version": 1, "sha256": "ab"}"#)),
+        (
+            "administrator",
+            "propose",
+            json(r#"{"role": "root", "version": 1, "sha256": "ab"}"#),
+        ),
         ("alice", "sign", json(r#"{"role": "root", "keyid": "k1"}"#)),
         ("bob", "sign", json(r#"{"role": "root", "keyid": "k2"}"#)),
-        ("witness-1", "exception", json("{\"text\": \"coffee spilt\\non the form\"}")),
+        (
+            "witness-1",
+            "exception",
+            json("{\"text\": \"coffee spilt\\non the form\"}"),
+        ),
         ("administrator", "export", json(r#"{"files": 3}"#)),
     ];
     for (i, (actor, action, details)) in steps.into_iter().enumerate() {
@@ -96,7 +132,11 @@ fn ceremony() -> Ceremony {
         .append("administrator", Some("16"), "seal", seal.to_value(), t(16))
         .unwrap();
     assert_eq!(r.seq as usize, SEAL_SEQ);
-    for (i, (who, signer)) in ["alice", "bob", "carol"].iter().zip(s.iter_mut()).enumerate() {
+    for (i, (who, signer)) in ["alice", "bob", "carol"]
+        .iter()
+        .zip(s.iter_mut())
+        .enumerate()
+    {
         f.append_seal_signature(who, signer, t(17 + i as u32))
             .unwrap();
     }
@@ -172,7 +212,10 @@ fn the_sealed_ceremony_verifies_with_its_artifacts() {
     assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), RECORDS);
     // Sealed and signed by every listed keyholder: closed, nothing more is appended.
     let closed = TranscriptFile::open_resume(&c.transcript, t(30));
-    assert!(matches!(closed, Err(FileError::Closed { .. })), "{closed:?}");
+    assert!(
+        matches!(closed, Err(FileError::Closed { .. })),
+        "{closed:?}"
+    );
     assert_eq!(std::fs::read(&c.transcript).unwrap(), bytes);
 }
 
@@ -201,7 +244,10 @@ fn editing_any_field_of_any_record_is_detected_at_that_record() {
             let err = verify_chain(&join(&tampered)).unwrap_err();
             assert_eq!(err.line, i + 1, "record {i} field {field}: {err}");
             assert!(
-                matches!(err.kind, ChainErrorKind::Record(RecordError::HashMismatch { .. })),
+                matches!(
+                    err.kind,
+                    ChainErrorKind::Record(RecordError::HashMismatch { .. })
+                ),
                 "record {i} field {field}: {err}"
             );
             let a = audit(&join(&tampered), Some(&found(&c)), true);
@@ -214,7 +260,10 @@ fn editing_any_field_of_any_record_is_detected_at_that_record() {
             rechain(&mut tampered[..=i], i);
             let err = verify_chain(&join(&tampered)).unwrap_err();
             assert_eq!((err.line, err.seq), (i + 2, Some(i as u64 + 1)), "{err}");
-            assert!(matches!(err.kind, ChainErrorKind::PrevMismatch { .. }), "{err}");
+            assert!(
+                matches!(err.kind, ChainErrorKind::PrevMismatch { .. }),
+                "{err}"
+            );
         }
     }
 }
@@ -241,7 +290,11 @@ fn rewriting_history_before_the_seal_breaks_every_seal_signature() {
         // The seal's "head" names the record before it: fix it too, as a forger would.
         if i < SEAL_SEQ {
             let head = parse(&tampered[SEAL_SEQ - 1]).hash_hex();
-            let mut d = parse(&tampered[SEAL_SEQ]).details.as_object().unwrap().clone();
+            let mut d = parse(&tampered[SEAL_SEQ])
+                .details
+                .as_object()
+                .unwrap()
+                .clone();
             d.insert("head".into(), head.into());
             tampered[SEAL_SEQ] = edit(&tampered[SEAL_SEQ], "details", Value::Object(d));
             rechain(&mut tampered, SEAL_SEQ);
@@ -280,7 +333,10 @@ fn deleting_any_record_is_detected() {
             // The last seal signature: the chain is intact but the seal names a missing signer.
             let vt = verify_chain(&bytes).unwrap();
             let err = verify_seal(&vt).unwrap_err();
-            assert!(matches!(err, SealError::MissingSignature { last_seq: 18, .. }), "{err}");
+            assert!(
+                matches!(err, SealError::MissingSignature { last_seq: 18, .. }),
+                "{err}"
+            );
         }
     }
 }
@@ -293,7 +349,11 @@ fn reordering_inserting_and_duplicating_records_is_detected() {
         let mut swapped = original.clone();
         swapped.swap(i, i + 1);
         let err = verify_chain(&join(&swapped)).unwrap_err();
-        assert_eq!((err.line, err.seq), (i + 1, Some(i as u64 + 1)), "swap {i}: {err}");
+        assert_eq!(
+            (err.line, err.seq),
+            (i + 1, Some(i as u64 + 1)),
+            "swap {i}: {err}"
+        );
         assert!(matches!(err.kind, ChainErrorKind::WrongSeq { .. }));
     }
     for (copy, at) in [(3usize, 7usize), (7, 8), (0, 1), (SEAL_SEQ, 18)] {
@@ -333,16 +393,17 @@ fn truncation_fails_unless_partial_which_reports_the_last_good_record() {
             other => panic!("keep {keep}: {other:?}"),
         }
     }
-    assert_eq!(
-        audit(&join(&original), None, true).verdict,
-        Verdict::Valid
-    );
+    assert_eq!(audit(&join(&original), None, true).verdict, Verdict::Valid);
     // A torn last line: invalid, or partial with --partial.
     let mut torn = join(&original[..5]);
     torn.extend_from_slice(&original[5].as_bytes()[..40]);
     assert!(!audit(&torn, None, false).passed());
     let a = audit(&torn, None, true);
-    assert!(matches!(a.verdict, Verdict::Partial { last_seq: 4, .. }), "{:?}", a.verdict);
+    assert!(
+        matches!(a.verdict, Verdict::Partial { last_seq: 4, .. }),
+        "{:?}",
+        a.verdict
+    );
     assert_eq!(a.torn.unwrap().bytes, 40);
 }
 
@@ -352,7 +413,11 @@ fn changed_removed_and_extra_artifacts() {
     let bytes = std::fs::read(&c.transcript).unwrap();
     std::fs::write(c.export.join("notes.txt"), b"extra").unwrap();
     let a = audit(&bytes, Some(&found(&c)), false);
-    assert_eq!(a.verdict, Verdict::Valid, "unlisted files are reported, not fatal");
+    assert_eq!(
+        a.verdict,
+        Verdict::Valid,
+        "unlisted files are reported, not fatal"
+    );
     assert_eq!(a.artifacts.unwrap().unlisted, vec!["notes.txt".to_string()]);
 
     let root = c.export.join("1.root.json");
@@ -396,7 +461,17 @@ fn forged_and_repeated_seal_signatures_are_rejected() {
     sig.sig = hex::encode(raw);
     resign(&mut forged, 18, &sig);
     let err = verify_seal(&verify_chain(&join(&forged)).unwrap()).unwrap_err();
-    assert!(matches!(err, SealError::BadSignature { line: 19, seq: 18, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            SealError::BadSignature {
+                line: 19,
+                seq: 18,
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     // A signature by an outsider over the right statement, claiming to be bob's key.
     let mut outsider = SoftwareSigner::from_seed(Algorithm::EcdsaP256, &[9; 32]).unwrap();
@@ -405,7 +480,10 @@ fn forged_and_repeated_seal_signatures_are_rejected() {
     let mut forged = original.clone();
     resign(&mut forged, 18, &claim);
     let err = verify_seal(&verify_chain(&join(&forged)).unwrap()).unwrap_err();
-    assert!(matches!(err, SealError::KeyIdMismatch { line: 19, .. }), "{err}");
+    assert!(
+        matches!(err, SealError::KeyIdMismatch { line: 19, .. }),
+        "{err}"
+    );
 
     // bob's key object with alice's signature.
     let mut swapped = SealSignature::sign(&mut s[0], &seal).unwrap();
@@ -414,14 +492,20 @@ fn forged_and_repeated_seal_signatures_are_rejected() {
     let mut forged = original.clone();
     resign(&mut forged, 18, &swapped);
     let err = verify_seal(&verify_chain(&join(&forged)).unwrap()).unwrap_err();
-    assert!(matches!(err, SealError::BadSignature { line: 19, .. }), "{err}");
+    assert!(
+        matches!(err, SealError::BadSignature { line: 19, .. }),
+        "{err}"
+    );
 
     // The outsider signing as themself: not a listed signer.
     let own = SealSignature::sign(&mut outsider, &seal).unwrap();
     let mut forged = original.clone();
     resign(&mut forged, 18, &own);
     let err = verify_seal(&verify_chain(&join(&forged)).unwrap()).unwrap_err();
-    assert!(matches!(err, SealError::UnexpectedSigner { line: 19, .. }), "{err}");
+    assert!(
+        matches!(err, SealError::UnexpectedSigner { line: 19, .. }),
+        "{err}"
+    );
 
     // alice signing twice, in bob's place.
     let twice = SealSignature::sign(&mut s[0], &seal).unwrap();
@@ -429,7 +513,14 @@ fn forged_and_repeated_seal_signatures_are_rejected() {
     resign(&mut forged, 18, &twice);
     let err = verify_seal(&verify_chain(&join(&forged)).unwrap()).unwrap_err();
     assert!(
-        matches!(err, SealError::DuplicateSigner { line: 19, first_seq: 17, .. }),
+        matches!(
+            err,
+            SealError::DuplicateSigner {
+                line: 19,
+                first_seq: 17,
+                ..
+            }
+        ),
         "{err}"
     );
 
@@ -440,7 +531,10 @@ fn forged_and_repeated_seal_signatures_are_rejected() {
     let mut forged = original.clone();
     resign(&mut forged, 18, &replay);
     let err = verify_seal(&verify_chain(&join(&forged)).unwrap()).unwrap_err();
-    assert!(matches!(err, SealError::BadSignature { line: 19, .. }), "{err}");
+    assert!(
+        matches!(err, SealError::BadSignature { line: 19, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -449,7 +543,8 @@ fn one_key_under_two_key_ids_signs_once() {
     let path = dir.path().join("t.jsonl");
     let mut f = TranscriptFile::create(&path).unwrap();
     let begin = BeginDetails::new("practice", b"x", false, vec![]);
-    f.append("admin", None, "begin", begin.to_value(), t(0)).unwrap();
+    f.append("admin", None, "begin", begin.to_value(), t(0))
+        .unwrap();
     let mut a = SoftwareSigner::from_seed(Algorithm::Ed25519, &[5; 32]).unwrap();
     let mut key = a.key().clone();
     key.unrecognized.insert("x-owner".into(), "alice".into());
@@ -463,7 +558,8 @@ fn one_key_under_two_key_ids_signs_once() {
         artifacts: vec![],
         signers: vec![a.key_id(), a2.key_id()],
     };
-    f.append("admin", None, "seal", seal.to_value(), t(1)).unwrap();
+    f.append("admin", None, "seal", seal.to_value(), t(1))
+        .unwrap();
     f.append_seal_signature("alice", &mut a, t(2)).unwrap();
     let again = f.append_seal_signature("alice", &mut a, t(3)).unwrap_err();
     assert!(again.to_string().contains("already signed"), "{again}");
@@ -471,7 +567,15 @@ fn one_key_under_two_key_ids_signs_once() {
     let vt = verify_chain(&std::fs::read(&path).unwrap()).unwrap();
     let err = verify_seal(&vt).unwrap_err();
     assert!(
-        matches!(err, SealError::DuplicateSigner { line: 4, seq: 3, first_seq: 2, .. }),
+        matches!(
+            err,
+            SealError::DuplicateSigner {
+                line: 4,
+                seq: 3,
+                first_seq: 2,
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -484,7 +588,8 @@ fn pin_like_fields_are_refused_when_writing_and_when_verifying() {
         let path = c.transcript.with_file_name("open.jsonl");
         let mut f = TranscriptFile::create(&path).unwrap();
         let begin = BeginDetails::new("practice", b"x", false, vec![]);
-        f.append("admin", None, "begin", begin.to_value(), t(0)).unwrap();
+        f.append("admin", None, "begin", begin.to_value(), t(0))
+            .unwrap();
         f
     };
     for details in [
@@ -509,7 +614,11 @@ fn pin_like_fields_are_refused_when_writing_and_when_verifying() {
     }
     // A forger who writes one anyway, with a consistent chain, is still caught.
     let mut tampered = lines(&c);
-    tampered[5] = edit(&tampered[5], "details", json(r#"{"serial": "0001", "pin": "1234"}"#));
+    tampered[5] = edit(
+        &tampered[5],
+        "details",
+        json(r#"{"serial": "0001", "pin": "1234"}"#),
+    );
     rechain(&mut tampered, 5);
     let err = verify_chain(&join(&tampered)).unwrap_err();
     assert_eq!((err.line, err.seq), (6, Some(5)));
@@ -527,7 +636,8 @@ fn a_torn_last_line_is_cut_off_and_the_ceremony_continues() {
     let src = dir.path().join("src.jsonl");
     let mut f = TranscriptFile::create(&src).unwrap();
     let begin = BeginDetails::new("practice", b"x", false, vec![]);
-    f.append("admin", None, "begin", begin.to_value(), t(0)).unwrap();
+    f.append("admin", None, "begin", begin.to_value(), t(0))
+        .unwrap();
     for i in 1..4u32 {
         let details = json(&format!(
             "{{\"n\": {i}, \"pem\": \"-----BEGIN PUBLIC KEY-----\\nMFkw\\n-----END PUBLIC KEY-----\\n\"}}"
@@ -569,12 +679,15 @@ fn resume_at(dir: &Path, full: &[u8], last_start: usize, cut: usize) {
     assert_eq!(resumed.record.seq, 4);
     assert_eq!(resumed.record.action, "resume");
     let d = resumed.record.details.as_object().unwrap();
-    assert_eq!(d.get("discarded_bytes"), Some(&Value::from(discarded as u64)));
+    assert_eq!(
+        d.get("discarded_bytes"),
+        Some(&Value::from(discarded as u64))
+    );
     assert_eq!(
         d.get("discarded_sha256"),
-        Some(&Value::from(hex::encode(conclave::transcript::record::sha256(
-            &full[last_start..cut]
-        ))))
+        Some(&Value::from(hex::encode(
+            conclave::transcript::record::sha256(&full[last_start..cut])
+        )))
     );
     // The ceremony redoes the interrupted step; every 16th run (and the first and last cut)
     // also seals, the others check the chain.
@@ -582,7 +695,11 @@ fn resume_at(dir: &Path, full: &[u8], last_start: usize, cut: usize) {
         .unwrap();
     if cut % 16 != 0 && cut != last_start && cut != full.len() - 1 {
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(verify_chain(&bytes).unwrap().records().len(), 6, "cut at {cut}");
+        assert_eq!(
+            verify_chain(&bytes).unwrap().records().len(),
+            6,
+            "cut at {cut}"
+        );
         return;
     }
     let mut signer = SoftwareSigner::from_seed(Algorithm::Ed25519, &[7; 32]).unwrap();
@@ -591,12 +708,18 @@ fn resume_at(dir: &Path, full: &[u8], last_start: usize, cut: usize) {
         artifacts: vec![],
         signers: vec![signer.key_id()],
     };
-    f.append("admin", None, "seal", seal.to_value(), t(12)).unwrap();
-    f.append_seal_signature("alice", &mut signer, t(13)).unwrap();
+    f.append("admin", None, "seal", seal.to_value(), t(12))
+        .unwrap();
+    f.append_seal_signature("alice", &mut signer, t(13))
+        .unwrap();
     drop(f);
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(&bytes[..last_start], &full[..last_start]);
-    assert_eq!(audit(&bytes, None, false).verdict, Verdict::Valid, "cut at {cut}");
+    assert_eq!(
+        audit(&bytes, None, false).verdict,
+        Verdict::Valid,
+        "cut at {cut}"
+    );
 }
 
 #[test]
@@ -609,12 +732,17 @@ fn resuming_during_the_seal_and_refusing_what_does_not_verify() {
     let (mut f, resumed) = TranscriptFile::open_resume(&path, t(40)).unwrap();
     assert_eq!(resumed.last_seq, 17);
     let mut s = signers();
-    let again = f.append_seal_signature("alice", &mut s[0], t(41)).unwrap_err();
+    let again = f
+        .append_seal_signature("alice", &mut s[0], t(41))
+        .unwrap_err();
     assert!(again.to_string().contains("already signed"), "{again}");
     f.append_seal_signature("bob", &mut s[1], t(41)).unwrap();
     f.append_seal_signature("carol", &mut s[2], t(42)).unwrap();
     let bytes = std::fs::read(&path).unwrap();
-    assert_eq!(audit(&bytes, Some(&found(&c)), false).verdict, Verdict::Valid);
+    assert_eq!(
+        audit(&bytes, Some(&found(&c)), false).verdict,
+        Verdict::Valid
+    );
     let err = f
         .append("admin", None, "note", Value::Null, t(43))
         .unwrap_err();
@@ -629,7 +757,10 @@ fn resuming_during_the_seal_and_refusing_what_does_not_verify() {
     // A time before the last record is refused.
     std::fs::write(&path, join(&original[..10])).unwrap();
     let err = TranscriptFile::open_resume(&path, t(1)).unwrap_err();
-    assert!(err.to_string().contains("before the previous record"), "{err}");
+    assert!(
+        err.to_string().contains("before the previous record"),
+        "{err}"
+    );
     // The writer's state and the verifier's agree.
     let (records, state, err) = scan_chain(&join(&original[..10]));
     assert!(err.is_none());
@@ -666,13 +797,19 @@ fn cli_verify_exit_codes_and_output() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Verdict: VALID"), "{out}");
-    assert!(out.contains("script conformance: not checked by this version"), "{out}");
+    assert!(
+        out.contains("script conformance: not checked by this version"),
+        "{out}"
+    );
     assert!(out.contains("signed by 3 keyholder(s)"), "{out}");
     assert!(out.contains("  ok        1.root.json"), "{out}");
     assert!(out.contains("Script: bootstrap-root"), "{out}");
     let original = lines(&c);
     let seal_hash = parse(&original[SEAL_SEQ]).hash_hex();
-    assert!(out.contains(&format!("seal hash: {}", &seal_hash[..4])), "{out}");
+    assert!(
+        out.contains(&format!("seal hash: {}", &seal_hash[..4])),
+        "{out}"
+    );
 
     // JSON.
     let (code, out, _) = conclave(&["transcript", "verify", p(&c.transcript), "--json"]);
@@ -690,7 +827,10 @@ fn cli_verify_exit_codes_and_output() {
     let (code, out, _) = conclave(&["transcript", "verify", p(&bad)]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains(&format!("INVALID: {}: line 8 (seq 7): field \"hash\"", p(&bad))),
+        out.contains(&format!(
+            "INVALID: {}: line 8 (seq 7): field \"hash\"",
+            p(&bad)
+        )),
         "{out}"
     );
     assert!(out.contains("Timeline (7 verified records)"), "{out}");

@@ -14,8 +14,7 @@ use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
 use super::{CliError, Outcome};
 
 /// What script conformance this version checks (printed, so nobody assumes more).
-pub const CONFORMANCE_NOTE: &str =
-    "script conformance: not checked by this version (each step against the script needs the ceremony engine)";
+pub const CONFORMANCE_NOTE: &str = "script conformance: not checked by this version (each step against the script needs the ceremony engine)";
 
 /// Arguments of `conclave transcript`.
 #[derive(Debug, clap::Args)]
@@ -99,10 +98,9 @@ fn own_name_in(dir: &Path, transcript: &Path) -> Option<String> {
 fn verdict_line(name: &str, a: &Audit) -> String {
     match &a.verdict {
         Verdict::Valid => "VALID".to_string(),
-        Verdict::Partial { last_seq, why } => format!(
-            "PARTIAL (verified up to seq {last_seq}; {})",
-            clean(why)
-        ),
+        Verdict::Partial { last_seq, why } => {
+            format!("PARTIAL (verified up to seq {last_seq}; {})", clean(why))
+        }
         Verdict::Invalid(why) => format!("INVALID: {name}: {}", clean(why)),
     }
 }

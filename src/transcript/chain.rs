@@ -21,7 +21,9 @@ pub enum ChainErrorKind {
     #[error(transparent)]
     Record(#[from] RecordError),
     /// `seq` is not the next number.
-    #[error("field \"seq\": expected {expected}, found {found} (a record was deleted, inserted, duplicated or moved)")]
+    #[error(
+        "field \"seq\": expected {expected}, found {found} (a record was deleted, inserted, duplicated or moved)"
+    )]
     WrongSeq {
         /// The next seq.
         expected: u64,
@@ -174,7 +176,9 @@ impl ChainState {
         };
         match (self.phase, r.action.as_str()) {
             (Phase::Empty, "begin") => {}
-            (Phase::Empty, _) => return out_of_place("cannot be the first record, which is \"begin\""),
+            (Phase::Empty, _) => {
+                return out_of_place("cannot be the first record, which is \"begin\"");
+            }
             (_, "begin") => return out_of_place("is only allowed as the first record"),
             (Phase::Open, "seal-signature") => {
                 return out_of_place("before the seal record");
@@ -252,10 +256,7 @@ pub struct TornTail {
 
 /// Split a transcript into its complete lines and a torn last line (bytes after the last `\n`).
 pub fn split_torn_tail(bytes: &[u8]) -> (&[u8], Option<TornTail>) {
-    let end = bytes
-        .iter()
-        .rposition(|b| *b == b'\n')
-        .map_or(0, |i| i + 1);
+    let end = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     if end == bytes.len() {
         return (bytes, None);
     }
@@ -394,8 +395,13 @@ mod tests {
     }
 
     fn begin() -> Value {
-        BeginDetails::new("practice", b"script", false, vec![FileDigest::of("in", b"x")])
-            .to_value()
+        BeginDetails::new(
+            "practice",
+            b"script",
+            false,
+            vec![FileDigest::of("in", b"x")],
+        )
+        .to_value()
     }
 
     fn build(n: usize) -> (String, ChainState) {
@@ -474,7 +480,10 @@ mod tests {
         let blank = text.replacen('\n', "\n\n", 1);
         let err = verify_chain(blank.as_bytes()).unwrap_err();
         assert_eq!(err.line, 2);
-        assert!(matches!(err.kind, ChainErrorKind::Record(RecordError::NotJson { .. })));
+        assert!(matches!(
+            err.kind,
+            ChainErrorKind::Record(RecordError::NotJson { .. })
+        ));
     }
 
     #[test]

@@ -52,7 +52,10 @@ impl FileDigest {
         }
         let sha = f.string("sha256")?;
         let sha256 = parse_digest(&sha).ok_or_else(|| {
-            FieldError::new(f.child("sha256"), "not a SHA-256 in 64 lower-case hex digits")
+            FieldError::new(
+                f.child("sha256"),
+                "not a SHA-256 in 64 lower-case hex digits",
+            )
         })?;
         let length = f.u64("length")?;
         no_rest(f)?;
@@ -102,7 +105,12 @@ pub struct BeginDetails {
 impl BeginDetails {
     /// Start a transcript for `script_bytes`, carrying the script text when `embed` is true,
     /// with this build's version.
-    pub fn new(script_name: &str, script_bytes: &[u8], embed: bool, inputs: Vec<FileDigest>) -> Self {
+    pub fn new(
+        script_name: &str,
+        script_bytes: &[u8],
+        embed: bool,
+        inputs: Vec<FileDigest>,
+    ) -> Self {
         BeginDetails {
             script: ScriptRef {
                 name: script_name.to_string(),
@@ -143,7 +151,10 @@ impl BeginDetails {
         let name = s.string("name")?;
         let sha = s.string("sha256")?;
         let sha256 = parse_digest(&sha).ok_or_else(|| {
-            FieldError::new(s.child("sha256"), "not a SHA-256 in 64 lower-case hex digits")
+            FieldError::new(
+                s.child("sha256"),
+                "not a SHA-256 in 64 lower-case hex digits",
+            )
         })?;
         let text = s.opt_string("text")?;
         if let Some(text) = &text {
@@ -255,7 +266,17 @@ mod tests {
         for good in ["1.root.json", "metadata/2.root.json", "SHA256SUMS"] {
             assert!(is_safe_relative_name(good), "{good}");
         }
-        for bad in ["", "/etc/passwd", "../x", "a/../b", "a//b", "./a", "a\\b", "a\nb", "a/"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a//b",
+            "./a",
+            "a\\b",
+            "a\nb",
+            "a/",
+        ] {
             assert!(!is_safe_relative_name(bad), "{bad}");
         }
         let v = Value::parse(br#"{"name":"../x","sha256":"00","length":1}"#).unwrap();
@@ -273,7 +294,10 @@ mod tests {
             discarded_bytes: 17,
             discarded_sha256: [7; 32],
         };
-        assert_eq!(ResumeDetails::from_value(r.to_value(), "details").unwrap(), r);
+        assert_eq!(
+            ResumeDetails::from_value(r.to_value(), "details").unwrap(),
+            r
+        );
         let mut m = r.to_value().as_object().unwrap().clone();
         m.insert("why".into(), "x".into());
         assert_eq!(

@@ -12,7 +12,9 @@ use sha2::{Digest as _, Sha256};
 use crate::signer::Signer;
 use crate::tuf::canonical::{DEFAULT_MAX_FILE_SIZE, Value};
 
-use super::chain::{ChainError, ChainErrorKind, ChainState, Phase, TornTail, split_torn_tail, verify_chain};
+use super::chain::{
+    ChainError, ChainErrorKind, ChainState, Phase, TornTail, split_torn_tail, verify_chain,
+};
 use super::details::{FileDigest, ResumeDetails};
 use super::record::{Record, Timestamp, sha256};
 use super::seal::{SealDetails, SealError, SealSignature, verify_seal};
@@ -58,7 +60,9 @@ pub enum FileError {
         source: ChainErrorKind,
     },
     /// The file holds no complete record (the first write was torn): nothing to resume.
-    #[error("{path}: no complete record to resume from ({bytes} bytes of a torn first line); nothing was recorded: move the file aside and start again")]
+    #[error(
+        "{path}: no complete record to resume from ({bytes} bytes of a torn first line); nothing was recorded: move the file aside and start again"
+    )]
     NothingToResume {
         /// The file.
         path: PathBuf,
@@ -66,7 +70,9 @@ pub enum FileError {
         bytes: usize,
     },
     /// Sealed and every signer signed: the transcript is closed.
-    #[error("{path}: the transcript is sealed and every signer has signed; nothing more can be appended")]
+    #[error(
+        "{path}: the transcript is sealed and every signer has signed; nothing more can be appended"
+    )]
     Closed {
         /// The file.
         path: PathBuf,
@@ -138,7 +144,10 @@ impl TranscriptFile {
     /// Open an existing transcript to continue it: verify the chain, cut off a torn last line
     /// (a power cut mid-write), and append a `resume` record (actor `conclave`) saying how many
     /// bytes were discarded and their SHA-256.
-    pub fn open_resume(path: &Path, time: Timestamp) -> Result<(TranscriptFile, Resumed), FileError> {
+    pub fn open_resume(
+        path: &Path,
+        time: Timestamp,
+    ) -> Result<(TranscriptFile, Resumed), FileError> {
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -413,7 +422,10 @@ mod tests {
         let err = f
             .append("admin", None, "note", Value::Null, t(0))
             .unwrap_err();
-        assert!(err.to_string().contains("before the previous record"), "{err}");
+        assert!(
+            err.to_string().contains("before the previous record"),
+            "{err}"
+        );
         let bytes = std::fs::read(&path).unwrap();
         let v = verify_chain(&bytes).unwrap();
         assert_eq!(v.records().len(), 2);

@@ -136,7 +136,9 @@ pub enum RecordError {
         message: String,
     },
     /// The line is not the compact form Conclave writes (extra spaces, member order, escapes).
-    #[error("the line is not in the compact form Conclave writes (whitespace, order or escapes changed)")]
+    #[error(
+        "the line is not in the compact form Conclave writes (whitespace, order or escapes changed)"
+    )]
     NotCompact,
     /// The recorded hash is not the hash of the record: the record was edited.
     #[error("field \"hash\": recorded {recorded}, but the record hashes to {computed} (edited)")]
@@ -147,7 +149,9 @@ pub enum RecordError {
         computed: String,
     },
     /// A member whose name looks like a secret.
-    #[error("field \"{path}\" is named like a secret (pin, so_pin, password, secret): a transcript never carries secrets")]
+    #[error(
+        "field \"{path}\" is named like a secret (pin, so_pin, password, secret): a transcript never carries secrets"
+    )]
     SecretField {
         /// JSON path of the member, e.g. `details.login.pin`.
         path: String,
@@ -270,12 +274,11 @@ impl Record {
             })?,
             other => return Err(wrong_type("seq", "an integer", other)),
         };
-        let time = Timestamp::parse(string(map, "time")?).map_err(|message| {
-            RecordError::BadValue {
+        let time =
+            Timestamp::parse(string(map, "time")?).map_err(|message| RecordError::BadValue {
                 field: "time",
                 message,
-            }
-        })?;
+            })?;
         let actor = string(map, "actor")?.to_string();
         let step = match map.get("step") {
             None => None,
@@ -379,7 +382,11 @@ pub fn sha256(bytes: &[u8]) -> Digest {
 
 /// Parse 64 lower-case hex digits.
 pub fn parse_digest(s: &str) -> Option<Digest> {
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() != 64
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     let mut out = [0u8; 32];
@@ -490,45 +497,41 @@ mod tests {
     fn parse_refuses_each_kind_of_bad_line() {
         let good = sample().to_line();
         let good = good.trim_end();
-        let cases: Vec<(String, fn(&RecordError) -> bool)> = vec![
+        type Expect = fn(&RecordError) -> bool;
+        let cases: Vec<(String, Expect)> = vec![
             ("{".into(), |e| matches!(e, RecordError::NotJson { .. })),
-            ("[1]".into(), |e| matches!(e, RecordError::NotObject("array"))),
+            ("[1]".into(), |e| {
+                matches!(e, RecordError::NotObject("array"))
+            }),
             (
                 good.replacen(r#""seq":0,"#, r#""seq":0,"seq":0,"#, 1),
                 |e| matches!(e, RecordError::NotJson { message, .. } if message.contains("duplicate object member \"seq\"")),
             ),
-            (
-                good.replacen(r#""seq":0,"#, "", 1),
-                |e| matches!(e, RecordError::MissingField("seq")),
-            ),
-            (
-                good.replacen(r#""seq":0"#, r#""seq":"0""#, 1),
-                |e| matches!(e, RecordError::WrongType { field: "seq", .. }),
-            ),
-            (
-                good.replacen(r#""seq":0"#, r#""seq":-1"#, 1),
-                |e| matches!(e, RecordError::BadValue { field: "seq", .. }),
-            ),
+            (good.replacen(r#""seq":0,"#, "", 1), |e| {
+                matches!(e, RecordError::MissingField("seq"))
+            }),
+            (good.replacen(r#""seq":0"#, r#""seq":"0""#, 1), |e| {
+                matches!(e, RecordError::WrongType { field: "seq", .. })
+            }),
+            (good.replacen(r#""seq":0"#, r#""seq":-1"#, 1), |e| {
+                matches!(e, RecordError::BadValue { field: "seq", .. })
+            }),
             (
                 good.replacen(r#""seq":0"#, r#""seq":0,"zz":1"#, 1),
                 |e| matches!(e, RecordError::UnknownField(f) if f == "zz"),
             ),
-            (
-                good.replacen("04:00:00Z", "04:00:00.1Z", 1),
-                |e| matches!(e, RecordError::BadValue { field: "time", .. }),
-            ),
-            (
-                good.replacen(r#""prev":"00"#, r#""prev":"0A"#, 1),
-                |e| matches!(e, RecordError::BadValue { field: "prev", .. }),
-            ),
-            (
-                good.replacen(r#""seq":0,"#, r#""seq": 0,"#, 1),
-                |e| matches!(e, RecordError::NotCompact),
-            ),
-            (
-                good.replacen("administrator", "adminlstrator", 1),
-                |e| matches!(e, RecordError::HashMismatch { .. }),
-            ),
+            (good.replacen("04:00:00Z", "04:00:00.1Z", 1), |e| {
+                matches!(e, RecordError::BadValue { field: "time", .. })
+            }),
+            (good.replacen(r#""prev":"00"#, r#""prev":"0A"#, 1), |e| {
+                matches!(e, RecordError::BadValue { field: "prev", .. })
+            }),
+            (good.replacen(r#""seq":0,"#, r#""seq": 0,"#, 1), |e| {
+                matches!(e, RecordError::NotCompact)
+            }),
+            (good.replacen("administrator", "adminlstrator", 1), |e| {
+                matches!(e, RecordError::HashMismatch { .. })
+            }),
         ];
         for (line, ok) in cases {
             let err = Record::parse_line(line.as_bytes()).unwrap_err();

@@ -161,7 +161,9 @@ impl SealSignature {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealError {
     /// There is no `seal` record: the transcript is incomplete or was cut short.
-    #[error("no seal: the transcript ends at seq {last_seq} without a seal record (truncated, or the ceremony did not finish)")]
+    #[error(
+        "no seal: the transcript ends at seq {last_seq} without a seal record (truncated, or the ceremony did not finish)"
+    )]
     NotSealed {
         /// Last record present.
         last_seq: u64,
@@ -177,7 +179,9 @@ pub enum SealError {
         source: FieldError,
     },
     /// The key id is not the SHA-256 of the key object.
-    #[error("line {line} (seq {seq}): field \"details.keyid\": {recorded} is not the key id of the key given ({computed})")]
+    #[error(
+        "line {line} (seq {seq}): field \"details.keyid\": {recorded} is not the key id of the key given ({computed})"
+    )]
     KeyIdMismatch {
         /// 1-based line.
         line: usize,
@@ -189,7 +193,9 @@ pub enum SealError {
         computed: KeyId,
     },
     /// Signed by a key the seal does not list.
-    #[error("line {line} (seq {seq}): key {keyid} signed, but the seal does not list it as a signer")]
+    #[error(
+        "line {line} (seq {seq}): key {keyid} signed, but the seal does not list it as a signer"
+    )]
     UnexpectedSigner {
         /// 1-based line.
         line: usize,
@@ -211,7 +217,9 @@ pub enum SealError {
         first_seq: u64,
     },
     /// The signature does not verify.
-    #[error("line {line} (seq {seq}): field \"details.sig\": signature by {keyid} does not verify: {reason}")]
+    #[error(
+        "line {line} (seq {seq}): field \"details.sig\": signature by {keyid} does not verify: {reason}"
+    )]
     BadSignature {
         /// 1-based line.
         line: usize,
@@ -224,7 +232,9 @@ pub enum SealError {
     },
     /// A listed signer has no signature (the end of the transcript was cut off, or a keyholder
     /// did not sign).
-    #[error("after line {line} (seq {last_seq}): signer {keyid} listed in the seal has not signed (truncated?)")]
+    #[error(
+        "after line {line} (seq {last_seq}): signer {keyid} listed in the seal has not signed (truncated?)"
+    )]
     MissingSignature {
         /// Last line of the transcript.
         line: usize,
@@ -324,7 +334,10 @@ pub fn verify_seal(t: &VerifiedTranscript) -> Result<VerifiedSeal, SealError> {
             keyid: keyid.clone(),
             reason,
         };
-        let pk = s.key.public_key().map_err(|e| bad(e.to_string(), &s.keyid))?;
+        let pk = s
+            .key
+            .public_key()
+            .map_err(|e| bad(e.to_string(), &s.keyid))?;
         let material = pk.material();
         if let Some((first, _)) = signers.iter().find(|(_, m)| *m == material) {
             return Err(SealError::DuplicateSigner {
