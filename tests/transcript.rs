@@ -872,3 +872,32 @@ fn cli_verify_exit_codes_and_output() {
     let (code, _, _) = conclave(&["transcript", "verify"]);
     assert_eq!(code, 2);
 }
+
+/// A stored transcript (written by this version with fixed times and keys) keeps verifying: the
+/// record format cannot drift without this test noticing. `CONCLAVE_WRITE_FIXTURE=1` rewrites it.
+#[test]
+fn the_stored_example_transcript_verifies() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/transcript");
+    if std::env::var_os("CONCLAVE_WRITE_FIXTURE").is_some() {
+        let c = ceremony();
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("export")).unwrap();
+        std::fs::copy(&c.transcript, dir.join("ceremony.jsonl")).unwrap();
+        for f in found(&c) {
+            std::fs::copy(c.export.join(&f.name), dir.join("export").join(&f.name)).unwrap();
+        }
+    }
+    let bytes = std::fs::read(dir.join("ceremony.jsonl")).unwrap();
+    let found = read_artifact_dir(&dir.join("export")).unwrap();
+    let a = audit(&bytes, Some(&found), false);
+    assert_eq!(a.verdict, Verdict::Valid);
+    assert_eq!(a.records.len(), RECORDS);
+    let (code, out, _) = conclave(&[
+        "transcript",
+        "verify",
+        p(&dir.join("ceremony.jsonl")),
+        "--artifacts",
+        p(&dir.join("export")),
+    ]);
+    assert_eq!(code, 0, "{out}");
+}
