@@ -857,6 +857,59 @@ fn cli_verify_exit_codes_and_output() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("CHANGED   SHA256SUMS"), "{out}");
 
+    // The Markdown report: written once, never overwritten; only .md.
+    let report = c.transcript.with_file_name("audit.md");
+    let (code, out, _) = conclave(&[
+        "transcript",
+        "verify",
+        p(&cut),
+        "--partial",
+        "--report",
+        p(&report),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        md.contains("| Verdict | **PARTIAL**: verified up to seq 8;"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 8 | 2026-11-23T09:00:08Z | alice | 8 | generate-key |"),
+        "{md}"
+    );
+    assert!(md.contains("not checked by this version"), "{md}");
+    let (code, _, err) = conclave(&["transcript", "verify", p(&cut), "--report", p(&report)]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), md);
+    let html = c.transcript.with_file_name("audit.html");
+    let (code, _, err) = conclave(&["transcript", "verify", p(&cut), "--report", p(&html)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!html.exists());
+
+    // The transcript inside the artifacts folder is not an unlisted artifact.
+    let inside = c.export.join("ceremony.jsonl");
+    std::fs::copy(&c.transcript, &inside).unwrap();
+    std::fs::write(c.export.join("SHA256SUMS"), b"sums\n").unwrap();
+    let (code, out, _) = conclave(&[
+        "transcript",
+        "verify",
+        p(&inside),
+        "--artifacts",
+        p(&c.export),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("unlisted"), "{out}");
+    std::fs::write(c.export.join("notes.txt"), b"x").unwrap();
+    let (code, out, _) = conclave(&[
+        "transcript",
+        "verify",
+        p(&inside),
+        "--artifacts",
+        p(&c.export),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("unlisted  notes.txt"), "{out}");
+
     // Usage and I/O: 2.
     let (code, _, err) = conclave(&["transcript", "verify", "/nonexistent/t.jsonl"]);
     assert_eq!(code, 2, "{err}");

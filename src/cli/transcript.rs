@@ -9,6 +9,8 @@ use crate::folder::read_limited;
 use crate::transcript::audit::{Audit, Verdict, audit};
 use crate::transcript::display::{clean, hex_groups, summary};
 use crate::transcript::file::read_artifact_dir;
+use crate::transcript::record::sha256;
+use crate::transcript::report::markdown;
 use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
 
 use super::{CliError, Outcome};
@@ -46,6 +48,9 @@ pub struct VerifyTranscriptArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write the auditor's report as Markdown to this new file (`.md`; never overwritten).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 /// Run `conclave transcript ...`.
@@ -57,7 +62,16 @@ pub fn run(args: &TranscriptArgs) -> Result<Outcome, CliError> {
 
 /// Run `conclave transcript verify`.
 pub fn run_verify(args: &VerifyTranscriptArgs) -> Result<Outcome, CliError> {
+    if let Some(r) = &args.report {
+        if r.extension().and_then(|e| e.to_str()) != Some("md") {
+            return Err(CliError::Usage(format!(
+                "--report {}: only Markdown reports (.md) are written by this version",
+                r.display()
+            )));
+        }
+    }
     let bytes = read_limited(&args.transcript, DEFAULT_MAX_FILE_SIZE).map_err(CliError::Io)?;
+    let file_sha256 = sha256(&bytes);
     let found = match &args.artifacts {
         None => None,
         Some(dir) => {
@@ -71,15 +85,36 @@ pub fn run_verify(args: &VerifyTranscriptArgs) -> Result<Outcome, CliError> {
     };
     let result = audit(&bytes, found.as_deref(), args.partial);
     let name = args.transcript.display().to_string();
-    let stdout = if args.json {
-        render_json(&name, args.artifacts.as_deref(), &result)
+    let mut stdout = if args.json {
+        render_json(&name, &file_sha256, args.artifacts.as_deref(), &result)
     } else {
-        render_text(&name, args.artifacts.as_deref(), &result)
+        render_text(&name, &file_sha256, args.artifacts.as_deref(), &result)
     };
+    if let Some(path) = &args.report {
+        let dir = args.artifacts.as_ref().map(|d| d.display().to_string());
+        let md = markdown(&name, &file_sha256, dir.as_deref(), &result);
+        write_new(path, md.as_bytes())?;
+        if !args.json {
+            stdout.push_str(&format!("Report written to {}\n", path.display()));
+        }
+    }
     Ok(Outcome {
         stdout,
         success: result.passed(),
     })
+}
+
+/// Write a new file (never overwriting one) and sync it.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let io = |e: std::io::Error| CliError::Io(format!("--report {}: {e}", path.display()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)
 }
 
 /// The transcript's name relative to the artifacts folder when it lies inside it (so it is not
@@ -105,9 +140,18 @@ fn verdict_line(name: &str, a: &Audit) -> String {
     }
 }
 
-fn render_text(name: &str, artifacts_dir: Option<&Path>, a: &Audit) -> String {
+fn render_text(
+    name: &str,
+    file_sha256: &[u8; 32],
+    artifacts_dir: Option<&Path>,
+    a: &Audit,
+) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "Transcript: {name}");
+    let _ = writeln!(
+        o,
+        "Transcript: {name} (sha256 {})",
+        hex::encode(file_sha256)
+    );
     if let Some(first) = a.records.first() {
         if let Ok(b) =
             crate::transcript::details::BeginDetails::from_value(first.details.clone(), "details")
@@ -240,7 +284,12 @@ fn render_text(name: &str, artifacts_dir: Option<&Path>, a: &Audit) -> String {
     o
 }
 
-fn render_json(name: &str, artifacts_dir: Option<&Path>, a: &Audit) -> String {
+fn render_json(
+    name: &str,
+    file_sha256: &[u8; 32],
+    artifacts_dir: Option<&Path>,
+    a: &Audit,
+) -> String {
     let records: Vec<_> = a
         .records
         .iter()
@@ -289,6 +338,7 @@ fn render_json(name: &str, artifacts_dir: Option<&Path>, a: &Audit) -> String {
     };
     let doc = json!({
         "transcript": name,
+        "transcript_sha256": hex::encode(file_sha256),
         "verdict": verdict,
         "reason": reason,
         "partial_last_seq": last_seq,

@@ -8,6 +8,7 @@
 //! - [`seal`]: the seal record, keyholders' signatures, artifact checks.
 //! - [`details`]: typed details of `begin` and `resume`.
 //! - [`audit`]: the auditor's verdict (chain, seal, artifacts) as data.
+//! - [`report`]: the auditor's Markdown report.
 //! - [`display`]: hashes and summaries for people.
 
 pub mod audit;
@@ -16,6 +17,7 @@ pub mod details;
 pub mod display;
 pub mod file;
 pub mod record;
+pub mod report;
 pub mod seal;
 
 pub use chain::{ChainError, ChainErrorKind, ChainState, VerifiedTranscript, verify_chain};
