@@ -192,11 +192,11 @@ impl ChainState {
             }
             (Phase::Open, _) => {}
         }
-        let details = r.details.clone();
+        let details = || r.details.clone();
         let shape = match r.action.as_str() {
-            "begin" => BeginDetails::from_value(details, "details").map(drop),
-            "resume" => ResumeDetails::from_value(details, "details").map(drop),
-            "seal" => SealDetails::from_value(details, "details").and_then(|s| {
+            "begin" => BeginDetails::from_value(details(), "details").map(drop),
+            "resume" => ResumeDetails::from_value(details(), "details").map(drop),
+            "seal" => SealDetails::from_value(details(), "details").and_then(|s| {
                 if s.head == r.prev {
                     Ok(())
                 } else {
@@ -206,7 +206,7 @@ impl ChainState {
                     ))
                 }
             }),
-            "seal-signature" => SealSignature::from_value(details, "details").map(drop),
+            "seal-signature" => SealSignature::from_value(details(), "details").map(drop),
             _ => Ok(()),
         };
         shape.map_err(ChainErrorKind::BadDetails)

@@ -69,6 +69,14 @@ pub enum FileError {
         /// Size of the torn line.
         bytes: usize,
     },
+    /// Larger than Conclave reads: it is not resumed (and never cut).
+    #[error("{path}: over the size limit of {limit} bytes; not resumed")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        limit: u64,
+    },
     /// Sealed and every signer signed: the transcript is closed.
     #[error(
         "{path}: the transcript is sealed and every signer has signed; nothing more can be appended"
@@ -158,14 +166,19 @@ impl TranscriptFile {
             .take(DEFAULT_MAX_FILE_SIZE + 1)
             .read_to_end(&mut bytes)
             .map_err(io(path, "cannot read"))?;
+        if bytes.len() as u64 > DEFAULT_MAX_FILE_SIZE {
+            // Never cut a file that was not read whole.
+            return Err(FileError::TooLarge {
+                path: path.to_path_buf(),
+                limit: DEFAULT_MAX_FILE_SIZE,
+            });
+        }
         let (complete, torn) = split_torn_tail(&bytes);
         if complete.is_empty() {
-            if let Some(t) = torn {
-                return Err(FileError::NothingToResume {
-                    path: path.to_path_buf(),
-                    bytes: t.bytes,
-                });
-            }
+            return Err(FileError::NothingToResume {
+                path: path.to_path_buf(),
+                bytes: torn.map_or(0, |t| t.bytes),
+            });
         }
         let verified = verify_chain(complete).map_err(|source| FileError::Chain {
             path: path.to_path_buf(),
@@ -442,6 +455,11 @@ mod tests {
             Err(FileError::NothingToResume { bytes: 5, .. })
         ));
         assert_eq!(std::fs::read(&path).unwrap(), b"{\"act");
+        std::fs::write(&path, b"").unwrap();
+        assert!(matches!(
+            TranscriptFile::open_resume(&path, t(0)),
+            Err(FileError::NothingToResume { bytes: 0, .. })
+        ));
     }
 
     #[test]
