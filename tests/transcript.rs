@@ -834,6 +834,13 @@ fn cli_verify_exit_codes_and_output() {
         "{out}"
     );
     assert!(out.contains("Timeline (7 verified records)"), "{out}");
+    let (code, out, _) = conclave(&["transcript", "verify", p(&bad), "--json"]);
+    assert_eq!(code, 1, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["verdict"], "invalid");
+    assert_eq!(doc["first_bad_record"]["line"], 8);
+    assert_eq!(doc["first_bad_record"]["seq"], 7);
+    assert_eq!(doc["records"].as_array().unwrap().len(), 7);
 
     // Truncated: 1 without --partial, 0 with it.
     let cut = c.transcript.with_file_name("cut.jsonl");

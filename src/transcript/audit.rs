@@ -127,3 +127,102 @@ pub fn audit(bytes: &[u8], found: Option<&[FileDigest]>, partial: bool) -> Audit
     a.seal = Some(seal);
     a
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signer::Signer;
+    use crate::signer::software::SoftwareSigner;
+    use crate::transcript::chain::ChainState;
+    use crate::transcript::details::BeginDetails;
+    use crate::transcript::record::Timestamp;
+    use crate::transcript::seal::{SealDetails, SealSignature};
+    use crate::tuf::canonical::Value;
+    use crate::tuf::key::Algorithm;
+
+    fn t(s: u32) -> Timestamp {
+        Timestamp::parse(&format!("2026-11-23T06:00:{s:02}Z")).unwrap()
+    }
+
+    /// begin, one step, seal over `artifact`, one signature: all in memory.
+    fn sealed(artifact: &FileDigest) -> Vec<String> {
+        let mut signer = SoftwareSigner::from_seed(Algorithm::Ed25519, &[4; 32]).unwrap();
+        let mut s = ChainState::new();
+        let mut lines = Vec::new();
+        let mut push = |s: &mut ChainState, actor: &str, action: &str, d: Value, n: u32| {
+            let r = s.build(actor, None, action, d, t(n)).unwrap();
+            s.accept(&r).unwrap();
+            lines.push(r.to_line());
+            r
+        };
+        let begin = BeginDetails::new("practice", b"x", false, vec![]).to_value();
+        push(&mut s, "admin", "begin", begin, 0);
+        push(&mut s, "admin", "export", Value::Null, 1);
+        let seal = SealDetails {
+            head: s.head(),
+            artifacts: vec![artifact.clone()],
+            signers: vec![signer.key_id()],
+        };
+        let seal = push(&mut s, "admin", "seal", seal.to_value(), 2);
+        let sig = SealSignature::sign(&mut signer, &seal).unwrap();
+        push(&mut s, "alice", "seal-signature", sig.to_value(), 3);
+        lines
+    }
+
+    #[test]
+    fn valid_partial_and_invalid() {
+        let art = FileDigest::of("1.root.json", b"{}");
+        let lines = sealed(&art);
+        let all = lines.concat();
+        assert_eq!(
+            audit(all.as_bytes(), Some(&[art.clone()]), false).verdict,
+            Verdict::Valid
+        );
+
+        let other = FileDigest::of("1.root.json", b"{ }");
+        let a = audit(all.as_bytes(), Some(&[other]), false);
+        assert!(
+            matches!(&a.verdict, Verdict::Invalid(w) if w.contains("differs")),
+            "{a:?}"
+        );
+        assert!(!a.passed());
+
+        let unsealed = lines[..2].concat();
+        assert!(!audit(unsealed.as_bytes(), None, false).passed());
+        let a = audit(unsealed.as_bytes(), None, true);
+        assert!(
+            matches!(a.verdict, Verdict::Partial { last_seq: 1, .. }),
+            "{a:?}"
+        );
+        assert!(a.passed());
+
+        let signing = lines[..3].concat();
+        let a = audit(signing.as_bytes(), None, true);
+        assert!(
+            matches!(&a.verdict, Verdict::Partial { last_seq: 2, why } if why.contains("has not signed")),
+            "{a:?}"
+        );
+
+        let torn = format!("{all}{{\"act");
+        assert!(!audit(torn.as_bytes(), None, false).passed());
+        let a = audit(torn.as_bytes(), None, true);
+        assert!(
+            matches!(a.verdict, Verdict::Partial { last_seq: 3, .. }),
+            "{a:?}"
+        );
+        assert_eq!(a.torn.map(|t| t.bytes), Some(5));
+    }
+
+    #[test]
+    fn the_good_prefix_and_the_first_bad_record_are_reported() {
+        let lines = sealed(&FileDigest::of("a", b"a"));
+        let broken = format!("{}{}", lines[0], lines[2]);
+        let a = audit(broken.as_bytes(), None, true);
+        assert_eq!(a.records.len(), 1);
+        assert_eq!(a.head, Some(a.records[0].hash));
+        let e = a.chain_error.unwrap();
+        assert_eq!((e.line, e.seq), (2, Some(2)));
+        assert!(a.seal.is_none());
+        assert!(matches!(a.verdict, Verdict::Invalid(w) if w.starts_with("line 2 (seq 2)")));
+    }
+}

@@ -108,6 +108,14 @@ pub enum RecordError {
         /// 1-based column.
         column: usize,
     },
+    /// An object member appears twice (anywhere in the record): the line could be read two ways.
+    #[error("member \"{name}\" appears twice (column {column}): a record can only be read one way")]
+    DuplicateMember {
+        /// The member's name (as the parser shows it).
+        name: String,
+        /// 1-based column.
+        column: usize,
+    },
     /// The line is JSON but not an object.
     #[error("a record must be a JSON object, found {0}")]
     NotObject(&'static str),
@@ -254,7 +262,13 @@ impl Record {
         let value = Value::parse(line).map_err(|e| match e {
             crate::tuf::canonical::JsonError::Syntax {
                 message, column, ..
-            } => RecordError::NotJson { message, column },
+            } => match message.strip_prefix("duplicate object member ") {
+                Some(name) => RecordError::DuplicateMember {
+                    name: name.trim_matches('"').to_string(),
+                    column,
+                },
+                None => RecordError::NotJson { message, column },
+            },
             other => RecordError::NotJson {
                 message: other.to_string(),
                 column: 0,
@@ -500,12 +514,16 @@ mod tests {
         type Expect = fn(&RecordError) -> bool;
         let cases: Vec<(String, Expect)> = vec![
             ("{".into(), |e| matches!(e, RecordError::NotJson { .. })),
+            (
+                good.replacen(r#""n":3"#, r#""n":3,"n":4"#, 1),
+                |e| matches!(e, RecordError::DuplicateMember { name, .. } if name == "n"),
+            ),
             ("[1]".into(), |e| {
                 matches!(e, RecordError::NotObject("array"))
             }),
             (
                 good.replacen(r#""seq":0,"#, r#""seq":0,"seq":0,"#, 1),
-                |e| matches!(e, RecordError::NotJson { message, .. } if message.contains("duplicate object member \"seq\"")),
+                |e| matches!(e, RecordError::DuplicateMember { name, .. } if name == "seq"),
             ),
             (good.replacen(r#""seq":0,"#, "", 1), |e| {
                 matches!(e, RecordError::MissingField("seq"))
