@@ -175,7 +175,7 @@ mod tests {
         let lines = sealed(&art);
         let all = lines.concat();
         assert_eq!(
-            audit(all.as_bytes(), Some(&[art.clone()]), false).verdict,
+            audit(all.as_bytes(), Some(std::slice::from_ref(&art)), false).verdict,
             Verdict::Valid
         );
 
