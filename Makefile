@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace python3 python3-venv
+DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace python3 python3-venv dosfstools mtools
 # python-tuf 7.0.1 requires securesystemslib~=1.0 and urllib3~=2.0; securesystemslib 1.6.0's
 # [crypto] extra requires cryptography>=48. Every package of the venv is pinned exactly (checked on
 # PyPI 2026-11-23); without [crypto]/cryptography, ECDSA signatures are skipped silently.
@@ -57,8 +57,10 @@ test: deps lint unit
 
 # Times `conclave verify` against python-tuf on a 30-root-version, 100,000-target repository
 # (generated once into bench-out/). Not part of `make test`.
+# Also prints the QR transport figures: fragments and frames for 4, 16 and 64 KiB files.
 bench: venv
 	CONCLAVE_PYTHON=$(abspath $(PY)) CARGO=$(CARGO) tests/bench/run.sh
+	$(CARGO) test --release --locked --test transport_qr fragments_per_size_figures -- --nocapture
 
 clean:
 	rm -rf target $(VENV)

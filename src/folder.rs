@@ -1,7 +1,7 @@
 //! Reading metadata from a folder (the edge between the pure verifier and the filesystem).
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::tuf::repository::{MetadataSource, is_safe_file_name};
@@ -97,5 +97,92 @@ impl MetadataSource for FolderSource {
             return Err(format!("{} is not a regular file", path.display()));
         }
         read_limited(&path, self.max_size).map(Some)
+    }
+}
+
+/// Write `data` to `path` only if nothing exists there: a temporary name in the same folder,
+/// fsync, then a rename that refuses to replace (a hard link, so a file that appeared meanwhile is
+/// not overwritten either), fsync of the folder. On any error nothing is left under `path`.
+pub fn write_new_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    if path.symlink_metadata().is_ok() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "{} exists already; Conclave never overwrites",
+                path.display()
+            ),
+        ));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.conclave-tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::hard_link(&tmp, path)?;
+        std::fs::remove_file(&tmp)?;
+        File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_new_file_never_overwrites_and_leaves_nothing_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("root.json");
+        write_new_file(&p, b"one").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        let e = write_new_file(&p, b"two").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        let missing = dir.path().join("no/such/dir/x.json");
+        assert!(write_new_file(&missing, b"x").is_err());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp files left"
+        );
+    }
+
+    #[test]
+    fn folder_source_refuses_escapes_and_large_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.json"), b"{}").unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.json"),
+            dir.path().join("link.json"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("big.json"), vec![b' '; 100]).unwrap();
+        std::fs::write(dir.path().join("ok.json"), b"{}").unwrap();
+        let src = FolderSource::new(dir.path(), 50).unwrap();
+        assert!(
+            src.read("link.json")
+                .unwrap_err()
+                .contains("outside the folder")
+        );
+        assert!(src.read("big.json").unwrap_err().contains("size limit"));
+        assert!(src.read("../x.json").is_err());
+        assert_eq!(src.read("missing.json").unwrap(), None);
+        assert_eq!(src.read("ok.json").unwrap(), Some(b"{}".to_vec()));
     }
 }

@@ -3,8 +3,10 @@
 #![deny(unused_must_use)]
 #![warn(missing_docs)]
 
+pub mod ceremony;
 pub mod cli;
 pub mod folder;
 pub mod signer;
 pub mod transcript;
+pub mod transport;
 pub mod tuf;

@@ -24,15 +24,28 @@ enum Command {
     Verify(cli::verify::VerifyArgs),
     /// Summarise any metadata file, with the SHA-256 of its canonical signed bytes.
     Inspect(cli::verify::InspectArgs),
+    /// Ceremony scripts: check one, or print it as the paper form.
+    #[command(subcommand)]
+    Ceremony(cli::ceremony::CeremonyCommand),
+    /// Send or receive a file as animated QR codes.
+    #[command(subcommand)]
+    Qr(cli::qr::QrCommand),
+    /// Signature bundles: detached signatures carried between appliances.
+    #[command(subcommand)]
+    Bundle(cli::bundle::BundleCommand),
     /// Ceremony transcripts: verify the hash chain, the seal and the exported artifacts.
-    Transcript(cli::transcript::TranscriptArgs),
+    #[command(subcommand)]
+    Transcript(cli::transcript::TranscriptCommand),
 }
 
 fn run(cli: &Cli) -> Result<Outcome, CliError> {
     match &cli.command {
         Command::Verify(a) => cli::verify::run_verify(a),
         Command::Inspect(a) => cli::verify::run_inspect(a),
-        Command::Transcript(a) => cli::transcript::run(a),
+        Command::Ceremony(c) => cli::ceremony::run(c),
+        Command::Qr(c) => cli::qr::run(c),
+        Command::Bundle(c) => cli::bundle::run(c),
+        Command::Transcript(c) => cli::transcript::run(c),
     }
 }
 

@@ -1,6 +1,9 @@
 //! Command-line commands: each parses its arguments, calls the library, and returns what to
 //! print. `main.rs` maps the result to exit codes (0 ok, 1 verification failed, 2 usage or I/O).
 
+pub mod bundle;
+pub mod ceremony;
+pub mod qr;
 pub mod transcript;
 pub mod verify;
 

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::folder::read_limited;
 use crate::transcript::audit::{Audit, Verdict, audit};
-use crate::transcript::display::{clean, hex_groups, summary};
+use crate::transcript::display::{clean, hex_groups, pgp_word_lines, pgp_words, summary};
 use crate::transcript::file::read_artifact_dir;
 use crate::transcript::record::sha256;
 use crate::transcript::report::markdown;
@@ -17,14 +17,6 @@ use super::{CliError, Outcome};
 
 /// What script conformance this version checks (printed, so nobody assumes more).
 pub const CONFORMANCE_NOTE: &str = "script conformance: not checked by this version (each step against the script needs the ceremony engine)";
-
-/// Arguments of `conclave transcript`.
-#[derive(Debug, clap::Args)]
-pub struct TranscriptArgs {
-    /// What to do with a transcript.
-    #[command(subcommand)]
-    pub command: TranscriptCommand,
-}
 
 /// Subcommands of `conclave transcript`.
 #[derive(Debug, clap::Subcommand)]
@@ -54,8 +46,8 @@ pub struct VerifyTranscriptArgs {
 }
 
 /// Run `conclave transcript ...`.
-pub fn run(args: &TranscriptArgs) -> Result<Outcome, CliError> {
-    match &args.command {
+pub fn run(command: &TranscriptCommand) -> Result<Outcome, CliError> {
+    match command {
         TranscriptCommand::Verify(a) => run_verify(a),
     }
 }
@@ -104,17 +96,10 @@ pub fn run_verify(args: &VerifyTranscriptArgs) -> Result<Outcome, CliError> {
     })
 }
 
-/// Write a new file (never overwriting one) and sync it.
+/// Write the report as a new file (never overwriting one).
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    use std::io::Write as _;
-    let io = |e: std::io::Error| CliError::Io(format!("--report {}: {e}", path.display()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)
+    crate::folder::write_new_file(path, bytes)
+        .map_err(|e| CliError::Io(format!("--report {}: {e}", path.display())))
 }
 
 /// The transcript's name relative to the artifacts folder when it lies inside it (so it is not
@@ -214,6 +199,13 @@ fn render_text(
         Some(Ok(s)) => {
             let _ = writeln!(o, "\nSeal (seq {}):", s.seal_seq);
             let _ = writeln!(o, "  seal hash: {}", hex_groups(&s.seal_hash));
+            let _ = writeln!(
+                o,
+                "  as PGP words (read aloud, compare with the paper form):"
+            );
+            for line in pgp_word_lines(&s.seal_hash) {
+                let _ = writeln!(o, "    {line}");
+            }
             let _ = writeln!(o, "  seals head: {}", hex::encode(s.details.head));
             let _ = writeln!(o, "  signed by {} keyholder(s):", s.signers.len());
             for k in &s.signers {
@@ -311,6 +303,7 @@ fn render_json(
             "valid": true,
             "seq": s.seal_seq,
             "hash": hex::encode(s.seal_hash),
+            "hash_pgp_words": pgp_words(&s.seal_hash),
             "head": hex::encode(s.details.head),
             "signers": s.signers.iter().map(|k| json!({
                 "keyid": k.keyid.0, "actor": k.actor, "seq": k.seq, "scheme": k.key.scheme,

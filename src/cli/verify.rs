@@ -358,8 +358,15 @@ pub fn render_inspect(file: &str, md: &AnyMetadata) -> String {
         AnyMetadata::Targets(m) => {
             let t = m.signed();
             let _ = writeln!(out, "{} target file(s)", t.targets.len());
-            for (name, tf) in t.targets.iter().take(20) {
-                let _ = writeln!(out, "  {name}  {} bytes", tf.length);
+            for (name, tf) in t.target_files().take(20) {
+                match tf {
+                    Some(tf) => {
+                        let _ = writeln!(out, "  {name}  {} bytes", tf.length);
+                    }
+                    None => {
+                        let _ = writeln!(out, "  {name}  (unreadable entry)");
+                    }
+                }
             }
             if t.targets.len() > 20 {
                 let _ = writeln!(out, "  ... and {} more", t.targets.len() - 20);

@@ -1,8 +1,8 @@
 //! How transcript facts are shown to people: hashes in groups for reading aloud and writing on
 //! the paper form, and one-line summaries of records.
 //!
-//! PGP words for the head hash are not shown yet: the word lists live in the transport helper's
-//! branch and are not on main; when they are, `pgp_words` here calls them.
+//! Hex groups and PGP words are the transport module's (one spelling everywhere a digest is read
+//! aloud or compared by eye).
 
 use crate::tuf::canonical::Value;
 
@@ -10,15 +10,11 @@ use super::details::{BeginDetails, ResumeDetails};
 use super::record::{Record, compact};
 use super::seal::{SealDetails, SealSignature};
 
-/// Hex in groups of four digits: `a1b2 c3d4 ...`.
-pub fn hex_groups(bytes: &[u8]) -> String {
-    let hex = hex::encode(bytes);
-    let groups: Vec<&str> = hex
-        .as_bytes()
-        .chunks(4)
-        .map(|c| std::str::from_utf8(c).unwrap_or(""))
-        .collect();
-    groups.join(" ")
+pub use crate::transport::qr::{hex_groups, pgp_words};
+
+/// PGP words in lines of eight (four bytes of the digest per half line), for the paper form.
+pub fn pgp_word_lines(bytes: &[u8]) -> Vec<String> {
+    pgp_words(bytes).chunks(8).map(|c| c.join(" ")).collect()
 }
 
 /// Text from a transcript made safe for a terminal: control characters (including escape
@@ -99,9 +95,18 @@ mod tests {
     use crate::transcript::record::{GENESIS_PREV, Timestamp};
 
     #[test]
-    fn hex_in_groups_of_four() {
+    fn hex_in_groups_of_four_and_pgp_words_in_lines_of_eight() {
         assert_eq!(hex_groups(&[0xa1, 0xb2, 0xc3, 0xd4, 0xe5]), "a1b2 c3d4 e5");
         assert_eq!(hex_groups(&[0; 32]).split(' ').count(), 16);
+        let lines = pgp_word_lines(&[0; 32]);
+        assert_eq!(lines.len(), 4);
+        assert!(lines.iter().all(|l| l.split(' ').count() == 8));
+        // Even positions from the two-syllable list, odd from the three-syllable list.
+        assert!(
+            lines[0].starts_with("aardvark adroitness aardvark"),
+            "{}",
+            lines[0]
+        );
     }
 
     #[test]

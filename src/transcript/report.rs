@@ -113,6 +113,11 @@ pub fn markdown(
                 s.seal_seq,
                 hex_groups(&s.seal_hash)
             );
+            let _ = writeln!(o, "As PGP words:\n");
+            for line in super::display::pgp_word_lines(&s.seal_hash) {
+                let _ = writeln!(o, "    {line}");
+            }
+            let _ = writeln!(o);
             let _ = writeln!(o, "| key id | keyholder | scheme | seq |");
             let _ = writeln!(o, "|---|---|---|---:|");
             for k in &s.signers {

@@ -122,7 +122,7 @@ impl FromIterator<(String, Value)> for Map {
 }
 
 /// A JSON value restricted to what canonical JSON can carry (no floats).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Value {
     /// `null`
     Null,
@@ -136,7 +136,31 @@ pub enum Value {
     Array(Vec<Value>),
     /// An object.
     Object(Map),
+    /// An object kept as its canonical bytes. Large metadata (a targets role with 100,000
+    /// entries) keeps each entry this way: a fraction of the memory of a tree, and its canonical
+    /// bytes are copied, not recomputed. Equal to the tree it stands for.
+    Packed(Box<[u8]>),
 }
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::String(a), Value::String(b)) => a == b,
+            (Value::Array(a), Value::Array(b)) => a == b,
+            (Value::Object(a), Value::Object(b)) => a == b,
+            (Value::Packed(a), Value::Packed(b)) => a == b,
+            (Value::Packed(a), b @ Value::Object(_)) | (b @ Value::Object(_), Value::Packed(a)) => {
+                **a == *b.canonical_bytes()
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Value {}
 
 /// Default upper bound on the size of a metadata file that Conclave reads.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 256 * 1024 * 1024;
@@ -182,11 +206,64 @@ impl Value {
         Ok(value)
     }
 
+    /// Parse a metadata file strictly (as [`Value::parse_limited`]), keeping each entry of
+    /// `signed.targets` packed as its canonical bytes after `check` accepted it (`check` gets the
+    /// target name and the entry). Memory stays a small multiple of the file size even for
+    /// targets metadata with hundreds of thousands of entries.
+    pub fn parse_metadata(
+        bytes: &[u8],
+        limit: u64,
+        check: &dyn Fn(&str, &Value) -> Result<(), String>,
+    ) -> Result<Value, JsonError> {
+        let size = bytes.len() as u64;
+        if size > limit {
+            return Err(JsonError::TooLarge { size, limit });
+        }
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let value = de::DeserializeSeed::deserialize(
+            LevelSeed {
+                level: Level::Top,
+                check,
+            },
+            &mut de,
+        )
+        .map_err(syntax)?;
+        de.end().map_err(syntax)?;
+        Ok(value)
+    }
+
     /// Canonical JSON bytes, byte-equal to securesystemslib's `encode_canonical(..).encode()`.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256);
+        let mut out = Vec::with_capacity(self.canonical_len());
         self.write_canonical(&mut out);
         out
+    }
+
+    /// The length of the canonical bytes, computed without writing them (so that the buffer is
+    /// allocated once, at its final size: large files must not double their memory).
+    pub fn canonical_len(&self) -> usize {
+        fn str_len(s: &str) -> usize {
+            2 + s.len() + s.bytes().filter(|b| *b == b'"' || *b == b'\\').count()
+        }
+        match self {
+            Value::Null => 4,
+            Value::Bool(true) => 4,
+            Value::Bool(false) => 5,
+            Value::Int(i) => i.to_string().len(),
+            Value::String(s) => str_len(s),
+            Value::Packed(b) => b.len(),
+            Value::Array(items) => {
+                2 + items.len().saturating_sub(1)
+                    + items.iter().map(Value::canonical_len).sum::<usize>()
+            }
+            Value::Object(map) => {
+                2 + map.len().saturating_sub(1)
+                    + map
+                        .iter()
+                        .map(|(k, v)| str_len(k) + 1 + v.canonical_len())
+                        .sum::<usize>()
+            }
+        }
     }
 
     /// Append the canonical bytes of this value to `out`.
@@ -207,6 +284,7 @@ impl Value {
                 }
                 out.push(b']');
             }
+            Value::Packed(bytes) => out.extend_from_slice(bytes),
             Value::Object(map) => {
                 out.push(b'{');
                 for (n, (k, v)) in map.iter().enumerate() {
@@ -244,7 +322,7 @@ impl Value {
             Value::Int(_) => "integer",
             Value::String(_) => "string",
             Value::Array(_) => "array",
-            Value::Object(_) => "object",
+            Value::Object(_) | Value::Packed(_) => "object",
         }
     }
 
@@ -256,11 +334,42 @@ impl Value {
         }
     }
 
-    /// The object, if this is one.
+    /// The object, if this is one (a packed object is not: see [`Value::unpacked`]).
     pub fn as_object(&self) -> Option<&Map> {
         match self {
             Value::Object(m) => Some(m),
             _ => None,
+        }
+    }
+
+    /// This value with every packed object turned back into a tree.
+    pub fn unpacked(self) -> Value {
+        match self {
+            Value::Packed(bytes) => {
+                // Packed bytes are only ever made from a valid tree, so this cannot fail; keep
+                // the packed form rather than panic if it somehow did.
+                match parse_canonical(&bytes) {
+                    Ok(v) => v,
+                    Err(_) => Value::Packed(bytes),
+                }
+            }
+            Value::Array(items) => Value::Array(items.into_iter().map(Value::unpacked).collect()),
+            Value::Object(map) => Value::Object(Map {
+                entries: map
+                    .entries
+                    .into_iter()
+                    .map(|(k, v)| (k, v.unpacked()))
+                    .collect(),
+            }),
+            other => other,
+        }
+    }
+
+    /// Pack an object into its canonical bytes (other values are returned unchanged).
+    pub fn packed(self) -> Value {
+        match self {
+            v @ Value::Object(_) => Value::Packed(v.canonical_bytes().into_boxed_slice()),
+            other => other,
         }
     }
 }
@@ -274,6 +383,141 @@ fn write_canonical_str(s: &str, out: &mut Vec<u8>) {
         out.push(b);
     }
     out.push(b'"');
+}
+
+/// Read canonical JSON bytes back into a value. Canonical JSON is not always valid JSON (strings
+/// carry raw control characters and only `\"` and `\\` are escaped), so it has its own reader;
+/// it accepts exactly what [`Value::write_canonical`] writes.
+pub fn parse_canonical(bytes: &[u8]) -> Result<Value, String> {
+    let mut r = CanonicalReader { b: bytes, i: 0 };
+    let v = r.value(0)?;
+    if r.i != bytes.len() {
+        return Err(format!("trailing bytes at offset {}", r.i));
+    }
+    Ok(v)
+}
+
+struct CanonicalReader<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl CanonicalReader<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn expect(&mut self, c: u8) -> Result<(), String> {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(format!("expected '{}' at offset {}", c as char, self.i))
+        }
+    }
+
+    fn literal(&mut self, lit: &[u8], v: Value) -> Result<Value, String> {
+        if self.b[self.i..].starts_with(lit) {
+            self.i += lit.len();
+            Ok(v)
+        } else {
+            Err(format!("bad literal at offset {}", self.i))
+        }
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        self.expect(b'"')?;
+        let mut out = Vec::new();
+        loop {
+            match self.peek() {
+                None => return Err("unterminated string".into()),
+                Some(b'"') => {
+                    self.i += 1;
+                    break;
+                }
+                Some(b'\\') => {
+                    match self.b.get(self.i + 1) {
+                        Some(c @ (b'"' | b'\\')) => out.push(*c),
+                        _ => return Err(format!("bad escape at offset {}", self.i)),
+                    }
+                    self.i += 2;
+                }
+                Some(c) => {
+                    out.push(c);
+                    self.i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).map_err(|_| "string is not UTF-8".to_string())
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, String> {
+        if depth > 128 {
+            return Err("nested too deeply".into());
+        }
+        match self.peek() {
+            Some(b'n') => self.literal(b"null", Value::Null),
+            Some(b't') => self.literal(b"true", Value::Bool(true)),
+            Some(b'f') => self.literal(b"false", Value::Bool(false)),
+            Some(b'"') => self.string().map(Value::String),
+            Some(b'[') => {
+                self.i += 1;
+                let mut items = Vec::new();
+                if self.peek() == Some(b']') {
+                    self.i += 1;
+                    return Ok(Value::Array(items));
+                }
+                loop {
+                    items.push(self.value(depth + 1)?);
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Value::Array(items));
+                        }
+                        _ => return Err(format!("expected ',' or ']' at offset {}", self.i)),
+                    }
+                }
+            }
+            Some(b'{') => {
+                self.i += 1;
+                let mut entries = Vec::new();
+                if self.peek() == Some(b'}') {
+                    self.i += 1;
+                    return Ok(Value::Object(Map::new()));
+                }
+                loop {
+                    let k = self.string()?;
+                    self.expect(b':')?;
+                    let v = self.value(depth + 1)?;
+                    entries.push((k, v));
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Map::from_unique_entries(entries)
+                                .map(Value::Object)
+                                .map_err(|k| format!("duplicate member \"{k}\""));
+                        }
+                        _ => return Err(format!("expected ',' or '}}' at offset {}", self.i)),
+                    }
+                }
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.i;
+                self.i += 1;
+                while matches!(self.peek(), Some(b'0'..=b'9')) {
+                    self.i += 1;
+                }
+                std::str::from_utf8(&self.b[start..self.i])
+                    .ok()
+                    .and_then(|t| t.parse::<i128>().ok())
+                    .map(Value::Int)
+                    .ok_or_else(|| format!("bad integer at offset {start}"))
+            }
+            _ => Err(format!("unexpected byte at offset {}", self.i)),
+        }
+    }
 }
 
 fn syntax(e: serde_json::Error) -> JsonError {
@@ -395,6 +639,88 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Top,
+    Signed,
+    Targets,
+}
+
+struct LevelSeed<'a> {
+    level: Level,
+    check: &'a dyn Fn(&str, &Value) -> Result<(), String>,
+}
+
+impl<'de> de::DeserializeSeed<'de> for LevelSeed<'_> {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LevelSeed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        StrictVisitor.expecting(f)
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+        Ok(Value::Int(i128::from(i)))
+    }
+    fn visit_u64<E>(self, i: u64) -> Result<Value, E> {
+        Ok(Value::Int(i128::from(i)))
+    }
+    fn visit_f64<E: de::Error>(self, f: f64) -> Result<Value, E> {
+        StrictVisitor.visit_f64(f)
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_string()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
+        StrictVisitor.visit_seq(seq)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = access.next_key::<String>()? {
+            let next = match (self.level, key.as_str()) {
+                (Level::Top, "signed") => Some(Level::Signed),
+                (Level::Signed, "targets") => Some(Level::Targets),
+                _ => None,
+            };
+            let value = match next {
+                Some(level) => access.next_value_seed(LevelSeed {
+                    level,
+                    check: self.check,
+                })?,
+                None if self.level == Level::Targets => {
+                    let v = access.next_value::<Value>()?;
+                    (self.check)(&key, &v).map_err(de::Error::custom)?;
+                    v.packed()
+                }
+                None => access.next_value::<Value>()?,
+            };
+            entries.push((key, value));
+        }
+        Map::from_unique_entries(entries)
+            .map(Value::Object)
+            .map_err(|key| {
+                de::Error::custom(format!(
+                    "duplicate object member \"{}\"",
+                    key.escape_debug()
+                ))
+            })
+    }
+}
+
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -416,6 +742,10 @@ impl Serialize for Value {
                 }
                 m.end()
             }
+            Value::Packed(bytes) => match parse_canonical(bytes) {
+                Ok(v) => v.serialize(s),
+                Err(e) => Err(serde::ser::Error::custom(e)),
+            },
         }
     }
 }
@@ -519,6 +849,62 @@ mod tests {
     fn refuses_deep_nesting_without_overflow() {
         let deep = "[".repeat(100_000);
         assert!(Value::parse(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn canonical_len_is_exact_and_packing_is_invisible() {
+        let text = "{\"b\": [1, -20, true, false, null, \"q\\\"\\\\\\u0001é\"], \"a\": {\"x\": {}} , \"c\": []}";
+        let v = Value::parse(text.as_bytes()).unwrap();
+        assert_eq!(v.canonical_len(), v.canonical_bytes().len());
+        // A packed object equals its tree, writes the same bytes, and reads back.
+        let inner = v.as_object().unwrap().get("a").unwrap().clone();
+        let packed = inner.clone().packed();
+        assert!(matches!(packed, Value::Packed(_)));
+        assert_eq!(packed, inner);
+        assert_eq!(packed.canonical_bytes(), inner.canonical_bytes());
+        assert_eq!(packed.clone().unpacked(), inner);
+        let whole = v.clone().packed();
+        assert_eq!(parse_canonical(&whole.canonical_bytes()).unwrap(), v);
+        assert_eq!(Value::parse(whole.to_pretty_json().as_bytes()).unwrap(), v);
+        for bad in [
+            &b"{\"a\":1"[..],
+            b"[1,]",
+            b"\"\\n\"",
+            b"01x",
+            b"{\"a\":1,\"a\":2}",
+        ] {
+            assert!(
+                parse_canonical(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn parse_metadata_packs_target_entries_after_checking_them() {
+        let text = br#"{"signed": {"targets": {"a": {"length": 1}, "b": {"length": 2}}, "x": {"y": 1}}, "signatures": []}"#;
+        let v = Value::parse_metadata(text, 1 << 20, &|_, _| Ok(())).unwrap();
+        let signed = v
+            .as_object()
+            .unwrap()
+            .get("signed")
+            .unwrap()
+            .as_object()
+            .unwrap();
+        let targets = signed.get("targets").unwrap().as_object().unwrap();
+        assert!(matches!(targets.get("a"), Some(Value::Packed(_))));
+        assert!(matches!(signed.get("x"), Some(Value::Object(_))));
+        assert_eq!(v, Value::parse(text).unwrap());
+        let err = Value::parse_metadata(text, 1 << 20, &|name, _| {
+            if name == "b" {
+                Err("entry b is bad".into())
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("entry b is bad"), "{err}");
     }
 
     #[test]

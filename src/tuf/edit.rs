@@ -264,7 +264,7 @@ pub fn set_root_threshold(
 pub fn new_targets(expires: OffsetDateTime) -> Targets {
     Targets {
         common: common(1, expires),
-        targets: Vec::new(),
+        targets: Map::new(),
         delegations: None,
         unrecognized: Map::new(),
     }
@@ -308,13 +308,9 @@ pub fn set_target(targets: &mut Targets, path: &str, file: TargetFile) -> Result
             path.escape_debug()
         )));
     }
-    match targets
+    targets
         .targets
-        .binary_search_by(|(n, _)| n.as_str().cmp(path))
-    {
-        Ok(i) => targets.targets[i].1 = file,
-        Err(i) => targets.targets.insert(i, (path.to_string(), file)),
-    }
+        .insert(path.to_string(), file.to_value().packed());
     Ok(())
 }
 

@@ -840,6 +840,50 @@ pub struct TargetFile {
 }
 
 impl TargetFile {
+    /// Check that a JSON value is a valid target entry without taking it apart. `path` makes
+    /// the entry's JSON path, only when there is an error to report.
+    pub fn check(v: &Value, path: impl Fn() -> String) -> Result<(), FieldError> {
+        let Some(m) = v.as_object() else {
+            if let Value::Packed(_) = v {
+                return Ok(());
+            }
+            return Err(FieldError::new(
+                path(),
+                format!("expected an object, found {}", v.type_name()),
+            ));
+        };
+        let lp = || member_path(&path(), "length");
+        match m.get("length") {
+            None => return Err(FieldError::new(lp(), "required field is missing")),
+            Some(Value::Int(i)) if *i >= 0 && *i <= i128::from(u64::MAX) => {}
+            Some(l) => {
+                as_u64(l, &lp())?;
+            }
+        }
+        let hp = member_path(&path(), "hashes");
+        match m.get("hashes") {
+            None => Err(FieldError::new(hp, "required field is missing")),
+            Some(Value::Object(h)) if h.is_empty() => {
+                Err(FieldError::new(hp, "hashes must not be empty"))
+            }
+            Some(Value::Object(h)) => {
+                for (alg, d) in h.iter() {
+                    if d.as_str().is_none() {
+                        return Err(FieldError::new(
+                            member_path(&hp, alg),
+                            format!("expected a string, found {}", d.type_name()),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Some(other) => Err(FieldError::new(
+                hp,
+                format!("expected an object, found {}", other.type_name()),
+            )),
+        }
+    }
+
     /// Read a target entry.
     pub fn from_value(v: Value, path: &str) -> Result<Self, FieldError> {
         let mut f = Fields::new(v, path)?;
@@ -867,8 +911,11 @@ impl TargetFile {
 pub struct Targets {
     /// Version, expiry, spec version.
     pub common: Common,
-    /// Target files by target path.
-    pub targets: Vec<(String, TargetFile)>,
+    /// Target entries by target path, as JSON (each entry checked to be a valid target file
+    /// when loaded; entries of loaded files are kept packed, see [`Value::Packed`]). Use
+    /// [`Targets::target`] and [`Targets::target_files`] to read them, [`crate::tuf::edit`] to
+    /// change them.
+    pub targets: Map,
     /// Delegations, when present.
     pub delegations: Option<Delegations>,
     /// Unrecognized members.
@@ -877,11 +924,16 @@ pub struct Targets {
 
 impl Targets {
     /// The entry for a target path.
-    pub fn target(&self, name: &str) -> Option<&TargetFile> {
+    pub fn target(&self, name: &str) -> Option<TargetFile> {
+        let v = self.targets.get(name)?;
+        TargetFile::from_value(v.clone().unpacked(), "$").ok()
+    }
+
+    /// Every target entry, in name order.
+    pub fn target_files(&self) -> impl Iterator<Item = (&String, Option<TargetFile>)> {
         self.targets
-            .binary_search_by(|(n, _)| n.as_str().cmp(name))
-            .ok()
-            .map(|i| &self.targets[i].1)
+            .iter()
+            .map(|(n, v)| (n, TargetFile::from_value(v.clone().unpacked(), "$").ok()))
     }
 }
 
@@ -1052,14 +1104,10 @@ impl SignedPayload for Targets {
     fn from_value(v: Value, path: &str) -> Result<Self, FieldError> {
         let (mut f, common) = begin(v, path, RoleType::Targets)?;
         let tp = f.child("targets");
-        let targets = f
-            .map("targets")?
-            .into_iter()
-            .map(|(name, v)| {
-                let p = member_path(&tp, &name);
-                Ok((name, TargetFile::from_value(v, &p)?))
-            })
-            .collect::<Result<Vec<_>, FieldError>>()?;
+        let targets = f.map("targets")?;
+        for (name, v) in targets.iter() {
+            TargetFile::check(v, || member_path(&tp, name))?;
+        }
         let delegations = match f.take_opt("delegations") {
             None => None,
             Some(v) => Some(Delegations::from_value(v, &f.child("delegations"))?),
@@ -1074,18 +1122,7 @@ impl SignedPayload for Targets {
     fn to_value(&self) -> Value {
         let mut m = self.unrecognized.clone();
         self.common.put(&mut m, RoleType::Targets);
-        m.insert(
-            "targets".into(),
-            Value::Object(
-                Map::from_unique_entries(
-                    self.targets
-                        .iter()
-                        .map(|(n, t)| (n.clone(), t.to_value()))
-                        .collect(),
-                )
-                .unwrap_or_default(),
-            ),
-        );
+        m.insert("targets".into(), Value::Object(self.targets.clone()));
         if let Some(d) = &self.delegations {
             m.insert("delegations".into(), d.to_value());
         }
@@ -1115,7 +1152,7 @@ pub struct Metadata<T> {
 impl<T: SignedPayload> Metadata<T> {
     /// Load from file bytes. Refuses duplicate signature key ids (python-tuf does too).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, MetadataError> {
-        Self::from_value(Value::parse(bytes)?)
+        Self::from_value(parse_file(bytes)?)
     }
 
     /// Load from a parsed JSON value.
@@ -1205,6 +1242,18 @@ impl<T: SignedPayload> Metadata<T> {
     }
 }
 
+/// Parse a metadata file, checking and packing target entries as they are read.
+fn parse_file(bytes: &[u8]) -> Result<Value, JsonError> {
+    Value::parse_metadata(
+        bytes,
+        super::canonical::DEFAULT_MAX_FILE_SIZE,
+        &|name, v| {
+            TargetFile::check(v, || member_path("$.signed.targets", name))
+                .map_err(|e| e.to_string())
+        },
+    )
+}
+
 fn take_signatures(f: &mut Fields) -> Result<Vec<Signature>, FieldError> {
     let path = f.child("signatures");
     let items = f.array("signatures")?;
@@ -1245,7 +1294,7 @@ pub enum AnyMetadata {
 impl AnyMetadata {
     /// Load any metadata file, dispatching on `signed._type`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, MetadataError> {
-        let v = Value::parse(bytes)?;
+        let v = parse_file(bytes)?;
         let ty = v
             .as_object()
             .and_then(|m| m.get("signed"))

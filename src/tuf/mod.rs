@@ -3,6 +3,7 @@
 pub mod canonical;
 pub mod edit;
 pub mod key;
+pub mod lookup;
 pub mod metadata;
 pub mod parse;
 pub mod repository;

@@ -243,11 +243,13 @@ pub fn is_safe_file_name(name: &str) -> bool {
 }
 
 /// Candidate file names for a role's metadata: versioned first (consistent snapshots), then
-/// plain; raw name when it is a safe single file name, then the quoted name.
+/// plain; the quoted name first (what python-tuf and tough fetch: the role "a%2Fb" lives in
+/// "a%252Fb.json", while "a%2Fb.json" belongs to the role "a/b"), then the raw name when it
+/// is a safe single file name and differs (older repositories stored e.g. "ö.json" raw).
 fn candidate_names(role: &str, version: Option<u64>) -> Vec<String> {
     let mut stems = Vec::new();
     let quoted = quote_role_name(role);
-    for stem in [role.to_string(), quoted] {
+    for stem in [quoted, role.to_string()] {
         if !stems.contains(&stem) {
             stems.push(stem);
         }
@@ -334,8 +336,8 @@ fn walk(
         .collect();
     newer.sort_unstable();
     let mut last_file = trusted_file.to_string();
-    loop {
-        let next = set.root().root().common.version.saturating_add(1);
+    // No root can follow version 2^64-1 (a saturating "+1" would read the same file again).
+    while let Some(next) = set.root().root().common.version.checked_add(1) {
         let name = format!("{next}.root.json");
         let Some(bytes) = src.read(&name).map_err(|message| VerifyError::Missing {
             file: name.clone(),

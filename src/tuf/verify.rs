@@ -188,6 +188,14 @@ pub enum VerifyError {
         /// Which hash or length differs.
         message: String,
     },
+    /// A target search could not be completed.
+    #[error("target {target}: {message}")]
+    Search {
+        /// The target path searched for.
+        target: String,
+        /// Why the search stopped.
+        message: String,
+    },
     /// A file required by the chain is missing or unreadable.
     #[error("{file}: {message}")]
     Missing {
@@ -199,12 +207,29 @@ pub enum VerifyError {
 }
 
 fn describe_unsigned(r: &ThresholdResult) -> String {
-    let reasons: Vec<String> = r
+    let mut reasons: Vec<String> = r
         .unsigned
         .iter()
         .filter(|(_, why)| *why != Uncounted::NoSignature)
         .map(|(k, why)| format!("{}: {why}", k.short()))
         .collect();
+    if !r.ignored.is_empty() {
+        // Say whose signatures were there, so that "signed by the wrong keys" is not mistaken
+        // for "not signed".
+        let shown: Vec<&str> = r.ignored.iter().take(5).map(KeyId::short).collect();
+        reasons.push(format!(
+            "{} signature(s) by key ids the role does not name, ignored: {}{}",
+            r.ignored.len(),
+            shown.join(" "),
+            if r.ignored.len() > shown.len() {
+                " ..."
+            } else {
+                ""
+            }
+        ));
+    } else if r.signed.is_empty() && reasons.is_empty() {
+        reasons.push("no signatures".into());
+    }
     if reasons.is_empty() {
         String::new()
     } else {
@@ -295,8 +320,16 @@ pub fn update_root(
             result: Box::new(by_previous),
         });
     }
-    let expected = trusted.root().common.version.saturating_add(1);
     let version = md.signed().common.version;
+    let Some(expected) = trusted.root().common.version.checked_add(1) else {
+        return Err(VerifyError::Version {
+            file: file.to_string(),
+            message: format!(
+                "root version {} is the largest version: no root can follow it",
+                trusted.root().common.version
+            ),
+        });
+    };
     if version != expected {
         return Err(VerifyError::Version {
             file: file.to_string(),
@@ -412,6 +445,8 @@ pub struct TrustedSet {
     root: TrustedRoot,
     timestamp: Option<Metadata<Timestamp>>,
     snapshot: Option<Metadata<Snapshot>>,
+    /// The timestamp's entry the trusted snapshot was checked against.
+    snapshot_pin: Option<MetaFile>,
     targets: HashMap<String, Metadata<Targets>>,
 }
 
@@ -440,6 +475,7 @@ impl TrustedSet {
             root,
             timestamp: None,
             snapshot: None,
+            snapshot_pin: None,
             targets: HashMap::new(),
         }
     }
@@ -533,7 +569,8 @@ impl TrustedSet {
 
     /// Verify and trust a new snapshot: matches the timestamp's pin (length, hashes, version),
     /// signed by root's snapshot role, lists every role the trusted snapshot listed with no lower
-    /// version, not expired.
+    /// version, not expired. Targets roles trusted before are dropped (they were checked
+    /// against the previous snapshot) and must be verified again.
     pub fn update_snapshot(
         &mut self,
         file: &str,
@@ -595,7 +632,43 @@ impl TrustedSet {
         }
         check_expiry(file, "snapshot", md.signed(), self.now)?;
         self.snapshot = Some(md);
+        self.snapshot_pin = Some(pin);
+        // Targets roles verified against the previous snapshot are not what this one names.
+        self.targets.clear();
         Ok(result)
+    }
+
+    /// When a timestamp is trusted, targets roles may only be checked against the snapshot it
+    /// names: that snapshot must be loaded (not an older one kept for rollback checks).
+    pub fn check_snapshot_current(&self, file: &str) -> Result<(), VerifyError> {
+        let Some(ts) = &self.timestamp else {
+            return Ok(());
+        };
+        let named = ts.signed().snapshot_meta.version;
+        match &self.snapshot {
+            Some(_) if self.snapshot_pin.as_ref() == Some(&ts.signed().snapshot_meta) => Ok(()),
+            Some(s) if s.signed().common.version == named => Err(VerifyError::Missing {
+                file: file.to_string(),
+                message: format!(
+                    "the trusted timestamp pins snapshot version {named} with other hashes or \
+                     length than the trusted snapshot was checked against: load it again"
+                ),
+            }),
+            Some(s) => Err(VerifyError::Missing {
+                file: file.to_string(),
+                message: format!(
+                    "snapshot version {named} named by the trusted timestamp is not loaded \
+                     (the trusted snapshot is version {})",
+                    s.signed().common.version
+                ),
+            }),
+            None => Err(VerifyError::Missing {
+                file: file.to_string(),
+                message: format!(
+                    "snapshot version {named} named by the trusted timestamp is not loaded"
+                ),
+            }),
+        }
     }
 
     /// Verify and trust the top-level targets role.
@@ -613,6 +686,35 @@ impl TrustedSet {
         role: &str,
         delegator: &str,
     ) -> Result<RoleCheck, VerifyError> {
+        let parent = if delegator == "root" {
+            None
+        } else {
+            let Some(parent) = self.targets.get(delegator) else {
+                return Err(VerifyError::Missing {
+                    file: file.to_string(),
+                    message: format!("delegating role \"{delegator}\" is not trusted yet"),
+                });
+            };
+            Some(parent.signed())
+        };
+        let (md, check) = self.verify_targets_role(file, bytes, role, delegator, parent)?;
+        self.targets.insert(role.to_string(), md);
+        Ok(check)
+    }
+
+    /// Verify a targets role without trusting it: `parent` is the `signed` part of the
+    /// delegating role `delegator` (`None` when `delegator` is `root`, for `targets`). The role
+    /// is checked against exactly this delegator's keys and threshold, whatever was verified
+    /// before (a role reached through two delegators is verified against each).
+    pub fn verify_targets_role(
+        &self,
+        file: &str,
+        bytes: &[u8],
+        role: &str,
+        delegator: &str,
+        parent: Option<&Targets>,
+    ) -> Result<(Metadata<Targets>, RoleCheck), VerifyError> {
+        self.check_snapshot_current(file)?;
         if let Some(snapshot) = &self.snapshot {
             let meta_name = format!("{role}.json");
             let Some(meta) = snapshot.signed().meta_for(&meta_name) else {
@@ -624,32 +726,29 @@ impl TrustedSet {
             check_meta_file(file, meta, bytes)?;
         }
         let md = load::<Targets>(file, bytes)?;
-        let result = if delegator == "root" {
-            if role != "targets" {
-                return Err(VerifyError::Missing {
-                    file: file.to_string(),
-                    message: format!("root does not delegate \"{role}\""),
-                });
+        let result = match parent {
+            None => {
+                if role != "targets" {
+                    return Err(VerifyError::Missing {
+                        file: file.to_string(),
+                        message: format!("root does not delegate \"{role}\""),
+                    });
+                }
+                self.root
+                    .count(RoleType::Targets, md.signed_bytes(), &md.signatures)
             }
-            self.root
-                .count(RoleType::Targets, md.signed_bytes(), &md.signatures)
-        } else {
-            let Some(parent) = self.targets.get(delegator) else {
-                return Err(VerifyError::Missing {
+            Some(parent) => {
+                let Some(delegations) = &parent.delegations else {
+                    return Err(VerifyError::Missing {
+                        file: file.to_string(),
+                        message: format!("\"{delegator}\" delegates no roles"),
+                    });
+                };
+                count_delegated(delegations, role, &md).ok_or_else(|| VerifyError::Missing {
                     file: file.to_string(),
-                    message: format!("delegating role \"{delegator}\" is not trusted yet"),
-                });
-            };
-            let Some(delegations) = &parent.signed().delegations else {
-                return Err(VerifyError::Missing {
-                    file: file.to_string(),
-                    message: format!("\"{delegator}\" delegates no roles"),
-                });
-            };
-            count_delegated(delegations, role, &md).ok_or_else(|| VerifyError::Missing {
-                file: file.to_string(),
-                message: format!("\"{delegator}\" does not delegate \"{role}\""),
-            })?
+                    message: format!("\"{delegator}\" does not delegate \"{role}\""),
+                })?
+            }
         };
         if !result.verified() {
             return Err(threshold_error(
@@ -681,8 +780,7 @@ impl TrustedSet {
             expires: md.signed().common.expires.raw.clone(),
             threshold: result,
         };
-        self.targets.insert(role.to_string(), md);
-        Ok(check)
+        Ok((md, check))
     }
 }
 

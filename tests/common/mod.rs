@@ -8,6 +8,8 @@
 //! Use from a test crate with `mod common;`.
 #![allow(dead_code)] // every test crate uses a different subset of these helpers
 
+pub mod builders;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};

@@ -1,0 +1,488 @@
+//! Signature bundles: detached signatures that travel between appliances when keyholders sign
+//! at different sites (as sigstore and tuf-on-ci sign asynchronously). A bundle is a small JSON
+//! file — role, version, SHA-256 of the canonical `signed` bytes, key id, signature, token
+//! serial, time — that fits in one QR frame. Merging checks each bundle against the metadata and
+//! the keys allowed to sign it, and adds all of them or none.
+
+use std::fmt;
+
+use time::OffsetDateTime;
+
+use crate::tuf::canonical::{Map, Value};
+use crate::tuf::key::{Key, KeyId};
+use crate::tuf::metadata::{AnyMetadata, Expires, RoleType, Root, Signature};
+use crate::tuf::parse::{FieldError, Fields};
+use crate::tuf::verify::{ThresholdResult, count_signatures};
+
+/// `_type` of a bundle file.
+pub const BUNDLE_TYPE: &str = "conclave-signature-bundle";
+
+/// Largest bundle file accepted (they are a few hundred bytes).
+pub const MAX_BUNDLE_SIZE: u64 = 64 * 1024;
+
+/// One keyholder's signature over one metadata file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bundle {
+    /// Role of the signed metadata (`root`, `targets`, ...).
+    pub role: String,
+    /// Version of the signed metadata.
+    pub version: u64,
+    /// Hex SHA-256 of the canonical `signed` bytes the signature covers.
+    pub signed_sha256: String,
+    /// Key id of the signing key.
+    pub keyid: KeyId,
+    /// Hex signature as TUF carries it.
+    pub sig: String,
+    /// Serial of the token that holds the key, when it was a token.
+    pub token_serial: Option<String>,
+    /// When it was signed (RFC 3339).
+    pub time: String,
+}
+
+/// Why a bundle was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BundleError {
+    /// Not a bundle file.
+    #[error("{file}: {reason}")]
+    Malformed {
+        /// Bundle file.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The bundle does not belong to this metadata, or its signature cannot be used.
+    #[error("{file}: {reason}")]
+    Refused {
+        /// Bundle file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Bundle {
+    /// A bundle for a signature made over `md`'s canonical signed bytes.
+    pub fn new(
+        md: &AnyMetadata,
+        keyid: KeyId,
+        sig: &[u8],
+        token_serial: Option<String>,
+        time: OffsetDateTime,
+    ) -> Bundle {
+        Bundle {
+            role: md.role_type().as_str().to_string(),
+            version: md.common().version,
+            signed_sha256: hex::encode(sha256(md.signed_bytes())),
+            keyid,
+            sig: hex::encode(sig),
+            token_serial,
+            time: Expires::from_time(time).raw,
+        }
+    }
+
+    /// The file as written (indented JSON).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut m = Map::new();
+        m.insert("_type".into(), BUNDLE_TYPE.into());
+        m.insert("role".into(), self.role.clone().into());
+        m.insert("version".into(), self.version.into());
+        m.insert("signed_sha256".into(), self.signed_sha256.clone().into());
+        m.insert("keyid".into(), self.keyid.0.clone().into());
+        m.insert("sig".into(), self.sig.clone().into());
+        if let Some(s) = &self.token_serial {
+            m.insert("token_serial".into(), s.clone().into());
+        }
+        m.insert("time".into(), self.time.clone().into());
+        Value::Object(m).to_pretty_json().into_bytes()
+    }
+
+    /// Read a bundle file; `file` names it in errors.
+    pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Bundle, BundleError> {
+        let malformed = |reason: String| BundleError::Malformed {
+            file: file.to_string(),
+            reason,
+        };
+        let v =
+            Value::parse_limited(bytes, MAX_BUNDLE_SIZE).map_err(|e| malformed(e.to_string()))?;
+        let field = |e: FieldError| malformed(e.to_string());
+        let mut f = Fields::new(v, "$").map_err(field)?;
+        let ty = f.string("_type").map_err(field)?;
+        if ty != BUNDLE_TYPE {
+            return Err(malformed(format!(
+                "$._type: expected \"{BUNDLE_TYPE}\", found \"{ty}\""
+            )));
+        }
+        let b = Bundle {
+            role: f.string("role").map_err(field)?,
+            version: f.u64("version").map_err(field)?,
+            signed_sha256: f.string("signed_sha256").map_err(field)?,
+            keyid: KeyId(f.string("keyid").map_err(field)?),
+            sig: f.string("sig").map_err(field)?,
+            token_serial: f.opt_string("token_serial").map_err(field)?,
+            time: f.string("time").map_err(field)?,
+        };
+        let digest_ok =
+            b.signed_sha256.len() == 64 && b.signed_sha256.bytes().all(|c| c.is_ascii_hexdigit());
+        if !digest_ok {
+            return Err(malformed(
+                "$.signed_sha256: expected 64 hex digits".to_string(),
+            ));
+        }
+        if hex::decode(&b.sig).map_or(true, |s| s.is_empty()) {
+            return Err(malformed(
+                "$.sig: expected a non-empty hex signature".into(),
+            ));
+        }
+        Ok(b)
+    }
+}
+
+impl fmt::Display for Bundle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} v{} signed by {}{} at {}",
+            self.role,
+            self.version,
+            self.keyid,
+            self.token_serial
+                .as_ref()
+                .map(|s| format!(" (token {s})"))
+                .unwrap_or_default(),
+            self.time
+        )
+    }
+}
+
+fn sha256(b: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(b).into()
+}
+
+/// What a merge did: the signatures added and the threshold counts afterwards.
+#[derive(Clone, Debug)]
+pub struct MergeReport {
+    /// Key ids whose signatures were added.
+    pub added: Vec<KeyId>,
+    /// The count for the role after merging (for a root: with its own root keys).
+    pub threshold: ThresholdResult,
+    /// For a root with a trusted previous root: the count with the previous root's keys.
+    pub by_previous: Option<ThresholdResult>,
+}
+
+/// The keys allowed to sign `md`: for a root, its own root keys and the trusted root's root keys
+/// (a rotation is signed by both); for the other top-level roles, the trusted root's keys for
+/// that role.
+fn authorized_keys(md: &AnyMetadata, trusted: Option<&Root>) -> Result<Vec<(KeyId, Key)>, String> {
+    let mut out: Vec<(KeyId, Key)> = Vec::new();
+    let mut add = |root: &Root, ty: RoleType| {
+        for id in &root.role(ty).keyids {
+            if let Some(k) = root.key(id)
+                && !out.iter().any(|(o, _)| o == id)
+            {
+                out.push((id.clone(), k.clone()));
+            }
+        }
+    };
+    match md {
+        AnyMetadata::Root(m) => {
+            add(m.signed(), RoleType::Root);
+            if let Some(t) = trusted {
+                add(t, RoleType::Root);
+            }
+        }
+        other => {
+            let Some(t) = trusted else {
+                return Err(format!(
+                    "{} metadata is signed by keys the root names: give the trusted root",
+                    other.role_type()
+                ));
+            };
+            add(t, other.role_type());
+        }
+    }
+    Ok(out)
+}
+
+/// Check every bundle against `md` and add their signatures; refuses all of them if any one is
+/// refused (mismatched digest, wrong role or version, a key the role does not name, an invalid
+/// signature, a key that already signed or appears twice). `md` is unchanged on error.
+pub fn merge(
+    md: &mut AnyMetadata,
+    trusted: Option<&Root>,
+    bundles: &[(String, Bundle)],
+) -> Result<MergeReport, Vec<BundleError>> {
+    let keys = authorized_keys(md, trusted).map_err(|reason| {
+        vec![BundleError::Refused {
+            file: "--metadata".into(),
+            reason,
+        }]
+    })?;
+    let digest = hex::encode(sha256(md.signed_bytes()));
+    let role = md.role_type().as_str();
+    let version = md.common().version;
+    let mut errors = Vec::new();
+    let mut accepted: Vec<(KeyId, String, Vec<u8>)> = Vec::new();
+    for (file, b) in bundles {
+        let refuse = |reason: String| BundleError::Refused {
+            file: file.clone(),
+            reason,
+        };
+        if b.role != role || b.version != version {
+            errors.push(refuse(format!(
+                "bundle is for {} v{}, the metadata is {role} v{version}",
+                b.role, b.version
+            )));
+            continue;
+        }
+        if !b.signed_sha256.eq_ignore_ascii_case(&digest) {
+            errors.push(refuse(format!(
+                "bundle signs digest {}, the metadata's signed bytes have digest {digest}: it was made for other content",
+                b.signed_sha256
+            )));
+            continue;
+        }
+        let Some((_, key)) = keys.iter().find(|(id, _)| *id == b.keyid) else {
+            errors.push(refuse(format!(
+                "key {} is not one that may sign {role}",
+                b.keyid
+            )));
+            continue;
+        };
+        let pk = match key.public_key() {
+            Ok(pk) => pk,
+            Err(e) => {
+                errors.push(refuse(format!("key {}: {e}", b.keyid)));
+                continue;
+            }
+        };
+        if let Err(e) = key.verify_hex(md.signed_bytes(), &b.sig) {
+            errors.push(refuse(format!(
+                "signature by {} does not verify: {e}",
+                b.keyid
+            )));
+            continue;
+        }
+        let material = pk.material();
+        let already = md
+            .signatures()
+            .iter()
+            .any(|s| s.keyid == b.keyid && !s.sig.is_empty());
+        if already {
+            errors.push(refuse(format!(
+                "{} has signed this metadata already",
+                b.keyid
+            )));
+            continue;
+        }
+        if let Some((other, _, _)) = accepted
+            .iter()
+            .find(|(id, _, m)| *id == b.keyid || *m == material)
+        {
+            errors.push(refuse(format!(
+                "duplicate: key {} signs twice (also as {other})",
+                b.keyid
+            )));
+            continue;
+        }
+        accepted.push((b.keyid.clone(), b.sig.clone(), material));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut added = Vec::new();
+    let sigs: &mut Vec<Signature> = match md {
+        AnyMetadata::Root(m) => &mut m.signatures,
+        AnyMetadata::Targets(m) => &mut m.signatures,
+        AnyMetadata::Snapshot(m) => &mut m.signatures,
+        AnyMetadata::Timestamp(m) => &mut m.signatures,
+    };
+    for (keyid, sig, _) in accepted {
+        match sigs.iter_mut().find(|s| s.keyid == keyid) {
+            Some(slot) => slot.sig = sig,
+            None => sigs.push(Signature {
+                keyid: keyid.clone(),
+                sig,
+                unrecognized: Map::new(),
+            }),
+        }
+        added.push(keyid);
+    }
+    let (threshold, by_previous) = counts(md, trusted);
+    Ok(MergeReport {
+        added,
+        threshold,
+        by_previous,
+    })
+}
+
+/// Threshold counts for `md` as it is now (see [`MergeReport`]).
+pub fn counts(
+    md: &AnyMetadata,
+    trusted: Option<&Root>,
+) -> (ThresholdResult, Option<ThresholdResult>) {
+    match md {
+        AnyMetadata::Root(m) => {
+            let own = m.signed();
+            let by_self = count_signatures(
+                |id| own.key(id),
+                own.role(RoleType::Root),
+                m.signed_bytes(),
+                &m.signatures,
+            );
+            let by_prev = trusted.map(|t| {
+                count_signatures(
+                    |id| t.key(id),
+                    t.role(RoleType::Root),
+                    m.signed_bytes(),
+                    &m.signatures,
+                )
+            });
+            (by_self, by_prev)
+        }
+        other => {
+            let ty = other.role_type();
+            let result = match trusted {
+                Some(t) => count_signatures(
+                    |id| t.key(id),
+                    t.role(ty),
+                    other.signed_bytes(),
+                    other.signatures(),
+                ),
+                None => ThresholdResult {
+                    threshold: 1,
+                    signed: Vec::new(),
+                    unsigned: Vec::new(),
+                    ignored: other.signatures().iter().map(|s| s.keyid.clone()).collect(),
+                },
+            };
+            (result, None)
+        }
+    }
+}
+
+/// The file bytes of metadata after a merge.
+pub fn file_bytes(md: &AnyMetadata) -> Vec<u8> {
+    match md {
+        AnyMetadata::Root(m) => m.to_file_bytes(),
+        AnyMetadata::Targets(m) => m.to_file_bytes(),
+        AnyMetadata::Snapshot(m) => m.to_file_bytes(),
+        AnyMetadata::Timestamp(m) => m.to_file_bytes(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signer::Signer;
+    use crate::signer::software::SoftwareSigner;
+    use crate::tuf::edit::{self, RoleKeys};
+    use crate::tuf::key::Algorithm;
+    use crate::tuf::metadata::Metadata;
+    use time::macros::datetime;
+
+    fn signer(n: u8) -> SoftwareSigner {
+        SoftwareSigner::from_seed(Algorithm::EcdsaP256, &[n; 32]).unwrap()
+    }
+
+    fn root(signers: &[&SoftwareSigner], threshold: u64) -> Metadata<Root> {
+        let keys: Vec<Key> = signers.iter().map(|s| s.key().clone()).collect();
+        let roles: Vec<RoleKeys> = RoleType::ALL
+            .iter()
+            .map(|r| RoleKeys {
+                role: *r,
+                keys: keys.clone(),
+                threshold,
+            })
+            .collect();
+        Metadata::new(edit::new_root(&roles, datetime!(2030-01-01 0:00 UTC)).unwrap())
+    }
+
+    fn bundle_for(md: &AnyMetadata, s: &mut SoftwareSigner) -> Bundle {
+        let sig = s.sign(md.signed_bytes()).unwrap();
+        Bundle::new(
+            md,
+            s.key_id(),
+            &sig,
+            Some("1583".into()),
+            datetime!(2026-11-23 10:00 UTC),
+        )
+    }
+
+    #[test]
+    fn bundles_round_trip_fit_a_qr_frame_and_merge() {
+        let (mut a, mut b, c) = (signer(1), signer(2), signer(3));
+        let mut md = AnyMetadata::Root(root(&[&a, &b, &c], 2));
+        let ba = bundle_for(&md, &mut a);
+        let bb = bundle_for(&md, &mut b);
+        let bytes = ba.to_bytes();
+        assert!(bytes.len() < 600, "fits in one QR frame: {}", bytes.len());
+        assert_eq!(Bundle::from_bytes("a.json", &bytes).unwrap(), ba);
+        let report = merge(
+            &mut md,
+            None,
+            &[("a.json".into(), ba), ("b.json".into(), bb)],
+        )
+        .unwrap();
+        assert_eq!(report.added.len(), 2);
+        assert!(report.threshold.verified());
+    }
+
+    #[test]
+    fn bad_bundles_are_refused_and_nothing_is_added() {
+        let (mut a, mut b, mut c) = (signer(1), signer(2), signer(3));
+        let mut stranger = signer(9);
+        let md0 = AnyMetadata::Root(root(&[&a, &b, &c], 2));
+        let good = bundle_for(&md0, &mut a);
+        // Made for other content: a root with another threshold.
+        let other = AnyMetadata::Root(root(&[&a, &b, &c], 3));
+        let mismatched = bundle_for(&other, &mut b);
+        let unknown = bundle_for(&md0, &mut stranger);
+        let mut forged = bundle_for(&md0, &mut c);
+        forged.sig = good.sig.clone();
+        let dup = good.clone();
+        let cases: Vec<(&str, Bundle, &str)> = vec![
+            ("mismatch.json", mismatched, "made for other content"),
+            ("unknown.json", unknown, "is not one that may sign root"),
+            ("forged.json", forged, "does not verify"),
+            ("dup.json", dup, "duplicate"),
+        ];
+        for (name, bad, why) in cases {
+            let mut md = md0.clone();
+            let errs = merge(
+                &mut md,
+                None,
+                &[("good.json".into(), good.clone()), (name.into(), bad)],
+            )
+            .unwrap_err();
+            assert_eq!(errs.len(), 1, "{errs:?}");
+            let msg = errs[0].to_string();
+            assert!(msg.starts_with(name) && msg.contains(why), "{msg}");
+            assert!(
+                md.signatures().is_empty(),
+                "nothing added when one bundle is refused"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_bundle_files_name_the_field() {
+        for (text, why) in [
+            ("{}", "$._type: required field is missing"),
+            (
+                r#"{"_type": "x"}"#,
+                "expected \"conclave-signature-bundle\"",
+            ),
+            (
+                r#"{"_type": "conclave-signature-bundle", "role": "root", "version": 1, "signed_sha256": "zz", "keyid": "k", "sig": "00", "time": "t"}"#,
+                "$.signed_sha256",
+            ),
+            ("not json", "expected"),
+        ] {
+            let e = Bundle::from_bytes("b.json", text.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("b.json: ") && e.contains(why), "{e}");
+        }
+    }
+}
