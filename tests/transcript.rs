@@ -810,6 +810,10 @@ fn cli_verify_exit_codes_and_output() {
         out.contains(&format!("seal hash: {}", &seal_hash[..4])),
         "{out}"
     );
+    let seal_digest: [u8; 32] = hex::decode(&seal_hash).unwrap().try_into().unwrap();
+    for line in conclave::transcript::display::pgp_word_lines(&seal_digest) {
+        assert!(out.contains(&format!("    {line}\n")), "{out}");
+    }
 
     // JSON.
     let (code, out, _) = conclave(&["transcript", "verify", p(&c.transcript), "--json"]);
