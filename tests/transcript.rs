@@ -893,9 +893,21 @@ fn cli_verify_exit_codes_and_output() {
     assert_eq!(code, 2, "{err}");
     assert_eq!(std::fs::read_to_string(&report).unwrap(), md);
     let html = c.transcript.with_file_name("audit.html");
-    let (code, _, err) = conclave(&["transcript", "verify", p(&cut), "--report", p(&html)]);
+    let (code, out, _) = conclave(&[
+        "transcript",
+        "verify",
+        p(&c.transcript),
+        "--report",
+        p(&html),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<strong>VALID</strong>"), "{page}");
+    assert!(page.contains(&seal_hash[..4]), "{page}");
+    let txt = c.transcript.with_file_name("audit.txt");
+    let (code, _, err) = conclave(&["transcript", "verify", p(&cut), "--report", p(&txt)]);
     assert_eq!(code, 2, "{err}");
-    assert!(!html.exists());
+    assert!(!txt.exists());
 
     // The transcript inside the artifacts folder is not an unlisted artifact.
     let inside = c.export.join("ceremony.jsonl");

@@ -10,7 +10,7 @@ use crate::transcript::audit::{Audit, Verdict, audit};
 use crate::transcript::display::{clean, hex_groups, pgp_word_lines, pgp_words, summary};
 use crate::transcript::file::read_artifact_dir;
 use crate::transcript::record::sha256;
-use crate::transcript::report::markdown;
+use crate::transcript::report::{html, markdown};
 use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
 
 use super::{CliError, Outcome};
@@ -40,7 +40,8 @@ pub struct VerifyTranscriptArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Also write the auditor's report as Markdown to this new file (`.md`; never overwritten).
+    /// Also write the auditor's report to this new file: Markdown (`.md`) or one self-contained
+    /// HTML page (`.html`); an existing file is never overwritten.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 }
@@ -54,14 +55,19 @@ pub fn run(command: &TranscriptCommand) -> Result<Outcome, CliError> {
 
 /// Run `conclave transcript verify`.
 pub fn run_verify(args: &VerifyTranscriptArgs) -> Result<Outcome, CliError> {
-    if let Some(r) = &args.report {
-        if r.extension().and_then(|e| e.to_str()) != Some("md") {
-            return Err(CliError::Usage(format!(
-                "--report {}: only Markdown reports (.md) are written by this version",
-                r.display()
-            )));
-        }
-    }
+    let report_html = match &args.report {
+        None => false,
+        Some(r) => match r.extension().and_then(|e| e.to_str()) {
+            Some("md") => false,
+            Some("html") => true,
+            _ => {
+                return Err(CliError::Usage(format!(
+                    "--report {}: the name must end in .md (Markdown) or .html (one self-contained page)",
+                    r.display()
+                )));
+            }
+        },
+    };
     let bytes = read_limited(&args.transcript, DEFAULT_MAX_FILE_SIZE).map_err(CliError::Io)?;
     let file_sha256 = sha256(&bytes);
     let found = match &args.artifacts {
@@ -84,8 +90,12 @@ pub fn run_verify(args: &VerifyTranscriptArgs) -> Result<Outcome, CliError> {
     };
     if let Some(path) = &args.report {
         let dir = args.artifacts.as_ref().map(|d| d.display().to_string());
-        let md = markdown(&name, &file_sha256, dir.as_deref(), &result);
-        write_new(path, md.as_bytes())?;
+        let page = if report_html {
+            html(&name, &file_sha256, dir.as_deref(), &result)
+        } else {
+            markdown(&name, &file_sha256, dir.as_deref(), &result)
+        };
+        write_new(path, page.as_bytes())?;
         if !args.json {
             stdout.push_str(&format!("Report written to {}\n", path.display()));
         }
