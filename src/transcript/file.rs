@@ -11,6 +11,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::signer::Signer;
 use crate::tuf::canonical::{DEFAULT_MAX_FILE_SIZE, Value};
+use crate::tuf::key::KeyId;
 
 use super::chain::{
     ChainError, ChainErrorKind, ChainState, Phase, TornTail, split_torn_tail, verify_chain,
@@ -118,7 +119,7 @@ pub struct TranscriptFile {
     file: File,
     path: PathBuf,
     state: ChainState,
-    seal: Option<(Record, SealDetails, Vec<crate::tuf::key::KeyId>)>,
+    seal: Option<(Record, SealDetails, Vec<KeyId>)>,
     poisoned: bool,
 }
 
@@ -317,6 +318,25 @@ impl TranscriptFile {
         Ok(record)
     }
 
+    /// Append the `seal` record: it seals the current head, lists the exported artifacts and the
+    /// key ids of the keyholders who will sign (each then signs with
+    /// [`TranscriptFile::append_seal_signature`]).
+    pub fn append_seal(
+        &mut self,
+        actor: &str,
+        step: Option<&str>,
+        artifacts: Vec<FileDigest>,
+        signers: Vec<KeyId>,
+        time: Timestamp,
+    ) -> Result<Record, FileError> {
+        let details = SealDetails {
+            head: self.state.head(),
+            artifacts,
+            signers,
+        };
+        self.append(actor, step, "seal", details.to_value(), time)
+    }
+
     /// Have a keyholder's token sign the seal and append the `seal-signature` record.
     pub fn append_seal_signature(
         &mut self,
@@ -443,6 +463,51 @@ mod tests {
         let v = verify_chain(&bytes).unwrap();
         assert_eq!(v.records().len(), 2);
         assert_eq!(v.head(), f.state().head());
+    }
+
+    #[test]
+    fn seal_then_signatures_close_the_transcript() {
+        use crate::signer::software::SoftwareSigner;
+        use crate::tuf::key::Algorithm;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let mut f = TranscriptFile::create(&path).unwrap();
+        let begin = BeginDetails::new("practice", b"s", false, vec![]).to_value();
+        f.append("admin", None, "begin", begin, t(0)).unwrap();
+        let mut alice = SoftwareSigner::from_seed(Algorithm::Ed25519, &[1; 32]).unwrap();
+        let mut bob = SoftwareSigner::from_seed(Algorithm::EcdsaP256, &[2; 32]).unwrap();
+        let mut mallory = SoftwareSigner::from_seed(Algorithm::Ed25519, &[3; 32]).unwrap();
+        let early = f.append_seal_signature("alice", &mut alice, t(1));
+        assert!(
+            matches!(early, Err(FileError::SealSignature { .. })),
+            "{early:?}"
+        );
+        let artifacts = vec![FileDigest::of("1.root.json", b"{}")];
+        let signers = vec![alice.key_id(), bob.key_id()];
+        let seal = f
+            .append_seal("admin", Some("9"), artifacts, signers, t(1))
+            .unwrap();
+        let d = SealDetails::from_value(seal.details.clone(), "details").unwrap();
+        assert_eq!(d.head, seal.prev);
+        let outsider = f.append_seal_signature("mallory", &mut mallory, t(2));
+        assert!(
+            matches!(outsider, Err(FileError::SealSignature { .. })),
+            "{outsider:?}"
+        );
+        f.append_seal_signature("alice", &mut alice, t(2)).unwrap();
+        f.append_seal_signature("bob", &mut bob, t(3)).unwrap();
+        let done = f.append_seal_signature("bob", &mut bob, t(4));
+        assert!(
+            matches!(done, Err(FileError::SealSignature { .. })),
+            "{done:?}"
+        );
+        let vt = verify_chain(&std::fs::read(&path).unwrap()).unwrap();
+        let sealed = verify_seal(&vt).unwrap();
+        assert_eq!(sealed.signers.len(), 2);
+        assert!(matches!(
+            TranscriptFile::open_resume(&path, t(5)),
+            Err(FileError::Closed { .. })
+        ));
     }
 
     #[test]
