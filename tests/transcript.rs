@@ -994,3 +994,19 @@ fn every_single_byte_change_is_detected() {
         assert!(!a.passed(), "byte {i} xor {flip:#x} went unnoticed");
     }
 }
+
+#[test]
+fn a_time_going_backwards_is_detected_even_with_a_consistent_chain() {
+    let c = ceremony();
+    for i in [1usize, 9, SEAL_SEQ, RECORDS - 1] {
+        let mut tampered = lines(&c);
+        tampered[i] = edit(&tampered[i], "time", Value::from("2026-11-23T08:59:59Z"));
+        rechain(&mut tampered, i);
+        let err = verify_chain(&join(&tampered)).unwrap_err();
+        assert_eq!((err.line, err.seq), (i + 1, Some(i as u64)), "{err}");
+        assert!(
+            matches!(err.kind, ChainErrorKind::TimeBackwards { .. }),
+            "{err}"
+        );
+    }
+}
