@@ -731,6 +731,8 @@ fn resuming_during_the_seal_and_refusing_what_does_not_verify() {
     std::fs::write(&path, join(&original[..18])).unwrap();
     let (mut f, resumed) = TranscriptFile::open_resume(&path, t(40)).unwrap();
     assert_eq!(resumed.last_seq, 17);
+    assert_eq!(resumed.transcript.records().len(), 18);
+    assert_eq!(resumed.record.prev, resumed.transcript.head());
     let mut s = signers();
     let again = f
         .append_seal_signature("alice", &mut s[0], t(41))

@@ -14,7 +14,8 @@ use crate::tuf::canonical::{DEFAULT_MAX_FILE_SIZE, Value};
 use crate::tuf::key::KeyId;
 
 use super::chain::{
-    ChainError, ChainErrorKind, ChainState, Phase, TornTail, split_torn_tail, verify_chain,
+    ChainError, ChainErrorKind, ChainState, Phase, TornTail, VerifiedTranscript, split_torn_tail,
+    verify_chain,
 };
 use super::details::{FileDigest, ResumeDetails};
 use super::record::{Record, Timestamp, sha256};
@@ -109,6 +110,8 @@ pub struct Resumed {
     pub discarded: Option<TornTail>,
     /// seq of the last complete record before the resume.
     pub last_seq: u64,
+    /// The records that were already there (verified): what the engine folds over to resume.
+    pub transcript: VerifiedTranscript,
     /// The `resume` record appended.
     pub record: Record,
 }
@@ -246,6 +249,7 @@ impl TranscriptFile {
             Resumed {
                 discarded: torn,
                 last_seq,
+                transcript: verified,
                 record,
             },
         ))
