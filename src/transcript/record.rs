@@ -580,6 +580,67 @@ mod tests {
         assert_eq!(find_secret(&fine, "details"), None);
     }
 
+    fn text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            prop_oneof![
+                (0u32..0x20).prop_map(|c| char::from_u32(c).unwrap_or(' ')),
+                Just('"'),
+                Just('\\'),
+                Just('\u{2028}'),
+                Just('\u{2029}'),
+                Just('\u{7f}'),
+                Just('\u{feff}'),
+                any::<char>(),
+            ],
+            0..8,
+        )
+        .prop_map(|v| v.into_iter().collect())
+    }
+
+    fn details() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|i| Value::Int(i128::from(i))),
+            any::<u64>().prop_map(|i| Value::Int(i128::from(i))),
+            text().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::vec((text(), inner), 0..5)
+                    .prop_map(|e| Value::Object(Map::from_entries(e))),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(300))]
+
+        /// Any details, actor and step (control characters, line separators, quotes, any
+        /// Unicode) make exactly one line that reads back as the same record with the same hash.
+        #[test]
+        fn any_record_is_one_line_and_reads_back(
+            d in details(),
+            actor in text(),
+            step in proptest::option::of(text()),
+        ) {
+            let actor = format!("a{actor}");
+            let step = step.map(|s| format!("s{s}"));
+            let r = Record::new(7, t("2026-11-23T04:00:00Z"), &actor, step.as_deref(), "note", d, [9; 32]);
+            let line = r.to_line();
+            proptest::prop_assert_eq!(line.bytes().filter(|b| *b == b'\n').count(), 1);
+            proptest::prop_assert!(line.ends_with('\n'));
+            let back = Record::parse_line(line.trim_end_matches('\n').as_bytes());
+            match find_secret(&r.details, "details") {
+                None => proptest::prop_assert_eq!(back, Ok(r)),
+                Some(path) => proptest::prop_assert_eq!(back, Err(RecordError::SecretField { path })),
+            }
+        }
+    }
+
     #[test]
     fn field_values_are_checked() {
         let mut r = sample();
