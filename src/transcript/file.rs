@@ -224,17 +224,26 @@ impl TranscriptFile {
                 seal = Some((r, d, signed));
             }
         }
+        let discarded = torn.as_ref().map_or(&[][..], |t| &bytes[t.offset..]);
+        let details = ResumeDetails {
+            discarded_bytes: discarded.len() as u64,
+            discarded_sha256: sha256(discarded),
+        };
+        // Check the resume record (e.g. its time) before cutting anything: the discarded bytes
+        // are never cut without being accounted for.
+        verified
+            .state()
+            .build(SYSTEM_ACTOR, None, "resume", details.to_value(), time)
+            .map_err(|source| FileError::Refused {
+                path: path.to_path_buf(),
+                source,
+            })?;
         if let Some(t) = &torn {
             file.set_len(t.offset as u64)
                 .map_err(io(path, "cannot cut off the torn last line"))?;
             file.sync_all()
                 .map_err(io(path, "cannot sync after cutting the torn line"))?;
         }
-        let discarded = torn.as_ref().map_or(&[][..], |t| &bytes[t.offset..]);
-        let details = ResumeDetails {
-            discarded_bytes: discarded.len() as u64,
-            discarded_sha256: sha256(discarded),
-        };
         let mut tf = TranscriptFile {
             file,
             path: path.to_path_buf(),
