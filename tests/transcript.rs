@@ -756,13 +756,16 @@ fn resuming_during_the_seal_and_refusing_what_does_not_verify() {
     std::fs::write(&path, join(&tampered)).unwrap();
     let err = TranscriptFile::open_resume(&path, t(50)).unwrap_err();
     assert!(err.to_string().contains("line 5 (seq 4)"), "{err}");
-    // A time before the last record is refused.
-    std::fs::write(&path, join(&original[..10])).unwrap();
+    // A time before the last record is refused, and a torn line is then left in place.
+    let mut torn = join(&original[..10]);
+    torn.extend_from_slice(&original[10].as_bytes()[..30]);
+    std::fs::write(&path, &torn).unwrap();
     let err = TranscriptFile::open_resume(&path, t(1)).unwrap_err();
     assert!(
         err.to_string().contains("before the previous record"),
         "{err}"
     );
+    assert_eq!(std::fs::read(&path).unwrap(), torn);
     // The writer's state and the verifier's agree.
     let (records, state, err) = scan_chain(&join(&original[..10]));
     assert!(err.is_none());
