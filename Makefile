@@ -57,10 +57,12 @@ test: deps lint unit
 
 # Times `conclave verify` against python-tuf on a 30-root-version, 100,000-target repository
 # (generated once into bench-out/). Not part of `make test`.
-# Also prints the QR transport figures: fragments and frames for 4, 16 and 64 KiB files.
-bench: venv
+# Also prints the QR transport figures: fragments and frames for 4, 16 and 64 KiB files, and
+# signatures per second through SoftHSM2 (conclave against pkcs11-tool).
+bench: venv deb-deps
 	CONCLAVE_PYTHON=$(abspath $(PY)) CARGO=$(CARGO) tests/bench/run.sh
 	$(CARGO) test --release --locked --test transport_qr fragments_per_size_figures -- --nocapture
+	python3 tests/bench/token_bench.py --conclave $${CARGO_TARGET_DIR:-target}/release/conclave
 
 clean:
 	rm -rf target $(VENV)

@@ -33,6 +33,11 @@ enum Command {
     /// Signature bundles: detached signatures carried between appliances.
     #[command(subcommand)]
     Bundle(cli::bundle::BundleCommand),
+    /// Keyholder tokens (PKCS#11): list, generate keys, create practice tokens.
+    #[command(subcommand)]
+    Token(cli::token::TokenCommand),
+    /// Add a signature from a token key to a metadata file.
+    Sign(cli::token::SignArgs),
     /// Ceremony transcripts: verify the hash chain, the seal and the exported artifacts.
     #[command(subcommand)]
     Transcript(cli::transcript::TranscriptCommand),
@@ -45,6 +50,8 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Ceremony(c) => cli::ceremony::run(c),
         Command::Qr(c) => cli::qr::run(c),
         Command::Bundle(c) => cli::bundle::run(c),
+        Command::Token(c) => cli::token::run_token(c),
+        Command::Sign(a) => cli::token::run_sign(a),
         Command::Transcript(c) => cli::transcript::run(c),
     }
 }

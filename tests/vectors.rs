@@ -192,7 +192,7 @@ fn refresh_and_find(
             .version
     };
     let tv = meta_version(&set, "targets");
-    set.update_targets("targets.json", &pick("targets", tv))
+    set.update_targets("targets.json", pick("targets", tv))
         .unwrap();
     let versions: HashMap<String, u64> = set
         .snapshot()

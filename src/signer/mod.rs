@@ -3,6 +3,7 @@
 //! Keyholders' keys live in PKCS#11 tokens; in-memory software keys exist for tests and practice
 //! imports only and are never used for production ceremonies.
 
+pub mod pkcs11;
 pub mod software;
 
 use crate::tuf::key::{Key, KeyError, KeyId};
@@ -21,6 +22,9 @@ pub enum SignerError {
     /// The device or backend failed.
     #[error("{0}")]
     Backend(String),
+    /// The PKCS#11 token failed (which function, which return value, which token).
+    #[error(transparent)]
+    Token(Box<pkcs11::TokenError>),
 }
 
 /// One private key that can sign; the public half is known as a TUF key object.

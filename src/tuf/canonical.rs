@@ -243,7 +243,7 @@ impl Value {
     /// allocated once, at its final size: large files must not double their memory).
     pub fn canonical_len(&self) -> usize {
         fn str_len(s: &str) -> usize {
-            2 + s.len() + s.bytes().filter(|b| *b == b'"' || *b == b'\\').count()
+            2 + s.len() + memchr::memchr2_iter(b'"', b'\\', s.as_bytes()).count()
         }
         match self {
             Value::Null => 4,
@@ -376,12 +376,14 @@ impl Value {
 
 fn write_canonical_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
-    for b in s.bytes() {
-        if b == b'"' || b == b'\\' {
-            out.push(b'\\');
-        }
-        out.push(b);
+    let mut rest = s.as_bytes();
+    while let Some(i) = memchr::memchr2(b'"', b'\\', rest) {
+        out.extend_from_slice(&rest[..i]);
+        out.push(b'\\');
+        out.push(rest[i]);
+        rest = &rest[i + 1..];
     }
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 

@@ -1243,7 +1243,7 @@ impl<T: SignedPayload> Metadata<T> {
 }
 
 /// Parse a metadata file, checking and packing target entries as they are read.
-fn parse_file(bytes: &[u8]) -> Result<Value, JsonError> {
+pub fn parse_file(bytes: &[u8]) -> Result<Value, JsonError> {
     Value::parse_metadata(
         bytes,
         super::canonical::DEFAULT_MAX_FILE_SIZE,

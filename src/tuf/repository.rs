@@ -454,7 +454,7 @@ fn walk(
             .push("targets.json is not present: targets was not checked".into());
         return Ok(());
     };
-    let check = set.update_targets(&file, &bytes)?;
+    let check = set.update_targets(&file, bytes)?;
     push_targets_report(&set, &check, report);
 
     // Delegated roles: pre-order depth-first, in listed order.
@@ -503,7 +503,7 @@ fn walk(
             ));
             continue;
         };
-        let check = set.update_delegated_targets(&file, &bytes, &role, &delegator)?;
+        let check = set.update_delegated_targets(&file, bytes, &role, &delegator)?;
         let first_time = reached.insert(role.clone());
         push_targets_report(&set, &check, report);
         if first_time {

@@ -672,17 +672,21 @@ impl TrustedSet {
     }
 
     /// Verify and trust the top-level targets role.
-    pub fn update_targets(&mut self, file: &str, bytes: &[u8]) -> Result<RoleCheck, VerifyError> {
+    pub fn update_targets<'b>(
+        &mut self,
+        file: &str,
+        bytes: impl Into<FileBytes<'b>>,
+    ) -> Result<RoleCheck, VerifyError> {
         self.update_delegated_targets(file, bytes, "targets", "root")
     }
 
     /// Verify and trust a targets role delegated by `delegator` (`root` for `targets`): pinned
     /// by snapshot when a snapshot is trusted, signed by a threshold of the delegator's keys for
     /// this role (keys from the delegator only), version as snapshot says, not expired.
-    pub fn update_delegated_targets(
+    pub fn update_delegated_targets<'b>(
         &mut self,
         file: &str,
-        bytes: &[u8],
+        bytes: impl Into<FileBytes<'b>>,
         role: &str,
         delegator: &str,
     ) -> Result<RoleCheck, VerifyError> {
@@ -706,14 +710,15 @@ impl TrustedSet {
     /// delegating role `delegator` (`None` when `delegator` is `root`, for `targets`). The role
     /// is checked against exactly this delegator's keys and threshold, whatever was verified
     /// before (a role reached through two delegators is verified against each).
-    pub fn verify_targets_role(
+    pub fn verify_targets_role<'b>(
         &self,
         file: &str,
-        bytes: &[u8],
+        bytes: impl Into<FileBytes<'b>>,
         role: &str,
         delegator: &str,
         parent: Option<&Targets>,
     ) -> Result<(Metadata<Targets>, RoleCheck), VerifyError> {
+        let bytes = bytes.into().0;
         self.check_snapshot_current(file)?;
         if let Some(snapshot) = &self.snapshot {
             let meta_name = format!("{role}.json");
@@ -723,9 +728,9 @@ impl TrustedSet {
                     message: format!("snapshot does not list {meta_name}"),
                 });
             };
-            check_meta_file(file, meta, bytes)?;
+            check_meta_file(file, meta, &bytes)?;
         }
-        let md = load::<Targets>(file, bytes)?;
+        let md = load_owned::<Targets>(file, bytes)?;
         let result = match parent {
             None => {
                 if role != "targets" {
@@ -796,6 +801,44 @@ fn count_delegated(
         md.signed_bytes(),
         &md.signatures,
     ))
+}
+
+/// File bytes handed to a verification step, borrowed or owned. Owned bytes are dropped as soon
+/// as they are parsed, before the canonical bytes are computed, so verifying a large targets file
+/// never holds the file, its parsed form and its canonical bytes at once.
+pub struct FileBytes<'a>(std::borrow::Cow<'a, [u8]>);
+
+impl<'a> From<&'a [u8]> for FileBytes<'a> {
+    fn from(b: &'a [u8]) -> Self {
+        FileBytes(std::borrow::Cow::Borrowed(b))
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for FileBytes<'a> {
+    fn from(b: &'a Vec<u8>) -> Self {
+        FileBytes(std::borrow::Cow::Borrowed(b.as_slice()))
+    }
+}
+
+impl From<Vec<u8>> for FileBytes<'static> {
+    fn from(b: Vec<u8>) -> Self {
+        FileBytes(std::borrow::Cow::Owned(b))
+    }
+}
+
+fn load_owned<T: SignedPayload>(
+    file: &str,
+    bytes: std::borrow::Cow<'_, [u8]>,
+) -> Result<Metadata<T>, VerifyError> {
+    let value = super::metadata::parse_file(&bytes).map_err(|e| VerifyError::Load {
+        file: file.to_string(),
+        source: e.into(),
+    })?;
+    drop(bytes);
+    Metadata::<T>::from_value(value).map_err(|source| VerifyError::Load {
+        file: file.to_string(),
+        source,
+    })
 }
 
 fn load<T: SignedPayload>(file: &str, bytes: &[u8]) -> Result<Metadata<T>, VerifyError> {

@@ -1,0 +1,987 @@
+//! `conclave token ...` and `conclave sign`: the keyholder-token commands.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::{CliError, Outcome};
+use crate::signer::Signer;
+use crate::signer::pkcs11::{
+    EdParams, Module, Pin, TokenDesc, TokenError, TokenKey, key_type_name, parse_key_type,
+};
+use crate::tuf::key::{Algorithm, Key, KeyId};
+use crate::tuf::metadata::{AnyMetadata, Metadata, Role, RoleType, Root};
+use crate::tuf::verify::{count_signatures, trust_root};
+
+/// `conclave token ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum TokenCommand {
+    /// List tokens (label, serial, maker, model, firmware, PIN flags) and their key pairs.
+    List(ListArgs),
+    /// Generate a key pair inside a token, self-test it, print its TUF key and key id.
+    Keygen(KeygenArgs),
+    /// Create SoftHSM2 practice tokens (one per keyholder) in a directory of their own.
+    InitPractice(InitPracticeArgs),
+    /// Measure signatures per second: the token alone (bare C_Sign) against Conclave's signing
+    /// path (digest, C_Sign, DER, software verification), in one session.
+    Bench(BenchArgs),
+}
+
+/// `conclave token bench`
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    module: ModuleArg,
+    /// The token, by label or serial number.
+    #[arg(long, value_name = "LABEL_OR_SERIAL")]
+    token: String,
+    /// The key, by label or key id.
+    #[arg(long, value_name = "LABEL_OR_KEYID")]
+    key: String,
+    /// Signatures per measurement.
+    #[arg(long, default_value_t = 200)]
+    count: u32,
+    /// Read the PIN from standard input (one line) instead of the terminal.
+    #[arg(long)]
+    pin_stdin: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options shared by commands that load a module.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModuleArg {
+    /// PKCS#11 module (.so). Without it Conclave tries SoftHSM2, OpenSC, ykcs11, YubiHSM 2 in
+    /// that order in the usual library directories.
+    #[arg(long, value_name = "PATH")]
+    pub module: Option<PathBuf>,
+}
+
+/// `conclave token list`
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    module: ModuleArg,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `conclave token keygen`
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    #[command(flatten)]
+    module: ModuleArg,
+    /// The token, by label or serial number.
+    #[arg(long, value_name = "LABEL_OR_SERIAL")]
+    token: String,
+    /// Key type: ed25519, ecdsa-p256 or ecdsa-p384.
+    #[arg(long = "type", value_name = "TYPE")]
+    key_type: String,
+    /// Label for the new key pair (must not exist on the token).
+    #[arg(long)]
+    label: String,
+    /// CKA_ID for the new key pair, in hex (default: 16 random bytes).
+    #[arg(long, value_name = "HEX")]
+    id: Option<String>,
+    /// How to spell the Ed25519 curve for the token: auto (OID, then name), oid, name.
+    #[arg(long, default_value = "auto", value_name = "auto|oid|name")]
+    ed_params: String,
+    /// Read the PIN from standard input (one line) instead of the terminal.
+    #[arg(long)]
+    pin_stdin: bool,
+    /// Print `{"keyid": ..., "key": {...}}`.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `conclave token init-practice`
+#[derive(Debug, clap::Args)]
+pub struct InitPracticeArgs {
+    /// Directory for the practice tokens and their softhsm2.conf (created; must not hold one).
+    #[arg(long)]
+    dir: PathBuf,
+    /// Keyholder names; each gets a token labelled with the name.
+    #[arg(long, value_delimiter = ',', required = true)]
+    keyholders: Vec<String>,
+    /// Key types to generate, one for all or one per keyholder in order (cycled):
+    /// ed25519, ecdsa-p256, ecdsa-p384, or none.
+    #[arg(long = "type", value_delimiter = ',', default_value = "ed25519")]
+    key_types: Vec<String>,
+    /// SoftHSM2 module (default: libsofthsm2.so in the usual places).
+    #[arg(long, value_name = "PATH")]
+    module: Option<PathBuf>,
+    /// Print JSON (includes the practice PINs).
+    #[arg(long)]
+    json: bool,
+}
+
+/// `conclave sign`
+#[derive(Debug, clap::Args)]
+pub struct SignArgs {
+    #[command(flatten)]
+    module: ModuleArg,
+    /// The token, by label or serial number (default: the one present token holding --key).
+    #[arg(long, value_name = "LABEL_OR_SERIAL")]
+    token: Option<String>,
+    /// The key on the token, by label or TUF key id (or a unique prefix of 8+ hex digits).
+    #[arg(long, value_name = "LABEL_OR_KEYID")]
+    key: String,
+    /// The keyholder's name, for the prompt ("PIN for token ... of alice").
+    #[arg(long, value_name = "NAME")]
+    keyholder: Option<String>,
+    /// Metadata file to sign (never modified unless --out is the same path).
+    #[arg(long = "in", value_name = "FILE")]
+    input: PathBuf,
+    /// Where to write the signed file (written atomically; must not exist unless it is --in).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Trusted root: names the keys of targets/snapshot/timestamp, and the old root keys when
+    /// signing a new root.
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
+    /// Read the PIN from standard input (one line) instead of the terminal.
+    #[arg(long)]
+    pin_stdin: bool,
+    /// Sign even if no role names the key (the signature will not count). Loud.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Run a `token` subcommand.
+pub fn run_token(cmd: &TokenCommand) -> Result<Outcome, CliError> {
+    match cmd {
+        TokenCommand::List(a) => list(a),
+        TokenCommand::Keygen(a) => keygen(a),
+        TokenCommand::InitPractice(a) => init_practice(a),
+        TokenCommand::Bench(a) => bench(a),
+    }
+}
+
+fn bench(a: &BenchArgs) -> Result<Outcome, CliError> {
+    if a.count == 0 {
+        return Err(CliError::Usage("--count must be at least 1".into()));
+    }
+    let module = Module::open(a.module.module.as_deref())?;
+    let token = module.find_token(&a.token)?;
+    let session = module.open_session(&token, false)?;
+    let tkey = session.find_key(&a.key)?;
+    session.check_not_locked()?;
+    let pin = read_pin(
+        a.pin_stdin,
+        &format!("PIN for {token} to benchmark key \"{}\": ", tkey.label),
+    )?;
+    session.login(&pin)?;
+    drop(pin);
+    let mut signer = session.signer(&tkey)?;
+    let msg = vec![0x5a_u8; 1024];
+    let input = signer.token_input(&msg);
+    // Warm up both paths once.
+    signer.sign_prepared(&input)?;
+    signer.sign(&msg).map_err(|e| CliError::Io(e.to_string()))?;
+    let start = Instant::now();
+    for _ in 0..a.count {
+        signer.sign_prepared(&input)?;
+    }
+    let bare = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    for _ in 0..a.count {
+        signer.sign(&msg).map_err(|e| CliError::Io(e.to_string()))?;
+    }
+    let full = start.elapsed().as_secs_f64();
+    let sig = signer.sign(&msg).map_err(|e| CliError::Io(e.to_string()))?;
+    let start = Instant::now();
+    for _ in 0..a.count {
+        signer
+            .public_key()
+            .verify(&msg, &sig)
+            .map_err(|e| CliError::Invalid(e.to_string()))?;
+    }
+    let verify = start.elapsed().as_secs_f64();
+    let n = f64::from(a.count);
+    let overhead = (full / bare - 1.0) * 100.0;
+    let alg = signer.public_key().algorithm();
+    if a.json {
+        let v = serde_json::json!({
+            "token": token.label,
+            "key": tkey.label,
+            "type": key_type_name(alg),
+            "count": a.count,
+            "bare_c_sign_per_s": n / bare,
+            "conclave_sign_per_s": n / full,
+            "overhead_percent": overhead,
+            "software_verify_per_s": n / verify,
+        });
+        return done(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        ));
+    }
+    done(format!(
+        "{} key \"{}\" on {token}, {} signatures of 1 KiB each:\n  token alone (C_Sign):                      {:>8.1} sig/s\n  Conclave (digest, C_Sign, DER, verify):    {:>8.1} sig/s\n  overhead                                   {:>8.1} %\n  of which software verification alone:      {:>8.1} verifications/s\n",
+        alg.label(),
+        tkey.label,
+        a.count,
+        n / bare,
+        n / full,
+        overhead,
+        n / verify
+    ))
+}
+
+/// Read a PIN: from one line of standard input, or from the terminal without echo.
+pub fn read_pin(pin_stdin: bool, prompt: &str) -> Result<Pin, CliError> {
+    if pin_stdin {
+        // Capacity up front so the buffer never reallocates and leaves PIN copies behind.
+        let mut pin = Zeroizing::new(String::with_capacity(256));
+        std::io::stdin().lock().read_line(&mut pin).map_err(|e| {
+            CliError::Usage(format!("cannot read the PIN from standard input: {e}"))
+        })?;
+        while pin.ends_with('\n') || pin.ends_with('\r') {
+            pin.pop();
+        }
+        if pin.is_empty() {
+            return Err(CliError::Usage(
+                "no PIN on standard input (--pin-stdin expects one line)".into(),
+            ));
+        }
+        Ok(pin)
+    } else {
+        rpassword::prompt_password(prompt)
+            .map(Zeroizing::new)
+            .map_err(|e| {
+                CliError::Usage(format!(
+                    "cannot read the PIN from the terminal ({e}); use --pin-stdin in scripts"
+                ))
+            })
+    }
+}
+
+fn list(a: &ListArgs) -> Result<Outcome, CliError> {
+    let module = Module::open(a.module.module.as_deref())?;
+    let tokens = module.tokens()?;
+    let mut json_tokens = Vec::new();
+    let mut out = String::new();
+    out.push_str(&format!("module {}\n", module.path().display()));
+    if tokens.is_empty() {
+        out.push_str("no tokens present\n");
+    }
+    for t in &tokens {
+        let keys: Result<Vec<TokenKey>, TokenError> = if t.initialized {
+            module.open_session(t, false).and_then(|s| s.keys())
+        } else {
+            Ok(Vec::new())
+        };
+        let mut flags = Vec::new();
+        if !t.initialized {
+            flags.push("NOT INITIALISED");
+        }
+        if t.login_required {
+            flags.push("login required");
+        }
+        if t.initialized && !t.user_pin_initialized {
+            flags.push("user PIN not set");
+        }
+        if t.pin.count_low {
+            flags.push("user PIN count low");
+        }
+        if t.pin.final_try {
+            flags.push("user PIN FINAL TRY");
+        }
+        if t.pin.locked {
+            flags.push("user PIN LOCKED");
+        }
+        if !t.initialized {
+            out.push_str(&format!(
+                "\nslot {} (free: no token initialised; {} {})\n",
+                t.slot, t.manufacturer, t.model
+            ));
+            json_tokens.push(t.to_json());
+            continue;
+        }
+        out.push_str(&format!(
+            "\ntoken \"{}\"\n  serial        {}\n  manufacturer  {}\n  model         {}\n  firmware      {} (hardware {})\n  flags         {}\n",
+            t.label,
+            t.serial,
+            t.manufacturer,
+            t.model,
+            t.firmware,
+            t.hardware,
+            flags.join(", ")
+        ));
+        for adv in &t.advisories {
+            out.push_str(&format!(
+                "  WARNING       {} ({}): {}\n",
+                adv.id, adv.affects, adv.summary
+            ));
+        }
+        let mut jkeys = Vec::new();
+        match &keys {
+            Ok(keys) if keys.is_empty() => out.push_str("  keys          none\n"),
+            Ok(keys) => {
+                out.push_str("  keys\n");
+                for k in keys {
+                    match k.tuf_key() {
+                        Some(key) => {
+                            out.push_str(&format!(
+                                "    {:<20} {:<12} keyid {}\n",
+                                k.label,
+                                key.scheme,
+                                key.key_id()
+                            ));
+                            let certs = module
+                                .open_session(t, false)
+                                .and_then(|s| s.certificates_for(&k.id))
+                                .unwrap_or_default();
+                            for (label, der) in &certs {
+                                out.push_str(&format!(
+                                    "      certificate \"{label}\" sha256 {}\n",
+                                    hex::encode(Sha256::digest(der))
+                                ));
+                            }
+                            jkeys.push(serde_json::json!({
+                                "label": k.label,
+                                "id": hex::encode(&k.id),
+                                "keyid": key.key_id().0,
+                                "key": key_json(&key),
+                                "certificates": certs_json(&certs),
+                            }));
+                        }
+                        None => {
+                            let why = k.public.as_ref().err().cloned().unwrap_or_default();
+                            out.push_str(&format!("    {:<20} unusable: {why}\n", k.label));
+                            jkeys.push(serde_json::json!({
+                                "label": k.label,
+                                "id": hex::encode(&k.id),
+                                "unusable": why,
+                            }));
+                        }
+                    }
+                }
+            }
+            Err(e) => out.push_str(&format!("  keys          cannot be listed: {e}\n")),
+        }
+        let mut j = t.to_json();
+        if let Some(m) = j.as_object_mut() {
+            m.insert("keys".into(), serde_json::Value::Array(jkeys));
+        }
+        json_tokens.push(j);
+    }
+    if a.json {
+        let v = serde_json::json!({
+            "module": module.path().display().to_string(),
+            "tokens": json_tokens,
+        });
+        done(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        ))
+    } else {
+        done(out)
+    }
+}
+
+fn parse_ed_params(s: &str) -> Result<EdParams, CliError> {
+    match s {
+        "auto" => Ok(EdParams::Auto),
+        "oid" => Ok(EdParams::Oid),
+        "name" => Ok(EdParams::Name),
+        other => Err(CliError::Usage(format!(
+            "--ed-params must be auto, oid or name, not \"{other}\""
+        ))),
+    }
+}
+
+fn parse_alg(s: &str) -> Result<Algorithm, CliError> {
+    parse_key_type(s).ok_or_else(|| {
+        CliError::Usage(format!(
+            "unknown key type \"{s}\" (choose ed25519, ecdsa-p256 or ecdsa-p384)"
+        ))
+    })
+}
+
+fn warn_advisories(t: &TokenDesc, alg: Algorithm) {
+    for a in t.advisories_for_alg(alg) {
+        eprintln!(
+            "WARNING: {t} firmware {}: {} ({}): {}",
+            t.firmware, a.id, a.affects, a.summary
+        );
+    }
+}
+
+fn certs_json(certs: &[(String, Vec<u8>)]) -> serde_json::Value {
+    serde_json::Value::Array(
+        certs
+            .iter()
+            .map(|(label, der)| {
+                serde_json::json!({
+                    "label": label,
+                    "sha256": hex::encode(Sha256::digest(der)),
+                    "der_hex": hex::encode(der),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn key_json(key: &Key) -> serde_json::Value {
+    serde_json::from_str(&key.to_value().to_pretty_json()).unwrap_or_default()
+}
+
+fn keygen(a: &KeygenArgs) -> Result<Outcome, CliError> {
+    let alg = parse_alg(&a.key_type)?;
+    let ed = parse_ed_params(&a.ed_params)?;
+    let id = match &a.id {
+        Some(h) => {
+            Some(hex::decode(h).map_err(|e| CliError::Usage(format!("--id is not hex ({e})")))?)
+        }
+        None => None,
+    };
+    if a.label.is_empty() {
+        return Err(CliError::Usage("--label must not be empty".into()));
+    }
+    let module = Module::open(a.module.module.as_deref())?;
+    let token = module.find_token(&a.token)?;
+    warn_advisories(&token, alg);
+    let session = module.open_session(&token, true)?;
+    // Refuse an existing label before asking for the PIN (public objects are visible).
+    if session.keys()?.iter().any(|k| k.label == a.label) {
+        return Err(TokenError::KeyExists {
+            token: token.to_string(),
+            what: format!("label \"{}\"", a.label),
+        }
+        .into());
+    }
+    session.check_not_locked()?;
+    let pin = read_pin(
+        a.pin_stdin,
+        &format!(
+            "PIN for {token} to generate {} key \"{}\": ",
+            alg.label(),
+            a.label
+        ),
+    )?;
+    session.login(&pin)?;
+    drop(pin);
+    let start = Instant::now();
+    let g = session.generate(alg, &a.label, id, ed)?;
+    let took = start.elapsed();
+    // An attestation the token exposes for the new key (e.g. ykcs11) is kept with the key.
+    let certs = session.certificates_for(&g.id)?;
+    let keyid = g.key.key_id();
+    if a.json {
+        let v = serde_json::json!({
+            "keyid": keyid.0,
+            "key": key_json(&g.key),
+            "label": g.label,
+            "id": hex::encode(&g.id),
+            "certificates": certs_json(&certs),
+            "device": {
+                "token": token.label,
+                "serial": token.serial,
+                "manufacturer": token.manufacturer,
+                "model": token.model,
+                "firmware": token.firmware,
+                "hardware": token.hardware,
+                "advisories": token.advisories_for_alg(alg).iter().map(|a| a.id).collect::<Vec<_>>(),
+            },
+        });
+        done(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        ))
+    } else {
+        done(format!(
+            "generated {} key \"{}\" on {token}\n  CKA_ID     {}\n  CKA_EC_PARAMS {}\n  self-test  signed a random nonce in the token, verified in software: ok\n  keyid      {keyid}\n  key        {}\n  took       {} ms (including self-test)",
+            alg.label(),
+            g.label,
+            hex::encode(&g.id),
+            hex::encode(&g.ec_params),
+            g.key
+                .to_value()
+                .to_pretty_json()
+                .trim_end()
+                .replace('\n', "\n             "),
+            took.as_millis()
+        ))
+    }
+}
+
+fn find_softhsm(explicit: Option<&Path>) -> Result<PathBuf, CliError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    crate::signer::pkcs11::MODULE_DIRS
+        .iter()
+        .map(|d| Path::new(d).join("libsofthsm2.so"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            CliError::Usage("SoftHSM2 (libsofthsm2.so) not found; install the Debian package softhsm2 or give --module".into())
+        })
+}
+
+fn random_digits(n: usize) -> Pin {
+    use rand_core::RngCore;
+    let mut s = Zeroizing::new(String::with_capacity(n));
+    while s.len() < n {
+        let mut b = [0u8; 1];
+        rand_core::OsRng.fill_bytes(&mut b);
+        if b[0] < 250 {
+            s.push(char::from(b'0' + b[0] % 10));
+        }
+    }
+    s
+}
+
+const PRACTICE_CHILD: &str = "CONCLAVE_PRACTICE_CONF";
+
+fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
+    for name in &a.keyholders {
+        if name.is_empty() || name.len() > 32 || name.chars().any(|c| c.is_control()) {
+            return Err(CliError::Usage(format!(
+                "keyholder name \"{name}\" must be 1 to 32 printable characters (it becomes the token label)"
+            )));
+        }
+    }
+    let mut types = Vec::new();
+    for t in &a.key_types {
+        if t == "none" {
+            types.push(None);
+        } else {
+            types.push(Some(parse_alg(t)?));
+        }
+    }
+    let module_path = find_softhsm(a.module.as_deref())?;
+    std::fs::create_dir_all(&a.dir)
+        .map_err(|e| CliError::Io(format!("cannot create {}: {e}", a.dir.display())))?;
+    let dir = a
+        .dir
+        .canonicalize()
+        .map_err(|e| CliError::Io(format!("cannot resolve {}: {e}", a.dir.display())))?;
+    let conf = dir.join("softhsm2.conf");
+    let in_child = std::env::var_os(PRACTICE_CHILD).is_some_and(|v| Path::new(&v) == conf)
+        && std::env::var_os("SOFTHSM2_CONF").is_some_and(|v| Path::new(&v) == conf);
+    if !in_child {
+        // SoftHSM2 reads SOFTHSM2_CONF when the module is initialised; the environment of this
+        // process cannot be changed safely, so the work runs in a child with the right one.
+        if conf.exists() {
+            return Err(CliError::Usage(format!(
+                "{} already exists: {} holds a practice setup; choose another --dir",
+                conf.display(),
+                dir.display()
+            )));
+        }
+        let tokendir = dir.join("tokens");
+        std::fs::create_dir_all(&tokendir)
+            .map_err(|e| CliError::Io(format!("cannot create {}: {e}", tokendir.display())))?;
+        let text = format!(
+            "# SoftHSM2 practice tokens made by `conclave token init-practice`. Practice only.\ndirectories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+            tokendir.display()
+        );
+        std::fs::write(&conf, text)
+            .map_err(|e| CliError::Io(format!("cannot write {}: {e}", conf.display())))?;
+        let exe = std::env::current_exe()
+            .map_err(|e| CliError::Usage(format!("cannot find the conclave executable: {e}")))?;
+        let status = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env("SOFTHSM2_CONF", &conf)
+            .env(PRACTICE_CHILD, &conf)
+            .status()
+            .map_err(|e| CliError::Usage(format!("cannot run conclave again: {e}")))?;
+        return match status.code() {
+            Some(0) => done(String::new()),
+            Some(1) => Err(CliError::Invalid(format!(
+                "practice setup in {} failed (see above)",
+                dir.display()
+            ))),
+            Some(_) => Err(CliError::Io(format!(
+                "practice setup in {} failed (see above)",
+                dir.display()
+            ))),
+            None => Err(CliError::Io("practice setup was killed by a signal".into())),
+        };
+    }
+
+    let module = Module::open(Some(&module_path))?;
+    let mut rows = Vec::new();
+    let mut text = String::new();
+    text.push_str(&format!(
+        "PRACTICE tokens in {} (SoftHSM2; software keys, not for production ceremonies)\n",
+        dir.display()
+    ));
+    for (i, name) in a.keyholders.iter().enumerate() {
+        if module
+            .tokens()?
+            .iter()
+            .any(|t| t.initialized && &t.label == name)
+        {
+            return Err(CliError::Usage(format!(
+                "a token labelled \"{name}\" already exists in {}",
+                dir.display()
+            )));
+        }
+        let so_pin = random_digits(8);
+        let pin = random_digits(6);
+        let token = module.init_token(name, &so_pin, &pin)?;
+        let alg = types.get(i % types.len().max(1)).copied().flatten();
+        let mut key = None;
+        if let Some(alg) = alg {
+            let session = module.open_session(&token, true)?;
+            session.login(&pin)?;
+            let g = session.generate(alg, name, None, EdParams::Auto)?;
+            key = Some(g);
+        }
+        text.push_str(&format!(
+            "\nkeyholder {name}: token \"{}\" serial {}\n  user PIN {}   SO PIN {}\n",
+            token.label,
+            token.serial,
+            pin.as_str(),
+            so_pin.as_str()
+        ));
+        if let Some(g) = &key {
+            text.push_str(&format!(
+                "  key \"{}\" {} keyid {}\n",
+                g.label,
+                key_type_name(g.public.algorithm()),
+                g.key.key_id()
+            ));
+        }
+        rows.push(serde_json::json!({
+            "keyholder": name,
+            "label": token.label,
+            "serial": token.serial,
+            "pin": pin.as_str(),
+            "so_pin": so_pin.as_str(),
+            "key": key.as_ref().map(|g| serde_json::json!({
+                "label": g.label,
+                "type": key_type_name(g.public.algorithm()),
+                "keyid": g.key.key_id().0,
+                "key": key_json(&g.key),
+            })),
+        }));
+    }
+    text.push_str(&format!(
+        "\nThese PINs are shown once, for the practice. Point Conclave (and softhsm2-util) at the tokens with:\n  export SOFTHSM2_CONF={}\n  conclave token list --module {}\n",
+        conf.display(),
+        module_path.display()
+    ));
+    if a.json {
+        let v = serde_json::json!({
+            "conf": conf.display().to_string(),
+            "module": module_path.display().to_string(),
+            "tokens": rows,
+        });
+        done(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        ))
+    } else {
+        done(text)
+    }
+}
+
+/// A role that may count a signature: description, the role, its keys.
+type RoleWithKeys = (String, Role, Vec<(KeyId, Key)>);
+
+/// Which keys may sign a metadata file, and where that was read.
+struct Authority {
+    /// (role description, key id, key) for every key a relevant role names.
+    keys: Vec<(String, KeyId, Key)>,
+    /// Roles to report thresholds for afterwards: (description, role, its keys).
+    roles: Vec<RoleWithKeys>,
+    /// Why authority could not be established (no trusted root for a non-root file).
+    missing: Option<String>,
+}
+
+fn authority(md: &AnyMetadata, trusted: Option<&Metadata<Root>>) -> Authority {
+    let mut auth = Authority {
+        keys: Vec::new(),
+        roles: Vec::new(),
+        missing: None,
+    };
+    let mut add = |desc: String, root: &Root, ty: RoleType| {
+        let role = root.role(ty);
+        let mut ks = Vec::new();
+        for id in &role.keyids {
+            if let Some(k) = root.key(id) {
+                auth.keys.push((desc.clone(), id.clone(), k.clone()));
+                ks.push((id.clone(), k.clone()));
+            }
+        }
+        auth.roles.push((desc, role.clone(), ks));
+    };
+    let ty = md.role_type();
+    if let AnyMetadata::Root(r) = md {
+        add(
+            format!(
+                "root role of this root (version {})",
+                r.signed().common.version
+            ),
+            r.signed(),
+            RoleType::Root,
+        );
+    }
+    match trusted {
+        Some(t) => add(
+            format!(
+                "{ty} role of the trusted root (version {})",
+                t.signed().common.version
+            ),
+            t.signed(),
+            ty,
+        ),
+        None if ty != RoleType::Root => {
+            auth.missing = Some(format!(
+                "no --trusted-root given, so Conclave cannot tell which keys the {ty} role accepts"
+            ))
+        }
+        None => {}
+    }
+    auth
+}
+
+fn add_signature(md: &mut AnyMetadata, keyid: KeyId, sig: &[u8]) {
+    match md {
+        AnyMetadata::Root(m) => m.add_signature(keyid, sig),
+        AnyMetadata::Targets(m) => m.add_signature(keyid, sig),
+        AnyMetadata::Snapshot(m) => m.add_signature(keyid, sig),
+        AnyMetadata::Timestamp(m) => m.add_signature(keyid, sig),
+    }
+}
+
+fn file_bytes(md: &AnyMetadata) -> Vec<u8> {
+    match md {
+        AnyMetadata::Root(m) => m.to_file_bytes(),
+        AnyMetadata::Targets(m) => m.to_file_bytes(),
+        AnyMetadata::Snapshot(m) => m.to_file_bytes(),
+        AnyMetadata::Timestamp(m) => m.to_file_bytes(),
+    }
+}
+
+/// Write `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,
+/// fsync of the directory. On any error the temporary file is removed and `path` is untouched.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.conclave-tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// `conclave sign`: add one signature from a token key to a metadata file.
+pub fn run_sign(a: &SignArgs) -> Result<Outcome, CliError> {
+    // 1. Everything that can be checked before touching the token.
+    let in_bytes = std::fs::read(&a.input)
+        .map_err(|e| CliError::Io(format!("cannot read {}: {e}", a.input.display())))?;
+    let mut md = AnyMetadata::from_bytes(&in_bytes)
+        .map_err(|e| CliError::Usage(format!("{} is not TUF metadata: {e}", a.input.display())))?;
+    let in_place = same_file(&a.input, &a.out);
+    if !in_place && a.out.exists() {
+        return Err(CliError::Usage(format!(
+            "{} exists; Conclave does not overwrite another file (sign in place with --out equal to --in)",
+            a.out.display()
+        )));
+    }
+    // The trusted root must itself verify (a threshold of its own root keys) before its key
+    // lists decide anything.
+    let trusted = match &a.trusted_root {
+        Some(p) => {
+            let b = std::fs::read(p)
+                .map_err(|e| CliError::Io(format!("cannot read {}: {e}", p.display())))?;
+            let (t, _) = trust_root(&p.display().to_string(), &b)
+                .map_err(|e| CliError::Invalid(format!("the trusted root does not verify: {e}")))?;
+            Some(t.metadata().clone())
+        }
+        None => None,
+    };
+    let auth = authority(&md, trusted.as_ref());
+    let ty = md.role_type();
+    let version = md.common().version;
+    let what = format!("{ty} version {version} ({})", a.input.display());
+
+    // 2. The token and the key (public objects: no PIN needed yet).
+    let module = Module::open(a.module.module.as_deref())?;
+    let (session, tkey) = match &a.token {
+        Some(wanted) => {
+            let token = module.find_token(wanted)?;
+            let session = module.open_session(&token, false)?;
+            let tkey = session.find_key(&a.key)?;
+            (session, tkey)
+        }
+        None => module.find_key_anywhere(&a.key)?,
+    };
+    let token = session.token().clone();
+    let public = tkey
+        .public
+        .clone()
+        .map_err(|reason| TokenError::UnsupportedKey {
+            token: token.to_string(),
+            label: tkey.label.clone(),
+            reason,
+        })?;
+    warn_advisories(&token, public.algorithm());
+    let material = public.material();
+    let mut keyids: Vec<KeyId> = Vec::new();
+    let mut named_by = Vec::new();
+    for (desc, id, k) in &auth.keys {
+        if k.public_key().is_ok_and(|p| p.material() == material) {
+            if !keyids.contains(id) {
+                keyids.push(id.clone());
+            }
+            named_by.push(format!("{desc} as {id}"));
+        }
+    }
+    let own_id = Key::from_public_key(&public).key_id();
+    if keyids.is_empty() {
+        let why = auth.missing.clone().unwrap_or_else(|| {
+            format!(
+                "key \"{}\" ({own_id}) on {token} is not named by the {}",
+                tkey.label,
+                auth.roles
+                    .iter()
+                    .map(|r| r.0.clone())
+                    .collect::<Vec<_>>()
+                    .join(" nor the ")
+            )
+        });
+        if !a.force {
+            return Err(CliError::Invalid(format!(
+                "refusing to sign {what}: {why}; {} left unchanged (use --force to sign anyway; the signature would not count)",
+                a.input.display()
+            )));
+        }
+        eprintln!("!!! WARNING: --force: {why}.");
+        eprintln!(
+            "!!! WARNING: signing {what} anyway with key id {own_id}; this signature does NOT count toward any threshold Conclave knows."
+        );
+        keyids.push(own_id.clone());
+    }
+
+    // 3. PIN, login, sign, verify.
+    let holder = a
+        .keyholder
+        .as_ref()
+        .map(|k| format!(" of keyholder {k}"))
+        .unwrap_or_default();
+    session.check_not_locked()?;
+    let pin = read_pin(
+        a.pin_stdin,
+        &format!(
+            "PIN for {token}{holder} to sign {what} with key \"{}\": ",
+            tkey.label
+        ),
+    )?;
+    session.login(&pin)?;
+    drop(pin);
+    let mut signer = session.signer(&tkey)?;
+    let msg = md.signed_bytes().to_vec();
+    let start = Instant::now();
+    let sig = signer.sign(&msg).map_err(|e| match e {
+        crate::signer::SignerError::Token(t) => CliError::from(*t),
+        other => CliError::Invalid(format!(
+            "the token's signature is bad, nothing written: {other}"
+        )),
+    })?;
+    let took = start.elapsed();
+    for (_, id, k) in &auth.keys {
+        if keyids.contains(id) {
+            k.verify_hex(&msg, &hex::encode(&sig)).map_err(|e| {
+                CliError::Invalid(format!(
+                    "signature does not verify against key {id} as the metadata lists it: {e}; nothing written"
+                ))
+            })?;
+        }
+    }
+    for id in &keyids {
+        add_signature(&mut md, id.clone(), &sig);
+    }
+
+    // 4. Re-read what will be written and check it before the rename.
+    let out_bytes = file_bytes(&md);
+    let check = AnyMetadata::from_bytes(&out_bytes)
+        .map_err(|e| CliError::Usage(format!("internal error: output does not parse: {e}")))?;
+    if check.signed_bytes() != msg.as_slice() {
+        return Err(CliError::Usage(
+            "internal error: the signed part changed while adding a signature; nothing written"
+                .into(),
+        ));
+    }
+    write_atomic(&a.out, &out_bytes)
+        .map_err(|e| CliError::Io(format!("cannot write {}: {e}", a.out.display())))?;
+
+    let mut out = format!(
+        "signed {what} with key \"{}\" on {token} in {} ms\n",
+        tkey.label,
+        took.as_millis()
+    );
+    for id in &keyids {
+        out.push_str(&format!("  signature added for key id {id}\n"));
+    }
+    for n in &named_by {
+        out.push_str(&format!("  key named by the {n}\n"));
+    }
+    // Threshold status per role, counted by the verifier's one threshold counter.
+    for (desc, role, keys) in &auth.roles {
+        let r = count_signatures(
+            |id| keys.iter().find(|(k, _)| k == id).map(|(_, k)| k),
+            role,
+            &msg,
+            check.signatures(),
+        );
+        let state = if r.verified() {
+            "threshold met"
+        } else {
+            "not enough signatures yet"
+        };
+        out.push_str(&format!("  {desc}: {} ({state})\n", r.summary()));
+    }
+    out.push_str(&format!("  written to {}\n", a.out.display()));
+    done(out)
+}
+
+impl From<TokenError> for CliError {
+    fn from(e: TokenError) -> Self {
+        if e.exit_code() == 1 {
+            CliError::Invalid(e.to_string())
+        } else {
+            CliError::Io(e.to_string())
+        }
+    }
+}
+
+fn done(stdout: String) -> Result<Outcome, CliError> {
+    Ok(Outcome {
+        stdout,
+        success: true,
+    })
+}

@@ -1,0 +1,1579 @@
+//! Keyholder tokens through PKCS#11 (the `cryptoki` crate): module discovery, token listing,
+//! login, in-token key generation with a self-test, and a [`Signer`] backed by a token key.
+//!
+//! No `unsafe` here: `cryptoki` wraps the C interface. Errors say which PKCS#11 function failed
+//! with which return value, and the cases a keyholder must tell apart (wrong PIN, locked PIN,
+//! token removed, mechanism missing, module not loadable) are separate variants.
+//!
+//! Tokens are found by label or serial number, never by slot id: SoftHSM2 gives a token a new
+//! random slot id when it is initialised.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+use zeroize::Zeroizing;
+
+use super::{Signer, SignerError};
+use crate::tuf::key::{Algorithm, Key, KeyId, PublicKey, prehash};
+
+/// A PIN as typed by the keyholder; wiped from memory when dropped. Never printed.
+pub type Pin = Zeroizing<String>;
+
+/// Known PKCS#11 modules, in the order Conclave tries them: (device family, file name).
+pub const KNOWN_MODULES: &[(&str, &str)] = &[
+    ("SoftHSM2", "libsofthsm2.so"),
+    ("OpenSC (Nitrokey HSM, smart cards)", "opensc-pkcs11.so"),
+    ("YubiKey (ykcs11)", "libykcs11.so"),
+    ("YubiHSM 2", "yubihsm_pkcs11.so"),
+];
+
+/// Directories searched for the known modules (Debian multiarch layout first).
+pub const MODULE_DIRS: &[&str] = &[
+    "/usr/lib/softhsm",
+    "/usr/lib/x86_64-linux-gnu/softhsm",
+    "/usr/lib/aarch64-linux-gnu/softhsm",
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu/pkcs11",
+    "/usr/lib/aarch64-linux-gnu/pkcs11",
+    "/usr/lib/pkcs11",
+    "/usr/lib",
+    "/usr/local/lib",
+    "/usr/lib64",
+    "/usr/lib64/pkcs11",
+];
+
+/// DER of the P-256 curve OID (1.2.840.10045.3.1.7).
+pub const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+/// DER of the P-384 curve OID (1.3.132.0.34).
+pub const P384_PARAMS: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+/// DER of the Ed25519 OID (1.3.101.112), as most tokens want it.
+pub const ED25519_OID_PARAMS: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+/// DER PrintableString "edwards25519", as PKCS#11 2.40-era tokens want it.
+pub const ED25519_NAME_PARAMS: &[u8] = &[
+    0x13, 0x0c, b'e', b'd', b'w', b'a', b'r', b'd', b's', b'2', b'5', b'5', b'1', b'9',
+];
+
+/// Everything that can go wrong at the token edge. Messages name the module, token and key; they
+/// never contain a PIN.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// No module given and none of the known modules was found.
+    #[error(
+        "no PKCS#11 module found; give one with --module PATH (searched: {})",
+        .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    NoModule {
+        /// Paths tried.
+        searched: Vec<PathBuf>,
+    },
+    /// The module file does not exist.
+    #[error("PKCS#11 module {} does not exist", .path.display())]
+    ModuleMissing {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The file exists but is not a loadable PKCS#11 module.
+    #[error("{} is not a loadable PKCS#11 module: {reason}", .path.display())]
+    ModuleNotLoadable {
+        /// The path given.
+        path: PathBuf,
+        /// What the loader said.
+        reason: String,
+    },
+    /// A PKCS#11 function failed in a way not covered by a more specific variant.
+    #[error("{function} failed with {rv} ({context})")]
+    Pkcs11 {
+        /// The function, e.g. `C_GenerateKeyPair`.
+        function: String,
+        /// The return value, e.g. `CKR_GENERAL_ERROR`.
+        rv: String,
+        /// Which module/token/key was being used.
+        context: String,
+    },
+    /// A failure inside cryptoki that is not a PKCS#11 return value.
+    #[error("PKCS#11 wrapper error ({context}): {reason}")]
+    Wrapper {
+        /// Which module/token/key was being used.
+        context: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The PIN was wrong (`CKR_PIN_INCORRECT`).
+    #[error("wrong PIN for {token} (C_Login returned CKR_PIN_INCORRECT); {}", .tries.describe())]
+    WrongPin {
+        /// The token.
+        token: String,
+        /// What the token says about remaining tries.
+        tries: PinTries,
+    },
+    /// The user PIN is locked (`CKR_PIN_LOCKED` or the token's locked flag); nothing was attempted.
+    #[error(
+        "the user PIN of {token} is locked ({how}); nothing was attempted. The security officer must unlock or re-initialise the PIN"
+    )]
+    PinLocked {
+        /// The token.
+        token: String,
+        /// How we know (`C_Login returned CKR_PIN_LOCKED` or `token flags say CKF_USER_PIN_LOCKED`).
+        how: String,
+    },
+    /// The token went away (`CKR_DEVICE_REMOVED`, `CKR_TOKEN_NOT_PRESENT`, ...).
+    #[error("{token} was removed or is not present ({function} returned {rv})")]
+    TokenRemoved {
+        /// The token.
+        token: String,
+        /// The function that noticed.
+        function: String,
+        /// The return value.
+        rv: String,
+    },
+    /// The token lacks a mechanism Conclave needs; there is no fallback to another key type.
+    #[error(
+        "{token} does not support {mechanism} (needed to {purpose}); choose another key type or token"
+    )]
+    MechanismMissing {
+        /// The token.
+        token: String,
+        /// e.g. `CKM_EC_EDWARDS_KEY_PAIR_GEN`.
+        mechanism: String,
+        /// What it was needed for.
+        purpose: String,
+    },
+    /// The token refused the curve parameters.
+    #[error("{token} does not support the curve {curve} ({function} returned {rv})")]
+    CurveNotSupported {
+        /// The token.
+        token: String,
+        /// e.g. `Ed25519`.
+        curve: String,
+        /// The function.
+        function: String,
+        /// The return value.
+        rv: String,
+    },
+    /// No token matches the label or serial asked for.
+    #[error("no token with label or serial \"{wanted}\" in {module} (present: {}); insert the keyholder's token and try again", if .present.is_empty() { "none".to_string() } else { .present.join(", ") })]
+    TokenNotFound {
+        /// What was asked for.
+        wanted: String,
+        /// The module.
+        module: String,
+        /// Tokens that are present.
+        present: Vec<String>,
+    },
+    /// Several tokens match.
+    #[error("several tokens match \"{wanted}\": {}; use the serial number", .matches.join(", "))]
+    AmbiguousToken {
+        /// What was asked for.
+        wanted: String,
+        /// The matching tokens.
+        matches: Vec<String>,
+    },
+    /// The token is not initialised (no label, no PIN).
+    #[error("{token} is not initialised; initialise it for its keyholder first (see docs/hsm.md)")]
+    NotInitialized {
+        /// The token.
+        token: String,
+    },
+    /// No key pair matches the label or key id.
+    #[error("{token} holds no key with label or key id \"{wanted}\" (keys: {})", if .present.is_empty() { "none".to_string() } else { .present.join(", ") })]
+    KeyNotFound {
+        /// The token.
+        token: String,
+        /// What was asked for.
+        wanted: String,
+        /// Keys on the token (label and key id).
+        present: Vec<String>,
+    },
+    /// Several keys match.
+    #[error("several keys on {token} match \"{wanted}\": {}", .matches.join(", "))]
+    AmbiguousKey {
+        /// The token.
+        token: String,
+        /// What was asked for.
+        wanted: String,
+        /// The matching keys.
+        matches: Vec<String>,
+    },
+    /// Key generation refused: an object with this label or id exists (never overwritten).
+    #[error(
+        "{token} already holds an object with {what}; Conclave never overwrites a key, choose another label"
+    )]
+    KeyExists {
+        /// The token.
+        token: String,
+        /// `label "x"` or `CKA_ID 0a0b`.
+        what: String,
+    },
+    /// The key on the token is not one Conclave can use.
+    #[error("key \"{label}\" on {token} cannot be used: {reason}")]
+    UnsupportedKey {
+        /// The token.
+        token: String,
+        /// The key label.
+        label: String,
+        /// Why.
+        reason: String,
+    },
+    /// The freshly generated key failed its self-test; it was deleted again.
+    #[error(
+        "self-test of the new key \"{label}\" on {token} failed: {reason}; the key pair was deleted"
+    )]
+    SelfTestFailed {
+        /// The token.
+        token: String,
+        /// The key label.
+        label: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl TokenError {
+    /// Exit code class: 1 for refusals (wrong or locked PIN, key exists, self-test), 2 for the
+    /// rest (usage, device, I/O).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            TokenError::WrongPin { .. }
+            | TokenError::PinLocked { .. }
+            | TokenError::KeyExists { .. }
+            | TokenError::SelfTestFailed { .. } => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// What the token's flags say about remaining PIN tries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PinTries {
+    /// `CKF_USER_PIN_COUNT_LOW`: a wrong PIN was entered at least once since the last good one
+    /// (PKCS#11 does not report the number of tries left; SoftHSM2 sets this flag but never
+    /// locks).
+    pub count_low: bool,
+    /// `CKF_USER_PIN_FINAL_TRY`: one more wrong PIN locks the token.
+    pub final_try: bool,
+    /// `CKF_USER_PIN_LOCKED`.
+    pub locked: bool,
+}
+
+impl PinTries {
+    /// A sentence for the keyholder.
+    pub fn describe(&self) -> &'static str {
+        if self.locked {
+            "the token now reports the PIN as LOCKED"
+        } else if self.final_try {
+            "the token reports ONE try left: another wrong PIN locks it"
+        } else if self.count_low {
+            "the token reports a wrong PIN since the last successful login (CKF_USER_PIN_COUNT_LOW); it does not say how many tries are left"
+        } else {
+            "the token reports no low try count"
+        }
+    }
+}
+
+/// The PKCS#11 name of a return value (`CKR_PIN_INCORRECT`).
+pub fn rv_name(rv: &RvError) -> String {
+    match rv {
+        RvError::VendorDefined(v) => format!("CKR_VENDOR_DEFINED(0x{v:x})"),
+        RvError::UnknownErrorCode(v) => format!("unknown return value 0x{v:x}"),
+        other => format!("CKR_{}", camel_to_upper_snake(&format!("{other:?}"))),
+    }
+}
+
+fn camel_to_upper_snake(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for (i, c) in s.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+fn function_name(f: &cryptoki::context::Function) -> String {
+    format!("C_{f:?}")
+}
+
+/// Turn a cryptoki error into a [`TokenError`], classifying the cases a keyholder must tell apart.
+fn classify(e: CkError, context: &str) -> TokenError {
+    match e {
+        CkError::Pkcs11(rv, f) => {
+            let function = function_name(&f);
+            match rv {
+                RvError::DeviceRemoved | RvError::TokenNotPresent => TokenError::TokenRemoved {
+                    token: context.to_string(),
+                    function,
+                    rv: rv_name(&rv),
+                },
+                RvError::PinLocked => TokenError::PinLocked {
+                    token: context.to_string(),
+                    how: format!("{function} returned CKR_PIN_LOCKED"),
+                },
+                RvError::MechanismInvalid => TokenError::MechanismMissing {
+                    token: context.to_string(),
+                    mechanism: "the requested mechanism".into(),
+                    purpose: format!("{function} (returned CKR_MECHANISM_INVALID)"),
+                },
+                _ => TokenError::Pkcs11 {
+                    function,
+                    rv: rv_name(&rv),
+                    context: context.to_string(),
+                },
+            }
+        }
+        other => TokenError::Wrapper {
+            context: context.to_string(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Where to find a module: an explicit path, or the known list.
+pub fn locate_module(explicit: Option<&Path>) -> Result<PathBuf, TokenError> {
+    if let Some(p) = explicit {
+        if !p.exists() {
+            return Err(TokenError::ModuleMissing {
+                path: p.to_path_buf(),
+            });
+        }
+        return Ok(p.to_path_buf());
+    }
+    let candidates = module_candidates();
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or(TokenError::NoModule {
+            searched: candidates,
+        })
+}
+
+/// Every path the automatic search tries, in order.
+pub fn module_candidates() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for (_, file) in KNOWN_MODULES {
+        for dir in MODULE_DIRS {
+            out.push(Path::new(dir).join(file));
+        }
+    }
+    out
+}
+
+/// The signature algorithm a key type selector names (`ed25519`, `ecdsa-p256`, `ecdsa-p384`).
+pub fn parse_key_type(s: &str) -> Option<Algorithm> {
+    match s {
+        "ed25519" => Some(Algorithm::Ed25519),
+        "ecdsa-p256" | "ecdsa-sha2-nistp256" | "p256" => Some(Algorithm::EcdsaP256),
+        "ecdsa-p384" | "ecdsa-sha2-nistp384" | "p384" => Some(Algorithm::EcdsaP384),
+        _ => None,
+    }
+}
+
+/// The command-line name of a key type.
+pub fn key_type_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::Ed25519 => "ed25519",
+        Algorithm::EcdsaP256 => "ecdsa-p256",
+        Algorithm::EcdsaP384 => "ecdsa-p384",
+        Algorithm::RsaPssSha256 => "rsa",
+    }
+}
+
+/// How to spell the Ed25519 curve in `CKA_EC_PARAMS` when generating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EdParams {
+    /// Try the OID, and if the token rejects it, the name.
+    Auto,
+    /// The OID 1.3.101.112 only.
+    Oid,
+    /// The PrintableString "edwards25519" only.
+    Name,
+}
+
+/// A token as the keyholder sees it.
+#[derive(Clone, Debug)]
+pub struct TokenDesc {
+    /// Slot id in this process (changes between runs on SoftHSM2; informational only).
+    pub slot: u64,
+    /// Token label.
+    pub label: String,
+    /// Serial number.
+    pub serial: String,
+    /// Manufacturer.
+    pub manufacturer: String,
+    /// Model.
+    pub model: String,
+    /// Firmware version, `major.minor`.
+    pub firmware: String,
+    /// Hardware version.
+    pub hardware: String,
+    /// `CKF_TOKEN_INITIALIZED`.
+    pub initialized: bool,
+    /// `CKF_LOGIN_REQUIRED`.
+    pub login_required: bool,
+    /// `CKF_USER_PIN_INITIALIZED`.
+    pub user_pin_initialized: bool,
+    /// PIN try flags.
+    pub pin: PinTries,
+    /// Known advisories for this device and firmware.
+    pub advisories: Vec<Advisory>,
+    fw: (u8, u8),
+}
+
+impl fmt::Display for TokenDesc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.label.is_empty() {
+            write!(
+                f,
+                "token (serial {}, {} {})",
+                self.serial, self.manufacturer, self.model
+            )
+        } else {
+            write!(
+                f,
+                "token \"{}\" (serial {}, {} {})",
+                self.label, self.serial, self.manufacturer, self.model
+            )
+        }
+    }
+}
+
+/// A security advisory that applies to a device and firmware.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Advisory {
+    /// Identifier, e.g. `YSA-2024-03`.
+    pub id: &'static str,
+    /// Which key types it concerns.
+    pub affects: &'static str,
+    /// What to do.
+    pub summary: &'static str,
+}
+
+struct AdvisoryRule {
+    manufacturer: &'static str,
+    model: &'static str,
+    below: (u8, u8),
+    advisory: Advisory,
+}
+
+/// The small table of known firmware advisories. Matching is on manufacturer and model
+/// substrings (case-insensitive) and a firmware version below a fixed one.
+const ADVISORIES: &[AdvisoryRule] = &[
+    AdvisoryRule {
+        manufacturer: "yubico",
+        model: "yubikey",
+        below: (5, 7),
+        advisory: Advisory {
+            id: "YSA-2024-03",
+            affects: "ECDSA",
+            summary: "YubiKey 5 firmware below 5.7 has a side channel in ECDSA (EUCLEAK); prefer Ed25519 or a device with firmware 5.7 or later",
+        },
+    },
+    AdvisoryRule {
+        manufacturer: "yubico",
+        model: "yubihsm",
+        below: (2, 4),
+        advisory: Advisory {
+            id: "YSA-2024-03",
+            affects: "ECDSA",
+            summary: "YubiHSM 2 firmware below 2.4.0 has a side channel in ECDSA (EUCLEAK); update the firmware or use Ed25519",
+        },
+    },
+];
+
+/// Advisories that apply to a device.
+pub fn advisories_for(manufacturer: &str, model: &str, firmware: (u8, u8)) -> Vec<Advisory> {
+    let man = manufacturer.to_ascii_lowercase();
+    let model = model.to_ascii_lowercase();
+    ADVISORIES
+        .iter()
+        .filter(|r| man.contains(r.manufacturer) && model.contains(r.model) && firmware < r.below)
+        .map(|r| r.advisory.clone())
+        .collect()
+}
+
+impl TokenDesc {
+    /// Advisories that concern an algorithm.
+    pub fn advisories_for_alg(&self, alg: Algorithm) -> Vec<&Advisory> {
+        let ecdsa = matches!(alg, Algorithm::EcdsaP256 | Algorithm::EcdsaP384);
+        self.advisories
+            .iter()
+            .filter(|a| a.affects != "ECDSA" || ecdsa)
+            .collect()
+    }
+
+    /// Firmware as numbers.
+    pub fn firmware_version(&self) -> (u8, u8) {
+        self.fw
+    }
+
+    /// The description as JSON (for `token list --json` and transcripts).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "slot": self.slot,
+            "label": self.label,
+            "serial": self.serial,
+            "manufacturer": self.manufacturer,
+            "model": self.model,
+            "firmware": self.firmware,
+            "hardware": self.hardware,
+            "flags": {
+                "token_initialized": self.initialized,
+                "login_required": self.login_required,
+                "user_pin_initialized": self.user_pin_initialized,
+                "user_pin_count_low": self.pin.count_low,
+                "user_pin_final_try": self.pin.final_try,
+                "user_pin_locked": self.pin.locked,
+            },
+            "advisories": self.advisories.iter().map(|a| serde_json::json!({
+                "id": a.id, "affects": a.affects, "summary": a.summary,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// A key pair on a token, found through its public key object.
+#[derive(Clone, Debug)]
+pub struct TokenKey {
+    /// `CKA_LABEL`.
+    pub label: String,
+    /// `CKA_ID`.
+    pub id: Vec<u8>,
+    /// The public key, or why it cannot be used.
+    pub public: Result<PublicKey, String>,
+}
+
+impl TokenKey {
+    /// The TUF key object (python-tuf encodings), if the key is usable.
+    pub fn tuf_key(&self) -> Option<Key> {
+        self.public.as_ref().ok().map(Key::from_public_key)
+    }
+
+    /// Label and short key id, for messages.
+    pub fn describe(&self) -> String {
+        match self.tuf_key() {
+            Some(k) => format!("\"{}\" ({})", self.label, k.key_id().short()),
+            None => format!("\"{}\" (unusable)", self.label),
+        }
+    }
+}
+
+/// A loaded and initialised PKCS#11 module.
+pub struct Module {
+    ctx: Pkcs11,
+    path: PathBuf,
+}
+
+impl fmt::Debug for Module {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Module").field("path", &self.path).finish()
+    }
+}
+
+impl Module {
+    /// Load the module at `path` (or the first known one) and call `C_Initialize`.
+    pub fn open(explicit: Option<&Path>) -> Result<Module, TokenError> {
+        let path = locate_module(explicit)?;
+        let ctx = Pkcs11::new(&path).map_err(|e| TokenError::ModuleNotLoadable {
+            path: path.clone(),
+            reason: match e {
+                CkError::Pkcs11(rv, f) => {
+                    format!("{} returned {}", function_name(&f), rv_name(&rv))
+                }
+                CkError::MissingSymbol(s) => format!("it has no {s} function"),
+                other => other.to_string(),
+            },
+        })?;
+        let ctx_desc = format!("module {}", path.display());
+        match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(e) => return Err(classify(e, &ctx_desc)),
+        }
+        Ok(Module { ctx, path })
+    }
+
+    /// The module path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn ctx_desc(&self) -> String {
+        format!("module {}", self.path.display())
+    }
+
+    /// All slots with a token present, described.
+    pub fn tokens(&self) -> Result<Vec<TokenDesc>, TokenError> {
+        let slots = self
+            .ctx
+            .get_slots_with_token()
+            .map_err(|e| classify(e, &self.ctx_desc()))?;
+        let mut out = Vec::new();
+        for slot in slots {
+            out.push(self.describe(slot)?);
+        }
+        Ok(out)
+    }
+
+    fn describe(&self, slot: Slot) -> Result<TokenDesc, TokenError> {
+        let ti = self
+            .ctx
+            .get_token_info(slot)
+            .map_err(|e| classify(e, &format!("slot {} of {}", slot.id(), self.ctx_desc())))?;
+        let fw = ti.firmware_version();
+        let hw = ti.hardware_version();
+        let fw = (fw.major(), fw.minor());
+        let manufacturer = ti.manufacturer_id().trim().to_string();
+        let model = ti.model().trim().to_string();
+        Ok(TokenDesc {
+            slot: slot.id(),
+            label: ti.label().trim().to_string(),
+            serial: ti.serial_number().trim().to_string(),
+            advisories: advisories_for(&manufacturer, &model, fw),
+            manufacturer,
+            model,
+            firmware: format!("{}.{}", fw.0, fw.1),
+            hardware: format!("{}.{}", hw.major(), hw.minor()),
+            initialized: ti.token_initialized(),
+            login_required: ti.login_required(),
+            user_pin_initialized: ti.user_pin_initialized(),
+            pin: PinTries {
+                count_low: ti.user_pin_count_low(),
+                final_try: ti.user_pin_final_try(),
+                locked: ti.user_pin_locked(),
+            },
+            fw,
+        })
+    }
+
+    /// Find the one initialised token whose label or serial number is `wanted`.
+    pub fn find_token(&self, wanted: &str) -> Result<TokenDesc, TokenError> {
+        let all = self.tokens()?;
+        let matches: Vec<&TokenDesc> = all
+            .iter()
+            .filter(|t| t.initialized && (t.label == wanted || t.serial == wanted))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(TokenError::TokenNotFound {
+                wanted: wanted.to_string(),
+                module: self.path.display().to_string(),
+                present: all
+                    .iter()
+                    .filter(|t| t.initialized)
+                    .map(|t| t.to_string())
+                    .collect(),
+            }),
+            many => Err(TokenError::AmbiguousToken {
+                wanted: wanted.to_string(),
+                matches: many.iter().map(|t| t.to_string()).collect(),
+            }),
+        }
+    }
+
+    fn slot_of(&self, token: &TokenDesc) -> Result<Slot, TokenError> {
+        // Re-resolve by serial and label: slot ids are not stable.
+        let slots = self
+            .ctx
+            .get_slots_with_token()
+            .map_err(|e| classify(e, &token.to_string()))?;
+        for slot in slots {
+            let d = self.describe(slot)?;
+            if d.serial == token.serial && d.label == token.label {
+                return Ok(slot);
+            }
+        }
+        Err(TokenError::TokenRemoved {
+            token: token.to_string(),
+            function: "C_GetSlotList".into(),
+            rv: "no slot holds this token any more".into(),
+        })
+    }
+
+    /// Open a session on a token (read-write if `rw`).
+    pub fn open_session(&self, token: &TokenDesc, rw: bool) -> Result<TokenSession, TokenError> {
+        if !token.initialized {
+            return Err(TokenError::NotInitialized {
+                token: token.to_string(),
+            });
+        }
+        let slot = self.slot_of(token)?;
+        let session = if rw {
+            self.ctx.open_rw_session(slot)
+        } else {
+            self.ctx.open_ro_session(slot)
+        }
+        .map_err(|e| classify(e, &token.to_string()))?;
+        Ok(TokenSession {
+            session,
+            token: token.clone(),
+            slot,
+            ctx: self.ctx.clone(),
+        })
+    }
+
+    /// Find the one token that holds a key (by label or TUF key id), among all present tokens:
+    /// when several keyholders' tokens are plugged in, the right one is picked by its key.
+    pub fn find_key_anywhere(&self, wanted: &str) -> Result<(TokenSession, TokenKey), TokenError> {
+        let mut hits = Vec::new();
+        let mut present = Vec::new();
+        for t in self.tokens()?.into_iter().filter(|t| t.initialized) {
+            let session = self.open_session(&t, false)?;
+            match session.find_key(wanted) {
+                Ok(k) => hits.push((session, k)),
+                Err(TokenError::KeyNotFound { .. }) => {
+                    present.extend(
+                        session
+                            .keys()?
+                            .iter()
+                            .map(|k| format!("{} on {t}", k.describe())),
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match hits.len() {
+            1 => Ok(hits.remove(0)),
+            0 => Err(TokenError::KeyNotFound {
+                token: format!("no token present in {}", self.path.display()),
+                wanted: wanted.to_string(),
+                present,
+            }),
+            _ => Err(TokenError::AmbiguousKey {
+                token: "the present tokens".into(),
+                wanted: wanted.to_string(),
+                matches: hits
+                    .iter()
+                    .map(|(s, k)| format!("{} on {}", k.describe(), s.token()))
+                    .collect(),
+            }),
+        }
+    }
+
+    /// Initialise a fresh SoftHSM2-style token in the first free slot (practice only): sets the
+    /// label, SO PIN and user PIN. Returns the new token.
+    pub fn init_token(
+        &self,
+        label: &str,
+        so_pin: &Pin,
+        user_pin: &Pin,
+    ) -> Result<TokenDesc, TokenError> {
+        let ctx = self.ctx_desc();
+        let slots = self.ctx.get_all_slots().map_err(|e| classify(e, &ctx))?;
+        let mut free = None;
+        for slot in slots {
+            if let Ok(ti) = self.ctx.get_token_info(slot)
+                && !ti.token_initialized()
+            {
+                free = Some(slot);
+                break;
+            }
+        }
+        let Some(slot) = free else {
+            return Err(TokenError::Pkcs11 {
+                function: "C_GetSlotList".into(),
+                rv: "no slot with an uninitialised token".into(),
+                context: ctx,
+            });
+        };
+        let desc = format!("new token \"{label}\" in slot {}", slot.id());
+        let so = AuthPin::new(so_pin.as_str().into());
+        self.ctx
+            .init_token(slot, &so, label)
+            .map_err(|e| classify(e, &desc))?;
+        let session = self
+            .ctx
+            .open_rw_session(slot)
+            .map_err(|e| classify(e, &desc))?;
+        session
+            .login(UserType::So, Some(&so))
+            .map_err(|e| classify(e, &desc))?;
+        session
+            .init_pin(&AuthPin::new(user_pin.as_str().into()))
+            .map_err(|e| classify(e, &desc))?;
+        session.logout().map_err(|e| classify(e, &desc))?;
+        drop(session);
+        // The token may have moved to another slot id; find it by label among new tokens.
+        let all = self.tokens()?;
+        let mut found: Vec<TokenDesc> = all.into_iter().filter(|t| t.label == label).collect();
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err(TokenError::TokenNotFound {
+                wanted: label.into(),
+                module: self.path.display().to_string(),
+                present: vec![],
+            }),
+            _ => Err(TokenError::AmbiguousToken {
+                wanted: label.into(),
+                matches: found.iter().map(|t| t.to_string()).collect(),
+            }),
+        }
+    }
+}
+
+/// An open session on one token.
+pub struct TokenSession {
+    session: Session,
+    token: TokenDesc,
+    slot: Slot,
+    ctx: Pkcs11,
+}
+
+impl fmt::Debug for TokenSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSession")
+            .field("token", &self.token.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a key generation produced.
+#[derive(Clone, Debug)]
+pub struct GeneratedKey {
+    /// The label.
+    pub label: String,
+    /// The `CKA_ID`.
+    pub id: Vec<u8>,
+    /// The public key read back from the token.
+    pub public: PublicKey,
+    /// The TUF key object.
+    pub key: Key,
+    /// How `CKA_EC_PARAMS` was spelled (for Ed25519: OID or name).
+    pub ec_params: Vec<u8>,
+}
+
+impl TokenSession {
+    /// The token.
+    pub fn token(&self) -> &TokenDesc {
+        &self.token
+    }
+
+    fn err(&self, e: CkError) -> TokenError {
+        classify(e, &self.token.to_string())
+    }
+
+    fn fresh_flags(&self) -> PinTries {
+        self.ctx
+            .get_token_info(self.slot)
+            .map(|ti| PinTries {
+                count_low: ti.user_pin_count_low(),
+                final_try: ti.user_pin_final_try(),
+                locked: ti.user_pin_locked(),
+            })
+            .unwrap_or_default()
+    }
+
+    /// Refuse a token whose user PIN is locked (call before asking for the PIN).
+    pub fn check_not_locked(&self) -> Result<(), TokenError> {
+        if self.fresh_flags().locked || self.token.pin.locked {
+            return Err(TokenError::PinLocked {
+                token: self.token.to_string(),
+                how: "token flags say CKF_USER_PIN_LOCKED".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Log in as the user. A locked PIN is refused before anything is sent to the token.
+    pub fn login(&self, pin: &Pin) -> Result<(), TokenError> {
+        self.check_not_locked()?;
+        let auth = AuthPin::new(pin.as_str().into());
+        match self.session.login(UserType::User, Some(&auth)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+            Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => Err(TokenError::WrongPin {
+                token: self.token.to_string(),
+                tries: self.fresh_flags(),
+            }),
+            Err(CkError::Pkcs11(RvError::PinLocked, _)) => Err(TokenError::PinLocked {
+                token: self.token.to_string(),
+                how: "C_Login returned CKR_PIN_LOCKED".into(),
+            }),
+            Err(CkError::Pkcs11(RvError::PinLenRange, _)) => Err(TokenError::WrongPin {
+                token: self.token.to_string(),
+                tries: self.fresh_flags(),
+            }),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Is the mechanism offered by the token? Errors name it when it is not.
+    pub fn require_mechanism(&self, mech: MechanismType, purpose: &str) -> Result<(), TokenError> {
+        let list = self
+            .ctx
+            .get_mechanism_list(self.slot)
+            .map_err(|e| self.err(e))?;
+        if list.contains(&mech) {
+            Ok(())
+        } else {
+            Err(TokenError::MechanismMissing {
+                token: self.token.to_string(),
+                mechanism: mech.to_string(),
+                purpose: purpose.to_string(),
+            })
+        }
+    }
+
+    /// Key pairs on the token (through their public key objects).
+    pub fn keys(&self) -> Result<Vec<TokenKey>, TokenError> {
+        let handles = self
+            .session
+            .find_objects(&[Attribute::Class(ObjectClass::PUBLIC_KEY)])
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(self.read_public(h)?);
+        }
+        out.sort_by(|a, b| a.label.cmp(&b.label).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    fn read_public(&self, h: ObjectHandle) -> Result<TokenKey, TokenError> {
+        let attrs = self
+            .session
+            .get_attributes(
+                h,
+                &[
+                    AttributeType::Label,
+                    AttributeType::Id,
+                    AttributeType::KeyType,
+                    AttributeType::EcParams,
+                    AttributeType::EcPoint,
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        let mut label = String::new();
+        let mut id = Vec::new();
+        let mut key_type = None;
+        let mut params = None;
+        let mut point = None;
+        for a in attrs {
+            match a {
+                Attribute::Label(l) => label = String::from_utf8_lossy(&l).into_owned(),
+                Attribute::Id(i) => id = i,
+                Attribute::KeyType(k) => key_type = Some(k),
+                Attribute::EcParams(p) => params = Some(p),
+                Attribute::EcPoint(p) => point = Some(p),
+                _ => {}
+            }
+        }
+        let public = match (key_type, params, point) {
+            (Some(kt), Some(params), Some(point)) => decode_public(kt, &params, &point),
+            (Some(kt), _, _) => Err(format!("key type {kt} is not Ed25519 or ECDSA P-256/P-384")),
+            _ => Err("the token does not report the key type".into()),
+        };
+        Ok(TokenKey { label, id, public })
+    }
+
+    /// Find a key by label, or by TUF key id (full, or a unique prefix of at least 8 hex digits).
+    pub fn find_key(&self, wanted: &str) -> Result<TokenKey, TokenError> {
+        let keys = self.keys()?;
+        let by_label: Vec<&TokenKey> = keys.iter().filter(|k| k.label == wanted).collect();
+        let hits: Vec<&TokenKey> = if !by_label.is_empty() {
+            by_label
+        } else if wanted.len() >= 8 && wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let w = wanted.to_ascii_lowercase();
+            keys.iter()
+                .filter(|k| k.tuf_key().is_some_and(|t| t.key_id().0.starts_with(&w)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        match hits.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(TokenError::KeyNotFound {
+                token: self.token.to_string(),
+                wanted: wanted.into(),
+                present: keys.iter().map(TokenKey::describe).collect(),
+            }),
+            many => Err(TokenError::AmbiguousKey {
+                token: self.token.to_string(),
+                wanted: wanted.into(),
+                matches: many.iter().map(|k| k.describe()).collect(),
+            }),
+        }
+    }
+
+    /// Certificates the token holds for a key (same `CKA_ID`), e.g. a YubiKey PIV attestation
+    /// through ykcs11: (label, DER). Kept with the public key; their chains are not verified here.
+    pub fn certificates_for(&self, id: &[u8]) -> Result<Vec<(String, Vec<u8>)>, TokenError> {
+        if id.is_empty() {
+            return Ok(Vec::new());
+        }
+        let handles = self
+            .session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::CERTIFICATE),
+                Attribute::Id(id.to_vec()),
+            ])
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for h in handles {
+            let attrs = self
+                .session
+                .get_attributes(h, &[AttributeType::Label, AttributeType::Value])
+                .map_err(|e| self.err(e))?;
+            let mut label = String::new();
+            let mut der = Vec::new();
+            for a in attrs {
+                match a {
+                    Attribute::Label(l) => label = String::from_utf8_lossy(&l).into_owned(),
+                    Attribute::Value(v) => der = v,
+                    _ => {}
+                }
+            }
+            if !der.is_empty() {
+                out.push((label, der));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn private_handle(&self, key: &TokenKey) -> Result<ObjectHandle, TokenError> {
+        let mut template = vec![Attribute::Class(ObjectClass::PRIVATE_KEY)];
+        if key.id.is_empty() {
+            template.push(Attribute::Label(key.label.as_bytes().to_vec()));
+        } else {
+            template.push(Attribute::Id(key.id.clone()));
+        }
+        let found = self
+            .session
+            .find_objects(&template)
+            .map_err(|e| self.err(e))?;
+        match found.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(TokenError::KeyNotFound {
+                token: self.token.to_string(),
+                wanted: format!("private key for {}", key.describe()),
+                present: vec![],
+            }),
+            _ => Err(TokenError::AmbiguousKey {
+                token: self.token.to_string(),
+                wanted: format!("private key for {}", key.describe()),
+                matches: vec![format!(
+                    "{} private keys with CKA_ID {}",
+                    found.len(),
+                    hex::encode(&key.id)
+                )],
+            }),
+        }
+    }
+
+    /// A signer for a key on this token (the session must be logged in).
+    pub fn signer(self, key: &TokenKey) -> Result<Pkcs11Signer, TokenError> {
+        let public = key
+            .public
+            .clone()
+            .map_err(|reason| TokenError::UnsupportedKey {
+                token: self.token.to_string(),
+                label: key.label.clone(),
+                reason,
+            })?;
+        let alg = public.algorithm();
+        let (mech, purpose) = match alg {
+            Algorithm::Ed25519 => (MechanismType::EDDSA, "sign with Ed25519"),
+            _ => (MechanismType::ECDSA, "sign with ECDSA"),
+        };
+        self.require_mechanism(mech, purpose)?;
+        let handle = self.private_handle(key)?;
+        Ok(Pkcs11Signer {
+            tuf_key: Key::from_public_key(&public),
+            public,
+            handle,
+            label: key.label.clone(),
+            session: self,
+        })
+    }
+
+    /// Generate a key pair inside the token (the session must be read-write and logged in),
+    /// then sign a random nonce with it and verify against the public key read back. Refuses an
+    /// existing label or id; deletes the pair again if the self-test fails.
+    pub fn generate(
+        &self,
+        alg: Algorithm,
+        label: &str,
+        id: Option<Vec<u8>>,
+        ed_params: EdParams,
+    ) -> Result<GeneratedKey, TokenError> {
+        let token = self.token.to_string();
+        let (gen_mech, sign_mech, curve) = match alg {
+            Algorithm::Ed25519 => (
+                MechanismType::ECC_EDWARDS_KEY_PAIR_GEN,
+                MechanismType::EDDSA,
+                "Ed25519",
+            ),
+            Algorithm::EcdsaP256 => (
+                MechanismType::ECC_KEY_PAIR_GEN,
+                MechanismType::ECDSA,
+                "P-256",
+            ),
+            Algorithm::EcdsaP384 => (
+                MechanismType::ECC_KEY_PAIR_GEN,
+                MechanismType::ECDSA,
+                "P-384",
+            ),
+            Algorithm::RsaPssSha256 => {
+                return Err(TokenError::UnsupportedKey {
+                    token,
+                    label: label.into(),
+                    reason: "Conclave generates only Ed25519, ECDSA P-256 and P-384 keys".into(),
+                });
+            }
+        };
+        self.require_mechanism(gen_mech, &format!("generate an {curve} key"))?;
+        self.require_mechanism(sign_mech, &format!("sign with an {curve} key"))?;
+        let id = match id {
+            Some(id) => id,
+            None => {
+                let mut id = vec![0u8; 16];
+                rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+                id
+            }
+        };
+        // Never overwrite: look for any object (public, private, certificate) with the label or id.
+        let by_label = self
+            .session
+            .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
+            .map_err(|e| self.err(e))?;
+        if !by_label.is_empty() {
+            return Err(TokenError::KeyExists {
+                token,
+                what: format!("label \"{label}\""),
+            });
+        }
+        let by_id = self
+            .session
+            .find_objects(&[Attribute::Id(id.clone())])
+            .map_err(|e| self.err(e))?;
+        if !by_id.is_empty() {
+            return Err(TokenError::KeyExists {
+                token,
+                what: format!("CKA_ID {}", hex::encode(&id)),
+            });
+        }
+        let params_choices: Vec<&[u8]> = match (alg, ed_params) {
+            (Algorithm::Ed25519, EdParams::Auto) => vec![ED25519_OID_PARAMS, ED25519_NAME_PARAMS],
+            (Algorithm::Ed25519, EdParams::Oid) => vec![ED25519_OID_PARAMS],
+            (Algorithm::Ed25519, EdParams::Name) => vec![ED25519_NAME_PARAMS],
+            (Algorithm::EcdsaP256, _) => vec![P256_PARAMS],
+            _ => vec![P384_PARAMS],
+        };
+        let mech = match alg {
+            Algorithm::Ed25519 => Mechanism::EccEdwardsKeyPairGen,
+            _ => Mechanism::EccKeyPairGen,
+        };
+        let mut last_err = None;
+        let mut generated = None;
+        for params in params_choices {
+            let public_template = [
+                Attribute::Token(true),
+                Attribute::Private(false),
+                Attribute::Verify(true),
+                Attribute::EcParams(params.to_vec()),
+                Attribute::Label(label.as_bytes().to_vec()),
+                Attribute::Id(id.clone()),
+            ];
+            let private_template = [
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
+                Attribute::Sign(true),
+                Attribute::Label(label.as_bytes().to_vec()),
+                Attribute::Id(id.clone()),
+            ];
+            match self
+                .session
+                .generate_key_pair(&mech, &public_template, &private_template)
+            {
+                Ok(pair) => {
+                    generated = Some((pair, params.to_vec()));
+                    break;
+                }
+                Err(CkError::Pkcs11(
+                    rv @ (RvError::CurveNotSupported
+                    | RvError::DomainParamsInvalid
+                    | RvError::AttributeValueInvalid
+                    | RvError::TemplateInconsistent),
+                    f,
+                )) => {
+                    last_err = Some(TokenError::CurveNotSupported {
+                        token: token.clone(),
+                        curve: curve.into(),
+                        function: function_name(&f),
+                        rv: rv_name(&rv),
+                    });
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+        let Some(((public_h, private_h), ec_params)) = generated else {
+            return Err(last_err.unwrap_or(TokenError::CurveNotSupported {
+                token,
+                curve: curve.into(),
+                function: "C_GenerateKeyPair".into(),
+                rv: "no parameters accepted".into(),
+            }));
+        };
+        let cleanup = |reason: String| {
+            let _ = self.session.destroy_object(private_h);
+            let _ = self.session.destroy_object(public_h);
+            TokenError::SelfTestFailed {
+                token: self.token.to_string(),
+                label: label.into(),
+                reason,
+            }
+        };
+        let read = match self.read_public(public_h) {
+            Ok(k) => k,
+            Err(e) => return Err(cleanup(format!("reading the public key back failed: {e}"))),
+        };
+        let public = match read.public.clone() {
+            Ok(p) if p.algorithm() == alg => p,
+            Ok(p) => {
+                return Err(cleanup(format!(
+                    "the token made a {} key, {} was asked for",
+                    p.algorithm().label(),
+                    alg.label()
+                )));
+            }
+            Err(reason) => return Err(cleanup(reason)),
+        };
+        let mut nonce = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+        let mut msg = b"conclave key self-test ".to_vec();
+        msg.extend_from_slice(&hex::encode(nonce).into_bytes());
+        let sig = match raw_sign(&self.session, private_h, alg, &msg) {
+            Ok(s) => s,
+            Err(e) => {
+                return Err(cleanup(format!(
+                    "signing the nonce failed: {}",
+                    classify(e, &token)
+                )));
+            }
+        };
+        if let Err(e) = public.verify(&msg, &sig) {
+            return Err(cleanup(format!("the nonce signature does not verify: {e}")));
+        }
+        Ok(GeneratedKey {
+            label: label.into(),
+            id,
+            key: Key::from_public_key(&public),
+            public,
+            ec_params,
+        })
+    }
+}
+
+/// Sign with a private key handle: Ed25519 with `CKM_EDDSA` over the message, ECDSA with
+/// `CKM_ECDSA` over the SHA-256/384 digest computed here, converted from raw r||s to DER.
+fn raw_sign(
+    session: &Session,
+    handle: ObjectHandle,
+    alg: Algorithm,
+    msg: &[u8],
+) -> Result<Vec<u8>, CkError> {
+    match alg {
+        Algorithm::Ed25519 => session.sign(
+            &Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
+            handle,
+            msg,
+        ),
+        Algorithm::EcdsaP256 | Algorithm::EcdsaP384 | Algorithm::RsaPssSha256 => {
+            let digest = prehash(alg, msg).unwrap_or_default();
+            let raw = session.sign(&Mechanism::Ecdsa, handle, &digest)?;
+            Ok(ecdsa_raw_to_der(alg, &raw).unwrap_or(raw))
+        }
+    }
+}
+
+/// Convert a raw r||s ECDSA signature to DER; `None` if it has the wrong length or is invalid.
+pub fn ecdsa_raw_to_der(alg: Algorithm, raw: &[u8]) -> Option<Vec<u8>> {
+    match alg {
+        Algorithm::EcdsaP256 => p256::ecdsa::Signature::from_slice(raw)
+            .ok()
+            .map(|s| s.to_der().as_bytes().to_vec()),
+        Algorithm::EcdsaP384 => p384::ecdsa::Signature::from_slice(raw)
+            .ok()
+            .map(|s| s.to_der().as_bytes().to_vec()),
+        _ => None,
+    }
+}
+
+/// Which curve `CKA_EC_PARAMS` names, if one Conclave knows.
+pub fn curve_of_params(params: &[u8]) -> Option<Algorithm> {
+    if params == ED25519_OID_PARAMS || params == ED25519_NAME_PARAMS {
+        Some(Algorithm::Ed25519)
+    } else if params == P256_PARAMS {
+        Some(Algorithm::EcdsaP256)
+    } else if params == P384_PARAMS {
+        Some(Algorithm::EcdsaP384)
+    } else {
+        None
+    }
+}
+
+/// `CKA_EC_POINT` is usually a DER OCTET STRING around the point; some tokens give the bare
+/// point. Unwrap by length, since a bare uncompressed point also starts with 0x04.
+pub fn unwrap_ec_point(point: &[u8], raw_len: usize) -> Option<&[u8]> {
+    if point.len() == raw_len + 2 && point[0] == 0x04 && usize::from(point[1]) == raw_len {
+        Some(&point[2..])
+    } else if point.len() == raw_len {
+        Some(point)
+    } else {
+        None
+    }
+}
+
+/// Decode a public key object's type, parameters and point.
+pub fn decode_public(kt: KeyType, params: &[u8], point: &[u8]) -> Result<PublicKey, String> {
+    let Some(alg) = curve_of_params(params) else {
+        return Err(format!(
+            "curve parameters {} are not Ed25519, P-256 or P-384",
+            hex::encode(params)
+        ));
+    };
+    let expect_kt = if alg == Algorithm::Ed25519 {
+        KeyType::EC_EDWARDS
+    } else {
+        KeyType::EC
+    };
+    if kt != expect_kt {
+        return Err(format!(
+            "key type {kt} does not match curve {}",
+            alg.label()
+        ));
+    }
+    let raw_len = match alg {
+        Algorithm::Ed25519 => 32,
+        Algorithm::EcdsaP256 => 65,
+        _ => 97,
+    };
+    let raw = unwrap_ec_point(point, raw_len).ok_or_else(|| {
+        format!(
+            "CKA_EC_POINT of {} bytes is not a {} point",
+            point.len(),
+            alg.label()
+        )
+    })?;
+    match alg {
+        Algorithm::Ed25519 => {
+            let arr: [u8; 32] = raw
+                .try_into()
+                .map_err(|_| "bad Ed25519 point length".to_string())?;
+            ed25519_dalek::VerifyingKey::from_bytes(&arr)
+                .map(PublicKey::Ed25519)
+                .map_err(|_| "not a valid Ed25519 point".into())
+        }
+        Algorithm::EcdsaP256 => p256::ecdsa::VerifyingKey::from_sec1_bytes(raw)
+            .map(PublicKey::EcdsaP256)
+            .map_err(|_| "not a valid P-256 point".into()),
+        _ => p384::ecdsa::VerifyingKey::from_sec1_bytes(raw)
+            .map(PublicKey::EcdsaP384)
+            .map_err(|_| "not a valid P-384 point".into()),
+    }
+}
+
+/// A key in a token, usable as a [`Signer`]. Holds a logged-in session.
+pub struct Pkcs11Signer {
+    session: TokenSession,
+    handle: ObjectHandle,
+    public: PublicKey,
+    tuf_key: Key,
+    label: String,
+}
+
+impl fmt::Debug for Pkcs11Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pkcs11Signer")
+            .field("token", &self.session.token.to_string())
+            .field("label", &self.label)
+            .field("keyid", &self.tuf_key.key_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pkcs11Signer {
+    /// The token the key is on.
+    pub fn token(&self) -> &TokenDesc {
+        &self.session.token
+    }
+
+    /// The key label on the token.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// Sign, returning a typed token error (the [`Signer`] impl wraps it).
+    pub fn sign_token(&mut self, msg: &[u8]) -> Result<Vec<u8>, TokenError> {
+        let alg = self.public.algorithm();
+        let sig = raw_sign(&self.session.session, self.handle, alg, msg).map_err(|e| {
+            classify(
+                e,
+                &format!("key \"{}\" on {}", self.label, self.session.token),
+            )
+        })?;
+        Ok(sig)
+    }
+
+    /// What the token itself is given to sign for `msg`: the message for Ed25519, its digest
+    /// for ECDSA.
+    pub fn token_input(&self, msg: &[u8]) -> Vec<u8> {
+        prehash(self.public.algorithm(), msg)
+            .filter(|_| self.public.algorithm() != Algorithm::Ed25519)
+            .unwrap_or_else(|| msg.to_vec())
+    }
+
+    /// One bare `C_Sign` over prepared input (see [`Pkcs11Signer::token_input`]), returning
+    /// what the token returned (raw r||s for ECDSA). For measuring the token alone.
+    pub fn sign_prepared(&mut self, input: &[u8]) -> Result<Vec<u8>, TokenError> {
+        let mech = match self.public.algorithm() {
+            Algorithm::Ed25519 => Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
+            _ => Mechanism::Ecdsa,
+        };
+        self.session
+            .session
+            .sign(&mech, self.handle, input)
+            .map_err(|e| {
+                classify(
+                    e,
+                    &format!("key \"{}\" on {}", self.label, self.session.token),
+                )
+            })
+    }
+
+    /// The key id of this key in its python-tuf encoding.
+    pub fn key_id(&self) -> KeyId {
+        self.tuf_key.key_id()
+    }
+}
+
+impl Signer for Pkcs11Signer {
+    fn key(&self) -> &Key {
+        &self.tuf_key
+    }
+
+    fn sign_raw(&mut self, msg: &[u8]) -> Result<Vec<u8>, SignerError> {
+        self.sign_token(msg)
+            .map_err(|e| SignerError::Token(Box::new(e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rv_names_are_pkcs11_spellings() {
+        assert_eq!(rv_name(&RvError::PinIncorrect), "CKR_PIN_INCORRECT");
+        assert_eq!(rv_name(&RvError::DeviceRemoved), "CKR_DEVICE_REMOVED");
+        assert_eq!(rv_name(&RvError::MechanismInvalid), "CKR_MECHANISM_INVALID");
+        assert_eq!(
+            rv_name(&RvError::VendorDefined(0x8000_0001)),
+            "CKR_VENDOR_DEFINED(0x80000001)"
+        );
+        assert_eq!(
+            function_name(&cryptoki::context::Function::Login),
+            "C_Login"
+        );
+    }
+
+    #[test]
+    fn errors_are_classified() {
+        let e = classify(
+            CkError::Pkcs11(RvError::DeviceRemoved, cryptoki::context::Function::Sign),
+            "token \"alice\"",
+        );
+        assert!(matches!(e, TokenError::TokenRemoved { .. }), "{e}");
+        assert!(
+            e.to_string().contains("C_Sign returned CKR_DEVICE_REMOVED"),
+            "{e}"
+        );
+        let e = classify(
+            CkError::Pkcs11(RvError::PinLocked, cryptoki::context::Function::Login),
+            "t",
+        );
+        assert!(matches!(e, TokenError::PinLocked { .. }));
+        let e = classify(
+            CkError::Pkcs11(RvError::GeneralError, cryptoki::context::Function::Sign),
+            "t",
+        );
+        assert_eq!(e.to_string(), "C_Sign failed with CKR_GENERAL_ERROR (t)");
+    }
+
+    #[test]
+    fn ec_point_unwrapping_goes_by_length() {
+        let key = [7u8; 32];
+        let mut wrapped = vec![0x04, 0x20];
+        wrapped.extend_from_slice(&key);
+        assert_eq!(unwrap_ec_point(&wrapped, 32), Some(&key[..]));
+        assert_eq!(unwrap_ec_point(&key, 32), Some(&key[..]));
+        // A bare P-256 point whose X starts with 0x3f = 63 looks like a DER header of the wrong size.
+        let mut bare = vec![0x04, 0x3f];
+        bare.extend_from_slice(&[1u8; 63]);
+        assert_eq!(unwrap_ec_point(&bare, 65), Some(&bare[..]));
+        assert_eq!(unwrap_ec_point(&bare[..64], 65), None);
+    }
+
+    #[test]
+    fn both_ed25519_param_spellings_decode() {
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+        let mut point = vec![0x04, 0x20];
+        point.extend_from_slice(sk.verifying_key().as_bytes());
+        for params in [ED25519_OID_PARAMS, ED25519_NAME_PARAMS] {
+            let pk = decode_public(KeyType::EC_EDWARDS, params, &point).unwrap();
+            assert_eq!(pk, PublicKey::Ed25519(sk.verifying_key()));
+        }
+        assert!(decode_public(KeyType::EC, ED25519_OID_PARAMS, &point).is_err());
+        let secp256k1 = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
+        let err = decode_public(KeyType::EC, &secp256k1, &point).unwrap_err();
+        assert!(err.contains("not Ed25519, P-256 or P-384"), "{err}");
+    }
+
+    #[test]
+    fn raw_ecdsa_becomes_der() {
+        use signature::Signer as _;
+        let sk = p256::ecdsa::SigningKey::from_slice(&[3u8; 32]).unwrap();
+        let sig: p256::ecdsa::Signature = sk.sign(b"m");
+        let der = ecdsa_raw_to_der(Algorithm::EcdsaP256, &sig.to_bytes()).unwrap();
+        PublicKey::EcdsaP256(*sk.verifying_key())
+            .verify(b"m", &der)
+            .unwrap();
+        assert!(ecdsa_raw_to_der(Algorithm::EcdsaP256, &sig.to_bytes()[..63]).is_none());
+    }
+
+    #[test]
+    fn advisory_table_matches_yubikey_below_5_7_only() {
+        let a = advisories_for("Yubico (www.yubico.com)", "YubiKey YK5", (5, 4));
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].id, "YSA-2024-03");
+        assert!(advisories_for("Yubico (www.yubico.com)", "YubiKey YK5", (5, 7)).is_empty());
+        assert!(advisories_for("SoftHSM project", "SoftHSM v2", (2, 6)).is_empty());
+        assert_eq!(advisories_for("Yubico", "YubiHSM", (2, 3)).len(), 1);
+    }
+
+    #[test]
+    fn missing_module_and_non_module_are_told_apart() {
+        let e = Module::open(Some(Path::new("/nonexistent/libnothing.so"))).unwrap_err();
+        assert!(matches!(e, TokenError::ModuleMissing { .. }), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("fake.so");
+        std::fs::write(&fake, b"not an ELF file").unwrap();
+        let e = Module::open(Some(&fake)).unwrap_err();
+        assert!(matches!(e, TokenError::ModuleNotLoadable { .. }), "{e}");
+        assert!(e.to_string().contains("fake.so"), "{e}");
+    }
+}

@@ -1,0 +1,1030 @@
+//! Keyholder tokens against real SoftHSM2 tokens, through the `conclave` binary.
+//!
+//! Every test makes its own practice tokens in a temporary directory with its own
+//! `softhsm2.conf` (`conclave token init-practice`), and passes `SOFTHSM2_CONF` to each child
+//! process only: SoftHSM2 reads it at `C_Initialize`, and the system token directory is never
+//! used. Needs the Debian packages softhsm2 and opensc (`make deb-deps`); python-tuf checks use
+//! the venv (`make venv`) like the other interop tests.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Run, run_with_timeout};
+use conclave::tuf::canonical::Value;
+use conclave::tuf::edit::{
+    RoleKeys, add_root_key, new_root, new_targets, next_root, remove_root_key,
+};
+use conclave::tuf::key::Key;
+use conclave::tuf::metadata::{Metadata, RoleType, Root, Targets, key_from_value};
+use conclave::tuf::verify::{trust_root, update_root};
+use time::macros::datetime;
+
+const BIN: &str = env!("CARGO_BIN_EXE_conclave");
+const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn softhsm() -> &'static str {
+    assert!(
+        Path::new(SOFTHSM).is_file(),
+        "{SOFTHSM} missing: install the Debian package softhsm2 (make deb-deps)"
+    );
+    SOFTHSM
+}
+
+/// Practice tokens in a temporary directory.
+struct Practice {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    conf: PathBuf,
+    tokens: Vec<serde_json::Value>,
+}
+
+impl Practice {
+    fn new(keyholders: &str, types: &str) -> Practice {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let dir = root.join("practice");
+        let mut cmd = Command::new(BIN);
+        cmd.args(["token", "init-practice", "--json", "--module", softhsm()])
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--keyholders", keyholders, "--type", types])
+            .env_remove("SOFTHSM2_CONF");
+        let run = run_with_timeout(&mut cmd, b"", TIMEOUT);
+        assert_eq!(run.code(), 0, "init-practice failed: {run:?}");
+        let v = run.json();
+        let conf = PathBuf::from(v["conf"].as_str().unwrap());
+        assert_eq!(conf, dir.canonicalize().unwrap().join("softhsm2.conf"));
+        let tokens = v["tokens"].as_array().unwrap().clone();
+        Practice {
+            _tmp: tmp,
+            root,
+            conf,
+            tokens,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    fn conclave(&self, args: &[&str], stdin: &str) -> Run {
+        self.conclave_env(args, stdin, &[])
+    }
+
+    fn conclave_env(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env("SOFTHSM2_CONF", &self.conf)
+            .current_dir(&self.root);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        run_with_timeout(&mut cmd, stdin.as_bytes(), TIMEOUT)
+    }
+
+    fn token(&self, name: &str) -> &serde_json::Value {
+        self.tokens
+            .iter()
+            .find(|t| t["keyholder"] == name)
+            .unwrap_or_else(|| panic!("no practice token {name}"))
+    }
+
+    fn pin(&self, name: &str) -> String {
+        self.token(name)["pin"].as_str().unwrap().to_string()
+    }
+
+    fn key(&self, name: &str) -> Key {
+        json_key(&self.token(name)["key"]["key"])
+    }
+
+    /// `conclave sign` in place with the keyholder's token and key named after them.
+    fn sign(&self, name: &str, file: &Path, extra: &[&str]) -> Run {
+        let f = file.to_str().unwrap();
+        let mut args = vec![
+            "sign",
+            "--module",
+            SOFTHSM,
+            "--token",
+            name,
+            "--key",
+            name,
+            "--in",
+            f,
+            "--out",
+            f,
+            "--pin-stdin",
+        ];
+        args.extend_from_slice(extra);
+        self.conclave(&args, &format!("{}\n", self.pin(name)))
+    }
+
+    fn pkcs11_tool(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new("pkcs11-tool");
+        cmd.args(["--module", SOFTHSM])
+            .args(args)
+            .env("SOFTHSM2_CONF", &self.conf);
+        let run = run_with_timeout(&mut cmd, b"", TIMEOUT);
+        assert_eq!(
+            run.code(),
+            0,
+            "pkcs11-tool failed (install opensc): {run:?}"
+        );
+        run
+    }
+}
+
+fn json_key(v: &serde_json::Value) -> Key {
+    let text = serde_json::to_string(v).unwrap();
+    key_from_value(Value::parse(text.as_bytes()).unwrap(), "$").unwrap()
+}
+
+fn root_md(root_keys: &[Key], threshold: u64) -> Metadata<Root> {
+    let other = vec![root_keys[0].clone()];
+    let roles = [
+        RoleKeys {
+            role: RoleType::Root,
+            keys: root_keys.to_vec(),
+            threshold,
+        },
+        RoleKeys {
+            role: RoleType::Targets,
+            keys: other.clone(),
+            threshold: 1,
+        },
+        RoleKeys {
+            role: RoleType::Snapshot,
+            keys: other.clone(),
+            threshold: 1,
+        },
+        RoleKeys {
+            role: RoleType::Timestamp,
+            keys: other,
+            threshold: 1,
+        },
+    ];
+    Metadata::new(new_root(&roles, datetime!(2036-01-01 0:00 UTC)).unwrap())
+}
+
+fn python_verify_root(trusted: &Path, new: &Path) {
+    let script = "import sys\n\
+from tuf.api.metadata import Metadata, Root\n\
+old = Metadata[Root].from_file(sys.argv[1])\n\
+new = Metadata[Root].from_file(sys.argv[2])\n\
+old.signed.verify_delegate(Root.type, new.signed_bytes, new.signatures)\n\
+new.signed.verify_delegate(Root.type, new.signed_bytes, new.signatures)\n\
+print('python-tuf: ok')\n";
+    let mut cmd = Command::new(common::python());
+    cmd.args(["-c", script]).arg(trusted).arg(new);
+    let run = run_with_timeout(&mut cmd, b"", TIMEOUT);
+    assert_eq!(
+        run.code(),
+        0,
+        "python-tuf rejects {}: {run:?}",
+        new.display()
+    );
+    assert!(run.stdout.contains("python-tuf: ok"));
+}
+
+fn sign_ms(run: &Run) -> u64 {
+    run.stdout
+        .split(" in ")
+        .nth(1)
+        .and_then(|s| s.split(" ms").next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no timing in {run:?}"))
+}
+
+#[test]
+fn several_tokens_every_key_type_sign_and_verify() {
+    let p = Practice::new("alice,bob,carol", "ed25519,ecdsa-p256,ecdsa-p384");
+    let list = p.conclave(&["token", "list", "--json", "--module", SOFTHSM], "");
+    assert_eq!(list.code(), 0, "{list:?}");
+    let v = list.json();
+    let tokens: Vec<&serde_json::Value> = v["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["flags"]["token_initialized"] == true)
+        .collect();
+    assert_eq!(tokens.len(), 3, "{v}");
+    for (name, scheme) in [
+        ("alice", "ed25519"),
+        ("bob", "ecdsa-sha2-nistp256"),
+        ("carol", "ecdsa-sha2-nistp384"),
+    ] {
+        let t = tokens.iter().find(|t| t["label"] == name).unwrap();
+        assert_eq!(t["serial"], p.token(name)["serial"]);
+        assert_eq!(t["manufacturer"], "SoftHSM project");
+        assert_eq!(t["flags"]["login_required"], true);
+        let keys = t["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 1, "{t}");
+        assert_eq!(keys[0]["keyid"], p.token(name)["key"]["keyid"]);
+        assert_eq!(keys[0]["key"]["scheme"], scheme);
+        assert_eq!(p.key(name).key_id().0, keys[0]["keyid"].as_str().unwrap());
+    }
+
+    let keys = [p.key("alice"), p.key("bob"), p.key("carol")];
+    let md = root_md(&keys, 3);
+    let file = p.path("1.root.json");
+    std::fs::write(&file, md.to_file_bytes()).unwrap();
+    for name in ["alice", "bob", "carol"] {
+        let run = p.sign(name, &file, &[]);
+        assert_eq!(run.code(), 0, "{run:?}");
+        assert!(run.stdout.contains("signature added for key id"), "{run:?}");
+        eprintln!("sign with {name}: {} ms", sign_ms(&run));
+    }
+    let signed = Metadata::<Root>::from_bytes(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(
+        signed.signed_bytes(),
+        md.signed_bytes(),
+        "signed part changed"
+    );
+    assert_eq!(signed.signatures.len(), 3);
+    for k in &keys {
+        let s = signed
+            .signatures
+            .iter()
+            .find(|s| s.keyid == k.key_id())
+            .unwrap();
+        k.verify_hex(signed.signed_bytes(), &s.sig).unwrap();
+    }
+    let (_, result) = trust_root("1.root.json", &std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(result.signed.len(), 3);
+    python_verify_root(&file, &file);
+}
+
+#[test]
+fn root_rotation_two_of_three_signed_token_by_token() {
+    let p = Practice::new(
+        "alice,bob,carol,dave",
+        "ed25519,ecdsa-p256,ecdsa-p384,ed25519",
+    );
+    let (a, b, c, d) = (p.key("alice"), p.key("bob"), p.key("carol"), p.key("dave"));
+    let v1 = root_md(&[a.clone(), b.clone(), c.clone()], 2);
+    let f1 = p.path("1.root.json");
+    std::fs::write(&f1, v1.to_file_bytes()).unwrap();
+    for name in ["alice", "carol"] {
+        let run = p.sign(name, &f1, &[]);
+        assert_eq!(run.code(), 0, "{run:?}");
+    }
+    let (trusted, _) = trust_root("1.root.json", &std::fs::read(&f1).unwrap()).unwrap();
+
+    // Version 2: carol's key replaced by dave's, still 2 of 3.
+    let mut root2 = next_root(v1.signed(), datetime!(2036-06-01 0:00 UTC));
+    remove_root_key(&mut root2, RoleType::Root, &c.key_id()).unwrap();
+    add_root_key(&mut root2, RoleType::Root, d.clone()).unwrap();
+    let v2 = Metadata::new(root2);
+    let f2 = p.path("2.root.json");
+    std::fs::write(&f2, v2.to_file_bytes()).unwrap();
+    let trusted_arg = ["--trusted-root", f1.to_str().unwrap()];
+
+    let run = p.sign("alice", &f2, &trusted_arg);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let run = p.sign("dave", &f2, &trusted_arg);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("not enough signatures yet"), "{run:?}");
+    // alice + dave: 2 of the new root's keys, but only 1 of the old root's: not yet valid.
+    let err = update_root(&trusted, "2.root.json", &std::fs::read(&f2).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("root"), "{err}");
+
+    let run = p.sign("bob", &f2, &trusted_arg);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let (_, step) = update_root(&trusted, "2.root.json", &std::fs::read(&f2).unwrap()).unwrap();
+    assert!(
+        step.by_previous.verified() && step.by_self.verified(),
+        "{step:?}"
+    );
+    assert_eq!(step.by_self.signed.len(), 3);
+    let signed = Metadata::<Root>::from_bytes(&std::fs::read(&f2).unwrap()).unwrap();
+    assert_eq!(signed.signed_bytes(), v2.signed_bytes());
+    python_verify_root(&f1, &f2);
+}
+
+#[test]
+fn wrong_pin_is_reported_and_softhsm_never_locks() {
+    let p = Practice::new("alice", "ed25519");
+    let md = root_md(&[p.key("alice")], 1);
+    let file = p.path("root.json");
+    let original = md.to_file_bytes();
+    std::fs::write(&file, &original).unwrap();
+    let out = p.path("signed.json");
+    let args = [
+        "sign",
+        "--module",
+        SOFTHSM,
+        "--token",
+        "alice",
+        "--key",
+        "alice",
+        "--in",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--pin-stdin",
+    ];
+    let flags = |p: &Practice| {
+        let v = p
+            .conclave(&["token", "list", "--json", "--module", SOFTHSM], "")
+            .json();
+        v["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["label"] == "alice")
+            .unwrap()["flags"]
+            .clone()
+    };
+    assert_eq!(flags(&p)["user_pin_count_low"], false);
+    for attempt in 0..12 {
+        let run = p.conclave(&args, "not-the-pin\n");
+        assert_eq!(run.code(), 1, "{run:?}");
+        assert!(
+            run.stderr.contains("wrong PIN for token \"alice\"")
+                && run.stderr.contains("CKR_PIN_INCORRECT"),
+            "{run:?}"
+        );
+        if attempt > 0 {
+            assert!(run.stderr.contains("CKF_USER_PIN_COUNT_LOW"), "{run:?}");
+        }
+        assert!(!out.exists());
+        assert_eq!(std::fs::read(&file).unwrap(), original);
+    }
+    // What SoftHSM2 2.6 supports: COUNT_LOW after a wrong PIN, never FINAL_TRY or LOCKED.
+    let f = flags(&p);
+    assert_eq!(f["user_pin_count_low"], true, "{f}");
+    assert_eq!(f["user_pin_final_try"], false, "{f}");
+    assert_eq!(f["user_pin_locked"], false, "{f}");
+    let run = p.conclave(&args, &format!("{}\n", p.pin("alice")));
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(flags(&p)["user_pin_count_low"], false);
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        original,
+        "input must stay as it was"
+    );
+}
+
+#[test]
+fn key_not_named_by_the_role_is_refused_unless_forced() {
+    let p = Practice::new("alice,bob,carol", "ed25519,ecdsa-p256,ed25519");
+    let md = root_md(&[p.key("alice"), p.key("bob")], 1);
+    let file = p.path("root.json");
+    let original = md.to_file_bytes();
+    std::fs::write(&file, &original).unwrap();
+
+    let run = p.sign("carol", &file, &[]);
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("refusing to sign root version 1"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains(&p.key("carol").key_id().0), "{run:?}");
+    assert_eq!(std::fs::read(&file).unwrap(), original);
+
+    // Another output path that exists is never overwritten.
+    let other = p.path("other.json");
+    std::fs::write(&other, b"keep me").unwrap();
+    let run = p.conclave(
+        &[
+            "sign",
+            "--module",
+            SOFTHSM,
+            "--token",
+            "alice",
+            "--key",
+            "alice",
+            "--in",
+            file.to_str().unwrap(),
+            "--out",
+            other.to_str().unwrap(),
+            "--pin-stdin",
+        ],
+        &format!("{}\n", p.pin("alice")),
+    );
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert_eq!(std::fs::read(&other).unwrap(), b"keep me");
+
+    let run = p.sign("carol", &file, &["--force"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stderr.contains("WARNING: --force"), "{run:?}");
+    assert!(run.stderr.contains("does NOT count"), "{run:?}");
+    let signed = Metadata::<Root>::from_bytes(&std::fs::read(&file).unwrap()).unwrap();
+    let carol = p.key("carol");
+    let s = signed
+        .signatures
+        .iter()
+        .find(|s| s.keyid == carol.key_id())
+        .unwrap();
+    carol.verify_hex(signed.signed_bytes(), &s.sig).unwrap();
+    assert!(trust_root("root.json", &std::fs::read(&file).unwrap()).is_err());
+
+    // A targets file: without a trusted root nobody can say which keys count.
+    let targets: Metadata<Targets> = Metadata::new(new_targets(datetime!(2036-01-01 0:00 UTC)));
+    let tfile = p.path("targets.json");
+    std::fs::write(&tfile, targets.to_file_bytes()).unwrap();
+    let run = p.sign("alice", &tfile, &[]);
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(run.stderr.contains("--trusted-root"), "{run:?}");
+    // A trusted root that does not verify (only carol's forced signature) decides nothing.
+    let run = p.sign("alice", &tfile, &["--trusted-root", file.to_str().unwrap()]);
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("the trusted root does not verify"),
+        "{run:?}"
+    );
+    let run = p.sign("alice", &file, &[]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let run = p.sign("bob", &tfile, &["--trusted-root", file.to_str().unwrap()]);
+    assert_eq!(run.code(), 1, "bob does not hold the targets key: {run:?}");
+    assert!(
+        run.stderr.contains("is not named by the targets role"),
+        "{run:?}"
+    );
+    let run = p.sign("alice", &tfile, &["--trusted-root", file.to_str().unwrap()]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("threshold met"), "{run:?}");
+}
+
+#[test]
+fn unusable_keys_missing_tokens_and_bad_modules_are_clear_errors() {
+    let p = Practice::new("alice", "ed25519");
+    let md = root_md(&[p.key("alice")], 1);
+    let file = p.path("root.json");
+    let original = md.to_file_bytes();
+    std::fs::write(&file, &original).unwrap();
+    let f = file.to_str().unwrap();
+
+    // A key on a curve Conclave does not use (secp256k1, made with pkcs11-tool).
+    p.pkcs11_tool(&[
+        "--token-label",
+        "alice",
+        "--login",
+        "--pin",
+        &p.pin("alice"),
+        "--keypairgen",
+        "--key-type",
+        "EC:secp256k1",
+        "--label",
+        "k1",
+        "--id",
+        "0102",
+    ]);
+    let list = p.conclave(&["token", "list", "--module", SOFTHSM], "");
+    assert_eq!(list.code(), 0, "{list:?}");
+    assert!(
+        list.stdout.contains("k1") && list.stdout.contains("unusable"),
+        "{list:?}"
+    );
+    let pin = format!("{}\n", p.pin("alice"));
+    let run = p.conclave(
+        &[
+            "sign",
+            "--module",
+            SOFTHSM,
+            "--token",
+            "alice",
+            "--key",
+            "k1",
+            "--in",
+            f,
+            "--out",
+            f,
+            "--pin-stdin",
+        ],
+        &pin,
+    );
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(
+        run.stderr.contains("key \"k1\" on token \"alice\"")
+            && run.stderr.contains("not Ed25519, P-256 or P-384"),
+        "{run:?}"
+    );
+
+    // No such key, no such token.
+    let run = p.conclave(
+        &[
+            "sign",
+            "--module",
+            SOFTHSM,
+            "--token",
+            "alice",
+            "--key",
+            "nokey",
+            "--in",
+            f,
+            "--out",
+            f,
+            "--pin-stdin",
+        ],
+        &pin,
+    );
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("holds no key with label or key id \"nokey\""),
+        "{run:?}"
+    );
+    let run = p.conclave(
+        &[
+            "sign",
+            "--module",
+            SOFTHSM,
+            "--token",
+            "bob",
+            "--key",
+            "alice",
+            "--in",
+            f,
+            "--out",
+            f,
+            "--pin-stdin",
+        ],
+        &pin,
+    );
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(
+        run.stderr.contains("no token with label or serial \"bob\"")
+            && run.stderr.contains("token \"alice\""),
+        "{run:?}"
+    );
+
+    // Module path missing, a file that is not a library, a library that is not PKCS#11.
+    let garbage = p.path("garbage.so");
+    std::fs::write(&garbage, b"\x7fELF but not really").unwrap();
+    let libc = [
+        "/lib/x86_64-linux-gnu/libc.so.6",
+        "/lib/aarch64-linux-gnu/libc.so.6",
+        "/usr/lib64/libc.so.6",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).is_file())
+    .expect("libc.so.6");
+    for (module, expect) in [
+        ("/nonexistent/libnothing.so", "does not exist"),
+        (
+            garbage.to_str().unwrap(),
+            "is not a loadable PKCS#11 module",
+        ),
+        (libc, "C_GetFunctionList"),
+    ] {
+        let run = p.conclave(
+            &[
+                "sign",
+                "--module",
+                module,
+                "--token",
+                "alice",
+                "--key",
+                "alice",
+                "--in",
+                f,
+                "--out",
+                f,
+                "--pin-stdin",
+            ],
+            &pin,
+        );
+        assert_eq!(run.code(), 2, "{run:?}");
+        assert!(
+            run.stderr.contains(expect) && run.stderr.contains(module),
+            "{module}: {run:?}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        original,
+        "input must stay as it was"
+    );
+}
+
+#[test]
+fn keygen_refuses_existing_labels_and_accepts_both_ed25519_spellings() {
+    let p = Practice::new("alice", "none");
+    let pin = format!("{}\n", p.pin("alice"));
+    let mut made = Vec::new();
+    for (ty, label, params) in [
+        ("ed25519", "ed-oid", "oid"),
+        ("ed25519", "ed-name", "name"),
+        ("ecdsa-p256", "p256", "auto"),
+        ("ecdsa-p384", "p384", "auto"),
+    ] {
+        let run = p.conclave(
+            &[
+                "token",
+                "keygen",
+                "--module",
+                SOFTHSM,
+                "--token",
+                "alice",
+                "--type",
+                ty,
+                "--label",
+                label,
+                "--ed-params",
+                params,
+                "--pin-stdin",
+                "--json",
+            ],
+            &pin,
+        );
+        assert_eq!(run.code(), 0, "{run:?}");
+        let v = run.json();
+        let key = json_key(&v["key"]);
+        assert_eq!(key.key_id().0, v["keyid"].as_str().unwrap());
+        key.public_key().unwrap();
+        assert_eq!(v["device"]["serial"], p.token("alice")["serial"], "{v}");
+        assert_eq!(v["certificates"], serde_json::json!([]), "{v}");
+        made.push((label, key, v["id"].as_str().unwrap().to_string()));
+    }
+    // A certificate stored under a key's CKA_ID (as ykcs11 exposes a PIV attestation) is shown
+    // with that key.
+    let der = common::manifest_dir().join("tests/data/test-attestation.der");
+    p.pkcs11_tool(&[
+        "--token-label",
+        "alice",
+        "--login",
+        "--pin",
+        &p.pin("alice"),
+        "--write-object",
+        der.to_str().unwrap(),
+        "--type",
+        "cert",
+        "--id",
+        &made[2].2,
+        "--label",
+        "X.509 Certificate for PIV Attestation",
+    ]);
+    let list = p
+        .conclave(&["token", "list", "--json", "--module", SOFTHSM], "")
+        .json();
+    let keys = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == "alice")
+        .unwrap()["keys"]
+        .clone();
+    let p256 = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["label"] == "p256")
+        .unwrap();
+    use sha2::Digest;
+    let sha = hex::encode(sha2::Sha256::digest(std::fs::read(&der).unwrap()));
+    assert_eq!(p256["certificates"][0]["sha256"], sha.as_str(), "{p256}");
+    assert_eq!(
+        p256["certificates"][0]["label"],
+        "X.509 Certificate for PIV Attestation"
+    );
+    let others = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["label"] != "p256");
+    assert!(
+        others
+            .into_iter()
+            .all(|k| k["certificates"] == serde_json::json!([])),
+        "{keys}"
+    );
+    let again = p.conclave(
+        &[
+            "token",
+            "keygen",
+            "--module",
+            SOFTHSM,
+            "--token",
+            "alice",
+            "--type",
+            "ed25519",
+            "--label",
+            "p256",
+            "--pin-stdin",
+        ],
+        &pin,
+    );
+    assert_eq!(again.code(), 1, "{again:?}");
+    assert!(
+        again
+            .stderr
+            .contains("already holds an object with label \"p256\""),
+        "{again:?}"
+    );
+    // Both Ed25519 spellings come back as the same kind of key, and each key signs.
+    let md = root_md(
+        &made.iter().map(|(_, k, _)| k.clone()).collect::<Vec<_>>(),
+        4,
+    );
+    let file = p.path("root.json");
+    std::fs::write(&file, md.to_file_bytes()).unwrap();
+    let f = file.to_str().unwrap();
+    for (label, _, _) in &made {
+        let run = p.conclave(
+            &[
+                "sign",
+                "--module",
+                SOFTHSM,
+                "--token",
+                "alice",
+                "--key",
+                label,
+                "--in",
+                f,
+                "--out",
+                f,
+                "--pin-stdin",
+            ],
+            &pin,
+        );
+        assert_eq!(run.code(), 0, "{run:?}");
+    }
+    let (_, r) = trust_root("root.json", &std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(r.signed.len(), 4);
+    python_verify_root(&file, &file);
+}
+
+#[test]
+fn the_pin_is_never_printed_or_written() {
+    let p = Practice::new("alice", "ecdsa-p256");
+    let secret = "Zq9w-7f3a-PIN-4c1d";
+    let wrong = "Wr0ng-8e2b-Guess";
+    p.pkcs11_tool(&[
+        "--token-label",
+        "alice",
+        "--login",
+        "--pin",
+        &p.pin("alice"),
+        "--change-pin",
+        "--new-pin",
+        secret,
+    ]);
+    let md = root_md(&[p.key("alice")], 1);
+    let file = p.path("root.json");
+    std::fs::write(&file, md.to_file_bytes()).unwrap();
+    let out = p.path("signed.json");
+    let (f, o) = (file.to_str().unwrap(), out.to_str().unwrap());
+    let sign = [
+        "sign",
+        "--module",
+        SOFTHSM,
+        "--token",
+        "alice",
+        "--key",
+        "alice",
+        "--in",
+        f,
+        "--out",
+        o,
+        "--pin-stdin",
+    ];
+    let mut transcript = String::new();
+    for (args, stdin, code) in [
+        (&sign[..], wrong, 1),
+        (&sign[..], secret, 0),
+        (
+            &[
+                "token",
+                "keygen",
+                "--module",
+                SOFTHSM,
+                "--token",
+                "alice",
+                "--type",
+                "ed25519",
+                "--label",
+                "second",
+                "--pin-stdin",
+            ][..],
+            secret,
+            0,
+        ),
+        (&["token", "list", "--json", "--module", SOFTHSM][..], "", 0),
+    ] {
+        let run = p.conclave(args, &format!("{stdin}\n"));
+        assert_eq!(run.code(), code, "{run:?}");
+        transcript.push_str(&run.stdout);
+        transcript.push_str(&run.stderr);
+    }
+    assert!(out.exists());
+    assert!(
+        !transcript.contains(secret) && !transcript.contains(wrong),
+        "PIN printed:\n{transcript}"
+    );
+    // Every file in the test directory (metadata, softhsm2.conf, the token store).
+    let mut stack = vec![p.root.clone()];
+    let mut files = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            files += 1;
+            let bytes = std::fs::read(&path).unwrap();
+            for pin in [secret, wrong] {
+                assert!(
+                    !bytes.windows(pin.len()).any(|w| w == pin.as_bytes()),
+                    "PIN found in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(files >= 4, "only {files} files checked");
+}
+
+/// The mechanism check against the real token's mechanism list (SoftHSM2 has no
+/// CKM_ECDSA_SHA256). Runs in a child of this test binary so that `SOFTHSM2_CONF` is set for
+/// that process only.
+#[test]
+fn a_missing_mechanism_is_named() {
+    use conclave::signer::pkcs11::{Module, TokenError};
+    use cryptoki::mechanism::MechanismType;
+    const CHILD: &str = "CONCLAVE_TEST_MECHANISM_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let m = Module::open(Some(Path::new(SOFTHSM))).unwrap();
+        let t = m.find_token("alice").unwrap();
+        let s = m.open_session(&t, false).unwrap();
+        s.require_mechanism(MechanismType::EDDSA, "sign with Ed25519")
+            .unwrap();
+        let e = s
+            .require_mechanism(MechanismType::ECDSA_SHA256, "sign with ECDSA over SHA-256")
+            .unwrap_err();
+        assert!(matches!(e, TokenError::MechanismMissing { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("CKM_ECDSA_SHA256") && msg.contains("token \"alice\""),
+            "{msg}"
+        );
+        println!("child checked: {msg}");
+        return;
+    }
+    let p = Practice::new("alice", "none");
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "a_missing_mechanism_is_named",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD, "1")
+    .env("SOFTHSM2_CONF", &p.conf);
+    let run = run_with_timeout(&mut cmd, b"", TIMEOUT);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stdout.contains("child checked:") && run.stdout.contains("1 passed"),
+        "{run:?}"
+    );
+}
+
+/// Build `tests/data/pkcs11-fault-shim.c`: a module that forwards to SoftHSM2 and injects the fault
+/// named by `CONCLAVE_FAULT` (a C compiler is present wherever Rust links).
+fn fault_shim(dir: &Path) -> PathBuf {
+    let src = common::manifest_dir().join("tests/data/pkcs11-fault-shim.c");
+    let out = dir.join("fault-shim.so");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = Command::new(&cc)
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .arg("-ldl")
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler {cc}: {e}"));
+    assert!(status.success(), "{cc} failed to build {}", src.display());
+    out
+}
+
+/// What SoftHSM2 never does (lock a PIN, announce a final try, lose a token mid-signature, lack
+/// EdDSA, want the curve name), injected by a forwarding module: each gives its own error, and
+/// the metadata file stays as it was.
+#[test]
+fn injected_token_faults_give_their_own_errors() {
+    let p = Practice::new("alice", "ed25519");
+    let shim = fault_shim(&p.root);
+    let shim = shim.to_str().unwrap();
+    let md = root_md(&[p.key("alice")], 1);
+    let file = p.path("root.json");
+    let original = md.to_file_bytes();
+    std::fs::write(&file, &original).unwrap();
+    let f = file.to_str().unwrap();
+    let pin = format!("{}\n", p.pin("alice"));
+    let sign = [
+        "sign",
+        "--module",
+        shim,
+        "--token",
+        "alice",
+        "--key",
+        "alice",
+        "--in",
+        f,
+        "--out",
+        f,
+        "--pin-stdin",
+    ];
+    let keygen = |ty: &str, label: &str, params: &str, fault: &str| {
+        p.conclave_env(
+            &[
+                "token",
+                "keygen",
+                "--module",
+                shim,
+                "--token",
+                "alice",
+                "--type",
+                ty,
+                "--label",
+                label,
+                "--ed-params",
+                params,
+                "--pin-stdin",
+            ],
+            &pin,
+            &[("CONCLAVE_FAULT", fault)],
+        )
+    };
+
+    // Without a fault the shim is transparent.
+    let run = p.conclave(&["token", "list", "--module", shim], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("token \"alice\""), "{run:?}");
+
+    for (fault, code, expect) in [
+        (
+            "sign-removed",
+            2,
+            "was removed or is not present (C_Sign returned CKR_DEVICE_REMOVED)",
+        ),
+        (
+            "login-locked",
+            1,
+            "is locked (C_Login returned CKR_PIN_LOCKED); nothing was attempted",
+        ),
+        (
+            "flags-locked",
+            1,
+            "is locked (token flags say CKF_USER_PIN_LOCKED)",
+        ),
+        ("final-try", 1, "the token reports ONE try left"),
+        (
+            "no-eddsa",
+            2,
+            "does not support CKM_EDDSA (needed to sign with Ed25519)",
+        ),
+    ] {
+        let run = p.conclave_env(&sign, &pin, &[("CONCLAVE_FAULT", fault)]);
+        assert_eq!(run.code(), code, "{fault}: {run:?}");
+        assert!(run.stderr.contains(expect), "{fault}: {run:?}");
+        assert!(run.stderr.contains("token \"alice\""), "{fault}: {run:?}");
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            original,
+            "{fault} changed the file"
+        );
+    }
+    let run = p.conclave_env(
+        &["token", "list", "--module", shim],
+        "",
+        &[("CONCLAVE_FAULT", "flags-locked")],
+    );
+    assert!(run.stdout.contains("user PIN LOCKED"), "{run:?}");
+
+    // A token without EdDSA: the keyholder is told which mechanism, and no other type is made.
+    let run = keygen("ed25519", "k-ed", "auto", "no-eddsa");
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "does not support CKM_EC_EDWARDS_KEY_PAIR_GEN (needed to generate an Ed25519 key)"
+        ),
+        "{run:?}"
+    );
+    let list = p
+        .conclave(&["token", "list", "--json", "--module", SOFTHSM], "")
+        .json();
+    assert!(
+        !list.to_string().contains("k-ed"),
+        "a key was made anyway: {list}"
+    );
+
+    // A token that wants the curve name: auto falls back to it, --ed-params oid does not.
+    let run = keygen("ed25519", "k-oid", "oid", "ed-name-only");
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(
+        run.stderr.contains("does not support the curve Ed25519 (C_GenerateKeyPair returned CKR_CURVE_NOT_SUPPORTED)"),
+        "{run:?}"
+    );
+    let run = keygen("ed25519", "k-name", "auto", "ed-name-only");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("CKA_EC_PARAMS 130c656477617264733235353139"),
+        "{run:?}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), original);
+}
