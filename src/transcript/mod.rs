@@ -1,6 +1,6 @@
 //! The ceremony transcript: a hash-chained JSON Lines journal, its seal, and its verification.
 //!
-//! Everything here is pure (bytes, times and signers come in as arguments) except [`file`], the
+//! Everything here is pure (bytes, times and signers come in as arguments) except [`file`](mod@file), the
 //! small edge that writes records to disk with `fsync` and resumes after a power cut.
 //!
 //! - [`record`]: one record, its hash and its line.
