@@ -369,6 +369,33 @@ fn reordering_inserting_and_duplicating_records_is_detected() {
             }
         );
     }
+    // Appending after the last signature, even a well-formed chained record, is refused.
+    let mut appended = original.clone();
+    let resume = conclave::transcript::details::ResumeDetails {
+        discarded_bytes: 0,
+        discarded_sha256: conclave::transcript::record::sha256(b""),
+    };
+    let last = parse(&original[RECORDS - 1]);
+    let extra = Record::new(
+        RECORDS as u64,
+        t(30),
+        "conclave",
+        None,
+        "resume",
+        resume.to_value(),
+        last.hash,
+    );
+    appended.push(extra.to_line().trim_end().to_string());
+    let vt = verify_chain(&join(&appended)).unwrap();
+    let err = verify_seal(&vt).unwrap_err();
+    assert_eq!(
+        err,
+        SealError::AfterClose {
+            line: RECORDS + 1,
+            seq: RECORDS as u64
+        }
+    );
+
     let mut dup = original.clone();
     dup.push(original[RECORDS - 1].clone());
     let err = verify_chain(&join(&dup)).unwrap_err();

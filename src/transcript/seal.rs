@@ -230,6 +230,14 @@ pub enum SealError {
         /// Why.
         reason: String,
     },
+    /// A record follows the last listed signer's signature (the transcript was closed there).
+    #[error("line {line} (seq {seq}): every listed signer had signed the seal; nothing may follow")]
+    AfterClose {
+        /// 1-based line.
+        line: usize,
+        /// The record's seq.
+        seq: u64,
+    },
     /// A listed signer has no signature (the end of the transcript was cut off, or a keyholder
     /// did not sign).
     #[error(
@@ -256,7 +264,8 @@ impl SealError {
             | SealError::KeyIdMismatch { seq, .. }
             | SealError::UnexpectedSigner { seq, .. }
             | SealError::DuplicateSigner { seq, .. }
-            | SealError::BadSignature { seq, .. } => *seq,
+            | SealError::BadSignature { seq, .. }
+            | SealError::AfterClose { seq, .. } => *seq,
         }
     }
 }
@@ -306,10 +315,14 @@ pub fn verify_seal(t: &VerifiedTranscript) -> Result<VerifiedSeal, SealError> {
     let msg = seal_statement(seal.seq, &seal.hash).canonical_bytes();
     let mut signers: Vec<(SealSigner, Vec<u8>)> = Vec::new();
     for (i, r) in records.iter().enumerate().skip(seal_index + 1) {
+        let (line, seq) = (i + 1, r.seq);
+        if signers.len() == details.signers.len() {
+            // The writer closes the transcript with the last listed signature.
+            return Err(SealError::AfterClose { line, seq });
+        }
         if r.action != "seal-signature" {
             continue;
         }
-        let (line, seq) = (i + 1, r.seq);
         let s = SealSignature::from_value(r.details.clone(), "details")
             .map_err(|source| SealError::BadRecord { line, seq, source })?;
         let computed = s.key.key_id();
