@@ -12,6 +12,7 @@ implementations can disagree if the format is not what the guide says:
     whose key id is sha256(encode_canonical(key)) and whose signature verifies (securesystemslib
     SSlibKey) over encode_canonical({"_type": "conclave-transcript-seal", "head": SEAL_HASH,
     "seq": SEAL_SEQ});
+  * nothing follows the last listed signer's signature;
   * with --artifacts, every listed artifact has its sha256 and length.
 
 Prints "ok SEAL_HASH" and exits 0, or prints "bad line N: reason" and exits 1; 2 on usage errors.
@@ -73,6 +74,8 @@ def check(path: str, artifacts: str | None) -> str:
     )
     signed = set()
     for i, rec in enumerate(records[seals[0] + 1 :], start=seals[0] + 2):
+        if signed == set(seal["details"]["signers"]):
+            raise Bad(i, "a record follows the last listed signature")
         if rec["action"] != "seal-signature":
             continue
         d = rec["details"]
