@@ -7,5 +7,6 @@ pub mod ceremony;
 pub mod cli;
 pub mod folder;
 pub mod signer;
+pub mod transcript;
 pub mod transport;
 pub mod tuf;

@@ -38,6 +38,9 @@ enum Command {
     Token(cli::token::TokenCommand),
     /// Add a signature from a token key to a metadata file.
     Sign(cli::token::SignArgs),
+    /// Ceremony transcripts: verify the hash chain, the seal and the exported artifacts.
+    #[command(subcommand)]
+    Transcript(cli::transcript::TranscriptCommand),
 }
 
 fn run(cli: &Cli) -> Result<Outcome, CliError> {
@@ -49,6 +52,7 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Bundle(c) => cli::bundle::run(c),
         Command::Token(c) => cli::token::run_token(c),
         Command::Sign(a) => cli::token::run_sign(a),
+        Command::Transcript(c) => cli::transcript::run(c),
     }
 }
 
