@@ -720,7 +720,7 @@ fn resume_at(dir: &Path, full: &[u8], last_start: usize, cut: usize) {
     // also seals, the others check the chain.
     f.append("alice", Some("4"), "acknowledge", json("{}"), t(11))
         .unwrap();
-    if cut % 16 != 0 && cut != last_start && cut != full.len() - 1 {
+    if !cut.is_multiple_of(16) && cut != last_start && cut != full.len() - 1 {
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(
             verify_chain(&bytes).unwrap().records().len(),

@@ -522,12 +522,22 @@ impl Engine {
             let root = r.signed();
             m.insert(
                 "root".into(),
-                count_signatures(|id| root.key(id), root.role(RoleType::Root), r.signed_bytes(), &r.signatures),
+                count_signatures(
+                    |id| root.key(id),
+                    root.role(RoleType::Root),
+                    r.signed_bytes(),
+                    &r.signatures,
+                ),
             );
             if let Some(t) = &p.targets {
                 m.insert(
                     "targets".into(),
-                    count_signatures(|id| root.key(id), root.role(RoleType::Targets), t.signed_bytes(), &t.signatures),
+                    count_signatures(
+                        |id| root.key(id),
+                        root.role(RoleType::Targets),
+                        t.signed_bytes(),
+                        &t.signatures,
+                    ),
                 );
             }
         }
@@ -600,7 +610,11 @@ impl Engine {
                     "hash_bins {bins} is not a power of two between 2 and 2^32"
                 )));
             }
-            let key = self.online.get("bins").cloned().map_or_else(|| online("snapshot"), Ok)?;
+            let key = self
+                .online
+                .get("bins")
+                .cloned()
+                .map_or_else(|| online("snapshot"), Ok)?;
             edit::set_succinct_delegation(&mut targets, "bins", bits, &[key], 1)
                 .map_err(|e| self.policy(e.to_string()))?;
         }
@@ -640,13 +654,18 @@ impl Engine {
                     let value = match (&p.default, v) {
                         (ParamValue::Integer(_), ParamJson::Integer(i)) => {
                             if p.min.is_some_and(|m| *i < m) || p.max.is_some_and(|m| *i > m) {
-                                return Err(self.policy(format!("{name} = {i} is outside the script's range")));
+                                return Err(self.policy(format!(
+                                    "{name} = {i} is outside the script's range"
+                                )));
                             }
                             ParamValue::Integer(*i)
                         }
                         (ParamValue::Choice(_), ParamJson::Text(s)) => {
                             if !p.choices.contains(s) {
-                                return Err(self.policy(format!("{name} = \"{s}\" is not one of {:?}", p.choices)));
+                                return Err(self.policy(format!(
+                                    "{name} = \"{s}\" is not one of {:?}",
+                                    p.choices
+                                )));
                             }
                             ParamValue::Choice(s.clone())
                         }
@@ -683,7 +702,12 @@ impl Engine {
                 }
                 self.advance();
             }
-            (Action::AirgapCheck, Event::AirgapChecked { interfaces, radios, .. }) => {
+            (
+                Action::AirgapCheck,
+                Event::AirgapChecked {
+                    interfaces, radios, ..
+                },
+            ) => {
                 if !interfaces.is_empty() || !radios.is_empty() {
                     return Err(self.policy(format!(
                         "the appliance is not air-gapped: interfaces {interfaces:?}, radios {radios:?}"
@@ -692,12 +716,20 @@ impl Engine {
                 self.advance();
             }
             (Action::ClockConfirm, Event::ClockConfirmed { time, .. }) => {
-                let t = Expires::parse(time.clone(), "time")
-                    .map_err(|e| self.policy(e.to_string()))?;
+                let t =
+                    Expires::parse(time.clone(), "time").map_err(|e| self.policy(e.to_string()))?;
                 self.clock = Some(t.time);
                 self.advance();
             }
-            (Action::RollCall, Event::RollCall { administrator, keyholders, witnesses, .. }) => {
+            (
+                Action::RollCall,
+                Event::RollCall {
+                    administrator,
+                    keyholders,
+                    witnesses,
+                    ..
+                },
+            ) => {
                 let min = |p: Person| self.script.presence.get(&p).map_or(0, |x| x.min) as usize;
                 if administrator.trim().is_empty() {
                     return Err(self.policy("the administrator's name is missing"));
@@ -722,9 +754,13 @@ impl Engine {
                 if all.windows(2).any(|w| w[0] == w[1]) || all.iter().any(|n| n.trim().is_empty()) {
                     return Err(self.policy("every person is named once, and no name is empty"));
                 }
-                let t = int_param(&self.params, "root_threshold").max(int_param(&self.params, "targets_threshold"));
+                let t = int_param(&self.params, "root_threshold")
+                    .max(int_param(&self.params, "targets_threshold"));
                 if t > keyholders.len() as i64 {
-                    return Err(self.policy(format!("threshold {t} is more than the {} keyholders present", keyholders.len())));
+                    return Err(self.policy(format!(
+                        "threshold {t} is more than the {} keyholders present",
+                        keyholders.len()
+                    )));
                 }
                 if t == keyholders.len() as i64 {
                     warnings.push(format!("threshold {t} equals the number of keyholders: there is no spare keyholder if one token is lost"));
@@ -753,25 +789,45 @@ impl Engine {
                 self.online = parsed;
                 self.advance();
             }
-            (Action::GenerateKey, Event::KeyGenerated { keyholder, token_serial, key, .. }) => {
-                let Need::GenerateKey { keyholder: expected, .. } = self.need() else {
+            (
+                Action::GenerateKey,
+                Event::KeyGenerated {
+                    keyholder,
+                    token_serial,
+                    key,
+                    ..
+                },
+            ) => {
+                let Need::GenerateKey {
+                    keyholder: expected,
+                    ..
+                } = self.need()
+                else {
                     return Err(wrong());
                 };
                 if *keyholder != expected {
                     return Err(self.policy(format!("it is {expected}'s turn, not {keyholder}'s")));
                 }
-                let key = key_from_value(key.clone(), "key").map_err(|e| self.policy(e.to_string()))?;
+                let key =
+                    key_from_value(key.clone(), "key").map_err(|e| self.policy(e.to_string()))?;
                 let pk = key.public_key().map_err(|e| self.policy(e.to_string()))?;
                 let material = pk.material();
-                let same = |k: &Key| k.public_key().ok().map(|p| p.material()) == Some(material.clone());
-                let dup = self.generated.iter().any(|(_, _, k)| same(k)) || self.online.values().any(same);
+                let same =
+                    |k: &Key| k.public_key().ok().map(|p| p.material()) == Some(material.clone());
+                let dup = self.generated.iter().any(|(_, _, k)| same(k))
+                    || self.online.values().any(same);
                 if dup {
-                    return Err(self.policy(format!("the key of {keyholder} is already in the ceremony")));
+                    return Err(
+                        self.policy(format!("the key of {keyholder} is already in the ceremony"))
+                    );
                 }
                 if self.generated.iter().any(|(_, s, _)| s == token_serial) {
-                    return Err(self.policy(format!("token {token_serial} already holds another keyholder's key")));
+                    return Err(self.policy(format!(
+                        "token {token_serial} already holds another keyholder's key"
+                    )));
                 }
-                self.generated.push((keyholder.clone(), token_serial.clone(), key));
+                self.generated
+                    .push((keyholder.clone(), token_serial.clone(), key));
                 if self.generated.len() == self.keyholders.len() {
                     self.advance();
                 }
@@ -779,55 +835,100 @@ impl Engine {
             (Action::Propose, Event::Proposed { digests, .. }) => {
                 let p = self.build_proposal()?;
                 if p.digests() != *digests {
-                    return Err(self.policy("the recorded digests are not those of the proposal the events build"));
+                    return Err(self.policy(
+                        "the recorded digests are not those of the proposal the events build",
+                    ));
                 }
                 self.proposal = Some(p);
                 self.advance();
             }
             (Action::Review, Event::Approved { digests, .. }) => {
-                let expected = self.proposal.as_ref().map(Proposal::digests).unwrap_or_default();
+                let expected = self
+                    .proposal
+                    .as_ref()
+                    .map(Proposal::digests)
+                    .unwrap_or_default();
                 if *digests != expected {
                     return Err(self.policy("the approved digests differ from the proposal's"));
                 }
                 self.approved = true;
                 self.advance();
             }
-            (Action::Sign, Event::Signed { keyholder, role, keyid, sig, .. }) => {
+            (
+                Action::Sign,
+                Event::Signed {
+                    keyholder,
+                    role,
+                    keyid,
+                    sig,
+                    ..
+                },
+            ) => {
                 if !self.approved {
-                    return Err(self.policy("nothing is signed before the room approves the proposal"));
+                    return Err(
+                        self.policy("nothing is signed before the room approves the proposal")
+                    );
                 }
-                let Some((_, _, key)) = self.generated.iter().find(|(k, _, _)| k == keyholder).cloned() else {
+                let Some((_, _, key)) = self
+                    .generated
+                    .iter()
+                    .find(|(k, _, _)| k == keyholder)
+                    .cloned()
+                else {
                     return Err(self.policy(format!("{keyholder} has no key in this ceremony")));
                 };
                 if key.key_id().0 != *keyid {
-                    return Err(self.policy(format!("{keyholder}'s key is {}, not {keyid}", key.key_id())));
+                    return Err(self.policy(format!(
+                        "{keyholder}'s key is {}, not {keyid}",
+                        key.key_id()
+                    )));
                 }
                 let raw = hex::decode(sig).map_err(|_| self.policy("signature is not hex"))?;
                 let Some(p) = self.proposal.as_mut() else {
-                    return Err(EngineError::Policy { step: step.id.clone(), reason: "no proposal".into() });
+                    return Err(EngineError::Policy {
+                        step: step.id.clone(),
+                        reason: "no proposal".into(),
+                    });
                 };
                 let verify = |bytes: &[u8]| key.public_key().and_then(|pk| pk.verify(bytes, &raw));
                 match role.as_str() {
                     "root" => {
-                        let Some(r) = p.root.as_mut() else { return Err(wrong()) };
-                        verify(r.signed_bytes()).map_err(|e| EngineError::Policy { step: step.id.clone(), reason: format!("{keyholder}'s root signature: {e}") })?;
+                        let Some(r) = p.root.as_mut() else {
+                            return Err(wrong());
+                        };
+                        verify(r.signed_bytes()).map_err(|e| EngineError::Policy {
+                            step: step.id.clone(),
+                            reason: format!("{keyholder}'s root signature: {e}"),
+                        })?;
                         r.add_signature(KeyId(keyid.clone()), &raw);
                     }
                     "targets" => {
-                        let Some(t) = p.targets.as_mut() else { return Err(wrong()) };
-                        verify(t.signed_bytes()).map_err(|e| EngineError::Policy { step: step.id.clone(), reason: format!("{keyholder}'s targets signature: {e}") })?;
+                        let Some(t) = p.targets.as_mut() else {
+                            return Err(wrong());
+                        };
+                        verify(t.signed_bytes()).map_err(|e| EngineError::Policy {
+                            step: step.id.clone(),
+                            reason: format!("{keyholder}'s targets signature: {e}"),
+                        })?;
                         t.add_signature(KeyId(keyid.clone()), &raw);
                     }
-                    other => return Err(self.policy(format!("role {other} is not signed in this step"))),
+                    other => {
+                        return Err(self.policy(format!("role {other} is not signed in this step")));
+                    }
                 }
                 let roles_signed_by_keyholder = self.proposal.as_ref().map_or(0, |p| {
-                    [p.root.as_ref().map(|r| &r.signatures), p.targets.as_ref().map(|t| &t.signatures)]
-                        .into_iter()
-                        .flatten()
-                        .filter(|sigs| sigs.iter().any(|s| s.keyid.0 == *keyid))
-                        .count()
+                    [
+                        p.root.as_ref().map(|r| &r.signatures),
+                        p.targets.as_ref().map(|t| &t.signatures),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .filter(|sigs| sigs.iter().any(|s| s.keyid.0 == *keyid))
+                    .count()
                 });
-                let roles_total = self.proposal.as_ref().map_or(0, |p| p.root.is_some() as usize + p.targets.is_some() as usize);
+                let roles_total = self.proposal.as_ref().map_or(0, |p| {
+                    p.root.is_some() as usize + p.targets.is_some() as usize
+                });
                 if roles_signed_by_keyholder == roles_total && !self.signed_by.contains(keyholder) {
                     self.signed_by.push(keyholder.clone());
                 }
@@ -835,14 +936,22 @@ impl Engine {
             (Action::Sign, Event::SigningClosed { .. }) => {
                 let meters = self.meters();
                 if let Some((role, m)) = meters.iter().find(|(_, m)| !m.verified()) {
-                    return Err(self.policy(format!("{role} has {} of {} signatures: signing cannot close yet", m.signed.len(), m.threshold)));
+                    return Err(self.policy(format!(
+                        "{role} has {} of {} signatures: signing cannot close yet",
+                        m.signed.len(),
+                        m.threshold
+                    )));
                 }
                 self.advance();
             }
             (Action::Verify, Event::Verified { .. }) => {
-                let p = self.proposal.as_ref().ok_or_else(|| self.policy("no proposal"))?;
+                let p = self
+                    .proposal
+                    .as_ref()
+                    .ok_or_else(|| self.policy("no proposal"))?;
                 if let Some(r) = &p.root {
-                    let (trusted, _) = trust_root("root", &r.to_file_bytes()).map_err(|e| self.policy(e.to_string()))?;
+                    let (trusted, _) = trust_root("root", &r.to_file_bytes())
+                        .map_err(|e| self.policy(e.to_string()))?;
                     if let Some(t) = &p.targets {
                         let m = trusted.count(RoleType::Targets, t.signed_bytes(), &t.signatures);
                         if !m.verified() {
@@ -862,7 +971,9 @@ impl Engine {
                 for (name, bytes) in self.export_files() {
                     let digest = hex::encode(sha2::Sha256::digest(&bytes));
                     if files.get(&name) != Some(&digest) {
-                        return Err(self.policy(format!("{name} was not exported as proposed and signed")));
+                        return Err(
+                            self.policy(format!("{name} was not exported as proposed and signed"))
+                        );
                     }
                 }
                 self.advance();

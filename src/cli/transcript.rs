@@ -147,31 +147,30 @@ fn render_text(
         "Transcript: {name} (sha256 {})",
         hex::encode(file_sha256)
     );
-    if let Some(first) = a.records.first() {
-        if let Ok(b) =
+    if let Some(first) = a.records.first()
+        && let Ok(b) =
             crate::transcript::details::BeginDetails::from_value(first.details.clone(), "details")
-        {
+    {
+        let _ = writeln!(
+            o,
+            "Script: {} (sha256 {}{})",
+            clean(&b.script.name),
+            hex::encode(b.script.sha256),
+            if b.script.text.is_some() {
+                ", text carried in the transcript"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(o, "Written by: Conclave {}", clean(&b.conclave_version));
+        for i in &b.inputs {
             let _ = writeln!(
                 o,
-                "Script: {} (sha256 {}{})",
-                clean(&b.script.name),
-                hex::encode(b.script.sha256),
-                if b.script.text.is_some() {
-                    ", text carried in the transcript"
-                } else {
-                    ""
-                }
+                "Input: {}  sha256 {}  {} bytes",
+                clean(&i.name),
+                hex::encode(i.sha256),
+                i.length
             );
-            let _ = writeln!(o, "Written by: Conclave {}", clean(&b.conclave_version));
-            for i in &b.inputs {
-                let _ = writeln!(
-                    o,
-                    "Input: {}  sha256 {}  {} bytes",
-                    clean(&i.name),
-                    hex::encode(i.sha256),
-                    i.length
-                );
-            }
         }
     }
     let _ = writeln!(o, "\nTimeline ({} verified records):", a.records.len());

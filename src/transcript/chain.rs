@@ -160,13 +160,13 @@ impl ChainState {
                 found: hex::encode(r.prev),
             });
         }
-        if let Some(previous) = self.last_time {
-            if r.time < previous {
-                return Err(ChainErrorKind::TimeBackwards {
-                    previous,
-                    this: r.time,
-                });
-            }
+        if let Some(previous) = self.last_time
+            && r.time < previous
+        {
+            return Err(ChainErrorKind::TimeBackwards {
+                previous,
+                this: r.time,
+            });
         }
         let out_of_place = |reason| {
             Err(ChainErrorKind::OutOfPlace {

@@ -157,13 +157,13 @@ impl BeginDetails {
             )
         })?;
         let text = s.opt_string("text")?;
-        if let Some(text) = &text {
-            if super::record::sha256(text.as_bytes()) != sha256 {
-                return Err(FieldError::new(
-                    s.child("text"),
-                    "the script text does not hash to script.sha256",
-                ));
-            }
+        if let Some(text) = &text
+            && super::record::sha256(text.as_bytes()) != sha256
+        {
+            return Err(FieldError::new(
+                s.child("text"),
+                "the script text does not hash to script.sha256",
+            ));
         }
         no_rest(s)?;
         let conclave_version = f.string("conclave_version")?;
