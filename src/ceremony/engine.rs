@@ -984,3 +984,278 @@ impl Engine {
         Ok(warnings)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signer::Signer;
+    use crate::signer::software::SoftwareSigner;
+    use crate::tuf::key::Algorithm;
+
+    fn script() -> Script {
+        let text = std::fs::read_to_string(format!(
+            "{}/ceremony-scripts/bootstrap-root.toml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        Script::parse("bootstrap-root.toml", &text).unwrap()
+    }
+
+    struct Room {
+        signers: Vec<(String, SoftwareSigner)>,
+        online: SoftwareSigner,
+    }
+
+    fn room() -> Room {
+        let algs = [
+            Algorithm::Ed25519,
+            Algorithm::EcdsaP256,
+            Algorithm::EcdsaP384,
+        ];
+        Room {
+            signers: ["alice", "bob", "carol"]
+                .iter()
+                .zip(algs)
+                .enumerate()
+                .map(|(i, (n, a))| {
+                    (
+                        n.to_string(),
+                        SoftwareSigner::from_seed(a, &[i as u8 + 1; 48]).unwrap(),
+                    )
+                })
+                .collect(),
+            online: SoftwareSigner::from_seed(Algorithm::Ed25519, &[9; 48]).unwrap(),
+        }
+    }
+
+    /// Drive the engine through a whole bootstrap as a runner would; returns the events.
+    fn run(engine: &mut Engine, room: &mut Room, stop_after: usize) -> Vec<Event> {
+        let mut events = Vec::new();
+        while events.len() < stop_after {
+            let step = engine.current_step().unwrap_or("end").to_string();
+            let ev = match engine.need() {
+                Need::Parameters => Event::Parameters {
+                    values: BTreeMap::new(),
+                },
+                Need::Acknowledge { .. } => Event::Acknowledged {
+                    step,
+                    value: Some("BAG-0001".into()),
+                },
+                Need::AirgapCheck => Event::AirgapChecked {
+                    step,
+                    interfaces: vec![],
+                    radios: vec![],
+                },
+                Need::ClockConfirm => Event::ClockConfirmed {
+                    step,
+                    time: "2026-11-23T10:00:00Z".into(),
+                },
+                Need::RollCall { .. } => Event::RollCall {
+                    step,
+                    administrator: "ada".into(),
+                    keyholders: room.signers.iter().map(|(n, _)| n.clone()).collect(),
+                    witnesses: vec!["wendy".into()],
+                },
+                Need::ImportKeys { .. } => Event::KeysImported {
+                    step,
+                    keys: [
+                        ("snapshot".to_string(), room.online.key().to_value()),
+                        ("timestamp".to_string(), room.online.key().to_value()),
+                    ]
+                    .into_iter()
+                    .collect(),
+                },
+                Need::GenerateKey { keyholder, .. } => {
+                    let (i, (_, s)) = room
+                        .signers
+                        .iter()
+                        .enumerate()
+                        .find(|(_, (n, _))| *n == keyholder)
+                        .unwrap();
+                    Event::KeyGenerated {
+                        step,
+                        keyholder,
+                        token_serial: format!("serial-{i}"),
+                        key: s.key().to_value(),
+                    }
+                }
+                Need::Propose => Event::Proposed {
+                    step,
+                    digests: engine.proposal().unwrap().digests(),
+                },
+                Need::Review { digests } => Event::Approved { step, digests },
+                Need::Sign { pending, .. } => match pending.first() {
+                    None => Event::SigningClosed { step },
+                    Some(who) => {
+                        let p = engine.proposal().unwrap();
+                        let (_, s) = room.signers.iter_mut().find(|(n, _)| n == who).unwrap();
+                        let role = if p
+                            .root
+                            .as_ref()
+                            .unwrap()
+                            .signatures
+                            .iter()
+                            .any(|x| x.keyid == s.key_id())
+                        {
+                            "targets"
+                        } else {
+                            "root"
+                        };
+                        let bytes = if role == "root" {
+                            p.root.unwrap().signed_bytes().to_vec()
+                        } else {
+                            p.targets.unwrap().signed_bytes().to_vec()
+                        };
+                        Event::Signed {
+                            step,
+                            keyholder: who.clone(),
+                            role: role.into(),
+                            keyid: s.key_id().0,
+                            sig: hex::encode(s.sign(&bytes).unwrap()),
+                        }
+                    }
+                },
+                Need::Verify => Event::Verified { step },
+                Need::Export { files } => {
+                    use sha2::Digest;
+                    Event::Exported {
+                        step,
+                        files: files
+                            .iter()
+                            .map(|(n, b)| (n.clone(), hex::encode(sha2::Sha256::digest(b))))
+                            .collect(),
+                        destination: "export".into(),
+                    }
+                }
+                Need::Seal => Event::Sealed { step },
+                Need::Done => break,
+            };
+            engine.apply(&ev).unwrap_or_else(|e| panic!("{ev:?}: {e}"));
+            // Every event survives the trip through transcript details.
+            assert_eq!(Event::from_value(&ev.to_value()).unwrap(), ev);
+            events.push(ev);
+        }
+        events
+    }
+
+    #[test]
+    fn bootstrap_runs_to_the_end_and_replays_to_the_same_state() {
+        let mut room = room();
+        let mut engine = Engine::new(script()).unwrap();
+        let events = run(&mut engine, &mut room, usize::MAX);
+        assert_eq!(engine.need(), Need::Done);
+        let files = engine.export_files();
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["1.root.json", "root.json", "1.targets.json"]);
+        // The exported root verifies as a client's trusted root; the keys are the keyholders'.
+        let (root, self_count) = trust_root("1.root.json", &files[0].1).unwrap();
+        assert_eq!(self_count.signed.len(), 3);
+        assert_eq!(root.root().role(RoleType::Root).threshold, 2);
+        // Replay from the events gives the same result (resume after a power cut).
+        let again = Engine::replay(script(), &events).unwrap();
+        assert_eq!(again.need(), Need::Done);
+        assert_eq!(again.export_files(), files);
+        // Replaying a prefix resumes at the right step: parameters, steps 1-5, two keys made.
+        let half = Engine::replay(script(), &events[..8]).unwrap();
+        assert_eq!(half.current_step(), Some("6"));
+        assert!(matches!(half.need(), Need::GenerateKey { keyholder, .. } if keyholder == "carol"));
+        // A replay that skips an event stops at it, naming the event's position.
+        let mut gap = events.clone();
+        gap.remove(3);
+        let (at, err) = Engine::replay(script(), &gap).unwrap_err();
+        assert_eq!(at, 3, "{err}");
+    }
+
+    #[test]
+    fn policy_refuses_what_a_careful_room_would_refuse() {
+        let mut room = room();
+        let mut engine = Engine::new(script()).unwrap();
+        // Up to the air-gap check: parameters and acknowledgement.
+        run(&mut engine, &mut room, 2);
+        let e = engine
+            .apply(&Event::AirgapChecked {
+                step: "2".into(),
+                interfaces: vec!["eth0".into()],
+                radios: vec![],
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("not air-gapped"), "{e}");
+        // An event for another step is refused.
+        let e = engine
+            .apply(&Event::Verified { step: "10".into() })
+            .unwrap_err();
+        assert!(matches!(e, EngineError::WrongEvent { .. }), "{e}");
+        run(&mut engine, &mut room, 2); // air-gap, clock
+        let e = engine
+            .apply(&Event::RollCall {
+                step: "4".into(),
+                administrator: "ada".into(),
+                keyholders: vec!["alice".into(), "bob".into()],
+                witnesses: vec!["wendy".into()],
+            })
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("2 keyholder(s) present, the script requires 3"),
+            "{e}"
+        );
+        let e = engine
+            .apply(&Event::RollCall {
+                step: "4".into(),
+                administrator: "ada".into(),
+                keyholders: vec!["alice".into(), "bob".into(), "alice".into()],
+                witnesses: vec!["wendy".into()],
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("named once"), "{e}");
+    }
+
+    #[test]
+    fn signatures_over_other_bytes_and_early_closing_are_refused() {
+        let mut room = room();
+        let mut engine = Engine::new(script()).unwrap();
+        // Run up to the sign step (parameters + 8 steps + 3 key events).
+        let events = run(&mut engine, &mut room, 11);
+        assert!(matches!(engine.need(), Need::Sign { .. }), "{events:?}");
+        let e = engine
+            .apply(&Event::SigningClosed { step: "9".into() })
+            .unwrap_err();
+        assert!(e.to_string().contains("signing cannot close yet"), "{e}");
+        let (_, alice) = &mut room.signers[0];
+        let forged = Event::Signed {
+            step: "9".into(),
+            keyholder: "alice".into(),
+            role: "root".into(),
+            keyid: alice.key_id().0,
+            sig: hex::encode(alice.sign(b"something else").unwrap()),
+        };
+        let e = engine.apply(&forged).unwrap_err();
+        assert!(e.to_string().contains("root signature"), "{e}");
+        let (_, bob) = &mut room.signers[1];
+        let wrong_key = Event::Signed {
+            step: "9".into(),
+            keyholder: "alice".into(),
+            role: "root".into(),
+            keyid: bob.key_id().0,
+            sig: "00".into(),
+        };
+        assert!(
+            engine
+                .apply(&wrong_key)
+                .unwrap_err()
+                .to_string()
+                .contains("alice's key is")
+        );
+    }
+
+    #[test]
+    fn other_kinds_are_refused_until_implemented() {
+        let text = std::fs::read_to_string(format!(
+            "{}/ceremony-scripts/refresh-expiry.toml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let s = Script::parse("refresh-expiry.toml", &text).unwrap();
+        assert!(matches!(Engine::new(s), Err(EngineError::Unsupported(_))));
+    }
+}
