@@ -30,6 +30,8 @@ enum Command {
     /// Send or receive a file as animated QR codes.
     #[command(subcommand)]
     Qr(cli::qr::QrCommand),
+    /// Practice ceremony on SoftHSM2 practice tokens (unattended with --headless).
+    Rehearse(cli::rehearse::RehearseArgs),
     /// Signature bundles: detached signatures carried between appliances.
     #[command(subcommand)]
     Bundle(cli::bundle::BundleCommand),
@@ -50,6 +52,7 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Ceremony(c) => cli::ceremony::run(c),
         Command::Qr(c) => cli::qr::run(c),
         Command::Bundle(c) => cli::bundle::run(c),
+        Command::Rehearse(a) => cli::rehearse::run(a),
         Command::Token(c) => cli::token::run_token(c),
         Command::Sign(a) => cli::token::run_sign(a),
         Command::Transcript(c) => cli::transcript::run(c),

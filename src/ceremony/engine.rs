@@ -29,6 +29,10 @@ pub enum Event {
     Parameters {
         /// Name to value (integers as numbers, choices and text as strings).
         values: BTreeMap<String, ParamJson>,
+        /// A practice run (rehearsal on practice tokens): a failed air-gap check becomes a
+        /// warning recorded in the transcript instead of stopping the ceremony.
+        #[serde(default)]
+        practice: bool,
     },
     /// A person confirmed something; `value` is what they typed when the step records text.
     Acknowledged {
@@ -198,7 +202,8 @@ impl Event {
         }
     }
 
-    fn step(&self) -> Option<&str> {
+    /// The step id the event belongs to (`None` for the parameters).
+    pub fn step_id(&self) -> Option<&str> {
         match self {
             Event::Parameters { .. } => None,
             Event::Acknowledged { step, .. }
@@ -324,7 +329,8 @@ pub struct Proposal {
 }
 
 impl Proposal {
-    fn digests(&self) -> BTreeMap<String, String> {
+    /// Role name to hex SHA-256 of its canonical signed bytes (what is reviewed and signed).
+    pub fn digests(&self) -> BTreeMap<String, String> {
         let mut d = BTreeMap::new();
         if let Some(r) = &self.root {
             d.insert("root".into(), hex::encode(r.signed_digest()));
@@ -342,6 +348,7 @@ pub struct Engine {
     script: Script,
     params: BTreeMap<String, ParamValue>,
     have_params: bool,
+    practice: bool,
     step: usize,
     clock: Option<OffsetDateTime>,
     keyholders: Vec<String>,
@@ -375,6 +382,7 @@ impl Engine {
             script,
             params,
             have_params: false,
+            practice: false,
             step: 0,
             clock: None,
             keyholders: Vec::new(),
@@ -409,6 +417,11 @@ impl Engine {
     /// Exceptions recorded so far (step, witness, text).
     pub fn exceptions(&self) -> &[(String, String, String)] {
         &self.exceptions
+    }
+
+    /// Whether this is a practice run.
+    pub fn is_practice(&self) -> bool {
+        self.practice
     }
 
     /// The keyholders from the roll call.
@@ -643,7 +656,7 @@ impl Engine {
                 return Ok(Vec::new());
             }
             Event::WarningAcknowledged { .. } => return Ok(Vec::new()),
-            Event::Parameters { values } => {
+            Event::Parameters { values, practice } => {
                 if self.have_params {
                     return Err(self.policy("parameters are set once, at the start"));
                 }
@@ -675,6 +688,7 @@ impl Engine {
                     self.params.insert(name.clone(), value);
                 }
                 self.have_params = true;
+                self.practice = *practice;
                 return Ok(Vec::new());
             }
             _ => {}
@@ -690,7 +704,7 @@ impl Engine {
             action: step.action.as_str().to_string(),
             event: ev.action().to_string(),
         };
-        if ev.step() != Some(step.id.as_str()) {
+        if ev.step_id() != Some(step.id.as_str()) {
             return Err(wrong());
         }
         let mut warnings = Vec::new();
@@ -709,9 +723,13 @@ impl Engine {
                 },
             ) => {
                 if !interfaces.is_empty() || !radios.is_empty() {
-                    return Err(self.policy(format!(
+                    let msg = format!(
                         "the appliance is not air-gapped: interfaces {interfaces:?}, radios {radios:?}"
-                    )));
+                    );
+                    if !self.practice {
+                        return Err(self.policy(msg));
+                    }
+                    warnings.push(format!("practice run: {msg}"));
                 }
                 self.advance();
             }
@@ -1036,6 +1054,7 @@ mod tests {
             let ev = match engine.need() {
                 Need::Parameters => Event::Parameters {
                     values: BTreeMap::new(),
+                    practice: false,
                 },
                 Need::Acknowledge { .. } => Event::Acknowledged {
                     step,

@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod ceremony;
 pub mod qr;
+pub mod rehearse;
 pub mod token;
 pub mod transcript;
 pub mod verify;

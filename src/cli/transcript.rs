@@ -16,7 +16,8 @@ use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
 use super::{CliError, Outcome};
 
 /// What script conformance this version checks (printed, so nobody assumes more).
-pub const CONFORMANCE_NOTE: &str = "script conformance: not checked by this version (each step against the script needs the ceremony engine)";
+pub const CONFORMANCE_NOTE: &str =
+    "script conformance: not checked (the hash chain is broken, so the events cannot be replayed)";
 
 /// Subcommands of `conclave transcript`.
 #[derive(Debug, clap::Subcommand)]
@@ -81,7 +82,15 @@ pub fn run_verify(args: &VerifyTranscriptArgs) -> Result<Outcome, CliError> {
             Some(found)
         }
     };
-    let result = audit(&bytes, found.as_deref(), args.partial);
+    let mut result = audit(&bytes, found.as_deref(), args.partial);
+    // Replay the events through the ceremony engine with the script the transcript carries.
+    if result.chain_error.is_none() {
+        let c = crate::ceremony::conformance::check(&result.records);
+        if c.failed() {
+            result.verdict = crate::transcript::audit::Verdict::Invalid(c.line());
+        }
+        result.conformance = Some(c.line());
+    }
     let name = args.transcript.display().to_string();
     let mut stdout = if args.json {
         render_json(&name, &file_sha256, args.artifacts.as_deref(), &result)
@@ -277,7 +286,11 @@ fn render_text(
             }
         }
     }
-    let _ = writeln!(o, "\n{CONFORMANCE_NOTE}");
+    let _ = writeln!(
+        o,
+        "\n{}",
+        a.conformance.as_deref().unwrap_or(CONFORMANCE_NOTE)
+    );
     if let Some(h) = a.head {
         let _ = writeln!(o, "Head hash (last verified record): {}", hex_groups(&h));
     }
@@ -351,7 +364,7 @@ fn render_json(
         "records": records,
         "seal": seal,
         "artifacts": artifacts,
-        "script_conformance": "not checked by this version",
+        "script_conformance": a.conformance.as_deref().unwrap_or("not checked"),
     });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');

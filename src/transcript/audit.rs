@@ -42,6 +42,9 @@ pub struct Audit {
     pub artifacts: Option<ArtifactCheck>,
     /// The outcome.
     pub verdict: Verdict,
+    /// Script conformance as the ceremony engine judged it (set by the caller that replays the
+    /// events; `None`: not checked).
+    pub conformance: Option<String>,
 }
 
 impl Audit {
@@ -70,6 +73,7 @@ pub fn audit(bytes: &[u8], found: Option<&[FileDigest]>, partial: bool) -> Audit
         seal: None,
         artifacts: None,
         verdict: Verdict::Valid,
+        conformance: None,
     };
     if let Some(e) = chain_error {
         a.verdict = Verdict::Invalid(e.to_string());

@@ -8,7 +8,7 @@ use super::details::BeginDetails;
 use super::display::{clean, hex_groups, pgp_word_lines, summary};
 
 /// What the report says about script conformance in this version.
-pub const CONFORMANCE: &str = "Script conformance (each step against the script, metadata signatures and thresholds, the result against the previous root): not checked by this version.";
+pub const CONFORMANCE: &str = "Script conformance (each step against the script, metadata signatures and thresholds, the exported result): not checked, because the hash chain did not verify.";
 
 /// A piece of text with its style.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,7 +100,9 @@ fn document(
         header: vec!["", ""],
         rows: facts,
     });
-    doc.push(Block::Para(text(CONFORMANCE)));
+    doc.push(Block::Para(text(
+        a.conformance.as_deref().unwrap_or(CONFORMANCE),
+    )));
 
     doc.push(Block::Heading("Timeline".into()));
     doc.push(Block::Table {
