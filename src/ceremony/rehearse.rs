@@ -257,6 +257,10 @@ pub struct RehearseReport {
     pub export_dir: PathBuf,
     /// Hash of the seal record (what witnesses write down).
     pub seal: String,
+    /// Whether an earlier run's transcript was continued.
+    pub resumed: bool,
+    /// Whether the ceremony was already complete (sealed) and nothing was changed.
+    pub already_complete: bool,
     /// Events replayed from an earlier, interrupted run.
     pub resumed_events: usize,
     /// Warnings the run acknowledged.
@@ -287,8 +291,12 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
     let (online, online_digest) = online_keys(ws)?;
 
     let tpath = ws.transcript(script_name);
+    if let Some(done) = finished(&tpath, &script)? {
+        return Ok(done);
+    }
     let mut resumed_events = 0;
-    let mut transcript = if tpath.exists() {
+    let resumed = tpath.exists();
+    let mut transcript = if resumed {
         let (file, resumed) =
             TranscriptFile::open_resume(&tpath, now()).map_err(io("resuming the transcript"))?;
         let mut events = Vec::new();
@@ -555,9 +563,64 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
         exported,
         export_dir: ws.export(),
         seal: seal_hash,
+        resumed,
+        already_complete: false,
         resumed_events,
         warnings,
     })
+}
+
+/// A ceremony whose transcript is sealed and signed by every signer is finished: running the
+/// same command again only reports it.
+fn finished(tpath: &Path, script: &Script) -> Result<Option<RehearseReport>, RehearseError> {
+    if !tpath.exists() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(tpath).map_err(io(tpath.display()))?;
+    let Ok(t) = crate::transcript::chain::verify_chain(&bytes) else {
+        // A torn or damaged transcript: open_resume decides what can be repaired.
+        return Ok(None);
+    };
+    let Some(seal_at) = t.seal_index() else {
+        return Ok(None);
+    };
+    if crate::transcript::seal::verify_seal(&t).is_err() {
+        return Ok(None);
+    }
+    let events: Vec<Event> = t
+        .records()
+        .iter()
+        .filter(|r| {
+            !matches!(
+                r.action.as_str(),
+                "begin" | "resume" | "seal" | "seal-signature"
+            )
+        })
+        .filter_map(|r| Event::from_value(&r.details).ok())
+        .collect();
+    let engine = Engine::replay(script.clone(), &events).map_err(|(i, e)| {
+        RehearseError::Refused(format!(
+            "{}: event {i} does not replay: {e}",
+            tpath.display()
+        ))
+    })?;
+    let seal = t
+        .records()
+        .get(seal_at)
+        .map(|r| hex::encode(r.hash))
+        .unwrap_or_default();
+    Ok(Some(RehearseReport {
+        transcript: tpath.to_path_buf(),
+        exported: engine.export_files().into_iter().map(|(n, _)| n).collect(),
+        export_dir: tpath
+            .parent()
+            .map_or_else(PathBuf::new, |p| p.join("export")),
+        seal,
+        resumed: true,
+        already_complete: true,
+        resumed_events: events.len(),
+        warnings: Vec::new(),
+    }))
 }
 
 fn trial_step(ev: &Event) -> Option<&str> {

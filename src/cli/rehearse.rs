@@ -104,7 +104,12 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
         a.script,
         ws.dir.display()
     );
-    if report.resumed_events > 0 {
+    if report.already_complete {
+        let _ = writeln!(
+            out,
+            "this ceremony was already complete and sealed; nothing was changed"
+        );
+    } else if report.resumed {
         let _ = writeln!(
             out,
             "continued an interrupted run: {} events replayed from the transcript",
