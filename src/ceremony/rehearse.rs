@@ -265,8 +265,8 @@ pub struct RehearseReport {
     pub resumed_events: usize,
     /// Warnings the run acknowledged.
     pub warnings: Vec<String>,
-    /// Keyholder, token serial, key id, scheme of each key generated.
-    pub keys: Vec<(String, String, String, String)>,
+    /// Each key generated.
+    pub keys: Vec<KeyRow>,
     /// Role to the SHA-256 of the canonical bytes that were reviewed and signed.
     pub digests: BTreeMap<String, String>,
 }
