@@ -271,12 +271,10 @@ pub struct RehearseReport {
     pub digests: BTreeMap<String, String>,
 }
 
-fn summary(
-    engine: &Engine,
-) -> (
-    Vec<(String, String, String, String)>,
-    BTreeMap<String, String>,
-) {
+/// A key generated in a token: keyholder, token serial, key id, scheme.
+pub type KeyRow = (String, String, String, String);
+
+fn summary(engine: &Engine) -> (Vec<KeyRow>, BTreeMap<String, String>) {
     let keys = engine
         .generated_keys()
         .iter()
