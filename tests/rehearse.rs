@@ -158,3 +158,132 @@ fn killed_at_any_point_the_same_command_finishes_a_valid_ceremony() {
     // The kills really landed inside the ceremony (not after it finished).
     assert!(interrupted >= 8, "only {interrupted} runs were interrupted");
 }
+
+#[test]
+fn later_ceremonies_continue_from_the_export_and_the_chain_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let (code, out, err) = rehearse(&ws);
+    assert_eq!(code, 0, "{out}{err}");
+    let refresh = |ws: &Path| {
+        conclave()
+            .args([
+                "rehearse",
+                "--headless",
+                "--script",
+                "refresh-expiry",
+                "--workspace",
+            ])
+            .arg(ws)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+    };
+    // The first refresh is killed after its export, before the seal: the next run must finish
+    // that same ceremony (v2), not start another one.
+    let transcript = ws.join("refresh-expiry-v2.transcript.jsonl");
+    let mut child = conclave()
+        .args([
+            "rehearse",
+            "--headless",
+            "--script",
+            "refresh-expiry",
+            "--workspace",
+        ])
+        .arg(&ws)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !std::fs::read_to_string(&transcript).is_ok_and(|t| t.contains("\"exported\""))
+        && start.elapsed() < Duration::from_secs(60)
+        && child.try_wait().unwrap().is_none()
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{}", child.id())])
+        .status();
+    let _ = child.wait();
+    let out = refresh(&ws);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = refresh(&ws);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: Vec<String> = std::fs::read_dir(&ws)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".transcript.jsonl"))
+        .collect();
+    let mut names = names;
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "bootstrap-root.transcript.jsonl",
+            "refresh-expiry-v2.transcript.jsonl",
+            "refresh-expiry-v3.transcript.jsonl"
+        ]
+    );
+    // Every transcript verifies with script conformance; the chain 1 -> 3 verifies in Conclave
+    // and in python-tuf (each new root signed by the previous root's threshold and its own).
+    for n in &names {
+        let out = conclave()
+            .args(["transcript", "verify"])
+            .arg(ws.join(n))
+            .arg("--artifacts")
+            .arg(ws.join("export"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{n}: {text}");
+        assert!(
+            text.contains("every step followed the script"),
+            "{n}: {text}"
+        );
+    }
+    let export = ws.join("export");
+    let verify = conclave()
+        .args(["verify", "--trusted-root"])
+        .arg(export.join("1.root.json"))
+        .arg("--repo")
+        .arg(&export)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(0), "{report}");
+    assert!(report.contains("root chain to v3"), "{report}");
+    let run = common::verify_repo(
+        &export,
+        &[
+            "--roots-only",
+            "--no-client",
+            "--trusted-root",
+            export.join("1.root.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code(), 0, "python-tuf refused the root chain: {run:?}");
+    assert!(run.stdout.contains("\"version\": 3"), "{}", run.stdout);
+    python_accepts_targets(&export.join("3.root.json"), &export.join("3.targets.json"));
+}
+
+fn python_accepts_targets(root: &Path, targets: &Path) {
+    let run = common::run_python(
+        "verify_offline.py",
+        &[root.to_str().unwrap(), targets.to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.code(), 0, "python-tuf refused: {run:?}");
+}

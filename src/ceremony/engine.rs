@@ -5,9 +5,11 @@
 //! events. The headless runner, the TUI and the auditor replay the same events through the same
 //! engine, so they cannot disagree.
 //!
-//! This version implements the `bootstrap-root` ceremony end to end (keys generated in tokens,
-//! online keys imported, root v1 and targets v1 proposed, reviewed, signed, verified, exported,
-//! sealed); the other kinds are refused with a clear error until their proposals exist.
+//! This version implements the `bootstrap-root` ceremony (keys generated in tokens, online keys
+//! imported, root v1 and targets v1 proposed, reviewed, signed, verified, exported, sealed) and
+//! `refresh-expiry` (the current root and targets loaded, their next versions with new expiry
+//! signed by the current keys); the other kinds are refused with a clear error until their
+//! proposals exist.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +21,7 @@ use crate::tuf::canonical::Value;
 use crate::tuf::edit::{self, RoleKeys};
 use crate::tuf::key::{Key, KeyId};
 use crate::tuf::metadata::{Expires, Metadata, RoleType, Root, Targets, key_from_value};
-use crate::tuf::verify::{ThresholdResult, count_signatures, trust_root};
+use crate::tuf::verify::{ThresholdResult, count_signatures, trust_root, update_root};
 
 /// Something that happened in the ceremony: the `details` of a transcript record, tagged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +69,16 @@ pub enum Event {
         keyholders: Vec<String>,
         /// Witnesses.
         witnesses: Vec<String>,
+    },
+    /// The current metadata, loaded from the input media and verified by the runner from the
+    /// trusted root (carried whole, so the ceremony can be replayed from its transcript).
+    MetadataLoaded {
+        /// Step id.
+        step: String,
+        /// The current root file as JSON.
+        root: Value,
+        /// The current targets file as JSON.
+        targets: Value,
     },
     /// Public keys of online roles imported from the input media.
     KeysImported {
@@ -189,6 +201,7 @@ impl Event {
             Event::ClockConfirmed { .. } => "clock-confirmed",
             Event::RollCall { .. } => "roll-call",
             Event::KeysImported { .. } => "keys-imported",
+            Event::MetadataLoaded { .. } => "metadata-loaded",
             Event::KeyGenerated { .. } => "key-generated",
             Event::Proposed { .. } => "proposed",
             Event::Approved { .. } => "approved",
@@ -211,6 +224,7 @@ impl Event {
             | Event::ClockConfirmed { step, .. }
             | Event::RollCall { step, .. }
             | Event::KeysImported { step, .. }
+            | Event::MetadataLoaded { step, .. }
             | Event::KeyGenerated { step, .. }
             | Event::Proposed { step, .. }
             | Event::Approved { step, .. }
@@ -280,6 +294,8 @@ pub enum Need {
         /// Witnesses required.
         witnesses: u32,
     },
+    /// The current root and targets from the input media.
+    LoadMetadata,
     /// Online public keys for these roles from the input media.
     ImportKeys {
         /// Roles.
@@ -353,10 +369,12 @@ pub struct Engine {
     clock: Option<OffsetDateTime>,
     keyholders: Vec<String>,
     online: BTreeMap<String, Key>,
+    current: Option<(Metadata<Root>, Metadata<Targets>)>,
     generated: Vec<(String, String, Key)>,
     proposal: Option<Proposal>,
     approved: bool,
     signed_by: Vec<String>,
+    signers: Vec<(String, String)>,
     exceptions: Vec<(String, String, String)>,
 }
 
@@ -370,7 +388,7 @@ fn int_param(params: &BTreeMap<String, ParamValue>, name: &str) -> i64 {
 impl Engine {
     /// A new ceremony for `script`; the kind must be one the engine implements.
     pub fn new(script: Script) -> Result<Engine, EngineError> {
-        if script.kind != Kind::BootstrapRoot {
+        if !matches!(script.kind, Kind::BootstrapRoot | Kind::RefreshExpiry) {
             return Err(EngineError::Unsupported(script.kind.as_str().to_string()));
         }
         let params = script
@@ -387,10 +405,12 @@ impl Engine {
             clock: None,
             keyholders: Vec::new(),
             online: BTreeMap::new(),
+            current: None,
             generated: Vec::new(),
             proposal: None,
             approved: false,
             signed_by: Vec::new(),
+            signers: Vec::new(),
             exceptions: Vec::new(),
         })
     }
@@ -480,6 +500,7 @@ impl Engine {
                     .get(&Person::Witness)
                     .map_or(0, |p| p.min),
             },
+            Action::LoadMetadata => Need::LoadMetadata,
             Action::ImportKeys => Need::ImportKeys {
                 roles: step
                     .with
@@ -547,6 +568,18 @@ impl Engine {
                     &r.signatures,
                 ),
             );
+            if let Some((old, _)) = &self.current {
+                let old = old.signed();
+                m.insert(
+                    "root (by the current root)".into(),
+                    count_signatures(
+                        |id| old.key(id),
+                        old.role(RoleType::Root),
+                        r.signed_bytes(),
+                        &r.signatures,
+                    ),
+                );
+            }
             if let Some(t) = &p.targets {
                 m.insert(
                     "targets".into(),
@@ -569,7 +602,6 @@ impl Engine {
             if let Some(r) = &p.root {
                 let v = r.signed().common.version;
                 out.push((format!("{v}.root.json"), r.to_file_bytes()));
-                out.push(("root.json".to_string(), r.to_file_bytes()));
             }
             if let Some(t) = &p.targets {
                 out.push((
@@ -582,6 +614,9 @@ impl Engine {
     }
 
     fn build_proposal(&self) -> Result<Proposal, EngineError> {
+        if self.script.kind == Kind::RefreshExpiry {
+            return self.build_refresh();
+        }
         let now = self
             .clock
             .ok_or_else(|| self.policy("the clock has not been confirmed"))?;
@@ -640,6 +675,51 @@ impl Engine {
             root: Some(Metadata::new(root)),
             targets: Some(Metadata::new(targets)),
         })
+    }
+
+    /// refresh-expiry: the next versions of the current root and targets, with new expiry and
+    /// nothing else changed.
+    fn build_refresh(&self) -> Result<Proposal, EngineError> {
+        let now = self
+            .clock
+            .ok_or_else(|| self.policy("the clock has not been confirmed"))?;
+        let Some((root, targets)) = &self.current else {
+            return Err(self.policy("the current metadata has not been loaded"));
+        };
+        let days = |name: &str| Duration::days(int_param(&self.params, name).max(1));
+        let new_root = edit::next_root(root.signed(), now + days("root_expiry_days"));
+        edit::check_root(&new_root).map_err(|e| self.policy(e.to_string()))?;
+        let new_targets = edit::bump(targets.signed(), now + days("targets_expiry_days"));
+        Ok(Proposal {
+            root: Some(Metadata::new(new_root)),
+            targets: Some(Metadata::new(new_targets)),
+        })
+    }
+
+    /// The roles a key may sign in this ceremony: root when the new or the current root's root
+    /// role names it, targets when the new root's targets role names it.
+    pub fn roles_for_key(&self, keyid: &KeyId) -> Vec<&'static str> {
+        let mut roles = Vec::new();
+        let Some(p) = &self.proposal else {
+            return roles;
+        };
+        let new_root = p.root.as_ref().map(|r| r.signed());
+        let old_root = self.current.as_ref().map(|(r, _)| r.signed());
+        let names =
+            |r: Option<&Root>, ty: RoleType| r.is_some_and(|r| r.role(ty).keyids.contains(keyid));
+        if p.root.is_some() && (names(new_root, RoleType::Root) || names(old_root, RoleType::Root))
+        {
+            roles.push("root");
+        }
+        if p.targets.is_some() && names(new_root.or(old_root), RoleType::Targets) {
+            roles.push("targets");
+        }
+        roles
+    }
+
+    /// The current metadata loaded by this ceremony, if any.
+    pub fn current(&self) -> Option<&(Metadata<Root>, Metadata<Targets>)> {
+        self.current.as_ref()
     }
 
     fn advance(&mut self) {
@@ -791,6 +871,32 @@ impl Engine {
                 self.keyholders = keyholders.clone();
                 self.advance();
             }
+            (Action::LoadMetadata, Event::MetadataLoaded { root, targets, .. }) => {
+                let root_md = Metadata::<Root>::from_value(root.clone())
+                    .map_err(|e| self.policy(format!("current root: {e}")))?;
+                let (trusted, _) = trust_root("current root", &root_md.to_file_bytes())
+                    .map_err(|e| self.policy(e.to_string()))?;
+                let targets_md = Metadata::<Targets>::from_value(targets.clone())
+                    .map_err(|e| self.policy(format!("current targets: {e}")))?;
+                let m = trusted.count(
+                    RoleType::Targets,
+                    targets_md.signed_bytes(),
+                    &targets_md.signatures,
+                );
+                if !m.verified() {
+                    return Err(self.policy(format!("current targets: {}", m.summary())));
+                }
+                if let Some(now) = self.clock
+                    && root_md.signed().common.expires.is_expired(now)
+                {
+                    warnings.push(format!(
+                        "the current root expired at {}",
+                        root_md.signed().common.expires.raw
+                    ));
+                }
+                self.current = Some((root_md, targets_md));
+                self.advance();
+            }
             (Action::ImportKeys, Event::KeysImported { keys, .. }) => {
                 let wanted: Vec<String> = match self.need() {
                     Need::ImportKeys { roles } => roles,
@@ -892,19 +998,55 @@ impl Engine {
                         self.policy("nothing is signed before the room approves the proposal")
                     );
                 }
-                let Some((_, _, key)) = self
-                    .generated
-                    .iter()
-                    .find(|(k, _, _)| k == keyholder)
-                    .cloned()
-                else {
-                    return Err(self.policy(format!("{keyholder} has no key in this ceremony")));
+                let key = match self.generated.iter().find(|(k, _, _)| k == keyholder) {
+                    Some((_, _, key)) => {
+                        if key.key_id().0 != *keyid {
+                            return Err(self.policy(format!(
+                                "{keyholder}'s key is {}, not {keyid}",
+                                key.key_id()
+                            )));
+                        }
+                        key.clone()
+                    }
+                    None => {
+                        let id = KeyId(keyid.clone());
+                        let found = self
+                            .current
+                            .as_ref()
+                            .and_then(|(r, _)| r.signed().key(&id))
+                            .or_else(|| {
+                                self.proposal
+                                    .as_ref()
+                                    .and_then(|p| p.root.as_ref())
+                                    .and_then(|r| r.signed().key(&id))
+                            });
+                        match found {
+                            Some(k) if self.keyholders.contains(keyholder) => k.clone(),
+                            _ => {
+                                return Err(self.policy(format!(
+                                    "{keyholder} has no key {keyid} in this ceremony"
+                                )));
+                            }
+                        }
+                    }
                 };
-                if key.key_id().0 != *keyid {
-                    return Err(self.policy(format!(
-                        "{keyholder}'s key is {}, not {keyid}",
-                        key.key_id()
-                    )));
+                if !self
+                    .roles_for_key(&KeyId(keyid.clone()))
+                    .contains(&role.as_str())
+                {
+                    return Err(
+                        self.policy(format!("key {keyid} of {keyholder} may not sign {role}"))
+                    );
+                }
+                if let Some((_, other)) = self
+                    .signers
+                    .iter()
+                    .find(|(k, who)| *k == *keyid && who != keyholder)
+                {
+                    return Err(self.policy(format!("key {keyid} signed already for {other}")));
+                }
+                if !self.signers.iter().any(|(k, _)| k == keyid) {
+                    self.signers.push((keyid.clone(), keyholder.clone()));
                 }
                 let raw = hex::decode(sig).map_err(|_| self.policy("signature is not hex"))?;
                 let Some(p) = self.proposal.as_mut() else {
@@ -939,6 +1081,7 @@ impl Engine {
                         return Err(self.policy(format!("role {other} is not signed in this step")));
                     }
                 }
+                let roles_total = self.roles_for_key(&KeyId(keyid.clone())).len();
                 let roles_signed_by_keyholder = self.proposal.as_ref().map_or(0, |p| {
                     [
                         p.root.as_ref().map(|r| &r.signatures),
@@ -948,9 +1091,6 @@ impl Engine {
                     .flatten()
                     .filter(|sigs| sigs.iter().any(|s| s.keyid.0 == *keyid))
                     .count()
-                });
-                let roles_total = self.proposal.as_ref().map_or(0, |p| {
-                    p.root.is_some() as usize + p.targets.is_some() as usize
                 });
                 if roles_signed_by_keyholder == roles_total && !self.signed_by.contains(keyholder) {
                     self.signed_by.push(keyholder.clone());
@@ -973,8 +1113,22 @@ impl Engine {
                     .as_ref()
                     .ok_or_else(|| self.policy("no proposal"))?;
                 if let Some(r) = &p.root {
-                    let (trusted, _) = trust_root("root", &r.to_file_bytes())
-                        .map_err(|e| self.policy(e.to_string()))?;
+                    let trusted = match &self.current {
+                        // A new version: signed by the current root's threshold and its own.
+                        Some((old, _)) => {
+                            let (old, _) = trust_root("current root", &old.to_file_bytes())
+                                .map_err(|e| self.policy(e.to_string()))?;
+                            let file = format!("{}.root.json", r.signed().common.version);
+                            update_root(&old, &file, &r.to_file_bytes())
+                                .map_err(|e| self.policy(e.to_string()))?
+                                .0
+                        }
+                        None => {
+                            trust_root("root", &r.to_file_bytes())
+                                .map_err(|e| self.policy(e.to_string()))?
+                                .0
+                        }
+                    };
                     if let Some(t) = &p.targets {
                         let m = trusted.count(RoleType::Targets, t.signed_bytes(), &t.signatures);
                         if !m.verified() {
@@ -1152,6 +1306,7 @@ mod tests {
                     }
                 }
                 Need::Seal => Event::Sealed { step },
+                Need::LoadMetadata => panic!("bootstrap-root loads no metadata"),
                 Need::Done => break,
             };
             engine.apply(&ev).unwrap_or_else(|e| panic!("{ev:?}: {e}"));
@@ -1170,7 +1325,7 @@ mod tests {
         assert_eq!(engine.need(), Need::Done);
         let files = engine.export_files();
         let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["1.root.json", "root.json", "1.targets.json"]);
+        assert_eq!(names, ["1.root.json", "1.targets.json"]);
         // The exported root verifies as a client's trusted root; the keys are the keyholders'.
         let (root, self_count) = trust_root("1.root.json", &files[0].1).unwrap();
         assert_eq!(self_count.signed.len(), 3);
@@ -1275,11 +1430,11 @@ mod tests {
     #[test]
     fn other_kinds_are_refused_until_implemented() {
         let text = std::fs::read_to_string(format!(
-            "{}/ceremony-scripts/refresh-expiry.toml",
+            "{}/ceremony-scripts/rotate-root-keys.toml",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap();
-        let s = Script::parse("refresh-expiry.toml", &text).unwrap();
+        let s = Script::parse("rotate-root-keys.toml", &text).unwrap();
         assert!(matches!(Engine::new(s), Err(EngineError::Unsupported(_))));
     }
 }

@@ -242,6 +242,110 @@ fn login(
     Ok(session)
 }
 
+/// A transcript of `script_name` in the workspace that is not sealed yet.
+fn unfinished(
+    ws: &Workspace,
+    script_name: &str,
+    script: &Script,
+) -> Result<Option<PathBuf>, RehearseError> {
+    let prefix = format!("{script_name}-v");
+    let Ok(rd) = std::fs::read_dir(&ws.dir) else {
+        return Ok(None);
+    };
+    let mut candidates: Vec<PathBuf> = rd
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".transcript.jsonl"))
+        })
+        .map(|e| e.path())
+        .collect();
+    candidates.sort();
+    for p in candidates {
+        if finished(&p, script)?.is_none() {
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
+}
+
+/// The newest `N.ROLE.json` in a folder.
+fn latest(dir: &Path, role: &str) -> Option<(u64, PathBuf)> {
+    let suffix = format!(".{role}.json");
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let v = name.strip_suffix(&suffix)?.parse::<u64>().ok()?;
+            Some((v, e.path()))
+        })
+        .max_by_key(|(v, _)| *v)
+}
+
+/// The current root and targets from the export of earlier ceremonies, the root chain verified
+/// from the first root.
+fn current_metadata(ws: &Workspace) -> Result<(Value, Value), RehearseError> {
+    let export = ws.export();
+    let first = export.join("1.root.json");
+    let trusted = std::fs::read(&first).map_err(|e| {
+        RehearseError::Refused(format!(
+            "{}: {e}: run the bootstrap-root ceremony in this workspace first",
+            first.display()
+        ))
+    })?;
+    let src =
+        crate::folder::FolderSource::new(&export, crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE)
+            .map_err(io(export.display()))?;
+    let report = crate::tuf::repository::verify_repository(
+        "1.root.json",
+        &trusted,
+        &src,
+        OffsetDateTime::now_utc(),
+    );
+    if let Some(e) = &report.error {
+        return Err(RehearseError::Refused(format!(
+            "the metadata in {} does not verify: {e}",
+            export.display()
+        )));
+    }
+    let read = |role: &str| -> Result<Value, RehearseError> {
+        let (_, path) = latest(&export, role).ok_or_else(|| {
+            RehearseError::Refused(format!("no {role} metadata in {}", export.display()))
+        })?;
+        let bytes = std::fs::read(&path).map_err(io(path.display()))?;
+        Value::parse(&bytes).map_err(io(path.display()))
+    };
+    Ok((read("root")?, read("targets")?))
+}
+
+/// The keyholder's token key that may sign in this ceremony (found by key id).
+fn ceremony_signer(
+    module: &Module,
+    who: &str,
+    pins: &BTreeMap<String, Zeroizing<String>>,
+    engine: &Engine,
+) -> Result<crate::signer::pkcs11::Pkcs11Signer, RehearseError> {
+    let session = login(module, who, pins)?;
+    let tkey = session
+        .keys()
+        .map_err(io(format!("keys of {who}")))?
+        .into_iter()
+        .find(|k| {
+            k.tuf_key()
+                .is_some_and(|key| !engine.roles_for_key(&key.key_id()).is_empty())
+        })
+        .ok_or_else(|| {
+            RehearseError::Io(format!(
+                "the token of {who} holds no key that may sign in this ceremony"
+            ))
+        })?;
+    session
+        .signer(&tkey)
+        .map_err(io(format!("the key of {who}")))
+}
+
 fn key_label(script: &str) -> String {
     format!("conclave-{script}")
 }
@@ -307,7 +411,20 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
     let pins = practice_tokens(ws, &module)?;
     let (online, online_digest) = online_keys(ws)?;
 
-    let tpath = ws.transcript(script_name);
+    let tpath = if script.kind == crate::ceremony::script::Kind::BootstrapRoot {
+        ws.transcript(script_name)
+    } else {
+        // One transcript per ceremony: an unfinished one is continued (whatever it already
+        // exported), otherwise a new one is named after the root version it will produce.
+        match unfinished(ws, script_name, &script)? {
+            Some(p) => p,
+            None => {
+                let next = latest(&ws.export(), "root").map_or(1, |(v, _)| v + 1);
+                ws.dir
+                    .join(format!("{script_name}-v{next}.transcript.jsonl"))
+            }
+        }
+    };
     if let Some(done) = finished(&tpath, &script)? {
         return Ok(done);
     }
@@ -387,6 +504,14 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
                 keyholders: PRACTICE_KEYHOLDERS.iter().map(|s| s.to_string()).collect(),
                 witnesses: vec!["witness".into()],
             },
+            Need::LoadMetadata => {
+                let (root, targets) = current_metadata(ws)?;
+                Event::MetadataLoaded {
+                    step,
+                    root,
+                    targets,
+                }
+            }
             Need::ImportKeys { .. } => Event::KeysImported {
                 step,
                 keys: online.clone(),
@@ -439,27 +564,24 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
                     let p = engine
                         .proposal()
                         .map_err(|e| RehearseError::Refused(e.to_string()))?;
-                    let session = login(&module, who, &pins)?;
-                    let tkey = session
-                        .keys()
-                        .map_err(io(format!("keys of {who}")))?
-                        .into_iter()
-                        .find(|k| k.label == key_label(script_name))
-                        .ok_or_else(|| {
-                            RehearseError::Io(format!("the key of {who} is not on the token"))
-                        })?;
-                    let mut signer = session
-                        .signer(&tkey)
-                        .map_err(io(format!("the key of {who}")))?;
+                    let mut signer = ceremony_signer(&module, who, &pins, &engine)?;
                     let keyid = signer.key_id();
-                    let root_signed = p
-                        .root
-                        .as_ref()
-                        .is_some_and(|r| r.signatures.iter().any(|s| s.keyid == keyid));
-                    let (role, bytes) = match (&p.root, &p.targets) {
-                        (Some(r), _) if !root_signed => ("root", r.signed_bytes().to_vec()),
-                        (_, Some(t)) => ("targets", t.signed_bytes().to_vec()),
-                        _ => return Err(RehearseError::Refused("nothing to sign".into())),
+                    let signed = |sigs: &[crate::tuf::metadata::Signature]| {
+                        sigs.iter().any(|s| s.keyid == keyid && !s.sig.is_empty())
+                    };
+                    let roles = engine.roles_for_key(&keyid);
+                    let todo = roles.into_iter().find(|r| match *r {
+                        "root" => p.root.as_ref().is_some_and(|m| !signed(&m.signatures)),
+                        _ => p.targets.as_ref().is_some_and(|m| !signed(&m.signatures)),
+                    });
+                    let (role, bytes) = match (todo, &p.root, &p.targets) {
+                        (Some("root"), Some(r), _) => ("root", r.signed_bytes().to_vec()),
+                        (Some("targets"), _, Some(t)) => ("targets", t.signed_bytes().to_vec()),
+                        _ => {
+                            return Err(RehearseError::Refused(format!(
+                                "{who}'s key {keyid} has nothing left to sign"
+                            )));
+                        }
                     };
                     let sig = signer
                         .sign(&bytes)
@@ -543,19 +665,7 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
     }
     let mut signers = Vec::new();
     for who in PRACTICE_KEYHOLDERS {
-        let session = login(&module, who, &pins)?;
-        let tkey = session
-            .keys()
-            .map_err(io(format!("keys of {who}")))?
-            .into_iter()
-            .find(|k| k.label == key_label(script_name))
-            .ok_or_else(|| RehearseError::Io(format!("the key of {who} is not on the token")))?;
-        signers.push((
-            who,
-            session
-                .signer(&tkey)
-                .map_err(io(format!("the key of {who}")))?,
-        ));
+        signers.push((who, ceremony_signer(&module, who, &pins, &engine)?));
     }
     let (seal_hash, already_signed) = match transcript_seal_state(&tpath)? {
         Some(state) => state,

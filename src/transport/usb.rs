@@ -591,7 +591,25 @@ pub fn export_files(
             });
         }
     }
-    let sums = sums_text(files.iter().map(|f| (f.name.as_str(), f.data.as_slice())));
+    // SHA256SUMS is the folder's manifest: it keeps the entries of files exported earlier (a
+    // later ceremony adds 2.root.json beside 1.root.json) and is replaced, never a conflict.
+    let sums_path = dir.join(SUMS_NAME);
+    let mut manifest: BTreeMap<String, String> = BTreeMap::new();
+    if fs.exists(&sums_path).map_err(io_at(&sums_path))? {
+        let old = fs.read(&sums_path).map_err(io_at(&sums_path))?;
+        for (name, digest) in parse_sums(&String::from_utf8_lossy(&old)).0 {
+            if fs.exists(&dir.join(&name)).map_err(io_at(dir))? {
+                manifest.insert(name, digest);
+            }
+        }
+    }
+    for f in files {
+        manifest.insert(f.name.clone(), hex::encode(Sha256::digest(&f.data)));
+    }
+    let sums: String = manifest
+        .iter()
+        .map(|(name, digest)| format!("{digest}  {name}\n"))
+        .collect();
     let all: Vec<(&str, &[u8])> = files
         .iter()
         .map(|f| (f.name.as_str(), f.data.as_slice()))
@@ -609,7 +627,7 @@ pub fn export_files(
             let existing = fs.read(&path).map_err(io_at(&path))?;
             if existing == data {
                 ExportStatus::AlreadyPresent
-            } else if options.overwrite {
+            } else if options.overwrite || name == SUMS_NAME {
                 ExportStatus::Replaced
             } else {
                 return Err(UsbError::Conflict { path });
