@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::{CliError, Outcome};
+use crate::config::ModuleChoice;
 use crate::signer::Signer;
 use crate::signer::pkcs11::{
     EdParams, Module, Pin, TokenDesc, TokenError, TokenKey, key_type_name, parse_key_type,
@@ -59,6 +60,49 @@ pub struct ModuleArg {
     /// that order in the usual library directories.
     #[arg(long, value_name = "PATH")]
     pub module: Option<PathBuf>,
+}
+
+impl ModuleArg {
+    /// Load the PKCS#11 module: `--module`, else `pkcs11.module` / `pkcs11.modules` from the
+    /// configuration file (`config`: the global `--config`, else `CONCLAVE_CONFIG`, else
+    /// /etc/conclave/config.toml), else the built-in search list.
+    pub fn open(&self, config: Option<&Path>) -> Result<Module, CliError> {
+        let env = std::env::var_os(crate::config::ENV_VAR);
+        let cfg = crate::config::load(config, env.as_deref())
+            .map_err(|e| CliError::Usage(format!("configuration: {e}")))?;
+        open_module(&cfg.module_choice(self.module.as_deref()))
+    }
+}
+
+/// Load the module a [`ModuleChoice`] names; errors about a module the configuration file chose
+/// name the file, line and field.
+pub fn open_module(choice: &ModuleChoice) -> Result<Module, CliError> {
+    let from_config = |e: TokenError, place: String| match CliError::from(e) {
+        CliError::Usage(m) => CliError::Usage(format!("{m} (module chosen by {place})")),
+        CliError::Io(m) => CliError::Io(format!("{m} (module chosen by {place})")),
+        CliError::Invalid(m) => CliError::Invalid(format!("{m} (module chosen by {place})")),
+    };
+    match choice {
+        ModuleChoice::Flag(p) => Ok(Module::open(Some(p))?),
+        ModuleChoice::BuiltIn => Ok(Module::open(None)?),
+        ModuleChoice::Config(l) => {
+            Module::open(Some(&l.value)).map_err(|e| from_config(e, l.place()))
+        }
+        ModuleChoice::ConfigList(l) => {
+            let Some(p) = l.value.iter().find(|p| p.is_file()) else {
+                return Err(CliError::Io(format!(
+                    "none of the PKCS#11 modules listed in {} exists: {}",
+                    l.place(),
+                    l.value
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            };
+            Module::open(Some(p)).map_err(|e| from_config(e, l.place()))
+        }
+    }
 }
 
 /// `conclave token list`
@@ -153,20 +197,22 @@ pub struct SignArgs {
 }
 
 /// Run a `token` subcommand.
-pub fn run_token(cmd: &TokenCommand) -> Result<Outcome, CliError> {
+///
+/// `config`: the global `--config FILE` (which configuration file chooses the module).
+pub fn run_token(cmd: &TokenCommand, config: Option<&Path>) -> Result<Outcome, CliError> {
     match cmd {
-        TokenCommand::List(a) => list(a),
-        TokenCommand::Keygen(a) => keygen(a),
+        TokenCommand::List(a) => list(a, config),
+        TokenCommand::Keygen(a) => keygen(a, config),
         TokenCommand::InitPractice(a) => init_practice(a),
-        TokenCommand::Bench(a) => bench(a),
+        TokenCommand::Bench(a) => bench(a, config),
     }
 }
 
-fn bench(a: &BenchArgs) -> Result<Outcome, CliError> {
+fn bench(a: &BenchArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     if a.count == 0 {
         return Err(CliError::Usage("--count must be at least 1".into()));
     }
-    let module = Module::open(a.module.module.as_deref())?;
+    let module = a.module.open(config)?;
     let token = module.find_token(&a.token)?;
     let session = module.open_session(&token, false)?;
     let tkey = session.find_key(&a.key)?;
@@ -261,8 +307,8 @@ pub fn read_pin(pin_stdin: bool, prompt: &str) -> Result<Pin, CliError> {
     }
 }
 
-fn list(a: &ListArgs) -> Result<Outcome, CliError> {
-    let module = Module::open(a.module.module.as_deref())?;
+fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
+    let module = a.module.open(config)?;
     let tokens = module.tokens()?;
     let mut json_tokens = Vec::new();
     let mut out = String::new();
@@ -432,7 +478,7 @@ fn key_json(key: &Key) -> serde_json::Value {
     serde_json::from_str(&key.to_value().to_pretty_json()).unwrap_or_default()
 }
 
-fn keygen(a: &KeygenArgs) -> Result<Outcome, CliError> {
+fn keygen(a: &KeygenArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     let alg = parse_alg(&a.key_type)?;
     let ed = parse_ed_params(&a.ed_params)?;
     let id = match &a.id {
@@ -444,7 +490,7 @@ fn keygen(a: &KeygenArgs) -> Result<Outcome, CliError> {
     if a.label.is_empty() {
         return Err(CliError::Usage("--label must not be empty".into()));
     }
-    let module = Module::open(a.module.module.as_deref())?;
+    let module = a.module.open(config)?;
     let token = module.find_token(&a.token)?;
     warn_advisories(&token, alg);
     let session = module.open_session(&token, true)?;
@@ -798,8 +844,9 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// `conclave sign`: add one signature from a token key to a metadata file.
-pub fn run_sign(a: &SignArgs) -> Result<Outcome, CliError> {
+/// `conclave sign`: add one signature from a token key to a metadata file. `config`: the
+/// global `--config FILE`.
+pub fn run_sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     // 1. Everything that can be checked before touching the token.
     let in_bytes = std::fs::read(&a.input)
         .map_err(|e| CliError::Io(format!("cannot read {}: {e}", a.input.display())))?;
@@ -830,7 +877,7 @@ pub fn run_sign(a: &SignArgs) -> Result<Outcome, CliError> {
     let what = format!("{ty} version {version} ({})", a.input.display());
 
     // 2. The token and the key (public objects: no PIN needed yet).
-    let module = Module::open(a.module.module.as_deref())?;
+    let module = a.module.open(config)?;
     let (session, tkey) = match &a.token {
         Some(wanted) => {
             let token = module.find_token(wanted)?;

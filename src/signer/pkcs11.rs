@@ -68,7 +68,7 @@ pub const ED25519_NAME_PARAMS: &[u8] = &[
 pub enum TokenError {
     /// No module given and none of the known modules was found.
     #[error(
-        "no PKCS#11 module found; give one with --module PATH (searched: {})",
+        "no PKCS#11 module found; give one with --module PATH or `module` under [pkcs11] in the configuration file (searched: {})",
         .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     NoModule {
