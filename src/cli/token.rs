@@ -15,7 +15,7 @@ use crate::signer::pkcs11::{
 };
 use crate::tuf::key::{Algorithm, Key, KeyId};
 use crate::tuf::metadata::{AnyMetadata, Metadata, Role, RoleType, Root};
-use crate::tuf::verify::{count_signatures, trust_root};
+use crate::tuf::verify::{Uncounted, count_signatures, trust_root};
 
 /// `conclave token ...`
 #[derive(Debug, clap::Subcommand)]
@@ -282,6 +282,8 @@ fn bench(a: &BenchArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
 /// Read a PIN: from one line of standard input, or from the terminal without echo.
 pub fn read_pin(pin_stdin: bool, prompt: &str) -> Result<Pin, CliError> {
     if pin_stdin {
+        // The prompt still tells who and which device (it never contains the PIN).
+        eprintln!("{prompt}(reading it from standard input)");
         // Capacity up front so the buffer never reallocates and leaves PIN copies behind.
         let mut pin = Zeroizing::new(String::with_capacity(256));
         std::io::stdin().lock().read_line(&mut pin).map_err(|e| {
@@ -878,14 +880,19 @@ pub fn run_sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError
 
     // 2. The token and the key (public objects: no PIN needed yet).
     let module = a.module.open(config)?;
+    let holder_name = a.keyholder.as_deref();
     let (session, tkey) = match &a.token {
         Some(wanted) => {
-            let token = module.find_token(wanted)?;
+            let token = module
+                .find_token(wanted)
+                .map_err(|e| e.for_keyholder(holder_name))?;
             let session = module.open_session(&token, false)?;
             let tkey = session.find_key(&a.key)?;
             (session, tkey)
         }
-        None => module.find_key_anywhere(&a.key)?,
+        None => module
+            .find_key_anywhere(&a.key)
+            .map_err(|e| e.for_keyholder(holder_name))?,
     };
     let token = session.token().clone();
     let public = tkey
@@ -960,20 +967,14 @@ pub fn run_sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError
         )),
     })?;
     let took = start.elapsed();
-    for (_, id, k) in &auth.keys {
-        if keyids.contains(id) {
-            k.verify_hex(&msg, &hex::encode(&sig)).map_err(|e| {
-                CliError::Invalid(format!(
-                    "signature does not verify against key {id} as the metadata lists it: {e}; nothing written"
-                ))
-            })?;
-        }
-    }
     for id in &keyids {
         add_signature(&mut md, id.clone(), &sig);
     }
 
-    // 4. Re-read what will be written and check it before the rename.
+    // 4. Re-read what will be written and verify it before the rename: every role's signatures
+    // are counted against the keys as the metadata lists them (the one threshold counter), and
+    // the signature just added must count wherever a role names its key id. (`signer.sign`
+    // verified it against the token's key; this checks it as written, against the listed key.)
     let out_bytes = file_bytes(&md);
     let check = AnyMetadata::from_bytes(&out_bytes)
         .map_err(|e| CliError::Usage(format!("internal error: output does not parse: {e}")))?;
@@ -982,6 +983,23 @@ pub fn run_sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError
             "internal error: the signed part changed while adding a signature; nothing written"
                 .into(),
         ));
+    }
+    let mut counts = Vec::new();
+    for (desc, role, keys) in &auth.roles {
+        let r = count_signatures(
+            |id| keys.iter().find(|(k, _)| k == id).map(|(_, k)| k),
+            role,
+            &msg,
+            check.signatures(),
+        );
+        for (id, why) in &r.unsigned {
+            if keyids.contains(id) && !matches!(why, Uncounted::SameKeyAs(_)) {
+                return Err(CliError::Invalid(format!(
+                    "the new signature does not count for key {id} as the {desc} lists it: {why}; nothing written"
+                )));
+            }
+        }
+        counts.push((desc, r));
     }
     write_atomic(&a.out, &out_bytes)
         .map_err(|e| CliError::Io(format!("cannot write {}: {e}", a.out.display())))?;
@@ -997,14 +1015,8 @@ pub fn run_sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError
     for n in &named_by {
         out.push_str(&format!("  key named by the {n}\n"));
     }
-    // Threshold status per role, counted by the verifier's one threshold counter.
-    for (desc, role, keys) in &auth.roles {
-        let r = count_signatures(
-            |id| keys.iter().find(|(k, _)| k == id).map(|(_, k)| k),
-            role,
-            &msg,
-            check.signatures(),
-        );
+    // Threshold status per role, counted above by the verifier's one threshold counter.
+    for (desc, r) in &counts {
         let state = if r.verified() {
             "threshold met"
         } else {
