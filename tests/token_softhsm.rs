@@ -1306,3 +1306,100 @@ fn a_bad_signature_from_the_token_is_never_written() {
         std::fs::write(&file, &original).unwrap();
     }
 }
+
+/// `token list --trusted-root`: which roles each key on the present tokens serves, and which
+/// keys of the root no present token holds; a root that does not verify decides nothing.
+#[test]
+fn token_list_shows_the_roles_each_key_serves() {
+    use conclave::signer::{Signer as _, software::SoftwareSigner};
+    let p = Practice::new("alice,bob,carol", "ed25519,ecdsa-p256,ecdsa-p384");
+    let dave = SoftwareSigner::generate(
+        conclave::tuf::key::Algorithm::Ed25519,
+        &mut rand::rngs::OsRng,
+    )
+    .unwrap();
+    // Root keys alice, bob, dave (threshold 1); targets, snapshot, timestamp: alice.
+    let md = root_md(&[p.key("alice"), p.key("bob"), dave.key().clone()], 1);
+    let file = p.path("root.json");
+    std::fs::write(&file, md.to_file_bytes()).unwrap();
+    let f = file.to_str().unwrap();
+    // Unsigned, the root does not verify: refused before any token is looked at.
+    let run = p.conclave(
+        &["token", "list", "--module", SOFTHSM, "--trusted-root", f],
+        "",
+    );
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("the trusted root does not verify"),
+        "{run:?}"
+    );
+    assert_eq!(p.sign("alice", &file, &[]).code(), 0);
+
+    let run = p.conclave(
+        &["token", "list", "--module", SOFTHSM, "--trusted-root", f],
+        "",
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    let alice = p.key("alice").key_id();
+    let bob = p.key("bob").key_id();
+    assert!(
+        run.stdout.contains(&format!(
+            "serves        root, targets, snapshot, timestamp in root version 1 (as key id {alice})"
+        )),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "serves        root in root version 1 (as key id {bob})"
+        )),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("serves        nothing: root version 1 does not list this key"),
+        "carol: {run:?}"
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "keys of root version 1 on no present token:\n  {} root\n",
+            dave.key_id()
+        )),
+        "{run:?}"
+    );
+
+    let v = p
+        .conclave(
+            &[
+                "token",
+                "list",
+                "--json",
+                "--module",
+                SOFTHSM,
+                "--trusted-root",
+                f,
+            ],
+            "",
+        )
+        .json();
+    let token = |name: &str| {
+        v["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["label"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        token("bob")["keys"][0]["trusted_root"],
+        serde_json::json!([{"keyid": bob.0, "roles": ["root"], "owner": null}])
+    );
+    assert_eq!(
+        token("carol")["keys"][0]["trusted_root"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        v["trusted_root_keys_not_present"][0]["keyid"],
+        dave.key_id().0.as_str()
+    );
+}

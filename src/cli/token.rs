@@ -110,6 +110,10 @@ pub fn open_module(choice: &ModuleChoice) -> Result<Module, CliError> {
 pub struct ListArgs {
     #[command(flatten)]
     module: ModuleArg,
+    /// Trusted root (must verify): show for each key which roles of it name the key, and which
+    /// of its keys no present token holds.
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -309,12 +313,65 @@ pub fn read_pin(pin_stdin: bool, prompt: &str) -> Result<Pin, CliError> {
     }
 }
 
+/// A key of the trusted root: its id, material, owner (`x-tuf-on-ci-keyowner`) and the roles
+/// that name it.
+struct RootKey {
+    id: KeyId,
+    material: Vec<u8>,
+    owner: Option<String>,
+    roles: Vec<&'static str>,
+}
+
+/// The keys of a trusted root that verifies (a threshold of its own root keys), with the roles
+/// naming each.
+fn root_keys(path: &Path) -> Result<(u64, Vec<RootKey>), CliError> {
+    let b = std::fs::read(path)
+        .map_err(|e| CliError::Io(format!("cannot read {}: {e}", path.display())))?;
+    let (t, _) = trust_root(&path.display().to_string(), &b)
+        .map_err(|e| CliError::Invalid(format!("the trusted root does not verify: {e}")))?;
+    let root = t.metadata().signed();
+    let mut out = Vec::new();
+    for (id, key) in &root.keys {
+        let Ok(pk) = key.public_key() else { continue };
+        let roles = [
+            RoleType::Root,
+            RoleType::Targets,
+            RoleType::Snapshot,
+            RoleType::Timestamp,
+        ]
+        .into_iter()
+        .filter(|ty| root.role(*ty).keyids.contains(id))
+        .map(RoleType::as_str)
+        .collect();
+        out.push(RootKey {
+            id: id.clone(),
+            material: pk.material(),
+            owner: key
+                .unrecognized
+                .get("x-tuf-on-ci-keyowner")
+                .and_then(crate::tuf::canonical::Value::as_str)
+                .map(str::to_string),
+            roles,
+        });
+    }
+    Ok((root.common.version, out))
+}
+
 fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
+    // The trusted root is checked before the module is loaded.
+    let trusted = a.trusted_root.as_deref().map(root_keys).transpose()?;
+    let mut seen: Vec<KeyId> = Vec::new();
     let module = a.module.open(config)?;
     let tokens = module.tokens()?;
     let mut json_tokens = Vec::new();
     let mut out = String::new();
     out.push_str(&format!("module {}\n", module.path().display()));
+    if let (Some(p), Some((version, _))) = (&a.trusted_root, &trusted) {
+        out.push_str(&format!(
+            "trusted root {} (version {version}, verified)\n",
+            p.display()
+        ));
+    }
     if tokens.is_empty() {
         out.push_str("no tokens present\n");
     }
@@ -391,13 +448,51 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
                                     hex::encode(Sha256::digest(der))
                                 ));
                             }
-                            jkeys.push(serde_json::json!({
+                            let mut serves = Vec::new();
+                            if let Some((version, rkeys)) = &trusted {
+                                let material =
+                                    k.public.as_ref().map(|p| p.material()).unwrap_or_default();
+                                for rk in rkeys.iter().filter(|rk| rk.material == material) {
+                                    seen.push(rk.id.clone());
+                                    let owner = rk
+                                        .owner
+                                        .as_ref()
+                                        .map(|o| format!(", owner {o}"))
+                                        .unwrap_or_default();
+                                    let roles = if rk.roles.is_empty() {
+                                        "no role (listed in keys only)".to_string()
+                                    } else {
+                                        rk.roles.join(", ")
+                                    };
+                                    out.push_str(&format!(
+                                        "      serves        {roles} in root version {version} (as key id {}{owner})\n",
+                                        rk.id
+                                    ));
+                                    serves.push(serde_json::json!({
+                                        "keyid": rk.id.0,
+                                        "roles": rk.roles,
+                                        "owner": rk.owner,
+                                    }));
+                                }
+                                if serves.is_empty() {
+                                    out.push_str(&format!(
+                                        "      serves        nothing: root version {version} does not list this key\n"
+                                    ));
+                                }
+                            }
+                            let mut jk = serde_json::json!({
                                 "label": k.label,
                                 "id": hex::encode(&k.id),
                                 "keyid": key.key_id().0,
                                 "key": key_json(&key),
                                 "certificates": certs_json(&certs),
-                            }));
+                            });
+                            if trusted.is_some()
+                                && let Some(m) = jk.as_object_mut()
+                            {
+                                m.insert("trusted_root".into(), serde_json::Value::Array(serves));
+                            }
+                            jkeys.push(jk);
                         }
                         None => {
                             let why = k.public.as_ref().err().cloned().unwrap_or_default();
@@ -419,11 +514,48 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         }
         json_tokens.push(j);
     }
+    let mut missing_json = Vec::new();
+    if let Some((version, rkeys)) = &trusted {
+        let missing: Vec<&RootKey> = rkeys
+            .iter()
+            .filter(|rk| !rk.roles.is_empty() && !seen.contains(&rk.id))
+            .collect();
+        if missing.is_empty() {
+            out.push_str(&format!(
+                "\nevery key of root version {version} is on a present token\n"
+            ));
+        } else {
+            out.push_str(&format!(
+                "\nkeys of root version {version} on no present token:\n"
+            ));
+            for rk in &missing {
+                let owner = rk
+                    .owner
+                    .as_ref()
+                    .map(|o| format!(" (owner {o})"))
+                    .unwrap_or_default();
+                out.push_str(&format!("  {} {}{owner}\n", rk.id, rk.roles.join(", ")));
+                missing_json.push(serde_json::json!({
+                    "keyid": rk.id.0,
+                    "roles": rk.roles,
+                    "owner": rk.owner,
+                }));
+            }
+        }
+    }
     if a.json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "module": module.path().display().to_string(),
             "tokens": json_tokens,
         });
+        if trusted.is_some()
+            && let Some(m) = v.as_object_mut()
+        {
+            m.insert(
+                "trusted_root_keys_not_present".into(),
+                serde_json::Value::Array(missing_json),
+            );
+        }
         done(format!(
             "{}\n",
             serde_json::to_string_pretty(&v).unwrap_or_default()
