@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Signatures per second through SoftHSM2: `conclave sign` next to `pkcs11-tool --sign`.
 
-Usage: token_bench.py --conclave BIN [--runs 30] [--module /usr/lib/softhsm/libsofthsm2.so]
+Usage: token_bench.py --conclave BIN [--runs 40] [--module /usr/lib/softhsm/libsofthsm2.so]
                       [--tmpdir DIR]
 
 Standard library only. Makes practice tokens in a temporary directory (one per key type,
@@ -72,7 +72,7 @@ def run(cmd: list[str], env: dict, stdin: bytes = b"") -> tuple[float, float]:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--conclave", required=True)
-    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--module", default="/usr/lib/softhsm/libsofthsm2.so")
     ap.add_argument("--tmpdir", default=None)
     args = ap.parse_args()
