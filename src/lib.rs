@@ -8,5 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod folder;
 pub mod signer;
+pub mod system;
+pub mod transcript;
 pub mod transport;
 pub mod tuf;
