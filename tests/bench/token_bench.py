@@ -121,6 +121,9 @@ def main() -> int:
         # Canonical JSON of this ASCII-only document (securesystemslib's form).
         canonical = json.dumps(signed, sort_keys=True, separators=(",", ":")).encode()
 
+        load = os.getloadavg()
+        print(f"load average {load[0]:.2f} on {os.cpu_count()} CPUs (other work on the machine "
+              "skews wall time, fsync latency most)")
         print(f"token signing through SoftHSM2 ({args.module}), {args.runs} rounds, one process "
               "of each tool per round (module load + login + one C_Sign), medians; files in "
               f"{tmp}")
