@@ -12,15 +12,20 @@ DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace python3 python3-venv dosf
 PY_PACKAGES := tuf==7.0.1 securesystemslib[crypto]==1.6.0 cryptography==50.0.2 cffi==2.1.1 \
   pycparser==3.12 urllib3==2.8.0
 
-.PHONY: demo test deps deb-deps venv lint unit build bench clean
+.PHONY: demo demo-verify test deps deb-deps venv lint unit build bench clean
 
 build:
 	$(CARGO) build --release --locked
 
-# Until the ceremony exists: verify Sigstore's real production repository (roots v1 to v12,
-# timestamp, snapshot, targets, the npm delegation) as a client saw it on 2025-02-09.
+# The main job: a practice bootstrap-root ceremony on three SoftHSM2 practice tokens, unattended,
+# in a new workspace folder rehearsal-YYYYMMDD-HHMMSS; its output is verified at the end.
+demo: build deb-deps
+	./target/release/conclave rehearse --headless
+
+# Verify Sigstore's real production repository (roots v1 to v12, timestamp, snapshot, targets,
+# the npm delegation) as a client saw it on 2025-02-09.
 DEMO_REPO := tests/data/vectors/tuf-conformance-static/sigstore-root-signing
-demo: build
+demo-verify: build
 	./target/release/conclave verify --trusted-root $(DEMO_REPO)/metadata/1.root.json \
 	  --repo $(DEMO_REPO)/metadata --at 2025-02-09T12:02:08Z
 

@@ -424,6 +424,11 @@ impl Engine {
         self.practice
     }
 
+    /// Keys generated so far: keyholder, token serial, key.
+    pub fn generated_keys(&self) -> &[(String, String, Key)] {
+        &self.generated
+    }
+
     /// The keyholders from the roll call.
     pub fn keyholders(&self) -> &[String] {
         &self.keyholders

@@ -265,6 +265,23 @@ pub struct RehearseReport {
     pub resumed_events: usize,
     /// Warnings the run acknowledged.
     pub warnings: Vec<String>,
+    /// Each key generated.
+    pub keys: Vec<KeyRow>,
+    /// Role to the SHA-256 of the canonical bytes that were reviewed and signed.
+    pub digests: BTreeMap<String, String>,
+}
+
+/// A key generated in a token: keyholder, token serial, key id, scheme.
+pub type KeyRow = (String, String, String, String);
+
+fn summary(engine: &Engine) -> (Vec<KeyRow>, BTreeMap<String, String>) {
+    let keys = engine
+        .generated_keys()
+        .iter()
+        .map(|(who, serial, k)| (who.clone(), serial.clone(), k.key_id().0, k.scheme.clone()))
+        .collect();
+    let digests = engine.proposal().map(|p| p.digests()).unwrap_or_default();
+    (keys, digests)
 }
 
 /// Run (or continue) a headless rehearsal of `script_name` in the workspace. Must run in a
@@ -558,7 +575,10 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
             .append_seal_signature(who, s, now())
             .map_err(io(format!("{who}'s seal signature")))?;
     }
+    let (keys, digests) = summary(&engine);
     Ok(RehearseReport {
+        keys,
+        digests,
         transcript: tpath,
         exported,
         export_dir: ws.export(),
@@ -609,7 +629,10 @@ fn finished(tpath: &Path, script: &Script) -> Result<Option<RehearseReport>, Reh
         .get(seal_at)
         .map(|r| hex::encode(r.hash))
         .unwrap_or_default();
+    let (keys, digests) = summary(&engine);
     Ok(Some(RehearseReport {
+        keys,
+        digests,
         transcript: tpath.to_path_buf(),
         exported: engine.export_files().into_iter().map(|(n, _)| n).collect(),
         export_dir: tpath

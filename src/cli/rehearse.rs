@@ -119,12 +119,35 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
     for w in &report.warnings {
         let _ = writeln!(out, "warning (acknowledged, in the transcript): {w}");
     }
-    let _ = writeln!(out, "exported to {}:", report.export_dir.display());
+    let _ = writeln!(
+        out,
+        "\nkeys generated in the tokens (each keyholder's key signs root and targets):"
+    );
+    for (who, serial, keyid, scheme) in &report.keys {
+        let _ = writeln!(out, "  {who:<6} token {serial}  {scheme:<20} {keyid}");
+    }
+    let _ = writeln!(out, "reviewed and signed (SHA-256 of the canonical bytes):");
+    for (role, d) in &report.digests {
+        let _ = writeln!(out, "  {role:<8} {d}");
+    }
+    let _ = writeln!(out, "\nexported to {}:", report.export_dir.display());
     for f in &report.exported {
         let _ = writeln!(out, "  {f}");
     }
     let _ = writeln!(out, "transcript: {}", report.transcript.display());
-    let _ = writeln!(out, "seal: {}", report.seal);
+    match hex::decode(&report.seal) {
+        Ok(seal) => {
+            let _ = writeln!(out, "seal: {}", crate::transport::qr::hex_groups(&seal));
+            let _ = writeln!(
+                out,
+                "      {}",
+                crate::transport::qr::pgp_words(&seal).join(" ")
+            );
+        }
+        Err(_) => {
+            let _ = writeln!(out, "seal: {}", report.seal);
+        }
+    }
 
     // Check the results as an auditor would.
     let export = &report.export_dir;
