@@ -15,7 +15,7 @@ use crate::signer::pkcs11::{
 };
 use crate::tuf::key::{Algorithm, Key, KeyId};
 use crate::tuf::metadata::{AnyMetadata, Metadata, Role, RoleType, Root};
-use crate::tuf::verify::{Uncounted, count_signatures, trust_root};
+use crate::tuf::verify::{Uncounted, count_signatures_known, trust_root};
 
 /// `conclave token ...`
 #[derive(Debug, clap::Subcommand)]
@@ -1103,10 +1103,12 @@ pub fn run_sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError
         add_signature(&mut md, id.clone(), &sig);
     }
 
-    // 4. Re-read what will be written and verify it before the rename: every role's signatures
+    // 4. Re-read what will be written and check it before the rename: every role's signatures
     // are counted against the keys as the metadata lists them (the one threshold counter), and
-    // the signature just added must count wherever a role names its key id. (`signer.sign`
-    // verified it against the token's key; this checks it as written, against the listed key.)
+    // the signature just added must count wherever a role names its key id. `signer.sign`
+    // verified it against the token's key over these bytes; the counter takes that as known for
+    // exactly that key material and those signature bytes (as decoded from the file written),
+    // so it is not verified a second time, while every other signature in the file is.
     let out_bytes = file_bytes(&md);
     let check = AnyMetadata::from_bytes(&out_bytes)
         .map_err(|e| CliError::Usage(format!("internal error: output does not parse: {e}")))?;
@@ -1116,13 +1118,15 @@ pub fn run_sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError
                 .into(),
         ));
     }
+    let known = [(signer.public_key().material(), sig.clone())];
     let mut counts = Vec::new();
     for (desc, role, keys) in &auth.roles {
-        let r = count_signatures(
+        let r = count_signatures_known(
             |id| keys.iter().find(|(k, _)| k == id).map(|(_, k)| k),
             role,
             &msg,
             check.signatures(),
+            &known,
         );
         for (id, why) in &r.unsigned {
             if keyids.contains(id) && !matches!(why, Uncounted::SameKeyAs(_)) {

@@ -14,8 +14,9 @@ round runs one process of each tool, one signature per process, alternating whic
                    --trusted-root root.json --pin-stdin
                (load module, find token and key, check the trusted root and that its targets
                 role names the key, login, sign, verify the signature in software, count the
-                role's signatures as written (verifying them again), write the file atomically:
-                temporary file, fsync, rename, fsync of the directory)
+                role's signatures in the output as written (the new one, already verified, by
+                its key material and exact bytes; any others are verified), write the file
+                atomically: temporary file, fsync, rename, fsync of the directory)
   pkcs11-tool: pkcs11-tool --module M --token-label T --login --pin P --sign -m MECH
                    --label T -i IN -o OUT
                (load module, login, sign, write the signature without fsync; IN is the canonical
@@ -170,7 +171,8 @@ def main() -> int:
         print(f"goal (Conclave overhead below 20%), per process, wall time: {verdict} "
               f"(worst {worst:.1f}%)")
         print("  (per process, Conclave also verifies the trusted root, checks the role's keys,")
-        print("   verifies the signature twice and writes the file durably (two fsyncs);")
+        print("   verifies the signature, counts the role's signatures in the output and writes")
+        print("   the file durably (two fsyncs);")
         print("   pkcs11-tool does none of that)")
         print()
         print("in one session (`conclave token bench`, 1 KiB message):")
