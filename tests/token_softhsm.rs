@@ -1058,7 +1058,12 @@ fn the_config_file_chooses_the_module() {
     ] {
         let run = p.conclave(&args, "");
         assert_eq!(run.code(), 0, "{run:?}");
-        assert!(run.stdout.contains(&format!("module {SOFTHSM}")), "{run:?}");
+        assert!(
+            run.stdout.contains(&format!(
+                "module {SOFTHSM} (chosen by {g}:2 (pkcs11.module))"
+            )),
+            "{run:?}"
+        );
         assert!(run.stdout.contains("token \"alice\""), "{run:?}");
     }
     // CONCLAVE_CONFIG, and signing through the configured module.
@@ -1107,6 +1112,11 @@ fn the_config_file_chooses_the_module() {
     // --module wins over the configuration.
     let run = p.conclave(&["token", "list", "--config", b, "--module", SOFTHSM], "");
     assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains(&format!("module {SOFTHSM} (chosen by --module)")),
+        "{run:?}"
+    );
     // The flag wins over the environment.
     let run = p.conclave_env(
         &["token", "list", "--config", g],

@@ -67,10 +67,19 @@ impl ModuleArg {
     /// configuration file (`config`: the global `--config`, else `CONCLAVE_CONFIG`, else
     /// /etc/conclave/config.toml), else the built-in search list.
     pub fn open(&self, config: Option<&Path>) -> Result<Module, CliError> {
+        self.open_and_say_why(config).map(|(m, _)| m)
+    }
+
+    /// [`ModuleArg::open`], also returning what chose the module (for `token list`).
+    pub fn open_and_say_why(
+        &self,
+        config: Option<&Path>,
+    ) -> Result<(Module, ModuleChoice), CliError> {
         let env = std::env::var_os(crate::config::ENV_VAR);
         let cfg = crate::config::load(config, env.as_deref())
             .map_err(|e| CliError::Usage(format!("configuration: {e}")))?;
-        open_module(&cfg.module_choice(self.module.as_deref()))
+        let choice = cfg.module_choice(self.module.as_deref());
+        open_module(&choice).map(|m| (m, choice))
     }
 }
 
@@ -361,11 +370,14 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     // The trusted root is checked before the module is loaded.
     let trusted = a.trusted_root.as_deref().map(root_keys).transpose()?;
     let mut seen: Vec<KeyId> = Vec::new();
-    let module = a.module.open(config)?;
+    let (module, chosen_by) = a.module.open_and_say_why(config)?;
     let tokens = module.tokens()?;
     let mut json_tokens = Vec::new();
     let mut out = String::new();
-    out.push_str(&format!("module {}\n", module.path().display()));
+    out.push_str(&format!(
+        "module {} (chosen by {chosen_by})\n",
+        module.path().display()
+    ));
     if let (Some(p), Some((version, _))) = (&a.trusted_root, &trusted) {
         out.push_str(&format!(
             "trusted root {} (version {version}, verified)\n",
@@ -546,6 +558,7 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     if a.json {
         let mut v = serde_json::json!({
             "module": module.path().display().to_string(),
+            "module_chosen_by": chosen_by.to_string(),
             "tokens": json_tokens,
         });
         if trusted.is_some()
