@@ -860,17 +860,17 @@ impl TargetFile {
                 as_u64(l, &lp())?;
             }
         }
-        let hp = member_path(&path(), "hashes");
+        let hp = || member_path(&path(), "hashes");
         match m.get("hashes") {
-            None => Err(FieldError::new(hp, "required field is missing")),
+            None => Err(FieldError::new(hp(), "required field is missing")),
             Some(Value::Object(h)) if h.is_empty() => {
-                Err(FieldError::new(hp, "hashes must not be empty"))
+                Err(FieldError::new(hp(), "hashes must not be empty"))
             }
             Some(Value::Object(h)) => {
                 for (alg, d) in h.iter() {
                     if d.as_str().is_none() {
                         return Err(FieldError::new(
-                            member_path(&hp, alg),
+                            member_path(&hp(), alg),
                             format!("expected a string, found {}", d.type_name()),
                         ));
                     }
@@ -878,7 +878,7 @@ impl TargetFile {
                 Ok(())
             }
             Some(other) => Err(FieldError::new(
-                hp,
+                hp(),
                 format!("expected an object, found {}", other.type_name()),
             )),
         }

@@ -85,21 +85,53 @@ pub fn count_signatures<'k>(
     signed_bytes: &[u8],
     signatures: &[Signature],
 ) -> ThresholdResult {
-    count_signatures_known(keys, role, signed_bytes, signatures, &[])
+    count_signatures_cached(
+        keys,
+        role,
+        signed_bytes,
+        signatures,
+        &mut VerifyCache::default(),
+    )
 }
 
 /// [`count_signatures`], for a caller that has just verified some signatures over the same
 /// `signed_bytes` in software (a signer checks its own signature right after the token returns
 /// it): a signature whose key material ([`crate::tuf::key::PublicKey::material`]) and exact
 /// bytes are in `known` counts without running the verification a second time. Everything else
-/// is checked as usual: the key the role lists under the key id, its material, the hex of the
-/// signature as written, one count per key.
+/// is checked as usual: the key the role lists under the key id, its material, the signature as
+/// written (its hex must be exactly the encoding of the known bytes), one count per key.
 pub fn count_signatures_known<'k>(
     keys: impl Fn(&KeyId) -> Option<&'k Key>,
     role: &Role,
     signed_bytes: &[u8],
     signatures: &[Signature],
     known: &[(Vec<u8>, Vec<u8>)],
+) -> ThresholdResult {
+    let mut cache = VerifyCache::default();
+    for (material, sig) in known {
+        cache
+            .seen
+            .push((material.clone(), hex::encode(sig), Ok(())));
+    }
+    count_signatures_cached(keys, role, signed_bytes, signatures, &mut cache)
+}
+
+/// Outcomes of signature checks over one message, by key material and signature, so that
+/// counting the same signatures for two roles (a new root against the previous root's keys and
+/// its own) verifies each signature once.
+#[derive(Default)]
+struct VerifyCache {
+    seen: Vec<(Vec<u8>, String, Result<(), String>)>,
+}
+
+/// [`count_signatures`] with a cache shared between counts over the same `signed_bytes` (one
+/// cache per message: never share it between different bytes).
+fn count_signatures_cached<'k>(
+    keys: impl Fn(&KeyId) -> Option<&'k Key>,
+    role: &Role,
+    signed_bytes: &[u8],
+    signatures: &[Signature],
+    cache: &mut VerifyCache,
 ) -> ThresholdResult {
     let mut signed = Vec::new();
     let mut unsigned = Vec::new();
@@ -129,15 +161,23 @@ pub fn count_signatures_known<'k>(
             unsigned.push((keyid.clone(), Uncounted::SameKeyAs(first.clone())));
             continue;
         }
-        let verdict = hex::decode(&sig.sig)
-            .map_err(|e| format!("not hex ({e})"))
-            .and_then(|raw| {
-                if known.iter().any(|(m, s)| *m == material && *s == raw) {
-                    Ok(())
-                } else {
-                    pk.verify(signed_bytes, &raw).map_err(|e| e.to_string())
-                }
-            });
+        let cached = cache
+            .seen
+            .iter()
+            .find(|(m, s, _)| *m == material && *s == sig.sig)
+            .map(|(_, _, v)| v.clone());
+        let verdict = match cached {
+            Some(v) => v,
+            None => {
+                let v = hex::decode(&sig.sig)
+                    .map_err(|e| format!("not hex ({e})"))
+                    .and_then(|raw| pk.verify(signed_bytes, &raw).map_err(|e| e.to_string()));
+                cache
+                    .seen
+                    .push((material.clone(), sig.sig.clone(), v.clone()));
+                v
+            }
+        };
         match verdict {
             Ok(()) => {
                 counted_material.push((material, keyid.clone()));
@@ -341,7 +381,15 @@ pub fn update_root(
         file: file.to_string(),
         source,
     })?;
-    let by_previous = trusted.count(RoleType::Root, md.signed_bytes(), &md.signatures);
+    let mut cache = VerifyCache::default();
+    let old = trusted.root();
+    let by_previous = count_signatures_cached(
+        |id| old.key(id),
+        old.role(RoleType::Root),
+        md.signed_bytes(),
+        &md.signatures,
+        &mut cache,
+    );
     if !by_previous.verified() {
         return Err(VerifyError::Threshold {
             file: file.to_string(),
@@ -369,11 +417,12 @@ pub fn update_root(
         });
     }
     let new_root = md.signed();
-    let by_self = count_signatures(
+    let by_self = count_signatures_cached(
         |id| new_root.key(id),
         new_root.role(RoleType::Root),
         md.signed_bytes(),
         &md.signatures,
+        &mut cache,
     );
     if !by_self.verified() {
         return Err(VerifyError::Threshold {
@@ -750,6 +799,7 @@ impl TrustedSet {
     ) -> Result<(Metadata<Targets>, RoleCheck), VerifyError> {
         let bytes = bytes.into().0;
         self.check_snapshot_current(file)?;
+        let mut pin = None;
         if let Some(snapshot) = &self.snapshot {
             let meta_name = format!("{role}.json");
             let Some(meta) = snapshot.signed().meta_for(&meta_name) else {
@@ -758,9 +808,33 @@ impl TrustedSet {
                     message: format!("snapshot does not list {meta_name}"),
                 });
             };
-            check_meta_file(file, meta, &bytes)?;
+            pin = Some(meta);
         }
-        let md = load_owned::<Targets>(file, bytes)?;
+        // Hash the bytes (the snapshot's pin) on a second core while they are parsed: a large
+        // targets file costs the time of the longer of the two, not their sum.
+        let (pinned, parsed) = std::thread::scope(|s| {
+            let hashing = pin.map(|meta| s.spawn(|| check_meta_file(file, meta, &bytes)));
+            let parsed = super::metadata::parse_file(&bytes);
+            let pinned = match hashing {
+                None => Ok(()),
+                Some(h) => h.join().unwrap_or_else(|_| {
+                    Err(VerifyError::Mismatch {
+                        file: file.to_string(),
+                        message: "the hash check failed unexpectedly".into(),
+                    })
+                }),
+            };
+            (pinned, parsed)
+        });
+        pinned?;
+        drop(bytes);
+        let md = parsed
+            .map_err(MetadataError::from)
+            .and_then(Metadata::<Targets>::from_value)
+            .map_err(|source| VerifyError::Load {
+                file: file.to_string(),
+                source,
+            })?;
         let result = match parent {
             None => {
                 if role != "targets" {
@@ -854,21 +928,6 @@ impl From<Vec<u8>> for FileBytes<'static> {
     fn from(b: Vec<u8>) -> Self {
         FileBytes(std::borrow::Cow::Owned(b))
     }
-}
-
-fn load_owned<T: SignedPayload>(
-    file: &str,
-    bytes: std::borrow::Cow<'_, [u8]>,
-) -> Result<Metadata<T>, VerifyError> {
-    let value = super::metadata::parse_file(&bytes).map_err(|e| VerifyError::Load {
-        file: file.to_string(),
-        source: e.into(),
-    })?;
-    drop(bytes);
-    Metadata::<T>::from_value(value).map_err(|source| VerifyError::Load {
-        file: file.to_string(),
-        source,
-    })
 }
 
 fn load<T: SignedPayload>(file: &str, bytes: &[u8]) -> Result<Metadata<T>, VerifyError> {
