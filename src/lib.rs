@@ -5,6 +5,7 @@
 
 pub mod ceremony;
 pub mod cli;
+pub mod config;
 pub mod folder;
 pub mod signer;
 pub mod system;

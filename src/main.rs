@@ -14,6 +14,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(name = "conclave", version, about)]
 struct Cli {
+    /// Configuration file (default: $CONCLAVE_CONFIG, else /etc/conclave/config.toml); it
+    /// chooses the PKCS#11 module (`[pkcs11] module = "/path/to/module.so"`).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,8 +57,8 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Qr(c) => cli::qr::run(c),
         Command::Bundle(c) => cli::bundle::run(c),
         Command::Rehearse(a) => cli::rehearse::run(a),
-        Command::Token(c) => cli::token::run_token(c),
-        Command::Sign(a) => cli::token::run_sign(a),
+        Command::Token(c) => cli::token::run_token(c, cli.config.as_deref()),
+        Command::Sign(a) => cli::token::run_sign(a, cli.config.as_deref()),
         Command::Transcript(c) => cli::transcript::run(c),
     }
 }

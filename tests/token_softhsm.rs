@@ -1028,3 +1028,388 @@ fn injected_token_faults_give_their_own_errors() {
     );
     assert_eq!(std::fs::read(&file).unwrap(), original);
 }
+
+/// The configuration file chooses the module: `--config`, `CONCLAVE_CONFIG`; `--module` wins
+/// over it; a file that is not a PKCS#11 module, a missing named file and a misspelt field are
+/// clear errors naming the configuration file, its line and the field.
+#[test]
+fn the_config_file_chooses_the_module() {
+    let p = Practice::new("alice", "ed25519");
+    let good = p.path("good.toml");
+    std::fs::write(&good, format!("[pkcs11]\nmodule = \"{SOFTHSM}\"\n")).unwrap();
+    let g = good.to_str().unwrap();
+    let not_module = p.path("not-a-module.so");
+    std::fs::write(&not_module, b"just text, no ELF\n").unwrap();
+    let bad = p.path("bad.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            "# appliance settings\n[pkcs11]\nmodule = \"{}\"\n",
+            not_module.display()
+        ),
+    )
+    .unwrap();
+    let b = bad.to_str().unwrap();
+
+    // --config before or after the subcommand (a global option).
+    for args in [
+        vec!["--config", g, "token", "list"],
+        vec!["token", "list", "--config", g],
+    ] {
+        let run = p.conclave(&args, "");
+        assert_eq!(run.code(), 0, "{run:?}");
+        assert!(
+            run.stdout.contains(&format!(
+                "module {SOFTHSM} (chosen by {g}:2 (pkcs11.module))"
+            )),
+            "{run:?}"
+        );
+        assert!(run.stdout.contains("token \"alice\""), "{run:?}");
+    }
+    // CONCLAVE_CONFIG, and signing through the configured module.
+    let md = root_md(&[p.key("alice")], 1);
+    let file = p.path("root.json");
+    std::fs::write(&file, md.to_file_bytes()).unwrap();
+    let f = file.to_str().unwrap();
+    let pin = format!("{}\n", p.pin("alice"));
+    let sign = [
+        "sign",
+        "--token",
+        "alice",
+        "--key",
+        "alice",
+        "--in",
+        f,
+        "--out",
+        f,
+        "--pin-stdin",
+    ];
+    let run = p.conclave_env(&sign, &pin, &[("CONCLAVE_CONFIG", g)]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("signature added"), "{run:?}");
+
+    // A configured file that is not a module: the error names it and the configuration.
+    let before = std::fs::read(&file).unwrap();
+    for run in [
+        p.conclave(&["token", "list", "--config", b], ""),
+        p.conclave_env(&sign, &pin, &[("CONCLAVE_CONFIG", b)]),
+    ] {
+        assert_eq!(run.code(), 2, "{run:?}");
+        assert!(
+            run.stderr.contains(&format!(
+                "{} is not a loadable PKCS#11 module",
+                not_module.display()
+            )),
+            "{run:?}"
+        );
+        assert!(
+            run.stderr
+                .contains(&format!("module chosen by {b}:3 (pkcs11.module)")),
+            "{run:?}"
+        );
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), before, "file changed");
+    // --module wins over the configuration.
+    let run = p.conclave(&["token", "list", "--config", b, "--module", SOFTHSM], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains(&format!("module {SOFTHSM} (chosen by --module)")),
+        "{run:?}"
+    );
+    // The flag wins over the environment.
+    let run = p.conclave_env(
+        &["token", "list", "--config", g],
+        "",
+        &[("CONCLAVE_CONFIG", b)],
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+
+    // A search list of its own: the first existing file.
+    let list = p.path("list.toml");
+    std::fs::write(
+        &list,
+        format!("[pkcs11]\nmodules = [\"/nonexistent/libykcs11.so\", \"{SOFTHSM}\"]\n"),
+    )
+    .unwrap();
+    let run = p.conclave(&["token", "list", "--config", list.to_str().unwrap()], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("token \"alice\""), "{run:?}");
+
+    // A named file that does not exist; a misspelt field.
+    let missing = p.path("missing.toml");
+    let run = p.conclave(
+        &["token", "list", "--config", missing.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(run.stderr.contains("missing.toml"), "{run:?}");
+    assert!(run.stderr.contains("named by --config"), "{run:?}");
+    let typo = p.path("typo.toml");
+    std::fs::write(&typo, "[pkcs11]\n\nmodul = \"/x.so\"\n").unwrap();
+    let run = p.conclave(&["token", "list", "--config", typo.to_str().unwrap()], "");
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "{}:3: pkcs11.modul: unknown field",
+            typo.display()
+        )),
+        "{run:?}"
+    );
+}
+
+/// With several keyholders' tokens present and no --token, Conclave picks the token that holds
+/// the key; the prompt names the device and the person; a missing token is asked for by label or
+/// serial and keyholder.
+#[test]
+fn the_token_holding_the_key_is_picked_and_prompts_name_device_and_person() {
+    let p = Practice::new("alice,bob,carol", "ed25519,ecdsa-p256,ed25519");
+    let md = root_md(&[p.key("alice"), p.key("bob"), p.key("carol")], 2);
+    let file = p.path("root.json");
+    std::fs::write(&file, md.to_file_bytes()).unwrap();
+    let f = file.to_str().unwrap();
+    let bob_id = p.key("bob").key_id().0;
+    let bob_serial = p.token("bob")["serial"].as_str().unwrap().to_string();
+    let run = p.conclave(
+        &[
+            "sign",
+            "--module",
+            SOFTHSM,
+            "--key",
+            &bob_id[..12],
+            "--keyholder",
+            "bob",
+            "--in",
+            f,
+            "--out",
+            f,
+            "--pin-stdin",
+        ],
+        &format!("{}\n", p.pin("bob")),
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stdout.contains(&format!(
+            "with key \"bob\" on token \"bob\" (serial {bob_serial}"
+        )),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "PIN for token \"bob\" (serial {bob_serial}, SoftHSM project SoftHSM v2) of keyholder bob to sign root version 1"
+        )),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("signature added for key id {bob_id}"))
+    );
+    let signed = Metadata::<Root>::from_bytes(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(signed.signatures.len(), 1);
+    assert_eq!(signed.signatures[0].keyid.0, bob_id);
+
+    // A key no present token holds (dave's token is not plugged in): the keyholder is named.
+    let before = std::fs::read(&file).unwrap();
+    let run = p.conclave(
+        &[
+            "sign",
+            "--module",
+            SOFTHSM,
+            "--key",
+            "dave",
+            "--keyholder",
+            "dave",
+            "--in",
+            f,
+            "--out",
+            f,
+            "--pin-stdin",
+        ],
+        "000000\n",
+    );
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("holds a key with label or key id \"dave\"")
+            && run
+                .stderr
+                .contains("insert the token that holds it for keyholder dave"),
+        "{run:?}"
+    );
+    // A token named by serial that is not present.
+    let run = p.conclave(
+        &[
+            "sign",
+            "--module",
+            SOFTHSM,
+            "--token",
+            "1583aa07",
+            "--key",
+            "dave",
+            "--keyholder",
+            "dave",
+            "--in",
+            f,
+            "--out",
+            f,
+            "--pin-stdin",
+        ],
+        "000000\n",
+    );
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "insert the token with label or serial \"1583aa07\" for keyholder dave and try again"
+        ),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("token \"alice\""),
+        "present tokens listed: {run:?}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), before, "file changed");
+}
+
+/// A token that returns a bad signature (one bit flipped by the fault shim): caught by the
+/// software verification, nothing written, for each key type.
+#[test]
+fn a_bad_signature_from_the_token_is_never_written() {
+    let p = Practice::new("alice,bob,carol", "ed25519,ecdsa-p256,ecdsa-p384");
+    let shim = fault_shim(&p.root);
+    let shim = shim.to_str().unwrap();
+    let md = root_md(&[p.key("alice"), p.key("bob"), p.key("carol")], 2);
+    let file = p.path("root.json");
+    let original = md.to_file_bytes();
+    std::fs::write(&file, &original).unwrap();
+    let f = file.to_str().unwrap();
+    for name in ["alice", "bob", "carol"] {
+        let args = [
+            "sign",
+            "--module",
+            shim,
+            "--token",
+            name,
+            "--key",
+            name,
+            "--in",
+            f,
+            "--out",
+            f,
+            "--pin-stdin",
+        ];
+        let pin = format!("{}\n", p.pin(name));
+        let run = p.conclave_env(&args, &pin, &[("CONCLAVE_FAULT", "sign-corrupt")]);
+        assert_eq!(run.code(), 1, "{name}: {run:?}");
+        assert!(
+            run.stderr
+                .contains("the token's signature is bad, nothing written"),
+            "{name}: {run:?}"
+        );
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            original,
+            "{name}: file changed"
+        );
+        // The same run without the fault signs: the shim is what broke it.
+        let run = p.conclave_env(&args, &pin, &[("CONCLAVE_FAULT", "none")]);
+        assert_eq!(run.code(), 0, "{name}: {run:?}");
+        std::fs::write(&file, &original).unwrap();
+    }
+}
+
+/// `token list --trusted-root`: which roles each key on the present tokens serves, and which
+/// keys of the root no present token holds; a root that does not verify decides nothing.
+#[test]
+fn token_list_shows_the_roles_each_key_serves() {
+    use conclave::signer::{Signer as _, software::SoftwareSigner};
+    let p = Practice::new("alice,bob,carol", "ed25519,ecdsa-p256,ecdsa-p384");
+    let dave = SoftwareSigner::generate(
+        conclave::tuf::key::Algorithm::Ed25519,
+        &mut rand::rngs::OsRng,
+    )
+    .unwrap();
+    // Root keys alice, bob, dave (threshold 1); targets, snapshot, timestamp: alice.
+    let md = root_md(&[p.key("alice"), p.key("bob"), dave.key().clone()], 1);
+    let file = p.path("root.json");
+    std::fs::write(&file, md.to_file_bytes()).unwrap();
+    let f = file.to_str().unwrap();
+    // Unsigned, the root does not verify: refused before any token is looked at.
+    let run = p.conclave(
+        &["token", "list", "--module", SOFTHSM, "--trusted-root", f],
+        "",
+    );
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("the trusted root does not verify"),
+        "{run:?}"
+    );
+    assert_eq!(p.sign("alice", &file, &[]).code(), 0);
+
+    let run = p.conclave(
+        &["token", "list", "--module", SOFTHSM, "--trusted-root", f],
+        "",
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    let alice = p.key("alice").key_id();
+    let bob = p.key("bob").key_id();
+    assert!(
+        run.stdout.contains(&format!(
+            "serves        root, targets, snapshot, timestamp in root version 1 (as key id {alice})"
+        )),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "serves        root in root version 1 (as key id {bob})"
+        )),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("serves        nothing: root version 1 does not list this key"),
+        "carol: {run:?}"
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "keys of root version 1 on no present token:\n  {} root\n",
+            dave.key_id()
+        )),
+        "{run:?}"
+    );
+
+    let v = p
+        .conclave(
+            &[
+                "token",
+                "list",
+                "--json",
+                "--module",
+                SOFTHSM,
+                "--trusted-root",
+                f,
+            ],
+            "",
+        )
+        .json();
+    let token = |name: &str| {
+        v["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["label"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        token("bob")["keys"][0]["trusted_root"],
+        serde_json::json!([{"keyid": bob.0, "roles": ["root"], "owner": null}])
+    );
+    assert_eq!(
+        token("carol")["keys"][0]["trusted_root"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        v["trusted_root_keys_not_present"][0]["keyid"],
+        dave.key_id().0.as_str()
+    );
+}

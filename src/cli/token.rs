@@ -8,13 +8,14 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::{CliError, Outcome};
+use crate::config::ModuleChoice;
 use crate::signer::Signer;
 use crate::signer::pkcs11::{
     EdParams, Module, Pin, TokenDesc, TokenError, TokenKey, key_type_name, parse_key_type,
 };
 use crate::tuf::key::{Algorithm, Key, KeyId};
 use crate::tuf::metadata::{AnyMetadata, Metadata, Role, RoleType, Root};
-use crate::tuf::verify::{count_signatures, trust_root};
+use crate::tuf::verify::{Uncounted, count_signatures_known, trust_root};
 
 /// `conclave token ...`
 #[derive(Debug, clap::Subcommand)]
@@ -61,11 +62,67 @@ pub struct ModuleArg {
     pub module: Option<PathBuf>,
 }
 
+impl ModuleArg {
+    /// Load the PKCS#11 module: `--module`, else `pkcs11.module` / `pkcs11.modules` from the
+    /// configuration file (`config`: the global `--config`, else `CONCLAVE_CONFIG`, else
+    /// /etc/conclave/config.toml), else the built-in search list.
+    pub fn open(&self, config: Option<&Path>) -> Result<Module, CliError> {
+        self.open_and_say_why(config).map(|(m, _)| m)
+    }
+
+    /// [`ModuleArg::open`], also returning what chose the module (for `token list`).
+    pub fn open_and_say_why(
+        &self,
+        config: Option<&Path>,
+    ) -> Result<(Module, ModuleChoice), CliError> {
+        let env = std::env::var_os(crate::config::ENV_VAR);
+        let cfg = crate::config::load(config, env.as_deref())
+            .map_err(|e| CliError::Usage(format!("configuration: {e}")))?;
+        let choice = cfg.module_choice(self.module.as_deref());
+        open_module(&choice).map(|m| (m, choice))
+    }
+}
+
+/// Load the module a [`ModuleChoice`] names; errors about a module the configuration file chose
+/// name the file, line and field.
+pub fn open_module(choice: &ModuleChoice) -> Result<Module, CliError> {
+    let from_config = |e: TokenError, place: String| match CliError::from(e) {
+        CliError::Usage(m) => CliError::Usage(format!("{m} (module chosen by {place})")),
+        CliError::Io(m) => CliError::Io(format!("{m} (module chosen by {place})")),
+        CliError::Invalid(m) => CliError::Invalid(format!("{m} (module chosen by {place})")),
+    };
+    match choice {
+        ModuleChoice::Flag(p) => Ok(Module::open(Some(p))?),
+        ModuleChoice::BuiltIn => Ok(Module::open(None)?),
+        ModuleChoice::Config(l) => {
+            Module::open(Some(&l.value)).map_err(|e| from_config(e, l.place()))
+        }
+        ModuleChoice::ConfigList(l) => {
+            let Some(p) = l.value.iter().find(|p| p.is_file()) else {
+                return Err(CliError::Io(format!(
+                    "none of the PKCS#11 modules listed in {} exists: {}",
+                    l.place(),
+                    l.value
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            };
+            Module::open(Some(p)).map_err(|e| from_config(e, l.place()))
+        }
+    }
+}
+
 /// `conclave token list`
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
     #[command(flatten)]
     module: ModuleArg,
+    /// Trusted root (must verify): show for each key which roles of it name the key, and which
+    /// of its keys no present token holds.
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -153,20 +210,22 @@ pub struct SignArgs {
 }
 
 /// Run a `token` subcommand.
-pub fn run_token(cmd: &TokenCommand) -> Result<Outcome, CliError> {
+///
+/// `config`: the global `--config FILE` (which configuration file chooses the module).
+pub fn run_token(cmd: &TokenCommand, config: Option<&Path>) -> Result<Outcome, CliError> {
     match cmd {
-        TokenCommand::List(a) => list(a),
-        TokenCommand::Keygen(a) => keygen(a),
+        TokenCommand::List(a) => list(a, config),
+        TokenCommand::Keygen(a) => keygen(a, config),
         TokenCommand::InitPractice(a) => init_practice(a),
-        TokenCommand::Bench(a) => bench(a),
+        TokenCommand::Bench(a) => bench(a, config),
     }
 }
 
-fn bench(a: &BenchArgs) -> Result<Outcome, CliError> {
+fn bench(a: &BenchArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     if a.count == 0 {
         return Err(CliError::Usage("--count must be at least 1".into()));
     }
-    let module = Module::open(a.module.module.as_deref())?;
+    let module = a.module.open(config)?;
     let token = module.find_token(&a.token)?;
     let session = module.open_session(&token, false)?;
     let tkey = session.find_key(&a.key)?;
@@ -236,6 +295,8 @@ fn bench(a: &BenchArgs) -> Result<Outcome, CliError> {
 /// Read a PIN: from one line of standard input, or from the terminal without echo.
 pub fn read_pin(pin_stdin: bool, prompt: &str) -> Result<Pin, CliError> {
     if pin_stdin {
+        // The prompt still tells who and which device (it never contains the PIN).
+        eprintln!("{prompt}(reading it from standard input)");
         // Capacity up front so the buffer never reallocates and leaves PIN copies behind.
         let mut pin = Zeroizing::new(String::with_capacity(256));
         std::io::stdin().lock().read_line(&mut pin).map_err(|e| {
@@ -261,12 +322,68 @@ pub fn read_pin(pin_stdin: bool, prompt: &str) -> Result<Pin, CliError> {
     }
 }
 
-fn list(a: &ListArgs) -> Result<Outcome, CliError> {
-    let module = Module::open(a.module.module.as_deref())?;
+/// A key of the trusted root: its id, material, owner (`x-tuf-on-ci-keyowner`) and the roles
+/// that name it.
+struct RootKey {
+    id: KeyId,
+    material: Vec<u8>,
+    owner: Option<String>,
+    roles: Vec<&'static str>,
+}
+
+/// The keys of a trusted root that verifies (a threshold of its own root keys), with the roles
+/// naming each.
+fn root_keys(path: &Path) -> Result<(u64, Vec<RootKey>), CliError> {
+    let b = std::fs::read(path)
+        .map_err(|e| CliError::Io(format!("cannot read {}: {e}", path.display())))?;
+    let (t, _) = trust_root(&path.display().to_string(), &b)
+        .map_err(|e| CliError::Invalid(format!("the trusted root does not verify: {e}")))?;
+    let root = t.metadata().signed();
+    let mut out = Vec::new();
+    for (id, key) in &root.keys {
+        let Ok(pk) = key.public_key() else { continue };
+        let roles = [
+            RoleType::Root,
+            RoleType::Targets,
+            RoleType::Snapshot,
+            RoleType::Timestamp,
+        ]
+        .into_iter()
+        .filter(|ty| root.role(*ty).keyids.contains(id))
+        .map(RoleType::as_str)
+        .collect();
+        out.push(RootKey {
+            id: id.clone(),
+            material: pk.material(),
+            owner: key
+                .unrecognized
+                .get("x-tuf-on-ci-keyowner")
+                .and_then(crate::tuf::canonical::Value::as_str)
+                .map(str::to_string),
+            roles,
+        });
+    }
+    Ok((root.common.version, out))
+}
+
+fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
+    // The trusted root is checked before the module is loaded.
+    let trusted = a.trusted_root.as_deref().map(root_keys).transpose()?;
+    let mut seen: Vec<KeyId> = Vec::new();
+    let (module, chosen_by) = a.module.open_and_say_why(config)?;
     let tokens = module.tokens()?;
     let mut json_tokens = Vec::new();
     let mut out = String::new();
-    out.push_str(&format!("module {}\n", module.path().display()));
+    out.push_str(&format!(
+        "module {} (chosen by {chosen_by})\n",
+        module.path().display()
+    ));
+    if let (Some(p), Some((version, _))) = (&a.trusted_root, &trusted) {
+        out.push_str(&format!(
+            "trusted root {} (version {version}, verified)\n",
+            p.display()
+        ));
+    }
     if tokens.is_empty() {
         out.push_str("no tokens present\n");
     }
@@ -343,13 +460,51 @@ fn list(a: &ListArgs) -> Result<Outcome, CliError> {
                                     hex::encode(Sha256::digest(der))
                                 ));
                             }
-                            jkeys.push(serde_json::json!({
+                            let mut serves = Vec::new();
+                            if let Some((version, rkeys)) = &trusted {
+                                let material =
+                                    k.public.as_ref().map(|p| p.material()).unwrap_or_default();
+                                for rk in rkeys.iter().filter(|rk| rk.material == material) {
+                                    seen.push(rk.id.clone());
+                                    let owner = rk
+                                        .owner
+                                        .as_ref()
+                                        .map(|o| format!(", owner {o}"))
+                                        .unwrap_or_default();
+                                    let roles = if rk.roles.is_empty() {
+                                        "no role (listed in keys only)".to_string()
+                                    } else {
+                                        rk.roles.join(", ")
+                                    };
+                                    out.push_str(&format!(
+                                        "      serves        {roles} in root version {version} (as key id {}{owner})\n",
+                                        rk.id
+                                    ));
+                                    serves.push(serde_json::json!({
+                                        "keyid": rk.id.0,
+                                        "roles": rk.roles,
+                                        "owner": rk.owner,
+                                    }));
+                                }
+                                if serves.is_empty() {
+                                    out.push_str(&format!(
+                                        "      serves        nothing: root version {version} does not list this key\n"
+                                    ));
+                                }
+                            }
+                            let mut jk = serde_json::json!({
                                 "label": k.label,
                                 "id": hex::encode(&k.id),
                                 "keyid": key.key_id().0,
                                 "key": key_json(&key),
                                 "certificates": certs_json(&certs),
-                            }));
+                            });
+                            if trusted.is_some()
+                                && let Some(m) = jk.as_object_mut()
+                            {
+                                m.insert("trusted_root".into(), serde_json::Value::Array(serves));
+                            }
+                            jkeys.push(jk);
                         }
                         None => {
                             let why = k.public.as_ref().err().cloned().unwrap_or_default();
@@ -371,11 +526,49 @@ fn list(a: &ListArgs) -> Result<Outcome, CliError> {
         }
         json_tokens.push(j);
     }
+    let mut missing_json = Vec::new();
+    if let Some((version, rkeys)) = &trusted {
+        let missing: Vec<&RootKey> = rkeys
+            .iter()
+            .filter(|rk| !rk.roles.is_empty() && !seen.contains(&rk.id))
+            .collect();
+        if missing.is_empty() {
+            out.push_str(&format!(
+                "\nevery key of root version {version} is on a present token\n"
+            ));
+        } else {
+            out.push_str(&format!(
+                "\nkeys of root version {version} on no present token:\n"
+            ));
+            for rk in &missing {
+                let owner = rk
+                    .owner
+                    .as_ref()
+                    .map(|o| format!(" (owner {o})"))
+                    .unwrap_or_default();
+                out.push_str(&format!("  {} {}{owner}\n", rk.id, rk.roles.join(", ")));
+                missing_json.push(serde_json::json!({
+                    "keyid": rk.id.0,
+                    "roles": rk.roles,
+                    "owner": rk.owner,
+                }));
+            }
+        }
+    }
     if a.json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "module": module.path().display().to_string(),
+            "module_chosen_by": chosen_by.to_string(),
             "tokens": json_tokens,
         });
+        if trusted.is_some()
+            && let Some(m) = v.as_object_mut()
+        {
+            m.insert(
+                "trusted_root_keys_not_present".into(),
+                serde_json::Value::Array(missing_json),
+            );
+        }
         done(format!(
             "{}\n",
             serde_json::to_string_pretty(&v).unwrap_or_default()
@@ -432,7 +625,7 @@ fn key_json(key: &Key) -> serde_json::Value {
     serde_json::from_str(&key.to_value().to_pretty_json()).unwrap_or_default()
 }
 
-fn keygen(a: &KeygenArgs) -> Result<Outcome, CliError> {
+fn keygen(a: &KeygenArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     let alg = parse_alg(&a.key_type)?;
     let ed = parse_ed_params(&a.ed_params)?;
     let id = match &a.id {
@@ -444,7 +637,7 @@ fn keygen(a: &KeygenArgs) -> Result<Outcome, CliError> {
     if a.label.is_empty() {
         return Err(CliError::Usage("--label must not be empty".into()));
     }
-    let module = Module::open(a.module.module.as_deref())?;
+    let module = a.module.open(config)?;
     let token = module.find_token(&a.token)?;
     warn_advisories(&token, alg);
     let session = module.open_session(&token, true)?;
@@ -798,8 +991,9 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// `conclave sign`: add one signature from a token key to a metadata file.
-pub fn run_sign(a: &SignArgs) -> Result<Outcome, CliError> {
+/// `conclave sign`: add one signature from a token key to a metadata file. `config`: the
+/// global `--config FILE`.
+pub fn run_sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     // 1. Everything that can be checked before touching the token.
     let in_bytes = std::fs::read(&a.input)
         .map_err(|e| CliError::Io(format!("cannot read {}: {e}", a.input.display())))?;
@@ -830,15 +1024,20 @@ pub fn run_sign(a: &SignArgs) -> Result<Outcome, CliError> {
     let what = format!("{ty} version {version} ({})", a.input.display());
 
     // 2. The token and the key (public objects: no PIN needed yet).
-    let module = Module::open(a.module.module.as_deref())?;
+    let module = a.module.open(config)?;
+    let holder_name = a.keyholder.as_deref();
     let (session, tkey) = match &a.token {
         Some(wanted) => {
-            let token = module.find_token(wanted)?;
+            let token = module
+                .find_token(wanted)
+                .map_err(|e| e.for_keyholder(holder_name))?;
             let session = module.open_session(&token, false)?;
             let tkey = session.find_key(&a.key)?;
             (session, tkey)
         }
-        None => module.find_key_anywhere(&a.key)?,
+        None => module
+            .find_key_anywhere(&a.key)
+            .map_err(|e| e.for_keyholder(holder_name))?,
     };
     let token = session.token().clone();
     let public = tkey
@@ -913,20 +1112,16 @@ pub fn run_sign(a: &SignArgs) -> Result<Outcome, CliError> {
         )),
     })?;
     let took = start.elapsed();
-    for (_, id, k) in &auth.keys {
-        if keyids.contains(id) {
-            k.verify_hex(&msg, &hex::encode(&sig)).map_err(|e| {
-                CliError::Invalid(format!(
-                    "signature does not verify against key {id} as the metadata lists it: {e}; nothing written"
-                ))
-            })?;
-        }
-    }
     for id in &keyids {
         add_signature(&mut md, id.clone(), &sig);
     }
 
-    // 4. Re-read what will be written and check it before the rename.
+    // 4. Re-read what will be written and check it before the rename: every role's signatures
+    // are counted against the keys as the metadata lists them (the one threshold counter), and
+    // the signature just added must count wherever a role names its key id. `signer.sign`
+    // verified it against the token's key over these bytes; the counter takes that as known for
+    // exactly that key material and those signature bytes (as decoded from the file written),
+    // so it is not verified a second time, while every other signature in the file is.
     let out_bytes = file_bytes(&md);
     let check = AnyMetadata::from_bytes(&out_bytes)
         .map_err(|e| CliError::Usage(format!("internal error: output does not parse: {e}")))?;
@@ -935,6 +1130,25 @@ pub fn run_sign(a: &SignArgs) -> Result<Outcome, CliError> {
             "internal error: the signed part changed while adding a signature; nothing written"
                 .into(),
         ));
+    }
+    let known = [(signer.public_key().material(), sig.clone())];
+    let mut counts = Vec::new();
+    for (desc, role, keys) in &auth.roles {
+        let r = count_signatures_known(
+            |id| keys.iter().find(|(k, _)| k == id).map(|(_, k)| k),
+            role,
+            &msg,
+            check.signatures(),
+            &known,
+        );
+        for (id, why) in &r.unsigned {
+            if keyids.contains(id) && !matches!(why, Uncounted::SameKeyAs(_)) {
+                return Err(CliError::Invalid(format!(
+                    "the new signature does not count for key {id} as the {desc} lists it: {why}; nothing written"
+                )));
+            }
+        }
+        counts.push((desc, r));
     }
     write_atomic(&a.out, &out_bytes)
         .map_err(|e| CliError::Io(format!("cannot write {}: {e}", a.out.display())))?;
@@ -950,14 +1164,8 @@ pub fn run_sign(a: &SignArgs) -> Result<Outcome, CliError> {
     for n in &named_by {
         out.push_str(&format!("  key named by the {n}\n"));
     }
-    // Threshold status per role, counted by the verifier's one threshold counter.
-    for (desc, role, keys) in &auth.roles {
-        let r = count_signatures(
-            |id| keys.iter().find(|(k, _)| k == id).map(|(_, k)| k),
-            role,
-            &msg,
-            check.signatures(),
-        );
+    // Threshold status per role, counted above by the verifier's one threshold counter.
+    for (desc, r) in &counts {
         let state = if r.verified() {
             "threshold met"
         } else {

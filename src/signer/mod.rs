@@ -41,10 +41,17 @@ pub trait Signer {
     /// carries them: raw 64 bytes for Ed25519, DER for ECDSA.
     fn sign_raw(&mut self, msg: &[u8]) -> Result<Vec<u8>, SignerError>;
 
+    /// Verify a signature over `msg` against this signer's public key, in software. The
+    /// default decodes [`Signer::key`] each time; signers that already hold the decoded key
+    /// (the PKCS#11 signer reads it from the token once) override this to skip the decoding.
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), KeyError> {
+        self.key().public_key().and_then(|pk| pk.verify(msg, sig))
+    }
+
     /// Sign and verify the signature in software before returning it.
     fn sign(&mut self, msg: &[u8]) -> Result<Vec<u8>, SignerError> {
         let sig = self.sign_raw(msg)?;
-        let check = self.key().public_key().and_then(|pk| pk.verify(msg, &sig));
+        let check = self.verify(msg, &sig);
         match check {
             Ok(()) => Ok(sig),
             Err(source) => Err(SignerError::SelfCheck {

@@ -68,7 +68,7 @@ pub const ED25519_NAME_PARAMS: &[u8] = &[
 pub enum TokenError {
     /// No module given and none of the known modules was found.
     #[error(
-        "no PKCS#11 module found; give one with --module PATH (searched: {})",
+        "no PKCS#11 module found; give one with --module PATH or `module` under [pkcs11] in the configuration file (searched: {})",
         .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     NoModule {
@@ -160,7 +160,7 @@ pub enum TokenError {
         rv: String,
     },
     /// No token matches the label or serial asked for.
-    #[error("no token with label or serial \"{wanted}\" in {module} (present: {}); insert the keyholder's token and try again", if .present.is_empty() { "none".to_string() } else { .present.join(", ") })]
+    #[error("no token with label or serial \"{wanted}\" in {module} (present: {}); insert the token with label or serial \"{wanted}\"{} and try again", if .present.is_empty() { "none".to_string() } else { .present.join(", ") }, for_whom(.keyholder))]
     TokenNotFound {
         /// What was asked for.
         wanted: String,
@@ -168,6 +168,21 @@ pub enum TokenError {
         module: String,
         /// Tokens that are present.
         present: Vec<String>,
+        /// Whose token it is, when known (`--keyholder`).
+        keyholder: Option<String>,
+    },
+    /// No present token holds the key asked for (the token was not named: Conclave looked at
+    /// every present token).
+    #[error("no token present in {module} holds a key with label or key id \"{wanted}\" (keys present: {}); insert the token that holds it{} and try again", if .present.is_empty() { "none".to_string() } else { .present.join(", ") }, for_whom(.keyholder))]
+    NoTokenHoldsKey {
+        /// What was asked for.
+        wanted: String,
+        /// The module.
+        module: String,
+        /// Keys on the present tokens (label, key id, token).
+        present: Vec<String>,
+        /// Whose token it is, when known (`--keyholder`).
+        keyholder: Option<String>,
     },
     /// Several tokens match.
     #[error("several tokens match \"{wanted}\": {}; use the serial number", .matches.join(", "))]
@@ -237,7 +252,24 @@ pub enum TokenError {
     },
 }
 
+fn for_whom(keyholder: &Option<String>) -> String {
+    keyholder
+        .as_ref()
+        .map(|k| format!(" for keyholder {k}"))
+        .unwrap_or_default()
+}
+
 impl TokenError {
+    /// Name the person whose token is missing in "insert the token ..." messages.
+    pub fn for_keyholder(mut self, name: Option<&str>) -> TokenError {
+        if let TokenError::TokenNotFound { keyholder, .. }
+        | TokenError::NoTokenHoldsKey { keyholder, .. } = &mut self
+        {
+            *keyholder = name.map(str::to_string);
+        }
+        self
+    }
+
     /// Exit code class: 1 for refusals (wrong or locked PIN, key exists, self-test), 2 for the
     /// rest (usage, device, I/O).
     pub fn exit_code(&self) -> u8 {
@@ -671,6 +703,7 @@ impl Module {
                     .filter(|t| t.initialized)
                     .map(|t| t.to_string())
                     .collect(),
+                keyholder: None,
             }),
             many => Err(TokenError::AmbiguousToken {
                 wanted: wanted.to_string(),
@@ -742,10 +775,11 @@ impl Module {
         }
         match hits.len() {
             1 => Ok(hits.remove(0)),
-            0 => Err(TokenError::KeyNotFound {
-                token: format!("no token present in {}", self.path.display()),
+            0 => Err(TokenError::NoTokenHoldsKey {
+                module: self.path.display().to_string(),
                 wanted: wanted.to_string(),
                 present,
+                keyholder: None,
             }),
             _ => Err(TokenError::AmbiguousKey {
                 token: "the present tokens".into(),
@@ -810,6 +844,7 @@ impl Module {
                 wanted: label.into(),
                 module: self.path.display().to_string(),
                 present: vec![],
+                keyholder: None,
             }),
             _ => Err(TokenError::AmbiguousToken {
                 wanted: label.into(),
@@ -1469,6 +1504,12 @@ impl Signer for Pkcs11Signer {
     fn sign_raw(&mut self, msg: &[u8]) -> Result<Vec<u8>, SignerError> {
         self.sign_token(msg)
             .map_err(|e| SignerError::Token(Box::new(e)))
+    }
+
+    /// With the public key decoded once from the token's `CKA_EC_POINT` (the same key
+    /// `tuf_key` was built from), instead of re-parsing the PEM/hex of `tuf_key` per signature.
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), crate::tuf::key::KeyError> {
+        self.public.verify(msg, sig)
     }
 }
 

@@ -94,6 +94,28 @@ pub fn count_signatures<'k>(
     )
 }
 
+/// [`count_signatures`], for a caller that has just verified some signatures over the same
+/// `signed_bytes` in software (a signer checks its own signature right after the token returns
+/// it): a signature whose key material ([`crate::tuf::key::PublicKey::material`]) and exact
+/// bytes are in `known` counts without running the verification a second time. Everything else
+/// is checked as usual: the key the role lists under the key id, its material, the signature as
+/// written (its hex must be exactly the encoding of the known bytes), one count per key.
+pub fn count_signatures_known<'k>(
+    keys: impl Fn(&KeyId) -> Option<&'k Key>,
+    role: &Role,
+    signed_bytes: &[u8],
+    signatures: &[Signature],
+    known: &[(Vec<u8>, Vec<u8>)],
+) -> ThresholdResult {
+    let mut cache = VerifyCache::default();
+    for (material, sig) in known {
+        cache
+            .seen
+            .push((material.clone(), hex::encode(sig), Ok(())));
+    }
+    count_signatures_cached(keys, role, signed_bytes, signatures, &mut cache)
+}
+
 /// Outcomes of signature checks over one message, by key material and signature, so that
 /// counting the same signatures for two roles (a new root against the previous root's keys and
 /// its own) verifies each signature once.
@@ -921,5 +943,58 @@ fn threshold_error(file: &str, role: &str, by: &str, result: ThresholdResult) ->
         role: role.to_string(),
         by: by.to_string(),
         result: Box::new(result),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signer::Signer as _;
+    use crate::signer::software::SoftwareSigner;
+    use crate::tuf::canonical::Map;
+    use crate::tuf::key::Algorithm;
+
+    #[test]
+    fn known_signatures_count_only_for_their_key_and_exact_bytes() {
+        let mut s = SoftwareSigner::from_seed(Algorithm::EcdsaP256, &[5u8; 32]).unwrap();
+        let other = SoftwareSigner::from_seed(Algorithm::EcdsaP256, &[6u8; 32]).unwrap();
+        let key = s.key().clone();
+        let id = key.key_id();
+        let material = key.public_key().unwrap().material();
+        let other_material = other.key().public_key().unwrap().material();
+        let role = Role {
+            keyids: vec![id.clone()],
+            threshold: 1,
+            unrecognized: Map::new(),
+        };
+        let msg = b"signed bytes";
+        let good = s.sign(msg).unwrap();
+        let mut bad = good.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        let sigs = |raw: &[u8]| {
+            vec![Signature {
+                keyid: id.clone(),
+                sig: hex::encode(raw),
+                unrecognized: Map::new(),
+            }]
+        };
+        let count = |raw: &[u8], known: &[(Vec<u8>, Vec<u8>)]| {
+            count_signatures_known(|_| Some(&key), &role, msg, &sigs(raw), known).signed
+        };
+        // Without `known`, every signature is verified: the good one counts, the bad one not.
+        assert_eq!(count(&good, &[]), vec![id.clone()]);
+        assert!(count(&bad, &[]).is_empty());
+        // A known (already verified) signature counts for its key and exact bytes...
+        assert_eq!(
+            count(&good, &[(material.clone(), good.clone())]),
+            vec![id.clone()]
+        );
+        // ...and nothing else is waved through: other bytes or another key's material are
+        // verified as usual.
+        assert!(count(&bad, &[(material.clone(), good.clone())]).is_empty());
+        assert!(count(&bad, &[(other_material, bad.clone())]).is_empty());
+        // The contract: `known` must hold only signatures the caller verified over these bytes.
+        assert_eq!(count(&bad, &[(material, bad.clone())]), vec![id]);
     }
 }

@@ -8,6 +8,8 @@
  *   final-try        C_Login returns CKR_PIN_INCORRECT and C_GetTokenInfo reports
  *                    CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY
  *   no-eddsa         C_GetMechanismList omits CKM_EC_EDWARDS_KEY_PAIR_GEN and CKM_EDDSA
+ *   sign-corrupt     C_Sign succeeds but flips one bit of the signature (a token that
+ *                    returns a bad signature: it must be caught, never written)
  *   ed-name-only     C_GenerateKeyPair refuses the Ed25519 OID in CKA_EC_PARAMS with
  *                    CKR_CURVE_NOT_SUPPORTED (tokens that want the name "edwards25519")
  *
@@ -68,7 +70,9 @@ static CK_RV shim_login(CK_ULONG s, CK_ULONG user, unsigned char *pin, CK_ULONG 
 typedef CK_RV (*sign_t)(CK_ULONG, unsigned char *, CK_ULONG, unsigned char *, CK_ULONG *);
 static CK_RV shim_sign(CK_ULONG s, unsigned char *d, CK_ULONG dl, unsigned char *sig, CK_ULONG *sl) {
     if (fault("sign-removed")) return 0x32UL;
-    return ((sign_t)real->fn[I_SIGN])(s, d, dl, sig, sl);
+    CK_RV rv = ((sign_t)real->fn[I_SIGN])(s, d, dl, sig, sl);
+    if (rv == 0 && sig && sl && *sl > 0 && fault("sign-corrupt")) sig[*sl / 2] ^= 0x01;
+    return rv;
 }
 
 typedef CK_RV (*genkp_t)(CK_ULONG, CK_MECHANISM *, CK_ATTRIBUTE *, CK_ULONG, CK_ATTRIBUTE *,
