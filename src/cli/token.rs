@@ -9,10 +9,10 @@ use zeroize::Zeroizing;
 
 use super::{CliError, Outcome};
 use crate::signer::Signer;
-use crate::transport::bundle::file_bytes;
 use crate::signer::pkcs11::{
     EdParams, Module, Pin, TokenDesc, TokenError, TokenKey, key_type_name, parse_key_type,
 };
+use crate::transport::bundle::file_bytes;
 use crate::tuf::key::{Algorithm, Key, KeyId};
 use crate::tuf::metadata::{AnyMetadata, Metadata, Role, RoleType, Root, Signature};
 use crate::tuf::verify::{count_signatures, trust_root};

@@ -440,7 +440,11 @@ mod tests {
     #[test]
     fn a_bundle_of_every_key_type_fits_one_qr_frame_at_the_one_frame_fragment_size() {
         use crate::transport::qr::{Animation, EncodeOptions, QrMatrix};
-        for alg in [Algorithm::Ed25519, Algorithm::EcdsaP256, Algorithm::EcdsaP384] {
+        for alg in [
+            Algorithm::Ed25519,
+            Algorithm::EcdsaP256,
+            Algorithm::EcdsaP384,
+        ] {
             let mut s = SoftwareSigner::from_seed(alg, &[7; 48]).unwrap();
             let md = AnyMetadata::Root(root(&[&s], 1));
             let mut b = bundle_for(&md, &mut s);
