@@ -33,6 +33,9 @@ enum Command {
     /// Signature bundles: detached signatures carried between appliances.
     #[command(subcommand)]
     Bundle(cli::bundle::BundleCommand),
+    /// Removable media: list candidates, export files with read-back, list and check an import.
+    #[command(subcommand)]
+    Usb(cli::usb::UsbCommand),
     /// Keyholder tokens (PKCS#11): list, generate keys, create practice tokens.
     #[command(subcommand)]
     Token(cli::token::TokenCommand),
@@ -47,6 +50,7 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Ceremony(c) => cli::ceremony::run(c),
         Command::Qr(c) => cli::qr::run(c),
         Command::Bundle(c) => cli::bundle::run(c),
+        Command::Usb(c) => cli::usb::run(c),
         Command::Token(c) => cli::token::run_token(c),
         Command::Sign(a) => cli::token::run_sign(a),
     }

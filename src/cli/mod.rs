@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod ceremony;
 pub mod qr;
 pub mod token;
+pub mod usb;
 pub mod verify;
 
 /// What a command produced.
