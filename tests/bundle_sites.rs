@@ -555,3 +555,163 @@ print('signed', len(r.signed), 'unsigned', len(r.unsigned), 'threshold', r.thres
     );
     assert!(!sr_out.exists());
 }
+
+/// A root rotation signed by bundles: carol's key leaves, dave's arrives. The old key signs with
+/// `--trusted-root` (the previous root names it), the new key without; merge counts both roots.
+#[test]
+fn a_root_rotation_is_signed_by_bundles_from_old_and_new_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path();
+    let sites = [
+        Site::new(base, "alice", "ed25519"),
+        Site::new(base, "bob", "ecdsa-p256"),
+        Site::new(base, "carol", "ecdsa-p384"),
+        Site::new(base, "dave", "ed25519"),
+    ];
+    let [alice, bob, carol, dave] = &sites;
+    let repo = base.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+
+    // Root v1: alice, bob, carol, 2 of 3, signed by alice and bob through bundles.
+    let v1 = root_v1(
+        &[alice.key.clone(), bob.key.clone(), carol.key.clone()],
+        2,
+        datetime!(2036-01-01 0:00 UTC),
+    );
+    let v1_unsigned = base.join("root-v1.json");
+    std::fs::write(&v1_unsigned, v1.to_file_bytes()).unwrap();
+    let mut v1_bundles = Vec::new();
+    for site in [alice, bob] {
+        let out = site.dir.join("v1.bundle.json");
+        let run = site.export(&v1_unsigned, &out);
+        assert_eq!(run.code(), 0, "{run:?}");
+        v1_bundles.push(out);
+    }
+    let f1 = repo.join("1.root.json");
+    let refs: Vec<&Path> = v1_bundles.iter().map(PathBuf::as_path).collect();
+    let run = merge(&v1_unsigned, &f1, &refs);
+    assert_eq!(run.code(), 0, "{run:?}");
+
+    // Root v2: carol's key replaced by dave's, still 2 of 3.
+    let mut root2 = conclave::tuf::edit::next_root(v1.signed(), datetime!(2036-06-01 0:00 UTC));
+    conclave::tuf::edit::remove_root_key(&mut root2, RoleType::Root, &carol.key.key_id()).unwrap();
+    conclave::tuf::edit::add_root_key(&mut root2, RoleType::Root, dave.key.clone()).unwrap();
+    let v2 = Metadata::new(root2);
+    let v2_unsigned = base.join("root-v2.json");
+    std::fs::write(&v2_unsigned, v2.to_file_bytes()).unwrap();
+
+    // carol's key is named only by v1: without the trusted root her export is refused.
+    let carol_out = carol.dir.join("v2.bundle.json");
+    let run = carol.export(&v2_unsigned, &carol_out);
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(run.stderr.contains("is not named by"), "{run:?}");
+    assert!(!carol_out.exists());
+
+    let export_trusted = |site: &Site, out: &Path| {
+        conclave(
+            &[
+                "bundle",
+                "export",
+                "--module",
+                SOFTHSM,
+                "--key",
+                &site.keyholder,
+                "--metadata",
+                s(&v2_unsigned),
+                "--trusted-root",
+                s(&f1),
+                "--out",
+                s(out),
+                "--pin-stdin",
+            ],
+            &format!("{}\n", site.pin),
+            Some(&site.conf),
+        )
+    };
+    let mut v2_bundles = Vec::new();
+    for site in [carol, dave] {
+        let out = site.dir.join("v2.bundle.json");
+        let run = export_trusted(site, &out);
+        assert_eq!(run.code(), 0, "{}: {run:?}", site.keyholder);
+        v2_bundles.push(out);
+    }
+    assert!(
+        std::fs::read_to_string(&v2_bundles[0])
+            .unwrap()
+            .contains(&carol.key.key_id().0)
+    );
+
+    // Without the previous root, carol's key may not sign v2.
+    let f2 = repo.join("2.root.json");
+    let refs: Vec<&Path> = v2_bundles.iter().map(PathBuf::as_path).collect();
+    let run = merge(&v2_unsigned, &f2, &refs);
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("is not one that may sign root"),
+        "{run:?}"
+    );
+    assert!(!f2.exists());
+
+    // With it: dave counts for v2, carol for v1 only; one more (alice) is needed by both.
+    let merge_trusted = |out: &Path, bundles: &[&Path]| {
+        let mut args = vec![
+            "bundle",
+            "merge",
+            "--metadata",
+            s(&v2_unsigned),
+            "--trusted-root",
+            s(&f1),
+            "--out",
+            s(out),
+        ];
+        args.extend(bundles.iter().map(|b| s(b)));
+        conclave(&args, "", None)
+    };
+    let partial = base.join("partial-v2.json");
+    let run = merge_trusted(&partial, &refs);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("signatures counted: 1 of threshold 2 (not met yet)")
+            && run.stdout.contains(
+                "signatures counted by the previous root: 1 of threshold 2 (not met yet)"
+            ),
+        "{run:?}"
+    );
+    let alice_out = alice.dir.join("v2.bundle.json");
+    let run = export_trusted(alice, &alice_out);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let mut all = refs.clone();
+    all.push(&alice_out);
+    let run = merge_trusted(&f2, &all);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("signatures counted: 2 of threshold 2 (met)")
+            && run
+                .stdout
+                .contains("signatures counted by the previous root: 2 of threshold 2 (met)"),
+        "{run:?}"
+    );
+
+    let run = conclave(
+        &[
+            "verify",
+            "--trusted-root",
+            s(&f1),
+            "--repo",
+            s(&repo),
+            "--at",
+            "2030-01-01T00:00:00Z",
+        ],
+        "",
+        None,
+    );
+    assert_eq!(run.code(), 0, "conclave verify: {run:?}");
+    assert!(run.stdout.contains("root chain to v2"), "{run:?}");
+    let run = verify_repo(
+        &repo,
+        &["--roots-only", "--trusted-root", s(&f1), "--at", common::AT],
+    );
+    assert_eq!(run.code(), 0, "python-tuf verify_repo.py: {run:?}");
+}
