@@ -65,7 +65,8 @@ pub struct MergeArgs {
 /// `conclave bundle ...`
 #[derive(Debug, clap::Subcommand)]
 pub enum BundleCommand {
-    /// Sign metadata with a token key and write the signature as a bundle (one QR frame).
+    /// Sign metadata with a token key and write the signature as a bundle (a few hundred bytes:
+    /// one QR frame with `conclave qr encode --fragment-size 400`, two at the default size).
     Export(ExportArgs),
     /// Check bundles against a metadata file and add their signatures (all or none).
     Merge(MergeArgs),
