@@ -7,5 +7,7 @@ pub mod ceremony;
 pub mod cli;
 pub mod folder;
 pub mod signer;
+pub mod system;
+pub mod transcript;
 pub mod transport;
 pub mod tuf;

@@ -30,6 +30,8 @@ enum Command {
     /// Send or receive a file as animated QR codes.
     #[command(subcommand)]
     Qr(cli::qr::QrCommand),
+    /// Practice ceremony on SoftHSM2 practice tokens (unattended with --headless).
+    Rehearse(cli::rehearse::RehearseArgs),
     /// Signature bundles: detached signatures carried between appliances.
     #[command(subcommand)]
     Bundle(cli::bundle::BundleCommand),
@@ -41,6 +43,9 @@ enum Command {
     Token(cli::token::TokenCommand),
     /// Add a signature from a token key to a metadata file.
     Sign(cli::token::SignArgs),
+    /// Ceremony transcripts: verify the hash chain, the seal and the exported artifacts.
+    #[command(subcommand)]
+    Transcript(cli::transcript::TranscriptCommand),
 }
 
 fn run(cli: &Cli) -> Result<Outcome, CliError> {
@@ -51,8 +56,10 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Qr(c) => cli::qr::run(c),
         Command::Bundle(c) => cli::bundle::run(c),
         Command::Usb(c) => cli::usb::run(c),
+        Command::Rehearse(a) => cli::rehearse::run(a),
         Command::Token(c) => cli::token::run_token(c),
         Command::Sign(a) => cli::token::run_sign(a),
+        Command::Transcript(c) => cli::transcript::run(c),
     }
 }
 

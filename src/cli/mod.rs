@@ -4,7 +4,9 @@
 pub mod bundle;
 pub mod ceremony;
 pub mod qr;
+pub mod rehearse;
 pub mod token;
+pub mod transcript;
 pub mod usb;
 pub mod verify;
 

@@ -765,10 +765,10 @@ impl Collector {
         if self.elimination.is_none() {
             self.elimination = Elimination::new(header);
         }
-        if let Some(e) = self.elimination.as_mut() {
-            if !e.complete() {
-                e.insert(&part.indexes(), data);
-            }
+        if let Some(e) = self.elimination.as_mut()
+            && !e.complete()
+        {
+            e.insert(&part.indexes(), data);
         }
         Ok(())
     }
@@ -1107,14 +1107,13 @@ mod terminal {
             shown += 1;
             matrix = QrMatrix::encode(&anim.next_frame()?, shown)?;
             let wait = interval.saturating_sub(started.elapsed());
-            if event::poll(wait).map_err(term_err)? {
-                if let Event::Key(key) = event::read().map_err(term_err)? {
-                    if key.kind == KeyEventKind::Press {
-                        drop(_guard);
-                        println!("{header}stopped after {} frames", shown - 1);
-                        return Ok(());
-                    }
-                }
+            if event::poll(wait).map_err(term_err)?
+                && let Event::Key(key) = event::read().map_err(term_err)?
+                && key.kind == KeyEventKind::Press
+            {
+                drop(_guard);
+                println!("{header}stopped after {} frames", shown - 1);
+                return Ok(());
             }
         }
     }

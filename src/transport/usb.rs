@@ -191,12 +191,12 @@ fn unescape_octal(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            if let Some(Ok(v)) = field.get(i + 1..i + 4).map(|o| u8::from_str_radix(o, 8)) {
-                out.push(v);
-                i += 4;
-                continue;
-            }
+        if bytes[i] == b'\\'
+            && let Some(Ok(v)) = field.get(i + 1..i + 4).map(|o| u8::from_str_radix(o, 8))
+        {
+            out.push(v);
+            i += 4;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -229,12 +229,13 @@ fn unescape_udev(name: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'x') {
-            if let Some(Ok(v)) = name.get(i + 2..i + 4).map(|h| u8::from_str_radix(h, 16)) {
-                out.push(v);
-                i += 4;
-                continue;
-            }
+        if bytes[i] == b'\\'
+            && bytes.get(i + 1) == Some(&b'x')
+            && let Some(Ok(v)) = name.get(i + 2..i + 4).map(|h| u8::from_str_radix(h, 16))
+        {
+            out.push(v);
+            i += 4;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -300,10 +301,10 @@ pub fn find_media(sys: &dyn SystemView) -> Result<Vec<Medium>, UsbError> {
     let mut labels = BTreeMap::new();
     let by_label = Path::new("/dev/disk/by-label");
     for name in sys.read_dir(by_label).unwrap_or_default() {
-        if let Ok(target) = sys.read_link(&by_label.join(&name)) {
-            if let Some(dev) = target.file_name() {
-                labels.insert(dev.to_string_lossy().into_owned(), unescape_udev(&name));
-            }
+        if let Ok(target) = sys.read_link(&by_label.join(&name))
+            && let Some(dev) = target.file_name()
+        {
+            labels.insert(dev.to_string_lossy().into_owned(), unescape_udev(&name));
         }
     }
     let mut media = Vec::new();
@@ -624,14 +625,14 @@ pub fn export_files(
         .filter(|(_, _, status)| *status != ExportStatus::AlreadyPresent)
         .map(|(_, data, _)| data.len() as u64)
         .sum();
-    if let Some(free) = fs.free_space(dir).map_err(io_at(dir))? {
-        if free < needed {
-            return Err(UsbError::NoSpace {
-                dir: dir.to_path_buf(),
-                free,
-                needed,
-            });
-        }
+    if let Some(free) = fs.free_space(dir).map_err(io_at(dir))?
+        && free < needed
+    {
+        return Err(UsbError::NoSpace {
+            dir: dir.to_path_buf(),
+            free,
+            needed,
+        });
     }
 
     // 2. Write, one file at a time; SHA256SUMS is last in `plan`.

@@ -1,0 +1,1280 @@
+//! The ceremony engine: a pure state machine. Its state is a fold over events (what the
+//! transcript records); [`Engine::need`] says what the current step waits for, and
+//! [`Engine::apply`] checks an event against the step and the policy before it is accepted. No
+//! I/O happens here: tokens, files, the clock and the air-gap check are edges that produce
+//! events. The headless runner, the TUI and the auditor replay the same events through the same
+//! engine, so they cannot disagree.
+//!
+//! This version implements the `bootstrap-root` ceremony end to end (keys generated in tokens,
+//! online keys imported, root v1 and targets v1 proposed, reviewed, signed, verified, exported,
+//! sealed); the other kinds are refused with a clear error until their proposals exist.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use super::script::{Action, Kind, ParamValue, Person, Script};
+use crate::tuf::canonical::Value;
+use crate::tuf::edit::{self, RoleKeys};
+use crate::tuf::key::{Key, KeyId};
+use crate::tuf::metadata::{Expires, Metadata, RoleType, Root, Targets, key_from_value};
+use crate::tuf::verify::{ThresholdResult, count_signatures, trust_root};
+
+/// Something that happened in the ceremony: the `details` of a transcript record, tagged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Event {
+    /// The parameter values in force (defaults of the script, or the administrator's values).
+    Parameters {
+        /// Name to value (integers as numbers, choices and text as strings).
+        values: BTreeMap<String, ParamJson>,
+        /// A practice run (rehearsal on practice tokens): a failed air-gap check becomes a
+        /// warning recorded in the transcript instead of stopping the ceremony.
+        #[serde(default)]
+        practice: bool,
+    },
+    /// A person confirmed something; `value` is what they typed when the step records text.
+    Acknowledged {
+        /// Step id.
+        step: String,
+        /// Recorded text (e.g. a bag serial).
+        value: Option<String>,
+    },
+    /// Result of the air-gap self-check.
+    AirgapChecked {
+        /// Step id.
+        step: String,
+        /// Network interfaces found other than loopback.
+        interfaces: Vec<String>,
+        /// Wireless or Bluetooth devices found.
+        radios: Vec<String>,
+    },
+    /// The administrator confirmed the clock.
+    ClockConfirmed {
+        /// Step id.
+        step: String,
+        /// The confirmed time (RFC 3339 UTC); expiry dates are computed from it.
+        time: String,
+    },
+    /// Names of the people present.
+    RollCall {
+        /// Step id.
+        step: String,
+        /// Ceremony administrator.
+        administrator: String,
+        /// Keyholders, in the order they act.
+        keyholders: Vec<String>,
+        /// Witnesses.
+        witnesses: Vec<String>,
+    },
+    /// Public keys of online roles imported from the input media.
+    KeysImported {
+        /// Step id.
+        step: String,
+        /// Role name to TUF key object.
+        keys: BTreeMap<String, Value>,
+    },
+    /// A key pair generated inside a keyholder's token.
+    KeyGenerated {
+        /// Step id.
+        step: String,
+        /// Whose token.
+        keyholder: String,
+        /// Token serial number.
+        token_serial: String,
+        /// The public key (TUF key object).
+        key: Value,
+    },
+    /// The engine's proposal, with the digests of the canonical bytes to sign.
+    Proposed {
+        /// Step id.
+        step: String,
+        /// Role name to hex SHA-256 of its canonical signed bytes.
+        digests: BTreeMap<String, String>,
+    },
+    /// The room approved the proposal with these digests.
+    Approved {
+        /// Step id.
+        step: String,
+        /// The digests read aloud (must equal the proposal's).
+        digests: BTreeMap<String, String>,
+    },
+    /// A keyholder signed one role's digest with their token.
+    Signed {
+        /// Step id.
+        step: String,
+        /// Who signed.
+        keyholder: String,
+        /// Role signed.
+        role: String,
+        /// Key id that signed.
+        keyid: String,
+        /// Hex signature (verified by the engine before it is accepted).
+        sig: String,
+    },
+    /// Signing is closed (thresholds met).
+    SigningClosed {
+        /// Step id.
+        step: String,
+    },
+    /// The signed result verified.
+    Verified {
+        /// Step id.
+        step: String,
+    },
+    /// Files written to the export media.
+    Exported {
+        /// Step id.
+        step: String,
+        /// File name to hex SHA-256.
+        files: BTreeMap<String, String>,
+        /// Where (as the administrator chose it).
+        destination: String,
+    },
+    /// The transcript was sealed.
+    Sealed {
+        /// Step id.
+        step: String,
+    },
+    /// A witness recorded a deviation from the script.
+    Exception {
+        /// Step id at the time.
+        step: String,
+        /// Who recorded it.
+        witness: String,
+        /// What happened.
+        text: String,
+    },
+    /// The administrator acknowledged a policy warning.
+    WarningAcknowledged {
+        /// Step id.
+        step: String,
+        /// The warning text.
+        warning: String,
+    },
+}
+
+/// A parameter value as JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamJson {
+    /// An integer.
+    Integer(i64),
+    /// A string.
+    Text(String),
+}
+
+impl Event {
+    /// As a transcript record's details.
+    pub fn to_value(&self) -> Value {
+        // Serialising these plain structures to JSON cannot fail; an empty object is never
+        // accepted back by `from_value`, so a failure could not go unnoticed.
+        let text = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
+        Value::parse(&text).unwrap_or(Value::Null)
+    }
+
+    /// From a transcript record's details.
+    pub fn from_value(v: &Value) -> Result<Event, EngineError> {
+        let text = serde_json::to_vec(v).map_err(|e| EngineError::Event(e.to_string()))?;
+        serde_json::from_slice(&text).map_err(|e| EngineError::Event(e.to_string()))
+    }
+
+    /// The transcript `action` name of this event.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Event::Parameters { .. } => "parameters",
+            Event::Acknowledged { .. } => "acknowledged",
+            Event::AirgapChecked { .. } => "airgap-checked",
+            Event::ClockConfirmed { .. } => "clock-confirmed",
+            Event::RollCall { .. } => "roll-call",
+            Event::KeysImported { .. } => "keys-imported",
+            Event::KeyGenerated { .. } => "key-generated",
+            Event::Proposed { .. } => "proposed",
+            Event::Approved { .. } => "approved",
+            Event::Signed { .. } => "signed",
+            Event::SigningClosed { .. } => "signing-closed",
+            Event::Verified { .. } => "verified",
+            Event::Exported { .. } => "exported",
+            Event::Sealed { .. } => "sealed",
+            Event::Exception { .. } => "exception",
+            Event::WarningAcknowledged { .. } => "warning-acknowledged",
+        }
+    }
+
+    /// The step id the event belongs to (`None` for the parameters).
+    pub fn step_id(&self) -> Option<&str> {
+        match self {
+            Event::Parameters { .. } => None,
+            Event::Acknowledged { step, .. }
+            | Event::AirgapChecked { step, .. }
+            | Event::ClockConfirmed { step, .. }
+            | Event::RollCall { step, .. }
+            | Event::KeysImported { step, .. }
+            | Event::KeyGenerated { step, .. }
+            | Event::Proposed { step, .. }
+            | Event::Approved { step, .. }
+            | Event::Signed { step, .. }
+            | Event::SigningClosed { step }
+            | Event::Verified { step }
+            | Event::Exported { step, .. }
+            | Event::Sealed { step }
+            | Event::Exception { step, .. }
+            | Event::WarningAcknowledged { step, .. } => Some(step),
+        }
+    }
+}
+
+/// Why an event was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The event does not belong to the current step.
+    #[error("step {step} ({action}) cannot take a \"{event}\" event")]
+    WrongEvent {
+        /// Current step id.
+        step: String,
+        /// Its action.
+        action: String,
+        /// The event offered.
+        event: String,
+    },
+    /// The event breaks the ceremony's policy (the reason says which rule).
+    #[error("step {step}: {reason}")]
+    Policy {
+        /// Step id.
+        step: String,
+        /// The rule broken.
+        reason: String,
+    },
+    /// The ceremony kind has no engine support yet.
+    #[error("ceremony kind {0} is not implemented by this version of the engine")]
+    Unsupported(String),
+    /// Event details that cannot be read.
+    #[error("event details: {0}")]
+    Event(String),
+    /// The ceremony is over.
+    #[error("the ceremony is complete")]
+    Complete,
+}
+
+/// What the current step waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Parameter values (first event of every ceremony).
+    Parameters,
+    /// A person's confirmation (with typed text when `record_text`).
+    Acknowledge {
+        /// What to confirm.
+        prompt: String,
+        /// Whether text must be typed and recorded.
+        record_text: bool,
+    },
+    /// The air-gap self-check result.
+    AirgapCheck,
+    /// The clock confirmation.
+    ClockConfirm,
+    /// Names of the people present, with the script's minimum counts.
+    RollCall {
+        /// Keyholders required.
+        keyholders: u32,
+        /// Witnesses required.
+        witnesses: u32,
+    },
+    /// Online public keys for these roles from the input media.
+    ImportKeys {
+        /// Roles.
+        roles: Vec<String>,
+    },
+    /// A key generated in this keyholder's token.
+    GenerateKey {
+        /// Whose token.
+        keyholder: String,
+        /// Key type to generate (`ed25519`, `ecdsa-p256`, `ecdsa-p384`).
+        key_type: String,
+    },
+    /// The proposal: call [`Engine::proposal`] and record its digests.
+    Propose,
+    /// The room's approval of these digests.
+    Review {
+        /// Role name to hex digest.
+        digests: BTreeMap<String, String>,
+    },
+    /// Signatures: keyholders who have not signed yet, and the meters.
+    Sign {
+        /// Keyholders yet to sign (in roll-call order).
+        pending: Vec<String>,
+        /// Per role: the count so far.
+        meters: BTreeMap<String, ThresholdResult>,
+    },
+    /// Verification of the signed result.
+    Verify,
+    /// Export of these files (name, bytes).
+    Export {
+        /// Files to write.
+        files: Vec<(String, Vec<u8>)>,
+    },
+    /// The seal.
+    Seal,
+    /// Nothing: the ceremony is complete.
+    Done,
+}
+
+/// The metadata a ceremony proposes, as built from its events.
+#[derive(Clone, Debug)]
+pub struct Proposal {
+    /// The new root, if the ceremony changes root.
+    pub root: Option<Metadata<Root>>,
+    /// The new targets, if the ceremony changes targets.
+    pub targets: Option<Metadata<Targets>>,
+}
+
+impl Proposal {
+    /// Role name to hex SHA-256 of its canonical signed bytes (what is reviewed and signed).
+    pub fn digests(&self) -> BTreeMap<String, String> {
+        let mut d = BTreeMap::new();
+        if let Some(r) = &self.root {
+            d.insert("root".into(), hex::encode(r.signed_digest()));
+        }
+        if let Some(t) = &self.targets {
+            d.insert("targets".into(), hex::encode(t.signed_digest()));
+        }
+        d
+    }
+}
+
+/// The engine state: a fold over the events so far.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    script: Script,
+    params: BTreeMap<String, ParamValue>,
+    have_params: bool,
+    practice: bool,
+    step: usize,
+    clock: Option<OffsetDateTime>,
+    keyholders: Vec<String>,
+    online: BTreeMap<String, Key>,
+    generated: Vec<(String, String, Key)>,
+    proposal: Option<Proposal>,
+    approved: bool,
+    signed_by: Vec<String>,
+    exceptions: Vec<(String, String, String)>,
+}
+
+fn int_param(params: &BTreeMap<String, ParamValue>, name: &str) -> i64 {
+    match params.get(name) {
+        Some(ParamValue::Integer(i)) => *i,
+        _ => 0,
+    }
+}
+
+impl Engine {
+    /// A new ceremony for `script`; the kind must be one the engine implements.
+    pub fn new(script: Script) -> Result<Engine, EngineError> {
+        if script.kind != Kind::BootstrapRoot {
+            return Err(EngineError::Unsupported(script.kind.as_str().to_string()));
+        }
+        let params = script
+            .parameters
+            .iter()
+            .map(|p| (p.name.clone(), p.default.clone()))
+            .collect();
+        Ok(Engine {
+            script,
+            params,
+            have_params: false,
+            practice: false,
+            step: 0,
+            clock: None,
+            keyholders: Vec::new(),
+            online: BTreeMap::new(),
+            generated: Vec::new(),
+            proposal: None,
+            approved: false,
+            signed_by: Vec::new(),
+            exceptions: Vec::new(),
+        })
+    }
+
+    /// Replay events (e.g. from a transcript after a power cut).
+    pub fn replay(script: Script, events: &[Event]) -> Result<Engine, (usize, EngineError)> {
+        let mut e = Engine::new(script).map_err(|err| (0, err))?;
+        for (i, ev) in events.iter().enumerate() {
+            e.apply(ev).map_err(|err| (i, err))?;
+        }
+        Ok(e)
+    }
+
+    /// The script.
+    pub fn script(&self) -> &Script {
+        &self.script
+    }
+
+    /// The current step's id, if any step remains.
+    pub fn current_step(&self) -> Option<&str> {
+        self.script.steps.get(self.step).map(|s| s.id.as_str())
+    }
+
+    /// Exceptions recorded so far (step, witness, text).
+    pub fn exceptions(&self) -> &[(String, String, String)] {
+        &self.exceptions
+    }
+
+    /// Whether this is a practice run.
+    pub fn is_practice(&self) -> bool {
+        self.practice
+    }
+
+    /// The keyholders from the roll call.
+    pub fn keyholders(&self) -> &[String] {
+        &self.keyholders
+    }
+
+    /// The proposal, once keys and parameters allow it (built deterministically from the events).
+    pub fn proposal(&self) -> Result<Proposal, EngineError> {
+        if let Some(p) = &self.proposal {
+            return Ok(p.clone());
+        }
+        self.build_proposal()
+    }
+
+    fn step_id(&self) -> String {
+        self.current_step().unwrap_or("end").to_string()
+    }
+
+    fn policy(&self, reason: impl Into<String>) -> EngineError {
+        EngineError::Policy {
+            step: self.step_id(),
+            reason: reason.into(),
+        }
+    }
+
+    /// What the current step waits for.
+    pub fn need(&self) -> Need {
+        if !self.have_params {
+            return Need::Parameters;
+        }
+        let Some(step) = self.script.steps.get(self.step) else {
+            return Need::Done;
+        };
+        match step.action {
+            Action::Acknowledge => Need::Acknowledge {
+                prompt: step.with.get("prompt").cloned().unwrap_or_default(),
+                record_text: step.with.get("record").is_some_and(|r| r == "text"),
+            },
+            Action::AirgapCheck => Need::AirgapCheck,
+            Action::ClockConfirm => Need::ClockConfirm,
+            Action::RollCall => Need::RollCall {
+                keyholders: self
+                    .script
+                    .presence
+                    .get(&Person::Keyholder)
+                    .map_or(0, |p| p.min),
+                witnesses: self
+                    .script
+                    .presence
+                    .get(&Person::Witness)
+                    .map_or(0, |p| p.min),
+            },
+            Action::ImportKeys => Need::ImportKeys {
+                roles: step
+                    .with
+                    .get("roles")
+                    .map(|r| r.split(',').map(|s| s.trim().to_string()).collect())
+                    .unwrap_or_default(),
+            },
+            Action::GenerateKey => {
+                let next = self
+                    .keyholders
+                    .iter()
+                    .find(|k| !self.generated.iter().any(|(g, _, _)| g == *k));
+                match next {
+                    Some(k) => Need::GenerateKey {
+                        keyholder: k.clone(),
+                        key_type: match self.params.get("key_type") {
+                            Some(ParamValue::Choice(c)) => c.clone(),
+                            _ => "ecdsa-p256".into(),
+                        },
+                    },
+                    None => Need::Done,
+                }
+            }
+            Action::Propose => Need::Propose,
+            Action::Review => Need::Review {
+                digests: self
+                    .proposal
+                    .as_ref()
+                    .map(Proposal::digests)
+                    .unwrap_or_default(),
+            },
+            Action::Sign => Need::Sign {
+                pending: self
+                    .keyholders
+                    .iter()
+                    .filter(|k| !self.signed_by.contains(k))
+                    .cloned()
+                    .collect(),
+                meters: self.meters(),
+            },
+            Action::Verify => Need::Verify,
+            Action::Export => Need::Export {
+                files: self.export_files(),
+            },
+            Action::Seal => Need::Seal,
+            // Actions of other kinds; the engine refuses those scripts in `new`.
+            _ => Need::Done,
+        }
+    }
+
+    /// Threshold meters of the roles being signed.
+    pub fn meters(&self) -> BTreeMap<String, ThresholdResult> {
+        let mut m = BTreeMap::new();
+        let Some(p) = &self.proposal else {
+            return m;
+        };
+        if let Some(r) = &p.root {
+            let root = r.signed();
+            m.insert(
+                "root".into(),
+                count_signatures(
+                    |id| root.key(id),
+                    root.role(RoleType::Root),
+                    r.signed_bytes(),
+                    &r.signatures,
+                ),
+            );
+            if let Some(t) = &p.targets {
+                m.insert(
+                    "targets".into(),
+                    count_signatures(
+                        |id| root.key(id),
+                        root.role(RoleType::Targets),
+                        t.signed_bytes(),
+                        &t.signatures,
+                    ),
+                );
+            }
+        }
+        m
+    }
+
+    /// The files the export step writes (consistent-snapshot names), once signed.
+    pub fn export_files(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.proposal {
+            if let Some(r) = &p.root {
+                let v = r.signed().common.version;
+                out.push((format!("{v}.root.json"), r.to_file_bytes()));
+                out.push(("root.json".to_string(), r.to_file_bytes()));
+            }
+            if let Some(t) = &p.targets {
+                out.push((
+                    format!("{}.targets.json", t.signed().common.version),
+                    t.to_file_bytes(),
+                ));
+            }
+        }
+        out
+    }
+
+    fn build_proposal(&self) -> Result<Proposal, EngineError> {
+        let now = self
+            .clock
+            .ok_or_else(|| self.policy("the clock has not been confirmed"))?;
+        let days = |name: &str| Duration::days(int_param(&self.params, name).max(1));
+        let root_expires = now + days("root_expiry_days");
+        let targets_expires = now + days("targets_expiry_days");
+        let keys: Vec<Key> = self.generated.iter().map(|(_, _, k)| k.clone()).collect();
+        let online = |role: &str| -> Result<Key, EngineError> {
+            self.online
+                .get(role)
+                .cloned()
+                .ok_or_else(|| self.policy(format!("no {role} key was imported")))
+        };
+        let threshold = |name: &str| int_param(&self.params, name).max(0) as u64;
+        let roles = vec![
+            RoleKeys {
+                role: RoleType::Root,
+                keys: keys.clone(),
+                threshold: threshold("root_threshold"),
+            },
+            RoleKeys {
+                role: RoleType::Targets,
+                keys,
+                threshold: threshold("targets_threshold"),
+            },
+            RoleKeys {
+                role: RoleType::Snapshot,
+                keys: vec![online("snapshot")?],
+                threshold: 1,
+            },
+            RoleKeys {
+                role: RoleType::Timestamp,
+                keys: vec![online("timestamp")?],
+                threshold: 1,
+            },
+        ];
+        let root = edit::new_root(&roles, root_expires).map_err(|e| self.policy(e.to_string()))?;
+        let mut targets = edit::new_targets(targets_expires);
+        let bins = int_param(&self.params, "hash_bins");
+        if bins > 0 {
+            let bits = bins.trailing_zeros();
+            if bins.count_ones() != 1 || bits == 0 || bits > 32 {
+                return Err(self.policy(format!(
+                    "hash_bins {bins} is not a power of two between 2 and 2^32"
+                )));
+            }
+            let key = self
+                .online
+                .get("bins")
+                .cloned()
+                .map_or_else(|| online("snapshot"), Ok)?;
+            edit::set_succinct_delegation(&mut targets, "bins", bits, &[key], 1)
+                .map_err(|e| self.policy(e.to_string()))?;
+        }
+        Ok(Proposal {
+            root: Some(Metadata::new(root)),
+            targets: Some(Metadata::new(targets)),
+        })
+    }
+
+    fn advance(&mut self) {
+        self.step += 1;
+    }
+
+    /// Check an event against the current step and the policy, and fold it into the state.
+    /// Returns warnings the administrator must acknowledge (recorded as events).
+    pub fn apply(&mut self, ev: &Event) -> Result<Vec<String>, EngineError> {
+        // Events that may come at any step.
+        match ev {
+            Event::Exception {
+                step,
+                witness,
+                text,
+            } => {
+                self.exceptions
+                    .push((step.clone(), witness.clone(), text.clone()));
+                return Ok(Vec::new());
+            }
+            Event::WarningAcknowledged { .. } => return Ok(Vec::new()),
+            Event::Parameters { values, practice } => {
+                if self.have_params {
+                    return Err(self.policy("parameters are set once, at the start"));
+                }
+                for (name, v) in values {
+                    let Some(p) = self.script.parameters.iter().find(|p| &p.name == name) else {
+                        return Err(self.policy(format!("the script has no parameter \"{name}\"")));
+                    };
+                    let value = match (&p.default, v) {
+                        (ParamValue::Integer(_), ParamJson::Integer(i)) => {
+                            if p.min.is_some_and(|m| *i < m) || p.max.is_some_and(|m| *i > m) {
+                                return Err(self.policy(format!(
+                                    "{name} = {i} is outside the script's range"
+                                )));
+                            }
+                            ParamValue::Integer(*i)
+                        }
+                        (ParamValue::Choice(_), ParamJson::Text(s)) => {
+                            if !p.choices.contains(s) {
+                                return Err(self.policy(format!(
+                                    "{name} = \"{s}\" is not one of {:?}",
+                                    p.choices
+                                )));
+                            }
+                            ParamValue::Choice(s.clone())
+                        }
+                        (ParamValue::Text(_), ParamJson::Text(s)) => ParamValue::Text(s.clone()),
+                        _ => return Err(self.policy(format!("{name} has the wrong type"))),
+                    };
+                    self.params.insert(name.clone(), value);
+                }
+                self.have_params = true;
+                self.practice = *practice;
+                return Ok(Vec::new());
+            }
+            _ => {}
+        }
+        if !self.have_params {
+            return Err(self.policy("the parameters must be recorded first"));
+        }
+        let Some(step) = self.script.steps.get(self.step).cloned() else {
+            return Err(EngineError::Complete);
+        };
+        let wrong = || EngineError::WrongEvent {
+            step: step.id.clone(),
+            action: step.action.as_str().to_string(),
+            event: ev.action().to_string(),
+        };
+        if ev.step_id() != Some(step.id.as_str()) {
+            return Err(wrong());
+        }
+        let mut warnings = Vec::new();
+        match (step.action, ev) {
+            (Action::Acknowledge, Event::Acknowledged { value, .. }) => {
+                let needs_text = step.with.get("record").is_some_and(|r| r == "text");
+                if needs_text && value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+                    return Err(self.policy("this step records text: it cannot be empty"));
+                }
+                self.advance();
+            }
+            (
+                Action::AirgapCheck,
+                Event::AirgapChecked {
+                    interfaces, radios, ..
+                },
+            ) => {
+                if !interfaces.is_empty() || !radios.is_empty() {
+                    let msg = format!(
+                        "the appliance is not air-gapped: interfaces {interfaces:?}, radios {radios:?}"
+                    );
+                    if !self.practice {
+                        return Err(self.policy(msg));
+                    }
+                    warnings.push(format!("practice run: {msg}"));
+                }
+                self.advance();
+            }
+            (Action::ClockConfirm, Event::ClockConfirmed { time, .. }) => {
+                let t =
+                    Expires::parse(time.clone(), "time").map_err(|e| self.policy(e.to_string()))?;
+                self.clock = Some(t.time);
+                self.advance();
+            }
+            (
+                Action::RollCall,
+                Event::RollCall {
+                    administrator,
+                    keyholders,
+                    witnesses,
+                    ..
+                },
+            ) => {
+                let min = |p: Person| self.script.presence.get(&p).map_or(0, |x| x.min) as usize;
+                if administrator.trim().is_empty() {
+                    return Err(self.policy("the administrator's name is missing"));
+                }
+                if keyholders.len() < min(Person::Keyholder) {
+                    return Err(self.policy(format!(
+                        "{} keyholder(s) present, the script requires {}",
+                        keyholders.len(),
+                        min(Person::Keyholder)
+                    )));
+                }
+                if witnesses.len() < min(Person::Witness) {
+                    return Err(self.policy(format!(
+                        "{} witness(es) present, the script requires {}",
+                        witnesses.len(),
+                        min(Person::Witness)
+                    )));
+                }
+                let mut all: Vec<&String> = keyholders.iter().chain(witnesses).collect();
+                all.push(administrator);
+                all.sort();
+                if all.windows(2).any(|w| w[0] == w[1]) || all.iter().any(|n| n.trim().is_empty()) {
+                    return Err(self.policy("every person is named once, and no name is empty"));
+                }
+                let t = int_param(&self.params, "root_threshold")
+                    .max(int_param(&self.params, "targets_threshold"));
+                if t > keyholders.len() as i64 {
+                    return Err(self.policy(format!(
+                        "threshold {t} is more than the {} keyholders present",
+                        keyholders.len()
+                    )));
+                }
+                if t == keyholders.len() as i64 {
+                    warnings.push(format!("threshold {t} equals the number of keyholders: there is no spare keyholder if one token is lost"));
+                }
+                self.keyholders = keyholders.clone();
+                self.advance();
+            }
+            (Action::ImportKeys, Event::KeysImported { keys, .. }) => {
+                let wanted: Vec<String> = match self.need() {
+                    Need::ImportKeys { roles } => roles,
+                    _ => Vec::new(),
+                };
+                let mut parsed = BTreeMap::new();
+                for (role, v) in keys {
+                    let key = key_from_value(v.clone(), &format!("keys.{role}"))
+                        .map_err(|e| self.policy(e.to_string()))?;
+                    key.public_key()
+                        .map_err(|e| self.policy(format!("{role} key: {e}")))?;
+                    parsed.insert(role.clone(), key);
+                }
+                for role in &wanted {
+                    if !parsed.contains_key(role) {
+                        return Err(self.policy(format!("no {role} key on the input media")));
+                    }
+                }
+                self.online = parsed;
+                self.advance();
+            }
+            (
+                Action::GenerateKey,
+                Event::KeyGenerated {
+                    keyholder,
+                    token_serial,
+                    key,
+                    ..
+                },
+            ) => {
+                let Need::GenerateKey {
+                    keyholder: expected,
+                    ..
+                } = self.need()
+                else {
+                    return Err(wrong());
+                };
+                if *keyholder != expected {
+                    return Err(self.policy(format!("it is {expected}'s turn, not {keyholder}'s")));
+                }
+                let key =
+                    key_from_value(key.clone(), "key").map_err(|e| self.policy(e.to_string()))?;
+                let pk = key.public_key().map_err(|e| self.policy(e.to_string()))?;
+                let material = pk.material();
+                let same =
+                    |k: &Key| k.public_key().ok().map(|p| p.material()) == Some(material.clone());
+                let dup = self.generated.iter().any(|(_, _, k)| same(k))
+                    || self.online.values().any(same);
+                if dup {
+                    return Err(
+                        self.policy(format!("the key of {keyholder} is already in the ceremony"))
+                    );
+                }
+                if self.generated.iter().any(|(_, s, _)| s == token_serial) {
+                    return Err(self.policy(format!(
+                        "token {token_serial} already holds another keyholder's key"
+                    )));
+                }
+                self.generated
+                    .push((keyholder.clone(), token_serial.clone(), key));
+                if self.generated.len() == self.keyholders.len() {
+                    self.advance();
+                }
+            }
+            (Action::Propose, Event::Proposed { digests, .. }) => {
+                let p = self.build_proposal()?;
+                if p.digests() != *digests {
+                    return Err(self.policy(
+                        "the recorded digests are not those of the proposal the events build",
+                    ));
+                }
+                self.proposal = Some(p);
+                self.advance();
+            }
+            (Action::Review, Event::Approved { digests, .. }) => {
+                let expected = self
+                    .proposal
+                    .as_ref()
+                    .map(Proposal::digests)
+                    .unwrap_or_default();
+                if *digests != expected {
+                    return Err(self.policy("the approved digests differ from the proposal's"));
+                }
+                self.approved = true;
+                self.advance();
+            }
+            (
+                Action::Sign,
+                Event::Signed {
+                    keyholder,
+                    role,
+                    keyid,
+                    sig,
+                    ..
+                },
+            ) => {
+                if !self.approved {
+                    return Err(
+                        self.policy("nothing is signed before the room approves the proposal")
+                    );
+                }
+                let Some((_, _, key)) = self
+                    .generated
+                    .iter()
+                    .find(|(k, _, _)| k == keyholder)
+                    .cloned()
+                else {
+                    return Err(self.policy(format!("{keyholder} has no key in this ceremony")));
+                };
+                if key.key_id().0 != *keyid {
+                    return Err(self.policy(format!(
+                        "{keyholder}'s key is {}, not {keyid}",
+                        key.key_id()
+                    )));
+                }
+                let raw = hex::decode(sig).map_err(|_| self.policy("signature is not hex"))?;
+                let Some(p) = self.proposal.as_mut() else {
+                    return Err(EngineError::Policy {
+                        step: step.id.clone(),
+                        reason: "no proposal".into(),
+                    });
+                };
+                let verify = |bytes: &[u8]| key.public_key().and_then(|pk| pk.verify(bytes, &raw));
+                match role.as_str() {
+                    "root" => {
+                        let Some(r) = p.root.as_mut() else {
+                            return Err(wrong());
+                        };
+                        verify(r.signed_bytes()).map_err(|e| EngineError::Policy {
+                            step: step.id.clone(),
+                            reason: format!("{keyholder}'s root signature: {e}"),
+                        })?;
+                        r.add_signature(KeyId(keyid.clone()), &raw);
+                    }
+                    "targets" => {
+                        let Some(t) = p.targets.as_mut() else {
+                            return Err(wrong());
+                        };
+                        verify(t.signed_bytes()).map_err(|e| EngineError::Policy {
+                            step: step.id.clone(),
+                            reason: format!("{keyholder}'s targets signature: {e}"),
+                        })?;
+                        t.add_signature(KeyId(keyid.clone()), &raw);
+                    }
+                    other => {
+                        return Err(self.policy(format!("role {other} is not signed in this step")));
+                    }
+                }
+                let roles_signed_by_keyholder = self.proposal.as_ref().map_or(0, |p| {
+                    [
+                        p.root.as_ref().map(|r| &r.signatures),
+                        p.targets.as_ref().map(|t| &t.signatures),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .filter(|sigs| sigs.iter().any(|s| s.keyid.0 == *keyid))
+                    .count()
+                });
+                let roles_total = self.proposal.as_ref().map_or(0, |p| {
+                    p.root.is_some() as usize + p.targets.is_some() as usize
+                });
+                if roles_signed_by_keyholder == roles_total && !self.signed_by.contains(keyholder) {
+                    self.signed_by.push(keyholder.clone());
+                }
+            }
+            (Action::Sign, Event::SigningClosed { .. }) => {
+                let meters = self.meters();
+                if let Some((role, m)) = meters.iter().find(|(_, m)| !m.verified()) {
+                    return Err(self.policy(format!(
+                        "{role} has {} of {} signatures: signing cannot close yet",
+                        m.signed.len(),
+                        m.threshold
+                    )));
+                }
+                self.advance();
+            }
+            (Action::Verify, Event::Verified { .. }) => {
+                let p = self
+                    .proposal
+                    .as_ref()
+                    .ok_or_else(|| self.policy("no proposal"))?;
+                if let Some(r) = &p.root {
+                    let (trusted, _) = trust_root("root", &r.to_file_bytes())
+                        .map_err(|e| self.policy(e.to_string()))?;
+                    if let Some(t) = &p.targets {
+                        let m = trusted.count(RoleType::Targets, t.signed_bytes(), &t.signatures);
+                        if !m.verified() {
+                            return Err(self.policy(format!("targets: {}", m.summary())));
+                        }
+                    }
+                    if let Some(now) = self.clock
+                        && r.signed().common.expires.is_expired(now)
+                    {
+                        return Err(self.policy("the new root is already expired"));
+                    }
+                }
+                self.advance();
+            }
+            (Action::Export, Event::Exported { files, .. }) => {
+                use sha2::Digest;
+                for (name, bytes) in self.export_files() {
+                    let digest = hex::encode(sha2::Sha256::digest(&bytes));
+                    if files.get(&name) != Some(&digest) {
+                        return Err(
+                            self.policy(format!("{name} was not exported as proposed and signed"))
+                        );
+                    }
+                }
+                self.advance();
+            }
+            (Action::Seal, Event::Sealed { .. }) => self.advance(),
+            _ => return Err(wrong()),
+        }
+        Ok(warnings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signer::Signer;
+    use crate::signer::software::SoftwareSigner;
+    use crate::tuf::key::Algorithm;
+
+    fn script() -> Script {
+        let text = std::fs::read_to_string(format!(
+            "{}/ceremony-scripts/bootstrap-root.toml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        Script::parse("bootstrap-root.toml", &text).unwrap()
+    }
+
+    struct Room {
+        signers: Vec<(String, SoftwareSigner)>,
+        online: SoftwareSigner,
+    }
+
+    fn room() -> Room {
+        let algs = [
+            Algorithm::Ed25519,
+            Algorithm::EcdsaP256,
+            Algorithm::EcdsaP384,
+        ];
+        Room {
+            signers: ["alice", "bob", "carol"]
+                .iter()
+                .zip(algs)
+                .enumerate()
+                .map(|(i, (n, a))| {
+                    (
+                        n.to_string(),
+                        SoftwareSigner::from_seed(a, &[i as u8 + 1; 48]).unwrap(),
+                    )
+                })
+                .collect(),
+            online: SoftwareSigner::from_seed(Algorithm::Ed25519, &[9; 48]).unwrap(),
+        }
+    }
+
+    /// Drive the engine through a whole bootstrap as a runner would; returns the events.
+    fn run(engine: &mut Engine, room: &mut Room, stop_after: usize) -> Vec<Event> {
+        let mut events = Vec::new();
+        while events.len() < stop_after {
+            let step = engine.current_step().unwrap_or("end").to_string();
+            let ev = match engine.need() {
+                Need::Parameters => Event::Parameters {
+                    values: BTreeMap::new(),
+                    practice: false,
+                },
+                Need::Acknowledge { .. } => Event::Acknowledged {
+                    step,
+                    value: Some("BAG-0001".into()),
+                },
+                Need::AirgapCheck => Event::AirgapChecked {
+                    step,
+                    interfaces: vec![],
+                    radios: vec![],
+                },
+                Need::ClockConfirm => Event::ClockConfirmed {
+                    step,
+                    time: "2026-11-23T10:00:00Z".into(),
+                },
+                Need::RollCall { .. } => Event::RollCall {
+                    step,
+                    administrator: "ada".into(),
+                    keyholders: room.signers.iter().map(|(n, _)| n.clone()).collect(),
+                    witnesses: vec!["wendy".into()],
+                },
+                Need::ImportKeys { .. } => Event::KeysImported {
+                    step,
+                    keys: [
+                        ("snapshot".to_string(), room.online.key().to_value()),
+                        ("timestamp".to_string(), room.online.key().to_value()),
+                    ]
+                    .into_iter()
+                    .collect(),
+                },
+                Need::GenerateKey { keyholder, .. } => {
+                    let (i, (_, s)) = room
+                        .signers
+                        .iter()
+                        .enumerate()
+                        .find(|(_, (n, _))| *n == keyholder)
+                        .unwrap();
+                    Event::KeyGenerated {
+                        step,
+                        keyholder,
+                        token_serial: format!("serial-{i}"),
+                        key: s.key().to_value(),
+                    }
+                }
+                Need::Propose => Event::Proposed {
+                    step,
+                    digests: engine.proposal().unwrap().digests(),
+                },
+                Need::Review { digests } => Event::Approved { step, digests },
+                Need::Sign { pending, .. } => match pending.first() {
+                    None => Event::SigningClosed { step },
+                    Some(who) => {
+                        let p = engine.proposal().unwrap();
+                        let (_, s) = room.signers.iter_mut().find(|(n, _)| n == who).unwrap();
+                        let role = if p
+                            .root
+                            .as_ref()
+                            .unwrap()
+                            .signatures
+                            .iter()
+                            .any(|x| x.keyid == s.key_id())
+                        {
+                            "targets"
+                        } else {
+                            "root"
+                        };
+                        let bytes = if role == "root" {
+                            p.root.unwrap().signed_bytes().to_vec()
+                        } else {
+                            p.targets.unwrap().signed_bytes().to_vec()
+                        };
+                        Event::Signed {
+                            step,
+                            keyholder: who.clone(),
+                            role: role.into(),
+                            keyid: s.key_id().0,
+                            sig: hex::encode(s.sign(&bytes).unwrap()),
+                        }
+                    }
+                },
+                Need::Verify => Event::Verified { step },
+                Need::Export { files } => {
+                    use sha2::Digest;
+                    Event::Exported {
+                        step,
+                        files: files
+                            .iter()
+                            .map(|(n, b)| (n.clone(), hex::encode(sha2::Sha256::digest(b))))
+                            .collect(),
+                        destination: "export".into(),
+                    }
+                }
+                Need::Seal => Event::Sealed { step },
+                Need::Done => break,
+            };
+            engine.apply(&ev).unwrap_or_else(|e| panic!("{ev:?}: {e}"));
+            // Every event survives the trip through transcript details.
+            assert_eq!(Event::from_value(&ev.to_value()).unwrap(), ev);
+            events.push(ev);
+        }
+        events
+    }
+
+    #[test]
+    fn bootstrap_runs_to_the_end_and_replays_to_the_same_state() {
+        let mut room = room();
+        let mut engine = Engine::new(script()).unwrap();
+        let events = run(&mut engine, &mut room, usize::MAX);
+        assert_eq!(engine.need(), Need::Done);
+        let files = engine.export_files();
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["1.root.json", "root.json", "1.targets.json"]);
+        // The exported root verifies as a client's trusted root; the keys are the keyholders'.
+        let (root, self_count) = trust_root("1.root.json", &files[0].1).unwrap();
+        assert_eq!(self_count.signed.len(), 3);
+        assert_eq!(root.root().role(RoleType::Root).threshold, 2);
+        // Replay from the events gives the same result (resume after a power cut).
+        let again = Engine::replay(script(), &events).unwrap();
+        assert_eq!(again.need(), Need::Done);
+        assert_eq!(again.export_files(), files);
+        // Replaying a prefix resumes at the right step: parameters, steps 1-5, two keys made.
+        let half = Engine::replay(script(), &events[..8]).unwrap();
+        assert_eq!(half.current_step(), Some("6"));
+        assert!(matches!(half.need(), Need::GenerateKey { keyholder, .. } if keyholder == "carol"));
+        // A replay that skips an event stops at it, naming the event's position.
+        let mut gap = events.clone();
+        gap.remove(3);
+        let (at, err) = Engine::replay(script(), &gap).unwrap_err();
+        assert_eq!(at, 3, "{err}");
+    }
+
+    #[test]
+    fn policy_refuses_what_a_careful_room_would_refuse() {
+        let mut room = room();
+        let mut engine = Engine::new(script()).unwrap();
+        // Up to the air-gap check: parameters and acknowledgement.
+        run(&mut engine, &mut room, 2);
+        let e = engine
+            .apply(&Event::AirgapChecked {
+                step: "2".into(),
+                interfaces: vec!["eth0".into()],
+                radios: vec![],
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("not air-gapped"), "{e}");
+        // An event for another step is refused.
+        let e = engine
+            .apply(&Event::Verified { step: "10".into() })
+            .unwrap_err();
+        assert!(matches!(e, EngineError::WrongEvent { .. }), "{e}");
+        run(&mut engine, &mut room, 2); // air-gap, clock
+        let e = engine
+            .apply(&Event::RollCall {
+                step: "4".into(),
+                administrator: "ada".into(),
+                keyholders: vec!["alice".into(), "bob".into()],
+                witnesses: vec!["wendy".into()],
+            })
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("2 keyholder(s) present, the script requires 3"),
+            "{e}"
+        );
+        let e = engine
+            .apply(&Event::RollCall {
+                step: "4".into(),
+                administrator: "ada".into(),
+                keyholders: vec!["alice".into(), "bob".into(), "alice".into()],
+                witnesses: vec!["wendy".into()],
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("named once"), "{e}");
+    }
+
+    #[test]
+    fn signatures_over_other_bytes_and_early_closing_are_refused() {
+        let mut room = room();
+        let mut engine = Engine::new(script()).unwrap();
+        // Run up to the sign step (parameters + 8 steps + 3 key events).
+        let events = run(&mut engine, &mut room, 11);
+        assert!(matches!(engine.need(), Need::Sign { .. }), "{events:?}");
+        let e = engine
+            .apply(&Event::SigningClosed { step: "9".into() })
+            .unwrap_err();
+        assert!(e.to_string().contains("signing cannot close yet"), "{e}");
+        let (_, alice) = &mut room.signers[0];
+        let forged = Event::Signed {
+            step: "9".into(),
+            keyholder: "alice".into(),
+            role: "root".into(),
+            keyid: alice.key_id().0,
+            sig: hex::encode(alice.sign(b"something else").unwrap()),
+        };
+        let e = engine.apply(&forged).unwrap_err();
+        assert!(e.to_string().contains("root signature"), "{e}");
+        let (_, bob) = &mut room.signers[1];
+        let wrong_key = Event::Signed {
+            step: "9".into(),
+            keyholder: "alice".into(),
+            role: "root".into(),
+            keyid: bob.key_id().0,
+            sig: "00".into(),
+        };
+        assert!(
+            engine
+                .apply(&wrong_key)
+                .unwrap_err()
+                .to_string()
+                .contains("alice's key is")
+        );
+    }
+
+    #[test]
+    fn other_kinds_are_refused_until_implemented() {
+        let text = std::fs::read_to_string(format!(
+            "{}/ceremony-scripts/refresh-expiry.toml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let s = Script::parse("refresh-expiry.toml", &text).unwrap();
+        assert!(matches!(Engine::new(s), Err(EngineError::Unsupported(_))));
+    }
+}

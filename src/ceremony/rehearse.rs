@@ -1,0 +1,652 @@
+//! The unattended practice run (`conclave rehearse --headless`): SoftHSM2 practice tokens for
+//! three keyholders in the workspace, stand-in online keys, every step answered by the runner,
+//! every event checked by the engine and appended to the transcript before it counts, the
+//! results exported with read-back and `SHA256SUMS`, and the transcript sealed by the
+//! keyholders' tokens. Killed at any point, the same command continues from the transcript.
+//!
+//! This is an edge: it owns the tokens, the files and the clock; every decision is the engine's.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use super::engine::{Engine, Event, Need};
+use super::script::{Person, Script};
+use crate::signer::Signer;
+use crate::signer::pkcs11::{EdParams, Module, TokenSession, locate_module, parse_key_type};
+use crate::signer::software::SoftwareSigner;
+use crate::transcript::details::{BeginDetails, FileDigest};
+use crate::transcript::file::TranscriptFile;
+use crate::transcript::record::Timestamp;
+use crate::transport::usb::{ExportFile, ExportOptions, StdFs, export_files};
+use crate::tuf::canonical::{Map, Value};
+use crate::tuf::key::{Algorithm, KeyId};
+
+/// The keyholders of a rehearsal.
+pub const PRACTICE_KEYHOLDERS: [&str; 3] = ["alice", "bob", "carol"];
+
+/// Environment variable marking the child process that runs with the workspace's SoftHSM2 config.
+pub const REHEARSE_CHILD: &str = "CONCLAVE_REHEARSE_CHILD";
+
+/// The scripts shipped in the binary (the appliance has no source tree).
+pub fn shipped_script(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "bootstrap-root" => include_str!("../../ceremony-scripts/bootstrap-root.toml"),
+        "rotate-root-keys" => include_str!("../../ceremony-scripts/rotate-root-keys.toml"),
+        "rotate-targets-keys" => include_str!("../../ceremony-scripts/rotate-targets-keys.toml"),
+        "refresh-expiry" => include_str!("../../ceremony-scripts/refresh-expiry.toml"),
+        "rotate-online-keys" => include_str!("../../ceremony-scripts/rotate-online-keys.toml"),
+        "delegate-claimed-projects" => {
+            include_str!("../../ceremony-scripts/delegate-claimed-projects.toml")
+        }
+        _ => return None,
+    })
+}
+
+/// Why a rehearsal stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RehearseError {
+    /// The workspace, a file or the token module failed.
+    #[error("{0}")]
+    Io(String),
+    /// The engine refused an event (the ceremony cannot go on as it is).
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn io<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> RehearseError {
+    move |e| RehearseError::Io(format!("{what}: {e}"))
+}
+
+/// The workspace's files.
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    /// The folder.
+    pub dir: PathBuf,
+}
+
+impl Workspace {
+    /// SoftHSM2 configuration of the practice tokens.
+    pub fn softhsm_conf(&self) -> PathBuf {
+        self.dir.join("softhsm2.conf")
+    }
+    /// Practice PINs (practice tokens only; a real ceremony asks people for them).
+    pub fn practice_pins(&self) -> PathBuf {
+        self.dir.join("practice-tokens.json")
+    }
+    /// The input media stand-in.
+    pub fn input(&self) -> PathBuf {
+        self.dir.join("input")
+    }
+    /// The export media stand-in.
+    pub fn export(&self) -> PathBuf {
+        self.dir.join("export")
+    }
+    /// The transcript.
+    pub fn transcript(&self, script: &str) -> PathBuf {
+        self.dir.join(format!("{script}.transcript.jsonl"))
+    }
+}
+
+/// Prepare the workspace folder and its SoftHSM2 configuration (in the parent process, before
+/// the module is loaded with that configuration).
+pub fn prepare(dir: &Path) -> Result<Workspace, RehearseError> {
+    std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    let dir = dir
+        .canonicalize()
+        .map_err(io(format!("cannot resolve {}", dir.display())))?;
+    let ws = Workspace { dir };
+    let tokens = ws.dir.join("tokens");
+    std::fs::create_dir_all(&tokens).map_err(io(format!("cannot create {}", tokens.display())))?;
+    if !ws.softhsm_conf().exists() {
+        let text = format!(
+            "# SoftHSM2 practice tokens of a Conclave rehearsal. Practice only.\ndirectories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+            tokens.display()
+        );
+        std::fs::write(ws.softhsm_conf(), text)
+            .map_err(io(format!("cannot write {}", ws.softhsm_conf().display())))?;
+    }
+    Ok(ws)
+}
+
+fn now() -> Timestamp {
+    // The clock is whole seconds in UTC; the conversion cannot fail for the current time.
+    Timestamp::from_datetime(
+        OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+    )
+    .unwrap_or_else(|| {
+        Timestamp::from_datetime(OffsetDateTime::UNIX_EPOCH).expect("epoch is a valid timestamp")
+    })
+}
+
+fn random_digits(n: usize) -> Zeroizing<String> {
+    use rand_core::RngCore;
+    let mut out = Zeroizing::new(String::with_capacity(n));
+    let mut rng = rand_core::OsRng;
+    while out.len() < n {
+        let b = (rng.next_u32() % 10) as u8;
+        out.push(char::from(b'0' + b));
+    }
+    out
+}
+
+/// Practice tokens: create the missing ones and return each keyholder's PIN.
+fn practice_tokens(
+    ws: &Workspace,
+    module: &Module,
+) -> Result<BTreeMap<String, Zeroizing<String>>, RehearseError> {
+    let mut pins: BTreeMap<String, Zeroizing<String>> = BTreeMap::new();
+    if let Ok(text) = std::fs::read_to_string(ws.practice_pins()) {
+        let v = Value::parse(text.as_bytes()).map_err(io(ws.practice_pins().display()))?;
+        if let Some(m) = v.as_object() {
+            for (k, p) in m.iter() {
+                if let Some(p) = p.as_str() {
+                    pins.insert(k.clone(), Zeroizing::new(p.to_string()));
+                }
+            }
+        }
+    }
+    let tokens = module.tokens().map_err(io("listing tokens"))?;
+    for name in PRACTICE_KEYHOLDERS {
+        let exists = tokens.iter().any(|t| t.initialized && t.label == name);
+        if exists && pins.contains_key(name) {
+            continue;
+        }
+        if exists {
+            return Err(RehearseError::Io(format!(
+                "token \"{name}\" exists but its practice PIN is not in {}",
+                ws.practice_pins().display()
+            )));
+        }
+        let pin = random_digits(6);
+        let so_pin = random_digits(8);
+        module
+            .init_token(name, &so_pin, &pin)
+            .map_err(io(format!("creating the practice token of {name}")))?;
+        pins.insert(name.to_string(), pin);
+        // Written after each token so an interrupted setup can go on.
+        let m: Map = pins
+            .iter()
+            .map(|(k, p)| (k.clone(), Value::String(p.to_string())))
+            .collect();
+        let text = Zeroizing::new(Value::Object(m).to_pretty_json());
+        write_private(&ws.practice_pins(), text.as_bytes())?;
+    }
+    Ok(pins)
+}
+
+fn write_private(path: &Path, data: &[u8]) -> Result<(), RehearseError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io(tmp.display()))?;
+    f.write_all(data).map_err(io(tmp.display()))?;
+    f.sync_all().map_err(io(tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(io(path.display()))
+}
+
+/// Stand-in online keys (snapshot, timestamp) on the input media, made once per workspace.
+fn online_keys(ws: &Workspace) -> Result<(BTreeMap<String, Value>, FileDigest), RehearseError> {
+    let path = ws.input().join("online-keys.json");
+    if !path.exists() {
+        std::fs::create_dir_all(ws.input()).map_err(io(ws.input().display()))?;
+        let mut m = Map::new();
+        for role in ["snapshot", "timestamp"] {
+            let s = SoftwareSigner::generate(Algorithm::Ed25519, &mut rand_core::OsRng)
+                .ok_or_else(|| RehearseError::Io("cannot generate a stand-in online key".into()))?;
+            m.insert(role.to_string(), s.key().to_value());
+        }
+        crate::folder::write_new_file(&path, Value::Object(m).to_pretty_json().as_bytes())
+            .map_err(io(path.display()))?;
+    }
+    let bytes = std::fs::read(&path).map_err(io(path.display()))?;
+    let v = Value::parse(&bytes).map_err(io(path.display()))?;
+    let keys = v
+        .as_object()
+        .ok_or_else(|| {
+            RehearseError::Io(format!("{}: expected an object of keys", path.display()))
+        })?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok((keys, FileDigest::of("input/online-keys.json", &bytes)))
+}
+
+fn login(
+    module: &Module,
+    keyholder: &str,
+    pins: &BTreeMap<String, Zeroizing<String>>,
+) -> Result<TokenSession, RehearseError> {
+    let token = module
+        .find_token(keyholder)
+        .map_err(io(format!("the token of {keyholder}")))?;
+    let session = module
+        .open_session(&token, true)
+        .map_err(io(format!("the token of {keyholder}")))?;
+    let pin = pins
+        .get(keyholder)
+        .ok_or_else(|| RehearseError::Io(format!("no practice PIN for {keyholder}")))?;
+    session
+        .login(pin)
+        .map_err(io(format!("login to the token of {keyholder}")))?;
+    Ok(session)
+}
+
+fn key_label(script: &str) -> String {
+    format!("conclave-{script}")
+}
+
+/// What a finished rehearsal produced.
+#[derive(Debug)]
+pub struct RehearseReport {
+    /// The transcript.
+    pub transcript: PathBuf,
+    /// Exported files.
+    pub exported: Vec<String>,
+    /// Export folder.
+    pub export_dir: PathBuf,
+    /// Hash of the seal record (what witnesses write down).
+    pub seal: String,
+    /// Whether an earlier run's transcript was continued.
+    pub resumed: bool,
+    /// Whether the ceremony was already complete (sealed) and nothing was changed.
+    pub already_complete: bool,
+    /// Events replayed from an earlier, interrupted run.
+    pub resumed_events: usize,
+    /// Warnings the run acknowledged.
+    pub warnings: Vec<String>,
+}
+
+/// Run (or continue) a headless rehearsal of `script_name` in the workspace. Must run in a
+/// process whose `SOFTHSM2_CONF` is the workspace's configuration.
+pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseReport, RehearseError> {
+    let text = shipped_script(script_name).ok_or_else(|| {
+        RehearseError::Io(format!(
+            "no shipped ceremony script named \"{script_name}\""
+        ))
+    })?;
+    let script = Script::parse(&format!("{script_name}.toml"), text).map_err(|e| {
+        RehearseError::Refused(
+            e.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })?;
+    let mut engine =
+        Engine::new(script.clone()).map_err(|e| RehearseError::Refused(e.to_string()))?;
+    let module_path = locate_module(None).map_err(io("the SoftHSM2 module"))?;
+    let module = Module::open(Some(&module_path)).map_err(io("the SoftHSM2 module"))?;
+    let pins = practice_tokens(ws, &module)?;
+    let (online, online_digest) = online_keys(ws)?;
+
+    let tpath = ws.transcript(script_name);
+    if let Some(done) = finished(&tpath, &script)? {
+        return Ok(done);
+    }
+    let mut resumed_events = 0;
+    let resumed = tpath.exists();
+    let mut transcript = if resumed {
+        let (file, resumed) =
+            TranscriptFile::open_resume(&tpath, now()).map_err(io("resuming the transcript"))?;
+        let mut events = Vec::new();
+        for r in resumed.transcript.records() {
+            if matches!(
+                r.action.as_str(),
+                "begin" | "resume" | "seal" | "seal-signature"
+            ) {
+                continue;
+            }
+            events.push(Event::from_value(&r.details).map_err(|e| {
+                RehearseError::Refused(format!("{}: record {}: {e}", tpath.display(), r.seq))
+            })?);
+        }
+        resumed_events = events.len();
+        engine = Engine::replay(script.clone(), &events).map_err(|(i, e)| {
+            RehearseError::Refused(format!(
+                "{}: event {i} does not replay: {e}",
+                tpath.display()
+            ))
+        })?;
+        file
+    } else {
+        let mut file = TranscriptFile::create(&tpath).map_err(io("creating the transcript"))?;
+        let begin = BeginDetails::new(script_name, text.as_bytes(), true, vec![online_digest]);
+        file.append("conclave", None, "begin", begin.to_value(), now())
+            .map_err(io("writing the transcript"))?;
+        file
+    };
+
+    let mut warnings = Vec::new();
+    loop {
+        let need = engine.need();
+        let step = engine.current_step().unwrap_or("end").to_string();
+        let step_actor = script
+            .steps
+            .iter()
+            .find(|s| s.id == step)
+            .map(|s| s.actor)
+            .unwrap_or(Person::Administrator);
+        let mut actor = match step_actor {
+            Person::Administrator => "administrator".to_string(),
+            Person::Keyholder => "keyholder".to_string(),
+            Person::Witness => "witness".to_string(),
+        };
+        let event = match need {
+            Need::Done => break,
+            Need::Parameters => Event::Parameters {
+                values: BTreeMap::new(),
+                practice: true,
+            },
+            Need::Acknowledge { .. } => Event::Acknowledged {
+                step,
+                value: Some("PRACTICE".into()),
+            },
+            Need::AirgapCheck => {
+                let r = crate::system::airgap_check(sys);
+                Event::AirgapChecked {
+                    step,
+                    interfaces: r.interfaces,
+                    radios: r.radios,
+                }
+            }
+            Need::ClockConfirm => Event::ClockConfirmed {
+                step,
+                time: now().to_string(),
+            },
+            Need::RollCall { .. } => Event::RollCall {
+                step,
+                administrator: "administrator".into(),
+                keyholders: PRACTICE_KEYHOLDERS.iter().map(|s| s.to_string()).collect(),
+                witnesses: vec!["witness".into()],
+            },
+            Need::ImportKeys { .. } => Event::KeysImported {
+                step,
+                keys: online.clone(),
+            },
+            Need::GenerateKey {
+                keyholder,
+                key_type,
+            } => {
+                actor = keyholder.clone();
+                let alg = parse_key_type(&key_type).ok_or_else(|| {
+                    RehearseError::Refused(format!("unknown key type {key_type}"))
+                })?;
+                let session = login(&module, &keyholder, &pins)?;
+                let label = key_label(script_name);
+                // A key made before a power cut (not yet in the transcript) is taken as it is.
+                let existing = session
+                    .keys()
+                    .map_err(io(format!("keys of {keyholder}")))?
+                    .into_iter()
+                    .find(|k| k.label == label)
+                    .and_then(|k| k.tuf_key());
+                let key = match existing {
+                    Some(k) => k,
+                    None => {
+                        session
+                            .generate(alg, &label, None, EdParams::Auto)
+                            .map_err(io(format!("generating the key of {keyholder}")))?
+                            .key
+                    }
+                };
+                Event::KeyGenerated {
+                    step,
+                    keyholder: keyholder.clone(),
+                    token_serial: session.token().serial.clone(),
+                    key: key.to_value(),
+                }
+            }
+            Need::Propose => Event::Proposed {
+                step,
+                digests: engine
+                    .proposal()
+                    .map_err(|e| RehearseError::Refused(e.to_string()))?
+                    .digests(),
+            },
+            Need::Review { digests } => Event::Approved { step, digests },
+            Need::Sign { pending, .. } => match pending.first() {
+                None => Event::SigningClosed { step },
+                Some(who) => {
+                    actor = who.clone();
+                    let p = engine
+                        .proposal()
+                        .map_err(|e| RehearseError::Refused(e.to_string()))?;
+                    let session = login(&module, who, &pins)?;
+                    let tkey = session
+                        .keys()
+                        .map_err(io(format!("keys of {who}")))?
+                        .into_iter()
+                        .find(|k| k.label == key_label(script_name))
+                        .ok_or_else(|| {
+                            RehearseError::Io(format!("the key of {who} is not on the token"))
+                        })?;
+                    let mut signer = session
+                        .signer(&tkey)
+                        .map_err(io(format!("the key of {who}")))?;
+                    let keyid = signer.key_id();
+                    let root_signed = p
+                        .root
+                        .as_ref()
+                        .is_some_and(|r| r.signatures.iter().any(|s| s.keyid == keyid));
+                    let (role, bytes) = match (&p.root, &p.targets) {
+                        (Some(r), _) if !root_signed => ("root", r.signed_bytes().to_vec()),
+                        (_, Some(t)) => ("targets", t.signed_bytes().to_vec()),
+                        _ => return Err(RehearseError::Refused("nothing to sign".into())),
+                    };
+                    let sig = signer
+                        .sign(&bytes)
+                        .map_err(io(format!("signing {role} with the token of {who}")))?;
+                    Event::Signed {
+                        step,
+                        keyholder: who.clone(),
+                        role: role.into(),
+                        keyid: keyid.0,
+                        sig: hex::encode(sig),
+                    }
+                }
+            },
+            Need::Verify => Event::Verified { step },
+            Need::Export { files } => {
+                let export = ws.export();
+                std::fs::create_dir_all(&export).map_err(io(export.display()))?;
+                let list: Vec<ExportFile> = files
+                    .iter()
+                    .map(|(name, data)| ExportFile {
+                        name: name.clone(),
+                        data: data.clone(),
+                    })
+                    .collect();
+                export_files(&StdFs, &export, &list, ExportOptions::default())
+                    .map_err(io("export"))?;
+                use sha2::Digest;
+                Event::Exported {
+                    step,
+                    files: files
+                        .iter()
+                        .map(|(n, b)| (n.clone(), hex::encode(sha2::Sha256::digest(b))))
+                        .collect(),
+                    destination: export.display().to_string(),
+                }
+            }
+            Need::Seal => Event::Sealed { step },
+        };
+        // The engine decides first; only accepted events reach the transcript.
+        let mut trial = engine.clone();
+        let new_warnings = trial
+            .apply(&event)
+            .map_err(|e| RehearseError::Refused(e.to_string()))?;
+        transcript
+            .append(
+                &actor,
+                trial_step(&event),
+                event.action(),
+                event.to_value(),
+                now(),
+            )
+            .map_err(io("writing the transcript"))?;
+        engine = trial;
+        for w in new_warnings {
+            let ack = Event::WarningAcknowledged {
+                step: engine.current_step().unwrap_or("end").to_string(),
+                warning: w.clone(),
+            };
+            engine
+                .apply(&ack)
+                .map_err(|e| RehearseError::Refused(e.to_string()))?;
+            transcript
+                .append(
+                    "administrator",
+                    trial_step(&ack),
+                    ack.action(),
+                    ack.to_value(),
+                    now(),
+                )
+                .map_err(io("writing the transcript"))?;
+            warnings.push(w);
+        }
+    }
+
+    // Seal: artifacts with their hashes, signed by every keyholder's token.
+    let mut artifacts = Vec::new();
+    let mut exported = Vec::new();
+    for (name, data) in engine.export_files() {
+        artifacts.push(FileDigest::of(&name, &data));
+        exported.push(name);
+    }
+    let mut signers = Vec::new();
+    for who in PRACTICE_KEYHOLDERS {
+        let session = login(&module, who, &pins)?;
+        let tkey = session
+            .keys()
+            .map_err(io(format!("keys of {who}")))?
+            .into_iter()
+            .find(|k| k.label == key_label(script_name))
+            .ok_or_else(|| RehearseError::Io(format!("the key of {who} is not on the token")))?;
+        signers.push((
+            who,
+            session
+                .signer(&tkey)
+                .map_err(io(format!("the key of {who}")))?,
+        ));
+    }
+    let (seal_hash, already_signed) = match transcript_seal_state(&tpath)? {
+        Some(state) => state,
+        None => {
+            let ids: Vec<KeyId> = signers.iter().map(|(_, s)| s.key_id()).collect();
+            let seal = transcript
+                .append_seal("administrator", None, artifacts, ids, now())
+                .map_err(io("sealing the transcript"))?;
+            (hex::encode(seal.hash), Vec::new())
+        }
+    };
+    for (who, s) in signers.iter_mut() {
+        if already_signed.contains(&s.key_id().0) {
+            continue;
+        }
+        transcript
+            .append_seal_signature(who, s, now())
+            .map_err(io(format!("{who}'s seal signature")))?;
+    }
+    Ok(RehearseReport {
+        transcript: tpath,
+        exported,
+        export_dir: ws.export(),
+        seal: seal_hash,
+        resumed,
+        already_complete: false,
+        resumed_events,
+        warnings,
+    })
+}
+
+/// A ceremony whose transcript is sealed and signed by every signer is finished: running the
+/// same command again only reports it.
+fn finished(tpath: &Path, script: &Script) -> Result<Option<RehearseReport>, RehearseError> {
+    if !tpath.exists() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(tpath).map_err(io(tpath.display()))?;
+    let Ok(t) = crate::transcript::chain::verify_chain(&bytes) else {
+        // A torn or damaged transcript: open_resume decides what can be repaired.
+        return Ok(None);
+    };
+    let Some(seal_at) = t.seal_index() else {
+        return Ok(None);
+    };
+    if crate::transcript::seal::verify_seal(&t).is_err() {
+        return Ok(None);
+    }
+    let events: Vec<Event> = t
+        .records()
+        .iter()
+        .filter(|r| {
+            !matches!(
+                r.action.as_str(),
+                "begin" | "resume" | "seal" | "seal-signature"
+            )
+        })
+        .filter_map(|r| Event::from_value(&r.details).ok())
+        .collect();
+    let engine = Engine::replay(script.clone(), &events).map_err(|(i, e)| {
+        RehearseError::Refused(format!(
+            "{}: event {i} does not replay: {e}",
+            tpath.display()
+        ))
+    })?;
+    let seal = t
+        .records()
+        .get(seal_at)
+        .map(|r| hex::encode(r.hash))
+        .unwrap_or_default();
+    Ok(Some(RehearseReport {
+        transcript: tpath.to_path_buf(),
+        exported: engine.export_files().into_iter().map(|(n, _)| n).collect(),
+        export_dir: tpath
+            .parent()
+            .map_or_else(PathBuf::new, |p| p.join("export")),
+        seal,
+        resumed: true,
+        already_complete: true,
+        resumed_events: events.len(),
+        warnings: Vec::new(),
+    }))
+}
+
+fn trial_step(ev: &Event) -> Option<&str> {
+    ev.step_id()
+}
+
+/// If the transcript is sealed already (a run interrupted while sealing): the seal hash and
+/// the key ids that have signed it.
+fn transcript_seal_state(path: &Path) -> Result<Option<(String, Vec<String>)>, RehearseError> {
+    let bytes = std::fs::read(path).map_err(io(path.display()))?;
+    let t = crate::transcript::chain::verify_chain(&bytes)
+        .map_err(|e| RehearseError::Refused(format!("{}: {e}", path.display())))?;
+    let Some(seal) = t.seal_index().and_then(|i| t.records().get(i)) else {
+        return Ok(None);
+    };
+    let signed = t
+        .records()
+        .iter()
+        .filter(|r| r.action == "seal-signature")
+        .filter_map(|r| {
+            r.details
+                .as_object()
+                .and_then(|m| m.get("keyid"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect();
+    Ok(Some((hex::encode(seal.hash), signed)))
+}

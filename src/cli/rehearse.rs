@@ -1,0 +1,161 @@
+//! `conclave rehearse --headless`: an unattended practice ceremony on SoftHSM2 practice tokens,
+//! checked at the end the way an auditor would (the exported metadata with `verify`, the
+//! transcript with `transcript verify`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::ceremony::rehearse::{self, REHEARSE_CHILD, RehearseError};
+use crate::folder::FolderSource;
+use crate::transcript::audit::audit;
+use crate::transcript::file::read_artifact_dir;
+use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
+use crate::tuf::repository::verify_repository;
+
+use super::{CliError, Outcome};
+
+/// Arguments of `conclave rehearse`.
+#[derive(Debug, clap::Args)]
+pub struct RehearseArgs {
+    /// Run every step unattended (the terminal UI is not built yet: this is the only mode).
+    #[arg(long)]
+    pub headless: bool,
+    /// The ceremony script to rehearse.
+    #[arg(long, default_value = "bootstrap-root", value_name = "NAME")]
+    pub script: String,
+    /// Workspace folder (practice tokens, transcript, export). Default: a new folder
+    /// `rehearsal-YYYYMMDD-HHMMSS` in the current folder. Running again on the same workspace
+    /// continues an interrupted rehearsal.
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+}
+
+fn default_workspace() -> PathBuf {
+    let t = time::OffsetDateTime::now_utc();
+    PathBuf::from(format!(
+        "rehearsal-{:04}{:02}{:02}-{:02}{:02}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    ))
+}
+
+fn map(e: RehearseError) -> CliError {
+    match e {
+        RehearseError::Io(m) => CliError::Io(m),
+        RehearseError::Refused(m) => CliError::Invalid(m),
+    }
+}
+
+/// Run `conclave rehearse`.
+pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
+    if !a.headless {
+        return Err(CliError::Usage(
+            "the terminal UI is not part of this version yet; run `conclave rehearse --headless`"
+                .into(),
+        ));
+    }
+    let dir = a.workspace.clone().unwrap_or_else(default_workspace);
+    let ws = rehearse::prepare(&dir).map_err(map)?;
+    let conf = ws.softhsm_conf();
+    let in_child = std::env::var_os(REHEARSE_CHILD).is_some_and(|v| Path::new(&v) == conf)
+        && std::env::var_os("SOFTHSM2_CONF").is_some_and(|v| Path::new(&v) == conf);
+    if !in_child {
+        // SoftHSM2 reads SOFTHSM2_CONF when the module is initialised; this process's
+        // environment cannot be changed safely, so the ceremony runs in a child with it.
+        let exe = std::env::current_exe()
+            .map_err(|e| CliError::Usage(format!("cannot find the conclave executable: {e}")))?;
+        let status = std::process::Command::new(exe)
+            .args([
+                "rehearse",
+                "--headless",
+                "--script",
+                &a.script,
+                "--workspace",
+            ])
+            .arg(&ws.dir)
+            .env("SOFTHSM2_CONF", &conf)
+            .env(REHEARSE_CHILD, &conf)
+            .status()
+            .map_err(|e| CliError::Io(format!("cannot run conclave again: {e}")))?;
+        return match status.code() {
+            Some(0) => Ok(Outcome {
+                stdout: String::new(),
+                success: true,
+            }),
+            Some(1) => Err(CliError::Invalid(format!(
+                "the rehearsal in {} stopped (see above); run the same command to continue",
+                ws.dir.display()
+            ))),
+            _ => Err(CliError::Io(format!(
+                "the rehearsal in {} stopped (see above); run the same command to continue",
+                ws.dir.display()
+            ))),
+        };
+    }
+    let report = rehearse::run(&ws, &a.script, Path::new("/sys")).map_err(map)?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "PRACTICE ceremony \"{}\" in {} (SoftHSM2 practice tokens: alice, bob, carol)",
+        a.script,
+        ws.dir.display()
+    );
+    if report.already_complete {
+        let _ = writeln!(
+            out,
+            "this ceremony was already complete and sealed; nothing was changed"
+        );
+    } else if report.resumed {
+        let _ = writeln!(
+            out,
+            "continued an interrupted run: {} events replayed from the transcript",
+            report.resumed_events
+        );
+    }
+    for w in &report.warnings {
+        let _ = writeln!(out, "warning (acknowledged, in the transcript): {w}");
+    }
+    let _ = writeln!(out, "exported to {}:", report.export_dir.display());
+    for f in &report.exported {
+        let _ = writeln!(out, "  {f}");
+    }
+    let _ = writeln!(out, "transcript: {}", report.transcript.display());
+    let _ = writeln!(out, "seal: {}", report.seal);
+
+    // Check the results as an auditor would.
+    let export = &report.export_dir;
+    let root = std::fs::read(export.join("1.root.json"))
+        .map_err(|e| CliError::Io(format!("{}: {e}", export.join("1.root.json").display())))?;
+    let src = FolderSource::new(export, DEFAULT_MAX_FILE_SIZE)
+        .map_err(|e| CliError::Io(format!("{}: {e}", export.display())))?;
+    let verified = verify_repository("1.root.json", &root, &src, time::OffsetDateTime::now_utc());
+    let _ = writeln!(
+        out,
+        "\nconclave verify --trusted-root {0}/1.root.json --repo {0}: {1}",
+        export.display(),
+        match &verified.error {
+            None => "VALID".to_string(),
+            Some(e) => format!("FAILED: {e}"),
+        }
+    );
+    let tbytes = std::fs::read(&report.transcript)
+        .map_err(|e| CliError::Io(format!("{}: {e}", report.transcript.display())))?;
+    let found = read_artifact_dir(export).map_err(CliError::Io)?;
+    let a = audit(&tbytes, Some(&found), false);
+    let _ = writeln!(
+        out,
+        "conclave transcript verify {} --artifacts {}: {}",
+        report.transcript.display(),
+        export.display(),
+        if a.passed() { "VALID" } else { "FAILED" }
+    );
+    let ok = verified.is_valid() && a.passed();
+    Ok(Outcome {
+        stdout: out,
+        success: ok,
+    })
+}

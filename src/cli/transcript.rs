@@ -1,0 +1,372 @@
+//! `conclave transcript verify`: the auditor's check of a ceremony transcript.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::folder::read_limited;
+use crate::transcript::audit::{Audit, Verdict, audit};
+use crate::transcript::display::{clean, hex_groups, pgp_word_lines, pgp_words, summary};
+use crate::transcript::file::read_artifact_dir;
+use crate::transcript::record::sha256;
+use crate::transcript::report::{html, markdown};
+use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
+
+use super::{CliError, Outcome};
+
+/// What script conformance this version checks (printed, so nobody assumes more).
+pub const CONFORMANCE_NOTE: &str =
+    "script conformance: not checked (the hash chain is broken, so the events cannot be replayed)";
+
+/// Subcommands of `conclave transcript`.
+#[derive(Debug, clap::Subcommand)]
+pub enum TranscriptCommand {
+    /// Verify a ceremony transcript: hash chain, sequence, times, seal signatures, artifacts.
+    Verify(VerifyTranscriptArgs),
+}
+
+/// Arguments of `conclave transcript verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyTranscriptArgs {
+    /// The transcript (`*.jsonl`).
+    pub transcript: PathBuf,
+    /// Folder with the exported artifacts: each one the seal lists must be there, unchanged.
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Option<PathBuf>,
+    /// Accept a transcript that is not sealed yet (or whose last line is torn) and report how far
+    /// it got.
+    #[arg(long)]
+    pub partial: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the auditor's report to this new file: Markdown (`.md`) or one self-contained
+    /// HTML page (`.html`); an existing file is never overwritten.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+/// Run `conclave transcript ...`.
+pub fn run(command: &TranscriptCommand) -> Result<Outcome, CliError> {
+    match command {
+        TranscriptCommand::Verify(a) => run_verify(a),
+    }
+}
+
+/// Run `conclave transcript verify`.
+pub fn run_verify(args: &VerifyTranscriptArgs) -> Result<Outcome, CliError> {
+    let report_html = match &args.report {
+        None => false,
+        Some(r) => match r.extension().and_then(|e| e.to_str()) {
+            Some("md") => false,
+            Some("html") => true,
+            _ => {
+                return Err(CliError::Usage(format!(
+                    "--report {}: the name must end in .md (Markdown) or .html (one self-contained page)",
+                    r.display()
+                )));
+            }
+        },
+    };
+    let bytes = read_limited(&args.transcript, DEFAULT_MAX_FILE_SIZE).map_err(CliError::Io)?;
+    let file_sha256 = sha256(&bytes);
+    let found = match &args.artifacts {
+        None => None,
+        Some(dir) => {
+            let mut found =
+                read_artifact_dir(dir).map_err(|e| CliError::Io(format!("--artifacts: {e}")))?;
+            if let Some(own) = own_name_in(dir, &args.transcript) {
+                found.retain(|f| f.name != own);
+            }
+            Some(found)
+        }
+    };
+    let mut result = audit(&bytes, found.as_deref(), args.partial);
+    // Replay the events through the ceremony engine with the script the transcript carries.
+    if result.chain_error.is_none() {
+        let c = crate::ceremony::conformance::check(&result.records);
+        if c.failed() {
+            result.verdict = crate::transcript::audit::Verdict::Invalid(c.line());
+        }
+        result.conformance = Some(c.line());
+    }
+    let name = args.transcript.display().to_string();
+    let mut stdout = if args.json {
+        render_json(&name, &file_sha256, args.artifacts.as_deref(), &result)
+    } else {
+        render_text(&name, &file_sha256, args.artifacts.as_deref(), &result)
+    };
+    if let Some(path) = &args.report {
+        let dir = args.artifacts.as_ref().map(|d| d.display().to_string());
+        let page = if report_html {
+            html(&name, &file_sha256, dir.as_deref(), &result)
+        } else {
+            markdown(&name, &file_sha256, dir.as_deref(), &result)
+        };
+        write_new(path, page.as_bytes())?;
+        if !args.json {
+            stdout.push_str(&format!("Report written to {}\n", path.display()));
+        }
+    }
+    Ok(Outcome {
+        stdout,
+        success: result.passed(),
+    })
+}
+
+/// Write the report as a new file (never overwriting one).
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    crate::folder::write_new_file(path, bytes)
+        .map_err(|e| CliError::Io(format!("--report {}: {e}", path.display())))
+}
+
+/// The transcript's name relative to the artifacts folder when it lies inside it (so it is not
+/// reported as an unlisted artifact: it cannot list itself).
+fn own_name_in(dir: &Path, transcript: &Path) -> Option<String> {
+    let dir = dir.canonicalize().ok()?;
+    let t = transcript.canonicalize().ok()?;
+    let rel = t.strip_prefix(&dir).ok()?;
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    Some(parts.join("/"))
+}
+
+fn verdict_line(name: &str, a: &Audit) -> String {
+    match &a.verdict {
+        Verdict::Valid => "VALID".to_string(),
+        Verdict::Partial { last_seq, why } => {
+            format!("PARTIAL (verified up to seq {last_seq}; {})", clean(why))
+        }
+        Verdict::Invalid(why) => format!("INVALID: {name}: {}", clean(why)),
+    }
+}
+
+fn render_text(
+    name: &str,
+    file_sha256: &[u8; 32],
+    artifacts_dir: Option<&Path>,
+    a: &Audit,
+) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "Transcript: {name} (sha256 {})",
+        hex::encode(file_sha256)
+    );
+    if let Some(first) = a.records.first()
+        && let Ok(b) =
+            crate::transcript::details::BeginDetails::from_value(first.details.clone(), "details")
+    {
+        let _ = writeln!(
+            o,
+            "Script: {} (sha256 {}{})",
+            clean(&b.script.name),
+            hex::encode(b.script.sha256),
+            if b.script.text.is_some() {
+                ", text carried in the transcript"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(o, "Written by: Conclave {}", clean(&b.conclave_version));
+        for i in &b.inputs {
+            let _ = writeln!(
+                o,
+                "Input: {}  sha256 {}  {} bytes",
+                clean(&i.name),
+                hex::encode(i.sha256),
+                i.length
+            );
+        }
+    }
+    let _ = writeln!(o, "\nTimeline ({} verified records):", a.records.len());
+    let _ = writeln!(
+        o,
+        "  {:>4}  {:<20}  {:<16}  {:<6}  {:<16}  summary",
+        "seq", "time (UTC)", "actor", "step", "action"
+    );
+    for r in &a.records {
+        let _ = writeln!(
+            o,
+            "  {:>4}  {:<20}  {:<16}  {:<6}  {:<16}  {}",
+            r.seq,
+            r.time.to_string(),
+            clean(&r.actor),
+            clean(r.step.as_deref().unwrap_or("-")),
+            r.action,
+            summary(r)
+        );
+    }
+    if let Some(e) = &a.chain_error {
+        let _ = writeln!(o, "  FIRST BAD RECORD: {name}: {}", clean(&e.to_string()));
+    }
+    if let Some(t) = &a.torn {
+        let _ = writeln!(
+            o,
+            "  torn last line at byte {}: {} bytes without a newline (sha256 {}), ignored",
+            t.offset,
+            t.bytes,
+            hex::encode(t.sha256)
+        );
+    }
+    match &a.seal {
+        None => {}
+        Some(Ok(s)) => {
+            let _ = writeln!(o, "\nSeal (seq {}):", s.seal_seq);
+            let _ = writeln!(o, "  seal hash: {}", hex_groups(&s.seal_hash));
+            let _ = writeln!(
+                o,
+                "  as PGP words (read aloud, compare with the paper form):"
+            );
+            for line in pgp_word_lines(&s.seal_hash) {
+                let _ = writeln!(o, "    {line}");
+            }
+            let _ = writeln!(o, "  seals head: {}", hex::encode(s.details.head));
+            let _ = writeln!(o, "  signed by {} keyholder(s):", s.signers.len());
+            for k in &s.signers {
+                let _ = writeln!(
+                    o,
+                    "    {}  {}  ({}, seq {})",
+                    k.keyid,
+                    clean(&k.actor),
+                    k.key.scheme,
+                    k.seq
+                );
+            }
+            let _ = writeln!(o, "  artifacts listed: {}", s.details.artifacts.len());
+            for art in &s.details.artifacts {
+                let _ = writeln!(
+                    o,
+                    "    {}  sha256 {}  {} bytes",
+                    clean(&art.name),
+                    hex::encode(art.sha256),
+                    art.length
+                );
+            }
+        }
+        Some(Err(e)) => {
+            let _ = writeln!(o, "\nSeal: {}", clean(&e.to_string()));
+        }
+    }
+    match (artifacts_dir, &a.artifacts) {
+        (None, _) => {
+            let _ = writeln!(o, "\nArtifacts: not checked (no --artifacts DIR given)");
+        }
+        (Some(dir), None) => {
+            let _ = writeln!(
+                o,
+                "\nArtifacts in {}: not checked (no verified seal to compare with)",
+                dir.display()
+            );
+        }
+        (Some(dir), Some(c)) => {
+            let _ = writeln!(o, "\nArtifacts in {}:", dir.display());
+            for n in &c.matching {
+                let _ = writeln!(o, "  ok        {}", clean(n));
+            }
+            for m in &c.missing {
+                let _ = writeln!(o, "  MISSING   {}", clean(&m.name));
+            }
+            for m in &c.mismatched {
+                let _ = writeln!(
+                    o,
+                    "  CHANGED   {} (sealed {} bytes sha256 {}, found {} bytes sha256 {})",
+                    clean(&m.expected.name),
+                    m.expected.length,
+                    hex::encode(m.expected.sha256),
+                    m.found.length,
+                    hex::encode(m.found.sha256)
+                );
+            }
+            for n in &c.unlisted {
+                let _ = writeln!(o, "  unlisted  {} (not in the seal)", clean(n));
+            }
+        }
+    }
+    let _ = writeln!(
+        o,
+        "\n{}",
+        a.conformance.as_deref().unwrap_or(CONFORMANCE_NOTE)
+    );
+    if let Some(h) = a.head {
+        let _ = writeln!(o, "Head hash (last verified record): {}", hex_groups(&h));
+    }
+    let _ = writeln!(o, "Verdict: {}", verdict_line(name, a));
+    o
+}
+
+fn render_json(
+    name: &str,
+    file_sha256: &[u8; 32],
+    artifacts_dir: Option<&Path>,
+    a: &Audit,
+) -> String {
+    let records: Vec<_> = a
+        .records
+        .iter()
+        .map(|r| {
+            json!({
+                "seq": r.seq,
+                "time": r.time.to_string(),
+                "actor": r.actor,
+                "step": r.step,
+                "action": r.action,
+                "summary": summary(r),
+                "hash": r.hash_hex(),
+            })
+        })
+        .collect();
+    let seal = match &a.seal {
+        None => serde_json::Value::Null,
+        Some(Ok(s)) => json!({
+            "valid": true,
+            "seq": s.seal_seq,
+            "hash": hex::encode(s.seal_hash),
+            "hash_pgp_words": pgp_words(&s.seal_hash),
+            "head": hex::encode(s.details.head),
+            "signers": s.signers.iter().map(|k| json!({
+                "keyid": k.keyid.0, "actor": k.actor, "seq": k.seq, "scheme": k.key.scheme,
+            })).collect::<Vec<_>>(),
+            "artifacts": s.details.artifacts.iter().map(|x| json!({
+                "name": x.name, "sha256": hex::encode(x.sha256), "length": x.length,
+            })).collect::<Vec<_>>(),
+        }),
+        Some(Err(e)) => json!({"valid": false, "error": e.to_string(), "seq": e.seq()}),
+    };
+    let artifacts = a.artifacts.as_ref().map(|c| {
+        json!({
+            "dir": artifacts_dir.map(|d| d.display().to_string()),
+            "ok": c.is_ok(),
+            "matching": c.matching,
+            "missing": c.missing.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
+            "changed": c.mismatched.iter().map(|m| m.expected.name.clone()).collect::<Vec<_>>(),
+            "unlisted": c.unlisted,
+        })
+    });
+    let (verdict, reason, last_seq) = match &a.verdict {
+        Verdict::Valid => ("valid", None, None),
+        Verdict::Partial { last_seq, why } => ("partial", Some(why.clone()), Some(*last_seq)),
+        Verdict::Invalid(why) => ("invalid", Some(why.clone()), None),
+    };
+    let doc = json!({
+        "transcript": name,
+        "transcript_sha256": hex::encode(file_sha256),
+        "verdict": verdict,
+        "reason": reason,
+        "partial_last_seq": last_seq,
+        "first_bad_record": a.chain_error.as_ref().map(|e| json!({
+            "line": e.line, "seq": e.seq, "error": e.kind.to_string(),
+        })),
+        "head": a.head.map(hex::encode),
+        "records": records,
+        "seal": seal,
+        "artifacts": artifacts,
+        "script_conformance": a.conformance.as_deref().unwrap_or("not checked"),
+    });
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    text
+}

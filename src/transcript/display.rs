@@ -1,0 +1,130 @@
+//! How transcript facts are shown to people: hashes in groups for reading aloud and writing on
+//! the paper form, and one-line summaries of records.
+//!
+//! Hex groups and PGP words are the transport module's (one spelling everywhere a digest is read
+//! aloud or compared by eye).
+
+use crate::tuf::canonical::Value;
+
+use super::details::{BeginDetails, ResumeDetails};
+use super::record::{Record, compact};
+use super::seal::{SealDetails, SealSignature};
+
+pub use crate::transport::qr::{hex_groups, pgp_words};
+
+/// PGP words in lines of eight (four bytes of the digest per half line), for the paper form.
+pub fn pgp_word_lines(bytes: &[u8]) -> Vec<String> {
+    pgp_words(bytes).chunks(8).map(|c| c.join(" ")).collect()
+}
+
+/// Text from a transcript made safe for a terminal: control characters (including escape
+/// sequences that could repaint the auditor's screen) are shown escaped.
+pub fn clean(s: &str) -> String {
+    if s.chars().any(char::is_control) {
+        s.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        s.to_string()
+    }
+}
+
+/// Shorten to `max` characters, marking the cut with `...`.
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(max.saturating_sub(3)).collect();
+        format!("{cut}...")
+    }
+}
+
+/// One-line summary of what a record says.
+pub fn summary(r: &Record) -> String {
+    let d = r.details.clone();
+    let text = match r.action.as_str() {
+        "begin" => BeginDetails::from_value(d, "details").ok().map(|b| {
+            format!(
+                "script {} (sha256 {}), Conclave {}, {} input(s)",
+                b.script.name,
+                &hex::encode(b.script.sha256)[..16],
+                b.conclave_version,
+                b.inputs.len()
+            )
+        }),
+        "resume" => ResumeDetails::from_value(d, "details").ok().map(|x| {
+            if x.discarded_bytes == 0 {
+                "resumed; nothing discarded".to_string()
+            } else {
+                format!(
+                    "resumed; discarded a torn line of {} bytes (sha256 {})",
+                    x.discarded_bytes,
+                    &hex::encode(x.discarded_sha256)[..16]
+                )
+            }
+        }),
+        "seal" => SealDetails::from_value(d, "details").ok().map(|s| {
+            format!(
+                "sealed head {}; {} artifact(s), {} signer(s)",
+                &hex::encode(s.head)[..16],
+                s.artifacts.len(),
+                s.signers.len()
+            )
+        }),
+        "seal-signature" => SealSignature::from_value(d, "details")
+            .ok()
+            .map(|s| format!("signed the seal with key {}", s.keyid)),
+        _ => None,
+    };
+    let text = text.unwrap_or_else(|| match &r.details {
+        Value::Null => String::new(),
+        other => compact(other),
+    });
+    clean(&shorten(&text, 100))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcript::record::{GENESIS_PREV, Timestamp};
+
+    #[test]
+    fn hex_in_groups_of_four_and_pgp_words_in_lines_of_eight() {
+        assert_eq!(hex_groups(&[0xa1, 0xb2, 0xc3, 0xd4, 0xe5]), "a1b2 c3d4 e5");
+        assert_eq!(hex_groups(&[0; 32]).split(' ').count(), 16);
+        let lines = pgp_word_lines(&[0; 32]);
+        assert_eq!(lines.len(), 4);
+        assert!(lines.iter().all(|l| l.split(' ').count() == 8));
+        // Even positions from the two-syllable list, odd from the three-syllable list.
+        assert!(
+            lines[0].starts_with("aardvark adroitness aardvark"),
+            "{}",
+            lines[0]
+        );
+    }
+
+    #[test]
+    fn summaries_are_one_clean_line() {
+        let details = Value::parse(br#"{"note": "\u001b[2Jline\nnext"}"#).unwrap();
+        let r = Record::new(
+            3,
+            Timestamp::parse("2026-11-23T04:00:00Z").unwrap(),
+            "witness",
+            None,
+            "exception",
+            details,
+            GENESIS_PREV,
+        );
+        let s = summary(&r);
+        assert!(!s.chars().any(char::is_control), "{s}");
+        assert!(s.contains("\\u001b[2J"), "{s}");
+        assert_eq!(clean("a\u{7}b"), "a\\u{7}b");
+        assert_eq!(shorten(&"x".repeat(200), 10), "xxxxxxx...");
+    }
+}

@@ -1,0 +1,559 @@
+//! The edge that touches the disk: a transcript file written one record at a time with `fsync`,
+//! created exclusively, resumed after a power cut; and reading an artifacts folder.
+//!
+//! Times are arguments: the clock belongs to the engine.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::signer::Signer;
+use crate::tuf::canonical::{DEFAULT_MAX_FILE_SIZE, Value};
+use crate::tuf::key::KeyId;
+
+use super::chain::{
+    ChainError, ChainErrorKind, ChainState, Phase, TornTail, VerifiedTranscript, split_torn_tail,
+    verify_chain,
+};
+use super::details::{FileDigest, ResumeDetails};
+use super::record::{Record, Timestamp, sha256};
+use super::seal::{SealDetails, SealError, SealSignature, verify_seal};
+
+/// The actor of records Conclave writes by itself (`resume`).
+pub const SYSTEM_ACTOR: &str = "conclave";
+
+/// Why the transcript file could not be written or resumed.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The operating system refused.
+    #[error("{path}: {what}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file exists but its chain does not verify.
+    #[error("{path}: {source}")]
+    Chain {
+        /// The file.
+        path: PathBuf,
+        /// The first bad record.
+        source: ChainError,
+    },
+    /// The seal present in the file does not verify.
+    #[error("{path}: {source}")]
+    Seal {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: SealError,
+    },
+    /// The record would not verify, so it was not written.
+    #[error("{path}: record not written: {source}")]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: ChainErrorKind,
+    },
+    /// The file holds no complete record (the first write was torn): nothing to resume.
+    #[error(
+        "{path}: no complete record to resume from ({bytes} bytes of a torn first line); nothing was recorded: move the file aside and start again"
+    )]
+    NothingToResume {
+        /// The file.
+        path: PathBuf,
+        /// Size of the torn line.
+        bytes: usize,
+    },
+    /// Larger than Conclave reads: it is not resumed (and never cut).
+    #[error("{path}: over the size limit of {limit} bytes; not resumed")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        limit: u64,
+    },
+    /// Sealed and every signer signed: the transcript is closed.
+    #[error(
+        "{path}: the transcript is sealed and every signer has signed; nothing more can be appended"
+    )]
+    Closed {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A seal signature cannot be added (no seal yet, signer not listed or already signed).
+    #[error("{path}: seal signature not written: {reason}")]
+    SealSignature {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// An earlier write failed part way: the file must be reopened with `open_resume`.
+    #[error("{path}: an earlier write failed; reopen the transcript to resume")]
+    Poisoned {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// What `open_resume` found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resumed {
+    /// The torn last line that was cut off, if any.
+    pub discarded: Option<TornTail>,
+    /// seq of the last complete record before the resume.
+    pub last_seq: u64,
+    /// The records that were already there (verified): what the engine folds over to resume.
+    pub transcript: VerifiedTranscript,
+    /// The `resume` record appended.
+    pub record: Record,
+}
+
+/// A transcript file open for appending.
+#[derive(Debug)]
+pub struct TranscriptFile {
+    file: File,
+    path: PathBuf,
+    state: ChainState,
+    seal: Option<(Record, SealDetails, Vec<KeyId>)>,
+    poisoned: bool,
+}
+
+fn io<'a>(path: &'a Path, what: &'static str) -> impl FnOnce(std::io::Error) -> FileError + 'a {
+    move |source| FileError::Io {
+        path: path.to_path_buf(),
+        what,
+        source,
+    }
+}
+
+impl TranscriptFile {
+    /// Create a new transcript; an existing file is never overwritten. The folder is synced so
+    /// the new name survives a power cut.
+    pub fn create(path: &Path) -> Result<TranscriptFile, FileError> {
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(path)
+            .map_err(io(path, "cannot create (it must not exist yet)"))?;
+        sync_parent(path)?;
+        Ok(TranscriptFile {
+            file,
+            path: path.to_path_buf(),
+            state: ChainState::new(),
+            seal: None,
+            poisoned: false,
+        })
+    }
+
+    /// Open an existing transcript to continue it: verify the chain, cut off a torn last line
+    /// (a power cut mid-write), and append a `resume` record (actor `conclave`) saying how many
+    /// bytes were discarded and their SHA-256.
+    pub fn open_resume(
+        path: &Path,
+        time: Timestamp,
+    ) -> Result<(TranscriptFile, Resumed), FileError> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(io(path, "cannot open"))?;
+        let mut bytes = Vec::new();
+        (&mut file)
+            .take(DEFAULT_MAX_FILE_SIZE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io(path, "cannot read"))?;
+        if bytes.len() as u64 > DEFAULT_MAX_FILE_SIZE {
+            // Never cut a file that was not read whole.
+            return Err(FileError::TooLarge {
+                path: path.to_path_buf(),
+                limit: DEFAULT_MAX_FILE_SIZE,
+            });
+        }
+        let (complete, torn) = split_torn_tail(&bytes);
+        if complete.is_empty() {
+            return Err(FileError::NothingToResume {
+                path: path.to_path_buf(),
+                bytes: torn.map_or(0, |t| t.bytes),
+            });
+        }
+        let verified = verify_chain(complete).map_err(|source| FileError::Chain {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut seal = None;
+        if verified.state().phase() == Phase::Sealed {
+            match verify_seal(&verified) {
+                Ok(_) => {
+                    return Err(FileError::Closed {
+                        path: path.to_path_buf(),
+                    });
+                }
+                Err(SealError::MissingSignature { .. }) => {}
+                Err(source) => {
+                    return Err(FileError::Seal {
+                        path: path.to_path_buf(),
+                        source,
+                    });
+                }
+            }
+            if let Some(i) = verified.seal_index() {
+                let r = verified.records()[i].clone();
+                let d = SealDetails::from_value(r.details.clone(), "details").map_err(|e| {
+                    FileError::Chain {
+                        path: path.to_path_buf(),
+                        source: ChainError {
+                            line: i + 1,
+                            seq: Some(r.seq),
+                            kind: ChainErrorKind::BadDetails(e),
+                        },
+                    }
+                })?;
+                let signed = verified.records()[i + 1..]
+                    .iter()
+                    .filter_map(|x| SealSignature::from_value(x.details.clone(), "details").ok())
+                    .map(|s| s.keyid)
+                    .collect();
+                seal = Some((r, d, signed));
+            }
+        }
+        let discarded = torn.as_ref().map_or(&[][..], |t| &bytes[t.offset..]);
+        let details = ResumeDetails {
+            discarded_bytes: discarded.len() as u64,
+            discarded_sha256: sha256(discarded),
+        };
+        // Check the resume record (e.g. its time) before cutting anything: the discarded bytes
+        // are never cut without being accounted for.
+        verified
+            .state()
+            .build(SYSTEM_ACTOR, None, "resume", details.to_value(), time)
+            .map_err(|source| FileError::Refused {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if let Some(t) = &torn {
+            file.set_len(t.offset as u64)
+                .map_err(io(path, "cannot cut off the torn last line"))?;
+            file.sync_all()
+                .map_err(io(path, "cannot sync after cutting the torn line"))?;
+        }
+        let mut tf = TranscriptFile {
+            file,
+            path: path.to_path_buf(),
+            state: verified.state().clone(),
+            seal,
+            poisoned: false,
+        };
+        let last_seq = verified.last_seq();
+        let record = tf.append(SYSTEM_ACTOR, None, "resume", details.to_value(), time)?;
+        Ok((
+            tf,
+            Resumed {
+                discarded: torn,
+                last_seq,
+                transcript: verified,
+                record,
+            },
+        ))
+    }
+
+    /// The chain state after the last record written (head hash, next seq, last time).
+    pub fn state(&self) -> &ChainState {
+        &self.state
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append one record: seq, prev and hash are computed; the record is checked as the verifier
+    /// will check it (time not before the last record's, no secret-like fields, ...), written as
+    /// one line and synced to disk before this returns.
+    pub fn append(
+        &mut self,
+        actor: &str,
+        step: Option<&str>,
+        action: &str,
+        details: Value,
+        time: Timestamp,
+    ) -> Result<Record, FileError> {
+        if self.poisoned {
+            return Err(FileError::Poisoned {
+                path: self.path.clone(),
+            });
+        }
+        let record = self
+            .state
+            .build(actor, step, action, details, time)
+            .map_err(|source| FileError::Refused {
+                path: self.path.clone(),
+                source,
+            })?;
+        let seal = if action == "seal" {
+            let d = SealDetails::from_value(record.details.clone(), "details").map_err(|e| {
+                FileError::Refused {
+                    path: self.path.clone(),
+                    source: ChainErrorKind::BadDetails(e),
+                }
+            })?;
+            Some((record.clone(), d, Vec::new()))
+        } else {
+            None
+        };
+        let line = record.to_line();
+        // Poisoned until the line is on disk: a half-written line is only repaired by resuming.
+        self.poisoned = true;
+        self.file
+            .write_all(line.as_bytes())
+            .map_err(io(&self.path, "cannot write a record"))?;
+        self.file
+            .sync_data()
+            .map_err(io(&self.path, "cannot sync a record to disk"))?;
+        self.poisoned = false;
+        // Cannot fail: `build` checked the record against this state.
+        self.state
+            .accept(&record)
+            .map_err(|source| FileError::Refused {
+                path: self.path.clone(),
+                source,
+            })?;
+        if seal.is_some() {
+            self.seal = seal;
+        }
+        Ok(record)
+    }
+
+    /// Append the `seal` record: it seals the current head, lists the exported artifacts and the
+    /// key ids of the keyholders who will sign (each then signs with
+    /// [`TranscriptFile::append_seal_signature`]).
+    pub fn append_seal(
+        &mut self,
+        actor: &str,
+        step: Option<&str>,
+        artifacts: Vec<FileDigest>,
+        signers: Vec<KeyId>,
+        time: Timestamp,
+    ) -> Result<Record, FileError> {
+        let details = SealDetails {
+            head: self.state.head(),
+            artifacts,
+            signers,
+        };
+        self.append(actor, step, "seal", details.to_value(), time)
+    }
+
+    /// Have a keyholder's token sign the seal and append the `seal-signature` record.
+    pub fn append_seal_signature(
+        &mut self,
+        actor: &str,
+        signer: &mut dyn Signer,
+        time: Timestamp,
+    ) -> Result<Record, FileError> {
+        let path = self.path.clone();
+        let refuse = |reason: String| FileError::SealSignature {
+            path: path.clone(),
+            reason,
+        };
+        let Some((seal, details, signed)) = &self.seal else {
+            return Err(refuse("the transcript has no seal record yet".into()));
+        };
+        let keyid = signer.key_id();
+        if !details.signers.contains(&keyid) {
+            return Err(refuse(format!("key {keyid} is not listed in the seal")));
+        }
+        if signed.contains(&keyid) {
+            return Err(refuse(format!("key {keyid} has already signed the seal")));
+        }
+        if details.signers.len() == signed.len() {
+            return Err(FileError::Closed { path });
+        }
+        let sig = SealSignature::sign(signer, seal).map_err(|e| refuse(e.to_string()))?;
+        let record = self.append(actor, None, "seal-signature", sig.to_value(), time)?;
+        if let Some((_, _, signed)) = &mut self.seal {
+            signed.push(keyid);
+        }
+        Ok(record)
+    }
+}
+
+fn sync_parent(path: &Path) -> Result<(), FileError> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(parent)
+        .and_then(|d| d.sync_all())
+        .map_err(io(parent, "cannot sync the folder"))
+}
+
+/// Every regular file below `dir` (relative names with `/`), with SHA-256 and length. Symbolic
+/// links to directories are not followed; at most 16 levels deep.
+pub fn read_artifact_dir(dir: &Path) -> Result<Vec<FileDigest>, String> {
+    let mut out = Vec::new();
+    walk(dir, "", 0, &mut out)?;
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<FileDigest>) -> Result<(), String> {
+    if depth > 16 {
+        return Err(format!("{}: folders nested too deep", dir.display()));
+    }
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let lmeta = std::fs::symlink_metadata(&path)
+            .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+        if lmeta.is_dir() {
+            walk(&path, &rel, depth + 1, out)?;
+            continue;
+        }
+        let meta =
+            std::fs::metadata(&path).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+        if !meta.is_file() {
+            continue;
+        }
+        let mut file =
+            File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let mut hasher = Sha256::new();
+        let length = std::io::copy(&mut file, &mut hasher)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        out.push(FileDigest {
+            name: rel,
+            sha256: hasher.finalize().into(),
+            length,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcript::details::BeginDetails;
+
+    fn t(s: u32) -> Timestamp {
+        Timestamp::parse(&format!("2026-11-23T05:00:{s:02}Z")).unwrap()
+    }
+
+    #[test]
+    fn create_never_overwrites_and_append_syncs_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let mut f = TranscriptFile::create(&path).unwrap();
+        let begin = BeginDetails::new("practice", b"s", false, vec![]).to_value();
+        f.append("admin", None, "begin", begin, t(0)).unwrap();
+        f.append("admin", Some("2"), "acknowledge", Value::from(1u64), t(1))
+            .unwrap();
+        assert!(matches!(
+            TranscriptFile::create(&path),
+            Err(FileError::Io { .. })
+        ));
+        let err = f
+            .append("admin", None, "note", Value::Null, t(0))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("before the previous record"),
+            "{err}"
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        let v = verify_chain(&bytes).unwrap();
+        assert_eq!(v.records().len(), 2);
+        assert_eq!(v.head(), f.state().head());
+    }
+
+    #[test]
+    fn seal_then_signatures_close_the_transcript() {
+        use crate::signer::software::SoftwareSigner;
+        use crate::tuf::key::Algorithm;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let mut f = TranscriptFile::create(&path).unwrap();
+        let begin = BeginDetails::new("practice", b"s", false, vec![]).to_value();
+        f.append("admin", None, "begin", begin, t(0)).unwrap();
+        let mut alice = SoftwareSigner::from_seed(Algorithm::Ed25519, &[1; 32]).unwrap();
+        let mut bob = SoftwareSigner::from_seed(Algorithm::EcdsaP256, &[2; 32]).unwrap();
+        let mut mallory = SoftwareSigner::from_seed(Algorithm::Ed25519, &[3; 32]).unwrap();
+        let early = f.append_seal_signature("alice", &mut alice, t(1));
+        assert!(
+            matches!(early, Err(FileError::SealSignature { .. })),
+            "{early:?}"
+        );
+        let artifacts = vec![FileDigest::of("1.root.json", b"{}")];
+        let signers = vec![alice.key_id(), bob.key_id()];
+        let seal = f
+            .append_seal("admin", Some("9"), artifacts, signers, t(1))
+            .unwrap();
+        let d = SealDetails::from_value(seal.details.clone(), "details").unwrap();
+        assert_eq!(d.head, seal.prev);
+        let outsider = f.append_seal_signature("mallory", &mut mallory, t(2));
+        assert!(
+            matches!(outsider, Err(FileError::SealSignature { .. })),
+            "{outsider:?}"
+        );
+        f.append_seal_signature("alice", &mut alice, t(2)).unwrap();
+        f.append_seal_signature("bob", &mut bob, t(3)).unwrap();
+        let done = f.append_seal_signature("bob", &mut bob, t(4));
+        assert!(
+            matches!(done, Err(FileError::SealSignature { .. })),
+            "{done:?}"
+        );
+        let vt = verify_chain(&std::fs::read(&path).unwrap()).unwrap();
+        let sealed = verify_seal(&vt).unwrap();
+        assert_eq!(sealed.signers.len(), 2);
+        assert!(matches!(
+            TranscriptFile::open_resume(&path, t(5)),
+            Err(FileError::Closed { .. })
+        ));
+    }
+
+    #[test]
+    fn a_torn_first_line_is_not_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        std::fs::write(&path, b"{\"act").unwrap();
+        assert!(matches!(
+            TranscriptFile::open_resume(&path, t(0)),
+            Err(FileError::NothingToResume { bytes: 5, .. })
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"act");
+        std::fs::write(&path, b"").unwrap();
+        assert!(matches!(
+            TranscriptFile::open_resume(&path, t(0)),
+            Err(FileError::NothingToResume { bytes: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn artifact_folder_is_read_recursively() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("1.root.json"), b"{}").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/x"), b"abc").unwrap();
+        let found = read_artifact_dir(dir.path()).unwrap();
+        assert_eq!(
+            found,
+            vec![
+                FileDigest::of("1.root.json", b"{}"),
+                FileDigest::of("sub/x", b"abc")
+            ]
+        );
+        assert!(read_artifact_dir(&dir.path().join("none")).is_err());
+    }
+}

@@ -1,0 +1,454 @@
+//! The auditor's report: what an auditor files after checking a transcript, as Markdown or as a
+//! self-contained HTML page. Pure: builds one document from an [`Audit`] and renders it.
+
+use std::fmt::Write as _;
+
+use super::audit::{Audit, Verdict};
+use super::details::BeginDetails;
+use super::display::{clean, hex_groups, pgp_word_lines, summary};
+
+/// What the report says about script conformance in this version.
+pub const CONFORMANCE: &str = "Script conformance (each step against the script, metadata signatures and thresholds, the exported result): not checked, because the hash chain did not verify.";
+
+/// A piece of text with its style.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Span {
+    Text(String),
+    Code(String),
+    Strong(String),
+}
+
+type Cell = Vec<Span>;
+
+/// One block of the document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Block {
+    Heading(String),
+    Para(Cell),
+    Table {
+        header: Vec<&'static str>,
+        rows: Vec<Vec<Cell>>,
+    },
+    Pre(Vec<String>),
+    List(Vec<Cell>),
+}
+
+fn text(s: impl Into<String>) -> Cell {
+    vec![Span::Text(s.into())]
+}
+
+fn code(s: impl Into<String>) -> Cell {
+    vec![Span::Code(s.into())]
+}
+
+/// Build the report. `transcript_sha256` is the SHA-256 of the transcript file as read.
+fn document(
+    name: &str,
+    transcript_sha256: &[u8; 32],
+    artifacts_dir: Option<&str>,
+    a: &Audit,
+) -> Vec<Block> {
+    let mut doc = Vec::new();
+    let verdict = match &a.verdict {
+        Verdict::Valid => vec![Span::Strong("VALID".into())],
+        Verdict::Partial { last_seq, why } => vec![
+            Span::Strong("PARTIAL".into()),
+            Span::Text(format!(": verified up to seq {last_seq}; {why}")),
+        ],
+        Verdict::Invalid(why) => vec![
+            Span::Strong("INVALID".into()),
+            Span::Text(format!(": {why}")),
+        ],
+    };
+    let mut facts = vec![
+        vec![text("Verdict"), verdict],
+        vec![text("Transcript"), code(name)],
+        vec![
+            text("Transcript SHA-256"),
+            code(hex::encode(transcript_sha256)),
+        ],
+    ];
+    if let Some(b) = a
+        .records
+        .first()
+        .and_then(|r| BeginDetails::from_value(r.details.clone(), "details").ok())
+    {
+        facts.push(vec![text("Script"), text(b.script.name)]);
+        facts.push(vec![
+            text("Script SHA-256"),
+            code(hex::encode(b.script.sha256)),
+        ]);
+        facts.push(vec![text("Conclave version"), text(b.conclave_version)]);
+        for i in &b.inputs {
+            facts.push(vec![
+                text("Input"),
+                vec![
+                    Span::Text(format!("{} ", i.name)),
+                    Span::Code(hex::encode(i.sha256)),
+                    Span::Text(format!(" {} bytes", i.length)),
+                ],
+            ]);
+        }
+    }
+    if let Some(h) = a.head {
+        facts.push(vec![
+            text("Head (last verified record)"),
+            code(hex_groups(&h)),
+        ]);
+    }
+    doc.push(Block::Table {
+        header: vec!["", ""],
+        rows: facts,
+    });
+    doc.push(Block::Para(text(
+        a.conformance.as_deref().unwrap_or(CONFORMANCE),
+    )));
+
+    doc.push(Block::Heading("Timeline".into()));
+    doc.push(Block::Table {
+        header: vec!["seq", "time (UTC)", "actor", "step", "action", "summary"],
+        rows: a
+            .records
+            .iter()
+            .map(|r| {
+                vec![
+                    text(r.seq.to_string()),
+                    text(r.time.to_string()),
+                    text(r.actor.clone()),
+                    text(r.step.clone().unwrap_or_default()),
+                    text(r.action.clone()),
+                    text(summary(r)),
+                ]
+            })
+            .collect(),
+    });
+    if let Some(e) = &a.chain_error {
+        doc.push(Block::Para(vec![
+            Span::Strong("First bad record".into()),
+            Span::Text(format!(": {name}: {e}")),
+        ]));
+    }
+    if let Some(t) = &a.torn {
+        doc.push(Block::Para(vec![
+            Span::Text(format!(
+                "A torn last line of {} bytes at byte {} was ignored (SHA-256 ",
+                t.bytes, t.offset
+            )),
+            Span::Code(hex::encode(t.sha256)),
+            Span::Text(").".into()),
+        ]));
+    }
+
+    doc.push(Block::Heading("Seal".into()));
+    match &a.seal {
+        None => doc.push(Block::Para(text("Not checked: the chain did not verify."))),
+        Some(Err(e)) => doc.push(Block::Para(text(e.to_string()))),
+        Some(Ok(s)) => {
+            doc.push(Block::Para(text(format!(
+                "Seal record seq {}. The seal hash is what the keyholders signed and the witnesses wrote down:",
+                s.seal_seq
+            ))));
+            let mut pre = vec![hex_groups(&s.seal_hash), String::new()];
+            pre.extend(pgp_word_lines(&s.seal_hash));
+            doc.push(Block::Pre(pre));
+            doc.push(Block::Table {
+                header: vec!["key id", "keyholder", "scheme", "seq"],
+                rows: s
+                    .signers
+                    .iter()
+                    .map(|k| {
+                        vec![
+                            code(k.keyid.0.clone()),
+                            text(k.actor.clone()),
+                            text(k.key.scheme.clone()),
+                            text(k.seq.to_string()),
+                        ]
+                    })
+                    .collect(),
+            });
+            doc.push(Block::Heading("Artifacts".into()));
+            let rows = s
+                .details
+                .artifacts
+                .iter()
+                .map(|art| {
+                    let status = match &a.artifacts {
+                        None => text("not checked"),
+                        Some(c) if c.matching.contains(&art.name) => text("ok"),
+                        Some(c) if c.missing.iter().any(|m| m.name == art.name) => {
+                            vec![Span::Strong("MISSING".into())]
+                        }
+                        Some(c) => c
+                            .mismatched
+                            .iter()
+                            .find(|m| m.expected.name == art.name)
+                            .map(|m| {
+                                vec![
+                                    Span::Strong("CHANGED".into()),
+                                    Span::Text(format!(" {} bytes, ", m.found.length)),
+                                    Span::Code(hex::encode(m.found.sha256)),
+                                ]
+                            })
+                            .unwrap_or_default(),
+                    };
+                    vec![
+                        text(art.name.clone()),
+                        code(hex::encode(art.sha256)),
+                        text(art.length.to_string()),
+                        status,
+                    ]
+                })
+                .collect();
+            doc.push(Block::Table {
+                header: vec!["name", "SHA-256", "bytes", "in the folder"],
+                rows,
+            });
+            match (artifacts_dir, &a.artifacts) {
+                (Some(dir), Some(c)) => {
+                    doc.push(Block::Para(vec![
+                        Span::Text("Folder checked: ".into()),
+                        Span::Code(dir.to_string()),
+                    ]));
+                    if !c.unlisted.is_empty() {
+                        doc.push(Block::List(
+                            c.unlisted
+                                .iter()
+                                .map(|n| text(format!("unlisted (not in the seal): {n}")))
+                                .collect(),
+                        ));
+                    }
+                }
+                _ => doc.push(Block::Para(text("No artifacts folder was checked."))),
+            }
+        }
+    }
+    doc
+}
+
+/// Text for Markdown: one line, control characters shown escaped, Markdown and HTML syntax
+/// escaped so a record cannot break the table or add markup.
+fn md_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in clean(s).chars() {
+        match c {
+            '\\' | '|' | '`' | '*' | '_' | '[' | ']' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '&' => out.push_str("&amp;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn md_cell(cell: &Cell) -> String {
+    cell.iter()
+        .map(|s| match s {
+            Span::Text(t) => md_escape(t),
+            // Code spans cannot escape a backquote; hashes and key ids never contain one.
+            Span::Code(t) => format!("`{}`", clean(t).replace('`', "'").replace('|', "\\|")),
+            Span::Strong(t) => format!("**{}**", md_escape(t)),
+        })
+        .collect()
+}
+
+/// The report as Markdown.
+pub fn markdown(
+    name: &str,
+    transcript_sha256: &[u8; 32],
+    artifacts_dir: Option<&str>,
+    a: &Audit,
+) -> String {
+    let mut o = String::from("# Ceremony transcript audit\n");
+    for block in document(name, transcript_sha256, artifacts_dir, a) {
+        o.push('\n');
+        match block {
+            Block::Heading(h) => {
+                let _ = writeln!(o, "## {}", md_escape(&h));
+            }
+            Block::Para(p) => {
+                let _ = writeln!(o, "{}", md_cell(&p));
+            }
+            Block::Table { header, rows } => {
+                let _ = writeln!(o, "| {} |", header.join(" | "));
+                let _ = writeln!(o, "|{}", "---|".repeat(header.len()));
+                for row in rows {
+                    let cells: Vec<String> = row.iter().map(md_cell).collect();
+                    let _ = writeln!(o, "| {} |", cells.join(" | "));
+                }
+            }
+            Block::Pre(lines) => {
+                for l in lines {
+                    let _ = writeln!(o, "    {}", clean(&l));
+                }
+            }
+            Block::List(items) => {
+                for i in items {
+                    let _ = writeln!(o, "- {}", md_cell(&i));
+                }
+            }
+        }
+    }
+    o
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in clean(s).chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn html_cell(cell: &Cell) -> String {
+    cell.iter()
+        .map(|s| match s {
+            Span::Text(t) => html_escape(t),
+            Span::Code(t) => format!("<code>{}</code>", html_escape(t)),
+            Span::Strong(t) => format!("<strong>{}</strong>", html_escape(t)),
+        })
+        .collect()
+}
+
+const STYLE: &str = "body{font-family:sans-serif;max-width:72em;margin:2em auto;padding:0 1em}\
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #999;padding:.2em .5em;\
+text-align:left;vertical-align:top}code,pre{font-family:monospace}pre{background:#f4f4f4;padding:.5em}";
+
+/// The report as one self-contained HTML page (inline style, no scripts, no external resources).
+pub fn html(
+    name: &str,
+    transcript_sha256: &[u8; 32],
+    artifacts_dir: Option<&str>,
+    a: &Audit,
+) -> String {
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Ceremony transcript audit: {}</title><style>{STYLE}</style></head><body>\n\
+         <h1>Ceremony transcript audit</h1>\n",
+        html_escape(name)
+    );
+    for block in document(name, transcript_sha256, artifacts_dir, a) {
+        match block {
+            Block::Heading(h) => {
+                let _ = writeln!(o, "<h2>{}</h2>", html_escape(&h));
+            }
+            Block::Para(p) => {
+                let _ = writeln!(o, "<p>{}</p>", html_cell(&p));
+            }
+            Block::Table { header, rows } => {
+                o.push_str("<table>");
+                if header.iter().any(|h| !h.is_empty()) {
+                    o.push_str("<tr>");
+                    for h in header {
+                        let _ = write!(o, "<th>{}</th>", html_escape(h));
+                    }
+                    o.push_str("</tr>");
+                }
+                o.push('\n');
+                for row in rows {
+                    o.push_str("<tr>");
+                    for c in row {
+                        let _ = write!(o, "<td>{}</td>", html_cell(&c));
+                    }
+                    o.push_str("</tr>\n");
+                }
+                o.push_str("</table>\n");
+            }
+            Block::Pre(lines) => {
+                let body: Vec<String> = lines.iter().map(|l| html_escape(l)).collect();
+                let _ = writeln!(o, "<pre>{}</pre>", body.join("\n"));
+            }
+            Block::List(items) => {
+                o.push_str("<ul>");
+                for i in items {
+                    let _ = write!(o, "<li>{}</li>", html_cell(&i));
+                }
+                o.push_str("</ul>\n");
+            }
+        }
+    }
+    o.push_str("</body></html>\n");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcript::record::{GENESIS_PREV, Record, Timestamp};
+    use crate::tuf::canonical::Value;
+
+    fn hostile_audit() -> Audit {
+        // A record whose text tries to break out of the table and inject markup.
+        let begin = crate::transcript::details::BeginDetails::new("practice", b"x", false, vec![]);
+        let r0 = Record::new(
+            0,
+            Timestamp::parse("2026-11-23T06:00:00Z").unwrap(),
+            "admin",
+            None,
+            "begin",
+            begin.to_value(),
+            GENESIS_PREV,
+        );
+        let r1 = Record::new(
+            1,
+            Timestamp::parse("2026-11-23T06:00:01Z").unwrap(),
+            "<script>alert(1)</script>|x`*_",
+            None,
+            "note",
+            Value::from("a|b\nc"),
+            r0.hash,
+        );
+        let text = format!("{}{}", r0.to_line(), r1.to_line());
+        super::super::audit::audit(text.as_bytes(), None, true)
+    }
+
+    #[test]
+    fn markdown_cannot_be_broken_by_record_text() {
+        let md = markdown("t.jsonl", &[0; 32], None, &hostile_audit());
+        assert!(md.contains("**PARTIAL**: verified up to seq 1;"), "{md}");
+        let row = md.lines().find(|l| l.starts_with("| 1 |")).unwrap();
+        // Every | inside the actor and summary is escaped: the row has exactly 7 separators.
+        let separators = row
+            .match_indices('|')
+            .filter(|(i, _)| *i == 0 || row.as_bytes()[i - 1] != b'\\');
+        assert_eq!(separators.count(), 7, "{row}");
+        assert!(!md.contains("<script>"), "{md}");
+        assert!(md.contains(CONFORMANCE));
+    }
+
+    #[test]
+    fn html_is_escaped_and_self_contained() {
+        let page = html("t<1>.jsonl", &[0; 32], None, &hostile_audit());
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(
+            page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{page}"
+        );
+        assert!(page.contains("t&lt;1&gt;.jsonl"));
+        assert!(!page.contains("http://") && !page.contains("https://") && !page.contains(" src="));
+        assert!(page.contains("<strong>PARTIAL</strong>"));
+    }
+
+    #[test]
+    fn an_invalid_audit_says_so_first() {
+        let a = super::super::audit::audit(b"{}\n", None, false);
+        let md = markdown("t.jsonl", &[0; 32], None, &a);
+        assert!(md.contains("| Verdict | **INVALID**: line 1: "), "{md}");
+        assert!(
+            md.contains("Not checked: the chain did not verify."),
+            "{md}"
+        );
+    }
+}

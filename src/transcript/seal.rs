@@ -1,0 +1,526 @@
+//! The seal: a `seal` record listing every exported artifact and the key ids of the keyholders
+//! who will sign, then one `seal-signature` record per keyholder over the statement
+//! `{"_type": "conclave-transcript-seal", "head": HEX, "seq": N}` (N and HEX: the seal record's
+//! `seq` and `hash`).
+//!
+//! The seal names its signers, so cutting signatures off the end is detected like any other
+//! truncation.
+
+use crate::signer::{Signer, SignerError};
+use crate::tuf::canonical::{Map, Value};
+use crate::tuf::key::{Key, KeyId};
+use crate::tuf::metadata::key_from_value;
+use crate::tuf::parse::{FieldError, Fields, index_path};
+
+use super::chain::VerifiedTranscript;
+use super::details::{FileDigest, no_rest};
+use super::record::{Digest, Record, parse_digest};
+
+/// The `_type` of the statement keyholders sign.
+pub const SEAL_TYPE: &str = "conclave-transcript-seal";
+
+/// `details` of the `seal` record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealDetails {
+    /// The head this seal closes: the hash of the record before the seal (equal to its `prev`).
+    pub head: Digest,
+    /// Every exported artifact.
+    pub artifacts: Vec<FileDigest>,
+    /// Key ids of the keyholders who sign the seal, each exactly once.
+    pub signers: Vec<KeyId>,
+}
+
+impl SealDetails {
+    /// As JSON.
+    pub fn to_value(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("head".into(), hex::encode(self.head).into());
+        m.insert(
+            "artifacts".into(),
+            Value::Array(self.artifacts.iter().map(FileDigest::to_value).collect()),
+        );
+        m.insert(
+            "signers".into(),
+            Value::Array(
+                self.signers
+                    .iter()
+                    .map(|k| Value::String(k.0.clone()))
+                    .collect(),
+            ),
+        );
+        Value::Object(m)
+    }
+
+    /// Read from a `seal` record's details: artifact names unique and safe, at least one signer,
+    /// no signer listed twice.
+    pub fn from_value(v: Value, path: &str) -> Result<SealDetails, FieldError> {
+        let mut f = Fields::new(v, path)?;
+        let head_s = f.string("head")?;
+        let head = parse_digest(&head_s).ok_or_else(|| {
+            FieldError::new(f.child("head"), "not a SHA-256 in 64 lower-case hex digits")
+        })?;
+        let apath = f.child("artifacts");
+        let artifacts = f
+            .array("artifacts")?
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| FileDigest::from_value(v, &index_path(&apath, i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, a) in artifacts.iter().enumerate() {
+            if artifacts[..i].iter().any(|b| b.name == a.name) {
+                return Err(FieldError::new(
+                    format!("{}.name", index_path(&apath, i)),
+                    format!("artifact \"{}\" is listed twice", a.name.escape_debug()),
+                ));
+            }
+        }
+        let spath = f.child("signers");
+        let mut signers = Vec::new();
+        for (i, v) in f.array("signers")?.into_iter().enumerate() {
+            let p = index_path(&spath, i);
+            let id = match v {
+                Value::String(s) => KeyId(s),
+                other => {
+                    return Err(FieldError::new(
+                        p,
+                        format!("expected a key id string, found {}", other.type_name()),
+                    ));
+                }
+            };
+            if signers.contains(&id) {
+                return Err(FieldError::new(p, format!("key id {id} is listed twice")));
+            }
+            signers.push(id);
+        }
+        if signers.is_empty() {
+            return Err(FieldError::new(spath, "a seal needs at least one signer"));
+        }
+        no_rest(f)?;
+        Ok(SealDetails {
+            head,
+            artifacts,
+            signers,
+        })
+    }
+}
+
+/// The statement each keyholder signs: its canonical bytes are the signed message.
+pub fn seal_statement(seal_seq: u64, seal_hash: &Digest) -> Value {
+    let mut m = Map::new();
+    m.insert("_type".into(), SEAL_TYPE.into());
+    m.insert("head".into(), hex::encode(seal_hash).into());
+    m.insert("seq".into(), Value::from(seal_seq));
+    Value::Object(m)
+}
+
+/// `details` of a `seal-signature` record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealSignature {
+    /// The signer's key id (must equal `key.key_id()`).
+    pub keyid: KeyId,
+    /// The signer's public key as a TUF key object.
+    pub key: Key,
+    /// Signature in hex over the canonical bytes of [`seal_statement`].
+    pub sig: String,
+}
+
+impl SealSignature {
+    /// Sign the seal record with a keyholder's token (the signer verifies its own signature).
+    pub fn sign(signer: &mut dyn Signer, seal: &Record) -> Result<SealSignature, SignerError> {
+        let msg = seal_statement(seal.seq, &seal.hash).canonical_bytes();
+        let sig = signer.sign(&msg)?;
+        Ok(SealSignature {
+            keyid: signer.key_id(),
+            key: signer.key().clone(),
+            sig: hex::encode(sig),
+        })
+    }
+
+    /// As JSON.
+    pub fn to_value(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("keyid".into(), self.keyid.0.clone().into());
+        m.insert("key".into(), self.key.to_value());
+        m.insert("sig".into(), self.sig.clone().into());
+        Value::Object(m)
+    }
+
+    /// Read from a `seal-signature` record's details.
+    pub fn from_value(v: Value, path: &str) -> Result<SealSignature, FieldError> {
+        let mut f = Fields::new(v, path)?;
+        let keyid = KeyId(f.string("keyid")?);
+        let kpath = f.child("key");
+        let key = key_from_value(f.take("key")?, &kpath)?;
+        let sig = f.string("sig")?;
+        no_rest(f)?;
+        Ok(SealSignature { keyid, key, sig })
+    }
+}
+
+/// Why a sealed transcript does not verify, naming the record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// There is no `seal` record: the transcript is incomplete or was cut short.
+    #[error(
+        "no seal: the transcript ends at seq {last_seq} without a seal record (truncated, or the ceremony did not finish)"
+    )]
+    NotSealed {
+        /// Last record present.
+        last_seq: u64,
+    },
+    /// A `seal-signature` record is not well formed.
+    #[error("line {line} (seq {seq}): {source}")]
+    BadRecord {
+        /// 1-based line.
+        line: usize,
+        /// The record's seq.
+        seq: u64,
+        /// What is wrong.
+        source: FieldError,
+    },
+    /// The key id is not the SHA-256 of the key object.
+    #[error(
+        "line {line} (seq {seq}): field \"details.keyid\": {recorded} is not the key id of the key given ({computed})"
+    )]
+    KeyIdMismatch {
+        /// 1-based line.
+        line: usize,
+        /// The record's seq.
+        seq: u64,
+        /// As written.
+        recorded: KeyId,
+        /// `key.key_id()`.
+        computed: KeyId,
+    },
+    /// Signed by a key the seal does not list.
+    #[error(
+        "line {line} (seq {seq}): key {keyid} signed, but the seal does not list it as a signer"
+    )]
+    UnexpectedSigner {
+        /// 1-based line.
+        line: usize,
+        /// The record's seq.
+        seq: u64,
+        /// The signer.
+        keyid: KeyId,
+    },
+    /// The same key signed twice (under the same or another key id).
+    #[error("line {line} (seq {seq}): key {keyid} already signed the seal at seq {first_seq}")]
+    DuplicateSigner {
+        /// 1-based line.
+        line: usize,
+        /// The record's seq.
+        seq: u64,
+        /// The signer.
+        keyid: KeyId,
+        /// The earlier signature's record.
+        first_seq: u64,
+    },
+    /// The signature does not verify.
+    #[error(
+        "line {line} (seq {seq}): field \"details.sig\": signature by {keyid} does not verify: {reason}"
+    )]
+    BadSignature {
+        /// 1-based line.
+        line: usize,
+        /// The record's seq.
+        seq: u64,
+        /// The signer.
+        keyid: KeyId,
+        /// Why.
+        reason: String,
+    },
+    /// A record follows the last listed signer's signature (the transcript was closed there).
+    #[error("line {line} (seq {seq}): every listed signer had signed the seal; nothing may follow")]
+    AfterClose {
+        /// 1-based line.
+        line: usize,
+        /// The record's seq.
+        seq: u64,
+    },
+    /// A listed signer has no signature (the end of the transcript was cut off, or a keyholder
+    /// did not sign).
+    #[error(
+        "after line {line} (seq {last_seq}): signer {keyid} listed in the seal has not signed (truncated?)"
+    )]
+    MissingSignature {
+        /// Last line of the transcript.
+        line: usize,
+        /// Last seq of the transcript.
+        last_seq: u64,
+        /// The missing signer.
+        keyid: KeyId,
+    },
+}
+
+impl SealError {
+    /// The seq of the record the error is about (the last record for missing parts).
+    pub fn seq(&self) -> u64 {
+        match self {
+            SealError::NotSealed { last_seq } | SealError::MissingSignature { last_seq, .. } => {
+                *last_seq
+            }
+            SealError::BadRecord { seq, .. }
+            | SealError::KeyIdMismatch { seq, .. }
+            | SealError::UnexpectedSigner { seq, .. }
+            | SealError::DuplicateSigner { seq, .. }
+            | SealError::BadSignature { seq, .. }
+            | SealError::AfterClose { seq, .. } => *seq,
+        }
+    }
+}
+
+/// A keyholder whose seal signature verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealSigner {
+    /// Key id.
+    pub keyid: KeyId,
+    /// The key.
+    pub key: Key,
+    /// The record's actor.
+    pub actor: String,
+    /// The record's seq.
+    pub seq: u64,
+}
+
+/// A seal whose every signature verified and whose every listed signer signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedSeal {
+    /// seq of the seal record.
+    pub seal_seq: u64,
+    /// Hash of the seal record: what the keyholders signed and the witnesses write down.
+    pub seal_hash: Digest,
+    /// The seal's contents.
+    pub details: SealDetails,
+    /// Signatures in transcript order.
+    pub signers: Vec<SealSigner>,
+}
+
+/// Verify the seal of a transcript whose chain verified.
+pub fn verify_seal(t: &VerifiedTranscript) -> Result<VerifiedSeal, SealError> {
+    let records = t.records();
+    let last_seq = t.last_seq();
+    let Some(seal_index) = t.seal_index() else {
+        return Err(SealError::NotSealed { last_seq });
+    };
+    let seal = &records[seal_index];
+    // The chain already checked the shape; read it again rather than trusting a cache.
+    let details = SealDetails::from_value(seal.details.clone(), "details").map_err(|source| {
+        SealError::BadRecord {
+            line: seal_index + 1,
+            seq: seal.seq,
+            source,
+        }
+    })?;
+    let msg = seal_statement(seal.seq, &seal.hash).canonical_bytes();
+    let mut signers: Vec<(SealSigner, Vec<u8>)> = Vec::new();
+    for (i, r) in records.iter().enumerate().skip(seal_index + 1) {
+        let (line, seq) = (i + 1, r.seq);
+        if signers.len() == details.signers.len() {
+            // The writer closes the transcript with the last listed signature.
+            return Err(SealError::AfterClose { line, seq });
+        }
+        if r.action != "seal-signature" {
+            continue;
+        }
+        let s = SealSignature::from_value(r.details.clone(), "details")
+            .map_err(|source| SealError::BadRecord { line, seq, source })?;
+        let computed = s.key.key_id();
+        if computed != s.keyid {
+            return Err(SealError::KeyIdMismatch {
+                line,
+                seq,
+                recorded: s.keyid,
+                computed,
+            });
+        }
+        if !details.signers.contains(&s.keyid) {
+            return Err(SealError::UnexpectedSigner {
+                line,
+                seq,
+                keyid: s.keyid,
+            });
+        }
+        let bad = |reason: String, keyid: &KeyId| SealError::BadSignature {
+            line,
+            seq,
+            keyid: keyid.clone(),
+            reason,
+        };
+        let pk = s
+            .key
+            .public_key()
+            .map_err(|e| bad(e.to_string(), &s.keyid))?;
+        let material = pk.material();
+        if let Some((first, _)) = signers.iter().find(|(_, m)| *m == material) {
+            return Err(SealError::DuplicateSigner {
+                line,
+                seq,
+                keyid: s.keyid,
+                first_seq: first.seq,
+            });
+        }
+        s.key
+            .verify_hex(&msg, &s.sig)
+            .map_err(|e| bad(e.to_string(), &s.keyid))?;
+        signers.push((
+            SealSigner {
+                keyid: s.keyid,
+                key: s.key,
+                actor: r.actor.clone(),
+                seq,
+            },
+            material,
+        ));
+    }
+    if let Some(missing) = details
+        .signers
+        .iter()
+        .find(|id| !signers.iter().any(|(s, _)| &s.keyid == *id))
+    {
+        return Err(SealError::MissingSignature {
+            line: records.len(),
+            last_seq,
+            keyid: missing.clone(),
+        });
+    }
+    Ok(VerifiedSeal {
+        seal_seq: seal.seq,
+        seal_hash: seal.hash,
+        details,
+        signers: signers.into_iter().map(|(s, _)| s).collect(),
+    })
+}
+
+/// A file found in the artifacts folder.
+pub type FoundFile = FileDigest;
+
+/// One listed artifact whose bytes differ from the seal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArtifactMismatch {
+    /// As the seal lists it.
+    pub expected: FileDigest,
+    /// As found.
+    pub found: FileDigest,
+}
+
+/// The artifacts folder compared with the seal.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ArtifactCheck {
+    /// Listed and identical (name).
+    pub matching: Vec<String>,
+    /// Listed but absent.
+    pub missing: Vec<FileDigest>,
+    /// Listed but with other bytes.
+    pub mismatched: Vec<ArtifactMismatch>,
+    /// Present but not listed (reported, not a failure: the transcript itself and the script
+    /// usually sit beside the artifacts).
+    pub unlisted: Vec<String>,
+}
+
+impl ArtifactCheck {
+    /// Every listed artifact is present with its hash and length.
+    pub fn is_ok(&self) -> bool {
+        self.missing.is_empty() && self.mismatched.is_empty()
+    }
+}
+
+/// Compare the seal's artifact list with the files found in a folder.
+pub fn check_artifacts(listed: &[FileDigest], found: &[FoundFile]) -> ArtifactCheck {
+    let mut check = ArtifactCheck::default();
+    for a in listed {
+        match found.iter().find(|f| f.name == a.name) {
+            None => check.missing.push(a.clone()),
+            Some(f) if f.sha256 == a.sha256 && f.length == a.length => {
+                check.matching.push(a.name.clone())
+            }
+            Some(f) => check.mismatched.push(ArtifactMismatch {
+                expected: a.clone(),
+                found: f.clone(),
+            }),
+        }
+    }
+    check.unlisted = found
+        .iter()
+        .filter(|f| !listed.iter().any(|a| a.name == f.name))
+        .map(|f| f.name.clone())
+        .collect();
+    check
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_bytes_are_fixed() {
+        let v = seal_statement(7, &[0xab; 32]);
+        assert_eq!(
+            String::from_utf8(v.canonical_bytes()).unwrap(),
+            format!(
+                "{{\"_type\":\"conclave-transcript-seal\",\"head\":\"{}\",\"seq\":7}}",
+                "ab".repeat(32)
+            )
+        );
+    }
+
+    #[test]
+    fn seal_details_refuse_duplicates_and_no_signers() {
+        let a = FileDigest::of("1.root.json", b"x");
+        let good = SealDetails {
+            head: [1; 32],
+            artifacts: vec![a.clone()],
+            signers: vec![KeyId("k1".into())],
+        };
+        assert_eq!(
+            SealDetails::from_value(good.to_value(), "details").unwrap(),
+            good
+        );
+        let mut twice = good.clone();
+        twice.artifacts.push(a);
+        assert_eq!(
+            SealDetails::from_value(twice.to_value(), "details")
+                .unwrap_err()
+                .path,
+            "details.artifacts[1].name"
+        );
+        let mut none = good.clone();
+        none.signers.clear();
+        assert_eq!(
+            SealDetails::from_value(none.to_value(), "details")
+                .unwrap_err()
+                .path,
+            "details.signers"
+        );
+        let mut dup = good;
+        dup.signers.push(KeyId("k1".into()));
+        assert_eq!(
+            SealDetails::from_value(dup.to_value(), "details")
+                .unwrap_err()
+                .path,
+            "details.signers[1]"
+        );
+    }
+
+    #[test]
+    fn artifacts_are_compared_by_name_hash_and_length() {
+        let listed = vec![
+            FileDigest::of("a", b"aaa"),
+            FileDigest::of("b", b"bbb"),
+            FileDigest::of("c", b"ccc"),
+        ];
+        let found = vec![
+            FileDigest::of("a", b"aaa"),
+            FileDigest::of("b", b"bbB"),
+            FileDigest::of("d", b"ddd"),
+        ];
+        let c = check_artifacts(&listed, &found);
+        assert_eq!(c.matching, vec!["a".to_string()]);
+        assert_eq!(c.mismatched.len(), 1);
+        assert_eq!(c.mismatched[0].expected.name, "b");
+        assert_eq!(c.missing, vec![FileDigest::of("c", b"ccc")]);
+        assert_eq!(c.unlisted, vec!["d".to_string()]);
+        assert!(!c.is_ok());
+        assert!(check_artifacts(&listed, &listed).is_ok());
+    }
+}
