@@ -39,6 +39,9 @@ enum Command {
     /// Signature bundles: detached signatures carried between appliances.
     #[command(subcommand)]
     Bundle(cli::bundle::BundleCommand),
+    /// Removable media: list candidates, export files with read-back, list and check an import.
+    #[command(subcommand)]
+    Usb(cli::usb::UsbCommand),
     /// Keyholder tokens (PKCS#11): list, generate keys, create practice tokens.
     #[command(subcommand)]
     Token(cli::token::TokenCommand),
@@ -55,7 +58,8 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Inspect(a) => cli::verify::run_inspect(a),
         Command::Ceremony(c) => cli::ceremony::run(c),
         Command::Qr(c) => cli::qr::run(c),
-        Command::Bundle(c) => cli::bundle::run(c),
+        Command::Bundle(c) => cli::bundle::run(c, cli.config.as_deref()),
+        Command::Usb(c) => cli::usb::run(c),
         Command::Rehearse(a) => cli::rehearse::run(a),
         Command::Token(c) => cli::token::run_token(c, cli.config.as_deref()),
         Command::Sign(a) => cli::token::run_sign(a, cli.config.as_deref()),

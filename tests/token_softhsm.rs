@@ -782,10 +782,30 @@ fn the_pin_is_never_printed_or_written() {
         o,
         "--pin-stdin",
     ];
+    let bundle = p.path("alice.bundle.json");
+    let export = [
+        "bundle",
+        "export",
+        "--module",
+        SOFTHSM,
+        "--token",
+        "alice",
+        "--key",
+        "alice",
+        "--metadata",
+        f,
+        "--out",
+        bundle.to_str().unwrap(),
+        "--pin-stdin",
+        "--keyholder",
+        "alice",
+    ];
     let mut transcript = String::new();
     for (args, stdin, code) in [
         (&sign[..], wrong, 1),
         (&sign[..], secret, 0),
+        (&export[..], wrong, 1),
+        (&export[..], secret, 0),
         (
             &[
                 "token",
@@ -811,6 +831,7 @@ fn the_pin_is_never_printed_or_written() {
         transcript.push_str(&run.stderr);
     }
     assert!(out.exists());
+    assert!(bundle.exists());
     assert!(
         !transcript.contains(secret) && !transcript.contains(wrong),
         "PIN printed:\n{transcript}"
@@ -836,7 +857,7 @@ fn the_pin_is_never_printed_or_written() {
             }
         }
     }
-    assert!(files >= 4, "only {files} files checked");
+    assert!(files >= 5, "only {files} files checked");
 }
 
 /// The mechanism check against the real token's mechanism list (SoftHSM2 has no

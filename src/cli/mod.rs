@@ -7,6 +7,7 @@ pub mod qr;
 pub mod rehearse;
 pub mod token;
 pub mod transcript;
+pub mod usb;
 pub mod verify;
 
 /// What a command produced.

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -13,9 +13,10 @@ use crate::signer::Signer;
 use crate::signer::pkcs11::{
     EdParams, Module, Pin, TokenDesc, TokenError, TokenKey, key_type_name, parse_key_type,
 };
+use crate::transport::bundle::file_bytes;
 use crate::tuf::key::{Algorithm, Key, KeyId};
-use crate::tuf::metadata::{AnyMetadata, Metadata, Role, RoleType, Root};
-use crate::tuf::verify::{Uncounted, count_signatures_known, trust_root};
+use crate::tuf::metadata::{AnyMetadata, Metadata, Role, RoleType, Root, Signature};
+use crate::tuf::verify::{Uncounted, count_signatures, count_signatures_known, trust_root};
 
 /// `conclave token ...`
 #[derive(Debug, clap::Subcommand)]
@@ -946,15 +947,6 @@ fn add_signature(md: &mut AnyMetadata, keyid: KeyId, sig: &[u8]) {
     }
 }
 
-fn file_bytes(md: &AnyMetadata) -> Vec<u8> {
-    match md {
-        AnyMetadata::Root(m) => m.to_file_bytes(),
-        AnyMetadata::Targets(m) => m.to_file_bytes(),
-        AnyMetadata::Snapshot(m) => m.to_file_bytes(),
-        AnyMetadata::Timestamp(m) => m.to_file_bytes(),
-    }
-}
-
 /// Write `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,
 /// fsync of the directory. On any error the temporary file is removed and `path` is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -991,24 +983,97 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// `conclave sign`: add one signature from a token key to a metadata file. `config`: the
-/// global `--config FILE`.
-pub fn run_sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
-    // 1. Everything that can be checked before touching the token.
-    let in_bytes = std::fs::read(&a.input)
-        .map_err(|e| CliError::Io(format!("cannot read {}: {e}", a.input.display())))?;
-    let mut md = AnyMetadata::from_bytes(&in_bytes)
-        .map_err(|e| CliError::Usage(format!("{} is not TUF metadata: {e}", a.input.display())))?;
-    let in_place = same_file(&a.input, &a.out);
-    if !in_place && a.out.exists() {
-        return Err(CliError::Usage(format!(
-            "{} exists; Conclave does not overwrite another file (sign in place with --out equal to --in)",
-            a.out.display()
-        )));
+/// What `conclave sign` and `conclave bundle export` have in common: which token key signs which
+/// metadata file, checked against which trusted root.
+#[derive(Debug, Clone, Copy)]
+pub struct SignRequest<'a> {
+    /// PKCS#11 module selection (`--module`).
+    pub module: &'a ModuleArg,
+    /// The global `--config` file, if given.
+    pub config: Option<&'a Path>,
+    /// The token, by label or serial (None: the one present token holding `key`).
+    pub token: Option<&'a str>,
+    /// The key, by label or TUF key id (or a unique prefix).
+    pub key: &'a str,
+    /// The keyholder's name, for the PIN prompt.
+    pub keyholder: Option<&'a str>,
+    /// The metadata file to sign (only read).
+    pub metadata: &'a Path,
+    /// Trusted root: names the keys of targets/snapshot/timestamp, and the old root keys when
+    /// signing a new root. It must verify by its own root keys.
+    pub trusted_root: Option<&'a Path>,
+    /// Read the PIN from one line of standard input.
+    pub pin_stdin: bool,
+    /// Sign even if no role names the key (loud; the signature will not count).
+    pub force: bool,
+}
+
+/// A token's signature over a metadata file's canonical signed bytes, already verified in
+/// software against the key as each relevant role lists it.
+pub struct TokenSignature {
+    /// Key material of the token's key (the signature was verified against it).
+    pub material: Vec<u8>,
+    /// The metadata as read (unchanged).
+    pub md: AnyMetadata,
+    /// The signature as TUF carries it (DER for ECDSA).
+    pub sig: Vec<u8>,
+    /// Key ids the signature is for (more than one only when a root lists the same key under
+    /// two ids).
+    pub keyids: Vec<KeyId>,
+    /// Which roles name the key, as "ROLE DESCRIPTION as KEYID".
+    pub named_by: Vec<String>,
+    /// Roles to report thresholds for.
+    roles: Vec<RoleWithKeys>,
+    /// The token that signed.
+    pub token: TokenDesc,
+    /// Label of the key on the token.
+    pub key_label: String,
+    /// "ROLE version N (FILE)".
+    pub what: String,
+    /// Time the token took to sign.
+    pub took: Duration,
+}
+
+impl TokenSignature {
+    /// One line per relevant role: its threshold count over `signatures`, by the verifier's
+    /// one threshold counter.
+    pub fn threshold_lines(&self, signatures: &[Signature]) -> String {
+        let mut out = String::new();
+        for (desc, role, keys) in &self.roles {
+            let r = count_signatures(
+                |id| keys.iter().find(|(k, _)| k == id).map(|(_, k)| k),
+                role,
+                self.md.signed_bytes(),
+                signatures,
+            );
+            let state = if r.verified() {
+                "threshold met"
+            } else {
+                "not enough signatures yet"
+            };
+            out.push_str(&format!("  {desc}: {} ({state})\n", r.summary()));
+        }
+        out
     }
+}
+
+/// Sign a metadata file's canonical signed bytes with a token key: everything that can be
+/// checked is checked before the PIN is asked (the metadata parses, the trusted root verifies,
+/// a role names the key); then PIN, login, sign, and verification of the signature in software.
+/// Writes nothing: the callers decide what to write (a signed file, a bundle).
+pub fn sign_with_token(req: &SignRequest<'_>) -> Result<TokenSignature, CliError> {
+    // 1. Everything that can be checked before touching the token.
+    let in_bytes = std::fs::read(req.metadata)
+        .map_err(|e| CliError::Io(format!("cannot read {}: {e}", req.metadata.display())))?;
+    let md = AnyMetadata::from_bytes(&in_bytes).map_err(|e| {
+        CliError::Usage(format!(
+            "{} is not TUF metadata: {e}",
+            req.metadata.display()
+        ))
+    })?;
     // The trusted root must itself verify (a threshold of its own root keys) before its key
     // lists decide anything.
-    let trusted = match &a.trusted_root {
+    let trusted = match req.trusted_root {
         Some(p) => {
             let b = std::fs::read(p)
                 .map_err(|e| CliError::Io(format!("cannot read {}: {e}", p.display())))?;
@@ -1021,22 +1086,22 @@ pub fn run_sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError
     let auth = authority(&md, trusted.as_ref());
     let ty = md.role_type();
     let version = md.common().version;
-    let what = format!("{ty} version {version} ({})", a.input.display());
+    let what = format!("{ty} version {version} ({})", req.metadata.display());
 
     // 2. The token and the key (public objects: no PIN needed yet).
-    let module = a.module.open(config)?;
-    let holder_name = a.keyholder.as_deref();
-    let (session, tkey) = match &a.token {
+    let module = req.module.open(req.config)?;
+    let holder_name = req.keyholder;
+    let (session, tkey) = match req.token {
         Some(wanted) => {
             let token = module
                 .find_token(wanted)
                 .map_err(|e| e.for_keyholder(holder_name))?;
             let session = module.open_session(&token, false)?;
-            let tkey = session.find_key(&a.key)?;
+            let tkey = session.find_key(req.key)?;
             (session, tkey)
         }
         None => module
-            .find_key_anywhere(&a.key)
+            .find_key_anywhere(req.key)
             .map_err(|e| e.for_keyholder(holder_name))?,
     };
     let token = session.token().clone();
@@ -1073,10 +1138,10 @@ pub fn run_sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError
                     .join(" nor the ")
             )
         });
-        if !a.force {
+        if !req.force {
             return Err(CliError::Invalid(format!(
                 "refusing to sign {what}: {why}; {} left unchanged (use --force to sign anyway; the signature would not count)",
-                a.input.display()
+                req.metadata.display()
             )));
         }
         eprintln!("!!! WARNING: --force: {why}.");
@@ -1087,14 +1152,13 @@ pub fn run_sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError
     }
 
     // 3. PIN, login, sign, verify.
-    let holder = a
+    let holder = req
         .keyholder
-        .as_ref()
         .map(|k| format!(" of keyholder {k}"))
         .unwrap_or_default();
     session.check_not_locked()?;
     let pin = read_pin(
-        a.pin_stdin,
+        req.pin_stdin,
         &format!(
             "PIN for {token}{holder} to sign {what} with key \"{}\": ",
             tkey.label
@@ -1103,46 +1167,83 @@ pub fn run_sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError
     session.login(&pin)?;
     drop(pin);
     let mut signer = session.signer(&tkey)?;
-    let msg = md.signed_bytes().to_vec();
+    let msg = md.signed_bytes();
     let start = Instant::now();
-    let sig = signer.sign(&msg).map_err(|e| match e {
+    let sig = signer.sign(msg).map_err(|e| match e {
         crate::signer::SignerError::Token(t) => CliError::from(*t),
         other => CliError::Invalid(format!(
             "the token's signature is bad, nothing written: {other}"
         )),
     })?;
     let took = start.elapsed();
-    for id in &keyids {
-        add_signature(&mut md, id.clone(), &sig);
+    // `signer.sign` verified the signature against the token's public key, whose material is
+    // the material of every key id in `keyids` (matched above): not verified again here.
+    Ok(TokenSignature {
+        material: signer.public_key().material(),
+        md,
+        sig,
+        keyids,
+        named_by,
+        roles: auth.roles,
+        token,
+        key_label: tkey.label.clone(),
+        what,
+        took,
+    })
+}
+
+/// `conclave sign`: add one signature from a token key to a metadata file.
+pub fn run_sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
+    let in_place = same_file(&a.input, &a.out);
+    if !in_place && a.out.exists() {
+        return Err(CliError::Usage(format!(
+            "{} exists; Conclave does not overwrite another file (sign in place with --out equal to --in)",
+            a.out.display()
+        )));
+    }
+    let signed = sign_with_token(&SignRequest {
+        module: &a.module,
+        config,
+        token: a.token.as_deref(),
+        key: &a.key,
+        keyholder: a.keyholder.as_deref(),
+        metadata: &a.input,
+        trusted_root: a.trusted_root.as_deref(),
+        pin_stdin: a.pin_stdin,
+        force: a.force,
+    })?;
+    let mut md = signed.md.clone();
+    for id in &signed.keyids {
+        add_signature(&mut md, id.clone(), &signed.sig);
     }
 
-    // 4. Re-read what will be written and check it before the rename: every role's signatures
+    // Re-read what will be written and check it before the rename: every role's signatures
     // are counted against the keys as the metadata lists them (the one threshold counter), and
-    // the signature just added must count wherever a role names its key id. `signer.sign`
-    // verified it against the token's key over these bytes; the counter takes that as known for
-    // exactly that key material and those signature bytes (as decoded from the file written),
-    // so it is not verified a second time, while every other signature in the file is.
+    // the signature just added must count wherever a role names its key id. The token's
+    // signature was verified against its key over these bytes; the counter takes that as known
+    // for exactly that key material and those signature bytes, while every other signature in
+    // the file is verified.
     let out_bytes = file_bytes(&md);
     let check = AnyMetadata::from_bytes(&out_bytes)
         .map_err(|e| CliError::Usage(format!("internal error: output does not parse: {e}")))?;
-    if check.signed_bytes() != msg.as_slice() {
+    if check.signed_bytes() != signed.md.signed_bytes() {
         return Err(CliError::Usage(
             "internal error: the signed part changed while adding a signature; nothing written"
                 .into(),
         ));
     }
-    let known = [(signer.public_key().material(), sig.clone())];
+    let known = [(signed.material.clone(), signed.sig.clone())];
     let mut counts = Vec::new();
-    for (desc, role, keys) in &auth.roles {
+    for (desc, role, keys) in &signed.roles {
         let r = count_signatures_known(
             |id| keys.iter().find(|(k, _)| k == id).map(|(_, k)| k),
             role,
-            &msg,
+            signed.md.signed_bytes(),
             check.signatures(),
             &known,
         );
         for (id, why) in &r.unsigned {
-            if keyids.contains(id) && !matches!(why, Uncounted::SameKeyAs(_)) {
+            if signed.keyids.contains(id) && !matches!(why, Uncounted::SameKeyAs(_)) {
                 return Err(CliError::Invalid(format!(
                     "the new signature does not count for key {id} as the {desc} lists it: {why}; nothing written"
                 )));
@@ -1154,14 +1255,16 @@ pub fn run_sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError
         .map_err(|e| CliError::Io(format!("cannot write {}: {e}", a.out.display())))?;
 
     let mut out = format!(
-        "signed {what} with key \"{}\" on {token} in {} ms\n",
-        tkey.label,
-        took.as_millis()
+        "signed {} with key \"{}\" on {} in {} ms\n",
+        signed.what,
+        signed.key_label,
+        signed.token,
+        signed.took.as_millis()
     );
-    for id in &keyids {
+    for id in &signed.keyids {
         out.push_str(&format!("  signature added for key id {id}\n"));
     }
-    for n in &named_by {
+    for n in &signed.named_by {
         out.push_str(&format!("  key named by the {n}\n"));
     }
     // Threshold status per role, counted above by the verifier's one threshold counter.

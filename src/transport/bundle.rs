@@ -20,6 +20,12 @@ pub const BUNDLE_TYPE: &str = "conclave-signature-bundle";
 /// Largest bundle file accepted (they are a few hundred bytes).
 pub const MAX_BUNDLE_SIZE: u64 = 64 * 1024;
 
+/// QR fragment size at which any bundle is one frame (`conclave qr encode --fragment-size 400`).
+/// At the default fragment size (250 bytes) a bundle takes two fragments: its envelope (deflated
+/// JSON with two SHA-256 values and a signature in hex, plus the file's SHA-256) is 330 to 390
+/// bytes for Ed25519 to ECDSA P-384.
+pub const ONE_FRAME_FRAGMENT_SIZE: usize = 400;
+
 /// One keyholder's signature over one metadata file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bundle {
@@ -426,6 +432,56 @@ mod tests {
         .unwrap();
         assert_eq!(report.added.len(), 2);
         assert!(report.threshold.verified());
+    }
+
+    /// Measured: with the fields the format carries (two SHA-256 values and a signature in hex),
+    /// the QR envelope of a bundle is 330 to 390 bytes, so at the default fragment size of 250
+    /// it takes two fragments; `ONE_FRAME_FRAGMENT_SIZE` shows it as one frame.
+    #[test]
+    fn a_bundle_of_every_key_type_fits_one_qr_frame_at_the_one_frame_fragment_size() {
+        use crate::transport::qr::{Animation, EncodeOptions, QrMatrix};
+        for alg in [
+            Algorithm::Ed25519,
+            Algorithm::EcdsaP256,
+            Algorithm::EcdsaP384,
+        ] {
+            let mut s = SoftwareSigner::from_seed(alg, &[7; 48]).unwrap();
+            let md = AnyMetadata::Root(root(&[&s], 1));
+            let mut b = bundle_for(&md, &mut s);
+            // The longest forms: a 16-character token serial (SoftHSM2, YubiHSM), and for
+            // ECDSA the longest DER signature (both integers 49 bytes with a leading zero).
+            b.token_serial = Some("0123456789abcdef".into());
+            if alg == Algorithm::EcdsaP384 {
+                b.sig = format!("3066023100{}023100{}", "ab".repeat(48), "cd".repeat(48));
+                assert_eq!(b.sig.len(), 2 * 104);
+            }
+            let bytes = b.to_bytes();
+            let default = Animation::new(&bytes, &EncodeOptions::default()).unwrap();
+            assert!(
+                default.fragment_count() <= 2,
+                "{alg:?}: {} fragments at the default size",
+                default.fragment_count()
+            );
+            let mut one = Animation::new(
+                &bytes,
+                &EncodeOptions {
+                    fragment_size: ONE_FRAME_FRAGMENT_SIZE,
+                    ..EncodeOptions::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                one.fragment_count(),
+                1,
+                "{alg:?}: {} bytes, {} as envelope, do not fit one fragment of {ONE_FRAME_FRAGMENT_SIZE}",
+                bytes.len(),
+                one.envelope_len
+            );
+            // A QR code a phone or webcam reads from a screen: version 20 or lower (97 modules).
+            let frame = one.next_frame().unwrap();
+            let qr = QrMatrix::encode(&frame, 0).unwrap();
+            assert!(qr.width() <= 97, "{alg:?}: {} modules", qr.width());
+        }
     }
 
     #[test]
