@@ -156,6 +156,12 @@ fn practice_tokens(
         if exists && pins.contains_key(name) {
             continue;
         }
+        if pins.contains_key(name) {
+            return Err(RehearseError::Io(format!(
+                "the practice token of {name} in {} cannot be read any more (SoftHSM2 left it damaged after an interruption, and no saved copy repaired it); start a new workspace",
+                ws.dir.join("tokens").display()
+            )));
+        }
         if exists {
             return Err(RehearseError::Io(format!(
                 "token \"{name}\" exists but its practice PIN is not in {}",
@@ -240,6 +246,66 @@ fn login(
         .login(pin)
         .map_err(io(format!("login to the token of {keyholder}")))?;
     Ok(session)
+}
+
+/// SoftHSM2 rewrites its token files in place, so a `kill -9` at the wrong moment can leave a
+/// practice token's file empty. The rehearsal keeps a copy of the token store once the tokens
+/// and keys exist (`tokens.saved/`) and puts back any file that an interruption emptied. Practice
+/// tokens only: a hardware token keeps its own state.
+fn save_tokens(ws: &Workspace) -> Result<(), RehearseError> {
+    let from = ws.dir.join("tokens");
+    let to = ws.dir.join("tokens.saved");
+    for dir in std::fs::read_dir(&from).map_err(io(from.display()))? {
+        let dir = dir.map_err(io(from.display()))?.path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let Some(name) = dir.file_name() else {
+            continue;
+        };
+        let target = to.join(name);
+        std::fs::create_dir_all(&target).map_err(io(target.display()))?;
+        for f in std::fs::read_dir(&dir).map_err(io(dir.display()))? {
+            let f = f.map_err(io(dir.display()))?.path();
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            if f.is_file()
+                && len > 0
+                && let Some(fname) = f.file_name()
+            {
+                let bytes = std::fs::read(&f).map_err(io(f.display()))?;
+                write_private(&target.join(fname), &bytes)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Put back token files that an interruption left empty; returns what was repaired.
+fn repair_tokens(ws: &Workspace) -> Result<Vec<String>, RehearseError> {
+    let live = ws.dir.join("tokens");
+    let saved = ws.dir.join("tokens.saved");
+    let mut repaired = Vec::new();
+    let Ok(dirs) = std::fs::read_dir(&saved) else {
+        return Ok(repaired);
+    };
+    for dir in dirs {
+        let dir = dir.map_err(io(saved.display()))?.path();
+        let Some(name) = dir.file_name() else {
+            continue;
+        };
+        for f in std::fs::read_dir(&dir).map_err(io(dir.display()))? {
+            let f = f.map_err(io(dir.display()))?.path();
+            let Some(fname) = f.file_name() else { continue };
+            let target = live.join(name).join(fname);
+            let damaged = target.metadata().map(|m| m.len() == 0).unwrap_or(true);
+            if damaged {
+                let bytes = std::fs::read(&f).map_err(io(f.display()))?;
+                write_private(&target, &bytes)?;
+                repaired.push(target.display().to_string());
+            }
+        }
+    }
+    Ok(repaired)
 }
 
 /// A transcript of `script_name` in the workspace that is not sealed yet.
@@ -369,6 +435,8 @@ pub struct RehearseReport {
     pub resumed_events: usize,
     /// Warnings the run acknowledged.
     pub warnings: Vec<String>,
+    /// Practice token files restored after an interruption emptied them.
+    pub repaired: Vec<String>,
     /// Each key generated.
     pub keys: Vec<KeyRow>,
     /// Role to the SHA-256 of the canonical bytes that were reviewed and signed.
@@ -406,9 +474,11 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
     })?;
     let mut engine =
         Engine::new(script.clone()).map_err(|e| RehearseError::Refused(e.to_string()))?;
+    let repaired = repair_tokens(ws)?;
     let module_path = locate_module(None).map_err(io("the SoftHSM2 module"))?;
     let module = Module::open(Some(&module_path)).map_err(io("the SoftHSM2 module"))?;
     let pins = practice_tokens(ws, &module)?;
+    save_tokens(ws)?;
     let (online, online_digest) = online_keys(ws)?;
 
     let tpath = if script.kind == crate::ceremony::script::Kind::BootstrapRoot {
@@ -635,6 +705,9 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
             )
             .map_err(io("writing the transcript"))?;
         engine = trial;
+        if matches!(event, Event::KeyGenerated { .. }) {
+            save_tokens(ws)?;
+        }
         for w in new_warnings {
             let ack = Event::WarningAcknowledged {
                 step: engine.current_step().unwrap_or("end").to_string(),
@@ -693,6 +766,7 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
         exported,
         export_dir: ws.export(),
         seal: seal_hash,
+        repaired,
         resumed,
         already_complete: false,
         resumed_events,
@@ -749,6 +823,7 @@ fn finished(tpath: &Path, script: &Script) -> Result<Option<RehearseReport>, Reh
             .parent()
             .map_or_else(PathBuf::new, |p| p.join("export")),
         seal,
+        repaired: Vec::new(),
         resumed: true,
         already_complete: true,
         resumed_events: events.len(),

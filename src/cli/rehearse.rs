@@ -116,6 +116,12 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
             report.resumed_events
         );
     }
+    for f in &report.repaired {
+        let _ = writeln!(
+            out,
+            "practice token file {f} was emptied by the interruption (SoftHSM2 rewrites it in place) and was restored from the saved copy"
+        );
+    }
     for w in &report.warnings {
         let _ = writeln!(out, "warning (acknowledged, in the transcript): {w}");
     }
