@@ -66,6 +66,7 @@ test: deps lint unit
 # signatures per second through SoftHSM2 (conclave against pkcs11-tool).
 bench: venv deb-deps
 	CONCLAVE_PYTHON=$(abspath $(PY)) CARGO=$(CARGO) tests/bench/run.sh
+	$(CARGO) test --release --locked --test bench_tough -- --ignored --nocapture
 	$(CARGO) test --release --locked --test transport_qr fragments_per_size_figures -- --nocapture
 	python3 tests/bench/token_bench.py --conclave $${CARGO_TARGET_DIR:-target}/release/conclave
 
