@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::folder::{read_limited, write_new_file};
-use crate::transport::bundle::{self, Bundle, MAX_BUNDLE_SIZE, ONE_FRAME_FRAGMENT_SIZE};
+use crate::transport::bundle::{self, Bundle, MAX_BUNDLE_SIZE};
 use crate::transport::qr::{Animation, DEFAULT_FRAGMENT_SIZE, EncodeOptions, hex_groups};
 use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
 use crate::tuf::metadata::{AnyMetadata, Metadata, Root};
@@ -170,8 +170,10 @@ fn export(a: &ExportArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         .map(|anim| anim.fragment_count())
         .map_err(|e| CliError::Usage(format!("internal error: {e}")))
     };
-    let at_default = fragments(DEFAULT_FRAGMENT_SIZE)?;
-    let at_one = fragments(ONE_FRAME_FRAGMENT_SIZE)?;
+    let at_default = fragments(crate::transport::qr::one_frame_size(
+        &bytes,
+        DEFAULT_FRAGMENT_SIZE,
+    ))?;
     write_new_file(&a.out, &bytes).map_err(|e| CliError::Io(format!("{name}: {e}")))?;
 
     let mut out = format!(
@@ -205,7 +207,7 @@ fn export(a: &ExportArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     );
     let _ = writeln!(
         out,
-        "  {} bytes; QR: {at_default} fragment(s) at the default fragment size, {at_one} with `conclave qr encode --fragment-size {ONE_FRAME_FRAGMENT_SIZE} {name}`",
+        "  {} bytes; `conclave qr encode {name}` shows it as {at_default} QR frame(s)",
         bytes.len()
     );
     let _ = writeln!(out, "  written to {name}");

@@ -887,6 +887,24 @@ fn write_new_file(path: &Path, data: &[u8]) -> Result<(), QrError> {
     })
 }
 
+/// Largest envelope shown as one single frame at the default fragment size: a signature bundle
+/// or a transcript seal then needs no fountain at all (a version-20 QR code, 97 modules wide).
+pub const ONE_FRAME_MAX: usize = 400;
+
+/// The fragment size for `data`: with the default size, a file whose envelope fits in
+/// [`ONE_FRAME_MAX`] bytes is sent as one fragment; otherwise the size asked for.
+pub fn one_frame_size(data: &[u8], fragment_size: usize) -> usize {
+    let envelope = make_envelope(data).len();
+    if fragment_size == DEFAULT_FRAGMENT_SIZE
+        && envelope > fragment_size
+        && envelope <= ONE_FRAME_MAX
+    {
+        envelope
+    } else {
+        fragment_size
+    }
+}
+
 /// What `conclave qr encode` does: print the file's identity, then animate in the terminal,
 /// print `frames` frames one after another (`animate == false`), or write PNG frames.
 pub struct EncodeCommand<'a> {
@@ -908,7 +926,7 @@ pub struct EncodeCommand<'a> {
 pub fn cli_encode(cmd: &EncodeCommand<'_>, out: &mut dyn Write) -> Result<(), QrError> {
     let data = read_input(cmd.file)?;
     let options = EncodeOptions {
-        fragment_size: cmd.fragment_size,
+        fragment_size: one_frame_size(&data, cmd.fragment_size),
         ..EncodeOptions::default()
     };
     let mut anim = Animation::new(&data, &options)?;
