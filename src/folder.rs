@@ -120,6 +120,24 @@ pub fn write_new_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
             ),
         ));
     }
+    write_via_temp(path, data, |tmp, path| {
+        std::fs::hard_link(tmp, path)?;
+        std::fs::remove_file(tmp)
+    })
+}
+
+/// Write `data` to `path`, replacing what is there atomically (temporary file, fsync, rename,
+/// fsync of the folder): readers see the old or the new content, never a mix. For signing a
+/// file in place; everything else Conclave writes uses [`write_new_file`].
+pub fn write_replacing(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    write_via_temp(path, data, |tmp, path| std::fs::rename(tmp, path))
+}
+
+fn write_via_temp(
+    path: &Path,
+    data: &[u8],
+    publish: impl FnOnce(&Path, &Path) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -137,8 +155,7 @@ pub fn write_new_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
         f.write_all(data)?;
         f.sync_all()?;
         drop(f);
-        std::fs::hard_link(&tmp, path)?;
-        std::fs::remove_file(&tmp)?;
+        publish(&tmp, path)?;
         File::open(&dir)?.sync_all()
     })();
     if result.is_err() {

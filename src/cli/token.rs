@@ -1,6 +1,6 @@
 //! `conclave token ...` and `conclave sign`: the keyholder-token commands.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -947,33 +947,9 @@ fn add_signature(md: &mut AnyMetadata, keyid: KeyId, sig: &[u8]) {
     }
 }
 
-/// Write `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,
-/// fsync of the directory. On any error the temporary file is removed and `path` is untouched.
+/// Write `bytes` to `path` atomically (see [`crate::folder::write_replacing`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.conclave-tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(&dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::folder::write_replacing(path, bytes)
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
