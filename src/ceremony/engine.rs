@@ -378,6 +378,25 @@ pub struct Engine {
     exceptions: Vec<(String, String, String)>,
 }
 
+/// The custom field naming a key's owner in root (the one tuf-on-ci writes, so both tools show
+/// the same owners).
+pub const OWNER_FIELD: &str = "x-tuf-on-ci-keyowner";
+
+/// A keyholder's key as the ceremony writes it into root: the token's public key with its owner.
+pub fn owned_key(key: &Key, keyholder: &str) -> Key {
+    let mut k = key.clone();
+    k.unrecognized.insert(
+        OWNER_FIELD.to_string(),
+        Value::String(keyholder.to_string()),
+    );
+    k
+}
+
+/// The owner recorded in a key object, if any.
+pub fn key_owner(key: &Key) -> Option<&str> {
+    key.unrecognized.get(OWNER_FIELD).and_then(Value::as_str)
+}
+
 fn int_param(params: &BTreeMap<String, ParamValue>, name: &str) -> i64 {
     match params.get(name) {
         Some(ParamValue::Integer(i)) => *i,
@@ -623,7 +642,11 @@ impl Engine {
         let days = |name: &str| Duration::days(int_param(&self.params, name).max(1));
         let root_expires = now + days("root_expiry_days");
         let targets_expires = now + days("targets_expiry_days");
-        let keys: Vec<Key> = self.generated.iter().map(|(_, _, k)| k.clone()).collect();
+        let keys: Vec<Key> = self
+            .generated
+            .iter()
+            .map(|(who, _, k)| owned_key(k, who))
+            .collect();
         let online = |role: &str| -> Result<Key, EngineError> {
             self.online
                 .get(role)
@@ -715,6 +738,23 @@ impl Engine {
             roles.push("targets");
         }
         roles
+    }
+
+    /// The key id under which the proposal's new root or the current root lists the key with
+    /// this material (a token's public key), if either does.
+    pub fn key_for_material(&self, material: &[u8]) -> Option<KeyId> {
+        let new_root = self
+            .proposal
+            .as_ref()
+            .and_then(|p| p.root.as_ref())
+            .map(|r| r.signed());
+        let old_root = self.current.as_ref().map(|(r, _)| r.signed());
+        [new_root, old_root].into_iter().flatten().find_map(|r| {
+            r.keys
+                .iter()
+                .find(|(_, k)| k.public_key().is_ok_and(|p| p.material() == material))
+                .map(|(id, _)| id.clone())
+        })
     }
 
     /// The current metadata loaded by this ceremony, if any.
@@ -1000,13 +1040,14 @@ impl Engine {
                 }
                 let key = match self.generated.iter().find(|(k, _, _)| k == keyholder) {
                     Some((_, _, key)) => {
+                        let key = owned_key(key, keyholder);
                         if key.key_id().0 != *keyid {
                             return Err(self.policy(format!(
                                 "{keyholder}'s key is {}, not {keyid}",
                                 key.key_id()
                             )));
                         }
-                        key.clone()
+                        key
                     }
                     None => {
                         let id = KeyId(keyid.clone());
@@ -1267,13 +1308,15 @@ mod tests {
                     Some(who) => {
                         let p = engine.proposal().unwrap();
                         let (_, s) = room.signers.iter_mut().find(|(n, _)| n == who).unwrap();
+                        let material = s.key().public_key().unwrap().material();
+                        let keyid = engine.key_for_material(&material).unwrap();
                         let role = if p
                             .root
                             .as_ref()
                             .unwrap()
                             .signatures
                             .iter()
-                            .any(|x| x.keyid == s.key_id())
+                            .any(|x| x.keyid == keyid)
                         {
                             "targets"
                         } else {
@@ -1288,7 +1331,7 @@ mod tests {
                             step,
                             keyholder: who.clone(),
                             role: role.into(),
-                            keyid: s.key_id().0,
+                            keyid: keyid.0,
                             sig: hex::encode(s.sign(&bytes).unwrap()),
                         }
                     }
@@ -1405,7 +1448,7 @@ mod tests {
             step: "9".into(),
             keyholder: "alice".into(),
             role: "root".into(),
-            keyid: alice.key_id().0,
+            keyid: owned_key(alice.key(), "alice").key_id().0,
             sig: hex::encode(alice.sign(b"something else").unwrap()),
         };
         let e = engine.apply(&forged).unwrap_err();
@@ -1415,7 +1458,7 @@ mod tests {
             step: "9".into(),
             keyholder: "alice".into(),
             role: "root".into(),
-            keyid: bob.key_id().0,
+            keyid: owned_key(bob.key(), "bob").key_id().0,
             sig: "00".into(),
         };
         assert!(

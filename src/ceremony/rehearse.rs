@@ -386,30 +386,33 @@ fn current_metadata(ws: &Workspace) -> Result<(Value, Value), RehearseError> {
     Ok((read("root")?, read("targets")?))
 }
 
-/// The keyholder's token key that may sign in this ceremony (found by key id).
+/// The keyholder's token key that may sign in this ceremony (found by key material: root lists
+/// it with its owner), and the key id root lists it under.
 fn ceremony_signer(
     module: &Module,
     who: &str,
     pins: &BTreeMap<String, Zeroizing<String>>,
     engine: &Engine,
-) -> Result<crate::signer::pkcs11::Pkcs11Signer, RehearseError> {
+) -> Result<(crate::signer::pkcs11::Pkcs11Signer, KeyId), RehearseError> {
     let session = login(module, who, pins)?;
-    let tkey = session
+    let found = session
         .keys()
         .map_err(io(format!("keys of {who}")))?
         .into_iter()
-        .find(|k| {
-            k.tuf_key()
-                .is_some_and(|key| !engine.roles_for_key(&key.key_id()).is_empty())
-        })
-        .ok_or_else(|| {
-            RehearseError::Io(format!(
-                "the token of {who} holds no key that may sign in this ceremony"
-            ))
-        })?;
-    session
+        .find_map(|k| {
+            let material = k.tuf_key()?.public_key().ok()?.material();
+            let id = engine.key_for_material(&material)?;
+            (!engine.roles_for_key(&id).is_empty()).then_some((k, id))
+        });
+    let Some((tkey, id)) = found else {
+        return Err(RehearseError::Io(format!(
+            "the token of {who} holds no key that may sign in this ceremony"
+        )));
+    };
+    let signer = session
         .signer(&tkey)
-        .map_err(io(format!("the key of {who}")))
+        .map_err(io(format!("the key of {who}")))?;
+    Ok((signer, id))
 }
 
 fn key_label(script: &str) -> String {
@@ -450,7 +453,10 @@ fn summary(engine: &Engine) -> (Vec<KeyRow>, BTreeMap<String, String>) {
     let keys = engine
         .generated_keys()
         .iter()
-        .map(|(who, serial, k)| (who.clone(), serial.clone(), k.key_id().0, k.scheme.clone()))
+        .map(|(who, serial, k)| {
+            let id = super::engine::owned_key(k, who).key_id().0;
+            (who.clone(), serial.clone(), id, k.scheme.clone())
+        })
         .collect();
     let digests = engine.proposal().map(|p| p.digests()).unwrap_or_default();
     (keys, digests)
@@ -634,8 +640,7 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
                     let p = engine
                         .proposal()
                         .map_err(|e| RehearseError::Refused(e.to_string()))?;
-                    let mut signer = ceremony_signer(&module, who, &pins, &engine)?;
-                    let keyid = signer.key_id();
+                    let (mut signer, keyid) = ceremony_signer(&module, who, &pins, &engine)?;
                     let signed = |sigs: &[crate::tuf::metadata::Signature]| {
                         sigs.iter().any(|s| s.keyid == keyid && !s.sig.is_empty())
                     };
@@ -738,7 +743,7 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
     }
     let mut signers = Vec::new();
     for who in PRACTICE_KEYHOLDERS {
-        signers.push((who, ceremony_signer(&module, who, &pins, &engine)?));
+        signers.push((who, ceremony_signer(&module, who, &pins, &engine)?.0));
     }
     let (seal_hash, already_signed) = match transcript_seal_state(&tpath)? {
         Some(state) => state,
