@@ -287,3 +287,95 @@ fn python_accepts_targets(root: &Path, targets: &Path) {
     );
     assert_eq!(run.code(), 0, "python-tuf refused: {run:?}");
 }
+
+#[test]
+fn a_root_rotation_adds_dave_removes_carol_and_clients_follow_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let (code, out, err) = rehearse(&ws);
+    assert_eq!(code, 0, "{out}{err}");
+    let run = |script: &str| {
+        let out = conclave()
+            .args(["rehearse", "--headless", "--script", script, "--workspace"])
+            .arg(&ws)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{script}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let rotation = run("rotate-root-keys");
+    // The review names what changes, with owners.
+    assert!(rotation.contains("root v1 -> v2"), "{rotation}");
+    let added = rotation
+        .lines()
+        .find(|l| l.trim_start().starts_with("+ "))
+        .unwrap();
+    let removed = rotation
+        .lines()
+        .find(|l| l.trim_start().starts_with("- "))
+        .unwrap();
+    assert!(added.contains("owner dave"), "{rotation}");
+    assert!(removed.contains("owner carol"), "{rotation}");
+    // After the rotation, a refresh is signed by the new root keyholders.
+    run("refresh-expiry");
+    let export = ws.join("export");
+    let root2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.join("2.root.json")).unwrap()).unwrap();
+    let owners: Vec<&str> = root2["signed"]["roles"]["root"]["keyids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| {
+            root2["signed"]["keys"][id.as_str().unwrap()]["x-tuf-on-ci-keyowner"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(owners.len(), 3);
+    assert!(
+        owners.contains(&"dave") && !owners.contains(&"carol"),
+        "{owners:?}"
+    );
+    // python-tuf follows the chain 1 -> 2 -> 3 (each new root signed by the previous root's
+    // threshold and its own) and accepts the newest targets.
+    let chain = common::verify_repo(
+        &export,
+        &[
+            "--roots-only",
+            "--no-client",
+            "--trusted-root",
+            export.join("1.root.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        chain.code(),
+        0,
+        "python-tuf refused the rotated chain: {chain:?}"
+    );
+    assert!(chain.stdout.contains("\"version\": 3"), "{}", chain.stdout);
+    python_accepts_targets(&export.join("3.root.json"), &export.join("2.targets.json"));
+    for name in [
+        "rotate-root-keys-v2.transcript.jsonl",
+        "refresh-expiry-v3.transcript.jsonl",
+    ] {
+        let out = conclave()
+            .args(["transcript", "verify"])
+            .arg(ws.join(name))
+            .arg("--artifacts")
+            .arg(&export)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{name}: {text}");
+        assert!(
+            text.contains("every step followed the script"),
+            "{name}: {text}"
+        );
+    }
+}

@@ -407,7 +407,10 @@ fn int_param(params: &BTreeMap<String, ParamValue>, name: &str) -> i64 {
 impl Engine {
     /// A new ceremony for `script`; the kind must be one the engine implements.
     pub fn new(script: Script) -> Result<Engine, EngineError> {
-        if !matches!(script.kind, Kind::BootstrapRoot | Kind::RefreshExpiry) {
+        if !matches!(
+            script.kind,
+            Kind::BootstrapRoot | Kind::RefreshExpiry | Kind::RotateRootKeys
+        ) {
             return Err(EngineError::Unsupported(script.kind.as_str().to_string()));
         }
         let params = script
@@ -529,12 +532,12 @@ impl Engine {
             },
             Action::GenerateKey => {
                 let next = self
-                    .keyholders
-                    .iter()
-                    .find(|k| !self.generated.iter().any(|(g, _, _)| g == *k));
+                    .keyholders_to_generate()
+                    .into_iter()
+                    .find(|k| !self.generated.iter().any(|(g, _, _)| g == k));
                 match next {
                     Some(k) => Need::GenerateKey {
-                        keyholder: k.clone(),
+                        keyholder: k,
                         key_type: match self.params.get("key_type") {
                             Some(ParamValue::Choice(c)) => c.clone(),
                             _ => "ecdsa-p256".into(),
@@ -633,8 +636,10 @@ impl Engine {
     }
 
     fn build_proposal(&self) -> Result<Proposal, EngineError> {
-        if self.script.kind == Kind::RefreshExpiry {
-            return self.build_refresh();
+        match self.script.kind {
+            Kind::RefreshExpiry => return self.build_refresh(),
+            Kind::RotateRootKeys => return self.build_rotation(),
+            _ => {}
         }
         let now = self
             .clock
@@ -757,6 +762,97 @@ impl Engine {
         })
     }
 
+    /// The review as lines people read: for each role the version and expiry change, thresholds,
+    /// and every key added or removed with its type, fingerprint and owner (the diff against the
+    /// current metadata; for a bootstrap, everything is new).
+    pub fn review_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let Some(p) = &self.proposal else {
+            return out;
+        };
+        let describe = |id: &KeyId, k: &Key| {
+            let fp = k
+                .public_key()
+                .map(|pk| pk.fingerprint())
+                .unwrap_or_else(|e| format!("unusable: {e}"));
+            let owner = key_owner(k)
+                .map(|o| format!(", owner {o}"))
+                .unwrap_or_default();
+            format!("{id} ({}, fingerprint {fp}{owner})", k.scheme)
+        };
+        let old_root = self.current.as_ref().map(|(r, _)| r.signed());
+        if let Some(r) = &p.root {
+            let new = r.signed();
+            match old_root {
+                Some(old) => out.push(format!(
+                    "root v{} -> v{}, expires {} -> {}",
+                    old.common.version,
+                    new.common.version,
+                    old.common.expires.raw,
+                    new.common.expires.raw
+                )),
+                None => out.push(format!(
+                    "root v{} (new), expires {}",
+                    new.common.version, new.common.expires.raw
+                )),
+            }
+            for ty in RoleType::ALL {
+                let nr = new.role(ty);
+                let before = old_root.map(|o| o.role(ty));
+                let thr = match before {
+                    Some(o) if o.threshold != nr.threshold => {
+                        format!("threshold {} -> {}", o.threshold, nr.threshold)
+                    }
+                    _ => format!("threshold {}", nr.threshold),
+                };
+                out.push(format!("  {ty}: {thr} of {} key(s)", nr.keyids.len()));
+                for id in &nr.keyids {
+                    if before.is_none_or(|o| !o.keyids.contains(id))
+                        && let Some(k) = new.key(id)
+                    {
+                        out.push(format!("    + {}", describe(id, k)));
+                    }
+                }
+                if let (Some(o), Some(old)) = (before, old_root) {
+                    for id in &o.keyids {
+                        if !nr.keyids.contains(id)
+                            && let Some(k) = old.key(id)
+                        {
+                            out.push(format!("    - {}", describe(id, k)));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(t) = &p.targets {
+            let new = t.signed();
+            match self.current.as_ref().map(|(_, t)| t.signed()) {
+                Some(old) => out.push(format!(
+                    "targets v{} -> v{}, expires {} -> {}",
+                    old.common.version,
+                    new.common.version,
+                    old.common.expires.raw,
+                    new.common.expires.raw
+                )),
+                None => out.push(format!(
+                    "targets v{} (new), expires {}",
+                    new.common.version, new.common.expires.raw
+                )),
+            }
+            if let Some(d) = &new.delegations
+                && let Some(s) = &d.succinct_roles
+            {
+                out.push(format!(
+                    "  delegates every target to {} hash bins ({}..{})",
+                    s.bin_count(),
+                    s.bin_name(0),
+                    s.bin_name(s.bin_count() - 1)
+                ));
+            }
+        }
+        out
+    }
+
     /// The current metadata loaded by this ceremony, if any.
     pub fn current(&self) -> Option<&(Metadata<Root>, Metadata<Targets>)> {
         self.current.as_ref()
@@ -764,6 +860,80 @@ impl Engine {
 
     fn advance(&mut self) {
         self.step += 1;
+        // A generate-key step with nobody to generate for (a rotation that only removes
+        // keyholders or changes the threshold) has nothing to wait for.
+        while self
+            .script
+            .steps
+            .get(self.step)
+            .is_some_and(|s| s.action == Action::GenerateKey)
+            && self.keyholders_to_generate().is_empty()
+        {
+            self.step += 1;
+        }
+    }
+
+    /// Names from a comma-separated text parameter.
+    fn name_list(&self, param: &str) -> Vec<String> {
+        match self.params.get(param) {
+            Some(ParamValue::Text(t)) => t
+                .split(',')
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whose tokens get a new key in this ceremony: every keyholder at a bootstrap, the joining
+    /// keyholders (`add_keyholders`) at a root rotation.
+    fn keyholders_to_generate(&self) -> Vec<String> {
+        match self.script.kind {
+            Kind::BootstrapRoot => self.keyholders.clone(),
+            Kind::RotateRootKeys => self.name_list("add_keyholders"),
+            _ => Vec::new(),
+        }
+    }
+
+    /// rotate-root-keys: the next root version with the leaving keyholders' root keys removed,
+    /// the joining keyholders' new keys added, and the root threshold set.
+    fn build_rotation(&self) -> Result<Proposal, EngineError> {
+        let now = self
+            .clock
+            .ok_or_else(|| self.policy("the clock has not been confirmed"))?;
+        let Some((root, _)) = &self.current else {
+            return Err(self.policy("the current metadata has not been loaded"));
+        };
+        let days = Duration::days(int_param(&self.params, "root_expiry_days").max(1));
+        let mut new_root = edit::next_root(root.signed(), now + days);
+        for name in self.name_list("remove_keyholders") {
+            let owned: Vec<KeyId> = new_root
+                .role(RoleType::Root)
+                .keyids
+                .iter()
+                .filter(|id| new_root.key(id).and_then(key_owner) == Some(name.as_str()))
+                .cloned()
+                .collect();
+            if owned.is_empty() {
+                return Err(self.policy(format!("no root key is owned by {name}")));
+            }
+            for id in owned {
+                edit::remove_root_key(&mut new_root, RoleType::Root, &id)
+                    .map_err(|e| self.policy(e.to_string()))?;
+            }
+        }
+        for (who, _, key) in &self.generated {
+            edit::add_root_key(&mut new_root, RoleType::Root, owned_key(key, who))
+                .map_err(|e| self.policy(e.to_string()))?;
+        }
+        let threshold = int_param(&self.params, "root_threshold").max(0) as u64;
+        edit::set_root_threshold(&mut new_root, RoleType::Root, threshold)
+            .map_err(|e| self.policy(e.to_string()))?;
+        edit::check_root(&new_root).map_err(|e| self.policy(e.to_string()))?;
+        Ok(Proposal {
+            root: Some(Metadata::new(new_root)),
+            targets: None,
+        })
     }
 
     /// Check an event against the current step and the policy, and fold it into the state.
@@ -909,6 +1079,14 @@ impl Engine {
                     warnings.push(format!("threshold {t} equals the number of keyholders: there is no spare keyholder if one token is lost"));
                 }
                 self.keyholders = keyholders.clone();
+                for name in self.keyholders_to_generate() {
+                    if !keyholders.contains(&name) {
+                        self.keyholders.clear();
+                        return Err(self.policy(format!(
+                            "{name} joins as a keyholder in this ceremony but is not present"
+                        )));
+                    }
+                }
                 self.advance();
             }
             (Action::LoadMetadata, Event::MetadataLoaded { root, targets, .. }) => {
@@ -997,7 +1175,7 @@ impl Engine {
                 }
                 self.generated
                     .push((keyholder.clone(), token_serial.clone(), key));
-                if self.generated.len() == self.keyholders.len() {
+                if self.generated.len() == self.keyholders_to_generate().len() {
                     self.advance();
                 }
             }
@@ -1071,6 +1249,13 @@ impl Engine {
                         }
                     }
                 };
+                if let Some(owner) = key_owner(&key)
+                    && owner != keyholder
+                {
+                    return Err(self.policy(format!(
+                        "key {keyid} belongs to {owner}, not to {keyholder}"
+                    )));
+                }
                 if !self
                     .roles_for_key(&KeyId(keyid.clone()))
                     .contains(&role.as_str())
@@ -1473,11 +1658,11 @@ mod tests {
     #[test]
     fn other_kinds_are_refused_until_implemented() {
         let text = std::fs::read_to_string(format!(
-            "{}/ceremony-scripts/rotate-root-keys.toml",
+            "{}/ceremony-scripts/rotate-online-keys.toml",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap();
-        let s = Script::parse("rotate-root-keys.toml", &text).unwrap();
+        let s = Script::parse("rotate-online-keys.toml", &text).unwrap();
         assert!(matches!(Engine::new(s), Err(EngineError::Unsupported(_))));
     }
 }

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use super::engine::{Engine, Event, Need};
-use super::script::{Person, Script};
+use super::engine::{Engine, Event, Need, ParamJson};
+use super::script::{Kind, Person, Script};
 use crate::signer::Signer;
 use crate::signer::pkcs11::{EdParams, Module, TokenSession, locate_module, parse_key_type};
 use crate::signer::software::SoftwareSigner;
@@ -26,6 +26,19 @@ use crate::tuf::key::{Algorithm, KeyId};
 
 /// The keyholders of a rehearsal.
 pub const PRACTICE_KEYHOLDERS: [&str; 3] = ["alice", "bob", "carol"];
+
+/// Who takes part in a rehearsal of this kind, and the parameter values the practice uses: a
+/// root rotation adds a fourth keyholder (dave) and removes carol's root key.
+fn practice_plan(kind: Kind) -> (Vec<String>, BTreeMap<String, ParamJson>) {
+    let mut people: Vec<String> = PRACTICE_KEYHOLDERS.iter().map(|s| s.to_string()).collect();
+    let mut values = BTreeMap::new();
+    if kind == Kind::RotateRootKeys {
+        people.push("dave".into());
+        values.insert("add_keyholders".into(), ParamJson::Text("dave".into()));
+        values.insert("remove_keyholders".into(), ParamJson::Text("carol".into()));
+    }
+    (people, values)
+}
 
 /// Environment variable marking the child process that runs with the workspace's SoftHSM2 config.
 pub const REHEARSE_CHILD: &str = "CONCLAVE_REHEARSE_CHILD";
@@ -138,6 +151,7 @@ fn random_digits(n: usize) -> Zeroizing<String> {
 fn practice_tokens(
     ws: &Workspace,
     module: &Module,
+    people: &[String],
 ) -> Result<BTreeMap<String, Zeroizing<String>>, RehearseError> {
     let mut pins: BTreeMap<String, Zeroizing<String>> = BTreeMap::new();
     if let Ok(text) = std::fs::read_to_string(ws.practice_pins()) {
@@ -151,7 +165,7 @@ fn practice_tokens(
         }
     }
     let tokens = module.tokens().map_err(io("listing tokens"))?;
-    for name in PRACTICE_KEYHOLDERS {
+    for name in people.iter().map(String::as_str) {
         let exists = tokens.iter().any(|t| t.initialized && t.label == name);
         if exists && pins.contains_key(name) {
             continue;
@@ -444,6 +458,10 @@ pub struct RehearseReport {
     pub keys: Vec<KeyRow>,
     /// Role to the SHA-256 of the canonical bytes that were reviewed and signed.
     pub digests: BTreeMap<String, String>,
+    /// The review: what changed, as people read it.
+    pub review: Vec<String>,
+    /// The keyholders who took part.
+    pub keyholders: Vec<String>,
 }
 
 /// A key generated in a token: keyholder, token serial, key id, scheme.
@@ -483,7 +501,8 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
     let repaired = repair_tokens(ws)?;
     let module_path = locate_module(None).map_err(io("the SoftHSM2 module"))?;
     let module = Module::open(Some(&module_path)).map_err(io("the SoftHSM2 module"))?;
-    let pins = practice_tokens(ws, &module)?;
+    let (people, practice_values) = practice_plan(script.kind);
+    let pins = practice_tokens(ws, &module, &people)?;
     save_tokens(ws)?;
     let (online, online_digest) = online_keys(ws)?;
 
@@ -555,7 +574,7 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
         let event = match need {
             Need::Done => break,
             Need::Parameters => Event::Parameters {
-                values: BTreeMap::new(),
+                values: practice_values.clone(),
                 practice: true,
             },
             Need::Acknowledge { .. } => Event::Acknowledged {
@@ -577,7 +596,7 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
             Need::RollCall { .. } => Event::RollCall {
                 step,
                 administrator: "administrator".into(),
-                keyholders: PRACTICE_KEYHOLDERS.iter().map(|s| s.to_string()).collect(),
+                keyholders: people.clone(),
                 witnesses: vec!["witness".into()],
             },
             Need::LoadMetadata => {
@@ -742,8 +761,16 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
         exported.push(name);
     }
     let mut signers = Vec::new();
-    for who in PRACTICE_KEYHOLDERS {
-        signers.push((who, ceremony_signer(&module, who, &pins, &engine)?.0));
+    for who in &people {
+        // Everyone present whose token holds a key of this ceremony seals.
+        if let Ok((signer, _)) = ceremony_signer(&module, who, &pins, &engine) {
+            signers.push((who.as_str(), signer));
+        }
+    }
+    if signers.is_empty() {
+        return Err(RehearseError::Io(
+            "no keyholder's token can seal the transcript".into(),
+        ));
     }
     let (seal_hash, already_signed) = match transcript_seal_state(&tpath)? {
         Some(state) => state,
@@ -765,6 +792,8 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
     }
     let (keys, digests) = summary(&engine);
     Ok(RehearseReport {
+        review: engine.review_lines(),
+        keyholders: engine.keyholders().to_vec(),
         keys,
         digests,
         transcript: tpath,
@@ -820,6 +849,8 @@ fn finished(tpath: &Path, script: &Script) -> Result<Option<RehearseReport>, Reh
         .unwrap_or_default();
     let (keys, digests) = summary(&engine);
     Ok(Some(RehearseReport {
+        review: engine.review_lines(),
+        keyholders: engine.keyholders().to_vec(),
         keys,
         digests,
         transcript: tpath.to_path_buf(),

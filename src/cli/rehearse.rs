@@ -100,9 +100,10 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "PRACTICE ceremony \"{}\" in {} (SoftHSM2 practice tokens: alice, bob, carol)",
+        "PRACTICE ceremony \"{}\" in {} (SoftHSM2 practice tokens of {})",
         a.script,
-        ws.dir.display()
+        ws.dir.display(),
+        report.keyholders.join(", ")
     );
     if report.already_complete {
         let _ = writeln!(
@@ -125,14 +126,17 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
     for w in &report.warnings {
         let _ = writeln!(out, "warning (acknowledged, in the transcript): {w}");
     }
-    let _ = writeln!(
-        out,
-        "\nkeys generated in the tokens (each keyholder's key signs root and targets):"
-    );
+    if !report.keys.is_empty() {
+        let _ = writeln!(out, "\nkeys generated in the tokens:");
+    }
     for (who, serial, keyid, scheme) in &report.keys {
         let _ = writeln!(out, "  {who:<6} token {serial}  {scheme:<20} {keyid}");
     }
-    let _ = writeln!(out, "reviewed and signed (SHA-256 of the canonical bytes):");
+    let _ = writeln!(out, "\nreviewed:");
+    for line in &report.review {
+        let _ = writeln!(out, "  {line}");
+    }
+    let _ = writeln!(out, "signed (SHA-256 of the canonical bytes):");
     for (role, d) in &report.digests {
         let _ = writeln!(out, "  {role:<8} {d}");
     }
