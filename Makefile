@@ -55,8 +55,11 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
+# Every test; the last line sums what every test binary reported ("total: N passed, N failed").
 unit:
-	CONCLAVE_PYTHON=$(abspath $(PY)) $(CARGO) test --locked
+	@mkdir -p target
+	set -o pipefail; CONCLAVE_PYTHON=$(abspath $(PY)) $(CARGO) test --locked 2>&1 | tee target/test.log
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "total: %d passed, %d failed\n", p, f}' target/test.log
 
 test: deps lint unit
 
