@@ -322,8 +322,19 @@ fn a_root_rotation_adds_dave_removes_carol_and_clients_follow_it() {
         .unwrap();
     assert!(added.contains("owner dave"), "{rotation}");
     assert!(removed.contains("owner carol"), "{rotation}");
-    // After the rotation, a refresh is signed by the new root keyholders.
+    // After the rotation, a refresh is signed by the new root keyholders; then the online keys
+    // are replaced (new public keys from the input media).
     run("refresh-expiry");
+    let online = run("rotate-online-keys");
+    assert!(online.contains("root v3 -> v4"), "{online}");
+    assert_eq!(
+        online
+            .lines()
+            .filter(|l| l.trim_start().starts_with("+ "))
+            .count(),
+        2,
+        "one new snapshot key and one new timestamp key: {online}"
+    );
     let export = ws.join("export");
     let root2: serde_json::Value =
         serde_json::from_slice(&std::fs::read(export.join("2.root.json")).unwrap()).unwrap();
@@ -358,11 +369,22 @@ fn a_root_rotation_adds_dave_removes_carol_and_clients_follow_it() {
         0,
         "python-tuf refused the rotated chain: {chain:?}"
     );
-    assert!(chain.stdout.contains("\"version\": 3"), "{}", chain.stdout);
-    python_accepts_targets(&export.join("3.root.json"), &export.join("2.targets.json"));
+    assert!(chain.stdout.contains("\"version\": 4"), "{}", chain.stdout);
+    python_accepts_targets(&export.join("4.root.json"), &export.join("2.targets.json"));
+    let root3: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.join("3.root.json")).unwrap()).unwrap();
+    let root4: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.join("4.root.json")).unwrap()).unwrap();
+    for role in ["snapshot", "timestamp"] {
+        assert_ne!(
+            root3["signed"]["roles"][role]["keyids"], root4["signed"]["roles"][role]["keyids"],
+            "{role} key not replaced"
+        );
+    }
     for name in [
         "rotate-root-keys-v2.transcript.jsonl",
         "refresh-expiry-v3.transcript.jsonl",
+        "rotate-online-keys-v4.transcript.jsonl",
     ] {
         let out = conclave()
             .args(["transcript", "verify"])

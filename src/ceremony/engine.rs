@@ -409,7 +409,10 @@ impl Engine {
     pub fn new(script: Script) -> Result<Engine, EngineError> {
         if !matches!(
             script.kind,
-            Kind::BootstrapRoot | Kind::RefreshExpiry | Kind::RotateRootKeys
+            Kind::BootstrapRoot
+                | Kind::RefreshExpiry
+                | Kind::RotateRootKeys
+                | Kind::RotateOnlineKeys
         ) {
             return Err(EngineError::Unsupported(script.kind.as_str().to_string()));
         }
@@ -558,7 +561,7 @@ impl Engine {
                 pending: self
                     .keyholders
                     .iter()
-                    .filter(|k| !self.signed_by.contains(k))
+                    .filter(|k| !self.signed_by.contains(k) && self.keyholder_may_sign(k))
                     .cloned()
                     .collect(),
                 meters: self.meters(),
@@ -639,6 +642,7 @@ impl Engine {
         match self.script.kind {
             Kind::RefreshExpiry => return self.build_refresh(),
             Kind::RotateRootKeys => return self.build_rotation(),
+            Kind::RotateOnlineKeys => return self.build_online_rotation(),
             _ => {}
         }
         let now = self
@@ -853,6 +857,33 @@ impl Engine {
         out
     }
 
+    /// Whether a keyholder holds a key that may sign in this ceremony: a key generated for them
+    /// here, or a key root lists with them as owner. When no key names an owner (metadata made
+    /// by another tool), every keyholder is asked.
+    fn keyholder_may_sign(&self, who: &str) -> bool {
+        if self.generated.iter().any(|(k, _, _)| k == who) {
+            return true;
+        }
+        let new_root = self
+            .proposal
+            .as_ref()
+            .and_then(|p| p.root.as_ref())
+            .map(|r| r.signed());
+        let old_root = self.current.as_ref().map(|(r, _)| r.signed());
+        let mut owners_known = false;
+        for root in [new_root, old_root].into_iter().flatten() {
+            for (id, k) in &root.keys {
+                if let Some(owner) = key_owner(k) {
+                    owners_known = true;
+                    if owner == who && !self.roles_for_key(id).is_empty() {
+                        return true;
+                    }
+                }
+            }
+        }
+        !owners_known
+    }
+
     /// The current metadata loaded by this ceremony, if any.
     pub fn current(&self) -> Option<&(Metadata<Root>, Metadata<Targets>)> {
         self.current.as_ref()
@@ -893,6 +924,54 @@ impl Engine {
             Kind::RotateRootKeys => self.name_list("add_keyholders"),
             _ => Vec::new(),
         }
+    }
+
+    /// rotate-online-keys: the next root version with the snapshot and timestamp keys replaced by
+    /// the keys imported from the input media (threshold 1 each).
+    fn build_online_rotation(&self) -> Result<Proposal, EngineError> {
+        let now = self
+            .clock
+            .ok_or_else(|| self.policy("the clock has not been confirmed"))?;
+        let Some((root, _)) = &self.current else {
+            return Err(self.policy("the current metadata has not been loaded"));
+        };
+        let days = Duration::days(int_param(&self.params, "root_expiry_days").max(1));
+        let mut new_root = edit::next_root(root.signed(), now + days);
+        for (ty, name) in [
+            (RoleType::Snapshot, "snapshot"),
+            (RoleType::Timestamp, "timestamp"),
+        ] {
+            let key = self
+                .online
+                .get(name)
+                .cloned()
+                .ok_or_else(|| self.policy(format!("no new {name} key was imported")))?;
+            let material = key.public_key().ok().map(|p| p.material());
+            let old: Vec<KeyId> = new_root.role(ty).keyids.clone();
+            if old.iter().any(|id| {
+                new_root
+                    .key(id)
+                    .and_then(|k| k.public_key().ok())
+                    .map(|p| p.material())
+                    == material
+            }) {
+                return Err(self.policy(format!(
+                    "the imported {name} key is the current one: nothing to rotate"
+                )));
+            }
+            edit::add_root_key(&mut new_root, ty, key).map_err(|e| self.policy(e.to_string()))?;
+            for id in old {
+                edit::remove_root_key(&mut new_root, ty, &id)
+                    .map_err(|e| self.policy(e.to_string()))?;
+            }
+            edit::set_root_threshold(&mut new_root, ty, 1)
+                .map_err(|e| self.policy(e.to_string()))?;
+        }
+        edit::check_root(&new_root).map_err(|e| self.policy(e.to_string()))?;
+        Ok(Proposal {
+            root: Some(Metadata::new(new_root)),
+            targets: None,
+        })
     }
 
     /// rotate-root-keys: the next root version with the leaving keyholders' root keys removed,
@@ -1658,11 +1737,11 @@ mod tests {
     #[test]
     fn other_kinds_are_refused_until_implemented() {
         let text = std::fs::read_to_string(format!(
-            "{}/ceremony-scripts/rotate-online-keys.toml",
+            "{}/ceremony-scripts/rotate-targets-keys.toml",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap();
-        let s = Script::parse("rotate-online-keys.toml", &text).unwrap();
+        let s = Script::parse("rotate-targets-keys.toml", &text).unwrap();
         assert!(matches!(Engine::new(s), Err(EngineError::Unsupported(_))));
     }
 }

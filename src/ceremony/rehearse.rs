@@ -216,8 +216,11 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), RehearseError> {
 }
 
 /// Stand-in online keys (snapshot, timestamp) on the input media, made once per workspace.
-fn online_keys(ws: &Workspace) -> Result<(BTreeMap<String, Value>, FileDigest), RehearseError> {
-    let path = ws.input().join("online-keys.json");
+fn online_keys(
+    ws: &Workspace,
+    file: &str,
+) -> Result<(BTreeMap<String, Value>, FileDigest), RehearseError> {
+    let path = ws.input().join(file);
     if !path.exists() {
         std::fs::create_dir_all(ws.input()).map_err(io(ws.input().display()))?;
         let mut m = Map::new();
@@ -239,7 +242,7 @@ fn online_keys(ws: &Workspace) -> Result<(BTreeMap<String, Value>, FileDigest), 
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    Ok((keys, FileDigest::of("input/online-keys.json", &bytes)))
+    Ok((keys, FileDigest::of(&format!("input/{file}"), &bytes)))
 }
 
 fn login(
@@ -504,7 +507,15 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
     let (people, practice_values) = practice_plan(script.kind);
     let pins = practice_tokens(ws, &module, &people)?;
     save_tokens(ws)?;
-    let (online, online_digest) = online_keys(ws)?;
+    // The online keys on the input media: the registry's current ones at a bootstrap, new ones
+    // (one set per root version they are meant for) at an online key rotation.
+    let keys_file = if script.kind == Kind::RotateOnlineKeys {
+        let next = latest(&ws.export(), "root").map_or(1, |(v, _)| v + 1);
+        format!("online-keys-for-root-v{next}.json")
+    } else {
+        "online-keys.json".to_string()
+    };
+    let (online, online_digest) = online_keys(ws, &keys_file)?;
 
     let tpath = if script.kind == crate::ceremony::script::Kind::BootstrapRoot {
         ws.transcript(script_name)
