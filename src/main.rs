@@ -34,6 +34,8 @@ enum Command {
     /// Send or receive a file as animated QR codes.
     #[command(subcommand)]
     Qr(cli::qr::QrCommand),
+    /// Check the machine: air gap (network interfaces, radios) and process hardening.
+    Selfcheck,
     /// Practice ceremony on SoftHSM2 practice tokens (unattended with --headless).
     Rehearse(cli::rehearse::RehearseArgs),
     /// Signature bundles: detached signatures carried between appliances.
@@ -61,6 +63,7 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Bundle(c) => cli::bundle::run(c, cli.config.as_deref()),
         Command::Usb(c) => cli::usb::run(c),
         Command::Rehearse(a) => cli::rehearse::run(a),
+        Command::Selfcheck => cli::selfcheck::run(),
         Command::Token(c) => cli::token::run_token(c, cli.config.as_deref()),
         Command::Sign(a) => cli::token::run_sign(a, cli.config.as_deref()),
         Command::Transcript(c) => cli::transcript::run(c),
@@ -68,6 +71,9 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
 }
 
 fn main() -> ExitCode {
+    // First: core dumps off and not dumpable, before any PIN can be read. A failure is reported
+    // by `conclave selfcheck`; the commands still run.
+    let _ = conclave::system::harden();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(outcome) => {

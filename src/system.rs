@@ -85,3 +85,52 @@ mod tests {
         assert!(!airgap_check(sys.path()).is_airgapped());
     }
 }
+
+/// What [`harden`] achieved for this process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hardening {
+    /// The core dump size limit is 0 (soft and hard): a crash writes no memory to disk.
+    pub core_dumps_off: bool,
+    /// The process is not dumpable: no core dump, and other users' processes cannot attach to
+    /// it or read its memory through /proc.
+    pub not_dumpable: bool,
+    /// Why a measure could not be applied.
+    pub problems: Vec<String>,
+}
+
+/// Keep secrets (PINs) in this process's memory from reaching disk or other processes: core dumps
+/// off (`RLIMIT_CORE` 0) and the process marked not dumpable (`PR_SET_DUMPABLE` 0). Called first
+/// thing by the `conclave` binary.
+pub fn harden() -> Hardening {
+    use rustix::process::{DumpableBehavior, Resource, Rlimit, set_dumpable_behavior, setrlimit};
+    let mut h = Hardening::default();
+    match setrlimit(
+        Resource::Core,
+        Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    ) {
+        Ok(()) => h.core_dumps_off = true,
+        Err(e) => h.problems.push(format!("cannot turn core dumps off: {e}")),
+    }
+    match set_dumpable_behavior(DumpableBehavior::NotDumpable) {
+        Ok(()) => h.not_dumpable = true,
+        Err(e) => h
+            .problems
+            .push(format!("cannot mark the process not dumpable: {e}")),
+    }
+    h
+}
+
+/// The hardening state of this process as the kernel reports it (for `conclave selfcheck`).
+pub fn hardening_state() -> Hardening {
+    use rustix::process::{DumpableBehavior, Resource, dumpable_behavior, getrlimit};
+    let core = getrlimit(Resource::Core);
+    let dumpable = dumpable_behavior();
+    Hardening {
+        core_dumps_off: core.current == Some(0) && core.maximum == Some(0),
+        not_dumpable: matches!(dumpable, Ok(DumpableBehavior::NotDumpable)),
+        problems: Vec::new(),
+    }
+}

@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod ceremony;
 pub mod qr;
 pub mod rehearse;
+pub mod selfcheck;
 pub mod token;
 pub mod transcript;
 pub mod usb;
