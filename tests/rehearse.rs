@@ -335,6 +335,13 @@ fn a_root_rotation_adds_dave_removes_carol_and_clients_follow_it() {
         2,
         "one new snapshot key and one new timestamp key: {online}"
     );
+    // Then new targets keys: each keyholder signs root with their root key and the next targets
+    // with their new targets key.
+    let targets = run("rotate-targets-keys");
+    assert!(
+        targets.contains("root v4 -> v5") && targets.contains("targets v2 -> v3"),
+        "{targets}"
+    );
     let export = ws.join("export");
     let root2: serde_json::Value =
         serde_json::from_slice(&std::fs::read(export.join("2.root.json")).unwrap()).unwrap();
@@ -369,8 +376,22 @@ fn a_root_rotation_adds_dave_removes_carol_and_clients_follow_it() {
         0,
         "python-tuf refused the rotated chain: {chain:?}"
     );
-    assert!(chain.stdout.contains("\"version\": 4"), "{}", chain.stdout);
-    python_accepts_targets(&export.join("4.root.json"), &export.join("2.targets.json"));
+    assert!(chain.stdout.contains("\"version\": 5"), "{}", chain.stdout);
+    python_accepts_targets(&export.join("5.root.json"), &export.join("3.targets.json"));
+    // The old targets keys no longer count for targets.
+    let run_old = common::run_python(
+        "verify_offline.py",
+        &[
+            export.join("5.root.json").to_str().unwrap(),
+            export.join("2.targets.json").to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        run_old.code(),
+        1,
+        "targets v2 (old keys) must not verify under root v5: {run_old:?}"
+    );
     let root3: serde_json::Value =
         serde_json::from_slice(&std::fs::read(export.join("3.root.json")).unwrap()).unwrap();
     let root4: serde_json::Value =
@@ -385,6 +406,7 @@ fn a_root_rotation_adds_dave_removes_carol_and_clients_follow_it() {
         "rotate-root-keys-v2.transcript.jsonl",
         "refresh-expiry-v3.transcript.jsonl",
         "rotate-online-keys-v4.transcript.jsonl",
+        "rotate-targets-keys-v5.transcript.jsonl",
     ] {
         let out = conclave()
             .args(["transcript", "verify"])

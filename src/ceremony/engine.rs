@@ -413,6 +413,7 @@ impl Engine {
                 | Kind::RefreshExpiry
                 | Kind::RotateRootKeys
                 | Kind::RotateOnlineKeys
+                | Kind::RotateTargetsKeys
         ) {
             return Err(EngineError::Unsupported(script.kind.as_str().to_string()));
         }
@@ -643,6 +644,7 @@ impl Engine {
             Kind::RefreshExpiry => return self.build_refresh(),
             Kind::RotateRootKeys => return self.build_rotation(),
             Kind::RotateOnlineKeys => return self.build_online_rotation(),
+            Kind::RotateTargetsKeys => return self.build_targets_rotation(),
             _ => {}
         }
         let now = self
@@ -857,6 +859,54 @@ impl Engine {
         out
     }
 
+    /// The key ids of a keyholder's keys in this ceremony: keys generated for them here and keys
+    /// the new or the current root lists with them as owner.
+    fn keyholder_keys(&self, who: &str) -> Vec<KeyId> {
+        let mut ids: Vec<KeyId> = self
+            .generated
+            .iter()
+            .filter(|(k, _, _)| k == who)
+            .map(|(k, _, key)| owned_key(key, k).key_id())
+            .collect();
+        let new_root = self
+            .proposal
+            .as_ref()
+            .and_then(|p| p.root.as_ref())
+            .map(|r| r.signed());
+        let old_root = self.current.as_ref().map(|(r, _)| r.signed());
+        for root in [new_root, old_root].into_iter().flatten() {
+            for (id, k) in &root.keys {
+                if key_owner(k) == Some(who) && !ids.contains(id) {
+                    ids.push(id.clone());
+                }
+            }
+        }
+        ids
+    }
+
+    /// What a keyholder still has to sign: (key id, role) pairs their keys may sign and have not.
+    pub fn roles_left(&self, who: &str) -> Vec<(KeyId, &'static str)> {
+        let Some(p) = &self.proposal else {
+            return Vec::new();
+        };
+        let signed = |role: &str, id: &KeyId| {
+            let sigs = match role {
+                "root" => p.root.as_ref().map(|m| &m.signatures),
+                _ => p.targets.as_ref().map(|m| &m.signatures),
+            };
+            sigs.is_some_and(|sigs| sigs.iter().any(|s| s.keyid == *id && !s.sig.is_empty()))
+        };
+        let mut left = Vec::new();
+        for id in self.keyholder_keys(who) {
+            for role in self.roles_for_key(&id) {
+                if !signed(role, &id) {
+                    left.push((id.clone(), role));
+                }
+            }
+        }
+        left
+    }
+
     /// Whether a keyholder holds a key that may sign in this ceremony: a key generated for them
     /// here, or a key root lists with them as owner. When no key names an owner (metadata made
     /// by another tool), every keyholder is asked.
@@ -920,10 +970,42 @@ impl Engine {
     /// keyholders (`add_keyholders`) at a root rotation.
     fn keyholders_to_generate(&self) -> Vec<String> {
         match self.script.kind {
-            Kind::BootstrapRoot => self.keyholders.clone(),
+            Kind::BootstrapRoot | Kind::RotateTargetsKeys => self.keyholders.clone(),
             Kind::RotateRootKeys => self.name_list("add_keyholders"),
             _ => Vec::new(),
         }
+    }
+
+    /// rotate-targets-keys: the next root version lists the keys generated in the keyholders'
+    /// tokens as the targets keys (the old ones leave the targets role) with the new threshold,
+    /// and the next targets version is signed by the new keys.
+    fn build_targets_rotation(&self) -> Result<Proposal, EngineError> {
+        let now = self
+            .clock
+            .ok_or_else(|| self.policy("the clock has not been confirmed"))?;
+        let Some((root, targets)) = &self.current else {
+            return Err(self.policy("the current metadata has not been loaded"));
+        };
+        let days = |name: &str| Duration::days(int_param(&self.params, name).max(1));
+        let mut new_root = edit::next_root(root.signed(), now + days("root_expiry_days"));
+        let old: Vec<KeyId> = new_root.role(RoleType::Targets).keyids.clone();
+        for (who, _, key) in &self.generated {
+            edit::add_root_key(&mut new_root, RoleType::Targets, owned_key(key, who))
+                .map_err(|e| self.policy(e.to_string()))?;
+        }
+        for id in old {
+            edit::remove_root_key(&mut new_root, RoleType::Targets, &id)
+                .map_err(|e| self.policy(e.to_string()))?;
+        }
+        let threshold = int_param(&self.params, "targets_threshold").max(0) as u64;
+        edit::set_root_threshold(&mut new_root, RoleType::Targets, threshold)
+            .map_err(|e| self.policy(e.to_string()))?;
+        edit::check_root(&new_root).map_err(|e| self.policy(e.to_string()))?;
+        let new_targets = edit::bump(targets.signed(), now + days("targets_expiry_days"));
+        Ok(Proposal {
+            root: Some(Metadata::new(new_root)),
+            targets: Some(Metadata::new(new_targets)),
+        })
     }
 
     /// rotate-online-keys: the next root version with the snapshot and timestamp keys replaced by
@@ -1295,37 +1377,32 @@ impl Engine {
                         self.policy("nothing is signed before the room approves the proposal")
                     );
                 }
-                let key = match self.generated.iter().find(|(k, _, _)| k == keyholder) {
-                    Some((_, _, key)) => {
-                        let key = owned_key(key, keyholder);
-                        if key.key_id().0 != *keyid {
-                            return Err(self.policy(format!(
-                                "{keyholder}'s key is {}, not {keyid}",
-                                key.key_id()
-                            )));
-                        }
-                        key
-                    }
-                    None => {
-                        let id = KeyId(keyid.clone());
-                        let found = self
-                            .current
+                let id = KeyId(keyid.clone());
+                let found = self
+                    .generated
+                    .iter()
+                    .filter(|(k, _, _)| k == keyholder)
+                    .map(|(k, _, key)| owned_key(key, k))
+                    .find(|k| k.key_id() == id)
+                    .or_else(|| {
+                        self.proposal
+                            .as_ref()
+                            .and_then(|p| p.root.as_ref())
+                            .and_then(|r| r.signed().key(&id))
+                            .cloned()
+                    })
+                    .or_else(|| {
+                        self.current
                             .as_ref()
                             .and_then(|(r, _)| r.signed().key(&id))
-                            .or_else(|| {
-                                self.proposal
-                                    .as_ref()
-                                    .and_then(|p| p.root.as_ref())
-                                    .and_then(|r| r.signed().key(&id))
-                            });
-                        match found {
-                            Some(k) if self.keyholders.contains(keyholder) => k.clone(),
-                            _ => {
-                                return Err(self.policy(format!(
-                                    "{keyholder} has no key {keyid} in this ceremony"
-                                )));
-                            }
-                        }
+                            .cloned()
+                    });
+                let key = match found {
+                    Some(k) if self.keyholders.contains(keyholder) => k,
+                    _ => {
+                        return Err(
+                            self.policy(format!("{keyholder} has no key {keyid} in this ceremony"))
+                        );
                     }
                 };
                 if let Some(owner) = key_owner(&key)
@@ -1386,18 +1463,7 @@ impl Engine {
                         return Err(self.policy(format!("role {other} is not signed in this step")));
                     }
                 }
-                let roles_total = self.roles_for_key(&KeyId(keyid.clone())).len();
-                let roles_signed_by_keyholder = self.proposal.as_ref().map_or(0, |p| {
-                    [
-                        p.root.as_ref().map(|r| &r.signatures),
-                        p.targets.as_ref().map(|t| &t.signatures),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .filter(|sigs| sigs.iter().any(|s| s.keyid.0 == *keyid))
-                    .count()
-                });
-                if roles_signed_by_keyholder == roles_total && !self.signed_by.contains(keyholder) {
+                if self.roles_left(keyholder).is_empty() && !self.signed_by.contains(keyholder) {
                     self.signed_by.push(keyholder.clone());
                 }
             }
@@ -1730,18 +1796,18 @@ mod tests {
                 .apply(&wrong_key)
                 .unwrap_err()
                 .to_string()
-                .contains("alice's key is")
+                .contains("belongs to bob, not to alice")
         );
     }
 
     #[test]
     fn other_kinds_are_refused_until_implemented() {
         let text = std::fs::read_to_string(format!(
-            "{}/ceremony-scripts/rotate-targets-keys.toml",
+            "{}/ceremony-scripts/delegate-claimed-projects.toml",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap();
-        let s = Script::parse("rotate-targets-keys.toml", &text).unwrap();
+        let s = Script::parse("delegate-claimed-projects.toml", &text).unwrap();
         assert!(matches!(Engine::new(s), Err(EngineError::Unsupported(_))));
     }
 }

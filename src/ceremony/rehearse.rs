@@ -403,6 +403,33 @@ fn current_metadata(ws: &Workspace) -> Result<(Value, Value), RehearseError> {
     Ok((read("root")?, read("targets")?))
 }
 
+/// The keyholder's token key that root (new or current) lists under `keyid`.
+fn token_signer_for(
+    module: &Module,
+    who: &str,
+    pins: &BTreeMap<String, Zeroizing<String>>,
+    engine: &Engine,
+    keyid: &KeyId,
+) -> Result<crate::signer::pkcs11::Pkcs11Signer, RehearseError> {
+    let session = login(module, who, pins)?;
+    let tkey = session
+        .keys()
+        .map_err(io(format!("keys of {who}")))?
+        .into_iter()
+        .find(|k| {
+            k.tuf_key()
+                .and_then(|key| key.public_key().ok())
+                .and_then(|pk| engine.key_for_material(&pk.material()))
+                .is_some_and(|id| id == *keyid)
+        })
+        .ok_or_else(|| {
+            RehearseError::Io(format!("the token of {who} does not hold key {keyid}"))
+        })?;
+    session
+        .signer(&tkey)
+        .map_err(io(format!("the key of {who}")))
+}
+
 /// The keyholder's token key that may sign in this ceremony (found by key material: root lists
 /// it with its owner), and the key id root lists it under.
 fn ceremony_signer(
@@ -670,21 +697,18 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
                     let p = engine
                         .proposal()
                         .map_err(|e| RehearseError::Refused(e.to_string()))?;
-                    let (mut signer, keyid) = ceremony_signer(&module, who, &pins, &engine)?;
-                    let signed = |sigs: &[crate::tuf::metadata::Signature]| {
-                        sigs.iter().any(|s| s.keyid == keyid && !s.sig.is_empty())
+                    let Some((keyid, role)) = engine.roles_left(who).into_iter().next() else {
+                        return Err(RehearseError::Refused(format!(
+                            "{who} is asked to sign but has nothing left to sign"
+                        )));
                     };
-                    let roles = engine.roles_for_key(&keyid);
-                    let todo = roles.into_iter().find(|r| match *r {
-                        "root" => p.root.as_ref().is_some_and(|m| !signed(&m.signatures)),
-                        _ => p.targets.as_ref().is_some_and(|m| !signed(&m.signatures)),
-                    });
-                    let (role, bytes) = match (todo, &p.root, &p.targets) {
-                        (Some("root"), Some(r), _) => ("root", r.signed_bytes().to_vec()),
-                        (Some("targets"), _, Some(t)) => ("targets", t.signed_bytes().to_vec()),
+                    let mut signer = token_signer_for(&module, who, &pins, &engine, &keyid)?;
+                    let bytes = match (role, &p.root, &p.targets) {
+                        ("root", Some(r), _) => r.signed_bytes().to_vec(),
+                        ("targets", _, Some(t)) => t.signed_bytes().to_vec(),
                         _ => {
                             return Err(RehearseError::Refused(format!(
-                                "{who}'s key {keyid} has nothing left to sign"
+                                "{role} is not part of this proposal"
                             )));
                         }
                     };
