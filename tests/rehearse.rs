@@ -423,3 +423,54 @@ fn a_root_rotation_adds_dave_removes_carol_and_clients_follow_it() {
         );
     }
 }
+
+#[test]
+fn claimed_projects_are_delegated_and_python_tuf_accepts_the_targets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let (code, out, err) = rehearse(&ws);
+    assert_eq!(code, 0, "{out}{err}");
+    let out = conclave()
+        .args([
+            "rehearse",
+            "--headless",
+            "--script",
+            "delegate-claimed-projects",
+            "--workspace",
+        ])
+        .arg(&ws)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("+ delegation \"example-pkg\""), "{text}");
+    let export = ws.join("export");
+    python_accepts_targets(&export.join("1.root.json"), &export.join("2.targets.json"));
+    let targets: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.join("2.targets.json")).unwrap()).unwrap();
+    let roles = targets["signed"]["delegations"]["roles"]
+        .as_array()
+        .unwrap();
+    let names: Vec<&str> = roles.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["example-pkg", "other-pkg"]);
+    assert!(roles.iter().all(|r| r["terminating"] == true));
+    // The same requests a second time: those projects are delegated already.
+    let again = conclave()
+        .args([
+            "rehearse",
+            "--headless",
+            "--script",
+            "delegate-claimed-projects",
+            "--workspace",
+        ])
+        .arg(&ws)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("delegated already"));
+}

@@ -80,6 +80,13 @@ pub enum Event {
         /// The current targets file as JSON.
         targets: Value,
     },
+    /// Developers' key requests imported from the input media (PEP 480 claimed projects).
+    RequestsImported {
+        /// Step id.
+        step: String,
+        /// The requests, each as read (`conclave-key-request` objects).
+        requests: Vec<Value>,
+    },
     /// Public keys of online roles imported from the input media.
     KeysImported {
         /// Step id.
@@ -202,6 +209,7 @@ impl Event {
             Event::RollCall { .. } => "roll-call",
             Event::KeysImported { .. } => "keys-imported",
             Event::MetadataLoaded { .. } => "metadata-loaded",
+            Event::RequestsImported { .. } => "requests-imported",
             Event::KeyGenerated { .. } => "key-generated",
             Event::Proposed { .. } => "proposed",
             Event::Approved { .. } => "approved",
@@ -225,6 +233,7 @@ impl Event {
             | Event::RollCall { step, .. }
             | Event::KeysImported { step, .. }
             | Event::MetadataLoaded { step, .. }
+            | Event::RequestsImported { step, .. }
             | Event::KeyGenerated { step, .. }
             | Event::Proposed { step, .. }
             | Event::Approved { step, .. }
@@ -296,6 +305,8 @@ pub enum Need {
     },
     /// The current root and targets from the input media.
     LoadMetadata,
+    /// Developers' key requests from the input media.
+    ImportRequests,
     /// Online public keys for these roles from the input media.
     ImportKeys {
         /// Roles.
@@ -335,6 +346,98 @@ pub enum Need {
     Done,
 }
 
+/// `_type` of a developer's key request file.
+pub const KEY_REQUEST_TYPE: &str = "conclave-key-request";
+
+/// A developer's request to sign their own project (PEP 480 "claimed" project).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRequest {
+    /// Project name (becomes the delegated role's name).
+    pub project: String,
+    /// Target path patterns the project's keys may sign (all under `PROJECT/`).
+    pub paths: Vec<String>,
+    /// Signatures required.
+    pub threshold: u64,
+    /// The developers' public keys.
+    pub keys: Vec<Key>,
+}
+
+impl KeyRequest {
+    /// Read and check a request: project name usable as a role name, paths inside the project,
+    /// keys usable and distinct, threshold reachable.
+    pub fn from_value(v: &Value) -> Result<KeyRequest, String> {
+        use crate::tuf::parse::Fields;
+        let mut f = Fields::new(v.clone(), "$").map_err(|e| e.to_string())?;
+        let ty = f.string("_type").map_err(|e| e.to_string())?;
+        if ty != KEY_REQUEST_TYPE {
+            return Err(format!(
+                "$._type: expected \"{KEY_REQUEST_TYPE}\", found \"{ty}\""
+            ));
+        }
+        let project = f.string("project").map_err(|e| e.to_string())?;
+        let paths = f
+            .opt_string_array("paths")
+            .map_err(|e| e.to_string())?
+            .ok_or("$.paths: required field is missing")?;
+        let threshold = f.u64("threshold").map_err(|e| e.to_string())?;
+        let keys_path = f.child("keys");
+        let keys = f
+            .array("keys")
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| {
+                key_from_value(k, &format!("{keys_path}[{i}]")).map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<Key>, String>>()?;
+        let ok_name = !project.is_empty()
+            && project
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && !project.starts_with('.');
+        if !ok_name {
+            return Err(format!(
+                "$.project: \"{project}\" is not a usable project name"
+            ));
+        }
+        if paths.is_empty() {
+            return Err("$.paths: at least one path pattern".into());
+        }
+        let prefix = format!("{project}/");
+        if let Some(p) = paths
+            .iter()
+            .find(|p| !p.starts_with(&prefix) || p.contains(".."))
+        {
+            return Err(format!(
+                "$.paths: \"{p}\" is not inside the project (\"{prefix}...\")"
+            ));
+        }
+        let mut materials = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let m = k
+                .public_key()
+                .map_err(|e| format!("$.keys[{i}]: {e}"))?
+                .material();
+            if materials.contains(&m) {
+                return Err(format!("$.keys[{i}]: the same key is listed twice"));
+            }
+            materials.push(m);
+        }
+        if threshold < 1 || threshold > keys.len() as u64 {
+            return Err(format!(
+                "$.threshold: {threshold} is not between 1 and the {} key(s)",
+                keys.len()
+            ));
+        }
+        Ok(KeyRequest {
+            project,
+            paths,
+            threshold,
+            keys,
+        })
+    }
+}
+
 /// The metadata a ceremony proposes, as built from its events.
 #[derive(Clone, Debug)]
 pub struct Proposal {
@@ -370,6 +473,7 @@ pub struct Engine {
     keyholders: Vec<String>,
     online: BTreeMap<String, Key>,
     current: Option<(Metadata<Root>, Metadata<Targets>)>,
+    requests: Vec<KeyRequest>,
     generated: Vec<(String, String, Key)>,
     proposal: Option<Proposal>,
     approved: bool,
@@ -414,6 +518,7 @@ impl Engine {
                 | Kind::RotateRootKeys
                 | Kind::RotateOnlineKeys
                 | Kind::RotateTargetsKeys
+                | Kind::DelegateClaimedProjects
         ) {
             return Err(EngineError::Unsupported(script.kind.as_str().to_string()));
         }
@@ -432,6 +537,7 @@ impl Engine {
             keyholders: Vec::new(),
             online: BTreeMap::new(),
             current: None,
+            requests: Vec::new(),
             generated: Vec::new(),
             proposal: None,
             approved: false,
@@ -527,6 +633,7 @@ impl Engine {
                     .map_or(0, |p| p.min),
             },
             Action::LoadMetadata => Need::LoadMetadata,
+            Action::ImportRequests => Need::ImportRequests,
             Action::ImportKeys => Need::ImportKeys {
                 roles: step
                     .with
@@ -583,6 +690,20 @@ impl Engine {
         let Some(p) = &self.proposal else {
             return m;
         };
+        if p.root.is_none()
+            && let (Some(t), Some((root, _))) = (&p.targets, &self.current)
+        {
+            let root = root.signed();
+            m.insert(
+                "targets".into(),
+                count_signatures(
+                    |id| root.key(id),
+                    root.role(RoleType::Targets),
+                    t.signed_bytes(),
+                    &t.signatures,
+                ),
+            );
+        }
         if let Some(r) = &p.root {
             let root = r.signed();
             m.insert(
@@ -645,6 +766,7 @@ impl Engine {
             Kind::RotateRootKeys => return self.build_rotation(),
             Kind::RotateOnlineKeys => return self.build_online_rotation(),
             Kind::RotateTargetsKeys => return self.build_targets_rotation(),
+            Kind::DelegateClaimedProjects => return self.build_delegations(),
             _ => {}
         }
         let now = self
@@ -845,6 +967,32 @@ impl Engine {
                     new.common.version, new.common.expires.raw
                 )),
             }
+            let before = self
+                .current
+                .as_ref()
+                .and_then(|(_, t)| t.signed().delegations.as_ref());
+            if let Some(roles) = new.delegations.as_ref().and_then(|d| d.roles.as_ref()) {
+                for r in roles {
+                    if before.is_some_and(|b| b.role_for(&r.name).is_some()) {
+                        continue;
+                    }
+                    out.push(format!(
+                        "  + delegation \"{}\": paths {:?}, threshold {} of {}{}",
+                        r.name,
+                        r.paths.clone().unwrap_or_default(),
+                        r.role.threshold,
+                        r.role.keyids.len(),
+                        if r.terminating { ", terminating" } else { "" }
+                    ));
+                    if let Some(d) = &new.delegations {
+                        for id in &r.role.keyids {
+                            if let Some(k) = d.key(id) {
+                                out.push(format!("      key {}", describe(id, k)));
+                            }
+                        }
+                    }
+                }
+            }
             if let Some(d) = &new.delegations
                 && let Some(s) = &d.succinct_roles
             {
@@ -974,6 +1122,36 @@ impl Engine {
             Kind::RotateRootKeys => self.name_list("add_keyholders"),
             _ => Vec::new(),
         }
+    }
+
+    /// delegate-claimed-projects: the next targets version delegates each requested project
+    /// (terminating, its paths only) to the developers' keys.
+    fn build_delegations(&self) -> Result<Proposal, EngineError> {
+        let now = self
+            .clock
+            .ok_or_else(|| self.policy("the clock has not been confirmed"))?;
+        let Some((_, targets)) = &self.current else {
+            return Err(self.policy("the current metadata has not been loaded"));
+        };
+        let days = Duration::days(int_param(&self.params, "targets_expiry_days").max(1));
+        let mut new_targets = edit::bump(targets.signed(), now + days);
+        for r in &self.requests {
+            edit::add_delegation(
+                &mut new_targets,
+                &edit::NewDelegation {
+                    name: r.project.clone(),
+                    keys: r.keys.clone(),
+                    threshold: r.threshold,
+                    paths: r.paths.clone(),
+                    terminating: true,
+                },
+            )
+            .map_err(|e| self.policy(format!("project {}: {e}", r.project)))?;
+        }
+        Ok(Proposal {
+            root: None,
+            targets: Some(Metadata::new(new_targets)),
+        })
     }
 
     /// rotate-targets-keys: the next root version lists the keys generated in the keyholders'
@@ -1276,6 +1454,42 @@ impl Engine {
                 self.current = Some((root_md, targets_md));
                 self.advance();
             }
+            (Action::ImportRequests, Event::RequestsImported { requests, .. }) => {
+                let max = int_param(&self.params, "max_requests").max(1) as usize;
+                if requests.is_empty() {
+                    return Err(self.policy("no key requests on the input media"));
+                }
+                if requests.len() > max {
+                    return Err(self.policy(format!(
+                        "{} requests, more than the {max} this ceremony reviews",
+                        requests.len()
+                    )));
+                }
+                let mut parsed: Vec<KeyRequest> = Vec::new();
+                for (i, v) in requests.iter().enumerate() {
+                    let r = KeyRequest::from_value(v)
+                        .map_err(|e| self.policy(format!("request {}: {e}", i + 1)))?;
+                    if parsed.iter().any(|o| o.project == r.project) {
+                        return Err(
+                            self.policy(format!("project {} is requested twice", r.project))
+                        );
+                    }
+                    let delegated = self.current.as_ref().is_some_and(|(_, t)| {
+                        t.signed()
+                            .delegations
+                            .as_ref()
+                            .is_some_and(|d| d.role_for(&r.project).is_some())
+                    });
+                    if delegated {
+                        return Err(
+                            self.policy(format!("project {} is delegated already", r.project))
+                        );
+                    }
+                    parsed.push(r);
+                }
+                self.requests = parsed;
+                self.advance();
+            }
             (Action::ImportKeys, Event::KeysImported { keys, .. }) => {
                 let wanted: Vec<String> = match self.need() {
                     Need::ImportKeys { roles } => roles,
@@ -1511,6 +1725,14 @@ impl Engine {
                     {
                         return Err(self.policy("the new root is already expired"));
                     }
+                } else if let (Some(t), Some((root, _))) = (&p.targets, &self.current) {
+                    // Targets only: signed by the current root's targets keys.
+                    let (trusted, _) = trust_root("current root", &root.to_file_bytes())
+                        .map_err(|e| self.policy(e.to_string()))?;
+                    let m = trusted.count(RoleType::Targets, t.signed_bytes(), &t.signatures);
+                    if !m.verified() {
+                        return Err(self.policy(format!("targets: {}", m.summary())));
+                    }
                 }
                 self.advance();
             }
@@ -1679,7 +1901,9 @@ mod tests {
                     }
                 }
                 Need::Seal => Event::Sealed { step },
-                Need::LoadMetadata => panic!("bootstrap-root loads no metadata"),
+                Need::LoadMetadata | Need::ImportRequests => {
+                    panic!("bootstrap-root loads no metadata and no requests")
+                }
                 Need::Done => break,
             };
             engine.apply(&ev).unwrap_or_else(|e| panic!("{ev:?}: {e}"));
@@ -1801,13 +2025,69 @@ mod tests {
     }
 
     #[test]
-    fn other_kinds_are_refused_until_implemented() {
-        let text = std::fs::read_to_string(format!(
-            "{}/ceremony-scripts/delegate-claimed-projects.toml",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        let s = Script::parse("delegate-claimed-projects.toml", &text).unwrap();
-        assert!(matches!(Engine::new(s), Err(EngineError::Unsupported(_))));
+    fn key_requests_are_checked() {
+        let dev = SoftwareSigner::from_seed(Algorithm::Ed25519, &[4; 48]).unwrap();
+        let key = String::from_utf8(dev.key().to_value().canonical_bytes()).unwrap();
+        let req = |project: &str, paths: &str, threshold: u64, keys: &str| {
+            let text = format!(
+                r#"{{"_type": "conclave-key-request", "project": "{project}", "paths": {paths}, "threshold": {threshold}, "keys": {keys}}}"#
+            );
+            KeyRequest::from_value(&Value::parse(text.as_bytes()).unwrap())
+        };
+        let one = format!("[{key}]");
+        let r = req("example-pkg", r#"["example-pkg/*"]"#, 1, &one).unwrap();
+        assert_eq!(r.project, "example-pkg");
+        let cases = [
+            (
+                req("example-pkg", r#"["other/*"]"#, 1, &one),
+                "not inside the project",
+            ),
+            (
+                req("example-pkg", r#"["example-pkg/../x"]"#, 1, &one),
+                "not inside the project",
+            ),
+            (
+                req("../evil", r#"["../evil/*"]"#, 1, &one),
+                "not a usable project name",
+            ),
+            (req("example-pkg", "[]", 1, &one), "at least one path"),
+            (
+                req("example-pkg", r#"["example-pkg/*"]"#, 2, &one),
+                "threshold",
+            ),
+            (
+                req(
+                    "example-pkg",
+                    r#"["example-pkg/*"]"#,
+                    1,
+                    &format!("[{key}, {key}]"),
+                ),
+                "twice",
+            ),
+        ];
+        for (got, why) in cases {
+            let e = got.unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+    }
+
+    #[test]
+    fn every_shipped_kind_has_an_engine() {
+        for name in [
+            "bootstrap-root",
+            "rotate-root-keys",
+            "rotate-targets-keys",
+            "refresh-expiry",
+            "rotate-online-keys",
+            "delegate-claimed-projects",
+        ] {
+            let text = std::fs::read_to_string(format!(
+                "{}/ceremony-scripts/{name}.toml",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap();
+            let s = Script::parse(&format!("{name}.toml"), &text).unwrap();
+            assert!(Engine::new(s).is_ok(), "{name}");
+        }
     }
 }

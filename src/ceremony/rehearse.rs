@@ -353,6 +353,50 @@ fn unfinished(
     Ok(None)
 }
 
+/// Developers' key requests on the input media (`input/requests/*.json`); a practice run makes
+/// two (projects `example-pkg` and `other-pkg`, one Ed25519 and one P-256 developer key) when
+/// the folder does not exist.
+fn key_requests(ws: &Workspace) -> Result<Vec<Value>, RehearseError> {
+    let dir = ws.input().join("requests");
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir).map_err(io(dir.display()))?;
+        for (project, alg) in [
+            ("example-pkg", Algorithm::Ed25519),
+            ("other-pkg", Algorithm::EcdsaP256),
+        ] {
+            let dev = SoftwareSigner::generate(alg, &mut rand_core::OsRng).ok_or_else(|| {
+                RehearseError::Io("cannot generate a stand-in developer key".into())
+            })?;
+            let mut m = Map::new();
+            m.insert("_type".into(), super::engine::KEY_REQUEST_TYPE.into());
+            m.insert("project".into(), project.into());
+            m.insert(
+                "paths".into(),
+                Value::Array(vec![Value::String(format!("{project}/*"))]),
+            );
+            m.insert("threshold".into(), 1u64.into());
+            m.insert("keys".into(), Value::Array(vec![dev.key().to_value()]));
+            let path = dir.join(format!("{project}.json"));
+            crate::folder::write_new_file(&path, Value::Object(m).to_pretty_json().as_bytes())
+                .map_err(io(path.display()))?;
+        }
+    }
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(io(dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|p| {
+            let bytes = crate::folder::read_limited(p, 1024 * 1024).map_err(RehearseError::Io)?;
+            Value::parse(&bytes).map_err(io(p.display()))
+        })
+        .collect()
+}
+
 /// The newest `N.ROLE.json` in a folder.
 fn latest(dir: &Path, role: &str) -> Option<(u64, PathBuf)> {
     let suffix = format!(".{role}.json");
@@ -552,7 +596,14 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
         match unfinished(ws, script_name, &script)? {
             Some(p) => p,
             None => {
-                let next = latest(&ws.export(), "root").map_or(1, |(v, _)| v + 1);
+                // Named after the version the ceremony produces: targets for a ceremony that
+                // changes only targets, root otherwise.
+                let role = if script.kind == Kind::DelegateClaimedProjects {
+                    "targets"
+                } else {
+                    "root"
+                };
+                let next = latest(&ws.export(), role).map_or(1, |(v, _)| v + 1);
                 ws.dir
                     .join(format!("{script_name}-v{next}.transcript.jsonl"))
             }
@@ -645,6 +696,10 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
                     targets,
                 }
             }
+            Need::ImportRequests => Event::RequestsImported {
+                step,
+                requests: key_requests(ws)?,
+            },
             Need::ImportKeys { .. } => Event::KeysImported {
                 step,
                 keys: online.clone(),
