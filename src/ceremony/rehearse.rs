@@ -27,6 +27,30 @@ use crate::tuf::key::{Algorithm, KeyId};
 /// The keyholders of a rehearsal.
 pub const PRACTICE_KEYHOLDERS: [&str; 3] = ["alice", "bob", "carol"];
 
+/// Who takes part and how each step is answered: made by the rehearsal for practice tokens, or
+/// read from an answers file for a run on real tokens (`conclave ceremony run`).
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// A practice run: a failed air-gap check is a recorded warning instead of a stop.
+    pub practice: bool,
+    /// The ceremony administrator.
+    pub administrator: String,
+    /// Keyholders in the order they act.
+    pub keyholders: Vec<String>,
+    /// Witnesses.
+    pub witnesses: Vec<String>,
+    /// Parameter values (others keep the script's defaults).
+    pub values: BTreeMap<String, ParamJson>,
+    /// Text recorded at acknowledgement steps that record text (e.g. the bag serial).
+    pub acknowledgement: String,
+    /// Keyholder to token label or serial (default: a token labelled with the keyholder's name).
+    pub tokens: BTreeMap<String, String>,
+    /// PINs by keyholder; a keyholder without one is asked on the terminal (no echo).
+    pub pins: BTreeMap<String, Zeroizing<String>>,
+    /// PKCS#11 module (default: the known modules in order).
+    pub module: Option<PathBuf>,
+}
+
 /// Who takes part in a rehearsal of this kind, and the parameter values the practice uses: a
 /// root rotation adds a fourth keyholder (dave) and removes carol's root key.
 fn practice_plan(kind: Kind) -> (Vec<String>, BTreeMap<String, ParamJson>) {
@@ -219,8 +243,15 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), RehearseError> {
 fn online_keys(
     ws: &Workspace,
     file: &str,
+    make_stand_ins: bool,
 ) -> Result<(BTreeMap<String, Value>, FileDigest), RehearseError> {
     let path = ws.input().join(file);
+    if !path.exists() && !make_stand_ins {
+        return Err(RehearseError::Refused(format!(
+            "{}: the online public keys are not on the input media",
+            path.display()
+        )));
+    }
     if !path.exists() {
         std::fs::create_dir_all(ws.input()).map_err(io(ws.input().display()))?;
         let mut m = Map::new();
@@ -245,20 +276,33 @@ fn online_keys(
     Ok((keys, FileDigest::of(&format!("input/{file}"), &bytes)))
 }
 
-fn login(
-    module: &Module,
-    keyholder: &str,
-    pins: &BTreeMap<String, Zeroizing<String>>,
-) -> Result<TokenSession, RehearseError> {
-    let token = module
-        .find_token(keyholder)
-        .map_err(io(format!("the token of {keyholder}")))?;
+fn login(module: &Module, keyholder: &str, plan: &Plan) -> Result<TokenSession, RehearseError> {
+    let wanted = plan.tokens.get(keyholder).map_or(keyholder, String::as_str);
+    let token = module.find_token(wanted).map_err(|e| {
+        RehearseError::Io(format!(
+            "insert the token {wanted} of keyholder {keyholder}: {e}"
+        ))
+    })?;
     let session = module
         .open_session(&token, true)
         .map_err(io(format!("the token of {keyholder}")))?;
-    let pin = pins
-        .get(keyholder)
-        .ok_or_else(|| RehearseError::Io(format!("no practice PIN for {keyholder}")))?;
+    session
+        .check_not_locked()
+        .map_err(io(format!("the token of {keyholder}")))?;
+    let asked;
+    let pin = match plan.pins.get(keyholder) {
+        Some(p) => p,
+        None => {
+            asked = Zeroizing::new(
+                rpassword::prompt_password(format!(
+                    "PIN for token {} of keyholder {keyholder}: ",
+                    token.label
+                ))
+                .map_err(io("reading the PIN"))?,
+            );
+            &asked
+        }
+    };
     session
         .login(pin)
         .map_err(io(format!("login to the token of {keyholder}")))?;
@@ -356,8 +400,14 @@ fn unfinished(
 /// Developers' key requests on the input media (`input/requests/*.json`); a practice run makes
 /// two (projects `example-pkg` and `other-pkg`, one Ed25519 and one P-256 developer key) when
 /// the folder does not exist.
-fn key_requests(ws: &Workspace) -> Result<Vec<Value>, RehearseError> {
+fn key_requests(ws: &Workspace, make_stand_ins: bool) -> Result<Vec<Value>, RehearseError> {
     let dir = ws.input().join("requests");
+    if !dir.exists() && !make_stand_ins {
+        return Err(RehearseError::Refused(format!(
+            "{}: no key requests on the input media",
+            dir.display()
+        )));
+    }
     if !dir.exists() {
         std::fs::create_dir_all(&dir).map_err(io(dir.display()))?;
         for (project, alg) in [
@@ -451,11 +501,11 @@ fn current_metadata(ws: &Workspace) -> Result<(Value, Value), RehearseError> {
 fn token_signer_for(
     module: &Module,
     who: &str,
-    pins: &BTreeMap<String, Zeroizing<String>>,
+    plan: &Plan,
     engine: &Engine,
     keyid: &KeyId,
 ) -> Result<crate::signer::pkcs11::Pkcs11Signer, RehearseError> {
-    let session = login(module, who, pins)?;
+    let session = login(module, who, plan)?;
     let tkey = session
         .keys()
         .map_err(io(format!("keys of {who}")))?
@@ -479,10 +529,10 @@ fn token_signer_for(
 fn ceremony_signer(
     module: &Module,
     who: &str,
-    pins: &BTreeMap<String, Zeroizing<String>>,
+    plan: &Plan,
     engine: &Engine,
 ) -> Result<(crate::signer::pkcs11::Pkcs11Signer, KeyId), RehearseError> {
-    let session = login(module, who, pins)?;
+    let session = login(module, who, plan)?;
     let found = session
         .keys()
         .map_err(io(format!("keys of {who}")))?
@@ -562,6 +612,28 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
             "no shipped ceremony script named \"{script_name}\""
         ))
     })?;
+    run_script(ws, script_name, text, sys, None)
+}
+
+/// Run (or continue) a ceremony on real tokens, answered by `plan` (`conclave ceremony run`):
+/// the online keys and key requests must be on the input media (`WORKSPACE/input/`).
+pub fn run_real(
+    ws: &Workspace,
+    script_name: &str,
+    text: &str,
+    sys: &Path,
+    plan: Plan,
+) -> Result<RehearseReport, RehearseError> {
+    run_script(ws, script_name, text, sys, Some(plan))
+}
+
+fn run_script(
+    ws: &Workspace,
+    script_name: &str,
+    text: &str,
+    sys: &Path,
+    real: Option<Plan>,
+) -> Result<RehearseReport, RehearseError> {
     let script = Script::parse(&format!("{script_name}.toml"), text).map_err(|e| {
         RehearseError::Refused(
             e.iter()
@@ -572,12 +644,35 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
     })?;
     let mut engine =
         Engine::new(script.clone()).map_err(|e| RehearseError::Refused(e.to_string()))?;
-    let repaired = repair_tokens(ws)?;
-    let module_path = locate_module(None).map_err(io("the SoftHSM2 module"))?;
-    let module = Module::open(Some(&module_path)).map_err(io("the SoftHSM2 module"))?;
-    let (people, practice_values) = practice_plan(script.kind);
-    let pins = practice_tokens(ws, &module, &people)?;
-    save_tokens(ws)?;
+    let practice_tokens_used = real.is_none();
+    let (module, plan, repaired) = match real {
+        None => {
+            let repaired = repair_tokens(ws)?;
+            let module_path = locate_module(None).map_err(io("the SoftHSM2 module"))?;
+            let module = Module::open(Some(&module_path)).map_err(io("the SoftHSM2 module"))?;
+            let (people, values) = practice_plan(script.kind);
+            let pins = practice_tokens(ws, &module, &people)?;
+            save_tokens(ws)?;
+            let plan = Plan {
+                practice: true,
+                administrator: "administrator".into(),
+                keyholders: people,
+                witnesses: vec!["witness".into()],
+                values,
+                acknowledgement: "PRACTICE".into(),
+                tokens: BTreeMap::new(),
+                pins,
+                module: None,
+            };
+            (module, plan, repaired)
+        }
+        Some(plan) => {
+            let path = locate_module(plan.module.as_deref()).map_err(io("the PKCS#11 module"))?;
+            let module = Module::open(Some(&path)).map_err(io("the PKCS#11 module"))?;
+            (module, plan, Vec::new())
+        }
+    };
+    let people = plan.keyholders.clone();
     // The online keys on the input media: the registry's current ones at a bootstrap, new ones
     // (one set per root version they are meant for) at an online key rotation.
     let keys_file = if script.kind == Kind::RotateOnlineKeys {
@@ -586,7 +681,7 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
     } else {
         "online-keys.json".to_string()
     };
-    let (online, online_digest) = online_keys(ws, &keys_file)?;
+    let (online, online_digest) = online_keys(ws, &keys_file, practice_tokens_used)?;
 
     let tpath = if script.kind == crate::ceremony::script::Kind::BootstrapRoot {
         ws.transcript(script_name)
@@ -663,12 +758,12 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
         let event = match need {
             Need::Done => break,
             Need::Parameters => Event::Parameters {
-                values: practice_values.clone(),
-                practice: true,
+                values: plan.values.clone(),
+                practice: plan.practice,
             },
             Need::Acknowledge { .. } => Event::Acknowledged {
                 step,
-                value: Some("PRACTICE".into()),
+                value: Some(plan.acknowledgement.clone()),
             },
             Need::AirgapCheck => {
                 let r = crate::system::airgap_check(sys);
@@ -684,9 +779,9 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
             },
             Need::RollCall { .. } => Event::RollCall {
                 step,
-                administrator: "administrator".into(),
+                administrator: plan.administrator.clone(),
                 keyholders: people.clone(),
-                witnesses: vec!["witness".into()],
+                witnesses: plan.witnesses.clone(),
             },
             Need::LoadMetadata => {
                 let (root, targets) = current_metadata(ws)?;
@@ -698,7 +793,7 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
             }
             Need::ImportRequests => Event::RequestsImported {
                 step,
-                requests: key_requests(ws)?,
+                requests: key_requests(ws, practice_tokens_used)?,
             },
             Need::ImportKeys { .. } => Event::KeysImported {
                 step,
@@ -712,7 +807,7 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
                 let alg = parse_key_type(&key_type).ok_or_else(|| {
                     RehearseError::Refused(format!("unknown key type {key_type}"))
                 })?;
-                let session = login(&module, &keyholder, &pins)?;
+                let session = login(&module, &keyholder, &plan)?;
                 let label = key_label(script_name);
                 // A key made before a power cut (not yet in the transcript) is taken as it is.
                 let existing = session
@@ -757,7 +852,7 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
                             "{who} is asked to sign but has nothing left to sign"
                         )));
                     };
-                    let mut signer = token_signer_for(&module, who, &pins, &engine, &keyid)?;
+                    let mut signer = token_signer_for(&module, who, &plan, &engine, &keyid)?;
                     let bytes = match (role, &p.root, &p.targets) {
                         ("root", Some(r), _) => r.signed_bytes().to_vec(),
                         ("targets", _, Some(t)) => t.signed_bytes().to_vec(),
@@ -819,7 +914,7 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
             )
             .map_err(io("writing the transcript"))?;
         engine = trial;
-        if matches!(event, Event::KeyGenerated { .. }) {
+        if practice_tokens_used && matches!(event, Event::KeyGenerated { .. }) {
             save_tokens(ws)?;
         }
         for w in new_warnings {
@@ -853,7 +948,7 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<RehearseRepo
     let mut signers = Vec::new();
     for who in &people {
         // Everyone present whose token holds a key of this ceremony seals.
-        if let Ok((signer, _)) = ceremony_signer(&module, who, &pins, &engine) {
+        if let Ok((signer, _)) = ceremony_signer(&module, who, &plan, &engine) {
             signers.push((who.as_str(), signer));
         }
     }

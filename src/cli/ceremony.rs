@@ -19,6 +19,8 @@ pub enum CeremonyCommand {
         /// The script (ceremony-scripts/*.toml).
         file: PathBuf,
     },
+    /// Run (or continue) a ceremony on real tokens, answered by an answers file.
+    Run(RunArgs),
     /// Render a script as the paper form the room follows.
     Print {
         /// The script (ceremony-scripts/*.toml).
@@ -27,6 +29,166 @@ pub enum CeremonyCommand {
         #[arg(long)]
         html: bool,
     },
+}
+
+/// Arguments of `conclave ceremony run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The script: a shipped name (bootstrap-root, ...) or a script file.
+    pub script: String,
+    /// Workspace: the transcript goes here; `WORKSPACE/input/` holds the input media (online
+    /// keys, key requests), `WORKSPACE/export/` receives the results. Running the same command
+    /// again continues an interrupted ceremony.
+    #[arg(long, value_name = "DIR")]
+    pub workspace: PathBuf,
+    /// Answers file (TOML): people present, parameter values, token of each keyholder. Never
+    /// PINs.
+    #[arg(long, value_name = "FILE")]
+    pub answers: PathBuf,
+    /// Read the keyholders' PINs from standard input, one `keyholder=PIN` line each (otherwise
+    /// each PIN is asked on the terminal when the token is used).
+    #[arg(long)]
+    pub pin_stdin: bool,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Answers {
+    /// Practice tokens (the air-gap check then warns instead of stopping).
+    #[serde(default)]
+    practice: bool,
+    people: AnswerPeople,
+    #[serde(default)]
+    parameters: std::collections::BTreeMap<String, toml::Value>,
+    /// Recorded at acknowledgement steps that record text.
+    acknowledgement: String,
+    /// Keyholder to token label or serial.
+    #[serde(default)]
+    tokens: std::collections::BTreeMap<String, String>,
+    /// PKCS#11 module.
+    module: Option<PathBuf>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerPeople {
+    administrator: String,
+    keyholders: Vec<String>,
+    witnesses: Vec<String>,
+}
+
+fn read_answers(path: &Path) -> Result<Answers, CliError> {
+    let bytes = read_limited(path, MAX_SCRIPT).map_err(CliError::Io)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| CliError::Usage(format!("{}: not UTF-8 text", path.display())))?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e.span().map_or(0, |s| {
+            text[..s.start.min(text.len())].matches('\n').count() + 1
+        });
+        CliError::Usage(format!(
+            "{}:{line}: {} (answers never hold PINs: use --pin-stdin or the terminal)",
+            path.display(),
+            e.message().trim()
+        ))
+    })
+}
+
+fn read_pins(
+    keyholders: &[String],
+) -> Result<std::collections::BTreeMap<String, zeroize::Zeroizing<String>>, CliError> {
+    use std::io::BufRead;
+    let mut pins = std::collections::BTreeMap::new();
+    for (n, line) in std::io::stdin().lock().lines().enumerate() {
+        let line = zeroize::Zeroizing::new(
+            line.map_err(|e| CliError::Io(format!("reading PINs from standard input: {e}")))?,
+        );
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some((who, pin)) = line.split_once('=') else {
+            return Err(CliError::Usage(format!(
+                "standard input line {}: expected keyholder=PIN",
+                n + 1
+            )));
+        };
+        if !keyholders.iter().any(|k| k == who.trim()) {
+            return Err(CliError::Usage(format!(
+                "standard input line {}: \"{}\" is not a keyholder of the answers file",
+                n + 1,
+                who.trim()
+            )));
+        }
+        pins.insert(
+            who.trim().to_string(),
+            zeroize::Zeroizing::new(pin.to_string()),
+        );
+    }
+    Ok(pins)
+}
+
+fn run_ceremony(a: &RunArgs) -> Result<Outcome, CliError> {
+    use crate::ceremony::engine::ParamJson;
+    use crate::ceremony::rehearse::{self, Plan, Workspace};
+    let (name, text) = match rehearse::shipped_script(&a.script) {
+        Some(t) if !Path::new(&a.script).exists() => (a.script.clone(), t.to_string()),
+        _ => {
+            let path = Path::new(&a.script);
+            let bytes = read_limited(path, MAX_SCRIPT).map_err(CliError::Io)?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| CliError::Usage(format!("{}: not UTF-8 text", path.display())))?;
+            let script = load(path)?;
+            (script.name, text)
+        }
+    };
+    let answers = read_answers(&a.answers)?;
+    let mut values = std::collections::BTreeMap::new();
+    for (k, v) in answers.parameters {
+        let v = match v {
+            toml::Value::Integer(i) => ParamJson::Integer(i),
+            toml::Value::String(s) => ParamJson::Text(s),
+            other => {
+                return Err(CliError::Usage(format!(
+                    "{}: parameters.{k}: expected an integer or a string, found {}",
+                    a.answers.display(),
+                    other.type_str()
+                )));
+            }
+        };
+        values.insert(k, v);
+    }
+    let pins = if a.pin_stdin {
+        read_pins(&answers.people.keyholders)?
+    } else {
+        std::collections::BTreeMap::new()
+    };
+    std::fs::create_dir_all(&a.workspace)
+        .map_err(|e| CliError::Io(format!("{}: {e}", a.workspace.display())))?;
+    let dir = a
+        .workspace
+        .canonicalize()
+        .map_err(|e| CliError::Io(format!("{}: {e}", a.workspace.display())))?;
+    let ws = Workspace { dir };
+    let plan = Plan {
+        practice: answers.practice,
+        administrator: answers.people.administrator,
+        keyholders: answers.people.keyholders,
+        witnesses: answers.people.witnesses,
+        values,
+        acknowledgement: answers.acknowledgement,
+        tokens: answers.tokens,
+        pins,
+        module: answers.module,
+    };
+    let practice = plan.practice;
+    let report = rehearse::run_real(&ws, &name, &text, Path::new("/sys"), plan)
+        .map_err(super::rehearse::map)?;
+    let head = format!(
+        "{}ceremony \"{name}\" in {} (keyholders {})",
+        if practice { "PRACTICE " } else { "" },
+        ws.dir.display(),
+        report.keyholders.join(", ")
+    );
+    super::rehearse::finish(head, &report)
 }
 
 fn load(file: &Path) -> Result<Script, CliError> {
@@ -60,6 +222,7 @@ pub fn run(cmd: &CeremonyCommand) -> Result<Outcome, CliError> {
                 success: true,
             })
         }
+        CeremonyCommand::Run(a) => run_ceremony(a),
         CeremonyCommand::Print { file, html } => {
             let s = load(file)?;
             Ok(Outcome {

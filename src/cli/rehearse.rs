@@ -43,7 +43,8 @@ fn default_workspace() -> PathBuf {
     ))
 }
 
-fn map(e: RehearseError) -> CliError {
+/// Exit codes of a ceremony that stopped.
+pub fn map(e: RehearseError) -> CliError {
     match e {
         RehearseError::Io(m) => CliError::Io(m),
         RehearseError::Refused(m) => CliError::Invalid(m),
@@ -97,14 +98,19 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
         };
     }
     let report = rehearse::run(&ws, &a.script, Path::new("/sys")).map_err(map)?;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
+    let head = format!(
         "PRACTICE ceremony \"{}\" in {} (SoftHSM2 practice tokens of {})",
         a.script,
         ws.dir.display(),
         report.keyholders.join(", ")
     );
+    finish(head, &report)
+}
+
+/// What a finished (or continued) ceremony printed, and the auditor's checks of its output.
+pub fn finish(head: String, report: &rehearse::RehearseReport) -> Result<Outcome, CliError> {
+    let mut out = String::new();
+    let _ = writeln!(out, "{head}");
     if report.already_complete {
         let _ = writeln!(
             out,
