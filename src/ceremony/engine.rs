@@ -438,6 +438,34 @@ impl KeyRequest {
     }
 }
 
+/// Warnings about key ids in a proposal that are not the SHA-256 of their key object: strict
+/// clients (tough) reject such metadata, and a published root once broke a client this way. Keys
+/// Conclave adds always get their hash as key id; older keys may be kept by a rotation.
+pub fn lint_key_ids(p: &Proposal) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |where_: &str, keys: &[(KeyId, Key)]| {
+        for (id, k) in keys {
+            if k.key_id() != *id {
+                out.push(format!(
+                    "{where_}: key id {id} is not the SHA-256 of its key ({}); strict clients such as tough reject it",
+                    k.key_id()
+                ));
+            }
+        }
+    };
+    if let Some(r) = &p.root {
+        check("root", &r.signed().keys);
+    }
+    if let Some(d) = p
+        .targets
+        .as_ref()
+        .and_then(|t| t.signed().delegations.as_ref())
+    {
+        check("targets delegations", &d.keys);
+    }
+    out
+}
+
 /// The metadata a ceremony proposes, as built from its events.
 #[derive(Clone, Debug)]
 pub struct Proposal {
@@ -1561,6 +1589,7 @@ impl Engine {
                         "the recorded digests are not those of the proposal the events build",
                     ));
                 }
+                warnings.extend(lint_key_ids(&p));
                 self.proposal = Some(p);
                 self.advance();
             }
@@ -2022,6 +2051,40 @@ mod tests {
                 .to_string()
                 .contains("belongs to bob, not to alice")
         );
+    }
+
+    #[test]
+    fn key_ids_that_are_not_hashes_are_warned_about() {
+        let a = SoftwareSigner::from_seed(Algorithm::Ed25519, &[1; 48]).unwrap();
+        let roles: Vec<RoleKeys> = RoleType::ALL
+            .iter()
+            .map(|r| RoleKeys {
+                role: *r,
+                keys: vec![a.key().clone()],
+                threshold: 1,
+            })
+            .collect();
+        let mut root =
+            edit::new_root(&roles, time::macros::datetime!(2030-01-01 0:00 UTC)).unwrap();
+        let good = Proposal {
+            root: Some(Metadata::new(root.clone())),
+            targets: None,
+        };
+        assert!(lint_key_ids(&good).is_empty());
+        // The same key under a label that is not its hash (as sigstore v11 had).
+        let label = KeyId("0c87432c".into());
+        let old = root.keys[0].0.clone();
+        root.keys[0].0 = label.clone();
+        for (_, r) in root.roles.iter_mut() {
+            r.keyids = vec![label.clone()];
+        }
+        let bad = Proposal {
+            root: Some(Metadata::new(root)),
+            targets: None,
+        };
+        let w = lint_key_ids(&bad);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("0c87432c") && w[0].contains(&old.0), "{w:?}");
     }
 
     #[test]
