@@ -27,34 +27,27 @@ fn rehearse(ws: &Path) -> (i32, String, String) {
 }
 
 fn python_accepts(export: &Path) {
-    let run = common::run_python(
-        "verify_offline.py",
-        &[
-            export.join("1.root.json").to_str().unwrap(),
-            export.join("1.targets.json").to_str().unwrap(),
-        ],
-        Duration::from_secs(60),
-    );
-    assert_eq!(
-        run.code(),
-        0,
-        "python-tuf refused the ceremony's output: {run:?}"
-    );
+    python_accepts_targets(&export.join("1.root.json"), &export.join("1.targets.json"));
 }
 
 fn transcript_verifies(ws: &Path) -> String {
+    transcript_named_verifies(ws, "bootstrap-root.transcript.jsonl")
+}
+
+/// `conclave transcript verify WS/NAME --artifacts WS/export` passes, script conformance included.
+fn transcript_named_verifies(ws: &Path, name: &str) -> String {
     let out = conclave()
         .args(["transcript", "verify"])
-        .arg(ws.join("bootstrap-root.transcript.jsonl"))
+        .arg(ws.join(name))
         .arg("--artifacts")
         .arg(ws.join("export"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(out.status.code(), Some(0), "{name}: {text}");
     assert!(
         text.contains("script conformance: every step followed the script"),
-        "{text}"
+        "{name}: {text}"
     );
     text
 }
@@ -240,19 +233,7 @@ fn later_ceremonies_continue_from_the_export_and_the_chain_verifies() {
     // Every transcript verifies with script conformance; the chain 1 -> 3 verifies in Conclave
     // and in python-tuf (each new root signed by the previous root's threshold and its own).
     for n in &names {
-        let out = conclave()
-            .args(["transcript", "verify"])
-            .arg(ws.join(n))
-            .arg("--artifacts")
-            .arg(ws.join("export"))
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{n}: {text}");
-        assert!(
-            text.contains("every step followed the script"),
-            "{n}: {text}"
-        );
+        transcript_named_verifies(&ws, n);
     }
     let export = ws.join("export");
     let verify = conclave()
@@ -285,7 +266,11 @@ fn python_accepts_targets(root: &Path, targets: &Path) {
         &[root.to_str().unwrap(), targets.to_str().unwrap()],
         Duration::from_secs(60),
     );
-    assert_eq!(run.code(), 0, "python-tuf refused: {run:?}");
+    assert_eq!(
+        run.code(),
+        0,
+        "python-tuf refused the ceremony's output: {run:?}"
+    );
 }
 
 #[test]
@@ -408,19 +393,7 @@ fn a_root_rotation_adds_dave_removes_carol_and_clients_follow_it() {
         "rotate-online-keys-v4.transcript.jsonl",
         "rotate-targets-keys-v5.transcript.jsonl",
     ] {
-        let out = conclave()
-            .args(["transcript", "verify"])
-            .arg(ws.join(name))
-            .arg("--artifacts")
-            .arg(&export)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{name}: {text}");
-        assert!(
-            text.contains("every step followed the script"),
-            "{name}: {text}"
-        );
+        transcript_named_verifies(&ws, name);
     }
 }
 

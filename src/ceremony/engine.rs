@@ -797,9 +797,7 @@ impl Engine {
             Kind::DelegateClaimedProjects => return self.build_delegations(),
             _ => {}
         }
-        let now = self
-            .clock
-            .ok_or_else(|| self.policy("the clock has not been confirmed"))?;
+        let now = self.now()?;
         let days = |name: &str| Duration::days(int_param(&self.params, name).max(1));
         let root_expires = now + days("root_expiry_days");
         let targets_expires = now + days("targets_expiry_days");
@@ -864,12 +862,8 @@ impl Engine {
     /// refresh-expiry: the next versions of the current root and targets, with new expiry and
     /// nothing else changed.
     fn build_refresh(&self) -> Result<Proposal, EngineError> {
-        let now = self
-            .clock
-            .ok_or_else(|| self.policy("the clock has not been confirmed"))?;
-        let Some((root, targets)) = &self.current else {
-            return Err(self.policy("the current metadata has not been loaded"));
-        };
+        let now = self.now()?;
+        let (root, targets) = self.loaded()?;
         let days = |name: &str| Duration::days(int_param(&self.params, name).max(1));
         let new_root = edit::next_root(root.signed(), now + days("root_expiry_days"));
         edit::check_root(&new_root).map_err(|e| self.policy(e.to_string()))?;
@@ -904,12 +898,7 @@ impl Engine {
     /// The key id under which the proposal's new root or the current root lists the key with
     /// this material (a token's public key), if either does.
     pub fn key_for_material(&self, material: &[u8]) -> Option<KeyId> {
-        let new_root = self
-            .proposal
-            .as_ref()
-            .and_then(|p| p.root.as_ref())
-            .map(|r| r.signed());
-        let old_root = self.current.as_ref().map(|(r, _)| r.signed());
+        let (new_root, old_root) = self.roots();
         [new_root, old_root].into_iter().flatten().find_map(|r| {
             r.keys
                 .iter()
@@ -1044,12 +1033,7 @@ impl Engine {
             .filter(|(k, _, _)| k == who)
             .map(|(k, _, key)| owned_key(key, k).key_id())
             .collect();
-        let new_root = self
-            .proposal
-            .as_ref()
-            .and_then(|p| p.root.as_ref())
-            .map(|r| r.signed());
-        let old_root = self.current.as_ref().map(|(r, _)| r.signed());
+        let (new_root, old_root) = self.roots();
         for root in [new_root, old_root].into_iter().flatten() {
             for (id, k) in &root.keys {
                 if key_owner(k) == Some(who) && !ids.contains(id) {
@@ -1090,12 +1074,7 @@ impl Engine {
         if self.generated.iter().any(|(k, _, _)| k == who) {
             return true;
         }
-        let new_root = self
-            .proposal
-            .as_ref()
-            .and_then(|p| p.root.as_ref())
-            .map(|r| r.signed());
-        let old_root = self.current.as_ref().map(|(r, _)| r.signed());
+        let (new_root, old_root) = self.roots();
         let mut owners_known = false;
         for root in [new_root, old_root].into_iter().flatten() {
             for (id, k) in &root.keys {
@@ -1113,6 +1092,30 @@ impl Engine {
     /// The current metadata loaded by this ceremony, if any.
     pub fn current(&self) -> Option<&(Metadata<Root>, Metadata<Targets>)> {
         self.current.as_ref()
+    }
+
+    /// The confirmed clock.
+    fn now(&self) -> Result<OffsetDateTime, EngineError> {
+        self.clock
+            .ok_or_else(|| self.policy("the clock has not been confirmed"))
+    }
+
+    /// The current root and targets loaded by this ceremony.
+    fn loaded(&self) -> Result<(&Metadata<Root>, &Metadata<Targets>), EngineError> {
+        self.current
+            .as_ref()
+            .map(|(r, t)| (r, t))
+            .ok_or_else(|| self.policy("the current metadata has not been loaded"))
+    }
+
+    /// The proposal's new root and the current root, where they exist.
+    fn roots(&self) -> (Option<&Root>, Option<&Root>) {
+        let new_root = self
+            .proposal
+            .as_ref()
+            .and_then(|p| p.root.as_ref())
+            .map(|r| r.signed());
+        (new_root, self.current.as_ref().map(|(r, _)| r.signed()))
     }
 
     fn advance(&mut self) {
@@ -1155,12 +1158,8 @@ impl Engine {
     /// delegate-claimed-projects: the next targets version delegates each requested project
     /// (terminating, its paths only) to the developers' keys.
     fn build_delegations(&self) -> Result<Proposal, EngineError> {
-        let now = self
-            .clock
-            .ok_or_else(|| self.policy("the clock has not been confirmed"))?;
-        let Some((_, targets)) = &self.current else {
-            return Err(self.policy("the current metadata has not been loaded"));
-        };
+        let now = self.now()?;
+        let (_, targets) = self.loaded()?;
         let days = Duration::days(int_param(&self.params, "targets_expiry_days").max(1));
         let mut new_targets = edit::bump(targets.signed(), now + days);
         for r in &self.requests {
@@ -1186,12 +1185,8 @@ impl Engine {
     /// tokens as the targets keys (the old ones leave the targets role) with the new threshold,
     /// and the next targets version is signed by the new keys.
     fn build_targets_rotation(&self) -> Result<Proposal, EngineError> {
-        let now = self
-            .clock
-            .ok_or_else(|| self.policy("the clock has not been confirmed"))?;
-        let Some((root, targets)) = &self.current else {
-            return Err(self.policy("the current metadata has not been loaded"));
-        };
+        let now = self.now()?;
+        let (root, targets) = self.loaded()?;
         let days = |name: &str| Duration::days(int_param(&self.params, name).max(1));
         let mut new_root = edit::next_root(root.signed(), now + days("root_expiry_days"));
         let old: Vec<KeyId> = new_root.role(RoleType::Targets).keyids.clone();
@@ -1217,12 +1212,8 @@ impl Engine {
     /// rotate-online-keys: the next root version with the snapshot and timestamp keys replaced by
     /// the keys imported from the input media (threshold 1 each).
     fn build_online_rotation(&self) -> Result<Proposal, EngineError> {
-        let now = self
-            .clock
-            .ok_or_else(|| self.policy("the clock has not been confirmed"))?;
-        let Some((root, _)) = &self.current else {
-            return Err(self.policy("the current metadata has not been loaded"));
-        };
+        let now = self.now()?;
+        let (root, _) = self.loaded()?;
         let days = Duration::days(int_param(&self.params, "root_expiry_days").max(1));
         let mut new_root = edit::next_root(root.signed(), now + days);
         for (ty, name) in [
@@ -1265,12 +1256,8 @@ impl Engine {
     /// rotate-root-keys: the next root version with the leaving keyholders' root keys removed,
     /// the joining keyholders' new keys added, and the root threshold set.
     fn build_rotation(&self) -> Result<Proposal, EngineError> {
-        let now = self
-            .clock
-            .ok_or_else(|| self.policy("the clock has not been confirmed"))?;
-        let Some((root, _)) = &self.current else {
-            return Err(self.policy("the current metadata has not been loaded"));
-        };
+        let now = self.now()?;
+        let (root, _) = self.loaded()?;
         let days = Duration::days(int_param(&self.params, "root_expiry_days").max(1));
         let mut new_root = edit::next_root(root.signed(), now + days);
         for name in self.name_list("remove_keyholders") {
