@@ -12,3 +12,4 @@ pub mod system;
 pub mod transcript;
 pub mod transport;
 pub mod tuf;
+pub mod tui;

@@ -18,12 +18,15 @@ struct Cli {
     /// chooses the PKCS#11 module (`[pkcs11] module = "/path/to/module.so"`).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<std::path::PathBuf>,
+    /// Without a command: the terminal UI (`conclave tui`).
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The terminal UI: walk the room through a ceremony on the keyholders' tokens.
+    Tui(cli::tui::TuiArgs),
     /// Verify a repository's root chain and roles from a trusted root.
     Verify(cli::verify::VerifyArgs),
     /// Summarise any metadata file, with the SHA-256 of its canonical signed bytes.
@@ -36,7 +39,8 @@ enum Command {
     Qr(cli::qr::QrCommand),
     /// Check the machine: air gap (network interfaces, radios) and process hardening.
     Selfcheck,
-    /// Practice ceremony on SoftHSM2 practice tokens (unattended with --headless).
+    /// Practice ceremony on SoftHSM2 practice tokens in the terminal UI (unattended with
+    /// --headless).
     Rehearse(cli::rehearse::RehearseArgs),
     /// Signature bundles: detached signatures carried between appliances.
     #[command(subcommand)]
@@ -55,7 +59,11 @@ enum Command {
 }
 
 fn run(cli: &Cli) -> Result<Outcome, CliError> {
-    match &cli.command {
+    let Some(command) = &cli.command else {
+        return cli::tui::run(&cli::tui::TuiArgs::default(), cli.config.as_deref());
+    };
+    match command {
+        Command::Tui(a) => cli::tui::run(a, cli.config.as_deref()),
         Command::Verify(a) => cli::verify::run_verify(a),
         Command::Inspect(a) => cli::verify::run_inspect(a),
         Command::Ceremony(c) => cli::ceremony::run(c),

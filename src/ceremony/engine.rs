@@ -1044,6 +1044,14 @@ impl Engine {
         ids
     }
 
+    /// The keys of a keyholder that take part in this ceremony (listed for a role being signed).
+    pub fn keyholder_key_ids(&self, who: &str) -> Vec<KeyId> {
+        self.keyholder_keys(who)
+            .into_iter()
+            .filter(|id| !self.roles_for_key(id).is_empty())
+            .collect()
+    }
+
     /// What a keyholder still has to sign: (key id, role) pairs their keys may sign and have not.
     pub fn roles_left(&self, who: &str) -> Vec<(KeyId, &'static str)> {
         let Some(p) = &self.proposal else {

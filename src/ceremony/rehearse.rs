@@ -67,6 +67,16 @@ fn practice_plan(kind: Kind) -> (Vec<String>, BTreeMap<String, ParamJson>) {
 /// Environment variable marking the child process that runs with the workspace's SoftHSM2 config.
 pub const REHEARSE_CHILD: &str = "CONCLAVE_REHEARSE_CHILD";
 
+/// Names of the scripts shipped in the binary, in the order a registry usually needs them.
+pub const SHIPPED_SCRIPTS: [&str; 6] = [
+    "bootstrap-root",
+    "rotate-root-keys",
+    "refresh-expiry",
+    "rotate-online-keys",
+    "rotate-targets-keys",
+    "delegate-claimed-projects",
+];
+
 /// The scripts shipped in the binary (the appliance has no source tree).
 pub fn shipped_script(name: &str) -> Option<&'static str> {
     Some(match name {
@@ -276,7 +286,12 @@ fn online_keys(
     Ok((keys, FileDigest::of(&format!("input/{file}"), &bytes)))
 }
 
-fn login(module: &Module, keyholder: &str, plan: &Plan) -> Result<TokenSession, RehearseError> {
+fn login(
+    module: &Module,
+    keyholder: &str,
+    plan: &Plan,
+    typed: Option<&Zeroizing<String>>,
+) -> Result<TokenSession, RehearseError> {
     let wanted = plan.tokens.get(keyholder).map_or(keyholder, String::as_str);
     let token = module.find_token(wanted).map_err(|e| {
         RehearseError::Io(format!(
@@ -290,7 +305,7 @@ fn login(module: &Module, keyholder: &str, plan: &Plan) -> Result<TokenSession, 
         .check_not_locked()
         .map_err(io(format!("the token of {keyholder}")))?;
     let asked;
-    let pin = match plan.pins.get(keyholder) {
+    let pin = match typed.or_else(|| plan.pins.get(keyholder)) {
         Some(p) => p,
         None => {
             asked = Zeroizing::new(
@@ -504,8 +519,9 @@ fn token_signer_for(
     plan: &Plan,
     engine: &Engine,
     keyid: &KeyId,
+    pin: Option<&Zeroizing<String>>,
 ) -> Result<crate::signer::pkcs11::Pkcs11Signer, RehearseError> {
-    let session = login(module, who, plan)?;
+    let session = login(module, who, plan, pin)?;
     let tkey = session
         .keys()
         .map_err(io(format!("keys of {who}")))?
@@ -531,8 +547,9 @@ fn ceremony_signer(
     who: &str,
     plan: &Plan,
     engine: &Engine,
+    pin: Option<&Zeroizing<String>>,
 ) -> Result<(crate::signer::pkcs11::Pkcs11Signer, KeyId), RehearseError> {
-    let session = login(module, who, plan)?;
+    let session = login(module, who, plan, pin)?;
     let found = session
         .keys()
         .map_err(io(format!("keys of {who}")))?
@@ -627,6 +644,8 @@ pub fn run_real(
     run_script(ws, script_name, text, sys, Some(plan))
 }
 
+/// The headless runner: every step answered from the plan, then the seal by every keyholder's
+/// token.
 fn run_script(
     ws: &Workspace,
     script_name: &str,
@@ -634,298 +653,274 @@ fn run_script(
     sys: &Path,
     real: Option<Plan>,
 ) -> Result<RehearseReport, RehearseError> {
-    let script = Script::parse(&format!("{script_name}.toml"), text).map_err(|e| {
-        RehearseError::Refused(
-            e.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    })?;
-    let mut engine =
-        Engine::new(script.clone()).map_err(|e| RehearseError::Refused(e.to_string()))?;
-    let practice_tokens_used = real.is_none();
-    let (module, plan, repaired) = match real {
-        None => {
-            let repaired = repair_tokens(ws)?;
-            let module_path = locate_module(None).map_err(io("the SoftHSM2 module"))?;
-            let module = Module::open(Some(&module_path)).map_err(io("the SoftHSM2 module"))?;
-            let (people, values) = practice_plan(script.kind);
-            let pins = practice_tokens(ws, &module, &people)?;
-            save_tokens(ws)?;
-            let plan = Plan {
-                practice: true,
-                administrator: "administrator".into(),
-                keyholders: people,
-                witnesses: vec!["witness".into()],
-                values,
-                acknowledgement: "PRACTICE".into(),
-                tokens: BTreeMap::new(),
-                pins,
-                module: None,
-            };
-            (module, plan, repaired)
-        }
-        Some(plan) => {
-            let path = locate_module(plan.module.as_deref()).map_err(io("the PKCS#11 module"))?;
-            let module = Module::open(Some(&path)).map_err(io("the PKCS#11 module"))?;
-            (module, plan, Vec::new())
-        }
+    let mut session = match Session::open(ws, script_name, text, sys, real)? {
+        Opened::Finished(report) => return Ok(*report),
+        Opened::Running(s) => s,
     };
-    let people = plan.keyholders.clone();
-    // The online keys on the input media: the registry's current ones at a bootstrap, new ones
-    // (one set per root version they are meant for) at an online key rotation.
-    let keys_file = if script.kind == Kind::RotateOnlineKeys {
-        let next = latest(&ws.export(), "root").map_or(1, |(v, _)| v + 1);
-        format!("online-keys-for-root-v{next}.json")
-    } else {
-        "online-keys.json".to_string()
-    };
-    let (online, online_digest) = online_keys(ws, &keys_file, practice_tokens_used)?;
-
-    let tpath = if script.kind == crate::ceremony::script::Kind::BootstrapRoot {
-        ws.transcript(script_name)
-    } else {
-        // One transcript per ceremony: an unfinished one is continued (whatever it already
-        // exported), otherwise a new one is named after the root version it will produce.
-        match unfinished(ws, script_name, &script)? {
-            Some(p) => p,
-            None => {
-                // Named after the version the ceremony produces: targets for a ceremony that
-                // changes only targets, root otherwise.
-                let role = if script.kind == Kind::DelegateClaimedProjects {
-                    "targets"
-                } else {
-                    "root"
-                };
-                let next = latest(&ws.export(), role).map_or(1, |(v, _)| v + 1);
-                ws.dir
-                    .join(format!("{script_name}-v{next}.transcript.jsonl"))
-            }
-        }
-    };
-    if let Some(done) = finished(&tpath, &script)? {
-        return Ok(done);
-    }
-    let mut resumed_events = 0;
-    let resumed = tpath.exists();
-    let mut transcript = if resumed {
-        let (file, resumed) =
-            TranscriptFile::open_resume(&tpath, now()).map_err(io("resuming the transcript"))?;
-        let mut events = Vec::new();
-        for r in resumed.transcript.records() {
-            if matches!(
-                r.action.as_str(),
-                "begin" | "resume" | "seal" | "seal-signature"
-            ) {
-                continue;
-            }
-            events.push(Event::from_value(&r.details).map_err(|e| {
-                RehearseError::Refused(format!("{}: record {}: {e}", tpath.display(), r.seq))
-            })?);
-        }
-        resumed_events = events.len();
-        engine = Engine::replay(script.clone(), &events).map_err(|(i, e)| {
-            RehearseError::Refused(format!(
-                "{}: event {i} does not replay: {e}",
-                tpath.display()
-            ))
-        })?;
-        file
-    } else {
-        let mut file = TranscriptFile::create(&tpath).map_err(io("creating the transcript"))?;
-        let begin = BeginDetails::new(script_name, text.as_bytes(), true, vec![online_digest]);
-        file.append("conclave", None, "begin", begin.to_value(), now())
-            .map_err(io("writing the transcript"))?;
-        file
-    };
-
-    let mut warnings = Vec::new();
     loop {
-        let need = engine.need();
-        let step = engine.current_step().unwrap_or("end").to_string();
-        let step_actor = script
+        let need = session.need();
+        if need == Need::Done {
+            break;
+        }
+        let (actor, event) = session.answer(need, None)?;
+        session.record(&actor, event)?;
+    }
+    let mut signers = Vec::new();
+    for who in session.engine.keyholders().to_vec() {
+        // Everyone present whose token holds a key of this ceremony seals.
+        if let Ok(signer) = session.seal_signer(&who, None) {
+            signers.push((who, signer));
+        }
+    }
+    session.seal(signers)
+}
+
+/// Whether a ceremony could be opened or was finished already.
+pub enum Opened {
+    /// Sealed and signed earlier: only its report.
+    Finished(Box<RehearseReport>),
+    /// Open (new, or continued from its transcript).
+    Running(Box<Session>),
+}
+
+/// An open ceremony: the engine, its transcript on disk and the token module. Every event goes
+/// through [`Session::record`]: the engine decides first, only accepted events reach the
+/// transcript. The headless runner and the terminal UI both drive a ceremony through this.
+pub struct Session {
+    /// The workspace.
+    pub ws: Workspace,
+    /// The script's name.
+    pub script_name: String,
+    /// The script.
+    pub script: Script,
+    /// The engine (state = fold over the recorded events).
+    pub engine: Engine,
+    /// The transcript's path.
+    pub tpath: PathBuf,
+    /// Who takes part and the answers given in advance.
+    pub plan: Plan,
+    /// Practice tokens of a rehearsal (made and kept by the workspace).
+    pub practice_tokens: bool,
+    /// Whether an earlier run's transcript was continued.
+    pub resumed: bool,
+    /// Events replayed from it.
+    pub resumed_events: usize,
+    /// Practice token files restored after an interruption.
+    pub repaired: Vec<String>,
+    /// Warnings acknowledged in this run.
+    pub warnings: Vec<String>,
+    transcript: TranscriptFile,
+    module: Module,
+    online: BTreeMap<String, Value>,
+    sys: PathBuf,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("script", &self.script_name)
+            .field("transcript", &self.tpath)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Open the ceremony `script_name` in the workspace: practice tokens and a practice plan
+    /// when `real` is `None`, else the keyholders' tokens and `real`. An unfinished transcript
+    /// is continued (its events replayed through the engine).
+    pub fn open(
+        ws: &Workspace,
+        script_name: &str,
+        text: &str,
+        sys: &Path,
+        real: Option<Plan>,
+    ) -> Result<Opened, RehearseError> {
+        let script = Script::parse(&format!("{script_name}.toml"), text).map_err(|e| {
+            RehearseError::Refused(
+                e.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        })?;
+        let mut engine =
+            Engine::new(script.clone()).map_err(|e| RehearseError::Refused(e.to_string()))?;
+        let practice_tokens_used = real.is_none();
+        let (module, plan, repaired) = match real {
+            None => {
+                let repaired = repair_tokens(ws)?;
+                let module_path = locate_module(None).map_err(io("the SoftHSM2 module"))?;
+                let module = Module::open(Some(&module_path)).map_err(io("the SoftHSM2 module"))?;
+                let (people, values) = practice_plan(script.kind);
+                let pins = practice_tokens(ws, &module, &people)?;
+                save_tokens(ws)?;
+                let plan = Plan {
+                    practice: true,
+                    administrator: "administrator".into(),
+                    keyholders: people,
+                    witnesses: vec!["witness".into()],
+                    values,
+                    acknowledgement: "PRACTICE".into(),
+                    tokens: BTreeMap::new(),
+                    pins,
+                    module: None,
+                };
+                (module, plan, repaired)
+            }
+            Some(plan) => {
+                let path =
+                    locate_module(plan.module.as_deref()).map_err(io("the PKCS#11 module"))?;
+                let module = Module::open(Some(&path)).map_err(io("the PKCS#11 module"))?;
+                (module, plan, Vec::new())
+            }
+        };
+        // The online keys on the input media: the registry's current ones at a bootstrap, new
+        // ones (one set per root version they are meant for) at an online key rotation.
+        let keys_file = if script.kind == Kind::RotateOnlineKeys {
+            let next = latest(&ws.export(), "root").map_or(1, |(v, _)| v + 1);
+            format!("online-keys-for-root-v{next}.json")
+        } else {
+            "online-keys.json".to_string()
+        };
+        let (online, online_digest) = online_keys(ws, &keys_file, practice_tokens_used)?;
+
+        let tpath = if script.kind == Kind::BootstrapRoot {
+            ws.transcript(script_name)
+        } else {
+            // One transcript per ceremony: an unfinished one is continued (whatever it already
+            // exported), otherwise a new one is named after the root version it will produce.
+            match unfinished(ws, script_name, &script)? {
+                Some(p) => p,
+                None => {
+                    // Named after the version the ceremony produces: targets for a ceremony
+                    // that changes only targets, root otherwise.
+                    let role = if script.kind == Kind::DelegateClaimedProjects {
+                        "targets"
+                    } else {
+                        "root"
+                    };
+                    let next = latest(&ws.export(), role).map_or(1, |(v, _)| v + 1);
+                    ws.dir
+                        .join(format!("{script_name}-v{next}.transcript.jsonl"))
+                }
+            }
+        };
+        if let Some(done) = finished(&tpath, &script)? {
+            return Ok(Opened::Finished(Box::new(done)));
+        }
+        let mut resumed_events = 0;
+        let resumed = tpath.exists();
+        let transcript = if resumed {
+            let (file, resumed) = TranscriptFile::open_resume(&tpath, now())
+                .map_err(io("resuming the transcript"))?;
+            let mut events = Vec::new();
+            for r in resumed.transcript.records() {
+                if matches!(
+                    r.action.as_str(),
+                    "begin" | "resume" | "seal" | "seal-signature"
+                ) {
+                    continue;
+                }
+                events.push(Event::from_value(&r.details).map_err(|e| {
+                    RehearseError::Refused(format!("{}: record {}: {e}", tpath.display(), r.seq))
+                })?);
+            }
+            resumed_events = events.len();
+            engine = Engine::replay(script.clone(), &events).map_err(|(i, e)| {
+                RehearseError::Refused(format!(
+                    "{}: event {i} does not replay: {e}",
+                    tpath.display()
+                ))
+            })?;
+            file
+        } else {
+            let mut file = TranscriptFile::create(&tpath).map_err(io("creating the transcript"))?;
+            let begin = BeginDetails::new(script_name, text.as_bytes(), true, vec![online_digest]);
+            file.append("conclave", None, "begin", begin.to_value(), now())
+                .map_err(io("writing the transcript"))?;
+            file
+        };
+        Ok(Opened::Running(Box::new(Session {
+            ws: ws.clone(),
+            script_name: script_name.to_string(),
+            script,
+            engine,
+            tpath,
+            plan,
+            practice_tokens: practice_tokens_used,
+            resumed,
+            resumed_events,
+            repaired,
+            warnings: Vec::new(),
+            transcript,
+            module,
+            online,
+            sys: sys.to_path_buf(),
+        })))
+    }
+
+    /// What the current step waits for.
+    pub fn need(&self) -> Need {
+        self.engine.need()
+    }
+
+    /// The transcript's actor of the current step (administrator, keyholder, witness).
+    pub fn step_actor(&self) -> String {
+        let step = self.engine.current_step().unwrap_or("end");
+        match self
+            .script
             .steps
             .iter()
             .find(|s| s.id == step)
             .map(|s| s.actor)
-            .unwrap_or(Person::Administrator);
-        let mut actor = match step_actor {
+            .unwrap_or(Person::Administrator)
+        {
             Person::Administrator => "administrator".to_string(),
             Person::Keyholder => "keyholder".to_string(),
             Person::Witness => "witness".to_string(),
-        };
-        let event = match need {
-            Need::Done => break,
-            Need::Parameters => Event::Parameters {
-                values: plan.values.clone(),
-                practice: plan.practice,
-            },
-            Need::Acknowledge { .. } => Event::Acknowledged {
-                step,
-                value: Some(plan.acknowledgement.clone()),
-            },
-            Need::AirgapCheck => {
-                let r = crate::system::airgap_check(sys);
-                Event::AirgapChecked {
-                    step,
-                    interfaces: r.interfaces,
-                    radios: r.radios,
-                }
-            }
-            Need::ClockConfirm => Event::ClockConfirmed {
-                step,
-                time: now().to_string(),
-            },
-            Need::RollCall { .. } => Event::RollCall {
-                step,
-                administrator: plan.administrator.clone(),
-                keyholders: people.clone(),
-                witnesses: plan.witnesses.clone(),
-            },
-            Need::LoadMetadata => {
-                let (root, targets) = current_metadata(ws)?;
-                Event::MetadataLoaded {
-                    step,
-                    root,
-                    targets,
-                }
-            }
-            Need::ImportRequests => Event::RequestsImported {
-                step,
-                requests: key_requests(ws, practice_tokens_used)?,
-            },
-            Need::ImportKeys { .. } => Event::KeysImported {
-                step,
-                keys: online.clone(),
-            },
-            Need::GenerateKey {
-                keyholder,
-                key_type,
-            } => {
-                actor = keyholder.clone();
-                let alg = parse_key_type(&key_type).ok_or_else(|| {
-                    RehearseError::Refused(format!("unknown key type {key_type}"))
-                })?;
-                let session = login(&module, &keyholder, &plan)?;
-                let label = key_label(script_name);
-                // A key made before a power cut (not yet in the transcript) is taken as it is.
-                let existing = session
-                    .keys()
-                    .map_err(io(format!("keys of {keyholder}")))?
-                    .into_iter()
-                    .find(|k| k.label == label)
-                    .and_then(|k| k.tuf_key());
-                let key = match existing {
-                    Some(k) => k,
-                    None => {
-                        session
-                            .generate(alg, &label, None, EdParams::Auto)
-                            .map_err(io(format!("generating the key of {keyholder}")))?
-                            .key
-                    }
-                };
-                Event::KeyGenerated {
-                    step,
-                    keyholder: keyholder.clone(),
-                    token_serial: session.token().serial.clone(),
-                    key: key.to_value(),
-                }
-            }
-            Need::Propose => Event::Proposed {
-                step,
-                digests: engine
-                    .proposal()
-                    .map_err(|e| RehearseError::Refused(e.to_string()))?
-                    .digests(),
-            },
-            Need::Review { digests } => Event::Approved { step, digests },
-            Need::Sign { pending, .. } => match pending.first() {
-                None => Event::SigningClosed { step },
-                Some(who) => {
-                    actor = who.clone();
-                    let p = engine
-                        .proposal()
-                        .map_err(|e| RehearseError::Refused(e.to_string()))?;
-                    let Some((keyid, role)) = engine.roles_left(who).into_iter().next() else {
-                        return Err(RehearseError::Refused(format!(
-                            "{who} is asked to sign but has nothing left to sign"
-                        )));
-                    };
-                    let mut signer = token_signer_for(&module, who, &plan, &engine, &keyid)?;
-                    let bytes = match (role, &p.root, &p.targets) {
-                        ("root", Some(r), _) => r.signed_bytes().to_vec(),
-                        ("targets", _, Some(t)) => t.signed_bytes().to_vec(),
-                        _ => {
-                            return Err(RehearseError::Refused(format!(
-                                "{role} is not part of this proposal"
-                            )));
-                        }
-                    };
-                    let sig = signer
-                        .sign(&bytes)
-                        .map_err(io(format!("signing {role} with the token of {who}")))?;
-                    Event::Signed {
-                        step,
-                        keyholder: who.clone(),
-                        role: role.into(),
-                        keyid: keyid.0,
-                        sig: hex::encode(sig),
-                    }
-                }
-            },
-            Need::Verify => Event::Verified { step },
-            Need::Export { files } => {
-                let export = ws.export();
-                std::fs::create_dir_all(&export).map_err(io(export.display()))?;
-                let list: Vec<ExportFile> = files
-                    .iter()
-                    .map(|(name, data)| ExportFile {
-                        name: name.clone(),
-                        data: data.clone(),
-                    })
-                    .collect();
-                export_files(&StdFs, &export, &list, ExportOptions::default())
-                    .map_err(io("export"))?;
-                use sha2::Digest;
-                Event::Exported {
-                    step,
-                    files: files
-                        .iter()
-                        .map(|(n, b)| (n.clone(), hex::encode(sha2::Sha256::digest(b))))
-                        .collect(),
-                    destination: export.display().to_string(),
-                }
-            }
-            Need::Seal => Event::Sealed { step },
-        };
-        // The engine decides first; only accepted events reach the transcript.
-        let mut trial = engine.clone();
+        }
+    }
+
+    /// The current step's id ("end" after the last).
+    pub fn step(&self) -> String {
+        self.engine.current_step().unwrap_or("end").to_string()
+    }
+
+    /// The PKCS#11 module in use.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// Record an event: the engine decides first; only an accepted event is appended to the
+    /// transcript (fsynced) and counts. Policy warnings it raises are acknowledged by the
+    /// administrator as events of their own, and returned.
+    pub fn record(&mut self, actor: &str, event: Event) -> Result<Vec<String>, RehearseError> {
+        let mut trial = self.engine.clone();
         let new_warnings = trial
             .apply(&event)
             .map_err(|e| RehearseError::Refused(e.to_string()))?;
-        transcript
+        self.transcript
             .append(
-                &actor,
+                actor,
                 trial_step(&event),
                 event.action(),
                 event.to_value(),
                 now(),
             )
             .map_err(io("writing the transcript"))?;
-        engine = trial;
-        if practice_tokens_used && matches!(event, Event::KeyGenerated { .. }) {
-            save_tokens(ws)?;
+        self.engine = trial;
+        if self.practice_tokens && matches!(event, Event::KeyGenerated { .. }) {
+            save_tokens(&self.ws)?;
         }
-        for w in new_warnings {
+        for w in &new_warnings {
             let ack = Event::WarningAcknowledged {
-                step: engine.current_step().unwrap_or("end").to_string(),
+                step: self.step(),
                 warning: w.clone(),
             };
-            engine
+            self.engine
                 .apply(&ack)
                 .map_err(|e| RehearseError::Refused(e.to_string()))?;
-            transcript
+            self.transcript
                 .append(
                     "administrator",
                     trial_step(&ack),
@@ -934,63 +929,302 @@ fn run_script(
                     now(),
                 )
                 .map_err(io("writing the transcript"))?;
-            warnings.push(w);
+            self.warnings.push(w.clone());
+        }
+        Ok(new_warnings)
+    }
+
+    /// The air-gap self-check of this machine, as the event that records it.
+    pub fn airgap_event(&self) -> Event {
+        let r = crate::system::airgap_check(&self.sys);
+        Event::AirgapChecked {
+            step: self.step(),
+            interfaces: r.interfaces,
+            radios: r.radios,
         }
     }
 
-    // Seal: artifacts with their hashes, signed by every keyholder's token.
-    let mut artifacts = Vec::new();
-    let mut exported = Vec::new();
-    for (name, data) in engine.export_files() {
-        artifacts.push(FileDigest::of(&name, &data));
-        exported.push(name);
-    }
-    let mut signers = Vec::new();
-    for who in &people {
-        // Everyone present whose token holds a key of this ceremony seals.
-        if let Ok((signer, _)) = ceremony_signer(&module, who, &plan, &engine) {
-            signers.push((who.as_str(), signer));
+    /// The clock confirmation event for the current time.
+    pub fn clock_event(&self) -> Event {
+        Event::ClockConfirmed {
+            step: self.step(),
+            time: now().to_string(),
         }
     }
-    if signers.is_empty() {
-        return Err(RehearseError::Io(
-            "no keyholder's token can seal the transcript".into(),
-        ));
+
+    /// Load the current metadata (root chain verified from the first root) from the media.
+    pub fn load_metadata_event(&self) -> Result<Event, RehearseError> {
+        let (root, targets) = current_metadata(&self.ws)?;
+        Ok(Event::MetadataLoaded {
+            step: self.step(),
+            root,
+            targets,
+        })
     }
-    let (seal_hash, already_signed) = match transcript_seal_state(&tpath)? {
-        Some(state) => state,
-        None => {
-            let ids: Vec<KeyId> = signers.iter().map(|(_, s)| s.key_id()).collect();
-            let seal = transcript
-                .append_seal("administrator", None, artifacts, ids, now())
-                .map_err(io("sealing the transcript"))?;
-            (hex::encode(seal.hash), Vec::new())
-        }
-    };
-    for (who, s) in signers.iter_mut() {
-        if already_signed.contains(&s.key_id().0) {
-            continue;
-        }
-        transcript
-            .append_seal_signature(who, s, now())
-            .map_err(io(format!("{who}'s seal signature")))?;
+
+    /// Import developers' key requests from the input media.
+    pub fn import_requests_event(&self) -> Result<Event, RehearseError> {
+        Ok(Event::RequestsImported {
+            step: self.step(),
+            requests: key_requests(&self.ws, self.practice_tokens)?,
+        })
     }
-    let (keys, digests) = summary(&engine);
-    Ok(RehearseReport {
-        review: engine.review_lines(),
-        keyholders: engine.keyholders().to_vec(),
-        keys,
-        digests,
-        transcript: tpath,
-        exported,
-        export_dir: ws.export(),
-        seal: seal_hash,
-        repaired,
-        resumed,
-        already_complete: false,
-        resumed_events,
-        warnings,
-    })
+
+    /// Import the online public keys from the input media.
+    pub fn import_keys_event(&self) -> Event {
+        Event::KeysImported {
+            step: self.step(),
+            keys: self.online.clone(),
+        }
+    }
+
+    /// The proposal event (digests of what is to be signed).
+    pub fn propose_event(&self) -> Result<Event, RehearseError> {
+        Ok(Event::Proposed {
+            step: self.step(),
+            digests: self
+                .engine
+                .proposal()
+                .map_err(|e| RehearseError::Refused(e.to_string()))?
+                .digests(),
+        })
+    }
+
+    /// The token a keyholder is expected to use (label or serial), as the plan names it.
+    pub fn expected_token(&self, keyholder: &str) -> String {
+        self.plan
+            .tokens
+            .get(keyholder)
+            .cloned()
+            .unwrap_or_else(|| keyholder.to_string())
+    }
+
+    /// Generate the keyholder's key in their token (or take the key a power cut left in it).
+    /// `pin`: the PIN typed for this operation, else the plan's or asked on the terminal.
+    pub fn generate_key_event(
+        &self,
+        keyholder: &str,
+        key_type: &str,
+        pin: Option<&Zeroizing<String>>,
+    ) -> Result<Event, RehearseError> {
+        let alg = parse_key_type(key_type)
+            .ok_or_else(|| RehearseError::Refused(format!("unknown key type {key_type}")))?;
+        let session = login(&self.module, keyholder, &self.plan, pin)?;
+        let label = key_label(&self.script_name);
+        // A key made before a power cut (not yet in the transcript) is taken as it is.
+        let existing = session
+            .keys()
+            .map_err(io(format!("keys of {keyholder}")))?
+            .into_iter()
+            .find(|k| k.label == label)
+            .and_then(|k| k.tuf_key());
+        let key = match existing {
+            Some(k) => k,
+            None => {
+                session
+                    .generate(alg, &label, None, EdParams::Auto)
+                    .map_err(io(format!("generating the key of {keyholder}")))?
+                    .key
+            }
+        };
+        Ok(Event::KeyGenerated {
+            step: self.step(),
+            keyholder: keyholder.to_string(),
+            token_serial: session.token().serial.clone(),
+            key: key.to_value(),
+        })
+    }
+
+    /// One signature by `who`'s token over the next role they have left to sign.
+    pub fn sign_event(
+        &self,
+        who: &str,
+        pin: Option<&Zeroizing<String>>,
+    ) -> Result<Event, RehearseError> {
+        let p = self
+            .engine
+            .proposal()
+            .map_err(|e| RehearseError::Refused(e.to_string()))?;
+        let Some((keyid, role)) = self.engine.roles_left(who).into_iter().next() else {
+            return Err(RehearseError::Refused(format!(
+                "{who} is asked to sign but has nothing left to sign"
+            )));
+        };
+        let mut signer =
+            token_signer_for(&self.module, who, &self.plan, &self.engine, &keyid, pin)?;
+        let bytes = match (role, &p.root, &p.targets) {
+            ("root", Some(r), _) => r.signed_bytes().to_vec(),
+            ("targets", _, Some(t)) => t.signed_bytes().to_vec(),
+            _ => {
+                return Err(RehearseError::Refused(format!(
+                    "{role} is not part of this proposal"
+                )));
+            }
+        };
+        let sig = signer
+            .sign(&bytes)
+            .map_err(io(format!("signing {role} with the token of {who}")))?;
+        Ok(Event::Signed {
+            step: self.step(),
+            keyholder: who.to_string(),
+            role: role.into(),
+            keyid: keyid.0,
+            sig: hex::encode(sig),
+        })
+    }
+
+    /// Write the files to the export media (atomic, read back, `SHA256SUMS`).
+    pub fn export_event(&self, files: &[(String, Vec<u8>)]) -> Result<Event, RehearseError> {
+        let export = self.ws.export();
+        std::fs::create_dir_all(&export).map_err(io(export.display()))?;
+        let list: Vec<ExportFile> = files
+            .iter()
+            .map(|(name, data)| ExportFile {
+                name: name.clone(),
+                data: data.clone(),
+            })
+            .collect();
+        export_files(&StdFs, &export, &list, ExportOptions::default()).map_err(io("export"))?;
+        use sha2::Digest;
+        Ok(Event::Exported {
+            step: self.step(),
+            files: files
+                .iter()
+                .map(|(n, b)| (n.clone(), hex::encode(sha2::Sha256::digest(b))))
+                .collect(),
+            destination: export.display().to_string(),
+        })
+    }
+
+    /// The headless answer to `need`, with the actor to record: plan values, the machine's own
+    /// checks, the tokens (PIN: `pin`, else the plan's, else asked on the terminal).
+    pub fn answer(
+        &self,
+        need: Need,
+        pin: Option<&Zeroizing<String>>,
+    ) -> Result<(String, Event), RehearseError> {
+        let step = self.step();
+        let mut actor = self.step_actor();
+        let event = match need {
+            Need::Done => {
+                return Err(RehearseError::Refused(
+                    "the ceremony has no step left".into(),
+                ));
+            }
+            Need::Parameters => Event::Parameters {
+                values: self.plan.values.clone(),
+                practice: self.plan.practice,
+            },
+            Need::Acknowledge { .. } => Event::Acknowledged {
+                step,
+                value: Some(self.plan.acknowledgement.clone()),
+            },
+            Need::AirgapCheck => self.airgap_event(),
+            Need::ClockConfirm => self.clock_event(),
+            Need::RollCall { .. } => Event::RollCall {
+                step,
+                administrator: self.plan.administrator.clone(),
+                keyholders: self.plan.keyholders.clone(),
+                witnesses: self.plan.witnesses.clone(),
+            },
+            Need::LoadMetadata => self.load_metadata_event()?,
+            Need::ImportRequests => self.import_requests_event()?,
+            Need::ImportKeys { .. } => self.import_keys_event(),
+            Need::GenerateKey {
+                keyholder,
+                key_type,
+            } => {
+                actor = keyholder.clone();
+                self.generate_key_event(&keyholder, &key_type, pin)?
+            }
+            Need::Propose => self.propose_event()?,
+            Need::Review { digests } => Event::Approved { step, digests },
+            Need::Sign { pending, .. } => match pending.first() {
+                None => Event::SigningClosed { step },
+                Some(who) => {
+                    actor = who.clone();
+                    self.sign_event(who, pin)?
+                }
+            },
+            Need::Verify => Event::Verified { step },
+            Need::Export { files } => self.export_event(&files)?,
+            Need::Seal => Event::Sealed { step },
+        };
+        Ok((actor, event))
+    }
+
+    /// Keyholders who seal: everyone in the roll call whose key takes part in this ceremony.
+    pub fn sealers(&self) -> Vec<String> {
+        self.engine
+            .keyholders()
+            .iter()
+            .filter(|k| !self.engine.keyholder_key_ids(k).is_empty())
+            .cloned()
+            .collect()
+    }
+
+    /// The token key with which `who` signs the seal (PIN: `pin`, else the plan's or asked).
+    pub fn seal_signer(
+        &self,
+        who: &str,
+        pin: Option<&Zeroizing<String>>,
+    ) -> Result<crate::signer::pkcs11::Pkcs11Signer, RehearseError> {
+        ceremony_signer(&self.module, who, &self.plan, &self.engine, pin).map(|(s, _)| s)
+    }
+
+    /// Seal the transcript (artifacts with their hashes) and sign the seal with each signer;
+    /// continues a seal an interruption left half signed.
+    pub fn seal(
+        mut self,
+        mut signers: Vec<(String, crate::signer::pkcs11::Pkcs11Signer)>,
+    ) -> Result<RehearseReport, RehearseError> {
+        let mut artifacts = Vec::new();
+        let mut exported = Vec::new();
+        for (name, data) in self.engine.export_files() {
+            artifacts.push(FileDigest::of(&name, &data));
+            exported.push(name);
+        }
+        if signers.is_empty() {
+            return Err(RehearseError::Io(
+                "no keyholder's token can seal the transcript".into(),
+            ));
+        }
+        let (seal_hash, already_signed) = match transcript_seal_state(&self.tpath)? {
+            Some(state) => state,
+            None => {
+                let ids: Vec<KeyId> = signers.iter().map(|(_, s)| s.key_id()).collect();
+                let seal = self
+                    .transcript
+                    .append_seal("administrator", None, artifacts, ids, now())
+                    .map_err(io("sealing the transcript"))?;
+                (hex::encode(seal.hash), Vec::new())
+            }
+        };
+        for (who, s) in signers.iter_mut() {
+            if already_signed.contains(&s.key_id().0) {
+                continue;
+            }
+            self.transcript
+                .append_seal_signature(who, s, now())
+                .map_err(io(format!("{who}'s seal signature")))?;
+        }
+        let (keys, digests) = summary(&self.engine);
+        Ok(RehearseReport {
+            review: self.engine.review_lines(),
+            keyholders: self.engine.keyholders().to_vec(),
+            keys,
+            digests,
+            transcript: self.tpath,
+            exported,
+            export_dir: self.ws.export(),
+            seal: seal_hash,
+            repaired: self.repaired,
+            resumed: self.resumed,
+            already_complete: false,
+            resumed_events: self.resumed_events,
+            warnings: self.warnings,
+        })
+    }
 }
 
 /// A ceremony whose transcript is sealed and signed by every signer is finished: running the

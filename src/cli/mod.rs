@@ -8,6 +8,7 @@ pub mod rehearse;
 pub mod selfcheck;
 pub mod token;
 pub mod transcript;
+pub mod tui;
 pub mod usb;
 pub mod verify;
 

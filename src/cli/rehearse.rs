@@ -17,7 +17,8 @@ use super::{CliError, Outcome};
 /// Arguments of `conclave rehearse`.
 #[derive(Debug, clap::Args)]
 pub struct RehearseArgs {
-    /// Run every step unattended (the terminal UI is not built yet: this is the only mode).
+    /// Run every step unattended, without the terminal UI (also chosen when there is no
+    /// terminal).
     #[arg(long)]
     pub headless: bool,
     /// The ceremony script to rehearse.
@@ -53,11 +54,9 @@ pub fn map(e: RehearseError) -> CliError {
 
 /// Run `conclave rehearse`.
 pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
-    if !a.headless {
-        return Err(CliError::Usage(
-            "the terminal UI is not part of this version yet; run `conclave rehearse --headless`"
-                .into(),
-        ));
+    let headless = a.headless || super::tui::require_terminal().is_err();
+    if !a.headless && headless {
+        eprintln!("conclave: no terminal: the practice ceremony runs unattended (--headless)");
     }
     let dir = a.workspace.clone().unwrap_or_else(default_workspace);
     let ws = rehearse::prepare(&dir).map_err(map)?;
@@ -69,14 +68,13 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
         // environment cannot be changed safely, so the ceremony runs in a child with it.
         let exe = std::env::current_exe()
             .map_err(|e| CliError::Usage(format!("cannot find the conclave executable: {e}")))?;
-        let status = std::process::Command::new(exe)
-            .args([
-                "rehearse",
-                "--headless",
-                "--script",
-                &a.script,
-                "--workspace",
-            ])
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("rehearse");
+        if headless {
+            cmd.arg("--headless");
+        }
+        let status = cmd
+            .args(["--script", &a.script, "--workspace"])
             .arg(&ws.dir)
             .env("SOFTHSM2_CONF", &conf)
             .env(REHEARSE_CHILD, &conf)
@@ -96,6 +94,9 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
                 ws.dir.display()
             ))),
         };
+    }
+    if !headless {
+        return super::tui::rehearse(&ws, &a.script);
     }
     let report = rehearse::run(&ws, &a.script, Path::new("/sys")).map_err(map)?;
     let head = format!(

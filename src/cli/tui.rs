@@ -1,0 +1,143 @@
+//! `conclave tui` (and `conclave` alone): the terminal UI on the keyholders' tokens; and the
+//! practice ceremony's UI for `conclave rehearse`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use crate::ceremony::rehearse::{self, Plan, SHIPPED_SCRIPTS, Workspace, shipped_script};
+use crate::ceremony::script::Script;
+use crate::config::ModuleChoice;
+use crate::tui::app::{App, Phase};
+
+use super::{CliError, Outcome};
+
+/// Arguments of `conclave tui`.
+#[derive(Debug, Default, clap::Args)]
+pub struct TuiArgs {
+    /// Workspace folder on the media the administrator chose: the transcript goes here,
+    /// `WORKSPACE/input/` holds the input media's files, `WORKSPACE/export/` receives the
+    /// results. Opening it again continues an interrupted ceremony. Default: the current folder.
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// The ceremony script (a shipped name or a script file); without it the UI asks.
+    #[arg(long, value_name = "NAME")]
+    pub script: Option<String>,
+    /// PKCS#11 module of the keyholders' tokens (default: the configuration file, else the
+    /// known modules in order).
+    #[arg(long, value_name = "PATH")]
+    pub module: Option<PathBuf>,
+}
+
+/// The terminal UI needs a terminal.
+pub fn require_terminal() -> Result<(), CliError> {
+    if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        Ok(())
+    } else {
+        Err(CliError::Usage(
+            "the terminal UI needs a terminal; without one use `conclave ceremony run` (or `conclave rehearse --headless`)".into(),
+        ))
+    }
+}
+
+fn module_path(flag: Option<&Path>, config: Option<&Path>) -> Result<Option<PathBuf>, CliError> {
+    let env = std::env::var_os(crate::config::ENV_VAR);
+    let cfg = crate::config::load(config, env.as_deref())
+        .map_err(|e| CliError::Usage(format!("configuration: {e}")))?;
+    Ok(match cfg.module_choice(flag) {
+        ModuleChoice::Flag(p) => Some(p),
+        ModuleChoice::Config(l) => Some(l.value),
+        ModuleChoice::ConfigList(l) => l.value.into_iter().find(|p| p.is_file()),
+        ModuleChoice::BuiltIn => None,
+    })
+}
+
+/// The shipped scripts with their titles and purposes, for the script choice.
+pub fn script_list() -> Vec<(String, String, String, &'static str)> {
+    SHIPPED_SCRIPTS
+        .iter()
+        .filter_map(|name| {
+            let text = shipped_script(name)?;
+            let s = Script::parse(&format!("{name}.toml"), text).ok()?;
+            Some((name.to_string(), s.title, s.purpose, text))
+        })
+        .collect()
+}
+
+fn script_text(name: &str) -> Result<(String, String), CliError> {
+    if let Some(t) = shipped_script(name) {
+        return Ok((name.to_string(), t.to_string()));
+    }
+    let path = Path::new(name);
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::Io(format!(
+            "{name}: not a shipped script and not readable: {e}"
+        ))
+    })?;
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("ceremony")
+        .to_string();
+    Ok((stem, text))
+}
+
+/// Run `conclave tui`.
+pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
+    require_terminal()?;
+    let dir = a.workspace.clone().unwrap_or_else(|| PathBuf::from("."));
+    std::fs::create_dir_all(&dir).map_err(|e| CliError::Io(format!("{}: {e}", dir.display())))?;
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| CliError::Io(format!("{}: {e}", dir.display())))?;
+    let ws = Workspace { dir };
+    let plan = Plan {
+        module: module_path(a.module.as_deref(), config)?,
+        ..Plan::default()
+    };
+    let sys = Path::new("/sys");
+    let app = match &a.script {
+        Some(name) => {
+            let (name, text) = script_text(name)?;
+            App::open(&ws, &name, &text, sys, Some(plan)).map_err(super::rehearse::map)?
+        }
+        None => App::new(Phase::Choose {
+            ws,
+            sys: sys.to_path_buf(),
+            plan: Box::new(plan),
+            scripts: script_list(),
+        }),
+    };
+    finish_ui(app, "ceremony")
+}
+
+/// Run the UI; afterwards print the finished ceremony's summary and checks.
+pub fn finish_ui(app: App, head: &str) -> Result<Outcome, CliError> {
+    let mut app = app;
+    let early =
+        crate::tui::run_owned(&mut app).map_err(|e| CliError::Io(format!("the terminal: {e}")))?;
+    if let Some(m) = early {
+        return Err(CliError::Io(m));
+    }
+    match app.report() {
+        Some(report) => super::rehearse::finish(head.to_string(), report),
+        None => Ok(Outcome {
+            stdout: "stopped before the end; the same command continues the ceremony\n".into(),
+            success: true,
+        }),
+    }
+}
+
+/// `conclave rehearse` with a terminal: the practice ceremony in the UI (in the child process
+/// that has the workspace's SoftHSM2 configuration).
+pub fn rehearse(ws: &rehearse::Workspace, script: &str) -> Result<Outcome, CliError> {
+    let text = shipped_script(script)
+        .ok_or_else(|| CliError::Usage(format!("no shipped ceremony script named \"{script}\"")))?;
+    let app = App::open(ws, script, text, Path::new("/sys"), None).map_err(super::rehearse::map)?;
+    finish_ui(
+        app,
+        &format!(
+            "PRACTICE ceremony \"{script}\" in {} (SoftHSM2 practice tokens)",
+            ws.dir.display()
+        ),
+    )
+}

@@ -1,0 +1,1686 @@
+//! The terminal UI's model and `update` (Elm style): messages from keys and ticks change the
+//! [`App`]; every ceremony decision goes through the [`Session`] (the engine decides, the
+//! transcript records). [`App::view_state`] turns the model into what [`super::view`] draws.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use zeroize::Zeroizing;
+
+use super::state::{
+    DigestRow, Message, Meter, Prompt, Screen, SignerRow, TokenRow, TokenStatus, ViewState,
+};
+use crate::ceremony::engine::{Event, Need, ParamJson};
+use crate::ceremony::rehearse::{Opened, Plan, RehearseError, RehearseReport, Session, Workspace};
+use crate::ceremony::script::{ParamValue, Script};
+use crate::signer::pkcs11::{Pkcs11Signer, TokenDesc};
+use crate::transport::qr::{QrMatrix, hex_groups, pgp_words};
+use crate::tuf::verify::ThresholdResult;
+
+/// What happened: a key press or a clock tick.
+#[derive(Clone, Debug)]
+pub enum Msg {
+    /// A key was pressed.
+    Key(KeyEvent),
+    /// Time passed (token polling, the clock).
+    Tick,
+}
+
+/// Where the UI is.
+pub enum Phase {
+    /// Choosing the script (`conclave tui` without `--script`).
+    Choose {
+        /// The workspace the ceremony will use.
+        ws: Workspace,
+        /// Root of sysfs for the air-gap check.
+        sys: PathBuf,
+        /// How tokens are reached.
+        plan: Box<Plan>,
+        /// Shipped scripts: (name, title, purpose, text).
+        scripts: Vec<(String, String, String, &'static str)>,
+    },
+    /// A step of the ceremony.
+    Ceremony(Box<Session>),
+    /// Every step is done: keyholders sign the seal in turn.
+    Sealing {
+        /// The ceremony.
+        session: Box<Session>,
+        /// Keyholders who sign the seal, in order.
+        sealers: Vec<String>,
+        /// Signers collected so far.
+        signers: Vec<(String, Pkcs11Signer)>,
+        /// Keyholders skipped (their token is not available).
+        skipped: Vec<String>,
+    },
+    /// Finished: the report and the checks of the output.
+    Summary {
+        /// The report.
+        report: Box<RehearseReport>,
+        /// Result lines of the checks.
+        checks: Vec<String>,
+    },
+    /// Transitional (never drawn).
+    Gone,
+}
+
+/// An action waiting for its confirmation (`y`).
+#[derive(Clone, Debug)]
+enum Pending {
+    Record { actor: String, event: Box<Event> },
+    Generate { keyholder: String, key_type: String },
+    Sign { who: String },
+    Export,
+    SealSign { who: String },
+    SkipSealer { who: String },
+    Exception { witness: String, text: String },
+    Quit,
+}
+
+/// What a typed PIN is for.
+#[derive(Clone, Debug)]
+enum PinFor {
+    Generate { keyholder: String, key_type: String },
+    Sign { who: String },
+    SealSign { who: String },
+}
+
+/// What a typed line is for.
+#[derive(Clone, Debug)]
+enum TextFor {
+    Parameter(String),
+    RollCall(usize),
+    Acknowledgement,
+    ExceptionWitness,
+    ExceptionText { witness: String },
+}
+
+enum PromptState {
+    None,
+    Confirm {
+        question: String,
+        action: Pending,
+    },
+    Pin {
+        label: String,
+        buf: Zeroizing<String>,
+        purpose: PinFor,
+    },
+    Text {
+        label: String,
+        buf: String,
+        purpose: TextFor,
+    },
+}
+
+/// The UI's model.
+pub struct App {
+    /// Where the UI is.
+    pub phase: Phase,
+    prompt: PromptState,
+    message: Option<Message>,
+    banner: Option<String>,
+    help: bool,
+    /// Set when the UI should end.
+    pub quit: bool,
+    /// Why the UI ended early (printed after the terminal is restored).
+    pub exit_message: Option<String>,
+    /// Set when keys typed ahead must be discarded (a PIN or confirmation prompt opened).
+    pub drain: bool,
+    selected: usize,
+    scroll: usize,
+    values: BTreeMap<String, String>,
+    roll: [String; 3],
+    ack_text: String,
+    tokens: Result<Vec<TokenDesc>, String>,
+    ticks: u64,
+    /// The step the screen-local state belongs to (reset when the step changes).
+    seen_step: String,
+}
+
+fn err(e: RehearseError) -> Message {
+    Message {
+        error: true,
+        text: e.to_string(),
+    }
+}
+
+fn ok(text: impl Into<String>) -> Message {
+    Message {
+        error: false,
+        text: text.into(),
+    }
+}
+
+impl App {
+    /// The UI on an open ceremony (or a finished one), or on the script choice.
+    pub fn new(phase: Phase) -> App {
+        let mut app = App {
+            phase,
+            prompt: PromptState::None,
+            message: None,
+            banner: None,
+            help: false,
+            quit: false,
+            exit_message: None,
+            drain: false,
+            selected: 0,
+            scroll: 0,
+            values: BTreeMap::new(),
+            roll: Default::default(),
+            ack_text: String::new(),
+            tokens: Ok(Vec::new()),
+            ticks: 0,
+            seen_step: String::new(),
+        };
+        app.after_change();
+        app
+    }
+
+    /// Open a ceremony (practice tokens when `plan` is `None`) and make the UI for it.
+    pub fn open(
+        ws: &Workspace,
+        script_name: &str,
+        text: &str,
+        sys: &std::path::Path,
+        plan: Option<Plan>,
+    ) -> Result<App, RehearseError> {
+        let phase = match Session::open(ws, script_name, text, sys, plan)? {
+            Opened::Finished(report) => summary_phase(*report),
+            Opened::Running(s) => Phase::Ceremony(s),
+        };
+        let mut app = App::new(phase);
+        app.banner = match &app.phase {
+            Phase::Summary { .. } => {
+                Some("This ceremony was already complete and sealed; nothing was changed.".into())
+            }
+            Phase::Ceremony(s) | Phase::Sealing { session: s, .. } if s.resumed => Some(format!(
+                "Continued an interrupted ceremony: {} events replayed from the transcript.",
+                s.resumed_events
+            )),
+            _ => None,
+        };
+        Ok(app)
+    }
+
+    fn session(&self) -> Option<&Session> {
+        match &self.phase {
+            Phase::Ceremony(s) | Phase::Sealing { session: s, .. } => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Handle one message.
+    pub fn update(&mut self, msg: Msg) {
+        match msg {
+            Msg::Tick => self.tick(),
+            Msg::Key(k) => self.key(k),
+        }
+    }
+
+    fn tick(&mut self) {
+        self.ticks += 1;
+        // Tokens are polled about once a second on the screens that wait for one.
+        if self.ticks.is_multiple_of(4) && self.wants_tokens() {
+            self.poll_tokens();
+        }
+    }
+
+    fn wants_tokens(&self) -> bool {
+        match &self.phase {
+            Phase::Sealing { .. } => true,
+            Phase::Ceremony(s) => matches!(s.need(), Need::GenerateKey { .. } | Need::Sign { .. }),
+            _ => false,
+        }
+    }
+
+    fn poll_tokens(&mut self) {
+        if let Some(s) = self.session() {
+            self.tokens = s.module().tokens().map_err(|e| e.to_string());
+        }
+    }
+
+    /// Reset the screen-local state when the step changed, and prefill what the plan knows.
+    fn after_change(&mut self) {
+        let step = match &self.phase {
+            Phase::Ceremony(s) => format!("{}:{:?}", s.step(), std::mem::discriminant(&s.need())),
+            Phase::Sealing {
+                signers, skipped, ..
+            } => {
+                format!("seal:{}:{}", signers.len(), skipped.len())
+            }
+            Phase::Summary { .. } => "summary".into(),
+            Phase::Choose { .. } => "choose".into(),
+            Phase::Gone => String::new(),
+        };
+        if step == self.seen_step {
+            return;
+        }
+        self.seen_step = step;
+        self.selected = 0;
+        self.scroll = 0;
+        if let Phase::Ceremony(s) = &self.phase {
+            let plan = &s.plan;
+            self.values = s
+                .script
+                .parameters
+                .iter()
+                .map(|p| {
+                    let v = match plan.values.get(&p.name) {
+                        Some(ParamJson::Integer(i)) => i.to_string(),
+                        Some(ParamJson::Text(t)) => t.clone(),
+                        None => p.default.to_string(),
+                    };
+                    (p.name.clone(), v)
+                })
+                .collect();
+            self.roll = [
+                plan.administrator.clone(),
+                plan.keyholders.join(", "),
+                plan.witnesses.join(", "),
+            ];
+            self.ack_text = plan.acknowledgement.clone();
+        }
+        if self.wants_tokens() {
+            self.poll_tokens();
+        }
+    }
+
+    fn key(&mut self, k: KeyEvent) {
+        if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+            if matches!(self.phase, Phase::Summary { .. } | Phase::Choose { .. }) {
+                self.quit = true;
+            } else {
+                self.confirm(
+                    "Stop now? Everything recorded so far is kept; the same command continues the ceremony.".into(),
+                    Pending::Quit,
+                );
+            }
+            return;
+        }
+        // A prompt takes every key.
+        match std::mem::replace(&mut self.prompt, PromptState::None) {
+            PromptState::None => {}
+            PromptState::Confirm { action, .. } => {
+                if k.code == KeyCode::Char('y') {
+                    self.run(action);
+                } else {
+                    self.message = Some(ok("Not confirmed: nothing was done."));
+                }
+                self.after_change();
+                return;
+            }
+            PromptState::Pin {
+                label,
+                mut buf,
+                purpose,
+            } => {
+                match k.code {
+                    KeyCode::Esc => self.message = Some(ok("PIN entry cancelled.")),
+                    KeyCode::Enter => {
+                        self.with_pin(purpose, buf);
+                        self.after_change();
+                    }
+                    KeyCode::Backspace => {
+                        buf.pop();
+                        self.prompt = PromptState::Pin {
+                            label,
+                            buf,
+                            purpose,
+                        };
+                    }
+                    KeyCode::F(2) => {
+                        let who = match &purpose {
+                            PinFor::Generate { keyholder, .. } => keyholder.clone(),
+                            PinFor::Sign { who } | PinFor::SealSign { who } => who.clone(),
+                        };
+                        if let Some(p) = self
+                            .session()
+                            .filter(|s| s.practice_tokens)
+                            .and_then(|s| s.plan.pins.get(&who))
+                        {
+                            buf = p.clone();
+                        }
+                        self.prompt = PromptState::Pin {
+                            label,
+                            buf,
+                            purpose,
+                        };
+                    }
+                    KeyCode::Char(c) if !c.is_control() && buf.len() < 64 => {
+                        buf.push(c);
+                        self.prompt = PromptState::Pin {
+                            label,
+                            buf,
+                            purpose,
+                        };
+                    }
+                    _ => {
+                        self.prompt = PromptState::Pin {
+                            label,
+                            buf,
+                            purpose,
+                        }
+                    }
+                }
+                return;
+            }
+            PromptState::Text {
+                label,
+                mut buf,
+                purpose,
+            } => {
+                match k.code {
+                    KeyCode::Esc => {}
+                    KeyCode::Enter => self.with_text(purpose, buf),
+                    KeyCode::Backspace => {
+                        buf.pop();
+                        self.prompt = PromptState::Text {
+                            label,
+                            buf,
+                            purpose,
+                        };
+                    }
+                    KeyCode::Char(c) if !c.is_control() && buf.chars().count() < 200 => {
+                        buf.push(c);
+                        self.prompt = PromptState::Text {
+                            label,
+                            buf,
+                            purpose,
+                        };
+                    }
+                    _ => {
+                        self.prompt = PromptState::Text {
+                            label,
+                            buf,
+                            purpose,
+                        }
+                    }
+                }
+                return;
+            }
+        }
+        match k.code {
+            KeyCode::Char('?') => {
+                self.help = !self.help;
+                return;
+            }
+            KeyCode::Esc if self.help => {
+                self.help = false;
+                return;
+            }
+            KeyCode::Char('!') if self.session().is_some() => {
+                self.text(
+                    "Exception: name of the witness recording it".into(),
+                    String::new(),
+                    TextFor::ExceptionWitness,
+                );
+                return;
+            }
+            _ => {}
+        }
+        self.help = false;
+        self.screen_key(k);
+        self.after_change();
+    }
+
+    fn confirm(&mut self, question: String, action: Pending) {
+        self.prompt = PromptState::Confirm { question, action };
+        self.drain = true;
+    }
+
+    fn pin(&mut self, label: String, purpose: PinFor) {
+        self.prompt = PromptState::Pin {
+            label,
+            buf: Zeroizing::new(String::new()),
+            purpose,
+        };
+        self.drain = true;
+    }
+
+    fn text(&mut self, label: String, value: String, purpose: TextFor) {
+        self.prompt = PromptState::Text {
+            label,
+            buf: value,
+            purpose,
+        };
+    }
+
+    /// Keys of the screen itself (no prompt open).
+    fn screen_key(&mut self, k: KeyEvent) {
+        let up = matches!(k.code, KeyCode::Up | KeyCode::Char('k'));
+        let down = matches!(k.code, KeyCode::Down | KeyCode::Char('j'));
+        let enter = k.code == KeyCode::Enter;
+        // A token action: asked to confirm only once the expected token is present.
+        let mut later: Option<(String, String, Pending)> = None;
+        match &self.phase {
+            Phase::Gone => {}
+            Phase::Choose { scripts, .. } => {
+                let n = scripts.len();
+                if up {
+                    self.selected = self.selected.saturating_sub(1);
+                } else if down {
+                    self.selected = (self.selected + 1).min(n.saturating_sub(1));
+                } else if enter {
+                    self.choose();
+                }
+            }
+            Phase::Summary { .. } => {
+                if matches!(k.code, KeyCode::Char('q') | KeyCode::Enter) {
+                    self.quit = true;
+                }
+            }
+            Phase::Sealing {
+                sealers,
+                signers,
+                skipped,
+                ..
+            } => {
+                let next = sealers
+                    .iter()
+                    .find(|w| !signers.iter().any(|(s, _)| s == *w) && !skipped.contains(*w))
+                    .cloned();
+                match (next, k.code) {
+                    (Some(who), KeyCode::Enter) => {
+                        later = Some((
+                            who.clone(),
+                            format!("{who} signs the seal of this transcript with their token?"),
+                            Pending::SealSign { who },
+                        ));
+                    }
+                    (Some(who), KeyCode::Char('s')) => self.confirm(
+                        format!("Seal without {who}'s signature (their token is not available)? This is recorded."),
+                        Pending::SkipSealer { who },
+                    ),
+                    (None, KeyCode::Enter) => self.finish_seal(),
+                    _ => {}
+                }
+            }
+            Phase::Ceremony(s) => {
+                let need = s.need();
+                let actor = s.step_actor();
+                let step = s.step();
+                match need {
+                    Need::Done => {}
+                    Need::Parameters => {
+                        let n = s.script.parameters.len();
+                        if up {
+                            self.selected = self.selected.saturating_sub(1);
+                        } else if down {
+                            self.selected = (self.selected + 1).min(n.saturating_sub(1));
+                        } else if k.code == KeyCode::Char('e') {
+                            if let Some(p) = s.script.parameters.get(self.selected) {
+                                let name = p.name.clone();
+                                let v = self.values.get(&name).cloned().unwrap_or_default();
+                                self.text(format!("Value of {name}"), v, TextFor::Parameter(name));
+                            }
+                        } else if enter {
+                            match param_values(&s.script, &self.values) {
+                                Ok(values) => {
+                                    let practice = s.plan.practice;
+                                    self.confirm(
+                                        "Record these parameter values for this ceremony?".into(),
+                                        Pending::Record {
+                                            actor: "administrator".into(),
+                                            event: Box::new(Event::Parameters { values, practice }),
+                                        },
+                                    );
+                                }
+                                Err(m) => {
+                                    self.message = Some(Message {
+                                        error: true,
+                                        text: m,
+                                    })
+                                }
+                            }
+                        }
+                    }
+                    Need::Acknowledge {
+                        prompt,
+                        record_text,
+                    } => {
+                        if record_text && k.code == KeyCode::Char('e') {
+                            self.text(prompt, self.ack_text.clone(), TextFor::Acknowledgement);
+                        } else if enter {
+                            let value = if record_text {
+                                if self.ack_text.trim().is_empty() {
+                                    self.message = Some(Message {
+                                        error: true,
+                                        text: "Type the text to record first (e).".into(),
+                                    });
+                                    return;
+                                }
+                                Some(self.ack_text.trim().to_string())
+                            } else {
+                                None
+                            };
+                            self.confirm(
+                                format!("Confirm: {prompt}"),
+                                Pending::Record {
+                                    actor,
+                                    event: Box::new(Event::Acknowledged { step, value }),
+                                },
+                            );
+                        }
+                    }
+                    Need::AirgapCheck => {
+                        if enter {
+                            let event = s.airgap_event();
+                            self.confirm(
+                                "Record this air-gap check in the transcript?".into(),
+                                Pending::Record {
+                                    actor,
+                                    event: Box::new(event),
+                                },
+                            );
+                        }
+                    }
+                    Need::ClockConfirm => {
+                        if enter {
+                            let event = s.clock_event();
+                            let time = match &event {
+                                Event::ClockConfirmed { time, .. } => time.clone(),
+                                _ => String::new(),
+                            };
+                            self.confirm(
+                                format!("The clock reads {time} UTC. Is it right?"),
+                                Pending::Record {
+                                    actor,
+                                    event: Box::new(event),
+                                },
+                            );
+                        }
+                    }
+                    Need::RollCall { .. } => {
+                        if up {
+                            self.selected = self.selected.saturating_sub(1);
+                        } else if down {
+                            self.selected = (self.selected + 1).min(2);
+                        } else if k.code == KeyCode::Char('e') {
+                            let label = [
+                                "Ceremony administrator",
+                                "Keyholders (comma separated)",
+                                "Witnesses (comma separated)",
+                            ][self.selected.min(2)];
+                            self.text(
+                                label.into(),
+                                self.roll[self.selected.min(2)].clone(),
+                                TextFor::RollCall(self.selected.min(2)),
+                            );
+                        } else if enter {
+                            let list = |s: &str| -> Vec<String> {
+                                s.split(',')
+                                    .map(|x| x.trim().to_string())
+                                    .filter(|x| !x.is_empty())
+                                    .collect()
+                            };
+                            let event = Event::RollCall {
+                                step,
+                                administrator: self.roll[0].trim().to_string(),
+                                keyholders: list(&self.roll[1]),
+                                witnesses: list(&self.roll[2]),
+                            };
+                            self.confirm(
+                                "Record these people as present?".into(),
+                                Pending::Record {
+                                    actor,
+                                    event: Box::new(event),
+                                },
+                            );
+                        }
+                    }
+                    Need::LoadMetadata | Need::ImportRequests | Need::ImportKeys { .. } => {
+                        if enter {
+                            let event = match need {
+                                Need::LoadMetadata => s.load_metadata_event(),
+                                Need::ImportRequests => s.import_requests_event(),
+                                _ => Ok(s.import_keys_event()),
+                            };
+                            match event {
+                                Ok(ev) => self.record(&actor, ev, "Loaded and recorded."),
+                                Err(e) => self.message = Some(err(e)),
+                            }
+                        }
+                    }
+                    Need::GenerateKey {
+                        keyholder,
+                        key_type,
+                    } => {
+                        if enter {
+                            let expected = s.expected_token(&keyholder);
+                            later = Some((
+                                keyholder.clone(),
+                                format!(
+                                    "Generate a new {key_type} key inside token {expected} of {keyholder}? The private key never leaves the token."
+                                ),
+                                Pending::Generate {
+                                    keyholder,
+                                    key_type,
+                                },
+                            ));
+                        }
+                    }
+                    Need::Propose => {
+                        if enter {
+                            match s.propose_event() {
+                                Ok(ev) => self.record(&actor, ev, "Proposal built: review it."),
+                                Err(e) => self.message = Some(err(e)),
+                            }
+                        }
+                    }
+                    Need::Review { digests } => {
+                        let n = s.engine.review_lines().len();
+                        match k.code {
+                            KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),
+                            KeyCode::Down | KeyCode::Char('j') => self.scroll = (self.scroll + 1).min(n.saturating_sub(1)),
+                            KeyCode::PageUp => self.scroll = self.scroll.saturating_sub(8),
+                            KeyCode::PageDown => self.scroll = (self.scroll + 8).min(n.saturating_sub(1)),
+                            KeyCode::Enter => self.confirm(
+                                "Approve: the room has reviewed every change and read the digests aloud?".into(),
+                                Pending::Record {
+                                    actor,
+                                    event: Box::new(Event::Approved { step, digests }),
+                                },
+                            ),
+                            _ => {}
+                        }
+                    }
+                    Need::Sign { pending, .. } => {
+                        if !enter {
+                            return;
+                        }
+                        match pending.first() {
+                            None => self.confirm(
+                                "Close signing: every threshold is met?".into(),
+                                Pending::Record {
+                                    actor,
+                                    event: Box::new(Event::SigningClosed { step }),
+                                },
+                            ),
+                            Some(who) => {
+                                let who = who.clone();
+                                let roles: Vec<String> = s
+                                    .engine
+                                    .roles_left(&who)
+                                    .into_iter()
+                                    .map(|(_, r)| r.to_string())
+                                    .collect();
+                                later = Some((
+                                    who.clone(),
+                                    format!(
+                                        "{who} signs {} (the digests approved in the review) with their token?",
+                                        roles.join(" and ")
+                                    ),
+                                    Pending::Sign { who },
+                                ));
+                            }
+                        }
+                    }
+                    Need::Verify => {
+                        if enter {
+                            self.record(
+                                &actor,
+                                Event::Verified { step },
+                                "The signed metadata verifies.",
+                            );
+                        }
+                    }
+                    Need::Export { .. } => {
+                        if enter {
+                            self.confirm(
+                                format!("Write the signed files to {}?", s.ws.export().display()),
+                                Pending::Export,
+                            );
+                        }
+                    }
+                    Need::Seal => {
+                        if enter {
+                            self.confirm(
+                                "Seal the transcript? Nothing can be added to this ceremony after the seal.".into(),
+                                Pending::Record {
+                                    actor,
+                                    event: Box::new(Event::Sealed { step }),
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        self.token_then(later);
+    }
+
+    fn token_then(&mut self, later: Option<(String, String, Pending)>) {
+        if let Some((who, question, action)) = later
+            && self.token_ready(&who)
+        {
+            self.confirm(question, action);
+        }
+    }
+
+    /// Whether the expected token of `who` is present; says which token is there otherwise
+    /// (before any PIN is asked).
+    fn token_ready(&mut self, who: &str) -> bool {
+        self.poll_tokens();
+        let Some(s) = self.session() else {
+            return false;
+        };
+        let (status, _) = token_status(&self.tokens, &s.expected_token(who), who);
+        match status {
+            TokenStatus::Present => {
+                let locked = self.tokens.as_ref().ok().and_then(|ts| {
+                    let expected = s.expected_token(who);
+                    ts.iter()
+                        .find(|t| t.label == expected || t.serial == expected)
+                        .filter(|t| t.pin.locked)
+                        .map(|t| t.to_string())
+                });
+                if let Some(t) = locked {
+                    self.message = Some(Message {
+                        error: true,
+                        text: format!(
+                            "{t}: the PIN is locked; the token's security officer must unlock it"
+                        ),
+                    });
+                    return false;
+                }
+                true
+            }
+            TokenStatus::Wrong(m) => {
+                self.message = Some(Message {
+                    error: true,
+                    text: m,
+                });
+                false
+            }
+            TokenStatus::Missing => {
+                self.message = Some(Message {
+                    error: true,
+                    text: format!("Insert the token {} of {who} first.", s.expected_token(who)),
+                });
+                false
+            }
+            TokenStatus::Error(e) => {
+                self.message = Some(Message {
+                    error: true,
+                    text: e,
+                });
+                false
+            }
+        }
+    }
+
+    fn record(&mut self, actor: &str, event: Event, done: &str) {
+        let Phase::Ceremony(s) = &mut self.phase else {
+            return;
+        };
+        match s.record(actor, event) {
+            Ok(warnings) if warnings.is_empty() => self.message = Some(ok(done)),
+            Ok(warnings) => {
+                self.message = Some(Message {
+                    error: true,
+                    text: format!(
+                        "Warning (acknowledged in the transcript): {}",
+                        warnings.join("; ")
+                    ),
+                })
+            }
+            Err(e) => self.message = Some(err(e)),
+        }
+        self.start_sealing_if_done();
+    }
+
+    fn start_sealing_if_done(&mut self) {
+        let done = matches!(&self.phase, Phase::Ceremony(s) if s.need() == Need::Done);
+        if !done {
+            return;
+        }
+        if let Phase::Ceremony(s) = std::mem::replace(&mut self.phase, Phase::Gone) {
+            let sealers = s.sealers();
+            self.phase = Phase::Sealing {
+                session: s,
+                sealers,
+                signers: Vec::new(),
+                skipped: Vec::new(),
+            };
+        }
+    }
+
+    fn run(&mut self, action: Pending) {
+        match action {
+            Pending::Quit => self.quit = true,
+            Pending::Record { actor, event } => {
+                let done = match &*event {
+                    Event::Sealed { .. } => "Sealed. Each keyholder now signs the seal.",
+                    Event::Approved { .. } => "Approved: the keyholders sign next.",
+                    _ => "Recorded.",
+                };
+                self.record(&actor, *event, done);
+            }
+            Pending::Generate {
+                keyholder,
+                key_type,
+            } => {
+                let expected = self
+                    .session()
+                    .map(|s| s.expected_token(&keyholder))
+                    .unwrap_or_default();
+                self.pin(
+                    format!("{keyholder}: PIN of token {expected} to generate the {key_type} key"),
+                    PinFor::Generate {
+                        keyholder,
+                        key_type,
+                    },
+                );
+            }
+            Pending::Sign { who } => {
+                let expected = self
+                    .session()
+                    .map(|s| s.expected_token(&who))
+                    .unwrap_or_default();
+                self.pin(
+                    format!("{who}: PIN of token {expected} to sign"),
+                    PinFor::Sign { who },
+                );
+            }
+            Pending::SealSign { who } => {
+                let expected = self
+                    .session()
+                    .map(|s| s.expected_token(&who))
+                    .unwrap_or_default();
+                self.pin(
+                    format!("{who}: PIN of token {expected} to sign the seal"),
+                    PinFor::SealSign { who },
+                );
+            }
+            Pending::SkipSealer { who } => {
+                if let Phase::Sealing { skipped, .. } = &mut self.phase {
+                    skipped.push(who.clone());
+                    self.message = Some(ok(format!("{who} does not sign the seal.")));
+                }
+            }
+            Pending::Export => {
+                let Phase::Ceremony(s) = &self.phase else {
+                    return;
+                };
+                let Need::Export { files } = s.need() else {
+                    return;
+                };
+                match s.export_event(&files) {
+                    Ok(ev) => self.record(
+                        "administrator",
+                        ev,
+                        &format!("{} files written, read back and checked: safe to remove the media after the seal.", files.len()),
+                    ),
+                    Err(e) => self.message = Some(err(e)),
+                }
+            }
+            Pending::Exception { witness, text } => {
+                let Phase::Ceremony(s) = &mut self.phase else {
+                    self.message = Some(Message {
+                        error: true,
+                        text: "The ceremony is sealed; exceptions go on the paper form.".into(),
+                    });
+                    return;
+                };
+                let ev = Event::Exception {
+                    step: s.step(),
+                    witness: witness.clone(),
+                    text,
+                };
+                match s.record(&witness, ev) {
+                    Ok(_) => self.message = Some(ok(format!("Exception by {witness} recorded."))),
+                    Err(e) => self.message = Some(err(e)),
+                }
+            }
+        }
+    }
+
+    fn with_pin(&mut self, purpose: PinFor, pin: Zeroizing<String>) {
+        let retry_label;
+        match &purpose {
+            PinFor::Generate {
+                keyholder,
+                key_type,
+            } => {
+                let Phase::Ceremony(s) = &self.phase else {
+                    return;
+                };
+                retry_label = format!(
+                    "{keyholder}: PIN of token {} (try again)",
+                    s.expected_token(keyholder)
+                );
+                match s.generate_key_event(keyholder, key_type, Some(&pin)) {
+                    Ok(ev) => {
+                        let who = keyholder.clone();
+                        self.record(&who, ev, "");
+                        if !self.message.as_ref().is_some_and(|m| m.error) {
+                            let id = self
+                                .session()
+                                .and_then(|s| {
+                                    s.engine.generated_keys().last().map(|(w, _, k)| {
+                                        crate::ceremony::engine::owned_key(k, w).key_id().0
+                                    })
+                                })
+                                .unwrap_or_default();
+                            self.message = Some(ok(format!(
+                                "Key of {who} generated in the token, self-test passed: key id {id}"
+                            )));
+                        }
+                        return;
+                    }
+                    Err(e) => self.message = Some(err(e)),
+                }
+            }
+            PinFor::Sign { who } => {
+                let Phase::Ceremony(s) = &mut self.phase else {
+                    return;
+                };
+                retry_label = format!("{who}: PIN of token {} (try again)", s.expected_token(who));
+                let mut signed = Vec::new();
+                let mut failure = None;
+                while let Some((_, role)) = s.engine.roles_left(who).into_iter().next() {
+                    match s
+                        .sign_event(who, Some(&pin))
+                        .and_then(|ev| s.record(who, ev))
+                    {
+                        Ok(_) => signed.push(role),
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+                match failure {
+                    None => {
+                        self.message = Some(ok(format!(
+                            "{who} signed {}; each signature verified.",
+                            signed.join(" and ")
+                        )));
+                        return;
+                    }
+                    Some(e) => self.message = Some(err(e)),
+                }
+                if !signed.is_empty() {
+                    return;
+                }
+            }
+            PinFor::SealSign { who } => {
+                let Phase::Sealing {
+                    session, signers, ..
+                } = &mut self.phase
+                else {
+                    return;
+                };
+                retry_label = format!(
+                    "{who}: PIN of token {} (try again)",
+                    session.expected_token(who)
+                );
+                match session.seal_signer(who, Some(&pin)) {
+                    Ok(signer) => {
+                        let id = signer.key_id();
+                        signers.push((who.clone(), signer));
+                        self.message = Some(ok(format!(
+                            "{who}'s token will sign the seal with key {}",
+                            id.short()
+                        )));
+                        return;
+                    }
+                    Err(e) => self.message = Some(err(e)),
+                }
+            }
+        }
+        // A wrong PIN (or a token error) lets the keyholder try again.
+        let wrong_pin = self
+            .message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("wrong PIN"));
+        if wrong_pin {
+            self.pin(retry_label, purpose);
+        }
+    }
+
+    fn with_text(&mut self, purpose: TextFor, value: String) {
+        match purpose {
+            TextFor::Parameter(name) => {
+                self.values.insert(name, value.trim().to_string());
+            }
+            TextFor::RollCall(i) => {
+                if let Some(f) = self.roll.get_mut(i) {
+                    *f = value;
+                }
+            }
+            TextFor::Acknowledgement => self.ack_text = value,
+            TextFor::ExceptionWitness => {
+                let w = value.trim().to_string();
+                if w.is_empty() {
+                    self.message = Some(Message {
+                        error: true,
+                        text: "An exception needs the witness's name.".into(),
+                    });
+                    return;
+                }
+                self.text(
+                    format!("Exception by {w}: what happened"),
+                    String::new(),
+                    TextFor::ExceptionText { witness: w },
+                );
+            }
+            TextFor::ExceptionText { witness } => {
+                let t = value.trim().to_string();
+                if t.is_empty() {
+                    return;
+                }
+                self.confirm(
+                    format!("Record this exception by {witness} in the transcript: \"{t}\"?"),
+                    Pending::Exception { witness, text: t },
+                );
+            }
+        }
+    }
+
+    fn choose(&mut self) {
+        let Phase::Choose {
+            ws,
+            sys,
+            plan,
+            scripts,
+        } = std::mem::replace(&mut self.phase, Phase::Gone)
+        else {
+            return;
+        };
+        let Some((name, _, _, text)) = scripts.get(self.selected).cloned() else {
+            self.phase = Phase::Choose {
+                ws,
+                sys,
+                plan,
+                scripts,
+            };
+            return;
+        };
+        let plan_copy = Plan {
+            practice: plan.practice,
+            administrator: plan.administrator.clone(),
+            keyholders: plan.keyholders.clone(),
+            witnesses: plan.witnesses.clone(),
+            values: plan.values.clone(),
+            acknowledgement: plan.acknowledgement.clone(),
+            tokens: plan.tokens.clone(),
+            pins: BTreeMap::new(),
+            module: plan.module.clone(),
+        };
+        match App::open(&ws, &name, text, &sys, Some(plan_copy)) {
+            Ok(app) => {
+                let banner = app.banner;
+                self.phase = app.phase;
+                self.banner = banner;
+                self.seen_step.clear();
+            }
+            Err(e) => {
+                self.message = Some(err(e));
+                self.phase = Phase::Choose {
+                    ws,
+                    sys,
+                    plan,
+                    scripts,
+                };
+            }
+        }
+    }
+
+    fn finish_seal(&mut self) {
+        let Phase::Sealing {
+            session,
+            sealers,
+            signers,
+            skipped,
+        } = std::mem::replace(&mut self.phase, Phase::Gone)
+        else {
+            return;
+        };
+        if signers.is_empty() {
+            self.message = Some(Message {
+                error: true,
+                text: "At least one keyholder's token must sign the seal.".into(),
+            });
+            self.phase = Phase::Sealing {
+                session,
+                sealers,
+                signers: Vec::new(),
+                skipped: Vec::new(),
+            };
+            return;
+        }
+        let _ = skipped;
+        match session.seal(signers) {
+            Ok(report) => {
+                self.phase = summary_phase(report);
+                self.message = Some(ok("The ceremony is complete and sealed."));
+            }
+            Err(e) => {
+                // The transcript is on disk; the same command continues from it.
+                self.exit_message = Some(format!("{e}; run the same command to continue the seal"));
+                self.quit = true;
+            }
+        }
+    }
+
+    /// The report of a finished ceremony.
+    pub fn report(&self) -> Option<&RehearseReport> {
+        match &self.phase {
+            Phase::Summary { report, .. } => Some(report),
+            _ => None,
+        }
+    }
+
+    /// What to draw.
+    pub fn view_state(&self) -> ViewState {
+        let mut v = ViewState {
+            message: self.message.clone(),
+            banner: self.banner.clone(),
+            help: self.help,
+            ..ViewState::default()
+        };
+        v.prompt = match &self.prompt {
+            PromptState::None => Prompt::None,
+            PromptState::Confirm { question, .. } => Prompt::Confirm {
+                question: question.clone(),
+            },
+            PromptState::Pin { label, buf, .. } => Prompt::Pin {
+                label: label.clone(),
+                typed: buf.chars().count(),
+                practice_hint: self.session().is_some_and(|s| s.practice_tokens),
+            },
+            PromptState::Text { label, buf, .. } => Prompt::Text {
+                label: label.clone(),
+                value: buf.clone(),
+            },
+        };
+        let key = |k: &str, w: &str| (k.to_string(), w.to_string());
+        match &self.phase {
+            Phase::Gone => {}
+            Phase::Choose { scripts, .. } => {
+                v.ceremony = "choose a ceremony".into();
+                v.progress = "start".into();
+                v.actor = "administrator".into();
+                v.title = "Ceremony".into();
+                v.screen = Screen::Choose {
+                    scripts: scripts
+                        .iter()
+                        .map(|(n, t, p, _)| (n.clone(), t.clone(), p.clone()))
+                        .collect(),
+                    selected: self.selected,
+                };
+                v.keys = vec![
+                    key("↑↓", "choose"),
+                    key("Enter", "open"),
+                    key("Ctrl-C", "quit"),
+                ];
+            }
+            Phase::Summary { report, checks } => {
+                v.ceremony = report
+                    .transcript
+                    .file_name()
+                    .map(|n| {
+                        n.to_string_lossy()
+                            .trim_end_matches(".transcript.jsonl")
+                            .to_string()
+                    })
+                    .unwrap_or_default();
+                v.progress = "complete".into();
+                v.actor = "everyone".into();
+                v.title = "Sealed: the ceremony is complete".into();
+                let seal = hex::decode(&report.seal).unwrap_or_default();
+                let qr = QrMatrix::encode(&report.seal, 0)
+                    .map(|m| m.to_terminal(1).lines().map(str::to_string).collect())
+                    .unwrap_or_default();
+                let mut lines = checks.clone();
+                lines.push(String::new());
+                lines.push(format!("Exported to {}:", report.export_dir.display()));
+                lines.push(format!("  {}", report.exported.join(", ")));
+                lines.push(format!("Transcript: {}", report.transcript.display()));
+                v.screen = Screen::Summary {
+                    seal_hex: hex_groups(&seal),
+                    seal_words: pgp_words(&seal).join(" "),
+                    seal_qr: qr,
+                    lines,
+                };
+                v.keys = vec![key("q", "quit")];
+            }
+            Phase::Sealing {
+                session,
+                sealers,
+                signers,
+                skipped,
+            } => {
+                header(&mut v, session);
+                v.title = "Seal signatures".into();
+                v.instructions = "Each keyholder signs the seal with their token, in turn.".into();
+                let next = sealers
+                    .iter()
+                    .find(|w| !signers.iter().any(|(s, _)| s == *w) && !skipped.contains(*w));
+                let rows: Vec<SignerRow> = sealers
+                    .iter()
+                    .map(|w| {
+                        let done = signers.iter().any(|(s, _)| s == w);
+                        SignerRow {
+                            keyholder: w.clone(),
+                            status: if done {
+                                "will sign the seal".into()
+                            } else if skipped.contains(w) {
+                                "skipped (recorded)".into()
+                            } else {
+                                "to sign the seal".into()
+                            },
+                            done,
+                        }
+                    })
+                    .collect();
+                match next {
+                    Some(who) => {
+                        let expected = session.expected_token(who);
+                        let (status, present) = token_status(&self.tokens, &expected, who);
+                        v.screen = Screen::Token {
+                            keyholder: who.clone(),
+                            purpose: "sign the seal".into(),
+                            expected,
+                            present,
+                            status,
+                            meters: Vec::new(),
+                            signers: rows,
+                        };
+                        v.keys = vec![
+                            key("Enter", "sign the seal"),
+                            key("s", "skip this keyholder"),
+                            key("?", "help"),
+                        ];
+                    }
+                    None => {
+                        v.screen = Screen::Seal {
+                            artifacts: session
+                                .engine
+                                .export_files()
+                                .into_iter()
+                                .map(|(n, _)| n)
+                                .collect(),
+                        };
+                        v.instructions =
+                            "Every keyholder has answered: write the seal and its signatures."
+                                .into();
+                        v.keys = vec![key("Enter", "write the seal"), key("?", "help")];
+                    }
+                }
+            }
+            Phase::Ceremony(s) => {
+                header(&mut v, s);
+                let need = s.need();
+                let enter = |what: &str| key("Enter", what);
+                let common = [key("?", "help"), key("!", "exception")];
+                v.screen = match need {
+                    Need::Done => Screen::Blank,
+                    Need::Parameters => {
+                        v.title = "Parameters".into();
+                        v.instructions = "The administrator reads each parameter aloud; the room agrees before they are recorded.".into();
+                        v.progress = "before step 1".into();
+                        v.keys = vec![key("↑↓", "select"), key("e", "edit"), enter("record")];
+                        Screen::Parameters {
+                            rows: s
+                                .script
+                                .parameters
+                                .iter()
+                                .map(|p| {
+                                    (
+                                        p.name.clone(),
+                                        self.values.get(&p.name).cloned().unwrap_or_default(),
+                                        p.description.clone(),
+                                    )
+                                })
+                                .collect(),
+                            selected: self.selected,
+                        }
+                    }
+                    Need::Acknowledge {
+                        prompt,
+                        record_text,
+                    } => {
+                        v.keys = if record_text {
+                            vec![key("e", "type"), enter("confirm")]
+                        } else {
+                            vec![enter("confirm")]
+                        };
+                        Screen::Acknowledge {
+                            prompt,
+                            record_text,
+                            text: self.ack_text.clone(),
+                        }
+                    }
+                    Need::AirgapCheck => {
+                        v.keys = vec![enter("record the check")];
+                        match s.airgap_event() {
+                            Event::AirgapChecked {
+                                interfaces, radios, ..
+                            } => Screen::Airgap { interfaces, radios },
+                            _ => Screen::Blank,
+                        }
+                    }
+                    Need::ClockConfirm => {
+                        v.keys = vec![enter("confirm the clock")];
+                        Screen::Clock {
+                            now: match s.clock_event() {
+                                Event::ClockConfirmed { time, .. } => time,
+                                _ => String::new(),
+                            },
+                        }
+                    }
+                    Need::RollCall {
+                        keyholders,
+                        witnesses,
+                    } => {
+                        v.keys = vec![key("↑↓", "select"), key("e", "edit"), enter("record")];
+                        Screen::RollCall {
+                            fields: self.roll.clone(),
+                            selected: self.selected,
+                            min_keyholders: keyholders,
+                            min_witnesses: witnesses,
+                        }
+                    }
+                    Need::LoadMetadata => {
+                        v.keys = vec![enter("load")];
+                        Screen::Load { what: "The current root and targets metadata (root chain verified from the first root).".into(), source: s.ws.export().display().to_string() }
+                    }
+                    Need::ImportRequests => {
+                        v.keys = vec![enter("import")];
+                        Screen::Load {
+                            what: "Developers' key requests (one JSON file per project).".into(),
+                            source: s.ws.input().join("requests").display().to_string(),
+                        }
+                    }
+                    Need::ImportKeys { roles } => {
+                        v.keys = vec![enter("import")];
+                        Screen::Load {
+                            what: format!("Public keys of the online roles: {}.", roles.join(", ")),
+                            source: s.ws.input().display().to_string(),
+                        }
+                    }
+                    Need::GenerateKey {
+                        keyholder,
+                        key_type,
+                    } => {
+                        let expected = s.expected_token(&keyholder);
+                        let (status, present) = token_status(&self.tokens, &expected, &keyholder);
+                        v.keys = vec![enter("generate the key")];
+                        Screen::Token {
+                            keyholder,
+                            purpose: format!("generate a {key_type} key inside the token"),
+                            expected,
+                            present,
+                            status,
+                            meters: Vec::new(),
+                            signers: Vec::new(),
+                        }
+                    }
+                    Need::Propose => {
+                        v.keys = vec![enter("build the proposal")];
+                        Screen::Propose
+                    }
+                    Need::Review { digests } => {
+                        v.keys = vec![key("↑↓ PgUp PgDn", "scroll"), enter("approve")];
+                        Screen::Review {
+                            lines: s.engine.review_lines(),
+                            digests: digest_rows(s, &digests),
+                            scroll: self.scroll,
+                        }
+                    }
+                    Need::Sign { pending, meters } => {
+                        let meters = meter_rows(s, &meters);
+                        let signers = signer_rows(s);
+                        match pending.first() {
+                            None => {
+                                v.keys = vec![enter("close signing")];
+                                Screen::SigningDone { meters, signers }
+                            }
+                            Some(who) => {
+                                let expected = s.expected_token(who);
+                                let (status, present) = token_status(&self.tokens, &expected, who);
+                                let roles: Vec<String> = s
+                                    .engine
+                                    .roles_left(who)
+                                    .into_iter()
+                                    .map(|(_, r)| r.to_string())
+                                    .collect();
+                                v.keys = vec![enter("sign")];
+                                Screen::Token {
+                                    keyholder: who.clone(),
+                                    purpose: format!("sign {}", roles.join(" and ")),
+                                    expected,
+                                    present,
+                                    status,
+                                    meters,
+                                    signers,
+                                }
+                            }
+                        }
+                    }
+                    Need::Verify => {
+                        v.keys = vec![enter("verify")];
+                        Screen::Verify {
+                            meters: meter_rows(s, &s.engine.meters()),
+                        }
+                    }
+                    Need::Export { files } => {
+                        v.keys = vec![enter("export")];
+                        Screen::Export {
+                            files: files.iter().map(|(n, b)| (n.clone(), b.len())).collect(),
+                            destination: s.ws.export().display().to_string(),
+                        }
+                    }
+                    Need::Seal => {
+                        v.keys = vec![enter("seal")];
+                        Screen::Seal {
+                            artifacts: s
+                                .engine
+                                .export_files()
+                                .into_iter()
+                                .map(|(n, _)| n)
+                                .collect(),
+                        }
+                    }
+                };
+                v.keys.extend(common);
+            }
+        }
+        v
+    }
+}
+
+fn header(v: &mut ViewState, s: &Session) {
+    v.ceremony = s.script_name.clone();
+    v.practice = s.plan.practice;
+    let step = s.step();
+    let total = s.script.steps.len();
+    match s.script.steps.iter().position(|st| st.id == step) {
+        Some(i) => {
+            let st = &s.script.steps[i];
+            v.progress = format!("step {} of {total}", st.id);
+            v.title = format!("{}. {}", st.id, st.title);
+            v.instructions = st
+                .instructions
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            v.actor = s.step_actor();
+        }
+        None => {
+            v.progress = format!("{total} of {total} steps done");
+            v.actor = "keyholders".into();
+        }
+    }
+}
+
+/// Where the expected token stands among those present, and the rows to show.
+pub fn token_status(
+    tokens: &Result<Vec<TokenDesc>, String>,
+    expected: &str,
+    who: &str,
+) -> (TokenStatus, Vec<TokenRow>) {
+    let list = match tokens {
+        Ok(l) => l,
+        Err(e) => return (TokenStatus::Error(e.clone()), Vec::new()),
+    };
+    let rows: Vec<TokenRow> = list
+        .iter()
+        .filter(|t| t.initialized)
+        .map(|t| {
+            let mut flags = Vec::new();
+            if t.pin.locked {
+                flags.push("PIN LOCKED");
+            } else if t.pin.final_try {
+                flags.push("PIN: final try");
+            } else if t.pin.count_low {
+                flags.push("PIN: tries low");
+            }
+            TokenRow {
+                label: t.label.clone(),
+                serial: t.serial.clone(),
+                model: format!("{} {}", t.manufacturer, t.model),
+                flags: flags.join(", "),
+                expected: t.label == expected || t.serial == expected,
+            }
+        })
+        .collect();
+    let status = if rows.iter().any(|r| r.expected) {
+        TokenStatus::Present
+    } else if rows.is_empty() {
+        TokenStatus::Missing
+    } else {
+        TokenStatus::Wrong(format!(
+            "token {} inserted, expected {who}'s {expected}",
+            rows.iter()
+                .map(|r| r.label.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    };
+    (status, rows)
+}
+
+fn meter_rows(s: &Session, meters: &BTreeMap<String, ThresholdResult>) -> Vec<Meter> {
+    let versions = s.engine.proposal().ok().map(|p| {
+        (
+            p.root.as_ref().map(|r| r.signed().common.version),
+            p.targets.as_ref().map(|t| t.signed().common.version),
+        )
+    });
+    meters
+        .iter()
+        .map(|(name, r)| {
+            let (rv, tv) = versions.unwrap_or((None, None));
+            let label = match name.as_str() {
+                "root" => format!("root v{} (new root's keys)", rv.unwrap_or(0)),
+                "root (by the current root)" => {
+                    format!("root v{} (current root's keys)", rv.unwrap_or(0))
+                }
+                "targets" => format!("targets v{}", tv.unwrap_or(0)),
+                other => other.to_string(),
+            };
+            Meter {
+                label,
+                have: r.signed.len(),
+                need: usize::try_from(r.threshold).unwrap_or(usize::MAX),
+            }
+        })
+        .collect()
+}
+
+fn signer_rows(s: &Session) -> Vec<SignerRow> {
+    s.engine
+        .keyholders()
+        .iter()
+        .map(|k| {
+            let left: Vec<&str> = s.engine.roles_left(k).into_iter().map(|(_, r)| r).collect();
+            let ids = s.engine.keyholder_key_ids(k);
+            let (status, done) = if ids.is_empty() {
+                ("nothing to sign in this ceremony".to_string(), false)
+            } else if left.is_empty() {
+                ("signed".to_string(), true)
+            } else {
+                (format!("to sign: {}", left.join(", ")), false)
+            };
+            SignerRow {
+                keyholder: k.clone(),
+                status,
+                done,
+            }
+        })
+        .collect()
+}
+
+fn digest_rows(s: &Session, digests: &BTreeMap<String, String>) -> Vec<DigestRow> {
+    let p = s.engine.proposal().ok();
+    digests
+        .iter()
+        .map(|(role, hexd)| {
+            let bytes = hex::decode(hexd).unwrap_or_default();
+            let version = p.as_ref().and_then(|p| match role.as_str() {
+                "root" => p.root.as_ref().map(|r| r.signed().common.version),
+                "targets" => p.targets.as_ref().map(|t| t.signed().common.version),
+                _ => None,
+            });
+            DigestRow {
+                role: match version {
+                    Some(v) => format!("{role} v{v}"),
+                    None => role.clone(),
+                },
+                hex_groups: hex_groups(&bytes),
+                words: pgp_words(bytes.get(..8).unwrap_or(&bytes)).join(" "),
+            }
+        })
+        .collect()
+}
+
+fn param_values(
+    script: &Script,
+    values: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, ParamJson>, String> {
+    let mut out = BTreeMap::new();
+    for p in &script.parameters {
+        let Some(v) = values.get(&p.name) else {
+            continue;
+        };
+        let j = match &p.default {
+            ParamValue::Integer(_) => ParamJson::Integer(
+                v.trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("parameter {}: \"{v}\" is not a whole number", p.name))?,
+            ),
+            ParamValue::Choice(_) | ParamValue::Text(_) => ParamJson::Text(v.clone()),
+        };
+        out.insert(p.name.clone(), j);
+    }
+    Ok(out)
+}
+
+fn summary_phase(report: RehearseReport) -> Phase {
+    let checks = match crate::cli::rehearse::finish(String::new(), &report) {
+        Ok(o) => o
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("conclave "))
+            .map(|l| {
+                // "conclave verify --trusted-root ... --repo ...: VALID" -> shorter for the screen.
+                let (cmd, verdict) = l.rsplit_once(": ").unwrap_or((l, ""));
+                let name = if cmd.starts_with("conclave verify") {
+                    "Metadata check (conclave verify)"
+                } else {
+                    "Transcript check (transcript verify)"
+                };
+                format!("{name}: {verdict}")
+            })
+            .collect(),
+        Err(e) => vec![format!("Checks FAILED: {e}")],
+    };
+    Phase::Summary {
+        report: Box::new(report),
+        checks,
+    }
+}

@@ -1,0 +1,254 @@
+//! What the screen shows, as plain data: built by [`super::app::App`] from the ceremony, drawn
+//! by [`super::view`]. Snapshot tests build these directly, without tokens or files.
+
+/// The whole screen: the step header, one screen body, the input in progress and the messages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ViewState {
+    /// Ceremony title (script name) and whether it is practice.
+    pub ceremony: String,
+    /// A practice ceremony (practice tokens): shown in the header, always.
+    pub practice: bool,
+    /// "Step 7 of 15".
+    pub progress: String,
+    /// Who acts in this step ("administrator", "keyholder", "witness").
+    pub actor: String,
+    /// The step's title.
+    pub title: String,
+    /// The step's instructions from the script.
+    pub instructions: String,
+    /// The screen body.
+    pub screen: Screen,
+    /// A prompt in progress (confirmation, PIN, text), drawn over the body.
+    pub prompt: Prompt,
+    /// The last result or error, shown at the bottom.
+    pub message: Option<Message>,
+    /// A banner at the top (e.g. "continued an interrupted ceremony").
+    pub banner: Option<String>,
+    /// The key help overlay is open.
+    pub help: bool,
+    /// Keys of the current screen: (key, what it does).
+    pub keys: Vec<(String, String)>,
+}
+
+/// A message line: what happened, or what went wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// An error (red) or a result (green).
+    pub error: bool,
+    /// The text.
+    pub text: String,
+}
+
+/// A prompt in progress.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Prompt {
+    /// None: the screen's own keys apply.
+    #[default]
+    None,
+    /// A yes/no question for a destructive or signing action; only `y` confirms.
+    Confirm {
+        /// The question.
+        question: String,
+    },
+    /// A PIN being typed, shown masked.
+    Pin {
+        /// Whose PIN, for which token.
+        label: String,
+        /// Characters typed (only the count is shown).
+        typed: usize,
+        /// Practice tokens: F2 fills in the practice PIN.
+        practice_hint: bool,
+    },
+    /// A line of text being typed.
+    Text {
+        /// What is typed.
+        label: String,
+        /// The text so far.
+        value: String,
+    },
+}
+
+/// A token as a keyholder sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRow {
+    /// Label.
+    pub label: String,
+    /// Serial number.
+    pub serial: String,
+    /// Manufacturer and model.
+    pub model: String,
+    /// Flags worth a warning (PIN count low, final try, locked).
+    pub flags: String,
+    /// Whether it is the token expected for this keyholder.
+    pub expected: bool,
+}
+
+/// Where the expected token stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenStatus {
+    /// The expected token is present.
+    Present,
+    /// Another token is present instead ("token X inserted, expected alice's Y").
+    Wrong(String),
+    /// No token present.
+    Missing,
+    /// Tokens cannot be listed (module error).
+    Error(String),
+}
+
+/// A threshold meter: signatures counted so far against the threshold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meter {
+    /// "root v2 (new root's keys)".
+    pub label: String,
+    /// Valid signatures counted.
+    pub have: usize,
+    /// Threshold.
+    pub need: usize,
+}
+
+/// A keyholder's signing status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignerRow {
+    /// Keyholder.
+    pub keyholder: String,
+    /// "signed", "to sign: root, targets", "nothing to sign".
+    pub status: String,
+    /// Whether this keyholder is done.
+    pub done: bool,
+}
+
+/// One digest to read aloud.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DigestRow {
+    /// Role and version ("root v2").
+    pub role: String,
+    /// Hex in groups of four.
+    pub hex_groups: String,
+    /// The first eight bytes as PGP words (the short digest read aloud).
+    pub words: String,
+}
+
+/// The screen body, one per kind of step.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Screen {
+    /// Nothing yet.
+    #[default]
+    Blank,
+    /// Choose the ceremony script.
+    Choose {
+        /// (name, title, purpose).
+        scripts: Vec<(String, String, String)>,
+        /// Selected row.
+        selected: usize,
+    },
+    /// The parameters of this ceremony.
+    Parameters {
+        /// (name, value, description).
+        rows: Vec<(String, String, String)>,
+        /// Selected row.
+        selected: usize,
+    },
+    /// A person confirms something physical.
+    Acknowledge {
+        /// What to confirm.
+        prompt: String,
+        /// Text to type and record (e.g. the bag serial).
+        record_text: bool,
+        /// Text typed so far.
+        text: String,
+    },
+    /// The air-gap self-check.
+    Airgap {
+        /// Network interfaces other than loopback.
+        interfaces: Vec<String>,
+        /// Wireless and Bluetooth devices.
+        radios: Vec<String>,
+    },
+    /// The clock.
+    Clock {
+        /// Current UTC time.
+        now: String,
+    },
+    /// Roll call.
+    RollCall {
+        /// Administrator, keyholders (comma separated), witnesses (comma separated).
+        fields: [String; 3],
+        /// Selected field.
+        selected: usize,
+        /// Minimum keyholders.
+        min_keyholders: u32,
+        /// Minimum witnesses.
+        min_witnesses: u32,
+    },
+    /// Loading from the input media.
+    Load {
+        /// What is loaded.
+        what: String,
+        /// From where.
+        source: String,
+    },
+    /// A keyholder's token: key generation, signing or the seal.
+    Token {
+        /// Whose token.
+        keyholder: String,
+        /// What the token is for ("generate an ecdsa-p256 key", "sign root v2", "sign the seal").
+        purpose: String,
+        /// The token expected (label or serial).
+        expected: String,
+        /// Tokens present.
+        present: Vec<TokenRow>,
+        /// Where the expected token stands.
+        status: TokenStatus,
+        /// Threshold meters (signing only).
+        meters: Vec<Meter>,
+        /// Keyholders' signing status (signing only).
+        signers: Vec<SignerRow>,
+    },
+    /// Signing is complete: every threshold met.
+    SigningDone {
+        /// Meters.
+        meters: Vec<Meter>,
+        /// Keyholders' status.
+        signers: Vec<SignerRow>,
+    },
+    /// The proposal to build.
+    Propose,
+    /// The review: what changes, and the digests to approve.
+    Review {
+        /// The changes, as lines.
+        lines: Vec<String>,
+        /// Digests to read aloud.
+        digests: Vec<DigestRow>,
+        /// First line shown.
+        scroll: usize,
+    },
+    /// Verification of the signed result.
+    Verify {
+        /// Roles signed with their meters.
+        meters: Vec<Meter>,
+    },
+    /// Export to the media.
+    Export {
+        /// (file name, size in bytes).
+        files: Vec<(String, usize)>,
+        /// Destination folder.
+        destination: String,
+    },
+    /// The seal.
+    Seal {
+        /// Exported artifacts listed in the seal.
+        artifacts: Vec<String>,
+    },
+    /// Done: the seal hash and the auditor's checks.
+    Summary {
+        /// Seal hash in hex groups.
+        seal_hex: String,
+        /// Seal hash as PGP words.
+        seal_words: String,
+        /// The seal hash as a QR code (terminal half blocks), if it fits.
+        seal_qr: Vec<String>,
+        /// Result lines (exported files, checks).
+        lines: Vec<String>,
+    },
+}

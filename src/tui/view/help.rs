@@ -1,0 +1,48 @@
+//! `?`: the keys of the current screen and the keys that work everywhere.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+
+use super::centered;
+
+pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, keys: &[(String, String)]) {
+    let mut lines = vec![Line::raw("This screen:")];
+    for (k, what) in keys {
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {k:<10}"), Style::new().fg(Color::LightCyan)),
+            Span::raw(what.clone()),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::raw("Everywhere:"));
+    for (k, what) in [
+        ("?", "show or hide this help"),
+        ("!", "a witness records an exception (in the transcript)"),
+        ("Esc", "back, where going back is safe; cancels a prompt"),
+        (
+            "Ctrl-C",
+            "stop; the same command continues the ceremony later",
+        ),
+    ] {
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {k:<10}"), Style::new().fg(Color::LightCyan)),
+            Span::raw(what),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(
+        "Signing and destructive actions ask for a confirmation of their own",
+    ));
+    lines.push(Line::raw(
+        "(y), separate from the PIN; keys typed ahead are discarded first.",
+    ));
+    let r = centered(area, 76, u16::try_from(lines.len() + 2).unwrap_or(20));
+    frame.render_widget(Clear, r);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::new().borders(Borders::ALL).title(" Keys ")),
+        r,
+    );
+}

@@ -1,0 +1,21 @@
+//! Loading from the input media.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, what: &str, source: &str) {
+    let lines = vec![
+        Line::from(Span::styled(
+            what.to_string(),
+            Style::new().add_modifier(Modifier::BOLD),
+        )),
+        Line::raw(""),
+        Line::raw(format!("From: {source}")),
+        Line::raw(""),
+        Line::raw("Everything loaded is checked and recorded whole in the transcript."),
+    ];
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
+}

@@ -1,0 +1,248 @@
+//! Drawing: the common frame (header, step, message, keys), one module per screen body, and
+//! the prompt and help overlays. Pure: a [`ViewState`] in, cells out. 16 colours only, so it
+//! reads on the Linux console; everything fits 80×24.
+
+mod choose;
+mod help;
+mod load;
+mod people;
+mod prompt;
+mod review;
+mod seal;
+mod simple;
+mod summary;
+mod token;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::state::{Screen, ViewState};
+
+/// Draw the whole screen.
+pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
+    let area = frame.area();
+    let instr_lines = if s.instructions.is_empty() {
+        0
+    } else {
+        wrapped_height(&s.instructions, area.width.saturating_sub(2)).min(4)
+    };
+    let [header, banner, title, instr, body, message, keys] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(u16::from(s.banner.is_some())),
+        Constraint::Length(1),
+        Constraint::Length(instr_lines),
+        Constraint::Min(3),
+        Constraint::Length(if s.message.is_some() { 2 } else { 0 }),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+
+    // Header: ceremony, practice marker, step progress and who acts.
+    let mut left = vec![Span::styled(
+        " CONCLAVE ",
+        Style::new()
+            .fg(Color::Black)
+            .bg(Color::Cyan)
+            .add_modifier(Modifier::BOLD),
+    )];
+    left.push(Span::raw(format!(" {} ", s.ceremony)));
+    if s.practice {
+        left.push(Span::styled(
+            " PRACTICE ",
+            Style::new().fg(Color::Black).bg(Color::Yellow),
+        ));
+    }
+    let right = format!("{} · {} ", s.progress, s.actor);
+    let [hl, hr] = Layout::horizontal([
+        Constraint::Min(10),
+        Constraint::Length(right.chars().count() as u16),
+    ])
+    .areas(header);
+    frame.render_widget(Paragraph::new(Line::from(left)), hl);
+    frame.render_widget(
+        Paragraph::new(Span::styled(right, Style::new().fg(Color::Cyan))),
+        hr,
+    );
+    if let Some(b) = &s.banner {
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                format!(" {b}"),
+                Style::new().fg(Color::Black).bg(Color::Yellow),
+            )),
+            banner,
+        );
+    }
+    frame.render_widget(
+        Paragraph::new(Span::styled(
+            format!(" {}", s.title),
+            Style::new().add_modifier(Modifier::BOLD),
+        )),
+        title,
+    );
+    if instr_lines > 0 {
+        frame.render_widget(
+            Paragraph::new(s.instructions.as_str())
+                .wrap(Wrap { trim: true })
+                .style(Style::new().fg(Color::Gray)),
+            inset(instr),
+        );
+    }
+
+    let body = inset(body);
+    match &s.screen {
+        Screen::Blank => {}
+        Screen::Choose { scripts, selected } => choose::draw(frame, body, scripts, *selected),
+        Screen::Parameters { rows, selected } => simple::parameters(frame, body, rows, *selected),
+        Screen::Acknowledge {
+            prompt,
+            record_text,
+            text,
+        } => simple::acknowledge(frame, body, prompt, *record_text, text),
+        Screen::Airgap { interfaces, radios } => simple::airgap(frame, body, interfaces, radios),
+        Screen::Clock { now } => simple::clock(frame, body, now),
+        Screen::RollCall {
+            fields,
+            selected,
+            min_keyholders,
+            min_witnesses,
+        } => people::draw(
+            frame,
+            body,
+            fields,
+            *selected,
+            *min_keyholders,
+            *min_witnesses,
+        ),
+        Screen::Load { what, source } => load::draw(frame, body, what, source),
+        Screen::Token { .. } | Screen::SigningDone { .. } => token::draw(frame, body, &s.screen),
+        Screen::Propose => simple::propose(frame, body),
+        Screen::Review {
+            lines,
+            digests,
+            scroll,
+        } => review::draw(frame, body, lines, digests, *scroll),
+        Screen::Verify { meters } => seal::verify(frame, body, meters),
+        Screen::Export { files, destination } => seal::export(frame, body, files, destination),
+        Screen::Seal { artifacts } => seal::seal(frame, body, artifacts),
+        Screen::Summary {
+            seal_hex,
+            seal_words,
+            seal_qr,
+            lines,
+        } => summary::draw(frame, body, seal_hex, seal_words, seal_qr, lines),
+    }
+
+    if let Some(m) = &s.message {
+        let style = if m.error {
+            Style::new()
+                .fg(Color::LightRed)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().fg(Color::LightGreen)
+        };
+        frame.render_widget(
+            Paragraph::new(Span::styled(m.text.as_str(), style)).wrap(Wrap { trim: true }),
+            inset(message),
+        );
+    }
+    let mut spans = Vec::new();
+    for (i, (k, what)) in s.keys.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::raw("  "));
+        }
+        spans.push(Span::styled(
+            k.as_str(),
+            Style::new().fg(Color::Black).bg(Color::Gray),
+        ));
+        spans.push(Span::raw(format!(" {what}")));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), keys);
+
+    prompt::draw(frame, area, &s.prompt);
+    if s.help {
+        help::draw(frame, area, &s.keys);
+    }
+}
+
+/// One column of margin on each side.
+fn inset(r: Rect) -> Rect {
+    Rect {
+        x: r.x.saturating_add(1),
+        width: r.width.saturating_sub(2),
+        ..r
+    }
+}
+
+/// Lines a text takes when wrapped at `width` (words kept whole, as `Wrap` does near enough).
+fn wrapped_height(text: &str, width: u16) -> u16 {
+    let width = usize::from(width.max(1));
+    let mut lines = 0usize;
+    for para in text.lines() {
+        let mut col = 0usize;
+        lines += 1;
+        for word in para.split_whitespace() {
+            let w = word.chars().count();
+            if col > 0 && col + 1 + w > width {
+                lines += 1;
+                col = w;
+            } else {
+                col += if col > 0 { 1 + w } else { w };
+            }
+        }
+    }
+    u16::try_from(lines).unwrap_or(u16::MAX)
+}
+
+/// A centred rectangle of at most `w`×`h` inside `area`.
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+/// Style for a good (green) or bad (red) state.
+fn good_bad(good: bool) -> Style {
+    if good {
+        Style::new()
+            .fg(Color::LightGreen)
+            .add_modifier(Modifier::BOLD)
+    } else {
+        Style::new()
+            .fg(Color::LightRed)
+            .add_modifier(Modifier::BOLD)
+    }
+}
+
+/// Threshold meter lines: "root v2 (new root)   ■■□  2 of 3 ✓".
+fn meter_lines(meters: &[super::state::Meter]) -> Vec<Line<'static>> {
+    meters
+        .iter()
+        .map(|m| {
+            let met = m.have >= m.need;
+            let bar: String = (0..m.need.max(m.have))
+                .map(|i| if i < m.have { '■' } else { '□' })
+                .collect();
+            Line::from(vec![
+                Span::raw(format!("{:<34}", m.label)),
+                Span::styled(format!("{bar:<6}"), good_bad(met)),
+                Span::styled(
+                    format!(
+                        " {} of {} {}",
+                        m.have,
+                        m.need,
+                        if met { "threshold met" } else { "" }
+                    ),
+                    good_bad(met),
+                ),
+            ])
+        })
+        .collect()
+}

@@ -1,0 +1,136 @@
+//! Screens of the administrator's simple steps: parameters, acknowledgements, the air-gap
+//! check, the clock and the proposal.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::good_bad;
+
+pub(super) fn parameters(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    rows: &[(String, String, String)],
+    selected: usize,
+) {
+    let mut lines = vec![
+        Line::raw("Parameters of this ceremony (recorded in the transcript):"),
+        Line::raw(""),
+    ];
+    if rows.is_empty() {
+        lines.push(Line::raw("This ceremony has no parameters."));
+    }
+    for (i, (name, value, _)) in rows.iter().enumerate() {
+        let style = if i == selected {
+            Style::new().fg(Color::Black).bg(Color::Cyan)
+        } else {
+            Style::new()
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {name:<22}"), style),
+            Span::styled(
+                format!(" {value}"),
+                Style::new().add_modifier(Modifier::BOLD),
+            ),
+        ]));
+    }
+    if let Some((_, _, description)) = rows.get(selected) {
+        lines.push(Line::raw(""));
+        lines.push(Line::from(Span::styled(
+            description.clone(),
+            Style::new().fg(Color::Gray),
+        )));
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
+}
+
+pub(super) fn acknowledge(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    prompt: &str,
+    record_text: bool,
+    text: &str,
+) {
+    let mut lines = vec![
+        Line::from(Span::styled(
+            prompt.to_string(),
+            Style::new().add_modifier(Modifier::BOLD),
+        )),
+        Line::raw(""),
+    ];
+    if record_text {
+        lines.push(Line::from(vec![
+            Span::raw("Recorded text: "),
+            Span::styled(format!("{text}_"), Style::new().fg(Color::Yellow)),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
+}
+
+pub(super) fn airgap(frame: &mut Frame<'_>, area: Rect, interfaces: &[String], radios: &[String]) {
+    let ok = interfaces.is_empty() && radios.is_empty();
+    let mut lines = vec![Line::from(Span::styled(
+        if ok {
+            "AIR GAP OK: no network interface but loopback, no wireless or Bluetooth device"
+        } else {
+            "NOT AIR-GAPPED: this machine can reach a network"
+        },
+        good_bad(ok),
+    ))];
+    lines.push(Line::raw(""));
+    lines.push(Line::from(vec![
+        Span::raw("Network interfaces other than lo: "),
+        Span::styled(
+            if interfaces.is_empty() {
+                "none".to_string()
+            } else {
+                interfaces.join(", ")
+            },
+            good_bad(interfaces.is_empty()),
+        ),
+    ]));
+    lines.push(Line::from(vec![
+        Span::raw("Wireless and Bluetooth devices:   "),
+        Span::styled(
+            if radios.is_empty() {
+                "none".to_string()
+            } else {
+                radios.join(", ")
+            },
+            good_bad(radios.is_empty()),
+        ),
+    ]));
+    if !ok {
+        lines.push(Line::raw(""));
+        lines.push(Line::raw(
+            "A real ceremony stops here. A practice ceremony records it as a warning.",
+        ));
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
+}
+
+pub(super) fn clock(frame: &mut Frame<'_>, area: Rect, now: &str) {
+    let lines = vec![
+        Line::raw("The machine's clock (UTC). Expiry dates are computed from it."),
+        Line::raw(""),
+        Line::from(Span::styled(
+            format!("   {now}"),
+            Style::new()
+                .fg(Color::LightCyan)
+                .add_modifier(Modifier::BOLD),
+        )),
+        Line::raw(""),
+        Line::raw("Compare it with a trusted clock in the room before confirming."),
+    ];
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
+}
+
+pub(super) fn propose(frame: &mut Frame<'_>, area: Rect) {
+    let lines = vec![
+        Line::raw("Conclave builds the new metadata from the inputs and the parameters."),
+        Line::raw("Nothing is signed yet: the next step shows every change for review."),
+    ];
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
+}

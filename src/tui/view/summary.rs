@@ -1,0 +1,63 @@
+//! The end: the seal hash to write on the paper form (hex groups, words, QR code) and the
+//! checks of the output.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+pub(super) fn draw(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    hex: &str,
+    words: &str,
+    qr: &[String],
+    lines: &[String],
+) {
+    let qr_w = qr.first().map_or(0, |l| l.chars().count());
+    let show_qr = qr_w > 0
+        && u16::try_from(qr_w).is_ok_and(|w| w + 42 <= area.width)
+        && u16::try_from(qr.len()).is_ok_and(|h| h <= area.height);
+    let [text, code] = Layout::horizontal([
+        Constraint::Min(40),
+        Constraint::Length(if show_qr {
+            u16::try_from(qr_w).unwrap_or(0)
+        } else {
+            0
+        }),
+    ])
+    .areas(area);
+    let mut out = vec![
+        Line::from(Span::styled(
+            "Seal (write it on the paper form):",
+            Style::new().add_modifier(Modifier::BOLD),
+        )),
+        Line::from(Span::styled(
+            hex.to_string(),
+            Style::new().fg(Color::LightCyan),
+        )),
+        Line::from(Span::styled(
+            words.to_string(),
+            Style::new().fg(Color::LightCyan),
+        )),
+        Line::raw(""),
+    ];
+    for l in lines {
+        let style = if l.contains("FAILED") {
+            Style::new()
+                .fg(Color::LightRed)
+                .add_modifier(Modifier::BOLD)
+        } else if l.ends_with("VALID") {
+            Style::new().fg(Color::LightGreen)
+        } else {
+            Style::new()
+        };
+        out.push(Line::from(Span::styled(l.as_str(), style)));
+    }
+    frame.render_widget(Paragraph::new(out).wrap(Wrap { trim: false }), text);
+    if show_qr {
+        let q: Vec<Line<'_>> = qr.iter().map(|l| Line::raw(l.as_str())).collect();
+        frame.render_widget(Paragraph::new(q), code);
+    }
+}

@@ -1,0 +1,99 @@
+//! A keyholder's token: which token is expected, which are present, and for signing the
+//! threshold meters of every role (the old and the new root's during a rotation) and each
+//! keyholder's status.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::{good_bad, meter_lines};
+use crate::tui::state::{Screen, SignerRow, TokenStatus};
+
+fn signer_lines(signers: &[SignerRow]) -> Vec<Line<'static>> {
+    signers
+        .iter()
+        .map(|r| {
+            Line::from(vec![
+                Span::styled(if r.done { " ✓ " } else { " · " }, good_bad(r.done)),
+                Span::raw(format!("{:<12} {}", r.keyholder, r.status)),
+            ])
+        })
+        .collect()
+}
+
+pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, screen: &Screen) {
+    let mut lines = Vec::new();
+    match screen {
+        Screen::Token {
+            keyholder,
+            purpose,
+            expected,
+            present,
+            status,
+            meters,
+            signers,
+        } => {
+            lines.push(Line::from(vec![
+                Span::raw("Keyholder "),
+                Span::styled(
+                    keyholder.clone(),
+                    Style::new()
+                        .fg(Color::LightCyan)
+                        .add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(format!(": {purpose}")),
+            ]));
+            let (text, good) = match status {
+                TokenStatus::Present => {
+                    (format!("token {expected} of {keyholder} is present"), true)
+                }
+                TokenStatus::Wrong(m) => (m.clone(), false),
+                TokenStatus::Missing => {
+                    (format!("insert the token {expected} of {keyholder}"), false)
+                }
+                TokenStatus::Error(e) => (format!("tokens cannot be listed: {e}"), false),
+            };
+            let style = if matches!(status, TokenStatus::Missing) {
+                Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
+            } else {
+                good_bad(good)
+            };
+            lines.push(Line::from(Span::styled(text, style)));
+            if present.is_empty() {
+                lines.push(Line::raw("  (no token present)"));
+            }
+            for t in present {
+                lines.push(Line::from(vec![
+                    Span::styled(if t.expected { " ▶ " } else { "   " }, good_bad(t.expected)),
+                    Span::raw(format!(
+                        "{:<12} serial {:<18} {}",
+                        t.label, t.serial, t.model
+                    )),
+                    Span::styled(format!(" {}", t.flags), Style::new().fg(Color::LightRed)),
+                ]));
+            }
+            if !meters.is_empty() {
+                lines.push(Line::raw(""));
+                lines.extend(meter_lines(meters));
+            }
+            if !signers.is_empty() {
+                lines.push(Line::raw(""));
+                lines.extend(signer_lines(signers));
+            }
+        }
+        Screen::SigningDone { meters, signers } => {
+            lines.push(Line::from(Span::styled(
+                "Every threshold is met: signing can be closed.",
+                good_bad(true),
+            )));
+            lines.push(Line::raw(""));
+            lines.extend(meter_lines(meters));
+            lines.push(Line::raw(""));
+            lines.extend(signer_lines(signers));
+        }
+        _ => {}
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}
