@@ -461,6 +461,28 @@ pub struct TokenDesc {
     fw: (u8, u8),
 }
 
+impl TokenDesc {
+    /// A described token for tests of what people see (no module needed).
+    #[cfg(test)]
+    pub fn example(label: &str, serial: &str) -> TokenDesc {
+        TokenDesc {
+            slot: 0,
+            label: label.into(),
+            serial: serial.into(),
+            manufacturer: "Yubico".into(),
+            model: "YubiHSM".into(),
+            firmware: "2.4".into(),
+            hardware: "1.0".into(),
+            initialized: true,
+            login_required: true,
+            user_pin_initialized: true,
+            pin: PinTries::default(),
+            advisories: Vec::new(),
+            fw: (2, 4),
+        }
+    }
+}
+
 impl fmt::Display for TokenDesc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.label.is_empty() {

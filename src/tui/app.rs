@@ -669,7 +669,7 @@ impl App {
                         }
                     }
                     Need::Review { digests } => {
-                        let n = s.engine.review_lines().len();
+                        let n = review_display(&s.engine.review_lines()).len();
                         match k.code {
                             KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),
                             KeyCode::Down | KeyCode::Char('j') => self.scroll = (self.scroll + 1).min(n.saturating_sub(1)),
@@ -1411,7 +1411,7 @@ impl App {
                         v.keys = vec![enter("generate the key")];
                         Screen::Token {
                             keyholder,
-                            purpose: format!("generate a {key_type} key inside the token"),
+                            purpose: format!("generate a key of type {key_type} inside the token"),
                             expected,
                             present,
                             status,
@@ -1426,7 +1426,7 @@ impl App {
                     Need::Review { digests } => {
                         v.keys = vec![key("↑↓ PgUp PgDn", "scroll"), enter("approve")];
                         Screen::Review {
-                            lines: s.engine.review_lines(),
+                            lines: review_display(&s.engine.review_lines()),
                             digests: digest_rows(s, &digests),
                             scroll: self.scroll,
                         }
@@ -1638,6 +1638,49 @@ fn digest_rows(s: &Session, digests: &BTreeMap<String, String>) -> Vec<DigestRow
         .collect()
 }
 
+/// The engine's review lines for an 80-column screen: a key line "+ ID (SCHEME, fingerprint
+/// FP, owner O)" becomes "+ added   owner O, SCHEME, fingerprint FP" and "key id ID" below it,
+/// so owner and full key id never break across lines.
+fn review_display(lines: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in lines {
+        let trimmed = l.trim_start();
+        let indent = &l[..l.len() - trimmed.len()];
+        let (sign, word) = if let Some(rest) = trimmed.strip_prefix("+ ") {
+            (("+", "added"), rest)
+        } else if let Some(rest) = trimmed.strip_prefix("- ") {
+            (("-", "removed"), rest)
+        } else {
+            out.push(l.clone());
+            continue;
+        };
+        let Some((id, inner)) = word.split_once(" (") else {
+            out.push(l.clone());
+            continue;
+        };
+        let inner = inner.strip_suffix(')').unwrap_or(inner);
+        let mut scheme = "";
+        let mut fingerprint = "";
+        let mut owner = None;
+        for part in inner.split(", ") {
+            if let Some(f) = part.strip_prefix("fingerprint ") {
+                fingerprint = f;
+            } else if let Some(o) = part.strip_prefix("owner ") {
+                owner = Some(o);
+            } else if scheme.is_empty() {
+                scheme = part;
+            }
+        }
+        let whose = owner.map_or_else(|| "owner unknown".to_string(), |o| format!("owner {o}"));
+        out.push(format!(
+            "{indent}{} {:<7} {whose}, {scheme}, fingerprint {fingerprint}",
+            sign.0, sign.1
+        ));
+        out.push(format!("{indent}  key id {id}"));
+    }
+    out
+}
+
 fn param_values(
     script: &Script,
     values: &BTreeMap<String, String>,
@@ -1670,9 +1713,9 @@ fn summary_phase(report: RehearseReport) -> Phase {
                 // "conclave verify --trusted-root ... --repo ...: VALID" -> shorter for the screen.
                 let (cmd, verdict) = l.rsplit_once(": ").unwrap_or((l, ""));
                 let name = if cmd.starts_with("conclave verify") {
-                    "Metadata check (conclave verify)"
+                    "Metadata (conclave verify)"
                 } else {
-                    "Transcript check (transcript verify)"
+                    "Transcript (transcript verify)"
                 };
                 format!("{name}: {verdict}")
             })
@@ -1682,5 +1725,69 @@ fn summary_phase(report: RehearseReport) -> Phase {
     Phase::Summary {
         report: Box::new(report),
         checks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrong_token_is_named_before_any_pin_is_asked() {
+        let present = Ok(vec![TokenDesc::example("yk-bob", "1583002")]);
+        let (status, rows) = token_status(&present, "yk-carol", "alice");
+        assert_eq!(
+            status,
+            TokenStatus::Wrong("token yk-bob inserted, expected alice's yk-carol".into())
+        );
+        assert!(!rows[0].expected);
+        // By serial number too.
+        let (status, rows) = token_status(&present, "1583002", "bob");
+        assert_eq!(status, TokenStatus::Present);
+        assert!(rows[0].expected);
+        let (status, _) = token_status(&Ok(Vec::new()), "yk-bob", "bob");
+        assert_eq!(status, TokenStatus::Missing);
+        let mut locked = TokenDesc::example("yk-bob", "1");
+        locked.pin.locked = true;
+        let (_, rows) = token_status(&Ok(vec![locked]), "yk-bob", "bob");
+        assert_eq!(rows[0].flags, "PIN LOCKED");
+        let (status, _) = token_status(&Err("C_GetSlotList failed".into()), "x", "bob");
+        assert!(matches!(status, TokenStatus::Error(_)));
+    }
+
+    #[test]
+    fn key_lines_keep_owner_and_full_key_id_whole() {
+        let id = "ab".repeat(32);
+        let out = review_display(&[
+            "root v1 -> v2".into(),
+            format!("    + {id} (ed25519, fingerprint 0011223344556677, owner dave)"),
+            format!("    - {id} (ecdsa-sha2-nistp256, fingerprint 8899aabbccddeeff)"),
+        ]);
+        assert_eq!(out[0], "root v1 -> v2");
+        assert_eq!(
+            out[1],
+            "    + added   owner dave, ed25519, fingerprint 0011223344556677"
+        );
+        assert_eq!(out[2], format!("      key id {id}"));
+        assert!(out[3].starts_with("    - removed owner unknown, ecdsa-sha2-nistp256"));
+        assert!(out.iter().all(|l| l.chars().count() <= 78), "{out:?}");
+    }
+
+    #[test]
+    fn parameters_typed_are_checked_against_their_type() {
+        let text = crate::ceremony::rehearse::shipped_script("bootstrap-root").unwrap();
+        let script = Script::parse("bootstrap-root.toml", text).unwrap();
+        let mut values = BTreeMap::new();
+        values.insert("root_threshold".to_string(), "3".to_string());
+        values.insert("key_type".to_string(), "ed25519".to_string());
+        let v = param_values(&script, &values).unwrap();
+        assert_eq!(v["root_threshold"], ParamJson::Integer(3));
+        assert_eq!(v["key_type"], ParamJson::Text("ed25519".into()));
+        values.insert("root_threshold".to_string(), "two".to_string());
+        let e = param_values(&script, &values).unwrap_err();
+        assert!(
+            e.contains("root_threshold") && e.contains("whole number"),
+            "{e}"
+        );
     }
 }

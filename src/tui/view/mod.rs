@@ -35,7 +35,7 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
         Constraint::Length(1),
         Constraint::Length(instr_lines),
         Constraint::Min(3),
-        Constraint::Length(if s.message.is_some() { 2 } else { 0 }),
+        Constraint::Length(if s.message.is_some() { 3 } else { 0 }),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -246,3 +246,6 @@ fn meter_lines(meters: &[super::state::Meter]) -> Vec<Line<'static>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,7 +16,7 @@ pub(super) fn draw(
     digests: &[DigestRow],
     scroll: usize,
 ) {
-    let digest_height = u16::try_from(digests.len() * 2 + 1)
+    let digest_height = u16::try_from(digests.len() * 3 + 1)
         .unwrap_or(u16::MAX)
         .min(area.height / 2);
     let [changes, sums] =
@@ -25,9 +25,10 @@ pub(super) fn draw(
         .iter()
         .skip(scroll)
         .map(|l| {
-            let style = if l.contains("removed") {
+            let t = l.trim_start();
+            let style = if t.starts_with("- removed") {
                 Style::new().fg(Color::LightRed)
-            } else if l.contains("added") {
+            } else if t.starts_with("+ added") {
                 Style::new().fg(Color::LightGreen)
             } else {
                 Style::new()
@@ -66,10 +67,14 @@ pub(super) fn draw(
                     .add_modifier(Modifier::BOLD),
             ),
         ]));
-        out.push(Line::from(Span::styled(
-            format!("          {}", d.hex_groups),
-            Style::new().fg(Color::Gray),
-        )));
+        // The hex in two rows of eight groups, so it fits 80 columns.
+        let groups: Vec<&str> = d.hex_groups.split(' ').collect();
+        for chunk in groups.chunks(8) {
+            out.push(Line::from(Span::styled(
+                format!("          {}", chunk.join(" ")),
+                Style::new().fg(Color::Gray),
+            )));
+        }
     }
     frame.render_widget(Paragraph::new(out).wrap(Wrap { trim: false }), sums);
 }

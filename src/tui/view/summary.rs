@@ -22,7 +22,7 @@ pub(super) fn draw(
     let [text, code] = Layout::horizontal([
         Constraint::Min(40),
         Constraint::Length(if show_qr {
-            u16::try_from(qr_w).unwrap_or(0)
+            u16::try_from(qr_w + 1).unwrap_or(0)
         } else {
             0
         }),
@@ -58,6 +58,11 @@ pub(super) fn draw(
     frame.render_widget(Paragraph::new(out).wrap(Wrap { trim: false }), text);
     if show_qr {
         let q: Vec<Line<'_>> = qr.iter().map(|l| Line::raw(l.as_str())).collect();
+        let code = Rect {
+            x: code.x.saturating_add(1),
+            width: code.width.saturating_sub(1),
+            ..code
+        };
         frame.render_widget(Paragraph::new(q), code);
     }
 }

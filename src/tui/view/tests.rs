@@ -1,0 +1,264 @@
+//! Snapshots of every screen at 80×24 (the Linux console) and 120×40, drawn into ratatui's
+//! `TestBackend`, plus checks that what people must read is on screen in full.
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use crate::tui::state::*;
+
+fn render(s: &ViewState, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| super::draw(f, s)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        for x in 0..w {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn base(screen: Screen) -> ViewState {
+    ViewState {
+        ceremony: "rotate-root-keys".into(),
+        practice: true,
+        progress: "step 9 of 12".into(),
+        actor: "keyholder".into(),
+        title: "9. Sign".into(),
+        instructions: "Each keyholder in turn inserts their token, checks the digest on screen, enters their PIN and confirms.".into(),
+        screen,
+        keys: vec![("Enter".into(), "sign".into()), ("?".into(), "help".into()), ("!".into(), "exception".into())],
+        ..ViewState::default()
+    }
+}
+
+const KEY_ID: &str = "3c5571bacad571ce54b9f2a23d5834cc013dc858cb6d8c206f3ce64b4acbd838";
+
+fn meters() -> Vec<Meter> {
+    vec![
+        Meter {
+            label: "root v2 (new root's keys)".into(),
+            have: 1,
+            need: 2,
+        },
+        Meter {
+            label: "root v2 (current root's keys)".into(),
+            have: 2,
+            need: 2,
+        },
+    ]
+}
+
+fn signers() -> Vec<SignerRow> {
+    vec![
+        SignerRow {
+            keyholder: "alice".into(),
+            status: "signed".into(),
+            done: true,
+        },
+        SignerRow {
+            keyholder: "bob".into(),
+            status: "to sign: root".into(),
+            done: false,
+        },
+        SignerRow {
+            keyholder: "carol".into(),
+            status: "nothing to sign in this ceremony".into(),
+            done: false,
+        },
+        SignerRow {
+            keyholder: "dave".into(),
+            status: "to sign: root".into(),
+            done: false,
+        },
+    ]
+}
+
+fn token(label: &str, serial: &str, expected: bool) -> TokenRow {
+    TokenRow {
+        label: label.into(),
+        serial: serial.into(),
+        model: "Yubico YubiHSM".into(),
+        flags: String::new(),
+        expected,
+    }
+}
+
+fn screens() -> Vec<(&'static str, ViewState)> {
+    let mut out = vec![
+        ("choose", base(Screen::Choose {
+            scripts: vec![
+                ("bootstrap-root".into(), "Bootstrap a TUF root".into(), "Create root v1.".into()),
+                ("rotate-root-keys".into(), "Rotate root keys".into(), "Add or remove keyholders.".into()),
+            ],
+            selected: 1,
+        })),
+        ("parameters", base(Screen::Parameters {
+            rows: vec![
+                ("root_threshold".into(), "2".into(), "Signatures root needs".into()),
+                ("root_expiry_days".into(), "365".into(), "Days until root expires".into()),
+            ],
+            selected: 0,
+        })),
+        ("acknowledge", base(Screen::Acknowledge { prompt: "Tamper-evident bag serial of the appliance".into(), record_text: true, text: "A1234567".into() })),
+        ("airgap-ok", base(Screen::Airgap { interfaces: vec![], radios: vec![] })),
+        ("airgap-bad", base(Screen::Airgap { interfaces: vec!["eth0".into()], radios: vec!["phy0 (wireless)".into()] })),
+        ("clock", base(Screen::Clock { now: "2026-11-23T06:50:00Z".into() })),
+        ("roll-call", base(Screen::RollCall { fields: ["erin".into(), "alice, bob, carol".into(), "wendy".into()], selected: 1, min_keyholders: 3, min_witnesses: 1 })),
+        ("load", base(Screen::Load { what: "The current root and targets metadata.".into(), source: "/media/input".into() })),
+        ("token-present", base(Screen::Token {
+            keyholder: "alice".into(),
+            purpose: "sign root".into(),
+            expected: "yk-alice".into(),
+            present: vec![token("yk-alice", "15830001", true)],
+            status: TokenStatus::Present,
+            meters: meters(),
+            signers: signers(),
+        })),
+        ("token-wrong", base(Screen::Token {
+            keyholder: "alice".into(),
+            purpose: "generate a key of type ed25519 inside the token".into(),
+            expected: "yk-carol".into(),
+            present: vec![token("yk-bob", "15830002", false)],
+            status: TokenStatus::Wrong("token yk-bob inserted, expected alice's yk-carol".into()),
+            meters: vec![],
+            signers: vec![],
+        })),
+        ("token-missing", base(Screen::Token {
+            keyholder: "bob".into(),
+            purpose: "sign the seal".into(),
+            expected: "yk-bob".into(),
+            present: vec![],
+            status: TokenStatus::Missing,
+            meters: vec![],
+            signers: vec![],
+        })),
+        ("signing-done", base(Screen::SigningDone { meters: meters(), signers: signers() })),
+        ("propose", base(Screen::Propose)),
+        ("review", base(Screen::Review {
+            lines: vec![
+                "root v1 -> v2, expires 2027-11-23T06:21:41Z -> 2027-11-23T06:21:57Z".into(),
+                "  root: threshold 2 of 3 key(s)".into(),
+                "    + added   owner dave, ecdsa-sha2-nistp256, fingerprint 2dcca1ed2bec7d55".into(),
+                format!("      key id {KEY_ID}"),
+                "    - removed owner carol, ecdsa-sha2-nistp256, fingerprint 1a9617dc21d8cc64".into(),
+                "      key id dc767379948cec31704c4c328d89e52f42a1976b39327f2057e422e2e0262b8d".into(),
+            ],
+            digests: vec![DigestRow {
+                role: "root v2".into(),
+                hex_groups: "b010 8d70 d760 ae62 39e9 3ddb d3f5 2fdc 8d4b f5b7 4688 f3a6 57f9 0a0b 0c0d 0e0f".into(),
+                words: "ruffled autopsy optic hesitate stopwatch fortitude robust gadgetry".into(),
+            }],
+            scroll: 0,
+        })),
+        ("verify", base(Screen::Verify { meters: meters() })),
+        ("export", base(Screen::Export { files: vec![("2.root.json".into(), 3021)], destination: "/media/export".into() })),
+        ("seal", base(Screen::Seal { artifacts: vec!["2.root.json".into()] })),
+        ("summary", base(Screen::Summary {
+            seal_hex: "d0d7 050c ee6e c325 d0cd d2c2 eb3f 6480 53dc bb4a cdbc 3784 9c90 5371 ae47 6769".into(),
+            seal_words: "stagnate stethoscope adult article tycoon headwaters snowcap caravan".into(),
+            seal_qr: crate::transport::qr::QrMatrix::encode("d0d7050cee6ec325d0cdd2c2eb3f648053dcbb4acdbc37849c905371ae476769", 0)
+                .unwrap()
+                .to_terminal(1)
+                .lines()
+                .map(str::to_string)
+                .collect(),
+            lines: vec!["Metadata (conclave verify): VALID".into(), "Transcript (transcript verify): VALID".into()],
+        })),
+    ];
+    let mut confirm = base(Screen::Propose);
+    confirm.prompt = Prompt::Confirm {
+        question: "alice signs root with their token?".into(),
+    };
+    out.push(("prompt-confirm", confirm));
+    let mut pin = base(Screen::Propose);
+    pin.prompt = Prompt::Pin {
+        label: "alice: PIN of token yk-alice to sign".into(),
+        typed: 6,
+        practice_hint: true,
+    };
+    pin.message = Some(Message {
+        error: true,
+        text: "login to the token of alice: wrong PIN for token \"yk-alice\"".into(),
+    });
+    out.push(("prompt-pin", pin));
+    let mut text = base(Screen::Propose);
+    text.prompt = Prompt::Text {
+        label: "Exception by wendy: what happened".into(),
+        value: "bob left the room".into(),
+    };
+    out.push(("prompt-text", text));
+    let mut help = base(Screen::Propose);
+    help.help = true;
+    help.banner =
+        Some("Continued an interrupted ceremony: 14 events replayed from the transcript.".into());
+    out.push(("help", help));
+    out
+}
+
+#[test]
+fn every_screen_at_80x24_and_120x40() {
+    for (name, s) in screens() {
+        let small = render(&s, 80, 24);
+        insta::assert_snapshot!(format!("{name}-80x24"), small);
+        let large = render(&s, 120, 40);
+        insta::assert_snapshot!(format!("{name}-120x40"), large);
+        // The header always says practice, the step and who acts.
+        assert!(
+            small.contains("PRACTICE") && small.contains("step 9 of 12"),
+            "{name}:\n{small}"
+        );
+    }
+}
+
+#[test]
+fn what_people_read_aloud_is_whole_on_the_console() {
+    let all = screens();
+    let get = |n: &str| render(&all.iter().find(|(k, _)| *k == n).unwrap().1, 80, 24);
+    let review = get("review");
+    assert!(
+        review.contains(KEY_ID),
+        "full key id on one line:\n{review}"
+    );
+    assert!(review.contains("owner dave") && review.contains("owner carol"));
+    assert!(
+        review.contains("ruffled autopsy optic hesitate"),
+        "{review}"
+    );
+    assert!(
+        review.contains("0a0b 0c0d 0e0f"),
+        "the whole digest is shown:\n{review}"
+    );
+    let wrong = get("token-wrong");
+    assert!(
+        wrong.contains("token yk-bob inserted, expected alice's yk-carol"),
+        "{wrong}"
+    );
+    let signing = get("token-present");
+    assert!(
+        signing.contains("root v2 (current root's keys)")
+            && signing.contains("2 of 2 threshold met"),
+        "{signing}"
+    );
+    assert!(signing.contains("1 of 2"), "{signing}");
+    let pin = get("prompt-pin");
+    assert!(pin.contains("PIN: ******_"), "masked:\n{pin}");
+    let bad = get("airgap-bad");
+    assert!(
+        bad.contains("NOT AIR-GAPPED") && bad.contains("eth0"),
+        "{bad}"
+    );
+}
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    for (_, s) in screens() {
+        for (w, h) in [(1, 1), (20, 5), (40, 10), (80, 12)] {
+            let _ = render(&s, w, h);
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! The terminal UI end to end, as people use it: `conclave rehearse` in a real terminal (tmux,
+//! 80×24), driven by key presses; a complete bootstrap-root with a wrong PIN typed once, then a
+//! rotate-root-keys that replaces a keyholder; an interrupted ceremony reopened where it
+//! stopped. The output verifies with `conclave verify`, python-tuf and `transcript verify`.
+//! Screens are saved to `target/tui-captures/` (the ceremony guide's captures come from here).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    /// A detached 80×24 tmux session running `cmd` (then printing its exit code and waiting,
+    /// so the last screen stays readable).
+    fn start(tag: &str, cmd: &str) -> Tmux {
+        let name = format!("conclave-{tag}-{}", std::process::id());
+        let shell = format!("{cmd}; echo EXIT=$?; sleep 600");
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", "80", "-y", "24"])
+            .arg(shell)
+            .status()
+            .expect("tmux (make test installs it)");
+        assert!(ok.success());
+        Tmux { name }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let ok = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Type literal text.
+    fn type_text(&self, text: &str) {
+        let ok = Command::new("tmux")
+            .args(["send-keys", "-l", "-t", &self.name, text])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Wait until the screen shows `text` (rendering is asynchronous).
+    fn wait_for(&self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the screen never showed {text:?}; it shows:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Wait until the screen changes from `before`.
+    fn wait_change(&self, before: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s != before {
+                // Let the frame settle.
+                std::thread::sleep(Duration::from_millis(150));
+                return self.screen();
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(&self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn conclave() -> &'static str {
+    env!("CARGO_BIN_EXE_conclave")
+}
+
+fn captures() -> PathBuf {
+    let dir = common::manifest_dir().join("target/tui-captures");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn save(name: &str, screen: &str) {
+    std::fs::write(captures().join(format!("{name}.txt")), screen).unwrap();
+}
+
+/// The screen's step title line (second line), to name captures.
+fn title(screen: &str) -> String {
+    screen.lines().nth(1).unwrap_or("").trim().to_string()
+}
+
+/// Answer every screen with its default until the ceremony is sealed: Enter on a screen, `y`
+/// on a confirmation, F2 (the practice PIN) at a PIN prompt. `stop` ends early when the screen
+/// shows it. Returns the last screen and every distinct screen seen.
+fn drive(t: &Tmux, stop: Option<&str>) -> (String, Vec<String>) {
+    let mut seen = Vec::new();
+    let mut screen = t.screen();
+    for _ in 0..200 {
+        if screen.contains("Sealed: the ceremony is complete") {
+            return (screen, seen);
+        }
+        if let Some(s) = stop
+            && screen.contains(s)
+        {
+            return (screen, seen);
+        }
+        assert!(!screen.contains("EXIT="), "conclave ended early:\n{screen}");
+        if !seen.contains(&screen) {
+            seen.push(screen.clone());
+        }
+        if screen.contains("PIN: ") {
+            t.send(&["F2"]);
+            std::thread::sleep(Duration::from_millis(100));
+            t.send(&["Enter"]);
+        } else if screen.contains("│ y  yes") {
+            t.send(&["y"]);
+        } else {
+            t.send(&["Enter"]);
+        }
+        screen = t.wait_change(&screen);
+    }
+    panic!("the ceremony did not finish; last screen:\n{screen}");
+}
+
+fn practice_pin(ws: &Path, who: &str) -> String {
+    let text = std::fs::read_to_string(ws.join("practice-tokens.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v[who].as_str().unwrap().to_string()
+}
+
+fn verify_export(export: &Path, newest_root: &str, targets: &str) {
+    let out = Command::new(conclave())
+        .args(["verify", "--trusted-root"])
+        .arg(export.join("1.root.json"))
+        .arg("--repo")
+        .arg(export)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let run = common::run_python(
+        "verify_offline.py",
+        &[
+            export.join(newest_root).to_str().unwrap(),
+            export.join(targets).to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.code(), 0, "python-tuf refused: {run:?}");
+}
+
+fn transcript_verifies(ws: &Path, name: &str) {
+    let out = Command::new(conclave())
+        .args(["transcript", "verify"])
+        .arg(ws.join(name))
+        .arg("--artifacts")
+        .arg(ws.join("export"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{name}: {text}");
+    assert!(text.contains("every step followed the script"), "{text}");
+}
+
+#[test]
+fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let t = Tmux::start(
+        "boot",
+        &format!("{} rehearse --workspace {}", conclave(), ws.display()),
+    );
+    let s = t.wait_for("Parameters of this ceremony");
+    assert!(
+        s.contains("PRACTICE") && s.contains("root_threshold"),
+        "{s}"
+    );
+    save("01-parameters", &s);
+
+    // `?` shows the keys; Esc closes it.
+    t.send(&["?"]);
+    let s = t.wait_for("Everywhere:");
+    save("00-help", &s);
+    t.send(&["Escape"]);
+    let s = t.wait_change(&s);
+    assert!(!s.contains("Everywhere:"), "{s}");
+
+    // A confirmation is never pre-selected and keys typed ahead do not answer it: Enter and y
+    // sent together leave the question open.
+    t.send(&["Enter", "y"]);
+    let s = t.wait_for("│ y  yes");
+    std::thread::sleep(Duration::from_millis(600));
+    let s2 = t.screen();
+    assert!(
+        s2.contains("│ y  yes"),
+        "the y typed ahead answered the confirmation:\n{s}\n{s2}"
+    );
+    save("02-confirm", &s2);
+    t.send(&["y"]);
+    t.wait_for("Recorded.");
+
+    // Drive to the first PIN prompt (alice's key generation) and type a wrong PIN.
+    let (s, seen) = drive(&t, Some("PIN: "));
+    for screen in &seen {
+        let name = title(screen);
+        if name.contains("air") || name.contains("Air") {
+            save("03-airgap", screen);
+        }
+        if screen.contains("Keyholders (at least") {
+            save("04-roll-call", screen);
+        }
+        if screen.contains("generate a ecdsa-p256 key") || screen.contains("generate an") {
+            save("05-token", screen);
+        }
+    }
+    assert!(s.contains("alice"), "{s}");
+    save("06-pin", &s);
+    t.type_text("999999");
+    t.send(&["Enter"]);
+    let s = t.wait_for("wrong PIN");
+    assert!(
+        s.contains("try again") && s.contains("PIN: "),
+        "a wrong PIN lets the keyholder try again:\n{s}"
+    );
+    assert!(!s.contains("999999"), "a PIN is never shown:\n{s}");
+    save("07-wrong-pin", &s);
+    // The right PIN, typed.
+    let pin = practice_pin(&ws, "alice");
+    t.type_text(&pin);
+    let typed = t.wait_for(&"*".repeat(pin.len()));
+    assert!(!typed.contains(&pin), "{typed}");
+    t.send(&["Enter"]);
+    t.wait_for("self-test passed");
+
+    let (s, seen) = drive(&t, None);
+    for screen in &seen {
+        if screen.contains("To sign (SHA-256") {
+            save("08-review", screen);
+        }
+        if screen.contains("threshold") && screen.contains("to sign:") {
+            save("09-signing", screen);
+        }
+        if screen.contains("Destination:") {
+            save("10-export", screen);
+        }
+        if screen.contains("Seal signatures") {
+            save("11-seal", screen);
+        }
+    }
+    save("12-summary", &s);
+    assert!(
+        s.contains("Metadata (conclave verify): VALID")
+            && s.contains("Transcript (transcript verify): VALID"),
+        "{s}"
+    );
+    t.send(&["q"]);
+    let s = t.wait_for("EXIT=0");
+    assert!(
+        s.contains("seal:"),
+        "the summary is printed after the UI closes:\n{s}"
+    );
+    t.kill();
+    // No PIN on screen captures or in the workspace's transcript.
+    let transcript = std::fs::read_to_string(ws.join("bootstrap-root.transcript.jsonl")).unwrap();
+    assert!(!transcript.contains(&pin));
+    for entry in std::fs::read_dir(captures()).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains(&pin));
+    }
+    let export = ws.join("export");
+    verify_export(&export, "1.root.json", "1.targets.json");
+    transcript_verifies(&ws, "bootstrap-root.transcript.jsonl");
+
+    // The rotation: dave joins, carol's root key leaves. The review names both with their
+    // owners; the signing screen shows the current and the new root's thresholds.
+    let t = Tmux::start(
+        "rotate",
+        &format!(
+            "{} rehearse --script rotate-root-keys --workspace {}",
+            conclave(),
+            ws.display()
+        ),
+    );
+    t.wait_for("Parameters of this ceremony");
+    let (s, seen) = drive(&t, None);
+    let review = seen
+        .iter()
+        .find(|s| s.contains("To sign (SHA-256"))
+        .expect("a review screen");
+    save("13-rotation-review", review);
+    assert!(review.contains("owner dave"), "{review}");
+    assert!(
+        seen.iter()
+            .any(|s| s.contains("owner carol") && s.contains("removed")),
+        "the removed key of carol is named in the review"
+    );
+    let signing = seen
+        .iter()
+        .find(|s| s.contains("(current root's keys)") && s.contains("(new root's keys)"))
+        .expect("labelled progress for the old and the new root's threshold");
+    save("14-rotation-signing", signing);
+    assert!(s.contains("VALID"), "{s}");
+    t.send(&["q"]);
+    t.wait_for("EXIT=0");
+    verify_export(&export, "2.root.json", "1.targets.json");
+    transcript_verifies(&ws, "rotate-root-keys-v2.transcript.jsonl");
+    let chain = common::verify_repo(
+        &export,
+        &[
+            "--roots-only",
+            "--no-client",
+            "--trusted-root",
+            export.join("1.root.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(chain.code(), 0, "python-tuf refused the chain: {chain:?}");
+}
+
+#[test]
+fn an_interrupted_ceremony_reopens_where_it_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let cmd = format!("{} rehearse --workspace {}", conclave(), ws.display());
+    let t = Tmux::start("cut", &cmd);
+    t.wait_for("Parameters of this ceremony");
+    // Up to the signatures, then the terminal goes away (the process is hung up on).
+    drive(&t, Some("to sign:"));
+    t.kill();
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Tmux::start("cut2", &cmd);
+    let s = t.wait_for("Continued an interrupted ceremony");
+    assert!(s.contains("events replayed"), "{s}");
+    save("15-resumed", &s);
+    let (s, _) = drive(&t, None);
+    assert!(
+        s.contains("Transcript (transcript verify): VALID"),
+        "{s}"
+    );
+    t.send(&["q"]);
+    t.wait_for("EXIT=0");
+    verify_export(&ws.join("export"), "1.root.json", "1.targets.json");
+    transcript_verifies(&ws, "bootstrap-root.transcript.jsonl");
+}
+
+#[test]
+fn without_a_terminal_the_tui_refuses_and_rehearse_runs_unattended() {
+    let out = Command::new(conclave())
+        .arg("tui")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs a terminal"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
