@@ -17,10 +17,11 @@ PY_PACKAGES := tuf==7.0.1 securesystemslib[crypto]==1.6.0 cryptography==50.0.2 c
 build:
 	$(CARGO) build --release --locked
 
-# The main job: a practice bootstrap-root ceremony on three SoftHSM2 practice tokens, unattended,
-# in a new workspace folder rehearsal-YYYYMMDD-HHMMSS; its output is verified at the end.
+# The main job: a practice bootstrap-root ceremony on three SoftHSM2 practice tokens in the
+# terminal UI, in a new workspace folder rehearsal-YYYYMMDD-HHMMSS; its output is verified at the
+# end. Without a terminal (e.g. in CI) the same ceremony runs unattended.
 demo: build deb-deps
-	./target/release/conclave rehearse --headless
+	./target/release/conclave rehearse
 
 # Verify Sigstore's real production repository (roots v1 to v12, timestamp, snapshot, targets,
 # the npm delegation) as a client saw it on 2025-02-09.

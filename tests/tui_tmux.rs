@@ -197,6 +197,54 @@ fn transcript_verifies(ws: &Path, name: &str) {
     assert!(text.contains("every step followed the script"), "{text}");
 }
 
+/// Read a QR frame captured from the console (half blocks, light modules drawn) the way a
+/// camera would: back to pixels, then a QR decoder.
+fn read_console_qr(lines: &[String]) -> String {
+    let left = lines
+        .iter()
+        .map(|l| l.chars().take_while(|c| *c == ' ').count())
+        .min()
+        .unwrap();
+    let rows: Vec<Vec<char>> = lines
+        .iter()
+        .map(|l| l.chars().skip(left).collect())
+        .collect();
+    let w = rows.iter().map(Vec::len).max().unwrap();
+    let px = 4;
+    let h = rows.len() * 2;
+    let mut pixels = vec![0u8; w * px * h * px];
+    for (row, line) in rows.iter().enumerate() {
+        for (x, c) in line.iter().enumerate() {
+            let (top, bottom) = match c {
+                '█' => (true, true),
+                '▀' => (true, false),
+                '▄' => (false, true),
+                _ => (false, false),
+            };
+            for (dy, light) in [(0, top), (1, bottom)] {
+                if light {
+                    let y = row * 2 + dy;
+                    for yy in y * px..(y + 1) * px {
+                        for xx in x * px..(x + 1) * px {
+                            pixels[yy * w * px + xx] = 255;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut png_bytes = Vec::new();
+    let mut enc = png::Encoder::new(&mut png_bytes, (w * px) as u32, (h * px) as u32);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut wr = enc.write_header().unwrap();
+    wr.write_image_data(&pixels).unwrap();
+    wr.finish().unwrap();
+    let codes = conclave::transport::qr::read_png_codes(&png_bytes).unwrap();
+    assert_eq!(codes.len(), 1, "one readable QR code on the console");
+    String::from_utf8(codes[0].clone()).unwrap()
+}
+
 #[test]
 fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
     let tmp = tempfile::tempdir().unwrap();
@@ -288,6 +336,19 @@ fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
             && s.contains("Transcript (transcript verify): VALID"),
         "{s}"
     );
+    // The exported files as animated QR codes on the console: a captured frame is readable.
+    t.send(&["r"]);
+    let s = t.wait_for("1.root.json  frame");
+    save("16-qr", &s);
+    let frame: Vec<String> = s
+        .lines()
+        .filter(|l| l.contains('█'))
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    let text = read_console_qr(&frame);
+    assert!(text.starts_with("UR:BYTES/"), "{text}");
+    t.send(&["Escape"]);
+    t.wait_for("Sealed: the ceremony is complete");
     t.send(&["q"]);
     let s = t.wait_for("EXIT=0");
     assert!(
@@ -367,10 +428,7 @@ fn an_interrupted_ceremony_reopens_where_it_stopped() {
     assert!(s.contains("events replayed"), "{s}");
     save("15-resumed", &s);
     let (s, _) = drive(&t, None);
-    assert!(
-        s.contains("Transcript (transcript verify): VALID"),
-        "{s}"
-    );
+    assert!(s.contains("Transcript (transcript verify): VALID"), "{s}");
     t.send(&["q"]);
     t.wait_for("EXIT=0");
     verify_export(&ws.join("export"), "1.root.json", "1.targets.json");

@@ -1073,10 +1073,14 @@ impl Session {
         })
     }
 
-    /// Write the files to the export media (atomic, read back, `SHA256SUMS`).
-    pub fn export_event(&self, files: &[(String, Vec<u8>)]) -> Result<Event, RehearseError> {
-        let export = self.ws.export();
-        std::fs::create_dir_all(&export).map_err(io(export.display()))?;
+    /// Write the files to the export media (atomic, read back, `SHA256SUMS`): the workspace's
+    /// `export/` folder (later ceremonies continue from it) and, when `medium` is given, also
+    /// that folder on removable media. Returns the event and what was written where.
+    pub fn export_event(
+        &self,
+        files: &[(String, Vec<u8>)],
+        medium: Option<&Path>,
+    ) -> Result<(Event, Vec<crate::transport::usb::ExportReport>), RehearseError> {
         let list: Vec<ExportFile> = files
             .iter()
             .map(|(name, data)| ExportFile {
@@ -1084,16 +1088,37 @@ impl Session {
                 data: data.clone(),
             })
             .collect();
-        export_files(&StdFs, &export, &list, ExportOptions::default()).map_err(io("export"))?;
+        let export = self.ws.export();
+        let mut places = vec![export.clone()];
+        if let Some(m) = medium
+            && m != export
+        {
+            places.push(m.to_path_buf());
+        }
+        let mut reports = Vec::new();
+        for dir in &places {
+            std::fs::create_dir_all(dir).map_err(io(dir.display()))?;
+            reports.push(
+                export_files(&StdFs, dir, &list, ExportOptions::default())
+                    .map_err(io(format!("export to {}", dir.display())))?,
+            );
+        }
         use sha2::Digest;
-        Ok(Event::Exported {
-            step: self.step(),
-            files: files
-                .iter()
-                .map(|(n, b)| (n.clone(), hex::encode(sha2::Sha256::digest(b))))
-                .collect(),
-            destination: export.display().to_string(),
-        })
+        Ok((
+            Event::Exported {
+                step: self.step(),
+                files: files
+                    .iter()
+                    .map(|(n, b)| (n.clone(), hex::encode(sha2::Sha256::digest(b))))
+                    .collect(),
+                destination: places
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+            },
+            reports,
+        ))
     }
 
     /// The headless answer to `need`, with the actor to record: plan values, the machine's own
@@ -1147,7 +1172,7 @@ impl Session {
                 }
             },
             Need::Verify => Event::Verified { step },
-            Need::Export { files } => self.export_event(&files)?,
+            Need::Export { files } => self.export_event(&files, None)?.0,
             Need::Seal => Event::Sealed { step },
         };
         Ok((actor, event))

@@ -9,13 +9,15 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use zeroize::Zeroizing;
 
 use super::state::{
-    DigestRow, Message, Meter, Prompt, Screen, SignerRow, TokenRow, TokenStatus, ViewState,
+    DigestRow, Message, Meter, Prompt, QrOverlay, Screen, SignerRow, TokenRow, TokenStatus,
+    ViewState,
 };
 use crate::ceremony::engine::{Event, Need, ParamJson};
 use crate::ceremony::rehearse::{Opened, Plan, RehearseError, RehearseReport, Session, Workspace};
 use crate::ceremony::script::{ParamValue, Script};
 use crate::signer::pkcs11::{Pkcs11Signer, TokenDesc};
-use crate::transport::qr::{QrMatrix, hex_groups, pgp_words};
+use crate::transport::qr::{Animation, EncodeOptions, QrMatrix, hex_groups, pgp_words};
+use crate::transport::usb::{Medium, RealSystem, find_media};
 use crate::tuf::verify::ThresholdResult;
 
 /// What happened: a key press or a clock tick.
@@ -70,7 +72,7 @@ enum Pending {
     Record { actor: String, event: Box<Event> },
     Generate { keyholder: String, key_type: String },
     Sign { who: String },
-    Export,
+    Export { medium: Option<PathBuf> },
     SealSign { who: String },
     SkipSealer { who: String },
     Exception { witness: String, text: String },
@@ -133,6 +135,10 @@ pub struct App {
     roll: [String; 3],
     ack_text: String,
     tokens: Result<Vec<TokenDesc>, String>,
+    media: Vec<Medium>,
+    qr: Option<QrShow>,
+    /// Terminal size (columns, rows), kept up to date by the run loop.
+    pub term: (u16, u16),
     ticks: u64,
     /// The step the screen-local state belongs to (reset when the step changes).
     seen_step: String,
@@ -170,6 +176,9 @@ impl App {
             roll: Default::default(),
             ack_text: String::new(),
             tokens: Ok(Vec::new()),
+            media: Vec::new(),
+            qr: None,
+            term: (80, 24),
             ticks: 0,
             seen_step: String::new(),
         };
@@ -220,9 +229,15 @@ impl App {
 
     fn tick(&mut self) {
         self.ticks += 1;
+        if let Some(q) = &mut self.qr {
+            q.advance();
+        }
         // Tokens are polled about once a second on the screens that wait for one.
         if self.ticks.is_multiple_of(4) && self.wants_tokens() {
             self.poll_tokens();
+        }
+        if self.ticks.is_multiple_of(4) && self.wants_media() {
+            self.poll_media();
         }
     }
 
@@ -232,6 +247,21 @@ impl App {
             Phase::Ceremony(s) => matches!(s.need(), Need::GenerateKey { .. } | Need::Sign { .. }),
             _ => false,
         }
+    }
+
+    fn wants_media(&self) -> bool {
+        matches!(&self.phase, Phase::Ceremony(s) if matches!(s.need(), Need::Export { .. }))
+    }
+
+    /// Removable media mounted now (a medium that fails to be read is left out).
+    fn poll_media(&mut self) {
+        self.media = find_media(&RealSystem)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| !m.read_only)
+            .collect();
+        let n = self.media.len() + 1;
+        self.selected = self.selected.min(n - 1);
     }
 
     fn poll_tokens(&mut self) {
@@ -284,6 +314,9 @@ impl App {
         if self.wants_tokens() {
             self.poll_tokens();
         }
+        if self.wants_media() {
+            self.poll_media();
+        }
     }
 
     fn key(&mut self, k: KeyEvent) {
@@ -295,6 +328,14 @@ impl App {
                     "Stop now? Everything recorded so far is kept; the same command continues the ceremony.".into(),
                     Pending::Quit,
                 );
+            }
+            return;
+        }
+        // The QR animation: Esc closes it, r shows the next file.
+        if self.qr.is_some() {
+            match k.code {
+                KeyCode::Char('r') => self.next_qr(),
+                _ => self.qr = None,
             }
             return;
         }
@@ -465,11 +506,11 @@ impl App {
                     self.choose();
                 }
             }
-            Phase::Summary { .. } => {
-                if matches!(k.code, KeyCode::Char('q') | KeyCode::Enter) {
-                    self.quit = true;
-                }
-            }
+            Phase::Summary { .. } => match k.code {
+                KeyCode::Char('q') | KeyCode::Enter => self.quit = true,
+                KeyCode::Char('r') => self.next_qr(),
+                _ => {}
+            },
             Phase::Sealing {
                 sealers,
                 signers,
@@ -726,11 +767,29 @@ impl App {
                         }
                     }
                     Need::Export { .. } => {
-                        if enter {
-                            self.confirm(
-                                format!("Write the signed files to {}?", s.ws.export().display()),
-                                Pending::Export,
-                            );
+                        let n = self.media.len() + 1;
+                        if up {
+                            self.selected = self.selected.saturating_sub(1);
+                        } else if down {
+                            self.selected = (self.selected + 1).min(n - 1);
+                        } else if enter {
+                            let medium = self
+                                .selected
+                                .checked_sub(1)
+                                .and_then(|i| self.media.get(i))
+                                .map(|m| m.mount_point.join("conclave-export"));
+                            let question = match &medium {
+                                Some(m) => format!(
+                                    "Write the signed files to {} and to the workspace copy {}?",
+                                    m.display(),
+                                    s.ws.export().display()
+                                ),
+                                None => format!(
+                                    "Write the signed files to {}?",
+                                    s.ws.export().display()
+                                ),
+                            };
+                            self.confirm(question, Pending::Export { medium });
                         }
                     }
                     Need::Seal => {
@@ -899,19 +958,35 @@ impl App {
                     self.message = Some(ok(format!("{who} does not sign the seal.")));
                 }
             }
-            Pending::Export => {
+            Pending::Export { medium } => {
                 let Phase::Ceremony(s) = &self.phase else {
                     return;
                 };
                 let Need::Export { files } = s.need() else {
                     return;
                 };
-                match s.export_event(&files) {
-                    Ok(ev) => self.record(
-                        "administrator",
-                        ev,
-                        &format!("{} files written, read back and checked: safe to remove the media after the seal.", files.len()),
-                    ),
+                match s.export_event(&files, medium.as_deref()) {
+                    Ok((ev, reports)) => {
+                        let safe = reports.iter().all(|r| r.safe_to_remove);
+                        let places: Vec<String> = reports
+                            .iter()
+                            .map(|r| r.dir.display().to_string())
+                            .collect();
+                        self.record(
+                            "administrator",
+                            ev,
+                            &format!(
+                                "{} files and SHA256SUMS written to {}, read back and compared{}",
+                                files.len(),
+                                places.join(" and "),
+                                if safe {
+                                    "; synced: safe to remove the media."
+                                } else {
+                                    "."
+                                }
+                            ),
+                        );
+                    }
                     Err(e) => self.message = Some(err(e)),
                 }
             }
@@ -1165,6 +1240,39 @@ impl App {
         }
     }
 
+    /// Show the next exported file as animated QR codes sized for this terminal.
+    fn next_qr(&mut self) {
+        let Phase::Summary { report, .. } = &self.phase else {
+            return;
+        };
+        let names = &report.exported;
+        if names.is_empty() {
+            return;
+        }
+        let next = match &self.qr {
+            Some(q) => names
+                .iter()
+                .position(|n| *n == q.name)
+                .map_or(0, |i| (i + 1) % names.len()),
+            None => 0,
+        };
+        let name = names[next].clone();
+        let path = report.export_dir.join(&name);
+        let shown = std::fs::read(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|bytes| QrShow::new(&name, &bytes, self.term.0, self.term.1));
+        match shown {
+            Ok(q) => self.qr = Some(q),
+            Err(e) => {
+                self.qr = None;
+                self.message = Some(Message {
+                    error: true,
+                    text: e,
+                });
+            }
+        }
+    }
+
     /// The report of a finished ceremony.
     pub fn report(&self) -> Option<&RehearseReport> {
         match &self.phase {
@@ -1197,6 +1305,18 @@ impl App {
             },
         };
         let key = |k: &str, w: &str| (k.to_string(), w.to_string());
+        if let Some(q) = &self.qr {
+            v.qr = Some(QrOverlay {
+                lines: q.lines.clone(),
+                status: format!(
+                    "{}  frame {}  ({} fragments; read at least that many)  sha256 {}…  r next file  Esc close",
+                    q.name,
+                    q.frame,
+                    q.fragments,
+                    hex::encode(&q.sha256[..4])
+                ),
+            });
+        }
         match &self.phase {
             Phase::Gone => {}
             Phase::Choose { scripts, .. } => {
@@ -1245,7 +1365,7 @@ impl App {
                     seal_qr: qr,
                     lines,
                 };
-                v.keys = vec![key("q", "quit")];
+                v.keys = vec![key("r", "exported files as QR codes"), key("q", "quit")];
             }
             Phase::Sealing {
                 session,
@@ -1468,10 +1588,16 @@ impl App {
                         }
                     }
                     Need::Export { files } => {
-                        v.keys = vec![enter("export")];
+                        v.keys = vec![key("↑↓", "destination"), enter("export")];
+                        let mut destinations = vec![format!(
+                            "workspace export folder {}",
+                            s.ws.export().display()
+                        )];
+                        destinations.extend(self.media.iter().map(describe_medium));
                         Screen::Export {
                             files: files.iter().map(|(n, b)| (n.clone(), b.len())).collect(),
-                            destination: s.ws.export().display().to_string(),
+                            destinations,
+                            selected: self.selected,
                         }
                     }
                     Need::Seal => {
@@ -1491,6 +1617,88 @@ impl App {
         }
         v
     }
+}
+
+/// An exported file shown as animated QR codes (UR fountain frames), one frame per tick.
+pub struct QrShow {
+    name: String,
+    anim: Animation,
+    lines: Vec<String>,
+    frame: usize,
+    fragments: usize,
+    sha256: [u8; 32],
+}
+
+impl QrShow {
+    /// The largest fragment size whose frames fit a `w`×`h` terminal (one status line kept).
+    pub fn new(name: &str, bytes: &[u8], w: u16, h: u16) -> Result<QrShow, String> {
+        for fragment_size in [250, 200, 150, 120, 100, 80, 60, 50, 40, 30, 20] {
+            let options = EncodeOptions {
+                fragment_size,
+                ..EncodeOptions::default()
+            };
+            let mut anim = Animation::new(bytes, &options).map_err(|e| e.to_string())?;
+            let text = anim.next_frame().map_err(|e| e.to_string())?;
+            let m = QrMatrix::encode(&text, 0).map_err(|e| e.to_string())?;
+            let (cw, ch) = m.terminal_size(QR_QUIET);
+            if cw <= usize::from(w) && ch < usize::from(h) {
+                return Ok(QrShow {
+                    name: name.to_string(),
+                    lines: m
+                        .to_terminal(QR_QUIET)
+                        .lines()
+                        .map(str::to_string)
+                        .collect(),
+                    frame: 1,
+                    fragments: anim.fragment_count(),
+                    sha256: anim.sha256,
+                    anim,
+                });
+            }
+        }
+        Err(format!(
+            "{name}: the terminal ({w}x{h}) is too small for QR frames; make it larger"
+        ))
+    }
+
+    /// The next frame.
+    pub fn advance(&mut self) {
+        if let Ok(text) = self.anim.next_frame()
+            && let Ok(m) = QrMatrix::encode(&text, self.frame)
+        {
+            self.lines = m
+                .to_terminal(QR_QUIET)
+                .lines()
+                .map(str::to_string)
+                .collect();
+            self.frame += 1;
+        }
+    }
+}
+
+/// Light modules around each QR frame.
+const QR_QUIET: usize = 2;
+
+/// A removable medium as the administrator recognises it.
+fn describe_medium(m: &Medium) -> String {
+    let free = m
+        .space
+        .as_ref()
+        .map(|sp| format!(", {} MB free", sp.free / 1_000_000))
+        .unwrap_or_default();
+    format!(
+        "{} {} ({}{}{}) at {}/conclave-export",
+        if m.usb {
+            "USB medium"
+        } else {
+            "removable medium"
+        },
+        m.label.as_deref().unwrap_or("(no label)"),
+        m.device,
+        free,
+        if m.read_only { ", READ-ONLY" } else { "" },
+        m.mount_point.display()
+    )
 }
 
 fn header(v: &mut ViewState, s: &Session) {
@@ -1788,6 +1996,70 @@ mod tests {
         assert!(
             e.contains("root_threshold") && e.contains("whole number"),
             "{e}"
+        );
+    }
+
+    /// Turn terminal half blocks back into a greyscale PNG (light text on dark: a drawn half
+    /// is a light module), as a camera pointed at the console would see it.
+    fn half_blocks_to_png(lines: &[String], px: usize) -> Vec<u8> {
+        let w = lines[0].chars().count();
+        let h = lines.len() * 2;
+        let mut pixels = vec![0u8; w * px * h * px];
+        for (row, line) in lines.iter().enumerate() {
+            for (x, c) in line.chars().enumerate() {
+                let (top, bottom) = match c {
+                    '█' => (true, true),
+                    '▀' => (true, false),
+                    '▄' => (false, true),
+                    _ => (false, false),
+                };
+                for (dy, light) in [(0, top), (1, bottom)] {
+                    if !light {
+                        continue;
+                    }
+                    let y = row * 2 + dy;
+                    for yy in y * px..(y + 1) * px {
+                        for xx in x * px..(x + 1) * px {
+                            pixels[yy * w * px + xx] = 255;
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let mut enc = png::Encoder::new(&mut out, (w * px) as u32, (h * px) as u32);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut wr = enc.write_header().unwrap();
+        wr.write_image_data(&pixels).unwrap();
+        wr.finish().unwrap();
+        out
+    }
+
+    #[test]
+    fn qr_frames_fit_the_console_and_a_reader_rebuilds_the_file() {
+        use crate::transport::qr::{Collector, read_png_codes};
+        let file: Vec<u8> = (0..6000u32).map(|i| (i * 7919 % 251) as u8).collect();
+        let mut q = QrShow::new("2.root.json", &file, 80, 24).unwrap();
+        let mut c = Collector::new();
+        let mut frames = 0;
+        while !c.progress().complete {
+            assert!(q.lines.len() < 24, "{} rows", q.lines.len());
+            assert!(q.lines.iter().all(|l| l.chars().count() <= 80));
+            // Every third frame is "missed" by the reader.
+            if frames % 3 != 2 {
+                let codes = read_png_codes(&half_blocks_to_png(&q.lines, 4)).unwrap();
+                assert_eq!(codes.len(), 1, "frame {} is readable", q.frame);
+                c.receive("console", &codes[0]).unwrap();
+            }
+            q.advance();
+            frames += 1;
+            assert!(frames < 40 * q.fragments, "never complete");
+        }
+        assert_eq!(c.finish().unwrap().data, file);
+        assert!(
+            QrShow::new("x", &file, 20, 8).is_err(),
+            "too small a terminal is said so"
         );
     }
 }

@@ -20,6 +20,9 @@ pub fn run_owned(app: &mut App) -> std::io::Result<Option<String>> {
     let mut terminal = ratatui::init();
     let result = (|| -> std::io::Result<()> {
         loop {
+            if let Ok(size) = terminal.size() {
+                app.term = (size.width, size.height);
+            }
             let state = app.view_state();
             terminal.draw(|f| view::draw(f, &state))?;
             if app.quit {

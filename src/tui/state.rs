@@ -28,6 +28,17 @@ pub struct ViewState {
     pub help: bool,
     /// Keys of the current screen: (key, what it does).
     pub keys: Vec<(String, String)>,
+    /// An animated QR frame shown over the whole screen.
+    pub qr: Option<QrOverlay>,
+}
+
+/// One QR frame over the whole screen, with a status line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QrOverlay {
+    /// The frame in half blocks.
+    pub lines: Vec<String>,
+    /// File, frame number, fragments, hash, keys.
+    pub status: String,
 }
 
 /// A message line: what happened, or what went wrong.
@@ -232,8 +243,11 @@ pub enum Screen {
     Export {
         /// (file name, size in bytes).
         files: Vec<(String, usize)>,
-        /// Destination folder.
-        destination: String,
+        /// Destinations to choose from (the workspace's export folder first, then the
+        /// removable media found).
+        destinations: Vec<String>,
+        /// Selected destination.
+        selected: usize,
     },
     /// The seal.
     Seal {

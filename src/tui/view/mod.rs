@@ -125,7 +125,11 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
             scroll,
         } => review::draw(frame, body, lines, digests, *scroll),
         Screen::Verify { meters } => seal::verify(frame, body, meters),
-        Screen::Export { files, destination } => seal::export(frame, body, files, destination),
+        Screen::Export {
+            files,
+            destinations,
+            selected,
+        } => seal::export(frame, body, files, destinations, *selected),
         Screen::Seal { artifacts } => seal::seal(frame, body, artifacts),
         Screen::Summary {
             seal_hex,
@@ -162,6 +166,9 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
     frame.render_widget(Paragraph::new(Line::from(spans)), keys);
 
     prompt::draw(frame, area, &s.prompt);
+    if let Some(q) = &s.qr {
+        summary::qr_overlay(frame, area, q);
+    }
     if s.help {
         help::draw(frame, area, &s.keys);
     }

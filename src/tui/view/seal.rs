@@ -2,7 +2,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
@@ -24,20 +24,34 @@ pub(super) fn export(
     frame: &mut Frame<'_>,
     area: Rect,
     files: &[(String, usize)],
-    destination: &str,
+    destinations: &[String],
+    selected: usize,
 ) {
-    let mut lines = vec![
-        Line::from(vec![
-            Span::raw("Destination: "),
-            Span::styled(
-                destination.to_string(),
-                Style::new().add_modifier(Modifier::BOLD),
-            ),
-        ]),
-        Line::raw("Each file is written under a temporary name, synced, renamed, read back and"),
-        Line::raw("compared; SHA256SUMS is written last. Nothing is overwritten."),
-        Line::raw(""),
-    ];
+    let mut lines = vec![Line::from(Span::styled(
+        "Destination:",
+        Style::new().add_modifier(Modifier::BOLD),
+    ))];
+    for (i, d) in destinations.iter().enumerate() {
+        let style = if i == selected {
+            Style::new().fg(Color::Black).bg(Color::Cyan)
+        } else {
+            Style::new()
+        };
+        lines.push(Line::from(Span::styled(format!(" {d} "), style)));
+    }
+    if destinations.len() == 1 {
+        lines.push(Line::from(Span::styled(
+            " (no writable removable medium found; insert one to choose it)",
+            Style::new().fg(Color::Gray),
+        )));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(
+        "Each file is written under a temporary name, synced, renamed, read back and",
+    ));
+    lines.push(Line::raw(
+        "compared; SHA256SUMS is written last. Nothing is overwritten.",
+    ));
     for (name, size) in files {
         lines.push(Line::raw(format!("  {name:<28} {size:>9} bytes")));
     }

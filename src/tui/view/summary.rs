@@ -66,3 +66,34 @@ pub(super) fn draw(
         frame.render_widget(Paragraph::new(q), code);
     }
 }
+
+/// An animated QR frame over the whole screen (white modules as text on the dark console).
+pub(super) fn qr_overlay(frame: &mut Frame<'_>, area: Rect, q: &crate::tui::state::QrOverlay) {
+    frame.render_widget(ratatui::widgets::Clear, area);
+    let h = u16::try_from(q.lines.len()).unwrap_or(u16::MAX);
+    let w = q
+        .lines
+        .first()
+        .map_or(0, |l| u16::try_from(l.chars().count()).unwrap_or(u16::MAX));
+    let [code, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let x = code.x + code.width.saturating_sub(w) / 2;
+    let y = code.y + code.height.saturating_sub(h) / 2;
+    let r = Rect {
+        x,
+        y,
+        width: w.min(code.width),
+        height: h.min(code.height),
+    };
+    let lines: Vec<Line<'_>> = q.lines.iter().map(|l| Line::raw(l.as_str())).collect();
+    frame.render_widget(
+        Paragraph::new(lines).style(Style::new().fg(Color::White)),
+        r,
+    );
+    frame.render_widget(
+        Paragraph::new(Span::styled(
+            q.status.as_str(),
+            Style::new().fg(Color::Yellow),
+        )),
+        status,
+    );
+}

@@ -156,7 +156,7 @@ fn screens() -> Vec<(&'static str, ViewState)> {
             scroll: 0,
         })),
         ("verify", base(Screen::Verify { meters: meters() })),
-        ("export", base(Screen::Export { files: vec![("2.root.json".into(), 3021)], destination: "/media/export".into() })),
+        ("export", base(Screen::Export { files: vec![("2.root.json".into(), 3021)], destinations: vec!["workspace export folder /media/ceremony/export".into(), "USB medium KEYS (/dev/sdb1, 1000 MB free) at /media/usb0/conclave-export".into()], selected: 1 })),
         ("seal", base(Screen::Seal { artifacts: vec!["2.root.json".into()] })),
         ("summary", base(Screen::Summary {
             seal_hex: "d0d7 050c ee6e c325 d0cd d2c2 eb3f 6480 53dc bb4a cdbc 3784 9c90 5371 ae47 6769".into(),
@@ -192,6 +192,17 @@ fn screens() -> Vec<(&'static str, ViewState)> {
         value: "bob left the room".into(),
     };
     out.push(("prompt-text", text));
+    let mut qr = base(Screen::Blank);
+    qr.qr = Some(QrOverlay {
+        lines: crate::transport::qr::QrMatrix::encode("UR:BYTES/1-9/LPADASCFAXHYDPSKENYUEYAXDPBT", 0)
+            .unwrap()
+            .to_terminal(2)
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        status: "2.root.json  frame 1  (9 fragments; read at least that many)  sha256 0011aabb…  r next file  Esc close".into(),
+    });
+    out.push(("qr", qr));
     let mut help = base(Screen::Propose);
     help.help = true;
     help.banner =
@@ -207,9 +218,9 @@ fn every_screen_at_80x24_and_120x40() {
         insta::assert_snapshot!(format!("{name}-80x24"), small);
         let large = render(&s, 120, 40);
         insta::assert_snapshot!(format!("{name}-120x40"), large);
-        // The header always says practice, the step and who acts.
+        // The header always says practice, the step and who acts (a QR frame covers it all).
         assert!(
-            small.contains("PRACTICE") && small.contains("step 9 of 12"),
+            name == "qr" || (small.contains("PRACTICE") && small.contains("step 9 of 12")),
             "{name}:\n{small}"
         );
     }
