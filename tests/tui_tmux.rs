@@ -138,6 +138,23 @@ fn drive(t: &Tmux, stop: Option<&str>) -> (String, Vec<String>) {
         assert!(!screen.contains("EXIT="), "conclave ended early:\n{screen}");
         if !seen.contains(&screen) {
             seen.push(screen.clone());
+            // One capture per step and screen kind, for the ceremony guide.
+            let slug: String = title(&screen)
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+                .collect();
+            let kind = if screen.contains("PIN: ") {
+                "-pin"
+            } else if screen.contains("│ y  yes") {
+                "-confirm"
+            } else {
+                ""
+            };
+            let ceremony = screen.split_whitespace().nth(1).unwrap_or("x").to_string();
+            let path = captures().join(format!("{ceremony}-{slug}{kind}.txt"));
+            if !path.exists() {
+                std::fs::write(path, &screen).unwrap();
+            }
         }
         if screen.contains("PIN: ") {
             t.send(&["F2"]);

@@ -530,7 +530,7 @@ impl App {
                         ));
                     }
                     (Some(who), KeyCode::Char('s')) => self.confirm(
-                        format!("Seal without {who}'s signature (their token is not available)? This is recorded."),
+                        format!("Seal without {who}'s signature (their token is not available)? The seal lists who signed it."),
                         Pending::SkipSealer { who },
                     ),
                     (None, KeyCode::Enter) => self.finish_seal(),
