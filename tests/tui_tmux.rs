@@ -71,6 +71,24 @@ impl Tmux {
         }
     }
 
+    /// Wait until the screen shows `words` in order, wherever lines wrap.
+    fn wait_for_words(&self, words: &str) -> String {
+        let want: Vec<&str> = words.split_whitespace().collect();
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            let flat: Vec<&str> = s.split_whitespace().collect();
+            if flat.windows(want.len()).any(|w| w == want.as_slice()) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the screen never showed {words:?}; it shows:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Wait until the screen changes from `before`.
     fn wait_change(&self, before: &str) -> String {
         let start = Instant::now();
@@ -91,6 +109,7 @@ impl Tmux {
     fn kill(&self) {
         let _ = Command::new("tmux")
             .args(["kill-session", "-t", &self.name])
+            .stderr(std::process::Stdio::null())
             .status();
     }
 }
@@ -141,7 +160,13 @@ fn drive(t: &Tmux, stop: Option<&str>) -> (String, Vec<String>) {
             // One capture per step and screen kind, for the ceremony guide.
             let slug: String = title(&screen)
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    }
+                })
                 .collect();
             let kind = if screen.contains("PIN: ") {
                 "-pin"
@@ -436,6 +461,18 @@ fn an_interrupted_ceremony_reopens_where_it_stopped() {
     let cmd = format!("{} rehearse --workspace {}", conclave(), ws.display());
     let t = Tmux::start("cut", &cmd);
     t.wait_for("Parameters of this ceremony");
+    // A witness records an exception at the roll call.
+    drive(&t, Some("Keyholders (at least"));
+    t.send(&["!"]);
+    t.wait_for("name of the witness");
+    t.type_text("wendy");
+    t.send(&["Enter"]);
+    t.wait_for("what happened");
+    t.type_text("the bag serial differs from the form");
+    t.send(&["Enter"]);
+    t.wait_for("Record this exception by wendy");
+    t.send(&["y"]);
+    t.wait_for("Exception by wendy recorded.");
     // Up to the signatures, then the terminal goes away (the process is hung up on).
     drive(&t, Some("to sign:"));
     t.kill();
@@ -450,6 +487,44 @@ fn an_interrupted_ceremony_reopens_where_it_stopped() {
     t.wait_for("EXIT=0");
     verify_export(&ws.join("export"), "1.root.json", "1.targets.json");
     transcript_verifies(&ws, "bootstrap-root.transcript.jsonl");
+    let transcript = std::fs::read_to_string(ws.join("bootstrap-root.transcript.jsonl")).unwrap();
+    assert!(
+        transcript.contains("\"exception\"")
+            && transcript.contains("the bag serial differs from the form"),
+        "the exception is in the transcript"
+    );
+}
+
+#[test]
+fn conclave_tui_offers_the_scripts_and_names_what_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ceremony");
+    let t = Tmux::start(
+        "tui",
+        &format!("{} tui --workspace {}", conclave(), ws.display()),
+    );
+    let s = t.wait_for("Which ceremony is held today?");
+    for name in [
+        "bootstrap-root",
+        "rotate-root-keys",
+        "refresh-expiry",
+        "rotate-online-keys",
+        "rotate-targets-keys",
+        "delegate-claimed-projects",
+    ] {
+        assert!(s.contains(name), "{name}:\n{s}");
+    }
+    save("17-choose", &s);
+    // bootstrap-root on real tokens needs the registry's online keys on the input media.
+    t.send(&["Enter"]);
+    let s = t.wait_for_words("the online public keys are not on the input media");
+    assert!(s.contains("online-keys.json"), "{s}");
+    t.send(&["C-c"]);
+    t.wait_for("EXIT=0");
+    assert!(
+        !ws.join("bootstrap-root.transcript.jsonl").exists(),
+        "nothing was started"
+    );
 }
 
 #[test]

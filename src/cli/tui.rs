@@ -58,7 +58,8 @@ pub fn script_list() -> Vec<(String, String, String, &'static str)> {
         .filter_map(|name| {
             let text = shipped_script(name)?;
             let s = Script::parse(&format!("{name}.toml"), text).ok()?;
-            Some((name.to_string(), s.title, s.purpose, text))
+            let purpose = s.purpose.split_whitespace().collect::<Vec<_>>().join(" ");
+            Some((name.to_string(), s.title, purpose, text))
         })
         .collect()
 }
