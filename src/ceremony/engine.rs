@@ -1102,6 +1102,25 @@ impl Engine {
         self.current.as_ref()
     }
 
+    /// An expiry in days must lie in the script's window: below the minimum is refused, beyond
+    /// the maximum is refused too (the script's author set that bound for this ceremony).
+    fn check_expiry_window(&self, name: &str, days: i64) -> Result<(), EngineError> {
+        if days < self.script.min_expiry_days {
+            return Err(self.policy(format!(
+                "{name} = {days} is inside the script's minimum expiry window of {} days",
+                self.script.min_expiry_days
+            )));
+        }
+        if let Some(max) = self.script.max_expiry_days
+            && days > max
+        {
+            return Err(self.policy(format!(
+                "{name} = {days} is beyond the script's maximum expiry window of {max} days"
+            )));
+        }
+        Ok(())
+    }
+
     /// The confirmed clock.
     fn now(&self) -> Result<OffsetDateTime, EngineError> {
         self.clock
@@ -1327,6 +1346,9 @@ impl Engine {
                                 return Err(self.policy(format!(
                                     "{name} = {i} is outside the script's range"
                                 )));
+                            }
+                            if name.ends_with("expiry_days") {
+                                self.check_expiry_window(name, *i)?;
                             }
                             ParamValue::Integer(*i)
                         }
@@ -1585,6 +1607,33 @@ impl Engine {
                     ));
                 }
                 warnings.extend(lint_key_ids(&p));
+                // Nothing expiring inside the script's minimum window is ever signed.
+                let now = self.now()?;
+                let min = Duration::days(self.script.min_expiry_days);
+                let expiries = [
+                    p.root.as_ref().map(|r| {
+                        (
+                            "root",
+                            r.signed().common.version,
+                            &r.signed().common.expires,
+                        )
+                    }),
+                    p.targets.as_ref().map(|t| {
+                        (
+                            "targets",
+                            t.signed().common.version,
+                            &t.signed().common.expires,
+                        )
+                    }),
+                ];
+                for (role, version, expires) in expiries.into_iter().flatten() {
+                    if expires.time < now + min {
+                        return Err(self.policy(format!(
+                            "{role} v{version} would expire at {}, inside the script's minimum expiry window of {} days",
+                            expires.raw, self.script.min_expiry_days
+                        )));
+                    }
+                }
                 self.proposal = Some(p);
                 self.advance();
             }
@@ -2008,6 +2057,61 @@ mod tests {
             })
             .unwrap_err();
         assert!(e.to_string().contains("named once"), "{e}");
+    }
+
+    #[test]
+    fn expiry_inside_the_scripts_window_is_never_signed() {
+        let text = std::fs::read_to_string(format!(
+            "{}/ceremony-scripts/bootstrap-root.toml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        // The shipped window: at least a week.
+        let mut engine = Engine::new(script()).unwrap();
+        let mut values = BTreeMap::new();
+        values.insert("targets_expiry_days".to_string(), ParamJson::Integer(3));
+        let e = engine
+            .apply(&Event::Parameters {
+                values: values.clone(),
+                practice: false,
+            })
+            .unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "targets_expiry_days = 3 is inside the script's minimum expiry window of 7 days"
+            ),
+            "{e}"
+        );
+        // A script that allows at most 400 days refuses 500 for root.
+        let bounded = text.replace(
+            "kind = \"bootstrap-root\"",
+            "kind = \"bootstrap-root\"\nmax_expiry_days = 400",
+        );
+        let bounded = Script::parse("bounded.toml", &bounded).unwrap();
+        assert_eq!(bounded.max_expiry_days, Some(400));
+        let mut engine = Engine::new(bounded).unwrap();
+        values.clear();
+        values.insert("root_expiry_days".to_string(), ParamJson::Integer(500));
+        let e = engine
+            .apply(&Event::Parameters {
+                values,
+                practice: false,
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("beyond the script's maximum"), "{e}");
+        // At exactly the minimum the ceremony runs to the end.
+        let mut engine = Engine::new(script()).unwrap();
+        let mut values = BTreeMap::new();
+        values.insert("targets_expiry_days".to_string(), ParamJson::Integer(7));
+        engine
+            .apply(&Event::Parameters {
+                values,
+                practice: false,
+            })
+            .unwrap();
+        let mut room = room();
+        run(&mut engine, &mut room, 100);
+        assert_eq!(engine.need(), Need::Done);
     }
 
     #[test]

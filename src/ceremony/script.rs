@@ -322,7 +322,15 @@ pub struct Script {
     pub parameters: Vec<Parameter>,
     /// The steps, in order.
     pub steps: Vec<Step>,
+    /// The expiry window: nothing expiring sooner than this is ever signed.
+    pub min_expiry_days: i64,
+    /// The expiry window: an expiry further away than this is a warning to acknowledge.
+    pub max_expiry_days: Option<i64>,
 }
+
+/// The minimum expiry window when a script does not set one: a week, time enough to hold the
+/// next ceremony.
+pub const DEFAULT_MIN_EXPIRY_DAYS: i64 = 7;
 
 /// A mistake in a script, with its place.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -357,6 +365,8 @@ struct RawCeremony {
     title: String,
     purpose: String,
     kind: Spanned<String>,
+    min_expiry_days: Option<Spanned<i64>>,
+    max_expiry_days: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -455,6 +465,29 @@ impl Script {
                 None
             }
         };
+        let min_expiry_days = c
+            .min_expiry_days
+            .as_ref()
+            .map_or(DEFAULT_MIN_EXPIRY_DAYS, |v| *v.get_ref());
+        let max_expiry_days = c.max_expiry_days.as_ref().map(|v| *v.get_ref());
+        if let Some(v) = &c.min_expiry_days
+            && *v.get_ref() < 1
+        {
+            errors.push(err(
+                lines.line(v.span().start),
+                "ceremony.min_expiry_days",
+                "at least 1 day".into(),
+            ));
+        }
+        if let Some(v) = &c.max_expiry_days
+            && *v.get_ref() < min_expiry_days
+        {
+            errors.push(err(
+                lines.line(v.span().start),
+                "ceremony.max_expiry_days",
+                format!("below min_expiry_days ({min_expiry_days})"),
+            ));
+        }
         let name = c.name.get_ref().clone();
         if name.is_empty()
             || !name
@@ -756,13 +789,25 @@ impl Script {
             }
             if p.name.ends_with("expiry_days")
                 && let ParamValue::Integer(d) = p.default
-                && d < 1
             {
-                errors.push(err(
-                    0,
-                    &format!("parameters.{}.default", p.name),
-                    "expiry must be at least one day".into(),
-                ));
+                if d < min_expiry_days {
+                    errors.push(err(
+                        0,
+                        &format!("parameters.{}.default", p.name),
+                        format!(
+                            "{d} days is inside the script's minimum expiry window ({min_expiry_days} days)"
+                        ),
+                    ));
+                } else if max_expiry_days.is_some_and(|m| d > m) {
+                    errors.push(err(
+                        0,
+                        &format!("parameters.{}.default", p.name),
+                        format!(
+                            "{d} days is beyond the script's maximum expiry window ({} days)",
+                            max_expiry_days.unwrap_or(d)
+                        ),
+                    ));
+                }
             }
         }
 
@@ -783,6 +828,8 @@ impl Script {
             presence,
             parameters,
             steps,
+            min_expiry_days,
+            max_expiry_days,
         })
     }
 
@@ -905,5 +952,26 @@ mod tests {
 
         let e = errors("not toml [");
         assert!(e[0].starts_with("t.toml:1: script:"), "{e:?}");
+
+        // The expiry window: defaults inside it, a window upside down.
+        let e = errors(&good.replace(
+            "kind = \"bootstrap-root\"",
+            "kind = \"bootstrap-root\"\nmin_expiry_days = 120",
+        ));
+        assert!(
+            e.iter().any(|m| m.contains(
+                "parameters.targets_expiry_days.default: 90 days is inside the script's minimum expiry window (120 days)"
+            )),
+            "{e:?}"
+        );
+        let e = errors(&good.replace(
+            "kind = \"bootstrap-root\"",
+            "kind = \"bootstrap-root\"\nmin_expiry_days = 30\nmax_expiry_days = 20",
+        ));
+        assert!(
+            e.iter()
+                .any(|m| m.contains("ceremony.max_expiry_days: below min_expiry_days (30)")),
+            "{e:?}"
+        );
     }
 }
