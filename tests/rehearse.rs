@@ -447,3 +447,99 @@ fn claimed_projects_are_delegated_and_python_tuf_accepts_the_targets() {
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("delegated already"));
 }
+
+/// The newest transcript of `script` in the workspace, if any.
+fn transcript_of(ws: &Path, script: &str) -> Option<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(ws)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with(&format!("{script}-v")) && n.ends_with(".transcript.jsonl")
+            })
+        })
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+#[test]
+fn every_later_script_killed_mid_ceremony_finishes_and_the_chain_verifies() {
+    // Two chains of every shipped script after a bootstrap; in each, every ceremony is killed
+    // (SIGKILL of the process group) once its transcript has a given share of its records, then
+    // the same command finishes it. Chain A kills early, chain B late.
+    let scripts = [
+        "rotate-root-keys",
+        "refresh-expiry",
+        "rotate-online-keys",
+        "rotate-targets-keys",
+        "delegate-claimed-projects",
+    ];
+    let mut interrupted = 0;
+    for (chain, share) in [("a", 0.3f64), ("b", 0.75)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = tmp.path().join(chain);
+        let (code, out, err) = rehearse(&ws);
+        assert_eq!(code, 0, "{out}{err}");
+        for script in scripts {
+            let run = || {
+                conclave()
+                    .args(["rehearse", "--headless", "--script", script, "--workspace"])
+                    .arg(&ws)
+                    .output()
+                    .unwrap()
+            };
+            // A whole ceremony of this kind has about 25 records: kill at the share of that.
+            let kill_after = (25.0 * share) as usize;
+            let mut child = conclave()
+                .args(["rehearse", "--headless", "--script", script, "--workspace"])
+                .arg(&ws)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .unwrap();
+            let start = Instant::now();
+            while transcript_of(&ws, script).is_none_or(|t| lines(&t) < kill_after)
+                && start.elapsed() < Duration::from_secs(60)
+                && child.try_wait().unwrap().is_none()
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+            let out = run();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{chain}/{script}: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if text.contains("continued an interrupted run") {
+                interrupted += 1;
+            }
+            let t = transcript_of(&ws, script).unwrap();
+            transcript_named_verifies(&ws, t.file_name().unwrap().to_str().unwrap());
+        }
+        // python-tuf follows the whole root chain and accepts the newest targets.
+        let export = ws.join("export");
+        let chain_run = common::verify_repo(
+            &export,
+            &[
+                "--roots-only",
+                "--no-client",
+                "--trusted-root",
+                export.join("1.root.json").to_str().unwrap(),
+            ],
+        );
+        assert_eq!(chain_run.code(), 0, "{chain}: {chain_run:?}");
+        assert!(chain_run.stdout.contains("\"version\": 5"), "{}", chain_run.stdout);
+        python_accepts_targets(&export.join("5.root.json"), &export.join("4.targets.json"));
+    }
+    // Most kills landed inside a ceremony (a kill can land after a fast ceremony finished).
+    assert!(interrupted >= 7, "only {interrupted} of 10 ceremonies were interrupted");
+}
