@@ -395,6 +395,46 @@ fn a_root_rotation_adds_dave_removes_carol_and_clients_follow_it() {
     ] {
         transcript_named_verifies(&ws, name);
     }
+    // The auditor sees the keys before and after: dave's root key added, carol's removed, the
+    // others kept; in the text output and in the Markdown report.
+    let text = transcript_named_verifies(&ws, "rotate-root-keys-v2.transcript.jsonl");
+    let section = text
+        .split("Keys before and after the ceremony:")
+        .nth(1)
+        .expect("a key table");
+    let root_part: String = section
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("root: threshold 2 -> 2"))
+        .skip(1)
+        .take_while(|l| l.trim_start().starts_with(['+', '-', '=']))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(root_part.matches("+ added").count(), 1, "{section}");
+    assert!(root_part.contains("owner dave"), "{root_part}");
+    assert_eq!(root_part.matches("- removed").count(), 1, "{section}");
+    assert!(
+        root_part
+            .lines()
+            .find(|l| l.contains("- removed"))
+            .unwrap()
+            .contains("owner carol"),
+        "{root_part}"
+    );
+    assert_eq!(root_part.matches("= kept").count(), 2, "{root_part}");
+    let report = ws.join("rotation-audit.md");
+    let out = conclave()
+        .args(["transcript", "verify"])
+        .arg(ws.join("rotate-root-keys-v2.transcript.jsonl"))
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(md.contains("## Keys before and after"), "{md}");
+    assert!(md.contains("| root (threshold 2 → 2) |"), "{md}");
+    assert!(md.contains("| dave | — | yes | added |"), "{md}");
+    assert!(md.contains("| carol | yes | — | removed |"), "{md}");
 }
 
 #[test]
@@ -537,9 +577,16 @@ fn every_later_script_killed_mid_ceremony_finishes_and_the_chain_verifies() {
             ],
         );
         assert_eq!(chain_run.code(), 0, "{chain}: {chain_run:?}");
-        assert!(chain_run.stdout.contains("\"version\": 5"), "{}", chain_run.stdout);
+        assert!(
+            chain_run.stdout.contains("\"version\": 5"),
+            "{}",
+            chain_run.stdout
+        );
         python_accepts_targets(&export.join("5.root.json"), &export.join("4.targets.json"));
     }
     // Most kills landed inside a ceremony (a kill can land after a fast ceremony finished).
-    assert!(interrupted >= 7, "only {interrupted} of 10 ceremonies were interrupted");
+    assert!(
+        interrupted >= 7,
+        "only {interrupted} of 10 ceremonies were interrupted"
+    );
 }

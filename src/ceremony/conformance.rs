@@ -3,7 +3,7 @@
 //! that ran the ceremony (order of steps, people, keys, digests reviewed and signed, every
 //! signature verified, thresholds met, what was exported, the seal's artifacts).
 
-use super::engine::{Engine, Event};
+use super::engine::{Engine, Event, RoleKeyTable};
 use super::script::Script;
 use crate::transcript::details::BeginDetails;
 use crate::transcript::record::Record;
@@ -19,6 +19,8 @@ pub enum Conformance {
         complete: bool,
         /// Warnings and exceptions recorded.
         notes: Vec<String>,
+        /// Every role's keys before and after the ceremony (the replayed engine's view).
+        keys: Vec<RoleKeyTable>,
     },
     /// The first record the engine refuses.
     Broken {
@@ -49,6 +51,14 @@ impl Conformance {
                 format!("script conformance: BROKEN at seq {seq}: {reason}")
             }
             Conformance::NotChecked(why) => format!("script conformance: not checked ({why})"),
+        }
+    }
+
+    /// The key table of a replayed ceremony.
+    pub fn keys(&self) -> &[RoleKeyTable] {
+        match self {
+            Conformance::Followed { keys, .. } => keys,
+            _ => &[],
         }
     }
 
@@ -162,5 +172,6 @@ pub fn check(records: &[Record]) -> Conformance {
         events,
         complete,
         notes,
+        keys: engine.key_table(),
     }
 }

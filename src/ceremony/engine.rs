@@ -5,11 +5,9 @@
 //! events. The headless runner, the TUI and the auditor replay the same events through the same
 //! engine, so they cannot disagree.
 //!
-//! This version implements the `bootstrap-root` ceremony (keys generated in tokens, online keys
-//! imported, root v1 and targets v1 proposed, reviewed, signed, verified, exported, sealed) and
-//! `refresh-expiry` (the current root and targets loaded, their next versions with new expiry
-//! signed by the current keys); the other kinds are refused with a clear error until their
-//! proposals exist.
+//! Every shipped kind has its proposal here: bootstrap-root (keys generated in tokens, online
+//! keys imported, root v1 and targets v1, optional TAP 15 hash bins), refresh-expiry,
+//! rotate-root-keys, rotate-online-keys, rotate-targets-keys and delegate-claimed-projects.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +18,9 @@ use super::script::{Action, Kind, ParamValue, Person, Script};
 use crate::tuf::canonical::Value;
 use crate::tuf::edit::{self, RoleKeys};
 use crate::tuf::key::{Key, KeyId};
-use crate::tuf::metadata::{Expires, Metadata, RoleType, Root, Targets, key_from_value};
+use crate::tuf::metadata::{
+    Expires, KeyMap, Metadata, Role, RoleType, Root, Targets, key_from_value,
+};
 use crate::tuf::verify::{ThresholdResult, count_signatures, trust_root, update_root};
 
 /// Something that happened in the ceremony: the `details` of a transcript record, tagged.
@@ -466,6 +466,34 @@ pub fn lint_key_ids(p: &Proposal) -> Vec<String> {
     out
 }
 
+/// One role's keys before and after a ceremony.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleKeyTable {
+    /// Role name (top-level, or "NAME (delegated by targets)").
+    pub role: String,
+    /// Threshold before the ceremony (`None`: the role did not exist).
+    pub threshold_before: Option<u64>,
+    /// Threshold after it (`None`: the role is gone).
+    pub threshold_after: Option<u64>,
+    /// Keys of the role before or after.
+    pub keys: Vec<KeyRow>,
+}
+
+/// One key of a role, before and after a ceremony.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRow {
+    /// Key id.
+    pub keyid: String,
+    /// Signature scheme.
+    pub scheme: String,
+    /// Keyholder who owns it (`x-tuf-on-ci-keyowner`), when recorded.
+    pub owner: Option<String>,
+    /// Listed for the role before.
+    pub before: bool,
+    /// Listed for the role after.
+    pub after: bool,
+}
+
 /// The metadata a ceremony proposes, as built from its events.
 #[derive(Clone, Debug)]
 pub struct Proposal {
@@ -893,6 +921,113 @@ impl Engine {
             roles.push("targets");
         }
         roles
+    }
+
+    /// Every role's keys before this ceremony (the loaded metadata) and after it (the
+    /// proposal, or the loaded metadata for what it does not change): the auditor's table.
+    pub fn key_table(&self) -> Vec<RoleKeyTable> {
+        let before_root = self.current.as_ref().map(|(r, _)| r.signed());
+        let after_root = self
+            .proposal
+            .as_ref()
+            .and_then(|p| p.root.as_ref())
+            .map(|r| r.signed())
+            .or(before_root);
+        let before_targets = self.current.as_ref().map(|(_, t)| t.signed());
+        let after_targets = self
+            .proposal
+            .as_ref()
+            .and_then(|p| p.targets.as_ref())
+            .map(|t| t.signed())
+            .or(before_targets);
+        let describe = |id: &KeyId, keys: &[(KeyId, Key)]| -> (String, Option<String>) {
+            keys.iter()
+                .find(|(k, _)| k == id)
+                .map(|(_, k)| (k.scheme.clone(), key_owner(k).map(str::to_string)))
+                .unwrap_or_default()
+        };
+        let mut out = Vec::new();
+        let mut add = |role: String,
+                       before: Option<(&Role, &[(KeyId, Key)])>,
+                       after: Option<(&Role, &[(KeyId, Key)])>| {
+            let mut ids: Vec<KeyId> = Vec::new();
+            for (r, _) in [before, after].into_iter().flatten() {
+                for id in &r.keyids {
+                    if !ids.contains(id) {
+                        ids.push(id.clone());
+                    }
+                }
+            }
+            let keys = ids
+                .into_iter()
+                .map(|id| {
+                    let in_before = before.is_some_and(|(r, _)| r.keyids.contains(&id));
+                    let in_after = after.is_some_and(|(r, _)| r.keyids.contains(&id));
+                    let (scheme, owner) = after
+                        .filter(|_| in_after)
+                        .or(before)
+                        .map(|(_, keys)| describe(&id, keys))
+                        .unwrap_or_default();
+                    KeyRow {
+                        keyid: id.0,
+                        scheme,
+                        owner,
+                        before: in_before,
+                        after: in_after,
+                    }
+                })
+                .collect();
+            out.push(RoleKeyTable {
+                role,
+                threshold_before: before.map(|(r, _)| r.threshold),
+                threshold_after: after.map(|(r, _)| r.threshold),
+                keys,
+            });
+        };
+        for ty in RoleType::ALL {
+            add(
+                ty.as_str().to_string(),
+                before_root.map(|r| (r.role(ty), r.keys.as_slice())),
+                after_root.map(|r| (r.role(ty), r.keys.as_slice())),
+            );
+        }
+        let delegated = |t: Option<&Targets>| -> Vec<(String, Role, KeyMap)> {
+            let Some(d) = t.and_then(|t| t.delegations.as_ref()) else {
+                return Vec::new();
+            };
+            let mut v: Vec<(String, Role, KeyMap)> = d
+                .roles
+                .iter()
+                .flatten()
+                .map(|r| (r.name.clone(), r.role.clone(), d.keys.clone()))
+                .collect();
+            if let Some(s) = &d.succinct_roles {
+                v.push((
+                    format!("{}-* (hash bins)", s.name_prefix),
+                    s.role.clone(),
+                    d.keys.clone(),
+                ));
+            }
+            v
+        };
+        let before_d = delegated(before_targets);
+        let after_d = delegated(after_targets);
+        let mut names: Vec<String> = Vec::new();
+        for (n, _, _) in before_d.iter().chain(after_d.iter()) {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+        for n in names {
+            let b = before_d.iter().find(|(x, _, _)| *x == n);
+            let a = after_d.iter().find(|(x, _, _)| *x == n);
+            add(
+                format!("{n} (delegated by targets)"),
+                b.map(|(_, r, k)| (r, k.as_slice())),
+                a.map(|(_, r, k)| (r, k.as_slice())),
+            );
+        }
+        out
     }
 
     /// The key id under which the proposal's new root or the current root lists the key with

@@ -90,6 +90,7 @@ pub fn run_verify(args: &VerifyTranscriptArgs) -> Result<Outcome, CliError> {
             result.verdict = crate::transcript::audit::Verdict::Invalid(c.line());
         }
         result.conformance = Some(c.line());
+        result.keys = c.keys().to_vec();
     }
     let name = args.transcript.display().to_string();
     let mut stdout = if args.json {
@@ -291,6 +292,12 @@ fn render_text(
         "\n{}",
         a.conformance.as_deref().unwrap_or(CONFORMANCE_NOTE)
     );
+    if !a.keys.is_empty() {
+        let _ = writeln!(o, "\nKeys before and after the ceremony:");
+        for line in crate::transcript::report::key_table_lines(&a.keys) {
+            let _ = writeln!(o, "  {}", clean(&line));
+        }
+    }
     if let Some(h) = a.head {
         let _ = writeln!(o, "Head hash (last verified record): {}", hex_groups(&h));
     }
@@ -365,6 +372,15 @@ fn render_json(
         "seal": seal,
         "artifacts": artifacts,
         "script_conformance": a.conformance.as_deref().unwrap_or("not checked"),
+        "keys": a.keys.iter().map(|r| json!({
+            "role": r.role,
+            "threshold_before": r.threshold_before,
+            "threshold_after": r.threshold_after,
+            "keys": r.keys.iter().map(|k| json!({
+                "keyid": k.keyid, "scheme": k.scheme, "owner": k.owner,
+                "before": k.before, "after": k.after,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
     });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');

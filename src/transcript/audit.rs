@@ -45,6 +45,9 @@ pub struct Audit {
     /// Script conformance as the ceremony engine judged it (set by the caller that replays the
     /// events; `None`: not checked).
     pub conformance: Option<String>,
+    /// Every role's keys before and after the ceremony, from the engine's replay (empty when
+    /// not replayed).
+    pub keys: Vec<crate::ceremony::engine::RoleKeyTable>,
 }
 
 impl Audit {
@@ -74,6 +77,7 @@ pub fn audit(bytes: &[u8], found: Option<&[FileDigest]>, partial: bool) -> Audit
         artifacts: None,
         verdict: Verdict::Valid,
         conformance: None,
+        keys: Vec::new(),
     };
     if let Some(e) = chain_error {
         a.verdict = Verdict::Invalid(e.to_string());

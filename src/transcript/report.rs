@@ -104,6 +104,37 @@ fn document(
         a.conformance.as_deref().unwrap_or(CONFORMANCE),
     )));
 
+    if !a.keys.is_empty() {
+        doc.push(Block::Heading("Keys before and after".into()));
+        let mut rows = Vec::new();
+        for r in &a.keys {
+            let thr = |t: Option<u64>| t.map_or_else(|| "—".to_string(), |t| t.to_string());
+            let role = format!(
+                "{} (threshold {} → {})",
+                r.role,
+                thr(r.threshold_before),
+                thr(r.threshold_after)
+            );
+            for k in &r.keys {
+                rows.push(vec![
+                    text(role.clone()),
+                    code(k.keyid.clone()),
+                    text(k.scheme.clone()),
+                    text(k.owner.clone().unwrap_or_default()),
+                    text(if k.before { "yes" } else { "—" }),
+                    text(if k.after { "yes" } else { "—" }),
+                    text(change(k)),
+                ]);
+            }
+        }
+        doc.push(Block::Table {
+            header: vec![
+                "role", "key id", "type", "owner", "before", "after", "change",
+            ],
+            rows,
+        });
+    }
+
     doc.push(Block::Heading("Timeline".into()));
     doc.push(Block::Table {
         header: vec!["seq", "time (UTC)", "actor", "step", "action", "summary"],
@@ -227,6 +258,47 @@ fn document(
 
 /// Text for Markdown: one line, control characters shown escaped, Markdown and HTML syntax
 /// escaped so a record cannot break the table or add markup.
+fn change(k: &crate::ceremony::engine::KeyRow) -> &'static str {
+    match (k.before, k.after) {
+        (false, true) => "added",
+        (true, false) => "removed",
+        _ => "kept",
+    }
+}
+
+/// The key table as text lines: per role its threshold change, then each key added, removed
+/// or kept with its owner.
+pub fn key_table_lines(table: &[crate::ceremony::engine::RoleKeyTable]) -> Vec<String> {
+    let thr = |t: Option<u64>| t.map_or_else(|| "none".to_string(), |t| t.to_string());
+    let mut out = Vec::new();
+    for r in table {
+        out.push(format!(
+            "{}: threshold {} -> {}",
+            r.role,
+            thr(r.threshold_before),
+            thr(r.threshold_after)
+        ));
+        for k in &r.keys {
+            let sign = match change(k) {
+                "added" => "+",
+                "removed" => "-",
+                _ => "=",
+            };
+            out.push(format!(
+                "  {sign} {} {} {}{}",
+                change(k),
+                k.keyid,
+                k.scheme,
+                k.owner
+                    .as_ref()
+                    .map(|o| format!(", owner {o}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    out
+}
+
 fn md_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in clean(s).chars() {
