@@ -1,0 +1,579 @@
+//! The TUF client workflow, end to end: `conclave-conformance-client` (Conclave's verification
+//! core behind the tuf-conformance CLIENT protocol) and python-tuf 7's ngclient
+//! (`tests/python/ngclient_cli.py`, the same protocol) are run side by side against
+//! repositories that python-tuf's Metadata API builds and changes between runs
+//! (`tests/python/conformance_sim.py`), served over HTTP on 127.0.0.1 by a small server in this
+//! file that records every request.
+//!
+//! Each scenario states the verdict the specification asks for at each step; both clients must
+//! give it, must then trust the same versions of root, timestamp, snapshot and targets (what
+//! they keep in their metadata folders), and must request the same files from the server.
+//!
+//! Built only with `--features conformance-client` (`required-features` in Cargo.toml);
+//! `make unit` runs it.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Run, python, python_script, run_with_timeout};
+
+const CLIENT: &str = env!("CARGO_BIN_EXE_conclave-conformance-client");
+
+/// A static file server on 127.0.0.1 (an ephemeral port) for one folder; it URL-decodes request
+/// paths as python's http.server does and logs every requested path. Stops when dropped.
+struct Server {
+    port: u16,
+    log: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Server {
+    fn start(root: &Path) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let port = listener.local_addr().expect("local addr").port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (root, log2, stop2) = (root.to_path_buf(), log.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (root, log) = (root.clone(), log2.clone());
+                std::thread::spawn(move || serve_one(conn, &root, &log));
+            }
+        });
+        Server { port, log, stop }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+
+    fn requests_since(&self, mark: usize) -> Vec<String> {
+        self.log.lock().expect("log lock")[mark..].to_vec()
+    }
+
+    fn mark(&self) -> usize {
+        self.log.lock().expect("log lock").len()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so that it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn serve_one(mut conn: TcpStream, root: &Path, log: &Mutex<Vec<String>>) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(conn.try_clone().expect("clone stream"));
+    let mut request = String::new();
+    if reader.read_line(&mut request).is_err() {
+        return;
+    }
+    // Headers: read up to the blank line.
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if line == "\r\n" || line == "\n" => break,
+            Ok(_) => {}
+        }
+    }
+    let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let path = path.split('?').next().unwrap_or("").to_string();
+    let decoded = percent_decode(&path);
+    log.lock().expect("log lock").push(decoded.clone());
+    let body = if decoded.split('/').any(|s| s == "..") {
+        None
+    } else {
+        std::fs::read(root.join(decoded.trim_start_matches('/'))).ok()
+    };
+    let head = match &body {
+        Some(b) => format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            b.len()
+        ),
+        None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+    };
+    let _ = conn.write_all(head.as_bytes());
+    if let Some(b) = body {
+        let _ = conn.write_all(&b);
+    }
+    let _ = conn.flush();
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(hex) = std::str::from_utf8(&b[i + 1..i + 3])
+            && let Ok(v) = u8::from_str_radix(hex, 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The two clients under comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Client {
+    Conclave,
+    Ngclient,
+}
+
+const CLIENTS: [Client; 2] = [Client::Conclave, Client::Ngclient];
+
+/// What one client run did.
+struct Outcome {
+    run: Run,
+    requests: Vec<String>,
+}
+
+/// One scenario: a simulated repository, its server, and one metadata and target folder per
+/// client.
+struct Scenario {
+    name: &'static str,
+    tmp: tempfile::TempDir,
+    server: Server,
+    step: usize,
+}
+
+impl Scenario {
+    /// Step 0 of `name`, both clients initialised with root v1.
+    fn new(name: &'static str) -> Scenario {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(tmp.path().join("serve")).expect("serve dir");
+        let server = Server::start(&tmp.path().join("serve"));
+        let s = Scenario {
+            name,
+            tmp,
+            server,
+            step: 0,
+        };
+        s.sim(0);
+        let root = s.tmp.path().join("serve/metadata/1.root.json");
+        for c in CLIENTS {
+            let out = s.client(c, &["init", root.to_str().expect("UTF-8 path")]);
+            assert_eq!(out.run.code(), 0, "{c:?} init failed: {}", out.run.stderr);
+            assert!(out.requests.is_empty(), "{c:?} init used the network");
+        }
+        s
+    }
+
+    fn sim(&self, step: usize) {
+        let mut cmd = Command::new(python());
+        cmd.arg(python_script("conformance_sim.py"))
+            .arg(self.tmp.path().join("state"))
+            .arg(self.tmp.path().join("serve"))
+            .arg(self.name)
+            .arg(step.to_string());
+        let run = run_with_timeout(&mut cmd, b"", Duration::from_secs(120));
+        assert_eq!(run.code(), 0, "conformance_sim.py {} {step}: {run:?}", self.name);
+    }
+
+    /// Apply the scenario's next change to the repository.
+    fn next(&mut self) {
+        self.step += 1;
+        self.sim(self.step);
+    }
+
+    fn dir(&self, c: Client, what: &str) -> PathBuf {
+        self.tmp.path().join(format!("{c:?}-{what}"))
+    }
+
+    fn client(&self, c: Client, args: &[&str]) -> Outcome {
+        let mut cmd = match c {
+            Client::Conclave => Command::new(CLIENT),
+            Client::Ngclient => {
+                let mut cmd = Command::new(python());
+                cmd.arg(python_script("ngclient_cli.py"));
+                cmd
+            }
+        };
+        cmd.arg("--metadata-dir").arg(self.dir(c, "metadata"));
+        if args[0] != "init" {
+            cmd.args(["--metadata-url", &self.server.url("metadata")]);
+        }
+        cmd.args(args);
+        let mark = self.server.mark();
+        let run = run_with_timeout(&mut cmd, b"", Duration::from_secs(120));
+        Outcome {
+            run,
+            requests: self.server.requests_since(mark),
+        }
+    }
+
+    /// Run `args` with both clients; both must exit with `expected`, trust the same versions
+    /// afterwards and have requested the same files. Returns Conclave's outcome.
+    fn both(&self, args: &[String], expected: i32) -> Outcome {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut outcomes = Vec::new();
+        for c in CLIENTS {
+            let out = self.client(c, &args);
+            assert_eq!(
+                out.run.code(),
+                expected,
+                "{}, step {}: {c:?} {args:?} exited {} (expected {expected})\nstderr: {}",
+                self.name,
+                self.step,
+                out.run.code(),
+                out.run.stderr
+            );
+            outcomes.push(out);
+        }
+        let trusted: Vec<_> = CLIENTS.iter().map(|c| self.trusted_versions(*c)).collect();
+        assert_eq!(
+            trusted[0], trusted[1],
+            "{}, step {}: Conclave and ngclient trust different versions after {args:?}",
+            self.name, self.step
+        );
+        let asked: Vec<BTreeSet<&String>> =
+            outcomes.iter().map(|o| o.requests.iter().collect()).collect();
+        assert_eq!(
+            asked[0], asked[1],
+            "{}, step {}: Conclave and ngclient requested different files for {args:?}",
+            self.name, self.step
+        );
+        outcomes.swap_remove(0)
+    }
+
+    fn refresh(&self, expected: i32) -> Outcome {
+        self.both(&["refresh".to_string()], expected)
+    }
+
+    fn download(&self, targets: &[&str], expected: i32) -> Outcome {
+        let mut args = Vec::new();
+        for t in targets {
+            args.push("--target-name".to_string());
+            args.push(t.to_string());
+        }
+        args.push("--target-base-url".into());
+        args.push(self.server.url("targets"));
+        args.push("--target-dir".into());
+        args.push("TARGET_DIR".into());
+        // Each client has its own target folder.
+        let mut out = None;
+        let mut codes = Vec::new();
+        let mut asked = Vec::new();
+        for c in CLIENTS {
+            let tdir = self.dir(c, "targets");
+            let args: Vec<String> = args
+                .iter()
+                .map(|a| {
+                    if a == "TARGET_DIR" {
+                        tdir.to_str().expect("UTF-8 path").to_string()
+                    } else {
+                        a.clone()
+                    }
+                })
+                .chain(["download".to_string()])
+                .collect();
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let o = self.client(c, &refs);
+            assert_eq!(
+                o.run.code(),
+                expected,
+                "{}, step {}: {c:?} download {targets:?} exited {} (expected {expected})\n\
+                 stderr: {}",
+                self.name,
+                self.step,
+                o.run.code(),
+                o.run.stderr
+            );
+            codes.push(o.run.code());
+            asked.push(o.requests.iter().cloned().collect::<BTreeSet<String>>());
+            if c == Client::Conclave {
+                out = Some(o);
+            }
+        }
+        assert_eq!(
+            asked[0], asked[1],
+            "{}, step {}: Conclave and ngclient requested different files for {targets:?}",
+            self.name, self.step
+        );
+        let files: Vec<BTreeSet<String>> = CLIENTS.iter().map(|c| self.stored(*c)).collect();
+        assert_eq!(
+            files[0], files[1],
+            "{}: the clients stored different targets",
+            self.name
+        );
+        out.expect("Conclave ran")
+    }
+
+    /// Versions of the top-level roles a client keeps in its metadata folder.
+    fn trusted_versions(&self, c: Client) -> Vec<(String, Option<u64>)> {
+        ["root", "timestamp", "snapshot", "targets"]
+            .iter()
+            .map(|r| (r.to_string(), self.version(c, r)))
+            .collect()
+    }
+
+    fn version(&self, c: Client, role: &str) -> Option<u64> {
+        let bytes = std::fs::read(self.dir(c, "metadata").join(format!("{role}.json"))).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).expect("stored metadata JSON");
+        v["signed"]["version"].as_u64()
+    }
+
+    /// Target files a client stored, with their contents.
+    fn stored(&self, c: Client) -> BTreeSet<String> {
+        let Ok(entries) = std::fs::read_dir(self.dir(c, "targets")) else {
+            return BTreeSet::new();
+        };
+        entries
+            .map(|e| {
+                let e = e.expect("dir entry");
+                let content = std::fs::read(e.path()).expect("target file");
+                format!(
+                    "{} = {}",
+                    e.file_name().to_string_lossy(),
+                    String::from_utf8_lossy(&content).trim_end()
+                )
+            })
+            .collect()
+    }
+
+    fn stored_target(&self, name: &str) -> Option<String> {
+        std::fs::read_to_string(self.dir(Client::Conclave, "targets").join(name)).ok()
+    }
+}
+
+fn target_requests(out: &Outcome) -> Vec<&String> {
+    out.requests
+        .iter()
+        .filter(|r| r.starts_with("/targets/"))
+        .collect()
+}
+
+fn basic(name: &'static str, consistent: bool) {
+    let mut s = Scenario::new(name);
+    let out = s.refresh(0);
+    let expected_snapshot = if consistent {
+        "/metadata/2.snapshot.json"
+    } else {
+        "/metadata/snapshot.json"
+    };
+    assert!(
+        out.requests.iter().any(|r| r == expected_snapshot),
+        "{name}: snapshot not fetched as {expected_snapshot}: {:?}",
+        out.requests
+    );
+    let all = [
+        "readme.txt",
+        "files/app-1.0.tar.gz",
+        "hashed/h1.txt",
+        "bins/b1.txt",
+    ];
+    let out = s.download(&all, 0);
+    assert_eq!(target_requests(&out).len(), 4, "{:?}", out.requests);
+    if consistent {
+        // Target files by HASH.NAME, delegated roles by VERSION.QUOTED-NAME.json.
+        assert!(
+            target_requests(&out)
+                .iter()
+                .all(|r| r.rsplit('/').next().is_some_and(|f| f.len() > 65)),
+            "{:?}",
+            out.requests
+        );
+        assert!(
+            out.requests.contains(&"/metadata/1.release team.json".to_string()),
+            "{:?}",
+            out.requests
+        );
+    } else {
+        assert!(out.requests.contains(&"/targets/readme.txt".to_string()));
+        assert!(
+            out.requests
+                .contains(&"/metadata/release team.json".to_string())
+        );
+    }
+    assert_eq!(
+        s.stored_target("files%2Fapp-1.0.tar.gz").as_deref(),
+        Some("app 1.0\n")
+    );
+    // Cached targets are not fetched again.
+    let out = s.download(&all, 0);
+    assert!(target_requests(&out).is_empty(), "{:?}", out.requests);
+    // Unknown target; the first failure stops the command.
+    s.download(&["nope.txt"], 1);
+    s.download(&["nope.txt", "bins/b1.txt"], 1);
+    // A changed target is fetched again into the same file.
+    s.next();
+    let out = s.download(&["readme.txt"], 0);
+    assert_eq!(target_requests(&out).len(), 1, "{:?}", out.requests);
+    assert_eq!(
+        s.stored_target("readme.txt").as_deref(),
+        Some("top-level target, second edition\n")
+    );
+}
+
+#[test]
+fn plain_refresh_and_download_with_consistent_snapshots() {
+    basic("basic", true);
+}
+
+#[test]
+fn plain_refresh_and_download_without_consistent_snapshots() {
+    basic("basic_not_consistent", false);
+}
+
+/// Refresh at step 0 succeeds; after each later step, refresh ends with the given code.
+fn refresh_steps(name: &'static str, codes: &[i32]) -> Scenario {
+    let mut s = Scenario::new(name);
+    s.refresh(0);
+    for &code in codes {
+        s.next();
+        s.refresh(code);
+    }
+    s
+}
+
+#[test]
+fn root_rotation_chain_with_changing_thresholds_is_followed() {
+    let s = refresh_steps("root_rotation", &[0]);
+    assert_eq!(s.version(Client::Conclave, "root"), Some(3));
+}
+
+#[test]
+fn root_not_signed_by_the_trusted_root_threshold_is_refused() {
+    let s = refresh_steps("root_not_signed_by_old", &[1]);
+    assert_eq!(s.version(Client::Conclave, "root"), Some(1));
+}
+
+#[test]
+fn root_not_signed_by_its_own_threshold_is_refused() {
+    let s = refresh_steps("root_not_signed_by_new", &[1]);
+    assert_eq!(s.version(Client::Conclave, "root"), Some(1));
+}
+
+#[test]
+fn root_version_that_skips_is_refused() {
+    let s = refresh_steps("root_version_skipped", &[1]);
+    assert_eq!(s.version(Client::Conclave, "root"), Some(1));
+}
+
+#[test]
+fn expired_intermediate_root_is_fine_expired_final_root_is_not() {
+    let s = refresh_steps("expired_intermediate_root", &[0]);
+    assert_eq!(s.version(Client::Conclave, "root"), Some(3));
+    let s = refresh_steps("expired_final_root", &[1]);
+    assert_eq!(s.version(Client::Conclave, "timestamp"), Some(2));
+}
+
+#[test]
+fn targets_key_rotation_needs_the_new_threshold() {
+    let s = refresh_steps("targets_threshold", &[1, 0]);
+    assert_eq!(s.version(Client::Conclave, "root"), Some(2));
+}
+
+#[test]
+fn timestamp_rollback_is_refused() {
+    let s = refresh_steps("timestamp_rollback", &[0, 1]);
+    assert_eq!(s.version(Client::Conclave, "timestamp"), Some(1000));
+}
+
+#[test]
+fn fast_forward_recovery_after_timestamp_key_rotation() {
+    let s = refresh_steps("fast_forward_recovery", &[0, 0, 0]);
+    assert_eq!(s.version(Client::Conclave, "timestamp"), Some(2));
+}
+
+#[test]
+fn snapshot_and_targets_rollbacks_are_refused() {
+    let s = refresh_steps("snapshot_rollback", &[1]);
+    assert_eq!(s.version(Client::Conclave, "snapshot"), Some(2));
+    let s = refresh_steps("targets_rollback", &[1]);
+    assert_eq!(s.version(Client::Conclave, "targets"), Some(2));
+}
+
+#[test]
+fn expired_timestamp_snapshot_targets_are_refused() {
+    // An expired timestamp, then a fresh one: the client recovers.
+    refresh_steps("expired_timestamp", &[1, 0]);
+    let s = refresh_steps("expired_snapshot", &[1]);
+    assert_eq!(s.version(Client::Conclave, "snapshot"), Some(2));
+    let s = refresh_steps("expired_targets", &[1]);
+    assert_eq!(s.version(Client::Conclave, "targets"), Some(2));
+}
+
+#[test]
+fn mix_and_match_and_unpinned_bytes_are_refused() {
+    refresh_steps("mix_and_match", &[1]);
+    refresh_steps("targets_not_as_pinned", &[1]);
+}
+
+#[test]
+fn length_limits_are_enforced() {
+    // A timestamp over 16384 bytes; a snapshot longer than the timestamp pins.
+    refresh_steps("oversized_timestamp", &[1]);
+    refresh_steps("snapshot_longer_than_pinned", &[1]);
+}
+
+#[test]
+fn target_with_wrong_hash_or_length_is_refused_and_not_stored() {
+    for name in ["target_bad_hash", "target_bad_length"] {
+        let s = refresh_steps(name, &[0]);
+        s.download(&["readme.txt"], 1);
+        assert_eq!(s.stored_target("readme.txt"), None, "{name}");
+    }
+}
+
+#[test]
+fn delegations_terminating_paths_and_hash_prefixes() {
+    let s = Scenario::new("terminating");
+    s.download(&["a/in-a.txt"], 0);
+    // "a" is terminating for a/*: "b" is never asked.
+    let out = s.download(&["a/in-b.txt"], 1);
+    assert!(
+        !out.requests.iter().any(|r| r.contains(".b.json")),
+        "{:?}",
+        out.requests
+    );
+    s.download(&["d/outside.txt"], 1);
+    s.download(&["h/ok.txt"], 0);
+    s.download(&["h/no.txt"], 1);
+    let s = Scenario::new("not_terminating");
+    s.download(&["a/in-b.txt"], 0);
+}
+
+#[test]
+fn succinct_hash_bins_route_each_target_to_one_bin() {
+    let s = Scenario::new("succinct_bins");
+    s.download(&["pkg/right.txt"], 0);
+    s.download(&["pkg/wrong.txt"], 1);
+}
+
+#[test]
+fn delegation_cycle_ends() {
+    let s = Scenario::new("cycle");
+    s.download(&["in-b.txt"], 0);
+    s.download(&["missing.txt"], 1);
+}
+
+#[test]
+fn delegated_role_needs_its_threshold() {
+    let mut s = Scenario::new("delegated_threshold");
+    s.download(&["two/x.txt"], 1);
+    s.next();
+    s.download(&["two/x.txt"], 0);
+}
