@@ -189,7 +189,12 @@ impl Scenario {
             .arg(self.name)
             .arg(step.to_string());
         let run = run_with_timeout(&mut cmd, b"", Duration::from_secs(120));
-        assert_eq!(run.code(), 0, "conformance_sim.py {} {step}: {run:?}", self.name);
+        assert_eq!(
+            run.code(),
+            0,
+            "conformance_sim.py {} {step}: {run:?}",
+            self.name
+        );
     }
 
     /// Apply the scenario's next change to the repository.
@@ -248,8 +253,10 @@ impl Scenario {
             "{}, step {}: Conclave and ngclient trust different versions after {args:?}",
             self.name, self.step
         );
-        let asked: Vec<BTreeSet<&String>> =
-            outcomes.iter().map(|o| o.requests.iter().collect()).collect();
+        let asked: Vec<BTreeSet<&String>> = outcomes
+            .iter()
+            .map(|o| o.requests.iter().collect())
+            .collect();
         assert_eq!(
             asked[0], asked[1],
             "{}, step {}: Conclave and ngclient requested different files for {args:?}",
@@ -396,7 +403,8 @@ fn basic(name: &'static str, consistent: bool) {
             out.requests
         );
         assert!(
-            out.requests.contains(&"/metadata/1.release team.json".to_string()),
+            out.requests
+                .contains(&"/metadata/1.release team.json".to_string()),
             "{:?}",
             out.requests
         );

@@ -611,7 +611,8 @@ impl TrustedSet {
         file: &str,
         bytes: &[u8],
     ) -> Result<bool, VerifyError> {
-        self.timestamp_step(file, bytes, true).map(|(_, updated)| updated)
+        self.timestamp_step(file, bytes, true)
+            .map(|(_, updated)| updated)
     }
 
     /// Load the timestamp a client kept from its last update, before the new one is fetched
