@@ -24,11 +24,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Run, python, python_script, run_with_timeout};
+use conclave::tuf::repository::quote_role_name;
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_conclave-conformance-client");
 
-/// A static file server on 127.0.0.1 (an ephemeral port) for one folder; it URL-decodes request
-/// paths as python's http.server does and logs every requested path. Stops when dropped.
+/// A static file server on 127.0.0.1 (an ephemeral port) for one folder; it logs every
+/// requested path (as sent, URL-quoted). Stops when dropped.
 struct Server {
     port: u16,
     log: Arc<Mutex<Vec<String>>>,
@@ -94,12 +95,13 @@ fn serve_one(mut conn: TcpStream, root: &Path, log: &Mutex<Vec<String>>) {
     }
     let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
     let path = path.split('?').next().unwrap_or("").to_string();
-    let decoded = percent_decode(&path);
-    log.lock().expect("log lock").push(decoded.clone());
-    let body = if decoded.split('/').any(|s| s == "..") {
+    log.lock().expect("log lock").push(path.clone());
+    // Paths are not URL-decoded: the simulator stores files under the quoted names clients
+    // request, so no request can name a file outside the served folder.
+    let body = if path.split('/').any(|s| s == "..") {
         None
     } else {
-        std::fs::read(root.join(decoded.trim_start_matches('/'))).ok()
+        std::fs::read(root.join(path.trim_start_matches('/'))).ok()
     };
     let head = match &body {
         Some(b) => format!(
@@ -113,26 +115,6 @@ fn serve_one(mut conn: TcpStream, root: &Path, log: &Mutex<Vec<String>>) {
         let _ = conn.write_all(&b);
     }
     let _ = conn.flush();
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(hex) = std::str::from_utf8(&b[i + 1..i + 3])
-            && let Ok(v) = u8::from_str_radix(hex, 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The two clients under comparison.
@@ -153,7 +135,7 @@ struct Outcome {
 /// One scenario: a simulated repository, its server, and one metadata and target folder per
 /// client.
 struct Scenario {
-    name: &'static str,
+    name: String,
     tmp: tempfile::TempDir,
     server: Server,
     step: usize,
@@ -161,12 +143,12 @@ struct Scenario {
 
 impl Scenario {
     /// Step 0 of `name`, both clients initialised with root v1.
-    fn new(name: &'static str) -> Scenario {
+    fn new(name: impl Into<String>) -> Scenario {
         let tmp = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(tmp.path().join("serve")).expect("serve dir");
         let server = Server::start(&tmp.path().join("serve"));
         let s = Scenario {
-            name,
+            name: name.into(),
             tmp,
             server,
             step: 0,
@@ -186,7 +168,7 @@ impl Scenario {
         cmd.arg(python_script("conformance_sim.py"))
             .arg(self.tmp.path().join("state"))
             .arg(self.tmp.path().join("serve"))
-            .arg(self.name)
+            .arg(&self.name)
             .arg(step.to_string());
         let run = run_with_timeout(&mut cmd, b"", Duration::from_secs(120));
         assert_eq!(
@@ -404,7 +386,7 @@ fn basic(name: &'static str, consistent: bool) {
         );
         assert!(
             out.requests
-                .contains(&"/metadata/1.release team.json".to_string()),
+                .contains(&"/metadata/1.release%20team.json".to_string()),
             "{:?}",
             out.requests
         );
@@ -412,7 +394,7 @@ fn basic(name: &'static str, consistent: bool) {
         assert!(out.requests.contains(&"/targets/readme.txt".to_string()));
         assert!(
             out.requests
-                .contains(&"/metadata/release team.json".to_string())
+                .contains(&"/metadata/release%20team.json".to_string())
         );
     }
     assert_eq!(
@@ -584,4 +566,444 @@ fn delegated_role_needs_its_threshold() {
     s.download(&["two/x.txt"], 1);
     s.next();
     s.download(&["two/x.txt"], 0);
+}
+
+#[test]
+fn timestamp_with_the_trusted_version_is_not_taken() {
+    // Same version, other content: the stored timestamp stays (it names snapshot 2, not 100).
+    let s = refresh_steps("timestamp_same_version", &[0]);
+    let stored = std::fs::read(s.dir(Client::Conclave, "metadata").join("timestamp.json"))
+        .expect("stored timestamp");
+    let v: serde_json::Value = serde_json::from_slice(&stored).expect("JSON");
+    assert_eq!(v["signed"]["meta"]["snapshot.json"]["version"], 2);
+}
+
+#[test]
+fn unknown_fields_are_part_of_the_signed_content() {
+    let s = refresh_steps("custom_fields", &[0]);
+    assert_eq!(s.version(Client::Conclave, "root"), Some(2));
+}
+
+#[test]
+fn invalid_or_unsigned_trusted_root_fails_before_any_request() {
+    for edit in ["drop version", "bad signature"] {
+        let s = Scenario::new("basic");
+        for c in CLIENTS {
+            let path = s.dir(c, "metadata").join("root.json");
+            let mut v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).expect("root")).expect("JSON");
+            if edit == "drop version" {
+                v["signed"]
+                    .as_object_mut()
+                    .expect("signed")
+                    .remove("version");
+            } else {
+                let sig = v["signatures"][0]["sig"].as_str().expect("sig").to_string();
+                let flipped = if sig.starts_with('0') { "1" } else { "0" };
+                v["signatures"][0]["sig"] = format!("{flipped}{}", &sig[1..]).into();
+            }
+            std::fs::write(&path, serde_json::to_vec(&v).expect("JSON")).expect("write root");
+        }
+        let out = s.refresh(1);
+        assert!(out.requests.is_empty(), "{edit}: {:?}", out.requests);
+    }
+}
+
+#[test]
+fn unusual_role_names_are_quoted_in_urls_and_file_names() {
+    let s = Scenario::new("unusual_role_names");
+    let out = s.download(&["nonexistent target"], 1);
+    for quoted in ["%3F", "%23", "%2Fdelegatedrole", "..%2Fdelegatedrole"] {
+        assert!(
+            out.requests.contains(&format!("/metadata/1.{quoted}.json")),
+            "{quoted}: {:?}",
+            out.requests
+        );
+    }
+    s.download(&["found-last.txt"], 0);
+    let stored: BTreeSet<String> = std::fs::read_dir(s.dir(Client::Conclave, "metadata"))
+        .expect("metadata dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    for name in [
+        "%3F.json",
+        "%23.json",
+        "%2Fdelegatedrole.json",
+        "..%2Fdelegatedrole.json",
+    ] {
+        assert!(stored.contains(name), "{name} not stored: {stored:?}");
+    }
+    assert!(!s.tmp.path().join("delegatedrole.json").exists());
+}
+
+/// Root versions as (keys, threshold, signing keys), the verdict of the refresh, and the version
+/// of root that must be trusted afterwards.
+type RootChain = (
+    &'static str,
+    &'static [(&'static [u8], u8, &'static [u8])],
+    i32,
+    u64,
+);
+
+const ROOT_CHAINS: &[RootChain] = &[
+    (
+        "1-of-1 key replaced, signed by old and new",
+        &[(&[1], 1, &[1]), (&[2], 1, &[2, 1]), (&[2], 1, &[2])],
+        0,
+        3,
+    ),
+    (
+        "signatures by unlisted keys are ignored",
+        &[
+            (&[1], 1, &[3, 1, 4]),
+            (&[2], 1, &[3, 2, 1, 4]),
+            (&[2], 1, &[4, 2]),
+        ],
+        0,
+        3,
+    ),
+    (
+        "3 of 5, a different 3 each version",
+        &[
+            (&[0, 1, 2, 3, 4], 3, &[0, 2, 4]),
+            (&[0, 1, 2, 3, 4], 3, &[1, 3, 4]),
+            (&[0, 1, 2, 3, 4], 3, &[0, 1, 2]),
+        ],
+        0,
+        3,
+    ),
+    (
+        "3 of 5, one key replaced",
+        &[
+            (&[0, 1, 2, 3, 4], 3, &[0, 2, 4]),
+            (&[0, 1, 3, 4, 5], 3, &[0, 1, 4]),
+        ],
+        0,
+        2,
+    ),
+    (
+        "3 of 5, all keys replaced through an intermediate version",
+        &[
+            (&[0, 1, 2, 3, 4], 3, &[0, 2, 4]),
+            (&[5, 6, 7, 8, 9], 3, &[0, 2, 4, 5, 6, 7]),
+            (&[5, 6, 7, 8, 9], 3, &[6, 8, 9]),
+        ],
+        0,
+        3,
+    ),
+    (
+        "threshold 1 of 3 raised to 2 of 3",
+        &[(&[1, 2, 3], 1, &[1]), (&[1, 2, 3], 2, &[2, 3])],
+        0,
+        2,
+    ),
+    (
+        "threshold 2 of 3 lowered to 1 of 3",
+        &[
+            (&[1, 2, 3], 2, &[1, 2]),
+            (&[1, 2, 3], 1, &[1, 3]),
+            (&[1, 2, 3], 1, &[3]),
+        ],
+        0,
+        3,
+    ),
+    (
+        "new key not signed by the old key",
+        &[(&[1], 1, &[1]), (&[2], 1, &[2, 3, 4])],
+        1,
+        1,
+    ),
+    (
+        "new key does not sign",
+        &[(&[1], 1, &[1]), (&[2], 1, &[1, 3, 4])],
+        1,
+        1,
+    ),
+    (
+        "3 of 5, one key replaced, only 2 of the new keys sign",
+        &[
+            (&[0, 1, 2, 3, 4], 3, &[0, 2, 4]),
+            (&[0, 1, 3, 4, 5], 3, &[0, 2, 4]),
+        ],
+        1,
+        1,
+    ),
+    (
+        "3 of 5, one key replaced, only 2 of the old keys sign",
+        &[
+            (&[0, 1, 2, 3, 4], 3, &[0, 2, 4]),
+            (&[0, 1, 3, 4, 5], 3, &[0, 4, 5]),
+        ],
+        1,
+        1,
+    ),
+    (
+        "threshold raised to 2 of 3, one signature",
+        &[(&[1, 2, 3], 1, &[1]), (&[1, 2, 3], 2, &[2])],
+        1,
+        1,
+    ),
+    (
+        "threshold lowered to 1 of 3 without the old threshold",
+        &[(&[1, 2, 3], 2, &[1, 2]), (&[1, 2, 3], 1, &[1])],
+        1,
+        1,
+    ),
+    (
+        "the third version fails after a good second",
+        &[(&[1], 1, &[1]), (&[2], 1, &[1, 2]), (&[3], 1, &[3])],
+        1,
+        2,
+    ),
+];
+
+fn versions_json(versions: &[(&[u8], u8, &[u8])]) -> String {
+    let v: Vec<serde_json::Value> = versions
+        .iter()
+        .map(|(keys, threshold, sigs)| {
+            serde_json::json!({"keys": keys, "threshold": threshold, "sigs": sigs})
+        })
+        .collect();
+    serde_json::Value::Array(v).to_string()
+}
+
+fn root_chains(range: std::ops::Range<usize>) {
+    for (case, versions, code, trusted) in &ROOT_CHAINS[range] {
+        let s = Scenario::new(format!("root_chain={}", versions_json(versions)));
+        s.refresh(*code);
+        let served = std::fs::read(
+            s.tmp
+                .path()
+                .join(format!("serve/metadata/{trusted}.root.json")),
+        )
+        .expect("served root");
+        for c in CLIENTS {
+            let stored = std::fs::read(s.dir(c, "metadata").join("root.json")).expect("root");
+            assert!(
+                stored == served,
+                "{case}: {c:?} does not trust root v{trusted}"
+            );
+        }
+    }
+}
+
+#[test]
+fn root_rotations_accepted() {
+    root_chains(0..7);
+}
+
+#[test]
+fn root_rotations_refused() {
+    root_chains(7..ROOT_CHAINS.len());
+}
+
+/// Keys, threshold and signing keys given to timestamp, snapshot and targets in turn (one new
+/// root version each), and the verdict of each refresh.
+const ROLE_KEYS: &[(&[u8], u8, &[u8], i32)] = &[
+    (&[2], 1, &[2], 0),
+    (&[1], 1, &[3, 1, 4], 0),
+    (&[2], 1, &[1, 3, 4], 1),
+    (&[0, 1, 3, 4, 5], 3, &[0, 2, 4], 1),
+    (&[0, 1, 3, 4, 5], 3, &[0, 4], 1),
+    (&[0, 1, 2, 3, 4], 3, &[0, 2, 4], 0),
+    (&[0, 1, 2, 3, 4], 3, &[1, 2, 3], 0),
+    (&[0, 1, 2, 3, 4], 3, &[2, 3, 4], 0),
+];
+
+#[test]
+fn timestamp_snapshot_targets_key_rotations_and_thresholds() {
+    for (keys, threshold, sigs, code) in ROLE_KEYS {
+        let spec = serde_json::json!({"keys": keys, "threshold": threshold, "sigs": sigs});
+        let mut s = Scenario::new(format!("role_keys={spec}"));
+        s.refresh(0);
+        for role in ["timestamp", "snapshot", "targets"] {
+            s.next();
+            s.refresh(*code);
+            if *code == 0 {
+                assert_eq!(
+                    s.version(Client::Conclave, "root"),
+                    Some(s.step as u64 + 1),
+                    "{spec}: {role}"
+                );
+            }
+        }
+    }
+}
+
+/// A delegation (delegator, role, paths, terminating).
+type Delegation = (&'static str, &'static str, &'static [&'static str], bool);
+
+/// Delegated roles fetched (in order) by a download of `target` with both clients, and the
+/// verdict.
+fn graph_search(
+    delegations: &[Delegation],
+    targets: &[(&str, &str)],
+    target: &str,
+    code: i32,
+) -> Vec<String> {
+    let spec = serde_json::json!({
+        "delegations": delegations
+            .iter()
+            .map(|(d, r, p, t)| serde_json::json!([d, r, p, t]))
+            .collect::<Vec<_>>(),
+        "targets": targets.iter().map(|(r, p)| serde_json::json!([r, p])).collect::<Vec<_>>(),
+    });
+    let s = Scenario::new(format!("graph={spec}"));
+    s.refresh(0);
+    let out = s.download(&[target], code);
+    if code == 0 {
+        let role = targets
+            .iter()
+            .find(|(_, p)| *p == target)
+            .map(|(r, _)| *r)
+            .expect("target listed");
+        assert_eq!(
+            s.stored_target(&quote_role_name(target)).as_deref(),
+            Some(format!("{target} by {role}\n").as_str())
+        );
+    }
+    out.requests
+        .iter()
+        .filter_map(|r| r.strip_prefix("/metadata/1."))
+        .filter_map(|r| r.strip_suffix(".json"))
+        .filter(|r| !["root", "timestamp", "snapshot", "targets"].contains(r))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn delegation_graphs_are_searched_in_preorder_depth_first_order() {
+    const ALL: &[&str] = &["*"];
+    const PY: &[&str] = &["*.py"];
+    let cases: &[(&str, &[Delegation], &[&str])] = &[
+        ("one role", &[("targets", "A", ALL, false)], &["A"]),
+        (
+            "siblings in listed order",
+            &[("targets", "A", ALL, false), ("targets", "B", ALL, false)],
+            &["A", "B"],
+        ),
+        (
+            "children before siblings",
+            &[
+                ("targets", "A", ALL, false),
+                ("targets", "B", ALL, false),
+                ("A", "C", ALL, false),
+                ("A", "D", ALL, false),
+            ],
+            &["A", "C", "D", "B"],
+        ),
+        (
+            "three levels deep first",
+            &[
+                ("targets", "A", ALL, false),
+                ("targets", "B", ALL, false),
+                ("A", "C", ALL, false),
+                ("C", "D", ALL, false),
+            ],
+            &["A", "C", "D", "B"],
+        ),
+        (
+            "terminating role: only its descendants",
+            &[
+                ("targets", "A", ALL, false),
+                ("targets", "B", ALL, false),
+                ("A", "C", ALL, true),
+                ("A", "D", ALL, false),
+            ],
+            &["A", "C"],
+        ),
+        (
+            "terminating role with a child",
+            &[
+                ("targets", "A", ALL, false),
+                ("targets", "B", ALL, false),
+                ("A", "C", ALL, true),
+                ("C", "D", ALL, false),
+            ],
+            &["A", "C", "D"],
+        ),
+        (
+            "branch whose paths do not match is skipped",
+            &[
+                ("targets", "A", PY, false),
+                ("targets", "B", ALL, false),
+                ("A", "C", ALL, false),
+            ],
+            &["B"],
+        ),
+        (
+            "deeper branch whose paths do not match",
+            &[
+                ("targets", "A", ALL, false),
+                ("targets", "B", ALL, false),
+                ("A", "C", PY, false),
+                ("C", "D", ALL, false),
+            ],
+            &["A", "B"],
+        ),
+        (
+            "cycle",
+            &[
+                ("targets", "A", ALL, false),
+                ("targets", "B", ALL, false),
+                ("B", "C", ALL, false),
+                ("C", "D", ALL, false),
+                ("D", "B", ALL, false),
+            ],
+            &["A", "B", "C", "D"],
+        ),
+        (
+            "role delegated by two roles is visited once, first through the first",
+            &[
+                ("targets", "A", ALL, false),
+                ("targets", "B", ALL, false),
+                ("B", "C", ALL, false),
+                ("A", "C", ALL, false),
+            ],
+            &["A", "C", "B"],
+        ),
+        (
+            "role delegated by two roles, reached through the one whose paths match",
+            &[
+                ("targets", "A", ALL, false),
+                ("targets", "B", ALL, false),
+                ("B", "C", ALL, false),
+                ("A", "C", PY, false),
+            ],
+            &["A", "B", "C"],
+        ),
+    ];
+    for (case, delegations, order) in cases {
+        let fetched = graph_search(delegations, &[], "missingpath", 1);
+        assert_eq!(fetched, *order, "{case}");
+    }
+}
+
+#[test]
+fn targets_are_found_through_path_patterns() {
+    let delegations: &[Delegation] = &[
+        ("targets", "A", &["*.doc", "*.md"], false),
+        ("targets", "B", &["releases/*/*"], false),
+        ("B", "C", &["releases/x/*"], false),
+        ("B", "D", &["releases/y/*.zip"], false),
+    ];
+    let targets = &[
+        ("targets", "targetfile"),
+        ("A", "README.md"),
+        ("C", "releases/x/x_v1"),
+        ("D", "releases/y/y_v1.zip"),
+        ("D", "releases/z/z_v1.zip"),
+    ];
+    let cases: &[(&str, i32, &[&str])] = &[
+        ("targetfile", 0, &[]),
+        ("README.md", 0, &["A"]),
+        ("releases/x/x_v1", 0, &["B", "C"]),
+        ("releases/y/y_v1.zip", 0, &["B", "D"]),
+        // D lists it, but B delegates only releases/y/*.zip to D.
+        ("releases/z/z_v1.zip", 1, &["B"]),
+    ];
+    for (target, code, order) in cases {
+        let fetched = graph_search(delegations, targets, target, *code);
+        assert_eq!(fetched, *order, "{target}");
+    }
 }

@@ -11,13 +11,14 @@ SERVE_DIR/metadata/ and SERVE_DIR/targets/:
 
   metadata/N.root.json                   every root version
   metadata/timestamp.json
-  metadata/V.snapshot.json, V.ROLE.json  with consistent snapshots (ROLE as is: the server
-                                         URL-decodes the quoted name clients ask for)
+  metadata/V.snapshot.json, V.ROLE.json  with consistent snapshots (ROLE URL-quoted as
+                                         clients request it: urllib.parse.quote(ROLE, ""))
   metadata/snapshot.json, ROLE.json      without
   targets/PATH and targets/DIR/HASH.NAME target files (both names)
 
-Exit status 0, or 2 for an unknown scenario or step. `conformance_sim.py --list` prints the
-scenarios with their number of steps.
+Scenarios named NAME=JSON are built from the JSON given (see `root_chain`, `role_keys`,
+`graph`). Exit status 0, or 2 for an unknown scenario or step. `conformance_sim.py --list`
+prints the fixed scenarios with their number of steps.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
+from urllib import parse
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from securesystemslib.signer import CryptoSigner, SSlibKey
@@ -124,7 +127,9 @@ class Sim:
         return MetaFile(version=version)
 
     def role_file(self, role: str, version: int) -> str:
-        return f"{version}.{role}.json" if self.consistent else f"{role}.json"
+        # Role names URL-quoted as clients request them (the server does not decode paths).
+        q = parse.quote(role, "")
+        return f"{version}.{q}.json" if self.consistent else f"{q}.json"
 
     def publish(self, bump: tuple[str, ...] = ("targets",), sign_as: dict | None = None) -> None:
         """Bump the versions of the roles in `bump`, then serve every targets role, a new
@@ -504,6 +509,96 @@ def fresh_timestamp(sim: Sim) -> None:
     sim.timestamp.signed.expires = FUTURE
     sim.publish_timestamp_bumped()
 
+def timestamp_same_version_other_content(sim: Sim) -> None:
+    # Same timestamp version, different content (names another snapshot version).
+    sim.timestamp.signed.snapshot_meta.version = 100
+    sim.publish_timestamp()
+
+
+def custom_fields_in_root(sim: Sim) -> None:
+    r = sim.root.signed
+    r.unrecognized_fields["custom-field"] = "value"
+    keyid = r.roles["root"].keyids[0]
+    r.keys[keyid].unrecognized_fields["extra-field"] = {"a": 1, "b": 2}
+    r.roles["root"].unrecognized_fields["another-field"] = "value"
+    sim.bump_root()
+    sim.publish_root()
+
+
+def unusual_role_names(sim: Sim) -> None:
+    sim.publish_root()
+    for i, name in enumerate(["?", "#", "/delegatedrole", "../delegatedrole"]):
+        sim.delegate("targets", name, [f"unusual-{i}"], paths=["*"])
+    sim.add_target("../delegatedrole", "found-last.txt", b"in ../delegatedrole\n")
+    sim.publish()
+
+
+def root_chain(spec: list[dict]):
+    """Root versions 1..N from `spec`: each {"keys": [i...], "threshold": t, "sigs": [i...]}
+    (keys named rk-i); then the other roles are published."""
+
+    def step(sim: Sim) -> None:
+        for i, v in enumerate(spec):
+            r = sim.root.signed
+            r.version = i + 1
+            for old in list(r.roles["root"].keyids):
+                r.revoke_key(old, "root")
+            for k in v["keys"]:
+                r.add_key(key(f"rk-{k}"), "root")
+            r.roles["root"].threshold = v["threshold"]
+            sim.signers["root"] = [f"rk-{k}" for k in v["keys"]]
+            sim.publish_root([f"rk-{k}" for k in v["sigs"]])
+        sim.publish()
+
+    return step
+
+
+def role_keys(spec: dict):
+    """Steps 1-3: a new root version gives timestamp, snapshot, then targets the keys and
+    threshold of `spec` ({"keys": [i...], "threshold": t, "sigs": [i...]}, keys named
+    ROLE-k-i); that role is signed with `sigs` from then on."""
+
+    def rotate(role: str):
+        def step(sim: Sim) -> None:
+            sim.bump_root()
+            names = [f"{role}-k-{k}" for k in spec["keys"]]
+            sim.set_keys(role, names, spec["threshold"])
+            sim.publish_root()
+            sim.signers[role] = [f"{role}-k-{k}" for k in spec["sigs"]]
+            sim.publish()
+
+        return step
+
+    return [plain, rotate("timestamp"), rotate("snapshot"), rotate("targets")]
+
+
+def graph(spec: dict):
+    """Delegations {"delegations": [[delegator, role, paths, terminating]...],
+    "targets": [[role, path]...]}: each role has one key of its own, threshold 1."""
+
+    def step(sim: Sim) -> None:
+        sim.publish_root()
+        for delegator, role, paths, terminating in spec["delegations"]:
+            sim.delegate(delegator, role, [f"g-{role}"], paths=paths, terminating=terminating)
+        for role, path in spec["targets"]:
+            sim.add_target(role, path, f"{path} by {role}\n".encode())
+        sim.publish()
+
+    return step
+
+
+def parametrized(name: str):
+    kind, _, arg = name.partition("=")
+    spec = json.loads(arg)
+    if kind == "root_chain":
+        return (True, True, [root_chain(spec)])
+    if kind == "role_keys":
+        return (True, True, role_keys(spec))
+    if kind == "graph":
+        return (True, True, [graph(spec)])
+    return None
+
+
 # name: (consistent snapshot, hashes/lengths in snapshot and timestamp meta, steps)
 SCENARIOS = {
     "basic": (True, True, [basic_repo, basic_change_target]),
@@ -541,6 +636,9 @@ SCENARIOS = {
     "succinct_bins": (True, True, [bins_graph]),
     "cycle": (True, True, [cycle_graph]),
     "delegated_threshold": (True, True, [delegated_threshold_graph, delegated_threshold_fixed]),
+    "timestamp_same_version": (True, True, [plain, timestamp_same_version_other_content]),
+    "custom_fields": (True, True, [plain, custom_fields_in_root]),
+    "unusual_role_names": (True, True, [unusual_role_names]),
 }
 
 
@@ -553,10 +651,11 @@ def main() -> int:
         print(__doc__, file=sys.stderr)
         return 2
     state, serve, name, step = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    if name not in SCENARIOS or not 0 <= step < len(SCENARIOS[name][2]):
+    scenario = SCENARIOS.get(name) or ("=" in name and parametrized(name)) or None
+    if scenario is None or not 0 <= step < len(scenario[2]):
         print(f"unknown scenario or step: {name} {step}", file=sys.stderr)
         return 2
-    consistent, meta_hashes, steps = SCENARIOS[name]
+    consistent, meta_hashes, steps = scenario
     os.makedirs(state, exist_ok=True)
     sim = Sim(serve, consistent, meta_hashes) if step == 0 else Sim.load(state)
     steps[step](sim)
