@@ -1007,3 +1007,66 @@ fn targets_are_found_through_path_patterns() {
         assert_eq!(fetched, *order, "{target}");
     }
 }
+
+#[test]
+fn snapshot_and_targets_fast_forward_recovery_after_key_rotation() {
+    let s = refresh_steps("snapshot_fast_forward_recovery", &[0, 0]);
+    assert_eq!(s.version(Client::Conclave, "snapshot"), Some(1));
+    let s = refresh_steps("targets_fast_forward_recovery", &[0, 0]);
+    assert_eq!(s.version(Client::Conclave, "targets"), Some(2));
+}
+
+#[test]
+fn snapshot_other_than_the_version_timestamp_names_is_refused() {
+    let s = refresh_steps("snapshot_version_mismatch", &[1]);
+    assert_eq!(s.version(Client::Conclave, "snapshot"), Some(2));
+}
+
+impl Scenario {
+    /// Put the simulator's expired copy of `role` (serve/stale-ROLE.json) in both clients'
+    /// metadata folders, as if time had passed since they stored it.
+    fn age_stored(&self, role: &str) {
+        let stale = std::fs::read(self.tmp.path().join(format!("serve/stale-{role}.json")))
+            .expect("stale copy");
+        for c in CLIENTS {
+            std::fs::write(self.dir(c, "metadata").join(format!("{role}.json")), &stale)
+                .expect("write stored metadata");
+        }
+    }
+}
+
+#[test]
+fn expired_stored_metadata_is_used_for_rollback_checks() {
+    // A stored timestamp that expired (v3) does not stop an update to v4...
+    let mut s = Scenario::new("expired_stored_timestamp");
+    s.refresh(0);
+    s.next();
+    s.age_stored("timestamp");
+    s.refresh(0);
+    assert_eq!(s.version(Client::Conclave, "timestamp"), Some(4));
+    // ...but one that expired at v10 still refuses v5.
+    s.next();
+    s.age_stored("timestamp");
+    s.refresh(1);
+    // An expired stored timestamp and the same version served: the stored one stays, and
+    // being expired it stops the update.
+    s.next();
+    s.age_stored("timestamp");
+    s.refresh(1);
+
+    // A stored snapshot that expired is checked against: targets may not go below it.
+    let mut s = Scenario::new("expired_stored_snapshot");
+    s.refresh(0);
+    s.next();
+    s.age_stored("snapshot");
+    s.refresh(0);
+    s.next();
+    s.age_stored("snapshot");
+    s.refresh(1);
+}
+
+#[test]
+fn expired_delegated_role_is_refused() {
+    let s = Scenario::new("expired_delegated_role");
+    s.download(&["a/x.txt"], 1);
+}

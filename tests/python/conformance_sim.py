@@ -587,6 +587,91 @@ def graph(spec: dict):
     return step
 
 
+def snapshot_v99999(sim: Sim) -> None:
+    sim.snapshot.signed.version = 99998
+    sim.publish()
+
+
+def rotate_snapshot_timestamp_keys_and_reset(sim: Sim) -> None:
+    sim.bump_root()
+    sim.set_keys("snapshot", ["snapshot-2"], 1)
+    sim.set_keys("timestamp", ["timestamp-2"], 1)
+    sim.publish_root()
+    sim.snapshot.signed.version = 0
+    sim.timestamp.signed.version = 0
+    sim.publish()
+
+
+def targets_v100(sim: Sim) -> None:
+    sim.roles["targets"].signed.version = 99
+    sim.publish()
+
+
+def rotate_snapshot_key_and_reset_targets(sim: Sim) -> None:
+    sim.bump_root()
+    sim.set_keys("snapshot", ["snapshot-2"], 1)
+    sim.publish_root()
+    sim.roles["targets"].signed.version = 1
+    sim.publish()
+
+
+def snapshot_not_the_named_version(sim: Sim) -> None:
+    # The timestamp names snapshot v+1; the snapshot served is v+2.
+    sim.snapshot.signed.version += 1
+    sim.timestamp.signed.snapshot_meta = MetaFile(version=sim.snapshot.signed.version)
+    sim.publish_timestamp_bumped()
+    sim.snapshot.signed.version += 1
+    sim._write("snapshot.json", sim._sign(sim.snapshot, sim.signers["snapshot"]))
+
+
+def stale(sim: Sim, md: Metadata, role: str) -> None:
+    """Write a validly signed, expired copy of `md` as SERVE/stale-ROLE.json: what a client
+    would hold after time passed (the test puts it in the clients' metadata folders)."""
+    expires = md.signed.expires
+    md.signed.expires = PAST
+    data = sim._sign(md, sim.signers[role])
+    md.signed.expires = expires
+    with open(os.path.join(sim.serve, f"stale-{role}.json"), "wb") as f:
+        f.write(data)
+
+
+def stale_timestamp(stale_version: int, served_version: int):
+    def step(sim: Sim) -> None:
+        sim.timestamp.signed.version = stale_version
+        stale(sim, sim.timestamp, "timestamp")
+        sim.timestamp.signed.version = served_version
+        sim.publish_timestamp()
+
+    return step
+
+
+def stale_snapshot_with_newer_targets(sim: Sim) -> None:
+    # A stored snapshot (expired) that listed targets v50; the new snapshot lists targets v3.
+    meta = sim.snapshot.signed.meta
+    saved = meta["targets.json"]
+    meta["targets.json"] = MetaFile(version=50)
+    stale(sim, sim.snapshot, "snapshot")
+    meta["targets.json"] = saved
+    sim.publish()
+
+
+def stale_snapshot_with_older_targets(sim: Sim) -> None:
+    meta = sim.snapshot.signed.meta
+    saved = meta["targets.json"]
+    meta["targets.json"] = MetaFile(version=1)
+    stale(sim, sim.snapshot, "snapshot")
+    meta["targets.json"] = saved
+    sim.publish()
+
+
+def expired_delegated_role(sim: Sim) -> None:
+    sim.publish_root()
+    sim.delegate("targets", "a", ["a-1"], paths=["a/*"])
+    sim.add_target("a", "a/x.txt", b"from an expired role\n")
+    sim.roles["a"].signed.expires = PAST
+    sim.publish()
+
+
 def parametrized(name: str):
     kind, _, arg = name.partition("=")
     spec = json.loads(arg)
@@ -639,6 +724,24 @@ SCENARIOS = {
     "timestamp_same_version": (True, True, [plain, timestamp_same_version_other_content]),
     "custom_fields": (True, True, [plain, custom_fields_in_root]),
     "unusual_role_names": (True, True, [unusual_role_names]),
+    "snapshot_fast_forward_recovery": (
+        True,
+        True,
+        [plain, snapshot_v99999, rotate_snapshot_timestamp_keys_and_reset],
+    ),
+    "targets_fast_forward_recovery": (
+        True,
+        True,
+        [plain, targets_v100, rotate_snapshot_key_and_reset_targets],
+    ),
+    "snapshot_version_mismatch": (False, False, [plain, snapshot_not_the_named_version]),
+    "expired_stored_timestamp": (True, True, [plain, stale_timestamp(3, 4), stale_timestamp(10, 5), stale_timestamp(5, 5)]),
+    "expired_stored_snapshot": (
+        True,
+        True,
+        [plain, stale_snapshot_with_older_targets, stale_snapshot_with_newer_targets],
+    ),
+    "expired_delegated_role": (True, True, [expired_delegated_role]),
 }
 
 
