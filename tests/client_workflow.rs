@@ -78,7 +78,7 @@ fn expired_stored_timestamp_is_kept_for_rollback_checks_only() {
     );
     set.update_snapshot("snapshot.json", &snap(&repo, 3, 1, EXPIRES))
         .unwrap();
-    set.update_targets("targets.json", &targets_file(&repo, 1))
+    set.update_targets("targets.json", targets_file(&repo, 1))
         .unwrap();
 }
 
@@ -129,7 +129,7 @@ fn stored_snapshot_is_final_only_when_it_is_the_named_version_and_not_expired() 
         set.load_stored_snapshot("snapshot.json", &snap(&repo, 2, 1, EXPIRES))
             .unwrap()
     );
-    set.update_targets("targets.json", &targets_file(&repo, 1))
+    set.update_targets("targets.json", targets_file(&repo, 1))
         .unwrap();
 
     // An older version: kept for rollback checks, targets cannot be verified against it.
@@ -141,7 +141,7 @@ fn stored_snapshot_is_final_only_when_it_is_the_named_version_and_not_expired() 
             .unwrap()
     );
     let err = set
-        .update_targets("targets.json", &targets_file(&repo, 4))
+        .update_targets("targets.json", targets_file(&repo, 4))
         .unwrap_err()
         .to_string();
     assert!(
@@ -160,7 +160,7 @@ fn stored_snapshot_is_final_only_when_it_is_the_named_version_and_not_expired() 
     // ...and is trusted when it does not.
     set.update_snapshot("snapshot.json", &snap(&repo, 3, 4, EXPIRES))
         .unwrap();
-    set.update_targets("targets.json", &targets_file(&repo, 4))
+    set.update_targets("targets.json", targets_file(&repo, 4))
         .unwrap();
 
     // Expired: kept for rollback checks only.
@@ -172,7 +172,7 @@ fn stored_snapshot_is_final_only_when_it_is_the_named_version_and_not_expired() 
             .unwrap()
     );
     assert!(
-        set.update_targets("targets.json", &targets_file(&repo, 1))
+        set.update_targets("targets.json", targets_file(&repo, 1))
             .is_err()
     );
 }
