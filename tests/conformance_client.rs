@@ -229,6 +229,34 @@ impl Scenario {
             );
             outcomes.push(out);
         }
+        self.assert_agree(&args, &outcomes);
+        outcomes.swap_remove(0)
+    }
+
+    /// A refresh where the clients disagree on purpose (a documented difference): each must
+    /// give its own verdict. Returns both outcomes, Conclave's first.
+    fn refresh_each(&self, conclave: i32, ngclient: i32) -> Vec<Outcome> {
+        CLIENTS
+            .iter()
+            .zip([conclave, ngclient])
+            .map(|(c, expected)| {
+                let out = self.client(*c, &["refresh"]);
+                assert_eq!(
+                    out.run.code(),
+                    expected,
+                    "{}, step {}: {c:?} refresh exited {} (expected {expected})\nstderr: {}",
+                    self.name,
+                    self.step,
+                    out.run.code(),
+                    out.run.stderr
+                );
+                out
+            })
+            .collect()
+    }
+
+    /// Both clients trust the same versions and requested the same files.
+    fn assert_agree(&self, args: &[&str], outcomes: &[Outcome]) {
         let trusted: Vec<_> = CLIENTS.iter().map(|c| self.trusted_versions(*c)).collect();
         assert_eq!(
             trusted[0], trusted[1],
@@ -244,7 +272,6 @@ impl Scenario {
             "{}, step {}: Conclave and ngclient requested different files for {args:?}",
             self.name, self.step
         );
-        outcomes.swap_remove(0)
     }
 
     fn refresh(&self, expected: i32) -> Outcome {
@@ -1069,4 +1096,29 @@ fn expired_stored_metadata_is_used_for_rollback_checks() {
 fn expired_delegated_role_is_refused() {
     let s = Scenario::new("expired_delegated_role");
     s.download(&["a/x.txt"], 1);
+}
+
+#[test]
+fn snapshot_threshold_above_its_key_count_is_never_met() {
+    let s = refresh_steps("snapshot_threshold_unreachable", &[1]);
+    assert_eq!(s.version(Client::Conclave, "root"), Some(2));
+    assert_eq!(s.version(Client::Conclave, "snapshot"), Some(2));
+}
+
+#[test]
+fn one_key_listed_under_two_key_ids_counts_once_in_conclave_only() {
+    // Snapshot threshold 2, met only by one public key listed under two key ids and signing
+    // under both. Conclave counts each distinct key once and refuses; python-tuf 7.0.1 counts
+    // key ids and accepts (the one documented difference between the two clients here).
+    let mut s = Scenario::new("one_key_two_key_ids");
+    s.refresh(0);
+    s.next();
+    let outs = s.refresh_each(1, 0);
+    assert!(
+        outs[0].run.stderr.contains("same key as"),
+        "{}",
+        outs[0].run.stderr
+    );
+    assert_eq!(s.version(Client::Conclave, "snapshot"), Some(2));
+    assert_eq!(s.version(Client::Ngclient, "snapshot"), Some(3));
 }

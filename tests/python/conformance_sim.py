@@ -672,6 +672,50 @@ def expired_delegated_role(sim: Sim) -> None:
     sim.publish()
 
 
+def snapshot_threshold_above_key_count(sim: Sim) -> None:
+    sim.bump_root()
+    names = [f"snapshot-{i}" for i in range(1, 6)]
+    sim.set_keys("snapshot", names, 6)
+    sim.publish_root()
+    sim.publish()
+
+
+def one_key_under_two_key_ids(sim: Sim) -> None:
+    # snapshot: threshold 2 over two key ids that are the same public key, signed under both.
+    sim.bump_root()
+    r = sim.root.signed
+    for old in list(r.roles["snapshot"].keyids):
+        r.revoke_key(old, "snapshot")
+    public = key("snapshot-1")
+    ids = []
+    for label in ("a", "b"):
+        k = SSlibKey(
+            hashlib.sha256(f"label {label}".encode()).hexdigest(),
+            public.keytype,
+            public.scheme,
+            dict(public.keyval),
+        )
+        r.add_key(k, "snapshot")
+        ids.append(k.keyid)
+    r.roles["snapshot"].threshold = 2
+    sim.publish_root()
+    sim.roles["targets"].signed.version += 1
+    data = sim._sign(sim.roles["targets"], sim.signers["targets"])
+    sim._write(sim.role_file("targets", sim.roles["targets"].signed.version), data)
+    sim.snapshot.signed.meta["targets.json"] = sim._meta(data, sim.roles["targets"].signed.version)
+    sim.snapshot.signed.version += 1
+    sim.snapshot.signatures.clear()
+    raw = signer("snapshot-1").sign(sim.snapshot.signed_bytes)
+    from securesystemslib.signer import Signature
+
+    for keyid in ids:
+        sim.snapshot.signatures[keyid] = Signature(keyid, raw.signature)
+    snap = sim.snapshot.to_bytes()
+    sim._write(sim.role_file("snapshot", sim.snapshot.signed.version), snap)
+    sim.timestamp.signed.snapshot_meta = sim._meta(snap, sim.snapshot.signed.version)
+    sim.publish_timestamp_bumped()
+
+
 def parametrized(name: str):
     kind, _, arg = name.partition("=")
     spec = json.loads(arg)
@@ -742,6 +786,8 @@ SCENARIOS = {
         [plain, stale_snapshot_with_older_targets, stale_snapshot_with_newer_targets],
     ),
     "expired_delegated_role": (True, True, [expired_delegated_role]),
+    "snapshot_threshold_unreachable": (True, True, [plain, snapshot_threshold_above_key_count]),
+    "one_key_two_key_ids": (True, True, [plain, one_key_under_two_key_ids]),
 }
 
 
