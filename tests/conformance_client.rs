@@ -1122,3 +1122,16 @@ fn one_key_listed_under_two_key_ids_counts_once_in_conclave_only() {
     assert_eq!(s.version(Client::Conclave, "snapshot"), Some(2));
     assert_eq!(s.version(Client::Ngclient, "snapshot"), Some(3));
 }
+
+#[test]
+fn at_most_256_root_versions_per_refresh() {
+    // Roots 2..260 published at once: one refresh follows 256 of them (python-tuf 7's
+    // max_root_rotations), the next one the rest.
+    let mut s = Scenario::new("many_roots");
+    s.refresh(0);
+    s.next();
+    s.refresh(0);
+    assert_eq!(s.version(Client::Conclave, "root"), Some(257));
+    s.refresh(0);
+    assert_eq!(s.version(Client::Conclave, "root"), Some(260));
+}

@@ -716,6 +716,14 @@ def one_key_under_two_key_ids(sim: Sim) -> None:
     sim.publish_timestamp_bumped()
 
 
+def many_roots(sim: Sim) -> None:
+    # Root versions 2..260, each signed by the same key.
+    for _ in range(259):
+        sim.bump_root()
+        sim.publish_root()
+    sim.publish()
+
+
 def parametrized(name: str):
     kind, _, arg = name.partition("=")
     spec = json.loads(arg)
@@ -788,6 +796,7 @@ SCENARIOS = {
     "expired_delegated_role": (True, True, [expired_delegated_role]),
     "snapshot_threshold_unreachable": (True, True, [plain, snapshot_threshold_above_key_count]),
     "one_key_two_key_ids": (True, True, [plain, one_key_under_two_key_ids]),
+    "many_roots": (True, True, [plain, many_roots]),
 }
 
 
