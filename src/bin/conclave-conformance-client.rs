@@ -385,20 +385,37 @@ impl Client {
         {
             return Ok(());
         }
-        let path = if self.consistent(set) {
-            let (_, digest) = info
-                .hashes
-                .first()
-                .ok_or_else(|| anyhow!("the entry in {role} has no hashes"))?;
-            match target.rsplit_once('/') {
-                Some((dir, file)) => format!("{dir}/{digest}.{file}"),
-                None => format!("{digest}.{target}"),
-            }
+        // With consistent snapshots the file is HASH.NAME; any listed hash names it (spec
+        // 5.7.3), so each is tried in turn (sorted by algorithm) while the server has none.
+        let paths: Vec<String> = if self.consistent(set) {
+            info.hashes
+                .iter()
+                .map(|(_, digest)| match target.rsplit_once('/') {
+                    Some((dir, file)) => format!("{dir}/{digest}.{file}"),
+                    None => format!("{digest}.{target}"),
+                })
+                .collect()
         } else {
-            target.to_string()
+            vec![target.to_string()]
         };
-        let url = format!("{base}{}", url_path(&path));
-        let bytes = self.get_ok(&url, info.length)?;
+        let mut fetched = None;
+        for path in &paths {
+            let url = format!("{base}{}", url_path(path));
+            match self.get(&url, info.length)? {
+                Fetched::Body(bytes) => {
+                    fetched = Some((url, bytes));
+                    break;
+                }
+                Fetched::Status(403 | 404) => eprintln!("note: GET {url}: not found"),
+                Fetched::Status(s) => bail!("GET {url}: HTTP status {s}"),
+            }
+        }
+        let Some((url, bytes)) = fetched else {
+            bail!(
+                "the repository has no file for it (tried {})",
+                paths.join(", ")
+            );
+        };
         if bytes.len() as u64 != info.length {
             bail!(
                 "{url}: {} bytes where {role} says {}",

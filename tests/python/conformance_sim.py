@@ -724,6 +724,19 @@ def many_roots(sim: Sim) -> None:
     sim.publish()
 
 
+def target_under_second_hash(sim: Sim) -> None:
+    sim.publish_root()
+    content = b"listed with two hashes\n"
+    path = "two-hashes.txt"
+    sim.roles["targets"].signed.targets[path] = TargetFile.from_data(
+        path, content, ["sha256", "sha512"]
+    )
+    sim.publish()
+    digest = hashlib.sha512(content).hexdigest()
+    with open(os.path.join(sim.serve, "targets", f"{digest}.{path}"), "wb") as f:
+        f.write(content)
+
+
 def parametrized(name: str):
     kind, _, arg = name.partition("=")
     spec = json.loads(arg)
@@ -797,6 +810,7 @@ SCENARIOS = {
     "snapshot_threshold_unreachable": (True, True, [plain, snapshot_threshold_above_key_count]),
     "one_key_two_key_ids": (True, True, [plain, one_key_under_two_key_ids]),
     "many_roots": (True, True, [plain, many_roots]),
+    "target_under_second_hash": (True, True, [target_under_second_hash]),
 }
 
 
