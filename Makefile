@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace python3 python3-venv dosfstools mtools
+DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace python3 python3-venv dosfstools mtools faketime
 # python-tuf 7.0.1 requires securesystemslib~=1.0 and urllib3~=2.0; securesystemslib 1.6.0's
 # [crypto] extra requires cryptography>=48. Every package of the venv is pinned exactly (checked on
 # PyPI 2026-11-23); without [crypto]/cryptography, ECDSA signatures are skipped silently.
@@ -31,7 +31,8 @@ demo-verify: build
 
 deps: deb-deps venv
 
-# Debian packages the tests use (SoftHSM2, zbar, tmux, strace; python3-venv for the venv).
+# Debian packages the tests use (SoftHSM2, zbar, tmux, strace; python3-venv for the venv;
+# faketime for the client workflow tests on static repositories of the past).
 # Installs only what is missing.
 deb-deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \

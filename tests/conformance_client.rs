@@ -139,6 +139,8 @@ struct Scenario {
     tmp: tempfile::TempDir,
     server: Server,
     step: usize,
+    /// Clients run under `faketime` at this UTC time (static repositories of the past).
+    faketime: Option<String>,
 }
 
 impl Scenario {
@@ -152,6 +154,7 @@ impl Scenario {
             tmp,
             server,
             step: 0,
+            faketime: None,
         };
         s.sim(0);
         let root = s.tmp.path().join("serve/metadata/1.root.json");
@@ -190,11 +193,20 @@ impl Scenario {
     }
 
     fn client(&self, c: Client, args: &[&str]) -> Outcome {
-        let mut cmd = match c {
-            Client::Conclave => Command::new(CLIENT),
-            Client::Ngclient => {
-                let mut cmd = Command::new(python());
-                cmd.arg(python_script("ngclient_cli.py"));
+        let program: Vec<PathBuf> = match c {
+            Client::Conclave => vec![CLIENT.into()],
+            Client::Ngclient => vec![python().to_path_buf(), python_script("ngclient_cli.py")],
+        };
+        let mut cmd = match &self.faketime {
+            Some(at) => {
+                let mut cmd = Command::new("faketime");
+                cmd.env("TZ", "UTC").arg("-f").arg(format!("@{at}"));
+                cmd.args(&program);
+                cmd
+            }
+            None => {
+                let mut cmd = Command::new(&program[0]);
+                cmd.args(&program[1..]);
                 cmd
             }
         };
@@ -1158,4 +1170,69 @@ fn target_file_named_by_its_second_hash_is_found_by_conclave_only() {
         s.stored_target("two-hashes.txt").as_deref(),
         Some("listed with two hashes\n")
     );
+}
+
+/// A real repository from the public suite's static data (tests/data/vectors/
+/// tuf-conformance-static), served as it is, both clients run under `faketime` at the time the
+/// data was taken: init with its initial root, download its target path.
+fn static_repository(name: &str) {
+    let src = common::manifest_dir()
+        .join("tests/data/vectors/tuf-conformance-static")
+        .join(name);
+    let read = |f: &str| {
+        std::fs::read_to_string(src.join(f))
+            .unwrap_or_else(|e| panic!("{name}/{f}: {e}"))
+            .trim()
+            .to_string()
+    };
+    // "2025-02-09 12:02:08+00:00" -> "2025-02-09 12:02:08" (TZ=UTC for faketime).
+    let at = read("faketime").trim_end_matches("+00:00").to_string();
+    let target = read("targetpath");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    common::copy_dir(&src.join("metadata"), &tmp.path().join("serve/metadata"));
+    common::copy_dir(&src.join("targets"), &tmp.path().join("serve/targets"));
+    let server = Server::start(&tmp.path().join("serve"));
+    let s = Scenario {
+        name: format!("static {name}"),
+        tmp,
+        server,
+        step: 0,
+        faketime: Some(at),
+    };
+    let root = src.join("initial_root.json");
+    for c in CLIENTS {
+        let out = s.client(c, &["init", root.to_str().expect("UTF-8 path")]);
+        assert_eq!(out.run.code(), 0, "{c:?} init: {}", out.run.stderr);
+    }
+    s.refresh(0);
+    s.download(&[&target], 0);
+    let stored = std::fs::read(
+        s.dir(Client::Conclave, "targets")
+            .join(quote_role_name(&target)),
+    )
+    .expect("downloaded target");
+    assert!(!stored.is_empty());
+    // Without faked time the same data has expired: refused.
+    let late = Scenario {
+        faketime: None,
+        ..s
+    };
+    late.download(
+        &[&target],
+        if name == "sigstore-root-signing" {
+            1
+        } else {
+            0
+        },
+    );
+}
+
+#[test]
+fn static_sigstore_production_repository() {
+    static_repository("sigstore-root-signing");
+}
+
+#[test]
+fn static_tuf_on_ci_repository() {
+    static_repository("tuf-on-ci-0.11");
 }
