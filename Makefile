@@ -5,14 +5,14 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace python3 python3-venv dosfstools mtools
+DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace python3 python3-venv dosfstools mtools faketime
 # python-tuf 7.0.1 requires securesystemslib~=1.0 and urllib3~=2.0; securesystemslib 1.6.0's
 # [crypto] extra requires cryptography>=48. Every package of the venv is pinned exactly (checked on
 # PyPI 2026-11-23); without [crypto]/cryptography, ECDSA signatures are skipped silently.
 PY_PACKAGES := tuf==7.0.1 securesystemslib[crypto]==1.6.0 cryptography==50.0.2 cffi==2.1.1 \
   pycparser==3.12 urllib3==2.8.0
 
-.PHONY: demo demo-verify test deps deb-deps venv lint unit build bench clean
+.PHONY: demo demo-verify test deps deb-deps venv lint no-network-deps unit conformance build bench clean
 
 build:
 	$(CARGO) build --release --locked
@@ -32,7 +32,8 @@ demo-verify: build
 
 deps: deb-deps venv
 
-# Debian packages the tests use (SoftHSM2, zbar, tmux, strace; python3-venv for the venv).
+# Debian packages the tests use (SoftHSM2, zbar, tmux, strace; python3-venv for the venv;
+# faketime for the client workflow tests on static repositories of the past).
 # Installs only what is missing.
 deb-deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
@@ -52,17 +53,35 @@ $(VENV)/.done: Makefile | deb-deps
 	$(PY) -c 'import tuf.ngclient, securesystemslib.signer, cryptography; print("venv ok: tuf", tuf.__version__)'
 	touch $@
 
-lint:
+# Clippy covers the conformance client too (feature conformance-client).
+lint: no-network-deps
 	$(CARGO) fmt --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets --features conformance-client -- -D warnings
 
-# Every test; the last line sums what every test binary reported ("total: N passed, N failed").
+# The default build (the appliance's `conclave`) must not link an HTTP client: only the
+# conformance client's feature brings one in.
+no-network-deps:
+	@if $(CARGO) tree --locked -e normal --prefix none \
+	    | grep -iE '^(ureq|ureq-proto|reqwest|hyper|http|curl|isahc|attohttpc|minreq) v'; then \
+	  echo "error: the default build depends on the HTTP crate(s) above"; exit 1; \
+	else echo "default build: no HTTP crate"; fi
+
+# Every test, with the conformance client built (feature conformance-client) so that
+# tests/conformance_client.rs runs; the last line sums what every test binary reported
+# ("total: N passed, N failed").
 unit:
 	@mkdir -p target
-	set -o pipefail; CONCLAVE_PYTHON=$(abspath $(PY)) $(CARGO) test --locked 2>&1 | tee target/test.log
+	set -o pipefail; CONCLAVE_PYTHON=$(abspath $(PY)) $(CARGO) test --locked --features conformance-client 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "total: %d passed, %d failed\n", p, f}' target/test.log
 
 test: deps lint unit
+
+# Only the TUF client workflow tests: conclave-conformance-client beside python-tuf's ngclient
+# on python-tuf-made repositories (tests/conformance_client.rs), and the core steps it uses
+# (tests/client_workflow.rs). Part of `make test` too.
+conformance: venv
+	CONCLAVE_PYTHON=$(abspath $(PY)) $(CARGO) test --locked --features conformance-client \
+	  --test conformance_client --test client_workflow
 
 # Times `conclave verify` against python-tuf on a 30-root-version, 100,000-target repository
 # (generated once into bench-out/). Not part of `make test`.

@@ -599,6 +599,106 @@ impl TrustedSet {
         file: &str,
         bytes: &[u8],
     ) -> Result<ThresholdResult, VerifyError> {
+        self.timestamp_step(file, bytes, false).map(|(r, _)| r)
+    }
+
+    /// The client workflow's timestamp step (spec 5.4): [`TrustedSet::update_timestamp`], except
+    /// that a timestamp signed as it must be and with the same version as the trusted one is
+    /// not an error: it is discarded and the trusted timestamp stays (returns `Ok(false)`).
+    /// `Ok(true)` when the new timestamp is now trusted.
+    pub fn update_timestamp_or_keep(
+        &mut self,
+        file: &str,
+        bytes: &[u8],
+    ) -> Result<bool, VerifyError> {
+        self.timestamp_step(file, bytes, true)
+            .map(|(_, updated)| updated)
+    }
+
+    /// Load the timestamp a client kept from its last update, before the new one is fetched
+    /// (spec 5.4.3-5.4.4 check the new one against it): it must be signed by a threshold of the
+    /// trusted root's timestamp keys (after a timestamp key rotation it is not, and is not
+    /// loaded: fast-forward recovery), and it is kept even when expired, for the rollback checks
+    /// only. An expired trusted timestamp stops [`TrustedSet::update_snapshot`] until a newer
+    /// timestamp replaces it.
+    pub fn load_stored_timestamp(
+        &mut self,
+        file: &str,
+        bytes: &[u8],
+    ) -> Result<ThresholdResult, VerifyError> {
+        if self.timestamp.is_some() {
+            return Err(VerifyError::Version {
+                file: file.to_string(),
+                message: "a timestamp is already trusted: the stored one is loaded first".into(),
+            });
+        }
+        let md = load::<Timestamp>(file, bytes)?;
+        let result = self
+            .root
+            .count(RoleType::Timestamp, md.signed_bytes(), &md.signatures);
+        if !result.verified() {
+            return Err(threshold_error(
+                file,
+                "timestamp",
+                "root's timestamp keys",
+                result,
+            ));
+        }
+        self.timestamp = Some(md);
+        Ok(result)
+    }
+
+    /// Load the snapshot a client kept from its last update, after the timestamp step (python-tuf's
+    /// `update_snapshot(data, trusted=True)`): signed by a threshold of root's snapshot keys; its
+    /// bytes are not checked against the timestamp's hashes (they were when it was downloaded).
+    /// It is kept even when it is expired or not the version the trusted timestamp names, for
+    /// the rollback checks of [`TrustedSet::update_snapshot`] only. Returns `Ok(true)` when it is
+    /// the final snapshot (the version the timestamp names, not expired): targets roles can then
+    /// be verified against it and no new snapshot is needed; `Ok(false)` when a new one must be
+    /// fetched.
+    pub fn load_stored_snapshot(&mut self, file: &str, bytes: &[u8]) -> Result<bool, VerifyError> {
+        let Some(ts) = &self.timestamp else {
+            return Err(VerifyError::Missing {
+                file: file.to_string(),
+                message: "cannot load a snapshot before a timestamp is trusted".into(),
+            });
+        };
+        if self.snapshot.is_some() {
+            return Err(VerifyError::Version {
+                file: file.to_string(),
+                message: "a snapshot is already trusted: the stored one is loaded first".into(),
+            });
+        }
+        check_expiry("timestamp.json", "timestamp", ts.signed(), self.now)?;
+        let pin = ts.signed().snapshot_meta.clone();
+        let md = load::<Snapshot>(file, bytes)?;
+        let result = self
+            .root
+            .count(RoleType::Snapshot, md.signed_bytes(), &md.signatures);
+        if !result.verified() {
+            return Err(threshold_error(
+                file,
+                "snapshot",
+                "root's snapshot keys",
+                result,
+            ));
+        }
+        let is_final = md.signed().common.version == pin.version
+            && !md.signed().common.expires.is_expired(self.now);
+        self.snapshot = Some(md);
+        self.snapshot_pin = is_final.then_some(pin);
+        self.targets.clear();
+        Ok(is_final)
+    }
+
+    /// The timestamp step: `Ok((count, true))` when the new timestamp is trusted,
+    /// `Ok((count, false))` when `keep_equal` and it has the trusted version (discarded).
+    fn timestamp_step(
+        &mut self,
+        file: &str,
+        bytes: &[u8],
+        keep_equal: bool,
+    ) -> Result<(ThresholdResult, bool), VerifyError> {
         check_final_root(&self.root, "root", self.now)?;
         let md = load::<Timestamp>(file, bytes)?;
         let result = self
@@ -619,6 +719,9 @@ impl TrustedSet {
                     file: file.to_string(),
                     message: format!("timestamp version {nv} is older than trusted version {ov}"),
                 });
+            }
+            if nv == ov && keep_equal {
+                return Ok((result, false));
             }
             if nv == ov {
                 return Err(VerifyError::Version {
@@ -643,7 +746,7 @@ impl TrustedSet {
         }
         check_expiry(file, "timestamp", md.signed(), self.now)?;
         self.timestamp = Some(md);
-        Ok(result)
+        Ok((result, true))
     }
 
     /// Verify and trust a new snapshot: matches the timestamp's pin (length, hashes, version),
@@ -661,6 +764,9 @@ impl TrustedSet {
                 message: "cannot verify snapshot before a timestamp is trusted".into(),
             });
         };
+        // A stored timestamp (see `load_stored_timestamp`) may be expired: it is then good for
+        // rollback checks only, never as the final timestamp a snapshot is checked against.
+        check_expiry("timestamp.json", "timestamp", ts.signed(), self.now)?;
         let pin = ts.signed().snapshot_meta.clone();
         check_meta_file(file, &pin, bytes)?;
         let md = load::<Snapshot>(file, bytes)?;
