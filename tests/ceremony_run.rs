@@ -21,18 +21,17 @@ struct Room {
 
 /// Three tokens without keys (as keyholders bring them), the online keys on the input media.
 fn room() -> Room {
+    room_with("alice,bob,carol")
+}
+
+/// Tokens labelled as `labels` (comma separated), without keys.
+fn room_with(labels: &str) -> Room {
     let tmp = tempfile::tempdir().unwrap();
     let hsm = tmp.path().join("hsm");
     let out = conclave()
         .args(["token", "init-practice", "--dir"])
         .arg(&hsm)
-        .args([
-            "--keyholders",
-            "alice,bob,carol",
-            "--type",
-            "none",
-            "--json",
-        ])
+        .args(["--keyholders", labels, "--type", "none", "--json"])
         .output()
         .unwrap();
     assert!(
@@ -90,8 +89,12 @@ fn answers(room: &Room, practice: bool, extra: &str) -> PathBuf {
 }
 
 fn run(room: &Room, answers: &Path) -> (i32, String, String) {
+    run_script(room, "bootstrap-root", answers, &room.pins)
+}
+
+fn run_script(room: &Room, script: &str, answers: &Path, pins: &str) -> (i32, String, String) {
     let mut child = conclave()
-        .args(["ceremony", "run", "bootstrap-root", "--workspace"])
+        .args(["ceremony", "run", script, "--workspace"])
         .arg(&room.ws)
         .arg("--answers")
         .arg(answers)
@@ -103,7 +106,7 @@ fn run(room: &Room, answers: &Path) -> (i32, String, String) {
         .spawn()
         .unwrap();
     // The command may refuse its answers before reading any PIN (a closed pipe is fine).
-    let _ = child.stdin.take().unwrap().write_all(room.pins.as_bytes());
+    let _ = child.stdin.take().unwrap().write_all(pins.as_bytes());
     let out = child.wait_with_output().unwrap();
     (
         out.status.code().unwrap_or(-1),
@@ -164,4 +167,93 @@ fn answers_never_carry_pins() {
     let (code, _, err) = run(&room, &a);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("answers never hold PINs"), "{err}");
+}
+
+#[test]
+fn a_keyholder_replaces_their_own_token_in_a_root_rotation() {
+    // alice brings a second token (alice-new): her old key signs for the current root's
+    // threshold, her new key (generated in the new token) for the new root's.
+    let room = room_with("alice,bob,carol,alice-new");
+    let pins: String = room
+        .pins
+        .lines()
+        .filter(|l| !l.starts_with("alice-new="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let new_pin = room
+        .pins
+        .lines()
+        .find_map(|l| l.strip_prefix("alice-new="))
+        .unwrap()
+        .to_string();
+    let a = answers(&room, true, "");
+    let (code, out, err) = run_script(&room, "bootstrap-root", &a, &pins);
+    assert_eq!(code, 0, "{out}{err}");
+    let path = room.ws.parent().unwrap().join("rotation.toml");
+    std::fs::write(
+        &path,
+        "practice = true\nacknowledgement = \"BAG-A1234568\"\n\n[people]\nadministrator = \"ada\"\nkeyholders = [\"alice\", \"bob\", \"carol\"]\nwitnesses = [\"wendy\"]\n\n[parameters]\nadd_keyholders = \"alice\"\nremove_keyholders = \"alice\"\nkey_type = \"ed25519\"\n\n[tokens]\nalice = \"alice-new\"\n",
+    )
+    .unwrap();
+    let both = format!("{pins}alice@alice-new={new_pin}\n");
+    let (code, out, err) = run_script(&room, "rotate-root-keys", &path, &both);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains(&new_pin) && !err.contains(&new_pin));
+    let export = room.ws.join("export");
+    let v1: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.join("1.root.json")).unwrap()).unwrap();
+    let v2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.join("2.root.json")).unwrap()).unwrap();
+    let alice_keys = |root: &serde_json::Value| -> Vec<String> {
+        root["signed"]["roles"]["root"]["keyids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .filter(|id| root["signed"]["keys"][id]["x-tuf-on-ci-keyowner"] == "alice")
+            .collect()
+    };
+    let (old, new) = (alice_keys(&v1), alice_keys(&v2));
+    assert_eq!((old.len(), new.len()), (1, 1));
+    assert_ne!(old, new, "alice's root key was replaced");
+    // Both of alice's keys signed root v2: the old one for v1's threshold, the new one for v2's.
+    let signers: Vec<&str> = v2["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["keyid"].as_str().unwrap())
+        .collect();
+    assert!(signers.contains(&old[0].as_str()), "{signers:?}");
+    assert!(signers.contains(&new[0].as_str()), "{signers:?}");
+    // The new key is in the new token: the token list shows it on alice-new.
+    let list = conclave()
+        .args(["token", "list", "--json"])
+        .env("SOFTHSM2_CONF", &room.conf)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    let tokens: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let on_new = tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == "alice-new")
+        .unwrap()
+        .to_string();
+    // Root lists the key with its owner (a different key id); the public key is the same.
+    let public = v2["signed"]["keys"][&new[0]]["keyval"]["public"]
+        .as_str()
+        .unwrap();
+    assert!(on_new.contains(public), "{on_new}");
+    // Clients follow the rotation.
+    let chain = common::verify_repo(
+        &export,
+        &[
+            "--roots-only",
+            "--no-client",
+            "--trusted-root",
+            export.join("1.root.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(chain.code(), 0, "python-tuf refused: {chain:?}");
 }

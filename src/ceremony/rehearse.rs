@@ -15,7 +15,9 @@ use zeroize::Zeroizing;
 use super::engine::{Engine, Event, Need, ParamJson};
 use super::script::{Kind, Person, Script};
 use crate::signer::Signer;
-use crate::signer::pkcs11::{EdParams, Module, TokenSession, locate_module, parse_key_type};
+use crate::signer::pkcs11::{
+    EdParams, Module, TokenDesc, TokenSession, locate_module, parse_key_type,
+};
 use crate::signer::software::SoftwareSigner;
 use crate::transcript::details::{BeginDetails, FileDigest};
 use crate::transcript::file::TranscriptFile;
@@ -298,14 +300,39 @@ fn login(
             "insert the token {wanted} of keyholder {keyholder}: {e}"
         ))
     })?;
+    login_to(module, &token, keyholder, plan, typed)
+}
+
+/// The PIN of `token` for `keyholder` from the plan: `KEYHOLDER@LABEL` or `KEYHOLDER@SERIAL`
+/// first (a keyholder with two tokens, e.g. replacing their own), then `KEYHOLDER`.
+fn planned_pin<'a>(
+    plan: &'a Plan,
+    keyholder: &str,
+    token: &TokenDesc,
+) -> Option<&'a Zeroizing<String>> {
+    plan.pins
+        .get(&format!("{keyholder}@{}", token.label))
+        .or_else(|| plan.pins.get(&format!("{keyholder}@{}", token.serial)))
+        .or_else(|| plan.pins.get(keyholder))
+}
+
+/// Open a read-write session on `token` and log in with the typed PIN, the plan's, or one asked
+/// on the terminal (naming the token and the keyholder).
+fn login_to(
+    module: &Module,
+    token: &TokenDesc,
+    keyholder: &str,
+    plan: &Plan,
+    typed: Option<&Zeroizing<String>>,
+) -> Result<TokenSession, RehearseError> {
     let session = module
-        .open_session(&token, true)
+        .open_session(token, true)
         .map_err(io(format!("the token of {keyholder}")))?;
     session
         .check_not_locked()
         .map_err(io(format!("the token of {keyholder}")))?;
     let asked;
-    let pin = match typed.or_else(|| plan.pins.get(keyholder)) {
+    let pin = match typed.or_else(|| planned_pin(plan, keyholder, token)) {
         Some(p) => p,
         None => {
             asked = Zeroizing::new(
@@ -512,7 +539,40 @@ fn current_metadata(ws: &Workspace) -> Result<(Value, Value), RehearseError> {
     Ok((read("root")?, read("targets")?))
 }
 
-/// The keyholder's token key that root (new or current) lists under `keyid`.
+/// The present token that holds the key root (new or current) lists under `keyid`: the
+/// keyholder's own token first, then any other present token (a keyholder replacing their own
+/// token signs with the old one for the current root and the new one for the new root).
+/// Public key objects are read without logging in.
+fn token_holding(
+    module: &Module,
+    who: &str,
+    plan: &Plan,
+    engine: &Engine,
+    keyid: &KeyId,
+) -> Result<Option<TokenDesc>, RehearseError> {
+    let wanted = plan.tokens.get(who).map_or(who, String::as_str);
+    let mut tokens = module.tokens().map_err(io("listing the tokens"))?;
+    tokens.retain(|t| t.initialized);
+    tokens.sort_by_key(|t| !(t.label == wanted || t.serial == wanted));
+    for t in tokens {
+        let Ok(session) = module.open_session(&t, false) else {
+            continue;
+        };
+        let Ok(keys) = session.keys() else { continue };
+        let holds = keys.iter().any(|k| {
+            k.tuf_key()
+                .and_then(|key| key.public_key().ok())
+                .and_then(|pk| engine.key_for_material(&pk.material()))
+                .is_some_and(|id| id == *keyid)
+        });
+        if holds {
+            return Ok(Some(t));
+        }
+    }
+    Ok(None)
+}
+
+/// The keyholder's token key that root (new or current) lists under `keyid`, logged in.
 fn token_signer_for(
     module: &Module,
     who: &str,
@@ -521,7 +581,13 @@ fn token_signer_for(
     keyid: &KeyId,
     pin: Option<&Zeroizing<String>>,
 ) -> Result<crate::signer::pkcs11::Pkcs11Signer, RehearseError> {
-    let session = login(module, who, plan, pin)?;
+    let token = token_holding(module, who, plan, engine, keyid)?.ok_or_else(|| {
+        RehearseError::Io(format!(
+            "no token present holds key {} of {who}: insert it",
+            keyid.short()
+        ))
+    })?;
+    let session = login_to(module, &token, who, plan, pin)?;
     let tkey = session
         .keys()
         .map_err(io(format!("keys of {who}")))?
@@ -532,9 +598,7 @@ fn token_signer_for(
                 .and_then(|pk| engine.key_for_material(&pk.material()))
                 .is_some_and(|id| id == *keyid)
         })
-        .ok_or_else(|| {
-            RehearseError::Io(format!("the token of {who} does not hold key {keyid}"))
-        })?;
+        .ok_or_else(|| RehearseError::Io(format!("{token} does not hold key {keyid} of {who}")))?;
     session
         .signer(&tkey)
         .map_err(io(format!("the key of {who}")))
@@ -1033,6 +1097,19 @@ impl Session {
             token_serial: session.token().serial.clone(),
             key: key.to_value(),
         })
+    }
+
+    /// The next key `who` has to sign with and the present token that holds it (`None`: not
+    /// present), for the UI to check the token before asking for its PIN.
+    pub fn next_signing_token(
+        &self,
+        who: &str,
+    ) -> Result<Option<(KeyId, Option<TokenDesc>)>, RehearseError> {
+        let Some((keyid, _)) = self.engine.roles_left(who).into_iter().next() else {
+            return Ok(None);
+        };
+        let token = token_holding(&self.module, who, &self.plan, &self.engine, &keyid)?;
+        Ok(Some((keyid, token)))
     }
 
     /// One signature by `who`'s token over the next role they have left to sign.

@@ -107,15 +107,18 @@ fn read_pins(
         }
         let Some((who, pin)) = line.split_once('=') else {
             return Err(CliError::Usage(format!(
-                "standard input line {}: expected keyholder=PIN",
+                "standard input line {}: expected keyholder=PIN or keyholder@token=PIN",
                 n + 1
             )));
         };
-        if !keyholders.iter().any(|k| k == who.trim()) {
+        // `keyholder@token=PIN`: the PIN of one of the keyholder's tokens (label or serial),
+        // for a keyholder who brings two (e.g. replacing their own token in a rotation).
+        let name = who.trim().split_once('@').map_or(who.trim(), |(k, _)| k);
+        if !keyholders.iter().any(|k| k == name) {
             return Err(CliError::Usage(format!(
                 "standard input line {}: \"{}\" is not a keyholder of the answers file",
                 n + 1,
-                who.trim()
+                name
             )));
         }
         pins.insert(

@@ -18,6 +18,7 @@ use crate::ceremony::script::{ParamValue, Script};
 use crate::signer::pkcs11::{Pkcs11Signer, TokenDesc};
 use crate::transport::qr::{Animation, EncodeOptions, QrMatrix, hex_groups, pgp_words};
 use crate::transport::usb::{Medium, RealSystem, find_media};
+use crate::tuf::key::KeyId;
 use crate::tuf::verify::ThresholdResult;
 
 /// What happened: a key press or a clock tick.
@@ -136,6 +137,9 @@ pub struct App {
     ack_text: String,
     tokens: Result<Vec<TokenDesc>, String>,
     media: Vec<Medium>,
+    /// At a signing step: the keyholder, the key they sign with next, and the present token
+    /// that holds it (refreshed with the token list).
+    signing: Option<(String, KeyId, Option<TokenDesc>)>,
     qr: Option<QrShow>,
     /// Terminal size (columns, rows), kept up to date by the run loop.
     pub term: (u16, u16),
@@ -177,6 +181,7 @@ impl App {
             ack_text: String::new(),
             tokens: Ok(Vec::new()),
             media: Vec::new(),
+            signing: None,
             qr: None,
             term: (80, 24),
             ticks: 0,
@@ -267,6 +272,32 @@ impl App {
     fn poll_tokens(&mut self) {
         if let Some(s) = self.session() {
             self.tokens = s.module().tokens().map_err(|e| e.to_string());
+        }
+        self.signing = match &self.phase {
+            Phase::Ceremony(s) => match s.need() {
+                Need::Sign { pending, .. } => pending.first().and_then(|who| {
+                    s.next_signing_token(who)
+                        .ok()
+                        .flatten()
+                        .map(|(k, t)| (who.clone(), k, t))
+                }),
+                _ => None,
+            },
+            _ => None,
+        };
+    }
+
+    /// The token `who` signs with next: its name for the screen and whether it is present.
+    fn signing_token(&self, who: &str) -> (String, Option<TokenDesc>) {
+        match &self.signing {
+            Some((w, _, Some(t))) if w == who => (t.label.clone(), Some(t.clone())),
+            Some((w, k, None)) if w == who => (format!("holding key {}", k.short()), None),
+            _ => (
+                self.session()
+                    .map(|s| s.expected_token(who))
+                    .unwrap_or_default(),
+                None,
+            ),
         }
     }
 
@@ -810,9 +841,48 @@ impl App {
     }
 
     fn token_then(&mut self, later: Option<(String, String, Pending)>) {
-        if let Some((who, question, action)) = later
-            && self.token_ready(&who)
-        {
+        let Some((who, question, action)) = later else {
+            return;
+        };
+        if let Pending::Sign { .. } = action {
+            // The token that holds the key to sign with (a keyholder replacing their own token
+            // signs with the old one and the new one in turn).
+            self.poll_tokens();
+            match self.signing_token(&who) {
+                (name, Some(t)) if !t.pin.locked => self.confirm(
+                    format!("{question} (token {name}, serial {})", t.serial),
+                    action,
+                ),
+                (_, Some(t)) => {
+                    self.message = Some(Message {
+                        error: true,
+                        text: format!(
+                            "{t}: the PIN is locked; the token's security officer must unlock it"
+                        ),
+                    })
+                }
+                (name, None) => {
+                    let present: Vec<String> = self
+                        .tokens
+                        .as_ref()
+                        .map(|ts| ts.iter().map(|t| t.label.clone()).collect())
+                        .unwrap_or_default();
+                    self.message = Some(Message {
+                        error: true,
+                        text: if present.is_empty() {
+                            format!("Insert the token {name} of {who} first.")
+                        } else {
+                            format!(
+                                "token {} inserted, expected {who}'s token {name}",
+                                present.join(", ")
+                            )
+                        },
+                    });
+                }
+            }
+            return;
+        }
+        if self.token_ready(&who) {
             self.confirm(question, action);
         }
     }
@@ -933,10 +1003,7 @@ impl App {
                 );
             }
             Pending::Sign { who } => {
-                let expected = self
-                    .session()
-                    .map(|s| s.expected_token(&who))
-                    .unwrap_or_default();
+                let (expected, _) = self.signing_token(&who);
                 self.pin(
                     format!("{who}: PIN of token {expected} to sign"),
                     PinFor::Sign { who },
@@ -1048,13 +1115,30 @@ impl App {
                 }
             }
             PinFor::Sign { who } => {
+                let (name, _) = self.signing_token(who);
                 let Phase::Ceremony(s) = &mut self.phase else {
                     return;
                 };
-                retry_label = format!("{who}: PIN of token {} (try again)", s.expected_token(who));
+                retry_label = format!("{who}: PIN of token {name} (try again)");
                 let mut signed = Vec::new();
                 let mut failure = None;
+                // Every key of this keyholder that the same token holds is signed with this PIN.
+                let first = s
+                    .next_signing_token(who)
+                    .ok()
+                    .flatten()
+                    .and_then(|(_, t)| t);
                 while let Some((_, role)) = s.engine.roles_left(who).into_iter().next() {
+                    let here = s
+                        .next_signing_token(who)
+                        .ok()
+                        .flatten()
+                        .and_then(|(_, t)| t);
+                    if !signed.is_empty()
+                        && here.as_ref().map(|t| &t.serial) != first.as_ref().map(|t| &t.serial)
+                    {
+                        break;
+                    }
                     match s
                         .sign_event(who, Some(&pin))
                         .and_then(|ev| s.record(who, ev))
@@ -1066,11 +1150,24 @@ impl App {
                         }
                     }
                 }
+                let left = s.engine.roles_left(who);
                 match failure {
-                    None => {
+                    None if left.is_empty() => {
                         self.message = Some(ok(format!(
                             "{who} signed {}; each signature verified.",
                             signed.join(" and ")
+                        )));
+                        return;
+                    }
+                    None => {
+                        self.message = Some(ok(format!(
+                            "{who} signed {} with this token; {who} signs {} next with the token that holds key {}.",
+                            signed.join(" and "),
+                            left.iter()
+                                .map(|(_, r)| *r)
+                                .collect::<Vec<_>>()
+                                .join(" and "),
+                            left[0].0.short()
                         )));
                         return;
                     }
@@ -1560,8 +1657,22 @@ impl App {
                                 Screen::SigningDone { meters, signers }
                             }
                             Some(who) => {
-                                let expected = s.expected_token(who);
-                                let (status, present) = token_status(&self.tokens, &expected, who);
+                                let (expected, found) = self.signing_token(who);
+                                let wanted = found
+                                    .as_ref()
+                                    .map_or(expected.clone(), |t| t.serial.clone());
+                                let (mut status, present) =
+                                    token_status(&self.tokens, &wanted, who);
+                                if let TokenStatus::Wrong(_) = status {
+                                    status = TokenStatus::Wrong(format!(
+                                        "token {} inserted, expected {who}'s token {expected}",
+                                        present
+                                            .iter()
+                                            .map(|r| r.label.as_str())
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
+                                    ));
+                                }
                                 let roles: Vec<String> = s
                                     .engine
                                     .roles_left(who)
@@ -1762,7 +1873,7 @@ pub fn token_status(
         TokenStatus::Missing
     } else {
         TokenStatus::Wrong(format!(
-            "token {} inserted, expected {who}'s {expected}",
+            "token {} inserted, expected {who}'s token {expected}",
             rows.iter()
                 .map(|r| r.label.as_str())
                 .collect::<Vec<_>>()
@@ -1946,7 +2057,7 @@ mod tests {
         let (status, rows) = token_status(&present, "yk-carol", "alice");
         assert_eq!(
             status,
-            TokenStatus::Wrong("token yk-bob inserted, expected alice's yk-carol".into())
+            TokenStatus::Wrong("token yk-bob inserted, expected alice's token yk-carol".into())
         );
         assert!(!rows[0].expected);
         // By serial number too.

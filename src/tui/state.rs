@@ -99,7 +99,7 @@ pub struct TokenRow {
 pub enum TokenStatus {
     /// The expected token is present.
     Present,
-    /// Another token is present instead ("token X inserted, expected alice's Y").
+    /// Another token is present instead ("token X inserted, expected alice's token Y").
     Wrong(String),
     /// No token present.
     Missing,

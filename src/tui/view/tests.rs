@@ -124,7 +124,7 @@ fn screens() -> Vec<(&'static str, ViewState)> {
             purpose: "generate a key of type ed25519 inside the token".into(),
             expected: "yk-carol".into(),
             present: vec![token("yk-bob", "15830002", false)],
-            status: TokenStatus::Wrong("token yk-bob inserted, expected alice's yk-carol".into()),
+            status: TokenStatus::Wrong("token yk-bob inserted, expected alice's token yk-carol".into()),
             meters: vec![],
             signers: vec![],
         })),
@@ -246,7 +246,7 @@ fn what_people_read_aloud_is_whole_on_the_console() {
     );
     let wrong = get("token-wrong");
     assert!(
-        wrong.contains("token yk-bob inserted, expected alice's yk-carol"),
+        wrong.contains("token yk-bob inserted, expected alice's token yk-carol"),
         "{wrong}"
     );
     let signing = get("token-present");
