@@ -118,7 +118,9 @@ fn run_script(room: &Room, script: &str, answers: &Path, pins: &str) -> (i32, St
 #[test]
 fn a_ceremony_answered_by_a_file_signs_with_the_tokens_and_never_records_a_pin() {
     let room = room();
-    let a = answers(&room, true, "");
+    // The answers also name a folder on "removable media" that receives the export.
+    let stick = room.ws.parent().unwrap().join("stick/conclave-export");
+    let a = answers(&room, true, &format!("export_to = \"{}\"", stick.display()));
     let (code, out, err) = run(&room, &a);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
@@ -135,8 +137,19 @@ fn a_ceremony_answered_by_a_file_signs_with_the_tokens_and_never_records_a_pin()
         Duration::from_secs(60),
     );
     assert_eq!(py.code(), 0, "python-tuf refused: {py:?}");
+    for f in ["1.root.json", "1.targets.json", "SHA256SUMS"] {
+        assert_eq!(
+            std::fs::read(stick.join(f)).unwrap(),
+            std::fs::read(export.join(f)).unwrap(),
+            "{f} on the stick"
+        );
+    }
     let transcript =
         std::fs::read_to_string(room.ws.join("bootstrap-root.transcript.jsonl")).unwrap();
+    assert!(
+        transcript.contains(&stick.display().to_string()),
+        "the destination is recorded"
+    );
     assert!(transcript.contains("\"ada\"") && transcript.contains("BAG-A1234567"));
     for line in room.pins.lines() {
         let pin = line.split_once('=').unwrap().1;

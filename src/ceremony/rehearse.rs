@@ -51,6 +51,8 @@ pub struct Plan {
     pub pins: BTreeMap<String, Zeroizing<String>>,
     /// PKCS#11 module (default: the known modules in order).
     pub module: Option<PathBuf>,
+    /// A folder on removable media that receives the export as well (headless runs).
+    pub export_to: Option<PathBuf>,
 }
 
 /// Who takes part in a rehearsal of this kind, and the parameter values the practice uses: a
@@ -828,6 +830,7 @@ impl Session {
                     tokens: BTreeMap::new(),
                     pins,
                     module: None,
+                    export_to: None,
                 };
                 (module, plan, repaired)
             }
@@ -1249,7 +1252,7 @@ impl Session {
                 }
             },
             Need::Verify => Event::Verified { step },
-            Need::Export { files } => self.export_event(&files, None)?.0,
+            Need::Export { files } => self.export_event(&files, self.plan.export_to.as_deref())?.0,
             Need::Seal => Event::Sealed { step },
         };
         Ok((actor, event))

@@ -67,6 +67,8 @@ struct Answers {
     tokens: std::collections::BTreeMap<String, String>,
     /// PKCS#11 module.
     module: Option<PathBuf>,
+    /// A folder on removable media that receives the export too (besides `WORKSPACE/export/`).
+    export_to: Option<PathBuf>,
 }
 
 #[derive(serde::Deserialize)]
@@ -181,6 +183,7 @@ fn run_ceremony(a: &RunArgs) -> Result<Outcome, CliError> {
         tokens: answers.tokens,
         pins,
         module: answers.module,
+        export_to: answers.export_to,
     };
     let practice = plan.practice;
     let report = rehearse::run_real(&ws, &name, &text, Path::new("/sys"), plan)

@@ -1280,6 +1280,7 @@ impl App {
             tokens: plan.tokens.clone(),
             pins: BTreeMap::new(),
             module: plan.module.clone(),
+            export_to: None,
         };
         match App::open(&ws, &name, text, &sys, Some(plan_copy)) {
             Ok(app) => {
