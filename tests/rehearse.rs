@@ -435,6 +435,22 @@ fn a_root_rotation_adds_dave_removes_carol_and_clients_follow_it() {
     assert!(md.contains("| root (threshold 2 → 2) |"), "{md}");
     assert!(md.contains("| dave | — | yes | added |"), "{md}");
     assert!(md.contains("| carol | yes | — | removed |"), "{md}");
+    // People and tokens: dave's new token, and who signed what (carol's old key still counted
+    // for the current root's threshold).
+    assert!(md.contains("## People and tokens"), "{md}");
+    let dave = md
+        .lines()
+        .find(|l| l.starts_with("| dave |"))
+        .expect("dave's row");
+    assert!(
+        dave.contains("keyholder") && dave.contains("root: "),
+        "{dave}"
+    );
+    assert!(
+        md.lines()
+            .any(|l| l.starts_with("| administrator | administrator |")),
+        "{md}"
+    );
 }
 
 #[test]

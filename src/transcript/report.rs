@@ -104,6 +104,29 @@ fn document(
         a.conformance.as_deref().unwrap_or(CONFORMANCE),
     )));
 
+    let people = people_and_tokens(&a.records);
+    if !people.is_empty() {
+        doc.push(Block::Heading("People and tokens".into()));
+        doc.push(Block::Table {
+            header: vec![
+                "person",
+                "as",
+                "tokens (serial)",
+                "signatures (role: key id)",
+            ],
+            rows: people
+                .into_iter()
+                .map(|p| {
+                    vec![
+                        text(p.name),
+                        text(p.roles.join(", ")),
+                        text(p.tokens.join(", ")),
+                        text(p.signatures.join("; ")),
+                    ]
+                })
+                .collect(),
+        });
+    }
     if !a.keys.is_empty() {
         doc.push(Block::Heading("Keys before and after".into()));
         let mut rows = Vec::new();
@@ -258,6 +281,82 @@ fn document(
 
 /// Text for Markdown: one line, control characters shown escaped, Markdown and HTML syntax
 /// escaped so a record cannot break the table or add markup.
+/// One person of the ceremony as the records name them.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct PersonRow {
+    name: String,
+    roles: Vec<String>,
+    tokens: Vec<String>,
+    signatures: Vec<String>,
+}
+
+/// People from the roll call, the tokens their keys were generated in, and what each signed
+/// (metadata and the seal), read from the records' details.
+fn people_and_tokens(records: &[crate::transcript::record::Record]) -> Vec<PersonRow> {
+    let mut rows: Vec<PersonRow> = Vec::new();
+    fn row<'a>(rows: &'a mut Vec<PersonRow>, name: &str) -> &'a mut PersonRow {
+        if let Some(i) = rows.iter().position(|r| r.name == name) {
+            &mut rows[i]
+        } else {
+            rows.push(PersonRow {
+                name: name.to_string(),
+                ..PersonRow::default()
+            });
+            let last = rows.len() - 1;
+            &mut rows[last]
+        }
+    }
+    let str_of = |v: Option<&crate::tuf::canonical::Value>| {
+        v.and_then(crate::tuf::canonical::Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    for r in records {
+        let Some(d) = r.details.as_object() else {
+            continue;
+        };
+        match r.action.as_str() {
+            "roll-call" => {
+                let admin = str_of(d.get("administrator"));
+                if !admin.is_empty() {
+                    row(&mut rows, &admin).roles.push("administrator".into());
+                }
+                for (field, role) in [("keyholders", "keyholder"), ("witnesses", "witness")] {
+                    if let Some(crate::tuf::canonical::Value::Array(names)) = d.get(field) {
+                        for n in names.iter().filter_map(|n| n.as_str()) {
+                            row(&mut rows, n).roles.push(role.into());
+                        }
+                    }
+                }
+            }
+            "key-generated" => {
+                let who = str_of(d.get("keyholder"));
+                let serial = str_of(d.get("token_serial"));
+                let p = row(&mut rows, &who);
+                if !p.tokens.contains(&serial) {
+                    p.tokens.push(serial);
+                }
+            }
+            "signed" => {
+                let who = str_of(d.get("keyholder"));
+                let role = str_of(d.get("role"));
+                let keyid = str_of(d.get("keyid"));
+                row(&mut rows, &who)
+                    .signatures
+                    .push(format!("{role}: {keyid}"));
+            }
+            "seal-signature" => {
+                let keyid = str_of(d.get("keyid"));
+                row(&mut rows, &r.actor)
+                    .signatures
+                    .push(format!("seal: {keyid}"));
+            }
+            _ => {}
+        }
+    }
+    rows
+}
+
 fn change(k: &crate::ceremony::engine::KeyRow) -> &'static str {
     match (k.before, k.after) {
         (false, true) => "added",
