@@ -310,6 +310,26 @@ fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
     let s = t.wait_change(&s);
     assert!(!s.contains("Everywhere:"), "{s}");
 
+    // A resize is followed (here to 120x40 and back).
+    for (w, h) in [("120", "40"), ("80", "24")] {
+        let _ = Command::new("tmux")
+            .args(["resize-window", "-t", &t.name, "-x", w, "-y", h])
+            .status();
+        let start = Instant::now();
+        loop {
+            let s = t.screen();
+            let width = s.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+            if s.contains("Parameters of this ceremony") && (width > 80) == (w == "120") {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "not redrawn at {w}x{h}:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     // A confirmation is never pre-selected and keys typed ahead do not answer it: Enter and y
     // sent together leave the question open.
     t.send(&["Enter", "y"]);
