@@ -10,5 +10,6 @@ pub mod folder;
 pub mod signer;
 pub mod system;
 pub mod transcript;
+pub mod transparency;
 pub mod transport;
 pub mod tuf;
