@@ -49,6 +49,9 @@ enum Command {
     Token(cli::token::TokenCommand),
     /// Add a signature from a token key to a metadata file.
     Sign(cli::token::SignArgs),
+    /// Key-event log: append a ceremony's key events, sign its checkpoint, verify it.
+    #[command(subcommand)]
+    Log(cli::log::LogCommand),
     /// Ceremony transcripts: verify the hash chain, the seal and the exported artifacts.
     #[command(subcommand)]
     Transcript(cli::transcript::TranscriptCommand),
@@ -67,6 +70,7 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Token(c) => cli::token::run_token(c, cli.config.as_deref()),
         Command::Sign(a) => cli::token::run_sign(a, cli.config.as_deref()),
         Command::Transcript(c) => cli::transcript::run(c),
+        Command::Log(c) => cli::log::run(c, cli.config.as_deref()),
     }
 }
 
