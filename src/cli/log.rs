@@ -45,6 +45,23 @@ pub enum LogCommand {
     /// Verify a log: tree, checkpoint signatures by the root keys (threshold), inclusion of every
     /// entry, consistency with older checkpoints and logs.
     Verify(VerifyArgs),
+    /// Print RFC 9162 inclusion proofs (every entry, or --entry) and consistency proofs (from
+    /// every earlier checkpoint, and --from) as JSON, for other implementations and online logs.
+    Proof(ProofArgs),
+}
+
+/// `conclave log proof`
+#[derive(Debug, clap::Args)]
+pub struct ProofArgs {
+    /// The log directory.
+    #[arg(long, value_name = "DIR")]
+    pub log: PathBuf,
+    /// Only these entries (0-based leaf index); default: every entry.
+    #[arg(long, value_name = "INDEX")]
+    pub entry: Vec<u64>,
+    /// Also a consistency proof from the tree of this many entries.
+    #[arg(long = "from", value_name = "SIZE")]
+    pub from: Vec<u64>,
 }
 
 /// `conclave log append`
@@ -132,6 +149,7 @@ pub fn run(cmd: &LogCommand, config: Option<&Path>) -> Result<Outcome, CliError>
         LogCommand::Append(a) => append(a),
         LogCommand::Sign(a) => sign(a, config),
         LogCommand::Verify(a) => run_verify(a),
+        LogCommand::Proof(a) => proof(a),
     }
 }
 
@@ -627,5 +645,57 @@ fn run_verify(a: &VerifyArgs) -> Result<Outcome, CliError> {
     Ok(Outcome {
         stdout,
         success: v.passed(),
+    })
+}
+
+fn proof(a: &ProofArgs) -> Result<Outcome, CliError> {
+    use crate::transparency::merkle;
+    let d = read_log_dir(&a.log)?;
+    let leaves = d.log.leaves();
+    let n = leaves.len();
+    let hexes = |v: &[merkle::Hash]| v.iter().map(hex::encode).collect::<Vec<_>>();
+    let indices: Vec<u64> = if a.entry.is_empty() {
+        (0..n as u64).collect()
+    } else {
+        a.entry.clone()
+    };
+    let mut inclusion = Vec::new();
+    for i in indices {
+        let path = usize::try_from(i)
+            .ok()
+            .and_then(|i| merkle::inclusion_proof(i, leaves))
+            .ok_or_else(|| {
+                CliError::Usage(format!("--entry {i}: the log has {n} entries (0 to {})", n.saturating_sub(1)))
+            })?;
+        inclusion.push(serde_json::json!({
+            "index": i,
+            "leaf_hash": hex::encode(leaves[i as usize]),
+            "path": hexes(&path),
+        }));
+    }
+    let mut sizes: Vec<u64> = d.history.iter().map(|(_, c)| c.checkpoint.size).collect();
+    sizes.extend(&a.from);
+    let mut consistency = Vec::new();
+    for m in sizes {
+        let path = usize::try_from(m)
+            .ok()
+            .and_then(|m| merkle::consistency_proof(m, leaves))
+            .ok_or_else(|| CliError::Usage(format!("--from {m}: between 1 and {n}")))?;
+        consistency.push(serde_json::json!({
+            "from": m,
+            "old_root_hash": hex::encode(d.log.root_at(m as usize).unwrap_or_default()),
+            "path": hexes(&path),
+        }));
+    }
+    let v = serde_json::json!({
+        "origin": d.checkpoint.checkpoint.origin,
+        "size": n,
+        "root_hash": hex::encode(d.log.root()),
+        "inclusion": inclusion,
+        "consistency": consistency,
+    });
+    Ok(Outcome {
+        stdout: format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()),
+        success: true,
     })
 }
