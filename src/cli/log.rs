@@ -24,7 +24,7 @@ use crate::transparency::event::{
 use crate::transparency::log::{Log, Previous, verify};
 use crate::transparency::note::{SignedCheckpoint, valid_name};
 use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
-use crate::tuf::metadata::{Root, RoleType, Targets};
+use crate::tuf::metadata::{RoleType, Root, Targets};
 
 /// File of the entries in a log directory.
 pub const ENTRIES: &str = "entries.jsonl";
@@ -316,10 +316,16 @@ fn append(a: &AppendArgs) -> Result<Outcome, CliError> {
     // The ceremony: its name and seal from the verified transcript.
     let tbytes = read(&a.transcript)?;
     let t = verify_chain(&tbytes).map_err(|e| {
-        CliError::Invalid(format!("{}: the transcript does not verify: {e}", a.transcript.display()))
+        CliError::Invalid(format!(
+            "{}: the transcript does not verify: {e}",
+            a.transcript.display()
+        ))
     })?;
     let seal = verify_seal(&t).map_err(|e| {
-        CliError::Invalid(format!("{}: the seal does not verify: {e}", a.transcript.display()))
+        CliError::Invalid(format!(
+            "{}: the seal does not verify: {e}",
+            a.transcript.display()
+        ))
     })?;
     let name = t.begin().map(|b| b.script.name).ok_or_else(|| {
         CliError::Invalid(format!(
@@ -357,7 +363,12 @@ fn append(a: &AppendArgs) -> Result<Outcome, CliError> {
             } else {
                 a.targets.as_ref().unwrap_or(&a.root)
             };
-            if !seal.details.artifacts.iter().any(|f| f.sha256 == p.file_sha256) {
+            if !seal
+                .details
+                .artifacts
+                .iter()
+                .any(|f| f.sha256 == p.file_sha256)
+            {
                 return Err(CliError::Invalid(format!(
                     "{} ({} version {}) is not among the artifacts the seal of {} lists: it is not what this ceremony exported",
                     file.display(),
@@ -599,9 +610,8 @@ fn run_verify(a: &VerifyArgs) -> Result<Outcome, CliError> {
         Some(p) => {
             let bytes = read(p)?;
             // It must verify by its own root keys before its keys decide anything.
-            crate::tuf::verify::trust_root(&p.display().to_string(), &bytes).map_err(|e| {
-                CliError::Invalid(format!("the trusted root does not verify: {e}"))
-            })?;
+            crate::tuf::verify::trust_root(&p.display().to_string(), &bytes)
+                .map_err(|e| CliError::Invalid(format!("the trusted root does not verify: {e}")))?;
             Some(
                 Published::<Root>::from_bytes(&bytes)
                     .map_err(|e| CliError::Invalid(format!("{}: {e}", p.display())))?,
@@ -631,12 +641,19 @@ fn run_verify(a: &VerifyArgs) -> Result<Outcome, CliError> {
     } else {
         let mut out = format!("key-event log {}\n", a.log.display());
         for c in &v.checks {
-            out.push_str(&format!("  [{}] {}\n", if c.ok { "ok" } else { "FAIL" }, c.text));
+            out.push_str(&format!(
+                "  [{}] {}\n",
+                if c.ok { "ok" } else { "FAIL" },
+                c.text
+            ));
         }
         for n in &v.notes {
             out.push_str(&format!("  note: {n}\n"));
         }
-        out.push_str(&format!("conclave log verify {}: {verdict}\n", a.log.display()));
+        out.push_str(&format!(
+            "conclave log verify {}: {verdict}\n",
+            a.log.display()
+        ));
         if let Some(f) = v.first_failure() {
             out.push_str(&format!("first failure: {}\n", f.text));
         }
@@ -665,7 +682,10 @@ fn proof(a: &ProofArgs) -> Result<Outcome, CliError> {
             .ok()
             .and_then(|i| merkle::inclusion_proof(i, leaves))
             .ok_or_else(|| {
-                CliError::Usage(format!("--entry {i}: the log has {n} entries (0 to {})", n.saturating_sub(1)))
+                CliError::Usage(format!(
+                    "--entry {i}: the log has {n} entries (0 to {})",
+                    n.saturating_sub(1)
+                ))
             })?;
         inclusion.push(serde_json::json!({
             "index": i,

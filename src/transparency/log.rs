@@ -2,7 +2,7 @@
 //! (tree, checkpoint signatures by the root keys, inclusion of every entry, consistency with older
 //! checkpoints and logs). Pure: the caller reads and writes the files.
 
-use super::event::{Entry, KeyState, Published, RoleName};
+use super::event::{Entry, Event, KeyState, Published, RoleName};
 use super::merkle::{self, Hash};
 use super::note::{Checkpoint, NoteCount, SignedCheckpoint};
 use crate::tuf::canonical::Value;
@@ -347,8 +347,19 @@ pub fn verify(
     // 1. The entries replay.
     let state = match log.replay(n) {
         Ok(s) => {
+            if let Some(last) = log.entries().last()
+                && !matches!(last.event, Event::CeremonySealed { .. })
+            {
+                v.fail(format!(
+                    "entries: TRUNCATED: the log ends inside ceremony \"{}\" (entry {} is \"{}\", not its ceremony-sealed entry)",
+                    last.ceremony,
+                    n - 1,
+                    last.summary()
+                ));
+                return v;
+            }
             v.pass(format!(
-                "entries: {n} entries replay (keys added only once, removed only when present, thresholds and versions in order)"
+                "entries: {n} entries replay (keys added only once, removed only when present, thresholds and versions in order; each ceremony closed by its ceremony-sealed entry)"
             ));
             s
         }
@@ -503,7 +514,7 @@ mod tests {
     use super::*;
     use crate::signer::Signer;
     use crate::signer::software::SoftwareSigner;
-    use crate::transparency::event::{CeremonyRef, Event, Export, ceremony_events};
+    use crate::transparency::event::{CeremonyRef, Export, ceremony_events};
     use crate::tuf::canonical::Value;
     use crate::tuf::key::Algorithm;
     use crate::tuf::metadata::{Metadata, Root};
