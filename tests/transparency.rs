@@ -131,6 +131,26 @@ fn python_check(ws: &Path, log: &Path, trusted_root: Option<&Path>) -> (i32, ser
     (r.code(), v)
 }
 
+/// sigstore-python's Rekor code on `log` (tests/python/transparency_sigstore.py): its checkpoint
+/// parser and ECDSA P-256 note verification, its RFC 6962 inclusion proof check.
+fn sigstore_check(ws: &Path, log: &Path, root: &Path) -> (i32, serde_json::Value) {
+    let (code, proofs, err) = run(ws, &["log", "proof", "--log", s(log)], "");
+    assert_eq!(code, 0, "{err}");
+    let pfile = log.with_extension("sigstore-proofs.json");
+    std::fs::write(&pfile, proofs).unwrap();
+    let r = common::run_python(
+        "transparency_sigstore.py",
+        &[s(log), s(&pfile), s(root)],
+        Duration::from_secs(60),
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| {
+        panic!(
+            "transparency_sigstore.py (sigstore-python in the venv: run `make venv`): {e}: {r:?}"
+        )
+    });
+    (r.code(), v)
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     let st = Command::new("cp")
         .arg("-r")
@@ -227,6 +247,8 @@ fn three_ceremonies_extend_one_log_signed_on_tokens_and_every_rewrite_fails() {
         assert!(report.contains("below threshold: 1 of 3"), "{report}");
         let (py, j) = python_check(&ws, &log, Some(&root));
         assert_eq!(py, 1, "python must refuse one signature of two: {j}");
+        let (py, j) = sigstore_check(&ws, &log, &root);
+        assert_eq!(py, 1, "sigstore must refuse one signature of two: {j}");
         let (who, label) = signers[k][1];
         let (code, out, err) = sign(&ws, &log, who, label);
         assert_eq!(code, 0, "{out}{err}");
@@ -247,6 +269,10 @@ fn three_ceremonies_extend_one_log_signed_on_tokens_and_every_rewrite_fails() {
             k,
             "{j}"
         );
+        let (py, j) = sigstore_check(&ws, &log, &root);
+        assert_eq!(py, 0, "{j}");
+        assert_eq!(j["signed_by"].as_array().unwrap().len(), 2, "{j}");
+        assert_eq!(j["size"], j["inclusion_verified"], "{j}");
         logs.push(log);
     }
     let [log1, log2, log3] = [&logs[0], &logs[1], &logs[2]];
@@ -325,6 +351,11 @@ fn three_ceremonies_extend_one_log_signed_on_tokens_and_every_rewrite_fails() {
     );
     let (py, j) = python_check(&ws, &rewritten, None);
     assert_eq!(py, 1, "{j}");
+    let (py, j) = sigstore_check(&ws, &rewritten, &latest(&export, "root"));
+    assert_eq!(
+        py, 1,
+        "sigstore must refuse the changed entry's inclusion proof: {j}"
+    );
 
     // Forked: history rewritten and re-signed by a threshold of root keys. `log sign` refuses
     // while the earlier checkpoints are in the log; without them it signs, and the previous
