@@ -249,6 +249,33 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
         .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))
 }
 
+/// Write a complete log directory (entries, earlier checkpoints, the new unsigned checkpoint) at
+/// `dir` (created).
+fn write_log_dir(
+    dir: &Path,
+    log: &Log,
+    previous: Option<&LogDir>,
+    origin: &str,
+) -> Result<SignedCheckpoint, CliError> {
+    mkdir_new(dir)?;
+    write_new(&dir.join(ENTRIES), log.to_jsonl().as_bytes())?;
+    if let Some(d) = previous {
+        let h = dir.join(HISTORY);
+        mkdir_new(&h)?;
+        for (n, cp) in &d.history {
+            let file = n.strip_prefix(&format!("{HISTORY}/")).unwrap_or(n);
+            write_new(&h.join(file), cp.to_text().as_bytes())?;
+        }
+        write_new(
+            &h.join(d.checkpoint.checkpoint.size.to_string()),
+            d.checkpoint.to_text().as_bytes(),
+        )?;
+    }
+    let cp = SignedCheckpoint::new(log.checkpoint(origin));
+    write_new(&dir.join(CHECKPOINT), cp.to_text().as_bytes())?;
+    Ok(cp)
+}
+
 fn append(a: &AppendArgs) -> Result<Outcome, CliError> {
     // 1. Everything is read and checked before anything is written.
     let (previous, origin) = match (&a.previous_log, &a.origin) {
@@ -379,26 +406,42 @@ fn append(a: &AppendArgs) -> Result<Outcome, CliError> {
             }
         }
     }
-    // 2. Write the new log directory.
+    // 2. Write the new log directory: into a temporary sibling, renamed when complete, so an
+    // interrupted append leaves no half-written log under the name.
     let mut log = previous.as_ref().map(|d| d.log.clone()).unwrap_or_default();
     let old_size = log.len();
     log.append(entries.clone());
-    mkdir_new(&a.log)?;
-    write_new(&a.log.join(ENTRIES), log.to_jsonl().as_bytes())?;
-    if let Some(d) = &previous {
-        let h = a.log.join(HISTORY);
-        mkdir_new(&h)?;
-        for (n, cp) in &d.history {
-            let file = n.strip_prefix(&format!("{HISTORY}/")).unwrap_or(n);
-            write_new(&h.join(file), cp.to_text().as_bytes())?;
-        }
-        write_new(
-            &h.join(d.checkpoint.checkpoint.size.to_string()),
-            d.checkpoint.to_text().as_bytes(),
-        )?;
+    if a.log.symlink_metadata().is_ok() {
+        return Err(CliError::Io(format!(
+            "{} exists; the new log goes into a new directory",
+            a.log.display()
+        )));
     }
-    let cp = SignedCheckpoint::new(log.checkpoint(&origin));
-    write_new(&a.log.join(CHECKPOINT), cp.to_text().as_bytes())?;
+    let file_name = a.log.file_name().ok_or_else(|| {
+        CliError::Usage(format!("--log {}: not a directory name", a.log.display()))
+    })?;
+    let tmp = a.log.with_file_name(format!(
+        ".{}.partial-{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = write_log_dir(&tmp, &log, previous.as_ref(), &origin).and_then(|cp| {
+        std::fs::rename(&tmp, &a.log).map_err(|e| {
+            CliError::Io(format!(
+                "cannot rename {} to {}: {e}",
+                tmp.display(),
+                a.log.display()
+            ))
+        })?;
+        Ok(cp)
+    });
+    let cp = match result {
+        Ok(cp) => cp,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
     let state = log
         .replay(log.len())
         .map_err(|e| CliError::Invalid(format!("internal error: the new log: {e}")))?;
