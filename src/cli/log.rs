@@ -720,10 +720,11 @@ fn proof(a: &ProofArgs) -> Result<Outcome, CliError> {
         a.entry.clone()
     };
     let mut inclusion = Vec::new();
+    let mut tree = merkle::Tree::new(leaves);
     for i in indices {
         let path = usize::try_from(i)
             .ok()
-            .and_then(|i| merkle::inclusion_proof(i, leaves))
+            .and_then(|i| tree.inclusion_proof(i))
             .ok_or_else(|| {
                 CliError::Usage(format!(
                     "--entry {i}: the log has {n} entries (0 to {})",
