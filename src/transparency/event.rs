@@ -842,3 +842,175 @@ fn diff_roles(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signer::Signer;
+    use crate::signer::software::SoftwareSigner;
+    use crate::tuf::key::Algorithm;
+
+    fn key(seed: u8, owner: Option<&str>) -> (KeyId, Key) {
+        let s = SoftwareSigner::from_seed(Algorithm::EcdsaP256, &[seed; 32]).unwrap();
+        let mut k = s.key().clone();
+        if let Some(o) = owner {
+            k.unrecognized.insert(OWNER_FIELD.into(), o.into());
+        }
+        (k.key_id(), k)
+    }
+
+    fn entry(event: Event) -> Entry {
+        Entry {
+            ceremony: "rotate-root-keys".into(),
+            seal: "ab".repeat(32),
+            event,
+        }
+    }
+
+    fn every_event() -> Vec<Entry> {
+        let (keyid, key) = key(3, Some("dave"));
+        let project = RoleName::delegated("targets", "project-a");
+        vec![
+            entry(Event::RoleAdded {
+                role: project.clone(),
+                threshold: 2,
+                version: 4,
+            }),
+            entry(Event::RoleRemoved {
+                role: project,
+                version: 5,
+            }),
+            entry(Event::KeyAdded {
+                role: RoleName::top(RoleType::Root),
+                keyid: keyid.clone(),
+                key: key.clone(),
+                version: 2,
+            }),
+            entry(Event::KeyRemoved {
+                role: RoleName::top(RoleType::Timestamp),
+                keyid,
+                key,
+                version: 2,
+            }),
+            entry(Event::ThresholdChanged {
+                role: RoleName::top(RoleType::Targets),
+                from: 1,
+                to: 2,
+                version: 2,
+            }),
+            entry(Event::Published(PublishedRef {
+                role: RoleType::Targets,
+                version: 3,
+                expires: "2030-01-01T00:00:00Z".into(),
+                signed_sha256: [1; 32],
+                file_sha256: [2; 32],
+                length: 1234,
+            })),
+            entry(Event::CeremonySealed {
+                root_version: Some(2),
+                targets_version: None,
+            }),
+        ]
+    }
+
+    #[test]
+    fn every_event_round_trips_through_its_json() {
+        for e in every_event() {
+            let v = e.to_value();
+            // Written as ordinary JSON (canonical JSON keeps a PEM key's raw newlines).
+            let back =
+                Entry::from_value(Value::parse(&serde_json::to_vec(&v).unwrap()).unwrap(), "$")
+                    .unwrap_or_else(|err| panic!("{}: {err}", e.kind()));
+            assert_eq!(back, e);
+        }
+        let text = every_event()[2].to_value().canonical_bytes();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("\"keyholder\":\"dave\""), "{text}");
+        assert!(text.contains("\"event\":\"key-added\""), "{text}");
+    }
+
+    #[test]
+    fn strict_parsing_names_the_field() {
+        let base = every_event()[2].to_value();
+        let edit = |f: &dyn Fn(&mut Map)| {
+            let Value::Object(mut m) = base.clone() else {
+                unreachable!()
+            };
+            f(&mut m);
+            Entry::from_value(Value::Object(m), "$")
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            edit(&|m| {
+                m.insert("extra".into(), 1u64.into());
+            })
+            .contains("$.extra: unexpected member")
+        );
+        assert!(
+            edit(&|m| {
+                m.insert("keyholder".into(), "mallory".into());
+            })
+            .contains("$.keyholder")
+        );
+        assert!(
+            edit(&|m| {
+                m.insert("seal".into(), "AB".repeat(32).into());
+            })
+            .contains("$.seal")
+        );
+        assert!(
+            edit(&|m| {
+                m.insert("event".into(), "key-stolen".into());
+            })
+            .contains("unknown event \"key-stolen\"")
+        );
+        assert!(
+            edit(&|m| {
+                m.insert("role".into(), "project-x".into());
+            })
+            .contains("not a top-level role")
+        );
+        assert!(
+            edit(&|m| {
+                m.insert("v".into(), 2u64.into());
+            })
+            .contains("format version 2")
+        );
+    }
+
+    #[test]
+    fn a_ceremony_that_changes_nothing_appends_only_its_seal() {
+        let state = KeyState {
+            root: Some(PublishedRef {
+                role: RoleType::Root,
+                version: 1,
+                expires: String::new(),
+                signed_sha256: [0; 32],
+                file_sha256: [0; 32],
+                length: 0,
+            }),
+            ..KeyState::default()
+        };
+        let c = CeremonyRef {
+            name: "check".into(),
+            seal: [9; 32],
+        };
+        let entries = ceremony_events(&c, &state, &Export::default());
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].kind(), "ceremony-sealed");
+        assert_eq!(entries[0].seal, "09".repeat(32));
+        let mut replayed = state.clone();
+        replayed.apply(&entries[0]).unwrap();
+        // Replay refuses what contradicts the state.
+        let e = every_event();
+        let mut s = KeyState::default();
+        assert!(s.apply(&e[1]).unwrap_err().contains("does not exist"));
+        assert!(s.apply(&e[3]).unwrap_err().contains("does not exist"));
+        assert!(
+            s.apply(&e[6])
+                .unwrap_err()
+                .contains("the ceremony's seal names root")
+        );
+    }
+}
