@@ -14,11 +14,13 @@ PY_SIGSTORE := sigstore==4.5.1 sigstore-models==0.0.6 sigstore-rekor-types==0.0.
   platformdirs==4.14.7 pydantic==2.14.3 pydantic_core==2.50.4 Pygments==2.21.0 PyJWT==2.15.1 \
   requests==2.34.2 rfc3161-client==1.0.9 rfc8785==0.1.4 rich==15.0.0 \
   typing-inspection==0.4.5 typing_extensions==4.16.0
+# The in-toto reference implementation verifies layouts Conclave signs (tests/intoto.rs).
+PY_INTOTO := in-toto==3.1.0 attrs==26.1.0 iso8601==2.1.0 pathspec==1.1.1
 # python-tuf 7.0.1 requires securesystemslib~=1.0 and urllib3~=2.0; securesystemslib 1.6.0's
 # [crypto] extra requires cryptography>=48. Every package of the venv is pinned exactly (checked on
 # PyPI 2026-11-23); without [crypto]/cryptography, ECDSA signatures are skipped silently.
 PY_PACKAGES := tuf==7.0.1 securesystemslib[crypto]==1.6.0 cryptography==50.0.2 cffi==2.1.1 \
-  pycparser==3.12 urllib3==2.8.0 $(PY_SIGSTORE)
+  pycparser==3.12 urllib3==2.8.0 $(PY_SIGSTORE) $(PY_INTOTO)
 
 .PHONY: demo demo-verify test deps deb-deps venv lint unit build bench clean
 
@@ -56,7 +58,7 @@ $(VENV)/.done: Makefile | deb-deps
 	rm -rf $(VENV)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check $(PY_PACKAGES)
-	$(PY) -c 'import tuf.ngclient, securesystemslib.signer, cryptography, sigstore._internal.merkle; print("venv ok: tuf", tuf.__version__)'
+	$(PY) -c 'import tuf.ngclient, securesystemslib.signer, cryptography, sigstore._internal.merkle, in_toto.verifylib; print("venv ok: tuf", tuf.__version__)'
 	touch $@
 
 lint:

@@ -49,6 +49,9 @@ enum Command {
     Token(cli::token::TokenCommand),
     /// Add a signature from a token key to a metadata file.
     Sign(cli::token::SignArgs),
+    /// in-toto layouts: show one for review, sign it with a targets key on a token.
+    #[command(subcommand)]
+    Intoto(cli::intoto::IntotoCommand),
     /// Key-event log: append a ceremony's key events, sign its checkpoint, verify it.
     #[command(subcommand)]
     Log(cli::log::LogCommand),
@@ -71,6 +74,7 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Sign(a) => cli::token::run_sign(a, cli.config.as_deref()),
         Command::Transcript(c) => cli::transcript::run(c),
         Command::Log(c) => cli::log::run(c, cli.config.as_deref()),
+        Command::Intoto(c) => cli::intoto::run(c, cli.config.as_deref()),
     }
 }
 
