@@ -88,11 +88,11 @@ pub struct AppendArgs {
     /// The targets in force after the ceremony (as exported), if the registry's log tracks them.
     #[arg(long, value_name = "FILE")]
     pub targets: Option<PathBuf>,
-    /// The root before the ceremony. With --previous-log it must be the log's latest root; for
-    /// a new log of an existing registry it is where the log starts from.
+    /// The root before the ceremony (with --previous-log): it must be the log's latest root,
+    /// with the keys and thresholds the log's events give.
     #[arg(long, value_name = "FILE")]
     pub previous_root: Option<PathBuf>,
-    /// The targets before the ceremony (like --previous-root).
+    /// The targets before the ceremony (with --previous-log, like --previous-root).
     #[arg(long, value_name = "FILE")]
     pub previous_targets: Option<PathBuf>,
     /// Print JSON.
@@ -338,7 +338,12 @@ fn append(a: &AppendArgs) -> Result<Outcome, CliError> {
             }
             replayed
         }
-        None => from_files,
+        None if prev_root.is_some() || prev_targets.is_some() => {
+            return Err(CliError::Usage(
+                "--previous-root/--previous-targets check the previous log (--previous-log); a new log starts from the keys of the ceremony's own root and targets".into(),
+            ));
+        }
+        None => KeyState::default(),
     };
     // The ceremony: its name and seal from the verified transcript.
     let tbytes = read(&a.transcript)?;
