@@ -6,11 +6,21 @@ CARGO ?= cargo
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace python3 python3-venv dosfstools mtools faketime
+# sigstore-python (Sigstore's Rekor client) checks the key-event log's checkpoints and inclusion
+# proofs in tests/transparency.rs; it shares tuf/securesystemslib/cryptography/urllib3 below.
+PY_SIGSTORE := sigstore==4.5.1 sigstore-models==0.0.6 sigstore-rekor-types==0.0.18 \
+  annotated-types==0.8.0 certifi==2026.10.18 charset-normalizer==3.5.2 dnspython==2.9.2 \
+  email-validator==2.4.0 id==1.6.1 idna==3.20 markdown-it-py==4.3.0 mdurl==0.1.2 \
+  platformdirs==4.14.7 pydantic==2.14.3 pydantic_core==2.50.4 Pygments==2.21.0 PyJWT==2.15.1 \
+  requests==2.34.2 rfc3161-client==1.0.9 rfc8785==0.1.4 rich==15.0.0 \
+  typing-inspection==0.4.5 typing_extensions==4.16.0
+# The in-toto reference implementation verifies layouts Conclave signs (tests/intoto.rs).
+PY_INTOTO := in-toto==3.1.0 attrs==26.1.0 iso8601==2.1.0 pathspec==1.1.1
 # python-tuf 7.0.1 requires securesystemslib~=1.0 and urllib3~=2.0; securesystemslib 1.6.0's
 # [crypto] extra requires cryptography>=48. Every package of the venv is pinned exactly (checked on
 # PyPI 2026-11-23); without [crypto]/cryptography, ECDSA signatures are skipped silently.
 PY_PACKAGES := tuf==7.0.1 securesystemslib[crypto]==1.6.0 cryptography==50.0.2 cffi==2.1.1 \
-  pycparser==3.12 urllib3==2.8.0
+  pycparser==3.12 urllib3==2.8.0 $(PY_SIGSTORE) $(PY_INTOTO)
 
 .PHONY: demo demo-verify test deps deb-deps venv lint no-network-deps unit conformance build bench clean
 
@@ -50,7 +60,7 @@ $(VENV)/.done: Makefile | deb-deps
 	rm -rf $(VENV)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check $(PY_PACKAGES)
-	$(PY) -c 'import tuf.ngclient, securesystemslib.signer, cryptography; print("venv ok: tuf", tuf.__version__)'
+	$(PY) -c 'import tuf.ngclient, securesystemslib.signer, cryptography, sigstore._internal.merkle, in_toto.verifylib; print("venv ok: tuf", tuf.__version__)'
 	touch $@
 
 # Clippy covers the conformance client too (feature conformance-client).

@@ -53,6 +53,12 @@ enum Command {
     Token(cli::token::TokenCommand),
     /// Add a signature from a token key to a metadata file.
     Sign(cli::token::SignArgs),
+    /// in-toto layouts: show one for review, sign it with a targets key on a token.
+    #[command(subcommand)]
+    Intoto(cli::intoto::IntotoCommand),
+    /// Key-event log: append a ceremony's key events, sign its checkpoint, verify it.
+    #[command(subcommand)]
+    Log(cli::log::LogCommand),
     /// Ceremony transcripts: verify the hash chain, the seal and the exported artifacts.
     #[command(subcommand)]
     Transcript(cli::transcript::TranscriptCommand),
@@ -75,6 +81,8 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Token(c) => cli::token::run_token(c, cli.config.as_deref()),
         Command::Sign(a) => cli::token::run_sign(a, cli.config.as_deref()),
         Command::Transcript(c) => cli::transcript::run(c),
+        Command::Log(c) => cli::log::run(c, cli.config.as_deref()),
+        Command::Intoto(c) => cli::intoto::run(c, cli.config.as_deref()),
     }
 }
 

@@ -3,6 +3,8 @@
 
 pub mod bundle;
 pub mod ceremony;
+pub mod intoto;
+pub mod log;
 pub mod qr;
 pub mod rehearse;
 pub mod selfcheck;

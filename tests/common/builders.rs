@@ -84,6 +84,11 @@ impl TestKey {
         self
     }
 
+    /// The private key as a software signer (its key object without custom fields).
+    pub fn signer(&self) -> SoftwareSigner {
+        SoftwareSigner::from_seed(self.alg, &self.seed).unwrap()
+    }
+
     /// Hex signature over the canonical bytes of `signed`.
     pub fn sign_hex(&self, signed: &J) -> String {
         let mut s = SoftwareSigner::from_seed(self.alg, &self.seed).unwrap();

@@ -1,0 +1,192 @@
+//! `conclave intoto show|sign`: review an in-toto layout and sign it with a targets keyholder's
+//! token (outside the ceremony engine for now; see docs/transparency.md).
+
+use std::path::{Path, PathBuf};
+
+use super::token::{ModuleArg, read_pin};
+use super::{CliError, Outcome};
+use crate::folder::{read_limited, write_new_file};
+use crate::intoto::{LayoutFile, LayoutSummary};
+use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
+use crate::tuf::metadata::RoleType;
+use crate::tuf::verify::trust_root;
+
+/// Subcommands of `conclave intoto`.
+#[derive(Debug, clap::Subcommand)]
+pub enum IntotoCommand {
+    /// Show a layout for review: expiry, functionaries' keys, steps, inspections, signatures.
+    Show(ShowArgs),
+    /// Sign a layout (metablock or DSSE envelope) with a key of the trusted root's targets role
+    /// on a token; writes a new file.
+    Sign(SignArgs),
+}
+
+/// `conclave intoto show`
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// The layout file.
+    pub layout: PathBuf,
+}
+
+/// `conclave intoto sign`
+#[derive(Debug, clap::Args)]
+pub struct SignArgs {
+    /// The layout to sign (only read).
+    #[arg(long = "in", value_name = "FILE")]
+    pub input: PathBuf,
+    /// The signed layout (a new file).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The registry's root: the key must be one of its targets keys.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: PathBuf,
+    /// The PKCS#11 module.
+    #[command(flatten)]
+    pub module: ModuleArg,
+    /// The token, by label or serial number (default: the one present token holding --key).
+    #[arg(long, value_name = "LABEL_OR_SERIAL")]
+    pub token: Option<String>,
+    /// The key on the token, by label or TUF key id.
+    #[arg(long, value_name = "LABEL_OR_KEYID")]
+    pub key: String,
+    /// The keyholder's name, for the prompt.
+    #[arg(long, value_name = "NAME")]
+    pub keyholder: Option<String>,
+    /// Read the PIN from standard input (one line) instead of the terminal.
+    #[arg(long)]
+    pub pin_stdin: bool,
+}
+
+/// Run `conclave intoto ...`.
+pub fn run(cmd: &IntotoCommand, config: Option<&Path>) -> Result<Outcome, CliError> {
+    match cmd {
+        IntotoCommand::Show(a) => show(a),
+        IntotoCommand::Sign(a) => sign(a, config),
+    }
+}
+
+fn load(path: &Path) -> Result<(LayoutFile, LayoutSummary), CliError> {
+    let bytes = read_limited(path, DEFAULT_MAX_FILE_SIZE).map_err(CliError::Io)?;
+    let f = LayoutFile::from_bytes(&bytes)
+        .map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))?;
+    let s = f
+        .summary()
+        .map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))?;
+    Ok((f, s))
+}
+
+fn describe(path: &Path, f: &LayoutFile, s: &LayoutSummary) -> String {
+    let kind = match f {
+        LayoutFile::Metablock { .. } => "metablock",
+        LayoutFile::Dsse { .. } => "DSSE envelope",
+    };
+    let mut out = format!(
+        "in-toto layout {} ({kind}), expires {}\n  SHA-256 of the signed bytes: {}\n  functionaries' keys:\n",
+        path.display(),
+        s.expires,
+        hex::encode(crate::transcript::record::sha256(&f.signed_message()))
+    );
+    for (id, scheme) in &s.keys {
+        out.push_str(&format!("    {id} ({scheme})\n"));
+    }
+    out.push_str("  steps:\n");
+    for st in &s.steps {
+        out.push_str(&format!(
+            "    {}: `{}`, {} of {} functionary key(s): {}\n",
+            st.name,
+            st.expected_command,
+            st.threshold,
+            st.pubkeys.len(),
+            st.pubkeys.join(", ")
+        ));
+    }
+    out.push_str("  inspections:\n");
+    for (name, run) in &s.inspections {
+        out.push_str(&format!("    {name}: `{run}`\n"));
+    }
+    out.push_str(&format!("  signatures: {}\n", f.signatures().len()));
+    out
+}
+
+fn show(a: &ShowArgs) -> Result<Outcome, CliError> {
+    let (f, s) = load(&a.layout)?;
+    Ok(Outcome {
+        stdout: describe(&a.layout, &f, &s),
+        success: true,
+    })
+}
+
+fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
+    // Everything checked before the PIN: the layout, the trusted root, the key.
+    if a.out.symlink_metadata().is_ok() {
+        return Err(CliError::Usage(format!(
+            "{} exists; Conclave writes the signed layout to a new file",
+            a.out.display()
+        )));
+    }
+    let (mut f, s) = load(&a.input)?;
+    let rb = read_limited(&a.trusted_root, DEFAULT_MAX_FILE_SIZE).map_err(CliError::Io)?;
+    let (trusted, _) = trust_root(&a.trusted_root.display().to_string(), &rb)
+        .map_err(|e| CliError::Invalid(format!("the trusted root does not verify: {e}")))?;
+    let root = trusted.metadata().signed();
+    let targets_keys: Vec<Vec<u8>> = root
+        .role(RoleType::Targets)
+        .keyids
+        .iter()
+        .filter_map(|id| root.key(id)?.public_key().ok().map(|p| p.material()))
+        .collect();
+    let module = a.module.open(config)?;
+    let (session, tkey) = match &a.token {
+        Some(wanted) => {
+            let token = module
+                .find_token(wanted)
+                .map_err(|e| e.for_keyholder(a.keyholder.as_deref()))?;
+            let session = module.open_session(&token, false)?;
+            let tkey = session.find_key(&a.key)?;
+            (session, tkey)
+        }
+        None => module
+            .find_key_anywhere(&a.key)
+            .map_err(|e| e.for_keyholder(a.keyholder.as_deref()))?,
+    };
+    let token = session.token().clone();
+    let public = tkey.public.clone().map_err(|reason| {
+        CliError::Invalid(format!(
+            "key \"{}\" on {token} cannot be used: {reason}",
+            tkey.label
+        ))
+    })?;
+    if !targets_keys.contains(&public.material()) {
+        return Err(CliError::Invalid(format!(
+            "refusing to sign: key \"{}\" on {token} is not a targets key of the trusted root",
+            tkey.label
+        )));
+    }
+    let mut out = describe(&a.input, &f, &s);
+    session.check_not_locked()?;
+    let pin = read_pin(
+        a.pin_stdin,
+        &format!(
+            "PIN for {token} to sign the in-toto layout {} with key \"{}\": ",
+            a.input.display(),
+            tkey.label
+        ),
+    )?;
+    session.login(&pin)?;
+    drop(pin);
+    let mut signer = session.signer(&tkey)?;
+    let keyid = f
+        .add_signature(&mut signer)
+        .map_err(|e| CliError::Invalid(format!("the token's signature: {e}; nothing written")))?;
+    write_new_file(&a.out, &f.to_file_bytes())
+        .map_err(|e| CliError::Io(format!("cannot write {}: {e}", a.out.display())))?;
+    out.push_str(&format!(
+        "signed with key \"{}\" on {token} (layout key id {keyid})\n  written to {}\n",
+        tkey.label,
+        a.out.display()
+    ));
+    Ok(Outcome {
+        stdout: out,
+        success: true,
+    })
+}
