@@ -75,11 +75,23 @@ fn practice_ceremony_exports_what_conclave_and_python_tuf_accept() {
     // No practice PIN appears in anything the ceremony printed or exported, or in the transcript.
     let pins = std::fs::read_to_string(ws.join("practice-tokens.json")).unwrap();
     let pins: serde_json::Value = serde_json::from_str(&pins).unwrap();
-    let mut everything = out + &err;
+    let mut everything = out.clone() + &err;
     everything += &std::fs::read_to_string(ws.join("bootstrap-root.transcript.jsonl")).unwrap();
-    for f in std::fs::read_dir(ws.join("export")).unwrap() {
-        everything += &String::from_utf8_lossy(&std::fs::read(f.unwrap().path()).unwrap());
+    // The exported files and the key-event log's files.
+    let mut files = vec![ws.join("export")];
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            everything += &String::from_utf8_lossy(&std::fs::read(&p).unwrap());
+        }
     }
+    // The key-event log was started at the seal and its checkpoint signed by the tokens.
+    assert!(
+        out.contains("conclave log verify --log")
+            && out.contains("VALID (checkpoint signed here by alice, bob, carol)"),
+        "{out}"
+    );
     for (who, pin) in pins.as_object().unwrap() {
         let pin = pin.as_str().unwrap();
         assert_eq!(pin.len(), 6);

@@ -395,7 +395,8 @@ fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
     save("12-summary", &s);
     assert!(
         s.contains("Metadata (conclave verify): VALID")
-            && s.contains("Transcript (transcript verify): VALID"),
+            && s.contains("Transcript (transcript verify): VALID")
+            && s.contains("Key-event log (log verify): VALID"),
         "{s}"
     );
     // The exported files as animated QR codes on the console: a captured frame is readable.

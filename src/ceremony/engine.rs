@@ -923,6 +923,15 @@ impl Engine {
         roles
     }
 
+    /// Whether the root in force after this ceremony (the proposal's, else the loaded one)
+    /// lists `keyid` for the root role.
+    pub fn is_root_key_after(&self, keyid: &KeyId) -> bool {
+        let (new_root, old_root) = self.roots();
+        new_root
+            .or(old_root)
+            .is_some_and(|r| r.role(RoleType::Root).keyids.contains(keyid))
+    }
+
     /// Every role's keys before this ceremony (the loaded metadata) and after it (the
     /// proposal, or the loaded metadata for what it does not change): the auditor's table.
     pub fn key_table(&self) -> Vec<RoleKeyTable> {

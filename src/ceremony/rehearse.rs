@@ -53,6 +53,10 @@ pub struct Plan {
     pub module: Option<PathBuf>,
     /// A folder on removable media that receives the export as well (headless runs).
     pub export_to: Option<PathBuf>,
+    /// The key-event log's name when this ceremony starts a new log (no previous log in the
+    /// workspace's export or on the input media); without it and without a previous log, no
+    /// log is written. Practice runs use `practice.conclave.invalid/key-events`.
+    pub log_origin: Option<String>,
 }
 
 /// Who takes part in a rehearsal of this kind, and the parameter values the practice uses: a
@@ -67,6 +71,9 @@ fn practice_plan(kind: Kind) -> (Vec<String>, BTreeMap<String, ParamJson>) {
     }
     (people, values)
 }
+
+/// The key-event log's name in practice workspaces.
+pub const PRACTICE_LOG_ORIGIN: &str = "practice.conclave.invalid/key-events";
 
 /// Environment variable marking the child process that runs with the workspace's SoftHSM2 config.
 pub const REHEARSE_CHILD: &str = "CONCLAVE_REHEARSE_CHILD";
@@ -418,6 +425,7 @@ fn unfinished(
     ws: &Workspace,
     script_name: &str,
     script: &Script,
+    plan: &Plan,
 ) -> Result<Option<PathBuf>, RehearseError> {
     let prefix = format!("{script_name}-v");
     let Ok(rd) = std::fs::read_dir(&ws.dir) else {
@@ -434,8 +442,10 @@ fn unfinished(
         .collect();
     candidates.sort();
     for p in candidates {
-        if finished(&p, script)?.is_none() {
-            return Ok(Some(p));
+        match finished(&p, script)? {
+            None => return Ok(Some(p)),
+            Some(done) if log_step_missing(ws, plan, &done.seal) => return Ok(Some(p)),
+            Some(_) => {}
         }
     }
     Ok(None)
@@ -616,15 +626,24 @@ fn ceremony_signer(
     pin: Option<&Zeroizing<String>>,
 ) -> Result<(crate::signer::pkcs11::Pkcs11Signer, KeyId), RehearseError> {
     let session = login(module, who, plan, pin)?;
-    let found = session
+    let usable: Vec<(crate::signer::pkcs11::TokenKey, KeyId)> = session
         .keys()
         .map_err(io(format!("keys of {who}")))?
         .into_iter()
-        .find_map(|k| {
+        .filter_map(|k| {
             let material = k.tuf_key()?.public_key().ok()?.material();
             let id = engine.key_for_material(&material)?;
-            (!engine.roles_for_key(&id).is_empty()).then_some((k, id))
-        });
+            (!engine.roles_for_key(&id).is_empty() || engine.is_root_key_after(&id))
+                .then_some((k, id))
+        })
+        .collect();
+    // A root key of the root in force after the ceremony first: it also signs the key-event
+    // log's checkpoint.
+    let found = usable
+        .iter()
+        .find(|(_, id)| engine.is_root_key_after(id))
+        .or(usable.first())
+        .cloned();
     let Some((tkey, id)) = found else {
         return Err(RehearseError::Io(format!(
             "the token of {who} holds no key that may sign in this ceremony"
@@ -640,9 +659,22 @@ fn key_label(script: &str) -> String {
     format!("conclave-{script}")
 }
 
+/// The key-event log a ceremony extended at its seal.
+#[derive(Debug, Clone)]
+pub struct KeyLog {
+    /// The new log directory (`export/log-NNN`).
+    pub dir: PathBuf,
+    /// The log it extends, if any.
+    pub previous: Option<PathBuf>,
+    /// Keyholders whose tokens signed its checkpoint here.
+    pub signed_by: Vec<String>,
+}
+
 /// What a finished rehearsal produced.
 #[derive(Debug)]
 pub struct RehearseReport {
+    /// The key-event log extended at the seal, if one was written.
+    pub key_log: Option<KeyLog>,
     /// The transcript.
     pub transcript: PathBuf,
     /// Exported files.
@@ -775,7 +807,8 @@ pub struct Session {
     pub repaired: Vec<String>,
     /// Warnings acknowledged in this run.
     pub warnings: Vec<String>,
-    transcript: TranscriptFile,
+    /// `None` when the transcript is complete (sealed and signed by every signer).
+    transcript: Option<TranscriptFile>,
     module: Module,
     online: BTreeMap<String, Value>,
     sys: PathBuf,
@@ -831,6 +864,7 @@ impl Session {
                     pins,
                     module: None,
                     export_to: None,
+                    log_origin: Some(PRACTICE_LOG_ORIGIN.into()),
                 };
                 (module, plan, repaired)
             }
@@ -856,7 +890,7 @@ impl Session {
         } else {
             // One transcript per ceremony: an unfinished one is continued (whatever it already
             // exported), otherwise a new one is named after the root version it will produce.
-            match unfinished(ws, script_name, &script)? {
+            match unfinished(ws, script_name, &script, &plan)? {
                 Some(p) => p,
                 None => {
                     // Named after the version the ceremony produces: targets for a ceremony
@@ -872,16 +906,30 @@ impl Session {
                 }
             }
         };
+        // A sealed ceremony whose key-event log step was cut short: the transcript is complete
+        // (nothing more is appended), only the log is written.
+        let mut complete = false;
         if let Some(done) = finished(&tpath, &script)? {
-            return Ok(Opened::Finished(Box::new(done)));
+            if !log_step_missing(ws, &plan, &done.seal) {
+                return Ok(Opened::Finished(Box::new(done)));
+            }
+            complete = true;
         }
         let mut resumed_events = 0;
         let resumed = tpath.exists();
         let transcript = if resumed {
-            let (file, resumed) = TranscriptFile::open_resume(&tpath, now())
-                .map_err(io("resuming the transcript"))?;
+            let (file, records) = if complete {
+                let bytes = std::fs::read(&tpath).map_err(io(tpath.display()))?;
+                let t = crate::transcript::chain::verify_chain(&bytes)
+                    .map_err(|e| RehearseError::Refused(format!("{}: {e}", tpath.display())))?;
+                (None, t.records().to_vec())
+            } else {
+                let (file, resumed) = TranscriptFile::open_resume(&tpath, now())
+                    .map_err(io("resuming the transcript"))?;
+                (Some(file), resumed.transcript.records().to_vec())
+            };
             let mut events = Vec::new();
-            for r in resumed.transcript.records() {
+            for r in &records {
                 if matches!(
                     r.action.as_str(),
                     "begin" | "resume" | "seal" | "seal-signature"
@@ -905,7 +953,7 @@ impl Session {
             let begin = BeginDetails::new(script_name, text.as_bytes(), true, vec![online_digest]);
             file.append("conclave", None, "begin", begin.to_value(), now())
                 .map_err(io("writing the transcript"))?;
-            file
+            Some(file)
         };
         Ok(Opened::Running(Box::new(Session {
             ws: ws.clone(),
@@ -929,6 +977,16 @@ impl Session {
     /// What the current step waits for.
     pub fn need(&self) -> Need {
         self.engine.need()
+    }
+
+    /// The transcript file, open for appending (not for a complete transcript).
+    fn file(&mut self) -> Result<&mut TranscriptFile, RehearseError> {
+        self.transcript.as_mut().ok_or_else(|| {
+            RehearseError::Refused(format!(
+                "{}: the transcript is sealed and signed; nothing more is recorded",
+                self.tpath.display()
+            ))
+        })
     }
 
     /// The transcript's actor of the current step (administrator, keyholder, witness).
@@ -966,7 +1024,7 @@ impl Session {
         let new_warnings = trial
             .apply(&event)
             .map_err(|e| RehearseError::Refused(e.to_string()))?;
-        self.transcript
+        self.file()?
             .append(
                 actor,
                 trial_step(&event),
@@ -987,7 +1045,7 @@ impl Session {
             self.engine
                 .apply(&ack)
                 .map_err(|e| RehearseError::Refused(e.to_string()))?;
-            self.transcript
+            self.file()?
                 .append(
                     "administrator",
                     trial_step(&ack),
@@ -1277,6 +1335,91 @@ impl Session {
         ceremony_signer(&self.module, who, &self.plan, &self.engine, pin).map(|(s, _)| s)
     }
 
+    /// The key-event log after the seal: the ceremony's key events appended to the workspace's
+    /// latest log (`export/log-NNN`), or to the log on the input media (`input/log`), or a new
+    /// log when the plan names one; its checkpoint signed by every signer whose key is a root
+    /// key of the root now in force. Continues a log step an interruption cut short.
+    fn key_event_log(
+        &self,
+        seal_hex: &str,
+        signers: &mut [(String, crate::signer::pkcs11::Pkcs11Signer)],
+    ) -> Result<Option<KeyLog>, RehearseError> {
+        let export = self.ws.export();
+        let mut ours: Vec<(u32, PathBuf)> = std::fs::read_dir(&export)
+            .map_err(io(export.display()))?
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let n = name.strip_prefix("log-")?.parse::<u32>().ok()?;
+                Some((n, e.path()))
+            })
+            .collect();
+        ours.sort();
+        let contains_seal = |dir: &Path| {
+            std::fs::read_to_string(dir.join("entries.jsonl"))
+                .is_ok_and(|t| t.contains(&format!("\"seal\":\"{seal_hex}\"")))
+        };
+        let newest_log = ours.last().cloned();
+        let (dir, previous) = match &newest_log {
+            Some((_, d)) if contains_seal(d) => {
+                let prev = ours
+                    .iter()
+                    .rev()
+                    .nth(1)
+                    .map(|(_, p)| p.clone())
+                    .or_else(|| Some(self.ws.input().join("log")).filter(|p| p.is_dir()));
+                (d.clone(), prev)
+            }
+            _ => {
+                let input_log = self.ws.input().join("log");
+                let previous = newest_log
+                    .as_ref()
+                    .map(|(_, p)| p.clone())
+                    .or_else(|| input_log.is_dir().then_some(input_log));
+                if previous.is_none() && self.plan.log_origin.is_none() {
+                    return Ok(None);
+                }
+                let n = newest_log.as_ref().map_or(1, |(n, _)| n + 1);
+                let dir = export.join(format!("log-{n:03}"));
+                let (_, root) = latest(&export, "root").ok_or_else(|| {
+                    RehearseError::Io(format!("no root metadata in {}", export.display()))
+                })?;
+                let targets = latest(&export, "targets").map(|(_, p)| p);
+                let args = crate::cli::log::AppendArgs {
+                    log: dir.clone(),
+                    previous_log: previous.clone(),
+                    origin: if previous.is_some() {
+                        None
+                    } else {
+                        self.plan.log_origin.clone()
+                    },
+                    transcript: self.tpath.clone(),
+                    root,
+                    targets,
+                    previous_root: None,
+                    previous_targets: None,
+                    json: false,
+                };
+                crate::cli::log::append(&args)
+                    .map_err(|e| RehearseError::Refused(format!("the key-event log: {e}")))?;
+                (dir, previous)
+            }
+        };
+        let mut signed_by = Vec::new();
+        for (who, s) in signers.iter_mut() {
+            if crate::cli::log::sign_checkpoint_with(&dir, s)
+                .map_err(|e| RehearseError::Refused(format!("the key-event log: {e}")))?
+            {
+                signed_by.push(who.clone());
+            }
+        }
+        Ok(Some(KeyLog {
+            dir,
+            previous,
+            signed_by,
+        }))
+    }
+
     /// Seal the transcript (artifacts with their hashes) and sign the seal with each signer;
     /// continues a seal an interruption left half signed.
     pub fn seal(
@@ -1299,7 +1442,7 @@ impl Session {
             None => {
                 let ids: Vec<KeyId> = signers.iter().map(|(_, s)| s.key_id()).collect();
                 let seal = self
-                    .transcript
+                    .file()?
                     .append_seal("administrator", None, artifacts, ids, now())
                     .map_err(io("sealing the transcript"))?;
                 (hex::encode(seal.hash), Vec::new())
@@ -1309,12 +1452,14 @@ impl Session {
             if already_signed.contains(&s.key_id().0) {
                 continue;
             }
-            self.transcript
+            self.file()?
                 .append_seal_signature(who, s, now())
                 .map_err(io(format!("{who}'s seal signature")))?;
         }
+        let key_log = self.key_event_log(&seal_hash, &mut signers)?;
         let (keys, digests) = summary(&self.engine);
         Ok(RehearseReport {
+            key_log,
             review: self.engine.review_lines(),
             keyholders: self.engine.keyholders().to_vec(),
             keys,
@@ -1330,6 +1475,31 @@ impl Session {
             warnings: self.warnings,
         })
     }
+}
+
+/// Whether a sealed ceremony still lacks its key-event log step (interrupted after the seal
+/// signatures): a log is expected when the plan names one, the input media brings one, or the
+/// workspace has one; it is missing when no `export/log-NNN` holds the seal.
+fn log_step_missing(ws: &Workspace, plan: &Plan, seal_hex: &str) -> bool {
+    let export = ws.export();
+    let logs: Vec<PathBuf> = std::fs::read_dir(&export)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("log-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let expected = plan.log_origin.is_some() || ws.input().join("log").is_dir() || !logs.is_empty();
+    expected
+        && !logs.iter().any(|d| {
+            std::fs::read_to_string(d.join("entries.jsonl"))
+                .is_ok_and(|t| t.contains(&format!("\"seal\":\"{seal_hex}\"")))
+        })
 }
 
 /// A ceremony whose transcript is sealed and signed by every signer is finished: running the
@@ -1373,6 +1543,7 @@ fn finished(tpath: &Path, script: &Script) -> Result<Option<RehearseReport>, Reh
         .unwrap_or_default();
     let (keys, digests) = summary(&engine);
     Ok(Some(RehearseReport {
+        key_log: None,
         review: engine.review_lines(),
         keyholders: engine.keyholders().to_vec(),
         keys,

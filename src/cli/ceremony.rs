@@ -69,6 +69,9 @@ struct Answers {
     module: Option<PathBuf>,
     /// A folder on removable media that receives the export too (besides `WORKSPACE/export/`).
     export_to: Option<PathBuf>,
+    /// The key-event log's name, when this ceremony starts the registry's log (otherwise the
+    /// previous log comes on the input media as `WORKSPACE/input/log`).
+    log_origin: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -184,6 +187,7 @@ fn run_ceremony(a: &RunArgs) -> Result<Outcome, CliError> {
         pins,
         module: answers.module,
         export_to: answers.export_to,
+        log_origin: answers.log_origin,
     };
     let practice = plan.practice;
     let report = rehearse::run_real(&ws, &name, &text, Path::new("/sys"), plan)

@@ -276,7 +276,8 @@ fn write_log_dir(
     Ok(cp)
 }
 
-fn append(a: &AppendArgs) -> Result<Outcome, CliError> {
+/// `conclave log append` (also called at the seal of a ceremony).
+pub fn append(a: &AppendArgs) -> Result<Outcome, CliError> {
     // 1. Everything is read and checked before anything is written.
     let (previous, origin) = match (&a.previous_log, &a.origin) {
         (Some(dir), origin) => {
@@ -634,6 +635,66 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         ),
         success: true,
     })
+}
+
+/// Sign the log's checkpoint with a signer that is already logged in (the keyholders' tokens at
+/// the seal of a ceremony). Returns `Ok(false)` when the signer's key is not a root key of the
+/// log's latest root or has signed already (nothing written), `Ok(true)` when its signature was
+/// added; the log must verify apart from its signatures.
+pub fn sign_checkpoint_with(
+    log_dir: &Path,
+    signer: &mut dyn crate::signer::Signer,
+) -> Result<bool, CliError> {
+    let d = read_log_dir(log_dir)?;
+    let v = verify(&d.log, &d.checkpoint, &d.history, None, None);
+    if let Some(f) = v
+        .checks
+        .iter()
+        .find(|c| !c.ok && !c.text.starts_with("checkpoint signatures"))
+    {
+        return Err(CliError::Invalid(format!(
+            "refusing to sign: the log {} does not verify: {}",
+            log_dir.display(),
+            f.text
+        )));
+    }
+    let state = d
+        .log
+        .replay(d.log.len())
+        .map_err(|e| CliError::Invalid(format!("refusing to sign: {e}")))?;
+    let Some(root_keys) = state.root_keys().cloned() else {
+        return Ok(false);
+    };
+    let public = signer
+        .key()
+        .public_key()
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let material = public.material();
+    let Some((keyid, _)) = root_keys
+        .keys
+        .iter()
+        .find(|(_, k)| k.public_key().is_ok_and(|p| p.material() == material))
+    else {
+        return Ok(false);
+    };
+    let keyid = keyid.clone();
+    let mut cp = d.checkpoint.clone();
+    let kid = crate::transparency::note::note_key_id(&cp.checkpoint.origin, &public)
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    if cp.signatures.iter().any(|s| s.key_id == kid) {
+        return Ok(false);
+    }
+    cp.add_signature(signer)
+        .map_err(|e| CliError::Invalid(format!("the token's signature: {e}; nothing written")))?;
+    if !cp.count(&root_keys).signed.contains(&keyid) {
+        return Err(CliError::Invalid(format!(
+            "internal error: the new signature does not count for root key {keyid}; nothing written"
+        )));
+    }
+    let path = log_dir.join(CHECKPOINT);
+    write_replacing(&path, cp.to_text().as_bytes())
+        .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))?;
+    Ok(true)
 }
 
 fn run_verify(a: &VerifyArgs) -> Result<Outcome, CliError> {

@@ -193,7 +193,40 @@ pub fn finish(head: String, report: &rehearse::RehearseReport) -> Result<Outcome
         export.display(),
         if a.passed() { "VALID" } else { "FAILED" }
     );
-    let ok = verified.is_valid() && a.passed();
+    let mut ok = verified.is_valid() && a.passed();
+    if let Some(l) = &report.key_log {
+        let newest_root = (1u64..)
+            .map(|v| export.join(format!("{v}.root.json")))
+            .take_while(|p| p.exists())
+            .last();
+        let args = crate::cli::log::VerifyArgs {
+            log: l.dir.clone(),
+            previous: l.previous.clone(),
+            trusted_root: newest_root.clone(),
+            json: false,
+        };
+        let result = crate::cli::log::run(&crate::cli::log::LogCommand::Verify(args), None);
+        let valid = result.as_ref().is_ok_and(|o| o.success);
+        ok &= valid;
+        let _ = writeln!(
+            out,
+            "conclave log verify --log {}{}{}: {} (checkpoint signed here by {})",
+            l.dir.display(),
+            l.previous
+                .as_ref()
+                .map(|p| format!(" --previous {}", p.display()))
+                .unwrap_or_default(),
+            newest_root
+                .map(|p| format!(" --trusted-root {}", p.display()))
+                .unwrap_or_default(),
+            if valid { "VALID" } else { "FAILED" },
+            if l.signed_by.is_empty() {
+                "nobody".to_string()
+            } else {
+                l.signed_by.join(", ")
+            }
+        );
+    }
     Ok(Outcome {
         stdout: out,
         success: ok,

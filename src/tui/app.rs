@@ -1281,6 +1281,7 @@ impl App {
             pins: BTreeMap::new(),
             module: plan.module.clone(),
             export_to: None,
+            log_origin: plan.log_origin.clone(),
         };
         match App::open(&ws, &name, text, &sys, Some(plan_copy)) {
             Ok(app) => {
@@ -2032,8 +2033,11 @@ fn summary_phase(report: RehearseReport) -> Phase {
             .map(|l| {
                 // "conclave verify --trusted-root ... --repo ...: VALID" -> shorter for the screen.
                 let (cmd, verdict) = l.rsplit_once(": ").unwrap_or((l, ""));
+                let verdict = verdict.split(" (").next().unwrap_or(verdict);
                 let name = if cmd.starts_with("conclave verify") {
                     "Metadata (conclave verify)"
+                } else if cmd.starts_with("conclave log verify") {
+                    "Key-event log (log verify)"
                 } else {
                     "Transcript (transcript verify)"
                 };
