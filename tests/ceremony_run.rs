@@ -259,14 +259,6 @@ fn a_keyholder_replaces_their_own_token_in_a_root_rotation() {
         .unwrap();
     assert!(on_new.contains(public), "{on_new}");
     // Clients follow the rotation.
-    let chain = common::verify_repo(
-        &export,
-        &[
-            "--roots-only",
-            "--no-client",
-            "--trusted-root",
-            export.join("1.root.json").to_str().unwrap(),
-        ],
-    );
+    let chain = common::python_root_chain(&export);
     assert_eq!(chain.code(), 0, "python-tuf refused: {chain:?}");
 }

@@ -258,15 +258,7 @@ fn later_ceremonies_continue_from_the_export_and_the_chain_verifies() {
     let report = String::from_utf8_lossy(&verify.stdout);
     assert_eq!(verify.status.code(), Some(0), "{report}");
     assert!(report.contains("root chain to v3"), "{report}");
-    let run = common::verify_repo(
-        &export,
-        &[
-            "--roots-only",
-            "--no-client",
-            "--trusted-root",
-            export.join("1.root.json").to_str().unwrap(),
-        ],
-    );
+    let run = common::python_root_chain(&export);
     assert_eq!(run.code(), 0, "python-tuf refused the root chain: {run:?}");
     assert!(run.stdout.contains("\"version\": 3"), "{}", run.stdout);
     python_accepts_targets(&export.join("3.root.json"), &export.join("3.targets.json"));
@@ -359,15 +351,7 @@ fn a_root_rotation_adds_dave_removes_carol_and_clients_follow_it() {
     );
     // python-tuf follows the chain 1 -> 2 -> 3 (each new root signed by the previous root's
     // threshold and its own) and accepts the newest targets.
-    let chain = common::verify_repo(
-        &export,
-        &[
-            "--roots-only",
-            "--no-client",
-            "--trusted-root",
-            export.join("1.root.json").to_str().unwrap(),
-        ],
-    );
+    let chain = common::python_root_chain(&export);
     assert_eq!(
         chain.code(),
         0,
@@ -595,15 +579,7 @@ fn every_later_script_killed_mid_ceremony_finishes_and_the_chain_verifies() {
         }
         // python-tuf follows the whole root chain and accepts the newest targets.
         let export = ws.join("export");
-        let chain_run = common::verify_repo(
-            &export,
-            &[
-                "--roots-only",
-                "--no-client",
-                "--trusted-root",
-                export.join("1.root.json").to_str().unwrap(),
-            ],
-        );
+        let chain_run = common::python_root_chain(&export);
         assert_eq!(chain_run.code(), 0, "{chain}: {chain_run:?}");
         assert!(
             chain_run.stdout.contains("\"version\": 5"),

@@ -239,49 +239,9 @@ fn transcript_verifies(ws: &Path, name: &str) {
     assert!(text.contains("every step followed the script"), "{text}");
 }
 
-/// Read a QR frame captured from the console (half blocks, light modules drawn) the way a
-/// camera would: back to pixels, then a QR decoder.
+/// Read a QR frame captured from the console the way a camera would.
 fn read_console_qr(lines: &[String]) -> String {
-    let left = lines
-        .iter()
-        .map(|l| l.chars().take_while(|c| *c == ' ').count())
-        .min()
-        .unwrap();
-    let rows: Vec<Vec<char>> = lines
-        .iter()
-        .map(|l| l.chars().skip(left).collect())
-        .collect();
-    let w = rows.iter().map(Vec::len).max().unwrap();
-    let px = 4;
-    let h = rows.len() * 2;
-    let mut pixels = vec![0u8; w * px * h * px];
-    for (row, line) in rows.iter().enumerate() {
-        for (x, c) in line.iter().enumerate() {
-            let (top, bottom) = match c {
-                '█' => (true, true),
-                '▀' => (true, false),
-                '▄' => (false, true),
-                _ => (false, false),
-            };
-            for (dy, light) in [(0, top), (1, bottom)] {
-                if light {
-                    let y = row * 2 + dy;
-                    for yy in y * px..(y + 1) * px {
-                        for xx in x * px..(x + 1) * px {
-                            pixels[yy * w * px + xx] = 255;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let mut png_bytes = Vec::new();
-    let mut enc = png::Encoder::new(&mut png_bytes, (w * px) as u32, (h * px) as u32);
-    enc.set_color(png::ColorType::Grayscale);
-    enc.set_depth(png::BitDepth::Eight);
-    let mut wr = enc.write_header().unwrap();
-    wr.write_image_data(&pixels).unwrap();
-    wr.finish().unwrap();
+    let png_bytes = conclave::transport::qr::terminal_frame_to_png(lines, 4).unwrap();
     let codes = conclave::transport::qr::read_png_codes(&png_bytes).unwrap();
     assert_eq!(codes.len(), 1, "one readable QR code on the console");
     String::from_utf8(codes[0].clone()).unwrap()
@@ -463,15 +423,7 @@ fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
     t.wait_for("EXIT=0");
     verify_export(&export, "2.root.json", "1.targets.json");
     transcript_verifies(&ws, "rotate-root-keys-v2.transcript.jsonl");
-    let chain = common::verify_repo(
-        &export,
-        &[
-            "--roots-only",
-            "--no-client",
-            "--trusted-root",
-            export.join("1.root.json").to_str().unwrap(),
-        ],
-    );
+    let chain = common::python_root_chain(&export);
     assert_eq!(chain.code(), 0, "python-tuf refused the chain: {chain:?}");
 }
 

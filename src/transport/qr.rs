@@ -509,6 +509,62 @@ impl QrMatrix {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
+/// A frame drawn on a terminal with [`QrMatrix::to_terminal`] (light modules drawn, `█ ▀ ▄`),
+/// as text captured from the screen, turned back into a greyscale PNG of `px` pixels per module:
+/// what a camera pointed at the console sees. Leading columns common to every line are dropped.
+pub fn terminal_frame_to_png(lines: &[String], px: usize) -> Result<Vec<u8>, String> {
+    let px = px.max(1);
+    let left = lines
+        .iter()
+        .map(|l| l.chars().take_while(|c| *c == ' ').count())
+        .min()
+        .unwrap_or(0);
+    let rows: Vec<Vec<char>> = lines
+        .iter()
+        .map(|l| l.chars().skip(left).collect())
+        .collect();
+    let w = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let h = rows.len() * 2;
+    if w == 0 || h == 0 {
+        return Err("no frame".into());
+    }
+    let mut pixels = vec![0u8; w * px * h * px];
+    for (row, line) in rows.iter().enumerate() {
+        for (x, c) in line.iter().enumerate() {
+            let (top, bottom) = match c {
+                '█' => (true, true),
+                '▀' => (true, false),
+                '▄' => (false, true),
+                _ => (false, false),
+            };
+            for (dy, light) in [(0, top), (1, bottom)] {
+                if !light {
+                    continue;
+                }
+                let y = row * 2 + dy;
+                for yy in y * px..(y + 1) * px {
+                    let start = yy * w * px + x * px;
+                    if let Some(span) = pixels.get_mut(start..start + px) {
+                        span.fill(255);
+                    }
+                }
+            }
+        }
+    }
+    let width = u32::try_from(w * px).map_err(|_| "frame too wide".to_string())?;
+    let height = u32::try_from(h * px).map_err(|_| "frame too tall".to_string())?;
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, width, height);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut writer = enc.write_header().map_err(|e| e.to_string())?;
+    writer
+        .write_image_data(&pixels)
+        .map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
 /// Reads every QR code in a PNG image and returns their raw contents.
 pub fn read_png_codes(png_bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));

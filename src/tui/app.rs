@@ -2115,46 +2115,9 @@ mod tests {
         );
     }
 
-    /// Turn terminal half blocks back into a greyscale PNG (light text on dark: a drawn half
-    /// is a light module), as a camera pointed at the console would see it.
-    fn half_blocks_to_png(lines: &[String], px: usize) -> Vec<u8> {
-        let w = lines[0].chars().count();
-        let h = lines.len() * 2;
-        let mut pixels = vec![0u8; w * px * h * px];
-        for (row, line) in lines.iter().enumerate() {
-            for (x, c) in line.chars().enumerate() {
-                let (top, bottom) = match c {
-                    '█' => (true, true),
-                    '▀' => (true, false),
-                    '▄' => (false, true),
-                    _ => (false, false),
-                };
-                for (dy, light) in [(0, top), (1, bottom)] {
-                    if !light {
-                        continue;
-                    }
-                    let y = row * 2 + dy;
-                    for yy in y * px..(y + 1) * px {
-                        for xx in x * px..(x + 1) * px {
-                            pixels[yy * w * px + xx] = 255;
-                        }
-                    }
-                }
-            }
-        }
-        let mut out = Vec::new();
-        let mut enc = png::Encoder::new(&mut out, (w * px) as u32, (h * px) as u32);
-        enc.set_color(png::ColorType::Grayscale);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut wr = enc.write_header().unwrap();
-        wr.write_image_data(&pixels).unwrap();
-        wr.finish().unwrap();
-        out
-    }
-
     #[test]
     fn qr_frames_fit_the_console_and_a_reader_rebuilds_the_file() {
-        use crate::transport::qr::{Collector, read_png_codes};
+        use crate::transport::qr::{Collector, read_png_codes, terminal_frame_to_png};
         let file: Vec<u8> = (0..6000u32).map(|i| (i * 7919 % 251) as u8).collect();
         let mut q = QrShow::new("2.root.json", &file, 80, 24).unwrap();
         let mut c = Collector::new();
@@ -2164,7 +2127,7 @@ mod tests {
             assert!(q.lines.iter().all(|l| l.chars().count() <= 80));
             // Every third frame is "missed" by the reader.
             if frames % 3 != 2 {
-                let codes = read_png_codes(&half_blocks_to_png(&q.lines, 4)).unwrap();
+                let codes = read_png_codes(&terminal_frame_to_png(&q.lines, 4).unwrap()).unwrap();
                 assert_eq!(codes.len(), 1, "frame {} is readable", q.frame);
                 c.receive("console", &codes[0]).unwrap();
             }

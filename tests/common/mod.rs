@@ -167,6 +167,23 @@ pub fn verify_repo(metadata_dir: &Path, args: &[&str]) -> Run {
     run_python("verify_repo.py", &all, Duration::from_secs(120))
 }
 
+/// python-tuf follows the root chain in `export` from `1.root.json` (each new root signed by
+/// the previous root's threshold and its own); it prints the newest version it reached.
+pub fn python_root_chain(export: &Path) -> Run {
+    verify_repo(
+        export,
+        &[
+            "--roots-only",
+            "--no-client",
+            "--trusted-root",
+            export
+                .join("1.root.json")
+                .to_str()
+                .expect("UTF-8 temp path"),
+        ],
+    )
+}
+
 /// Canonical JSON bytes of each document as securesystemslib computes them
 /// (`encode_canonical(json.loads(doc)).encode("utf-8")`), in one python process.
 /// `Err(reason)` when python refuses the document (not JSON, floats, lone surrogates, ...).
