@@ -279,6 +279,18 @@ impl LayoutFile {
         Ok(keyid)
     }
 
+    /// Add a signature made elsewhere (a token's, already verified by the caller) under
+    /// `keyid`, replacing an earlier one by the same key id.
+    pub fn add_signature_bytes(&mut self, keyid: KeyId, sig: Vec<u8>) {
+        let list = match self {
+            LayoutFile::Metablock { signatures, .. } | LayoutFile::Dsse { signatures, .. } => {
+                signatures
+            }
+        };
+        list.retain(|s| s.keyid != keyid);
+        list.push(LayoutSignature { keyid, sig });
+    }
+
     /// The file, as JSON (payload and `signed` unchanged).
     pub fn to_file_bytes(&self) -> Vec<u8> {
         let sigs = |hex_sig: bool| {

@@ -594,3 +594,91 @@ fn every_later_script_killed_mid_ceremony_finishes_and_the_chain_verifies() {
         "only {interrupted} of 10 ceremonies were interrupted"
     );
 }
+
+#[test]
+fn an_intoto_layout_is_signed_by_the_targets_keyholders_and_published_as_a_target() {
+    use sha2::Digest;
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let (code, out, err) = rehearse(&ws);
+    assert_eq!(code, 0, "{out}{err}");
+    // A supply chain made by the in-toto reference implementation: a functionary's link for
+    // step "build" and the unsigned layout, brought on the input media.
+    let chain = tmp.path().join("chain");
+    let made = common::run_python(
+        "intoto_check.py",
+        &["make", chain.to_str().unwrap()],
+        Duration::from_secs(120),
+    );
+    assert_eq!(made.code(), 0, "{made:?}");
+    std::fs::copy(chain.join("root.layout"), ws.join("input/root.layout")).unwrap();
+    let out = conclave()
+        .args([
+            "rehearse",
+            "--headless",
+            "--script",
+            "sign-intoto-layout",
+            "--workspace",
+        ])
+        .arg(&ws)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The review showed the layout's step and what targets gets.
+    assert!(
+        text.contains("step \"build\"") && text.contains("targets gets in-toto/root.layout"),
+        "{text}"
+    );
+    let export = ws.join("export");
+    // python-tuf accepts the new targets under the current root ...
+    python_accepts_targets(&export.join("1.root.json"), &export.join("2.targets.json"));
+    // ... which lists the signed layout file exactly as exported.
+    let layout = std::fs::read(export.join("root.layout")).unwrap();
+    let targets: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.join("2.targets.json")).unwrap()).unwrap();
+    let entry = &targets["signed"]["targets"]["in-toto/root.layout"];
+    assert_eq!(entry["length"], layout.len());
+    assert_eq!(
+        entry["hashes"]["sha256"],
+        hex::encode(sha2::Sha256::digest(&layout))
+    );
+    assert_eq!(entry["custom"]["in-toto"], "layout");
+    // in-toto verifies the supply chain against the layout the targets keyholders signed.
+    let root: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.join("1.root.json")).unwrap()).unwrap();
+    let keyids: Vec<String> = root["signed"]["roles"]["targets"]["keyids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    let layout_path = export.join("root.layout");
+    let mut args = vec![
+        "verify",
+        chain.to_str().unwrap(),
+        layout_path.to_str().unwrap(),
+    ];
+    let root_path = export.join("1.root.json");
+    args.push(root_path.to_str().unwrap());
+    args.extend(keyids.iter().map(String::as_str));
+    let verified = common::run_python("intoto_check.py", &args, Duration::from_secs(120));
+    assert_eq!(verified.code(), 0, "{verified:?}");
+    assert!(verified.stdout.contains("VERIFIED"), "{verified:?}");
+    // A layout changed after signing is refused by in-toto.
+    let changed = tmp.path().join("changed.layout");
+    let text = String::from_utf8(layout.clone())
+        .unwrap()
+        .replacen("\"build\"", "\"build2\"", 1);
+    std::fs::write(&changed, text).unwrap();
+    args[2] = changed.to_str().unwrap();
+    let refused = common::run_python("intoto_check.py", &args, Duration::from_secs(120));
+    assert_eq!(refused.code(), 1, "{refused:?}");
+    let t = transcript_of(&ws, "sign-intoto-layout").unwrap();
+    transcript_named_verifies(&ws, t.file_name().unwrap().to_str().unwrap());
+}

@@ -87,6 +87,13 @@ pub enum Event {
         /// The requests, each as read (`conclave-key-request` objects).
         requests: Vec<Value>,
     },
+    /// An in-toto layout imported from the input media (sign-intoto-layout).
+    LayoutImported {
+        /// Step id.
+        step: String,
+        /// The layout file's text exactly as read (JSON: a metablock or a DSSE envelope).
+        file: String,
+    },
     /// Public keys of online roles imported from the input media.
     KeysImported {
         /// Step id.
@@ -211,6 +218,7 @@ impl Event {
             Event::MetadataLoaded { .. } => "metadata-loaded",
             Event::RequestsImported { .. } => "requests-imported",
             Event::KeyGenerated { .. } => "key-generated",
+            Event::LayoutImported { .. } => "layout-imported",
             Event::Proposed { .. } => "proposed",
             Event::Approved { .. } => "approved",
             Event::Signed { .. } => "signed",
@@ -235,6 +243,7 @@ impl Event {
             | Event::MetadataLoaded { step, .. }
             | Event::RequestsImported { step, .. }
             | Event::KeyGenerated { step, .. }
+            | Event::LayoutImported { step, .. }
             | Event::Proposed { step, .. }
             | Event::Approved { step, .. }
             | Event::Signed { step, .. }
@@ -307,6 +316,11 @@ pub enum Need {
     LoadMetadata,
     /// Developers' key requests from the input media.
     ImportRequests,
+    /// An in-toto layout from the input media (this file name).
+    ImportLayout {
+        /// File name on the input media.
+        file: String,
+    },
     /// Online public keys for these roles from the input media.
     ImportKeys {
         /// Roles.
@@ -497,6 +511,8 @@ pub struct KeyRow {
 /// The metadata a ceremony proposes, as built from its events.
 #[derive(Clone, Debug)]
 pub struct Proposal {
+    /// The in-toto layout being signed (sign-intoto-layout), with the signatures so far.
+    pub layout: Option<crate::intoto::LayoutFile>,
     /// The new root, if the ceremony changes root.
     pub root: Option<Metadata<Root>>,
     /// The new targets, if the ceremony changes targets.
@@ -507,6 +523,13 @@ impl Proposal {
     /// Role name to hex SHA-256 of its canonical signed bytes (what is reviewed and signed).
     pub fn digests(&self) -> BTreeMap<String, String> {
         let mut d = BTreeMap::new();
+        if let Some(l) = &self.layout {
+            use sha2::Digest;
+            d.insert(
+                "layout".into(),
+                hex::encode(sha2::Sha256::digest(l.signed_message())),
+            );
+        }
         if let Some(r) = &self.root {
             d.insert("root".into(), hex::encode(r.signed_digest()));
         }
@@ -530,6 +553,7 @@ pub struct Engine {
     online: BTreeMap<String, Key>,
     current: Option<(Metadata<Root>, Metadata<Targets>)>,
     requests: Vec<KeyRequest>,
+    layout: Option<crate::intoto::LayoutFile>,
     generated: Vec<(String, String, Key)>,
     proposal: Option<Proposal>,
     approved: bool,
@@ -575,6 +599,7 @@ impl Engine {
                 | Kind::RotateOnlineKeys
                 | Kind::RotateTargetsKeys
                 | Kind::DelegateClaimedProjects
+                | Kind::SignIntotoLayout
         ) {
             return Err(EngineError::Unsupported(script.kind.as_str().to_string()));
         }
@@ -594,6 +619,7 @@ impl Engine {
             online: BTreeMap::new(),
             current: None,
             requests: Vec::new(),
+            layout: None,
             generated: Vec::new(),
             proposal: None,
             approved: false,
@@ -644,6 +670,11 @@ impl Engine {
 
     /// The proposal, once keys and parameters allow it (built deterministically from the events).
     pub fn proposal(&self) -> Result<Proposal, EngineError> {
+        // At a propose step the proposal is built (anew for a ceremony's second proposal);
+        // afterwards it is the one recorded, with its signatures.
+        if self.need() == Need::Propose {
+            return self.build_proposal();
+        }
         if let Some(p) = &self.proposal {
             return Ok(p.clone());
         }
@@ -690,6 +721,13 @@ impl Engine {
             },
             Action::LoadMetadata => Need::LoadMetadata,
             Action::ImportRequests => Need::ImportRequests,
+            Action::ImportLayout => Need::ImportLayout {
+                file: step
+                    .with
+                    .get("file")
+                    .cloned()
+                    .unwrap_or_else(|| "root.layout".into()),
+            },
             Action::ImportKeys => Need::ImportKeys {
                 roles: step
                     .with
@@ -746,6 +784,12 @@ impl Engine {
         let Some(p) = &self.proposal else {
             return m;
         };
+        if let Some(l) = &p.layout
+            && p.targets.is_none()
+            && let Some(r) = self.layout_meter(l)
+        {
+            m.insert("layout".into(), r);
+        }
         if p.root.is_none()
             && let (Some(t), Some((root, _))) = (&p.targets, &self.current)
         {
@@ -802,6 +846,9 @@ impl Engine {
     pub fn export_files(&self) -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
         if let Some(p) = &self.proposal {
+            if let Some(l) = &p.layout {
+                out.push((self.layout_file_name(), l.to_file_bytes()));
+            }
             if let Some(r) = &p.root {
                 let v = r.signed().common.version;
                 out.push((format!("{v}.root.json"), r.to_file_bytes()));
@@ -816,8 +863,99 @@ impl Engine {
         out
     }
 
+    /// The signed layout's target path in targets (parameter `layout_target`).
+    fn layout_target(&self) -> String {
+        match self.params.get("layout_target") {
+            Some(ParamValue::Text(t)) if !t.trim().is_empty() => t.trim().to_string(),
+            _ => "in-toto/root.layout".to_string(),
+        }
+    }
+
+    /// The exported layout file's name: the target path's last part.
+    fn layout_file_name(&self) -> String {
+        let t = self.layout_target();
+        t.rsplit('/').next().unwrap_or("root.layout").to_string()
+    }
+
+    /// The layout's signatures counted against the current root's targets keys and threshold
+    /// (each key once; a layout signature names the key by its plain key id).
+    pub fn layout_meter(&self, layout: &crate::intoto::LayoutFile) -> Option<ThresholdResult> {
+        let (root, _) = self.current.as_ref()?;
+        let root = root.signed();
+        let role = root.role(RoleType::Targets);
+        let msg = layout.signed_message();
+        let mut signed = Vec::new();
+        for id in &role.keyids {
+            let Some(pk) = root.key(id).and_then(|k| k.public_key().ok()) else {
+                continue;
+            };
+            let plain = Key::from_public_key(&pk).key_id();
+            let ok = layout
+                .signatures()
+                .iter()
+                .any(|s| s.keyid == plain && pk.verify(&msg, &s.sig).is_ok());
+            if ok {
+                signed.push(id.clone());
+            }
+        }
+        Some(ThresholdResult {
+            threshold: role.threshold,
+            signed,
+            unsigned: Vec::new(),
+            ignored: Vec::new(),
+        })
+    }
+
+    /// sign-intoto-layout: first the imported layout alone; once the targets keyholders have
+    /// signed it to the threshold, the next targets version listing the signed layout file.
+    fn build_layout(&self) -> Result<Proposal, EngineError> {
+        let Some(previous) = &self.proposal else {
+            let layout = self
+                .layout
+                .clone()
+                .ok_or_else(|| self.policy("no in-toto layout was imported"))?;
+            return Ok(Proposal {
+                layout: Some(layout),
+                root: None,
+                targets: None,
+            });
+        };
+        let layout = previous
+            .layout
+            .clone()
+            .ok_or_else(|| self.policy("no in-toto layout was proposed"))?;
+        let meter = self
+            .layout_meter(&layout)
+            .ok_or_else(|| self.policy("the current metadata has not been loaded"))?;
+        if !meter.verified() {
+            return Err(self.policy(format!(
+                "the layout has {} of {} signatures: the targets cannot list it yet",
+                meter.signed.len(),
+                meter.threshold
+            )));
+        }
+        let now = self.now()?;
+        let (_, targets) = self.loaded()?;
+        let days = Duration::days(int_param(&self.params, "targets_expiry_days").max(1));
+        let mut new_targets = edit::bump(targets.signed(), now + days);
+        let mut custom = crate::tuf::canonical::Map::new();
+        custom.insert("in-toto".into(), Value::String("layout".into()));
+        edit::set_target(
+            &mut new_targets,
+            &self.layout_target(),
+            edit::target_file(&layout.to_file_bytes(), Some(Value::Object(custom))),
+        )
+        .map_err(|e| self.policy(e.to_string()))?;
+        Ok(Proposal {
+            layout: Some(layout),
+            root: None,
+            targets: Some(Metadata::new(new_targets)),
+        })
+    }
+
     fn build_proposal(&self) -> Result<Proposal, EngineError> {
         match self.script.kind {
+            Kind::SignIntotoLayout => return self.build_layout(),
             Kind::RefreshExpiry => return self.build_refresh(),
             Kind::RotateRootKeys => return self.build_rotation(),
             Kind::RotateOnlineKeys => return self.build_online_rotation(),
@@ -882,6 +1020,7 @@ impl Engine {
                 .map_err(|e| self.policy(e.to_string()))?;
         }
         Ok(Proposal {
+            layout: None,
             root: Some(Metadata::new(root)),
             targets: Some(Metadata::new(targets)),
         })
@@ -897,6 +1036,7 @@ impl Engine {
         edit::check_root(&new_root).map_err(|e| self.policy(e.to_string()))?;
         let new_targets = edit::bump(targets.signed(), now + days("targets_expiry_days"));
         Ok(Proposal {
+            layout: None,
             root: Some(Metadata::new(new_root)),
             targets: Some(Metadata::new(new_targets)),
         })
@@ -919,6 +1059,9 @@ impl Engine {
         }
         if p.targets.is_some() && names(new_root.or(old_root), RoleType::Targets) {
             roles.push("targets");
+        }
+        if p.layout.is_some() && p.targets.is_none() && names(old_root, RoleType::Targets) {
+            roles.push("layout");
         }
         roles
     }
@@ -1059,6 +1202,47 @@ impl Engine {
         let Some(p) = &self.proposal else {
             return out;
         };
+        if let Some(l) = &p.layout {
+            match l.summary() {
+                Ok(sum) => {
+                    let kind = match l {
+                        crate::intoto::LayoutFile::Metablock { .. } => "metablock",
+                        crate::intoto::LayoutFile::Dsse { .. } => "DSSE envelope",
+                    };
+                    out.push(format!(
+                        "in-toto layout ({kind}), expires {}, {} signature(s) so far",
+                        sum.expires,
+                        l.signatures().len()
+                    ));
+                    for st in &sum.steps {
+                        out.push(format!(
+                            "  step \"{}\": expected command \"{}\", {} of {} functionary key(s)",
+                            st.name,
+                            st.expected_command,
+                            st.threshold,
+                            st.pubkeys.len()
+                        ));
+                    }
+                    for (name, run) in &sum.inspections {
+                        out.push(format!("  inspection \"{name}\": runs \"{run}\""));
+                    }
+                    for (id, scheme) in &sum.keys {
+                        out.push(format!("  functionary key {id} ({scheme})"));
+                    }
+                }
+                Err(e) => out.push(format!("in-toto layout: {e}")),
+            }
+            if p.targets.is_some() {
+                use sha2::Digest;
+                let bytes = l.to_file_bytes();
+                out.push(format!(
+                    "targets gets {}: the signed layout, {} bytes, sha256 {}",
+                    self.layout_target(),
+                    bytes.len(),
+                    hex::encode(sha2::Sha256::digest(&bytes))
+                ));
+            }
+        }
         let describe = |id: &KeyId, k: &Key| {
             let fp = k
                 .public_key()
@@ -1202,6 +1386,20 @@ impl Engine {
             return Vec::new();
         };
         let signed = |role: &str, id: &KeyId| {
+            if role == "layout" {
+                // A layout signature names the key by its plain key id.
+                let plain = self
+                    .current
+                    .as_ref()
+                    .and_then(|(r, _)| r.signed().key(id))
+                    .and_then(|k| k.public_key().ok())
+                    .map(|pk| Key::from_public_key(&pk).key_id());
+                return p.layout.as_ref().is_some_and(|l| {
+                    l.signatures()
+                        .iter()
+                        .any(|s| Some(&s.keyid) == plain.as_ref())
+                });
+            }
             let sigs = match role {
                 "root" => p.root.as_ref().map(|m| &m.signatures),
                 _ => p.targets.as_ref().map(|m| &m.signatures),
@@ -1347,6 +1545,7 @@ impl Engine {
             .map_err(|e| self.policy(format!("project {}: {e}", r.project)))?;
         }
         Ok(Proposal {
+            layout: None,
             root: None,
             targets: Some(Metadata::new(new_targets)),
         })
@@ -1375,6 +1574,7 @@ impl Engine {
         edit::check_root(&new_root).map_err(|e| self.policy(e.to_string()))?;
         let new_targets = edit::bump(targets.signed(), now + days("targets_expiry_days"));
         Ok(Proposal {
+            layout: None,
             root: Some(Metadata::new(new_root)),
             targets: Some(Metadata::new(new_targets)),
         })
@@ -1419,6 +1619,7 @@ impl Engine {
         }
         edit::check_root(&new_root).map_err(|e| self.policy(e.to_string()))?;
         Ok(Proposal {
+            layout: None,
             root: Some(Metadata::new(new_root)),
             targets: None,
         })
@@ -1456,6 +1657,7 @@ impl Engine {
             .map_err(|e| self.policy(e.to_string()))?;
         edit::check_root(&new_root).map_err(|e| self.policy(e.to_string()))?;
         Ok(Proposal {
+            layout: None,
             root: Some(Metadata::new(new_root)),
             targets: None,
         })
@@ -1643,6 +1845,20 @@ impl Engine {
                 self.current = Some((root_md, targets_md));
                 self.advance();
             }
+            (Action::ImportLayout, Event::LayoutImported { file, .. }) => {
+                let layout = crate::intoto::LayoutFile::from_bytes(file.as_bytes())
+                    .map_err(|e| self.policy(format!("the layout: {e}")))?;
+                if !layout.signatures().is_empty() {
+                    return Err(self.policy(
+                        "the layout carries signatures already: bring it unsigned, the keyholders sign it here",
+                    ));
+                }
+                layout
+                    .summary()
+                    .map_err(|e| self.policy(format!("the layout: {e}")))?;
+                self.layout = Some(layout);
+                self.advance();
+            }
             (Action::ImportRequests, Event::RequestsImported { requests, .. }) => {
                 let max = int_param(&self.params, "max_requests").max(1) as usize;
                 if requests.is_empty() {
@@ -1751,6 +1967,10 @@ impl Engine {
                     ));
                 }
                 warnings.extend(lint_key_ids(&p));
+                // A later proposal of the same ceremony (sign-intoto-layout's targets) is
+                // reviewed and signed anew.
+                self.approved = false;
+                self.signed_by.clear();
                 // Nothing expiring inside the script's minimum window is ever signed.
                 let now = self.now()?;
                 let min = Duration::days(self.script.min_expiry_days);
@@ -1890,6 +2110,23 @@ impl Engine {
                         })?;
                         t.add_signature(KeyId(keyid.clone()), &raw);
                     }
+                    "layout" => {
+                        let Some(l) = p.layout.as_mut() else {
+                            return Err(wrong());
+                        };
+                        verify(&l.signed_message()).map_err(|e| EngineError::Policy {
+                            step: step.id.clone(),
+                            reason: format!("{keyholder}'s layout signature: {e}"),
+                        })?;
+                        let plain = key
+                            .public_key()
+                            .map(|pk| Key::from_public_key(&pk).key_id())
+                            .map_err(|e| EngineError::Policy {
+                                step: step.id.clone(),
+                                reason: e.to_string(),
+                            })?;
+                        l.add_signature_bytes(plain, raw.clone());
+                    }
                     other => {
                         return Err(self.policy(format!("role {other} is not signed in this step")));
                     }
@@ -1914,6 +2151,18 @@ impl Engine {
                     .proposal
                     .as_ref()
                     .ok_or_else(|| self.policy("no proposal"))?;
+                if let Some(l) = &p.layout {
+                    let m = self
+                        .layout_meter(l)
+                        .ok_or_else(|| self.policy("the current metadata has not been loaded"))?;
+                    if !m.verified() {
+                        return Err(self.policy(format!(
+                            "the layout has {} of {} valid signatures by the targets keys",
+                            m.signed.len(),
+                            m.threshold
+                        )));
+                    }
+                }
                 if let Some(r) = &p.root {
                     let trusted = match &self.current {
                         // A new version: signed by the current root's threshold and its own.
@@ -2118,8 +2367,8 @@ mod tests {
                     }
                 }
                 Need::Seal => Event::Sealed { step },
-                Need::LoadMetadata | Need::ImportRequests => {
-                    panic!("bootstrap-root loads no metadata and no requests")
+                Need::LoadMetadata | Need::ImportRequests | Need::ImportLayout { .. } => {
+                    panic!("bootstrap-root loads no metadata, requests or layout")
                 }
                 Need::Done => break,
             };
@@ -2310,6 +2559,7 @@ mod tests {
         let mut root =
             edit::new_root(&roles, time::macros::datetime!(2030-01-01 0:00 UTC)).unwrap();
         let good = Proposal {
+            layout: None,
             root: Some(Metadata::new(root.clone())),
             targets: None,
         };
@@ -2322,6 +2572,7 @@ mod tests {
             r.keyids = vec![label.clone()];
         }
         let bad = Proposal {
+            layout: None,
             root: Some(Metadata::new(root)),
             targets: None,
         };

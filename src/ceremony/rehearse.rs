@@ -79,13 +79,14 @@ pub const PRACTICE_LOG_ORIGIN: &str = "practice.conclave.invalid/key-events";
 pub const REHEARSE_CHILD: &str = "CONCLAVE_REHEARSE_CHILD";
 
 /// Names of the scripts shipped in the binary, in the order a registry usually needs them.
-pub const SHIPPED_SCRIPTS: [&str; 6] = [
+pub const SHIPPED_SCRIPTS: [&str; 7] = [
     "bootstrap-root",
     "rotate-root-keys",
     "refresh-expiry",
     "rotate-online-keys",
     "rotate-targets-keys",
     "delegate-claimed-projects",
+    "sign-intoto-layout",
 ];
 
 /// The scripts shipped in the binary (the appliance has no source tree).
@@ -99,6 +100,7 @@ pub fn shipped_script(name: &str) -> Option<&'static str> {
         "delegate-claimed-projects" => {
             include_str!("../../ceremony-scripts/delegate-claimed-projects.toml")
         }
+        "sign-intoto-layout" => include_str!("../../ceremony-scripts/sign-intoto-layout.toml"),
         _ => return None,
     })
 }
@@ -501,6 +503,29 @@ fn key_requests(ws: &Workspace, make_stand_ins: bool) -> Result<Vec<Value>, Rehe
         .collect()
 }
 
+/// A stand-in in-toto layout for practice: one step "build" by a software functionary key,
+/// expiring in half a year.
+fn practice_layout() -> Result<String, RehearseError> {
+    let func = SoftwareSigner::generate(Algorithm::Ed25519, &mut rand_core::OsRng)
+        .ok_or_else(|| RehearseError::Io("cannot generate a stand-in functionary key".into()))?;
+    let key = func.key().clone();
+    let id = key.key_id().0;
+    let mut keyv = key.to_value();
+    if let Value::Object(m) = &mut keyv {
+        m.insert("keyid".into(), Value::String(id.clone()));
+    }
+    let expires = (OffsetDateTime::now_utc() + time::Duration::days(182))
+        .replace_nanosecond(0)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| RehearseError::Io(e.to_string()))?;
+    let text = format!(
+        r#"{{"signatures": [], "signed": {{"_type": "layout", "expires": "{expires}", "readme": "Practice layout made by conclave rehearse", "keys": {{"{id}": {keyv}}}, "steps": [{{"_type": "step", "name": "build", "threshold": 1, "expected_materials": [], "expected_products": [["ALLOW", "*"]], "pubkeys": ["{id}"], "expected_command": ["make"]}}], "inspect": []}}}}"#,
+        keyv = String::from_utf8_lossy(&keyv.canonical_bytes())
+    );
+    Ok(text)
+}
+
 /// The newest `N.ROLE.json` in a folder.
 fn latest(dir: &Path, role: &str) -> Option<(u64, PathBuf)> {
     let suffix = format!(".{role}.json");
@@ -895,7 +920,10 @@ impl Session {
                 None => {
                     // Named after the version the ceremony produces: targets for a ceremony
                     // that changes only targets, root otherwise.
-                    let role = if script.kind == Kind::DelegateClaimedProjects {
+                    let role = if matches!(
+                        script.kind,
+                        Kind::DelegateClaimedProjects | Kind::SignIntotoLayout
+                    ) {
                         "targets"
                     } else {
                         "root"
@@ -1095,6 +1123,26 @@ impl Session {
         })
     }
 
+    /// Import the in-toto layout `file` from the input media (`input/FILE`); a practice run
+    /// makes a stand-in layout (one step, one software functionary key) when there is none.
+    pub fn import_layout_event(&self, file: &str) -> Result<Event, RehearseError> {
+        let path = self.ws.input().join(file);
+        if !path.exists() && self.practice_tokens {
+            std::fs::create_dir_all(self.ws.input()).map_err(io(self.ws.input().display()))?;
+            crate::folder::write_new_file(&path, practice_layout()?.as_bytes())
+                .map_err(io(path.display()))?;
+        }
+        let bytes = crate::folder::read_limited(&path, 4 * 1024 * 1024).map_err(|e| {
+            RehearseError::Refused(format!("the in-toto layout on the input media: {e}"))
+        })?;
+        let file = String::from_utf8(bytes)
+            .map_err(|_| RehearseError::Refused(format!("{}: not UTF-8 JSON", path.display())))?;
+        Ok(Event::LayoutImported {
+            step: self.step(),
+            file,
+        })
+    }
+
     /// Import the online public keys from the input media.
     pub fn import_keys_event(&self) -> Event {
         Event::KeysImported {
@@ -1191,6 +1239,14 @@ impl Session {
         let mut signer =
             token_signer_for(&self.module, who, &self.plan, &self.engine, &keyid, pin)?;
         let bytes = match (role, &p.root, &p.targets) {
+            ("layout", _, _) => match &p.layout {
+                Some(l) => l.signed_message(),
+                None => {
+                    return Err(RehearseError::Refused(
+                        "no layout is part of this proposal".into(),
+                    ));
+                }
+            },
             ("root", Some(r), _) => r.signed_bytes().to_vec(),
             ("targets", _, Some(t)) => t.signed_bytes().to_vec(),
             _ => {
@@ -1292,6 +1348,7 @@ impl Session {
             },
             Need::LoadMetadata => self.load_metadata_event()?,
             Need::ImportRequests => self.import_requests_event()?,
+            Need::ImportLayout { file } => self.import_layout_event(&file)?,
             Need::ImportKeys { .. } => self.import_keys_event(),
             Need::GenerateKey {
                 keyholder,

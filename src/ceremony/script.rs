@@ -54,6 +54,8 @@ pub enum Action {
     ImportKeys,
     /// Import developers' key requests (PEP 480 claimed projects) from the input media.
     ImportRequests,
+    /// Import an in-toto layout (unsigned) from the input media.
+    ImportLayout,
     /// A keyholder presents their token; Conclave matches it to the keyholder.
     EnrollToken,
     /// Generate a key pair inside each keyholder's token.
@@ -74,7 +76,7 @@ pub enum Action {
 
 impl Action {
     /// All actions, for messages.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Action::Acknowledge,
         Action::AirgapCheck,
         Action::ClockConfirm,
@@ -82,6 +84,7 @@ impl Action {
         Action::LoadMetadata,
         Action::ImportKeys,
         Action::ImportRequests,
+        Action::ImportLayout,
         Action::EnrollToken,
         Action::GenerateKey,
         Action::Propose,
@@ -102,6 +105,7 @@ impl Action {
             Action::LoadMetadata => "load-metadata",
             Action::ImportKeys => "import-keys",
             Action::ImportRequests => "import-requests",
+            Action::ImportLayout => "import-layout",
             Action::EnrollToken => "enroll-token",
             Action::GenerateKey => "generate-key",
             Action::Propose => "propose",
@@ -139,17 +143,20 @@ pub enum Kind {
     RotateOnlineKeys,
     /// Delegate to developers' keys (PEP 480 claimed projects).
     DelegateClaimedProjects,
+    /// Sign an in-toto layout with the targets keys and add it as a target of the next targets.
+    SignIntotoLayout,
 }
 
 impl Kind {
     /// All kinds.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::BootstrapRoot,
         Kind::RotateRootKeys,
         Kind::RotateTargetsKeys,
         Kind::RefreshExpiry,
         Kind::RotateOnlineKeys,
         Kind::DelegateClaimedProjects,
+        Kind::SignIntotoLayout,
     ];
 
     /// Name as written in scripts.
@@ -161,6 +168,7 @@ impl Kind {
             Kind::RefreshExpiry => "refresh-expiry",
             Kind::RotateOnlineKeys => "rotate-online-keys",
             Kind::DelegateClaimedProjects => "delegate-claimed-projects",
+            Kind::SignIntotoLayout => "sign-intoto-layout",
         }
     }
 
@@ -229,6 +237,24 @@ impl Kind {
                 RollCall,
                 LoadMetadata,
                 ImportRequests,
+                Propose,
+                Review,
+                Sign,
+                Verify,
+                Export,
+                Seal,
+            ],
+            // The layout is signed first; the next targets then lists the signed layout file
+            // (its final bytes) and is reviewed and signed in turn.
+            Kind::SignIntotoLayout => &[
+                AirgapCheck,
+                ClockConfirm,
+                RollCall,
+                LoadMetadata,
+                ImportLayout,
+                Propose,
+                Review,
+                Sign,
                 Propose,
                 Review,
                 Sign,
@@ -408,6 +434,7 @@ fn action_settings(a: Action) -> (&'static [&'static str], &'static [&'static st
         Action::Sign | Action::Review | Action::Propose => (&[], &["role", "roles"]),
         Action::LoadMetadata => (&[], &["source"]),
         Action::ImportKeys => (&[], &["roles"]),
+        Action::ImportLayout => (&[], &["file"]),
         Action::GenerateKey => (&[], &["for"]),
         Action::EnrollToken => (&[], &["for"]),
         Action::Export => (&[], &["destination"]),
@@ -699,8 +726,15 @@ impl Script {
                         .map(|v| v.split(',').map(str::trim).collect::<Vec<_>>())
                         .unwrap_or_default()
                     {
-                        if !["root", "targets", "snapshot", "timestamp", "delegations"]
-                            .contains(&role)
+                        if ![
+                            "root",
+                            "targets",
+                            "snapshot",
+                            "timestamp",
+                            "delegations",
+                            "layout",
+                        ]
+                        .contains(&role)
                         {
                             errors.push(err(
                                 sline,

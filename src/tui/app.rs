@@ -701,11 +701,15 @@ impl App {
                             );
                         }
                     }
-                    Need::LoadMetadata | Need::ImportRequests | Need::ImportKeys { .. } => {
+                    Need::LoadMetadata
+                    | Need::ImportRequests
+                    | Need::ImportKeys { .. }
+                    | Need::ImportLayout { .. } => {
                         if enter {
                             let event = match need {
                                 Need::LoadMetadata => s.load_metadata_event(),
                                 Need::ImportRequests => s.import_requests_event(),
+                                Need::ImportLayout { file } => s.import_layout_event(&file),
                                 _ => Ok(s.import_keys_event()),
                             };
                             match event {
@@ -1614,6 +1618,13 @@ impl App {
                             source: s.ws.input().join("requests").display().to_string(),
                         }
                     }
+                    Need::ImportLayout { file } => {
+                        v.keys = vec![enter("import")];
+                        Screen::Load {
+                            what: "The in-toto layout to sign (unsigned; a metablock or a DSSE envelope).".into(),
+                            source: s.ws.input().join(file).display().to_string(),
+                        }
+                    }
                     Need::ImportKeys { roles } => {
                         v.keys = vec![enter("import")];
                         Screen::Load {
@@ -1902,6 +1913,7 @@ fn meter_rows(s: &Session, meters: &BTreeMap<String, ThresholdResult>) -> Vec<Me
                     format!("root v{} (current root's keys)", rv.unwrap_or(0))
                 }
                 "targets" => format!("targets v{}", tv.unwrap_or(0)),
+                "layout" => "in-toto layout (targets keys)".to_string(),
                 other => other.to_string(),
             };
             Meter {
