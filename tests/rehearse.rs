@@ -639,7 +639,7 @@ fn an_intoto_layout_is_signed_by_the_targets_keyholders_and_published_as_a_targe
     // python-tuf accepts the new targets under the current root ...
     python_accepts_targets(&export.join("1.root.json"), &export.join("2.targets.json"));
     // ... which lists the signed layout file exactly as exported.
-    let layout = std::fs::read(export.join("root.layout")).unwrap();
+    let layout = std::fs::read(export.join("2.root.layout")).unwrap();
     let targets: serde_json::Value =
         serde_json::from_slice(&std::fs::read(export.join("2.targets.json")).unwrap()).unwrap();
     let entry = &targets["signed"]["targets"]["in-toto/root.layout"];
@@ -658,7 +658,7 @@ fn an_intoto_layout_is_signed_by_the_targets_keyholders_and_published_as_a_targe
         .iter()
         .map(|k| k.as_str().unwrap().to_string())
         .collect();
-    let layout_path = export.join("root.layout");
+    let layout_path = export.join("2.root.layout");
     let mut args = vec![
         "verify",
         chain.to_str().unwrap(),
@@ -681,4 +681,33 @@ fn an_intoto_layout_is_signed_by_the_targets_keyholders_and_published_as_a_targe
     assert_eq!(refused.code(), 1, "{refused:?}");
     let t = transcript_of(&ws, "sign-intoto-layout").unwrap();
     transcript_named_verifies(&ws, t.file_name().unwrap().to_str().unwrap());
+    // A later ceremony publishes the same layout as a DSSE envelope: targets v3 lists it (the
+    // earlier file stays as it was), in-toto verifies the chain against it.
+    std::fs::remove_file(ws.join("input/root.layout")).unwrap();
+    std::fs::copy(chain.join("root.dsse.layout"), ws.join("input/root.layout")).unwrap();
+    let out = conclave()
+        .args([
+            "rehearse",
+            "--headless",
+            "--script",
+            "sign-intoto-layout",
+            "--workspace",
+        ])
+        .arg(&ws)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("in-toto layout (DSSE envelope)"));
+    assert_eq!(std::fs::read(export.join("2.root.layout")).unwrap(), layout);
+    python_accepts_targets(&export.join("1.root.json"), &export.join("3.targets.json"));
+    let dsse = export.join("3.root.layout");
+    args[2] = dsse.to_str().unwrap();
+    let verified = common::run_python("intoto_check.py", &args, Duration::from_secs(120));
+    assert_eq!(verified.code(), 0, "{verified:?}");
 }

@@ -871,10 +871,20 @@ impl Engine {
         }
     }
 
-    /// The exported layout file's name: the target path's last part.
+    /// The exported layout file's name: the target path's last part, after the version of the
+    /// targets that lists it (`2.root.layout`), so a later layout never meets an earlier file.
     fn layout_file_name(&self) -> String {
         let t = self.layout_target();
-        t.rsplit('/').next().unwrap_or("root.layout").to_string()
+        let base = t.rsplit('/').next().unwrap_or("root.layout");
+        let version = self
+            .proposal
+            .as_ref()
+            .and_then(|p| p.targets.as_ref())
+            .map(|t| t.signed().common.version);
+        match version {
+            Some(v) => format!("{v}.{base}"),
+            None => base.to_string(),
+        }
     }
 
     /// The layout's signatures counted against the current root's targets keys and threshold
