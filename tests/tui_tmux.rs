@@ -514,3 +514,183 @@ fn without_a_terminal_the_tui_refuses_and_rehearse_runs_unattended() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Answer every screen until the ceremony is sealed, typing each token's PIN (from `pins`, by
+/// the token label the PIN prompt names).
+fn drive_typing_pins(t: &Tmux, pins: &std::collections::BTreeMap<String, String>) -> String {
+    let mut screen = t.screen();
+    for _ in 0..300 {
+        if screen.contains("Sealed: the ceremony is complete") {
+            return screen;
+        }
+        assert!(!screen.contains("EXIT="), "conclave ended early:\n{screen}");
+        if screen.contains("PIN: ") {
+            let label = pins
+                .keys()
+                .find(|l| screen.contains(&format!("PIN of token {l} ")))
+                .unwrap_or_else(|| panic!("which token?\n{screen}"));
+            t.type_text(&pins[label]);
+            std::thread::sleep(Duration::from_millis(100));
+            t.send(&["Enter"]);
+        } else if screen.contains("│ y  yes") {
+            t.send(&["y"]);
+        } else {
+            t.send(&["Enter"]);
+        }
+        screen = t.wait_change(&screen);
+    }
+    panic!("the ceremony did not finish; last screen:\n{screen}");
+}
+
+#[test]
+fn tokens_not_named_after_their_keyholders_are_assigned_in_the_ui() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hsm = tmp.path().join("hsm");
+    let out = Command::new(conclave())
+        .args(["token", "init-practice", "--dir"])
+        .arg(&hsm)
+        .args([
+            "--keyholders",
+            "yk-alice,yk-bob,yk-carol",
+            "--type",
+            "none",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pins: std::collections::BTreeMap<String, String> = v["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["keyholder"].as_str().unwrap().to_string(),
+                t["pin"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // The registry's online keys on the input media.
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir_all(ws.join("input")).unwrap();
+    let online = |seed: u8| {
+        conclave::signer::software::SoftwareSigner::from_seed(
+            conclave::tuf::key::Algorithm::Ed25519,
+            &[seed; 32],
+        )
+        .unwrap()
+    };
+    use conclave::signer::Signer;
+    std::fs::write(
+        ws.join("input/online-keys.json"),
+        format!(
+            "{{\"snapshot\": {}, \"timestamp\": {}}}",
+            online(1).key().to_value().to_pretty_json(),
+            online(2).key().to_value().to_pretty_json()
+        ),
+    )
+    .unwrap();
+    let t = Tmux::start(
+        "assign",
+        &format!(
+            "SOFTHSM2_CONF={} {} tui --practice --workspace {} --script bootstrap-root",
+            hsm.join("softhsm2.conf").display(),
+            conclave(),
+            ws.display()
+        ),
+    );
+    t.wait_for("Parameters of this ceremony");
+    t.send(&["Enter"]);
+    t.wait_for("│ y  yes");
+    t.send(&["y"]);
+    // The bag serial is typed.
+    let s = t.wait_for("Tamper-evident bag serial");
+    t.send(&["e"]);
+    t.wait_for("Enter: done");
+    t.type_text("BAG-0042");
+    t.send(&["Enter"]);
+    let _ = s;
+    // Air gap (practice: a warning), clock.
+    for _ in 0..3 {
+        let s = t.screen();
+        if s.contains("Names as they will stand") {
+            break;
+        }
+        t.send(&["Enter"]);
+        t.wait_for("│ y  yes");
+        t.send(&["y"]);
+        t.wait_change(&s);
+    }
+    // Roll call: the names are typed.
+    t.wait_for("Names as they will stand");
+    for (i, text) in ["ada", "alice, bob, carol", "wendy"].iter().enumerate() {
+        if i > 0 {
+            t.send(&["Down"]);
+        }
+        t.send(&["e"]);
+        t.wait_for("Enter: done");
+        t.type_text(text);
+        t.send(&["Enter"]);
+        t.wait_for(text);
+    }
+    t.send(&["Enter"]);
+    t.wait_for("│ y  yes");
+    t.send(&["y"]);
+    // The online keys.
+    t.wait_for("Public keys of the online roles");
+    t.send(&["Enter"]);
+    // Key generation: no token is labelled "alice"; the screen says so before any PIN, and
+    // the administrator assigns the token each keyholder brought.
+    for who in ["alice", "bob", "carol"] {
+        let s = t.wait_for_words(&format!("Keyholder {who}:"));
+        assert!(
+            s.contains(&format!("expected {who}'s token {who}")),
+            "a wrong token is named before any PIN:\n{s}"
+        );
+        save(&format!("18-assign-{who}"), &s);
+        let label = format!("yk-{who}");
+        let mut found = false;
+        for _ in 0..3 {
+            let before = t.screen();
+            t.send(&["t"]);
+            let s = t.wait_change(&before);
+            if s.contains(&format!("token \"{label}\"")) && s.contains("press a") {
+                found = true;
+                break;
+            }
+        }
+        assert!(found, "{label} could not be selected:\n{}", t.screen());
+        t.send(&["a"]);
+        t.wait_for("│ y  yes");
+        t.send(&["y"]);
+        t.wait_for_words(&format!("is {who}'s for this"));
+        t.send(&["Enter"]);
+        t.wait_for("│ y  yes");
+        t.send(&["y"]);
+        t.wait_for(&format!("PIN of token {label} "));
+        t.type_text(&pins[&label]);
+        t.send(&["Enter"]);
+        t.wait_for("self-test passed");
+    }
+    // Signing and the seal find each keyholder's token by the keys it holds.
+    let s = drive_typing_pins(&t, &pins);
+    assert!(
+        s.contains("Metadata (conclave verify): VALID")
+            && s.contains("Transcript (transcript verify): VALID"),
+        "{s}"
+    );
+    t.send(&["q"]);
+    t.wait_for("EXIT=0");
+    verify_export(&ws.join("export"), "1.root.json", "1.targets.json");
+    transcript_verifies(&ws, "bootstrap-root.transcript.jsonl");
+    let transcript = std::fs::read_to_string(ws.join("bootstrap-root.transcript.jsonl")).unwrap();
+    assert!(transcript.contains("BAG-0042") && transcript.contains("\"ada\""));
+    for pin in pins.values() {
+        assert!(!transcript.contains(pin.as_str()));
+    }
+}

@@ -1364,6 +1364,12 @@ impl Engine {
 
     /// The key ids of a keyholder's keys in this ceremony: keys generated for them here and keys
     /// the new or the current root lists with them as owner.
+    /// Every key of a keyholder the ceremony knows: generated here, or owned in the new or the
+    /// current root.
+    pub fn keyholder_all_key_ids(&self, who: &str) -> Vec<KeyId> {
+        self.keyholder_keys(who)
+    }
+
     fn keyholder_keys(&self, who: &str) -> Vec<KeyId> {
         let mut ids: Vec<KeyId> = self
             .generated

@@ -643,6 +643,41 @@ fn token_signer_for(
 
 /// The keyholder's token key that may sign in this ceremony (found by key material: root lists
 /// it with its owner), and the key id root lists it under.
+/// The present token that holds one of `who`'s keys that may sign in this ceremony (or a root
+/// key of the root in force): the keyholder's own token first, then any other (tokens need not
+/// be labelled after their keyholder). Public key objects are read without logging in.
+fn sealing_token(
+    module: &Module,
+    who: &str,
+    plan: &Plan,
+    engine: &Engine,
+) -> Result<Option<TokenDesc>, RehearseError> {
+    let wanted = plan.tokens.get(who).map_or(who, String::as_str);
+    let mine = engine.keyholder_all_key_ids(who);
+    let mut tokens = module.tokens().map_err(io("listing the tokens"))?;
+    tokens.retain(|t| t.initialized);
+    tokens.sort_by_key(|t| !(t.label == wanted || t.serial == wanted));
+    for t in tokens {
+        let Ok(session) = module.open_session(&t, false) else {
+            continue;
+        };
+        let Ok(keys) = session.keys() else { continue };
+        let holds = keys.iter().any(|k| {
+            k.tuf_key()
+                .and_then(|key| key.public_key().ok())
+                .and_then(|pk| engine.key_for_material(&pk.material()))
+                .is_some_and(|id| {
+                    mine.contains(&id)
+                        && (!engine.roles_for_key(&id).is_empty() || engine.is_root_key_after(&id))
+                })
+        });
+        if holds {
+            return Ok(Some(t));
+        }
+    }
+    Ok(None)
+}
+
 fn ceremony_signer(
     module: &Module,
     who: &str,
@@ -650,7 +685,11 @@ fn ceremony_signer(
     engine: &Engine,
     pin: Option<&Zeroizing<String>>,
 ) -> Result<(crate::signer::pkcs11::Pkcs11Signer, KeyId), RehearseError> {
-    let session = login(module, who, plan, pin)?;
+    let session = match sealing_token(module, who, plan, engine)? {
+        Some(token) => login_to(module, &token, who, plan, pin)?,
+        // Keys without recorded owners: the keyholder's own token.
+        None => login(module, who, plan, pin)?,
+    };
     let usable: Vec<(crate::signer::pkcs11::TokenKey, KeyId)> = session
         .keys()
         .map_err(io(format!("keys of {who}")))?
@@ -1381,6 +1420,19 @@ impl Session {
             .filter(|k| !self.engine.keyholder_key_ids(k).is_empty())
             .cloned()
             .collect()
+    }
+
+    /// The present token with which `who` signs the seal, if one is found by its keys.
+    pub fn sealing_token(&self, who: &str) -> Option<TokenDesc> {
+        sealing_token(&self.module, who, &self.plan, &self.engine)
+            .ok()
+            .flatten()
+    }
+
+    /// Assign a token (label or serial) to a keyholder for this ceremony: their keys are
+    /// generated in it (the administrator confirms the token the keyholder brought).
+    pub fn assign_token(&mut self, who: &str, token: &str) {
+        self.plan.tokens.insert(who.to_string(), token.to_string());
     }
 
     /// The token key with which `who` signs the seal (PIN: `pin`, else the plan's or asked).

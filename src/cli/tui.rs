@@ -26,6 +26,10 @@ pub struct TuiArgs {
     /// known modules in order).
     #[arg(long, value_name = "PATH")]
     pub module: Option<PathBuf>,
+    /// A practice ceremony on the keyholders' own tokens (training): marked PRACTICE everywhere,
+    /// and a failed air-gap check is a recorded warning instead of a stop.
+    #[arg(long)]
+    pub practice: bool,
 }
 
 /// The terminal UI needs a terminal.
@@ -92,6 +96,7 @@ pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         .map_err(|e| CliError::Io(format!("{}: {e}", dir.display())))?;
     let ws = Workspace { dir };
     let plan = Plan {
+        practice: a.practice,
         module: module_path(a.module.as_deref(), config)?,
         ..Plan::default()
     };

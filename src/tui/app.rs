@@ -75,6 +75,7 @@ enum Pending {
     Sign { who: String },
     Export { medium: Option<PathBuf> },
     SealSign { who: String },
+    Assign { keyholder: String, serial: String },
     SkipSealer { who: String },
     Exception { witness: String, text: String },
     Quit,
@@ -140,6 +141,10 @@ pub struct App {
     /// At a signing step: the keyholder, the key they sign with next, and the present token
     /// that holds it (refreshed with the token list).
     signing: Option<(String, KeyId, Option<TokenDesc>)>,
+    /// At the seal: the keyholder and the present token that holds one of their keys.
+    sealing: Option<(String, Option<TokenDesc>)>,
+    /// At key generation: the present token proposed for assignment (`t` cycles, `a` assigns).
+    candidate: Option<usize>,
     qr: Option<QrShow>,
     /// Terminal size (columns, rows), kept up to date by the run loop.
     pub term: (u16, u16),
@@ -182,6 +187,8 @@ impl App {
             tokens: Ok(Vec::new()),
             media: Vec::new(),
             signing: None,
+            sealing: None,
+            candidate: None,
             qr: None,
             term: (80, 24),
             ticks: 0,
@@ -273,6 +280,18 @@ impl App {
         if let Some(s) = self.session() {
             self.tokens = s.module().tokens().map_err(|e| e.to_string());
         }
+        self.sealing = match &self.phase {
+            Phase::Sealing {
+                session,
+                sealers,
+                signers,
+                skipped,
+            } => sealers
+                .iter()
+                .find(|w| !signers.iter().any(|(s, _)| s == *w) && !skipped.contains(*w))
+                .map(|who| (who.clone(), session.sealing_token(who))),
+            _ => None,
+        };
         self.signing = match &self.phase {
             Phase::Ceremony(s) => match s.need() {
                 Need::Sign { pending, .. } => pending.first().and_then(|who| {
@@ -319,6 +338,7 @@ impl App {
         }
         self.seen_step = step;
         self.selected = 0;
+        self.candidate = None;
         self.scroll = 0;
         if let Phase::Ceremony(s) = &self.phase {
             let plan = &s.plan;
@@ -722,8 +742,38 @@ impl App {
                         keyholder,
                         key_type,
                     } => {
-                        if enter {
-                            let expected = s.expected_token(&keyholder);
+                        let present: Vec<TokenDesc> = self
+                            .tokens
+                            .as_ref()
+                            .map(|ts| ts.iter().filter(|t| t.initialized).cloned().collect())
+                            .unwrap_or_default();
+                        if k.code == KeyCode::Char('t') && !present.is_empty() {
+                            // Propose another present token as this keyholder's.
+                            let next = self.candidate.map_or(0, |c| (c + 1) % present.len());
+                            self.candidate = Some(next);
+                            let t = &present[next];
+                            self.message = Some(ok(format!(
+                                "{t} selected: press a to make it {keyholder}'s token for this ceremony"
+                            )));
+                        } else if k.code == KeyCode::Char('a') {
+                            if let Some(t) = self.candidate.and_then(|c| present.get(c)) {
+                                self.confirm(
+                                    format!(
+                                        "{t} is the token {keyholder} brought for this ceremony?"
+                                    ),
+                                    Pending::Assign {
+                                        keyholder: keyholder.clone(),
+                                        serial: t.serial.clone(),
+                                    },
+                                );
+                            } else {
+                                self.message = Some(Message {
+                                    error: true,
+                                    text: "Choose the token first (t).".into(),
+                                });
+                            }
+                        } else if enter {
+                            let expected = label_of(&self.tokens, &s.expected_token(&keyholder));
                             later = Some((
                                 keyholder.clone(),
                                 format!(
@@ -848,6 +898,25 @@ impl App {
         let Some((who, question, action)) = later else {
             return;
         };
+        if let Pending::SealSign { .. } = action {
+            self.poll_tokens();
+            if let Some((w, Some(t))) = &self.sealing
+                && *w == who
+            {
+                if t.pin.locked {
+                    self.message = Some(Message {
+                        error: true,
+                        text: format!(
+                            "{t}: the PIN is locked; the token's security officer must unlock it"
+                        ),
+                    });
+                } else {
+                    let q = format!("{question} (token {}, serial {})", t.label, t.serial);
+                    self.confirm(q, action);
+                }
+                return;
+            }
+        }
         if let Pending::Sign { .. } = action {
             // The token that holds the key to sign with (a keyholder replacing their own token
             // signs with the old one and the new one in turn).
@@ -996,7 +1065,7 @@ impl App {
             } => {
                 let expected = self
                     .session()
-                    .map(|s| s.expected_token(&keyholder))
+                    .map(|s| label_of(&self.tokens, &s.expected_token(&keyholder)))
                     .unwrap_or_default();
                 self.pin(
                     format!("{keyholder}: PIN of token {expected} to generate the {key_type} key"),
@@ -1013,11 +1082,23 @@ impl App {
                     PinFor::Sign { who },
                 );
             }
+            Pending::Assign { keyholder, serial } => {
+                self.candidate = None;
+                if let Phase::Ceremony(s) = &mut self.phase {
+                    s.assign_token(&keyholder, &serial);
+                    self.message = Some(ok(format!(
+                        "The token with serial {serial} is {keyholder}'s for this ceremony; Enter generates the key."
+                    )));
+                }
+            }
             Pending::SealSign { who } => {
-                let expected = self
-                    .session()
-                    .map(|s| s.expected_token(&who))
-                    .unwrap_or_default();
+                let expected = match &self.sealing {
+                    Some((w, Some(t))) if *w == who => t.label.clone(),
+                    _ => self
+                        .session()
+                        .map(|s| s.expected_token(&who))
+                        .unwrap_or_default(),
+                };
                 self.pin(
                     format!("{who}: PIN of token {expected} to sign the seal"),
                     PinFor::SealSign { who },
@@ -1094,7 +1175,7 @@ impl App {
                 };
                 retry_label = format!(
                     "{keyholder}: PIN of token {} (try again)",
-                    s.expected_token(keyholder)
+                    label_of(&self.tokens, &s.expected_token(keyholder))
                 );
                 match s.generate_key_event(keyholder, key_type, Some(&pin)) {
                     Ok(ev) => {
@@ -1182,6 +1263,10 @@ impl App {
                 }
             }
             PinFor::SealSign { who } => {
+                let sealing_label = match &self.sealing {
+                    Some((w, Some(t))) if w == who => Some(t.label.clone()),
+                    _ => None,
+                };
                 let Phase::Sealing {
                     session, signers, ..
                 } = &mut self.phase
@@ -1190,7 +1275,7 @@ impl App {
                 };
                 retry_label = format!(
                     "{who}: PIN of token {} (try again)",
-                    session.expected_token(who)
+                    sealing_label.unwrap_or_else(|| session.expected_token(who))
                 );
                 match session.seal_signer(who, Some(&pin)) {
                     Ok(signer) => {
@@ -1501,8 +1586,15 @@ impl App {
                     .collect();
                 match next {
                     Some(who) => {
-                        let expected = session.expected_token(who);
+                        let expected = match &self.sealing {
+                            Some((w, Some(t))) if w == who => t.serial.clone(),
+                            _ => session.expected_token(who),
+                        };
                         let (status, present) = token_status(&self.tokens, &expected, who);
+                        let expected = present
+                            .iter()
+                            .find(|r| r.expected)
+                            .map_or(expected, |r| r.label.clone());
                         v.screen = Screen::Token {
                             keyholder: who.clone(),
                             purpose: "sign the seal".into(),
@@ -1638,7 +1730,16 @@ impl App {
                     } => {
                         let expected = s.expected_token(&keyholder);
                         let (status, present) = token_status(&self.tokens, &expected, &keyholder);
-                        v.keys = vec![enter("generate the key")];
+                        // Shown by its label once the expected token (label or serial) is there.
+                        let expected = present
+                            .iter()
+                            .find(|r| r.expected)
+                            .map_or(expected, |r| r.label.clone());
+                        v.keys = vec![
+                            enter("generate the key"),
+                            key("t", "choose another token"),
+                            key("a", "assign it"),
+                        ];
                         Screen::Token {
                             keyholder,
                             purpose: format!("generate a key of type {key_type} inside the token"),
@@ -1847,6 +1948,15 @@ fn header(v: &mut ViewState, s: &Session) {
             v.actor = "keyholders".into();
         }
     }
+}
+
+/// A token named by label or serial, shown by its label when it is present.
+fn label_of(tokens: &Result<Vec<TokenDesc>, String>, wanted: &str) -> String {
+    tokens
+        .as_ref()
+        .ok()
+        .and_then(|ts| ts.iter().find(|t| t.serial == wanted || t.label == wanted))
+        .map_or_else(|| wanted.to_string(), |t| t.label.clone())
 }
 
 /// Where the expected token stands among those present, and the rows to show.
