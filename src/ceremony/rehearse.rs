@@ -587,6 +587,19 @@ fn token_holding(
     engine: &Engine,
     keyid: &KeyId,
 ) -> Result<Option<TokenDesc>, RehearseError> {
+    find_token_with(module, who, plan, engine, |id| id == keyid)
+}
+
+/// The first present token (the keyholder's own first) holding a key that root (new or
+/// current) lists under a key id `wanted` accepts. Public key objects are read without logging
+/// in.
+fn find_token_with(
+    module: &Module,
+    who: &str,
+    plan: &Plan,
+    engine: &Engine,
+    wanted_key: impl Fn(&KeyId) -> bool,
+) -> Result<Option<TokenDesc>, RehearseError> {
     let wanted = plan.tokens.get(who).map_or(who, String::as_str);
     let mut tokens = module.tokens().map_err(io("listing the tokens"))?;
     tokens.retain(|t| t.initialized);
@@ -600,7 +613,7 @@ fn token_holding(
             k.tuf_key()
                 .and_then(|key| key.public_key().ok())
                 .and_then(|pk| engine.key_for_material(&pk.material()))
-                .is_some_and(|id| id == *keyid)
+                .is_some_and(|id| wanted_key(&id))
         });
         if holds {
             return Ok(Some(t));
@@ -652,30 +665,10 @@ fn sealing_token(
     plan: &Plan,
     engine: &Engine,
 ) -> Result<Option<TokenDesc>, RehearseError> {
-    let wanted = plan.tokens.get(who).map_or(who, String::as_str);
     let mine = engine.keyholder_all_key_ids(who);
-    let mut tokens = module.tokens().map_err(io("listing the tokens"))?;
-    tokens.retain(|t| t.initialized);
-    tokens.sort_by_key(|t| !(t.label == wanted || t.serial == wanted));
-    for t in tokens {
-        let Ok(session) = module.open_session(&t, false) else {
-            continue;
-        };
-        let Ok(keys) = session.keys() else { continue };
-        let holds = keys.iter().any(|k| {
-            k.tuf_key()
-                .and_then(|key| key.public_key().ok())
-                .and_then(|pk| engine.key_for_material(&pk.material()))
-                .is_some_and(|id| {
-                    mine.contains(&id)
-                        && (!engine.roles_for_key(&id).is_empty() || engine.is_root_key_after(&id))
-                })
-        });
-        if holds {
-            return Ok(Some(t));
-        }
-    }
-    Ok(None)
+    find_token_with(module, who, plan, engine, |id| {
+        mine.contains(id) && (!engine.roles_for_key(id).is_empty() || engine.is_root_key_after(id))
+    })
 }
 
 fn ceremony_signer(
