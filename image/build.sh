@@ -51,7 +51,6 @@ cp "$root/usr/share/conclave/manifest.txt" "$out/manifest.txt"
 
 step "squashfs"
 mksquashfs "$root" "$work/iso/live/filesystem.squashfs" -noappend -comp zstd -no-xattrs \
-    -mkfs-time "$SOURCE_DATE_EPOCH" -all-time "$SOURCE_DATE_EPOCH" \
     -e boot -processors 2 -quiet
 cp "$here/grub.cfg" "$work/iso/boot/grub/grub.cfg"
 cp "$out/manifest.txt" "$work/iso/live/manifest.txt"
