@@ -22,6 +22,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -124,7 +125,10 @@ def boot(firmware: str, stick: Path | None, timeout: float):
     sock.unlink(missing_ok=True)
     cmd = ["timeout", str(int(timeout) + 30), "qemu-system-x86_64", "-accel", "tcg",
            "-m", "1024", "-smp", "2", "-display", "none", "-nic", "none", "-no-reboot",
-           "-monitor", "none", "-cdrom", str(ISO),
+           "-monitor", "none",
+           # The ISO first: the stick's vfat boot sector would otherwise say "not a bootable disk".
+           "-drive", f"if=none,id=cd,media=cdrom,readonly=on,file={ISO}",
+           "-device", "ide-cd,drive=cd,bootindex=0",
            "-chardev", f"socket,id=ser0,path={sock},server=on,wait=on", "-serial", "chardev:ser0"]
     if firmware == "uefi":
         cmd += ["-bios", str(OVMF)]
@@ -145,7 +149,10 @@ def boot(firmware: str, stick: Path | None, timeout: float):
         ser.send(b"e")
         at = ser.wait_for(b"ipv6.disable=1", deadline, at)
         time.sleep(0.5)
-        ser.send(b"\x05")  # Ctrl-E: end of the first line (the `linux` line)
+        # GRUB's editor shows `setparams 'TITLE'`, then the entry as written in image/grub.cfg:
+        # an empty line (after `{`), then the `linux` line.
+        ser.send(b"\x0e\x0e")  # Ctrl-N twice: down to the `linux` line
+        ser.send(b"\x05")  # Ctrl-E: its end
         ser.send(EXTRA.encode())
         time.sleep(0.3)
         ser.send(b"\x18")  # Ctrl-X: boot
@@ -233,6 +240,8 @@ def check_stick(stick: Path, conclave: str, python: str):
 
 
 def main() -> int:
+    # `timeout` or Ctrl-C: stop QEMU too (the `finally` in boot()).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--firmware", choices=["bios", "uefi", "both"], default="both")
     ap.add_argument("--timeout", type=float, default=900, help="per boot, seconds")

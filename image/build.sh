@@ -2,7 +2,8 @@
 # Builds image/out/conclave.iso: a hybrid (BIOS and UEFI) ISO of Debian bookworm with Conclave,
 # booted read-only from a squashfs under a tmpfs overlay. See docs/image.md.
 #   image/build.sh            (`make image`; needs root: mmdebstrap chroots)
-# Environment: SOURCE_DATE_EPOCH (default: the last git commit's time), CARGO_TARGET_DIR,
+# Environment: SOURCE_DATE_EPOCH (default: the last git commit's time), CONCLAVE_BIN (a conclave
+# built with `cargo build --release --locked`; default: build it here, in CARGO_TARGET_DIR),
 # CONCLAVE_IMAGE_MIRROR (default http://deb.debian.org).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,9 +22,13 @@ for tool in mmdebstrap mksquashfs grub-mkrescue xorriso mformat; do
 done
 [ "$(id -u)" = 0 ] || { echo "build.sh: needs root (mmdebstrap builds the root filesystem in a chroot)" >&2; exit 2; }
 
-step "conclave: cargo build --release --locked"
-(cd "$top" && cargo build --release --locked)
-bin=${CARGO_TARGET_DIR:-$top/target}/release/conclave
+if [ -n "${CONCLAVE_BIN:-}" ]; then
+    bin=$CONCLAVE_BIN   # built by `make build` (cargo build --release --locked)
+else
+    step "conclave: cargo build --release --locked"
+    (cd "$top" && cargo build --release --locked)
+    bin=${CARGO_TARGET_DIR:-$top/target}/release/conclave
+fi
 [ -x "$bin" ] || { echo "build.sh: $bin missing after the build" >&2; exit 1; }
 
 rm -rf "$work"
