@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Boot test of image/out/conclave.iso (`make image-test`).
 
-Usage: boot_test.py [--firmware bios|uefi|both] [--timeout SECONDS]
+Usage: boot_test.py [--firmware bios|uefi|both] [--timeout SECONDS] [--iso PATH]
 
 Boots the ISO in qemu-system-x86_64 (TCG, no network device) with a USB stick (a vfat image
 labelled CNCLVTEST, input files in inputs/) and drives the serial console: at the GRUB menu it
@@ -240,12 +240,15 @@ def check_stick(stick: Path, conclave: str, python: str):
 
 
 def main() -> int:
+    global ISO
     # `timeout` or Ctrl-C: stop QEMU too (the `finally` in boot()).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--firmware", choices=["bios", "uefi", "both"], default="both")
     ap.add_argument("--timeout", type=float, default=900, help="per boot, seconds")
+    ap.add_argument("--iso", type=Path, default=ISO, help=f"default: {ISO}")
     a = ap.parse_args()
+    ISO = a.iso.resolve()
     target = Path(os.environ.get("CARGO_TARGET_DIR", TOP / "target"))
     conclave = os.environ.get("CONCLAVE", str(target / "release/conclave"))
     python = os.environ.get("CONCLAVE_PYTHON", str(TOP / ".venv/bin/python"))
