@@ -63,8 +63,18 @@ find "$work/iso" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
 step "ISO: grub-mkrescue (BIOS and UEFI)"
 rm -f "$out/conclave.iso"
-grub-mkrescue -o "$out/conclave.iso" "$work/iso" -- -volid CONCLAVE 2>"$work/grub-mkrescue.log" \
-    || { cat "$work/grub-mkrescue.log" >&2; exit 1; }
+# grub-mkrescue formats the EFI system partition with mformat, which picks a random volume serial
+# number: a wrapper gives mformat one derived from SOURCE_DATE_EPOCH. xorriso would date the files
+# grub-mkrescue adds (GRUB's modules, efi.img) with the build time (the arguments after `--` are
+# xorriso commands).
+mkdir -p "$work/bin"
+printf '#!/bin/sh\nexec /usr/bin/mformat -N %08x "$@"\n' $((SOURCE_DATE_EPOCH & 0xffffffff)) >"$work/bin/mformat"
+chmod 755 "$work/bin/mformat"
+PATH="$work/bin:$PATH" grub-mkrescue -o "$out/conclave.iso" "$work/iso" -- -volid CONCLAVE \
+    -volume_date all_file_dates "=$SOURCE_DATE_EPOCH" -volume_date c "=$SOURCE_DATE_EPOCH" \
+    -volume_date m "=$SOURCE_DATE_EPOCH" -volume_date uuid "$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y%m%d%H%M%S00)" \
+    -iso_nowtime "=$SOURCE_DATE_EPOCH" -boot_image any gpt_disk_guid=volume_date_uuid \
+    2>"$work/grub-mkrescue.log" || { cat "$work/grub-mkrescue.log" >&2; exit 1; }
 (cd "$out" && sha256sum conclave.iso >conclave.iso.sha256)
 step "done"
 echo "image: $out/conclave.iso ($(du -m "$out/conclave.iso" | cut -f1) MiB), packages: $out/manifest.txt"
