@@ -120,17 +120,19 @@ pub fn write_new_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
             ),
         ));
     }
-    write_via_temp(path, data, |tmp, path| match std::fs::hard_link(tmp, path) {
-        Ok(()) => std::fs::remove_file(tmp),
-        // vfat and exFAT (most USB sticks) have no hard links: rename(2) with
-        // RENAME_NOREPLACE refuses to replace in the same way.
-        Err(e)
-            if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error())
-                || e.raw_os_error() == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error()) =>
-        {
-            rename_noreplace(tmp, path)
+    write_via_temp(path, data, |tmp, path| {
+        match std::fs::hard_link(tmp, path) {
+            Ok(()) => std::fs::remove_file(tmp),
+            // vfat and exFAT (most USB sticks) have no hard links: rename(2) with
+            // RENAME_NOREPLACE refuses to replace in the same way.
+            Err(e)
+                if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error())
+                    || e.raw_os_error() == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error()) =>
+            {
+                rename_noreplace(tmp, path)
+            }
+            Err(e) => Err(e),
         }
-        Err(e) => Err(e),
     })
 }
 
