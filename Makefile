@@ -22,7 +22,12 @@ PY_INTOTO := in-toto==3.1.0 attrs==26.1.0 iso8601==2.1.0 pathspec==1.1.1
 PY_PACKAGES := tuf==7.0.1 securesystemslib[crypto]==1.6.0 cryptography==50.0.2 cffi==2.1.1 \
   pycparser==3.12 urllib3==2.8.0 $(PY_SIGSTORE) $(PY_INTOTO)
 
-.PHONY: demo demo-verify test deps deb-deps venv lint no-network-deps unit conformance build bench clean
+# The bootable image (image/, docs/image.md): Debian's tools that build it and QEMU that tests it.
+IMAGE_DEB_PACKAGES := mmdebstrap qemu-system-x86 xorriso grub-pc-bin grub-efi-amd64-bin grub-common \
+  mtools dosfstools ovmf squashfs-tools
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo demo-verify test deps deb-deps image-deps venv lint no-network-deps unit conformance build bench clean image image-test
 
 build:
 	$(CARGO) build --release --locked
@@ -46,7 +51,15 @@ deps: deb-deps venv
 # faketime for the client workflow tests on static repositories of the past).
 # Installs only what is missing.
 deb-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory install-debs PACKAGES="$(DEB_PACKAGES)"
+
+# Debian packages `make image` and `make image-test` use.
+image-deps:
+	@$(MAKE) --no-print-directory install-debs PACKAGES="$(IMAGE_DEB_PACKAGES)"
+
+.PHONY: install-debs
+install-debs:
+	@missing=""; for p in $(PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
@@ -84,7 +97,19 @@ unit:
 	set -o pipefail; CONCLAVE_PYTHON=$(abspath $(PY)) $(CARGO) test --locked --features conformance-client 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "total: %d passed, %d failed\n", p, f}' target/test.log
 
-test: deps lint unit
+# The air-gapped bootable image: image/out/conclave.iso (hybrid BIOS/UEFI), its package list
+# image/out/manifest.txt, and its SHA-256 printed at the end. Needs root (mmdebstrap, chroot).
+image: build image-deps
+	$(SUDO) env SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) \
+	  CONCLAVE_BIN=$(abspath $(or $(CARGO_TARGET_DIR),target))/release/conclave image/build.sh
+
+# Boots the image in QEMU (TCG, no network device) with a virtual USB stick; runs the air-gap
+# check and a practice ceremony inside; verifies what the stick holds afterwards on this machine.
+image-test: image venv
+	CONCLAVE_PYTHON=$(abspath $(PY)) CONCLAVE=$(abspath $(or $(CARGO_TARGET_DIR),target))/release/conclave \
+	  timeout 1800 python3 image/boot_test.py
+
+test: deps lint unit image-test
 
 # Only the TUF client workflow tests: conclave-conformance-client beside python-tuf's ngclient
 # on python-tuf-made repositories (tests/conformance_client.rs), and the core steps it uses

@@ -121,9 +121,31 @@ pub fn write_new_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
         ));
     }
     write_via_temp(path, data, |tmp, path| {
-        std::fs::hard_link(tmp, path)?;
-        std::fs::remove_file(tmp)
+        match std::fs::hard_link(tmp, path) {
+            Ok(()) => std::fs::remove_file(tmp),
+            // vfat and exFAT (most USB sticks) have no hard links: rename(2) with
+            // RENAME_NOREPLACE refuses to replace in the same way.
+            Err(e)
+                if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error())
+                    || e.raw_os_error() == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error()) =>
+            {
+                rename_noreplace(tmp, path)
+            }
+            Err(e) => Err(e),
+        }
     })
+}
+
+/// `rename(from, to)` that fails with `AlreadyExists` instead of replacing `to`.
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        from,
+        rustix::fs::CWD,
+        to,
+        rustix::fs::RenameFlags::NOREPLACE,
+    )
+    .map_err(std::io::Error::from)
 }
 
 /// Write `data` to `path`, replacing what is there atomically (temporary file, fsync, rename,
@@ -167,6 +189,21 @@ fn write_via_temp(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rename_noreplace_refuses_to_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, b"new").unwrap();
+        std::fs::write(&b, b"old").unwrap();
+        let e = rename_noreplace(&a, &b).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&b).unwrap(), b"old");
+        std::fs::remove_file(&b).unwrap();
+        rename_noreplace(&a, &b).unwrap();
+        assert_eq!(std::fs::read(&b).unwrap(), b"new");
+        assert!(!a.exists());
+    }
 
     #[test]
     fn write_new_file_never_overwrites_and_leaves_nothing_on_error() {
