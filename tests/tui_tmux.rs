@@ -498,6 +498,21 @@ fn conclave_tui_offers_the_scripts_and_names_what_is_missing() {
         !ws.join("bootstrap-root.transcript.jsonl").exists(),
         "nothing was started"
     );
+
+    // Without --workspace the workspace goes on a removable medium: with none mounted (as on
+    // this machine), nothing starts and the screen says what to do.
+    let t = Tmux::start(
+        "tui-media",
+        &format!("cd {} && {} tui", tmp.path().display(), conclave()),
+    );
+    let s = t.wait_for("Which ceremony is held today?");
+    if s.contains("insert the removable medium for the workspace") {
+        t.send(&["Enter"]);
+        t.wait_for_words("Insert the removable medium that will hold the workspace");
+        assert!(!tmp.path().join("bootstrap-root.transcript.jsonl").exists());
+    }
+    t.send(&["C-c"]);
+    t.wait_for("EXIT=0");
 }
 
 #[test]

@@ -16,7 +16,8 @@ use super::{CliError, Outcome};
 pub struct TuiArgs {
     /// Workspace folder on the media the administrator chose: the transcript goes here,
     /// `WORKSPACE/input/` holds the input media's files, `WORKSPACE/export/` receives the
-    /// results. Opening it again continues an interrupted ceremony. Default: the current folder.
+    /// results. Opening it again continues an interrupted ceremony. Default: a folder `conclave`
+    /// on the removable medium chosen in the UI.
     #[arg(long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
     /// The ceremony script (a shipped name or a script file); without it the UI asks.
@@ -89,12 +90,17 @@ fn script_text(name: &str) -> Result<(String, String), CliError> {
 /// Run `conclave tui`.
 pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     require_terminal()?;
-    let dir = a.workspace.clone().unwrap_or_else(|| PathBuf::from("."));
-    std::fs::create_dir_all(&dir).map_err(|e| CliError::Io(format!("{}: {e}", dir.display())))?;
-    let dir = dir
-        .canonicalize()
-        .map_err(|e| CliError::Io(format!("{}: {e}", dir.display())))?;
-    let ws = Workspace { dir };
+    let ws = match &a.workspace {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| CliError::Io(format!("{}: {e}", dir.display())))?;
+            let dir = dir
+                .canonicalize()
+                .map_err(|e| CliError::Io(format!("{}: {e}", dir.display())))?;
+            Some(Workspace { dir })
+        }
+        None => None,
+    };
     let plan = Plan {
         practice: a.practice,
         module: module_path(a.module.as_deref(), config)?,
@@ -104,6 +110,9 @@ pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     let app = match &a.script {
         Some(name) => {
             let (name, text) = script_text(name)?;
+            let ws = ws.ok_or_else(|| {
+                CliError::Usage("--script needs --workspace DIR (or choose both in the UI)".into())
+            })?;
             App::open(&ws, &name, &text, sys, Some(plan)).map_err(super::rehearse::map)?
         }
         None => App::new(Phase::Choose {

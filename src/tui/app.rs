@@ -34,8 +34,9 @@ pub enum Msg {
 pub enum Phase {
     /// Choosing the script (`conclave tui` without `--script`).
     Choose {
-        /// The workspace the ceremony will use.
-        ws: Workspace,
+        /// The workspace the ceremony will use (`None`: a folder `conclave` on the removable
+        /// medium the administrator chooses).
+        ws: Option<Workspace>,
         /// Root of sysfs for the air-gap check.
         sys: PathBuf,
         /// How tokens are reached.
@@ -143,6 +144,8 @@ pub struct App {
     signing: Option<(String, KeyId, Option<TokenDesc>)>,
     /// At the seal: the keyholder and the present token that holds one of their keys.
     sealing: Option<(String, Option<TokenDesc>)>,
+    /// The removable medium chosen for the workspace (`w` cycles).
+    medium: usize,
     /// At key generation: the present token proposed for assignment (`t` cycles, `a` assigns).
     candidate: Option<usize>,
     qr: Option<QrShow>,
@@ -189,6 +192,7 @@ impl App {
             signing: None,
             sealing: None,
             candidate: None,
+            medium: 0,
             qr: None,
             term: (80, 24),
             ticks: 0,
@@ -263,6 +267,7 @@ impl App {
 
     fn wants_media(&self) -> bool {
         matches!(&self.phase, Phase::Ceremony(s) if matches!(s.need(), Need::Export { .. }))
+            || matches!(&self.phase, Phase::Choose { ws: None, .. })
     }
 
     /// Removable media mounted now (a medium that fails to be read is left out).
@@ -547,9 +552,11 @@ impl App {
         let mut later: Option<(String, String, Pending)> = None;
         match &self.phase {
             Phase::Gone => {}
-            Phase::Choose { scripts, .. } => {
+            Phase::Choose { scripts, ws, .. } => {
                 let n = scripts.len();
-                if up {
+                if k.code == KeyCode::Char('w') && ws.is_none() && !self.media.is_empty() {
+                    self.medium = (self.medium + 1) % self.media.len();
+                } else if up {
                     self.selected = self.selected.saturating_sub(1);
                 } else if down {
                     self.selected = (self.selected + 1).min(n.saturating_sub(1));
@@ -1359,6 +1366,33 @@ impl App {
             };
             return;
         };
+        // The workspace: as given, else on the chosen removable medium.
+        let chosen = match &ws {
+            Some(w) => Ok(w.clone()),
+            None => match self.media.get(self.medium) {
+                None => Err("Insert the removable medium that will hold the workspace (transcript and export); it is listed here once mounted.".to_string()),
+                Some(m) => {
+                    let dir = m.mount_point.join("conclave");
+                    std::fs::create_dir_all(&dir)
+                        .and_then(|()| dir.canonicalize())
+                        .map(|dir| Workspace { dir })
+                        .map_err(|e| format!("{}: {e}", dir.display()))
+                }
+            },
+        };
+        let workspace = match chosen {
+            Ok(w) => w,
+            Err(text) => {
+                self.message = Some(Message { error: true, text });
+                self.phase = Phase::Choose {
+                    ws,
+                    sys,
+                    plan,
+                    scripts,
+                };
+                return;
+            }
+        };
         let plan_copy = Plan {
             practice: plan.practice,
             administrator: plan.administrator.clone(),
@@ -1372,7 +1406,7 @@ impl App {
             export_to: None,
             log_origin: plan.log_origin.clone(),
         };
-        match App::open(&ws, &name, text, &sys, Some(plan_copy)) {
+        match App::open(&workspace, &name, text, &sys, Some(plan_copy)) {
             Ok(app) => {
                 let banner = app.banner;
                 self.phase = app.phase;
@@ -1507,7 +1541,18 @@ impl App {
         }
         match &self.phase {
             Phase::Gone => {}
-            Phase::Choose { scripts, .. } => {
+            Phase::Choose { scripts, ws, .. } => {
+                let workspace = match ws {
+                    Some(w) => w.dir.display().to_string(),
+                    None => match self.media.get(self.medium) {
+                        Some(m) => format!(
+                            "{}/conclave on {} (w: another medium)",
+                            m.mount_point.display(),
+                            describe_medium(m).split(" at ").next().unwrap_or_default()
+                        ),
+                        None => "insert the removable medium for the workspace".to_string(),
+                    },
+                };
                 v.ceremony = "choose a ceremony".into();
                 v.progress = "start".into();
                 v.actor = "administrator".into();
@@ -1518,6 +1563,7 @@ impl App {
                         .map(|(n, t, p, _)| (n.clone(), t.clone(), p.clone()))
                         .collect(),
                     selected: self.selected,
+                    workspace,
                 };
                 v.keys = vec![
                     key("↑↓", "choose"),

@@ -152,6 +152,8 @@ pub enum Screen {
         scripts: Vec<(String, String, String)>,
         /// Selected row.
         selected: usize,
+        /// Where the workspace (transcript, export) will be.
+        workspace: String,
     },
     /// The parameters of this ceremony.
     Parameters {

@@ -11,8 +11,17 @@ pub(super) fn draw(
     area: Rect,
     scripts: &[(String, String, String)],
     selected: usize,
+    workspace: &str,
 ) {
-    let mut lines = vec![Line::raw("Which ceremony is held today?"), Line::raw("")];
+    let mut lines = vec![
+        Line::from(vec![
+            Span::raw("Workspace: "),
+            Span::styled(workspace.to_string(), Style::new().fg(Color::LightCyan)),
+        ]),
+        Line::raw(""),
+        Line::raw("Which ceremony is held today?"),
+        Line::raw(""),
+    ];
     for (i, (name, title, _)) in scripts.iter().enumerate() {
         let style = if i == selected {
             Style::new().fg(Color::Black).bg(Color::Cyan)

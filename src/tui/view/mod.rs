@@ -94,7 +94,11 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
     let body = inset(body);
     match &s.screen {
         Screen::Blank => {}
-        Screen::Choose { scripts, selected } => choose::draw(frame, body, scripts, *selected),
+        Screen::Choose {
+            scripts,
+            selected,
+            workspace,
+        } => choose::draw(frame, body, scripts, *selected, workspace),
         Screen::Parameters { rows, selected } => simple::parameters(frame, body, rows, *selected),
         Screen::Acknowledge {
             prompt,

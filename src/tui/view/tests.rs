@@ -96,6 +96,7 @@ fn screens() -> Vec<(&'static str, ViewState)> {
                 ("rotate-root-keys".into(), "Rotate root keys".into(), "Add or remove keyholders.".into()),
             ],
             selected: 1,
+            workspace: "/media/CEREMONY/conclave on USB medium CEREMONY (/dev/sdb1, 900 MB free) (w: another medium)".into(),
         })),
         ("parameters", base(Screen::Parameters {
             rows: vec![
