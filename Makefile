@@ -12,7 +12,7 @@ DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace python3 python3-venv dosf
 PY_PACKAGES := tuf==7.0.1 securesystemslib[crypto]==1.6.0 cryptography==50.0.2 cffi==2.1.1 \
   pycparser==3.12 urllib3==2.8.0
 
-.PHONY: demo demo-verify test deps deb-deps venv lint unit build bench clean
+.PHONY: demo demo-verify test deps deb-deps venv lint unit build bench fuzz clean
 
 build:
 	$(CARGO) build --release --locked
@@ -72,6 +72,12 @@ bench: venv deb-deps
 	$(CARGO) test --release --locked --test bench_tough -- --ignored --nocapture
 	$(CARGO) test --release --locked --test transport_qr fragments_per_size_figures -- --nocapture
 	python3 tests/bench/token_bench.py --conclave $${CARGO_TARGET_DIR:-target}/release/conclave
+
+# Runs every cargo fuzz target (tests/fuzz) for FUZZ_SECONDS each (default 60) from a seed
+# corpus of tests/data; installs cargo-fuzz if missing. Not part of `make test`.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) CARGO=$(CARGO) tests/fuzz/run.sh
 
 clean:
 	rm -rf target $(VENV)
