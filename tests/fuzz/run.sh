@@ -20,9 +20,8 @@ fi
 # build runs about twice as many executions per second without AddressSanitizer; debug
 # assertions and overflow checks stay on (cargo fuzz's default).
 export RUSTC_BOOTSTRAP=1
-fuzz=(fuzz --fuzz-dir tests/fuzz)
-opts=(-s none)
-$cargo "${fuzz[@]}" build "${opts[@]}"
+opts=(--fuzz-dir tests/fuzz -s none)
+$cargo fuzz build "${opts[@]}"
 rm -rf "$work/seeds"
 $cargo run -q --locked --manifest-path tests/fuzz/Cargo.toml --example seeds -- . "$work/seeds"
 
@@ -32,7 +31,7 @@ for t in $targets; do
   mkdir -p "$work/corpus/$t" "$work/artifacts/$t" "$work/seeds/$t"
   log="$work/$t.log"
   echo "== fuzz $t for ${seconds}s (log: $log)"
-  if $cargo "${fuzz[@]}" run "${opts[@]}" "$t" "$work/corpus/$t" "$work/seeds/$t" -- \
+  if $cargo fuzz run "${opts[@]}" "$t" "$work/corpus/$t" "$work/seeds/$t" -- \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$work/artifacts/$t/" >"$log" 2>&1; then
     result=ok

@@ -58,7 +58,10 @@ fn main() -> Res<()> {
                     .and_then(|m| m.get("public"))
                     .and_then(Value::as_str)
                 {
-                    let scheme = k.as_object().and_then(|m| m.get("scheme")).and_then(Value::as_str);
+                    let scheme = k
+                        .as_object()
+                        .and_then(|m| m.get("scheme"))
+                        .and_then(Value::as_str);
                     let selector: u8 = match scheme {
                         Some("ed25519") => 0,
                         Some("ecdsa-sha2-nistp256") => 1,
@@ -74,7 +77,10 @@ fn main() -> Res<()> {
     }
 
     // Repository folders: every folder holding a root, first root as trusted.
-    let mut dirs: Vec<PathBuf> = json.iter().filter_map(|p| p.parent().map(Path::to_path_buf)).collect();
+    let mut dirs: Vec<PathBuf> = json
+        .iter()
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect();
     dirs.sort();
     dirs.dedup();
     for (i, dir) in dirs.iter().enumerate() {
@@ -83,12 +89,18 @@ fn main() -> Res<()> {
             .filter(|p| p.extension().is_some_and(|e| e == "json"))
             .collect();
         files.sort();
-        let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = |p: &Path| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
         let trusted = files
             .iter()
             .find(|p| name(p) == "1.root.json")
             .or_else(|| files.iter().find(|p| name(p) == "root.json"));
-        let Some(trusted) = trusted.cloned() else { continue };
+        let Some(trusted) = trusted.cloned() else {
+            continue;
+        };
         let mut input = Vec::new();
         let faketime = dir.parent().map(|d| d.join("faketime"));
         if let Some(t) = faketime.and_then(|f| fs::read_to_string(f).ok()) {
@@ -96,7 +108,9 @@ fn main() -> Res<()> {
                 "[year]-[month]-[day] [hour]:[minute]:[second]+00:00"
             );
             if let Ok(dt) = time::PrimitiveDateTime::parse(t.trim(), &fmt) {
-                input.extend_from_slice(format!("@{}\n", dt.assume_utc().unix_timestamp()).as_bytes());
+                input.extend_from_slice(
+                    format!("@{}\n", dt.assume_utc().unix_timestamp()).as_bytes(),
+                );
             }
         }
         for p in std::iter::once(&trusted).chain(files.iter().filter(|p| **p != trusted)) {
@@ -125,7 +139,9 @@ fn main() -> Res<()> {
 
     // Transcripts.
     let mut transcripts = Vec::new();
-    walk(&data.join("transcript"), &mut |p| transcripts.push(p.to_path_buf()))?;
+    walk(&data.join("transcript"), &mut |p| {
+        transcripts.push(p.to_path_buf())
+    })?;
     for p in transcripts {
         if p.extension().is_some_and(|e| e == "jsonl") {
             put("transcript", &name_of(&p), &fs::read(&p)?)?;
@@ -133,24 +149,39 @@ fn main() -> Res<()> {
     }
 
     // QR frames and images, bundles, made from a real root.
-    let root_file = data.join(
-        "vectors/tuf-conformance-static/sigstore-root-signing/metadata/5.root.json",
-    );
+    let root_file =
+        data.join("vectors/tuf-conformance-static/sigstore-root-signing/metadata/5.root.json");
     let root = fs::read(&root_file)?;
     for (size, frag) in [(root.len(), 250), (200, 40), (30, 10)] {
         let file = &root[..size.min(root.len())];
-        let mut a = Animation::new(file, &EncodeOptions { fragment_size: frag, module_px: 4 })?;
+        let mut a = Animation::new(
+            file,
+            &EncodeOptions {
+                fragment_size: frag,
+                module_px: 4,
+            },
+        )?;
         let count = a.recommended_frames();
         let frames = a.frames(count)?;
-        put("qr_frames", &format!("frames-{size}-{frag}"), frames.join("\n").as_bytes())?;
+        put(
+            "qr_frames",
+            &format!("frames-{size}-{frag}"),
+            frames.join("\n").as_bytes(),
+        )?;
         if size <= 200 {
             let png = QrMatrix::encode(&frames[0], 0)?.to_png(4, 4)?;
             put("qr_png", &format!("frame-{size}-{frag}.png"), &png)?;
         }
     }
     let md = AnyMetadata::from_bytes(&root)?;
-    let AnyMetadata::Root(r) = &md else { return Err("5.root.json is not a root".into()) };
-    let keyid = r.signatures.first().map(|s| s.keyid.clone()).ok_or("no signature")?;
+    let AnyMetadata::Root(r) = &md else {
+        return Err("5.root.json is not a root".into());
+    };
+    let keyid = r
+        .signatures
+        .first()
+        .map(|s| s.keyid.clone())
+        .ok_or("no signature")?;
     let time = OffsetDateTime::from_unix_timestamp(1_739_102_528)?;
     for (i, sig) in [vec![0x30u8; 70], vec![1u8; 64]].iter().enumerate() {
         let b = Bundle::new(&md, keyid.clone(), sig, Some("0123456789".into()), time);
@@ -161,7 +192,9 @@ fn main() -> Res<()> {
 }
 
 fn name_of(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) -> Res<()> {
@@ -178,8 +211,13 @@ fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) -> Res<()> {
 
 /// Key objects of a root or a targets role with delegations.
 fn key_objects(v: &Value) -> Vec<Value> {
-    let signed = v.as_object().and_then(|m| m.get("signed")).and_then(Value::as_object);
-    let Some(signed) = signed else { return Vec::new() };
+    let signed = v
+        .as_object()
+        .and_then(|m| m.get("signed"))
+        .and_then(Value::as_object);
+    let Some(signed) = signed else {
+        return Vec::new();
+    };
     let keys = signed.get("keys").or_else(|| {
         signed
             .get("delegations")
@@ -195,7 +233,12 @@ fn signed_repository() -> Res<Vec<u8>> {
     let signer = fuzz_signer();
     let key = signer.key().to_value().to_pretty_json();
     let kid = signer.key().key_id().0;
-    let sha = |b: &[u8]| conclave::transcript::record::sha256(b).iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let sha = |b: &[u8]| {
+        conclave::transcript::record::sha256(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+    };
     let expires = "2030-01-01T00:00:00Z";
     let root = |v: u64| {
         let roles: Vec<String> = ["root", "timestamp", "snapshot", "targets"]
@@ -208,7 +251,11 @@ fn signed_repository() -> Res<Vec<u8>> {
         )
     };
     let target = |content: &[u8]| {
-        format!("{{\"length\": {}, \"hashes\": {{\"sha256\": \"{}\"}}}}", content.len(), sha(content))
+        format!(
+            "{{\"length\": {}, \"hashes\": {{\"sha256\": \"{}\"}}}}",
+            content.len(),
+            sha(content)
+        )
     };
     let targets = format!(
         "{{\"signatures\": [], \"signed\": {{\"_type\": \"targets\", \"spec_version\": \"1.0.31\", \"version\": 1, \"expires\": \"{expires}\", \"targets\": {{\"file.txt\": {}}}, \"delegations\": {{\"keys\": {{\"{kid}\": {key}}}, \"roles\": [{{\"name\": \"a\", \"keyids\": [\"{kid}\"], \"threshold\": 1, \"terminating\": true, \"paths\": [\"a/*\"]}}, {{\"name\": \"b\", \"keyids\": [\"{kid}\"], \"threshold\": 1, \"terminating\": false, \"path_hash_prefixes\": [\"00\", \"8\"]}}]}}}}}}",
@@ -257,9 +304,14 @@ fn check_signed_repository(input: &[u8]) -> Res<()> {
         *bytes = conclave_fuzz::resign(bytes, &mut signer);
     }
     let (name, root) = &input.files[0];
-    let report = conclave::tuf::repository::verify_repository(name, root, &input.source(), input.now);
+    let report =
+        conclave::tuf::repository::verify_repository(name, root, &input.source(), input.now);
     if !report.is_valid() {
-        return Err(format!("the signed seed repository does not verify: {:?}", report.error).into());
+        return Err(format!(
+            "the signed seed repository does not verify: {:?}",
+            report.error
+        )
+        .into());
     }
     Ok(())
 }

@@ -6,6 +6,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(v) = parse_canonical(data) {
-        assert_eq!(v.canonical_bytes(), data, "accepted bytes that are not canonical");
+        assert_eq!(
+            v.canonical_bytes(),
+            data,
+            "accepted bytes that are not canonical"
+        );
     }
 });

@@ -22,7 +22,11 @@ fuzz_target!(|data: &[u8]| {
     for line in data.split(|&b| b == b'\n') {
         if let Ok(r) = Record::parse_line(line) {
             let again = Record::parse_line(r.to_line().as_bytes()).expect("written record reads");
-            assert_eq!(again.hash_hex(), r.hash_hex(), "record changed on the round trip");
+            assert_eq!(
+                again.hash_hex(),
+                r.hash_hex(),
+                "record changed on the round trip"
+            );
             let _ = conclave::transcript::display::summary(&r);
         }
     }
