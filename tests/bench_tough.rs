@@ -47,9 +47,14 @@ async fn tough_child() {
     let bench = bench_json();
     let targets = repo.targets().signed.targets.len();
     let delegations = repo.targets().signed.delegations.as_ref();
-    let loaded = delegations.map_or(0, |d| d.roles.iter().filter(|r| r.targets.is_some()).count());
+    let loaded = delegations.map_or(0, |d| {
+        d.roles.iter().filter(|r| r.targets.is_some()).count()
+    });
     assert_eq!(targets as u64, bench["targets"].as_u64().unwrap());
-    assert_eq!(loaded as u64, bench["delegated_roles"].as_u64().unwrap_or(0));
+    assert_eq!(
+        loaded as u64,
+        bench["delegated_roles"].as_u64().unwrap_or(0)
+    );
     assert_eq!(
         u64::from(repo.root().signed.version.get()),
         bench["root_versions"].as_u64().unwrap()
@@ -106,7 +111,8 @@ fn floor_child() {
             std::hint::black_box(sha2::Sha256::digest(f));
         }
         for (pk, msg, sig) in &work {
-            pk.verify(msg, sig).expect("every signature of the bench repository verifies");
+            pk.verify(msg, sig)
+                .expect("every signature of the bench repository verifies");
         }
         best = best.min(start.elapsed().as_secs_f64());
     }
