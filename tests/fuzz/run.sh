@@ -38,7 +38,7 @@ for t in $targets; do
   else
     result="FAILED: $(ls "$work/artifacts/$t" | tr '\n' ' ')"
     status=1
-    tail -40 "$log"
+    grep -m1 -A2 -E "panicked at|ERROR: libFuzzer" "$log" | cut -c1-400 || true
   fi
   execs=$(awk '/stat::number_of_executed_units:/ {print $2}' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | awk '{print $2}')
