@@ -75,9 +75,10 @@ def run(cmd: list[str], env: dict | None = None, timeout: float = 900) -> dict:
 
 
 def bench_line(stdout: str) -> dict:
+    # The test harness prints "test NAME ... " on the same line before the test's output.
     for line in stdout.splitlines():
-        if line.startswith("BENCH "):
-            return json.loads(line[len("BENCH ") :])
+        if "BENCH {" in line:
+            return json.loads(line[line.index("BENCH {") + len("BENCH ") :])
     raise ValueError("no BENCH line")
 
 
