@@ -56,7 +56,7 @@ async fn tough_child() {
         bench["delegated_roles"].as_u64().unwrap_or(0)
     );
     assert_eq!(
-        u64::from(repo.root().signed.version.get()),
+        repo.root().signed.version.get(),
         bench["root_versions"].as_u64().unwrap()
     );
     println!(
