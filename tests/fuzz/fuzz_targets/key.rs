@@ -21,13 +21,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     // A whole key object in JSON.
-    if let Ok(v) = Value::parse(rest) {
-        if let Ok(k) = key_from_value(v, "$.signed.keys[\"fuzz\"]") {
-            let _ = k.key_id();
-            if let Ok(pk) = k.public_key() {
-                let _ = pk.verify(b"message", rest);
-                let _ = pk.fingerprint();
-            }
+    if let Ok(v) = Value::parse(rest)
+        && let Ok(k) = key_from_value(v, "$.signed.keys[\"fuzz\"]")
+    {
+        let _ = k.key_id();
+        if let Ok(pk) = k.public_key() {
+            let _ = pk.verify(b"message", rest);
+            let _ = pk.fingerprint();
         }
     }
     // A bare public key string under each scheme; the tail after a NUL is the signature.
