@@ -21,7 +21,9 @@ use conclave::tuf::metadata::AnyMetadata;
 use sha2::Digest;
 
 fn bench_repo() -> PathBuf {
-    PathBuf::from(std::env::var("BENCH_REPO").expect("BENCH_REPO=DIR (run by make bench)"))
+    let dir = std::env::var("BENCH_REPO").expect("BENCH_REPO=DIR (run by make bench)");
+    // file:// URLs need an absolute path.
+    std::fs::canonicalize(dir).expect("BENCH_REPO exists")
 }
 
 fn bench_json() -> serde_json::Value {

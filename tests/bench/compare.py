@@ -33,6 +33,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,10 +47,11 @@ SCENARIOS = [
 
 
 def run(cmd: list[str], env: dict | None = None, timeout: float = 900) -> dict:
+    # Output goes to files, not pipes: a verifier printing more than a pipe holds (1,000 roles)
+    # would block on a pipe nobody reads while we wait for it.
+    out_f, err_f = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}
-    )
+    proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, env={**os.environ, **(env or {})})
     deadline = start + timeout
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -61,10 +63,12 @@ def run(cmd: list[str], env: dict | None = None, timeout: float = 900) -> dict:
             raise SystemExit(f"compare.py: {cmd[0]} ran longer than {timeout} s")
         time.sleep(0.001)
     seconds = time.perf_counter() - start
-    out = proc.stdout.read().decode(errors="replace")
-    err = proc.stderr.read().decode(errors="replace")
-    proc.stdout.close()
-    proc.stderr.close()
+    out_f.seek(0)
+    err_f.seek(0)
+    out = out_f.read().decode(errors="replace")
+    err = err_f.read().decode(errors="replace")
+    out_f.close()
+    err_f.close()
     return {
         "code": os.waitstatus_to_exitcode(status),
         "seconds": seconds,
@@ -111,7 +115,7 @@ def main(argv: list[str]) -> int:
     goals = []
     baseline = run([args.conclave, "--version"])["rss"]
     for key, title in SCENARIOS:
-        repo = os.path.join(args.bench_root, key)
+        repo = os.path.abspath(os.path.join(args.bench_root, key))
         metadata = os.path.join(repo, "metadata")
         with open(os.path.join(repo, "bench.json")) as f:
             bench = json.load(f)
