@@ -27,7 +27,7 @@ IMAGE_DEB_PACKAGES := mmdebstrap qemu-system-x86 xorriso grub-pc-bin grub-efi-am
   mtools dosfstools ovmf squashfs-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo demo-verify test deps deb-deps image-deps venv lint no-network-deps unit conformance build bench clean image image-test
+.PHONY: demo demo-verify test deps deb-deps image-deps venv lint no-network-deps unit conformance build bench fuzz clean image image-test
 
 build:
 	$(CARGO) build --release --locked
@@ -118,15 +118,21 @@ conformance: venv
 	CONCLAVE_PYTHON=$(abspath $(PY)) $(CARGO) test --locked --features conformance-client \
 	  --test conformance_client --test client_workflow
 
-# Times `conclave verify` against python-tuf on a 30-root-version, 100,000-target repository
-# (generated once into bench-out/). Not part of `make test`.
+# One table: `conclave verify`, python-tuf 7, tough and the floor (SHA-256 + one check per
+# signature) on a 30-version root chain, 100,000 targets and 1,000 delegated roles (generated
+# once into bench-out/). Not part of `make test`.
 # Also prints the QR transport figures: fragments and frames for 4, 16 and 64 KiB files, and
 # signatures per second through SoftHSM2 (conclave against pkcs11-tool).
 bench: venv deb-deps
 	CONCLAVE_PYTHON=$(abspath $(PY)) CARGO=$(CARGO) tests/bench/run.sh
-	$(CARGO) test --release --locked --test bench_tough -- --ignored --nocapture
 	$(CARGO) test --release --locked --test transport_qr fragments_per_size_figures -- --nocapture
 	python3 tests/bench/token_bench.py --conclave $${CARGO_TARGET_DIR:-target}/release/conclave
+
+# Runs every cargo fuzz target (tests/fuzz) for FUZZ_SECONDS each (default 60) from a seed
+# corpus of tests/data; installs cargo-fuzz if missing. Not part of `make test`.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) CARGO=$(CARGO) tests/fuzz/run.sh
 
 clean:
 	rm -rf target $(VENV)

@@ -33,8 +33,9 @@ impl FolderSource {
     }
 }
 
-/// Read a whole file, refusing one larger than `max_size` bytes (checked before and while
-/// reading, so a growing file cannot exhaust memory).
+/// Read a whole regular file, refusing one larger than `max_size` bytes (checked before and
+/// while reading, so a growing file cannot exhaust memory) and anything that is not a regular
+/// file once opened (a named pipe, a device: they could block or never end).
 pub fn read_limited(path: &Path, max_size: u64) -> Result<Vec<u8>, String> {
     read_limited_kind(path, max_size).map_err(|e| e.to_string())
 }
@@ -43,8 +44,23 @@ fn read_limited_kind(path: &Path, max_size: u64) -> Result<Vec<u8>, SourceError>
     let io = |what: &str, e: std::io::Error| {
         SourceError::Io(format!("cannot {what} {}: {e}", path.display()))
     };
-    let file = File::open(path).map_err(|e| io("open", e))?;
-    let len = file.metadata().map_err(|e| io("stat", e))?.len();
+    // Non-blocking open: a named pipe (or a device) put where a file belongs would otherwise
+    // block the open forever (slow retrieval, offline); it is refused below once opened. The
+    // flag does not change reads from regular files.
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| io("open", e))?;
+    let meta = file.metadata().map_err(|e| io("stat", e))?;
+    if !meta.is_file() {
+        return Err(SourceError::Refused(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    let len = meta.len();
     if len > max_size {
         return Err(SourceError::Refused(format!(
             "{} is {len} bytes, over the size limit of {max_size} bytes",

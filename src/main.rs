@@ -87,9 +87,21 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
 }
 
 fn main() -> ExitCode {
-    // First: core dumps off and not dumpable, before any PIN can be read. A failure is reported
-    // by `conclave selfcheck`; the commands still run.
-    let _ = conclave::system::harden();
+    // First: proxy variables out of the environment, so that no library or child process
+    // (pcscd clients, python in tests) is pointed at a network proxy.
+    let scrubbed = conclave::system::proxy_variables();
+    for name in &scrubbed {
+        // SAFETY: `remove_var` is unsafe because another thread may read the environment at the
+        // same time. This is the first statement of `main`: no thread has been spawned yet (the
+        // allocator starts none), so nothing else can read the environment concurrently.
+        unsafe { std::env::remove_var(name) };
+    }
+    // Then core dumps off, not dumpable and memory locked, before any PIN can be read. What
+    // cannot be applied is a warning here and a NO in `conclave selfcheck`; the commands still run.
+    let hardening = conclave::system::harden(scrubbed);
+    for problem in &hardening.problems {
+        eprintln!("conclave: warning: {problem}");
+    }
     let cli = Cli::parse();
     match run(&cli) {
         Ok(outcome) => {

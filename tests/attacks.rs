@@ -1,10 +1,15 @@
-//! The 33 historical TUF vulnerabilities of ../shared/attacks.md section B as ONE data-driven
-//! table. Each row names the attack, builds its input (mutating the real vectors where the
-//! attack is about real data, otherwise signing a small repository with deterministic test keys
-//! from tests/common) and states Conclave's expected verdict: accepted (with a summary that must
-//! contain a given text) or rejected with an error that names the cause. Every negative row has
-//! a positive control beside it (the same input without the attack is accepted), so no row can
-//! pass by rejecting everything.
+//! Every known attack on TUF metadata as ONE data-driven table. Section A: the classic attacks
+//! on update systems the TUF specification names (arbitrary installation, endless data,
+//! extraneous dependencies, fast-forward, indefinite freeze, malicious mirrors, mix-and-match,
+//! rollback, slow retrieval, key compromise thresholds, wrong software installation) as they
+//! apply to an offline verifier. Section B: the 33 historical TUF vulnerabilities of
+//! ../shared/attacks.md section B. Each row names the attack, builds its input (mutating the real
+//! vectors where the attack is about real data, otherwise signing a small repository with
+//! deterministic test keys from tests/common) and states Conclave's expected verdict: accepted
+//! (with a summary that must contain a given text) or rejected with an error that names the
+//! cause. Every attack has a positive control beside it (the same input without the attack is
+//! accepted), so no row can pass by rejecting everything. The results are written as a Markdown
+//! table that must equal the one in docs/security.md (`CONCLAVE_BLESS=1` rewrites it).
 
 mod common;
 
@@ -1884,6 +1889,281 @@ fn b33_control() -> Verdict {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A. The classic attacks on update systems (TUF specification, "Goals for specific attacks to
+// protect against") as they apply to an offline verifier of a repository folder. Rows reuse
+// the B functions where a historical vulnerability is the same attack.
+
+/// Verify `repo` after `edit` changed its signed files (by file name).
+fn tampered(repo: &Repo, edit: impl FnOnce(&mut HashMap<String, Vec<u8>>)) -> Verdict {
+    let mut files = repo.files();
+    edit(&mut files);
+    verdict(&verify_repository(
+        "1.root.json",
+        &repo.trusted_root(),
+        &files,
+        now(),
+    ))
+}
+
+/// A repository whose targets list one release.
+fn release_repo() -> Repo {
+    let mut repo = Repo::new();
+    repo.targets = targets(1, &[("app-1.0.tgz", b"the reviewed release")], None);
+    repo
+}
+
+fn a_control() -> Verdict {
+    tampered(&release_repo(), |_| {})
+}
+
+fn a1_target_swapped_signature_kept() -> Verdict {
+    tampered(&release_repo(), |f| {
+        let t = mutate(&f["targets.json"], |v| {
+            v["signed"]["targets"]["app-1.0.tgz"] = target_entry(b"malware");
+        });
+        f.insert("targets.json".into(), t);
+    })
+}
+
+fn a1_target_added_signed_by_unknown_key() -> Verdict {
+    let repo = release_repo();
+    let mut t = repo.targets.clone();
+    t["targets"]["backdoor.tgz"] = target_entry(b"malware");
+    tampered(&repo, |f| {
+        f.insert("targets.json".into(), sign(&t, &[&ed(60)]));
+    })
+}
+
+fn a3_dependency_added_to_custom() -> Verdict {
+    tampered(&release_repo(), |f| {
+        let t = mutate(&f["targets.json"], |v| {
+            v["signed"]["targets"]["app-1.0.tgz"]["custom"] =
+                json!({"requires": ["evil-lib-6.6.6.tgz"]});
+        });
+        f.insert("targets.json".into(), t);
+    })
+}
+
+/// targets delegates "team/*" to team, whose file also lists a path outside it.
+fn scoped_team_repo() -> Repo {
+    let team = ed(61);
+    delegating(
+        &[&team],
+        vec![drole("team", &[&team], 1, false, &["team/*"])],
+        vec![(
+            "team",
+            targets(
+                1,
+                &[("team/app.tgz", b"ok"), ("evil-lib.tgz", b"malware")],
+                None,
+            ),
+            vec![&team],
+        )],
+    )
+}
+
+fn a3_role_lists_a_target_outside_its_paths() -> Verdict {
+    lookup(&scoped_team_repo(), "evil-lib.tgz")
+}
+
+fn a3_control_target_inside_its_paths() -> Verdict {
+    lookup(&scoped_team_repo(), "team/app.tgz")
+}
+
+/// A repository whose `role` (timestamp, snapshot, targets or the delegated role "team")
+/// expires at `expires`, re-signed by its key.
+fn expiring(role: &str, expires: &str) -> Verdict {
+    let team = ed(62);
+    let mut repo = delegating(
+        &[&team],
+        vec![drole("team", &[&team], 1, false, &["team/*"])],
+        vec![("team", targets(1, &[("team/a", b"a")], None), vec![&team])],
+    );
+    match role {
+        "targets" => repo.targets["expires"] = json!(expires),
+        "team" => repo.roles[0].1["expires"] = json!(expires),
+        _ => {}
+    }
+    let mut extra = HashMap::new();
+    if role == "snapshot" {
+        let mut s = repo.snapshot_signed();
+        s["expires"] = json!(expires);
+        extra.insert("snapshot.json".into(), sign(&s, &[&repo.snapshot_key]));
+    }
+    if role == "timestamp" {
+        let mut t = timestamp(1, 1);
+        t["expires"] = json!(expires);
+        extra.insert("timestamp.json".into(), sign(&t, &[&repo.timestamp_key]));
+    }
+    verdict(&repo.verify_with(extra))
+}
+
+fn a5_snapshot_expired() -> Verdict {
+    expiring("snapshot", "2020-01-01T00:00:00Z")
+}
+
+fn a5_targets_expired() -> Verdict {
+    expiring("targets", "2020-01-01T00:00:00Z")
+}
+
+fn a5_delegated_role_expired() -> Verdict {
+    expiring("team", "2020-01-01T00:00:00Z")
+}
+
+fn a5_control() -> Verdict {
+    expiring("none", "2020-01-01T00:00:00Z")
+}
+
+fn a6_mirror_root_signed_by_its_own_key() -> Verdict {
+    let repo = Repo::new();
+    let mirror = ed(63);
+    let v2 = with_root_threshold_keys(2, &[&mirror], 1, &repo);
+    chain(
+        &repo.trusted_root(),
+        &[("2.root.json", sign(&v2, &[&mirror]))],
+    )
+}
+
+fn a6_mirror_metadata_signed_by_its_own_key() -> Verdict {
+    let repo = Repo::new();
+    let mirror = ed(63);
+    tampered(&repo, |f| {
+        f.insert("timestamp.json".into(), sign(&timestamp(9, 1), &[&mirror]));
+    })
+}
+
+fn a6_control_rotation_by_the_root_keys() -> Verdict {
+    let repo = Repo::new();
+    let v2 = with_root_threshold_keys(2, &[&repo.root_key], 1, &repo);
+    chain(
+        &repo.trusted_root(),
+        &[("2.root.json", sign(&v2, &[&repo.root_key]))],
+    )
+}
+
+/// A folder where `snapshot.json` is replaced by `make` (a FIFO, a link): verified with a
+/// 10-second guard so that a blocking read fails the row instead of hanging the suite.
+fn odd_snapshot_file(make: fn(&std::path::Path)) -> Verdict {
+    let repo = Repo::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let tmp = tempfile::tempdir().unwrap();
+        write_repo(&repo, tmp.path());
+        let snap = tmp.path().join("snapshot.json");
+        make(&snap);
+        let src = FolderSource::new(tmp.path(), 1 << 20).unwrap();
+        let v = verdict(&verify_repository(
+            "1.root.json",
+            &repo.trusted_root(),
+            &src,
+            now(),
+        ));
+        let _ = tx.send(v);
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap_or_else(|_| Ok("BUG: still reading after 10 s".into()))
+}
+
+fn fifo(snap: &std::path::Path) {
+    std::fs::remove_file(snap).unwrap();
+    let ok = std::process::Command::new("mkfifo")
+        .arg(snap)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfifo");
+}
+
+fn a9_named_pipe_never_written() -> Verdict {
+    odd_snapshot_file(fifo)
+}
+
+fn a9_link_to_a_named_pipe_inside() -> Verdict {
+    odd_snapshot_file(|snap| {
+        let real = snap.with_file_name("pipe.json");
+        std::fs::rename(snap, &real).unwrap();
+        fifo(&real);
+        std::os::unix::fs::symlink(&real, snap).unwrap();
+    })
+}
+
+fn a9_link_to_dev_zero() -> Verdict {
+    odd_snapshot_file(|snap| {
+        std::fs::remove_file(snap).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", snap).unwrap();
+    })
+}
+
+fn a9_control_regular_file() -> Verdict {
+    odd_snapshot_file(|_| {})
+}
+
+/// Root v1 with root keys 1 and 2 (threshold 2); v2 changes the timestamp key, signed by
+/// `signers` (indexes into the two root keys).
+fn root_threshold_two(signers: &[usize]) -> Verdict {
+    let repo = Repo::new();
+    let (k1, k2) = (ed(64), ed(65));
+    let v1 = with_root_threshold_keys(1, &[&k1, &k2], 2, &repo);
+    let mut v2 = with_root_threshold_keys(2, &[&k1, &k2], 2, &repo);
+    v2["keys"][ed(66).id.as_str()] = ed(66).json.clone();
+    v2["roles"]["timestamp"]["keyids"] = json!([ed(66).id]);
+    let keys = [&k1, &k2];
+    let by: Vec<&TestKey> = signers.iter().map(|&i| keys[i]).collect();
+    chain(&sign(&v1, &[&k1, &k2]), &[("2.root.json", sign(&v2, &by))])
+}
+
+fn a10_one_of_two_root_keys_compromised() -> Verdict {
+    root_threshold_two(&[0])
+}
+
+fn a10_control_both_root_keys() -> Verdict {
+    root_threshold_two(&[0, 1])
+}
+
+fn a10_online_keys_cannot_sign_targets() -> Verdict {
+    // Timestamp and snapshot keys (online) compromised: the attacker signs new targets with
+    // both; the targets role is offline and its key is not theirs.
+    let repo = release_repo();
+    let mut t = repo.targets.clone();
+    t["targets"]["backdoor.tgz"] = target_entry(b"malware");
+    tampered(&repo, |f| {
+        f.insert(
+            "targets.json".into(),
+            sign(&t, &[&repo.snapshot_key, &repo.timestamp_key]),
+        );
+    })
+}
+
+fn a10_targets_key_cannot_rotate_root() -> Verdict {
+    let repo = Repo::new();
+    let v2 = with_root_threshold_keys(2, &[&repo.targets_key], 1, &repo);
+    chain(
+        &repo.trusted_root(),
+        &[("2.root.json", sign(&v2, &[&repo.targets_key]))],
+    )
+}
+
+fn a11_delegated_role_served_for_another() -> Verdict {
+    // Two delegated roles with their own keys; the file of "docs" is served as "team".
+    let (team, docs) = (ed(67), ed(68));
+    let repo = delegating(
+        &[&team, &docs],
+        vec![
+            drole("team", &[&team], 1, false, &["team/*"]),
+            drole("docs", &[&docs], 1, false, &["docs/*"]),
+        ],
+        vec![
+            ("team", targets(1, &[("team/a", b"a")], None), vec![&team]),
+            ("docs", targets(1, &[("docs/a", b"b")], None), vec![&docs]),
+        ],
+    );
+    tampered(&repo, |f| {
+        let docs_file = f["docs.json"].clone();
+        f.insert("team.json".into(), docs_file);
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // The table
 
 fn table() -> Vec<Row> {
@@ -2802,27 +3082,549 @@ fn table() -> Vec<Row> {
     ]
 }
 
+/// One row of the classic attacks (section A): attack class, source, case, verdict.
+struct Classic {
+    n: u8,
+    class: &'static str,
+    source: &'static str,
+    case: &'static str,
+    expect: Expect,
+    run: fn() -> Verdict,
+}
+
+/// The classic attack classes, numbered A.1 to A.11.
+const CLASSES: [&str; 11] = [
+    "arbitrary installation",
+    "endless data",
+    "extraneous dependencies",
+    "fast-forward",
+    "indefinite freeze",
+    "malicious mirrors",
+    "mix-and-match",
+    "rollback",
+    "slow retrieval",
+    "key compromise (thresholds)",
+    "wrong software installation",
+];
+
+fn classic_table() -> Vec<Classic> {
+    macro_rules! row {
+        ($n:expr, $source:expr, $case:expr, $expect:expr, $run:expr) => {
+            Classic {
+                n: $n,
+                class: CLASSES[$n - 1],
+                source: $source,
+                case: $case,
+                expect: $expect,
+                run: $run,
+            }
+        };
+    }
+    const SPEC: &str = "TUF spec 1.5.2";
+    vec![
+        row!(
+            1,
+            SPEC,
+            "a target's hashes replaced, the targets signature kept",
+            Reject(&[
+                "targets is not signed by a threshold of the keys root delegates it to",
+                "invalid signature"
+            ]),
+            a1_target_swapped_signature_kept
+        ),
+        row!(
+            1,
+            SPEC,
+            "a target added, targets signed by a key root does not name",
+            Reject(&[
+                "targets is not signed by a threshold of the keys root delegates it to",
+                "key ids the role does not name"
+            ]),
+            a1_target_added_signed_by_unknown_key
+        ),
+        row!(
+            1,
+            SPEC,
+            "control: the release as signed",
+            Accept("valid"),
+            a_control
+        ),
+        row!(
+            2,
+            "CVE-2020-6173",
+            "5000 copies of one signature on a root",
+            Reject(&["multiple signatures found for key id"]),
+            b6_v15_with_5000_copies
+        ),
+        row!(
+            2,
+            SPEC,
+            "targets.json over the folder reader's size limit",
+            Reject(&["over the size limit"]),
+            b31_size_limit
+        ),
+        row!(
+            2,
+            SPEC,
+            "snapshot longer than the length the timestamp pins",
+            Reject(&["snapshot.json: length is", "expected"]),
+            b31_length_pin
+        ),
+        row!(
+            2,
+            SPEC,
+            "control: same repository under a larger limit",
+            Accept("valid"),
+            b31_size_limit_control
+        ),
+        row!(
+            3,
+            SPEC,
+            "a dependency added to a target's custom field, signature kept",
+            Reject(&[
+                "targets is not signed by a threshold of the keys root delegates it to",
+                "invalid signature"
+            ]),
+            a3_dependency_added_to_custom
+        ),
+        row!(
+            3,
+            SPEC,
+            "a role delegated team/* also lists evil-lib.tgz: never found through it",
+            Accept("not found"),
+            a3_role_lists_a_target_outside_its_paths
+        ),
+        row!(
+            3,
+            SPEC,
+            "control: team/app.tgz found in team",
+            Accept("found in team"),
+            a3_control_target_inside_its_paths
+        ),
+        row!(
+            4,
+            "spec 5.3.11",
+            "timestamp fast-forwarded by a compromised key, then the key rotated",
+            Reject(&["timestamp is not signed by a threshold of root's timestamp keys"]),
+            b14_fast_forward_timestamp_after_rotation
+        ),
+        row!(
+            4,
+            "CVE-2025-2885",
+            "root version 2^64-1: no root can follow",
+            Accept("v2^64-1 offered after itself: Err"),
+            b8_version_at_u64_max
+        ),
+        row!(
+            4,
+            "spec 5.3.11",
+            "control: after the rotation a lower timestamp version is accepted",
+            Accept("valid, root v2"),
+            b14_recovery_control
+        ),
+        row!(
+            5,
+            SPEC,
+            "timestamp expired",
+            Reject(&["timestamp.json: timestamp expired at"]),
+            b15_timestamp_expired
+        ),
+        row!(
+            5,
+            SPEC,
+            "snapshot expired",
+            Reject(&["snapshot.json: snapshot expired at 2020-01-01T00:00:00Z"]),
+            a5_snapshot_expired
+        ),
+        row!(
+            5,
+            SPEC,
+            "targets expired",
+            Reject(&["targets.json: targets expired at 2020-01-01T00:00:00Z"]),
+            a5_targets_expired
+        ),
+        row!(
+            5,
+            SPEC,
+            "delegated role expired",
+            Reject(&["team.json: team expired at 2020-01-01T00:00:00Z"]),
+            a5_delegated_role_expired
+        ),
+        row!(
+            5,
+            SPEC,
+            "control: nothing expired",
+            Accept("valid"),
+            a5_control
+        ),
+        row!(
+            6,
+            SPEC,
+            "a mirror's root v2 signed by the mirror's own key",
+            Reject(&["2.root.json: root is not signed by a threshold of the trusted root v1"]),
+            a6_mirror_root_signed_by_its_own_key
+        ),
+        row!(
+            6,
+            SPEC,
+            "a mirror's timestamp signed by the mirror's own key",
+            Reject(&["timestamp is not signed by a threshold of root's timestamp keys"]),
+            a6_mirror_metadata_signed_by_its_own_key
+        ),
+        row!(
+            6,
+            SPEC,
+            "control: root v2 signed by the root key",
+            Accept("root v2"),
+            a6_control_rotation_by_the_root_keys
+        ),
+        row!(
+            7,
+            "test_snapshot_hash_mismatch",
+            "snapshot with other bytes than the timestamp pins",
+            Reject(&["155.snapshot.json: length is"]),
+            b30_pretty_printed_snapshot
+        ),
+        row!(
+            7,
+            SPEC,
+            "targets checked against a snapshot the timestamp no longer names",
+            Reject(&["is not loaded"]),
+            b30_targets_against_stale_snapshot
+        ),
+        row!(
+            7,
+            SPEC,
+            "snapshot version differs from the timestamp's",
+            Reject(&["snapshot version 1 differs from version 2 in timestamp"]),
+            b30_snapshot_version_not_as_timestamp
+        ),
+        row!(
+            7,
+            SPEC,
+            "control: lookup after a new snapshot uses the targets it names",
+            Accept("entry of targets v2"),
+            b30_lookup_after_new_snapshot
+        ),
+        row!(
+            8,
+            "CVE-2022-29173",
+            "timestamp version lower than trusted",
+            Reject(&["timestamp version 1 is older than trusted version 2"]),
+            b11_timestamp_rollback
+        ),
+        row!(
+            8,
+            "CVE-2022-29173",
+            "snapshot lowers targets.json's version",
+            Reject(&["targets.json version 1 is older than trusted version 2"]),
+            b11_targets_rollback
+        ),
+        row!(
+            8,
+            "CVE-2025-2887",
+            "snapshot lowers a delegated role's version",
+            Reject(&["registry.npmjs.org.json version 1 is older than trusted version 2"]),
+            b12_lower_delegated_version
+        ),
+        row!(
+            8,
+            "CVE-2025-2885",
+            "root v5 offered as 4.root.json",
+            Reject(&["root version 5 offered where version 4 must come next"]),
+            b8a_v5_as_4
+        ),
+        row!(
+            8,
+            "CVE-2022-29173",
+            "control: all versions move forward",
+            Accept("timestamp v3, snapshot v3"),
+            b11_control
+        ),
+        row!(
+            9,
+            SPEC,
+            "snapshot.json is a named pipe nobody writes (would block forever)",
+            Reject(&["snapshot.json is not a regular file"]),
+            a9_named_pipe_never_written
+        ),
+        row!(
+            9,
+            SPEC,
+            "snapshot.json links to a named pipe inside the folder",
+            Reject(&["is not a regular file"]),
+            a9_link_to_a_named_pipe_inside
+        ),
+        row!(
+            9,
+            SPEC,
+            "snapshot.json links to /dev/zero (endless)",
+            Reject(&["is a link to /dev/zero, outside the folder"]),
+            a9_link_to_dev_zero
+        ),
+        row!(
+            9,
+            SPEC,
+            "control: regular files",
+            Accept("valid"),
+            a9_control_regular_file
+        ),
+        row!(
+            10,
+            SPEC,
+            "one of two root keys (threshold 2) signs a new root",
+            Reject(&[
+                "2.root.json: root is not signed by a threshold of the trusted root v1",
+                "1 of 2 keys signed, threshold 2"
+            ]),
+            a10_one_of_two_root_keys_compromised
+        ),
+        row!(
+            10,
+            SPEC,
+            "control: both root keys sign",
+            Accept("root v2"),
+            a10_control_both_root_keys
+        ),
+        row!(
+            10,
+            SPEC,
+            "online keys (timestamp, snapshot) sign new targets",
+            Reject(&["targets is not signed by a threshold of the keys root delegates it to"]),
+            a10_online_keys_cannot_sign_targets
+        ),
+        row!(
+            10,
+            SPEC,
+            "the targets key signs a new root",
+            Reject(&["root is not signed by a threshold of the trusted root v1"]),
+            a10_targets_key_cannot_rotate_root
+        ),
+        row!(
+            10,
+            "GHSA-3633-5h82-39pq",
+            "one key under two key ids meets threshold 2",
+            Reject(&["same key as", "counted once"]),
+            b3_one_key_two_keyids
+        ),
+        row!(
+            11,
+            "test_incorrect_metadata_type",
+            "targets.json served as the next root",
+            Reject(&["$.signed._type: expected \"root\", found \"targets\""]),
+            b17_targets_as_root
+        ),
+        row!(
+            11,
+            SPEC,
+            "docs' file served as team's",
+            Reject(&["team is not signed by a threshold of the keys targets delegates it to"]),
+            a11_delegated_role_served_for_another
+        ),
+        row!(
+            11,
+            SPEC,
+            "control: each role's own file",
+            Accept("valid"),
+            b33_control
+        ),
+    ]
+}
+
+/// Short names of the items of attacks.md section B.
+const ITEMS: [&str; 33] = [
+    "threshold: one key's signature counted twice",
+    "threshold: two signatures of one key",
+    "threshold: one key under two key ids",
+    "root N+1 threshold met by one key twice",
+    "threshold 0 or below",
+    "signature flood (denial of service)",
+    "failed root update kept",
+    "root version skipped or replayed",
+    "rotation needs old and new root thresholds",
+    "expired intermediate root, expired final root",
+    "rollback of timestamp, snapshot, targets",
+    "rollback of delegated roles",
+    "failed timestamp kept",
+    "fast-forward recovery",
+    "freeze (expiry)",
+    "duplicate JSON members",
+    "metadata type confusion",
+    "keytype and scheme mismatch",
+    "invalid or empty signatures",
+    "key id that is not a hash",
+    "role names used as paths",
+    "role and target names escaping a folder",
+    "links out of the folder",
+    "delegation search order",
+    "terminating delegations",
+    "delegation cycles and depth",
+    "succinct roles (hash bins)",
+    "diamond delegation",
+    "paths and path_hash_prefixes",
+    "mix-and-match and hash pins",
+    "endless data",
+    "signing tool skips the root threshold",
+    "delegated keys used outside their scope",
+];
+
+/// A message as the docs show it: one line, no `|`, temporary folders replaced, cut at 240
+/// characters.
+fn doc_cell(s: &str) -> String {
+    let tmp = format!("{}/.tmp", std::env::temp_dir().display());
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find(&tmp) {
+        out.push_str(&rest[..i]);
+        out.push_str("$TMPDIR/.tmpXXXXXX");
+        let after = &rest[i + tmp.len()..];
+        let random = after
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .count();
+        rest = &after[random..];
+    }
+    out.push_str(rest);
+    let mut out: String = out.replace('|', "\\|").replace('\n', " ");
+    if out.chars().count() > 240 {
+        out = out.chars().take(240).collect::<String>() + " …";
+    }
+    out
+}
+
+/// The Markdown table docs/security.md carries, from the rows and their results.
+fn markdown(classic: &[(&Classic, &Verdict)], historical: &[(&Row, &Verdict)]) -> String {
+    let mut md = String::from(
+        "| # | attack | source | input | verdict | Conclave's message |\n|---|---|---|---|---|---|\n",
+    );
+    let mut line = |n: String, attack: &str, source: &str, case: &str, got: &Verdict| {
+        let (verdict, msg) = match got {
+            Ok(s) => ("accepted", s),
+            Err(e) => ("**rejected**", e),
+        };
+        md.push_str(&format!(
+            "| {n} | {} | {} | {} | {verdict} | {} |\n",
+            doc_cell(attack),
+            doc_cell(source),
+            doc_cell(case),
+            doc_cell(msg)
+        ));
+    };
+    for (r, got) in classic {
+        line(format!("A.{}", r.n), r.class, r.source, r.case, got);
+    }
+    for (r, got) in historical {
+        line(
+            format!("B.{}", r.item),
+            ITEMS[usize::from(r.item) - 1],
+            r.id,
+            r.case,
+            got,
+        );
+    }
+    md
+}
+
+const DOC: &str = "docs/security.md";
+const BEGIN: &str = "<!-- BEGIN attack table: generated by tests/attacks.rs -->\n";
+const END: &str = "<!-- END attack table -->";
+
+/// The table in docs/security.md must be what the suite produced; `CONCLAVE_BLESS=1` rewrites
+/// it.
+fn check_doc_table(table: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(DOC);
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let (Some(b), Some(e)) = (doc.find(BEGIN), doc.find(END)) else {
+        panic!("{DOC} has no attack table markers");
+    };
+    let current = &doc[b + BEGIN.len()..e];
+    if current == table {
+        return;
+    }
+    if std::env::var_os("CONCLAVE_BLESS").is_some() {
+        let new = format!("{}{BEGIN}{table}{}", &doc[..b], &doc[e..]);
+        std::fs::write(&path, new).unwrap();
+        return;
+    }
+    let first = current
+        .lines()
+        .zip(table.lines())
+        .find(|(a, b)| a != b)
+        .map(|(a, b)| format!("doc:   {a}\nsuite: {b}"))
+        .unwrap_or_else(|| "the tables differ in length".into());
+    panic!(
+        "the attack table in {DOC} differs from what the suite produced (regenerate with \
+         CONCLAVE_BLESS=1 cargo test --test attacks):\n{first}"
+    );
+}
+
 #[test]
 fn historical_attacks_table() {
     let rows = table();
+    let classic = classic_table();
     // Rows are independent: run them on two threads (results kept in table order).
-    let half = rows.len() / 2;
-    let (first, second) = rows.split_at(half);
-    let results: Vec<Verdict> = std::thread::scope(|s| {
-        let h = s.spawn(|| second.iter().map(|r| (r.run)()).collect::<Vec<_>>());
-        let mut out: Vec<Verdict> = first.iter().map(|r| (r.run)()).collect();
+    let runs: Vec<fn() -> Verdict> = classic
+        .iter()
+        .map(|r| r.run)
+        .chain(rows.iter().map(|r| r.run))
+        .collect();
+    let half = runs.len() / 2;
+    let (first, second) = runs.split_at(half);
+    let all: Vec<Verdict> = std::thread::scope(|s| {
+        let h = s.spawn(|| second.iter().map(|run| run()).collect::<Vec<_>>());
+        let mut out: Vec<Verdict> = first.iter().map(|run| run()).collect();
         out.extend(h.join().unwrap());
         out
     });
+    let (classic_results, results) = all.split_at(classic.len());
     let mut failures = Vec::new();
     let mut lines = Vec::new();
-    for (r, got) in rows.iter().zip(results) {
-        let ok = match (&r.expect, &got) {
+    for (r, got) in classic.iter().zip(classic_results) {
+        let ok = match (&r.expect, got) {
             (Accept(want), Ok(summary)) => summary.contains(want),
             (Reject(wants), Err(error)) => wants.iter().all(|w| error.contains(w)),
             _ => false,
         };
-        let shown = match &got {
+        let shown = match got {
+            Ok(s) => format!("accepted: {s}"),
+            Err(e) => format!("rejected: {e}"),
+        };
+        lines.push(format!(
+            "{} A.{:<2} {:<22} {} -> {}",
+            if ok { "ok  " } else { "FAIL" },
+            r.n,
+            r.class,
+            r.case,
+            shown
+        ));
+        if !ok {
+            failures.push(format!(
+                "A.{} {} ({}): expected {:?}, got {shown}",
+                r.n, r.class, r.case, r.expect
+            ));
+        }
+    }
+    let classes: std::collections::BTreeSet<u8> = classic.iter().map(|r| r.n).collect();
+    assert_eq!(
+        classes,
+        (1..=CLASSES.len() as u8).collect(),
+        "every classic attack class has a row"
+    );
+    for n in 1..=CLASSES.len() as u8 {
+        let rows_of = || classic.iter().filter(move |r| r.n == n);
+        assert!(
+            rows_of().any(|r| matches!(r.expect, Accept(_)))
+                && rows_of().any(|r| !r.case.starts_with("control")),
+            "A.{n} needs an attack row and a control"
+        );
+    }
+    for (r, got) in rows.iter().zip(results) {
+        let ok = match (&r.expect, got) {
+            (Accept(want), Ok(summary)) => summary.contains(want),
+            (Reject(wants), Err(error)) => wants.iter().all(|w| error.contains(w)),
+            _ => false,
+        };
+        let shown = match got {
             Ok(s) => format!("accepted: {s}"),
             Err(e) => format!("rejected: {e}"),
         };
@@ -2858,4 +3660,9 @@ fn historical_attacks_table() {
         );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let table = markdown(
+        &classic.iter().zip(classic_results).collect::<Vec<_>>(),
+        &rows.iter().zip(results).collect::<Vec<_>>(),
+    );
+    check_doc_table(&table);
 }

@@ -1640,3 +1640,63 @@ mod tests {
         assert!(e.to_string().contains("fake.so"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod pin_tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use zeroize::{Zeroize, Zeroizing};
+
+    use super::Pin;
+
+    /// Records each call of `zeroize` in a flag it shares with the test.
+    struct Probe {
+        secret: String,
+        wiped: Rc<Cell<usize>>,
+    }
+
+    impl Zeroize for Probe {
+        fn zeroize(&mut self) {
+            self.secret.zeroize();
+            self.wiped.set(self.wiped.get() + 1);
+        }
+    }
+
+    #[test]
+    fn the_pin_buffer_wipes_its_contents_when_dropped() {
+        // The wrapper the PIN type uses calls `zeroize` exactly once when it goes out of scope,
+        // on every path out of a scope (here: a normal end and an early return by `?`).
+        let wiped = Rc::new(Cell::new(0));
+        {
+            let _pin = Zeroizing::new(Probe {
+                secret: "123456".into(),
+                wiped: wiped.clone(),
+            });
+            assert_eq!(wiped.get(), 0, "wiped before it was dropped");
+        }
+        assert_eq!(wiped.get(), 1, "dropping the buffer did not wipe it");
+        let fails = |w: Rc<Cell<usize>>| -> Result<(), ()> {
+            let _pin = Zeroizing::new(Probe {
+                secret: "654321".into(),
+                wiped: w,
+            });
+            Err(())?;
+            Ok(())
+        };
+        assert!(fails(wiped.clone()).is_err());
+        assert_eq!(wiped.get(), 2, "an early return left the PIN in memory");
+
+        // And what a wipe does to the PIN type itself: the text is gone, the buffer (whose
+        // bytes `String::zeroize` overwrites with zeros, capacity included) is kept, not freed
+        // with the PIN still in it.
+        let mut pin: Pin = Zeroizing::new(String::with_capacity(64));
+        pin.push_str("123456");
+        let capacity = pin.capacity();
+        pin.zeroize();
+        assert_eq!(pin.as_str(), "");
+        assert_eq!(pin.capacity(), capacity);
+        // `Pin` is exactly the zeroizing wrapper tested above (a compile-time check).
+        let _: fn(String) -> Pin = Zeroizing::new;
+    }
+}

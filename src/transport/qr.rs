@@ -28,6 +28,9 @@ pub const DEFAULT_MODULE_PX: u32 = 6;
 pub const MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
 /// Largest PNG image `decode` reads.
 pub const MAX_IMAGE_SIZE: u64 = 32 * 1024 * 1024;
+/// Most pixels a PNG frame may declare (8192 x 8192; a v40 QR code at 6 pixels per module with
+/// its quiet zone is under 1100 x 1100).
+pub const MAX_IMAGE_PIXELS: u64 = 8192 * 8192;
 /// Quiet zone (light border) around each code, in modules, for PNG frames.
 pub const PNG_QUIET_ZONE: usize = 4;
 /// Quiet zone in the terminal, in modules; the terminal's dark background already frames it.
@@ -570,6 +573,15 @@ pub fn read_png_codes(png_bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     let mut reader = decoder.read_info().map_err(|e| e.to_string())?;
+    // The header declares the size: a few hundred bytes of PNG can claim 180 x 2,046,820,532
+    // pixels (found by the qr_png fuzz target), and allocating that aborts the process. QR
+    // frames are at most a few thousand pixels wide.
+    let (width, height) = reader.info().size();
+    if u64::from(width) * u64::from(height) > MAX_IMAGE_PIXELS {
+        return Err(format!(
+            "image of {width} x {height} pixels is over the limit of {MAX_IMAGE_PIXELS} pixels"
+        ));
+    }
     let size = reader
         .output_buffer_size()
         .ok_or_else(|| "image too large".to_string())?;
@@ -1197,6 +1209,29 @@ mod terminal {
 mod tests {
     use super::*;
     use rand::{RngCore, SeedableRng};
+
+    #[test]
+    fn a_png_declaring_billions_of_pixels_is_refused_not_allocated() {
+        // Found by the qr_png fuzz target: a 633-byte PNG whose header claims 180 x 2,046,820,532
+        // pixels made the decoder allocate 368 GB and abort the process. Same header here, on
+        // a real frame, with a valid CRC.
+        let mut png = QrMatrix::encode("UR:BYTES/1-1/XYZ", 0)
+            .unwrap()
+            .to_png(4, 4)
+            .unwrap();
+        assert!(read_png_codes(&png).is_ok(), "the unmodified frame reads");
+        assert_eq!(&png[12..16], b"IHDR");
+        png[16..20].copy_from_slice(&180u32.to_be_bytes());
+        png[20..24].copy_from_slice(&2_046_820_532u32.to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+        let err = read_png_codes(&png).unwrap_err();
+        assert_eq!(
+            err,
+            "image of 180 x 2046820532 pixels is over the limit of 67108864 pixels"
+        );
+    }
 
     /// Incompressible test data.
     fn noise(n: usize, seed: u64) -> Vec<u8> {

@@ -489,7 +489,18 @@ impl CanonicalReader<'_> {
                     return Ok(Value::Object(Map::new()));
                 }
                 loop {
+                    let at = self.i;
                     let k = self.string()?;
+                    // Canonical JSON sorts members: anything else (also a duplicate) is another
+                    // byte string for the same value, which this reader must not accept.
+                    if let Some((prev, _)) = entries.last()
+                        && *prev >= k
+                    {
+                        return Err(format!(
+                            "member \"{}\" out of canonical order at offset {at}",
+                            k.escape_debug()
+                        ));
+                    }
                     self.expect(b':')?;
                     let v = self.value(depth + 1)?;
                     entries.push((k, v));
@@ -511,8 +522,18 @@ impl CanonicalReader<'_> {
                 while matches!(self.peek(), Some(b'0'..=b'9')) {
                     self.i += 1;
                 }
-                std::str::from_utf8(&self.b[start..self.i])
+                let text = &self.b[start..self.i];
+                // As the writer prints an integer: no leading zero, no "-0", no lone "-".
+                let digits = text.strip_prefix(b"-").unwrap_or(text);
+                let canonical = match digits {
+                    [] => false,
+                    [b'0'] => text.len() == 1,
+                    [b'0', ..] => false,
+                    _ => true,
+                };
+                std::str::from_utf8(text)
                     .ok()
+                    .filter(|_| canonical)
                     .and_then(|t| t.parse::<i128>().ok())
                     .map(Value::Int)
                     .ok_or_else(|| format!("bad integer at offset {start}"))
@@ -874,6 +895,14 @@ mod tests {
             b"\"\\n\"",
             b"01x",
             b"{\"a\":1,\"a\":2}",
+            // Found by the canonical fuzz target (docs/security.md): members out of order were
+            // accepted, so two byte strings read as one value; so were non-canonical integers.
+            b"{\"keytype\":\"ecdsa\",\"keyids\":[]}",
+            b"{\"b\":1,\"a\":2}",
+            b"007",
+            b"-0",
+            b"-",
+            b"[00]",
         ] {
             assert!(
                 parse_canonical(bad).is_err(),

@@ -1,20 +1,20 @@
 #!/usr/bin/env python3
-"""Time python-tuf 7 verifying a repository the way `conclave verify` does.
+"""Time python-tuf 7's client state machine verifying a repository folder like `conclave verify`.
 
 Usage: bench_verify.py --trusted-root FILE --repo METADATA_DIR [--at RFC3339]
 
-Steps, all with python-tuf's Metadata API: load the trusted root and check it is signed by
-itself; for each N+1.root.json in the directory, load it, check the version, and
-``verify_delegate`` with both the previous root (old threshold) and itself (new threshold); the
-newest root must not be expired at --at (default now); then timestamp.json (verified by root,
-expiry), the snapshot it names (length and hashes as timestamp lists them, verified by root,
-version, expiry), and the targets file snapshot names (length and hashes, verified by root,
-version, expiry). Delegated roles are not walked (the benchmark repository has none).
+Drives ``tuf.ngclient``'s own ``TrustedMetadataSet`` (the state machine behind ``Updater``,
+without its HTTP fetcher, which is what an offline client cannot use): the trusted root, then
+``update_root`` for each N+1.root.json present, ``update_timestamp``, ``update_snapshot`` on the
+snapshot the timestamp names, ``update_targets``, and ``update_delegated_targets`` for every
+delegated role in the order the specification searches them (pre-order, depth first), each file
+named as consistent snapshots name it when root says so. Expiry is judged at --at (the state
+machine's reference time; default now).
 
 Prints one JSON line on stdout: {"tool", "valid", "seconds" (verification only, after imports),
 "peak_rss_bytes" (ru_maxrss of this process), "baseline_rss_bytes" (after imports, before
-verification), "bytes_read", "root_versions", "targets"}. Exit status 0 valid, 1 invalid (reason
-on stderr), 2 usage error.
+verification), "bytes_read", "root_versions", "targets", "delegated_roles"}. Exit status 0
+valid, 1 invalid (reason on stderr), 2 usage error.
 """
 
 from __future__ import annotations
@@ -28,11 +28,9 @@ import time
 from datetime import datetime, timezone
 
 import tuf
-from tuf.api.metadata import Metadata, Root, Snapshot, Targets, Timestamp
-
-
-class Invalid(Exception):
-    pass
+from tuf.api.metadata import Root, Snapshot, Targets
+from tuf.ngclient._internal.trusted_metadata_set import TrustedMetadataSet
+from tuf.ngclient.config import EnvelopeType
 
 
 def rss_bytes() -> int:
@@ -42,67 +40,57 @@ def rss_bytes() -> int:
 def verify(trusted_root: str, repo: str, at: datetime) -> dict:
     read = 0
 
-    def load(path: str, typ: str) -> tuple[Metadata, bytes]:
+    def data(path: str) -> bytes:
         nonlocal read
         with open(path, "rb") as f:
-            data = f.read()
-        read += len(data)
-        md = Metadata.from_bytes(data)
-        if md.signed.type != typ:
-            raise Invalid(f"{path}: expected {typ}, got {md.signed.type}")
-        return md, data
+            b = f.read()
+        read += len(b)
+        return b
 
-    def check(delegator, role: str, md: Metadata, path: str) -> None:
-        try:
-            delegator.verify_delegate(role, md.signed_bytes, md.signatures)
-        except Exception as e:  # noqa: BLE001
-            raise Invalid(f"{path}: {role}: {e}") from e
-        if md.signed.is_expired(at) and role != Root.type:
-            raise Invalid(f"{path}: {role} expired")
-
-    root, _ = load(trusted_root, Root.type)
-    check(root.signed, Root.type, root, trusted_root)
+    trusted = TrustedMetadataSet(data(trusted_root), EnvelopeType.METADATA)
+    trusted.reference_time = at
     while True:
-        path = os.path.join(repo, f"{root.signed.version + 1}.root.json")
+        path = os.path.join(repo, f"{trusted.root.version + 1}.root.json")
         if not os.path.exists(path):
             break
-        new, _ = load(path, Root.type)
-        if new.signed.version != root.signed.version + 1:
-            raise Invalid(f"{path}: version {new.signed.version}")
-        check(root.signed, Root.type, new, path)
-        check(new.signed, Root.type, new, path)
-        root = new
-    if root.signed.is_expired(at):
-        raise Invalid(f"root version {root.signed.version} expired")
+        trusted.update_root(data(path))
+    trusted.update_timestamp(data(os.path.join(repo, "timestamp.json")))
 
     def named(role: str, version: int) -> str:
-        if root.signed.consistent_snapshot:
+        if trusted.root.consistent_snapshot:
             return os.path.join(repo, f"{version}.{role}.json")
         return os.path.join(repo, f"{role}.json")
 
-    ts_path = os.path.join(repo, "timestamp.json")
-    ts, _ = load(ts_path, Timestamp.type)
-    check(root.signed, Timestamp.type, ts, ts_path)
-
-    snap_meta = ts.signed.snapshot_meta
-    snap_path = named(Snapshot.type, snap_meta.version)
-    snap, snap_bytes = load(snap_path, Snapshot.type)
-    snap_meta.verify_length_and_hashes(snap_bytes)
-    if snap.signed.version != snap_meta.version:
-        raise Invalid(f"{snap_path}: version {snap.signed.version}")
-    check(root.signed, Snapshot.type, snap, snap_path)
-
-    targets_meta = snap.signed.meta["targets.json"]
-    targets_path = named(Targets.type, targets_meta.version)
-    targets, targets_bytes = load(targets_path, Targets.type)
-    targets_meta.verify_length_and_hashes(targets_bytes)
-    if targets.signed.version != targets_meta.version:
-        raise Invalid(f"{targets_path}: version {targets.signed.version}")
-    check(root.signed, Targets.type, targets, targets_path)
+    trusted.update_snapshot(
+        data(named(Snapshot.type, trusted.timestamp.snapshot_meta.version))
+    )
+    targets = trusted.update_targets(
+        data(named(Targets.type, trusted.snapshot.meta["targets.json"].version))
+    )
+    delegated = 0
+    stack = [(Targets.type, targets)]
+    while stack:
+        parent, md = stack.pop()
+        if md.delegations is None or md.delegations.roles is None:
+            continue
+        children = []
+        for role in md.delegations.roles.values():
+            if trusted.contains(role.name, parent):
+                continue
+            meta = trusted.snapshot.meta.get(f"{role.name}.json")
+            if meta is None:
+                continue
+            child = trusted.update_delegated_targets(
+                data(named(role.name, meta.version)), role.name, parent
+            )
+            delegated += 1
+            children.append((role.name, child))
+        stack.extend(reversed(children))
     return {
         "bytes_read": read,
-        "root_versions": root.signed.version,
-        "targets": len(targets.signed.targets),
+        "root_versions": trusted.root.version,
+        "targets": len(targets.targets),
+        "delegated_roles": delegated,
     }
 
 
