@@ -2104,36 +2104,35 @@ impl Engine {
                         reason: "no proposal".into(),
                     });
                 };
-                let verify = |bytes: &[u8]| key.public_key().and_then(|pk| pk.verify(bytes, &raw));
+                // Each signature is verified over exactly the proposed bytes before it counts.
+                let verify = |bytes: &[u8]| {
+                    key.public_key()
+                        .and_then(|pk| pk.verify(bytes, &raw))
+                        .map_err(|e| EngineError::Policy {
+                            step: step.id.clone(),
+                            reason: format!("{keyholder}'s {role} signature: {e}"),
+                        })
+                };
                 match role.as_str() {
                     "root" => {
                         let Some(r) = p.root.as_mut() else {
                             return Err(wrong());
                         };
-                        verify(r.signed_bytes()).map_err(|e| EngineError::Policy {
-                            step: step.id.clone(),
-                            reason: format!("{keyholder}'s root signature: {e}"),
-                        })?;
+                        verify(r.signed_bytes())?;
                         r.add_signature(KeyId(keyid.clone()), &raw);
                     }
                     "targets" => {
                         let Some(t) = p.targets.as_mut() else {
                             return Err(wrong());
                         };
-                        verify(t.signed_bytes()).map_err(|e| EngineError::Policy {
-                            step: step.id.clone(),
-                            reason: format!("{keyholder}'s targets signature: {e}"),
-                        })?;
+                        verify(t.signed_bytes())?;
                         t.add_signature(KeyId(keyid.clone()), &raw);
                     }
                     "layout" => {
                         let Some(l) = p.layout.as_mut() else {
                             return Err(wrong());
                         };
-                        verify(&l.signed_message()).map_err(|e| EngineError::Policy {
-                            step: step.id.clone(),
-                            reason: format!("{keyholder}'s layout signature: {e}"),
-                        })?;
+                        verify(&l.signed_message())?;
                         let plain = key
                             .public_key()
                             .map(|pk| Key::from_public_key(&pk).key_id())
