@@ -26,6 +26,23 @@ fn rehearse(ws: &Path) -> (i32, String, String) {
     )
 }
 
+/// `conclave rehearse --headless --script SCRIPT --workspace WS` succeeds; what it printed.
+fn rehearse_script(ws: &Path, script: &str) -> String {
+    let out = conclave()
+        .args(["rehearse", "--headless", "--script", script, "--workspace"])
+        .arg(ws)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{script}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
 fn python_accepts(export: &Path) {
     python_accepts_targets(&export.join("1.root.json"), &export.join("1.targets.json"));
 }
@@ -612,24 +629,7 @@ fn an_intoto_layout_is_signed_by_the_targets_keyholders_and_published_as_a_targe
     );
     assert_eq!(made.code(), 0, "{made:?}");
     std::fs::copy(chain.join("root.layout"), ws.join("input/root.layout")).unwrap();
-    let out = conclave()
-        .args([
-            "rehearse",
-            "--headless",
-            "--script",
-            "sign-intoto-layout",
-            "--workspace",
-        ])
-        .arg(&ws)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = rehearse_script(&ws, "sign-intoto-layout");
     // The review showed the layout's step and what targets gets.
     assert!(
         text.contains("step \"build\"") && text.contains("targets gets in-toto/root.layout"),
@@ -685,25 +685,8 @@ fn an_intoto_layout_is_signed_by_the_targets_keyholders_and_published_as_a_targe
     // earlier file stays as it was), in-toto verifies the chain against it.
     std::fs::remove_file(ws.join("input/root.layout")).unwrap();
     std::fs::copy(chain.join("root.dsse.layout"), ws.join("input/root.layout")).unwrap();
-    let out = conclave()
-        .args([
-            "rehearse",
-            "--headless",
-            "--script",
-            "sign-intoto-layout",
-            "--workspace",
-        ])
-        .arg(&ws)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("in-toto layout (DSSE envelope)"));
+    let text = rehearse_script(&ws, "sign-intoto-layout");
+    assert!(text.contains("in-toto layout (DSSE envelope)"), "{text}");
     assert_eq!(std::fs::read(export.join("2.root.layout")).unwrap(), layout);
     python_accepts_targets(&export.join("1.root.json"), &export.join("3.targets.json"));
     let dsse = export.join("3.root.layout");
