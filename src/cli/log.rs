@@ -551,19 +551,8 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         ));
     };
     let module = a.module.open(config)?;
-    let (session, tkey) = match &a.token {
-        Some(wanted) => {
-            let token = module
-                .find_token(wanted)
-                .map_err(|e| e.for_keyholder(a.keyholder.as_deref()))?;
-            let session = module.open_session(&token, false)?;
-            let tkey = session.find_key(&a.key)?;
-            (session, tkey)
-        }
-        None => module
-            .find_key_anywhere(&a.key)
-            .map_err(|e| e.for_keyholder(a.keyholder.as_deref()))?,
-    };
+    let (session, tkey) =
+        super::token::open_key(&module, a.token.as_deref(), &a.key, a.keyholder.as_deref())?;
     let token = session.token().clone();
     let public = tkey.public.clone().map_err(|reason| {
         CliError::Invalid(format!(

@@ -11,7 +11,8 @@ use super::{CliError, Outcome};
 use crate::config::ModuleChoice;
 use crate::signer::Signer;
 use crate::signer::pkcs11::{
-    EdParams, Module, Pin, TokenDesc, TokenError, TokenKey, key_type_name, parse_key_type,
+    EdParams, Module, Pin, TokenDesc, TokenError, TokenKey, TokenSession, key_type_name,
+    parse_key_type,
 };
 use crate::transport::bundle::file_bytes;
 use crate::tuf::key::{Algorithm, Key, KeyId};
@@ -82,6 +83,29 @@ impl ModuleArg {
         let choice = cfg.module_choice(self.module.as_deref());
         open_module(&choice).map(|m| (m, choice))
     }
+}
+
+/// A key on a token by label or TUF key id, read-only (no PIN yet): on the token named by label
+/// or serial, else on whichever present token holds it.
+pub fn open_key(
+    module: &Module,
+    token: Option<&str>,
+    key: &str,
+    keyholder: Option<&str>,
+) -> Result<(TokenSession, TokenKey), CliError> {
+    Ok(match token {
+        Some(wanted) => {
+            let token = module
+                .find_token(wanted)
+                .map_err(|e| e.for_keyholder(keyholder))?;
+            let session = module.open_session(&token, false)?;
+            let tkey = session.find_key(key)?;
+            (session, tkey)
+        }
+        None => module
+            .find_key_anywhere(key)
+            .map_err(|e| e.for_keyholder(keyholder))?,
+    })
 }
 
 /// Load the module a [`ModuleChoice`] names; errors about a module the configuration file chose
@@ -1067,19 +1091,7 @@ pub fn sign_with_token(req: &SignRequest<'_>) -> Result<TokenSignature, CliError
     // 2. The token and the key (public objects: no PIN needed yet).
     let module = req.module.open(req.config)?;
     let holder_name = req.keyholder;
-    let (session, tkey) = match req.token {
-        Some(wanted) => {
-            let token = module
-                .find_token(wanted)
-                .map_err(|e| e.for_keyholder(holder_name))?;
-            let session = module.open_session(&token, false)?;
-            let tkey = session.find_key(req.key)?;
-            (session, tkey)
-        }
-        None => module
-            .find_key_anywhere(req.key)
-            .map_err(|e| e.for_keyholder(holder_name))?,
-    };
+    let (session, tkey) = open_key(&module, req.token, req.key, holder_name)?;
     let token = session.token().clone();
     let public = tkey
         .public
