@@ -33,6 +33,16 @@ fi
 
 rm -rf "$work"
 mkdir -p "$work/iso/live" "$work/iso/boot/grub"
+# The root filesystem, its downloaded packages, the squashfs and the ISO take about 1.5 GiB at
+# their peak; a full disk would otherwise surface as a failed kernel or initramfs script in the
+# chroot, far from its cause.
+need_mib=2048
+free_mib=$(df -Pm "$out" | awk 'NR == 2 { print $4 }')
+if [ "${free_mib:-0}" -lt "$need_mib" ]; then
+    echo "build.sh: only ${free_mib} MiB free on the file system of $out; the image build needs ${need_mib} MiB" >&2
+    exit 2
+fi
+trap 'status=$?; if [ $status -ne 0 ]; then echo "build.sh: failed (exit $status); free space on the file system of $out:" >&2; df -h "$out" >&2; fi' EXIT
 packages=$(sed 's/#.*//' "$here/packages.txt" | tr -s ' \t\n' '\n' | grep . | paste -sd,)
 
 step "root filesystem: mmdebstrap bookworm (minbase + image/packages.txt)"
