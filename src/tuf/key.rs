@@ -187,6 +187,15 @@ impl PublicKey {
     }
 }
 
+/// How many decoded public keys each thread remembers ([`Key::public_key`]).
+const DECODED_KEYS: usize = 16;
+
+thread_local! {
+    /// Keys decoded on this thread, oldest first: (keytype, scheme, public, decoded).
+    static DECODED: std::cell::RefCell<Vec<(String, String, String, PublicKey)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A public key object as it appears in metadata (`keytype`, `scheme`, `keyval`, custom fields).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Key {
@@ -244,7 +253,35 @@ impl Key {
     }
 
     /// Decode the public key, checking that keytype, scheme and key agree.
+    ///
+    /// Decoding an Ed25519 or ECDSA key decompresses a curve point (a field exponentiation);
+    /// many roles signed by one key (hash bins, a thousand delegations to one online key) would
+    /// pay it once per signature. The last few keys decoded on this thread are remembered by
+    /// their exact keytype, scheme and public key text: the result for the same text is the
+    /// same, so the memo changes nothing but the time.
     pub fn public_key(&self) -> Result<PublicKey, KeyError> {
+        let same = |(t, s, p, _): &(String, String, String, PublicKey)| {
+            *t == self.keytype && *s == self.scheme && *p == self.public
+        };
+        if let Some(pk) = DECODED.with_borrow(|m| m.iter().find(|e| same(e)).map(|e| e.3.clone())) {
+            return Ok(pk);
+        }
+        let pk = self.decode_public_key()?;
+        DECODED.with_borrow_mut(|m| {
+            if m.len() >= DECODED_KEYS {
+                m.remove(0);
+            }
+            m.push((
+                self.keytype.clone(),
+                self.scheme.clone(),
+                self.public.clone(),
+                pk.clone(),
+            ));
+        });
+        Ok(pk)
+    }
+
+    fn decode_public_key(&self) -> Result<PublicKey, KeyError> {
         let scheme = self.scheme.as_str();
         let keytype_ok = match scheme {
             "ed25519" => self.keytype == "ed25519",
@@ -372,6 +409,36 @@ mod tests {
         );
         assert!(text.ends_with(r#""},"scheme":"ed25519"}"#), "{text}");
         assert_eq!(key.key_id().0, hex::encode(Sha256::digest(text.as_bytes())));
+    }
+
+    #[test]
+    fn remembered_keys_follow_the_key_text() {
+        let (sk, key) = ed_key();
+        let other_sk = ed25519_dalek::SigningKey::from_bytes(&[8u8; 32]);
+        let other = Key::from_public_key(&PublicKey::Ed25519(other_sk.verifying_key()));
+        let msg = b"bytes to sign";
+        let sig = hex::encode(sk.sign(msg).to_bytes());
+        // Decoded (and remembered) first, then a key whose text differs must not reuse it.
+        key.verify_hex(msg, &sig).unwrap();
+        assert!(other.verify_hex(msg, &sig).is_err());
+        // A key edited after it was decoded is decoded again.
+        let mut edited = key.clone();
+        edited.public = other.public.clone();
+        assert!(edited.verify_hex(msg, &sig).is_err());
+        edited.scheme = "ecdsa-sha2-nistp256".into();
+        assert!(matches!(
+            edited.public_key(),
+            Err(KeyError::KeytypeMismatch { .. })
+        ));
+        // More keys than are remembered: each still decodes to itself.
+        for n in 0..(DECODED_KEYS as u8 + 4) {
+            let sk = ed25519_dalek::SigningKey::from_bytes(&[n + 20; 32]);
+            let k = Key::from_public_key(&PublicKey::Ed25519(sk.verifying_key()));
+            let sig = hex::encode(sk.sign(msg).to_bytes());
+            k.verify_hex(msg, &sig).unwrap();
+            k.verify_hex(msg, &sig).unwrap();
+        }
+        key.verify_hex(msg, &sig).unwrap();
     }
 
     #[test]

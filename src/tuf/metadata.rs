@@ -737,10 +737,12 @@ impl Delegations {
             Some(Value::Array(items)) => {
                 let rp = f.child("roles");
                 let mut roles: Vec<DelegatedRole> = Vec::with_capacity(items.len());
+                let mut names: std::collections::HashSet<String> =
+                    std::collections::HashSet::with_capacity(items.len());
                 for (i, v) in items.into_iter().enumerate() {
                     let p = index_path(&rp, i);
                     let r = DelegatedRole::from_value(v, &p)?;
-                    if roles.iter().any(|o| o.name == r.name) {
+                    if !names.insert(r.name.clone()) {
                         return Err(FieldError::new(
                             member_path(&p, "name"),
                             format!("role \"{}\" is delegated twice", r.name),

@@ -5,6 +5,7 @@ pub mod edit;
 pub mod key;
 pub mod lookup;
 pub mod metadata;
+pub mod parallel;
 pub mod parse;
 pub mod repository;
 pub mod verify;

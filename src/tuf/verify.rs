@@ -79,6 +79,26 @@ impl ThresholdResult {
 /// Smallest file whose snapshot pin is hashed on a second thread while it is parsed.
 const PARALLEL_HASH_MIN: usize = 1 << 20;
 
+/// A targets role verified against its delegator but not trusted yet; only
+/// [`TrustedSet::verify_delegated`] makes one, and [`TrustedSet::trust`] consumes it.
+pub struct VerifiedTargets {
+    role: String,
+    md: Metadata<Targets>,
+    check: RoleCheck,
+}
+
+impl VerifiedTargets {
+    /// The verified metadata.
+    pub fn metadata(&self) -> &Metadata<Targets> {
+        &self.md
+    }
+
+    /// How it was verified.
+    pub fn check(&self) -> &RoleCheck {
+        &self.check
+    }
+}
+
 /// Count the signatures over `signed_bytes` for a role: each distinct public key counts once,
 /// whatever key ids it is listed under; only key ids the role names are checked (so the work is
 /// bounded by the number of the role's keys, not by the number of signatures in the file).
@@ -892,6 +912,39 @@ impl TrustedSet {
         let (md, check) = self.verify_targets_role(file, bytes, role, delegator, parent)?;
         self.targets.insert(role.to_string(), md);
         Ok(check)
+    }
+
+    /// Verify a role that `delegator` (already trusted, not `root`) delegates to, without
+    /// trusting it: the checks of [`TrustedSet::update_delegated_targets`]. It borrows the set
+    /// immutably, so sibling roles can be verified on several threads at once;
+    /// [`TrustedSet::trust`] then adds each in the walk's order.
+    pub fn verify_delegated(
+        &self,
+        file: &str,
+        bytes: Vec<u8>,
+        role: &str,
+        delegator: &str,
+    ) -> Result<VerifiedTargets, VerifyError> {
+        let Some(parent) = self.targets.get(delegator) else {
+            return Err(VerifyError::Missing {
+                file: file.to_string(),
+                message: format!("delegating role \"{delegator}\" is not trusted yet"),
+            });
+        };
+        let (md, check) =
+            self.verify_targets_role(file, bytes, role, delegator, Some(parent.signed()))?;
+        Ok(VerifiedTargets {
+            role: role.to_string(),
+            md,
+            check,
+        })
+    }
+
+    /// Trust a role that [`TrustedSet::verify_delegated`] verified.
+    pub fn trust(&mut self, verified: VerifiedTargets) -> RoleCheck {
+        let VerifiedTargets { role, md, check } = verified;
+        self.targets.insert(role, md);
+        check
     }
 
     /// Verify a targets role without trusting it: `parent` is the `signed` part of the
