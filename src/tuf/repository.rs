@@ -13,8 +13,8 @@ use super::metadata::{
 };
 use super::parallel::map_in_order;
 use super::verify::{
-    RoleCheck, RootStep, ThresholdResult, TrustedSet, VerifiedTargets, VerifyError,
-    check_final_root, trust_root,
+    RoleCheck, RootChecks, RootStep, ThresholdResult, TrustedSet, VerifiedTargets, VerifyError,
+    check_final_root, precheck_root, trust_root,
 };
 
 /// Where metadata files come from (a folder, a USB stick, a test's map). Names are single file
@@ -361,17 +361,30 @@ fn walk(
         .collect();
     newer.sort_unstable();
     let mut last_file = trusted_file.to_string();
+    // The signature checks of the next roots are made ahead, on all cores, a batch at a time
+    // (memory stays bounded whatever the number of roots); the walk below still decides.
+    let mut ahead: std::collections::VecDeque<(String, Vec<u8>, Option<RootChecks>)> =
+        std::collections::VecDeque::new();
+    let mut previous_bytes = trusted_bytes.to_vec();
     // No root can follow version 2^64-1 (a saturating "+1" would read the same file again).
     while let Some(next) = set.root().root().common.version.checked_add(1) {
         let name = format!("{next}.root.json");
-        let Some(bytes) = src.read(&name).map_err(|e| source_error(&name, e))? else {
-            break;
+        if ahead.front().is_none_or(|(n, _, _)| *n != name) {
+            ahead = precheck_roots(src, next, &previous_bytes);
+        }
+        let (bytes, checks) = match ahead.pop_front() {
+            Some((n, bytes, checks)) if n == name => (bytes, checks),
+            _ => match src.read(&name).map_err(|e| source_error(&name, e))? {
+                Some(bytes) => (bytes, None),
+                None => break,
+            },
         };
         let RootStep {
             by_previous,
             by_self,
             ..
-        } = set.update_root(&name, &bytes)?;
+        } = set.update_root_checked(&name, &bytes, checks)?;
+        previous_bytes = bytes;
         report.chain.push(RootSummary::new(
             &name,
             set.root().root(),
@@ -573,6 +586,40 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// Root files read and signature-checked ahead of the chain walk at a time.
+const ROOTS_AHEAD: u64 = 64;
+
+/// Read the root files from version `first` on (up to [`ROOTS_AHEAD`], stopping at the first
+/// that is missing or cannot be read: the walk reads it again and reports it), and make their
+/// signature checks on all cores ([`precheck_root`]; each file with the one before it,
+/// `previous` for the first).
+fn precheck_roots(
+    src: &dyn MetadataSource,
+    first: u64,
+    previous: &[u8],
+) -> std::collections::VecDeque<(String, Vec<u8>, Option<RootChecks>)> {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for v in (first..first.saturating_add(ROOTS_AHEAD)).take(ROOTS_AHEAD as usize) {
+        let name = format!("{v}.root.json");
+        match src.read(&name) {
+            Ok(Some(bytes)) => files.push((name, bytes)),
+            _ => break,
+        }
+    }
+    let pairs: Vec<(&[u8], &[u8])> = (0..files.len())
+        .map(|i| {
+            let prev = if i == 0 { previous } else { &files[i - 1].1 };
+            (prev, files[i].1.as_slice())
+        })
+        .collect();
+    let checks = map_in_order(pairs, 2, |(prev, bytes)| precheck_root(prev, bytes));
+    files
+        .into_iter()
+        .zip(checks)
+        .map(|((name, bytes), c)| (name, bytes, c))
+        .collect()
 }
 
 /// Roles verified ahead of the walk, by (role, delegator).

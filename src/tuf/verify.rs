@@ -147,6 +147,65 @@ struct VerifyCache {
     seen: Vec<(Vec<u8>, String, Result<(), String>)>,
 }
 
+/// One signature as written (hex) over `signed_bytes` by `pk`.
+fn check_signature(
+    pk: &crate::tuf::key::PublicKey,
+    signed_bytes: &[u8],
+    sig_hex: &str,
+) -> Result<(), String> {
+    hex::decode(sig_hex)
+        .map_err(|e| format!("not hex ({e})"))
+        .and_then(|raw| pk.verify(signed_bytes, &raw).map_err(|e| e.to_string()))
+}
+
+/// The signature checks a root file needs in a chain walk, done ahead of it (on another core):
+/// each signature of the file checked by every root key of the previous root and of the file
+/// itself that its key id names. They are facts about exact bytes ("this signature by this key
+/// over these bytes is valid or not"), so using them decides nothing: [`update_root_checked`]
+/// still counts with the keys of the root it trusts, and only skips a check whose key material,
+/// signature and signed bytes are exactly the ones checked here.
+pub struct RootChecks {
+    signed_bytes: Vec<u8>,
+    seen: Vec<(Vec<u8>, String, Result<(), String>)>,
+}
+
+/// [`RootChecks`] for `bytes` (a root file) following `previous` (the root before it, as
+/// bytes; both untrusted here). `None` when either does not parse: the walk then reports why.
+pub fn precheck_root(previous: &[u8], bytes: &[u8]) -> Option<RootChecks> {
+    let prev = Metadata::<Root>::from_bytes(previous).ok()?;
+    let md = Metadata::<Root>::from_bytes(bytes).ok()?;
+    let mut seen: Vec<(Vec<u8>, String, Result<(), String>)> = Vec::new();
+    for root in [prev.signed(), md.signed()] {
+        let Some(role) = root
+            .roles
+            .iter()
+            .find(|(t, _)| *t == RoleType::Root)
+            .map(|(_, r)| r)
+        else {
+            continue;
+        };
+        for keyid in &role.keyids {
+            let (Some(sig), Some(key)) = (
+                md.signatures.iter().find(|s| &s.keyid == keyid),
+                root.key(keyid),
+            ) else {
+                continue;
+            };
+            let Ok(pk) = key.public_key() else { continue };
+            let material = pk.material();
+            if sig.sig.is_empty() || seen.iter().any(|(m, s, _)| *m == material && *s == sig.sig) {
+                continue;
+            }
+            let verdict = check_signature(&pk, md.signed_bytes(), &sig.sig);
+            seen.push((material, sig.sig.clone(), verdict));
+        }
+    }
+    Some(RootChecks {
+        signed_bytes: md.signed_bytes().to_vec(),
+        seen,
+    })
+}
+
 /// [`count_signatures`] with a cache shared between counts over the same `signed_bytes` (one
 /// cache per message: never share it between different bytes).
 fn count_signatures_cached<'k>(
@@ -192,9 +251,7 @@ fn count_signatures_cached<'k>(
         let verdict = match cached {
             Some(v) => v,
             None => {
-                let v = hex::decode(&sig.sig)
-                    .map_err(|e| format!("not hex ({e})"))
-                    .and_then(|raw| pk.verify(signed_bytes, &raw).map_err(|e| e.to_string()));
+                let v = check_signature(&pk, signed_bytes, &sig.sig);
                 cache
                     .seen
                     .push((material.clone(), sig.sig.clone(), v.clone()));
@@ -400,11 +457,27 @@ pub fn update_root(
     file: &str,
     bytes: &[u8],
 ) -> Result<(TrustedRoot, RootStep), VerifyError> {
+    update_root_checked(trusted, file, bytes, None)
+}
+
+/// [`update_root`], reusing signature checks made ahead of time ([`precheck_root`]) when they
+/// were made over exactly the signed bytes of `bytes`.
+pub fn update_root_checked(
+    trusted: &TrustedRoot,
+    file: &str,
+    bytes: &[u8],
+    checks: Option<RootChecks>,
+) -> Result<(TrustedRoot, RootStep), VerifyError> {
     let md = Metadata::<Root>::from_bytes(bytes).map_err(|source| VerifyError::Load {
         file: file.to_string(),
         source,
     })?;
     let mut cache = VerifyCache::default();
+    if let Some(c) = checks
+        && c.signed_bytes == md.signed_bytes()
+    {
+        cache.seen = c.seen;
+    }
     let old = trusted.root();
     let by_previous = count_signatures_cached(
         |id| old.key(id),
@@ -604,13 +677,23 @@ impl TrustedSet {
 
     /// Update the root (before timestamp is loaded). See [`update_root`].
     pub fn update_root(&mut self, file: &str, bytes: &[u8]) -> Result<RootStep, VerifyError> {
+        self.update_root_checked(file, bytes, None)
+    }
+
+    /// [`TrustedSet::update_root`] with signature checks made ahead ([`precheck_root`]).
+    pub fn update_root_checked(
+        &mut self,
+        file: &str,
+        bytes: &[u8],
+        checks: Option<RootChecks>,
+    ) -> Result<RootStep, VerifyError> {
         if self.timestamp.is_some() {
             return Err(VerifyError::Version {
                 file: file.to_string(),
                 message: "root cannot be updated after timestamp was loaded".into(),
             });
         }
-        let (root, step) = update_root(&self.root, file, bytes)?;
+        let (root, step) = update_root_checked(&self.root, file, bytes, checks)?;
         self.root = root;
         Ok(step)
     }
