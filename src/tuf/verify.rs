@@ -176,15 +176,7 @@ pub fn precheck_root(previous: &[u8], bytes: &[u8]) -> Option<RootChecks> {
     let md = Metadata::<Root>::from_bytes(bytes).ok()?;
     let mut seen: Vec<(Vec<u8>, String, Result<(), String>)> = Vec::new();
     for root in [prev.signed(), md.signed()] {
-        let Some(role) = root
-            .roles
-            .iter()
-            .find(|(t, _)| *t == RoleType::Root)
-            .map(|(_, r)| r)
-        else {
-            continue;
-        };
-        for keyid in &role.keyids {
+        for keyid in &root.role(RoleType::Root).keyids {
             let (Some(sig), Some(key)) = (
                 md.signatures.iter().find(|s| &s.keyid == keyid),
                 root.key(keyid),
