@@ -730,18 +730,7 @@ impl TrustedSet {
                 message: "a timestamp is already trusted: the stored one is loaded first".into(),
             });
         }
-        let md = load::<Timestamp>(file, bytes)?;
-        let result = self
-            .root
-            .count(RoleType::Timestamp, md.signed_bytes(), &md.signatures);
-        if !result.verified() {
-            return Err(threshold_error(
-                file,
-                "timestamp",
-                "root's timestamp keys",
-                result,
-            ));
-        }
+        let (md, result) = self.load_signed::<Timestamp>(file, bytes)?;
         self.timestamp = Some(md);
         Ok(result)
     }
@@ -769,18 +758,7 @@ impl TrustedSet {
         }
         check_expiry("timestamp.json", "timestamp", ts.signed(), self.now)?;
         let pin = ts.signed().snapshot_meta.clone();
-        let md = load::<Snapshot>(file, bytes)?;
-        let result = self
-            .root
-            .count(RoleType::Snapshot, md.signed_bytes(), &md.signatures);
-        if !result.verified() {
-            return Err(threshold_error(
-                file,
-                "snapshot",
-                "root's snapshot keys",
-                result,
-            ));
-        }
+        let (md, _) = self.load_signed::<Snapshot>(file, bytes)?;
         let is_final = md.signed().common.version == pin.version
             && !md.signed().common.expires.is_expired(self.now);
         self.snapshot = Some(md);
@@ -798,18 +776,7 @@ impl TrustedSet {
         keep_equal: bool,
     ) -> Result<(ThresholdResult, bool), VerifyError> {
         check_final_root(&self.root, "root", self.now)?;
-        let md = load::<Timestamp>(file, bytes)?;
-        let result = self
-            .root
-            .count(RoleType::Timestamp, md.signed_bytes(), &md.signatures);
-        if !result.verified() {
-            return Err(threshold_error(
-                file,
-                "timestamp",
-                "root's timestamp keys",
-                result,
-            ));
-        }
+        let (md, result) = self.load_signed::<Timestamp>(file, bytes)?;
         if let Some(old) = &self.timestamp {
             let (ov, nv) = (old.signed().common.version, md.signed().common.version);
             if nv < ov {
@@ -867,18 +834,7 @@ impl TrustedSet {
         check_expiry("timestamp.json", "timestamp", ts.signed(), self.now)?;
         let pin = ts.signed().snapshot_meta.clone();
         check_meta_file(file, &pin, bytes)?;
-        let md = load::<Snapshot>(file, bytes)?;
-        let result = self
-            .root
-            .count(RoleType::Snapshot, md.signed_bytes(), &md.signatures);
-        if !result.verified() {
-            return Err(threshold_error(
-                file,
-                "snapshot",
-                "root's snapshot keys",
-                result,
-            ));
-        }
+        let (md, result) = self.load_signed::<Snapshot>(file, bytes)?;
         let version = md.signed().common.version;
         if version != pin.version {
             return Err(VerifyError::Version {
@@ -1171,6 +1127,29 @@ impl<'a> From<&'a Vec<u8>> for FileBytes<'a> {
 impl From<Vec<u8>> for FileBytes<'static> {
     fn from(b: Vec<u8>) -> Self {
         FileBytes(std::borrow::Cow::Owned(b))
+    }
+}
+
+impl TrustedSet {
+    /// Parse a top-level role's file and count its signatures with the trusted root's keys for
+    /// that role: an error unless the threshold is met.
+    fn load_signed<T: SignedPayload>(
+        &self,
+        file: &str,
+        bytes: &[u8],
+    ) -> Result<(Metadata<T>, ThresholdResult), VerifyError> {
+        let md = load::<T>(file, bytes)?;
+        let result = self.root.count(T::TYPE, md.signed_bytes(), &md.signatures);
+        if !result.verified() {
+            let role = T::TYPE.as_str();
+            return Err(threshold_error(
+                file,
+                role,
+                &format!("root's {role} keys"),
+                result,
+            ));
+        }
+        Ok((md, result))
     }
 }
 
