@@ -818,6 +818,22 @@ impl Delegations {
         }
     }
 
+    /// [`Delegations::role_for`] when the caller knows where the role likely stands in `roles`
+    /// (the delegation walk does): the role at `position` if it has that name, else the search.
+    /// Names are unique in parsed metadata (a name delegated twice is refused), so both find the
+    /// same role; with the position, looking up each of n sibling roles costs O(n), not O(n^2).
+    pub fn role_for_at(&self, name: &str, position: usize) -> Option<&Role> {
+        if let Some(r) = self
+            .roles
+            .as_ref()
+            .and_then(|roles| roles.get(position))
+            .filter(|r| r.name == name)
+        {
+            return Some(&r.role);
+        }
+        self.role_for(name)
+    }
+
     /// Key ids and threshold for a delegated role name, if this object delegates it.
     pub fn role_for(&self, name: &str) -> Option<&Role> {
         if let Some(roles) = &self.roles {
@@ -1414,6 +1430,33 @@ mod tests {
         let s8 = SuccinctRoles { bit_length: 8, ..s };
         assert_eq!(s8.bin_name(10), "bins-0a");
         assert!(s8.is_delegated_role(&s8.bin_for_target("some/file.tgz")));
+    }
+
+    #[test]
+    fn role_for_at_uses_the_position_only_when_the_name_matches() {
+        let roles: Vec<String> = (0..5)
+            .map(|i| {
+                format!(
+                    r#"{{"name":"r{i}","keyids":[],"threshold":{},"paths":["*"],"terminating":false}}"#,
+                    i + 1
+                )
+            })
+            .collect();
+        let text = format!(r#"{{"keys":{{}},"roles":[{}]}}"#, roles.join(","));
+        let d = Delegations::from_value(parse_file(text.as_bytes()).unwrap(), "$").unwrap();
+        let threshold = |r: Option<&Role>| r.map(|r| r.threshold);
+        assert_eq!(threshold(d.role_for_at("r3", 3)), Some(4));
+        // A wrong or out-of-range position still finds the role by name.
+        assert_eq!(threshold(d.role_for_at("r3", 0)), Some(4));
+        assert_eq!(threshold(d.role_for_at("r3", 99)), Some(4));
+        // A name the delegator does not delegate is not found at any position.
+        assert_eq!(threshold(d.role_for_at("r9", 3)), None);
+        for i in 0..5 {
+            assert_eq!(
+                d.role_for_at(&format!("r{i}"), i),
+                d.role_for(&format!("r{i}"))
+            );
+        }
     }
 
     #[test]

@@ -656,9 +656,11 @@ fn prefetch(
     if kids.len() < PREFETCH_MIN_SIBLINGS {
         return;
     }
-    let mut jobs: Vec<(String, Option<u64>)> = Vec::with_capacity(kids.len());
+    // (role, version for consistent snapshots, its position among the delegator's roles:
+    // `children` lists explicit roles in their order)
+    let mut jobs: Vec<(String, Option<u64>, usize)> = Vec::with_capacity(kids.len());
     let mut queued: HashSet<&str> = HashSet::new();
-    for c in kids {
+    for (position, c) in kids.iter().enumerate() {
         let key = (c.clone(), delegator.to_string());
         if visited.contains(&key) || ready.contains_key(&key) || !queued.insert(c) {
             continue;
@@ -670,31 +672,33 @@ fn prefetch(
             },
             None => None,
         };
-        jobs.push((c.clone(), version.filter(|_| consistent)));
+        jobs.push((c.clone(), version.filter(|_| consistent), position));
     }
     // Each thread reads its roles' files too: reading a thousand small files is a tenth of the
     // work, and the folder is read-only here.
-    let outcomes = map_in_order(
-        jobs,
-        PREFETCH_PER_THREAD,
-        |(role, version)| match find_file(src, &role, version) {
-            Ok(Some((file, bytes))) => {
-                let outcome = set
-                    .verify_delegated(&file, bytes, &role, delegator)
-                    .map(|v| {
-                        let (report, notes) = targets_report(Some(v.metadata()), v.check());
-                        let delegating = v.metadata().signed().delegations.is_some().then_some(v);
-                        Prefetched {
-                            report,
-                            notes,
-                            delegating,
-                        }
-                    });
-                Some((role, outcome))
-            }
-            _ => None,
-        },
-    );
+    let outcomes =
+        map_in_order(
+            jobs,
+            PREFETCH_PER_THREAD,
+            |(role, version, position)| match find_file(src, &role, version) {
+                Ok(Some((file, bytes))) => {
+                    let outcome = set
+                        .verify_delegated(&file, bytes, &role, delegator, Some(position))
+                        .map(|v| {
+                            let (report, notes) = targets_report(Some(v.metadata()), v.check());
+                            let delegating =
+                                v.metadata().signed().delegations.is_some().then_some(v);
+                            Prefetched {
+                                report,
+                                notes,
+                                delegating,
+                            }
+                        });
+                    Some((role, outcome))
+                }
+                _ => None,
+            },
+        );
     for (role, outcome) in outcomes.into_iter().flatten() {
         ready.insert((role, delegator.to_string()), outcome);
     }

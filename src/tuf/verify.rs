@@ -949,12 +949,16 @@ impl TrustedSet {
     /// trusting it: the checks of [`TrustedSet::update_delegated_targets`]. It borrows the set
     /// immutably, so sibling roles can be verified on several threads at once;
     /// [`TrustedSet::trust`] then adds each in the walk's order.
+    ///
+    /// `position` is where `role` likely stands among the delegator's roles (a hint: a wrong
+    /// one only costs a search; see [`Delegations::role_for_at`]).
     pub fn verify_delegated(
         &self,
         file: &str,
         bytes: Vec<u8>,
         role: &str,
         delegator: &str,
+        position: Option<usize>,
     ) -> Result<VerifiedTargets, VerifyError> {
         let Some(parent) = self.targets.get(delegator) else {
             return Err(VerifyError::Missing {
@@ -962,8 +966,14 @@ impl TrustedSet {
                 message: format!("delegating role \"{delegator}\" is not trusted yet"),
             });
         };
-        let (md, check) =
-            self.verify_targets_role(file, bytes, role, delegator, Some(parent.signed()))?;
+        let (md, check) = self.verify_targets_role_at(
+            file,
+            bytes,
+            role,
+            delegator,
+            Some(parent.signed()),
+            position,
+        )?;
         Ok(VerifiedTargets {
             role: role.to_string(),
             md,
@@ -989,6 +999,20 @@ impl TrustedSet {
         role: &str,
         delegator: &str,
         parent: Option<&Targets>,
+    ) -> Result<(Metadata<Targets>, RoleCheck), VerifyError> {
+        self.verify_targets_role_at(file, bytes, role, delegator, parent, None)
+    }
+
+    /// [`TrustedSet::verify_targets_role`] with a hint of where `role` stands among the
+    /// delegator's roles.
+    fn verify_targets_role_at<'b>(
+        &self,
+        file: &str,
+        bytes: impl Into<FileBytes<'b>>,
+        role: &str,
+        delegator: &str,
+        parent: Option<&Targets>,
+        position: Option<usize>,
     ) -> Result<(Metadata<Targets>, RoleCheck), VerifyError> {
         let bytes = bytes.into().0;
         self.check_snapshot_current(file)?;
@@ -1053,9 +1077,11 @@ impl TrustedSet {
                         message: format!("\"{delegator}\" delegates no roles"),
                     });
                 };
-                count_delegated(delegations, role, &md).ok_or_else(|| VerifyError::Missing {
-                    file: file.to_string(),
-                    message: format!("\"{delegator}\" does not delegate \"{role}\""),
+                count_delegated(delegations, role, position, &md).ok_or_else(|| {
+                    VerifyError::Missing {
+                        file: file.to_string(),
+                        message: format!("\"{delegator}\" does not delegate \"{role}\""),
+                    }
                 })?
             }
         };
@@ -1096,9 +1122,13 @@ impl TrustedSet {
 fn count_delegated(
     delegations: &Delegations,
     role: &str,
+    position: Option<usize>,
     md: &Metadata<Targets>,
 ) -> Option<ThresholdResult> {
-    let r = delegations.role_for(role)?;
+    let r = match position {
+        Some(i) => delegations.role_for_at(role, i)?,
+        None => delegations.role_for(role)?,
+    };
     Some(count_signatures(
         |id| find_key(&delegations.keys, id),
         r,
