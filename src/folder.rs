@@ -68,6 +68,7 @@ fn read_limited_kind(path: &Path, max_size: u64) -> Result<Vec<u8>, SourceError>
         )));
     }
     let mut buf = Vec::with_capacity(len as usize);
+    crate::memory::advise_huge_pages(&mut buf);
     file.take(max_size + 1)
         .read_to_end(&mut buf)
         .map_err(|e| io("read", e))?;

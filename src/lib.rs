@@ -1,5 +1,6 @@
 //! Conclave: an offline root key ceremony appliance for TUF repositories.
-#![forbid(unsafe_code)]
+// No unsafe code, but for one `madvise` call with its SAFETY comment (src/memory.rs).
+#![deny(unsafe_code)]
 #![deny(unused_must_use)]
 #![warn(missing_docs)]
 
@@ -8,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod folder;
 pub mod intoto;
+pub mod memory;
 pub mod signer;
 pub mod system;
 pub mod transcript;

@@ -6,11 +6,15 @@
 //! point, no whitespace, only `"` and `\` escaped, strings emitted as raw UTF-8 without any Unicode
 //! normalisation.
 
+use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use sha2::{Digest, Sha256};
+
+mod fast;
+mod reader;
 
 /// A JSON object: members kept sorted by code point (the canonical order) in one compact vector,
 /// so that large maps such as a targets list with 100,000 entries stay small in memory.
@@ -207,34 +211,51 @@ impl Value {
     }
 
     /// Parse a metadata file strictly (as [`Value::parse_limited`]), keeping each entry of
-    /// `signed.targets` packed as its canonical bytes after `check` accepted it (`check` gets the
-    /// target name and the entry). Memory stays a small multiple of the file size even for
-    /// targets metadata with hundreds of thousands of entries.
+    /// `signed.targets` packed as its canonical bytes. Memory stays a small multiple of the file
+    /// size even for targets metadata with hundreds of thousands of entries.
+    ///
+    /// An entry that has the shape of a target file (`length` a non-negative 64-bit integer,
+    /// `hashes` a non-empty object of strings) and is written as TUF tools write it (members in
+    /// canonical order, no escapes) is packed straight from its text; every other entry is read
+    /// into a tree and given to `check` (with the target name) before it is packed, so `check`
+    /// must accept every entry of that shape and decides on all the others.
     pub fn parse_metadata(
         bytes: &[u8],
         limit: u64,
-        check: &dyn Fn(&str, &Value) -> Result<(), String>,
+        check: &(dyn Fn(&str, &Value) -> Result<(), String> + Sync),
     ) -> Result<Value, JsonError> {
         let size = bytes.len() as u64;
         if size > limit {
             return Err(JsonError::TooLarge { size, limit });
         }
+        if let Some(v) = reader::parse_metadata(bytes, check) {
+            return Ok(v);
+        }
+        let entry_error = Cell::new(None);
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let value = de::DeserializeSeed::deserialize(
             LevelSeed {
                 level: Level::Top,
                 check,
+                input: bytes,
+                entry_error: &entry_error,
             },
             &mut de,
         )
-        .map_err(syntax)?;
-        de.end().map_err(syntax)?;
-        Ok(value)
+        .and_then(|v| de.end().map(|()| v));
+        match (value, entry_error.take()) {
+            (Ok(v), _) => Ok(v),
+            // A syntax error inside a target entry, found by reading the entry's own text:
+            // reported at its place in the file.
+            (Err(_), Some(e)) => Err(e),
+            (Err(e), None) => Err(syntax(e)),
+        }
     }
 
     /// Canonical JSON bytes, byte-equal to securesystemslib's `encode_canonical(..).encode()`.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.canonical_len());
+        crate::memory::advise_huge_pages(&mut out);
         self.write_canonical(&mut out);
         out
     }
@@ -669,9 +690,63 @@ enum Level {
     Targets,
 }
 
+#[derive(Clone, Copy)]
 struct LevelSeed<'a> {
     level: Level,
-    check: &'a dyn Fn(&str, &Value) -> Result<(), String>,
+    check: reader::Check<'a>,
+    /// The whole text being parsed (to place errors found inside a target entry).
+    input: &'a [u8],
+    /// Such an error, with its place in the whole text.
+    entry_error: &'a Cell<Option<JsonError>>,
+}
+
+impl LevelSeed<'_> {
+    /// One target entry, given as its JSON text, packed as its canonical bytes. `scratch` is a
+    /// buffer reused from entry to entry.
+    fn pack_entry(&self, name: &str, text: &str, scratch: &mut Vec<u8>) -> Result<Value, String> {
+        scratch.clear();
+        if fast::pack_target_entry(text, scratch) {
+            debug_assert!(
+                parse_canonical(scratch).is_ok_and(|v| (self.check)(name, &v).is_ok()),
+                "the fast path packed an entry that the check refuses: {text}"
+            );
+            return Ok(Value::Packed(scratch.as_slice().into()));
+        }
+        let v = Value::parse(text.as_bytes()).map_err(|e| {
+            let message = e.to_string();
+            if let JsonError::Syntax {
+                message,
+                line,
+                column,
+            } = e
+            {
+                let (line, column) = self.place_in_input(text, line, column);
+                self.entry_error.set(Some(JsonError::Syntax {
+                    message,
+                    line,
+                    column,
+                }));
+            }
+            message
+        })?;
+        (self.check)(name, &v)?;
+        Ok(v.packed())
+    }
+
+    /// Line and column in the whole input of (`line`, `column`) within `text`, a part of it.
+    fn place_in_input(&self, text: &str, line: usize, column: usize) -> (usize, usize) {
+        let offset = (text.as_ptr() as usize)
+            .wrapping_sub(self.input.as_ptr() as usize)
+            .min(self.input.len());
+        let before = &self.input[..offset];
+        let base_line = 1 + memchr::memchr_iter(b'\n', before).count();
+        let base_column = before.len() - memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+        if line <= 1 {
+            (base_line, base_column + column)
+        } else {
+            (base_line + line - 1, column)
+        }
+    }
 }
 
 impl<'de> de::DeserializeSeed<'de> for LevelSeed<'_> {
@@ -713,6 +788,7 @@ impl<'de> Visitor<'de> for LevelSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut entries = Vec::new();
+        let mut scratch = Vec::new();
         while let Some(key) = access.next_key::<String>()? {
             let next = match (self.level, key.as_str()) {
                 (Level::Top, "signed") => Some(Level::Signed),
@@ -720,14 +796,11 @@ impl<'de> Visitor<'de> for LevelSeed<'_> {
                 _ => None,
             };
             let value = match next {
-                Some(level) => access.next_value_seed(LevelSeed {
-                    level,
-                    check: self.check,
-                })?,
+                Some(level) => access.next_value_seed(LevelSeed { level, ..self })?,
                 None if self.level == Level::Targets => {
-                    let v = access.next_value::<Value>()?;
-                    (self.check)(&key, &v).map_err(de::Error::custom)?;
-                    v.packed()
+                    let text: &'de serde_json::value::RawValue = access.next_value()?;
+                    self.pack_entry(&key, text.get(), &mut scratch)
+                        .map_err(de::Error::custom)?
                 }
                 None => access.next_value::<Value>()?,
             };

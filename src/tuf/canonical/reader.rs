@@ -1,0 +1,465 @@
+//! A fast reader for metadata files, on two cores for large targets roles.
+//!
+//! It reads the file's outer objects (the envelope, `signed` and `signed.targets`) itself, packs
+//! each target entry straight from its text ([`super::fast`]) and leaves every other value to the
+//! strict serde reader. It accepts only what it is sure of and otherwise returns `None`, and the
+//! caller then reads the file the general way, which gives the same value or the error with its
+//! place; so this reader never decides that a file is wrong, and never reads it differently.
+//!
+//! A large `targets` object is read by two threads: the second starts at a member it finds near
+//! the middle of what is left of the file, the first reads from the beginning, and the second's
+//! members are used only when the first arrives exactly where the second began, at the start of a
+//! member of the same object. Whatever the second thread guessed, the result is what one thread
+//! would have read.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use super::{Map, Value, fast};
+
+/// Remaining input above which a `targets` object is split between two threads.
+const SPLIT_MIN: usize = 1 << 20;
+
+/// The deepest nesting the strict reader accepts: a document at most this deep parses, one level
+/// deeper does not (serde_json's recursion limit; checked in the tests below).
+pub(super) const MAX_NESTING: usize = 127;
+
+/// A check of target entries, as [`Value::parse_metadata`] takes it.
+pub(super) type Check<'a> = &'a (dyn Fn(&str, &Value) -> Result<(), String> + Sync);
+
+/// Read a metadata file, or `None` when the general reader must (see the module documentation).
+pub(super) fn parse_metadata(bytes: &[u8], check: Check<'_>) -> Option<Value> {
+    let mut r = Reader { b: bytes, i: 0 };
+    r.ws();
+    let v = r.level_value(Level::Top, 0, check)?;
+    r.ws();
+    (r.i == bytes.len()).then_some(v)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Top,
+    Signed,
+}
+
+/// Where the second thread of a split `targets` object stands.
+const NOT_YET: usize = usize::MAX;
+const GAVE_UP: usize = usize::MAX - 1;
+
+struct Reader<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// A member name without escapes or control characters.
+    fn name(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let len = memchr::memchr2(b'"', b'\\', self.b.get(start..)?)?;
+        let end = start + len;
+        if self.b[end] != b'"' {
+            return None;
+        }
+        let run = &self.b[start..end];
+        if run.iter().any(|&c| c < 0x20) {
+            return None;
+        }
+        self.i = end + 1;
+        std::str::from_utf8(run).ok()
+    }
+
+    /// Any value, by the strict serde reader; `depth` containers enclose it.
+    fn general(&mut self, depth: usize) -> Option<Value> {
+        let rest = self.b.get(self.i..)?;
+        let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<Value>();
+        let v = values.next()?.ok()?;
+        if depth + nesting(&v) > MAX_NESTING {
+            return None;
+        }
+        self.i += values.byte_offset();
+        Some(v)
+    }
+
+    /// The value of a member at `level` (the file itself, or `signed`).
+    fn level_value(&mut self, level: Level, depth: usize, check: Check<'_>) -> Option<Value> {
+        if self.peek()? != b'{' {
+            return self.general(depth);
+        }
+        self.i += 1;
+        let mut entries = Vec::new();
+        self.ws();
+        if self.eat(b'}').is_none() {
+            loop {
+                self.ws();
+                let key = self.name()?;
+                self.ws();
+                self.eat(b':')?;
+                self.ws();
+                let value = match (level, key) {
+                    (Level::Top, "signed") => self.level_value(Level::Signed, depth + 1, check)?,
+                    (Level::Signed, "targets") if self.peek() == Some(b'{') => {
+                        Value::Object(self.targets(check)?)
+                    }
+                    _ => self.general(depth + 1)?,
+                };
+                entries.push((key.to_string(), value));
+                self.ws();
+                if self.eat(b',').is_none() {
+                    self.eat(b'}')?;
+                    break;
+                }
+            }
+        }
+        Map::from_unique_entries(entries).ok().map(Value::Object)
+    }
+
+    /// The `targets` object, split between two threads when it is large.
+    fn targets(&mut self, check: Check<'_>) -> Option<Map> {
+        self.eat(b'{')?;
+        self.ws();
+        if self.eat(b'}').is_some() {
+            return Some(Map::new());
+        }
+        let left = self.b.len() - self.i;
+        if left < SPLIT_MIN || std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+            let mut entries = Vec::new();
+            self.members(&mut entries, check, None)?;
+            return Map::from_unique_entries(entries).ok();
+        }
+        self.targets_from(check, self.i + left / 2)
+    }
+
+    /// The members of a `targets` object (from its first member), the second thread looking
+    /// for its start after `guess`.
+    fn targets_from(&mut self, check: Check<'_>, guess: usize) -> Option<Map> {
+        let second_start = AtomicUsize::new(NOT_YET);
+        let stop = AtomicBool::new(false);
+        let b = self.b;
+        std::thread::scope(|s| {
+            let second = s.spawn(|| second_half(b, guess, check, &second_start, &stop));
+            let mut entries = Vec::new();
+            let split = Split {
+                start: &second_start,
+                stop: &stop,
+            };
+            let joined = self.members(&mut entries, check, Some(&split));
+            if !matches!(joined, Some(Joined::AtSecondStart)) {
+                // The second thread's members will not be used: it stops at its next member.
+                stop.store(true, Ordering::Relaxed);
+            }
+            let theirs = second.join().ok().flatten();
+            match joined? {
+                Joined::Alone => {}
+                Joined::AtSecondStart => {
+                    let (end, more) = theirs?;
+                    entries.extend(more);
+                    self.i = end;
+                }
+            }
+            Map::from_unique_entries(entries).ok()
+        })
+    }
+
+    /// Members of a `targets` object from a member's start to the end of the object. With
+    /// `split`, stops at the member where the second thread began, if it comes to it.
+    fn members(
+        &mut self,
+        entries: &mut Vec<(String, Value)>,
+        check: Check<'_>,
+        split: Option<&Split<'_>>,
+    ) -> Option<Joined> {
+        let mut scratch = Vec::new();
+        loop {
+            if let Some(split) = split {
+                match split.start.load(Ordering::Acquire) {
+                    NOT_YET | GAVE_UP => {}
+                    p if p == self.i => return Some(Joined::AtSecondStart),
+                    p if p < self.i => split.stop.store(true, Ordering::Relaxed),
+                    _ => {}
+                }
+            }
+            let key = self.name()?;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            scratch.clear();
+            self.i = fast::pack_target_entry_at(self.b, self.i, &mut scratch)?;
+            debug_assert!(
+                super::parse_canonical(&scratch).is_ok_and(|v| check(key, &v).is_ok()),
+                "the fast path packed an entry that the check refuses"
+            );
+            entries.push((key.to_string(), Value::Packed(scratch.as_slice().into())));
+            self.ws();
+            if self.eat(b',').is_none() {
+                self.eat(b'}')?;
+                return Some(Joined::Alone);
+            }
+            self.ws();
+        }
+    }
+}
+
+/// How the first thread finished a split `targets` object.
+enum Joined {
+    /// It read every member itself.
+    Alone,
+    /// It arrived where the second thread began.
+    AtSecondStart,
+}
+
+struct Split<'s> {
+    start: &'s AtomicUsize,
+    stop: &'s AtomicBool,
+}
+
+/// The second thread: find a member start after `guess` (a quote after a comma), publish it,
+/// and read the members from there to the end of the object. Returns the end of the object and
+/// the members, or `None` when it found no start, failed, or was told to stop.
+fn second_half(
+    b: &[u8],
+    guess: usize,
+    check: Check<'_>,
+    start: &AtomicUsize,
+    stop: &AtomicBool,
+) -> Option<(usize, Vec<(String, Value)>)> {
+    let result = (|| {
+        let mut from = guess;
+        // A few candidates: a comma inside an entry (between its own members) is followed by a
+        // member that is no target entry, and the next candidate is tried.
+        for _ in 0..64 {
+            let comma = from + memchr::memchr(b',', b.get(from..)?)?;
+            let mut r = Reader { b, i: comma + 1 };
+            r.ws();
+            let at = r.i;
+            from = comma + 1;
+            if r.peek() != Some(b'"') {
+                continue;
+            }
+            let mut probe = Reader { b, i: at };
+            let mut scratch = Vec::new();
+            let first = probe.name().is_some()
+                && {
+                    probe.ws();
+                    probe.eat(b':').is_some()
+                }
+                && {
+                    probe.ws();
+                    fast::pack_target_entry_at(b, probe.i, &mut scratch).is_some()
+                };
+            if !first {
+                continue;
+            }
+            start.store(at, Ordering::Release);
+            let mut entries = Vec::new();
+            let mut reader = Reader { b, i: at };
+            let mut scratch = Vec::new();
+            loop {
+                if stop.load(Ordering::Relaxed) {
+                    return None;
+                }
+                let key = reader.name()?;
+                reader.ws();
+                reader.eat(b':')?;
+                reader.ws();
+                scratch.clear();
+                reader.i = fast::pack_target_entry_at(b, reader.i, &mut scratch)?;
+                debug_assert!(
+                    super::parse_canonical(&scratch).is_ok_and(|v| check(key, &v).is_ok()),
+                    "the fast path packed an entry that the check refuses"
+                );
+                entries.push((key.to_string(), Value::Packed(scratch.as_slice().into())));
+                reader.ws();
+                if reader.eat(b',').is_none() {
+                    reader.eat(b'}')?;
+                    return Some((reader.i, entries));
+                }
+                reader.ws();
+            }
+        }
+        None
+    })();
+    if result.is_none() {
+        // The first thread must not wait for, or join at, a start that gave nothing.
+        start.store(GAVE_UP, Ordering::Release);
+    }
+    result
+}
+
+/// How deeply containers nest in `v` (0 for a scalar).
+fn nesting(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(nesting).max().unwrap_or(0),
+        Value::Object(m) => 1 + m.iter().map(|(_, v)| nesting(v)).max().unwrap_or(0),
+        // Packed objects are only made by this module's caller, never met here.
+        Value::Packed(_) => 1,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept_all(_: &str, _: &Value) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The general reader, as the caller falls back to it.
+    fn general(text: &[u8]) -> Value {
+        Value::parse(text).unwrap()
+    }
+
+    fn entry(i: usize) -> String {
+        format!(
+            "\"t/{i:06}\": {{\n \"custom\": {{\"n\": {i}}},\n \"hashes\": {{\"sha256\": \"{i:064x}\"}},\n \"length\": {i}\n}}"
+        )
+    }
+
+    fn targets_file(n: usize, around: &str) -> String {
+        let entries: Vec<String> = (0..n).map(entry).collect();
+        format!(
+            "{{\"signatures\": [{{\"keyid\": \"ab\", \"sig\": \"cd\"}}], \"signed\": {{\"_type\": \"targets\", \"delegations\": {{\"keys\": {{}}, \"roles\": [[[1]]]}}, \"targets\": {{{}}}, \"version\": 1{around}}}}}",
+            entries.join(",\n")
+        )
+    }
+
+    #[test]
+    fn the_nesting_limit_is_the_general_readers() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(Value::parse(nested(MAX_NESTING).as_bytes()).is_ok());
+        assert!(Value::parse(nested(MAX_NESTING + 1).as_bytes()).is_err());
+        // Under `signed` (two objects deep), the limit counts from the top of the file.
+        let doc = |n: usize| format!("{{\"signed\": {{\"x\": {}}}}}", nested(n));
+        let ok = doc(MAX_NESTING - 2);
+        let deep = doc(MAX_NESTING - 1);
+        assert!(Value::parse(ok.as_bytes()).is_ok());
+        assert!(Value::parse(deep.as_bytes()).is_err());
+        assert_eq!(
+            parse_metadata(ok.as_bytes(), &accept_all),
+            Some(general(ok.as_bytes()))
+        );
+        assert_eq!(parse_metadata(deep.as_bytes(), &accept_all), None);
+    }
+
+    #[test]
+    fn small_and_large_targets_read_as_the_general_reader_reads_them() {
+        // 5 entries: one thread; 20,000 entries (over 2 MB): split between two.
+        for n in [0, 1, 5, 20_000] {
+            let text = targets_file(n, "");
+            let v = parse_metadata(text.as_bytes(), &accept_all).expect("read");
+            assert_eq!(v, general(text.as_bytes()), "{n} entries");
+            let count = v
+                .as_object()
+                .and_then(|m| m.get("signed"))
+                .and_then(Value::as_object)
+                .and_then(|m| m.get("targets"))
+                .and_then(Value::as_object)
+                .map(Map::len);
+            assert_eq!(count, Some(n));
+        }
+    }
+
+    #[test]
+    fn whatever_it_is_not_sure_of_goes_to_the_general_reader() {
+        let big = targets_file(20_000, "");
+        let cases: Vec<String> = vec![
+            // A repeated target name, on either side of the middle of the file.
+            big.replacen("t/000003", "t/000002", 1),
+            big.replacen("t/019998", "t/019999", 1),
+            big.replacen("t/010001", "t/010000", 1),
+            // An escape in a name, an entry without hashes, a float, a broken entry.
+            big.replacen("t/015000", "t\\/015000", 1),
+            big.replacen("\"hashes\": {\"sha256\": \"0000000000000000000000000000000000000000000000000000000000002710\"}", "\"hashes\": {}", 1),
+            big.replacen("\"length\": 17\n", "\"length\": 17.0\n", 1),
+            big.replacen("\"length\": 19000\n", "\"length\": 19000,\n", 1),
+            // Repeated or escaped members outside targets, trailing text.
+            big.replacen("\"version\": 1", "\"version\": 1, \"version\": 2", 1),
+            big.replacen("\"_type\"", "\"_typ\\u0065\"", 1),
+            format!("{big} x"),
+        ];
+        for (n, text) in cases.iter().enumerate() {
+            assert!(
+                parse_metadata(text.as_bytes(), &accept_all).is_none(),
+                "case {n}"
+            );
+            // The general reader decides: the same value as the fast reader would give, or the
+            // error.
+            if let Ok(v) = Value::parse_metadata(text.as_bytes(), u64::MAX, &accept_all) {
+                assert!(v == general(text.as_bytes()), "case {n}");
+            }
+        }
+        // Out of order on either side of the middle: read, and sorted as the general reader
+        // sorts.
+        for text in [
+            big.replacen("t/012000", "t/000000x", 1),
+            big.replacen("t/001000", "t/019999x", 1),
+        ] {
+            let v = parse_metadata(text.as_bytes(), &accept_all).expect("read");
+            assert!(v == general(text.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn a_second_thread_that_starts_at_a_wrong_place_changes_nothing() {
+        // A target name that looks like the end of one entry and the start of another, placed
+        // where the second thread looks first: it must not start inside the name.
+        let mut text = targets_file(20_000, "");
+        let middle = text.len() / 2;
+        let at = text[middle..].find("\"t/").unwrap() + middle;
+        let fake =
+            "\"t/x, \\\"y\\\": {\\\"hashes\\\": {\\\"a\\\": \\\"b\\\"}, \\\"length\\\": 1}\"";
+        let end = text[at..].find(':').unwrap() + at;
+        text.replace_range(at..end, fake);
+        let v = Value::parse_metadata(text.as_bytes(), u64::MAX, &accept_all).unwrap();
+        assert!(v == general(text.as_bytes()));
+    }
+
+    #[test]
+    fn wherever_the_second_thread_starts_the_members_are_the_same() {
+        let text = targets_file(2_000, "");
+        let expected = general(text.as_bytes());
+        let start = text.find("\"targets\": {").unwrap() + "\"targets\": {".len();
+        let middle = text.len() / 2;
+        // Guesses inside names, digests, between an entry's members, at and past the end.
+        let guesses = (middle..middle + 300).step_by(5).chain([
+            start + 1,
+            text.len() - 40,
+            text.len() - 1,
+            text.len(),
+        ]);
+        for guess in guesses {
+            let mut r = Reader {
+                b: text.as_bytes(),
+                i: start,
+            };
+            let map = r.targets_from(&accept_all, guess);
+            let signed = expected
+                .as_object()
+                .and_then(|m| m.get("signed"))
+                .and_then(Value::as_object);
+            assert!(
+                map.map(Value::Object).as_ref() == signed.and_then(|m| m.get("targets")),
+                "guess at {guess}"
+            );
+            assert_eq!(
+                &text.as_bytes()[r.i..],
+                b", \"version\": 1}}",
+                "guess at {guess}"
+            );
+        }
+    }
+}
