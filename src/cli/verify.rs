@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::folder::{FolderSource, read_limited};
 use crate::tuf::canonical::{DEFAULT_MAX_FILE_SIZE, Value};
 use crate::tuf::metadata::{AnyMetadata, Delegations, KeyMap, Root};
-use crate::tuf::repository::{KeySummary, Report, RootSummary, verify_repository};
+use crate::tuf::repository::{KeySummary, Report, RootSummary, verify_repository_keeping};
 
 use super::{CliError, Outcome};
 
@@ -59,7 +59,9 @@ pub fn run_verify(args: &VerifyArgs) -> Result<Outcome, CliError> {
     let src = FolderSource::new(&args.repo, args.max_file_size)
         .map_err(|e| CliError::Io(format!("--repo {}: {e}", args.repo.display())))?;
     let name = display_name(&args.trusted_root);
-    let report = verify_repository(&name, &trusted, &src, now);
+    let (report, verified) = verify_repository_keeping(&name, &trusted, &src, now);
+    // The process ends after the report: the system takes this memory back at once.
+    std::mem::forget(verified);
     let io_failure = matches!(
         report.failure,
         Some(crate::tuf::verify::VerifyError::Io { .. })

@@ -254,10 +254,21 @@ impl Value {
 
     /// Canonical JSON bytes, byte-equal to securesystemslib's `encode_canonical(..).encode()`.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.canonical_len());
-        crate::memory::advise_huge_pages(&mut out);
-        self.write_canonical(&mut out);
-        out
+        self.canonical_bytes_in(Vec::new())
+    }
+
+    /// [`Value::canonical_bytes`], written into `buffer`'s memory (its contents are dropped): a
+    /// verifier that no longer needs a large file's bytes reuses their memory instead of
+    /// allocating and faulting in as much again.
+    pub fn canonical_bytes_in(&self, mut buffer: Vec<u8>) -> Vec<u8> {
+        let len = self.canonical_len();
+        buffer.clear();
+        if buffer.capacity() < len {
+            buffer = Vec::with_capacity(len);
+            crate::memory::advise_huge_pages(&mut buffer);
+        }
+        self.write_canonical(&mut buffer);
+        buffer
     }
 
     /// The length of the canonical bytes, computed without writing them (so that the buffer is

@@ -1175,6 +1175,12 @@ impl<T: SignedPayload> Metadata<T> {
 
     /// Load from a parsed JSON value.
     pub fn from_value(v: Value) -> Result<Self, MetadataError> {
+        Self::from_value_in(v, Vec::new())
+    }
+
+    /// [`Metadata::from_value`], the canonical bytes written into `buffer`'s memory (see
+    /// [`Value::canonical_bytes_in`]).
+    pub fn from_value_in(v: Value, buffer: Vec<u8>) -> Result<Self, MetadataError> {
         let mut f = Fields::new(v, "$")?;
         let signed_value = f.take("signed")?;
         if let Some(Value::String(t)) = signed_value.as_object().and_then(|m| m.get("_type"))
@@ -1185,7 +1191,7 @@ impl<T: SignedPayload> Metadata<T> {
                 found: t.clone(),
             });
         }
-        let canonical = signed_value.canonical_bytes();
+        let canonical = signed_value.canonical_bytes_in(buffer);
         let signed = T::from_value(signed_value, "$.signed")?;
         let signatures = take_signatures(&mut f)?;
         Ok(Metadata {

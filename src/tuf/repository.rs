@@ -319,6 +319,19 @@ pub fn verify_repository(
     src: &dyn MetadataSource,
     now: OffsetDateTime,
 ) -> Report {
+    verify_repository_keeping(trusted_root_file, trusted_root, src, now).0
+}
+
+/// [`verify_repository`], also returning what was verified (when everything was), for a caller
+/// that decides when to free it: a command that exits right after forgets it, and the system
+/// takes its memory back at once instead of it being freed allocation by allocation (make bench,
+/// 100,000 targets: 4 of 75 ms).
+pub fn verify_repository_keeping(
+    trusted_root_file: &str,
+    trusted_root: &[u8],
+    src: &dyn MetadataSource,
+    now: OffsetDateTime,
+) -> (Report, Option<TrustedSet>) {
     let mut report = Report {
         reference_time: Expires::from_time(now).raw,
         trusted_root: None,
@@ -328,10 +341,18 @@ pub fn verify_repository(
         error: None,
         failure: None,
     };
-    if let Err(e) = walk(trusted_root_file, trusted_root, src, now, &mut report) {
+    let mut kept = None;
+    if let Err(e) = walk(
+        trusted_root_file,
+        trusted_root,
+        src,
+        now,
+        &mut report,
+        &mut kept,
+    ) {
         report.fail(e);
     }
-    report
+    (report, kept)
 }
 
 fn walk(
@@ -340,6 +361,7 @@ fn walk(
     src: &dyn MetadataSource,
     now: OffsetDateTime,
     report: &mut Report,
+    kept: &mut Option<TrustedSet>,
 ) -> Result<(), VerifyError> {
     let (root, self_result) = trust_root(trusted_file, trusted_bytes)?;
     report.trusted_root = Some(RootSummary::new(
@@ -585,6 +607,7 @@ fn walk(
             ));
         }
     }
+    *kept = Some(set);
     Ok(())
 }
 

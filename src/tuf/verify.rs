@@ -1051,10 +1051,14 @@ impl TrustedSet {
             })
         };
         pinned?;
-        drop(bytes);
+        // The file's bytes are parsed and hashed: their memory takes the canonical bytes.
+        let buffer = match bytes {
+            std::borrow::Cow::Owned(b) => b,
+            std::borrow::Cow::Borrowed(_) => Vec::new(),
+        };
         let md = parsed
             .map_err(MetadataError::from)
-            .and_then(Metadata::<Targets>::from_value)
+            .and_then(|v| Metadata::<Targets>::from_value_in(v, buffer))
             .map_err(|source| VerifyError::Load {
                 file: file.to_string(),
                 source,
@@ -1137,8 +1141,8 @@ fn count_delegated(
     ))
 }
 
-/// File bytes handed to a verification step, borrowed or owned. Owned bytes are dropped as soon
-/// as they are parsed, before the canonical bytes are computed, so verifying a large targets file
+/// File bytes handed to a verification step, borrowed or owned. Once owned bytes are parsed (and
+/// hashed), their memory is reused for the canonical bytes, so verifying a large targets file
 /// never holds the file, its parsed form and its canonical bytes at once.
 pub struct FileBytes<'a>(std::borrow::Cow<'a, [u8]>);
 

@@ -86,7 +86,11 @@ impl<'a> Packer<'a, '_> {
             return None;
         }
         let run = &b[start..end];
-        if run.iter().any(|&c| c < 0x20) || std::str::from_utf8(run).is_err() {
+        // Printable ASCII, the usual case, checked in one pass; anything else must be UTF-8
+        // without control characters.
+        if !run.iter().all(|&c| (0x20..0x80).contains(&c))
+            && (run.iter().any(|&c| c < 0x20) || std::str::from_utf8(run).is_err())
+        {
             return None;
         }
         self.out.push(b'"');

@@ -6,18 +6,23 @@
 //! caller then reads the file the general way, which gives the same value or the error with its
 //! place; so this reader never decides that a file is wrong, and never reads it differently.
 //!
-//! A large `targets` object is read by two threads: the second starts at a member it finds near
-//! the middle of what is left of the file, the first reads from the beginning, and the second's
-//! members are used only when the first arrives exactly where the second began, at the start of a
-//! member of the same object. Whatever the second thread guessed, the result is what one thread
-//! would have read.
+//! A large `targets` object is read in pieces, on the machine's cores: each piece after the first
+//! starts at a member found after an evenly spaced guess, and a piece's members are used only when
+//! the piece before it stopped exactly where it begins, at the start of a member of the same
+//! object. Whatever the guesses hit, the result is what one thread would have read, or `None`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::{Map, Value, fast};
 
-/// Remaining input above which a `targets` object is split between two threads.
+/// Remaining input above which a `targets` object is read in pieces on several threads.
 const SPLIT_MIN: usize = 1 << 20;
+
+/// Most threads reading one `targets` object.
+const MAX_THREADS: usize = 8;
+
+/// Pieces per thread (see [`Reader::targets`]).
+const PIECES_PER_THREAD: usize = 4;
 
 /// The deepest nesting the strict reader accepts: a document at most this deep parses, one level
 /// deeper does not (serde_json's recursion limit; checked in the tests below).
@@ -40,10 +45,6 @@ enum Level {
     Top,
     Signed,
 }
-
-/// Where the second thread of a split `targets` object stands.
-const NOT_YET: usize = usize::MAX;
-const GAVE_UP: usize = usize::MAX - 1;
 
 struct Reader<'a> {
     b: &'a [u8],
@@ -127,7 +128,7 @@ impl<'a> Reader<'a> {
         Map::from_unique_entries(entries).ok().map(Value::Object)
     }
 
-    /// The `targets` object, split between two threads when it is large.
+    /// The `targets` object, read in pieces on the machine's cores when it is large.
     fn targets(&mut self, check: Check<'_>) -> Option<Map> {
         self.eat(b'{')?;
         self.ws();
@@ -135,61 +136,102 @@ impl<'a> Reader<'a> {
             return Some(Map::new());
         }
         let left = self.b.len() - self.i;
-        if left < SPLIT_MIN || std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_THREADS);
+        if left < SPLIT_MIN || threads < 2 {
             let mut entries = Vec::new();
             self.members(&mut entries, check, None)?;
             return Map::from_unique_entries(entries).ok();
         }
-        self.targets_from(check, self.i + left / 2)
+        // More pieces than threads: a thread that shares its core (with the hashing of the
+        // file, say) takes fewer of them.
+        let pieces = PIECES_PER_THREAD * threads;
+        let guesses: Vec<usize> = (1..pieces).map(|k| self.i + left / pieces * k).collect();
+        self.targets_in_pieces(check, &guesses, threads)
     }
 
-    /// The members of a `targets` object (from its first member), the second thread looking
-    /// for its start after `guess`.
-    fn targets_from(&mut self, check: Check<'_>, guess: usize) -> Option<Map> {
-        let second_start = AtomicUsize::new(NOT_YET);
-        let stop = AtomicBool::new(false);
+    /// The members of a `targets` object (from its first member), in pieces that start at the
+    /// first member found after each of `guesses`, read by `threads` threads.
+    fn targets_in_pieces(
+        &mut self,
+        check: Check<'_>,
+        guesses: &[usize],
+        threads: usize,
+    ) -> Option<Map> {
         let b = self.b;
-        std::thread::scope(|s| {
-            let second = s.spawn(|| second_half(b, guess, check, &second_start, &stop));
-            let mut entries = Vec::new();
-            let split = Split {
-                start: &second_start,
-                stop: &stop,
-            };
-            let joined = self.members(&mut entries, check, Some(&split));
-            if !matches!(joined, Some(Joined::AtSecondStart)) {
-                // The second thread's members will not be used: it stops at its next member.
-                stop.store(true, Ordering::Relaxed);
+        let mut starts = vec![self.i];
+        for &guess in guesses {
+            let last = starts.last().copied().unwrap_or(self.i);
+            if let Some(at) = member_start_after(b, guess.max(last + 1))
+                && at > last
+            {
+                starts.push(at);
             }
-            let theirs = second.join().ok().flatten();
-            match joined? {
-                Joined::Alone => {}
-                Joined::AtSecondStart => {
-                    let (end, more) = theirs?;
-                    entries.extend(more);
-                    self.i = end;
+        }
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let work = || {
+            let mut done = Vec::new();
+            loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= starts.len() || failed.load(Ordering::Relaxed) {
+                    return done;
                 }
+                let mut r = Reader { b, i: starts[k] };
+                let mut entries = Vec::new();
+                let end = r.members(&mut entries, check, starts.get(k + 1).copied());
+                if end.is_none() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                done.push((k, end.map(|end| (end, r.i, entries))));
             }
-            Map::from_unique_entries(entries).ok()
-        })
+        };
+        let mut pieces: Vec<Option<Piece>> = (0..starts.len()).map(|_| None).collect();
+        std::thread::scope(|s| {
+            let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+            let mine = work();
+            for (k, piece) in others
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .chain(mine)
+            {
+                pieces[k] = piece;
+            }
+        });
+        // Piece 0 starts at the first member. Each next piece counts only if the one before
+        // stopped exactly at its start, the start of a member: then it was read from the state
+        // one thread would have been in there.
+        let total = pieces.iter().flatten().map(|(_, _, m)| m.len()).sum();
+        let mut entries = Vec::with_capacity(total);
+        for piece in pieces {
+            let (end, at, members) = piece?;
+            entries.extend(members);
+            if end == End::Object {
+                self.i = at;
+                return Map::from_unique_entries(entries).ok();
+            }
+        }
+        None
     }
 
-    /// Members of a `targets` object from a member's start to the end of the object. With
-    /// `split`, stops at the member where the second thread began, if it comes to it.
+    /// Members of a `targets` object from a member's start to the end of the object, or to the
+    /// start of a member at `stop_at`. `None` when anything is not read (or the reading passes
+    /// `stop_at` without stopping there).
     fn members(
         &mut self,
         entries: &mut Vec<(String, Value)>,
         check: Check<'_>,
-        split: Option<&Split<'_>>,
-    ) -> Option<Joined> {
+        stop_at: Option<usize>,
+    ) -> Option<End> {
         let mut scratch = Vec::new();
         loop {
-            if let Some(split) = split {
-                match split.start.load(Ordering::Acquire) {
-                    NOT_YET | GAVE_UP => {}
-                    p if p == self.i => return Some(Joined::AtSecondStart),
-                    p if p < self.i => split.stop.store(true, Ordering::Relaxed),
-                    _ => {}
+            if let Some(stop) = stop_at {
+                if self.i == stop {
+                    return Some(End::Piece);
+                }
+                if self.i > stop {
+                    return None;
                 }
             }
             let key = self.name()?;
@@ -206,97 +248,51 @@ impl<'a> Reader<'a> {
             self.ws();
             if self.eat(b',').is_none() {
                 self.eat(b'}')?;
-                return Some(Joined::Alone);
+                return Some(End::Object);
             }
             self.ws();
         }
     }
 }
 
-/// How the first thread finished a split `targets` object.
-enum Joined {
-    /// It read every member itself.
-    Alone,
-    /// It arrived where the second thread began.
-    AtSecondStart,
+/// A piece of a `targets` object: how it ended, where, and its members.
+type Piece = (End, usize, Vec<(String, Value)>);
+
+/// Where the reading of a piece of a `targets` object stopped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// At the start of the next piece.
+    Piece,
+    /// After the closing brace of the object.
+    Object,
 }
 
-struct Split<'s> {
-    start: &'s AtomicUsize,
-    stop: &'s AtomicBool,
-}
-
-/// The second thread: find a member start after `guess` (a quote after a comma), publish it,
-/// and read the members from there to the end of the object. Returns the end of the object and
-/// the members, or `None` when it found no start, failed, or was told to stop.
-fn second_half(
-    b: &[u8],
-    guess: usize,
-    check: Check<'_>,
-    start: &AtomicUsize,
-    stop: &AtomicBool,
-) -> Option<(usize, Vec<(String, Value)>)> {
-    let result = (|| {
-        let mut from = guess;
-        // A few candidates: a comma inside an entry (between its own members) is followed by a
-        // member that is no target entry, and the next candidate is tried.
-        for _ in 0..64 {
-            let comma = from + memchr::memchr(b',', b.get(from..)?)?;
-            let mut r = Reader { b, i: comma + 1 };
-            r.ws();
-            let at = r.i;
-            from = comma + 1;
-            if r.peek() != Some(b'"') {
-                continue;
-            }
-            let mut probe = Reader { b, i: at };
-            let mut scratch = Vec::new();
-            let first = probe.name().is_some()
-                && {
-                    probe.ws();
-                    probe.eat(b':').is_some()
-                }
-                && {
-                    probe.ws();
-                    fast::pack_target_entry_at(b, probe.i, &mut scratch).is_some()
-                };
-            if !first {
-                continue;
-            }
-            start.store(at, Ordering::Release);
-            let mut entries = Vec::new();
-            let mut reader = Reader { b, i: at };
-            let mut scratch = Vec::new();
-            loop {
-                if stop.load(Ordering::Relaxed) {
-                    return None;
-                }
-                let key = reader.name()?;
-                reader.ws();
-                reader.eat(b':')?;
-                reader.ws();
-                scratch.clear();
-                reader.i = fast::pack_target_entry_at(b, reader.i, &mut scratch)?;
-                debug_assert!(
-                    super::parse_canonical(&scratch).is_ok_and(|v| check(key, &v).is_ok()),
-                    "the fast path packed an entry that the check refuses"
-                );
-                entries.push((key.to_string(), Value::Packed(scratch.as_slice().into())));
-                reader.ws();
-                if reader.eat(b',').is_none() {
-                    reader.eat(b'}')?;
-                    return Some((reader.i, entries));
-                }
-                reader.ws();
-            }
+/// The first place after `from` that looks like the start of a member of a `targets` object: a
+/// quote after a comma, beginning a name, a colon and a target entry this reader packs. A comma
+/// inside an entry (between its own members) is followed by a member that is no target entry,
+/// and the next comma is tried. `None` after 64 tries.
+fn member_start_after(b: &[u8], mut from: usize) -> Option<usize> {
+    let mut scratch = Vec::new();
+    for _ in 0..64 {
+        let comma = from + memchr::memchr(b',', b.get(from..)?)?;
+        from = comma + 1;
+        let mut r = Reader { b, i: comma + 1 };
+        r.ws();
+        let at = r.i;
+        if r.peek() != Some(b'"') || r.name().is_none() {
+            continue;
         }
-        None
-    })();
-    if result.is_none() {
-        // The first thread must not wait for, or join at, a start that gave nothing.
-        start.store(GAVE_UP, Ordering::Release);
+        r.ws();
+        if r.eat(b':').is_none() {
+            continue;
+        }
+        r.ws();
+        scratch.clear();
+        if fast::pack_target_entry_at(b, r.i, &mut scratch).is_some() {
+            return Some(at);
+        }
     }
-    result
+    None
 }
 
 /// How deeply containers nest in `v` (0 for a scalar).
@@ -414,9 +410,9 @@ mod tests {
     }
 
     #[test]
-    fn a_second_thread_that_starts_at_a_wrong_place_changes_nothing() {
+    fn a_piece_that_starts_at_a_wrong_place_changes_nothing() {
         // A target name that looks like the end of one entry and the start of another, placed
-        // where the second thread looks first: it must not start inside the name.
+        // where a piece is looked for: a piece starting inside the name is not used.
         let mut text = targets_file(20_000, "");
         let middle = text.len() / 2;
         let at = text[middle..].find("\"t/").unwrap() + middle;
@@ -429,37 +425,47 @@ mod tests {
     }
 
     #[test]
-    fn wherever_the_second_thread_starts_the_members_are_the_same() {
+    fn wherever_the_pieces_start_the_members_are_the_same() {
         let text = targets_file(2_000, "");
         let expected = general(text.as_bytes());
+        let signed = expected
+            .as_object()
+            .and_then(|m| m.get("signed"))
+            .and_then(Value::as_object);
+        let expected = signed.and_then(|m| m.get("targets"));
         let start = text.find("\"targets\": {").unwrap() + "\"targets\": {".len();
         let middle = text.len() / 2;
-        // Guesses inside names, digests, between an entry's members, at and past the end.
-        let guesses = (middle..middle + 300).step_by(5).chain([
+        // Guesses inside names, digests, between an entry's members, at and past the end, in
+        // one piece or several, out of order, on one to three threads.
+        let mut sets: Vec<Vec<usize>> =
+            (middle..middle + 300).step_by(5).map(|g| vec![g]).collect();
+        sets.push(vec![
             start + 1,
+            middle,
+            middle + 1,
             text.len() - 40,
             text.len() - 1,
             text.len(),
         ]);
-        for guess in guesses {
-            let mut r = Reader {
-                b: text.as_bytes(),
-                i: start,
-            };
-            let map = r.targets_from(&accept_all, guess);
-            let signed = expected
-                .as_object()
-                .and_then(|m| m.get("signed"))
-                .and_then(Value::as_object);
-            assert!(
-                map.map(Value::Object).as_ref() == signed.and_then(|m| m.get("targets")),
-                "guess at {guess}"
-            );
-            assert_eq!(
-                &text.as_bytes()[r.i..],
-                b", \"version\": 1}}",
-                "guess at {guess}"
-            );
+        sets.push((1..40).map(|k| start + k * 997).collect());
+        sets.push(vec![middle + 5000, middle]);
+        for (n, guesses) in sets.iter().enumerate() {
+            for threads in 1..=3 {
+                let mut r = Reader {
+                    b: text.as_bytes(),
+                    i: start,
+                };
+                let map = r.targets_in_pieces(&accept_all, guesses, threads);
+                assert!(
+                    map.map(Value::Object).as_ref() == expected,
+                    "guesses {n}, {threads} threads"
+                );
+                assert_eq!(
+                    &text.as_bytes()[r.i..],
+                    b", \"version\": 1}}",
+                    "guesses {n}"
+                );
+            }
         }
     }
 }
