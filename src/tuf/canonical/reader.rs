@@ -136,10 +136,12 @@ impl<'a> Reader<'a> {
             return Some(Map::new());
         }
         let left = self.b.len() - self.i;
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MAX_THREADS);
-        if left < SPLIT_MIN || threads < 2 {
+        let threads = if left < SPLIT_MIN {
+            1
+        } else {
+            crate::tuf::parallel::cores().min(MAX_THREADS)
+        };
+        if threads < 2 {
             let mut entries = Vec::new();
             self.members(&mut entries, check, None)?;
             return Map::from_unique_entries(entries).ok();
