@@ -98,11 +98,14 @@ fn main() -> ExitCode {
     }
     // Then core dumps off, not dumpable and memory locked, before any PIN can be read. What
     // cannot be applied is a warning here and a NO in `conclave selfcheck`; the commands still run.
-    let hardening = conclave::system::harden(scrubbed);
+    // Arguments are parsed first (they hold no secret): the commands that only read public
+    // metadata do not lock memory.
+    let cli = Cli::parse();
+    let public_only = matches!(cli.command, Some(Command::Verify(_) | Command::Inspect(_)));
+    let hardening = conclave::system::harden(scrubbed, !public_only);
     for problem in &hardening.problems {
         eprintln!("conclave: warning: {problem}");
     }
-    let cli = Cli::parse();
     match run(&cli) {
         Ok(outcome) => {
             let mut stdout = std::io::stdout().lock();

@@ -156,6 +156,24 @@ fn without_the_right_to_lock_memory_every_command_warns_and_selfcheck_fails() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning: memory not locked"));
+    // `verify` and `inspect` read only public metadata: they do not lock memory, so they have
+    // nothing to warn about.
+    let out = Command::new("setpriv")
+        .args(["--bounding-set", "-ipc_lock", "--inh-caps", "-ipc_lock"])
+        .args(["prlimit", "--memlock=65536:65536"])
+        .arg(env!("CARGO_BIN_EXE_conclave"))
+        .args([
+            "verify",
+            "--trusted-root",
+            "/nonexistent/1.root.json",
+            "--repo",
+            "/nonexistent",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent"), "{err}");
+    assert!(!err.contains("memory not locked"), "{err}");
 }
 
 #[test]
