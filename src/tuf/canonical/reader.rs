@@ -192,13 +192,20 @@ impl<'a> Reader<'a> {
         let mut pieces: Vec<Option<Piece>> = (0..starts.len()).map(|_| None).collect();
         std::thread::scope(|s| {
             let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
-            let mine = work();
-            for (k, piece) in others
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .chain(mine)
-            {
+            for (k, piece) in work() {
                 pieces[k] = piece;
+            }
+            for h in others {
+                // A panic in a thread (a bug, or a failed debug assertion in the tests) is
+                // resumed here, as it would be without threads, not taken for a failed piece.
+                match h.join() {
+                    Ok(done) => {
+                        for (k, piece) in done {
+                            pieces[k] = piece;
+                        }
+                    }
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
             }
         });
         // Piece 0 starts at the first member. Each next piece counts only if the one before
