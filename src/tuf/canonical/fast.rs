@@ -35,6 +35,30 @@ pub(super) fn pack_target_entry_at(b: &[u8], at: usize, out: &mut Vec<u8>) -> Op
     }
 }
 
+/// The contents of the string whose opening quote is at `at` in `b`, and the index just after
+/// its closing quote, when it is written plainly: no escapes, no control characters, UTF-8 (its
+/// canonical form is then the same bytes).
+pub(super) fn plain_string(b: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    if b.get(at) != Some(&b'"') {
+        return None;
+    }
+    let start = at + 1;
+    let len = memchr::memchr2(b'"', b'\\', b.get(start..)?)?;
+    let end = start + len;
+    if b[end] != b'"' {
+        return None;
+    }
+    let run = &b[start..end];
+    // Printable ASCII, the usual case, checked in one pass; anything else must be UTF-8 without
+    // control characters.
+    if !run.iter().all(|&c| (0x20..0x80).contains(&c))
+        && (run.iter().any(|&c| c < 0x20) || std::str::from_utf8(run).is_err())
+    {
+        return None;
+    }
+    Some((run, end + 1))
+}
+
 /// JSON whitespace.
 fn is_ws(c: char) -> bool {
     matches!(c, ' ' | '\n' | '\r' | '\t')
@@ -78,25 +102,11 @@ impl<'a> Packer<'a, '_> {
     /// A string without escapes or control characters, in UTF-8; its contents are returned and
     /// written quoted to the output.
     fn string(&mut self) -> Option<&'a [u8]> {
-        let b = self.b;
-        let start = self.i + 1;
-        let len = memchr::memchr2(b'"', b'\\', b.get(start..)?)?;
-        let end = start + len;
-        if b[end] != b'"' {
-            return None;
-        }
-        let run = &b[start..end];
-        // Printable ASCII, the usual case, checked in one pass; anything else must be UTF-8
-        // without control characters.
-        if !run.iter().all(|&c| (0x20..0x80).contains(&c))
-            && (run.iter().any(|&c| c < 0x20) || std::str::from_utf8(run).is_err())
-        {
-            return None;
-        }
+        let (run, end) = plain_string(self.b, self.i)?;
         self.out.push(b'"');
         self.out.extend_from_slice(run);
         self.out.push(b'"');
-        self.i = end + 1;
+        self.i = end;
         Some(run)
     }
 

@@ -68,19 +68,26 @@ impl<'a> Reader<'a> {
 
     /// A member name without escapes or control characters.
     fn name(&mut self) -> Option<&'a str> {
-        self.eat(b'"')?;
-        let start = self.i;
-        let len = memchr::memchr2(b'"', b'\\', self.b.get(start..)?)?;
-        let end = start + len;
-        if self.b[end] != b'"' {
-            return None;
-        }
-        let run = &self.b[start..end];
-        if run.iter().any(|&c| c < 0x20) {
-            return None;
-        }
-        self.i = end + 1;
+        let (run, end) = fast::plain_string(self.b, self.i)?;
+        self.i = end;
         std::str::from_utf8(run).ok()
+    }
+
+    /// A member's name and the colon after it (with the whitespace around).
+    fn member_name(&mut self) -> Option<&'a str> {
+        let key = self.name()?;
+        self.ws();
+        self.eat(b':')?;
+        self.ws();
+        Some(key)
+    }
+
+    /// A member of a `targets` object: its name, its entry packed into `scratch`.
+    fn target_member(&mut self, scratch: &mut Vec<u8>) -> Option<&'a str> {
+        let key = self.member_name()?;
+        scratch.clear();
+        self.i = fast::pack_target_entry_at(self.b, self.i, scratch)?;
+        Some(key)
     }
 
     /// Any value, by the strict serde reader; `depth` containers enclose it.
@@ -106,10 +113,7 @@ impl<'a> Reader<'a> {
         if self.eat(b'}').is_none() {
             loop {
                 self.ws();
-                let key = self.name()?;
-                self.ws();
-                self.eat(b':')?;
-                self.ws();
+                let key = self.member_name()?;
                 let value = match (level, key) {
                     (Level::Top, "signed") => self.level_value(Level::Signed, depth + 1, check)?,
                     (Level::Signed, "targets") if self.peek() == Some(b'{') => {
@@ -243,12 +247,7 @@ impl<'a> Reader<'a> {
                     return None;
                 }
             }
-            let key = self.name()?;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
-            scratch.clear();
-            self.i = fast::pack_target_entry_at(self.b, self.i, &mut scratch)?;
+            let key = self.target_member(&mut scratch)?;
             debug_assert!(
                 super::parse_canonical(&scratch).is_ok_and(|v| check(key, &v).is_ok()),
                 "the fast path packed an entry that the check refuses"
@@ -288,16 +287,7 @@ fn member_start_after(b: &[u8], mut from: usize) -> Option<usize> {
         let mut r = Reader { b, i: comma + 1 };
         r.ws();
         let at = r.i;
-        if r.peek() != Some(b'"') || r.name().is_none() {
-            continue;
-        }
-        r.ws();
-        if r.eat(b':').is_none() {
-            continue;
-        }
-        r.ws();
-        scratch.clear();
-        if fast::pack_target_entry_at(b, r.i, &mut scratch).is_some() {
+        if r.target_member(&mut scratch).is_some() {
             return Some(at);
         }
     }
