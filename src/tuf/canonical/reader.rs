@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn small_and_large_targets_read_as_the_general_reader_reads_them() {
-        // 5 entries: one thread; 20,000 entries (over 2 MB): split between two.
+        // 5 entries: one thread; 20,000 entries (over 2 MB): read in pieces on the cores.
         for n in [0, 1, 5, 20_000] {
             let text = targets_file(n, "");
             let v = parse_metadata(text.as_bytes(), &accept_all).expect("read");
