@@ -1,18 +1,38 @@
 //! Reading metadata from a folder (the edge between the pure verifier and the filesystem).
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use rustix::fs::{FileType, Mode, OFlags};
 
 use crate::tuf::repository::{MetadataSource, SourceError, is_safe_file_name};
 
 /// A folder of metadata files. Only regular files directly inside it are read; a symbolic link
 /// is followed only when it resolves inside the folder; files over the size limit are refused.
+///
+/// The folder is opened once and its files are opened relative to it, without following links
+/// (one path component to look up instead of the whole path); what kind each entry is comes
+/// from the folder's listing ([`MetadataSource::names`]), so a regular file costs no `stat`
+/// before its `open`. Entries that the listing does not show as regular files (links, devices,
+/// pipes, files added since) take the slower path that looks before opening.
 #[derive(Debug, Clone)]
 pub struct FolderSource {
     dir: PathBuf,
     canonical_dir: PathBuf,
+    handle: Arc<OwnedFd>,
+    listing: Arc<RwLock<HashMap<String, EntryKind>>>,
     max_size: u64,
+}
+
+/// What the folder's listing says an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryKind {
+    File,
+    Other,
 }
 
 impl FolderSource {
@@ -25,11 +45,89 @@ impl FolderSource {
                 dir.display()
             )));
         }
+        let handle = rustix::fs::open(
+            &canonical_dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         Ok(FolderSource {
             dir: dir.to_path_buf(),
             canonical_dir,
+            handle: Arc::new(handle),
+            listing: Arc::default(),
             max_size,
         })
+    }
+
+    /// The folder's entries and their kinds, read through the open folder.
+    fn list(&self) -> std::io::Result<HashMap<String, EntryKind>> {
+        let mut out = HashMap::new();
+        for entry in rustix::fs::Dir::read_from(&*self.handle)? {
+            // An entry that cannot be read is left out, as `std::fs::read_dir` users do.
+            let Ok(entry) = entry else {
+                continue;
+            };
+            let Ok(name) = entry.file_name().to_str() else {
+                continue;
+            };
+            if name == "." || name == ".." {
+                continue;
+            }
+            let kind = match entry.file_type() {
+                FileType::RegularFile => EntryKind::File,
+                // Filesystems that do not say: the slower path looks at it when it is read.
+                _ => EntryKind::Other,
+            };
+            out.insert(name.to_string(), kind);
+        }
+        Ok(out)
+    }
+
+    /// Read `name` when the listing showed a regular file: opened relative to the folder,
+    /// refusing to follow a link (one put there since the listing takes the slower path).
+    fn read_listed_file(&self, name: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        let path = self.dir.join(name);
+        match rustix::fs::openat(
+            &*self.handle,
+            name,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => read_open_file(File::from(fd), &path, self.max_size).map(Some),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(rustix::io::Errno::LOOP) => self.read_by_path(name),
+            Err(e) => Err(SourceError::Io(format!(
+                "cannot open {}: {}",
+                path.display(),
+                std::io::Error::from(e)
+            ))),
+        }
+    }
+
+    /// Read `name` by its path, looking at what it is before opening it.
+    fn read_by_path(&self, name: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        let path = self.dir.join(name);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            return Ok(None);
+        };
+        if meta.file_type().is_symlink() {
+            let target = path.canonicalize().map_err(|e| {
+                SourceError::Refused(format!("cannot resolve link {}: {e}", path.display()))
+            })?;
+            if target.parent() != Some(self.canonical_dir.as_path()) {
+                return Err(SourceError::Refused(format!(
+                    "{} is a link to {}, outside the folder",
+                    path.display(),
+                    target.display()
+                )));
+            }
+        } else if !meta.is_file() {
+            return Err(SourceError::Refused(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        read_limited_kind(&path, self.max_size).map(Some)
     }
 }
 
@@ -41,18 +139,24 @@ pub fn read_limited(path: &Path, max_size: u64) -> Result<Vec<u8>, String> {
 }
 
 fn read_limited_kind(path: &Path, max_size: u64) -> Result<Vec<u8>, SourceError> {
-    let io = |what: &str, e: std::io::Error| {
-        SourceError::Io(format!("cannot {what} {}: {e}", path.display()))
-    };
     // Non-blocking open: a named pipe (or a device) put where a file belongs would otherwise
     // block the open forever (slow retrieval, offline); it is refused below once opened. The
     // flag does not change reads from regular files.
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .custom_flags(OFlags::NONBLOCK.bits() as i32)
         .open(path)
-        .map_err(|e| io("open", e))?;
+        .map_err(|e| SourceError::Io(format!("cannot open {}: {e}", path.display())))?;
+    read_open_file(file, path, max_size)
+}
+
+/// Read an opened file (named `path` in messages) whole, refusing anything that is not a
+/// regular file and anything over `max_size` bytes.
+fn read_open_file(file: File, path: &Path, max_size: u64) -> Result<Vec<u8>, SourceError> {
+    let io = |what: &str, e: std::io::Error| {
+        SourceError::Io(format!("cannot {what} {}: {e}", path.display()))
+    };
     let meta = file.metadata().map_err(|e| io("stat", e))?;
     if !meta.is_file() {
         return Err(SourceError::Refused(format!(
@@ -83,13 +187,12 @@ fn read_limited_kind(path: &Path, max_size: u64) -> Result<Vec<u8>, SourceError>
 
 impl MetadataSource for FolderSource {
     fn names(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect()
+        let listing = self.list().unwrap_or_default();
+        let names = listing.keys().cloned().collect();
+        if let Ok(mut kept) = self.listing.write() {
+            *kept = listing;
+        }
+        names
     }
 
     fn read(&self, name: &str) -> Result<Option<Vec<u8>>, SourceError> {
@@ -99,28 +202,11 @@ impl MetadataSource for FolderSource {
                 name.escape_debug()
             )));
         }
-        let path = self.dir.join(name);
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            return Ok(None);
-        };
-        if meta.file_type().is_symlink() {
-            let target = path.canonicalize().map_err(|e| {
-                SourceError::Refused(format!("cannot resolve link {}: {e}", path.display()))
-            })?;
-            if target.parent() != Some(self.canonical_dir.as_path()) {
-                return Err(SourceError::Refused(format!(
-                    "{} is a link to {}, outside the folder",
-                    path.display(),
-                    target.display()
-                )));
-            }
-        } else if !meta.is_file() {
-            return Err(SourceError::Refused(format!(
-                "{} is not a regular file",
-                path.display()
-            )));
+        let listed = self.listing.read().ok().and_then(|l| l.get(name).copied());
+        match listed {
+            Some(EntryKind::File) => self.read_listed_file(name),
+            _ => self.read_by_path(name),
         }
-        read_limited_kind(&path, self.max_size).map(Some)
     }
 }
 
@@ -274,5 +360,73 @@ mod tests {
         assert!(src.read("../x.json").is_err());
         assert_eq!(src.read("missing.json").unwrap(), None);
         assert_eq!(src.read("ok.json").unwrap(), Some(b"{}".to_vec()));
+    }
+
+    /// What the listing said is trusted only as a hint: an entry changed since is read, refused
+    /// or missing exactly as if it had never been listed.
+    #[test]
+    fn folder_source_listing_is_only_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.json"), b"{}").unwrap();
+        for name in ["a.json", "b.json", "c.json", "d.json", "e.json"] {
+            std::fs::write(dir.path().join(name), b"{}").unwrap();
+        }
+        std::fs::write(dir.path().join("big.json"), vec![b' '; 100]).unwrap();
+        std::fs::write(dir.path().join("target.json"), b"[1]").unwrap();
+        let src = FolderSource::new(dir.path(), 50).unwrap();
+        let mut names = src.names();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "a.json",
+                "b.json",
+                "big.json",
+                "c.json",
+                "d.json",
+                "e.json",
+                "target.json"
+            ]
+        );
+        // Listed regular files, unchanged: read relative to the open folder.
+        assert_eq!(src.read("a.json").unwrap(), Some(b"{}".to_vec()));
+        assert!(
+            matches!(src.read("big.json"), Err(SourceError::Refused(m)) if m.contains("size limit"))
+        );
+        // Changed after the listing: a link out of the folder, a link inside it, a named pipe,
+        // removed, and a file that was not there when listed.
+        std::fs::remove_file(dir.path().join("b.json")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.json"),
+            dir.path().join("b.json"),
+        )
+        .unwrap();
+        std::fs::remove_file(dir.path().join("c.json")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("target.json"), dir.path().join("c.json"))
+            .unwrap();
+        std::fs::remove_file(dir.path().join("d.json")).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(dir.path().join("d.json"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        std::fs::remove_file(dir.path().join("e.json")).unwrap();
+        std::fs::write(dir.path().join("new.json"), b"[2]").unwrap();
+        assert!(
+            matches!(src.read("b.json"), Err(SourceError::Refused(m)) if m.contains("outside the folder"))
+        );
+        assert_eq!(src.read("c.json").unwrap(), Some(b"[1]".to_vec()));
+        assert!(
+            matches!(src.read("d.json"), Err(SourceError::Refused(m)) if m.contains("not a regular file"))
+        );
+        assert_eq!(src.read("e.json").unwrap(), None);
+        assert_eq!(src.read("new.json").unwrap(), Some(b"[2]".to_vec()));
+        // A new listing sees the changes; the answers stay the same.
+        assert_eq!(src.names().len(), 7);
+        assert!(
+            matches!(src.read("d.json"), Err(SourceError::Refused(m)) if m.contains("not a regular file"))
+        );
+        assert_eq!(src.read("c.json").unwrap(), Some(b"[1]".to_vec()));
     }
 }

@@ -7,9 +7,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use conclave::cli::{self, CliError, Outcome};
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Conclave: offline root key ceremonies for TUF repositories.
 #[derive(Debug, Parser)]
 #[command(name = "conclave", version, about)]

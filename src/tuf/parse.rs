@@ -29,7 +29,21 @@ pub fn member_path(parent: &str, name: &str) -> String {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if simple {
-        format!("{parent}.{name}")
+        // Pushed, not `format!`: the formatting machinery was a seventh of reading a snapshot
+        // with 1,000 entries (callgrind), where every entry's path is made.
+        let mut path = String::with_capacity(parent.len() + 1 + name.len());
+        path.push_str(parent);
+        path.push('.');
+        path.push_str(name);
+        path
+    } else if !name.contains(['"', '\\']) {
+        // Canonical JSON escapes only these two: without them the quoted name is the name.
+        let mut path = String::with_capacity(parent.len() + name.len() + 4);
+        path.push_str(parent);
+        path.push_str("[\"");
+        path.push_str(name);
+        path.push_str("\"]");
+        path
     } else {
         format!("{parent}[{}]", Value::String(name.to_string()))
     }
@@ -225,6 +239,26 @@ mod tests {
             member_path("$.meta", "snapshot.json"),
             "$.meta[\"snapshot.json\"]"
         );
+        // The quick forms give what quoting the name as a canonical JSON string gives.
+        assert_eq!(member_path("$.p", "a_b-1"), "$.p.a_b-1");
+        for name in [
+            "",
+            "a.b",
+            "a\"b",
+            "a\\b",
+            "\"\\",
+            "é",
+            "tab\there",
+            "x]y",
+            "日本",
+        ] {
+            let quoted = Value::String(name.to_string()).to_string();
+            assert_eq!(
+                member_path("$.p", name),
+                format!("$.p[{quoted}]"),
+                "{name:?}"
+            );
+        }
     }
 
     #[test]
