@@ -374,7 +374,7 @@ impl MetaFile {
         let length = f.opt_u64("length")?;
         let hashes = match f.take_opt("hashes") {
             None => None,
-            Some(v) => Some(take_hashes(v, &f.child("hashes"))?),
+            Some(v) => Some(take_hashes(v, || f.child("hashes"))?),
         };
         Ok(MetaFile {
             version,
@@ -398,20 +398,25 @@ impl MetaFile {
     }
 }
 
-fn take_hashes(v: Value, path: &str) -> Result<Vec<(String, String)>, FieldError> {
+/// `path` makes the hashes' JSON path, only when there is an error to report (a snapshot lists
+/// thousands of files).
+fn take_hashes(v: Value, path: impl Fn() -> String) -> Result<Vec<(String, String)>, FieldError> {
     let Value::Object(m) = v else {
         return Err(FieldError::new(
-            path,
+            path(),
             format!("expected an object, found {}", v.type_name()),
         ));
     };
     if m.is_empty() {
-        return Err(FieldError::new(path, "hashes must not be empty"));
+        return Err(FieldError::new(path(), "hashes must not be empty"));
     }
     m.into_iter()
-        .map(|(alg, h)| {
-            let p = member_path(path, &alg);
-            Ok((alg, as_string(h, &p)?))
+        .map(|(alg, h)| match h {
+            Value::String(d) => Ok((alg, d)),
+            other => Err(FieldError::new(
+                member_path(&path(), &alg),
+                format!("expected a string, found {}", other.type_name()),
+            )),
         })
         .collect()
 }
@@ -906,8 +911,7 @@ impl TargetFile {
     pub fn from_value(v: Value, path: &str) -> Result<Self, FieldError> {
         let mut f = Fields::new(v, path)?;
         let length = f.u64("length")?;
-        let hp = f.child("hashes");
-        let hashes = take_hashes(f.take("hashes")?, &hp)?;
+        let hashes = take_hashes(f.take("hashes")?, || f.child("hashes"))?;
         Ok(TargetFile {
             length,
             hashes,
@@ -1084,9 +1088,10 @@ impl SignedPayload for Snapshot {
         let meta = f
             .map("meta")?
             .into_iter()
-            .map(|(name, v)| {
-                let p = member_path(&mp, &name);
-                Ok((name, MetaFile::from_value(v, &p)?))
+            // Read with relative paths: the entry's path is made only for an error.
+            .map(|(name, v)| match MetaFile::from_value(v, "") {
+                Ok(m) => Ok((name, m)),
+                Err(e) => Err(e.under(&member_path(&mp, &name))),
             })
             .collect::<Result<Vec<_>, FieldError>>()?;
         Ok(Snapshot {
@@ -1436,6 +1441,76 @@ mod tests {
         let s8 = SuccinctRoles { bit_length: 8, ..s };
         assert_eq!(s8.bin_name(10), "bins-0a");
         assert!(s8.is_delegated_role(&s8.bin_for_target("some/file.tgz")));
+    }
+
+    /// Paths made only on error (snapshot entries, hashes, path patterns) name the same field
+    /// as paths made eagerly did.
+    #[test]
+    fn lazily_made_paths_name_the_field() {
+        let snapshot = |meta: &str| {
+            let text = format!(
+                r#"{{"_type":"snapshot","spec_version":"1.0.31","version":1,"expires":"2030-01-01T00:00:00Z","meta":{meta}}}"#
+            );
+            Snapshot::from_value(parse_file(text.as_bytes()).unwrap(), "$.signed")
+                .map(|_| ())
+                .map_err(|e| (e.path, e.message))
+        };
+        let err = |path: &str, message: &str| Err((path.to_string(), message.to_string()));
+        assert_eq!(
+            snapshot(r#"{"a.json":{"version":1},"b.json":{"version":0}}"#),
+            err(
+                r#"$.signed.meta["b.json"].version"#,
+                "version must be at least 1"
+            )
+        );
+        assert_eq!(
+            snapshot(r#"{"b.json":{}}"#),
+            err(
+                r#"$.signed.meta["b.json"].version"#,
+                "required field is missing"
+            )
+        );
+        assert_eq!(
+            snapshot(r#"{"b.json":3}"#),
+            err(
+                r#"$.signed.meta["b.json"]"#,
+                "expected an object, found integer"
+            )
+        );
+        assert_eq!(
+            snapshot(r#"{"b.json":{"version":1,"hashes":[]}}"#),
+            err(
+                r#"$.signed.meta["b.json"].hashes"#,
+                "expected an object, found array"
+            )
+        );
+        assert_eq!(
+            snapshot(r#"{"b.json":{"version":1,"hashes":{}}}"#),
+            err(
+                r#"$.signed.meta["b.json"].hashes"#,
+                "hashes must not be empty"
+            )
+        );
+        assert_eq!(
+            snapshot(r#"{"b.json":{"version":1,"hashes":{"sha256":1}}}"#),
+            err(
+                r#"$.signed.meta["b.json"].hashes.sha256"#,
+                "expected a string, found integer"
+            )
+        );
+        assert_eq!(snapshot(r#"{"b.json":{"version":1,"length":5}}"#), Ok(()));
+        let text = r#"{"keys":{},"roles":[{"name":"r","keyids":[],"threshold":1,"paths":["a",2],"terminating":false}]}"#;
+        let e =
+            Delegations::from_value(parse_file(text.as_bytes()).unwrap(), "$.signed.delegations")
+                .unwrap_err();
+        assert_eq!(e.path, "$.signed.delegations.roles[0].paths[1]");
+        assert_eq!(e.message, "expected a string, found integer");
+        let e = TargetFile::from_value(
+            parse_file(br#"{"length":1,"hashes":{"sha256":null}}"#).unwrap(),
+            "$.t",
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "$.t.hashes.sha256");
     }
 
     #[test]

@@ -20,6 +20,15 @@ impl FieldError {
             message: message.into(),
         }
     }
+
+    /// The error of a value read with an empty path (`Fields::new(v, "")`: its paths are
+    /// relative, and none is made unless there is an error), placed below `parent`.
+    pub fn under(self, parent: &str) -> Self {
+        FieldError {
+            path: format!("{parent}{}", self.path),
+            message: self.message,
+        }
+    }
 }
 
 /// The JSON path of member `name` below `parent`.
@@ -175,16 +184,22 @@ impl Fields {
 
     /// An optional array of strings.
     pub fn opt_string_array(&mut self, name: &str) -> Result<Option<Vec<String>>, FieldError> {
-        let path = self.child(name);
         match self.take_opt(name) {
             None => Ok(None),
             Some(Value::Array(items)) => items
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| as_string(v, &index_path(&path, i)))
+                .map(|(i, v)| match v {
+                    Value::String(s) => Ok(s),
+                    other => Err(wrong_type(
+                        &index_path(&self.child(name), i),
+                        "a string",
+                        &other,
+                    )),
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
-            Some(other) => Err(wrong_type(&path, "an array", &other)),
+            Some(other) => Err(wrong_type(&self.child(name), "an array", &other)),
         }
     }
 
