@@ -508,7 +508,22 @@ fn walk(
             .push("targets.json is not present: targets was not checked".into());
         return Ok(());
     };
-    let check = set.update_targets(&file, bytes)?;
+    // While targets.json is verified, the second core reads the delegated roles' files that
+    // snapshot lists, for the walk below to take instead of reading them itself.
+    let ahead = ReadAhead::new(src);
+    let ahead_names = read_ahead_names(&set, consistent);
+    let check = if ahead_names.len() >= PREFETCH_MIN_SIBLINGS && super::parallel::cores() > 1 {
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| ahead.fill(&ahead_names, &stop));
+            let check = set.update_targets(&file, bytes);
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            check
+        })
+    } else {
+        set.update_targets(&file, bytes)
+    }?;
+    let src: &dyn MetadataSource = &ahead;
     push_targets_report(&set, &check, report);
 
     // Delegated roles: pre-order depth-first, in listed order.
@@ -525,17 +540,20 @@ fn walk(
         .rev()
         .map(|c| (c, "targets".to_string()))
         .collect();
-    while let Some((role, delegator)) = stack.pop() {
-        if !visited.insert((role.clone(), delegator.clone())) {
+    report.roles.reserve(ready.len());
+    while let Some(key) = stack.pop() {
+        if !visited.insert(key.clone()) {
             continue;
         }
+        let prefetched = ready.remove(&key);
+        let (role, delegator) = key;
         if visited.len() > MAX_DELEGATED_ROLES {
             return Err(VerifyError::Version {
                 file: format!("{role}.json"),
                 message: format!("more than {MAX_DELEGATED_ROLES} delegated roles; stopped"),
             });
         }
-        if let Some(prefetched) = ready.remove(&(role.clone(), delegator.clone())) {
+        if let Some(prefetched) = prefetched {
             let Prefetched {
                 report: role_report,
                 notes,
@@ -609,6 +627,77 @@ fn walk(
     }
     *kept = Some(set);
     Ok(())
+}
+
+/// Most bytes kept by [`ReadAhead`] (it stops before reading more).
+const READ_AHEAD_BYTES: usize = 32 << 20;
+
+/// Files read ahead by another thread while the walk is busy (verifying targets.json), each
+/// taken by the walk at most once. Reading is all that is done ahead: a file that is missing or
+/// cannot be read is not kept, so the walk reads it itself and reports it where it would have.
+struct ReadAhead<'a> {
+    src: &'a dyn MetadataSource,
+    kept: std::sync::Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl<'a> ReadAhead<'a> {
+    fn new(src: &'a dyn MetadataSource) -> Self {
+        ReadAhead {
+            src,
+            kept: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Read `names` in order until `stop` is set or [`READ_AHEAD_BYTES`] are kept.
+    fn fill(&self, names: &[String], stop: &std::sync::atomic::AtomicBool) {
+        let mut bytes = 0;
+        for name in names {
+            if bytes >= READ_AHEAD_BYTES || stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            if let Ok(Some(file)) = self.src.read(name) {
+                bytes += file.len();
+                if let Ok(mut kept) = self.kept.lock() {
+                    kept.insert(name.clone(), file);
+                }
+            }
+        }
+    }
+}
+
+impl MetadataSource for ReadAhead<'_> {
+    fn names(&self) -> Vec<String> {
+        self.src.names()
+    }
+
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        let kept = self.kept.lock().ok().and_then(|mut k| k.remove(name));
+        match kept {
+            Some(file) => Ok(Some(file)),
+            None => self.src.read(name),
+        }
+    }
+}
+
+/// The file names of the delegated roles that snapshot lists, in its order, as the walk will
+/// first look for them ([`candidate_names`]).
+fn read_ahead_names(set: &TrustedSet, consistent: bool) -> Vec<String> {
+    let Some(s) = set.snapshot() else {
+        return Vec::new();
+    };
+    s.signed()
+        .meta
+        .iter()
+        .filter_map(|(n, m)| {
+            let role = n.strip_suffix(".json")?;
+            if role == "root" || role == "targets" {
+                return None;
+            }
+            candidate_names(role, consistent.then_some(m.version))
+                .into_iter()
+                .next()
+        })
+        .collect()
 }
 
 /// Root files read and signature-checked ahead of the chain walk at a time.
@@ -880,5 +969,64 @@ fn note_root(root: &Root, file: &str, notes: &mut Vec<String>) {
             "{file}: expires \"{}\" is not in the strict YYYY-MM-DDTHH:MM:SSZ form (python-tuf refuses it)",
             root.common.expires.raw
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source that counts reads and refuses one file.
+    struct Counting {
+        files: HashMap<String, Vec<u8>>,
+        reads: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl MetadataSource for Counting {
+        fn names(&self) -> Vec<String> {
+            self.files.keys().cloned().collect()
+        }
+        fn read(&self, name: &str) -> Result<Option<Vec<u8>>, SourceError> {
+            self.reads.lock().unwrap().push(name.to_string());
+            if name == "refused.json" {
+                return Err(SourceError::Refused("refused.json is refused".into()));
+            }
+            Ok(self.files.get(name).cloned())
+        }
+    }
+
+    #[test]
+    fn read_ahead_keeps_only_files_it_read_and_gives_each_once() {
+        let src = Counting {
+            files: [("a.json", b"A".to_vec()), ("b.json", b"B".to_vec())]
+                .into_iter()
+                .map(|(n, b)| (n.to_string(), b))
+                .collect(),
+            reads: std::sync::Mutex::default(),
+        };
+        let ahead = ReadAhead::new(&src);
+        let names: Vec<String> = ["a.json", "missing.json", "refused.json", "b.json"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        ahead.fill(&names, &std::sync::atomic::AtomicBool::new(false));
+        assert_eq!(src.reads.lock().unwrap().len(), 4);
+        // Kept files come from memory, once; everything else is read again from the source,
+        // so a missing or refused file is reported by the walk as without reading ahead.
+        assert_eq!(ahead.read("a.json").unwrap(), Some(b"A".to_vec()));
+        assert_eq!(src.reads.lock().unwrap().len(), 4);
+        assert_eq!(ahead.read("a.json").unwrap(), Some(b"A".to_vec()));
+        assert_eq!(ahead.read("missing.json").unwrap(), None);
+        assert!(matches!(
+            ahead.read("refused.json"),
+            Err(SourceError::Refused(m)) if m.contains("refused")
+        ));
+        assert_eq!(src.reads.lock().unwrap().len(), 7);
+        // A stop asked for before the start reads nothing.
+        let stopped = ReadAhead::new(&src);
+        stopped.fill(&names, &std::sync::atomic::AtomicBool::new(true));
+        assert_eq!(src.reads.lock().unwrap().len(), 7);
+        assert_eq!(stopped.read("b.json").unwrap(), Some(b"B".to_vec()));
+        assert_eq!(src.reads.lock().unwrap().len(), 8);
     }
 }
