@@ -37,6 +37,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -55,16 +56,22 @@ def run(cmd: list[str], env: dict | None = None, timeout: float = 900) -> dict:
     out_f, err_f = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, env={**os.environ, **(env or {})})
-    deadline = start + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() > deadline:
-            proc.kill()
-            os.wait4(proc.pid, 0)
-            raise SystemExit(f"compare.py: {cmd[0]} ran longer than {timeout} s")
-        time.sleep(0.001)
+    # A blocking wait, so the time is taken the moment the process ends (polling every
+    # millisecond added up to a millisecond to every run); a timer kills a process that hangs.
+    timed_out = threading.Event()
+
+    def kill() -> None:
+        timed_out.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    if timed_out.is_set():
+        raise SystemExit(f"compare.py: {cmd[0]} ran longer than {timeout} s")
     seconds = time.perf_counter() - start
     out_f.seek(0)
     err_f.seek(0)
