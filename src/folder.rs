@@ -45,9 +45,11 @@ impl FolderSource {
                 dir.display()
             )));
         }
+        // A path handle: it needs no permission to list the folder (files are opened by name
+        // through it, as by path before; a folder that cannot be listed reads as before).
         let handle = rustix::fs::open(
             &canonical_dir,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
         Ok(FolderSource {
@@ -62,7 +64,13 @@ impl FolderSource {
     /// The folder's entries and their kinds, read through the open folder.
     fn list(&self) -> std::io::Result<HashMap<String, EntryKind>> {
         let mut out = HashMap::new();
-        for entry in rustix::fs::Dir::read_from(&*self.handle)? {
+        let folder = rustix::fs::openat(
+            &*self.handle,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        for entry in rustix::fs::Dir::new(folder)? {
             // An entry that cannot be read is left out, as `std::fs::read_dir` users do.
             let Ok(entry) = entry else {
                 continue;

@@ -206,3 +206,49 @@ fn wide_repository_verifies_from_a_folder_with_the_command() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_folder_that_can_be_searched_but_not_listed_still_verifies() {
+    // An auditor's copy where the folder is 0711 and its files readable: every file is opened
+    // by name, nothing needs the listing (root ignores permissions, so as root the command runs
+    // as nobody).
+    let repo = wide_repo();
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("repo");
+    std::fs::create_dir(&dir).unwrap();
+    for (name, bytes) in repo.files() {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    std::fs::write(dir.join("1.root.json"), repo.trusted_root()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(top.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711)).unwrap();
+    let as_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let mut cmd = if as_root {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        c.arg(env!("CARGO_BIN_EXE_conclave"));
+        c
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_conclave"))
+    };
+    let out = cmd
+        .args(["verify", "--trusted-root"])
+        .arg(dir.join("1.root.json"))
+        .arg("--repo")
+        .arg(&dir)
+        .args(["--at", "2026-01-01T00:00:00Z"])
+        .output()
+        .unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("VALID"), "{stdout}");
+}
