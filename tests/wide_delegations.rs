@@ -180,21 +180,10 @@ fn wide_repository_verifies_from_a_folder_with_the_command() {
         std::fs::write(dir.path().join(name), bytes).unwrap();
     }
     std::fs::write(dir.path().join("1.root.json"), repo.trusted_root()).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_conclave"))
-        .args(["verify", "--trusted-root"])
-        .arg(dir.path().join("1.root.json"))
-        .arg("--repo")
-        .arg(dir.path())
-        .args(["--at", "2026-01-01T00:00:00Z"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = verify_valid(
+        std::process::Command::new(env!("CARGO_BIN_EXE_conclave")),
+        dir.path(),
     );
-    assert!(stdout.contains("VALID"), "{stdout}");
     let pos = |s: &str| {
         stdout
             .find(s)
@@ -227,7 +216,7 @@ fn a_folder_that_can_be_searched_but_not_listed_still_verifies() {
         .arg("-u")
         .output()
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    let mut cmd = if as_root {
+    let cmd = if as_root {
         // A copy beside the folder: the build's own folder may be closed to nobody.
         let bin = top.path().join("conclave");
         std::fs::copy(env!("CARGO_BIN_EXE_conclave"), &bin).unwrap();
@@ -239,20 +228,32 @@ fn a_folder_that_can_be_searched_but_not_listed_still_verifies() {
     } else {
         std::process::Command::new(env!("CARGO_BIN_EXE_conclave"))
     };
+    let verified =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| verify_valid(cmd, &dir)));
+    // Listable again, so that the temporary folder can be removed whatever happened.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    if let Err(panic) = verified {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Run `cmd verify` on the repository in `dir` (trusted root `dir/1.root.json`), check that it
+/// is VALID, and return what it printed.
+fn verify_valid(mut cmd: std::process::Command, dir: &std::path::Path) -> String {
     let out = cmd
         .args(["verify", "--trusted-root"])
         .arg(dir.join("1.root.json"))
         .arg("--repo")
-        .arg(&dir)
+        .arg(dir)
         .args(["--at", "2026-01-01T00:00:00Z"])
         .output()
         .unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("VALID"), "{stdout}");
+    stdout
 }
