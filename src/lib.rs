@@ -7,6 +7,7 @@
 pub mod ceremony;
 pub mod cli;
 pub mod config;
+pub mod driver;
 pub mod folder;
 pub mod intoto;
 pub mod memory;

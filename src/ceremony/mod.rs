@@ -3,5 +3,4 @@
 pub mod conformance;
 pub mod engine;
 pub mod print;
-pub mod rehearse;
 pub mod script;

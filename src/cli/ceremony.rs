@@ -136,7 +136,7 @@ fn read_pins(
 
 fn run_ceremony(a: &RunArgs) -> Result<Outcome, CliError> {
     use crate::ceremony::engine::ParamJson;
-    use crate::ceremony::rehearse::{self, Plan, Workspace};
+    use crate::driver::{self as rehearse, Plan, Workspace};
     let (name, text) = match rehearse::shipped_script(&a.script) {
         Some(t) if !Path::new(&a.script).exists() => (a.script.clone(), t.to_string()),
         _ => {

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::ceremony::rehearse::{self, REHEARSE_CHILD, RehearseError};
+use crate::driver::{self as rehearse, DriverError, REHEARSE_CHILD};
 use crate::folder::FolderSource;
 use crate::transcript::audit::audit;
 use crate::transcript::file::read_artifact_dir;
@@ -45,10 +45,10 @@ fn default_workspace() -> PathBuf {
 }
 
 /// Exit codes of a ceremony that stopped.
-pub fn map(e: RehearseError) -> CliError {
+pub fn map(e: DriverError) -> CliError {
     match e {
-        RehearseError::Io(m) => CliError::Io(m),
-        RehearseError::Refused(m) => CliError::Invalid(m),
+        DriverError::Io(m) => CliError::Io(m),
+        DriverError::Refused(m) => CliError::Invalid(m),
     }
 }
 
@@ -109,7 +109,7 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
 }
 
 /// What a finished (or continued) ceremony printed, and the auditor's checks of its output.
-pub fn finish(head: String, report: &rehearse::RehearseReport) -> Result<Outcome, CliError> {
+pub fn finish(head: String, report: &rehearse::CeremonyReport) -> Result<Outcome, CliError> {
     let mut out = String::new();
     let _ = writeln!(out, "{head}");
     if report.already_complete {

@@ -4,9 +4,9 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use crate::ceremony::rehearse::{self, Plan, SHIPPED_SCRIPTS, Workspace, shipped_script};
 use crate::ceremony::script::Script;
 use crate::config::ModuleChoice;
+use crate::driver::{Plan, SHIPPED_SCRIPTS, Workspace, shipped_script};
 use crate::tui::app::{App, Phase};
 
 use super::{CliError, Outcome};
@@ -144,7 +144,7 @@ pub fn finish_ui(app: App, head: &str) -> Result<Outcome, CliError> {
 
 /// `conclave rehearse` with a terminal: the practice ceremony in the UI (in the child process
 /// that has the workspace's SoftHSM2 configuration).
-pub fn rehearse(ws: &rehearse::Workspace, script: &str) -> Result<Outcome, CliError> {
+pub fn rehearse(ws: &Workspace, script: &str) -> Result<Outcome, CliError> {
     let text = shipped_script(script)
         .ok_or_else(|| CliError::Usage(format!("no shipped ceremony script named \"{script}\"")))?;
     let app = App::open(ws, script, text, Path::new("/sys"), None).map_err(super::rehearse::map)?;

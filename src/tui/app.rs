@@ -13,8 +13,8 @@ use super::state::{
     ViewState,
 };
 use crate::ceremony::engine::{Event, Need, ParamJson};
-use crate::ceremony::rehearse::{Opened, Plan, RehearseError, RehearseReport, Session, Workspace};
 use crate::ceremony::script::{ParamValue, Script};
+use crate::driver::{CeremonyReport, DriverError, Opened, Plan, Session, Workspace};
 use crate::signer::pkcs11::{Pkcs11Signer, TokenDesc};
 use crate::transport::qr::{Animation, EncodeOptions, QrMatrix, hex_groups, pgp_words};
 use crate::transport::usb::{Medium, RealSystem, find_media};
@@ -60,7 +60,7 @@ pub enum Phase {
     /// Finished: the report and the checks of the output.
     Summary {
         /// The report.
-        report: Box<RehearseReport>,
+        report: Box<CeremonyReport>,
         /// Result lines of the checks.
         checks: Vec<String>,
     },
@@ -156,7 +156,7 @@ pub struct App {
     seen_step: String,
 }
 
-fn err(e: RehearseError) -> Message {
+fn err(e: DriverError) -> Message {
     Message {
         error: true,
         text: e.to_string(),
@@ -209,7 +209,7 @@ impl App {
         text: &str,
         sys: &std::path::Path,
         plan: Option<Plan>,
-    ) -> Result<App, RehearseError> {
+    ) -> Result<App, DriverError> {
         let phase = match Session::open(ws, script_name, text, sys, plan)? {
             Opened::Finished(report) => summary_phase(*report),
             Opened::Running(s) => Phase::Ceremony(s),
@@ -1496,7 +1496,7 @@ impl App {
     }
 
     /// The report of a finished ceremony.
-    pub fn report(&self) -> Option<&RehearseReport> {
+    pub fn report(&self) -> Option<&CeremonyReport> {
         match &self.phase {
             Phase::Summary { report, .. } => Some(report),
             _ => None,
@@ -2192,7 +2192,7 @@ fn param_values(
     Ok(out)
 }
 
-fn summary_phase(report: RehearseReport) -> Phase {
+fn summary_phase(report: CeremonyReport) -> Phase {
     let checks = match crate::cli::rehearse::finish(String::new(), &report) {
         Ok(o) => o
             .stdout
@@ -2267,7 +2267,7 @@ mod tests {
 
     #[test]
     fn parameters_typed_are_checked_against_their_type() {
-        let text = crate::ceremony::rehearse::shipped_script("bootstrap-root").unwrap();
+        let text = crate::driver::shipped_script("bootstrap-root").unwrap();
         let script = Script::parse("bootstrap-root.toml", text).unwrap();
         let mut values = BTreeMap::new();
         values.insert("root_threshold".to_string(), "3".to_string());

@@ -1,0 +1,337 @@
+//! One event maker per need: what the machine, the media and the tokens answer.
+
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use crate::ceremony::engine::{Event, Need};
+use crate::signer::Signer;
+use crate::signer::pkcs11::{EdParams, Pkcs11Signer, TokenDesc, parse_key_type};
+use crate::transport::usb::{ExportFile, ExportOptions, ExportReport, StdFs, export_files};
+use crate::tuf::key::KeyId;
+
+use super::clock::now;
+use super::error::{DriverError, io};
+use super::inputs::{current_metadata, key_requests, practice_layout};
+use super::session::Session;
+use super::tokens::{
+    ceremony_signer, key_label, login, sealing_token, token_holding, token_signer_for,
+};
+
+impl Session {
+    /// The air-gap self-check of this machine, as the event that records it.
+    pub fn airgap_event(&self) -> Event {
+        let r = crate::system::airgap_check(&self.sys);
+        Event::AirgapChecked {
+            step: self.step(),
+            interfaces: r.interfaces,
+            radios: r.radios,
+        }
+    }
+
+    /// The clock confirmation event for the current time.
+    pub fn clock_event(&self) -> Event {
+        Event::ClockConfirmed {
+            step: self.step(),
+            time: now().to_string(),
+        }
+    }
+
+    /// Load the current metadata (root chain verified from the first root) from the media.
+    pub fn load_metadata_event(&self) -> Result<Event, DriverError> {
+        let (root, targets) = current_metadata(&self.ws)?;
+        Ok(Event::MetadataLoaded {
+            step: self.step(),
+            root,
+            targets,
+        })
+    }
+
+    /// Import developers' key requests from the input media.
+    pub fn import_requests_event(&self) -> Result<Event, DriverError> {
+        Ok(Event::RequestsImported {
+            step: self.step(),
+            requests: key_requests(&self.ws, self.practice_tokens)?,
+        })
+    }
+
+    /// Import the in-toto layout `file` from the input media (`input/FILE`); a practice run
+    /// makes a stand-in layout (one step, one software functionary key) when there is none.
+    pub fn import_layout_event(&self, file: &str) -> Result<Event, DriverError> {
+        let path = self.ws.input().join(file);
+        if !path.exists() && self.practice_tokens {
+            std::fs::create_dir_all(self.ws.input()).map_err(io(self.ws.input().display()))?;
+            crate::folder::write_new_file(&path, practice_layout()?.as_bytes())
+                .map_err(io(path.display()))?;
+        }
+        let bytes = crate::folder::read_limited(&path, 4 * 1024 * 1024).map_err(|e| {
+            DriverError::Refused(format!("the in-toto layout on the input media: {e}"))
+        })?;
+        let file = String::from_utf8(bytes)
+            .map_err(|_| DriverError::Refused(format!("{}: not UTF-8 JSON", path.display())))?;
+        Ok(Event::LayoutImported {
+            step: self.step(),
+            file,
+        })
+    }
+
+    /// Import the online public keys from the input media.
+    pub fn import_keys_event(&self) -> Event {
+        Event::KeysImported {
+            step: self.step(),
+            keys: self.online.clone(),
+        }
+    }
+
+    /// The proposal event (digests of what is to be signed).
+    pub fn propose_event(&self) -> Result<Event, DriverError> {
+        Ok(Event::Proposed {
+            step: self.step(),
+            digests: self
+                .engine
+                .proposal()
+                .map_err(|e| DriverError::Refused(e.to_string()))?
+                .digests(),
+        })
+    }
+
+    /// The token a keyholder is expected to use (label or serial), as the plan names it.
+    pub fn expected_token(&self, keyholder: &str) -> String {
+        self.plan
+            .tokens
+            .get(keyholder)
+            .cloned()
+            .unwrap_or_else(|| keyholder.to_string())
+    }
+
+    /// Generate the keyholder's key in their token (or take the key a power cut left in it).
+    /// `pin`: the PIN typed for this operation, else the plan's or asked on the terminal.
+    pub fn generate_key_event(
+        &self,
+        keyholder: &str,
+        key_type: &str,
+        pin: Option<&Zeroizing<String>>,
+    ) -> Result<Event, DriverError> {
+        let alg = parse_key_type(key_type)
+            .ok_or_else(|| DriverError::Refused(format!("unknown key type {key_type}")))?;
+        let session = login(&self.module, keyholder, &self.plan, pin)?;
+        let label = key_label(&self.script_name);
+        // A key made before a power cut (not yet in the transcript) is taken as it is.
+        let existing = session
+            .keys()
+            .map_err(io(format!("keys of {keyholder}")))?
+            .into_iter()
+            .find(|k| k.label == label)
+            .and_then(|k| k.tuf_key());
+        let key = match existing {
+            Some(k) => k,
+            None => {
+                session
+                    .generate(alg, &label, None, EdParams::Auto)
+                    .map_err(io(format!("generating the key of {keyholder}")))?
+                    .key
+            }
+        };
+        Ok(Event::KeyGenerated {
+            step: self.step(),
+            keyholder: keyholder.to_string(),
+            token_serial: session.token().serial.clone(),
+            key: key.to_value(),
+        })
+    }
+
+    /// The next key `who` has to sign with and the present token that holds it (`None`: not
+    /// present), for the UI to check the token before asking for its PIN.
+    pub fn next_signing_token(
+        &self,
+        who: &str,
+    ) -> Result<Option<(KeyId, Option<TokenDesc>)>, DriverError> {
+        let Some((keyid, _)) = self.engine.roles_left(who).into_iter().next() else {
+            return Ok(None);
+        };
+        let token = token_holding(&self.module, who, &self.plan, &self.engine, &keyid)?;
+        Ok(Some((keyid, token)))
+    }
+
+    /// One signature by `who`'s token over the next role they have left to sign.
+    pub fn sign_event(
+        &self,
+        who: &str,
+        pin: Option<&Zeroizing<String>>,
+    ) -> Result<Event, DriverError> {
+        let p = self
+            .engine
+            .proposal()
+            .map_err(|e| DriverError::Refused(e.to_string()))?;
+        let Some((keyid, role)) = self.engine.roles_left(who).into_iter().next() else {
+            return Err(DriverError::Refused(format!(
+                "{who} is asked to sign but has nothing left to sign"
+            )));
+        };
+        let mut signer =
+            token_signer_for(&self.module, who, &self.plan, &self.engine, &keyid, pin)?;
+        let bytes = match (role, &p.root, &p.targets) {
+            ("layout", _, _) => match &p.layout {
+                Some(l) => l.signed_message(),
+                None => {
+                    return Err(DriverError::Refused(
+                        "no layout is part of this proposal".into(),
+                    ));
+                }
+            },
+            ("root", Some(r), _) => r.signed_bytes().to_vec(),
+            ("targets", _, Some(t)) => t.signed_bytes().to_vec(),
+            _ => {
+                return Err(DriverError::Refused(format!(
+                    "{role} is not part of this proposal"
+                )));
+            }
+        };
+        let sig = signer
+            .sign(&bytes)
+            .map_err(io(format!("signing {role} with the token of {who}")))?;
+        Ok(Event::Signed {
+            step: self.step(),
+            keyholder: who.to_string(),
+            role: role.into(),
+            keyid: keyid.0,
+            sig: hex::encode(sig),
+        })
+    }
+
+    /// Write the files to the export media (atomic, read back, `SHA256SUMS`): the workspace's
+    /// `export/` folder (later ceremonies continue from it) and, when `medium` is given, also
+    /// that folder on removable media. Returns the event and what was written where.
+    pub fn export_event(
+        &self,
+        files: &[(String, Vec<u8>)],
+        medium: Option<&Path>,
+    ) -> Result<(Event, Vec<ExportReport>), DriverError> {
+        let list: Vec<ExportFile> = files
+            .iter()
+            .map(|(name, data)| ExportFile {
+                name: name.clone(),
+                data: data.clone(),
+            })
+            .collect();
+        let export = self.ws.export();
+        let mut places = vec![export.clone()];
+        if let Some(m) = medium
+            && m != export
+        {
+            places.push(m.to_path_buf());
+        }
+        let mut reports = Vec::new();
+        for dir in &places {
+            std::fs::create_dir_all(dir).map_err(io(dir.display()))?;
+            reports.push(
+                export_files(&StdFs, dir, &list, ExportOptions::default())
+                    .map_err(io(format!("export to {}", dir.display())))?,
+            );
+        }
+        use sha2::Digest;
+        Ok((
+            Event::Exported {
+                step: self.step(),
+                files: files
+                    .iter()
+                    .map(|(n, b)| (n.clone(), hex::encode(sha2::Sha256::digest(b))))
+                    .collect(),
+                destination: places
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+            },
+            reports,
+        ))
+    }
+
+    /// The headless answer to `need`, with the actor to record: plan values, the machine's own
+    /// checks, the tokens (PIN: `pin`, else the plan's, else asked on the terminal).
+    pub fn answer(
+        &self,
+        need: Need,
+        pin: Option<&Zeroizing<String>>,
+    ) -> Result<(String, Event), DriverError> {
+        let step = self.step();
+        let mut actor = self.step_actor();
+        let event = match need {
+            Need::Done => {
+                return Err(DriverError::Refused("the ceremony has no step left".into()));
+            }
+            Need::Parameters => Event::Parameters {
+                values: self.plan.values.clone(),
+                practice: self.plan.practice,
+            },
+            Need::Acknowledge { .. } => Event::Acknowledged {
+                step,
+                value: Some(self.plan.acknowledgement.clone()),
+            },
+            Need::AirgapCheck => self.airgap_event(),
+            Need::ClockConfirm => self.clock_event(),
+            Need::RollCall { .. } => Event::RollCall {
+                step,
+                administrator: self.plan.administrator.clone(),
+                keyholders: self.plan.keyholders.clone(),
+                witnesses: self.plan.witnesses.clone(),
+            },
+            Need::LoadMetadata => self.load_metadata_event()?,
+            Need::ImportRequests => self.import_requests_event()?,
+            Need::ImportLayout { file } => self.import_layout_event(&file)?,
+            Need::ImportKeys { .. } => self.import_keys_event(),
+            Need::GenerateKey {
+                keyholder,
+                key_type,
+            } => {
+                actor = keyholder.clone();
+                self.generate_key_event(&keyholder, &key_type, pin)?
+            }
+            Need::Propose => self.propose_event()?,
+            Need::Review { digests } => Event::Approved { step, digests },
+            Need::Sign { pending, .. } => match pending.first() {
+                None => Event::SigningClosed { step },
+                Some(who) => {
+                    actor = who.clone();
+                    self.sign_event(who, pin)?
+                }
+            },
+            Need::Verify => Event::Verified { step },
+            Need::Export { files } => self.export_event(&files, self.plan.export_to.as_deref())?.0,
+            Need::Seal => Event::Sealed { step },
+        };
+        Ok((actor, event))
+    }
+
+    /// Keyholders who seal: everyone in the roll call whose key takes part in this ceremony.
+    pub fn sealers(&self) -> Vec<String> {
+        self.engine
+            .keyholders()
+            .iter()
+            .filter(|k| !self.engine.keyholder_key_ids(k).is_empty())
+            .cloned()
+            .collect()
+    }
+
+    /// The present token with which `who` signs the seal, if one is found by its keys.
+    pub fn sealing_token(&self, who: &str) -> Option<TokenDesc> {
+        sealing_token(&self.module, who, &self.plan, &self.engine)
+            .ok()
+            .flatten()
+    }
+
+    /// Assign a token (label or serial) to a keyholder for this ceremony: their keys are
+    /// generated in it (the administrator confirms the token the keyholder brought).
+    pub fn assign_token(&mut self, who: &str, token: &str) {
+        self.plan.tokens.insert(who.to_string(), token.to_string());
+    }
+
+    /// The token key with which `who` signs the seal (PIN: `pin`, else the plan's or asked).
+    pub fn seal_signer(
+        &self,
+        who: &str,
+        pin: Option<&Zeroizing<String>>,
+    ) -> Result<Pkcs11Signer, DriverError> {
+        ceremony_signer(&self.module, who, &self.plan, &self.engine, pin).map(|(s, _)| s)
+    }
+}

@@ -1,0 +1,180 @@
+//! What a ceremony reads from the input media (`WORKSPACE/input/`) and the export of earlier
+//! ceremonies (`WORKSPACE/export/`); practice runs make stand-ins for missing inputs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+
+use crate::signer::Signer;
+use crate::signer::software::SoftwareSigner;
+use crate::transcript::details::FileDigest;
+use crate::tuf::canonical::{Map, Value};
+use crate::tuf::key::Algorithm;
+
+use super::error::{DriverError, io};
+use super::workspace::Workspace;
+
+/// Stand-in online keys (snapshot, timestamp) on the input media, made once per workspace.
+pub(super) fn online_keys(
+    ws: &Workspace,
+    file: &str,
+    make_stand_ins: bool,
+) -> Result<(BTreeMap<String, Value>, FileDigest), DriverError> {
+    let path = ws.input().join(file);
+    if !path.exists() && !make_stand_ins {
+        return Err(DriverError::Refused(format!(
+            "{}: the online public keys are not on the input media",
+            path.display()
+        )));
+    }
+    if !path.exists() {
+        std::fs::create_dir_all(ws.input()).map_err(io(ws.input().display()))?;
+        let mut m = Map::new();
+        for role in ["snapshot", "timestamp"] {
+            let s = SoftwareSigner::generate(Algorithm::Ed25519, &mut rand_core::OsRng)
+                .ok_or_else(|| DriverError::Io("cannot generate a stand-in online key".into()))?;
+            m.insert(role.to_string(), s.key().to_value());
+        }
+        crate::folder::write_new_file(&path, Value::Object(m).to_pretty_json().as_bytes())
+            .map_err(io(path.display()))?;
+    }
+    let bytes = std::fs::read(&path).map_err(io(path.display()))?;
+    let v = Value::parse(&bytes).map_err(io(path.display()))?;
+    let keys = v
+        .as_object()
+        .ok_or_else(|| DriverError::Io(format!("{}: expected an object of keys", path.display())))?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok((keys, FileDigest::of(&format!("input/{file}"), &bytes)))
+}
+
+/// Developers' key requests on the input media (`input/requests/*.json`); a practice run makes
+/// two (projects `example-pkg` and `other-pkg`, one Ed25519 and one P-256 developer key) when
+/// the folder does not exist.
+pub(super) fn key_requests(
+    ws: &Workspace,
+    make_stand_ins: bool,
+) -> Result<Vec<Value>, DriverError> {
+    let dir = ws.input().join("requests");
+    if !dir.exists() && !make_stand_ins {
+        return Err(DriverError::Refused(format!(
+            "{}: no key requests on the input media",
+            dir.display()
+        )));
+    }
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir).map_err(io(dir.display()))?;
+        for (project, alg) in [
+            ("example-pkg", Algorithm::Ed25519),
+            ("other-pkg", Algorithm::EcdsaP256),
+        ] {
+            let dev = SoftwareSigner::generate(alg, &mut rand_core::OsRng).ok_or_else(|| {
+                DriverError::Io("cannot generate a stand-in developer key".into())
+            })?;
+            let mut m = Map::new();
+            m.insert(
+                "_type".into(),
+                crate::ceremony::engine::KEY_REQUEST_TYPE.into(),
+            );
+            m.insert("project".into(), project.into());
+            m.insert(
+                "paths".into(),
+                Value::Array(vec![Value::String(format!("{project}/*"))]),
+            );
+            m.insert("threshold".into(), 1u64.into());
+            m.insert("keys".into(), Value::Array(vec![dev.key().to_value()]));
+            let path = dir.join(format!("{project}.json"));
+            crate::folder::write_new_file(&path, Value::Object(m).to_pretty_json().as_bytes())
+                .map_err(io(path.display()))?;
+        }
+    }
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(io(dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|p| {
+            let bytes = crate::folder::read_limited(p, 1024 * 1024).map_err(DriverError::Io)?;
+            Value::parse(&bytes).map_err(io(p.display()))
+        })
+        .collect()
+}
+
+/// A stand-in in-toto layout for practice: one step "build" by a software functionary key,
+/// expiring in half a year.
+pub(super) fn practice_layout() -> Result<String, DriverError> {
+    let func = SoftwareSigner::generate(Algorithm::Ed25519, &mut rand_core::OsRng)
+        .ok_or_else(|| DriverError::Io("cannot generate a stand-in functionary key".into()))?;
+    let key = func.key().clone();
+    let id = key.key_id().0;
+    let mut keyv = key.to_value();
+    if let Value::Object(m) = &mut keyv {
+        m.insert("keyid".into(), Value::String(id.clone()));
+    }
+    let expires = (OffsetDateTime::now_utc() + time::Duration::days(182))
+        .replace_nanosecond(0)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| DriverError::Io(e.to_string()))?;
+    let text = format!(
+        r#"{{"signatures": [], "signed": {{"_type": "layout", "expires": "{expires}", "readme": "Practice layout made by conclave rehearse", "keys": {{"{id}": {keyv}}}, "steps": [{{"_type": "step", "name": "build", "threshold": 1, "expected_materials": [], "expected_products": [["ALLOW", "*"]], "pubkeys": ["{id}"], "expected_command": ["make"]}}], "inspect": []}}}}"#,
+        keyv = String::from_utf8_lossy(&keyv.canonical_bytes())
+    );
+    Ok(text)
+}
+
+/// The newest `N.ROLE.json` in a folder.
+pub(super) fn latest(dir: &Path, role: &str) -> Option<(u64, PathBuf)> {
+    let suffix = format!(".{role}.json");
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let v = name.strip_suffix(&suffix)?.parse::<u64>().ok()?;
+            Some((v, e.path()))
+        })
+        .max_by_key(|(v, _)| *v)
+}
+
+/// The current root and targets from the export of earlier ceremonies, the root chain verified
+/// from the first root.
+pub(super) fn current_metadata(ws: &Workspace) -> Result<(Value, Value), DriverError> {
+    let export = ws.export();
+    let first = export.join("1.root.json");
+    let trusted = std::fs::read(&first).map_err(|e| {
+        DriverError::Refused(format!(
+            "{}: {e}: run the bootstrap-root ceremony in this workspace first",
+            first.display()
+        ))
+    })?;
+    let src =
+        crate::folder::FolderSource::new(&export, crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE)
+            .map_err(io(export.display()))?;
+    let report = crate::tuf::repository::verify_repository(
+        "1.root.json",
+        &trusted,
+        &src,
+        OffsetDateTime::now_utc(),
+    );
+    if let Some(e) = &report.error {
+        return Err(DriverError::Refused(format!(
+            "the metadata in {} does not verify: {e}",
+            export.display()
+        )));
+    }
+    let read = |role: &str| -> Result<Value, DriverError> {
+        let (_, path) = latest(&export, role).ok_or_else(|| {
+            DriverError::Refused(format!("no {role} metadata in {}", export.display()))
+        })?;
+        let bytes = std::fs::read(&path).map_err(io(path.display()))?;
+        Value::parse(&bytes).map_err(io(path.display()))
+    };
+    Ok((read("root")?, read("targets")?))
+}

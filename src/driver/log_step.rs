@@ -1,0 +1,124 @@
+//! The key-event log step after the seal.
+
+use std::path::{Path, PathBuf};
+
+use crate::signer::pkcs11::Pkcs11Signer;
+
+use super::error::{DriverError, io};
+use super::inputs::latest;
+use super::plan::Plan;
+use super::report::KeyLog;
+use super::session::Session;
+use super::workspace::Workspace;
+
+impl Session {
+    /// The key-event log after the seal: the ceremony's key events appended to the workspace's
+    /// latest log (`export/log-NNN`), or to the log on the input media (`input/log`), or a new
+    /// log when the plan names one; its checkpoint signed by every signer whose key is a root
+    /// key of the root now in force. Continues a log step an interruption cut short.
+    pub(super) fn key_event_log(
+        &self,
+        seal_hex: &str,
+        signers: &mut [(String, Pkcs11Signer)],
+    ) -> Result<Option<KeyLog>, DriverError> {
+        let export = self.ws.export();
+        let mut ours: Vec<(u32, PathBuf)> = std::fs::read_dir(&export)
+            .map_err(io(export.display()))?
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let n = name.strip_prefix("log-")?.parse::<u32>().ok()?;
+                Some((n, e.path()))
+            })
+            .collect();
+        ours.sort();
+        let contains_seal = |dir: &Path| {
+            std::fs::read_to_string(dir.join("entries.jsonl"))
+                .is_ok_and(|t| t.contains(&format!("\"seal\":\"{seal_hex}\"")))
+        };
+        let newest_log = ours.last().cloned();
+        let (dir, previous) = match &newest_log {
+            Some((_, d)) if contains_seal(d) => {
+                let prev = ours
+                    .iter()
+                    .rev()
+                    .nth(1)
+                    .map(|(_, p)| p.clone())
+                    .or_else(|| Some(self.ws.input().join("log")).filter(|p| p.is_dir()));
+                (d.clone(), prev)
+            }
+            _ => {
+                let input_log = self.ws.input().join("log");
+                let previous = newest_log
+                    .as_ref()
+                    .map(|(_, p)| p.clone())
+                    .or_else(|| input_log.is_dir().then_some(input_log));
+                if previous.is_none() && self.plan.log_origin.is_none() {
+                    return Ok(None);
+                }
+                let n = newest_log.as_ref().map_or(1, |(n, _)| n + 1);
+                let dir = export.join(format!("log-{n:03}"));
+                let (_, root) = latest(&export, "root").ok_or_else(|| {
+                    DriverError::Io(format!("no root metadata in {}", export.display()))
+                })?;
+                let targets = latest(&export, "targets").map(|(_, p)| p);
+                let args = crate::cli::log::AppendArgs {
+                    log: dir.clone(),
+                    previous_log: previous.clone(),
+                    origin: if previous.is_some() {
+                        None
+                    } else {
+                        self.plan.log_origin.clone()
+                    },
+                    transcript: self.tpath.clone(),
+                    root,
+                    targets,
+                    previous_root: None,
+                    previous_targets: None,
+                    json: false,
+                };
+                crate::cli::log::append(&args)
+                    .map_err(|e| DriverError::Refused(format!("the key-event log: {e}")))?;
+                (dir, previous)
+            }
+        };
+        let mut signed_by = Vec::new();
+        for (who, s) in signers.iter_mut() {
+            if crate::cli::log::sign_checkpoint_with(&dir, s)
+                .map_err(|e| DriverError::Refused(format!("the key-event log: {e}")))?
+            {
+                signed_by.push(who.clone());
+            }
+        }
+        Ok(Some(KeyLog {
+            dir,
+            previous,
+            signed_by,
+        }))
+    }
+}
+
+/// Whether a sealed ceremony still lacks its key-event log step (interrupted after the seal
+/// signatures): a log is expected when the plan names one, the input media brings one, or the
+/// workspace has one; it is missing when no `export/log-NNN` holds the seal.
+pub(super) fn log_step_missing(ws: &Workspace, plan: &Plan, seal_hex: &str) -> bool {
+    let export = ws.export();
+    let logs: Vec<PathBuf> = std::fs::read_dir(&export)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("log-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let expected = plan.log_origin.is_some() || ws.input().join("log").is_dir() || !logs.is_empty();
+    expected
+        && !logs.iter().any(|d| {
+            std::fs::read_to_string(d.join("entries.jsonl"))
+                .is_ok_and(|t| t.contains(&format!("\"seal\":\"{seal_hex}\"")))
+        })
+}

@@ -1,0 +1,33 @@
+//! The ceremony driver: the one owner of an open ceremony, outside the pure core. It holds the
+//! workspace, the transcript file, the engine, the tokens, the clock, the inputs, the export
+//! and the key-event log; the headless runner, `conclave ceremony run` and the terminal UI all
+//! drive a ceremony through its [`Session`]. Every decision is the engine's
+//! ([`crate::ceremony::engine`]); this module does the I/O around it.
+//!
+//! A practice run (`conclave rehearse`) uses SoftHSM2 practice tokens for three keyholders in
+//! the workspace and stand-in online keys; killed at any point, the same command continues from
+//! the transcript.
+
+mod clock;
+mod error;
+mod events;
+mod inputs;
+mod log_step;
+mod plan;
+mod practice;
+mod report;
+mod runner;
+mod scripts;
+mod seal;
+mod session;
+mod tokens;
+mod workspace;
+
+pub use error::DriverError;
+pub use plan::Plan;
+pub use practice::{PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, REHEARSE_CHILD};
+pub use report::{CeremonyReport, KeyLog, KeyRow};
+pub use runner::{run, run_real};
+pub use scripts::{SHIPPED_SCRIPTS, shipped_script};
+pub use session::{Opened, Session};
+pub use workspace::{Workspace, prepare};

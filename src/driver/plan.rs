@@ -1,0 +1,38 @@
+//! Who takes part in a ceremony and how each step is answered.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use zeroize::Zeroizing;
+
+use crate::ceremony::engine::ParamJson;
+
+/// Who takes part and how each step is answered: made by the rehearsal for practice tokens, or
+/// read from an answers file for a run on real tokens (`conclave ceremony run`).
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// A practice run: a failed air-gap check is a recorded warning instead of a stop.
+    pub practice: bool,
+    /// The ceremony administrator.
+    pub administrator: String,
+    /// Keyholders in the order they act.
+    pub keyholders: Vec<String>,
+    /// Witnesses.
+    pub witnesses: Vec<String>,
+    /// Parameter values (others keep the script's defaults).
+    pub values: BTreeMap<String, ParamJson>,
+    /// Text recorded at acknowledgement steps that record text (e.g. the bag serial).
+    pub acknowledgement: String,
+    /// Keyholder to token label or serial (default: a token labelled with the keyholder's name).
+    pub tokens: BTreeMap<String, String>,
+    /// PINs by keyholder; a keyholder without one is asked on the terminal (no echo).
+    pub pins: BTreeMap<String, Zeroizing<String>>,
+    /// PKCS#11 module (default: the known modules in order).
+    pub module: Option<PathBuf>,
+    /// A folder on removable media that receives the export as well (headless runs).
+    pub export_to: Option<PathBuf>,
+    /// The key-event log's name when this ceremony starts a new log (no previous log in the
+    /// workspace's export or on the input media); without it and without a previous log, no
+    /// log is written. Practice runs use `practice.conclave.invalid/key-events`.
+    pub log_origin: Option<String>,
+}

@@ -1,0 +1,67 @@
+//! The headless runner (`conclave rehearse --headless`, `conclave ceremony run`): every step
+//! answered from the plan, then the seal by every keyholder's token.
+
+use std::path::Path;
+
+use crate::ceremony::engine::Need;
+
+use super::error::DriverError;
+use super::plan::Plan;
+use super::report::CeremonyReport;
+use super::scripts::shipped_script;
+use super::session::{Opened, Session};
+use super::workspace::Workspace;
+
+/// Run (or continue) a headless rehearsal of `script_name` in the workspace. Must run in a
+/// process whose `SOFTHSM2_CONF` is the workspace's configuration.
+pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<CeremonyReport, DriverError> {
+    let text = shipped_script(script_name).ok_or_else(|| {
+        DriverError::Io(format!(
+            "no shipped ceremony script named \"{script_name}\""
+        ))
+    })?;
+    run_script(ws, script_name, text, sys, None)
+}
+
+/// Run (or continue) a ceremony on real tokens, answered by `plan` (`conclave ceremony run`):
+/// the online keys and key requests must be on the input media (`WORKSPACE/input/`).
+pub fn run_real(
+    ws: &Workspace,
+    script_name: &str,
+    text: &str,
+    sys: &Path,
+    plan: Plan,
+) -> Result<CeremonyReport, DriverError> {
+    run_script(ws, script_name, text, sys, Some(plan))
+}
+
+/// The headless runner: every step answered from the plan, then the seal by every keyholder's
+/// token.
+pub(super) fn run_script(
+    ws: &Workspace,
+    script_name: &str,
+    text: &str,
+    sys: &Path,
+    real: Option<Plan>,
+) -> Result<CeremonyReport, DriverError> {
+    let mut session = match Session::open(ws, script_name, text, sys, real)? {
+        Opened::Finished(report) => return Ok(*report),
+        Opened::Running(s) => s,
+    };
+    loop {
+        let need = session.need();
+        if need == Need::Done {
+            break;
+        }
+        let (actor, event) = session.answer(need, None)?;
+        session.record(&actor, event)?;
+    }
+    let mut signers = Vec::new();
+    for who in session.engine.keyholders().to_vec() {
+        // Everyone present whose token holds a key of this ceremony seals.
+        if let Ok(signer) = session.seal_signer(&who, None) {
+            signers.push((who, signer));
+        }
+    }
+    session.seal(signers)
+}

@@ -1,0 +1,28 @@
+//! The ceremony scripts shipped in the binary.
+
+/// Names of the scripts shipped in the binary, in the order a registry usually needs them.
+pub const SHIPPED_SCRIPTS: [&str; 7] = [
+    "bootstrap-root",
+    "rotate-root-keys",
+    "refresh-expiry",
+    "rotate-online-keys",
+    "rotate-targets-keys",
+    "delegate-claimed-projects",
+    "sign-intoto-layout",
+];
+
+/// The scripts shipped in the binary (the appliance has no source tree).
+pub fn shipped_script(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "bootstrap-root" => include_str!("../../ceremony-scripts/bootstrap-root.toml"),
+        "rotate-root-keys" => include_str!("../../ceremony-scripts/rotate-root-keys.toml"),
+        "rotate-targets-keys" => include_str!("../../ceremony-scripts/rotate-targets-keys.toml"),
+        "refresh-expiry" => include_str!("../../ceremony-scripts/refresh-expiry.toml"),
+        "rotate-online-keys" => include_str!("../../ceremony-scripts/rotate-online-keys.toml"),
+        "delegate-claimed-projects" => {
+            include_str!("../../ceremony-scripts/delegate-claimed-projects.toml")
+        }
+        "sign-intoto-layout" => include_str!("../../ceremony-scripts/sign-intoto-layout.toml"),
+        _ => return None,
+    })
+}

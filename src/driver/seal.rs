@@ -1,0 +1,97 @@
+//! Sealing the transcript and signing the seal.
+
+use std::path::Path;
+
+use crate::signer::pkcs11::Pkcs11Signer;
+use crate::transcript::details::FileDigest;
+use crate::tuf::canonical::Value;
+use crate::tuf::key::KeyId;
+
+use super::clock::now;
+use super::error::{DriverError, io};
+use super::report::{CeremonyReport, summary};
+use super::session::Session;
+
+impl Session {
+    /// Seal the transcript (artifacts with their hashes) and sign the seal with each signer;
+    /// continues a seal an interruption left half signed.
+    pub fn seal(
+        mut self,
+        mut signers: Vec<(String, Pkcs11Signer)>,
+    ) -> Result<CeremonyReport, DriverError> {
+        let mut artifacts = Vec::new();
+        let mut exported = Vec::new();
+        for (name, data) in self.engine.export_files() {
+            artifacts.push(FileDigest::of(&name, &data));
+            exported.push(name);
+        }
+        if signers.is_empty() {
+            return Err(DriverError::Io(
+                "no keyholder's token can seal the transcript".into(),
+            ));
+        }
+        let (seal_hash, already_signed) = match transcript_seal_state(&self.tpath)? {
+            Some(state) => state,
+            None => {
+                let ids: Vec<KeyId> = signers.iter().map(|(_, s)| s.key_id()).collect();
+                let seal = self
+                    .file()?
+                    .append_seal("administrator", None, artifacts, ids, now())
+                    .map_err(io("sealing the transcript"))?;
+                (hex::encode(seal.hash), Vec::new())
+            }
+        };
+        for (who, s) in signers.iter_mut() {
+            if already_signed.contains(&s.key_id().0) {
+                continue;
+            }
+            self.file()?
+                .append_seal_signature(who, s, now())
+                .map_err(io(format!("{who}'s seal signature")))?;
+        }
+        let key_log = self.key_event_log(&seal_hash, &mut signers)?;
+        let (keys, digests) = summary(&self.engine);
+        Ok(CeremonyReport {
+            key_log,
+            review: self.engine.review_lines(),
+            keyholders: self.engine.keyholders().to_vec(),
+            keys,
+            digests,
+            transcript: self.tpath,
+            exported,
+            export_dir: self.ws.export(),
+            seal: seal_hash,
+            repaired: self.repaired,
+            resumed: self.resumed,
+            already_complete: false,
+            resumed_events: self.resumed_events,
+            warnings: self.warnings,
+        })
+    }
+}
+
+/// If the transcript is sealed already (a run interrupted while sealing): the seal hash and
+/// the key ids that have signed it.
+pub(super) fn transcript_seal_state(
+    path: &Path,
+) -> Result<Option<(String, Vec<String>)>, DriverError> {
+    let bytes = std::fs::read(path).map_err(io(path.display()))?;
+    let t = crate::transcript::chain::verify_chain(&bytes)
+        .map_err(|e| DriverError::Refused(format!("{}: {e}", path.display())))?;
+    let Some(seal) = t.seal_index().and_then(|i| t.records().get(i)) else {
+        return Ok(None);
+    };
+    let signed = t
+        .records()
+        .iter()
+        .filter(|r| r.action == "seal-signature")
+        .filter_map(|r| {
+            r.details
+                .as_object()
+                .and_then(|m| m.get("keyid"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect();
+    Ok(Some((hex::encode(seal.hash), signed)))
+}

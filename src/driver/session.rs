@@ -1,0 +1,348 @@
+//! An open ceremony: opening or continuing it from its transcript, and recording events
+//! (the engine decides first, then the transcript is appended).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::ceremony::engine::{Engine, Event, Need};
+use crate::ceremony::script::{Kind, Person, Script};
+use crate::signer::pkcs11::{Module, locate_module};
+use crate::transcript::details::BeginDetails;
+use crate::transcript::file::TranscriptFile;
+use crate::tuf::canonical::Value;
+
+use super::clock::now;
+use super::error::{DriverError, io};
+use super::inputs::{latest, online_keys};
+use super::log_step::log_step_missing;
+use super::plan::Plan;
+use super::practice::{
+    PRACTICE_LOG_ORIGIN, practice_plan, practice_tokens, repair_tokens, save_tokens,
+};
+use super::report::{CeremonyReport, finished};
+use super::workspace::Workspace;
+
+/// Whether a ceremony could be opened or was finished already.
+pub enum Opened {
+    /// Sealed and signed earlier: only its report.
+    Finished(Box<CeremonyReport>),
+    /// Open (new, or continued from its transcript).
+    Running(Box<Session>),
+}
+
+/// An open ceremony: the engine, its transcript on disk and the token module. Every event goes
+/// through [`Session::record`]: the engine decides first, only accepted events reach the
+/// transcript. The headless runner and the terminal UI both drive a ceremony through this.
+pub struct Session {
+    /// The workspace.
+    pub ws: Workspace,
+    /// The script's name.
+    pub script_name: String,
+    /// The script.
+    pub script: Script,
+    /// The engine (state = fold over the recorded events).
+    pub engine: Engine,
+    /// The transcript's path.
+    pub tpath: PathBuf,
+    /// Who takes part and the answers given in advance.
+    pub plan: Plan,
+    /// Practice tokens of a rehearsal (made and kept by the workspace).
+    pub practice_tokens: bool,
+    /// Whether an earlier run's transcript was continued.
+    pub resumed: bool,
+    /// Events replayed from it.
+    pub resumed_events: usize,
+    /// Practice token files restored after an interruption.
+    pub repaired: Vec<String>,
+    /// Warnings acknowledged in this run.
+    pub warnings: Vec<String>,
+    /// `None` when the transcript is complete (sealed and signed by every signer).
+    pub(super) transcript: Option<TranscriptFile>,
+    pub(super) module: Module,
+    pub(super) online: BTreeMap<String, Value>,
+    pub(super) sys: PathBuf,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("script", &self.script_name)
+            .field("transcript", &self.tpath)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Open the ceremony `script_name` in the workspace: practice tokens and a practice plan
+    /// when `real` is `None`, else the keyholders' tokens and `real`. An unfinished transcript
+    /// is continued (its events replayed through the engine).
+    pub fn open(
+        ws: &Workspace,
+        script_name: &str,
+        text: &str,
+        sys: &Path,
+        real: Option<Plan>,
+    ) -> Result<Opened, DriverError> {
+        let script = Script::parse(&format!("{script_name}.toml"), text).map_err(|e| {
+            DriverError::Refused(
+                e.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        })?;
+        let mut engine =
+            Engine::new(script.clone()).map_err(|e| DriverError::Refused(e.to_string()))?;
+        let practice_tokens_used = real.is_none();
+        let (module, plan, repaired) = match real {
+            None => {
+                let repaired = repair_tokens(ws)?;
+                let module_path = locate_module(None).map_err(io("the SoftHSM2 module"))?;
+                let module = Module::open(Some(&module_path)).map_err(io("the SoftHSM2 module"))?;
+                let (people, values) = practice_plan(script.kind);
+                let pins = practice_tokens(ws, &module, &people)?;
+                save_tokens(ws)?;
+                let plan = Plan {
+                    practice: true,
+                    administrator: "administrator".into(),
+                    keyholders: people,
+                    witnesses: vec!["witness".into()],
+                    values,
+                    acknowledgement: "PRACTICE".into(),
+                    tokens: BTreeMap::new(),
+                    pins,
+                    module: None,
+                    export_to: None,
+                    log_origin: Some(PRACTICE_LOG_ORIGIN.into()),
+                };
+                (module, plan, repaired)
+            }
+            Some(plan) => {
+                let path =
+                    locate_module(plan.module.as_deref()).map_err(io("the PKCS#11 module"))?;
+                let module = Module::open(Some(&path)).map_err(io("the PKCS#11 module"))?;
+                (module, plan, Vec::new())
+            }
+        };
+        // The online keys on the input media: the registry's current ones at a bootstrap, new
+        // ones (one set per root version they are meant for) at an online key rotation.
+        let keys_file = if script.kind == Kind::RotateOnlineKeys {
+            let next = latest(&ws.export(), "root").map_or(1, |(v, _)| v + 1);
+            format!("online-keys-for-root-v{next}.json")
+        } else {
+            "online-keys.json".to_string()
+        };
+        let (online, online_digest) = online_keys(ws, &keys_file, practice_tokens_used)?;
+
+        let tpath = if script.kind == Kind::BootstrapRoot {
+            ws.transcript(script_name)
+        } else {
+            // One transcript per ceremony: an unfinished one is continued (whatever it already
+            // exported), otherwise a new one is named after the root version it will produce.
+            match unfinished(ws, script_name, &script, &plan)? {
+                Some(p) => p,
+                None => {
+                    // Named after the version the ceremony produces: targets for a ceremony
+                    // that changes only targets, root otherwise.
+                    let role = if matches!(
+                        script.kind,
+                        Kind::DelegateClaimedProjects | Kind::SignIntotoLayout
+                    ) {
+                        "targets"
+                    } else {
+                        "root"
+                    };
+                    let next = latest(&ws.export(), role).map_or(1, |(v, _)| v + 1);
+                    ws.dir
+                        .join(format!("{script_name}-v{next}.transcript.jsonl"))
+                }
+            }
+        };
+        // A sealed ceremony whose key-event log step was cut short: the transcript is complete
+        // (nothing more is appended), only the log is written.
+        let mut complete = false;
+        if let Some(done) = finished(&tpath, &script)? {
+            if !log_step_missing(ws, &plan, &done.seal) {
+                return Ok(Opened::Finished(Box::new(done)));
+            }
+            complete = true;
+        }
+        let mut resumed_events = 0;
+        let resumed = tpath.exists();
+        let transcript = if resumed {
+            let (file, records) = if complete {
+                let bytes = std::fs::read(&tpath).map_err(io(tpath.display()))?;
+                let t = crate::transcript::chain::verify_chain(&bytes)
+                    .map_err(|e| DriverError::Refused(format!("{}: {e}", tpath.display())))?;
+                (None, t.records().to_vec())
+            } else {
+                let (file, resumed) = TranscriptFile::open_resume(&tpath, now())
+                    .map_err(io("resuming the transcript"))?;
+                (Some(file), resumed.transcript.records().to_vec())
+            };
+            let mut events = Vec::new();
+            for r in &records {
+                if matches!(
+                    r.action.as_str(),
+                    "begin" | "resume" | "seal" | "seal-signature"
+                ) {
+                    continue;
+                }
+                events.push(Event::from_value(&r.details).map_err(|e| {
+                    DriverError::Refused(format!("{}: record {}: {e}", tpath.display(), r.seq))
+                })?);
+            }
+            resumed_events = events.len();
+            engine = Engine::replay(script.clone(), &events).map_err(|(i, e)| {
+                DriverError::Refused(format!(
+                    "{}: event {i} does not replay: {e}",
+                    tpath.display()
+                ))
+            })?;
+            file
+        } else {
+            let mut file = TranscriptFile::create(&tpath).map_err(io("creating the transcript"))?;
+            let begin = BeginDetails::new(script_name, text.as_bytes(), true, vec![online_digest]);
+            file.append("conclave", None, "begin", begin.to_value(), now())
+                .map_err(io("writing the transcript"))?;
+            Some(file)
+        };
+        Ok(Opened::Running(Box::new(Session {
+            ws: ws.clone(),
+            script_name: script_name.to_string(),
+            script,
+            engine,
+            tpath,
+            plan,
+            practice_tokens: practice_tokens_used,
+            resumed,
+            resumed_events,
+            repaired,
+            warnings: Vec::new(),
+            transcript,
+            module,
+            online,
+            sys: sys.to_path_buf(),
+        })))
+    }
+
+    /// What the current step waits for.
+    pub fn need(&self) -> Need {
+        self.engine.need()
+    }
+
+    /// The transcript file, open for appending (not for a complete transcript).
+    pub(super) fn file(&mut self) -> Result<&mut TranscriptFile, DriverError> {
+        self.transcript.as_mut().ok_or_else(|| {
+            DriverError::Refused(format!(
+                "{}: the transcript is sealed and signed; nothing more is recorded",
+                self.tpath.display()
+            ))
+        })
+    }
+
+    /// The transcript's actor of the current step (administrator, keyholder, witness).
+    pub fn step_actor(&self) -> String {
+        let step = self.engine.current_step().unwrap_or("end");
+        match self
+            .script
+            .steps
+            .iter()
+            .find(|s| s.id == step)
+            .map(|s| s.actor)
+            .unwrap_or(Person::Administrator)
+        {
+            Person::Administrator => "administrator".to_string(),
+            Person::Keyholder => "keyholder".to_string(),
+            Person::Witness => "witness".to_string(),
+        }
+    }
+
+    /// The current step's id ("end" after the last).
+    pub fn step(&self) -> String {
+        self.engine.current_step().unwrap_or("end").to_string()
+    }
+
+    /// The PKCS#11 module in use.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// Record an event: the engine decides first; only an accepted event is appended to the
+    /// transcript (fsynced) and counts. Policy warnings it raises are acknowledged by the
+    /// administrator as events of their own, and returned.
+    pub fn record(&mut self, actor: &str, event: Event) -> Result<Vec<String>, DriverError> {
+        let mut trial = self.engine.clone();
+        let new_warnings = trial
+            .apply(&event)
+            .map_err(|e| DriverError::Refused(e.to_string()))?;
+        self.file()?
+            .append(
+                actor,
+                trial_step(&event),
+                event.action(),
+                event.to_value(),
+                now(),
+            )
+            .map_err(io("writing the transcript"))?;
+        self.engine = trial;
+        if self.practice_tokens && matches!(event, Event::KeyGenerated { .. }) {
+            save_tokens(&self.ws)?;
+        }
+        for w in &new_warnings {
+            let ack = Event::WarningAcknowledged {
+                step: self.step(),
+                warning: w.clone(),
+            };
+            self.engine
+                .apply(&ack)
+                .map_err(|e| DriverError::Refused(e.to_string()))?;
+            self.file()?
+                .append(
+                    "administrator",
+                    trial_step(&ack),
+                    ack.action(),
+                    ack.to_value(),
+                    now(),
+                )
+                .map_err(io("writing the transcript"))?;
+            self.warnings.push(w.clone());
+        }
+        Ok(new_warnings)
+    }
+}
+
+/// A transcript of `script_name` in the workspace that is not sealed yet.
+pub(super) fn unfinished(
+    ws: &Workspace,
+    script_name: &str,
+    script: &Script,
+    plan: &Plan,
+) -> Result<Option<PathBuf>, DriverError> {
+    let prefix = format!("{script_name}-v");
+    let Ok(rd) = std::fs::read_dir(&ws.dir) else {
+        return Ok(None);
+    };
+    let mut candidates: Vec<PathBuf> = rd
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".transcript.jsonl"))
+        })
+        .map(|e| e.path())
+        .collect();
+    candidates.sort();
+    for p in candidates {
+        match finished(&p, script)? {
+            None => return Ok(Some(p)),
+            Some(done) if log_step_missing(ws, plan, &done.seal) => return Ok(Some(p)),
+            Some(_) => {}
+        }
+    }
+    Ok(None)
+}
+
+pub(super) fn trial_step(ev: &Event) -> Option<&str> {
+    ev.step_id()
+}

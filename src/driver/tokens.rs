@@ -1,0 +1,213 @@
+//! Finding a keyholder's token and key, and logging in with the right PIN.
+
+use zeroize::Zeroizing;
+
+use crate::ceremony::engine::Engine;
+use crate::signer::pkcs11::{Module, Pkcs11Signer, TokenDesc, TokenKey, TokenSession};
+use crate::tuf::key::KeyId;
+
+use super::error::{DriverError, io};
+use super::plan::Plan;
+
+pub(super) fn login(
+    module: &Module,
+    keyholder: &str,
+    plan: &Plan,
+    typed: Option<&Zeroizing<String>>,
+) -> Result<TokenSession, DriverError> {
+    let wanted = plan.tokens.get(keyholder).map_or(keyholder, String::as_str);
+    let token = module.find_token(wanted).map_err(|e| {
+        DriverError::Io(format!(
+            "insert the token {wanted} of keyholder {keyholder}: {e}"
+        ))
+    })?;
+    login_to(module, &token, keyholder, plan, typed)
+}
+
+/// The PIN of `token` for `keyholder` from the plan: `KEYHOLDER@LABEL` or `KEYHOLDER@SERIAL`
+/// first (a keyholder with two tokens, e.g. replacing their own), then `KEYHOLDER`.
+pub(super) fn planned_pin<'a>(
+    plan: &'a Plan,
+    keyholder: &str,
+    token: &TokenDesc,
+) -> Option<&'a Zeroizing<String>> {
+    plan.pins
+        .get(&format!("{keyholder}@{}", token.label))
+        .or_else(|| plan.pins.get(&format!("{keyholder}@{}", token.serial)))
+        .or_else(|| plan.pins.get(keyholder))
+}
+
+/// Open a read-write session on `token` and log in with the typed PIN, the plan's, or one asked
+/// on the terminal (naming the token and the keyholder).
+pub(super) fn login_to(
+    module: &Module,
+    token: &TokenDesc,
+    keyholder: &str,
+    plan: &Plan,
+    typed: Option<&Zeroizing<String>>,
+) -> Result<TokenSession, DriverError> {
+    let session = module
+        .open_session(token, true)
+        .map_err(io(format!("the token of {keyholder}")))?;
+    session
+        .check_not_locked()
+        .map_err(io(format!("the token of {keyholder}")))?;
+    let asked;
+    let pin = match typed.or_else(|| planned_pin(plan, keyholder, token)) {
+        Some(p) => p,
+        None => {
+            asked = Zeroizing::new(
+                rpassword::prompt_password(format!(
+                    "PIN for token {} of keyholder {keyholder}: ",
+                    token.label
+                ))
+                .map_err(io("reading the PIN"))?,
+            );
+            &asked
+        }
+    };
+    session
+        .login(pin)
+        .map_err(io(format!("login to the token of {keyholder}")))?;
+    Ok(session)
+}
+
+/// The present token that holds the key root (new or current) lists under `keyid`: the
+/// keyholder's own token first, then any other present token (a keyholder replacing their own
+/// token signs with the old one for the current root and the new one for the new root).
+/// Public key objects are read without logging in.
+pub(super) fn token_holding(
+    module: &Module,
+    who: &str,
+    plan: &Plan,
+    engine: &Engine,
+    keyid: &KeyId,
+) -> Result<Option<TokenDesc>, DriverError> {
+    find_token_with(module, who, plan, engine, |id| id == keyid)
+}
+
+/// The first present token (the keyholder's own first) holding a key that root (new or
+/// current) lists under a key id `wanted` accepts. Public key objects are read without logging
+/// in.
+pub(super) fn find_token_with(
+    module: &Module,
+    who: &str,
+    plan: &Plan,
+    engine: &Engine,
+    wanted_key: impl Fn(&KeyId) -> bool,
+) -> Result<Option<TokenDesc>, DriverError> {
+    let wanted = plan.tokens.get(who).map_or(who, String::as_str);
+    let mut tokens = module.tokens().map_err(io("listing the tokens"))?;
+    tokens.retain(|t| t.initialized);
+    tokens.sort_by_key(|t| !(t.label == wanted || t.serial == wanted));
+    for t in tokens {
+        let Ok(session) = module.open_session(&t, false) else {
+            continue;
+        };
+        let Ok(keys) = session.keys() else { continue };
+        let holds = keys.iter().any(|k| {
+            k.tuf_key()
+                .and_then(|key| key.public_key().ok())
+                .and_then(|pk| engine.key_for_material(&pk.material()))
+                .is_some_and(|id| wanted_key(&id))
+        });
+        if holds {
+            return Ok(Some(t));
+        }
+    }
+    Ok(None)
+}
+
+/// The keyholder's token key that root (new or current) lists under `keyid`, logged in.
+pub(super) fn token_signer_for(
+    module: &Module,
+    who: &str,
+    plan: &Plan,
+    engine: &Engine,
+    keyid: &KeyId,
+    pin: Option<&Zeroizing<String>>,
+) -> Result<Pkcs11Signer, DriverError> {
+    let token = token_holding(module, who, plan, engine, keyid)?.ok_or_else(|| {
+        DriverError::Io(format!(
+            "no token present holds key {} of {who}: insert it",
+            keyid.short()
+        ))
+    })?;
+    let session = login_to(module, &token, who, plan, pin)?;
+    let tkey = session
+        .keys()
+        .map_err(io(format!("keys of {who}")))?
+        .into_iter()
+        .find(|k| {
+            k.tuf_key()
+                .and_then(|key| key.public_key().ok())
+                .and_then(|pk| engine.key_for_material(&pk.material()))
+                .is_some_and(|id| id == *keyid)
+        })
+        .ok_or_else(|| DriverError::Io(format!("{token} does not hold key {keyid} of {who}")))?;
+    session
+        .signer(&tkey)
+        .map_err(io(format!("the key of {who}")))
+}
+
+/// The keyholder's token key that may sign in this ceremony (found by key material: root lists
+/// it with its owner), and the key id root lists it under.
+/// The present token that holds one of `who`'s keys that may sign in this ceremony (or a root
+/// key of the root in force): the keyholder's own token first, then any other (tokens need not
+/// be labelled after their keyholder). Public key objects are read without logging in.
+pub(super) fn sealing_token(
+    module: &Module,
+    who: &str,
+    plan: &Plan,
+    engine: &Engine,
+) -> Result<Option<TokenDesc>, DriverError> {
+    let mine = engine.keyholder_all_key_ids(who);
+    find_token_with(module, who, plan, engine, |id| {
+        mine.contains(id) && (!engine.roles_for_key(id).is_empty() || engine.is_root_key_after(id))
+    })
+}
+
+pub(super) fn ceremony_signer(
+    module: &Module,
+    who: &str,
+    plan: &Plan,
+    engine: &Engine,
+    pin: Option<&Zeroizing<String>>,
+) -> Result<(Pkcs11Signer, KeyId), DriverError> {
+    let session = match sealing_token(module, who, plan, engine)? {
+        Some(token) => login_to(module, &token, who, plan, pin)?,
+        // Keys without recorded owners: the keyholder's own token.
+        None => login(module, who, plan, pin)?,
+    };
+    let usable: Vec<(TokenKey, KeyId)> = session
+        .keys()
+        .map_err(io(format!("keys of {who}")))?
+        .into_iter()
+        .filter_map(|k| {
+            let material = k.tuf_key()?.public_key().ok()?.material();
+            let id = engine.key_for_material(&material)?;
+            (!engine.roles_for_key(&id).is_empty() || engine.is_root_key_after(&id))
+                .then_some((k, id))
+        })
+        .collect();
+    // A root key of the root in force after the ceremony first: it also signs the key-event
+    // log's checkpoint.
+    let found = usable
+        .iter()
+        .find(|(_, id)| engine.is_root_key_after(id))
+        .or(usable.first())
+        .cloned();
+    let Some((tkey, id)) = found else {
+        return Err(DriverError::Io(format!(
+            "the token of {who} holds no key that may sign in this ceremony"
+        )));
+    };
+    let signer = session
+        .signer(&tkey)
+        .map_err(io(format!("the key of {who}")))?;
+    Ok((signer, id))
+}
+
+pub(super) fn key_label(script: &str) -> String {
+    format!("conclave-{script}")
+}
