@@ -6,11 +6,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::driver::{self as rehearse, DriverError, REHEARSE_CHILD};
-use crate::folder::FolderSource;
-use crate::transcript::audit::audit;
-use crate::transcript::file::read_artifact_dir;
-use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
-use crate::tuf::repository::verify_repository;
 
 use super::{CliError, Outcome};
 
@@ -167,68 +162,28 @@ pub fn finish(head: String, report: &rehearse::CeremonyReport) -> Result<Outcome
     }
 
     // Check the results as an auditor would.
-    let export = &report.export_dir;
-    let root = std::fs::read(export.join("1.root.json"))
-        .map_err(|e| CliError::Io(format!("{}: {e}", export.join("1.root.json").display())))?;
-    let src = FolderSource::new(export, DEFAULT_MAX_FILE_SIZE)
-        .map_err(|e| CliError::Io(format!("{}: {e}", export.display())))?;
-    let verified = verify_repository("1.root.json", &root, &src, time::OffsetDateTime::now_utc());
-    let _ = writeln!(
-        out,
-        "\nconclave verify --trusted-root {0}/1.root.json --repo {0}: {1}",
-        export.display(),
-        match &verified.error {
-            None => "VALID".to_string(),
-            Some(e) => format!("FAILED: {e}"),
-        }
-    );
-    let tbytes = std::fs::read(&report.transcript)
-        .map_err(|e| CliError::Io(format!("{}: {e}", report.transcript.display())))?;
-    let found = read_artifact_dir(export).map_err(CliError::Io)?;
-    let a = audit(&tbytes, Some(&found), false);
-    let _ = writeln!(
-        out,
-        "conclave transcript verify {} --artifacts {}: {}",
-        report.transcript.display(),
-        export.display(),
-        if a.passed() { "VALID" } else { "FAILED" }
-    );
-    let mut ok = verified.is_valid() && a.passed();
-    if let Some(l) = &report.key_log {
-        let newest_root = (1u64..)
-            .map(|v| export.join(format!("{v}.root.json")))
-            .take_while(|p| p.exists())
-            .last();
-        let args = crate::cli::log::VerifyArgs {
-            log: l.dir.clone(),
-            previous: l.previous.clone(),
-            trusted_root: newest_root.clone(),
-            json: false,
-        };
-        let result = crate::cli::log::run(&crate::cli::log::LogCommand::Verify(args), None);
-        let valid = result.as_ref().is_ok_and(|o| o.success);
-        ok &= valid;
-        let _ = writeln!(
-            out,
-            "conclave log verify --log {}{}{}: {} (checkpoint signed here by {})",
-            l.dir.display(),
-            l.previous
-                .as_ref()
-                .map(|p| format!(" --previous {}", p.display()))
-                .unwrap_or_default(),
-            newest_root
-                .map(|p| format!(" --trusted-root {}", p.display()))
-                .unwrap_or_default(),
-            if valid { "VALID" } else { "FAILED" },
-            if l.signed_by.is_empty() {
-                "nobody".to_string()
-            } else {
-                l.signed_by.join(", ")
-            }
-        );
+    let checks = rehearse::check(report, &rehearse::SystemClock).map_err(map)?;
+    let _ = writeln!(out);
+    for c in &checks {
+        let _ = writeln!(out, "{}", check_line(c));
     }
+    let ok = checks.iter().all(|c| c.passed);
     Ok(Outcome {
         stdout: out,
         success: ok,
     })
+}
+
+/// One check as the command line prints it: the auditor's command and its verdict.
+pub fn check_line(c: &rehearse::Check) -> String {
+    let verdict = match (c.passed, &c.reason, c.kind) {
+        (true, _, _) => "VALID".to_string(),
+        // `conclave verify` says why; the other two print their own reports when run.
+        (false, Some(r), rehearse::CheckKind::Metadata) => format!("FAILED: {r}"),
+        (false, _, _) => "FAILED".to_string(),
+    };
+    match &c.note {
+        Some(n) => format!("{}: {verdict} ({n})", c.command),
+        None => format!("{}: {verdict}", c.command),
+    }
 }

@@ -10,7 +10,6 @@ use crate::signer::pkcs11::{EdParams, Pkcs11Signer, TokenDesc, parse_key_type};
 use crate::transport::usb::{ExportFile, ExportOptions, ExportReport, StdFs, export_files};
 use crate::tuf::key::KeyId;
 
-use super::clock::now;
 use super::error::{DriverError, io};
 use super::inputs::{current_metadata, key_requests, practice_layout};
 use super::session::Session;
@@ -33,13 +32,13 @@ impl Session {
     pub fn clock_event(&self) -> Event {
         Event::ClockConfirmed {
             step: self.step(),
-            time: now().to_string(),
+            time: self.stamp().to_string(),
         }
     }
 
     /// Load the current metadata (root chain verified from the first root) from the media.
     pub fn load_metadata_event(&self) -> Result<Event, DriverError> {
-        let (root, targets) = current_metadata(&self.ws)?;
+        let (root, targets) = current_metadata(&self.ws, self.clock())?;
         Ok(Event::MetadataLoaded {
             step: self.step(),
             root,
@@ -61,7 +60,7 @@ impl Session {
         let path = self.ws.input().join(file);
         if !path.exists() && self.practice_tokens {
             std::fs::create_dir_all(self.ws.input()).map_err(io(self.ws.input().display()))?;
-            crate::folder::write_new_file(&path, practice_layout()?.as_bytes())
+            crate::folder::write_new_file(&path, practice_layout(self.clock())?.as_bytes())
                 .map_err(io(path.display()))?;
         }
         let bytes = crate::folder::read_limited(&path, 4 * 1024 * 1024).map_err(|e| {

@@ -12,6 +12,7 @@ use crate::transcript::details::FileDigest;
 use crate::tuf::canonical::{Map, Value};
 use crate::tuf::key::Algorithm;
 
+use super::clock::Clock;
 use super::error::{DriverError, io};
 use super::workspace::Workspace;
 
@@ -108,7 +109,7 @@ pub(super) fn key_requests(
 
 /// A stand-in in-toto layout for practice: one step "build" by a software functionary key,
 /// expiring in half a year.
-pub(super) fn practice_layout() -> Result<String, DriverError> {
+pub(super) fn practice_layout(clock: &dyn Clock) -> Result<String, DriverError> {
     let func = SoftwareSigner::generate(Algorithm::Ed25519, &mut rand_core::OsRng)
         .ok_or_else(|| DriverError::Io("cannot generate a stand-in functionary key".into()))?;
     let key = func.key().clone();
@@ -117,7 +118,7 @@ pub(super) fn practice_layout() -> Result<String, DriverError> {
     if let Value::Object(m) = &mut keyv {
         m.insert("keyid".into(), Value::String(id.clone()));
     }
-    let expires = (OffsetDateTime::now_utc() + time::Duration::days(182))
+    let expires = (clock.now() + time::Duration::days(182))
         .replace_nanosecond(0)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
         .format(&time::format_description::well_known::Rfc3339)
@@ -145,7 +146,10 @@ pub(super) fn latest(dir: &Path, role: &str) -> Option<(u64, PathBuf)> {
 
 /// The current root and targets from the export of earlier ceremonies, the root chain verified
 /// from the first root.
-pub(super) fn current_metadata(ws: &Workspace) -> Result<(Value, Value), DriverError> {
+pub(super) fn current_metadata(
+    ws: &Workspace,
+    clock: &dyn Clock,
+) -> Result<(Value, Value), DriverError> {
     let export = ws.export();
     let first = export.join("1.root.json");
     let trusted = std::fs::read(&first).map_err(|e| {
@@ -157,12 +161,8 @@ pub(super) fn current_metadata(ws: &Workspace) -> Result<(Value, Value), DriverE
     let src =
         crate::folder::FolderSource::new(&export, crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE)
             .map_err(io(export.display()))?;
-    let report = crate::tuf::repository::verify_repository(
-        "1.root.json",
-        &trusted,
-        &src,
-        OffsetDateTime::now_utc(),
-    );
+    let report =
+        crate::tuf::repository::verify_repository("1.root.json", &trusted, &src, clock.now());
     if let Some(e) = &report.error {
         return Err(DriverError::Refused(format!(
             "the metadata in {} does not verify: {e}",

@@ -62,7 +62,7 @@ impl Session {
                     DriverError::Io(format!("no root metadata in {}", export.display()))
                 })?;
                 let targets = latest(&export, "targets").map(|(_, p)| p);
-                let args = crate::cli::log::AppendArgs {
+                let request = super::log_dir::AppendRequest {
                     log: dir.clone(),
                     previous_log: previous.clone(),
                     origin: if previous.is_some() {
@@ -75,16 +75,15 @@ impl Session {
                     targets,
                     previous_root: None,
                     previous_targets: None,
-                    json: false,
                 };
-                crate::cli::log::append(&args)
+                super::log_dir::append(&request)
                     .map_err(|e| DriverError::Refused(format!("the key-event log: {e}")))?;
                 (dir, previous)
             }
         };
         let mut signed_by = Vec::new();
         for (who, s) in signers.iter_mut() {
-            if crate::cli::log::sign_checkpoint_with(&dir, s)
+            if super::log_dir::sign_checkpoint_with(&dir, s)
                 .map_err(|e| DriverError::Refused(format!("the key-event log: {e}")))?
             {
                 signed_by.push(who.clone());

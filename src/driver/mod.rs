@@ -8,10 +8,12 @@
 //! the workspace and stand-in online keys; killed at any point, the same command continues from
 //! the transcript.
 
+pub mod checks;
 mod clock;
 mod error;
 mod events;
 mod inputs;
+pub mod log_dir;
 mod log_step;
 mod plan;
 mod practice;
@@ -23,6 +25,8 @@ mod session;
 mod tokens;
 mod workspace;
 
+pub use checks::{Check, CheckKind, check};
+pub use clock::{Clock, FixedClock, SystemClock, timestamp};
 pub use error::DriverError;
 pub use plan::Plan;
 pub use practice::{PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, REHEARSE_CHILD};

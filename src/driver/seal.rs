@@ -7,7 +7,6 @@ use crate::transcript::details::FileDigest;
 use crate::tuf::canonical::Value;
 use crate::tuf::key::KeyId;
 
-use super::clock::now;
 use super::error::{DriverError, io};
 use super::report::{CeremonyReport, summary};
 use super::session::Session;
@@ -34,9 +33,10 @@ impl Session {
             Some(state) => state,
             None => {
                 let ids: Vec<KeyId> = signers.iter().map(|(_, s)| s.key_id()).collect();
+                let at = self.stamp();
                 let seal = self
                     .file()?
-                    .append_seal("administrator", None, artifacts, ids, now())
+                    .append_seal("administrator", None, artifacts, ids, at)
                     .map_err(io("sealing the transcript"))?;
                 (hex::encode(seal.hash), Vec::new())
             }
@@ -45,8 +45,9 @@ impl Session {
             if already_signed.contains(&s.key_id().0) {
                 continue;
             }
+            let at = self.stamp();
             self.file()?
-                .append_seal_signature(who, s, now())
+                .append_seal_signature(who, s, at)
                 .map_err(io(format!("{who}'s seal signature")))?;
         }
         let key_log = self.key_event_log(&seal_hash, &mut signers)?;

@@ -9,9 +9,12 @@ use crate::ceremony::script::{Kind, Person, Script};
 use crate::signer::pkcs11::{Module, locate_module};
 use crate::transcript::details::BeginDetails;
 use crate::transcript::file::TranscriptFile;
+use crate::transcript::record::Timestamp;
 use crate::tuf::canonical::Value;
 
-use super::clock::now;
+use std::sync::Arc;
+
+use super::clock::{Clock, SystemClock, timestamp};
 use super::error::{DriverError, io};
 use super::inputs::{latest, online_keys};
 use super::log_step::log_step_missing;
@@ -61,6 +64,7 @@ pub struct Session {
     pub(super) module: Module,
     pub(super) online: BTreeMap<String, Value>,
     pub(super) sys: PathBuf,
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Session {
@@ -82,6 +86,18 @@ impl Session {
         text: &str,
         sys: &Path,
         real: Option<Plan>,
+    ) -> Result<Opened, DriverError> {
+        Self::open_with_clock(ws, script_name, text, sys, real, Arc::new(SystemClock))
+    }
+
+    /// [`Session::open`] with the clock the ceremony reads (a fixed clock in tests).
+    pub fn open_with_clock(
+        ws: &Workspace,
+        script_name: &str,
+        text: &str,
+        sys: &Path,
+        real: Option<Plan>,
+        clock: Arc<dyn Clock>,
     ) -> Result<Opened, DriverError> {
         let script = Script::parse(&format!("{script_name}.toml"), text).map_err(|e| {
             DriverError::Refused(
@@ -176,8 +192,9 @@ impl Session {
                     .map_err(|e| DriverError::Refused(format!("{}: {e}", tpath.display())))?;
                 (None, t.records().to_vec())
             } else {
-                let (file, resumed) = TranscriptFile::open_resume(&tpath, now())
-                    .map_err(io("resuming the transcript"))?;
+                let (file, resumed) =
+                    TranscriptFile::open_resume(&tpath, timestamp(clock.as_ref()))
+                        .map_err(io("resuming the transcript"))?;
                 (Some(file), resumed.transcript.records().to_vec())
             };
             let mut events = Vec::new();
@@ -203,8 +220,14 @@ impl Session {
         } else {
             let mut file = TranscriptFile::create(&tpath).map_err(io("creating the transcript"))?;
             let begin = BeginDetails::new(script_name, text.as_bytes(), true, vec![online_digest]);
-            file.append("conclave", None, "begin", begin.to_value(), now())
-                .map_err(io("writing the transcript"))?;
+            file.append(
+                "conclave",
+                None,
+                "begin",
+                begin.to_value(),
+                timestamp(clock.as_ref()),
+            )
+            .map_err(io("writing the transcript"))?;
             Some(file)
         };
         Ok(Opened::Running(Box::new(Session {
@@ -223,7 +246,18 @@ impl Session {
             module,
             online,
             sys: sys.to_path_buf(),
+            clock,
         })))
+    }
+
+    /// The clock's time, as the transcript records it.
+    pub(super) fn stamp(&self) -> Timestamp {
+        timestamp(self.clock.as_ref())
+    }
+
+    /// The clock this ceremony reads.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
     }
 
     /// What the current step waits for.
@@ -276,13 +310,14 @@ impl Session {
         let new_warnings = trial
             .apply(&event)
             .map_err(|e| DriverError::Refused(e.to_string()))?;
+        let at = self.stamp();
         self.file()?
             .append(
                 actor,
                 trial_step(&event),
                 event.action(),
                 event.to_value(),
-                now(),
+                at,
             )
             .map_err(io("writing the transcript"))?;
         self.engine = trial;
@@ -297,13 +332,14 @@ impl Session {
             self.engine
                 .apply(&ack)
                 .map_err(|e| DriverError::Refused(e.to_string()))?;
+            let at = self.stamp();
             self.file()?
                 .append(
                     "administrator",
                     trial_step(&ack),
                     ack.action(),
                     ack.to_value(),
-                    now(),
+                    at,
                 )
                 .map_err(io("writing the transcript"))?;
             self.warnings.push(w.clone());

@@ -7,6 +7,7 @@
 //! [`merkle`] is RFC 9162 hashing and proofs, [`note`] the checkpoint format and its signatures.
 //! See docs/transparency.md.
 
+pub mod dir;
 pub mod event;
 pub mod log;
 pub mod merkle;

@@ -2193,23 +2193,12 @@ fn param_values(
 }
 
 fn summary_phase(report: CeremonyReport) -> Phase {
-    let checks = match crate::cli::rehearse::finish(String::new(), &report) {
-        Ok(o) => o
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with("conclave "))
-            .map(|l| {
-                // "conclave verify --trusted-root ... --repo ...: VALID" -> shorter for the screen.
-                let (cmd, verdict) = l.rsplit_once(": ").unwrap_or((l, ""));
-                let verdict = verdict.split(" (").next().unwrap_or(verdict);
-                let name = if cmd.starts_with("conclave verify") {
-                    "Metadata (conclave verify)"
-                } else if cmd.starts_with("conclave log verify") {
-                    "Key-event log (log verify)"
-                } else {
-                    "Transcript (transcript verify)"
-                };
-                format!("{name}: {verdict}")
+    let checks = match crate::driver::check(&report, &crate::driver::SystemClock) {
+        Ok(checks) => checks
+            .iter()
+            .map(|c| {
+                let verdict = if c.passed { "VALID" } else { "FAILED" };
+                format!("{}: {verdict}", c.kind.title())
             })
             .collect(),
         Err(e) => vec![format!("Checks FAILED: {e}")],

@@ -1,0 +1,124 @@
+//! The checks of a finished ceremony's output, made the way an auditor makes them: the exported
+//! metadata (`conclave verify`), the transcript against the exported files (`conclave transcript
+//! verify`), and the key-event log (`conclave log verify`). The verdicts are data: the command
+//! line and the terminal UI render them.
+
+use crate::folder::FolderSource;
+use crate::transcript::audit::audit;
+use crate::transcript::file::read_artifact_dir;
+use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
+use crate::tuf::repository::verify_repository;
+
+use super::clock::Clock;
+use super::error::DriverError;
+use super::report::CeremonyReport;
+
+/// What a check looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckKind {
+    /// The exported metadata, from the first root (`conclave verify`).
+    Metadata,
+    /// The transcript and its seal against the exported files (`conclave transcript verify`).
+    Transcript,
+    /// The key-event log (`conclave log verify`).
+    KeyEventLog,
+}
+
+impl CheckKind {
+    /// The short name shown on the UI's summary screen.
+    pub fn title(self) -> &'static str {
+        match self {
+            CheckKind::Metadata => "Metadata (conclave verify)",
+            CheckKind::Transcript => "Transcript (transcript verify)",
+            CheckKind::KeyEventLog => "Key-event log (log verify)",
+        }
+    }
+}
+
+/// One check of the output and its verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// What it looks at.
+    pub kind: CheckKind,
+    /// The command an auditor runs to make the same check.
+    pub command: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// Why it failed, when the check says.
+    pub reason: Option<String>,
+    /// More about a passed or failed check (who signed the log's checkpoint here).
+    pub note: Option<String>,
+}
+
+/// Check a finished ceremony's output as an auditor would.
+pub fn check(report: &CeremonyReport, clock: &dyn Clock) -> Result<Vec<Check>, DriverError> {
+    let export = &report.export_dir;
+    let first = export.join("1.root.json");
+    let root =
+        std::fs::read(&first).map_err(|e| DriverError::Io(format!("{}: {e}", first.display())))?;
+    let src = FolderSource::new(export, DEFAULT_MAX_FILE_SIZE)
+        .map_err(|e| DriverError::Io(format!("{}: {e}", export.display())))?;
+    let verified = verify_repository("1.root.json", &root, &src, clock.now());
+    let mut checks = vec![Check {
+        kind: CheckKind::Metadata,
+        command: format!(
+            "conclave verify --trusted-root {0}/1.root.json --repo {0}",
+            export.display()
+        ),
+        passed: verified.is_valid(),
+        reason: verified.error.as_ref().map(ToString::to_string),
+        note: None,
+    }];
+    let tbytes = std::fs::read(&report.transcript)
+        .map_err(|e| DriverError::Io(format!("{}: {e}", report.transcript.display())))?;
+    let found = read_artifact_dir(export).map_err(DriverError::Io)?;
+    let a = audit(&tbytes, Some(&found), false);
+    checks.push(Check {
+        kind: CheckKind::Transcript,
+        command: format!(
+            "conclave transcript verify {} --artifacts {}",
+            report.transcript.display(),
+            export.display()
+        ),
+        passed: a.passed(),
+        reason: None,
+        note: None,
+    });
+    if let Some(l) = &report.key_log {
+        let newest_root = (1u64..)
+            .map(|v| export.join(format!("{v}.root.json")))
+            .take_while(|p| p.exists())
+            .last();
+        let result =
+            super::log_dir::verify_dir(&l.dir, l.previous.as_deref(), newest_root.as_deref());
+        let (passed, reason) = match &result {
+            Ok((_, v)) => (v.passed(), v.first_failure().map(|c| c.text.clone())),
+            Err(e) => (false, Some(e.to_string())),
+        };
+        checks.push(Check {
+            kind: CheckKind::KeyEventLog,
+            command: format!(
+                "conclave log verify --log {}{}{}",
+                l.dir.display(),
+                l.previous
+                    .as_ref()
+                    .map(|p| format!(" --previous {}", p.display()))
+                    .unwrap_or_default(),
+                newest_root
+                    .map(|p| format!(" --trusted-root {}", p.display()))
+                    .unwrap_or_default(),
+            ),
+            passed,
+            reason,
+            note: Some(format!(
+                "checkpoint signed here by {}",
+                if l.signed_by.is_empty() {
+                    "nobody".to_string()
+                } else {
+                    l.signed_by.join(", ")
+                }
+            )),
+        });
+    }
+    Ok(checks)
+}
