@@ -27,7 +27,7 @@ fn signer(seed: u8, alg: Algorithm) -> SoftwareSigner {
 
 fn sign_all<T: SignedPayload>(md: &mut Metadata<T>, signers: &mut [&mut SoftwareSigner]) {
     for s in signers.iter_mut() {
-        edit::sign(md, *s).expect("software signer signs");
+        conclave::signer::sign_metadata(md, *s).expect("software signer signs");
     }
 }
 

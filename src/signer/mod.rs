@@ -7,6 +7,7 @@ pub mod pkcs11;
 pub mod software;
 
 use crate::tuf::key::{Key, KeyError, KeyId};
+use crate::tuf::metadata::{Metadata, SignedPayload};
 
 /// Why a signer could not sign.
 #[derive(Debug, thiserror::Error)]
@@ -60,4 +61,17 @@ pub trait Signer {
             }),
         }
     }
+}
+
+/// Sign metadata with a signer (adds or replaces that key's signature), verifying the
+/// signature in software first. Signing lives here, at the edge: `tuf` only builds and verifies
+/// metadata.
+pub fn sign_metadata<T: SignedPayload>(
+    md: &mut Metadata<T>,
+    signer: &mut dyn Signer,
+) -> Result<KeyId, SignerError> {
+    let sig = signer.sign(md.signed_bytes())?;
+    let id = signer.key_id();
+    md.add_signature(id.clone(), &sig);
+    Ok(id)
 }

@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 use super::canonical::Map;
 use super::key::{Key, KeyId};
 use super::metadata::{
-    Common, DelegatedRole, Delegations, Expires, MetaFile, Metadata, Role, RoleType, Root,
-    SignedPayload, Snapshot, SuccinctRoles, TargetFile, Targets, Timestamp,
+    Common, DelegatedRole, Delegations, Expires, MetaFile, Role, RoleType, Root, SignedPayload,
+    Snapshot, SuccinctRoles, TargetFile, Targets, Timestamp,
 };
 use super::repository::is_safe_file_name;
 
@@ -519,24 +519,13 @@ pub fn new_timestamp(
     }
 }
 
-/// Sign metadata with a signer (adds or replaces that key's signature), verifying the
-/// signature in software first.
-pub fn sign<T: SignedPayload>(
-    md: &mut Metadata<T>,
-    signer: &mut dyn crate::signer::Signer,
-) -> Result<KeyId, crate::signer::SignerError> {
-    let sig = signer.sign(md.signed_bytes())?;
-    let id = signer.key_id();
-    md.add_signature(id.clone(), &sig);
-    Ok(id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signer::Signer;
     use crate::signer::software::SoftwareSigner;
+    use crate::signer::{Signer, sign_metadata as sign};
     use crate::tuf::key::Algorithm;
+    use crate::tuf::metadata::Metadata;
     use crate::tuf::verify::{trust_root, update_root};
     use time::macros::datetime;
 
