@@ -273,6 +273,8 @@ pub fn load(flag: Option<&Path>, env: Option<&OsStr>) -> Result<Config, ConfigEr
 pub enum ModuleChoice {
     /// `--module PATH`.
     Flag(PathBuf),
+    /// `module` in the answers file of `conclave ceremony run`.
+    Answers(PathBuf),
     /// `pkcs11.module` in the configuration file.
     Config(Located<PathBuf>),
     /// `pkcs11.modules` in the configuration file: the first existing file.
@@ -285,6 +287,7 @@ impl fmt::Display for ModuleChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ModuleChoice::Flag(_) => write!(f, "--module"),
+            ModuleChoice::Answers(_) => write!(f, "the answers file"),
             ModuleChoice::Config(l) => write!(f, "{}", l.place()),
             ModuleChoice::ConfigList(l) => write!(f, "{}", l.place()),
             ModuleChoice::BuiltIn => write!(f, "the built-in search list"),

@@ -69,7 +69,7 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Tui(a) => cli::tui::run(a, cli.config.as_deref()),
         Command::Verify(a) => cli::verify::run_verify(a),
         Command::Inspect(a) => cli::verify::run_inspect(a),
-        Command::Ceremony(c) => cli::ceremony::run(c),
+        Command::Ceremony(c) => cli::ceremony::run(c, cli.config.as_deref()),
         Command::Qr(c) => cli::qr::run(c),
         Command::Bundle(c) => cli::bundle::run(c, cli.config.as_deref()),
         Command::Usb(c) => cli::usb::run(c),

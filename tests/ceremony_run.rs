@@ -262,3 +262,90 @@ fn a_keyholder_replaces_their_own_token_in_a_root_rotation() {
     let chain = common::python_root_chain(&export);
     assert_eq!(chain.code(), 0, "python-tuf refused: {chain:?}");
 }
+
+const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// `conclave ceremony run` with `--config` (or `CONCLAVE_CONFIG`) naming the module.
+fn run_with_config(
+    room: &Room,
+    answers: &Path,
+    config: &Path,
+    by_env: bool,
+) -> (i32, String, String) {
+    let mut cmd = conclave();
+    if by_env {
+        cmd.env("CONCLAVE_CONFIG", config);
+    } else {
+        cmd.arg("--config")
+            .arg(config)
+            .env_remove("CONCLAVE_CONFIG");
+    }
+    let mut child = cmd
+        .args(["ceremony", "run", "bootstrap-root", "--workspace"])
+        .arg(&room.ws)
+        .arg("--answers")
+        .arg(answers)
+        .arg("--pin-stdin")
+        .env("SOFTHSM2_CONF", &room.conf)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(room.pins.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn ceremony_run_takes_the_module_from_the_configuration_and_says_which_it_loaded() {
+    let room = room();
+    let dir = room.ws.parent().unwrap().to_path_buf();
+    // A configured module that is missing stops the run before anything is written, by
+    // --config and by CONCLAVE_CONFIG alike (before, `ceremony run` ignored the configuration).
+    let missing = dir.join("missing-config.toml");
+    std::fs::write(
+        &missing,
+        "[pkcs11]\nmodule = \"/nonexistent/vendor-pkcs11.so\"\n",
+    )
+    .unwrap();
+    let a = answers(&room, false, "");
+    for by_env in [false, true] {
+        let (code, out, err) = run_with_config(&room, &a, &missing, by_env);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(
+            err.contains("/nonexistent/vendor-pkcs11.so")
+                && err.contains("missing-config.toml:2 (pkcs11.module)"),
+            "{err}"
+        );
+        assert!(!room.ws.join("bootstrap-root.transcript.jsonl").exists());
+    }
+    // A real run without a module named never falls back to SoftHSM2.
+    let empty = dir.join("empty-config.toml");
+    std::fs::write(&empty, "").unwrap();
+    let (_, out, err) = run_with_config(&room, &a, &empty, false);
+    assert!(
+        !err.contains("libsofthsm2.so (chosen"),
+        "a real ceremony loaded SoftHSM2 by itself: {out}{err}"
+    );
+    // The configured module is loaded and named (in a new room: the real run above may have
+    // begun a transcript before its air-gap check stopped it).
+    let room = self::room();
+    let dir = room.ws.parent().unwrap().to_path_buf();
+    let good = dir.join("config.toml");
+    std::fs::write(&good, format!("[pkcs11]\nmodule = \"{SOFTHSM}\"\n")).unwrap();
+    let a = answers(&room, true, "");
+    let (code, out, err) = run_with_config(&room, &a, &good, false);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "PKCS#11 module {SOFTHSM} (chosen by {}:2 (pkcs11.module))",
+            good.display()
+        )),
+        "{err}"
+    );
+}

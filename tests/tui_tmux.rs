@@ -709,3 +709,33 @@ fn tokens_not_named_after_their_keyholders_are_assigned_in_the_ui() {
         assert!(!transcript.contains(pin.as_str()));
     }
 }
+
+#[test]
+fn the_tui_refuses_a_configured_module_that_is_missing_instead_of_searching() {
+    // Before, `conclave tui` fell back to the built-in search when the configured module was
+    // missing (and `conclave sign` refused): one choice now, the same error everywhere.
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[pkcs11]\nmodule = \"/nonexistent/vendor-pkcs11.so\"\n",
+    )
+    .unwrap();
+    let ws = tmp.path().join("ceremony");
+    let t = Tmux::start(
+        "tui-module",
+        &format!(
+            "{} --config {} tui --workspace {} --script bootstrap-root",
+            conclave(),
+            config.display(),
+            ws.display()
+        ),
+    );
+    let s = t.wait_for("EXIT=2");
+    assert!(
+        s.contains("/nonexistent/vendor-pkcs11.so") && s.contains("config.toml:2"),
+        "{s}"
+    );
+    t.kill();
+    assert!(!ws.join("bootstrap-root.transcript.jsonl").exists());
+}

@@ -134,7 +134,7 @@ fn read_pins(
     Ok(pins)
 }
 
-fn run_ceremony(a: &RunArgs) -> Result<Outcome, CliError> {
+fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     use crate::ceremony::engine::ParamJson;
     use crate::driver::{self as rehearse, Plan, Workspace};
     let (name, text) = match rehearse::shipped_script(&a.script) {
@@ -164,6 +164,18 @@ fn run_ceremony(a: &RunArgs) -> Result<Outcome, CliError> {
         };
         values.insert(k, v);
     }
+    // The module: the answers file's, else the configuration's, else the built-in search (a
+    // real ceremony never falls back to SoftHSM2); said in the output.
+    let module = crate::driver::module::choose_module_here(
+        answers.module.as_deref(),
+        true,
+        config,
+        crate::driver::module::ModuleUse::Ceremony {
+            practice: answers.practice,
+        },
+    )
+    .map_err(super::token::module_error)?;
+    eprintln!("conclave: PKCS#11 module {}", module.describe());
     let pins = if a.pin_stdin {
         read_pins(&answers.people.keyholders)?
     } else {
@@ -185,11 +197,12 @@ fn run_ceremony(a: &RunArgs) -> Result<Outcome, CliError> {
         acknowledgement: answers.acknowledgement,
         tokens: answers.tokens,
         pins,
-        module: answers.module,
+        module: Some(module),
         export_to: answers.export_to,
         log_origin: answers.log_origin,
     };
     let practice = plan.practice;
+
     let report = rehearse::run_real(&ws, &name, &text, Path::new("/sys"), plan)
         .map_err(super::rehearse::map)?;
     let head = format!(
@@ -217,7 +230,7 @@ fn load(file: &Path) -> Result<Script, CliError> {
 }
 
 /// Run a `ceremony` subcommand.
-pub fn run(cmd: &CeremonyCommand) -> Result<Outcome, CliError> {
+pub fn run(cmd: &CeremonyCommand, config: Option<&Path>) -> Result<Outcome, CliError> {
     match cmd {
         CeremonyCommand::Check { file } => {
             let s = load(file)?;
@@ -232,7 +245,7 @@ pub fn run(cmd: &CeremonyCommand) -> Result<Outcome, CliError> {
                 success: true,
             })
         }
-        CeremonyCommand::Run(a) => run_ceremony(a),
+        CeremonyCommand::Run(a) => run_ceremony(a, config),
         CeremonyCommand::Print { file, html } => {
             let s = load(file)?;
             Ok(Outcome {

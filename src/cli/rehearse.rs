@@ -44,6 +44,9 @@ pub fn map(e: DriverError) -> CliError {
     match e {
         DriverError::Io(m) => CliError::Io(m),
         DriverError::Refused(m) => CliError::Invalid(m),
+        DriverError::WrongPin(m) | DriverError::PinLocked(m) | DriverError::TokenRemoved(m) => {
+            CliError::Io(m)
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use super::{CliError, Outcome};
 use crate::config::ModuleChoice;
+use crate::driver::module::{ModuleError, ModuleUse, choose_module_here};
 use crate::signer::Signer;
 use crate::signer::pkcs11::{
     EdParams, Module, Pin, TokenDesc, TokenError, TokenKey, TokenSession, key_type_name,
@@ -77,11 +78,20 @@ impl ModuleArg {
         &self,
         config: Option<&Path>,
     ) -> Result<(Module, ModuleChoice), CliError> {
-        let env = std::env::var_os(crate::config::ENV_VAR);
-        let cfg = crate::config::load(config, env.as_deref())
-            .map_err(|e| CliError::Usage(format!("configuration: {e}")))?;
-        let choice = cfg.module_choice(self.module.as_deref());
-        open_module(&choice).map(|m| (m, choice))
+        let chosen = choose_module_here(self.module.as_deref(), false, config, ModuleUse::Tool)
+            .map_err(module_error)?;
+        let module = chosen.open().map_err(module_error)?;
+        Ok((module, chosen.chosen_by))
+    }
+}
+
+/// A module that could not be chosen or loaded, as the command line reports it.
+pub fn module_error(e: ModuleError) -> CliError {
+    match e {
+        ModuleError::Config(_) => CliError::Usage(e.to_string()),
+        ModuleError::NoneListed { .. } => CliError::Io(e.to_string()),
+        ModuleError::Token { .. } if e.exit_code() == 1 => CliError::Invalid(e.to_string()),
+        ModuleError::Token { .. } => CliError::Io(e.to_string()),
     }
 }
 
@@ -109,36 +119,6 @@ pub fn open_key(
 }
 
 /// Load the module a [`ModuleChoice`] names; errors about a module the configuration file chose
-/// name the file, line and field.
-pub fn open_module(choice: &ModuleChoice) -> Result<Module, CliError> {
-    let from_config = |e: TokenError, place: String| match CliError::from(e) {
-        CliError::Usage(m) => CliError::Usage(format!("{m} (module chosen by {place})")),
-        CliError::Io(m) => CliError::Io(format!("{m} (module chosen by {place})")),
-        CliError::Invalid(m) => CliError::Invalid(format!("{m} (module chosen by {place})")),
-    };
-    match choice {
-        ModuleChoice::Flag(p) => Ok(Module::open(Some(p))?),
-        ModuleChoice::BuiltIn => Ok(Module::open(None)?),
-        ModuleChoice::Config(l) => {
-            Module::open(Some(&l.value)).map_err(|e| from_config(e, l.place()))
-        }
-        ModuleChoice::ConfigList(l) => {
-            let Some(p) = l.value.iter().find(|p| p.is_file()) else {
-                return Err(CliError::Io(format!(
-                    "none of the PKCS#11 modules listed in {} exists: {}",
-                    l.place(),
-                    l.value
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            };
-            Module::open(Some(p)).map_err(|e| from_config(e, l.place()))
-        }
-    }
-}
-
 /// `conclave token list`
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use crate::ceremony::script::Script;
-use crate::config::ModuleChoice;
+use crate::driver::module::{ModuleUse, choose_module_here};
 use crate::driver::{Plan, SHIPPED_SCRIPTS, Workspace, shipped_script};
 use crate::tui::app::{App, Phase};
 
@@ -42,18 +42,6 @@ pub fn require_terminal() -> Result<(), CliError> {
             "the terminal UI needs a terminal; without one use `conclave ceremony run` (or `conclave rehearse --headless`)".into(),
         ))
     }
-}
-
-fn module_path(flag: Option<&Path>, config: Option<&Path>) -> Result<Option<PathBuf>, CliError> {
-    let env = std::env::var_os(crate::config::ENV_VAR);
-    let cfg = crate::config::load(config, env.as_deref())
-        .map_err(|e| CliError::Usage(format!("configuration: {e}")))?;
-    Ok(match cfg.module_choice(flag) {
-        ModuleChoice::Flag(p) => Some(p),
-        ModuleChoice::Config(l) => Some(l.value),
-        ModuleChoice::ConfigList(l) => l.value.into_iter().find(|p| p.is_file()),
-        ModuleChoice::BuiltIn => None,
-    })
 }
 
 /// The shipped scripts with their titles and purposes, for the script choice.
@@ -103,9 +91,26 @@ pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     };
     let plan = Plan {
         practice: a.practice,
-        module: module_path(a.module.as_deref(), config)?,
+        module: Some(
+            choose_module_here(
+                a.module.as_deref(),
+                false,
+                config,
+                ModuleUse::Ceremony {
+                    practice: a.practice,
+                },
+            )
+            .map_err(super::token::module_error)?,
+        ),
         ..Plan::default()
     };
+    let head = format!(
+        "ceremony (PKCS#11 module {})",
+        plan.module
+            .as_ref()
+            .map(|m| m.describe())
+            .unwrap_or_default()
+    );
     let sys = Path::new("/sys");
     let app = match &a.script {
         Some(name) => {
@@ -122,7 +127,7 @@ pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
             scripts: script_list(),
         }),
     };
-    finish_ui(app, "ceremony")
+    finish_ui(app, &head)
 }
 
 /// Run the UI; afterwards print the finished ceremony's summary and checks.

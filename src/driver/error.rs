@@ -1,6 +1,10 @@
-//! Why a ceremony stopped.
+//! Why a ceremony stopped, typed to the edge: the UI decides on the variant (a wrong PIN lets
+//! the keyholder try again), the command line on the exit code.
 
-/// Why a ceremony stopped.
+use crate::signer::SignerError;
+use crate::signer::pkcs11::TokenError;
+
+/// Why a ceremony stopped (or a step failed).
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
     /// The workspace, a file or the token module failed.
@@ -9,10 +13,82 @@ pub enum DriverError {
     /// The engine refused an event (the ceremony cannot go on as it is).
     #[error("{0}")]
     Refused(String),
+    /// The PIN was wrong (`CKR_PIN_INCORRECT`): the keyholder may try again.
+    #[error("{0}")]
+    WrongPin(String),
+    /// The token's user PIN is locked: nothing was attempted.
+    #[error("{0}")]
+    PinLocked(String),
+    /// The token went away while it was used.
+    #[error("{0}")]
+    TokenRemoved(String),
 }
 
 pub(super) fn io<E: std::fmt::Display>(
     what: impl std::fmt::Display,
 ) -> impl FnOnce(E) -> DriverError {
     move |e| DriverError::Io(format!("{what}: {e}"))
+}
+
+/// A token error with what was being done, keeping the kinds the UI decides on.
+pub(super) fn token_error(what: impl std::fmt::Display) -> impl FnOnce(TokenError) -> DriverError {
+    move |e| {
+        let text = format!("{what}: {e}");
+        match e {
+            TokenError::WrongPin { .. } => DriverError::WrongPin(text),
+            TokenError::PinLocked { .. } => DriverError::PinLocked(text),
+            TokenError::TokenRemoved { .. } => DriverError::TokenRemoved(text),
+            _ => DriverError::Io(text),
+        }
+    }
+}
+
+/// A signer's error: a token error keeps its kind.
+pub(super) fn signer_error(
+    what: impl std::fmt::Display,
+) -> impl FnOnce(SignerError) -> DriverError {
+    move |e| match e {
+        SignerError::Token(t) => token_error(what)(*t),
+        other => DriverError::Io(format!("{what}: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_errors_keep_their_kind() {
+        let wrong = TokenError::WrongPin {
+            token: "token \"alice\"".into(),
+            tries: crate::signer::pkcs11::PinTries::default(),
+        };
+        let e = token_error("login to the token of alice")(wrong);
+        assert!(matches!(e, DriverError::WrongPin(_)), "{e:?}");
+        assert!(
+            e.to_string().starts_with("login to the token of alice: "),
+            "{e}"
+        );
+        let removed = TokenError::TokenRemoved {
+            token: "token \"bob\"".into(),
+            function: "C_Sign".into(),
+            rv: "CKR_DEVICE_REMOVED".into(),
+        };
+        let e = signer_error("signing root with the token of bob")(SignerError::Token(Box::new(
+            removed,
+        )));
+        assert!(matches!(e, DriverError::TokenRemoved(_)), "{e:?}");
+        let locked = TokenError::PinLocked {
+            token: "token \"carol\"".into(),
+            how: "token flags say CKF_USER_PIN_LOCKED".into(),
+        };
+        assert!(matches!(
+            token_error("x")(locked),
+            DriverError::PinLocked(_)
+        ));
+        let other = TokenError::ModuleMissing {
+            path: "/x.so".into(),
+        };
+        assert!(matches!(token_error("x")(other), DriverError::Io(_)));
+    }
 }

@@ -10,7 +10,7 @@ use crate::signer::pkcs11::{EdParams, Pkcs11Signer, TokenDesc, parse_key_type};
 use crate::transport::usb::{ExportFile, ExportOptions, ExportReport, StdFs, export_files};
 use crate::tuf::key::KeyId;
 
-use super::error::{DriverError, io};
+use super::error::{DriverError, io, signer_error, token_error};
 use super::inputs::{current_metadata, key_requests, practice_layout};
 use super::session::Session;
 use super::tokens::{
@@ -118,7 +118,7 @@ impl Session {
         // A key made before a power cut (not yet in the transcript) is taken as it is.
         let existing = session
             .keys()
-            .map_err(io(format!("keys of {keyholder}")))?
+            .map_err(token_error(format!("keys of {keyholder}")))?
             .into_iter()
             .find(|k| k.label == label)
             .and_then(|k| k.tuf_key());
@@ -127,7 +127,7 @@ impl Session {
             None => {
                 session
                     .generate(alg, &label, None, EdParams::Auto)
-                    .map_err(io(format!("generating the key of {keyholder}")))?
+                    .map_err(token_error(format!("generating the key of {keyholder}")))?
                     .key
             }
         };
@@ -186,9 +186,9 @@ impl Session {
                 )));
             }
         };
-        let sig = signer
-            .sign(&bytes)
-            .map_err(io(format!("signing {role} with the token of {who}")))?;
+        let sig = signer.sign(&bytes).map_err(signer_error(format!(
+            "signing {role} with the token of {who}"
+        )))?;
         Ok(Event::Signed {
             step: self.step(),
             keyholder: who.to_string(),

@@ -15,6 +15,7 @@ mod events;
 mod inputs;
 pub mod log_dir;
 mod log_step;
+pub mod module;
 mod plan;
 mod practice;
 mod report;

@@ -7,6 +7,8 @@ use zeroize::Zeroizing;
 
 use crate::ceremony::engine::ParamJson;
 
+use super::module::ChosenModule;
+
 /// Who takes part and how each step is answered: made by the rehearsal for practice tokens, or
 /// read from an answers file for a run on real tokens (`conclave ceremony run`).
 #[derive(Debug, Default)]
@@ -27,8 +29,9 @@ pub struct Plan {
     pub tokens: BTreeMap<String, String>,
     /// PINs by keyholder; a keyholder without one is asked on the terminal (no echo).
     pub pins: BTreeMap<String, Zeroizing<String>>,
-    /// PKCS#11 module (default: the known modules in order).
-    pub module: Option<PathBuf>,
+    /// The PKCS#11 module chosen by the caller ([`super::module::choose_module`]); without one
+    /// the built-in search for a ceremony of this kind (practice or real).
+    pub module: Option<ChosenModule>,
     /// A folder on removable media that receives the export as well (headless runs).
     pub export_to: Option<PathBuf>,
     /// The key-event log's name when this ceremony starts a new log (no previous log in the

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::ceremony::engine::{Engine, Event, Need};
 use crate::ceremony::script::{Kind, Person, Script};
-use crate::signer::pkcs11::{Module, locate_module};
+use crate::signer::pkcs11::Module;
+
+use super::module::{ChosenModule, ModuleUse, choose_module, choose_module_here};
 use crate::transcript::details::BeginDetails;
 use crate::transcript::file::TranscriptFile;
 use crate::transcript::record::Timestamp;
@@ -62,6 +64,7 @@ pub struct Session {
     /// `None` when the transcript is complete (sealed and signed by every signer).
     pub(super) transcript: Option<TranscriptFile>,
     pub(super) module: Module,
+    pub(super) chosen_module: ChosenModule,
     pub(super) online: BTreeMap<String, Value>,
     pub(super) sys: PathBuf,
     pub(super) clock: Arc<dyn Clock>,
@@ -110,11 +113,12 @@ impl Session {
         let mut engine =
             Engine::new(script.clone()).map_err(|e| DriverError::Refused(e.to_string()))?;
         let practice_tokens_used = real.is_none();
-        let (module, plan, repaired) = match real {
+        let (module, chosen_module, plan, repaired) = match real {
             None => {
                 let repaired = repair_tokens(ws)?;
-                let module_path = locate_module(None).map_err(io("the SoftHSM2 module"))?;
-                let module = Module::open(Some(&module_path)).map_err(io("the SoftHSM2 module"))?;
+                let chosen = choose_module(None, false, None, None, ModuleUse::Rehearsal)
+                    .map_err(io("the SoftHSM2 module"))?;
+                let module = chosen.open().map_err(io("the SoftHSM2 module"))?;
                 let (people, values) = practice_plan(script.kind);
                 let pins = practice_tokens(ws, &module, &people)?;
                 save_tokens(ws)?;
@@ -131,13 +135,23 @@ impl Session {
                     export_to: None,
                     log_origin: Some(PRACTICE_LOG_ORIGIN.into()),
                 };
-                (module, plan, repaired)
+                (module, chosen, plan, repaired)
             }
             Some(plan) => {
-                let path =
-                    locate_module(plan.module.as_deref()).map_err(io("the PKCS#11 module"))?;
-                let module = Module::open(Some(&path)).map_err(io("the PKCS#11 module"))?;
-                (module, plan, Vec::new())
+                let chosen = match &plan.module {
+                    Some(c) => c.clone(),
+                    None => choose_module_here(
+                        None,
+                        false,
+                        None,
+                        ModuleUse::Ceremony {
+                            practice: plan.practice,
+                        },
+                    )
+                    .map_err(io("the PKCS#11 module"))?,
+                };
+                let module = chosen.open().map_err(io("the PKCS#11 module"))?;
+                (module, chosen, plan, Vec::new())
             }
         };
         // The online keys on the input media: the registry's current ones at a bootstrap, new
@@ -244,6 +258,7 @@ impl Session {
             warnings: Vec::new(),
             transcript,
             module,
+            chosen_module,
             online,
             sys: sys.to_path_buf(),
             clock,
@@ -295,6 +310,11 @@ impl Session {
     /// The current step's id ("end" after the last).
     pub fn step(&self) -> String {
         self.engine.current_step().unwrap_or("end").to_string()
+    }
+
+    /// The PKCS#11 module in use: its file and what chose it.
+    pub fn module_choice(&self) -> &ChosenModule {
+        &self.chosen_module
     }
 
     /// The PKCS#11 module in use.

@@ -6,7 +6,7 @@ use crate::ceremony::engine::Engine;
 use crate::signer::pkcs11::{Module, Pkcs11Signer, TokenDesc, TokenKey, TokenSession};
 use crate::tuf::key::KeyId;
 
-use super::error::{DriverError, io};
+use super::error::{DriverError, io, token_error};
 use super::plan::Plan;
 
 pub(super) fn login(
@@ -48,10 +48,10 @@ pub(super) fn login_to(
 ) -> Result<TokenSession, DriverError> {
     let session = module
         .open_session(token, true)
-        .map_err(io(format!("the token of {keyholder}")))?;
+        .map_err(token_error(format!("the token of {keyholder}")))?;
     session
         .check_not_locked()
-        .map_err(io(format!("the token of {keyholder}")))?;
+        .map_err(token_error(format!("the token of {keyholder}")))?;
     let asked;
     let pin = match typed.or_else(|| planned_pin(plan, keyholder, token)) {
         Some(p) => p,
@@ -68,7 +68,7 @@ pub(super) fn login_to(
     };
     session
         .login(pin)
-        .map_err(io(format!("login to the token of {keyholder}")))?;
+        .map_err(token_error(format!("login to the token of {keyholder}")))?;
     Ok(session)
 }
 
@@ -97,7 +97,7 @@ pub(super) fn find_token_with(
     wanted_key: impl Fn(&KeyId) -> bool,
 ) -> Result<Option<TokenDesc>, DriverError> {
     let wanted = plan.tokens.get(who).map_or(who, String::as_str);
-    let mut tokens = module.tokens().map_err(io("listing the tokens"))?;
+    let mut tokens = module.tokens().map_err(token_error("listing the tokens"))?;
     tokens.retain(|t| t.initialized);
     tokens.sort_by_key(|t| !(t.label == wanted || t.serial == wanted));
     for t in tokens {
@@ -136,7 +136,7 @@ pub(super) fn token_signer_for(
     let session = login_to(module, &token, who, plan, pin)?;
     let tkey = session
         .keys()
-        .map_err(io(format!("keys of {who}")))?
+        .map_err(token_error(format!("keys of {who}")))?
         .into_iter()
         .find(|k| {
             k.tuf_key()
@@ -147,7 +147,7 @@ pub(super) fn token_signer_for(
         .ok_or_else(|| DriverError::Io(format!("{token} does not hold key {keyid} of {who}")))?;
     session
         .signer(&tkey)
-        .map_err(io(format!("the key of {who}")))
+        .map_err(token_error(format!("the key of {who}")))
 }
 
 /// The keyholder's token key that may sign in this ceremony (found by key material: root lists
@@ -181,7 +181,7 @@ pub(super) fn ceremony_signer(
     };
     let usable: Vec<(TokenKey, KeyId)> = session
         .keys()
-        .map_err(io(format!("keys of {who}")))?
+        .map_err(token_error(format!("keys of {who}")))?
         .into_iter()
         .filter_map(|k| {
             let material = k.tuf_key()?.public_key().ok()?.material();
@@ -204,7 +204,7 @@ pub(super) fn ceremony_signer(
     };
     let signer = session
         .signer(&tkey)
-        .map_err(io(format!("the key of {who}")))?;
+        .map_err(token_error(format!("the key of {who}")))?;
     Ok((signer, id))
 }
 

@@ -1172,6 +1172,8 @@ impl App {
 
     fn with_pin(&mut self, purpose: PinFor, pin: Zeroizing<String>) {
         let retry_label;
+        // A wrong PIN lets the keyholder try again (decided on the error's kind, not its text).
+        let wrong_pin;
         match &purpose {
             PinFor::Generate {
                 keyholder,
@@ -1203,7 +1205,10 @@ impl App {
                         }
                         return;
                     }
-                    Err(e) => self.message = Some(err(e)),
+                    Err(e) => {
+                        wrong_pin = matches!(e, DriverError::WrongPin(_));
+                        self.message = Some(err(e));
+                    }
                 }
             }
             PinFor::Sign { who } => {
@@ -1263,7 +1268,10 @@ impl App {
                         )));
                         return;
                     }
-                    Some(e) => self.message = Some(err(e)),
+                    Some(e) => {
+                        wrong_pin = matches!(e, DriverError::WrongPin(_));
+                        self.message = Some(err(e));
+                    }
                 }
                 if !signed.is_empty() {
                     return;
@@ -1294,15 +1302,13 @@ impl App {
                         )));
                         return;
                     }
-                    Err(e) => self.message = Some(err(e)),
+                    Err(e) => {
+                        wrong_pin = matches!(e, DriverError::WrongPin(_));
+                        self.message = Some(err(e));
+                    }
                 }
             }
         }
-        // A wrong PIN (or a token error) lets the keyholder try again.
-        let wrong_pin = self
-            .message
-            .as_ref()
-            .is_some_and(|m| m.text.contains("wrong PIN"));
         if wrong_pin {
             self.pin(retry_label, purpose);
         }
