@@ -90,6 +90,9 @@ $(VENV)/.done: Makefile | deb-deps
 lint: no-network-deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets --features conformance-client -- -D warnings
+	# The pure core (src/tuf, src/ceremony, src/transcript, src/transparency) does no I/O, reads
+	# no host clock and imports no edge (tests/pure_core.rs).
+	$(CARGO) test --locked --features conformance-client --test pure_core
 
 # The default build (the appliance's `conclave`) must not link an HTTP client: only the
 # conformance client's feature brings one in.
