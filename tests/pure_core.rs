@@ -136,7 +136,7 @@ fn names(code: &str, path: &str) -> bool {
         }
         let group = &code[start..end.max(start)];
         let top_level = group
-            .split(|c: char| c == ',' || c == '{' || c == '}')
+            .split([',', '{', '}'])
             .map(|item| item.trim().split("::").next().unwrap_or("").trim())
             .any(|first| first == last);
         if top_level {
