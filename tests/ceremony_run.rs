@@ -349,3 +349,29 @@ fn ceremony_run_takes_the_module_from_the_configuration_and_says_which_it_loaded
         "{err}"
     );
 }
+
+#[test]
+fn a_second_run_on_a_workspace_in_use_is_refused_naming_the_holder() {
+    // Before, two runs on one workspace wove two hash chains into one transcript and both
+    // created tokens. Now the first holds the workspace's lock for its whole run.
+    let room = room();
+    let a = answers(&room, true, "");
+    let held =
+        conclave::driver::WorkspaceLock::acquire(&room.ws, &conclave::driver::SystemClock).unwrap();
+    let (code, out, err) = run(&room, &a);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("is in use by another conclave run")
+            && err.contains(&format!("pid {}", std::process::id())),
+        "the holder is named: {err}"
+    );
+    assert!(
+        !room.ws.join("bootstrap-root.transcript.jsonl").exists(),
+        "nothing was started"
+    );
+    // The lock goes with its holder (the kernel releases it also after kill -9): the same
+    // command then runs.
+    drop(held);
+    let (code, out, err) = run(&room, &a);
+    assert_eq!(code, 0, "{out}{err}");
+}

@@ -44,9 +44,10 @@ pub fn map(e: DriverError) -> CliError {
     match e {
         DriverError::Io(m) => CliError::Io(m),
         DriverError::Refused(m) => CliError::Invalid(m),
-        DriverError::WrongPin(m) | DriverError::PinLocked(m) | DriverError::TokenRemoved(m) => {
-            CliError::Io(m)
-        }
+        DriverError::WrongPin(m)
+        | DriverError::PinLocked(m)
+        | DriverError::TokenRemoved(m)
+        | DriverError::InUse(m) => CliError::Io(m),
     }
 }
 

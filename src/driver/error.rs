@@ -22,6 +22,9 @@ pub enum DriverError {
     /// The token went away while it was used.
     #[error("{0}")]
     TokenRemoved(String),
+    /// Another run holds the workspace's lock (the message names it).
+    #[error("{0}")]
+    InUse(String),
 }
 
 pub(super) fn io<E: std::fmt::Display>(

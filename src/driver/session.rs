@@ -8,6 +8,7 @@ use crate::ceremony::engine::{Engine, Event, Need};
 use crate::ceremony::script::{Kind, Person, Script};
 use crate::signer::pkcs11::Module;
 
+use super::lock::WorkspaceLock;
 use super::module::{ChosenModule, ModuleUse, choose_module, choose_module_here};
 use crate::transcript::details::BeginDetails;
 use crate::transcript::file::TranscriptFile;
@@ -65,6 +66,8 @@ pub struct Session {
     pub(super) transcript: Option<TranscriptFile>,
     pub(super) module: Module,
     pub(super) chosen_module: ChosenModule,
+    /// Held for the session's whole life.
+    _lock: WorkspaceLock,
     pub(super) online: BTreeMap<String, Value>,
     pub(super) sys: PathBuf,
     pub(super) clock: Arc<dyn Clock>,
@@ -102,6 +105,9 @@ impl Session {
         real: Option<Plan>,
         clock: Arc<dyn Clock>,
     ) -> Result<Opened, DriverError> {
+        // One run at a time on a workspace, from before the first token or file is touched
+        // until the session ends.
+        let lock = WorkspaceLock::acquire(&ws.dir, clock.as_ref())?;
         let script = Script::parse(&format!("{script_name}.toml"), text).map_err(|e| {
             DriverError::Refused(
                 e.iter()
@@ -259,6 +265,7 @@ impl Session {
             transcript,
             module,
             chosen_module,
+            _lock: lock,
             online,
             sys: sys.to_path_buf(),
             clock,
