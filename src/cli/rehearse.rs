@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 
 use crate::ceremony::rehearse::{self, REHEARSE_CHILD, RehearseError};
 use crate::folder::FolderSource;
-use crate::transcript::audit::audit;
-use crate::transcript::file::read_artifact_dir;
 use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
 use crate::tuf::repository::verify_repository;
 
@@ -182,18 +180,36 @@ pub fn finish(head: String, report: &rehearse::RehearseReport) -> Result<Outcome
             Some(e) => format!("FAILED: {e}"),
         }
     );
-    let tbytes = std::fs::read(&report.transcript)
-        .map_err(|e| CliError::Io(format!("{}: {e}", report.transcript.display())))?;
-    let found = read_artifact_dir(export).map_err(CliError::Io)?;
-    let a = audit(&tbytes, Some(&found), false);
+    // Exactly the auditor's command, anchored in the workspace's first root.
+    let trusted = export.join("1.root.json");
+    let audit = super::transcript::run_verify(&super::transcript::VerifyTranscriptArgs {
+        transcript: report.transcript.clone(),
+        artifacts: Some(export.clone()),
+        partial: false,
+        json: false,
+        report: None,
+        trusted_root: Some(trusted.clone()),
+        log: report.key_log.as_ref().map(|l| l.dir.clone()),
+    })?;
     let _ = writeln!(
         out,
-        "conclave transcript verify {} --artifacts {}: {}",
+        "conclave transcript verify {} --artifacts {} --trusted-root {}{}: {}",
         report.transcript.display(),
         export.display(),
-        if a.passed() { "VALID" } else { "FAILED" }
+        trusted.display(),
+        report
+            .key_log
+            .as_ref()
+            .map(|l| format!(" --log {}", l.dir.display()))
+            .unwrap_or_default(),
+        if audit.success { "VALID" } else { "FAILED" }
     );
-    let mut ok = verified.is_valid() && a.passed();
+    if !audit.success
+        && let Some(v) = audit.stdout.lines().rev().find(|l| l.starts_with("Verdict: "))
+    {
+        let _ = writeln!(out, "  {v}");
+    }
+    let mut ok = verified.is_valid() && audit.success;
     if let Some(l) = &report.key_log {
         let newest_root = (1u64..)
             .map(|v| export.join(format!("{v}.root.json")))

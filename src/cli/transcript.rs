@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::folder::read_limited;
-use crate::transcript::audit::{Audit, Verdict, audit};
+use crate::ceremony::conformance::{AuditInput, LogInput, verify_transcript};
+use crate::transcript::audit::{Audit, Verdict};
 use crate::transcript::display::{clean, hex_groups, pgp_word_lines, pgp_words, summary};
 use crate::transcript::file::read_artifact_dir;
 use crate::transcript::record::sha256;
@@ -45,6 +46,17 @@ pub struct VerifyTranscriptArgs {
     /// HTML page (`.html`); an existing file is never overwritten.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// The root you trust (obtained independently of the transcript). The root chain is
+    /// verified from it to the root in force at the end of the ceremony (exported roots are read
+    /// from `--artifacts DIR`), and the seal must be signed by a threshold of that root's root
+    /// keys, each labelled with its keyholder. Without it the verdict is at best UNANCHORED
+    /// (exit 1).
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+    /// The key-event log directory: it must verify with the ceremony's root as its latest root
+    /// and carry this transcript's seal (needs `--trusted-root`).
+    #[arg(long, value_name = "DIR")]
+    pub log: Option<PathBuf>,
 }
 
 /// Run `conclave transcript ...`.
@@ -82,16 +94,40 @@ pub fn run_verify(args: &VerifyTranscriptArgs) -> Result<Outcome, CliError> {
             Some(found)
         }
     };
-    let mut result = audit(&bytes, found.as_deref(), args.partial);
-    // Replay the events through the ceremony engine with the script the transcript carries.
-    if result.chain_error.is_none() {
-        let c = crate::ceremony::conformance::check(&result.records);
-        if c.failed() {
-            result.verdict = crate::transcript::audit::Verdict::Invalid(c.line());
-        }
-        result.conformance = Some(c.line());
-        result.keys = c.keys().to_vec();
+    if args.log.is_some() && args.trusted_root.is_none() {
+        return Err(CliError::Usage(
+            "--log needs --trusted-root: the checkpoint must be signed by the keys of the root the transcript is anchored in".into(),
+        ));
     }
+    let trusted = match &args.trusted_root {
+        None => None,
+        Some(p) => Some((
+            p.display().to_string(),
+            read_limited(p, DEFAULT_MAX_FILE_SIZE)
+                .map_err(|e| CliError::Io(format!("--trusted-root: {e}")))?,
+        )),
+    };
+    let exported_roots = match &args.artifacts {
+        Some(dir) if trusted.is_some() => read_roots(dir)?,
+        _ => Vec::new(),
+    };
+    let log_dir = match &args.log {
+        None => None,
+        Some(dir) => Some((dir.display().to_string(), super::log::read_log_dir(dir)?)),
+    };
+    let result = verify_transcript(&AuditInput {
+        transcript: &bytes,
+        artifacts: found.as_deref(),
+        partial: args.partial,
+        trusted_root: trusted.as_ref().map(|(n, b)| (n.as_str(), b.as_slice())),
+        exported_roots: &exported_roots,
+        log: log_dir.as_ref().map(|(name, d)| LogInput {
+            name,
+            log: &d.log,
+            checkpoint: &d.checkpoint,
+            history: &d.history,
+        }),
+    });
     let name = args.transcript.display().to_string();
     let mut stdout = if args.json {
         render_json(&name, &file_sha256, args.artifacts.as_deref(), &result)
@@ -116,6 +152,29 @@ pub fn run_verify(args: &VerifyTranscriptArgs) -> Result<Outcome, CliError> {
     })
 }
 
+/// The exported root files (`N.root.json`) in a folder: the links of the root chain between the
+/// trusted root and the root the ceremony loaded.
+fn read_roots(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, CliError> {
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| CliError::Io(format!("--artifacts {}: {e}", dir.display())))?;
+    let mut roots = Vec::new();
+    for e in rd {
+        let e = e.map_err(|e| CliError::Io(format!("--artifacts {}: {e}", dir.display())))?;
+        let Ok(name) = e.file_name().into_string() else {
+            continue;
+        };
+        let Some(v) = name.strip_suffix(".root.json") else {
+            continue;
+        };
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let bytes = read_limited(&e.path(), DEFAULT_MAX_FILE_SIZE).map_err(CliError::Io)?;
+        roots.push((name, bytes));
+    }
+    Ok(roots)
+}
+
 /// Write the report as a new file (never overwriting one).
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     crate::folder::write_new_file(path, bytes)
@@ -135,9 +194,22 @@ fn own_name_in(dir: &Path, transcript: &Path) -> Option<String> {
     Some(parts.join("/"))
 }
 
-fn verdict_line(name: &str, a: &Audit) -> String {
+/// What the verdict line says of an intact but unanchored transcript.
+pub const UNANCHORED: &str = "UNANCHORED: the hash chain and the seal are intact, but nothing ties the seal's signers to the registry's keys (anyone can recompute a chain and sign a seal with keys of their own); give the root you trust with --trusted-root ROOT.json";
+
+/// The `Verdict:` line's text.
+pub fn verdict_line(name: &str, a: &Audit) -> String {
     match &a.verdict {
-        Verdict::Valid => "VALID".to_string(),
+        Verdict::Valid => match &a.anchor {
+            Some(an) => format!(
+                "VALID (anchored in the trusted root {}; the seal is signed by root keys of root version {}, {})",
+                clean(&an.trusted),
+                an.root_version.unwrap_or_default(),
+                an.count.as_ref().map(|c| c.summary()).unwrap_or_default(),
+            ),
+            None => "VALID".to_string(),
+        },
+        Verdict::Unanchored => UNANCHORED.to_string(),
         Verdict::Partial { last_seq, why } => {
             format!("PARTIAL (verified up to seq {last_seq}; {})", clean(why))
         }
@@ -292,6 +364,7 @@ fn render_text(
         "\n{}",
         a.conformance.as_deref().unwrap_or(CONFORMANCE_NOTE)
     );
+    render_anchor(&mut o, a);
     if !a.keys.is_empty() {
         let _ = writeln!(o, "\nKeys before and after the ceremony:");
         for line in crate::transcript::report::key_table_lines(&a.keys) {
@@ -303,6 +376,67 @@ fn render_text(
     }
     let _ = writeln!(o, "Verdict: {}", verdict_line(name, a));
     o
+}
+
+fn render_anchor(o: &mut String, a: &Audit) {
+    match &a.anchor {
+        None => {
+            if matches!(a.verdict, Verdict::Unanchored) {
+                let _ = writeln!(
+                    o,
+                    "\nAnchor: none (no --trusted-root): the seal's signers are not checked against the registry's keys"
+                );
+            }
+        }
+        Some(an) => {
+            let _ = writeln!(o, "\nAnchor: trusted root {}", clean(&an.trusted));
+            for step in &an.chain {
+                let _ = writeln!(o, "  root chain: {}", clean(step));
+            }
+            if let Some(v) = an.root_version {
+                let _ = writeln!(o, "  root in force at the end of the ceremony: version {v}");
+            }
+            for s in &an.signers {
+                let _ = writeln!(
+                    o,
+                    "  seal signature seq {}: {} by \"{}\" (transcript: held by {}){}",
+                    s.seq,
+                    clean(&s.keyid),
+                    clean(&s.actor),
+                    s.holder.as_deref().map_or_else(|| "nobody named".into(), clean),
+                    match &s.root_keyid {
+                        Some(id) => format!(", root key {}", clean(id)),
+                        None => ", not a root key of that root (not counted)".into(),
+                    }
+                );
+            }
+            if let Some(c) = &an.count {
+                let _ = writeln!(o, "  seal counted against the root role: {}", c.summary());
+            }
+            match &an.error {
+                None => {
+                    let _ = writeln!(o, "  anchored: yes");
+                }
+                Some(e) => {
+                    let _ = writeln!(o, "  anchored: NO: {}", clean(e));
+                }
+            }
+        }
+    }
+    if let Some(l) = &a.log {
+        let _ = writeln!(
+            o,
+            "\nKey-event log {}: {}",
+            clean(&l.name),
+            if l.passed { "VALID" } else { "INVALID" }
+        );
+        for line in &l.lines {
+            let _ = writeln!(o, "  {}", clean(line));
+        }
+        if let Some(f) = &l.failure {
+            let _ = writeln!(o, "  first failure: {}", clean(f));
+        }
+    }
 }
 
 fn render_json(
@@ -355,6 +489,7 @@ fn render_json(
     });
     let (verdict, reason, last_seq) = match &a.verdict {
         Verdict::Valid => ("valid", None, None),
+        Verdict::Unanchored => ("unanchored", Some(UNANCHORED.to_string()), None),
         Verdict::Partial { last_seq, why } => ("partial", Some(why.clone()), Some(*last_seq)),
         Verdict::Invalid(why) => ("invalid", Some(why.clone()), None),
     };
@@ -372,6 +507,22 @@ fn render_json(
         "seal": seal,
         "artifacts": artifacts,
         "script_conformance": a.conformance.as_deref().unwrap_or("not checked"),
+        "anchor": a.anchor.as_ref().map(|an| json!({
+            "trusted_root": an.trusted,
+            "chain": an.chain,
+            "root_version": an.root_version,
+            "signed": an.count.as_ref().map(|c| c.signed.iter().map(|k| k.0.clone()).collect::<Vec<_>>()),
+            "threshold": an.count.as_ref().map(|c| c.threshold),
+            "signers": an.signers.iter().map(|s| json!({
+                "seq": s.seq, "actor": s.actor, "keyid": s.keyid, "holder": s.holder,
+                "root_keyid": s.root_keyid,
+            })).collect::<Vec<_>>(),
+            "anchored": an.error.is_none(),
+            "error": an.error,
+        })),
+        "log": a.log.as_ref().map(|l| json!({
+            "dir": l.name, "valid": l.passed, "checks": l.lines, "first_failure": l.failure,
+        })),
         "keys": a.keys.iter().map(|r| json!({
             "role": r.role,
             "threshold_before": r.threshold_before,

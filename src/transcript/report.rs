@@ -51,6 +51,10 @@ fn document(
     let mut doc = Vec::new();
     let verdict = match &a.verdict {
         Verdict::Valid => vec![Span::Strong("VALID".into())],
+        Verdict::Unanchored => vec![
+            Span::Strong("UNANCHORED".into()),
+            Span::Text(": the hash chain and the seal are intact, but nothing ties the seal's signers to the registry's keys (no trusted root was given)".into()),
+        ],
         Verdict::Partial { last_seq, why } => vec![
             Span::Strong("PARTIAL".into()),
             Span::Text(format!(": verified up to seq {last_seq}; {why}")),
