@@ -64,7 +64,7 @@ fn securesystemslib_agrees_on_the_example_transcript_and_its_tampered_copies() {
         let path = tmp.path().join("t.jsonl");
         std::fs::write(&path, b).unwrap();
         let ours = audit(b, None, false);
-        assert!(!ours.passed(), "{what}: Conclave accepted it");
+        assert!(!ours.intact(), "{what}: Conclave accepted it");
         let run = python_verdict(&path, None);
         assert_eq!(run.code(), 1, "{what}: {run:?}");
         std::fs::remove_file(&path).unwrap();
