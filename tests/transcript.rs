@@ -423,7 +423,10 @@ fn truncation_fails_unless_partial_which_reports_the_last_good_record() {
             other => panic!("keep {keep}: {other:?}"),
         }
     }
-    assert_eq!(audit(&join(&original), None, true).verdict, Verdict::Unanchored);
+    assert_eq!(
+        audit(&join(&original), None, true).verdict,
+        Verdict::Unanchored
+    );
     // A torn last line: invalid, or partial with --partial.
     let mut torn = join(&original[..5]);
     torn.extend_from_slice(&original[5].as_bytes()[..40]);
@@ -927,7 +930,7 @@ fn cli_verify_exit_codes_and_output() {
         "{md}"
     );
     assert!(
-        md.contains("| 8 | 2026-11-23T09:00:08Z | alice | 8 | generate-key |"),
+        md.contains("| 8 | 2026-11-23T09:00:08Z | alice |  | 8 | generate-key |"),
         "{md}"
     );
     assert!(md.contains("script conformance: not checked"), "{md}");

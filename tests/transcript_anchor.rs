@@ -78,10 +78,7 @@ impl Registry {
             ])
             .env(CHILD, &seal_file)
             .env("CONCLAVE_TEST_ANCHOR_WHO", who)
-            .env(
-                "CONCLAVE_TEST_ANCHOR_PIN",
-                pins[who].as_str().unwrap().to_string(),
-            )
+            .env("CONCLAVE_TEST_ANCHOR_PIN", pins[who].as_str().unwrap())
             .env("SOFTHSM2_CONF", self.ws.join("softhsm2.conf"))
             .output()
             .unwrap();
@@ -236,7 +233,10 @@ fn forged_transcripts_fail_against_the_trusted_root_and_the_genuine_one_passes()
     let log = reg.ws.join("export/log-001");
     let (code, out) = verify(&reg, &genuine, &root, &["--log", log.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("Key-event log") && out.contains(": VALID"), "{out}");
+    assert!(
+        out.contains("Key-event log") && out.contains(": VALID"),
+        "{out}"
+    );
     assert!(out.contains("carry this transcript's seal"), "{out}");
 
     // Without an anchor: never VALID, exit 1, the chain and the seal said to be intact.
@@ -334,12 +334,18 @@ fn forged_transcripts_fail_against_the_trusted_root_and_the_genuine_one_passes()
     let (code, out) = verify(&other, &other.records(), &root, &[]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        verdict(&out).contains("is not the trusted root") && verdict(&out).contains("another registry"),
+        verdict(&out).contains("is not the trusted root")
+            && verdict(&out).contains("another registry"),
         "{out}"
     );
     // The other registry's key-event log does not carry this transcript's seal.
     let other_log = other.ws.join("export/log-001");
-    let (code, out) = verify(&reg, &genuine, &root, &["--log", other_log.to_str().unwrap()]);
+    let (code, out) = verify(
+        &reg,
+        &genuine,
+        &root,
+        &["--log", other_log.to_str().unwrap()],
+    );
     assert_eq!(code, 1, "{out}");
     assert!(verdict(&out).contains("key-event log"), "{out}");
 
@@ -366,4 +372,92 @@ fn forged_transcripts_fail_against_the_trusted_root_and_the_genuine_one_passes()
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// The auditor's report (issue 18, item 3): the verdict, the key-event log's verdict, the
+/// anchor, PRACTICE and the air-gap state come first; every warning with who and when; a timeline
+/// of one readable line per event naming the actor, their part and the key.
+#[test]
+fn the_report_puts_the_verdict_the_log_practice_and_the_air_gap_first() {
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    let reg = Registry::new();
+    let records = reg.records();
+    let report = reg.ws.join("audit.md");
+    let (code, out) = verify(
+        &reg,
+        &records,
+        &reg.root(),
+        &[
+            "--log",
+            reg.ws.join("export/log-001").to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let md = std::fs::read_to_string(&report).unwrap();
+    let at = |needle: &str| {
+        md.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} is not in the report:\n{md}"))
+    };
+    assert!(at("| Verdict | **VALID**: anchored in the trusted root") < at("## Timeline"));
+    assert!(at("| Key-event log | **VALID**: ") < at("## Timeline"));
+    assert!(at("| Anchor | trusted root ") < at("## Timeline"));
+    assert!(at("| Practice | **PRACTICE**: a rehearsal on practice tokens") < at("## Timeline"));
+    // The air-gap state as the transcript recorded it, and the warning it gave.
+    let airgap = records
+        .iter()
+        .find(|r| r.action == "airgap-checked")
+        .unwrap();
+    let details: serde_json::Value =
+        serde_json::from_slice(&airgap.details.canonical_bytes()).unwrap();
+    let interfaces = details["interfaces"].as_array().unwrap().clone();
+    if interfaces.is_empty() {
+        assert!(md.contains("| Air-gap | air-gapped"), "{md}");
+    } else {
+        let first = interfaces[0].as_str().unwrap();
+        assert!(
+            md.contains(&format!(
+                "| Air-gap | **NOT air-gapped**: interfaces {first}"
+            )),
+            "{md}"
+        );
+        let warning = records
+            .iter()
+            .find(|r| r.action == "warning-acknowledged")
+            .unwrap();
+        // seq, time, who, step, kind, what.
+        assert!(
+            md.contains(&format!(
+                "| {} | {} | {} | {} | **WARNING** | practice run: the appliance is not air-gapped",
+                warning.seq,
+                warning.time,
+                warning.actor,
+                warning.step.as_deref().unwrap()
+            )),
+            "{md}"
+        );
+        assert!(at("## Warnings and exceptions") < at("## Timeline"));
+    }
+    // One readable line per event: alice's root and targets signatures are told apart, with the
+    // full key id, and her part in the ceremony is named.
+    let signed: Vec<&str> = md
+        .lines()
+        .filter(|l| l.contains("| alice | keyholder |") && l.contains("| signed |"))
+        .collect();
+    assert_eq!(signed.len(), 2, "{md}");
+    assert!(signed[0].contains("alice signed root with key "), "{md}");
+    assert!(signed[1].contains("alice signed targets with key "), "{md}");
+    assert!(
+        !md.contains("{\\\"event\\\""),
+        "raw JSON in the timeline:\n{md}"
+    );
+    assert!(!md.contains("..."), "a cut-off line in the timeline:\n{md}");
+    assert!(md.contains("roll call: administrator "), "{md}");
+    assert!(
+        md.contains("## Seal signatures against the trusted root"),
+        "{md}"
+    );
 }

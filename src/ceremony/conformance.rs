@@ -9,9 +9,7 @@
 
 use super::engine::{Engine, Event, RoleKeyTable, key_owner};
 use super::script::Script;
-use crate::transcript::audit::{
-    Anchor, AnchorSigner, Audit, LogCheck, Note, Room, Verdict, audit,
-};
+use crate::transcript::audit::{Anchor, AnchorSigner, Audit, LogCheck, Note, Room, Verdict, audit};
 use crate::transcript::details::{BeginDetails, FileDigest};
 use crate::transcript::record::Record;
 use crate::transcript::seal::{VerifiedSeal, seal_statement};
@@ -177,16 +175,19 @@ fn replay_into(records: &[Record], room: &mut Room) -> (Conformance, Option<Engi
     let script = match Script::parse(&format!("{}.toml", begin.script.name), text) {
         Ok(s) => s,
         Err(e) => {
-            return (Conformance::Broken {
-                seq: first.seq,
-                reason: format!(
-                    "the embedded script does not parse: {}",
-                    e.iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ),
-            }, None);
+            return (
+                Conformance::Broken {
+                    seq: first.seq,
+                    reason: format!(
+                        "the embedded script does not parse: {}",
+                        e.iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                },
+                None,
+            );
         }
     };
     let mut engine = match Engine::new(script) {
@@ -212,21 +213,27 @@ fn replay_into(records: &[Record], room: &mut Room) -> (Conformance, Option<Engi
         let ev = match Event::from_value(&r.details) {
             Ok(ev) => ev,
             Err(e) => {
-                return (Conformance::Broken {
-                    seq: r.seq,
-                    reason: format!("not an engine event: {e}"),
-                }, None);
+                return (
+                    Conformance::Broken {
+                        seq: r.seq,
+                        reason: format!("not an engine event: {e}"),
+                    },
+                    None,
+                );
             }
         };
         if ev.action() != r.action {
-            return (Conformance::Broken {
-                seq: r.seq,
-                reason: format!(
-                    "record action \"{}\" does not match its details (\"{}\")",
-                    r.action,
-                    ev.action()
-                ),
-            }, None);
+            return (
+                Conformance::Broken {
+                    seq: r.seq,
+                    reason: format!(
+                        "record action \"{}\" does not match its details (\"{}\")",
+                        r.action,
+                        ev.action()
+                    ),
+                },
+                None,
+            );
         }
         match &ev {
             Event::Exception {
@@ -262,10 +269,13 @@ fn replay_into(records: &[Record], room: &mut Room) -> (Conformance, Option<Engi
             _ => {}
         }
         if let Err(e) = engine.apply(&ev) {
-            return (Conformance::Broken {
-                seq: r.seq,
-                reason: e.to_string(),
-            }, None);
+            return (
+                Conformance::Broken {
+                    seq: r.seq,
+                    reason: e.to_string(),
+                },
+                None,
+            );
         }
         events += 1;
     }
@@ -276,12 +286,15 @@ fn replay_into(records: &[Record], room: &mut Room) -> (Conformance, Option<Engi
             let digest = hex::encode(sha2::Sha256::digest(&bytes));
             let found = listed.to_string().contains(&digest) && listed.to_string().contains(&name);
             if !found {
-                return (Conformance::Broken {
-                    seq: records.last().map_or(0, |r| r.seq),
-                    reason: format!(
-                        "the seal does not list {name} as the engine built and signed it"
-                    ),
-                }, None);
+                return (
+                    Conformance::Broken {
+                        seq: records.last().map_or(0, |r| r.seq),
+                        reason: format!(
+                            "the seal does not list {name} as the engine built and signed it"
+                        ),
+                    },
+                    None,
+                );
             }
         }
     }
@@ -514,9 +527,8 @@ pub fn anchor(
     let mut sigs = Vec::new();
     for s in &seal.signers {
         let material = s.key.public_key().map(|pk| pk.material()).ok();
-        let same = |k: &Key| {
-            material.is_some() && k.public_key().map(|pk| pk.material()).ok() == material
-        };
+        let same =
+            |k: &Key| material.is_some() && k.public_key().map(|pk| pk.material()).ok() == material;
         let holder = end
             .holders
             .iter()

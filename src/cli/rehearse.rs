@@ -205,7 +205,11 @@ pub fn finish(head: String, report: &rehearse::RehearseReport) -> Result<Outcome
         if audit.success { "VALID" } else { "FAILED" }
     );
     if !audit.success
-        && let Some(v) = audit.stdout.lines().rev().find(|l| l.starts_with("Verdict: "))
+        && let Some(v) = audit
+            .stdout
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("Verdict: "))
     {
         let _ = writeln!(out, "  {v}");
     }

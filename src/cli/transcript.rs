@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::folder::read_limited;
 use crate::ceremony::conformance::{AuditInput, LogInput, verify_transcript};
-use crate::transcript::audit::{Audit, Verdict};
+use crate::folder::read_limited;
+use crate::transcript::audit::{Audit, UNANCHORED_WHY, Verdict};
 use crate::transcript::display::{clean, hex_groups, pgp_word_lines, pgp_words, summary};
 use crate::transcript::file::read_artifact_dir;
 use crate::transcript::record::sha256;
@@ -194,26 +194,13 @@ fn own_name_in(dir: &Path, transcript: &Path) -> Option<String> {
     Some(parts.join("/"))
 }
 
-/// What the verdict line says of an intact but unanchored transcript.
-pub const UNANCHORED: &str = "UNANCHORED: the hash chain and the seal are intact, but nothing ties the seal's signers to the registry's keys (anyone can recompute a chain and sign a seal with keys of their own); give the root you trust with --trusted-root ROOT.json";
-
 /// The `Verdict:` line's text.
 pub fn verdict_line(name: &str, a: &Audit) -> String {
+    let (word, why) = a.verdict_text();
     match &a.verdict {
-        Verdict::Valid => match &a.anchor {
-            Some(an) => format!(
-                "VALID (anchored in the trusted root {}; the seal is signed by root keys of root version {}, {})",
-                clean(&an.trusted),
-                an.root_version.unwrap_or_default(),
-                an.count.as_ref().map(|c| c.summary()).unwrap_or_default(),
-            ),
-            None => "VALID".to_string(),
-        },
-        Verdict::Unanchored => UNANCHORED.to_string(),
-        Verdict::Partial { last_seq, why } => {
-            format!("PARTIAL (verified up to seq {last_seq}; {})", clean(why))
-        }
-        Verdict::Invalid(why) => format!("INVALID: {name}: {}", clean(why)),
+        Verdict::Valid | Verdict::Partial { .. } => format!("{word} ({})", clean(&why)),
+        Verdict::Unanchored => format!("{word}: {}", clean(&why)),
+        Verdict::Invalid(_) => format!("{word}: {name}: {}", clean(&why)),
     }
 }
 
@@ -403,7 +390,9 @@ fn render_anchor(o: &mut String, a: &Audit) {
                     s.seq,
                     clean(&s.keyid),
                     clean(&s.actor),
-                    s.holder.as_deref().map_or_else(|| "nobody named".into(), clean),
+                    s.holder
+                        .as_deref()
+                        .map_or_else(|| "nobody named".into(), clean),
                     match &s.root_keyid {
                         Some(id) => format!(", root key {}", clean(id)),
                         None => ", not a root key of that root (not counted)".into(),
@@ -489,7 +478,7 @@ fn render_json(
     });
     let (verdict, reason, last_seq) = match &a.verdict {
         Verdict::Valid => ("valid", None, None),
-        Verdict::Unanchored => ("unanchored", Some(UNANCHORED.to_string()), None),
+        Verdict::Unanchored => ("unanchored", Some(UNANCHORED_WHY.to_string()), None),
         Verdict::Partial { last_seq, why } => ("partial", Some(why.clone()), Some(*last_seq)),
         Verdict::Invalid(why) => ("invalid", Some(why.clone()), None),
     };

@@ -140,7 +140,33 @@ pub struct Room {
     pub notes: Vec<Note>,
 }
 
+/// Why an intact transcript without an anchor is not verified.
+pub const UNANCHORED_WHY: &str = "the hash chain and the seal are intact, but nothing ties the seal's signers to the registry's keys (anyone can recompute a chain and sign a seal with keys of their own); give the root you trust with --trusted-root ROOT.json";
+
 impl Audit {
+    /// The verdict's word (`VALID`, `UNANCHORED`, `PARTIAL`, `INVALID`) and what it rests on.
+    pub fn verdict_text(&self) -> (&'static str, String) {
+        match &self.verdict {
+            Verdict::Valid => (
+                "VALID",
+                match &self.anchor {
+                    Some(an) => format!(
+                        "anchored in the trusted root {}; the seal is signed by root keys of root version {}, {}",
+                        an.trusted,
+                        an.root_version.unwrap_or_default(),
+                        an.count.as_ref().map(|c| c.summary()).unwrap_or_default(),
+                    ),
+                    None => String::new(),
+                },
+            ),
+            Verdict::Unanchored => ("UNANCHORED", UNANCHORED_WHY.to_string()),
+            Verdict::Partial { last_seq, why } => {
+                ("PARTIAL", format!("verified up to seq {last_seq}; {why}"))
+            }
+            Verdict::Invalid(why) => ("INVALID", why.clone()),
+        }
+    }
+
     /// Exit code 0 (valid, or partial when asked for) versus 1: an unanchored transcript is not
     /// verified.
     pub fn passed(&self) -> bool {
