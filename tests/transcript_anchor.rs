@@ -461,3 +461,37 @@ fn the_report_puts_the_verdict_the_log_practice_and_the_air_gap_first() {
         "{md}"
     );
 }
+
+/// The sealed transcript is in the export (issue 18, item 2): the auditor who receives only the
+/// exported folder checks the transcript there, anchored in the exported root, with the log.
+#[test]
+fn the_exported_transcript_verifies_anchored_in_the_exported_root() {
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    let reg = Registry::new();
+    let export = reg.ws.join("export");
+    let copy = export.join(TRANSCRIPT);
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(reg.ws.join(TRANSCRIPT)).unwrap()
+    );
+    let sums = std::fs::read_to_string(export.join("SHA256SUMS")).unwrap();
+    assert!(sums.contains(&format!("  {TRANSCRIPT}\n")), "{sums}");
+    let out = conclave()
+        .args(["transcript", "verify"])
+        .arg(&copy)
+        .arg("--artifacts")
+        .arg(&export)
+        .arg("--trusted-root")
+        .arg(export.join("1.root.json"))
+        .arg("--log")
+        .arg(export.join("log-001"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(verdict(&text).starts_with("VALID (anchored"), "{text}");
+    // The transcript cannot list itself: it is not reported as an unlisted artifact.
+    assert!(!text.contains(&format!("unlisted  {TRANSCRIPT}")), "{text}");
+}

@@ -971,6 +971,7 @@ impl Session {
         let mut complete = false;
         if let Some(done) = finished(&tpath, &script)? {
             if !log_step_missing(ws, &plan, &done.seal) {
+                export_transcript(ws, plan.export_to.as_deref(), &tpath)?;
                 return Ok(Opened::Finished(Box::new(done)));
             }
             complete = true;
@@ -1314,13 +1315,7 @@ impl Session {
                 data: data.clone(),
             })
             .collect();
-        let export = self.ws.export();
-        let mut places = vec![export.clone()];
-        if let Some(m) = medium
-            && m != export
-        {
-            places.push(m.to_path_buf());
-        }
+        let places = export_places(&self.ws, medium);
         let mut reports = Vec::new();
         for dir in &places {
             std::fs::create_dir_all(dir).map_err(io(dir.display()))?;
@@ -1559,6 +1554,7 @@ impl Session {
                 .map_err(io(format!("{who}'s seal signature")))?;
         }
         let key_log = self.key_event_log(&seal_hash, &mut signers)?;
+        export_transcript(&self.ws, self.plan.export_to.as_deref(), &self.tpath)?;
         let (keys, digests) = summary(&self.engine);
         Ok(RehearseReport {
             key_log,
@@ -1577,6 +1573,45 @@ impl Session {
             warnings: self.warnings,
         })
     }
+}
+
+/// Where the export goes: the workspace's `export/` folder and, when given and different, the
+/// folder on removable media.
+fn export_places(ws: &Workspace, medium: Option<&Path>) -> Vec<PathBuf> {
+    let export = ws.export();
+    let mut places = vec![export.clone()];
+    if let Some(m) = medium
+        && m != export
+    {
+        places.push(m.to_path_buf());
+    }
+    places
+}
+
+/// After the seal: the sealed transcript travels with the export. It is written into every
+/// export place by the export's own writer, which writes the folder's manifest (`SHA256SUMS`)
+/// again, after the seal, now listing the transcript too. Idempotent: a copy with the same bytes
+/// is left as it is (a ceremony continued after this step writes nothing new).
+fn export_transcript(
+    ws: &Workspace,
+    medium: Option<&Path>,
+    tpath: &Path,
+) -> Result<(), RehearseError> {
+    let name = tpath
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| RehearseError::Io(format!("{}: no file name", tpath.display())))?;
+    let data = std::fs::read(tpath).map_err(io(tpath.display()))?;
+    let file = [ExportFile {
+        name: name.to_string(),
+        data,
+    }];
+    for dir in export_places(ws, medium) {
+        std::fs::create_dir_all(&dir).map_err(io(dir.display()))?;
+        export_files(&StdFs, &dir, &file, ExportOptions::default())
+            .map_err(io(format!("the sealed transcript to {}", dir.display())))?;
+    }
+    Ok(())
 }
 
 /// Whether a sealed ceremony still lacks its key-event log step (interrupted after the seal

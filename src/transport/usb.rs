@@ -764,6 +764,15 @@ pub enum FileKind {
         /// Key id that signed.
         keyid: String,
     },
+    /// A ceremony transcript (`*.jsonl` whose hash chain verifies).
+    Transcript {
+        /// The script it ran.
+        script: String,
+        /// Hash of its seal record, when sealed.
+        seal: Option<String>,
+        /// Number of records.
+        records: usize,
+    },
     /// Anything else.
     Unknown,
 }
@@ -778,6 +787,20 @@ impl std::fmt::Display for FileKind {
                 version,
                 keyid,
             } => write!(f, "signature bundle: {role} v{version} by {keyid}"),
+            Self::Transcript {
+                script,
+                seal,
+                records,
+            } => match seal {
+                Some(h) => write!(
+                    f,
+                    "ceremony transcript: script {script}, {records} records, sealed (seal {h}); check it with conclave transcript verify --trusted-root"
+                ),
+                None => write!(
+                    f,
+                    "ceremony transcript: script {script}, {records} records, NOT sealed"
+                ),
+            },
             Self::Unknown => f.write_str("unknown"),
         }
     }
@@ -787,6 +810,19 @@ impl std::fmt::Display for FileKind {
 pub fn sniff(name: &str, data: &[u8]) -> FileKind {
     if name == SUMS_NAME {
         return FileKind::Sha256Sums;
+    }
+    if name.ends_with(".jsonl")
+        && let Ok(t) = crate::transcript::chain::verify_chain(data)
+        && let Some(begin) = t.begin()
+    {
+        return FileKind::Transcript {
+            script: crate::transcript::display::clean(&begin.script.name),
+            seal: t
+                .seal_index()
+                .and_then(|i| t.records().get(i))
+                .map(|r| r.hash_hex()),
+            records: t.records().len(),
+        };
     }
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
         return FileKind::Unknown;
