@@ -269,6 +269,21 @@ fn later_ceremonies_continue_from_the_export_and_the_chain_verifies() {
     for n in &names {
         transcript_named_verifies(&ws, n);
     }
+    // The refresh's clock was checked against the time the bootstrap's sealed transcript (in
+    // the export) recorded last: the metadata-loaded record carries it.
+    let last_time = |name: &str| {
+        let text = std::fs::read_to_string(ws.join(name)).unwrap();
+        let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        last["time"].as_str().unwrap().to_string()
+    };
+    let v2 = std::fs::read_to_string(ws.join("refresh-expiry-v2.transcript.jsonl")).unwrap();
+    assert!(
+        v2.contains(&format!(
+            "\"not_before\":\"{}\"",
+            last_time("bootstrap-root.transcript.jsonl")
+        )),
+        "{v2}"
+    );
     let export = ws.join("export");
     let verify = conclave()
         .args(["verify", "--trusted-root"])

@@ -79,6 +79,10 @@ pub enum Event {
         root: Value,
         /// The current targets file as JSON.
         targets: Value,
+        /// The latest time the inputs prove (RFC 3339 UTC): the last record of the previous
+        /// ceremony's sealed transcript among the inputs. The confirmed clock may not be earlier.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        not_before: Option<String>,
     },
     /// Developers' key requests imported from the input media (PEP 480 claimed projects).
     RequestsImported {
@@ -1876,7 +1880,26 @@ impl Engine {
                 }
                 self.advance();
             }
-            (Action::LoadMetadata, Event::MetadataLoaded { root, targets, .. }) => {
+            (
+                Action::LoadMetadata,
+                Event::MetadataLoaded {
+                    root,
+                    targets,
+                    not_before,
+                    ..
+                },
+            ) => {
+                if let Some(nb) = not_before {
+                    let t = Expires::parse(nb.clone(), "not_before")
+                        .map_err(|e| self.policy(e.to_string()))?;
+                    let now = self.now()?;
+                    if now < t.time {
+                        return Err(self.policy(format!(
+                            "the confirmed clock ({}) is earlier than {nb}, the last time the previous ceremony's transcript recorded: the clock is wrong; set it and confirm it again",
+                            Expires::from_time(now).raw
+                        )));
+                    }
+                }
                 let root_md = Metadata::<Root>::from_value(root.clone())
                     .map_err(|e| self.policy(format!("current root: {e}")))?;
                 let (trusted, _) = trust_root("current root", &root_md.to_file_bytes())
@@ -2572,6 +2595,7 @@ mod tests {
         clock: &str,
         root: &[u8],
         targets: &[u8],
+        not_before: Option<&str>,
     ) -> Result<Vec<String>, EngineError> {
         let mut engine = Engine::new(script)?;
         engine.apply(&Event::Parameters {
@@ -2604,6 +2628,7 @@ mod tests {
                     step,
                     root: Value::parse(root).unwrap(),
                     targets: Value::parse(targets).unwrap(),
+                    not_before: not_before.map(str::to_string),
                 },
                 Need::Propose => {
                     let digests = engine.proposal()?.digests();
@@ -2637,6 +2662,7 @@ mod tests {
             "2023-11-23T10:00:00Z",
             root,
             targets,
+            None,
         )
         .unwrap_err();
         assert!(
@@ -2652,6 +2678,7 @@ mod tests {
             "2027-01-10T10:00:00Z",
             root,
             targets,
+            None,
         )
         .unwrap();
         // Shorter targets expiry than what it replaces is refused as well.
@@ -2663,6 +2690,7 @@ mod tests {
             "2026-11-24T10:00:00Z",
             root,
             targets,
+            None,
         )
         .unwrap_err();
         assert!(e.to_string().contains("targets v2 would expire at"), "{e}");
@@ -2681,6 +2709,7 @@ mod tests {
             "2026-11-24T10:00:00Z",
             root,
             targets,
+            None,
         )
         .unwrap_err();
         assert!(e.to_string().contains("targets v2 would expire at"), "{e}");
@@ -2688,7 +2717,35 @@ mod tests {
             ALLOW_EARLIER_EXPIRY.to_string(),
             ParamJson::Text("yes".into()),
         );
-        refresh_until_proposal(allowing, short, "2026-11-24T10:00:00Z", root, targets).unwrap();
+        refresh_until_proposal(allowing, short, "2026-11-24T10:00:00Z", root, targets, None)
+            .unwrap();
+
+        // A clock earlier than the last time the previous ceremony's transcript recorded is
+        // refused when the metadata is loaded; at or after it, the ceremony goes on.
+        let e = refresh_until_proposal(
+            refresh.clone(),
+            BTreeMap::new(),
+            "2027-01-10T10:00:00Z",
+            root,
+            targets,
+            Some("2027-01-10T10:00:01Z"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "the confirmed clock (2027-01-10T10:00:00Z) is earlier than 2027-01-10T10:00:01Z, the last time the previous ceremony's transcript recorded"
+            ),
+            "{e}"
+        );
+        refresh_until_proposal(
+            refresh,
+            BTreeMap::new(),
+            "2027-01-10T10:00:00Z",
+            root,
+            targets,
+            Some("2027-01-10T10:00:00Z"),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -1145,6 +1145,7 @@ impl Session {
             step: self.step(),
             root,
             targets,
+            not_before: previous_transcript_time(&[self.ws.export(), self.ws.input()]),
         })
     }
 
@@ -1573,6 +1574,32 @@ impl Session {
             warnings: self.warnings,
         })
     }
+}
+
+/// The latest record time of the sealed transcripts (`*.transcript.jsonl` whose chain verifies)
+/// in these folders: the previous ceremonies' record proves the time was at least that.
+fn previous_transcript_time(dirs: &[PathBuf]) -> Option<String> {
+    dirs.iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .ends_with(".transcript.jsonl")
+        })
+        .filter_map(|e| {
+            let bytes = crate::folder::read_limited(
+                &e.path(),
+                crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE,
+            )
+            .ok()?;
+            let t = crate::transcript::chain::verify_chain(&bytes).ok()?;
+            t.seal_index()?;
+            t.records().last().map(|r| r.time)
+        })
+        .max()
+        .map(|t| t.to_string())
 }
 
 /// Where the export goes: the workspace's `export/` folder and, when given and different, the
