@@ -214,7 +214,7 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
             "exported {} to {destination}",
             list(&files.keys().cloned().collect::<Vec<_>>())
         ),
-        Event::Sealed { .. } => "the administrator sealed the ceremony".to_string(),
+        Event::Sealed { .. } => "the last step is done: the seal follows".to_string(),
         Event::Exception { witness, text, .. } => {
             format!("EXCEPTION recorded by {witness}: {text}")
         }
