@@ -239,6 +239,14 @@ fn forged_transcripts_fail_against_the_trusted_root_and_the_genuine_one_passes()
     );
     assert!(out.contains("carry this transcript's seal"), "{out}");
 
+    // A trusted root that is not a root signed by its own keys anchors nothing.
+    let (code, out) = verify(&reg, &genuine, &reg.ws.join("export/1.targets.json"), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        verdict(&out).contains("the trusted root does not verify"),
+        "{out}"
+    );
+
     // Without an anchor: never VALID, exit 1, the chain and the seal said to be intact.
     let out = conclave()
         .args(["transcript", "verify"])
