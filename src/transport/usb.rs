@@ -1718,6 +1718,32 @@ mod tests {
     }
 
     #[test]
+    fn sniff_recognises_ceremony_transcripts() {
+        let t = include_bytes!("../../tests/data/transcript/ceremony.jsonl");
+        let k = sniff("ceremony.jsonl", t);
+        assert_eq!(
+            k.to_string(),
+            "ceremony transcript: script bootstrap-root, 20 records, sealed (seal 3418634338fef953f1b98846157918efa560e4e59d2cfec9e8358f74d4fe9f76); check it with conclave transcript verify --trusted-root"
+        );
+        // Cut before its seal: not sealed. A changed byte: not a transcript (the chain breaks).
+        let unsealed: Vec<u8> = t
+            .split_inclusive(|b| *b == b'\n')
+            .take(10)
+            .flatten()
+            .copied()
+            .collect();
+        assert!(
+            sniff("ceremony.jsonl", &unsealed)
+                .to_string()
+                .ends_with("10 records, NOT sealed")
+        );
+        let mut changed = t.to_vec();
+        changed[40] ^= 1;
+        assert_eq!(sniff("ceremony.jsonl", &changed), FileKind::Unknown);
+        assert_eq!(sniff("ceremony.json", t), FileKind::Unknown);
+    }
+
+    #[test]
     fn parse_sums_accepts_sha256sum_format_only() {
         let d = "a".repeat(64);
         let text = format!("{d}  root.json\n{d} *bin.dat\n{d}  ../escape\nxyz  short\n{d}  a/b\n");
