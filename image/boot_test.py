@@ -231,8 +231,12 @@ def check_stick(stick: Path, conclave: str, python: str):
     transcripts = sorted(ws.glob("*.transcript.jsonl"))
     if not transcripts:
         raise Failed(f"no transcript in {ws}")
-    r = must([conclave, "transcript", "verify", str(transcripts[0]), "--artifacts", str(export)],
+    # Anchored in the exported root: the seal must be signed by its root keys.
+    r = must([conclave, "transcript", "verify", str(transcripts[0]), "--artifacts", str(export),
+              "--trusted-root", str(export / "1.root.json")],
              "conclave transcript verify")
+    if "Verdict: VALID (anchored" not in r.stdout:
+        raise Failed(f"conclave transcript verify did not say VALID (anchored): {r.stdout[-400:]}")
     print(f"  ok  conclave transcript verify {transcripts[0].name}")
     must([python, str(TOP / "tests/python/verify_transcript.py"), str(transcripts[0]),
           "--artifacts", str(export)], "verify_transcript.py (securesystemslib)")

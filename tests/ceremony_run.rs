@@ -137,13 +137,47 @@ fn a_ceremony_answered_by_a_file_signs_with_the_tokens_and_never_records_a_pin()
         Duration::from_secs(60),
     );
     assert_eq!(py.code(), 0, "python-tuf refused: {py:?}");
-    for f in ["1.root.json", "1.targets.json", "SHA256SUMS"] {
+    // The sealed transcript travels with the export, on the stick too; SHA256SUMS, written
+    // again after the seal, lists it; `usb import` recognises it.
+    for f in [
+        "1.root.json",
+        "1.targets.json",
+        "SHA256SUMS",
+        "bootstrap-root.transcript.jsonl",
+    ] {
         assert_eq!(
             std::fs::read(stick.join(f)).unwrap(),
             std::fs::read(export.join(f)).unwrap(),
             "{f} on the stick"
         );
     }
+    assert_eq!(
+        std::fs::read(stick.join("bootstrap-root.transcript.jsonl")).unwrap(),
+        std::fs::read(room.ws.join("bootstrap-root.transcript.jsonl")).unwrap(),
+        "the sealed transcript as the workspace holds it"
+    );
+    let sums = std::fs::read_to_string(stick.join("SHA256SUMS")).unwrap();
+    assert!(
+        sums.lines()
+            .any(|l| l.ends_with("  bootstrap-root.transcript.jsonl")),
+        "{sums}"
+    );
+    let import = conclave()
+        .args(["usb", "import"])
+        .arg(&stick)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&import.stdout);
+    assert_eq!(import.status.code(), Some(0), "{listing}");
+    assert!(
+        listing.contains("ceremony transcript: script bootstrap-root")
+            && listing.contains("sealed (seal "),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("SHA256SUMS: all 3 files match"),
+        "{listing}"
+    );
     let transcript =
         std::fs::read_to_string(room.ws.join("bootstrap-root.transcript.jsonl")).unwrap();
     assert!(

@@ -51,17 +51,22 @@ fn transcript_verifies(ws: &Path) -> String {
     transcript_named_verifies(ws, "bootstrap-root.transcript.jsonl")
 }
 
-/// `conclave transcript verify WS/NAME --artifacts WS/export` passes, script conformance included.
+/// `conclave transcript verify WS/NAME --artifacts WS/export --trusted-root
+/// WS/export/1.root.json` passes, script conformance included, the seal anchored in the
+/// workspace's first root.
 fn transcript_named_verifies(ws: &Path, name: &str) -> String {
     let out = conclave()
         .args(["transcript", "verify"])
         .arg(ws.join(name))
         .arg("--artifacts")
         .arg(ws.join("export"))
+        .arg("--trusted-root")
+        .arg(ws.join("export/1.root.json"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{name}: {text}");
+    assert!(text.contains("Verdict: VALID (anchored"), "{name}: {text}");
     assert!(
         text.contains("script conformance: every step followed the script"),
         "{name}: {text}"
@@ -264,6 +269,21 @@ fn later_ceremonies_continue_from_the_export_and_the_chain_verifies() {
     for n in &names {
         transcript_named_verifies(&ws, n);
     }
+    // The refresh's clock was checked against the time the bootstrap's sealed transcript (in
+    // the export) recorded last: the metadata-loaded record carries it.
+    let last_time = |name: &str| {
+        let text = std::fs::read_to_string(ws.join(name)).unwrap();
+        let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        last["time"].as_str().unwrap().to_string()
+    };
+    let v2 = std::fs::read_to_string(ws.join("refresh-expiry-v2.transcript.jsonl")).unwrap();
+    assert!(
+        v2.contains(&format!(
+            "\"not_before\":\"{}\"",
+            last_time("bootstrap-root.transcript.jsonl")
+        )),
+        "{v2}"
+    );
     let export = ws.join("export");
     let verify = conclave()
         .args(["verify", "--trusted-root"])
@@ -438,11 +458,20 @@ fn a_root_rotation_adds_dave_removes_carol_and_clients_follow_it() {
     let out = conclave()
         .args(["transcript", "verify"])
         .arg(ws.join("rotate-root-keys-v2.transcript.jsonl"))
+        .arg("--artifacts")
+        .arg(ws.join("export"))
+        .arg("--trusted-root")
+        .arg(ws.join("export/1.root.json"))
         .arg("--report")
         .arg(&report)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let md = std::fs::read_to_string(&report).unwrap();
     assert!(md.contains("## Keys before and after"), "{md}");
     assert!(md.contains("| root (threshold 2 → 2) |"), "{md}");

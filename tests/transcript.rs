@@ -209,7 +209,7 @@ fn the_sealed_ceremony_verifies_with_its_artifacts() {
     assert_eq!(seal.signers.len(), 3);
     assert_eq!(seal.seal_hash, vt.records()[SEAL_SEQ].hash);
     let a = audit(&bytes, Some(&found(&c)), false);
-    assert_eq!(a.verdict, Verdict::Valid);
+    assert_eq!(a.verdict, Verdict::Unanchored);
     assert!(a.artifacts.unwrap().unlisted.is_empty());
     // The exception's newline is escaped: every record is exactly one line.
     assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), RECORDS);
@@ -254,7 +254,7 @@ fn editing_any_field_of_any_record_is_detected_at_that_record() {
                 "record {i} field {field}: {err}"
             );
             let a = audit(&join(&tampered), Some(&found(&c)), true);
-            assert!(!a.passed(), "--partial does not excuse tampering");
+            assert!(!a.intact(), "--partial does not excuse tampering");
         }
         // An editor who recomputes the edited record's hash breaks the next record's prev.
         if i + 1 < original.len() {
@@ -308,7 +308,7 @@ fn rewriting_history_before_the_seal_breaks_every_seal_signature() {
             matches!(err, SealError::BadSignature { line, seq: 17, .. } if line == 18),
             "record {i}: {err}"
         );
-        assert!(!audit(&join(&tampered), None, true).passed());
+        assert!(!audit(&join(&tampered), None, true).intact());
     }
 }
 
@@ -321,7 +321,7 @@ fn deleting_any_record_is_detected() {
         tampered.remove(i);
         let bytes = join(&tampered);
         let a = audit(&bytes, Some(&found(&c)), false);
-        assert!(!a.passed(), "deleting record {i}");
+        assert!(!a.intact(), "deleting record {i}");
         if i + 1 < original.len() {
             let err = verify_chain(&bytes).unwrap_err();
             assert_eq!((err.line, err.seq), (i + 1, Some(i as u64 + 1)), "{err}");
@@ -423,11 +423,14 @@ fn truncation_fails_unless_partial_which_reports_the_last_good_record() {
             other => panic!("keep {keep}: {other:?}"),
         }
     }
-    assert_eq!(audit(&join(&original), None, true).verdict, Verdict::Valid);
+    assert_eq!(
+        audit(&join(&original), None, true).verdict,
+        Verdict::Unanchored
+    );
     // A torn last line: invalid, or partial with --partial.
     let mut torn = join(&original[..5]);
     torn.extend_from_slice(&original[5].as_bytes()[..40]);
-    assert!(!audit(&torn, None, false).passed());
+    assert!(!audit(&torn, None, false).intact());
     let a = audit(&torn, None, true);
     assert!(
         matches!(a.verdict, Verdict::Partial { last_seq: 4, .. }),
@@ -445,7 +448,7 @@ fn changed_removed_and_extra_artifacts() {
     let a = audit(&bytes, Some(&found(&c)), false);
     assert_eq!(
         a.verdict,
-        Verdict::Valid,
+        Verdict::Unanchored,
         "unlisted files are reported, not fatal"
     );
     assert_eq!(a.artifacts.unwrap().unlisted, vec!["notes.txt".to_string()]);
@@ -747,7 +750,7 @@ fn resume_at(dir: &Path, full: &[u8], last_start: usize, cut: usize) {
     assert_eq!(&bytes[..last_start], &full[..last_start]);
     assert_eq!(
         audit(&bytes, None, false).verdict,
-        Verdict::Valid,
+        Verdict::Unanchored,
         "cut at {cut}"
     );
 }
@@ -773,7 +776,7 @@ fn resuming_during_the_seal_and_refusing_what_does_not_verify() {
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(
         audit(&bytes, Some(&found(&c)), false).verdict,
-        Verdict::Valid
+        Verdict::Unanchored
     );
     let err = f
         .append("admin", None, "note", Value::Null, t(43))
@@ -830,8 +833,13 @@ fn cli_verify_exit_codes_and_output() {
         "--artifacts",
         p(&c.export),
     ]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("Verdict: VALID"), "{out}");
+    // Intact, but without a trusted root never VALID: exit 1.
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("Verdict: UNANCHORED: the hash chain and the seal are intact"),
+        "{out}"
+    );
+    assert!(!out.contains("VALID"), "{out}");
     assert!(
         out.contains(
             "script conformance: not checked (the transcript does not carry its script text"
@@ -854,9 +862,9 @@ fn cli_verify_exit_codes_and_output() {
 
     // JSON.
     let (code, out, _) = conclave(&["transcript", "verify", p(&c.transcript), "--json"]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 1);
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(doc["verdict"], "valid");
+    assert_eq!(doc["verdict"], "unanchored");
     assert_eq!(doc["records"].as_array().unwrap().len(), RECORDS);
     assert_eq!(doc["seal"]["hash"], seal_hash);
 
@@ -922,7 +930,7 @@ fn cli_verify_exit_codes_and_output() {
         "{md}"
     );
     assert!(
-        md.contains("| 8 | 2026-11-23T09:00:08Z | alice | 8 | generate-key |"),
+        md.contains("| 8 | 2026-11-23T09:00:08Z | alice |  | 8 | generate-key |"),
         "{md}"
     );
     assert!(md.contains("script conformance: not checked"), "{md}");
@@ -937,9 +945,9 @@ fn cli_verify_exit_codes_and_output() {
         "--report",
         p(&html),
     ]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 1, "{out}");
     let page = std::fs::read_to_string(&html).unwrap();
-    assert!(page.contains("<strong>VALID</strong>"), "{page}");
+    assert!(page.contains("<strong>UNANCHORED</strong>"), "{page}");
     assert!(page.contains(&seal_hash[..4]), "{page}");
     let txt = c.transcript.with_file_name("audit.txt");
     let (code, _, err) = conclave(&["transcript", "verify", p(&cut), "--report", p(&txt)]);
@@ -957,7 +965,8 @@ fn cli_verify_exit_codes_and_output() {
         "--artifacts",
         p(&c.export),
     ]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Verdict: UNANCHORED"), "{out}");
     assert!(!out.contains("unlisted"), "{out}");
     std::fs::write(c.export.join("notes.txt"), b"x").unwrap();
     let (code, out, _) = conclave(&[
@@ -967,7 +976,8 @@ fn cli_verify_exit_codes_and_output() {
         "--artifacts",
         p(&c.export),
     ]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Verdict: UNANCHORED"), "{out}");
     assert!(out.contains("unlisted  notes.txt"), "{out}");
 
     // Usage and I/O: 2.
@@ -1003,7 +1013,7 @@ fn the_stored_example_transcript_verifies() {
     let bytes = std::fs::read(dir.join("ceremony.jsonl")).unwrap();
     let found = read_artifact_dir(&dir.join("export")).unwrap();
     let a = audit(&bytes, Some(&found), false);
-    assert_eq!(a.verdict, Verdict::Valid);
+    assert_eq!(a.verdict, Verdict::Unanchored);
     assert_eq!(a.records.len(), RECORDS);
     let (code, out, _) = conclave(&[
         "transcript",
@@ -1012,7 +1022,9 @@ fn the_stored_example_transcript_verifies() {
         "--artifacts",
         p(&dir.join("export")),
     ]);
-    assert_eq!(code, 0, "{out}");
+    // It does not carry its script, so it cannot be anchored: intact, UNANCHORED, exit 1.
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Verdict: UNANCHORED"), "{out}");
 }
 
 /// A changed byte anywhere in the sealed transcript fails verification (the line form is
@@ -1028,7 +1040,7 @@ fn every_single_byte_change_is_detected() {
         let mut b = bytes.clone();
         b[i] ^= flip;
         let a = audit(&b, None, false);
-        assert!(!a.passed(), "byte {i} xor {flip:#x} went unnoticed");
+        assert!(!a.intact(), "byte {i} xor {flip:#x} went unnoticed");
     }
 }
 

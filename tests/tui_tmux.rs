@@ -232,10 +232,13 @@ fn transcript_verifies(ws: &Path, name: &str) {
         .arg(ws.join(name))
         .arg("--artifacts")
         .arg(ws.join("export"))
+        .arg("--trusted-root")
+        .arg(ws.join("export/1.root.json"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{name}: {text}");
+    assert!(text.contains("Verdict: VALID (anchored"), "{text}");
     assert!(text.contains("every step followed the script"), "{text}");
 }
 

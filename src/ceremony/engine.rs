@@ -79,6 +79,10 @@ pub enum Event {
         root: Value,
         /// The current targets file as JSON.
         targets: Value,
+        /// The latest time the inputs prove (RFC 3339 UTC): the last record of the previous
+        /// ceremony's sealed transcript among the inputs. The confirmed clock may not be earlier.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        not_before: Option<String>,
     },
     /// Developers' key requests imported from the input media (PEP 480 claimed projects).
     RequestsImported {
@@ -561,6 +565,10 @@ pub struct Engine {
     signers: Vec<(String, String)>,
     exceptions: Vec<(String, String, String)>,
 }
+
+/// The script parameter (a choice of `no` and `yes`) that lets a new root or targets version
+/// expire no later than the one it replaces.
+pub const ALLOW_EARLIER_EXPIRY: &str = "allow_earlier_expiry";
 
 /// The custom field naming a key's owner in root (the one tuf-on-ci writes, so both tools show
 /// the same owners).
@@ -1460,6 +1468,43 @@ impl Engine {
         self.current.as_ref()
     }
 
+    /// A new version of root or targets must expire later than the version it replaces: an
+    /// earlier expiry means the clock is wrong (set back) or the parameters are, and clients
+    /// would see the registry's metadata expire sooner than they were told. Allowed only when
+    /// the script declares the parameter [`ALLOW_EARLIER_EXPIRY`] and the recorded parameters
+    /// set it to `yes`.
+    fn check_expiry_moves_forward(&self, p: &Proposal) -> Result<(), EngineError> {
+        let Some((old_root, old_targets)) = &self.current else {
+            return Ok(());
+        };
+        if matches!(self.params.get(ALLOW_EARLIER_EXPIRY), Some(ParamValue::Choice(v)) if v == "yes")
+        {
+            return Ok(());
+        }
+        let pairs = [
+            (
+                "root",
+                p.root.as_ref().map(|r| &r.signed().common),
+                &old_root.signed().common,
+            ),
+            (
+                "targets",
+                p.targets.as_ref().map(|t| &t.signed().common),
+                &old_targets.signed().common,
+            ),
+        ];
+        for (role, new, old) in pairs {
+            let Some(new) = new else { continue };
+            if new.version != old.version && new.expires.time <= old.expires.time {
+                return Err(self.policy(format!(
+                    "{role} v{} would expire at {}, not later than v{} it replaces (expires {}): check the clock; only a script parameter {ALLOW_EARLIER_EXPIRY} = \"yes\", recorded in the transcript, allows it",
+                    new.version, new.expires.raw, old.version, old.expires.raw
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// An expiry in days must lie in the script's window: below the minimum is refused, beyond
     /// the maximum is refused too (the script's author set that bound for this ceremony).
     fn check_expiry_window(&self, name: &str, days: i64) -> Result<(), EngineError> {
@@ -1835,7 +1880,26 @@ impl Engine {
                 }
                 self.advance();
             }
-            (Action::LoadMetadata, Event::MetadataLoaded { root, targets, .. }) => {
+            (
+                Action::LoadMetadata,
+                Event::MetadataLoaded {
+                    root,
+                    targets,
+                    not_before,
+                    ..
+                },
+            ) => {
+                if let Some(nb) = not_before {
+                    let t = Expires::parse(nb.clone(), "not_before")
+                        .map_err(|e| self.policy(e.to_string()))?;
+                    let now = self.now()?;
+                    if now < t.time {
+                        return Err(self.policy(format!(
+                            "the confirmed clock ({}) is earlier than {nb}, the last time the previous ceremony's transcript recorded: the clock is wrong; set it and confirm it again",
+                            Expires::from_time(now).raw
+                        )));
+                    }
+                }
                 let root_md = Metadata::<Root>::from_value(root.clone())
                     .map_err(|e| self.policy(format!("current root: {e}")))?;
                 let (trusted, _) = trust_root("current root", &root_md.to_file_bytes())
@@ -2014,6 +2078,7 @@ impl Engine {
                         )));
                     }
                 }
+                self.check_expiry_moves_forward(&p)?;
                 self.proposal = Some(p);
                 self.advance();
             }
@@ -2520,6 +2585,167 @@ mod tests {
         let mut room = room();
         run(&mut engine, &mut room, 100);
         assert_eq!(engine.need(), Need::Done);
+    }
+
+    /// Drive a refresh-expiry ceremony up to its proposal: clock at `clock`, the bootstrap's
+    /// signed root and targets loaded.
+    fn refresh_until_proposal(
+        script: Script,
+        values: BTreeMap<String, ParamJson>,
+        clock: &str,
+        root: &[u8],
+        targets: &[u8],
+        not_before: Option<&str>,
+    ) -> Result<Vec<String>, EngineError> {
+        let mut engine = Engine::new(script)?;
+        engine.apply(&Event::Parameters {
+            values,
+            practice: false,
+        })?;
+        loop {
+            let step = engine.current_step().unwrap_or("end").to_string();
+            let ev = match engine.need() {
+                Need::Acknowledge { .. } => Event::Acknowledged {
+                    step,
+                    value: Some("BAG-0002".into()),
+                },
+                Need::AirgapCheck => Event::AirgapChecked {
+                    step,
+                    interfaces: vec![],
+                    radios: vec![],
+                },
+                Need::ClockConfirm => Event::ClockConfirmed {
+                    step,
+                    time: clock.into(),
+                },
+                Need::RollCall { .. } => Event::RollCall {
+                    step,
+                    administrator: "ada".into(),
+                    keyholders: vec!["alice".into(), "bob".into(), "carol".into()],
+                    witnesses: vec!["wendy".into()],
+                },
+                Need::LoadMetadata => Event::MetadataLoaded {
+                    step,
+                    root: Value::parse(root).unwrap(),
+                    targets: Value::parse(targets).unwrap(),
+                    not_before: not_before.map(str::to_string),
+                },
+                Need::Propose => {
+                    let digests = engine.proposal()?.digests();
+                    return engine.apply(&Event::Proposed { step, digests });
+                }
+                other => panic!("refresh-expiry before its proposal: {other:?}"),
+            };
+            engine.apply(&ev)?;
+        }
+    }
+
+    #[test]
+    fn a_new_version_must_expire_later_than_the_one_it_replaces() {
+        // Root v1 and targets v1 made with the clock at 2026-11-23.
+        let mut engine = Engine::new(script()).unwrap();
+        let mut room = room();
+        run(&mut engine, &mut room, 100);
+        let files = engine.export_files();
+        let root = &files.iter().find(|(n, _)| n == "1.root.json").unwrap().1;
+        let targets = &files.iter().find(|(n, _)| n == "1.targets.json").unwrap().1;
+        let text = std::fs::read_to_string(format!(
+            "{}/ceremony-scripts/refresh-expiry.toml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let refresh = Script::parse("refresh-expiry.toml", &text).unwrap();
+        // The clock three years back: root v2 would expire before root v1.
+        let e = refresh_until_proposal(
+            refresh.clone(),
+            BTreeMap::new(),
+            "2023-11-23T10:00:00Z",
+            root,
+            targets,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "root v2 would expire at 2024-11-22T10:00:00Z, not later than v1 it replaces (expires 2027-11-23T10:00:00Z): check the clock"
+            ),
+            "{e}"
+        );
+        // The right clock: later than v1, accepted.
+        refresh_until_proposal(
+            refresh.clone(),
+            BTreeMap::new(),
+            "2027-01-10T10:00:00Z",
+            root,
+            targets,
+            None,
+        )
+        .unwrap();
+        // Shorter targets expiry than what it replaces is refused as well.
+        let mut short = BTreeMap::new();
+        short.insert("targets_expiry_days".to_string(), ParamJson::Integer(7));
+        let e = refresh_until_proposal(
+            refresh.clone(),
+            short.clone(),
+            "2026-11-24T10:00:00Z",
+            root,
+            targets,
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("targets v2 would expire at"), "{e}");
+        // A script that declares the parameter, with the room's "yes" recorded: allowed.
+        let allowing = Script::parse(
+            "refresh-expiry.toml",
+            &text.replace(
+                "[parameters]\n",
+                "[parameters]\nallow_earlier_expiry = { default = \"no\", choices = [\"no\", \"yes\"], description = \"Allow a new version to expire no later than the one it replaces\" }\n",
+            ),
+        )
+        .unwrap();
+        let e = refresh_until_proposal(
+            allowing.clone(),
+            short.clone(),
+            "2026-11-24T10:00:00Z",
+            root,
+            targets,
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("targets v2 would expire at"), "{e}");
+        short.insert(
+            ALLOW_EARLIER_EXPIRY.to_string(),
+            ParamJson::Text("yes".into()),
+        );
+        refresh_until_proposal(allowing, short, "2026-11-24T10:00:00Z", root, targets, None)
+            .unwrap();
+
+        // A clock earlier than the last time the previous ceremony's transcript recorded is
+        // refused when the metadata is loaded; at or after it, the ceremony goes on.
+        let e = refresh_until_proposal(
+            refresh.clone(),
+            BTreeMap::new(),
+            "2027-01-10T10:00:00Z",
+            root,
+            targets,
+            Some("2027-01-10T10:00:01Z"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "the confirmed clock (2027-01-10T10:00:00Z) is earlier than 2027-01-10T10:00:01Z, the last time the previous ceremony's transcript recorded"
+            ),
+            "{e}"
+        );
+        refresh_until_proposal(
+            refresh,
+            BTreeMap::new(),
+            "2027-01-10T10:00:00Z",
+            root,
+            targets,
+            Some("2027-01-10T10:00:00Z"),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -5,13 +5,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::folder::read_limited;
-use crate::transcript::audit::{Audit, Verdict, audit};
+use crate::driver::audit_files::{AuditFiles, AuditFilesError, AuditPaths};
+use crate::transcript::audit::{Audit, UNANCHORED_WHY, Verdict};
 use crate::transcript::display::{clean, hex_groups, pgp_word_lines, pgp_words, summary};
-use crate::transcript::file::read_artifact_dir;
 use crate::transcript::record::sha256;
 use crate::transcript::report::{html, markdown};
-use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
 
 use super::{CliError, Outcome};
 
@@ -45,6 +43,17 @@ pub struct VerifyTranscriptArgs {
     /// HTML page (`.html`); an existing file is never overwritten.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// The root you trust (obtained independently of the transcript). The root chain is
+    /// verified from it to the root in force at the end of the ceremony (exported roots are read
+    /// from `--artifacts DIR`), and the seal must be signed by a threshold of that root's root
+    /// keys, each labelled with its keyholder. Without it the verdict is at best UNANCHORED
+    /// (exit 1).
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+    /// The key-event log directory: it must verify with the ceremony's root as its latest root
+    /// and carry this transcript's seal (needs `--trusted-root`).
+    #[arg(long, value_name = "DIR")]
+    pub log: Option<PathBuf>,
 }
 
 /// Run `conclave transcript ...`.
@@ -69,29 +78,19 @@ pub fn run_verify(args: &VerifyTranscriptArgs) -> Result<Outcome, CliError> {
             }
         },
     };
-    let bytes = read_limited(&args.transcript, DEFAULT_MAX_FILE_SIZE).map_err(CliError::Io)?;
-    let file_sha256 = sha256(&bytes);
-    let found = match &args.artifacts {
-        None => None,
-        Some(dir) => {
-            let mut found =
-                read_artifact_dir(dir).map_err(|e| CliError::Io(format!("--artifacts: {e}")))?;
-            if let Some(own) = own_name_in(dir, &args.transcript) {
-                found.retain(|f| f.name != own);
-            }
-            Some(found)
-        }
-    };
-    let mut result = audit(&bytes, found.as_deref(), args.partial);
-    // Replay the events through the ceremony engine with the script the transcript carries.
-    if result.chain_error.is_none() {
-        let c = crate::ceremony::conformance::check(&result.records);
-        if c.failed() {
-            result.verdict = crate::transcript::audit::Verdict::Invalid(c.line());
-        }
-        result.conformance = Some(c.line());
-        result.keys = c.keys().to_vec();
-    }
+    let files = AuditFiles::read(&AuditPaths {
+        transcript: args.transcript.clone(),
+        artifacts: args.artifacts.clone(),
+        trusted_root: args.trusted_root.clone(),
+        log: args.log.clone(),
+    })
+    .map_err(|e| match e {
+        AuditFilesError::Io(m) => CliError::Io(m),
+        AuditFilesError::Usage(m) => CliError::Usage(m),
+        AuditFilesError::Invalid(m) => CliError::Invalid(m),
+    })?;
+    let file_sha256 = sha256(&files.transcript);
+    let result = files.verify(args.partial);
     let name = args.transcript.display().to_string();
     let mut stdout = if args.json {
         render_json(&name, &file_sha256, args.artifacts.as_deref(), &result)
@@ -122,26 +121,13 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
         .map_err(|e| CliError::Io(format!("--report {}: {e}", path.display())))
 }
 
-/// The transcript's name relative to the artifacts folder when it lies inside it (so it is not
-/// reported as an unlisted artifact: it cannot list itself).
-fn own_name_in(dir: &Path, transcript: &Path) -> Option<String> {
-    let dir = dir.canonicalize().ok()?;
-    let t = transcript.canonicalize().ok()?;
-    let rel = t.strip_prefix(&dir).ok()?;
-    let parts: Vec<String> = rel
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
-    Some(parts.join("/"))
-}
-
-fn verdict_line(name: &str, a: &Audit) -> String {
+/// The `Verdict:` line's text.
+pub fn verdict_line(name: &str, a: &Audit) -> String {
+    let (word, why) = a.verdict_text();
     match &a.verdict {
-        Verdict::Valid => "VALID".to_string(),
-        Verdict::Partial { last_seq, why } => {
-            format!("PARTIAL (verified up to seq {last_seq}; {})", clean(why))
-        }
-        Verdict::Invalid(why) => format!("INVALID: {name}: {}", clean(why)),
+        Verdict::Valid | Verdict::Partial { .. } => format!("{word} ({})", clean(&why)),
+        Verdict::Unanchored => format!("{word}: {}", clean(&why)),
+        Verdict::Invalid(_) => format!("{word}: {name}: {}", clean(&why)),
     }
 }
 
@@ -292,6 +278,7 @@ fn render_text(
         "\n{}",
         a.conformance.as_deref().unwrap_or(CONFORMANCE_NOTE)
     );
+    render_anchor(&mut o, a);
     if !a.keys.is_empty() {
         let _ = writeln!(o, "\nKeys before and after the ceremony:");
         for line in crate::transcript::report::key_table_lines(&a.keys) {
@@ -303,6 +290,69 @@ fn render_text(
     }
     let _ = writeln!(o, "Verdict: {}", verdict_line(name, a));
     o
+}
+
+fn render_anchor(o: &mut String, a: &Audit) {
+    match &a.anchor {
+        None => {
+            if matches!(a.verdict, Verdict::Unanchored) {
+                let _ = writeln!(
+                    o,
+                    "\nAnchor: none (no --trusted-root): the seal's signers are not checked against the registry's keys"
+                );
+            }
+        }
+        Some(an) => {
+            let _ = writeln!(o, "\nAnchor: trusted root {}", clean(&an.trusted));
+            for step in &an.chain {
+                let _ = writeln!(o, "  root chain: {}", clean(step));
+            }
+            if let Some(v) = an.root_version {
+                let _ = writeln!(o, "  root in force at the end of the ceremony: version {v}");
+            }
+            for s in &an.signers {
+                let _ = writeln!(
+                    o,
+                    "  seal signature seq {}: {} by \"{}\" (transcript: held by {}){}",
+                    s.seq,
+                    clean(&s.keyid),
+                    clean(&s.actor),
+                    s.holder
+                        .as_deref()
+                        .map_or_else(|| "nobody named".into(), clean),
+                    match &s.root_keyid {
+                        Some(id) => format!(", root key {}", clean(id)),
+                        None => ", not a root key of that root (not counted)".into(),
+                    }
+                );
+            }
+            if let Some(c) = &an.count {
+                let _ = writeln!(o, "  seal counted against the root role: {}", c.summary());
+            }
+            match &an.error {
+                None => {
+                    let _ = writeln!(o, "  anchored: yes");
+                }
+                Some(e) => {
+                    let _ = writeln!(o, "  anchored: NO: {}", clean(e));
+                }
+            }
+        }
+    }
+    if let Some(l) = &a.log {
+        let _ = writeln!(
+            o,
+            "\nKey-event log {}: {}",
+            clean(&l.name),
+            if l.passed { "VALID" } else { "INVALID" }
+        );
+        for line in &l.lines {
+            let _ = writeln!(o, "  {}", clean(line));
+        }
+        if let Some(f) = &l.failure {
+            let _ = writeln!(o, "  first failure: {}", clean(f));
+        }
+    }
 }
 
 fn render_json(
@@ -355,6 +405,7 @@ fn render_json(
     });
     let (verdict, reason, last_seq) = match &a.verdict {
         Verdict::Valid => ("valid", None, None),
+        Verdict::Unanchored => ("unanchored", Some(UNANCHORED_WHY.to_string()), None),
         Verdict::Partial { last_seq, why } => ("partial", Some(why.clone()), Some(*last_seq)),
         Verdict::Invalid(why) => ("invalid", Some(why.clone()), None),
     };
@@ -372,6 +423,22 @@ fn render_json(
         "seal": seal,
         "artifacts": artifacts,
         "script_conformance": a.conformance.as_deref().unwrap_or("not checked"),
+        "anchor": a.anchor.as_ref().map(|an| json!({
+            "trusted_root": an.trusted,
+            "chain": an.chain,
+            "root_version": an.root_version,
+            "signed": an.count.as_ref().map(|c| c.signed.iter().map(|k| k.0.clone()).collect::<Vec<_>>()),
+            "threshold": an.count.as_ref().map(|c| c.threshold),
+            "signers": an.signers.iter().map(|s| json!({
+                "seq": s.seq, "actor": s.actor, "keyid": s.keyid, "holder": s.holder,
+                "root_keyid": s.root_keyid,
+            })).collect::<Vec<_>>(),
+            "anchored": an.error.is_none(),
+            "error": an.error,
+        })),
+        "log": a.log.as_ref().map(|l| json!({
+            "dir": l.name, "valid": l.passed, "checks": l.lines, "first_failure": l.failure,
+        })),
         "keys": a.keys.iter().map(|r| json!({
             "role": r.role,
             "threshold_before": r.threshold_before,

@@ -4,11 +4,10 @@
 //! line and the terminal UI render them.
 
 use crate::folder::FolderSource;
-use crate::transcript::audit::audit;
-use crate::transcript::file::read_artifact_dir;
 use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
 use crate::tuf::repository::verify_repository;
 
+use super::audit_files::{AuditFiles, AuditPaths};
 use super::clock::Clock;
 use super::error::DriverError;
 use super::report::CeremonyReport;
@@ -69,19 +68,30 @@ pub fn check(report: &CeremonyReport, clock: &dyn Clock) -> Result<Vec<Check>, D
         reason: verified.error.as_ref().map(ToString::to_string),
         note: None,
     }];
-    let tbytes = std::fs::read(&report.transcript)
-        .map_err(|e| DriverError::Io(format!("{}: {e}", report.transcript.display())))?;
-    let found = read_artifact_dir(export).map_err(DriverError::Io)?;
-    let a = audit(&tbytes, Some(&found), false);
+    // Exactly the auditor's command, anchored in the workspace's first root, with the
+    // key-event log when the ceremony wrote one.
+    let log = report.key_log.as_ref().map(|l| l.dir.clone());
+    let files = AuditFiles::read(&AuditPaths {
+        transcript: report.transcript.clone(),
+        artifacts: Some(export.clone()),
+        trusted_root: Some(first.clone()),
+        log: log.clone(),
+    })
+    .map_err(|e| DriverError::Io(e.to_string()))?;
+    let a = files.verify(false);
     checks.push(Check {
         kind: CheckKind::Transcript,
         command: format!(
-            "conclave transcript verify {} --artifacts {}",
+            "conclave transcript verify {} --artifacts {} --trusted-root {}{}",
             report.transcript.display(),
-            export.display()
+            export.display(),
+            first.display(),
+            log.as_ref()
+                .map(|l| format!(" --log {}", l.display()))
+                .unwrap_or_default()
         ),
         passed: a.passed(),
-        reason: None,
+        reason: (!a.passed()).then(|| a.verdict_text().1),
         note: None,
     });
     if let Some(l) = &report.key_log {

@@ -43,6 +43,10 @@ impl Session {
             step: self.step(),
             root,
             targets,
+            not_before: super::export::previous_transcript_time(&[
+                self.ws.export(),
+                self.ws.input(),
+            ]),
         })
     }
 
@@ -213,13 +217,7 @@ impl Session {
                 data: data.clone(),
             })
             .collect();
-        let export = self.ws.export();
-        let mut places = vec![export.clone()];
-        if let Some(m) = medium
-            && m != export
-        {
-            places.push(m.to_path_buf());
-        }
+        let places = super::export::export_places(&self.ws, medium);
         let mut reports = Vec::new();
         for dir in &places {
             std::fs::create_dir_all(dir).map_err(io(dir.display()))?;

@@ -8,10 +8,12 @@
 //! the workspace and stand-in online keys; killed at any point, the same command continues from
 //! the transcript.
 
+pub mod audit_files;
 pub mod checks;
 mod clock;
 mod error;
 mod events;
+mod export;
 mod inputs;
 mod lock;
 pub mod log_dir;

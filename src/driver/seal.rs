@@ -51,6 +51,7 @@ impl Session {
                 .map_err(io(format!("{who}'s seal signature")))?;
         }
         let key_log = self.key_event_log(&seal_hash, &mut signers)?;
+        super::export::export_transcript(&self.ws, self.plan.export_to.as_deref(), &self.tpath)?;
         let (keys, digests) = summary(&self.engine);
         Ok(CeremonyReport {
             key_log,

@@ -199,6 +199,7 @@ impl Session {
         let mut complete = false;
         if let Some(done) = finished(&tpath, &script)? {
             if !log_step_missing(ws, &plan, &done.seal) {
+                super::export::export_transcript(ws, plan.export_to.as_deref(), &tpath)?;
                 return Ok(Opened::Finished(Box::new(done)));
             }
             complete = true;

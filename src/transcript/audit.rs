@@ -1,7 +1,10 @@
 //! The auditor's verdict on a transcript, as data: chain, seal, artifacts. Pure: the bytes and
 //! the artifacts found come in as arguments. The CLI renders it as text or JSON.
 //!
-//! Not checked here yet: that each step followed the script (needs the ceremony engine's replay).
+//! This layer alone never says VALID: a chain and a seal anyone can recompute with keys of their
+//! own prove nothing about who signed. [`audit`] ends at [`Verdict::Unanchored`];
+//! `ceremony::conformance::verify_transcript` replays the events through the engine and anchors
+//! the seal's signers in the root the auditor trusts, and only it can return [`Verdict::Valid`].
 
 use super::chain::{ChainError, TornTail, VerifiedTranscript, scan_chain, split_torn_tail};
 use super::details::FileDigest;
@@ -11,8 +14,13 @@ use super::seal::{ArtifactCheck, SealError, VerifiedSeal, check_artifacts};
 /// The outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Chain intact, sealed, every listed signer signed, artifacts (if given) match.
+    /// Chain intact, sealed, every listed signer signed, artifacts (if given) match, every step
+    /// followed the script, and the seal is signed by a threshold of the root keys of the root in
+    /// force at the end of the ceremony, reached from the root the auditor trusts.
     Valid,
+    /// Chain intact, sealed, every listed signer signed, artifacts (if given) match, but nothing
+    /// ties the signers to the registry's keys (no trusted root was given): not verified.
+    Unanchored,
     /// `--partial`: chain intact up to `last_seq`, not (completely) sealed.
     Partial {
         /// Last good record.
@@ -48,12 +56,129 @@ pub struct Audit {
     /// Every role's keys before and after the ceremony, from the engine's replay (empty when
     /// not replayed).
     pub keys: Vec<crate::ceremony::engine::RoleKeyTable>,
+    /// The seal anchored in the trusted root (`None`: no trusted root given, or the transcript
+    /// did not get that far).
+    pub anchor: Option<Anchor>,
+    /// The key-event log's check (`None`: no log given).
+    pub log: Option<LogCheck>,
+    /// What the room recorded: practice, air-gap state, warnings and exceptions (`None`: the
+    /// events were not replayed).
+    pub room: Option<Room>,
 }
 
+/// The seal's signers checked against the root the auditor trusts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Anchor {
+    /// The trusted root: file name, version and the SHA-256 of its signed part.
+    pub trusted: String,
+    /// Each step of the root chain from the trusted root to the root in force at the end of the
+    /// ceremony (empty when they are the same root).
+    pub chain: Vec<String>,
+    /// Version of the root in force at the end of the ceremony.
+    pub root_version: Option<u64>,
+    /// The seal's signatures counted against that root's root role (one threshold counter).
+    pub count: Option<crate::tuf::verify::ThresholdResult>,
+    /// Each seal signature: who the record names, who the transcript says holds the key.
+    pub signers: Vec<AnchorSigner>,
+    /// Why the seal is not anchored (`None`: anchored).
+    pub error: Option<String>,
+}
+
+/// One seal signature as the anchor judged it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnchorSigner {
+    /// The seal-signature record's seq.
+    pub seq: u64,
+    /// The record's actor.
+    pub actor: String,
+    /// The key id the record gives.
+    pub keyid: String,
+    /// The keyholder the transcript says holds this key, if it says.
+    pub holder: Option<String>,
+    /// The key id the root in force lists this key under for the root role, if it does.
+    pub root_keyid: Option<String>,
+}
+
+/// The key-event log checked for this transcript's seal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogCheck {
+    /// The log as named by the caller.
+    pub name: String,
+    /// Every check passed and the log holds the seal.
+    pub passed: bool,
+    /// What was checked, one line each (`ok` / `FAIL` first).
+    pub lines: Vec<String>,
+    /// The first failure.
+    pub failure: Option<String>,
+}
+
+/// A warning acknowledged or an exception recorded during the ceremony.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    /// The record's seq.
+    pub seq: u64,
+    /// When.
+    pub time: String,
+    /// Who recorded it (the witness for an exception, the record's actor for a warning).
+    pub who: String,
+    /// The step.
+    pub step: String,
+    /// `warning` or `exception`.
+    pub kind: &'static str,
+    /// What.
+    pub text: String,
+}
+
+/// What the room recorded, from the replayed events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Room {
+    /// A practice run (practice tokens; a failed air-gap check is only a warning).
+    pub practice: bool,
+    /// The air-gap self-check: network interfaces and radios found (`None`: not recorded).
+    pub airgap: Option<(Vec<String>, Vec<String>)>,
+    /// Every warning and exception, in order.
+    pub notes: Vec<Note>,
+}
+
+/// Why an intact transcript without an anchor is not verified.
+pub const UNANCHORED_WHY: &str = "the hash chain and the seal are intact, but nothing ties the seal's signers to the registry's keys (anyone can recompute a chain and sign a seal with keys of their own); give the root you trust with --trusted-root ROOT.json";
+
 impl Audit {
-    /// Exit code 0 (valid, or partial when asked for) versus 1.
+    /// The verdict's word (`VALID`, `UNANCHORED`, `PARTIAL`, `INVALID`) and what it rests on.
+    pub fn verdict_text(&self) -> (&'static str, String) {
+        match &self.verdict {
+            Verdict::Valid => (
+                "VALID",
+                match &self.anchor {
+                    Some(an) => format!(
+                        "anchored in the trusted root {}; the seal is signed by root keys of root version {}, {}",
+                        an.trusted,
+                        an.root_version.unwrap_or_default(),
+                        an.count.as_ref().map(|c| c.summary()).unwrap_or_default(),
+                    ),
+                    None => String::new(),
+                },
+            ),
+            Verdict::Unanchored => ("UNANCHORED", UNANCHORED_WHY.to_string()),
+            Verdict::Partial { last_seq, why } => {
+                ("PARTIAL", format!("verified up to seq {last_seq}; {why}"))
+            }
+            Verdict::Invalid(why) => ("INVALID", why.clone()),
+        }
+    }
+
+    /// Exit code 0 (valid, or partial when asked for) versus 1: an unanchored transcript is not
+    /// verified.
     pub fn passed(&self) -> bool {
-        !matches!(self.verdict, Verdict::Invalid(_))
+        matches!(self.verdict, Verdict::Valid | Verdict::Partial { .. })
+    }
+
+    /// The hash chain and the seal (and the artifacts, when given) are intact, anchored or not.
+    pub fn intact(&self) -> bool {
+        matches!(
+            self.verdict,
+            Verdict::Valid | Verdict::Unanchored | Verdict::Partial { .. }
+        )
     }
 }
 
@@ -75,9 +200,12 @@ pub fn audit(bytes: &[u8], found: Option<&[FileDigest]>, partial: bool) -> Audit
         torn,
         seal: None,
         artifacts: None,
-        verdict: Verdict::Valid,
+        verdict: Verdict::Unanchored,
         conformance: None,
         keys: Vec::new(),
+        anchor: None,
+        log: None,
+        room: None,
     };
     if let Some(e) = chain_error {
         a.verdict = Verdict::Invalid(e.to_string());
@@ -109,10 +237,10 @@ pub fn audit(bytes: &[u8], found: Option<&[FileDigest]>, partial: bool) -> Audit
                 a.artifacts = Some(check);
                 match problem {
                     Some(p) => Verdict::Invalid(p),
-                    None => Verdict::Valid,
+                    None => Verdict::Unanchored,
                 }
             } else {
-                Verdict::Valid
+                Verdict::Unanchored
             }
         }
         Err(e @ (SealError::NotSealed { .. } | SealError::MissingSignature { .. })) if partial => {
@@ -123,7 +251,7 @@ pub fn audit(bytes: &[u8], found: Option<&[FileDigest]>, partial: bool) -> Audit
         }
         Err(e) => Verdict::Invalid(e.to_string()),
     };
-    if let (Verdict::Valid, Some(t)) = (&a.verdict, &a.torn) {
+    if let (Verdict::Unanchored, Some(t)) = (&a.verdict, &a.torn) {
         a.verdict = Verdict::Partial {
             last_seq,
             why: format!(
@@ -184,8 +312,9 @@ mod tests {
         let all = lines.concat();
         assert_eq!(
             audit(all.as_bytes(), Some(std::slice::from_ref(&art)), false).verdict,
-            Verdict::Valid
+            Verdict::Unanchored
         );
+        assert!(!audit(all.as_bytes(), None, false).passed());
 
         let other = FileDigest::of("1.root.json", b"{ }");
         let a = audit(all.as_bytes(), Some(&[other]), false);
@@ -196,7 +325,7 @@ mod tests {
         assert!(!a.passed());
 
         let unsealed = lines[..2].concat();
-        assert!(!audit(unsealed.as_bytes(), None, false).passed());
+        assert!(!audit(unsealed.as_bytes(), None, false).intact());
         let a = audit(unsealed.as_bytes(), None, true);
         assert!(
             matches!(a.verdict, Verdict::Partial { last_seq: 1, .. }),
@@ -212,7 +341,7 @@ mod tests {
         );
 
         let torn = format!("{all}{{\"act");
-        assert!(!audit(torn.as_bytes(), None, false).passed());
+        assert!(!audit(torn.as_bytes(), None, false).intact());
         let a = audit(torn.as_bytes(), None, true);
         assert!(
             matches!(a.verdict, Verdict::Partial { last_seq: 3, .. }),

@@ -80,13 +80,148 @@ pub fn summary(r: &Record) -> String {
         "seal-signature" => SealSignature::from_value(d, "details")
             .ok()
             .map(|s| format!("signed the seal with key {}", s.keyid)),
-        _ => None,
+        _ => crate::ceremony::engine::Event::from_value(&d)
+            .ok()
+            .filter(|e| e.action() == r.action)
+            .map(|e| describe(&e)),
     };
-    let text = text.unwrap_or_else(|| match &r.details {
-        Value::Null => String::new(),
-        other => compact(other),
-    });
-    clean(&shorten(&text, 100))
+    match text {
+        Some(t) => clean(&t),
+        None => clean(&shorten(
+            &match &r.details {
+                Value::Null => String::new(),
+                other => compact(other),
+            },
+            100,
+        )),
+    }
+}
+
+/// One line for people about an engine event: who did what, with which key and role.
+pub fn describe(e: &crate::ceremony::engine::Event) -> String {
+    use crate::ceremony::engine::{Event, ParamJson};
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let digests = |d: &std::collections::BTreeMap<String, String>| {
+        d.iter()
+            .map(|(role, h)| format!("{role} sha256 {h}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match e {
+        Event::Parameters { values, practice } => {
+            let v: Vec<String> = values
+                .iter()
+                .map(|(k, v)| match v {
+                    ParamJson::Integer(i) => format!("{k} = {i}"),
+                    ParamJson::Text(t) => format!("{k} = \"{t}\""),
+                })
+                .collect();
+            format!(
+                "{}parameters: {}",
+                if *practice { "PRACTICE run; " } else { "" },
+                if v.is_empty() {
+                    "the script's defaults".to_string()
+                } else {
+                    v.join(", ")
+                }
+            )
+        }
+        Event::Acknowledged { value, .. } => match value {
+            Some(v) => format!("acknowledged, recorded \"{v}\""),
+            None => "acknowledged".to_string(),
+        },
+        Event::AirgapChecked {
+            interfaces, radios, ..
+        } => {
+            if interfaces.is_empty() && radios.is_empty() {
+                "air-gap check: air-gapped (no network interface other than lo, no radio)"
+                    .to_string()
+            } else {
+                format!(
+                    "air-gap check: NOT air-gapped: interfaces {}; radios {}",
+                    list(interfaces),
+                    list(radios)
+                )
+            }
+        }
+        Event::ClockConfirmed { time, .. } => format!("clock confirmed: {time}"),
+        Event::RollCall {
+            administrator,
+            keyholders,
+            witnesses,
+            ..
+        } => format!(
+            "roll call: administrator {administrator}; keyholders {}; witnesses {}",
+            list(keyholders),
+            list(witnesses)
+        ),
+        Event::MetadataLoaded { root, targets, .. } => {
+            let version = |v: &Value| {
+                v.as_object()
+                    .and_then(|m| m.get("signed"))
+                    .and_then(Value::as_object)
+                    .and_then(|m| m.get("version"))
+                    .map_or_else(|| "?".to_string(), compact)
+            };
+            format!(
+                "loaded root version {} and targets version {}",
+                version(root),
+                version(targets)
+            )
+        }
+        Event::RequestsImported { requests, .. } => {
+            format!("imported {} key request(s)", requests.len())
+        }
+        Event::LayoutImported { file, .. } => {
+            format!("imported an in-toto layout ({} bytes)", file.len())
+        }
+        Event::KeysImported { keys, .. } => format!(
+            "imported online keys for {}",
+            list(&keys.keys().cloned().collect::<Vec<_>>())
+        ),
+        Event::KeyGenerated {
+            keyholder,
+            token_serial,
+            key,
+            ..
+        } => {
+            let k = crate::tuf::metadata::key_from_value(key.clone(), "key").ok();
+            format!(
+                "{keyholder}'s token {token_serial} generated key {} ({})",
+                k.as_ref().map_or_else(|| "?".into(), |k| k.key_id().0),
+                k.as_ref().map_or("?", |k| k.scheme.as_str())
+            )
+        }
+        Event::Proposed { digests: d, .. } => format!("proposed: {}", digests(d)),
+        Event::Approved { digests: d, .. } => format!("approved: {}", digests(d)),
+        Event::Signed {
+            keyholder,
+            role,
+            keyid,
+            ..
+        } => format!("{keyholder} signed {role} with key {keyid}"),
+        Event::SigningClosed { .. } => "signing closed: every threshold met".to_string(),
+        Event::Verified { .. } => "the signed result verified".to_string(),
+        Event::Exported {
+            files, destination, ..
+        } => format!(
+            "exported {} to {destination}",
+            list(&files.keys().cloned().collect::<Vec<_>>())
+        ),
+        Event::Sealed { .. } => "the last step is done: the seal follows".to_string(),
+        Event::Exception { witness, text, .. } => {
+            format!("EXCEPTION recorded by {witness}: {text}")
+        }
+        Event::WarningAcknowledged { warning, .. } => {
+            format!("WARNING acknowledged: {warning}")
+        }
+    }
 }
 
 #[cfg(test)]

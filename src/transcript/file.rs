@@ -375,6 +375,13 @@ impl TranscriptFile {
         if details.signers.len() == signed.len() {
             return Err(FileError::Closed { path });
         }
+        if let Some(next) = details.signers.get(signed.len())
+            && *next != keyid
+        {
+            return Err(refuse(format!(
+                "the seal lists {next} to sign next, not {keyid} (seal signatures follow the seal's list of signers)"
+            )));
+        }
         let sig = SealSignature::sign(signer, seal).map_err(|e| refuse(e.to_string()))?;
         let record = self.append(actor, None, "seal-signature", sig.to_value(), time)?;
         if let Some((_, _, signed)) = &mut self.seal {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::audit::{Audit, Verdict};
+use super::audit::Audit;
 use super::details::BeginDetails;
 use super::display::{clean, hex_groups, pgp_word_lines, summary};
 
@@ -49,19 +49,190 @@ fn document(
     a: &Audit,
 ) -> Vec<Block> {
     let mut doc = Vec::new();
-    let verdict = match &a.verdict {
-        Verdict::Valid => vec![Span::Strong("VALID".into())],
-        Verdict::Partial { last_seq, why } => vec![
-            Span::Strong("PARTIAL".into()),
-            Span::Text(format!(": verified up to seq {last_seq}; {why}")),
-        ],
-        Verdict::Invalid(why) => vec![
-            Span::Strong("INVALID".into()),
-            Span::Text(format!(": {why}")),
-        ],
-    };
+    let (word, why) = a.verdict_text();
+    let mut verdict = vec![Span::Strong(word.into())];
+    if !why.is_empty() {
+        verdict.push(Span::Text(format!(": {why}")));
+    }
+    // First what decides: the verdict, the key-event log, the anchor, practice or not, the
+    // air-gap, the warnings and exceptions.
+    let mut first = vec![vec![text("Verdict"), verdict]];
+    first.push(vec![
+        text("Key-event log"),
+        match &a.log {
+            None => text("not checked (no --log DIR given)"),
+            Some(l) if l.passed => vec![
+                Span::Strong("VALID".into()),
+                Span::Text(format!(
+                    ": {} verifies with the ceremony's root and carries this transcript's seal",
+                    l.name
+                )),
+            ],
+            Some(l) => vec![
+                Span::Strong("INVALID".into()),
+                Span::Text(format!(
+                    ": {}: {}",
+                    l.name,
+                    l.failure.as_deref().unwrap_or("does not verify")
+                )),
+            ],
+        },
+    ]);
+    first.push(vec![
+        text("Anchor"),
+        match &a.anchor {
+            None => vec![
+                Span::Strong("none".into()),
+                Span::Text(
+                    ": no trusted root was given; the seal's signers are not checked against the registry's keys"
+                        .into(),
+                ),
+            ],
+            Some(an) => {
+                let mut c = text(format!("trusted root {}", an.trusted));
+                if let Some(v) = an.root_version {
+                    c.push(Span::Text(format!(
+                        "; root in force at the end: version {v}"
+                    )));
+                }
+                if let Some(n) = &an.count {
+                    c.push(Span::Text(format!("; seal: {}", n.summary())));
+                }
+                if let Some(e) = &an.error {
+                    c.push(Span::Strong(" NOT ANCHORED".into()));
+                    c.push(Span::Text(format!(": {e}")));
+                }
+                c
+            }
+        },
+    ]);
+    match &a.room {
+        None => {
+            first.push(vec![
+                text("Practice"),
+                text("unknown (the events were not replayed)"),
+            ]);
+            first.push(vec![
+                text("Air-gap"),
+                text("unknown (the events were not replayed)"),
+            ]);
+        }
+        Some(room) => {
+            first.push(vec![
+                text("Practice"),
+                if room.practice {
+                    vec![
+                        Span::Strong("PRACTICE".into()),
+                        Span::Text(
+                            ": a rehearsal on practice tokens, not a ceremony of the registry"
+                                .into(),
+                        ),
+                    ]
+                } else {
+                    text("no: a ceremony on the keyholders' tokens")
+                },
+            ]);
+            first.push(vec![
+                text("Air-gap"),
+                match &room.airgap {
+                    None => text("not recorded"),
+                    Some((i, r)) if i.is_empty() && r.is_empty() => {
+                        text("air-gapped (no network interface other than lo, no radio)")
+                    }
+                    Some((i, r)) => vec![
+                        Span::Strong("NOT air-gapped".into()),
+                        Span::Text(format!(
+                            ": interfaces {}; radios {}",
+                            if i.is_empty() {
+                                "none".into()
+                            } else {
+                                i.join(", ")
+                            },
+                            if r.is_empty() {
+                                "none".into()
+                            } else {
+                                r.join(", ")
+                            }
+                        )),
+                    ],
+                },
+            ]);
+            first.push(vec![
+                text("Warnings and exceptions"),
+                text(room.notes.len().to_string()),
+            ]);
+        }
+    }
+    doc.push(Block::Table {
+        header: vec!["", ""],
+        rows: first,
+    });
+    if let Some(room) = &a.room {
+        doc.push(Block::Heading("Warnings and exceptions".into()));
+        if room.notes.is_empty() {
+            doc.push(Block::Para(text("None were recorded.")));
+        } else {
+            doc.push(Block::Table {
+                header: vec!["seq", "time (UTC)", "who", "step", "kind", "what"],
+                rows: room
+                    .notes
+                    .iter()
+                    .map(|n| {
+                        vec![
+                            text(n.seq.to_string()),
+                            text(n.time.clone()),
+                            text(n.who.clone()),
+                            text(n.step.clone()),
+                            vec![Span::Strong(n.kind.to_uppercase())],
+                            text(n.text.clone()),
+                        ]
+                    })
+                    .collect(),
+            });
+        }
+    }
+    if let Some(an) = &a.anchor
+        && !an.signers.is_empty()
+    {
+        doc.push(Block::Heading(
+            "Seal signatures against the trusted root".into(),
+        ));
+        for step in &an.chain {
+            doc.push(Block::Para(text(format!("Root chain: {step}"))));
+        }
+        doc.push(Block::Table {
+            header: vec![
+                "seq",
+                "labelled",
+                "held by (transcript)",
+                "key id",
+                "root key",
+            ],
+            rows: an
+                .signers
+                .iter()
+                .map(|s| {
+                    vec![
+                        text(s.seq.to_string()),
+                        text(s.actor.clone()),
+                        text(s.holder.clone().unwrap_or_else(|| "not named".into())),
+                        code(s.keyid.clone()),
+                        match &s.root_keyid {
+                            Some(id) => code(id.clone()),
+                            None => text("not a root key (not counted)"),
+                        },
+                    ]
+                })
+                .collect(),
+        });
+    }
+    if let Some(l) = &a.log {
+        doc.push(Block::Heading("Key-event log".into()));
+        doc.push(Block::List(
+            l.lines.iter().map(|x| text(x.clone())).collect(),
+        ));
+    }
     let mut facts = vec![
-        vec![text("Verdict"), verdict],
         vec![text("Transcript"), code(name)],
         vec![
             text("Transcript SHA-256"),
@@ -159,8 +330,24 @@ fn document(
     }
 
     doc.push(Block::Heading("Timeline".into()));
+    let people = people_and_tokens(&a.records);
+    let role_of = |actor: &str| {
+        people
+            .iter()
+            .find(|p| p.name == actor)
+            .map(|p| p.roles.join(", "))
+            .unwrap_or_default()
+    };
     doc.push(Block::Table {
-        header: vec!["seq", "time (UTC)", "actor", "step", "action", "summary"],
+        header: vec![
+            "seq",
+            "time (UTC)",
+            "actor",
+            "as",
+            "step",
+            "action",
+            "what happened",
+        ],
         rows: a
             .records
             .iter()
@@ -169,6 +356,7 @@ fn document(
                     text(r.seq.to_string()),
                     text(r.time.to_string()),
                     text(r.actor.clone()),
+                    text(role_of(&r.actor)),
                     text(r.step.clone().unwrap_or_default()),
                     text(r.action.clone()),
                     text(summary(r)),
@@ -589,11 +777,11 @@ mod tests {
         let md = markdown("t.jsonl", &[0; 32], None, &hostile_audit());
         assert!(md.contains("**PARTIAL**: verified up to seq 1;"), "{md}");
         let row = md.lines().find(|l| l.starts_with("| 1 |")).unwrap();
-        // Every | inside the actor and summary is escaped: the row has exactly 7 separators.
+        // Every | inside the actor and summary is escaped: the row has exactly 8 separators.
         let separators = row
             .match_indices('|')
             .filter(|(i, _)| *i == 0 || row.as_bytes()[i - 1] != b'\\');
-        assert_eq!(separators.count(), 7, "{row}");
+        assert_eq!(separators.count(), 8, "{row}");
         assert!(!md.contains("<script>"), "{md}");
         assert!(md.contains(CONFORMANCE));
     }
@@ -621,5 +809,51 @@ mod tests {
             md.contains("Not checked: the chain did not verify."),
             "{md}"
         );
+    }
+
+    #[test]
+    fn exceptions_and_warnings_are_listed_with_who_when_and_what_before_the_timeline() {
+        use crate::transcript::audit::{Note, Room};
+        let mut a = hostile_audit();
+        a.room = Some(Room {
+            practice: false,
+            airgap: Some((Vec::new(), vec!["hci0".into()])),
+            notes: vec![
+                Note {
+                    seq: 5,
+                    time: "2026-11-23T06:00:05Z".into(),
+                    who: "wendy".into(),
+                    step: "7".into(),
+                    kind: "exception",
+                    text: "bob's token was out of the bag | unsealed".into(),
+                },
+                Note {
+                    seq: 9,
+                    time: "2026-11-23T06:00:09Z".into(),
+                    who: "administrator".into(),
+                    step: "8".into(),
+                    kind: "warning",
+                    text: "expiry shorter than the policy".into(),
+                },
+            ],
+        });
+        let md = markdown("t.jsonl", &[0; 32], None, &a);
+        let at = |n: &str| md.find(n).unwrap_or_else(|| panic!("{n:?}:\n{md}"));
+        assert!(at("| Practice | no: a ceremony on the keyholders' tokens |") < at("## Timeline"));
+        assert!(
+            at("| Air-gap | **NOT air-gapped**: interfaces none; radios hci0 |")
+                < at("## Timeline")
+        );
+        assert!(at("| Warnings and exceptions | 2 |") < at("## Timeline"));
+        assert!(at("| Key-event log | not checked (no --log DIR given) |") < at("## Timeline"));
+        assert!(at("| Anchor | **none**: no trusted root was given") < at("## Timeline"));
+        assert!(
+            at(
+                "| 5 | 2026-11-23T06:00:05Z | wendy | 7 | **EXCEPTION** | bob's token was out of the bag \\| unsealed |"
+            ) < at("## Timeline")
+        );
+        assert!(md.contains("| 9 | 2026-11-23T06:00:09Z | administrator | 8 | **WARNING** | expiry shorter than the policy |"));
+        let page = html("t.jsonl", &[0; 32], None, &a);
+        assert!(page.contains("<td><strong>EXCEPTION</strong></td><td>bob&#39;s token was out of the bag | unsealed</td>"), "{page}");
     }
 }

@@ -230,6 +230,21 @@ pub enum SealError {
         /// Why.
         reason: String,
     },
+    /// Seal signatures are not in the order the seal lists their signers (records after the seal
+    /// were reordered: only the seal hash is signed, so its list of signers fixes their order).
+    #[error(
+        "line {line} (seq {seq}): key {keyid} signed out of order: the seal lists {expected} next (seal signatures were reordered after the seal)"
+    )]
+    OutOfOrder {
+        /// 1-based line.
+        line: usize,
+        /// The record's seq.
+        seq: u64,
+        /// The signer found.
+        keyid: KeyId,
+        /// The signer the seal lists at this place.
+        expected: KeyId,
+    },
     /// A record follows the last listed signer's signature (the transcript was closed there).
     #[error("line {line} (seq {seq}): every listed signer had signed the seal; nothing may follow")]
     AfterClose {
@@ -264,6 +279,7 @@ impl SealError {
             | SealError::KeyIdMismatch { seq, .. }
             | SealError::UnexpectedSigner { seq, .. }
             | SealError::DuplicateSigner { seq, .. }
+            | SealError::OutOfOrder { seq, .. }
             | SealError::BadSignature { seq, .. }
             | SealError::AfterClose { seq, .. } => *seq,
         }
@@ -281,6 +297,8 @@ pub struct SealSigner {
     pub actor: String,
     /// The record's seq.
     pub seq: u64,
+    /// The signature (hex) over the seal statement.
+    pub sig: String,
 }
 
 /// A seal whose every signature verified and whose every listed signer signed.
@@ -363,12 +381,24 @@ pub fn verify_seal(t: &VerifiedTranscript) -> Result<VerifiedSeal, SealError> {
         s.key
             .verify_hex(&msg, &s.sig)
             .map_err(|e| bad(e.to_string(), &s.keyid))?;
+        // The writer appends the signatures in the order the seal lists their signers.
+        if let Some(expected) = details.signers.get(signers.len())
+            && *expected != s.keyid
+        {
+            return Err(SealError::OutOfOrder {
+                line,
+                seq,
+                keyid: s.keyid,
+                expected: expected.clone(),
+            });
+        }
         signers.push((
             SealSigner {
                 keyid: s.keyid,
                 key: s.key,
                 actor: r.actor.clone(),
                 seq,
+                sig: s.sig,
             },
             material,
         ));

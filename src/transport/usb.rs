@@ -764,6 +764,15 @@ pub enum FileKind {
         /// Key id that signed.
         keyid: String,
     },
+    /// A ceremony transcript (`*.jsonl` whose hash chain verifies).
+    Transcript {
+        /// The script it ran.
+        script: String,
+        /// Hash of its seal record, when sealed.
+        seal: Option<String>,
+        /// Number of records.
+        records: usize,
+    },
     /// Anything else.
     Unknown,
 }
@@ -778,6 +787,20 @@ impl std::fmt::Display for FileKind {
                 version,
                 keyid,
             } => write!(f, "signature bundle: {role} v{version} by {keyid}"),
+            Self::Transcript {
+                script,
+                seal,
+                records,
+            } => match seal {
+                Some(h) => write!(
+                    f,
+                    "ceremony transcript: script {script}, {records} records, sealed (seal {h}); check it with conclave transcript verify --trusted-root"
+                ),
+                None => write!(
+                    f,
+                    "ceremony transcript: script {script}, {records} records, NOT sealed"
+                ),
+            },
             Self::Unknown => f.write_str("unknown"),
         }
     }
@@ -787,6 +810,19 @@ impl std::fmt::Display for FileKind {
 pub fn sniff(name: &str, data: &[u8]) -> FileKind {
     if name == SUMS_NAME {
         return FileKind::Sha256Sums;
+    }
+    if name.ends_with(".jsonl")
+        && let Ok(t) = crate::transcript::chain::verify_chain(data)
+        && let Some(begin) = t.begin()
+    {
+        return FileKind::Transcript {
+            script: crate::transcript::display::clean(&begin.script.name),
+            seal: t
+                .seal_index()
+                .and_then(|i| t.records().get(i))
+                .map(|r| r.hash_hex()),
+            records: t.records().len(),
+        };
     }
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
         return FileKind::Unknown;
@@ -1679,6 +1715,32 @@ mod tests {
         );
         assert_eq!(k("not json"), FileKind::Unknown);
         assert_eq!(sniff(SUMS_NAME, b""), FileKind::Sha256Sums);
+    }
+
+    #[test]
+    fn sniff_recognises_ceremony_transcripts() {
+        let t = include_bytes!("../../tests/data/transcript/ceremony.jsonl");
+        let k = sniff("ceremony.jsonl", t);
+        assert_eq!(
+            k.to_string(),
+            "ceremony transcript: script bootstrap-root, 20 records, sealed (seal 3418634338fef953f1b98846157918efa560e4e59d2cfec9e8358f74d4fe9f76); check it with conclave transcript verify --trusted-root"
+        );
+        // Cut before its seal: not sealed. A changed byte: not a transcript (the chain breaks).
+        let unsealed: Vec<u8> = t
+            .split_inclusive(|b| *b == b'\n')
+            .take(10)
+            .flatten()
+            .copied()
+            .collect();
+        assert!(
+            sniff("ceremony.jsonl", &unsealed)
+                .to_string()
+                .ends_with("10 records, NOT sealed")
+        );
+        let mut changed = t.to_vec();
+        changed[40] ^= 1;
+        assert_eq!(sniff("ceremony.jsonl", &changed), FileKind::Unknown);
+        assert_eq!(sniff("ceremony.json", t), FileKind::Unknown);
     }
 
     #[test]

@@ -12,6 +12,7 @@ implementations can disagree if the format is not what the guide says:
     whose key id is sha256(encode_canonical(key)) and whose signature verifies (securesystemslib
     SSlibKey) over encode_canonical({"_type": "conclave-transcript-seal", "head": SEAL_HASH,
     "seq": SEAL_SEQ});
+  * the seal-signature records come in the order the seal lists their signers;
   * nothing follows the last listed signer's signature;
   * with --artifacts, every listed artifact has its sha256 and length.
 
@@ -82,6 +83,8 @@ def check(path: str, artifacts: str | None) -> str:
         keyid = hashlib.sha256(canon(d["key"])).hexdigest()
         if keyid != d["keyid"] or keyid not in seal["details"]["signers"] or keyid in signed:
             raise Bad(i, "key id not the key's, not listed, or signing twice")
+        if keyid != seal["details"]["signers"][len(signed)]:
+            raise Bad(i, "signed out of the order the seal lists its signers")
         key = SSlibKey.from_dict(keyid, dict(d["key"]))
         try:
             key.verify_signature(Signature(keyid, d["sig"]), statement)

@@ -1,0 +1,169 @@
+//! The files an auditor's `conclave transcript verify` reads, read once for the command and for
+//! the checks a ceremony makes of its own output: both then give them to the same pure verdict
+//! ([`crate::ceremony::conformance::verify_transcript`]), so every VALID Conclave prints after a
+//! ceremony comes from exactly the auditor's code.
+
+use std::path::{Path, PathBuf};
+
+use crate::ceremony::conformance::{AuditInput, LogInput, verify_transcript};
+use crate::folder::read_limited;
+use crate::transcript::audit::Audit;
+use crate::transcript::details::FileDigest;
+use crate::transcript::file::read_artifact_dir;
+use crate::transparency::dir::LogDir;
+use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
+
+use super::log_dir::{LogDirError, read_log_dir};
+
+/// Why the files could not be read; the message names the file or option.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditFilesError {
+    /// A file or folder could not be read.
+    #[error("{0}")]
+    Io(String),
+    /// The options do not fit together.
+    #[error("{0}")]
+    Usage(String),
+    /// A file is not what it must be (the key-event log).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where the auditor's inputs are.
+#[derive(Debug, Clone)]
+pub struct AuditPaths {
+    /// The transcript (`*.jsonl`).
+    pub transcript: PathBuf,
+    /// `--artifacts DIR`.
+    pub artifacts: Option<PathBuf>,
+    /// `--trusted-root FILE`.
+    pub trusted_root: Option<PathBuf>,
+    /// `--log DIR`.
+    pub log: Option<PathBuf>,
+}
+
+/// The auditor's inputs, read.
+#[derive(Debug)]
+pub struct AuditFiles {
+    /// The transcript's bytes.
+    pub transcript: Vec<u8>,
+    /// The artifacts found (the transcript itself left out when it lies in the folder).
+    pub artifacts: Option<Vec<FileDigest>>,
+    /// The trusted root: its name as given and its bytes.
+    pub trusted_root: Option<(String, Vec<u8>)>,
+    /// The exported roots (`N.root.json`) of the artifacts folder, when anchored.
+    pub exported_roots: Vec<(String, Vec<u8>)>,
+    /// The key-event log: its name as given and its contents.
+    pub log: Option<(String, LogDir)>,
+}
+
+impl AuditFiles {
+    /// Read what `paths` name.
+    pub fn read(paths: &AuditPaths) -> Result<AuditFiles, AuditFilesError> {
+        if paths.log.is_some() && paths.trusted_root.is_none() {
+            return Err(AuditFilesError::Usage(
+                "--log needs --trusted-root: the checkpoint must be signed by the keys of the root the transcript is anchored in".into(),
+            ));
+        }
+        let transcript =
+            read_limited(&paths.transcript, DEFAULT_MAX_FILE_SIZE).map_err(AuditFilesError::Io)?;
+        let artifacts = match &paths.artifacts {
+            None => None,
+            Some(dir) => {
+                let mut found = read_artifact_dir(dir)
+                    .map_err(|e| AuditFilesError::Io(format!("--artifacts: {e}")))?;
+                if let Some(own) = own_name_in(dir, &paths.transcript) {
+                    found.retain(|f| f.name != own);
+                }
+                Some(found)
+            }
+        };
+        let trusted_root = match &paths.trusted_root {
+            None => None,
+            Some(p) => Some((
+                p.display().to_string(),
+                read_limited(p, DEFAULT_MAX_FILE_SIZE)
+                    .map_err(|e| AuditFilesError::Io(format!("--trusted-root: {e}")))?,
+            )),
+        };
+        let exported_roots = match &paths.artifacts {
+            Some(dir) if trusted_root.is_some() => read_roots(dir)?,
+            _ => Vec::new(),
+        };
+        let log = match &paths.log {
+            None => None,
+            Some(dir) => Some((
+                dir.display().to_string(),
+                read_log_dir(dir).map_err(|e| match e {
+                    LogDirError::Io(m) => AuditFilesError::Io(m),
+                    LogDirError::Invalid(m) => AuditFilesError::Invalid(m),
+                    LogDirError::Usage(m) => AuditFilesError::Usage(m),
+                })?,
+            )),
+        };
+        Ok(AuditFiles {
+            transcript,
+            artifacts,
+            trusted_root,
+            exported_roots,
+            log,
+        })
+    }
+
+    /// The auditor's verdict on these files.
+    pub fn verify(&self, partial: bool) -> Audit {
+        verify_transcript(&AuditInput {
+            transcript: &self.transcript,
+            artifacts: self.artifacts.as_deref(),
+            partial,
+            trusted_root: self
+                .trusted_root
+                .as_ref()
+                .map(|(n, b)| (n.as_str(), b.as_slice())),
+            exported_roots: &self.exported_roots,
+            log: self.log.as_ref().map(|(name, d)| LogInput {
+                name,
+                log: &d.log,
+                checkpoint: &d.checkpoint,
+                history: &d.history,
+            }),
+        })
+    }
+}
+
+/// The exported root files (`N.root.json`) in a folder: the links of the root chain between the
+/// trusted root and the root the ceremony loaded.
+fn read_roots(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, AuditFilesError> {
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| AuditFilesError::Io(format!("--artifacts {}: {e}", dir.display())))?;
+    let mut roots = Vec::new();
+    for e in rd {
+        let e =
+            e.map_err(|e| AuditFilesError::Io(format!("--artifacts {}: {e}", dir.display())))?;
+        let Ok(name) = e.file_name().into_string() else {
+            continue;
+        };
+        let Some(v) = name.strip_suffix(".root.json") else {
+            continue;
+        };
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let bytes = read_limited(&e.path(), DEFAULT_MAX_FILE_SIZE).map_err(AuditFilesError::Io)?;
+        roots.push((name, bytes));
+    }
+    Ok(roots)
+}
+
+/// The transcript's name relative to the artifacts folder when it lies inside it (so it is not
+/// reported as an unlisted artifact: it cannot list itself).
+fn own_name_in(dir: &Path, transcript: &Path) -> Option<String> {
+    let dir = dir.canonicalize().ok()?;
+    let t = transcript.canonicalize().ok()?;
+    let rel = t.strip_prefix(&dir).ok()?;
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    Some(parts.join("/"))
+}

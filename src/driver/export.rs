@@ -1,0 +1,73 @@
+//! Where a ceremony's export goes, and the sealed transcript travelling with it.
+
+use std::path::{Path, PathBuf};
+
+use crate::transport::usb::{ExportFile, ExportOptions, StdFs, export_files};
+
+use super::error::{DriverError, io};
+use super::workspace::Workspace;
+
+/// Where the export goes: the workspace's `export/` folder and, when given and different, the
+/// folder on removable media.
+pub(super) fn export_places(ws: &Workspace, medium: Option<&Path>) -> Vec<PathBuf> {
+    let export = ws.export();
+    let mut places = vec![export.clone()];
+    if let Some(m) = medium
+        && m != export
+    {
+        places.push(m.to_path_buf());
+    }
+    places
+}
+
+/// After the seal: the sealed transcript travels with the export. It is written into every
+/// export place by the export's own writer, which writes the folder's manifest (`SHA256SUMS`)
+/// again, after the seal, now listing the transcript too. Idempotent: a copy with the same bytes
+/// is left as it is (a ceremony continued after this step writes nothing new).
+pub(super) fn export_transcript(
+    ws: &Workspace,
+    medium: Option<&Path>,
+    tpath: &Path,
+) -> Result<(), DriverError> {
+    let name = tpath
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| DriverError::Io(format!("{}: no file name", tpath.display())))?;
+    let data = std::fs::read(tpath).map_err(io(tpath.display()))?;
+    let file = [ExportFile {
+        name: name.to_string(),
+        data,
+    }];
+    for dir in export_places(ws, medium) {
+        std::fs::create_dir_all(&dir).map_err(io(dir.display()))?;
+        export_files(&StdFs, &dir, &file, ExportOptions::default())
+            .map_err(io(format!("the sealed transcript to {}", dir.display())))?;
+    }
+    Ok(())
+}
+
+/// The latest record time of the sealed transcripts (`*.transcript.jsonl` whose chain verifies)
+/// in these folders: the previous ceremonies' record proves the time was at least that.
+pub(super) fn previous_transcript_time(dirs: &[PathBuf]) -> Option<String> {
+    dirs.iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .ends_with(".transcript.jsonl")
+        })
+        .filter_map(|e| {
+            let bytes = crate::folder::read_limited(
+                &e.path(),
+                crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE,
+            )
+            .ok()?;
+            let t = crate::transcript::chain::verify_chain(&bytes).ok()?;
+            t.seal_index()?;
+            t.records().last().map(|r| r.time)
+        })
+        .max()
+        .map(|t| t.to_string())
+}
