@@ -723,3 +723,87 @@ fn an_intoto_layout_is_signed_by_the_targets_keyholders_and_published_as_a_targe
     let verified = common::run_python("intoto_check.py", &args, Duration::from_secs(120));
     assert_eq!(verified.code(), 0, "{verified:?}");
 }
+
+/// Keep only the first signature line of a log's checkpoint (as a run cut short after the
+/// first keyholder's checkpoint signature leaves it: below the threshold of 2).
+fn keep_one_checkpoint_signature(log: &Path) {
+    let path = log.join("checkpoint");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut seen = 0;
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            if l.starts_with('\u{2014}') {
+                seen += 1;
+                seen == 1
+            } else {
+                true
+            }
+        })
+        .collect();
+    std::fs::write(&path, format!("{}\n", lines.join("\n"))).unwrap();
+    assert_eq!(checkpoint_signatures(log), 1);
+}
+
+fn checkpoint_signatures(log: &Path) -> usize {
+    std::fs::read_to_string(log.join("checkpoint"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with('\u{2014}'))
+        .count()
+}
+
+#[test]
+fn a_rerun_finishes_an_interrupted_key_event_log_and_a_finished_ceremony_is_verified_again() {
+    // Before, a rerun after an interruption between the checkpoint signatures said "already
+    // complete", exited 0 and skipped the log check, leaving the log short of signatures; a
+    // rotation's rerun started a second rotation.
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    rehearse_script(&ws, "bootstrap-root");
+    let log = ws.join("export/log-001");
+    let signed = checkpoint_signatures(&log);
+    assert!(signed >= 2, "{signed}");
+    keep_one_checkpoint_signature(&log);
+    let out = rehearse_script(&ws, "bootstrap-root");
+    assert!(!out.contains("already complete"), "{out}");
+    assert!(
+        out.contains("conclave log verify --log")
+            && out.contains(": VALID (checkpoint signed here by"),
+        "{out}"
+    );
+    assert_eq!(
+        checkpoint_signatures(&log),
+        signed,
+        "the log step was finished"
+    );
+    // Run again: finished; it says so and verifies everything again, the log included.
+    let out = rehearse_script(&ws, "bootstrap-root");
+    assert!(out.contains("already complete"), "{out}");
+    assert!(
+        out.contains("conclave log verify --log")
+            && out.contains(": VALID (checkpoint signed in an earlier run)"),
+        "{out}"
+    );
+
+    // A rotation cut short the same way is finished by its rerun; no second rotation starts.
+    rehearse_script(&ws, "rotate-root-keys");
+    let log = ws.join("export/log-002");
+    let signed = checkpoint_signatures(&log);
+    keep_one_checkpoint_signature(&log);
+    let out = rehearse_script(&ws, "rotate-root-keys");
+    assert!(
+        out.contains("rotate-root-keys-v2.transcript.jsonl"),
+        "{out}"
+    );
+    assert_eq!(
+        checkpoint_signatures(&log),
+        signed,
+        "the log step was finished"
+    );
+    assert!(
+        !ws.join("rotate-root-keys-v3.transcript.jsonl").exists(),
+        "no second rotation"
+    );
+    assert!(!ws.join("export/log-003").exists());
+}

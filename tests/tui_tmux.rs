@@ -742,3 +742,117 @@ fn the_tui_refuses_a_configured_module_that_is_missing_instead_of_searching() {
     t.kill();
     assert!(!ws.join("bootstrap-root.transcript.jsonl").exists());
 }
+
+/// The pid of a live process's parent (`None`: gone or a zombie).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.next()?.parse().ok()
+}
+
+/// Every live `conclave` process below the tmux pane, as (pid, parent pid).
+fn conclave_processes(t: &Tmux) -> Vec<(u32, u32)> {
+    let out = Command::new("tmux")
+        .args(["display-message", "-p", "-t", &t.name, "#{pane_pid}"])
+        .output()
+        .unwrap();
+    let pane: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let mut all = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Some(ppid) = parent_of(pid) {
+            all.push((pid, ppid));
+        }
+    }
+    let below = |mut pid: u32| {
+        while let Some(&(_, ppid)) = all.iter().find(|(p, _)| *p == pid) {
+            if ppid == pane {
+                return true;
+            }
+            pid = ppid;
+        }
+        false
+    };
+    all.iter()
+        .filter(|(pid, _)| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "conclave")
+                && below(*pid)
+        })
+        .cloned()
+        .collect()
+}
+
+/// Wait up to 10 s until none of `pids` is alive.
+fn all_end(pids: &[u32]) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if pids.iter().all(|p| parent_of(*p).is_none()) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn no_ceremony_process_outlives_the_one_the_user_started() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    // 1. kill -9 of the `conclave rehearse` the user started also ends the ceremony child it
+    //    runs (before, the child went on alone and shared the terminal with the next run).
+    let t = Tmux::start(
+        "orphan",
+        &format!("{} rehearse --workspace {}", conclave(), ws.display()),
+    );
+    t.wait_for("Parameters of this ceremony");
+    let procs = conclave_processes(&t);
+    assert_eq!(
+        procs.len(),
+        2,
+        "the rehearsal and its ceremony child: {procs:?}"
+    );
+    let (parent, _) = *procs
+        .iter()
+        .find(|(_, ppid)| !procs.iter().any(|(p, _)| p == ppid))
+        .unwrap();
+    let status = Command::new("kill")
+        .args(["-9", &parent.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let pids: Vec<u32> = procs.iter().map(|(p, _)| *p).collect();
+    assert!(
+        all_end(&pids),
+        "a ceremony process outlived kill -9 of its parent"
+    );
+    t.kill();
+
+    // 2. The terminal going away ends the UI (before, a process that survived the hangup read
+    //    EIO from the terminal at 100% CPU for good). SIGHUP is ignored here so that only the
+    //    end of input can end it.
+    let t = Tmux::start(
+        "hangup",
+        &format!(
+            "trap '' HUP; {} rehearse --workspace {}",
+            conclave(),
+            ws.display()
+        ),
+    );
+    t.wait_for("Parameters of this ceremony");
+    let pids: Vec<u32> = conclave_processes(&t).iter().map(|(p, _)| *p).collect();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    t.kill();
+    assert!(
+        all_end(&pids),
+        "the UI went on after its terminal went away"
+    );
+}

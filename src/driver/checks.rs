@@ -120,14 +120,18 @@ pub fn check(report: &CeremonyReport, clock: &dyn Clock) -> Result<Vec<Check>, D
             ),
             passed,
             reason,
-            note: Some(format!(
-                "checkpoint signed here by {}",
-                if l.signed_by.is_empty() {
-                    "nobody".to_string()
-                } else {
-                    l.signed_by.join(", ")
-                }
-            )),
+            note: Some(if report.already_complete {
+                "checkpoint signed in an earlier run".to_string()
+            } else {
+                format!(
+                    "checkpoint signed here by {}",
+                    if l.signed_by.is_empty() {
+                        "nobody".to_string()
+                    } else {
+                        l.signed_by.join(", ")
+                    }
+                )
+            }),
         });
     }
     Ok(checks)

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use crate::signer::pkcs11::Pkcs11Signer;
 
+use crate::transparency::dir::ENTRIES;
+
 use super::error::{DriverError, io};
 use super::inputs::latest;
 use super::plan::Plan;
@@ -97,27 +99,60 @@ impl Session {
     }
 }
 
-/// Whether a sealed ceremony still lacks its key-event log step (interrupted after the seal
-/// signatures): a log is expected when the plan names one, the input media brings one, or the
-/// workspace has one; it is missing when no `export/log-NNN` holds the seal.
-pub(super) fn log_step_missing(ws: &Workspace, plan: &Plan, seal_hex: &str) -> bool {
-    let export = ws.export();
-    let logs: Vec<PathBuf> = std::fs::read_dir(&export)
+/// The workspace's key-event logs (`export/log-NNN`), oldest first.
+fn workspace_logs(ws: &Workspace) -> Vec<(u32, PathBuf)> {
+    let mut logs: Vec<(u32, PathBuf)> = std::fs::read_dir(ws.export())
         .map(|rd| {
             rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("log-"))
+                .filter_map(|e| {
+                    let name = e.file_name().into_string().ok()?;
+                    let n = name.strip_prefix("log-")?.parse::<u32>().ok()?;
+                    Some((n, e.path()))
                 })
                 .collect()
         })
         .unwrap_or_default();
+    logs.sort();
+    logs
+}
+
+/// Whether a log directory's entries hold the ceremony sealed with `seal_hex`.
+fn holds_seal(dir: &Path, seal_hex: &str) -> bool {
+    std::fs::read_to_string(dir.join(ENTRIES))
+        .is_ok_and(|t| t.contains(&format!("\"seal\":\"{seal_hex}\"")))
+}
+
+/// The log that holds the ceremony sealed with `seal_hex` (the newest that does), and the log
+/// it extends (the one before it, else the input media's).
+pub(super) fn log_of_seal(ws: &Workspace, seal_hex: &str) -> Option<(PathBuf, Option<PathBuf>)> {
+    let logs = workspace_logs(ws);
+    let at = logs.iter().rposition(|(_, d)| holds_seal(d, seal_hex))?;
+    let previous = at
+        .checked_sub(1)
+        .and_then(|i| logs.get(i))
+        .map(|(_, p)| p.clone())
+        .or_else(|| Some(ws.input().join("log")).filter(|p| p.is_dir()));
+    Some((logs[at].1.clone(), previous))
+}
+
+/// Whether a log's checkpoint carries the signatures its latest root's threshold asks for
+/// (and the log verifies).
+fn log_signed(dir: &Path) -> bool {
+    super::log_dir::read_log_dir(dir).is_ok_and(|d| {
+        crate::transparency::log::verify(&d.log, &d.checkpoint, &d.history, None, None).passed()
+    })
+}
+
+/// Whether a sealed ceremony still lacks (part of) its key-event log step (interrupted after
+/// the seal signatures): a log is expected when the plan names one, the input media brings
+/// one, or the workspace has one; the step is missing when no `export/log-NNN` holds the seal,
+/// or the log that does lacks checkpoint signatures (interrupted while signing).
+pub(super) fn log_step_missing(ws: &Workspace, plan: &Plan, seal_hex: &str) -> bool {
+    let logs = workspace_logs(ws);
     let expected = plan.log_origin.is_some() || ws.input().join("log").is_dir() || !logs.is_empty();
     expected
-        && !logs.iter().any(|d| {
-            std::fs::read_to_string(d.join("entries.jsonl"))
-                .is_ok_and(|t| t.contains(&format!("\"seal\":\"{seal_hex}\"")))
-        })
+        && match log_of_seal(ws, seal_hex) {
+            None => true,
+            Some((dir, _)) => !log_signed(&dir),
+        }
 }

@@ -8,6 +8,8 @@ use crate::ceremony::engine::{Engine, Event};
 use crate::ceremony::script::Script;
 
 use super::error::{DriverError, io};
+use super::log_step::log_of_seal;
+use super::workspace::Workspace;
 
 /// The key-event log a ceremony extended at its seal.
 #[derive(Debug, Clone)]
@@ -72,6 +74,7 @@ pub(super) fn summary(engine: &Engine) -> (Vec<KeyRow>, BTreeMap<String, String>
 /// A ceremony whose transcript is sealed and signed by every signer is finished: running the
 /// same command again only reports it.
 pub(super) fn finished(
+    ws: &Workspace,
     tpath: &Path,
     script: &Script,
 ) -> Result<Option<CeremonyReport>, DriverError> {
@@ -113,7 +116,12 @@ pub(super) fn finished(
         .unwrap_or_default();
     let (keys, digests) = summary(&engine);
     Ok(Some(CeremonyReport {
-        key_log: None,
+        // Its key-event log, for the checks to verify again.
+        key_log: log_of_seal(ws, &seal).map(|(dir, previous)| KeyLog {
+            dir,
+            previous,
+            signed_by: Vec::new(),
+        }),
         review: engine.review_lines(),
         keyholders: engine.keyholders().to_vec(),
         keys,

@@ -197,7 +197,7 @@ impl Session {
         // A sealed ceremony whose key-event log step was cut short: the transcript is complete
         // (nothing more is appended), only the log is written.
         let mut complete = false;
-        if let Some(done) = finished(&tpath, &script)? {
+        if let Some(done) = finished(ws, &tpath, &script)? {
             if !log_step_missing(ws, &plan, &done.seal) {
                 super::export::export_transcript(ws, plan.export_to.as_deref(), &tpath)?;
                 return Ok(Opened::Finished(Box::new(done)));
@@ -398,7 +398,7 @@ pub(super) fn unfinished(
         .collect();
     candidates.sort();
     for p in candidates {
-        match finished(&p, script)? {
+        match finished(ws, &p, script)? {
             None => return Ok(Some(p)),
             Some(done) if log_step_missing(ws, plan, &done.seal) => return Ok(Some(p)),
             Some(_) => {}

@@ -4,7 +4,9 @@
 //!
 //! Pure, no I/O: [`event`] derives a ceremony's entries from the metadata before and after it,
 //! [`log`] holds the entries, replays them and verifies a log against its checkpoints,
-//! [`merkle`] is RFC 9162 hashing and proofs, [`note`] the checkpoint format and its signatures.
+//! [`merkle`] is RFC 9162 hashing and proofs, [`note`] the checkpoint format and its signatures,
+//! [`dir`] the log's directory format (names, files, the checks of an append; the files are
+//! read and written by `driver::log_dir`).
 //! See docs/transparency.md.
 
 pub mod dir;

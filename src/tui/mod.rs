@@ -14,6 +14,46 @@ use ratatui::crossterm::event::{self, Event as TermEvent, KeyEventKind};
 
 use app::{App, Msg};
 
+/// What the terminal has for the UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// Bytes to read.
+    Ready,
+    /// Nothing within the wait.
+    Idle,
+    /// The terminal hung up or the input ended: nothing will come any more.
+    Ended,
+}
+
+/// Wait up to `wait` for input on standard input (the terminal the UI runs on).
+fn wait_for_input(wait: Duration) -> Input {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let stdin = std::io::stdin();
+    let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+    let timeout = Timespec {
+        tv_sec: i64::try_from(wait.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(wait.subsec_nanos()),
+    };
+    match poll(&mut fds, Some(&timeout)) {
+        Ok(0) => Input::Idle,
+        Ok(_) => input_state(fds[0].revents()),
+        Err(rustix::io::Errno::INTR) => Input::Idle,
+        Err(_) => Input::Ended,
+    }
+}
+
+/// The poll flags of standard input as the UI reads them.
+fn input_state(revents: rustix::event::PollFlags) -> Input {
+    use rustix::event::PollFlags;
+    if revents.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) {
+        Input::Ended
+    } else if revents.contains(PollFlags::IN) {
+        Input::Ready
+    } else {
+        Input::Idle
+    }
+}
+
 /// Run the UI until the ceremony is finished or the administrator stops it. Returns the
 /// message to print after the terminal is restored, if the UI ended early.
 pub fn run_owned(app: &mut App) -> std::io::Result<Option<String>> {
@@ -28,7 +68,11 @@ pub fn run_owned(app: &mut App) -> std::io::Result<Option<String>> {
             if app.quit {
                 return Ok(());
             }
-            if event::poll(Duration::from_millis(250))? {
+            // Events crossterm has read already come first. Then wait for input ourselves:
+            // crossterm reads a hung-up terminal (EIO) or the end of input again and again
+            // inside its own poll, so the UI would spin for good. A hangup ends the UI (the
+            // transcript holds every step; the same command continues).
+            if event::poll(Duration::ZERO)? {
                 match event::read()? {
                     // Only presses: crossterm also reports releases and repeats on some terminals.
                     TermEvent::Key(k) if k.kind == KeyEventKind::Press => app.update(Msg::Key(k)),
@@ -36,7 +80,18 @@ pub fn run_owned(app: &mut App) -> std::io::Result<Option<String>> {
                     _ => {}
                 }
             } else {
-                app.update(Msg::Tick);
+                match wait_for_input(Duration::from_millis(250)) {
+                    Input::Ended => {
+                        app.exit_message = Some(
+                            "the terminal went away (end of input); the same command continues the ceremony"
+                                .into(),
+                        );
+                        return Ok(());
+                    }
+                    // Read on the next pass.
+                    Input::Ready => {}
+                    Input::Idle => app.update(Msg::Tick),
+                }
             }
             if app.drain {
                 // Keys typed ahead of a PIN or confirmation prompt are discarded.
@@ -49,4 +104,19 @@ pub fn run_owned(app: &mut App) -> std::io::Result<Option<String>> {
     })();
     ratatui::restore();
     result.map(|()| app.exit_message.take())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::event::PollFlags;
+
+    #[test]
+    fn a_hung_up_terminal_ends_the_ui() {
+        assert_eq!(input_state(PollFlags::IN | PollFlags::HUP), Input::Ended);
+        assert_eq!(input_state(PollFlags::ERR), Input::Ended);
+        assert_eq!(input_state(PollFlags::NVAL), Input::Ended);
+        assert_eq!(input_state(PollFlags::IN), Input::Ready);
+        assert_eq!(input_state(PollFlags::empty()), Input::Idle);
+    }
 }
