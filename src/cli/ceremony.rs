@@ -222,7 +222,7 @@ fn load(file: &Path) -> Result<Script, CliError> {
         CliError::Invalid(
             errors
                 .iter()
-                .map(ToString::to_string)
+                .map(|e| crate::text::show_message(&e.to_string()))
                 .collect::<Vec<_>>()
                 .join("\n"),
         )
@@ -237,8 +237,8 @@ pub fn run(cmd: &CeremonyCommand, config: Option<&Path>) -> Result<Outcome, CliE
             Ok(Outcome {
                 stdout: format!(
                     "{}: {} ({}), {} steps: OK\n",
-                    file.display(),
-                    s.title,
+                    crate::text::show(&file.display().to_string()),
+                    crate::text::show(&s.title),
                     s.kind.as_str(),
                     s.steps.len()
                 ),

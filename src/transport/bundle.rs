@@ -4,6 +4,7 @@
 //! serial, time — that fits in one QR frame. Merging checks each bundle against the metadata and
 //! the keys allowed to sign it, and adds all of them or none.
 
+use crate::text::show;
 use std::fmt;
 
 use time::OffsetDateTime;
@@ -148,14 +149,14 @@ impl fmt::Display for Bundle {
         write!(
             f,
             "{} v{} signed by {}{} at {}",
-            self.role,
+            show(&self.role.to_string()),
             self.version,
-            self.keyid,
+            show(&self.keyid.to_string()),
             self.token_serial
                 .as_ref()
-                .map(|s| format!(" (token {s})"))
+                .map(|s| format!(" (token {})", show(s)))
                 .unwrap_or_default(),
-            self.time
+            show(&self.time.to_string())
         )
     }
 }
