@@ -9,6 +9,7 @@
 //! keys imported, root v1 and targets v1, optional TAP 15 hash bins), refresh-expiry,
 //! rotate-root-keys, rotate-online-keys, rotate-targets-keys and delegate-claimed-projects.
 
+use crate::text::{show, show_message};
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -1221,26 +1222,34 @@ impl Engine {
                     };
                     out.push(format!(
                         "in-toto layout ({kind}), expires {}, {} signature(s) so far",
-                        sum.expires,
+                        show(&sum.expires),
                         l.signatures().len()
                     ));
                     for st in &sum.steps {
                         out.push(format!(
                             "  step \"{}\": expected command \"{}\", {} of {} functionary key(s)",
-                            st.name,
-                            st.expected_command,
+                            show(&st.name),
+                            show_message(&st.expected_command),
                             st.threshold,
                             st.pubkeys.len()
                         ));
                     }
                     for (name, run) in &sum.inspections {
-                        out.push(format!("  inspection \"{name}\": runs \"{run}\""));
+                        out.push(format!(
+                            "  inspection \"{}\": runs \"{}\"",
+                            show(name),
+                            show_message(run)
+                        ));
                     }
                     for (id, scheme) in &sum.keys {
-                        out.push(format!("  functionary key {id} ({scheme})"));
+                        out.push(format!(
+                            "  functionary key {} ({})",
+                            show(id),
+                            show(scheme)
+                        ));
                     }
                 }
-                Err(e) => out.push(format!("in-toto layout: {e}")),
+                Err(e) => out.push(format!("in-toto layout: {}", show_message(&e.to_string()))),
             }
             if p.targets.is_some() {
                 use sha2::Digest;
@@ -1259,9 +1268,14 @@ impl Engine {
                 .map(|pk| pk.fingerprint())
                 .unwrap_or_else(|e| format!("unusable: {e}"));
             let owner = key_owner(k)
-                .map(|o| format!(", owner {o}"))
+                .map(|o| format!(", owner {}", show(o)))
                 .unwrap_or_default();
-            format!("{id} ({}, fingerprint {fp}{owner})", k.scheme)
+            format!(
+                "{} ({}, fingerprint {}{owner})",
+                show(&id.0),
+                show(&k.scheme),
+                show_message(&fp)
+            )
         };
         let old_root = self.current.as_ref().map(|(r, _)| r.signed());
         if let Some(r) = &p.root {
@@ -1271,12 +1285,13 @@ impl Engine {
                     "root v{} -> v{}, expires {} -> {}",
                     old.common.version,
                     new.common.version,
-                    old.common.expires.raw,
-                    new.common.expires.raw
+                    show(&old.common.expires.raw),
+                    show(&new.common.expires.raw)
                 )),
                 None => out.push(format!(
                     "root v{} (new), expires {}",
-                    new.common.version, new.common.expires.raw
+                    new.common.version,
+                    show(&new.common.expires.raw)
                 )),
             }
             for ty in RoleType::ALL {
@@ -1314,12 +1329,13 @@ impl Engine {
                     "targets v{} -> v{}, expires {} -> {}",
                     old.common.version,
                     new.common.version,
-                    old.common.expires.raw,
-                    new.common.expires.raw
+                    show(&old.common.expires.raw),
+                    show(&new.common.expires.raw)
                 )),
                 None => out.push(format!(
                     "targets v{} (new), expires {}",
-                    new.common.version, new.common.expires.raw
+                    new.common.version,
+                    show(&new.common.expires.raw)
                 )),
             }
             let before = self
@@ -1332,9 +1348,14 @@ impl Engine {
                         continue;
                     }
                     out.push(format!(
-                        "  + delegation \"{}\": paths {:?}, threshold {} of {}{}",
-                        r.name,
-                        r.paths.clone().unwrap_or_default(),
+                        "  + delegation \"{}\": paths [{}], threshold {} of {}{}",
+                        show(&r.name),
+                        r.paths
+                            .iter()
+                            .flatten()
+                            .map(|p| format!("\"{}\"", show(p)))
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         r.role.threshold,
                         r.role.keyids.len(),
                         if r.terminating { ", terminating" } else { "" }
@@ -1354,8 +1375,8 @@ impl Engine {
                 out.push(format!(
                     "  delegates every target to {} hash bins ({}..{})",
                     s.bin_count(),
-                    s.bin_name(0),
-                    s.bin_name(s.bin_count() - 1)
+                    show(&s.bin_name(0)),
+                    show(&s.bin_name(s.bin_count() - 1))
                 ));
             }
         }
