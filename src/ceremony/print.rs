@@ -237,7 +237,10 @@ mod tests {
         s.title = "\u{1b}]0;owned\u{7}\u{202e}live".into();
         s.steps[0].instructions = "read \u{1b}[8mhidden\u{1b}[0m aloud".into();
         for out in [text(&s), html(&s)] {
-            assert!(!out.contains('\u{1b}') && !out.contains('\u{202e}'), "{out}");
+            assert!(
+                !out.contains('\u{1b}') && !out.contains('\u{202e}'),
+                "{out}"
+            );
             assert!(out.contains("\\u{202e}live"));
             assert!(out.contains("\\x1b[8mhidden"));
         }

@@ -3,11 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::text::{show as shown, show_message};
 use super::token::{ModuleArg, read_pin};
 use super::{CliError, Outcome};
 use crate::folder::{read_limited, write_new_file};
 use crate::intoto::{LayoutFile, LayoutSummary};
+use crate::text::{show as shown, show_message};
 use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
 use crate::tuf::metadata::RoleType;
 use crate::tuf::verify::trust_root;
@@ -68,11 +68,20 @@ pub fn run(cmd: &IntotoCommand, config: Option<&Path>) -> Result<Outcome, CliErr
 
 fn load(path: &Path) -> Result<(LayoutFile, LayoutSummary), CliError> {
     let bytes = read_limited(path, DEFAULT_MAX_FILE_SIZE).map_err(CliError::Io)?;
-    let f = LayoutFile::from_bytes(&bytes)
-        .map_err(|e| CliError::Invalid(format!("{}: {}", path.display(), show_message(&e.to_string()))))?;
-    let s = f
-        .summary()
-        .map_err(|e| CliError::Invalid(format!("{}: {}", path.display(), show_message(&e.to_string()))))?;
+    let f = LayoutFile::from_bytes(&bytes).map_err(|e| {
+        CliError::Invalid(format!(
+            "{}: {}",
+            path.display(),
+            show_message(&e.to_string())
+        ))
+    })?;
+    let s = f.summary().map_err(|e| {
+        CliError::Invalid(format!(
+            "{}: {}",
+            path.display(),
+            show_message(&e.to_string())
+        ))
+    })?;
     Ok((f, s))
 }
 

@@ -885,7 +885,12 @@ impl ImportReport {
             );
         }
         for r in &self.refused {
-            let _ = writeln!(s, "  refused {}: {}", show(&r.name), show_message(&r.reason));
+            let _ = writeln!(
+                s,
+                "  refused {}: {}",
+                show(&r.name),
+                show_message(&r.reason)
+            );
         }
         match &self.sums {
             None => s.push_str("no SHA256SUMS\n"),
