@@ -100,6 +100,29 @@ fn read_answers(path: &Path) -> Result<Answers, CliError> {
     Ok(answers)
 }
 
+/// An answers file's `module = PATH` comes from the input media: it is loaded only when the
+/// appliance's configuration names it or it lies in the image's module directories
+/// ([`crate::config::Config::allow_input_module`]), checked here before anything is loaded.
+fn check_module(path: &Path, answers: &mut Answers, config: Option<&Path>) -> Result<(), CliError> {
+    let Some(module) = &answers.module else {
+        return Ok(());
+    };
+    let env = std::env::var_os(crate::config::ENV_VAR);
+    let cfg = crate::config::load(config, env.as_deref())
+        .map_err(|e| CliError::Usage(format!("configuration: {e}")))?;
+    let allowed = cfg
+        .allow_input_module(module, crate::signer::pkcs11::MODULE_DIRS)
+        .map_err(|why| {
+            CliError::Usage(format!(
+                "{}: module: refused: {}",
+                path.display(),
+                crate::text::show_message(&why)
+            ))
+        })?;
+    answers.module = Some(allowed);
+    Ok(())
+}
+
 /// The people's names of an answers file, checked where they enter (they are written into the
 /// transcript and into root as key owners): see [`crate::text::check_name`].
 fn check_names(path: &Path, a: &Answers) -> Result<(), CliError> {
@@ -177,7 +200,8 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
             (script.name, text)
         }
     };
-    let answers = read_answers(&a.answers)?;
+    let mut answers = read_answers(&a.answers)?;
+    check_module(&a.answers, &mut answers, config)?;
     let mut values = std::collections::BTreeMap::new();
     for (k, v) in answers.parameters {
         let v = match v {
