@@ -94,7 +94,7 @@ pub fn show(s: &str) -> String {
 
 /// [`show`] with another limit (characters after escaping).
 pub fn show_max(s: &str, max: usize) -> String {
-    render(s, max, true)
+    render(s, max, Spaces::Runs(3))
 }
 
 /// An error or note text that may quote input, on one line: [`show`] with room for a sentence
@@ -106,20 +106,52 @@ pub fn show_message(s: &str) -> String {
 /// Untrusted text of several lines (notes, descriptions): as [`show`], but `\n` and `\t` are
 /// kept and spaces are left alone; cut after [`MAX_SHOWN_LINES`] characters.
 pub fn show_lines(s: &str) -> String {
-    render(s, MAX_SHOWN_LINES, false)
+    render(s, MAX_SHOWN_LINES, Spaces::Kept)
 }
+
+/// A line Conclave composed (indentation and column alignment of its own) that may hold input:
+/// the leading indentation is kept, the rest is shown as by [`show_message`] except that runs of
+/// fewer than [`LONG_SPACE_RUN`] spaces are left for the alignment. For the terminal UI's review
+/// and summary lines.
+pub fn show_indented(s: &str) -> String {
+    let rest = s.trim_start_matches(' ');
+    let indent = &s[..s.len() - rest.len()];
+    format!(
+        "{indent}{}",
+        render(rest, MAX_SHOWN_MESSAGE, Spaces::Runs(LONG_SPACE_RUN))
+    )
+}
+
+/// Spaces in a row that [`show_indented`] counts (`\x20{N}`): more than any alignment
+/// Conclave writes, fewer than a line's width.
+pub const LONG_SPACE_RUN: usize = 8;
 
 /// Whether `s` is shown unchanged on one line by [`show`].
 pub fn is_plain(s: &str) -> bool {
     show(s) == s
 }
 
-fn render(s: &str, max: usize, one_line: bool) -> String {
+/// How [`render`] treats spaces and line breaks.
+#[derive(Clone, Copy)]
+enum Spaces {
+    /// One line: leading/trailing spaces and runs of at least N spaces counted; `\n`, `\t`
+    /// escaped.
+    Runs(usize),
+    /// Several lines: spaces, `\n` and `\t` kept.
+    Kept,
+}
+
+fn render(s: &str, max: usize, spaces: Spaces) -> String {
+    let (one_line, long_run) = match spaces {
+        Spaces::Runs(n) => (true, n),
+        Spaces::Kept => (false, usize::MAX),
+    };
     // The common case: nothing to escape, short enough.
     let needs_work = s.chars().count() > max
         || s.chars()
             .any(|c| hidden(c) && !(!one_line && (c == '\n' || c == '\t')))
-        || (one_line && (s.starts_with(' ') || s.ends_with(' ') || s.contains("   ")));
+        || (one_line
+            && (s.starts_with(' ') || s.ends_with(' ') || s.contains(&" ".repeat(long_run))));
     if !needs_work {
         return s.to_string();
     }
@@ -133,7 +165,7 @@ fn render(s: &str, max: usize, one_line: bool) -> String {
         if one_line && c == ' ' {
             let run = chars[i..].iter().take_while(|&&x| x == ' ').count();
             let edge = i == 0 || i + run == chars.len();
-            if edge || run >= 3 {
+            if edge || run >= long_run {
                 if run == 1 {
                     out.push_str("\\x20");
                 } else {
@@ -334,6 +366,19 @@ mod tests {
             show(&format!("alice{}- removed owner carol", " ".repeat(70))),
             "alice\\x20{70}- removed owner carol"
         );
+    }
+
+    #[test]
+    fn composed_lines_keep_their_indentation_and_alignment() {
+        assert_eq!(
+            show_indented("    + added   owner dave"),
+            "    + added   owner dave"
+        );
+        assert_eq!(
+            show_indented(&format!("  + added   owner m{}- removed", " ".repeat(70))),
+            "  + added   owner m\\x20{70}- removed"
+        );
+        assert_eq!(show_indented("  \u{1b}[2K"), "  \\x1b[2K");
     }
 
     #[test]

@@ -474,7 +474,8 @@ pub fn lint_key_ids(p: &Proposal) -> Vec<String> {
         for (id, k) in keys {
             if k.key_id() != *id {
                 out.push(format!(
-                    "{where_}: key id {id} is not the SHA-256 of its key ({}); strict clients such as tough reject it",
+                    "{where_}: key id {} is not the SHA-256 of its key ({}); strict clients such as tough reject it",
+                    show(&id.0),
                     k.key_id()
                 ));
             }

@@ -100,7 +100,10 @@ impl RoleName {
                 .ok_or_else(|| {
                     FieldError::new(
                         path,
-                        format!("\"{name}\" is not a top-level role (a delegated role needs delegated_by)"),
+                        format!(
+                            "\"{}\" is not a top-level role (a delegated role needs delegated_by)",
+                            show(&name.to_string())
+                        ),
                     )
                 }),
         }
@@ -370,7 +373,7 @@ impl Entry {
         if ty != ENTRY_TYPE {
             return Err(FieldError::new(
                 f.child("_type"),
-                format!("expected \"{ENTRY_TYPE}\", found \"{ty}\""),
+                format!("expected \"{ENTRY_TYPE}\", found \"{}\"", show(&ty)),
             ));
         }
         let vpath = f.child("v");

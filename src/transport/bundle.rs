@@ -116,7 +116,8 @@ impl Bundle {
         let ty = f.string("_type").map_err(field)?;
         if ty != BUNDLE_TYPE {
             return Err(malformed(format!(
-                "$._type: expected \"{BUNDLE_TYPE}\", found \"{ty}\""
+                "$._type: expected \"{BUNDLE_TYPE}\", found \"{}\"",
+                show(&ty)
             )));
         }
         let b = Bundle {

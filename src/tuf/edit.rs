@@ -64,7 +64,7 @@ pub enum EditError {
         reason: String,
     },
     /// A role name that cannot be a file name, or is taken.
-    #[error("role name \"{name}\": {reason}")]
+    #[error("role name \"{}\": {reason}", crate::text::show(.name))]
     RoleName {
         /// Name.
         name: String,

@@ -1,7 +1,7 @@
 //! The review: what changes against the trusted metadata, and the digests of the bytes to
 //! sign, each with a short form people read aloud.
 
-use crate::text::{show, show_lines};
+use crate::text::{show, show_indented};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -36,7 +36,7 @@ pub(super) fn draw(
             };
             // Each line is shown whole (an owner padded with spaces cannot wrap into a line
             // of its own: the engine renders names with `text::show`).
-            Line::from(Span::styled(show_lines(l), style))
+            Line::from(Span::styled(show_indented(l), style))
         })
         .collect();
     let more = if lines.len() > scroll + usize::from(changes.height.saturating_sub(2)) {

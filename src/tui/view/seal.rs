@@ -1,6 +1,6 @@
 //! Verification, export and seal.
 
-use crate::text::{show, show_lines};
+use crate::text::{show, show_indented};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -66,7 +66,7 @@ pub(super) fn seal(frame: &mut Frame<'_>, area: Rect, artifacts: &[String]) {
         Line::raw(""),
     ];
     for a in artifacts {
-        lines.push(Line::raw(format!("  {}", show_lines(a))));
+        lines.push(Line::raw(format!("  {}", show_indented(a))));
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
