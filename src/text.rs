@@ -112,7 +112,7 @@ pub fn show_lines(s: &str) -> String {
 /// A line Conclave composed (indentation and column alignment of its own) that may hold input:
 /// the leading indentation is kept, the rest is shown as by [`show_message`] except that runs of
 /// fewer than [`LONG_SPACE_RUN`] spaces are left for the alignment. For the terminal UI's review
-/// and summary lines.
+/// and summary lines and the auditor's report (`transcript::display::clean`).
 pub fn show_indented(s: &str) -> String {
     let rest = s.trim_start_matches(' ');
     let indent = &s[..s.len() - rest.len()];

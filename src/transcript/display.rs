@@ -17,11 +17,12 @@ pub fn pgp_word_lines(bytes: &[u8]) -> Vec<String> {
     pgp_words(bytes).chunks(8).map(|c| c.join(" ")).collect()
 }
 
-/// Text from a transcript made safe for a terminal and for reports: [`crate::text::show`]
-/// (control characters, escape sequences, bidi and invisible characters shown escaped), with room
-/// for a sentence (an error text quoting the record).
+/// Text from a transcript made safe for a terminal and for reports:
+/// [`crate::text::show_indented`] (control characters, escape sequences, bidi and invisible
+/// characters shown escaped, long runs of spaces counted), keeping the indentation of the lines
+/// Conclave composes (the key table), with room for a sentence (an error text quoting a record).
 pub fn clean(s: &str) -> String {
-    crate::text::show_message(s)
+    crate::text::show_indented(s)
 }
 
 /// Shorten to `max` characters, marking the cut with `...`.

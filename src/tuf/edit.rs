@@ -305,7 +305,7 @@ pub fn set_target(targets: &mut Targets, path: &str, file: TargetFile) -> Result
     if bad {
         return Err(EditError::Invalid(format!(
             "target path \"{}\" is not a plain relative path",
-            path.escape_debug()
+            crate::text::show(path)
         )));
     }
     targets
