@@ -20,6 +20,9 @@
 //! cannot move the cursor either. Very long strings are cut visibly, with their length:
 //! `aaaa... (100000 characters)`.
 //!
+//! The variants: [`show_message`] (an error or note quoting input, on one line, room for a
+//! sentence), [`show_indented`] (a line Conclave laid out itself, keeping its indentation and
+//! alignment), [`terminal_safe`] (the last guard over a command's whole output in `main.rs`).
 //! HTML and Markdown outputs escape for their format on top of [`show`].
 //!
 //! Names that Conclave writes itself (people in answers files and in the roll call, keyholder
@@ -125,11 +128,6 @@ pub fn show_indented(s: &str) -> String {
 /// Spaces in a row that [`show_indented`] counts (`\x20{N}`): more than any alignment
 /// Conclave writes, fewer than a line's width.
 pub const LONG_SPACE_RUN: usize = 8;
-
-/// Whether `s` is shown unchanged on one line by [`show`].
-pub fn is_plain(s: &str) -> bool {
-    show(s) == s
-}
 
 /// How [`render`] treats spaces and line breaks.
 #[derive(Clone, Copy)]
@@ -353,7 +351,6 @@ mod tests {
             "",
         ] {
             assert_eq!(show(s), s);
-            assert!(is_plain(s));
         }
         assert_eq!(show_lines("a\n  indented\n"), "a\n  indented\n");
     }
