@@ -179,8 +179,8 @@ fn export(a: &ExportArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     let mut out = format!(
         "signed {} with key \"{}\" on {} in {} ms\n",
         signed.what,
-        signed.key_label,
-        signed.token,
+        crate::text::show(&signed.key_label),
+        crate::text::show(&signed.token.to_string()),
         signed.took.as_millis()
     );
     for n in &signed.named_by {
