@@ -533,6 +533,65 @@ fn answers_files_with_hostile_names_are_refused_naming_the_field() {
     }
 }
 
+#[test]
+fn answers_files_with_hostile_token_and_parameter_names_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let people = "administrator = \"ada\"\nkeyholders = [\"alice\", \"bob\", \"carol\"]\nwitnesses = [\"wendy\"]";
+    let ws = tmp.path().join("ws");
+    // A keyholder named in [tokens] (an inline table here, before [people]).
+    let a = answers(
+        tmp.path(),
+        people,
+        &format!("tokens = {{ {} = \"yk-1\" }}", toml_str(RLO)),
+    );
+    let (code, out, err) = run(
+        "ceremony run (tokens)",
+        &[
+            "ceremony",
+            "run",
+            "bootstrap-root",
+            "--workspace",
+            s(&ws),
+            "--answers",
+            s(&a),
+        ],
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("answers.toml: tokens.\\u{202e}live: the name"),
+        "{err}"
+    );
+    // A keyholder joining a root rotation, named in a parameter.
+    let path = tmp.path().join("answers.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "practice = true\nacknowledgement = \"BAG-A1234567\"\n\n[people]\n{people}\n\n[parameters]\nadd_keyholders = {}\n",
+            toml_str(&format!("dave, {TITLE}"))
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run(
+        "ceremony run (add_keyholders)",
+        &[
+            "ceremony",
+            "run",
+            "rotate-root-keys",
+            "--workspace",
+            s(&ws),
+            "--answers",
+            s(&path),
+        ],
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains(
+            "answers.toml: parameters.add_keyholders: the name \"\\x1b]0;owned\\x07title\""
+        ),
+        "{err}"
+    );
+}
+
 fn toml_str(s: &str) -> String {
     serde_json::to_string(s).unwrap()
 }
