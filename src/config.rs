@@ -12,8 +12,9 @@
 //! or the environment must exist. Module precedence: `--module` > `pkcs11.module` >
 //! `pkcs11.modules` > the built-in search list.
 //!
-//! Parsing is pure ([`Config::parse`] takes the text); [`load`] is the one function here that
-//! touches the disk. Errors name the file, the line and the field.
+//! Parsing is pure ([`Config::parse`] takes the text); [`load`] reads the file and
+//! [`Config::allow_input_module`] resolves a module path named by input (it loads nothing).
+//! Errors name the file, the line and the field.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -310,12 +311,99 @@ impl Config {
     }
 }
 
+impl Config {
+    /// A PKCS#11 module named by input (an answers file's `module = PATH`) is loaded only when it
+    /// is this configuration's module (`pkcs11.module`, or one of `pkcs11.modules`) or lies
+    /// directly in one of the image's module directories `dirs` (the built-in search's,
+    /// [`crate::signer::pkcs11::MODULE_DIRS`]); never from the input media, whose shared object
+    /// would run code inside Conclave as soon as it is loaded. Decided on the path before
+    /// anything is loaded; links and `..` are resolved first, so a link in a module directory to
+    /// a file elsewhere is refused too. Returns the resolved path, the one to load.
+    ///
+    /// Besides [`load`], this is the one function here that touches the disk (it resolves
+    /// paths, it reads no file).
+    pub fn allow_input_module(&self, path: &Path, dirs: &[&str]) -> Result<PathBuf, String> {
+        let resolved = std::fs::canonicalize(path)
+            .map_err(|e| format!("\"{}\" cannot be resolved: {e}", path.display()))?;
+        if !resolved.is_file() {
+            return Err(format!("\"{}\" is not a file", path.display()));
+        }
+        let same = |p: &Path| std::fs::canonicalize(p).is_ok_and(|c| c == resolved);
+        let configured = self.module.as_ref().is_some_and(|m| same(&m.value))
+            || self
+                .modules
+                .as_ref()
+                .is_some_and(|l| l.value.iter().any(|m| same(m)));
+        let in_image_dir = resolved.parent().is_some_and(|parent| {
+            dirs.iter()
+                .filter_map(|d| std::fs::canonicalize(d).ok())
+                .any(|d| d == parent)
+        });
+        if configured || in_image_dir {
+            return Ok(resolved);
+        }
+        Err(format!(
+            "\"{}\" is neither the appliance's configured module ({}) nor in one of the image's \
+             module directories ({}); a module from the input media is never loaded",
+            path.display(),
+            match (&self.module, &self.modules) {
+                (Some(m), _) => m.place(),
+                (None, Some(l)) => l.place(),
+                (None, None) => "none configured".to_string(),
+            },
+            dirs.join(", ")
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new("/etc/conclave/config.toml"), text)
+    }
+
+    #[test]
+    fn a_module_from_input_is_allowed_only_from_the_config_or_the_image_dirs() {
+        let tmp = std::env::temp_dir().join(format!("conclave-config-{}", std::process::id()));
+        let (image, stick) = (tmp.join("image"), tmp.join("stick"));
+        std::fs::create_dir_all(&image).unwrap();
+        std::fs::create_dir_all(&stick).unwrap();
+        let (good, evil) = (image.join("libgood.so"), stick.join("libevil.so"));
+        std::fs::write(&good, b"").unwrap();
+        std::fs::write(&evil, b"").unwrap();
+        let link = image.join("liblink.so");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&evil, &link).unwrap();
+        let dirs = [image.to_str().unwrap()];
+        let none = Config::default();
+        assert_eq!(none.allow_input_module(&good, &dirs).unwrap(), good);
+        let e = none.allow_input_module(&evil, &dirs).unwrap_err();
+        assert!(
+            e.contains("never loaded") && e.contains("libevil.so"),
+            "{e}"
+        );
+        // A link in an image directory to the stick, and `..` out of it, are refused too.
+        assert!(none.allow_input_module(&link, &dirs).is_err());
+        let dotdot = image.join("../stick/libevil.so");
+        assert!(none.allow_input_module(&dotdot, &dirs).is_err());
+        assert!(
+            none.allow_input_module(&stick.join("missing.so"), &dirs)
+                .is_err()
+        );
+        // The appliance's own configuration may name a module anywhere.
+        let text = format!("[pkcs11]\nmodule = \"{}\"\n", evil.display());
+        let configured = parse(&text).unwrap();
+        assert_eq!(configured.allow_input_module(&evil, &dirs).unwrap(), evil);
+        let text = format!("[pkcs11]\nmodules = [\"{}\"]\n", evil.display());
+        assert!(
+            parse(&text)
+                .unwrap()
+                .allow_input_module(&evil, &dirs)
+                .is_ok()
+        );
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]

@@ -207,7 +207,7 @@ impl MetadataSource for FolderSource {
         if !is_safe_file_name(name) {
             return Err(SourceError::Refused(format!(
                 "refusing unsafe file name \"{}\"",
-                name.escape_debug()
+                crate::text::show(name)
             )));
         }
         let listed = self.listing.read().ok().and_then(|l| l.get(name).copied());

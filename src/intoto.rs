@@ -155,7 +155,8 @@ impl LayoutFile {
             let ty = f.string("payloadType")?;
             if ty != PAYLOAD_TYPE {
                 return Err(LayoutError::Format(format!(
-                    "$.payloadType: expected \"{PAYLOAD_TYPE}\", found \"{ty}\""
+                    "$.payloadType: expected \"{PAYLOAD_TYPE}\", found \"{}\"",
+                    crate::text::show(&ty)
                 )));
             }
             let payload = B64

@@ -13,6 +13,7 @@ pub mod intoto;
 pub mod memory;
 pub mod signer;
 pub mod system;
+pub mod text;
 pub mod transcript;
 pub mod transparency;
 pub mod transport;

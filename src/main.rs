@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use conclave::cli::{self, CliError, Outcome};
+use conclave::text::terminal_safe;
 
 /// Conclave: offline root key ceremonies for TUF repositories.
 #[derive(Debug, Parser)]
@@ -101,13 +102,15 @@ fn main() -> ExitCode {
     let public_only = matches!(cli.command, Some(Command::Verify(_) | Command::Inspect(_)));
     let hardening = conclave::system::harden(scrubbed, !public_only);
     for problem in &hardening.problems {
-        eprintln!("conclave: warning: {problem}");
+        eprintln!("conclave: warning: {}", terminal_safe(problem));
     }
     match run(&cli) {
         Ok(outcome) => {
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (e.g. `| head`) is not an error worth a panic.
-            let _ = stdout.write_all(outcome.stdout.as_bytes());
+            // The last guard: nothing a terminal interprets reaches it, whatever a command
+            // forgot to render (the commands render input with `conclave::text::show`).
+            let _ = stdout.write_all(terminal_safe(&outcome.stdout).as_bytes());
             let _ = stdout.flush();
             if outcome.success {
                 ExitCode::SUCCESS
@@ -116,7 +119,7 @@ fn main() -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("conclave: {e}");
+            eprintln!("conclave: {}", terminal_safe(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     }

@@ -9,6 +9,7 @@
 //! keys imported, root v1 and targets v1, optional TAP 15 hash bins), refresh-expiry,
 //! rotate-root-keys, rotate-online-keys, rotate-targets-keys and delegate-claimed-projects.
 
+use crate::text::{check_name, show, show_message};
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -364,6 +365,10 @@ pub enum Need {
     Done,
 }
 
+/// Parameters that hold keyholders' names, comma-separated; each name is checked like a name
+/// at the roll call.
+pub const NAME_LIST_PARAMS: [&str; 2] = ["add_keyholders", "remove_keyholders"];
+
 /// `_type` of a developer's key request file.
 pub const KEY_REQUEST_TYPE: &str = "conclave-key-request";
 
@@ -432,6 +437,14 @@ impl KeyRequest {
         }
         let mut materials = Vec::new();
         for (i, k) in keys.iter().enumerate() {
+            // The owner is written into targets as the developer's name: checked like a
+            // person's name.
+            if let Some(o) = k.unrecognized.get(OWNER_FIELD) {
+                let o = o
+                    .as_str()
+                    .ok_or_else(|| format!("$.keys[{i}].{OWNER_FIELD}: expected a string"))?;
+                check_name(o).map_err(|e| format!("$.keys[{i}].{OWNER_FIELD}: the owner {e}"))?;
+            }
             let m = k
                 .public_key()
                 .map_err(|e| format!("$.keys[{i}]: {e}"))?
@@ -465,7 +478,8 @@ pub fn lint_key_ids(p: &Proposal) -> Vec<String> {
         for (id, k) in keys {
             if k.key_id() != *id {
                 out.push(format!(
-                    "{where_}: key id {id} is not the SHA-256 of its key ({}); strict clients such as tough reject it",
+                    "{where_}: key id {} is not the SHA-256 of its key ({}); strict clients such as tough reject it",
+                    show(&id.0),
                     k.key_id()
                 ));
             }
@@ -1229,26 +1243,30 @@ impl Engine {
                     };
                     out.push(format!(
                         "in-toto layout ({kind}), expires {}, {} signature(s) so far",
-                        sum.expires,
+                        show(&sum.expires),
                         l.signatures().len()
                     ));
                     for st in &sum.steps {
                         out.push(format!(
                             "  step \"{}\": expected command \"{}\", {} of {} functionary key(s)",
-                            st.name,
-                            st.expected_command,
+                            show(&st.name),
+                            show_message(&st.expected_command),
                             st.threshold,
                             st.pubkeys.len()
                         ));
                     }
                     for (name, run) in &sum.inspections {
-                        out.push(format!("  inspection \"{name}\": runs \"{run}\""));
+                        out.push(format!(
+                            "  inspection \"{}\": runs \"{}\"",
+                            show(name),
+                            show_message(run)
+                        ));
                     }
                     for (id, scheme) in &sum.keys {
-                        out.push(format!("  functionary key {id} ({scheme})"));
+                        out.push(format!("  functionary key {} ({})", show(id), show(scheme)));
                     }
                 }
-                Err(e) => out.push(format!("in-toto layout: {e}")),
+                Err(e) => out.push(format!("in-toto layout: {}", show_message(&e.to_string()))),
             }
             if p.targets.is_some() {
                 use sha2::Digest;
@@ -1267,9 +1285,14 @@ impl Engine {
                 .map(|pk| pk.fingerprint())
                 .unwrap_or_else(|e| format!("unusable: {e}"));
             let owner = key_owner(k)
-                .map(|o| format!(", owner {o}"))
+                .map(|o| format!(", owner {}", show(o)))
                 .unwrap_or_default();
-            format!("{id} ({}, fingerprint {fp}{owner})", k.scheme)
+            format!(
+                "{} ({}, fingerprint {}{owner})",
+                show(&id.0),
+                show(&k.scheme),
+                show_message(&fp)
+            )
         };
         let old_root = self.current.as_ref().map(|(r, _)| r.signed());
         if let Some(r) = &p.root {
@@ -1279,12 +1302,13 @@ impl Engine {
                     "root v{} -> v{}, expires {} -> {}",
                     old.common.version,
                     new.common.version,
-                    old.common.expires.raw,
-                    new.common.expires.raw
+                    show(&old.common.expires.raw),
+                    show(&new.common.expires.raw)
                 )),
                 None => out.push(format!(
                     "root v{} (new), expires {}",
-                    new.common.version, new.common.expires.raw
+                    new.common.version,
+                    show(&new.common.expires.raw)
                 )),
             }
             for ty in RoleType::ALL {
@@ -1322,12 +1346,13 @@ impl Engine {
                     "targets v{} -> v{}, expires {} -> {}",
                     old.common.version,
                     new.common.version,
-                    old.common.expires.raw,
-                    new.common.expires.raw
+                    show(&old.common.expires.raw),
+                    show(&new.common.expires.raw)
                 )),
                 None => out.push(format!(
                     "targets v{} (new), expires {}",
-                    new.common.version, new.common.expires.raw
+                    new.common.version,
+                    show(&new.common.expires.raw)
                 )),
             }
             let before = self
@@ -1340,9 +1365,14 @@ impl Engine {
                         continue;
                     }
                     out.push(format!(
-                        "  + delegation \"{}\": paths {:?}, threshold {} of {}{}",
-                        r.name,
-                        r.paths.clone().unwrap_or_default(),
+                        "  + delegation \"{}\": paths [{}], threshold {} of {}{}",
+                        show(&r.name),
+                        r.paths
+                            .iter()
+                            .flatten()
+                            .map(|p| format!("\"{}\"", show(p)))
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         r.role.threshold,
                         r.role.keyids.len(),
                         if r.terminating { ", terminating" } else { "" }
@@ -1362,8 +1392,8 @@ impl Engine {
                 out.push(format!(
                     "  delegates every target to {} hash bins ({}..{})",
                     s.bin_count(),
-                    s.bin_name(0),
-                    s.bin_name(s.bin_count() - 1)
+                    show(&s.bin_name(0)),
+                    show(&s.bin_name(s.bin_count() - 1))
                 ));
             }
         }
@@ -1563,7 +1593,7 @@ impl Engine {
         }
     }
 
-    /// Names from a comma-separated text parameter.
+    /// Names from a comma-separated text parameter (one of [`NAME_LIST_PARAMS`]).
     fn name_list(&self, param: &str) -> Vec<String> {
         match self.params.get(param) {
             Some(ParamValue::Text(t)) => t
@@ -1745,7 +1775,9 @@ impl Engine {
                 }
                 for (name, v) in values {
                     let Some(p) = self.script.parameters.iter().find(|p| &p.name == name) else {
-                        return Err(self.policy(format!("the script has no parameter \"{name}\"")));
+                        return Err(
+                            self.policy(format!("the script has no parameter \"{}\"", show(name)))
+                        );
                     };
                     let value = match (&p.default, v) {
                         (ParamValue::Integer(_), ParamJson::Integer(i)) => {
@@ -1759,10 +1791,20 @@ impl Engine {
                             }
                             ParamValue::Integer(*i)
                         }
+                        (ParamValue::Text(_), ParamJson::Text(s))
+                            if NAME_LIST_PARAMS.contains(&name.as_str()) =>
+                        {
+                            for n in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                                check_name(n)
+                                    .map_err(|e| self.policy(format!("{name}: the name {e}")))?;
+                            }
+                            ParamValue::Text(s.clone())
+                        }
                         (ParamValue::Choice(_), ParamJson::Text(s)) => {
                             if !p.choices.contains(s) {
                                 return Err(self.policy(format!(
-                                    "{name} = \"{s}\" is not one of {:?}",
+                                    "{name} = \"{}\" is not one of {:?}",
+                                    show(s),
                                     p.choices
                                 )));
                             }
@@ -1837,6 +1879,14 @@ impl Engine {
                 let min = |p: Person| self.script.presence.get(&p).map_or(0, |x| x.min) as usize;
                 if administrator.trim().is_empty() {
                     return Err(self.policy("the administrator's name is missing"));
+                }
+                // Names are written into the transcript and, for keyholders, into root as key
+                // owners: printable, bounded, no padding (see `text::check_name`).
+                let named = std::iter::once(("administrator", administrator))
+                    .chain(keyholders.iter().map(|k| ("keyholder", k)))
+                    .chain(witnesses.iter().map(|w| ("witness", w)));
+                for (role, name) in named {
+                    check_name(name).map_err(|e| self.policy(format!("the {role}'s name {e}")))?;
                 }
                 if keyholders.len() < min(Person::Keyholder) {
                     return Err(self.policy(format!(
@@ -2867,6 +2917,100 @@ mod tests {
             let e = got.unwrap_err();
             assert!(e.contains(why), "{e}");
         }
+        // A developer's key may name its owner; the owner is written into targets, so it is
+        // checked like a person's name.
+        let owned = |owner: &str| {
+            let mut v = Value::parse(key.as_bytes()).unwrap();
+            if let Value::Object(m) = &mut v {
+                m.insert(OWNER_FIELD.into(), Value::String(owner.into()));
+            }
+            format!("[{}]", v.to_pretty_json())
+        };
+        assert!(req("example-pkg", r#"["example-pkg/*"]"#, 1, &owned("dev")).is_ok());
+        for (owner, why) in [
+            ("dev\u{1b}[2K", "control, bidi or invisible"),
+            ("\u{202e}ved", "control, bidi or invisible"),
+            ("dev      ", "starts or ends with a space"),
+            (&"d".repeat(100_000)[..], "100000 characters long"),
+        ] {
+            let e = req("example-pkg", r#"["example-pkg/*"]"#, 1, &owned(owner)).unwrap_err();
+            assert!(
+                e.contains("$.keys[0].x-tuf-on-ci-keyowner: the owner"),
+                "{e}"
+            );
+            assert!(e.contains(why), "{e}");
+            assert!(!e.contains('\u{1b}') && !e.contains('\u{202e}'), "{e}");
+        }
+    }
+
+    #[test]
+    fn names_of_people_are_printable_bounded_and_unpadded() {
+        let mut room = room();
+        for (who, bad, why) in [
+            (
+                "administrator",
+                "ada\u{1b}]0;owned\u{7}",
+                "control, bidi or invisible",
+            ),
+            ("keyholder", "\u{202e}ecila", "control, bidi or invisible"),
+            ("keyholder", "bob\u{200b}", "control, bidi or invisible"),
+            (
+                "keyholder",
+                "carol                                         ",
+                "starts or ends",
+            ),
+            ("witness", &"w".repeat(100_000), "more than the 64 allowed"),
+            ("witness", "wendy\0", "control, bidi or invisible"),
+        ] {
+            let mut engine = Engine::new(script()).unwrap();
+            run(&mut engine, &mut room, 4); // parameters, acknowledgement, air gap, clock
+            let mut people = (
+                "ada".to_string(),
+                vec!["alice".to_string(), "bob".to_string(), "carol".to_string()],
+                vec!["wendy".to_string()],
+            );
+            match who {
+                "administrator" => people.0 = bad.to_string(),
+                "keyholder" => people.1[2] = bad.to_string(),
+                _ => people.2[0] = bad.to_string(),
+            }
+            let e = engine
+                .apply(&Event::RollCall {
+                    step: "4".into(),
+                    administrator: people.0,
+                    keyholders: people.1,
+                    witnesses: people.2,
+                })
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("the {who}'s name")), "{e}");
+            assert!(e.contains(why), "{e}");
+            assert!(
+                !e.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                "{e:?}"
+            );
+        }
+        // Names in parameters (keyholders joining or leaving a root rotation) too.
+        let text = std::fs::read_to_string(format!(
+            "{}/ceremony-scripts/rotate-root-keys.toml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let mut engine = Engine::new(Script::parse("r.toml", &text).unwrap()).unwrap();
+        let mut values = BTreeMap::new();
+        values.insert(
+            "add_keyholders".to_string(),
+            ParamJson::Text("dave, \u{202e}eve".into()),
+        );
+        let e = engine
+            .apply(&Event::Parameters {
+                values,
+                practice: false,
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("add_keyholders: the name"), "{e}");
+        assert!(e.contains("\\u{202e}eve"), "{e}");
     }
 
     #[test]

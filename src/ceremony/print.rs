@@ -4,12 +4,14 @@
 use std::fmt::Write as _;
 
 use super::script::{Person, Script};
+use crate::text::show;
 
 fn wrap(text: &str, width: usize, indent: &str) -> String {
     let mut out = String::new();
     for para in text.split("\n\n") {
         let mut line = String::new();
         for word in para.split_whitespace() {
+            let word = &show(word);
             if !line.is_empty() && line.len() + 1 + word.len() > width {
                 let _ = writeln!(out, "{indent}{line}");
                 line.clear();
@@ -43,7 +45,12 @@ fn presence_line(script: &Script) -> String {
 pub fn text(script: &Script) -> String {
     let mut out = String::new();
     let rule = "=".repeat(78);
-    let _ = writeln!(out, "{rule}\n{}  ({})\n{rule}", script.title, script.name);
+    let _ = writeln!(
+        out,
+        "{rule}\n{}  ({})\n{rule}",
+        show(&script.title),
+        show(&script.name)
+    );
     out.push_str(&wrap(&script.purpose, 76, ""));
     let _ = writeln!(out, "\nPeople: {}", presence_line(script));
     out.push_str("\nDate: ____________   Place: ______________________   Appliance bag serial: ____________\n");
@@ -63,8 +70,8 @@ pub fn text(script: &Script) -> String {
             let _ = writeln!(
                 out,
                 "  {:<22} {:<12} ________",
-                p.name,
-                p.default.to_string()
+                show(&p.name),
+                show(&p.default.to_string())
             );
             out.push_str(&wrap(&p.description, 70, "      "));
         }
@@ -75,14 +82,14 @@ pub fn text(script: &Script) -> String {
             out,
             "{}\nStep {}  {}  [{}]  action: {}",
             "-".repeat(78),
-            step.id,
-            step.title,
+            show(&step.id),
+            show(&step.title),
             step.actor.as_str(),
             step.action
         );
         out.push_str(&wrap(&step.instructions, 72, "    "));
         for (k, v) in &step.with {
-            let _ = writeln!(out, "    {k}: {v}");
+            let _ = writeln!(out, "    {}: {}", show(k), show(v));
         }
         out.push_str(
             "    Done at (UTC): ________   Initials: ______ ______ ______   Exception: [ ]\n",
@@ -96,9 +103,11 @@ pub fn text(script: &Script) -> String {
     out
 }
 
+/// HTML escaping on top of [`crate::text::show_lines`] (a bidi override shows as `\u{202e}`,
+/// not as reversed text).
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    for c in crate::text::show_lines(s).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -220,5 +229,20 @@ mod tests {
         assert!(!h.contains("<script>"));
         assert_eq!(h.matches("class=\"step\"").count(), s.steps.len());
         assert!(h.ends_with("</html>\n"));
+    }
+
+    #[test]
+    fn hostile_script_text_is_shown_escaped() {
+        let mut s = script();
+        s.title = "\u{1b}]0;owned\u{7}\u{202e}live".into();
+        s.steps[0].instructions = "read \u{1b}[8mhidden\u{1b}[0m aloud".into();
+        for out in [text(&s), html(&s)] {
+            assert!(
+                !out.contains('\u{1b}') && !out.contains('\u{202e}'),
+                "{out}"
+            );
+            assert!(out.contains("\\u{202e}live"));
+            assert!(out.contains("\\x1b[8mhidden"));
+        }
     }
 }

@@ -179,8 +179,8 @@ fn export(a: &ExportArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     let mut out = format!(
         "signed {} with key \"{}\" on {} in {} ms\n",
         signed.what,
-        signed.key_label,
-        signed.token,
+        crate::text::show(&signed.key_label),
+        crate::text::show(&signed.token.to_string()),
         signed.took.as_millis()
     );
     for n in &signed.named_by {
@@ -238,7 +238,8 @@ fn merge(a: &MergeArgs) -> Result<Outcome, CliError> {
     for p in &a.bundles {
         let b = read_limited(p, MAX_BUNDLE_SIZE).map_err(CliError::Io)?;
         let name = p.display().to_string();
-        let bundle = Bundle::from_bytes(&name, &b).map_err(|e| CliError::Invalid(e.to_string()))?;
+        let bundle = Bundle::from_bytes(&name, &b)
+            .map_err(|e| CliError::Invalid(crate::text::show_message(&e.to_string())))?;
         bundles.push((name, bundle));
     }
     let report = bundle::merge(&mut md, trusted.as_ref(), &bundles).map_err(|errors| {
@@ -246,7 +247,7 @@ fn merge(a: &MergeArgs) -> Result<Outcome, CliError> {
             "no signature added; refused:\n{}",
             errors
                 .iter()
-                .map(|e| format!("  {e}"))
+                .map(|e| format!("  {}", crate::text::show_message(&e.to_string())))
                 .collect::<Vec<_>>()
                 .join("\n")
         ))
@@ -255,7 +256,7 @@ fn merge(a: &MergeArgs) -> Result<Outcome, CliError> {
         .map_err(|e| CliError::Io(format!("{}: {e}", a.out.display())))?;
     let mut out = String::new();
     for (name, b) in &bundles {
-        let _ = writeln!(out, "added {name}: {b}");
+        let _ = writeln!(out, "added {}: {b}", crate::text::show(name));
     }
     meter(&mut out, "signatures counted", &report.threshold);
     if let Some(prev) = &report.by_previous {

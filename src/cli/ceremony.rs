@@ -86,16 +86,68 @@ fn read_answers(path: &Path) -> Result<Answers, CliError> {
     let bytes = read_limited(path, MAX_SCRIPT).map_err(CliError::Io)?;
     let text = String::from_utf8(bytes)
         .map_err(|_| CliError::Usage(format!("{}: not UTF-8 text", path.display())))?;
-    toml::from_str(&text).map_err(|e| {
+    let answers: Answers = toml::from_str(&text).map_err(|e| {
         let line = e.span().map_or(0, |s| {
             text[..s.start.min(text.len())].matches('\n').count() + 1
         });
         CliError::Usage(format!(
             "{}:{line}: {} (answers never hold PINs: use --pin-stdin or the terminal)",
             path.display(),
-            e.message().trim()
+            crate::text::show_message(e.message().trim())
         ))
-    })
+    })?;
+    check_names(path, &answers)?;
+    Ok(answers)
+}
+
+/// An answers file's `module = PATH` comes from the input media: it is loaded only when the
+/// appliance's configuration names it or it lies in the image's module directories
+/// ([`crate::config::Config::allow_input_module`]), checked here before anything is loaded.
+fn check_module(path: &Path, answers: &mut Answers, config: Option<&Path>) -> Result<(), CliError> {
+    let Some(module) = &answers.module else {
+        return Ok(());
+    };
+    let env = std::env::var_os(crate::config::ENV_VAR);
+    let cfg = crate::config::load(config, env.as_deref())
+        .map_err(|e| CliError::Usage(format!("configuration: {e}")))?;
+    let allowed = cfg
+        .allow_input_module(module, crate::signer::pkcs11::MODULE_DIRS)
+        .map_err(|why| {
+            CliError::Usage(format!(
+                "{}: module: refused: {}",
+                path.display(),
+                crate::text::show_message(&why)
+            ))
+        })?;
+    answers.module = Some(allowed);
+    Ok(())
+}
+
+/// The people's names of an answers file, checked where they enter (they are written into the
+/// transcript and into root as key owners): see [`crate::text::check_name`].
+fn check_names(path: &Path, a: &Answers) -> Result<(), CliError> {
+    let p = &a.people;
+    let mut fields = vec![("people.administrator".to_string(), p.administrator.as_str())];
+    for (list, names) in [("keyholders", &p.keyholders), ("witnesses", &p.witnesses)] {
+        for (i, n) in names.iter().enumerate() {
+            fields.push((format!("people.{list}[{i}]"), n.as_str()));
+        }
+    }
+    for k in a.tokens.keys() {
+        fields.push((format!("tokens.{}", crate::text::show(k)), k.as_str()));
+    }
+    for param in crate::ceremony::engine::NAME_LIST_PARAMS {
+        if let Some(toml::Value::String(s)) = a.parameters.get(param) {
+            for n in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                fields.push((format!("parameters.{param}"), n));
+            }
+        }
+    }
+    for (field, name) in fields {
+        crate::text::check_name(name)
+            .map_err(|e| CliError::Usage(format!("{}: {field}: the name {e}", path.display())))?;
+    }
+    Ok(())
 }
 
 fn read_pins(
@@ -123,7 +175,7 @@ fn read_pins(
             return Err(CliError::Usage(format!(
                 "standard input line {}: \"{}\" is not a keyholder of the answers file",
                 n + 1,
-                name
+                crate::text::show(name)
             )));
         }
         pins.insert(
@@ -148,7 +200,8 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
             (script.name, text)
         }
     };
-    let answers = read_answers(&a.answers)?;
+    let mut answers = read_answers(&a.answers)?;
+    check_module(&a.answers, &mut answers, config)?;
     let mut values = std::collections::BTreeMap::new();
     for (k, v) in answers.parameters {
         let v = match v {
@@ -222,7 +275,7 @@ fn load(file: &Path) -> Result<Script, CliError> {
         CliError::Invalid(
             errors
                 .iter()
-                .map(ToString::to_string)
+                .map(|e| crate::text::show_message(&e.to_string()))
                 .collect::<Vec<_>>()
                 .join("\n"),
         )
@@ -237,8 +290,8 @@ pub fn run(cmd: &CeremonyCommand, config: Option<&Path>) -> Result<Outcome, CliE
             Ok(Outcome {
                 stdout: format!(
                     "{}: {} ({}), {} steps: OK\n",
-                    file.display(),
-                    s.title,
+                    crate::text::show(&file.display().to_string()),
+                    crate::text::show(&s.title),
                     s.kind.as_str(),
                     s.steps.len()
                 ),

@@ -7,6 +7,7 @@ use super::token::{ModuleArg, read_pin};
 use super::{CliError, Outcome};
 use crate::folder::{read_limited, write_new_file};
 use crate::intoto::{LayoutFile, LayoutSummary};
+use crate::text::{show as shown, show_message};
 use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
 use crate::tuf::metadata::RoleType;
 use crate::tuf::verify::trust_root;
@@ -67,11 +68,20 @@ pub fn run(cmd: &IntotoCommand, config: Option<&Path>) -> Result<Outcome, CliErr
 
 fn load(path: &Path) -> Result<(LayoutFile, LayoutSummary), CliError> {
     let bytes = read_limited(path, DEFAULT_MAX_FILE_SIZE).map_err(CliError::Io)?;
-    let f = LayoutFile::from_bytes(&bytes)
-        .map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))?;
-    let s = f
-        .summary()
-        .map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))?;
+    let f = LayoutFile::from_bytes(&bytes).map_err(|e| {
+        CliError::Invalid(format!(
+            "{}: {}",
+            path.display(),
+            show_message(&e.to_string())
+        ))
+    })?;
+    let s = f.summary().map_err(|e| {
+        CliError::Invalid(format!(
+            "{}: {}",
+            path.display(),
+            show_message(&e.to_string())
+        ))
+    })?;
     Ok((f, s))
 }
 
@@ -82,27 +92,32 @@ fn describe(path: &Path, f: &LayoutFile, s: &LayoutSummary) -> String {
     };
     let mut out = format!(
         "in-toto layout {} ({kind}), expires {}\n  SHA-256 of the signed bytes: {}\n  functionaries' keys:\n",
-        path.display(),
-        s.expires,
+        shown(&path.display().to_string()),
+        shown(&s.expires),
         hex::encode(crate::transcript::record::sha256(&f.signed_message()))
     );
     for (id, scheme) in &s.keys {
-        out.push_str(&format!("    {id} ({scheme})\n"));
+        out.push_str(&format!("    {} ({})\n", shown(id), shown(scheme)));
     }
     out.push_str("  steps:\n");
     for st in &s.steps {
         out.push_str(&format!(
             "    {}: `{}`, {} of {} functionary key(s): {}\n",
-            st.name,
-            st.expected_command,
+            shown(&st.name),
+            show_message(&st.expected_command),
             st.threshold,
             st.pubkeys.len(),
-            st.pubkeys.join(", ")
+            st.pubkeys
+                .iter()
+                .map(|k| shown(k))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     out.push_str("  inspections:\n");
     for (name, run) in &s.inspections {
-        out.push_str(&format!("    {name}: `{run}`\n"));
+        // The whole command, every character visible: a conceal sequence cannot hide a part.
+        out.push_str(&format!("    {}: `{}`\n", shown(name), show_message(run)));
     }
     out.push_str(&format!("  signatures: {}\n", f.signatures().len()));
     out

@@ -181,7 +181,7 @@ pub fn append(a: &AppendArgs) -> Result<Outcome, CliError> {
         a.log.display(),
         log.len(),
         entries.len(),
-        done.ceremony.name,
+        crate::text::show(&done.ceremony.name),
         hex::encode(done.ceremony.seal)
     );
     for (i, e) in entries.iter().enumerate() {
@@ -192,7 +192,7 @@ pub fn append(a: &AppendArgs) -> Result<Outcome, CliError> {
         a.log.display()
     ));
     for l in cp.checkpoint.body().lines() {
-        out.push_str(&format!("  {l}\n"));
+        out.push_str(&format!("  {}\n", crate::text::show_message(l)));
     }
     Ok(Outcome {
         stdout: out,
@@ -306,18 +306,19 @@ fn run_verify(a: &VerifyArgs) -> Result<Outcome, CliError> {
             out.push_str(&format!(
                 "  [{}] {}\n",
                 if c.ok { "ok" } else { "FAIL" },
-                c.text
+                crate::text::show_message(&c.text)
             ));
         }
         for n in &v.notes {
-            out.push_str(&format!("  note: {n}\n"));
+            out.push_str(&format!("  note: {}\n", crate::text::show_message(n)));
         }
         out.push_str(&format!(
             "conclave log verify {}: {verdict}\n",
             a.log.display()
         ));
         if let Some(f) = v.first_failure() {
-            out.push_str(&format!("first failure: {}\n", f.text));
+            let text = crate::text::show_message(&f.text);
+            out.push_str(&format!("first failure: {text}\n"));
         }
         out
     };

@@ -420,17 +420,19 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         if !t.initialized {
             out.push_str(&format!(
                 "\nslot {} (free: no token initialised; {} {})\n",
-                t.slot, t.manufacturer, t.model
+                t.slot,
+                crate::text::show(&t.manufacturer),
+                crate::text::show(&t.model)
             ));
             json_tokens.push(t.to_json());
             continue;
         }
         out.push_str(&format!(
             "\ntoken \"{}\"\n  serial        {}\n  manufacturer  {}\n  model         {}\n  firmware      {} (hardware {})\n  flags         {}\n",
-            t.label,
-            t.serial,
-            t.manufacturer,
-            t.model,
+            crate::text::show(&t.label),
+            crate::text::show(&t.serial),
+            crate::text::show(&t.manufacturer),
+            crate::text::show(&t.model),
             t.firmware,
             t.hardware,
             flags.join(", ")
@@ -451,9 +453,9 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
                         Some(key) => {
                             out.push_str(&format!(
                                 "    {:<20} {:<12} keyid {}\n",
-                                k.label,
-                                key.scheme,
-                                key.key_id()
+                                crate::text::show(&k.label),
+                                crate::text::show(&key.scheme),
+                                crate::text::show(&key.key_id().0)
                             ));
                             let certs = module
                                 .open_session(t, false)
@@ -461,7 +463,8 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
                                 .unwrap_or_default();
                             for (label, der) in &certs {
                                 out.push_str(&format!(
-                                    "      certificate \"{label}\" sha256 {}\n",
+                                    "      certificate \"{}\" sha256 {}\n",
+                                    crate::text::show(label),
                                     hex::encode(Sha256::digest(der))
                                 ));
                             }
@@ -474,7 +477,7 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
                                     let owner = rk
                                         .owner
                                         .as_ref()
-                                        .map(|o| format!(", owner {o}"))
+                                        .map(|o| format!(", owner {}", crate::text::show(o)))
                                         .unwrap_or_default();
                                     let roles = if rk.roles.is_empty() {
                                         "no role (listed in keys only)".to_string()
@@ -483,7 +486,7 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
                                     };
                                     out.push_str(&format!(
                                         "      serves        {roles} in root version {version} (as key id {}{owner})\n",
-                                        rk.id
+                                        crate::text::show(&rk.id.0)
                                     ));
                                     serves.push(serde_json::json!({
                                         "keyid": rk.id.0,
@@ -513,7 +516,11 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
                         }
                         None => {
                             let why = k.public.as_ref().err().cloned().unwrap_or_default();
-                            out.push_str(&format!("    {:<20} unusable: {why}\n", k.label));
+                            out.push_str(&format!(
+                                "    {:<20} unusable: {}\n",
+                                crate::text::show(&k.label),
+                                crate::text::show_message(&why)
+                            ));
                             jkeys.push(serde_json::json!({
                                 "label": k.label,
                                 "id": hex::encode(&k.id),
@@ -549,9 +556,10 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
                 let owner = rk
                     .owner
                     .as_ref()
-                    .map(|o| format!(" (owner {o})"))
+                    .map(|o| format!(" (owner {})", crate::text::show(o)))
                     .unwrap_or_default();
-                out.push_str(&format!("  {} {}{owner}\n", rk.id, rk.roles.join(", ")));
+                let id = crate::text::show(&rk.id.0);
+                out.push_str(&format!("  {id} {}{owner}\n", rk.roles.join(", ")));
                 missing_json.push(serde_json::json!({
                     "keyid": rk.id.0,
                     "roles": rk.roles,

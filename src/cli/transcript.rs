@@ -217,9 +217,9 @@ fn render_text(
                 let _ = writeln!(
                     o,
                     "    {}  {}  ({}, seq {})",
-                    k.keyid,
+                    clean(&k.keyid.to_string()),
                     clean(&k.actor),
-                    k.key.scheme,
+                    clean(&k.key.scheme),
                     k.seq
                 );
             }

@@ -10,6 +10,7 @@ use crate::transport::usb::{
 };
 
 use super::{CliError, Outcome};
+use crate::text::show;
 
 /// `conclave usb ...`
 #[derive(Debug, clap::Subcommand)]
@@ -73,12 +74,12 @@ fn list() -> Result<Outcome, CliError> {
         let _ = writeln!(
             out,
             "{}  {}  {}{}",
-            m.mount_point.display(),
-            m.device,
-            m.fstype,
+            show(&m.mount_point.display().to_string()),
+            show(&m.device),
+            show(&m.fstype),
             m.label
                 .as_ref()
-                .map(|l| format!("  label \"{l}\""))
+                .map(|l| format!("  label \"{}\"", show(l)))
                 .unwrap_or_default()
         );
         let mut facts = Vec::new();

@@ -12,6 +12,13 @@ use crate::tuf::metadata::{AnyMetadata, Delegations, KeyMap, Root};
 use crate::tuf::repository::{KeySummary, Report, RootSummary, verify_repository_keeping};
 
 use super::{CliError, Outcome};
+use crate::text::{show, show_message};
+
+/// A list of input strings, each shown safely, as `["a", "b"]`.
+fn show_list(items: &[String]) -> String {
+    let shown: Vec<String> = items.iter().map(|i| format!("\"{}\"", show(i))).collect();
+    format!("[{}]", shown.join(", "))
+}
 
 /// Arguments of `conclave verify`.
 #[derive(Debug, clap::Args)]
@@ -74,8 +81,10 @@ pub fn run_verify(args: &VerifyArgs) -> Result<Outcome, CliError> {
     if io_failure {
         // Print what was verified before the medium failed; the exit code says "I/O error".
         use std::io::Write as _;
-        let _ = std::io::stdout().write_all(text.as_bytes());
-        return Err(CliError::Io(report.error.unwrap_or_default()));
+        let _ = std::io::stdout().write_all(crate::text::terminal_safe(&text).as_bytes());
+        return Err(CliError::Io(show_message(
+            &report.error.unwrap_or_default(),
+        )));
     }
     Ok(Outcome {
         stdout: text,
@@ -89,17 +98,18 @@ fn display_name(p: &Path) -> String {
 
 fn key_line(out: &mut String, prefix: &str, k: &KeySummary, owner: Option<&str>) {
     let kind = if k.keytype == k.scheme {
-        k.keytype.clone()
+        show(&k.keytype)
     } else {
-        format!("{}/{}", k.keytype, k.scheme)
+        format!("{}/{}", show(&k.keytype), show(&k.scheme))
     };
     let _ = write!(
         out,
         "{prefix}{}  {kind}  fingerprint {}",
-        k.keyid, k.fingerprint
+        show(&k.keyid),
+        show(&k.fingerprint)
     );
     if let Some(o) = owner {
-        let _ = write!(out, "  owner {o}");
+        let _ = write!(out, "  owner {}", show(o));
     }
     if !k.keyid_is_hash {
         out.push_str("  (key id is not the key's hash)");
@@ -112,8 +122,8 @@ fn root_block(out: &mut String, r: &RootSummary, prev: Option<&RootSummary>) {
         out,
         "  root v{} ({})  expires {}{}",
         r.version,
-        r.file,
-        r.expires,
+        show(&r.file),
+        show(&r.expires),
         match r.consistent_snapshot {
             Some(true) => "  consistent snapshots",
             _ => "",
@@ -167,7 +177,7 @@ fn root_block(out: &mut String, r: &RootSummary, prev: Option<&RootSummary>) {
         }
     }
     for role in &r.roles {
-        let signed: Vec<&str> = if role.role == "root" {
+        let signed: Vec<String> = if role.role == "root" {
             role.keyids
                 .iter()
                 .filter(|k| r.signed_by.contains(k))
@@ -179,7 +189,7 @@ fn root_block(out: &mut String, r: &RootSummary, prev: Option<&RootSummary>) {
         let _ = write!(
             out,
             "    {:<9} threshold {} of {} key(s): {}",
-            role.role,
+            show(&role.role),
             role.threshold,
             role.keyids.len(),
             role.keyids
@@ -202,15 +212,16 @@ fn role_threshold(r: &RootSummary, role: &str) -> u64 {
         .map_or(0, |x| x.threshold)
 }
 
-fn short(k: &str) -> &str {
+/// A key id's first 16 characters, shown safely (key ids come from the metadata).
+fn short(k: &str) -> String {
     let end = k.char_indices().nth(16).map_or(k.len(), |(i, _)| i);
-    &k[..end]
+    show(&k[..end])
 }
 
 /// The human report of `conclave verify`.
 pub fn render_report(r: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Reference time: {}", r.reference_time);
+    let _ = writeln!(out, "Reference time: {}", show(&r.reference_time));
     out.push_str("\nRoot chain\n");
     let mut prev = None;
     for root in r.trusted_root.iter().chain(r.chain.iter()) {
@@ -224,7 +235,11 @@ pub fn render_report(r: &Report) -> String {
         let _ = writeln!(
             out,
             "  {} v{} ({})  expires {}  delegated by {}",
-            role.role, role.version, role.file, role.expires, role.delegator
+            show(&role.role),
+            role.version,
+            show(&role.file),
+            show(&role.expires),
+            show(&role.delegator)
         );
         let _ = writeln!(
             out,
@@ -238,19 +253,20 @@ pub fn render_report(r: &Report) -> String {
                 .join(" ")
         );
         for (k, why) in &role.not_counted {
-            let _ = writeln!(out, "    not counted {}: {why}", short(k));
+            let _ = writeln!(out, "    not counted {}: {}", short(k), show_message(why));
         }
         if let Some(n) = role.target_count {
             let _ = writeln!(out, "    {n} target file(s)");
         }
         if !role.delegates_to.is_empty() {
-            let _ = writeln!(out, "    delegates to: {}", role.delegates_to.join(", "));
+            let names: Vec<String> = role.delegates_to.iter().map(|d| show(d)).collect();
+            let _ = writeln!(out, "    delegates to: {}", names.join(", "));
         }
     }
     if !r.notes.is_empty() {
         out.push_str("\nNotes\n");
         for n in &r.notes {
-            let _ = writeln!(out, "  - {n}");
+            let _ = writeln!(out, "  - {}", show_message(n));
         }
     }
     out.push('\n');
@@ -263,7 +279,7 @@ pub fn render_report(r: &Report) -> String {
             );
         }
         Some(e) => {
-            let _ = writeln!(out, "FAILED: {e}");
+            let _ = writeln!(out, "FAILED: {}", show_message(e));
         }
     }
     out
@@ -272,10 +288,15 @@ pub fn render_report(r: &Report) -> String {
 /// Run `conclave inspect`.
 pub fn run_inspect(args: &InspectArgs) -> Result<Outcome, CliError> {
     let bytes = read_limited(&args.file, args.max_file_size).map_err(CliError::Io)?;
-    let md = AnyMetadata::from_bytes(&bytes)
-        .map_err(|e| CliError::Invalid(format!("{}: {e}", args.file.display())))?;
+    let md = AnyMetadata::from_bytes(&bytes).map_err(|e| {
+        CliError::Invalid(format!(
+            "{}: {}",
+            show(&args.file.display().to_string()),
+            show_message(&e.to_string())
+        ))
+    })?;
     Ok(Outcome {
-        stdout: render_inspect(&args.file.display().to_string(), &md),
+        stdout: render_inspect(&show(&args.file.display().to_string()), &md),
         success: true,
     })
 }
@@ -303,13 +324,13 @@ fn delegations_block(out: &mut String, d: &Delegations) {
             let _ = writeln!(
                 out,
                 "  role \"{}\" threshold {} of {}{}  {}",
-                r.name,
+                show(&r.name),
                 r.role.threshold,
                 r.role.keyids.len(),
                 if r.terminating { " terminating" } else { "" },
                 match (&r.paths, &r.path_hash_prefixes) {
-                    (Some(p), _) => format!("paths {p:?}"),
-                    (None, Some(h)) => format!("path_hash_prefixes {h:?}"),
+                    (Some(p), _) => format!("paths {}", show_list(p)),
+                    (None, Some(h)) => format!("path_hash_prefixes {}", show_list(h)),
                     _ => String::new(),
                 }
             );
@@ -320,8 +341,8 @@ fn delegations_block(out: &mut String, d: &Delegations) {
             out,
             "  succinct hash bins: {} bins {}..{} (bit_length {}), threshold {} of {}",
             s.bin_count(),
-            s.bin_name(0),
-            s.bin_name(s.bin_count() - 1),
+            show(&s.bin_name(0)),
+            show(&s.bin_name(s.bin_count() - 1)),
             s.bit_length,
             s.role.threshold,
             s.role.keyids.len()
@@ -342,7 +363,7 @@ fn root_inspect(out: &mut String, root: &Root) {
             role.keyids.len(),
             role.keyids
                 .iter()
-                .map(|k| k.as_str())
+                .map(|k| show(k.as_str()))
                 .collect::<Vec<_>>()
                 .join(" ")
         );
@@ -358,7 +379,8 @@ pub fn render_inspect(file: &str, md: &AnyMetadata) -> String {
     let _ = writeln!(
         out,
         "spec_version {}  expires {}",
-        c.spec_version, c.expires.raw
+        show(&c.spec_version),
+        show(&c.expires.raw)
     );
     let _ = writeln!(
         out,
@@ -373,10 +395,10 @@ pub fn render_inspect(file: &str, md: &AnyMetadata) -> String {
             for (name, tf) in t.target_files().take(20) {
                 match tf {
                     Some(tf) => {
-                        let _ = writeln!(out, "  {name}  {} bytes", tf.length);
+                        let _ = writeln!(out, "  {}  {} bytes", show(name), tf.length);
                     }
                     None => {
-                        let _ = writeln!(out, "  {name}  (unreadable entry)");
+                        let _ = writeln!(out, "  {}  (unreadable entry)", show(name));
                     }
                 }
             }
@@ -389,7 +411,7 @@ pub fn render_inspect(file: &str, md: &AnyMetadata) -> String {
         }
         AnyMetadata::Snapshot(m) => {
             for (name, mf) in &m.signed().meta {
-                let _ = writeln!(out, "  {name} v{}", mf.version);
+                let _ = writeln!(out, "  {} v{}", show(name), mf.version);
             }
         }
         AnyMetadata::Timestamp(m) => {
@@ -407,7 +429,7 @@ pub fn render_inspect(file: &str, md: &AnyMetadata) -> String {
         let _ = writeln!(
             out,
             "  {}  {}",
-            s.keyid,
+            show(s.keyid.as_str()),
             if s.sig.is_empty() {
                 "(empty slot)".to_string()
             } else {

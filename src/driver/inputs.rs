@@ -102,7 +102,11 @@ pub(super) fn key_requests(
         .iter()
         .map(|p| {
             let bytes = crate::folder::read_limited(p, 1024 * 1024).map_err(DriverError::Io)?;
-            Value::parse(&bytes).map_err(io(p.display()))
+            let v = Value::parse(&bytes).map_err(io(p.display()))?;
+            let named = |e| DriverError::Refused(format!("{}: {e}", p.display()));
+            crate::ceremony::engine::KeyRequest::from_value(&v)
+                .map(|_| v)
+                .map_err(named)
         })
         .collect()
 }

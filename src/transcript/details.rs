@@ -46,7 +46,7 @@ impl FileDigest {
                 f.child("name"),
                 format!(
                     "\"{}\" is not a plain relative file name (no leading '/', no '.' or '..' components, no backslash)",
-                    name.escape_debug()
+                    crate::text::show(&name)
                 ),
             ));
         }

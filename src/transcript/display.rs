@@ -17,22 +17,12 @@ pub fn pgp_word_lines(bytes: &[u8]) -> Vec<String> {
     pgp_words(bytes).chunks(8).map(|c| c.join(" ")).collect()
 }
 
-/// Text from a transcript made safe for a terminal: control characters (including escape
-/// sequences that could repaint the auditor's screen) are shown escaped.
+/// Text from a transcript made safe for a terminal and for reports:
+/// [`crate::text::show_indented`] (control characters, escape sequences, bidi and invisible
+/// characters shown escaped, long runs of spaces counted), keeping the indentation of the lines
+/// Conclave composes (the key table), with room for a sentence (an error text quoting a record).
 pub fn clean(s: &str) -> String {
-    if s.chars().any(char::is_control) {
-        s.chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect()
-    } else {
-        s.to_string()
-    }
+    crate::text::show_indented(s)
 }
 
 /// Shorten to `max` characters, marking the cut with `...`.
@@ -259,7 +249,7 @@ mod tests {
         let s = summary(&r);
         assert!(!s.chars().any(char::is_control), "{s}");
         assert!(s.contains("\\u001b[2J"), "{s}");
-        assert_eq!(clean("a\u{7}b"), "a\\u{7}b");
+        assert_eq!(clean("a\u{7}b"), "a\\x07b");
         assert_eq!(shorten(&"x".repeat(200), 10), "xxxxxxx...");
     }
 }

@@ -55,7 +55,7 @@ impl Timestamp {
         if !shape_ok {
             return Err(format!(
                 "\"{}\" is not a UTC time of the form YYYY-MM-DDTHH:MM:SSZ",
-                s.escape_debug()
+                crate::text::show(s)
             ));
         }
         let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
@@ -352,7 +352,7 @@ impl Record {
                 field: "action",
                 message: format!(
                     "\"{}\" is not an action name (lower case letters, digits, '-')",
-                    self.action.escape_debug()
+                    crate::text::show(&self.action)
                 ),
             });
         }
@@ -433,7 +433,7 @@ fn digest(map: &Map, field: &'static str) -> Result<Digest, RecordError> {
         field,
         message: format!(
             "\"{}\" is not a SHA-256 in 64 lower-case hex digits",
-            s.escape_debug()
+            crate::text::show(s)
         ),
     })
 }

@@ -6,6 +6,7 @@
 //! recompute them from the exported files, and replaying them ([`KeyState::apply`]) gives the keys
 //! and thresholds of every role at any point of the log.
 
+use crate::text::show;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -99,7 +100,10 @@ impl RoleName {
                 .ok_or_else(|| {
                     FieldError::new(
                         path,
-                        format!("\"{name}\" is not a top-level role (a delegated role needs delegated_by)"),
+                        format!(
+                            "\"{}\" is not a top-level role (a delegated role needs delegated_by)",
+                            show(&name.to_string())
+                        ),
                     )
                 }),
         }
@@ -369,7 +373,7 @@ impl Entry {
         if ty != ENTRY_TYPE {
             return Err(FieldError::new(
                 f.child("_type"),
-                format!("expected \"{ENTRY_TYPE}\", found \"{ty}\""),
+                format!("expected \"{ENTRY_TYPE}\", found \"{}\"", show(&ty)),
             ));
         }
         let vpath = f.child("v");
@@ -473,8 +477,13 @@ impl Entry {
                 role,
                 threshold,
                 version,
-            } => format!("role-added {role}, threshold {threshold} (v{version})"),
-            Event::RoleRemoved { role, version } => format!("role-removed {role} (v{version})"),
+            } => format!(
+                "role-added {}, threshold {threshold} (v{version})",
+                show(&role.to_string())
+            ),
+            Event::RoleRemoved { role, version } => {
+                format!("role-removed {} (v{version})", show(&role.to_string()))
+            }
             Event::KeyAdded {
                 role,
                 keyid,
@@ -487,11 +496,13 @@ impl Entry {
                 key,
                 version,
             } => format!(
-                "{} {role} {keyid} ({}{}) (v{version})",
+                "{} {} {} ({}{}) (v{version})",
                 self.kind(),
-                key.scheme,
+                show(&role.to_string()),
+                show(&keyid.to_string()),
+                show(&key.scheme),
                 owner(key)
-                    .map(|o| format!(", keyholder {o}"))
+                    .map(|o| format!(", keyholder {}", show(o)))
                     .unwrap_or_default()
             ),
             Event::ThresholdChanged {
@@ -499,7 +510,10 @@ impl Entry {
                 from,
                 to,
                 version,
-            } => format!("threshold-changed {role} {from} -> {to} (v{version})"),
+            } => format!(
+                "threshold-changed {} {from} -> {to} (v{version})",
+                show(&role.to_string())
+            ),
             Event::Published(p) => format!(
                 "{} v{} signed sha256 {}",
                 self.kind(),
@@ -507,7 +521,11 @@ impl Entry {
                 hex::encode(p.signed_sha256)
             ),
             Event::CeremonySealed { .. } => {
-                format!("ceremony-sealed \"{}\" seal {}", self.ceremony, self.seal)
+                format!(
+                    "ceremony-sealed \"{}\" seal {}",
+                    show(&self.ceremony.to_string()),
+                    show(&self.seal.to_string())
+                )
             }
         }
     }

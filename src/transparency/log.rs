@@ -285,7 +285,7 @@ fn older_checkpoint(
     if c.origin != origin {
         v.fail(format!(
             "{name}: origin \"{}\" is not this log's \"{origin}\" (another log)",
-            c.origin
+            crate::text::show(&c.origin)
         ));
         return;
     }

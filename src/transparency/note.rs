@@ -134,7 +134,10 @@ impl Checkpoint {
             .ok_or_else(|| {
                 format_err(
                     2,
-                    format!("tree size \"{size_s}\" is not a decimal number without leading zeros"),
+                    format!(
+                        "tree size \"{}\" is not a decimal number without leading zeros",
+                        crate::text::show(size_s)
+                    ),
                 )
             })?;
         let root: Hash = B64

@@ -4,6 +4,7 @@
 //! serial, time — that fits in one QR frame. Merging checks each bundle against the metadata and
 //! the keys allowed to sign it, and adds all of them or none.
 
+use crate::text::show;
 use std::fmt;
 
 use time::OffsetDateTime;
@@ -115,7 +116,8 @@ impl Bundle {
         let ty = f.string("_type").map_err(field)?;
         if ty != BUNDLE_TYPE {
             return Err(malformed(format!(
-                "$._type: expected \"{BUNDLE_TYPE}\", found \"{ty}\""
+                "$._type: expected \"{BUNDLE_TYPE}\", found \"{}\"",
+                show(&ty)
             )));
         }
         let b = Bundle {
@@ -148,14 +150,14 @@ impl fmt::Display for Bundle {
         write!(
             f,
             "{} v{} signed by {}{} at {}",
-            self.role,
+            show(&self.role.to_string()),
             self.version,
-            self.keyid,
+            show(&self.keyid.to_string()),
             self.token_serial
                 .as_ref()
-                .map(|s| format!(" (token {s})"))
+                .map(|s| format!(" (token {})", show(s)))
                 .unwrap_or_default(),
-            self.time
+            show(&self.time.to_string())
         )
     }
 }

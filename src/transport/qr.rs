@@ -1090,7 +1090,13 @@ pub fn cli_decode<P: AsRef<Path>>(
         source,
     };
     for r in &rebuilt.rejected {
-        writeln!(out, "rejected {r}").map_err(stdout_err)?;
+        // The reason may quote the frames' content: shown escaped.
+        writeln!(
+            out,
+            "rejected {}",
+            crate::text::show_message(&r.to_string())
+        )
+        .map_err(stdout_err)?;
     }
     let words = pgp_words(&rebuilt.sha256);
     write!(

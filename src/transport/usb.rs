@@ -5,6 +5,7 @@
 //! discovery, and [`MediaFs`] (create, rename, sync, read) for export. [`StdFs`] and
 //! [`RealSystem`] are the real edges.
 
+use crate::text::{show, show_message};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
@@ -26,7 +27,7 @@ pub const TEMP_SUFFIX: &str = ".conclave-tmp";
 #[derive(Debug, thiserror::Error)]
 pub enum UsbError {
     /// A file name that is not a plain name inside the folder.
-    #[error("{name:?}: not a valid file name for export: {reason}")]
+    #[error("\"{}\": not a valid file name for export: {reason}", crate::text::show(.name))]
     InvalidName {
         /// The name.
         name: String,
@@ -488,7 +489,7 @@ pub struct ExportReport {
 impl ExportReport {
     /// A short text for the user.
     pub fn summary(&self) -> String {
-        let mut s = format!("export to {}\n", self.dir.display());
+        let mut s = format!("export to {}\n", show(&self.dir.display().to_string()));
         for f in &self.files {
             let status = match f.status {
                 ExportStatus::Written => "written",
@@ -498,7 +499,7 @@ impl ExportReport {
             let _ = writeln!(
                 s,
                 "  {:<24} {:>9} bytes  sha256 {}  {status}",
-                f.name,
+                show(&f.name),
                 f.len,
                 hex::encode(f.sha256)
             );
@@ -908,19 +909,24 @@ pub struct ImportReport {
 impl ImportReport {
     /// A short text for the user.
     pub fn summary(&self) -> String {
-        let mut s = format!("files in {}\n", self.dir.display());
+        let mut s = format!("files in {}\n", show(&self.dir.display().to_string()));
         for f in &self.files {
             let _ = writeln!(
                 s,
                 "  {:<24} {:>9} bytes  sha256 {}  {}",
-                f.name,
+                show(&f.name),
                 f.len,
                 hex::encode(f.sha256),
                 f.kind
             );
         }
         for r in &self.refused {
-            let _ = writeln!(s, "  refused {}: {}", r.name, r.reason);
+            let _ = writeln!(
+                s,
+                "  refused {}: {}",
+                show(&r.name),
+                show_message(&r.reason)
+            );
         }
         match &self.sums {
             None => s.push_str("no SHA256SUMS\n"),
@@ -929,13 +935,18 @@ impl ImportReport {
             }
             Some(c) => {
                 for (name, want, got) in &c.mismatched {
-                    let _ = writeln!(s, "SHA256SUMS MISMATCH {name}: listed {want}, is {got}");
+                    let _ = writeln!(
+                        s,
+                        "SHA256SUMS MISMATCH {}: listed {}, is {got}",
+                        show(name),
+                        show(want)
+                    );
                 }
                 for name in &c.missing {
-                    let _ = writeln!(s, "SHA256SUMS lists {name}, which is missing");
+                    let _ = writeln!(s, "SHA256SUMS lists {}, which is missing", show(name));
                 }
                 for line in &c.bad_lines {
-                    let _ = writeln!(s, "SHA256SUMS malformed line: {line:?}");
+                    let _ = writeln!(s, "SHA256SUMS malformed line: \"{}\"", show(line));
                 }
             }
         }

@@ -530,7 +530,7 @@ impl CanonicalReader<'_> {
                     {
                         return Err(format!(
                             "member \"{}\" out of canonical order at offset {at}",
-                            k.escape_debug()
+                            crate::text::show(&k)
                         ));
                     }
                     self.expect(b':')?;
@@ -688,7 +688,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
             .map_err(|key| {
                 de::Error::custom(format!(
                     "duplicate object member \"{}\"",
-                    key.escape_debug()
+                    crate::text::show(&key)
                 ))
             })
     }
@@ -822,7 +822,7 @@ impl<'de> Visitor<'de> for LevelSeed<'_> {
             .map_err(|key| {
                 de::Error::custom(format!(
                     "duplicate object member \"{}\"",
-                    key.escape_debug()
+                    crate::text::show(&key)
                 ))
             })
     }

@@ -64,7 +64,7 @@ pub enum EditError {
         reason: String,
     },
     /// A role name that cannot be a file name, or is taken.
-    #[error("role name \"{name}\": {reason}")]
+    #[error("role name \"{}\": {reason}", crate::text::show(.name))]
     RoleName {
         /// Name.
         name: String,
@@ -305,7 +305,7 @@ pub fn set_target(targets: &mut Targets, path: &str, file: TargetFile) -> Result
     if bad {
         return Err(EditError::Invalid(format!(
             "target path \"{}\" is not a plain relative path",
-            path.escape_debug()
+            crate::text::show(path)
         )));
     }
     targets

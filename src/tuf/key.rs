@@ -87,7 +87,7 @@ pub enum KeyError {
         scheme: String,
     },
     /// The public key value cannot be decoded.
-    #[error("bad public key for scheme \"{scheme}\": {reason}")]
+    #[error("bad public key for scheme \"{}\": {reason}", crate::text::show(.scheme))]
     BadPublicKey {
         /// The scheme as written.
         scheme: String,

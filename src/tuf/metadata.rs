@@ -65,7 +65,7 @@ pub enum MetadataError {
     #[error("{0}")]
     Field(#[from] FieldError),
     /// `_type` is not what the caller expected (a targets file offered as root, ...).
-    #[error("$.signed._type: expected \"{expected}\", found \"{found}\"")]
+    #[error("$.signed._type: expected \"{expected}\", found \"{}\"", crate::text::show(.found))]
     WrongType {
         /// What was expected.
         expected: String,
@@ -979,7 +979,7 @@ fn begin(v: Value, path: &str, ty: RoleType) -> Result<(Fields, Common), FieldEr
     if t != ty.as_str() {
         return Err(FieldError::new(
             f.child("_type"),
-            format!("expected \"{ty}\", found \"{t}\""),
+            format!("expected \"{ty}\", found \"{}\"", crate::text::show(&t)),
         ));
     }
     let common = Common::take(&mut f)?;

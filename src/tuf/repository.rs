@@ -967,7 +967,7 @@ fn note_root(root: &Root, file: &str, notes: &mut Vec<String>) {
     if !root.common.expires.is_strict() {
         notes.push(format!(
             "{file}: expires \"{}\" is not in the strict YYYY-MM-DDTHH:MM:SSZ form (python-tuf refuses it)",
-            root.common.expires.raw
+            crate::text::show(&root.common.expires.raw)
         ));
     }
 }

@@ -935,7 +935,10 @@ impl TrustedSet {
             let Some(parent) = self.targets.get(delegator) else {
                 return Err(VerifyError::Missing {
                     file: file.to_string(),
-                    message: format!("delegating role \"{delegator}\" is not trusted yet"),
+                    message: format!(
+                        "delegating role \"{}\" is not trusted yet",
+                        crate::text::show(delegator)
+                    ),
                 });
             };
             Some(parent.signed())
@@ -963,7 +966,10 @@ impl TrustedSet {
         let Some(parent) = self.targets.get(delegator) else {
             return Err(VerifyError::Missing {
                 file: file.to_string(),
-                message: format!("delegating role \"{delegator}\" is not trusted yet"),
+                message: format!(
+                    "delegating role \"{}\" is not trusted yet",
+                    crate::text::show(delegator)
+                ),
             });
         };
         let (md, check) = self.verify_targets_role_at(

@@ -1,5 +1,6 @@
 //! Script choice: the ceremonies this Conclave can run.
 
+use crate::text::{show, show_lines};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -16,7 +17,7 @@ pub(super) fn draw(
     let mut lines = vec![
         Line::from(vec![
             Span::raw("Workspace: "),
-            Span::styled(workspace.to_string(), Style::new().fg(Color::LightCyan)),
+            Span::styled(show(workspace), Style::new().fg(Color::LightCyan)),
         ]),
         Line::raw(""),
         Line::raw("Which ceremony is held today?"),
@@ -29,14 +30,14 @@ pub(super) fn draw(
             Style::new()
         };
         lines.push(Line::from(Span::styled(
-            format!(" {name:<26} {title} "),
+            format!(" {:<26} {} ", show(name), show(title)),
             style,
         )));
     }
     if let Some((_, _, purpose)) = scripts.get(selected) {
         lines.push(Line::raw(""));
         lines.push(Line::from(Span::styled(
-            purpose.clone(),
+            show_lines(purpose),
             Style::new().fg(Color::Gray).add_modifier(Modifier::ITALIC),
         )));
     }

@@ -1,5 +1,6 @@
 //! Loading from the input media.
 
+use crate::text::{show, show_message};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -9,11 +10,11 @@ use ratatui::widgets::{Paragraph, Wrap};
 pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, what: &str, source: &str) {
     let lines = vec![
         Line::from(Span::styled(
-            what.to_string(),
+            show_message(what),
             Style::new().add_modifier(Modifier::BOLD),
         )),
         Line::raw(""),
-        Line::raw(format!("From: {source}")),
+        Line::raw(format!("From: {}", show(source))),
         Line::raw(""),
         Line::raw("Everything loaded is checked and recorded whole in the transcript."),
     ];

@@ -13,6 +13,7 @@ mod simple;
 mod summary;
 mod token;
 
+use crate::text::{show, show_lines, show_message};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -48,14 +49,14 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
             .bg(Color::Cyan)
             .add_modifier(Modifier::BOLD),
     )];
-    left.push(Span::raw(format!(" {} ", s.ceremony)));
+    left.push(Span::raw(format!(" {} ", show(&s.ceremony))));
     if s.practice {
         left.push(Span::styled(
             " PRACTICE ",
             Style::new().fg(Color::Black).bg(Color::Yellow),
         ));
     }
-    let right = format!("{} · {} ", s.progress, s.actor);
+    let right = format!("{} · {} ", s.progress, show(&s.actor));
     let [hl, hr] = Layout::horizontal([
         Constraint::Min(10),
         Constraint::Length(right.chars().count() as u16),
@@ -69,7 +70,7 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
     if let Some(b) = &s.banner {
         frame.render_widget(
             Paragraph::new(Span::styled(
-                format!(" {b}"),
+                format!(" {}", show_message(b)),
                 Style::new().fg(Color::Black).bg(Color::Yellow),
             )),
             banner,
@@ -77,14 +78,14 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
     }
     frame.render_widget(
         Paragraph::new(Span::styled(
-            format!(" {}", s.title),
+            format!(" {}", show_message(&s.title)),
             Style::new().add_modifier(Modifier::BOLD),
         )),
         title,
     );
     if instr_lines > 0 {
         frame.render_widget(
-            Paragraph::new(s.instructions.as_str())
+            Paragraph::new(show_lines(&s.instructions))
                 .wrap(Wrap { trim: true })
                 .style(Style::new().fg(Color::Gray)),
             inset(instr),
@@ -152,7 +153,7 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
             Style::new().fg(Color::LightGreen)
         };
         frame.render_widget(
-            Paragraph::new(Span::styled(m.text.as_str(), style)).wrap(Wrap { trim: true }),
+            Paragraph::new(Span::styled(show_message(&m.text), style)).wrap(Wrap { trim: true }),
             inset(message),
         );
     }
@@ -242,7 +243,7 @@ fn meter_lines(meters: &[super::state::Meter]) -> Vec<Line<'static>> {
                 .map(|i| if i < m.have { '■' } else { '□' })
                 .collect();
             Line::from(vec![
-                Span::raw(format!("{:<34}", m.label)),
+                Span::raw(format!("{:<34}", show(&m.label))),
                 Span::styled(format!("{bar:<6}"), good_bad(met)),
                 Span::styled(
                     format!(

@@ -1,5 +1,6 @@
 //! Roll call: the names of the people present.
 
+use crate::text::show_message;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
@@ -31,7 +32,7 @@ pub(super) fn draw(
         };
         lines.push(Line::from(vec![
             Span::styled(format!(" {label:<28}"), style),
-            Span::raw(format!(" {value}")),
+            Span::raw(format!(" {}", show_message(value))),
         ]));
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);

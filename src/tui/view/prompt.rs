@@ -1,5 +1,6 @@
 //! The prompt overlay: confirmation (never pre-selected), masked PIN, a line of text.
 
+use crate::text::{show_lines, show_message};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -15,7 +16,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, p: &Prompt) {
         Prompt::Confirm { question } => (
             " Confirm ",
             vec![
-                Line::raw(question.clone()),
+                Line::raw(show_lines(question)),
                 Line::raw(""),
                 Line::from(vec![
                     Span::styled(" y ", Style::new().fg(Color::Black).bg(Color::Yellow)),
@@ -35,7 +36,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, p: &Prompt) {
             practice_hint,
         } => {
             let mut l = vec![
-                Line::raw(label.clone()),
+                Line::raw(show_lines(label)),
                 Line::raw(""),
                 Line::from(vec![
                     Span::raw("PIN: "),
@@ -58,10 +59,10 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, p: &Prompt) {
         Prompt::Text { label, value } => (
             " Type ",
             vec![
-                Line::raw(label.clone()),
+                Line::raw(show_lines(label)),
                 Line::raw(""),
                 Line::from(Span::styled(
-                    format!("{value}_"),
+                    format!("{}_", show_message(value)),
                     Style::new().fg(Color::Yellow),
                 )),
                 Line::raw(""),

@@ -1,6 +1,7 @@
 //! The review: what changes against the trusted metadata, and the digests of the bytes to
 //! sign, each with a short form people read aloud.
 
+use crate::text::{show, show_indented};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -33,7 +34,9 @@ pub(super) fn draw(
             } else {
                 Style::new()
             };
-            Line::from(Span::styled(l.as_str(), style))
+            // Each line is shown whole (an owner padded with spaces cannot wrap into a line
+            // of its own: the engine renders names with `text::show`).
+            Line::from(Span::styled(show_indented(l), style))
         })
         .collect();
     let more = if lines.len() > scroll + usize::from(changes.height.saturating_sub(2)) {
@@ -57,7 +60,7 @@ pub(super) fn draw(
     for d in digests {
         out.push(Line::from(vec![
             Span::styled(
-                format!("{:<10}", d.role),
+                format!("{:<10}", show(&d.role)),
                 Style::new().add_modifier(Modifier::BOLD),
             ),
             Span::styled(

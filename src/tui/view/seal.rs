@@ -1,5 +1,6 @@
 //! Verification, export and seal.
 
+use crate::text::{show, show_indented};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -37,7 +38,7 @@ pub(super) fn export(
         } else {
             Style::new()
         };
-        lines.push(Line::from(Span::styled(format!(" {d} "), style)));
+        lines.push(Line::from(Span::styled(format!(" {} ", show(d)), style)));
     }
     if destinations.len() == 1 {
         lines.push(Line::from(Span::styled(
@@ -53,7 +54,7 @@ pub(super) fn export(
         "compared; SHA256SUMS is written last. Nothing is overwritten.",
     ));
     for (name, size) in files {
-        lines.push(Line::raw(format!("  {name:<28} {size:>9} bytes")));
+        lines.push(Line::raw(format!("  {:<28} {size:>9} bytes", show(name))));
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
@@ -65,7 +66,7 @@ pub(super) fn seal(frame: &mut Frame<'_>, area: Rect, artifacts: &[String]) {
         Line::raw(""),
     ];
     for a in artifacts {
-        lines.push(Line::raw(format!("  {a}")));
+        lines.push(Line::raw(format!("  {}", show_indented(a))));
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }

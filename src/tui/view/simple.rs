@@ -1,6 +1,7 @@
 //! Screens of the administrator's simple steps: parameters, acknowledgements, the air-gap
 //! check, the clock and the proposal.
 
+use crate::text::{show, show_lines, show_message};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -29,9 +30,9 @@ pub(super) fn parameters(
             Style::new()
         };
         lines.push(Line::from(vec![
-            Span::styled(format!(" {name:<22}"), style),
+            Span::styled(format!(" {:<22}", show(name)), style),
             Span::styled(
-                format!(" {value}"),
+                format!(" {}", show_message(value)),
                 Style::new().add_modifier(Modifier::BOLD),
             ),
         ]));
@@ -39,7 +40,7 @@ pub(super) fn parameters(
     if let Some((_, _, description)) = rows.get(selected) {
         lines.push(Line::raw(""));
         lines.push(Line::from(Span::styled(
-            description.clone(),
+            show_lines(description),
             Style::new().fg(Color::Gray),
         )));
     }
@@ -55,7 +56,7 @@ pub(super) fn acknowledge(
 ) {
     let mut lines = vec![
         Line::from(Span::styled(
-            prompt.to_string(),
+            show_lines(prompt),
             Style::new().add_modifier(Modifier::BOLD),
         )),
         Line::raw(""),
@@ -63,7 +64,10 @@ pub(super) fn acknowledge(
     if record_text {
         lines.push(Line::from(vec![
             Span::raw("Recorded text: "),
-            Span::styled(format!("{text}_"), Style::new().fg(Color::Yellow)),
+            Span::styled(
+                format!("{}_", show_message(text)),
+                Style::new().fg(Color::Yellow),
+            ),
         ]));
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);

@@ -1,6 +1,7 @@
 //! The end: the seal hash to write on the paper form (hex groups, words, QR code) and the
 //! checks of the output.
 
+use crate::text::show_indented;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -53,7 +54,7 @@ pub(super) fn draw(
         } else {
             Style::new()
         };
-        out.push(Line::from(Span::styled(l.as_str(), style)));
+        out.push(Line::from(Span::styled(show_indented(l), style)));
     }
     frame.render_widget(Paragraph::new(out).wrap(Wrap { trim: false }), text);
     if show_qr {

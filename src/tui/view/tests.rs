@@ -274,3 +274,58 @@ fn tiny_terminals_do_not_panic() {
         }
     }
 }
+
+/// Hostile strings in what the screens show (token labels, names, review lines, messages) reach
+/// the terminal as visible escapes: no escape sequence, C1 control or bidi override lands in a
+/// cell, and an owner padded with spaces does not wrap into a line of its own.
+#[test]
+fn hostile_strings_are_shown_escaped_on_every_screen() {
+    let evil = "\u{1b}]0;owned\u{7}\u{202e}live\u{9b}2J\u{200b}";
+    let padded = format!("mallory{}- removed owner carol", " ".repeat(70));
+    let screens = [
+        base(Screen::Token {
+            keyholder: evil.into(),
+            purpose: evil.into(),
+            expected: evil.into(),
+            present: vec![token(evil, evil, true)],
+            status: TokenStatus::Wrong(evil.into()),
+            meters: vec![],
+            signers: vec![SignerRow {
+                keyholder: evil.into(),
+                status: evil.into(),
+                done: false,
+            }],
+        }),
+        base(Screen::Review {
+            lines: vec![
+                format!("  + added   owner {padded}, ed25519"),
+                format!("  {evil}"),
+            ],
+            digests: vec![DigestRow {
+                role: evil.into(),
+                hex_groups: "b010 8d70".into(),
+                words: "ruffled autopsy".into(),
+            }],
+            scroll: 0,
+        }),
+    ];
+    for mut s in screens {
+        s.title = evil.into();
+        s.actor = evil.into();
+        s.ceremony = evil.into();
+        let shown = render(&s, 120, 40);
+        assert!(
+            !shown
+                .chars()
+                .any(|c| c.is_control() && c != '\n' || ('\u{202a}'..='\u{202e}').contains(&c)),
+            "{shown}"
+        );
+        assert!(shown.contains("\\u{202e}live"), "{shown}");
+        assert!(
+            !shown
+                .lines()
+                .any(|l| l.trim_start().starts_with("- removed owner carol")),
+            "{shown}"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! threshold meters of every role (the old and the new root's during a rotation) and each
 //! keyholder's status.
 
+use crate::text::{show, show_message};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -17,7 +18,11 @@ fn signer_lines(signers: &[SignerRow]) -> Vec<Line<'static>> {
         .map(|r| {
             Line::from(vec![
                 Span::styled(if r.done { " ✓ " } else { " · " }, good_bad(r.done)),
-                Span::raw(format!("{:<12} {}", r.keyholder, r.status)),
+                Span::raw(format!(
+                    "{:<12} {}",
+                    show(&r.keyholder),
+                    show_message(&r.status)
+                )),
             ])
         })
         .collect()
@@ -38,22 +43,26 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, screen: &Screen) {
             lines.push(Line::from(vec![
                 Span::raw("Keyholder "),
                 Span::styled(
-                    keyholder.clone(),
+                    show(keyholder),
                     Style::new()
                         .fg(Color::LightCyan)
                         .add_modifier(Modifier::BOLD),
                 ),
-                Span::raw(format!(": {purpose}")),
+                Span::raw(format!(": {}", show_message(purpose))),
             ]));
+            let (expected, keyholder) = (show(expected), show(keyholder));
             let (text, good) = match status {
                 TokenStatus::Present => {
                     (format!("token {expected} of {keyholder} is present"), true)
                 }
-                TokenStatus::Wrong(m) => (m.clone(), false),
+                TokenStatus::Wrong(m) => (show_message(m), false),
                 TokenStatus::Missing => {
                     (format!("insert the token {expected} of {keyholder}"), false)
                 }
-                TokenStatus::Error(e) => (format!("tokens cannot be listed: {e}"), false),
+                TokenStatus::Error(e) => (
+                    format!("tokens cannot be listed: {}", show_message(e)),
+                    false,
+                ),
             };
             let style = if matches!(status, TokenStatus::Missing) {
                 Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
@@ -69,7 +78,9 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, screen: &Screen) {
                     Span::styled(if t.expected { " ▶ " } else { "   " }, good_bad(t.expected)),
                     Span::raw(format!(
                         "{:<12} serial {:<18} {}",
-                        t.label, t.serial, t.model
+                        show(&t.label),
+                        show(&t.serial),
+                        show(&t.model)
                     )),
                     Span::styled(format!(" {}", t.flags), Style::new().fg(Color::LightRed)),
                 ]));
