@@ -11,8 +11,8 @@
 //! | `key-type` | a key type or scheme the client does not verify (P-384 in tough and tuf-js; keytype `ecdsa-sha2-nistp384` in go-tuf) | per client |
 //! | `ecdsa-encoding` | an ECDSA public key that is not PEM (hex SEC1) | python-tuf, go-tuf |
 //! | `key-id` | a key id that is not the SHA-256 of the canonical key object | tough |
-//! | `consistent-snapshot` | root without `consistent_snapshot` (re-serialized with it: signatures break) | tough, tuf-js, go-tuf |
-//! | `expires` | `expires` not in the form `YYYY-MM-DDTHH:MM:SSZ` | python-tuf; tough and go-tuf when their re-serialization differs (an offset, a fraction ending in 0) |
+//! | `consistent-snapshot` | root without `consistent_snapshot` (required by tough and tuf-js; go-tuf re-serializes it: signatures break) | tough, tuf-js, go-tuf |
+//! | `expires` | `expires` not in the form `YYYY-MM-DDTHH:MM:SSZ` | python-tuf; tough and go-tuf when their re-serialization differs (an offset; a fraction not in groups of 3 digits for tough, ending in 0 for go-tuf) |
 //! | `succinct-roles` | TAP 15 hash bins | tough |
 //! | `delegation-fields` | unknown fields in `delegations` or a delegated role (dropped in re-serialization) | tough |
 //! | `big-integer` | an integer above 2^53 in signed metadata (read as a float: re-serialized differently) | tuf-js, go-tuf |
@@ -201,7 +201,7 @@ fn key_findings(out: &mut Findings, id: &KeyId, key: &Key, path: &str) {
     let keytype = key.keytype.as_str();
     match pk.algorithm() {
         Algorithm::EcdsaP384 => {
-            let mut clients = vec![Client::Tough, Client::TufJs];
+            let mut clients = algorithm_rejected_by(Algorithm::EcdsaP384);
             // go-tuf reads keytype "ecdsa" (and "ecdsa-sha2-nistp256") with either curve.
             if !matches!(keytype, "ecdsa" | "ecdsa-sha2-nistp256") {
                 clients.push(Client::GoTuf);
@@ -247,22 +247,42 @@ fn key_findings(out: &mut Findings, id: &KeyId, key: &Key, path: &str) {
     }
 }
 
+/// The clients that cannot verify keys of this algorithm as Conclave writes them (keytype
+/// `ed25519` with hex, `ecdsa` with PEM): P-384 is lost on tough (cannot parse it) and tuf-js
+/// (checks ECDSA with SHA-256 whatever the curve).
+pub fn algorithm_rejected_by(alg: Algorithm) -> Vec<Client> {
+    match alg {
+        Algorithm::EcdsaP384 => vec![Client::Tough, Client::TufJs],
+        Algorithm::Ed25519 | Algorithm::EcdsaP256 | Algorithm::RsaPssSha256 => Vec::new(),
+    }
+}
+
+/// The clients that cannot read TAP 15 hash bins (`succinct_roles`).
+pub const SUCCINCT_ROLES_REJECTED_BY: [Client; 1] = [Client::Tough];
+
 fn keys_findings(out: &mut Findings, keys: &KeyMap, path: &str) {
     for (id, key) in keys {
         key_findings(out, id, key, &member(path, id.as_str()));
     }
 }
 
-/// What python-tuf requires (`%Y-%m-%dT%H:%M:%SZ`) and what tough (jiff) and go-tuf
-/// (`time.Time`) write back when they re-serialize before verifying: UTC with `Z` and the
-/// fraction without trailing zeros.
+/// What python-tuf requires (`%Y-%m-%dT%H:%M:%SZ`), and what tough and go-tuf write back when
+/// they re-serialize before verifying: UTC with `Z`, and a fraction without trailing zeros
+/// (go-tuf, `time.Time` in RFC 3339 with nanoseconds) or in groups of 3 digits (tough's jiff:
+/// `.5` is written `.500`; measured in tests/client_gate.rs).
 fn expires_findings(out: &mut Findings, e: &Expires, path: &str) {
     if e.is_strict() {
         return;
     }
+    // python-tuf parses only the strict form; tough and go-tuf verify their own
+    // re-serialization, which differs from what is written unless the fraction has the digits
+    // they write.
     let mut clients = vec![Client::PythonTuf];
-    if reserialized(e) != e.raw {
-        clients.extend([Client::Tough, Client::GoTuf]);
+    if reserialized(e, 3) != e.raw {
+        clients.push(Client::Tough);
+    }
+    if reserialized(e, 1) != e.raw {
+        clients.push(Client::GoTuf);
     }
     out.add(
         "expires",
@@ -275,15 +295,18 @@ fn expires_findings(out: &mut Findings, e: &Expires, path: &str) {
     );
 }
 
-/// `expires` as tough and go-tuf write it back: UTC, `Z`, the fraction's trailing zeros dropped.
-fn reserialized(e: &Expires) -> String {
+/// `expires` written back in UTC with `Z`, the fraction's trailing zeros dropped in groups of
+/// `group` digits (1: go-tuf, 3: tough).
+fn reserialized(e: &Expires, group: usize) -> String {
     let strict = Expires::from_time(e.time).raw;
     let nanos = e.time.to_offset(time::UtcOffset::UTC).nanosecond();
     if nanos == 0 {
         return strict;
     }
-    let frac = format!("{nanos:09}");
-    let frac = frac.trim_end_matches('0');
+    let mut frac = format!("{nanos:09}");
+    while frac.len() > group && frac.ends_with(&"0".repeat(group)) {
+        frac.truncate(frac.len() - group);
+    }
     format!("{}.{frac}Z", strict.trim_end_matches('Z'))
 }
 
@@ -320,7 +343,7 @@ pub fn check_root(root: &Root) -> Vec<Finding> {
         out.add(
             "consistent-snapshot",
             &member(path, "consistent_snapshot"),
-            "root has no consistent_snapshot: tough requires it, tuf-js and go-tuf write it back before verifying so the signatures no longer match",
+            "root has no consistent_snapshot: tough and tuf-js require it, go-tuf writes it back before verifying so the signatures no longer match",
             &[Client::Tough, Client::TufJs, Client::GoTuf],
         );
     }
@@ -342,7 +365,7 @@ pub fn check_targets(targets: &Targets) -> Vec<Finding> {
                 "succinct-roles",
                 &member(&dpath, "succinct_roles"),
                 "TAP 15 hash bins (succinct_roles): tough 0.24 requires delegations.roles",
-                &[Client::Tough],
+                &SUCCINCT_ROLES_REJECTED_BY,
             );
         }
         for name in d.unrecognized.keys() {
@@ -484,10 +507,15 @@ mod tests {
                     "consistent-snapshot",
                     vec![Client::Tough, Client::TufJs, Client::GoTuf]
                 ),
-                ("expires", vec![Client::PythonTuf]),
+                ("expires", vec![Client::PythonTuf, Client::Tough]),
             ]
         );
         root.consistent_snapshot = Some(false);
+        root.common.expires = Expires::parse("2030-01-01T00:00:00.500Z".into(), "e").unwrap();
+        assert_eq!(
+            rules(&check_root(&root)),
+            [("expires", vec![Client::PythonTuf, Client::GoTuf])]
+        );
         root.common.expires = Expires::parse("2030-01-01T01:00:00+01:00".into(), "e").unwrap();
         assert_eq!(
             rules(&check_root(&root)),
