@@ -416,7 +416,7 @@ pub fn key_type_name(alg: Algorithm) -> &'static str {
         Algorithm::Ed25519 => "ed25519",
         Algorithm::EcdsaP256 => "ecdsa-p256",
         Algorithm::EcdsaP384 => "ecdsa-p384",
-        Algorithm::RsaPssSha256 => "rsa",
+        Algorithm::RsaPssSha256 | Algorithm::RsaPkcs1v15Sha256 => "rsa",
     }
 }
 
@@ -1177,7 +1177,7 @@ impl TokenSession {
                 MechanismType::ECDSA,
                 "P-384",
             ),
-            Algorithm::RsaPssSha256 => {
+            Algorithm::RsaPssSha256 | Algorithm::RsaPkcs1v15Sha256 => {
                 return Err(TokenError::UnsupportedKey {
                     token,
                     label: label.into(),
@@ -1344,7 +1344,10 @@ fn raw_sign(
             handle,
             msg,
         ),
-        Algorithm::EcdsaP256 | Algorithm::EcdsaP384 | Algorithm::RsaPssSha256 => {
+        Algorithm::EcdsaP256
+        | Algorithm::EcdsaP384
+        | Algorithm::RsaPssSha256
+        | Algorithm::RsaPkcs1v15Sha256 => {
             let digest = prehash(alg, msg).unwrap_or_default();
             let raw = session.sign(&Mechanism::Ecdsa, handle, &digest)?;
             Ok(ecdsa_raw_to_der(alg, &raw).unwrap_or(raw))

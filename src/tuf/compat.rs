@@ -8,7 +8,7 @@
 //!
 //! | rule | what | rejected by |
 //! |---|---|---|
-//! | `key-type` | a key type or scheme the client does not verify (P-384 in tough and tuf-js; keytype `ecdsa-sha2-nistp384` in go-tuf) | per client |
+//! | `key-type` | a key type or scheme the client does not verify (P-384 in tough and tuf-js; keytype `ecdsa-sha2-nistp384` in go-tuf; RSA `rsa-pkcs1v15-sha256` in tough, tuf-js and go-tuf) | per client |
 //! | `ecdsa-encoding` | an ECDSA public key that is not PEM (hex SEC1) | python-tuf, go-tuf |
 //! | `key-id` | a key id that is not the SHA-256 of the canonical key object | tough |
 //! | `consistent-snapshot` | root without `consistent_snapshot` (required by tough and tuf-js; go-tuf re-serializes it: signatures break) | tough, tuf-js, go-tuf |
@@ -223,6 +223,12 @@ fn key_findings(out: &mut Findings, id: &KeyId, key: &Key, path: &str) {
                 );
             }
         }
+        Algorithm::RsaPkcs1v15Sha256 => out.add(
+            "key-type",
+            &member(path, "scheme"),
+            "an RSA key with scheme rsa-pkcs1v15-sha256: tough and tuf-js verify RSA only as rsassa-pss-sha256, go-tuf checks every RSA signature as PSS",
+            &algorithm_rejected_by(Algorithm::RsaPkcs1v15Sha256),
+        ),
         Algorithm::RsaPssSha256 | Algorithm::Ed25519 => {}
     }
     let ecdsa = matches!(pk.algorithm(), Algorithm::EcdsaP256 | Algorithm::EcdsaP384);
@@ -253,6 +259,7 @@ fn key_findings(out: &mut Findings, id: &KeyId, key: &Key, path: &str) {
 pub fn algorithm_rejected_by(alg: Algorithm) -> Vec<Client> {
     match alg {
         Algorithm::EcdsaP384 => vec![Client::Tough, Client::TufJs],
+        Algorithm::RsaPkcs1v15Sha256 => vec![Client::Tough, Client::TufJs, Client::GoTuf],
         Algorithm::Ed25519 | Algorithm::EcdsaP256 | Algorithm::RsaPssSha256 => Vec::new(),
     }
 }
