@@ -7,7 +7,8 @@
 //! name that client's profile. go-tuf is not run (no Go toolchain here): its profile is taken
 //! from its source.
 //!
-//! The table the test prints (`--nocapture`) is the one in docs/verification.md.
+//! The table the test prints (`--nocapture`) is the one in docs/verification.md. A second test
+//! runs all seven ceremonies in a row and gives the published result to the same clients.
 
 mod common;
 
@@ -413,10 +414,11 @@ fn serve(dir: PathBuf) -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-/// python-tuf's ngclient (tests/python/ngclient_cli.py): init with root v1, download the target.
-fn python_tuf(built: &Built, work: &Path) -> Result<(), String> {
+/// python-tuf's ngclient (tests/python/ngclient_cli.py): init with root v1, download the
+/// targets.
+fn python_tuf(dir: &Path, targets: &[&str], work: &Path) -> Result<(), String> {
     let meta = work.join("py-metadata");
-    let root = built.dir.join("1.root.json");
+    let root = dir.join("1.root.json");
     let init = common::run_python(
         "ngclient_cli.py",
         &[
@@ -428,24 +430,24 @@ fn python_tuf(built: &Built, work: &Path) -> Result<(), String> {
         Duration::from_secs(60),
     );
     assert_eq!(init.code(), 0, "{init:?}");
-    let base = serve(built.dir.clone());
-    let run = common::run_python(
-        "ngclient_cli.py",
-        &[
-            "--metadata-dir",
-            meta.to_str().unwrap(),
-            "--metadata-url",
-            &format!("{base}/"),
-            "--target-name",
-            TARGET,
-            "--target-base-url",
-            &format!("{base}/targets/"),
-            "--target-dir",
-            work.join("py-targets").to_str().unwrap(),
-            "download",
-        ],
-        Duration::from_secs(120),
-    );
+    let base = serve(dir.to_path_buf());
+    let (metadata_url, target_url) = (format!("{base}/"), format!("{base}/targets/"));
+    let tdir = work.join("py-targets");
+    let mut args = vec![
+        "--metadata-dir",
+        meta.to_str().unwrap(),
+        "--metadata-url",
+        &metadata_url,
+        "--target-base-url",
+        &target_url,
+        "--target-dir",
+        tdir.to_str().unwrap(),
+    ];
+    for t in targets {
+        args.extend(["--target-name", t]);
+    }
+    args.push("download");
+    let run = common::run_python("ngclient_cli.py", &args, Duration::from_secs(120));
     match run.code() {
         0 => Ok(()),
         1 => Err(run.stderr.trim().to_string()),
@@ -453,34 +455,36 @@ fn python_tuf(built: &Built, work: &Path) -> Result<(), String> {
     }
 }
 
-/// tough 0.24 from root v1 over file:// URLs, then the target.
-fn tough(built: &Built) -> Result<(), String> {
+/// tough 0.24 from root v1 over file:// URLs, then the targets (`(path, content)`).
+fn tough(dir: &Path, targets: &[(&str, &[u8])]) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
         use futures_util::TryStreamExt;
-        let root = std::fs::read(built.dir.join("1.root.json")).unwrap();
-        let m = url::Url::from_directory_path(&built.dir).unwrap();
-        let t = url::Url::from_directory_path(built.dir.join("targets")).unwrap();
+        let root = std::fs::read(dir.join("1.root.json")).unwrap();
+        let m = url::Url::from_directory_path(dir).unwrap();
+        let t = url::Url::from_directory_path(dir.join("targets")).unwrap();
         let repo = tough::RepositoryLoader::new(&root, m, t)
             .load()
             .await
             .map_err(|e| e.to_string())?;
-        let name = tough::TargetName::new(TARGET).map_err(|e| e.to_string())?;
-        let stream = repo
-            .read_target(&name)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{TARGET} not found"))?;
-        let bytes: Vec<u8> = stream
-            .map_ok(|b| b.to_vec())
-            .try_concat()
-            .await
-            .map_err(|e| e.to_string())?;
-        if bytes != CONTENT {
-            return Err("wrong content".into());
+        for (target, content) in targets {
+            let name = tough::TargetName::new(*target).map_err(|e| e.to_string())?;
+            let stream = repo
+                .read_target(&name)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("{target} not found"))?;
+            let bytes: Vec<u8> = stream
+                .map_ok(|b| b.to_vec())
+                .try_concat()
+                .await
+                .map_err(|e| e.to_string())?;
+            if bytes != *content {
+                return Err(format!("{target}: wrong content"));
+            }
         }
         Ok(())
     })
@@ -491,13 +495,13 @@ fn js_dir() -> PathBuf {
 }
 
 /// tuf-js 5.0.1 or @sigstore/tuf 4.0.2 (tests/js/client.js).
-fn js(client: &str, built: &Built) -> Result<(), String> {
+fn js(client: &str, dir: &Path, targets: &[&str]) -> Result<(), String> {
     let mut cmd = Command::new("node");
     cmd.arg(js_dir().join("client.js"))
         .arg(client)
-        .arg(&built.dir)
-        .arg(built.dir.join("1.root.json"))
-        .arg(TARGET);
+        .arg(dir)
+        .arg(dir.join("1.root.json"))
+        .args(targets);
     let run = common::run_with_timeout(&mut cmd, b"", Duration::from_secs(120));
     let out: serde_json::Value = serde_json::from_str(run.stdout.trim())
         .unwrap_or_else(|_| panic!("{client} did not run: {run:?}"));
@@ -554,10 +558,10 @@ fn the_gate_says_what_every_real_client_does() {
             covered.push(rule);
         }
         let mut results: BTreeMap<&str, Result<(), String>> = BTreeMap::new();
-        results.insert(RUN[0].0, python_tuf(&built, tmp.path()));
-        results.insert(RUN[1].0, tough(&built));
-        results.insert(RUN[2].0, js("tuf-js", &built));
-        results.insert(RUN[3].0, js("sigstore-tuf", &built));
+        results.insert(RUN[0].0, python_tuf(&built.dir, &[TARGET], tmp.path()));
+        results.insert(RUN[1].0, tough(&built.dir, &[(TARGET, CONTENT)]));
+        results.insert(RUN[2].0, js("tuf-js", &built.dir, &[TARGET]));
+        results.insert(RUN[3].0, js("sigstore-tuf", &built.dir, &[TARGET]));
         let mut row = format!(
             "| {} | {} | {} |",
             case.name,
@@ -618,4 +622,201 @@ fn the_gate_says_what_every_real_client_does() {
     ] {
         assert!(covered.contains(&rule), "no case exercises rule {rule}");
     }
+}
+
+fn conclave() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_conclave"))
+}
+
+/// A target under every name the clients ask for: the plain path, python-tuf's and tuf-js's
+/// consistent-snapshot name `DIR/HASH.NAME`, and tough's `HASH.PATH`.
+fn put_target(dir: &Path, path: &str, bytes: &[u8]) {
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(bytes));
+    let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let names = [
+        path.to_string(),
+        if parent.is_empty() {
+            format!("{digest}.{name}")
+        } else {
+            format!("{parent}/{digest}.{name}")
+        },
+        format!("{digest}.{path}"),
+    ];
+    for n in names {
+        let p = dir.join("targets").join(n);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+}
+
+fn online_keys(snapshot: &SoftwareSigner, timestamp: &SoftwareSigner) -> String {
+    format!(
+        "{{\"snapshot\": {}, \"timestamp\": {}}}",
+        snapshot.key().to_value().to_pretty_json(),
+        timestamp.key().to_value().to_pretty_json()
+    )
+}
+
+fn latest_version(dir: &Path, role: &str) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(&format!(".{role}.json"))?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .unwrap()
+}
+
+/// All seven ceremonies in a row on practice tokens (`conclave rehearse --headless`), then the
+/// repository a registry publishes from their exports — every root version, the newest targets,
+/// the claimed project's role signed by its developer, snapshot and timestamp signed by the
+/// online keys the ceremonies imported (test keys here) — served on 127.0.0.1: every client
+/// walks from root v1 to the newest root and downloads every target.
+#[test]
+fn seven_ceremonies_then_every_client_walks_from_root_v1_and_downloads_every_target() {
+    assert!(
+        js_dir().join("node_modules/tuf-js/package.json").exists(),
+        "the npm clients are missing: run `make js-clients`"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir_all(ws.join("input/requests")).unwrap();
+    let (s1, t1) = (
+        signer(Algorithm::Ed25519, 31),
+        signer(Algorithm::Ed25519, 32),
+    );
+    let (mut s2, mut t2) = (
+        signer(Algorithm::Ed25519, 33),
+        signer(Algorithm::Ed25519, 34),
+    );
+    std::fs::write(ws.join("input/online-keys.json"), online_keys(&s1, &t1)).unwrap();
+    let mut dev = signer(Algorithm::EcdsaP256, 41);
+    std::fs::write(
+        ws.join("input/requests/proj.json"),
+        format!(
+            "{{\"_type\": \"conclave-key-request\", \"project\": \"proj\", \"paths\": [\"proj/*\"], \"threshold\": 1, \"keys\": [{}]}}",
+            dev.key().to_value().to_pretty_json()
+        ),
+    )
+    .unwrap();
+    let export = ws.join("export");
+    for script in [
+        "bootstrap-root",
+        "refresh-expiry",
+        "rotate-root-keys",
+        "rotate-online-keys",
+        "rotate-targets-keys",
+        "delegate-claimed-projects",
+        "sign-intoto-layout",
+    ] {
+        if script == "rotate-online-keys" {
+            let next = latest_version(&export, "root") + 1;
+            std::fs::write(
+                ws.join(format!("input/online-keys-for-root-v{next}.json")),
+                online_keys(&s2, &t2),
+            )
+            .unwrap();
+        }
+        let mut cmd = conclave();
+        cmd.args(["rehearse", "--headless", "--script", script, "--workspace"])
+            .arg(&ws);
+        let run = common::run_with_timeout(&mut cmd, b"", Duration::from_secs(600));
+        assert_eq!(run.code(), 0, "{script}: {run:?}");
+    }
+
+    // What the registry publishes.
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(repo.join("targets")).unwrap();
+    let newest_root = latest_version(&export, "root");
+    for v in 1..=newest_root {
+        std::fs::copy(
+            export.join(format!("{v}.root.json")),
+            repo.join(format!("{v}.root.json")),
+        )
+        .unwrap();
+    }
+    let tv = latest_version(&export, "targets");
+    let targets_bytes = std::fs::read(export.join(format!("{tv}.targets.json"))).unwrap();
+    std::fs::write(repo.join(format!("{tv}.targets.json")), &targets_bytes).unwrap();
+    std::fs::write(repo.join("targets.json"), &targets_bytes).unwrap();
+    let targets_md = Metadata::<Targets>::from_bytes(&targets_bytes).unwrap();
+    let mut contents: Vec<(String, Vec<u8>)> = Vec::new();
+    let exported: Vec<Vec<u8>> = std::fs::read_dir(&export)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    for (path, entry) in targets_md.signed().target_files() {
+        let entry = entry.unwrap();
+        let bytes = exported
+            .iter()
+            .find(|b| {
+                b.len() as u64 == entry.length
+                    && conclave::tuf::verify::check_hashes(path, &entry.hashes, b).is_ok()
+            })
+            .unwrap_or_else(|| panic!("{path} is not among the exported files"))
+            .clone();
+        contents.push((path.clone(), bytes));
+    }
+    assert!(
+        contents.iter().any(|(p, _)| p == "in-toto/root.layout"),
+        "{contents:?}"
+    );
+    // The claimed project's first targets, signed by its developer.
+    let mut proj = edit::new_targets(EXPIRES);
+    edit::set_target(&mut proj, TARGET, edit::target_file(CONTENT, None)).unwrap();
+    let mut proj = Metadata::new(proj);
+    edit::sign(&mut proj, &mut dev).unwrap();
+    std::fs::write(repo.join("1.proj.json"), proj.to_file_bytes()).unwrap();
+    contents.push((TARGET.to_string(), CONTENT.to_vec()));
+    for (path, bytes) in &contents {
+        put_target(&repo, path, bytes);
+    }
+    // Snapshot and timestamp by the online keys in force (rotated to s2/t2 by the ceremony).
+    let mut snapshot = Metadata::new(edit::new_snapshot(
+        1,
+        EXPIRES,
+        &[("targets".to_string(), tv), ("proj".to_string(), 1)],
+    ));
+    edit::sign(&mut snapshot, &mut s2).unwrap();
+    let snapshot_bytes = snapshot.to_file_bytes();
+    std::fs::write(repo.join("1.snapshot.json"), &snapshot_bytes).unwrap();
+    let mut timestamp = Metadata::new(edit::new_timestamp(1, EXPIRES, 1, &snapshot_bytes));
+    edit::sign(&mut timestamp, &mut t2).unwrap();
+    std::fs::write(repo.join("timestamp.json"), timestamp.to_file_bytes()).unwrap();
+
+    let names: Vec<&str> = contents.iter().map(|(p, _)| p.as_str()).collect();
+    let with_bytes: Vec<(&str, &[u8])> = contents
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    let work = tmp.path().join("py");
+    let results = [
+        ("python-tuf 7.0.1", python_tuf(&repo, &names, &work)),
+        ("tough 0.24", tough(&repo, &with_bytes)),
+        ("tuf-js 5.0.1", js("tuf-js", &repo, &names)),
+        (
+            "@sigstore/tuf 4.0.2 (tuf-js 4.1.0)",
+            js("sigstore-tuf", &repo, &names),
+        ),
+    ];
+    println!(
+        "root v1 -> v{newest_root}, targets v{tv}, targets {names:?}: {:?}",
+        results
+            .iter()
+            .map(|(c, r)| format!("{c}: {}", if r.is_ok() { "ok" } else { "refused" }))
+            .collect::<Vec<_>>()
+    );
+    for (client, r) in results {
+        assert!(
+            r.is_ok(),
+            "{client} refused the seven-ceremony chain: {r:?}"
+        );
+    }
+    assert_eq!(newest_root, 5);
 }

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // The npm TUF clients on one repository folder, for tests/client_gate.rs:
 //
-//   node client.js CLIENT REPO_DIR TRUSTED_ROOT TARGET_NAME
+//   node client.js CLIENT REPO_DIR TRUSTED_ROOT TARGET_NAME [TARGET_NAME ...]
 //
 // CLIENT is "tuf-js" (tuf-js 5's Updater: refresh, getTargetInfo, downloadTarget) or
 // "sigstore-tuf" (@sigstore/tuf 4: initTUF and getTarget, with the tuf-js 4 it depends on, as
 // npm and sigstore-js use it). REPO_DIR holds the metadata files and a targets/ folder; it is
 // served on 127.0.0.1 at an ephemeral port by this process for the run and no longer.
-// Prints one JSON line {"client", "ok", "error"}; exit status 0 when the target was fetched
+// Prints one JSON line {"client", "ok", "error"}; exit status 0 when every target was fetched
 // and verified, 1 when the client refused, 2 on a usage error.
 'use strict';
 const fs = require('fs');
@@ -31,7 +31,7 @@ function serve(dir) {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-async function tufJs(base, trustedRoot, target, work) {
+async function tufJs(base, trustedRoot, targets, work) {
   const { Updater } = require('tuf-js');
   const metadataDir = path.join(work, 'metadata');
   const targetDir = path.join(work, 'targets');
@@ -46,12 +46,14 @@ async function tufJs(base, trustedRoot, target, work) {
     config: { fetchRetry: 0 },
   });
   await updater.refresh();
-  const info = await updater.getTargetInfo(target);
-  if (!info) throw new Error(`target ${target} not found`);
-  await updater.downloadTarget(info, path.join(targetDir, 'download'));
+  for (const [i, target] of targets.entries()) {
+    const info = await updater.getTargetInfo(target);
+    if (!info) throw new Error(`target ${target} not found`);
+    await updater.downloadTarget(info, path.join(targetDir, `download-${i}`));
+  }
 }
 
-async function sigstoreTuf(base, trustedRoot, target, work) {
+async function sigstoreTuf(base, trustedRoot, targets, work) {
   const { initTUF } = require('@sigstore/tuf');
   const client = await initTUF({
     mirrorURL: base,
@@ -59,14 +61,16 @@ async function sigstoreTuf(base, trustedRoot, target, work) {
     cachePath: work,
     retry: 0,
   });
-  await client.getTarget(target);
+  for (const target of targets) {
+    await client.getTarget(target);
+  }
 }
 
 async function main() {
-  const [client, repo, trustedRoot, target] = process.argv.slice(2);
+  const [client, repo, trustedRoot, ...targets] = process.argv.slice(2);
   const run = { 'tuf-js': tufJs, 'sigstore-tuf': sigstoreTuf }[client];
-  if (!run || !repo || !trustedRoot || !target) {
-    console.error('usage: node client.js tuf-js|sigstore-tuf REPO_DIR TRUSTED_ROOT TARGET_NAME');
+  if (!run || !repo || !trustedRoot || targets.length === 0) {
+    console.error('usage: node client.js tuf-js|sigstore-tuf REPO_DIR TRUSTED_ROOT TARGET_NAME...');
     return 2;
   }
   const server = await serve(repo);
@@ -74,7 +78,7 @@ async function main() {
   const base = `http://127.0.0.1:${server.address().port}`;
   let result;
   try {
-    await run(base, trustedRoot, target, work);
+    await run(base, trustedRoot, targets, work);
     result = { client, ok: true, error: null };
   } catch (e) {
     result = { client, ok: false, error: `${e.name}: ${e.message}` };
