@@ -337,6 +337,11 @@ fn big_integer_findings(out: &mut Findings, v: &Value, path: &str) {
                 big_integer_findings(out, item, &member(path, k));
             }
         }
+        // A target entry kept as its canonical bytes: the digits of an integer appear in them
+        // as written, so only an entry that has a long run of digits is taken apart.
+        Value::Packed(bytes) if bytes.windows(16).any(|w| w.iter().all(u8::is_ascii_digit)) => {
+            big_integer_findings(out, &v.clone().unpacked(), path);
+        }
         _ => {}
     }
 }
@@ -571,6 +576,18 @@ mod tests {
             rules(&check_targets(&t)),
             [("big-integer", vec![Client::TufJs, Client::GoTuf])]
         );
+    }
+
+    #[test]
+    fn big_integers_in_loaded_target_entries_are_found() {
+        let text = br#"{"signed": {"_type": "targets", "spec_version": "1.0.31", "version": 1, "expires": "2030-01-01T00:00:00Z", "targets": {"a.txt": {"length": 1, "hashes": {"sha256": "00"}, "custom": {"x": 9007199254740993, "id": "0123456789012345678"}}}}, "signatures": []}"#;
+        let md = crate::tuf::metadata::Metadata::<Targets>::from_bytes(text).unwrap();
+        let f = check_targets(md.signed());
+        assert_eq!(
+            rules(&f),
+            [("big-integer", vec![Client::TufJs, Client::GoTuf])]
+        );
+        assert_eq!(f[0].field, "$.signed.targets[\"a.txt\"].custom.x");
     }
 
     #[test]
