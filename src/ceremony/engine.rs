@@ -1573,7 +1573,7 @@ impl Engine {
                 .map_err(|e| self.policy(format!("{ACCEPT_CLIENT_LOSS}: {e}")))?;
         }
         if let Some(ParamValue::Choice(c)) = self.params.get("key_type")
-            && let Some(alg) = crate::signer::pkcs11::parse_key_type(c)
+            && let Some(alg) = crate::tuf::key::Algorithm::from_key_type(c)
         {
             self.gate(
                 &format!("key_type = \"{c}\" ({} keys)", alg.label()),

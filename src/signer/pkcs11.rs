@@ -402,12 +402,7 @@ pub fn module_candidates() -> Vec<PathBuf> {
 
 /// The signature algorithm a key type selector names (`ed25519`, `ecdsa-p256`, `ecdsa-p384`).
 pub fn parse_key_type(s: &str) -> Option<Algorithm> {
-    match s {
-        "ed25519" => Some(Algorithm::Ed25519),
-        "ecdsa-p256" | "ecdsa-sha2-nistp256" | "p256" => Some(Algorithm::EcdsaP256),
-        "ecdsa-p384" | "ecdsa-sha2-nistp384" | "p384" => Some(Algorithm::EcdsaP384),
-        _ => None,
-    }
+    Algorithm::from_key_type(s)
 }
 
 /// The command-line name of a key type.

@@ -65,6 +65,17 @@ impl Algorithm {
         }
     }
 
+    /// The algorithm a key type selector names (`ed25519`, `ecdsa-p256`, `ecdsa-p384`, as
+    /// scripts and commands spell them), for the key types Conclave generates.
+    pub fn from_key_type(s: &str) -> Option<Algorithm> {
+        match s {
+            "ed25519" => Some(Algorithm::Ed25519),
+            "ecdsa-p256" | "ecdsa-sha2-nistp256" | "p256" => Some(Algorithm::EcdsaP256),
+            "ecdsa-p384" | "ecdsa-sha2-nistp384" | "p384" => Some(Algorithm::EcdsaP384),
+            _ => None,
+        }
+    }
+
     /// A short human name ("Ed25519", "ECDSA P-256", ...).
     pub fn label(self) -> &'static str {
         match self {
