@@ -232,7 +232,7 @@ fn build(case: &Case, dir: &Path) -> Built {
         ]
     };
     let mut v1 = Metadata::new(edit::new_root(&roles(a.key().clone()), EXPIRES).unwrap());
-    edit::sign(&mut v1, &mut a).unwrap();
+    conclave::signer::sign_metadata(&mut v1, &mut a).unwrap();
 
     // v2: the case's root key replaces A (so it must verify), signed by A and by it.
     let (mut r, r_key) = case_key(case.root_key, 11);
@@ -264,7 +264,7 @@ fn build(case: &Case, dir: &Path) -> Built {
     }
     let root_findings = check_root(&r2);
     let mut v2 = Metadata::new(r2);
-    edit::sign(&mut v2, &mut a).unwrap();
+    conclave::signer::sign_metadata(&mut v2, &mut a).unwrap();
     sign_as(&mut v2, &mut r, &r_id);
 
     // targets delegates proj/* to the developer's key (or everything to two hash bins).
@@ -326,7 +326,7 @@ fn build(case: &Case, dir: &Path) -> Built {
         findings.extend(check_targets(role));
     }
     let mut targets_md = Metadata::new(targets);
-    edit::sign(&mut targets_md, &mut t).unwrap();
+    conclave::signer::sign_metadata(&mut targets_md, &mut t).unwrap();
 
     let mut files: Vec<(String, Vec<u8>)> = vec![
         ("1.root.json".into(), v1.to_file_bytes()),
@@ -345,11 +345,11 @@ fn build(case: &Case, dir: &Path) -> Built {
         snapshot_roles.push((name, 1));
     }
     let mut snapshot = Metadata::new(edit::new_snapshot(1, EXPIRES, &snapshot_roles));
-    edit::sign(&mut snapshot, &mut online).unwrap();
+    conclave::signer::sign_metadata(&mut snapshot, &mut online).unwrap();
     let snapshot_bytes = snapshot.to_file_bytes();
     with_plain("snapshot", snapshot_bytes.clone());
     let mut timestamp = Metadata::new(edit::new_timestamp(1, EXPIRES, 1, &snapshot_bytes));
-    edit::sign(&mut timestamp, &mut online).unwrap();
+    conclave::signer::sign_metadata(&mut timestamp, &mut online).unwrap();
     files.push(("timestamp.json".into(), timestamp.to_file_bytes()));
 
     std::fs::create_dir_all(dir.join("targets/proj")).unwrap();
@@ -771,7 +771,7 @@ fn seven_ceremonies_then_every_client_walks_from_root_v1_and_downloads_every_tar
     let mut proj = edit::new_targets(EXPIRES);
     edit::set_target(&mut proj, TARGET, edit::target_file(CONTENT, None)).unwrap();
     let mut proj = Metadata::new(proj);
-    edit::sign(&mut proj, &mut dev).unwrap();
+    conclave::signer::sign_metadata(&mut proj, &mut dev).unwrap();
     std::fs::write(repo.join("1.proj.json"), proj.to_file_bytes()).unwrap();
     contents.push((TARGET.to_string(), CONTENT.to_vec()));
     for (path, bytes) in &contents {
@@ -783,11 +783,11 @@ fn seven_ceremonies_then_every_client_walks_from_root_v1_and_downloads_every_tar
         EXPIRES,
         &[("targets".to_string(), tv), ("proj".to_string(), 1)],
     ));
-    edit::sign(&mut snapshot, &mut s2).unwrap();
+    conclave::signer::sign_metadata(&mut snapshot, &mut s2).unwrap();
     let snapshot_bytes = snapshot.to_file_bytes();
     std::fs::write(repo.join("1.snapshot.json"), &snapshot_bytes).unwrap();
     let mut timestamp = Metadata::new(edit::new_timestamp(1, EXPIRES, 1, &snapshot_bytes));
-    edit::sign(&mut timestamp, &mut t2).unwrap();
+    conclave::signer::sign_metadata(&mut timestamp, &mut t2).unwrap();
     std::fs::write(repo.join("timestamp.json"), timestamp.to_file_bytes()).unwrap();
 
     let names: Vec<&str> = contents.iter().map(|(p, _)| p.as_str()).collect();
