@@ -27,7 +27,7 @@ IMAGE_DEB_PACKAGES := mmdebstrap qemu-system-x86 xorriso grub-pc-bin grub-efi-am
   mtools dosfstools ovmf squashfs-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo demo-verify test deps deb-deps image-deps venv lint no-network-deps unit conformance build bench fuzz clean image image-test
+.PHONY: demo demo-verify test deps deb-deps image-deps venv js-clients client-gate lint no-network-deps unit conformance build bench fuzz clean image image-test
 
 build:
 	$(CARGO) build --release --locked
@@ -55,7 +55,7 @@ demo-verify: demo-build
 	$(DEMO_BIN) verify --trusted-root $(DEMO_REPO)/metadata/1.root.json \
 	  --repo $(DEMO_REPO)/metadata --at 2025-02-09T12:02:08Z
 
-deps: deb-deps venv
+deps: deb-deps venv js-clients
 
 # Debian packages the tests use (SoftHSM2, zbar, tmux, strace; python3-venv for the venv;
 # faketime for the client workflow tests on static repositories of the past).
@@ -84,6 +84,17 @@ $(VENV)/.done: Makefile | deb-deps
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check $(PY_PACKAGES)
 	$(PY) -c 'import tuf.ngclient, securesystemslib.signer, cryptography, sigstore._internal.merkle, in_toto.verifylib; print("venv ok: tuf", tuf.__version__)'
+	touch $@
+
+# The npm TUF clients tests/client_gate.rs runs: tuf-js 5.0.1 and @sigstore/tuf 4.0.2 (with the
+# tuf-js 4.1.0 it depends on, as npm and sigstore-js use it), pinned by tests/js/package-lock.json
+# and installed into tests/js/node_modules. tuf-js 5 needs Node.js ^20.17 or >=22.9: Debian 12's
+# nodejs (18.20) is too old, so the machine's Node.js and npm are used.
+JS_DIR := tests/js
+js-clients: $(JS_DIR)/node_modules/.done
+$(JS_DIR)/node_modules/.done: $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	@node -e 'const [a, b] = process.versions.node.split(".").map(Number); if (a < 20 || (a === 20 && b < 17)) { console.error("error: tuf-js 5 needs Node.js 20.17 or later, found " + process.version); process.exit(1); }'
+	cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # Clippy covers the conformance client too (feature conformance-client).
@@ -130,6 +141,11 @@ test: deps lint unit image-test
 conformance: venv
 	CONCLAVE_PYTHON=$(abspath $(PY)) $(CARGO) test --locked --features conformance-client \
 	  --test conformance_client --test client_workflow
+
+# Only the compatibility gate against the real clients (tests/client_gate.rs): prints the table
+# of docs/verification.md. Part of `make test` too.
+client-gate: venv js-clients
+	CONCLAVE_PYTHON=$(abspath $(PY)) $(CARGO) test --locked --test client_gate -- --nocapture
 
 # One table: `conclave verify`, python-tuf 7, tough and the floor (SHA-256 + one check per
 # signature) on a 30-version root chain, 100,000 targets and 1,000 delegated roles (generated

@@ -409,3 +409,62 @@ fn a_second_run_on_a_workspace_in_use_is_refused_naming_the_holder() {
     let (code, out, err) = run(&room, &a);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+fn answers_with(room: &Room, parameters: &str) -> PathBuf {
+    let path = room.ws.parent().unwrap().join("answers.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "practice = true\nacknowledgement = \"BAG-A1234567\"\n\n[people]\nadministrator = \"ada\"\nkeyholders = [\"alice\", \"bob\", \"carol\"]\nwitnesses = [\"wendy\"]\n\n[parameters]\n{parameters}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn transcript_text(room: &Room) -> String {
+    let mut text = String::new();
+    for e in std::fs::read_dir(&room.ws).unwrap() {
+        let p = e.unwrap().path();
+        if p.to_string_lossy().ends_with(".transcript.jsonl") {
+            text.push_str(&std::fs::read_to_string(&p).unwrap());
+        }
+    }
+    text
+}
+
+/// The compatibility gate on the keyholders' tokens: P-384 keys, which tough and tuf-js clients
+/// reject, are refused when the parameters are recorded, before any token generates a key;
+/// with the clients named in accept_client_loss the ceremony runs and the transcript records the
+/// parameter and the accepted loss.
+#[test]
+fn p384_keys_are_refused_before_any_key_exists_unless_the_loss_is_accepted() {
+    let room = room();
+    let a = answers_with(&room, "key_type = \"ecdsa-p384\"");
+    let (code, out, err) = run(&room, &a);
+    assert_ne!(code, 0, "{out}{err}");
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains("key_type = \"ecdsa-p384\"")
+            && all.contains("tough and tuf-js clients reject it")
+            && all.contains("accept_client_loss"),
+        "{all}"
+    );
+    assert!(!transcript_text(&room).contains("key-generated"));
+    assert!(!room.ws.join("export/1.root.json").exists());
+
+    let room = self::room();
+    let a = answers_with(
+        &room,
+        "key_type = \"ecdsa-p384\"\naccept_client_loss = \"tough,tuf-js\"",
+    );
+    let (code, out, err) = run(&room, &a);
+    assert_eq!(code, 0, "{out}{err}");
+    let t = transcript_text(&room);
+    assert!(t.contains("\"accept_client_loss\":\"tough,tuf-js\""), "{t}");
+    assert!(
+        t.contains("tough and tuf-js clients will reject this root: $.signed.keys."),
+        "{t}"
+    );
+    assert!(room.ws.join("export/1.root.json").exists());
+}

@@ -212,3 +212,69 @@ fn stored_snapshot_needs_a_valid_signature_and_a_current_timestamp() {
         .to_string();
     assert!(err.contains("timestamp expired"), "{err}");
 }
+
+/// A client's cached copy of a delegated role that no longer verifies (its delegator's keys
+/// changed and the repository re-signed it, a copy damaged on disk) is replaced by a fetched
+/// one, as python-tuf's ngclient does; before, the search failed on the cached copy and the
+/// client never fetched the role again until its version changed.
+#[test]
+fn a_cached_delegated_role_that_no_longer_verifies_is_fetched_once_more() {
+    let dev = TestKey::ed25519(7);
+    let old_dev = TestKey::ed25519(8);
+    let role = targets(1, &[("proj/app.txt", b"app")], None);
+    let mut repo = Repo::new();
+    repo.targets = targets(
+        1,
+        &[],
+        Some(delegations(
+            &[&dev],
+            vec![drole("proj", &[&dev], 1, true, &["proj/*"])],
+        )),
+    );
+    let repo = repo.role("proj", role.clone(), &[&dev]);
+    let f = repo.files();
+    let mut set = session(&repo);
+    set.update_timestamp("timestamp.json", &f["timestamp.json"])
+        .unwrap();
+    set.update_snapshot("snapshot.json", &f["snapshot.json"])
+        .unwrap();
+    set.update_targets("targets.json", &f["targets.json"])
+        .unwrap();
+    // The cached copy: the same version, signed by the key the role had before.
+    let stale = sign(&role, &[&old_dev]);
+    let fetched = std::cell::Cell::new(0);
+    let search = set
+        .find_target_cached(
+            "proj/app.txt",
+            |_| Some(stale.clone()),
+            |r| {
+                fetched.set(fetched.get() + 1);
+                f.get(&format!("{r}.json")).cloned()
+            },
+        )
+        .unwrap();
+    assert_eq!(search.found.map(|(r, _)| r), Some("proj".to_string()));
+    assert_eq!(fetched.get(), 1, "the role is fetched exactly once");
+    // A cached copy that verifies is used without a fetch.
+    let fetched = std::cell::Cell::new(0);
+    set.find_target_cached(
+        "proj/app.txt",
+        |r| f.get(&format!("{r}.json")).cloned(),
+        |_| {
+            fetched.set(fetched.get() + 1);
+            None
+        },
+    )
+    .unwrap();
+    assert_eq!(fetched.get(), 0);
+    // And when the fetched copy does not verify either, the error is the fetched copy's.
+    let err = set
+        .find_target_cached(
+            "proj/app.txt",
+            |_| Some(stale.clone()),
+            |_| Some(stale.clone()),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("proj"), "{err}");
+}

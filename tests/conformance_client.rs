@@ -1236,3 +1236,28 @@ fn static_sigstore_production_repository() {
 fn static_tuf_on_ci_repository() {
     static_repository("tuf-on-ci-0.11");
 }
+
+/// An error is printed once with its causes, each once: a trusted root that does not parse
+/// used to print the parse error three times ("X: X: X": `VerifyError::Load` embeds its cause
+/// and the chain was printed again).
+#[test]
+fn an_error_names_its_cause_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("metadata");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("root.json"),
+        b"{\"signed\": {\"_type\": \"root\"}, \"signed\": 1}",
+    )
+    .unwrap();
+    let mut cmd = Command::new(CLIENT);
+    cmd.arg("--metadata-dir")
+        .arg(&dir)
+        .args(["--metadata-url", "http://127.0.0.1:9/", "refresh"]);
+    let run = run_with_timeout(&mut cmd, b"", Duration::from_secs(60));
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let line = run.stderr.trim();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert_eq!(line.matches("duplicate").count(), 1, "{line}");
+    assert!(line.starts_with("conclave-conformance-client: "), "{line}");
+}

@@ -83,10 +83,28 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("conclave-conformance-client: {e:#}");
+            eprintln!("conclave-conformance-client: {}", error_text(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// An error and its causes on one line, each cause once: the core's errors already embed their
+/// cause in their text (`VerifyError::Load` shows the file and the parse error), so printing
+/// the chain as it is (`{:#}`) repeated it ("X: X: X").
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn run(cli: &Cli) -> Result<()> {
@@ -340,21 +358,21 @@ impl Client {
     fn download(&self, set: &TrustedSet, target: &str, base: &str, tdir: &Path) -> Result<()> {
         let fetched: RefCell<Vec<(String, Vec<u8>)>> = RefCell::new(Vec::new());
         let errors: RefCell<Vec<String>> = RefCell::new(Vec::new());
-        let search = set.find_target(target, |role| {
-            if let Some(bytes) = self.stored_role(set, role) {
-                return Some(bytes);
-            }
-            match self.fetch_role(set, role) {
+        // A stored role that no longer verifies is fetched once more (python-tuf does).
+        let search = set.find_target_cached(
+            target,
+            |role| self.stored_role(set, role),
+            |role| match self.fetch_role(set, role) {
                 Ok(bytes) => {
                     fetched.borrow_mut().push((role.to_string(), bytes.clone()));
                     Some(bytes)
                 }
                 Err(e) => {
-                    errors.borrow_mut().push(format!("{e:#}"));
+                    errors.borrow_mut().push(error_text(&e));
                     None
                 }
-            }
-        });
+            },
+        );
         // Keep every fetched role the search verified (each visited role was).
         let visited: Vec<String> = match &search {
             Ok(s) => s.visited.clone(),

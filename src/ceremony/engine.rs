@@ -17,6 +17,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::script::{Action, Kind, ParamValue, Person, Script};
 use crate::tuf::canonical::Value;
+use crate::tuf::compat::{self, Client, Finding};
 use crate::tuf::edit::{self, RoleKeys};
 use crate::tuf::key::{Key, KeyId};
 use crate::tuf::metadata::{
@@ -469,16 +470,35 @@ impl KeyRequest {
     }
 }
 
-/// Warnings about key ids in a proposal that are not the SHA-256 of their key object: strict
-/// clients (tough) reject such metadata, and a published root once broke a client this way. Keys
-/// Conclave adds always get their hash as key id; older keys may be kept by a rotation.
-pub fn lint_key_ids(p: &Proposal) -> Vec<String> {
+/// The parameter naming the clients the registry accepts losing (comma-separated profile
+/// names: `python-tuf`, `tough`, `tuf-js`, `go-tuf`). Whatever a client profile rejects is
+/// refused unless every client that rejects it is named here; what is accepted this way is shown
+/// on the review and recorded in the transcript.
+pub const ACCEPT_CLIENT_LOSS: &str = "accept_client_loss";
+
+/// Keys the proposal adds (not in the current root or delegations) whose key id is not the
+/// SHA-256 of their key object: a refusal, whatever the parameters say (tough refuses the whole
+/// file, and a published root once broke every tough-based client this way). Keys carried
+/// forward from the current metadata are the client profiles' business.
+pub fn added_key_id_mismatches(
+    current: Option<&(Metadata<Root>, Metadata<Targets>)>,
+    p: &Proposal,
+) -> Vec<String> {
+    let known = |id: &KeyId| {
+        current.is_some_and(|(r, t)| {
+            r.signed().key(id).is_some()
+                || t.signed()
+                    .delegations
+                    .as_ref()
+                    .is_some_and(|d| d.key(id).is_some())
+        })
+    };
     let mut out = Vec::new();
     let mut check = |where_: &str, keys: &[(KeyId, Key)]| {
         for (id, k) in keys {
-            if k.key_id() != *id {
+            if !known(id) && k.key_id() != *id {
                 out.push(format!(
-                    "{where_}: key id {} is not the SHA-256 of its key ({}); strict clients such as tough reject it",
+                    "{where_}: the ceremony adds key {}, which is not the SHA-256 of its key ({}): tough refuses such metadata",
                     show(&id.0),
                     k.key_id()
                 ));
@@ -496,6 +516,42 @@ pub fn lint_key_ids(p: &Proposal) -> Vec<String> {
         check("targets delegations", &d.keys);
     }
     out
+}
+
+/// What the client profiles find in a proposal: ("root" or "targets", finding).
+pub fn proposal_findings(p: &Proposal) -> Vec<(&'static str, Finding)> {
+    let mut out = Vec::new();
+    if let Some(r) = &p.root {
+        out.extend(
+            compat::check_root(r.signed())
+                .into_iter()
+                .map(|f| ("root", f)),
+        );
+    }
+    if let Some(t) = &p.targets {
+        out.extend(
+            compat::check_targets(t.signed())
+                .into_iter()
+                .map(|f| ("targets", f)),
+        );
+    }
+    out
+}
+
+/// The line the review shows and the transcript records for a loss the registry accepted:
+/// "tough and tuf-js clients will reject this root: FIELD: PROBLEM".
+pub fn accepted_loss_line(role: &str, f: &Finding) -> String {
+    let what = if role == "root" {
+        "this root".to_string()
+    } else {
+        format!("this {role} metadata")
+    };
+    format!(
+        "{} clients will reject {what}: {}: {} (accepted in {ACCEPT_CLIENT_LOSS})",
+        compat::client_list(&f.clients),
+        f.field,
+        f.problem
+    )
 }
 
 /// One role's keys before and after a ceremony.
@@ -1234,6 +1290,9 @@ impl Engine {
         let Some(p) = &self.proposal else {
             return out;
         };
+        for (role, f) in proposal_findings(p) {
+            out.push(accepted_loss_line(role, &f));
+        }
         if let Some(l) = &p.layout {
             match l.summary() {
                 Ok(sum) => {
@@ -1554,6 +1613,74 @@ impl Engine {
         Ok(())
     }
 
+    /// The clients the registry accepts losing (parameter [`ACCEPT_CLIENT_LOSS`]).
+    pub fn accepted_losses(&self) -> Vec<Client> {
+        match self.params.get(ACCEPT_CLIENT_LOSS) {
+            Some(ParamValue::Text(t)) => compat::parse_client_list(t).unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Refuse what some client rejects unless the registry accepted losing every such client:
+    /// the message names the clients and what they reject.
+    fn gate(&self, what: &str, clients: &[Client]) -> Result<(), EngineError> {
+        let refused: Vec<Client> = clients
+            .iter()
+            .copied()
+            .filter(|c| !self.accepted_losses().contains(c))
+            .collect();
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = refused.iter().map(|c| c.name()).collect();
+        Err(self.policy(format!(
+            "{what}: {} clients reject it. Choose another value or key, or name the clients the registry accepts losing in the parameter {ACCEPT_CLIENT_LOSS} (\"{}\")",
+            compat::client_list(&refused),
+            names.join(",")
+        )))
+    }
+
+    /// The parameters against the client profiles, before any key exists: the key type every
+    /// token generates and the hash bins.
+    fn gate_parameters(&self) -> Result<(), EngineError> {
+        if let Some(ParamValue::Text(t)) = self.params.get(ACCEPT_CLIENT_LOSS) {
+            compat::parse_client_list(t)
+                .map_err(|e| self.policy(format!("{ACCEPT_CLIENT_LOSS}: {e}")))?;
+        }
+        if let Some(ParamValue::Choice(c)) = self.params.get("key_type")
+            && let Some(alg) = crate::tuf::key::Algorithm::from_key_type(c)
+        {
+            self.gate(
+                &format!("key_type = \"{c}\" ({} keys)", alg.label()),
+                &compat::algorithm_rejected_by(alg),
+            )?;
+        }
+        let bins = int_param(&self.params, "hash_bins");
+        if bins > 0 {
+            self.gate(
+                &format!("hash_bins = {bins} (TAP 15 hash bins, delegations.succinct_roles)"),
+                &compat::SUCCINCT_ROLES_REJECTED_BY,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A key entering from the input media (an online key, a developer's key): in an encoding
+    /// every profile reads (a refusal whatever the parameters say), and of a type the clients
+    /// verify (unless the registry accepted losing those that do not).
+    fn gate_new_key(&self, what: &str, key: &Key) -> Result<(), EngineError> {
+        for f in compat::check_key(&key.key_id(), key, what) {
+            if f.rule == "ecdsa-encoding" {
+                return Err(self.policy(format!(
+                    "{what}: an ECDSA public key that is not PEM: {} clients cannot read it; bring the key as PEM (SubjectPublicKeyInfo), which every client reads",
+                    compat::client_list(&f.clients)
+                )));
+            }
+            self.gate(&format!("{}: {}", f.field, f.problem), &f.clients)?;
+        }
+        Ok(())
+    }
+
     /// The confirmed clock.
     fn now(&self) -> Result<OffsetDateTime, EngineError> {
         self.clock
@@ -1815,6 +1942,7 @@ impl Engine {
                     };
                     self.params.insert(name.clone(), value);
                 }
+                self.gate_parameters()?;
                 self.have_params = true;
                 self.practice = *practice;
                 return Ok(Vec::new());
@@ -1972,6 +2100,19 @@ impl Engine {
                         root_md.signed().common.expires.raw
                     ));
                 }
+                // Every later root carries consistent_snapshot over as it is: a root without
+                // it is refused here, before any key is generated.
+                if root_md.signed().consistent_snapshot.is_none() {
+                    let f = compat::check_root(root_md.signed())
+                        .into_iter()
+                        .find(|f| f.rule == "consistent-snapshot");
+                    if let Some(f) = f {
+                        self.gate(
+                            &format!("current root: {}: {}", f.field, f.problem),
+                            &f.clients,
+                        )?;
+                    }
+                }
                 self.current = Some((root_md, targets_md));
                 self.advance();
             }
@@ -2004,6 +2145,12 @@ impl Engine {
                 for (i, v) in requests.iter().enumerate() {
                     let r = KeyRequest::from_value(v)
                         .map_err(|e| self.policy(format!("request {}: {e}", i + 1)))?;
+                    for (k, key) in r.keys.iter().enumerate() {
+                        self.gate_new_key(
+                            &format!("request {} ({}) key {}", i + 1, r.project, k + 1),
+                            key,
+                        )?;
+                    }
                     if parsed.iter().any(|o| o.project == r.project) {
                         return Err(
                             self.policy(format!("project {} is requested twice", r.project))
@@ -2036,6 +2183,7 @@ impl Engine {
                         .map_err(|e| self.policy(e.to_string()))?;
                     key.public_key()
                         .map_err(|e| self.policy(format!("{role} key: {e}")))?;
+                    self.gate_new_key(&format!("the {role} key"), &key)?;
                     parsed.insert(role.clone(), key);
                 }
                 for role in &wanted {
@@ -2096,7 +2244,16 @@ impl Engine {
                         "the recorded digests are not those of the proposal the events build",
                     ));
                 }
-                warnings.extend(lint_key_ids(&p));
+                if let Some(e) = added_key_id_mismatches(self.current.as_ref(), &p)
+                    .into_iter()
+                    .next()
+                {
+                    return Err(self.policy(e));
+                }
+                for (role, f) in proposal_findings(&p) {
+                    self.gate(&format!("{role}: {}: {}", f.field, f.problem), &f.clients)?;
+                    warnings.push(accepted_loss_line(role, &f));
+                }
                 // A later proposal of the same ceremony (sign-intoto-layout's targets) is
                 // reviewed and signed anew.
                 self.approved = false;
@@ -2370,15 +2527,32 @@ mod tests {
     struct Room {
         signers: Vec<(String, SoftwareSigner)>,
         online: SoftwareSigner,
+        /// The online key object as the input media carry it.
+        online_key: Value,
+        /// Parameter values the administrator enters.
+        params: BTreeMap<String, ParamJson>,
+        /// The current root and targets the input media carry (ceremonies that load them).
+        current: Option<(Value, Value)>,
+        /// Developers' key requests on the input media.
+        requests: Vec<Value>,
     }
 
+    /// Three keyholders with Ed25519 and P-256 keys (what every client profile reads).
     fn room() -> Room {
-        let algs = [
+        room_with([
             Algorithm::Ed25519,
             Algorithm::EcdsaP256,
-            Algorithm::EcdsaP384,
-        ];
+            Algorithm::EcdsaP256,
+        ])
+    }
+
+    fn room_with(algs: [Algorithm; 3]) -> Room {
+        let online = SoftwareSigner::from_seed(Algorithm::Ed25519, &[9; 48]).unwrap();
         Room {
+            online_key: online.key().to_value(),
+            params: BTreeMap::new(),
+            current: None,
+            requests: Vec::new(),
             signers: ["alice", "bob", "carol"]
                 .iter()
                 .zip(algs)
@@ -2390,18 +2564,28 @@ mod tests {
                     )
                 })
                 .collect(),
-            online: SoftwareSigner::from_seed(Algorithm::Ed25519, &[9; 48]).unwrap(),
+            online,
         }
     }
 
     /// Drive the engine through a whole bootstrap as a runner would; returns the events.
     fn run(engine: &mut Engine, room: &mut Room, stop_after: usize) -> Vec<Event> {
+        try_run(engine, room, stop_after).unwrap_or_else(|(ev, e)| panic!("{ev}: {e}"))
+    }
+
+    /// As [`run`], but the first refused event ends the run with the refusal. Warnings are
+    /// acknowledged as events, as the runners do.
+    fn try_run(
+        engine: &mut Engine,
+        room: &mut Room,
+        stop_after: usize,
+    ) -> Result<Vec<Event>, (&'static str, EngineError)> {
         let mut events = Vec::new();
         while events.len() < stop_after {
             let step = engine.current_step().unwrap_or("end").to_string();
             let ev = match engine.need() {
                 Need::Parameters => Event::Parameters {
-                    values: BTreeMap::new(),
+                    values: room.params.clone(),
                     practice: false,
                 },
                 Need::Acknowledge { .. } => Event::Acknowledged {
@@ -2426,8 +2610,8 @@ mod tests {
                 Need::ImportKeys { .. } => Event::KeysImported {
                     step,
                     keys: [
-                        ("snapshot".to_string(), room.online.key().to_value()),
-                        ("timestamp".to_string(), room.online.key().to_value()),
+                        ("snapshot".to_string(), room.online_key.clone()),
+                        ("timestamp".to_string(), room.online_key.clone()),
                     ]
                     .into_iter()
                     .collect(),
@@ -2461,10 +2645,7 @@ mod tests {
                         let role = if p
                             .root
                             .as_ref()
-                            .unwrap()
-                            .signatures
-                            .iter()
-                            .any(|x| x.keyid == keyid)
+                            .is_none_or(|r| r.signatures.iter().any(|x| x.keyid == keyid))
                         {
                             "targets"
                         } else {
@@ -2497,17 +2678,38 @@ mod tests {
                     }
                 }
                 Need::Seal => Event::Sealed { step },
-                Need::LoadMetadata | Need::ImportRequests | Need::ImportLayout { .. } => {
-                    panic!("bootstrap-root loads no metadata, requests or layout")
+                Need::LoadMetadata => {
+                    let (root, targets) = room.current.clone().expect("current metadata");
+                    Event::MetadataLoaded {
+                        step,
+                        root,
+                        targets,
+                    }
                 }
+                Need::ImportRequests => Event::RequestsImported {
+                    step,
+                    requests: room.requests.clone(),
+                },
+                Need::ImportLayout { .. } => panic!("these tests import no layout"),
                 Need::Done => break,
             };
-            engine.apply(&ev).unwrap_or_else(|e| panic!("{ev:?}: {e}"));
+            let warnings = match engine.apply(&ev) {
+                Ok(w) => w,
+                Err(e) => return Err((ev.action(), e)),
+            };
             // Every event survives the trip through transcript details.
             assert_eq!(Event::from_value(&ev.to_value()).unwrap(), ev);
             events.push(ev);
+            for warning in warnings {
+                let ack = Event::WarningAcknowledged {
+                    step: engine.current_step().unwrap_or("end").to_string(),
+                    warning,
+                };
+                engine.apply(&ack).unwrap();
+                events.push(ack);
+            }
         }
-        events
+        Ok(events)
     }
 
     #[test]
@@ -2837,7 +3039,7 @@ mod tests {
     }
 
     #[test]
-    fn key_ids_that_are_not_hashes_are_warned_about() {
+    fn a_key_the_ceremony_adds_must_have_its_hash_as_key_id() {
         let a = SoftwareSigner::from_seed(Algorithm::Ed25519, &[1; 48]).unwrap();
         let roles: Vec<RoleKeys> = RoleType::ALL
             .iter()
@@ -2854,7 +3056,7 @@ mod tests {
             root: Some(Metadata::new(root.clone())),
             targets: None,
         };
-        assert!(lint_key_ids(&good).is_empty());
+        assert!(added_key_id_mismatches(None, &good).is_empty());
         // The same key under a label that is not its hash (as sigstore v11 had).
         let label = KeyId("0c87432c".into());
         let old = root.keys[0].0.clone();
@@ -2864,12 +3066,371 @@ mod tests {
         }
         let bad = Proposal {
             layout: None,
-            root: Some(Metadata::new(root)),
+            root: Some(Metadata::new(root.clone())),
             targets: None,
         };
-        let w = lint_key_ids(&bad);
+        let w = added_key_id_mismatches(None, &bad);
         assert_eq!(w.len(), 1, "{w:?}");
-        assert!(w[0].contains("0c87432c") && w[0].contains(&old.0), "{w:?}");
+        assert!(
+            w[0].contains("0c87432c") && w[0].contains(&old.0) && w[0].contains("tough"),
+            "{w:?}"
+        );
+        // Carried forward from the current root, it is the client profiles' business (tough).
+        let current = (
+            Metadata::new(root),
+            Metadata::new(edit::new_targets(
+                time::macros::datetime!(2030-01-01 0:00 UTC),
+            )),
+        );
+        assert!(added_key_id_mismatches(Some(&current), &bad).is_empty());
+        let f = proposal_findings(&bad);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].1.rule, "key-id");
+        assert_eq!(f[0].1.clients, [Client::Tough]);
+    }
+
+    fn with_params(mut room: Room, params: &[(&str, ParamJson)]) -> Room {
+        for (n, v) in params {
+            room.params.insert(n.to_string(), v.clone());
+        }
+        room
+    }
+
+    fn text(s: &str) -> ParamJson {
+        ParamJson::Text(s.into())
+    }
+
+    /// The refusal of a run that must fail, and the events accepted before it.
+    fn refusal(kind: &str, room: &mut Room) -> (Vec<String>, String) {
+        let mut engine = Engine::new(script_named(kind)).unwrap();
+        let mut before = Vec::new();
+        match try_run(&mut engine, room, usize::MAX) {
+            Ok(_) => panic!("{kind}: the ceremony ran to the end"),
+            Err((ev, e)) => {
+                before.push(ev.to_string());
+                before.extend(
+                    engine
+                        .generated_keys()
+                        .iter()
+                        .map(|(who, _, _)| format!("key of {who}")),
+                );
+                (before, e.to_string())
+            }
+        }
+    }
+
+    fn script_named(name: &str) -> Script {
+        let text = std::fs::read_to_string(format!(
+            "{}/ceremony-scripts/{name}.toml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        Script::parse(&format!("{name}.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn ecdsa_p384_and_hash_bins_are_refused_with_the_parameters_before_any_key_exists() {
+        for (params, clients, field) in [
+            (
+                vec![("key_type", text("ecdsa-p384"))],
+                "tough and tuf-js clients reject it",
+                "key_type = \"ecdsa-p384\"",
+            ),
+            (
+                vec![("hash_bins", ParamJson::Integer(4))],
+                "tough clients reject it",
+                "hash_bins = 4",
+            ),
+            (
+                // Accepting one of the two is not enough.
+                vec![
+                    ("key_type", text("ecdsa-p384")),
+                    ("accept_client_loss", text("tuf-js")),
+                ],
+                "tough clients reject it",
+                "key_type",
+            ),
+            (
+                vec![("accept_client_loss", text("rust-tuf"))],
+                "\"rust-tuf\" is not a client profile",
+                "accept_client_loss",
+            ),
+        ] {
+            let mut room = with_params(room(), &params);
+            let (at, e) = refusal("bootstrap-root", &mut room);
+            assert_eq!(at, ["parameters"], "{e}");
+            assert!(e.contains(clients) && e.contains(field), "{e}");
+        }
+    }
+
+    #[test]
+    fn an_accepted_loss_is_shown_on_the_review_and_recorded() {
+        let mut room = with_params(
+            room_with([Algorithm::EcdsaP384; 3]),
+            &[
+                ("key_type", text("ecdsa-p384")),
+                ("accept_client_loss", text("tuf-js, tough")),
+            ],
+        );
+        let mut engine = Engine::new(script()).unwrap();
+        let events = run(&mut engine, &mut room, usize::MAX);
+        assert_eq!(engine.need(), Need::Done);
+        let line = "tough and tuf-js clients will reject this root: $.signed.keys.";
+        assert!(
+            engine.review_lines().iter().any(|l| l.starts_with(line)),
+            "{:#?}",
+            engine.review_lines()
+        );
+        let recorded: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::WarningAcknowledged { warning, .. } => Some(warning.as_str()),
+                _ => None,
+            })
+            .collect();
+        // One per P-384 key, recorded at the proposal (before anything is signed).
+        assert_eq!(recorded.len(), 3, "{recorded:?}");
+        assert!(recorded.iter().all(|w| w.starts_with(line)), "{recorded:?}");
+        let propose = events
+            .iter()
+            .position(|e| matches!(e, Event::Proposed { .. }))
+            .unwrap();
+        assert!(matches!(
+            events[propose + 1],
+            Event::WarningAcknowledged { .. }
+        ));
+        // Without the parameter the same keys are refused at the proposal, naming both clients.
+        let mut room = with_params(
+            room_with([Algorithm::EcdsaP384; 3]),
+            &[("key_type", text("ed25519"))],
+        );
+        let (at, e) = refusal("bootstrap-root", &mut room);
+        assert_eq!(at[0], "proposed", "{e}");
+        assert!(
+            e.contains("tough and tuf-js clients reject it") && e.contains(".scheme"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn online_keys_from_the_input_media_must_be_pem_whatever_the_parameters() {
+        let p256 = SoftwareSigner::from_seed(Algorithm::EcdsaP256, &[8; 48]).unwrap();
+        let mut hex_key = p256.key().clone();
+        let Ok(crate::tuf::key::PublicKey::EcdsaP256(vk)) = hex_key.public_key() else {
+            unreachable!()
+        };
+        hex_key.public = hex::encode(vk.to_encoded_point(false).as_bytes());
+        let mut room = with_params(room(), &[("accept_client_loss", text("python-tuf,go-tuf"))]);
+        room.online_key = hex_key.to_value();
+        let (at, e) = refusal("bootstrap-root", &mut room);
+        assert_eq!(at, ["keys-imported"], "{e}");
+        assert!(
+            e.contains("python-tuf and go-tuf clients cannot read it") && e.contains("PEM"),
+            "{e}"
+        );
+        // An online P-384 key: tough and tuf-js, refused unless accepted.
+        let mut room = self::room();
+        room.online_key = SoftwareSigner::from_seed(Algorithm::EcdsaP384, &[8; 48])
+            .unwrap()
+            .key()
+            .to_value();
+        let (at, e) = refusal("bootstrap-root", &mut room);
+        assert_eq!(at, ["keys-imported"], "{e}");
+        assert!(e.contains("tough and tuf-js clients reject it"), "{e}");
+    }
+
+    /// The exported root and targets of a bootstrap by `room`, as the next ceremony's input.
+    fn bootstrapped(room: &mut Room) -> (Metadata<Root>, Metadata<Targets>) {
+        let mut engine = Engine::new(script()).unwrap();
+        run(&mut engine, room, usize::MAX);
+        let files = engine.export_files();
+        (
+            Metadata::from_bytes(&files[0].1).unwrap(),
+            Metadata::from_bytes(&files[1].1).unwrap(),
+        )
+    }
+
+    /// `signed` changed and signed again by the room's keyholders (as another tool would).
+    fn resigned<T: crate::tuf::metadata::SignedPayload>(
+        room: &mut Room,
+        root: &Root,
+        signed: T,
+    ) -> Value {
+        let mut md = Metadata::new(signed);
+        for (_, s) in room.signers.iter_mut() {
+            let m = s.key().public_key().unwrap().material();
+            let id = root
+                .keys
+                .iter()
+                .find(|(_, k)| k.public_key().is_ok_and(|p| p.material() == m))
+                .map(|(id, _)| id.clone())
+                .unwrap();
+            let sig = s.sign(md.signed_bytes()).unwrap();
+            md.add_signature(id, &sig);
+        }
+        md.to_value()
+    }
+
+    #[test]
+    fn a_current_root_without_consistent_snapshot_is_refused_when_loaded() {
+        let mut room = room();
+        let (root, targets) = bootstrapped(&mut room);
+        let mut r = root.signed().clone();
+        r.consistent_snapshot = None;
+        let root_value = resigned(&mut room, &r, r.clone());
+        room.current = Some((root_value, targets.to_value()));
+        let (at, e) = refusal("refresh-expiry", &mut room);
+        assert_eq!(at, ["metadata-loaded"], "{e}");
+        assert!(
+            e.contains("tough, tuf-js and go-tuf clients reject it")
+                && e.contains("consistent_snapshot"),
+            "{e}"
+        );
+        // Accepted: the next root carries it over, the review says so.
+        room.params
+            .insert("accept_client_loss".into(), text("tough,tuf-js,go-tuf"));
+        let mut engine = Engine::new(script_named("refresh-expiry")).unwrap();
+        try_run(&mut engine, &mut room, usize::MAX).unwrap_or_else(|(ev, e)| panic!("{ev}: {e}"));
+        assert!(engine.review_lines()[0].starts_with(
+            "go-tuf, tough and tuf-js clients will reject this root: $.signed.consistent_snapshot"
+        ) || engine.review_lines()[0].starts_with(
+            "tough, tuf-js and go-tuf clients will reject this root: $.signed.consistent_snapshot"
+        ), "{:?}", engine.review_lines());
+    }
+
+    #[test]
+    fn carried_forward_key_ids_and_delegation_fields_are_refused_at_the_proposal() {
+        // A current root listing a keyholder's key under a label (sigstore v11's mistake).
+        let mut room = room();
+        let (root, targets) = bootstrapped(&mut room);
+        let mut r = root.signed().clone();
+        let old = r.role(RoleType::Root).keyids[0].clone();
+        let label = KeyId("0c87432c".into());
+        for (id, _) in r.keys.iter_mut() {
+            if *id == old {
+                *id = label.clone();
+            }
+        }
+        r.keys.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, role) in r.roles.iter_mut() {
+            for id in role.keyids.iter_mut() {
+                if *id == old {
+                    *id = label.clone();
+                }
+            }
+        }
+        let root_value = resigned(&mut room, &r, r.clone());
+        let mut t = targets.signed().clone();
+        edit::add_delegation(
+            &mut t,
+            &edit::NewDelegation {
+                name: "proj".into(),
+                keys: vec![room.online.key().clone()],
+                threshold: 1,
+                paths: vec!["proj/*".into()],
+                terminating: true,
+            },
+        )
+        .unwrap();
+        let targets_value = resigned(&mut room, &r, t.clone());
+        room.current = Some((root_value, targets_value));
+        let (at, e) = refusal("refresh-expiry", &mut room);
+        assert_eq!(at[0], "proposed", "{e}");
+        assert!(
+            e.contains("tough clients reject it") && e.contains("0c87432c"),
+            "{e}"
+        );
+        // Unknown fields in a delegated role, carried into the next targets.
+        let mut room = self::room();
+        let (root, _) = bootstrapped(&mut room);
+        let mut t = edit::new_targets(time::macros::datetime!(2030-01-01 0:00 UTC));
+        edit::add_delegation(
+            &mut t,
+            &edit::NewDelegation {
+                name: "proj".into(),
+                keys: vec![room.online.key().clone()],
+                threshold: 1,
+                paths: vec!["proj/*".into()],
+                terminating: true,
+            },
+        )
+        .unwrap();
+        t.delegations.as_mut().unwrap().roles.as_mut().unwrap()[0]
+            .role
+            .unrecognized
+            .insert("x-owner".into(), Value::String("dev".into()));
+        let targets_value = resigned(&mut room, root.signed(), t);
+        room.current = Some((root.to_value(), targets_value));
+        let (at, e) = refusal("refresh-expiry", &mut room);
+        assert_eq!(at[0], "proposed", "{e}");
+        assert!(
+            e.contains("tough clients reject it")
+                && e.contains("$.signed.delegations.roles[0].x-owner"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn developer_keys_in_requests_are_checked_against_the_profiles() {
+        let mut room = room();
+        let (root, targets) = bootstrapped(&mut room);
+        room.current = Some((root.to_value(), targets.to_value()));
+        let request = |key: &Key| {
+            let text = format!(
+                r#"{{"_type": "conclave-key-request", "project": "proj", "paths": ["proj/*"], "threshold": 1, "keys": [{}]}}"#,
+                key.to_value().to_pretty_json()
+            );
+            Value::parse(text.as_bytes()).unwrap()
+        };
+        let p384 = SoftwareSigner::from_seed(Algorithm::EcdsaP384, &[7; 48]).unwrap();
+        room.requests = vec![request(p384.key())];
+        let (at, e) = refusal("delegate-claimed-projects", &mut room);
+        assert_eq!(at, ["requests-imported"], "{e}");
+        assert!(
+            e.contains("request 1 (proj) key 1")
+                && e.contains("tough and tuf-js clients reject it"),
+            "{e}"
+        );
+        let p256 = SoftwareSigner::from_seed(Algorithm::EcdsaP256, &[7; 48]).unwrap();
+        let mut hex_key = p256.key().clone();
+        let Ok(crate::tuf::key::PublicKey::EcdsaP256(vk)) = hex_key.public_key() else {
+            unreachable!()
+        };
+        hex_key.public = hex::encode(vk.to_encoded_point(false).as_bytes());
+        room.requests = vec![request(&hex_key)];
+        let (at, e) = refusal("delegate-claimed-projects", &mut room);
+        assert_eq!(at, ["requests-imported"], "{e}");
+        assert!(
+            e.contains("python-tuf and go-tuf clients cannot read it"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn expiry_forms_clients_refuse_never_reach_a_proposal() {
+        // A current root with a fraction and an offset (as sigstore's first roots had): every
+        // ceremony writes a new expiry in the strict form, so the proposal passes the profiles.
+        let mut room = room();
+        let (root, targets) = bootstrapped(&mut room);
+        let mut r = root.signed().clone();
+        r.common.expires =
+            Expires::parse("2027-11-23T11:00:00.500+01:00".into(), "expires").unwrap();
+        let root_value = resigned(&mut room, &r, r.clone());
+        room.current = Some((root_value, targets.to_value()));
+        let mut engine = Engine::new(script_named("refresh-expiry")).unwrap();
+        try_run(&mut engine, &mut room, usize::MAX).unwrap_or_else(|(ev, e)| panic!("{ev}: {e}"));
+        let p = engine.proposal().unwrap();
+        assert!(p.root.as_ref().unwrap().signed().common.expires.is_strict());
+        assert_eq!(proposal_findings(&p).len(), 0);
+        // Had one reached it, python-tuf and tough would be named.
+        let mut bad = p.clone();
+        if let Some(r) = bad.root.as_mut() {
+            let mut s = r.signed().clone();
+            s.common.expires = Expires::parse("2027-11-23T10:00:00.5Z".into(), "e").unwrap();
+            r.set_signed(s);
+        }
+        let f = proposal_findings(&bad);
+        assert_eq!(f[0].1.clients, [Client::PythonTuf, Client::Tough]);
     }
 
     #[test]

@@ -402,12 +402,7 @@ pub fn module_candidates() -> Vec<PathBuf> {
 
 /// The signature algorithm a key type selector names (`ed25519`, `ecdsa-p256`, `ecdsa-p384`).
 pub fn parse_key_type(s: &str) -> Option<Algorithm> {
-    match s {
-        "ed25519" => Some(Algorithm::Ed25519),
-        "ecdsa-p256" | "ecdsa-sha2-nistp256" | "p256" => Some(Algorithm::EcdsaP256),
-        "ecdsa-p384" | "ecdsa-sha2-nistp384" | "p384" => Some(Algorithm::EcdsaP384),
-        _ => None,
-    }
+    Algorithm::from_key_type(s)
 }
 
 /// The command-line name of a key type.
@@ -416,7 +411,7 @@ pub fn key_type_name(alg: Algorithm) -> &'static str {
         Algorithm::Ed25519 => "ed25519",
         Algorithm::EcdsaP256 => "ecdsa-p256",
         Algorithm::EcdsaP384 => "ecdsa-p384",
-        Algorithm::RsaPssSha256 => "rsa",
+        Algorithm::RsaPssSha256 | Algorithm::RsaPkcs1v15Sha256 => "rsa",
     }
 }
 
@@ -1177,7 +1172,7 @@ impl TokenSession {
                 MechanismType::ECDSA,
                 "P-384",
             ),
-            Algorithm::RsaPssSha256 => {
+            Algorithm::RsaPssSha256 | Algorithm::RsaPkcs1v15Sha256 => {
                 return Err(TokenError::UnsupportedKey {
                     token,
                     label: label.into(),
@@ -1344,7 +1339,10 @@ fn raw_sign(
             handle,
             msg,
         ),
-        Algorithm::EcdsaP256 | Algorithm::EcdsaP384 | Algorithm::RsaPssSha256 => {
+        Algorithm::EcdsaP256
+        | Algorithm::EcdsaP384
+        | Algorithm::RsaPssSha256
+        | Algorithm::RsaPkcs1v15Sha256 => {
             let digest = prehash(alg, msg).unwrap_or_default();
             let raw = session.sign(&Mechanism::Ecdsa, handle, &digest)?;
             Ok(ecdsa_raw_to_der(alg, &raw).unwrap_or(raw))

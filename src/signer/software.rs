@@ -36,7 +36,7 @@ impl SoftwareSigner {
             if let Some(s) = Self::from_seed(alg, seed.as_ref()) {
                 return Some(s);
             }
-            if alg == Algorithm::RsaPssSha256 {
+            if matches!(alg, Algorithm::RsaPssSha256 | Algorithm::RsaPkcs1v15Sha256) {
                 return None;
             }
         }
@@ -56,7 +56,7 @@ impl SoftwareSigner {
             Algorithm::EcdsaP384 => {
                 Secret::P384(p384::ecdsa::SigningKey::from_slice(seed.get(..48)?).ok()?)
             }
-            Algorithm::RsaPssSha256 => return None,
+            Algorithm::RsaPssSha256 | Algorithm::RsaPkcs1v15Sha256 => return None,
         };
         let pk = match &secret {
             Secret::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),

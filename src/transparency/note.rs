@@ -208,7 +208,7 @@ pub fn note_key_id(name: &str, pk: &PublicKey) -> Result<[u8; 4], NoteError> {
             h.update(P384_TYPE_ID);
             h.update(der.as_bytes());
         }
-        PublicKey::Rsa(_) => {
+        PublicKey::Rsa(_) | PublicKey::RsaPkcs1v15(_) => {
             return Err(NoteError::UnsupportedKey(
                 "RSA keys cannot sign checkpoints (Conclave signs with Ed25519 and ECDSA keys only)"
                     .into(),

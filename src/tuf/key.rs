@@ -48,6 +48,9 @@ pub enum Algorithm {
     EcdsaP384,
     /// RSASSA-PSS with SHA-256 (`rsassa-pss-sha256`); verification only.
     RsaPssSha256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (`rsa-pkcs1v15-sha256`, which python-tuf verifies);
+    /// verification only.
+    RsaPkcs1v15Sha256,
 }
 
 impl Algorithm {
@@ -58,6 +61,18 @@ impl Algorithm {
             Algorithm::EcdsaP256 => "ecdsa-sha2-nistp256",
             Algorithm::EcdsaP384 => "ecdsa-sha2-nistp384",
             Algorithm::RsaPssSha256 => "rsassa-pss-sha256",
+            Algorithm::RsaPkcs1v15Sha256 => "rsa-pkcs1v15-sha256",
+        }
+    }
+
+    /// The algorithm a key type selector names (`ed25519`, `ecdsa-p256`, `ecdsa-p384`, as
+    /// scripts and commands spell them), for the key types Conclave generates.
+    pub fn from_key_type(s: &str) -> Option<Algorithm> {
+        match s {
+            "ed25519" => Some(Algorithm::Ed25519),
+            "ecdsa-p256" | "ecdsa-sha2-nistp256" | "p256" => Some(Algorithm::EcdsaP256),
+            "ecdsa-p384" | "ecdsa-sha2-nistp384" | "p384" => Some(Algorithm::EcdsaP384),
+            _ => None,
         }
     }
 
@@ -68,6 +83,7 @@ impl Algorithm {
             Algorithm::EcdsaP256 => "ECDSA P-256",
             Algorithm::EcdsaP384 => "ECDSA P-384",
             Algorithm::RsaPssSha256 => "RSA-PSS",
+            Algorithm::RsaPkcs1v15Sha256 => "RSA PKCS#1 v1.5",
         }
     }
 }
@@ -111,8 +127,10 @@ pub enum PublicKey {
     EcdsaP256(p256::ecdsa::VerifyingKey),
     /// P-384 public key.
     EcdsaP384(p384::ecdsa::VerifyingKey),
-    /// RSA public key (verification only).
+    /// RSA public key, RSASSA-PSS with SHA-256 (verification only).
     Rsa(rsa::RsaPublicKey),
+    /// RSA public key, RSASSA-PKCS1-v1_5 with SHA-256 (verification only).
+    RsaPkcs1v15(rsa::RsaPublicKey),
 }
 
 impl PublicKey {
@@ -123,6 +141,7 @@ impl PublicKey {
             PublicKey::EcdsaP256(_) => Algorithm::EcdsaP256,
             PublicKey::EcdsaP384(_) => Algorithm::EcdsaP384,
             PublicKey::Rsa(_) => Algorithm::RsaPssSha256,
+            PublicKey::RsaPkcs1v15(_) => Algorithm::RsaPkcs1v15Sha256,
         }
     }
 
@@ -134,7 +153,7 @@ impl PublicKey {
             PublicKey::Ed25519(k) => (b"ed25519:", k.as_bytes().to_vec()),
             PublicKey::EcdsaP256(k) => (b"p256:", k.to_encoded_point(false).as_bytes().to_vec()),
             PublicKey::EcdsaP384(k) => (b"p384:", k.to_encoded_point(false).as_bytes().to_vec()),
-            PublicKey::Rsa(k) => {
+            PublicKey::Rsa(k) | PublicKey::RsaPkcs1v15(k) => {
                 use rsa::traits::PublicKeyParts;
                 let mut v = k.n().to_bytes_be();
                 v.push(b':');
@@ -183,6 +202,13 @@ impl PublicKey {
                     .map_err(|_| KeyError::MalformedSignature("not an RSA-PSS signature".into()))?;
                 vk.verify(msg, &sig).map_err(|_| KeyError::BadSignature)
             }
+            PublicKey::RsaPkcs1v15(k) => {
+                let vk = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(k.clone());
+                let sig = rsa::pkcs1v15::Signature::try_from(sig).map_err(|_| {
+                    KeyError::MalformedSignature("not an RSA PKCS#1 v1.5 signature".into())
+                })?;
+                vk.verify(msg, &sig).map_err(|_| KeyError::BadSignature)
+            }
         }
     }
 }
@@ -220,12 +246,12 @@ impl Key {
             PublicKey::Ed25519(k) => hex::encode(k.as_bytes()),
             PublicKey::EcdsaP256(k) => spki_pem(k),
             PublicKey::EcdsaP384(k) => spki_pem(k),
-            PublicKey::Rsa(k) => spki_pem(k),
+            PublicKey::Rsa(k) | PublicKey::RsaPkcs1v15(k) => spki_pem(k),
         };
         let keytype = match pk.algorithm() {
             Algorithm::Ed25519 => "ed25519",
             Algorithm::EcdsaP256 | Algorithm::EcdsaP384 => "ecdsa",
-            Algorithm::RsaPssSha256 => "rsa",
+            Algorithm::RsaPssSha256 | Algorithm::RsaPkcs1v15Sha256 => "rsa",
         };
         Key {
             keytype: keytype.to_string(),
@@ -291,7 +317,7 @@ impl Key {
             "ecdsa-sha2-nistp384" => {
                 matches!(self.keytype.as_str(), "ecdsa" | "ecdsa-sha2-nistp384")
             }
-            "rsassa-pss-sha256" => self.keytype == "rsa",
+            "rsassa-pss-sha256" | "rsa-pkcs1v15-sha256" => self.keytype == "rsa",
             other => return Err(KeyError::UnsupportedScheme(other.to_string())),
         };
         if !keytype_ok {
@@ -349,7 +375,11 @@ impl Key {
                 }
                 let k = rsa::RsaPublicKey::from_public_key_pem(public)
                     .map_err(|e| bad(format!("not an RSA SPKI PEM key ({e})")))?;
-                Ok(PublicKey::Rsa(k))
+                if scheme == "rsa-pkcs1v15-sha256" {
+                    Ok(PublicKey::RsaPkcs1v15(k))
+                } else {
+                    Ok(PublicKey::Rsa(k))
+                }
             }
         }
     }
@@ -381,7 +411,9 @@ fn spki_pem<K: p256::pkcs8::EncodePublicKey>(k: &K) -> String {
 /// takes a digest). Ed25519 signs the message itself; returns `None` for it.
 pub fn prehash(alg: Algorithm, msg: &[u8]) -> Option<Vec<u8>> {
     match alg {
-        Algorithm::EcdsaP256 | Algorithm::RsaPssSha256 => Some(Sha256::digest(msg).to_vec()),
+        Algorithm::EcdsaP256 | Algorithm::RsaPssSha256 | Algorithm::RsaPkcs1v15Sha256 => {
+            Some(Sha256::digest(msg).to_vec())
+        }
         Algorithm::EcdsaP384 => Some(Sha384::digest(msg).to_vec()),
         Algorithm::Ed25519 => None,
     }
@@ -396,6 +428,48 @@ mod tests {
         let sk = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
         let key = Key::from_public_key(&PublicKey::Ed25519(sk.verifying_key()));
         (sk, key)
+    }
+
+    #[test]
+    fn rsa_pkcs1v15_sha256_keys_verify_as_python_tuf_does() {
+        use rsa::pkcs8::EncodePublicKey;
+        let mut rng = rand_core::OsRng;
+        let sk = rsa::RsaPrivateKey::new(&mut rng, 1024).unwrap();
+        let pem = sk
+            .to_public_key()
+            .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+            .unwrap();
+        let key = |scheme: &str| Key {
+            keytype: "rsa".into(),
+            scheme: scheme.into(),
+            public: pem.clone(),
+            keyval_unrecognized: Map::new(),
+            unrecognized: Map::new(),
+        };
+        let msg = b"signed bytes";
+        let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(sk.clone());
+        let sig = signature::SignatureEncoding::to_vec(&signer.sign(msg));
+        let pkcs1 = key("rsa-pkcs1v15-sha256");
+        assert_eq!(
+            pkcs1.public_key().unwrap().algorithm(),
+            Algorithm::RsaPkcs1v15Sha256
+        );
+        pkcs1.verify_hex(msg, &hex::encode(&sig)).unwrap();
+        assert_eq!(
+            pkcs1.verify_hex(b"other bytes", &hex::encode(&sig)),
+            Err(KeyError::BadSignature)
+        );
+        // The same signature under the PSS scheme does not verify: the schemes are not mixed.
+        assert!(
+            key("rsassa-pss-sha256")
+                .verify_hex(msg, &hex::encode(&sig))
+                .is_err()
+        );
+        // Both schemes name one key (it counts once toward a threshold).
+        assert_eq!(
+            pkcs1.public_key().unwrap().material(),
+            key("rsassa-pss-sha256").public_key().unwrap().material()
+        );
     }
 
     #[test]

@@ -36,6 +36,20 @@ impl TrustedSet {
     pub fn find_target(
         &self,
         target: &str,
+        load: impl FnMut(&str) -> Option<Vec<u8>>,
+    ) -> Result<TargetSearch, VerifyError> {
+        self.find_target_cached(target, |_| None, load)
+    }
+
+    /// [`TrustedSet::find_target`] for a client with a cache: `cached(role)` is tried first, and
+    /// when there is no cached copy or it does not verify against the delegator (keys changed,
+    /// a threshold raised, a copy damaged on disk), `fetch(role)` is asked once for a new one,
+    /// as python-tuf's ngclient does. A cached copy that no longer verifies never blocks the
+    /// search until the role's version changes.
+    pub fn find_target_cached(
+        &self,
+        target: &str,
+        mut cached: impl FnMut(&str) -> Option<Vec<u8>>,
         mut load: impl FnMut(&str) -> Option<Vec<u8>>,
     ) -> Result<TargetSearch, VerifyError> {
         self.check_snapshot_current(&format!("{target} lookup"))?;
@@ -56,7 +70,7 @@ impl TrustedSet {
                     ),
                 });
             }
-            let md = self.load_for_search(&role, &delegator, &verified, &mut load)?;
+            let md = self.load_for_search(&role, &delegator, &verified, &mut cached, &mut load)?;
             seen.insert(role.clone());
             visited.push(role.clone());
             if let Some(tf) = md.signed().target(target) {
@@ -95,6 +109,7 @@ impl TrustedSet {
         role: &str,
         delegator: &str,
         verified: &HashMap<String, Metadata<Targets>>,
+        cached: &mut impl FnMut(&str) -> Option<Vec<u8>>,
         load: &mut impl FnMut(&str) -> Option<Vec<u8>>,
     ) -> Result<Metadata<Targets>, VerifyError> {
         let file = format!("{role}.json");
@@ -104,14 +119,6 @@ impl TrustedSet {
         {
             return Ok(t.clone());
         }
-        let Some(bytes) = load(role) else {
-            return Err(VerifyError::Missing {
-                file,
-                message: format!(
-                    "metadata of role \"{role}\" (delegated by {delegator}) is not available"
-                ),
-            });
-        };
         let parent = if delegator == "root" {
             None
         } else {
@@ -124,6 +131,19 @@ impl TrustedSet {
                     });
                 }
             }
+        };
+        if let Some(bytes) = cached(role)
+            && let Ok((md, _)) = self.verify_targets_role(&file, &bytes, role, delegator, parent)
+        {
+            return Ok(md);
+        }
+        let Some(bytes) = load(role) else {
+            return Err(VerifyError::Missing {
+                file,
+                message: format!(
+                    "metadata of role \"{role}\" (delegated by {delegator}) is not available"
+                ),
+            });
         };
         self.verify_targets_role(&file, &bytes, role, delegator, parent)
             .map(|(md, _)| md)

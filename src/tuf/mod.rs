@@ -1,6 +1,7 @@
 //! The pure TUF core: JSON and canonical bytes, keys, metadata, verification. No I/O here.
 
 pub mod canonical;
+pub mod compat;
 pub mod edit;
 pub mod key;
 pub mod lookup;
