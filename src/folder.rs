@@ -193,6 +193,69 @@ fn read_open_file(file: File, path: &Path, max_size: u64) -> Result<Vec<u8>, Sou
     Ok(buf)
 }
 
+/// Open `path` for reading as removable media and other untrusted folders need it: without
+/// following a symbolic link at the last component (`O_NOFOLLOW`), without blocking
+/// (`O_NONBLOCK`: a named pipe would otherwise hang the open), and only when, once opened, it is
+/// a regular file (`fstat`). Anything else is an error that says what the entry is.
+pub fn open_regular_nofollow(path: &Path) -> std::io::Result<File> {
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::LOOP => std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "is a symbolic link (links are not followed here)",
+        ),
+        e => std::io::Error::from(e),
+    })?;
+    let file = File::from(fd);
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let what = if kind.is_dir() {
+            "a folder"
+        } else if kind.is_fifo() {
+            "a named pipe"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("is {what}, not a regular file"),
+        ));
+    }
+    Ok(file)
+}
+
+/// Read a regular file whole through [`open_regular_nofollow`], at most `limit` bytes: a larger
+/// file (also one that grows while being read) is an error of kind
+/// [`std::io::ErrorKind::FileTooLarge`], after reading at most `limit + 1` bytes.
+pub fn read_regular_nofollow(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    let file = open_regular_nofollow(path)?;
+    let len = file.metadata()?.len();
+    let too_large = || {
+        std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("is over the limit of {limit} bytes"),
+        )
+    };
+    if len > limit {
+        return Err(too_large());
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
+    if buf.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(buf)
+}
+
 impl MetadataSource for FolderSource {
     fn names(&self) -> Vec<String> {
         let listing = self.list().unwrap_or_default();

@@ -79,11 +79,12 @@ impl MediaFs for MtoolsFs {
     fn is_dir(&self, path: &Path) -> io::Result<bool> {
         run(self.cmd("mdir").arg(path)).map(|_| true)
     }
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+    fn read(&self, path: &Path, limit: u64) -> io::Result<Vec<u8>> {
         let host = self.scratch.path().join("read");
         let _ = std::fs::remove_file(&host);
         run(self.cmd("mcopy").arg("-n").arg(path).arg(&host))?;
-        std::fs::read(&host)
+        // FAT has no links, pipes or devices: the copy is a regular file; only its size counts.
+        conclave::folder::read_regular_nofollow(&host, limit)
     }
     fn write_new(&self, path: &Path, data: &[u8]) -> io::Result<()> {
         if self.exists(path)? {

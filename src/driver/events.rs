@@ -218,6 +218,10 @@ impl Session {
         if let Some(m) = medium
             && m != export
         {
+            // Before anything is written: a medium that is not mounted removable media would
+            // put the export on the appliance's own disk.
+            crate::transport::usb::check_removable(&*crate::transport::usb::system(), m)
+                .map_err(io("export"))?;
             places.push(m.to_path_buf());
         }
         let mut reports = Vec::new();
