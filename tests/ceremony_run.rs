@@ -93,7 +93,18 @@ fn run(room: &Room, answers: &Path) -> (i32, String, String) {
 }
 
 fn run_script(room: &Room, script: &str, answers: &Path, pins: &str) -> (i32, String, String) {
+    run_script_env(room, script, answers, pins, &[])
+}
+
+fn run_script_env(
+    room: &Room,
+    script: &str,
+    answers: &Path,
+    pins: &str,
+    env: &[(&str, &Path)],
+) -> (i32, String, String) {
     let mut child = conclave()
+        .envs(env.iter().copied())
         .args(["ceremony", "run", script, "--workspace"])
         .arg(&room.ws)
         .arg("--answers")
@@ -118,10 +129,20 @@ fn run_script(room: &Room, script: &str, answers: &Path, pins: &str) -> (i32, St
 #[test]
 fn a_ceremony_answered_by_a_file_signs_with_the_tokens_and_never_records_a_pin() {
     let room = room();
-    // The answers also name a folder on "removable media" that receives the export.
-    let stick = room.ws.parent().unwrap().join("stick/conclave-export");
+    // The answers also name a folder on "removable media" that receives the export: a folder
+    // of this machine that a fake system tree shows mounted from a USB stick's partition.
+    let mount = room.ws.parent().unwrap().join("stick");
+    std::fs::create_dir(&mount).unwrap();
+    let system = common::fake_usb_system(room.ws.parent().unwrap(), &mount);
+    let stick = mount.join("conclave-export");
     let a = answers(&room, true, &format!("export_to = \"{}\"", stick.display()));
-    let (code, out, err) = run(&room, &a);
+    let (code, out, err) = run_script_env(
+        &room,
+        "bootstrap-root",
+        &a,
+        &room.pins,
+        &[("CONCLAVE_TEST_SYSTEM_ROOT", &system)],
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("transcript verify") && out.contains(": VALID"),
@@ -155,6 +176,29 @@ fn a_ceremony_answered_by_a_file_signs_with_the_tokens_and_never_records_a_pin()
         let pin = line.split_once('=').unwrap().1;
         assert!(!transcript.contains(pin) && !out.contains(pin) && !err.contains(pin));
     }
+}
+
+/// `export_to` on the appliance's own disk (any folder that is not on a mounted removable or
+/// USB medium): refused before anything is written there, naming the folder; before this fix the
+/// export was written to the internal disk and reported as a success.
+#[test]
+fn export_to_a_folder_that_is_not_removable_media_is_refused() {
+    let room = room();
+    let stick = room.ws.parent().unwrap().join("not-a-stick/conclave-export");
+    let a = answers(&room, true, &format!("export_to = \"{}\"", stick.display()));
+    let (code, out, err) = run(&room, &a);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(&stick.display().to_string())
+            && err.contains("not on removable media")
+            && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert!(!stick.exists(), "nothing was written there");
+    assert!(
+        !room.ws.join("export").join("SHA256SUMS").exists(),
+        "nor to the workspace's export"
+    );
 }
 
 #[test]

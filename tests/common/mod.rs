@@ -231,3 +231,35 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A fake system tree for `CONCLAVE_TEST_SYSTEM_ROOT` (debug builds only) in which `stick`, a
+/// real folder, is the mount point of `/dev/sdb1`, a partition of a USB disk (the sysfs layout of
+/// a USB stick: `/sys/dev/block/8:17` leads through `usb1`, `/sys/block/sdb/removable` is 1), and
+/// `/` is an internal virtio disk. Returns the tree's root (inside `under`).
+#[allow(dead_code)]
+pub fn fake_usb_system(under: &Path, stick: &Path) -> PathBuf {
+    let root = under.join("fake-system");
+    let dev = root.join("sys/devices/pci0000:00/0000:00:14.0/usb1/1-2/block/sdb");
+    std::fs::create_dir_all(dev.join("sdb1")).unwrap();
+    std::fs::write(dev.join("sdb1/partition"), "1\n").unwrap();
+    std::fs::create_dir_all(root.join("sys/block/sdb")).unwrap();
+    std::fs::write(root.join("sys/block/sdb/removable"), "1\n").unwrap();
+    std::fs::create_dir_all(root.join("sys/dev/block")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../devices/pci0000:00/0000:00:14.0/usb1/1-2/block/sdb/sdb1",
+        root.join("sys/dev/block/8:17"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("proc/self")).unwrap();
+    let stick = stick.canonicalize().unwrap();
+    std::fs::write(
+        root.join("proc/self/mountinfo"),
+        format!(
+            "22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n\
+             40 22 8:17 / {} rw,nosuid,nodev - vfat /dev/sdb1 rw\n",
+            stick.display()
+        ),
+    )
+    .unwrap();
+    root
+}
