@@ -96,9 +96,21 @@ fn main() -> ExitCode {
     // Then core dumps off, not dumpable and memory locked, before any PIN can be read. What
     // cannot be applied is a warning here and a NO in `conclave selfcheck`; the commands still run.
     // Arguments are parsed first (they hold no secret): the commands that only read public
-    // metadata do not lock memory.
+    // data do not lock memory.
     let cli = Cli::parse();
-    let public_only = matches!(cli.command, Some(Command::Verify(_) | Command::Inspect(_)));
+    // Commands that never read a PIN do not lock memory either: what they read is untrusted
+    // input (media, QR frames, bundles, transcripts), which must not be locked in RAM.
+    let public_only = matches!(
+        cli.command,
+        Some(
+            Command::Verify(_)
+                | Command::Inspect(_)
+                | Command::Usb(_)
+                | Command::Qr(_)
+                | Command::Transcript(_)
+                | Command::Bundle(cli::bundle::BundleCommand::Merge(_))
+        )
+    );
     let hardening = conclave::system::harden(scrubbed, !public_only);
     for problem in &hardening.problems {
         eprintln!("conclave: warning: {problem}");

@@ -184,7 +184,11 @@ fn a_ceremony_answered_by_a_file_signs_with_the_tokens_and_never_records_a_pin()
 #[test]
 fn export_to_a_folder_that_is_not_removable_media_is_refused() {
     let room = room();
-    let stick = room.ws.parent().unwrap().join("not-a-stick/conclave-export");
+    let stick = room
+        .ws
+        .parent()
+        .unwrap()
+        .join("not-a-stick/conclave-export");
     let a = answers(&room, true, &format!("export_to = \"{}\"", stick.display()));
     let (code, out, err) = run(&room, &a);
     assert_ne!(code, 0, "{out}{err}");

@@ -407,8 +407,7 @@ pub struct RootedSystem {
 
 impl RootedSystem {
     fn at(&self, path: &Path) -> PathBuf {
-        self.root
-            .join(path.strip_prefix("/").unwrap_or(path))
+        self.root.join(path.strip_prefix("/").unwrap_or(path))
     }
 }
 
@@ -2249,7 +2248,9 @@ mod tests {
         for (dev, disk) in [("254:1", "vda/vda1"), ("254:16", "vdb")] {
             s.links.insert(
                 PathBuf::from(format!("/sys/dev/block/{dev}")),
-                PathBuf::from(format!("../../devices/pci0000:00/0000:00:04.0/virtio2/block/{disk}")),
+                PathBuf::from(format!(
+                    "../../devices/pci0000:00/0000:00:04.0/virtio2/block/{disk}"
+                )),
             );
         }
         s.files
@@ -2273,7 +2274,10 @@ mod tests {
             assert_eq!(m.fstype, "vfat");
         }
         for (bad, what) in [
-            ("disk/conclave-export", "neither removable nor attached over USB"),
+            (
+                "disk/conclave-export",
+                "neither removable nor attached over USB",
+            ),
             ("tmp", "not a block device"),
             ("elsewhere/conclave-export", "from /dev/vda1"),
         ] {

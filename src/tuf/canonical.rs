@@ -947,12 +947,16 @@ mod tests {
         assert!((n as u64) > budget);
         let err = Value::parse(text.as_bytes()).expect_err("over the budget");
         assert!(
-            err.to_string().contains("more JSON values than a file of this size may hold"),
+            err.to_string()
+                .contains("more JSON values than a file of this size may hold"),
             "{err}"
         );
         let err = Value::parse_metadata(text.as_bytes(), u64::MAX, &|_, _| Ok(()))
             .expect_err("over the budget");
-        assert!(err.to_string().contains("refused to keep memory bounded"), "{err}");
+        assert!(
+            err.to_string().contains("refused to keep memory bounded"),
+            "{err}"
+        );
         // Within the budget: parses (the budget is per parse, not per thread).
         let fits = format!("[{}]", vec!["0"; VALUE_BUDGET_BASE as usize].join(","));
         assert!(Value::parse(fits.as_bytes()).is_ok());
@@ -962,7 +966,12 @@ mod tests {
         assert!(Value::parse(text.as_bytes()).is_err());
         // 100,000 target entries are packed and not counted.
         let entries: Vec<String> = (0..100_000)
-            .map(|i| format!("\"f{i}\":{{\"hashes\":{{\"sha256\":\"{:064x}\"}},\"length\":{i}}}", i))
+            .map(|i| {
+                format!(
+                    "\"f{i}\":{{\"hashes\":{{\"sha256\":\"{:064x}\"}},\"length\":{i}}}",
+                    i
+                )
+            })
             .collect();
         let text = format!(
             "{{\"signatures\":[],\"signed\":{{\"_type\":\"targets\",\"targets\":{{{}}}}}}}",
