@@ -35,12 +35,12 @@ pub const MAX_IMAGE_PIXELS: u64 = 4096 * 4096;
 /// first. The QR reader's time grows faster than the pixel count on noise (measured, release
 /// build: 1024 x 1024 0.09 s, 2048 x 2048 2.3 s, 4096 x 4096 over 10 minutes).
 pub const MAX_SCAN_PIXELS: usize = 1 << 20;
-/// Most finder-pattern candidates (dark-light-dark-light-dark runs in the ratio 1:1:3:1:1 along
-/// a row) in the searched image. A frame's three finder patterns give 3 x 3 per pixel of module
-/// size (54 at 6 pixels per module) and its data modules a few hundred more (under 800 for the
-/// largest QR code); noise or a page of finder patterns gives thousands, and the QR reader's
-/// work grows with their square.
-pub const MAX_FINDER_CANDIDATES: usize = 2000;
+/// Most finder-pattern candidates (see [`finder_candidates`]) in the searched image. A frame has
+/// its three finder patterns and up to about 150 look-alikes among its data modules (measured on
+/// Conclave's frames up to 101 modules wide, at 4 to 12 pixels per module); noise has thousands.
+/// The QR reader tries groups of candidates, copying the image for each: measured in a release
+/// build, a page of 256 finder patterns takes it 1.1 s, 400 take 2.1 s, 625 take 5 s.
+pub const MAX_FINDER_CANDIDATES: usize = 300;
 /// Most fragments a message may have (a 4 MiB file in fragments of at least 64 bytes). Checked
 /// from each frame's header before the `ur` crate sees the frame: it allocates per fragment.
 pub const MAX_FRAGMENTS: u64 = 1 << 16;
@@ -664,17 +664,24 @@ fn scale_down(w: usize, h: usize, luma: impl Fn(usize, usize) -> u8) -> (usize, 
     (sw, sh, out)
 }
 
-/// Finder-pattern candidates along the rows of a grey image (dark below 128): runs dark, light,
-/// dark, light, dark in the ratio 1:1:3:1:1 (each outer run within 3/4 of their average, the
-/// middle within 3/4 of an average of three times it), as QR readers look for them.
+/// Finder-pattern candidates in a grey image (dark below 128): runs dark, light, dark, light,
+/// dark along a row in the ratio 1:1:3:1:1 (each outer run within 3/4 of their average, the
+/// middle within 3/4 of an average of three times it), as QR readers look for them. A candidate
+/// whose centre continues one of the row above (within one module) is the same one and is
+/// counted once, so the count does not grow with the pixels per module.
 fn finder_candidates(w: usize, h: usize, pixels: &[u8]) -> usize {
     let mut count = 0;
+    let mut above: Vec<(usize, usize)> = Vec::new();
+    let mut here: Vec<(usize, usize)> = Vec::new();
     for row in pixels.chunks(w.max(1)).take(h) {
-        // Lengths of the last five runs; the newest last.
+        here.clear();
+        // Lengths of the last five runs, the newest last, and where the run now growing began.
         let mut runs = [0usize; 5];
         let mut dark = row.first().is_some_and(|&p| p < 128);
         let mut len = 0usize;
+        let mut x = 0usize;
         for &p in row.iter().chain(std::iter::once(&255u8)) {
+            x += 1;
             let d = p < 128;
             if d == dark {
                 len += 1;
@@ -682,7 +689,7 @@ fn finder_candidates(w: usize, h: usize, pixels: &[u8]) -> usize {
             }
             runs.rotate_left(1);
             runs[4] = len;
-            // A run of dark pixels just ended: the five runs end with a dark one.
+            // A run of dark pixels just ended at x - 1: the five runs end with a dark one.
             if dark && runs[0] > 0 {
                 let avg = (runs[0] + runs[1] + runs[3] + runs[4]) / 4;
                 let err = avg * 3 / 4;
@@ -694,12 +701,17 @@ fn finder_candidates(w: usize, h: usize, pixels: &[u8]) -> usize {
                     && near(runs[4], avg)
                     && near(runs[2], 3 * avg)
                 {
-                    count += 1;
+                    let centre = (x - 1).saturating_sub(runs[4] + runs[3] + runs[2] / 2);
+                    if !above.iter().any(|&(c, m)| c.abs_diff(centre) <= m.max(1)) {
+                        count += 1;
+                    }
+                    here.push((centre, avg));
                 }
             }
             dark = d;
             len = 1;
         }
+        std::mem::swap(&mut above, &mut here);
     }
     count
 }
