@@ -105,7 +105,8 @@ pub enum QrError {
     },
     /// Not enough frames were read to rebuild the file.
     #[error(
-        "cannot rebuild the file: {resolved} of {needed} fragments recovered from {accepted} accepted frames ({rejected} rejected); scan more frames"
+        "cannot rebuild the file: {resolved} of {needed} fragments recovered from {accepted} accepted frames ({rejected} rejected){}; scan more frames",
+        .first_rejected.iter().map(|r| format!("\n  rejected {r}")).collect::<String>()
     )]
     Incomplete {
         /// Fragments recovered.
@@ -116,6 +117,8 @@ pub enum QrError {
         accepted: usize,
         /// Frames rejected.
         rejected: usize,
+        /// The first few rejected frames, each with the reason.
+        first_rejected: Vec<String>,
     },
     /// The rebuilt message is not a valid envelope.
     #[error("rebuilt message is not a Conclave QR envelope: {0}")]
@@ -1017,6 +1020,7 @@ impl Collector {
             needed: progress.needed,
             accepted: self.accepted,
             rejected: self.rejected.len(),
+            first_rejected: self.rejected.iter().take(5).cloned().collect(),
         };
         if !progress.complete {
             return Err(incomplete);
