@@ -115,7 +115,10 @@ fn main() -> ExitCode {
     for problem in &hardening.problems {
         eprintln!("conclave: warning: {problem}");
     }
-    match run(&cli) {
+    let result = run(&cli);
+    #[cfg(debug_assertions)]
+    stop_for_memory_scan();
+    match result {
         Ok(outcome) => {
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (e.g. `| head`) is not an error worth a panic.
@@ -131,5 +134,16 @@ fn main() -> ExitCode {
             eprintln!("conclave: {e}");
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// Debug builds (the test suite) only: when `CONCLAVE_TEST_STOP_AT_EXIT` is set, stop (SIGSTOP)
+/// after the command is done and every PIN buffer was dropped, so that a test can search this
+/// process's memory for the PINs (`tests/ceremony_run.rs`).
+#[cfg(debug_assertions)]
+fn stop_for_memory_scan() {
+    if std::env::var_os("CONCLAVE_TEST_STOP_AT_EXIT").is_some() {
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::STOP);
     }
 }
