@@ -281,6 +281,50 @@ impl MetadataSource for FolderSource {
     }
 }
 
+/// Mode of the files Conclave writes (metadata, exports, transcripts, the key-event log):
+/// readable by everyone, written by the owner only, whatever the caller's umask.
+pub const FILE_MODE: u32 = 0o644;
+/// Mode of files next to secrets (a SoftHSM2 configuration, practice PINs): the owner only.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+/// Mode of the folders Conclave creates.
+pub const DIR_MODE: u32 = 0o755;
+/// Mode of folders that hold tokens: the owner only.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Sets `file`'s mode to exactly `mode` (`fchmod`: the umask applies only to `open`).
+pub fn set_mode(file: &File, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+/// Creates `path` and any missing folders above it, each created one getting exactly `mode`
+/// (folders that exist already are left as they are).
+pub fn create_dir_all_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let mut missing = Vec::new();
+    let mut at = Some(path);
+    while let Some(p) = at.filter(|p| !p.as_os_str().is_empty() && p.symlink_metadata().is_err()) {
+        missing.push(p.to_path_buf());
+        at = p.parent();
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(path)?;
+    for p in missing {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+/// Write `data` to `path` as a file only its owner reads ([`PRIVATE_FILE_MODE`]), replacing
+/// what is there atomically (as [`write_replacing`]).
+pub fn write_private_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    write_via_temp(path, data, PRIVATE_FILE_MODE, |tmp, path| {
+        std::fs::rename(tmp, path)
+    })
+}
+
 /// Write `data` to `path` only if nothing exists there: a temporary name in the same folder,
 /// fsync, then a rename that refuses to replace (a hard link, so a file that appeared meanwhile is
 /// not overwritten either), fsync of the folder. On any error nothing is left under `path`.
@@ -294,7 +338,7 @@ pub fn write_new_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
             ),
         ));
     }
-    write_via_temp(path, data, |tmp, path| {
+    write_via_temp(path, data, FILE_MODE, |tmp, path| {
         match std::fs::hard_link(tmp, path) {
             Ok(()) => std::fs::remove_file(tmp),
             // vfat and exFAT (most USB sticks) have no hard links: rename(2) with
@@ -326,12 +370,15 @@ fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
 /// fsync of the folder): readers see the old or the new content, never a mix. For signing a
 /// file in place; everything else Conclave writes uses [`write_new_file`].
 pub fn write_replacing(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    write_via_temp(path, data, |tmp, path| std::fs::rename(tmp, path))
+    write_via_temp(path, data, FILE_MODE, |tmp, path| {
+        std::fs::rename(tmp, path)
+    })
 }
 
 fn write_via_temp(
     path: &Path,
     data: &[u8],
+    mode: u32,
     publish: impl FnOnce(&Path, &Path) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let dir = match path.parent() {
@@ -344,10 +391,13 @@ fn write_via_temp(
         .unwrap_or_else(|| "out".into());
     let tmp = dir.join(format!(".{name}.conclave-tmp-{}", std::process::id()));
     let result = (|| {
+        use std::os::unix::fs::OpenOptionsExt;
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(mode)
             .open(&tmp)?;
+        set_mode(&f, mode)?;
         f.write_all(data)?;
         f.sync_all()?;
         drop(f);

@@ -93,6 +93,10 @@ fn main() -> ExitCode {
         // allocator starts none), so nothing else can read the environment concurrently.
         unsafe { std::env::remove_var(name) };
     }
+    // Files and folders get the modes Conclave sets (0644/0755, 0600/0700 next to secrets),
+    // never wider: a caller's umask of 000 would make SoftHSM2's and every library's files
+    // world-writable.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
     // Then core dumps off, not dumpable and memory locked, before any PIN can be read. What
     // cannot be applied is a warning here and a NO in `conclave selfcheck`; the commands still run.
     // Arguments are parsed first (they hold no secret): the commands that only read public

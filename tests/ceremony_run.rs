@@ -24,11 +24,27 @@ fn room() -> Room {
     room_with("alice,bob,carol")
 }
 
+/// `conclave` run at umask 000 (through `sh -c 'umask 000; exec conclave ...'`).
+fn conclave_umask_000() -> Command {
+    let mut c = Command::new("sh");
+    c.args([
+        "-c",
+        "umask 000; exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_conclave"),
+    ]);
+    c
+}
+
 /// Tokens labelled as `labels` (comma separated), without keys.
 fn room_with(labels: &str) -> Room {
+    room_made_by(labels, conclave)
+}
+
+/// Tokens labelled as `labels`, made by the `conclave` command that `cmd` gives.
+fn room_made_by(labels: &str, cmd: fn() -> Command) -> Room {
     let tmp = tempfile::tempdir().unwrap();
     let hsm = tmp.path().join("hsm");
-    let out = conclave()
+    let out = cmd()
         .args(["token", "init-practice", "--dir"])
         .arg(&hsm)
         .args(["--keyholders", labels, "--type", "none", "--json"])
@@ -103,7 +119,18 @@ fn run_script_env(
     pins: &str,
     env: &[(&str, &Path)],
 ) -> (i32, String, String) {
-    let mut child = conclave()
+    run_script_with(conclave, room, script, answers, pins, env)
+}
+
+fn run_script_with(
+    cmd: fn() -> Command,
+    room: &Room,
+    script: &str,
+    answers: &Path,
+    pins: &str,
+    env: &[(&str, &Path)],
+) -> (i32, String, String) {
+    let mut child = cmd()
         .envs(env.iter().copied())
         .args(["ceremony", "run", script, "--workspace"])
         .arg(&room.ws)
@@ -522,4 +549,73 @@ fn no_pin_is_left_in_memory_after_the_ceremony() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(found.is_empty(), "PINs left in memory: {found:#?}");
+}
+
+/// Every file and folder under `dir` with its permission bits, relative to `dir`.
+fn modes_under(dir: &Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let meta = p.symlink_metadata().unwrap();
+            if meta.file_type().is_symlink() {
+                continue;
+            }
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            out.push((rel, meta.permissions().mode() & 0o7777));
+            if meta.is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// At umask 000 nothing Conclave writes is writable by others: the practice tokens'
+/// softhsm2.conf and token folder are the owner's only, the transcript, the export and the
+/// key-event log are 0644 in 0755 folders. Before, they followed the umask (world-writable).
+#[test]
+fn modes_do_not_follow_the_callers_umask() {
+    let room = room_made_by("alice,bob,carol", conclave_umask_000);
+    let a = answers(&room, true, "log_origin = \"registry.example/key-events\"");
+    let (code, out, err) = run_script_with(
+        conclave_umask_000,
+        &room,
+        "bootstrap-root",
+        &a,
+        &room.pins,
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let hsm = room.conf.parent().unwrap();
+    let conf_mode = modes_under(hsm)
+        .into_iter()
+        .find(|(n, _)| n == "softhsm2.conf")
+        .unwrap()
+        .1;
+    assert_eq!(conf_mode, 0o600, "softhsm2.conf");
+    let all: Vec<(String, u32)> = modes_under(hsm)
+        .into_iter()
+        .map(|(n, m)| (format!("hsm/{n}"), m))
+        .chain(
+            modes_under(&room.ws)
+                .into_iter()
+                .map(|(n, m)| (format!("ws/{n}"), m)),
+        )
+        .collect();
+    let writable: Vec<_> = all.iter().filter(|(_, m)| m & 0o022 != 0).collect();
+    assert!(writable.is_empty(), "writable by others: {writable:?}");
+    let mode = |name: &str| all.iter().find(|(n, _)| n == name).map(|(_, m)| *m);
+    assert_eq!(mode("ws/bootstrap-root.transcript.jsonl"), Some(0o644));
+    assert_eq!(mode("ws/export"), Some(0o755));
+    assert_eq!(mode("ws/export/1.root.json"), Some(0o644));
+    assert_eq!(mode("ws/export/SHA256SUMS"), Some(0o644));
+    assert_eq!(mode("hsm/tokens"), Some(0o700));
+    assert!(
+        all.iter().any(|(n, m)| n.contains("log") && *m == 0o644),
+        "the key-event log's files: {all:?}"
+    );
 }

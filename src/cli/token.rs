@@ -770,13 +770,13 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
             )));
         }
         let tokendir = dir.join("tokens");
-        std::fs::create_dir_all(&tokendir)
+        crate::folder::create_dir_all_mode(&tokendir, crate::folder::PRIVATE_DIR_MODE)
             .map_err(|e| CliError::Io(format!("cannot create {}: {e}", tokendir.display())))?;
         let text = format!(
             "# SoftHSM2 practice tokens made by `conclave token init-practice`. Practice only.\ndirectories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
             tokendir.display()
         );
-        std::fs::write(&conf, text)
+        crate::folder::write_private_file(&conf, text.as_bytes())
             .map_err(|e| CliError::Io(format!("cannot write {}: {e}", conf.display())))?;
         let exe = std::env::current_exe()
             .map_err(|e| CliError::Usage(format!("cannot find the conclave executable: {e}")))?;

@@ -604,10 +604,14 @@ impl MediaFs for StdFs {
         crate::folder::read_regular_nofollow(path, limit)
     }
     fn write_new(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(crate::folder::FILE_MODE)
             .open(path)?;
+        // Exactly 0644, whatever the umask (on FAT the mount options decide).
+        crate::folder::set_mode(&f, crate::folder::FILE_MODE)?;
         f.write_all(data)?;
         f.sync_all()
     }
