@@ -451,41 +451,6 @@ fn a_second_run_on_a_workspace_in_use_is_refused_naming_the_holder() {
     assert_eq!(code, 0, "{out}{err}");
 }
 
-/// Which of `needles` occur in the memory of the stopped process `pid` (read as root through
-/// /proc/PID/maps and /proc/PID/mem; regions that cannot be read are skipped).
-fn found_in_memory(pid: u32, needles: &[&str]) -> Vec<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
-    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
-    let mut found = Vec::new();
-    for line in maps.lines() {
-        let mut f = line.split_whitespace();
-        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
-            continue;
-        };
-        if !perms.starts_with('r') || line.contains("[vvar") || line.contains("[vsyscall]") {
-            continue;
-        }
-        let Some((a, b)) = range.split_once('-') else {
-            continue;
-        };
-        let (a, b) = (
-            u64::from_str_radix(a, 16).unwrap(),
-            u64::from_str_radix(b, 16).unwrap(),
-        );
-        let mut region = vec![0u8; (b - a) as usize];
-        if mem.seek(SeekFrom::Start(a)).is_err() || mem.read_exact(&mut region).is_err() {
-            continue;
-        }
-        for n in needles {
-            if region.windows(n.len()).any(|w| w == n.as_bytes()) {
-                found.push(format!("{n} in {line}"));
-            }
-        }
-    }
-    found
-}
-
 /// With `--pin-stdin`, no keyholder's PIN is left in the process's memory once the ceremony is
 /// done (the binary stops itself at exit in test builds; the test reads its memory as root).
 /// Before, all three PINs sat in the standard input buffer, which is never wiped.
@@ -517,26 +482,13 @@ fn no_pin_is_left_in_memory_after_the_ceremony() {
         .write_all(room.pins.as_bytes())
         .unwrap();
     let pid = child.id();
-    let stopped = || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| s.rsplit_once(") ").map(|(_, r)| r.starts_with('T')))
-            .unwrap_or(false)
-    };
-    let start = std::time::Instant::now();
-    while !stopped() {
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "the ceremony did not reach its end"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_until_stopped(pid, Duration::from_secs(300));
     let pins: Vec<&str> = room
         .pins
         .lines()
         .map(|l| l.split_once('=').unwrap().1)
         .collect();
-    let found = found_in_memory(pid, &pins);
+    let found = common::found_in_memory(pid, &pins);
     let _ = Command::new("kill")
         .args(["-CONT", &pid.to_string()])
         .status();

@@ -263,3 +263,55 @@ pub fn fake_usb_system(under: &Path, stick: &Path) -> PathBuf {
     .unwrap();
     root
 }
+
+/// Waits until process `pid` is stopped (state `T` in /proc/PID/stat), at most `limit`.
+#[allow(dead_code)]
+pub fn wait_until_stopped(pid: u32, limit: Duration) {
+    let stopped = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, r)| r.starts_with('T')))
+            .unwrap_or(false)
+    };
+    let start = std::time::Instant::now();
+    while !stopped() {
+        assert!(start.elapsed() < limit, "process {pid} did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Which of `needles` occur in the memory of the stopped process `pid` (read as root through
+/// /proc/PID/maps and /proc/PID/mem; regions that cannot be read are skipped).
+#[allow(dead_code)]
+pub fn found_in_memory(pid: u32, needles: &[&str]) -> Vec<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    let mut found = Vec::new();
+    for line in maps.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
+            continue;
+        };
+        if !perms.starts_with('r') || line.contains("[vvar") || line.contains("[vsyscall]") {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (a, b) = (
+            u64::from_str_radix(a, 16).unwrap(),
+            u64::from_str_radix(b, 16).unwrap(),
+        );
+        let mut region = vec![0u8; (b - a) as usize];
+        if mem.seek(SeekFrom::Start(a)).is_err() || mem.read_exact(&mut region).is_err() {
+            continue;
+        }
+        for n in needles {
+            if region.windows(n.len()).any(|w| w == n.as_bytes()) {
+                found.push(format!("{n} in {line}"));
+            }
+        }
+    }
+    found
+}
