@@ -1444,6 +1444,10 @@ fn bundle_export_leaves_no_pin_in_memory() {
         eprintln!("skipped: the stop hook exists in debug builds only");
         return;
     }
+    if !common::is_root() {
+        eprintln!("skipped: reading the memory of a process that is not dumpable needs root");
+        return;
+    }
     let p = Practice::new("alice", "ed25519");
     let secret = "Mem-Scan-5e8b-PIN-91d2";
     p.pkcs11_tool(&[

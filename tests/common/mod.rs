@@ -264,6 +264,20 @@ pub fn fake_usb_system(under: &Path, stick: &Path) -> PathBuf {
     root
 }
 
+/// Whether this test runs as root (effective uid 0): only root reads the memory of a process
+/// that marked itself not dumpable, as `conclave` does.
+#[allow(dead_code)]
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
 /// Waits until process `pid` is stopped (state `T` in /proc/PID/stat), at most `limit`.
 #[allow(dead_code)]
 pub fn wait_until_stopped(pid: u32, limit: Duration) {
