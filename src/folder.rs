@@ -193,6 +193,69 @@ fn read_open_file(file: File, path: &Path, max_size: u64) -> Result<Vec<u8>, Sou
     Ok(buf)
 }
 
+/// Open `path` for reading as removable media and other untrusted folders need it: without
+/// following a symbolic link at the last component (`O_NOFOLLOW`), without blocking
+/// (`O_NONBLOCK`: a named pipe would otherwise hang the open), and only when, once opened, it is
+/// a regular file (`fstat`). Anything else is an error that says what the entry is.
+pub fn open_regular_nofollow(path: &Path) -> std::io::Result<File> {
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::LOOP => std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "is a symbolic link (links are not followed here)",
+        ),
+        e => std::io::Error::from(e),
+    })?;
+    let file = File::from(fd);
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let what = if kind.is_dir() {
+            "a folder"
+        } else if kind.is_fifo() {
+            "a named pipe"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("is {what}, not a regular file"),
+        ));
+    }
+    Ok(file)
+}
+
+/// Read a regular file whole through [`open_regular_nofollow`], at most `limit` bytes: a larger
+/// file (also one that grows while being read) is an error of kind
+/// [`std::io::ErrorKind::FileTooLarge`], after reading at most `limit + 1` bytes.
+pub fn read_regular_nofollow(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    let file = open_regular_nofollow(path)?;
+    let len = file.metadata()?.len();
+    let too_large = || {
+        std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("is over the limit of {limit} bytes"),
+        )
+    };
+    if len > limit {
+        return Err(too_large());
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
+    if buf.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(buf)
+}
+
 impl MetadataSource for FolderSource {
     fn names(&self) -> Vec<String> {
         let listing = self.list().unwrap_or_default();
@@ -218,6 +281,50 @@ impl MetadataSource for FolderSource {
     }
 }
 
+/// Mode of the files Conclave writes (metadata, exports, transcripts, the key-event log):
+/// readable by everyone, written by the owner only, whatever the caller's umask.
+pub const FILE_MODE: u32 = 0o644;
+/// Mode of files next to secrets (a SoftHSM2 configuration, practice PINs): the owner only.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+/// Mode of the folders Conclave creates.
+pub const DIR_MODE: u32 = 0o755;
+/// Mode of folders that hold tokens: the owner only.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Sets `file`'s mode to exactly `mode` (`fchmod`: the umask applies only to `open`).
+pub fn set_mode(file: &File, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+/// Creates `path` and any missing folders above it, each created one getting exactly `mode`
+/// (folders that exist already are left as they are).
+pub fn create_dir_all_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let mut missing = Vec::new();
+    let mut at = Some(path);
+    while let Some(p) = at.filter(|p| !p.as_os_str().is_empty() && p.symlink_metadata().is_err()) {
+        missing.push(p.to_path_buf());
+        at = p.parent();
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(path)?;
+    for p in missing {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+/// Write `data` to `path` as a file only its owner reads ([`PRIVATE_FILE_MODE`]), replacing
+/// what is there atomically (as [`write_replacing`]).
+pub fn write_private_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    write_via_temp(path, data, PRIVATE_FILE_MODE, |tmp, path| {
+        std::fs::rename(tmp, path)
+    })
+}
+
 /// Write `data` to `path` only if nothing exists there: a temporary name in the same folder,
 /// fsync, then a rename that refuses to replace (a hard link, so a file that appeared meanwhile is
 /// not overwritten either), fsync of the folder. On any error nothing is left under `path`.
@@ -231,7 +338,7 @@ pub fn write_new_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
             ),
         ));
     }
-    write_via_temp(path, data, |tmp, path| {
+    write_via_temp(path, data, FILE_MODE, |tmp, path| {
         match std::fs::hard_link(tmp, path) {
             Ok(()) => std::fs::remove_file(tmp),
             // vfat and exFAT (most USB sticks) have no hard links: rename(2) with
@@ -263,12 +370,15 @@ fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
 /// fsync of the folder): readers see the old or the new content, never a mix. For signing a
 /// file in place; everything else Conclave writes uses [`write_new_file`].
 pub fn write_replacing(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    write_via_temp(path, data, |tmp, path| std::fs::rename(tmp, path))
+    write_via_temp(path, data, FILE_MODE, |tmp, path| {
+        std::fs::rename(tmp, path)
+    })
 }
 
 fn write_via_temp(
     path: &Path,
     data: &[u8],
+    mode: u32,
     publish: impl FnOnce(&Path, &Path) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let dir = match path.parent() {
@@ -281,10 +391,13 @@ fn write_via_temp(
         .unwrap_or_else(|| "out".into());
     let tmp = dir.join(format!(".{name}.conclave-tmp-{}", std::process::id()));
     let result = (|| {
+        use std::os::unix::fs::OpenOptionsExt;
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(mode)
             .open(&tmp)?;
+        set_mode(&f, mode)?;
         f.write_all(data)?;
         f.sync_all()?;
         drop(f);

@@ -11,6 +11,7 @@ pub mod driver;
 pub mod folder;
 pub mod intoto;
 pub mod memory;
+pub mod pin;
 pub mod signer;
 pub mod system;
 pub mod text;

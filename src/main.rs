@@ -94,17 +94,36 @@ fn main() -> ExitCode {
         // allocator starts none), so nothing else can read the environment concurrently.
         unsafe { std::env::remove_var(name) };
     }
+    // Files and folders get the modes Conclave sets (0644/0755, 0600/0700 next to secrets),
+    // never wider: a caller's umask of 000 would make SoftHSM2's and every library's files
+    // world-writable.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
     // Then core dumps off, not dumpable and memory locked, before any PIN can be read. What
     // cannot be applied is a warning here and a NO in `conclave selfcheck`; the commands still run.
     // Arguments are parsed first (they hold no secret): the commands that only read public
-    // metadata do not lock memory.
+    // data do not lock memory.
     let cli = Cli::parse();
-    let public_only = matches!(cli.command, Some(Command::Verify(_) | Command::Inspect(_)));
+    // Commands that never read a PIN do not lock memory either: what they read is untrusted
+    // input (media, QR frames, bundles, transcripts), which must not be locked in RAM.
+    let public_only = matches!(
+        cli.command,
+        Some(
+            Command::Verify(_)
+                | Command::Inspect(_)
+                | Command::Usb(_)
+                | Command::Qr(_)
+                | Command::Transcript(_)
+                | Command::Bundle(cli::bundle::BundleCommand::Merge(_))
+        )
+    );
     let hardening = conclave::system::harden(scrubbed, !public_only);
     for problem in &hardening.problems {
         eprintln!("conclave: warning: {}", terminal_safe(problem));
     }
-    match run(&cli) {
+    let result = run(&cli);
+    #[cfg(debug_assertions)]
+    stop_for_memory_scan();
+    match result {
         Ok(outcome) => {
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (e.g. `| head`) is not an error worth a panic.
@@ -122,5 +141,16 @@ fn main() -> ExitCode {
             eprintln!("conclave: {}", terminal_safe(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// Debug builds (the test suite) only: when `CONCLAVE_TEST_STOP_AT_EXIT` is set, stop (SIGSTOP)
+/// after the command is done and every PIN buffer was dropped, so that a test can search this
+/// process's memory for the PINs (`tests/ceremony_run.rs`).
+#[cfg(debug_assertions)]
+fn stop_for_memory_scan() {
+    if std::env::var_os("CONCLAVE_TEST_STOP_AT_EXIT").is_some() {
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::STOP);
     }
 }

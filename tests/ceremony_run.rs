@@ -24,11 +24,27 @@ fn room() -> Room {
     room_with("alice,bob,carol")
 }
 
+/// `conclave` run at umask 000 (through `sh -c 'umask 000; exec conclave ...'`).
+fn conclave_umask_000() -> Command {
+    let mut c = Command::new("sh");
+    c.args([
+        "-c",
+        "umask 000; exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_conclave"),
+    ]);
+    c
+}
+
 /// Tokens labelled as `labels` (comma separated), without keys.
 fn room_with(labels: &str) -> Room {
+    room_made_by(labels, conclave)
+}
+
+/// Tokens labelled as `labels`, made by the `conclave` command that `cmd` gives.
+fn room_made_by(labels: &str, cmd: fn() -> Command) -> Room {
     let tmp = tempfile::tempdir().unwrap();
     let hsm = tmp.path().join("hsm");
-    let out = conclave()
+    let out = cmd()
         .args(["token", "init-practice", "--dir"])
         .arg(&hsm)
         .args(["--keyholders", labels, "--type", "none", "--json"])
@@ -93,7 +109,29 @@ fn run(room: &Room, answers: &Path) -> (i32, String, String) {
 }
 
 fn run_script(room: &Room, script: &str, answers: &Path, pins: &str) -> (i32, String, String) {
-    let mut child = conclave()
+    run_script_env(room, script, answers, pins, &[])
+}
+
+fn run_script_env(
+    room: &Room,
+    script: &str,
+    answers: &Path,
+    pins: &str,
+    env: &[(&str, &Path)],
+) -> (i32, String, String) {
+    run_script_with(conclave, room, script, answers, pins, env)
+}
+
+fn run_script_with(
+    cmd: fn() -> Command,
+    room: &Room,
+    script: &str,
+    answers: &Path,
+    pins: &str,
+    env: &[(&str, &Path)],
+) -> (i32, String, String) {
+    let mut child = cmd()
+        .envs(env.iter().copied())
         .args(["ceremony", "run", script, "--workspace"])
         .arg(&room.ws)
         .arg("--answers")
@@ -118,10 +156,20 @@ fn run_script(room: &Room, script: &str, answers: &Path, pins: &str) -> (i32, St
 #[test]
 fn a_ceremony_answered_by_a_file_signs_with_the_tokens_and_never_records_a_pin() {
     let room = room();
-    // The answers also name a folder on "removable media" that receives the export.
-    let stick = room.ws.parent().unwrap().join("stick/conclave-export");
+    // The answers also name a folder on "removable media" that receives the export: a folder
+    // of this machine that a fake system tree shows mounted from a USB stick's partition.
+    let mount = room.ws.parent().unwrap().join("stick");
+    std::fs::create_dir(&mount).unwrap();
+    let system = common::fake_usb_system(room.ws.parent().unwrap(), &mount);
+    let stick = mount.join("conclave-export");
     let a = answers(&room, true, &format!("export_to = \"{}\"", stick.display()));
-    let (code, out, err) = run(&room, &a);
+    let (code, out, err) = run_script_env(
+        &room,
+        "bootstrap-root",
+        &a,
+        &room.pins,
+        &[("CONCLAVE_TEST_SYSTEM_ROOT", &system)],
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("transcript verify") && out.contains(": VALID"),
@@ -189,6 +237,33 @@ fn a_ceremony_answered_by_a_file_signs_with_the_tokens_and_never_records_a_pin()
         let pin = line.split_once('=').unwrap().1;
         assert!(!transcript.contains(pin) && !out.contains(pin) && !err.contains(pin));
     }
+}
+
+/// `export_to` on the appliance's own disk (any folder that is not on a mounted removable or
+/// USB medium): refused before anything is written there, naming the folder; before this fix the
+/// export was written to the internal disk and reported as a success.
+#[test]
+fn export_to_a_folder_that_is_not_removable_media_is_refused() {
+    let room = room();
+    let stick = room
+        .ws
+        .parent()
+        .unwrap()
+        .join("not-a-stick/conclave-export");
+    let a = answers(&room, true, &format!("export_to = \"{}\"", stick.display()));
+    let (code, out, err) = run(&room, &a);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(&stick.display().to_string())
+            && err.contains("not on removable media")
+            && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert!(!stick.exists(), "nothing was written there");
+    assert!(
+        !room.ws.join("export").join("SHA256SUMS").exists(),
+        "nor to the workspace's export"
+    );
 }
 
 #[test]
@@ -467,4 +542,129 @@ fn p384_keys_are_refused_before_any_key_exists_unless_the_loss_is_accepted() {
         "{t}"
     );
     assert!(room.ws.join("export/1.root.json").exists());
+}
+
+/// With `--pin-stdin`, no keyholder's PIN is left in the process's memory once the ceremony is
+/// done (the binary stops itself at exit in test builds; the test reads its memory as root).
+/// Before, all three PINs sat in the standard input buffer, which is never wiped.
+#[test]
+fn no_pin_is_left_in_memory_after_the_ceremony() {
+    if !cfg!(debug_assertions) {
+        eprintln!("skipped: the stop hook exists in debug builds only");
+        return;
+    }
+    if !common::is_root() {
+        eprintln!("skipped: reading the memory of a process that is not dumpable needs root");
+        return;
+    }
+    let room = room();
+    let a = answers(&room, true, "");
+    let mut child = conclave()
+        .env("CONCLAVE_TEST_STOP_AT_EXIT", "1")
+        .args(["ceremony", "run", "bootstrap-root", "--workspace"])
+        .arg(&room.ws)
+        .arg("--answers")
+        .arg(&a)
+        .arg("--pin-stdin")
+        .env("SOFTHSM2_CONF", &room.conf)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(room.pins.as_bytes())
+        .unwrap();
+    let pid = child.id();
+    common::wait_until_stopped(pid, Duration::from_secs(300));
+    let pins: Vec<&str> = room
+        .pins
+        .lines()
+        .map(|l| l.split_once('=').unwrap().1)
+        .collect();
+    let found = common::found_in_memory(pid, &pins);
+    let _ = Command::new("kill")
+        .args(["-CONT", &pid.to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(found.is_empty(), "PINs left in memory: {found:#?}");
+}
+
+/// Every file and folder under `dir` with its permission bits, relative to `dir`.
+fn modes_under(dir: &Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let meta = p.symlink_metadata().unwrap();
+            if meta.file_type().is_symlink() {
+                continue;
+            }
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            out.push((rel, meta.permissions().mode() & 0o7777));
+            if meta.is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// At umask 000 nothing Conclave writes is writable by others: the practice tokens'
+/// softhsm2.conf and token folder are the owner's only, the transcript, the export and the
+/// key-event log are 0644 in 0755 folders. Before, they followed the umask (world-writable).
+#[test]
+fn modes_do_not_follow_the_callers_umask() {
+    let room = room_made_by("alice,bob,carol", conclave_umask_000);
+    let a = answers(&room, true, "log_origin = \"registry.example/key-events\"");
+    let (code, out, err) = run_script_with(
+        conclave_umask_000,
+        &room,
+        "bootstrap-root",
+        &a,
+        &room.pins,
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let hsm = room.conf.parent().unwrap();
+    let conf_mode = modes_under(hsm)
+        .into_iter()
+        .find(|(n, _)| n == "softhsm2.conf")
+        .unwrap()
+        .1;
+    assert_eq!(conf_mode, 0o600, "softhsm2.conf");
+    let all: Vec<(String, u32)> = modes_under(hsm)
+        .into_iter()
+        .map(|(n, m)| (format!("hsm/{n}"), m))
+        .chain(
+            modes_under(&room.ws)
+                .into_iter()
+                .map(|(n, m)| (format!("ws/{n}"), m)),
+        )
+        .collect();
+    let writable: Vec<_> = all.iter().filter(|(_, m)| m & 0o022 != 0).collect();
+    assert!(writable.is_empty(), "writable by others: {writable:?}");
+    let mode = |name: &str| all.iter().find(|(n, _)| n == name).map(|(_, m)| *m);
+    assert_eq!(mode("ws/bootstrap-root.transcript.jsonl"), Some(0o644));
+    assert_eq!(mode("ws/export"), Some(0o755));
+    assert_eq!(mode("ws/export/1.root.json"), Some(0o644));
+    assert_eq!(mode("ws/export/SHA256SUMS"), Some(0o644));
+    assert_eq!(mode("hsm/tokens"), Some(0o700));
+    assert!(
+        all.iter().any(|(n, m)| n.contains("log") && *m == 0o644),
+        "the key-event log's files: {all:?}"
+    );
 }

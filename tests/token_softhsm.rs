@@ -1434,3 +1434,69 @@ fn token_list_shows_the_roles_each_key_serves() {
         dave.key_id().0.as_str()
     );
 }
+
+/// `bundle export --pin-stdin` leaves no copy of the PIN in the process's memory once it is
+/// done: the debug binary stops itself at exit (`CONCLAVE_TEST_STOP_AT_EXIT`) and the test reads
+/// its memory as root. Before, the PIN sat in the standard input buffer, which is never wiped.
+#[test]
+fn bundle_export_leaves_no_pin_in_memory() {
+    if !cfg!(debug_assertions) {
+        eprintln!("skipped: the stop hook exists in debug builds only");
+        return;
+    }
+    if !common::is_root() {
+        eprintln!("skipped: reading the memory of a process that is not dumpable needs root");
+        return;
+    }
+    let p = Practice::new("alice", "ed25519");
+    let secret = "Mem-Scan-5e8b-PIN-91d2";
+    p.pkcs11_tool(&[
+        "--token-label",
+        "alice",
+        "--login",
+        "--pin",
+        &p.pin("alice"),
+        "--change-pin",
+        "--new-pin",
+        secret,
+    ]);
+    let md = root_md(&[p.key("alice")], 1);
+    let file = p.path("root.json");
+    std::fs::write(&file, md.to_file_bytes()).unwrap();
+    let bundle = p.path("alice.bundle.json");
+    let mut child = Command::new(BIN)
+        .args(["bundle", "export", "--module", SOFTHSM, "--token", "alice"])
+        .args(["--key", "alice", "--keyholder", "alice", "--pin-stdin"])
+        .arg("--metadata")
+        .arg(&file)
+        .arg("--out")
+        .arg(&bundle)
+        .env("SOFTHSM2_CONF", &p.conf)
+        .env("CONCLAVE_TEST_STOP_AT_EXIT", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("{secret}\n").as_bytes()).unwrap();
+    }
+    let pid = child.id();
+    common::wait_until_stopped(pid, TIMEOUT);
+    let found = common::found_in_memory(pid, &[secret]);
+    let _ = Command::new("kill")
+        .args(["-CONT", &pid.to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(bundle.exists());
+    assert!(found.is_empty(), "the PIN is left in memory: {found:#?}");
+}

@@ -138,3 +138,84 @@ fn list_names_media_or_says_there_are_none() {
         }
     }
 }
+
+/// Peak resident memory (kB) of `conclave ARGS`, measured by GNU time (`time -v`), with its
+/// standard output and standard error.
+fn peak_rss_kb(args: &[&str]) -> (u64, String) {
+    let out = Command::new("time")
+        .arg("-v")
+        .arg(BIN)
+        .args(args)
+        .output()
+        .expect("GNU time (Debian package time) runs the binary");
+    let err = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kb = err
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory in: {err}"));
+    (kb, err)
+}
+
+/// A large JSON file of tiny values (`[0,0,...]`, 64 MiB: one value per 2 bytes) on the media
+/// and as the metadata of `bundle merge`. Before, each built a tree 17 times the file's size
+/// (4.46 GB for 256 MiB), locked in RAM. Now `usb import` reads what the file is without a tree
+/// and `bundle merge` refuses it by its value budget, saying why; both stay within a small
+/// multiple of the file.
+#[test]
+fn a_large_file_of_tiny_values_is_read_in_bounded_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let media = tmp.path().join("media");
+    std::fs::create_dir(&media).unwrap();
+    let big = media.join("big.json");
+    let n: usize = 32 * 1024 * 1024;
+    let mut text = Vec::with_capacity(2 * n + 1);
+    text.extend_from_slice(b"[0");
+    for _ in 1..n {
+        text.extend_from_slice(b",0");
+    }
+    text.push(b']');
+    let size_kb = text.len() as u64 / 1024;
+    std::fs::write(&big, &text).unwrap();
+    drop(text);
+    std::fs::write(tmp.path().join("b.json"), BUNDLE).unwrap();
+
+    let (import_kb, err) = peak_rss_kb(&["usb", "import", s(&media)]);
+    assert!(
+        err.contains("big.json") && err.contains("unknown") && err.contains("Exit status: 0"),
+        "{err}"
+    );
+    assert!(
+        import_kb < 2 * size_kb + 64 * 1024,
+        "usb import peaked at {import_kb} kB for a {size_kb} kB file"
+    );
+
+    let out = tmp.path().join("out.json");
+    let (merge_kb, err) = peak_rss_kb(&[
+        "bundle",
+        "merge",
+        "--metadata",
+        s(&big),
+        "--out",
+        s(&out),
+        s(&tmp.path().join("b.json")),
+    ]);
+    assert!(
+        err.contains("more JSON values than a file of this size may hold")
+            && err.contains("big.json"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    assert!(
+        merge_kb < 8 * size_kb,
+        "bundle merge peaked at {merge_kb} kB for a {size_kb} kB file"
+    );
+    eprintln!("64 MiB of [0,0,...]: usb import {import_kb} kB, bundle merge {merge_kb} kB peak");
+}

@@ -2684,6 +2684,7 @@ mod tests {
                         step,
                         root,
                         targets,
+                        not_before: None,
                     }
                 }
                 Need::ImportRequests => Event::RequestsImported {

@@ -153,12 +153,12 @@ fn check_names(path: &Path, a: &Answers) -> Result<(), CliError> {
 fn read_pins(
     keyholders: &[String],
 ) -> Result<std::collections::BTreeMap<String, zeroize::Zeroizing<String>>, CliError> {
-    use std::io::BufRead;
     let mut pins = std::collections::BTreeMap::new();
-    for (n, line) in std::io::stdin().lock().lines().enumerate() {
-        let line = zeroize::Zeroizing::new(
-            line.map_err(|e| CliError::Io(format!("reading PINs from standard input: {e}")))?,
-        );
+    // One wiped buffer read straight from the descriptor (not through Stdin's buffer, which is
+    // never wiped); each PIN is copied once, into its own wiped string.
+    let input = crate::pin::read_pin_input()
+        .map_err(|e| CliError::Io(format!("reading PINs from standard input: {e}")))?;
+    for (n, line) in input.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }

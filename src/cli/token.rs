@@ -1,6 +1,5 @@
 //! `conclave token ...` and `conclave sign`: the keyholder-token commands.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -302,14 +301,11 @@ pub fn read_pin(pin_stdin: bool, prompt: &str) -> Result<Pin, CliError> {
     if pin_stdin {
         // The prompt still tells who and which device (it never contains the PIN).
         eprintln!("{prompt}(reading it from standard input)");
-        // Capacity up front so the buffer never reallocates and leaves PIN copies behind.
-        let mut pin = Zeroizing::new(String::with_capacity(256));
-        std::io::stdin().lock().read_line(&mut pin).map_err(|e| {
+        // Straight from the descriptor into a wiped buffer of fixed size: not through Stdin's
+        // buffer, which is never wiped.
+        let pin = crate::pin::read_pin_line().map_err(|e| {
             CliError::Usage(format!("cannot read the PIN from standard input: {e}"))
         })?;
-        while pin.ends_with('\n') || pin.ends_with('\r') {
-            pin.pop();
-        }
         if pin.is_empty() {
             return Err(CliError::Usage(
                 "no PIN on standard input (--pin-stdin expects one line)".into(),
@@ -782,13 +778,13 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
             )));
         }
         let tokendir = dir.join("tokens");
-        std::fs::create_dir_all(&tokendir)
+        crate::folder::create_dir_all_mode(&tokendir, crate::folder::PRIVATE_DIR_MODE)
             .map_err(|e| CliError::Io(format!("cannot create {}: {e}", tokendir.display())))?;
         let text = format!(
             "# SoftHSM2 practice tokens made by `conclave token init-practice`. Practice only.\ndirectories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
             tokendir.display()
         );
-        std::fs::write(&conf, text)
+        crate::folder::write_private_file(&conf, text.as_bytes())
             .map_err(|e| CliError::Io(format!("cannot write {}: {e}", conf.display())))?;
         let exe = std::env::current_exe()
             .map_err(|e| CliError::Usage(format!("cannot find the conclave executable: {e}")))?;

@@ -217,6 +217,14 @@ impl Session {
                 data: data.clone(),
             })
             .collect();
+        if let Some(m) = medium
+            && m != self.ws.export()
+        {
+            // Before anything is written: a medium that is not mounted removable media would
+            // put the export on the appliance's own disk.
+            crate::transport::usb::check_removable(&*crate::transport::usb::system(), m)
+                .map_err(io("export"))?;
+        }
         let places = super::export::export_places(&self.ws, medium);
         let mut reports = Vec::new();
         for dir in &places {

@@ -44,13 +44,14 @@ pub fn prepare(dir: &Path) -> Result<Workspace, DriverError> {
         .map_err(io(format!("cannot resolve {}", dir.display())))?;
     let ws = Workspace { dir };
     let tokens = ws.dir.join("tokens");
-    std::fs::create_dir_all(&tokens).map_err(io(format!("cannot create {}", tokens.display())))?;
+    crate::folder::create_dir_all_mode(&tokens, crate::folder::PRIVATE_DIR_MODE)
+        .map_err(io(format!("cannot create {}", tokens.display())))?;
     if !ws.softhsm_conf().exists() {
         let text = format!(
             "# SoftHSM2 practice tokens of a Conclave rehearsal. Practice only.\ndirectories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
             tokens.display()
         );
-        std::fs::write(ws.softhsm_conf(), text)
+        crate::folder::write_private_file(&ws.softhsm_conf(), text.as_bytes())
             .map_err(io(format!("cannot write {}", ws.softhsm_conf().display())))?;
     }
     Ok(ws)

@@ -138,11 +138,16 @@ impl TranscriptFile {
     /// Create a new transcript; an existing file is never overwritten. The folder is synced so
     /// the new name survives a power cut.
     pub fn create(path: &Path) -> Result<TranscriptFile, FileError> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         let file = OpenOptions::new()
             .append(true)
             .create_new(true)
+            .mode(0o644)
             .open(path)
             .map_err(io(path, "cannot create (it must not exist yet)"))?;
+        // Readable by all, written by its owner only, whatever the umask.
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io(path, "cannot set the mode of"))?;
         sync_parent(path)?;
         Ok(TranscriptFile {
             file,

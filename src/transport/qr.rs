@@ -28,9 +28,25 @@ pub const DEFAULT_MODULE_PX: u32 = 6;
 pub const MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
 /// Largest PNG image `decode` reads.
 pub const MAX_IMAGE_SIZE: u64 = 32 * 1024 * 1024;
-/// Most pixels a PNG frame may declare (8192 x 8192; a v40 QR code at 6 pixels per module with
-/// its quiet zone is under 1100 x 1100).
-pub const MAX_IMAGE_PIXELS: u64 = 8192 * 8192;
+/// Most pixels a PNG frame may declare (4096 x 4096; a v40 QR code at 6 pixels per module with
+/// its quiet zone is under 1100 x 1100), checked from its header before it is decoded.
+pub const MAX_IMAGE_PIXELS: u64 = 4096 * 4096;
+/// Most pixels searched for QR codes: a larger image (a photo) is scaled down by a whole factor
+/// first. The QR reader's time grows faster than the pixel count on noise (measured, release
+/// build: 1024 x 1024 0.09 s, 2048 x 2048 2.3 s, 4096 x 4096 over 10 minutes).
+pub const MAX_SCAN_PIXELS: usize = 1 << 20;
+/// Most finder-pattern candidates (see [`finder_candidates`]) in the searched image. A frame has
+/// its three finder patterns and up to about 150 look-alikes among its data modules (measured on
+/// Conclave's frames up to 101 modules wide, at 4 to 12 pixels per module); noise has thousands.
+/// The QR reader tries groups of candidates, copying the image for each: measured in a release
+/// build, a page of 256 finder patterns takes it 1.1 s, 400 take 2.1 s, 625 take 5 s.
+pub const MAX_FINDER_CANDIDATES: usize = 300;
+/// Most fragments a message may have (a 4 MiB file in fragments of at least 64 bytes). Checked
+/// from each frame's header before the `ur` crate sees the frame: it allocates per fragment.
+pub const MAX_FRAGMENTS: u64 = 1 << 16;
+/// Largest message (envelope) a frame may announce: a 4 MiB file that deflate cannot shrink
+/// (stored blocks add 5 bytes per 64 KiB), plus the envelope's header.
+pub const MAX_MESSAGE_LENGTH: u64 = MAX_FILE_SIZE + MAX_FILE_SIZE / 1024 + 1024;
 /// Quiet zone (light border) around each code, in modules, for PNG frames.
 pub const PNG_QUIET_ZONE: usize = 4;
 /// Quiet zone in the terminal, in modules; the terminal's dark background already frames it.
@@ -89,7 +105,8 @@ pub enum QrError {
     },
     /// Not enough frames were read to rebuild the file.
     #[error(
-        "cannot rebuild the file: {resolved} of {needed} fragments recovered from {accepted} accepted frames ({rejected} rejected); scan more frames"
+        "cannot rebuild the file: {resolved} of {needed} fragments recovered from {accepted} accepted frames ({rejected} rejected){}; scan more frames",
+        .first_rejected.iter().map(|r| format!("\n  rejected {r}")).collect::<String>()
     )]
     Incomplete {
         /// Fragments recovered.
@@ -100,6 +117,8 @@ pub enum QrError {
         accepted: usize,
         /// Frames rejected.
         rejected: usize,
+        /// The first few rejected frames, each with the reason.
+        first_rejected: Vec<String>,
     },
     /// The rebuilt message is not a valid envelope.
     #[error("rebuilt message is not a Conclave QR envelope: {0}")]
@@ -601,7 +620,20 @@ pub fn read_png_codes(png_bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
             _ => 255,
         }
     };
-    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, luma);
+    // Scale a large image down by a whole factor (box average), so that the search below never
+    // sees more than MAX_SCAN_PIXELS; then refuse images with more finder-pattern candidates
+    // than QR codes have, before the reader compares them pairwise.
+    let (sw, sh, scaled) = scale_down(w, h, luma);
+    let candidates = finder_candidates(sw, sh, &scaled);
+    if candidates > MAX_FINDER_CANDIDATES {
+        return Err(format!(
+            "{candidates} finder-pattern candidates (at most {MAX_FINDER_CANDIDATES}): noise or \
+             many codes, not a QR frame; crop the image to one code"
+        ));
+    }
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(sw, sh, |x, y| {
+        scaled.get(y * sw + x).copied().unwrap_or(255)
+    });
     let mut codes = Vec::new();
     for grid in img.detect_grids() {
         let mut content = Vec::new();
@@ -610,6 +642,81 @@ pub fn read_png_codes(png_bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         }
     }
     Ok(codes)
+}
+
+/// The image as grey values, scaled down by the smallest whole factor that leaves at most
+/// [`MAX_SCAN_PIXELS`] (each pixel the average of a factor x factor box): width, height, pixels.
+fn scale_down(w: usize, h: usize, luma: impl Fn(usize, usize) -> u8) -> (usize, usize, Vec<u8>) {
+    let mut f = 1;
+    while (w / f) * (h / f) > MAX_SCAN_PIXELS {
+        f += 1;
+    }
+    let (sw, sh) = (w / f, h / f);
+    let mut out = Vec::with_capacity(sw * sh);
+    for y in 0..sh {
+        for x in 0..sw {
+            let mut sum = 0u32;
+            for dy in 0..f {
+                for dx in 0..f {
+                    sum += u32::from(luma(x * f + dx, y * f + dy));
+                }
+            }
+            out.push((sum / (f * f) as u32) as u8);
+        }
+    }
+    (sw, sh, out)
+}
+
+/// Finder-pattern candidates in a grey image (dark below 128): runs dark, light, dark, light,
+/// dark along a row in the ratio 1:1:3:1:1 (each outer run within 3/4 of their average, the
+/// middle within 3/4 of an average of three times it), as QR readers look for them. A candidate
+/// whose centre continues one of the row above (within one module) is the same one and is
+/// counted once, so the count does not grow with the pixels per module.
+fn finder_candidates(w: usize, h: usize, pixels: &[u8]) -> usize {
+    let mut count = 0;
+    let mut above: Vec<(usize, usize)> = Vec::new();
+    let mut here: Vec<(usize, usize)> = Vec::new();
+    for row in pixels.chunks(w.max(1)).take(h) {
+        here.clear();
+        // Lengths of the last five runs, the newest last, and where the run now growing began.
+        let mut runs = [0usize; 5];
+        let mut dark = row.first().is_some_and(|&p| p < 128);
+        let mut len = 0usize;
+        let mut x = 0usize;
+        for &p in row.iter().chain(std::iter::once(&255u8)) {
+            x += 1;
+            let d = p < 128;
+            if d == dark {
+                len += 1;
+                continue;
+            }
+            runs.rotate_left(1);
+            runs[4] = len;
+            // A run of dark pixels just ended at x - 1: the five runs end with a dark one.
+            if dark && runs[0] > 0 {
+                let avg = (runs[0] + runs[1] + runs[3] + runs[4]) / 4;
+                let err = avg * 3 / 4;
+                let near = |r: usize, want: usize| r + err >= want && r <= want + err;
+                if avg > 0
+                    && near(runs[0], avg)
+                    && near(runs[1], avg)
+                    && near(runs[3], avg)
+                    && near(runs[4], avg)
+                    && near(runs[2], 3 * avg)
+                {
+                    let centre = (x - 1).saturating_sub(runs[4] + runs[3] + runs[2] / 2);
+                    if !above.iter().any(|&(c, m)| c.abs_diff(centre) <= m.max(1)) {
+                        count += 1;
+                    }
+                    here.push((centre, avg));
+                }
+            }
+            dark = d;
+            len = 1;
+        }
+        std::mem::swap(&mut above, &mut here);
+    }
+    count
 }
 
 /// Progress after receiving a frame.
@@ -626,10 +733,25 @@ pub struct Progress {
 /// The header every fountain part of one message shares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PartHeader {
+    /// This part's sequence number (not part of what all parts share; ignored when comparing).
+    sequence: u64,
     sequence_count: u64,
     message_length: u64,
     checksum: u64,
     fragment_length: usize,
+}
+
+impl PartHeader {
+    /// Whether two parts belong to the same message (all but the sequence number agree).
+    fn same_message(&self, other: &PartHeader) -> bool {
+        PartHeader {
+            sequence: 0,
+            ..*self
+        } == PartHeader {
+            sequence: 0,
+            ..*other
+        }
+    }
 }
 
 /// Solves for the fragments by Gaussian elimination over GF(2), incrementally as parts arrive.
@@ -729,6 +851,36 @@ fn xor_into<T: Copy + std::ops::BitXorAssign>(a: &mut [T], b: &[T]) {
     }
 }
 
+/// Checks a fountain part's header against what Conclave sends: a message of 1 to
+/// [`MAX_MESSAGE_LENGTH`] bytes cut into at most [`MAX_FRAGMENTS`] fragments of equal length
+/// (the count is the length divided by the fragment length, rounded up, as every UR encoder
+/// cuts), sequence number and checksum 32-bit.
+fn check_part_header(h: &PartHeader) -> Result<(), String> {
+    if h.message_length == 0 || h.message_length > MAX_MESSAGE_LENGTH {
+        return Err(format!(
+            "header announces a message of {} bytes (1 to {MAX_MESSAGE_LENGTH})",
+            h.message_length
+        ));
+    }
+    if h.sequence_count == 0 || h.sequence_count > MAX_FRAGMENTS {
+        return Err(format!(
+            "header announces {} fragments (1 to {MAX_FRAGMENTS})",
+            h.sequence_count
+        ));
+    }
+    let fragment = h.fragment_length as u64;
+    if fragment == 0 || h.message_length.div_ceil(fragment) != h.sequence_count {
+        return Err(format!(
+            "header announces {} fragments for {} bytes, but its fragment holds {fragment} bytes",
+            h.sequence_count, h.message_length
+        ));
+    }
+    if h.sequence == 0 || h.sequence > u64::from(u32::MAX) || h.checksum > u64::from(u32::MAX) {
+        return Err("header's sequence number or checksum is not a 32-bit number".into());
+    }
+    Ok(())
+}
+
 /// Reads a fountain part's CBOR `[seq, seqLen, messageLen, checksum, data]`: header and data.
 fn part_header(cbor: &[u8]) -> Result<(PartHeader, &[u8]), String> {
     let mut input = cbor;
@@ -736,13 +888,14 @@ fn part_header(cbor: &[u8]) -> Result<(PartHeader, &[u8]), String> {
     if major != 4 || n != 5 {
         return Err("fountain part is not a CBOR array of 5 items".into());
     }
-    let _sequence = cbor_read_uint(&mut input, "sequence")?;
+    let sequence = cbor_read_uint(&mut input, "sequence")?;
     let sequence_count = cbor_read_uint(&mut input, "sequence count")?;
     let message_length = cbor_read_uint(&mut input, "message length")?;
     let checksum = cbor_read_uint(&mut input, "checksum")?;
     let data = cbor_read_bytes(&mut input, "fragment")?;
     Ok((
         PartHeader {
+            sequence,
             sequence_count,
             message_length,
             checksum,
@@ -820,8 +973,11 @@ impl Collector {
         // after the message is complete (the ur decoder stops checking then).
         let (_, cbor) = ur::ur::decode(&text).map_err(|e| e.to_string())?;
         let (header, data) = part_header(&cbor)?;
+        // The `ur` crate allocates per fragment the header announces (32 GB for 4 x 10^9) and
+        // works per fragment for each mixed frame: check the header before it sees the frame.
+        check_part_header(&header)?;
         match self.header {
-            Some(h) if h != header => {
+            Some(h) if !h.same_message(&header) => {
                 return Err("belongs to another message (fountain part header differs)".into());
             }
             _ => {}
@@ -864,6 +1020,7 @@ impl Collector {
             needed: progress.needed,
             accepted: self.accepted,
             rejected: self.rejected.len(),
+            first_rejected: self.rejected.iter().take(5).cloned().collect(),
         };
         if !progress.complete {
             return Err(incomplete);
@@ -1235,7 +1392,106 @@ mod tests {
         let err = read_png_codes(&png).unwrap_err();
         assert_eq!(
             err,
-            "image of 180 x 2046820532 pixels is over the limit of 67108864 pixels"
+            "image of 180 x 2046820532 pixels is over the limit of 16777216 pixels"
+        );
+    }
+
+    /// A multipart UR frame with a header of our choosing (the `ur` crate's decoder trusts it).
+    fn forged_frame(seq: u64, count: u64, message_length: u64, data: &[u8]) -> String {
+        let mut cbor = Vec::new();
+        cbor_head(&mut cbor, 4, 5);
+        for v in [seq, count, message_length, 0x1234_5678] {
+            cbor_head(&mut cbor, 0, v);
+        }
+        cbor_head(&mut cbor, 2, data.len() as u64);
+        cbor.extend_from_slice(data);
+        format!(
+            "UR:BYTES/{seq}-{count}/{}",
+            ur::bytewords::encode(&cbor, ur::bytewords::Style::Minimal)
+        )
+        .to_ascii_uppercase()
+    }
+
+    /// Headers that announce more than Conclave ever sends are refused before the `ur` crate
+    /// sees the frame. Before: 4 x 10^9 fragments made it allocate 32 GB and abort the process,
+    /// 2 x 10^7 ran past 60 s.
+    #[test]
+    fn a_frame_announcing_a_huge_message_is_refused_by_its_header() {
+        for (seq, count, len, data, why) in [
+            (
+                9,
+                4_000_000_000,
+                4_000_000_000,
+                &[1u8][..],
+                "message of 4000000000 bytes",
+            ),
+            (
+                30_000_000,
+                20_000_000,
+                20_000_000,
+                &[1u8][..],
+                "message of 20000000 bytes",
+            ),
+            (70_000, 65_537, 65_537, &[1u8][..], "65537 fragments"),
+            (9, 4_000_000_000, 8, &[1u8; 8][..], "4000000000 fragments"),
+            (9, 3, 8, &[1u8; 8][..], "3 fragments for 8 bytes"),
+        ] {
+            let frame = forged_frame(seq, count, len, data);
+            let mut c = Collector::new();
+            let err = c.receive("forged.png", frame.as_bytes()).unwrap_err();
+            assert!(err.to_string().contains(why), "{err} (wanted {why})");
+            assert_eq!(c.progress().resolved, 0);
+        }
+        // A frame of the same shape with an honest header is accepted.
+        let mut c = Collector::new();
+        let frame = forged_frame(5, 4, 32, &[1u8; 8]);
+        c.receive("honest.png", frame.as_bytes()).expect("accepted");
+    }
+
+    /// Grey noise where a frame belongs: a large image is scaled down before the search, and an
+    /// image crossed by more finder-pattern candidates than QR codes have is refused before the
+    /// QR reader compares them pairwise (an 8192 x 8192 noise PNG ran past 900 s; 4096 x 4096
+    /// noise still takes minutes in that reader).
+    #[test]
+    fn noise_and_pages_of_finder_patterns_are_refused_quickly() {
+        let png = |w: u32, h: u32, px: &[u8]| {
+            let mut out = Vec::new();
+            let mut enc = png::Encoder::new(&mut out, w, h);
+            enc.set_color(png::ColorType::Grayscale);
+            enc.set_depth(png::BitDepth::Eight);
+            let mut wr = enc.write_header().unwrap();
+            wr.write_image_data(px).unwrap();
+            wr.finish().unwrap();
+            out
+        };
+        let n = 2048usize;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let noise: Vec<u8> = (0..n * n)
+            .map(|_| if rng.next_u32() & 1 == 0 { 0 } else { 255 })
+            .collect();
+        let err = read_png_codes(&png(n as u32, n as u32, &noise)).unwrap_err();
+        assert!(err.contains("finder-pattern candidates"), "{err}");
+        // A page of finder patterns, 7 pixels each, 1 pixel apart.
+        let n = 1024usize;
+        let finder = |x: usize, y: usize| {
+            let (x, y) = (x % 8, y % 8);
+            if x == 7 || y == 7 {
+                return 255;
+            }
+            let ring = x.min(y).min(6 - x).min(6 - y);
+            if ring == 1 { 255 } else { 0 }
+        };
+        let page: Vec<u8> = (0..n * n).map(|i| finder(i % n, i / n)).collect();
+        let err = read_png_codes(&png(n as u32, n as u32, &page)).unwrap_err();
+        assert!(err.contains("finder-pattern candidates"), "{err}");
+        // A real frame, scaled up three times beyond the search size, still reads.
+        let frame = QrMatrix::encode("UR:BYTES/1-1/XYZ", 0).unwrap();
+        let small = frame.to_png(4, 4).unwrap();
+        assert_eq!(read_png_codes(&small).unwrap().len(), 1);
+        let big = frame.to_png(48, 4).unwrap();
+        assert_eq!(
+            read_png_codes(&big).unwrap(),
+            read_png_codes(&small).unwrap()
         );
     }
 

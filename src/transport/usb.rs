@@ -17,8 +17,14 @@ use sha2::{Digest, Sha256};
 pub const SUMS_NAME: &str = "SHA256SUMS";
 /// Default largest file that import reads.
 pub const DEFAULT_IMPORT_LIMIT: u64 = 256 * 1024 * 1024;
+/// One import reads at most this many times its per-file limit in all (files after that are
+/// refused and listed): a stick full of large files cannot fill the appliance's memory.
+pub const IMPORT_TOTAL_FACTOR: u64 = 2;
 /// Suffix of temporary files during export (`.NAME.conclave-tmp`).
 pub const TEMP_SUFFIX: &str = ".conclave-tmp";
+/// Largest `SHA256SUMS` an export reads back from the media to keep its earlier entries (about
+/// 10,000 lines).
+pub const MAX_SUMS_SIZE: u64 = 1024 * 1024;
 
 // =============================================================================================
 // Errors
@@ -88,6 +94,23 @@ pub enum UsbError {
         /// Names not (verified as) written.
         not_written: Vec<String>,
     },
+    /// Something other than a regular file sits at a name the export writes (a symbolic link,
+    /// a named pipe, a device, a folder), or it cannot be read; nothing was written.
+    #[error("{path}: {source}; nothing was written (remove it, or choose another folder)")]
+    Unusable {
+        /// The entry.
+        path: PathBuf,
+        /// What it is, or why it cannot be read.
+        source: io::Error,
+    },
+    /// The export's destination is not on a mounted removable or USB medium; nothing was written.
+    #[error("{path}: not on removable media: {reason}; nothing was written")]
+    NotRemovable {
+        /// The destination asked for.
+        path: PathBuf,
+        /// What it is on instead.
+        reason: String,
+    },
     /// Reading a folder or file failed.
     #[error("{path}: {source}")]
     Io {
@@ -102,6 +125,18 @@ fn leftover_note(leftover: &Option<PathBuf>) -> String {
     match leftover {
         Some(p) => format!("; temporary file {} could not be removed", p.display()),
         None => String::new(),
+    }
+}
+
+/// An entry the export cannot use: what it is (a link, a pipe, a device, a folder, too large)
+/// as [`UsbError::Unusable`], a failed read as [`UsbError::Io`].
+fn unusable(path: &Path, source: io::Error) -> UsbError {
+    let path = path.to_path_buf();
+    match source.kind() {
+        io::ErrorKind::InvalidInput | io::ErrorKind::FileTooLarge => {
+            UsbError::Unusable { path, source }
+        }
+        _ => UsbError::Io { path, source },
     }
 }
 
@@ -363,6 +398,164 @@ pub fn find_media(sys: &dyn SystemView) -> Result<Vec<Medium>, UsbError> {
     Ok(media)
 }
 
+/// The system's files read below another folder: `ROOT/proc/self/mountinfo`, `ROOT/sys/...`,
+/// `ROOT/dev/...`. Tests give a fake tree this way; [`RealSystem`] is the root `/`.
+#[derive(Debug, Clone)]
+pub struct RootedSystem {
+    /// The folder that stands for `/`.
+    pub root: PathBuf,
+}
+
+impl RootedSystem {
+    fn at(&self, path: &Path) -> PathBuf {
+        self.root.join(path.strip_prefix("/").unwrap_or(path))
+    }
+}
+
+impl SystemView for RootedSystem {
+    fn read_to_string(&self, path: &Path) -> io::Result<String> {
+        RealSystem.read_to_string(&self.at(path))
+    }
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        RealSystem.read_link(&self.at(path))
+    }
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        RealSystem.read_dir(&self.at(path))
+    }
+    fn space(&self, mount_point: &Path) -> io::Result<Space> {
+        RealSystem.space(mount_point)
+    }
+    fn read_head(&self, path: &Path, len: usize) -> io::Result<Vec<u8>> {
+        RealSystem.read_head(&self.at(path), len)
+    }
+}
+
+/// Environment variable that, in debug builds only (the test suite), names a fake tree for
+/// [`system`] (see [`RootedSystem`]). Release builds always read the running system.
+pub const TEST_SYSTEM_ROOT: &str = "CONCLAVE_TEST_SYSTEM_ROOT";
+
+/// The system view the ceremony's export decides with: the running system (in debug builds,
+/// the fake tree named by [`TEST_SYSTEM_ROOT`] when it is set).
+pub fn system() -> Box<dyn SystemView> {
+    #[cfg(debug_assertions)]
+    if let Some(root) = std::env::var_os(TEST_SYSTEM_ROOT) {
+        return Box::new(RootedSystem {
+            root: PathBuf::from(root),
+        });
+    }
+    Box::new(RealSystem)
+}
+
+/// One line of `/proc/self/mountinfo`: the device numbers, the mount point, the filesystem type
+/// and the mount source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountInfo {
+    /// `MAJOR:MINOR` of the mounted device (major 0: not a block device, e.g. tmpfs, overlay).
+    pub dev: String,
+    /// Mount point, unescaped.
+    pub mount_point: PathBuf,
+    /// Filesystem type.
+    pub fstype: String,
+    /// Mount source (e.g. `/dev/sdb1`).
+    pub source: String,
+}
+
+/// Parses the text of `/proc/self/mountinfo` (`ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS
+/// [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS`); malformed lines are skipped.
+pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
+    text.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let mut l = left.split_ascii_whitespace();
+            let dev = l.nth(2)?;
+            let mount_point = l.nth(1)?;
+            let mut r = right.split_ascii_whitespace();
+            Some(MountInfo {
+                dev: dev.to_string(),
+                mount_point: PathBuf::from(unescape_octal(mount_point)),
+                fstype: r.next()?.to_string(),
+                source: unescape_octal(r.next().unwrap_or("none")),
+            })
+        })
+        .collect()
+}
+
+/// The nearest folder at or above `path` that exists, with links resolved.
+fn existing_ancestor(path: &Path) -> io::Result<PathBuf> {
+    let absolute = std::path::absolute(path)?;
+    let mut at = absolute.as_path();
+    loop {
+        match std::fs::canonicalize(at) {
+            Ok(real) => return Ok(real),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match at.parent() {
+                Some(parent) => at = parent,
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Checks that `dir` (or, when it does not exist yet, the folder it would be created in) is on
+/// a mounted filesystem of a removable or USB block device, the way [`find_media`] decides it:
+/// the mount that holds it comes from `/proc/self/mountinfo` (the longest mount point above
+/// it, the last mounted when several), its device from `/sys/dev/block/MAJOR:MINOR` (for a
+/// partition, its disk), and it counts when `/sys/block/DISK/removable` is `1` or the device's
+/// sysfs path goes through USB. Anything else (the appliance's own disk, tmpfs, overlay, a
+/// network or device-mapper filesystem) is refused, naming the path and what it is on.
+pub fn check_removable(sys: &dyn SystemView, dir: &Path) -> Result<MountInfo, UsbError> {
+    let refuse = |reason: String| UsbError::NotRemovable {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    let real = existing_ancestor(dir).map_err(io_at(dir))?;
+    let mountinfo_path = Path::new("/proc/self/mountinfo");
+    let text = sys
+        .read_to_string(mountinfo_path)
+        .map_err(io_at(mountinfo_path))?;
+    let mount = parse_mountinfo(&text)
+        .into_iter()
+        .filter(|m| real.starts_with(&m.mount_point))
+        .fold(None::<MountInfo>, |best, m| match best {
+            Some(b) if b.mount_point.components().count() > m.mount_point.components().count() => {
+                Some(b)
+            }
+            _ => Some(m),
+        })
+        .ok_or_else(|| refuse(format!("no mount holds {}", real.display())))?;
+    let on = format!(
+        "it is on {} ({} from {})",
+        mount.mount_point.display(),
+        mount.fstype,
+        mount.source
+    );
+    if mount.dev.starts_with("0:") {
+        return Err(refuse(format!("{on}, which is not a block device")));
+    }
+    let class = Path::new("/sys/dev/block").join(&mount.dev);
+    let link = sys
+        .read_link(&class)
+        .map_err(|e| refuse(format!("{on}; its device {} is unknown: {e}", mount.dev)))?;
+    let disk = if sys.read_to_string(&class.join("partition")).is_ok() {
+        link.parent().and_then(Path::file_name)
+    } else {
+        link.file_name()
+    }
+    .map(|d| d.to_string_lossy().into_owned())
+    .ok_or_else(|| refuse(format!("{on}; its device {} is unknown", mount.dev)))?;
+    let removable = sys
+        .read_to_string(&Path::new("/sys/block").join(&disk).join("removable"))
+        .is_ok_and(|s| s.trim() == "1");
+    let usb = link.to_string_lossy().contains("/usb");
+    if removable || usb {
+        Ok(mount)
+    } else {
+        Err(refuse(format!(
+            "{on}, disk {disk}, which is neither removable nor attached over USB"
+        )))
+    }
+}
+
 // =============================================================================================
 // Export
 
@@ -373,8 +566,10 @@ pub trait MediaFs {
     fn exists(&self, path: &Path) -> io::Result<bool>;
     /// Whether `path` is a folder.
     fn is_dir(&self, path: &Path) -> io::Result<bool>;
-    /// Reads a whole file.
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Reads a whole regular file of at most `limit` bytes, without following a symbolic link
+    /// and without blocking on a named pipe: a larger file is an error of kind
+    /// [`io::ErrorKind::FileTooLarge`]; a link, pipe, device or folder is another error.
+    fn read(&self, path: &Path, limit: u64) -> io::Result<Vec<u8>>;
     /// Creates `path` (failing if it exists), writes `data`, and flushes it to the device (fsync).
     fn write_new(&self, path: &Path, data: &[u8]) -> io::Result<()>;
     /// Renames `from` to `to`, replacing `to` if it exists.
@@ -406,14 +601,18 @@ impl MediaFs for StdFs {
     fn is_dir(&self, path: &Path) -> io::Result<bool> {
         Ok(std::fs::metadata(path)?.is_dir())
     }
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(path)
+    fn read(&self, path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+        crate::folder::read_regular_nofollow(path, limit)
     }
     fn write_new(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(crate::folder::FILE_MODE)
             .open(path)?;
+        // Exactly 0644, whatever the umask (on FAT the mount options decide).
+        crate::folder::set_mode(&f, crate::folder::FILE_MODE)?;
         f.write_all(data)?;
         f.sync_all()
     }
@@ -597,7 +796,9 @@ pub fn export_files(
     let sums_path = dir.join(SUMS_NAME);
     let mut manifest: BTreeMap<String, String> = BTreeMap::new();
     if fs.exists(&sums_path).map_err(io_at(&sums_path))? {
-        let old = fs.read(&sums_path).map_err(io_at(&sums_path))?;
+        let old = fs
+            .read(&sums_path, MAX_SUMS_SIZE)
+            .map_err(|source| unusable(&sums_path, source))?;
         for (name, digest) in parse_sums(&String::from_utf8_lossy(&old)).0 {
             if fs.exists(&dir.join(&name)).map_err(io_at(dir))? {
                 manifest.insert(name, digest);
@@ -625,8 +826,15 @@ pub fn export_files(
             fs.remove(&tmp).map_err(io_at(&tmp))?;
         }
         let status = if fs.exists(&path).map_err(io_at(&path))? {
-            let existing = fs.read(&path).map_err(io_at(&path))?;
-            if existing == data {
+            // Only a regular file counts, read without following a link (a link to a file with
+            // the same bytes would leave the media holding only a link back into this machine)
+            // and without blocking (a named pipe); a larger file differs without being read.
+            let same = match fs.read(&path, data.len() as u64) {
+                Ok(existing) => existing == data,
+                Err(e) if e.kind() == io::ErrorKind::FileTooLarge => false,
+                Err(source) => return Err(unusable(&path, source)),
+            };
+            if same {
                 ExportStatus::AlreadyPresent
             } else if options.overwrite || name == SUMS_NAME {
                 ExportStatus::Replaced
@@ -692,7 +900,7 @@ pub fn export_files(
             }
         }
         // 3. Read back what is under the final name and compare with what was meant.
-        let back = match fs.read(&path) {
+        let back = match fs.read(&path, data.len() as u64) {
             Ok(b) => b,
             Err(source) => {
                 return Err(UsbError::Write {
@@ -807,7 +1015,9 @@ impl std::fmt::Display for FileKind {
     }
 }
 
-/// Guesses what `data` is (TUF metadata by `signed._type` and `signed.version`).
+/// Guesses what `data` is (TUF metadata by `signed._type` and `signed.version`). The JSON is
+/// read without building a tree (other members are skipped as they are read), so a file of
+/// millions of tiny values costs no more memory than its own bytes.
 pub fn sniff(name: &str, data: &[u8]) -> FileKind {
     if name == SUMS_NAME {
         return FileKind::Sha256Sums;
@@ -825,10 +1035,15 @@ pub fn sniff(name: &str, data: &[u8]) -> FileKind {
             records: t.records().len(),
         };
     }
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
+    let mut de = serde_json::Deserializer::from_slice(data);
+    let Ok(head) = <Head as serde::Deserialize>::deserialize(&mut de) else {
         return FileKind::Unknown;
     };
-    if value["_type"].as_str() == Some(super::bundle::BUNDLE_TYPE)
+    if de.end().is_err() {
+        return FileKind::Unknown;
+    }
+    if head.ty == Scalar::Str(super::bundle::BUNDLE_TYPE.to_string())
+        && data.len() as u64 <= super::bundle::MAX_BUNDLE_SIZE
         && let Ok(b) = super::bundle::Bundle::from_bytes(name, data)
     {
         return FileKind::SignatureBundle {
@@ -837,15 +1052,132 @@ pub fn sniff(name: &str, data: &[u8]) -> FileKind {
             keyid: b.keyid.0,
         };
     }
-    let signed = &value["signed"];
-    match (signed["_type"].as_str(), signed["version"].as_u64()) {
-        (Some(role @ ("root" | "targets" | "snapshot" | "timestamp")), Some(version)) => {
-            FileKind::TufMetadata {
-                role: role.to_string(),
-                version,
-            }
+    let Some(signed) = head.signed else {
+        return FileKind::Unknown;
+    };
+    match (signed.ty, signed.version) {
+        (Scalar::Str(role), Scalar::U64(version))
+            if matches!(role.as_str(), "root" | "targets" | "snapshot" | "timestamp") =>
+        {
+            FileKind::TufMetadata { role, version }
         }
         _ => FileKind::Unknown,
+    }
+}
+
+/// A JSON value [`sniff`] looks at: a string, an unsigned integer, or anything else (skipped
+/// without being kept).
+#[derive(Debug, Default, PartialEq, Eq)]
+enum Scalar {
+    Str(String),
+    U64(u64),
+    #[default]
+    Other,
+}
+
+/// The members [`sniff`] looks at in an object: `_type`, `version` and (at the top) `signed`.
+#[derive(Debug, Default)]
+struct Head {
+    ty: Scalar,
+    version: Scalar,
+    signed: Option<Box<Head>>,
+}
+
+/// Skips the rest of a sequence or map without keeping it.
+fn skip_seq<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+impl<'de> serde::Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Str(s.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::U64(v))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Scalar, A::Error> {
+                skip_seq(seq).map(|()| Scalar::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Scalar, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Scalar::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Head {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Head;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Head, A::Error> {
+                let mut head = Head::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match &*key {
+                        "_type" => head.ty = map.next_value()?,
+                        "version" => head.version = map.next_value()?,
+                        "signed" => head.signed = Some(Box::new(map.next_value()?)),
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(head)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Head, A::Error> {
+                skip_seq(seq).map(|()| Head::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Head, E> {
+                Ok(Head::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Head, E> {
+                Ok(Head::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Head, E> {
+                Ok(Head::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Head, E> {
+                Ok(Head::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Head, E> {
+                Ok(Head::default())
+            }
+            fn visit_unit<E>(self) -> Result<Head, E> {
+                Ok(Head::default())
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -975,9 +1307,14 @@ pub fn parse_sums(text: &str) -> (Vec<(String, String)>, Vec<String>) {
 }
 
 /// Lists and reads the files in `dir`: each with size, SHA-256 and kind. Refuses (and lists)
-/// files over `limit` bytes, symbolic links leading outside the folder, sub-folders, special
-/// files, non-UTF-8 names and leftover temporary files; checks `SHA256SUMS` when present.
+/// files over `limit` bytes, files past [`IMPORT_TOTAL_FACTOR`] × `limit` bytes read in all,
+/// symbolic links leading outside the folder, sub-folders, special files (opened without
+/// blocking, checked once open), non-UTF-8 names and leftover temporary files; checks
+/// `SHA256SUMS` when present. Memory stays at the bytes read plus a small constant: what a file
+/// is, is found without building a tree of its JSON.
 pub fn import_dir(dir: &Path, limit: u64) -> Result<ImportReport, UsbError> {
+    let total_limit = limit.saturating_mul(IMPORT_TOTAL_FACTOR);
+    let mut total = 0u64;
     let root = std::fs::canonicalize(dir).map_err(io_at(dir))?;
     if !root.is_dir() {
         return Err(UsbError::NotAFolder(dir.to_path_buf()));
@@ -1021,41 +1358,34 @@ pub fn import_dir(dir: &Path, limit: u64) -> Result<ImportReport, UsbError> {
             refuse(format!("leads outside the folder, to {}", real.display()));
             continue;
         }
-        let meta = match std::fs::metadata(&real) {
-            Ok(m) => m,
+        // Opened without following a link (`real` has none left, unless one was put there since)
+        // and without blocking; only a regular file of at most `limit` bytes is read.
+        let room = total_limit.saturating_sub(total);
+        let data = match crate::folder::read_regular_nofollow(&real, limit.min(room)) {
+            Ok(data) => data,
+            Err(e) if e.kind() == io::ErrorKind::FileTooLarge && room < limit => {
+                refuse(format!(
+                    "not read: the import holds {total} bytes already, and the files of one \
+                     import are limited to {total_limit} bytes in total"
+                ));
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
+                let size = std::fs::symlink_metadata(&real).map_or(0, |m| m.len());
+                refuse(format!("{size} bytes is over the limit of {limit} bytes"));
+                continue;
+            }
+            // What the entry is (a folder, a named pipe, a device, a link put there since).
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+                refuse(e.to_string());
+                continue;
+            }
             Err(e) => {
                 refuse(format!("cannot read: {e}"));
                 continue;
             }
         };
-        if meta.is_dir() {
-            refuse("is a folder (not searched)".into());
-            continue;
-        }
-        if !meta.is_file() {
-            refuse("is not a regular file".into());
-            continue;
-        }
-        if meta.len() > limit {
-            refuse(format!(
-                "{} bytes is over the limit of {limit} bytes",
-                meta.len()
-            ));
-            continue;
-        }
-        let mut data = Vec::new();
-        let read =
-            std::fs::File::open(&real).and_then(|f| f.take(limit + 1).read_to_end(&mut data));
-        if let Err(e) = read {
-            refuse(format!("cannot read: {e}"));
-            continue;
-        }
-        if data.len() as u64 > limit {
-            refuse(format!(
-                "grew over the limit of {limit} bytes while being read"
-            ));
-            continue;
-        }
+        total += data.len() as u64;
         files.push(ImportedFile {
             kind: sniff(&name, &data),
             len: data.len() as u64,
@@ -1401,9 +1731,9 @@ mod tests {
         fn is_dir(&self, path: &Path) -> io::Result<bool> {
             StdFs.is_dir(path)
         }
-        fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        fn read(&self, path: &Path, limit: u64) -> io::Result<Vec<u8>> {
             self.op()?;
-            StdFs.read(path)
+            StdFs.read(path, limit)
         }
         fn write_new(&self, path: &Path, data: &[u8]) -> io::Result<()> {
             self.op()?;
@@ -1625,8 +1955,8 @@ mod tests {
         fn is_dir(&self, path: &Path) -> io::Result<bool> {
             StdFs.is_dir(path)
         }
-        fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-            StdFs.read(path)
+        fn read(&self, path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+            StdFs.read(path, limit)
         }
         fn write_new(&self, path: &Path, data: &[u8]) -> io::Result<()> {
             StdFs.write_new(path, data)
@@ -1821,6 +2151,227 @@ mod tests {
             text.contains("root v3") && text.contains("MISMATCH notes.txt"),
             "{text}"
         );
+    }
+
+    fn mkfifo(path: &Path) {
+        let made = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+    }
+
+    /// A link at an export name is refused even when its target holds the same bytes (the media
+    /// would hold only a link back into this machine), with or without overwrite; nothing is
+    /// written.
+    #[test]
+    fn a_link_at_an_export_name_is_refused_not_already_present() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let elsewhere = tempfile::tempdir().expect("tempdir");
+        let files = sample_files();
+        let target = elsewhere.path().join("root.json");
+        std::fs::write(&target, &files[1].data).expect("w");
+        std::os::unix::fs::symlink(&target, dir.path().join("root.json")).expect("link");
+        for overwrite in [false, true] {
+            let err = export_files(&StdFs, dir.path(), &files, ExportOptions { overwrite })
+                .expect_err("a link is not a file");
+            let text = err.to_string();
+            assert!(
+                matches!(err, UsbError::Unusable { .. })
+                    && text.contains("root.json")
+                    && text.contains("symbolic link")
+                    && text.contains("nothing was written"),
+                "{text}"
+            );
+            let names: Vec<String> = dir_listing_names(dir.path());
+            assert_eq!(names, ["root.json"], "nothing written");
+        }
+    }
+
+    fn dir_listing_names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A named pipe at an export name, or SHA256SUMS linked to /dev/zero: refused at once
+    /// (before this fix the export blocked on the pipe forever, and read /dev/zero until memory
+    /// ran out).
+    #[test]
+    fn a_pipe_or_a_link_to_a_device_is_refused_without_reading() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = sample_files();
+        mkfifo(&dir.path().join("transcript.seal"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = dir.path().to_path_buf();
+        let f = files.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(export_files(&StdFs, &path, &f, ExportOptions::default()));
+        });
+        // A hang is a failure (the thread stays blocked in open); 60 s is far above the time
+        // the refusal takes.
+        let err = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the export must not block on a named pipe")
+            .expect_err("a pipe is not a file");
+        assert!(
+            err.to_string().contains("transcript.seal") && err.to_string().contains("named pipe"),
+            "{err}"
+        );
+        assert_eq!(dir_listing_names(dir.path()), ["transcript.seal"]);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join(SUMS_NAME)).expect("link");
+        let err = export_files(&StdFs, dir.path(), &files, ExportOptions::default())
+            .expect_err("a link to a device is refused");
+        assert!(
+            err.to_string().contains(SUMS_NAME) && err.to_string().contains("symbolic link"),
+            "{err}"
+        );
+        assert_eq!(dir_listing_names(dir.path()), [SUMS_NAME]);
+        // The device itself (not through a link) is refused by what it is, without reading it.
+        let e = StdFs
+            .read(Path::new("/dev/zero"), 1 << 20)
+            .expect_err("a device is not a file");
+        assert!(e.to_string().contains("device"), "{e}");
+    }
+
+    /// A named pipe on the media is listed as refused (before, the import opened it and waited).
+    #[test]
+    fn import_refuses_a_pipe_and_stops_at_its_total() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        mkfifo(&dir.path().join("pipe.json"));
+        for name in ["a.bin", "b.bin", "c.bin"] {
+            std::fs::write(dir.path().join(name), vec![7u8; 800]).expect("w");
+        }
+        let report = import_dir(dir.path(), 1000).expect("import");
+        let names: Vec<&str> = report.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["a.bin", "b.bin"], "2 x 1000 bytes in total");
+        let refused: BTreeMap<&str, &str> = report
+            .refused
+            .iter()
+            .map(|r| (r.name.as_str(), r.reason.as_str()))
+            .collect();
+        assert!(refused["pipe.json"].contains("named pipe"), "{refused:?}");
+        assert!(refused["c.bin"].contains("in total"), "{refused:?}");
+    }
+
+    /// What a file is, is found without a tree: a JSON array of many zeros is "unknown", and
+    /// sniffing it allocates nothing in proportion to the number of values.
+    #[test]
+    fn sniff_reads_members_without_a_tree() {
+        assert_eq!(
+            sniff(
+                "x.json",
+                br#"{"signatures":[1,2,{"a":[]}],"signed":{"x":[0,0],"_type":"targets","version":7}}"#
+            ),
+            FileKind::TufMetadata {
+                role: "targets".into(),
+                version: 7
+            }
+        );
+        for text in [
+            &br#"{"signed":{"_type":"root","version":-1}}"#[..],
+            br#"{"signed":{"_type":["root"],"version":1}}"#,
+            br#"{"signed":"root"}"#,
+            br#"[0,0,0]"#,
+            br#"{"signed":{"_type":"root","version":1}} trailing"#,
+        ] {
+            assert_eq!(sniff("x.json", text), FileKind::Unknown, "{text:?}");
+        }
+    }
+
+    // ---- the ceremony's export medium ------------------------------------------------------
+
+    /// A fake system whose mountinfo mounts real temporary folders: `stick` from a USB
+    /// partition, `sd` from a removable card, `disk` from an internal disk and `tmp` as tmpfs.
+    fn mount_system(root: &Path) -> FakeSystem {
+        let mut s = FakeSystem::default();
+        let f = |p: &str| PathBuf::from(p);
+        let at = |name: &str| root.join(name).display().to_string();
+        s.files.insert(
+            f("/proc/self/mountinfo"),
+            format!(
+                "22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n\
+                 30 22 8:17 / {} rw,nosuid - vfat /dev/sdb1 rw\n\
+                 31 22 179:1 / {} rw shared:9 master:2 - vfat /dev/mmcblk0p1 rw\n\
+                 32 22 254:16 / {} rw - ext4 /dev/vdb rw\n\
+                 33 22 0:45 / {} rw - tmpfs tmpfs rw\n\
+                 garbage\n",
+                at("stick"),
+                at("sd"),
+                at("disk"),
+                at("tmp")
+            ),
+        );
+        s.links.insert(
+            f("/sys/dev/block/8:17"),
+            f("../../devices/pci0000:00/0000:00:14.0/usb1/1-2/1-2:1.0/host3/target3:0:0/3:0:0:0/block/sdb/sdb1"),
+        );
+        s.files
+            .insert(f("/sys/dev/block/8:17/partition"), "1\n".into());
+        s.files.insert(f("/sys/block/sdb/removable"), "0\n".into());
+        s.links.insert(
+            f("/sys/dev/block/179:1"),
+            f("../../devices/platform/mmc0/mmc0:0001/block/mmcblk0/mmcblk0p1"),
+        );
+        s.files
+            .insert(f("/sys/dev/block/179:1/partition"), "1\n".into());
+        s.files
+            .insert(f("/sys/block/mmcblk0/removable"), "1\n".into());
+        for (dev, disk) in [("254:1", "vda/vda1"), ("254:16", "vdb")] {
+            s.links.insert(
+                PathBuf::from(format!("/sys/dev/block/{dev}")),
+                PathBuf::from(format!(
+                    "../../devices/pci0000:00/0000:00:04.0/virtio2/block/{disk}"
+                )),
+            );
+        }
+        s.files
+            .insert(f("/sys/dev/block/254:1/partition"), "1\n".into());
+        s.files.insert(f("/sys/block/vda/removable"), "0\n".into());
+        s.files.insert(f("/sys/block/vdb/removable"), "0\n".into());
+        s
+    }
+
+    #[test]
+    fn the_ceremony_export_goes_only_to_mounted_removable_media() {
+        let root = tempfile::tempdir().expect("tempdir");
+        for d in ["stick", "sd", "disk", "tmp"] {
+            std::fs::create_dir(root.path().join(d)).expect("mkdir");
+        }
+        let sys = mount_system(root.path());
+        // A USB partition (removable 0, but on the USB bus), a folder not made yet on it, and
+        // a removable SD card.
+        for ok in ["stick", "stick/conclave-export/new", "sd"] {
+            let m = check_removable(&sys, &root.path().join(ok)).expect(ok);
+            assert_eq!(m.fstype, "vfat");
+        }
+        for (bad, what) in [
+            (
+                "disk/conclave-export",
+                "neither removable nor attached over USB",
+            ),
+            ("tmp", "not a block device"),
+            ("elsewhere/conclave-export", "from /dev/vda1"),
+        ] {
+            let err = check_removable(&sys, &root.path().join(bad)).expect_err(bad);
+            let text = err.to_string();
+            assert!(
+                text.contains(&root.path().join(bad).display().to_string())
+                    && text.contains("not on removable media")
+                    && text.contains(what)
+                    && text.contains("nothing was written"),
+                "{text}"
+            );
+        }
+        assert!(!root.path().join("elsewhere").exists());
+        let mi = parse_mountinfo("36 35 98:0 /mnt1 /mnt\\040two rw - ext3 /dev/root rw\n");
+        assert_eq!(mi[0].mount_point, PathBuf::from("/mnt two"));
+        assert_eq!(mi[0].dev, "98:0");
     }
 
     #[test]

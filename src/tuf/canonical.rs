@@ -169,6 +169,67 @@ impl Eq for Value {}
 /// Default upper bound on the size of a metadata file that Conclave reads.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 256 * 1024 * 1024;
 
+/// JSON values (array elements and object members) any parse may build, whatever its size.
+pub const VALUE_BUDGET_BASE: u64 = 1 << 17;
+/// Input bytes per further value a parse may build: a tree of [`Value`]s takes up to about
+/// 100 bytes per value, so `[0,0,...]` (one value per 2 bytes) would need 50 times its size;
+/// with one value per 8 bytes the tree stays within about 12 times the input (TUF metadata has
+/// one value per 15 to 70 bytes; target entries are kept packed and not counted).
+pub const BYTES_PER_VALUE: u64 = 8;
+
+/// The values a parse of `len` bytes may build: [`VALUE_BUDGET_BASE`] + `len` /
+/// [`BYTES_PER_VALUE`].
+pub fn value_budget(len: usize) -> u64 {
+    VALUE_BUDGET_BASE + len as u64 / BYTES_PER_VALUE
+}
+
+thread_local! {
+    /// Values the parse running on this thread may still build (`None`: no parse is counting).
+    static BUDGET: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// The budget of the outermost parse on this thread; parses nested in it (a target entry read
+/// on its own) draw from it.
+struct ValueBudget {
+    outermost: bool,
+}
+
+impl ValueBudget {
+    fn enter(len: usize) -> ValueBudget {
+        let outermost = BUDGET.with(|b| {
+            if b.get().is_some() {
+                return false;
+            }
+            b.set(Some(value_budget(len)));
+            true
+        });
+        ValueBudget { outermost }
+    }
+}
+
+impl Drop for ValueBudget {
+    fn drop(&mut self) {
+        if self.outermost {
+            BUDGET.with(|b| b.set(None));
+        }
+    }
+}
+
+/// Counts one more value against this thread's budget; an error once it is spent.
+fn charge_value<E: de::Error>() -> Result<(), E> {
+    BUDGET.with(|b| match b.get() {
+        None => Ok(()),
+        Some(0) => Err(E::custom(format!(
+            "more JSON values than a file of this size may hold (at most {VALUE_BUDGET_BASE} \
+             plus one per {BYTES_PER_VALUE} bytes), refused to keep memory bounded"
+        ))),
+        Some(n) => {
+            b.set(Some(n - 1));
+            Ok(())
+        }
+    })
+}
+
 /// Why bytes could not be read as metadata JSON.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum JsonError {
@@ -204,6 +265,7 @@ impl Value {
         if size > limit {
             return Err(JsonError::TooLarge { size, limit });
         }
+        let _budget = ValueBudget::enter(bytes.len());
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let value = Value::deserialize(&mut de).map_err(syntax)?;
         de.end().map_err(syntax)?;
@@ -228,9 +290,14 @@ impl Value {
         if size > limit {
             return Err(JsonError::TooLarge { size, limit });
         }
-        if let Some(v) = reader::parse_metadata(bytes, check) {
-            return Ok(v);
+        {
+            let _budget = ValueBudget::enter(bytes.len());
+            if let Some(v) = reader::parse_metadata(bytes, check) {
+                return Ok(v);
+            }
         }
+        // A fresh budget: what the fast reader built before it gave up is gone.
+        let _budget = ValueBudget::enter(bytes.len());
         let entry_error = Cell::new(None);
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let value = de::DeserializeSeed::deserialize(
@@ -673,6 +740,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element::<Value>()? {
+            charge_value()?;
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -680,6 +748,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut entries = Vec::new();
         while let Some(key) = access.next_key::<String>()? {
+            charge_value()?;
             let value = access.next_value::<Value>()?;
             entries.push((key, value));
         }
@@ -801,6 +870,7 @@ impl<'de> Visitor<'de> for LevelSeed<'_> {
         let mut entries = Vec::new();
         let mut scratch = Vec::new();
         while let Some(key) = access.next_key::<String>()? {
+            charge_value()?;
             let next = match (self.level, key.as_str()) {
                 (Level::Top, "signed") => Some(Level::Signed),
                 (Level::Signed, "targets") => Some(Level::Targets),
@@ -860,6 +930,55 @@ impl Serialize for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file of tiny values (`[0,0,...]`: one value per 2 bytes) is refused once it holds more
+    /// values than its size allows, with a message that says why; before, a 256 MiB file built
+    /// a 4.46 GB tree. Files with fewer values, and packed target entries, are not affected.
+    #[test]
+    fn a_file_of_tiny_values_is_refused_by_the_value_budget() {
+        let n = 1 << 20;
+        let mut text = String::with_capacity(2 * n + 2);
+        text.push('[');
+        for i in 0..n {
+            text.push_str(if i == 0 { "0" } else { ",0" });
+        }
+        text.push(']');
+        let budget = value_budget(text.len());
+        assert!((n as u64) > budget);
+        let err = Value::parse(text.as_bytes()).expect_err("over the budget");
+        assert!(
+            err.to_string()
+                .contains("more JSON values than a file of this size may hold"),
+            "{err}"
+        );
+        let err = Value::parse_metadata(text.as_bytes(), u64::MAX, &|_, _| Ok(()))
+            .expect_err("over the budget");
+        assert!(
+            err.to_string().contains("refused to keep memory bounded"),
+            "{err}"
+        );
+        // Within the budget: parses (the budget is per parse, not per thread).
+        let fits = format!("[{}]", vec!["0"; VALUE_BUDGET_BASE as usize].join(","));
+        assert!(Value::parse(fits.as_bytes()).is_ok());
+        assert!(Value::parse(fits.as_bytes()).is_ok());
+        // Inside an object, and with empty objects as the values.
+        let text = format!("{{\"a\":[{}]}}", vec!["{}"; n].join(","));
+        assert!(Value::parse(text.as_bytes()).is_err());
+        // 100,000 target entries are packed and not counted.
+        let entries: Vec<String> = (0..100_000)
+            .map(|i| {
+                format!(
+                    "\"f{i}\":{{\"hashes\":{{\"sha256\":\"{:064x}\"}},\"length\":{i}}}",
+                    i
+                )
+            })
+            .collect();
+        let text = format!(
+            "{{\"signatures\":[],\"signed\":{{\"_type\":\"targets\",\"targets\":{{{}}}}}}}",
+            entries.join(",")
+        );
+        assert!(Value::parse_metadata(text.as_bytes(), u64::MAX, &|_, _| Ok(())).is_ok());
+    }
 
     fn canon(text: &str) -> String {
         String::from_utf8(Value::parse(text.as_bytes()).unwrap().canonical_bytes()).unwrap()

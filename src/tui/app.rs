@@ -436,7 +436,8 @@ impl App {
                             .filter(|s| s.practice_tokens)
                             .and_then(|s| s.plan.pins.get(&who))
                         {
-                            buf = p.clone();
+                            buf.clear();
+                            buf.push_str(p);
                         }
                         self.prompt = PromptState::Pin {
                             label,
@@ -445,7 +446,7 @@ impl App {
                         };
                     }
                     KeyCode::Char(c) if !c.is_control() && buf.len() < 64 => {
-                        buf.push(c);
+                        crate::pin::push_pin_char(&mut buf, c);
                         self.prompt = PromptState::Pin {
                             label,
                             buf,
@@ -529,7 +530,7 @@ impl App {
     fn pin(&mut self, label: String, purpose: PinFor) {
         self.prompt = PromptState::Pin {
             label,
-            buf: Zeroizing::new(String::new()),
+            buf: crate::pin::pin_buffer(),
             purpose,
         };
         self.drain = true;
@@ -2240,6 +2241,37 @@ mod tests {
         assert_eq!(rows[0].flags, "PIN LOCKED");
         let (status, _) = token_status(&Err("C_GetSlotList failed".into()), "x", "bob");
         assert!(matches!(status, TokenStatus::Error(_)));
+    }
+
+    /// The PIN prompt's buffer is allocated once at its full size: typing the longest PIN the
+    /// prompt takes never moves it, so no shorter copy is left in freed memory (before, it
+    /// started empty and grew).
+    #[test]
+    fn typing_a_pin_never_moves_its_buffer() {
+        let mut app = App::new(Phase::Choose {
+            ws: Some(Workspace {
+                dir: std::env::temp_dir().join("conclave-no-such-workspace"),
+            }),
+            sys: std::env::temp_dir().join("conclave-no-such-sys"),
+            plan: Box::default(),
+            scripts: Vec::new(),
+        });
+        app.pin(
+            "PIN".into(),
+            PinFor::Sign {
+                who: "alice".into(),
+            },
+        );
+        let buffer = |app: &App| match &app.prompt {
+            PromptState::Pin { buf, .. } => (buf.as_ptr(), buf.len()),
+            _ => panic!("the PIN prompt is gone"),
+        };
+        let (at, _) = buffer(&app);
+        for _ in 0..40 {
+            app.update(Msg::Key(KeyEvent::from(KeyCode::Char('é'))));
+            assert_eq!(buffer(&app).0, at, "the PIN buffer moved");
+        }
+        assert_eq!(buffer(&app).1, 64, "the prompt takes 64 bytes");
     }
 
     #[test]

@@ -231,3 +231,101 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A fake system tree for `CONCLAVE_TEST_SYSTEM_ROOT` (debug builds only) in which `stick`, a
+/// real folder, is the mount point of `/dev/sdb1`, a partition of a USB disk (the sysfs layout of
+/// a USB stick: `/sys/dev/block/8:17` leads through `usb1`, `/sys/block/sdb/removable` is 1), and
+/// `/` is an internal virtio disk. Returns the tree's root (inside `under`).
+#[allow(dead_code)]
+pub fn fake_usb_system(under: &Path, stick: &Path) -> PathBuf {
+    let root = under.join("fake-system");
+    let dev = root.join("sys/devices/pci0000:00/0000:00:14.0/usb1/1-2/block/sdb");
+    std::fs::create_dir_all(dev.join("sdb1")).unwrap();
+    std::fs::write(dev.join("sdb1/partition"), "1\n").unwrap();
+    std::fs::create_dir_all(root.join("sys/block/sdb")).unwrap();
+    std::fs::write(root.join("sys/block/sdb/removable"), "1\n").unwrap();
+    std::fs::create_dir_all(root.join("sys/dev/block")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../devices/pci0000:00/0000:00:14.0/usb1/1-2/block/sdb/sdb1",
+        root.join("sys/dev/block/8:17"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("proc/self")).unwrap();
+    let stick = stick.canonicalize().unwrap();
+    std::fs::write(
+        root.join("proc/self/mountinfo"),
+        format!(
+            "22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n\
+             40 22 8:17 / {} rw,nosuid,nodev - vfat /dev/sdb1 rw\n",
+            stick.display()
+        ),
+    )
+    .unwrap();
+    root
+}
+
+/// Whether this test runs as root (effective uid 0): only root reads the memory of a process
+/// that marked itself not dumpable, as `conclave` does.
+#[allow(dead_code)]
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Waits until process `pid` is stopped (state `T` in /proc/PID/stat), at most `limit`.
+#[allow(dead_code)]
+pub fn wait_until_stopped(pid: u32, limit: Duration) {
+    let stopped = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, r)| r.starts_with('T')))
+            .unwrap_or(false)
+    };
+    let start = std::time::Instant::now();
+    while !stopped() {
+        assert!(start.elapsed() < limit, "process {pid} did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Which of `needles` occur in the memory of the stopped process `pid` (read as root through
+/// /proc/PID/maps and /proc/PID/mem; regions that cannot be read are skipped).
+#[allow(dead_code)]
+pub fn found_in_memory(pid: u32, needles: &[&str]) -> Vec<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    let mut found = Vec::new();
+    for line in maps.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
+            continue;
+        };
+        if !perms.starts_with('r') || line.contains("[vvar") || line.contains("[vsyscall]") {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (a, b) = (
+            u64::from_str_radix(a, 16).unwrap(),
+            u64::from_str_radix(b, 16).unwrap(),
+        );
+        let mut region = vec![0u8; (b - a) as usize];
+        if mem.seek(SeekFrom::Start(a)).is_err() || mem.read_exact(&mut region).is_err() {
+            continue;
+        }
+        for n in needles {
+            if region.windows(n.len()).any(|w| w == n.as_bytes()) {
+                found.push(format!("{n} in {line}"));
+            }
+        }
+    }
+    found
+}
