@@ -3,14 +3,107 @@
 //! (`tests/pkcs11-profile/`), which imposes the documented behaviour of `yubihsm_pkcs11`,
 //! `ykcs11`, OpenSC with a Nitrokey HSM, opencryptoki, tpm2-pkcs11 or a PIN-pad reader (the
 //! vendor source each profile follows is named in its `src/lib.rs` and in docs/hsm.md). These
-//! are emulations: none of this ran on the physical devices.
+//! are emulations over SoftHSM2: none of this ran on the physical devices.
 
 mod common;
 
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
 use common::profile::Bench;
+use common::run_with_timeout;
+use conclave::tuf::canonical::Value;
+use conclave::tuf::edit::{RoleKeys, new_root};
+use conclave::tuf::key::Key;
+use conclave::tuf::metadata::{Metadata, RoleType, key_from_value};
+use time::macros::datetime;
+
+/// The token list as JSON.
+fn tokens(b: &Bench) -> Vec<serde_json::Value> {
+    let run = b.conclave(&["token", "list", "--module", "MODULE", "--json"], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    run.json()["tokens"].as_array().unwrap().clone()
+}
+
+/// `token keygen --json` on `token`; returns the TUF key.
+fn keygen(b: &Bench, token: &str, ty: &str, label: &str, stdin: &str, extra: &[&str]) -> Key {
+    let mut args = vec![
+        "token",
+        "keygen",
+        "--module",
+        "MODULE",
+        "--token",
+        token,
+        "--type",
+        ty,
+        "--label",
+        label,
+        "--pin-stdin",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let run = b.conclave(&args, stdin);
+    assert_eq!(run.code(), 0, "keygen failed: {run:?}");
+    let text = serde_json::to_string(&run.json()["key"]).unwrap();
+    key_from_value(Value::parse(text.as_bytes()).unwrap(), "$").unwrap()
+}
+
+/// A root whose root role is `keys` (threshold 1), written to `root.json` in the bench.
+fn root_file(b: &Bench, keys: &[Key]) -> std::path::PathBuf {
+    let roles: Vec<RoleKeys> = [
+        RoleType::Root,
+        RoleType::Targets,
+        RoleType::Snapshot,
+        RoleType::Timestamp,
+    ]
+    .into_iter()
+    .map(|role| RoleKeys {
+        role,
+        keys: keys.to_vec(),
+        threshold: 1,
+    })
+    .collect();
+    let md = Metadata::new(new_root(&roles, datetime!(2036-01-01 0:00 UTC)).unwrap());
+    let path = b.root.join("root.json");
+    std::fs::write(&path, md.to_file_bytes()).unwrap();
+    path
+}
+
+/// `conclave sign` in place.
+fn sign(b: &Bench, token: Option<&str>, key: &str, file: &Path, stdin: &str) -> common::Run {
+    let f = file.to_str().unwrap();
+    let mut args = vec![
+        "sign", "--module", "MODULE", "--key", key, "--in", f, "--out", f,
+    ];
+    if let Some(t) = token {
+        args.extend_from_slice(&["--token", t]);
+    }
+    args.push("--pin-stdin");
+    b.conclave(&args, stdin)
+}
+
+/// python-tuf 7.0.1 accepts the root as signed by its own root keys.
+fn python_accepts(root: &Path) {
+    let script = "import sys\n\
+from tuf.api.metadata import Metadata, Root\n\
+md = Metadata[Root].from_file(sys.argv[1])\n\
+md.signed.verify_delegate(Root.type, md.signed_bytes, md.signatures)\n\
+print('python-tuf: ok')\n";
+    let mut cmd = Command::new(common::python());
+    cmd.args(["-c", script]).arg(root);
+    let run = run_with_timeout(&mut cmd, b"", Duration::from_secs(60));
+    assert_eq!(
+        run.code(),
+        0,
+        "python-tuf rejects {}: {run:?}",
+        root.display()
+    );
+}
 
 /// Without a profile the module is transparent; each profile shows its vendor's token
-/// information (label, maker, model, serial, firmware encoding decoded).
+/// information, cleaned (no NUL padding) and with Yubico firmware decoded (5.43 is 5.4.3), so
+/// the YSA-2024-03 advisory fires where it applies.
 #[test]
 fn each_profile_shows_its_vendors_token_information() {
     let mut b = Bench::new("alice,bob", "none");
@@ -26,4 +119,320 @@ fn each_profile_shows_its_vendors_token_information() {
     assert_eq!(run.code(), 0, "{run:?}");
     assert!(run.stdout.contains("token \"alice (UserPIN)\""), "{run:?}");
     assert!(run.stdout.contains("www.CardContact.de"), "{run:?}");
+
+    b.set("CONCLAVE_PROFILE", "yubihsm");
+    let t = tokens(&b);
+    assert_eq!(t[0]["label"], "YubiHSM");
+    assert_eq!(t[0]["firmware"], "2.3.1", "{t:?}");
+    assert_eq!(t[0]["advisories"][0]["id"], "YSA-2024-03", "{t:?}");
+    b.set("CONCLAVE_PROFILE_FIRMWARE", "2.4.0");
+    let t = tokens(&b);
+    assert_eq!(t[0]["firmware"], "2.4.0");
+    assert!(t[0]["advisories"].as_array().unwrap().is_empty(), "{t:?}");
+
+    b.set("CONCLAVE_PROFILE", "ykcs11");
+    b.set("CONCLAVE_PROFILE_FIRMWARE", "5.4.3");
+    let run = b.conclave(&["token", "list", "--module", "MODULE"], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("token \"YubiKey PIV #"), "{run:?}");
+    assert!(run.stdout.contains("firmware      5.4.3"), "{run:?}");
+    assert!(
+        run.stdout.contains("WARNING       YSA-2024-03 (ECDSA)"),
+        "{run:?}"
+    );
+
+    b.set("CONCLAVE_PROFILE", "tpm");
+    let run = b.conclave(&["token", "list", "--module", "MODULE"], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(
+        run.stdout.matches("serial        0000000000000000").count(),
+        2,
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("model         SW   TPM\n"), "{run:?}");
+    assert!(
+        !run.stdout.contains('\0'),
+        "NUL bytes reach the terminal: {run:?}"
+    );
+}
+
+/// opencryptoki's token clock (not digits, with CKF_CLOCK_ON_TOKEN) and a token pulled while
+/// the slots are listed: the other tokens are listed and used, the odd slot is named with why.
+#[test]
+fn one_odd_slot_does_not_hide_the_others() {
+    let mut b = Bench::new("alice,bob", "opencryptoki");
+    b.set("CONCLAVE_PROFILE_TOKENS", "bob");
+    let alice = keygen(
+        &b,
+        "alice",
+        "ecdsa-p256",
+        "alice",
+        &format!("{}\n", b.pin("alice")),
+        &[],
+    );
+    let run = b.conclave(&["token", "list", "--module", "MODULE"], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("token \"alice\""), "{run:?}");
+    assert!(run.stdout.contains("(cannot be read: "), "{run:?}");
+    let root = root_file(&b, &[alice]);
+    let run = sign(&b, None, "alice", &root, &format!("{}\n", b.pin("alice")));
+    assert_eq!(run.code(), 0, "{run:?}");
+
+    // bob pulled (his slot stays listed, C_GetTokenInfo says CKR_TOKEN_NOT_PRESENT).
+    b.set("CONCLAVE_PROFILE", "none");
+    b.pull("bob", true);
+    let run = b.conclave(&["token", "list", "--module", "MODULE"], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("token \"alice\""), "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "was removed or is not present (C_GetTokenInfo returned CKR_TOKEN_NOT_PRESENT)"
+        ),
+        "{run:?}"
+    );
+    let run = sign(&b, Some("bob"), "bob", &root, "000000\n");
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(run.stderr.contains("CKR_TOKEN_NOT_PRESENT"), "{run:?}");
+    assert!(!run.stderr.contains("holds no key"), "{run:?}");
+}
+
+/// yubihsm_pkcs11 shows no key before login: the token is identified by its serial, the PIN
+/// asked, then the key looked up; with or without --token. A PIN shorter than the module's
+/// minimum (8) is refused before it is sent, not reported as wrong.
+#[test]
+fn yubihsm_keys_hidden_before_login_are_found_after_it() {
+    let b = Bench::new("alice", "yubihsm");
+    let serial = tokens(&b)[0]["serial"].as_str().unwrap().to_string();
+    let pin = format!("0001{}\n", b.pin("alice"));
+    let key = keygen(&b, &serial, "ed25519", "root-alice", &pin, &[]);
+    let root = root_file(&b, &[key]);
+    let run = sign(&b, Some(&serial), "root-alice", &root, &pin);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stderr.contains("it shows its keys only after login"),
+        "{run:?}"
+    );
+    let run = sign(&b, None, "root-alice", &root, &pin);
+    assert_eq!(run.code(), 0, "{run:?}");
+    python_accepts(&root);
+
+    let run = sign(&b, Some(&serial), "root-alice", &root, "0001\n");
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("has 4 characters; this token takes 8 to 64 (not sent to the token"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("wrong PIN"), "{run:?}");
+}
+
+/// A PIN-pad reader: no PIN is read, C_Login goes without one (the pad), keygen and signing
+/// work.
+#[test]
+fn a_pin_pad_reader_logs_in_without_a_typed_pin() {
+    let b = Bench::new("alice", "pinpad");
+    let key = keygen(&b, "alice", "ecdsa-p384", "alice", "", &[]);
+    let root = root_file(&b, &[key]);
+    let run = sign(&b, Some("alice"), "alice", &root, "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("has a PIN pad: enter the PIN on the reader"),
+        "{run:?}"
+    );
+    python_accepts(&root);
+}
+
+/// tpm2-pkcs11: equal serials (tokens told apart by label), no Ed25519, and one lockout for
+/// every token of the TPM: the wrong-PIN message says so, and after three wrong PINs in total
+/// the other keyholder's token is locked too.
+#[test]
+fn tpm_tokens_share_a_serial_and_a_lockout() {
+    let b = Bench::new("alice,bob", "tpm");
+    let alice = keygen(
+        &b,
+        "alice",
+        "ecdsa-p256",
+        "alice",
+        &format!("{}\n", b.pin("alice")),
+        &[],
+    );
+    let bob = keygen(
+        &b,
+        "bob",
+        "ecdsa-p384",
+        "bob",
+        &format!("{}\n", b.pin("bob")),
+        &[],
+    );
+    let run = b.conclave(
+        &[
+            "token",
+            "keygen",
+            "--module",
+            "MODULE",
+            "--token",
+            "bob",
+            "--type",
+            "ed25519",
+            "--label",
+            "e",
+            "--pin-stdin",
+        ],
+        &format!("{}\n", b.pin("bob")),
+    );
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("does not support CKM_EC_EDWARDS_KEY_PAIR_GEN"),
+        "{run:?}"
+    );
+    let root = root_file(&b, &[alice, bob]);
+    let run = sign(
+        &b,
+        Some("alice"),
+        "alice",
+        &root,
+        &format!("{}\n", b.pin("alice")),
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    let run = sign(
+        &b,
+        Some("bob"),
+        "bob",
+        &root,
+        &format!("{}\n", b.pin("bob")),
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    python_accepts(&root);
+
+    for who in ["alice", "bob", "alice"] {
+        let run = sign(&b, Some(who), who, &root, "99999999\n");
+        assert_eq!(run.code(), 1, "{run:?}");
+        assert!(
+            run.stderr
+                .contains("every token on this TPM shares one lockout counter"),
+            "{run:?}"
+        );
+    }
+    let run = sign(
+        &b,
+        Some("bob"),
+        "bob",
+        &root,
+        &format!("{}\n", b.pin("bob")),
+    );
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("is locked (C_Login returned CKR_PIN_LOCKED)"),
+        "{run:?}"
+    );
+}
+
+/// ykcs11: key generation in PIV slot 9c after the management key (the factory key refused
+/// outside practice), never over an occupied slot, the PIN verified again before every
+/// signature with the 9c key (PIN policy "always"), python-tuf accepts the signature.
+#[test]
+fn yubikey_piv_keys_go_into_a_slot_and_sign_with_the_pin_each_time() {
+    let b = Bench::new("alice", "ykcs11");
+    let label = tokens(&b)[0]["label"].as_str().unwrap().to_string();
+    assert!(label.starts_with("YubiKey PIV #"), "{label}");
+    let factory = "010203040506070801020304050607080102030405060708";
+    let stdin = format!("{}\n{factory}\n", b.pin("alice"));
+    let keygen_args = |extra: &[&str]| {
+        let mut a = vec![
+            "token",
+            "keygen",
+            "--module",
+            "MODULE",
+            "--token",
+            &label,
+            "--type",
+            "ecdsa-p256",
+            "--label",
+            "ignored",
+            "--pin-stdin",
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        a.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let run = b.conclave(
+        &keygen_args(&[])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &stdin,
+    );
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("factory-default PIV management key"),
+        "{run:?}"
+    );
+    assert!(
+        !run.stderr.contains(factory) && !run.stdout.contains(factory),
+        "{run:?}"
+    );
+
+    let run = b.conclave(
+        &keygen_args(&["--practice"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &stdin,
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stderr.contains("YSA-2024-03"),
+        "the advisory is shown: {run:?}"
+    );
+    let v = run.json();
+    assert_eq!(v["id"], "02", "slot 9c is CKA_ID 02: {v}");
+    assert_eq!(v["label"], "Public key for Digital Signature", "{v}");
+    let text = serde_json::to_string(&v["key"]).unwrap();
+    let key = key_from_value(Value::parse(text.as_bytes()).unwrap(), "$").unwrap();
+
+    // The slot is taken: refused, the key stays.
+    let run = b.conclave(
+        &keygen_args(&["--practice", "--piv-slot", "9c"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &stdin,
+    );
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("a key or certificate in PIV slot 9c"),
+        "{run:?}"
+    );
+
+    let root = root_file(&b, std::slice::from_ref(&key));
+    let run = sign(
+        &b,
+        Some(&label),
+        &key.key_id().0,
+        &root,
+        &format!("{}\n", b.pin("alice")),
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    python_accepts(&root);
+    // Several signatures in one session: the PIN is verified again before each.
+    let run = b.conclave(
+        &[
+            "token",
+            "bench",
+            "--module",
+            "MODULE",
+            "--token",
+            &label,
+            "--key",
+            &key.key_id().0,
+            "--count",
+            "3",
+            "--pin-stdin",
+        ],
+        &format!("{}\n", b.pin("alice")),
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
 }

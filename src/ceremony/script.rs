@@ -435,7 +435,9 @@ fn action_settings(a: Action) -> (&'static [&'static str], &'static [&'static st
         Action::LoadMetadata => (&[], &["source"]),
         Action::ImportKeys => (&[], &["roles"]),
         Action::ImportLayout => (&[], &["file"]),
-        Action::GenerateKey => (&[], &["for"]),
+        // `existing = "use"`: take a key the token already holds under the ceremony's label
+        // instead of generating one (shown as existing in the review and the transcript).
+        Action::GenerateKey => (&[], &["for", "existing"]),
         Action::EnrollToken => (&[], &["for"]),
         Action::Export => (&[], &["destination"]),
         _ => (&[], &[]),
@@ -719,6 +721,15 @@ impl Script {
                             format!("action {a} needs \"{r}\""),
                         ));
                     }
+                }
+                if let Some(v) = with.get("existing")
+                    && v != "use"
+                {
+                    errors.push(err(
+                        sline,
+                        &field("with.existing"),
+                        format!("existing must be \"use\" (or left out: a new key is generated), not \"{v}\""),
+                    ));
                 }
                 for key in ["role", "roles"] {
                     for role in with

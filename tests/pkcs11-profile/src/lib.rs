@@ -44,6 +44,7 @@
 //!   has no "do not overwrite"); a signature with the slot 9c key needs `C_Login
 //!   (CKU_CONTEXT_SPECIFIC)` with the PIN after every `C_SignInit` (PIN policy "always"; the key
 //!   reports `CKA_ALWAYS_AUTHENTICATE` true), else `C_Sign` fails with `CKR_USER_NOT_LOGGED_IN`.
+//!   As on the card, a fresh `C_Login(CKU_USER)` verifies the PIN too (one signature's worth).
 //! - `opensc-nitrokey` — OpenSC's PKCS#15 emulation of a SmartCard-HSM / Nitrokey HSM 2
 //!   (OpenSC `src/pkcs11/framework-pkcs15.c`: the token label is the card label followed by the
 //!   PIN label in parentheses when the card has more than one PIN; `pkcs15-sc-hsm.c`):
@@ -121,6 +122,9 @@ enum Login {
 struct State {
     sessions: HashMap<CK_SESSION_HANDLE, Sess>,
     logins: HashMap<CK_SLOT_ID, Login>,
+    /// `ykcs11`: the PIN was verified on the card (a user or context-specific login) and no
+    /// slot 9c signature has used that verification yet (PIN policy "always").
+    pin_fresh: HashMap<CK_SLOT_ID, bool>,
 }
 
 struct Real {
@@ -198,14 +202,21 @@ fn list_env(name: &str) -> Option<Vec<String>> {
         .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
 }
 
-/// Does the profile apply to the token in `slot`?
+/// Does the profile apply to the token in `slot`? (Only initialised tokens: SoftHSM2's free
+/// slot stays as it is.)
 fn applies(slot: CK_SLOT_ID) -> bool {
     if profile() == Profile::None {
         return false;
     }
+    let Some(info) = backing_info(slot) else {
+        return false;
+    };
+    if info.flags & CKF_TOKEN_INITIALIZED == 0 {
+        return false;
+    }
     match list_env("CONCLAVE_PROFILE_TOKENS") {
         None => true,
-        Some(labels) => backing_label(slot).is_some_and(|l| labels.contains(&l)),
+        Some(labels) => labels.contains(&trimmed(&info.label)),
     }
 }
 
@@ -569,7 +580,9 @@ fn ykcs11_login(h: CK_SESSION_HANDLE, slot: CK_SLOT_ID, user: CK_USER_TYPE, type
             }
             let rv = real_user_login(h, typed);
             if rv == CKR_OK {
-                state().logins.insert(slot, Login::User);
+                let mut st = state();
+                st.logins.insert(slot, Login::User);
+                st.pin_fresh.insert(slot, true);
             }
             rv
         }
@@ -611,6 +624,7 @@ fn ykcs11_login(h: CK_SESSION_HANDLE, slot: CK_SLOT_ID, user: CK_USER_TYPE, type
             if let Some(s) = state().sessions.get_mut(&h) {
                 s.context_ok = true;
             }
+            state().pin_fresh.insert(slot, true);
             CKR_OK
         }
         _ => CKR_USER_TYPE_INVALID,
@@ -844,10 +858,15 @@ extern "C" fn sign(
     {
         return CKR_DEVICE_REMOVED;
     }
-    let refuse = state()
-        .sessions
-        .get(&h)
-        .is_some_and(|s| s.signing && s.sign_9c && !s.context_ok);
+    let refuse = {
+        let st = state();
+        st.sessions.get(&h).is_some_and(|s| {
+            s.signing
+                && s.sign_9c
+                && !s.context_ok
+                && !st.pin_fresh.get(&s.slot).copied().unwrap_or(false)
+        })
+    };
     if refuse {
         // The card refuses; the operation ends (finish the real one and drop its result).
         let mut buf = vec![0u8; 1024];
@@ -859,12 +878,17 @@ extern "C" fn sign(
         return CKR_USER_NOT_LOGGED_IN;
     }
     let rv = call!(C_Sign(h, data, len, sig, sig_len));
-    if !(sig.is_null() && rv == CKR_OK)
-        && rv != CKR_BUFFER_TOO_SMALL
-        && let Some(s) = state().sessions.get_mut(&h)
-    {
-        s.signing = false;
-        s.context_ok = false;
+    if !(sig.is_null() && rv == CKR_OK) && rv != CKR_BUFFER_TOO_SMALL {
+        let mut st = state();
+        let done_9c = st.sessions.get_mut(&h).map(|s| {
+            let was = s.signing && s.sign_9c;
+            s.signing = false;
+            s.context_ok = false;
+            (s.slot, was)
+        });
+        if let Some((slot, true)) = done_9c {
+            st.pin_fresh.insert(slot, false);
+        }
     }
     rv
 }
