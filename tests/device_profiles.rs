@@ -436,3 +436,97 @@ fn yubikey_piv_keys_go_into_a_slot_and_sign_with_the_pin_each_time() {
     );
     assert_eq!(run.code(), 0, "{run:?}");
 }
+
+/// A workspace for `conclave ceremony run` on the bench's tokens: the online keys on the input
+/// media and an answers file (`module` = the profile module, `key_type`).
+fn ceremony(b: &Bench, ws_name: &str, key_type: &str) -> common::Run {
+    use conclave::signer::Signer;
+    let ws = b.root.join(ws_name);
+    std::fs::create_dir_all(ws.join("input")).unwrap();
+    let online = |seed: u8| {
+        conclave::signer::software::SoftwareSigner::from_seed(
+            conclave::tuf::key::Algorithm::Ed25519,
+            &[seed; 32],
+        )
+        .unwrap()
+    };
+    let keys = format!(
+        "{{\"snapshot\": {}, \"timestamp\": {}}}",
+        online(1).key().to_value().to_pretty_json(),
+        online(2).key().to_value().to_pretty_json()
+    );
+    std::fs::write(ws.join("input/online-keys.json"), keys).unwrap();
+    let answers = b.root.join(format!("{ws_name}.answers.toml"));
+    std::fs::write(
+        &answers,
+        format!(
+            "practice = true\nacknowledgement = \"BAG-A1234567\"\nmodule = \"{}\"\n\n[people]\nadministrator = \"ada\"\nkeyholders = [\"alice\", \"bob\", \"carol\"]\nwitnesses = [\"wendy\"]\n\n[parameters]\nkey_type = \"{key_type}\"\n",
+            b.module()
+        ),
+    )
+    .unwrap();
+    let pins: String = ["alice", "bob", "carol"]
+        .iter()
+        .map(|k| format!("{k}={}\n", b.pin(k)))
+        .collect();
+    let (ws, answers) = (
+        ws.to_str().unwrap().to_string(),
+        answers.to_str().unwrap().to_string(),
+    );
+    b.conclave(
+        &[
+            "ceremony",
+            "run",
+            "bootstrap-root",
+            "--workspace",
+            &ws,
+            "--answers",
+            &answers,
+            "--pin-stdin",
+        ],
+        &pins,
+    )
+}
+
+/// The root keys of an exported root, as key ids.
+fn root_key_ids(root: &Path) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(root).unwrap()).unwrap();
+    v["signed"]["roles"]["root"]["keyids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A whole bootstrap ceremony on tpm2-pkcs11-like tokens (every serial 0000000000000000): each
+/// keyholder's token is told apart by module + serial + label, and python-tuf accepts the
+/// root. A second bootstrap on the same tokens with another key type makes new keys (never the
+/// first ceremony's, found by label), and the transcript records each token's identity.
+#[test]
+fn a_whole_ceremony_on_tpm_tokens_with_equal_serials_makes_new_keys_each_time() {
+    let b = Bench::new("alice,bob,carol", "tpm");
+    let run = ceremony(&b, "ws1", "ecdsa-p256");
+    assert_eq!(run.code(), 0, "{run:?}");
+    let first = b.root.join("ws1/export/1.root.json");
+    python_accepts(&first);
+    let transcript =
+        std::fs::read_to_string(b.root.join("ws1/bootstrap-root.transcript.jsonl")).unwrap();
+    assert!(
+        transcript.contains("serial 0000000000000000 label \\\"bob\\\" in "),
+        "the token's identity is recorded: {transcript}"
+    );
+
+    let run = ceremony(&b, "ws2", "ecdsa-p384");
+    assert_eq!(run.code(), 0, "{run:?}");
+    let second = b.root.join("ws2/export/1.root.json");
+    python_accepts(&second);
+    let (k1, k2) = (root_key_ids(&first), root_key_ids(&second));
+    assert_eq!(k2.len(), 3);
+    assert!(
+        k2.iter().all(|k| !k1.contains(k)),
+        "keys reused: {k1:?} {k2:?}"
+    );
+    let text = std::fs::read_to_string(&second).unwrap();
+    assert_eq!(text.matches("ecdsa-sha2-nistp384").count(), 3, "{text}");
+}

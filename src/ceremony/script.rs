@@ -909,6 +909,31 @@ mod tests {
     }
 
     #[test]
+    fn a_generate_key_step_takes_an_existing_key_only_when_it_says_use() {
+        let text = shipped("bootstrap-root");
+        let with = "with = { for = \"keyholders\" }";
+        let s = Script::parse(
+            "b.toml",
+            &text.replace(with, "with = { for = \"keyholders\", existing = \"use\" }"),
+        )
+        .unwrap();
+        assert_eq!(
+            s.steps[5].with.get("existing").map(String::as_str),
+            Some("use")
+        );
+        let e = Script::parse(
+            "b.toml",
+            &text.replace(with, "with = { for = \"keyholders\", existing = \"yes\" }"),
+        )
+        .unwrap_err();
+        assert!(
+            e.iter()
+                .any(|x| x.field.ends_with("with.existing") && x.message.contains("not \"yes\"")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
     fn every_shipped_script_parses_and_covers_every_kind() {
         let dir = format!("{}/ceremony-scripts", env!("CARGO_MANIFEST_DIR"));
         let mut kinds = Vec::new();
