@@ -8,16 +8,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
 
-use common::profile::Bench;
-use common::run_with_timeout;
+use common::profile::{Bench, ceremony_files, python_accepts, root_file, root_key_ids};
 use conclave::tuf::canonical::Value;
-use conclave::tuf::edit::{RoleKeys, new_root};
 use conclave::tuf::key::Key;
-use conclave::tuf::metadata::{Metadata, RoleType, key_from_value};
-use time::macros::datetime;
+use conclave::tuf::metadata::key_from_value;
 
 /// The token list as JSON.
 fn tokens(b: &Bench) -> Vec<serde_json::Value> {
@@ -49,27 +44,6 @@ fn keygen(b: &Bench, token: &str, ty: &str, label: &str, stdin: &str, extra: &[&
     key_from_value(Value::parse(text.as_bytes()).unwrap(), "$").unwrap()
 }
 
-/// A root whose root role is `keys` (threshold 1), written to `root.json` in the bench.
-fn root_file(b: &Bench, keys: &[Key]) -> std::path::PathBuf {
-    let roles: Vec<RoleKeys> = [
-        RoleType::Root,
-        RoleType::Targets,
-        RoleType::Snapshot,
-        RoleType::Timestamp,
-    ]
-    .into_iter()
-    .map(|role| RoleKeys {
-        role,
-        keys: keys.to_vec(),
-        threshold: 1,
-    })
-    .collect();
-    let md = Metadata::new(new_root(&roles, datetime!(2036-01-01 0:00 UTC)).unwrap());
-    let path = b.root.join("root.json");
-    std::fs::write(&path, md.to_file_bytes()).unwrap();
-    path
-}
-
 /// `conclave sign` in place.
 fn sign(b: &Bench, token: Option<&str>, key: &str, file: &Path, stdin: &str) -> common::Run {
     let f = file.to_str().unwrap();
@@ -81,24 +55,6 @@ fn sign(b: &Bench, token: Option<&str>, key: &str, file: &Path, stdin: &str) -> 
     }
     args.push("--pin-stdin");
     b.conclave(&args, stdin)
-}
-
-/// python-tuf 7.0.1 accepts the root as signed by its own root keys.
-fn python_accepts(root: &Path) {
-    let script = "import sys\n\
-from tuf.api.metadata import Metadata, Root\n\
-md = Metadata[Root].from_file(sys.argv[1])\n\
-md.signed.verify_delegate(Root.type, md.signed_bytes, md.signatures)\n\
-print('python-tuf: ok')\n";
-    let mut cmd = Command::new(common::python());
-    cmd.args(["-c", script]).arg(root);
-    let run = run_with_timeout(&mut cmd, b"", Duration::from_secs(60));
-    assert_eq!(
-        run.code(),
-        0,
-        "python-tuf rejects {}: {run:?}",
-        root.display()
-    );
 }
 
 /// Without a profile the module is transparent; each profile shows its vendor's token
@@ -174,7 +130,7 @@ fn one_odd_slot_does_not_hide_the_others() {
     assert_eq!(run.code(), 0, "{run:?}");
     assert!(run.stdout.contains("token \"alice\""), "{run:?}");
     assert!(run.stdout.contains("(cannot be read: "), "{run:?}");
-    let root = root_file(&b, &[alice]);
+    let root = root_file(&b.root, &[alice]);
     let run = sign(&b, None, "alice", &root, &format!("{}\n", b.pin("alice")));
     assert_eq!(run.code(), 0, "{run:?}");
 
@@ -205,7 +161,7 @@ fn yubihsm_keys_hidden_before_login_are_found_after_it() {
     let serial = tokens(&b)[0]["serial"].as_str().unwrap().to_string();
     let pin = format!("0001{}\n", b.pin("alice"));
     let key = keygen(&b, &serial, "ed25519", "root-alice", &pin, &[]);
-    let root = root_file(&b, &[key]);
+    let root = root_file(&b.root, &[key]);
     let run = sign(&b, Some(&serial), "root-alice", &root, &pin);
     assert_eq!(run.code(), 0, "{run:?}");
     assert!(
@@ -232,7 +188,7 @@ fn yubihsm_keys_hidden_before_login_are_found_after_it() {
 fn a_pin_pad_reader_logs_in_without_a_typed_pin() {
     let b = Bench::new("alice", "pinpad");
     let key = keygen(&b, "alice", "ecdsa-p384", "alice", "", &[]);
-    let root = root_file(&b, &[key]);
+    let root = root_file(&b.root, &[key]);
     let run = sign(&b, Some("alice"), "alice", &root, "");
     assert_eq!(run.code(), 0, "{run:?}");
     assert!(
@@ -287,7 +243,7 @@ fn tpm_tokens_share_a_serial_and_a_lockout() {
             .contains("does not support CKM_EC_EDWARDS_KEY_PAIR_GEN"),
         "{run:?}"
     );
-    let root = root_file(&b, &[alice, bob]);
+    let root = root_file(&b.root, &[alice, bob]);
     let run = sign(
         &b,
         Some("alice"),
@@ -407,7 +363,7 @@ fn yubikey_piv_keys_go_into_a_slot_and_sign_with_the_pin_each_time() {
         "{run:?}"
     );
 
-    let root = root_file(&b, std::slice::from_ref(&key));
+    let root = root_file(&b.root, std::slice::from_ref(&key));
     let run = sign(
         &b,
         Some(&label),
@@ -437,42 +393,14 @@ fn yubikey_piv_keys_go_into_a_slot_and_sign_with_the_pin_each_time() {
     assert_eq!(run.code(), 0, "{run:?}");
 }
 
-/// A workspace for `conclave ceremony run` on the bench's tokens: the online keys on the input
-/// media and an answers file (`module` = the profile module, `key_type`).
+/// `conclave ceremony run bootstrap-root` on the bench's tokens alice, bob and carol through
+/// the profile module.
 fn ceremony(b: &Bench, ws_name: &str, key_type: &str) -> common::Run {
-    use conclave::signer::Signer;
-    let ws = b.root.join(ws_name);
-    std::fs::create_dir_all(ws.join("input")).unwrap();
-    let online = |seed: u8| {
-        conclave::signer::software::SoftwareSigner::from_seed(
-            conclave::tuf::key::Algorithm::Ed25519,
-            &[seed; 32],
-        )
-        .unwrap()
-    };
-    let keys = format!(
-        "{{\"snapshot\": {}, \"timestamp\": {}}}",
-        online(1).key().to_value().to_pretty_json(),
-        online(2).key().to_value().to_pretty_json()
-    );
-    std::fs::write(ws.join("input/online-keys.json"), keys).unwrap();
-    let answers = b.root.join(format!("{ws_name}.answers.toml"));
-    std::fs::write(
-        &answers,
-        format!(
-            "practice = true\nacknowledgement = \"BAG-A1234567\"\nmodule = \"{}\"\n\n[people]\nadministrator = \"ada\"\nkeyholders = [\"alice\", \"bob\", \"carol\"]\nwitnesses = [\"wendy\"]\n\n[parameters]\nkey_type = \"{key_type}\"\n",
-            b.module()
-        ),
-    )
-    .unwrap();
+    let (ws, answers) = ceremony_files(&b.root, ws_name, b.module(), key_type);
     let pins: String = ["alice", "bob", "carol"]
         .iter()
         .map(|k| format!("{k}={}\n", b.pin(k)))
         .collect();
-    let (ws, answers) = (
-        ws.to_str().unwrap().to_string(),
-        answers.to_str().unwrap().to_string(),
-    );
     b.conclave(
         &[
             "ceremony",
@@ -486,17 +414,6 @@ fn ceremony(b: &Bench, ws_name: &str, key_type: &str) -> common::Run {
         ],
         &pins,
     )
-}
-
-/// The root keys of an exported root, as key ids.
-fn root_key_ids(root: &Path) -> Vec<String> {
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(root).unwrap()).unwrap();
-    v["signed"]["roles"]["root"]["keyids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k.as_str().unwrap().to_string())
-        .collect()
 }
 
 /// A whole bootstrap ceremony on tpm2-pkcs11-like tokens (every serial 0000000000000000): each

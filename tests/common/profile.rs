@@ -8,6 +8,11 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use conclave::tuf::edit::{RoleKeys, new_root};
+use conclave::tuf::key::Key;
+use conclave::tuf::metadata::{Metadata, RoleType};
+use time::macros::datetime;
+
 use super::{Run, manifest_dir, run_with_timeout};
 
 /// SoftHSM2, the module every profile wraps.
@@ -172,4 +177,88 @@ impl Bench {
         }
         run_with_timeout(&mut cmd, stdin.as_bytes(), TIMEOUT)
     }
+}
+
+/// A root whose every role is `keys` (threshold 1), written to `dir/root.json`.
+pub fn root_file(dir: &Path, keys: &[Key]) -> PathBuf {
+    let roles: Vec<RoleKeys> = [
+        RoleType::Root,
+        RoleType::Targets,
+        RoleType::Snapshot,
+        RoleType::Timestamp,
+    ]
+    .into_iter()
+    .map(|role| RoleKeys {
+        role,
+        keys: keys.to_vec(),
+        threshold: 1,
+    })
+    .collect();
+    let md = Metadata::new(new_root(&roles, datetime!(2036-01-01 0:00 UTC)).unwrap());
+    let path = dir.join("root.json");
+    std::fs::write(&path, md.to_file_bytes()).unwrap();
+    path
+}
+
+/// python-tuf 7.0.1 accepts the root as signed by its own root keys.
+pub fn python_accepts(root: &Path) {
+    let script = "import sys\n\
+from tuf.api.metadata import Metadata, Root\n\
+md = Metadata[Root].from_file(sys.argv[1])\n\
+md.signed.verify_delegate(Root.type, md.signed_bytes, md.signatures)\n\
+print('python-tuf: ok')\n";
+    let mut cmd = Command::new(super::python());
+    cmd.args(["-c", script]).arg(root);
+    let run = run_with_timeout(&mut cmd, b"", Duration::from_secs(60));
+    assert_eq!(
+        run.code(),
+        0,
+        "python-tuf rejects {}: {run:?}",
+        root.display()
+    );
+}
+
+/// A workspace `dir/ws_name` for `conclave ceremony run bootstrap-root` (the online keys on the
+/// input media) and its answers file (keyholders alice, bob, carol; `module`; `key_type`);
+/// returns both paths.
+pub fn ceremony_files(dir: &Path, ws_name: &str, module: &str, key_type: &str) -> (String, String) {
+    use conclave::signer::Signer;
+    let ws = dir.join(ws_name);
+    std::fs::create_dir_all(ws.join("input")).unwrap();
+    let online = |seed: u8| {
+        conclave::signer::software::SoftwareSigner::from_seed(
+            conclave::tuf::key::Algorithm::Ed25519,
+            &[seed; 32],
+        )
+        .unwrap()
+    };
+    let keys = format!(
+        "{{\"snapshot\": {}, \"timestamp\": {}}}",
+        online(1).key().to_value().to_pretty_json(),
+        online(2).key().to_value().to_pretty_json()
+    );
+    std::fs::write(ws.join("input/online-keys.json"), keys).unwrap();
+    let answers = dir.join(format!("{ws_name}.answers.toml"));
+    std::fs::write(
+        &answers,
+        format!(
+            "practice = true\nacknowledgement = \"BAG-A1234567\"\nmodule = \"{module}\"\n\n[people]\nadministrator = \"ada\"\nkeyholders = [\"alice\", \"bob\", \"carol\"]\nwitnesses = [\"wendy\"]\n\n[parameters]\nkey_type = \"{key_type}\"\n"
+        ),
+    )
+    .unwrap();
+    (
+        ws.to_str().unwrap().to_string(),
+        answers.to_str().unwrap().to_string(),
+    )
+}
+
+/// The root keys of an exported root, as key ids.
+pub fn root_key_ids(root: &Path) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(root).unwrap()).unwrap();
+    v["signed"]["roles"]["root"]["keyids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect()
 }
