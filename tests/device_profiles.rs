@@ -447,3 +447,43 @@ fn a_whole_ceremony_on_tpm_tokens_with_equal_serials_makes_new_keys_each_time() 
     let text = std::fs::read_to_string(&second).unwrap();
     assert_eq!(text.matches("ecdsa-sha2-nistp384").count(), 3, "{text}");
 }
+
+/// The real ykcs11 (Debian's `ykcs11`) loaded with no YubiKey (and no PC/SC service): a clean
+/// "no token" message, never a crash, for listing and for signing.
+#[test]
+fn the_real_ykcs11_with_no_device_says_no_token() {
+    const YKCS11: &str = "/usr/lib/x86_64-linux-gnu/libykcs11.so";
+    assert!(
+        Path::new(YKCS11).is_file(),
+        "{YKCS11} missing: install the Debian package ykcs11 (make deb-deps)"
+    );
+    let b = Bench::new("alice", "none");
+    let run = b.conclave(&["token", "list", "--module", YKCS11], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stdout.contains("no token present: ") || run.stdout.contains("no tokens present"),
+        "{run:?}"
+    );
+    let key = {
+        use conclave::signer::Signer;
+        conclave::signer::software::SoftwareSigner::from_seed(
+            conclave::tuf::key::Algorithm::Ed25519,
+            &[7; 32],
+        )
+        .unwrap()
+        .key()
+        .clone()
+    };
+    let root = root_file(&b.root, &[key]);
+    let f = root.to_str().unwrap();
+    let run = b.conclave(
+        &[
+            "sign", "--module", YKCS11, "--key", "k", "--in", f, "--out", f, "--force",
+        ],
+        "",
+    );
+    // Exit code 2 with a message (not a signal), whatever PC/SC says.
+    assert!(run.status.code().is_some(), "crashed: {run:?}");
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(run.stderr.contains("no token present"), "{run:?}");
+}

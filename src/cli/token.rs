@@ -423,7 +423,11 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     let trusted = a.trusted_root.as_deref().map(root_keys).transpose()?;
     let mut seen: Vec<KeyId> = Vec::new();
     let (module, chosen_by) = a.module.open_and_say_why(config)?;
-    let scan = module.scan()?;
+    let (scan, no_device) = match module.scan() {
+        Ok(scan) => (scan, None),
+        Err(e @ TokenError::NoDevice { .. }) => (Default::default(), Some(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
     let tokens = scan.tokens;
     let mut json_tokens = Vec::new();
     let mut out = String::new();
@@ -437,7 +441,9 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
             p.display()
         ));
     }
-    if tokens.is_empty() && scan.unreadable.is_empty() {
+    if let Some(why) = &no_device {
+        out.push_str(&format!("{why}\n"));
+    } else if tokens.is_empty() && scan.unreadable.is_empty() {
         out.push_str("no tokens present\n");
     }
     for u in &scan.unreadable {
@@ -618,6 +624,9 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
             "module_chosen_by": chosen_by.to_string(),
             "tokens": json_tokens,
         });
+        if let (Some(why), Some(m)) = (&no_device, v.as_object_mut()) {
+            m.insert("no_device".into(), why.clone().into());
+        }
         if trusted.is_some()
             && let Some(m) = v.as_object_mut()
         {

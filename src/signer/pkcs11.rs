@@ -89,6 +89,18 @@ pub enum TokenError {
         /// What the loader said.
         reason: String,
     },
+    /// The module reaches no device at all (`CKR_DEVICE_ERROR` when listing slots).
+    #[error(
+        "no token present: {module} reaches no device ({function} returned {rv}); insert the token; a YubiKey or smart card also needs the PC/SC service (pcscd) running, a YubiHSM 2 its connector (yubihsm-connector and yubihsm_pkcs11.conf)"
+    )]
+    NoDevice {
+        /// The module.
+        module: String,
+        /// The function.
+        function: String,
+        /// The return value.
+        rv: String,
+    },
     /// A PKCS#11 function failed in a way not covered by a more specific variant.
     #[error("{function} failed with {rv} ({context})")]
     Pkcs11 {
@@ -923,10 +935,19 @@ impl Module {
     /// Every slot with a token: the ones described, and the ones that could not be (named with
     /// the reason), so one odd slot does not hide the others.
     pub fn scan(&self) -> Result<Scan, TokenError> {
-        let slots = self
-            .ctx
-            .get_slots_with_token()
-            .map_err(|e| classify(e, &self.ctx_desc()))?;
+        let slots = match self.ctx.get_slots_with_token() {
+            Ok(slots) => slots,
+            // ykcs11 without the PC/SC service, OpenSC without readers, yubihsm_pkcs11 without
+            // its connector: the module cannot reach any device.
+            Err(CkError::Pkcs11(rv @ RvError::DeviceError, f)) => {
+                return Err(TokenError::NoDevice {
+                    module: self.path.display().to_string(),
+                    function: function_name(&f),
+                    rv: rv_name(&rv),
+                });
+            }
+            Err(e) => return Err(classify(e, &self.ctx_desc())),
+        };
         let mut out = Scan::default();
         for slot in slots {
             match self.describe(slot) {
