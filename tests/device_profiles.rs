@@ -487,3 +487,73 @@ fn the_real_ykcs11_with_no_device_says_no_token() {
     assert_eq!(run.code(), 2, "{run:?}");
     assert!(run.stderr.contains("no token present"), "{run:?}");
 }
+
+/// A whole ceremony on YubiHSM 2-like tokens (keys hidden until login, every label "YubiHSM",
+/// tokens assigned by serial, firmware 2.3.1): ECDSA is refused on that firmware naming
+/// YSA-2024-03; Ed25519 goes through, and the transcript records the advisory with each key.
+#[test]
+fn a_whole_ceremony_on_yubihsm_tokens_records_the_advisory_and_refuses_ecdsa() {
+    let mut b = Bench::new("alice,bob,carol", "none");
+    // Each keyholder's YubiHSM serial: the profile shows the backing serial as 8 decimals.
+    let serials: Vec<(String, String)> = tokens(&b)
+        .iter()
+        .filter(|t| t["flags"]["token_initialized"] == true)
+        .map(|t| {
+            let hex = t["serial"].as_str().unwrap();
+            let decimal = u64::from_str_radix(hex, 16).unwrap() % 100_000_000;
+            (
+                t["label"].as_str().unwrap().to_string(),
+                format!("{decimal:08}"),
+            )
+        })
+        .collect();
+    assert_eq!(serials.len(), 3);
+    b.set("CONCLAVE_PROFILE", "yubihsm");
+    let run_with = |ws: &str, key_type: &str| {
+        let (ws, answers) = ceremony_files(&b.root, ws, b.module(), key_type);
+        let mut text = std::fs::read_to_string(&answers).unwrap();
+        text.push_str("\n[tokens]\n");
+        for (who, serial) in &serials {
+            text.push_str(&format!("{who} = \"{serial}\"\n"));
+        }
+        std::fs::write(&answers, text).unwrap();
+        let pins: String = b
+            .tokens
+            .iter()
+            .map(|(l, p)| format!("{l}=0001{p}\n"))
+            .collect();
+        let run = b.conclave(
+            &[
+                "ceremony",
+                "run",
+                "bootstrap-root",
+                "--workspace",
+                &ws,
+                "--answers",
+                &answers,
+                "--pin-stdin",
+            ],
+            &pins,
+        );
+        (run, ws)
+    };
+    let (run, _) = run_with("ws-ecdsa", "ecdsa-p256");
+    assert_ne!(run.code(), 0, "{run:?}");
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("YSA-2024-03") && all.contains("no ECDSA P-256 key is generated"),
+        "{run:?}"
+    );
+
+    let (run, ws) = run_with("ws-ed", "ed25519");
+    assert_eq!(run.code(), 0, "{run:?}");
+    let root = Path::new(&ws).join("export/1.root.json");
+    python_accepts(&root);
+    let transcript =
+        std::fs::read_to_string(Path::new(&ws).join("bootstrap-root.transcript.jsonl")).unwrap();
+    assert_eq!(
+        transcript.matches("YSA-2024-03 (ECDSA)").count(),
+        3,
+        "{transcript}"
+    );
+}
