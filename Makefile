@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace python3 python3-venv dosfstools mtools faketime time \
   libtpm2-pkcs11-1 libtpm2-pkcs11-tools swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 dbus \
-  ykcs11
+  ykcs11 p11-kit-modules
 # sigstore-python (Sigstore's Rekor client) checks the key-event log's checkpoints and inclusion
 # proofs in tests/transparency.rs; it shares tuf/securesystemslib/cryptography/urllib3 below.
 PY_SIGSTORE := sigstore==4.5.1 sigstore-models==0.0.6 sigstore-rekor-types==0.0.18 \
@@ -62,7 +62,7 @@ deps: deb-deps venv
 # Debian packages the tests use (SoftHSM2, zbar, tmux, strace; python3-venv for the venv;
 # faketime for the client workflow tests on static repositories of the past; tpm2-pkcs11 on
 # swtpm with tpm2-abrmd on a private D-Bus for tests/tpm2_pkcs11.rs; ykcs11 loaded with no
-# device in tests/device_profiles.rs).
+# device in tests/device_profiles.rs; p11-kit-proxy mixing SoftHSM2 and tpm2-pkcs11 in one ceremony).
 # Installs only what is missing.
 deb-deps:
 	@$(MAKE) --no-print-directory install-debs PACKAGES="$(DEB_PACKAGES)"

@@ -309,3 +309,75 @@ fn a_whole_ceremony_on_tpm2_pkcs11() {
     python_accepts(&root);
     assert_eq!(root_key_ids(&root).len(), 3);
 }
+
+/// Keyholders on different devices in one ceremony through p11-kit-proxy (which loads the
+/// modules registered in /usr/share/p11-kit/modules: SoftHSM2 and tpm2-pkcs11 here): alice and
+/// bob on SoftHSM2 tokens, carol on a TPM token.
+#[test]
+fn one_ceremony_mixes_softhsm2_and_tpm_tokens_through_p11_kit_proxy() {
+    const PROXY: &str = "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so";
+    assert!(
+        Path::new(PROXY).is_file(),
+        "{PROXY} missing: install p11-kit-modules (make deb-deps)"
+    );
+    let mut tpm = Tpm::new(&["carol"]);
+    let practice = tpm.dir.join("practice");
+    let run = tpm.conclave(
+        &[
+            "token",
+            "init-practice",
+            "--json",
+            "--type",
+            "none",
+            "--keyholders",
+            "alice,bob",
+            "--module",
+            "/usr/lib/softhsm/libsofthsm2.so",
+            "--dir",
+            practice.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    let v = run.json();
+    let mut pins: String = v["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            format!(
+                "{}={}\n",
+                t["keyholder"].as_str().unwrap(),
+                t["pin"].as_str().unwrap()
+            )
+        })
+        .collect();
+    pins.push_str(&format!("carol={}\n", tpm.pin("carol")));
+    tpm.env.push((
+        "SOFTHSM2_CONF".into(),
+        v["conf"].as_str().unwrap().to_string(),
+    ));
+    let run = tpm.conclave(&["token", "list", "--module", PROXY], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    for who in ["alice", "bob", "carol"] {
+        assert!(run.stdout.contains(&format!("token \"{who}\"")), "{run:?}");
+    }
+    let (ws, answers) = ceremony_files(&tpm.dir, "ws", PROXY, "ecdsa-p256");
+    let run = tpm.conclave(
+        &[
+            "ceremony",
+            "run",
+            "bootstrap-root",
+            "--workspace",
+            &ws,
+            "--answers",
+            &answers,
+            "--pin-stdin",
+        ],
+        &pins,
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    let root = Path::new(&ws).join("export/1.root.json");
+    python_accepts(&root);
+    assert_eq!(root_key_ids(&root).len(), 3);
+}
