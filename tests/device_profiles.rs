@@ -176,7 +176,7 @@ fn yubihsm_keys_hidden_before_login_are_found_after_it() {
     assert_eq!(run.code(), 1, "{run:?}");
     assert!(
         run.stderr
-            .contains("has 4 characters; this token takes 8 to 64 (not sent to the token"),
+            .contains("has 4 bytes; this token takes 8 to 64 (not sent to the token"),
         "{run:?}"
     );
     assert!(!run.stderr.contains("wrong PIN"), "{run:?}");

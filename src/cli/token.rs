@@ -153,6 +153,11 @@ pub fn ask_pin(token: &TokenDesc, pin_stdin: bool, prompt: &str) -> Result<Pin, 
         );
         return Ok(Zeroizing::new(String::new()));
     }
+    if token.shares_tpm_lockout() {
+        eprintln!(
+            "NOTE: {token} is on a TPM: wrong PINs on any of its tokens count toward one lockout, which locks every keyholder's token on it (3 in total on a TPM set up as usual)"
+        );
+    }
     read_pin(pin_stdin, prompt)
 }
 

@@ -130,7 +130,7 @@ pub enum TokenError {
     /// The PIN has a length the token says is impossible (`ulMinPinLen`..`ulMaxPinLen`, or
     /// `CKR_PIN_LEN_RANGE`): not a wrong PIN.
     #[error(
-        "the PIN entered for {token} has {len} characters; this token takes {min} to {max} ({how}). Check which PIN this is: for a YubiKey the PIV PIN (6 to 8 characters), for a YubiHSM 2 the authentication key id in 4 hex digits followed by its password"
+        "the PIN entered for {token} has {len} bytes; this token takes {min} to {max} ({how}). Check which PIN this is: for a YubiKey the PIV PIN (6 to 8 digits), for a YubiHSM 2 the authentication key id in 4 hex digits followed by its password"
     )]
     PinLength {
         /// The token.
@@ -849,6 +849,18 @@ impl TokenKey {
     }
 }
 
+/// Did looking for a key on `token` fail only because the token hides its keys until login?
+/// It requires login and shows no key at all, or refuses to list them with
+/// `CKR_USER_NOT_LOGGED_IN` (yubihsm_pkcs11 does both before `C_Login`).
+fn hidden_until_login(token: &TokenDesc, e: &TokenError) -> bool {
+    token.login_required
+        && match e {
+            TokenError::KeyNotFound { present, .. } => present.is_empty(),
+            TokenError::Pkcs11 { rv, .. } => rv == "CKR_USER_NOT_LOGGED_IN",
+            _ => false,
+        }
+}
+
 /// Where [`Module::locate_key`] found a key.
 #[derive(Debug)]
 pub enum KeyLookup {
@@ -1040,21 +1052,6 @@ impl Module {
         }
     }
 
-    /// Does the token hide its keys until login (`yubihsm_pkcs11` shows no objects and refuses
-    /// attribute reads before `C_Login`)? True when it requires login and shows no key, or
-    /// refuses to list them with `CKR_USER_NOT_LOGGED_IN`.
-    pub fn hides_keys_before_login(&self, token: &TokenDesc) -> Result<bool, TokenError> {
-        if !token.login_required || !token.initialized {
-            return Ok(false);
-        }
-        let session = self.open_session(token, false)?;
-        match session.keys() {
-            Ok(keys) => Ok(keys.is_empty()),
-            Err(TokenError::Pkcs11 { rv, .. }) if rv == "CKR_USER_NOT_LOGGED_IN" => Ok(true),
-            Err(e) => Err(e),
-        }
-    }
-
     fn slot_of(&self, token: &TokenDesc) -> Result<Slot, TokenError> {
         // Re-resolve by serial and label: slot ids are not stable.
         let slots = self
@@ -1110,16 +1107,7 @@ impl Module {
                 let session = self.open_session(&t, false)?;
                 match session.find_key(key) {
                     Ok(k) => Ok(KeyLookup::Found(session, Box::new(k))),
-                    Err(TokenError::KeyNotFound { present, .. })
-                        if present.is_empty() && t.login_required =>
-                    {
-                        Ok(KeyLookup::AfterLogin(session))
-                    }
-                    Err(TokenError::Pkcs11 { rv, .. })
-                        if rv == "CKR_USER_NOT_LOGGED_IN" && t.login_required =>
-                    {
-                        Ok(KeyLookup::AfterLogin(session))
-                    }
+                    Err(e) if hidden_until_login(&t, &e) => Ok(KeyLookup::AfterLogin(session)),
                     Err(e) => Err(e),
                 }
             }
@@ -1140,15 +1128,7 @@ impl Module {
             let session = self.open_session(&t, false)?;
             match session.find_key(wanted) {
                 Ok(k) => hits.push((session, k)),
-                Err(TokenError::KeyNotFound { present: keys, .. })
-                    if keys.is_empty() && t.login_required =>
-                {
-                    present.push(format!("none visible on {t} before login"));
-                    hidden.push(session);
-                }
-                Err(TokenError::Pkcs11 { rv, .. })
-                    if rv == "CKR_USER_NOT_LOGGED_IN" && t.login_required =>
-                {
+                Err(e) if hidden_until_login(&t, &e) => {
                     present.push(format!("none visible on {t} before login"));
                     hidden.push(session);
                 }
@@ -1328,7 +1308,8 @@ impl TokenSession {
         let result = if pin.is_empty() && self.token.protected_path {
             self.session.login(UserType::User, None)
         } else {
-            check_pin_length(&self.token, pin.chars().count())?;
+            // ulMinPinLen / ulMaxPinLen count bytes.
+            check_pin_length(&self.token, pin.len())?;
             let auth = AuthPin::new(pin.as_str().into());
             self.session.login(UserType::User, Some(&auth))
         };
@@ -1357,7 +1338,7 @@ impl TokenSession {
             }),
             Err(CkError::Pkcs11(RvError::PinLenRange, _)) => Err(TokenError::PinLength {
                 token,
-                len: pin.chars().count(),
+                len: pin.len(),
                 min: self.token.pin_len.0,
                 max: self.token.pin_len.1,
                 how: "C_Login returned CKR_PIN_LEN_RANGE".into(),
