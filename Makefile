@@ -66,6 +66,25 @@ deps: deb-deps venv
 # Installs only what is missing.
 deb-deps:
 	@$(MAKE) --no-print-directory install-debs PACKAGES="$(DEB_PACKAGES)"
+	@$(MAKE) --no-print-directory install-backports
+
+# yubihsm-pkcs11 (Yubico's YubiHSM 2 module) is in bookworm-backports only: fetched through a
+# private apt configuration under target/apt-backports (the system's sources stay as they are),
+# pinned; its other dependencies come from main. tests/device_profiles.rs loads it with no device.
+BACKPORTS_VERSION := 2.6.0-5~bpo12+1
+BACKPORTS_PACKAGES := yubihsm-pkcs11=$(BACKPORTS_VERSION) libyubihsm2=$(BACKPORTS_VERSION) \
+  libyubihsm-http2=$(BACKPORTS_VERSION) libyubihsm-usb2=$(BACKPORTS_VERSION)
+.PHONY: install-backports
+install-backports:
+	@dpkg-query -W -f='$${Version}' yubihsm-pkcs11 2>/dev/null | grep -qx '$(BACKPORTS_VERSION)' || { \
+	  d=$(abspath $(or $(CARGO_TARGET_DIR),target))/apt-backports; \
+	  mkdir -p $$d/lists/partial $$d/cache/archives/partial $$d/debs; \
+	  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main" > $$d/sources.list; \
+	  o="-o Dir::Etc::SourceList=$$d/sources.list -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists=$$d/lists -o Dir::Cache=$$d/cache"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  echo "installing from bookworm-backports: $(BACKPORTS_PACKAGES)"; \
+	  $$SUDO apt-get $$o update -qq && (cd $$d/debs && $$SUDO apt-get $$o download $(BACKPORTS_PACKAGES)) && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$d/debs/*.deb; }
 
 # Debian packages `make image` and `make image-test` use.
 image-deps:

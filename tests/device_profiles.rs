@@ -557,3 +557,39 @@ fn a_whole_ceremony_on_yubihsm_tokens_records_the_advisory_and_refuses_ecdsa() {
         "{transcript}"
     );
 }
+
+/// The real yubihsm_pkcs11 (bookworm-backports' `yubihsm-pkcs11` 2.6.0) loaded with no
+/// YubiHSM 2: without its configuration a clean "not configured" message, with a USB connector
+/// configured "no tokens present"; never a crash.
+#[test]
+fn the_real_yubihsm_pkcs11_with_no_device_says_no_token() {
+    const YUBIHSM: &str = "/usr/lib/x86_64-linux-gnu/pkcs11/yubihsm_pkcs11.so";
+    assert!(
+        Path::new(YUBIHSM).is_file(),
+        "{YUBIHSM} missing: install yubihsm-pkcs11 from bookworm-backports (make deb-deps)"
+    );
+    let mut b = Bench::new("alice", "none");
+    // No configuration (CKR_ARGUMENTS_BAD), then a configuration file that is missing
+    // (CKR_GENERAL_ERROR).
+    for conf in ["", "/nonexistent/yubihsm_pkcs11.conf"] {
+        if !conf.is_empty() {
+            b.set("YUBIHSM_PKCS11_CONF", conf);
+        }
+        let run = b.conclave(&["token", "list", "--module", YUBIHSM], "");
+        assert_eq!(run.code(), 2, "{run:?}");
+        assert!(
+            run.stderr.contains("no token can be reached: ")
+                && run
+                    .stderr
+                    .contains("could not start (C_Initialize returned CKR_")
+                && run.stderr.contains("YUBIHSM_PKCS11_CONF"),
+            "{run:?}"
+        );
+    }
+    let conf = b.root.join("yubihsm_pkcs11.conf");
+    std::fs::write(&conf, "connector = yhusb://\n").unwrap();
+    b.set("YUBIHSM_PKCS11_CONF", conf.to_str().unwrap());
+    let run = b.conclave(&["token", "list", "--module", YUBIHSM], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("no tokens present"), "{run:?}");
+}

@@ -89,6 +89,17 @@ pub enum TokenError {
         /// What the loader said.
         reason: String,
     },
+    /// The module could not start (`C_Initialize` returned `CKR_ARGUMENTS_BAD`,
+    /// `CKR_GENERAL_ERROR` or `CKR_DEVICE_ERROR`): usually its configuration is missing.
+    #[error(
+        "no token can be reached: {module} could not start (C_Initialize returned {rv}); check its configuration: the YubiHSM 2 module needs YUBIHSM_PKCS11_CONF naming its yubihsm_pkcs11.conf with the connector (`connector = yhusb://` for USB, or yubihsm-connector's http://127.0.0.1:12345)"
+    )]
+    ModuleNotConfigured {
+        /// The module.
+        module: String,
+        /// What `C_Initialize` returned.
+        rv: String,
+    },
     /// The module reaches no device at all (`CKR_DEVICE_ERROR` when listing slots).
     #[error(
         "no token present: {module} reaches no device ({function} returned {rv}); insert the token; a YubiKey or smart card also needs the PC/SC service (pcscd) running, a YubiHSM 2 its connector (yubihsm-connector and yubihsm_pkcs11.conf)"
@@ -923,6 +934,17 @@ impl Module {
         let ctx_desc = format!("module {}", path.display());
         match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
             Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            // yubihsm_pkcs11 without its configuration file (NSS softokn without its
+            // parameters): the module cannot start, so no token can be reached.
+            Err(CkError::Pkcs11(
+                rv @ (RvError::ArgumentsBad | RvError::GeneralError | RvError::DeviceError),
+                _,
+            )) => {
+                return Err(TokenError::ModuleNotConfigured {
+                    module: path.display().to_string(),
+                    rv: rv_name(&rv),
+                });
+            }
             Err(e) => return Err(classify(e, &ctx_desc)),
         }
         Ok(Module { ctx, path })
