@@ -556,6 +556,27 @@ fn a_whole_ceremony_on_yubihsm_tokens_records_the_advisory_and_refuses_ecdsa() {
         3,
         "{transcript}"
     );
+    // The auditor's report names each keyholder's token by its identity, with the advisory.
+    let t = Path::new(&ws).join("bootstrap-root.transcript.jsonl");
+    let report = b.root.join("report.md");
+    let run = b.conclave(
+        &[
+            "transcript",
+            "verify",
+            t.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(
+        md.matches("[advisory YSA-2024-03 (ECDSA)").count(),
+        3,
+        "{md}"
+    );
+    assert!(md.contains("label \"YubiHSM\" in "), "{md}");
 }
 
 /// The real yubihsm_pkcs11 (bookworm-backports' `yubihsm-pkcs11` 2.6.0) loaded with no
