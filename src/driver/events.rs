@@ -132,14 +132,24 @@ impl Session {
             .keys()
             .map_err(token_error(format!("keys of {keyholder}")))?;
         let existing = use_existing
-            .then(|| keys.iter().find(|k| k.label == base).and_then(|k| k.tuf_key()))
+            .then(|| {
+                keys.iter()
+                    .find(|k| k.label == base)
+                    .and_then(|k| k.tuf_key())
+            })
             .flatten();
         let key = match &existing {
             Some(k) => k.clone(),
             None => {
                 // A label no key on the token has: the ceremony's, numbered if taken.
                 let label = (1..)
-                    .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
+                    .map(|n| {
+                        if n == 1 {
+                            base.clone()
+                        } else {
+                            format!("{base}-{n}")
+                        }
+                    })
                     .find(|l| !keys.iter().any(|k| &k.label == l))
                     .unwrap_or(base);
                 session
