@@ -5,7 +5,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace python3 python3-venv dosfstools mtools faketime time
+DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace python3 python3-venv dosfstools mtools faketime time \
+  libtpm2-pkcs11-1 libtpm2-pkcs11-tools swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 dbus \
+  ykcs11 p11-kit-modules
 # sigstore-python (Sigstore's Rekor client) checks the key-event log's checkpoints and inclusion
 # proofs in tests/transparency.rs; it shares tuf/securesystemslib/cryptography/urllib3 below.
 PY_SIGSTORE := sigstore==4.5.1 sigstore-models==0.0.6 sigstore-rekor-types==0.0.18 \
@@ -58,10 +60,31 @@ demo-verify: demo-build
 deps: deb-deps venv js-clients
 
 # Debian packages the tests use (SoftHSM2, zbar, tmux, strace; python3-venv for the venv;
-# faketime for the client workflow tests on static repositories of the past).
+# faketime for the client workflow tests on static repositories of the past; tpm2-pkcs11 on
+# swtpm with tpm2-abrmd on a private D-Bus for tests/tpm2_pkcs11.rs; ykcs11 loaded with no
+# device in tests/device_profiles.rs; p11-kit-proxy mixing SoftHSM2 and tpm2-pkcs11 in one ceremony).
 # Installs only what is missing.
 deb-deps:
 	@$(MAKE) --no-print-directory install-debs PACKAGES="$(DEB_PACKAGES)"
+	@$(MAKE) --no-print-directory install-backports
+
+# yubihsm-pkcs11 (Yubico's YubiHSM 2 module) is in bookworm-backports only: fetched through a
+# private apt configuration under target/apt-backports (the system's sources stay as they are),
+# pinned; its other dependencies come from main. tests/device_profiles.rs loads it with no device.
+BACKPORTS_VERSION := 2.6.0-5~bpo12+1
+BACKPORTS_PACKAGES := yubihsm-pkcs11=$(BACKPORTS_VERSION) libyubihsm2=$(BACKPORTS_VERSION) \
+  libyubihsm-http2=$(BACKPORTS_VERSION) libyubihsm-usb2=$(BACKPORTS_VERSION)
+.PHONY: install-backports
+install-backports:
+	@dpkg-query -W -f='$${Version}' yubihsm-pkcs11 2>/dev/null | grep -qx '$(BACKPORTS_VERSION)' || { \
+	  d=$(abspath $(or $(CARGO_TARGET_DIR),target))/apt-backports; \
+	  mkdir -p $$d/lists/partial $$d/cache/archives/partial $$d/debs; \
+	  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main" > $$d/sources.list; \
+	  o="-o Dir::Etc::SourceList=$$d/sources.list -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists=$$d/lists -o Dir::Cache=$$d/cache"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  echo "installing from bookworm-backports: $(BACKPORTS_PACKAGES)"; \
+	  $$SUDO apt-get $$o update -qq && (cd $$d/debs && $$SUDO apt-get $$o download $(BACKPORTS_PACKAGES)) && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$d/debs/*.deb; }
 
 # Debian packages `make image` and `make image-test` use.
 image-deps:
@@ -104,6 +127,18 @@ lint: no-network-deps
 	# The pure core (src/tuf, src/ceremony, src/transcript, src/transparency) does no I/O, reads
 	# no host clock and imports no edge (tests/pure_core.rs).
 	$(CARGO) test --locked --features conformance-client --test pure_core
+	$(CARGO) fmt --check --manifest-path $(PROFILE_CRATE)/Cargo.toml
+	$(CARGO) clippy --locked --manifest-path $(PROFILE_CRATE)/Cargo.toml \
+	  --target-dir $(PROFILE_TARGET) -- -D warnings
+
+# The device-profile test bench (tests/pkcs11-profile: a PKCS#11 module over SoftHSM2 that
+# imposes other vendors' documented behaviour; docs/hsm.md). The tests build it themselves
+# (tests/common/profile.rs) into the same place; this target builds it on its own.
+PROFILE_CRATE := tests/pkcs11-profile
+PROFILE_TARGET := $(or $(CARGO_TARGET_DIR),target)/pkcs11-profile
+.PHONY: pkcs11-profile
+pkcs11-profile:
+	$(CARGO) build --locked --manifest-path $(PROFILE_CRATE)/Cargo.toml --target-dir $(PROFILE_TARGET)
 
 # The default build (the appliance's `conclave`) must not link an HTTP client: only the
 # conformance client's feature brings one in.

@@ -115,6 +115,19 @@ pub enum Event {
         keyholder: String,
         /// Token serial number.
         token_serial: String,
+        /// What identifies the token: module, serial and label (serial numbers alone are not
+        /// unique: tpm2-pkcs11 gives every token the same). Absent in older transcripts, where
+        /// the serial stands for it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+        /// Firmware advisories of the device (e.g. `YSA-2024-03 (ECDSA)`), shown at key
+        /// generation.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        advisories: Vec<String>,
+        /// The key existed on the token before this step (a script step allowed taking it);
+        /// false: generated now.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        existing: bool,
         /// The public key (TUF key object).
         key: Value,
     },
@@ -2199,10 +2212,12 @@ impl Engine {
                 Event::KeyGenerated {
                     keyholder,
                     token_serial,
+                    token,
                     key,
                     ..
                 },
             ) => {
+                let token_id = token.as_ref().unwrap_or(token_serial);
                 let Need::GenerateKey {
                     keyholder: expected,
                     ..
@@ -2226,13 +2241,13 @@ impl Engine {
                         self.policy(format!("the key of {keyholder} is already in the ceremony"))
                     );
                 }
-                if self.generated.iter().any(|(_, s, _)| s == token_serial) {
+                if self.generated.iter().any(|(_, s, _)| s == token_id) {
                     return Err(self.policy(format!(
-                        "token {token_serial} already holds another keyholder's key"
+                        "token {token_id} already holds another keyholder's key"
                     )));
                 }
                 self.generated
-                    .push((keyholder.clone(), token_serial.clone(), key));
+                    .push((keyholder.clone(), token_id.clone(), key));
                 if self.generated.len() == self.keyholders_to_generate().len() {
                     self.advance();
                 }
@@ -2617,16 +2632,23 @@ mod tests {
                     .collect(),
                 },
                 Need::GenerateKey { keyholder, .. } => {
-                    let (i, (_, s)) = room
+                    let (_, (_, s)) = room
                         .signers
                         .iter()
                         .enumerate()
                         .find(|(_, (n, _))| *n == keyholder)
                         .unwrap();
+                    // Every token has the same serial, as on tpm2-pkcs11: the token's identity
+                    // (module, serial, label) tells them apart.
                     Event::KeyGenerated {
                         step,
+                        token: Some(format!(
+                            "serial 0000000000000000 label \"{keyholder}\" in /usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so"
+                        )),
                         keyholder,
-                        token_serial: format!("serial-{i}"),
+                        token_serial: "0000000000000000".into(),
+                        advisories: Vec::new(),
+                        existing: false,
                         key: s.key().to_value(),
                     }
                 }

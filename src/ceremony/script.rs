@@ -435,7 +435,9 @@ fn action_settings(a: Action) -> (&'static [&'static str], &'static [&'static st
         Action::LoadMetadata => (&[], &["source"]),
         Action::ImportKeys => (&[], &["roles"]),
         Action::ImportLayout => (&[], &["file"]),
-        Action::GenerateKey => (&[], &["for"]),
+        // `existing = "use"`: take a key the token already holds under the ceremony's label
+        // instead of generating one (shown as existing in the review and the transcript).
+        Action::GenerateKey => (&[], &["for", "existing"]),
         Action::EnrollToken => (&[], &["for"]),
         Action::Export => (&[], &["destination"]),
         _ => (&[], &[]),
@@ -720,6 +722,15 @@ impl Script {
                         ));
                     }
                 }
+                if let Some(v) = with.get("existing")
+                    && v != "use"
+                {
+                    errors.push(err(
+                        sline,
+                        &field("with.existing"),
+                        format!("existing must be \"use\" (or left out: a new key is generated), not \"{v}\""),
+                    ));
+                }
                 for key in ["role", "roles"] {
                     for role in with
                         .get(key)
@@ -895,6 +906,31 @@ mod tests {
         assert_eq!(s.steps.len(), 12);
         assert_eq!(s.steps[5].action, Action::GenerateKey);
         assert_eq!(s.parameter("root_threshold"), Some(&ParamValue::Integer(2)));
+    }
+
+    #[test]
+    fn a_generate_key_step_takes_an_existing_key_only_when_it_says_use() {
+        let text = shipped("bootstrap-root");
+        let with = "with = { for = \"keyholders\" }";
+        let s = Script::parse(
+            "b.toml",
+            &text.replace(with, "with = { for = \"keyholders\", existing = \"use\" }"),
+        )
+        .unwrap();
+        assert_eq!(
+            s.steps[5].with.get("existing").map(String::as_str),
+            Some("use")
+        );
+        let e = Script::parse(
+            "b.toml",
+            &text.replace(with, "with = { for = \"keyholders\", existing = \"yes\" }"),
+        )
+        .unwrap_err();
+        assert!(
+            e.iter()
+                .any(|x| x.field.ends_with("with.existing") && x.message.contains("not \"yes\"")),
+            "{e:?}"
+        );
     }
 
     #[test]

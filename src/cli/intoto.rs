@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::token::{ModuleArg, read_pin};
+use super::token::ModuleArg;
 use super::{CliError, Outcome};
 use crate::folder::{read_limited, write_new_file};
 use crate::intoto::{LayoutFile, LayoutSummary};
@@ -151,8 +151,14 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         .filter_map(|id| root.key(id)?.public_key().ok().map(|p| p.material()))
         .collect();
     let module = a.module.open(config)?;
-    let (session, tkey) =
-        super::token::open_key(&module, a.token.as_deref(), &a.key, a.keyholder.as_deref())?;
+    let (session, tkey, logged_in) = super::token::open_key_or_login(
+        &module,
+        a.token.as_deref(),
+        &a.key,
+        a.keyholder.as_deref(),
+        a.pin_stdin,
+        "sign the in-toto layout",
+    )?;
     let token = session.token().clone();
     let public = tkey.public.clone().map_err(|reason| {
         CliError::Invalid(format!(
@@ -167,17 +173,20 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         )));
     }
     let mut out = describe(&a.input, &f, &s);
-    session.check_not_locked()?;
-    let pin = read_pin(
-        a.pin_stdin,
-        &format!(
-            "PIN for {token} to sign the in-toto layout {} with key \"{}\": ",
-            a.input.display(),
-            tkey.label
-        ),
-    )?;
-    session.login(&pin)?;
-    drop(pin);
+    if !logged_in {
+        session.check_not_locked()?;
+        let pin = super::token::ask_pin(
+            &token,
+            a.pin_stdin,
+            &format!(
+                "PIN for {token} to sign the in-toto layout {} with key \"{}\": ",
+                a.input.display(),
+                tkey.label
+            ),
+        )?;
+        session.login(&pin)?;
+        drop(pin);
+    }
     let mut signer = session.signer(&tkey)?;
     let keyid = f
         .add_signature(&mut signer)

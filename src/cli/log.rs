@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::token::{ModuleArg, read_pin};
+use super::token::ModuleArg;
 use super::{CliError, Outcome};
 use crate::driver::log_dir::{self, AppendRequest, LogDirError, read_log_dir};
 use crate::transparency::dir;
@@ -211,8 +211,14 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         ));
     };
     let module = a.module.open(config)?;
-    let (session, tkey) =
-        super::token::open_key(&module, a.token.as_deref(), &a.key, a.keyholder.as_deref())?;
+    let (session, tkey, logged_in) = super::token::open_key_or_login(
+        &module,
+        a.token.as_deref(),
+        &a.key,
+        a.keyholder.as_deref(),
+        a.pin_stdin,
+        "sign the key-event log checkpoint",
+    )?;
     let token = session.token().clone();
     let public = tkey.public.clone().map_err(|reason| {
         CliError::Invalid(format!(
@@ -246,16 +252,19 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         .as_deref()
         .map(|k| format!(" of keyholder {k}"))
         .unwrap_or_default();
-    session.check_not_locked()?;
-    let pin = read_pin(
-        a.pin_stdin,
-        &format!(
-            "PIN for {token}{holder} to sign the key-event log checkpoint (size {}) with key \"{}\": ",
-            cp.checkpoint.size, tkey.label
-        ),
-    )?;
-    session.login(&pin)?;
-    drop(pin);
+    if !logged_in {
+        session.check_not_locked()?;
+        let pin = super::token::ask_pin(
+            &token,
+            a.pin_stdin,
+            &format!(
+                "PIN for {token}{holder} to sign the key-event log checkpoint (size {}) with key \"{}\": ",
+                cp.checkpoint.size, tkey.label
+            ),
+        )?;
+        session.login(&pin)?;
+        drop(pin);
+    }
     let mut signer = session.signer(&tkey)?;
     cp.add_signature(&mut signer)
         .map_err(|e| CliError::Invalid(format!("the token's signature: {e}; nothing written")))?;

@@ -11,8 +11,8 @@ use crate::config::ModuleChoice;
 use crate::driver::module::{ModuleError, ModuleUse, choose_module_here};
 use crate::signer::Signer;
 use crate::signer::pkcs11::{
-    EdParams, Module, Pin, TokenDesc, TokenError, TokenKey, TokenSession, key_type_name,
-    parse_key_type,
+    EdParams, KeyLookup, Module, Pin, PivSlot, TokenDesc, TokenError, TokenKey, TokenSession,
+    key_type_name, parse_key_type,
 };
 use crate::transport::bundle::file_bytes;
 use crate::tuf::key::{Algorithm, Key, KeyId};
@@ -95,26 +95,69 @@ pub fn module_error(e: ModuleError) -> CliError {
 }
 
 /// A key on a token by label or TUF key id, read-only (no PIN yet): on the token named by label
-/// or serial, else on whichever present token holds it.
+/// or serial, else on whichever present token holds it; or the token to log in to first when it
+/// hides its keys until login (see [`Module::locate_key`]).
 pub fn open_key(
     module: &Module,
     token: Option<&str>,
     key: &str,
     keyholder: Option<&str>,
-) -> Result<(TokenSession, TokenKey), CliError> {
-    Ok(match token {
-        Some(wanted) => {
-            let token = module
-                .find_token(wanted)
-                .map_err(|e| e.for_keyholder(keyholder))?;
-            let session = module.open_session(&token, false)?;
+) -> Result<KeyLookup, CliError> {
+    Ok(module
+        .locate_key(token, key)
+        .map_err(|e| e.for_keyholder(keyholder))?)
+}
+
+/// [`open_key`], and for a token that shows its keys only after login (YubiHSM 2), identified
+/// by label and serial: its PIN (the prompt says `purpose`), the login, then the key. The flag
+/// says whether it logged in (then no PIN is asked again).
+pub fn open_key_or_login(
+    module: &Module,
+    token: Option<&str>,
+    key: &str,
+    keyholder: Option<&str>,
+    pin_stdin: bool,
+    purpose: &str,
+) -> Result<(TokenSession, TokenKey, bool), CliError> {
+    match open_key(module, token, key, keyholder)? {
+        KeyLookup::Found(session, tkey) => Ok((session, *tkey, false)),
+        KeyLookup::AfterLogin(session) => {
+            let t = session.token().clone();
+            let holder = keyholder
+                .map(|k| format!(" of keyholder {k}"))
+                .unwrap_or_default();
+            session.check_not_locked()?;
+            let pin = ask_pin(
+                &t,
+                pin_stdin,
+                &format!(
+                    "PIN for {t}{holder} (it shows its keys only after login) to {purpose} with key \"{key}\": "
+                ),
+            )?;
+            session.login(&pin)?;
+            drop(pin);
             let tkey = session.find_key(key)?;
-            (session, tkey)
+            Ok((session, tkey, true))
         }
-        None => module
-            .find_key_anywhere(key)
-            .map_err(|e| e.for_keyholder(keyholder))?,
-    })
+    }
+}
+
+/// The PIN for `token`: none on a reader with a PIN pad (the keyholder types it there), else
+/// read as [`read_pin`] does.
+pub fn ask_pin(token: &TokenDesc, pin_stdin: bool, prompt: &str) -> Result<Pin, CliError> {
+    if token.protected_path {
+        eprintln!(
+            "{} has a PIN pad: enter the PIN on the reader when it asks",
+            token
+        );
+        return Ok(Zeroizing::new(String::new()));
+    }
+    if token.shares_tpm_lockout() {
+        eprintln!(
+            "NOTE: {token} is on a TPM: wrong PINs on any of its tokens count toward one lockout, which locks every keyholder's token on it (3 in total on a TPM set up as usual)"
+        );
+    }
+    read_pin(pin_stdin, prompt)
 }
 
 /// Load the module a [`ModuleChoice`] names; errors about a module the configuration file chose
@@ -152,9 +195,17 @@ pub struct KeygenArgs {
     /// How to spell the Ed25519 curve for the token: auto (OID, then name), oid, name.
     #[arg(long, default_value = "auto", value_name = "auto|oid|name")]
     ed_params: String,
-    /// Read the PIN from standard input (one line) instead of the terminal.
+    /// Read the PIN from standard input (one line) instead of the terminal; for a YubiKey
+    /// (PIV) the management key is the next line.
     #[arg(long)]
     pin_stdin: bool,
+    /// PIV slot for a YubiKey through ykcs11: 9a, 9c, 9d, 9e or a retired slot 82..95
+    /// (default 9c, "Digital Signature"). An occupied slot is refused.
+    #[arg(long, value_name = "SLOT")]
+    piv_slot: Option<String>,
+    /// A practice run: accept the factory-default PIV management key.
+    #[arg(long)]
+    practice: bool,
     /// Print `{"keyid": ..., "key": {...}}`.
     #[arg(long)]
     json: bool,
@@ -234,7 +285,8 @@ fn bench(a: &BenchArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     let session = module.open_session(&token, false)?;
     let tkey = session.find_key(&a.key)?;
     session.check_not_locked()?;
-    let pin = read_pin(
+    let pin = ask_pin(
+        &token,
         a.pin_stdin,
         &format!("PIN for {token} to benchmark key \"{}\": ", tkey.label),
     )?;
@@ -372,7 +424,12 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     let trusted = a.trusted_root.as_deref().map(root_keys).transpose()?;
     let mut seen: Vec<KeyId> = Vec::new();
     let (module, chosen_by) = a.module.open_and_say_why(config)?;
-    let tokens = module.tokens()?;
+    let (scan, no_device) = match module.scan() {
+        Ok(scan) => (scan, None),
+        Err(e @ TokenError::NoDevice { .. }) => (Default::default(), Some(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    let tokens = scan.tokens;
     let mut json_tokens = Vec::new();
     let mut out = String::new();
     out.push_str(&format!(
@@ -385,8 +442,14 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
             p.display()
         ));
     }
-    if tokens.is_empty() {
+    if let Some(why) = &no_device {
+        out.push_str(&format!("{why}\n"));
+    } else if tokens.is_empty() && scan.unreadable.is_empty() {
         out.push_str("no tokens present\n");
+    }
+    for u in &scan.unreadable {
+        out.push_str(&format!("\n{u}\n"));
+        json_tokens.push(serde_json::json!({"slot": u.slot, "unreadable": u.reason}));
     }
     for t in &tokens {
         let keys: Result<Vec<TokenKey>, TokenError> = if t.initialized {
@@ -570,6 +633,9 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
             "module_chosen_by": chosen_by.to_string(),
             "tokens": json_tokens,
         });
+        if let (Some(why), Some(m)) = (&no_device, v.as_object_mut()) {
+            m.insert("no_device".into(), why.clone().into());
+        }
         if trusted.is_some()
             && let Some(m) = v.as_object_mut()
         {
@@ -646,10 +712,49 @@ fn keygen(a: &KeygenArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     if a.label.is_empty() {
         return Err(CliError::Usage("--label must not be empty".into()));
     }
+    let piv_slot = a
+        .piv_slot
+        .as_deref()
+        .map(|s| {
+            PivSlot::parse(s).ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--piv-slot must be 9a, 9c, 9d, 9e or 82..95, not \"{s}\""
+                ))
+            })
+        })
+        .transpose()?;
     let module = a.module.open(config)?;
     let token = module.find_token(&a.token)?;
     warn_advisories(&token, alg);
     let session = module.open_session(&token, true)?;
+    if piv_slot.is_some() && !token.is_piv() {
+        return Err(CliError::Usage(format!(
+            "--piv-slot is for a YubiKey through ykcs11; {token} is not one"
+        )));
+    }
+    if token.is_piv() {
+        // PIV: the key goes into a slot (CKA_ID's first byte), made after a management-key
+        // login; the module sets the labels.
+        let slot = piv_slot.unwrap_or(PivSlot::DIGITAL_SIGNATURE);
+        session.check_not_locked()?;
+        let pin = ask_pin(
+            &token,
+            a.pin_stdin,
+            &format!(
+                "PIN for {token} to generate {} key in PIV slot {slot}: ",
+                alg.label()
+            ),
+        )?;
+        let management_key = read_pin(
+            a.pin_stdin,
+            &format!("PIV management key for {token} (never stored or shown): "),
+        )?;
+        let start = Instant::now();
+        let g = session.generate_piv(alg, slot, &management_key, &pin, a.practice)?;
+        drop(management_key);
+        drop(pin);
+        return keygen_done(a, &token, alg, &g, &session, start.elapsed());
+    }
     // Refuse an existing label before asking for the PIN (public objects are visible).
     if session.keys()?.iter().any(|k| k.label == a.label) {
         return Err(TokenError::KeyExists {
@@ -659,7 +764,8 @@ fn keygen(a: &KeygenArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         .into());
     }
     session.check_not_locked()?;
-    let pin = read_pin(
+    let pin = ask_pin(
+        &token,
         a.pin_stdin,
         &format!(
             "PIN for {token} to generate {} key \"{}\": ",
@@ -671,7 +777,17 @@ fn keygen(a: &KeygenArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     drop(pin);
     let start = Instant::now();
     let g = session.generate(alg, &a.label, id, ed)?;
-    let took = start.elapsed();
+    keygen_done(a, &token, alg, &g, &session, start.elapsed())
+}
+
+fn keygen_done(
+    a: &KeygenArgs,
+    token: &TokenDesc,
+    alg: Algorithm,
+    g: &crate::signer::pkcs11::GeneratedKey,
+    session: &crate::signer::pkcs11::TokenSession,
+    took: Duration,
+) -> Result<Outcome, CliError> {
     // An attestation the token exposes for the new key (e.g. ykcs11) is kept with the key.
     let certs = session.certificates_for(&g.id)?;
     let keyid = g.key.key_id();
@@ -1075,7 +1191,18 @@ pub fn sign_with_token(req: &SignRequest<'_>) -> Result<TokenSignature, CliError
     // 2. The token and the key (public objects: no PIN needed yet).
     let module = req.module.open(req.config)?;
     let holder_name = req.keyholder;
-    let (session, tkey) = open_key(&module, req.token, req.key, holder_name)?;
+    let holder = req
+        .keyholder
+        .map(|k| format!(" of keyholder {k}"))
+        .unwrap_or_default();
+    let (session, tkey, logged_in) = open_key_or_login(
+        &module,
+        req.token,
+        req.key,
+        holder_name,
+        req.pin_stdin,
+        &format!("sign {what}"),
+    )?;
     let token = session.token().clone();
     let public = tkey
         .public
@@ -1124,20 +1251,19 @@ pub fn sign_with_token(req: &SignRequest<'_>) -> Result<TokenSignature, CliError
     }
 
     // 3. PIN, login, sign, verify.
-    let holder = req
-        .keyholder
-        .map(|k| format!(" of keyholder {k}"))
-        .unwrap_or_default();
-    session.check_not_locked()?;
-    let pin = read_pin(
-        req.pin_stdin,
-        &format!(
-            "PIN for {token}{holder} to sign {what} with key \"{}\": ",
-            tkey.label
-        ),
-    )?;
-    session.login(&pin)?;
-    drop(pin);
+    if !logged_in {
+        session.check_not_locked()?;
+        let pin = ask_pin(
+            &token,
+            req.pin_stdin,
+            &format!(
+                "PIN for {token}{holder} to sign {what} with key \"{}\": ",
+                tkey.label
+            ),
+        )?;
+        session.login(&pin)?;
+        drop(pin);
+    }
     let mut signer = session.signer(&tkey)?;
     let msg = md.signed_bytes();
     let start = Instant::now();

@@ -38,7 +38,11 @@ pub(super) fn token_error(what: impl std::fmt::Display) -> impl FnOnce(TokenErro
     move |e| {
         let text = format!("{what}: {e}");
         match e {
-            TokenError::WrongPin { .. } => DriverError::WrongPin(text),
+            // A PIN of impossible length was not sent: asked again like a wrong one, the text
+            // says which it was.
+            TokenError::WrongPin { .. } | TokenError::PinLength { .. } => {
+                DriverError::WrongPin(text)
+            }
             TokenError::PinLocked { .. } => DriverError::PinLocked(text),
             TokenError::TokenRemoved { .. } => DriverError::TokenRemoved(text),
             _ => DriverError::Io(text),

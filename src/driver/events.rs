@@ -107,7 +107,10 @@ impl Session {
             .unwrap_or_else(|| keyholder.to_string())
     }
 
-    /// Generate the keyholder's key in their token (or take the key a power cut left in it).
+    /// Generate a new key in the keyholder's token: never an existing one, unless the script's
+    /// step says `existing = "use"` (then the key under the ceremony's label is taken and
+    /// recorded as existing). The device's firmware advisories are recorded with the key, and a
+    /// key type an advisory concerns is refused on that device.
     /// `pin`: the PIN typed for this operation, else the plan's or asked on the terminal.
     pub fn generate_key_event(
         &self,
@@ -118,17 +121,41 @@ impl Session {
         let alg = parse_key_type(key_type)
             .ok_or_else(|| DriverError::Refused(format!("unknown key type {key_type}")))?;
         let session = login(&self.module, keyholder, &self.plan, pin)?;
-        let label = key_label(&self.script_name);
-        // A key made before a power cut (not yet in the transcript) is taken as it is.
-        let existing = session
+        let token = session.token().clone();
+        token
+            .refuse_affected(alg)
+            .map_err(|e| DriverError::Refused(e.to_string()))?;
+        let base = key_label(&self.script_name);
+        let use_existing = self
+            .engine
+            .current_step()
+            .and_then(|id| self.engine.script().steps.iter().find(|s| s.id == id))
+            .and_then(|s| s.with.get("existing"))
+            .is_some_and(|v| v == "use");
+        let keys = session
             .keys()
-            .map_err(token_error(format!("keys of {keyholder}")))?
-            .into_iter()
-            .find(|k| k.label == label)
-            .and_then(|k| k.tuf_key());
-        let key = match existing {
-            Some(k) => k,
+            .map_err(token_error(format!("keys of {keyholder}")))?;
+        let existing = use_existing
+            .then(|| {
+                keys.iter()
+                    .find(|k| k.label == base)
+                    .and_then(|k| k.tuf_key())
+            })
+            .flatten();
+        let key = match &existing {
+            Some(k) => k.clone(),
             None => {
+                // A label no key on the token has: the ceremony's, numbered if taken.
+                let label = (1..)
+                    .map(|n| {
+                        if n == 1 {
+                            base.clone()
+                        } else {
+                            format!("{base}-{n}")
+                        }
+                    })
+                    .find(|l| !keys.iter().any(|k| &k.label == l))
+                    .unwrap_or(base);
                 session
                     .generate(alg, &label, None, EdParams::Auto)
                     .map_err(token_error(format!("generating the key of {keyholder}")))?
@@ -138,7 +165,14 @@ impl Session {
         Ok(Event::KeyGenerated {
             step: self.step(),
             keyholder: keyholder.to_string(),
-            token_serial: session.token().serial.clone(),
+            token_serial: token.serial.clone(),
+            token: Some(token.identity()),
+            advisories: token
+                .advisories
+                .iter()
+                .map(|a| format!("{} ({}): {}", a.id, a.affects, a.summary))
+                .collect(),
+            existing: existing.is_some(),
             key: key.to_value(),
         })
     }

@@ -99,12 +99,25 @@ pub(super) fn find_token_with(
     let wanted = plan.tokens.get(who).map_or(who, String::as_str);
     let mut tokens = module.tokens().map_err(token_error("listing the tokens"))?;
     tokens.retain(|t| t.initialized);
-    tokens.sort_by_key(|t| !(t.label == wanted || t.serial == wanted));
+    tokens.sort_by_key(|t| !t.is_named(wanted));
+    // The keyholder's own token when it shows its keys only after login (YubiHSM 2).
+    let mut hidden = None;
     for t in tokens {
         let Ok(session) = module.open_session(&t, false) else {
             continue;
         };
-        let Ok(keys) = session.keys() else { continue };
+        let keys = match session.keys() {
+            Ok(keys) if keys.is_empty() && t.login_required && t.is_named(wanted) => {
+                hidden.get_or_insert(t);
+                continue;
+            }
+            Ok(keys) => keys,
+            Err(_) if t.login_required && t.is_named(wanted) => {
+                hidden.get_or_insert(t);
+                continue;
+            }
+            Err(_) => continue,
+        };
         let holds = keys.iter().any(|k| {
             k.tuf_key()
                 .and_then(|key| key.public_key().ok())
@@ -115,7 +128,7 @@ pub(super) fn find_token_with(
             return Ok(Some(t));
         }
     }
-    Ok(None)
+    Ok(hidden)
 }
 
 /// The keyholder's token key that root (new or current) lists under `keyid`, logged in.

@@ -89,6 +89,29 @@ pub enum TokenError {
         /// What the loader said.
         reason: String,
     },
+    /// The module could not start (`C_Initialize` returned `CKR_ARGUMENTS_BAD`,
+    /// `CKR_GENERAL_ERROR` or `CKR_DEVICE_ERROR`): usually its configuration is missing.
+    #[error(
+        "no token can be reached: {module} could not start (C_Initialize returned {rv}); check its configuration: the YubiHSM 2 module needs YUBIHSM_PKCS11_CONF naming its yubihsm_pkcs11.conf with the connector (`connector = yhusb://` for USB, or yubihsm-connector's http://127.0.0.1:12345)"
+    )]
+    ModuleNotConfigured {
+        /// The module.
+        module: String,
+        /// What `C_Initialize` returned.
+        rv: String,
+    },
+    /// The module reaches no device at all (`CKR_DEVICE_ERROR` when listing slots).
+    #[error(
+        "no token present: {module} reaches no device ({function} returned {rv}); insert the token; a YubiKey or smart card also needs the PC/SC service (pcscd) running, a YubiHSM 2 its connector (yubihsm-connector and yubihsm_pkcs11.conf)"
+    )]
+    NoDevice {
+        /// The module.
+        module: String,
+        /// The function.
+        function: String,
+        /// The return value.
+        rv: String,
+    },
     /// A PKCS#11 function failed in a way not covered by a more specific variant.
     #[error("{function} failed with {rv} ({context})")]
     Pkcs11 {
@@ -114,6 +137,51 @@ pub enum TokenError {
         token: String,
         /// What the token says about remaining tries.
         tries: PinTries,
+    },
+    /// The PIN has a length the token says is impossible (`ulMinPinLen`..`ulMaxPinLen`, or
+    /// `CKR_PIN_LEN_RANGE`): not a wrong PIN.
+    #[error(
+        "the PIN entered for {token} has {len} bytes; this token takes {min} to {max} ({how}). Check which PIN this is: for a YubiKey the PIV PIN (6 to 8 digits), for a YubiHSM 2 the authentication key id in 4 hex digits followed by its password"
+    )]
+    PinLength {
+        /// The token.
+        token: String,
+        /// Length entered.
+        len: usize,
+        /// The token's minimum.
+        min: usize,
+        /// The token's maximum.
+        max: usize,
+        /// Whether it was sent.
+        how: String,
+    },
+    /// A firmware advisory concerns the key type on this device.
+    #[error(
+        "{token} has firmware {firmware}, which advisory {advisory} concerns: no {key_type} key is generated on it; choose key type ed25519 if the token offers it, or a device with fixed firmware"
+    )]
+    Advisory {
+        /// The token.
+        token: String,
+        /// Its firmware.
+        firmware: String,
+        /// The advisory.
+        advisory: String,
+        /// The key type refused.
+        key_type: String,
+    },
+    /// The PIV management key was refused (`C_Login(CKU_SO)` returned `CKR_PIN_INCORRECT`).
+    #[error("wrong PIV management key for {token} (C_Login as CKU_SO returned CKR_PIN_INCORRECT)")]
+    WrongManagementKey {
+        /// The token.
+        token: String,
+    },
+    /// The factory-default PIV management key in a real ceremony.
+    #[error(
+        "{token} still has the factory-default PIV management key; change it (ykman piv access change-management-key) before a real ceremony: anyone could replace its keys"
+    )]
+    DefaultManagementKey {
+        /// The token.
+        token: String,
     },
     /// The user PIN is locked (`CKR_PIN_LOCKED` or the token's locked flag); nothing was attempted.
     #[error(
@@ -275,6 +343,10 @@ impl TokenError {
     pub fn exit_code(&self) -> u8 {
         match self {
             TokenError::WrongPin { .. }
+            | TokenError::PinLength { .. }
+            | TokenError::WrongManagementKey { .. }
+            | TokenError::Advisory { .. }
+            | TokenError::DefaultManagementKey { .. }
             | TokenError::PinLocked { .. }
             | TokenError::KeyExists { .. }
             | TokenError::SelfTestFailed { .. } => 1,
@@ -283,8 +355,28 @@ impl TokenError {
     }
 }
 
+/// Wrong PINs on tpm2-pkcs11 tokens in this process: one TPM's dictionary-attack counter is
+/// shared by all its tokens.
+static TPM_WRONG_PINS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Refuse a PIN whose length the token reports as impossible, before it is sent.
+pub fn check_pin_length(token: &TokenDesc, len: usize) -> Result<(), TokenError> {
+    let (min, max) = token.pin_len;
+    // Tokens that report nothing useful (0..0, or a minimum above the maximum) are not judged.
+    if max == 0 || min > max || (min..=max).contains(&len) {
+        return Ok(());
+    }
+    Err(TokenError::PinLength {
+        token: token.to_string(),
+        len,
+        min,
+        max,
+        how: "not sent to the token; no try was used".into(),
+    })
+}
+
 /// What the token's flags say about remaining PIN tries.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PinTries {
     /// `CKF_USER_PIN_COUNT_LOW`: a wrong PIN was entered at least once since the last good one
     /// (PKCS#11 does not report the number of tries left; SoftHSM2 sets this flag but never
@@ -294,11 +386,20 @@ pub struct PinTries {
     pub final_try: bool,
     /// `CKF_USER_PIN_LOCKED`.
     pub locked: bool,
+    /// On a TPM (tpm2-pkcs11): wrong PINs so far in this process on its tokens, which all share
+    /// the TPM's lockout counter (the module reports no PIN-count flags).
+    pub shared_lockout: Option<u32>,
 }
 
 impl PinTries {
     /// A sentence for the keyholder.
-    pub fn describe(&self) -> &'static str {
+    pub fn describe(&self) -> String {
+        if let Some(n) = self.shared_lockout {
+            return format!(
+                "this is a TPM token: every token on this TPM shares one lockout counter ({n} wrong PIN{} here so far), and the TPM reports no tries left; a TPM set up as usual locks after 3 wrong PINs in total, which locks EVERY keyholder's token on it: check the PIN before the next try",
+                if n == 1 { "" } else { "s" }
+            );
+        }
         if self.locked {
             "the token now reports the PIN as LOCKED"
         } else if self.final_try {
@@ -308,6 +409,7 @@ impl PinTries {
         } else {
             "the token reports no low try count"
         }
+        .to_string()
     }
 }
 
@@ -341,7 +443,12 @@ fn classify(e: CkError, context: &str) -> TokenError {
         CkError::Pkcs11(rv, f) => {
             let function = function_name(&f);
             match rv {
-                RvError::DeviceRemoved | RvError::TokenNotPresent => TokenError::TokenRemoved {
+                // A session handle a module no longer knows: the token went away under it
+                // (ykcs11 and OpenSC after the card is pulled).
+                RvError::DeviceRemoved
+                | RvError::TokenNotPresent
+                | RvError::SessionHandleInvalid
+                | RvError::SessionClosed => TokenError::TokenRemoved {
                     token: context.to_string(),
                     function,
                     rv: rv_name(&rv),
@@ -415,6 +522,43 @@ pub fn key_type_name(alg: Algorithm) -> &'static str {
     }
 }
 
+/// The PIV factory-default management key (3DES), which ykcs11 accepts for `CKU_SO` until it
+/// is changed (`ykman piv access change-management-key`).
+pub const PIV_FACTORY_MANAGEMENT_KEY: &str = "010203040506070801020304050607080102030405060708";
+
+/// A PIV key slot, as ykcs11 maps it to the first byte of `CKA_ID` (yubico-piv-tool
+/// `ykcs11/objects.c`): 9a = 1, 9c = 2, 9d = 3, 9e = 4, retired 82..95 = 5..24.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PivSlot(u8);
+
+impl PivSlot {
+    /// Slot 9c, "Digital Signature" (what tuf-on-ci and sigstore keyholders use).
+    pub const DIGITAL_SIGNATURE: PivSlot = PivSlot(0x9c);
+
+    /// Parse `9a`, `9c`, `9d`, `9e` or `82`..`95`.
+    pub fn parse(s: &str) -> Option<PivSlot> {
+        let v = u8::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok()?;
+        matches!(v, 0x9a | 0x9c | 0x9d | 0x9e | 0x82..=0x95).then_some(PivSlot(v))
+    }
+
+    /// The `CKA_ID` byte ykcs11 uses for this slot.
+    pub fn key_id(self) -> u8 {
+        match self.0 {
+            0x9a => 1,
+            0x9c => 2,
+            0x9d => 3,
+            0x9e => 4,
+            r => r - 0x82 + 5,
+        }
+    }
+}
+
+impl fmt::Display for PivSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02x}", self.0)
+    }
+}
+
 /// How to spell the Ed25519 curve in `CKA_EC_PARAMS` when generating.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EdParams {
@@ -453,7 +597,13 @@ pub struct TokenDesc {
     pub pin: PinTries,
     /// Known advisories for this device and firmware.
     pub advisories: Vec<Advisory>,
-    fw: (u8, u8),
+    /// The module the token was found through (its path): part of the token's identity.
+    pub module: String,
+    /// `CKF_PROTECTED_AUTHENTICATION_PATH`: the PIN is entered on the reader's PIN pad.
+    pub protected_path: bool,
+    /// `ulMinPinLen`..`ulMaxPinLen`: PINs outside are refused before they are sent.
+    pub pin_len: (usize, usize),
+    fw: (u8, u8, u8),
 }
 
 impl TokenDesc {
@@ -466,14 +616,17 @@ impl TokenDesc {
             serial: serial.into(),
             manufacturer: "Yubico".into(),
             model: "YubiHSM".into(),
-            firmware: "2.4".into(),
+            firmware: "2.4.0".into(),
             hardware: "1.0".into(),
             initialized: true,
             login_required: true,
             user_pin_initialized: true,
             pin: PinTries::default(),
             advisories: Vec::new(),
-            fw: (2, 4),
+            module: "/usr/lib/x86_64-linux-gnu/pkcs11/yubihsm_pkcs11.so".into(),
+            protected_path: false,
+            pin_len: (8, 64),
+            fw: (2, 4, 0),
         }
     }
 }
@@ -493,6 +646,38 @@ impl fmt::Display for TokenDesc {
                 self.label, self.serial, self.manufacturer, self.model
             )
         }
+    }
+}
+
+/// The serial number tpm2-pkcs11 gives every token (`TPM2_TOKEN_SERIAL_NUMBER` in its
+/// `src/lib/token.c`).
+pub const TPM2_PKCS11_SERIAL: &str = "0000000000000000";
+
+/// OpenSC names a token `CARD LABEL (PIN LABEL)` when the card has more than one PIN; the card
+/// label, if the token label has that form.
+fn strip_pin_label(label: &str) -> Option<&str> {
+    let (base, pin) = label.strip_suffix(')')?.rsplit_once(" (")?;
+    (!base.is_empty() && pin.to_ascii_lowercase().contains("pin")).then_some(base)
+}
+
+/// Text from a token made safe to show: NUL padding and trailing blanks removed, control
+/// characters (escape sequences included) replaced by `?`.
+pub fn clean_text(s: &str) -> String {
+    s.trim_end_matches(['\0', ' '])
+        .trim_start_matches(' ')
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// Firmware as the device's own version. Both Yubico modules (ykcs11's `get_token_version`,
+/// yubihsm_pkcs11's `C_GetTokenInfo`) put `minor * 10 + patch` in the minor byte: YubiKey 5.4.3
+/// reads 5.43, YubiHSM 2.3.1 reads 2.31.
+pub fn decode_firmware(manufacturer: &str, major: u8, minor: u8) -> (u8, u8, u8) {
+    if manufacturer.to_ascii_lowercase().contains("yubico") {
+        (major, minor / 10, minor % 10)
+    } else {
+        (major, minor, 0)
     }
 }
 
@@ -540,12 +725,16 @@ const ADVISORIES: &[AdvisoryRule] = &[
 ];
 
 /// Advisories that apply to a device.
-pub fn advisories_for(manufacturer: &str, model: &str, firmware: (u8, u8)) -> Vec<Advisory> {
+pub fn advisories_for(manufacturer: &str, model: &str, firmware: (u8, u8, u8)) -> Vec<Advisory> {
     let man = manufacturer.to_ascii_lowercase();
     let model = model.to_ascii_lowercase();
     ADVISORIES
         .iter()
-        .filter(|r| man.contains(r.manufacturer) && model.contains(r.model) && firmware < r.below)
+        .filter(|r| {
+            man.contains(r.manufacturer)
+                && model.contains(r.model)
+                && (firmware.0, firmware.1) < r.below
+        })
         .map(|r| r.advisory.clone())
         .collect()
 }
@@ -560,9 +749,59 @@ impl TokenDesc {
             .collect()
     }
 
-    /// Firmware as numbers.
-    pub fn firmware_version(&self) -> (u8, u8) {
+    /// Refuse a key type a firmware advisory of this device concerns (YSA-2024-03: ECDSA on a
+    /// YubiKey below 5.7 or a YubiHSM 2 below 2.4): a ceremony never makes such a key there.
+    pub fn refuse_affected(&self, alg: Algorithm) -> Result<(), TokenError> {
+        match self.advisories_for_alg(alg).first() {
+            None => Ok(()),
+            Some(a) => Err(TokenError::Advisory {
+                token: self.to_string(),
+                firmware: self.firmware.clone(),
+                advisory: format!("{} ({}): {}", a.id, a.affects, a.summary),
+                key_type: alg.label().to_string(),
+            }),
+        }
+    }
+
+    /// Firmware as numbers (major, minor, patch; patch 0 where the device reports none).
+    pub fn firmware_version(&self) -> (u8, u8, u8) {
         self.fw
+    }
+
+    /// What identifies the token: module, serial number and label. Serial numbers alone are
+    /// not unique (tpm2-pkcs11 gives every token `0000000000000000`).
+    pub fn identity(&self) -> String {
+        format!(
+            "serial {} label \"{}\" in {}",
+            self.serial, self.label, self.module
+        )
+    }
+
+    /// A token of tpm2-pkcs11 (its fixed serial number `0000000000000000`, or the module's
+    /// file name): every token on one TPM shares the TPM's dictionary-attack lockout, and the
+    /// module reports no PIN-count flags.
+    pub fn shares_tpm_lockout(&self) -> bool {
+        self.serial == TPM2_PKCS11_SERIAL
+            || Path::new(&self.module)
+                .file_name()
+                .is_some_and(|f| f.to_string_lossy().contains("tpm2_pkcs11"))
+    }
+
+    /// A YubiKey's PIV application through ykcs11 (label "YubiKey PIV #serial", or Yubico's
+    /// YubiKey model): keys live in PIV slots chosen by `CKA_ID`, generated after a
+    /// management-key login.
+    pub fn is_piv(&self) -> bool {
+        self.label.starts_with("YubiKey PIV")
+            || (self.manufacturer.to_ascii_lowercase().contains("yubico")
+                && self.model.to_ascii_lowercase().contains("yubikey"))
+    }
+
+    /// Does `wanted` name this token: its label or serial, or its label without the PIN label
+    /// OpenSC appends (`alice (UserPIN)` is the card `alice`)?
+    pub fn is_named(&self, wanted: &str) -> bool {
+        self.label == wanted
+            || self.serial == wanted
+            || strip_pin_label(&self.label).is_some_and(|base| base == wanted)
     }
 
     /// The description as JSON (for `token list --json` and transcripts).
@@ -616,6 +855,51 @@ impl TokenKey {
     }
 }
 
+/// Did looking for a key on `token` fail only because the token hides its keys until login?
+/// It requires login and shows no key at all, or refuses to list them with
+/// `CKR_USER_NOT_LOGGED_IN` (yubihsm_pkcs11 does both before `C_Login`).
+fn hidden_until_login(token: &TokenDesc, e: &TokenError) -> bool {
+    token.login_required
+        && match e {
+            TokenError::KeyNotFound { present, .. } => present.is_empty(),
+            TokenError::Pkcs11 { rv, .. } => rv == "CKR_USER_NOT_LOGGED_IN",
+            _ => false,
+        }
+}
+
+/// Where [`Module::locate_key`] found a key.
+#[derive(Debug)]
+pub enum KeyLookup {
+    /// On this token, seen without login.
+    Found(TokenSession, Box<TokenKey>),
+    /// This token hides its keys until login: log in, then look the key up.
+    AfterLogin(TokenSession),
+}
+
+/// What [`Module::scan`] found.
+#[derive(Clone, Debug, Default)]
+pub struct Scan {
+    /// The tokens that could be described.
+    pub tokens: Vec<TokenDesc>,
+    /// The slots whose token could not be described, with the reason.
+    pub unreadable: Vec<UnreadableSlot>,
+}
+
+/// A slot whose token could not be described.
+#[derive(Clone, Debug)]
+pub struct UnreadableSlot {
+    /// The slot id.
+    pub slot: u64,
+    /// Why (the PKCS#11 function and return value, or the wrapper's complaint).
+    pub reason: String,
+}
+
+impl fmt::Display for UnreadableSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "slot {} (cannot be read: {})", self.slot, self.reason)
+    }
+}
+
 /// A loaded and initialised PKCS#11 module.
 pub struct Module {
     ctx: Pkcs11,
@@ -645,6 +929,17 @@ impl Module {
         let ctx_desc = format!("module {}", path.display());
         match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
             Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            // yubihsm_pkcs11 without its configuration file (NSS softokn without its
+            // parameters): the module cannot start, so no token can be reached.
+            Err(CkError::Pkcs11(
+                rv @ (RvError::ArgumentsBad | RvError::GeneralError | RvError::DeviceError),
+                _,
+            )) => {
+                return Err(TokenError::ModuleNotConfigured {
+                    module: path.display().to_string(),
+                    rv: rv_name(&rv),
+                });
+            }
             Err(e) => return Err(classify(e, &ctx_desc)),
         }
         Ok(Module { ctx, path })
@@ -659,15 +954,38 @@ impl Module {
         format!("module {}", self.path.display())
     }
 
-    /// All slots with a token present, described.
+    /// All slots with a token present, described. A slot that cannot be described (a token
+    /// clock that is not digits, a token pulled while listing) is left out; [`Module::scan`]
+    /// says which and why.
     pub fn tokens(&self) -> Result<Vec<TokenDesc>, TokenError> {
-        let slots = self
-            .ctx
-            .get_slots_with_token()
-            .map_err(|e| classify(e, &self.ctx_desc()))?;
-        let mut out = Vec::new();
+        self.scan().map(|s| s.tokens)
+    }
+
+    /// Every slot with a token: the ones described, and the ones that could not be (named with
+    /// the reason), so one odd slot does not hide the others.
+    pub fn scan(&self) -> Result<Scan, TokenError> {
+        let slots = match self.ctx.get_slots_with_token() {
+            Ok(slots) => slots,
+            // ykcs11 without the PC/SC service, OpenSC without readers, yubihsm_pkcs11 without
+            // its connector: the module cannot reach any device.
+            Err(CkError::Pkcs11(rv @ RvError::DeviceError, f)) => {
+                return Err(TokenError::NoDevice {
+                    module: self.path.display().to_string(),
+                    function: function_name(&f),
+                    rv: rv_name(&rv),
+                });
+            }
+            Err(e) => return Err(classify(e, &self.ctx_desc())),
+        };
+        let mut out = Scan::default();
         for slot in slots {
-            out.push(self.describe(slot)?);
+            match self.describe(slot) {
+                Ok(t) => out.tokens.push(t),
+                Err(e) => out.unreadable.push(UnreadableSlot {
+                    slot: slot.id(),
+                    reason: e.to_string(),
+                }),
+            }
         }
         Ok(out)
     }
@@ -677,20 +995,28 @@ impl Module {
             .ctx
             .get_token_info(slot)
             .map_err(|e| classify(e, &format!("slot {} of {}", slot.id(), self.ctx_desc())))?;
+        let manufacturer = clean_text(ti.manufacturer_id());
+        let model = clean_text(ti.model());
         let fw = ti.firmware_version();
+        let fw = decode_firmware(&manufacturer, fw.major(), fw.minor());
         let hw = ti.hardware_version();
-        let fw = (fw.major(), fw.minor());
-        let manufacturer = ti.manufacturer_id().trim().to_string();
-        let model = ti.model().trim().to_string();
+        let hw = decode_firmware(&manufacturer, hw.major(), hw.minor());
+        let version = |v: (u8, u8, u8)| {
+            if manufacturer.to_ascii_lowercase().contains("yubico") {
+                format!("{}.{}.{}", v.0, v.1, v.2)
+            } else {
+                format!("{}.{}", v.0, v.1)
+            }
+        };
         Ok(TokenDesc {
             slot: slot.id(),
-            label: ti.label().trim().to_string(),
-            serial: ti.serial_number().trim().to_string(),
+            label: clean_text(ti.label()),
+            serial: clean_text(ti.serial_number()),
             advisories: advisories_for(&manufacturer, &model, fw),
+            firmware: version(fw),
+            hardware: version(hw),
             manufacturer,
             model,
-            firmware: format!("{}.{}", fw.0, fw.1),
-            hardware: format!("{}.{}", hw.major(), hw.minor()),
             initialized: ti.token_initialized(),
             login_required: ti.login_required(),
             user_pin_initialized: ti.user_pin_initialized(),
@@ -698,18 +1024,31 @@ impl Module {
                 count_low: ti.user_pin_count_low(),
                 final_try: ti.user_pin_final_try(),
                 locked: ti.user_pin_locked(),
+                shared_lockout: None,
             },
+            module: self.path.display().to_string(),
+            protected_path: ti.protected_authentication_path(),
+            pin_len: (ti.min_pin_length(), ti.max_pin_length()),
             fw,
         })
     }
 
-    /// Find the one initialised token whose label or serial number is `wanted`.
+    /// Find the one initialised token whose label or serial number is `wanted` (or whose label
+    /// is `wanted` followed by an OpenSC PIN label, see [`TokenDesc::is_named`]).
     pub fn find_token(&self, wanted: &str) -> Result<TokenDesc, TokenError> {
-        let all = self.tokens()?;
-        let matches: Vec<&TokenDesc> = all
+        let scan = self.scan()?;
+        let all = &scan.tokens;
+        let exact: Vec<&TokenDesc> = all
             .iter()
             .filter(|t| t.initialized && (t.label == wanted || t.serial == wanted))
             .collect();
+        let matches = if exact.is_empty() {
+            all.iter()
+                .filter(|t| t.initialized && t.is_named(wanted))
+                .collect()
+        } else {
+            exact
+        };
         match matches.as_slice() {
             [one] => Ok((*one).clone()),
             [] => Err(TokenError::TokenNotFound {
@@ -719,6 +1058,7 @@ impl Module {
                     .iter()
                     .filter(|t| t.initialized)
                     .map(|t| t.to_string())
+                    .chain(scan.unreadable.iter().map(UnreadableSlot::to_string))
                     .collect(),
                 keyholder: None,
             }),
@@ -736,7 +1076,8 @@ impl Module {
             .get_slots_with_token()
             .map_err(|e| classify(e, &token.to_string()))?;
         for slot in slots {
-            let d = self.describe(slot)?;
+            // A slot that cannot be described now is not this token's (it was described).
+            let Ok(d) = self.describe(slot) else { continue };
             if d.serial == token.serial && d.label == token.label {
                 return Ok(slot);
             }
@@ -767,18 +1108,47 @@ impl Module {
             token: token.clone(),
             slot,
             ctx: self.ctx.clone(),
+            pin: std::cell::RefCell::new(None),
         })
     }
 
+    /// Where a key (by label or TUF key id) is, as far as can be seen before login: on the
+    /// token named by label or serial, else on whichever present token holds it. A token that
+    /// requires login and shows no key (`yubihsm_pkcs11` hides every object until `C_Login`)
+    /// is [`KeyLookup::AfterLogin`]: ask its keyholder's PIN, log in, then
+    /// [`TokenSession::find_key`].
+    pub fn locate_key(&self, token: Option<&str>, key: &str) -> Result<KeyLookup, TokenError> {
+        match token {
+            Some(wanted) => {
+                let t = self.find_token(wanted)?;
+                let session = self.open_session(&t, false)?;
+                match session.find_key(key) {
+                    Ok(k) => Ok(KeyLookup::Found(session, Box::new(k))),
+                    Err(e) if hidden_until_login(&t, &e) => Ok(KeyLookup::AfterLogin(session)),
+                    Err(e) => Err(e),
+                }
+            }
+            None => self.find_key_anywhere(key),
+        }
+    }
+
     /// Find the one token that holds a key (by label or TUF key id), among all present tokens:
-    /// when several keyholders' tokens are plugged in, the right one is picked by its key.
-    pub fn find_key_anywhere(&self, wanted: &str) -> Result<(TokenSession, TokenKey), TokenError> {
+    /// when several keyholders' tokens are plugged in, the right one is picked by its key. If
+    /// none shows it and exactly one token hides its keys until login, that one (to log in
+    /// to); several such tokens must be told apart by `--token`.
+    pub fn find_key_anywhere(&self, wanted: &str) -> Result<KeyLookup, TokenError> {
         let mut hits = Vec::new();
         let mut present = Vec::new();
-        for t in self.tokens()?.into_iter().filter(|t| t.initialized) {
+        let mut hidden = Vec::new();
+        let scan = self.scan()?;
+        for t in scan.tokens.into_iter().filter(|t| t.initialized) {
             let session = self.open_session(&t, false)?;
             match session.find_key(wanted) {
                 Ok(k) => hits.push((session, k)),
+                Err(e) if hidden_until_login(&t, &e) => {
+                    present.push(format!("none visible on {t} before login"));
+                    hidden.push(session);
+                }
                 Err(TokenError::KeyNotFound { .. }) => {
                     present.extend(
                         session
@@ -790,8 +1160,15 @@ impl Module {
                 Err(e) => return Err(e),
             }
         }
+        present.extend(scan.unreadable.iter().map(UnreadableSlot::to_string));
+        if hits.is_empty() && hidden.len() == 1 {
+            return Ok(KeyLookup::AfterLogin(hidden.remove(0)));
+        }
         match hits.len() {
-            1 => Ok(hits.remove(0)),
+            1 => {
+                let (s, k) = hits.remove(0);
+                Ok(KeyLookup::Found(s, Box::new(k)))
+            }
             0 => Err(TokenError::NoTokenHoldsKey {
                 module: self.path.display().to_string(),
                 wanted: wanted.to_string(),
@@ -877,6 +1254,9 @@ pub struct TokenSession {
     token: TokenDesc,
     slot: Slot,
     ctx: Pkcs11,
+    /// The PIN of the last login, kept (zeroized when dropped) only until [`TokenSession::signer`]
+    /// knows whether the key needs it before every signature.
+    pin: std::cell::RefCell<Option<Pin>>,
 }
 
 impl fmt::Debug for TokenSession {
@@ -919,6 +1299,7 @@ impl TokenSession {
                 count_low: ti.user_pin_count_low(),
                 final_try: ti.user_pin_final_try(),
                 locked: ti.user_pin_locked(),
+                shared_lockout: None,
             })
             .unwrap_or_default()
     }
@@ -934,26 +1315,63 @@ impl TokenSession {
         Ok(())
     }
 
-    /// Log in as the user. A locked PIN is refused before anything is sent to the token.
+    /// Log in as the user. A locked PIN is refused before anything is sent to the token, and
+    /// so is a PIN whose length the token says is impossible (`ulMinPinLen`..`ulMaxPinLen`): it
+    /// would only cost a try. On a reader with a PIN pad (`CKF_PROTECTED_AUTHENTICATION_PATH`)
+    /// an empty PIN logs in through the pad (`C_Login` with no PIN).
     pub fn login(&self, pin: &Pin) -> Result<(), TokenError> {
         self.check_not_locked()?;
-        let auth = AuthPin::new(pin.as_str().into());
-        match self.session.login(UserType::User, Some(&auth)) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
-            Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => Err(TokenError::WrongPin {
-                token: self.token.to_string(),
-                tries: self.fresh_flags(),
-            }),
+        let token = self.token.to_string();
+        let result = if pin.is_empty() && self.token.protected_path {
+            self.session.login(UserType::User, None)
+        } else {
+            // ulMinPinLen / ulMaxPinLen count bytes.
+            check_pin_length(&self.token, pin.len())?;
+            let auth = AuthPin::new(pin.as_str().into());
+            self.session.login(UserType::User, Some(&auth))
+        };
+        match result {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
+                *self.pin.borrow_mut() = Some(pin.clone());
+                Ok(())
+            }
+            Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
+                let shared = self.token.shares_tpm_lockout();
+                if shared {
+                    TPM_WRONG_PINS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(TokenError::WrongPin {
+                    token,
+                    tries: PinTries {
+                        shared_lockout: shared
+                            .then(|| TPM_WRONG_PINS.load(std::sync::atomic::Ordering::Relaxed)),
+                        ..self.fresh_flags()
+                    },
+                })
+            }
             Err(CkError::Pkcs11(RvError::PinLocked, _)) => Err(TokenError::PinLocked {
-                token: self.token.to_string(),
+                token,
                 how: "C_Login returned CKR_PIN_LOCKED".into(),
             }),
-            Err(CkError::Pkcs11(RvError::PinLenRange, _)) => Err(TokenError::WrongPin {
-                token: self.token.to_string(),
-                tries: self.fresh_flags(),
+            Err(CkError::Pkcs11(RvError::PinLenRange, _)) => Err(TokenError::PinLength {
+                token,
+                len: pin.len(),
+                min: self.token.pin_len.0,
+                max: self.token.pin_len.1,
+                how: "C_Login returned CKR_PIN_LEN_RANGE".into(),
             }),
             Err(e) => Err(self.err(e)),
         }
+    }
+
+    /// Log out and in again with the PIN: the PIN is verified right before the next signature,
+    /// as a key with `CKA_ALWAYS_AUTHENTICATE` (ykcs11's slot 9c, PIN policy "always") needs.
+    /// cryptoki 0.12 offers no call between `C_SignInit` and `C_Sign`, where PKCS#11 puts the
+    /// `CKU_CONTEXT_SPECIFIC` login; `C_Login(CKU_USER)` makes the card verify the PIN the same
+    /// way.
+    fn reverify(&self, pin: &Pin) -> Result<(), TokenError> {
+        let _ = self.session.logout();
+        self.login(pin)
     }
 
     /// Is the mechanism offered by the token? Errors name it when it is not.
@@ -1008,7 +1426,7 @@ impl TokenSession {
         let mut point = None;
         for a in attrs {
             match a {
-                Attribute::Label(l) => label = String::from_utf8_lossy(&l).into_owned(),
+                Attribute::Label(l) => label = clean_text(&String::from_utf8_lossy(&l)),
                 Attribute::Id(i) => id = i,
                 Attribute::KeyType(k) => key_type = Some(k),
                 Attribute::EcParams(p) => params = Some(p),
@@ -1076,7 +1494,7 @@ impl TokenSession {
             let mut der = Vec::new();
             for a in attrs {
                 match a {
-                    Attribute::Label(l) => label = String::from_utf8_lossy(&l).into_owned(),
+                    Attribute::Label(l) => label = clean_text(&String::from_utf8_lossy(&l)),
                     Attribute::Value(v) => der = v,
                     _ => {}
                 }
@@ -1136,11 +1554,31 @@ impl TokenSession {
         };
         self.require_mechanism(mech, purpose)?;
         let handle = self.private_handle(key)?;
+        // A key that wants the PIN before every signature (`CKA_ALWAYS_AUTHENTICATE`: ykcs11's
+        // slot 9c) keeps the PIN of the login; any other key lets it go here.
+        let always = self
+            .session
+            .get_attributes(handle, &[AttributeType::AlwaysAuthenticate])
+            .ok()
+            .is_some_and(|a| {
+                a.iter()
+                    .any(|a| matches!(a, Attribute::AlwaysAuthenticate(true)))
+            });
+        let reauth = if always {
+            self.pin.borrow_mut().take()
+        } else {
+            None
+        };
+        *self.pin.borrow_mut() = None;
         Ok(Pkcs11Signer {
             tuf_key: Key::from_public_key(&public),
             public,
             handle,
             label: key.label.clone(),
+            key: key.clone(),
+            always_authenticate: always,
+            reauth,
+            pin_fresh: true,
             session: self,
         })
     }
@@ -1154,6 +1592,95 @@ impl TokenSession {
         label: &str,
         id: Option<Vec<u8>>,
         ed_params: EdParams,
+    ) -> Result<GeneratedKey, TokenError> {
+        self.generate_then(alg, label, id, ed_params, || Ok(()))
+    }
+
+    /// Generate a key pair in a PIV slot through ykcs11: `C_Login(CKU_SO)` with the management
+    /// key, the slot's key reference as the one-byte `CKA_ID` (ykcs11 takes the first byte of
+    /// `CKA_ID` as the slot and sets the labels itself), then a PIN login for the self-test
+    /// signature. An occupied slot is refused (PIV key generation would replace its key
+    /// without asking). The factory-default management key is refused unless `practice`.
+    pub fn generate_piv(
+        &self,
+        alg: Algorithm,
+        slot: PivSlot,
+        management_key: &Pin,
+        pin: &Pin,
+        practice: bool,
+    ) -> Result<GeneratedKey, TokenError> {
+        let token = self.token.to_string();
+        if !practice
+            && management_key
+                .trim()
+                .eq_ignore_ascii_case(PIV_FACTORY_MANAGEMENT_KEY)
+        {
+            return Err(TokenError::DefaultManagementKey { token });
+        }
+        if alg == Algorithm::Ed25519 {
+            self.require_mechanism(
+                MechanismType::ECC_EDWARDS_KEY_PAIR_GEN,
+                "generate an Ed25519 key",
+            )?;
+        }
+        self.check_piv_slot_free(slot)?;
+        let mk = AuthPin::new(management_key.as_str().into());
+        match self.session.login(UserType::So, Some(&mk)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
+                return Err(TokenError::WrongManagementKey { token });
+            }
+            Err(e) => return Err(self.err(e)),
+        }
+        // Now that everything is visible, look again (a slot may hold a key only the SO sees).
+        if let Err(e) = self.check_piv_slot_free(slot) {
+            let _ = self.session.logout();
+            return Err(e);
+        }
+        let label = format!("conclave PIV {slot}");
+        self.generate_then(
+            alg,
+            &label,
+            Some(vec![slot.key_id()]),
+            EdParams::Auto,
+            || {
+                // The self-test signature needs the PIN (verified right before it: slot 9c's PIN
+                // policy is "always"); ykcs11 refuses a user login while the SO is logged in.
+                self.session.logout().map_err(|e| self.err(e))?;
+                self.login(pin)
+            },
+        )
+    }
+
+    /// Refuse a PIV slot that holds any object: compared by the slot (the first byte of
+    /// `CKA_ID`, as ykcs11 reads it), not by the whole id.
+    fn check_piv_slot_free(&self, slot: PivSlot) -> Result<(), TokenError> {
+        let all = self.session.find_objects(&[]).map_err(|e| self.err(e))?;
+        for h in all {
+            let attrs = self
+                .session
+                .get_attributes(h, &[AttributeType::Id])
+                .map_err(|e| self.err(e))?;
+            let occupied = attrs
+                .iter()
+                .any(|a| matches!(a, Attribute::Id(id) if id.first() == Some(&slot.key_id())));
+            if occupied {
+                return Err(TokenError::KeyExists {
+                    token: self.token.to_string(),
+                    what: format!("a key or certificate in PIV slot {slot}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn generate_then(
+        &self,
+        alg: Algorithm,
+        label: &str,
+        id: Option<Vec<u8>>,
+        ed_params: EdParams,
+        before_self_test: impl FnOnce() -> Result<(), TokenError>,
     ) -> Result<GeneratedKey, TokenError> {
         let token = self.token.to_string();
         let (gen_mech, sign_mech, curve) = match alg {
@@ -1299,6 +1826,27 @@ impl TokenSession {
             }
             Err(reason) => return Err(cleanup(reason)),
         };
+        if let Err(e) = before_self_test() {
+            return Err(cleanup(format!("logging in for the self-test failed: {e}")));
+        }
+        // A new login may give private objects new handles (SoftHSM2 does).
+        let private_h = match self.private_handle(&read) {
+            Ok(h) => h,
+            Err(e) => {
+                return Err(cleanup(format!(
+                    "finding the private key again failed: {e}"
+                )));
+            }
+        };
+        let cleanup = |reason: String| {
+            let _ = self.session.destroy_object(private_h);
+            let _ = self.session.destroy_object(public_h);
+            TokenError::SelfTestFailed {
+                token: self.token.to_string(),
+                label: label.into(),
+                reason,
+            }
+        };
         let mut nonce = [0u8; 32];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
         let mut msg = b"conclave key self-test ".to_vec();
@@ -1316,8 +1864,17 @@ impl TokenSession {
             return Err(cleanup(format!("the nonce signature does not verify: {e}")));
         }
         Ok(GeneratedKey {
-            label: label.into(),
-            id,
+            // The module may set its own label (ykcs11 does).
+            label: if read.label.is_empty() {
+                label.into()
+            } else {
+                read.label.clone()
+            },
+            id: if read.id.is_empty() {
+                id
+            } else {
+                read.id.clone()
+            },
             key: Key::from_public_key(&public),
             public,
             ec_params,
@@ -1444,6 +2001,14 @@ pub struct Pkcs11Signer {
     public: PublicKey,
     tuf_key: Key,
     label: String,
+    /// The key as found (label, id), to find the private key again after a new login.
+    key: TokenKey,
+    /// `CKA_ALWAYS_AUTHENTICATE` of the private key.
+    always_authenticate: bool,
+    /// The PIN, kept for such a key only (zeroized when the signer is dropped).
+    reauth: Option<Pin>,
+    /// The PIN was verified and no signature has used that verification yet.
+    pin_fresh: bool,
 }
 
 impl fmt::Debug for Pkcs11Signer {
@@ -1472,8 +2037,37 @@ impl Pkcs11Signer {
         &self.public
     }
 
+    /// For a key that wants the PIN before every signature: verify it again, unless the login
+    /// just did and no signature has used it yet.
+    fn pin_before_signature(&mut self) -> Result<(), TokenError> {
+        if self.always_authenticate && !self.pin_fresh {
+            match &self.reauth {
+                Some(pin) => {
+                    self.session.reverify(pin)?;
+                    // A new login may give private objects new handles (SoftHSM2 does).
+                    self.handle = self.session.private_handle(&self.key)?;
+                }
+                None => {
+                    return Err(TokenError::UnsupportedKey {
+                        token: self.session.token.to_string(),
+                        label: self.label.clone(),
+                        reason: "the key wants the PIN before every signature (CKA_ALWAYS_AUTHENTICATE) and no PIN was given".into(),
+                    });
+                }
+            }
+        }
+        self.pin_fresh = false;
+        Ok(())
+    }
+
+    /// Does the key want the PIN before every signature (`CKA_ALWAYS_AUTHENTICATE`)?
+    pub fn always_authenticate(&self) -> bool {
+        self.always_authenticate
+    }
+
     /// Sign, returning a typed token error (the [`Signer`] impl wraps it).
     pub fn sign_token(&mut self, msg: &[u8]) -> Result<Vec<u8>, TokenError> {
+        self.pin_before_signature()?;
         let alg = self.public.algorithm();
         let sig = raw_sign(&self.session.session, self.handle, alg, msg).map_err(|e| {
             classify(
@@ -1495,6 +2089,7 @@ impl Pkcs11Signer {
     /// One bare `C_Sign` over prepared input (see [`Pkcs11Signer::token_input`]), returning
     /// what the token returned (raw r||s for ECDSA). For measuring the token alone.
     pub fn sign_prepared(&mut self, input: &[u8]) -> Result<Vec<u8>, TokenError> {
+        self.pin_before_signature()?;
         let mech = match self.public.algorithm() {
             Algorithm::Ed25519 => Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
             _ => Mechanism::Ecdsa,
@@ -1563,6 +2158,15 @@ mod tests {
             e.to_string().contains("C_Sign returned CKR_DEVICE_REMOVED"),
             "{e}"
         );
+        // After a pull, modules forget the session (ykcs11, OpenSC): removed, not "no key".
+        let e = classify(
+            CkError::Pkcs11(
+                RvError::SessionHandleInvalid,
+                cryptoki::context::Function::FindObjectsInit,
+            ),
+            "token \"alice\"",
+        );
+        assert!(matches!(e, TokenError::TokenRemoved { .. }), "{e}");
         let e = classify(
             CkError::Pkcs11(RvError::PinLocked, cryptoki::context::Function::Login),
             "t",
@@ -1618,12 +2222,63 @@ mod tests {
 
     #[test]
     fn advisory_table_matches_yubikey_below_5_7_only() {
-        let a = advisories_for("Yubico (www.yubico.com)", "YubiKey YK5", (5, 4));
+        let a = advisories_for("Yubico (www.yubico.com)", "YubiKey YK5", (5, 4, 3));
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].id, "YSA-2024-03");
-        assert!(advisories_for("Yubico (www.yubico.com)", "YubiKey YK5", (5, 7)).is_empty());
-        assert!(advisories_for("SoftHSM project", "SoftHSM v2", (2, 6)).is_empty());
-        assert_eq!(advisories_for("Yubico", "YubiHSM", (2, 3)).len(), 1);
+        assert!(advisories_for("Yubico (www.yubico.com)", "YubiKey YK5", (5, 7, 0)).is_empty());
+        assert!(advisories_for("SoftHSM project", "SoftHSM v2", (2, 6, 0)).is_empty());
+        assert_eq!(advisories_for("Yubico", "YubiHSM", (2, 3, 1)).len(), 1);
+        assert!(advisories_for("Yubico", "YubiHSM", (2, 4, 0)).is_empty());
+    }
+
+    #[test]
+    fn piv_slots_map_to_ykcs11_key_ids() {
+        let ids: Vec<u8> = ["9a", "9c", "9d", "9e", "82", "95"]
+            .iter()
+            .map(|s| PivSlot::parse(s).unwrap().key_id())
+            .collect();
+        assert_eq!(ids, [1, 2, 3, 4, 5, 24]);
+        assert!(PivSlot::parse("9b").is_none() && PivSlot::parse("f9").is_none());
+        assert_eq!(PivSlot::DIGITAL_SIGNATURE.to_string(), "9c");
+    }
+
+    #[test]
+    fn impossible_pin_lengths_are_refused_before_sending() {
+        let t = TokenDesc::example("YubiHSM", "00012345");
+        let e = check_pin_length(&t, 4).unwrap_err();
+        assert!(matches!(e, TokenError::PinLength { .. }), "{e}");
+        assert!(e.to_string().contains("no try was used"), "{e}");
+        assert!(!e.to_string().contains("wrong PIN"), "{e}");
+        assert!(check_pin_length(&t, 10).is_ok());
+        let mut any = t.clone();
+        any.pin_len = (0, 0);
+        assert!(check_pin_length(&any, 1).is_ok());
+    }
+
+    #[test]
+    fn yubico_firmware_is_decoded_as_minor_times_ten_plus_patch() {
+        // What the modules report for YubiKey 5.4.3 and YubiHSM 2.3.1 / 2.4.0.
+        assert_eq!(decode_firmware("Yubico (www.yubico.com)", 5, 43), (5, 4, 3));
+        assert_eq!(decode_firmware("Yubico (www.yubico.com)", 2, 31), (2, 3, 1));
+        assert_eq!(decode_firmware("Yubico (www.yubico.com)", 2, 40), (2, 4, 0));
+        assert_eq!(decode_firmware("SoftHSM project", 2, 6), (2, 6, 0));
+        // Read raw, 5.43 was above 5.7 and the advisory never fired.
+        let (ma, mi, pa) = decode_firmware("Yubico", 5, 43);
+        assert_eq!(
+            advisories_for("Yubico", "YubiKey YK5", (ma, mi, pa)).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn token_text_is_cleaned_and_opensc_pin_labels_match_the_card_label() {
+        assert_eq!(clean_text("SW   TPM\0\0\0\0"), "SW   TPM");
+        assert_eq!(clean_text("evil\u{1b}[2Jlabel  "), "evil?[2Jlabel");
+        let mut t = TokenDesc::example("alice (UserPIN)", "DENK0100001");
+        assert!(t.is_named("alice") && t.is_named("alice (UserPIN)") && t.is_named("DENK0100001"));
+        assert!(!t.is_named("alic"));
+        t.label = "bob (backup)".into();
+        assert!(!t.is_named("bob"), "only a PIN label is stripped");
     }
 
     #[test]

@@ -519,10 +519,25 @@ fn people_and_tokens(records: &[crate::transcript::record::Record]) -> Vec<Perso
             }
             "key-generated" => {
                 let who = str_of(d.get("keyholder"));
-                let serial = str_of(d.get("token_serial"));
+                // The token's identity (module, serial, label) where recorded, else its serial.
+                let mut token = match d.get("token").and_then(|v| v.as_str()) {
+                    Some(t) => t.to_string(),
+                    None => str_of(d.get("token_serial")),
+                };
+                if matches!(
+                    d.get("existing"),
+                    Some(crate::tuf::canonical::Value::Bool(true))
+                ) {
+                    token.push_str(" (EXISTING key taken, not generated in this ceremony)");
+                }
+                if let Some(crate::tuf::canonical::Value::Array(adv)) = d.get("advisories") {
+                    for a in adv.iter().filter_map(|a| a.as_str()) {
+                        token.push_str(&format!(" [advisory {a}]"));
+                    }
+                }
                 let p = row(&mut rows, &who);
-                if !p.tokens.contains(&serial) {
-                    p.tokens.push(serial);
+                if !p.tokens.contains(&token) {
+                    p.tokens.push(token);
                 }
             }
             "signed" => {

@@ -9,6 +9,7 @@
 #![allow(dead_code)] // every test crate uses a different subset of these helpers
 
 pub mod builders;
+pub mod profile;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,616 @@
+//! Conclave on the PKCS#11 modules keyholders actually bring, emulated: each test runs the
+//! `conclave` binary against SoftHSM2 tokens seen through the device-profile module
+//! (`tests/pkcs11-profile/`), which imposes the documented behaviour of `yubihsm_pkcs11`,
+//! `ykcs11`, OpenSC with a Nitrokey HSM, opencryptoki, tpm2-pkcs11 or a PIN-pad reader (the
+//! vendor source each profile follows is named in its `src/lib.rs` and in docs/hsm.md). These
+//! are emulations over SoftHSM2: none of this ran on the physical devices.
+
+mod common;
+
+use std::path::Path;
+
+use common::profile::{Bench, ceremony_files, python_accepts, root_file, root_key_ids};
+use conclave::tuf::canonical::Value;
+use conclave::tuf::key::Key;
+use conclave::tuf::metadata::key_from_value;
+
+/// The token list as JSON.
+fn tokens(b: &Bench) -> Vec<serde_json::Value> {
+    let run = b.conclave(&["token", "list", "--module", "MODULE", "--json"], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    run.json()["tokens"].as_array().unwrap().clone()
+}
+
+/// `token keygen --json` on `token`; returns the TUF key.
+fn keygen(b: &Bench, token: &str, ty: &str, label: &str, stdin: &str, extra: &[&str]) -> Key {
+    let mut args = vec![
+        "token",
+        "keygen",
+        "--module",
+        "MODULE",
+        "--token",
+        token,
+        "--type",
+        ty,
+        "--label",
+        label,
+        "--pin-stdin",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let run = b.conclave(&args, stdin);
+    assert_eq!(run.code(), 0, "keygen failed: {run:?}");
+    let text = serde_json::to_string(&run.json()["key"]).unwrap();
+    key_from_value(Value::parse(text.as_bytes()).unwrap(), "$").unwrap()
+}
+
+/// `conclave sign` in place.
+fn sign(b: &Bench, token: Option<&str>, key: &str, file: &Path, stdin: &str) -> common::Run {
+    let f = file.to_str().unwrap();
+    let mut args = vec![
+        "sign", "--module", "MODULE", "--key", key, "--in", f, "--out", f,
+    ];
+    if let Some(t) = token {
+        args.extend_from_slice(&["--token", t]);
+    }
+    args.push("--pin-stdin");
+    b.conclave(&args, stdin)
+}
+
+/// Without a profile the module is transparent; each profile shows its vendor's token
+/// information, cleaned (no NUL padding) and with Yubico firmware decoded (5.43 is 5.4.3), so
+/// the YSA-2024-03 advisory fires where it applies.
+#[test]
+fn each_profile_shows_its_vendors_token_information() {
+    let mut b = Bench::new("alice,bob", "none");
+    let run = b.conclave(&["token", "list", "--module", "MODULE"], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stdout.contains("token \"alice\"") && run.stdout.contains("token \"bob\""),
+        "{run:?}"
+    );
+
+    b.set("CONCLAVE_PROFILE", "opensc-nitrokey");
+    let run = b.conclave(&["token", "list", "--module", "MODULE"], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("token \"alice (UserPIN)\""), "{run:?}");
+    assert!(run.stdout.contains("www.CardContact.de"), "{run:?}");
+
+    b.set("CONCLAVE_PROFILE", "yubihsm");
+    let t = tokens(&b);
+    assert_eq!(t[0]["label"], "YubiHSM");
+    assert_eq!(t[0]["firmware"], "2.3.1", "{t:?}");
+    assert_eq!(t[0]["advisories"][0]["id"], "YSA-2024-03", "{t:?}");
+    b.set("CONCLAVE_PROFILE_FIRMWARE", "2.4.0");
+    let t = tokens(&b);
+    assert_eq!(t[0]["firmware"], "2.4.0");
+    assert!(t[0]["advisories"].as_array().unwrap().is_empty(), "{t:?}");
+
+    b.set("CONCLAVE_PROFILE", "ykcs11");
+    b.set("CONCLAVE_PROFILE_FIRMWARE", "5.4.3");
+    let run = b.conclave(&["token", "list", "--module", "MODULE"], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("token \"YubiKey PIV #"), "{run:?}");
+    assert!(run.stdout.contains("firmware      5.4.3"), "{run:?}");
+    assert!(
+        run.stdout.contains("WARNING       YSA-2024-03 (ECDSA)"),
+        "{run:?}"
+    );
+
+    b.set("CONCLAVE_PROFILE", "tpm");
+    let run = b.conclave(&["token", "list", "--module", "MODULE"], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(
+        run.stdout.matches("serial        0000000000000000").count(),
+        2,
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("model         SW   TPM\n"), "{run:?}");
+    assert!(
+        !run.stdout.contains('\0'),
+        "NUL bytes reach the terminal: {run:?}"
+    );
+}
+
+/// opencryptoki's token clock (not digits, with CKF_CLOCK_ON_TOKEN) and a token pulled while
+/// the slots are listed: the other tokens are listed and used, the odd slot is named with why.
+#[test]
+fn one_odd_slot_does_not_hide_the_others() {
+    let mut b = Bench::new("alice,bob", "opencryptoki");
+    b.set("CONCLAVE_PROFILE_TOKENS", "bob");
+    let alice = keygen(
+        &b,
+        "alice",
+        "ecdsa-p256",
+        "alice",
+        &format!("{}\n", b.pin("alice")),
+        &[],
+    );
+    let run = b.conclave(&["token", "list", "--module", "MODULE"], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("token \"alice\""), "{run:?}");
+    assert!(run.stdout.contains("(cannot be read: "), "{run:?}");
+    let root = root_file(&b.root, &[alice]);
+    let run = sign(&b, None, "alice", &root, &format!("{}\n", b.pin("alice")));
+    assert_eq!(run.code(), 0, "{run:?}");
+
+    // bob pulled (his slot stays listed, C_GetTokenInfo says CKR_TOKEN_NOT_PRESENT).
+    b.set("CONCLAVE_PROFILE", "none");
+    b.pull("bob", true);
+    let run = b.conclave(&["token", "list", "--module", "MODULE"], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("token \"alice\""), "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "was removed or is not present (C_GetTokenInfo returned CKR_TOKEN_NOT_PRESENT)"
+        ),
+        "{run:?}"
+    );
+    let run = sign(&b, Some("bob"), "bob", &root, "000000\n");
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(run.stderr.contains("CKR_TOKEN_NOT_PRESENT"), "{run:?}");
+    assert!(!run.stderr.contains("holds no key"), "{run:?}");
+}
+
+/// yubihsm_pkcs11 shows no key before login: the token is identified by its serial, the PIN
+/// asked, then the key looked up; with or without --token. A PIN shorter than the module's
+/// minimum (8) is refused before it is sent, not reported as wrong.
+#[test]
+fn yubihsm_keys_hidden_before_login_are_found_after_it() {
+    let b = Bench::new("alice", "yubihsm");
+    let serial = tokens(&b)[0]["serial"].as_str().unwrap().to_string();
+    let pin = format!("0001{}\n", b.pin("alice"));
+    let key = keygen(&b, &serial, "ed25519", "root-alice", &pin, &[]);
+    let root = root_file(&b.root, &[key]);
+    let run = sign(&b, Some(&serial), "root-alice", &root, &pin);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stderr.contains("it shows its keys only after login"),
+        "{run:?}"
+    );
+    let run = sign(&b, None, "root-alice", &root, &pin);
+    assert_eq!(run.code(), 0, "{run:?}");
+    python_accepts(&root);
+
+    let run = sign(&b, Some(&serial), "root-alice", &root, "0001\n");
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("has 4 bytes; this token takes 8 to 64 (not sent to the token"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("wrong PIN"), "{run:?}");
+}
+
+/// A PIN-pad reader: no PIN is read, C_Login goes without one (the pad), keygen and signing
+/// work.
+#[test]
+fn a_pin_pad_reader_logs_in_without_a_typed_pin() {
+    let b = Bench::new("alice", "pinpad");
+    let key = keygen(&b, "alice", "ecdsa-p384", "alice", "", &[]);
+    let root = root_file(&b.root, &[key]);
+    let run = sign(&b, Some("alice"), "alice", &root, "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("has a PIN pad: enter the PIN on the reader"),
+        "{run:?}"
+    );
+    python_accepts(&root);
+}
+
+/// tpm2-pkcs11: equal serials (tokens told apart by label), no Ed25519, and one lockout for
+/// every token of the TPM: the wrong-PIN message says so, and after three wrong PINs in total
+/// the other keyholder's token is locked too.
+#[test]
+fn tpm_tokens_share_a_serial_and_a_lockout() {
+    let b = Bench::new("alice,bob", "tpm");
+    let alice = keygen(
+        &b,
+        "alice",
+        "ecdsa-p256",
+        "alice",
+        &format!("{}\n", b.pin("alice")),
+        &[],
+    );
+    let bob = keygen(
+        &b,
+        "bob",
+        "ecdsa-p384",
+        "bob",
+        &format!("{}\n", b.pin("bob")),
+        &[],
+    );
+    let run = b.conclave(
+        &[
+            "token",
+            "keygen",
+            "--module",
+            "MODULE",
+            "--token",
+            "bob",
+            "--type",
+            "ed25519",
+            "--label",
+            "e",
+            "--pin-stdin",
+        ],
+        &format!("{}\n", b.pin("bob")),
+    );
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("does not support CKM_EC_EDWARDS_KEY_PAIR_GEN"),
+        "{run:?}"
+    );
+    let root = root_file(&b.root, &[alice, bob]);
+    let run = sign(
+        &b,
+        Some("alice"),
+        "alice",
+        &root,
+        &format!("{}\n", b.pin("alice")),
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    let run = sign(
+        &b,
+        Some("bob"),
+        "bob",
+        &root,
+        &format!("{}\n", b.pin("bob")),
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    python_accepts(&root);
+
+    for who in ["alice", "bob", "alice"] {
+        let run = sign(&b, Some(who), who, &root, "99999999\n");
+        assert_eq!(run.code(), 1, "{run:?}");
+        assert!(
+            run.stderr
+                .contains("every token on this TPM shares one lockout counter"),
+            "{run:?}"
+        );
+    }
+    let run = sign(
+        &b,
+        Some("bob"),
+        "bob",
+        &root,
+        &format!("{}\n", b.pin("bob")),
+    );
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("is locked (C_Login returned CKR_PIN_LOCKED)"),
+        "{run:?}"
+    );
+}
+
+/// ykcs11: key generation in PIV slot 9c after the management key (the factory key refused
+/// outside practice), never over an occupied slot, the PIN verified again before every
+/// signature with the 9c key (PIN policy "always"), python-tuf accepts the signature.
+#[test]
+fn yubikey_piv_keys_go_into_a_slot_and_sign_with_the_pin_each_time() {
+    let b = Bench::new("alice", "ykcs11");
+    let label = tokens(&b)[0]["label"].as_str().unwrap().to_string();
+    assert!(label.starts_with("YubiKey PIV #"), "{label}");
+    let factory = "010203040506070801020304050607080102030405060708";
+    let stdin = format!("{}\n{factory}\n", b.pin("alice"));
+    let keygen_args = |extra: &[&str]| {
+        let mut a = vec![
+            "token",
+            "keygen",
+            "--module",
+            "MODULE",
+            "--token",
+            &label,
+            "--type",
+            "ecdsa-p256",
+            "--label",
+            "ignored",
+            "--pin-stdin",
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        a.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let run = b.conclave(
+        &keygen_args(&[])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &stdin,
+    );
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("factory-default PIV management key"),
+        "{run:?}"
+    );
+    assert!(
+        !run.stderr.contains(factory) && !run.stdout.contains(factory),
+        "{run:?}"
+    );
+
+    let run = b.conclave(
+        &keygen_args(&["--practice"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &stdin,
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stderr.contains("YSA-2024-03"),
+        "the advisory is shown: {run:?}"
+    );
+    let v = run.json();
+    assert_eq!(v["id"], "02", "slot 9c is CKA_ID 02: {v}");
+    assert_eq!(v["label"], "Public key for Digital Signature", "{v}");
+    let text = serde_json::to_string(&v["key"]).unwrap();
+    let key = key_from_value(Value::parse(text.as_bytes()).unwrap(), "$").unwrap();
+
+    // The slot is taken: refused, the key stays.
+    let run = b.conclave(
+        &keygen_args(&["--practice", "--piv-slot", "9c"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &stdin,
+    );
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("a key or certificate in PIV slot 9c"),
+        "{run:?}"
+    );
+
+    let root = root_file(&b.root, std::slice::from_ref(&key));
+    let run = sign(
+        &b,
+        Some(&label),
+        &key.key_id().0,
+        &root,
+        &format!("{}\n", b.pin("alice")),
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    python_accepts(&root);
+    // Several signatures in one session: the PIN is verified again before each.
+    let run = b.conclave(
+        &[
+            "token",
+            "bench",
+            "--module",
+            "MODULE",
+            "--token",
+            &label,
+            "--key",
+            &key.key_id().0,
+            "--count",
+            "3",
+            "--pin-stdin",
+        ],
+        &format!("{}\n", b.pin("alice")),
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+}
+
+/// `conclave ceremony run bootstrap-root` on the bench's tokens alice, bob and carol through
+/// the profile module.
+fn ceremony(b: &Bench, ws_name: &str, key_type: &str) -> common::Run {
+    let (ws, answers) = ceremony_files(&b.root, ws_name, b.module(), key_type);
+    let pins: String = ["alice", "bob", "carol"]
+        .iter()
+        .map(|k| format!("{k}={}\n", b.pin(k)))
+        .collect();
+    b.conclave(
+        &[
+            "ceremony",
+            "run",
+            "bootstrap-root",
+            "--workspace",
+            &ws,
+            "--answers",
+            &answers,
+            "--pin-stdin",
+        ],
+        &pins,
+    )
+}
+
+/// A whole bootstrap ceremony on tpm2-pkcs11-like tokens (every serial 0000000000000000): each
+/// keyholder's token is told apart by module + serial + label, and python-tuf accepts the
+/// root. A second bootstrap on the same tokens with another key type makes new keys (never the
+/// first ceremony's, found by label), and the transcript records each token's identity.
+#[test]
+fn a_whole_ceremony_on_tpm_tokens_with_equal_serials_makes_new_keys_each_time() {
+    let b = Bench::new("alice,bob,carol", "tpm");
+    let run = ceremony(&b, "ws1", "ecdsa-p256");
+    assert_eq!(run.code(), 0, "{run:?}");
+    let first = b.root.join("ws1/export/1.root.json");
+    python_accepts(&first);
+    let transcript =
+        std::fs::read_to_string(b.root.join("ws1/bootstrap-root.transcript.jsonl")).unwrap();
+    assert!(
+        transcript.contains("serial 0000000000000000 label \\\"bob\\\" in "),
+        "the token's identity is recorded: {transcript}"
+    );
+
+    let run = ceremony(&b, "ws2", "ecdsa-p384");
+    assert_eq!(run.code(), 0, "{run:?}");
+    let second = b.root.join("ws2/export/1.root.json");
+    python_accepts(&second);
+    let (k1, k2) = (root_key_ids(&first), root_key_ids(&second));
+    assert_eq!(k2.len(), 3);
+    assert!(
+        k2.iter().all(|k| !k1.contains(k)),
+        "keys reused: {k1:?} {k2:?}"
+    );
+    let text = std::fs::read_to_string(&second).unwrap();
+    assert_eq!(text.matches("ecdsa-sha2-nistp384").count(), 3, "{text}");
+}
+
+/// The real ykcs11 (Debian's `ykcs11`) loaded with no YubiKey (and no PC/SC service): a clean
+/// "no token" message, never a crash, for listing and for signing.
+#[test]
+fn the_real_ykcs11_with_no_device_says_no_token() {
+    const YKCS11: &str = "/usr/lib/x86_64-linux-gnu/libykcs11.so";
+    assert!(
+        Path::new(YKCS11).is_file(),
+        "{YKCS11} missing: install the Debian package ykcs11 (make deb-deps)"
+    );
+    let b = Bench::new("alice", "none");
+    let run = b.conclave(&["token", "list", "--module", YKCS11], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stdout.contains("no token present: ") || run.stdout.contains("no tokens present"),
+        "{run:?}"
+    );
+    let key = {
+        use conclave::signer::Signer;
+        conclave::signer::software::SoftwareSigner::from_seed(
+            conclave::tuf::key::Algorithm::Ed25519,
+            &[7; 32],
+        )
+        .unwrap()
+        .key()
+        .clone()
+    };
+    let root = root_file(&b.root, &[key]);
+    let f = root.to_str().unwrap();
+    let run = b.conclave(
+        &[
+            "sign", "--module", YKCS11, "--key", "k", "--in", f, "--out", f, "--force",
+        ],
+        "",
+    );
+    // Exit code 2 with a message (not a signal), whatever PC/SC says.
+    assert!(run.status.code().is_some(), "crashed: {run:?}");
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(run.stderr.contains("no token present"), "{run:?}");
+}
+
+/// A whole ceremony on YubiHSM 2-like tokens (keys hidden until login, every label "YubiHSM",
+/// tokens assigned by serial, firmware 2.3.1): ECDSA is refused on that firmware naming
+/// YSA-2024-03; Ed25519 goes through, and the transcript records the advisory with each key.
+#[test]
+fn a_whole_ceremony_on_yubihsm_tokens_records_the_advisory_and_refuses_ecdsa() {
+    let mut b = Bench::new("alice,bob,carol", "none");
+    // Each keyholder's YubiHSM serial: the profile shows the backing serial as 8 decimals.
+    let serials: Vec<(String, String)> = tokens(&b)
+        .iter()
+        .filter(|t| t["flags"]["token_initialized"] == true)
+        .map(|t| {
+            let hex = t["serial"].as_str().unwrap();
+            let decimal = u64::from_str_radix(hex, 16).unwrap() % 100_000_000;
+            (
+                t["label"].as_str().unwrap().to_string(),
+                format!("{decimal:08}"),
+            )
+        })
+        .collect();
+    assert_eq!(serials.len(), 3);
+    b.set("CONCLAVE_PROFILE", "yubihsm");
+    let run_with = |ws: &str, key_type: &str| {
+        let (ws, answers) = ceremony_files(&b.root, ws, b.module(), key_type);
+        let mut text = std::fs::read_to_string(&answers).unwrap();
+        text.push_str("\n[tokens]\n");
+        for (who, serial) in &serials {
+            text.push_str(&format!("{who} = \"{serial}\"\n"));
+        }
+        std::fs::write(&answers, text).unwrap();
+        let pins: String = b
+            .tokens
+            .iter()
+            .map(|(l, p)| format!("{l}=0001{p}\n"))
+            .collect();
+        let run = b.conclave(
+            &[
+                "ceremony",
+                "run",
+                "bootstrap-root",
+                "--workspace",
+                &ws,
+                "--answers",
+                &answers,
+                "--pin-stdin",
+            ],
+            &pins,
+        );
+        (run, ws)
+    };
+    let (run, _) = run_with("ws-ecdsa", "ecdsa-p256");
+    assert_ne!(run.code(), 0, "{run:?}");
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("YSA-2024-03") && all.contains("no ECDSA P-256 key is generated"),
+        "{run:?}"
+    );
+
+    let (run, ws) = run_with("ws-ed", "ed25519");
+    assert_eq!(run.code(), 0, "{run:?}");
+    let root = Path::new(&ws).join("export/1.root.json");
+    python_accepts(&root);
+    let transcript =
+        std::fs::read_to_string(Path::new(&ws).join("bootstrap-root.transcript.jsonl")).unwrap();
+    assert_eq!(
+        transcript.matches("YSA-2024-03 (ECDSA)").count(),
+        3,
+        "{transcript}"
+    );
+    // The auditor's report names each keyholder's token by its identity, with the advisory.
+    let t = Path::new(&ws).join("bootstrap-root.transcript.jsonl");
+    let report = b.root.join("report.md");
+    let run = b.conclave(
+        &[
+            "transcript",
+            "verify",
+            t.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(
+        md.matches("[advisory YSA-2024-03 (ECDSA)").count(),
+        3,
+        "{md}"
+    );
+    assert!(md.contains("label \"YubiHSM\" in "), "{md}");
+}
+
+/// The real yubihsm_pkcs11 (bookworm-backports' `yubihsm-pkcs11` 2.6.0) loaded with no
+/// YubiHSM 2: without its configuration a clean "not configured" message, with a USB connector
+/// configured "no tokens present"; never a crash.
+#[test]
+fn the_real_yubihsm_pkcs11_with_no_device_says_no_token() {
+    const YUBIHSM: &str = "/usr/lib/x86_64-linux-gnu/pkcs11/yubihsm_pkcs11.so";
+    assert!(
+        Path::new(YUBIHSM).is_file(),
+        "{YUBIHSM} missing: install yubihsm-pkcs11 from bookworm-backports (make deb-deps)"
+    );
+    let mut b = Bench::new("alice", "none");
+    // No configuration (CKR_ARGUMENTS_BAD), then a configuration file that is missing
+    // (CKR_GENERAL_ERROR).
+    for conf in ["", "/nonexistent/yubihsm_pkcs11.conf"] {
+        if !conf.is_empty() {
+            b.set("YUBIHSM_PKCS11_CONF", conf);
+        }
+        let run = b.conclave(&["token", "list", "--module", YUBIHSM], "");
+        assert_eq!(run.code(), 2, "{run:?}");
+        assert!(
+            run.stderr.contains("no token can be reached: ")
+                && run
+                    .stderr
+                    .contains("could not start (C_Initialize returned CKR_")
+                && run.stderr.contains("YUBIHSM_PKCS11_CONF"),
+            "{run:?}"
+        );
+    }
+    let conf = b.root.join("yubihsm_pkcs11.conf");
+    std::fs::write(&conf, "connector = yhusb://\n").unwrap();
+    b.set("YUBIHSM_PKCS11_CONF", conf.to_str().unwrap());
+    let run = b.conclave(&["token", "list", "--module", YUBIHSM], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("no tokens present"), "{run:?}");
+}
