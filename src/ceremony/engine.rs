@@ -60,6 +60,9 @@ pub enum Event {
         step: String,
         /// The confirmed time (RFC 3339 UTC); expiry dates are computed from it.
         time: String,
+        /// How the time was confirmed (absent in transcripts written before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        confirmation: Option<ClockConfirmation>,
     },
     /// Names of the people present.
     RollCall {
@@ -208,6 +211,103 @@ pub enum ParamJson {
     Integer(i64),
     /// A string.
     Text(String),
+}
+
+/// How the room confirmed the machine clock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ClockConfirmation {
+    /// The administrator typed the time a reference clock showed (a phone, a radio clock).
+    Reference {
+        /// The reference time typed (RFC 3339 UTC, whole minutes or seconds).
+        reference: String,
+        /// The machine time minus the reference time, in seconds (within
+        /// [`CLOCK_TOLERANCE_SECONDS`] either way).
+        difference_seconds: i64,
+    },
+    /// A practice run took the machine clock without a reference (never in a real ceremony).
+    Practice,
+}
+
+/// How far (seconds, either way) the machine clock may be from the reference time the room
+/// reads: five minutes.
+pub const CLOCK_TOLERANCE_SECONDS: i64 = 300;
+
+/// How far forward (seconds) the machine clock may move between the last record of an
+/// interrupted ceremony and its resumption before the clock is confirmed again: 24 hours. A
+/// clock that went backwards is always confirmed again.
+pub const RESUME_CLOCK_ALLOWANCE_SECONDS: i64 = 24 * 3600;
+
+/// Whether a resumed ceremony confirms its clock again: the machine clock at `now` went back
+/// from `last` (the last record's time), or moved forward by more than
+/// [`RESUME_CLOCK_ALLOWANCE_SECONDS`].
+pub fn clock_needs_reconfirming(last: OffsetDateTime, now: OffsetDateTime) -> bool {
+    let forward = (now - last).whole_seconds();
+    forward < 0 || forward > RESUME_CLOCK_ALLOWANCE_SECONDS
+}
+
+/// Parse a reference time as the room types it: `YYYY-MM-DD HH:MM` in UTC (a `T` instead of the
+/// space, seconds, and a trailing `Z` or ` UTC` are accepted too).
+pub fn parse_reference_time(text: &str) -> Result<OffsetDateTime, String> {
+    let bad = || {
+        format!(
+            "\"{}\" is not a UTC time written YYYY-MM-DD HH:MM",
+            show(text)
+        )
+    };
+    let t = text.trim();
+    let t = t
+        .strip_suffix(" UTC")
+        .or_else(|| t.strip_suffix('Z'))
+        .unwrap_or(t);
+    let (date, clock) = t
+        .split_once(' ')
+        .or_else(|| t.split_once('T'))
+        .ok_or_else(bad)?;
+    let num = |s: &str, len: usize| -> Result<u32, String> {
+        if s.len() != len || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        s.parse().map_err(|_| bad())
+    };
+    let d: Vec<&str> = date.split('-').collect();
+    let c: Vec<&str> = clock.trim().split(':').collect();
+    let ([y, mo, da], [h, mi, rest @ ..]) = (d.as_slice(), c.as_slice()) else {
+        return Err(bad());
+    };
+    let sec = match rest {
+        [] => 0,
+        [s] => num(s, 2)?,
+        _ => return Err(bad()),
+    };
+    let month =
+        time::Month::try_from(u8::try_from(num(mo, 2)?).map_err(|_| bad())?).map_err(|_| bad())?;
+    let year = i32::try_from(num(y, 4)?).map_err(|_| bad())?;
+    let day = u8::try_from(num(da, 2)?).map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(year, month, day).map_err(|_| bad())?;
+    let hms = |v: u32| u8::try_from(v).map_err(|_| bad());
+    let clock =
+        time::Time::from_hms(hms(num(h, 2)?)?, hms(num(mi, 2)?)?, hms(sec)?).map_err(|_| bad())?;
+    Ok(time::PrimitiveDateTime::new(date, clock).assume_utc())
+}
+
+/// A time difference for people: `3 days 2 h 5 min 7 s ahead` (or `behind`).
+pub fn show_clock_difference(seconds: i64) -> String {
+    let dir = if seconds < 0 { "behind" } else { "ahead" };
+    let s = seconds.unsigned_abs();
+    let (d, h, m, s) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    let mut parts = Vec::new();
+    if d > 0 {
+        parts.push(format!("{d} days"));
+    }
+    if d > 0 || h > 0 {
+        parts.push(format!("{h} h"));
+    }
+    if d > 0 || h > 0 || m > 0 {
+        parts.push(format!("{m} min"));
+    }
+    parts.push(format!("{s} s"));
+    format!("{} {dir}", parts.join(" "))
 }
 
 impl Event {
@@ -636,6 +736,9 @@ pub struct Engine {
     practice: bool,
     step: usize,
     clock: Option<OffsetDateTime>,
+    /// The clock is confirmed again before anything else (a resumed ceremony whose machine
+    /// clock went back or jumped forward since the last record).
+    reconfirm_clock: bool,
     keyholders: Vec<String>,
     online: BTreeMap<String, Key>,
     current: Option<(Metadata<Root>, Metadata<Targets>)>,
@@ -706,6 +809,7 @@ impl Engine {
             practice: false,
             step: 0,
             clock: None,
+            reconfirm_clock: false,
             keyholders: Vec::new(),
             online: BTreeMap::new(),
             current: None,
@@ -791,6 +895,9 @@ impl Engine {
         let Some(step) = self.script.steps.get(self.step) else {
             return Need::Done;
         };
+        if self.reconfirm_clock {
+            return Need::ClockConfirm;
+        }
         match step.action {
             Action::Acknowledge => Need::Acknowledge {
                 prompt: step.with.get("prompt").cloned().unwrap_or_default(),
@@ -1694,6 +1801,60 @@ impl Engine {
         Ok(())
     }
 
+    /// Ask for the clock to be confirmed again before the next step (a resumed ceremony whose
+    /// machine clock went back or jumped forward: [`clock_needs_reconfirming`]). Nothing to do
+    /// before the clock step.
+    pub fn require_clock_confirmation(&mut self) {
+        if self.clock.is_some() && self.current_step().is_some() {
+            self.reconfirm_clock = true;
+        }
+    }
+
+    /// The time a clock confirmation records, checked against how it was confirmed: a
+    /// reference time within [`CLOCK_TOLERANCE_SECONDS`] of it, or a practice run's own clock.
+    /// Transcripts written before the confirmation was recorded carry none.
+    fn check_clock(
+        &self,
+        time: &str,
+        confirmation: Option<&ClockConfirmation>,
+    ) -> Result<OffsetDateTime, EngineError> {
+        let t = Expires::parse(time.to_string(), "time")
+            .map_err(|e| self.policy(e.to_string()))?
+            .time;
+        match confirmation {
+            None => {}
+            Some(ClockConfirmation::Practice) => {
+                if !self.practice {
+                    return Err(self.policy(
+                        "only a practice run confirms the clock without a reference time",
+                    ));
+                }
+            }
+            Some(ClockConfirmation::Reference {
+                reference,
+                difference_seconds,
+            }) => {
+                let r = Expires::parse(reference.clone(), "reference")
+                    .map_err(|e| self.policy(e.to_string()))?
+                    .time;
+                let diff = (t - r).whole_seconds();
+                if diff != *difference_seconds {
+                    return Err(self.policy(format!(
+                        "the recorded difference ({difference_seconds} s) is not the machine time minus the reference ({diff} s)"
+                    )));
+                }
+                if diff.abs() > CLOCK_TOLERANCE_SECONDS {
+                    return Err(self.policy(format!(
+                        "the machine clock ({time}) is off by {} from the reference time ({reference}), more than {} minutes: set the machine clock and confirm it again",
+                        show_clock_difference(diff),
+                        CLOCK_TOLERANCE_SECONDS / 60
+                    )));
+                }
+            }
+        }
+        Ok(t)
+    }
+
     /// The confirmed clock.
     fn now(&self) -> Result<OffsetDateTime, EngineError> {
         self.clock
@@ -2002,11 +2163,26 @@ impl Engine {
                 }
                 self.advance();
             }
-            (Action::ClockConfirm, Event::ClockConfirmed { time, .. }) => {
-                let t =
-                    Expires::parse(time.clone(), "time").map_err(|e| self.policy(e.to_string()))?;
-                self.clock = Some(t.time);
+            (
+                Action::ClockConfirm,
+                Event::ClockConfirmed {
+                    time, confirmation, ..
+                },
+            ) => {
+                self.clock = Some(self.check_clock(time, confirmation.as_ref())?);
+                self.reconfirm_clock = false;
                 self.advance();
+            }
+            (
+                _,
+                Event::ClockConfirmed {
+                    time, confirmation, ..
+                },
+            ) if self.clock.is_some() => {
+                // The clock confirmed again at a later step (a resumed ceremony): expiry checks
+                // from here on use the new time.
+                self.clock = Some(self.check_clock(time, confirmation.as_ref())?);
+                self.reconfirm_clock = false;
             }
             (
                 Action::RollCall,
@@ -2615,6 +2791,7 @@ mod tests {
                 Need::ClockConfirm => Event::ClockConfirmed {
                     step,
                     time: "2026-11-23T10:00:00Z".into(),
+                    confirmation: None,
                 },
                 Need::RollCall { .. } => Event::RollCall {
                     step,
@@ -2892,6 +3069,7 @@ mod tests {
                 Need::ClockConfirm => Event::ClockConfirmed {
                     step,
                     time: clock.into(),
+                    confirmation: None,
                 },
                 Need::RollCall { .. } => Event::RollCall {
                     step,
@@ -3021,6 +3199,208 @@ mod tests {
             Some("2027-01-10T10:00:00Z"),
         )
         .unwrap();
+    }
+
+    /// Confirm the clock of a fresh bootstrap engine (parameters, acknowledgement and air-gap
+    /// check recorded) with `confirmation`.
+    fn confirm_clock(
+        practice: bool,
+        time: &str,
+        confirmation: Option<ClockConfirmation>,
+    ) -> Result<Engine, EngineError> {
+        let mut engine = Engine::new(script()).unwrap();
+        engine
+            .apply(&Event::Parameters {
+                values: BTreeMap::new(),
+                practice,
+            })
+            .unwrap();
+        while engine.need() != Need::ClockConfirm {
+            let step = engine.current_step().unwrap().to_string();
+            let ev = match engine.need() {
+                Need::Acknowledge { .. } => Event::Acknowledged {
+                    step,
+                    value: Some("BAG-0001".into()),
+                },
+                Need::AirgapCheck => Event::AirgapChecked {
+                    step,
+                    interfaces: vec![],
+                    radios: vec![],
+                },
+                other => panic!("{other:?}"),
+            };
+            engine.apply(&ev).unwrap();
+        }
+        let step = engine.current_step().unwrap().to_string();
+        engine.apply(&Event::ClockConfirmed {
+            step,
+            time: time.into(),
+            confirmation,
+        })?;
+        Ok(engine)
+    }
+
+    #[test]
+    fn the_clock_is_confirmed_against_a_reference_time() {
+        let reference = |r: &str, d: i64| {
+            Some(ClockConfirmation::Reference {
+                reference: r.into(),
+                difference_seconds: d,
+            })
+        };
+        // Within five minutes of the reference: confirmed.
+        confirm_clock(
+            false,
+            "2026-11-23T10:03:00Z",
+            reference("2026-11-23T10:00:00Z", 180),
+        )
+        .unwrap();
+        // The machine clock three years back from the room's reference: refused, with the
+        // difference named.
+        let e = confirm_clock(
+            false,
+            "2023-11-23T10:00:00Z",
+            reference("2026-11-23T10:00:00Z", -94_694_400),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "is off by 1096 days 0 h 0 min 0 s behind from the reference time (2026-11-23T10:00:00Z), more than 5 minutes: set the machine clock"
+            ),
+            "{e}"
+        );
+        // A recorded difference that is not the two times' difference is refused.
+        let e = confirm_clock(
+            false,
+            "2026-11-23T10:03:00Z",
+            reference("2026-11-23T10:00:00Z", 0),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("recorded difference"), "{e}");
+        // Only a practice run takes the machine clock without a reference.
+        let e = confirm_clock(
+            false,
+            "2026-11-23T10:00:00Z",
+            Some(ClockConfirmation::Practice),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("only a practice run"), "{e}");
+        confirm_clock(
+            true,
+            "2026-11-23T10:00:00Z",
+            Some(ClockConfirmation::Practice),
+        )
+        .unwrap();
+        // Transcripts written before the confirmation was recorded still replay.
+        let old: Event = serde_json::from_str(
+            r#"{"event":"clock-confirmed","step":"3","time":"2026-11-23T10:00:00Z"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            old,
+            Event::ClockConfirmed {
+                confirmation: None,
+                ..
+            }
+        ));
+        confirm_clock(false, "2026-11-23T10:00:00Z", None).unwrap();
+        // The confirmation is recorded as the transcript's details.
+        let ev = Event::ClockConfirmed {
+            step: "3".into(),
+            time: "2026-11-23T10:03:00Z".into(),
+            confirmation: reference("2026-11-23T10:00:00Z", 180),
+        };
+        let v = serde_json::to_value(&ev).unwrap();
+        assert_eq!(v["confirmation"]["by"], "reference");
+        assert_eq!(v["confirmation"]["difference_seconds"], 180);
+    }
+
+    #[test]
+    fn reference_times_are_typed_in_utc() {
+        let t = parse_reference_time("2026-11-23 10:05").unwrap();
+        assert_eq!(t.unix_timestamp(), 1_795_428_300);
+        for same in [
+            "2026-11-23T10:05",
+            "2026-11-23 10:05:00Z",
+            " 2026-11-23 10:05 UTC ",
+        ] {
+            assert_eq!(parse_reference_time(same).unwrap(), t, "{same}");
+        }
+        for bad in [
+            "",
+            "10:05",
+            "2026-11-23",
+            "2026-13-01 10:00",
+            "2026-11-23 25:00",
+            "23/11/2026 10:05",
+            "2026-11-23 10:05+01:00",
+        ] {
+            let e = parse_reference_time(bad).unwrap_err();
+            assert!(e.contains("YYYY-MM-DD HH:MM"), "{bad}: {e}");
+        }
+        assert_eq!(
+            show_clock_difference(-94_694_400),
+            "1096 days 0 h 0 min 0 s behind"
+        );
+        assert_eq!(show_clock_difference(400), "6 min 40 s ahead");
+    }
+
+    #[test]
+    fn a_resumed_clock_that_jumped_is_confirmed_again_and_then_checks_expiry() {
+        let at = |s: &str| Expires::parse(s.to_string(), "t").unwrap().time;
+        let last = at("2026-11-23T10:00:00Z");
+        assert!(!clock_needs_reconfirming(last, at("2026-11-23T12:00:00Z")));
+        assert!(!clock_needs_reconfirming(last, last));
+        assert!(
+            clock_needs_reconfirming(last, at("2026-11-23T09:59:59Z")),
+            "backwards"
+        );
+        assert!(
+            clock_needs_reconfirming(last, at("2028-11-23T10:00:00Z")),
+            "2 years ahead"
+        );
+        assert!(
+            clock_needs_reconfirming(last, at("2026-11-24T10:00:01Z")),
+            "beyond 24 h"
+        );
+
+        // A bootstrap interrupted at its sign step, resumed with the clock 2 years ahead.
+        let mut room = room();
+        let mut engine = Engine::new(script()).unwrap();
+        let mut events = run(&mut engine, &mut room, 11);
+        assert!(matches!(engine.need(), Need::Sign { .. }));
+        let mut resumed = Engine::replay(script(), &events).unwrap();
+        resumed.require_clock_confirmation();
+        assert_eq!(resumed.need(), Need::ClockConfirm);
+        // Nothing else is accepted before the clock is confirmed again.
+        let sign_step = resumed.current_step().unwrap().to_string();
+        let again = Event::ClockConfirmed {
+            step: sign_step.clone(),
+            time: "2028-11-23T10:00:00Z".into(),
+            confirmation: Some(ClockConfirmation::Reference {
+                reference: "2028-11-23T10:00:00Z".into(),
+                difference_seconds: 0,
+            }),
+        };
+        resumed.apply(&again).unwrap();
+        assert!(matches!(resumed.need(), Need::Sign { .. }));
+        assert_eq!(resumed.current_step(), Some(sign_step.as_str()));
+        // The confirmation replays from the transcript, and the new time is the one the
+        // verification checks: the new root (one year) is already expired.
+        events.push(again);
+        let mut replayed = Engine::replay(script(), &events).unwrap();
+        assert!(matches!(replayed.need(), Need::Sign { .. }));
+        let rest = try_run(&mut replayed, &mut room, 10).unwrap_err();
+        assert!(
+            rest.1
+                .to_string()
+                .contains("the new root is already expired"),
+            "{rest:?}"
+        );
+        // A clock confirmed again at a step before any clock is refused as out of place.
+        let mut fresh = Engine::new(script()).unwrap();
+        fresh.require_clock_confirmation();
+        assert_eq!(fresh.need(), Need::Parameters);
     }
 
     #[test]

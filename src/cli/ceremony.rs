@@ -62,6 +62,9 @@ struct Answers {
     parameters: std::collections::BTreeMap<String, toml::Value>,
     /// Recorded at acknowledgement steps that record text.
     acknowledgement: String,
+    /// The time a reference clock (a phone, a radio clock) shows, `YYYY-MM-DD HH:MM` UTC: the
+    /// clock step checks the machine clock against it. Required unless `practice`.
+    reference_time: Option<String>,
     /// Keyholder to token label or serial.
     #[serde(default)]
     tokens: std::collections::BTreeMap<String, String>,
@@ -247,6 +250,7 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
         keyholders: answers.people.keyholders,
         witnesses: answers.people.witnesses,
         values,
+        reference_time: answers.reference_time,
         acknowledgement: answers.acknowledgement,
         tokens: answers.tokens,
         pins,

@@ -4,9 +4,10 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use crate::ceremony::engine::{Event, Need};
+use crate::ceremony::engine::{ClockConfirmation, Event, Need, parse_reference_time};
 use crate::signer::Signer;
 use crate::signer::pkcs11::{EdParams, Pkcs11Signer, TokenDesc, parse_key_type};
+use crate::transcript::record::Timestamp;
 use crate::transport::usb::{ExportFile, ExportOptions, ExportReport, StdFs, export_files};
 use crate::tuf::key::KeyId;
 
@@ -28,12 +29,42 @@ impl Session {
         }
     }
 
-    /// The clock confirmation event for the current time.
-    pub fn clock_event(&self) -> Event {
-        Event::ClockConfirmed {
+    /// The machine time, as the transcript records it (RFC 3339 UTC).
+    pub fn machine_time(&self) -> String {
+        self.stamp().to_string()
+    }
+
+    /// The clock confirmation event for the machine time, confirmed against `reference` (the
+    /// time a reference clock shows, typed `YYYY-MM-DD HH:MM` UTC). Without a reference only a
+    /// practice run confirms, and records that it did; the engine refuses a machine clock
+    /// further than [`crate::ceremony::engine::CLOCK_TOLERANCE_SECONDS`] from the reference.
+    pub fn clock_event(&self, reference: Option<&str>) -> Result<Event, DriverError> {
+        let now = self.stamp();
+        let confirmation = match reference {
+            Some(text) => {
+                let r = parse_reference_time(text)
+                    .map_err(|e| DriverError::Refused(format!("reference time: {e}")))?;
+                let r = Timestamp::from_datetime(r).ok_or_else(|| {
+                    DriverError::Refused("reference time: out of range".to_string())
+                })?;
+                ClockConfirmation::Reference {
+                    reference: r.to_string(),
+                    difference_seconds: (now.to_datetime() - r.to_datetime()).whole_seconds(),
+                }
+            }
+            None if self.plan.practice => ClockConfirmation::Practice,
+            None => {
+                return Err(DriverError::Refused(
+                    "the clock is confirmed against a reference time (a phone or radio clock): none was given"
+                        .into(),
+                ));
+            }
+        };
+        Ok(Event::ClockConfirmed {
             step: self.step(),
-            time: self.stamp().to_string(),
-        }
+            time: now.to_string(),
+            confirmation: Some(confirmation),
+        })
     }
 
     /// Load the current metadata (root chain verified from the first root) from the media.
@@ -308,7 +339,7 @@ impl Session {
                 value: Some(self.plan.acknowledgement.clone()),
             },
             Need::AirgapCheck => self.airgap_event(),
-            Need::ClockConfirm => self.clock_event(),
+            Need::ClockConfirm => self.clock_event(self.plan.reference_time.as_deref())?,
             Need::RollCall { .. } => Event::RollCall {
                 step,
                 administrator: self.plan.administrator.clone(),

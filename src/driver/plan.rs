@@ -23,6 +23,10 @@ pub struct Plan {
     pub witnesses: Vec<String>,
     /// Parameter values (others keep the script's defaults).
     pub values: BTreeMap<String, ParamJson>,
+    /// The time a reference clock shows, as the room reads it (`YYYY-MM-DD HH:MM` UTC): the
+    /// clock step checks the machine clock against it. A ceremony on real tokens needs it; a
+    /// practice run without one takes the machine clock and records that it did.
+    pub reference_time: Option<String>,
     /// Text recorded at acknowledgement steps that record text (e.g. the bag serial).
     pub acknowledgement: String,
     /// Keyholder to token label or serial (default: a token labelled with the keyholder's name).

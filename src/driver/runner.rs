@@ -23,6 +23,10 @@ pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<CeremonyRepo
     run_script(ws, script_name, text, sys, None)
 }
 
+/// Why a ceremony on real tokens without a reference time is refused.
+pub const REFERENCE_TIME_MISSING: &str =
+    "a ceremony on real tokens confirms the machine clock against a reference time";
+
 /// Run (or continue) a ceremony on real tokens, answered by `plan` (`conclave ceremony run`):
 /// the online keys and key requests must be on the input media (`WORKSPACE/input/`).
 pub fn run_real(
@@ -32,6 +36,11 @@ pub fn run_real(
     sys: &Path,
     plan: Plan,
 ) -> Result<CeremonyReport, DriverError> {
+    if !plan.practice && plan.reference_time.is_none() {
+        return Err(DriverError::Refused(format!(
+            "{REFERENCE_TIME_MISSING}: add reference_time = \"YYYY-MM-DD HH:MM\" (UTC, read from a reference clock such as a phone or radio clock) to the answers file"
+        )));
+    }
     run_script(ws, script_name, text, sys, Some(plan))
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::ceremony::engine::{Engine, Event, Need};
+use crate::ceremony::engine::{Engine, Event, Need, clock_needs_reconfirming};
 use crate::ceremony::script::{Kind, Person, Script};
 use crate::signer::pkcs11::Module;
 
@@ -134,6 +134,7 @@ impl Session {
                     keyholders: people,
                     witnesses: vec!["witness".into()],
                     values,
+                    reference_time: None,
                     acknowledgement: "PRACTICE".into(),
                     tokens: BTreeMap::new(),
                     pins,
@@ -237,6 +238,14 @@ impl Session {
                     tpath.display()
                 ))
             })?;
+            // A machine clock that went back, or jumped forward beyond the allowance, since the
+            // last record is confirmed again before the ceremony continues.
+            if !complete
+                && let Some(last) = records.last()
+                && clock_needs_reconfirming(last.time.to_datetime(), clock.now())
+            {
+                engine.require_clock_confirmation();
+            }
             file
         } else {
             let mut file = TranscriptFile::create(&tpath).map_err(io("creating the transcript"))?;

@@ -12,7 +12,9 @@ use super::state::{
     DigestRow, Message, Meter, Prompt, QrOverlay, Screen, SignerRow, TokenRow, TokenStatus,
     ViewState,
 };
-use crate::ceremony::engine::{Event, Need, ParamJson};
+use crate::ceremony::engine::{
+    CLOCK_TOLERANCE_SECONDS, Event, Need, ParamJson, parse_reference_time, show_clock_difference,
+};
 use crate::ceremony::script::{ParamValue, Script};
 use crate::driver::{CeremonyReport, DriverError, Opened, Plan, Session, Workspace};
 use crate::signer::pkcs11::{Pkcs11Signer, TokenDesc};
@@ -96,6 +98,7 @@ enum TextFor {
     Parameter(String),
     RollCall(usize),
     Acknowledgement,
+    ReferenceTime,
     ExceptionWitness,
     ExceptionText { witness: String },
 }
@@ -137,6 +140,8 @@ pub struct App {
     values: BTreeMap<String, String>,
     roll: [String; 3],
     ack_text: String,
+    /// The reference time typed at the clock step (`YYYY-MM-DD HH:MM` UTC).
+    reference_text: String,
     tokens: Result<Vec<TokenDesc>, String>,
     media: Vec<Medium>,
     /// At a signing step: the keyholder, the key they sign with next, and the present token
@@ -187,6 +192,7 @@ impl App {
             values: BTreeMap::new(),
             roll: Default::default(),
             ack_text: String::new(),
+            reference_text: String::new(),
             tokens: Ok(Vec::new()),
             media: Vec::new(),
             signing: None,
@@ -676,19 +682,31 @@ impl App {
                         }
                     }
                     Need::ClockConfirm => {
-                        if enter {
-                            let event = s.clock_event();
-                            let time = match &event {
-                                Event::ClockConfirmed { time, .. } => time.clone(),
-                                _ => String::new(),
-                            };
-                            self.confirm(
-                                format!("The clock reads {time} UTC. Is it right?"),
-                                Pending::Record {
-                                    actor,
-                                    event: Box::new(event),
-                                },
+                        if k.code == KeyCode::Char('e') {
+                            self.text(
+                                "Reference time (UTC, YYYY-MM-DD HH:MM)".into(),
+                                self.reference_text.clone(),
+                                TextFor::ReferenceTime,
                             );
+                        } else if enter {
+                            let machine = s.machine_time();
+                            let checked =
+                                clock_reference(&self.reference_text, &machine, s.plan.practice)
+                                    .and_then(|r| {
+                                        s.clock_event(r.as_deref()).map_err(|e| e.to_string())
+                                    });
+                            match checked {
+                                Ok(event) => self.confirm(
+                                    format!("The clock reads {machine}. Record it as confirmed?"),
+                                    Pending::Record {
+                                        actor,
+                                        event: Box::new(event),
+                                    },
+                                ),
+                                Err(text) => {
+                                    self.message = Some(Message { error: true, text });
+                                }
+                            }
                         }
                     }
                     Need::RollCall { .. } => {
@@ -1326,6 +1344,7 @@ impl App {
                 }
             }
             TextFor::Acknowledgement => self.ack_text = value,
+            TextFor::ReferenceTime => self.reference_text = value,
             TextFor::ExceptionWitness => {
                 let w = value.trim().to_string();
                 if w.is_empty() {
@@ -1406,6 +1425,7 @@ impl App {
             keyholders: plan.keyholders.clone(),
             witnesses: plan.witnesses.clone(),
             values: plan.values.clone(),
+            reference_time: plan.reference_time.clone(),
             acknowledgement: plan.acknowledgement.clone(),
             tokens: plan.tokens.clone(),
             pins: BTreeMap::new(),
@@ -1732,12 +1752,10 @@ impl App {
                         }
                     }
                     Need::ClockConfirm => {
-                        v.keys = vec![enter("confirm the clock")];
+                        v.keys = vec![key("e", "type the reference time"), enter("confirm")];
                         Screen::Clock {
-                            now: match s.clock_event() {
-                                Event::ClockConfirmed { time, .. } => time,
-                                _ => String::new(),
-                            },
+                            now: s.machine_time(),
+                            reference: self.reference_text.clone(),
                         }
                     }
                     Need::RollCall {
@@ -2214,6 +2232,35 @@ fn summary_phase(report: CeremonyReport) -> Phase {
         report: Box::new(report),
         checks,
     }
+}
+
+/// The reference time to confirm the machine clock (`machine`, RFC 3339 UTC) against, from
+/// what the administrator typed (`typed`), or what they read on screen: nothing typed is a
+/// practice run's own clock (recorded as such) and a real ceremony's prompt to type it; a
+/// machine clock further than [`CLOCK_TOLERANCE_SECONDS`] from the reference is refused with
+/// the difference, for the administrator to set the machine clock first.
+fn clock_reference(typed: &str, machine: &str, practice: bool) -> Result<Option<String>, String> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return if practice {
+            Ok(None)
+        } else {
+            Err("Type the time a reference clock (a phone, a radio clock) shows first (e): YYYY-MM-DD HH:MM, UTC.".into())
+        };
+    }
+    let reference = parse_reference_time(typed).map_err(|e| format!("Reference time: {e}."))?;
+    let machine_time = crate::transcript::record::Timestamp::parse(machine)
+        .map_err(|e| format!("The machine time {machine}: {e}"))?
+        .to_datetime();
+    let diff = (machine_time - reference).whole_seconds();
+    if diff.abs() > CLOCK_TOLERANCE_SECONDS {
+        return Err(format!(
+            "The machine clock is off by {} from the reference time (more than {} minutes). Set the machine clock, then confirm it again.",
+            show_clock_difference(diff),
+            CLOCK_TOLERANCE_SECONDS / 60
+        ));
+    }
+    Ok(Some(typed.to_string()))
 }
 
 #[cfg(test)]

@@ -182,6 +182,8 @@ pub enum Screen {
     Clock {
         /// Current UTC time.
         now: String,
+        /// The reference time typed so far (`YYYY-MM-DD HH:MM` UTC).
+        reference: String,
     },
     /// Roll call.
     RollCall {

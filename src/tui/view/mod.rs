@@ -107,7 +107,7 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
             text,
         } => simple::acknowledge(frame, body, prompt, *record_text, text),
         Screen::Airgap { interfaces, radios } => simple::airgap(frame, body, interfaces, radios),
-        Screen::Clock { now } => simple::clock(frame, body, now),
+        Screen::Clock { now, reference } => simple::clock(frame, body, now, reference),
         Screen::RollCall {
             fields,
             selected,

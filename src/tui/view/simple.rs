@@ -115,7 +115,7 @@ pub(super) fn airgap(frame: &mut Frame<'_>, area: Rect, interfaces: &[String], r
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
 }
 
-pub(super) fn clock(frame: &mut Frame<'_>, area: Rect, now: &str) {
+pub(super) fn clock(frame: &mut Frame<'_>, area: Rect, now: &str, reference: &str) {
     let lines = vec![
         Line::raw("The machine's clock (UTC). Expiry dates are computed from it."),
         Line::raw(""),
@@ -126,7 +126,20 @@ pub(super) fn clock(frame: &mut Frame<'_>, area: Rect, now: &str) {
                 .add_modifier(Modifier::BOLD),
         )),
         Line::raw(""),
-        Line::raw("Compare it with a trusted clock in the room before confirming."),
+        Line::raw("Read a reference clock (a phone, a radio clock) and type its time in UTC"),
+        Line::raw(format!(
+            "(e, YYYY-MM-DD HH:MM): it must be within {} minutes of the machine's clock.",
+            crate::ceremony::engine::CLOCK_TOLERANCE_SECONDS / 60
+        )),
+        Line::raw(""),
+        Line::raw(format!(
+            "   Reference: {}",
+            if reference.is_empty() {
+                "(not typed yet)".to_string()
+            } else {
+                show(reference).to_string()
+            }
+        )),
     ];
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
 }

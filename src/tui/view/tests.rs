@@ -108,7 +108,7 @@ fn screens() -> Vec<(&'static str, ViewState)> {
         ("acknowledge", base(Screen::Acknowledge { prompt: "Tamper-evident bag serial of the appliance".into(), record_text: true, text: "A1234567".into() })),
         ("airgap-ok", base(Screen::Airgap { interfaces: vec![], radios: vec![] })),
         ("airgap-bad", base(Screen::Airgap { interfaces: vec!["eth0".into()], radios: vec!["phy0 (wireless)".into()] })),
-        ("clock", base(Screen::Clock { now: "2026-11-23T06:50:00Z".into() })),
+        ("clock", base(Screen::Clock { now: "2026-11-23T06:50:00Z".into(), reference: "2026-11-23 06:49".into() })),
         ("roll-call", base(Screen::RollCall { fields: ["erin".into(), "alice, bob, carol".into(), "wendy".into()], selected: 1, min_keyholders: 3, min_witnesses: 1 })),
         ("load", base(Screen::Load { what: "The current root and targets metadata.".into(), source: "/media/input".into() })),
         ("token-present", base(Screen::Token {
