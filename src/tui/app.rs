@@ -2321,6 +2321,47 @@ mod tests {
         assert_eq!(buffer(&app).1, 64, "the prompt takes 64 bytes");
     }
 
+    /// The clock step: the reference time is typed in the text prompt (update()), then checked
+    /// against the machine clock before anything is recorded.
+    #[test]
+    fn the_typed_reference_time_confirms_or_refuses_the_machine_clock() {
+        let mut app = App::new(Phase::Choose {
+            ws: None,
+            sys: std::env::temp_dir().join("conclave-no-such-sys"),
+            plan: Box::default(),
+            scripts: Vec::new(),
+        });
+        app.text(
+            "Reference time".into(),
+            String::new(),
+            TextFor::ReferenceTime,
+        );
+        for c in "2026-11-23 10:02".chars() {
+            app.update(Msg::Key(KeyEvent::from(KeyCode::Char(c))));
+        }
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Enter)));
+        assert_eq!(app.reference_text, "2026-11-23 10:02");
+        let machine = "2026-11-23T10:00:00Z";
+        // Within five minutes: the reference is recorded.
+        assert_eq!(
+            clock_reference(&app.reference_text, machine, false),
+            Ok(Some("2026-11-23 10:02".into()))
+        );
+        // The machine clock three years back: refused with the difference.
+        let e = clock_reference(&app.reference_text, "2023-11-23T10:02:00Z", false).unwrap_err();
+        assert!(
+            e.starts_with("The machine clock is off by 1096 days 0 h 0 min 0 s behind from the reference time"),
+            "{e}"
+        );
+        // Nothing typed: a real ceremony asks for it, a practice run takes its own clock.
+        let e = clock_reference("", machine, false).unwrap_err();
+        assert!(e.contains("Type the time a reference clock"), "{e}");
+        assert_eq!(clock_reference(" ", machine, true), Ok(None));
+        // What cannot be read as a time is said so.
+        let e = clock_reference("10:02", machine, true).unwrap_err();
+        assert!(e.contains("YYYY-MM-DD HH:MM"), "{e}");
+    }
+
     #[test]
     fn key_lines_keep_owner_and_full_key_id_whole() {
         let id = "ab".repeat(32);
