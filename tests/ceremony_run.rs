@@ -233,6 +233,8 @@ fn a_ceremony_answered_by_a_file_signs_with_the_tokens_and_never_records_a_pin()
         "the destination is recorded"
     );
     assert!(transcript.contains("\"ada\"") && transcript.contains("BAG-A1234567"));
+    // A practice run without a reference time took the machine clock and recorded that it did.
+    assert!(transcript.contains("\"by\":\"practice\""), "{transcript}");
     for line in room.pins.lines() {
         let pin = line.split_once('=').unwrap().1;
         assert!(!transcript.contains(pin) && !out.contains(pin) && !err.contains(pin));
@@ -269,7 +271,7 @@ fn export_to_a_folder_that_is_not_removable_media_is_refused() {
 #[test]
 fn a_real_run_stops_at_a_failed_airgap_check_before_any_key_exists() {
     let room = room();
-    let a = answers(&room, false, "");
+    let a = answers(&room, false, &reference_time(time::Duration::ZERO));
     let airgapped = String::from_utf8_lossy(&conclave().arg("selfcheck").output().unwrap().stdout)
         .contains("air-gapped: yes");
     let (code, out, err) = run(&room, &a);
@@ -280,6 +282,77 @@ fn a_real_run_stops_at_a_failed_airgap_check_before_any_key_exists() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("not air-gapped"), "{err}");
     assert!(!room.ws.join("export").exists(), "nothing exported");
+}
+
+/// The answers file's `reference_time` line: the time a reference clock shows now, moved by
+/// `shift` (`YYYY-MM-DD HH:MM` UTC).
+fn reference_time(shift: time::Duration) -> String {
+    let t = time::OffsetDateTime::now_utc() + shift;
+    format!(
+        "reference_time = \"{:04}-{:02}-{:02} {:02}:{:02}\"",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+#[test]
+fn a_real_run_without_a_reference_time_is_refused_before_any_key_exists() {
+    // Before, the clock step took the machine clock as it was: a clock three years back made
+    // a root that expired before the one it replaced.
+    let room = room();
+    let a = answers(&room, false, "");
+    let (code, out, err) = run(&room, &a);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("confirms the machine clock against a reference time")
+            && err.contains("reference_time = \"YYYY-MM-DD HH:MM\"")
+            && err.contains("answers file"),
+        "{err}"
+    );
+    assert!(
+        !room.ws.join("bootstrap-root.transcript.jsonl").exists(),
+        "no ceremony began"
+    );
+    assert!(!room.ws.join("export").exists(), "nothing exported");
+}
+
+#[test]
+fn the_clock_is_confirmed_against_the_answers_reference_time() {
+    // A machine clock three years off the room's reference stops the ceremony at its clock
+    // step, before any key exists, naming the difference.
+    let room = room();
+    let a = answers(
+        &room,
+        true,
+        &reference_time(time::Duration::days(3 * 365 + 1)),
+    );
+    let (code, out, err) = run(&room, &a);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("the machine clock")
+            && err.contains("is off: 109")
+            && err.contains("behind the reference time")
+            && err.contains("set the machine clock"),
+        "{err}"
+    );
+    let transcript = transcript_text(&room);
+    assert!(!transcript.contains("key-generated"), "{transcript}");
+    assert!(!transcript.contains("clock-confirmed"), "{transcript}");
+    // A reference within five minutes: the ceremony goes on, the reference and the difference
+    // recorded with the clock.
+    let room = self::room();
+    let a = answers(&room, true, &reference_time(time::Duration::ZERO));
+    let (code, out, err) = run(&room, &a);
+    assert_eq!(code, 0, "{out}{err}");
+    let transcript = transcript_text(&room);
+    assert!(
+        transcript.contains("\"by\":\"reference\"")
+            && transcript.contains("\"difference_seconds\":"),
+        "{transcript}"
+    );
 }
 
 #[test]

@@ -1845,7 +1845,7 @@ impl Engine {
                 }
                 if diff.abs() > CLOCK_TOLERANCE_SECONDS {
                     return Err(self.policy(format!(
-                        "the machine clock ({time}) is off by {} from the reference time ({reference}), more than {} minutes: set the machine clock and confirm it again",
+                        "the machine clock ({time}) is off: {} the reference time ({reference}), more than {} minutes: set the machine clock and confirm it again",
                         show_clock_difference(diff),
                         CLOCK_TOLERANCE_SECONDS / 60
                     )));
@@ -3265,7 +3265,7 @@ mod tests {
         .unwrap_err();
         assert!(
             e.to_string().contains(
-                "is off by 1096 days 0 h 0 min 0 s behind from the reference time (2026-11-23T10:00:00Z), more than 5 minutes: set the machine clock"
+                "is off: 1096 days 0 h 0 min 0 s behind the reference time (2026-11-23T10:00:00Z), more than 5 minutes: set the machine clock"
             ),
             "{e}"
         );

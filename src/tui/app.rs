@@ -2255,7 +2255,7 @@ fn clock_reference(typed: &str, machine: &str, practice: bool) -> Result<Option<
     let diff = (machine_time - reference).whole_seconds();
     if diff.abs() > CLOCK_TOLERANCE_SECONDS {
         return Err(format!(
-            "The machine clock is off by {} from the reference time (more than {} minutes). Set the machine clock, then confirm it again.",
+            "The machine clock is off: {} the reference time (more than {} minutes). Set the machine clock, then confirm it again.",
             show_clock_difference(diff),
             CLOCK_TOLERANCE_SECONDS / 60
         ));
@@ -2350,7 +2350,9 @@ mod tests {
         // The machine clock three years back: refused with the difference.
         let e = clock_reference(&app.reference_text, "2023-11-23T10:02:00Z", false).unwrap_err();
         assert!(
-            e.starts_with("The machine clock is off by 1096 days 0 h 0 min 0 s behind from the reference time"),
+            e.starts_with(
+                "The machine clock is off: 1096 days 0 h 0 min 0 s behind the reference time"
+            ),
             "{e}"
         );
         // Nothing typed: a real ceremony asks for it, a practice run takes its own clock.
