@@ -243,7 +243,7 @@ pub const RESUME_CLOCK_ALLOWANCE_SECONDS: i64 = 24 * 3600;
 /// [`RESUME_CLOCK_ALLOWANCE_SECONDS`].
 pub fn clock_needs_reconfirming(last: OffsetDateTime, now: OffsetDateTime) -> bool {
     let forward = (now - last).whole_seconds();
-    forward < 0 || forward > RESUME_CLOCK_ALLOWANCE_SECONDS
+    !(0..=RESUME_CLOCK_ALLOWANCE_SECONDS).contains(&forward)
 }
 
 /// Parse a reference time as the room types it: `YYYY-MM-DD HH:MM` in UTC (a `T` instead of the
@@ -1823,13 +1823,12 @@ impl Engine {
             .time;
         match confirmation {
             None => {}
-            Some(ClockConfirmation::Practice) => {
-                if !self.practice {
-                    return Err(self.policy(
-                        "only a practice run confirms the clock without a reference time",
-                    ));
-                }
+            Some(ClockConfirmation::Practice) if !self.practice => {
+                return Err(
+                    self.policy("only a practice run confirms the clock without a reference time")
+                );
             }
+            Some(ClockConfirmation::Practice) => {}
             Some(ClockConfirmation::Reference {
                 reference,
                 difference_seconds,
