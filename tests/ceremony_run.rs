@@ -355,6 +355,80 @@ fn the_clock_is_confirmed_against_the_answers_reference_time() {
     );
 }
 
+/// `conclave` with its clock two years ahead (libfaketime's `faketime -f +730d`).
+fn conclave_two_years_ahead() -> Command {
+    let mut c = Command::new("faketime");
+    c.args(["-f", "+730d", env!("CARGO_BIN_EXE_conclave")]);
+    c
+}
+
+#[test]
+fn a_resumed_run_whose_clock_jumped_confirms_it_again() {
+    // Before, a ceremony resumed with the clock two years ahead went on with the clock it had
+    // confirmed, and sealed metadata already expired in real time.
+    let room = room();
+    let a = answers(&room, true, "");
+    // carol's PIN is wrong: the run stops at her key, after the clock step.
+    let wrong: String = room
+        .pins
+        .lines()
+        .map(|l| {
+            if l.starts_with("carol=") {
+                "carol=000000\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let (code, out, err) = run_script(&room, "bootstrap-root", &a, &wrong);
+    assert_ne!(code, 0, "{out}{err}");
+    let before = transcript_text(&room);
+    assert_eq!(
+        before.matches("\"action\":\"clock-confirmed\"").count(),
+        1,
+        "{before}"
+    );
+    assert!(before.contains("key-generated"), "{before}");
+    // Resumed two years later: the clock is confirmed again before the ceremony goes on.
+    let (code, out, err) = run_script_with(
+        conclave_two_years_ahead,
+        &room,
+        "bootstrap-root",
+        &a,
+        &room.pins,
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let after = transcript_text(&room);
+    let records: Vec<&str> = after.lines().collect();
+    let clocks: Vec<usize> = records
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("\"clock-confirmed\""))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(clocks.len(), 2, "{after}");
+    assert!(
+        records[clocks[1] - 1].contains("\"resume\""),
+        "confirmed again right after the resume: {after}"
+    );
+    let year = (time::OffsetDateTime::now_utc() + time::Duration::days(730)).year();
+    assert!(
+        records[clocks[1]].contains(&format!("\"time\":\"{year}-")),
+        "{}",
+        records[clocks[1]]
+    );
+    // The sealed ceremony run again (clock back to now) changes nothing.
+    let (code, out, err) = run(&room, &a);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        transcript_text(&room)
+            .matches("\"action\":\"clock-confirmed\"")
+            .count(),
+        2
+    );
+}
+
 #[test]
 fn answers_never_carry_pins() {
     let room = room();
