@@ -89,7 +89,7 @@ pub fn summary(r: &Record) -> String {
 
 /// One line for people about an engine event: who did what, with which key and role.
 pub fn describe(e: &crate::ceremony::engine::Event) -> String {
-    use crate::ceremony::engine::{Event, ParamJson};
+    use crate::ceremony::engine::{ClockConfirmation, Event, ParamJson, show_clock_difference};
     let list = |v: &[String]| {
         if v.is_empty() {
             "none".to_string()
@@ -140,7 +140,21 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
                 )
             }
         }
-        Event::ClockConfirmed { time, .. } => format!("clock confirmed: {time}"),
+        Event::ClockConfirmed {
+            time, confirmation, ..
+        } => match confirmation {
+            Some(ClockConfirmation::Reference {
+                reference,
+                difference_seconds,
+            }) => format!(
+                "clock confirmed: {time} (reference {reference}, machine {})",
+                show_clock_difference(*difference_seconds)
+            ),
+            Some(ClockConfirmation::Practice) => {
+                format!("clock confirmed: {time} (practice: machine clock, no reference)")
+            }
+            None => format!("clock confirmed: {time}"),
+        },
         Event::RollCall {
             administrator,
             keyholders,
@@ -232,6 +246,28 @@ mod tests {
             "{}",
             lines[0]
         );
+    }
+
+    #[test]
+    fn a_clock_confirmation_says_how_it_was_checked() {
+        use crate::ceremony::engine::{ClockConfirmation, Event};
+        let ev = |confirmation| Event::ClockConfirmed {
+            step: "3".into(),
+            time: "2026-11-23T10:03:00Z".into(),
+            confirmation,
+        };
+        assert_eq!(
+            describe(&ev(Some(ClockConfirmation::Reference {
+                reference: "2026-11-23T10:00:00Z".into(),
+                difference_seconds: 180,
+            }))),
+            "clock confirmed: 2026-11-23T10:03:00Z (reference 2026-11-23T10:00:00Z, machine 3 min 0 s ahead)"
+        );
+        assert_eq!(
+            describe(&ev(Some(ClockConfirmation::Practice))),
+            "clock confirmed: 2026-11-23T10:03:00Z (practice: machine clock, no reference)"
+        );
+        assert_eq!(describe(&ev(None)), "clock confirmed: 2026-11-23T10:03:00Z");
     }
 
     #[test]
