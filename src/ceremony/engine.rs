@@ -2725,6 +2725,8 @@ mod tests {
         current: Option<(Value, Value)>,
         /// Developers' key requests on the input media.
         requests: Vec<Value>,
+        /// The time the clock step confirms.
+        clock: &'static str,
     }
 
     /// Three keyholders with Ed25519 and P-256 keys (what every client profile reads).
@@ -2743,6 +2745,7 @@ mod tests {
             params: BTreeMap::new(),
             current: None,
             requests: Vec::new(),
+            clock: "2026-11-23T10:00:00Z",
             signers: ["alice", "bob", "carol"]
                 .iter()
                 .zip(algs)
@@ -2789,7 +2792,7 @@ mod tests {
                 },
                 Need::ClockConfirm => Event::ClockConfirmed {
                     step,
-                    time: "2026-11-23T10:00:00Z".into(),
+                    time: room.clock.into(),
                     confirmation: None,
                 },
                 Need::RollCall { .. } => Event::RollCall {
@@ -3677,6 +3680,8 @@ mod tests {
     fn a_current_root_without_consistent_snapshot_is_refused_when_loaded() {
         let mut room = room();
         let (root, targets) = bootstrapped(&mut room);
+        // The next ceremony, a day later: its root expires later than the bootstrap's.
+        room.clock = "2026-11-24T10:00:00Z";
         let mut r = root.signed().clone();
         r.consistent_snapshot = None;
         let root_value = resigned(&mut room, &r, r.clone());
@@ -3814,6 +3819,8 @@ mod tests {
         // ceremony writes a new expiry in the strict form, so the proposal passes the profiles.
         let mut room = room();
         let (root, targets) = bootstrapped(&mut room);
+        // The next ceremony, a day later: its root expires later than the bootstrap's.
+        room.clock = "2026-11-24T10:00:00Z";
         let mut r = root.signed().clone();
         r.common.expires =
             Expires::parse("2027-11-23T11:00:00.500+01:00".into(), "expires").unwrap();
