@@ -164,7 +164,9 @@ def boot(firmware: str, stick: Path | None, timeout: float):
                 "-drive", f"if=none,id=stick,format=raw,file={stick}",
                 "-device", "usb-storage,bus=xhci.0,drive=stick,removable=on"]
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Its own process group: on a failure, `timeout` and QEMU are killed together (killing only
+    # `timeout` would leave QEMU running, holding the output pipe read below).
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     figures = {}
     try:
         ser = Serial(sock, log, proc)
@@ -194,7 +196,7 @@ def boot(firmware: str, stick: Path | None, timeout: float):
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         qemu_out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
         if qemu_out.strip():
