@@ -264,7 +264,8 @@ def check_token_list(text: str):
     if not first or not second:
         raise Failed("the guest did not run both `conclave token list` commands")
     out, status = first.groups()
-    chosen = re.search(r"^module (\S+) \(chosen by ([^)]*)\)$", out, re.M)
+    # e.g. "module /usr/lib/x86_64-linux-gnu/libykcs11.so (chosen by /etc/conclave/config.toml:6 (pkcs11.modules))"
+    chosen = re.search(r"^module (\S+) \(chosen by (.*)\)$", out, re.M)
     if not chosen:
         raise Failed(f"`conclave token list` (exit {status}) printed no module line:\n{out}")
     module, chosen_by = chosen.groups()
