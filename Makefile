@@ -25,7 +25,9 @@ PY_PACKAGES := tuf==7.0.1 securesystemslib[crypto]==1.6.0 cryptography==50.0.2 c
   pycparser==3.12 urllib3==2.8.0 $(PY_SIGSTORE) $(PY_INTOTO)
 
 # The bootable image (image/, docs/image.md): Debian's tools that build it and QEMU that tests it.
-IMAGE_DEB_PACKAGES := mmdebstrap qemu-system-x86 xorriso grub-pc-bin grub-efi-amd64-bin grub-common \
+# UEFI boots through Debian's signed shim and GRUB, which build.sh downloads with the image's other
+# packages (no grub-efi-amd64-bin here); ovmf has the firmware for the UEFI and Secure Boot tests.
+IMAGE_DEB_PACKAGES := mmdebstrap qemu-system-x86 xorriso grub-pc-bin grub-common \
   mtools dosfstools ovmf squashfs-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -156,14 +158,16 @@ unit:
 	set -o pipefail; CONCLAVE_PYTHON=$(abspath $(PY)) $(CARGO) test --locked --features conformance-client 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "total: %d passed, %d failed\n", p, f}' target/test.log
 
-# The air-gapped bootable image: image/out/conclave.iso (hybrid BIOS/UEFI), its package list
+# The air-gapped bootable image: image/out/conclave.iso (hybrid BIOS/UEFI; UEFI through Debian's
+# signed shim, GRUB and kernel, so it boots with Secure Boot on), its package list
 # image/out/manifest.txt, and its SHA-256 printed at the end. Needs root (mmdebstrap, chroot).
 image: build image-deps
 	$(SUDO) env SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) \
 	  CONCLAVE_BIN=$(abspath $(or $(CARGO_TARGET_DIR),target))/release/conclave image/build.sh
 
-# Boots the image in QEMU (TCG, no network device) with a virtual USB stick; runs the air-gap
-# check and a practice ceremony inside; verifies what the stick holds afterwards on this machine.
+# Boots the image in QEMU (TCG, no network device) three ways: BIOS with a virtual USB stick (the
+# air-gap check and a practice ceremony inside; the stick verified afterwards on this machine),
+# plain UEFI, and UEFI with Secure Boot enforced (OVMF with Microsoft's keys).
 image-test: image venv
 	CONCLAVE_PYTHON=$(abspath $(PY)) CONCLAVE=$(abspath $(or $(CARGO_TARGET_DIR),target))/release/conclave \
 	  timeout 1800 python3 image/boot_test.py

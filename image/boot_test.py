@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Boot test of image/out/conclave.iso (`make image-test`).
 
-Usage: boot_test.py [--firmware bios|uefi|both] [--timeout SECONDS] [--iso PATH]
+Usage: boot_test.py [--firmware bios|uefi|secureboot|all] [--timeout SECONDS] [--iso PATH]
 
 Boots the ISO in qemu-system-x86_64 (TCG, no network device) with a USB stick (a vfat image
 labelled CNCLVTEST, input files in inputs/) and drives the serial console: at the GRUB menu it
@@ -13,7 +13,12 @@ bootstrap-root rehearsal with its workspace on the stick, then powers off. The h
 the stick with mtools and verifies the export with `conclave verify`, python-tuf
 (tests/python/verify_offline.py) and `conclave transcript verify`.
 
-The UEFI boot (OVMF) runs without the stick: it checks the session starts and the air-gap check.
+Two UEFI boots (OVMF) run without the stick, up to the air-gap check and `conclave token list`:
+plain UEFI, and UEFI with Secure Boot enforced and Microsoft's keys enrolled (what a stock laptop
+does), which must boot through Debian's signed shim, GRUB and kernel and show that the guest
+really runs with Secure Boot on. Every boot also checks that `conclave token list` with the
+image's /etc/conclave/config.toml loads a keyholder module (ykcs11), never SoftHSM2, and that it
+and yubihsm_pkcs11 report no token cleanly.
 Exit 0 when every check passed; 1 otherwise (the reason and the serial log path on stderr).
 Environment: CONCLAVE (the host conclave binary), CONCLAVE_PYTHON (python with python-tuf).
 """
@@ -37,6 +42,14 @@ TEST = OUT / "test"
 EXTRA = " conclave.test=1 console=ttyS0,115200 panic=-1"
 SIGSTORE = TOP / "tests/data/vectors/tuf-conformance-static/sigstore-root-signing/metadata"
 OVMF = Path("/usr/share/ovmf/OVMF.fd")
+# Secure Boot: OVMF built with it, and a variable store with Microsoft's keys enrolled and Secure
+# Boot on (Debian's ovmf package). The store is copied: the firmware writes to it.
+OVMF_SECBOOT = Path("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd")
+OVMF_MS_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.ms.fd")
+# What the firmware, shim or GRUB print when Secure Boot refuses what they were given to start.
+REFUSED = (b"Access Denied", b"Security Violation", b"bad shim signature",
+           b"you need to load the kernel first")
+FIRMWARES = {"bios": "BIOS", "uefi": "UEFI", "secureboot": "UEFI Secure Boot"}
 
 
 class Failed(Exception):
@@ -102,11 +115,18 @@ class Serial:
         return True
 
     def wait_for(self, pattern: bytes, deadline: float, start: int = 0):
-        """Reads until `pattern` appears after offset `start`; returns its end offset."""
+        """Reads until `pattern` appears after offset `start`; returns its end offset. Fails at
+        once when the firmware, shim or GRUB refused to start the next stage (Secure Boot)."""
         while True:
             i = self.buf.find(pattern, start)
             if i >= 0:
                 return i + len(pattern)
+            for refused in REFUSED:
+                j = self.buf.find(refused)
+                if j >= 0:
+                    line = self.buf[self.buf.rfind(b"\n", 0, j) + 1:].split(b"\n")[0]
+                    raise Failed(f"the boot was refused before {pattern!r} appeared: "
+                                 f"{line.decode(errors='replace').strip()!r} (Secure Boot)")
             if time.monotonic() > deadline:
                 raise Failed(f"timed out waiting for {pattern!r} on the serial console")
             if not self.pump():
@@ -132,12 +152,21 @@ def boot(firmware: str, stick: Path | None, timeout: float):
            "-chardev", f"socket,id=ser0,path={sock},server=on,wait=on", "-serial", "chardev:ser0"]
     if firmware == "uefi":
         cmd += ["-bios", str(OVMF)]
+    elif firmware == "secureboot":
+        # SMM keeps the variable store out of the guest OS's reach: OVMF's Secure Boot needs it.
+        vars_copy = TEST / "OVMF_VARS_4M.ms.fd"
+        shutil.copyfile(OVMF_MS_VARS, vars_copy)
+        cmd += ["-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on",
+                "-drive", f"if=pflash,format=raw,unit=0,file={OVMF_SECBOOT},readonly=on",
+                "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}"]
     if stick is not None:
         cmd += ["-device", "qemu-xhci,id=xhci",
                 "-drive", f"if=none,id=stick,format=raw,file={stick}",
                 "-device", "usb-storage,bus=xhci.0,drive=stick,removable=on"]
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Its own process group: on a failure, `timeout` and QEMU are killed together (killing only
+    # `timeout` would leave QEMU running, holding the output pipe read below).
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     figures = {}
     try:
         ser = Serial(sock, log, proc)
@@ -167,7 +196,7 @@ def boot(firmware: str, stick: Path | None, timeout: float):
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         qemu_out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
         if qemu_out.strip():
@@ -183,7 +212,7 @@ def check(text: str, what: str, pattern: str):
 
 
 def check_guest(text: str, firmware: str, with_stick: bool):
-    print(f"guest checks ({firmware}):")
+    print(f"guest checks ({FIRMWARES[firmware]}):")
     check(text, "kernel command line has ipv6.disable=1 and conclave.test=1",
           r"^CONCLAVE-TEST: kernel .*cmdline: .*ipv6\.disable=1.*conclave\.test=1")
     check(text, "root filesystem is the read-only squashfs under a tmpfs overlay",
@@ -200,6 +229,20 @@ def check_guest(text: str, firmware: str, with_stick: bool):
     check(text, "conclave selfcheck: air-gapped", r"^air-gapped: yes$")
     check(text, "conclave selfcheck: no interface but lo", r"^  network interfaces other than lo: none$")
     check(text, "conclave selfcheck exits 0", r"^CONCLAVE-TEST: selfcheck exit 0$")
+    if firmware == "bios":
+        check(text, "booted by BIOS", r"^CONCLAVE-TEST: firmware: BIOS$")
+    elif firmware == "uefi":
+        check(text, "booted by UEFI", r"^CONCLAVE-TEST: firmware: UEFI, ")
+        if re.search(r"^CONCLAVE-TEST: kernel secure boot: secureboot: Secure boot enabled", text, re.M):
+            raise Failed("the plain UEFI boot says Secure Boot is enabled")
+    else:
+        check(text, "firmware's SecureBoot variable is 1 (Secure Boot on)",
+              r"^CONCLAVE-TEST: firmware: UEFI, SecureBoot variable: 1$")
+        check(text, "kernel: Secure boot enabled",
+              r"^CONCLAVE-TEST: kernel secure boot: secureboot: Secure boot enabled")
+        check(text, "kernel locked down by Secure Boot (integrity)",
+              r"^CONCLAVE-TEST: kernel lockdown: .*\[(integrity|confidentiality)\]")
+    check_token_list(text)
     if not with_stick:
         return
     check(text, "stick automounted under /media", r"^CONCLAVE-TEST: stick mounted on /media/CNCLVTEST")
@@ -211,6 +254,34 @@ def check_guest(text: str, firmware: str, with_stick: bool):
         raise Failed("the rehearsal says the appliance is not air-gapped")
     check(text, "rehearsal exits 0", r"^CONCLAVE-TEST: rehearse exit 0 ")
     check(text, "stick unmounted", r"^CONCLAVE-TEST: umount exit 0$")
+
+
+def check_token_list(text: str):
+    """`conclave token list` with the image's configuration, then with yubihsm_pkcs11; no device."""
+    first = re.search(r"^CONCLAVE-TEST: pcscd: .*?\n(.*?)^CONCLAVE-TEST: token list exit (\d+)$", text, re.M | re.S)
+    second = re.search(r"^CONCLAVE-TEST: token list exit \d+\n(.*?)^CONCLAVE-TEST: token list yubihsm exit (\d+)$",
+                       text, re.M | re.S)
+    if not first or not second:
+        raise Failed("the guest did not run both `conclave token list` commands")
+    out, status = first.groups()
+    # e.g. "module /usr/lib/x86_64-linux-gnu/libykcs11.so (chosen by /etc/conclave/config.toml:6 (pkcs11.modules))"
+    chosen = re.search(r"^module (\S+) \(chosen by (.*)\)$", out, re.M)
+    if not chosen:
+        raise Failed(f"`conclave token list` (exit {status}) printed no module line:\n{out}")
+    module, chosen_by = chosen.groups()
+    if "softhsm" in module.lower() or not chosen_by.startswith("/etc/conclave/config.toml"):
+        raise Failed(f"`conclave token list` loaded {module} (chosen by {chosen_by}); the image's "
+                     "configuration must choose a keyholder module, never SoftHSM2")
+    if status != "0" or not re.search(r"(?i)no tokens? present", out):
+        raise Failed(f"`conclave token list` with {module} and no device: exit {status}, not a "
+                     f"clean 'no tokens present':\n{out}")
+    print(f"  ok  token list: {module} (chosen by {chosen_by}), no tokens present")
+    out, status = second.groups()
+    if (status != "0" or not re.search(r"^module \S*/yubihsm_pkcs11\.so ", out, re.M)
+            or not re.search(r"(?i)no tokens? present", out)):
+        raise Failed("`conclave token list --module yubihsm_pkcs11.so` with no device: exit "
+                     f"{status}, not a clean 'no tokens present':\n{out}")
+    print("  ok  token list --module yubihsm_pkcs11.so (connector yhusb://): no tokens present")
 
 
 def check_stick(stick: Path, conclave: str, python: str):
@@ -248,7 +319,7 @@ def main() -> int:
     # `timeout` or Ctrl-C: stop QEMU too (the `finally` in boot()).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--firmware", choices=["bios", "uefi", "both"], default="both")
+    ap.add_argument("--firmware", choices=[*FIRMWARES, "all"], default="all")
     ap.add_argument("--timeout", type=float, default=900, help="per boot, seconds")
     ap.add_argument("--iso", type=Path, default=ISO, help=f"default: {ISO}")
     a = ap.parse_args()
@@ -267,19 +338,22 @@ def main() -> int:
     started = time.monotonic()
     try:
         figures = {}
-        if a.firmware in ("bios", "both"):
+        if a.firmware in ("bios", "all"):
             stick = TEST / "stick.img"
             make_stick(stick)
             text, f = boot("bios", stick, a.timeout)
             figures.update({f"BIOS: {k}": v for k, v in f.items()})
-            check_guest(text, "BIOS", True)
+            check_guest(text, "bios", True)
             check_stick(stick, conclave, python)
-        if a.firmware in ("uefi", "both"):
-            if not OVMF.is_file():
-                raise Failed(f"{OVMF} not found (Debian package ovmf)")
-            text, f = boot("uefi", None, a.timeout)
-            figures.update({f"UEFI: {k}": v for k, v in f.items()})
-            check_guest(text, "UEFI", False)
+        for firmware in ("uefi", "secureboot"):
+            if a.firmware not in (firmware, "all"):
+                continue
+            for needed in ((OVMF,) if firmware == "uefi" else (OVMF_SECBOOT, OVMF_MS_VARS)):
+                if not needed.is_file():
+                    raise Failed(f"{needed} not found (Debian package ovmf)")
+            text, f = boot(firmware, None, a.timeout)
+            figures.update({f"{FIRMWARES[firmware]}: {k}": v for k, v in f.items()})
+            check_guest(text, firmware, False)
     except (Failed, subprocess.TimeoutExpired) as e:
         print(f"image test FAILED: {e}\nserial logs: {TEST}/serial-*.log", file=sys.stderr)
         return 1
