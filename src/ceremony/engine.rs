@@ -1704,9 +1704,12 @@ impl Engine {
         ];
         for (role, new, old) in pairs {
             let Some(new) = new else { continue };
-            if new.version != old.version && new.expires.time <= old.expires.time {
+            // Strictly earlier: a new version made within the same second as the one it replaces
+            // (a rotation right after a bootstrap, in a rehearsal) has the same expiry, which
+            // says nothing about the clock.
+            if new.version != old.version && new.expires.time < old.expires.time {
                 return Err(self.policy(format!(
-                    "{role} v{} would expire at {}, not later than v{} it replaces (expires {}): check the clock; only a script parameter {ALLOW_EARLIER_EXPIRY} = \"yes\", recorded in the transcript, allows it",
+                    "{role} v{} would expire at {}, earlier than v{} it replaces (expires {}): check the clock; only a script parameter {ALLOW_EARLIER_EXPIRY} = \"yes\", recorded in the transcript, allows it",
                     new.version, new.expires.raw, old.version, old.expires.raw
                 )));
             }
@@ -3122,7 +3125,7 @@ mod tests {
         .unwrap_err();
         assert!(
             e.to_string().contains(
-                "root v2 would expire at 2024-11-22T10:00:00Z, not later than v1 it replaces (expires 2027-11-23T10:00:00Z): check the clock"
+                "root v2 would expire at 2024-11-22T10:00:00Z, earlier than v1 it replaces (expires 2027-11-23T10:00:00Z): check the clock"
             ),
             "{e}"
         );

@@ -161,16 +161,21 @@ impl Bench {
     }
 
     /// Run conclave with `--module` set to the profile module when `args` contains `MODULE`.
+    /// The appliance's configuration (`CONCLAVE_CONFIG`) names the profile module, as on an
+    /// appliance that uses it: an answers file may name only a configured module (or one in the
+    /// image's module directories), never one from elsewhere.
     pub fn conclave(&self, args: &[&str], stdin: &str) -> Run {
         let module = self.module();
         let args: Vec<&str> = args
             .iter()
             .map(|a| if *a == "MODULE" { module } else { a })
             .collect();
+        let config = self.root.join("appliance-config.toml");
+        std::fs::write(&config, format!("[pkcs11]\nmodule = \"{module}\"\n")).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_conclave"));
         cmd.args(&args)
             .env("SOFTHSM2_CONF", &self.conf)
-            .env_remove("CONCLAVE_CONFIG")
+            .env("CONCLAVE_CONFIG", &config)
             .current_dir(&self.root);
         for (k, v) in &self.env {
             cmd.env(k, v);
