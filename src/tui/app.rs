@@ -12,6 +12,7 @@ use super::state::{
     DigestRow, Message, Meter, Prompt, QrOverlay, Screen, SignerRow, TokenRow, TokenStatus,
     ViewState,
 };
+use super::view;
 use crate::ceremony::engine::{
     CLOCK_TOLERANCE_SECONDS, Event, Need, ParamJson, parse_reference_time, show_clock_difference,
 };
@@ -137,6 +138,9 @@ pub struct App {
     pub drain: bool,
     selected: usize,
     scroll: usize,
+    /// At the review: how many lines from the top have been on screen (approval waits for
+    /// all of them).
+    review_seen: usize,
     values: BTreeMap<String, String>,
     roll: [String; 3],
     ack_text: String,
@@ -189,6 +193,7 @@ impl App {
             drain: false,
             selected: 0,
             scroll: 0,
+            review_seen: 0,
             values: BTreeMap::new(),
             roll: Default::default(),
             ack_text: String::new(),
@@ -351,6 +356,7 @@ impl App {
         self.selected = 0;
         self.candidate = None;
         self.scroll = 0;
+        self.review_seen = 0;
         if let Phase::Ceremony(s) = &self.phase {
             let plan = &s.plan;
             self.values = s
@@ -782,7 +788,30 @@ impl App {
                                 "{t} selected: press a to make it {keyholder}'s token for this ceremony"
                             )));
                         } else if k.code == KeyCode::Char('a') {
-                            if let Some(t) = self.candidate.and_then(|c| present.get(c)) {
+                            let owner = self.candidate.and_then(|c| present.get(c)).and_then(|t| {
+                                s.engine
+                                    .keyholders()
+                                    .iter()
+                                    .filter(|o| **o != keyholder)
+                                    .find(|o| {
+                                        let e = s.expected_token(o);
+                                        e == t.label || e == t.serial
+                                    })
+                                    .cloned()
+                            });
+                            if let (Some(t), Some(owner)) =
+                                (self.candidate.and_then(|c| present.get(c)), owner)
+                            {
+                                self.message = Some(Message {
+                                    error: true,
+                                    text: format!(
+                                        "token {} (serial {}) is {owner}'s token; {keyholder}'s own token is expected ({})",
+                                        t.label,
+                                        t.serial,
+                                        s.expected_token(&keyholder)
+                                    ),
+                                });
+                            } else if let Some(t) = self.candidate.and_then(|c| present.get(c)) {
                                 self.confirm(
                                     format!(
                                         "{t} is the token {keyholder} brought for this ceremony?"
@@ -821,21 +850,7 @@ impl App {
                         }
                     }
                     Need::Review { digests } => {
-                        let n = review_display(&s.engine.review_lines()).len();
-                        match k.code {
-                            KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),
-                            KeyCode::Down | KeyCode::Char('j') => self.scroll = (self.scroll + 1).min(n.saturating_sub(1)),
-                            KeyCode::PageUp => self.scroll = self.scroll.saturating_sub(8),
-                            KeyCode::PageDown => self.scroll = (self.scroll + 8).min(n.saturating_sub(1)),
-                            KeyCode::Enter => self.confirm(
-                                "Approve: the room has reviewed every change and read the digests aloud?".into(),
-                                Pending::Record {
-                                    actor,
-                                    event: Box::new(Event::Approved { step, digests }),
-                                },
-                            ),
-                            _ => {}
-                        }
+                        self.review_key(k.code, actor, Event::Approved { step, digests });
                     }
                     Need::Sign { pending, .. } => {
                         if !enter {
@@ -920,6 +935,68 @@ impl App {
         self.token_then(later);
     }
 
+    /// A key at the review. Paging moves one screen less one line (the screen as drawn on
+    /// this terminal); approval waits until every line has been on screen and is refused while
+    /// the digests do not fit.
+    fn review_key(&mut self, code: KeyCode, actor: String, approve: Event) {
+        let v = self.view_state();
+        let (Some(layout), Screen::Review { lines, .. }) =
+            (view::review_layout(&v, self.term.0, self.term.1), &v.screen)
+        else {
+            return;
+        };
+        let n = lines.len();
+        let shown = layout.shown(lines, self.scroll);
+        // The screen at this position has been drawn: its lines have been on screen.
+        if layout.fits {
+            self.review_seen = self.review_seen.max(self.scroll + shown);
+        }
+        let last = (0..n)
+            .find(|&at| at + layout.shown(lines, at) >= n)
+            .unwrap_or(n.saturating_sub(1));
+        let page = shown.saturating_sub(1).max(1);
+        match code {
+            KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => self.scroll = (self.scroll + 1).min(last),
+            KeyCode::PageUp => self.scroll = self.scroll.saturating_sub(page),
+            KeyCode::PageDown => self.scroll = (self.scroll + page).min(last),
+            KeyCode::Home => self.scroll = 0,
+            KeyCode::End => self.scroll = last,
+            KeyCode::Enter if !layout.fits => {
+                self.message = Some(Message {
+                    error: true,
+                    text: format!(
+                        "The terminal is too small to show every digest whole (needs {}x{} for the review): enlarge it before approving.",
+                        layout.needs.0.saturating_add(2),
+                        self.term.1.saturating_add(
+                            layout
+                                .needs
+                                .1
+                                .saturating_sub(layout.changes.height + layout.sums.height)
+                        ),
+                    ),
+                })
+            }
+            KeyCode::Enter if self.review_seen < n => {
+                self.message = Some(Message {
+                    error: true,
+                    text: format!(
+                        "Not approved: {} of the review have not been on screen yet; page through every line (PgDn) first.",
+                        view::review_position(self.review_seen, n - self.review_seen, n)
+                    ),
+                })
+            }
+            KeyCode::Enter => self.confirm(
+                "Approve: the room has reviewed every change and read the digests aloud?".into(),
+                Pending::Record {
+                    actor,
+                    event: Box::new(approve),
+                },
+            ),
+            _ => {}
+        }
+    }
+
     fn token_then(&mut self, later: Option<(String, String, Pending)>) {
         let Some((who, question, action)) = later else {
             return;
@@ -948,10 +1025,23 @@ impl App {
             // signs with the old one and the new one in turn).
             self.poll_tokens();
             match self.signing_token(&who) {
-                (name, Some(t)) if !t.pin.locked => self.confirm(
-                    format!("{question} (token {name}, serial {})", t.serial),
-                    action,
-                ),
+                (name, Some(t)) if !t.pin.locked => {
+                    if !view::digests_fit(&self.view_state(), self.term.0, self.term.1) {
+                        self.message = Some(Message {
+                            error: true,
+                            text: "The terminal is too small to show the digests to sign whole: enlarge it before signing.".into(),
+                        });
+                        return;
+                    }
+                    let digests = match self.session() {
+                        Some(s) => digest_text(&signing_digests(s, &who)),
+                        None => String::new(),
+                    };
+                    self.confirm(
+                        format!("{question} (token {name}, serial {}){digests}", t.serial),
+                        action,
+                    )
+                }
                 (_, Some(t)) => {
                     self.message = Some(Message {
                         error: true,
@@ -1676,6 +1766,7 @@ impl App {
                             status,
                             meters: Vec::new(),
                             signers: rows,
+                            digests: Vec::new(),
                         };
                         v.keys = vec![
                             key("Enter", "sign the seal"),
@@ -1819,6 +1910,7 @@ impl App {
                             status,
                             meters: Vec::new(),
                             signers: Vec::new(),
+                            digests: Vec::new(),
                         }
                     }
                     Need::Propose => {
@@ -1873,6 +1965,7 @@ impl App {
                                     status,
                                     meters,
                                     signers,
+                                    digests: signing_digests(s, who),
                                 }
                             }
                         }
@@ -2150,6 +2243,38 @@ fn digest_rows(s: &Session, digests: &BTreeMap<String, String>) -> Vec<DigestRow
             }
         })
         .collect()
+}
+
+/// The digests of the roles `who` signs next (those approved in the review).
+fn signing_digests(s: &Session, who: &str) -> Vec<DigestRow> {
+    let roles: Vec<&str> = s
+        .engine
+        .roles_left(who)
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    let all = s
+        .engine
+        .proposal()
+        .map(|p| p.digests())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(role, _)| roles.contains(&role.as_str()))
+        .collect();
+    digest_rows(s, &all)
+}
+
+/// Digests as text for a confirmation: per role its label and words, then the hex in two rows.
+fn digest_text(rows: &[DigestRow]) -> String {
+    let mut out = String::new();
+    for d in rows {
+        let groups: Vec<&str> = d.hex_groups.split(' ').collect();
+        out.push_str(&format!("\n{}: {}", d.role, d.words));
+        for chunk in groups.chunks(8) {
+            out.push_str(&format!("\n    {}", chunk.join(" ")));
+        }
+    }
+    out
 }
 
 /// The engine's review lines for an 80-column screen: a key line "+ ID (SCHEME, fingerprint
