@@ -371,7 +371,11 @@ fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
     let mut pages = 0;
     while last < total {
         t.send(&["PageDown"]);
-        screen = t.wait_change(&screen);
+        t.wait_change(&screen);
+        // The whole redraw, not a capture taken halfway through it.
+        std::thread::sleep(Duration::from_millis(300));
+        screen = t.screen();
+        save(&format!("08-review-page-{pages}"), &screen);
         let (f, l, _) = position(&screen);
         // One screen less one line: the last line of the screen before is shown again (the
         // last page ends at the last line, so it may overlap more).

@@ -18,7 +18,7 @@ use crate::ceremony::engine::{
 };
 use crate::ceremony::script::{ParamValue, Script};
 use crate::driver::{CeremonyReport, DriverError, Opened, Plan, Session, Workspace};
-use crate::signer::pkcs11::{Pkcs11Signer, TokenDesc};
+use crate::signer::pkcs11::{Pkcs11Signer, TokenDesc, check_pin_length};
 use crate::transport::qr::{Animation, EncodeOptions, QrMatrix, hex_groups, pgp_words};
 use crate::transport::usb::{Medium, RealSystem, find_media};
 use crate::tuf::key::KeyId;
@@ -74,14 +74,39 @@ pub enum Phase {
 /// An action waiting for its confirmation (`y`).
 #[derive(Clone, Debug)]
 enum Pending {
-    Record { actor: String, event: Box<Event> },
-    Generate { keyholder: String, key_type: String },
-    Sign { who: String },
-    Export { medium: Option<PathBuf> },
-    SealSign { who: String },
-    Assign { keyholder: String, serial: String },
-    SkipSealer { who: String },
-    Exception { witness: String, text: String },
+    Record {
+        actor: String,
+        event: Box<Event>,
+    },
+    Generate {
+        keyholder: String,
+        key_type: String,
+    },
+    Sign {
+        who: String,
+    },
+    Export {
+        medium: Option<PathBuf>,
+    },
+    SealSign {
+        who: String,
+    },
+    Assign {
+        keyholder: String,
+        serial: String,
+    },
+    SkipSealer {
+        who: String,
+    },
+    Exception {
+        witness: String,
+        text: String,
+    },
+    /// The token reports one PIN try left: the room confirmed before the PIN is asked.
+    FinalTry {
+        label: String,
+        purpose: PinFor,
+    },
     Quit,
 }
 
@@ -141,6 +166,8 @@ pub struct App {
     /// At the review: how many lines from the top have been on screen (approval waits for
     /// all of them).
     review_seen: usize,
+    /// The room confirmed typing a PIN on a token's final try (used by the next PIN prompt).
+    final_try_ok: bool,
     values: BTreeMap<String, String>,
     roll: [String; 3],
     ack_text: String,
@@ -194,6 +221,7 @@ impl App {
             selected: 0,
             scroll: 0,
             review_seen: 0,
+            final_try_ok: false,
             values: BTreeMap::new(),
             roll: Default::default(),
             ack_text: String::new(),
@@ -427,6 +455,23 @@ impl App {
                 match k.code {
                     KeyCode::Esc => self.message = Some(ok("PIN entry cancelled.")),
                     KeyCode::Enter => {
+                        // A PIN of a length the token cannot take is not sent (no try used).
+                        let refused = self
+                            .pin_token(&purpose)
+                            .and_then(|t| check_pin_length(&t, buf.len()).err());
+                        if let Some(e) = refused {
+                            zeroize::Zeroize::zeroize(&mut *buf);
+                            self.message = Some(Message {
+                                error: true,
+                                text: e.to_string(),
+                            });
+                            self.prompt = PromptState::Pin {
+                                label,
+                                buf,
+                                purpose,
+                            };
+                            return;
+                        }
                         self.with_pin(purpose, buf);
                         self.after_change();
                     }
@@ -539,13 +584,45 @@ impl App {
         self.drain = true;
     }
 
+    /// Open the PIN prompt. What the token's flags say about PIN tries is shown with it, and
+    /// a token that reports its final try asks for a confirmation first.
     fn pin(&mut self, label: String, purpose: PinFor) {
+        self.poll_tokens();
+        let token = self.pin_token(&purpose);
+        let confirmed = std::mem::take(&mut self.final_try_ok);
+        let label = match pin_step(token.as_ref(), &label, confirmed) {
+            PinStep::Confirm(question) => {
+                self.confirm(question, Pending::FinalTry { label, purpose });
+                return;
+            }
+            PinStep::Prompt(label) => label,
+        };
         self.prompt = PromptState::Pin {
             label,
             buf: crate::pin::pin_buffer(),
             purpose,
         };
         self.drain = true;
+    }
+
+    /// The present token a PIN is typed for.
+    fn pin_token(&self, purpose: &PinFor) -> Option<TokenDesc> {
+        match purpose {
+            PinFor::Generate { keyholder, .. } => {
+                let expected = self.session()?.expected_token(keyholder);
+                self.tokens
+                    .as_ref()
+                    .ok()?
+                    .iter()
+                    .find(|t| t.label == expected || t.serial == expected)
+                    .cloned()
+            }
+            PinFor::Sign { who } => self.signing_token(who).1,
+            PinFor::SealSign { who } => match &self.sealing {
+                Some((w, Some(t))) if w == who => Some(t.clone()),
+                _ => None,
+            },
+        }
     }
 
     fn text(&mut self, label: String, value: String, purpose: TextFor) {
@@ -1219,6 +1296,10 @@ impl App {
                     format!("{who}: PIN of token {expected} to sign the seal"),
                     PinFor::SealSign { who },
                 );
+            }
+            Pending::FinalTry { label, purpose } => {
+                self.final_try_ok = true;
+                self.pin(label, purpose);
             }
             Pending::SkipSealer { who } => {
                 if let Phase::Sealing { skipped, .. } = &mut self.phase {
@@ -2245,6 +2326,26 @@ fn digest_rows(s: &Session, digests: &BTreeMap<String, String>) -> Vec<DigestRow
         .collect()
 }
 
+/// Before a PIN prompt: a confirmation first when the token reports its final try, else the
+/// prompt's label with what the token's flags say about PIN tries.
+#[derive(Debug, PartialEq, Eq)]
+enum PinStep {
+    Confirm(String),
+    Prompt(String),
+}
+
+fn pin_step(token: Option<&TokenDesc>, label: &str, confirmed: bool) -> PinStep {
+    match token {
+        Some(t) if t.pin.final_try && !confirmed => PinStep::Confirm(format!(
+            "{t}: the token reports ONE PIN try left (CKF_USER_PIN_FINAL_TRY); another wrong PIN locks it and only its security officer can unlock it. Type the PIN only if you are sure of it. Continue?"
+        )),
+        Some(t) if t.pin.final_try || t.pin.count_low || t.pin.shared_lockout.is_some() => {
+            PinStep::Prompt(format!("{label}\nWarning: {}", t.pin.describe()))
+        }
+        _ => PinStep::Prompt(label.to_string()),
+    }
+}
+
 /// The digests of the roles `who` signs next (those approved in the review).
 fn signing_digests(s: &Session, who: &str) -> Vec<DigestRow> {
     let roles: Vec<&str> = s
@@ -2487,6 +2588,52 @@ mod tests {
         // What cannot be read as a time is said so.
         let e = clock_reference("10:02", machine, true).unwrap_err();
         assert!(e.contains("YYYY-MM-DD HH:MM"), "{e}");
+    }
+
+    /// The token's PIN-count flags are said before the PIN is typed, and its final try asks
+    /// a confirmation first (before: the prompt opened the same on a token one try from
+    /// locking).
+    #[test]
+    fn the_final_pin_try_is_confirmed_and_low_counts_are_shown() {
+        let mut t = TokenDesc::example("yk-alice", "1583001");
+        assert_eq!(
+            pin_step(Some(&t), "alice: PIN", false),
+            PinStep::Prompt("alice: PIN".into())
+        );
+        t.pin.count_low = true;
+        let PinStep::Prompt(label) = pin_step(Some(&t), "alice: PIN", false) else {
+            panic!("a prompt")
+        };
+        assert!(label.contains("CKF_USER_PIN_COUNT_LOW"), "{label}");
+        t.pin.final_try = true;
+        let PinStep::Confirm(q) = pin_step(Some(&t), "alice: PIN", false) else {
+            panic!("a confirmation before the final try")
+        };
+        assert!(
+            q.contains("ONE PIN try left") && q.contains("yk-alice"),
+            "{q}"
+        );
+        let PinStep::Prompt(label) = pin_step(Some(&t), "alice: PIN", true) else {
+            panic!("the prompt once confirmed")
+        };
+        assert!(label.contains("ONE try left"), "{label}");
+        // The prompt with the warning is whole at 80x24.
+        let state = crate::tui::state::ViewState {
+            prompt: crate::tui::state::Prompt::Pin {
+                label,
+                typed: 3,
+                practice_hint: true,
+            },
+            ..Default::default()
+        };
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+        term.draw(|f| view::draw(f, &state)).unwrap();
+        let buf = term.backend().buffer().clone();
+        let text: String = (0..24)
+            .map(|y| (0..80).map(|x| buf[(x, y)].symbol()).collect::<String>() + "\n")
+            .collect();
+        assert!(text.contains("another wrong PIN locks it"), "{text}");
+        assert!(text.contains("Enter: log in"), "{text}");
     }
 
     #[test]

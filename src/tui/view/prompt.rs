@@ -38,8 +38,11 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, p: &Prompt) {
             typed,
             practice_hint,
         } => {
-            let mut l = vec![
-                Line::raw(show_lines(label)),
+            let mut l: Vec<Line<'static>> = show_lines(label)
+                .split('\n')
+                .map(|x| Line::raw(x.to_string()))
+                .collect();
+            l.extend([
                 Line::raw(""),
                 Line::from(vec![
                     Span::raw("PIN: "),
@@ -50,7 +53,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, p: &Prompt) {
                 ]),
                 Line::raw(""),
                 Line::raw("Enter: log in   Esc: cancel"),
-            ];
+            ]);
             if *practice_hint {
                 l.push(Line::from(Span::styled(
                     "Practice token: F2 fills in its practice PIN",
