@@ -390,7 +390,8 @@ fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
     }
     assert!(!screen.contains("↓ more (PgDn)"), "{screen}");
     assert!(
-        screen.contains("threshold 2 of 3"),
+        screen.contains(&format!("lines {first}-{total} of {total}"))
+            && screen.contains("targets v1 (new)"),
         "the last lines are shown:\n{screen}"
     );
     t.send(&["Enter"]);
