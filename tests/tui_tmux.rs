@@ -401,7 +401,7 @@ fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
 
     let (s, seen) = drive(&t, None);
     for screen in &seen {
-        if screen.contains("To sign (SHA-256") {
+        if screen.contains("To sign (SHA-256") && screen.contains("What changes") {
             save("08-review", screen);
         }
         if screen.contains("threshold") && screen.contains("to sign:") {
