@@ -601,7 +601,9 @@ fn drive_typing_pins(t: &Tmux, pins: &std::collections::BTreeMap<String, String>
             return screen;
         }
         assert!(!screen.contains("EXIT="), "conclave ended early:\n{screen}");
-        if screen.contains("PIN: ") {
+        if screen.contains("↓ more (PgDn)") {
+            t.send(&["PageDown"]);
+        } else if screen.contains("PIN: ") {
             let label = pins
                 .keys()
                 .find(|l| screen.contains(&format!("PIN of token {l} ")))
