@@ -404,7 +404,7 @@ fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
         if screen.contains("To sign (SHA-256") && screen.contains("What changes") {
             save("08-review", screen);
         }
-        if screen.contains("threshold") && screen.contains("to sign:") {
+        if screen.contains("9. Sign") && screen.contains("To sign (SHA-256") {
             save("09-signing", screen);
         }
         if screen.contains("Destination:") {
@@ -509,7 +509,7 @@ fn an_interrupted_ceremony_reopens_where_it_stopped() {
     t.send(&["y"]);
     t.wait_for("Exception by wendy recorded.");
     // Up to the signatures, then the terminal goes away (the process is hung up on).
-    drive(&t, Some("to sign:"));
+    drive(&t, Some("Keyholder alice: sign"));
     t.kill();
     std::thread::sleep(Duration::from_millis(500));
     let t = Tmux::start("cut2", &cmd);
