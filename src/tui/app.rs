@@ -660,10 +660,10 @@ impl App {
                 _ => {}
             },
             Phase::Sealing {
+                session,
                 sealers,
                 signers,
                 skipped,
-                ..
             } => {
                 let next = sealers
                     .iter()
@@ -677,10 +677,16 @@ impl App {
                             Pending::SealSign { who },
                         ));
                     }
-                    (Some(who), KeyCode::Char('s')) => self.confirm(
-                        format!("Seal without {who}'s signature (their token is not available)? The seal lists who signed it."),
-                        Pending::SkipSealer { who },
-                    ),
+                    (Some(who), KeyCode::Char('s')) => {
+                        let threshold = root_threshold(session);
+                        let warning = skip_warning(sealers.len(), skipped.len() + 1, threshold)
+                            .map(|w| format!("{w}\n"))
+                            .unwrap_or_default();
+                        self.confirm(
+                            format!("{warning}Seal without {who}'s signature (their token is not available)? The seal lists who signed it."),
+                            Pending::SkipSealer { who },
+                        )
+                    }
                     (None, KeyCode::Enter) => self.finish_seal(),
                     _ => {}
                 }
@@ -1820,7 +1826,7 @@ impl App {
                             status: if done {
                                 "will sign the seal".into()
                             } else if skipped.contains(w) {
-                                "skipped (recorded)".into()
+                                "skipped: does not sign the seal".into()
                             } else {
                                 "to sign the seal".into()
                             },
@@ -2346,6 +2352,28 @@ fn pin_step(token: Option<&TokenDesc>, label: &str, confirmed: bool) -> PinStep 
     }
 }
 
+/// The threshold of the ceremony's latest root (the new one, else the current one): the
+/// signatures the key-event log checkpoint needs.
+fn root_threshold(s: &Session) -> Option<u64> {
+    use crate::tuf::metadata::RoleType;
+    let new = s.engine.proposal().ok().and_then(|p| p.root);
+    let root = new.or_else(|| s.engine.current().map(|(r, _)| r.clone()))?;
+    Some(root.signed().role(RoleType::Root).threshold)
+}
+
+/// A warning before skipping a sealer when the keyholders left to sign the seal (of
+/// `sealers`, with `skipped` skipped including this one) are fewer than the root threshold:
+/// the key-event log checkpoint could then not be signed.
+fn skip_warning(sealers: usize, skipped: usize, threshold: Option<u64>) -> Option<String> {
+    let left = sealers.saturating_sub(skipped);
+    let need = threshold?;
+    (u64::try_from(left).unwrap_or(u64::MAX) < need).then(|| {
+        format!(
+            "WARNING: only {left} keyholder(s) would be left to sign, fewer than the root threshold {need}: the key-event log checkpoint cannot be signed and the ceremony will not be complete."
+        )
+    })
+}
+
 /// The digests of the roles `who` signs next (those approved in the review).
 fn signing_digests(s: &Session, who: &str) -> Vec<DigestRow> {
     let roles: Vec<&str> = s
@@ -2634,6 +2662,20 @@ mod tests {
             .collect();
         assert!(text.contains("another wrong PIN locks it"), "{text}");
         assert!(text.contains("Enter: log in"), "{text}");
+    }
+
+    /// Skipping a sealer that leaves fewer keyholders than the root threshold is warned about
+    /// before it is confirmed (before: a 5-of-5 root lost its checkpoint without a word).
+    #[test]
+    fn a_skip_that_leaves_the_checkpoint_unsignable_is_warned_about() {
+        let w = skip_warning(5, 1, Some(5)).expect("a warning");
+        assert!(
+            w.contains("only 4 keyholder(s)") && w.contains("threshold 5"),
+            "{w}"
+        );
+        assert!(w.contains("checkpoint cannot be signed"), "{w}");
+        assert_eq!(skip_warning(3, 1, Some(2)), None);
+        assert_eq!(skip_warning(3, 1, None), None);
     }
 
     #[test]
