@@ -181,7 +181,9 @@ fn drive(t: &Tmux, stop: Option<&str>) -> (String, Vec<String>) {
                 std::fs::write(path, &screen).unwrap();
             }
         }
-        if screen.contains("PIN: ") {
+        if screen.contains("↓ more (PgDn)") {
+            t.send(&["PageDown"]);
+        } else if screen.contains("PIN: ") {
             t.send(&["F2"]);
             std::thread::sleep(Duration::from_millis(100));
             t.send(&["Enter"]);
@@ -340,12 +342,69 @@ fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
     t.send(&["Enter"]);
     t.wait_for("self-test passed");
 
+    // The review at 80x24 is longer than the screen: Enter does not approve before every
+    // line has been on screen; PgDn pages one screen less one line and says where it is.
+    let (s, _) = drive(&t, Some("To sign (SHA-256"));
+    assert!(s.contains("What changes: lines 1-"), "{s}");
+    assert!(
+        s.contains("↓ more (PgDn)"),
+        "the bootstrap review is longer than 80x24:\n{s}"
+    );
+    t.send(&["Enter"]);
+    let s = t.wait_for("have not been on screen");
+    assert!(!s.contains("│ y  yes"), "approval was offered unread:\n{s}");
+    save("08-review-unread", &s);
+    let position = |s: &str| -> (usize, usize, usize) {
+        let at = s.find("What changes: lines ").expect("a position") + "What changes: lines ".len();
+        let rest: String = s[at..].chars().take(30).collect();
+        let nums: Vec<usize> = rest
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|x| !x.is_empty())
+            .take(3)
+            .map(|x| x.parse().unwrap())
+            .collect();
+        (nums[0], nums[1], nums[2])
+    };
+    let mut screen = s;
+    let (mut first, mut last, total) = position(&screen);
+    assert_eq!(first, 1);
+    let mut pages = 0;
+    while last < total {
+        t.send(&["PageDown"]);
+        t.wait_change(&screen);
+        // The whole redraw, not a capture taken halfway through it.
+        std::thread::sleep(Duration::from_millis(300));
+        screen = t.screen();
+        save(&format!("08-review-page-{pages}"), &screen);
+        let (f, l, _) = position(&screen);
+        // One screen less one line: the last line of the screen before is shown again (the
+        // last page ends at the last line, so it may overlap more).
+        assert!(
+            f > first && (f == last || (f < last && l == total)),
+            "PgDn moves one screen less one line: {first}-{last} then {f}-{l}"
+        );
+        first = f;
+        last = l;
+        pages += 1;
+        assert!(pages < 50, "paging never reaches the end:\n{screen}");
+    }
+    assert!(!screen.contains("↓ more (PgDn)"), "{screen}");
+    assert!(
+        screen.contains(&format!("lines {first}-{total} of {total}"))
+            && screen.contains("targets v1 (new)"),
+        "the last lines are shown:\n{screen}"
+    );
+    t.send(&["Enter"]);
+    t.wait_for("│ y  yes");
+    t.send(&["Escape"]);
+    t.wait_for("Not confirmed");
+
     let (s, seen) = drive(&t, None);
     for screen in &seen {
-        if screen.contains("To sign (SHA-256") {
+        if screen.contains("To sign (SHA-256") && screen.contains("What changes") {
             save("08-review", screen);
         }
-        if screen.contains("threshold") && screen.contains("to sign:") {
+        if screen.contains("9. Sign") && screen.contains("To sign (SHA-256") {
             save("09-signing", screen);
         }
         if screen.contains("Destination:") {
@@ -450,7 +509,7 @@ fn an_interrupted_ceremony_reopens_where_it_stopped() {
     t.send(&["y"]);
     t.wait_for("Exception by wendy recorded.");
     // Up to the signatures, then the terminal goes away (the process is hung up on).
-    drive(&t, Some("to sign:"));
+    drive(&t, Some("Keyholder alice: sign"));
     t.kill();
     std::thread::sleep(Duration::from_millis(500));
     let t = Tmux::start("cut2", &cmd);
@@ -542,7 +601,9 @@ fn drive_typing_pins(t: &Tmux, pins: &std::collections::BTreeMap<String, String>
             return screen;
         }
         assert!(!screen.contains("EXIT="), "conclave ended early:\n{screen}");
-        if screen.contains("PIN: ") {
+        if screen.contains("↓ more (PgDn)") {
+            t.send(&["PageDown"]);
+        } else if screen.contains("PIN: ") {
             let label = pins
                 .keys()
                 .find(|l| screen.contains(&format!("PIN of token {l} ")))

@@ -2412,12 +2412,19 @@ impl Engine {
                 let material = pk.material();
                 let same =
                     |k: &Key| k.public_key().ok().map(|p| p.material()) == Some(material.clone());
-                let dup = self.generated.iter().any(|(_, _, k)| same(k))
-                    || self.online.values().any(same);
-                if dup {
-                    return Err(
-                        self.policy(format!("the key of {keyholder} is already in the ceremony"))
-                    );
+                // The same key twice: someone else's token was given to this keyholder. Say
+                // whose token it is, so the room hands over the right one.
+                if let Some((owner, owner_token, _)) =
+                    self.generated.iter().find(|(_, _, k)| same(k))
+                {
+                    return Err(self.policy(format!(
+                        "token {token_id} holds the key of {owner} (generated on token {owner_token}), not a new key of {keyholder}: {keyholder}'s own token is expected"
+                    )));
+                }
+                if self.online.values().any(same) {
+                    return Err(self.policy(format!(
+                        "token {token_id} holds one of the ceremony's online keys, not a new key of {keyholder}"
+                    )));
                 }
                 if self.generated.iter().any(|(_, s, _)| s == token_id) {
                     return Err(self.policy(format!(
@@ -3506,6 +3513,29 @@ mod tests {
 
     fn text(s: &str) -> ParamJson {
         ParamJson::Text(s.into())
+    }
+
+    /// alice's token handed to bob at his key generation: the refusal says whose token it is
+    /// and which one is expected (before: "the key of bob is already in the ceremony").
+    #[test]
+    fn a_token_of_another_keyholder_is_named_with_its_owner() {
+        let mut room = room();
+        let alice = room.signers[0].1.key().to_value();
+        room.signers[1].1 = SoftwareSigner::from_seed(Algorithm::Ed25519, &[1; 48]).unwrap();
+        assert_eq!(
+            room.signers[1].1.key().to_value(),
+            alice,
+            "bob's token holds alice's key"
+        );
+        let mut engine = Engine::new(script()).unwrap();
+        let (_, e) = try_run(&mut engine, &mut room, usize::MAX).unwrap_err();
+        let e = e.to_string();
+        assert!(e.contains("holds the key of alice"), "{e}");
+        assert!(
+            e.contains("label \"alice\""),
+            "the owner's token is named: {e}"
+        );
+        assert!(e.contains("bob's own token is expected"), "{e}");
     }
 
     /// The refusal of a run that must fail, and the events accepted before it.

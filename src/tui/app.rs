@@ -12,12 +12,13 @@ use super::state::{
     DigestRow, Message, Meter, Prompt, QrOverlay, Screen, SignerRow, TokenRow, TokenStatus,
     ViewState,
 };
+use super::view;
 use crate::ceremony::engine::{
     CLOCK_TOLERANCE_SECONDS, Event, Need, ParamJson, parse_reference_time, show_clock_difference,
 };
 use crate::ceremony::script::{ParamValue, Script};
 use crate::driver::{CeremonyReport, DriverError, Opened, Plan, Session, Workspace};
-use crate::signer::pkcs11::{Pkcs11Signer, TokenDesc};
+use crate::signer::pkcs11::{Pkcs11Signer, TokenDesc, check_pin_length};
 use crate::transport::qr::{Animation, EncodeOptions, QrMatrix, hex_groups, pgp_words};
 use crate::transport::usb::{Medium, RealSystem, find_media};
 use crate::tuf::key::KeyId;
@@ -73,14 +74,39 @@ pub enum Phase {
 /// An action waiting for its confirmation (`y`).
 #[derive(Clone, Debug)]
 enum Pending {
-    Record { actor: String, event: Box<Event> },
-    Generate { keyholder: String, key_type: String },
-    Sign { who: String },
-    Export { medium: Option<PathBuf> },
-    SealSign { who: String },
-    Assign { keyholder: String, serial: String },
-    SkipSealer { who: String },
-    Exception { witness: String, text: String },
+    Record {
+        actor: String,
+        event: Box<Event>,
+    },
+    Generate {
+        keyholder: String,
+        key_type: String,
+    },
+    Sign {
+        who: String,
+    },
+    Export {
+        medium: Option<PathBuf>,
+    },
+    SealSign {
+        who: String,
+    },
+    Assign {
+        keyholder: String,
+        serial: String,
+    },
+    SkipSealer {
+        who: String,
+    },
+    Exception {
+        witness: String,
+        text: String,
+    },
+    /// The token reports one PIN try left: the room confirmed before the PIN is asked.
+    FinalTry {
+        label: String,
+        purpose: PinFor,
+    },
     Quit,
 }
 
@@ -137,6 +163,11 @@ pub struct App {
     pub drain: bool,
     selected: usize,
     scroll: usize,
+    /// At the review: how many lines from the top have been on screen (approval waits for
+    /// all of them).
+    review_seen: usize,
+    /// The room confirmed typing a PIN on a token's final try (used by the next PIN prompt).
+    final_try_ok: bool,
     values: BTreeMap<String, String>,
     roll: [String; 3],
     ack_text: String,
@@ -189,6 +220,8 @@ impl App {
             drain: false,
             selected: 0,
             scroll: 0,
+            review_seen: 0,
+            final_try_ok: false,
             values: BTreeMap::new(),
             roll: Default::default(),
             ack_text: String::new(),
@@ -351,6 +384,7 @@ impl App {
         self.selected = 0;
         self.candidate = None;
         self.scroll = 0;
+        self.review_seen = 0;
         if let Phase::Ceremony(s) = &self.phase {
             let plan = &s.plan;
             self.values = s
@@ -421,6 +455,23 @@ impl App {
                 match k.code {
                     KeyCode::Esc => self.message = Some(ok("PIN entry cancelled.")),
                     KeyCode::Enter => {
+                        // A PIN of a length the token cannot take is not sent (no try used).
+                        let refused = self
+                            .pin_token(&purpose)
+                            .and_then(|t| check_pin_length(&t, buf.len()).err());
+                        if let Some(e) = refused {
+                            zeroize::Zeroize::zeroize(&mut *buf);
+                            self.message = Some(Message {
+                                error: true,
+                                text: e.to_string(),
+                            });
+                            self.prompt = PromptState::Pin {
+                                label,
+                                buf,
+                                purpose,
+                            };
+                            return;
+                        }
                         self.with_pin(purpose, buf);
                         self.after_change();
                     }
@@ -533,13 +584,45 @@ impl App {
         self.drain = true;
     }
 
+    /// Open the PIN prompt. What the token's flags say about PIN tries is shown with it, and
+    /// a token that reports its final try asks for a confirmation first.
     fn pin(&mut self, label: String, purpose: PinFor) {
+        self.poll_tokens();
+        let token = self.pin_token(&purpose);
+        let confirmed = std::mem::take(&mut self.final_try_ok);
+        let label = match pin_step(token.as_ref(), &label, confirmed) {
+            PinStep::Confirm(question) => {
+                self.confirm(question, Pending::FinalTry { label, purpose });
+                return;
+            }
+            PinStep::Prompt(label) => label,
+        };
         self.prompt = PromptState::Pin {
             label,
             buf: crate::pin::pin_buffer(),
             purpose,
         };
         self.drain = true;
+    }
+
+    /// The present token a PIN is typed for.
+    fn pin_token(&self, purpose: &PinFor) -> Option<TokenDesc> {
+        match purpose {
+            PinFor::Generate { keyholder, .. } => {
+                let expected = self.session()?.expected_token(keyholder);
+                self.tokens
+                    .as_ref()
+                    .ok()?
+                    .iter()
+                    .find(|t| t.label == expected || t.serial == expected)
+                    .cloned()
+            }
+            PinFor::Sign { who } => self.signing_token(who).1,
+            PinFor::SealSign { who } => match &self.sealing {
+                Some((w, Some(t))) if w == who => Some(t.clone()),
+                _ => None,
+            },
+        }
     }
 
     fn text(&mut self, label: String, value: String, purpose: TextFor) {
@@ -577,10 +660,10 @@ impl App {
                 _ => {}
             },
             Phase::Sealing {
+                session,
                 sealers,
                 signers,
                 skipped,
-                ..
             } => {
                 let next = sealers
                     .iter()
@@ -594,10 +677,16 @@ impl App {
                             Pending::SealSign { who },
                         ));
                     }
-                    (Some(who), KeyCode::Char('s')) => self.confirm(
-                        format!("Seal without {who}'s signature (their token is not available)? The seal lists who signed it."),
-                        Pending::SkipSealer { who },
-                    ),
+                    (Some(who), KeyCode::Char('s')) => {
+                        let threshold = root_threshold(session);
+                        let warning = skip_warning(sealers.len(), skipped.len() + 1, threshold)
+                            .map(|w| format!("{w}\n"))
+                            .unwrap_or_default();
+                        self.confirm(
+                            format!("{warning}Seal without {who}'s signature (their token is not available)? The seal lists who signed it."),
+                            Pending::SkipSealer { who },
+                        )
+                    }
                     (None, KeyCode::Enter) => self.finish_seal(),
                     _ => {}
                 }
@@ -782,7 +871,30 @@ impl App {
                                 "{t} selected: press a to make it {keyholder}'s token for this ceremony"
                             )));
                         } else if k.code == KeyCode::Char('a') {
-                            if let Some(t) = self.candidate.and_then(|c| present.get(c)) {
+                            let owner = self.candidate.and_then(|c| present.get(c)).and_then(|t| {
+                                s.engine
+                                    .keyholders()
+                                    .iter()
+                                    .filter(|o| **o != keyholder)
+                                    .find(|o| {
+                                        let e = s.expected_token(o);
+                                        e == t.label || e == t.serial
+                                    })
+                                    .cloned()
+                            });
+                            if let (Some(t), Some(owner)) =
+                                (self.candidate.and_then(|c| present.get(c)), owner)
+                            {
+                                self.message = Some(Message {
+                                    error: true,
+                                    text: format!(
+                                        "token {} (serial {}) is {owner}'s token; {keyholder}'s own token is expected ({})",
+                                        t.label,
+                                        t.serial,
+                                        s.expected_token(&keyholder)
+                                    ),
+                                });
+                            } else if let Some(t) = self.candidate.and_then(|c| present.get(c)) {
                                 self.confirm(
                                     format!(
                                         "{t} is the token {keyholder} brought for this ceremony?"
@@ -821,21 +933,7 @@ impl App {
                         }
                     }
                     Need::Review { digests } => {
-                        let n = review_display(&s.engine.review_lines()).len();
-                        match k.code {
-                            KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),
-                            KeyCode::Down | KeyCode::Char('j') => self.scroll = (self.scroll + 1).min(n.saturating_sub(1)),
-                            KeyCode::PageUp => self.scroll = self.scroll.saturating_sub(8),
-                            KeyCode::PageDown => self.scroll = (self.scroll + 8).min(n.saturating_sub(1)),
-                            KeyCode::Enter => self.confirm(
-                                "Approve: the room has reviewed every change and read the digests aloud?".into(),
-                                Pending::Record {
-                                    actor,
-                                    event: Box::new(Event::Approved { step, digests }),
-                                },
-                            ),
-                            _ => {}
-                        }
+                        self.review_key(k.code, actor, Event::Approved { step, digests });
                     }
                     Need::Sign { pending, .. } => {
                         if !enter {
@@ -920,6 +1018,68 @@ impl App {
         self.token_then(later);
     }
 
+    /// A key at the review. Paging moves one screen less one line (the screen as drawn on
+    /// this terminal); approval waits until every line has been on screen and is refused while
+    /// the digests do not fit.
+    fn review_key(&mut self, code: KeyCode, actor: String, approve: Event) {
+        let v = self.view_state();
+        let (Some(layout), Screen::Review { lines, .. }) =
+            (view::review_layout(&v, self.term.0, self.term.1), &v.screen)
+        else {
+            return;
+        };
+        let n = lines.len();
+        let shown = layout.shown(lines, self.scroll);
+        // The screen at this position has been drawn: its lines have been on screen.
+        if layout.fits {
+            self.review_seen = self.review_seen.max(self.scroll + shown);
+        }
+        let last = (0..n)
+            .find(|&at| at + layout.shown(lines, at) >= n)
+            .unwrap_or(n.saturating_sub(1));
+        let page = shown.saturating_sub(1).max(1);
+        match code {
+            KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => self.scroll = (self.scroll + 1).min(last),
+            KeyCode::PageUp => self.scroll = self.scroll.saturating_sub(page),
+            KeyCode::PageDown => self.scroll = (self.scroll + page).min(last),
+            KeyCode::Home => self.scroll = 0,
+            KeyCode::End => self.scroll = last,
+            KeyCode::Enter if !layout.fits => {
+                self.message = Some(Message {
+                    error: true,
+                    text: format!(
+                        "The terminal is too small to show every digest whole (needs {}x{} for the review): enlarge it before approving.",
+                        layout.needs.0.saturating_add(2),
+                        self.term.1.saturating_add(
+                            layout
+                                .needs
+                                .1
+                                .saturating_sub(layout.changes.height + layout.sums.height)
+                        ),
+                    ),
+                })
+            }
+            KeyCode::Enter if self.review_seen < n => {
+                self.message = Some(Message {
+                    error: true,
+                    text: format!(
+                        "Not approved: {} of the review have not been on screen yet; page through every line (PgDn) first.",
+                        view::review_position(self.review_seen, n - self.review_seen, n)
+                    ),
+                })
+            }
+            KeyCode::Enter => self.confirm(
+                "Approve: the room has reviewed every change and read the digests aloud?".into(),
+                Pending::Record {
+                    actor,
+                    event: Box::new(approve),
+                },
+            ),
+            _ => {}
+        }
+    }
+
     fn token_then(&mut self, later: Option<(String, String, Pending)>) {
         let Some((who, question, action)) = later else {
             return;
@@ -948,10 +1108,23 @@ impl App {
             // signs with the old one and the new one in turn).
             self.poll_tokens();
             match self.signing_token(&who) {
-                (name, Some(t)) if !t.pin.locked => self.confirm(
-                    format!("{question} (token {name}, serial {})", t.serial),
-                    action,
-                ),
+                (name, Some(t)) if !t.pin.locked => {
+                    if !view::digests_fit(&self.view_state(), self.term.0, self.term.1) {
+                        self.message = Some(Message {
+                            error: true,
+                            text: "The terminal is too small to show the digests to sign whole: enlarge it before signing.".into(),
+                        });
+                        return;
+                    }
+                    let digests = match self.session() {
+                        Some(s) => digest_text(&signing_digests(s, &who)),
+                        None => String::new(),
+                    };
+                    self.confirm(
+                        format!("{question} (token {name}, serial {}){digests}", t.serial),
+                        action,
+                    )
+                }
                 (_, Some(t)) => {
                     self.message = Some(Message {
                         error: true,
@@ -1129,6 +1302,10 @@ impl App {
                     format!("{who}: PIN of token {expected} to sign the seal"),
                     PinFor::SealSign { who },
                 );
+            }
+            Pending::FinalTry { label, purpose } => {
+                self.final_try_ok = true;
+                self.pin(label, purpose);
             }
             Pending::SkipSealer { who } => {
                 if let Phase::Sealing { skipped, .. } = &mut self.phase {
@@ -1649,7 +1826,7 @@ impl App {
                             status: if done {
                                 "will sign the seal".into()
                             } else if skipped.contains(w) {
-                                "skipped (recorded)".into()
+                                "skipped: does not sign the seal".into()
                             } else {
                                 "to sign the seal".into()
                             },
@@ -1676,6 +1853,7 @@ impl App {
                             status,
                             meters: Vec::new(),
                             signers: rows,
+                            digests: Vec::new(),
                         };
                         v.keys = vec![
                             key("Enter", "sign the seal"),
@@ -1819,6 +1997,7 @@ impl App {
                             status,
                             meters: Vec::new(),
                             signers: Vec::new(),
+                            digests: Vec::new(),
                         }
                     }
                     Need::Propose => {
@@ -1873,6 +2052,7 @@ impl App {
                                     status,
                                     meters,
                                     signers,
+                                    digests: signing_digests(s, who),
                                 }
                             }
                         }
@@ -2152,6 +2332,80 @@ fn digest_rows(s: &Session, digests: &BTreeMap<String, String>) -> Vec<DigestRow
         .collect()
 }
 
+/// Before a PIN prompt: a confirmation first when the token reports its final try, else the
+/// prompt's label with what the token's flags say about PIN tries.
+#[derive(Debug, PartialEq, Eq)]
+enum PinStep {
+    Confirm(String),
+    Prompt(String),
+}
+
+fn pin_step(token: Option<&TokenDesc>, label: &str, confirmed: bool) -> PinStep {
+    match token {
+        Some(t) if t.pin.final_try && !confirmed => PinStep::Confirm(format!(
+            "{t}: the token reports ONE PIN try left (CKF_USER_PIN_FINAL_TRY); another wrong PIN locks it and only its security officer can unlock it. Type the PIN only if you are sure of it. Continue?"
+        )),
+        Some(t) if t.pin.final_try || t.pin.count_low || t.pin.shared_lockout.is_some() => {
+            PinStep::Prompt(format!("{label}\nWarning: {}", t.pin.describe()))
+        }
+        _ => PinStep::Prompt(label.to_string()),
+    }
+}
+
+/// The threshold of the ceremony's latest root (the new one, else the current one): the
+/// signatures the key-event log checkpoint needs.
+fn root_threshold(s: &Session) -> Option<u64> {
+    use crate::tuf::metadata::RoleType;
+    let new = s.engine.proposal().ok().and_then(|p| p.root);
+    let root = new.or_else(|| s.engine.current().map(|(r, _)| r.clone()))?;
+    Some(root.signed().role(RoleType::Root).threshold)
+}
+
+/// A warning before skipping a sealer when the keyholders left to sign the seal (of
+/// `sealers`, with `skipped` skipped including this one) are fewer than the root threshold:
+/// the key-event log checkpoint could then not be signed.
+fn skip_warning(sealers: usize, skipped: usize, threshold: Option<u64>) -> Option<String> {
+    let left = sealers.saturating_sub(skipped);
+    let need = threshold?;
+    (u64::try_from(left).unwrap_or(u64::MAX) < need).then(|| {
+        format!(
+            "WARNING: only {left} keyholder(s) would be left to sign, fewer than the root threshold {need}: the key-event log checkpoint cannot be signed and the ceremony will not be complete."
+        )
+    })
+}
+
+/// The digests of the roles `who` signs next (those approved in the review).
+fn signing_digests(s: &Session, who: &str) -> Vec<DigestRow> {
+    let roles: Vec<&str> = s
+        .engine
+        .roles_left(who)
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    let all = s
+        .engine
+        .proposal()
+        .map(|p| p.digests())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(role, _)| roles.contains(&role.as_str()))
+        .collect();
+    digest_rows(s, &all)
+}
+
+/// Digests as text for a confirmation: per role its label and words, then the hex in two rows.
+fn digest_text(rows: &[DigestRow]) -> String {
+    let mut out = String::new();
+    for d in rows {
+        let groups: Vec<&str> = d.hex_groups.split(' ').collect();
+        out.push_str(&format!("\n{}: {}", d.role, d.words));
+        for chunk in groups.chunks(8) {
+            out.push_str(&format!("\n    {}", chunk.join(" ")));
+        }
+    }
+    out
+}
+
 /// The engine's review lines for an 80-column screen: a key line "+ ID (SCHEME, fingerprint
 /// FP, owner O)" becomes "+ added   owner O, SCHEME, fingerprint FP" and "key id ID" below it,
 /// so owner and full key id never break across lines.
@@ -2362,6 +2616,66 @@ mod tests {
         // What cannot be read as a time is said so.
         let e = clock_reference("10:02", machine, true).unwrap_err();
         assert!(e.contains("YYYY-MM-DD HH:MM"), "{e}");
+    }
+
+    /// The token's PIN-count flags are said before the PIN is typed, and its final try asks
+    /// a confirmation first (before: the prompt opened the same on a token one try from
+    /// locking).
+    #[test]
+    fn the_final_pin_try_is_confirmed_and_low_counts_are_shown() {
+        let mut t = TokenDesc::example("yk-alice", "1583001");
+        assert_eq!(
+            pin_step(Some(&t), "alice: PIN", false),
+            PinStep::Prompt("alice: PIN".into())
+        );
+        t.pin.count_low = true;
+        let PinStep::Prompt(label) = pin_step(Some(&t), "alice: PIN", false) else {
+            panic!("a prompt")
+        };
+        assert!(label.contains("CKF_USER_PIN_COUNT_LOW"), "{label}");
+        t.pin.final_try = true;
+        let PinStep::Confirm(q) = pin_step(Some(&t), "alice: PIN", false) else {
+            panic!("a confirmation before the final try")
+        };
+        assert!(
+            q.contains("ONE PIN try left") && q.contains("yk-alice"),
+            "{q}"
+        );
+        let PinStep::Prompt(label) = pin_step(Some(&t), "alice: PIN", true) else {
+            panic!("the prompt once confirmed")
+        };
+        assert!(label.contains("ONE try left"), "{label}");
+        // The prompt with the warning is whole at 80x24.
+        let state = crate::tui::state::ViewState {
+            prompt: crate::tui::state::Prompt::Pin {
+                label,
+                typed: 3,
+                practice_hint: true,
+            },
+            ..Default::default()
+        };
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+        term.draw(|f| view::draw(f, &state)).unwrap();
+        let buf = term.backend().buffer().clone();
+        let text: String = (0..24)
+            .map(|y| (0..80).map(|x| buf[(x, y)].symbol()).collect::<String>() + "\n")
+            .collect();
+        assert!(text.contains("another wrong PIN locks it"), "{text}");
+        assert!(text.contains("Enter: log in"), "{text}");
+    }
+
+    /// Skipping a sealer that leaves fewer keyholders than the root threshold is warned about
+    /// before it is confirmed (before: a 5-of-5 root lost its checkpoint without a word).
+    #[test]
+    fn a_skip_that_leaves_the_checkpoint_unsignable_is_warned_about() {
+        let w = skip_warning(5, 1, Some(5)).expect("a warning");
+        assert!(
+            w.contains("only 4 keyholder(s)") && w.contains("threshold 5"),
+            "{w}"
+        );
+        assert!(w.contains("checkpoint cannot be signed"), "{w}");
+        assert_eq!(skip_warning(3, 1, Some(2)), None);
+        assert_eq!(skip_warning(3, 1, None), None);
     }
 
     #[test]

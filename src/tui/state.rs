@@ -219,6 +219,9 @@ pub enum Screen {
         meters: Vec<Meter>,
         /// Keyholders' signing status (signing only).
         signers: Vec<SignerRow>,
+        /// The digests of what this keyholder is about to sign (signing only), as approved in
+        /// the review.
+        digests: Vec<DigestRow>,
     },
     /// Signing is complete: every threshold met.
     SigningDone {

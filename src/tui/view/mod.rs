@@ -7,7 +7,7 @@ mod help;
 mod load;
 mod people;
 mod prompt;
-mod review;
+pub mod review;
 mod seal;
 mod simple;
 mod summary;
@@ -22,15 +22,14 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::state::{Screen, ViewState};
 
-/// Draw the whole screen.
-pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
-    let area = frame.area();
+/// The frame's areas: header, banner, title, instructions, body, message, keys.
+fn areas(s: &ViewState, area: Rect) -> [Rect; 7] {
     let instr_lines = if s.instructions.is_empty() {
         0
     } else {
         wrapped_height(&s.instructions, area.width.saturating_sub(2)).min(4)
     };
-    let [header, banner, title, instr, body, message, keys] = Layout::vertical([
+    Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(u16::from(s.banner.is_some())),
         Constraint::Length(1),
@@ -39,7 +38,37 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
         Constraint::Length(if s.message.is_some() { 3 } else { 0 }),
         Constraint::Length(1),
     ])
-    .areas(area);
+    .areas(area)
+}
+
+/// The review's layout on a terminal of `width`×`height`, when the screen is the review:
+/// what the app pages by and approves against.
+pub fn review_layout(s: &ViewState, width: u16, height: u16) -> Option<review::Layout> {
+    let Screen::Review { digests, .. } = &s.screen else {
+        return None;
+    };
+    let [_, _, _, _, body, _, _] = areas(s, Rect::new(0, 0, width, height));
+    Some(review::Layout::of(inset(body), digests))
+}
+
+pub use review::position as review_position;
+
+/// Whether the digests the screen asks to approve or sign are on screen whole on a terminal
+/// of `width`×`height` (true on screens without digests).
+pub fn digests_fit(s: &ViewState, width: u16, height: u16) -> bool {
+    let [_, _, _, _, body, _, _] = areas(s, Rect::new(0, 0, width, height));
+    match &s.screen {
+        Screen::Review { digests, .. } => review::Layout::of(inset(body), digests).fits,
+        Screen::Token { .. } => token::layout(inset(body), &s.screen).1,
+        _ => true,
+    }
+}
+
+/// Draw the whole screen.
+pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
+    let area = frame.area();
+    let [header, banner, title, instr, body, message, keys] = areas(s, area);
+    let instr_lines = instr.height;
 
     // Header: ceremony, practice marker, step progress and who acts.
     let mut left = vec![Span::styled(

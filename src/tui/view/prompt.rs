@@ -15,19 +15,22 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, p: &Prompt) {
         Prompt::None => return,
         Prompt::Confirm { question } => (
             " Confirm ",
-            vec![
-                Line::raw(show_lines(question)),
-                Line::raw(""),
-                Line::from(vec![
-                    Span::styled(" y ", Style::new().fg(Color::Black).bg(Color::Yellow)),
-                    Span::raw(" yes    "),
-                    Span::styled(
-                        " any other key ",
-                        Style::new().fg(Color::Black).bg(Color::Gray),
-                    ),
-                    Span::raw(" no"),
-                ]),
-            ],
+            show_lines(question)
+                .split('\n')
+                .map(|l| Line::raw(l.to_string()))
+                .chain([
+                    Line::raw(""),
+                    Line::from(vec![
+                        Span::styled(" y ", Style::new().fg(Color::Black).bg(Color::Yellow)),
+                        Span::raw(" yes    "),
+                        Span::styled(
+                            " any other key ",
+                            Style::new().fg(Color::Black).bg(Color::Gray),
+                        ),
+                        Span::raw(" no"),
+                    ]),
+                ])
+                .collect(),
             Color::Yellow,
         ),
         Prompt::Pin {
@@ -35,8 +38,11 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, p: &Prompt) {
             typed,
             practice_hint,
         } => {
-            let mut l = vec![
-                Line::raw(show_lines(label)),
+            let mut l: Vec<Line<'static>> = show_lines(label)
+                .split('\n')
+                .map(|x| Line::raw(x.to_string()))
+                .collect();
+            l.extend([
                 Line::raw(""),
                 Line::from(vec![
                     Span::raw("PIN: "),
@@ -47,7 +53,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, p: &Prompt) {
                 ]),
                 Line::raw(""),
                 Line::raw("Enter: log in   Esc: cancel"),
-            ];
+            ]);
             if *practice_hint {
                 l.push(Line::from(Span::styled(
                     "Practice token: F2 fills in its practice PIN",
@@ -71,7 +77,10 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, p: &Prompt) {
             Color::LightCyan,
         ),
     };
-    let r = centered(area, 70, u16::try_from(lines.len() + 4).unwrap_or(10));
+    // Rows the lines take wrapped inside the box (68 columns), the borders and a spare row.
+    let inner = usize::from(area.width.min(70).saturating_sub(2).max(1));
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    let r = centered(area, 70, u16::try_from(rows + 3).unwrap_or(u16::MAX));
     frame.render_widget(Clear, r);
     frame.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(

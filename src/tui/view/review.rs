@@ -1,14 +1,174 @@
 //! The review: what changes against the trusted metadata, and the digests of the bytes to
 //! sign, each with a short form people read aloud.
+//!
+//! The layout is computed here once ([`Layout::of`]) and used both to draw and by the app to
+//! page through the changes and to refuse approval until every line has been on screen and
+//! every digest is shown whole.
 
 use crate::text::{show, show_indented};
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::tui::state::DigestRow;
+
+/// Rows the changes pane needs at least: its two borders and one line.
+const MIN_CHANGES_ROWS: u16 = 3;
+
+/// How the review is laid out in the body area.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// The changes pane (with its top and bottom border).
+    pub changes: Rect,
+    /// The digest block.
+    pub sums: Rect,
+    /// The digest block's lines, each no wider than the body.
+    pub sum_lines: Vec<Line<'static>>,
+    /// Whether every digest and at least one line of changes fit; when not, the terminal is
+    /// too small to approve or sign.
+    pub fits: bool,
+    /// The size the digest block needs (columns, rows of the body).
+    pub needs: (u16, u16),
+}
+
+fn width_of(s: &str) -> usize {
+    Line::from(s).width()
+}
+
+/// The rows a changes line takes at `width` columns (cut at characters, as drawn).
+fn rows_of(line: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut rows = Vec::new();
+    let mut row = String::new();
+    let mut col = 0;
+    for c in line.chars() {
+        let w = width_of(c.encode_utf8(&mut [0; 4]));
+        if col + w > width && !row.is_empty() {
+            rows.push(std::mem::take(&mut row));
+            col = 0;
+        }
+        row.push(c);
+        col += w;
+    }
+    rows.push(row);
+    rows
+}
+
+/// The digest block: a heading, then per role its label, the words and the hex in groups of
+/// four (as many groups a row as fit, in rows of 16, 8 or 4 groups). The label column is as
+/// wide as the longest label and two spaces, so a label never runs into the words.
+pub(super) fn sum_lines(digests: &[DigestRow], width: u16) -> (Vec<Line<'static>>, u16) {
+    let width = usize::from(width);
+    let heading = if width >= 63 {
+        "To sign (SHA-256 of the canonical bytes; read the words aloud):"
+    } else {
+        "To sign (SHA-256; read the words aloud):"
+    };
+    let mut out = vec![Line::from(Span::styled(
+        heading,
+        Style::new().add_modifier(Modifier::BOLD),
+    ))];
+    let labels: Vec<String> = digests.iter().map(|d| show(&d.role)).collect();
+    let col = labels.iter().map(|l| width_of(l)).max().unwrap_or(0) + 2;
+    let mut widest = width_of(heading);
+    for (d, label) in digests.iter().zip(&labels) {
+        // The words on the label's row, continued on the next rows if they do not fit.
+        let mut rows: Vec<String> = vec![String::new()];
+        for w in show(&d.words).split(' ') {
+            let Some(last) = rows.last_mut() else { break };
+            if !last.is_empty() && col + width_of(last) + 1 + width_of(w) > width {
+                rows.push(w.to_string());
+            } else {
+                if !last.is_empty() {
+                    last.push(' ');
+                }
+                last.push_str(w);
+            }
+        }
+        let word_style = Style::new()
+            .fg(Color::LightCyan)
+            .add_modifier(Modifier::BOLD);
+        for (i, row) in rows.into_iter().enumerate() {
+            let head = if i == 0 {
+                format!("{label}{}", " ".repeat(col - width_of(label)))
+            } else {
+                " ".repeat(col)
+            };
+            widest = widest.max(col + width_of(&row));
+            out.push(Line::from(vec![
+                Span::styled(head, Style::new().add_modifier(Modifier::BOLD)),
+                Span::styled(row, word_style),
+            ]));
+        }
+        let groups: Vec<String> = d.hex_groups.split(' ').map(show).collect();
+        let per_row = [16, 8, 4]
+            .into_iter()
+            .find(|n| col + n * 5 - 1 <= width)
+            .unwrap_or(4);
+        for chunk in groups.chunks(per_row) {
+            let row = format!("{}{}", " ".repeat(col), chunk.join(" "));
+            widest = widest.max(width_of(&row));
+            out.push(Line::from(Span::styled(row, Style::new().fg(Color::Gray))));
+        }
+    }
+    (out, u16::try_from(widest).unwrap_or(u16::MAX))
+}
+
+impl Layout {
+    /// The review's layout in `area` (the body).
+    pub fn of(area: Rect, digests: &[DigestRow]) -> Layout {
+        let (sum_lines, widest) = sum_lines(digests, area.width);
+        let sum_rows = u16::try_from(sum_lines.len()).unwrap_or(u16::MAX);
+        let fits = sum_rows.saturating_add(MIN_CHANGES_ROWS) <= area.height && widest <= area.width;
+        let sums_h = sum_rows.min(area.height);
+        let changes = Rect {
+            height: area.height - sums_h,
+            ..area
+        };
+        let sums = Rect {
+            y: area.y + changes.height,
+            height: sums_h,
+            ..area
+        };
+        Layout {
+            changes,
+            sums,
+            sum_lines,
+            fits,
+            needs: (widest, sum_rows.saturating_add(MIN_CHANGES_ROWS)),
+        }
+    }
+
+    /// How many lines from `scroll` are on screen whole.
+    pub fn shown(&self, lines: &[String], scroll: usize) -> usize {
+        let inner = usize::from(self.changes.height.saturating_sub(2));
+        let width = usize::from(self.changes.width);
+        let mut used = 0;
+        let mut n = 0;
+        for l in lines.iter().skip(scroll) {
+            let rows = rows_of(&show_indented(l), width).len();
+            if used + rows > inner {
+                break;
+            }
+            used += rows;
+            n += 1;
+        }
+        n
+    }
+}
+
+/// "lines 7-12 of 22" for the lines shown from `scroll`.
+pub fn position(scroll: usize, shown: usize, total: usize) -> String {
+    if total == 0 {
+        "no lines".into()
+    } else if shown <= 1 {
+        format!("line {} of {total}", scroll + 1)
+    } else {
+        format!("lines {}-{} of {total}", scroll + 1, scroll + shown)
+    }
+}
 
 pub(super) fn draw(
     frame: &mut Frame<'_>,
@@ -17,67 +177,68 @@ pub(super) fn draw(
     digests: &[DigestRow],
     scroll: usize,
 ) {
-    let digest_height = u16::try_from(digests.len() * 3 + 1)
-        .unwrap_or(u16::MAX)
-        .min(area.height / 2);
-    let [changes, sums] =
-        Layout::vertical([Constraint::Min(3), Constraint::Length(digest_height)]).areas(area);
-    let body: Vec<Line<'_>> = lines
-        .iter()
-        .skip(scroll)
-        .map(|l| {
-            let t = l.trim_start();
-            let style = if t.starts_with("- removed") {
-                Style::new().fg(Color::LightRed)
-            } else if t.starts_with("+ added") {
-                Style::new().fg(Color::LightGreen)
-            } else {
+    let layout = Layout::of(area, digests);
+    if !layout.fits {
+        let text = vec![
+            Line::from(Span::styled(
+                "The terminal is too small to show every digest whole.",
                 Style::new()
-            };
-            // Each line is shown whole (an owner padded with spaces cannot wrap into a line
-            // of its own: the engine renders names with `text::show`).
-            Line::from(Span::styled(show_indented(l), style))
-        })
-        .collect();
-    let more = if lines.len() > scroll + usize::from(changes.height.saturating_sub(2)) {
+                    .fg(Color::LightRed)
+                    .add_modifier(Modifier::BOLD),
+            )),
+            Line::from(format!(
+                "The review needs {} columns and {} rows here; this terminal gives {}x{}.",
+                layout.needs.0, layout.needs.1, area.width, area.height
+            )),
+            Line::from("Enlarge the terminal (or use a smaller font)."),
+            Line::from("Approval and signing are refused until it fits."),
+        ];
+        frame.render_widget(
+            Paragraph::new(text).wrap(ratatui::widgets::Wrap { trim: true }),
+            area,
+        );
+        return;
+    }
+    let width = usize::from(layout.changes.width);
+    let inner = usize::from(layout.changes.height.saturating_sub(2));
+    let shown = layout.shown(lines, scroll);
+    let mut body: Vec<Line<'_>> = Vec::new();
+    for l in lines.iter().skip(scroll) {
+        let t = l.trim_start();
+        let style = if t.starts_with("- removed") {
+            Style::new().fg(Color::LightRed)
+        } else if t.starts_with("+ added") {
+            Style::new().fg(Color::LightGreen)
+        } else {
+            Style::new()
+        };
+        // Each line is shown whole, cut into rows at the pane's width (an owner padded with
+        // spaces cannot wrap into a line of its own: the engine renders names with
+        // `text::show`).
+        for row in rows_of(&show_indented(l), width) {
+            body.push(Line::from(Span::styled(row, style)));
+        }
+        if body.len() >= inner {
+            break;
+        }
+    }
+    body.truncate(inner);
+    let more = if scroll + shown < lines.len() {
         " ↓ more (PgDn) "
     } else {
         ""
     };
     frame.render_widget(
-        Paragraph::new(body).wrap(Wrap { trim: false }).block(
+        Paragraph::new(body).block(
             Block::new()
                 .borders(Borders::TOP | Borders::BOTTOM)
-                .title(format!(" What changes ({} lines) ", lines.len()))
+                .title(format!(
+                    " What changes: {} ",
+                    position(scroll, shown, lines.len())
+                ))
                 .title_bottom(more),
         ),
-        changes,
+        layout.changes,
     );
-    let mut out = vec![Line::from(Span::styled(
-        "To sign (SHA-256 of the canonical bytes; read the words aloud):",
-        Style::new().add_modifier(Modifier::BOLD),
-    ))];
-    for d in digests {
-        out.push(Line::from(vec![
-            Span::styled(
-                format!("{:<10}", show(&d.role)),
-                Style::new().add_modifier(Modifier::BOLD),
-            ),
-            Span::styled(
-                d.words.clone(),
-                Style::new()
-                    .fg(Color::LightCyan)
-                    .add_modifier(Modifier::BOLD),
-            ),
-        ]));
-        // The hex in two rows of eight groups, so it fits 80 columns.
-        let groups: Vec<&str> = d.hex_groups.split(' ').collect();
-        for chunk in groups.chunks(8) {
-            out.push(Line::from(Span::styled(
-                format!("          {}", chunk.join(" ")),
-                Style::new().fg(Color::Gray),
-            )));
-        }
-    }
-    frame.render_widget(Paragraph::new(out).wrap(Wrap { trim: false }), sums);
+    frame.render_widget(Paragraph::new(layout.sum_lines), layout.sums);
 }

@@ -119,6 +119,7 @@ fn screens() -> Vec<(&'static str, ViewState)> {
             status: TokenStatus::Present,
             meters: meters(),
             signers: signers(),
+            digests: vec![digest("root v2", "ruffled autopsy optic hesitate stopwatch fortitude robust gadgetry")],
         })),
         ("token-wrong", base(Screen::Token {
             keyholder: "alice".into(),
@@ -128,6 +129,7 @@ fn screens() -> Vec<(&'static str, ViewState)> {
             status: TokenStatus::Wrong("token yk-bob inserted, expected alice's token yk-carol".into()),
             meters: vec![],
             signers: vec![],
+            digests: vec![],
         })),
         ("token-missing", base(Screen::Token {
             keyholder: "bob".into(),
@@ -137,6 +139,7 @@ fn screens() -> Vec<(&'static str, ViewState)> {
             status: TokenStatus::Missing,
             meters: vec![],
             signers: vec![],
+            digests: vec![],
         })),
         ("signing-done", base(Screen::SigningDone { meters: meters(), signers: signers() })),
         ("propose", base(Screen::Propose)),
@@ -295,6 +298,7 @@ fn hostile_strings_are_shown_escaped_on_every_screen() {
                 status: evil.into(),
                 done: false,
             }],
+            digests: vec![digest(evil, evil)],
         }),
         base(Screen::Review {
             lines: vec![
@@ -328,4 +332,111 @@ fn hostile_strings_are_shown_escaped_on_every_screen() {
             "{shown}"
         );
     }
+}
+
+fn digest(role: &str, words: &str) -> DigestRow {
+    DigestRow {
+        role: role.into(),
+        hex_groups:
+            "b010 8d70 d760 ae62 39e9 3ddb d3f5 2fdc 8d4b f5b7 4688 f3a6 57f9 0a0b 0c0d 0e0f".into(),
+        words: words.into(),
+    }
+}
+
+fn bootstrap_review() -> ViewState {
+    base(Screen::Review {
+        lines: (1..=22).map(|i| format!("  change line {i}")).collect(),
+        digests: vec![
+            digest(
+                "root v1",
+                "ruffled autopsy optic hesitate stopwatch fortitude robust gadgetry",
+            ),
+            digest(
+                "targets v1",
+                "transit adrift tycoon tambourine spellbind hydraulic uproot leprosy",
+            ),
+        ],
+        scroll: 6,
+    })
+}
+
+/// Every role's words and hex are on screen whole at 80x24, labels never run into the words,
+/// and the position in the review is shown (before: the targets hex was cut off at 80x24 and
+/// the label read `targets v1transit`).
+#[test]
+fn every_digest_is_whole_at_80x24_with_the_position_shown() {
+    let s = render(&bootstrap_review(), 80, 24);
+    assert!(s.contains("targets v1  transit adrift"), "{s}");
+    assert!(!s.contains("v1transit"), "{s}");
+    assert_eq!(
+        s.matches("0a0b 0c0d 0e0f").count(),
+        2,
+        "both hex whole:\n{s}"
+    );
+    assert_eq!(s.matches("b010 8d70").count(), 2, "{s}");
+    let layout = super::review_layout(&bootstrap_review(), 80, 24).unwrap();
+    assert!(layout.fits);
+    let Screen::Review { lines, .. } = &bootstrap_review().screen else {
+        unreachable!()
+    };
+    let shown = layout.shown(lines, 6);
+    assert!(shown >= 1);
+    assert!(
+        s.contains(&format!("What changes: lines 7-{} of 22", 6 + shown)),
+        "{s}"
+    );
+    assert!(s.contains(&format!("change line {}", 6 + shown)), "{s}");
+    assert!(!s.contains(&format!("change line {}\n", 7 + shown)), "{s}");
+}
+
+/// At 60x20 the words continue on a second row and every digest is still whole; on a
+/// terminal too small for them the screen says so instead of showing cut-off digests, and the
+/// layout the app approves against says it does not fit (before: at 60x20 the targets digest
+/// was invisible and could be approved).
+#[test]
+fn a_terminal_too_small_for_the_digests_says_so() {
+    let s = render(&bootstrap_review(), 60, 20);
+    assert_eq!(
+        s.matches("0a0b 0c0d 0e0f").count(),
+        2,
+        "both hex whole:\n{s}"
+    );
+    assert!(s.contains("hydraulic uproot leprosy"), "{s}");
+    assert!(s.contains("read the words aloud):"), "{s}");
+    assert!(
+        super::review_layout(&bootstrap_review(), 60, 20)
+            .unwrap()
+            .fits
+    );
+    for (w, h) in [(60, 15), (36, 40)] {
+        let s = render(&bootstrap_review(), w, h);
+        assert!(s.contains("too small"), "{w}x{h}:\n{s}");
+        assert!(!s.contains("b010"), "no partial digest at {w}x{h}:\n{s}");
+        assert!(
+            !super::review_layout(&bootstrap_review(), w, h)
+                .unwrap()
+                .fits
+        );
+    }
+    assert!(
+        super::review_layout(&bootstrap_review(), 80, 24)
+            .unwrap()
+            .fits
+    );
+}
+
+/// The signing screen shows the digest of each role the keyholder at the token signs, words
+/// and hex whole at 80x24 (before: no digest at all while signing); when they cannot be shown
+/// whole the screen says so and signing is refused.
+#[test]
+fn the_signing_screen_shows_the_digests_to_sign() {
+    let all = screens();
+    let signing = &all.iter().find(|(k, _)| *k == "token-present").unwrap().1;
+    let s = render(signing, 80, 24);
+    assert!(s.contains("root v2  ruffled autopsy optic hesitate"), "{s}");
+    assert!(s.contains("8d4b f5b7 4688 f3a6 57f9 0a0b 0c0d 0e0f"), "{s}");
+    assert!(super::digests_fit(signing, 80, 24));
+    let s = render(signing, 50, 12);
+    assert!(s.contains("too small"), "{s}");
+    assert!(!super::digests_fit(signing, 50, 12));
 }

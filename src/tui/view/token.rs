@@ -28,8 +28,11 @@ fn signer_lines(signers: &[SignerRow]) -> Vec<Line<'static>> {
         .collect()
 }
 
-pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, screen: &Screen) {
+/// The token screen's lines at `area`, and whether the digests to sign are on screen whole
+/// (when not, they are replaced by a "too small" notice and signing is refused).
+pub(super) fn layout(area: Rect, screen: &Screen) -> (Vec<Line<'static>>, bool) {
     let mut lines = Vec::new();
+    let mut fits = true;
     match screen {
         Screen::Token {
             keyholder,
@@ -39,6 +42,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, screen: &Screen) {
             status,
             meters,
             signers,
+            digests,
         } => {
             lines.push(Line::from(vec![
                 Span::raw("Keyholder "),
@@ -85,6 +89,21 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, screen: &Screen) {
                     Span::styled(format!(" {}", t.flags), Style::new().fg(Color::LightRed)),
                 ]));
             }
+            if !digests.is_empty() {
+                let (sums, widest) = super::review::sum_lines(digests, area.width);
+                // Every line so far is one row (the screen's lines are shorter than the body).
+                fits = widest <= area.width
+                    && lines.len() + 1 + sums.len() <= usize::from(area.height);
+                lines.push(Line::raw(""));
+                if fits {
+                    lines.extend(sums);
+                } else {
+                    lines.push(Line::from(Span::styled(
+                        "The terminal is too small to show the digests to sign whole: enlarge it; signing is refused until they fit.",
+                        good_bad(false),
+                    )));
+                }
+            }
             if !meters.is_empty() {
                 lines.push(Line::raw(""));
                 lines.extend(meter_lines(meters));
@@ -106,5 +125,10 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, screen: &Screen) {
         }
         _ => {}
     }
+    (lines, fits)
+}
+
+pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, screen: &Screen) {
+    let (lines, _) = layout(area, screen);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
