@@ -564,11 +564,17 @@ fn a_whole_ceremony_on_yubihsm_tokens_records_the_advisory_and_refuses_ecdsa() {
     // The auditor's report names each keyholder's token by its identity, with the advisory.
     let t = Path::new(&ws).join("bootstrap-root.transcript.jsonl");
     let report = b.root.join("report.md");
+    let export = Path::new(&ws).join("export");
+    let first = export.join("1.root.json");
     let run = b.conclave(
         &[
             "transcript",
             "verify",
             t.to_str().unwrap(),
+            "--artifacts",
+            export.to_str().unwrap(),
+            "--trusted-root",
+            first.to_str().unwrap(),
             "--report",
             report.to_str().unwrap(),
         ],

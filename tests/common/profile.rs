@@ -224,7 +224,8 @@ print('python-tuf: ok')\n";
 }
 
 /// A workspace `dir/ws_name` for `conclave ceremony run bootstrap-root` (the online keys on the
-/// input media) and its answers file (keyholders alice, bob, carol; `module`; `key_type`);
+/// input media) and its answers file (keyholders alice, bob, carol; `module`; `key_type`; for
+/// P-384 keys the clients the registry accepts losing, as the compatibility gate requires);
 /// returns both paths.
 pub fn ceremony_files(dir: &Path, ws_name: &str, module: &str, key_type: &str) -> (String, String) {
     use conclave::signer::Signer;
@@ -244,10 +245,15 @@ pub fn ceremony_files(dir: &Path, ws_name: &str, module: &str, key_type: &str) -
     );
     std::fs::write(ws.join("input/online-keys.json"), keys).unwrap();
     let answers = dir.join(format!("{ws_name}.answers.toml"));
+    let loss = if key_type == "ecdsa-p384" {
+        "accept_client_loss = \"tough,tuf-js\"\n"
+    } else {
+        ""
+    };
     std::fs::write(
         &answers,
         format!(
-            "practice = true\nacknowledgement = \"BAG-A1234567\"\nmodule = \"{module}\"\n\n[people]\nadministrator = \"ada\"\nkeyholders = [\"alice\", \"bob\", \"carol\"]\nwitnesses = [\"wendy\"]\n\n[parameters]\nkey_type = \"{key_type}\"\n"
+            "practice = true\nacknowledgement = \"BAG-A1234567\"\nmodule = \"{module}\"\n\n[people]\nadministrator = \"ada\"\nkeyholders = [\"alice\", \"bob\", \"carol\"]\nwitnesses = [\"wendy\"]\n\n[parameters]\nkey_type = \"{key_type}\"\n{loss}"
         ),
     )
     .unwrap();
