@@ -154,6 +154,12 @@ pub fn finish(head: String, report: &rehearse::CeremonyReport) -> Result<Outcome
             "practice token file {f} was emptied by the interruption (SoftHSM2 rewrites it in place) and was restored from the saved copy"
         );
     }
+    for c in &report.cleaned {
+        let _ = writeln!(
+            out,
+            "cleaned after an interruption (in the transcript): {c}"
+        );
+    }
     for w in &report.warnings {
         let _ = writeln!(out, "warning (acknowledged, in the transcript): {w}");
     }

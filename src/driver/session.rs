@@ -11,7 +11,7 @@ use crate::signer::pkcs11::Module;
 use super::lock::WorkspaceLock;
 use super::module::{ChosenModule, ModuleUse, choose_module, choose_module_here};
 use crate::transcript::details::BeginDetails;
-use crate::transcript::file::TranscriptFile;
+use crate::transcript::file::{SYSTEM_ACTOR, TranscriptFile};
 use crate::transcript::record::Timestamp;
 use crate::tuf::canonical::Value;
 
@@ -71,6 +71,9 @@ pub struct Session {
     pub(super) online: BTreeMap<String, Value>,
     pub(super) sys: PathBuf,
     pub(super) clock: Arc<dyn Clock>,
+    /// Events the machine found while making another event (half-made key objects it
+    /// removed), recorded before the next event.
+    pub(super) notes: std::sync::Mutex<Vec<Event>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -279,6 +282,7 @@ impl Session {
             online,
             sys: sys.to_path_buf(),
             clock,
+            notes: std::sync::Mutex::new(Vec::new()),
         })))
     }
 
@@ -343,6 +347,19 @@ impl Session {
     /// transcript (fsynced) and counts. Policy warnings it raises are acknowledged by the
     /// administrator as events of their own, and returned.
     pub fn record(&mut self, actor: &str, event: Event) -> Result<Vec<String>, DriverError> {
+        let notes = std::mem::take(
+            &mut *self
+                .notes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for note in notes {
+            self.record_one(SYSTEM_ACTOR, note)?;
+        }
+        self.record_one(actor, event)
+    }
+
+    fn record_one(&mut self, actor: &str, event: Event) -> Result<Vec<String>, DriverError> {
         let mut trial = self.engine.clone();
         let new_warnings = trial
             .apply(&event)
