@@ -920,3 +920,28 @@ fn half_made_keys_of_the_ceremony_are_removed_on_resume_and_recorded_never_anoth
     python_accepts(&ws.join("export"));
     transcript_verifies(&ws);
 }
+
+#[test]
+fn a_transcript_cut_while_it_began_is_started_again_and_that_is_recorded() {
+    // A power cut right after the transcript was created: empty, or a torn first line.
+    for left in [&b""[..], &b"{\"seq\":0,\"prev\":\"00"[..]] {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = tmp.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        let transcript = ws.join("bootstrap-root.transcript.jsonl");
+        std::fs::write(&transcript, left).unwrap();
+        let (code, out, err) = rehearse(&ws);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains("cleaned after an interruption")
+                && out.contains(&format!("({} bytes", left.len()))
+                && out.contains("started again"),
+            "{out}"
+        );
+        assert!(!format!("{out}{err}").contains("move the file aside"));
+        let recorded = std::fs::read_to_string(&transcript).unwrap();
+        assert!(recorded.contains("started again"), "not in the transcript");
+        python_accepts(&ws.join("export"));
+        transcript_verifies(&ws);
+    }
+}

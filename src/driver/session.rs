@@ -209,6 +209,13 @@ impl Session {
             complete = true;
         }
         let mut resumed_events = 0;
+        // A transcript an interruption left without one complete record (cut while its
+        // `begin` was written) holds nothing of the ceremony: it is started again, and the new
+        // transcript says so.
+        let mut notes = Vec::new();
+        if !complete && let Some(note) = restart_if_empty(&tpath, &engine)? {
+            notes.push(note);
+        }
         let resumed = tpath.exists();
         let transcript = if resumed {
             let (file, records) = if complete {
@@ -282,7 +289,7 @@ impl Session {
             online,
             sys: sys.to_path_buf(),
             clock,
-            notes: std::sync::Mutex::new(Vec::new()),
+            notes: std::sync::Mutex::new(notes),
         })))
     }
 
@@ -400,6 +407,35 @@ impl Session {
         }
         Ok(new_warnings)
     }
+}
+
+/// Remove the transcript at `tpath` when it holds no complete record (empty, or only a torn
+/// first line: an interruption while its `begin` was written); what was removed, as an event
+/// for the new transcript.
+fn restart_if_empty(tpath: &Path, engine: &Engine) -> Result<Option<Event>, DriverError> {
+    let bytes = match std::fs::read(tpath) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(tpath.display())(e)),
+    };
+    if bytes.contains(&b'\n') {
+        return Ok(None);
+    }
+    std::fs::remove_file(tpath).map_err(io(format!("removing {}", tpath.display())))?;
+    let name = tpath
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(Some(Event::Exception {
+        step: engine.current_step().unwrap_or("end").to_string(),
+        witness: SYSTEM_ACTOR.into(),
+        text: format!(
+            "an earlier run was interrupted while it began the transcript {name}: it held no \
+             complete record ({} bytes, SHA-256 {}) and was started again",
+            bytes.len(),
+            hex::encode(crate::transcript::record::sha256(&bytes))
+        ),
+    }))
 }
 
 /// A transcript of `script_name` in the workspace that is not sealed yet.
