@@ -945,3 +945,86 @@ fn a_transcript_cut_while_it_began_is_started_again_and_that_is_recorded() {
         transcript_verifies(&ws);
     }
 }
+
+/// Start a bootstrap rehearsal in `ws` and kill it once its transcript holds a record (the
+/// practice tokens and their saved copy exist, no key yet).
+fn kill_after_begin(ws: &Path) {
+    let transcript = ws.join("bootstrap-root.transcript.jsonl");
+    let mut child = conclave()
+        .args(["rehearse", "--headless", "--workspace"])
+        .arg(ws)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while lines(&transcript) < 1 && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{}", child.id())])
+        .status();
+    let _ = child.wait();
+}
+
+#[test]
+fn practice_token_leftovers_are_cleaned_on_resume_and_recorded() {
+    // A saved PIN whose token was never made (cut between the two).
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::write(ws.join("practice-tokens.json"), "{\"alice\": \"314159\"}").unwrap();
+    let (code, out, err) = rehearse(&ws);
+    assert_eq!(code, 0, "a saved PIN without its token: {out}{err}");
+    transcript_verifies(&ws);
+
+    // A token made before its PIN was saved (what an earlier version left), and a temporary
+    // file of the saved token copy.
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    kill_after_begin(&ws);
+    let pins = ws.join("practice-tokens.json");
+    let mut saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&pins).unwrap()).unwrap();
+    saved.as_object_mut().unwrap().remove("bob");
+    std::fs::write(&pins, saved.to_string()).unwrap();
+    // Alice's saved copy (SoftHSM2 keeps the label in token.object, padded to 32 bytes).
+    let alice = format!("{:<32}", "alice");
+    let saved_dir = std::fs::read_dir(ws.join("tokens.saved"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|d| {
+            std::fs::read(d.join("token.object"))
+                .is_ok_and(|b| b.windows(32).any(|w| w == alice.as_bytes()))
+        })
+        .unwrap();
+    let torn = saved_dir.join("token.tmp");
+    std::fs::write(&torn, b"half").unwrap();
+    let (code, out, err) = rehearse(&ws);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("the practice token of bob") && out.contains("made again"),
+        "{out}"
+    );
+    assert!(
+        out.contains("a temporary file of the saved token copy"),
+        "{out}"
+    );
+    assert!(!torn.exists());
+    let live = ws
+        .join("tokens")
+        .join(saved_dir.file_name().unwrap())
+        .join("token.tmp");
+    assert!(
+        !live.exists(),
+        "the repair put its temporary file into the token store"
+    );
+    let recorded = std::fs::read_to_string(ws.join("bootstrap-root.transcript.jsonl")).unwrap();
+    assert!(
+        recorded.contains("made before its PIN was saved"),
+        "not in the transcript"
+    );
+    python_accepts(&ws.join("export"));
+    transcript_verifies(&ws);
+}

@@ -23,7 +23,8 @@ use super::inputs::{latest, online_keys};
 use super::log_step::log_step_missing;
 use super::plan::Plan;
 use super::practice::{
-    PRACTICE_LOG_ORIGIN, practice_plan, practice_tokens, repair_tokens, save_tokens,
+    PRACTICE_LOG_ORIGIN, clean_practice_leftovers, practice_plan, practice_tokens, repair_tokens,
+    save_tokens,
 };
 use super::report::{CeremonyReport, finished};
 use super::workspace::Workspace;
@@ -122,13 +123,14 @@ impl Session {
         let mut engine =
             Engine::new(script.clone()).map_err(|e| DriverError::Refused(e.to_string()))?;
         let practice_tokens_used = real.is_none();
-        let (module, chosen_module, plan, repaired) = match real {
+        let (module, chosen_module, plan, repaired, cleaned) = match real {
             None => {
+                let (people, values) = practice_plan(script.kind);
+                let cleaned = clean_practice_leftovers(ws, &people)?;
                 let repaired = repair_tokens(ws)?;
                 let chosen = choose_module(None, false, None, None, ModuleUse::Rehearsal)
                     .map_err(io("the SoftHSM2 module"))?;
                 let module = chosen.open().map_err(io("the SoftHSM2 module"))?;
-                let (people, values) = practice_plan(script.kind);
                 let pins = practice_tokens(ws, &module, &people)?;
                 save_tokens(ws)?;
                 let plan = Plan {
@@ -145,7 +147,7 @@ impl Session {
                     export_to: None,
                     log_origin: Some(PRACTICE_LOG_ORIGIN.into()),
                 };
-                (module, chosen, plan, repaired)
+                (module, chosen, plan, repaired, cleaned)
             }
             Some(plan) => {
                 let chosen = match &plan.module {
@@ -161,7 +163,7 @@ impl Session {
                     .map_err(io("the PKCS#11 module"))?,
                 };
                 let module = chosen.open().map_err(io("the PKCS#11 module"))?;
-                (module, chosen, plan, Vec::new())
+                (module, chosen, plan, Vec::new(), Vec::new())
             }
         };
         // The online keys on the input media: the registry's current ones at a bootstrap, new
@@ -212,7 +214,14 @@ impl Session {
         // A transcript an interruption left without one complete record (cut while its
         // `begin` was written) holds nothing of the ceremony: it is started again, and the new
         // transcript says so.
-        let mut notes = Vec::new();
+        let mut notes: Vec<Event> = cleaned
+            .into_iter()
+            .map(|text| Event::Exception {
+                step: engine.current_step().unwrap_or("end").to_string(),
+                witness: SYSTEM_ACTOR.into(),
+                text,
+            })
+            .collect();
         if !complete && let Some(note) = restart_if_empty(&tpath, &engine)? {
             notes.push(note);
         }
