@@ -359,6 +359,35 @@ impl Session {
         &self.module
     }
 
+    /// Record why the current step failed (a wrong or locked PIN, a token taken away, a failed
+    /// export...) as an `exception` by Conclave naming the step and what failed, so that the
+    /// transcript shows the attempt and not only the `resume` of the next run. The text is the
+    /// error's: it names the keyholder and the token, never a PIN.
+    pub fn record_failure(&mut self, e: &DriverError) -> Result<(), DriverError> {
+        if self.transcript.is_none() {
+            return Ok(());
+        }
+        let kind = match e {
+            DriverError::WrongPin(_) => "wrong PIN",
+            DriverError::PinLocked(_) => "PIN locked",
+            DriverError::TokenRemoved(_) => "token removed",
+            DriverError::Refused(_) => "refused",
+            DriverError::Io(_) => "failed",
+            DriverError::InUse(_) => "workspace in use",
+        };
+        let step = self.step();
+        let text = format!("step {step}: {kind}: {e}");
+        self.record_one(
+            SYSTEM_ACTOR,
+            Event::Exception {
+                step,
+                witness: SYSTEM_ACTOR.into(),
+                text,
+            },
+        )?;
+        Ok(())
+    }
+
     /// Record an event: the engine decides first; only an accepted event is appended to the
     /// transcript (fsynced) and counts. Policy warnings it raises are acknowledged by the
     /// administrator as events of their own, and returned.
