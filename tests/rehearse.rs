@@ -1028,3 +1028,34 @@ fn practice_token_leftovers_are_cleaned_on_resume_and_recorded() {
     python_accepts(&ws.join("export"));
     transcript_verifies(&ws);
 }
+
+#[test]
+fn a_copied_workspace_uses_its_own_tokens_once_the_original_is_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let original = tmp.path().join("ws");
+    let (code, out, err) = rehearse(&original);
+    assert_eq!(code, 0, "{out}{err}");
+    let copy = tmp.path().join("copy");
+    let cp = Command::new("cp")
+        .arg("-a")
+        .arg(&original)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    std::fs::remove_dir_all(&original).unwrap();
+    let out = rehearse_script(&copy, "refresh-expiry");
+    assert!(out.contains("VALID"), "{out}");
+    let conf = std::fs::read_to_string(copy.join("softhsm2.conf")).unwrap();
+    assert!(
+        conf.contains(
+            &copy
+                .canonicalize()
+                .unwrap()
+                .join("tokens")
+                .display()
+                .to_string()
+        ),
+        "{conf}"
+    );
+}
