@@ -269,6 +269,18 @@ impl Session {
             .map_err(token_error(format!(
                 "the objects on the token of {keyholder}"
             )))?;
+        // A recorded key of this keyholder whose public object is not found: a private key
+        // alone might be its, so none is removed.
+        let recorded_missing = self
+            .engine
+            .generated_keys()
+            .iter()
+            .filter(|(who, _, _)| who == keyholder)
+            .any(|(_, _, k)| {
+                !keys
+                    .iter()
+                    .any(|t| t.tuf_key().is_some_and(|t| t.key_id() == k.key_id()))
+            });
         let mut removed = Vec::new();
         let mut ids: Vec<&Vec<u8>> = objects.iter().map(|(id, _)| id).collect();
         ids.dedup();
@@ -276,7 +288,8 @@ impl Session {
             let kept = keys.iter().any(|k| {
                 &k.id == id && k.tuf_key().is_some_and(|t| recorded.contains(&t.key_id()))
             });
-            if kept {
+            let has_public = keys.iter().any(|k| &k.id == id);
+            if kept || (recorded_missing && !has_public) {
                 continue;
             }
             session.destroy_id(id).map_err(token_error(format!(
