@@ -815,3 +815,38 @@ fn modes_do_not_follow_the_callers_umask() {
         "the key-event log's files: {all:?}"
     );
 }
+
+/// A wrong PIN stops the run with exit code 1 (refused, as docs/hsm.md and
+/// docs/ceremony-guide.md say), and the transcript records the failed attempt: the step, the
+/// keyholder and the token's answer, never the PIN typed. The same command with the right PIN
+/// then finishes the ceremony.
+#[test]
+fn a_wrong_pin_exits_1_and_the_failed_attempt_is_recorded_without_the_pin() {
+    let room = room();
+    let a = answers(&room, true, "");
+    let wrong = "bob=97531864";
+    let pins: String = room
+        .pins
+        .lines()
+        .map(|l| if l.starts_with("bob=") { wrong } else { l })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let (code, out, err) = run_script(&room, "bootstrap-root", &a, &pins);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("wrong PIN") && err.contains("bob"), "{err}");
+    let transcript = transcript_text(&room);
+    let failure = transcript
+        .lines()
+        .find(|l| l.contains("\"exception\"") && l.contains("wrong PIN"))
+        .unwrap_or_else(|| panic!("the failed attempt is not recorded:\n{transcript}"));
+    assert!(
+        failure.contains("step ")
+            && failure.contains("bob")
+            && failure.contains("CKR_PIN_INCORRECT"),
+        "{failure}"
+    );
+    assert!(!transcript.contains("97531864") && !err.contains("97531864"));
+    let (code, out, err) = run(&room, &a);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(": VALID"), "{out}");
+}

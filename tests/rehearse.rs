@@ -807,3 +807,255 @@ fn a_rerun_finishes_an_interrupted_key_event_log_and_a_finished_ceremony_is_veri
     );
     assert!(!ws.join("export/log-003").exists());
 }
+
+/// `pkcs11-tool` on a practice token of the workspace (its SoftHSM2 configuration), logged in
+/// with the keyholder's practice PIN; what it printed.
+fn practice_pkcs11_tool(ws: &Path, keyholder: &str, args: &[&str]) -> String {
+    let pins: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.join("practice-tokens.json")).unwrap()).unwrap();
+    let pin = pins[keyholder].as_str().unwrap();
+    let out = Command::new("pkcs11-tool")
+        .env("SOFTHSM2_CONF", ws.join("softhsm2.conf"))
+        .args([
+            "--module",
+            "/usr/lib/softhsm/libsofthsm2.so",
+            "--token-label",
+        ])
+        .arg(keyholder)
+        .args(["--login", "--pin", pin])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "pkcs11-tool {args:?}: {text}");
+    text
+}
+
+#[test]
+fn half_made_keys_of_the_ceremony_are_removed_on_resume_and_recorded_never_another_key() {
+    use sha2::Digest;
+    // Kill the bootstrap once its transcript is begun (the practice tokens exist, no key yet).
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let transcript = ws.join("bootstrap-root.transcript.jsonl");
+    let mut child = conclave()
+        .args(["rehearse", "--headless", "--workspace"])
+        .arg(&ws)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while lines(&transcript) < 1 && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{}", child.id())])
+        .status();
+    let _ = child.wait();
+    let text = std::fs::read(&transcript).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&text).contains("key-generated"),
+        "the kill landed after a key was recorded"
+    );
+    // What a power cut inside a key generation of this ceremony leaves (its CKA_ID under the
+    // ceremony's prefix: SHA-256 of "conclave key id " and the begin record): on alice's token
+    // a public key without its private half, on bob's a whole pair never recorded. Carol's
+    // token holds someone else's key under the ceremony's label.
+    let first = text.split(|b| *b == b'\n').next().unwrap();
+    let digest = sha2::Sha256::digest([b"conclave key id ".as_slice(), first].concat());
+    let prefix = hex::encode(&digest[..8]);
+    let half = format!("{prefix}00000000000000a1");
+    let pair = format!("{prefix}00000000000000b2");
+    let make_pair = |who: &str, id: &str| {
+        practice_pkcs11_tool(
+            &ws,
+            who,
+            &[
+                "--keypairgen",
+                "--key-type",
+                "EC:prime256v1",
+                "--label",
+                "conclave-bootstrap-root",
+                "--id",
+                id,
+            ],
+        )
+    };
+    make_pair("alice", &half);
+    practice_pkcs11_tool(
+        &ws,
+        "alice",
+        &["--delete-object", "--type", "privkey", "--id", &half],
+    );
+    make_pair("bob", &pair);
+    make_pair("carol", "0123456789abcdef");
+
+    let (code, out, err) = rehearse(&ws);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("continued an interrupted run"), "{out}");
+    assert!(
+        out.contains("cleaned after an interruption") && out.contains(&half) && out.contains(&pair),
+        "{out}"
+    );
+    let recorded = std::fs::read_to_string(&transcript).unwrap();
+    assert!(
+        recorded.contains("\"exception\"") && recorded.contains(&half) && recorded.contains(&pair),
+        "the removal is not in the transcript"
+    );
+    for (who, id) in [("alice", &half), ("bob", &pair)] {
+        let objects = practice_pkcs11_tool(&ws, who, &["--list-objects"]);
+        assert!(!objects.contains(id.as_str()), "{who}: {objects}");
+    }
+    let objects = practice_pkcs11_tool(&ws, "carol", &["--list-objects"]);
+    assert!(
+        objects.contains("0123456789abcdef"),
+        "carol's other key: {objects}"
+    );
+    python_accepts(&ws.join("export"));
+    transcript_verifies(&ws);
+}
+
+#[test]
+fn a_transcript_cut_while_it_began_is_started_again_and_that_is_recorded() {
+    // A power cut right after the transcript was created: empty, or a torn first line.
+    for left in [&b""[..], &b"{\"seq\":0,\"prev\":\"00"[..]] {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = tmp.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        let transcript = ws.join("bootstrap-root.transcript.jsonl");
+        std::fs::write(&transcript, left).unwrap();
+        let (code, out, err) = rehearse(&ws);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains("cleaned after an interruption")
+                && out.contains(&format!("({} bytes", left.len()))
+                && out.contains("started again"),
+            "{out}"
+        );
+        assert!(!format!("{out}{err}").contains("move the file aside"));
+        let recorded = std::fs::read_to_string(&transcript).unwrap();
+        assert!(recorded.contains("started again"), "not in the transcript");
+        python_accepts(&ws.join("export"));
+        transcript_verifies(&ws);
+    }
+}
+
+/// Start a bootstrap rehearsal in `ws` and kill it once its transcript holds a record (the
+/// practice tokens and their saved copy exist, no key yet).
+fn kill_after_begin(ws: &Path) {
+    let transcript = ws.join("bootstrap-root.transcript.jsonl");
+    let mut child = conclave()
+        .args(["rehearse", "--headless", "--workspace"])
+        .arg(ws)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while lines(&transcript) < 1 && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{}", child.id())])
+        .status();
+    let _ = child.wait();
+}
+
+#[test]
+fn practice_token_leftovers_are_cleaned_on_resume_and_recorded() {
+    // A saved PIN whose token was never made (cut between the two).
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::write(ws.join("practice-tokens.json"), "{\"alice\": \"314159\"}").unwrap();
+    let (code, out, err) = rehearse(&ws);
+    assert_eq!(code, 0, "a saved PIN without its token: {out}{err}");
+    transcript_verifies(&ws);
+
+    // A token made before its PIN was saved (what an earlier version left), and a temporary
+    // file of the saved token copy.
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    kill_after_begin(&ws);
+    let pins = ws.join("practice-tokens.json");
+    let mut saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&pins).unwrap()).unwrap();
+    saved.as_object_mut().unwrap().remove("bob");
+    std::fs::write(&pins, saved.to_string()).unwrap();
+    // Alice's saved copy (SoftHSM2 keeps the label in token.object, padded to 32 bytes).
+    let alice = format!("{:<32}", "alice");
+    let saved_dir = std::fs::read_dir(ws.join("tokens.saved"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|d| {
+            std::fs::read(d.join("token.object"))
+                .is_ok_and(|b| b.windows(32).any(|w| w == alice.as_bytes()))
+        })
+        .unwrap();
+    let torn = saved_dir.join("token.tmp");
+    std::fs::write(&torn, b"half").unwrap();
+    let (code, out, err) = rehearse(&ws);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("the practice token of bob") && out.contains("made again"),
+        "{out}"
+    );
+    assert!(
+        out.contains("a temporary file of the saved token copy"),
+        "{out}"
+    );
+    assert!(!torn.exists());
+    let live = ws
+        .join("tokens")
+        .join(saved_dir.file_name().unwrap())
+        .join("token.tmp");
+    assert!(
+        !live.exists(),
+        "the repair put its temporary file into the token store"
+    );
+    let recorded = std::fs::read_to_string(ws.join("bootstrap-root.transcript.jsonl")).unwrap();
+    assert!(
+        recorded.contains("made before its PIN was saved"),
+        "not in the transcript"
+    );
+    python_accepts(&ws.join("export"));
+    transcript_verifies(&ws);
+}
+
+#[test]
+fn a_copied_workspace_uses_its_own_tokens_once_the_original_is_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let original = tmp.path().join("ws");
+    let (code, out, err) = rehearse(&original);
+    assert_eq!(code, 0, "{out}{err}");
+    let copy = tmp.path().join("copy");
+    let cp = Command::new("cp")
+        .arg("-a")
+        .arg(&original)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    std::fs::remove_dir_all(&original).unwrap();
+    let out = rehearse_script(&copy, "refresh-expiry");
+    assert!(out.contains("VALID"), "{out}");
+    let conf = std::fs::read_to_string(copy.join("softhsm2.conf")).unwrap();
+    assert!(
+        conf.contains(
+            &copy
+                .canonicalize()
+                .unwrap()
+                .join("tokens")
+                .display()
+                .to_string()
+        ),
+        "{conf}"
+    );
+}

@@ -44,10 +44,9 @@ pub fn map(e: DriverError) -> CliError {
     match e {
         DriverError::Io(m) => CliError::Io(m),
         DriverError::Refused(m) => CliError::Invalid(m),
-        DriverError::WrongPin(m)
-        | DriverError::PinLocked(m)
-        | DriverError::TokenRemoved(m)
-        | DriverError::InUse(m) => CliError::Io(m),
+        // Refused, as the token commands (docs/hsm.md): exit 1.
+        DriverError::WrongPin(m) | DriverError::PinLocked(m) => CliError::Invalid(m),
+        DriverError::TokenRemoved(m) | DriverError::InUse(m) => CliError::Io(m),
     }
 }
 
@@ -152,6 +151,12 @@ pub fn finish(head: String, report: &rehearse::CeremonyReport) -> Result<Outcome
         let _ = writeln!(
             out,
             "practice token file {f} was emptied by the interruption (SoftHSM2 rewrites it in place) and was restored from the saved copy"
+        );
+    }
+    for c in &report.cleaned {
+        let _ = writeln!(
+            out,
+            "cleaned after an interruption (in the transcript): {c}"
         );
     }
     for w in &report.warnings {

@@ -163,18 +163,36 @@ impl Session {
             .and_then(|id| self.engine.script().steps.iter().find(|s| s.id == id))
             .and_then(|s| s.with.get("existing"))
             .is_some_and(|v| v == "use");
+        // Objects an interrupted generation of this ceremony left (a pair made but not
+        // recorded, or one half of a pair): removed before a new key is made, and recorded.
+        let prefix = self.key_id_prefix()?;
+        self.remove_leftover_keys(&session, keyholder, &prefix)?;
         let keys = session
             .keys()
             .map_err(token_error(format!("keys of {keyholder}")))?;
         let existing = use_existing
-            .then(|| {
-                keys.iter()
-                    .find(|k| k.label == base)
-                    .and_then(|k| k.tuf_key())
-            })
+            .then(|| keys.iter().find(|k| k.label == base).cloned())
             .flatten();
-        let key = match &existing {
-            Some(k) => k.clone(),
+        let key = match existing.clone() {
+            Some(tkey) => {
+                // Taken only after it signs a test message that verifies in software.
+                let mut signer = session
+                    .signer(&tkey)
+                    .map_err(token_error(format!("the key of {keyholder}")))?;
+                let msg = b"conclave existing key self-test";
+                let checked = signer
+                    .sign_raw(msg)
+                    .map_err(|e| e.to_string())
+                    .and_then(|sig| signer.verify(msg, &sig).map_err(|e| e.to_string()));
+                if let Err(reason) = checked {
+                    return Err(DriverError::Refused(format!(
+                        "the key \"{}\" on the token of {keyholder} failed its self-test \
+                         (a test signature did not verify: {reason}); it is not used",
+                        tkey.label
+                    )));
+                }
+                signer.key().clone()
+            }
             None => {
                 // A label no key on the token has: the ceremony's, numbered if taken.
                 let label = (1..)
@@ -187,8 +205,14 @@ impl Session {
                     })
                     .find(|l| !keys.iter().any(|k| &k.label == l))
                     .unwrap_or(base);
+                // The id starts with the ceremony's prefix: a pair this ceremony made is told
+                // from any other key on the token.
+                let mut id = prefix.to_vec();
+                let mut tail = [0u8; 8];
+                rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut tail);
+                id.extend_from_slice(&tail);
                 session
-                    .generate(alg, &label, None, EdParams::Auto)
+                    .generate(alg, &label, Some(id), EdParams::Auto)
                     .map_err(token_error(format!("generating the key of {keyholder}")))?
                     .key
             }
@@ -206,6 +230,95 @@ impl Session {
             existing: existing.is_some(),
             key: key.to_value(),
         })
+    }
+
+    /// The first 8 bytes of the `CKA_ID` of every key this ceremony generates: SHA-256 of the
+    /// transcript's first record (its `begin`), so they stay the same when it is resumed and
+    /// differ from every other ceremony's.
+    fn key_id_prefix(&self) -> Result<[u8; 8], DriverError> {
+        use sha2::Digest;
+        let bytes = std::fs::read(&self.tpath).map_err(io(self.tpath.display()))?;
+        let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+        let digest = sha2::Sha256::digest([b"conclave key id ".as_slice(), first].concat());
+        let mut prefix = [0u8; 8];
+        prefix.copy_from_slice(&digest[..8]);
+        Ok(prefix)
+    }
+
+    /// Remove from the keyholder's token the objects this ceremony made (`CKA_ID` under its
+    /// prefix) that belong to no key it recorded: a pair whose generation was cut short before
+    /// it was recorded, or one half of a pair. Never touches another key. What was removed is
+    /// recorded (an `exception` by Conclave) with the next event.
+    fn remove_leftover_keys(
+        &self,
+        session: &crate::signer::pkcs11::TokenSession,
+        keyholder: &str,
+        prefix: &[u8],
+    ) -> Result<(), DriverError> {
+        let recorded: Vec<KeyId> = self
+            .engine
+            .generated_keys()
+            .iter()
+            .map(|(_, _, k)| k.key_id())
+            .collect();
+        let keys = session
+            .keys()
+            .map_err(token_error(format!("keys of {keyholder}")))?;
+        let objects = session
+            .objects_with_id_prefix(prefix)
+            .map_err(token_error(format!(
+                "the objects on the token of {keyholder}"
+            )))?;
+        // A recorded key of this keyholder whose public object is not found: a private key
+        // alone might be its, so none is removed.
+        let recorded_missing = self
+            .engine
+            .generated_keys()
+            .iter()
+            .filter(|(who, _, _)| who == keyholder)
+            .any(|(_, _, k)| {
+                !keys
+                    .iter()
+                    .any(|t| t.tuf_key().is_some_and(|t| t.key_id() == k.key_id()))
+            });
+        let mut removed = Vec::new();
+        let mut ids: Vec<&Vec<u8>> = objects.iter().map(|(id, _)| id).collect();
+        ids.dedup();
+        for id in ids {
+            let kept = keys.iter().any(|k| {
+                &k.id == id && k.tuf_key().is_some_and(|t| recorded.contains(&t.key_id()))
+            });
+            let has_public = keys.iter().any(|k| &k.id == id);
+            if kept || (recorded_missing && !has_public) {
+                continue;
+            }
+            session.destroy_id(id).map_err(token_error(format!(
+                "removing a half-made key of {keyholder}"
+            )))?;
+            removed.extend(
+                objects
+                    .iter()
+                    .filter(|(i, _)| i == id)
+                    .map(|(_, what)| format!("{what} (CKA_ID {})", hex::encode(id))),
+            );
+        }
+        if !removed.is_empty() {
+            let text = format!(
+                "removed from the token {} of {keyholder} what an interrupted key generation of \
+                 this ceremony left, never recorded: {}",
+                session.token(),
+                removed.join(", ")
+            );
+            self.notes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(Event::Exception {
+                    step: self.step(),
+                    witness: crate::transcript::file::SYSTEM_ACTOR.into(),
+                    text,
+                });
+        }
+        Ok(())
     }
 
     /// The next key `who` has to sign with and the present token that holds it (`None`: not

@@ -70,6 +70,14 @@ pub(super) fn practice_tokens(
         if exists && pins.contains_key(name) {
             continue;
         }
+        if let Some(pin) = pins.get(name).filter(|_| token_folder(ws, name).is_none()) {
+            // Its PIN was saved, then the run was cut before the token was made.
+            let so_pin = random_digits(8);
+            module
+                .init_token(name, &so_pin, pin)
+                .map_err(io(format!("creating the practice token of {name}")))?;
+            continue;
+        }
         if pins.contains_key(name) {
             return Err(DriverError::Io(format!(
                 "the practice token of {name} in {} cannot be read any more (SoftHSM2 left it damaged after an interruption, and no saved copy repaired it); start a new workspace",
@@ -84,19 +92,92 @@ pub(super) fn practice_tokens(
         }
         let pin = random_digits(6);
         let so_pin = random_digits(8);
-        module
-            .init_token(name, &so_pin, &pin)
-            .map_err(io(format!("creating the practice token of {name}")))?;
-        pins.insert(name.to_string(), pin);
-        // Written after each token so an interrupted setup can go on.
+        pins.insert(name.to_string(), pin.clone());
+        // Written before the token is made: an interruption never leaves a token nobody knows
+        // the PIN of (a saved PIN without its token is made on the next run).
         let m: Map = pins
             .iter()
             .map(|(k, p)| (k.clone(), Value::String(p.to_string())))
             .collect();
         let text = Zeroizing::new(Value::Object(m).to_pretty_json());
         write_private(&ws.practice_pins(), text.as_bytes())?;
+        module
+            .init_token(name, &so_pin, &pin)
+            .map_err(io(format!("creating the practice token of {name}")))?;
     }
     Ok(pins)
+}
+
+/// The folder in `tokens/` of the practice token labelled `name` (SoftHSM2 keeps the label in
+/// `token.object`, padded with spaces to 32 bytes).
+fn token_folder(ws: &Workspace, name: &str) -> Option<std::path::PathBuf> {
+    let padded = format!("{name:<32}");
+    std::fs::read_dir(ws.dir.join("tokens"))
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|dir| {
+            std::fs::read(dir.join("token.object"))
+                .is_ok_and(|b| b.windows(padded.len()).any(|w| w == padded.as_bytes()))
+        })
+}
+
+/// Before the token module is loaded: remove what an interrupted earlier run left in the
+/// practice token store: a practice token made before its PIN was saved (an earlier version
+/// saved it after; nobody can log in to it), and the temporary files of the saved copy
+/// (`*.tmp`). Returns what was removed.
+pub(super) fn clean_practice_leftovers(
+    ws: &Workspace,
+    people: &[String],
+) -> Result<Vec<String>, DriverError> {
+    let mut removed = Vec::new();
+    let saved: Vec<String> = std::fs::read_to_string(ws.practice_pins())
+        .ok()
+        .and_then(|t| Value::parse(t.as_bytes()).ok())
+        .and_then(|v| v.as_object().map(|m| m.keys().cloned().collect()))
+        .unwrap_or_default();
+    for name in people {
+        if saved.contains(name) {
+            continue;
+        }
+        if let Some(dir) = token_folder(ws, name) {
+            std::fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;
+            // And its saved copy, which would otherwise bring it back.
+            if let Some(copy) = dir.file_name().map(|n| ws.dir.join("tokens.saved").join(n))
+                && copy.exists()
+            {
+                std::fs::remove_dir_all(&copy)
+                    .map_err(io(format!("removing {}", copy.display())))?;
+            }
+            removed.push(format!(
+                "the practice token of {name} ({}) was made before its PIN was saved and was made again",
+                dir.display()
+            ));
+        }
+    }
+    let saved_dir = ws.dir.join("tokens.saved");
+    for tmp in temporary_files(&saved_dir) {
+        std::fs::remove_file(&tmp).map_err(io(format!("removing {}", tmp.display())))?;
+        removed.push(format!(
+            "a temporary file of the saved token copy ({})",
+            tmp.display()
+        ));
+    }
+    Ok(removed)
+}
+
+/// `*.tmp` files (what `write_private` leaves when cut short) one folder level under `dir`.
+fn temporary_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|rd| rd.filter_map(Result::ok).map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
+        .collect()
 }
 
 /// SoftHSM2 rewrites its token files in place, so a `kill -9` at the wrong moment can leave a
@@ -147,6 +228,10 @@ pub(super) fn repair_tokens(ws: &Workspace) -> Result<Vec<String>, DriverError> 
         for f in std::fs::read_dir(&dir).map_err(io(dir.display()))? {
             let f = f.map_err(io(dir.display()))?.path();
             let Some(fname) = f.file_name() else { continue };
+            // The saved copy's own temporary files are never put into the token store.
+            if f.extension().is_some_and(|e| e == "tmp") {
+                continue;
+            }
             let target = live.join(name).join(fname);
             let damaged = target.metadata().map(|m| m.len() == 0).unwrap_or(true);
             if damaged {

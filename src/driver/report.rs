@@ -45,6 +45,8 @@ pub struct CeremonyReport {
     pub warnings: Vec<String>,
     /// Practice token files restored after an interruption emptied them.
     pub repaired: Vec<String>,
+    /// What an interruption left that Conclave removed, as the transcript records it.
+    pub cleaned: Vec<String>,
     /// Each key generated.
     pub keys: Vec<KeyRow>,
     /// Role to the SHA-256 of the canonical bytes that were reviewed and signed.
@@ -133,6 +135,7 @@ pub(super) fn finished(
             .map_or_else(PathBuf::new, |p| p.join("export")),
         seal,
         repaired: Vec::new(),
+        cleaned: Vec::new(),
         resumed: true,
         already_complete: true,
         resumed_events: events.len(),

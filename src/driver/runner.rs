@@ -62,7 +62,14 @@ pub(super) fn run_script(
         if need == Need::Done {
             break;
         }
-        let (actor, event) = session.answer(need, None)?;
+        let (actor, event) = match session.answer(need, None) {
+            Ok(answer) => answer,
+            Err(e) => {
+                // The attempt is recorded; the error it records is the one reported.
+                let _ = session.record_failure(&e);
+                return Err(e);
+            }
+        };
         session.record(&actor, event)?;
     }
     let mut signers = Vec::new();

@@ -64,6 +64,13 @@ impl Session {
             export_dir: self.ws.export(),
             seal: seal_hash,
             repaired: self.repaired,
+            cleaned: self
+                .engine
+                .exceptions()
+                .iter()
+                .filter(|(_, who, _)| who == crate::transcript::file::SYSTEM_ACTOR)
+                .map(|(_, _, text)| text.clone())
+                .collect(),
             resumed: self.resumed,
             already_complete: false,
             resumed_events: self.resumed_events,

@@ -11,7 +11,7 @@ use crate::signer::pkcs11::Module;
 use super::lock::WorkspaceLock;
 use super::module::{ChosenModule, ModuleUse, choose_module, choose_module_here};
 use crate::transcript::details::BeginDetails;
-use crate::transcript::file::TranscriptFile;
+use crate::transcript::file::{SYSTEM_ACTOR, TranscriptFile};
 use crate::transcript::record::Timestamp;
 use crate::tuf::canonical::Value;
 
@@ -23,7 +23,8 @@ use super::inputs::{latest, online_keys};
 use super::log_step::log_step_missing;
 use super::plan::Plan;
 use super::practice::{
-    PRACTICE_LOG_ORIGIN, practice_plan, practice_tokens, repair_tokens, save_tokens,
+    PRACTICE_LOG_ORIGIN, clean_practice_leftovers, practice_plan, practice_tokens, repair_tokens,
+    save_tokens,
 };
 use super::report::{CeremonyReport, finished};
 use super::workspace::Workspace;
@@ -71,6 +72,9 @@ pub struct Session {
     pub(super) online: BTreeMap<String, Value>,
     pub(super) sys: PathBuf,
     pub(super) clock: Arc<dyn Clock>,
+    /// Events the machine found while making another event (half-made key objects it
+    /// removed), recorded before the next event.
+    pub(super) notes: std::sync::Mutex<Vec<Event>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -119,13 +123,14 @@ impl Session {
         let mut engine =
             Engine::new(script.clone()).map_err(|e| DriverError::Refused(e.to_string()))?;
         let practice_tokens_used = real.is_none();
-        let (module, chosen_module, plan, repaired) = match real {
+        let (module, chosen_module, plan, repaired, cleaned) = match real {
             None => {
+                let (people, values) = practice_plan(script.kind);
+                let cleaned = clean_practice_leftovers(ws, &people)?;
                 let repaired = repair_tokens(ws)?;
                 let chosen = choose_module(None, false, None, None, ModuleUse::Rehearsal)
                     .map_err(io("the SoftHSM2 module"))?;
                 let module = chosen.open().map_err(io("the SoftHSM2 module"))?;
-                let (people, values) = practice_plan(script.kind);
                 let pins = practice_tokens(ws, &module, &people)?;
                 save_tokens(ws)?;
                 let plan = Plan {
@@ -142,7 +147,7 @@ impl Session {
                     export_to: None,
                     log_origin: Some(PRACTICE_LOG_ORIGIN.into()),
                 };
-                (module, chosen, plan, repaired)
+                (module, chosen, plan, repaired, cleaned)
             }
             Some(plan) => {
                 let chosen = match &plan.module {
@@ -158,7 +163,7 @@ impl Session {
                     .map_err(io("the PKCS#11 module"))?,
                 };
                 let module = chosen.open().map_err(io("the PKCS#11 module"))?;
-                (module, chosen, plan, Vec::new())
+                (module, chosen, plan, Vec::new(), Vec::new())
             }
         };
         // The online keys on the input media: the registry's current ones at a bootstrap, new
@@ -206,6 +211,20 @@ impl Session {
             complete = true;
         }
         let mut resumed_events = 0;
+        // A transcript an interruption left without one complete record (cut while its
+        // `begin` was written) holds nothing of the ceremony: it is started again, and the new
+        // transcript says so.
+        let mut notes: Vec<Event> = cleaned
+            .into_iter()
+            .map(|text| Event::Exception {
+                step: engine.current_step().unwrap_or("end").to_string(),
+                witness: SYSTEM_ACTOR.into(),
+                text,
+            })
+            .collect();
+        if !complete && let Some(note) = restart_if_empty(&tpath, &engine)? {
+            notes.push(note);
+        }
         let resumed = tpath.exists();
         let transcript = if resumed {
             let (file, records) = if complete {
@@ -279,6 +298,7 @@ impl Session {
             online,
             sys: sys.to_path_buf(),
             clock,
+            notes: std::sync::Mutex::new(notes),
         })))
     }
 
@@ -339,10 +359,52 @@ impl Session {
         &self.module
     }
 
+    /// Record why the current step failed (a wrong or locked PIN, a token taken away, a failed
+    /// export...) as an `exception` by Conclave naming the step and what failed, so that the
+    /// transcript shows the attempt and not only the `resume` of the next run. The text is the
+    /// error's: it names the keyholder and the token, never a PIN.
+    pub fn record_failure(&mut self, e: &DriverError) -> Result<(), DriverError> {
+        if self.transcript.is_none() {
+            return Ok(());
+        }
+        let kind = match e {
+            DriverError::WrongPin(_) => "wrong PIN",
+            DriverError::PinLocked(_) => "PIN locked",
+            DriverError::TokenRemoved(_) => "token removed",
+            DriverError::Refused(_) => "refused",
+            DriverError::Io(_) => "failed",
+            DriverError::InUse(_) => "workspace in use",
+        };
+        let step = self.step();
+        let text = format!("step {step}: {kind}: {e}");
+        self.record_one(
+            SYSTEM_ACTOR,
+            Event::Exception {
+                step,
+                witness: SYSTEM_ACTOR.into(),
+                text,
+            },
+        )?;
+        Ok(())
+    }
+
     /// Record an event: the engine decides first; only an accepted event is appended to the
     /// transcript (fsynced) and counts. Policy warnings it raises are acknowledged by the
     /// administrator as events of their own, and returned.
     pub fn record(&mut self, actor: &str, event: Event) -> Result<Vec<String>, DriverError> {
+        let notes = std::mem::take(
+            &mut *self
+                .notes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for note in notes {
+            self.record_one(SYSTEM_ACTOR, note)?;
+        }
+        self.record_one(actor, event)
+    }
+
+    fn record_one(&mut self, actor: &str, event: Event) -> Result<Vec<String>, DriverError> {
         let mut trial = self.engine.clone();
         let new_warnings = trial
             .apply(&event)
@@ -383,6 +445,35 @@ impl Session {
         }
         Ok(new_warnings)
     }
+}
+
+/// Remove the transcript at `tpath` when it holds no complete record (empty, or only a torn
+/// first line: an interruption while its `begin` was written); what was removed, as an event
+/// for the new transcript.
+fn restart_if_empty(tpath: &Path, engine: &Engine) -> Result<Option<Event>, DriverError> {
+    let bytes = match std::fs::read(tpath) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(tpath.display())(e)),
+    };
+    if bytes.contains(&b'\n') {
+        return Ok(None);
+    }
+    std::fs::remove_file(tpath).map_err(io(format!("removing {}", tpath.display())))?;
+    let name = tpath
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(Some(Event::Exception {
+        step: engine.current_step().unwrap_or("end").to_string(),
+        witness: SYSTEM_ACTOR.into(),
+        text: format!(
+            "an earlier run was interrupted while it began the transcript {name}: it held no \
+             complete record ({} bytes, SHA-256 {}) and was started again",
+            bytes.len(),
+            hex::encode(crate::transcript::record::sha256(&bytes))
+        ),
+    }))
 }
 
 /// A transcript of `script_name` in the workspace that is not sealed yet.

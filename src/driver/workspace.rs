@@ -46,11 +46,13 @@ pub fn prepare(dir: &Path) -> Result<Workspace, DriverError> {
     let tokens = ws.dir.join("tokens");
     crate::folder::create_dir_all_mode(&tokens, crate::folder::PRIVATE_DIR_MODE)
         .map_err(io(format!("cannot create {}", tokens.display())))?;
-    if !ws.softhsm_conf().exists() {
-        let text = format!(
-            "# SoftHSM2 practice tokens of a Conclave rehearsal. Practice only.\ndirectories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-            tokens.display()
-        );
+    // Always this workspace's own token folder: a copied or moved workspace must not keep
+    // using the tokens of the one it was copied from (SoftHSM2 wants an absolute path).
+    let text = format!(
+        "# SoftHSM2 practice tokens of a Conclave rehearsal. Practice only.\ndirectories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+        tokens.display()
+    );
+    if std::fs::read(ws.softhsm_conf()).ok().as_deref() != Some(text.as_bytes()) {
         crate::folder::write_private_file(&ws.softhsm_conf(), text.as_bytes())
             .map_err(io(format!("cannot write {}", ws.softhsm_conf().display())))?;
     }

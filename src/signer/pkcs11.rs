@@ -1442,6 +1442,62 @@ impl TokenSession {
         Ok(TokenKey { label, id, public })
     }
 
+    /// The objects (any class) whose `CKA_ID` starts with `prefix` (the session logged in, so
+    /// private objects show too): `CKA_ID` and a description ("private key \"label\"").
+    pub fn objects_with_id_prefix(
+        &self,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, String)>, TokenError> {
+        let handles = self.session.find_objects(&[]).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for h in handles {
+            let Ok(attrs) = self.session.get_attributes(
+                h,
+                &[
+                    AttributeType::Id,
+                    AttributeType::Class,
+                    AttributeType::Label,
+                ],
+            ) else {
+                continue;
+            };
+            let mut id = Vec::new();
+            let mut class = "object";
+            let mut label = String::new();
+            for a in attrs {
+                match a {
+                    Attribute::Id(i) => id = i,
+                    Attribute::Class(c) if c == ObjectClass::PUBLIC_KEY => class = "public key",
+                    Attribute::Class(c) if c == ObjectClass::PRIVATE_KEY => class = "private key",
+                    Attribute::Class(c) if c == ObjectClass::CERTIFICATE => class = "certificate",
+                    Attribute::Label(l) => label = clean_text(&String::from_utf8_lossy(&l)),
+                    _ => {}
+                }
+            }
+            if !prefix.is_empty() && id.starts_with(prefix) {
+                out.push((id, format!("{class} \"{label}\"")));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Destroy every object whose `CKA_ID` is exactly `id` (the session read-write and logged
+    /// in); how many were destroyed.
+    pub fn destroy_id(&self, id: &[u8]) -> Result<usize, TokenError> {
+        if id.is_empty() {
+            return Ok(0);
+        }
+        let handles = self
+            .session
+            .find_objects(&[Attribute::Id(id.to_vec())])
+            .map_err(|e| self.err(e))?;
+        for h in &handles {
+            self.session.destroy_object(*h).map_err(|e| self.err(e))?;
+        }
+        Ok(handles.len())
+    }
+
     /// Find a key by label, or by TUF key id (full, or a unique prefix of at least 8 hex digits).
     pub fn find_key(&self, wanted: &str) -> Result<TokenKey, TokenError> {
         let keys = self.keys()?;
