@@ -406,18 +406,23 @@ fn ceremony(b: &Bench, ws_name: &str, key_type: &str) -> common::Run {
         .iter()
         .map(|k| format!("{k}={}\n", b.pin(k)))
         .collect();
+    bootstrap(b, &ws, &answers, &pins)
+}
+
+/// `conclave ceremony run bootstrap-root` in workspace `ws` with `answers`, the PINs on stdin.
+fn bootstrap(b: &Bench, ws: &str, answers: &str, pins: &str) -> common::Run {
     b.conclave(
         &[
             "ceremony",
             "run",
             "bootstrap-root",
             "--workspace",
-            &ws,
+            ws,
             "--answers",
-            &answers,
+            answers,
             "--pin-stdin",
         ],
-        &pins,
+        pins,
     )
 }
 
@@ -527,19 +532,7 @@ fn a_whole_ceremony_on_yubihsm_tokens_records_the_advisory_and_refuses_ecdsa() {
             .iter()
             .map(|(l, p)| format!("{l}=0001{p}\n"))
             .collect();
-        let run = b.conclave(
-            &[
-                "ceremony",
-                "run",
-                "bootstrap-root",
-                "--workspace",
-                &ws,
-                "--answers",
-                &answers,
-                "--pin-stdin",
-            ],
-            &pins,
-        );
+        let run = bootstrap(&b, &ws, &answers, &pins);
         (run, ws)
     };
     let (run, _) = run_with("ws-ecdsa", "ecdsa-p256");
