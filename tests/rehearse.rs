@@ -1059,3 +1059,75 @@ fn a_copied_workspace_uses_its_own_tokens_once_the_original_is_gone() {
         "{conf}"
     );
 }
+
+/// `conclave rehearse` without `--workspace` (what `make demo` runs) continues the newest
+/// unfinished rehearsal folder in the current folder and says so; once it is finished, the next
+/// run starts a new folder, and `--new` starts one even beside an unfinished rehearsal.
+#[test]
+fn rehearse_without_a_workspace_continues_the_newest_unfinished_rehearsal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let older = tmp.path().join("rehearsal-20260101-000000");
+    let newer = tmp.path().join("rehearsal-20260102-000000");
+    // The older one is interrupted right after its transcript began; the newer one is a
+    // finished ceremony; a folder of another name is never a candidate.
+    kill_after_begin(&older);
+    assert!(lines(&older.join("bootstrap-root.transcript.jsonl")) >= 1);
+    let (code, out, err) = rehearse(&newer);
+    assert_eq!(code, 0, "{out}{err}");
+    std::fs::create_dir(tmp.path().join("rehearsal-notes")).unwrap();
+    let rehearsals = || {
+        let mut n: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("rehearsal-2"))
+            .collect();
+        n.sort();
+        n
+    };
+    let here = |args: &[&str]| {
+        let out = conclave()
+            .args(["rehearse", "--headless"])
+            .args(args)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, out, err) = here(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("continuing the unfinished practice ceremony \"bootstrap-root\" in rehearsal-20260101-000000")
+            && err.contains("conclave rehearse --new"),
+        "{err}"
+    );
+    assert!(out.contains("continued an interrupted run"), "{out}");
+    assert_eq!(rehearsals().len(), 2, "no new folder: {:?}", rehearsals());
+    transcript_verifies(&older);
+
+    // Nothing unfinished now: a new folder.
+    let (code, out, err) = here(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("continuing"), "{err}");
+    assert_eq!(rehearsals().len(), 3, "{:?}", rehearsals());
+
+    // --new beside an unfinished rehearsal.
+    let cut = tmp.path().join("rehearsal-20260103-000000");
+    kill_after_begin(&cut);
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, out, err) = here(&["--new"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("continuing"), "{err}");
+    assert_eq!(rehearsals().len(), 5, "{:?}", rehearsals());
+    assert!(rehearsal_is_unfinished(&cut));
+}
+
+/// The transcript of the folder's bootstrap-root ends before the seal.
+fn rehearsal_is_unfinished(ws: &Path) -> bool {
+    let t = std::fs::read_to_string(ws.join("bootstrap-root.transcript.jsonl")).unwrap_or_default();
+    !t.contains("\"sealed\"")
+}

@@ -89,6 +89,29 @@ impl Tmux {
         }
     }
 
+    /// A new ceremony opens with its welcome over the first step: check it, Enter begins, and
+    /// wait for the parameters screen without it.
+    fn begin(&self) -> String {
+        let s = self.wait_for("┌ Welcome ");
+        assert!(
+            s.contains("Purpose, read aloud") && s.contains("Enter begin"),
+            "{s}"
+        );
+        self.send(&["Enter"]);
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if !s.contains("┌ Welcome ") && s.contains("Parameters of this ceremony") {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "Enter did not begin the ceremony; the screen shows:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Wait until the screen changes from `before`.
     fn wait_change(&self, before: &str) -> String {
         let start = Instant::now();
@@ -260,7 +283,20 @@ fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
         "boot",
         &format!("{} rehearse --workspace {}", conclave(), ws.display()),
     );
-    let s = t.wait_for("Parameters of this ceremony");
+    // A new ceremony opens with its welcome: purpose, practice, who sits at the keyboard, F2;
+    // keys other than Enter wait.
+    let s = t.wait_for("┌ Welcome ");
+    assert!(
+        s.contains("This is PRACTICE")
+            && s.contains("F2 fills in")
+            && s.contains("administrator sits at the keyboard"),
+        "{s}"
+    );
+    save("00-welcome", &s);
+    t.send(&["Down"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(t.screen().contains("┌ Welcome "));
+    let s = t.begin();
     assert!(
         s.contains("PRACTICE") && s.contains("root_threshold"),
         "{s}"
@@ -462,7 +498,7 @@ fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
             ws.display()
         ),
     );
-    t.wait_for("Parameters of this ceremony");
+    t.begin();
     let (s, seen) = drive(&t, None);
     let review = seen
         .iter()
@@ -495,7 +531,7 @@ fn an_interrupted_ceremony_reopens_where_it_stopped() {
     let ws = tmp.path().join("ws");
     let cmd = format!("{} rehearse --workspace {}", conclave(), ws.display());
     let t = Tmux::start("cut", &cmd);
-    t.wait_for("Parameters of this ceremony");
+    t.begin();
     // A witness records an exception at the roll call.
     drive(&t, Some("Keyholders (at least"));
     t.send(&["!"]);
@@ -683,7 +719,7 @@ fn tokens_not_named_after_their_keyholders_are_assigned_in_the_ui() {
             ws.display()
         ),
     );
-    t.wait_for("Parameters of this ceremony");
+    t.begin();
     t.send(&["Enter"]);
     t.wait_for("│ y  yes");
     t.send(&["y"]);
@@ -874,7 +910,7 @@ fn no_ceremony_process_outlives_the_one_the_user_started() {
         "orphan",
         &format!("{} rehearse --workspace {}", conclave(), ws.display()),
     );
-    t.wait_for("Parameters of this ceremony");
+    t.wait_for("┌ Welcome ");
     let procs = conclave_processes(&t);
     assert_eq!(
         procs.len(),
@@ -908,7 +944,7 @@ fn no_ceremony_process_outlives_the_one_the_user_started() {
             ws.display()
         ),
     );
-    t.wait_for("Parameters of this ceremony");
+    t.wait_for("CONCLAVE");
     let pids: Vec<u32> = conclave_processes(&t).iter().map(|(p, _)| *p).collect();
     assert_eq!(pids.len(), 2, "{pids:?}");
     t.kill();

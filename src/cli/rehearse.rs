@@ -19,11 +19,51 @@ pub struct RehearseArgs {
     /// The ceremony script to rehearse.
     #[arg(long, default_value = "bootstrap-root", value_name = "NAME")]
     pub script: String,
-    /// Workspace folder (practice tokens, transcript, export). Default: a new folder
-    /// `rehearsal-YYYYMMDD-HHMMSS` in the current folder. Running again on the same workspace
-    /// continues an interrupted rehearsal.
-    #[arg(long, value_name = "DIR")]
+    /// Workspace folder (practice tokens, transcript, export). Default: the newest
+    /// `rehearsal-YYYYMMDD-HHMMSS` folder in the current folder whose ceremony is unfinished
+    /// (it is continued), else a new one. Running again on the same workspace continues an
+    /// interrupted rehearsal.
+    #[arg(long, value_name = "DIR", conflicts_with = "new")]
     pub workspace: Option<PathBuf>,
+    /// Start a new rehearsal folder even when an unfinished one is in the current folder.
+    #[arg(long)]
+    pub new: bool,
+}
+
+/// Whether a folder name is one `conclave rehearse` makes: `rehearsal-YYYYMMDD-HHMMSS`.
+fn is_rehearsal_name(name: &str) -> bool {
+    let Some(stamp) = name.strip_prefix("rehearsal-") else {
+        return false;
+    };
+    let b = stamp.as_bytes();
+    b.len() == 15
+        && b[8] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 8 || c.is_ascii_digit())
+}
+
+/// The newest rehearsal folder in `parent` (by its name's time) whose practice ceremony
+/// `script` is unfinished. Symbolic links and folders that cannot be read are passed over.
+fn last_unfinished(parent: &Path, script: &str) -> Option<PathBuf> {
+    let mut names: Vec<String> = std::fs::read_dir(parent)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| is_rehearsal_name(n))
+        .collect();
+    names.sort_unstable_by(|a, b| b.cmp(a));
+    names
+        .into_iter()
+        .map(|n| {
+            if parent == Path::new(".") {
+                PathBuf::from(n)
+            } else {
+                parent.join(n)
+            }
+        })
+        .find(|d| rehearse::rehearsal_unfinished(d, script).unwrap_or(false))
 }
 
 fn default_workspace() -> PathBuf {
@@ -78,7 +118,20 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
     if !a.headless && headless {
         eprintln!("conclave: no terminal: the practice ceremony runs unattended (--headless)");
     }
-    let dir = a.workspace.clone().unwrap_or_else(default_workspace);
+    let dir = match &a.workspace {
+        Some(d) => d.clone(),
+        None => match last_unfinished(Path::new("."), &a.script).filter(|_| !a.new) {
+            Some(d) => {
+                eprintln!(
+                    "conclave: continuing the unfinished practice ceremony \"{}\" in {} (for a new rehearsal instead: conclave rehearse --new)",
+                    a.script,
+                    d.display()
+                );
+                d
+            }
+            None => default_workspace(),
+        },
+    };
     let ws = rehearse::prepare(&dir).map_err(map)?;
     let conf = ws.softhsm_conf();
     let in_child = std::env::var_os(REHEARSE_CHILD).is_some_and(|v| Path::new(&v) == conf)
@@ -218,5 +271,26 @@ pub fn check_line(c: &rehearse::Check) -> String {
     match &c.note {
         Some(n) => format!("{}: {verdict} ({n})", c.command),
         None => format!("{}: {verdict}", c.command),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_rehearsal_name;
+
+    #[test]
+    fn only_the_folders_rehearse_makes_are_candidates() {
+        assert!(is_rehearsal_name("rehearsal-20261206-184501"));
+        for n in [
+            "rehearsal-2026120-184501",
+            "rehearsal-20261206184501",
+            "rehearsal-20261206-18450a",
+            "rehearsal-20261206-1845012",
+            "rehearsal-",
+            "my-rehearsal-20261206-184501",
+            "rehearsal-20261206_184501",
+        ] {
+            assert!(!is_rehearsal_name(n), "{n}");
+        }
     }
 }

@@ -8,7 +8,6 @@ use crate::transparency::dir::ENTRIES;
 
 use super::error::{DriverError, io};
 use super::inputs::latest;
-use super::plan::Plan;
 use super::report::KeyLog;
 use super::session::Session;
 use super::workspace::Workspace;
@@ -144,12 +143,13 @@ fn log_signed(dir: &Path) -> bool {
 }
 
 /// Whether a sealed ceremony still lacks (part of) its key-event log step (interrupted after
-/// the seal signatures): a log is expected when the plan names one, the input media brings
-/// one, or the workspace has one; the step is missing when no `export/log-NNN` holds the seal,
-/// or the log that does lacks checkpoint signatures (interrupted while signing).
-pub(super) fn log_step_missing(ws: &Workspace, plan: &Plan, seal_hex: &str) -> bool {
+/// the seal signatures): a log is expected when the plan names one (`log_planned`: the plan's
+/// log origin; always for a rehearsal), the input media brings one, or the workspace has one;
+/// the step is missing when no `export/log-NNN` holds the seal, or the log that does lacks
+/// checkpoint signatures (interrupted while signing).
+pub(super) fn log_step_missing(ws: &Workspace, log_planned: bool, seal_hex: &str) -> bool {
     let logs = workspace_logs(ws);
-    let expected = plan.log_origin.is_some() || ws.input().join("log").is_dir() || !logs.is_empty();
+    let expected = log_planned || ws.input().join("log").is_dir() || !logs.is_empty();
     expected
         && match log_of_seal(ws, seal_hex) {
             None => true,

@@ -38,5 +38,5 @@ pub use practice::{PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, REHEARSE_CHILD};
 pub use report::{CeremonyReport, KeyLog, KeyRow};
 pub use runner::{run, run_real};
 pub use scripts::{SHIPPED_SCRIPTS, shipped_script};
-pub use session::{Opened, Session};
+pub use session::{Opened, Session, rehearsal_unfinished};
 pub use workspace::{Workspace, prepare};

@@ -181,7 +181,7 @@ impl Session {
         } else {
             // One transcript per ceremony: an unfinished one is continued (whatever it already
             // exported), otherwise a new one is named after the root version it will produce.
-            match unfinished(ws, script_name, &script, &plan)? {
+            match unfinished(ws, script_name, &script, plan.log_origin.is_some())? {
                 Some(p) => p,
                 None => {
                     // Named after the version the ceremony produces: targets for a ceremony
@@ -204,7 +204,7 @@ impl Session {
         // (nothing more is appended), only the log is written.
         let mut complete = false;
         if let Some(done) = finished(ws, &tpath, &script)? {
-            if !log_step_missing(ws, &plan, &done.seal) {
+            if !log_step_missing(ws, plan.log_origin.is_some(), &done.seal) {
                 super::export::export_transcript(ws, plan.export_to.as_deref(), &tpath)?;
                 return Ok(Opened::Finished(Box::new(done)));
             }
@@ -481,7 +481,7 @@ pub(super) fn unfinished(
     ws: &Workspace,
     script_name: &str,
     script: &Script,
-    plan: &Plan,
+    log_planned: bool,
 ) -> Result<Option<PathBuf>, DriverError> {
     let prefix = format!("{script_name}-v");
     let Ok(rd) = std::fs::read_dir(&ws.dir) else {
@@ -500,11 +500,45 @@ pub(super) fn unfinished(
     for p in candidates {
         match finished(ws, &p, script)? {
             None => return Ok(Some(p)),
-            Some(done) if log_step_missing(ws, plan, &done.seal) => return Ok(Some(p)),
+            Some(done) if log_step_missing(ws, log_planned, &done.seal) => return Ok(Some(p)),
             Some(_) => {}
         }
     }
     Ok(None)
+}
+
+/// Whether the rehearsal workspace `dir` holds an unfinished practice ceremony of the shipped
+/// script `script_name`: a transcript that is not sealed, or sealed with its key-event log step
+/// missing (a rehearsal always keeps a log). `conclave rehearse` without `--workspace`
+/// continues the newest such folder. Reads only; takes no lock and touches no token.
+pub fn rehearsal_unfinished(dir: &Path, script_name: &str) -> Result<bool, DriverError> {
+    let text = super::scripts::shipped_script(script_name).ok_or_else(|| {
+        DriverError::Refused(format!(
+            "no shipped ceremony script named \"{script_name}\""
+        ))
+    })?;
+    let script = Script::parse(&format!("{script_name}.toml"), text).map_err(|e| {
+        DriverError::Refused(
+            e.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })?;
+    let ws = Workspace {
+        dir: dir.to_path_buf(),
+    };
+    if script.kind != Kind::BootstrapRoot {
+        return Ok(unfinished(&ws, script_name, &script, true)?.is_some());
+    }
+    let tpath = ws.transcript(script_name);
+    if !tpath.exists() {
+        return Ok(false);
+    }
+    Ok(match finished(&ws, &tpath, &script)? {
+        None => true,
+        Some(done) => log_step_missing(&ws, true, &done.seal),
+    })
 }
 
 pub(super) fn trial_step(ev: &Event) -> Option<&str> {

@@ -155,6 +155,8 @@ pub struct App {
     message: Option<Message>,
     banner: Option<String>,
     help: bool,
+    /// The welcome shown before a new ceremony's first step (Enter begins).
+    welcome: Option<Vec<String>>,
     /// Set when the UI should end.
     pub quit: bool,
     /// Why the UI ended early (printed after the terminal is restored).
@@ -215,6 +217,7 @@ impl App {
             message: None,
             banner: None,
             help: false,
+            welcome: None,
             quit: false,
             exit_message: None,
             drain: false,
@@ -262,6 +265,10 @@ impl App {
                 "Continued an interrupted ceremony: {} events replayed from the transcript.",
                 s.resumed_events
             )),
+            _ => None,
+        };
+        app.welcome = match &app.phase {
+            Phase::Ceremony(s) if !s.resumed => Some(welcome_lines(s)),
             _ => None,
         };
         Ok(app)
@@ -424,6 +431,13 @@ impl App {
                     "Stop now? Everything recorded so far is kept; the same command continues the ceremony.".into(),
                     Pending::Quit,
                 );
+            }
+            return;
+        }
+        // The welcome: Enter begins; other keys wait (Ctrl-C above still stops).
+        if self.welcome.is_some() {
+            if k.code == KeyCode::Enter {
+                self.welcome = None;
             }
             return;
         }
@@ -2091,8 +2105,54 @@ impl App {
                 v.keys.extend(common);
             }
         }
+        if let Some(w) = &self.welcome {
+            v.welcome = Some(w.clone());
+            v.keys = vec![key("Enter", "begin"), key("Ctrl-C", "stop")];
+        }
         v
     }
+}
+
+/// The welcome of a new ceremony: what it is for (read aloud), whether it is practice, who sits
+/// at the keyboard and who comes to it, and the keys that work everywhere.
+fn welcome_lines(s: &Session) -> Vec<String> {
+    let mut lines = vec![
+        format!(
+            "{}. Purpose, read aloud: {}",
+            crate::text::show(&s.script.title),
+            crate::text::show_max(
+                &s.script
+                    .purpose
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                1000
+            )
+        ),
+        String::new(),
+    ];
+    if s.practice_tokens {
+        lines.push(
+            "This is PRACTICE: the tokens are SoftHSM2 files in the workspace, not the keyholders' devices; no key made here is ever used for a registry."
+                .into(),
+        );
+    } else {
+        lines.push(
+            "This is a REAL ceremony: keys are generated and used inside the keyholders' own tokens, and every step is recorded in the transcript the tokens seal."
+                .into(),
+        );
+    }
+    lines.push(
+        "The administrator sits at the keyboard and reads each step aloud. Each keyholder comes to the keyboard when their token is asked for, checks the digest on screen, types their PIN and confirms. Witnesses watch; ! records an exception."
+            .into(),
+    );
+    if s.practice_tokens {
+        lines.push("F2 fills in a practice token's PIN at the PIN prompt.".into());
+    }
+    lines.push(
+        "? shows the keys of each screen. Ctrl-C stops; the same command continues later.".into(),
+    );
+    lines
 }
 
 /// An exported file shown as animated QR codes (UR fountain frames), one frame per tick.
@@ -2542,6 +2602,34 @@ mod tests {
         assert_eq!(rows[0].flags, "PIN LOCKED");
         let (status, _) = token_status(&Err("C_GetSlotList failed".into()), "x", "bob");
         assert!(matches!(status, TokenStatus::Error(_)));
+    }
+
+    /// The welcome waits for Enter: other keys (here the choice's Down and Enter's neighbours)
+    /// change nothing under it, Enter begins, and the key line says so meanwhile.
+    #[test]
+    fn the_welcome_waits_for_enter() {
+        let mut app = App::new(Phase::Choose {
+            ws: None,
+            sys: std::env::temp_dir().join("conclave-no-such-sys"),
+            plan: Box::default(),
+            scripts: vec![
+                ("a".into(), "A".into(), "first".into(), ""),
+                ("b".into(), "B".into(), "second".into(), ""),
+            ],
+        });
+        app.welcome = Some(vec!["Welcome.".into()]);
+        let v = app.view_state();
+        assert_eq!(v.welcome, Some(vec!["Welcome.".to_string()]));
+        assert_eq!(v.keys[0], ("Enter".to_string(), "begin".to_string()));
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Down)));
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Char('y'))));
+        assert!(app.welcome.is_some());
+        assert_eq!(app.selected, 0);
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Enter)));
+        assert!(app.welcome.is_none());
+        assert!(app.view_state().welcome.is_none());
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Down)));
+        assert_eq!(app.selected, 1);
     }
 
     /// The PIN prompt's buffer is allocated once at its full size: typing the longest PIN the

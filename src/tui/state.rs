@@ -26,6 +26,8 @@ pub struct ViewState {
     pub banner: Option<String>,
     /// The key help overlay is open.
     pub help: bool,
+    /// The welcome of a new ceremony (paragraphs), drawn over the first step until Enter.
+    pub welcome: Option<Vec<String>>,
     /// Keys of the current screen: (key, what it does).
     pub keys: Vec<(String, String)>,
     /// An animated QR frame shown over the whole screen.

@@ -6,7 +6,9 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
-use super::centered;
+use ratatui::widgets::Wrap;
+
+use super::{centered, wrapped_height};
 
 pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, keys: &[(String, String)]) {
     let mut lines = vec![Line::raw("This screen:")];
@@ -43,6 +45,34 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, keys: &[(String, String)])
     frame.render_widget(Clear, r);
     frame.render_widget(
         Paragraph::new(lines).block(Block::new().borders(Borders::ALL).title(" Keys ")),
+        r,
+    );
+}
+
+/// The welcome of a new ceremony over its first step, above the key line (Enter begins).
+pub(super) fn welcome(frame: &mut Frame<'_>, area: Rect, paragraphs: &[String]) {
+    let above_keys = Rect {
+        height: area.height.saturating_sub(1),
+        ..area
+    };
+    let width = 76u16.min(above_keys.width);
+    let inner = width.saturating_sub(2);
+    let mut lines = Vec::new();
+    let mut height = 2u16;
+    for p in paragraphs {
+        height = height.saturating_add(if p.is_empty() {
+            1
+        } else {
+            wrapped_height(p, inner)
+        });
+        lines.push(Line::raw(p.clone()));
+    }
+    let r = centered(above_keys, width, height);
+    frame.render_widget(Clear, r);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(Block::new().borders(Borders::ALL).title(" Welcome ")),
         r,
     );
 }

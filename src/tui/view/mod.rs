@@ -203,6 +203,9 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
     if let Some(q) = &s.qr {
         summary::qr_overlay(frame, area, q);
     }
+    if let Some(w) = &s.welcome {
+        help::welcome(frame, area, w);
+    }
     if s.help {
         help::draw(frame, area, &s.keys);
     }

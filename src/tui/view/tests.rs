@@ -207,6 +207,27 @@ fn screens() -> Vec<(&'static str, ViewState)> {
         status: "2.root.json  frame 1  (9 fragments; read at least that many)  sha256 0011aabb…  r next file  Esc close".into(),
     });
     out.push(("qr", qr));
+    let mut welcome = base(Screen::Parameters {
+        rows: vec![(
+            "root_threshold".into(),
+            "2".into(),
+            "Signatures root needs".into(),
+        )],
+        selected: 0,
+    });
+    welcome.welcome = Some(vec![
+        "Bootstrap a TUF root. Purpose, read aloud: Create root v1 and targets v1 for a new repository, with keys generated inside the keyholders' tokens.".into(),
+        String::new(),
+        "This is PRACTICE: the tokens are SoftHSM2 files in the workspace, not the keyholders' devices; no key made here is ever used for a registry.".into(),
+        "The administrator sits at the keyboard and reads each step aloud. Each keyholder comes to the keyboard when their token is asked for, checks the digest on screen, types their PIN and confirms. Witnesses watch; ! records an exception.".into(),
+        "F2 fills in a practice token's PIN at the PIN prompt.".into(),
+        "? shows the keys of each screen. Ctrl-C stops; the same command continues later.".into(),
+    ]);
+    welcome.keys = vec![
+        ("Enter".into(), "begin".into()),
+        ("Ctrl-C".into(), "stop".into()),
+    ];
+    out.push(("welcome", welcome));
     let mut help = base(Screen::Propose);
     help.help = true;
     help.banner =
