@@ -348,6 +348,20 @@ fn a_root_rotation_adds_dave_removes_carol_and_clients_follow_it() {
         .unwrap();
     assert!(added.contains("owner dave"), "{rotation}");
     assert!(removed.contains("owner carol"), "{rotation}");
+    // Keys are named by their key id only (no second identifier), and the whole root key set
+    // is shown before and after, not only the changes.
+    assert!(!rotation.contains("fingerprint"), "{rotation}");
+    let root_keys = rotation
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("root: threshold"))
+        .take_while(|l| !l.trim_start().starts_with("snapshot: threshold"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        root_keys.contains("keys now:   alice, bob, carol")
+            && root_keys.contains("keys after: alice, bob, dave"),
+        "{root_keys}"
+    );
     // After the rotation, a refresh is signed by the new root keyholders; then the online keys
     // are replaced (new public keys from the input media).
     run("refresh-expiry");

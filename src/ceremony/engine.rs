@@ -1403,7 +1403,7 @@ impl Engine {
     }
 
     /// The review as lines people read: for each role the version and expiry change, thresholds,
-    /// and every key added or removed with its type, fingerprint and owner (the diff against the
+    /// and every key added or removed with its type, owner and key id (the diff against the
     /// current metadata; for a bootstrap, everything is new).
     pub fn review_lines(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -1458,20 +1458,33 @@ impl Engine {
                 ));
             }
         }
+        // A key is named by its key id everywhere the room reads it (the review, the signing
+        // screens, the seal): one identifier, no second "fingerprint".
         let describe = |id: &KeyId, k: &Key| {
-            let fp = k
-                .public_key()
-                .map(|pk| pk.fingerprint())
-                .unwrap_or_else(|e| format!("unusable: {e}"));
+            let usable = match k.public_key() {
+                Ok(_) => String::new(),
+                Err(e) => format!(", unusable: {}", show_message(&e.to_string())),
+            };
             let owner = key_owner(k)
                 .map(|o| format!(", owner {}", show(o)))
                 .unwrap_or_default();
-            format!(
-                "{} ({}, fingerprint {}{owner})",
-                show(&id.0),
-                show(&k.scheme),
-                show_message(&fp)
-            )
+            format!("{} ({}{owner}{usable})", show(&id.0), show(&k.scheme))
+        };
+        // A role's whole key set in one line: owners (or the key id's first 16 hex digits for
+        // a key without one), for a rotation's "now" and "after".
+        let key_set = |ids: &[KeyId], root: &Root| {
+            let names: Vec<String> = ids
+                .iter()
+                .map(|id| match root.key(id).and_then(key_owner) {
+                    Some(o) => show(o),
+                    None => format!("key {}", show(&id.0.chars().take(16).collect::<String>())),
+                })
+                .collect();
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
         };
         let old_root = self.current.as_ref().map(|(r, _)| r.signed());
         if let Some(r) = &p.root {
@@ -1515,6 +1528,9 @@ impl Engine {
                             out.push(format!("    - {}", describe(id, k)));
                         }
                     }
+                    // The whole sets, not only the changes: what signs this role now and after.
+                    out.push(format!("    keys now:   {}", key_set(&o.keyids, old)));
+                    out.push(format!("    keys after: {}", key_set(&nr.keyids, new)));
                 }
             }
         }

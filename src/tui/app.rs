@@ -2466,9 +2466,9 @@ fn digest_text(rows: &[DigestRow]) -> String {
     out
 }
 
-/// The engine's review lines for an 80-column screen: a key line "+ ID (SCHEME, fingerprint
-/// FP, owner O)" becomes "+ added   owner O, SCHEME, fingerprint FP" and "key id ID" below it,
-/// so owner and full key id never break across lines.
+/// The engine's review lines for an 80-column screen: a key line "+ ID (SCHEME, owner O)"
+/// becomes "+ added   owner O, SCHEME" and "key id ID" below it, so owner and full key id
+/// never break across lines.
 fn review_display(lines: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for l in lines {
@@ -2488,20 +2488,21 @@ fn review_display(lines: &[String]) -> Vec<String> {
         };
         let inner = inner.strip_suffix(')').unwrap_or(inner);
         let mut scheme = "";
-        let mut fingerprint = "";
         let mut owner = None;
+        let mut rest = Vec::new();
         for part in inner.split(", ") {
-            if let Some(f) = part.strip_prefix("fingerprint ") {
-                fingerprint = f;
-            } else if let Some(o) = part.strip_prefix("owner ") {
+            if let Some(o) = part.strip_prefix("owner ") {
                 owner = Some(o);
             } else if scheme.is_empty() {
                 scheme = part;
+            } else {
+                rest.push(part);
             }
         }
         let whose = owner.map_or_else(|| "owner unknown".to_string(), |o| format!("owner {o}"));
+        let rest: String = rest.iter().map(|r| format!(", {r}")).collect();
         out.push(format!(
-            "{indent}{} {:<7} {whose}, {scheme}, fingerprint {fingerprint}",
+            "{indent}{} {:<7} {whose}, {scheme}{rest}",
             sign.0, sign.1
         ));
         out.push(format!("{indent}  key id {id}"));
@@ -2771,14 +2772,11 @@ mod tests {
         let id = "ab".repeat(32);
         let out = review_display(&[
             "root v1 -> v2".into(),
-            format!("    + {id} (ed25519, fingerprint 0011223344556677, owner dave)"),
-            format!("    - {id} (ecdsa-sha2-nistp256, fingerprint 8899aabbccddeeff)"),
+            format!("    + {id} (ed25519, owner dave)"),
+            format!("    - {id} (ecdsa-sha2-nistp256)"),
         ]);
         assert_eq!(out[0], "root v1 -> v2");
-        assert_eq!(
-            out[1],
-            "    + added   owner dave, ed25519, fingerprint 0011223344556677"
-        );
+        assert_eq!(out[1], "    + added   owner dave, ed25519");
         assert_eq!(out[2], format!("      key id {id}"));
         assert!(out[3].starts_with("    - removed owner unknown, ecdsa-sha2-nistp256"));
         assert!(out.iter().all(|l| l.chars().count() <= 78), "{out:?}");
