@@ -2085,7 +2085,13 @@ impl App {
                         )];
                         destinations.extend(self.media.iter().map(describe_medium));
                         Screen::Export {
-                            files: files.iter().map(|(n, b)| (n.clone(), b.len())).collect(),
+                            files: files
+                                .iter()
+                                .map(|(n, b)| {
+                                    use sha2::Digest;
+                                    (n.clone(), b.len(), hex::encode(sha2::Sha256::digest(b)))
+                                })
+                                .collect(),
                             destinations,
                             selected: self.selected,
                         }

@@ -250,8 +250,8 @@ pub enum Screen {
     },
     /// Export to the media.
     Export {
-        /// (file name, size in bytes).
-        files: Vec<(String, usize)>,
+        /// (file name, size in bytes, SHA-256 in hex) of each file to export.
+        files: Vec<(String, usize, String)>,
         /// Destinations to choose from (the workspace's export folder first, then the
         /// removable media found).
         destinations: Vec<String>,

@@ -24,7 +24,7 @@ pub(super) fn verify(frame: &mut Frame<'_>, area: Rect, meters: &[Meter]) {
 pub(super) fn export(
     frame: &mut Frame<'_>,
     area: Rect,
-    files: &[(String, usize)],
+    files: &[(String, usize, String)],
     destinations: &[String],
     selected: usize,
 ) {
@@ -51,10 +51,19 @@ pub(super) fn export(
         "Each file is written under a temporary name, synced, renamed, read back and",
     ));
     lines.push(Line::raw(
-        "compared; SHA256SUMS is written last. Nothing is overwritten.",
+        "compared; SHA256SUMS, with every whole SHA-256, is written last.",
     ));
-    for (name, size) in files {
-        lines.push(Line::raw(format!("  {:<28} {size:>9} bytes", show(name))));
+    lines.push(Line::raw("Nothing is overwritten."));
+    lines.push(Line::raw(
+        "  file                         bytes  SHA-256 (first 16 bytes)",
+    ));
+    for (name, size, sha256) in files {
+        let head: String = sha256.chars().take(32).collect();
+        lines.push(Line::raw(format!(
+            "  {:<24} {size:>9}  {}",
+            show(name),
+            crate::transport::qr::hex_groups(&hex::decode(&head).unwrap_or_default())
+        )));
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }

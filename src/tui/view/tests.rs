@@ -160,7 +160,7 @@ fn screens() -> Vec<(&'static str, ViewState)> {
             scroll: 0,
         })),
         ("verify", base(Screen::Verify { meters: meters() })),
-        ("export", base(Screen::Export { files: vec![("2.root.json".into(), 3021)], destinations: vec!["workspace export folder /media/ceremony/export".into(), "USB medium KEYS (/dev/sdb1, 1000 MB free) at /media/usb0/conclave-export".into()], selected: 1 })),
+        ("export", base(Screen::Export { files: vec![("2.root.json".into(), 3021, "5f8a1e0c9b7d2a4c6e8f0a1b3c5d7e9f00112233445566778899aabbccddeeff".into())], destinations: vec!["workspace export folder /media/ceremony/export".into(), "USB medium KEYS (/dev/sdb1, 1000 MB free) at /media/usb0/conclave-export".into()], selected: 1 })),
         ("seal", base(Screen::Seal { artifacts: vec!["2.root.json".into()] })),
         ("summary", base(Screen::Summary {
             seal_hex: "d0d7 050c ee6e c325 d0cd d2c2 eb3f 6480 53dc bb4a cdbc 3784 9c90 5371 ae47 6769".into(),
