@@ -756,9 +756,17 @@ fn tokens_not_named_after_their_keyholders_are_assigned_in_the_ui() {
     t.send(&["Enter"]);
     t.wait_for("│ y  yes");
     t.send(&["y"]);
-    // The online keys.
-    t.wait_for("Public keys of the online roles");
+    // The online keys: their key ids are on screen to be read aloud before they are
+    // recorded, and recording them is confirmed.
+    let s = t.wait_for("Public keys of the online roles");
+    assert!(
+        s.contains("the registry's operator compares each key id") && s.contains("key id "),
+        "{s}"
+    );
+    save("18-online-keys", &s);
     t.send(&["Enter"]);
+    t.wait_for("│ y  yes");
+    t.send(&["y"]);
     // Key generation: no token is labelled "alice"; the screen says so before any PIN, and
     // the administrator assigns the token each keyholder brought.
     for who in ["alice", "bob", "carol"] {

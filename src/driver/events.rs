@@ -117,6 +117,21 @@ impl Session {
         }
     }
 
+    /// The online keys on the input media as the room reads them aloud before they are
+    /// recorded: (role, "key id HEX" or "NOT USABLE: why").
+    pub fn online_key_ids(&self) -> Vec<(String, String)> {
+        self.online
+            .iter()
+            .map(|(role, v)| {
+                let id = match crate::tuf::metadata::key_from_value(v.clone(), role) {
+                    Ok(k) => format!("key id {}", k.key_id().0),
+                    Err(e) => format!("NOT USABLE: {e}"),
+                };
+                (role.clone(), id)
+            })
+            .collect()
+    }
+
     /// The proposal event (digests of what is to be signed).
     pub fn propose_event(&self) -> Result<Event, DriverError> {
         Ok(Event::Proposed {

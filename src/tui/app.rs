@@ -862,6 +862,15 @@ impl App {
                                 _ => Ok(s.import_keys_event()),
                             };
                             match event {
+                                // The online keys were on screen: the room confirms the key
+                                // ids read aloud before they are recorded.
+                                Ok(ev @ Event::KeysImported { .. }) => self.confirm(
+                                    "The key ids on screen were read aloud and match the registry's online keys? They are recorded and go into the metadata to sign.".into(),
+                                    Pending::Record {
+                                        actor,
+                                        event: Box::new(ev),
+                                    },
+                                ),
                                 Ok(ev) => self.record(&actor, ev, "Loaded and recorded."),
                                 Err(e) => self.message = Some(err(e)),
                             }
@@ -1964,13 +1973,14 @@ impl App {
                     }
                     Need::LoadMetadata => {
                         v.keys = vec![enter("load")];
-                        Screen::Load { what: "The current root and targets metadata (root chain verified from the first root).".into(), source: s.ws.export().display().to_string() }
+                        Screen::Load { what: "The current root and targets metadata (root chain verified from the first root).".into(), source: s.ws.export().display().to_string(), keys: Vec::new() }
                     }
                     Need::ImportRequests => {
                         v.keys = vec![enter("import")];
                         Screen::Load {
                             what: "Developers' key requests (one JSON file per project).".into(),
                             source: s.ws.input().join("requests").display().to_string(),
+                            keys: Vec::new(),
                         }
                     }
                     Need::ImportLayout { file } => {
@@ -1978,13 +1988,15 @@ impl App {
                         Screen::Load {
                             what: "The in-toto layout to sign (unsigned; a metablock or a DSSE envelope).".into(),
                             source: s.ws.input().join(file).display().to_string(),
+                            keys: Vec::new(),
                         }
                     }
                     Need::ImportKeys { roles } => {
-                        v.keys = vec![enter("import")];
+                        v.keys = vec![enter("confirm and record")];
                         Screen::Load {
                             what: format!("Public keys of the online roles: {}.", roles.join(", ")),
                             source: s.ws.input().display().to_string(),
+                            keys: s.online_key_ids(),
                         }
                     }
                     Need::GenerateKey {

@@ -204,6 +204,9 @@ pub enum Screen {
         what: String,
         /// From where.
         source: String,
+        /// Keys read from the input media, shown before they are recorded so that they can be
+        /// read aloud: (role, "key id HEX" or "NOT USABLE: why").
+        keys: Vec<(String, String)>,
     },
     /// A keyholder's token: key generation, signing or the seal.
     Token {

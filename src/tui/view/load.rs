@@ -7,8 +7,14 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, what: &str, source: &str) {
-    let lines = vec![
+pub(super) fn draw(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    what: &str,
+    source: &str,
+    keys: &[(String, String)],
+) {
+    let mut lines = vec![
         Line::from(Span::styled(
             show_message(what),
             Style::new().add_modifier(Modifier::BOLD),
@@ -18,5 +24,16 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, what: &str, source: &str) 
         Line::raw(""),
         Line::raw("Everything loaded is checked and recorded whole in the transcript."),
     ];
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
+    if !keys.is_empty() {
+        lines.push(Line::raw(""));
+        lines.push(Line::from(Span::styled(
+            "Read aloud; the registry's operator compares each key id:",
+            Style::new().add_modifier(Modifier::BOLD),
+        )));
+        for (role, id) in keys {
+            lines.push(Line::raw(format!("  {}", show(role))));
+            lines.push(Line::raw(format!("    {}", show_message(id))));
+        }
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }

@@ -150,7 +150,7 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
             *min_keyholders,
             *min_witnesses,
         ),
-        Screen::Load { what, source } => load::draw(frame, body, what, source),
+        Screen::Load { what, source, keys } => load::draw(frame, body, what, source, keys),
         Screen::Token { .. } | Screen::SigningDone { .. } => token::draw(frame, body, &s.screen),
         Screen::Propose => simple::propose(frame, body),
         Screen::Review {

@@ -110,7 +110,8 @@ fn screens() -> Vec<(&'static str, ViewState)> {
         ("airgap-bad", base(Screen::Airgap { interfaces: vec!["eth0".into()], radios: vec!["phy0 (wireless)".into()] })),
         ("clock", base(Screen::Clock { now: "2026-11-23T06:50:00Z".into(), reference: "2026-11-23 06:49".into() })),
         ("roll-call", base(Screen::RollCall { fields: ["erin".into(), "alice, bob, carol".into(), "wendy".into()], selected: 1, min_keyholders: 3, min_witnesses: 1 })),
-        ("load", base(Screen::Load { what: "The current root and targets metadata.".into(), source: "/media/input".into() })),
+        ("load", base(Screen::Load { what: "The current root and targets metadata.".into(), source: "/media/input".into(), keys: vec![] })),
+        ("load-keys", base(Screen::Load { what: "Public keys of the online roles: snapshot, timestamp.".into(), source: "/media/input".into(), keys: vec![("snapshot".into(), format!("key id {KEY_ID}")), ("timestamp".into(), "NOT USABLE: keyval.public is not 32 bytes of hex".into())] })),
         ("token-present", base(Screen::Token {
             keyholder: "alice".into(),
             purpose: "sign root".into(),
