@@ -534,6 +534,33 @@ fn claimed_projects_are_delegated_and_python_tuf_accepts_the_targets() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("+ delegation \"example-pkg\""), "{text}");
+    // Each project is shown with the request file it came from and that file's SHA-256, and
+    // the request set with the digest `sha256sum *.json | sha256sum` gives in the folder.
+    let sums = Command::new("sh")
+        .args(["-c", "sha256sum *.json | sha256sum"])
+        .current_dir(ws.join("input/requests"))
+        .output()
+        .unwrap();
+    let set = String::from_utf8_lossy(&sums.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("key requests: 2 file(s); SHA-256 of the request set") && text.contains(&set),
+        "request set {set}:\n{text}"
+    );
+    let file_sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(
+            std::fs::read(ws.join("input/requests/example-pkg.json")).unwrap(),
+        ))
+    };
+    assert!(
+        text.contains("from request file example-pkg.json")
+            && text.contains(&format!("sha256 {file_sha}")),
+        "{text}"
+    );
     let export = ws.join("export");
     python_accepts_targets(&export.join("1.root.json"), &export.join("2.targets.json"));
     let targets: serde_json::Value =

@@ -95,6 +95,10 @@ pub enum Event {
         step: String,
         /// The requests, each as read (`conclave-key-request` objects).
         requests: Vec<Value>,
+        /// The file each request came from, with its SHA-256, in the same order (absent in
+        /// transcripts written before it was recorded).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        sources: Vec<RequestSource>,
     },
     /// An in-toto layout imported from the input media (sign-intoto-layout).
     LayoutImported {
@@ -486,6 +490,29 @@ pub const NAME_LIST_PARAMS: [&str; 2] = ["add_keyholders", "remove_keyholders"];
 /// `_type` of a developer's key request file.
 pub const KEY_REQUEST_TYPE: &str = "conclave-key-request";
 
+/// Where a key request came from: its file on the input media and the SHA-256 of its bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSource {
+    /// File name on the input media (`requests/NAME.json`).
+    pub file: String,
+    /// SHA-256 of the file's bytes, lower-case hex.
+    pub sha256: String,
+}
+
+/// SHA-256 of a request set, as anyone computes it from the files: the SHA-256 of the lines
+/// `SHA256  NAME` (two spaces, one line per file, in file-name order), which is what
+/// `sha256sum *.json | sha256sum` prints in the request folder. The registry publishes it before
+/// the ceremony; the review shows it.
+pub fn request_set_digest(sources: &[RequestSource]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for s in sources {
+        h.update(format!("{}  {}\n", s.sha256, s.file).as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
 /// A developer's request to sign their own project (PEP 480 "claimed" project).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyRequest {
@@ -743,6 +770,7 @@ pub struct Engine {
     online: BTreeMap<String, Key>,
     current: Option<(Metadata<Root>, Metadata<Targets>)>,
     requests: Vec<KeyRequest>,
+    request_sources: Vec<RequestSource>,
     layout: Option<crate::intoto::LayoutFile>,
     generated: Vec<(String, String, Key)>,
     proposal: Option<Proposal>,
@@ -814,6 +842,7 @@ impl Engine {
             online: BTreeMap::new(),
             current: None,
             requests: Vec::new(),
+            request_sources: Vec::new(),
             layout: None,
             generated: Vec::new(),
             proposal: None,
@@ -1554,6 +1583,13 @@ impl Engine {
                 .current
                 .as_ref()
                 .and_then(|(_, t)| t.signed().delegations.as_ref());
+            if !self.request_sources.is_empty() {
+                out.push(format!(
+                    "  key requests: {} file(s); SHA-256 of the request set (sha256sum *.json | sha256sum):",
+                    self.request_sources.len()
+                ));
+                out.push(format!("    {}", request_set_digest(&self.request_sources)));
+            }
             if let Some(roles) = new.delegations.as_ref().and_then(|d| d.roles.as_ref()) {
                 for r in roles {
                     if before.is_some_and(|b| b.role_for(&r.name).is_some()) {
@@ -1572,6 +1608,15 @@ impl Engine {
                         r.role.keyids.len(),
                         if r.terminating { ", terminating" } else { "" }
                     ));
+                    if let Some(src) = self
+                        .requests
+                        .iter()
+                        .position(|q| q.project == r.name)
+                        .and_then(|i| self.request_sources.get(i))
+                    {
+                        out.push(format!("      from request file {}", show(&src.file)));
+                        out.push(format!("      sha256 {}", show(&src.sha256)));
+                    }
                     if let Some(d) = &new.delegations {
                         for id in &r.role.keyids {
                             if let Some(k) = d.key(id) {
@@ -2337,10 +2382,36 @@ impl Engine {
                 self.layout = Some(layout);
                 self.advance();
             }
-            (Action::ImportRequests, Event::RequestsImported { requests, .. }) => {
+            (
+                Action::ImportRequests,
+                Event::RequestsImported {
+                    requests, sources, ..
+                },
+            ) => {
                 let max = int_param(&self.params, "max_requests").max(1) as usize;
                 if requests.is_empty() {
                     return Err(self.policy("no key requests on the input media"));
+                }
+                if !sources.is_empty() && sources.len() != requests.len() {
+                    return Err(self.policy(format!(
+                        "{} request file(s) named for {} request(s)",
+                        sources.len(),
+                        requests.len()
+                    )));
+                }
+                for (i, src) in sources.iter().enumerate() {
+                    if src.sha256.len() != 64
+                        || !src
+                            .sha256
+                            .bytes()
+                            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                    {
+                        return Err(self.policy(format!(
+                            "request {} ({}): sha256 is not 64 lower-case hex digits",
+                            i + 1,
+                            show(&src.file)
+                        )));
+                    }
                 }
                 if requests.len() > max {
                     return Err(self.policy(format!(
@@ -2377,6 +2448,7 @@ impl Engine {
                     parsed.push(r);
                 }
                 self.requests = parsed;
+                self.request_sources = sources.clone();
                 self.advance();
             }
             (Action::ImportKeys, Event::KeysImported { keys, .. }) => {
@@ -2917,6 +2989,7 @@ mod tests {
                 Need::ImportRequests => Event::RequestsImported {
                     step,
                     requests: room.requests.clone(),
+                    sources: Vec::new(),
                 },
                 Need::ImportLayout { .. } => panic!("these tests import no layout"),
                 Need::Done => break,

@@ -83,9 +83,13 @@ impl Session {
 
     /// Import developers' key requests from the input media.
     pub fn import_requests_event(&self) -> Result<Event, DriverError> {
+        let (requests, sources) = key_requests(&self.ws, self.practice_tokens)?
+            .into_iter()
+            .unzip();
         Ok(Event::RequestsImported {
             step: self.step(),
-            requests: key_requests(&self.ws, self.practice_tokens)?,
+            requests,
+            sources,
         })
     }
 

@@ -54,10 +54,12 @@ pub(super) fn online_keys(
 /// Developers' key requests on the input media (`input/requests/*.json`); a practice run makes
 /// two (projects `example-pkg` and `other-pkg`, one Ed25519 and one P-256 developer key) when
 /// the folder does not exist.
+/// The key requests on the input media (`requests/*.json`, in file-name order), each with the
+/// file it came from and that file's SHA-256.
 pub(super) fn key_requests(
     ws: &Workspace,
     make_stand_ins: bool,
-) -> Result<Vec<Value>, DriverError> {
+) -> Result<Vec<(Value, crate::ceremony::engine::RequestSource)>, DriverError> {
     let dir = ws.input().join("requests");
     if !dir.exists() && !make_stand_ins {
         return Err(DriverError::Refused(format!(
@@ -104,8 +106,22 @@ pub(super) fn key_requests(
             let bytes = crate::folder::read_limited(p, 1024 * 1024).map_err(DriverError::Io)?;
             let v = Value::parse(&bytes).map_err(io(p.display()))?;
             let named = |e| DriverError::Refused(format!("{}: {e}", p.display()));
+            let file = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| {
+                    DriverError::Refused(format!("{}: the file name is not UTF-8", p.display()))
+                })?
+                .to_string();
+            let source = crate::ceremony::engine::RequestSource {
+                file,
+                sha256: {
+                    use sha2::Digest;
+                    hex::encode(sha2::Sha256::digest(&bytes))
+                },
+            };
             crate::ceremony::engine::KeyRequest::from_value(&v)
-                .map(|_| v)
+                .map(|_| (v, source))
                 .map_err(named)
         })
         .collect()

@@ -179,8 +179,19 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
                 version(targets)
             )
         }
-        Event::RequestsImported { requests, .. } => {
-            format!("imported {} key request(s)", requests.len())
+        Event::RequestsImported {
+            requests, sources, ..
+        } => {
+            if sources.is_empty() {
+                format!("imported {} key request(s)", requests.len())
+            } else {
+                format!(
+                    "imported {} key request(s) from {} file(s), request set SHA-256 {}",
+                    requests.len(),
+                    sources.len(),
+                    crate::ceremony::engine::request_set_digest(sources)
+                )
+            }
         }
         Event::LayoutImported { file, .. } => {
             format!("imported an in-toto layout ({} bytes)", file.len())
