@@ -96,6 +96,16 @@ pub enum Event {
         /// The requests, each as read (`conclave-key-request` objects).
         requests: Vec<Value>,
     },
+    /// Target files and a delegation to publish, imported from the input media
+    /// (publish-targets).
+    TargetsImported {
+        /// Step id.
+        step: String,
+        /// The manifest as read (`conclave-publish-targets`).
+        manifest: Value,
+        /// Target path to the file's bytes (base64), for every added or replaced file.
+        files: BTreeMap<String, String>,
+    },
     /// An in-toto layout imported from the input media (sign-intoto-layout).
     LayoutImported {
         /// Step id.
@@ -338,6 +348,7 @@ impl Event {
             Event::RequestsImported { .. } => "requests-imported",
             Event::KeyGenerated { .. } => "key-generated",
             Event::LayoutImported { .. } => "layout-imported",
+            Event::TargetsImported { .. } => "targets-imported",
             Event::Proposed { .. } => "proposed",
             Event::Approved { .. } => "approved",
             Event::Signed { .. } => "signed",
@@ -363,6 +374,7 @@ impl Event {
             | Event::RequestsImported { step, .. }
             | Event::KeyGenerated { step, .. }
             | Event::LayoutImported { step, .. }
+            | Event::TargetsImported { step, .. }
             | Event::Proposed { step, .. }
             | Event::Approved { step, .. }
             | Event::Signed { step, .. }
@@ -435,6 +447,8 @@ pub enum Need {
     LoadMetadata,
     /// Developers' key requests from the input media.
     ImportRequests,
+    /// Target files and a delegation to publish, from the input media.
+    ImportTargets,
     /// An in-toto layout from the input media (this file name).
     ImportLayout {
         /// File name on the input media.
@@ -744,6 +758,7 @@ pub struct Engine {
     current: Option<(Metadata<Root>, Metadata<Targets>)>,
     requests: Vec<KeyRequest>,
     layout: Option<crate::intoto::LayoutFile>,
+    publication: Option<super::publish::Publication>,
     generated: Vec<(String, String, Key)>,
     proposal: Option<Proposal>,
     approved: bool,
@@ -794,6 +809,7 @@ impl Engine {
                 | Kind::RotateTargetsKeys
                 | Kind::DelegateClaimedProjects
                 | Kind::SignIntotoLayout
+                | Kind::PublishTargets
         ) {
             return Err(EngineError::Unsupported(script.kind.as_str().to_string()));
         }
@@ -815,6 +831,7 @@ impl Engine {
             current: None,
             requests: Vec::new(),
             layout: None,
+            publication: None,
             generated: Vec::new(),
             proposal: None,
             approved: false,
@@ -856,6 +873,11 @@ impl Engine {
     /// Keys generated so far: keyholder, token serial, key.
     pub fn generated_keys(&self) -> &[(String, String, Key)] {
         &self.generated
+    }
+
+    /// An integer parameter in force (0 when the script has no such integer parameter).
+    pub fn int_parameter(&self, name: &str) -> i64 {
+        int_param(&self.params, name)
     }
 
     /// The keyholders from the roll call.
@@ -919,6 +941,7 @@ impl Engine {
             },
             Action::LoadMetadata => Need::LoadMetadata,
             Action::ImportRequests => Need::ImportRequests,
+            Action::ImportTargets => Need::ImportTargets,
             Action::ImportLayout => Need::ImportLayout {
                 file: step
                     .with
@@ -1057,8 +1080,39 @@ impl Engine {
                     t.to_file_bytes(),
                 ));
             }
+            if let Some(publication) = &self.publication {
+                out.extend(publication.target_files(self.publish_sha512()));
+            }
         }
         out
+    }
+
+    /// publish-targets: whether new target entries get a SHA-512 too (the current targets use it).
+    fn publish_sha512(&self) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|(_, t)| super::publish::uses_sha512(t.signed()))
+    }
+
+    /// publish-targets: the next targets version with the imported files added, replaced or
+    /// removed, and the delegation to an online role added.
+    fn build_publication(&self) -> Result<Proposal, EngineError> {
+        let now = self.now()?;
+        let (_, targets) = self.loaded()?;
+        let publication = self
+            .publication
+            .as_ref()
+            .ok_or_else(|| self.policy("no target files were imported"))?;
+        let days = Duration::days(int_param(&self.params, "targets_expiry_days").max(1));
+        let mut new_targets = edit::bump(targets.signed(), now + days);
+        publication
+            .apply(&mut new_targets, self.publish_sha512())
+            .map_err(|e| self.policy(e))?;
+        Ok(Proposal {
+            layout: None,
+            root: None,
+            targets: Some(Metadata::new(new_targets)),
+        })
     }
 
     /// The signed layout's target path in targets (parameter `layout_target`).
@@ -1169,6 +1223,7 @@ impl Engine {
             Kind::RotateOnlineKeys => return self.build_online_rotation(),
             Kind::RotateTargetsKeys => return self.build_targets_rotation(),
             Kind::DelegateClaimedProjects => return self.build_delegations(),
+            Kind::PublishTargets => return self.build_publication(),
             _ => {}
         }
         let now = self.now()?;
@@ -1517,6 +1572,9 @@ impl Engine {
                     }
                 }
             }
+        }
+        if let (Some(publication), Some((_, current))) = (&self.publication, &self.current) {
+            out.extend(publication.review_lines(current.signed(), self.publish_sha512()));
         }
         if let Some(t) = &p.targets {
             let new = t.signed();
@@ -2363,6 +2421,30 @@ impl Engine {
                 self.requests = parsed;
                 self.advance();
             }
+            (
+                Action::ImportTargets,
+                Event::TargetsImported {
+                    manifest, files, ..
+                },
+            ) => {
+                let max = int_param(&self.params, super::publish::MAX_TARGET_BYTES).max(0) as u64;
+                let publication = super::publish::Publication::read(manifest, files, max)
+                    .map_err(|e| self.policy(e))?;
+                let (_, current) = self.loaded()?;
+                publication
+                    .check_against(current.signed())
+                    .map_err(|e| self.policy(e))?;
+                if let Some(d) = &publication.delegation {
+                    for (i, key) in d.keys.iter().enumerate() {
+                        self.gate_new_key(
+                            &format!("{}: $.delegation.keys[{i}]", super::publish::MANIFEST_FILE),
+                            key,
+                        )?;
+                    }
+                }
+                self.publication = Some(publication);
+                self.advance();
+            }
             (Action::ImportKeys, Event::KeysImported { keys, .. }) => {
                 let wanted: Vec<String> = match self.need() {
                     Need::ImportKeys { roles } => roles,
@@ -2903,6 +2985,7 @@ mod tests {
                     requests: room.requests.clone(),
                 },
                 Need::ImportLayout { .. } => panic!("these tests import no layout"),
+                Need::ImportTargets => panic!("these tests import no target files"),
                 Need::Done => break,
             };
             let warnings = match engine.apply(&ev) {
@@ -4025,6 +4108,7 @@ mod tests {
             "refresh-expiry",
             "rotate-online-keys",
             "delegate-claimed-projects",
+            "publish-targets",
         ] {
             let text = std::fs::read_to_string(format!(
                 "{}/ceremony-scripts/{name}.toml",

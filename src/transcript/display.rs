@@ -182,6 +182,9 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
         Event::RequestsImported { requests, .. } => {
             format!("imported {} key request(s)", requests.len())
         }
+        Event::TargetsImported { files, .. } => {
+            format!("imported target files to publish ({} file(s))", files.len())
+        }
         Event::LayoutImported { file, .. } => {
             format!("imported an in-toto layout ({} bytes)", file.len())
         }
