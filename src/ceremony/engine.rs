@@ -2817,6 +2817,9 @@ mod tests {
         current: Option<(Value, Value)>,
         /// Developers' key requests on the input media.
         requests: Vec<Value>,
+        /// publish-targets: the manifest and the files (target path to base64) on the input
+        /// media.
+        publish: Option<(Value, BTreeMap<String, String>)>,
         /// The time the clock step confirms.
         clock: &'static str,
     }
@@ -2837,6 +2840,7 @@ mod tests {
             params: BTreeMap::new(),
             current: None,
             requests: Vec::new(),
+            publish: None,
             clock: "2026-11-23T10:00:00Z",
             signers: ["alice", "bob", "carol"]
                 .iter()
@@ -2985,7 +2989,14 @@ mod tests {
                     requests: room.requests.clone(),
                 },
                 Need::ImportLayout { .. } => panic!("these tests import no layout"),
-                Need::ImportTargets => panic!("these tests import no target files"),
+                Need::ImportTargets => {
+                    let (manifest, files) = room.publish.clone().expect("a publish manifest");
+                    Event::TargetsImported {
+                        step,
+                        manifest,
+                        files,
+                    }
+                }
                 Need::Done => break,
             };
             let warnings = match engine.apply(&ev) {
@@ -3927,6 +3938,81 @@ mod tests {
             e.contains("python-tuf and go-tuf clients cannot read it"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn published_files_and_an_online_delegation_are_reviewed_signed_exported_and_replayed() {
+        use base64::Engine as _;
+        let mut room = room();
+        let (root, targets) = bootstrapped(&mut room);
+        room.current = Some((root.to_value(), targets.to_value()));
+        let online = |alg: Algorithm| {
+            let s = SoftwareSigner::from_seed(alg, &[8; 48]).unwrap();
+            let mut v = s.key().to_value();
+            if let Value::Object(m) = &mut v {
+                m.insert(
+                    super::super::publish::ONLINE_URI_FIELD.into(),
+                    Value::String("azurekms://vault/keys/npm".into()),
+                );
+            }
+            v.to_pretty_json()
+        };
+        let manifest = |key: &str| {
+            let text = format!(
+                r#"{{"_type": "conclave-publish-targets", "targets": [{{"path": "trusted_root.json", "action": "add", "custom": {{"sigstore": {{"status": "Active", "usage": "Unknown"}}}}}}], "delegation": {{"name": "registry.npmjs.org", "paths": ["registry.npmjs.org/*"], "threshold": 1, "keys": [{key}]}}}}"#
+            );
+            Value::parse(text.as_bytes()).unwrap()
+        };
+        let content = b"{\"mediaType\": \"trusted root\"}";
+        let files: BTreeMap<String, String> = [(
+            "trusted_root.json".to_string(),
+            base64::engine::general_purpose::STANDARD.encode(content),
+        )]
+        .into();
+        // An online key a client profile refuses (P-384: tough, tuf-js) is refused at import,
+        // before any token signs.
+        room.publish = Some((manifest(&online(Algorithm::EcdsaP384)), files.clone()));
+        let (at, e) = refusal("publish-targets", &mut room);
+        assert_eq!(at, ["targets-imported"], "{e}");
+        assert!(
+            e.contains("publish-targets/manifest.json: $.delegation.keys[0]")
+                && e.contains("tough and tuf-js clients reject it"),
+            "{e}"
+        );
+        room.publish = Some((manifest(&online(Algorithm::EcdsaP256)), files));
+        let mut engine = Engine::new(script_named("publish-targets")).unwrap();
+        let events = run(&mut engine, &mut room, usize::MAX);
+        let lines = engine.review_lines().join("\n");
+        assert!(
+            lines.contains(&format!(
+                "+ add trusted_root.json: {} bytes, sha256 ",
+                content.len()
+            )) && lines.contains("at azurekms://vault/keys/npm")
+                && lines.contains("+ delegation \"registry.npmjs.org\""),
+            "{lines}"
+        );
+        let out = engine.export_files();
+        let new_targets = Metadata::<Targets>::from_bytes(&out[0].1).unwrap();
+        assert_eq!(out[0].0, "2.targets.json");
+        let entry = new_targets.signed().target("trusted_root.json").unwrap();
+        assert_eq!(entry.length, content.len() as u64);
+        assert_eq!(
+            out[1],
+            (
+                format!("targets/{}.trusted_root.json", entry.hashes[0].1),
+                content.to_vec()
+            )
+        );
+        // Signed by the targets keys of the current root; the auditor's replay of the
+        // recorded events builds the same files.
+        let m = trust_root("root", &root.to_file_bytes()).unwrap().0.count(
+            RoleType::Targets,
+            new_targets.signed_bytes(),
+            &new_targets.signatures,
+        );
+        assert!(m.verified(), "{}", m.summary());
+        let replayed = Engine::replay(script_named("publish-targets"), &events).unwrap();
+        assert_eq!(replayed.export_files(), out);
     }
 
     #[test]
