@@ -2427,7 +2427,10 @@ impl Engine {
                     manifest, files, ..
                 },
             ) => {
-                let max = int_param(&self.params, super::publish::MAX_TARGET_BYTES).max(0) as u64;
+                let max = super::publish::max_target_bytes(int_param(
+                    &self.params,
+                    super::publish::MAX_TARGET_BYTES,
+                ));
                 let publication = super::publish::Publication::read(manifest, files, max)
                     .map_err(|e| self.policy(e))?;
                 let (_, current) = self.loaded()?;

@@ -33,6 +33,17 @@ pub const ONLINE_URI_FIELD: &str = "x-tuf-on-ci-online-uri";
 /// The parameter bounding each file's size (bytes).
 pub const MAX_TARGET_BYTES: &str = "max_target_bytes";
 
+/// The file size limit when a script does not set [`MAX_TARGET_BYTES`]: 4 MiB.
+pub const DEFAULT_MAX_TARGET_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The file size limit in force, from the parameter's value (0 or less: not set).
+pub fn max_target_bytes(param: i64) -> u64 {
+    u64::try_from(param)
+        .ok()
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_MAX_TARGET_BYTES)
+}
+
 /// All files of one ceremony together (bytes): they travel in the transcript.
 pub const MAX_TOTAL_BYTES: u64 = 64 * 1024 * 1024;
 

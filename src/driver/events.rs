@@ -94,9 +94,10 @@ impl Session {
         let (manifest, files) = publish_targets(
             &self.ws,
             self.practice_tokens,
-            self.engine
-                .int_parameter(crate::ceremony::publish::MAX_TARGET_BYTES)
-                .max(0) as u64,
+            crate::ceremony::publish::max_target_bytes(
+                self.engine
+                    .int_parameter(crate::ceremony::publish::MAX_TARGET_BYTES),
+            ),
         )?;
         Ok(Event::TargetsImported {
             step: self.step(),
