@@ -424,6 +424,12 @@ fn hostile_manifests_are_refused_naming_the_file_and_the_field() {
             "publish-targets/manifest.json: $.targets[0] (big.bin): the file is 4194305 bytes, more than max_target_bytes (4194304)",
         ),
         (
+            "a link out of the files folder",
+            format!(r#"{head}{{"path": "linked.json", "action": "add"}}]}}"#),
+            vec![],
+            "publish-targets/manifest.json: $.targets[0] (linked.json): ",
+        ),
+        (
             "replace of a path not listed",
             format!(r#"{head}{{"path": "a.json", "action": "replace"}}]}}"#),
             vec![("a.json", b"{}".to_vec())],
@@ -447,6 +453,12 @@ fn hostile_manifests_are_refused_naming_the_file_and_the_field() {
         common::copy_dir(&base, &ws);
         let refs: Vec<(&str, &[u8])> = files.iter().map(|(p, b)| (*p, b.as_slice())).collect();
         put_manifest(&ws, &manifest, &refs);
+        if name == "a link out of the files folder" {
+            let secret = tmp.path().join(format!("secret-{i}"));
+            std::fs::write(&secret, b"not for publishing").unwrap();
+            std::os::unix::fs::symlink(&secret, ws.join("input/publish-targets/files/linked.json"))
+                .unwrap();
+        }
         if name == "huge file" {
             // One byte over the default limit (a sparse file: never read).
             let f = std::fs::File::create(ws.join("input/publish-targets/files/big.bin")).unwrap();
@@ -456,6 +468,12 @@ fn hostile_manifests_are_refused_naming_the_file_and_the_field() {
         assert_ne!(run.code(), 0, "{name}: accepted: {run:?}");
         let text = format!("{}{}", run.stdout, run.stderr);
         assert!(text.contains(want), "{name}: expected {want:?} in:\n{text}");
+        if name == "a link out of the files folder" {
+            assert!(
+                text.contains("leads out of publish-targets/files (a symbolic link): refused"),
+                "{text}"
+            );
+        }
         assert!(
             !ws.join("export/2.targets.json").exists(),
             "{name}: nothing is exported"

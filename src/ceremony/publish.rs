@@ -686,6 +686,28 @@ mod tests {
     }
 
     #[test]
+    fn custom_from_the_media_reaches_the_review_escaped() {
+        let text = r#"{"_type": "conclave-publish-targets", "targets": [{"path": "a.json", "action": "add", "custom": {"note": "\u001b[2J\u202eevil"}}]}"#;
+        let p = Publication::read(&manifest(text), &files(&[("a.json", b"1")]), 100).unwrap();
+        let t = edit::new_targets(time::OffsetDateTime::UNIX_EPOCH);
+        let lines = p.review_lines(&t, false).join("\n");
+        assert!(lines.contains("custom {\"note\":"), "{lines}");
+        assert!(
+            !lines.contains('\u{1b}') && !lines.contains('\u{202e}'),
+            "{lines:?}"
+        );
+        // The entry keeps the bytes as the media gave them: what is signed is the custom
+        // object itself.
+        let mut next = t.clone();
+        p.apply(&mut next, false).unwrap();
+        let entry = next.target("a.json").unwrap();
+        assert!(
+            String::from_utf8_lossy(&entry.unrecognized.get("custom").unwrap().canonical_bytes())
+                .contains('\u{1b}')
+        );
+    }
+
+    #[test]
     fn consistent_names_cover_every_client() {
         let t = edit::target_file(b"x", None);
         let h = &t.hashes[0].1;
