@@ -194,7 +194,9 @@ pub(super) fn publish_targets(
     make_stand_ins: bool,
     max_bytes: u64,
 ) -> Result<(Value, BTreeMap<String, String>), DriverError> {
-    use crate::ceremony::publish::{FILES_DIR, MANIFEST_FILE, MAX_TARGET_BYTES, check_target_path};
+    use crate::ceremony::publish::{
+        FILES_DIR, MANIFEST_FILE, MAX_TARGET_BYTES, MAX_TOTAL_BYTES, check_target_path,
+    };
     use base64::Engine as _;
     let manifest_path = ws.input().join(MANIFEST_FILE);
     let files_dir = ws.input().join(FILES_DIR);
@@ -237,6 +239,7 @@ pub(super) fn publish_targets(
         .unwrap_or_default();
     let root = files_dir.canonicalize().ok();
     let mut files = BTreeMap::new();
+    let mut total = 0u64;
     for (i, e) in entries.iter().enumerate() {
         let Some(m) = e.as_object() else { continue };
         let (Some(path), Some(action)) = (
@@ -273,6 +276,12 @@ pub(super) fn publish_targets(
         if len > max_bytes {
             return Err(named(format!(
                 "the file is {len} bytes, more than {MAX_TARGET_BYTES} ({max_bytes})"
+            )));
+        }
+        total += len;
+        if total > MAX_TOTAL_BYTES {
+            return Err(named(format!(
+                "the files together are more than {MAX_TOTAL_BYTES} bytes"
             )));
         }
         let data = crate::folder::read_limited(&real, max_bytes).map_err(named)?;
