@@ -100,6 +100,16 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         sources: Vec<RequestSource>,
     },
+    /// Target files and a delegation to publish, imported from the input media
+    /// (publish-targets).
+    TargetsImported {
+        /// Step id.
+        step: String,
+        /// The manifest as read (`conclave-publish-targets`).
+        manifest: Value,
+        /// Target path to the file's bytes (base64), for every added or replaced file.
+        files: BTreeMap<String, String>,
+    },
     /// An in-toto layout imported from the input media (sign-intoto-layout).
     LayoutImported {
         /// Step id.
@@ -342,6 +352,7 @@ impl Event {
             Event::RequestsImported { .. } => "requests-imported",
             Event::KeyGenerated { .. } => "key-generated",
             Event::LayoutImported { .. } => "layout-imported",
+            Event::TargetsImported { .. } => "targets-imported",
             Event::Proposed { .. } => "proposed",
             Event::Approved { .. } => "approved",
             Event::Signed { .. } => "signed",
@@ -367,6 +378,7 @@ impl Event {
             | Event::RequestsImported { step, .. }
             | Event::KeyGenerated { step, .. }
             | Event::LayoutImported { step, .. }
+            | Event::TargetsImported { step, .. }
             | Event::Proposed { step, .. }
             | Event::Approved { step, .. }
             | Event::Signed { step, .. }
@@ -439,6 +451,8 @@ pub enum Need {
     LoadMetadata,
     /// Developers' key requests from the input media.
     ImportRequests,
+    /// Target files and a delegation to publish, from the input media.
+    ImportTargets,
     /// An in-toto layout from the input media (this file name).
     ImportLayout {
         /// File name on the input media.
@@ -772,6 +786,7 @@ pub struct Engine {
     requests: Vec<KeyRequest>,
     request_sources: Vec<RequestSource>,
     layout: Option<crate::intoto::LayoutFile>,
+    publication: Option<super::publish::Publication>,
     generated: Vec<(String, String, Key)>,
     proposal: Option<Proposal>,
     approved: bool,
@@ -822,6 +837,7 @@ impl Engine {
                 | Kind::RotateTargetsKeys
                 | Kind::DelegateClaimedProjects
                 | Kind::SignIntotoLayout
+                | Kind::PublishTargets
         ) {
             return Err(EngineError::Unsupported(script.kind.as_str().to_string()));
         }
@@ -844,6 +860,7 @@ impl Engine {
             requests: Vec::new(),
             request_sources: Vec::new(),
             layout: None,
+            publication: None,
             generated: Vec::new(),
             proposal: None,
             approved: false,
@@ -885,6 +902,11 @@ impl Engine {
     /// Keys generated so far: keyholder, token serial, key.
     pub fn generated_keys(&self) -> &[(String, String, Key)] {
         &self.generated
+    }
+
+    /// An integer parameter in force (0 when the script has no such integer parameter).
+    pub fn int_parameter(&self, name: &str) -> i64 {
+        int_param(&self.params, name)
     }
 
     /// The keyholders from the roll call.
@@ -948,6 +970,7 @@ impl Engine {
             },
             Action::LoadMetadata => Need::LoadMetadata,
             Action::ImportRequests => Need::ImportRequests,
+            Action::ImportTargets => Need::ImportTargets,
             Action::ImportLayout => Need::ImportLayout {
                 file: step
                     .with
@@ -1086,8 +1109,39 @@ impl Engine {
                     t.to_file_bytes(),
                 ));
             }
+            if let Some(publication) = &self.publication {
+                out.extend(publication.target_files(self.publish_sha512()));
+            }
         }
         out
+    }
+
+    /// publish-targets: whether new target entries get a SHA-512 too (the current targets use it).
+    fn publish_sha512(&self) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|(_, t)| super::publish::uses_sha512(t.signed()))
+    }
+
+    /// publish-targets: the next targets version with the imported files added, replaced or
+    /// removed, and the delegation to an online role added.
+    fn build_publication(&self) -> Result<Proposal, EngineError> {
+        let now = self.now()?;
+        let (_, targets) = self.loaded()?;
+        let publication = self
+            .publication
+            .as_ref()
+            .ok_or_else(|| self.policy("no target files were imported"))?;
+        let days = Duration::days(int_param(&self.params, "targets_expiry_days").max(1));
+        let mut new_targets = edit::bump(targets.signed(), now + days);
+        publication
+            .apply(&mut new_targets, self.publish_sha512())
+            .map_err(|e| self.policy(e))?;
+        Ok(Proposal {
+            layout: None,
+            root: None,
+            targets: Some(Metadata::new(new_targets)),
+        })
     }
 
     /// The signed layout's target path in targets (parameter `layout_target`).
@@ -1198,6 +1252,7 @@ impl Engine {
             Kind::RotateOnlineKeys => return self.build_online_rotation(),
             Kind::RotateTargetsKeys => return self.build_targets_rotation(),
             Kind::DelegateClaimedProjects => return self.build_delegations(),
+            Kind::PublishTargets => return self.build_publication(),
             _ => {}
         }
         let now = self.now()?;
@@ -1562,6 +1617,9 @@ impl Engine {
                     out.push(format!("    keys after: {}", key_set(&nr.keyids, new)));
                 }
             }
+        }
+        if let (Some(publication), Some((_, current))) = (&self.publication, &self.current) {
+            out.extend(publication.review_lines(current.signed(), self.publish_sha512()));
         }
         if let Some(t) = &p.targets {
             let new = t.signed();
@@ -2451,6 +2509,33 @@ impl Engine {
                 self.request_sources = sources.clone();
                 self.advance();
             }
+            (
+                Action::ImportTargets,
+                Event::TargetsImported {
+                    manifest, files, ..
+                },
+            ) => {
+                let max = super::publish::max_target_bytes(int_param(
+                    &self.params,
+                    super::publish::MAX_TARGET_BYTES,
+                ));
+                let publication = super::publish::Publication::read(manifest, files, max)
+                    .map_err(|e| self.policy(e))?;
+                let (_, current) = self.loaded()?;
+                publication
+                    .check_against(current.signed())
+                    .map_err(|e| self.policy(e))?;
+                if let Some(d) = &publication.delegation {
+                    for (i, key) in d.keys.iter().enumerate() {
+                        self.gate_new_key(
+                            &format!("{}: $.delegation.keys[{i}]", super::publish::MANIFEST_FILE),
+                            key,
+                        )?;
+                    }
+                }
+                self.publication = Some(publication);
+                self.advance();
+            }
             (Action::ImportKeys, Event::KeysImported { keys, .. }) => {
                 let wanted: Vec<String> = match self.need() {
                     Need::ImportKeys { roles } => roles,
@@ -2823,6 +2908,9 @@ mod tests {
         current: Option<(Value, Value)>,
         /// Developers' key requests on the input media.
         requests: Vec<Value>,
+        /// publish-targets: the manifest and the files (target path to base64) on the input
+        /// media.
+        publish: Option<(Value, BTreeMap<String, String>)>,
         /// The time the clock step confirms.
         clock: &'static str,
     }
@@ -2843,6 +2931,7 @@ mod tests {
             params: BTreeMap::new(),
             current: None,
             requests: Vec::new(),
+            publish: None,
             clock: "2026-11-23T10:00:00Z",
             signers: ["alice", "bob", "carol"]
                 .iter()
@@ -2992,6 +3081,14 @@ mod tests {
                     sources: Vec::new(),
                 },
                 Need::ImportLayout { .. } => panic!("these tests import no layout"),
+                Need::ImportTargets => {
+                    let (manifest, files) = room.publish.clone().expect("a publish manifest");
+                    Event::TargetsImported {
+                        step,
+                        manifest,
+                        files,
+                    }
+                }
                 Need::Done => break,
             };
             let warnings = match engine.apply(&ev) {
@@ -3936,6 +4033,81 @@ mod tests {
     }
 
     #[test]
+    fn published_files_and_an_online_delegation_are_reviewed_signed_exported_and_replayed() {
+        use base64::Engine as _;
+        let mut room = room();
+        let (root, targets) = bootstrapped(&mut room);
+        room.current = Some((root.to_value(), targets.to_value()));
+        let online = |alg: Algorithm| {
+            let s = SoftwareSigner::from_seed(alg, &[8; 48]).unwrap();
+            let mut v = s.key().to_value();
+            if let Value::Object(m) = &mut v {
+                m.insert(
+                    super::super::publish::ONLINE_URI_FIELD.into(),
+                    Value::String("azurekms://vault/keys/npm".into()),
+                );
+            }
+            v.to_pretty_json()
+        };
+        let manifest = |key: &str| {
+            let text = format!(
+                r#"{{"_type": "conclave-publish-targets", "targets": [{{"path": "trusted_root.json", "action": "add", "custom": {{"sigstore": {{"status": "Active", "usage": "Unknown"}}}}}}], "delegation": {{"name": "registry.npmjs.org", "paths": ["registry.npmjs.org/*"], "threshold": 1, "keys": [{key}]}}}}"#
+            );
+            Value::parse(text.as_bytes()).unwrap()
+        };
+        let content = b"{\"mediaType\": \"trusted root\"}";
+        let files: BTreeMap<String, String> = [(
+            "trusted_root.json".to_string(),
+            base64::engine::general_purpose::STANDARD.encode(content),
+        )]
+        .into();
+        // An online key a client profile refuses (P-384: tough, tuf-js) is refused at import,
+        // before any token signs.
+        room.publish = Some((manifest(&online(Algorithm::EcdsaP384)), files.clone()));
+        let (at, e) = refusal("publish-targets", &mut room);
+        assert_eq!(at, ["targets-imported"], "{e}");
+        assert!(
+            e.contains("publish-targets/manifest.json: $.delegation.keys[0]")
+                && e.contains("tough and tuf-js clients reject it"),
+            "{e}"
+        );
+        room.publish = Some((manifest(&online(Algorithm::EcdsaP256)), files));
+        let mut engine = Engine::new(script_named("publish-targets")).unwrap();
+        let events = run(&mut engine, &mut room, usize::MAX);
+        let lines = engine.review_lines().join("\n");
+        assert!(
+            lines.contains(&format!(
+                "+ add trusted_root.json: {} bytes, sha256 ",
+                content.len()
+            )) && lines.contains("at azurekms://vault/keys/npm")
+                && lines.contains("+ delegation \"registry.npmjs.org\""),
+            "{lines}"
+        );
+        let out = engine.export_files();
+        let new_targets = Metadata::<Targets>::from_bytes(&out[0].1).unwrap();
+        assert_eq!(out[0].0, "2.targets.json");
+        let entry = new_targets.signed().target("trusted_root.json").unwrap();
+        assert_eq!(entry.length, content.len() as u64);
+        assert_eq!(
+            out[1],
+            (
+                format!("targets/{}.trusted_root.json", entry.hashes[0].1),
+                content.to_vec()
+            )
+        );
+        // Signed by the targets keys of the current root; the auditor's replay of the
+        // recorded events builds the same files.
+        let m = trust_root("root", &root.to_file_bytes()).unwrap().0.count(
+            RoleType::Targets,
+            new_targets.signed_bytes(),
+            &new_targets.signatures,
+        );
+        assert!(m.verified(), "{}", m.summary());
+        let replayed = Engine::replay(script_named("publish-targets"), &events).unwrap();
+        assert_eq!(replayed.export_files(), out);
+    }
+
+    #[test]
     fn expiry_forms_clients_refuse_never_reach_a_proposal() {
         // A current root with a fraction and an offset (as sigstore's first roots had): every
         // ceremony writes a new expiry in the strict form, so the proposal passes the profiles.
@@ -4114,6 +4286,7 @@ mod tests {
             "refresh-expiry",
             "rotate-online-keys",
             "delegate-claimed-projects",
+            "publish-targets",
         ] {
             let text = std::fs::read_to_string(format!(
                 "{}/ceremony-scripts/{name}.toml",

@@ -3,4 +3,5 @@
 pub mod conformance;
 pub mod engine;
 pub mod print;
+pub mod publish;
 pub mod script;

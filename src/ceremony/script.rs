@@ -56,6 +56,9 @@ pub enum Action {
     ImportRequests,
     /// Import an in-toto layout (unsigned) from the input media.
     ImportLayout,
+    /// Import target files with their custom metadata, and a delegation to an online role,
+    /// from the input media (publish-targets).
+    ImportTargets,
     /// A keyholder presents their token; Conclave matches it to the keyholder.
     EnrollToken,
     /// Generate a key pair inside each keyholder's token.
@@ -76,7 +79,7 @@ pub enum Action {
 
 impl Action {
     /// All actions, for messages.
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::Acknowledge,
         Action::AirgapCheck,
         Action::ClockConfirm,
@@ -85,6 +88,7 @@ impl Action {
         Action::ImportKeys,
         Action::ImportRequests,
         Action::ImportLayout,
+        Action::ImportTargets,
         Action::EnrollToken,
         Action::GenerateKey,
         Action::Propose,
@@ -106,6 +110,7 @@ impl Action {
             Action::ImportKeys => "import-keys",
             Action::ImportRequests => "import-requests",
             Action::ImportLayout => "import-layout",
+            Action::ImportTargets => "import-targets",
             Action::EnrollToken => "enroll-token",
             Action::GenerateKey => "generate-key",
             Action::Propose => "propose",
@@ -145,11 +150,13 @@ pub enum Kind {
     DelegateClaimedProjects,
     /// Sign an in-toto layout with the targets keys and add it as a target of the next targets.
     SignIntotoLayout,
+    /// Publish target files (with custom metadata) and a delegation to an online role.
+    PublishTargets,
 }
 
 impl Kind {
     /// All kinds.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::BootstrapRoot,
         Kind::RotateRootKeys,
         Kind::RotateTargetsKeys,
@@ -157,6 +164,7 @@ impl Kind {
         Kind::RotateOnlineKeys,
         Kind::DelegateClaimedProjects,
         Kind::SignIntotoLayout,
+        Kind::PublishTargets,
     ];
 
     /// Name as written in scripts.
@@ -169,6 +177,7 @@ impl Kind {
             Kind::RotateOnlineKeys => "rotate-online-keys",
             Kind::DelegateClaimedProjects => "delegate-claimed-projects",
             Kind::SignIntotoLayout => "sign-intoto-layout",
+            Kind::PublishTargets => "publish-targets",
         }
     }
 
@@ -224,6 +233,19 @@ impl Kind {
                 RollCall,
                 LoadMetadata,
                 ImportKeys,
+                Propose,
+                Review,
+                Sign,
+                Verify,
+                Export,
+                Seal,
+            ],
+            Kind::PublishTargets => &[
+                AirgapCheck,
+                ClockConfirm,
+                RollCall,
+                LoadMetadata,
+                ImportTargets,
                 Propose,
                 Review,
                 Sign,

@@ -12,7 +12,7 @@ use crate::transport::usb::{ExportFile, ExportOptions, ExportReport, StdFs, expo
 use crate::tuf::key::KeyId;
 
 use super::error::{DriverError, io, signer_error, token_error};
-use super::inputs::{current_metadata, key_requests, practice_layout};
+use super::inputs::{current_metadata, key_requests, practice_layout, publish_targets};
 use super::session::Session;
 use super::tokens::{
     ceremony_signer, key_label, login, sealing_token, token_holding, token_signer_for,
@@ -90,6 +90,23 @@ impl Session {
             step: self.step(),
             requests,
             sources,
+        })
+    }
+
+    /// Import the target files to publish (manifest and files) from the input media.
+    pub fn import_targets_event(&self) -> Result<Event, DriverError> {
+        let (manifest, files) = publish_targets(
+            &self.ws,
+            self.practice_tokens,
+            crate::ceremony::publish::max_target_bytes(
+                self.engine
+                    .int_parameter(crate::ceremony::publish::MAX_TARGET_BYTES),
+            ),
+        )?;
+        Ok(Event::TargetsImported {
+            step: self.step(),
+            manifest,
+            files,
         })
     }
 
@@ -423,13 +440,19 @@ impl Session {
                 .map_err(io("export"))?;
         }
         let places = super::export::export_places(&self.ws, medium);
+        // Files in sub-folders (publish-targets' `targets/...`): each folder is exported on
+        // its own, with its own `SHA256SUMS`.
+        let groups = super::export::by_folder(&list).map_err(io("export"))?;
         let mut reports = Vec::new();
         for dir in &places {
-            std::fs::create_dir_all(dir).map_err(io(dir.display()))?;
-            reports.push(
-                export_files(&StdFs, dir, &list, ExportOptions::default())
-                    .map_err(io(format!("export to {}", dir.display())))?,
-            );
+            for (sub, group) in &groups {
+                let dir = dir.join(sub);
+                std::fs::create_dir_all(&dir).map_err(io(dir.display()))?;
+                reports.push(
+                    export_files(&StdFs, &dir, group, ExportOptions::default())
+                        .map_err(io(format!("export to {}", dir.display())))?,
+                );
+            }
         }
         use sha2::Digest;
         Ok((
@@ -480,6 +503,7 @@ impl Session {
             },
             Need::LoadMetadata => self.load_metadata_event()?,
             Need::ImportRequests => self.import_requests_event()?,
+            Need::ImportTargets => self.import_targets_event()?,
             Need::ImportLayout { file } => self.import_layout_event(&file)?,
             Need::ImportKeys { .. } => self.import_keys_event(),
             Need::GenerateKey {

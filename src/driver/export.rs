@@ -71,3 +71,31 @@ pub(super) fn previous_transcript_time(dirs: &[PathBuf]) -> Option<String> {
         .max()
         .map(|t| t.to_string())
 }
+
+/// Export files grouped by folder: a name `a/b/NAME` goes to the folder `a/b` as `NAME`; the
+/// top-level files come first. Every folder part must be a plain name (no `.`, `..` or
+/// separators: checked like a file name).
+pub(super) fn by_folder(files: &[ExportFile]) -> Result<Vec<(PathBuf, Vec<ExportFile>)>, String> {
+    let mut groups: Vec<(PathBuf, Vec<ExportFile>)> = vec![(PathBuf::new(), Vec::new())];
+    for f in files {
+        let (folder, name) = match f.name.rsplit_once('/') {
+            Some((d, n)) => (d, n),
+            None => ("", f.name.as_str()),
+        };
+        let mut sub = PathBuf::new();
+        for part in folder.split('/').filter(|_| !folder.is_empty()) {
+            crate::transport::usb::check_name(part).map_err(|e| e.to_string())?;
+            sub.push(part);
+        }
+        let file = ExportFile {
+            name: name.to_string(),
+            data: f.data.clone(),
+        };
+        match groups.iter_mut().find(|(d, _)| *d == sub) {
+            Some((_, g)) => g.push(file),
+            None => groups.push((sub, vec![file])),
+        }
+    }
+    groups.retain(|(d, g)| !g.is_empty() || d.as_os_str().is_empty());
+    Ok(groups)
+}

@@ -198,3 +198,113 @@ pub(super) fn current_metadata(
     };
     Ok((read("root")?, read("targets")?))
 }
+
+/// The target files to publish (publish-targets): the manifest `input/publish-targets/
+/// manifest.json` and, for every entry that adds or replaces a file, its bytes from
+/// `input/publish-targets/files/PATH` (base64, by target path). A file larger than `max_bytes`
+/// is refused before it is read; a path the engine will refuse (traversal, odd characters) is
+/// never opened, and a file reached through a symbolic link out of the files folder is refused.
+/// A practice run makes a stand-in manifest and file when there is none.
+pub(super) fn publish_targets(
+    ws: &Workspace,
+    make_stand_ins: bool,
+    max_bytes: u64,
+) -> Result<(Value, BTreeMap<String, String>), DriverError> {
+    use crate::ceremony::publish::{
+        FILES_DIR, MANIFEST_FILE, MAX_TARGET_BYTES, MAX_TOTAL_BYTES, check_target_path,
+    };
+    use base64::Engine as _;
+    let manifest_path = ws.input().join(MANIFEST_FILE);
+    let files_dir = ws.input().join(FILES_DIR);
+    if !manifest_path.exists() && !make_stand_ins {
+        return Err(DriverError::Refused(format!(
+            "{}: no manifest of target files to publish on the input media",
+            manifest_path.display()
+        )));
+    }
+    if !manifest_path.exists() {
+        let path = "practice/notice.txt";
+        let file = files_dir.join(path);
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).map_err(io(dir.display()))?;
+        }
+        crate::folder::write_new_file(
+            &file,
+            b"A practice target file made by conclave rehearse.\n",
+        )
+        .map_err(io(file.display()))?;
+        let text = format!(
+            "{{\"_type\": \"{}\", \"targets\": [{{\"path\": \"{path}\", \"action\": \"add\", \"custom\": {{\"practice\": {{\"made-by\": \"conclave rehearse\"}}}}}}]}}\n",
+            crate::ceremony::publish::MANIFEST_TYPE
+        );
+        crate::folder::write_new_file(&manifest_path, text.as_bytes())
+            .map_err(io(manifest_path.display()))?;
+    }
+    let bytes = crate::folder::read_limited(&manifest_path, 1024 * 1024).map_err(|e| {
+        DriverError::Refused(format!("the manifest of target files to publish: {e}"))
+    })?;
+    let manifest = Value::parse(&bytes)
+        .map_err(|e| DriverError::Refused(format!("{}: {e}", manifest_path.display())))?;
+    let entries = manifest
+        .as_object()
+        .and_then(|m| m.get("targets"))
+        .and_then(|t| match t {
+            Value::Array(a) => Some(a.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let root = files_dir.canonicalize().ok();
+    let mut files = BTreeMap::new();
+    let mut total = 0u64;
+    for (i, e) in entries.iter().enumerate() {
+        let Some(m) = e.as_object() else { continue };
+        let (Some(path), Some(action)) = (
+            m.get("path").and_then(Value::as_str),
+            m.get("action").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        // The engine names what is wrong with the entry; nothing outside the files folder is
+        // opened for it.
+        if action == "remove" || check_target_path(path, false).is_err() || files.contains_key(path)
+        {
+            continue;
+        }
+        let named = |what: String| {
+            DriverError::Refused(format!(
+                "{MANIFEST_FILE}: $.targets[{i}] ({}): {what}",
+                crate::text::show(path)
+            ))
+        };
+        let file = files_dir.join(path);
+        let Ok(real) = file.canonicalize() else {
+            continue; // Missing: the engine says which file is not on the input media.
+        };
+        if root.as_ref().is_none_or(|r| !real.starts_with(r)) {
+            return Err(named(format!(
+                "{} leads out of {FILES_DIR} (a symbolic link): refused",
+                file.display()
+            )));
+        }
+        let len = std::fs::metadata(&real)
+            .map_err(|e| named(format!("{}: {e}", file.display())))?
+            .len();
+        if len > max_bytes {
+            return Err(named(format!(
+                "the file is {len} bytes, more than {MAX_TARGET_BYTES} ({max_bytes})"
+            )));
+        }
+        total += len;
+        if total > MAX_TOTAL_BYTES {
+            return Err(named(format!(
+                "the files together are more than {MAX_TOTAL_BYTES} bytes"
+            )));
+        }
+        let data = crate::folder::read_limited(&real, max_bytes).map_err(named)?;
+        files.insert(
+            path.to_string(),
+            base64::engine::general_purpose::STANDARD.encode(data),
+        );
+    }
+    Ok((manifest, files))
+}

@@ -188,7 +188,9 @@ impl Session {
                     // that changes only targets, root otherwise.
                     let role = if matches!(
                         script.kind,
-                        Kind::DelegateClaimedProjects | Kind::SignIntotoLayout
+                        Kind::DelegateClaimedProjects
+                            | Kind::SignIntotoLayout
+                            | Kind::PublishTargets
                     ) {
                         "targets"
                     } else {

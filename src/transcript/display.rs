@@ -193,6 +193,9 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
                 )
             }
         }
+        Event::TargetsImported { files, .. } => {
+            format!("imported target files to publish ({} file(s))", files.len())
+        }
         Event::LayoutImported { file, .. } => {
             format!("imported an in-toto layout ({} bytes)", file.len())
         }

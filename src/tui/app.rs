@@ -852,12 +852,14 @@ impl App {
                     }
                     Need::LoadMetadata
                     | Need::ImportRequests
+                    | Need::ImportTargets
                     | Need::ImportKeys { .. }
                     | Need::ImportLayout { .. } => {
                         if enter {
                             let event = match need {
                                 Need::LoadMetadata => s.load_metadata_event(),
                                 Need::ImportRequests => s.import_requests_event(),
+                                Need::ImportTargets => s.import_targets_event(),
                                 Need::ImportLayout { file } => s.import_layout_event(&file),
                                 _ => Ok(s.import_keys_event()),
                             };
@@ -1981,6 +1983,13 @@ impl App {
                             what: "Developers' key requests (one JSON file per project).".into(),
                             source: s.ws.input().join("requests").display().to_string(),
                             keys: Vec::new(),
+                        }
+                    }
+                    Need::ImportTargets => {
+                        v.keys = vec![enter("import")];
+                        Screen::Load {
+                            what: "Target files to publish: the manifest (path, action, custom) and the files it names.".into(),
+                            source: s.ws.input().join(crate::ceremony::publish::MANIFEST_FILE).display().to_string(),
                         }
                     }
                     Need::ImportLayout { file } => {
