@@ -1990,6 +1990,7 @@ impl App {
                         Screen::Load {
                             what: "Target files to publish: the manifest (path, action, custom) and the files it names.".into(),
                             source: s.ws.input().join(crate::ceremony::publish::MANIFEST_FILE).display().to_string(),
+                            keys: Vec::new(),
                         }
                     }
                     Need::ImportLayout { file } => {
