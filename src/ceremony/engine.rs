@@ -161,10 +161,30 @@ pub enum Event {
         /// Hex signature (verified by the engine before it is accepted).
         sig: String,
     },
-    /// Signing is closed (thresholds met).
+    /// Signing is closed (thresholds met). Keyholders who have not signed yet do not sign.
     SigningClosed {
         /// Step id.
         step: String,
+    },
+    /// The administrator skipped a keyholder at the signing step (their token is dead or
+    /// missing): they are not asked to sign.
+    SignerSkipped {
+        /// Step id.
+        step: String,
+        /// The keyholder skipped.
+        keyholder: String,
+        /// Why, as the administrator said it.
+        reason: String,
+    },
+    /// A keyholder does not sign the seal (their token is not available). Recorded after the
+    /// last step, before the seal.
+    SealSkipped {
+        /// Step id (`end`: after the last step).
+        step: String,
+        /// The keyholder skipped.
+        keyholder: String,
+        /// Why, as the administrator said it.
+        reason: String,
     },
     /// The signed result verified.
     Verified {
@@ -342,6 +362,8 @@ impl Event {
             Event::Approved { .. } => "approved",
             Event::Signed { .. } => "signed",
             Event::SigningClosed { .. } => "signing-closed",
+            Event::SignerSkipped { .. } => "signer-skipped",
+            Event::SealSkipped { .. } => "seal-skipped",
             Event::Verified { .. } => "verified",
             Event::Exported { .. } => "exported",
             Event::Sealed { .. } => "sealed",
@@ -367,6 +389,8 @@ impl Event {
             | Event::Approved { step, .. }
             | Event::Signed { step, .. }
             | Event::SigningClosed { step }
+            | Event::SignerSkipped { step, .. }
+            | Event::SealSkipped { step, .. }
             | Event::Verified { step }
             | Event::Exported { step, .. }
             | Event::Sealed { step }
@@ -749,8 +773,15 @@ pub struct Engine {
     approved: bool,
     signed_by: Vec<String>,
     signers: Vec<(String, String)>,
+    /// Keyholders skipped at the signing step, with the reason.
+    signing_skipped: Vec<(String, String)>,
+    /// Keyholders who do not sign the seal, with the reason.
+    seal_skipped: Vec<(String, String)>,
     exceptions: Vec<(String, String, String)>,
 }
+
+/// The longest reason recorded for skipping a keyholder.
+pub const MAX_REASON_CHARS: usize = 300;
 
 /// The script parameter (a choice of `no` and `yes`) that lets a new root or targets version
 /// expire no later than the one it replaces.
@@ -820,6 +851,8 @@ impl Engine {
             approved: false,
             signed_by: Vec::new(),
             signers: Vec::new(),
+            signing_skipped: Vec::new(),
+            seal_skipped: Vec::new(),
             exceptions: Vec::new(),
         })
     }
@@ -846,6 +879,16 @@ impl Engine {
     /// Exceptions recorded so far (step, witness, text).
     pub fn exceptions(&self) -> &[(String, String, String)] {
         &self.exceptions
+    }
+
+    /// Keyholders skipped at the signing step, with the reason recorded.
+    pub fn signing_skipped(&self) -> &[(String, String)] {
+        &self.signing_skipped
+    }
+
+    /// Keyholders who do not sign the seal, with the reason recorded.
+    pub fn seal_skipped(&self) -> &[(String, String)] {
+        &self.seal_skipped
     }
 
     /// Whether this is a practice run.
@@ -961,7 +1004,11 @@ impl Engine {
                 pending: self
                     .keyholders
                     .iter()
-                    .filter(|k| !self.signed_by.contains(k) && self.keyholder_may_sign(k))
+                    .filter(|k| {
+                        !self.signed_by.contains(k)
+                            && !self.signing_skipped.iter().any(|(s, _)| s == *k)
+                            && self.keyholder_may_sign(k)
+                    })
                     .cloned()
                     .collect(),
                 meters: self.meters(),
@@ -1672,6 +1719,36 @@ impl Engine {
         !owners_known
     }
 
+    /// A keyholder skipped (at signing or at the seal, `done` listing those skipped there
+    /// already): one of the roll call, skipped once, with a reason.
+    fn check_skip(
+        &self,
+        keyholder: &str,
+        reason: &str,
+        done: &[(String, String)],
+    ) -> Result<(), EngineError> {
+        if !self.keyholders.iter().any(|k| k == keyholder) {
+            return Err(self.policy(format!(
+                "\"{}\" is not a keyholder of the roll call",
+                show(keyholder)
+            )));
+        }
+        if reason.trim().is_empty() {
+            return Err(self.policy(format!(
+                "skipping {keyholder} needs a reason (e.g. \"token does not start\")"
+            )));
+        }
+        if reason.chars().count() > MAX_REASON_CHARS {
+            return Err(self.policy(format!(
+                "the reason for skipping {keyholder} is longer than {MAX_REASON_CHARS} characters"
+            )));
+        }
+        if done.iter().any(|(k, _)| k == keyholder) {
+            return Err(self.policy(format!("{keyholder} is skipped already")));
+        }
+        Ok(())
+    }
+
     /// The current metadata loaded by this ceremony, if any.
     pub fn current(&self) -> Option<&(Metadata<Root>, Metadata<Targets>)> {
         self.current.as_ref()
@@ -2072,6 +2149,19 @@ impl Engine {
                 return Ok(Vec::new());
             }
             Event::WarningAcknowledged { .. } => return Ok(Vec::new()),
+            Event::SealSkipped {
+                keyholder, reason, ..
+            } => {
+                // After the last step (the seal follows): the seal's signers are chosen then.
+                if !self.have_params || self.current_step().is_some() {
+                    return Err(
+                        self.policy("a keyholder is skipped at the seal only after the last step")
+                    );
+                }
+                self.check_skip(keyholder, reason, &self.seal_skipped)?;
+                self.seal_skipped.push((keyholder.clone(), reason.clone()));
+                return Ok(Vec::new());
+            }
             Event::Parameters { values, practice } => {
                 if self.have_params {
                     return Err(self.policy("parameters are set once, at the start"));
@@ -2458,6 +2548,7 @@ impl Engine {
                 // reviewed and signed anew.
                 self.approved = false;
                 self.signed_by.clear();
+                self.signing_skipped.clear();
                 // Nothing expiring inside the script's minimum window is ever signed.
                 let now = self.now()?;
                 let min = Duration::days(self.script.min_expiry_days);
@@ -2515,6 +2606,11 @@ impl Engine {
                     return Err(
                         self.policy("nothing is signed before the room approves the proposal")
                     );
+                }
+                if self.signing_skipped.iter().any(|(k, _)| k == keyholder) {
+                    return Err(self.policy(format!(
+                        "{keyholder} was skipped at this signing step (recorded): they do not sign"
+                    )));
                 }
                 let id = KeyId(keyid.clone());
                 let found = self
@@ -2621,6 +2717,19 @@ impl Engine {
                 if self.roles_left(keyholder).is_empty() && !self.signed_by.contains(keyholder) {
                     self.signed_by.push(keyholder.clone());
                 }
+            }
+            (
+                Action::Sign,
+                Event::SignerSkipped {
+                    keyholder, reason, ..
+                },
+            ) => {
+                self.check_skip(keyholder, reason, &self.signing_skipped)?;
+                if !self.approved {
+                    return Err(self.policy("signing starts after the room approves the proposal"));
+                }
+                self.signing_skipped
+                    .push((keyholder.clone(), reason.clone()));
             }
             (Action::Sign, Event::SigningClosed { .. }) => {
                 let meters = self.meters();
@@ -3450,6 +3559,85 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("belongs to bob, not to alice")
+        );
+    }
+
+    /// One dead token does not stall the ceremony: the administrator skips its keyholder with
+    /// a reason (an event), closes signing once every threshold is met, and a keyholder who
+    /// does not sign the seal is recorded too (before: neither skip was an event, and the TUI
+    /// only said "skipped (recorded)").
+    #[test]
+    fn a_dead_token_is_skipped_with_a_reason_and_signing_closes_once_thresholds_are_met() {
+        let mut room = room();
+        let mut engine = Engine::new(script()).unwrap();
+        run(&mut engine, &mut room, 11);
+        let skip = |who: &str, reason: &str| Event::SignerSkipped {
+            step: "9".into(),
+            keyholder: who.into(),
+            reason: reason.into(),
+        };
+        let refused = |engine: &mut Engine, ev: &Event| engine.apply(ev).unwrap_err().to_string();
+        assert!(refused(&mut engine, &skip("alice", " ")).contains("needs a reason"));
+        assert!(refused(&mut engine, &skip("mallory", "gone")).contains("not a keyholder"));
+        engine
+            .apply(&skip("alice", "token does not start"))
+            .unwrap();
+        assert!(refused(&mut engine, &skip("alice", "again")).contains("skipped already"));
+        let Need::Sign { pending, .. } = engine.need() else {
+            panic!("the signing step")
+        };
+        assert_eq!(pending, ["bob", "carol"], "alice is no longer asked");
+        // bob signs root and targets: one of two each, signing cannot close yet.
+        run(&mut engine, &mut room, 2);
+        assert!(
+            refused(&mut engine, &Event::SigningClosed { step: "9".into() })
+                .contains("signing cannot close yet")
+        );
+        // A skipped keyholder's signature is refused.
+        let p = engine.proposal().unwrap();
+        let (_, alice) = &mut room.signers[0];
+        let keyid = engine
+            .key_for_material(&alice.key().public_key().unwrap().material())
+            .unwrap();
+        let late = Event::Signed {
+            step: "9".into(),
+            keyholder: "alice".into(),
+            role: "root".into(),
+            keyid: keyid.0,
+            sig: hex::encode(alice.sign(p.root.unwrap().signed_bytes()).unwrap()),
+        };
+        assert!(refused(&mut engine, &late).contains("skipped at this signing step"));
+        // carol signs: both thresholds met; signing closes and the ceremony goes on.
+        run(&mut engine, &mut room, 2);
+        engine
+            .apply(&Event::SigningClosed { step: "9".into() })
+            .unwrap();
+        assert!(matches!(engine.need(), Need::Verify));
+        assert_eq!(
+            engine.signing_skipped(),
+            [("alice".to_string(), "token does not start".to_string())]
+        );
+        // The seal skip: only after the last step.
+        let seal_skip = |who: &str| Event::SealSkipped {
+            step: "end".into(),
+            keyholder: who.into(),
+            reason: "token does not start".into(),
+        };
+        assert!(refused(&mut engine, &seal_skip("alice")).contains("only after the last step"));
+        run(&mut engine, &mut room, 4);
+        assert_eq!(engine.need(), Need::Done);
+        engine.apply(&seal_skip("alice")).unwrap();
+        assert!(refused(&mut engine, &seal_skip("alice")).contains("skipped already"));
+        assert_eq!(engine.seal_skipped().len(), 1);
+        // Both are shown in the transcript display.
+        let shown = crate::transcript::display::describe(&skip("alice", "token does not start"));
+        assert_eq!(
+            shown,
+            "SKIPPED at signing: alice does not sign (token does not start)"
+        );
+        assert!(
+            crate::transcript::display::describe(&seal_skip("alice"))
+                .contains("alice does not sign the seal")
         );
     }
 

@@ -472,13 +472,29 @@ impl Session {
             }
             Need::Propose => self.propose_event()?,
             Need::Review { digests } => Event::Approved { step, digests },
-            Need::Sign { pending, .. } => match pending.first() {
-                None => Event::SigningClosed { step },
-                Some(who) => {
+            Need::Sign { pending, meters } => {
+                let met = !meters.is_empty() && meters.values().all(|m| m.verified());
+                if let Some((who, reason)) =
+                    pending.iter().find_map(|w| self.plan.skip.get_key_value(w))
+                {
+                    actor = "administrator".into();
+                    Event::SignerSkipped {
+                        step,
+                        keyholder: who.clone(),
+                        reason: reason.clone(),
+                    }
+                } else if pending.is_empty() || (met && self.plan.close_signing_when_met) {
+                    Event::SigningClosed { step }
+                } else {
+                    let who = &pending[0];
                     actor = who.clone();
-                    self.sign_event(who, pin)?
+                    self.sign_event(who, pin).map_err(|e| {
+                        e.with_hint(format!(
+                            "to go on without {who}, the administrator skips them with a reason (answers file: [skip] {who} = \"REASON\")"
+                        ))
+                    })?
                 }
-            },
+            }
             Need::Verify => Event::Verified { step },
             Need::Export { files } => self.export_event(&files, self.plan.export_to.as_deref())?.0,
             Need::Seal => Event::Sealed { step },

@@ -211,6 +211,12 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
             ..
         } => format!("{keyholder} signed {role} with key {keyid}"),
         Event::SigningClosed { .. } => "signing closed: every threshold met".to_string(),
+        Event::SignerSkipped {
+            keyholder, reason, ..
+        } => format!("SKIPPED at signing: {keyholder} does not sign ({reason})"),
+        Event::SealSkipped {
+            keyholder, reason, ..
+        } => format!("SKIPPED at the seal: {keyholder} does not sign the seal ({reason})"),
         Event::Verified { .. } => "the signed result verified".to_string(),
         Event::Exported {
             files, destination, ..

@@ -66,6 +66,8 @@ pub enum Phase {
         report: Box<CeremonyReport>,
         /// Result lines of the checks.
         checks: Vec<String>,
+        /// The checks that failed (the ceremony is then not complete).
+        failed: Vec<String>,
     },
     /// Transitional (never drawn).
     Gone,
@@ -97,6 +99,7 @@ enum Pending {
     },
     SkipSealer {
         who: String,
+        reason: String,
     },
     Exception {
         witness: String,
@@ -126,7 +129,17 @@ enum TextFor {
     Acknowledgement,
     ReferenceTime,
     ExceptionWitness,
-    ExceptionText { witness: String },
+    ExceptionText {
+        witness: String,
+    },
+    /// Why a keyholder does not sign the seal.
+    SealSkipReason {
+        who: String,
+    },
+    /// Why a keyholder does not sign at the signing step.
+    SignSkipReason {
+        who: String,
+    },
 }
 
 enum PromptState {
@@ -254,7 +267,16 @@ impl App {
             Opened::Running(s) => Phase::Ceremony(s),
         };
         let mut app = App::new(phase);
+        // A ceremony whose every step is recorded goes on with the seal (a rerun after an
+        // interrupted or failed seal: the skips recorded stand).
+        app.start_sealing_if_done();
+        app.seen_step.clear();
+        app.after_change();
         app.banner = match &app.phase {
+            Phase::Summary { failed, .. } if !failed.is_empty() => Some(format!(
+                "This ceremony was sealed earlier and nothing was changed, but it is NOT complete: {} FAILED.",
+                failed.join("; ")
+            )),
             Phase::Summary { .. } => {
                 Some("This ceremony was already complete and sealed; nothing was changed.".into())
             }
@@ -660,7 +682,7 @@ impl App {
                 _ => {}
             },
             Phase::Sealing {
-                session,
+                session: _,
                 sealers,
                 signers,
                 skipped,
@@ -677,16 +699,11 @@ impl App {
                             Pending::SealSign { who },
                         ));
                     }
-                    (Some(who), KeyCode::Char('s')) => {
-                        let threshold = root_threshold(session);
-                        let warning = skip_warning(sealers.len(), skipped.len() + 1, threshold)
-                            .map(|w| format!("{w}\n"))
-                            .unwrap_or_default();
-                        self.confirm(
-                            format!("{warning}Seal without {who}'s signature (their token is not available)? The seal lists who signed it."),
-                            Pending::SkipSealer { who },
-                        )
-                    }
+                    (Some(who), KeyCode::Char('s')) => self.text(
+                        format!("Why does {who} not sign the seal? (recorded in the transcript)"),
+                        String::new(),
+                        TextFor::SealSkipReason { who },
+                    ),
                     (None, KeyCode::Enter) => self.finish_seal(),
                     _ => {}
                 }
@@ -935,9 +952,49 @@ impl App {
                     Need::Review { digests } => {
                         self.review_key(k.code, actor, Event::Approved { step, digests });
                     }
-                    Need::Sign { pending, .. } => {
-                        if !enter {
-                            return;
+                    Need::Sign { pending, meters } => {
+                        let met = !meters.is_empty() && meters.values().all(|m| m.verified());
+                        match (k.code, pending.first()) {
+                            (KeyCode::Char('c'), _) if met => {
+                                let waiting = if pending.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" {} will not sign.", pending.join(", "))
+                                };
+                                self.confirm(
+                                    format!(
+                                        "Close signing: every threshold is met ({}).{waiting}",
+                                        meter_summary(&meters)
+                                    ),
+                                    Pending::Record {
+                                        actor,
+                                        event: Box::new(Event::SigningClosed { step }),
+                                    },
+                                );
+                                return;
+                            }
+                            (KeyCode::Char('c'), _) => {
+                                self.message = Some(Message {
+                                    error: true,
+                                    text: format!(
+                                        "Signing cannot close yet: {}. Skip a keyholder whose token is dead (s) and go on with the next one.",
+                                        meter_summary(&meters)
+                                    ),
+                                });
+                                return;
+                            }
+                            (KeyCode::Char('s'), Some(who)) => {
+                                self.text(
+                                    format!(
+                                        "Why does {who} not sign? (recorded in the transcript)"
+                                    ),
+                                    String::new(),
+                                    TextFor::SignSkipReason { who: who.clone() },
+                                );
+                                return;
+                            }
+                            (KeyCode::Enter, _) => {}
+                            _ => return,
                         }
                         match pending.first() {
                             None => self.confirm(
@@ -1238,11 +1295,18 @@ impl App {
         }
         if let Phase::Ceremony(s) = std::mem::replace(&mut self.phase, Phase::Gone) {
             let sealers = s.sealers();
+            // Skips recorded before an interruption stand.
+            let skipped = s
+                .engine
+                .seal_skipped()
+                .iter()
+                .map(|(k, _)| k.clone())
+                .collect();
             self.phase = Phase::Sealing {
                 session: s,
                 sealers,
                 signers: Vec::new(),
-                skipped: Vec::new(),
+                skipped,
             };
         }
     }
@@ -1307,10 +1371,20 @@ impl App {
                 self.final_try_ok = true;
                 self.pin(label, purpose);
             }
-            Pending::SkipSealer { who } => {
-                if let Phase::Sealing { skipped, .. } = &mut self.phase {
-                    skipped.push(who.clone());
-                    self.message = Some(ok(format!("{who} does not sign the seal.")));
+            Pending::SkipSealer { who, reason } => {
+                if let Phase::Sealing {
+                    session, skipped, ..
+                } = &mut self.phase
+                {
+                    match session.skip_sealer(&who, &reason) {
+                        Ok(()) => {
+                            skipped.push(who.clone());
+                            self.message = Some(ok(format!(
+                                "{who} does not sign the seal: recorded in the transcript."
+                            )));
+                        }
+                        Err(e) => self.message = Some(err(e)),
+                    }
                 }
             }
             Pending::Export { medium } => {
@@ -1537,6 +1611,57 @@ impl App {
                     TextFor::ExceptionText { witness: w },
                 );
             }
+            TextFor::SignSkipReason { who } => {
+                let reason = value.trim().to_string();
+                let Phase::Ceremony(s) = &self.phase else {
+                    return;
+                };
+                if reason.is_empty() {
+                    self.message = Some(Message {
+                        error: true,
+                        text: format!("{who} is not skipped: a skip needs its reason."),
+                    });
+                    return;
+                }
+                self.confirm(
+                    format!("Go on without {who}'s signature ({reason})? The skip is recorded in the transcript."),
+                    Pending::Record {
+                        actor: "administrator".into(),
+                        event: Box::new(Event::SignerSkipped {
+                            step: s.step(),
+                            keyholder: who,
+                            reason,
+                        }),
+                    },
+                );
+            }
+            TextFor::SealSkipReason { who } => {
+                let reason = value.trim().to_string();
+                let Phase::Sealing {
+                    session,
+                    sealers,
+                    skipped,
+                    ..
+                } = &self.phase
+                else {
+                    return;
+                };
+                if reason.is_empty() {
+                    self.message = Some(Message {
+                        error: true,
+                        text: format!("{who} is not skipped: a skip needs its reason."),
+                    });
+                    return;
+                }
+                let threshold = root_threshold(session);
+                let warning = skip_warning(sealers.len(), skipped.len() + 1, threshold)
+                    .map(|w| format!("{w}\n"))
+                    .unwrap_or_default();
+                self.confirm(
+                    format!("{warning}Seal without {who}'s signature ({reason})? The skip is recorded in the transcript and the seal lists who signed it."),
+                    Pending::SkipSealer { who, reason },
+                );
+            }
             TextFor::ExceptionText { witness } => {
                 let t = value.trim().to_string();
                 if t.is_empty() {
@@ -1609,6 +1734,8 @@ impl App {
             module: plan.module.clone(),
             export_to: None,
             log_origin: plan.log_origin.clone(),
+            skip: plan.skip.clone(),
+            close_signing_when_met: plan.close_signing_when_met,
         };
         match App::open(&workspace, &name, text, &sys, Some(plan_copy)) {
             Ok(app) => {
@@ -1644,19 +1771,28 @@ impl App {
                 error: true,
                 text: "At least one keyholder's token must sign the seal.".into(),
             });
+            // The skips are recorded: they stand.
             self.phase = Phase::Sealing {
                 session,
                 sealers,
                 signers: Vec::new(),
-                skipped: Vec::new(),
+                skipped,
             };
             return;
         }
-        let _ = skipped;
         match session.seal(signers) {
             Ok(report) => {
                 self.phase = summary_phase(report);
-                self.message = Some(ok("The ceremony is complete and sealed."));
+                self.message = Some(match &self.phase {
+                    Phase::Summary { failed, .. } if !failed.is_empty() => Message {
+                        error: true,
+                        text: format!(
+                            "Sealed, but the ceremony is NOT complete: {} FAILED.",
+                            failed.join("; ")
+                        ),
+                    },
+                    _ => ok("The ceremony is complete and sealed."),
+                });
             }
             Err(e) => {
                 // The transcript is on disk; the same command continues from it.
@@ -1775,7 +1911,11 @@ impl App {
                     key("Ctrl-C", "quit"),
                 ];
             }
-            Phase::Summary { report, checks } => {
+            Phase::Summary {
+                report,
+                checks,
+                failed,
+            } => {
                 v.ceremony = report
                     .transcript
                     .file_name()
@@ -1785,9 +1925,14 @@ impl App {
                             .to_string()
                     })
                     .unwrap_or_default();
-                v.progress = "complete".into();
                 v.actor = "everyone".into();
-                v.title = "Sealed: the ceremony is complete".into();
+                if failed.is_empty() {
+                    v.progress = "complete".into();
+                    v.title = "Sealed: the ceremony is complete".into();
+                } else {
+                    v.progress = "check FAILED".into();
+                    v.title = "Sealed, but a check FAILED: the ceremony is NOT complete".into();
+                }
                 let seal = hex::decode(&report.seal).unwrap_or_default();
                 let qr = QrMatrix::encode(&report.seal, 0)
                     .map(|m| m.to_terminal(1).lines().map(str::to_string).collect())
@@ -1826,7 +1971,12 @@ impl App {
                             status: if done {
                                 "will sign the seal".into()
                             } else if skipped.contains(w) {
-                                "skipped: does not sign the seal".into()
+                                match session.engine.seal_skipped().iter().find(|(k, _)| k == w) {
+                                    Some((_, why)) => {
+                                        format!("skipped (recorded): {why}")
+                                    }
+                                    None => "skipped: does not sign the seal".into(),
+                                }
                             } else {
                                 "to sign the seal".into()
                             },
@@ -2013,6 +2163,7 @@ impl App {
                         }
                     }
                     Need::Sign { pending, meters } => {
+                        let met = !meters.is_empty() && meters.values().all(|m| m.verified());
                         let meters = meter_rows(s, &meters);
                         let signers = signer_rows(s);
                         match pending.first() {
@@ -2020,40 +2171,17 @@ impl App {
                                 v.keys = vec![enter("close signing")];
                                 Screen::SigningDone { meters, signers }
                             }
+                            Some(who) if met => {
+                                v.keys = vec![
+                                    enter("sign"),
+                                    key("c", "close signing (thresholds met)"),
+                                    key("s", "skip"),
+                                ];
+                                self.token_screen(s, who, meters, signers)
+                            }
                             Some(who) => {
-                                let (expected, found) = self.signing_token(who);
-                                let wanted = found
-                                    .as_ref()
-                                    .map_or(expected.clone(), |t| t.serial.clone());
-                                let (mut status, present) =
-                                    token_status(&self.tokens, &wanted, who);
-                                if let TokenStatus::Wrong(_) = status {
-                                    status = TokenStatus::Wrong(format!(
-                                        "token {} inserted, expected {who}'s token {expected}",
-                                        present
-                                            .iter()
-                                            .map(|r| r.label.as_str())
-                                            .collect::<Vec<_>>()
-                                            .join(", ")
-                                    ));
-                                }
-                                let roles: Vec<String> = s
-                                    .engine
-                                    .roles_left(who)
-                                    .into_iter()
-                                    .map(|(_, r)| r.to_string())
-                                    .collect();
-                                v.keys = vec![enter("sign")];
-                                Screen::Token {
-                                    keyholder: who.clone(),
-                                    purpose: format!("sign {}", roles.join(" and ")),
-                                    expected,
-                                    present,
-                                    status,
-                                    meters,
-                                    signers,
-                                    digests: signing_digests(s, who),
-                                }
+                                v.keys = vec![enter("sign"), key("s", "skip (dead token)")];
+                                self.token_screen(s, who, meters, signers)
                             }
                         }
                     }
@@ -2093,6 +2221,58 @@ impl App {
         }
         v
     }
+}
+
+impl App {
+    /// The token screen of the signing step for `who`, the next keyholder to sign.
+    fn token_screen(
+        &self,
+        s: &Session,
+        who: &str,
+        meters: Vec<Meter>,
+        signers: Vec<SignerRow>,
+    ) -> Screen {
+        let (expected, found) = self.signing_token(who);
+        let wanted = found
+            .as_ref()
+            .map_or(expected.clone(), |t| t.serial.clone());
+        let (mut status, present) = token_status(&self.tokens, &wanted, who);
+        if let TokenStatus::Wrong(_) = status {
+            status = TokenStatus::Wrong(format!(
+                "token {} inserted, expected {who}'s token {expected}",
+                present
+                    .iter()
+                    .map(|r| r.label.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let roles: Vec<String> = s
+            .engine
+            .roles_left(who)
+            .into_iter()
+            .map(|(_, r)| r.to_string())
+            .collect();
+        Screen::Token {
+            keyholder: who.to_string(),
+            purpose: format!("sign {}", roles.join(" and ")),
+            expected,
+            present,
+            status,
+            meters,
+            signers,
+            digests: signing_digests(s, who),
+        }
+    }
+}
+
+/// The threshold meters in a line: `root 2 of 2, targets 1 of 2`.
+fn meter_summary(meters: &BTreeMap<String, ThresholdResult>) -> String {
+    meters
+        .iter()
+        .map(|(role, m)| format!("{role} {} of {}", m.signed.len(), m.threshold))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// An exported file shown as animated QR codes (UR fountain frames), one frame per tick.
@@ -2293,8 +2473,11 @@ fn signer_rows(s: &Session) -> Vec<SignerRow> {
         .map(|k| {
             let left: Vec<&str> = s.engine.roles_left(k).into_iter().map(|(_, r)| r).collect();
             let ids = s.engine.keyholder_key_ids(k);
+            let skipped = s.engine.signing_skipped().iter().find(|(w, _)| w == k);
             let (status, done) = if ids.is_empty() {
                 ("nothing to sign in this ceremony".to_string(), false)
+            } else if let Some((_, why)) = skipped {
+                (format!("skipped (recorded): {why}"), false)
             } else if left.is_empty() {
                 ("signed".to_string(), true)
             } else {
@@ -2472,19 +2655,31 @@ fn param_values(
 }
 
 fn summary_phase(report: CeremonyReport) -> Phase {
+    let mut failed = Vec::new();
     let checks = match crate::driver::check(&report, &crate::driver::SystemClock) {
         Ok(checks) => checks
             .iter()
             .map(|c| {
-                let verdict = if c.passed { "VALID" } else { "FAILED" };
-                format!("{}: {verdict}", c.kind.title())
+                if c.passed {
+                    format!("{}: VALID", c.kind.title())
+                } else {
+                    failed.push(c.kind.title().to_string());
+                    match &c.reason {
+                        Some(r) => format!("{}: FAILED: {r}", c.kind.title()),
+                        None => format!("{}: FAILED", c.kind.title()),
+                    }
+                }
             })
             .collect(),
-        Err(e) => vec![format!("Checks FAILED: {e}")],
+        Err(e) => {
+            failed.push("the checks".to_string());
+            vec![format!("Checks FAILED: {e}")]
+        }
     };
     Phase::Summary {
         report: Box::new(report),
         checks,
+        failed,
     }
 }
 
