@@ -1,7 +1,8 @@
 //! The terminal UI's signing and seal skips, driven through `App::update` on SoftHSM2 tokens
 //! (SoftHSM2 stands in for the keyholders' devices; the steps before signing are answered by the
 //! same driver path as `conclave ceremony run`). One test in this binary: it sets
-//! `SOFTHSM2_CONF` for the process before any module is loaded.
+//! `SOFTHSM2_CONF` for the process before any module is loaded. The parameter editor's checks
+//! and corrections are driven the same way, on a second workspace.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -146,6 +147,7 @@ fn skips_are_recorded_signing_closes_when_met_and_a_failed_check_is_never_called
     let sys = tmp.path().join("sys");
     std::fs::create_dir_all(&sys).unwrap();
     let text = shipped_script("bootstrap-root").unwrap();
+    parameters_are_checked_before_recording_and_corrected_with_esc(tmp.path(), &sys, &pins);
 
     // Every step before signing, answered as `conclave ceremony run` answers it.
     let Opened::Running(mut session) =
@@ -268,4 +270,116 @@ fn skips_are_recorded_signing_closes_when_met_and_a_failed_check_is_never_called
         !shown.contains("title: Sealed: the ceremony is complete"),
         "{shown}"
     );
+}
+
+/// The parameter editor: a threshold above the keyholders named is refused before anything
+/// is recorded, the editor says what values each parameter takes, and at a later step before
+/// any key Esc goes back to correct a recorded value, which is recorded as a correction
+/// (before: threshold 5 for 3 keyholders was recorded and refused only at the roll call, with
+/// no way back).
+fn parameters_are_checked_before_recording_and_corrected_with_esc(
+    dir: &Path,
+    sys: &Path,
+    pins: &BTreeMap<String, String>,
+) {
+    let ws_dir = dir.join("ws-parameters");
+    std::fs::create_dir_all(ws_dir.join("input")).unwrap();
+    std::fs::copy(
+        dir.join("ws/input/online-keys.json"),
+        ws_dir.join("input/online-keys.json"),
+    )
+    .unwrap();
+    let ws = Workspace {
+        dir: ws_dir.canonicalize().unwrap(),
+    };
+    let mut p = plan(pins);
+    p.keyholders.truncate(3);
+    p.values
+        .insert("root_threshold".into(), ParamJson::Integer(5));
+    let text = shipped_script("bootstrap-root").unwrap();
+    let mut app = App::open(&ws, "bootstrap-root", text, sys, Some(p)).unwrap();
+    app.term = (120, 50);
+    press(&mut app, KeyCode::Enter);
+    let shown = screen(&app);
+    assert!(
+        shown.contains("root_threshold = 5 is more than the 3 keyholders present"),
+        "{shown}"
+    );
+    assert!(!shown.contains("Confirm"), "nothing to confirm: {shown}");
+    assert!(
+        shown.contains("Root signatures required (allowed: a whole number, at least 1)"),
+        "{shown}"
+    );
+    // root_threshold is the fifth parameter: typed again, then recorded.
+    for _ in 0..4 {
+        press(&mut app, KeyCode::Down);
+    }
+    press(&mut app, KeyCode::Char('e'));
+    assert!(
+        screen(&app).contains("Value of root_threshold (a whole number, at least 1)"),
+        "{}",
+        screen(&app)
+    );
+    press(&mut app, KeyCode::Backspace);
+    type_text(&mut app, "2");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('y'));
+    let shown = screen(&app);
+    assert!(shown.contains("Tamper-evident bag serial"), "{shown}");
+    // Esc at step 1: the editor opens on the recorded values; targets_threshold corrected.
+    press(&mut app, KeyCode::Esc);
+    assert!(
+        screen(&app).contains("title: Correct the parameters"),
+        "{}",
+        screen(&app)
+    );
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        screen(&app).contains("Nothing was changed"),
+        "{}",
+        screen(&app)
+    );
+    for _ in 0..6 {
+        press(&mut app, KeyCode::Down);
+    }
+    press(&mut app, KeyCode::Char('e'));
+    press(&mut app, KeyCode::Backspace);
+    type_text(&mut app, "7");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        screen(&app).contains("targets_threshold = 7 is more than the 3 keyholders present"),
+        "checked against the keyholders named: {}",
+        screen(&app)
+    );
+    press(&mut app, KeyCode::Char('e'));
+    press(&mut app, KeyCode::Backspace);
+    type_text(&mut app, "3");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        screen(&app).contains("PARAMETERS CORRECTED: targets_threshold = 3"),
+        "{}",
+        screen(&app)
+    );
+    press(&mut app, KeyCode::Char('y'));
+    let shown = screen(&app);
+    assert!(shown.contains("Correction recorded."), "{shown}");
+    assert!(
+        shown.contains("Tamper-evident bag serial"),
+        "back at step 1: {shown}"
+    );
+    // Esc twice: in and out, nothing recorded.
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Esc);
+    assert!(screen(&app).contains("Back to step 1: nothing was corrected."));
+    drop(app);
+    let t = std::fs::read_to_string(ws.dir.join("bootstrap-root.transcript.jsonl")).unwrap();
+    assert_eq!(
+        t.matches("\"action\":\"parameters-corrected\"").count(),
+        1,
+        "{t}"
+    );
+    assert!(t.contains("\"root_threshold\":2"), "{t}");
 }

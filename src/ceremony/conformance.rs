@@ -287,6 +287,18 @@ fn replay_into(records: &[Record], room: &mut Room) -> (Conformance, Option<Engi
                     text: what,
                 });
             }
+            Event::ParametersCorrected { step, .. } => {
+                let what = crate::transcript::display::describe(&ev);
+                notes.push(what.clone());
+                room.notes.push(Note {
+                    seq: r.seq,
+                    time: r.time.to_string(),
+                    who: r.actor.clone(),
+                    step: step.clone(),
+                    kind: "correction",
+                    text: what,
+                });
+            }
             Event::Parameters { practice, .. } => room.practice = *practice,
             Event::AirgapChecked {
                 interfaces, radios, ..

@@ -38,6 +38,14 @@ pub enum Event {
         #[serde(default)]
         practice: bool,
     },
+    /// The administrator corrected recorded parameter values before any key was generated
+    /// (and before any proposal).
+    ParametersCorrected {
+        /// Step id at the time.
+        step: String,
+        /// Name to the corrected value (the others keep theirs).
+        values: BTreeMap<String, ParamJson>,
+    },
     /// A person confirmed something; `value` is what they typed when the step records text.
     Acknowledged {
         /// Step id.
@@ -349,6 +357,7 @@ impl Event {
     pub fn action(&self) -> &'static str {
         match self {
             Event::Parameters { .. } => "parameters",
+            Event::ParametersCorrected { .. } => "parameters-corrected",
             Event::Acknowledged { .. } => "acknowledged",
             Event::AirgapChecked { .. } => "airgap-checked",
             Event::ClockConfirmed { .. } => "clock-confirmed",
@@ -377,6 +386,7 @@ impl Event {
         match self {
             Event::Parameters { .. } => None,
             Event::Acknowledged { step, .. }
+            | Event::ParametersCorrected { step, .. }
             | Event::AirgapChecked { step, .. }
             | Event::ClockConfirmed { step, .. }
             | Event::RollCall { step, .. }
@@ -806,6 +816,20 @@ pub fn key_owner(key: &Key) -> Option<&str> {
     key.unrecognized.get(OWNER_FIELD).and_then(Value::as_str)
 }
 
+/// Thresholds against the keyholders present: no root or targets threshold above their
+/// number.
+fn threshold_rule(params: &BTreeMap<String, ParamValue>, keyholders: usize) -> Result<(), String> {
+    for name in ["root_threshold", "targets_threshold"] {
+        let t = int_param(params, name);
+        if t > keyholders as i64 {
+            return Err(format!(
+                "{name} = {t} is more than the {keyholders} keyholders present"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn int_param(params: &BTreeMap<String, ParamValue>, name: &str) -> i64 {
     match params.get(name) {
         Some(ParamValue::Integer(i)) => *i,
@@ -879,6 +903,11 @@ impl Engine {
     /// Exceptions recorded so far (step, witness, text).
     pub fn exceptions(&self) -> &[(String, String, String)] {
         &self.exceptions
+    }
+
+    /// The parameter values in force (the script's defaults until values are recorded).
+    pub fn parameters(&self) -> &BTreeMap<String, ParamValue> {
+        &self.params
     }
 
     /// Keyholders skipped at the signing step, with the reason recorded.
@@ -1719,6 +1748,136 @@ impl Engine {
         !owners_known
     }
 
+    /// Why recorded parameters can no longer be corrected (`None`: they can): a key was
+    /// generated or a proposal built from them.
+    pub fn correction_closed(&self) -> Option<String> {
+        if !self.generated.is_empty() {
+            return Some(
+                "parameters are corrected only before the first key is generated".to_string(),
+            );
+        }
+        if self.proposal.is_some() {
+            return Some("parameters are corrected only before the proposal".to_string());
+        }
+        None
+    }
+
+    /// Check parameter values before they are recorded, as the engine will when they are:
+    /// every value against the script (type, range, choices, names, expiry window) and every
+    /// rule between values and what is known (hash bins a power of two, thresholds against the
+    /// keyholders: those of the roll call once recorded, else `keyholders` when the caller
+    /// knows who will come, e.g. from an answers file; the client profiles). The one check
+    /// of parameters: the UI, the headless runner and `ceremony run` call it before they
+    /// record, and [`Engine::apply`] calls it when they do.
+    pub fn check_parameters(
+        &self,
+        values: &BTreeMap<String, ParamJson>,
+        keyholders: Option<usize>,
+    ) -> Result<(), EngineError> {
+        self.checked_parameters(values, keyholders).map(|_| ())
+    }
+
+    /// The parameters in force once `values` are set over the current ones, checked (see
+    /// [`Engine::check_parameters`]).
+    fn checked_parameters(
+        &self,
+        values: &BTreeMap<String, ParamJson>,
+        keyholders: Option<usize>,
+    ) -> Result<BTreeMap<String, ParamValue>, EngineError> {
+        let mut params = self.params.clone();
+        for (name, v) in values {
+            let Some(p) = self.script.parameters.iter().find(|p| &p.name == name) else {
+                return Err(self.policy(format!("the script has no parameter \"{}\"", show(name))));
+            };
+            let value = match (&p.default, v) {
+                (ParamValue::Integer(_), ParamJson::Integer(i)) => {
+                    if p.min.is_some_and(|m| *i < m) || p.max.is_some_and(|m| *i > m) {
+                        return Err(self.policy(format!(
+                            "{name} = {i} is outside the script's range: {}",
+                            p.allowed()
+                        )));
+                    }
+                    if name.ends_with("expiry_days") {
+                        self.check_expiry_window(name, *i)?;
+                    }
+                    ParamValue::Integer(*i)
+                }
+                (ParamValue::Text(_), ParamJson::Text(s))
+                    if NAME_LIST_PARAMS.contains(&name.as_str()) =>
+                {
+                    for n in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                        check_name(n).map_err(|e| self.policy(format!("{name}: the name {e}")))?;
+                    }
+                    ParamValue::Text(s.clone())
+                }
+                (ParamValue::Choice(_), ParamJson::Text(s)) => {
+                    if !p.choices.contains(s) {
+                        return Err(self.policy(format!(
+                            "{name} = \"{}\" is not {}",
+                            show(s),
+                            p.allowed()
+                        )));
+                    }
+                    ParamValue::Choice(s.clone())
+                }
+                (ParamValue::Text(_), ParamJson::Text(s)) => ParamValue::Text(s.clone()),
+                _ => {
+                    return Err(self.policy(format!("{name} has the wrong type: {}", p.allowed())));
+                }
+            };
+            params.insert(name.clone(), value);
+        }
+        // Rules between values. (A keyholder may be in both add_keyholders and
+        // remove_keyholders: they replace their own token.)
+        let bins = int_param(&params, "hash_bins");
+        if bins != 0 && (bins < 2 || bins.count_ones() != 1) {
+            return Err(self.policy(format!(
+                "hash_bins = {bins} is not a power of two (2, 4, 8, ... 16384), or 0 for no hash bins"
+            )));
+        }
+        let names = |param: &str| -> Vec<String> {
+            match params.get(param) {
+                Some(ParamValue::Text(t)) => t
+                    .split(',')
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty())
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let (added, removed) = (names("add_keyholders"), names("remove_keyholders"));
+        for list in [&added, &removed] {
+            if let Some(n) = list
+                .iter()
+                .enumerate()
+                .find(|(i, n)| list[..*i].contains(n))
+            {
+                return Err(self.policy(format!("{} is named twice", n.1)));
+            }
+        }
+        let present = if self.keyholders.is_empty() {
+            keyholders
+        } else {
+            Some(self.keyholders.len())
+        };
+        if let Some(n) = present {
+            threshold_rule(&params, n).map_err(|e| self.policy(e))?;
+        }
+        if !self.requests.is_empty() {
+            let max = int_param(&params, "max_requests").max(1) as usize;
+            if self.requests.len() > max {
+                return Err(self.policy(format!(
+                    "max_requests = {max}: {} requests are imported already",
+                    self.requests.len()
+                )));
+            }
+        }
+        let mut trial = self.clone();
+        trial.params = params;
+        trial.gate_parameters()?;
+        Ok(trial.params)
+    }
+
     /// A keyholder skipped (at signing or at the seal, `done` listing those skipped there
     /// already): one of the roll call, skipped once, with a reason.
     fn check_skip(
@@ -2166,51 +2325,28 @@ impl Engine {
                 if self.have_params {
                     return Err(self.policy("parameters are set once, at the start"));
                 }
-                for (name, v) in values {
-                    let Some(p) = self.script.parameters.iter().find(|p| &p.name == name) else {
-                        return Err(
-                            self.policy(format!("the script has no parameter \"{}\"", show(name)))
-                        );
-                    };
-                    let value = match (&p.default, v) {
-                        (ParamValue::Integer(_), ParamJson::Integer(i)) => {
-                            if p.min.is_some_and(|m| *i < m) || p.max.is_some_and(|m| *i > m) {
-                                return Err(self.policy(format!(
-                                    "{name} = {i} is outside the script's range"
-                                )));
-                            }
-                            if name.ends_with("expiry_days") {
-                                self.check_expiry_window(name, *i)?;
-                            }
-                            ParamValue::Integer(*i)
-                        }
-                        (ParamValue::Text(_), ParamJson::Text(s))
-                            if NAME_LIST_PARAMS.contains(&name.as_str()) =>
-                        {
-                            for n in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                                check_name(n)
-                                    .map_err(|e| self.policy(format!("{name}: the name {e}")))?;
-                            }
-                            ParamValue::Text(s.clone())
-                        }
-                        (ParamValue::Choice(_), ParamJson::Text(s)) => {
-                            if !p.choices.contains(s) {
-                                return Err(self.policy(format!(
-                                    "{name} = \"{}\" is not one of {:?}",
-                                    show(s),
-                                    p.choices
-                                )));
-                            }
-                            ParamValue::Choice(s.clone())
-                        }
-                        (ParamValue::Text(_), ParamJson::Text(s)) => ParamValue::Text(s.clone()),
-                        _ => return Err(self.policy(format!("{name} has the wrong type"))),
-                    };
-                    self.params.insert(name.clone(), value);
-                }
-                self.gate_parameters()?;
+                self.params = self.checked_parameters(values, None)?;
                 self.have_params = true;
                 self.practice = *practice;
+                return Ok(Vec::new());
+            }
+            Event::ParametersCorrected { step, values } => {
+                if !self.have_params {
+                    return Err(self.policy("the parameters must be recorded first"));
+                }
+                if self.current_step() != Some(step.as_str()) {
+                    return Err(self.policy(format!(
+                        "a correction recorded at step {} belongs to the current step",
+                        show(step)
+                    )));
+                }
+                if let Some(why) = self.correction_closed() {
+                    return Err(self.policy(why));
+                }
+                if values.is_empty() {
+                    return Err(self.policy("a correction changes at least one value"));
+                }
+                self.params = self.checked_parameters(values, None)?;
                 return Ok(Vec::new());
             }
             _ => {}
@@ -2319,12 +2455,11 @@ impl Engine {
                 }
                 let t = int_param(&self.params, "root_threshold")
                     .max(int_param(&self.params, "targets_threshold"));
-                if t > keyholders.len() as i64 {
-                    return Err(self.policy(format!(
-                        "threshold {t} is more than the {} keyholders present",
-                        keyholders.len()
-                    )));
-                }
+                threshold_rule(&self.params, keyholders.len()).map_err(|e| {
+                    self.policy(format!(
+                        "{e}; correct the parameter before any key is generated (a recorded correction), or bring the keyholders"
+                    ))
+                })?;
                 if t == keyholders.len() as i64 {
                     warnings.push(format!("threshold {t} equals the number of keyholders: there is no spare keyholder if one token is lost"));
                 }
@@ -3103,6 +3238,91 @@ mod tests {
             })
             .unwrap_err();
         assert!(e.to_string().contains("named once"), "{e}");
+    }
+
+    /// Every parameter rule is checked when the values are recorded, before any key exists
+    /// (before: `hash_bins = 3` was accepted and refused at the proposal, after three keys were
+    /// generated); a threshold above the keyholders is refused as soon as they are known, and a
+    /// recorded value is corrected (an event) until the first key is generated.
+    #[test]
+    fn parameters_are_checked_when_recorded_and_corrected_before_any_key() {
+        let params = |pairs: &[(&str, ParamJson)]| -> BTreeMap<String, ParamJson> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect()
+        };
+        let refused = |engine: &mut Engine, ev: &Event| engine.apply(ev).unwrap_err().to_string();
+        let mut engine = Engine::new(script()).unwrap();
+        let bins = Event::Parameters {
+            values: params(&[
+                ("hash_bins", ParamJson::Integer(3)),
+                ("accept_client_loss", ParamJson::Text("tough".into())),
+            ]),
+            practice: false,
+        };
+        let e = refused(&mut engine, &bins);
+        assert!(e.contains("hash_bins = 3 is not a power of two"), "{e}");
+        // The ranges and choices are said.
+        let e = refused(
+            &mut engine,
+            &Event::Parameters {
+                values: params(&[("root_expiry_days", ParamJson::Integer(4000))]),
+                practice: false,
+            },
+        );
+        assert!(e.contains("a whole number from 1 to 1830"), "{e}");
+        let e = refused(
+            &mut engine,
+            &Event::Parameters {
+                values: params(&[("key_type", ParamJson::Text("rsa".into()))]),
+                practice: false,
+            },
+        );
+        assert!(e.contains("one of ed25519, ecdsa-p256, ecdsa-p384"), "{e}");
+        // Who will come is known to the caller (an answers file): checked before recording.
+        let five = params(&[("root_threshold", ParamJson::Integer(5))]);
+        let e = engine
+            .check_parameters(&five, Some(3))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("root_threshold = 5 is more than the 3 keyholders present"),
+            "{e}"
+        );
+        // Recorded without knowing: the roll call refuses it and says how to correct it.
+        let mut room = room();
+        room.params = five;
+        run(&mut engine, &mut room, 4);
+        assert!(matches!(engine.need(), Need::RollCall { .. }));
+        let roll = Event::RollCall {
+            step: "4".into(),
+            administrator: "ada".into(),
+            keyholders: vec!["alice".into(), "bob".into(), "carol".into()],
+            witnesses: vec!["wendy".into()],
+        };
+        let e = refused(&mut engine, &roll);
+        assert!(e.contains("correct the parameter"), "{e}");
+        let fix = |step: &str, t: i64| Event::ParametersCorrected {
+            step: step.into(),
+            values: params(&[("root_threshold", ParamJson::Integer(t))]),
+        };
+        assert!(refused(&mut engine, &fix("3", 2)).contains("belongs to the current step"));
+        engine.apply(&fix("4", 2)).unwrap();
+        engine.apply(&roll).unwrap();
+        // Once the roll call is known, a correction is checked against it.
+        let e = refused(&mut engine, &fix("5", 4));
+        assert!(e.contains("more than the 3 keyholders present"), "{e}");
+        // After the first key, nothing is corrected.
+        run(&mut engine, &mut room, 2);
+        assert!(!engine.generated_keys().is_empty());
+        let e = refused(&mut engine, &fix("6", 3));
+        assert!(e.contains("only before the first key is generated"), "{e}");
+        // The correction is shown in the transcript display.
+        assert_eq!(
+            crate::transcript::display::describe(&fix("4", 2)),
+            "PARAMETERS CORRECTED: root_threshold = 2"
+        );
     }
 
     #[test]

@@ -65,12 +65,21 @@ pub(super) fn run_script(
         let (actor, event) = match session.answer(need, None) {
             Ok(answer) => answer,
             Err(e) => {
-                // The attempt is recorded; the error it records is the one reported.
+                // The attempt is recorded; the error it records is the one reported, with what
+                // was left in which token.
                 let _ = session.record_failure(&e);
-                return Err(e);
+                return Err(match session.abandoned_note() {
+                    Some(note) => e.with_hint(note),
+                    None => e,
+                });
             }
         };
-        session.record(&actor, event)?;
+        if let Err(e) = session.record(&actor, event) {
+            return Err(match session.abandoned_note() {
+                Some(note) => e.with_hint(note),
+                None => e,
+            });
+        }
     }
     let mut signers = Vec::new();
     for who in session.sealers() {

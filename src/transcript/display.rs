@@ -103,7 +103,20 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
             .collect::<Vec<_>>()
             .join("; ")
     };
+    let values_text = |values: &std::collections::BTreeMap<String, ParamJson>| {
+        values
+            .iter()
+            .map(|(k, v)| match v {
+                ParamJson::Integer(i) => format!("{k} = {i}"),
+                ParamJson::Text(t) => format!("{k} = \"{t}\""),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match e {
+        Event::ParametersCorrected { values, .. } => {
+            format!("PARAMETERS CORRECTED: {}", values_text(values))
+        }
         Event::Parameters { values, practice } => {
             let v: Vec<String> = values
                 .iter()

@@ -203,6 +203,9 @@ pub struct App {
     ticks: u64,
     /// The step the screen-local state belongs to (reset when the step changes).
     seen_step: String,
+    /// The parameter editor is open to correct recorded values (Esc at a step before any key
+    /// is generated).
+    correcting: bool,
 }
 
 fn err(e: DriverError) -> Message {
@@ -249,6 +252,7 @@ impl App {
             term: (80, 24),
             ticks: 0,
             seen_step: String::new(),
+            correcting: false,
         };
         app.after_change();
         app
@@ -657,6 +661,35 @@ impl App {
 
     /// Keys of the screen itself (no prompt open).
     fn screen_key(&mut self, k: KeyEvent) {
+        if self.correcting {
+            self.correction_key(k);
+            return;
+        }
+        // Esc before any key is generated: back to the parameters, to correct a value.
+        if k.code == KeyCode::Esc
+            && let Phase::Ceremony(s) = &self.phase
+            && !matches!(s.need(), Need::Parameters | Need::Done)
+        {
+            match s.engine.correction_closed() {
+                None => {
+                    self.values = s
+                        .engine
+                        .parameters()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.to_string()))
+                        .collect();
+                    self.correcting = true;
+                    self.selected = 0;
+                }
+                Some(why) => {
+                    self.message = Some(Message {
+                        error: true,
+                        text: format!("No going back: {why}."),
+                    });
+                }
+            }
+            return;
+        }
         let up = matches!(k.code, KeyCode::Up | KeyCode::Char('k'));
         let down = matches!(k.code, KeyCode::Down | KeyCode::Char('j'));
         let enter = k.code == KeyCode::Enter;
@@ -723,11 +756,21 @@ impl App {
                         } else if k.code == KeyCode::Char('e') {
                             if let Some(p) = s.script.parameters.get(self.selected) {
                                 let name = p.name.clone();
+                                let label = format!("Value of {name} ({})", p.allowed());
                                 let v = self.values.get(&name).cloned().unwrap_or_default();
-                                self.text(format!("Value of {name}"), v, TextFor::Parameter(name));
+                                self.text(label, v, TextFor::Parameter(name));
                             }
                         } else if enter {
-                            match param_values(&s.script, &self.values) {
+                            // Checked whole before the confirmation, against the keyholders
+                            // named already when the roll call is filled in.
+                            let named = self.named_keyholders();
+                            let checked = param_values(&s.script, &self.values).and_then(|v| {
+                                s.engine
+                                    .check_parameters(&v, named)
+                                    .map(|()| v)
+                                    .map_err(|e| e.to_string())
+                            });
+                            match checked {
                                 Ok(values) => {
                                     let practice = s.plan.practice;
                                     self.confirm(
@@ -1315,7 +1358,12 @@ impl App {
         match action {
             Pending::Quit => self.quit = true,
             Pending::Record { actor, event } => {
+                if matches!(*event, Event::ParametersCorrected { .. }) {
+                    self.correcting = false;
+                    self.selected = 0;
+                }
                 let done = match &*event {
+                    Event::ParametersCorrected { .. } => "Correction recorded.",
                     Event::Sealed { .. } => "Sealed. Each keyholder now signs the seal.",
                     Event::Approved { .. } => "Approved: the keyholders sign next.",
                     _ => "Recorded.",
@@ -2039,21 +2087,7 @@ impl App {
                         v.instructions = "The administrator reads each parameter aloud; the room agrees before they are recorded.".into();
                         v.progress = "before step 1".into();
                         v.keys = vec![key("↑↓", "select"), key("e", "edit"), enter("record")];
-                        Screen::Parameters {
-                            rows: s
-                                .script
-                                .parameters
-                                .iter()
-                                .map(|p| {
-                                    (
-                                        p.name.clone(),
-                                        self.values.get(&p.name).cloned().unwrap_or_default(),
-                                        p.description.clone(),
-                                    )
-                                })
-                                .collect(),
-                            selected: self.selected,
-                        }
+                        self.parameter_screen(s)
                     }
                     Need::Acknowledge {
                         prompt,
@@ -2217,6 +2251,24 @@ impl App {
                     }
                 };
                 v.keys.extend(common);
+                if self.correcting {
+                    v.title = "Correct the parameters".into();
+                    v.instructions = format!(
+                        "No key is generated yet: a recorded value can be corrected (the correction is recorded in the transcript). Esc goes back to step {}.",
+                        s.step()
+                    );
+                    v.keys = vec![
+                        key("↑↓", "select"),
+                        key("e", "edit"),
+                        key("Enter", "record the correction"),
+                        key("Esc", "back"),
+                    ];
+                    v.screen = self.parameter_screen(s);
+                } else if s.engine.correction_closed().is_none()
+                    && !matches!(s.need(), Need::Parameters | Need::Done)
+                {
+                    v.keys.push(key("Esc", "correct parameters"));
+                }
             }
         }
         v
@@ -2224,6 +2276,124 @@ impl App {
 }
 
 impl App {
+    /// The parameter editor: each parameter with the value typed and its description with
+    /// what values it takes.
+    fn parameter_screen(&self, s: &Session) -> Screen {
+        Screen::Parameters {
+            rows: s
+                .script
+                .parameters
+                .iter()
+                .map(|p| {
+                    (
+                        p.name.clone(),
+                        self.values.get(&p.name).cloned().unwrap_or_default(),
+                        format!("{} (allowed: {})", p.description, p.allowed()),
+                    )
+                })
+                .collect(),
+            selected: self.selected,
+        }
+    }
+
+    /// How many keyholders the roll call names already (filled in from the plan), if any:
+    /// parameters are checked against them before they are recorded.
+    fn named_keyholders(&self) -> Option<usize> {
+        let n = self.roll[1]
+            .split(',')
+            .filter(|x| !x.trim().is_empty())
+            .count();
+        (n > 0).then_some(n)
+    }
+
+    /// A key in the parameter editor opened to correct recorded values.
+    fn correction_key(&mut self, k: KeyEvent) {
+        let Phase::Ceremony(s) = &self.phase else {
+            self.correcting = false;
+            return;
+        };
+        let n = s.script.parameters.len();
+        match k.code {
+            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.selected = (self.selected + 1).min(n.saturating_sub(1));
+            }
+            KeyCode::Char('e') => {
+                if let Some(p) = s.script.parameters.get(self.selected) {
+                    let name = p.name.clone();
+                    let label = format!("Value of {name} ({})", p.allowed());
+                    let v = self.values.get(&name).cloned().unwrap_or_default();
+                    self.text(label, v, TextFor::Parameter(name));
+                }
+            }
+            KeyCode::Esc => {
+                self.correcting = false;
+                self.selected = 0;
+                self.message = Some(ok(format!(
+                    "Back to step {}: nothing was corrected.",
+                    s.step()
+                )));
+            }
+            KeyCode::Enter => {
+                let recorded = s.engine.parameters();
+                let changed: Vec<String> = s
+                    .script
+                    .parameters
+                    .iter()
+                    .filter(|p| {
+                        self.values.get(&p.name).map(|v| v.trim().to_string())
+                            != recorded.get(&p.name).map(ToString::to_string)
+                    })
+                    .map(|p| p.name.clone())
+                    .collect();
+                let values = param_values(&s.script, &self.values).map(|v| {
+                    v.into_iter()
+                        .filter(|(k, _)| changed.contains(k))
+                        .collect::<BTreeMap<_, _>>()
+                });
+                let named = self.named_keyholders();
+                let checked = values.and_then(|v| {
+                    if v.is_empty() {
+                        return Err("Nothing was changed: edit a value first (e).".to_string());
+                    }
+                    s.engine
+                        .check_parameters(&v, named)
+                        .map(|()| v)
+                        .map_err(|e| e.to_string())
+                });
+                match checked {
+                    Ok(values) => {
+                        let event = Event::ParametersCorrected {
+                            step: s.step(),
+                            values,
+                        };
+                        self.confirm(
+                            format!(
+                                "Record the correction ({})?",
+                                crate::transcript::display::describe(&event)
+                            ),
+                            Pending::Record {
+                                actor: "administrator".into(),
+                                event: Box::new(event),
+                            },
+                        );
+                    }
+                    Err(text) => self.message = Some(Message { error: true, text }),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// What an unfinished ceremony leaves in the tokens, for the room when the UI stops
+    /// before the end (`None`: no key was generated, or the ceremony is finished).
+    pub fn abandoned_note(&self) -> Option<String> {
+        match &self.phase {
+            Phase::Ceremony(s) | Phase::Sealing { session: s, .. } => s.abandoned_note(),
+            _ => None,
+        }
+    }
+
     /// The token screen of the signing step for `who`, the next keyholder to sign.
     fn token_screen(
         &self,
