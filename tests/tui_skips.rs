@@ -165,6 +165,15 @@ fn skips_are_recorded_signing_closes_when_met_and_a_failed_check_is_never_called
     }
     let mut app = App::new(Phase::Ceremony(session));
     app.term = (120, 50);
+    // Stopped here, the room is told which key is left in which token.
+    let note = app.abandoned_note().unwrap();
+    assert!(
+        note.starts_with("stopped at step 9: keys generated so far stay in the tokens")
+            && note.contains("alice: key ")
+            && note.contains("erin: key ")
+            && note.contains("label \"erin\""),
+        "{note}"
+    );
 
     // alice's token is dead: skipped with a reason, recorded.
     let question = skip(&mut app, "token does not start");
