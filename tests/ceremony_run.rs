@@ -834,6 +834,13 @@ fn a_wrong_pin_exits_1_and_the_failed_attempt_is_recorded_without_the_pin() {
     let (code, out, err) = run_script(&room, "bootstrap-root", &a, &pins);
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("wrong PIN") && err.contains("bob"), "{err}");
+    // The stop says what was left in which token: alice's key, generated before bob's turn.
+    assert!(
+        err.contains("stopped at step 6: keys generated so far stay in the tokens")
+            && err.contains("alice: key ")
+            && err.contains("label \"alice\""),
+        "{err}"
+    );
     let transcript = transcript_text(&room);
     let failure = transcript
         .lines()
