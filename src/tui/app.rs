@@ -2267,7 +2267,10 @@ impl App {
                 } else if s.engine.correction_closed().is_none()
                     && !matches!(s.need(), Need::Parameters | Need::Done)
                 {
-                    v.keys.push(key("Esc", "correct parameters"));
+                    // Before the two keys of every screen (help, exception), so an 80-column
+                    // line keeps it.
+                    let at = v.keys.len().saturating_sub(2);
+                    v.keys.insert(at, key("Esc", "parameters"));
                 }
             }
         }
