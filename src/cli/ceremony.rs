@@ -155,11 +155,14 @@ fn check_names(path: &Path, a: &Answers) -> Result<(), CliError> {
                 crate::text::show(k)
             )));
         }
-        if reason.trim().is_empty() {
+        if reason.trim().is_empty()
+            || reason.chars().count() > crate::ceremony::engine::MAX_REASON_CHARS
+        {
             return Err(CliError::Usage(format!(
-                "{}: skip.{}: give the reason the keyholder is skipped",
+                "{}: skip.{}: give the reason the keyholder is skipped (1 to {} characters)",
                 path.display(),
-                crate::text::show(k)
+                crate::text::show(k),
+                crate::ceremony::engine::MAX_REASON_CHARS
             )));
         }
     }
