@@ -834,6 +834,13 @@ fn a_wrong_pin_exits_1_and_the_failed_attempt_is_recorded_without_the_pin() {
     let (code, out, err) = run_script(&room, "bootstrap-root", &a, &pins);
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("wrong PIN") && err.contains("bob"), "{err}");
+    // The stop says what was left in which token: alice's key, generated before bob's turn.
+    assert!(
+        err.contains("stopped at step 6: keys generated so far stay in the tokens")
+            && err.contains("alice: key ")
+            && err.contains("label \"alice\""),
+        "{err}"
+    );
     let transcript = transcript_text(&room);
     let failure = transcript
         .lines()
@@ -849,4 +856,69 @@ fn a_wrong_pin_exits_1_and_the_failed_attempt_is_recorded_without_the_pin() {
     let (code, out, err) = run(&room, &a);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(": VALID"), "{out}");
+}
+
+/// One dead token does not stall `ceremony run`: the answers file's `[skip]` names carol with a
+/// reason; she is skipped at signing and at the seal, each skip recorded, and the transcript's
+/// display and the auditor's report show both. `close_signing_when_met` closes signing once
+/// both thresholds are met: the keyholder left is never asked. (Before: every keyholder present
+/// had to sign, and a keyholder whose token could not sign the seal was left out unrecorded.)
+#[test]
+fn skipped_keyholders_and_signing_closed_when_met_are_recorded() {
+    let room = room();
+    let a = answers(&room, true, "");
+    let text = std::fs::read_to_string(&a).unwrap();
+    std::fs::write(
+        &a,
+        format!("{text}\n[skip]\ncarol = \"token does not start\"\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(&room, &a);
+    assert_eq!(code, 0, "{out}{err}");
+    let tpath = room.ws.join("bootstrap-root.transcript.jsonl");
+    let t = std::fs::read_to_string(&tpath).unwrap();
+    assert!(t.contains("\"action\":\"signer-skipped\""), "{t}");
+    assert!(t.contains("\"action\":\"seal-skipped\""), "{t}");
+    assert!(
+        !t.contains("\"keyholder\":\"carol\",\"role\""),
+        "carol never signed"
+    );
+    let export = room.ws.join("export");
+    let report = room.ws.parent().unwrap().join("report.md");
+    let v = conclave()
+        .args(["transcript", "verify"])
+        .arg(&tpath)
+        .arg("--artifacts")
+        .arg(&export)
+        .arg("--trusted-root")
+        .arg(export.join("1.root.json"))
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&v.stdout);
+    assert_eq!(v.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("SKIPPED at signing: carol does not sign (token does not start)")
+            && shown.contains("SKIPPED at the seal: carol does not sign the seal"),
+        "{shown}"
+    );
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        md.contains("SKIP") && md.contains("carol does not sign the seal: token does not start"),
+        "{md}"
+    );
+
+    // Signing closed once both thresholds are met: carol is not asked.
+    let room = self::room();
+    let a = answers(&room, true, "close_signing_when_met = true");
+    let (code, out, err) = run(&room, &a);
+    assert_eq!(code, 0, "{out}{err}");
+    let t = std::fs::read_to_string(room.ws.join("bootstrap-root.transcript.jsonl")).unwrap();
+    assert!(t.contains("\"action\":\"signing-closed\""), "{t}");
+    assert!(
+        !t.contains("\"keyholder\":\"carol\",\"role\""),
+        "carol was not asked"
+    );
+    assert!(!t.contains("skipped"), "nobody was skipped: {t}");
 }

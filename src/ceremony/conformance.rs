@@ -262,6 +262,43 @@ fn replay_into(records: &[Record], room: &mut Room) -> (Conformance, Option<Engi
                     text: warning.clone(),
                 });
             }
+            Event::SignerSkipped {
+                keyholder,
+                reason,
+                step,
+            }
+            | Event::SealSkipped {
+                keyholder,
+                reason,
+                step,
+            } => {
+                let what = if matches!(ev, Event::SealSkipped { .. }) {
+                    format!("{keyholder} does not sign the seal: {reason}")
+                } else {
+                    format!("{keyholder} does not sign: {reason}")
+                };
+                notes.push(format!("skip: {what}"));
+                room.notes.push(Note {
+                    seq: r.seq,
+                    time: r.time.to_string(),
+                    who: r.actor.clone(),
+                    step: step.clone(),
+                    kind: "skip",
+                    text: what,
+                });
+            }
+            Event::ParametersCorrected { step, .. } => {
+                let what = crate::transcript::display::describe(&ev);
+                notes.push(what.clone());
+                room.notes.push(Note {
+                    seq: r.seq,
+                    time: r.time.to_string(),
+                    who: r.actor.clone(),
+                    step: step.clone(),
+                    kind: "correction",
+                    text: what,
+                });
+            }
             Event::Parameters { practice, .. } => room.practice = *practice,
             Event::AirgapChecked {
                 interfaces, radios, ..

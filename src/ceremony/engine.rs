@@ -38,6 +38,14 @@ pub enum Event {
         #[serde(default)]
         practice: bool,
     },
+    /// The administrator corrected recorded parameter values before any key was generated
+    /// (and before any proposal).
+    ParametersCorrected {
+        /// Step id at the time.
+        step: String,
+        /// Name to the corrected value (the others keep theirs).
+        values: BTreeMap<String, ParamJson>,
+    },
     /// A person confirmed something; `value` is what they typed when the step records text.
     Acknowledged {
         /// Step id.
@@ -175,10 +183,30 @@ pub enum Event {
         /// Hex signature (verified by the engine before it is accepted).
         sig: String,
     },
-    /// Signing is closed (thresholds met).
+    /// Signing is closed (thresholds met). Keyholders who have not signed yet do not sign.
     SigningClosed {
         /// Step id.
         step: String,
+    },
+    /// The administrator skipped a keyholder at the signing step (their token is dead or
+    /// missing): they are not asked to sign.
+    SignerSkipped {
+        /// Step id.
+        step: String,
+        /// The keyholder skipped.
+        keyholder: String,
+        /// Why, as the administrator said it.
+        reason: String,
+    },
+    /// A keyholder does not sign the seal (their token is not available). Recorded after the
+    /// last step, before the seal.
+    SealSkipped {
+        /// Step id (`end`: after the last step).
+        step: String,
+        /// The keyholder skipped.
+        keyholder: String,
+        /// Why, as the administrator said it.
+        reason: String,
     },
     /// The signed result verified.
     Verified {
@@ -343,6 +371,7 @@ impl Event {
     pub fn action(&self) -> &'static str {
         match self {
             Event::Parameters { .. } => "parameters",
+            Event::ParametersCorrected { .. } => "parameters-corrected",
             Event::Acknowledged { .. } => "acknowledged",
             Event::AirgapChecked { .. } => "airgap-checked",
             Event::ClockConfirmed { .. } => "clock-confirmed",
@@ -357,6 +386,8 @@ impl Event {
             Event::Approved { .. } => "approved",
             Event::Signed { .. } => "signed",
             Event::SigningClosed { .. } => "signing-closed",
+            Event::SignerSkipped { .. } => "signer-skipped",
+            Event::SealSkipped { .. } => "seal-skipped",
             Event::Verified { .. } => "verified",
             Event::Exported { .. } => "exported",
             Event::Sealed { .. } => "sealed",
@@ -370,6 +401,7 @@ impl Event {
         match self {
             Event::Parameters { .. } => None,
             Event::Acknowledged { step, .. }
+            | Event::ParametersCorrected { step, .. }
             | Event::AirgapChecked { step, .. }
             | Event::ClockConfirmed { step, .. }
             | Event::RollCall { step, .. }
@@ -383,6 +415,8 @@ impl Event {
             | Event::Approved { step, .. }
             | Event::Signed { step, .. }
             | Event::SigningClosed { step }
+            | Event::SignerSkipped { step, .. }
+            | Event::SealSkipped { step, .. }
             | Event::Verified { step }
             | Event::Exported { step, .. }
             | Event::Sealed { step }
@@ -792,8 +826,15 @@ pub struct Engine {
     approved: bool,
     signed_by: Vec<String>,
     signers: Vec<(String, String)>,
+    /// Keyholders skipped at the signing step, with the reason.
+    signing_skipped: Vec<(String, String)>,
+    /// Keyholders who do not sign the seal, with the reason.
+    seal_skipped: Vec<(String, String)>,
     exceptions: Vec<(String, String, String)>,
 }
+
+/// The longest reason recorded for skipping a keyholder.
+pub const MAX_REASON_CHARS: usize = 300;
 
 /// The script parameter (a choice of `no` and `yes`) that lets a new root or targets version
 /// expire no later than the one it replaces.
@@ -816,6 +857,20 @@ pub fn owned_key(key: &Key, keyholder: &str) -> Key {
 /// The owner recorded in a key object, if any.
 pub fn key_owner(key: &Key) -> Option<&str> {
     key.unrecognized.get(OWNER_FIELD).and_then(Value::as_str)
+}
+
+/// Thresholds against the keyholders present: no root or targets threshold above their
+/// number.
+fn threshold_rule(params: &BTreeMap<String, ParamValue>, keyholders: usize) -> Result<(), String> {
+    for name in ["root_threshold", "targets_threshold"] {
+        let t = int_param(params, name);
+        if t > keyholders as i64 {
+            return Err(format!(
+                "{name} = {t} is more than the {keyholders} keyholders present"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn int_param(params: &BTreeMap<String, ParamValue>, name: &str) -> i64 {
@@ -866,6 +921,8 @@ impl Engine {
             approved: false,
             signed_by: Vec::new(),
             signers: Vec::new(),
+            signing_skipped: Vec::new(),
+            seal_skipped: Vec::new(),
             exceptions: Vec::new(),
         })
     }
@@ -892,6 +949,21 @@ impl Engine {
     /// Exceptions recorded so far (step, witness, text).
     pub fn exceptions(&self) -> &[(String, String, String)] {
         &self.exceptions
+    }
+
+    /// The parameter values in force (the script's defaults until values are recorded).
+    pub fn parameters(&self) -> &BTreeMap<String, ParamValue> {
+        &self.params
+    }
+
+    /// Keyholders skipped at the signing step, with the reason recorded.
+    pub fn signing_skipped(&self) -> &[(String, String)] {
+        &self.signing_skipped
+    }
+
+    /// Keyholders who do not sign the seal, with the reason recorded.
+    pub fn seal_skipped(&self) -> &[(String, String)] {
+        &self.seal_skipped
     }
 
     /// Whether this is a practice run.
@@ -1013,7 +1085,11 @@ impl Engine {
                 pending: self
                     .keyholders
                     .iter()
-                    .filter(|k| !self.signed_by.contains(k) && self.keyholder_may_sign(k))
+                    .filter(|k| {
+                        !self.signed_by.contains(k)
+                            && !self.signing_skipped.iter().any(|(s, _)| s == *k)
+                            && self.keyholder_may_sign(k)
+                    })
                     .cloned()
                     .collect(),
                 meters: self.meters(),
@@ -1791,6 +1867,166 @@ impl Engine {
         !owners_known
     }
 
+    /// Why recorded parameters can no longer be corrected (`None`: they can): a key was
+    /// generated or a proposal built from them.
+    pub fn correction_closed(&self) -> Option<String> {
+        if !self.generated.is_empty() {
+            return Some(
+                "parameters are corrected only before the first key is generated".to_string(),
+            );
+        }
+        if self.proposal.is_some() {
+            return Some("parameters are corrected only before the proposal".to_string());
+        }
+        None
+    }
+
+    /// Check parameter values before they are recorded, as the engine will when they are:
+    /// every value against the script (type, range, choices, names, expiry window) and every
+    /// rule between values and what is known (hash bins a power of two, thresholds against the
+    /// keyholders: those of the roll call once recorded, else `keyholders` when the caller
+    /// knows who will come, e.g. from an answers file; the client profiles). The one check
+    /// of parameters: the UI, the headless runner and `ceremony run` call it before they
+    /// record, and [`Engine::apply`] calls it when they do.
+    pub fn check_parameters(
+        &self,
+        values: &BTreeMap<String, ParamJson>,
+        keyholders: Option<usize>,
+    ) -> Result<(), EngineError> {
+        self.checked_parameters(values, keyholders).map(|_| ())
+    }
+
+    /// The parameters in force once `values` are set over the current ones, checked (see
+    /// [`Engine::check_parameters`]).
+    fn checked_parameters(
+        &self,
+        values: &BTreeMap<String, ParamJson>,
+        keyholders: Option<usize>,
+    ) -> Result<BTreeMap<String, ParamValue>, EngineError> {
+        let mut params = self.params.clone();
+        for (name, v) in values {
+            let Some(p) = self.script.parameters.iter().find(|p| &p.name == name) else {
+                return Err(self.policy(format!("the script has no parameter \"{}\"", show(name))));
+            };
+            let value = match (&p.default, v) {
+                (ParamValue::Integer(_), ParamJson::Integer(i)) => {
+                    if p.min.is_some_and(|m| *i < m) || p.max.is_some_and(|m| *i > m) {
+                        return Err(self.policy(format!(
+                            "{name} = {i} is outside the script's range: {}",
+                            p.allowed()
+                        )));
+                    }
+                    if name.ends_with("expiry_days") {
+                        self.check_expiry_window(name, *i)?;
+                    }
+                    ParamValue::Integer(*i)
+                }
+                (ParamValue::Text(_), ParamJson::Text(s))
+                    if NAME_LIST_PARAMS.contains(&name.as_str()) =>
+                {
+                    for n in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                        check_name(n).map_err(|e| self.policy(format!("{name}: the name {e}")))?;
+                    }
+                    ParamValue::Text(s.clone())
+                }
+                (ParamValue::Choice(_), ParamJson::Text(s)) => {
+                    if !p.choices.contains(s) {
+                        return Err(self.policy(format!(
+                            "{name} = \"{}\" is not {}",
+                            show(s),
+                            p.allowed()
+                        )));
+                    }
+                    ParamValue::Choice(s.clone())
+                }
+                (ParamValue::Text(_), ParamJson::Text(s)) => ParamValue::Text(s.clone()),
+                _ => {
+                    return Err(self.policy(format!("{name} has the wrong type: {}", p.allowed())));
+                }
+            };
+            params.insert(name.clone(), value);
+        }
+        // Rules between values. (A keyholder may be in both add_keyholders and
+        // remove_keyholders: they replace their own token.)
+        let bins = int_param(&params, "hash_bins");
+        if bins != 0 && (bins < 2 || bins.count_ones() != 1) {
+            return Err(self.policy(format!(
+                "hash_bins = {bins} is not a power of two (2, 4, 8, ... 16384), or 0 for no hash bins"
+            )));
+        }
+        let names = |param: &str| -> Vec<String> {
+            match params.get(param) {
+                Some(ParamValue::Text(t)) => t
+                    .split(',')
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty())
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let (added, removed) = (names("add_keyholders"), names("remove_keyholders"));
+        for list in [&added, &removed] {
+            if let Some(n) = list
+                .iter()
+                .enumerate()
+                .find(|(i, n)| list[..*i].contains(n))
+            {
+                return Err(self.policy(format!("{} is named twice", n.1)));
+            }
+        }
+        let present = if self.keyholders.is_empty() {
+            keyholders
+        } else {
+            Some(self.keyholders.len())
+        };
+        if let Some(n) = present {
+            threshold_rule(&params, n).map_err(|e| self.policy(e))?;
+        }
+        if !self.requests.is_empty() {
+            let max = int_param(&params, "max_requests").max(1) as usize;
+            if self.requests.len() > max {
+                return Err(self.policy(format!(
+                    "max_requests = {max}: {} requests are imported already",
+                    self.requests.len()
+                )));
+            }
+        }
+        let mut trial = self.clone();
+        trial.params = params;
+        trial.gate_parameters()?;
+        Ok(trial.params)
+    }
+
+    /// A keyholder skipped (at signing or at the seal, `done` listing those skipped there
+    /// already): one of the roll call, skipped once, with a reason.
+    fn check_skip(
+        &self,
+        keyholder: &str,
+        reason: &str,
+        done: &[(String, String)],
+    ) -> Result<(), EngineError> {
+        if !self.keyholders.iter().any(|k| k == keyholder) {
+            return Err(self.policy(format!(
+                "\"{}\" is not a keyholder of the roll call",
+                show(keyholder)
+            )));
+        }
+        if reason.trim().is_empty() {
+            return Err(self.policy(format!(
+                "skipping {keyholder} needs a reason (e.g. \"token does not start\")"
+            )));
+        }
+        if reason.chars().count() > MAX_REASON_CHARS {
+            return Err(self.policy(format!(
+                "the reason for skipping {keyholder} is longer than {MAX_REASON_CHARS} characters"
+            )));
+        }
+        if done.iter().any(|(k, _)| k == keyholder) {
+            return Err(self.policy(format!("{keyholder} is skipped already")));
+        }
+        Ok(())
+    }
+
     /// The current metadata loaded by this ceremony, if any.
     pub fn current(&self) -> Option<&(Metadata<Root>, Metadata<Targets>)> {
         self.current.as_ref()
@@ -2191,55 +2427,45 @@ impl Engine {
                 return Ok(Vec::new());
             }
             Event::WarningAcknowledged { .. } => return Ok(Vec::new()),
+            Event::SealSkipped {
+                keyholder, reason, ..
+            } => {
+                // After the last step (the seal follows): the seal's signers are chosen then.
+                if !self.have_params || self.current_step().is_some() {
+                    return Err(
+                        self.policy("a keyholder is skipped at the seal only after the last step")
+                    );
+                }
+                self.check_skip(keyholder, reason, &self.seal_skipped)?;
+                self.seal_skipped.push((keyholder.clone(), reason.clone()));
+                return Ok(Vec::new());
+            }
             Event::Parameters { values, practice } => {
                 if self.have_params {
                     return Err(self.policy("parameters are set once, at the start"));
                 }
-                for (name, v) in values {
-                    let Some(p) = self.script.parameters.iter().find(|p| &p.name == name) else {
-                        return Err(
-                            self.policy(format!("the script has no parameter \"{}\"", show(name)))
-                        );
-                    };
-                    let value = match (&p.default, v) {
-                        (ParamValue::Integer(_), ParamJson::Integer(i)) => {
-                            if p.min.is_some_and(|m| *i < m) || p.max.is_some_and(|m| *i > m) {
-                                return Err(self.policy(format!(
-                                    "{name} = {i} is outside the script's range"
-                                )));
-                            }
-                            if name.ends_with("expiry_days") {
-                                self.check_expiry_window(name, *i)?;
-                            }
-                            ParamValue::Integer(*i)
-                        }
-                        (ParamValue::Text(_), ParamJson::Text(s))
-                            if NAME_LIST_PARAMS.contains(&name.as_str()) =>
-                        {
-                            for n in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                                check_name(n)
-                                    .map_err(|e| self.policy(format!("{name}: the name {e}")))?;
-                            }
-                            ParamValue::Text(s.clone())
-                        }
-                        (ParamValue::Choice(_), ParamJson::Text(s)) => {
-                            if !p.choices.contains(s) {
-                                return Err(self.policy(format!(
-                                    "{name} = \"{}\" is not one of {:?}",
-                                    show(s),
-                                    p.choices
-                                )));
-                            }
-                            ParamValue::Choice(s.clone())
-                        }
-                        (ParamValue::Text(_), ParamJson::Text(s)) => ParamValue::Text(s.clone()),
-                        _ => return Err(self.policy(format!("{name} has the wrong type"))),
-                    };
-                    self.params.insert(name.clone(), value);
-                }
-                self.gate_parameters()?;
+                self.params = self.checked_parameters(values, None)?;
                 self.have_params = true;
                 self.practice = *practice;
+                return Ok(Vec::new());
+            }
+            Event::ParametersCorrected { step, values } => {
+                if !self.have_params {
+                    return Err(self.policy("the parameters must be recorded first"));
+                }
+                if self.current_step() != Some(step.as_str()) {
+                    return Err(self.policy(format!(
+                        "a correction recorded at step {} belongs to the current step",
+                        show(step)
+                    )));
+                }
+                if let Some(why) = self.correction_closed() {
+                    return Err(self.policy(why));
+                }
+                if values.is_empty() {
+                    return Err(self.policy("a correction changes at least one value"));
+                }
+                self.params = self.checked_parameters(values, None)?;
                 return Ok(Vec::new());
             }
             _ => {}
@@ -2348,12 +2574,11 @@ impl Engine {
                 }
                 let t = int_param(&self.params, "root_threshold")
                     .max(int_param(&self.params, "targets_threshold"));
-                if t > keyholders.len() as i64 {
-                    return Err(self.policy(format!(
-                        "threshold {t} is more than the {} keyholders present",
-                        keyholders.len()
-                    )));
-                }
+                threshold_rule(&self.params, keyholders.len()).map_err(|e| {
+                    self.policy(format!(
+                        "{e}; correct the parameter before any key is generated (a recorded correction), or bring the keyholders"
+                    ))
+                })?;
                 if t == keyholders.len() as i64 {
                     warnings.push(format!("threshold {t} equals the number of keyholders: there is no spare keyholder if one token is lost"));
                 }
@@ -2631,6 +2856,7 @@ impl Engine {
                 // reviewed and signed anew.
                 self.approved = false;
                 self.signed_by.clear();
+                self.signing_skipped.clear();
                 // Nothing expiring inside the script's minimum window is ever signed.
                 let now = self.now()?;
                 let min = Duration::days(self.script.min_expiry_days);
@@ -2688,6 +2914,11 @@ impl Engine {
                     return Err(
                         self.policy("nothing is signed before the room approves the proposal")
                     );
+                }
+                if self.signing_skipped.iter().any(|(k, _)| k == keyholder) {
+                    return Err(self.policy(format!(
+                        "{keyholder} was skipped at this signing step (recorded): they do not sign"
+                    )));
                 }
                 let id = KeyId(keyid.clone());
                 let found = self
@@ -2794,6 +3025,19 @@ impl Engine {
                 if self.roles_left(keyholder).is_empty() && !self.signed_by.contains(keyholder) {
                     self.signed_by.push(keyholder.clone());
                 }
+            }
+            (
+                Action::Sign,
+                Event::SignerSkipped {
+                    keyholder, reason, ..
+                },
+            ) => {
+                self.check_skip(keyholder, reason, &self.signing_skipped)?;
+                if !self.approved {
+                    return Err(self.policy("signing starts after the room approves the proposal"));
+                }
+                self.signing_skipped
+                    .push((keyholder.clone(), reason.clone()));
             }
             (Action::Sign, Event::SigningClosed { .. }) => {
                 let meters = self.meters();
@@ -3180,6 +3424,91 @@ mod tests {
             })
             .unwrap_err();
         assert!(e.to_string().contains("named once"), "{e}");
+    }
+
+    /// Every parameter rule is checked when the values are recorded, before any key exists
+    /// (before: `hash_bins = 3` was accepted and refused at the proposal, after three keys were
+    /// generated); a threshold above the keyholders is refused as soon as they are known, and a
+    /// recorded value is corrected (an event) until the first key is generated.
+    #[test]
+    fn parameters_are_checked_when_recorded_and_corrected_before_any_key() {
+        let params = |pairs: &[(&str, ParamJson)]| -> BTreeMap<String, ParamJson> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect()
+        };
+        let refused = |engine: &mut Engine, ev: &Event| engine.apply(ev).unwrap_err().to_string();
+        let mut engine = Engine::new(script()).unwrap();
+        let bins = Event::Parameters {
+            values: params(&[
+                ("hash_bins", ParamJson::Integer(3)),
+                ("accept_client_loss", ParamJson::Text("tough".into())),
+            ]),
+            practice: false,
+        };
+        let e = refused(&mut engine, &bins);
+        assert!(e.contains("hash_bins = 3 is not a power of two"), "{e}");
+        // The ranges and choices are said.
+        let e = refused(
+            &mut engine,
+            &Event::Parameters {
+                values: params(&[("root_expiry_days", ParamJson::Integer(4000))]),
+                practice: false,
+            },
+        );
+        assert!(e.contains("a whole number from 1 to 1830"), "{e}");
+        let e = refused(
+            &mut engine,
+            &Event::Parameters {
+                values: params(&[("key_type", ParamJson::Text("rsa".into()))]),
+                practice: false,
+            },
+        );
+        assert!(e.contains("one of ed25519, ecdsa-p256, ecdsa-p384"), "{e}");
+        // Who will come is known to the caller (an answers file): checked before recording.
+        let five = params(&[("root_threshold", ParamJson::Integer(5))]);
+        let e = engine
+            .check_parameters(&five, Some(3))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("root_threshold = 5 is more than the 3 keyholders present"),
+            "{e}"
+        );
+        // Recorded without knowing: the roll call refuses it and says how to correct it.
+        let mut room = room();
+        room.params = five;
+        run(&mut engine, &mut room, 4);
+        assert!(matches!(engine.need(), Need::RollCall { .. }));
+        let roll = Event::RollCall {
+            step: "4".into(),
+            administrator: "ada".into(),
+            keyholders: vec!["alice".into(), "bob".into(), "carol".into()],
+            witnesses: vec!["wendy".into()],
+        };
+        let e = refused(&mut engine, &roll);
+        assert!(e.contains("correct the parameter"), "{e}");
+        let fix = |step: &str, t: i64| Event::ParametersCorrected {
+            step: step.into(),
+            values: params(&[("root_threshold", ParamJson::Integer(t))]),
+        };
+        assert!(refused(&mut engine, &fix("3", 2)).contains("belongs to the current step"));
+        engine.apply(&fix("4", 2)).unwrap();
+        engine.apply(&roll).unwrap();
+        // Once the roll call is known, a correction is checked against it.
+        let e = refused(&mut engine, &fix("5", 4));
+        assert!(e.contains("more than the 3 keyholders present"), "{e}");
+        // After the first key, nothing is corrected.
+        run(&mut engine, &mut room, 2);
+        assert!(!engine.generated_keys().is_empty());
+        let e = refused(&mut engine, &fix("6", 3));
+        assert!(e.contains("only before the first key is generated"), "{e}");
+        // The correction is shown in the transcript display.
+        assert_eq!(
+            crate::transcript::display::describe(&fix("4", 2)),
+            "PARAMETERS CORRECTED: root_threshold = 2"
+        );
     }
 
     #[test]
@@ -3636,6 +3965,85 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("belongs to bob, not to alice")
+        );
+    }
+
+    /// One dead token does not stall the ceremony: the administrator skips its keyholder with
+    /// a reason (an event), closes signing once every threshold is met, and a keyholder who
+    /// does not sign the seal is recorded too (before: neither skip was an event, and the TUI
+    /// only said "skipped (recorded)").
+    #[test]
+    fn a_dead_token_is_skipped_with_a_reason_and_signing_closes_once_thresholds_are_met() {
+        let mut room = room();
+        let mut engine = Engine::new(script()).unwrap();
+        run(&mut engine, &mut room, 11);
+        let skip = |who: &str, reason: &str| Event::SignerSkipped {
+            step: "9".into(),
+            keyholder: who.into(),
+            reason: reason.into(),
+        };
+        let refused = |engine: &mut Engine, ev: &Event| engine.apply(ev).unwrap_err().to_string();
+        assert!(refused(&mut engine, &skip("alice", " ")).contains("needs a reason"));
+        assert!(refused(&mut engine, &skip("mallory", "gone")).contains("not a keyholder"));
+        engine
+            .apply(&skip("alice", "token does not start"))
+            .unwrap();
+        assert!(refused(&mut engine, &skip("alice", "again")).contains("skipped already"));
+        let Need::Sign { pending, .. } = engine.need() else {
+            panic!("the signing step")
+        };
+        assert_eq!(pending, ["bob", "carol"], "alice is no longer asked");
+        // bob signs root and targets: one of two each, signing cannot close yet.
+        run(&mut engine, &mut room, 2);
+        assert!(
+            refused(&mut engine, &Event::SigningClosed { step: "9".into() })
+                .contains("signing cannot close yet")
+        );
+        // A skipped keyholder's signature is refused.
+        let p = engine.proposal().unwrap();
+        let (_, alice) = &mut room.signers[0];
+        let keyid = engine
+            .key_for_material(&alice.key().public_key().unwrap().material())
+            .unwrap();
+        let late = Event::Signed {
+            step: "9".into(),
+            keyholder: "alice".into(),
+            role: "root".into(),
+            keyid: keyid.0,
+            sig: hex::encode(alice.sign(p.root.unwrap().signed_bytes()).unwrap()),
+        };
+        assert!(refused(&mut engine, &late).contains("skipped at this signing step"));
+        // carol signs: both thresholds met; signing closes and the ceremony goes on.
+        run(&mut engine, &mut room, 2);
+        engine
+            .apply(&Event::SigningClosed { step: "9".into() })
+            .unwrap();
+        assert!(matches!(engine.need(), Need::Verify));
+        assert_eq!(
+            engine.signing_skipped(),
+            [("alice".to_string(), "token does not start".to_string())]
+        );
+        // The seal skip: only after the last step.
+        let seal_skip = |who: &str| Event::SealSkipped {
+            step: "end".into(),
+            keyholder: who.into(),
+            reason: "token does not start".into(),
+        };
+        assert!(refused(&mut engine, &seal_skip("alice")).contains("only after the last step"));
+        run(&mut engine, &mut room, 4);
+        assert_eq!(engine.need(), Need::Done);
+        engine.apply(&seal_skip("alice")).unwrap();
+        assert!(refused(&mut engine, &seal_skip("alice")).contains("skipped already"));
+        assert_eq!(engine.seal_skipped().len(), 1);
+        // Both are shown in the transcript display.
+        let shown = crate::transcript::display::describe(&skip("alice", "token does not start"));
+        assert_eq!(
+            shown,
+            "SKIPPED at signing: alice does not sign (token does not start)"
+        );
+        assert!(
+            crate::transcript::display::describe(&seal_skip("alice"))
+                .contains("alice does not sign the seal")
         );
     }
 

@@ -334,6 +334,23 @@ pub struct Parameter {
     pub choices: Vec<String>,
 }
 
+impl Parameter {
+    /// What values it takes, for the editor: `a whole number from 1 to 1830`, `one of
+    /// ed25519, ecdsa-p256, ecdsa-p384`, `text`.
+    pub fn allowed(&self) -> String {
+        match &self.default {
+            ParamValue::Integer(_) => match (self.min, self.max) {
+                (Some(a), Some(b)) => format!("a whole number from {a} to {b}"),
+                (Some(a), None) => format!("a whole number, at least {a}"),
+                (None, Some(b)) => format!("a whole number, at most {b}"),
+                (None, None) => "a whole number".to_string(),
+            },
+            ParamValue::Choice(_) => format!("one of {}", self.choices.join(", ")),
+            ParamValue::Text(_) => "text".to_string(),
+        }
+    }
+}
+
 /// One numbered step.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {

@@ -75,6 +75,13 @@ struct Answers {
     /// The key-event log's name, when this ceremony starts the registry's log (otherwise the
     /// previous log comes on the input media as `WORKSPACE/input/log`).
     log_origin: Option<String>,
+    /// Keyholders whose token cannot be used, with the reason (`carol = "token does not
+    /// start"`): skipped at the signing step and at the seal, each skip recorded.
+    #[serde(default)]
+    skip: std::collections::BTreeMap<String, String>,
+    /// Close signing as soon as every threshold is met (keyholders not asked yet do not sign).
+    #[serde(default)]
+    close_signing_when_met: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -138,6 +145,26 @@ fn check_names(path: &Path, a: &Answers) -> Result<(), CliError> {
     }
     for k in a.tokens.keys() {
         fields.push((format!("tokens.{}", crate::text::show(k)), k.as_str()));
+    }
+    for (k, reason) in &a.skip {
+        fields.push((format!("skip.{}", crate::text::show(k)), k.as_str()));
+        if !p.keyholders.contains(k) {
+            return Err(CliError::Usage(format!(
+                "{}: skip.{}: not one of people.keyholders",
+                path.display(),
+                crate::text::show(k)
+            )));
+        }
+        if reason.trim().is_empty()
+            || reason.chars().count() > crate::ceremony::engine::MAX_REASON_CHARS
+        {
+            return Err(CliError::Usage(format!(
+                "{}: skip.{}: give the reason the keyholder is skipped (1 to {} characters)",
+                path.display(),
+                crate::text::show(k),
+                crate::ceremony::engine::MAX_REASON_CHARS
+            )));
+        }
     }
     for param in crate::ceremony::engine::NAME_LIST_PARAMS {
         if let Some(toml::Value::String(s)) = a.parameters.get(param) {
@@ -257,6 +284,8 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
         module: Some(module),
         export_to: answers.export_to,
         log_origin: answers.log_origin,
+        skip: answers.skip,
+        close_signing_when_met: answers.close_signing_when_met,
     };
     let practice = plan.practice;
 

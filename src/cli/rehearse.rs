@@ -188,7 +188,20 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
 pub fn finish(head: String, report: &rehearse::CeremonyReport) -> Result<Outcome, CliError> {
     let mut out = String::new();
     let _ = writeln!(out, "{head}");
-    if report.already_complete {
+    // Check the results as an auditor would; a failed check is never called complete.
+    let checks = rehearse::check(report, &rehearse::SystemClock).map_err(map)?;
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.kind.title())
+        .collect();
+    if report.already_complete && !failed.is_empty() {
+        let _ = writeln!(
+            out,
+            "this ceremony was sealed earlier and nothing was changed, but it is NOT complete: {} FAILED",
+            failed.join("; ")
+        );
+    } else if report.already_complete {
         let _ = writeln!(
             out,
             "this ceremony was already complete and sealed; nothing was changed"
@@ -248,13 +261,18 @@ pub fn finish(head: String, report: &rehearse::CeremonyReport) -> Result<Outcome
         }
     }
 
-    // Check the results as an auditor would.
-    let checks = rehearse::check(report, &rehearse::SystemClock).map_err(map)?;
     let _ = writeln!(out);
     for c in &checks {
         let _ = writeln!(out, "{}", check_line(c));
     }
-    let ok = checks.iter().all(|c| c.passed);
+    let ok = failed.is_empty();
+    if !ok {
+        let _ = writeln!(
+            out,
+            "sealed, but the ceremony is NOT complete: {} FAILED",
+            failed.join("; ")
+        );
+    }
     Ok(Outcome {
         stdout: out,
         success: ok,

@@ -136,12 +136,18 @@ pub fn finish_ui(app: App, head: &str) -> Result<Outcome, CliError> {
     let early =
         crate::tui::run_owned(&mut app).map_err(|e| CliError::Io(format!("the terminal: {e}")))?;
     if let Some(m) = early {
-        return Err(CliError::Io(m));
+        return Err(CliError::Io(match app.abandoned_note() {
+            Some(note) => format!("{m}; {note}"),
+            None => m,
+        }));
     }
     match app.report() {
         Some(report) => super::rehearse::finish(head.to_string(), report),
         None => Ok(Outcome {
-            stdout: "stopped before the end; the same command continues the ceremony\n".into(),
+            stdout: match app.abandoned_note() {
+                Some(note) => format!("{}\n", crate::text::show_message(&note)),
+                None => "stopped before the end; the same command continues the ceremony\n".into(),
+            },
             success: true,
         }),
     }

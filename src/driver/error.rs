@@ -27,6 +27,21 @@ pub enum DriverError {
     InUse(String),
 }
 
+impl DriverError {
+    /// The same error (same kind) with what the room can do about it appended.
+    pub fn with_hint(self, hint: impl std::fmt::Display) -> DriverError {
+        let add = |t: String| format!("{t}; {hint}");
+        match self {
+            DriverError::Io(t) => DriverError::Io(add(t)),
+            DriverError::Refused(t) => DriverError::Refused(add(t)),
+            DriverError::WrongPin(t) => DriverError::WrongPin(add(t)),
+            DriverError::PinLocked(t) => DriverError::PinLocked(add(t)),
+            DriverError::TokenRemoved(t) => DriverError::TokenRemoved(add(t)),
+            DriverError::InUse(t) => DriverError::InUse(t),
+        }
+    }
+}
+
 pub(super) fn io<E: std::fmt::Display>(
     what: impl std::fmt::Display,
 ) -> impl FnOnce(E) -> DriverError {

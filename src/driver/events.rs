@@ -485,10 +485,18 @@ impl Session {
             Need::Done => {
                 return Err(DriverError::Refused("the ceremony has no step left".into()));
             }
-            Need::Parameters => Event::Parameters {
-                values: self.plan.values.clone(),
-                practice: self.plan.practice,
-            },
+            Need::Parameters => {
+                // Checked against the keyholders the plan names, before anything is recorded.
+                let known =
+                    (!self.plan.keyholders.is_empty()).then_some(self.plan.keyholders.len());
+                self.engine
+                    .check_parameters(&self.plan.values, known)
+                    .map_err(|e| DriverError::Refused(e.to_string()))?;
+                Event::Parameters {
+                    values: self.plan.values.clone(),
+                    practice: self.plan.practice,
+                }
+            }
             Need::Acknowledge { .. } => Event::Acknowledged {
                 step,
                 value: Some(self.plan.acknowledgement.clone()),
@@ -515,18 +523,63 @@ impl Session {
             }
             Need::Propose => self.propose_event()?,
             Need::Review { digests } => Event::Approved { step, digests },
-            Need::Sign { pending, .. } => match pending.first() {
-                None => Event::SigningClosed { step },
-                Some(who) => {
+            Need::Sign { pending, meters } => {
+                let met = !meters.is_empty() && meters.values().all(|m| m.verified());
+                if let Some((who, reason)) =
+                    pending.iter().find_map(|w| self.plan.skip.get_key_value(w))
+                {
+                    actor = "administrator".into();
+                    Event::SignerSkipped {
+                        step,
+                        keyholder: who.clone(),
+                        reason: reason.clone(),
+                    }
+                } else if pending.is_empty() || (met && self.plan.close_signing_when_met) {
+                    Event::SigningClosed { step }
+                } else {
+                    let who = &pending[0];
                     actor = who.clone();
-                    self.sign_event(who, pin)?
+                    self.sign_event(who, pin).map_err(|e| {
+                        e.with_hint(format!(
+                            "to go on without {who}, the administrator skips them with a reason (answers file: [skip] {who} = \"REASON\")"
+                        ))
+                    })?
                 }
-            },
+            }
             Need::Verify => Event::Verified { step },
             Need::Export { files } => self.export_event(&files, self.plan.export_to.as_deref())?.0,
             Need::Seal => Event::Sealed { step },
         };
         Ok((actor, event))
+    }
+
+    /// What an unfinished ceremony leaves in the tokens: one line per key generated so far
+    /// (keyholder, key id, token). Empty when no key was generated.
+    pub fn left_in_tokens(&self) -> Vec<String> {
+        self.engine
+            .generated_keys()
+            .iter()
+            .map(|(who, token, key)| {
+                format!(
+                    "{who}: key {} ({}) in token {token}",
+                    crate::ceremony::engine::owned_key(key, who).key_id(),
+                    key.scheme
+                )
+            })
+            .collect()
+    }
+
+    /// What to tell the room when the ceremony stops before its end (empty when no key was
+    /// generated): which key was left in which token, and that it stays unused.
+    pub fn abandoned_note(&self) -> Option<String> {
+        let left = self.left_in_tokens();
+        (!left.is_empty()).then(|| {
+            format!(
+                "stopped at step {}: keys generated so far stay in the tokens, unused until the same command continues the ceremony: {}",
+                self.step(),
+                left.join("; ")
+            )
+        })
     }
 
     /// Keyholders who seal: everyone in the roll call whose key takes part in this ceremony.

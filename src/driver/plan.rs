@@ -42,4 +42,10 @@ pub struct Plan {
     /// workspace's export or on the input media); without it and without a previous log, no
     /// log is written. Practice runs use `practice.conclave.invalid/key-events`.
     pub log_origin: Option<String>,
+    /// Keyholders whose token cannot be used, with the reason: skipped at the signing step and
+    /// at the seal, each skip recorded in the transcript.
+    pub skip: BTreeMap<String, String>,
+    /// Close the signing step as soon as every threshold is met: keyholders not asked yet do
+    /// not sign (otherwise every keyholder present signs).
+    pub close_signing_when_met: bool,
 }

@@ -65,19 +65,40 @@ pub(super) fn run_script(
         let (actor, event) = match session.answer(need, None) {
             Ok(answer) => answer,
             Err(e) => {
-                // The attempt is recorded; the error it records is the one reported.
+                // The attempt is recorded; the error it records is the one reported, with what
+                // was left in which token.
                 let _ = session.record_failure(&e);
-                return Err(e);
+                return Err(match session.abandoned_note() {
+                    Some(note) => e.with_hint(note),
+                    None => e,
+                });
             }
         };
-        session.record(&actor, event)?;
+        if let Err(e) = session.record(&actor, event) {
+            return Err(match session.abandoned_note() {
+                Some(note) => e.with_hint(note),
+                None => e,
+            });
+        }
     }
     let mut signers = Vec::new();
-    for who in session.engine.keyholders().to_vec() {
-        // Everyone present whose token holds a key of this ceremony seals.
-        if let Ok(signer) = session.seal_signer(&who, None) {
-            signers.push((who, signer));
+    for who in session.sealers() {
+        // Everyone present whose token holds a key of this ceremony seals; a keyholder the
+        // answers skip, or whose token cannot sign, is skipped and that is recorded.
+        if session.engine.seal_skipped().iter().any(|(k, _)| *k == who) {
+            continue;
         }
+        let reason = match session.plan.skip.get(&who) {
+            Some(reason) => reason.clone(),
+            None => match session.seal_signer(&who, None) {
+                Ok(signer) => {
+                    signers.push((who, signer));
+                    continue;
+                }
+                Err(e) => format!("their token could not sign the seal: {e}"),
+            },
+        };
+        session.skip_sealer(&who, &reason)?;
     }
     session.seal(signers)
 }

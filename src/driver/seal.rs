@@ -12,6 +12,24 @@ use super::report::{CeremonyReport, summary};
 use super::session::Session;
 
 impl Session {
+    /// Record that `who` does not sign the seal, and why (before the seal is written). A
+    /// transcript sealed already records nothing more: the skip stands as the seal's signer
+    /// list shows it.
+    pub fn skip_sealer(&mut self, who: &str, reason: &str) -> Result<(), DriverError> {
+        if self.transcript.is_none() || transcript_seal_state(&self.tpath)?.is_some() {
+            return Ok(());
+        }
+        self.record(
+            "administrator",
+            crate::ceremony::engine::Event::SealSkipped {
+                step: self.step(),
+                keyholder: who.to_string(),
+                reason: reason.to_string(),
+            },
+        )
+        .map(|_| ())
+    }
+
     /// Seal the transcript (artifacts with their hashes) and sign the seal with each signer;
     /// continues a seal an interruption left half signed.
     pub fn seal(
@@ -42,7 +60,9 @@ impl Session {
             }
         };
         for (who, s) in signers.iter_mut() {
-            if already_signed.contains(&s.key_id().0) {
+            // A transcript sealed and signed earlier takes no more signatures (a rerun that
+            // finishes the key-event log: its signers sign only the checkpoint).
+            if already_signed.contains(&s.key_id().0) || self.transcript.is_none() {
                 continue;
             }
             let at = self.stamp();

@@ -146,6 +146,7 @@ impl Session {
                     module: None,
                     export_to: None,
                     log_origin: Some(PRACTICE_LOG_ORIGIN.into()),
+                    ..Plan::default()
                 };
                 (module, chosen, plan, repaired, cleaned)
             }

@@ -103,7 +103,20 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
             .collect::<Vec<_>>()
             .join("; ")
     };
+    let values_text = |values: &std::collections::BTreeMap<String, ParamJson>| {
+        values
+            .iter()
+            .map(|(k, v)| match v {
+                ParamJson::Integer(i) => format!("{k} = {i}"),
+                ParamJson::Text(t) => format!("{k} = \"{t}\""),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match e {
+        Event::ParametersCorrected { values, .. } => {
+            format!("PARAMETERS CORRECTED: {}", values_text(values))
+        }
         Event::Parameters { values, practice } => {
             let v: Vec<String> = values
                 .iter()
@@ -225,6 +238,12 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
             ..
         } => format!("{keyholder} signed {role} with key {keyid}"),
         Event::SigningClosed { .. } => "signing closed: every threshold met".to_string(),
+        Event::SignerSkipped {
+            keyholder, reason, ..
+        } => format!("SKIPPED at signing: {keyholder} does not sign ({reason})"),
+        Event::SealSkipped {
+            keyholder, reason, ..
+        } => format!("SKIPPED at the seal: {keyholder} does not sign the seal ({reason})"),
         Event::Verified { .. } => "the signed result verified".to_string(),
         Event::Exported {
             files, destination, ..

@@ -66,6 +66,8 @@ pub enum Phase {
         report: Box<CeremonyReport>,
         /// Result lines of the checks.
         checks: Vec<String>,
+        /// The checks that failed (the ceremony is then not complete).
+        failed: Vec<String>,
     },
     /// Transitional (never drawn).
     Gone,
@@ -97,6 +99,7 @@ enum Pending {
     },
     SkipSealer {
         who: String,
+        reason: String,
     },
     Exception {
         witness: String,
@@ -126,7 +129,17 @@ enum TextFor {
     Acknowledgement,
     ReferenceTime,
     ExceptionWitness,
-    ExceptionText { witness: String },
+    ExceptionText {
+        witness: String,
+    },
+    /// Why a keyholder does not sign the seal.
+    SealSkipReason {
+        who: String,
+    },
+    /// Why a keyholder does not sign at the signing step.
+    SignSkipReason {
+        who: String,
+    },
 }
 
 enum PromptState {
@@ -192,6 +205,9 @@ pub struct App {
     ticks: u64,
     /// The step the screen-local state belongs to (reset when the step changes).
     seen_step: String,
+    /// The parameter editor is open to correct recorded values (Esc at a step before any key
+    /// is generated).
+    correcting: bool,
 }
 
 fn err(e: DriverError) -> Message {
@@ -239,6 +255,7 @@ impl App {
             term: (80, 24),
             ticks: 0,
             seen_step: String::new(),
+            correcting: false,
         };
         app.after_change();
         app
@@ -257,7 +274,16 @@ impl App {
             Opened::Running(s) => Phase::Ceremony(s),
         };
         let mut app = App::new(phase);
+        // A ceremony whose every step is recorded goes on with the seal (a rerun after an
+        // interrupted or failed seal: the skips recorded stand).
+        app.start_sealing_if_done();
+        app.seen_step.clear();
+        app.after_change();
         app.banner = match &app.phase {
+            Phase::Summary { failed, .. } if !failed.is_empty() => Some(format!(
+                "This ceremony was sealed earlier and nothing was changed, but it is NOT complete: {} FAILED.",
+                failed.join("; ")
+            )),
             Phase::Summary { .. } => {
                 Some("This ceremony was already complete and sealed; nothing was changed.".into())
             }
@@ -649,6 +675,35 @@ impl App {
 
     /// Keys of the screen itself (no prompt open).
     fn screen_key(&mut self, k: KeyEvent) {
+        if self.correcting {
+            self.correction_key(k);
+            return;
+        }
+        // Esc before any key is generated: back to the parameters, to correct a value.
+        if k.code == KeyCode::Esc
+            && let Phase::Ceremony(s) = &self.phase
+            && !matches!(s.need(), Need::Parameters | Need::Done)
+        {
+            match s.engine.correction_closed() {
+                None => {
+                    self.values = s
+                        .engine
+                        .parameters()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.to_string()))
+                        .collect();
+                    self.correcting = true;
+                    self.selected = 0;
+                }
+                Some(why) => {
+                    self.message = Some(Message {
+                        error: true,
+                        text: format!("No going back: {why}."),
+                    });
+                }
+            }
+            return;
+        }
         let up = matches!(k.code, KeyCode::Up | KeyCode::Char('k'));
         let down = matches!(k.code, KeyCode::Down | KeyCode::Char('j'));
         let enter = k.code == KeyCode::Enter;
@@ -674,7 +729,7 @@ impl App {
                 _ => {}
             },
             Phase::Sealing {
-                session,
+                session: _,
                 sealers,
                 signers,
                 skipped,
@@ -691,16 +746,11 @@ impl App {
                             Pending::SealSign { who },
                         ));
                     }
-                    (Some(who), KeyCode::Char('s')) => {
-                        let threshold = root_threshold(session);
-                        let warning = skip_warning(sealers.len(), skipped.len() + 1, threshold)
-                            .map(|w| format!("{w}\n"))
-                            .unwrap_or_default();
-                        self.confirm(
-                            format!("{warning}Seal without {who}'s signature (their token is not available)? The seal lists who signed it."),
-                            Pending::SkipSealer { who },
-                        )
-                    }
+                    (Some(who), KeyCode::Char('s')) => self.text(
+                        format!("Why does {who} not sign the seal? (recorded in the transcript)"),
+                        String::new(),
+                        TextFor::SealSkipReason { who },
+                    ),
                     (None, KeyCode::Enter) => self.finish_seal(),
                     _ => {}
                 }
@@ -720,11 +770,21 @@ impl App {
                         } else if k.code == KeyCode::Char('e') {
                             if let Some(p) = s.script.parameters.get(self.selected) {
                                 let name = p.name.clone();
+                                let label = format!("Value of {name} ({})", p.allowed());
                                 let v = self.values.get(&name).cloned().unwrap_or_default();
-                                self.text(format!("Value of {name}"), v, TextFor::Parameter(name));
+                                self.text(label, v, TextFor::Parameter(name));
                             }
                         } else if enter {
-                            match param_values(&s.script, &self.values) {
+                            // Checked whole before the confirmation, against the keyholders
+                            // named already when the roll call is filled in.
+                            let named = self.named_keyholders();
+                            let checked = param_values(&s.script, &self.values).and_then(|v| {
+                                s.engine
+                                    .check_parameters(&v, named)
+                                    .map(|()| v)
+                                    .map_err(|e| e.to_string())
+                            });
+                            match checked {
                                 Ok(values) => {
                                     let practice = s.plan.practice;
                                     self.confirm(
@@ -960,9 +1020,49 @@ impl App {
                     Need::Review { digests } => {
                         self.review_key(k.code, actor, Event::Approved { step, digests });
                     }
-                    Need::Sign { pending, .. } => {
-                        if !enter {
-                            return;
+                    Need::Sign { pending, meters } => {
+                        let met = !meters.is_empty() && meters.values().all(|m| m.verified());
+                        match (k.code, pending.first()) {
+                            (KeyCode::Char('c'), _) if met => {
+                                let waiting = if pending.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" {} will not sign.", pending.join(", "))
+                                };
+                                self.confirm(
+                                    format!(
+                                        "Close signing: every threshold is met ({}).{waiting}",
+                                        meter_summary(&meters)
+                                    ),
+                                    Pending::Record {
+                                        actor,
+                                        event: Box::new(Event::SigningClosed { step }),
+                                    },
+                                );
+                                return;
+                            }
+                            (KeyCode::Char('c'), _) => {
+                                self.message = Some(Message {
+                                    error: true,
+                                    text: format!(
+                                        "Signing cannot close yet: {}. Skip a keyholder whose token is dead (s) and go on with the next one.",
+                                        meter_summary(&meters)
+                                    ),
+                                });
+                                return;
+                            }
+                            (KeyCode::Char('s'), Some(who)) => {
+                                self.text(
+                                    format!(
+                                        "Why does {who} not sign? (recorded in the transcript)"
+                                    ),
+                                    String::new(),
+                                    TextFor::SignSkipReason { who: who.clone() },
+                                );
+                                return;
+                            }
+                            (KeyCode::Enter, _) => {}
+                            _ => return,
                         }
                         match pending.first() {
                             None => self.confirm(
@@ -1263,11 +1363,18 @@ impl App {
         }
         if let Phase::Ceremony(s) = std::mem::replace(&mut self.phase, Phase::Gone) {
             let sealers = s.sealers();
+            // Skips recorded before an interruption stand.
+            let skipped = s
+                .engine
+                .seal_skipped()
+                .iter()
+                .map(|(k, _)| k.clone())
+                .collect();
             self.phase = Phase::Sealing {
                 session: s,
                 sealers,
                 signers: Vec::new(),
-                skipped: Vec::new(),
+                skipped,
             };
         }
     }
@@ -1276,7 +1383,12 @@ impl App {
         match action {
             Pending::Quit => self.quit = true,
             Pending::Record { actor, event } => {
+                if matches!(*event, Event::ParametersCorrected { .. }) {
+                    self.correcting = false;
+                    self.selected = 0;
+                }
                 let done = match &*event {
+                    Event::ParametersCorrected { .. } => "Correction recorded.",
                     Event::Sealed { .. } => "Sealed. Each keyholder now signs the seal.",
                     Event::Approved { .. } => "Approved: the keyholders sign next.",
                     _ => "Recorded.",
@@ -1332,10 +1444,20 @@ impl App {
                 self.final_try_ok = true;
                 self.pin(label, purpose);
             }
-            Pending::SkipSealer { who } => {
-                if let Phase::Sealing { skipped, .. } = &mut self.phase {
-                    skipped.push(who.clone());
-                    self.message = Some(ok(format!("{who} does not sign the seal.")));
+            Pending::SkipSealer { who, reason } => {
+                if let Phase::Sealing {
+                    session, skipped, ..
+                } = &mut self.phase
+                {
+                    match session.skip_sealer(&who, &reason) {
+                        Ok(()) => {
+                            skipped.push(who.clone());
+                            self.message = Some(ok(format!(
+                                "{who} does not sign the seal: recorded in the transcript."
+                            )));
+                        }
+                        Err(e) => self.message = Some(err(e)),
+                    }
                 }
             }
             Pending::Export { medium } => {
@@ -1562,6 +1684,57 @@ impl App {
                     TextFor::ExceptionText { witness: w },
                 );
             }
+            TextFor::SignSkipReason { who } => {
+                let reason = value.trim().to_string();
+                let Phase::Ceremony(s) = &self.phase else {
+                    return;
+                };
+                if reason.is_empty() {
+                    self.message = Some(Message {
+                        error: true,
+                        text: format!("{who} is not skipped: a skip needs its reason."),
+                    });
+                    return;
+                }
+                self.confirm(
+                    format!("Go on without {who}'s signature ({reason})? The skip is recorded in the transcript."),
+                    Pending::Record {
+                        actor: "administrator".into(),
+                        event: Box::new(Event::SignerSkipped {
+                            step: s.step(),
+                            keyholder: who,
+                            reason,
+                        }),
+                    },
+                );
+            }
+            TextFor::SealSkipReason { who } => {
+                let reason = value.trim().to_string();
+                let Phase::Sealing {
+                    session,
+                    sealers,
+                    skipped,
+                    ..
+                } = &self.phase
+                else {
+                    return;
+                };
+                if reason.is_empty() {
+                    self.message = Some(Message {
+                        error: true,
+                        text: format!("{who} is not skipped: a skip needs its reason."),
+                    });
+                    return;
+                }
+                let threshold = root_threshold(session);
+                let warning = skip_warning(sealers.len(), skipped.len() + 1, threshold)
+                    .map(|w| format!("{w}\n"))
+                    .unwrap_or_default();
+                self.confirm(
+                    format!("{warning}Seal without {who}'s signature ({reason})? The skip is recorded in the transcript and the seal lists who signed it."),
+                    Pending::SkipSealer { who, reason },
+                );
+            }
             TextFor::ExceptionText { witness } => {
                 let t = value.trim().to_string();
                 if t.is_empty() {
@@ -1634,6 +1807,8 @@ impl App {
             module: plan.module.clone(),
             export_to: None,
             log_origin: plan.log_origin.clone(),
+            skip: plan.skip.clone(),
+            close_signing_when_met: plan.close_signing_when_met,
         };
         match App::open(&workspace, &name, text, &sys, Some(plan_copy)) {
             Ok(app) => {
@@ -1669,19 +1844,28 @@ impl App {
                 error: true,
                 text: "At least one keyholder's token must sign the seal.".into(),
             });
+            // The skips are recorded: they stand.
             self.phase = Phase::Sealing {
                 session,
                 sealers,
                 signers: Vec::new(),
-                skipped: Vec::new(),
+                skipped,
             };
             return;
         }
-        let _ = skipped;
         match session.seal(signers) {
             Ok(report) => {
                 self.phase = summary_phase(report);
-                self.message = Some(ok("The ceremony is complete and sealed."));
+                self.message = Some(match &self.phase {
+                    Phase::Summary { failed, .. } if !failed.is_empty() => Message {
+                        error: true,
+                        text: format!(
+                            "Sealed, but the ceremony is NOT complete: {} FAILED.",
+                            failed.join("; ")
+                        ),
+                    },
+                    _ => ok("The ceremony is complete and sealed."),
+                });
             }
             Err(e) => {
                 // The transcript is on disk; the same command continues from it.
@@ -1800,7 +1984,11 @@ impl App {
                     key("Ctrl-C", "quit"),
                 ];
             }
-            Phase::Summary { report, checks } => {
+            Phase::Summary {
+                report,
+                checks,
+                failed,
+            } => {
                 v.ceremony = report
                     .transcript
                     .file_name()
@@ -1810,9 +1998,14 @@ impl App {
                             .to_string()
                     })
                     .unwrap_or_default();
-                v.progress = "complete".into();
                 v.actor = "everyone".into();
-                v.title = "Sealed: the ceremony is complete".into();
+                if failed.is_empty() {
+                    v.progress = "complete".into();
+                    v.title = "Sealed: the ceremony is complete".into();
+                } else {
+                    v.progress = "check FAILED".into();
+                    v.title = "Sealed, but a check FAILED: the ceremony is NOT complete".into();
+                }
                 let seal = hex::decode(&report.seal).unwrap_or_default();
                 let qr = QrMatrix::encode(&report.seal, 0)
                     .map(|m| m.to_terminal(1).lines().map(str::to_string).collect())
@@ -1851,7 +2044,12 @@ impl App {
                             status: if done {
                                 "will sign the seal".into()
                             } else if skipped.contains(w) {
-                                "skipped: does not sign the seal".into()
+                                match session.engine.seal_skipped().iter().find(|(k, _)| k == w) {
+                                    Some((_, why)) => {
+                                        format!("skipped (recorded): {why}")
+                                    }
+                                    None => "skipped: does not sign the seal".into(),
+                                }
                             } else {
                                 "to sign the seal".into()
                             },
@@ -1914,21 +2112,7 @@ impl App {
                         v.instructions = "The administrator reads each parameter aloud; the room agrees before they are recorded.".into();
                         v.progress = "before step 1".into();
                         v.keys = vec![key("↑↓", "select"), key("e", "edit"), enter("record")];
-                        Screen::Parameters {
-                            rows: s
-                                .script
-                                .parameters
-                                .iter()
-                                .map(|p| {
-                                    (
-                                        p.name.clone(),
-                                        self.values.get(&p.name).cloned().unwrap_or_default(),
-                                        p.description.clone(),
-                                    )
-                                })
-                                .collect(),
-                            selected: self.selected,
-                        }
+                        self.parameter_screen(s)
                     }
                     Need::Acknowledge {
                         prompt,
@@ -2049,6 +2233,7 @@ impl App {
                         }
                     }
                     Need::Sign { pending, meters } => {
+                        let met = !meters.is_empty() && meters.values().all(|m| m.verified());
                         let meters = meter_rows(s, &meters);
                         let signers = signer_rows(s);
                         match pending.first() {
@@ -2056,40 +2241,17 @@ impl App {
                                 v.keys = vec![enter("close signing")];
                                 Screen::SigningDone { meters, signers }
                             }
+                            Some(who) if met => {
+                                v.keys = vec![
+                                    enter("sign"),
+                                    key("c", "close signing (thresholds met)"),
+                                    key("s", "skip"),
+                                ];
+                                self.token_screen(s, who, meters, signers)
+                            }
                             Some(who) => {
-                                let (expected, found) = self.signing_token(who);
-                                let wanted = found
-                                    .as_ref()
-                                    .map_or(expected.clone(), |t| t.serial.clone());
-                                let (mut status, present) =
-                                    token_status(&self.tokens, &wanted, who);
-                                if let TokenStatus::Wrong(_) = status {
-                                    status = TokenStatus::Wrong(format!(
-                                        "token {} inserted, expected {who}'s token {expected}",
-                                        present
-                                            .iter()
-                                            .map(|r| r.label.as_str())
-                                            .collect::<Vec<_>>()
-                                            .join(", ")
-                                    ));
-                                }
-                                let roles: Vec<String> = s
-                                    .engine
-                                    .roles_left(who)
-                                    .into_iter()
-                                    .map(|(_, r)| r.to_string())
-                                    .collect();
-                                v.keys = vec![enter("sign")];
-                                Screen::Token {
-                                    keyholder: who.clone(),
-                                    purpose: format!("sign {}", roles.join(" and ")),
-                                    expected,
-                                    present,
-                                    status,
-                                    meters,
-                                    signers,
-                                    digests: signing_digests(s, who),
-                                }
+                                v.keys = vec![enter("sign"), key("s", "skip (dead token)")];
+                                self.token_screen(s, who, meters, signers)
                             }
                         }
                     }
@@ -2131,6 +2293,27 @@ impl App {
                     }
                 };
                 v.keys.extend(common);
+                if self.correcting {
+                    v.title = "Correct the parameters".into();
+                    v.instructions = format!(
+                        "No key is generated yet: a recorded value can be corrected (the correction is recorded in the transcript). Esc goes back to step {}.",
+                        s.step()
+                    );
+                    v.keys = vec![
+                        key("↑↓", "select"),
+                        key("e", "edit"),
+                        key("Enter", "record the correction"),
+                        key("Esc", "back"),
+                    ];
+                    v.screen = self.parameter_screen(s);
+                } else if s.engine.correction_closed().is_none()
+                    && !matches!(s.need(), Need::Parameters | Need::Done)
+                {
+                    // Before the two keys of every screen (help, exception), so an 80-column
+                    // line keeps it.
+                    let at = v.keys.len().saturating_sub(2);
+                    v.keys.insert(at, key("Esc", "parameters"));
+                }
             }
         }
         if let Some(w) = &self.welcome {
@@ -2181,6 +2364,176 @@ fn welcome_lines(s: &Session) -> Vec<String> {
         "? shows the keys of each screen. Ctrl-C stops; the same command continues later.".into(),
     );
     lines
+}
+
+impl App {
+    /// The parameter editor: each parameter with the value typed and its description with
+    /// what values it takes.
+    fn parameter_screen(&self, s: &Session) -> Screen {
+        Screen::Parameters {
+            rows: s
+                .script
+                .parameters
+                .iter()
+                .map(|p| {
+                    (
+                        p.name.clone(),
+                        self.values.get(&p.name).cloned().unwrap_or_default(),
+                        format!("{} (allowed: {})", p.description, p.allowed()),
+                    )
+                })
+                .collect(),
+            selected: self.selected,
+        }
+    }
+
+    /// How many keyholders the roll call names already (filled in from the plan), if any:
+    /// parameters are checked against them before they are recorded.
+    fn named_keyholders(&self) -> Option<usize> {
+        let n = self.roll[1]
+            .split(',')
+            .filter(|x| !x.trim().is_empty())
+            .count();
+        (n > 0).then_some(n)
+    }
+
+    /// A key in the parameter editor opened to correct recorded values.
+    fn correction_key(&mut self, k: KeyEvent) {
+        let Phase::Ceremony(s) = &self.phase else {
+            self.correcting = false;
+            return;
+        };
+        let n = s.script.parameters.len();
+        match k.code {
+            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.selected = (self.selected + 1).min(n.saturating_sub(1));
+            }
+            KeyCode::Char('e') => {
+                if let Some(p) = s.script.parameters.get(self.selected) {
+                    let name = p.name.clone();
+                    let label = format!("Value of {name} ({})", p.allowed());
+                    let v = self.values.get(&name).cloned().unwrap_or_default();
+                    self.text(label, v, TextFor::Parameter(name));
+                }
+            }
+            KeyCode::Esc => {
+                self.correcting = false;
+                self.selected = 0;
+                self.message = Some(ok(format!(
+                    "Back to step {}: nothing was corrected.",
+                    s.step()
+                )));
+            }
+            KeyCode::Enter => {
+                let recorded = s.engine.parameters();
+                let changed: Vec<String> = s
+                    .script
+                    .parameters
+                    .iter()
+                    .filter(|p| {
+                        self.values.get(&p.name).map(|v| v.trim().to_string())
+                            != recorded.get(&p.name).map(ToString::to_string)
+                    })
+                    .map(|p| p.name.clone())
+                    .collect();
+                let values = param_values(&s.script, &self.values).map(|v| {
+                    v.into_iter()
+                        .filter(|(k, _)| changed.contains(k))
+                        .collect::<BTreeMap<_, _>>()
+                });
+                let named = self.named_keyholders();
+                let checked = values.and_then(|v| {
+                    if v.is_empty() {
+                        return Err("Nothing was changed: edit a value first (e).".to_string());
+                    }
+                    s.engine
+                        .check_parameters(&v, named)
+                        .map(|()| v)
+                        .map_err(|e| e.to_string())
+                });
+                match checked {
+                    Ok(values) => {
+                        let event = Event::ParametersCorrected {
+                            step: s.step(),
+                            values,
+                        };
+                        self.confirm(
+                            format!(
+                                "Record the correction ({})?",
+                                crate::transcript::display::describe(&event)
+                            ),
+                            Pending::Record {
+                                actor: "administrator".into(),
+                                event: Box::new(event),
+                            },
+                        );
+                    }
+                    Err(text) => self.message = Some(Message { error: true, text }),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// What an unfinished ceremony leaves in the tokens, for the room when the UI stops
+    /// before the end (`None`: no key was generated, or the ceremony is finished).
+    pub fn abandoned_note(&self) -> Option<String> {
+        match &self.phase {
+            Phase::Ceremony(s) | Phase::Sealing { session: s, .. } => s.abandoned_note(),
+            _ => None,
+        }
+    }
+
+    /// The token screen of the signing step for `who`, the next keyholder to sign.
+    fn token_screen(
+        &self,
+        s: &Session,
+        who: &str,
+        meters: Vec<Meter>,
+        signers: Vec<SignerRow>,
+    ) -> Screen {
+        let (expected, found) = self.signing_token(who);
+        let wanted = found
+            .as_ref()
+            .map_or(expected.clone(), |t| t.serial.clone());
+        let (mut status, present) = token_status(&self.tokens, &wanted, who);
+        if let TokenStatus::Wrong(_) = status {
+            status = TokenStatus::Wrong(format!(
+                "token {} inserted, expected {who}'s token {expected}",
+                present
+                    .iter()
+                    .map(|r| r.label.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let roles: Vec<String> = s
+            .engine
+            .roles_left(who)
+            .into_iter()
+            .map(|(_, r)| r.to_string())
+            .collect();
+        Screen::Token {
+            keyholder: who.to_string(),
+            purpose: format!("sign {}", roles.join(" and ")),
+            expected,
+            present,
+            status,
+            meters,
+            signers,
+            digests: signing_digests(s, who),
+        }
+    }
+}
+
+/// The threshold meters in a line: `root 2 of 2, targets 1 of 2`.
+fn meter_summary(meters: &BTreeMap<String, ThresholdResult>) -> String {
+    meters
+        .iter()
+        .map(|(role, m)| format!("{role} {} of {}", m.signed.len(), m.threshold))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// An exported file shown as animated QR codes (UR fountain frames), one frame per tick.
@@ -2381,8 +2734,11 @@ fn signer_rows(s: &Session) -> Vec<SignerRow> {
         .map(|k| {
             let left: Vec<&str> = s.engine.roles_left(k).into_iter().map(|(_, r)| r).collect();
             let ids = s.engine.keyholder_key_ids(k);
+            let skipped = s.engine.signing_skipped().iter().find(|(w, _)| w == k);
             let (status, done) = if ids.is_empty() {
                 ("nothing to sign in this ceremony".to_string(), false)
+            } else if let Some((_, why)) = skipped {
+                (format!("skipped (recorded): {why}"), false)
             } else if left.is_empty() {
                 ("signed".to_string(), true)
             } else {
@@ -2561,19 +2917,31 @@ fn param_values(
 }
 
 fn summary_phase(report: CeremonyReport) -> Phase {
+    let mut failed = Vec::new();
     let checks = match crate::driver::check(&report, &crate::driver::SystemClock) {
         Ok(checks) => checks
             .iter()
             .map(|c| {
-                let verdict = if c.passed { "VALID" } else { "FAILED" };
-                format!("{}: {verdict}", c.kind.title())
+                if c.passed {
+                    format!("{}: VALID", c.kind.title())
+                } else {
+                    failed.push(c.kind.title().to_string());
+                    match &c.reason {
+                        Some(r) => format!("{}: FAILED: {r}", c.kind.title()),
+                        None => format!("{}: FAILED", c.kind.title()),
+                    }
+                }
             })
             .collect(),
-        Err(e) => vec![format!("Checks FAILED: {e}")],
+        Err(e) => {
+            failed.push("the checks".to_string());
+            vec![format!("Checks FAILED: {e}")]
+        }
     };
     Phase::Summary {
         report: Box::new(report),
         checks,
+        failed,
     }
 }
 
