@@ -1,0 +1,1396 @@
+//! tuf-on-ci signing events, signed offline.
+//!
+//! tuf-on-ci (the tool behind sigstore's root-signing repository) turns every change into a
+//! signing event: a git branch whose `metadata/` folder holds the proposed roles with empty
+//! placeholder signatures (`{"keyid": K, "sig": ""}`) for every key that may sign, next to the
+//! known-good `metadata/` of the main branch. This module is pure: it takes the files of both
+//! folders as bytes and a reference time, and
+//!
+//! - verifies the known-good root chain (`root_history/1.root.json` onwards, else `root.json`
+//!   by its own root keys);
+//! - finds the roles the event changes (bytes differ from known good, as tuf-on-ci-sign does);
+//! - runs tuf-on-ci's CI rules on them before any PIN is asked, each failure naming file and
+//!   field ([`Finding`]): no open invites, versions grow (root exactly +1), `expires` no later
+//!   than the expiry period allows, `consistent_snapshot`, timestamp and snapshot sharing keys
+//!   and threshold with sane online periods, key ids that hash the whole key, a threshold that
+//!   the delegator's keys can reach, and no bad signature already in the file;
+//! - writes the review text (keys by `@owner`, thresholds, expiry against the period, target
+//!   file changes), every input string through [`crate::text::show`];
+//! - lists which key ids a token key may sign each changed role as ([`Review::slots_for`]);
+//! - on the connected machine, writes detached signatures into the placeholders of every file
+//!   that carries the role (`root.json` and `root_history/N.root.json`), in python-tuf's
+//!   `JSONSerializer` format ([`python_tuf_json`]), never changing `signed`
+//!   ([`apply_signatures`]).
+//!
+//! Keys of types Conclave cannot use (`sigstore-oidc`, ML-DSA) are shown as such: they never
+//! count toward a threshold here and are never a failure.
+
+use std::fmt;
+use std::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use super::canonical::{Map, Value};
+use super::key::{Key, KeyId};
+use super::metadata::{
+    AnyMetadata, Metadata, Role, RoleType, Root, Signature, Targets, parse_file,
+};
+use super::parse::member_path;
+use super::verify::{ThresholdResult, count_signatures, trust_root, update_root};
+use crate::text::show;
+
+/// The key field naming a key's keyholder (`@github-handle`).
+pub use crate::ceremony::engine::OWNER_FIELD;
+/// The key field of an online key: where its signer lives.
+pub const ONLINE_URI_FIELD: &str = "x-tuf-on-ci-online-uri";
+/// Days a role may be valid (in `signed`, and in root's timestamp/snapshot role entries).
+pub const EXPIRY_PERIOD_FIELD: &str = "x-tuf-on-ci-expiry-period";
+/// Days before expiry at which re-signing starts.
+pub const SIGNING_PERIOD_FIELD: &str = "x-tuf-on-ci-signing-period";
+/// The event's state file (open invites).
+pub const STATE_FILE: &str = ".signing-event-state";
+/// The folder of versioned roots.
+pub const ROOT_HISTORY: &str = "root_history";
+
+/// The files of one `metadata/` folder: paths relative to it (`root.json`,
+/// `root_history/2.root.json`, `.signing-event-state`) with their bytes, and a label naming the
+/// folder in messages.
+#[derive(Clone, Debug, Default)]
+pub struct MetadataFolder {
+    /// How messages name the folder (its path as the user gave it).
+    pub label: String,
+    /// (relative path with `/`, bytes).
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+impl MetadataFolder {
+    /// The bytes of a file, by relative path.
+    pub fn get(&self, rel: &str) -> Option<&[u8]> {
+        self.files
+            .iter()
+            .find(|(n, _)| n == rel)
+            .map(|(_, b)| b.as_slice())
+    }
+
+    /// How messages name one of its files.
+    pub fn name(&self, rel: &str) -> String {
+        if self.label.is_empty() {
+            show(rel)
+        } else {
+            format!("{}/{}", show(&self.label), show(rel))
+        }
+    }
+}
+
+/// One failed rule: the file, the JSON field (or `-` for the file as a whole) and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// The file (as [`MetadataFolder::name`] names it).
+    pub file: String,
+    /// JSON path of the field.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.file, show(&self.field), self.message)
+    }
+}
+
+fn finding(file: String, field: impl Into<String>, message: impl Into<String>) -> Finding {
+    Finding {
+        file,
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A key that may sign a changed role, and who holds it.
+#[derive(Clone, Debug)]
+pub struct Slot {
+    /// The key id the role lists.
+    pub keyid: KeyId,
+    /// The key as listed.
+    pub key: Key,
+    /// Which delegation lists it ("root v2", "known-good root v1", "targets v2").
+    pub by: String,
+}
+
+/// A delegation whose threshold counts for a changed role: its description, keys and threshold.
+#[derive(Clone, Debug)]
+pub struct Delegation {
+    /// "root v2 (this event)", "known-good root v1".
+    pub by: String,
+    /// Key ids and threshold.
+    pub role: Role,
+    /// The keys the role's key ids name.
+    pub keys: Vec<(KeyId, Key)>,
+}
+
+impl Delegation {
+    /// Count `signatures` over `signed_bytes` with the verifier's one threshold counter.
+    pub fn count(&self, signed_bytes: &[u8], signatures: &[Signature]) -> ThresholdResult {
+        count_signatures(
+            |id| self.keys.iter().find(|(k, _)| k == id).map(|(_, k)| k),
+            &self.role,
+            signed_bytes,
+            signatures,
+        )
+    }
+}
+
+/// A role the event changes.
+#[derive(Clone, Debug)]
+pub struct ChangedRole {
+    /// Role name (`root`, `targets`, a delegated role).
+    pub name: String,
+    /// Its file in the event (`root.json`).
+    pub file: String,
+    /// Other files carrying the same metadata (`root_history/2.root.json`).
+    pub copies: Vec<String>,
+    /// The metadata as proposed.
+    pub md: AnyMetadata,
+    /// Version in the known-good state, if the role existed.
+    pub known_good_version: Option<u64>,
+    /// Keys that may sign it (placeholders are expected for each).
+    pub slots: Vec<Slot>,
+    /// Delegations that must verify it once signed.
+    pub delegations: Vec<Delegation>,
+}
+
+impl ChangedRole {
+    /// The delegations' counts over the signatures now in the file.
+    pub fn status(&self) -> Vec<(String, ThresholdResult)> {
+        self.status_with(&[])
+    }
+
+    /// The counts with `added` signatures put into their slots.
+    pub fn status_with(&self, added: &[Signature]) -> Vec<(String, ThresholdResult)> {
+        let mut sigs: Vec<Signature> = self.md.signatures().to_vec();
+        for a in added {
+            match sigs.iter_mut().find(|s| s.keyid == a.keyid) {
+                Some(s) => s.sig = a.sig.clone(),
+                None => sigs.push(a.clone()),
+            }
+        }
+        self.delegations
+            .iter()
+            .map(|d| (d.by.clone(), d.count(self.md.signed_bytes(), &sigs)))
+            .collect()
+    }
+}
+
+/// Everything known about an event before any PIN: the changed roles, every failed rule, and
+/// the review text.
+#[derive(Clone, Debug)]
+pub struct Review {
+    /// Version of the verified known-good root.
+    pub known_good_root: u64,
+    /// The roles the event changes, root first, then targets, then delegated roles.
+    pub changed: Vec<ChangedRole>,
+    /// Every rule that failed; signing is refused unless this is empty.
+    pub failures: Vec<Finding>,
+    /// The review text (every input string rendered through [`show`]).
+    pub text: String,
+}
+
+/// A failure that stops the review: the known-good state does not verify, or the event has no
+/// root.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ReviewError(pub Finding);
+
+impl Review {
+    /// For a token key's material ([`crate::tuf::key::PublicKey::material`]): each changed
+    /// role (by index into [`Review::changed`]) with the key ids it may sign as.
+    pub fn slots_for(&self, material: &[u8]) -> Vec<(usize, Vec<KeyId>)> {
+        let mut out = Vec::new();
+        for (i, role) in self.changed.iter().enumerate() {
+            let mut ids: Vec<KeyId> = Vec::new();
+            for s in &role.slots {
+                if s.key.public_key().is_ok_and(|pk| pk.material() == material)
+                    && !ids.contains(&s.keyid)
+                {
+                    ids.push(s.keyid.clone());
+                }
+            }
+            if !ids.is_empty() {
+                out.push((i, ids));
+            }
+        }
+        out
+    }
+}
+
+/// How a key is shown: owner (or online URI), type, key id.
+pub fn describe_key(id: &KeyId, key: &Key) -> String {
+    let who = match (
+        key.unrecognized.get(OWNER_FIELD).and_then(Value::as_str),
+        key.unrecognized
+            .get(ONLINE_URI_FIELD)
+            .and_then(Value::as_str),
+    ) {
+        (Some(o), _) => show(o),
+        (None, Some(uri)) => format!("online key {}", show(uri)),
+        (None, None) => "(no owner field)".to_string(),
+    };
+    let kind = match key.public_key() {
+        Ok(pk) => pk.algorithm().label().to_string(),
+        Err(_) => format!(
+            "{}/{}: a key type Conclave cannot use (never counted here)",
+            show(&key.keytype),
+            show(&key.scheme)
+        ),
+    };
+    format!("{who} [{kind}] {}", show(id.short()))
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// Verify the known-good root: the chain `root_history/1.root.json` .. `N.root.json` when the
+/// folder has one (its last root must be `root.json` byte for byte), else `root.json` by its
+/// own root keys.
+pub fn verify_known_good(kg: &MetadataFolder) -> Result<(Metadata<Root>, String), ReviewError> {
+    let root_bytes = kg.get("root.json").ok_or_else(|| {
+        ReviewError(finding(
+            kg.name("root.json"),
+            "-",
+            "the known-good metadata has no root.json",
+        ))
+    })?;
+    let mut history: Vec<(u64, &str, &[u8])> = Vec::new();
+    for (rel, bytes) in &kg.files {
+        if let Some(n) = rel
+            .strip_prefix("root_history/")
+            .and_then(|f| f.strip_suffix(".root.json"))
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            history.push((n, rel, bytes));
+        }
+    }
+    history.sort_by_key(|h| h.0);
+    let fail = |rel: &str, e: &dyn fmt::Display| {
+        ReviewError(finding(
+            kg.name(rel),
+            "-",
+            format!("known-good root does not verify: {}", show(&e.to_string())),
+        ))
+    };
+    if history.is_empty() {
+        let (t, r) =
+            trust_root(&kg.name("root.json"), root_bytes).map_err(|e| fail("root.json", &e))?;
+        let note = format!(
+            "known-good root v{} verified by its own root keys ({}; no root_history/ to walk)",
+            t.root().common.version,
+            r.summary()
+        );
+        return Ok((t.metadata().clone(), note));
+    }
+    for (i, (n, rel, _)) in history.iter().enumerate() {
+        if *n != i as u64 + 1 {
+            return Err(ReviewError(finding(
+                kg.name(rel),
+                "-",
+                format!(
+                    "root_history/ must hold 1.root.json, 2.root.json, ... without gaps; found version {n} where {} was expected",
+                    i + 1
+                ),
+            )));
+        }
+    }
+    let (first_n, first_rel, first) = history[0];
+    let _ = first_n;
+    let (mut trusted, _) =
+        trust_root(&kg.name(first_rel), first).map_err(|e| fail(first_rel, &e))?;
+    for (_, rel, bytes) in &history[1..] {
+        let (next, _) = update_root(&trusted, &kg.name(rel), bytes).map_err(|e| fail(rel, &e))?;
+        trusted = next;
+    }
+    let (_, last_rel, last) = history[history.len() - 1];
+    if last != root_bytes {
+        return Err(ReviewError(finding(
+            kg.name("root.json"),
+            "-",
+            format!(
+                "root.json is not byte for byte the last root of the chain ({})",
+                show(last_rel)
+            ),
+        )));
+    }
+    let note = format!(
+        "known-good root chain verified: v1 to v{} (root_history/), root.json is v{}",
+        history.len(),
+        trusted.root().common.version
+    );
+    Ok((trusted.metadata().clone(), note))
+}
+
+/// Read `.signing-event-state`: `{"invites": {"@user": ["root", ...]}}`.
+fn read_invites(ev: &MetadataFolder, failures: &mut Vec<Finding>) -> Vec<(String, Vec<String>)> {
+    let Some(bytes) = ev.get(STATE_FILE) else {
+        return Vec::new();
+    };
+    let file = ev.name(STATE_FILE);
+    let v = match Value::parse_limited(bytes, 1 << 20) {
+        Ok(v) => v,
+        Err(e) => {
+            failures.push(finding(file, "$", format!("not JSON: {e}")));
+            return Vec::new();
+        }
+    };
+    let Some(inv) = v.as_object().and_then(|m| m.get("invites")) else {
+        failures.push(finding(file, "$.invites", "missing"));
+        return Vec::new();
+    };
+    let Some(inv) = inv.as_object() else {
+        failures.push(finding(file, "$.invites", "expected an object"));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (who, roles) in inv.iter() {
+        let path = member_path("$.invites", who);
+        let Value::Array(items) = roles else {
+            failures.push(finding(
+                file.clone(),
+                path,
+                "expected an array of role names",
+            ));
+            continue;
+        };
+        let names: Vec<String> = items
+            .iter()
+            .filter_map(|r| r.as_str().map(str::to_string))
+            .collect();
+        if !names.is_empty() {
+            out.push((who.clone(), names));
+        }
+    }
+    out
+}
+
+fn u64_field(m: &Map, name: &str) -> Option<u64> {
+    match m.get(name) {
+        Some(Value::Int(i)) => u64::try_from(*i).ok(),
+        _ => None,
+    }
+}
+
+/// Review a signing event: `event` is the event's `metadata/` folder, `known_good` the main
+/// branch's, `now` the reference time for the expiry rule.
+pub fn review_event(
+    event: &MetadataFolder,
+    known_good: &MetadataFolder,
+    now: OffsetDateTime,
+) -> Result<Review, ReviewError> {
+    let (kg_root, chain_note) = verify_known_good(known_good)?;
+    let mut failures = Vec::new();
+    let mut text = String::new();
+    let _ = writeln!(text, "{chain_note}");
+
+    // The event's root and top-level targets: the delegators, changed or not.
+    let root_bytes = event.get("root.json").ok_or_else(|| {
+        ReviewError(finding(
+            event.name("root.json"),
+            "-",
+            "the event has no root.json",
+        ))
+    })?;
+    let ev_root = Metadata::<Root>::from_bytes(root_bytes).map_err(|e| {
+        ReviewError(finding(
+            event.name("root.json"),
+            field_of(&e.to_string()),
+            message_of(&e.to_string()),
+        ))
+    })?;
+    let ev_targets = match event
+        .get("targets.json")
+        .map(Metadata::<Targets>::from_bytes)
+    {
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            failures.push(finding(
+                event.name("targets.json"),
+                field_of(&e.to_string()),
+                message_of(&e.to_string()),
+            ));
+            None
+        }
+        None => None,
+    };
+
+    let invites = read_invites(event, &mut failures);
+    for (who, roles) in &invites {
+        failures.push(finding(
+            event.name(STATE_FILE),
+            member_path("$.invites", who),
+            format!(
+                "open invite for {} to sign {}: tuf-on-ci accepts no event with open invites (the invitee accepts first)",
+                show(who),
+                roles.iter().map(|r| show(r)).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+
+    // Changed files, as tuf-on-ci-sign finds them: bytes differ from the known-good file.
+    let mut role_files: Vec<String> = Vec::new();
+    for (rel, bytes) in &event.files {
+        if !rel.ends_with(".json") {
+            continue;
+        }
+        if known_good.get(rel) == Some(bytes.as_slice()) {
+            continue;
+        }
+        if rel.starts_with("root_history/") {
+            continue; // checked with root below
+        }
+        if rel.contains('/') {
+            failures.push(finding(
+                event.name(rel),
+                "-",
+                "a file in a sub-folder other than root_history/: not part of a tuf-on-ci event",
+            ));
+            continue;
+        }
+        if rel == "timestamp.json" || rel == "snapshot.json" {
+            failures.push(finding(
+                event.name(rel),
+                "-",
+                "online roles change only in tuf-on-ci's CI, never in a signing event",
+            ));
+            continue;
+        }
+        role_files.push(rel.clone());
+    }
+    // Toplevel first, as tuf-on-ci orders them.
+    role_files.sort_by_key(|f| match f.as_str() {
+        "root.json" => (0, f.clone()),
+        "targets.json" => (1, f.clone()),
+        _ => (2, f.clone()),
+    });
+
+    // root_history: every changed copy must be the new root, byte for byte.
+    let root_changed = role_files.iter().any(|f| f == "root.json");
+    let new_root_version = ev_root.signed().common.version;
+    let history_name = format!("{ROOT_HISTORY}/{new_root_version}.root.json");
+    for (rel, bytes) in &event.files {
+        if !rel.starts_with("root_history/") || known_good.get(rel) == Some(bytes.as_slice()) {
+            continue;
+        }
+        if *rel != history_name || !root_changed {
+            failures.push(finding(
+                event.name(rel),
+                "-",
+                "a changed root_history/ file that is not the new root's copy",
+            ));
+        } else if bytes.as_slice() != root_bytes {
+            failures.push(finding(
+                event.name(rel),
+                "-",
+                "not a byte-identical copy of root.json",
+            ));
+        }
+    }
+    if root_changed && event.get(&history_name).is_none() {
+        failures.push(finding(
+            event.name(&history_name),
+            "-",
+            "missing: tuf-on-ci keeps a copy of every root in root_history/",
+        ));
+    }
+
+    let mut changed = Vec::new();
+    for file in &role_files {
+        let name = file.trim_end_matches(".json").to_string();
+        let fname = event.name(file);
+        let bytes = event.get(file).unwrap_or_default();
+        let parsed = if name == "root" {
+            Metadata::<Root>::from_bytes(bytes).map(AnyMetadata::Root)
+        } else {
+            Metadata::<Targets>::from_bytes(bytes).map(AnyMetadata::Targets)
+        };
+        let md = match parsed {
+            Ok(md) => md,
+            Err(e) => {
+                failures.push(finding(
+                    fname,
+                    field_of(&e.to_string()),
+                    message_of(&e.to_string()),
+                ));
+                continue;
+            }
+        };
+        let kg_md = known_good.get(file).map(AnyMetadata::from_bytes);
+        let known_good_version = match &kg_md {
+            Some(Ok(m)) => Some(m.common().version),
+            _ => None,
+        };
+        let kg_signed = match &kg_md {
+            Some(Ok(m)) => Some(m.signed_bytes().to_vec()),
+            _ => None,
+        };
+        let (slots, delegations) = match delegators(&name, &ev_root, &kg_root, ev_targets.as_ref())
+        {
+            Ok(x) => x,
+            Err(msg) => {
+                failures.push(finding(fname, "-", msg));
+                continue;
+            }
+        };
+        let role = ChangedRole {
+            name: name.clone(),
+            file: file.clone(),
+            copies: if name == "root" {
+                vec![history_name.clone()]
+            } else {
+                Vec::new()
+            },
+            md,
+            known_good_version,
+            slots,
+            delegations,
+        };
+        check_role(&role, kg_signed.as_deref(), now, &fname, &mut failures);
+        changed.push(role);
+    }
+
+    if changed.is_empty() && failures.is_empty() {
+        let _ = writeln!(text, "the event changes no role: nothing to sign");
+    }
+    for role in &changed {
+        review_role(
+            role,
+            &kg_root,
+            known_good,
+            ev_targets.as_ref(),
+            now,
+            &mut text,
+        );
+    }
+    if !failures.is_empty() {
+        let _ = writeln!(
+            text,
+            "\nREFUSED: {} rule(s) of tuf-on-ci's CI fail:",
+            failures.len()
+        );
+        for f in &failures {
+            let _ = writeln!(text, "  {f}");
+        }
+    }
+    Ok(Review {
+        known_good_root: kg_root.signed().common.version,
+        changed,
+        failures,
+        text,
+    })
+}
+
+/// A metadata error text is "PATH: MESSAGE" when it names a field.
+fn field_of(e: &str) -> String {
+    match e.split_once(": ") {
+        Some((p, _)) if p.starts_with('$') => p.to_string(),
+        _ => "-".to_string(),
+    }
+}
+
+fn message_of(e: &str) -> String {
+    let m = match e.split_once(": ") {
+        Some((p, m)) if p.starts_with('$') => m,
+        _ => e,
+    };
+    show(m)
+}
+
+type Delegators = (Vec<Slot>, Vec<Delegation>);
+
+/// The keys that may sign role `name` and the delegations that must verify it.
+fn delegators(
+    name: &str,
+    ev_root: &Metadata<Root>,
+    kg_root: &Metadata<Root>,
+    ev_targets: Option<&Metadata<Targets>>,
+) -> Result<Delegators, String> {
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut dels = Vec::new();
+    let mut add = |by: String, role: &Role, lookup: &dyn Fn(&KeyId) -> Option<Key>| {
+        let mut keys = Vec::new();
+        for id in &role.keyids {
+            if let Some(k) = lookup(id) {
+                if !slots.iter().any(|s| s.keyid == *id) {
+                    slots.push(Slot {
+                        keyid: id.clone(),
+                        key: k.clone(),
+                        by: by.clone(),
+                    });
+                }
+                keys.push((id.clone(), k));
+            }
+        }
+        dels.push(Delegation {
+            by,
+            role: role.clone(),
+            keys,
+        });
+    };
+    let er = ev_root.signed();
+    let kr = kg_root.signed();
+    match name {
+        "root" => {
+            add(
+                format!("root v{} (this event)", er.common.version),
+                er.role(RoleType::Root),
+                &|id| er.key(id).cloned(),
+            );
+            add(
+                format!("known-good root v{}", kr.common.version),
+                kr.role(RoleType::Root),
+                &|id| kr.key(id).cloned(),
+            );
+        }
+        "targets" => add(
+            format!("targets role of root v{}", er.common.version),
+            er.role(RoleType::Targets),
+            &|id| er.key(id).cloned(),
+        ),
+        other => {
+            let Some(t) = ev_targets else {
+                return Err("a delegated role, but the event has no readable targets.json".into());
+            };
+            let Some(d) = &t.signed().delegations else {
+                return Err(format!(
+                    "targets.json does not delegate \"{}\"",
+                    show(other)
+                ));
+            };
+            let Some(role) = d.role_for(other) else {
+                return Err(format!(
+                    "targets.json does not delegate \"{}\"",
+                    show(other)
+                ));
+            };
+            add(
+                format!("delegation in targets v{}", t.signed().common.version),
+                role,
+                &|id| d.key(id).cloned(),
+            );
+        }
+    }
+    Ok((slots, dels))
+}
+
+/// tuf-on-ci's CI rules for one changed role.
+fn check_role(
+    role: &ChangedRole,
+    kg_signed: Option<&[u8]>,
+    now: OffsetDateTime,
+    fname: &str,
+    failures: &mut Vec<Finding>,
+) {
+    let mut fail = |field: &str, msg: String| failures.push(finding(fname.to_string(), field, msg));
+    let common = role.md.common();
+    let version = common.version;
+    // Versions grow when the payload changes; root exactly +1.
+    if let Some(kv) = role.known_good_version
+        && kg_signed != Some(role.md.signed_bytes())
+    {
+        if role.name == "root" && version != kv + 1 {
+            fail(
+                "$.signed.version",
+                format!(
+                    "root version {version} after known-good version {kv}: must be exactly {}",
+                    kv + 1
+                ),
+            );
+        } else if version <= kv {
+            fail(
+                "$.signed.version",
+                format!("version {version} does not grow past the known-good version {kv}"),
+            );
+        }
+    }
+    // expires <= now + expiry period.
+    let unrec = match &role.md {
+        AnyMetadata::Root(m) => &m.signed().unrecognized,
+        AnyMetadata::Targets(m) => &m.signed().unrecognized,
+        _ => return,
+    };
+    match u64_field(unrec, EXPIRY_PERIOD_FIELD) {
+        None => fail(
+            &format!("$.signed.{EXPIRY_PERIOD_FIELD}"),
+            "missing or not a whole number of days".into(),
+        ),
+        Some(days) => {
+            let limit = i64::try_from(days)
+                .ok()
+                .and_then(|d| now.checked_add(Duration::days(d)));
+            if let Some(limit) = limit
+                && common.expires.time > limit
+            {
+                fail(
+                    "$.signed.expires",
+                    format!(
+                        "{} is later than now + the expiry period of {days} days ({})",
+                        show(&common.expires.raw),
+                        super::metadata::Expires::from_time(limit).raw
+                    ),
+                );
+            }
+        }
+    }
+    if let AnyMetadata::Root(m) = &role.md {
+        let r = m.signed();
+        if r.consistent_snapshot != Some(true) {
+            fail(
+                "$.signed.consistent_snapshot",
+                "must be true (tuf-on-ci publishes consistent snapshots)".into(),
+            );
+        }
+        let ts = r.role(RoleType::Timestamp);
+        let sn = r.role(RoleType::Snapshot);
+        if ts.keyids != sn.keyids || ts.threshold != sn.threshold {
+            fail(
+                "$.signed.roles.snapshot",
+                "timestamp and snapshot must have the same keys and threshold (one online signer)"
+                    .into(),
+            );
+        }
+        for (name, online) in [("timestamp", ts), ("snapshot", sn)] {
+            let path = format!("$.signed.roles.{name}");
+            let e = u64_field(&online.unrecognized, EXPIRY_PERIOD_FIELD);
+            let s = u64_field(&online.unrecognized, SIGNING_PERIOD_FIELD);
+            match (e, s) {
+                (Some(e), Some(s)) if s >= 1 && e > s => {}
+                (Some(e), Some(s)) => fail(
+                    &format!("{path}.{SIGNING_PERIOD_FIELD}"),
+                    format!(
+                        "signing period {s} days must be at least 1 and shorter than the expiry period {e} days"
+                    ),
+                ),
+                (None, _) => fail(
+                    &format!("{path}.{EXPIRY_PERIOD_FIELD}"),
+                    "missing or not a whole number of days".into(),
+                ),
+                (_, None) => fail(
+                    &format!("{path}.{SIGNING_PERIOD_FIELD}"),
+                    "missing or not a whole number of days".into(),
+                ),
+            }
+        }
+        check_key_ids(&r.keys, "$.signed.keys", &mut fail);
+    }
+    if let AnyMetadata::Targets(m) = &role.md
+        && let Some(d) = &m.signed().delegations
+    {
+        check_key_ids(&d.keys, "$.signed.delegations.keys", &mut fail);
+    }
+    // The delegator's keys must be able to reach the threshold at all.
+    for d in &role.delegations {
+        let listed = d.keys.len() as u64;
+        if listed < d.role.threshold {
+            fail(
+                "-",
+                format!(
+                    "the {} lists {listed} key(s) for a threshold of {}: it can never verify",
+                    d.by, d.role.threshold
+                ),
+            );
+        }
+        // A signature already in the file must verify (an empty slot is a placeholder).
+        let r = d.count(role.md.signed_bytes(), role.md.signatures());
+        for (id, why) in &r.unsigned {
+            if let super::verify::Uncounted::InvalidSignature(e) = why {
+                fail(
+                    &member_path("$.signatures", id.as_str()),
+                    format!(
+                        "the signature by {} does not verify: {}",
+                        show(id.as_str()),
+                        show(e)
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn check_key_ids(keys: &[(KeyId, Key)], path: &str, fail: &mut dyn FnMut(&str, String)) {
+    for (id, key) in keys {
+        let want = key.key_id();
+        if *id != want {
+            fail(
+                &member_path(path, id.as_str()),
+                format!(
+                    "key id is not the SHA-256 of the canonical key with its custom fields ({})",
+                    want
+                ),
+            );
+        }
+    }
+}
+
+fn periods(m: &Map) -> String {
+    let e = u64_field(m, EXPIRY_PERIOD_FIELD).map_or("?".to_string(), |d| d.to_string());
+    let s = u64_field(m, SIGNING_PERIOD_FIELD).map_or("?".to_string(), |d| d.to_string());
+    format!("expiry period {e} days, signing period {s} days")
+}
+
+fn signers(role: &Role, lookup: &dyn Fn(&KeyId) -> Option<Key>) -> String {
+    let names: Vec<String> = role
+        .keyids
+        .iter()
+        .map(|id| match lookup(id) {
+            Some(k) => describe_key(id, &k),
+            None => format!("{} (not in keys)", show(id.short())),
+        })
+        .collect();
+    format!(
+        "{} of {}: {}",
+        role.threshold,
+        role.keyids.len(),
+        names.join(", ")
+    )
+}
+
+/// The review text for one changed role.
+fn review_role(
+    role: &ChangedRole,
+    kg_root: &Metadata<Root>,
+    known_good: &MetadataFolder,
+    ev_targets: Option<&Metadata<Targets>>,
+    now: OffsetDateTime,
+    out: &mut String,
+) {
+    let c = role.md.common();
+    let was = role
+        .known_good_version
+        .map_or("new role".to_string(), |v| format!("was v{v}"));
+    let _ = writeln!(
+        out,
+        "\n{} v{} ({was}) in {}{}",
+        show(&role.name),
+        c.version,
+        show(&role.file),
+        if role.copies.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " and {}",
+                role.copies
+                    .iter()
+                    .map(|f| show(f))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  SHA-256 of the signed bytes: {}",
+        sha256_hex(role.md.signed_bytes())
+    );
+    let (unrec, kg_unrec) = match &role.md {
+        AnyMetadata::Root(m) => (
+            m.signed().unrecognized.clone(),
+            Some(kg_root.signed().unrecognized.clone()),
+        ),
+        AnyMetadata::Targets(m) => (
+            m.signed().unrecognized.clone(),
+            known_good
+                .get(&role.file)
+                .and_then(|b| Metadata::<Targets>::from_bytes(b).ok())
+                .map(|t| t.signed().unrecognized.clone()),
+        ),
+        _ => (Map::new(), None),
+    };
+    let days_left = (c.expires.time - now).whole_days();
+    let _ = writeln!(
+        out,
+        "  expires {} ({days_left} days from now); {}{}",
+        show(&c.expires.raw),
+        periods(&unrec),
+        match &kg_unrec {
+            Some(k) if periods(k) != periods(&unrec) => format!(" (was: {})", periods(k)),
+            _ => String::new(),
+        }
+    );
+    match &role.md {
+        AnyMetadata::Root(m) => {
+            let r = m.signed();
+            let k = kg_root.signed();
+            for ty in [
+                RoleType::Root,
+                RoleType::Targets,
+                RoleType::Timestamp,
+                RoleType::Snapshot,
+            ] {
+                let now_s = signers(r.role(ty), &|id| r.key(id).cloned());
+                let old_s = signers(k.role(ty), &|id| k.key(id).cloned());
+                let mut line = format!("  {ty}: {now_s}");
+                if ty == RoleType::Timestamp || ty == RoleType::Snapshot {
+                    line.push_str(&format!("; {}", periods(&r.role(ty).unrecognized)));
+                }
+                if old_s != now_s || r.role(ty).unrecognized != k.role(ty).unrecognized {
+                    line.push_str(&format!("\n    CHANGED (was: {old_s}"));
+                    if ty == RoleType::Timestamp || ty == RoleType::Snapshot {
+                        line.push_str(&format!("; {}", periods(&k.role(ty).unrecognized)));
+                    }
+                    line.push(')');
+                }
+                let _ = writeln!(out, "{line}");
+            }
+            if r.consistent_snapshot != k.consistent_snapshot {
+                let _ = writeln!(
+                    out,
+                    "  consistent_snapshot: {:?} (was {:?})",
+                    r.consistent_snapshot, k.consistent_snapshot
+                );
+            }
+        }
+        AnyMetadata::Targets(m) => {
+            let t = m.signed();
+            let kg_t = known_good
+                .get(&role.file)
+                .and_then(|b| Metadata::<Targets>::from_bytes(b).ok());
+            review_targets(t, kg_t.as_ref().map(|m| m.signed()), out);
+            let _ = ev_targets;
+        }
+        _ => {}
+    }
+    for d in &role.delegations {
+        let r = d.count(role.md.signed_bytes(), role.md.signatures());
+        let _ = writeln!(out, "  signatures for the {}: {}", d.by, r.summary());
+    }
+}
+
+fn target_line(name: &str, v: &Value) -> String {
+    let v = v.clone().unpacked();
+    let m = v.as_object();
+    let len = m.and_then(|m| u64_field(m, "length")).unwrap_or(0);
+    let sha = m
+        .and_then(|m| m.get("hashes"))
+        .and_then(Value::as_object)
+        .and_then(|h| h.get("sha256"))
+        .and_then(Value::as_str)
+        .unwrap_or("-");
+    let custom = m
+        .and_then(|m| m.get("custom"))
+        .map(|c| {
+            format!(
+                ", custom {}",
+                show(&String::from_utf8_lossy(&c.canonical_bytes()))
+            )
+        })
+        .unwrap_or_default();
+    format!("{} ({len} bytes, sha256 {}{custom})", show(name), show(sha))
+}
+
+fn review_targets(t: &Targets, kg: Option<&Targets>, out: &mut String) {
+    let empty = Map::new();
+    let old = kg.map_or(&empty, |k| &k.targets);
+    let mut lines = Vec::new();
+    for (name, v) in t.targets.iter() {
+        match old.get(name) {
+            None => lines.push(format!("  + target {}", target_line(name, v))),
+            Some(o) if o != v => lines.push(format!(
+                "  ~ target {} (was {})",
+                target_line(name, v),
+                target_line(name, o)
+            )),
+            Some(_) => {}
+        }
+    }
+    for (name, v) in old.iter() {
+        if t.targets.get(name).is_none() {
+            lines.push(format!("  - target {}", target_line(name, v)));
+        }
+    }
+    if lines.is_empty() {
+        let _ = writeln!(
+            out,
+            "  target files: unchanged ({} listed)",
+            t.targets.len()
+        );
+    }
+    for l in lines {
+        let _ = writeln!(out, "{l}");
+    }
+    if let Some(d) = &t.delegations
+        && let Some(roles) = &d.roles
+    {
+        for r in roles {
+            let _ = writeln!(
+                out,
+                "  delegation {}: {}",
+                show(&r.name),
+                signers(&r.role, &|id| d.key(id).cloned())
+            );
+        }
+    }
+}
+
+// ---- the connected side: signatures into the placeholders ---------------------------------
+
+/// A detached signature to write into an event (from a bundle).
+#[derive(Clone, Debug)]
+pub struct DetachedSignature {
+    /// Where it came from (a bundle file), for messages.
+    pub source: String,
+    /// Version of the metadata it signs.
+    pub version: u64,
+    /// Hex SHA-256 of the canonical signed bytes it signs.
+    pub signed_sha256: String,
+    /// The key id.
+    pub keyid: KeyId,
+    /// Hex signature.
+    pub sig: String,
+}
+
+/// What [`apply_signatures`] did: files to write (relative path, new bytes) and one line per
+/// signature placed.
+#[derive(Clone, Debug, Default)]
+pub struct Applied {
+    /// (relative path, new bytes), every file carrying a signed role.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// What was placed where.
+    pub lines: Vec<String>,
+}
+
+/// Write `sigs` into the event's placeholders: each must match a file's signed bytes (by
+/// SHA-256) and version, name a key that may sign that role (for root also a key of the
+/// known-good root, which needs `known_good`), and verify. Every file holding that metadata
+/// gets it (`root.json` and `root_history/N.root.json`). All or nothing: any refusal returns
+/// every reason and no file.
+pub fn apply_signatures(
+    event: &MetadataFolder,
+    known_good: Option<&Metadata<Root>>,
+    sigs: &[DetachedSignature],
+) -> Result<Applied, Vec<Finding>> {
+    let mut errors = Vec::new();
+    // Parse every role file of the event once.
+    let mut parsed: Vec<(String, AnyMetadata, String)> = Vec::new();
+    for (rel, bytes) in &event.files {
+        if !rel.ends_with(".json") {
+            continue;
+        }
+        match AnyMetadata::from_bytes(bytes) {
+            Ok(md) => {
+                let d = sha256_hex(md.signed_bytes());
+                parsed.push((rel.clone(), md, d));
+            }
+            Err(e) => errors.push(finding(
+                event.name(rel),
+                field_of(&e.to_string()),
+                message_of(&e.to_string()),
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let ev_root = parsed
+        .iter()
+        .find(|(r, _, _)| r == "root.json")
+        .and_then(|(_, m, _)| match m {
+            AnyMetadata::Root(r) => Some(r.clone()),
+            _ => None,
+        });
+    let ev_targets = parsed
+        .iter()
+        .find(|(r, _, _)| r == "targets.json")
+        .and_then(|(_, m, _)| match m {
+            AnyMetadata::Targets(t) => Some(t.clone()),
+            _ => None,
+        });
+    // (relative path, signatures to place)
+    let mut placed: Vec<(String, Vec<(KeyId, String)>)> = Vec::new();
+    let mut lines = Vec::new();
+    for s in sigs {
+        let src = show(&s.source);
+        let targets: Vec<&(String, AnyMetadata, String)> = parsed
+            .iter()
+            .filter(|(_, _, d)| d.eq_ignore_ascii_case(&s.signed_sha256))
+            .collect();
+        if targets.is_empty() {
+            errors.push(finding(
+                src,
+                "$.signed_sha256",
+                format!(
+                    "no file of the event has signed bytes with SHA-256 {}: the signature was made for other content",
+                    show(&s.signed_sha256)
+                ),
+            ));
+            continue;
+        }
+        for (rel, md, _) in targets {
+            let fname = event.name(rel);
+            if md.common().version != s.version {
+                errors.push(finding(
+                    src.clone(),
+                    "$.version",
+                    format!(
+                        "signs version {}, {fname} is version {}",
+                        s.version,
+                        md.common().version
+                    ),
+                ));
+                continue;
+            }
+            let role_name = rel
+                .rsplit('/')
+                .next()
+                .unwrap_or(rel)
+                .trim_end_matches(".json")
+                .to_string();
+            let key = match eligible_key(
+                md,
+                &role_name,
+                &s.keyid,
+                ev_root.as_ref(),
+                ev_targets.as_ref(),
+                known_good,
+            ) {
+                Ok(k) => k,
+                Err(msg) => {
+                    errors.push(finding(src.clone(), "$.keyid", format!("{fname}: {msg}")));
+                    continue;
+                }
+            };
+            if let Err(e) = key.verify_hex(md.signed_bytes(), &s.sig) {
+                errors.push(finding(
+                    src.clone(),
+                    "$.sig",
+                    format!(
+                        "does not verify with key {} over {fname}: {e}",
+                        show(s.keyid.as_str())
+                    ),
+                ));
+                continue;
+            }
+            match md.signatures().iter().find(|x| x.keyid == s.keyid) {
+                Some(x) if !x.sig.is_empty() && x.sig != s.sig => {
+                    errors.push(finding(
+                        src.clone(),
+                        "$.keyid",
+                        format!(
+                            "{fname} holds another signature by {} already",
+                            show(s.keyid.as_str())
+                        ),
+                    ));
+                    continue;
+                }
+                _ => {}
+            }
+            match placed.iter_mut().find(|(r, _)| r == rel) {
+                Some((_, v)) => {
+                    if !v.iter().any(|(k, _)| *k == s.keyid) {
+                        v.push((s.keyid.clone(), s.sig.clone()));
+                    }
+                }
+                None => placed.push((rel.clone(), vec![(s.keyid.clone(), s.sig.clone())])),
+            }
+            lines.push(format!(
+                "{fname}: signature by {} placed",
+                describe_key(&s.keyid, &key)
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut files = Vec::new();
+    for (rel, new_sigs) in placed {
+        let bytes = event.get(&rel).unwrap_or_default();
+        match fill_placeholders(bytes, &new_sigs) {
+            Ok(b) => files.push((rel, b)),
+            Err(msg) => errors.push(finding(event.name(&rel), "$.signatures", msg)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Applied { files, lines })
+}
+
+/// The key `keyid` names for role `name` (file metadata `md`), if that key may sign it.
+fn eligible_key(
+    md: &AnyMetadata,
+    name: &str,
+    keyid: &KeyId,
+    ev_root: Option<&Metadata<Root>>,
+    ev_targets: Option<&Metadata<Targets>>,
+    known_good: Option<&Metadata<Root>>,
+) -> Result<Key, String> {
+    let in_role = |r: &Root, ty: RoleType| {
+        r.role(ty)
+            .keyids
+            .contains(keyid)
+            .then(|| r.key(keyid).cloned())
+            .flatten()
+    };
+    match md {
+        AnyMetadata::Root(m) => {
+            if let Some(k) = in_role(m.signed(), RoleType::Root) {
+                return Ok(k);
+            }
+            match known_good {
+                Some(kg) => in_role(kg.signed(), RoleType::Root).ok_or_else(|| {
+                    format!(
+                        "key {} is neither a root key of this root nor of the known-good root",
+                        show(keyid.as_str())
+                    )
+                }),
+                None => Err(format!(
+                    "key {} is not a root key of this root; if it is a key of the known-good root, give the known-good metadata (--known-good)",
+                    show(keyid.as_str())
+                )),
+            }
+        }
+        AnyMetadata::Targets(_) if name == "targets" => ev_root
+            .and_then(|r| in_role(r.signed(), RoleType::Targets))
+            .ok_or_else(|| {
+                format!(
+                    "key {} is not a targets key of the event's root",
+                    show(keyid.as_str())
+                )
+            }),
+        AnyMetadata::Targets(_) => ev_targets
+            .and_then(|t| t.signed().delegations.as_ref())
+            .and_then(|d| {
+                d.role_for(name)
+                    .filter(|r| r.keyids.contains(keyid))
+                    .and_then(|_| d.key(keyid).cloned())
+            })
+            .ok_or_else(|| {
+                format!(
+                    "key {} is not a key of the delegation \"{}\" in the event's targets.json",
+                    show(keyid.as_str()),
+                    show(name)
+                )
+            }),
+        _ => Err("online roles are signed in tuf-on-ci's CI, not offline".into()),
+    }
+}
+
+/// The file with `sigs` written into their slots (a slot missing is appended, as python-tuf
+/// adds a signature), in python-tuf's JSONSerializer format; refuses if `signed` would change.
+pub fn fill_placeholders(bytes: &[u8], sigs: &[(KeyId, String)]) -> Result<Vec<u8>, String> {
+    let before = AnyMetadata::from_bytes(bytes).map_err(|e| e.to_string())?;
+    let v = parse_file(bytes).map_err(|e| e.to_string())?.unpacked();
+    let Value::Object(mut m) = v else {
+        return Err("not a JSON object".into());
+    };
+    let Some(Value::Array(list)) = m.get_mut("signatures") else {
+        return Err("no signatures array".into());
+    };
+    for (keyid, sig) in sigs {
+        let slot = list.iter_mut().find(|s| {
+            s.as_object()
+                .and_then(|o| o.get("keyid"))
+                .and_then(Value::as_str)
+                == Some(keyid.as_str())
+        });
+        match slot {
+            Some(Value::Object(o)) => {
+                o.insert("sig".into(), Value::String(sig.clone()));
+            }
+            _ => {
+                let mut o = Map::new();
+                o.insert("keyid".into(), Value::String(keyid.0.clone()));
+                o.insert("sig".into(), Value::String(sig.clone()));
+                list.push(Value::Object(o));
+            }
+        }
+    }
+    let out = python_tuf_json(&Value::Object(m)).into_bytes();
+    let after = AnyMetadata::from_bytes(&out).map_err(|e| format!("internal error: {e}"))?;
+    if after.signed_bytes() != before.signed_bytes() {
+        return Err("internal error: the signed part would change; nothing written".into());
+    }
+    Ok(out)
+}
+
+/// JSON text exactly as python-tuf's `JSONSerializer` writes it (`json.dumps(indent=1,
+/// sort_keys=True)`): one space of indentation per level, `", "`-free separators (`","` at line
+/// ends, `": "` between key and value), non-ASCII as `\uXXXX` escapes (lower-case hex,
+/// surrogate pairs), no trailing newline.
+pub fn python_tuf_json(v: &Value) -> String {
+    let mut out = String::new();
+    write_py(v, 0, &mut out);
+    out
+}
+
+fn write_py(v: &Value, level: usize, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::String(s) => write_py_str(s, out),
+        Value::Array(items) if items.is_empty() => out.push_str("[]"),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push('\n');
+                push_indent(level + 1, out);
+                write_py(item, level + 1, out);
+            }
+            out.push('\n');
+            push_indent(level, out);
+            out.push(']');
+        }
+        Value::Object(m) if m.is_empty() => out.push_str("{}"),
+        Value::Object(m) => {
+            out.push('{');
+            for (i, (k, item)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push('\n');
+                push_indent(level + 1, out);
+                write_py_str(k, out);
+                out.push_str(": ");
+                write_py(item, level + 1, out);
+            }
+            out.push('\n');
+            push_indent(level, out);
+            out.push('}');
+        }
+        Value::Packed(_) => write_py(&v.clone().unpacked(), level, out),
+    }
+}
+
+fn push_indent(level: usize, out: &mut String) {
+    for _ in 0..level {
+        out.push(' ');
+    }
+}
+
+fn write_py_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            c => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+        }
+    }
+    out.push('"');
+}
