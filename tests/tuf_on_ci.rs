@@ -1,0 +1,540 @@
+//! tuf-on-ci signing events signed offline (issue 21 part 1), against tuf-on-ci's own signing
+//! tools: `tuf-on-ci-delegate` and `tuf-on-ci-sign` 0.21.0 from PyPI (`make tuf-on-ci-venv`,
+//! found through `$CONCLAVE_TUF_ON_CI`, else `.venv-tuf-on-ci/bin`), with a git repository whose
+//! remote is a local bare repository (no network) and a SoftHSM2 token whose P-384 key sits at
+//! CKA_ID 02, as tuf-on-ci's own end-to-end test (`tests/e2e.sh`) sets up its "Yubikey".
+//!
+//! The scenario: @tuf-on-ci-u1 creates the repository (root and targets signed by the token
+//! key, a sigstore-oidc online key for timestamp and snapshot, which Conclave cannot use);
+//! @tuf-on-ci-u2, no keyholder, opens a signing event that changes root (expiry period 365 -> 200
+//! days). Conclave reviews a copy of the event and signs it with u1's token; `conclave
+//! tuf-on-ci apply` writes the signatures into the git checkout; after the commit
+//! `tuf-on-ci-sign EVENT --no-push` as u1 says "Nothing to do." (before it, it asks for u1's
+//! signature), and python-tuf verifies the new root by the known-good root and by itself, and
+//! re-serialises both written files to the same bytes. Then hostile events are refused by file
+//! and field before any PIN.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Run, manifest_dir, run_with_timeout};
+
+const BIN: &str = env!("CARGO_BIN_EXE_conclave");
+const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const TIMEOUT: Duration = Duration::from_secs(120);
+const EVENT: &str = "sign/root-expiry";
+
+/// The folder with `tuf-on-ci-sign`, `tuf-on-ci-delegate` and the python that has them.
+fn tools() -> PathBuf {
+    let dir = match std::env::var_os("CONCLAVE_TUF_ON_CI") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => manifest_dir().join(".venv-tuf-on-ci").join("bin"),
+    };
+    let ok = Command::new(dir.join("tuf-on-ci-sign"))
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("0.21.0"));
+    assert!(
+        matches!(ok, Ok(true)),
+        "tuf-on-ci-sign 0.21.0 not found in {}: run `make tuf-on-ci-venv` or set CONCLAVE_TUF_ON_CI",
+        dir.display()
+    );
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 temp path")
+}
+
+/// The whole world of one test: an upstream bare repository, two users' clones, u1's token.
+struct World {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    tools: PathBuf,
+}
+
+impl World {
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// A command with the world's environment: tuf-on-ci's tools first on PATH, HOME and the
+    /// XDG folders inside the world (tuf-on-ci-sign's PyPI version check finds its cache fresh,
+    /// so it never reaches the network), the user's softhsm2.conf.
+    fn cmd(&self, program: &str, user: &str) -> Command {
+        let mut c = Command::new(program);
+        let path = format!(
+            "{}:{}",
+            self.tools.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        c.env("PATH", path)
+            .env("HOME", self.path("home"))
+            .env("XDG_CACHE_HOME", self.path("home/cache"))
+            .env("XDG_DATA_HOME", self.path("home/data"))
+            .env("SOFTHSM2_CONF", self.path(&format!("{user}/softhsm2.conf")))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env_remove("PYKCS11LIB");
+        c
+    }
+
+    fn run(&self, program: &str, user: &str, args: &[&str], dir: &Path, stdin: &str) -> Run {
+        let mut c = self.cmd(program, user);
+        c.args(args).current_dir(dir);
+        run_with_timeout(&mut c, stdin.as_bytes(), TIMEOUT)
+    }
+
+    fn ok(&self, program: &str, user: &str, args: &[&str], dir: &Path, stdin: &str) -> Run {
+        let r = self.run(program, user, args, dir, stdin);
+        assert_eq!(r.code(), 0, "{program} {args:?} failed: {r:?}");
+        r
+    }
+
+    fn git(&self, user: &str, args: &[&str]) -> Run {
+        self.ok("git", user, args, &self.path(&format!("{user}/git")), "")
+    }
+
+    fn conclave(&self, args: &[&str], stdin: &str) -> Run {
+        self.run(BIN, "u1", args, &self.root, stdin)
+    }
+
+    fn clone_of(&self, user: &str) -> PathBuf {
+        self.path(&format!("{user}/git"))
+    }
+}
+
+/// Up to the event on the upstream repository, and a copy of the event's and main's
+/// `metadata/` on a "stick" for the offline side.
+fn world() -> World {
+    let tools = tools();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let root = tmp.path().to_path_buf();
+    let w = World {
+        _tmp: tmp,
+        root: root.clone(),
+        tools,
+    };
+    let cache = w.path("home/cache/tuf-on-ci-sign");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(cache.join("pypi_release_version"), "0.21.0").unwrap();
+    let upstream = w.path("upstream.git");
+    w.ok(
+        "git",
+        "u1",
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "--initial-branch=main",
+            s(&upstream),
+        ],
+        &root,
+        "",
+    );
+    for user in ["u1", "u2"] {
+        let dir = w.path(user);
+        std::fs::create_dir_all(dir.join("tokens")).unwrap();
+        std::fs::write(
+            dir.join("softhsm2.conf"),
+            format!("directories.tokendir = {}\n", dir.join("tokens").display()),
+        )
+        .unwrap();
+        w.ok("git", user, &["clone", "-q", s(&upstream), "git"], &dir, "");
+        w.git(
+            user,
+            &["config", "user.email", &format!("{user}@example.com")],
+        );
+        w.git(user, &["config", "user.name", user]);
+        w.git(user, &["config", "commit.gpgsign", "false"]);
+        std::fs::write(
+            w.clone_of(user).join(".tuf-on-ci-sign.ini"),
+            format!(
+                "[settings]\npykcs11lib = {SOFTHSM}\nuser-name = @tuf-on-ci-{user}\n\
+                 push-remote = origin\npull-remote = origin\n"
+            ),
+        )
+        .unwrap();
+    }
+    // A first commit on main, as tuf-on-ci's test makes one.
+    std::fs::write(w.clone_of("u1").join(".dummy"), "").unwrap();
+    w.git("u1", &["add", ".dummy"]);
+    w.git("u1", &["commit", "-q", "-m", "init"]);
+    w.git("u1", &["push", "-q", "origin", "main"]);
+    w.git("u2", &["pull", "-q", "origin", "main"]);
+
+    // u1's "Yubikey": a P-384 key imported into SoftHSM2 at CKA_ID 02, PIN 0000.
+    let pem = w.path("u1/eckey.pem");
+    w.ok(
+        "openssl",
+        "u1",
+        &[
+            "genpkey",
+            "-out",
+            s(&pem),
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:secp384r1",
+            "-pkeyopt",
+            "ec_param_enc:named_curve",
+        ],
+        &root,
+        "",
+    );
+    let u1 = w.path("u1");
+    w.ok(
+        "softhsm2-util",
+        "u1",
+        &[
+            "--init-token",
+            "--slot",
+            "0",
+            "--label",
+            "mytoken",
+            "--so-pin",
+            "0000",
+            "--pin",
+            "0000",
+        ],
+        &u1,
+        "",
+    );
+    w.ok(
+        "softhsm2-util",
+        "u1",
+        &[
+            "--import",
+            s(&pem),
+            "--token",
+            "mytoken",
+            "--label",
+            "mykey",
+            "--id",
+            "02",
+            "--pin",
+            "0000",
+        ],
+        &u1,
+        "",
+    );
+    std::fs::remove_file(&pem).unwrap();
+
+    // u1 creates the repository: root and targets by u1, the default sigstore online key;
+    // choose "Yubikey", PIN for root and for targets.
+    let c1 = w.clone_of("u1");
+    w.ok(
+        "tuf-on-ci-delegate",
+        "u1",
+        &["--no-push", "sign/init"],
+        &c1,
+        "\n\n\n2\n\n0000\n0000\n\n",
+    );
+    w.git("u1", &["checkout", "-q", "main"]);
+    w.git("u1", &["merge", "-q", "--ff-only", "sign/init"]);
+    w.git("u1", &["push", "-q", "origin", "main"]);
+
+    // u2 (no key) proposes root's expiry period 200 days, signing period 30 days.
+    let c2 = w.clone_of("u2");
+    w.git("u2", &["pull", "-q", "origin", "main"]);
+    w.ok(
+        "tuf-on-ci-delegate",
+        "u2",
+        &["--no-push", EVENT, "root"],
+        &c2,
+        "2\n200\n30\n\n\n",
+    );
+    w.git("u2", &["push", "-q", "origin", EVENT]);
+
+    // The offline copy: the event's metadata/ and main's.
+    w.git("u2", &["checkout", "-q", EVENT]);
+    common::copy_dir(&c2.join("metadata"), &w.path("stick/event"));
+    w.git("u2", &["checkout", "-q", "main"]);
+    common::copy_dir(&c2.join("metadata"), &w.path("stick/known-good"));
+    w
+}
+
+fn review(w: &World, event: &Path) -> Run {
+    w.conclave(
+        &[
+            "tuf-on-ci",
+            "review",
+            "--event",
+            s(event),
+            "--known-good",
+            s(&w.path("stick/known-good")),
+        ],
+        "",
+    )
+}
+
+fn sign(w: &World, event: &Path, out: &Path) -> Run {
+    w.conclave(
+        &[
+            "tuf-on-ci",
+            "sign",
+            "--event",
+            s(event),
+            "--known-good",
+            s(&w.path("stick/known-good")),
+            "--module",
+            SOFTHSM,
+            "--key",
+            "mykey",
+            "--keyholder",
+            "@tuf-on-ci-u1",
+            "--pin-stdin",
+            "--out",
+            s(out),
+        ],
+        "0000\n",
+    )
+}
+
+#[test]
+fn conclave_signs_a_root_event_that_tuf_on_ci_then_accepts() {
+    let w = world();
+    let event = w.path("stick/event");
+
+    // The review: the root change, the keyholder by handle, the online key Conclave cannot use.
+    let r = review(&w, &event);
+    assert_eq!(r.code(), 0, "{r:?}");
+    for want in [
+        "known-good root chain verified: v1 to v1",
+        "root v2 (was v1) in root.json and root_history/2.root.json",
+        "expiry period 200 days, signing period 30 days (was: expiry period 365 days, signing period 60 days)",
+        "root: 1 of 1: @tuf-on-ci-u1 [ECDSA P-384]",
+        "timestamp: 1 of 1: online key sigstore: [sigstore-oidc/Fulcio: a key type Conclave cannot use (never counted here)]",
+        "all of tuf-on-ci's CI rules pass for 1 changed role(s)",
+    ] {
+        assert!(
+            r.stdout.contains(want),
+            "missing {want:?} in:\n{}",
+            r.stdout
+        );
+    }
+
+    // Before Conclave's signature, tuf-on-ci-sign wants u1's signature (no PIN given: it gives up).
+    let c1 = w.clone_of("u1");
+    w.git("u1", &["fetch", "-q", "origin"]);
+    let before = w.run("tuf-on-ci-sign", "u1", &["--no-push", EVENT], &c1, "");
+    assert!(
+        before
+            .stdout
+            .contains("Your signature is requested for role(s) {'root'}"),
+        "{before:?}"
+    );
+    assert!(!before.stdout.contains("Nothing to do."), "{before:?}");
+
+    // Offline: sign with u1's token.
+    let sigs = w.path("stick/signatures");
+    let r = sign(&w, &event, &sigs);
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(
+        r.stdout.contains(
+            "root v2: known-good root v1: 1 of 1 keys signed, threshold 1 (threshold met)"
+        ),
+        "{}",
+        r.stdout
+    );
+    let bundles: Vec<_> = std::fs::read_dir(&sigs).unwrap().collect();
+    assert_eq!(bundles.len(), 1, "one role, one key id");
+
+    // Connected side: write the signatures into the event's checkout, commit, push.
+    w.git(
+        "u1",
+        &["checkout", "-q", "-B", EVENT, &format!("origin/{EVENT}")],
+    );
+    let r = w.conclave(
+        &[
+            "tuf-on-ci",
+            "apply",
+            "--event",
+            s(&c1.join("metadata")),
+            "--known-good",
+            s(&w.path("stick/known-good")),
+            s(&sigs),
+        ],
+        "",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("root_history/2.root.json: signature by @tuf-on-ci-u1"),
+        "{}",
+        r.stdout
+    );
+    // Only the two signature lines changed.
+    let diff = w.git("u1", &["diff", "--numstat"]).stdout;
+    assert_eq!(
+        diff.lines().collect::<Vec<_>>(),
+        [
+            "1\t1\tmetadata/root.json",
+            "1\t1\tmetadata/root_history/2.root.json"
+        ],
+        "{diff}"
+    );
+    w.git("u1", &["add", "metadata"]);
+    w.git(
+        "u1",
+        &["commit", "-q", "-m", "Signature from @tuf-on-ci-u1"],
+    );
+    w.git("u1", &["push", "-q", "origin", EVENT]);
+    w.git("u1", &["checkout", "-q", "main"]);
+
+    // tuf-on-ci-sign as u1: nothing left to do.
+    let after = w.ok("tuf-on-ci-sign", "u1", &["--no-push", EVENT], &c1, "");
+    assert!(after.stdout.contains("Nothing to do."), "{after:?}");
+
+    // python-tuf (with tuf-on-ci's key types registered): the new root verifies by the
+    // known-good root and by itself, and both files are byte for byte what JSONSerializer writes.
+    w.git("u1", &["checkout", "-q", EVENT]);
+    let check = r#"
+import sys
+import tuf_on_ci_sign._signer_repository  # registers sigstore-oidc keys, as tuf-on-ci does
+from tuf.api.metadata import Metadata
+from tuf.api.serialization.json import JSONSerializer
+kg, new, hist = (open(p, "rb").read() for p in sys.argv[1:4])
+old_md, new_md = Metadata.from_bytes(kg), Metadata.from_bytes(new)
+old_md.verify_delegate("root", new_md)
+new_md.verify_delegate("root", new_md)
+assert new == hist, "root_history copy differs"
+assert new_md.to_bytes(JSONSerializer()) == new, "not JSONSerializer's bytes"
+print("verified root v%d" % new_md.signed.version)
+"#;
+    let py = w.tools.join("python");
+    let r = w.ok(
+        s(&py),
+        "u1",
+        &[
+            "-c",
+            check,
+            s(&w.path("stick/known-good/root.json")),
+            s(&c1.join("metadata/root.json")),
+            s(&c1.join("metadata/root_history/2.root.json")),
+        ],
+        &c1,
+        "",
+    );
+    assert_eq!(r.stdout.trim(), "verified root v2", "{r:?}");
+}
+
+/// Edit the event's root.json (and its root_history copy) as JSON.
+fn edit_root(event: &Path, f: impl Fn(&mut serde_json::Value)) {
+    let p = event.join("root.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    f(&mut v);
+    let bytes = serde_json::to_vec_pretty(&v).unwrap();
+    std::fs::write(&p, &bytes).unwrap();
+    std::fs::write(event.join("root_history/2.root.json"), &bytes).unwrap();
+}
+
+#[test]
+fn hostile_events_are_refused_by_file_and_field_before_any_pin() {
+    let w = world();
+    let good = w.path("stick/event");
+    let case = |name: &str| {
+        let dir = w.path(&format!("stick/{name}"));
+        common::copy_dir(&good, &dir);
+        dir
+    };
+
+    // Root version +2, consistent_snapshot off, expiry beyond the period, and an owner name
+    // with a terminal escape (which also breaks the key id).
+    let bad = case("bad-root");
+    edit_root(&bad, |v| {
+        v["signed"]["version"] = 3.into();
+        v["signed"]["consistent_snapshot"] = false.into();
+        v["signed"]["expires"] = "2099-01-01T00:00:00Z".into();
+        let keys = v["signed"]["keys"].as_object_mut().unwrap();
+        for k in keys.values_mut() {
+            if k.get("x-tuf-on-ci-keyowner").is_some() {
+                k["x-tuf-on-ci-keyowner"] = "\u{1b}[2J@evil".into();
+            }
+        }
+    });
+    let r = review(&w, &bad);
+    assert_eq!(r.code(), 1, "{r:?}");
+    let file = format!("{}/root.json", bad.display());
+    for want in [
+        format!(
+            "{file}: $.signed.version: root version 3 after known-good version 1: must be exactly 2"
+        ),
+        format!("{file}: $.signed.consistent_snapshot: must be true"),
+        format!(
+            "{file}: $.signed.expires: 2099-01-01T00:00:00Z is later than now + the expiry period of 200 days"
+        ),
+        "key id is not the SHA-256 of the canonical key with its custom fields".to_string(),
+        "\\x1b[2J@evil".to_string(),
+    ] {
+        assert!(
+            r.stdout.contains(&want),
+            "missing {want:?} in:\n{}",
+            r.stdout
+        );
+    }
+    assert!(
+        !r.stdout.contains('\u{1b}'),
+        "a raw escape reached the terminal"
+    );
+
+    // Signing it is refused before the token is touched: no PIN is read.
+    let r = sign(&w, &bad, &w.path("stick/out-bad"));
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(r.stderr.contains("no PIN was asked"), "{r:?}");
+    assert!(!w.path("stick/out-bad").exists());
+
+    // An open invite in .signing-event-state.
+    let invited = case("invited");
+    std::fs::write(
+        invited.join(".signing-event-state"),
+        r#"{"invites": {"@tuf-on-ci-u2": ["root"]}}"#,
+    )
+    .unwrap();
+    let r = review(&w, &invited);
+    assert_eq!(r.code(), 1, "{r:?}");
+    let want = format!(
+        "{}/.signing-event-state: $.invites[\"@tuf-on-ci-u2\"]: open invite for @tuf-on-ci-u2 to sign root",
+        invited.display()
+    );
+    assert!(
+        r.stdout.contains(&want),
+        "missing {want:?} in:\n{}",
+        r.stdout
+    );
+
+    // A root_history copy that differs from root.json.
+    let split = case("split");
+    let h = split.join("root_history/2.root.json");
+    let mut bytes = std::fs::read(&h).unwrap();
+    bytes.push(b'\n');
+    std::fs::write(&h, bytes).unwrap();
+    let r = review(&w, &split);
+    assert_eq!(r.code(), 1, "{r:?}");
+    let want = format!("{}: -: not a byte-identical copy of root.json", h.display());
+    assert!(
+        r.stdout.contains(&want),
+        "missing {want:?} in:\n{}",
+        r.stdout
+    );
+
+    // The connected side refuses a bundle for other content and leaves the files alone.
+    let sigs = w.path("stick/signatures");
+    assert_eq!(sign(&w, &good, &sigs).code(), 0);
+    let other = case("other");
+    edit_root(&other, |v| {
+        v["signed"]["x-tuf-on-ci-signing-period"] = 31.into()
+    });
+    let before = std::fs::read(other.join("root.json")).unwrap();
+    let r = w.conclave(&["tuf-on-ci", "apply", "--event", s(&other), s(&sigs)], "");
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(r.stderr.contains("no file changed; refused:"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("$.signed_sha256: no file of the event has signed bytes with SHA-256"),
+        "{r:?}"
+    );
+    assert_eq!(std::fs::read(other.join("root.json")).unwrap(), before);
+}
