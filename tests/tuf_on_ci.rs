@@ -538,3 +538,98 @@ fn hostile_events_are_refused_by_file_and_field_before_any_pin() {
     );
     assert_eq!(std::fs::read(other.join("root.json")).unwrap(), before);
 }
+
+/// Sigstore's real production metadata (roots v1 to v12, targets v11, the npm delegation, as a
+/// client saw them on 2025-02-09) laid out as tuf-on-ci keeps it, as the known-good state; the
+/// event changes targets (one file added, one removed, version 12). The review names sigstore's
+/// keyholders by handle, the threshold 3 of 5, the expiry against the 3650-day period and the
+/// target changes, and every CI rule passes.
+#[test]
+fn sigstore_production_metadata_as_known_good_shows_a_correct_review() {
+    use conclave::tuf::tuf_on_ci::{MetadataFolder, review_event};
+    let dir = manifest_dir()
+        .join("tests/data/vectors/tuf-conformance-static/sigstore-root-signing/metadata");
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+    let mut files = vec![
+        ("root.json".to_string(), read("12.root.json")),
+        ("targets.json".to_string(), read("11.targets.json")),
+        (
+            "registry.npmjs.org.json".to_string(),
+            read("5.registry.npmjs.org.json"),
+        ),
+    ];
+    for n in 1..=12 {
+        files.push((
+            format!("root_history/{n}.root.json"),
+            read(&format!("{n}.root.json")),
+        ));
+    }
+    let known_good = MetadataFolder {
+        label: "main/metadata".into(),
+        files: files.clone(),
+    };
+    let mut t: serde_json::Value = serde_json::from_slice(&read("11.targets.json")).unwrap();
+    let roles = serde_json::from_slice::<serde_json::Value>(&read("12.root.json")).unwrap()
+        ["signed"]["roles"]["targets"]["keyids"]
+        .clone();
+    t["signatures"] = roles
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| serde_json::json!({"keyid": k, "sig": ""}))
+        .collect();
+    t["signed"]["version"] = 12.into();
+    t["signed"]["expires"] = "2034-12-01T00:00:00Z".into();
+    let targets = t["signed"]["targets"].as_object_mut().unwrap();
+    targets.remove("ctfe.pub");
+    targets.insert(
+        "ctfe_2025.pub".into(),
+        serde_json::json!({"length": 178, "hashes": {"sha256": "ab".repeat(32)},
+            "custom": {"sigstore": {"status": "Active", "usage": "CTFE"}}}),
+    );
+    let mut event_files = files;
+    event_files[1].1 = serde_json::to_vec_pretty(&t).unwrap();
+    let event = MetadataFolder {
+        label: "event/metadata".into(),
+        files: event_files,
+    };
+    let at = time::macros::datetime!(2025-02-09 12:02:08 UTC);
+    let r = review_event(&event, &known_good, at).expect("known good verifies");
+    assert!(r.failures.is_empty(), "{}", r.text);
+    assert_eq!(r.known_good_root, 12);
+    assert_eq!(r.changed.len(), 1, "{}", r.text);
+    for want in [
+        "known-good root chain verified: v1 to v12 (root_history/), root.json is v12",
+        "targets v12 (was v11) in targets.json",
+        "expires 2034-12-01T00:00:00Z (3581 days from now); expiry period 3650 days, signing period 31 days",
+        "  + target ctfe_2025.pub (178 bytes, sha256 abababab",
+        "custom {\"sigstore\":{\"status\":\"Active\",\"usage\":\"CTFE\"}})",
+        "  - target ctfe.pub (",
+        "  delegation registry.npmjs.org: 1 of 1: online key",
+        "signatures for the targets role of root v12: 0 of 5 keys signed, threshold 3",
+    ] {
+        assert!(r.text.contains(want), "missing {want:?} in:\n{}", r.text);
+    }
+    let slots: Vec<String> = r.changed[0]
+        .slots
+        .iter()
+        .map(|s| {
+            s.key
+                .unrecognized
+                .get("x-tuf-on-ci-keyowner")
+                .and_then(|v| v.as_str())
+                .unwrap_or("-")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        slots,
+        [
+            "@dlorenc",
+            "@mnm678",
+            "@santiagotorres",
+            "@bobcallaway",
+            "@joshuagl"
+        ]
+    );
+}

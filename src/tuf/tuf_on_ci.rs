@@ -1394,3 +1394,105 @@ fn write_py_str(s: &str, out: &mut String) {
     }
     out.push('"');
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_tuf_json_is_json_dumps_indent_1_sort_keys() {
+        // The expected text is what python3 -c 'json.dumps(v, indent=1, sort_keys=True)' prints.
+        let v = Value::parse(
+            "{\"b\":[1,{}],\"a\":\"\u{e9}\u{1F600}\\n\\\"x\\\\\\u007f\\u0001/\",\"c\":[],\"d\":{\"z\":true,\"y\":null}}"
+                .as_bytes(),
+        )
+        .unwrap();
+        let want = "{\n \"a\": \"\\u00e9\\ud83d\\ude00\\n\\\"x\\\\\\u007f\\u0001/\",\n \"b\": [\n  1,\n  {}\n ],\n \"c\": [],\n \"d\": {\n  \"y\": null,\n  \"z\": true\n }\n}";
+        assert_eq!(python_tuf_json(&v), want);
+    }
+
+    fn targets_file(sigs: &str) -> Vec<u8> {
+        format!(
+            "{{\n \"signatures\": [{sigs}],\n \"signed\": {{\n  \"_type\": \"targets\",\n  \"expires\": \"2030-01-01T00:00:00Z\",\n  \"spec_version\": \"1.0.31\",\n  \"targets\": {{\n   \"a.txt\": {{\"length\": 1, \"hashes\": {{\"sha256\": \"00\"}}, \"custom\": {{\"x\": \"\u{e9}\"}}}}\n  }},\n  \"version\": 2,\n  \"x-tuf-on-ci-expiry-period\": 365\n }}\n}}"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn placeholders_are_filled_and_signed_never_changes() {
+        let bytes = targets_file(r#"{"keyid": "aa", "sig": ""}, {"keyid": "bb", "sig": ""}"#);
+        let before = AnyMetadata::from_bytes(&bytes).unwrap();
+        let out = fill_placeholders(&bytes, &[(KeyId("bb".into()), "0102".into())]).unwrap();
+        let after = AnyMetadata::from_bytes(&out).unwrap();
+        assert_eq!(after.signed_bytes(), before.signed_bytes());
+        let sigs: Vec<(&str, &str)> = after
+            .signatures()
+            .iter()
+            .map(|s| (s.keyid.as_str(), s.sig.as_str()))
+            .collect();
+        assert_eq!(
+            sigs,
+            [("aa", ""), ("bb", "0102")],
+            "order kept, only the slot filled"
+        );
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(text.contains("\"x\": \"\\u00e9\""), "ASCII escapes: {text}");
+        assert!(!text.ends_with('\n'), "no trailing newline");
+        // Filling again with the same signature changes nothing; a key without a slot is
+        // appended, as python-tuf adds a signature.
+        assert_eq!(
+            fill_placeholders(&out, &[(KeyId("bb".into()), "0102".into())]).unwrap(),
+            out
+        );
+        let more = fill_placeholders(&out, &[(KeyId("cc".into()), "03".into())]).unwrap();
+        let m = AnyMetadata::from_bytes(&more).unwrap();
+        assert_eq!(m.signatures().len(), 3);
+        assert_eq!(m.signed_bytes(), before.signed_bytes());
+    }
+
+    #[test]
+    fn a_known_good_folder_without_root_is_refused_by_name() {
+        let kg = MetadataFolder {
+            label: "main/metadata".into(),
+            files: vec![("targets.json".into(), targets_file(""))],
+        };
+        let e = verify_known_good(&kg).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "main/metadata/root.json: -: the known-good metadata has no root.json"
+        );
+    }
+
+    #[test]
+    fn invites_are_read_by_user() {
+        let ev = MetadataFolder {
+            label: "ev".into(),
+            files: vec![(
+                STATE_FILE.into(),
+                br#"{"invites": {"@a": ["root", "targets"], "@b": []}}"#.to_vec(),
+            )],
+        };
+        let mut failures = Vec::new();
+        let inv = read_invites(&ev, &mut failures);
+        assert!(failures.is_empty());
+        assert_eq!(
+            inv,
+            [(
+                "@a".to_string(),
+                vec!["root".to_string(), "targets".to_string()]
+            )]
+        );
+        let bad = MetadataFolder {
+            label: "ev".into(),
+            files: vec![(
+                STATE_FILE.into(),
+                br#"{"invites": {"@a": "root"}}"#.to_vec(),
+            )],
+        };
+        read_invites(&bad, &mut failures);
+        assert_eq!(
+            failures[0].to_string(),
+            "ev/.signing-event-state: $.invites[\"@a\"]: expected an array of role names"
+        );
+    }
+}
