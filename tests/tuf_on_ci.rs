@@ -298,6 +298,22 @@ fn conclave_signs_a_root_event_that_tuf_on_ci_then_accepts() {
     let w = world();
     let event = w.path("stick/event");
 
+    // The stick's event folder as `usb import` lists it: root_history/ only with --sub-folders.
+    let r = w.conclave(&["usb", "import", s(&event)], "");
+    assert!(
+        r.stdout.contains("refused root_history: is a folder"),
+        "{r:?}"
+    );
+    let r = w.conclave(&["usb", "import", "--sub-folders", s(&event)], "");
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(!r.stdout.contains("refused"), "{r:?}");
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("root_history/2.root.json"))
+        .unwrap_or_else(|| panic!("{r:?}"));
+    assert!(line.ends_with("root v2"), "{line}");
+
     // The review: the root change, the keyholder by handle, the online key Conclave cannot use.
     let r = review(&w, &event);
     assert_eq!(r.code(), 0, "{r:?}");
