@@ -649,3 +649,125 @@ fn sigstore_production_metadata_as_known_good_shows_a_correct_review() {
         ]
     );
 }
+
+/// A delegated role: u1 delegates `delegated` to itself (signed there and then by
+/// tuf-on-ci-delegate on the token, merged to main); u2 changes the role's expiry period in a
+/// new event, which changes `delegated.json` only. Conclave signs it as the delegation in
+/// targets.json lists the key, `apply` writes it, and tuf-on-ci-sign has nothing left to do.
+#[test]
+fn conclave_signs_a_delegated_role_event() {
+    let w = world();
+    let (c1, c2) = (w.clone_of("u1"), w.clone_of("u2"));
+    w.git("u1", &["checkout", "-q", "main"]);
+    w.ok(
+        "tuf-on-ci-delegate",
+        "u1",
+        &["--no-push", "sign/add-delegated", "delegated"],
+        &c1,
+        "1\n1\n\n\n2\n\n0000\n0000\n\n",
+    );
+    w.git("u1", &["merge", "-q", "--ff-only", "sign/add-delegated"]);
+    w.git("u1", &["push", "-q", "origin", "main"]);
+    w.git("u2", &["checkout", "-q", "main"]);
+    w.git("u2", &["pull", "-q", "origin", "main"]);
+    let event_name = "sign/delegated-expiry";
+    w.ok(
+        "tuf-on-ci-delegate",
+        "u2",
+        &["--no-push", event_name, "delegated"],
+        &c2,
+        "2\n100\n20\n\n\n",
+    );
+    w.git("u2", &["push", "-q", "origin", event_name]);
+    w.git("u2", &["checkout", "-q", event_name]);
+    let stick = w.path("stick2");
+    common::copy_dir(&c2.join("metadata"), &stick.join("event"));
+    w.git("u2", &["checkout", "-q", "main"]);
+    common::copy_dir(&c2.join("metadata"), &stick.join("known-good"));
+
+    let args = |cmd: &str| {
+        vec![
+            "tuf-on-ci".to_string(),
+            cmd.to_string(),
+            "--event".into(),
+            s(&stick.join("event")).into(),
+            "--known-good".into(),
+            s(&stick.join("known-good")).into(),
+        ]
+    };
+    let r = w.conclave(
+        &args("review")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        "",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    for want in [
+        "delegated v2 (was v1) in delegated.json",
+        "expiry period 100 days, signing period 20 days (was: expiry period 365 days, signing period 60 days)",
+        "signatures for the delegation in targets v2: 0 of 1 keys signed, threshold 1",
+    ] {
+        assert!(
+            r.stdout.contains(want),
+            "missing {want:?} in:\n{}",
+            r.stdout
+        );
+    }
+    let sigs = stick.join("signatures");
+    let mut sign = args("sign");
+    for a in [
+        "--module",
+        SOFTHSM,
+        "--key",
+        "mykey",
+        "--pin-stdin",
+        "--out",
+        s(&sigs),
+    ] {
+        sign.push(a.into());
+    }
+    let r = w.conclave(
+        &sign.iter().map(String::as_str).collect::<Vec<_>>(),
+        "0000\n",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(
+        r.stdout.contains("delegated v2: delegation in targets v2: 1 of 1 keys signed, threshold 1 (threshold met)"),
+        "{}",
+        r.stdout
+    );
+
+    w.git("u1", &["fetch", "-q", "origin"]);
+    w.git(
+        "u1",
+        &[
+            "checkout",
+            "-q",
+            "-B",
+            event_name,
+            &format!("origin/{event_name}"),
+        ],
+    );
+    let r = w.conclave(
+        &[
+            "tuf-on-ci",
+            "apply",
+            "--event",
+            s(&c1.join("metadata")),
+            s(&sigs),
+        ],
+        "",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    let diff = w.git("u1", &["diff", "--numstat"]).stdout;
+    assert_eq!(diff.trim(), "1\t1\tmetadata/delegated.json", "{diff}");
+    w.git(
+        "u1",
+        &["commit", "-q", "-am", "Signature from @tuf-on-ci-u1"],
+    );
+    w.git("u1", &["push", "-q", "origin", event_name]);
+    w.git("u1", &["checkout", "-q", "main"]);
+    let after = w.ok("tuf-on-ci-sign", "u1", &["--no-push", event_name], &c1, "");
+    assert!(after.stdout.contains("Nothing to do."), "{after:?}");
+}
