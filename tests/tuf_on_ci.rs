@@ -771,3 +771,210 @@ fn conclave_signs_a_delegated_role_event() {
     let after = w.ok("tuf-on-ci-sign", "u1", &["--no-push", event_name], &c1, "");
     assert!(after.stdout.contains("Nothing to do."), "{after:?}");
 }
+
+/// Make a P-384 key at CKA_ID 02 on a new SoftHSM2 token of `user` (PIN 0000).
+fn token_for(w: &World, user: &str, label: &str) {
+    let dir = w.path(user);
+    let pem = dir.join("eckey.pem");
+    w.ok(
+        "openssl",
+        user,
+        &[
+            "genpkey",
+            "-out",
+            s(&pem),
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:secp384r1",
+            "-pkeyopt",
+            "ec_param_enc:named_curve",
+        ],
+        &dir,
+        "",
+    );
+    w.ok(
+        "softhsm2-util",
+        user,
+        &[
+            "--init-token",
+            "--slot",
+            "0",
+            "--label",
+            label,
+            "--so-pin",
+            "0000",
+            "--pin",
+            "0000",
+        ],
+        &dir,
+        "",
+    );
+    w.ok(
+        "softhsm2-util",
+        user,
+        &[
+            "--import",
+            s(&pem),
+            "--token",
+            label,
+            "--label",
+            "mykey",
+            "--id",
+            "02",
+            "--pin",
+            "0000",
+        ],
+        &dir,
+        "",
+    );
+    std::fs::remove_file(&pem).unwrap();
+}
+
+/// An invite: u1 makes u2 a second root signer (threshold 1), which opens an invite for u2.
+/// Conclave accepts it with u2's token key and signs root; the connected machine replaces
+/// metadata/ with the edited folder. tuf-on-ci-sign as u2 then has nothing to do, and the
+/// edit is what tuf-on-ci-sign's own acceptance writes (the same `signed` but for the expiry
+/// time, the same placeholders, the invite file removed).
+#[test]
+fn conclave_accepts_an_invite_as_tuf_on_ci_sign_does() {
+    let w = world();
+    let (c1, c2) = (w.clone_of("u1"), w.clone_of("u2"));
+    w.git("u1", &["checkout", "-q", "main"]);
+    let event_name = "sign/invite-u2";
+    w.ok(
+        "tuf-on-ci-delegate",
+        "u1",
+        &["--no-push", event_name, "root"],
+        &c1,
+        "1\n@tuf-on-ci-u1, @tuf-on-ci-u2\n1\n\n2\n\n",
+    );
+    w.git("u1", &["push", "-q", "origin", event_name]);
+    token_for(&w, "u2", "u2token");
+    w.git("u2", &["fetch", "-q", "origin"]);
+    w.git(
+        "u2",
+        &[
+            "checkout",
+            "-q",
+            "-B",
+            event_name,
+            &format!("origin/{event_name}"),
+        ],
+    );
+    let stick = w.path("stick3");
+    common::copy_dir(&c2.join("metadata"), &stick.join("event"));
+    w.git("u2", &["checkout", "-q", "main"]);
+    w.git("u2", &["pull", "-q", "origin", "main"]);
+    common::copy_dir(&c2.join("metadata"), &stick.join("known-good"));
+
+    // The review refuses the event as it is: the invite is open.
+    let r = review(&w, &stick.join("event"));
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("open invite for @tuf-on-ci-u2 to sign root"),
+        "{r:?}"
+    );
+
+    let out = stick.join("accepted");
+    let mut cmd = w.cmd(BIN, "u2");
+    cmd.args([
+        "tuf-on-ci",
+        "accept",
+        "--event",
+        s(&stick.join("event")),
+        "--known-good",
+        s(&stick.join("known-good")),
+        "--module",
+        SOFTHSM,
+        "--key",
+        "mykey",
+        "--keyholder",
+        "@tuf-on-ci-U2",
+        "--pin-stdin",
+        "--out",
+        s(&out),
+    ]);
+    let r = run_with_timeout(&mut cmd, b"0000\n", TIMEOUT);
+    assert_eq!(r.code(), 0, "{r:?}");
+    for want in [
+        "of @tuf-on-ci-u2 added to role root",
+        "root: 1 of 2: @tuf-on-ci-u1 [ECDSA P-384]",
+        "root v2: root v2 (this event): 1 of 2 keys signed, threshold 1 (threshold met)",
+        "root v2: known-good root v1: 0 of 1 keys signed, threshold 1 (not enough signatures yet)",
+    ] {
+        assert!(
+            r.stdout.contains(want),
+            "missing {want:?} in:\n{}",
+            r.stdout
+        );
+    }
+    assert!(!out.join(".signing-event-state").exists());
+
+    // Connected side: replace metadata/ with the edited folder, commit, push.
+    w.git("u2", &["checkout", "-q", event_name]);
+    std::fs::remove_dir_all(c2.join("metadata")).unwrap();
+    common::copy_dir(&out, &c2.join("metadata"));
+    w.git("u2", &["add", "-A", "metadata"]);
+    w.git(
+        "u2",
+        &["commit", "-q", "-m", "@tuf-on-ci-u2 accepted invitation"],
+    );
+    w.git("u2", &["push", "-q", "origin", event_name]);
+    w.git("u2", &["checkout", "-q", "main"]);
+    let after = w.ok("tuf-on-ci-sign", "u2", &["--no-push", event_name], &c2, "");
+    assert!(after.stdout.contains("Nothing to do."), "{after:?}");
+
+    // tuf-on-ci-sign's own acceptance of the same invite, on a copy of the event branch.
+    let orig = "sign/invite-u2-by-tuf-on-ci";
+    w.git(
+        "u2",
+        &[
+            "push",
+            "-q",
+            "origin",
+            &format!("origin/{event_name}~1:refs/heads/{orig}"),
+        ],
+    );
+    let fresh = w.path("u2/fresh");
+    w.ok(
+        "git",
+        "u2",
+        &["clone", "-q", s(&w.path("upstream.git")), s(&fresh)],
+        &w.root,
+        "",
+    );
+    std::fs::copy(
+        c2.join(".tuf-on-ci-sign.ini"),
+        fresh.join(".tuf-on-ci-sign.ini"),
+    )
+    .unwrap();
+    for (k, v) in [("user.email", "u2@example.com"), ("user.name", "u2")] {
+        w.ok("git", "u2", &["config", k, v], &fresh, "");
+    }
+    w.ok(
+        "tuf-on-ci-sign",
+        "u2",
+        &["--no-push", orig],
+        &fresh,
+        "2\n\n0000\n",
+    );
+    w.ok("git", "u2", &["checkout", "-q", orig], &fresh, "");
+    assert!(!fresh.join("metadata/.signing-event-state").exists());
+    let norm = |p: &Path| {
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        v["signed"]["expires"] = "EXPIRES".into();
+        for sig in v["signatures"].as_array_mut().unwrap() {
+            sig["sig"] = if sig["sig"] == "" { "" } else { "SIG" }.into();
+        }
+        v
+    };
+    for f in ["root.json", "root_history/2.root.json"] {
+        assert_eq!(
+            norm(&fresh.join("metadata").join(f)),
+            norm(&out.join(f)),
+            "{f}: Conclave's acceptance differs from tuf-on-ci-sign's"
+        );
+    }
+}

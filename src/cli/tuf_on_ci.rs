@@ -20,6 +20,7 @@ use crate::tuf::tuf_on_ci::{
 use super::token::{ModuleArg, ask_pin, open_key_or_login};
 use super::verify::reference_time;
 use super::{CliError, Outcome};
+use crate::signer::pkcs11::{TokenKey, TokenSession};
 
 /// The event and the known-good state, as both `review` and `sign` take them.
 #[derive(Debug, clap::Args)]
@@ -75,6 +76,30 @@ pub struct ApplyArgs {
     pub bundles: Vec<PathBuf>,
 }
 
+/// Arguments of `conclave tuf-on-ci accept`.
+#[derive(Debug, clap::Args)]
+pub struct AcceptArgs {
+    #[command(flatten)]
+    event: EventArgs,
+    #[command(flatten)]
+    module: ModuleArg,
+    /// The token, by label or serial number (default: the one present token holding --key).
+    #[arg(long, value_name = "LABEL_OR_SERIAL")]
+    pub token: Option<String>,
+    /// The key on the token, by label or TUF key id (or a unique prefix of 8+ hex digits).
+    #[arg(long, value_name = "LABEL_OR_KEYID")]
+    pub key: String,
+    /// The invited keyholder's GitHub handle (`@alice`; written lower case as the key's owner).
+    #[arg(long, value_name = "@HANDLE")]
+    pub keyholder: String,
+    /// Folder for the whole edited `metadata/` (created; must not exist).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Read the PIN from standard input (one line) instead of the terminal.
+    #[arg(long)]
+    pub pin_stdin: bool,
+}
+
 /// `conclave tuf-on-ci ...`
 #[derive(Debug, clap::Subcommand)]
 pub enum TufOnCiCommand {
@@ -87,6 +112,10 @@ pub enum TufOnCiCommand {
     /// On the connected machine: write signature bundles into the event's placeholders
     /// (root.json and root_history/N.root.json alike), in tuf-on-ci's own file format.
     Apply(ApplyArgs),
+    /// Accept an invite with a token key (an edit: the key joins the invited roles, the
+    /// invite is removed, placeholders reset), then sign what the key may sign; writes the whole
+    /// edited `metadata/` folder.
+    Accept(AcceptArgs),
 }
 
 /// Run a `tuf-on-ci` subcommand.
@@ -95,6 +124,7 @@ pub fn run(cmd: &TufOnCiCommand, config: Option<&Path>) -> Result<Outcome, CliEr
         TufOnCiCommand::Review(a) => review(a),
         TufOnCiCommand::Sign(a) => sign(a, config),
         TufOnCiCommand::Apply(a) => apply(a),
+        TufOnCiCommand::Accept(a) => accept(a, config),
     }
 }
 
@@ -276,70 +306,24 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         )));
     }
     // 3. PIN, login, one signature per role (over its canonical signed bytes), verified.
-    if !logged_in {
-        session.check_not_locked()?;
-        let holder = a
-            .keyholder
-            .as_deref()
-            .map(|k| format!(" of keyholder {}", show(k)))
-            .unwrap_or_default();
-        let pin = ask_pin(
-            &token,
-            a.pin_stdin,
-            &format!(
-                "PIN for {token}{holder} to sign {} role(s) of the signing event with key \"{}\": ",
-                plan.len(),
-                show(&tkey.label)
-            ),
-        )?;
-        session.login(&pin)?;
-        drop(pin);
-    }
-    let mut signer = session.signer(&tkey)?;
-    let now = time::OffsetDateTime::now_utc();
-    let mut bundles: Vec<(String, Vec<u8>)> = Vec::new();
     let mut out = r.text.clone();
     let _ = writeln!(out);
-    for (i, ids) in &plan {
+    let signed = sign_plan(
+        session,
+        &tkey,
+        logged_in,
+        a.keyholder.as_deref(),
+        a.pin_stdin,
+        &r,
+        &plan,
+        &mut out,
+    )?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut bundles: Vec<(String, Vec<u8>)> = Vec::new();
+    for (i, sig, ids) in &signed {
         let role = &r.changed[*i];
-        let sig = signer.sign(role.md.signed_bytes()).map_err(|e| match e {
-            crate::signer::SignerError::Token(t) => CliError::from(*t),
-            other => CliError::Invalid(format!(
-                "the token's signature is bad, nothing written: {other}"
-            )),
-        })?;
-        let added: Vec<Signature> = ids
-            .iter()
-            .map(|id| Signature {
-                keyid: id.clone(),
-                sig: hex::encode(&sig),
-                unrecognized: Default::default(),
-            })
-            .collect();
-        // Every key id the signature is for must now count where a delegation lists it.
-        for (by, count) in role.status_with(&added) {
-            for (id, why) in &count.unsigned {
-                if ids.contains(id) && !matches!(why, crate::tuf::verify::Uncounted::SameKeyAs(_)) {
-                    return Err(CliError::Invalid(format!(
-                        "the new signature does not count for key {id} in the {by}: {why}; nothing written"
-                    )));
-                }
-            }
-            let state = if count.verified() {
-                "threshold met"
-            } else {
-                "not enough signatures yet"
-            };
-            let _ = writeln!(
-                out,
-                "{} v{}: {by}: {} ({state})",
-                show(&role.name),
-                role.md.common().version,
-                count.summary()
-            );
-        }
         for id in ids {
-            let b = Bundle::new(&role.md, id.clone(), &sig, Some(token.serial.clone()), now);
+            let b = Bundle::new(&role.md, id.clone(), sig, Some(token.serial.clone()), now);
             let name = bundle_name(&role.name, role.md.common().version, id)?;
             bundles.push((name, b.to_bytes()));
         }
@@ -361,6 +345,85 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         stdout: out,
         success: true,
     })
+}
+
+/// One role's signature: (index into [`Review::changed`], signature, the key ids it is for).
+type RoleSignature = (usize, Vec<u8>, Vec<KeyId>);
+
+/// PIN (unless the token logged in already), login, and one signature per role of `plan` over
+/// its canonical signed bytes, verified in software; each key id it is for must count where a
+/// delegation lists it. Returns (role index, signature, key ids); the threshold counts go to `out`.
+#[allow(clippy::too_many_arguments)]
+fn sign_plan(
+    session: TokenSession,
+    tkey: &TokenKey,
+    logged_in: bool,
+    keyholder: Option<&str>,
+    pin_stdin: bool,
+    r: &Review,
+    plan: &[(usize, Vec<KeyId>)],
+    out: &mut String,
+) -> Result<Vec<RoleSignature>, CliError> {
+    let token = session.token().clone();
+    if !logged_in {
+        session.check_not_locked()?;
+        let holder = keyholder
+            .map(|k| format!(" of keyholder {}", show(k)))
+            .unwrap_or_default();
+        let pin = ask_pin(
+            &token,
+            pin_stdin,
+            &format!(
+                "PIN for {token}{holder} to sign {} role(s) of the signing event with key \"{}\": ",
+                plan.len(),
+                show(&tkey.label)
+            ),
+        )?;
+        session.login(&pin)?;
+        drop(pin);
+    }
+    let mut signer = session.signer(tkey)?;
+    let mut done = Vec::new();
+    for (i, ids) in plan {
+        let role = &r.changed[*i];
+        let sig = signer.sign(role.md.signed_bytes()).map_err(|e| match e {
+            crate::signer::SignerError::Token(t) => CliError::from(*t),
+            other => CliError::Invalid(format!(
+                "the token's signature is bad, nothing written: {other}"
+            )),
+        })?;
+        let added: Vec<Signature> = ids
+            .iter()
+            .map(|id| Signature {
+                keyid: id.clone(),
+                sig: hex::encode(&sig),
+                unrecognized: Default::default(),
+            })
+            .collect();
+        for (by, count) in role.status_with(&added) {
+            for (id, why) in &count.unsigned {
+                if ids.contains(id) && !matches!(why, crate::tuf::verify::Uncounted::SameKeyAs(_)) {
+                    return Err(CliError::Invalid(format!(
+                        "the new signature does not count for key {id} in the {by}: {why}; nothing written"
+                    )));
+                }
+            }
+            let state = if count.verified() {
+                "threshold met"
+            } else {
+                "not enough signatures yet"
+            };
+            let _ = writeln!(
+                out,
+                "{} v{}: {by}: {} ({state})",
+                show(&role.name),
+                role.md.common().version,
+                count.summary()
+            );
+        }
+        done.push((*i, sig, ids.clone()));
+    }
+    Ok(done)
 }
 
 fn bundle_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
@@ -434,6 +497,123 @@ fn apply(a: &ApplyArgs) -> Result<Outcome, CliError> {
     let _ = writeln!(
         out,
         "next: git add metadata && git commit -m \"Signature from @YOUR-HANDLE\" && git push (then tuf-on-ci's CI checks the event)"
+    );
+    Ok(Outcome {
+        stdout: out,
+        success: true,
+    })
+}
+
+/// Write a metadata folder's files under `out` (created; each file create-exclusive).
+fn write_folder(out: &Path, folder: &MetadataFolder) -> Result<(), CliError> {
+    let io = |p: &Path, e: std::io::Error| CliError::Io(format!("{}: {e}", p.display()));
+    crate::folder::create_dir_all_mode(out, 0o755).map_err(|e| io(out, e))?;
+    for (rel, bytes) in &folder.files {
+        let p = out.join(rel);
+        if let Some(parent) = p.parent() {
+            crate::folder::create_dir_all_mode(parent, 0o755).map_err(|e| io(parent, e))?;
+        }
+        write_new_file(&p, bytes).map_err(|e| io(&p, e))?;
+    }
+    Ok(())
+}
+
+fn accept(a: &AcceptArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
+    let now = reference_time(a.event.at.as_deref())?;
+    let event = read_metadata_folder(&a.event.event)?;
+    let known_good = read_metadata_folder(&a.event.known_good)?;
+    let mut user = a.keyholder.to_lowercase();
+    if !user.starts_with('@') {
+        user.insert(0, '@');
+    }
+    if a.out.symlink_metadata().is_ok() {
+        return Err(CliError::Usage(format!(
+            "--out {} exists already; Conclave never overwrites",
+            a.out.display()
+        )));
+    }
+    // The public key first (no PIN): the edit needs it, and the review of the edit decides
+    // whether anything is signed.
+    let module = a.module.open(config)?;
+    let (session, tkey, logged_in) = open_key_or_login(
+        &module,
+        a.token.as_deref(),
+        &a.key,
+        Some(&user),
+        a.pin_stdin,
+        "accept the tuf-on-ci invite",
+    )?;
+    let token = session.token().clone();
+    let public = tkey.public.clone().map_err(|reason| {
+        CliError::Invalid(format!(
+            "key \"{}\" on {token}: {}",
+            show(&tkey.label),
+            show(&reason)
+        ))
+    })?;
+    let key = crate::tuf::key::Key::from_public_key(&public);
+    let accepted = core::accept_invites(&event, &known_good, &user, &key, now)
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let r = core::review_event(&accepted.event, &known_good, now)
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let mut out = String::new();
+    for l in &accepted.lines {
+        let _ = writeln!(out, "{l}");
+    }
+    out.push_str(&r.text);
+    let _ = writeln!(out);
+    let only_invites = r
+        .failures
+        .iter()
+        .all(|f| f.file.ends_with(core::STATE_FILE) && f.field.starts_with("$.invites"));
+    if !only_invites {
+        return Err(CliError::Invalid(format!(
+            "{}\nrefusing: the edited event breaks tuf-on-ci's CI rules (no PIN was asked)",
+            out.trim_end()
+        )));
+    }
+    let mut edited = accepted.event.clone();
+    if r.failures.is_empty() {
+        let plan = r.slots_for(&public.material());
+        let signed = sign_plan(
+            session,
+            &tkey,
+            logged_in,
+            Some(&user),
+            a.pin_stdin,
+            &r,
+            &plan,
+            &mut out,
+        )?;
+        for (i, sig, ids) in &signed {
+            let role = &r.changed[*i];
+            let sigs: Vec<(KeyId, String)> = ids
+                .iter()
+                .map(|id| (id.clone(), hex::encode(sig)))
+                .collect();
+            for rel in std::iter::once(&role.file).chain(role.copies.iter()) {
+                let Some(entry) = edited.files.iter_mut().find(|(n, _)| n == rel) else {
+                    continue;
+                };
+                entry.1 = core::fill_placeholders(&entry.1, &sigs)
+                    .map_err(|m| CliError::Invalid(format!("{}: {m}", edited.label)))?;
+            }
+        }
+    } else {
+        let _ = writeln!(
+            out,
+            "not signed: other invites are open; the event is signed once every invitee has accepted"
+        );
+    }
+    write_folder(&a.out, &edited)?;
+    let _ = writeln!(
+        out,
+        "wrote the edited metadata/ to {}\non the connected machine, in the event's checkout: \
+         rm -rf metadata && cp -r {} metadata && git add -A metadata && \
+         git commit -m \"{} accepted invitation\" && git push",
+        a.out.display(),
+        a.out.display(),
+        show(&user)
     );
     Ok(Outcome {
         stdout: out,

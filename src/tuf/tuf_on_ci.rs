@@ -34,7 +34,7 @@ use time::{Duration, OffsetDateTime};
 use super::canonical::{Map, Value};
 use super::key::{Key, KeyId};
 use super::metadata::{
-    AnyMetadata, Metadata, Role, RoleType, Root, Signature, Targets, parse_file,
+    AnyMetadata, Metadata, Role, RoleType, Root, Signature, SignedPayload, Targets, parse_file,
 };
 use super::parse::member_path;
 use super::verify::{ThresholdResult, count_signatures, trust_root, update_root};
@@ -1029,6 +1029,270 @@ fn review_targets(t: &Targets, kg: Option<&Targets>, out: &mut String) {
             );
         }
     }
+}
+
+// ---- invites: accepting one is an edit -----------------------------------------------------
+
+/// What [`accept_invites`] made: the edited event and what changed.
+#[derive(Clone, Debug)]
+pub struct Accepted {
+    /// The event's `metadata/` after the edit (unsigned placeholders reset, as tuf-on-ci does).
+    pub event: MetadataFolder,
+    /// The roles the keyholder was invited to and now holds a key for.
+    pub roles: Vec<String>,
+    /// Invites still open for others, by user.
+    pub remaining: Vec<(String, Vec<String>)>,
+    /// One line per change, for the review.
+    pub lines: Vec<String>,
+}
+
+fn json_obj<'a>(v: &'a mut Value, path: &[&str]) -> Option<&'a mut Map> {
+    let mut cur = v;
+    for p in path {
+        cur = match cur {
+            Value::Object(m) => m.get_mut(p)?,
+            _ => return None,
+        };
+    }
+    match cur {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// Accept `user`'s invites (`.signing-event-state`) with `key` (its public key from the token),
+/// as `tuf-on-ci-sign` does: the key gets the owner field `user` and the key id that hashes the
+/// whole key; it joins each invited role's key ids in the delegator (root for root and targets,
+/// targets.json for a delegated role); the invite is removed; the delegator gets version
+/// known-good + 1, `expires` now + its expiry period, and empty placeholders for every key that
+/// may sign it. Nothing else in `signed` changes. `user` is `@handle` in lower case.
+pub fn accept_invites(
+    event: &MetadataFolder,
+    known_good: &MetadataFolder,
+    user: &str,
+    key: &Key,
+    now: OffsetDateTime,
+) -> Result<Accepted, ReviewError> {
+    let (kg_root, _) = verify_known_good(known_good)?;
+    let err =
+        |file: &str, field: &str, msg: String| ReviewError(finding(event.name(file), field, msg));
+    let mut failures = Vec::new();
+    let invites = read_invites(event, &mut failures);
+    if let Some(f) = failures.into_iter().next() {
+        return Err(ReviewError(f));
+    }
+    let Some((_, roles)) = invites.iter().find(|(u, _)| u == user) else {
+        return Err(err(
+            STATE_FILE,
+            "$.invites",
+            format!("no open invite for {}", show(user)),
+        ));
+    };
+    let mut key = key.clone();
+    key.unrecognized
+        .insert(OWNER_FIELD.into(), Value::String(user.to_string()));
+    let keyid = key.key_id();
+    let mut files = event.files.clone();
+    let mut lines = Vec::new();
+    // Group the invited roles by delegator file.
+    let mut by_file: Vec<(String, Vec<String>)> = Vec::new();
+    for r in roles {
+        let file = if r == "root" || r == "targets" {
+            "root.json"
+        } else {
+            "targets.json"
+        };
+        match by_file.iter_mut().find(|(f, _)| f == file) {
+            Some((_, v)) => v.push(r.clone()),
+            None => by_file.push((file.to_string(), vec![r.clone()])),
+        }
+    }
+    for (file, rnames) in &by_file {
+        let bytes = event
+            .get(file)
+            .ok_or_else(|| err(file, "-", "missing: the invited role's delegator".into()))?;
+        let mut v = parse_file(bytes)
+            .map_err(|e| err(file, "$", show(&e.to_string())))?
+            .unpacked();
+        let is_root = file == "root.json";
+        let keys_path: &[&str] = if is_root {
+            &["signed", "keys"]
+        } else {
+            &["signed", "delegations", "keys"]
+        };
+        json_obj(&mut v, keys_path)
+            .ok_or_else(|| err(file, "$.signed", "no key list to add the key to".into()))?
+            .insert(keyid.0.clone(), key.to_value());
+        for r in rnames {
+            let ids: Option<&mut Value> = if is_root {
+                json_obj(&mut v, &["signed", "roles", r]).and_then(|m| m.get_mut("keyids"))
+            } else {
+                match json_obj(&mut v, &["signed", "delegations"]).and_then(|m| m.get_mut("roles"))
+                {
+                    Some(Value::Array(list)) => list
+                        .iter_mut()
+                        .find(|d| {
+                            d.as_object()
+                                .and_then(|o| o.get("name"))
+                                .and_then(Value::as_str)
+                                == Some(r.as_str())
+                        })
+                        .and_then(|d| match d {
+                            Value::Object(o) => o.get_mut("keyids"),
+                            _ => None,
+                        }),
+                    _ => None,
+                }
+            };
+            let Some(Value::Array(ids)) = ids else {
+                return Err(err(
+                    file,
+                    "$.signed",
+                    format!("does not delegate the invited role \"{}\"", show(r)),
+                ));
+            };
+            if !ids.iter().any(|i| i.as_str() == Some(keyid.as_str())) {
+                ids.push(Value::String(keyid.0.clone()));
+            }
+            lines.push(format!(
+                "{}: key {} of {} added to role {}",
+                event.name(file),
+                show(keyid.as_str()),
+                show(user),
+                show(r)
+            ));
+        }
+        // close(): version, expiry, placeholders.
+        let kg_version = known_good
+            .get(file)
+            .and_then(|b| AnyMetadata::from_bytes(b).ok())
+            .map_or(0, |m| m.common().version);
+        let signed = json_obj(&mut v, &["signed"])
+            .ok_or_else(|| err(file, "$.signed", "not an object".into()))?;
+        let days = u64_field(signed, EXPIRY_PERIOD_FIELD).ok_or_else(|| {
+            err(
+                file,
+                &format!("$.signed.{EXPIRY_PERIOD_FIELD}"),
+                "missing or not a whole number of days".into(),
+            )
+        })?;
+        let expires = i64::try_from(days)
+            .ok()
+            .and_then(|d| now.checked_add(Duration::days(d)))
+            .ok_or_else(|| err(file, EXPIRY_PERIOD_FIELD, "out of range".into()))?;
+        signed.insert("version".into(), Value::Int(i128::from(kg_version) + 1));
+        signed.insert(
+            "expires".into(),
+            Value::String(super::metadata::Expires::from_time(expires).raw),
+        );
+        let edited = Value::Object(signed.clone());
+        let mut slots: Vec<KeyId> = Vec::new();
+        if is_root {
+            let new_root = <Root as SignedPayload>::from_value(edited, "$.signed")
+                .map_err(|e| err(file, &e.path, show(&e.message)))?;
+            let kr = kg_root.signed();
+            for id in &kr.role(RoleType::Root).keyids {
+                let known = kr.key(id).is_some_and(|k| {
+                    k.unrecognized.contains_key(OWNER_FIELD)
+                        || k.unrecognized.contains_key(ONLINE_URI_FIELD)
+                });
+                if known && !slots.contains(id) {
+                    slots.push(id.clone());
+                }
+            }
+            for id in &new_root.role(RoleType::Root).keyids {
+                if new_root.key(id).is_some() && !slots.contains(id) {
+                    slots.push(id.clone());
+                }
+            }
+        } else {
+            // targets.json is signed by the targets keys of the event's root.
+            let root = event
+                .get("root.json")
+                .and_then(|b| Metadata::<Root>::from_bytes(b).ok())
+                .ok_or_else(|| err("root.json", "-", "the event's root does not load".into()))?;
+            let r = root.signed();
+            for id in &r.role(RoleType::Targets).keyids {
+                if r.key(id).is_some() && !slots.contains(id) {
+                    slots.push(id.clone());
+                }
+            }
+        }
+        if let Value::Object(m) = &mut v {
+            m.insert(
+                "signatures".into(),
+                Value::Array(
+                    slots
+                        .iter()
+                        .map(|id| {
+                            let mut o = Map::new();
+                            o.insert("keyid".into(), Value::String(id.0.clone()));
+                            o.insert("sig".into(), Value::String(String::new()));
+                            Value::Object(o)
+                        })
+                        .collect(),
+                ),
+            );
+        }
+        let out = python_tuf_json(&v).into_bytes();
+        AnyMetadata::from_bytes(&out)
+            .map_err(|e| err(file, "$", format!("the edit does not load: {e}")))?;
+        let set = |files: &mut Vec<(String, Vec<u8>)>, rel: String, b: Vec<u8>| match files
+            .iter_mut()
+            .find(|(n, _)| *n == rel)
+        {
+            Some(f) => f.1 = b,
+            None => files.push((rel, b)),
+        };
+        if is_root {
+            set(
+                &mut files,
+                format!("{ROOT_HISTORY}/{}.root.json", kg_version + 1),
+                out.clone(),
+            );
+        }
+        set(&mut files, file.clone(), out);
+    }
+    // The state file: the invite removed; the file removed when no invite is left.
+    let mut remaining: Vec<(String, Vec<String>)> = Vec::new();
+    for (u, rs) in &invites {
+        let left: Vec<String> = if u == user {
+            rs.iter().filter(|r| !roles.contains(r)).cloned().collect()
+        } else {
+            rs.clone()
+        };
+        if !left.is_empty() {
+            remaining.push((u.clone(), left));
+        }
+    }
+    files.retain(|(n, _)| n != STATE_FILE);
+    if !remaining.is_empty() {
+        // json.dumps({"invites": ...}, indent=2), as tuf-on-ci writes it (insertion order).
+        let mut text = String::from("{\n  \"invites\": {");
+        for (i, (u, rs)) in remaining.iter().enumerate() {
+            let mut us = String::new();
+            write_py_str(u, &mut us);
+            let _ = write!(text, "{}\n    {us}: [", if i > 0 { "," } else { "" });
+            for (j, r) in rs.iter().enumerate() {
+                let mut r_s = String::new();
+                write_py_str(r, &mut r_s);
+                let _ = write!(text, "{}\n      {r_s}", if j > 0 { "," } else { "" });
+            }
+            text.push_str("\n    ]");
+        }
+        text.push_str("\n  }\n}");
+        files.push((STATE_FILE.into(), text.into_bytes()));
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Accepted {
+        event: MetadataFolder {
+            label: event.label.clone(),
+            files,
+        },
+        roles: roles.clone(),
+        remaining,
+        lines,
+    })
 }
 
 // ---- the connected side: signatures into the placeholders ---------------------------------
