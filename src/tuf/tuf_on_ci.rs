@@ -373,6 +373,13 @@ fn read_invites(ev: &MetadataFolder, failures: &mut Vec<Finding>) -> Vec<(String
     out
 }
 
+/// `now` + `days` days, if that is a date (periods of more than 100,000 days are not: they would
+/// overflow the time arithmetic).
+fn period_end(now: OffsetDateTime, days: u64) -> Option<OffsetDateTime> {
+    let days = i64::try_from(days).ok().filter(|d| *d <= 100_000)?;
+    now.checked_add(Duration::days(days))
+}
+
 fn u64_field(m: &Map, name: &str) -> Option<u64> {
     match m.get(name) {
         Some(Value::Int(i)) => u64::try_from(*i).ok(),
@@ -697,12 +704,12 @@ fn check_role(
     if let Some(kv) = role.known_good_version
         && kg_signed != Some(role.md.signed_bytes())
     {
-        if role.name == "root" && version != kv + 1 {
+        if role.name == "root" && Some(version) != kv.checked_add(1) {
             fail(
                 "$.signed.version",
                 format!(
                     "root version {version} after known-good version {kv}: must be exactly {}",
-                    kv + 1
+                    u128::from(kv) + 1
                 ),
             );
         } else if version <= kv {
@@ -724,9 +731,13 @@ fn check_role(
             "missing or not a whole number of days".into(),
         ),
         Some(days) => {
-            let limit = i64::try_from(days)
-                .ok()
-                .and_then(|d| now.checked_add(Duration::days(d)));
+            let limit = period_end(now, days);
+            if limit.is_none() {
+                fail(
+                    &format!("$.signed.{EXPIRY_PERIOD_FIELD}"),
+                    format!("{days} days is beyond any date Conclave can compute"),
+                );
+            }
             if let Some(limit) = limit
                 && common.expires.time > limit
             {
@@ -1176,9 +1187,7 @@ pub fn accept_invites(
                 "missing or not a whole number of days".into(),
             )
         })?;
-        let expires = i64::try_from(days)
-            .ok()
-            .and_then(|d| now.checked_add(Duration::days(d)))
+        let expires = period_end(now, days)
             .ok_or_else(|| err(file, EXPIRY_PERIOD_FIELD, "out of range".into()))?;
         signed.insert("version".into(), Value::Int(i128::from(kg_version) + 1));
         signed.insert(
@@ -1247,7 +1256,7 @@ pub fn accept_invites(
         if is_root {
             set(
                 &mut files,
-                format!("{ROOT_HISTORY}/{}.root.json", kg_version + 1),
+                format!("{ROOT_HISTORY}/{}.root.json", u128::from(kg_version) + 1),
                 out.clone(),
             );
         }
@@ -1725,6 +1734,14 @@ mod tests {
             e.to_string(),
             "main/metadata/root.json: -: the known-good metadata has no root.json"
         );
+    }
+
+    #[test]
+    fn huge_expiry_periods_do_not_overflow() {
+        let now = time::macros::datetime!(2026-01-01 00:00 UTC);
+        assert!(period_end(now, 100_000).is_some());
+        assert_eq!(period_end(now, 100_001), None);
+        assert_eq!(period_end(now, u64::MAX), None);
     }
 
     #[test]
