@@ -1736,6 +1736,165 @@ mod tests {
         );
     }
 
+    use crate::signer::Signer;
+    use crate::signer::software::SoftwareSigner;
+    use crate::tuf::edit::{RoleKeys, new_root};
+    use crate::tuf::key::Algorithm;
+
+    fn person(seed: u8, owner: &str) -> SoftwareSigner {
+        let s = SoftwareSigner::from_seed(Algorithm::Ed25519, &[seed; 32]).unwrap();
+        let mut key = s.key().clone();
+        key.unrecognized.insert(OWNER_FIELD.into(), owner.into());
+        s.with_key(key).unwrap()
+    }
+
+    /// A tuf-on-ci root: `root_key` for root and targets, an online key for timestamp and
+    /// snapshot with their periods, the root's own periods.
+    fn tuf_on_ci_root(root_key: &Key, online: &Key, version: u64, expires: OffsetDateTime) -> Root {
+        let rk = |role| RoleKeys {
+            role,
+            keys: vec![if matches!(role, RoleType::Root | RoleType::Targets) {
+                root_key.clone()
+            } else {
+                online.clone()
+            }],
+            threshold: 1,
+        };
+        let mut r = new_root(&RoleType::ALL.map(rk), expires).unwrap();
+        r.common.version = version;
+        r.unrecognized
+            .insert(EXPIRY_PERIOD_FIELD.into(), 365u64.into());
+        r.unrecognized
+            .insert(SIGNING_PERIOD_FIELD.into(), 60u64.into());
+        for (ty, e, s) in [
+            (RoleType::Timestamp, 2u64, 1u64),
+            (RoleType::Snapshot, 365, 60),
+        ] {
+            let role = r.role_mut(ty).unwrap();
+            role.unrecognized
+                .insert(EXPIRY_PERIOD_FIELD.into(), e.into());
+            role.unrecognized
+                .insert(SIGNING_PERIOD_FIELD.into(), s.into());
+        }
+        r
+    }
+
+    fn file(md: &Metadata<Root>) -> Vec<u8> {
+        python_tuf_json(&md.to_value()).into_bytes()
+    }
+
+    #[test]
+    fn a_rotation_is_signed_by_the_known_good_key_too_and_applied_with_the_known_good_root() {
+        let now = time::macros::datetime!(2026-06-01 00:00 UTC);
+        let mut alice = person(1, "@alice");
+        let bob = person(2, "@bob");
+        let mut online = SoftwareSigner::from_seed(Algorithm::Ed25519, &[3; 32])
+            .unwrap()
+            .key()
+            .clone();
+        online
+            .unrecognized
+            .insert(ONLINE_URI_FIELD.into(), "gcpkms:x".into());
+        let mut v1 = Metadata::new(tuf_on_ci_root(
+            alice.key(),
+            &online,
+            1,
+            now + Duration::days(300),
+        ));
+        crate::signer::sign_metadata(&mut v1, &mut alice).unwrap();
+        let kg = MetadataFolder {
+            label: "main".into(),
+            files: vec![
+                ("root.json".into(), file(&v1)),
+                ("root_history/1.root.json".into(), file(&v1)),
+            ],
+        };
+        // Root v2 hands root and targets to bob; placeholders for alice (known good) and bob.
+        let mut v2 = Metadata::new(tuf_on_ci_root(
+            bob.key(),
+            &online,
+            2,
+            now + Duration::days(200),
+        ));
+        for k in [alice.key(), bob.key()] {
+            v2.signatures.push(Signature {
+                keyid: k.key_id(),
+                sig: String::new(),
+                unrecognized: Map::new(),
+            });
+        }
+        let bytes = file(&v2);
+        let mut ev = kg.clone();
+        ev.label = "event".into();
+        ev.files[0].1 = bytes.clone();
+        ev.files.push(("root_history/2.root.json".into(), bytes));
+        let r = review_event(&ev, &kg, now).unwrap();
+        assert!(r.failures.is_empty(), "{}", r.text);
+        assert!(
+            r.text.contains("root: 1 of 1: @bob [Ed25519]"),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.text.contains("CHANGED (was: 1 of 1: @alice [Ed25519]"),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.text
+                .contains("timestamp: 1 of 1: online key gcpkms:x [Ed25519]"),
+            "{}",
+            r.text
+        );
+
+        // Alice's key may sign root only as a key of the known-good root.
+        let material = alice.key().public_key().unwrap().material();
+        let plan = r.slots_for(&material);
+        assert_eq!(plan, [(0, vec![alice.key().key_id()])]);
+        let sig = alice.sign(r.changed[0].md.signed_bytes()).unwrap();
+        let detached = DetachedSignature {
+            source: "alice.bundle".into(),
+            version: 2,
+            signed_sha256: sha256_hex(r.changed[0].md.signed_bytes()),
+            keyid: alice.key().key_id(),
+            sig: hex::encode(&sig),
+        };
+        let e = apply_signatures(&ev, None, std::slice::from_ref(&detached)).unwrap_err();
+        assert!(
+            e[0].to_string()
+                .contains("give the known-good metadata (--known-good)"),
+            "{e:?}"
+        );
+        let done = apply_signatures(&ev, Some(&v1), std::slice::from_ref(&detached)).unwrap();
+        let names: Vec<&str> = done.files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["root.json", "root_history/2.root.json"]);
+        assert_eq!(done.files[0].1, done.files[1].1);
+        let signed = Metadata::<Root>::from_bytes(&done.files[0].1).unwrap();
+        assert_eq!(signed.signed_bytes(), r.changed[0].md.signed_bytes());
+        let by_alice = signed
+            .signatures
+            .iter()
+            .find(|s| s.keyid == alice.key().key_id());
+        assert_eq!(
+            by_alice.map(|s| s.sig.as_str()),
+            Some(detached.sig.as_str())
+        );
+
+        // A signature by bob's key placed under alice's key id does not verify: refused.
+        let mut forged = detached;
+        forged.sig = hex::encode(
+            person(2, "@bob")
+                .sign(r.changed[0].md.signed_bytes())
+                .unwrap(),
+        );
+        let e = apply_signatures(&ev, Some(&v1), &[forged]).unwrap_err();
+        assert!(
+            e[0].to_string()
+                .contains("alice.bundle: $.sig: does not verify"),
+            "{e:?}"
+        );
+    }
+
     #[test]
     fn huge_expiry_periods_do_not_overflow() {
         let now = time::macros::datetime!(2026-01-01 00:00 UTC);
