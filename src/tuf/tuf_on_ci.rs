@@ -1344,8 +1344,12 @@ pub fn apply_signatures(
     let mut errors = Vec::new();
     // Parse every role file of the event once.
     let mut parsed: Vec<(String, AnyMetadata, String)> = Vec::new();
+    let root_bytes = event.get("root.json");
     for (rel, bytes) in &event.files {
-        if !rel.ends_with(".json") {
+        // Role files, and of root_history/ only the copy of the current root: an older root
+        // is history and never signed again.
+        let history = rel.starts_with("root_history/");
+        if !rel.ends_with(".json") || (history && root_bytes != Some(bytes.as_slice())) {
             continue;
         }
         match AnyMetadata::from_bytes(bytes) {
@@ -1878,6 +1882,21 @@ mod tests {
         assert_eq!(
             by_alice.map(|s| s.sig.as_str()),
             Some(detached.sig.as_str())
+        );
+
+        // A (genuine) signature over root v1 finds no file: the history is never signed again.
+        let old = DetachedSignature {
+            source: "old.bundle".into(),
+            version: 1,
+            signed_sha256: sha256_hex(v1.signed_bytes()),
+            keyid: alice.key().key_id(),
+            sig: hex::encode(alice.sign(v1.signed_bytes()).unwrap()),
+        };
+        let e = apply_signatures(&ev, Some(&v1), &[old]).unwrap_err();
+        assert!(
+            e[0].to_string()
+                .contains("old.bundle: $.signed_sha256: no file of the event"),
+            "{e:?}"
         );
 
         // A signature by bob's key placed under alice's key id does not verify: refused.
