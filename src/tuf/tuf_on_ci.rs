@@ -1915,6 +1915,80 @@ mod tests {
     }
 
     #[test]
+    fn accepting_an_invite_adds_the_key_and_keeps_other_invites() {
+        let now = time::macros::datetime!(2026-06-01 00:00 UTC);
+        let mut alice = person(1, "@alice");
+        let bob = SoftwareSigner::from_seed(Algorithm::Ed25519, &[2; 32]).unwrap();
+        let online = person(3, "@online").key().clone();
+        let mut v1 = Metadata::new(tuf_on_ci_root(
+            alice.key(),
+            &online,
+            1,
+            now + Duration::days(300),
+        ));
+        crate::signer::sign_metadata(&mut v1, &mut alice).unwrap();
+        let kg = MetadataFolder {
+            label: "main".into(),
+            files: vec![
+                ("root.json".into(), file(&v1)),
+                ("root_history/1.root.json".into(), file(&v1)),
+            ],
+        };
+        let mut ev = kg.clone();
+        ev.files.push((
+            STATE_FILE.into(),
+            br#"{"invites": {"@bob": ["root"], "@carol": ["targets", "x"]}}"#.to_vec(),
+        ));
+        let a = accept_invites(&ev, &kg, "@bob", bob.key(), now).unwrap();
+        assert_eq!(a.roles, ["root"]);
+        let root_bytes = a.event.get("root.json").unwrap();
+        assert_eq!(a.event.get("root_history/2.root.json"), Some(root_bytes));
+        let md = Metadata::<Root>::from_bytes(root_bytes).unwrap();
+        let r = md.signed();
+        assert_eq!(r.common.version, 2);
+        assert_eq!(r.common.expires.raw, "2027-06-01T00:00:00Z");
+        let mut owned = bob.key().clone();
+        owned.unrecognized.insert(OWNER_FIELD.into(), "@bob".into());
+        let id = owned.key_id();
+        assert_eq!(
+            r.key(&id),
+            Some(&owned),
+            "the key with its owner, under its whole-key id"
+        );
+        assert_eq!(
+            r.role(RoleType::Root).keyids,
+            [alice.key().key_id(), id.clone()]
+        );
+        let slots: Vec<(&str, &str)> = md
+            .signatures
+            .iter()
+            .map(|s| (s.keyid.as_str(), s.sig.as_str()))
+            .collect();
+        assert_eq!(
+            slots,
+            [(alice.key().key_id().as_str(), ""), (id.as_str(), "")]
+        );
+        // What json.dumps({"invites": ...}, indent=2) writes, @carol's invites untouched.
+        assert_eq!(
+            a.event.get(STATE_FILE),
+            Some(&b"{\n  \"invites\": {\n    \"@carol\": [\n      \"targets\",\n      \"x\"\n    ]\n  }\n}"[..])
+        );
+        assert_eq!(
+            a.remaining,
+            [(
+                "@carol".to_string(),
+                vec!["targets".to_string(), "x".to_string()]
+            )]
+        );
+        // Not invited: refused by file and field.
+        let e = accept_invites(&ev, &kg, "@dave", bob.key(), now).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "main/.signing-event-state: $.invites: no open invite for @dave"
+        );
+    }
+
+    #[test]
     fn huge_expiry_periods_do_not_overflow() {
         let now = time::macros::datetime!(2026-01-01 00:00 UTC);
         assert!(period_end(now, 100_000).is_some());
