@@ -978,3 +978,137 @@ fn conclave_accepts_an_invite_as_tuf_on_ci_sign_does() {
         );
     }
 }
+
+/// An invite to targets: u1 makes u2 a second targets signer. The event changes only the
+/// state file; accepting edits root (u2's key in the targets role), and u2 signs targets.json,
+/// unchanged otherwise, as tuf-on-ci-sign does. Root still needs u1 (a root key), so tuf-on-ci-sign
+/// as u2 has nothing to do, and both files equal tuf-on-ci-sign's own acceptance.
+#[test]
+fn conclave_accepts_a_targets_invite_and_signs_the_unchanged_targets() {
+    let w = world();
+    let (c1, c2) = (w.clone_of("u1"), w.clone_of("u2"));
+    w.git("u1", &["checkout", "-q", "main"]);
+    let event_name = "sign/invite-u2-targets";
+    w.ok(
+        "tuf-on-ci-delegate",
+        "u1",
+        &["--no-push", event_name, "targets"],
+        &c1,
+        "1\n1\n@tuf-on-ci-u1, @tuf-on-ci-u2\n1\n\n2\n\n",
+    );
+    w.git("u1", &["push", "-q", "origin", event_name]);
+    token_for(&w, "u2", "u2token");
+    w.git("u2", &["fetch", "-q", "origin"]);
+    w.git(
+        "u2",
+        &[
+            "checkout",
+            "-q",
+            "-B",
+            event_name,
+            &format!("origin/{event_name}"),
+        ],
+    );
+    let stick = w.path("stick4");
+    common::copy_dir(&c2.join("metadata"), &stick.join("event"));
+    w.git("u2", &["checkout", "-q", "main"]);
+    w.git("u2", &["pull", "-q", "origin", "main"]);
+    common::copy_dir(&c2.join("metadata"), &stick.join("known-good"));
+
+    let out = stick.join("accepted");
+    let mut cmd = w.cmd(BIN, "u2");
+    cmd.args([
+        "tuf-on-ci",
+        "accept",
+        "--event",
+        s(&stick.join("event")),
+        "--known-good",
+        s(&stick.join("known-good")),
+        "--module",
+        SOFTHSM,
+        "--key",
+        "mykey",
+        "--keyholder",
+        "@tuf-on-ci-u2",
+        "--pin-stdin",
+        "--out",
+        s(&out),
+    ]);
+    let r = run_with_timeout(&mut cmd, b"0000\n", TIMEOUT);
+    assert_eq!(r.code(), 0, "{r:?}");
+    for want in [
+        "of @tuf-on-ci-u2 added to role targets",
+        "targets v1: targets role of root v2: 2 of 2 keys signed, threshold 1 (threshold met)",
+    ] {
+        assert!(
+            r.stdout.contains(want),
+            "missing {want:?} in:\n{}",
+            r.stdout
+        );
+    }
+
+    w.git("u2", &["checkout", "-q", event_name]);
+    std::fs::remove_dir_all(c2.join("metadata")).unwrap();
+    common::copy_dir(&out, &c2.join("metadata"));
+    w.git("u2", &["add", "-A", "metadata"]);
+    w.git(
+        "u2",
+        &["commit", "-q", "-m", "@tuf-on-ci-u2 accepted invitation"],
+    );
+    w.git("u2", &["push", "-q", "origin", event_name]);
+    w.git("u2", &["checkout", "-q", "main"]);
+    let after = w.ok("tuf-on-ci-sign", "u2", &["--no-push", event_name], &c2, "");
+    assert!(after.stdout.contains("Nothing to do."), "{after:?}");
+
+    let orig = "sign/invite-u2-targets-by-tuf-on-ci";
+    w.git(
+        "u2",
+        &[
+            "push",
+            "-q",
+            "origin",
+            &format!("origin/{event_name}~1:refs/heads/{orig}"),
+        ],
+    );
+    let fresh = w.path("u2/fresh");
+    w.ok(
+        "git",
+        "u2",
+        &["clone", "-q", s(&w.path("upstream.git")), s(&fresh)],
+        &w.root,
+        "",
+    );
+    std::fs::copy(
+        c2.join(".tuf-on-ci-sign.ini"),
+        fresh.join(".tuf-on-ci-sign.ini"),
+    )
+    .unwrap();
+    for (k, v) in [("user.email", "u2@example.com"), ("user.name", "u2")] {
+        w.ok("git", "u2", &["config", k, v], &fresh, "");
+    }
+    w.ok(
+        "tuf-on-ci-sign",
+        "u2",
+        &["--no-push", orig],
+        &fresh,
+        "2\n\n0000\n",
+    );
+    w.ok("git", "u2", &["checkout", "-q", orig], &fresh, "");
+    let norm = |p: &Path| {
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        if p.to_string_lossy().ends_with("root.json") {
+            v["signed"]["expires"] = "EXPIRES".into();
+        }
+        for sig in v["signatures"].as_array_mut().unwrap() {
+            sig["sig"] = if sig["sig"] == "" { "" } else { "SIG" }.into();
+        }
+        v
+    };
+    for f in ["root.json", "root_history/2.root.json", "targets.json"] {
+        assert_eq!(
+            norm(&fresh.join("metadata").join(f)),
+            norm(&out.join(f)),
+            "{f}: Conclave's acceptance differs from tuf-on-ci-sign's"
+        );
+    }
+}

@@ -554,7 +554,7 @@ fn accept(a: &AcceptArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     let key = crate::tuf::key::Key::from_public_key(&public);
     let accepted = core::accept_invites(&event, &known_good, &user, &key, now)
         .map_err(|e| CliError::Invalid(e.to_string()))?;
-    let r = core::review_event(&accepted.event, &known_good, now)
+    let r = core::review_event_with(&accepted.event, &known_good, now, &accepted.role_files)
         .map_err(|e| CliError::Invalid(e.to_string()))?;
     let mut out = String::new();
     for l in &accepted.lines {

@@ -394,6 +394,18 @@ pub fn review_event(
     known_good: &MetadataFolder,
     now: OffsetDateTime,
 ) -> Result<Review, ReviewError> {
+    review_event_with(event, known_good, now, &[])
+}
+
+/// [`review_event`], with role files (`targets.json`) that are to be signed even if unchanged:
+/// after accepting an invite to a role, tuf-on-ci-sign signs that role's file whether or not
+/// the event changed it.
+pub fn review_event_with(
+    event: &MetadataFolder,
+    known_good: &MetadataFolder,
+    now: OffsetDateTime,
+    also: &[String],
+) -> Result<Review, ReviewError> {
     let (kg_root, chain_note) = verify_known_good(known_good)?;
     let mut failures = Vec::new();
     let mut text = String::new();
@@ -449,7 +461,7 @@ pub fn review_event(
         if !rel.ends_with(".json") {
             continue;
         }
-        if known_good.get(rel) == Some(bytes.as_slice()) {
+        if known_good.get(rel) == Some(bytes.as_slice()) && !also.contains(rel) {
             continue;
         }
         if rel.starts_with("root_history/") {
@@ -1051,6 +1063,9 @@ pub struct Accepted {
     pub event: MetadataFolder,
     /// The roles the keyholder was invited to and now holds a key for.
     pub roles: Vec<String>,
+    /// Their files (`root.json`, `targets.json`, `NAME.json`): tuf-on-ci-sign signs each,
+    /// changed or not.
+    pub role_files: Vec<String>,
     /// Invites still open for others, by user.
     pub remaining: Vec<(String, Vec<String>)>,
     /// One line per change, for the review.
@@ -1298,6 +1313,7 @@ pub fn accept_invites(
             label: event.label.clone(),
             files,
         },
+        role_files: roles.iter().map(|r| format!("{r}.json")).collect(),
         roles: roles.clone(),
         remaining,
         lines,
