@@ -59,7 +59,7 @@ demo-verify: demo-build
 	$(DEMO_BIN) verify --trusted-root $(DEMO_REPO)/metadata/1.root.json \
 	  --repo $(DEMO_REPO)/metadata --at 2025-02-09T12:02:08Z
 
-deps: deb-deps venv js-clients
+deps: deb-deps venv js-clients tuf-on-ci-venv
 
 # Debian packages the tests use (SoftHSM2, zbar, tmux, strace; python3-venv for the venv;
 # faketime for the client workflow tests on static repositories of the past; tpm2-pkcs11 on
@@ -100,6 +100,25 @@ install-debs:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+# tuf-on-ci's signing tools for tests/tuf_on_ci.rs: tuf-on-ci-sign 0.21.0 (it provides
+# tuf-on-ci-sign and tuf-on-ci-delegate) in a venv of its own. Installed with --no-deps and every
+# package pinned (checked on PyPI 2026-12-06): its securesystemslib extras for AWS, Azure, GCP,
+# sigstore and TKey signers are not needed with a SoftHSM2 key; the hsm extra is python-pkcs11.
+TUF_ON_CI_VENV ?= .venv-tuf-on-ci
+PY_TUF_ON_CI := tuf-on-ci-sign==0.21.0 click==8.5.1 packaging==26.4 platformdirs==4.14.7 \
+  python-pkcs11==0.10.1 asn1crypto==1.5.1 tuf==7.0.1 securesystemslib==1.6.0 cryptography==50.0.2 \
+  cffi==2.1.1 pycparser==3.12 urllib3==2.8.0
+DEB_PACKAGES += git openssl
+.PHONY: tuf-on-ci-venv
+tuf-on-ci-venv: $(TUF_ON_CI_VENV)/.done
+$(TUF_ON_CI_VENV)/.done: Makefile | deb-deps
+	rm -rf $(TUF_ON_CI_VENV)
+	python3 -m venv $(TUF_ON_CI_VENV)
+	$(TUF_ON_CI_VENV)/bin/pip install -q --disable-pip-version-check --no-deps $(PY_TUF_ON_CI)
+	$(TUF_ON_CI_VENV)/bin/pip check
+	$(TUF_ON_CI_VENV)/bin/tuf-on-ci-sign --version
+	touch $@
 
 # Python virtualenv with the reference client (python-tuf) for the interoperability tests.
 # Debian's python3 needs python3-venv (deb-deps) for `python3 -m venv` to work.
@@ -155,7 +174,8 @@ no-network-deps:
 # ("total: N passed, N failed").
 unit:
 	@mkdir -p target
-	set -o pipefail; CONCLAVE_PYTHON=$(abspath $(PY)) $(CARGO) test --locked --features conformance-client 2>&1 | tee target/test.log
+	set -o pipefail; CONCLAVE_PYTHON=$(abspath $(PY)) \
+	  CONCLAVE_TUF_ON_CI=$(abspath $(TUF_ON_CI_VENV))/bin $(CARGO) test --locked --features conformance-client 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "total: %d passed, %d failed\n", p, f}' target/test.log
 
 # The air-gapped bootable image: image/out/conclave.iso (hybrid BIOS/UEFI; UEFI through Debian's
@@ -203,4 +223,4 @@ fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) CARGO=$(CARGO) tests/fuzz/run.sh
 
 clean:
-	rm -rf target $(VENV)
+	rm -rf target $(VENV) $(TUF_ON_CI_VENV)

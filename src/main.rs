@@ -60,6 +60,10 @@ enum Command {
     /// Ceremony transcripts: verify the hash chain, the seal and the exported artifacts.
     #[command(subcommand)]
     Transcript(cli::transcript::TranscriptCommand),
+    /// tuf-on-ci signing events: review and sign offline, write the signatures on the
+    /// connected machine.
+    #[command(subcommand, name = "tuf-on-ci")]
+    TufOnCi(cli::tuf_on_ci::TufOnCiCommand),
 }
 
 fn run(cli: &Cli) -> Result<Outcome, CliError> {
@@ -81,6 +85,7 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Transcript(c) => cli::transcript::run(c),
         Command::Log(c) => cli::log::run(c, cli.config.as_deref()),
         Command::Intoto(c) => cli::intoto::run(c, cli.config.as_deref()),
+        Command::TufOnCi(c) => cli::tuf_on_ci::run(c, cli.config.as_deref()),
     }
 }
 
@@ -114,6 +119,10 @@ fn main() -> ExitCode {
                 | Command::Qr(_)
                 | Command::Transcript(_)
                 | Command::Bundle(cli::bundle::BundleCommand::Merge(_))
+                | Command::TufOnCi(
+                    cli::tuf_on_ci::TufOnCiCommand::Review(_)
+                        | cli::tuf_on_ci::TufOnCiCommand::Apply(_)
+                )
         )
     );
     let hardening = conclave::system::harden(scrubbed, !public_only);

@@ -10,6 +10,7 @@ pub mod rehearse;
 pub mod selfcheck;
 pub mod token;
 pub mod transcript;
+pub mod tuf_on_ci;
 pub mod tui;
 pub mod usb;
 pub mod verify;

@@ -38,6 +38,10 @@ pub enum UsbCommand {
         /// Largest file read, in bytes (larger ones are refused and listed).
         #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_IMPORT_LIMIT)]
         max_file_size: u64,
+        /// Also read the folders directly inside it (a tuf-on-ci event's `root_history/`),
+        /// listing their files as `FOLDER/NAME`.
+        #[arg(long)]
+        sub_folders: bool,
     },
 }
 
@@ -58,7 +62,11 @@ pub fn run(cmd: &UsbCommand) -> Result<Outcome, CliError> {
             overwrite,
             files,
         } => export(to, *overwrite, files),
-        UsbCommand::Import { dir, max_file_size } => import(dir, *max_file_size),
+        UsbCommand::Import {
+            dir,
+            max_file_size,
+            sub_folders,
+        } => import(dir, *max_file_size, *sub_folders),
     }
 }
 
@@ -129,8 +137,13 @@ fn export(to: &std::path::Path, overwrite: bool, files: &[PathBuf]) -> Result<Ou
     })
 }
 
-fn import(dir: &std::path::Path, limit: u64) -> Result<Outcome, CliError> {
-    let report = usb::import_dir(dir, limit).map_err(usb_err)?;
+fn import(dir: &std::path::Path, limit: u64, sub_folders: bool) -> Result<Outcome, CliError> {
+    let report = if sub_folders {
+        usb::import_dir_with_subfolders(dir, limit)
+    } else {
+        usb::import_dir(dir, limit)
+    }
+    .map_err(usb_err)?;
     let sums_ok = report.sums.as_ref().is_none_or(|c| c.all_ok());
     let mut out = report.summary();
     if !sums_ok {

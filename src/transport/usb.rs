@@ -1394,7 +1394,53 @@ pub fn import_dir(dir: &Path, limit: u64) -> Result<ImportReport, UsbError> {
             data,
         });
     }
-    let sums = files.iter().find(|f| f.name == SUMS_NAME).map(|sums_file| {
+    let sums = check_sums(&files);
+    Ok(ImportReport {
+        dir: dir.to_path_buf(),
+        files,
+        refused,
+        sums,
+    })
+}
+
+/// [`import_dir`], and the folders directly inside `dir` too (a tuf-on-ci event's
+/// `metadata/root_history/`): their files are listed as `FOLDER/NAME` and count in
+/// `SHA256SUMS`, which may list them so; deeper folders, links and special files inside them
+/// are refused by name as [`import_dir`] refuses them.
+pub fn import_dir_with_subfolders(dir: &Path, limit: u64) -> Result<ImportReport, UsbError> {
+    let mut report = import_dir(dir, limit)?;
+    let root = std::fs::canonicalize(dir).map_err(io_at(dir))?;
+    let mut subs: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(&root).map_err(io_at(dir))? {
+        let entry = entry.map_err(io_at(dir))?;
+        let is_dir = entry.file_type().map_err(io_at(dir))?.is_dir();
+        if let (true, Some(name)) = (is_dir, entry.file_name().to_str())
+            && check_name(name).is_ok()
+        {
+            subs.push(name.to_string());
+        }
+    }
+    subs.sort();
+    for name in subs {
+        let sub = import_dir(&root.join(&name), limit)?;
+        report.refused.retain(|r| r.name != name);
+        report.files.extend(sub.files.into_iter().map(|mut f| {
+            f.name = format!("{name}/{}", f.name);
+            f
+        }));
+        report.refused.extend(sub.refused.into_iter().map(|mut r| {
+            r.name = format!("{name}/{}", r.name);
+            r
+        }));
+    }
+    report.files.sort_by(|a, b| a.name.cmp(&b.name));
+    report.sums = check_sums(&report.files);
+    Ok(report)
+}
+
+/// The `SHA256SUMS` check over the files read, when the file is among them.
+fn check_sums(files: &[ImportedFile]) -> Option<SumsCheck> {
+    files.iter().find(|f| f.name == SUMS_NAME).map(|sums_file| {
         let (entries, bad_lines) = parse_sums(&String::from_utf8_lossy(&sums_file.data));
         let mut check = SumsCheck {
             bad_lines,
@@ -1414,12 +1460,6 @@ pub fn import_dir(dir: &Path, limit: u64) -> Result<ImportReport, UsbError> {
             }
         }
         check
-    });
-    Ok(ImportReport {
-        dir: dir.to_path_buf(),
-        files,
-        refused,
-        sums,
     })
 }
 

@@ -265,7 +265,10 @@ impl Key {
     /// The key object as JSON.
     pub fn to_value(&self) -> Value {
         let mut keyval = self.keyval_unrecognized.clone();
-        keyval.insert("public".into(), Value::String(self.public.clone()));
+        // An empty `public` is a key read without one (see `metadata::key_from_value`).
+        if !self.public.is_empty() {
+            keyval.insert("public".into(), Value::String(self.public.clone()));
+        }
         let mut m = self.unrecognized.clone();
         m.insert("keytype".into(), self.keytype.clone().into());
         m.insert("scheme".into(), self.scheme.clone().into());

@@ -291,7 +291,9 @@ pub fn key_from_value(v: Value, path: &str) -> Result<Key, FieldError> {
     let keytype = f.string("keytype")?;
     let scheme = f.string("scheme")?;
     let mut kv = f.object("keyval")?;
-    let public = kv.string("public")?;
+    // Keys of types Conclave cannot use may have no `public` (tuf-on-ci's `sigstore-oidc`
+    // keys carry `identity` and `issuer`): they load, and never verify anything.
+    let public = kv.opt_string("public")?.unwrap_or_default();
     Ok(Key {
         keytype,
         scheme,

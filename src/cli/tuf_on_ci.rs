@@ -1,0 +1,622 @@
+//! `conclave tuf-on-ci review|sign|apply`: a keyholder signs a tuf-on-ci signing event offline
+//! (review and sign on the appliance from a copy of the event's `metadata/` and the known-good
+//! `metadata/`), and the connected machine writes the signatures into the event's placeholders
+//! (`apply`). The rules and formats live in the pure core ([`crate::tuf::tuf_on_ci`]).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::folder::{read_limited, read_regular_nofollow, write_new_file, write_replacing};
+use crate::signer::Signer;
+use crate::text::show;
+use crate::transport::bundle::{Bundle, MAX_BUNDLE_SIZE};
+use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
+use crate::tuf::key::KeyId;
+use crate::tuf::metadata::Signature;
+use crate::tuf::tuf_on_ci::{
+    self as core, DetachedSignature, MetadataFolder, ROOT_HISTORY, Review, describe_key,
+};
+
+use super::token::{ModuleArg, ask_pin, open_key_or_login};
+use super::verify::reference_time;
+use super::{CliError, Outcome};
+use crate::signer::pkcs11::{TokenKey, TokenSession};
+
+/// The event and the known-good state, as both `review` and `sign` take them.
+#[derive(Debug, clap::Args)]
+pub struct EventArgs {
+    /// The signing event: its `metadata/` folder (or the checkout holding it), copied from the
+    /// event's branch.
+    #[arg(long, value_name = "DIR")]
+    pub event: PathBuf,
+    /// The known-good state: `metadata/` of the main branch (or the checkout holding it).
+    #[arg(long, value_name = "DIR")]
+    pub known_good: PathBuf,
+    /// Reference time for the expiry rule, RFC 3339 (default: now).
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+}
+
+/// Arguments of `conclave tuf-on-ci sign`.
+#[derive(Debug, clap::Args)]
+pub struct SignArgs {
+    #[command(flatten)]
+    event: EventArgs,
+    #[command(flatten)]
+    module: ModuleArg,
+    /// The token, by label or serial number (default: the one present token holding --key).
+    #[arg(long, value_name = "LABEL_OR_SERIAL")]
+    pub token: Option<String>,
+    /// The key on the token, by label or TUF key id (or a unique prefix of 8+ hex digits).
+    #[arg(long, value_name = "LABEL_OR_KEYID")]
+    pub key: String,
+    /// The keyholder's name, for the prompt (e.g. `@alice`).
+    #[arg(long, value_name = "NAME")]
+    pub keyholder: Option<String>,
+    /// Folder for the signature bundles (created; must not exist).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Read the PIN from standard input (one line) instead of the terminal.
+    #[arg(long)]
+    pub pin_stdin: bool,
+}
+
+/// Arguments of `conclave tuf-on-ci apply`.
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// The signing event's `metadata/` folder in the git checkout (its files are rewritten).
+    #[arg(long, value_name = "DIR")]
+    pub event: PathBuf,
+    /// The known-good `metadata/` (main branch): needed when a key of the known-good root signs
+    /// a new root that no longer lists it.
+    #[arg(long, value_name = "DIR")]
+    pub known_good: Option<PathBuf>,
+    /// Signature bundles from `conclave tuf-on-ci sign` (files, or folders of `*.bundle`).
+    #[arg(required = true, value_name = "BUNDLE")]
+    pub bundles: Vec<PathBuf>,
+}
+
+/// Arguments of `conclave tuf-on-ci accept`.
+#[derive(Debug, clap::Args)]
+pub struct AcceptArgs {
+    #[command(flatten)]
+    event: EventArgs,
+    #[command(flatten)]
+    module: ModuleArg,
+    /// The token, by label or serial number (default: the one present token holding --key).
+    #[arg(long, value_name = "LABEL_OR_SERIAL")]
+    pub token: Option<String>,
+    /// The key on the token, by label or TUF key id (or a unique prefix of 8+ hex digits).
+    #[arg(long, value_name = "LABEL_OR_KEYID")]
+    pub key: String,
+    /// The invited keyholder's GitHub handle (`@alice`; written lower case as the key's owner).
+    #[arg(long, value_name = "@HANDLE")]
+    pub keyholder: String,
+    /// Folder for the whole edited `metadata/` (created; must not exist).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Read the PIN from standard input (one line) instead of the terminal.
+    #[arg(long)]
+    pub pin_stdin: bool,
+}
+
+/// `conclave tuf-on-ci ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum TufOnCiCommand {
+    /// Review a signing event against the known-good state: tuf-on-ci's CI rules, then per
+    /// changed role its keys by owner, thresholds, expiry and target changes.
+    Review(EventArgs),
+    /// Review, then sign every changed role the token key may sign; writes one signature
+    /// bundle per role and key id.
+    Sign(SignArgs),
+    /// On the connected machine: write signature bundles into the event's placeholders
+    /// (root.json and root_history/N.root.json alike), in tuf-on-ci's own file format.
+    Apply(ApplyArgs),
+    /// Accept an invite with a token key (an edit: the key joins the invited roles, the
+    /// invite is removed, placeholders reset), then sign what the key may sign; writes the whole
+    /// edited `metadata/` folder.
+    Accept(AcceptArgs),
+}
+
+/// Run a `tuf-on-ci` subcommand.
+pub fn run(cmd: &TufOnCiCommand, config: Option<&Path>) -> Result<Outcome, CliError> {
+    match cmd {
+        TufOnCiCommand::Review(a) => review(a),
+        TufOnCiCommand::Sign(a) => sign(a, config),
+        TufOnCiCommand::Apply(a) => apply(a),
+        TufOnCiCommand::Accept(a) => accept(a, config),
+    }
+}
+
+/// The `metadata/` folder: `dir` itself, or `dir/metadata` when the user named the checkout.
+fn metadata_dir(dir: &Path) -> PathBuf {
+    let inner = dir.join("metadata");
+    if inner.is_dir() && !dir.join("root.json").exists() {
+        inner
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+/// Read a tuf-on-ci `metadata/` folder: its regular files and those of `root_history/`; any
+/// other sub-folder, link or special file is refused by name.
+pub fn read_metadata_folder(dir: &Path) -> Result<MetadataFolder, CliError> {
+    let dir = metadata_dir(dir);
+    let label = dir.display().to_string();
+    let mut files = Vec::new();
+    read_level(&dir, "", &label, &mut files)?;
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(MetadataFolder { label, files })
+}
+
+fn read_level(
+    dir: &Path,
+    prefix: &str,
+    label: &str,
+    files: &mut Vec<(String, Vec<u8>)>,
+) -> Result<(), CliError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| CliError::Io(format!("{}: {e}", show(&dir.display().to_string()))))?;
+    for entry in entries {
+        let entry = entry
+            .map_err(|e| CliError::Io(format!("{}: {e}", show(&dir.display().to_string()))))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            return Err(CliError::Invalid(format!(
+                "{}: a file name that is not UTF-8 ({})",
+                show(label),
+                show(&name.to_string_lossy())
+            )));
+        };
+        let rel = format!("{prefix}{name}");
+        let kind = entry
+            .file_type()
+            .map_err(|e| CliError::Io(format!("{}/{}: {e}", show(label), show(&rel))))?;
+        if kind.is_dir() {
+            if prefix.is_empty() && name == ROOT_HISTORY {
+                read_level(&entry.path(), &format!("{ROOT_HISTORY}/"), label, files)?;
+                continue;
+            }
+            return Err(CliError::Invalid(format!(
+                "{}/{}: a sub-folder other than {ROOT_HISTORY}/ is not part of a tuf-on-ci metadata folder",
+                show(label),
+                show(&rel)
+            )));
+        }
+        let bytes = read_regular_nofollow(&entry.path(), DEFAULT_MAX_FILE_SIZE)
+            .map_err(|e| CliError::Invalid(format!("{}/{}: {e}", show(label), show(&rel))))?;
+        files.push((rel, bytes));
+    }
+    Ok(())
+}
+
+fn do_review(a: &EventArgs) -> Result<Review, CliError> {
+    let now = reference_time(a.at.as_deref())?;
+    let event = read_metadata_folder(&a.event)?;
+    let known_good = read_metadata_folder(&a.known_good)?;
+    core::review_event(&event, &known_good, now).map_err(|e| CliError::Invalid(e.to_string()))
+}
+
+fn review(a: &EventArgs) -> Result<Outcome, CliError> {
+    let r = do_review(a)?;
+    let mut out = r.text.clone();
+    if r.failures.is_empty() {
+        for role in &r.changed {
+            let _ = writeln!(
+                out,
+                "\nmay sign {} ({}):",
+                show(&role.name),
+                show(&role.file)
+            );
+            for s in &role.slots {
+                let _ = writeln!(
+                    out,
+                    "  {} (listed by the {})",
+                    describe_key(&s.keyid, &s.key),
+                    s.by
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\nall of tuf-on-ci's CI rules pass for {} changed role(s)",
+            r.changed.len()
+        );
+    }
+    Ok(Outcome {
+        stdout: out,
+        success: r.failures.is_empty(),
+    })
+}
+
+/// A bundle file name for a role and key id: `ROLE-vN-KEYID16.bundle`.
+fn bundle_name(role: &str, version: u64, keyid: &KeyId) -> Result<String, CliError> {
+    let ok = !role.is_empty()
+        && role
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !role.starts_with('.');
+    if !ok {
+        return Err(CliError::Invalid(format!(
+            "role name \"{}\" cannot name a bundle file",
+            show(role)
+        )));
+    }
+    let id: String = keyid
+        .as_str()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(16)
+        .collect();
+    Ok(format!("{role}-v{version}-{id}.bundle"))
+}
+
+fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
+    // 1. Every check that needs no token: the rules, the output folder.
+    let r = do_review(&a.event)?;
+    if !r.failures.is_empty() {
+        return Err(CliError::Invalid(format!(
+            "{}\nrefusing to sign: the event breaks {} of tuf-on-ci's CI rules (no PIN was asked)",
+            r.text.trim_end(),
+            r.failures.len()
+        )));
+    }
+    if r.changed.is_empty() {
+        return Err(CliError::Invalid(format!(
+            "{}\nnothing to sign: the event changes no role",
+            r.text.trim_end()
+        )));
+    }
+    if a.out.symlink_metadata().is_ok() {
+        return Err(CliError::Usage(format!(
+            "--out {} exists already; Conclave never overwrites",
+            a.out.display()
+        )));
+    }
+    // 2. The key (public objects, no PIN yet) and which roles it may sign.
+    let module = a.module.open(config)?;
+    let (session, tkey, logged_in) = open_key_or_login(
+        &module,
+        a.token.as_deref(),
+        &a.key,
+        a.keyholder.as_deref(),
+        a.pin_stdin,
+        "sign the tuf-on-ci signing event",
+    )?;
+    let token = session.token().clone();
+    let public = tkey.public.clone().map_err(|reason| {
+        CliError::Invalid(format!(
+            "key \"{}\" on {token}: {}",
+            show(&tkey.label),
+            show(&reason)
+        ))
+    })?;
+    let material = public.material();
+    let plan = r.slots_for(&material);
+    if plan.is_empty() {
+        return Err(CliError::Invalid(format!(
+            "{}\nkey \"{}\" on {token} may sign none of the changed roles ({}); no PIN was asked",
+            r.text.trim_end(),
+            show(&tkey.label),
+            r.changed
+                .iter()
+                .map(|c| show(&c.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    // 3. PIN, login, one signature per role (over its canonical signed bytes), verified.
+    let mut out = r.text.clone();
+    let _ = writeln!(out);
+    let signed = sign_plan(
+        session,
+        &tkey,
+        logged_in,
+        a.keyholder.as_deref(),
+        a.pin_stdin,
+        &r,
+        &plan,
+        &mut out,
+    )?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut bundles: Vec<(String, Vec<u8>)> = Vec::new();
+    for (i, sig, ids) in &signed {
+        let role = &r.changed[*i];
+        for id in ids {
+            let b = Bundle::new(&role.md, id.clone(), sig, Some(token.serial.clone()), now);
+            let name = bundle_name(&role.name, role.md.common().version, id)?;
+            bundles.push((name, b.to_bytes()));
+        }
+    }
+    // 4. Write the bundles into a new folder, each create-exclusive.
+    crate::folder::create_dir_all_mode(&a.out, 0o755)
+        .map_err(|e| CliError::Io(format!("--out {}: {e}", a.out.display())))?;
+    for (name, bytes) in &bundles {
+        let p = a.out.join(name);
+        write_new_file(&p, bytes).map_err(|e| CliError::Io(format!("{}: {e}", p.display())))?;
+        let _ = writeln!(out, "wrote {}", p.display());
+    }
+    let _ = writeln!(
+        out,
+        "carry {} to the connected machine: `conclave tuf-on-ci apply --event metadata BUNDLES...` in the event's checkout",
+        a.out.display()
+    );
+    Ok(Outcome {
+        stdout: out,
+        success: true,
+    })
+}
+
+/// One role's signature: (index into [`Review::changed`], signature, the key ids it is for).
+type RoleSignature = (usize, Vec<u8>, Vec<KeyId>);
+
+/// PIN (unless the token logged in already), login, and one signature per role of `plan` over
+/// its canonical signed bytes, verified in software; each key id it is for must count where a
+/// delegation lists it. Returns (role index, signature, key ids); the threshold counts go to `out`.
+#[allow(clippy::too_many_arguments)]
+fn sign_plan(
+    session: TokenSession,
+    tkey: &TokenKey,
+    logged_in: bool,
+    keyholder: Option<&str>,
+    pin_stdin: bool,
+    r: &Review,
+    plan: &[(usize, Vec<KeyId>)],
+    out: &mut String,
+) -> Result<Vec<RoleSignature>, CliError> {
+    let token = session.token().clone();
+    if !logged_in {
+        session.check_not_locked()?;
+        let holder = keyholder
+            .map(|k| format!(" of keyholder {}", show(k)))
+            .unwrap_or_default();
+        let pin = ask_pin(
+            &token,
+            pin_stdin,
+            &format!(
+                "PIN for {token}{holder} to sign {} role(s) of the signing event with key \"{}\": ",
+                plan.len(),
+                show(&tkey.label)
+            ),
+        )?;
+        session.login(&pin)?;
+        drop(pin);
+    }
+    let mut signer = session.signer(tkey)?;
+    let mut done = Vec::new();
+    for (i, ids) in plan {
+        let role = &r.changed[*i];
+        let sig = signer.sign(role.md.signed_bytes()).map_err(|e| match e {
+            crate::signer::SignerError::Token(t) => CliError::from(*t),
+            other => CliError::Invalid(format!(
+                "the token's signature is bad, nothing written: {other}"
+            )),
+        })?;
+        let added: Vec<Signature> = ids
+            .iter()
+            .map(|id| Signature {
+                keyid: id.clone(),
+                sig: hex::encode(&sig),
+                unrecognized: Default::default(),
+            })
+            .collect();
+        for (by, count) in role.status_with(&added) {
+            for (id, why) in &count.unsigned {
+                if ids.contains(id) && !matches!(why, crate::tuf::verify::Uncounted::SameKeyAs(_)) {
+                    return Err(CliError::Invalid(format!(
+                        "the new signature does not count for key {id} in the {by}: {why}; nothing written"
+                    )));
+                }
+            }
+            let state = if count.verified() {
+                "threshold met"
+            } else {
+                "not enough signatures yet"
+            };
+            let _ = writeln!(
+                out,
+                "{} v{}: {by}: {} ({state})",
+                show(&role.name),
+                role.md.common().version,
+                count.summary()
+            );
+        }
+        done.push((*i, sig, ids.clone()));
+    }
+    Ok(done)
+}
+
+fn bundle_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| CliError::Io(format!("{}: {e}", p.display())))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|f| f.extension().is_some_and(|x| x == "bundle"))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "{}: no *.bundle file in this folder",
+                    p.display()
+                )));
+            }
+            out.extend(found);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn apply(a: &ApplyArgs) -> Result<Outcome, CliError> {
+    let dir = metadata_dir(&a.event);
+    let event = read_metadata_folder(&dir)?;
+    let known_good = match &a.known_good {
+        Some(k) => {
+            let kg = read_metadata_folder(k)?;
+            let (root, _) =
+                core::verify_known_good(&kg).map_err(|e| CliError::Invalid(e.to_string()))?;
+            Some(root)
+        }
+        None => None,
+    };
+    let mut sigs = Vec::new();
+    for p in bundle_files(&a.bundles)? {
+        let name = p.display().to_string();
+        let bytes = read_limited(&p, MAX_BUNDLE_SIZE).map_err(CliError::Io)?;
+        let b = Bundle::from_bytes(&name, &bytes).map_err(|e| CliError::Invalid(e.to_string()))?;
+        sigs.push(DetachedSignature {
+            source: name,
+            version: b.version,
+            signed_sha256: b.signed_sha256,
+            keyid: b.keyid,
+            sig: b.sig,
+        });
+    }
+    let applied = core::apply_signatures(&event, known_good.as_ref(), &sigs).map_err(|errs| {
+        CliError::Invalid(format!(
+            "no file changed; refused:\n{}",
+            errs.iter()
+                .map(|e| format!("  {e}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))
+    })?;
+    let mut out = String::new();
+    for l in &applied.lines {
+        let _ = writeln!(out, "{l}");
+    }
+    for (rel, bytes) in &applied.files {
+        let p = dir.join(rel);
+        write_replacing(&p, bytes).map_err(|e| CliError::Io(format!("{}: {e}", p.display())))?;
+        let _ = writeln!(out, "wrote {}", p.display());
+    }
+    let _ = writeln!(
+        out,
+        "next: git add metadata && git commit -m \"Signature from @YOUR-HANDLE\" && git push (then tuf-on-ci's CI checks the event)"
+    );
+    Ok(Outcome {
+        stdout: out,
+        success: true,
+    })
+}
+
+/// Write a metadata folder's files under `out` (created; each file create-exclusive).
+fn write_folder(out: &Path, folder: &MetadataFolder) -> Result<(), CliError> {
+    let io = |p: &Path, e: std::io::Error| CliError::Io(format!("{}: {e}", p.display()));
+    crate::folder::create_dir_all_mode(out, 0o755).map_err(|e| io(out, e))?;
+    for (rel, bytes) in &folder.files {
+        let p = out.join(rel);
+        if let Some(parent) = p.parent() {
+            crate::folder::create_dir_all_mode(parent, 0o755).map_err(|e| io(parent, e))?;
+        }
+        write_new_file(&p, bytes).map_err(|e| io(&p, e))?;
+    }
+    Ok(())
+}
+
+fn accept(a: &AcceptArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
+    let now = reference_time(a.event.at.as_deref())?;
+    let event = read_metadata_folder(&a.event.event)?;
+    let known_good = read_metadata_folder(&a.event.known_good)?;
+    let mut user = a.keyholder.to_lowercase();
+    if !user.starts_with('@') {
+        user.insert(0, '@');
+    }
+    if a.out.symlink_metadata().is_ok() {
+        return Err(CliError::Usage(format!(
+            "--out {} exists already; Conclave never overwrites",
+            a.out.display()
+        )));
+    }
+    // The public key first (no PIN): the edit needs it, and the review of the edit decides
+    // whether anything is signed.
+    let module = a.module.open(config)?;
+    let (session, tkey, logged_in) = open_key_or_login(
+        &module,
+        a.token.as_deref(),
+        &a.key,
+        Some(&user),
+        a.pin_stdin,
+        "accept the tuf-on-ci invite",
+    )?;
+    let token = session.token().clone();
+    let public = tkey.public.clone().map_err(|reason| {
+        CliError::Invalid(format!(
+            "key \"{}\" on {token}: {}",
+            show(&tkey.label),
+            show(&reason)
+        ))
+    })?;
+    let key = crate::tuf::key::Key::from_public_key(&public);
+    let accepted = core::accept_invites(&event, &known_good, &user, &key, now)
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let r = core::review_event_with(&accepted.event, &known_good, now, &accepted.role_files)
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let mut out = String::new();
+    for l in &accepted.lines {
+        let _ = writeln!(out, "{l}");
+    }
+    out.push_str(&r.text);
+    let _ = writeln!(out);
+    let only_invites = r
+        .failures
+        .iter()
+        .all(|f| f.file.ends_with(core::STATE_FILE) && f.field.starts_with("$.invites"));
+    if !only_invites {
+        return Err(CliError::Invalid(format!(
+            "{}\nrefusing: the edited event breaks tuf-on-ci's CI rules (no PIN was asked)",
+            out.trim_end()
+        )));
+    }
+    let mut edited = accepted.event.clone();
+    if r.failures.is_empty() {
+        let plan = r.slots_for(&public.material());
+        let signed = sign_plan(
+            session,
+            &tkey,
+            logged_in,
+            Some(&user),
+            a.pin_stdin,
+            &r,
+            &plan,
+            &mut out,
+        )?;
+        for (i, sig, ids) in &signed {
+            let role = &r.changed[*i];
+            let sigs: Vec<(KeyId, String)> = ids
+                .iter()
+                .map(|id| (id.clone(), hex::encode(sig)))
+                .collect();
+            for rel in std::iter::once(&role.file).chain(role.copies.iter()) {
+                let Some(entry) = edited.files.iter_mut().find(|(n, _)| n == rel) else {
+                    continue;
+                };
+                entry.1 = core::fill_placeholders(&entry.1, &sigs)
+                    .map_err(|m| CliError::Invalid(format!("{}: {m}", edited.label)))?;
+            }
+        }
+    } else {
+        let _ = writeln!(
+            out,
+            "not signed: other invites are open; the event is signed once every invitee has accepted"
+        );
+    }
+    write_folder(&a.out, &edited)?;
+    let _ = writeln!(
+        out,
+        "wrote the edited metadata/ to {}\non the connected machine, in the event's checkout: \
+         rm -rf metadata && cp -r {} metadata && git add -A metadata && \
+         git commit -m \"{} accepted invitation\" && git push",
+        a.out.display(),
+        a.out.display(),
+        show(&user)
+    );
+    Ok(Outcome {
+        stdout: out,
+        success: true,
+    })
+}

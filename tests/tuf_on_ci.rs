@@ -1,0 +1,1114 @@
+//! tuf-on-ci signing events signed offline (issue 21 part 1), against tuf-on-ci's own signing
+//! tools: `tuf-on-ci-delegate` and `tuf-on-ci-sign` 0.21.0 from PyPI (`make tuf-on-ci-venv`,
+//! found through `$CONCLAVE_TUF_ON_CI`, else `.venv-tuf-on-ci/bin`), with a git repository whose
+//! remote is a local bare repository (no network) and a SoftHSM2 token whose P-384 key sits at
+//! CKA_ID 02, as tuf-on-ci's own end-to-end test (`tests/e2e.sh`) sets up its "Yubikey".
+//!
+//! The scenario: @tuf-on-ci-u1 creates the repository (root and targets signed by the token
+//! key, a sigstore-oidc online key for timestamp and snapshot, which Conclave cannot use);
+//! @tuf-on-ci-u2, no keyholder, opens a signing event that changes root (expiry period 365 -> 200
+//! days). Conclave reviews a copy of the event and signs it with u1's token; `conclave
+//! tuf-on-ci apply` writes the signatures into the git checkout; after the commit
+//! `tuf-on-ci-sign EVENT --no-push` as u1 says "Nothing to do." (before it, it asks for u1's
+//! signature), and python-tuf verifies the new root by the known-good root and by itself, and
+//! re-serialises both written files to the same bytes. Then hostile events are refused by file
+//! and field before any PIN.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Run, manifest_dir, run_with_timeout};
+
+const BIN: &str = env!("CARGO_BIN_EXE_conclave");
+const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const TIMEOUT: Duration = Duration::from_secs(120);
+const EVENT: &str = "sign/root-expiry";
+
+/// The folder with `tuf-on-ci-sign`, `tuf-on-ci-delegate` and the python that has them.
+fn tools() -> PathBuf {
+    let dir = match std::env::var_os("CONCLAVE_TUF_ON_CI") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => manifest_dir().join(".venv-tuf-on-ci").join("bin"),
+    };
+    let ok = Command::new(dir.join("tuf-on-ci-sign"))
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("0.21.0"));
+    assert!(
+        matches!(ok, Ok(true)),
+        "tuf-on-ci-sign 0.21.0 not found in {}: run `make tuf-on-ci-venv` or set CONCLAVE_TUF_ON_CI",
+        dir.display()
+    );
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 temp path")
+}
+
+/// The whole world of one test: an upstream bare repository, two users' clones, u1's token.
+struct World {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    tools: PathBuf,
+}
+
+impl World {
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// A command with the world's environment: tuf-on-ci's tools first on PATH, HOME and the
+    /// XDG folders inside the world (tuf-on-ci-sign's PyPI version check finds its cache fresh,
+    /// so it never reaches the network), the user's softhsm2.conf.
+    fn cmd(&self, program: &str, user: &str) -> Command {
+        let mut c = Command::new(program);
+        let path = format!(
+            "{}:{}",
+            self.tools.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        c.env("PATH", path)
+            .env("HOME", self.path("home"))
+            .env("XDG_CACHE_HOME", self.path("home/cache"))
+            .env("XDG_DATA_HOME", self.path("home/data"))
+            .env("SOFTHSM2_CONF", self.path(&format!("{user}/softhsm2.conf")))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env_remove("PYKCS11LIB");
+        c
+    }
+
+    fn run(&self, program: &str, user: &str, args: &[&str], dir: &Path, stdin: &str) -> Run {
+        let mut c = self.cmd(program, user);
+        c.args(args).current_dir(dir);
+        run_with_timeout(&mut c, stdin.as_bytes(), TIMEOUT)
+    }
+
+    fn ok(&self, program: &str, user: &str, args: &[&str], dir: &Path, stdin: &str) -> Run {
+        let r = self.run(program, user, args, dir, stdin);
+        assert_eq!(r.code(), 0, "{program} {args:?} failed: {r:?}");
+        r
+    }
+
+    fn git(&self, user: &str, args: &[&str]) -> Run {
+        self.ok("git", user, args, &self.path(&format!("{user}/git")), "")
+    }
+
+    fn conclave(&self, args: &[&str], stdin: &str) -> Run {
+        self.run(BIN, "u1", args, &self.root, stdin)
+    }
+
+    fn clone_of(&self, user: &str) -> PathBuf {
+        self.path(&format!("{user}/git"))
+    }
+}
+
+/// Up to the event on the upstream repository, and a copy of the event's and main's
+/// `metadata/` on a "stick" for the offline side.
+fn world() -> World {
+    let tools = tools();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let root = tmp.path().to_path_buf();
+    let w = World {
+        _tmp: tmp,
+        root: root.clone(),
+        tools,
+    };
+    let cache = w.path("home/cache/tuf-on-ci-sign");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(cache.join("pypi_release_version"), "0.21.0").unwrap();
+    let upstream = w.path("upstream.git");
+    w.ok(
+        "git",
+        "u1",
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "--initial-branch=main",
+            s(&upstream),
+        ],
+        &root,
+        "",
+    );
+    for user in ["u1", "u2"] {
+        let dir = w.path(user);
+        std::fs::create_dir_all(dir.join("tokens")).unwrap();
+        std::fs::write(
+            dir.join("softhsm2.conf"),
+            format!("directories.tokendir = {}\n", dir.join("tokens").display()),
+        )
+        .unwrap();
+        w.ok("git", user, &["clone", "-q", s(&upstream), "git"], &dir, "");
+        w.git(
+            user,
+            &["config", "user.email", &format!("{user}@example.com")],
+        );
+        w.git(user, &["config", "user.name", user]);
+        w.git(user, &["config", "commit.gpgsign", "false"]);
+        std::fs::write(
+            w.clone_of(user).join(".tuf-on-ci-sign.ini"),
+            format!(
+                "[settings]\npykcs11lib = {SOFTHSM}\nuser-name = @tuf-on-ci-{user}\n\
+                 push-remote = origin\npull-remote = origin\n"
+            ),
+        )
+        .unwrap();
+    }
+    // A first commit on main, as tuf-on-ci's test makes one.
+    std::fs::write(w.clone_of("u1").join(".dummy"), "").unwrap();
+    w.git("u1", &["add", ".dummy"]);
+    w.git("u1", &["commit", "-q", "-m", "init"]);
+    w.git("u1", &["push", "-q", "origin", "main"]);
+    w.git("u2", &["pull", "-q", "origin", "main"]);
+
+    // u1's "Yubikey": a P-384 key imported into SoftHSM2 at CKA_ID 02, PIN 0000.
+    let pem = w.path("u1/eckey.pem");
+    w.ok(
+        "openssl",
+        "u1",
+        &[
+            "genpkey",
+            "-out",
+            s(&pem),
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:secp384r1",
+            "-pkeyopt",
+            "ec_param_enc:named_curve",
+        ],
+        &root,
+        "",
+    );
+    let u1 = w.path("u1");
+    w.ok(
+        "softhsm2-util",
+        "u1",
+        &[
+            "--init-token",
+            "--slot",
+            "0",
+            "--label",
+            "mytoken",
+            "--so-pin",
+            "0000",
+            "--pin",
+            "0000",
+        ],
+        &u1,
+        "",
+    );
+    w.ok(
+        "softhsm2-util",
+        "u1",
+        &[
+            "--import",
+            s(&pem),
+            "--token",
+            "mytoken",
+            "--label",
+            "mykey",
+            "--id",
+            "02",
+            "--pin",
+            "0000",
+        ],
+        &u1,
+        "",
+    );
+    std::fs::remove_file(&pem).unwrap();
+
+    // u1 creates the repository: root and targets by u1, the default sigstore online key;
+    // choose "Yubikey", PIN for root and for targets.
+    let c1 = w.clone_of("u1");
+    w.ok(
+        "tuf-on-ci-delegate",
+        "u1",
+        &["--no-push", "sign/init"],
+        &c1,
+        "\n\n\n2\n\n0000\n0000\n\n",
+    );
+    w.git("u1", &["checkout", "-q", "main"]);
+    w.git("u1", &["merge", "-q", "--ff-only", "sign/init"]);
+    w.git("u1", &["push", "-q", "origin", "main"]);
+
+    // u2 (no key) proposes root's expiry period 200 days, signing period 30 days.
+    let c2 = w.clone_of("u2");
+    w.git("u2", &["pull", "-q", "origin", "main"]);
+    w.ok(
+        "tuf-on-ci-delegate",
+        "u2",
+        &["--no-push", EVENT, "root"],
+        &c2,
+        "2\n200\n30\n\n\n",
+    );
+    w.git("u2", &["push", "-q", "origin", EVENT]);
+
+    // The offline copy: the event's metadata/ and main's.
+    w.git("u2", &["checkout", "-q", EVENT]);
+    common::copy_dir(&c2.join("metadata"), &w.path("stick/event"));
+    w.git("u2", &["checkout", "-q", "main"]);
+    common::copy_dir(&c2.join("metadata"), &w.path("stick/known-good"));
+    w
+}
+
+fn review(w: &World, event: &Path) -> Run {
+    w.conclave(
+        &[
+            "tuf-on-ci",
+            "review",
+            "--event",
+            s(event),
+            "--known-good",
+            s(&w.path("stick/known-good")),
+        ],
+        "",
+    )
+}
+
+fn sign(w: &World, event: &Path, out: &Path) -> Run {
+    w.conclave(
+        &[
+            "tuf-on-ci",
+            "sign",
+            "--event",
+            s(event),
+            "--known-good",
+            s(&w.path("stick/known-good")),
+            "--module",
+            SOFTHSM,
+            "--key",
+            "mykey",
+            "--keyholder",
+            "@tuf-on-ci-u1",
+            "--pin-stdin",
+            "--out",
+            s(out),
+        ],
+        "0000\n",
+    )
+}
+
+#[test]
+fn conclave_signs_a_root_event_that_tuf_on_ci_then_accepts() {
+    let w = world();
+    let event = w.path("stick/event");
+
+    // The stick's event folder as `usb import` lists it: root_history/ only with --sub-folders.
+    let r = w.conclave(&["usb", "import", s(&event)], "");
+    assert!(
+        r.stdout.contains("refused root_history: is a folder"),
+        "{r:?}"
+    );
+    let r = w.conclave(&["usb", "import", "--sub-folders", s(&event)], "");
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(!r.stdout.contains("refused"), "{r:?}");
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("root_history/2.root.json"))
+        .unwrap_or_else(|| panic!("{r:?}"));
+    assert!(line.ends_with("root v2"), "{line}");
+
+    // The review: the root change, the keyholder by handle, the online key Conclave cannot use.
+    let r = review(&w, &event);
+    assert_eq!(r.code(), 0, "{r:?}");
+    for want in [
+        "known-good root chain verified: v1 to v1",
+        "root v2 (was v1) in root.json and root_history/2.root.json",
+        "expiry period 200 days, signing period 30 days (was: expiry period 365 days, signing period 60 days)",
+        "root: 1 of 1: @tuf-on-ci-u1 [ECDSA P-384]",
+        "timestamp: 1 of 1: online key sigstore: [sigstore-oidc/Fulcio: a key type Conclave cannot use (never counted here)]",
+        "all of tuf-on-ci's CI rules pass for 1 changed role(s)",
+    ] {
+        assert!(
+            r.stdout.contains(want),
+            "missing {want:?} in:\n{}",
+            r.stdout
+        );
+    }
+
+    // Before Conclave's signature, tuf-on-ci-sign wants u1's signature (no PIN given: it gives up).
+    let c1 = w.clone_of("u1");
+    w.git("u1", &["fetch", "-q", "origin"]);
+    let before = w.run("tuf-on-ci-sign", "u1", &["--no-push", EVENT], &c1, "");
+    assert!(
+        before
+            .stdout
+            .contains("Your signature is requested for role(s) {'root'}"),
+        "{before:?}"
+    );
+    assert!(!before.stdout.contains("Nothing to do."), "{before:?}");
+
+    // Offline: sign with u1's token.
+    let sigs = w.path("stick/signatures");
+    let r = sign(&w, &event, &sigs);
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(
+        r.stdout.contains(
+            "root v2: known-good root v1: 1 of 1 keys signed, threshold 1 (threshold met)"
+        ),
+        "{}",
+        r.stdout
+    );
+    let bundles: Vec<_> = std::fs::read_dir(&sigs).unwrap().collect();
+    assert_eq!(bundles.len(), 1, "one role, one key id");
+
+    // Connected side: write the signatures into the event's checkout, commit, push.
+    w.git(
+        "u1",
+        &["checkout", "-q", "-B", EVENT, &format!("origin/{EVENT}")],
+    );
+    let r = w.conclave(
+        &[
+            "tuf-on-ci",
+            "apply",
+            "--event",
+            s(&c1.join("metadata")),
+            "--known-good",
+            s(&w.path("stick/known-good")),
+            s(&sigs),
+        ],
+        "",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("root_history/2.root.json: signature by @tuf-on-ci-u1"),
+        "{}",
+        r.stdout
+    );
+    // Only the two signature lines changed.
+    let diff = w.git("u1", &["diff", "--numstat"]).stdout;
+    assert_eq!(
+        diff.lines().collect::<Vec<_>>(),
+        [
+            "1\t1\tmetadata/root.json",
+            "1\t1\tmetadata/root_history/2.root.json"
+        ],
+        "{diff}"
+    );
+    w.git("u1", &["add", "metadata"]);
+    w.git(
+        "u1",
+        &["commit", "-q", "-m", "Signature from @tuf-on-ci-u1"],
+    );
+    w.git("u1", &["push", "-q", "origin", EVENT]);
+    w.git("u1", &["checkout", "-q", "main"]);
+
+    // tuf-on-ci-sign as u1: nothing left to do.
+    let after = w.ok("tuf-on-ci-sign", "u1", &["--no-push", EVENT], &c1, "");
+    assert!(after.stdout.contains("Nothing to do."), "{after:?}");
+
+    // python-tuf (with tuf-on-ci's key types registered): the new root verifies by the
+    // known-good root and by itself, and both files are byte for byte what JSONSerializer writes.
+    w.git("u1", &["checkout", "-q", EVENT]);
+    let check = r#"
+import sys
+import tuf_on_ci_sign._signer_repository  # registers sigstore-oidc keys, as tuf-on-ci does
+from tuf.api.metadata import Metadata
+from tuf.api.serialization.json import JSONSerializer
+kg, new, hist = (open(p, "rb").read() for p in sys.argv[1:4])
+old_md, new_md = Metadata.from_bytes(kg), Metadata.from_bytes(new)
+old_md.verify_delegate("root", new_md)
+new_md.verify_delegate("root", new_md)
+assert new == hist, "root_history copy differs"
+assert new_md.to_bytes(JSONSerializer()) == new, "not JSONSerializer's bytes"
+print("verified root v%d" % new_md.signed.version)
+"#;
+    let py = w.tools.join("python");
+    let r = w.ok(
+        s(&py),
+        "u1",
+        &[
+            "-c",
+            check,
+            s(&w.path("stick/known-good/root.json")),
+            s(&c1.join("metadata/root.json")),
+            s(&c1.join("metadata/root_history/2.root.json")),
+        ],
+        &c1,
+        "",
+    );
+    assert_eq!(r.stdout.trim(), "verified root v2", "{r:?}");
+}
+
+/// Edit the event's root.json (and its root_history copy) as JSON.
+fn edit_root(event: &Path, f: impl Fn(&mut serde_json::Value)) {
+    let p = event.join("root.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    f(&mut v);
+    let bytes = serde_json::to_vec_pretty(&v).unwrap();
+    std::fs::write(&p, &bytes).unwrap();
+    std::fs::write(event.join("root_history/2.root.json"), &bytes).unwrap();
+}
+
+#[test]
+fn hostile_events_are_refused_by_file_and_field_before_any_pin() {
+    let w = world();
+    let good = w.path("stick/event");
+    let case = |name: &str| {
+        let dir = w.path(&format!("stick/{name}"));
+        common::copy_dir(&good, &dir);
+        dir
+    };
+
+    // Root version +2, consistent_snapshot off, expiry beyond the period, and an owner name
+    // with a terminal escape (which also breaks the key id).
+    let bad = case("bad-root");
+    edit_root(&bad, |v| {
+        v["signed"]["version"] = 3.into();
+        v["signed"]["consistent_snapshot"] = false.into();
+        v["signed"]["expires"] = "2099-01-01T00:00:00Z".into();
+        let keys = v["signed"]["keys"].as_object_mut().unwrap();
+        for k in keys.values_mut() {
+            if k.get("x-tuf-on-ci-keyowner").is_some() {
+                k["x-tuf-on-ci-keyowner"] = "\u{1b}[2J@evil".into();
+            }
+        }
+    });
+    let r = review(&w, &bad);
+    assert_eq!(r.code(), 1, "{r:?}");
+    let file = format!("{}/root.json", bad.display());
+    for want in [
+        format!(
+            "{file}: $.signed.version: root version 3 after known-good version 1: must be exactly 2"
+        ),
+        format!("{file}: $.signed.consistent_snapshot: must be true"),
+        format!(
+            "{file}: $.signed.expires: 2099-01-01T00:00:00Z is later than now + the expiry period of 200 days"
+        ),
+        "key id is not the SHA-256 of the canonical key with its custom fields".to_string(),
+        "\\x1b[2J@evil".to_string(),
+    ] {
+        assert!(
+            r.stdout.contains(&want),
+            "missing {want:?} in:\n{}",
+            r.stdout
+        );
+    }
+    assert!(
+        !r.stdout.contains('\u{1b}'),
+        "a raw escape reached the terminal"
+    );
+
+    // Signing it is refused before the token is touched: no PIN is read.
+    let r = sign(&w, &bad, &w.path("stick/out-bad"));
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(r.stderr.contains("no PIN was asked"), "{r:?}");
+    assert!(!w.path("stick/out-bad").exists());
+
+    // An open invite in .signing-event-state.
+    let invited = case("invited");
+    std::fs::write(
+        invited.join(".signing-event-state"),
+        r#"{"invites": {"@tuf-on-ci-u2": ["root"]}}"#,
+    )
+    .unwrap();
+    let r = review(&w, &invited);
+    assert_eq!(r.code(), 1, "{r:?}");
+    let want = format!(
+        "{}/.signing-event-state: $.invites[\"@tuf-on-ci-u2\"]: open invite for @tuf-on-ci-u2 to sign root",
+        invited.display()
+    );
+    assert!(
+        r.stdout.contains(&want),
+        "missing {want:?} in:\n{}",
+        r.stdout
+    );
+
+    // A root_history copy that differs from root.json.
+    let split = case("split");
+    let h = split.join("root_history/2.root.json");
+    let mut bytes = std::fs::read(&h).unwrap();
+    bytes.push(b'\n');
+    std::fs::write(&h, bytes).unwrap();
+    let r = review(&w, &split);
+    assert_eq!(r.code(), 1, "{r:?}");
+    let want = format!("{}: -: not a byte-identical copy of root.json", h.display());
+    assert!(
+        r.stdout.contains(&want),
+        "missing {want:?} in:\n{}",
+        r.stdout
+    );
+
+    // The connected side refuses a bundle for other content and leaves the files alone.
+    let sigs = w.path("stick/signatures");
+    assert_eq!(sign(&w, &good, &sigs).code(), 0);
+    let other = case("other");
+    edit_root(&other, |v| {
+        v["signed"]["x-tuf-on-ci-signing-period"] = 31.into()
+    });
+    let before = std::fs::read(other.join("root.json")).unwrap();
+    let r = w.conclave(&["tuf-on-ci", "apply", "--event", s(&other), s(&sigs)], "");
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(r.stderr.contains("no file changed; refused:"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("$.signed_sha256: no file of the event has signed bytes with SHA-256"),
+        "{r:?}"
+    );
+    assert_eq!(std::fs::read(other.join("root.json")).unwrap(), before);
+}
+
+/// Sigstore's real production metadata (roots v1 to v12, targets v11, the npm delegation, as a
+/// client saw them on 2025-02-09) laid out as tuf-on-ci keeps it, as the known-good state; the
+/// event changes targets (one file added, one removed, version 12). The review names sigstore's
+/// keyholders by handle, the threshold 3 of 5, the expiry against the 3650-day period and the
+/// target changes, and every CI rule passes.
+#[test]
+fn sigstore_production_metadata_as_known_good_shows_a_correct_review() {
+    use conclave::tuf::tuf_on_ci::{MetadataFolder, review_event};
+    let dir = manifest_dir()
+        .join("tests/data/vectors/tuf-conformance-static/sigstore-root-signing/metadata");
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+    let mut files = vec![
+        ("root.json".to_string(), read("12.root.json")),
+        ("targets.json".to_string(), read("11.targets.json")),
+        (
+            "registry.npmjs.org.json".to_string(),
+            read("5.registry.npmjs.org.json"),
+        ),
+    ];
+    for n in 1..=12 {
+        files.push((
+            format!("root_history/{n}.root.json"),
+            read(&format!("{n}.root.json")),
+        ));
+    }
+    let known_good = MetadataFolder {
+        label: "main/metadata".into(),
+        files: files.clone(),
+    };
+    let mut t: serde_json::Value = serde_json::from_slice(&read("11.targets.json")).unwrap();
+    let roles = serde_json::from_slice::<serde_json::Value>(&read("12.root.json")).unwrap()
+        ["signed"]["roles"]["targets"]["keyids"]
+        .clone();
+    t["signatures"] = roles
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| serde_json::json!({"keyid": k, "sig": ""}))
+        .collect();
+    t["signed"]["version"] = 12.into();
+    t["signed"]["expires"] = "2034-12-01T00:00:00Z".into();
+    let targets = t["signed"]["targets"].as_object_mut().unwrap();
+    targets.remove("ctfe.pub");
+    targets.insert(
+        "ctfe_2025.pub".into(),
+        serde_json::json!({"length": 178, "hashes": {"sha256": "ab".repeat(32)},
+            "custom": {"sigstore": {"status": "Active", "usage": "CTFE"}}}),
+    );
+    let mut event_files = files;
+    event_files[1].1 = serde_json::to_vec_pretty(&t).unwrap();
+    let event = MetadataFolder {
+        label: "event/metadata".into(),
+        files: event_files,
+    };
+    let at = time::macros::datetime!(2025-02-09 12:02:08 UTC);
+    let r = review_event(&event, &known_good, at).expect("known good verifies");
+    assert!(r.failures.is_empty(), "{}", r.text);
+    assert_eq!(r.known_good_root, 12);
+    assert_eq!(r.changed.len(), 1, "{}", r.text);
+    for want in [
+        "known-good root chain verified: v1 to v12 (root_history/), root.json is v12",
+        "targets v12 (was v11) in targets.json",
+        "expires 2034-12-01T00:00:00Z (3581 days from now); expiry period 3650 days, signing period 31 days",
+        "  + target ctfe_2025.pub (178 bytes, sha256 abababab",
+        "custom {\"sigstore\":{\"status\":\"Active\",\"usage\":\"CTFE\"}})",
+        "  - target ctfe.pub (",
+        "  delegation registry.npmjs.org: 1 of 1: online key",
+        "signatures for the targets role of root v12: 0 of 5 keys signed, threshold 3",
+    ] {
+        assert!(r.text.contains(want), "missing {want:?} in:\n{}", r.text);
+    }
+    let slots: Vec<String> = r.changed[0]
+        .slots
+        .iter()
+        .map(|s| {
+            s.key
+                .unrecognized
+                .get("x-tuf-on-ci-keyowner")
+                .and_then(|v| v.as_str())
+                .unwrap_or("-")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        slots,
+        [
+            "@dlorenc",
+            "@mnm678",
+            "@santiagotorres",
+            "@bobcallaway",
+            "@joshuagl"
+        ]
+    );
+}
+
+/// A delegated role: u1 delegates `delegated` to itself (signed there and then by
+/// tuf-on-ci-delegate on the token, merged to main); u2 changes the role's expiry period in a
+/// new event, which changes `delegated.json` only. Conclave signs it as the delegation in
+/// targets.json lists the key, `apply` writes it, and tuf-on-ci-sign has nothing left to do.
+#[test]
+fn conclave_signs_a_delegated_role_event() {
+    let w = world();
+    let (c1, c2) = (w.clone_of("u1"), w.clone_of("u2"));
+    w.git("u1", &["checkout", "-q", "main"]);
+    w.ok(
+        "tuf-on-ci-delegate",
+        "u1",
+        &["--no-push", "sign/add-delegated", "delegated"],
+        &c1,
+        "1\n1\n\n\n2\n\n0000\n0000\n\n",
+    );
+    w.git("u1", &["merge", "-q", "--ff-only", "sign/add-delegated"]);
+    w.git("u1", &["push", "-q", "origin", "main"]);
+    w.git("u2", &["checkout", "-q", "main"]);
+    w.git("u2", &["pull", "-q", "origin", "main"]);
+    let event_name = "sign/delegated-expiry";
+    w.ok(
+        "tuf-on-ci-delegate",
+        "u2",
+        &["--no-push", event_name, "delegated"],
+        &c2,
+        "2\n100\n20\n\n\n",
+    );
+    w.git("u2", &["push", "-q", "origin", event_name]);
+    w.git("u2", &["checkout", "-q", event_name]);
+    let stick = w.path("stick2");
+    common::copy_dir(&c2.join("metadata"), &stick.join("event"));
+    w.git("u2", &["checkout", "-q", "main"]);
+    common::copy_dir(&c2.join("metadata"), &stick.join("known-good"));
+
+    let args = |cmd: &str| {
+        vec![
+            "tuf-on-ci".to_string(),
+            cmd.to_string(),
+            "--event".into(),
+            s(&stick.join("event")).into(),
+            "--known-good".into(),
+            s(&stick.join("known-good")).into(),
+        ]
+    };
+    let r = w.conclave(
+        &args("review")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        "",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    for want in [
+        "delegated v2 (was v1) in delegated.json",
+        "expiry period 100 days, signing period 20 days (was: expiry period 365 days, signing period 60 days)",
+        "signatures for the delegation in targets v2: 0 of 1 keys signed, threshold 1",
+    ] {
+        assert!(
+            r.stdout.contains(want),
+            "missing {want:?} in:\n{}",
+            r.stdout
+        );
+    }
+    let sigs = stick.join("signatures");
+    let mut sign = args("sign");
+    for a in [
+        "--module",
+        SOFTHSM,
+        "--key",
+        "mykey",
+        "--pin-stdin",
+        "--out",
+        s(&sigs),
+    ] {
+        sign.push(a.into());
+    }
+    let r = w.conclave(
+        &sign.iter().map(String::as_str).collect::<Vec<_>>(),
+        "0000\n",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(
+        r.stdout.contains("delegated v2: delegation in targets v2: 1 of 1 keys signed, threshold 1 (threshold met)"),
+        "{}",
+        r.stdout
+    );
+
+    w.git("u1", &["fetch", "-q", "origin"]);
+    w.git(
+        "u1",
+        &[
+            "checkout",
+            "-q",
+            "-B",
+            event_name,
+            &format!("origin/{event_name}"),
+        ],
+    );
+    let r = w.conclave(
+        &[
+            "tuf-on-ci",
+            "apply",
+            "--event",
+            s(&c1.join("metadata")),
+            s(&sigs),
+        ],
+        "",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    let diff = w.git("u1", &["diff", "--numstat"]).stdout;
+    assert_eq!(diff.trim(), "1\t1\tmetadata/delegated.json", "{diff}");
+    w.git(
+        "u1",
+        &["commit", "-q", "-am", "Signature from @tuf-on-ci-u1"],
+    );
+    w.git("u1", &["push", "-q", "origin", event_name]);
+    w.git("u1", &["checkout", "-q", "main"]);
+    let after = w.ok("tuf-on-ci-sign", "u1", &["--no-push", event_name], &c1, "");
+    assert!(after.stdout.contains("Nothing to do."), "{after:?}");
+}
+
+/// Make a P-384 key at CKA_ID 02 on a new SoftHSM2 token of `user` (PIN 0000).
+fn token_for(w: &World, user: &str, label: &str) {
+    let dir = w.path(user);
+    let pem = dir.join("eckey.pem");
+    w.ok(
+        "openssl",
+        user,
+        &[
+            "genpkey",
+            "-out",
+            s(&pem),
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:secp384r1",
+            "-pkeyopt",
+            "ec_param_enc:named_curve",
+        ],
+        &dir,
+        "",
+    );
+    w.ok(
+        "softhsm2-util",
+        user,
+        &[
+            "--init-token",
+            "--slot",
+            "0",
+            "--label",
+            label,
+            "--so-pin",
+            "0000",
+            "--pin",
+            "0000",
+        ],
+        &dir,
+        "",
+    );
+    w.ok(
+        "softhsm2-util",
+        user,
+        &[
+            "--import",
+            s(&pem),
+            "--token",
+            label,
+            "--label",
+            "mykey",
+            "--id",
+            "02",
+            "--pin",
+            "0000",
+        ],
+        &dir,
+        "",
+    );
+    std::fs::remove_file(&pem).unwrap();
+}
+
+/// An invite: u1 makes u2 a second root signer (threshold 1), which opens an invite for u2.
+/// Conclave accepts it with u2's token key and signs root; the connected machine replaces
+/// metadata/ with the edited folder. tuf-on-ci-sign as u2 then has nothing to do, and the
+/// edit is what tuf-on-ci-sign's own acceptance writes (the same `signed` but for the expiry
+/// time, the same placeholders, the invite file removed).
+#[test]
+fn conclave_accepts_an_invite_as_tuf_on_ci_sign_does() {
+    let w = world();
+    let (c1, c2) = (w.clone_of("u1"), w.clone_of("u2"));
+    w.git("u1", &["checkout", "-q", "main"]);
+    let event_name = "sign/invite-u2";
+    w.ok(
+        "tuf-on-ci-delegate",
+        "u1",
+        &["--no-push", event_name, "root"],
+        &c1,
+        "1\n@tuf-on-ci-u1, @tuf-on-ci-u2\n1\n\n2\n\n",
+    );
+    w.git("u1", &["push", "-q", "origin", event_name]);
+    token_for(&w, "u2", "u2token");
+    w.git("u2", &["fetch", "-q", "origin"]);
+    w.git(
+        "u2",
+        &[
+            "checkout",
+            "-q",
+            "-B",
+            event_name,
+            &format!("origin/{event_name}"),
+        ],
+    );
+    let stick = w.path("stick3");
+    common::copy_dir(&c2.join("metadata"), &stick.join("event"));
+    w.git("u2", &["checkout", "-q", "main"]);
+    w.git("u2", &["pull", "-q", "origin", "main"]);
+    common::copy_dir(&c2.join("metadata"), &stick.join("known-good"));
+
+    // The review refuses the event as it is: the invite is open.
+    let r = review(&w, &stick.join("event"));
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("open invite for @tuf-on-ci-u2 to sign root"),
+        "{r:?}"
+    );
+
+    let out = stick.join("accepted");
+    let mut cmd = w.cmd(BIN, "u2");
+    cmd.args([
+        "tuf-on-ci",
+        "accept",
+        "--event",
+        s(&stick.join("event")),
+        "--known-good",
+        s(&stick.join("known-good")),
+        "--module",
+        SOFTHSM,
+        "--key",
+        "mykey",
+        "--keyholder",
+        "@tuf-on-ci-U2",
+        "--pin-stdin",
+        "--out",
+        s(&out),
+    ]);
+    let r = run_with_timeout(&mut cmd, b"0000\n", TIMEOUT);
+    assert_eq!(r.code(), 0, "{r:?}");
+    for want in [
+        "of @tuf-on-ci-u2 added to role root",
+        "root: 1 of 2: @tuf-on-ci-u1 [ECDSA P-384]",
+        "root v2: root v2 (this event): 1 of 2 keys signed, threshold 1 (threshold met)",
+        "root v2: known-good root v1: 0 of 1 keys signed, threshold 1 (not enough signatures yet)",
+    ] {
+        assert!(
+            r.stdout.contains(want),
+            "missing {want:?} in:\n{}",
+            r.stdout
+        );
+    }
+    assert!(!out.join(".signing-event-state").exists());
+
+    // Connected side: replace metadata/ with the edited folder, commit, push.
+    w.git("u2", &["checkout", "-q", event_name]);
+    std::fs::remove_dir_all(c2.join("metadata")).unwrap();
+    common::copy_dir(&out, &c2.join("metadata"));
+    w.git("u2", &["add", "-A", "metadata"]);
+    w.git(
+        "u2",
+        &["commit", "-q", "-m", "@tuf-on-ci-u2 accepted invitation"],
+    );
+    w.git("u2", &["push", "-q", "origin", event_name]);
+    w.git("u2", &["checkout", "-q", "main"]);
+    let after = w.ok("tuf-on-ci-sign", "u2", &["--no-push", event_name], &c2, "");
+    assert!(after.stdout.contains("Nothing to do."), "{after:?}");
+
+    // tuf-on-ci-sign's own acceptance of the same invite, on a copy of the event branch.
+    let orig = "sign/invite-u2-by-tuf-on-ci";
+    w.git(
+        "u2",
+        &[
+            "push",
+            "-q",
+            "origin",
+            &format!("origin/{event_name}~1:refs/heads/{orig}"),
+        ],
+    );
+    let fresh = w.path("u2/fresh");
+    w.ok(
+        "git",
+        "u2",
+        &["clone", "-q", s(&w.path("upstream.git")), s(&fresh)],
+        &w.root,
+        "",
+    );
+    std::fs::copy(
+        c2.join(".tuf-on-ci-sign.ini"),
+        fresh.join(".tuf-on-ci-sign.ini"),
+    )
+    .unwrap();
+    for (k, v) in [("user.email", "u2@example.com"), ("user.name", "u2")] {
+        w.ok("git", "u2", &["config", k, v], &fresh, "");
+    }
+    w.ok(
+        "tuf-on-ci-sign",
+        "u2",
+        &["--no-push", orig],
+        &fresh,
+        "2\n\n0000\n",
+    );
+    w.ok("git", "u2", &["checkout", "-q", orig], &fresh, "");
+    assert!(!fresh.join("metadata/.signing-event-state").exists());
+    let norm = |p: &Path| {
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        v["signed"]["expires"] = "EXPIRES".into();
+        for sig in v["signatures"].as_array_mut().unwrap() {
+            sig["sig"] = if sig["sig"] == "" { "" } else { "SIG" }.into();
+        }
+        v
+    };
+    for f in ["root.json", "root_history/2.root.json"] {
+        assert_eq!(
+            norm(&fresh.join("metadata").join(f)),
+            norm(&out.join(f)),
+            "{f}: Conclave's acceptance differs from tuf-on-ci-sign's"
+        );
+    }
+}
+
+/// An invite to targets: u1 makes u2 a second targets signer. The event changes only the
+/// state file; accepting edits root (u2's key in the targets role), and u2 signs targets.json,
+/// unchanged otherwise, as tuf-on-ci-sign does. Root still needs u1 (a root key), so tuf-on-ci-sign
+/// as u2 has nothing to do, and both files equal tuf-on-ci-sign's own acceptance.
+#[test]
+fn conclave_accepts_a_targets_invite_and_signs_the_unchanged_targets() {
+    let w = world();
+    let (c1, c2) = (w.clone_of("u1"), w.clone_of("u2"));
+    w.git("u1", &["checkout", "-q", "main"]);
+    let event_name = "sign/invite-u2-targets";
+    w.ok(
+        "tuf-on-ci-delegate",
+        "u1",
+        &["--no-push", event_name, "targets"],
+        &c1,
+        "1\n1\n@tuf-on-ci-u1, @tuf-on-ci-u2\n1\n\n2\n\n",
+    );
+    w.git("u1", &["push", "-q", "origin", event_name]);
+    token_for(&w, "u2", "u2token");
+    w.git("u2", &["fetch", "-q", "origin"]);
+    w.git(
+        "u2",
+        &[
+            "checkout",
+            "-q",
+            "-B",
+            event_name,
+            &format!("origin/{event_name}"),
+        ],
+    );
+    let stick = w.path("stick4");
+    common::copy_dir(&c2.join("metadata"), &stick.join("event"));
+    w.git("u2", &["checkout", "-q", "main"]);
+    w.git("u2", &["pull", "-q", "origin", "main"]);
+    common::copy_dir(&c2.join("metadata"), &stick.join("known-good"));
+
+    let out = stick.join("accepted");
+    let mut cmd = w.cmd(BIN, "u2");
+    cmd.args([
+        "tuf-on-ci",
+        "accept",
+        "--event",
+        s(&stick.join("event")),
+        "--known-good",
+        s(&stick.join("known-good")),
+        "--module",
+        SOFTHSM,
+        "--key",
+        "mykey",
+        "--keyholder",
+        "@tuf-on-ci-u2",
+        "--pin-stdin",
+        "--out",
+        s(&out),
+    ]);
+    let r = run_with_timeout(&mut cmd, b"0000\n", TIMEOUT);
+    assert_eq!(r.code(), 0, "{r:?}");
+    for want in [
+        "of @tuf-on-ci-u2 added to role targets",
+        "targets v1: targets role of root v2: 2 of 2 keys signed, threshold 1 (threshold met)",
+    ] {
+        assert!(
+            r.stdout.contains(want),
+            "missing {want:?} in:\n{}",
+            r.stdout
+        );
+    }
+
+    w.git("u2", &["checkout", "-q", event_name]);
+    std::fs::remove_dir_all(c2.join("metadata")).unwrap();
+    common::copy_dir(&out, &c2.join("metadata"));
+    w.git("u2", &["add", "-A", "metadata"]);
+    w.git(
+        "u2",
+        &["commit", "-q", "-m", "@tuf-on-ci-u2 accepted invitation"],
+    );
+    w.git("u2", &["push", "-q", "origin", event_name]);
+    w.git("u2", &["checkout", "-q", "main"]);
+    let after = w.ok("tuf-on-ci-sign", "u2", &["--no-push", event_name], &c2, "");
+    assert!(after.stdout.contains("Nothing to do."), "{after:?}");
+
+    let orig = "sign/invite-u2-targets-by-tuf-on-ci";
+    w.git(
+        "u2",
+        &[
+            "push",
+            "-q",
+            "origin",
+            &format!("origin/{event_name}~1:refs/heads/{orig}"),
+        ],
+    );
+    let fresh = w.path("u2/fresh");
+    w.ok(
+        "git",
+        "u2",
+        &["clone", "-q", s(&w.path("upstream.git")), s(&fresh)],
+        &w.root,
+        "",
+    );
+    std::fs::copy(
+        c2.join(".tuf-on-ci-sign.ini"),
+        fresh.join(".tuf-on-ci-sign.ini"),
+    )
+    .unwrap();
+    for (k, v) in [("user.email", "u2@example.com"), ("user.name", "u2")] {
+        w.ok("git", "u2", &["config", k, v], &fresh, "");
+    }
+    w.ok(
+        "tuf-on-ci-sign",
+        "u2",
+        &["--no-push", orig],
+        &fresh,
+        "2\n\n0000\n",
+    );
+    w.ok("git", "u2", &["checkout", "-q", orig], &fresh, "");
+    let norm = |p: &Path| {
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        if p.to_string_lossy().ends_with("root.json") {
+            v["signed"]["expires"] = "EXPIRES".into();
+        }
+        for sig in v["signatures"].as_array_mut().unwrap() {
+            sig["sig"] = if sig["sig"] == "" { "" } else { "SIG" }.into();
+        }
+        v
+    };
+    for f in ["root.json", "root_history/2.root.json", "targets.json"] {
+        assert_eq!(
+            norm(&fresh.join("metadata").join(f)),
+            norm(&out.join(f)),
+            "{f}: Conclave's acceptance differs from tuf-on-ci-sign's"
+        );
+    }
+}
