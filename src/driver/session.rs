@@ -23,10 +23,10 @@ use super::inputs::{latest, online_keys};
 use super::log_step::log_step_missing;
 use super::plan::Plan;
 use super::practice::{
-    PRACTICE_LOG_ORIGIN, clean_practice_leftovers, practice_plan, practice_tokens, repair_tokens,
-    save_tokens,
+    PRACTICE_LOG_ORIGIN, clean_practice_leftovers, practice_plan, practice_tokens,
 };
 use super::report::{CeremonyReport, finished};
+use super::token_store::{repair_tokens, save_tokens};
 use super::workspace::Workspace;
 
 /// Whether a ceremony could be opened or was finished already.
@@ -123,11 +123,16 @@ impl Session {
         let mut engine =
             Engine::new(script.clone()).map_err(|e| DriverError::Refused(e.to_string()))?;
         let practice_tokens_used = real.is_none();
-        let (module, chosen_module, plan, repaired, cleaned) = match real {
+        // What an interrupted run left (temporary files, a half-written log directory) goes
+        // first; each removal is recorded.
+        let swept = super::workspace::sweep_leftovers(ws)?;
+        let (module, chosen_module, plan, repaired, mut cleaned) = match real {
             None => {
                 let (people, values) = practice_plan(script.kind);
-                let cleaned = clean_practice_leftovers(ws, &people)?;
+                // Torn token files are put back from the saved copy before the leftovers are
+                // judged (a token is never taken for a leftover because its file was torn).
                 let repaired = repair_tokens(ws)?;
+                let cleaned = clean_practice_leftovers(ws, &people)?;
                 let chosen = choose_module(None, false, None, None, ModuleUse::Rehearsal)
                     .map_err(io("the SoftHSM2 module"))?;
                 let module = chosen.open().map_err(io("the SoftHSM2 module"))?;
@@ -166,6 +171,7 @@ impl Session {
                 (module, chosen, plan, Vec::new(), Vec::new())
             }
         };
+        cleaned.splice(0..0, swept);
         // The online keys on the input media: the registry's current ones at a bootstrap, new
         // ones (one set per root version they are meant for) at an online key rotation.
         let keys_file = if script.kind == Kind::RotateOnlineKeys {
@@ -459,6 +465,7 @@ fn restart_if_empty(tpath: &Path, engine: &Engine) -> Result<Option<Event>, Driv
     if bytes.contains(&b'\n') {
         return Ok(None);
     }
+    crate::fault::point("remove empty transcript");
     std::fs::remove_file(tpath).map_err(io(format!("removing {}", tpath.display())))?;
     let name = tpath
         .file_name()
