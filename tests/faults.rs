@@ -267,7 +267,7 @@ fn kill_everywhere(
     template: Option<&Path>,
     transcript: &str,
     keyholders: &[&str],
-    extra: impl Fn(&Path) -> Vec<String>,
+    extra: impl Fn(&Path) -> Vec<String> + Sync,
 ) -> Figures {
     let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
@@ -291,20 +291,18 @@ fn kill_everywhere(
     let ks: Vec<usize> = (1..=n)
         .filter(|k| !quick || k % 7 == 1 || *k == n)
         .collect();
-    let mut failures = Vec::new();
-    let mut held = 0;
-    for &k in &ks {
+    // One kill and rerun: `None` when it held, else what went wrong.
+    let one = |k: usize| -> Option<String> {
         let ws = fresh(&format!("k{k}"));
         let log = tmp.path().join(format!("k{k}.faults.log"));
         let (code, out) = rehearse(&ws, script, Some(&log), Some(k));
         let passed = points(&log);
         let at = counted[k - 1].as_str();
         if code == Some(0) || passed.len() != k {
-            failures.push(format!(
+            return Some(format!(
                 "point {k} ({at}): not reached ({} points passed, exit {code:?}): {out}",
                 passed.len()
             ));
-            continue;
         }
         let (code, out) = rehearse(&ws, script, None, None);
         let mut problems = if code == Some(0) {
@@ -314,12 +312,32 @@ fn kill_everywhere(
         };
         problems.extend(extra(&ws));
         if problems.is_empty() {
-            held += 1;
             let _ = std::fs::remove_dir_all(&ws);
+            None
         } else {
-            failures.push(format!("point {k} ({at}): {}", problems.join("; ")));
+            Some(format!("point {k} ({at}): {}", problems.join("; ")))
         }
-    }
+    };
+    // As many workers as the machine has cores, each taking the next point.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(&k) = ks.get(i) else { break };
+                    let r = one(k);
+                    results.lock().unwrap().push((k, r));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(k, _)| *k);
+    let held = results.iter().filter(|(_, r)| r.is_none()).count();
+    let failures: Vec<String> = results.into_iter().filter_map(|(_, r)| r).collect();
     eprintln!(
         "{script}: {n} points, {} tried, {held} held, in {:.0} s",
         ks.len(),

@@ -189,6 +189,18 @@ impl Session {
             // exported), otherwise a new one is named after the root version it will produce.
             match unfinished(ws, script_name, &script, &plan)? {
                 Some(p) => p,
+                // A practice root rotation adds dave and removes carol: once one is sealed,
+                // running the same command again reports it (and verifies it again); a second
+                // one could only fail.
+                None if practice_tokens_used && script.kind == Kind::RotateRootKeys => {
+                    match newest_transcript(ws, script_name) {
+                        Some(p) => p,
+                        None => ws.dir.join(format!(
+                            "{script_name}-v{}.transcript.jsonl",
+                            latest(&ws.export(), "root").map_or(1, |(v, _)| v + 1)
+                        )),
+                    }
+                }
                 None => {
                     // Named after the version the ceremony produces: targets for a ceremony
                     // that changes only targets, root otherwise.
@@ -481,6 +493,26 @@ fn restart_if_empty(tpath: &Path, engine: &Engine) -> Result<Option<Event>, Driv
             hex::encode(crate::transcript::record::sha256(&bytes))
         ),
     }))
+}
+
+/// The newest transcript of `script_name` in the workspace (`SCRIPT-vN.transcript.jsonl`, the
+/// highest N).
+fn newest_transcript(ws: &Workspace, script_name: &str) -> Option<PathBuf> {
+    let prefix = format!("{script_name}-v");
+    std::fs::read_dir(&ws.dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let n = name
+                .strip_prefix(&prefix)?
+                .strip_suffix(".transcript.jsonl")?
+                .parse::<u32>()
+                .ok()?;
+            Some((n, e.path()))
+        })
+        .max()
+        .map(|(_, p)| p)
 }
 
 /// A transcript of `script_name` in the workspace that is not sealed yet.

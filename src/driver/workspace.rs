@@ -64,8 +64,9 @@ pub fn prepare(dir: &Path) -> Result<Workspace, DriverError> {
 
 /// What an interrupted run can leave in the workspace, and what this run removes before it
 /// touches anything else (the workspace lock held): temporary files of an atomic write
-/// (`.NAME.conclave-tmp-PID`) and of an export (`.NAME.conclave-tmp`), a key-event log directory
-/// that was being written (`export/.log-NNN.partial-PID`), and in the saved copy of the practice
+/// (`.NAME.conclave-tmp-PID`, also a key-event log's checkpoint being replaced) and of an export
+/// (`.NAME.conclave-tmp`), a key-event log directory that was being written
+/// (`export/.log-NNN.partial-PID`), and in the saved copy of the practice
 /// tokens anything that is not a token file (temporary files of an earlier version: `*.tmp`) and
 /// empty folders. Returns one line for each removal, for the transcript.
 pub(super) fn sweep_leftovers(ws: &Workspace) -> Result<Vec<String>, DriverError> {
@@ -73,12 +74,21 @@ pub(super) fn sweep_leftovers(ws: &Workspace) -> Result<Vec<String>, DriverError
     let temporary = |name: &str| {
         name.starts_with('.') && (name.contains(".conclave-tmp") || name.contains(".partial-"))
     };
-    for dir in [
+    // The workspace, its input and export folders, and the key-event logs in the export (a
+    // checkpoint being replaced).
+    let mut dirs = vec![
         ws.dir.clone(),
         ws.input(),
         ws.input().join("requests"),
         ws.export(),
-    ] {
+    ];
+    dirs.extend(entries(&ws.export())?.into_iter().filter(|p| {
+        p.symlink_metadata().is_ok_and(|m| m.is_dir())
+            && p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !temporary(n))
+    }));
+    for dir in dirs {
         for path in entries(&dir)? {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
