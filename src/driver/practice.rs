@@ -111,8 +111,9 @@ pub(super) fn practice_tokens(
 }
 
 /// Before the token module is loaded: remove what an interrupted earlier run left in the
-/// practice token store: a practice token made before its PIN was saved (nobody can log in to
-/// it), with its saved copy. Returns what was removed. (Temporary files are removed by the
+/// practice token store: a practice token made before its PIN was saved, or made but cut before
+/// its user PIN was set (nobody can log in to either), with its saved copy; the token is made
+/// again by [`practice_tokens`]. Returns what was removed. (Temporary files are removed by the
 /// workspace's sweep, [`super::workspace::sweep_leftovers`].)
 pub(super) fn clean_practice_leftovers(
     ws: &Workspace,
@@ -138,19 +139,17 @@ pub(super) fn clean_practice_leftovers(
         } else {
             continue;
         };
+        // Its saved copy first: it would otherwise bring the token back.
+        if let Some(copy) = dir.file_name().map(|n| saved(ws).join(n))
+            && copy.exists()
         {
-            // Its saved copy first: it would otherwise bring the token back.
-            if let Some(copy) = dir.file_name().map(|n| saved(ws).join(n))
-                && copy.exists()
-            {
-                remove_dir(&copy)?;
-            }
-            remove_dir(&dir)?;
-            removed.push(format!(
-                "the practice token of {name} ({}) {why}; it was removed and made again",
-                dir.display()
-            ));
+            remove_dir(&copy)?;
         }
+        remove_dir(&dir)?;
+        removed.push(format!(
+            "the practice token of {name} ({}) {why}; it was removed and made again",
+            dir.display()
+        ));
     }
     Ok(removed)
 }
