@@ -31,7 +31,7 @@ IMAGE_DEB_PACKAGES := mmdebstrap qemu-system-x86 xorriso grub-pc-bin grub-common
   mtools dosfstools ovmf squashfs-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo demo-verify test deps deb-deps image-deps venv js-clients client-gate lint no-network-deps unit conformance build bench fuzz clean image image-test
+.PHONY: demo demo-verify test deps deb-deps image-deps venv js-clients client-gate lint no-network-deps unit conformance faults build bench fuzz clean image image-test
 
 build:
 	$(CARGO) build --release --locked
@@ -200,6 +200,13 @@ test: deps lint unit image-test
 conformance: venv
 	CONCLAVE_PYTHON=$(abspath $(PY)) $(CARGO) test --locked --features conformance-client \
 	  --test conformance_client --test client_workflow
+
+# Only the fault-injection suite (tests/faults.rs, docs/security.md "Fault injection"): a practice
+# bootstrap-root and rotate-root-keys killed at every durable boundary, each rerun to a verified
+# ceremony; prints points tried and held per ceremony. Part of `make test` too (deb-deps: SoftHSM2
+# and pkcs11-tool). FAULTS_QUICK=1 tries every 7th point only.
+faults: deb-deps
+	$(if $(FAULTS_QUICK),CONCLAVE_FAULTS_QUICK=1) $(CARGO) test --locked --test faults -- --nocapture
 
 # Only the compatibility gate against the real clients (tests/client_gate.rs): prints the table
 # of docs/verification.md. Part of `make test` too.

@@ -291,6 +291,18 @@ pub const DIR_MODE: u32 = 0o755;
 /// Mode of folders that hold tokens: the owner only.
 pub const PRIVATE_DIR_MODE: u32 = 0o700;
 
+/// A path as a failpoint names it: its last two components (the same in every workspace).
+pub fn fault_name(path: &Path) -> String {
+    let mut parts: Vec<String> = path
+        .components()
+        .rev()
+        .take(2)
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.reverse();
+    parts.join("/")
+}
+
 /// Sets `file`'s mode to exactly `mode` (`fchmod`: the umask applies only to `open`).
 pub fn set_mode(file: &File, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -306,6 +318,9 @@ pub fn create_dir_all_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     while let Some(p) = at.filter(|p| !p.as_os_str().is_empty() && p.symlink_metadata().is_err()) {
         missing.push(p.to_path_buf());
         at = p.parent();
+    }
+    if !missing.is_empty() {
+        crate::fault::point(&format!("mkdir {}", fault_name(path)));
     }
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -340,7 +355,10 @@ pub fn write_new_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
     }
     write_via_temp(path, data, FILE_MODE, |tmp, path| {
         match std::fs::hard_link(tmp, path) {
-            Ok(()) => std::fs::remove_file(tmp),
+            Ok(()) => {
+                crate::fault::point(&format!("remove temporary {}", fault_name(path)));
+                std::fs::remove_file(tmp)
+            }
             // vfat and exFAT (most USB sticks) have no hard links: rename(2) with
             // RENAME_NOREPLACE refuses to replace in the same way.
             Err(e)
@@ -392,16 +410,21 @@ fn write_via_temp(
     let tmp = dir.join(format!(".{name}.conclave-tmp-{}", std::process::id()));
     let result = (|| {
         use std::os::unix::fs::OpenOptionsExt;
+        crate::fault::point(&format!("create temporary {name}"));
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(mode)
             .open(&tmp)?;
         set_mode(&f, mode)?;
+        crate::fault::point(&format!("write {name}"));
         f.write_all(data)?;
+        crate::fault::point(&format!("fsync {name}"));
         f.sync_all()?;
         drop(f);
+        crate::fault::point(&format!("rename {name}"));
         publish(&tmp, path)?;
+        crate::fault::point(&format!("fsync folder of {name}"));
         File::open(&dir)?.sync_all()
     })();
     if result.is_err() {

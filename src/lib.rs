@@ -8,6 +8,7 @@ pub mod ceremony;
 pub mod cli;
 pub mod config;
 pub mod driver;
+pub mod fault;
 pub mod folder;
 pub mod intoto;
 pub mod memory;

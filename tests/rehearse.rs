@@ -847,6 +847,16 @@ fn a_rerun_finishes_an_interrupted_key_event_log_and_a_finished_ceremony_is_veri
         "no second rotation"
     );
     assert!(!ws.join("export/log-003").exists());
+    // Run once more: the practice rotation is finished; it is reported and verified again, and
+    // no second rotation starts (it could only fail: dave is a keyholder already).
+    let out = rehearse_script(&ws, "rotate-root-keys");
+    assert!(out.contains("already complete"), "{out}");
+    assert!(
+        out.contains("rotate-root-keys-v2.transcript.jsonl") && out.contains(": VALID"),
+        "{out}"
+    );
+    assert!(!ws.join("rotate-root-keys-v3.transcript.jsonl").exists());
+    assert!(!ws.join("export/3.root.json").exists());
 }
 
 /// `pkcs11-tool` on a practice token of the workspace (its SoftHSM2 configuration), logged in

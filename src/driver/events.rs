@@ -115,7 +115,8 @@ impl Session {
     pub fn import_layout_event(&self, file: &str) -> Result<Event, DriverError> {
         let path = self.ws.input().join(file);
         if !path.exists() && self.practice_tokens {
-            std::fs::create_dir_all(self.ws.input()).map_err(io(self.ws.input().display()))?;
+            crate::folder::create_dir_all_mode(&self.ws.input(), crate::folder::DIR_MODE)
+                .map_err(io(self.ws.input().display()))?;
             crate::folder::write_new_file(&path, practice_layout(self.clock())?.as_bytes())
                 .map_err(io(path.display()))?;
         }
@@ -447,7 +448,8 @@ impl Session {
         for dir in &places {
             for (sub, group) in &groups {
                 let dir = dir.join(sub);
-                std::fs::create_dir_all(&dir).map_err(io(dir.display()))?;
+                crate::folder::create_dir_all_mode(&dir, crate::folder::DIR_MODE)
+                    .map_err(io(dir.display()))?;
                 reports.push(
                     export_files(&StdFs, &dir, group, ExportOptions::default())
                         .map_err(io(format!("export to {}", dir.display())))?,

@@ -39,7 +39,8 @@ pub(super) fn export_transcript(
         data,
     }];
     for dir in export_places(ws, medium) {
-        std::fs::create_dir_all(&dir).map_err(io(dir.display()))?;
+        crate::folder::create_dir_all_mode(&dir, crate::folder::DIR_MODE)
+            .map_err(io(dir.display()))?;
         export_files(&StdFs, &dir, &file, ExportOptions::default())
             .map_err(io(format!("the sealed transcript to {}", dir.display())))?;
     }

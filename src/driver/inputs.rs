@@ -30,7 +30,8 @@ pub(super) fn online_keys(
         )));
     }
     if !path.exists() {
-        std::fs::create_dir_all(ws.input()).map_err(io(ws.input().display()))?;
+        crate::folder::create_dir_all_mode(&ws.input(), crate::folder::DIR_MODE)
+            .map_err(io(ws.input().display()))?;
         let mut m = Map::new();
         for role in ["snapshot", "timestamp"] {
             let s = SoftwareSigner::generate(Algorithm::Ed25519, &mut rand_core::OsRng)
@@ -68,7 +69,8 @@ pub(super) fn key_requests(
         )));
     }
     if !dir.exists() {
-        std::fs::create_dir_all(&dir).map_err(io(dir.display()))?;
+        crate::folder::create_dir_all_mode(&dir, crate::folder::DIR_MODE)
+            .map_err(io(dir.display()))?;
         for (project, alg) in [
             ("example-pkg", Algorithm::Ed25519),
             ("other-pkg", Algorithm::EcdsaP256),

@@ -172,6 +172,7 @@ pub fn append(a: &AppendRequest) -> Result<Appended, LogDirError> {
         std::process::id()
     ));
     let result = write_files(&tmp, &plan.files).and_then(|()| {
+        crate::fault::point(&format!("log rename {}", crate::folder::fault_name(&a.log)));
         std::fs::rename(&tmp, &a.log).map_err(|e| {
             LogDirError::Io(format!(
                 "cannot rename {} to {}: {e}",
@@ -188,6 +189,7 @@ pub fn append(a: &AppendRequest) -> Result<Appended, LogDirError> {
 }
 
 fn mkdir_new(dir: &Path) -> Result<(), LogDirError> {
+    crate::fault::point(&format!("log mkdir {}", crate::folder::fault_name(dir)));
     std::fs::create_dir(dir).map_err(|e| {
         LogDirError::Io(format!(
             "cannot create {} (the new log goes into a new directory): {e}",

@@ -26,6 +26,7 @@ mod runner;
 mod scripts;
 mod seal;
 mod session;
+mod token_store;
 mod tokens;
 mod workspace;
 

@@ -12,7 +12,8 @@ use crate::signer::pkcs11::Module;
 use crate::tuf::canonical::{Map, Value};
 
 use super::error::{DriverError, io};
-use super::workspace::{Workspace, write_private};
+use super::token_store::{has_user_pin, remove_dir, saved, token_folder, well_formed_object};
+use super::workspace::Workspace;
 
 /// The keyholders of a rehearsal.
 pub const PRACTICE_KEYHOLDERS: [&str; 3] = ["alice", "bob", "carol"];
@@ -100,7 +101,8 @@ pub(super) fn practice_tokens(
             .map(|(k, p)| (k.clone(), Value::String(p.to_string())))
             .collect();
         let text = Zeroizing::new(Value::Object(m).to_pretty_json());
-        write_private(&ws.practice_pins(), text.as_bytes())?;
+        crate::folder::write_private_file(&ws.practice_pins(), text.as_bytes())
+            .map_err(io(ws.practice_pins().display()))?;
         module
             .init_token(name, &so_pin, &pin)
             .map_err(io(format!("creating the practice token of {name}")))?;
@@ -108,138 +110,46 @@ pub(super) fn practice_tokens(
     Ok(pins)
 }
 
-/// The folder in `tokens/` of the practice token labelled `name` (SoftHSM2 keeps the label in
-/// `token.object`, padded with spaces to 32 bytes).
-fn token_folder(ws: &Workspace, name: &str) -> Option<std::path::PathBuf> {
-    let padded = format!("{name:<32}");
-    std::fs::read_dir(ws.dir.join("tokens"))
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|dir| {
-            std::fs::read(dir.join("token.object"))
-                .is_ok_and(|b| b.windows(padded.len()).any(|w| w == padded.as_bytes()))
-        })
-}
-
 /// Before the token module is loaded: remove what an interrupted earlier run left in the
-/// practice token store: a practice token made before its PIN was saved (an earlier version
-/// saved it after; nobody can log in to it), and the temporary files of the saved copy
-/// (`*.tmp`). Returns what was removed.
+/// practice token store: a practice token made before its PIN was saved, or made but cut before
+/// its user PIN was set (nobody can log in to either), with its saved copy; the token is made
+/// again by [`practice_tokens`]. Returns what was removed. (Temporary files are removed by the
+/// workspace's sweep, [`super::workspace::sweep_leftovers`].)
 pub(super) fn clean_practice_leftovers(
     ws: &Workspace,
     people: &[String],
 ) -> Result<Vec<String>, DriverError> {
     let mut removed = Vec::new();
-    let saved: Vec<String> = std::fs::read_to_string(ws.practice_pins())
+    let saved_pins: Vec<String> = std::fs::read_to_string(ws.practice_pins())
         .ok()
         .and_then(|t| Value::parse(t.as_bytes()).ok())
         .and_then(|v| v.as_object().map(|m| m.keys().cloned().collect()))
         .unwrap_or_default();
     for name in people {
-        if saved.contains(name) {
+        let Some(dir) = token_folder(ws, name) else {
             continue;
+        };
+        // Cut between C_InitToken and C_InitPIN: the token has no user PIN.
+        let without_pin = std::fs::read(dir.join("token.object"))
+            .is_ok_and(|b| well_formed_object(&b) && !has_user_pin(&b));
+        let why = if without_pin {
+            "was made but its PIN was never set (an interruption between C_InitToken and C_InitPIN)"
+        } else if !saved_pins.contains(name) {
+            "was made before its PIN was saved"
+        } else {
+            continue;
+        };
+        // Its saved copy first: it would otherwise bring the token back.
+        if let Some(copy) = dir.file_name().map(|n| saved(ws).join(n))
+            && copy.exists()
+        {
+            remove_dir(&copy)?;
         }
-        if let Some(dir) = token_folder(ws, name) {
-            std::fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;
-            // And its saved copy, which would otherwise bring it back.
-            if let Some(copy) = dir.file_name().map(|n| ws.dir.join("tokens.saved").join(n))
-                && copy.exists()
-            {
-                std::fs::remove_dir_all(&copy)
-                    .map_err(io(format!("removing {}", copy.display())))?;
-            }
-            removed.push(format!(
-                "the practice token of {name} ({}) was made before its PIN was saved and was made again",
-                dir.display()
-            ));
-        }
-    }
-    let saved_dir = ws.dir.join("tokens.saved");
-    for tmp in temporary_files(&saved_dir) {
-        std::fs::remove_file(&tmp).map_err(io(format!("removing {}", tmp.display())))?;
+        remove_dir(&dir)?;
         removed.push(format!(
-            "a temporary file of the saved token copy ({})",
-            tmp.display()
+            "the practice token of {name} ({}) {why}; it was removed and made again",
+            dir.display()
         ));
     }
     Ok(removed)
-}
-
-/// `*.tmp` files (what `write_private` leaves when cut short) one folder level under `dir`.
-fn temporary_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    rd.filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .filter_map(|d| std::fs::read_dir(d).ok())
-        .flat_map(|rd| rd.filter_map(Result::ok).map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
-        .collect()
-}
-
-/// SoftHSM2 rewrites its token files in place, so a `kill -9` at the wrong moment can leave a
-/// practice token's file empty. The rehearsal keeps a copy of the token store once the tokens
-/// and keys exist (`tokens.saved/`) and puts back any file that an interruption emptied. Practice
-/// tokens only: a hardware token keeps its own state.
-pub(super) fn save_tokens(ws: &Workspace) -> Result<(), DriverError> {
-    let from = ws.dir.join("tokens");
-    let to = ws.dir.join("tokens.saved");
-    for dir in std::fs::read_dir(&from).map_err(io(from.display()))? {
-        let dir = dir.map_err(io(from.display()))?.path();
-        if !dir.is_dir() {
-            continue;
-        }
-        let Some(name) = dir.file_name() else {
-            continue;
-        };
-        let target = to.join(name);
-        std::fs::create_dir_all(&target).map_err(io(target.display()))?;
-        for f in std::fs::read_dir(&dir).map_err(io(dir.display()))? {
-            let f = f.map_err(io(dir.display()))?.path();
-            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-            if f.is_file()
-                && len > 0
-                && let Some(fname) = f.file_name()
-            {
-                let bytes = std::fs::read(&f).map_err(io(f.display()))?;
-                write_private(&target.join(fname), &bytes)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Put back token files that an interruption left empty; returns what was repaired.
-pub(super) fn repair_tokens(ws: &Workspace) -> Result<Vec<String>, DriverError> {
-    let live = ws.dir.join("tokens");
-    let saved = ws.dir.join("tokens.saved");
-    let mut repaired = Vec::new();
-    let Ok(dirs) = std::fs::read_dir(&saved) else {
-        return Ok(repaired);
-    };
-    for dir in dirs {
-        let dir = dir.map_err(io(saved.display()))?.path();
-        let Some(name) = dir.file_name() else {
-            continue;
-        };
-        for f in std::fs::read_dir(&dir).map_err(io(dir.display()))? {
-            let f = f.map_err(io(dir.display()))?.path();
-            let Some(fname) = f.file_name() else { continue };
-            // The saved copy's own temporary files are never put into the token store.
-            if f.extension().is_some_and(|e| e == "tmp") {
-                continue;
-            }
-            let target = live.join(name).join(fname);
-            let damaged = target.metadata().map(|m| m.len() == 0).unwrap_or(true);
-            if damaged {
-                let bytes = std::fs::read(&f).map_err(io(f.display()))?;
-                write_private(&target, &bytes)?;
-                repaired.push(target.display().to_string());
-            }
-        }
-    }
-    Ok(repaired)
 }

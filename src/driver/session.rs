@@ -23,10 +23,10 @@ use super::inputs::{latest, online_keys};
 use super::log_step::log_step_missing;
 use super::plan::Plan;
 use super::practice::{
-    PRACTICE_LOG_ORIGIN, clean_practice_leftovers, practice_plan, practice_tokens, repair_tokens,
-    save_tokens,
+    PRACTICE_LOG_ORIGIN, clean_practice_leftovers, practice_plan, practice_tokens,
 };
 use super::report::{CeremonyReport, finished};
+use super::token_store::{repair_tokens, save_tokens};
 use super::workspace::Workspace;
 
 /// Whether a ceremony could be opened or was finished already.
@@ -123,11 +123,16 @@ impl Session {
         let mut engine =
             Engine::new(script.clone()).map_err(|e| DriverError::Refused(e.to_string()))?;
         let practice_tokens_used = real.is_none();
-        let (module, chosen_module, plan, repaired, cleaned) = match real {
+        // What an interrupted run left (temporary files, a half-written log directory) goes
+        // first; each removal is recorded.
+        let swept = super::workspace::sweep_leftovers(ws)?;
+        let (module, chosen_module, plan, repaired, mut cleaned) = match real {
             None => {
                 let (people, values) = practice_plan(script.kind);
-                let cleaned = clean_practice_leftovers(ws, &people)?;
+                // Torn token files are put back from the saved copy before the leftovers are
+                // judged (a token is never taken for a leftover because its file was torn).
                 let repaired = repair_tokens(ws)?;
+                let cleaned = clean_practice_leftovers(ws, &people)?;
                 let chosen = choose_module(None, false, None, None, ModuleUse::Rehearsal)
                     .map_err(io("the SoftHSM2 module"))?;
                 let module = chosen.open().map_err(io("the SoftHSM2 module"))?;
@@ -167,6 +172,7 @@ impl Session {
                 (module, chosen, plan, Vec::new(), Vec::new())
             }
         };
+        cleaned.splice(0..0, swept);
         // The online keys on the input media: the registry's current ones at a bootstrap, new
         // ones (one set per root version they are meant for) at an online key rotation.
         let keys_file = if script.kind == Kind::RotateOnlineKeys {
@@ -184,6 +190,18 @@ impl Session {
             // exported), otherwise a new one is named after the root version it will produce.
             match unfinished(ws, script_name, &script, plan.log_origin.is_some())? {
                 Some(p) => p,
+                // A practice root rotation adds dave and removes carol: once one is sealed,
+                // running the same command again reports it (and verifies it again); a second
+                // one could only fail.
+                None if practice_tokens_used && script.kind == Kind::RotateRootKeys => {
+                    match newest_transcript(ws, script_name) {
+                        Some(p) => p,
+                        None => ws.dir.join(format!(
+                            "{script_name}-v{}.transcript.jsonl",
+                            latest(&ws.export(), "root").map_or(1, |(v, _)| v + 1)
+                        )),
+                    }
+                }
                 None => {
                     // Named after the version the ceremony produces: targets for a ceremony
                     // that changes only targets, root otherwise.
@@ -462,6 +480,7 @@ fn restart_if_empty(tpath: &Path, engine: &Engine) -> Result<Option<Event>, Driv
     if bytes.contains(&b'\n') {
         return Ok(None);
     }
+    crate::fault::point("remove empty transcript");
     std::fs::remove_file(tpath).map_err(io(format!("removing {}", tpath.display())))?;
     let name = tpath
         .file_name()
@@ -477,6 +496,26 @@ fn restart_if_empty(tpath: &Path, engine: &Engine) -> Result<Option<Event>, Driv
             hex::encode(crate::transcript::record::sha256(&bytes))
         ),
     }))
+}
+
+/// The newest transcript of `script_name` in the workspace (`SCRIPT-vN.transcript.jsonl`, the
+/// highest N).
+fn newest_transcript(ws: &Workspace, script_name: &str) -> Option<PathBuf> {
+    let prefix = format!("{script_name}-v");
+    std::fs::read_dir(&ws.dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let n = name
+                .strip_prefix(&prefix)?
+                .strip_suffix(".transcript.jsonl")?
+                .parse::<u32>()
+                .ok()?;
+            Some((n, e.path()))
+        })
+        .max()
+        .map(|(_, p)| p)
 }
 
 /// A transcript of `script_name` in the workspace that is not sealed yet.

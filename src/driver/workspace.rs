@@ -38,6 +38,9 @@ impl Workspace {
 /// Prepare the workspace folder and its SoftHSM2 configuration (in the parent process, before
 /// the module is loaded with that configuration).
 pub fn prepare(dir: &Path) -> Result<Workspace, DriverError> {
+    if !dir.exists() {
+        crate::fault::point("mkdir workspace");
+    }
     std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
     let dir = dir
         .canonicalize()
@@ -59,18 +62,98 @@ pub fn prepare(dir: &Path) -> Result<Workspace, DriverError> {
     Ok(ws)
 }
 
-pub(super) fn write_private(path: &Path, data: &[u8]) -> Result<(), DriverError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io(tmp.display()))?;
-    f.write_all(data).map_err(io(tmp.display()))?;
-    f.sync_all().map_err(io(tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(io(path.display()))
+/// What an interrupted run can leave in the workspace, and what this run removes before it
+/// touches anything else (the workspace lock held): temporary files of an atomic write
+/// (`.NAME.conclave-tmp-PID`, also a key-event log's checkpoint being replaced) and of an export
+/// (`.NAME.conclave-tmp`), a key-event log directory that was being written
+/// (`export/.log-NNN.partial-PID`), and in the saved copy of the practice
+/// tokens anything that is not a token file (temporary files of an earlier version: `*.tmp`) and
+/// empty folders. Returns one line for each removal, for the transcript.
+pub(super) fn sweep_leftovers(ws: &Workspace) -> Result<Vec<String>, DriverError> {
+    let mut removed = Vec::new();
+    let temporary = |name: &str| {
+        name.starts_with('.') && (name.contains(".conclave-tmp") || name.contains(".partial-"))
+    };
+    // The workspace, its input and export folders, and the key-event logs in the export (a
+    // checkpoint being replaced).
+    let mut dirs = vec![
+        ws.dir.clone(),
+        ws.input(),
+        ws.input().join("requests"),
+        ws.export(),
+    ];
+    dirs.extend(entries(&ws.export())?.into_iter().filter(|p| {
+        p.symlink_metadata().is_ok_and(|m| m.is_dir())
+            && p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !temporary(n))
+    }));
+    for dir in dirs {
+        for path in entries(&dir)? {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if !temporary(name) {
+                continue;
+            }
+            remove(&path)?;
+            removed.push(format!(
+                "a temporary {} of an interrupted write ({})",
+                if path.is_dir() { "folder" } else { "file" },
+                path.display()
+            ));
+        }
+    }
+    let saved = super::token_store::saved(ws);
+    for dir in entries(&saved)?.into_iter().filter(|p| p.is_dir()) {
+        let files = entries(&dir)?;
+        for f in &files {
+            if f.extension().is_some_and(|e| e == "object") {
+                continue;
+            }
+            remove(f)?;
+            removed.push(format!(
+                "a temporary file of the saved token copy ({})",
+                f.display()
+            ));
+        }
+        if entries(&dir)?.is_empty() {
+            remove(&dir)?;
+            removed.push(format!(
+                "an empty folder of the saved token copy ({})",
+                dir.display()
+            ));
+        }
+    }
+    Ok(removed)
+}
+
+/// The entries of a folder (none when it does not exist), sorted.
+fn entries(dir: &Path) -> Result<Vec<PathBuf>, DriverError> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(dir.display())(e)),
+    };
+    let mut out = Vec::new();
+    for e in rd {
+        out.push(e.map_err(io(dir.display()))?.path());
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Remove a file, or a folder with what it holds (without following a link).
+fn remove(path: &Path) -> Result<(), DriverError> {
+    crate::fault::point(&format!(
+        "remove leftover {}",
+        crate::folder::fault_name(path)
+    ));
+    let is_dir = path.symlink_metadata().is_ok_and(|m| m.is_dir());
+    if is_dir {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    }
+    .map_err(io(format!("removing {}", path.display())))
 }

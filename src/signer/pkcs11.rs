@@ -1214,6 +1214,7 @@ impl Module {
         };
         let desc = format!("new token \"{label}\" in slot {}", slot.id());
         let so = AuthPin::new(so_pin.as_str().into());
+        crate::fault::point(&format!("token C_InitToken {label}"));
         self.ctx
             .init_token(slot, &so, label)
             .map_err(|e| classify(e, &desc))?;
@@ -1224,6 +1225,7 @@ impl Module {
         session
             .login(UserType::So, Some(&so))
             .map_err(|e| classify(e, &desc))?;
+        crate::fault::point(&format!("token C_InitPIN {label}"));
         session
             .init_pin(&AuthPin::new(user_pin.as_str().into()))
             .map_err(|e| classify(e, &desc))?;
@@ -1493,6 +1495,7 @@ impl TokenSession {
             .find_objects(&[Attribute::Id(id.to_vec())])
             .map_err(|e| self.err(e))?;
         for h in &handles {
+            crate::fault::point("token C_DestroyObject");
             self.session.destroy_object(*h).map_err(|e| self.err(e))?;
         }
         Ok(handles.len())
@@ -1825,6 +1828,7 @@ impl TokenSession {
                 Attribute::Label(label.as_bytes().to_vec()),
                 Attribute::Id(id.clone()),
             ];
+            crate::fault::point(&format!("token C_GenerateKeyPair {label}"));
             match self
                 .session
                 .generate_key_pair(&mech, &public_template, &private_template)
@@ -1907,6 +1911,7 @@ impl TokenSession {
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
         let mut msg = b"conclave key self-test ".to_vec();
         msg.extend_from_slice(&hex::encode(nonce).into_bytes());
+        crate::fault::point(&format!("token C_Sign self-test {label}"));
         let sig = match raw_sign(&self.session, private_h, alg, &msg) {
             Ok(s) => s,
             Err(e) => {
@@ -2125,6 +2130,7 @@ impl Pkcs11Signer {
     pub fn sign_token(&mut self, msg: &[u8]) -> Result<Vec<u8>, TokenError> {
         self.pin_before_signature()?;
         let alg = self.public.algorithm();
+        crate::fault::point(&format!("token C_Sign {}", self.label));
         let sig = raw_sign(&self.session.session, self.handle, alg, msg).map_err(|e| {
             classify(
                 e,

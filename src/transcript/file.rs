@@ -139,6 +139,7 @@ impl TranscriptFile {
     /// the new name survives a power cut.
     pub fn create(path: &Path) -> Result<TranscriptFile, FileError> {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        crate::fault::point("transcript create");
         let file = OpenOptions::new()
             .append(true)
             .create_new(true)
@@ -244,8 +245,10 @@ impl TranscriptFile {
                 source,
             })?;
         if let Some(t) = &torn {
+            crate::fault::point("transcript cut torn line");
             file.set_len(t.offset as u64)
                 .map_err(io(path, "cannot cut off the torn last line"))?;
+            crate::fault::point("transcript fsync after cut");
             file.sync_all()
                 .map_err(io(path, "cannot sync after cutting the torn line"))?;
         }
@@ -316,9 +319,11 @@ impl TranscriptFile {
         let line = record.to_line();
         // Poisoned until the line is on disk: a half-written line is only repaired by resuming.
         self.poisoned = true;
+        crate::fault::point(&format!("transcript append {action}"));
         self.file
             .write_all(line.as_bytes())
             .map_err(io(&self.path, "cannot write a record"))?;
+        crate::fault::point(&format!("transcript fsync {action}"));
         self.file
             .sync_data()
             .map_err(io(&self.path, "cannot sync a record to disk"))?;
@@ -401,6 +406,7 @@ fn sync_parent(path: &Path) -> Result<(), FileError> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    crate::fault::point("transcript fsync folder");
     File::open(parent)
         .and_then(|d| d.sync_all())
         .map_err(io(parent, "cannot sync the folder"))

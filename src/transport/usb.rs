@@ -606,6 +606,8 @@ impl MediaFs for StdFs {
     }
     fn write_new(&self, path: &Path, data: &[u8]) -> io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
+        let name = crate::folder::fault_name(path);
+        crate::fault::point(&format!("export create {name}"));
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -613,19 +615,31 @@ impl MediaFs for StdFs {
             .open(path)?;
         // Exactly 0644, whatever the umask (on FAT the mount options decide).
         crate::folder::set_mode(&f, crate::folder::FILE_MODE)?;
+        crate::fault::point(&format!("export write {name}"));
         f.write_all(data)?;
+        crate::fault::point(&format!("export fsync {name}"));
         f.sync_all()
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        crate::fault::point(&format!("export rename {}", crate::folder::fault_name(to)));
         std::fs::rename(from, to)
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
+        crate::fault::point(&format!(
+            "export remove {}",
+            crate::folder::fault_name(path)
+        ));
         std::fs::remove_file(path)
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        crate::fault::point(&format!(
+            "export fsync folder {}",
+            crate::folder::fault_name(dir)
+        ));
         std::fs::File::open(dir)?.sync_all()
     }
     fn sync_all(&self) -> io::Result<()> {
+        crate::fault::point("export sync");
         rustix::fs::sync();
         Ok(())
     }
