@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace python3 python3-venv dosfstools mtools faketime time \
   libtpm2-pkcs11-1 libtpm2-pkcs11-tools swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 dbus \
-  ykcs11 p11-kit-modules
+  ykcs11 p11-kit-modules libclang-dev
 # sigstore-python (Sigstore's Rekor client) checks the key-event log's checkpoints and inclusion
 # proofs in tests/transparency.rs; it shares tuf/securesystemslib/cryptography/urllib3 below.
 PY_SIGSTORE := sigstore==4.5.1 sigstore-models==0.0.6 sigstore-rekor-types==0.0.18 \
@@ -64,7 +64,8 @@ deps: deb-deps venv js-clients
 # Debian packages the tests use (SoftHSM2, zbar, tmux, strace; python3-venv for the venv;
 # faketime for the client workflow tests on static repositories of the past; tpm2-pkcs11 on
 # swtpm with tpm2-abrmd on a private D-Bus for tests/tpm2_pkcs11.rs; ykcs11 loaded with no
-# device in tests/device_profiles.rs; p11-kit-proxy mixing SoftHSM2 and tpm2-pkcs11 in one ceremony).
+# device in tests/device_profiles.rs; p11-kit-proxy mixing SoftHSM2 and tpm2-pkcs11 in one ceremony;
+# libclang-dev for bindgen in the kryoptic build below).
 # Installs only what is missing.
 deb-deps:
 	@$(MAKE) --no-print-directory install-debs PACKAGES="$(DEB_PACKAGES)"
@@ -141,6 +142,28 @@ PROFILE_TARGET := $(or $(CARGO_TARGET_DIR),target)/pkcs11-profile
 .PHONY: pkcs11-profile
 pkcs11-profile:
 	$(CARGO) build --locked --manifest-path $(PROFILE_CRATE)/Cargo.toml --target-dir $(PROFILE_TARGET)
+
+# Kryoptic 1.5.4's PKCS#11 module (a software token with EdDSA) for tests/kryoptic.rs, built once
+# into its own target directory: tests/kryoptic pins it (Cargo.lock) with the OpenSSL 3.5.5 sources
+# of openssl-src, which ossl-sys configures and builds in place and links statically (Debian 12's
+# OpenSSL 3.0 is too old for kryoptic's Ed25519). The sources are copied out of the cargo registry
+# first. About KRYOPTIC_BUILD_TIME on a fresh 2-core machine (most of it OpenSSL); nothing once built.
+KRYOPTIC_CRATE := tests/kryoptic
+KRYOPTIC_TARGET := $(abspath $(or $(CARGO_TARGET_DIR),target))/kryoptic
+KRYOPTIC_SO := $(KRYOPTIC_TARGET)/release/libkryoptic_pkcs11.so
+.PHONY: kryoptic
+kryoptic: $(KRYOPTIC_SO)
+$(KRYOPTIC_SO): $(KRYOPTIC_CRATE)/Cargo.toml $(KRYOPTIC_CRATE)/Cargo.lock $(KRYOPTIC_CRATE)/src/lib.rs | deb-deps
+	@echo "make kryoptic: building kryoptic 1.5.4 and OpenSSL 3.5.5 (about KRYOPTIC_BUILD_TIME on 2 cores, once)"
+	@mkdir -p $(KRYOPTIC_TARGET)
+	@src=$$($(CARGO) metadata --locked --format-version 1 --manifest-path $(KRYOPTIC_CRATE)/Cargo.toml \
+	  | python3 -c 'import json, os, sys; m = json.load(sys.stdin); print(next(os.path.dirname(p["manifest_path"]) for p in m["packages"] if p["name"] == "openssl-src"))') && \
+	  if [ ! -e $(KRYOPTIC_TARGET)/openssl/.copied ]; then \
+	    rm -rf $(KRYOPTIC_TARGET)/openssl && cp -r "$$src/openssl" $(KRYOPTIC_TARGET)/openssl && \
+	    touch $(KRYOPTIC_TARGET)/openssl/.copied; fi
+	KRYOPTIC_OPENSSL_SOURCES=$(KRYOPTIC_TARGET)/openssl $(CARGO) build --release --locked \
+	  --manifest-path $(KRYOPTIC_CRATE)/Cargo.toml --target-dir $(KRYOPTIC_TARGET)
+	@test -f $@ && touch $@
 
 # The default build (the appliance's `conclave`) must not link an HTTP client: only the
 # conformance client's feature brings one in.
