@@ -147,7 +147,8 @@ pkcs11-profile:
 # into its own target directory: tests/kryoptic pins it (Cargo.lock) with the OpenSSL 3.5.5 sources
 # of openssl-src, which ossl-sys configures and builds in place and links statically (Debian 12's
 # OpenSSL 3.0 is too old for kryoptic's Ed25519). The sources are copied out of the cargo registry
-# first. About KRYOPTIC_BUILD_TIME on a fresh 2-core machine (most of it OpenSSL); nothing once built.
+# first, with the one file openssl-src leaves out that OpenSSL's Configure needs
+# (util/providers.num: the symbol a provider module exports, for its linker script). About KRYOPTIC_BUILD_TIME on a fresh 2-core machine (most of it OpenSSL); nothing once built.
 KRYOPTIC_CRATE := tests/kryoptic
 KRYOPTIC_TARGET := $(abspath $(or $(CARGO_TARGET_DIR),target))/kryoptic
 KRYOPTIC_SO := $(KRYOPTIC_TARGET)/release/libkryoptic_pkcs11.so
@@ -158,11 +159,14 @@ $(KRYOPTIC_SO): $(KRYOPTIC_CRATE)/Cargo.toml $(KRYOPTIC_CRATE)/Cargo.lock $(KRYO
 	@mkdir -p $(KRYOPTIC_TARGET)
 	@src=$$($(CARGO) metadata --locked --format-version 1 --manifest-path $(KRYOPTIC_CRATE)/Cargo.toml \
 	  | python3 -c 'import json, os, sys; m = json.load(sys.stdin); print(next(os.path.dirname(p["manifest_path"]) for p in m["packages"] if p["name"] == "openssl-src"))') && \
-	  if [ ! -e $(KRYOPTIC_TARGET)/openssl/.copied ]; then \
-	    rm -rf $(KRYOPTIC_TARGET)/openssl && cp -r "$$src/openssl" $(KRYOPTIC_TARGET)/openssl && \
-	    touch $(KRYOPTIC_TARGET)/openssl/.copied; fi
-	KRYOPTIC_OPENSSL_SOURCES=$(KRYOPTIC_TARGET)/openssl $(CARGO) build --release --locked \
-	  --manifest-path $(KRYOPTIC_CRATE)/Cargo.toml --target-dir $(KRYOPTIC_TARGET)
+	  dir=$(KRYOPTIC_TARGET)/$$(basename "$$src") && \
+	  if [ ! -e $$dir/.copied ]; then \
+	    rm -rf $$dir && cp -r "$$src/openssl" $$dir && \
+	    printf 'OSSL_provider_init 1\t*\tEXIST::FUNCTION:\n' > $$dir/util/providers.num && \
+	    touch $$dir/.copied; fi && \
+	  echo "KRYOPTIC_OPENSSL_SOURCES=$$dir $(CARGO) build --release --locked --manifest-path $(KRYOPTIC_CRATE)/Cargo.toml --target-dir $(KRYOPTIC_TARGET)" && \
+	  KRYOPTIC_OPENSSL_SOURCES=$$dir $(CARGO) build --release --locked \
+	    --manifest-path $(KRYOPTIC_CRATE)/Cargo.toml --target-dir $(KRYOPTIC_TARGET)
 	@test -f $@ && touch $@
 
 # The default build (the appliance's `conclave`) must not link an HTTP client: only the
