@@ -144,27 +144,36 @@ pkcs11-profile:
 	$(CARGO) build --locked --manifest-path $(PROFILE_CRATE)/Cargo.toml --target-dir $(PROFILE_TARGET)
 
 # Kryoptic 1.5.4's PKCS#11 module (a software token with EdDSA) for tests/kryoptic.rs, built once
-# into its own target directory: tests/kryoptic pins it (Cargo.lock) with the OpenSSL 3.5.5 sources
-# of openssl-src, which ossl-sys configures and builds in place and links statically (Debian 12's
-# OpenSSL 3.0 is too old for kryoptic's Ed25519). The sources are copied out of the cargo registry
-# first, with the one file openssl-src leaves out that OpenSSL's Configure needs
-# (util/providers.num: the symbol a provider module exports, for its linker script). About KRYOPTIC_BUILD_TIME on a fresh 2-core machine (most of it OpenSSL); nothing once built.
+# into its own target directory: tests/kryoptic pins it (Cargo.lock) and the OpenSSL 3.5.5 sources
+# of openssl-src (crates.io), which it links statically (Debian 12's OpenSSL 3.0 is too old for
+# kryoptic's Ed25519). The sources are copied out of the cargo registry; libcrypto.a is built here
+# with the Configure options ossl-sys 1.5.4's build.rs gives on x86_64 (ossl-sys then finds it and
+# only generates its bindings): ossl-sys's own `make` would also build libcrypto.so, which needs
+# util/mkdef.pl, one of the files openssl-src leaves out (util/providers.num, another, is written
+# here: the symbol a provider module exports, read by Configure). About 10 minutes of CPU time, most of it
+# OpenSSL (26 minutes wall measured on 2 cores shared with other builds, load average 8-11);
+# nothing once built.
 KRYOPTIC_CRATE := tests/kryoptic
 KRYOPTIC_TARGET := $(abspath $(or $(CARGO_TARGET_DIR),target))/kryoptic
 KRYOPTIC_SO := $(KRYOPTIC_TARGET)/release/libkryoptic_pkcs11.so
+KRYOPTIC_OPENSSL_OPTIONS := no-deprecated no-aria no-argon2 no-atexit no-des no-dsa no-cast no-mdc2 \
+  no-ec2m no-rc2 no-rc4 no-rc5 no-rmd160 no-seed no-sm2 no-sm3 no-sm4 no-docs no-tests \
+  enable-ec_nistp_64_gcc_128 '-DDEVRANDOM=\"/dev/urandom\"'
 .PHONY: kryoptic
 kryoptic: $(KRYOPTIC_SO)
 $(KRYOPTIC_SO): $(KRYOPTIC_CRATE)/Cargo.toml $(KRYOPTIC_CRATE)/Cargo.lock $(KRYOPTIC_CRATE)/src/lib.rs | deb-deps
-	@echo "make kryoptic: building kryoptic 1.5.4 and OpenSSL 3.5.5 (about KRYOPTIC_BUILD_TIME on 2 cores, once)"
+	@echo "make kryoptic: building kryoptic 1.5.4 and OpenSSL 3.5.5 (about 10 minutes of CPU time, once)"
 	@mkdir -p $(KRYOPTIC_TARGET)
-	@src=$$($(CARGO) metadata --locked --format-version 1 --manifest-path $(KRYOPTIC_CRATE)/Cargo.toml \
+	src=$$($(CARGO) metadata --locked --format-version 1 --manifest-path $(KRYOPTIC_CRATE)/Cargo.toml \
 	  | python3 -c 'import json, os, sys; m = json.load(sys.stdin); print(next(os.path.dirname(p["manifest_path"]) for p in m["packages"] if p["name"] == "openssl-src"))') && \
 	  dir=$(KRYOPTIC_TARGET)/$$(basename "$$src") && \
 	  if [ ! -e $$dir/.copied ]; then \
 	    rm -rf $$dir && cp -r "$$src/openssl" $$dir && \
 	    printf 'OSSL_provider_init 1\t*\tEXIST::FUNCTION:\n' > $$dir/util/providers.num && \
 	    touch $$dir/.copied; fi && \
-	  echo "KRYOPTIC_OPENSSL_SOURCES=$$dir $(CARGO) build --release --locked --manifest-path $(KRYOPTIC_CRATE)/Cargo.toml --target-dir $(KRYOPTIC_TARGET)" && \
+	  if [ ! -f $$dir/libcrypto.a ]; then \
+	    (cd $$dir && { [ -f Makefile ] || ./Configure $(KRYOPTIC_OPENSSL_OPTIONS); } && \
+	     $(MAKE) build_generated && $(MAKE) -j$$(nproc) libcrypto.a); fi && \
 	  KRYOPTIC_OPENSSL_SOURCES=$$dir $(CARGO) build --release --locked \
 	    --manifest-path $(KRYOPTIC_CRATE)/Cargo.toml --target-dir $(KRYOPTIC_TARGET)
 	@test -f $@ && touch $@
@@ -180,9 +189,9 @@ no-network-deps:
 # Every test, with the conformance client built (feature conformance-client) so that
 # tests/conformance_client.rs runs; the last line sums what every test binary reported
 # ("total: N passed, N failed").
-unit:
+unit: kryoptic
 	@mkdir -p target
-	set -o pipefail; CONCLAVE_PYTHON=$(abspath $(PY)) $(CARGO) test --locked --features conformance-client 2>&1 | tee target/test.log
+	set -o pipefail; CONCLAVE_PYTHON=$(abspath $(PY)) CONCLAVE_KRYOPTIC=$(KRYOPTIC_SO) $(CARGO) test --locked --features conformance-client 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "total: %d passed, %d failed\n", p, f}' target/test.log
 
 # The air-gapped bootable image: image/out/conclave.iso (hybrid BIOS/UEFI; UEFI through Debian's
