@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEB_PACKAGES := softhsm2 opensc zbar-tools tmux strace python3 python3-venv dosfstools mtools faketime time \
   libtpm2-pkcs11-1 libtpm2-pkcs11-tools swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 dbus \
-  ykcs11 p11-kit-modules
+  ykcs11 p11-kit-modules libclang-dev
 # sigstore-python (Sigstore's Rekor client) checks the key-event log's checkpoints and inclusion
 # proofs in tests/transparency.rs; it shares tuf/securesystemslib/cryptography/urllib3 below.
 PY_SIGSTORE := sigstore==4.5.1 sigstore-models==0.0.6 sigstore-rekor-types==0.0.18 \
@@ -64,7 +64,8 @@ deps: deb-deps venv js-clients tuf-on-ci-venv
 # Debian packages the tests use (SoftHSM2, zbar, tmux, strace; python3-venv for the venv;
 # faketime for the client workflow tests on static repositories of the past; tpm2-pkcs11 on
 # swtpm with tpm2-abrmd on a private D-Bus for tests/tpm2_pkcs11.rs; ykcs11 loaded with no
-# device in tests/device_profiles.rs; p11-kit-proxy mixing SoftHSM2 and tpm2-pkcs11 in one ceremony).
+# device in tests/device_profiles.rs; p11-kit-proxy mixing SoftHSM2 and tpm2-pkcs11 in one ceremony;
+# libclang-dev for bindgen in the kryoptic build below).
 # Installs only what is missing.
 deb-deps:
 	@$(MAKE) --no-print-directory install-debs PACKAGES="$(DEB_PACKAGES)"
@@ -161,6 +162,41 @@ PROFILE_TARGET := $(or $(CARGO_TARGET_DIR),target)/pkcs11-profile
 pkcs11-profile:
 	$(CARGO) build --locked --manifest-path $(PROFILE_CRATE)/Cargo.toml --target-dir $(PROFILE_TARGET)
 
+# Kryoptic 1.5.4's PKCS#11 module (a software token with EdDSA) for tests/kryoptic.rs, built once
+# into its own target directory: tests/kryoptic pins it (Cargo.lock) and the OpenSSL 3.5.5 sources
+# of openssl-src (crates.io), which it links statically (Debian 12's OpenSSL 3.0 is too old for
+# kryoptic's Ed25519). The sources are copied out of the cargo registry; libcrypto.a is built here
+# with the Configure options ossl-sys 1.5.4's build.rs gives on x86_64 (ossl-sys then finds it and
+# only generates its bindings): ossl-sys's own `make` would also build libcrypto.so, which needs
+# util/mkdef.pl, one of the files openssl-src leaves out (util/providers.num, another, is written
+# here: the symbol a provider module exports, read by Configure). About 10 minutes of CPU time, most of it
+# OpenSSL (26 minutes wall measured on 2 cores shared with other builds, load average 8-11);
+# nothing once built.
+KRYOPTIC_CRATE := tests/kryoptic
+KRYOPTIC_TARGET := $(abspath $(or $(CARGO_TARGET_DIR),target))/kryoptic
+KRYOPTIC_SO := $(KRYOPTIC_TARGET)/release/libkryoptic_pkcs11.so
+KRYOPTIC_OPENSSL_OPTIONS := no-deprecated no-aria no-argon2 no-atexit no-des no-dsa no-cast no-mdc2 \
+  no-ec2m no-rc2 no-rc4 no-rc5 no-rmd160 no-seed no-sm2 no-sm3 no-sm4 no-docs no-tests \
+  enable-ec_nistp_64_gcc_128 '-DDEVRANDOM=\"/dev/urandom\"'
+.PHONY: kryoptic
+kryoptic: $(KRYOPTIC_SO)
+$(KRYOPTIC_SO): $(KRYOPTIC_CRATE)/Cargo.toml $(KRYOPTIC_CRATE)/Cargo.lock $(KRYOPTIC_CRATE)/src/lib.rs | deb-deps
+	@echo "make kryoptic: building kryoptic 1.5.4 and OpenSSL 3.5.5 (about 10 minutes of CPU time, once)"
+	@mkdir -p $(KRYOPTIC_TARGET)
+	src=$$($(CARGO) metadata --locked --format-version 1 --manifest-path $(KRYOPTIC_CRATE)/Cargo.toml \
+	  | python3 -c 'import json, os, sys; m = json.load(sys.stdin); print(next(os.path.dirname(p["manifest_path"]) for p in m["packages"] if p["name"] == "openssl-src"))') && \
+	  dir=$(KRYOPTIC_TARGET)/$$(basename "$$src") && \
+	  if [ ! -e $$dir/.copied ]; then \
+	    rm -rf $$dir && cp -r "$$src/openssl" $$dir && \
+	    printf 'OSSL_provider_init 1\t*\tEXIST::FUNCTION:\n' > $$dir/util/providers.num && \
+	    touch $$dir/.copied; fi && \
+	  if [ ! -f $$dir/libcrypto.a ]; then \
+	    (cd $$dir && { [ -f Makefile ] || ./Configure $(KRYOPTIC_OPENSSL_OPTIONS); } && \
+	     $(MAKE) build_generated && $(MAKE) -j$$(nproc) libcrypto.a); fi && \
+	  KRYOPTIC_OPENSSL_SOURCES=$$dir $(CARGO) build --release --locked \
+	    --manifest-path $(KRYOPTIC_CRATE)/Cargo.toml --target-dir $(KRYOPTIC_TARGET)
+	@test -f $@ && touch $@
+
 # The default build (the appliance's `conclave`) must not link an HTTP client: only the
 # conformance client's feature brings one in.
 no-network-deps:
@@ -172,9 +208,9 @@ no-network-deps:
 # Every test, with the conformance client built (feature conformance-client) so that
 # tests/conformance_client.rs runs; the last line sums what every test binary reported
 # ("total: N passed, N failed").
-unit:
+unit: kryoptic
 	@mkdir -p target
-	set -o pipefail; CONCLAVE_PYTHON=$(abspath $(PY)) \
+	set -o pipefail; CONCLAVE_PYTHON=$(abspath $(PY)) CONCLAVE_KRYOPTIC=$(KRYOPTIC_SO) \
 	  CONCLAVE_TUF_ON_CI=$(abspath $(TUF_ON_CI_VENV))/bin $(CARGO) test --locked --features conformance-client 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "total: %d passed, %d failed\n", p, f}' target/test.log
 
