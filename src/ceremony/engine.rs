@@ -25,6 +25,9 @@ use crate::tuf::metadata::{
 };
 use crate::tuf::verify::{ThresholdResult, count_signatures, trust_root, update_root};
 
+mod rstuf;
+pub use rstuf::{BOOTSTRAP_SIGNATURES, MODEL_PARAM};
+
 /// Something that happened in the ceremony: the `details` of a transcript record, tagged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case", deny_unknown_fields)]
@@ -772,7 +775,10 @@ pub fn owned_key(key: &Key, keyholder: &str) -> Key {
 
 /// The owner recorded in a key object, if any.
 pub fn key_owner(key: &Key) -> Option<&str> {
-    key.unrecognized.get(OWNER_FIELD).and_then(Value::as_str)
+    key.unrecognized
+        .get(OWNER_FIELD)
+        .or_else(|| key.unrecognized.get(crate::tuf::rstuf::KEY_NAME_FIELD))
+        .and_then(Value::as_str)
 }
 
 fn int_param(params: &BTreeMap<String, ParamValue>, name: &str) -> i64 {
@@ -962,6 +968,7 @@ impl Engine {
                     .keyholders
                     .iter()
                     .filter(|k| !self.signed_by.contains(k) && self.keyholder_may_sign(k))
+                    .filter(|_| !self.rstuf_collected())
                     .cloned()
                     .collect(),
                 meters: self.meters(),
@@ -1050,6 +1057,11 @@ impl Engine {
             if let Some(r) = &p.root {
                 let v = r.signed().common.version;
                 out.push((format!("{v}.root.json"), r.to_file_bytes()));
+                if self.rstuf()
+                    && let Ok(payload) = self.rstuf_payload(r)
+                {
+                    out.push(payload);
+                }
             }
             if let Some(t) = &p.targets {
                 out.push((
@@ -1169,6 +1181,7 @@ impl Engine {
             Kind::RotateOnlineKeys => return self.build_online_rotation(),
             Kind::RotateTargetsKeys => return self.build_targets_rotation(),
             Kind::DelegateClaimedProjects => return self.build_delegations(),
+            Kind::BootstrapRoot if self.rstuf() => return self.build_rstuf_bootstrap(),
             _ => {}
         }
         let now = self.now()?;
@@ -1178,7 +1191,7 @@ impl Engine {
         let keys: Vec<Key> = self
             .generated
             .iter()
-            .map(|(who, _, k)| owned_key(k, who))
+            .map(|(who, _, k)| self.owned(k, who))
             .collect();
         let online = |role: &str| -> Result<Key, EngineError> {
             self.online
@@ -1592,7 +1605,7 @@ impl Engine {
             .generated
             .iter()
             .filter(|(k, _, _)| k == who)
-            .map(|(k, _, key)| owned_key(key, k).key_id())
+            .map(|(k, _, key)| self.owned(key, k).key_id())
             .collect();
         let (new_root, old_root) = self.roots();
         for root in [new_root, old_root].into_iter().flatten() {
@@ -2043,7 +2056,7 @@ impl Engine {
             }
         }
         for (who, _, key) in &self.generated {
-            edit::add_root_key(&mut new_root, RoleType::Root, owned_key(key, who))
+            edit::add_root_key(&mut new_root, RoleType::Root, self.owned(key, who))
                 .map_err(|e| self.policy(e.to_string()))?;
         }
         let threshold = int_param(&self.params, "root_threshold").max(0) as u64;
@@ -2521,7 +2534,7 @@ impl Engine {
                     .generated
                     .iter()
                     .filter(|(k, _, _)| k == keyholder)
-                    .map(|(k, _, key)| owned_key(key, k))
+                    .map(|(k, _, key)| self.owned(key, k))
                     .find(|k| k.key_id() == id)
                     .or_else(|| {
                         self.proposal
@@ -2624,11 +2637,15 @@ impl Engine {
             }
             (Action::Sign, Event::SigningClosed { .. }) => {
                 let meters = self.meters();
-                if let Some((role, m)) = meters.iter().find(|(_, m)| !m.verified()) {
+                if let Some((role, m)) = meters.iter().find(|(r, m)| !self.meter_done(r, m)) {
                     return Err(self.policy(format!(
                         "{role} has {} of {} signatures: signing cannot close yet",
                         m.signed.len(),
-                        m.threshold
+                        if role == "root" {
+                            self.root_signatures_needed(m)
+                        } else {
+                            m.threshold
+                        }
                     )));
                 }
                 self.advance();
@@ -2650,7 +2667,9 @@ impl Engine {
                         )));
                     }
                 }
-                if let Some(r) = &p.root {
+                if let (Some(r), None, true) = (&p.root, &self.current, self.rstuf()) {
+                    self.verify_rstuf_bootstrap(r)?;
+                } else if let Some(r) = &p.root {
                     let trusted = match &self.current {
                         // A new version: signed by the current root's threshold and its own.
                         Some((old, _)) => {

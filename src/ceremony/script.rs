@@ -744,6 +744,7 @@ impl Script {
                             "timestamp",
                             "delegations",
                             "layout",
+                            "online",
                         ]
                         .contains(&role)
                         {

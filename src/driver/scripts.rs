@@ -1,7 +1,7 @@
 //! The ceremony scripts shipped in the binary.
 
 /// Names of the scripts shipped in the binary, in the order a registry usually needs them.
-pub const SHIPPED_SCRIPTS: [&str; 7] = [
+pub const SHIPPED_SCRIPTS: [&str; 8] = [
     "bootstrap-root",
     "rotate-root-keys",
     "refresh-expiry",
@@ -9,6 +9,7 @@ pub const SHIPPED_SCRIPTS: [&str; 7] = [
     "rotate-targets-keys",
     "delegate-claimed-projects",
     "sign-intoto-layout",
+    "bootstrap-rstuf",
 ];
 
 /// The scripts shipped in the binary (the appliance has no source tree).
@@ -23,6 +24,7 @@ pub fn shipped_script(name: &str) -> Option<&'static str> {
             include_str!("../../ceremony-scripts/delegate-claimed-projects.toml")
         }
         "sign-intoto-layout" => include_str!("../../ceremony-scripts/sign-intoto-layout.toml"),
+        "bootstrap-rstuf" => include_str!("../../ceremony-scripts/bootstrap-rstuf.toml"),
         _ => return None,
     })
 }

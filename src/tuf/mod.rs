@@ -9,4 +9,5 @@ pub mod metadata;
 pub mod parallel;
 pub mod parse;
 pub mod repository;
+pub mod rstuf;
 pub mod verify;
