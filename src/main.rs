@@ -60,6 +60,9 @@ enum Command {
     /// Ceremony transcripts: verify the hash chain, the seal and the exported artifacts.
     #[command(subcommand)]
     Transcript(cli::transcript::TranscriptCommand),
+    /// Repository Service for TUF: review its payloads and pending root, sign the pending root.
+    #[command(subcommand)]
+    Rstuf(cli::rstuf::RstufCommand),
 }
 
 fn run(cli: &Cli) -> Result<Outcome, CliError> {
@@ -81,6 +84,7 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Transcript(c) => cli::transcript::run(c),
         Command::Log(c) => cli::log::run(c, cli.config.as_deref()),
         Command::Intoto(c) => cli::intoto::run(c, cli.config.as_deref()),
+        Command::Rstuf(c) => cli::rstuf::run(c, cli.config.as_deref()),
     }
 }
 
@@ -113,6 +117,7 @@ fn main() -> ExitCode {
                 | Command::Usb(_)
                 | Command::Qr(_)
                 | Command::Transcript(_)
+                | Command::Rstuf(cli::rstuf::RstufCommand::Review(_))
                 | Command::Bundle(cli::bundle::BundleCommand::Merge(_))
         )
     );

@@ -527,8 +527,14 @@ pub fn review_pending(file: &str, p: &Pending) -> Result<PendingReview, RstufErr
         show(&new.common.expires.raw)
     )];
     let by_trusted = match &p.trusted {
-        None => {
+        None if new.common.version == 1 => {
             lines.push("bootstrap: no trusted root before it".into());
+            None
+        }
+        None => {
+            lines.push(
+                "no trusted root given: changes against the previous version not shown".into(),
+            );
             None
         }
         Some(t) => {
