@@ -398,6 +398,12 @@ fn an_rstuf_bootstrap_is_completed_and_updated_with_rstufs_own_cli() {
     assert_eq!(out.code(), 0, "{out:?}");
     assert!(
         out.stdout
+            .contains("no change against trusted root v1 but the version"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
             .contains("signatures by the trusted root's keys: 1 of 3 keys signed, threshold 2"),
         "{}",
         out.stdout

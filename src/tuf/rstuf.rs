@@ -539,6 +539,7 @@ pub fn review_pending(file: &str, p: &Pending) -> Result<PendingReview, RstufErr
         }
         Some(t) => {
             let old = t.signed();
+            let before = lines.len();
             let own = own_count(t);
             if !own.verified() {
                 return Err(err(
@@ -573,6 +574,20 @@ pub fn review_pending(file: &str, p: &Pending) -> Result<PendingReview, RstufErr
                 for id in a.keyids.iter().filter(|id| !b.keyids.contains(id)) {
                     lines.push(format!("{} key removed: {}", ty.as_str(), name_of(old, id)));
                 }
+            }
+            for (id, k) in &new.keys {
+                if old.key(id).is_some_and(|o| o != k) {
+                    lines.push(format!(
+                        "key {} changed its fields under the same key id (name, URI)",
+                        name_of(new, id)
+                    ));
+                }
+            }
+            if lines.len() == before {
+                lines.push(format!(
+                    "no change against trusted root v{} but the version",
+                    old.common.version
+                ));
             }
             Some(count_signatures(
                 |id| old.key(id),
