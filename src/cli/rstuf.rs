@@ -111,7 +111,10 @@ fn load(path: &Path, bytes: &[u8]) -> Result<(String, Pending, PendingReview), C
         } else {
             "RSTUF update payload"
         };
-        if !kind.ends_with("(bootstrap)") {
+        if kind.ends_with("(bootstrap)") {
+            // Every rule of the payload: settings, timeout, root v1, model, a signature.
+            rstuf::read_ceremony_payload(&file, bytes).map_err(invalid)?;
+        } else {
             // The pure core's checks of an update payload (version, model, a signature).
             rstuf::update_payload(&root).map_err(invalid)?;
         }

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use crate::tuf::canonical::Value;
 use crate::tuf::metadata::{Metadata, RoleType, Root};
 use crate::tuf::rstuf::{self, Pending};
 use crate::tuf::verify::count_signatures;
@@ -17,21 +16,9 @@ pub(super) fn pending_bootstrap(export: &Path) -> Option<(String, bool, Option<S
     let bytes = std::fs::read(&path).ok()?;
     let command = format!("conclave rstuf review {}", path.display());
     let fail = |why: String| Some((command.clone(), false, Some(why), String::new()));
-    let root_value = match Value::parse(&bytes) {
-        Ok(v) => v
-            .as_object()
-            .and_then(|m| m.get("metadata"))
-            .and_then(Value::as_object)
-            .and_then(|m| m.get("root"))
-            .cloned(),
-        Err(e) => return fail(format!("{}: {e}", path.display())),
-    };
-    let Some(root_value) = root_value else {
-        return fail(format!("{}: $.metadata.root: missing", path.display()));
-    };
-    let root = match Metadata::<Root>::from_value(root_value) {
-        Ok(r) => r,
-        Err(e) => return fail(format!("{}: $.metadata.root: {e}", path.display())),
+    let root = match rstuf::read_ceremony_payload(&path.display().to_string(), &bytes) {
+        Ok((_, root)) => root,
+        Err(e) => return fail(e.to_string()),
     };
     let own = count_signatures(
         |id| root.signed().key(id),

@@ -355,6 +355,92 @@ fn root_for_payload(file: &str, root: &Metadata<Root>) -> Result<(), RstufError>
     Ok(())
 }
 
+/// Read and check a `ceremony-payload.json` (RSTUF's CLI's, or Conclave's): every rule
+/// [`ceremony_payload`] writes by. Returns the settings and root v1.
+pub fn read_ceremony_payload(
+    file: &str,
+    bytes: &[u8],
+) -> Result<(Settings, Metadata<Root>), RstufError> {
+    let v = Value::parse(bytes).map_err(|e| err(file, "$", format!("not JSON: {e}")))?;
+    let top = v
+        .as_object()
+        .ok_or_else(|| err(file, "$", "not an object"))?;
+    match top.get("timeout") {
+        Some(Value::Int(t)) if *t >= 1 => {}
+        _ => return Err(err(file, "$.timeout", "missing or not a positive integer")),
+    }
+    let roles = top
+        .get("settings")
+        .and_then(Value::as_object)
+        .and_then(|m| m.get("roles"))
+        .and_then(Value::as_object)
+        .ok_or_else(|| err(file, "$.settings.roles", "missing or not an object"))?;
+    let days = |role: &str| -> Result<u64, RstufError> {
+        let field = format!("$.settings.roles.{role}.expiration");
+        match roles
+            .get(role)
+            .and_then(Value::as_object)
+            .and_then(|m| m.get("expiration"))
+        {
+            Some(Value::Int(d)) => u64::try_from(*d).map_err(|_| err(file, &field, "negative")),
+            _ => Err(err(file, field, "missing or not an integer")),
+        }
+    };
+    let layout = match (roles.get("bins"), roles.get("delegations")) {
+        (Some(b), None | Some(Value::Null)) if *b != Value::Null => {
+            let number = match b
+                .as_object()
+                .and_then(|m| m.get("number_of_delegated_bins"))
+            {
+                Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
+                _ => {
+                    return Err(err(
+                        file,
+                        "$.settings.roles.bins.number_of_delegated_bins",
+                        "missing or not an integer",
+                    ));
+                }
+            };
+            Layout::Bins {
+                expiration: days("bins")?,
+                number,
+            }
+        }
+        (None | Some(Value::Null), Some(d)) if *d != Value::Null => Layout::Delegations(d.clone()),
+        _ => {
+            return Err(err(
+                file,
+                "$.settings.roles",
+                "exactly one of bins and delegations",
+            ));
+        }
+    };
+    let settings = Settings {
+        root: days("root")?,
+        timestamp: days("timestamp")?,
+        snapshot: days("snapshot")?,
+        targets: days("targets")?,
+        layout,
+    };
+    check_settings(file, &settings)?;
+    let root = top
+        .get("metadata")
+        .and_then(Value::as_object)
+        .and_then(|m| m.get("root"))
+        .ok_or_else(|| err(file, "$.metadata.root", "missing"))?;
+    let root = Metadata::<Root>::from_value(root.clone())
+        .map_err(|e| err(file, "$.metadata.root", e.to_string()))?;
+    if root.signed().common.version != 1 {
+        return Err(err(
+            file,
+            "$.metadata.root.signed.version",
+            "bootstrap takes root version 1",
+        ));
+    }
+    root_for_payload(file, &root)?;
+    Ok((settings, root))
+}
+
 /// `update-payload.json` for `POST /api/v1/metadata`: the next root version (rotation, expiry
 /// refresh, online-key rotation), with at least one valid signature by its own root keys.
 pub fn update_payload(root: &Metadata<Root>) -> Result<Vec<u8>, RstufError> {
@@ -718,6 +804,44 @@ mod tests {
         let back = Metadata::<Root>::from_value(root.clone()).unwrap();
         assert_eq!(back.signed_bytes(), md.signed_bytes());
         assert_eq!(back.signatures.len(), 1);
+    }
+
+    #[test]
+    fn a_ceremony_payload_reads_back_and_broken_ones_name_the_field() {
+        let a = signer(1, "alice");
+        let mut md = Metadata::new(root_v1(&[&a, &signer(2, "bob")], 2));
+        sign_metadata(&mut md, &mut signer(1, "alice")).unwrap();
+        let bytes = ceremony_payload(&bins(), &md).unwrap();
+        let (s, root) = read_ceremony_payload("p.json", &bytes).unwrap();
+        assert_eq!(s, bins());
+        assert_eq!(root.signed_bytes(), md.signed_bytes());
+        let text = String::from_utf8(bytes).unwrap();
+        let broken = |from: &str, to: &str| {
+            let t = text.replacen(from, to, 1);
+            assert_ne!(t, text, "{from}");
+            read_ceremony_payload("p.json", t.as_bytes())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            broken(
+                "\"number_of_delegated_bins\": 256",
+                "\"number_of_delegated_bins\": 3"
+            ),
+            "p.json: $.settings.roles.bins.number_of_delegated_bins: 3 is not a power of two between 2 and 16384"
+        );
+        assert_eq!(
+            broken("\"timeout\": 300", "\"timeout\": \"300\""),
+            "p.json: $.timeout: missing or not a positive integer"
+        );
+        assert_eq!(
+            broken(
+                "\"bins\": {",
+                "\"delegations\": {\"roles\": {}}, \"bins\": {"
+            ),
+            "p.json: $.settings.roles: exactly one of bins and delegations"
+        );
+        assert!(broken("\"sig\": \"", "\"sig\": \"00").contains("$.metadata.root.signatures"));
     }
 
     #[test]
