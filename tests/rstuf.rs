@@ -487,3 +487,42 @@ fn an_online_key_without_its_uri_is_refused_before_anything_is_signed() {
     );
     assert!(!ws.join("export/ceremony-payload.json").exists());
 }
+
+#[test]
+fn a_practice_bootstrap_rstuf_has_every_keyholder_sign_and_a_stand_in_online_key_with_its_uri() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let out = run(
+        conclave()
+            .args([
+                "rehearse",
+                "--headless",
+                "--script",
+                "bootstrap-rstuf",
+                "--workspace",
+            ])
+            .arg(&ws),
+        "",
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    let payload = ws.join("export/ceremony-payload.json");
+    // Three keyholders, bootstrap_signatures left at 0: all three sign, root v1 is complete.
+    let py_check = check(&[Path::new("ceremony"), &payload, Path::new("3")]);
+    assert_eq!(py_check.code(), 0, "{py_check:?}");
+    assert!(
+        py_check.stdout.contains("ok: root meets its threshold")
+            && py_check
+                .stdout
+                .contains("ok: the online key carries x-rstuf-online-key-uri (fn:"),
+        "{}",
+        py_check.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "conclave verify --trusted-root {0}/1.root.json --repo {0}: VALID",
+            ws.join("export").display()
+        )),
+        "{}",
+        out.stdout
+    );
+}

@@ -55,10 +55,13 @@ impl Engine {
         }
     }
 
-    /// At an RSTUF bootstrap, whether root has the signatures asked for (no one else is asked).
+    /// At an RSTUF bootstrap that asked for fewer root signatures (`bootstrap_signatures` > 0),
+    /// whether root has them (no one else is asked). Otherwise every keyholder signs, as at any
+    /// bootstrap.
     pub(super) fn rstuf_collected(&self) -> bool {
         self.rstuf()
             && self.current.is_none()
+            && int_param(&self.params, BOOTSTRAP_SIGNATURES) > 0
             && self
                 .meters()
                 .get("root")
