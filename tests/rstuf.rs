@@ -418,6 +418,27 @@ fn an_rstuf_bootstrap_is_completed_and_updated_with_rstufs_own_cli() {
         chain.stdout
     );
 
+    // A renamed key under the same key id (RSTUF's key ids do not hash the name) is shown as a
+    // change, and a hostile name reaches the terminal escaped.
+    let mut renamed = root_v2.clone();
+    let first = renamed["signed"]["roles"]["root"]["keyids"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    renamed["signed"]["keys"][&first]["x-rstuf-key-name"] = "evil\u{1b}[2J\u{202e}evil".into();
+    let p5 = room.path("pending-renamed.json");
+    pending(&p5, &renamed, Some(&full_v1));
+    let review = run(conclave().args(["rstuf", "review"]).arg(&p5), "");
+    assert_eq!(review.code(), 0, "{review:?}");
+    assert!(
+        review.stdout.contains(&format!(
+            "key evil\\x1b[2J\\u{{202e}}evil ({}) changed its fields under the same key id",
+            &first[..16]
+        )) && !review.stdout.contains('\u{1b}'),
+        "{}",
+        review.stdout
+    );
+
     // Refusals name the file and the field, before any PIN.
     // A trusted_root that is not the appliance's root (another root v1 than the one it trusts).
     let mut other_v1 = full_v1.clone();
