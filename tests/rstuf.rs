@@ -510,7 +510,7 @@ fn an_online_key_without_its_uri_is_refused_before_anything_is_signed() {
 }
 
 #[test]
-fn a_practice_bootstrap_rstuf_has_every_keyholder_sign_and_a_stand_in_online_key_with_its_uri() {
+fn practice_rstuf_ceremonies_bootstrap_refresh_and_rotate_with_update_payloads() {
     let tmp = tempfile::tempdir().unwrap();
     let ws = tmp.path().join("ws");
     let out = run(
@@ -545,5 +545,54 @@ fn a_practice_bootstrap_rstuf_has_every_keyholder_sign_and_a_stand_in_online_key
         )),
         "{}",
         out.stdout
+    );
+
+    // The update ceremonies in RSTUF's model, in the same workspace: each exports the next root
+    // and its update-payload-vN.json (only root is loaded and signed: targets is RSTUF's).
+    for (script, v) in [
+        ("refresh-rstuf-expiry", 2),
+        ("rotate-rstuf-online-key", 3),
+        ("rotate-rstuf-root-keys", 4),
+    ] {
+        let out = run(
+            conclave()
+                .args(["rehearse", "--headless", "--script", script, "--workspace"])
+                .arg(&ws),
+            "",
+        );
+        assert_eq!(out.code(), 0, "{script}: {out:?}");
+        assert!(
+            out.stdout.contains(&format!("update-payload-v{v}.json"))
+                && !out.stdout.contains("FAILED"),
+            "{script}: {}",
+            out.stdout
+        );
+        let payload = ws.join(format!("export/update-payload-v{v}.json"));
+        let previous = ws.join(format!("export/{}.root.json", v - 1));
+        let py_check = check(&[Path::new("update"), &payload, &previous]);
+        assert_eq!(py_check.code(), 0, "{script}: {py_check:?}");
+        let review = run(conclave().args(["rstuf", "review"]).arg(&payload), "");
+        assert_eq!(review.code(), 0, "{review:?}");
+        assert!(
+            review.stdout.contains("root meets its thresholds"),
+            "{}",
+            review.stdout
+        );
+    }
+    let v2 = json(&ws.join("export/2.root.json"));
+    let v3 = json(&ws.join("export/3.root.json"));
+    let online = |r: &serde_json::Value| r["signed"]["roles"]["timestamp"]["keyids"][0].clone();
+    assert_ne!(online(&v2), online(&v3), "the online key was rotated");
+    for role in ["targets", "snapshot"] {
+        assert_eq!(
+            v3["signed"]["roles"][role]["keyids"][0],
+            online(&v3),
+            "{role}"
+        );
+    }
+    let v4 = std::fs::read_to_string(ws.join("export/4.root.json")).unwrap();
+    assert!(
+        v4.contains("\"x-rstuf-key-name\": \"dave\"") && !v4.contains("x-tuf-on-ci"),
+        "{v4}"
     );
 }

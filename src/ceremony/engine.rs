@@ -85,7 +85,7 @@ pub enum Event {
         step: String,
         /// The current root file as JSON.
         root: Value,
-        /// The current targets file as JSON.
+        /// The current targets file as JSON (`null` in RSTUF's model: targets is signed online).
         targets: Value,
         /// The latest time the inputs prove (RFC 3339 UTC): the last record of the previous
         /// ceremony's sealed transcript among the inputs. The confirmed clock may not be earlier.
@@ -596,16 +596,12 @@ pub const ACCEPT_CLIENT_LOSS: &str = "accept_client_loss";
 /// SHA-256 of their key object: a refusal, whatever the parameters say (tough refuses the whole
 /// file, and a published root once broke every tough-based client this way). Keys carried
 /// forward from the current metadata are the client profiles' business.
-pub fn added_key_id_mismatches(
-    current: Option<&(Metadata<Root>, Metadata<Targets>)>,
-    p: &Proposal,
-) -> Vec<String> {
+pub fn added_key_id_mismatches(current: Option<&Current>, p: &Proposal) -> Vec<String> {
     let known = |id: &KeyId| {
         current.is_some_and(|(r, t)| {
             r.signed().key(id).is_some()
-                || t.signed()
-                    .delegations
-                    .as_ref()
+                || t.as_ref()
+                    .and_then(|t| t.signed().delegations.as_ref())
                     .is_some_and(|d| d.key(id).is_some())
         })
     };
@@ -730,6 +726,10 @@ impl Proposal {
     }
 }
 
+/// The metadata a ceremony loads: the current root and targets (none in RSTUF's model, whose
+/// targets are signed online).
+pub type Current = (Metadata<Root>, Option<Metadata<Targets>>);
+
 /// The engine state: a fold over the events so far.
 #[derive(Clone, Debug)]
 pub struct Engine {
@@ -744,7 +744,7 @@ pub struct Engine {
     reconfirm_clock: bool,
     keyholders: Vec<String>,
     online: BTreeMap<String, Key>,
-    current: Option<(Metadata<Root>, Metadata<Targets>)>,
+    current: Option<Current>,
     requests: Vec<KeyRequest>,
     layout: Option<crate::intoto::LayoutFile>,
     generated: Vec<(String, String, Key)>,
@@ -1250,6 +1250,9 @@ impl Engine {
     /// refresh-expiry: the next versions of the current root and targets, with new expiry and
     /// nothing else changed.
     fn build_refresh(&self) -> Result<Proposal, EngineError> {
+        if self.rstuf() {
+            return self.build_rstuf_refresh();
+        }
         let now = self.now()?;
         let (root, targets) = self.loaded()?;
         let days = |name: &str| Duration::days(int_param(&self.params, name).max(1));
@@ -1306,7 +1309,11 @@ impl Engine {
             .and_then(|p| p.root.as_ref())
             .map(|r| r.signed())
             .or(before_root);
-        let before_targets = self.current.as_ref().map(|(_, t)| t.signed());
+        let before_targets = self
+            .current
+            .as_ref()
+            .and_then(|(_, t)| t.as_ref())
+            .map(|t| t.signed());
         let after_targets = self
             .proposal
             .as_ref()
@@ -1533,7 +1540,12 @@ impl Engine {
         }
         if let Some(t) = &p.targets {
             let new = t.signed();
-            match self.current.as_ref().map(|(_, t)| t.signed()) {
+            match self
+                .current
+                .as_ref()
+                .and_then(|(_, t)| t.as_ref())
+                .map(|t| t.signed())
+            {
                 Some(old) => out.push(format!(
                     "targets v{} -> v{}, expires {} -> {}",
                     old.common.version,
@@ -1550,7 +1562,8 @@ impl Engine {
             let before = self
                 .current
                 .as_ref()
-                .and_then(|(_, t)| t.signed().delegations.as_ref());
+                .and_then(|(_, t)| t.as_ref())
+                .and_then(|t| t.signed().delegations.as_ref());
             if let Some(roles) = new.delegations.as_ref().and_then(|d| d.roles.as_ref()) {
                 for r in roles {
                     if before.is_some_and(|b| b.role_for(&r.name).is_some()) {
@@ -1686,7 +1699,7 @@ impl Engine {
     }
 
     /// The current metadata loaded by this ceremony, if any.
-    pub fn current(&self) -> Option<&(Metadata<Root>, Metadata<Targets>)> {
+    pub fn current(&self) -> Option<&Current> {
         self.current.as_ref()
     }
 
@@ -1712,11 +1725,17 @@ impl Engine {
             (
                 "targets",
                 p.targets.as_ref().map(|t| &t.signed().common),
-                &old_targets.signed().common,
+                match old_targets {
+                    Some(t) => &t.signed().common,
+                    None => &old_root.signed().common,
+                },
             ),
         ];
         for (role, new, old) in pairs {
             let Some(new) = new else { continue };
+            if role == "targets" && old_targets.is_none() {
+                continue;
+            }
             // Strictly earlier: a new version made within the same second as the one it replaces
             // (a rotation right after a bootstrap, in a rehearsal) has the same expiry, which
             // says nothing about the clock.
@@ -1878,9 +1897,20 @@ impl Engine {
 
     /// The current root and targets loaded by this ceremony.
     fn loaded(&self) -> Result<(&Metadata<Root>, &Metadata<Targets>), EngineError> {
+        match &self.current {
+            Some((r, Some(t))) => Ok((r, t)),
+            Some((_, None)) => Err(self.policy(
+                "this ceremony changes targets, which RSTUF's model signs online: no targets was loaded",
+            )),
+            None => Err(self.policy("the current metadata has not been loaded")),
+        }
+    }
+
+    /// The current root, loaded (with or without targets).
+    fn loaded_root(&self) -> Result<&Metadata<Root>, EngineError> {
         self.current
             .as_ref()
-            .map(|(r, t)| (r, t))
+            .map(|(r, _)| r)
             .ok_or_else(|| self.policy("the current metadata has not been loaded"))
     }
 
@@ -1990,8 +2020,11 @@ impl Engine {
     /// rotate-online-keys: the next root version with the snapshot and timestamp keys replaced by
     /// the keys imported from the input media (threshold 1 each).
     fn build_online_rotation(&self) -> Result<Proposal, EngineError> {
+        if self.rstuf() {
+            return self.build_rstuf_online_rotation();
+        }
         let now = self.now()?;
-        let (root, _) = self.loaded()?;
+        let root = self.loaded_root()?;
         let days = Duration::days(int_param(&self.params, "root_expiry_days").max(1));
         let mut new_root = edit::next_root(root.signed(), now + days);
         for (ty, name) in [
@@ -2036,7 +2069,7 @@ impl Engine {
     /// the joining keyholders' new keys added, and the root threshold set.
     fn build_rotation(&self) -> Result<Proposal, EngineError> {
         let now = self.now()?;
-        let (root, _) = self.loaded()?;
+        let root = self.loaded_root()?;
         let days = Duration::days(int_param(&self.params, "root_expiry_days").max(1));
         let mut new_root = edit::next_root(root.signed(), now + days);
         for name in self.name_list("remove_keyholders") {
@@ -2286,15 +2319,21 @@ impl Engine {
                     .map_err(|e| self.policy(format!("current root: {e}")))?;
                 let (trusted, _) = trust_root("current root", &root_md.to_file_bytes())
                     .map_err(|e| self.policy(e.to_string()))?;
-                let targets_md = Metadata::<Targets>::from_value(targets.clone())
-                    .map_err(|e| self.policy(format!("current targets: {e}")))?;
-                let m = trusted.count(
-                    RoleType::Targets,
-                    targets_md.signed_bytes(),
-                    &targets_md.signatures,
-                );
-                if !m.verified() {
-                    return Err(self.policy(format!("current targets: {}", m.summary())));
+                // RSTUF's model: targets is signed online and not loaded (`null`).
+                let targets_md = if self.rstuf() && *targets == Value::Null {
+                    None
+                } else {
+                    let t = Metadata::<Targets>::from_value(targets.clone())
+                        .map_err(|e| self.policy(format!("current targets: {e}")))?;
+                    let m = trusted.count(RoleType::Targets, t.signed_bytes(), &t.signatures);
+                    if !m.verified() {
+                        return Err(self.policy(format!("current targets: {}", m.summary())));
+                    }
+                    Some(t)
+                };
+                if self.rstuf() {
+                    crate::tuf::rstuf::check_model("current root", root_md.signed())
+                        .map_err(|e| self.policy(e.to_string()))?;
                 }
                 if let Some(now) = self.clock
                     && root_md.signed().common.expires.is_expired(now)
@@ -2360,12 +2399,16 @@ impl Engine {
                             self.policy(format!("project {} is requested twice", r.project))
                         );
                     }
-                    let delegated = self.current.as_ref().is_some_and(|(_, t)| {
-                        t.signed()
-                            .delegations
-                            .as_ref()
-                            .is_some_and(|d| d.role_for(&r.project).is_some())
-                    });
+                    let delegated = self
+                        .current
+                        .as_ref()
+                        .and_then(|(_, t)| t.as_ref())
+                        .is_some_and(|t| {
+                            t.signed()
+                                .delegations
+                                .as_ref()
+                                .is_some_and(|d| d.role_for(&r.project).is_some())
+                        });
                     if delegated {
                         return Err(
                             self.policy(format!("project {} is delegated already", r.project))
@@ -3512,9 +3555,9 @@ mod tests {
         // Carried forward from the current root, it is the client profiles' business (tough).
         let current = (
             Metadata::new(root),
-            Metadata::new(edit::new_targets(
+            Some(Metadata::new(edit::new_targets(
                 time::macros::datetime!(2030-01-01 0:00 UTC),
-            )),
+            ))),
         );
         assert!(added_key_id_mismatches(Some(&current), &bad).is_empty());
         let f = proposal_findings(&bad);

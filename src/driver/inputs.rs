@@ -164,9 +164,11 @@ pub(super) fn latest(dir: &Path, role: &str) -> Option<(u64, PathBuf)> {
 
 /// The current root and targets from the export of earlier ceremonies, the root chain verified
 /// from the first root.
+/// `rstuf`: RSTUF's model, whose targets is signed online: no targets is read (`null`).
 pub(super) fn current_metadata(
     ws: &Workspace,
     clock: &dyn Clock,
+    rstuf: bool,
 ) -> Result<(Value, Value), DriverError> {
     let export = ws.export();
     let first = export.join("1.root.json");
@@ -194,5 +196,6 @@ pub(super) fn current_metadata(
         let bytes = std::fs::read(&path).map_err(io(path.display()))?;
         Value::parse(&bytes).map_err(io(path.display()))
     };
-    Ok((read("root")?, read("targets")?))
+    let targets = if rstuf { Value::Null } else { read("targets")? };
+    Ok((read("root")?, targets))
 }

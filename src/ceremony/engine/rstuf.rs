@@ -9,6 +9,7 @@ use time::Duration;
 
 use super::{Engine, EngineError, Proposal, int_param, owned_key};
 use crate::ceremony::script::ParamValue;
+use crate::tuf::edit;
 use crate::tuf::key::Key;
 use crate::tuf::metadata::{Metadata, RoleType, Root};
 use crate::tuf::rstuf::{self, Layout, Settings};
@@ -93,6 +94,58 @@ impl Engine {
         })
     }
 
+    /// rotate-online-keys in RSTUF's model: the next root with the one online key of targets,
+    /// snapshot and timestamp replaced by the `online` key from the input media.
+    pub(super) fn build_rstuf_online_rotation(&self) -> Result<Proposal, EngineError> {
+        let now = self.now()?;
+        let root = self.loaded_root()?;
+        let days = Duration::days(int_param(&self.params, "root_expiry_days").max(1));
+        let mut new_root = edit::next_root(root.signed(), now + days);
+        let new = self
+            .online
+            .get("online")
+            .ok_or_else(|| self.policy("no new online key was imported"))?;
+        let (old_id, old) = rstuf::online_key("current root", root.signed())
+            .map_err(|e| self.policy(e.to_string()))?;
+        let same = |a: &Key, b: &Key| {
+            a.public_key().ok().map(|p| p.material()) == b.public_key().ok().map(|p| p.material())
+        };
+        if same(old, new) {
+            return Err(
+                self.policy("the imported online key is the current one: nothing to rotate")
+            );
+        }
+        let name = rstuf::key_name(new).unwrap_or("online").to_string();
+        let new = rstuf::named_key(new, &name);
+        for ty in rstuf::ONLINE_ROLES {
+            edit::add_root_key(&mut new_root, ty, new.clone())
+                .map_err(|e| self.policy(e.to_string()))?;
+            edit::remove_root_key(&mut new_root, ty, &old_id)
+                .map_err(|e| self.policy(e.to_string()))?;
+        }
+        rstuf::check_model("the new root", &new_root).map_err(|e| self.policy(e.to_string()))?;
+        Ok(Proposal {
+            layout: None,
+            root: Some(Metadata::new(new_root)),
+            targets: None,
+        })
+    }
+
+    /// refresh-expiry in RSTUF's model: the next root with a new expiry, nothing else changed
+    /// (RSTUF refreshes its online roles itself).
+    pub(super) fn build_rstuf_refresh(&self) -> Result<Proposal, EngineError> {
+        let now = self.now()?;
+        let root = self.loaded_root()?;
+        let days = Duration::days(int_param(&self.params, "root_expiry_days").max(1));
+        let new_root = edit::next_root(root.signed(), now + days);
+        rstuf::check_model("the new root", &new_root).map_err(|e| self.policy(e.to_string()))?;
+        Ok(Proposal {
+            layout: None,
+            root: Some(Metadata::new(new_root)),
+            targets: None,
+        })
+    }
+
     /// The settings of ceremony-payload.json from the script's parameters.
     fn rstuf_settings(&self) -> Result<Settings, EngineError> {
         let days = |name: &str| -> Result<u64, EngineError> {
@@ -133,8 +186,9 @@ impl Engine {
                 rstuf::ceremony_payload(&s, root).map_err(policy)?,
             ))
         } else {
+            // One per root version: a workspace keeps every ceremony's export.
             Ok((
-                rstuf::UPDATE_PAYLOAD.to_string(),
+                format!("update-payload-v{}.json", root.signed().common.version),
                 rstuf::update_payload(root).map_err(policy)?,
             ))
         }
