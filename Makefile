@@ -24,6 +24,35 @@ PY_INTOTO := in-toto==3.1.0 attrs==26.1.0 iso8601==2.1.0 pathspec==1.1.1
 PY_PACKAGES := tuf==7.0.1 securesystemslib[crypto]==1.6.0 cryptography==50.0.2 cffi==2.1.1 \
   pycparser==3.12 urllib3==2.8.0 $(PY_SIGSTORE) $(PY_INTOTO)
 
+# RSTUF's CLI (repository-service-tuf 1.0.0b1, `rstuf`) for tests/rstuf.rs, in its own venv: its
+# dependencies pull newer certifi/idna/pydantic than PY_PACKAGES pins. Every package pinned
+# exactly (PyPI, 2026-12-06); pexpect drives the CLI's interactive prompts on a pseudo-terminal.
+RSTUF_VENV ?= .venv-rstuf
+PY_RSTUF := repository-service-tuf==1.0.0b1 tuf==7.0.1 securesystemslib[crypto]==1.6.0 \
+  cryptography==50.0.2 cffi==2.1.1 pycparser==3.12 urllib3==2.8.0 sigstore==4.5.1 \
+  sigstore-models==0.0.6 sigstore-rekor-types==0.0.18 annotated-types==0.8.0 asn1crypto==1.5.1 \
+  auto-click-auto==0.1.6 azure-core==1.41.0 azure-keyvault-keys==4.11.3 beaupy==4.0.1 \
+  boto3==1.44.18 botocore==1.44.18 certifi==2026.10.19.post1 charset-normalizer==3.5.3 \
+  click==8.5.1 configobj==5.0.9 dnspython==2.9.2 dynaconf==3.3.5 email-validator==2.4.0 \
+  google-api-core==2.44.0 google-auth==2.63.1 google-cloud-kms==3.18.0 \
+  googleapis-common-protos==1.76.0 grpc-google-iam-v1==0.14.6 grpcio==1.85.4 \
+  grpcio-status==1.85.3 hvac==2.4.0 id==1.6.1 idna==3.21 isodate==0.7.2 jmespath==1.1.0 \
+  markdown-it-py==4.3.0 mdurl==0.1.2 opentelemetry-api==1.45.3 platformdirs==4.14.9 \
+  prompt_toolkit==3.0.53 proto-plus==1.29.0 protobuf==7.36.2 pyasn1==0.6.5 \
+  pyasn1_modules==0.4.2 pydantic==2.14.4 pydantic_core==2.50.5 Pygments==2.21.0 PyJWT==2.15.1 \
+  pykcs11==1.5.20 PyNaCl==1.6.2 python-dateutil==2.9.0.post0 python-yakh==0.4.2 questo==0.4.2 \
+  requests==2.34.2 rfc3161-client==1.0.9 rfc8785==0.1.4 rich==15.0.0 rich-click==1.9.9 \
+  s3transfer==0.19.3 six==1.17.0 typing-inspection==0.4.5 typing_extensions==4.16.0 \
+  wcwidth==0.9.5 setuptools==65.5.0 pexpect==4.9.0 ptyprocess==0.7.0
+.PHONY: rstuf-venv
+rstuf-venv: $(RSTUF_VENV)/.done
+$(RSTUF_VENV)/.done: Makefile | deb-deps
+	rm -rf $(RSTUF_VENV)
+	python3 -m venv $(RSTUF_VENV)
+	$(RSTUF_VENV)/bin/python -m pip install -q --disable-pip-version-check $(PY_RSTUF)
+	$(RSTUF_VENV)/bin/rstuf --version
+	touch $@
+
 # The bootable image (image/, docs/image.md): Debian's tools that build it and QEMU that tests it.
 # UEFI boots through Debian's signed shim and GRUB, which build.sh downloads with the image's other
 # packages (no grub-efi-amd64-bin here); ovmf has the firmware for the UEFI and Secure Boot tests.
@@ -59,7 +88,7 @@ demo-verify: demo-build
 	$(DEMO_BIN) verify --trusted-root $(DEMO_REPO)/metadata/1.root.json \
 	  --repo $(DEMO_REPO)/metadata --at 2025-02-09T12:02:08Z
 
-deps: deb-deps venv js-clients tuf-on-ci-venv
+deps: deb-deps venv js-clients tuf-on-ci-venv rstuf-venv
 
 # Debian packages the tests use (SoftHSM2, zbar, tmux, strace; python3-venv for the venv;
 # faketime for the client workflow tests on static repositories of the past; tpm2-pkcs11 on
@@ -211,7 +240,8 @@ no-network-deps:
 unit: kryoptic
 	@mkdir -p target
 	set -o pipefail; CONCLAVE_PYTHON=$(abspath $(PY)) CONCLAVE_KRYOPTIC=$(KRYOPTIC_SO) \
-	  CONCLAVE_TUF_ON_CI=$(abspath $(TUF_ON_CI_VENV))/bin $(CARGO) test --locked --features conformance-client 2>&1 | tee target/test.log
+	  CONCLAVE_TUF_ON_CI=$(abspath $(TUF_ON_CI_VENV))/bin CONCLAVE_RSTUF_PYTHON=$(abspath $(RSTUF_VENV))/bin/python \
+	  $(CARGO) test --locked --features conformance-client 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "total: %d passed, %d failed\n", p, f}' target/test.log
 
 # The air-gapped bootable image: image/out/conclave.iso (hybrid BIOS/UEFI; UEFI through Debian's
@@ -266,4 +296,4 @@ fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) CARGO=$(CARGO) tests/fuzz/run.sh
 
 clean:
-	rm -rf target $(VENV) $(TUF_ON_CI_VENV)
+	rm -rf target $(VENV) $(TUF_ON_CI_VENV) $(RSTUF_VENV)

@@ -64,6 +64,9 @@ enum Command {
     /// connected machine.
     #[command(subcommand, name = "tuf-on-ci")]
     TufOnCi(cli::tuf_on_ci::TufOnCiCommand),
+    /// Repository Service for TUF: review its payloads and pending root, sign the pending root.
+    #[command(subcommand)]
+    Rstuf(cli::rstuf::RstufCommand),
 }
 
 fn run(cli: &Cli) -> Result<Outcome, CliError> {
@@ -86,6 +89,7 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Log(c) => cli::log::run(c, cli.config.as_deref()),
         Command::Intoto(c) => cli::intoto::run(c, cli.config.as_deref()),
         Command::TufOnCi(c) => cli::tuf_on_ci::run(c, cli.config.as_deref()),
+        Command::Rstuf(c) => cli::rstuf::run(c, cli.config.as_deref()),
     }
 }
 
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
                 | Command::Usb(_)
                 | Command::Qr(_)
                 | Command::Transcript(_)
+                | Command::Rstuf(cli::rstuf::RstufCommand::Review(_))
                 | Command::Bundle(cli::bundle::BundleCommand::Merge(_))
                 | Command::TufOnCi(
                     cli::tuf_on_ci::TufOnCiCommand::Review(_)

@@ -25,6 +25,9 @@ use crate::tuf::metadata::{
 };
 use crate::tuf::verify::{ThresholdResult, count_signatures, trust_root, update_root};
 
+mod rstuf;
+pub use rstuf::{BOOTSTRAP_SIGNATURES, MODEL_PARAM};
+
 /// Something that happened in the ceremony: the `details` of a transcript record, tagged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case", deny_unknown_fields)]
@@ -90,7 +93,7 @@ pub enum Event {
         step: String,
         /// The current root file as JSON.
         root: Value,
-        /// The current targets file as JSON.
+        /// The current targets file as JSON (`null` in RSTUF's model: targets is signed online).
         targets: Value,
         /// The latest time the inputs prove (RFC 3339 UTC): the last record of the previous
         /// ceremony's sealed transcript among the inputs. The confirmed clock may not be earlier.
@@ -668,16 +671,12 @@ pub const ACCEPT_CLIENT_LOSS: &str = "accept_client_loss";
 /// SHA-256 of their key object: a refusal, whatever the parameters say (tough refuses the whole
 /// file, and a published root once broke every tough-based client this way). Keys carried
 /// forward from the current metadata are the client profiles' business.
-pub fn added_key_id_mismatches(
-    current: Option<&(Metadata<Root>, Metadata<Targets>)>,
-    p: &Proposal,
-) -> Vec<String> {
+pub fn added_key_id_mismatches(current: Option<&Current>, p: &Proposal) -> Vec<String> {
     let known = |id: &KeyId| {
         current.is_some_and(|(r, t)| {
             r.signed().key(id).is_some()
-                || t.signed()
-                    .delegations
-                    .as_ref()
+                || t.as_ref()
+                    .and_then(|t| t.signed().delegations.as_ref())
                     .is_some_and(|d| d.key(id).is_some())
         })
     };
@@ -802,6 +801,10 @@ impl Proposal {
     }
 }
 
+/// The metadata a ceremony loads: the current root and targets (none in RSTUF's model, whose
+/// targets are signed online).
+pub type Current = (Metadata<Root>, Option<Metadata<Targets>>);
+
 /// The engine state: a fold over the events so far.
 #[derive(Clone, Debug)]
 pub struct Engine {
@@ -816,7 +819,7 @@ pub struct Engine {
     reconfirm_clock: bool,
     keyholders: Vec<String>,
     online: BTreeMap<String, Key>,
-    current: Option<(Metadata<Root>, Metadata<Targets>)>,
+    current: Option<Current>,
     requests: Vec<KeyRequest>,
     request_sources: Vec<RequestSource>,
     layout: Option<crate::intoto::LayoutFile>,
@@ -856,7 +859,10 @@ pub fn owned_key(key: &Key, keyholder: &str) -> Key {
 
 /// The owner recorded in a key object, if any.
 pub fn key_owner(key: &Key) -> Option<&str> {
-    key.unrecognized.get(OWNER_FIELD).and_then(Value::as_str)
+    key.unrecognized
+        .get(OWNER_FIELD)
+        .or_else(|| key.unrecognized.get(crate::tuf::rstuf::KEY_NAME_FIELD))
+        .and_then(Value::as_str)
 }
 
 /// Thresholds against the keyholders present: no root or targets threshold above their
@@ -1090,6 +1096,7 @@ impl Engine {
                             && !self.signing_skipped.iter().any(|(s, _)| s == *k)
                             && self.keyholder_may_sign(k)
                     })
+                    .filter(|_| !self.rstuf_collected())
                     .cloned()
                     .collect(),
                 meters: self.meters(),
@@ -1178,6 +1185,11 @@ impl Engine {
             if let Some(r) = &p.root {
                 let v = r.signed().common.version;
                 out.push((format!("{v}.root.json"), r.to_file_bytes()));
+                if self.rstuf()
+                    && let Ok(payload) = self.rstuf_payload(r)
+                {
+                    out.push(payload);
+                }
             }
             if let Some(t) = &p.targets {
                 out.push((
@@ -1196,7 +1208,8 @@ impl Engine {
     fn publish_sha512(&self) -> bool {
         self.current
             .as_ref()
-            .is_some_and(|(_, t)| super::publish::uses_sha512(t.signed()))
+            .and_then(|(_, t)| t.as_ref())
+            .is_some_and(|t| super::publish::uses_sha512(t.signed()))
     }
 
     /// publish-targets: the next targets version with the imported files added, replaced or
@@ -1329,6 +1342,7 @@ impl Engine {
             Kind::RotateTargetsKeys => return self.build_targets_rotation(),
             Kind::DelegateClaimedProjects => return self.build_delegations(),
             Kind::PublishTargets => return self.build_publication(),
+            Kind::BootstrapRoot if self.rstuf() => return self.build_rstuf_bootstrap(),
             _ => {}
         }
         let now = self.now()?;
@@ -1338,7 +1352,7 @@ impl Engine {
         let keys: Vec<Key> = self
             .generated
             .iter()
-            .map(|(who, _, k)| owned_key(k, who))
+            .map(|(who, _, k)| self.owned(k, who))
             .collect();
         let online = |role: &str| -> Result<Key, EngineError> {
             self.online
@@ -1397,6 +1411,9 @@ impl Engine {
     /// refresh-expiry: the next versions of the current root and targets, with new expiry and
     /// nothing else changed.
     fn build_refresh(&self) -> Result<Proposal, EngineError> {
+        if self.rstuf() {
+            return self.build_rstuf_refresh();
+        }
         let now = self.now()?;
         let (root, targets) = self.loaded()?;
         let days = |name: &str| Duration::days(int_param(&self.params, name).max(1));
@@ -1453,7 +1470,11 @@ impl Engine {
             .and_then(|p| p.root.as_ref())
             .map(|r| r.signed())
             .or(before_root);
-        let before_targets = self.current.as_ref().map(|(_, t)| t.signed());
+        let before_targets = self
+            .current
+            .as_ref()
+            .and_then(|(_, t)| t.as_ref())
+            .map(|t| t.signed());
         let after_targets = self
             .proposal
             .as_ref()
@@ -1694,12 +1715,17 @@ impl Engine {
                 }
             }
         }
-        if let (Some(publication), Some((_, current))) = (&self.publication, &self.current) {
+        if let (Some(publication), Some((_, Some(current)))) = (&self.publication, &self.current) {
             out.extend(publication.review_lines(current.signed(), self.publish_sha512()));
         }
         if let Some(t) = &p.targets {
             let new = t.signed();
-            match self.current.as_ref().map(|(_, t)| t.signed()) {
+            match self
+                .current
+                .as_ref()
+                .and_then(|(_, t)| t.as_ref())
+                .map(|t| t.signed())
+            {
                 Some(old) => out.push(format!(
                     "targets v{} -> v{}, expires {} -> {}",
                     old.common.version,
@@ -1716,7 +1742,8 @@ impl Engine {
             let before = self
                 .current
                 .as_ref()
-                .and_then(|(_, t)| t.signed().delegations.as_ref());
+                .and_then(|(_, t)| t.as_ref())
+                .and_then(|t| t.signed().delegations.as_ref());
             if !self.request_sources.is_empty() {
                 out.push(format!(
                     "  key requests: {} file(s); SHA-256 of the request set (sha256sum *.json | sha256sum):",
@@ -1787,7 +1814,7 @@ impl Engine {
             .generated
             .iter()
             .filter(|(k, _, _)| k == who)
-            .map(|(k, _, key)| owned_key(key, k).key_id())
+            .map(|(k, _, key)| self.owned(key, k).key_id())
             .collect();
         let (new_root, old_root) = self.roots();
         for root in [new_root, old_root].into_iter().flatten() {
@@ -2028,7 +2055,7 @@ impl Engine {
     }
 
     /// The current metadata loaded by this ceremony, if any.
-    pub fn current(&self) -> Option<&(Metadata<Root>, Metadata<Targets>)> {
+    pub fn current(&self) -> Option<&Current> {
         self.current.as_ref()
     }
 
@@ -2054,11 +2081,17 @@ impl Engine {
             (
                 "targets",
                 p.targets.as_ref().map(|t| &t.signed().common),
-                &old_targets.signed().common,
+                match old_targets {
+                    Some(t) => &t.signed().common,
+                    None => &old_root.signed().common,
+                },
             ),
         ];
         for (role, new, old) in pairs {
             let Some(new) = new else { continue };
+            if role == "targets" && old_targets.is_none() {
+                continue;
+            }
             // Strictly earlier: a new version made within the same second as the one it replaces
             // (a rotation right after a bootstrap, in a rehearsal) has the same expiry, which
             // says nothing about the clock.
@@ -2220,9 +2253,20 @@ impl Engine {
 
     /// The current root and targets loaded by this ceremony.
     fn loaded(&self) -> Result<(&Metadata<Root>, &Metadata<Targets>), EngineError> {
+        match &self.current {
+            Some((r, Some(t))) => Ok((r, t)),
+            Some((_, None)) => Err(self.policy(
+                "this ceremony changes targets, which RSTUF's model signs online: no targets was loaded",
+            )),
+            None => Err(self.policy("the current metadata has not been loaded")),
+        }
+    }
+
+    /// The current root, loaded (with or without targets).
+    fn loaded_root(&self) -> Result<&Metadata<Root>, EngineError> {
         self.current
             .as_ref()
-            .map(|(r, t)| (r, t))
+            .map(|(r, _)| r)
             .ok_or_else(|| self.policy("the current metadata has not been loaded"))
     }
 
@@ -2332,8 +2376,11 @@ impl Engine {
     /// rotate-online-keys: the next root version with the snapshot and timestamp keys replaced by
     /// the keys imported from the input media (threshold 1 each).
     fn build_online_rotation(&self) -> Result<Proposal, EngineError> {
+        if self.rstuf() {
+            return self.build_rstuf_online_rotation();
+        }
         let now = self.now()?;
-        let (root, _) = self.loaded()?;
+        let root = self.loaded_root()?;
         let days = Duration::days(int_param(&self.params, "root_expiry_days").max(1));
         let mut new_root = edit::next_root(root.signed(), now + days);
         for (ty, name) in [
@@ -2378,7 +2425,7 @@ impl Engine {
     /// the joining keyholders' new keys added, and the root threshold set.
     fn build_rotation(&self) -> Result<Proposal, EngineError> {
         let now = self.now()?;
-        let (root, _) = self.loaded()?;
+        let root = self.loaded_root()?;
         let days = Duration::days(int_param(&self.params, "root_expiry_days").max(1));
         let mut new_root = edit::next_root(root.signed(), now + days);
         for name in self.name_list("remove_keyholders") {
@@ -2398,7 +2445,7 @@ impl Engine {
             }
         }
         for (who, _, key) in &self.generated {
-            edit::add_root_key(&mut new_root, RoleType::Root, owned_key(key, who))
+            edit::add_root_key(&mut new_root, RoleType::Root, self.owned(key, who))
                 .map_err(|e| self.policy(e.to_string()))?;
         }
         let threshold = int_param(&self.params, "root_threshold").max(0) as u64;
@@ -2617,15 +2664,21 @@ impl Engine {
                     .map_err(|e| self.policy(format!("current root: {e}")))?;
                 let (trusted, _) = trust_root("current root", &root_md.to_file_bytes())
                     .map_err(|e| self.policy(e.to_string()))?;
-                let targets_md = Metadata::<Targets>::from_value(targets.clone())
-                    .map_err(|e| self.policy(format!("current targets: {e}")))?;
-                let m = trusted.count(
-                    RoleType::Targets,
-                    targets_md.signed_bytes(),
-                    &targets_md.signatures,
-                );
-                if !m.verified() {
-                    return Err(self.policy(format!("current targets: {}", m.summary())));
+                // RSTUF's model: targets is signed online and not loaded (`null`).
+                let targets_md = if self.rstuf() && *targets == Value::Null {
+                    None
+                } else {
+                    let t = Metadata::<Targets>::from_value(targets.clone())
+                        .map_err(|e| self.policy(format!("current targets: {e}")))?;
+                    let m = trusted.count(RoleType::Targets, t.signed_bytes(), &t.signatures);
+                    if !m.verified() {
+                        return Err(self.policy(format!("current targets: {}", m.summary())));
+                    }
+                    Some(t)
+                };
+                if self.rstuf() {
+                    crate::tuf::rstuf::check_model("current root", root_md.signed())
+                        .map_err(|e| self.policy(e.to_string()))?;
                 }
                 if let Some(now) = self.clock
                     && root_md.signed().common.expires.is_expired(now)
@@ -2717,12 +2770,16 @@ impl Engine {
                             self.policy(format!("project {} is requested twice", r.project))
                         );
                     }
-                    let delegated = self.current.as_ref().is_some_and(|(_, t)| {
-                        t.signed()
-                            .delegations
-                            .as_ref()
-                            .is_some_and(|d| d.role_for(&r.project).is_some())
-                    });
+                    let delegated = self
+                        .current
+                        .as_ref()
+                        .and_then(|(_, t)| t.as_ref())
+                        .is_some_and(|t| {
+                            t.signed()
+                                .delegations
+                                .as_ref()
+                                .is_some_and(|d| d.role_for(&r.project).is_some())
+                        });
                     if delegated {
                         return Err(
                             self.policy(format!("project {} is delegated already", r.project))
@@ -2925,7 +2982,7 @@ impl Engine {
                     .generated
                     .iter()
                     .filter(|(k, _, _)| k == keyholder)
-                    .map(|(k, _, key)| owned_key(key, k))
+                    .map(|(k, _, key)| self.owned(key, k))
                     .find(|k| k.key_id() == id)
                     .or_else(|| {
                         self.proposal
@@ -3041,11 +3098,15 @@ impl Engine {
             }
             (Action::Sign, Event::SigningClosed { .. }) => {
                 let meters = self.meters();
-                if let Some((role, m)) = meters.iter().find(|(_, m)| !m.verified()) {
+                if let Some((role, m)) = meters.iter().find(|(r, m)| !self.meter_done(r, m)) {
                     return Err(self.policy(format!(
                         "{role} has {} of {} signatures: signing cannot close yet",
                         m.signed.len(),
-                        m.threshold
+                        if role == "root" {
+                            self.root_signatures_needed(m)
+                        } else {
+                            m.threshold
+                        }
                     )));
                 }
                 self.advance();
@@ -3067,7 +3128,9 @@ impl Engine {
                         )));
                     }
                 }
-                if let Some(r) = &p.root {
+                if let (Some(r), None, true) = (&p.root, &self.current, self.rstuf()) {
+                    self.verify_rstuf_bootstrap(r)?;
+                } else if let Some(r) = &p.root {
                     let trusted = match &self.current {
                         // A new version: signed by the current root's threshold and its own.
                         Some((old, _)) => {
@@ -4087,9 +4150,9 @@ mod tests {
         // Carried forward from the current root, it is the client profiles' business (tough).
         let current = (
             Metadata::new(root),
-            Metadata::new(edit::new_targets(
+            Some(Metadata::new(edit::new_targets(
                 time::macros::datetime!(2030-01-01 0:00 UTC),
-            )),
+            ))),
         );
         assert!(added_key_id_mismatches(Some(&current), &bad).is_empty());
         let f = proposal_findings(&bad);

@@ -783,6 +783,7 @@ impl Script {
                             "timestamp",
                             "delegations",
                             "layout",
+                            "online",
                         ]
                         .contains(&role)
                         {

@@ -7,6 +7,7 @@ pub mod intoto;
 pub mod log;
 pub mod qr;
 pub mod rehearse;
+pub mod rstuf;
 pub mod selfcheck;
 pub mod token;
 pub mod transcript;

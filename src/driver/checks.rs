@@ -58,6 +58,9 @@ pub fn check(report: &CeremonyReport, clock: &dyn Clock) -> Result<Vec<Check>, D
     let src = FolderSource::new(export, DEFAULT_MAX_FILE_SIZE)
         .map_err(|e| DriverError::Io(format!("{}: {e}", export.display())))?;
     let verified = verify_repository("1.root.json", &root, &src, clock.now());
+    // An RSTUF bootstrap that left root v1 pending: checked as RSTUF's payload, and the
+    // transcript cannot be anchored in root v1 yet.
+    let pending = super::rstuf::pending_bootstrap(export);
     let mut checks = vec![Check {
         kind: CheckKind::Metadata,
         command: format!(
@@ -68,31 +71,50 @@ pub fn check(report: &CeremonyReport, clock: &dyn Clock) -> Result<Vec<Check>, D
         reason: verified.error.as_ref().map(ToString::to_string),
         note: None,
     }];
+    if let Some((command, passed, reason, note)) = &pending {
+        checks[0] = Check {
+            kind: CheckKind::Metadata,
+            command: command.clone(),
+            passed: *passed,
+            reason: reason.clone(),
+            note: Some(note.clone()).filter(|n| !n.is_empty()),
+        };
+    }
     // Exactly the auditor's command, anchored in the workspace's first root, with the
     // key-event log when the ceremony wrote one.
     let log = report.key_log.as_ref().map(|l| l.dir.clone());
     let files = AuditFiles::read(&AuditPaths {
         transcript: report.transcript.clone(),
         artifacts: Some(export.clone()),
-        trusted_root: Some(first.clone()),
+        trusted_root: pending.is_none().then(|| first.clone()),
         log: log.clone(),
     })
     .map_err(|e| DriverError::Io(e.to_string()))?;
     let a = files.verify(false);
+    let anchor = if pending.is_some() {
+        String::new()
+    } else {
+        format!(" --trusted-root {}", first.display())
+    };
     checks.push(Check {
         kind: CheckKind::Transcript,
         command: format!(
-            "conclave transcript verify {} --artifacts {} --trusted-root {}{}",
+            "conclave transcript verify {} --artifacts {}{anchor}{}",
             report.transcript.display(),
             export.display(),
-            first.display(),
             log.as_ref()
                 .map(|l| format!(" --log {}", l.display()))
                 .unwrap_or_default()
         ),
-        passed: a.passed(),
+        passed: if pending.is_some() {
+            a.intact()
+        } else {
+            a.passed()
+        },
         reason: (!a.passed()).then(|| a.verdict_text().1),
-        note: None,
+        note: pending.is_some().then(|| {
+            "unanchored: root v1 is pending in RSTUF; once RSTUF has its threshold, anchor the transcript with --trusted-root".to_string()
+        }),
     });
     if let Some(l) = &report.key_log {
         let newest_root = (1u64..)

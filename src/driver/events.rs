@@ -69,7 +69,7 @@ impl Session {
 
     /// Load the current metadata (root chain verified from the first root) from the media.
     pub fn load_metadata_event(&self) -> Result<Event, DriverError> {
-        let (root, targets) = current_metadata(&self.ws, self.clock())?;
+        let (root, targets) = current_metadata(&self.ws, self.clock(), self.engine.rstuf())?;
         Ok(Event::MetadataLoaded {
             step: self.step(),
             root,

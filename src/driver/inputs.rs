@@ -16,11 +16,14 @@ use super::clock::Clock;
 use super::error::{DriverError, io};
 use super::workspace::Workspace;
 
-/// Stand-in online keys (snapshot, timestamp) on the input media, made once per workspace.
+/// Stand-in online keys on the input media, made once per workspace: for the roles the script
+/// imports (`roles`; snapshot and timestamp when it names none). RSTUF's `online` key carries
+/// its `x-rstuf-online-key-uri` (`fn:` and its key id, as RSTUF's CLI writes for a key file).
 pub(super) fn online_keys(
     ws: &Workspace,
     file: &str,
     make_stand_ins: bool,
+    roles: &[String],
 ) -> Result<(BTreeMap<String, Value>, FileDigest), DriverError> {
     let path = ws.input().join(file);
     if !path.exists() && !make_stand_ins {
@@ -33,10 +36,21 @@ pub(super) fn online_keys(
         crate::folder::create_dir_all_mode(&ws.input(), crate::folder::DIR_MODE)
             .map_err(io(ws.input().display()))?;
         let mut m = Map::new();
-        for role in ["snapshot", "timestamp"] {
+        let default = ["snapshot".to_string(), "timestamp".to_string()];
+        for role in if roles.is_empty() {
+            &default[..]
+        } else {
+            roles
+        } {
             let s = SoftwareSigner::generate(Algorithm::Ed25519, &mut rand_core::OsRng)
                 .ok_or_else(|| DriverError::Io("cannot generate a stand-in online key".into()))?;
-            m.insert(role.to_string(), s.key().to_value());
+            let mut key = s.key().clone();
+            if role == "online" {
+                let uri = format!("fn:{}", key.key_id());
+                key.unrecognized
+                    .insert(crate::tuf::rstuf::ONLINE_URI_FIELD.to_string(), uri.into());
+            }
+            m.insert(role.clone(), key.to_value());
         }
         crate::folder::write_new_file(&path, Value::Object(m).to_pretty_json().as_bytes())
             .map_err(io(path.display()))?;
@@ -168,9 +182,11 @@ pub(super) fn latest(dir: &Path, role: &str) -> Option<(u64, PathBuf)> {
 
 /// The current root and targets from the export of earlier ceremonies, the root chain verified
 /// from the first root.
+/// `rstuf`: RSTUF's model, whose targets is signed online: no targets is read (`null`).
 pub(super) fn current_metadata(
     ws: &Workspace,
     clock: &dyn Clock,
+    rstuf: bool,
 ) -> Result<(Value, Value), DriverError> {
     let export = ws.export();
     let first = export.join("1.root.json");
@@ -198,7 +214,8 @@ pub(super) fn current_metadata(
         let bytes = std::fs::read(&path).map_err(io(path.display()))?;
         Value::parse(&bytes).map_err(io(path.display()))
     };
-    Ok((read("root")?, read("targets")?))
+    let targets = if rstuf { Value::Null } else { read("targets")? };
+    Ok((read("root")?, targets))
 }
 
 /// The target files to publish (publish-targets): the manifest `input/publish-targets/

@@ -22,6 +22,7 @@ pub mod module;
 mod plan;
 mod practice;
 mod report;
+mod rstuf;
 mod runner;
 mod scripts;
 mod seal;

@@ -1,7 +1,7 @@
 //! The ceremony scripts shipped in the binary.
 
 /// Names of the scripts shipped in the binary, in the order a registry usually needs them.
-pub const SHIPPED_SCRIPTS: [&str; 8] = [
+pub const SHIPPED_SCRIPTS: [&str; 12] = [
     "bootstrap-root",
     "rotate-root-keys",
     "refresh-expiry",
@@ -10,6 +10,10 @@ pub const SHIPPED_SCRIPTS: [&str; 8] = [
     "delegate-claimed-projects",
     "sign-intoto-layout",
     "publish-targets",
+    "bootstrap-rstuf",
+    "rotate-rstuf-root-keys",
+    "refresh-rstuf-expiry",
+    "rotate-rstuf-online-key",
 ];
 
 /// The scripts shipped in the binary (the appliance has no source tree).
@@ -25,6 +29,14 @@ pub fn shipped_script(name: &str) -> Option<&'static str> {
         }
         "sign-intoto-layout" => include_str!("../../ceremony-scripts/sign-intoto-layout.toml"),
         "publish-targets" => include_str!("../../ceremony-scripts/publish-targets.toml"),
+        "bootstrap-rstuf" => include_str!("../../ceremony-scripts/bootstrap-rstuf.toml"),
+        "rotate-rstuf-root-keys" => {
+            include_str!("../../ceremony-scripts/rotate-rstuf-root-keys.toml")
+        }
+        "refresh-rstuf-expiry" => include_str!("../../ceremony-scripts/refresh-rstuf-expiry.toml"),
+        "rotate-rstuf-online-key" => {
+            include_str!("../../ceremony-scripts/rotate-rstuf-online-key.toml")
+        }
         _ => return None,
     })
 }

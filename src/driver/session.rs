@@ -181,7 +181,16 @@ impl Session {
         } else {
             "online-keys.json".to_string()
         };
-        let (online, online_digest) = online_keys(ws, &keys_file, practice_tokens_used)?;
+        // Stand-ins (practice) for the roles the script's import step names.
+        let import_roles: Vec<String> = script
+            .steps
+            .iter()
+            .filter(|s| s.action == crate::ceremony::script::Action::ImportKeys)
+            .filter_map(|s| s.with.get("roles"))
+            .flat_map(|r| r.split(',').map(|x| x.trim().to_string()))
+            .collect();
+        let (online, online_digest) =
+            online_keys(ws, &keys_file, practice_tokens_used, &import_roles)?;
 
         let tpath = if script.kind == Kind::BootstrapRoot {
             ws.transcript(script_name)

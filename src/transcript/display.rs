@@ -237,7 +237,7 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
             keyid,
             ..
         } => format!("{keyholder} signed {role} with key {keyid}"),
-        Event::SigningClosed { .. } => "signing closed: every threshold met".to_string(),
+        Event::SigningClosed { .. } => "signing closed: every signature the ceremony needs is in (every threshold, or the root signatures an RSTUF bootstrap asks for)".to_string(),
         Event::SignerSkipped {
             keyholder, reason, ..
         } => format!("SKIPPED at signing: {keyholder} does not sign ({reason})"),

@@ -9,5 +9,6 @@ pub mod metadata;
 pub mod parallel;
 pub mod parse;
 pub mod repository;
+pub mod rstuf;
 pub mod tuf_on_ci;
 pub mod verify;

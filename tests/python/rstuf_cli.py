@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Drive RSTUF's own CLI (repository-service-tuf 1.0.0b1, `rstuf`) on a terminal, as an operator
+would, to check that it reads Conclave's files. No network: only --dry-run with --in.
+
+Usage:
+  rstuf_cli.py sign PENDING_JSON KEY_NAME KEY_PEM PASSWORD OUT_JSON
+      `rstuf admin metadata sign --in PENDING_JSON --dry-run --out OUT_JSON`: select root, select
+      the key named KEY_NAME among those still missing, sign with the encrypted PEM key file.
+  rstuf_cli.py update ROOT_JSON KEY_NAME KEY_PEM PASSWORD OUT_JSON
+      `rstuf admin metadata update --in ROOT_JSON --dry-run --out OUT_JSON`: keep expiry,
+      threshold, root keys and online key; sign the next version with KEY_NAME's PEM key, then
+      continue (RSTUF collects the other signatures).
+
+The CLI asks through rich prompts, beaupy menus (arrow keys) and prompt_toolkit: this script
+answers them on a pseudo-terminal (pexpect). Everything the CLI printed is echoed to stdout.
+Exit 0 when the CLI finished and wrote OUT_JSON, 1 otherwise.
+"""
+
+import os
+import re
+import sys
+import tempfile
+
+import pexpect
+
+DOWN = "\x1b[B"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
+
+
+def clean(text: str) -> str:
+    return ANSI.sub("", text)
+
+
+class Cli:
+    def __init__(self, args: list[str]):
+        self.home = tempfile.mkdtemp(prefix="rstuf-home-")
+        config = os.path.join(self.home, "rstuf.yml")
+        rstuf = os.path.join(os.path.dirname(sys.executable), "rstuf")
+        env = dict(os.environ, HOME=self.home, COLUMNS="200", LINES="60", TERM="xterm")
+        # No proxy and no server: a dry run must not reach any network.
+        for k in list(env):
+            if k.lower().endswith("_proxy"):
+                del env[k]
+        self.p = pexpect.spawn(
+            rstuf, ["-c", config, *args], env=env, encoding="utf-8", timeout=60,
+            dimensions=(60, 200),
+        )
+        self.seen = ""
+
+    def expect(self, pattern: str) -> str:
+        self.p.expect(pattern)
+        chunk = clean(self.p.before + self.p.after)
+        self.seen += chunk
+        sys.stdout.write(chunk)
+        return chunk
+
+    def select(self, options_text: str, wanted: str) -> None:
+        """Choose `wanted` in a beaupy menu whose options are the '- name' lines printed."""
+        names = re.findall(r"^- (\S+)\s*$", options_text, flags=re.M)
+        if wanted not in names:
+            raise SystemExit(f"rstuf_cli.py: {wanted!r} not offered; offered: {names}")
+        self.p.send(DOWN * names.index(wanted))
+        self.p.send("\r")
+
+    def menu(self, index: int) -> None:
+        self.p.send(DOWN * index)
+        self.p.send("\r")
+
+    def sign_with_pem(self, name: str, pem: str, password: str) -> None:
+        # _add_signature_prompt: [HSM, Key PEM File]
+        self.expect("Key PEM File")
+        self.menu(1)
+        self.expect("path")
+        self.expect(re.escape(name) + r".*: ")
+        self.p.sendline(pem)
+        self.expect("password")
+        self.expect(": ")
+        self.p.sendline(password)
+
+    def finish(self, out: str) -> int:
+        self.p.expect(pexpect.EOF)
+        rest = clean(self.p.before)
+        self.seen += rest
+        sys.stdout.write(rest)
+        self.p.close()
+        signed = re.search(r"Signed metadata with key .?.?.?.?\w", self.seen)
+        if self.p.exitstatus != 0 or not os.path.exists(out) or not signed:
+            print(f"rstuf_cli.py: rstuf exited {self.p.exitstatus}", file=sys.stderr)
+            return 1
+        return 0
+
+
+def sign(pending: str, name: str, pem: str, password: str, out: str) -> int:
+    cli = Cli(["admin", "metadata", "sign", "--in", pending, "--dry-run", "--out", out])
+    cli.expect("Select a role to sign")
+    cli.expect("root")
+    cli.menu(0)
+    text = cli.expect("Select key for signing")
+    cli.select(text[text.rfind("missing from any of"):], name)
+    cli.sign_with_pem(name, pem, password)
+    return cli.finish(out)
+
+
+def update(root: str, name: str, pem: str, password: str, out: str) -> int:
+    cli = Cli(["admin", "metadata", "update", "--in", root, "--dry-run", "--out", out])
+    cli.expect(r"change the expiry date\?.*: ")
+    cli.p.sendline("n")
+    cli.expect(r"change the threshold\?.*: ")
+    cli.p.sendline("n")
+    cli.expect("is met")
+    cli.expect("continue")
+    cli.menu(0)  # continue, add, remove
+    cli.expect(r"change the online key\?.*: ")
+    cli.p.sendline("n")
+    text = cli.expect("Select a key for signing")
+    cli.select(text[text.rfind("missing from any of"):], name)
+    cli.sign_with_pem(name, pem, password)
+    # One signature of the threshold here: continue (RSTUF collects the rest).
+    cli.expect("or continue")
+    cli.menu(0)
+    return cli.finish(out)
+
+
+def main() -> int:
+    if len(sys.argv) != 7 or sys.argv[1] not in ("sign", "update"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    mode, path, name, pem, password, out = sys.argv[1:]
+    try:
+        return (sign if mode == "sign" else update)(path, name, pem, password, out)
+    except (pexpect.TIMEOUT, pexpect.EOF) as e:
+        print(f"\nrstuf_cli.py: the CLI stopped answering ({type(e).__name__})", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,598 @@
+//! Repository Service for TUF (RSTUF): Conclave's bootstrap-rstuf ceremony on tokens (SoftHSM2
+//! stands in for the keyholders' devices) exports ceremony-payload.json with root v1 pending
+//! (one of two signatures); python-tuf checks every rule of RSTUF's payload; the pending root
+//! is completed by Distributed Asynchronous Signing from both sides: `conclave rstuf sign` with
+//! bob's token and RSTUF's own CLI (`rstuf admin metadata sign --in PENDING --dry-run`, PyPI
+//! repository-service-tuf 1.0.0b1) with carol's key; then RSTUF's CLI loads Conclave's root for
+//! the next version (`rstuf admin metadata update --in ROOT --dry-run`) and Conclave signs that
+//! pending root v2 against root v1. RSTUF's API and worker are containers, not on PyPI: the
+//! pending files are written here in the API's response format
+//! (`{"data": {"metadata": {"root": PENDING, "trusted_root": CURRENT}}}`).
+//!
+//! RSTUF's CLI signs root keys only from a PEM file (or a YubiKey): carol's key is made as an
+//! encrypted PEM file and imported into her SoftHSM2 token, where the ceremony takes it as an
+//! existing key (`existing = "use"`), so the same key signs through Conclave and through RSTUF.
+//! The RSTUF CLI runs in its own virtualenv (`make rstuf-venv`; `$CONCLAVE_RSTUF_PYTHON`), driven
+//! on a pseudo-terminal by tests/python/rstuf_cli.py.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use conclave::signer::Signer;
+
+fn conclave() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_conclave"))
+}
+
+/// The RSTUF CLI's virtualenv python: `$CONCLAVE_RSTUF_PYTHON`, else `.venv-rstuf/bin/python`.
+fn rstuf_python() -> PathBuf {
+    let python = match std::env::var_os("CONCLAVE_RSTUF_PYTHON") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => common::manifest_dir().join(".venv-rstuf/bin/python"),
+    };
+    let check = "import repository_service_tuf.cli, pexpect; from importlib.metadata import version; \
+                 v = version('repository-service-tuf'); assert v == '1.0.0b1', v; print(v)";
+    let out = Command::new(&python).args(["-c", check]).output();
+    match out {
+        Ok(o) if o.status.success() => python,
+        other => panic!(
+            "the RSTUF CLI venv ({}) is missing or broken: {other:?}; run `make rstuf-venv`",
+            python.display()
+        ),
+    }
+}
+
+struct Room {
+    tmp: tempfile::TempDir,
+    conf: PathBuf,
+    pins: Vec<(String, String)>,
+}
+
+impl Room {
+    fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+    fn pin(&self, who: &str) -> String {
+        self.pins
+            .iter()
+            .find(|(k, _)| k == who)
+            .map(|(_, p)| p.clone())
+            .unwrap()
+    }
+    fn pins_text(&self) -> String {
+        self.pins
+            .iter()
+            .map(|(k, p)| format!("{k}={p}\n"))
+            .collect()
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir().join(name)
+    }
+}
+
+fn run(cmd: &mut Command, stdin: &str) -> common::Run {
+    common::run_with_timeout(cmd, stdin.as_bytes(), Duration::from_secs(180))
+}
+
+/// Three SoftHSM2 tokens; carol's holds her key, imported from an encrypted PEM file
+/// (`carol.pem`, password `carol-pass`) under the ceremony's label.
+fn room() -> Room {
+    let tmp = tempfile::tempdir().unwrap();
+    let hsm = tmp.path().join("hsm");
+    let out = run(
+        conclave()
+            .args(["token", "init-practice", "--dir"])
+            .arg(&hsm)
+            .args([
+                "--keyholders",
+                "alice,bob,carol",
+                "--type",
+                "none",
+                "--json",
+            ]),
+        "",
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    let v = out.json();
+    let pins = v["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["keyholder"].as_str().unwrap().to_string(),
+                t["pin"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let room = Room {
+        conf: hsm.join("softhsm2.conf"),
+        pins,
+        tmp,
+    };
+    let keygen = "import sys\n\
+from cryptography.hazmat.primitives.asymmetric import ec\n\
+from cryptography.hazmat.primitives import serialization as s\n\
+k = ec.generate_private_key(ec.SECP256R1())\n\
+d = sys.argv[1]\n\
+open(d + '/carol.der', 'wb').write(k.private_bytes(s.Encoding.DER, s.PrivateFormat.PKCS8, s.NoEncryption()))\n\
+open(d + '/carol.pub.der', 'wb').write(k.public_key().public_bytes(s.Encoding.DER, s.PublicFormat.SubjectPublicKeyInfo))\n\
+open(d + '/carol.pem', 'wb').write(k.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.BestAvailableEncryption(b'carol-pass')))\n";
+    let out = run(
+        Command::new(common::python())
+            .args(["-c", keygen])
+            .arg(room.dir()),
+        "",
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    for (ty, file) in [("privkey", "carol.der"), ("pubkey", "carol.pub.der")] {
+        let out = run(
+            Command::new("pkcs11-tool")
+                .env("SOFTHSM2_CONF", &room.conf)
+                .args(["--module", "/usr/lib/softhsm/libsofthsm2.so"])
+                .args(["--token-label", "carol", "--login", "--pin"])
+                .arg(room.pin("carol"))
+                .arg("--write-object")
+                .arg(room.path(file))
+                .args(["--type", ty, "--id", "02"])
+                .args(["--label", "conclave-bootstrap-rstuf"]),
+            "",
+        );
+        assert_eq!(out.code(), 0, "importing carol's key: {out:?}");
+    }
+    std::fs::remove_file(room.path("carol.der")).unwrap();
+    room
+}
+
+/// The registry's online key as RSTUF's CLI imports a PEM file: the key with its URI.
+fn online_keys(ws: &Path) {
+    let s = conclave::signer::software::SoftwareSigner::from_seed(
+        conclave::tuf::key::Algorithm::EcdsaP256,
+        &[7; 48],
+    )
+    .unwrap();
+    let mut key = s.key().clone();
+    let id = key.key_id();
+    key.unrecognized.insert(
+        conclave::tuf::rstuf::ONLINE_URI_FIELD.into(),
+        format!("fn:{id}").into(),
+    );
+    std::fs::create_dir_all(ws.join("input")).unwrap();
+    std::fs::write(
+        ws.join("input/online-keys.json"),
+        format!("{{\"online\": {}}}", key.to_value().to_pretty_json()),
+    )
+    .unwrap();
+}
+
+/// The shipped bootstrap-rstuf script, taking a key already on a token under the ceremony's
+/// label (carol's) instead of generating one.
+fn script(room: &Room) -> PathBuf {
+    let text = std::fs::read_to_string(
+        common::manifest_dir().join("ceremony-scripts/bootstrap-rstuf.toml"),
+    )
+    .unwrap()
+    .replace(
+        "with = { for = \"keyholders\" }",
+        "with = { for = \"keyholders\", existing = \"use\" }",
+    );
+    assert!(text.contains("existing = \"use\""));
+    let path = room.path("bootstrap-rstuf.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn ceremony(room: &Room, ws: &Path, extra: &str) -> common::Run {
+    let answers = room.path("answers.toml");
+    std::fs::write(
+        &answers,
+        format!(
+            "practice = true\nacknowledgement = \"BAG-A1234567\"\n[people]\nadministrator = \"ada\"\nkeyholders = [\"alice\", \"bob\", \"carol\"]\nwitnesses = [\"wendy\"]\n\n[parameters]\nkey_type = \"ecdsa-p256\"\n{extra}\n"
+        ),
+    )
+    .unwrap();
+    let mut cmd = conclave();
+    cmd.args(["ceremony", "run"])
+        .arg(script(room))
+        .arg("--workspace")
+        .arg(ws)
+        .arg("--answers")
+        .arg(&answers)
+        .arg("--pin-stdin")
+        .env("SOFTHSM2_CONF", &room.conf);
+    run(&mut cmd, &room.pins_text())
+}
+
+fn check(args: &[&Path]) -> common::Run {
+    let args: Vec<&str> = args.iter().map(|p| p.to_str().unwrap()).collect();
+    common::run_python("rstuf_check.py", &args, Duration::from_secs(60))
+}
+
+fn conclave_sign(
+    room: &Room,
+    pending: &Path,
+    trusted: &Path,
+    who: &str,
+    out: &Path,
+) -> common::Run {
+    let mut cmd = conclave();
+    cmd.args(["rstuf", "sign", "--pending"])
+        .arg(pending)
+        .arg("--trusted-root")
+        .arg(trusted)
+        .args(["--token", who, "--key", "conclave-bootstrap-rstuf"])
+        .args(["--keyholder", who, "--pin-stdin", "--out"])
+        .arg(out)
+        .env("SOFTHSM2_CONF", &room.conf);
+    run(&mut cmd, &format!("{}\n", room.pin(who)))
+}
+
+fn rstuf_cli(py: &Path, args: &[&str]) -> common::Run {
+    let mut cmd = Command::new(py);
+    cmd.arg(common::python_script("rstuf_cli.py")).args(args);
+    run(&mut cmd, "")
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn write_json(path: &Path, v: &serde_json::Value) {
+    std::fs::write(path, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+}
+
+/// RSTUF's pending file for `root`, replacing `trusted_root` when given.
+fn pending(path: &Path, root: &serde_json::Value, trusted: Option<&serde_json::Value>) {
+    let mut metadata = serde_json::json!({ "root": root });
+    if let Some(t) = trusted {
+        metadata["trusted_root"] = t.clone();
+    }
+    write_json(
+        path,
+        &serde_json::json!({ "data": { "metadata": metadata } }),
+    );
+}
+
+#[test]
+fn an_rstuf_bootstrap_is_completed_and_updated_with_rstufs_own_cli() {
+    let py = rstuf_python();
+    let room = room();
+    let ws = room.path("ws");
+    online_keys(&ws);
+
+    // The ceremony collects one root signature (alice's); RSTUF keeps root v1 pending.
+    let out = ceremony(&room, &ws, "bootstrap_signatures = 1");
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stdout.contains("ceremony-payload.json: VALID (root v1 pending in RSTUF: 1 of 3 keys signed, threshold 2; RSTUF collects the rest)"),
+        "{}",
+        out.stdout
+    );
+    let export = ws.join("export");
+    let payload = export.join("ceremony-payload.json");
+    let py_check = check(&[Path::new("ceremony"), &payload, Path::new("1")]);
+    assert_eq!(
+        py_check.code(),
+        0,
+        "python-tuf refused the payload: {py_check:?}"
+    );
+    for rule in [
+        "ok: timeout is 300",
+        "ok: exactly one of bins and delegations",
+        "ok: number_of_delegated_bins 256 is a power of two in 2..16384",
+        "ok: that key is the same online key for the three roles",
+        "ok: the online key carries x-rstuf-online-key-uri (fn:",
+        "carries only x-rstuf-* fields",
+        "ok: pending (below threshold)",
+    ] {
+        assert!(
+            py_check.stdout.contains(rule),
+            "{rule}: {}",
+            py_check.stdout
+        );
+    }
+    let payload_v = json(&payload);
+    let root_v1 = payload_v["metadata"]["root"].clone();
+    assert_eq!(
+        json(&export.join("1.root.json"))["signed"],
+        root_v1["signed"],
+        "1.root.json is the payload's root"
+    );
+
+    // Distributed Asynchronous Signing of root v1: bob with Conclave, carol with RSTUF's CLI.
+    let p1 = room.path("pending-v1.json");
+    pending(&p1, &root_v1, None);
+    let bob = room.path("sign-bob.json");
+    let out = conclave_sign(&room, &p1, &export.join("1.root.json"), "bob", &bob);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("signatures by its own keys: 1 of 3 keys signed, threshold 2")
+            && out.stdout.contains("root keys (threshold 2): alice ("),
+        "{}",
+        out.stdout
+    );
+    let carol = room.path("sign-carol.json");
+    let pem = room.path("carol.pem");
+    let cli = rstuf_cli(
+        &py,
+        &[
+            "sign",
+            p1.to_str().unwrap(),
+            "carol",
+            pem.to_str().unwrap(),
+            "carol-pass",
+            carol.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(cli.code(), 0, "rstuf admin metadata sign: {cli:?}");
+    // RSTUF's CLI reviewed Conclave's root: names, threshold, the online key.
+    for seen in [
+        "Threshold: 2",
+        "Version: 1",
+        "alice",
+        "Online",
+        "1 signature missing",
+    ] {
+        assert!(cli.stdout.contains(seen), "{seen}: {}", cli.stdout);
+    }
+    let done = check(&[Path::new("signed"), &payload, &bob, &carol]);
+    assert_eq!(done.code(), 0, "{done:?}");
+    assert!(
+        done.stdout.contains("ok: root v1 meets its threshold"),
+        "{}",
+        done.stdout
+    );
+
+    // Root v1 as RSTUF holds it once signed; a pending root already signed is refused.
+    let mut full_v1 = root_v1.clone();
+    for f in [&bob, &carol] {
+        let sig = json(f)["signature"].clone();
+        full_v1["signatures"].as_array_mut().unwrap().push(sig);
+    }
+    let full_v1_path = room.path("1.root.full.json");
+    write_json(&full_v1_path, &full_v1);
+    let p_done = room.path("pending-done.json");
+    pending(&p_done, &full_v1, None);
+    let out = conclave_sign(&room, &p_done, &full_v1_path, "alice", &room.path("x.json"));
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("already meets its thresholds; nothing to sign"),
+        "{out:?}"
+    );
+
+    // RSTUF's CLI makes root v2 from Conclave's root v1 (carol signs there).
+    let update = room.path("update-payload.json");
+    let cli = rstuf_cli(
+        &py,
+        &[
+            "update",
+            full_v1_path.to_str().unwrap(),
+            "carol",
+            pem.to_str().unwrap(),
+            "carol-pass",
+            update.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(cli.code(), 0, "rstuf admin metadata update: {cli:?}");
+    let up = check(&[Path::new("update"), &update, &full_v1_path]);
+    assert_eq!(up.code(), 0, "{up:?}");
+    // Conclave reads RSTUF's update payload.
+    let review = run(conclave().args(["rstuf", "review"]).arg(&update), "");
+    assert_eq!(review.code(), 0, "{review:?}");
+    assert!(
+        review.stdout.contains("RSTUF update payload") && review.stdout.contains("root v2"),
+        "{review:?}"
+    );
+
+    // Pending root v2 against trusted root v1: alice signs with Conclave; the chain rule holds.
+    let root_v2 = json(&update)["metadata"]["root"].clone();
+    let p2 = room.path("pending-v2.json");
+    pending(&p2, &root_v2, Some(&full_v1));
+    let alice = room.path("sign-alice-v2.json");
+    let out = conclave_sign(&room, &p2, &full_v1_path, "alice", &alice);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("no change against trusted root v1 but the version"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("signatures by the trusted root's keys: 1 of 3 keys signed, threshold 2"),
+        "{}",
+        out.stdout
+    );
+    let chain = check(&[Path::new("signed"), &p2, &alice]);
+    assert_eq!(chain.code(), 0, "{chain:?}");
+    assert!(
+        chain
+            .stdout
+            .contains("meets the thresholds of trusted root v1 and its own"),
+        "{}",
+        chain.stdout
+    );
+
+    // A renamed key under the same key id (RSTUF's key ids do not hash the name) is shown as a
+    // change, and a hostile name reaches the terminal escaped.
+    let mut renamed = root_v2.clone();
+    let first = renamed["signed"]["roles"]["root"]["keyids"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    renamed["signed"]["keys"][&first]["x-rstuf-key-name"] = "evil\u{1b}[2J\u{202e}evil".into();
+    let p5 = room.path("pending-renamed.json");
+    pending(&p5, &renamed, Some(&full_v1));
+    let review = run(conclave().args(["rstuf", "review"]).arg(&p5), "");
+    assert_eq!(review.code(), 0, "{review:?}");
+    assert!(
+        review.stdout.contains(&format!(
+            "key evil\\x1b[2J\\u{{202e}}evil ({}) changed its fields under the same key id",
+            &first[..16]
+        )) && !review.stdout.contains('\u{1b}'),
+        "{}",
+        review.stdout
+    );
+
+    // Refusals name the file and the field, before any PIN.
+    // A trusted_root that is not the appliance's root (another root v1 than the one it trusts).
+    let mut other_v1 = full_v1.clone();
+    other_v1["signed"]["expires"] = "2030-01-01T00:00:00Z".into();
+    let p4 = room.path("pending-other-anchor.json");
+    pending(&p4, &root_v2, Some(&other_v1));
+    let out = conclave_sign(&room, &p4, &full_v1_path, "bob", &room.path("y.json"));
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "$.data.metadata.trusted_root.signatures: the trusted root does not meet its own threshold"
+        ),
+        "{out:?}"
+    );
+    // A pending root v1 that is not the one this appliance's bootstrap exported.
+    let v2_path = room.path("2.root.json");
+    write_json(&v2_path, &root_v2);
+    let out = conclave_sign(&room, &p1, &v2_path, "bob", &room.path("y.json"));
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("$.data.metadata.root: not the root this appliance trusts"),
+        "{out:?}"
+    );
+    // A key field RSTUF's API would drop (the root would stay pending silently).
+    let mut foreign = root_v2.clone();
+    let keyid = foreign["signed"]["roles"]["root"]["keyids"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    foreign["signed"]["keys"][&keyid]["x-tuf-on-ci-keyowner"] = "@alice".into();
+    let p3 = room.path("pending-foreign.json");
+    pending(&p3, &foreign, Some(&full_v1));
+    let out = conclave_sign(&room, &p3, &full_v1_path, "bob", &room.path("z.json"));
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "$.data.metadata.root.signed.keys.{keyid}.x-tuf-on-ci-keyowner: RSTUF's API drops key fields other than x-rstuf-*"
+        )),
+        "{out:?}"
+    );
+    assert!(!room.path("z.json").exists() && !room.path("y.json").exists());
+}
+
+#[test]
+fn an_online_key_without_its_uri_is_refused_before_anything_is_signed() {
+    let room = room();
+    let ws = room.path("ws");
+    // The online key without its URI: RSTUF's worker could not find its private key.
+    let s = conclave::signer::software::SoftwareSigner::from_seed(
+        conclave::tuf::key::Algorithm::EcdsaP256,
+        &[7; 48],
+    )
+    .unwrap();
+    std::fs::create_dir_all(ws.join("input")).unwrap();
+    std::fs::write(
+        ws.join("input/online-keys.json"),
+        format!("{{\"online\": {}}}", s.key().to_value().to_pretty_json()),
+    )
+    .unwrap();
+    let out = ceremony(&room, &ws, "");
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("x-rstuf-online-key-uri: the online key has no URI"),
+        "{out:?}"
+    );
+    assert!(!ws.join("export/ceremony-payload.json").exists());
+}
+
+#[test]
+fn practice_rstuf_ceremonies_bootstrap_refresh_and_rotate_with_update_payloads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let out = run(
+        conclave()
+            .args([
+                "rehearse",
+                "--headless",
+                "--script",
+                "bootstrap-rstuf",
+                "--workspace",
+            ])
+            .arg(&ws),
+        "",
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    let payload = ws.join("export/ceremony-payload.json");
+    // Three keyholders, bootstrap_signatures left at 0: all three sign, root v1 is complete.
+    let py_check = check(&[Path::new("ceremony"), &payload, Path::new("3")]);
+    assert_eq!(py_check.code(), 0, "{py_check:?}");
+    assert!(
+        py_check.stdout.contains("ok: root meets its threshold")
+            && py_check
+                .stdout
+                .contains("ok: the online key carries x-rstuf-online-key-uri (fn:"),
+        "{}",
+        py_check.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "conclave verify --trusted-root {0}/1.root.json --repo {0}: VALID",
+            ws.join("export").display()
+        )),
+        "{}",
+        out.stdout
+    );
+
+    // The update ceremonies in RSTUF's model, in the same workspace: each exports the next root
+    // and its update-payload-vN.json (only root is loaded and signed: targets is RSTUF's).
+    for (script, v) in [
+        ("refresh-rstuf-expiry", 2),
+        ("rotate-rstuf-online-key", 3),
+        ("rotate-rstuf-root-keys", 4),
+    ] {
+        let out = run(
+            conclave()
+                .args(["rehearse", "--headless", "--script", script, "--workspace"])
+                .arg(&ws),
+            "",
+        );
+        assert_eq!(out.code(), 0, "{script}: {out:?}");
+        assert!(
+            out.stdout.contains(&format!("update-payload-v{v}.json"))
+                && !out.stdout.contains("FAILED"),
+            "{script}: {}",
+            out.stdout
+        );
+        let payload = ws.join(format!("export/update-payload-v{v}.json"));
+        let previous = ws.join(format!("export/{}.root.json", v - 1));
+        let py_check = check(&[Path::new("update"), &payload, &previous]);
+        assert_eq!(py_check.code(), 0, "{script}: {py_check:?}");
+        let review = run(conclave().args(["rstuf", "review"]).arg(&payload), "");
+        assert_eq!(review.code(), 0, "{review:?}");
+        assert!(
+            review.stdout.contains("root meets its thresholds"),
+            "{}",
+            review.stdout
+        );
+    }
+    let v2 = json(&ws.join("export/2.root.json"));
+    let v3 = json(&ws.join("export/3.root.json"));
+    let online = |r: &serde_json::Value| r["signed"]["roles"]["timestamp"]["keyids"][0].clone();
+    assert_ne!(online(&v2), online(&v3), "the online key was rotated");
+    for role in ["targets", "snapshot"] {
+        assert_eq!(
+            v3["signed"]["roles"][role]["keyids"][0],
+            online(&v3),
+            "{role}"
+        );
+    }
+    let v4 = std::fs::read_to_string(ws.join("export/4.root.json")).unwrap();
+    assert!(
+        v4.contains("\"x-rstuf-key-name\": \"dave\"") && !v4.contains("x-tuf-on-ci"),
+        "{v4}"
+    );
+}
