@@ -135,6 +135,41 @@ fn practice_ceremony_exports_what_conclave_and_python_tuf_accept() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("INVALID"));
 }
 
+/// SIGKILL the process group a rehearsal was started in (the rehearsal runs its ceremony in a
+/// child process) and wait until every process of it has ended: the workspace lock is free
+/// only once the ceremony child is gone, and a killed process can take a moment to end on a
+/// loaded machine.
+fn kill_group(child: &mut std::process::Child) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &group])
+        .status();
+    let _ = child.wait();
+    let pgid = child.id().to_string();
+    // Live (not zombie) processes of the group.
+    let alive = || {
+        Command::new("ps")
+            .args(["-eo", "pgid=,stat="])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout).lines().any(|l| {
+                    let mut f = l.split_whitespace();
+                    f.next() == Some(pgid.as_str())
+                        && f.next().is_some_and(|st| !st.starts_with('Z'))
+                })
+            })
+            .unwrap_or(false)
+    };
+    let start = Instant::now();
+    while alive() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the killed rehearsal's processes did not end"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn lines(path: &Path) -> usize {
     std::fs::read(path)
         .map(|b| b.iter().filter(|c| **c == b'\n').count())
@@ -165,10 +200,7 @@ fn killed_at_any_point_the_same_command_finishes_a_valid_ceremony() {
             std::thread::sleep(Duration::from_millis(2));
         }
         // SIGKILL the whole group (the rehearsal runs in a child process with its own config).
-        let _ = Command::new("kill")
-            .args(["-s", "KILL", "--", &format!("-{}", child.id())])
-            .status();
-        let _ = child.wait();
+        kill_group(&mut child);
         let at_kill = lines(&transcript);
         let (code, out, err) = rehearse(&ws);
         assert_eq!(code, 0, "after a kill at record {kill_after}: {out}{err}");
@@ -231,10 +263,7 @@ fn later_ceremonies_continue_from_the_export_and_the_chain_verifies() {
     {
         std::thread::sleep(Duration::from_millis(1));
     }
-    let _ = Command::new("kill")
-        .args(["-s", "KILL", "--", &format!("-{}", child.id())])
-        .status();
-    let _ = child.wait();
+    kill_group(&mut child);
     let out = refresh(&ws);
     assert_eq!(
         out.status.code(),
@@ -646,10 +675,7 @@ fn every_later_script_killed_mid_ceremony_finishes_and_the_chain_verifies() {
             {
                 std::thread::sleep(Duration::from_millis(2));
             }
-            let _ = Command::new("kill")
-                .args(["-s", "KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.wait();
+            kill_group(&mut child);
             let out = run();
             let text = String::from_utf8_lossy(&out.stdout);
             assert_eq!(
@@ -905,10 +931,7 @@ fn half_made_keys_of_the_ceremony_are_removed_on_resume_and_recorded_never_anoth
     while lines(&transcript) < 1 && start.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(2));
     }
-    let _ = Command::new("kill")
-        .args(["-s", "KILL", "--", &format!("-{}", child.id())])
-        .status();
-    let _ = child.wait();
+    kill_group(&mut child);
     let text = std::fs::read(&transcript).unwrap();
     assert!(
         !String::from_utf8_lossy(&text).contains("key-generated"),
@@ -1013,10 +1036,7 @@ fn kill_after_begin(ws: &Path) {
     while lines(&transcript) < 1 && start.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(2));
     }
-    let _ = Command::new("kill")
-        .args(["-s", "KILL", "--", &format!("-{}", child.id())])
-        .status();
-    let _ = child.wait();
+    kill_group(&mut child);
 }
 
 #[test]
