@@ -56,13 +56,11 @@ pub(super) fn login_to(
     let pin = match typed.or_else(|| planned_pin(plan, keyholder, token)) {
         Some(p) => p,
         None => {
-            asked = Zeroizing::new(
-                rpassword::prompt_password(format!(
-                    "PIN for token {} of keyholder {keyholder}: ",
-                    token.label
-                ))
-                .map_err(io("reading the PIN"))?,
-            );
+            asked = crate::pin::prompt_pin(&format!(
+                "PIN for token {} of keyholder {keyholder}: ",
+                token.label
+            ))
+            .map_err(io("reading the PIN"))?;
             &asked
         }
     };
