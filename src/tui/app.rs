@@ -914,10 +914,14 @@ impl App {
                     | Need::ImportRequests
                     | Need::ImportTargets
                     | Need::ImportKeys { .. }
+                    | Need::ImportEvent { .. }
                     | Need::ImportLayout { .. } => {
                         if enter {
                             let event = match need {
                                 Need::LoadMetadata => s.load_metadata_event(),
+                                Need::ImportEvent { event, known_good } => {
+                                    s.import_event_event(&event, &known_good)
+                                }
                                 Need::ImportRequests => s.import_requests_event(),
                                 Need::ImportTargets => s.import_targets_event(),
                                 Need::ImportLayout { file } => s.import_layout_event(&file),
@@ -2182,6 +2186,14 @@ impl App {
                         Screen::Load {
                             what: "The in-toto layout to sign (unsigned; a metablock or a DSSE envelope).".into(),
                             source: s.ws.input().join(file).display().to_string(),
+                            keys: Vec::new(),
+                        }
+                    }
+                    Need::ImportEvent { event, known_good } => {
+                        v.keys = vec![enter("import and review")];
+                        Screen::Load {
+                            what: format!("A tuf-on-ci signing event ({event}/) and the known-good metadata ({known_good}/): the known-good root chain is verified and tuf-on-ci's CI rules are checked before any PIN."),
+                            source: s.ws.input().display().to_string(),
                             keys: Vec::new(),
                         }
                     }
