@@ -1181,7 +1181,7 @@ fn the_sign_tuf_on_ci_event_ceremony_signs_an_event_that_tuf_on_ci_then_accepts(
     };
     let imported = details("event-imported");
     assert_eq!(imported.len(), 1, "{text}");
-    assert!(imported[0]["event"]["root_history/2.root.json"].is_string());
+    assert!(imported[0]["files"]["root_history/2.root.json"].is_string());
     assert!(imported[0]["known_good"]["root.json"].is_string());
     let root_v2 = std::fs::read(w.path("stick/event/root.json")).unwrap();
     let md = conclave::tuf::metadata::AnyMetadata::from_bytes(&root_v2).unwrap();

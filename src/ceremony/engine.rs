@@ -137,7 +137,7 @@ pub enum Event {
         /// Step id.
         step: String,
         /// The event's files: path relative to its `metadata/` to the bytes (base64).
-        event: BTreeMap<String, String>,
+        files: BTreeMap<String, String>,
         /// The known-good `metadata/` (the main branch): path to the bytes (base64).
         known_good: BTreeMap<String, String>,
     },
@@ -2780,10 +2780,10 @@ impl Engine {
             (
                 Action::ImportEvent,
                 Event::EventImported {
-                    event, known_good, ..
+                    files, known_good, ..
                 },
             ) => {
-                self.import_tuf_on_ci(event, known_good)?;
+                self.import_tuf_on_ci(files, known_good)?;
                 self.advance();
             }
             (Action::ImportLayout, Event::LayoutImported { file, .. }) => {

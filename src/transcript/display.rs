@@ -213,10 +213,10 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
             format!("imported an in-toto layout ({} bytes)", file.len())
         }
         Event::EventImported {
-            event, known_good, ..
+            files, known_good, ..
         } => format!(
             "imported a tuf-on-ci signing event ({} file(s)) and the known-good metadata ({} file(s))",
-            event.len(),
+            files.len(),
             known_good.len()
         ),
         Event::KeysImported { keys, .. } => format!(

@@ -54,7 +54,10 @@ pub(super) fn need(step: &Step) -> Need {
 /// Role name to hex SHA-256 of the canonical signed bytes of each changed role.
 pub(super) fn digests(roles: &[ChangedRole], d: &mut BTreeMap<String, String>) {
     for r in roles {
-        d.insert(r.name.clone(), hex::encode(Sha256::digest(r.md.signed_bytes())));
+        d.insert(
+            r.name.clone(),
+            hex::encode(Sha256::digest(r.md.signed_bytes())),
+        );
     }
 }
 
@@ -290,10 +293,7 @@ impl Engine {
             return Err(self.policy("no proposal"));
         };
         let Some(idx) = p.tuf_on_ci.iter().position(|r| r.name == role) else {
-            return Err(self.policy(format!(
-                "role {} is not changed by this event",
-                show(role)
-            )));
+            return Err(self.policy(format!("role {} is not changed by this event", show(role))));
         };
         let changed = &p.tuf_on_ci[idx];
         let Some(key) = changed
@@ -302,11 +302,7 @@ impl Engine {
             .find(|s| s.keyid == id)
             .map(|s| s.key.clone())
         else {
-            return Err(self.policy(format!(
-                "key {} may not sign {}",
-                show(keyid),
-                show(role)
-            )));
+            return Err(self.policy(format!("key {} may not sign {}", show(keyid), show(role))));
         };
         if key_owner(&key) != Some(keyholder) {
             return Err(self.policy(format!(
@@ -347,10 +343,10 @@ impl Engine {
             *slot = after;
         }
         if !self.signers.iter().any(|(k, _)| k == keyid) {
-            self.signers.push((keyid.to_string(), keyholder.to_string()));
+            self.signers
+                .push((keyid.to_string(), keyholder.to_string()));
         }
-        if self.roles_left(keyholder).is_empty() && !self.signed_by.iter().any(|k| k == keyholder)
-        {
+        if self.roles_left(keyholder).is_empty() && !self.signed_by.iter().any(|k| k == keyholder) {
             self.signed_by.push(keyholder.to_string());
         }
         Ok(())
@@ -361,9 +357,8 @@ impl Engine {
     /// ceremony without a single signature has nothing to export.
     pub(super) fn tuf_on_ci_close(&self) -> Result<(), EngineError> {
         if self.signers.is_empty() {
-            return Err(self.policy(
-                "no keyholder has signed: nothing to export (skip the ceremony instead)",
-            ));
+            return Err(self
+                .policy("no keyholder has signed: nothing to export (skip the ceremony instead)"));
         }
         Ok(())
     }
@@ -477,7 +472,10 @@ impl Engine {
         for who in &self.keyholders {
             let ids = self.tuf_on_ci_keyholder_keys(who);
             if ids.is_empty() {
-                out.push(format!("  {}: no key of theirs may sign this event", show(who)));
+                out.push(format!(
+                    "  {}: no key of theirs may sign this event",
+                    show(who)
+                ));
                 continue;
             }
             for id in ids {
