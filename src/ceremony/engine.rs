@@ -3485,6 +3485,7 @@ mod tests {
                     sources: Vec::new(),
                 },
                 Need::ImportLayout { .. } => panic!("these tests import no layout"),
+                Need::ImportEvent { .. } => panic!("these tests import no tuf-on-ci event"),
                 Need::ImportTargets => {
                     let (manifest, files) = room.publish.clone().expect("a publish manifest");
                     Event::TargetsImported {
