@@ -199,8 +199,18 @@ fn read_pins(
             )));
         };
         // `keyholder@token=PIN`: the PIN of one of the keyholder's tokens (label or serial),
-        // for a keyholder who brings two (e.g. replacing their own token in a rotation).
-        let name = who.trim().split_once('@').map_or(who.trim(), |(k, _)| k);
+        // for a keyholder who brings two (e.g. replacing their own token in a rotation). A
+        // keyholder named by a handle (`@alice`, as tuf-on-ci records owners) keeps its `@`.
+        let who_t = who.trim();
+        let name = if keyholders.iter().any(|k| k == who_t) {
+            who_t
+        } else {
+            who_t
+                .char_indices()
+                .skip(1)
+                .find(|(_, c)| *c == '@')
+                .map_or(who_t, |(i, _)| &who_t[..i])
+        };
         if !keyholders.iter().any(|k| k == name) {
             return Err(CliError::Usage(format!(
                 "standard input line {}: \"{}\" is not a keyholder of the answers file",

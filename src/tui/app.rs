@@ -914,10 +914,14 @@ impl App {
                     | Need::ImportRequests
                     | Need::ImportTargets
                     | Need::ImportKeys { .. }
+                    | Need::ImportEvent { .. }
                     | Need::ImportLayout { .. } => {
                         if enter {
                             let event = match need {
                                 Need::LoadMetadata => s.load_metadata_event(),
+                                Need::ImportEvent { event, known_good } => {
+                                    s.import_event_event(&event, &known_good)
+                                }
                                 Need::ImportRequests => s.import_requests_event(),
                                 Need::ImportTargets => s.import_targets_event(),
                                 Need::ImportLayout { file } => s.import_layout_event(&file),
@@ -1604,7 +1608,7 @@ impl App {
                             "{who} signed {} with this token; {who} signs {} next with the token that holds key {}.",
                             signed.join(" and "),
                             left.iter()
-                                .map(|(_, r)| *r)
+                                .map(|(_, r)| r.as_str())
                                 .collect::<Vec<_>>()
                                 .join(" and "),
                             left[0].0.short()
@@ -2185,6 +2189,16 @@ impl App {
                             keys: Vec::new(),
                         }
                     }
+                    Need::ImportEvent { event, known_good } => {
+                        v.keys = vec![enter("import and review")];
+                        Screen::Load {
+                            what: format!(
+                                "A tuf-on-ci signing event ({event}/) and the known-good metadata ({known_good}/): the known-good root chain is verified and tuf-on-ci's CI rules are checked before any PIN."
+                            ),
+                            source: s.ws.input().display().to_string(),
+                            keys: Vec::new(),
+                        }
+                    }
                     Need::ImportKeys { roles } => {
                         v.keys = vec![enter("confirm and record")];
                         Screen::Load {
@@ -2732,7 +2746,7 @@ fn signer_rows(s: &Session) -> Vec<SignerRow> {
         .keyholders()
         .iter()
         .map(|k| {
-            let left: Vec<&str> = s.engine.roles_left(k).into_iter().map(|(_, r)| r).collect();
+            let left: Vec<String> = s.engine.roles_left(k).into_iter().map(|(_, r)| r).collect();
             let ids = s.engine.keyholder_key_ids(k);
             let skipped = s.engine.signing_skipped().iter().find(|(w, _)| w == k);
             let (status, done) = if ids.is_empty() {
@@ -2820,7 +2834,7 @@ fn skip_warning(sealers: usize, skipped: usize, threshold: Option<u64>) -> Optio
 
 /// The digests of the roles `who` signs next (those approved in the review).
 fn signing_digests(s: &Session, who: &str) -> Vec<DigestRow> {
-    let roles: Vec<&str> = s
+    let roles: Vec<String> = s
         .engine
         .roles_left(who)
         .into_iter()
@@ -2832,7 +2846,7 @@ fn signing_digests(s: &Session, who: &str) -> Vec<DigestRow> {
         .map(|p| p.digests())
         .unwrap_or_default()
         .into_iter()
-        .filter(|(role, _)| roles.contains(&role.as_str()))
+        .filter(|(role, _)| roles.contains(role))
         .collect();
     digest_rows(s, &all)
 }
