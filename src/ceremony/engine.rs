@@ -27,10 +27,10 @@ use crate::tuf::verify::{ThresholdResult, count_signatures, trust_root, update_r
 
 mod rstuf;
 pub mod summary;
+pub use rstuf::{BOOTSTRAP_SIGNATURES, MODEL_PARAM};
 pub use summary::{
     ReviewSummary, SUMMARY_FIRST_ABOVE_LINES, answered_request_set, top_level_lines,
 };
-pub use rstuf::{BOOTSTRAP_SIGNATURES, MODEL_PARAM};
 
 /// Something that happened in the ceremony: the `details` of a transcript record, tagged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1199,9 +1199,7 @@ impl App {
             KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),
             KeyCode::Down | KeyCode::Char('j') => self.scroll = (self.scroll + 1).min(last),
             KeyCode::PageUp => self.scroll = self.scroll.saturating_sub(page),
-            KeyCode::PageDown | KeyCode::Char(' ') => {
-                self.scroll = (self.scroll + page).min(last)
-            }
+            KeyCode::PageDown | KeyCode::Char(' ') => self.scroll = (self.scroll + page).min(last),
             KeyCode::Home | KeyCode::Char('g') => self.scroll = 0,
             KeyCode::End | KeyCode::Char('G') => self.scroll = last,
             KeyCode::Char('l') if pane != ReviewPane::Changes => {
@@ -1262,7 +1260,8 @@ impl App {
                         request_set_sha256, ..
                     } = &mut approve
                 {
-                    *request_set_sha256 = self.session().and_then(|s| s.engine.request_set_sha256());
+                    *request_set_sha256 =
+                        self.session().and_then(|s| s.engine.request_set_sha256());
                 }
                 let question = if matches!(pane, ReviewPane::Summary { .. }) {
                     "Approve: the room has read the summary and every top-level change, confirmed the request set's SHA-256, and read the digests aloud?"
@@ -2994,7 +2993,11 @@ fn approval_refusal(
         return Some(format!(
             "Not approved: {} of the {} have not been on screen yet; page through every line (PgDn) first.",
             view::review_position(seen, total - seen, total),
-            if pane == ReviewPane::Changes { "review" } else { "summary" }
+            if pane == ReviewPane::Changes {
+                "review"
+            } else {
+                "summary"
+            }
         ));
     }
     if matches!(pane, ReviewPane::Summary { .. }) && !request_set_confirmed {
@@ -3357,7 +3360,10 @@ mod tests {
     fn a_summary_first_review_is_approved_only_after_the_request_set_is_confirmed() {
         let summary = |confirmed| ReviewPane::Summary { confirmed };
         let unseen = approval_refusal(summary(false), true, 10, 30, false).unwrap();
-        assert!(unseen.contains("lines 11-30 of 30 of the summary"), "{unseen}");
+        assert!(
+            unseen.contains("lines 11-30 of 30 of the summary"),
+            "{unseen}"
+        );
         let unconfirmed = approval_refusal(summary(false), true, 30, 30, false).unwrap();
         assert!(unconfirmed.contains("press d"), "{unconfirmed}");
         let list = approval_refusal(ReviewPane::FullList, true, 30, 30, true).unwrap();
@@ -3365,7 +3371,10 @@ mod tests {
         assert!(approval_refusal(summary(true), false, 30, 30, true).is_some());
         assert_eq!(approval_refusal(summary(true), true, 30, 30, true), None);
         // A review read line by line needs no confirmation.
-        assert_eq!(approval_refusal(ReviewPane::Changes, true, 22, 22, false), None);
+        assert_eq!(
+            approval_refusal(ReviewPane::Changes, true, 22, 22, false),
+            None
+        );
         assert!(approval_refusal(ReviewPane::Changes, true, 21, 22, false).is_some());
     }
 

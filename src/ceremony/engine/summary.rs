@@ -76,8 +76,7 @@ impl Engine {
     /// SHA-256 of the imported request set (`None` without key requests or without their file
     /// names and hashes, as in transcripts written before they were recorded).
     pub fn request_set_sha256(&self) -> Option<String> {
-        (!self.request_sources.is_empty())
-            .then(|| super::request_set_digest(&self.request_sources))
+        (!self.request_sources.is_empty()).then(|| super::request_set_digest(&self.request_sources))
     }
 
     /// The summary the review opens with, when the review is summary-first: a proposal from key
@@ -185,7 +184,9 @@ impl Engine {
             ),
             "no project requested twice, none delegated already: passed".to_string(),
             if lossy_keys == 0 {
-                format!("{keys} developer key(s) against the client profiles: every client reads them: passed")
+                format!(
+                    "{keys} developer key(s) against the client profiles: every client reads them: passed"
+                )
             } else {
                 format!(
                     "{keys} developer key(s) against the client profiles: {lossy_keys} rejected only by clients the registry accepts losing ({accepted}): passed"
@@ -236,7 +237,10 @@ impl Engine {
 /// imported set's before the approval is recorded. Returns what the approval carries; a
 /// mismatch, or a summary-first review without an expected value, is refused (before any
 /// signature: signing needs the approval).
-pub fn answered_request_set(engine: &Engine, expected: Option<&str>) -> Result<Option<String>, String> {
+pub fn answered_request_set(
+    engine: &Engine,
+    expected: Option<&str>,
+) -> Result<Option<String>, String> {
     let actual = engine.request_set_sha256();
     match (expected, actual) {
         (Some(e), Some(a)) if e.eq_ignore_ascii_case(&a) => Ok(Some(a)),
@@ -244,9 +248,9 @@ pub fn answered_request_set(engine: &Engine, expected: Option<&str>) -> Result<O
             "request_set_sha256: the answers file expects {}, but the request files on the input media hash to {a} (sha256sum *.json | sha256sum in the request folder): the requests are not the published set; nothing is approved or signed",
             show(e)
         )),
-        (Some(_), None) => Err(
-            "request_set_sha256: given, but this ceremony imports no request files".to_string(),
-        ),
+        (Some(_), None) => {
+            Err("request_set_sha256: given, but this ceremony imports no request files".to_string())
+        }
         (None, _) => match engine.review_summary() {
             Some(s) => Err(format!(
                 "request_set_sha256: required: this review has {} lines (more than {SUMMARY_FIRST_ABOVE_LINES}); give the request set's SHA-256 the registry published before the ceremony",
@@ -445,10 +449,18 @@ mod tests {
             "{:?}",
             sum.policy
         );
-        assert!(sum.policy.iter().all(|p| p.ends_with("passed")), "{:?}", sum.policy);
+        assert!(
+            sum.policy.iter().all(|p| p.ends_with("passed")),
+            "{:?}",
+            sum.policy
+        );
         assert!(sum.line_by_line.is_empty(), "{:?}", sum.line_by_line);
         assert_eq!(sum.versions.len(), 1);
-        assert!(sum.versions[0].starts_with("targets v1 -> v2"), "{:?}", sum.versions);
+        assert!(
+            sum.versions[0].starts_with("targets v1 -> v2"),
+            "{:?}",
+            sum.versions
+        );
         // A small review is read line by line: no summary.
         let small = engine_at_review(3);
         assert!(small.review_lines().len() <= SUMMARY_FIRST_ABOVE_LINES);
@@ -462,7 +474,11 @@ mod tests {
         let digest = engine.request_set_sha256().expect("a request set");
         let mut refused = engine.clone();
         let e = refused.apply(&approve(&engine, None)).unwrap_err();
-        assert!(e.to_string().contains("confirmation that the request set's SHA-256"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("confirmation that the request set's SHA-256"),
+            "{e}"
+        );
         let e = refused
             .apply(&approve(&engine, Some("00".repeat(32))))
             .unwrap_err();
@@ -483,8 +499,16 @@ mod tests {
         );
         // A small review needs none, and refuses a wrong one.
         let small = engine_at_review(3);
-        small.clone().apply(&approve(&small, None)).expect("no summary, no confirmation");
-        assert!(small.clone().apply(&approve(&small, Some("ab".repeat(32)))).is_err());
+        small
+            .clone()
+            .apply(&approve(&small, None))
+            .expect("no summary, no confirmation");
+        assert!(
+            small
+                .clone()
+                .apply(&approve(&small, Some("ab".repeat(32))))
+                .is_err()
+        );
     }
 
     #[test]
@@ -493,10 +517,17 @@ mod tests {
         let digest = engine.request_set_sha256().unwrap();
         let e = answered_request_set(&engine, None).unwrap_err();
         assert!(e.starts_with("request_set_sha256: required"), "{e}");
-        assert!(!e.contains(&digest), "the required value is never offered: {e}");
-        let wrong = format!("{}0", &digest[..63]);
+        assert!(
+            !e.contains(&digest),
+            "the required value is never offered: {e}"
+        );
+        let last = if digest.ends_with('0') { '1' } else { '0' };
+        let wrong = format!("{}{last}", &digest[..63]);
         let e = answered_request_set(&engine, Some(&wrong)).unwrap_err();
-        assert!(e.contains("not the published set") && e.contains(&wrong), "{e}");
+        assert!(
+            e.contains("not the published set") && e.contains(&wrong),
+            "{e}"
+        );
         assert_eq!(
             answered_request_set(&engine, Some(&digest.to_uppercase())),
             Ok(Some(digest))

@@ -529,7 +529,10 @@ fn a_large_review_opens_with_its_summary_at_80x24() {
     let mut seen = String::new();
     let mut at = 0;
     loop {
-        let (v, _) = large_review(at, ReviewPane::Summary { confirmed: false });
+        let mut v = first.clone();
+        if let Screen::Review { scroll, .. } = &mut v.screen {
+            *scroll = at;
+        }
         seen.push_str(&render(&v, 80, 24));
         let shown = layout.shown(&lines, at);
         if at + shown >= lines.len() {
