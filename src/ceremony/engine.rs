@@ -26,8 +26,12 @@ use crate::tuf::metadata::{
 use crate::tuf::verify::{ThresholdResult, count_signatures, trust_root, update_root};
 
 mod rstuf;
+pub mod summary;
 mod tuf_on_ci;
 pub use rstuf::{BOOTSTRAP_SIGNATURES, MODEL_PARAM};
+pub use summary::{
+    ReviewSummary, SUMMARY_FIRST_ABOVE_LINES, answered_request_set, top_level_lines,
+};
 pub use tuf_on_ci::{EVENT_DIR, KNOWN_GOOD_DIR, SIGNATURES_DIR};
 
 /// Something that happened in the ceremony: the `details` of a transcript record, tagged.
@@ -185,6 +189,11 @@ pub enum Event {
         step: String,
         /// The digests read aloud (must equal the proposal's).
         digests: BTreeMap<String, String>,
+        /// The room confirmed that the request set's SHA-256 (this value) matches the one the
+        /// registry published before the ceremony: required for a summary-first review
+        /// ([`SUMMARY_FIRST_ABOVE_LINES`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_set_sha256: Option<String>,
     },
     /// A keyholder signed one role's digest with their token.
     Signed {
@@ -3027,7 +3036,15 @@ impl Engine {
                 self.proposal = Some(p);
                 self.advance();
             }
-            (Action::Review, Event::Approved { digests, .. }) => {
+            (
+                Action::Review,
+                Event::Approved {
+                    digests,
+                    request_set_sha256,
+                    ..
+                },
+            ) => {
+                self.check_request_set_confirmation(request_set_sha256.as_deref())?;
                 let expected = self
                     .proposal
                     .as_ref()
@@ -3426,7 +3443,11 @@ mod tests {
                     step,
                     digests: engine.proposal().unwrap().digests(),
                 },
-                Need::Review { digests } => Event::Approved { step, digests },
+                Need::Review { digests } => Event::Approved {
+                    step,
+                    digests,
+                    request_set_sha256: engine.request_set_sha256(),
+                },
                 Need::Sign { pending, .. } => match pending.first() {
                     None => Event::SigningClosed { step },
                     Some(who) => {

@@ -82,6 +82,11 @@ struct Answers {
     /// Close signing as soon as every threshold is met (keyholders not asked yet do not sign).
     #[serde(default)]
     close_signing_when_met: bool,
+    /// The SHA-256 of the key request set the registry published before the ceremony
+    /// (`sha256sum *.json | sha256sum` in the request folder, 64 hex digits): the review is
+    /// approved only when the requests on the input media hash to it; required when the review
+    /// opens with a summary (more than 200 lines).
+    request_set_sha256: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -107,6 +112,18 @@ fn read_answers(path: &Path) -> Result<Answers, CliError> {
         ))
     })?;
     check_names(path, &answers)?;
+    let mut answers = answers;
+    if let Some(d) = &answers.request_set_sha256 {
+        let d = d.trim().to_ascii_lowercase();
+        if d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(CliError::Usage(format!(
+                "{}: request_set_sha256: expected the 64 hex digits of a SHA-256, found \"{}\"",
+                path.display(),
+                crate::text::show(&d)
+            )));
+        }
+        answers.request_set_sha256 = Some(d);
+    }
     Ok(answers)
 }
 
@@ -296,6 +313,7 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
         log_origin: answers.log_origin,
         skip: answers.skip,
         close_signing_when_met: answers.close_signing_when_met,
+        request_set_sha256: answers.request_set_sha256,
     };
     let practice = plan.practice;
 

@@ -529,7 +529,15 @@ impl Session {
                 self.generate_key_event(&keyholder, &key_type, pin)?
             }
             Need::Propose => self.propose_event()?,
-            Need::Review { digests } => Event::Approved { step, digests },
+            Need::Review { digests } => Event::Approved {
+                step,
+                digests,
+                request_set_sha256: crate::ceremony::engine::answered_request_set(
+                    &self.engine,
+                    self.plan.request_set_sha256.as_deref(),
+                )
+                .map_err(|e| DriverError::Refused(format!("answers file: {e}")))?,
+            },
             Need::Sign { pending, meters } => {
                 let met = !meters.is_empty() && meters.values().all(|m| m.verified());
                 if let Some((who, reason)) =
