@@ -196,7 +196,11 @@ fn a_whole_ceremony_on_yubikeys_generates_in_slot_9c_then_alice_moves_to_a_new_y
         .lines()
         .find(|l| l.starts_with("conclave log verify "))
         .unwrap_or_else(|| panic!("no key-event log verified: {run:?}"));
-    assert!(log.contains("export/log-001 ") && log.ends_with(": VALID"), "{log}");
+    assert!(
+        log.contains("export/log-001 ")
+            && log.contains(": VALID (checkpoint signed here by alice, bob, carol)"),
+        "{log}"
+    );
     let export = Path::new(&ws).join("export");
     let root = export.join("1.root.json");
     python_accepts(&root);
@@ -240,12 +244,14 @@ fn a_whole_ceremony_on_yubikeys_generates_in_slot_9c_then_alice_moves_to_a_new_y
     );
     assert_eq!(run.code(), 0, "{run:?}");
     assert_eq!(
-        run.stdout.matches("in PIV slot 9c").count(),
+        run.stdout
+            .matches("(ecdsa-sha2-nistp256) in PIV slot 9c")
+            .count(),
         3,
         "the printed transcript names the slot: {run:?}"
     );
     let md = std::fs::read_to_string(&report).unwrap();
-    assert_eq!(md.matches(" PIV slot 9c").count(), 3, "{md}");
+    assert_eq!(md.matches(".so, PIV slot 9c |").count(), 3, "{md}");
 
     // alice moves to a new YubiKey.
     let new = yubikey(&keys, "alice-new").to_string();
@@ -277,7 +283,7 @@ fn a_whole_ceremony_on_yubikeys_generates_in_slot_9c_then_alice_moves_to_a_new_y
         .find(|l| l.starts_with("conclave log verify "))
         .unwrap_or_else(|| panic!("no key-event log verified: {run:?}"));
     assert!(
-        log.contains("export/log-002 --previous ") && log.ends_with("2.root.json: VALID"),
+        log.contains("export/log-002 --previous ") && log.contains("2.root.json: VALID"),
         "{log}"
     );
     let t = transcript(&ws, "rotate-root-keys-v2.transcript.jsonl");
@@ -294,8 +300,11 @@ fn a_whole_ceremony_on_yubikeys_generates_in_slot_9c_then_alice_moves_to_a_new_y
             .as_array()
             .unwrap()
             .iter()
-            .all(|id| !root_key_ids(&root).contains(&id.as_str().unwrap().to_string())
-                || v2["signed"]["keys"][id.as_str().unwrap()]["x-tuf-on-ci-keyowner"] != "alice"),
+            .all(
+                |id| !root_key_ids(&root).contains(&id.as_str().unwrap().to_string())
+                    || v2["signed"]["keys"][id.as_str().unwrap()]["x-tuf-on-ci-keyowner"]
+                        != "alice"
+            ),
         "alice's old key left root: {v2}"
     );
     let chain = common::python_root_chain(&export);
@@ -351,7 +360,11 @@ fn a_real_ceremony_refuses_the_factory_default_management_key() {
     let (mut b, keys) = yubikeys("alice,bob,carol", FACTORY);
     let (ws, answers) = answers(&b, &keys, "ws", &reference_time());
     let text = std::fs::read_to_string(&answers).unwrap();
-    std::fs::write(&answers, text.replace("practice = true\n", "practice = false\n")).unwrap();
+    std::fs::write(
+        &answers,
+        text.replace("practice = true\n", "practice = false\n"),
+    )
+    .unwrap();
     let run = airgapped(
         &b,
         &args("bootstrap-root", &ws, &answers),
@@ -363,13 +376,20 @@ fn a_real_ceremony_refuses_the_factory_default_management_key() {
             .contains("still has the factory-default PIV management key; change it (ykman piv access change-management-key)"),
         "{run:?}"
     );
-    assert!(keys_on(&b, yubikey(&keys, "alice")).is_empty(), "nothing generated");
+    assert!(
+        keys_on(&b, yubikey(&keys, "alice")).is_empty(),
+        "nothing generated"
+    );
     never_written(&run, &ws, FACTORY);
 
     b.set("CONCLAVE_PROFILE_MGMKEY", CHANGED);
     let (ws, answers) = self::answers(&b, &keys, "ws-real", &reference_time());
     let text = std::fs::read_to_string(&answers).unwrap();
-    std::fs::write(&answers, text.replace("practice = true\n", "practice = false\n")).unwrap();
+    std::fs::write(
+        &answers,
+        text.replace("practice = true\n", "practice = false\n"),
+    )
+    .unwrap();
     let run = airgapped(
         &b,
         &args("bootstrap-root", &ws, &answers),
@@ -418,16 +438,20 @@ fn an_occupied_slot_is_refused_naming_its_key_and_another_slot_can_be_chosen() {
     let run = b.conclave(&args("bootstrap-root", &ws, &answers), &stdin);
     assert_eq!(run.code(), 1, "{run:?}");
     assert!(
-        run.stderr.contains(&format!(
-            "the token of bob: token \"{bob}\""
-        )) && run
-            .stderr
-            .contains(&format!("a key or certificate in PIV slot 9c (key id {there})")),
+        run.stderr
+            .contains(&format!("the token of bob: token \"{bob}\""))
+            && run.stderr.contains(&format!(
+                "a key or certificate in PIV slot 9c (key id {there})"
+            )),
         "{run:?}"
     );
     let on = keys_on(&b, &bob);
     assert_eq!(on.len(), 1, "{on:?}");
-    assert_eq!(on[0]["keyid"], there.as_str(), "the key in 9c stays: {on:?}");
+    assert_eq!(
+        on[0]["keyid"],
+        there.as_str(),
+        "the key in 9c stays: {on:?}"
+    );
 
     // bob's key goes into slot 9d instead: the same ceremony continues.
     let text = std::fs::read_to_string(&answers).unwrap();
@@ -440,6 +464,9 @@ fn an_occupied_slot_is_refused_naming_its_key_and_another_slot_can_be_chosen() {
     let on = keys_on(&b, &bob);
     let ids: Vec<&str> = on.iter().map(|k| k["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 2, "{on:?}");
-    assert!(ids.contains(&"02") && ids.contains(&"03"), "9c and 9d: {on:?}");
+    assert!(
+        ids.contains(&"02") && ids.contains(&"03"),
+        "9c and 9d: {on:?}"
+    );
     python_accepts(&Path::new(&ws).join("export/1.root.json"));
 }

@@ -243,13 +243,7 @@ fn piv_slots(
     one: Option<&str>,
     each: &std::collections::BTreeMap<String, String>,
     keyholders: &[String],
-) -> Result<
-    (
-        Option<PivSlot>,
-        std::collections::BTreeMap<String, PivSlot>,
-    ),
-    CliError,
-> {
+) -> Result<(Option<PivSlot>, std::collections::BTreeMap<String, PivSlot>), CliError> {
     let parse = |field: String, s: &str| {
         PivSlot::parse(s).ok_or_else(|| {
             CliError::Usage(format!(
@@ -259,9 +253,7 @@ fn piv_slots(
             ))
         })
     };
-    let ceremony = one
-        .map(|s| parse("piv_slot".to_string(), s))
-        .transpose()?;
+    let ceremony = one.map(|s| parse("piv_slot".to_string(), s)).transpose()?;
     let mut slots = std::collections::BTreeMap::new();
     for (who, s) in each {
         let field = format!("piv_slots.{}", crate::text::show(who));

@@ -126,10 +126,7 @@ mod tests {
         let default = TokenError::DefaultManagementKey {
             token: "token \"YubiKey PIV #1\"".into(),
         };
-        assert!(matches!(
-            token_error("x")(default),
-            DriverError::Refused(_)
-        ));
+        assert!(matches!(token_error("x")(default), DriverError::Refused(_)));
         let other = TokenError::ModuleMissing {
             path: "/x.so".into(),
         };

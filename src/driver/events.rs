@@ -312,7 +312,7 @@ impl Session {
                     step: self.step(),
                     witness: crate::transcript::file::SYSTEM_ACTOR.into(),
                     text: format!(
-                        "PRACTICE: the token {token} of {keyholder} still has the factory-default PIV management key; its key in PIV slot {slot} was generated with it (a real ceremony refuses it: change it with ykman piv access change-management-key)"
+                        "PRACTICE: {token} of {keyholder} still has the factory-default PIV management key; its key in PIV slot {slot} was generated with it (a real ceremony refuses it: change it with ykman piv access change-management-key)"
                     ),
                 });
         }

@@ -1729,7 +1729,10 @@ impl TokenSession {
                 let by = self
                     .keys()
                     .ok()
-                    .and_then(|keys| keys.into_iter().find(|k| k.id.first() == Some(&slot.key_id())))
+                    .and_then(|keys| {
+                        keys.into_iter()
+                            .find(|k| k.id.first() == Some(&slot.key_id()))
+                    })
                     .and_then(|k| k.tuf_key())
                     .map_or_else(
                         || format!("CKA_ID {}", hex::encode(&id)),
