@@ -162,6 +162,18 @@ fn airgapped(b: &Bench, args: &[&str], stdin: &str) -> Run {
     run
 }
 
+/// [`answers`] for a real ceremony: not practice, with the reference clock's time.
+fn real_answers(b: &Bench, keys: &[(String, String)], ws: &str) -> (String, String) {
+    let (ws, answers) = answers(b, keys, ws, &reference_time());
+    let text = std::fs::read_to_string(&answers).unwrap();
+    std::fs::write(
+        &answers,
+        text.replace("practice = true\n", "practice = false\n"),
+    )
+    .unwrap();
+    (ws, answers)
+}
+
 /// The answers' `reference_time` line for now (UTC), as the room reads a reference clock.
 fn reference_time() -> String {
     let t = time::OffsetDateTime::now_utc();
@@ -358,13 +370,7 @@ fn a_wrong_management_key_is_refused_by_name_and_nothing_is_generated() {
 #[test]
 fn a_real_ceremony_refuses_the_factory_default_management_key() {
     let (mut b, keys) = yubikeys("alice,bob,carol", FACTORY);
-    let (ws, answers) = answers(&b, &keys, "ws", &reference_time());
-    let text = std::fs::read_to_string(&answers).unwrap();
-    std::fs::write(
-        &answers,
-        text.replace("practice = true\n", "practice = false\n"),
-    )
-    .unwrap();
+    let (ws, answers) = real_answers(&b, &keys, "ws");
     let run = airgapped(
         &b,
         &args("bootstrap-root", &ws, &answers),
@@ -383,13 +389,7 @@ fn a_real_ceremony_refuses_the_factory_default_management_key() {
     never_written(&run, &ws, FACTORY);
 
     b.set("CONCLAVE_PROFILE_MGMKEY", CHANGED);
-    let (ws, answers) = self::answers(&b, &keys, "ws-real", &reference_time());
-    let text = std::fs::read_to_string(&answers).unwrap();
-    std::fs::write(
-        &answers,
-        text.replace("practice = true\n", "practice = false\n"),
-    )
-    .unwrap();
+    let (ws, answers) = real_answers(&b, &keys, "ws-real");
     let run = airgapped(
         &b,
         &args("bootstrap-root", &ws, &answers),
@@ -433,8 +433,23 @@ fn an_occupied_slot_is_refused_naming_its_key_and_another_slot_can_be_chosen() {
     assert_eq!(run.code(), 0, "{run:?}");
     let there = run.json()["keyid"].as_str().unwrap().to_string();
 
-    let (ws, answers) = answers(&b, &keys, "ws", "");
+    // A slot PIV does not have is refused before anything starts, naming the field.
+    let (ws, answers) = answers(&b, &keys, "ws-bad", "piv_slot = \"9b\"\n");
     let stdin = secrets(&b, &["alice", "bob", "carol"], FACTORY);
+    let run = b.conclave(&args("bootstrap-root", &ws, &answers), &stdin);
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("piv_slot: \"9b\" is not a PIV key slot (9a, 9c, 9d, 9e or 82..95)"),
+        "{run:?}"
+    );
+    assert!(
+        !Path::new(&ws)
+            .join("bootstrap-root.transcript.jsonl")
+            .exists()
+    );
+
+    let (ws, answers) = self::answers(&b, &keys, "ws", "");
     let run = b.conclave(&args("bootstrap-root", &ws, &answers), &stdin);
     assert_eq!(run.code(), 1, "{run:?}");
     assert!(

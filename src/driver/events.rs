@@ -305,16 +305,9 @@ impl Session {
         drop(mk);
         if factory {
             // Only a practice ceremony gets here (a real one is refused above): recorded.
-            self.notes
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(Event::Exception {
-                    step: self.step(),
-                    witness: crate::transcript::file::SYSTEM_ACTOR.into(),
-                    text: format!(
-                        "PRACTICE: {token} of {keyholder} still has the factory-default PIV management key; its key in PIV slot {slot} was generated with it (a real ceremony refuses it: change it with ykman piv access change-management-key)"
-                    ),
-                });
+            self.note_exception(format!(
+                "PRACTICE: {token} of {keyholder} still has the factory-default PIV management key; its key in PIV slot {slot} was generated with it (a real ceremony refuses it: change it with ykman piv access change-management-key)"
+            ));
         }
         Ok(self.key_generated(keyholder, token, generated.key, false, Some(slot)))
     }
@@ -437,16 +430,22 @@ impl Session {
                 session.token(),
                 removed.join(", ")
             );
-            self.notes
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(Event::Exception {
-                    step: self.step(),
-                    witness: crate::transcript::file::SYSTEM_ACTOR.into(),
-                    text,
-                });
+            self.note_exception(text);
         }
         Ok(())
+    }
+
+    /// Record `text` as an exception by Conclave with the next event (what the machine found
+    /// while making another event).
+    fn note_exception(&self, text: String) {
+        self.notes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Event::Exception {
+                step: self.step(),
+                witness: crate::transcript::file::SYSTEM_ACTOR.into(),
+                text,
+            });
     }
 
     /// The next key `who` has to sign with and the present token that holds it (`None`: not

@@ -3137,6 +3137,22 @@ mod tests {
         assert_eq!(app.selected, 1);
     }
 
+    /// A PIN held for a YubiKey's key generation while its management key is asked is never
+    /// shown, not even by `Debug`.
+    #[test]
+    fn a_held_pin_is_not_shown_by_debug() {
+        let purpose = PinFor::ManagementKey {
+            keyholder: "alice".into(),
+            key_type: "ecdsa-p256".into(),
+            pin: HeldPin(Zeroizing::new("271828".into())),
+        };
+        let shown = format!("{purpose:?}");
+        assert!(
+            !shown.contains("271828") && shown.contains("HeldPin(..)"),
+            "{shown}"
+        );
+    }
+
     /// The PIN prompt's buffer is allocated once at its full size: typing the longest PIN the
     /// prompt takes never moves it, so no shorter copy is left in freed memory (before, it
     /// started empty and grew).
