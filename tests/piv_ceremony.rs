@@ -485,3 +485,142 @@ fn an_occupied_slot_is_refused_naming_its_key_and_another_slot_can_be_chosen() {
     );
     python_accepts(&Path::new(&ws).join("export/1.root.json"));
 }
+
+/// The terminal UI on three YubiKeys (practice): the administrator assigns each keyholder's
+/// YubiKey, the keyholder types the PIN and then the management key in the same masked prompt;
+/// a wrong management key says so and asks for it again (the PIN kept), nothing generated;
+/// the key goes into slot 9c; signing and the seal ask each PIN and every slot 9c signature
+/// gets its PIN verification.
+#[test]
+fn the_terminal_ui_asks_the_management_key_like_a_pin_and_again_when_it_is_wrong() {
+    use common::tmux::Tmux;
+    let (b, keys) = yubikeys("alice,bob,carol", CHANGED);
+    let (ws, _) = answers(&b, &keys, "ws", "");
+    let env: String = b.env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+    let t = Tmux::start(
+        "piv",
+        &format!(
+            "env SOFTHSM2_CONF='{}' CONCLAVE_CONFIG='{}' {env}{} tui --practice --workspace '{ws}' --script bootstrap-root",
+            b.conf.display(),
+            b.root.join("appliance-config.toml").display(),
+            env!("CARGO_BIN_EXE_conclave"),
+        ),
+    );
+    t.begin();
+    t.send(&["Enter"]);
+    t.wait_for("│ y  yes");
+    t.send(&["y"]);
+    t.wait_for("Tamper-evident bag serial");
+    t.send(&["e"]);
+    t.wait_for("Enter: done");
+    t.type_text("BAG-0042");
+    t.send(&["Enter"]);
+    // Air gap (practice: a warning), clock.
+    for _ in 0..3 {
+        let s = t.screen();
+        if s.contains("Names as they will stand") {
+            break;
+        }
+        t.send(&["Enter"]);
+        t.wait_for("│ y  yes");
+        t.send(&["y"]);
+        t.wait_change(&s);
+    }
+    t.wait_for("Names as they will stand");
+    for (i, text) in ["ada", "alice, bob, carol", "wendy"].iter().enumerate() {
+        if i > 0 {
+            t.send(&["Down"]);
+        }
+        t.send(&["e"]);
+        t.wait_for("Enter: done");
+        t.type_text(text);
+        t.send(&["Enter"]);
+        t.wait_for(text);
+    }
+    t.send(&["Enter"]);
+    t.wait_for("│ y  yes");
+    t.send(&["y"]);
+    t.wait_for("Public keys of the online roles");
+    t.send(&["Enter"]);
+    t.wait_for("│ y  yes");
+    t.send(&["y"]);
+    let wrong = "00112233445566778899aabbccddeeff0011223344556677";
+    for who in ["alice", "bob", "carol"] {
+        t.wait_for_words(&format!("Keyholder {who}:"));
+        let label = yubikey(&keys, who);
+        let mut found = false;
+        for _ in 0..4 {
+            let before = t.screen();
+            t.send(&["t"]);
+            let s = t.wait_change(&before);
+            if s.contains(&format!("token \"{label}\"")) && s.contains("press a") {
+                found = true;
+                break;
+            }
+        }
+        assert!(found, "{label} could not be selected:\n{}", t.screen());
+        t.send(&["a"]);
+        t.wait_for("│ y  yes");
+        t.send(&["y"]);
+        t.wait_for_words(&format!("is {who}'s for this"));
+        t.send(&["Enter"]);
+        t.wait_for("│ y  yes");
+        t.send(&["y"]);
+        t.wait_for(&format!("PIN of token {label} "));
+        t.type_text(&b.pin(who));
+        t.send(&["Enter"]);
+        t.wait_for_words("PIV management key of token");
+        if who == "alice" {
+            t.type_text(wrong);
+            let s = t.screen();
+            assert!(!s.contains(wrong), "the management key is masked:\n{s}");
+            t.send(&["Enter"]);
+            t.wait_for_words("wrong PIV management key for token");
+            let s = t.wait_for("management key of token");
+            assert!(s.contains("(try again;"), "asked again:\n{s}");
+            assert!(
+                keys_on(&b, label).is_empty(),
+                "nothing generated after a wrong management key"
+            );
+        }
+        t.type_text(CHANGED);
+        t.send(&["Enter"]);
+        t.wait_for_words("in PIV slot 9c of the token, self-test passed:");
+    }
+    // Signing and the seal: each PIN typed.
+    let mut screen = t.screen();
+    for _ in 0..300 {
+        if screen.contains("Sealed: the ceremony is complete") {
+            break;
+        }
+        assert!(!screen.contains("EXIT="), "conclave ended early:\n{screen}");
+        if screen.contains("↓ more (PgDn)") {
+            t.send(&["PageDown"]);
+        } else if screen.contains("PIN: ") {
+            let who = ["alice", "bob", "carol"]
+                .into_iter()
+                .find(|w| screen.contains(&format!("PIN of token {} ", yubikey(&keys, w))))
+                .unwrap_or_else(|| panic!("which token?\n{screen}"));
+            t.type_text(&b.pin(who));
+            std::thread::sleep(Duration::from_millis(100));
+            t.send(&["Enter"]);
+        } else if screen.contains("│ y  yes") {
+            t.send(&["y"]);
+        } else {
+            t.send(&["Enter"]);
+        }
+        screen = t.wait_change(&screen);
+    }
+    assert!(
+        screen.contains("Transcript (transcript verify): VALID"),
+        "{screen}"
+    );
+    t.send(&["q"]);
+    t.wait_for("EXIT=0");
+    python_accepts(&Path::new(&ws).join("export/1.root.json"));
+    let text = transcript(&ws, "bootstrap-root.transcript.jsonl");
+    assert_eq!(text.matches("\"piv_slot\":\"9c\"").count(), 3, "{text}");
+    for secret in [CHANGED, wrong] {
+        assert!(!text.contains(secret), "a management key in the transcript");
+    }
+}

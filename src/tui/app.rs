@@ -1743,11 +1743,12 @@ impl App {
                             })
                         })
                         .unwrap_or_default();
-                    let slot = slot
-                        .map(|s| format!(" in PIV slot {s}"))
-                        .unwrap_or_default();
+                    let place = slot.map_or_else(
+                        || "in the token".to_string(),
+                        |s| format!("in PIV slot {s} of the token"),
+                    );
                     self.message = Some(ok(format!(
-                        "Key of {keyholder} generated in the token{slot}, self-test passed: key id {id}"
+                        "Key of {keyholder} generated {place}, self-test passed: key id {id}"
                     )));
                 }
                 None
