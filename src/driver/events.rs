@@ -289,7 +289,7 @@ impl Session {
         // Before any PIN or management key is asked: PIV key generation would replace the key.
         session.check_piv_slot_free(slot).map_err(|e| {
             DriverError::Refused(format!(
-                "{ctx}: {e}; generate {keyholder}'s key in a free slot (answers file: [piv_slots] {keyholder} = \"9d\", or piv_slot = \"9d\" for every keyholder) or clear the slot with the YubiKey's own tools after checking what the key is"
+                "{ctx}: {e}; generate {keyholder}'s key in a free slot (conclave ceremony run: [piv_slots] {keyholder} = \"9d\" in the answers file, or piv_slot = \"9d\" for every keyholder; conclave tui --piv-slot 9d) or clear the slot with the YubiKey's own tools after checking what the key is"
             ))
         })?;
         let pin = pin_for(token, keyholder, &self.plan, pin)?;
