@@ -89,6 +89,11 @@ struct Answers {
     /// Keyholder to PIV slot, where it differs from `piv_slot`.
     #[serde(default)]
     piv_slots: std::collections::BTreeMap<String, String>,
+    /// The SHA-256 of the key request set the registry published before the ceremony
+    /// (`sha256sum *.json | sha256sum` in the request folder, 64 hex digits): the review is
+    /// approved only when the requests on the input media hash to it; required when the review
+    /// opens with a summary (more than 200 lines).
+    request_set_sha256: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -114,6 +119,18 @@ fn read_answers(path: &Path) -> Result<Answers, CliError> {
         ))
     })?;
     check_names(path, &answers)?;
+    let mut answers = answers;
+    if let Some(d) = &answers.request_set_sha256 {
+        let d = d.trim().to_ascii_lowercase();
+        if d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(CliError::Usage(format!(
+                "{}: request_set_sha256: expected the 64 hex digits of a SHA-256, found \"{}\"",
+                path.display(),
+                crate::text::show(&d)
+            )));
+        }
+        answers.request_set_sha256 = Some(d);
+    }
     Ok(answers)
 }
 
@@ -212,20 +229,27 @@ fn read_pins(keyholders: &[String]) -> Result<(Secrets, Secrets), CliError> {
                 n + 1
             )));
         };
-        let who = who.trim();
-        let is_keyholder = |w: &str| {
-            // `keyholder@token=PIN`: the PIN of one of the keyholder's tokens (label or
-            // serial), for a keyholder who brings two (e.g. replacing their own token in a
-            // rotation).
-            let name = w.split_once('@').map_or(w, |(k, _)| k);
-            keyholders.iter().any(|k| k == name || k == w)
+        // `keyholder@token=PIN`: the PIN of one of the keyholder's tokens (label or serial),
+        // for a keyholder who brings two (e.g. replacing their own token in a rotation). A
+        // keyholder named by a handle (`@alice`, as tuf-on-ci records owners) keeps its `@`.
+        let name_of = |w: &'_ str| -> usize {
+            if keyholders.iter().any(|k| k == w) {
+                w.len()
+            } else {
+                w.char_indices()
+                    .skip(1)
+                    .find(|(_, c)| *c == '@')
+                    .map_or(w.len(), |(i, _)| i)
+            }
         };
+        let is_keyholder = |w: &str| keyholders.iter().any(|k| *k == w[..name_of(w)]);
+        let who = who.trim();
         let (who, into) = match who.strip_prefix(MANAGEMENT_KEY_LINE) {
             Some(rest) if !is_keyholder(who) => (rest.trim(), &mut management_keys),
             _ => (who, &mut pins),
         };
         if !is_keyholder(who) {
-            let name = who.split_once('@').map_or(who, |(k, _)| k);
+            let name = &who[..name_of(who)];
             return Err(CliError::Usage(format!(
                 "standard input line {}: \"{}\" is not a keyholder of the answers file",
                 n + 1,
@@ -347,6 +371,7 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
         log_origin: answers.log_origin,
         skip: answers.skip,
         close_signing_when_met: answers.close_signing_when_met,
+        request_set_sha256: answers.request_set_sha256,
     };
     let practice = plan.practice;
 

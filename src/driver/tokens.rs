@@ -99,9 +99,7 @@ fn secret_for(
 ) -> Result<Zeroizing<String>, DriverError> {
     match typed.or_else(|| planned_secret(given, keyholder, token)) {
         Some(p) => Ok(p.clone()),
-        None => Ok(Zeroizing::new(
-            rpassword::prompt_password(prompt).map_err(io(reading))?,
-        )),
+        None => crate::pin::prompt_pin(prompt).map_err(io(reading)),
     }
 }
 
@@ -176,8 +174,12 @@ pub(super) fn find_token_with(
         let holds = keys.iter().any(|k| {
             k.tuf_key()
                 .and_then(|key| key.public_key().ok())
-                .and_then(|pk| engine.key_for_material(&pk.material()))
-                .is_some_and(|id| wanted_key(&id))
+                .is_some_and(|pk| {
+                    engine
+                        .key_ids_for_material(&pk.material())
+                        .iter()
+                        .any(&wanted_key)
+                })
         });
         if holds {
             return Ok(Some(t));
@@ -209,8 +211,7 @@ pub(super) fn token_signer_for(
         .find(|k| {
             k.tuf_key()
                 .and_then(|key| key.public_key().ok())
-                .and_then(|pk| engine.key_for_material(&pk.material()))
-                .is_some_and(|id| id == *keyid)
+                .is_some_and(|pk| engine.key_ids_for_material(&pk.material()).contains(keyid))
         })
         .ok_or_else(|| DriverError::Io(format!("{token} does not hold key {keyid} of {who}")))?;
     session
