@@ -220,6 +220,15 @@ fn drive(t: &Tmux, stop: Option<&str>) -> (String, Vec<String>) {
     panic!("the ceremony did not finish; last screen:\n{screen}");
 }
 
+/// The word after `words` on a screen, wherever lines wrap.
+fn word_after(screen: &str, words: &str) -> Option<String> {
+    let want: Vec<&str> = words.split_whitespace().collect();
+    let flat: Vec<&str> = screen.split_whitespace().collect();
+    flat.windows(want.len() + 1)
+        .find(|w| w[..want.len()] == want[..])
+        .map(|w| w[want.len()].to_string())
+}
+
 fn practice_pin(ws: &Path, who: &str) -> String {
     let text = std::fs::read_to_string(ws.join("practice-tokens.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -347,6 +356,17 @@ fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
 
     // Drive to the first PIN prompt (alice's key generation) and type a wrong PIN.
     let (s, seen) = drive(&t, Some("PIN: "));
+    // Step 1 asks to read the purpose aloud: it is on its screen (before: only on the
+    // welcome, gone by then).
+    let open = seen
+        .iter()
+        .find(|s| s.contains("1. Open the ceremony"))
+        .expect("step 1's screen");
+    assert!(
+        open.contains("Purpose, read aloud: Create the repository's first root"),
+        "{open}"
+    );
+    save("02-open", open);
     for screen in &seen {
         let name = title(screen);
         if name.contains("air") || name.contains("Air") {
@@ -376,11 +396,20 @@ fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
     let typed = t.wait_for(&"*".repeat(pin.len()));
     assert!(!typed.contains(&pin), "{typed}");
     t.send(&["Enter"]);
-    t.wait_for("self-test passed");
+    let after_pin = t.wait_for("self-test passed");
 
     // The review at 80x24 is longer than the screen: Enter does not approve before every
     // line has been on screen; PgDn pages one screen less one line and says where it is.
-    let (s, _) = drive(&t, Some("To sign (SHA-256"));
+    let (s, seen) = drive(&t, Some("To sign (SHA-256"));
+    // The key ids read aloud at key generation (alice's is on the screen after her PIN).
+    let mut generated: Vec<String> = seen
+        .iter()
+        .chain([&after_pin])
+        .filter_map(|s| word_after(s, "self-test passed: key id"))
+        .collect();
+    generated.sort();
+    generated.dedup();
+    assert_eq!(generated.len(), 3, "{generated:?}");
     assert!(s.contains("What changes: lines 1-"), "{s}");
     assert!(
         s.contains("↓ more (PgDn)"),
@@ -436,6 +465,20 @@ fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
     t.wait_for("Not confirmed");
 
     let (s, seen) = drive(&t, None);
+    // One identifier per key: the seal names each keyholder's key by the key id read aloud
+    // at key generation and shown in the review (before: the token key's id without its
+    // owner, a third id).
+    let sealing: Vec<String> = seen
+        .iter()
+        .filter_map(|s| word_after(s, "will sign the seal with key"))
+        .collect();
+    assert!(!sealing.is_empty(), "no seal signer named");
+    for id in &sealing {
+        assert!(
+            id.len() >= 16 && generated.iter().any(|g| g.starts_with(id.as_str())),
+            "the seal names key {id}, not one of the key ids generated: {generated:?}"
+        );
+    }
     for screen in &seen {
         if screen.contains("To sign (SHA-256") && screen.contains("What changes") {
             save("08-review", screen);

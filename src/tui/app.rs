@@ -1175,13 +1175,8 @@ impl App {
                     error: true,
                     text: format!(
                         "The terminal is too small to show every digest whole (needs {}x{} for the review): enlarge it before approving.",
-                        layout.needs.0.saturating_add(2),
-                        self.term.1.saturating_add(
-                            layout
-                                .needs
-                                .1
-                                .saturating_sub(layout.changes.height + layout.sums.height)
-                        ),
+                        layout.terminal_needs(self.term).0,
+                        layout.terminal_needs(self.term).1,
                     ),
                 })
             }
@@ -1636,8 +1631,7 @@ impl App {
                     sealing_label.unwrap_or_else(|| session.expected_token(who))
                 );
                 match session.seal_signer(who, Some(&pin)) {
-                    Ok(signer) => {
-                        let id = signer.key_id();
+                    Ok((signer, id)) => {
                         signers.push((who.clone(), signer));
                         self.message = Some(ok(format!(
                             "{who}'s token will sign the seal with key {}",
@@ -2122,6 +2116,19 @@ impl App {
                             vec![key("e", "type"), enter("confirm")]
                         } else {
                             vec![enter("confirm")]
+                        };
+                        // The first step asks to read the purpose aloud: it is on screen
+                        // (the welcome that showed it is gone, or never shown on a resume).
+                        let prompt = match s.script.steps.first() {
+                            Some(first) if first.id == s.step() => format!(
+                                "Purpose, read aloud: {}\n\n{prompt}",
+                                s.script
+                                    .purpose
+                                    .split_whitespace()
+                                    .collect::<Vec<_>>()
+                                    .join(" ")
+                            ),
+                            _ => prompt,
                         };
                         Screen::Acknowledge {
                             prompt,

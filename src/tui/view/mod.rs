@@ -187,12 +187,12 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
         );
     }
     let mut spans = Vec::new();
-    for (i, (k, what)) in s.keys.iter().enumerate() {
+    for (i, (k, what)) in key_line(&s.keys, keys.width).into_iter().enumerate() {
         if i > 0 {
             spans.push(Span::raw("  "));
         }
         spans.push(Span::styled(
-            k.as_str(),
+            k.to_string(),
             Style::new().fg(Color::Black).bg(Color::Gray),
         ));
         spans.push(Span::raw(format!(" {what}")));
@@ -209,6 +209,33 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
     if s.help {
         help::draw(frame, area, &s.keys);
     }
+}
+
+/// The keys on the bottom line: all of them when they fit in `width`; else as many as fit
+/// from the left and then `?`, whose help lists every key, so the way to the others is never
+/// cut off (before, at 80 columns the key generation's line ended in "? h").
+fn key_line(keys: &[(String, String)], width: u16) -> Vec<(&str, &str)> {
+    let all: Vec<(&str, &str)> = keys.iter().map(|(k, w)| (k.as_str(), w.as_str())).collect();
+    let wide = |k: &str, w: &str| k.chars().count() + 1 + w.chars().count();
+    let total: usize = all.iter().map(|(k, w)| wide(k, w) + 2).sum::<usize>();
+    let width = usize::from(width);
+    if total.saturating_sub(2) <= width {
+        return all;
+    }
+    let help = all.iter().copied().find(|(k, _)| *k == "?");
+    let room = width.saturating_sub(help.map_or(0, |(k, w)| wide(k, w) + 2));
+    let mut out = Vec::new();
+    let mut used = 0;
+    for (k, w) in all.iter().copied().filter(|(k, _)| *k != "?") {
+        let need = wide(k, w) + if out.is_empty() { 0 } else { 2 };
+        if used + need > room {
+            break;
+        }
+        used += need;
+        out.push((k, w));
+    }
+    out.extend(help);
+    out
 }
 
 /// One column of margin on each side.

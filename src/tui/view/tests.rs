@@ -462,3 +462,88 @@ fn the_signing_screen_shows_the_digests_to_sign() {
     assert!(s.contains("too small"), "{s}");
     assert!(!super::digests_fit(signing, 50, 12));
 }
+
+/// The terminal-too-small notice and the refusal speak of the same thing: the size of the
+/// whole terminal the review needs, and this terminal's size (before: the notice gave the body's
+/// size as "this terminal gives 58x11" while the refusal asked for 54x21).
+#[test]
+fn the_too_small_notice_names_the_terminal_size_needed() {
+    let s = render(&bootstrap_review(), 60, 15);
+    let layout = super::review_layout(&bootstrap_review(), 60, 15).unwrap();
+    let (w, h) = layout.terminal_needs((60, 15));
+    assert!(h > 15, "{h}");
+    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(&format!(
+            "needs a terminal of at least {w}x{h}; this one is 60x15"
+        )),
+        "{s}"
+    );
+    // Exactly: with that many rows it fits, with one fewer it does not.
+    assert!(w <= 60, "{w}");
+    assert!(
+        super::review_layout(&bootstrap_review(), 60, h)
+            .unwrap()
+            .fits
+    );
+    assert!(
+        !super::review_layout(&bootstrap_review(), 60, h - 1)
+            .unwrap()
+            .fits
+    );
+}
+
+/// A key line wider than the terminal keeps `?` (whose help lists every key) instead of
+/// cutting it off (before: key generation's line ended in "? h" at 80 columns).
+#[test]
+fn a_long_key_line_keeps_the_help_key() {
+    let mut s = base(Screen::Blank);
+    s.keys = [
+        ("Enter", "generate the key"),
+        ("t", "choose another token"),
+        ("a", "assign it"),
+        ("Esc", "parameters"),
+        ("?", "help"),
+        ("!", "exception"),
+    ]
+    .iter()
+    .map(|(k, w)| (k.to_string(), w.to_string()))
+    .collect();
+    let out = render(&s, 80, 24);
+    let last = out.lines().nth(23).unwrap();
+    assert!(
+        last.starts_with("Enter generate the key  t choose another token"),
+        "{last}"
+    );
+    assert!(last.ends_with("? help"), "{last}");
+    let out = render(&s, 120, 24);
+    assert!(
+        out.lines().nth(23).unwrap().ends_with("! exception"),
+        "{out}"
+    );
+}
+
+/// A prompt of several lines (the first step's purpose, read aloud, above its question) is
+/// drawn line by line.
+#[test]
+fn an_acknowledge_prompt_keeps_its_lines() {
+    let s = base(Screen::Acknowledge {
+        prompt:
+            "Purpose, read aloud: Create root v1.\n\nTamper-evident bag serial of the appliance"
+                .into(),
+        record_text: true,
+        text: "A1".into(),
+    });
+    let out = render(&s, 80, 24);
+    let lines: Vec<&str> = out.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim() == "Purpose, read aloud: Create root v1.")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(lines[at + 1].trim(), "", "{out}");
+    assert_eq!(
+        lines[at + 2].trim(),
+        "Tamper-evident bag serial of the appliance",
+        "{out}"
+    );
+}
