@@ -375,7 +375,7 @@ fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
         if screen.contains("Keyholders (at least") {
             save("04-roll-call", screen);
         }
-        if screen.contains("generate a ecdsa-p256 key") || screen.contains("generate an") {
+        if screen.contains("generate a key of type") {
             save("05-token", screen);
         }
     }
