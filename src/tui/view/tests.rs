@@ -547,3 +547,66 @@ fn an_acknowledge_prompt_keeps_its_lines() {
         "{out}"
     );
 }
+
+/// A rotate-targets-keys signing on the 80x24 console: four keyholders' tokens inserted, root
+/// and targets to sign (words long enough to take two rows), a message and three meters. The
+/// digests fit whole and signing is possible (before: "The terminal is too small to show the
+/// digests to sign whole" at 80x24, and the ceremony could not be signed on the console).
+#[test]
+fn signing_two_roles_with_four_tokens_fits_80x24() {
+    let mut s = base(Screen::Token {
+        keyholder: "alice".into(),
+        purpose: "sign targets and root".into(),
+        expected: "alice".into(),
+        present: vec![
+            token("dave", "e40f89b3a8002436", false),
+            token("bob", "56ba81e343a527a4", false),
+            token("alice", "976720eb4bf396b9", true),
+            token("carol", "c6b6e9e051df5022", false),
+        ],
+        status: TokenStatus::Present,
+        meters: vec![
+            Meter {
+                label: "root v3 (new root's keys)".into(),
+                have: 0,
+                need: 2,
+            },
+            Meter {
+                label: "root v3 (current root's keys)".into(),
+                have: 0,
+                need: 2,
+            },
+            Meter {
+                label: "targets v2".into(),
+                have: 0,
+                need: 2,
+            },
+        ],
+        signers: signers(),
+        digests: vec![
+            digest(
+                "root v3",
+                "Wilmington yesteryear Yucatan vagabond hurricane underfoot Pandora millionaire",
+            ),
+            digest(
+                "targets v2",
+                "tolerance Wilmington megaton yesteryear hydraulic Yucatan Atlantic vacancy",
+            ),
+        ],
+    });
+    s.instructions = "Each keyholder in turn inserts their token, checks the digest on screen, enters their PIN and confirms. Root is signed by the current root keys; targets by the new targets keys.".into();
+    s.message = Some(Message {
+        error: false,
+        text: "Approved: the keyholders sign next.".into(),
+    });
+    assert!(super::digests_fit(&s, 80, 24));
+    let out = render(&s, 80, 24);
+    assert!(!out.contains("too small"), "{out}");
+    assert_eq!(
+        out.matches("8d4b f5b7 4688 f3a6 57f9 0a0b 0c0d 0e0f")
+            .count(),
+        2,
+        "{out}"
+    );
+    assert!(out.contains("▶ alice"), "{out}");
+}
