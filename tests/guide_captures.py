@@ -55,6 +55,9 @@ def rewrite(text: str, captures: Path, problems: list[str], where: str) -> str:
         if lines[i:end] != new:
             problems.append(f"{where}: capture {name} differs from {path}")
         out.extend(new)
+        if end < len(lines) and lines[end].strip():
+            # The text after the capture stays a paragraph of its own.
+            out.append("")
         i = end
     return "\n".join(out)
 

@@ -35,11 +35,25 @@ fn areas(s: &ViewState, area: Rect) -> [Rect; 7] {
         Constraint::Length(1),
         Constraint::Length(instr_lines),
         Constraint::Min(3),
-        Constraint::Length(if s.message.is_some() { 3 } else { 0 }),
+        Constraint::Length(message_rows(s, area.width)),
         Constraint::Length(1),
     ])
     .areas(area)
 }
+
+/// Rows for the message under the body: none without one; three (the message and room around
+/// it); up to [`MESSAGE_MAX_ROWS`] for a long one, so a token's answer to a wrong PIN or an
+/// export's "safe to remove the media" is not cut off.
+fn message_rows(s: &ViewState, width: u16) -> u16 {
+    match &s.message {
+        None => 0,
+        Some(m) => wrapped_height(&show_message(&m.text), width.saturating_sub(2))
+            .clamp(3, MESSAGE_MAX_ROWS),
+    }
+}
+
+/// The most rows a message takes.
+const MESSAGE_MAX_ROWS: u16 = 4;
 
 /// The review's layout on a terminal of `width`×`height`, when the screen is the review:
 /// what the app pages by and approves against.

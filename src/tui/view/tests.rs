@@ -610,3 +610,20 @@ fn signing_two_roles_with_four_tokens_fits_80x24() {
     );
     assert!(out.contains("▶ alice"), "{out}");
 }
+
+/// A long message (a token's answer to a wrong PIN) is shown whole at 80x24 (before: three rows,
+/// and "try again" was cut off).
+#[test]
+fn a_long_message_is_not_cut_off() {
+    let mut s = base(Screen::Blank);
+    s.message = Some(Message {
+        error: true,
+        text: "login to the token of alice: wrong PIN for token \"alice\" (serial 266c16c1d32104ef, SoftHSM project SoftHSM v2) (C_Login returned CKR_PIN_INCORRECT); the token reports a wrong PIN since the last successful login: try again".into(),
+    });
+    let out = render(&s, 80, 24);
+    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("since the last successful login: try again"),
+        "{out}"
+    );
+}
