@@ -710,13 +710,15 @@ impl Session {
         self.plan.tokens.insert(who.to_string(), token.to_string());
     }
 
-    /// The token key with which `who` signs the seal (PIN: `pin`, else the plan's or asked).
+    /// The token key with which `who` signs the seal (PIN: `pin`, else the plan's or asked),
+    /// and its key id as the ceremony's metadata lists it (the one id the room reads for this
+    /// key on every screen; the seal record itself names the bare key's id).
     pub fn seal_signer(
         &self,
         who: &str,
         pin: Option<&Zeroizing<String>>,
-    ) -> Result<Pkcs11Signer, DriverError> {
-        ceremony_signer(&self.module, who, &self.plan, &self.engine, pin).map(|(s, _)| s)
+    ) -> Result<(Pkcs11Signer, KeyId), DriverError> {
+        ceremony_signer(&self.module, who, &self.plan, &self.engine, pin)
     }
 }
 

@@ -3,7 +3,7 @@
 //! transcript records). [`App::view_state`] turns the model into what [`super::view`] draws.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use zeroize::Zeroizing;
@@ -1278,13 +1278,8 @@ impl App {
                     } else {
                         format!(
                             "The terminal is too small to show every digest whole (needs {}x{} for the review): enlarge it before approving.",
-                            layout.needs.0.saturating_add(2),
-                            self.term.1.saturating_add(
-                                layout
-                                    .needs
-                                    .1
-                                    .saturating_sub(layout.changes.height + layout.sums.height)
-                            ),
+                            layout.terminal_needs(self.term).0,
+                            layout.terminal_needs(self.term).1,
                         )
                     };
                     self.message = Some(Message { error: true, text });
@@ -1616,17 +1611,15 @@ impl App {
                 match s.export_event(&files, medium.as_deref()) {
                     Ok((ev, reports)) => {
                         let safe = reports.iter().all(|r| r.safe_to_remove);
-                        let places: Vec<String> = reports
-                            .iter()
-                            .map(|r| r.dir.display().to_string())
-                            .collect();
+                        let dirs: Vec<&Path> = reports.iter().map(|r| r.dir.as_path()).collect();
                         self.record(
                             "administrator",
                             ev,
                             &format!(
-                                "{} files and SHA256SUMS written to {}, read back and compared{}",
+                                "{} file{} and SHA256SUMS written to {}, read back and compared{}",
                                 files.len(),
-                                places.join(" and "),
+                                if files.len() == 1 { "" } else { "s" },
+                                export_places(&dirs),
                                 if safe {
                                     "; synced: safe to remove the media."
                                 } else {
@@ -1816,8 +1809,7 @@ impl App {
                     sealing_label.unwrap_or_else(|| session.expected_token(who))
                 );
                 match session.seal_signer(who, Some(&pin)) {
-                    Ok(signer) => {
-                        let id = signer.key_id();
+                    Ok((signer, id)) => {
                         signers.push((who.clone(), signer));
                         self.message = Some(ok(format!(
                             "{who}'s token will sign the seal with key {}",
@@ -2355,6 +2347,19 @@ impl App {
                         } else {
                             vec![enter("confirm")]
                         };
+                        // The first step asks to read the purpose aloud: it is on screen
+                        // (the welcome that showed it is gone, or never shown on a resume).
+                        let prompt = match s.script.steps.first() {
+                            Some(first) if first.id == s.step() => format!(
+                                "Purpose, read aloud: {}\n\n{prompt}",
+                                s.script
+                                    .purpose
+                                    .split_whitespace()
+                                    .collect::<Vec<_>>()
+                                    .join(" ")
+                            ),
+                            _ => prompt,
+                        };
                         Screen::Acknowledge {
                             prompt,
                             record_text,
@@ -2802,6 +2807,18 @@ impl App {
 }
 
 /// The threshold meters in a line: `root 2 of 2, targets 1 of 2`.
+/// Where an export wrote, for the message under the screen: each folder written that is not
+/// inside another one written (a publish-targets export also writes `targets/...` folders under
+/// the export folder; listing them all pushed "safe to remove the media" off the screen).
+fn export_places(dirs: &[&Path]) -> String {
+    let tops: Vec<String> = dirs
+        .iter()
+        .filter(|d| !dirs.iter().any(|o| o != *d && d.starts_with(o)))
+        .map(|d| d.display().to_string())
+        .collect();
+    tops.join(" and ")
+}
+
 fn meter_summary(meters: &BTreeMap<String, ThresholdResult>) -> String {
     meters
         .iter()
@@ -3291,6 +3308,18 @@ fn clock_reference(typed: &str, machine: &str, practice: bool) -> Result<Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The export message names the folders written, not every sub-folder of them.
+    #[test]
+    fn the_export_message_names_the_top_folders() {
+        let dirs = [
+            Path::new("/ws/export/"),
+            Path::new("/ws/export/targets/practice"),
+            Path::new("/ws/export/targets/b23b0281ee3686754b7193c715c82a2db4e1b07864665e5a3"),
+            Path::new("/media/STICK/export"),
+        ];
+        assert_eq!(export_places(&dirs), "/ws/export/ and /media/STICK/export");
+    }
 
     #[test]
     fn a_wrong_token_is_named_before_any_pin_is_asked() {
