@@ -41,4 +41,4 @@ pub use report::{CeremonyReport, KeyLog, KeyRow};
 pub use runner::{run, run_real};
 pub use scripts::{SHIPPED_SCRIPTS, shipped_script};
 pub use session::{Opened, Session, rehearsal_unfinished};
-pub use workspace::{Workspace, prepare};
+pub use workspace::{Workspace, prepare, rehearsal_workspace};
