@@ -13,8 +13,9 @@
 //! dispatcher (events that may come at any step, the checks every step makes, and the one
 //! "wrong event for this step" refusal); a module per phase takes the events of its steps
 //! (parameters, room, inputs, keys, proposal, signing, export, seal); a module per kind builds
-//! its proposal (bootstrap, refresh, rotation, delegations, layout, publication, rstuf); checks,
-//! clock and review hold the policy checks, the ceremony clock and what the review shows.
+//! its proposal (bootstrap, refresh, rotation, delegations, layout, publication, rstuf, tuf_on_ci); checks,
+//! clock and review hold the policy checks, the ceremony clock and what the review shows
+//! (summary: the summary-first review of a large claimed-project review).
 
 use std::collections::BTreeMap;
 
@@ -43,7 +44,9 @@ mod rotation;
 mod rstuf;
 mod seal;
 mod signing;
+pub mod summary;
 mod tests;
+mod tuf_on_ci;
 
 pub use checks::{ACCEPT_CLIENT_LOSS, ALLOW_EARLIER_EXPIRY, MAX_REASON_CHARS, NAME_LIST_PARAMS};
 pub use clock::{
@@ -56,6 +59,10 @@ pub use keys::{OWNER_FIELD, key_owner, owned_key};
 pub use proposal::{Proposal, accepted_loss_line, added_key_id_mismatches, proposal_findings};
 pub use review::{KeyRow, RoleKeyTable};
 pub use rstuf::{BOOTSTRAP_SIGNATURES, MODEL_PARAM};
+pub use summary::{
+    ReviewSummary, SUMMARY_FIRST_ABOVE_LINES, answered_request_set, top_level_lines,
+};
+pub use tuf_on_ci::{EVENT_DIR, KNOWN_GOOD_DIR, SIGNATURES_DIR};
 
 /// The metadata a ceremony loads: the current root and targets (none in RSTUF's model, whose
 /// targets are signed online).
@@ -79,6 +86,8 @@ pub struct Engine {
     requests: Vec<KeyRequest>,
     request_sources: Vec<RequestSource>,
     layout: Option<crate::intoto::LayoutFile>,
+    /// The imported tuf-on-ci signing event, reviewed (sign-tuf-on-ci-event).
+    tuf_on_ci: Option<Box<tuf_on_ci::ImportedEvent>>,
     publication: Option<super::publish::Publication>,
     generated: Vec<(String, String, Key)>,
     proposal: Option<Proposal>,
@@ -112,6 +121,7 @@ impl Engine {
                 | Kind::DelegateClaimedProjects
                 | Kind::SignIntotoLayout
                 | Kind::PublishTargets
+                | Kind::SignTufOnCiEvent
         ) {
             return Err(EngineError::Unsupported(script.kind.as_str().to_string()));
         }
@@ -134,6 +144,7 @@ impl Engine {
             requests: Vec::new(),
             request_sources: Vec::new(),
             layout: None,
+            tuf_on_ci: None,
             publication: None,
             generated: Vec::new(),
             proposal: None,
@@ -261,6 +272,7 @@ impl Engine {
                     .cloned()
                     .unwrap_or_else(|| "root.layout".into()),
             },
+            Action::ImportEvent => tuf_on_ci::need(step),
             Action::ImportKeys => Need::ImportKeys {
                 roles: step
                     .with
@@ -455,6 +467,15 @@ impl Engine {
                     ..
                 },
             ) => self.on_metadata_loaded(root, targets, not_before.as_deref(), &mut warnings)?,
+            (
+                Action::ImportEvent,
+                Event::EventImported {
+                    files, known_good, ..
+                },
+            ) => {
+                self.import_tuf_on_ci(files, known_good)?;
+                self.advance();
+            }
             (Action::ImportLayout, Event::LayoutImported { file, .. }) => {
                 self.on_layout_imported(file)?;
             }
@@ -486,7 +507,32 @@ impl Engine {
             (Action::Propose, Event::Proposed { digests, .. }) => {
                 self.on_proposed(digests, &mut warnings)?;
             }
-            (Action::Review, Event::Approved { digests, .. }) => self.on_approved(digests)?,
+            (
+                Action::Review,
+                Event::Approved {
+                    digests,
+                    request_set_sha256,
+                    ..
+                },
+            ) => self.on_approved(digests, request_set_sha256.as_deref())?,
+            (
+                Action::Sign,
+                Event::Signed {
+                    keyholder,
+                    role,
+                    keyid,
+                    sig,
+                    ..
+                },
+            ) if self.is_tuf_on_ci() => self.tuf_on_ci_signed(keyholder, role, keyid, sig)?,
+            (Action::Sign, Event::SigningClosed { .. }) if self.is_tuf_on_ci() => {
+                self.tuf_on_ci_close()?;
+                self.advance();
+            }
+            (Action::Verify, Event::Verified { .. }) if self.is_tuf_on_ci() => {
+                self.tuf_on_ci_verify()?;
+                self.advance();
+            }
             (
                 Action::Sign,
                 Event::Signed {

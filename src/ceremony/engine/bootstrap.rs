@@ -69,6 +69,7 @@ impl Engine {
         }
         Ok(Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: Some(Metadata::new(root)),
             targets: Some(Metadata::new(targets)),
         })

@@ -155,6 +155,7 @@ impl Engine {
         }
         Ok(Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: None,
             targets: Some(Metadata::new(new_targets)),
         })

@@ -106,6 +106,17 @@ pub enum Event {
         /// The layout file's text exactly as read (JSON: a metablock or a DSSE envelope).
         file: String,
     },
+    /// A tuf-on-ci signing event imported from the input media (sign-tuf-on-ci-event): the
+    /// event's `metadata/` folder and the known-good one whole, so the review and every CI rule
+    /// are replayed from the transcript.
+    EventImported {
+        /// Step id.
+        step: String,
+        /// The event's files: path relative to its `metadata/` to the bytes (base64).
+        files: BTreeMap<String, String>,
+        /// The known-good `metadata/` (the main branch): path to the bytes (base64).
+        known_good: BTreeMap<String, String>,
+    },
     /// Public keys of online roles imported from the input media.
     KeysImported {
         /// Step id.
@@ -150,6 +161,11 @@ pub enum Event {
         step: String,
         /// The digests read aloud (must equal the proposal's).
         digests: BTreeMap<String, String>,
+        /// The room confirmed that the request set's SHA-256 (this value) matches the one the
+        /// registry published before the ceremony: required for a summary-first review
+        /// ([`SUMMARY_FIRST_ABOVE_LINES`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_set_sha256: Option<String>,
     },
     /// A keyholder signed one role's digest with their token.
     Signed {
@@ -281,6 +297,7 @@ impl Event {
             Event::RequestsImported { .. } => "requests-imported",
             Event::KeyGenerated { .. } => "key-generated",
             Event::LayoutImported { .. } => "layout-imported",
+            Event::EventImported { .. } => "event-imported",
             Event::TargetsImported { .. } => "targets-imported",
             Event::Proposed { .. } => "proposed",
             Event::Approved { .. } => "approved",
@@ -310,6 +327,7 @@ impl Event {
             | Event::RequestsImported { step, .. }
             | Event::KeyGenerated { step, .. }
             | Event::LayoutImported { step, .. }
+            | Event::EventImported { step, .. }
             | Event::TargetsImported { step, .. }
             | Event::Proposed { step, .. }
             | Event::Approved { step, .. }
@@ -391,6 +409,14 @@ pub enum Need {
     ImportLayout {
         /// File name on the input media.
         file: String,
+    },
+    /// A tuf-on-ci signing event and the known-good metadata from the input media (folder
+    /// names under the input folder).
+    ImportEvent {
+        /// The event's `metadata/` folder.
+        event: String,
+        /// The known-good `metadata/` folder.
+        known_good: String,
     },
     /// Online public keys for these roles from the input media.
     ImportKeys {

@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 impl Engine {
     /// The files the export step writes (consistent-snapshot names), once signed.
     pub fn export_files(&self) -> Vec<(String, Vec<u8>)> {
+        if self.is_tuf_on_ci() {
+            return self.tuf_on_ci_export();
+        }
         let mut out = Vec::new();
         if let Some(p) = &self.proposal {
             if let Some(l) = &p.layout {

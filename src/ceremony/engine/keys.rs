@@ -1,5 +1,6 @@
 //! Phase: keys generated in the keyholders' tokens, and who holds which key and may sign what.
 
+use super::tuf_on_ci;
 use super::{Engine, EngineError, Need};
 use crate::ceremony::script::{Kind, ParamValue};
 use crate::tuf::canonical::Value;
@@ -102,24 +103,27 @@ impl Engine {
 
     /// The roles a key may sign in this ceremony: root when the new or the current root's root
     /// role names it, targets when the new root's targets role names it.
-    pub fn roles_for_key(&self, keyid: &KeyId) -> Vec<&'static str> {
+    pub fn roles_for_key(&self, keyid: &KeyId) -> Vec<String> {
         let mut roles = Vec::new();
         let Some(p) = &self.proposal else {
             return roles;
         };
+        if self.is_tuf_on_ci() {
+            return tuf_on_ci::roles_for_key(p, keyid);
+        }
         let new_root = p.root.as_ref().map(|r| r.signed());
         let old_root = self.current.as_ref().map(|(r, _)| r.signed());
         let names =
             |r: Option<&Root>, ty: RoleType| r.is_some_and(|r| r.role(ty).keyids.contains(keyid));
         if p.root.is_some() && (names(new_root, RoleType::Root) || names(old_root, RoleType::Root))
         {
-            roles.push("root");
+            roles.push("root".to_string());
         }
         if p.targets.is_some() && names(new_root.or(old_root), RoleType::Targets) {
-            roles.push("targets");
+            roles.push("targets".to_string());
         }
         if p.layout.is_some() && p.targets.is_none() && names(old_root, RoleType::Targets) {
-            roles.push("layout");
+            roles.push("layout".to_string());
         }
         roles
     }
@@ -136,13 +140,23 @@ impl Engine {
     /// The key id under which the proposal's new root or the current root lists the key with
     /// this material (a token's public key), if either does.
     pub fn key_for_material(&self, material: &[u8]) -> Option<KeyId> {
+        self.key_ids_for_material(material).into_iter().next()
+    }
+
+    /// Every key id under which the proposal's new root, the current root (or, signing a
+    /// tuf-on-ci event, a changed role's delegator) lists the key with this material: a token
+    /// key may be listed under several (a key id hashes the whole key, owner field included).
+    pub fn key_ids_for_material(&self, material: &[u8]) -> Vec<KeyId> {
+        let mut ids = self.tuf_on_ci_key_ids(material);
         let (new_root, old_root) = self.roots();
-        [new_root, old_root].into_iter().flatten().find_map(|r| {
-            r.keys
-                .iter()
-                .find(|(_, k)| k.public_key().is_ok_and(|p| p.material() == material))
-                .map(|(id, _)| id.clone())
-        })
+        for r in [new_root, old_root].into_iter().flatten() {
+            for (id, k) in &r.keys {
+                if k.public_key().is_ok_and(|p| p.material() == material) && !ids.contains(id) {
+                    ids.push(id.clone());
+                }
+            }
+        }
+        ids
     }
 
     /// The key ids of a keyholder's keys in this ceremony: keys generated for them here and keys
@@ -154,6 +168,9 @@ impl Engine {
     }
 
     pub(super) fn keyholder_keys(&self, who: &str) -> Vec<KeyId> {
+        if self.is_tuf_on_ci() {
+            return self.tuf_on_ci_keyholder_keys(who);
+        }
         let mut ids: Vec<KeyId> = self
             .generated
             .iter()
@@ -180,10 +197,13 @@ impl Engine {
     }
 
     /// What a keyholder still has to sign: (key id, role) pairs their keys may sign and have not.
-    pub fn roles_left(&self, who: &str) -> Vec<(KeyId, &'static str)> {
+    pub fn roles_left(&self, who: &str) -> Vec<(KeyId, String)> {
         let Some(p) = &self.proposal else {
             return Vec::new();
         };
+        if self.is_tuf_on_ci() {
+            return self.tuf_on_ci_roles_left(p, who);
+        }
         let signed = |role: &str, id: &KeyId| {
             if role == "layout" {
                 // A layout signature names the key by its plain key id.
@@ -208,7 +228,7 @@ impl Engine {
         let mut left = Vec::new();
         for id in self.keyholder_keys(who) {
             for role in self.roles_for_key(&id) {
-                if !signed(role, &id) {
+                if !signed(&role, &id) {
                     left.push((id.clone(), role));
                 }
             }
@@ -220,6 +240,9 @@ impl Engine {
     /// here, or a key root lists with them as owner. When no key names an owner (metadata made
     /// by another tool), every keyholder is asked.
     pub(super) fn keyholder_may_sign(&self, who: &str) -> bool {
+        if self.is_tuf_on_ci() {
+            return !self.keyholder_key_ids(who).is_empty();
+        }
         if self.generated.iter().any(|(k, _, _)| k == who) {
             return true;
         }

@@ -73,6 +73,7 @@ impl Engine {
                 .ok_or_else(|| self.policy("no in-toto layout was imported"))?;
             return Ok(Proposal {
                 layout: Some(layout),
+                tuf_on_ci: Vec::new(),
                 root: None,
                 targets: None,
             });
@@ -105,6 +106,7 @@ impl Engine {
         .map_err(|e| self.policy(e.to_string()))?;
         Ok(Proposal {
             layout: Some(layout),
+            tuf_on_ci: Vec::new(),
             root: None,
             targets: Some(Metadata::new(new_targets)),
         })

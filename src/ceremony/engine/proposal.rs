@@ -1,6 +1,7 @@
 //! Phase: the proposal (built by the module of the ceremony kind), its checks, and the
 //! room's approval.
 
+use super::tuf_on_ci;
 use super::{ACCEPT_CLIENT_LOSS, Current, Engine, EngineError, Need};
 use crate::ceremony::script::Kind;
 use crate::text::show;
@@ -19,6 +20,9 @@ pub struct Proposal {
     pub root: Option<Metadata<Root>>,
     /// The new targets, if the ceremony changes targets.
     pub targets: Option<Metadata<Targets>>,
+    /// The roles a tuf-on-ci signing event changes (sign-tuf-on-ci-event), with the signatures
+    /// so far; empty for every other kind.
+    pub tuf_on_ci: Vec<crate::tuf::tuf_on_ci::ChangedRole>,
 }
 
 impl Proposal {
@@ -38,6 +42,7 @@ impl Proposal {
         if let Some(t) = &self.targets {
             d.insert("targets".into(), hex::encode(t.signed_digest()));
         }
+        tuf_on_ci::digests(&self.tuf_on_ci, &mut d);
         d
     }
 }
@@ -140,6 +145,7 @@ impl Engine {
             Kind::RotateTargetsKeys => self.build_targets_rotation(),
             Kind::DelegateClaimedProjects => self.build_delegations(),
             Kind::PublishTargets => self.build_publication(),
+            Kind::SignTufOnCiEvent => self.build_tuf_on_ci(),
             Kind::BootstrapRoot if self.rstuf() => self.build_rstuf_bootstrap(),
             // bootstrap-root (`Engine::new` refuses the kinds not listed here).
             _ => self.build_bootstrap(),
@@ -210,7 +216,9 @@ impl Engine {
     pub(super) fn on_approved(
         &mut self,
         digests: &BTreeMap<String, String>,
+        request_set_sha256: Option<&str>,
     ) -> Result<(), EngineError> {
+        self.check_request_set_confirmation(request_set_sha256)?;
         let expected = self
             .proposal
             .as_ref()

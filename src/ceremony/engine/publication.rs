@@ -30,6 +30,7 @@ impl Engine {
             .map_err(|e| self.policy(e))?;
         Ok(Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: None,
             targets: Some(Metadata::new(new_targets)),
         })

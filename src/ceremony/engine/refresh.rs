@@ -20,6 +20,7 @@ impl Engine {
         let new_targets = edit::bump(targets.signed(), now + days("targets_expiry_days"));
         Ok(Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: Some(Metadata::new(new_root)),
             targets: Some(Metadata::new(new_targets)),
         })

@@ -153,6 +153,9 @@ impl Engine {
         let Some(p) = &self.proposal else {
             return out;
         };
+        if self.is_tuf_on_ci() {
+            return self.tuf_on_ci_review_lines(p);
+        }
         for (role, f) in proposal_findings(p) {
             out.push(accepted_loss_line(role, &f));
         }

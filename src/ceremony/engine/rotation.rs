@@ -40,6 +40,7 @@ impl Engine {
         edit::check_root(&new_root).map_err(|e| self.policy(e.to_string()))?;
         Ok(Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: Some(Metadata::new(new_root)),
             targets: None,
         })
@@ -88,6 +89,7 @@ impl Engine {
         edit::check_root(&new_root).map_err(|e| self.policy(e.to_string()))?;
         Ok(Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: Some(Metadata::new(new_root)),
             targets: None,
         })
@@ -117,6 +119,7 @@ impl Engine {
         let new_targets = edit::bump(targets.signed(), now + days("targets_expiry_days"));
         Ok(Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: Some(Metadata::new(new_root)),
             targets: Some(Metadata::new(new_targets)),
         })

@@ -1,5 +1,6 @@
 //! Phase: signatures, skipped signers, closing the signing step, and verifying the result.
 
+use super::tuf_on_ci;
 use super::{Engine, EngineError, key_owner};
 use crate::ceremony::script::Step;
 use crate::tuf::key::{Key, KeyId};
@@ -14,6 +15,9 @@ impl Engine {
         let Some(p) = &self.proposal else {
             return m;
         };
+        if self.is_tuf_on_ci() {
+            return tuf_on_ci::meters(p);
+        }
         if let Some(l) = &p.layout
             && p.targets.is_none()
             && let Some(r) = self.layout_meter(l)
@@ -125,7 +129,8 @@ impl Engine {
         }
         if !self
             .roles_for_key(&KeyId(keyid.to_string()))
-            .contains(&role)
+            .iter()
+            .any(|r| r == role)
         {
             return Err(self.policy(format!("key {keyid} of {keyholder} may not sign {role}")));
         }

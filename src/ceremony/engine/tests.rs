@@ -147,7 +147,11 @@ fn try_run(
                 step,
                 digests: engine.proposal().unwrap().digests(),
             },
-            Need::Review { digests } => Event::Approved { step, digests },
+            Need::Review { digests } => Event::Approved {
+                step,
+                digests,
+                request_set_sha256: engine.request_set_sha256(),
+            },
             Need::Sign { pending, .. } => match pending.first() {
                 None => Event::SigningClosed { step },
                 Some(who) => {
@@ -206,6 +210,7 @@ fn try_run(
                 sources: Vec::new(),
             },
             Need::ImportLayout { .. } => panic!("these tests import no layout"),
+            Need::ImportEvent { .. } => panic!("these tests import no tuf-on-ci event"),
             Need::ImportTargets => {
                 let (manifest, files) = room.publish.clone().expect("a publish manifest");
                 Event::TargetsImported {
@@ -941,6 +946,7 @@ fn a_key_the_ceremony_adds_must_have_its_hash_as_key_id() {
     let mut root = edit::new_root(&roles, time::macros::datetime!(2030-01-01 0:00 UTC)).unwrap();
     let good = Proposal {
         layout: None,
+        tuf_on_ci: Vec::new(),
         root: Some(Metadata::new(root.clone())),
         targets: None,
     };
@@ -954,6 +960,7 @@ fn a_key_the_ceremony_adds_must_have_its_hash_as_key_id() {
     }
     let bad = Proposal {
         layout: None,
+        tuf_on_ci: Vec::new(),
         root: Some(Metadata::new(root.clone())),
         targets: None,
     };
