@@ -26,9 +26,11 @@ use crate::tuf::metadata::{
 use crate::tuf::verify::{ThresholdResult, count_signatures, trust_root, update_root};
 
 mod rstuf;
+mod rstuf_pending;
 pub mod summary;
 mod tuf_on_ci;
 pub use rstuf::{BOOTSTRAP_SIGNATURES, MODEL_PARAM};
+pub use rstuf_pending::{PENDING_FILE, sign_payload_file_name};
 pub use summary::{
     ReviewSummary, SUMMARY_FIRST_ABOVE_LINES, answered_request_set, top_level_lines,
 };
@@ -144,6 +146,16 @@ pub enum Event {
         files: BTreeMap<String, String>,
         /// The known-good `metadata/` (the main branch): path to the bytes (base64).
         known_good: BTreeMap<String, String>,
+    },
+    /// RSTUF's pending file imported from the input media (sign-rstuf-pending-root): its text
+    /// exactly as read, so the review against its trusted root is replayed from the transcript.
+    PendingImported {
+        /// Step id.
+        step: String,
+        /// The file's name on the input media.
+        name: String,
+        /// The file's text exactly as read (RSTUF's `GET /api/v1/metadata/sign/` response).
+        file: String,
     },
     /// Public keys of online roles imported from the input media.
     KeysImported {
@@ -407,6 +419,7 @@ impl Event {
             Event::KeyGenerated { .. } => "key-generated",
             Event::LayoutImported { .. } => "layout-imported",
             Event::EventImported { .. } => "event-imported",
+            Event::PendingImported { .. } => "pending-imported",
             Event::TargetsImported { .. } => "targets-imported",
             Event::Proposed { .. } => "proposed",
             Event::Approved { .. } => "approved",
@@ -437,6 +450,7 @@ impl Event {
             | Event::KeyGenerated { step, .. }
             | Event::LayoutImported { step, .. }
             | Event::EventImported { step, .. }
+            | Event::PendingImported { step, .. }
             | Event::TargetsImported { step, .. }
             | Event::Proposed { step, .. }
             | Event::Approved { step, .. }
@@ -526,6 +540,11 @@ pub enum Need {
         event: String,
         /// The known-good `metadata/` folder.
         known_good: String,
+    },
+    /// RSTUF's pending file from the input media (this file name).
+    ImportPending {
+        /// File name on the input media.
+        file: String,
     },
     /// Online public keys for these roles from the input media.
     ImportKeys {
@@ -861,6 +880,8 @@ pub struct Engine {
     layout: Option<crate::intoto::LayoutFile>,
     /// The imported tuf-on-ci signing event, reviewed (sign-tuf-on-ci-event).
     tuf_on_ci: Option<Box<tuf_on_ci::ImportedEvent>>,
+    /// RSTUF's imported pending root, reviewed (sign-rstuf-pending-root).
+    rstuf_pending: Option<Box<rstuf_pending::Imported>>,
     publication: Option<super::publish::Publication>,
     generated: Vec<(String, String, Key)>,
     proposal: Option<Proposal>,
@@ -938,6 +959,7 @@ impl Engine {
                 | Kind::SignIntotoLayout
                 | Kind::PublishTargets
                 | Kind::SignTufOnCiEvent
+                | Kind::SignRstufPendingRoot
         ) {
             return Err(EngineError::Unsupported(script.kind.as_str().to_string()));
         }
@@ -961,6 +983,7 @@ impl Engine {
             request_sources: Vec::new(),
             layout: None,
             tuf_on_ci: None,
+            rstuf_pending: None,
             publication: None,
             generated: Vec::new(),
             proposal: None,
@@ -1097,6 +1120,7 @@ impl Engine {
                     .unwrap_or_else(|| "root.layout".into()),
             },
             Action::ImportEvent => tuf_on_ci::need(step),
+            Action::ImportPending => rstuf_pending::need(step),
             Action::ImportKeys => Need::ImportKeys {
                 roles: step
                     .with
@@ -1223,6 +1247,9 @@ impl Engine {
     pub fn export_files(&self) -> Vec<(String, Vec<u8>)> {
         if self.is_tuf_on_ci() {
             return self.tuf_on_ci_export();
+        }
+        if self.is_rstuf_pending() {
+            return self.rstuf_pending_export();
         }
         let mut out = Vec::new();
         if let Some(p) = &self.proposal {
@@ -1393,6 +1420,7 @@ impl Engine {
             Kind::DelegateClaimedProjects => return self.build_delegations(),
             Kind::PublishTargets => return self.build_publication(),
             Kind::SignTufOnCiEvent => return self.build_tuf_on_ci(),
+            Kind::SignRstufPendingRoot => return self.build_rstuf_pending(),
             Kind::BootstrapRoot if self.rstuf() => return self.build_rstuf_bootstrap(),
             _ => {}
         }
@@ -1659,6 +1687,9 @@ impl Engine {
         };
         if self.is_tuf_on_ci() {
             return self.tuf_on_ci_review_lines(p);
+        }
+        if self.is_rstuf_pending() {
+            return self.rstuf_pending_review_lines(p);
         }
         for (role, f) in proposal_findings(p) {
             out.push(accepted_loss_line(role, &f));
@@ -1953,6 +1984,9 @@ impl Engine {
     fn keyholder_may_sign(&self, who: &str) -> bool {
         if self.is_tuf_on_ci() {
             return !self.keyholder_key_ids(who).is_empty();
+        }
+        if self.is_rstuf_pending() {
+            return !self.roles_left(who).is_empty();
         }
         if self.generated.iter().any(|(k, _, _)| k == who) {
             return true;
@@ -2795,6 +2829,10 @@ impl Engine {
                 self.import_tuf_on_ci(files, known_good)?;
                 self.advance();
             }
+            (Action::ImportPending, Event::PendingImported { name, file, .. }) => {
+                self.import_rstuf_pending(name, file)?;
+                self.advance();
+            }
             (Action::ImportLayout, Event::LayoutImported { file, .. }) => {
                 let layout = crate::intoto::LayoutFile::from_bytes(file.as_bytes())
                     .map_err(|e| self.policy(format!("the layout: {e}")))?;
@@ -3072,6 +3110,14 @@ impl Engine {
             }
             (Action::Verify, Event::Verified { .. }) if self.is_tuf_on_ci() => {
                 self.tuf_on_ci_verify()?;
+                self.advance();
+            }
+            (Action::Sign, Event::SigningClosed { .. }) if self.is_rstuf_pending() => {
+                self.rstuf_pending_close()?;
+                self.advance();
+            }
+            (Action::Verify, Event::Verified { .. }) if self.is_rstuf_pending() => {
+                self.rstuf_pending_verify()?;
                 self.advance();
             }
             (
@@ -3506,6 +3552,7 @@ mod tests {
                     sources: Vec::new(),
                 },
                 Need::ImportLayout { .. } => panic!("these tests import no layout"),
+                Need::ImportPending { .. } => panic!("these tests import no RSTUF pending file"),
                 Need::ImportEvent { .. } => panic!("these tests import no tuf-on-ci event"),
                 Need::ImportTargets => {
                     let (manifest, files) = room.publish.clone().expect("a publish manifest");
