@@ -120,9 +120,8 @@ pub(super) fn pending_sign_check(report: &CeremonyReport) -> Option<(Check, (Str
         for n in &payloads {
             let path = report.export_dir.join(n);
             let bytes = crate::folder::read_limited(&path, DEFAULT_MAX_FILE_SIZE)?;
-            let (keyid, sig) =
-                rstuf::read_sign_payload(&path.display().to_string(), &bytes)
-                    .map_err(|e| e.to_string())?;
+            let (keyid, sig) = rstuf::read_sign_payload(&path.display().to_string(), &bytes)
+                .map_err(|e| e.to_string())?;
             root.add_signature(keyid, &sig);
         }
         let count = |r: &Root| {

@@ -479,23 +479,41 @@ pub fn read_sign_payload(file: &str, bytes: &[u8]) -> Result<(KeyId, Vec<u8>), R
         .as_object()
         .ok_or_else(|| err(file, "$", "not an object"))?;
     if let Some(k) = top.keys().find(|k| *k != "role" && *k != "signature") {
-        return Err(err(file, format!("$.{}", show(k)), "not a member of RSTUF's sign payload"));
+        return Err(err(
+            file,
+            format!("$.{}", show(k)),
+            "not a member of RSTUF's sign payload",
+        ));
     }
     if top.get("role").and_then(Value::as_str) != Some("root") {
-        return Err(err(file, "$.role", "not \"root\" (Conclave signs pending roots only)"));
+        return Err(err(
+            file,
+            "$.role",
+            "not \"root\" (Conclave signs pending roots only)",
+        ));
     }
     let sig = top
         .get("signature")
         .and_then(Value::as_object)
         .ok_or_else(|| err(file, "$.signature", "missing or not an object"))?;
     if let Some(k) = sig.keys().find(|k| *k != "keyid" && *k != "sig") {
-        return Err(err(file, format!("$.signature.{}", show(k)), "not a member of a signature"));
+        return Err(err(
+            file,
+            format!("$.signature.{}", show(k)),
+            "not a member of a signature",
+        ));
     }
     let keyid = sig
         .get("keyid")
         .and_then(Value::as_str)
         .filter(|k| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| err(file, "$.signature.keyid", "missing or not a hex SHA-256 key id"))?;
+        .ok_or_else(|| {
+            err(
+                file,
+                "$.signature.keyid",
+                "missing or not a hex SHA-256 key id",
+            )
+        })?;
     let raw = sig
         .get("sig")
         .and_then(Value::as_str)
@@ -1016,11 +1034,15 @@ mod tests {
             read_sign_payload("s.json", &payload).unwrap(),
             (c.key().key_id(), vec![0xab, 0xcd])
         );
-        let extra = String::from_utf8(payload.clone())
-            .unwrap()
-            .replacen("\"role\"", "\"x\": 1, \"role\"", 1);
+        let extra = String::from_utf8(payload.clone()).unwrap().replacen(
+            "\"role\"",
+            "\"x\": 1, \"role\"",
+            1,
+        );
         assert_eq!(
-            read_sign_payload("s.json", extra.as_bytes()).unwrap_err().field,
+            read_sign_payload("s.json", extra.as_bytes())
+                .unwrap_err()
+                .field,
             "$.x"
         );
         assert_eq!(

@@ -77,15 +77,17 @@ impl Engine {
     }
 
     fn refuse_pending(&self, why: impl std::fmt::Display) -> EngineError {
-        self.policy(format!(
-            "{why}; nothing is signed (no PIN was asked)"
-        ))
+        self.policy(format!("{why}; nothing is signed (no PIN was asked)"))
     }
 
     /// The import step: the pending file parsed and reviewed against its trusted root at the
     /// confirmed clock; a pending root that cannot become a valid update, or that no keyholder
     /// present can sign, is refused here, before any PIN.
-    pub(super) fn import_rstuf_pending(&mut self, name: &str, text: &str) -> Result<(), EngineError> {
+    pub(super) fn import_rstuf_pending(
+        &mut self,
+        name: &str,
+        text: &str,
+    ) -> Result<(), EngineError> {
         let file = show(name);
         let bad = |e: RstufError| self.refuse_pending(e);
         let pending = rstuf::parse_pending(&file, text.as_bytes()).map_err(bad)?;
@@ -105,7 +107,11 @@ impl Engine {
         let review = rstuf::review_pending(&file, &pending).map_err(bad)?;
         let new = pending.root.signed();
         let role = new.role(RoleType::Root);
-        let listed = role.keyids.iter().filter(|id| new.key(id).is_some()).count();
+        let listed = role
+            .keyids
+            .iter()
+            .filter(|id| new.key(id).is_some())
+            .count();
         if role.threshold == 0 || role.threshold > listed as u64 {
             return Err(self.refuse_pending(format!(
                 "{file}: $.data.metadata.root.signed.roles.root.threshold: {} with {listed} listed root key(s): root v{} can never meet it",
