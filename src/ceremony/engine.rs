@@ -4926,6 +4926,8 @@ mod tests {
             "rotate-online-keys",
             "delegate-claimed-projects",
             "publish-targets",
+            "sign-tuf-on-ci-event",
+            "sign-rstuf-pending-root",
         ] {
             let text = std::fs::read_to_string(format!(
                 "{}/ceremony-scripts/{name}.toml",
