@@ -42,6 +42,7 @@ mod review;
 mod room;
 mod rotation;
 mod rstuf;
+mod rstuf_pending;
 mod seal;
 mod signing;
 pub mod summary;
@@ -59,6 +60,7 @@ pub use keys::{OWNER_FIELD, key_owner, owned_key};
 pub use proposal::{Proposal, accepted_loss_line, added_key_id_mismatches, proposal_findings};
 pub use review::{KeyRow, RoleKeyTable};
 pub use rstuf::{BOOTSTRAP_SIGNATURES, MODEL_PARAM};
+pub use rstuf_pending::{PENDING_FILE, sign_payload_file_name};
 pub use summary::{
     ReviewSummary, SUMMARY_FIRST_ABOVE_LINES, answered_request_set, top_level_lines,
 };
@@ -88,6 +90,8 @@ pub struct Engine {
     layout: Option<crate::intoto::LayoutFile>,
     /// The imported tuf-on-ci signing event, reviewed (sign-tuf-on-ci-event).
     tuf_on_ci: Option<Box<tuf_on_ci::ImportedEvent>>,
+    /// RSTUF's imported pending root, reviewed (sign-rstuf-pending-root).
+    rstuf_pending: Option<Box<rstuf_pending::Imported>>,
     publication: Option<super::publish::Publication>,
     generated: Vec<(String, String, Key)>,
     proposal: Option<Proposal>,
@@ -122,6 +126,7 @@ impl Engine {
                 | Kind::SignIntotoLayout
                 | Kind::PublishTargets
                 | Kind::SignTufOnCiEvent
+                | Kind::SignRstufPendingRoot
         ) {
             return Err(EngineError::Unsupported(script.kind.as_str().to_string()));
         }
@@ -145,6 +150,7 @@ impl Engine {
             request_sources: Vec::new(),
             layout: None,
             tuf_on_ci: None,
+            rstuf_pending: None,
             publication: None,
             generated: Vec::new(),
             proposal: None,
@@ -273,6 +279,7 @@ impl Engine {
                     .unwrap_or_else(|| "root.layout".into()),
             },
             Action::ImportEvent => tuf_on_ci::need(step),
+            Action::ImportPending => rstuf_pending::need(step),
             Action::ImportKeys => Need::ImportKeys {
                 roles: step
                     .with
@@ -476,6 +483,10 @@ impl Engine {
                 self.import_tuf_on_ci(files, known_good)?;
                 self.advance();
             }
+            (Action::ImportPending, Event::PendingImported { name, file, .. }) => {
+                self.import_rstuf_pending(name, file)?;
+                self.advance();
+            }
             (Action::ImportLayout, Event::LayoutImported { file, .. }) => {
                 self.on_layout_imported(file)?;
             }
@@ -531,6 +542,14 @@ impl Engine {
             }
             (Action::Verify, Event::Verified { .. }) if self.is_tuf_on_ci() => {
                 self.tuf_on_ci_verify()?;
+                self.advance();
+            }
+            (Action::Sign, Event::SigningClosed { .. }) if self.is_rstuf_pending() => {
+                self.rstuf_pending_close()?;
+                self.advance();
+            }
+            (Action::Verify, Event::Verified { .. }) if self.is_rstuf_pending() => {
+                self.rstuf_pending_verify()?;
                 self.advance();
             }
             (

@@ -6,7 +6,7 @@ use super::DriverError;
 use crate::ceremony::script::Script;
 
 /// Names of the scripts shipped in the binary, in the order a registry usually needs them.
-pub const SHIPPED_SCRIPTS: [&str; 13] = [
+pub const SHIPPED_SCRIPTS: [&str; 14] = [
     "bootstrap-root",
     "rotate-root-keys",
     "refresh-expiry",
@@ -20,6 +20,7 @@ pub const SHIPPED_SCRIPTS: [&str; 13] = [
     "refresh-rstuf-expiry",
     "rotate-rstuf-online-key",
     "sign-tuf-on-ci-event",
+    "sign-rstuf-pending-root",
 ];
 
 /// The scripts shipped in the binary (the appliance has no source tree).
@@ -44,6 +45,9 @@ pub fn shipped_script(name: &str) -> Option<&'static str> {
             include_str!("../../ceremony-scripts/rotate-rstuf-online-key.toml")
         }
         "sign-tuf-on-ci-event" => include_str!("../../ceremony-scripts/sign-tuf-on-ci-event.toml"),
+        "sign-rstuf-pending-root" => {
+            include_str!("../../ceremony-scripts/sign-rstuf-pending-root.toml")
+        }
         _ => return None,
     })
 }

@@ -117,6 +117,16 @@ pub enum Event {
         /// The known-good `metadata/` (the main branch): path to the bytes (base64).
         known_good: BTreeMap<String, String>,
     },
+    /// RSTUF's pending file imported from the input media (sign-rstuf-pending-root): its text
+    /// exactly as read, so the review against its trusted root is replayed from the transcript.
+    PendingImported {
+        /// Step id.
+        step: String,
+        /// The file's name on the input media.
+        name: String,
+        /// The file's text exactly as read (RSTUF's `GET /api/v1/metadata/sign/` response).
+        file: String,
+    },
     /// Public keys of online roles imported from the input media.
     KeysImported {
         /// Step id.
@@ -301,6 +311,7 @@ impl Event {
             Event::KeyGenerated { .. } => "key-generated",
             Event::LayoutImported { .. } => "layout-imported",
             Event::EventImported { .. } => "event-imported",
+            Event::PendingImported { .. } => "pending-imported",
             Event::TargetsImported { .. } => "targets-imported",
             Event::Proposed { .. } => "proposed",
             Event::Approved { .. } => "approved",
@@ -331,6 +342,7 @@ impl Event {
             | Event::KeyGenerated { step, .. }
             | Event::LayoutImported { step, .. }
             | Event::EventImported { step, .. }
+            | Event::PendingImported { step, .. }
             | Event::TargetsImported { step, .. }
             | Event::Proposed { step, .. }
             | Event::Approved { step, .. }
@@ -420,6 +432,11 @@ pub enum Need {
         event: String,
         /// The known-good `metadata/` folder.
         known_good: String,
+    },
+    /// RSTUF's pending file from the input media (this file name).
+    ImportPending {
+        /// File name on the input media.
+        file: String,
     },
     /// Online public keys for these roles from the input media.
     ImportKeys {

@@ -9,6 +9,9 @@ impl Engine {
         if self.is_tuf_on_ci() {
             return self.tuf_on_ci_export();
         }
+        if self.is_rstuf_pending() {
+            return self.rstuf_pending_export();
+        }
         let mut out = Vec::new();
         if let Some(p) = &self.proposal {
             if let Some(l) = &p.layout {

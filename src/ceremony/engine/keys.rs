@@ -243,6 +243,9 @@ impl Engine {
         if self.is_tuf_on_ci() {
             return !self.keyholder_key_ids(who).is_empty();
         }
+        if self.is_rstuf_pending() {
+            return !self.roles_left(who).is_empty();
+        }
         if self.generated.iter().any(|(k, _, _)| k == who) {
             return true;
         }

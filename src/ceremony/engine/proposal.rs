@@ -146,6 +146,7 @@ impl Engine {
             Kind::DelegateClaimedProjects => self.build_delegations(),
             Kind::PublishTargets => self.build_publication(),
             Kind::SignTufOnCiEvent => self.build_tuf_on_ci(),
+            Kind::SignRstufPendingRoot => self.build_rstuf_pending(),
             Kind::BootstrapRoot if self.rstuf() => self.build_rstuf_bootstrap(),
             // bootstrap-root (`Engine::new` refuses the kinds not listed here).
             _ => self.build_bootstrap(),

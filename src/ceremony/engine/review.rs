@@ -156,6 +156,9 @@ impl Engine {
         if self.is_tuf_on_ci() {
             return self.tuf_on_ci_review_lines(p);
         }
+        if self.is_rstuf_pending() {
+            return self.rstuf_pending_review_lines(p);
+        }
         for (role, f) in proposal_findings(p) {
             out.push(accepted_loss_line(role, &f));
         }

@@ -211,6 +211,7 @@ fn try_run(
                 sources: Vec::new(),
             },
             Need::ImportLayout { .. } => panic!("these tests import no layout"),
+            Need::ImportPending { .. } => panic!("these tests import no RSTUF pending file"),
             Need::ImportEvent { .. } => panic!("these tests import no tuf-on-ci event"),
             Need::ImportTargets => {
                 let (manifest, files) = room.publish.clone().expect("a publish manifest");
@@ -1584,6 +1585,8 @@ fn every_shipped_kind_has_an_engine() {
         "rotate-online-keys",
         "delegate-claimed-projects",
         "publish-targets",
+        "sign-tuf-on-ci-event",
+        "sign-rstuf-pending-root",
     ] {
         let text = std::fs::read_to_string(format!(
             "{}/ceremony-scripts/{name}.toml",
