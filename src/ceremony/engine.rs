@@ -103,6 +103,16 @@ pub struct Engine {
     /// Keyholders who do not sign the seal, with the reason.
     seal_skipped: Vec<(String, String)>,
     exceptions: Vec<(String, String, String)>,
+    /// Changes whenever an event is applied (see [`Engine::revision`]).
+    revision: u64,
+}
+
+/// Revisions handed out so far, across every engine of the process: a revision names one
+/// engine state, even after a session replaces its engine by a replayed one.
+static REVISIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn next_revision() -> u64 {
+    REVISIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
 }
 
 fn int_param(params: &BTreeMap<String, ParamValue>, name: &str) -> i64 {
@@ -160,7 +170,16 @@ impl Engine {
             signing_skipped: Vec::new(),
             seal_skipped: Vec::new(),
             exceptions: Vec::new(),
+            revision: next_revision(),
         })
+    }
+
+    /// The engine state's revision: a new value (never used by any engine of this process
+    /// before) each time an event is applied, accepted or not. What is computed from the state
+    /// (the review lines and summary the UI shows) is cached under it and rebuilt only when it
+    /// changes.
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     /// Replay events (e.g. from a transcript after a power cut).
@@ -384,6 +403,8 @@ impl Engine {
     /// current step and be one its action takes ("wrong event for this step" is refused here
     /// and only here); the phase's module checks and takes it. Returns warnings to show.
     pub fn apply(&mut self, ev: &Event) -> Result<Vec<String>, EngineError> {
+        // A refused event may have changed part of the state before it was refused.
+        self.revision = next_revision();
         // Events that may come at any step.
         match ev {
             Event::Exception {

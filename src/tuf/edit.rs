@@ -3,6 +3,8 @@
 //! never writes metadata that cannot be verified (threshold 0 or above the number of keys,
 //! unsafe role names, versions that do not move forward).
 
+use std::collections::{BTreeMap, HashSet};
+
 use time::OffsetDateTime;
 
 use super::canonical::Map;
@@ -368,49 +370,90 @@ fn add_delegation_key(d: &mut Delegations, key: &Key) -> Result<KeyId, EditError
 
 /// Add a delegation (appended: last in search order). Refuses an existing role name.
 pub fn add_delegation(targets: &mut Targets, new: &NewDelegation) -> Result<(), EditError> {
-    check_role_name(&new.name)?;
-    let d = delegations_mut(targets)?;
-    if d.succinct_roles.is_some() {
-        return Err(EditError::Invalid(
-            "this targets role delegates to hash bins; it cannot also list roles".into(),
-        ));
+    add_delegations(targets, std::slice::from_ref(new)).map_err(|(_, e)| e)
+}
+
+/// Add delegations (appended in order: last in search order), each checked as
+/// [`add_delegation`] checks one, in time linear in the roles and keys (up to sorting the key
+/// map once): the delegation of 10,000 claimed projects. On a refusal, the index of the
+/// delegation refused, and `targets` is unchanged.
+pub fn add_delegations(
+    targets: &mut Targets,
+    news: &[NewDelegation],
+) -> Result<(), (usize, EditError)> {
+    if news.is_empty() {
+        return Ok(());
     }
-    if d.roles
-        .as_ref()
-        .is_some_and(|r| r.iter().any(|r| r.name == new.name))
-    {
-        return Err(EditError::RoleName {
+    let existing = targets.delegations.as_ref();
+    let mut names: HashSet<&str> = existing
+        .and_then(|d| d.roles.as_ref())
+        .map(|roles| roles.iter().map(|r| r.name.as_str()).collect())
+        .unwrap_or_default();
+    let mut added_keys: BTreeMap<KeyId, &Key> = BTreeMap::new();
+    let mut roles = Vec::with_capacity(news.len());
+    for (i, new) in news.iter().enumerate() {
+        check_role_name(&new.name).map_err(|e| (i, e))?;
+        if existing.is_some_and(|d| d.succinct_roles.is_some()) {
+            return Err((
+                i,
+                EditError::Invalid(
+                    "this targets role delegates to hash bins; it cannot also list roles".into(),
+                ),
+            ));
+        }
+        if !names.insert(new.name.as_str()) {
+            return Err((
+                i,
+                EditError::RoleName {
+                    name: new.name.clone(),
+                    reason: "is already delegated".into(),
+                },
+            ));
+        }
+        let mut keyids: Vec<KeyId> = Vec::new();
+        let mut materials = Vec::new();
+        for k in &new.keys {
+            let id = check_key(k).map_err(|e| (i, e))?;
+            if existing.is_none_or(|d| d.key(&id).is_none()) {
+                added_keys.entry(id.clone()).or_insert(k);
+            }
+            let m = k.public_key().map(|p| p.material()).ok();
+            if keyids.contains(&id) || (m.is_some() && materials.contains(&m)) {
+                return Err((
+                    i,
+                    EditError::DuplicateKey {
+                        role: new.name.clone(),
+                        keyid: id,
+                    },
+                ));
+            }
+            materials.push(m);
+            keyids.push(id);
+        }
+        let role = Role {
+            keyids,
+            threshold: new.threshold,
+            unrecognized: Map::new(),
+        };
+        check_threshold(&new.name, &role).map_err(|e| (i, e))?;
+        roles.push(DelegatedRole {
             name: new.name.clone(),
-            reason: "is already delegated".into(),
+            role,
+            terminating: new.terminating,
+            paths: Some(new.paths.clone()),
+            path_hash_prefixes: None,
         });
     }
-    let mut keyids: Vec<KeyId> = Vec::new();
-    let mut materials = Vec::new();
-    for k in &new.keys {
-        let id = add_delegation_key(d, k)?;
-        let m = k.public_key().map(|p| p.material()).ok();
-        if keyids.contains(&id) || (m.is_some() && materials.contains(&m)) {
-            return Err(EditError::DuplicateKey {
-                role: new.name.clone(),
-                keyid: id,
-            });
-        }
-        materials.push(m);
-        keyids.push(id);
-    }
-    let role = Role {
-        keyids,
-        threshold: new.threshold,
-        unrecognized: Map::new(),
-    };
-    check_threshold(&new.name, &role)?;
-    d.roles.get_or_insert_with(Vec::new).push(DelegatedRole {
-        name: new.name.clone(),
-        role,
-        terminating: new.terminating,
-        paths: Some(new.paths.clone()),
-        path_hash_prefixes: None,
-    });
+    let added_keys: Vec<(KeyId, Key)> = added_keys
+        .into_iter()
+        .map(|(id, k)| (id, k.clone()))
+        .collect();
+    let d = delegations_mut(targets).map_err(|e| (0, e))?;
+    // The key map stays sorted by key id (looked up by binary search): both parts are sorted
+    // and share no id.
+    d.keys.extend(added_keys);
+    d.keys.sort_by(|(a, _), (b, _)| a.cmp(b));
+    d.roles.get_or_insert_with(Vec::new).extend(roles);
     Ok(())
 }
 

@@ -2,8 +2,10 @@
 //! [`App`]; every ceremony decision goes through the [`Session`] (the engine decides, the
 //! transcript records). [`App::view_state`] turns the model into what [`super::view`] draws.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use zeroize::Zeroizing;
@@ -14,7 +16,8 @@ use super::state::{
 };
 use super::view;
 use crate::ceremony::engine::{
-    CLOCK_TOLERANCE_SECONDS, Event, Need, ParamJson, parse_reference_time, show_clock_difference,
+    CLOCK_TOLERANCE_SECONDS, Engine, Event, Need, ParamJson, parse_reference_time,
+    show_clock_difference,
 };
 use crate::ceremony::script::{ParamValue, Script};
 use crate::driver::{CeremonyReport, DriverError, Opened, Plan, Session, Workspace};
@@ -218,6 +221,11 @@ pub struct App {
     request_set_confirmed: bool,
     /// The last text searched for in the full list (`/`, `n` for the next match).
     review_find: String,
+    /// The review as the screen shows it, built for one engine state (see [`ReviewCache`]).
+    review_cache: RefCell<Option<Arc<ReviewCache>>>,
+    /// How many times the review was built from the engine (one per engine state at the
+    /// review, not one per key press or draw).
+    review_builds: Cell<u64>,
     /// The room confirmed typing a PIN on a token's final try (used by the next PIN prompt).
     final_try_ok: bool,
     values: BTreeMap<String, String>,
@@ -245,6 +253,16 @@ pub struct App {
     /// The parameter editor is open to correct recorded values (Esc at a step before any key
     /// is generated).
     correcting: bool,
+}
+
+/// The review as the screen shows it, built from one engine state ([`Engine::revision`]).
+struct ReviewCache {
+    /// The engine state it was built from.
+    revision: u64,
+    /// Every change, for the screen: the whole review, or the full list behind a summary.
+    lines: Vec<String>,
+    /// The summary's lines, when the review opens with one.
+    summary: Option<Vec<String>>,
 }
 
 fn err(e: DriverError) -> Message {
@@ -281,6 +299,8 @@ impl App {
             other_scroll: 0,
             request_set_confirmed: false,
             review_find: String::new(),
+            review_cache: RefCell::new(None),
+            review_builds: Cell::new(0),
             final_try_ok: false,
             values: BTreeMap::new(),
             roll: Default::default(),
@@ -339,6 +359,28 @@ impl App {
             _ => None,
         };
         Ok(app)
+    }
+
+    /// The review of `engine`'s state as the screen shows it: built once per engine state
+    /// (a review of 10,000 claimed projects takes a noticeable time to build), so a key press
+    /// or a redraw at the review costs only the drawing.
+    fn review(&self, engine: &Engine) -> Arc<ReviewCache> {
+        let mut cache = self.review_cache.borrow_mut();
+        if let Some(built) = cache.as_ref().filter(|c| c.revision == engine.revision()) {
+            return Arc::clone(built);
+        }
+        self.review_builds.set(self.review_builds.get() + 1);
+        let engine_lines = engine.review_lines();
+        let summary = engine
+            .review_summary_of(&engine_lines)
+            .map(|sum| view::review::summary_lines(&sum, &review_display(&sum.line_by_line)));
+        let built = Arc::new(ReviewCache {
+            revision: engine.revision(),
+            lines: review_display(&engine_lines),
+            summary,
+        });
+        *cache = Some(Arc::clone(&built));
+        built
     }
 
     fn session(&self) -> Option<&Session> {
@@ -463,6 +505,7 @@ impl App {
         self.other_scroll = 0;
         self.request_set_confirmed = false;
         self.review_find.clear();
+        self.review_cache.get_mut().take();
         if let Phase::Ceremony(s) = &self.phase {
             let plan = &s.plan;
             self.values = s
@@ -2482,17 +2525,14 @@ impl App {
                         Screen::Propose
                     }
                     Need::Review { digests } => {
-                        let engine_lines = s.engine.review_lines();
-                        let (lines, pane) = match s.engine.review_summary_of(&engine_lines) {
-                            None => (review_display(&engine_lines), ReviewPane::Changes),
+                        let review = self.review(&s.engine);
+                        let (lines, pane) = match &review.summary {
+                            None => (review.lines.clone(), ReviewPane::Changes),
                             Some(_) if self.review_list => {
-                                (review_display(&engine_lines), ReviewPane::FullList)
+                                (review.lines.clone(), ReviewPane::FullList)
                             }
-                            Some(sum) => (
-                                view::review::summary_lines(
-                                    &sum,
-                                    &review_display(&sum.line_by_line),
-                                ),
+                            Some(summary) => (
+                                summary.clone(),
                                 ReviewPane::Summary {
                                     confirmed: self.request_set_confirmed,
                                 },
@@ -3614,5 +3654,52 @@ mod tests {
             QrShow::new("x", &file, 20, 8).is_err(),
             "too small a terminal is said so"
         );
+    }
+
+    /// A key press or a redraw at a large review costs only the drawing (issue 17): the review
+    /// is built from the engine once per engine state and reused by every later draw; a new
+    /// event rebuilds it, and leaving the step drops it. Counted, not timed.
+    #[test]
+    fn the_review_is_built_once_per_engine_state() {
+        let mut engine = crate::ceremony::engine::summary::fixture::engine_at_review(60);
+        let mut app = App::new(Phase::Choose {
+            ws: None,
+            sys: std::env::temp_dir().join("conclave-no-such-sys"),
+            plan: Box::default(),
+            scripts: Vec::new(),
+        });
+        let first = app.review(&engine);
+        assert!(first.summary.is_some(), "60 projects open with a summary");
+        assert_eq!(first.lines, review_display(&engine.review_lines()));
+        for _ in 0..10 {
+            assert!(Arc::ptr_eq(&first, &app.review(&engine)));
+        }
+        assert_eq!(app.review_builds.get(), 1);
+        // An event changes the engine's state: built again, once.
+        let step = engine.current_step().unwrap_or("end").to_string();
+        engine
+            .apply(&Event::Exception {
+                step,
+                witness: "wendy".into(),
+                text: "a note".into(),
+            })
+            .expect("an exception is taken at any step");
+        let second = app.review(&engine);
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert!(Arc::ptr_eq(&second, &app.review(&engine)));
+        assert_eq!(app.review_builds.get(), 2);
+        // A copy of the same state is the same state; an engine built anew (as a session
+        // replays one after a correction) is another, even at the same number of events.
+        assert!(Arc::ptr_eq(&second, &app.review(&engine.clone())));
+        let mut other = crate::ceremony::engine::summary::fixture::engine_at_review(60);
+        assert_ne!(other.revision(), engine.revision());
+        other.require_clock_confirmation();
+        app.review(&other);
+        assert_eq!(app.review_builds.get(), 3);
+        // Leaving the step drops it.
+        app.seen_step = "another step".into();
+        app.phase = Phase::Gone;
+        app.after_change();
+        assert!(app.review_cache.borrow().is_none());
     }
 }

@@ -92,6 +92,7 @@ impl Engine {
     /// machine clock went back or jumped forward: [`clock_needs_reconfirming`]). Nothing to do
     /// before the clock step.
     pub fn require_clock_confirmation(&mut self) {
+        self.revision = super::next_revision();
         if self.clock.is_some() && self.current_step().is_some() {
             self.reconfirm_clock = true;
         }

@@ -140,19 +140,21 @@ impl Engine {
         let (_, targets) = self.loaded()?;
         let days = Duration::days(int_param(&self.params, "targets_expiry_days").max(1));
         let mut new_targets = edit::bump(targets.signed(), now + days);
-        for r in &self.requests {
-            edit::add_delegation(
-                &mut new_targets,
-                &edit::NewDelegation {
-                    name: r.project.clone(),
-                    keys: r.keys.clone(),
-                    threshold: r.threshold,
-                    paths: r.paths.clone(),
-                    terminating: true,
-                },
-            )
-            .map_err(|e| self.policy(format!("project {}: {e}", r.project)))?;
-        }
+        let news: Vec<edit::NewDelegation> = self
+            .requests
+            .iter()
+            .map(|r| edit::NewDelegation {
+                name: r.project.clone(),
+                keys: r.keys.clone(),
+                threshold: r.threshold,
+                paths: r.paths.clone(),
+                terminating: true,
+            })
+            .collect();
+        edit::add_delegations(&mut new_targets, &news).map_err(|(i, e)| {
+            let project = news.get(i).map_or("", |n| n.name.as_str());
+            self.policy(format!("project {project}: {e}"))
+        })?;
         Ok(Proposal {
             layout: None,
             tuf_on_ci: Vec::new(),

@@ -7,7 +7,7 @@ use crate::tuf::canonical::Value;
 use crate::tuf::compat;
 use crate::tuf::metadata::{Expires, Metadata, RoleType, Root, Targets, key_from_value};
 use crate::tuf::verify::trust_root;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 impl Engine {
     /// The current root and targets from the input media, checked and trusted.
@@ -129,7 +129,23 @@ impl Engine {
                 requests.len()
             )));
         }
-        let mut parsed: Vec<KeyRequest> = Vec::new();
+        // Names looked up in sets built once: 10,000 requests are checked in linear time.
+        let current = self
+            .current
+            .as_ref()
+            .and_then(|(_, t)| t.as_ref())
+            .and_then(|t| t.signed().delegations.as_ref());
+        let current_roles: HashSet<&str> = current
+            .and_then(|d| d.roles.as_ref())
+            .map(|roles| roles.iter().map(|r| r.name.as_str()).collect())
+            .unwrap_or_default();
+        let delegated = |project: &str| match current {
+            Some(d) if d.roles.is_some() => current_roles.contains(project),
+            Some(d) => d.role_for(project).is_some(),
+            None => false,
+        };
+        let mut projects: HashSet<String> = HashSet::with_capacity(requests.len());
+        let mut parsed: Vec<KeyRequest> = Vec::with_capacity(requests.len());
         for (i, v) in requests.iter().enumerate() {
             let r = KeyRequest::from_value(v)
                 .map_err(|e| self.policy(format!("request {}: {e}", i + 1)))?;
@@ -139,20 +155,10 @@ impl Engine {
                     key,
                 )?;
             }
-            if parsed.iter().any(|o| o.project == r.project) {
+            if !projects.insert(r.project.clone()) {
                 return Err(self.policy(format!("project {} is requested twice", r.project)));
             }
-            let delegated = self
-                .current
-                .as_ref()
-                .and_then(|(_, t)| t.as_ref())
-                .is_some_and(|t| {
-                    t.signed()
-                        .delegations
-                        .as_ref()
-                        .is_some_and(|d| d.role_for(&r.project).is_some())
-                });
-            if delegated {
+            if delegated(&r.project) {
                 return Err(self.policy(format!("project {} is delegated already", r.project)));
             }
             parsed.push(r);
