@@ -628,6 +628,56 @@ mod tests {
         }
     }
 
+    /// Delegations added in one batch are the delegations added one by one (same roles in the
+    /// same order, same sorted key map, a key shared by two roles listed once); a refusal names
+    /// the delegation refused and leaves the targets unchanged.
+    #[test]
+    fn a_batch_of_delegations_is_the_same_as_one_by_one() {
+        let exp = datetime!(2030-01-01 0:00 UTC);
+        let keys: Vec<Key> = (10..16)
+            .map(|n| signer(n, Algorithm::Ed25519).key().clone())
+            .collect();
+        let news: Vec<NewDelegation> = (0..5)
+            .map(|i| NewDelegation {
+                name: format!("project-{i}"),
+                keys: vec![keys[i].clone(), keys[i + 1].clone()],
+                threshold: 1 + (i as u64 % 2),
+                paths: vec![format!("project-{i}/*")],
+                terminating: true,
+            })
+            .collect();
+        let mut one_by_one = new_targets(exp);
+        add_delegation(&mut one_by_one, &news[0]).unwrap();
+        let mut batch = one_by_one.clone();
+        for n in &news[1..] {
+            add_delegation(&mut one_by_one, n).unwrap();
+        }
+        add_delegations(&mut batch, &news[1..]).unwrap();
+        assert_eq!(batch, one_by_one);
+        let d = batch.delegations.as_ref().unwrap();
+        assert_eq!(d.keys.len(), 6);
+        assert!(d.keys.windows(2).all(|w| w[0].0 < w[1].0));
+        // A name twice in the batch, or already delegated: refused at its index, nothing added.
+        let before = batch.clone();
+        let mut again = news[2].clone();
+        again.keys = vec![signer(20, Algorithm::Ed25519).key().clone()];
+        let fresh = NewDelegation {
+            name: "project-new".into(),
+            ..again.clone()
+        };
+        let refused = add_delegations(&mut batch, &[fresh.clone(), fresh.clone()]);
+        assert!(
+            matches!(refused, Err((1, EditError::RoleName { .. }))),
+            "{refused:?}"
+        );
+        let refused = add_delegations(&mut batch, &[again]);
+        assert!(
+            matches!(refused, Err((0, EditError::RoleName { .. }))),
+            "{refused:?}"
+        );
+        assert_eq!(batch, before);
+    }
+
     #[test]
     fn rotation_signed_by_old_and_new_verifies() {
         let exp = datetime!(2030-01-01 0:00 UTC);
