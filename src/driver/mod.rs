@@ -27,7 +27,10 @@ mod runner;
 mod scripts;
 mod seal;
 mod session;
+#[cfg(test)]
+pub mod fake_tokens;
 mod token_store;
+mod token_device;
 mod tokens;
 mod tuf_on_ci;
 mod workspace;
@@ -42,4 +45,5 @@ pub use report::{CeremonyReport, KeyLog, KeyRow};
 pub use runner::{run, run_real};
 pub use scripts::{SHIPPED_SCRIPTS, script_list, script_text, shipped_script};
 pub use session::{Opened, Session, rehearsal_unfinished};
+pub use token_device::{OpenToken, TokenModule, TokenSigner};
 pub use workspace::{Workspace, prepare, rehearsal_workspace};

@@ -1,0 +1,333 @@
+//! `App::update` driven by key events without a terminal (as gitui drives its app), on the
+//! in-memory token test double ([`crate::driver::fake_tokens`]): what the room sees when a PIN
+//! is wrong, a token is locked or a token is pulled out while it signs, and a whole practice
+//! bootstrap to the seal. The test double follows PKCS#11 token behaviour (see its module).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use zeroize::Zeroizing;
+
+use super::{App, Msg, Phase};
+use crate::ceremony::engine::{Need, ParamJson};
+use crate::driver::fake_tokens::FakeTokens;
+use crate::driver::{Opened, Plan, Session, SystemClock, Workspace, shipped_script};
+use crate::signer::Signer;
+
+const KEYHOLDERS: [&str; 3] = ["alice", "bob", "carol"];
+
+fn pin_of(who: &str) -> String {
+    format!("{who}-pin-1234")
+}
+
+fn press(app: &mut App, code: KeyCode) {
+    app.update(Msg::Key(KeyEvent::from(code)));
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        press(app, KeyCode::Char(c));
+    }
+}
+
+/// What the screen says: title, banner, message, prompt and the screen's own text.
+fn screen(app: &App) -> String {
+    let v = app.view_state();
+    format!(
+        "title: {}\nbanner: {:?}\nmessage: {:?}\nprompt: {:?}\nscreen: {:?}",
+        v.title, v.banner, v.message, v.prompt, v.screen
+    )
+}
+
+fn step(app: &App) -> String {
+    app.session().map(Session::step).unwrap_or_default()
+}
+
+/// A practice 2-of-3 bootstrap-root on fake tokens labelled after the keyholders. With
+/// `planned_pins` the plan holds the PINs (for steps answered by the driver).
+fn open(fakes: &FakeTokens, planned_pins: bool) -> (tempfile::TempDir, App) {
+    for (i, who) in KEYHOLDERS.iter().enumerate() {
+        fakes.add(who, &format!("100{i}"), &pin_of(who));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let ws_dir = tmp.path().join("ws");
+    std::fs::create_dir_all(ws_dir.join("input")).unwrap();
+    let online = |seed: u8| {
+        crate::signer::software::SoftwareSigner::from_seed(
+            crate::tuf::key::Algorithm::Ed25519,
+            &[seed; 32],
+        )
+        .unwrap()
+        .key()
+        .to_value()
+        .to_pretty_json()
+    };
+    std::fs::write(
+        ws_dir.join("input/online-keys.json"),
+        format!(
+            "{{\"snapshot\": {}, \"timestamp\": {}}}",
+            online(1),
+            online(2)
+        ),
+    )
+    .unwrap();
+    let ws = Workspace { dir: ws_dir };
+    let sys = tmp.path().join("sys");
+    std::fs::create_dir_all(&sys).unwrap();
+    let pins: BTreeMap<String, Zeroizing<String>> = if planned_pins {
+        KEYHOLDERS
+            .iter()
+            .map(|w| (w.to_string(), Zeroizing::new(pin_of(w))))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let plan = Plan {
+        practice: true,
+        administrator: "ada".into(),
+        keyholders: KEYHOLDERS.iter().map(|k| k.to_string()).collect(),
+        witnesses: vec!["wendy".into()],
+        values: [
+            ("root_threshold", ParamJson::Integer(2)),
+            ("targets_threshold", ParamJson::Integer(2)),
+            ("key_type", ParamJson::Text("ed25519".into())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+        acknowledgement: "BAG-A1234567".into(),
+        pins,
+        log_origin: Some("test.conclave.invalid/key-events".into()),
+        ..Plan::default()
+    };
+    let text = shipped_script("bootstrap-root").unwrap();
+    let Opened::Running(session) = Session::open_with_tokens(
+        &ws,
+        "bootstrap-root",
+        text,
+        &sys,
+        plan,
+        Arc::new(SystemClock),
+        Box::new(fakes.clone()),
+    )
+    .unwrap() else {
+        panic!("a new ceremony")
+    };
+    let mut app = App::new(Phase::Ceremony(session));
+    app.term = (120, 50);
+    (tmp, app)
+}
+
+/// The steps the room answers without a token, answered by the driver as `conclave ceremony
+/// run` answers them, until `stop`.
+fn answer_until(app: &mut App, stop: impl Fn(&Need) -> bool) {
+    loop {
+        let Phase::Ceremony(s) = &mut app.phase else {
+            panic!("{}", screen(app))
+        };
+        let need = s.need();
+        if stop(&need) {
+            break;
+        }
+        let (actor, event) = s.answer(need, None).unwrap();
+        s.record(&actor, event).unwrap();
+    }
+    app.after_change();
+}
+
+fn need(app: &App) -> Need {
+    app.session().map(Session::need).unwrap_or(Need::Done)
+}
+
+/// Enter on the token step, confirm, and the PIN prompt is shown.
+fn start_token_step(app: &mut App) {
+    press(app, KeyCode::Enter);
+    assert!(screen(app).contains("Confirm"), "{}", screen(app));
+    press(app, KeyCode::Char('y'));
+    assert!(screen(app).contains("PIN of token"), "{}", screen(app));
+}
+
+fn enter_pin(app: &mut App, pin: &str) {
+    type_text(app, pin);
+    press(app, KeyCode::Enter);
+}
+
+#[test]
+fn a_wrong_pin_is_shown_and_the_ceremony_stays_at_the_same_step() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    let at = step(&app);
+    start_token_step(&mut app);
+    enter_pin(&mut app, "not-alices-pin");
+    let shown = screen(&app);
+    assert!(shown.contains("wrong PIN for token \\\"alice\\\""), "{shown}");
+    assert!(shown.contains("alice: PIN of token alice (try again)"), "{shown}");
+    assert_eq!(step(&app), at);
+    assert_eq!(fakes.key_count("alice"), 0);
+    // The right PIN at the prompt asked again generates the key.
+    enter_pin(&mut app, &pin_of("alice"));
+    let shown = screen(&app);
+    assert!(
+        shown.contains("Key of alice generated in the token, self-test passed"),
+        "{shown}"
+    );
+    assert_eq!(fakes.key_count("alice"), 1);
+    assert!(
+        matches!(need(&app), Need::GenerateKey { keyholder, .. } if keyholder == "bob"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_locked_token_is_refused_with_its_message_and_no_pin_is_asked() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    let at = step(&app);
+    // Locked before the step: refused when the token is checked, before any PIN.
+    fakes.set_tries("alice", 0);
+    press(&mut app, KeyCode::Enter);
+    let shown = screen(&app);
+    assert!(
+        shown.contains("the PIN is locked; the token's security officer must unlock it"),
+        "{shown}"
+    );
+    assert!(!shown.contains("PIN of token"), "{shown}");
+    assert_eq!(step(&app), at);
+
+    // One try left: the last wrong PIN locks it, and the right one is then refused as locked.
+    fakes.set_tries("alice", 1);
+    start_token_step(&mut app);
+    enter_pin(&mut app, "not-alices-pin");
+    assert!(screen(&app).contains("wrong PIN"), "{}", screen(&app));
+    enter_pin(&mut app, &pin_of("alice"));
+    let shown = screen(&app);
+    assert!(
+        shown.contains("is locked (C_Login returned CKR_PIN_LOCKED); nothing was attempted")
+            || shown.contains("is locked (token flags say CKF_USER_PIN_LOCKED)"),
+        "{shown}"
+    );
+    assert!(!shown.contains("try again"), "{shown}");
+    assert_eq!(step(&app), at);
+    assert_eq!(fakes.key_count("alice"), 0);
+}
+
+#[test]
+fn a_token_pulled_out_while_signing_shows_token_removed_and_signing_resumes_when_back() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, true);
+    answer_until(&mut app, |n| matches!(n, Need::Sign { .. }));
+    let at = step(&app);
+    start_token_step(&mut app);
+    fakes.pull_during_next_signature("alice");
+    enter_pin(&mut app, &pin_of("alice"));
+    let shown = screen(&app);
+    assert!(
+        shown.contains("was removed or is not present (C_Sign returned CKR_DEVICE_REMOVED)"),
+        "{shown}"
+    );
+    assert_eq!(step(&app), at);
+    let left = |app: &App| {
+        app.session()
+            .map(|s| s.engine.roles_left("alice").len())
+            .unwrap_or_default()
+    };
+    assert_eq!(left(&app), 2, "nothing of alice's was recorded");
+    // Still out: the room is asked to insert it, no PIN is asked.
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        screen(&app).contains("Insert the token alice of alice first."),
+        "{}",
+        screen(&app)
+    );
+    // Back in: signing goes on where it stopped.
+    fakes.insert("alice");
+    start_token_step(&mut app);
+    enter_pin(&mut app, &pin_of("alice"));
+    assert!(
+        screen(&app).contains("alice signed root and targets; each signature verified."),
+        "{}",
+        screen(&app)
+    );
+    assert_eq!(left(&app), 0);
+}
+
+#[test]
+fn a_practice_bootstrap_on_fake_tokens_is_driven_by_keys_to_the_seal() {
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open(&fakes, false);
+    // Keys generated by the keyholders at the keyboard.
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    for who in KEYHOLDERS {
+        start_token_step(&mut app);
+        enter_pin(&mut app, &pin_of(who));
+        assert!(
+            screen(&app).contains(&format!("Key of {who} generated")),
+            "{}",
+            screen(&app)
+        );
+    }
+    // Proposal and review answered by the driver; signing by the keyholders.
+    answer_until(&mut app, |n| matches!(n, Need::Sign { .. }));
+    for who in KEYHOLDERS {
+        if !matches!(need(&app), Need::Sign { .. }) {
+            break;
+        }
+        start_token_step(&mut app);
+        enter_pin(&mut app, &pin_of(who));
+        assert!(
+            screen(&app).contains(&format!("{who} signed")),
+            "{}",
+            screen(&app)
+        );
+    }
+    if matches!(need(&app), Need::Sign { .. }) {
+        press(&mut app, KeyCode::Char('c'));
+        press(&mut app, KeyCode::Char('y'));
+    }
+    assert!(screen(&app).contains("Verify"), "{}", screen(&app));
+    // Verify, export to the workspace, seal.
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('y'));
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('y'));
+    assert!(
+        matches!(app.phase, Phase::Sealing { .. }),
+        "{}",
+        screen(&app)
+    );
+    for who in KEYHOLDERS {
+        start_token_step(&mut app);
+        enter_pin(&mut app, &pin_of(who));
+        assert!(
+            screen(&app).contains(&format!("{who}'s token will sign the seal")),
+            "{}",
+            screen(&app)
+        );
+    }
+    press(&mut app, KeyCode::Enter);
+    let done = screen(&app);
+    assert!(matches!(app.phase, Phase::Summary { .. }), "{done}");
+    assert!(!done.contains("FAILED"), "{done}");
+    let transcript = std::fs::read(tmp.path().join("ws/bootstrap-root.transcript.jsonl"))
+        .or_else(|_| {
+            std::fs::read_dir(tmp.path().join("ws"))
+                .unwrap()
+                .filter_map(Result::ok)
+                .find(|e| e.file_name().to_string_lossy().ends_with(".transcript.jsonl"))
+                .map(|e| std::fs::read(e.path()))
+                .unwrap()
+        })
+        .unwrap();
+    let t = crate::transcript::chain::verify_chain(&transcript).unwrap();
+    assert_eq!(
+        t.records()
+            .iter()
+            .filter(|r| r.action == "seal-signature")
+            .count(),
+        3
+    );
+}
