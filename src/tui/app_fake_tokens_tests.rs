@@ -199,7 +199,16 @@ fn a_locked_token_is_refused_with_its_message_and_no_pin_is_asked() {
 
     // One try left: the last wrong PIN locks it, and the right one is then refused as locked.
     fakes.set_tries("alice", 1);
-    start_token_step(&mut app);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('y'));
+    // The token's CKF_USER_PIN_FINAL_TRY is read aloud before the PIN is typed.
+    assert!(
+        screen(&app).contains("the token reports ONE PIN try left (CKF_USER_PIN_FINAL_TRY)"),
+        "{}",
+        screen(&app)
+    );
+    press(&mut app, KeyCode::Char('y'));
+    assert!(screen(&app).contains("PIN of token"), "{}", screen(&app));
     enter_pin(&mut app, "not-alices-pin");
     assert!(screen(&app).contains("wrong PIN"), "{}", screen(&app));
     enter_pin(&mut app, &pin_of("alice"));
@@ -235,10 +244,10 @@ fn a_token_pulled_out_while_signing_shows_token_removed_and_signing_resumes_when
             .unwrap_or_default()
     };
     assert_eq!(left(&app), 2, "nothing of alice's was recorded");
-    // Still out: the room is asked to insert it, no PIN is asked.
+    // Still out: the room is told which token is missing, no PIN is asked.
     press(&mut app, KeyCode::Enter);
     assert!(
-        screen(&app).contains("Insert the token alice of alice first."),
+        screen(&app).contains("inserted, expected alice's token holding key"),
         "{}",
         screen(&app)
     );
