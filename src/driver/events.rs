@@ -260,10 +260,7 @@ impl Session {
             .map_err(|e| DriverError::Refused(e.to_string()))?;
         let slot = self.plan.piv_slot_for(keyholder);
         let ctx = format!("the token of {keyholder}");
-        let session = self
-            .tokens
-            .open(token, true)
-            .map_err(token_error(&ctx))?;
+        let session = self.tokens.open(token, true).map_err(token_error(&ctx))?;
         session.check_not_locked().map_err(token_error(&ctx))?;
         if self.step_uses_existing() {
             // The key already in the slot, taken only after its self-test.
@@ -314,7 +311,8 @@ impl Session {
     /// present and is a YubiKey through ykcs11.
     pub fn generation_needs_management_key(&self, keyholder: &str) -> bool {
         !self.step_uses_existing()
-            && keyholder_token(self.tokens.as_ref(), keyholder, &self.plan).is_ok_and(|t| t.is_piv())
+            && keyholder_token(self.tokens.as_ref(), keyholder, &self.plan)
+                .is_ok_and(|t| t.is_piv())
     }
 
     /// Whether the current step takes an existing key (`existing = "use"`).
@@ -474,8 +472,14 @@ impl Session {
                 "{who} is asked to sign but has nothing left to sign"
             )));
         };
-        let mut signer =
-            token_signer_for(self.tokens.as_ref(), who, &self.plan, &self.engine, &keyid, pin)?;
+        let mut signer = token_signer_for(
+            self.tokens.as_ref(),
+            who,
+            &self.plan,
+            &self.engine,
+            &keyid,
+            pin,
+        )?;
         let tuf_on_ci = self.engine.tuf_on_ci_signed_bytes(&role);
         let bytes = match (role.as_str(), &p.root, &p.targets) {
             _ if tuf_on_ci.is_some() => tuf_on_ci.unwrap_or_default(),

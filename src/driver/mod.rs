@@ -14,6 +14,8 @@ mod clock;
 mod error;
 mod events;
 mod export;
+#[cfg(test)]
+pub mod fake_tokens;
 mod inputs;
 mod lock;
 pub mod log_dir;
@@ -27,10 +29,8 @@ mod runner;
 mod scripts;
 mod seal;
 mod session;
-#[cfg(test)]
-pub mod fake_tokens;
-mod token_store;
 mod token_device;
+mod token_store;
 mod tokens;
 mod tuf_on_ci;
 mod workspace;

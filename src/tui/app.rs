@@ -17,8 +17,8 @@ use crate::ceremony::engine::{
     CLOCK_TOLERANCE_SECONDS, Event, Need, ParamJson, parse_reference_time, show_clock_difference,
 };
 use crate::ceremony::script::{ParamValue, Script};
-use crate::driver::{CeremonyReport, DriverError, Opened, Plan, Session, Workspace};
 use crate::driver::TokenSigner;
+use crate::driver::{CeremonyReport, DriverError, Opened, Plan, Session, Workspace};
 use crate::signer::pkcs11::{TokenDesc, check_pin_length};
 use crate::transport::qr::{Animation, EncodeOptions, QrMatrix, hex_groups, pgp_words};
 use crate::transport::usb::{Medium, RealSystem, find_media};

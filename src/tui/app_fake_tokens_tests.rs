@@ -162,8 +162,14 @@ fn a_wrong_pin_is_shown_and_the_ceremony_stays_at_the_same_step() {
     start_token_step(&mut app);
     enter_pin(&mut app, "not-alices-pin");
     let shown = screen(&app);
-    assert!(shown.contains("wrong PIN for token \\\"alice\\\""), "{shown}");
-    assert!(shown.contains("alice: PIN of token alice (try again)"), "{shown}");
+    assert!(
+        shown.contains("wrong PIN for token \\\"alice\\\""),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("alice: PIN of token alice (try again)"),
+        "{shown}"
+    );
     assert_eq!(step(&app), at);
     assert_eq!(fakes.key_count("alice"), 0);
     // The right PIN at the prompt asked again generates the key.
@@ -326,7 +332,11 @@ fn a_practice_bootstrap_on_fake_tokens_is_driven_by_keys_to_the_seal() {
             std::fs::read_dir(tmp.path().join("ws"))
                 .unwrap()
                 .filter_map(Result::ok)
-                .find(|e| e.file_name().to_string_lossy().ends_with(".transcript.jsonl"))
+                .find(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .ends_with(".transcript.jsonl")
+                })
                 .map(|e| std::fs::read(e.path()))
                 .unwrap()
         })
