@@ -27,6 +27,9 @@ use crate::signer::{Signer, SignerError};
 use crate::tuf::key::{Algorithm, Key};
 
 use super::token_device::{OpenToken, TokenModule, TokenSigner};
+use super::{Opened, Plan, Session, SystemClock, Workspace, shipped_script};
+use crate::ceremony::engine::ParamJson;
+use std::collections::BTreeMap;
 
 /// What the double calls itself where a module path is shown.
 const MODULE: &str = "fake-tokens (test double)";
@@ -445,9 +448,133 @@ impl Signer for FakeSigner {
     }
 }
 
+/// The keyholders of [`bootstrap_on_fakes`].
+pub const KEYHOLDERS: [&str; 3] = ["alice", "bob", "carol"];
+
+/// The PIN of `who`'s fake token in [`bootstrap_on_fakes`].
+pub fn pin_of(who: &str) -> String {
+    format!("{who}-pin-1234")
+}
+
+/// A practice 2-of-3 bootstrap-root opened on fake tokens labelled after the keyholders
+/// (added to `fakes`), in a new temporary workspace. With `planned_pins` the plan holds the
+/// PINs (for steps answered by the driver).
+pub fn bootstrap_on_fakes(fakes: &FakeTokens, planned_pins: bool) -> (tempfile::TempDir, Session) {
+    for (i, who) in KEYHOLDERS.iter().enumerate() {
+        fakes.add(who, &format!("100{i}"), &pin_of(who));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let ws_dir = tmp.path().join("ws");
+    std::fs::create_dir_all(ws_dir.join("input")).unwrap();
+    let online = |seed: u8| {
+        crate::signer::software::SoftwareSigner::from_seed(
+            crate::tuf::key::Algorithm::Ed25519,
+            &[seed; 32],
+        )
+        .unwrap()
+        .key()
+        .to_value()
+        .to_pretty_json()
+    };
+    std::fs::write(
+        ws_dir.join("input/online-keys.json"),
+        format!(
+            "{{\"snapshot\": {}, \"timestamp\": {}}}",
+            online(1),
+            online(2)
+        ),
+    )
+    .unwrap();
+    let ws = Workspace { dir: ws_dir };
+    let sys = tmp.path().join("sys");
+    std::fs::create_dir_all(&sys).unwrap();
+    let pins: BTreeMap<String, Zeroizing<String>> = if planned_pins {
+        KEYHOLDERS
+            .iter()
+            .map(|w| (w.to_string(), Zeroizing::new(pin_of(w))))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let plan = Plan {
+        practice: true,
+        administrator: "ada".into(),
+        keyholders: KEYHOLDERS.iter().map(|k| k.to_string()).collect(),
+        witnesses: vec!["wendy".into()],
+        values: [
+            ("root_threshold", ParamJson::Integer(2)),
+            ("targets_threshold", ParamJson::Integer(2)),
+            ("key_type", ParamJson::Text("ed25519".into())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+        acknowledgement: "BAG-A1234567".into(),
+        pins,
+        log_origin: Some("test.conclave.invalid/key-events".into()),
+        ..Plan::default()
+    };
+    let text = shipped_script("bootstrap-root").unwrap();
+    let Opened::Running(session) = Session::open_with_tokens(
+        &ws,
+        "bootstrap-root",
+        text,
+        &sys,
+        plan,
+        Arc::new(SystemClock),
+        Box::new(fakes.clone()),
+    )
+    .unwrap() else {
+        panic!("a new ceremony")
+    };
+    (tmp, *session)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::driver::DriverError;
+
+    /// The driver keeps the token's answers as values: a wrong PIN, a locked PIN and a token
+    /// pulled out while it signs reach its caller as `WrongPin`, `PinLocked`, `TokenRemoved`.
+    #[test]
+    fn the_driver_answers_with_typed_token_errors() {
+        let fakes = FakeTokens::new();
+        let (_tmp, mut session) = bootstrap_on_fakes(&fakes, true);
+        loop {
+            let need = session.need();
+            if matches!(need, crate::ceremony::engine::Need::GenerateKey { .. }) {
+                break;
+            }
+            let (actor, event) = session.answer(need, None).unwrap();
+            session.record(&actor, event).unwrap();
+        }
+        let wrong = Zeroizing::new("not-the-pin".to_string());
+        let e = session
+            .generate_key_event("alice", "ed25519", Some(&wrong), None)
+            .unwrap_err();
+        assert!(matches!(e, DriverError::WrongPin(_)), "{e:?}");
+        fakes.set_tries("alice", 0);
+        let right = Zeroizing::new(pin_of("alice"));
+        let e = session
+            .generate_key_event("alice", "ed25519", Some(&right), None)
+            .unwrap_err();
+        assert!(matches!(e, DriverError::PinLocked(_)), "{e:?}");
+        fakes.set_tries("alice", DEFAULT_TRIES);
+        loop {
+            let need = session.need();
+            if matches!(need, crate::ceremony::engine::Need::Sign { .. }) {
+                break;
+            }
+            let (actor, event) = session.answer(need, None).unwrap();
+            session.record(&actor, event).unwrap();
+        }
+        fakes.pull_during_next_signature("alice");
+        let e = session.sign_event("alice", Some(&right)).unwrap_err();
+        assert!(matches!(e, DriverError::TokenRemoved(_)), "{e:?}");
+        fakes.insert("alice");
+        assert!(session.sign_event("alice", Some(&right)).is_ok());
+    }
 
     #[test]
     fn the_double_counts_pins_locks_and_goes_away_like_a_token() {

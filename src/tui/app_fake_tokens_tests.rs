@@ -3,24 +3,13 @@
 //! is wrong, a token is locked or a token is pulled out while it signs, and a whole practice
 //! bootstrap to the seal. The test double follows PKCS#11 token behaviour (see its module).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
-use zeroize::Zeroizing;
 
 use super::{App, Msg, Phase};
-use crate::ceremony::engine::{Need, ParamJson};
-use crate::driver::fake_tokens::FakeTokens;
-use crate::driver::{Opened, Plan, Session, SystemClock, Workspace, shipped_script};
-use crate::signer::Signer;
+use crate::ceremony::engine::Need;
+use crate::driver::Session;
+use crate::driver::fake_tokens::{FakeTokens, KEYHOLDERS, bootstrap_on_fakes, pin_of};
 use crate::tui::state::Prompt;
-
-const KEYHOLDERS: [&str; 3] = ["alice", "bob", "carol"];
-
-fn pin_of(who: &str) -> String {
-    format!("{who}-pin-1234")
-}
 
 fn press(app: &mut App, code: KeyCode) {
     app.update(Msg::Key(KeyEvent::from(code)));
@@ -45,77 +34,10 @@ fn step(app: &App) -> String {
     app.session().map(Session::step).unwrap_or_default()
 }
 
-/// A practice 2-of-3 bootstrap-root on fake tokens labelled after the keyholders. With
-/// `planned_pins` the plan holds the PINs (for steps answered by the driver).
+/// A practice 2-of-3 bootstrap-root on fake tokens labelled after the keyholders, in the UI.
 fn open(fakes: &FakeTokens, planned_pins: bool) -> (tempfile::TempDir, App) {
-    for (i, who) in KEYHOLDERS.iter().enumerate() {
-        fakes.add(who, &format!("100{i}"), &pin_of(who));
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let ws_dir = tmp.path().join("ws");
-    std::fs::create_dir_all(ws_dir.join("input")).unwrap();
-    let online = |seed: u8| {
-        crate::signer::software::SoftwareSigner::from_seed(
-            crate::tuf::key::Algorithm::Ed25519,
-            &[seed; 32],
-        )
-        .unwrap()
-        .key()
-        .to_value()
-        .to_pretty_json()
-    };
-    std::fs::write(
-        ws_dir.join("input/online-keys.json"),
-        format!(
-            "{{\"snapshot\": {}, \"timestamp\": {}}}",
-            online(1),
-            online(2)
-        ),
-    )
-    .unwrap();
-    let ws = Workspace { dir: ws_dir };
-    let sys = tmp.path().join("sys");
-    std::fs::create_dir_all(&sys).unwrap();
-    let pins: BTreeMap<String, Zeroizing<String>> = if planned_pins {
-        KEYHOLDERS
-            .iter()
-            .map(|w| (w.to_string(), Zeroizing::new(pin_of(w))))
-            .collect()
-    } else {
-        BTreeMap::new()
-    };
-    let plan = Plan {
-        practice: true,
-        administrator: "ada".into(),
-        keyholders: KEYHOLDERS.iter().map(|k| k.to_string()).collect(),
-        witnesses: vec!["wendy".into()],
-        values: [
-            ("root_threshold", ParamJson::Integer(2)),
-            ("targets_threshold", ParamJson::Integer(2)),
-            ("key_type", ParamJson::Text("ed25519".into())),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect(),
-        acknowledgement: "BAG-A1234567".into(),
-        pins,
-        log_origin: Some("test.conclave.invalid/key-events".into()),
-        ..Plan::default()
-    };
-    let text = shipped_script("bootstrap-root").unwrap();
-    let Opened::Running(session) = Session::open_with_tokens(
-        &ws,
-        "bootstrap-root",
-        text,
-        &sys,
-        plan,
-        Arc::new(SystemClock),
-        Box::new(fakes.clone()),
-    )
-    .unwrap() else {
-        panic!("a new ceremony")
-    };
-    let mut app = App::new(Phase::Ceremony(session));
+    let (tmp, session) = bootstrap_on_fakes(fakes, planned_pins);
+    let mut app = App::new(Phase::Ceremony(Box::new(session)));
     app.term = (120, 50);
     (tmp, app)
 }
