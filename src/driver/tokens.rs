@@ -24,16 +24,23 @@ pub(super) fn login(
     login_to(module, &token, keyholder, plan, typed)
 }
 
-/// The PIN of `token` for `keyholder` from the plan: `KEYHOLDER@LABEL` or `KEYHOLDER@SERIAL`
-/// first (a keyholder with two tokens, e.g. replacing their own), then `KEYHOLDER`.
+/// The PIN of `token` for `keyholder` from the plan: `KEYHOLDER@TOKEN` first, TOKEN naming the
+/// token as `--token` does (label, serial, or the card label without the PIN label OpenSC
+/// appends: `alice@alice-new` is the PIN of `alice-new (UserPIN)`), for a keyholder with two
+/// tokens (e.g. replacing their own); then `KEYHOLDER`.
 pub(super) fn planned_pin<'a>(
     plan: &'a Plan,
     keyholder: &str,
     token: &TokenDesc,
 ) -> Option<&'a Zeroizing<String>> {
     plan.pins
-        .get(&format!("{keyholder}@{}", token.label))
-        .or_else(|| plan.pins.get(&format!("{keyholder}@{}", token.serial)))
+        .iter()
+        .find_map(|(who, pin)| {
+            who.strip_prefix(keyholder)
+                .and_then(|rest| rest.strip_prefix('@'))
+                .filter(|named| token.is_named(named))
+                .map(|_| pin)
+        })
         .or_else(|| plan.pins.get(keyholder))
 }
 
@@ -55,6 +62,12 @@ pub(super) fn login_to(
     let asked;
     let pin = match typed.or_else(|| planned_pin(plan, keyholder, token)) {
         Some(p) => p,
+        // A reader with a PIN pad: the keyholder enters the PIN there (C_Login with no PIN).
+        None if token.protected_path => {
+            eprintln!("{}", token.pin_pad_note());
+            asked = Zeroizing::new(String::new());
+            &asked
+        }
         None => {
             asked = Zeroizing::new(
                 rpassword::prompt_password(format!(
