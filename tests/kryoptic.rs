@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::profile::{
     ceremony_files, check_bootstrap, check_rotation, kryoptic_module, kryoptic_tokens,
-    python_accepts, root_file, rotation_answers, with_log_origin,
+    practice_tokens, python_accepts, root_file, rotation_answers, with_log_origin,
 };
 use common::{Run, run_with_timeout};
 use conclave::tuf::canonical::Value;
@@ -246,7 +246,7 @@ struct Proxy {
 const PROXY: &str = "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so";
 
 impl Proxy {
-    fn new(k: &Kryoptic, softhsm_conf: &str) -> Proxy {
+    fn new(k: &Kryoptic, softhsm_conf: &Path) -> Proxy {
         assert!(
             Path::new(PROXY).is_file(),
             "{PROXY} missing: install p11-kit-modules (make deb-deps)"
@@ -271,7 +271,7 @@ impl Proxy {
             .unwrap();
         }
         let mut env = k.env.clone();
-        env.push(("SOFTHSM2_CONF".into(), softhsm_conf.into()));
+        env.push(("SOFTHSM2_CONF".into(), softhsm_conf.display().to_string()));
         env.push(("HOME".into(), home.display().to_string()));
         Proxy { home, env }
     }
@@ -324,18 +324,7 @@ fn one_ceremony_mixes_softhsm2_and_kryoptic_tokens_through_p11_kit_proxy() {
         "",
     );
     assert_eq!(run.code(), 0, "{run:?}");
-    let v = run.json();
-    let soft: Vec<(String, String)> = v["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["label"].as_str().unwrap().to_string(),
-                t["pin"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let (softhsm_conf, soft) = practice_tokens(&run);
     let pin = |who: &str| -> String {
         soft.iter()
             .chain(k.pins.iter())
@@ -344,7 +333,7 @@ fn one_ceremony_mixes_softhsm2_and_kryoptic_tokens_through_p11_kit_proxy() {
             .1
             .clone()
     };
-    let p = Proxy::new(&k, v["conf"].as_str().unwrap());
+    let p = Proxy::new(&k, &softhsm_conf);
     let run = p.conclave(&["token", "list", "--module", "MODULE", "--json"], "");
     assert_eq!(run.code(), 0, "{run:?}");
     let listed = run.json()["tokens"].as_array().unwrap().clone();

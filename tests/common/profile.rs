@@ -87,44 +87,14 @@ impl Bench {
             .env_remove("SOFTHSM2_CONF");
         let run = run_with_timeout(&mut cmd, b"", TIMEOUT);
         assert_eq!(run.code(), 0, "init-practice failed: {run:?}");
-        let v = run.json();
-        let conf = PathBuf::from(v["conf"].as_str().unwrap());
-        let tokens: Vec<(String, String)> = v["tokens"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                (
-                    t["label"].as_str().unwrap().to_string(),
-                    t["pin"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-        let pins = tokens
-            .iter()
-            .map(|(l, p)| format!("{l}={p}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let state = root.join("profile-state");
-        std::fs::create_dir_all(&state).unwrap();
-        let env = vec![
-            ("SOFTHSM2_CONF".into(), conf.display().to_string()),
-            ("CONCLAVE_PROFILE".into(), profile.into()),
-            ("CONCLAVE_PROFILE_TARGET".into(), SOFTHSM.into()),
-            ("CONCLAVE_PROFILE_PINS".into(), pins),
-            ("CONCLAVE_PROFILE_STATE".into(), state.display().to_string()),
-            (
-                "CONCLAVE_PROFILE_REMOVED".into(),
-                root.join("removed").display().to_string(),
-            ),
-        ];
-        Bench {
-            _tmp: tmp,
-            root,
-            conf,
+        let (conf, tokens) = practice_tokens(&run);
+        Bench::with(
+            tmp,
+            ("SOFTHSM2_CONF", conf),
+            SOFTHSM.into(),
             tokens,
-            env,
-        }
+            profile,
+        )
     }
 
     /// kryoptic tokens labelled `labels` (comma-separated) and the profile `profile` over all
@@ -132,9 +102,20 @@ impl Bench {
     pub fn over_kryoptic(labels: &str, profile: &str) -> Bench {
         let module = kryoptic_module();
         let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().to_path_buf();
         let labels: Vec<&str> = labels.split(',').collect();
-        let (conf, tokens) = kryoptic_tokens(&root, &module, &labels);
+        let (conf, tokens) = kryoptic_tokens(tmp.path(), &module, &labels);
+        Bench::with(tmp, ("KRYOPTIC_CONF", conf), module, tokens, profile)
+    }
+
+    /// The bench over tokens of the module `target` (configured by the variable `conf`).
+    fn with(
+        tmp: tempfile::TempDir,
+        conf: (&str, PathBuf),
+        target: String,
+        tokens: Vec<(String, String)>,
+        profile: &str,
+    ) -> Bench {
+        let root = tmp.path().to_path_buf();
         let pins = tokens
             .iter()
             .map(|(l, p)| format!("{l}={p}"))
@@ -143,9 +124,9 @@ impl Bench {
         let state = root.join("profile-state");
         std::fs::create_dir_all(&state).unwrap();
         let env = vec![
-            ("KRYOPTIC_CONF".into(), conf.display().to_string()),
+            (conf.0.into(), conf.1.display().to_string()),
             ("CONCLAVE_PROFILE".into(), profile.into()),
-            ("CONCLAVE_PROFILE_TARGET".into(), module),
+            ("CONCLAVE_PROFILE_TARGET".into(), target),
             ("CONCLAVE_PROFILE_PINS".into(), pins),
             ("CONCLAVE_PROFILE_STATE".into(), state.display().to_string()),
             (
@@ -156,7 +137,7 @@ impl Bench {
         Bench {
             _tmp: tmp,
             root,
-            conf,
+            conf: conf.1,
             tokens,
             env,
         }
@@ -219,6 +200,24 @@ impl Bench {
         }
         run_with_timeout(&mut cmd, stdin.as_bytes(), TIMEOUT)
     }
+}
+
+/// The SoftHSM2 configuration and each token's (label, user PIN) that `conclave token
+/// init-practice --json` reported.
+pub fn practice_tokens(run: &Run) -> (PathBuf, Vec<(String, String)>) {
+    let v = run.json();
+    let tokens = v["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["label"].as_str().unwrap().to_string(),
+                t["pin"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (PathBuf::from(v["conf"].as_str().unwrap()), tokens)
 }
 
 /// A root whose every role is `keys` (threshold 1), written to `dir/root.json`.
