@@ -861,7 +861,14 @@ fn a_whole_ceremony_on_yubihsm_tokens_over_kryoptic_then_a_keyholder_moves() {
             serial("carol")
         ),
     );
-    let both = format!("{pins}alice@{new}=0001{}\n", b.pin("alice-new"));
+    // Every token is labelled "YubiHSM" and shows no key before login: alice names both of
+    // hers by serial, and Conclave logs in to each to find the key it needs.
+    let both = format!(
+        "{pins}alice@{}=0001{}\nalice@{new}=0001{}\n",
+        serial("alice"),
+        b.pin("alice"),
+        b.pin("alice-new")
+    );
     let run = rotate(&b, &ws, &rotation, &both);
     // The new token's keys, read without the profile (kryoptic shows them before login).
     b.set("CONCLAVE_PROFILE", "none");

@@ -35,13 +35,16 @@ pub(super) fn planned_pin<'a>(
 ) -> Option<&'a Zeroizing<String>> {
     plan.pins
         .iter()
-        .find_map(|(who, pin)| {
-            who.strip_prefix(keyholder)
-                .and_then(|rest| rest.strip_prefix('@'))
-                .filter(|named| token.is_named(named))
-                .map(|_| pin)
-        })
+        .find(|(key, _)| names_token(key, keyholder, token))
+        .map(|(_, pin)| pin)
         .or_else(|| plan.pins.get(keyholder))
+}
+
+/// Is `key` (of the plan's PINs) `keyholder@TOKEN` with TOKEN naming `token`?
+fn names_token(key: &str, keyholder: &str, token: &TokenDesc) -> bool {
+    key.strip_prefix(keyholder)
+        .and_then(|rest| rest.strip_prefix('@'))
+        .is_some_and(|named| token.is_named(named))
 }
 
 /// Open a read-write session on `token` and log in with the typed PIN, the plan's, or one asked
@@ -101,7 +104,10 @@ pub(super) fn token_holding(
 
 /// The first present token (the keyholder's own first) holding a key that root (new or
 /// current) lists under a key id `wanted` accepts. Public key objects are read without logging
-/// in.
+/// in. A token that shows its keys only after login (YubiHSM 2) is a candidate when the
+/// keyholder named it (the plan's token for them, or a `who@TOKEN` PIN); of several such
+/// tokens (a keyholder replacing their own YubiHSM), each is logged in to with the PIN the
+/// plan gives for it and looked into, so the key is found on the token that holds it.
 pub(super) fn find_token_with(
     module: &Module,
     who: &str,
@@ -113,35 +119,52 @@ pub(super) fn find_token_with(
     let mut tokens = module.tokens().map_err(token_error("listing the tokens"))?;
     tokens.retain(|t| t.initialized);
     tokens.sort_by_key(|t| !t.is_named(wanted));
-    // The keyholder's own token when it shows its keys only after login (YubiHSM 2).
-    let mut hidden = None;
-    for t in tokens {
-        let Ok(session) = module.open_session(&t, false) else {
-            continue;
-        };
-        let keys = match session.keys() {
-            Ok(keys) if keys.is_empty() && t.login_required && t.is_named(wanted) => {
-                hidden.get_or_insert(t);
-                continue;
-            }
-            Ok(keys) => keys,
-            Err(_) if t.login_required && t.is_named(wanted) => {
-                hidden.get_or_insert(t);
-                continue;
-            }
-            Err(_) => continue,
-        };
-        let holds = keys.iter().any(|k| {
+    let holds = |keys: &[TokenKey]| {
+        keys.iter().any(|k| {
             k.tuf_key()
                 .and_then(|key| key.public_key().ok())
                 .and_then(|pk| engine.key_for_material(&pk.material()))
                 .is_some_and(|id| wanted_key(&id))
-        });
-        if holds {
+        })
+    };
+    // The keyholder's tokens that show their keys only after login.
+    let mut hidden = Vec::new();
+    for t in tokens {
+        let Ok(session) = module.open_session(&t, false) else {
+            continue;
+        };
+        let named = t.login_required
+            && (t.is_named(wanted) || plan.pins.keys().any(|k| names_token(k, who, &t)));
+        let keys = match session.keys() {
+            Ok(keys) if keys.is_empty() && named => {
+                hidden.push(t);
+                continue;
+            }
+            Ok(keys) => keys,
+            Err(_) if named => {
+                hidden.push(t);
+                continue;
+            }
+            Err(_) => continue,
+        };
+        if holds(&keys) {
             return Ok(Some(t));
         }
     }
-    Ok(hidden)
+    if hidden.len() > 1 {
+        for t in &hidden {
+            let Some(pin) = planned_pin(plan, who, t) else {
+                continue;
+            };
+            let Ok(session) = module.open_session(t, false) else {
+                continue;
+            };
+            if session.login(pin).is_ok() && session.keys().is_ok_and(|keys| holds(&keys)) {
+                return Ok(Some(t.clone()));
+            }
+        }
+    }
+    Ok(hidden.into_iter().next())
 }
 
 /// The keyholder's token key that root (new or current) lists under `keyid`, logged in.

@@ -6,9 +6,9 @@
 //!
 //! - `CONCLAVE_PROFILE`: the profile (below); unset or `none`: transparent.
 //! - `CONCLAVE_PROFILE_TARGET`: the real module (default `/usr/lib/softhsm/libsofthsm2.so`;
-//!   kryoptic works too, its blank serial becoming the slot id where a profile shows decimal
-//!   serials; `opensc-nitrokey` does not wrap EC points itself, it relies on SoftHSM2's being
-//!   DER-wrapped already, so over kryoptic (bare points) it is not OpenSC's behaviour).
+//!   kryoptic works too; `opensc-nitrokey` does not wrap EC points itself, it relies on
+//!   SoftHSM2's being DER-wrapped already, so over kryoptic (bare points) it is not OpenSC's
+//!   behaviour).
 //! - `CONCLAVE_PROFILE_TOKENS`: comma-separated labels of the backing (SoftHSM2) tokens the
 //!   profile applies to; the others are forwarded unchanged (default: all).
 //! - `CONCLAVE_PROFILE_FIRMWARE`: the device firmware the Yubico profiles report, `5.4.3`
@@ -266,9 +266,9 @@ fn pad(dst: &mut [u8], s: &[u8], fill: u8) {
     dst[..n].copy_from_slice(&s[..n]);
 }
 
-/// The backing serial as a decimal number below 10^8, as Yubico devices have: SoftHSM2's hex
-/// serial modulo 10^8; a backing module whose serial is not hex (kryoptic's is blank) gives
-/// the slot id, so that every emulated device still has a serial of its own.
+/// The backing serial as a decimal number below 10^8, as Yubico devices have: the hex serial
+/// (SoftHSM2's, kryoptic's) modulo 10^8; a backing serial that is not hex gives the slot id, so
+/// that every emulated device still has a serial of its own.
 fn decimal_serial(slot: CK_SLOT_ID, info: &CK_TOKEN_INFO) -> u64 {
     u64::from_str_radix(&trimmed(&info.serialNumber), 16).unwrap_or(slot) % 100_000_000
 }
