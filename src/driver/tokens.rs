@@ -260,3 +260,29 @@ pub(super) fn ceremony_signer(
 pub(super) fn key_label(script: &str) -> String {
     format!("conclave-{script}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keyholder_at_token_pin_names_the_token_as_token_does() {
+        let card = TokenDesc::example("alice-new (UserPIN)", "DENK0100002");
+        for key in [
+            "alice@alice-new",
+            "alice@alice-new (UserPIN)",
+            "alice@DENK0100002",
+        ] {
+            assert!(names_token(key, "alice", &card), "{key}");
+        }
+        for key in [
+            "alice",
+            "alice@alice",
+            "bob@alice-new",
+            "alic@alice-new",
+            "alice-new",
+        ] {
+            assert!(!names_token(key, "alice", &card), "{key}");
+        }
+    }
+}
