@@ -283,10 +283,12 @@ client-gate: venv js-clients
 # signature) on a 30-version root chain, 100,000 targets and 1,000 delegated roles (generated
 # once into bench-out/). Not part of `make test`.
 # Also prints the QR transport figures: fragments and frames for 4, 16 and 64 KiB files, and
-# signatures per second through SoftHSM2 (conclave against pkcs11-tool).
+# signatures per second through SoftHSM2 (conclave against pkcs11-tool), and the time to build
+# and draw the review of 10,000 claimed projects (docs/ceremony-guide.md, "A large review").
 bench: venv deb-deps
 	CONCLAVE_PYTHON=$(abspath $(PY)) CARGO=$(CARGO) tests/bench/run.sh
 	$(CARGO) test --release --locked --test transport_qr fragments_per_size_figures -- --nocapture
+	$(CARGO) test --release --locked --lib tui::view::tests::large_review_figures -- --ignored --exact --nocapture
 	python3 tests/bench/token_bench.py --conclave $${CARGO_TARGET_DIR:-target}/release/conclave
 
 # Runs every cargo fuzz target (tests/fuzz) for FUZZ_SECONDS each (default 60) from a seed

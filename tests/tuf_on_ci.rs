@@ -1112,3 +1112,214 @@ fn conclave_accepts_a_targets_invite_and_signs_the_unchanged_targets() {
         );
     }
 }
+
+/// A workspace for the sign-tuf-on-ci-event ceremony: the event and the known-good metadata
+/// on its input media, as the ceremony script names them.
+fn ceremony_workspace(w: &World, name: &str, event: &Path) -> PathBuf {
+    let ws = w.path(name);
+    common::copy_dir(event, &ws.join("input/tuf-on-ci-event"));
+    common::copy_dir(
+        &w.path("stick/known-good"),
+        &ws.join("input/tuf-on-ci-known-good"),
+    );
+    ws
+}
+
+/// `conclave ceremony run` of the shipped sign-tuf-on-ci-event script, headless: u1 is the
+/// keyholder (named by handle, as tuf-on-ci records owners) with the token "mytoken".
+fn run_ceremony(w: &World, ws: &Path) -> Run {
+    let answers = w.path("answers.toml");
+    std::fs::write(
+        &answers,
+        "practice = true\nacknowledgement = \"BAG-T0C1\"\n[people]\nadministrator = \"ada\"\n\
+         keyholders = [\"@tuf-on-ci-u1\"]\nwitnesses = [\"wendy\"]\n[tokens]\n\
+         \"@tuf-on-ci-u1\" = \"mytoken\"\n",
+    )
+    .unwrap();
+    let script = manifest_dir().join("ceremony-scripts/sign-tuf-on-ci-event.toml");
+    w.conclave(
+        &[
+            "ceremony",
+            "run",
+            s(&script),
+            "--workspace",
+            s(ws),
+            "--answers",
+            s(&answers),
+            "--pin-stdin",
+        ],
+        "@tuf-on-ci-u1=0000\n",
+    )
+}
+
+/// The event signed as a ceremony: the review (root change, owner by handle, digest) before
+/// any PIN, u1's token signs, the transcript records the event, the digests and the signature
+/// and is sealed; `conclave transcript verify` anchors it in the known-good root. The exported
+/// bundles go into the event's checkout with `conclave tuf-on-ci apply`, after which
+/// `tuf-on-ci-sign --no-push` as u1 says "Nothing to do." and python-tuf verifies the new root.
+#[test]
+fn the_sign_tuf_on_ci_event_ceremony_signs_an_event_that_tuf_on_ci_then_accepts() {
+    let w = world();
+    let ws = ceremony_workspace(&w, "ws", &w.path("stick/event"));
+    let r = run_ceremony(&w, &ws);
+    assert_eq!(r.code(), 0, "{r:?}");
+
+    // The transcript: the event imported whole, the changed role's digest proposed and
+    // approved, one signature by u1, sealed.
+    let transcript = ws.join("sign-tuf-on-ci-event-v1.transcript.jsonl");
+    let text = std::fs::read_to_string(&transcript).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let details = |event: &str| -> Vec<&serde_json::Value> {
+        records
+            .iter()
+            .map(|r| &r["details"])
+            .filter(|d| d["event"] == event)
+            .collect()
+    };
+    let imported = details("event-imported");
+    assert_eq!(imported.len(), 1, "{text}");
+    assert!(imported[0]["files"]["root_history/2.root.json"].is_string());
+    assert!(imported[0]["known_good"]["root.json"].is_string());
+    let root_v2 = std::fs::read(w.path("stick/event/root.json")).unwrap();
+    let md = conclave::tuf::metadata::AnyMetadata::from_bytes(&root_v2).unwrap();
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(md.signed_bytes()))
+    };
+    let proposed = details("proposed");
+    assert_eq!(proposed.len(), 1, "{text}");
+    assert_eq!(proposed[0]["digests"]["root"], digest.as_str(), "{text}");
+    assert_eq!(details("approved")[0]["digests"]["root"], digest.as_str());
+    let signed = details("signed");
+    assert_eq!(signed.len(), 1, "one role, one key id: {text}");
+    assert_eq!(signed[0]["keyholder"], "@tuf-on-ci-u1");
+    assert_eq!(signed[0]["role"], "root");
+    assert_eq!(details("sealed").len(), 1, "{text}");
+
+    // The auditor: the transcript verifies, anchored in the known-good root.
+    let r = w.conclave(
+        &[
+            "transcript",
+            "verify",
+            s(&transcript),
+            "--trusted-root",
+            s(&w.path("stick/known-good/root.json")),
+        ],
+        "",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(r.stdout.contains("VALID"), "{r:?}");
+
+    // The export: one bundle in a folder named after the event's digests.
+    let export = ws.join("export");
+    let dirs: Vec<PathBuf> = std::fs::read_dir(&export)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with("tuf-on-ci-signatures-")
+        })
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let bundles: Vec<_> = std::fs::read_dir(&dirs[0])
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".bundle"))
+        .collect();
+    assert_eq!(bundles.len(), 1, "{bundles:?}");
+    assert!(bundles[0].starts_with("root-v2-"), "{bundles:?}");
+
+    // Connected side: apply, commit, push; tuf-on-ci has nothing left to ask of u1.
+    let c1 = w.clone_of("u1");
+    w.git("u1", &["fetch", "-q", "origin"]);
+    w.git(
+        "u1",
+        &["checkout", "-q", "-B", EVENT, &format!("origin/{EVENT}")],
+    );
+    let r = w.conclave(
+        &[
+            "tuf-on-ci",
+            "apply",
+            "--event",
+            s(&c1.join("metadata")),
+            "--known-good",
+            s(&w.path("stick/known-good")),
+            s(&dirs[0]),
+        ],
+        "",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    w.git("u1", &["add", "metadata"]);
+    w.git(
+        "u1",
+        &["commit", "-q", "-m", "Signature from @tuf-on-ci-u1"],
+    );
+    w.git("u1", &["push", "-q", "origin", EVENT]);
+    w.git("u1", &["checkout", "-q", "main"]);
+    let after = w.ok("tuf-on-ci-sign", "u1", &["--no-push", EVENT], &c1, "");
+    assert!(after.stdout.contains("Nothing to do."), "{after:?}");
+
+    w.git("u1", &["checkout", "-q", EVENT]);
+    let check = r#"
+import sys
+import tuf_on_ci_sign._signer_repository  # registers sigstore-oidc keys, as tuf-on-ci does
+from tuf.api.metadata import Metadata
+kg, new, hist = (open(p, "rb").read() for p in sys.argv[1:4])
+old_md, new_md = Metadata.from_bytes(kg), Metadata.from_bytes(new)
+old_md.verify_delegate("root", new_md)
+new_md.verify_delegate("root", new_md)
+assert new == hist, "root_history copy differs"
+print("verified root v%d" % new_md.signed.version)
+"#;
+    let py = w.tools.join("python");
+    let r = w.ok(
+        s(&py),
+        "u1",
+        &[
+            "-c",
+            check,
+            s(&w.path("stick/known-good/root.json")),
+            s(&c1.join("metadata/root.json")),
+            s(&c1.join("metadata/root_history/2.root.json")),
+        ],
+        &c1,
+        "",
+    );
+    assert_eq!(r.stdout.trim(), "verified root v2", "{r:?}");
+}
+
+/// A CI-rule violation (root version +2) stops the ceremony at the import step, naming file
+/// and field: no review, no PIN, no signature in the transcript, nothing exported.
+#[test]
+fn the_ceremony_refuses_an_event_breaking_a_ci_rule_before_any_pin() {
+    let w = world();
+    let bad = w.path("stick/bad-version");
+    common::copy_dir(&w.path("stick/event"), &bad);
+    edit_root(&bad, |v| v["signed"]["version"] = 3.into());
+    let ws = ceremony_workspace(&w, "ws-bad", &bad);
+    let r = run_ceremony(&w, &ws);
+    assert_ne!(r.code(), 0, "{r:?}");
+    let all = format!("{}{}", r.stdout, r.stderr);
+    for want in [
+        "tuf-on-ci-event/root.json: $.signed.version: root version 3 after known-good version 1: must be exactly 2",
+        "no PIN was asked",
+    ] {
+        assert!(all.contains(want), "missing {want:?} in {r:?}");
+    }
+    let text = std::fs::read_to_string(ws.join("sign-tuf-on-ci-event-v1.transcript.jsonl"))
+        .unwrap_or_default();
+    for event in ["\"event\":\"event-imported\"", "\"event\":\"signed\""] {
+        assert!(!text.contains(event), "{event} recorded: {text}");
+    }
+    let exported = std::fs::read_dir(ws.join("export"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(exported, 0, "nothing is exported");
+}

@@ -26,7 +26,13 @@ use crate::tuf::metadata::{
 use crate::tuf::verify::{ThresholdResult, count_signatures, trust_root, update_root};
 
 mod rstuf;
+pub mod summary;
+mod tuf_on_ci;
 pub use rstuf::{BOOTSTRAP_SIGNATURES, MODEL_PARAM};
+pub use summary::{
+    ReviewSummary, SUMMARY_FIRST_ABOVE_LINES, answered_request_set, top_level_lines,
+};
+pub use tuf_on_ci::{EVENT_DIR, KNOWN_GOOD_DIR, SIGNATURES_DIR};
 
 /// Something that happened in the ceremony: the `details` of a transcript record, tagged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +134,17 @@ pub enum Event {
         /// The layout file's text exactly as read (JSON: a metablock or a DSSE envelope).
         file: String,
     },
+    /// A tuf-on-ci signing event imported from the input media (sign-tuf-on-ci-event): the
+    /// event's `metadata/` folder and the known-good one whole, so the review and every CI rule
+    /// are replayed from the transcript.
+    EventImported {
+        /// Step id.
+        step: String,
+        /// The event's files: path relative to its `metadata/` to the bytes (base64).
+        files: BTreeMap<String, String>,
+        /// The known-good `metadata/` (the main branch): path to the bytes (base64).
+        known_good: BTreeMap<String, String>,
+    },
     /// Public keys of online roles imported from the input media.
     KeysImported {
         /// Step id.
@@ -172,6 +189,11 @@ pub enum Event {
         step: String,
         /// The digests read aloud (must equal the proposal's).
         digests: BTreeMap<String, String>,
+        /// The room confirmed that the request set's SHA-256 (this value) matches the one the
+        /// registry published before the ceremony: required for a summary-first review
+        /// ([`SUMMARY_FIRST_ABOVE_LINES`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_set_sha256: Option<String>,
     },
     /// A keyholder signed one role's digest with their token.
     Signed {
@@ -384,6 +406,7 @@ impl Event {
             Event::RequestsImported { .. } => "requests-imported",
             Event::KeyGenerated { .. } => "key-generated",
             Event::LayoutImported { .. } => "layout-imported",
+            Event::EventImported { .. } => "event-imported",
             Event::TargetsImported { .. } => "targets-imported",
             Event::Proposed { .. } => "proposed",
             Event::Approved { .. } => "approved",
@@ -413,6 +436,7 @@ impl Event {
             | Event::RequestsImported { step, .. }
             | Event::KeyGenerated { step, .. }
             | Event::LayoutImported { step, .. }
+            | Event::EventImported { step, .. }
             | Event::TargetsImported { step, .. }
             | Event::Proposed { step, .. }
             | Event::Approved { step, .. }
@@ -494,6 +518,14 @@ pub enum Need {
     ImportLayout {
         /// File name on the input media.
         file: String,
+    },
+    /// A tuf-on-ci signing event and the known-good metadata from the input media (folder
+    /// names under the input folder).
+    ImportEvent {
+        /// The event's `metadata/` folder.
+        event: String,
+        /// The known-good `metadata/` folder.
+        known_good: String,
     },
     /// Online public keys for these roles from the input media.
     ImportKeys {
@@ -778,6 +810,9 @@ pub struct Proposal {
     pub root: Option<Metadata<Root>>,
     /// The new targets, if the ceremony changes targets.
     pub targets: Option<Metadata<Targets>>,
+    /// The roles a tuf-on-ci signing event changes (sign-tuf-on-ci-event), with the signatures
+    /// so far; empty for every other kind.
+    pub tuf_on_ci: Vec<crate::tuf::tuf_on_ci::ChangedRole>,
 }
 
 impl Proposal {
@@ -797,6 +832,7 @@ impl Proposal {
         if let Some(t) = &self.targets {
             d.insert("targets".into(), hex::encode(t.signed_digest()));
         }
+        tuf_on_ci::digests(&self.tuf_on_ci, &mut d);
         d
     }
 }
@@ -823,6 +859,8 @@ pub struct Engine {
     requests: Vec<KeyRequest>,
     request_sources: Vec<RequestSource>,
     layout: Option<crate::intoto::LayoutFile>,
+    /// The imported tuf-on-ci signing event, reviewed (sign-tuf-on-ci-event).
+    tuf_on_ci: Option<Box<tuf_on_ci::ImportedEvent>>,
     publication: Option<super::publish::Publication>,
     generated: Vec<(String, String, Key)>,
     proposal: Option<Proposal>,
@@ -899,6 +937,7 @@ impl Engine {
                 | Kind::DelegateClaimedProjects
                 | Kind::SignIntotoLayout
                 | Kind::PublishTargets
+                | Kind::SignTufOnCiEvent
         ) {
             return Err(EngineError::Unsupported(script.kind.as_str().to_string()));
         }
@@ -921,6 +960,7 @@ impl Engine {
             requests: Vec::new(),
             request_sources: Vec::new(),
             layout: None,
+            tuf_on_ci: None,
             publication: None,
             generated: Vec::new(),
             proposal: None,
@@ -1056,6 +1096,7 @@ impl Engine {
                     .cloned()
                     .unwrap_or_else(|| "root.layout".into()),
             },
+            Action::ImportEvent => tuf_on_ci::need(step),
             Action::ImportKeys => Need::ImportKeys {
                 roles: step
                     .with
@@ -1117,6 +1158,9 @@ impl Engine {
         let Some(p) = &self.proposal else {
             return m;
         };
+        if self.is_tuf_on_ci() {
+            return tuf_on_ci::meters(p);
+        }
         if let Some(l) = &p.layout
             && p.targets.is_none()
             && let Some(r) = self.layout_meter(l)
@@ -1177,6 +1221,9 @@ impl Engine {
 
     /// The files the export step writes (consistent-snapshot names), once signed.
     pub fn export_files(&self) -> Vec<(String, Vec<u8>)> {
+        if self.is_tuf_on_ci() {
+            return self.tuf_on_ci_export();
+        }
         let mut out = Vec::new();
         if let Some(p) = &self.proposal {
             if let Some(l) = &p.layout {
@@ -1228,6 +1275,7 @@ impl Engine {
             .map_err(|e| self.policy(e))?;
         Ok(Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: None,
             targets: Some(Metadata::new(new_targets)),
         })
@@ -1296,6 +1344,7 @@ impl Engine {
                 .ok_or_else(|| self.policy("no in-toto layout was imported"))?;
             return Ok(Proposal {
                 layout: Some(layout),
+                tuf_on_ci: Vec::new(),
                 root: None,
                 targets: None,
             });
@@ -1328,6 +1377,7 @@ impl Engine {
         .map_err(|e| self.policy(e.to_string()))?;
         Ok(Proposal {
             layout: Some(layout),
+            tuf_on_ci: Vec::new(),
             root: None,
             targets: Some(Metadata::new(new_targets)),
         })
@@ -1342,6 +1392,7 @@ impl Engine {
             Kind::RotateTargetsKeys => return self.build_targets_rotation(),
             Kind::DelegateClaimedProjects => return self.build_delegations(),
             Kind::PublishTargets => return self.build_publication(),
+            Kind::SignTufOnCiEvent => return self.build_tuf_on_ci(),
             Kind::BootstrapRoot if self.rstuf() => return self.build_rstuf_bootstrap(),
             _ => {}
         }
@@ -1403,6 +1454,7 @@ impl Engine {
         }
         Ok(Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: Some(Metadata::new(root)),
             targets: Some(Metadata::new(targets)),
         })
@@ -1422,6 +1474,7 @@ impl Engine {
         let new_targets = edit::bump(targets.signed(), now + days("targets_expiry_days"));
         Ok(Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: Some(Metadata::new(new_root)),
             targets: Some(Metadata::new(new_targets)),
         })
@@ -1429,24 +1482,27 @@ impl Engine {
 
     /// The roles a key may sign in this ceremony: root when the new or the current root's root
     /// role names it, targets when the new root's targets role names it.
-    pub fn roles_for_key(&self, keyid: &KeyId) -> Vec<&'static str> {
+    pub fn roles_for_key(&self, keyid: &KeyId) -> Vec<String> {
         let mut roles = Vec::new();
         let Some(p) = &self.proposal else {
             return roles;
         };
+        if self.is_tuf_on_ci() {
+            return tuf_on_ci::roles_for_key(p, keyid);
+        }
         let new_root = p.root.as_ref().map(|r| r.signed());
         let old_root = self.current.as_ref().map(|(r, _)| r.signed());
         let names =
             |r: Option<&Root>, ty: RoleType| r.is_some_and(|r| r.role(ty).keyids.contains(keyid));
         if p.root.is_some() && (names(new_root, RoleType::Root) || names(old_root, RoleType::Root))
         {
-            roles.push("root");
+            roles.push("root".to_string());
         }
         if p.targets.is_some() && names(new_root.or(old_root), RoleType::Targets) {
-            roles.push("targets");
+            roles.push("targets".to_string());
         }
         if p.layout.is_some() && p.targets.is_none() && names(old_root, RoleType::Targets) {
-            roles.push("layout");
+            roles.push("layout".to_string());
         }
         roles
     }
@@ -1574,13 +1630,23 @@ impl Engine {
     /// The key id under which the proposal's new root or the current root lists the key with
     /// this material (a token's public key), if either does.
     pub fn key_for_material(&self, material: &[u8]) -> Option<KeyId> {
+        self.key_ids_for_material(material).into_iter().next()
+    }
+
+    /// Every key id under which the proposal's new root, the current root (or, signing a
+    /// tuf-on-ci event, a changed role's delegator) lists the key with this material: a token
+    /// key may be listed under several (a key id hashes the whole key, owner field included).
+    pub fn key_ids_for_material(&self, material: &[u8]) -> Vec<KeyId> {
+        let mut ids = self.tuf_on_ci_key_ids(material);
         let (new_root, old_root) = self.roots();
-        [new_root, old_root].into_iter().flatten().find_map(|r| {
-            r.keys
-                .iter()
-                .find(|(_, k)| k.public_key().is_ok_and(|p| p.material() == material))
-                .map(|(id, _)| id.clone())
-        })
+        for r in [new_root, old_root].into_iter().flatten() {
+            for (id, k) in &r.keys {
+                if k.public_key().is_ok_and(|p| p.material() == material) && !ids.contains(id) {
+                    ids.push(id.clone());
+                }
+            }
+        }
+        ids
     }
 
     /// The review as lines people read: for each role the version and expiry change, thresholds,
@@ -1591,6 +1657,9 @@ impl Engine {
         let Some(p) = &self.proposal else {
             return out;
         };
+        if self.is_tuf_on_ci() {
+            return self.tuf_on_ci_review_lines(p);
+        }
         for (role, f) in proposal_findings(p) {
             out.push(accepted_loss_line(role, &f));
         }
@@ -1810,6 +1879,9 @@ impl Engine {
     }
 
     fn keyholder_keys(&self, who: &str) -> Vec<KeyId> {
+        if self.is_tuf_on_ci() {
+            return self.tuf_on_ci_keyholder_keys(who);
+        }
         let mut ids: Vec<KeyId> = self
             .generated
             .iter()
@@ -1836,10 +1908,13 @@ impl Engine {
     }
 
     /// What a keyholder still has to sign: (key id, role) pairs their keys may sign and have not.
-    pub fn roles_left(&self, who: &str) -> Vec<(KeyId, &'static str)> {
+    pub fn roles_left(&self, who: &str) -> Vec<(KeyId, String)> {
         let Some(p) = &self.proposal else {
             return Vec::new();
         };
+        if self.is_tuf_on_ci() {
+            return self.tuf_on_ci_roles_left(p, who);
+        }
         let signed = |role: &str, id: &KeyId| {
             if role == "layout" {
                 // A layout signature names the key by its plain key id.
@@ -1864,7 +1939,7 @@ impl Engine {
         let mut left = Vec::new();
         for id in self.keyholder_keys(who) {
             for role in self.roles_for_key(&id) {
-                if !signed(role, &id) {
+                if !signed(&role, &id) {
                     left.push((id.clone(), role));
                 }
             }
@@ -1876,6 +1951,9 @@ impl Engine {
     /// here, or a key root lists with them as owner. When no key names an owner (metadata made
     /// by another tool), every keyholder is asked.
     fn keyholder_may_sign(&self, who: &str) -> bool {
+        if self.is_tuf_on_ci() {
+            return !self.keyholder_key_ids(who).is_empty();
+        }
         if self.generated.iter().any(|(k, _, _)| k == who) {
             return true;
         }
@@ -2339,6 +2417,7 @@ impl Engine {
         }
         Ok(Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: None,
             targets: Some(Metadata::new(new_targets)),
         })
@@ -2368,6 +2447,7 @@ impl Engine {
         let new_targets = edit::bump(targets.signed(), now + days("targets_expiry_days"));
         Ok(Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: Some(Metadata::new(new_root)),
             targets: Some(Metadata::new(new_targets)),
         })
@@ -2416,6 +2496,7 @@ impl Engine {
         edit::check_root(&new_root).map_err(|e| self.policy(e.to_string()))?;
         Ok(Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: Some(Metadata::new(new_root)),
             targets: None,
         })
@@ -2454,6 +2535,7 @@ impl Engine {
         edit::check_root(&new_root).map_err(|e| self.policy(e.to_string()))?;
         Ok(Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: Some(Metadata::new(new_root)),
             targets: None,
         })
@@ -2704,6 +2786,15 @@ impl Engine {
                 self.current = Some((root_md, targets_md));
                 self.advance();
             }
+            (
+                Action::ImportEvent,
+                Event::EventImported {
+                    files, known_good, ..
+                },
+            ) => {
+                self.import_tuf_on_ci(files, known_good)?;
+                self.advance();
+            }
             (Action::ImportLayout, Event::LayoutImported { file, .. }) => {
                 let layout = crate::intoto::LayoutFile::from_bytes(file.as_bytes())
                     .map_err(|e| self.policy(format!("the layout: {e}")))?;
@@ -2945,7 +3036,15 @@ impl Engine {
                 self.proposal = Some(p);
                 self.advance();
             }
-            (Action::Review, Event::Approved { digests, .. }) => {
+            (
+                Action::Review,
+                Event::Approved {
+                    digests,
+                    request_set_sha256,
+                    ..
+                },
+            ) => {
+                self.check_request_set_confirmation(request_set_sha256.as_deref())?;
                 let expected = self
                     .proposal
                     .as_ref()
@@ -2955,6 +3054,24 @@ impl Engine {
                     return Err(self.policy("the approved digests differ from the proposal's"));
                 }
                 self.approved = true;
+                self.advance();
+            }
+            (
+                Action::Sign,
+                Event::Signed {
+                    keyholder,
+                    role,
+                    keyid,
+                    sig,
+                    ..
+                },
+            ) if self.is_tuf_on_ci() => self.tuf_on_ci_signed(keyholder, role, keyid, sig)?,
+            (Action::Sign, Event::SigningClosed { .. }) if self.is_tuf_on_ci() => {
+                self.tuf_on_ci_close()?;
+                self.advance();
+            }
+            (Action::Verify, Event::Verified { .. }) if self.is_tuf_on_ci() => {
+                self.tuf_on_ci_verify()?;
                 self.advance();
             }
             (
@@ -3012,10 +3129,7 @@ impl Engine {
                         "key {keyid} belongs to {owner}, not to {keyholder}"
                     )));
                 }
-                if !self
-                    .roles_for_key(&KeyId(keyid.clone()))
-                    .contains(&role.as_str())
-                {
+                if !self.roles_for_key(&KeyId(keyid.clone())).contains(role) {
                     return Err(
                         self.policy(format!("key {keyid} of {keyholder} may not sign {role}"))
                     );
@@ -3329,7 +3443,11 @@ mod tests {
                     step,
                     digests: engine.proposal().unwrap().digests(),
                 },
-                Need::Review { digests } => Event::Approved { step, digests },
+                Need::Review { digests } => Event::Approved {
+                    step,
+                    digests,
+                    request_set_sha256: engine.request_set_sha256(),
+                },
                 Need::Sign { pending, .. } => match pending.first() {
                     None => Event::SigningClosed { step },
                     Some(who) => {
@@ -3388,6 +3506,7 @@ mod tests {
                     sources: Vec::new(),
                 },
                 Need::ImportLayout { .. } => panic!("these tests import no layout"),
+                Need::ImportEvent { .. } => panic!("these tests import no tuf-on-ci event"),
                 Need::ImportTargets => {
                     let (manifest, files) = room.publish.clone().expect("a publish manifest");
                     Event::TargetsImported {
@@ -4125,6 +4244,7 @@ mod tests {
             edit::new_root(&roles, time::macros::datetime!(2030-01-01 0:00 UTC)).unwrap();
         let good = Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: Some(Metadata::new(root.clone())),
             targets: None,
         };
@@ -4138,6 +4258,7 @@ mod tests {
         }
         let bad = Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: Some(Metadata::new(root.clone())),
             targets: None,
         };

@@ -59,6 +59,9 @@ pub enum Action {
     /// Import target files with their custom metadata, and a delegation to an online role,
     /// from the input media (publish-targets).
     ImportTargets,
+    /// Import a tuf-on-ci signing event's `metadata/` folder and the known-good `metadata/`
+    /// from the input media (sign-tuf-on-ci-event).
+    ImportEvent,
     /// A keyholder presents their token; Conclave matches it to the keyholder.
     EnrollToken,
     /// Generate a key pair inside each keyholder's token.
@@ -79,7 +82,7 @@ pub enum Action {
 
 impl Action {
     /// All actions, for messages.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::Acknowledge,
         Action::AirgapCheck,
         Action::ClockConfirm,
@@ -89,6 +92,7 @@ impl Action {
         Action::ImportRequests,
         Action::ImportLayout,
         Action::ImportTargets,
+        Action::ImportEvent,
         Action::EnrollToken,
         Action::GenerateKey,
         Action::Propose,
@@ -111,6 +115,7 @@ impl Action {
             Action::ImportRequests => "import-requests",
             Action::ImportLayout => "import-layout",
             Action::ImportTargets => "import-targets",
+            Action::ImportEvent => "import-event",
             Action::EnrollToken => "enroll-token",
             Action::GenerateKey => "generate-key",
             Action::Propose => "propose",
@@ -152,11 +157,13 @@ pub enum Kind {
     SignIntotoLayout,
     /// Publish target files (with custom metadata) and a delegation to an online role.
     PublishTargets,
+    /// Sign a tuf-on-ci signing event (its changed roles) against the known-good metadata.
+    SignTufOnCiEvent,
 }
 
 impl Kind {
     /// All kinds.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::BootstrapRoot,
         Kind::RotateRootKeys,
         Kind::RotateTargetsKeys,
@@ -165,6 +172,7 @@ impl Kind {
         Kind::DelegateClaimedProjects,
         Kind::SignIntotoLayout,
         Kind::PublishTargets,
+        Kind::SignTufOnCiEvent,
     ];
 
     /// Name as written in scripts.
@@ -178,6 +186,7 @@ impl Kind {
             Kind::DelegateClaimedProjects => "delegate-claimed-projects",
             Kind::SignIntotoLayout => "sign-intoto-layout",
             Kind::PublishTargets => "publish-targets",
+            Kind::SignTufOnCiEvent => "sign-tuf-on-ci-event",
         }
     }
 
@@ -246,6 +255,19 @@ impl Kind {
                 RollCall,
                 LoadMetadata,
                 ImportTargets,
+                Propose,
+                Review,
+                Sign,
+                Verify,
+                Export,
+                Seal,
+            ],
+            // The event is reviewed (tuf-on-ci's CI rules) when it is imported, before any PIN.
+            Kind::SignTufOnCiEvent => &[
+                AirgapCheck,
+                ClockConfirm,
+                RollCall,
+                ImportEvent,
                 Propose,
                 Review,
                 Sign,
@@ -474,6 +496,7 @@ fn action_settings(a: Action) -> (&'static [&'static str], &'static [&'static st
         Action::LoadMetadata => (&[], &["source"]),
         Action::ImportKeys => (&[], &["roles"]),
         Action::ImportLayout => (&[], &["file"]),
+        Action::ImportEvent => (&[], &["event", "known_good"]),
         // `existing = "use"`: take a key the token already holds under the ceremony's label
         // instead of generating one (shown as existing in the review and the transcript).
         Action::GenerateKey => (&[], &["for", "existing"]),

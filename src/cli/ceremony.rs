@@ -82,6 +82,11 @@ struct Answers {
     /// Close signing as soon as every threshold is met (keyholders not asked yet do not sign).
     #[serde(default)]
     close_signing_when_met: bool,
+    /// The SHA-256 of the key request set the registry published before the ceremony
+    /// (`sha256sum *.json | sha256sum` in the request folder, 64 hex digits): the review is
+    /// approved only when the requests on the input media hash to it; required when the review
+    /// opens with a summary (more than 200 lines).
+    request_set_sha256: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -107,6 +112,18 @@ fn read_answers(path: &Path) -> Result<Answers, CliError> {
         ))
     })?;
     check_names(path, &answers)?;
+    let mut answers = answers;
+    if let Some(d) = &answers.request_set_sha256 {
+        let d = d.trim().to_ascii_lowercase();
+        if d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(CliError::Usage(format!(
+                "{}: request_set_sha256: expected the 64 hex digits of a SHA-256, found \"{}\"",
+                path.display(),
+                crate::text::show(&d)
+            )));
+        }
+        answers.request_set_sha256 = Some(d);
+    }
     Ok(answers)
 }
 
@@ -199,8 +216,18 @@ fn read_pins(
             )));
         };
         // `keyholder@token=PIN`: the PIN of one of the keyholder's tokens (label or serial),
-        // for a keyholder who brings two (e.g. replacing their own token in a rotation).
-        let name = who.trim().split_once('@').map_or(who.trim(), |(k, _)| k);
+        // for a keyholder who brings two (e.g. replacing their own token in a rotation). A
+        // keyholder named by a handle (`@alice`, as tuf-on-ci records owners) keeps its `@`.
+        let who_t = who.trim();
+        let name = if keyholders.iter().any(|k| k == who_t) {
+            who_t
+        } else {
+            who_t
+                .char_indices()
+                .skip(1)
+                .find(|(_, c)| *c == '@')
+                .map_or(who_t, |(i, _)| &who_t[..i])
+        };
         if !keyholders.iter().any(|k| k == name) {
             return Err(CliError::Usage(format!(
                 "standard input line {}: \"{}\" is not a keyholder of the answers file",
@@ -286,6 +313,7 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
         log_origin: answers.log_origin,
         skip: answers.skip,
         close_signing_when_met: answers.close_signing_when_met,
+        request_set_sha256: answers.request_set_sha256,
     };
     let practice = plan.practice;
 

@@ -362,13 +362,11 @@ pub fn read_pin(pin_stdin: bool, prompt: &str) -> Result<Pin, CliError> {
         }
         Ok(pin)
     } else {
-        rpassword::prompt_password(prompt)
-            .map(Zeroizing::new)
-            .map_err(|e| {
-                CliError::Usage(format!(
-                    "cannot read the PIN from the terminal ({e}); use --pin-stdin in scripts"
-                ))
-            })
+        crate::pin::prompt_pin(prompt).map_err(|e| {
+            CliError::Usage(format!(
+                "cannot read the PIN from the terminal ({e}); use --pin-stdin in scripts"
+            ))
+        })
     }
 }
 

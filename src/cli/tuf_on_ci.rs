@@ -231,24 +231,12 @@ fn review(a: &EventArgs) -> Result<Outcome, CliError> {
 
 /// A bundle file name for a role and key id: `ROLE-vN-KEYID16.bundle`.
 fn bundle_name(role: &str, version: u64, keyid: &KeyId) -> Result<String, CliError> {
-    let ok = !role.is_empty()
-        && role
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !role.starts_with('.');
-    if !ok {
-        return Err(CliError::Invalid(format!(
+    core::bundle_file_name(role, version, keyid).ok_or_else(|| {
+        CliError::Invalid(format!(
             "role name \"{}\" cannot name a bundle file",
             show(role)
-        )));
-    }
-    let id: String = keyid
-        .as_str()
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .take(16)
-        .collect();
-    Ok(format!("{role}-v{version}-{id}.bundle"))
+        ))
+    })
 }
 
 fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {

@@ -52,25 +52,35 @@ pub struct Check {
 /// Check a finished ceremony's output as an auditor would.
 pub fn check(report: &CeremonyReport, clock: &dyn Clock) -> Result<Vec<Check>, DriverError> {
     let export = &report.export_dir;
-    let first = export.join("1.root.json");
-    let root =
-        std::fs::read(&first).map_err(|e| DriverError::Io(format!("{}: {e}", first.display())))?;
-    let src = FolderSource::new(export, DEFAULT_MAX_FILE_SIZE)
-        .map_err(|e| DriverError::Io(format!("{}: {e}", export.display())))?;
-    let verified = verify_repository("1.root.json", &root, &src, clock.now());
+    // A signed tuf-on-ci event exports signatures, not a repository: they are checked against
+    // the event, and the transcript is anchored in the known-good root.
+    let tuf_on_ci = super::tuf_on_ci::output_check(report);
+    let first = tuf_on_ci
+        .as_ref()
+        .map_or_else(|| export.join("1.root.json"), |(_, kg)| kg.clone());
     // An RSTUF bootstrap that left root v1 pending: checked as RSTUF's payload, and the
     // transcript cannot be anchored in root v1 yet.
     let pending = super::rstuf::pending_bootstrap(export);
-    let mut checks = vec![Check {
-        kind: CheckKind::Metadata,
-        command: format!(
-            "conclave verify --trusted-root {0}/1.root.json --repo {0}",
-            export.display()
-        ),
-        passed: verified.is_valid(),
-        reason: verified.error.as_ref().map(ToString::to_string),
-        note: None,
-    }];
+    let mut checks = match tuf_on_ci {
+        Some((c, _)) => vec![c],
+        None => {
+            let root = std::fs::read(&first)
+                .map_err(|e| DriverError::Io(format!("{}: {e}", first.display())))?;
+            let src = FolderSource::new(export, DEFAULT_MAX_FILE_SIZE)
+                .map_err(|e| DriverError::Io(format!("{}: {e}", export.display())))?;
+            let verified = verify_repository("1.root.json", &root, &src, clock.now());
+            vec![Check {
+                kind: CheckKind::Metadata,
+                command: format!(
+                    "conclave verify --trusted-root {0}/1.root.json --repo {0}",
+                    export.display()
+                ),
+                passed: verified.is_valid(),
+                reason: verified.error.as_ref().map(ToString::to_string),
+                note: None,
+            }]
+        }
+    };
     if let Some((command, passed, reason, note)) = &pending {
         checks[0] = Check {
             kind: CheckKind::Metadata,

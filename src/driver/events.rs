@@ -388,7 +388,9 @@ impl Session {
         };
         let mut signer =
             token_signer_for(&self.module, who, &self.plan, &self.engine, &keyid, pin)?;
-        let bytes = match (role, &p.root, &p.targets) {
+        let tuf_on_ci = self.engine.tuf_on_ci_signed_bytes(&role);
+        let bytes = match (role.as_str(), &p.root, &p.targets) {
+            _ if tuf_on_ci.is_some() => tuf_on_ci.unwrap_or_default(),
             ("layout", _, _) => match &p.layout {
                 Some(l) => l.signed_message(),
                 None => {
@@ -411,7 +413,7 @@ impl Session {
         Ok(Event::Signed {
             step: self.step(),
             keyholder: who.to_string(),
-            role: role.into(),
+            role,
             keyid: keyid.0,
             sig: hex::encode(sig),
         })
@@ -515,6 +517,9 @@ impl Session {
             Need::ImportRequests => self.import_requests_event()?,
             Need::ImportTargets => self.import_targets_event()?,
             Need::ImportLayout { file } => self.import_layout_event(&file)?,
+            Need::ImportEvent { event, known_good } => {
+                self.import_event_event(&event, &known_good)?
+            }
             Need::ImportKeys { .. } => self.import_keys_event(),
             Need::GenerateKey {
                 keyholder,
@@ -524,7 +529,15 @@ impl Session {
                 self.generate_key_event(&keyholder, &key_type, pin)?
             }
             Need::Propose => self.propose_event()?,
-            Need::Review { digests } => Event::Approved { step, digests },
+            Need::Review { digests } => Event::Approved {
+                step,
+                digests,
+                request_set_sha256: crate::ceremony::engine::answered_request_set(
+                    &self.engine,
+                    self.plan.request_set_sha256.as_deref(),
+                )
+                .map_err(|e| DriverError::Refused(format!("answers file: {e}")))?,
+            },
             Need::Sign { pending, meters } => {
                 let met = !meters.is_empty() && meters.values().all(|m| m.verified());
                 if let Some((who, reason)) =

@@ -29,6 +29,7 @@ mod seal;
 mod session;
 mod token_store;
 mod tokens;
+mod tuf_on_ci;
 mod workspace;
 
 pub use checks::{Check, CheckKind, check};

@@ -48,4 +48,9 @@ pub struct Plan {
     /// Close the signing step as soon as every threshold is met: keyholders not asked yet do
     /// not sign (otherwise every keyholder present signs).
     pub close_signing_when_met: bool,
+    /// The SHA-256 of the key request set the registry published before the ceremony
+    /// (`sha256sum *.json | sha256sum` in the request folder): the review is approved only when
+    /// the imported set hashes to it, and a summary-first review needs it
+    /// ([`crate::ceremony::engine::answered_request_set`]).
+    pub request_set_sha256: Option<String>,
 }

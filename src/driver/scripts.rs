@@ -1,7 +1,7 @@
 //! The ceremony scripts shipped in the binary.
 
 /// Names of the scripts shipped in the binary, in the order a registry usually needs them.
-pub const SHIPPED_SCRIPTS: [&str; 12] = [
+pub const SHIPPED_SCRIPTS: [&str; 13] = [
     "bootstrap-root",
     "rotate-root-keys",
     "refresh-expiry",
@@ -14,6 +14,7 @@ pub const SHIPPED_SCRIPTS: [&str; 12] = [
     "rotate-rstuf-root-keys",
     "refresh-rstuf-expiry",
     "rotate-rstuf-online-key",
+    "sign-tuf-on-ci-event",
 ];
 
 /// The scripts shipped in the binary (the appliance has no source tree).
@@ -37,6 +38,7 @@ pub fn shipped_script(name: &str) -> Option<&'static str> {
         "rotate-rstuf-online-key" => {
             include_str!("../../ceremony-scripts/rotate-rstuf-online-key.toml")
         }
+        "sign-tuf-on-ci-event" => include_str!("../../ceremony-scripts/sign-tuf-on-ci-event.toml"),
         _ => return None,
     })
 }

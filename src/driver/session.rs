@@ -189,8 +189,13 @@ impl Session {
             .filter_map(|s| s.with.get("roles"))
             .flat_map(|r| r.split(',').map(|x| x.trim().to_string()))
             .collect();
-        let (online, online_digest) =
-            online_keys(ws, &keys_file, practice_tokens_used, &import_roles)?;
+        // A tuf-on-ci event brings no online keys: its inputs are recorded whole when imported.
+        let (online, inputs) = if script.kind == Kind::SignTufOnCiEvent {
+            (Default::default(), Vec::new())
+        } else {
+            let (keys, digest) = online_keys(ws, &keys_file, practice_tokens_used, &import_roles)?;
+            (keys, vec![digest])
+        };
 
         let tpath = if script.kind == Kind::BootstrapRoot {
             ws.transcript(script_name)
@@ -202,6 +207,10 @@ impl Session {
                 // A practice root rotation adds dave and removes carol: once one is sealed,
                 // running the same command again reports it (and verifies it again); a second
                 // one could only fail.
+                // One transcript per signing event: numbered in the order they are signed.
+                None if script.kind == Kind::SignTufOnCiEvent => {
+                    super::tuf_on_ci::next_transcript(ws, script_name)
+                }
                 None if practice_tokens_used && script.kind == Kind::RotateRootKeys => {
                     match newest_transcript(ws, script_name) {
                         Some(p) => p,
@@ -298,7 +307,7 @@ impl Session {
             file
         } else {
             let mut file = TranscriptFile::create(&tpath).map_err(io("creating the transcript"))?;
-            let begin = BeginDetails::new(script_name, text.as_bytes(), true, vec![online_digest]);
+            let begin = BeginDetails::new(script_name, text.as_bytes(), true, inputs);
             file.append(
                 "conclave",
                 None,

@@ -72,13 +72,11 @@ pub(super) fn login_to(
             &asked
         }
         None => {
-            asked = Zeroizing::new(
-                rpassword::prompt_password(format!(
-                    "PIN for token {} of keyholder {keyholder}: ",
-                    token.label
-                ))
-                .map_err(io("reading the PIN"))?,
-            );
+            asked = crate::pin::prompt_pin(&format!(
+                "PIN for token {} of keyholder {keyholder}: ",
+                token.label
+            ))
+            .map_err(io("reading the PIN"))?;
             &asked
         }
     };
@@ -123,8 +121,12 @@ pub(super) fn find_token_with(
         keys.iter().any(|k| {
             k.tuf_key()
                 .and_then(|key| key.public_key().ok())
-                .and_then(|pk| engine.key_for_material(&pk.material()))
-                .is_some_and(|id| wanted_key(&id))
+                .is_some_and(|pk| {
+                    engine
+                        .key_ids_for_material(&pk.material())
+                        .iter()
+                        .any(&wanted_key)
+                })
         })
     };
     // The keyholder's tokens that show their keys only after login.
@@ -190,8 +192,7 @@ pub(super) fn token_signer_for(
         .find(|k| {
             k.tuf_key()
                 .and_then(|key| key.public_key().ok())
-                .and_then(|pk| engine.key_for_material(&pk.material()))
-                .is_some_and(|id| id == *keyid)
+                .is_some_and(|pk| engine.key_ids_for_material(&pk.material()).contains(keyid))
         })
         .ok_or_else(|| DriverError::Io(format!("{token} does not hold key {keyid} of {who}")))?;
     session

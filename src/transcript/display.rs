@@ -212,6 +212,13 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
         Event::LayoutImported { file, .. } => {
             format!("imported an in-toto layout ({} bytes)", file.len())
         }
+        Event::EventImported {
+            files, known_good, ..
+        } => format!(
+            "imported a tuf-on-ci signing event ({} file(s)) and the known-good metadata ({} file(s))",
+            files.len(),
+            known_good.len()
+        ),
         Event::KeysImported { keys, .. } => format!(
             "imported online keys for {}",
             list(&keys.keys().cloned().collect::<Vec<_>>())

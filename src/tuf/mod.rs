@@ -1,5 +1,6 @@
 //! The pure TUF core: JSON and canonical bytes, keys, metadata, verification. No I/O here.
 
+pub mod bundle;
 pub mod canonical;
 pub mod compat;
 pub mod edit;

@@ -1322,6 +1322,26 @@ pub fn accept_invites(
 
 // ---- the connected side: signatures into the placeholders ---------------------------------
 
+/// A signature bundle's file name for a role and key id: `ROLE-vN-KEYID16.bundle` (`None`: the
+/// role name cannot name a file).
+pub fn bundle_file_name(role: &str, version: u64, keyid: &KeyId) -> Option<String> {
+    let ok = !role.is_empty()
+        && role
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !role.starts_with('.');
+    if !ok {
+        return None;
+    }
+    let id: String = keyid
+        .as_str()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(16)
+        .collect();
+    Some(format!("{role}-v{version}-{id}.bundle"))
+}
+
 /// A detached signature to write into an event (from a bundle).
 #[derive(Clone, Debug)]
 pub struct DetachedSignature {

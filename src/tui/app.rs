@@ -9,8 +9,8 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use zeroize::Zeroizing;
 
 use super::state::{
-    DigestRow, Message, Meter, Prompt, QrOverlay, Screen, SignerRow, TokenRow, TokenStatus,
-    ViewState,
+    DigestRow, Message, Meter, Prompt, QrOverlay, ReviewPane, Screen, SignerRow, TokenRow,
+    TokenStatus, ViewState,
 };
 use super::view;
 use crate::ceremony::engine::{
@@ -105,6 +105,8 @@ enum Pending {
         witness: String,
         text: String,
     },
+    /// The room confirmed that the request set's SHA-256 matches the published value.
+    RequestSetMatches,
     /// The token reports one PIN try left: the room confirmed before the PIN is asked.
     FinalTry {
         label: String,
@@ -140,6 +142,8 @@ enum TextFor {
     SignSkipReason {
         who: String,
     },
+    /// Text to find in a large review's full list.
+    ReviewFind,
 }
 
 enum PromptState {
@@ -181,6 +185,15 @@ pub struct App {
     /// At the review: how many lines from the top have been on screen (approval waits for
     /// all of them).
     review_seen: usize,
+    /// At a summary-first review: the full list is open (behind the summary).
+    review_list: bool,
+    /// At a summary-first review: the scroll of the list not on screen (summary or full list).
+    other_scroll: usize,
+    /// At a summary-first review: the room confirmed that the request set's SHA-256 matches
+    /// the value published before the ceremony (carried by the approval).
+    request_set_confirmed: bool,
+    /// The last text searched for in the full list (`/`, `n` for the next match).
+    review_find: String,
     /// The room confirmed typing a PIN on a token's final try (used by the next PIN prompt).
     final_try_ok: bool,
     values: BTreeMap<String, String>,
@@ -240,6 +253,10 @@ impl App {
             selected: 0,
             scroll: 0,
             review_seen: 0,
+            review_list: false,
+            other_scroll: 0,
+            request_set_confirmed: false,
+            review_find: String::new(),
             final_try_ok: false,
             values: BTreeMap::new(),
             roll: Default::default(),
@@ -418,6 +435,10 @@ impl App {
         self.candidate = None;
         self.scroll = 0;
         self.review_seen = 0;
+        self.review_list = false;
+        self.other_scroll = 0;
+        self.request_set_confirmed = false;
+        self.review_find.clear();
         if let Phase::Ceremony(s) = &self.phase {
             let plan = &s.plan;
             self.values = s
@@ -914,10 +935,14 @@ impl App {
                     | Need::ImportRequests
                     | Need::ImportTargets
                     | Need::ImportKeys { .. }
+                    | Need::ImportEvent { .. }
                     | Need::ImportLayout { .. } => {
                         if enter {
                             let event = match need {
                                 Need::LoadMetadata => s.load_metadata_event(),
+                                Need::ImportEvent { event, known_good } => {
+                                    s.import_event_event(&event, &known_good)
+                                }
                                 Need::ImportRequests => s.import_requests_event(),
                                 Need::ImportTargets => s.import_targets_event(),
                                 Need::ImportLayout { file } => s.import_layout_event(&file),
@@ -1018,7 +1043,15 @@ impl App {
                         }
                     }
                     Need::Review { digests } => {
-                        self.review_key(k.code, actor, Event::Approved { step, digests });
+                        self.review_key(
+                            k.code,
+                            actor,
+                            Event::Approved {
+                                step,
+                                digests,
+                                request_set_sha256: None,
+                            },
+                        );
                     }
                     Need::Sign { pending, meters } => {
                         let met = !meters.is_empty() && meters.values().all(|m| m.verified());
@@ -1145,64 +1178,140 @@ impl App {
 
     /// A key at the review. Paging moves one screen less one line (the screen as drawn on
     /// this terminal); approval waits until every line has been on screen and is refused while
-    /// the digests do not fit.
-    fn review_key(&mut self, code: KeyCode, actor: String, approve: Event) {
+    /// the digests do not fit. A summary-first review (a large claimed-project review) pages
+    /// through its summary the same way, opens its full list with `l` (find with `/` and `n`),
+    /// and is approved from the summary once the room confirmed the request set's SHA-256 (`d`):
+    /// the approval carries it.
+    fn review_key(&mut self, code: KeyCode, actor: String, mut approve: Event) {
         let v = self.view_state();
-        let (Some(layout), Screen::Review { lines, .. }) =
+        let (Some(layout), Screen::Review { lines, pane, .. }) =
             (view::review_layout(&v, self.term.0, self.term.1), &v.screen)
         else {
             return;
         };
+        let pane = *pane;
         let n = lines.len();
         let shown = layout.shown(lines, self.scroll);
-        // The screen at this position has been drawn: its lines have been on screen.
-        if layout.fits {
+        // The screen at this position has been drawn: its lines have been on screen (the
+        // summary's or every change's; the full list behind a summary is not what is approved).
+        if layout.fits && pane != ReviewPane::FullList {
             self.review_seen = self.review_seen.max(self.scroll + shown);
         }
-        let last = (0..n)
-            .find(|&at| at + layout.shown(lines, at) >= n)
-            .unwrap_or(n.saturating_sub(1));
+        let last = layout.last_start(lines);
         let page = shown.saturating_sub(1).max(1);
         match code {
             KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),
             KeyCode::Down | KeyCode::Char('j') => self.scroll = (self.scroll + 1).min(last),
             KeyCode::PageUp => self.scroll = self.scroll.saturating_sub(page),
-            KeyCode::PageDown => self.scroll = (self.scroll + page).min(last),
-            KeyCode::Home => self.scroll = 0,
-            KeyCode::End => self.scroll = last,
-            KeyCode::Enter if !layout.fits => {
-                self.message = Some(Message {
-                    error: true,
-                    text: format!(
-                        "The terminal is too small to show every digest whole (needs {}x{} for the review): enlarge it before approving.",
-                        layout.needs.0.saturating_add(2),
-                        self.term.1.saturating_add(
-                            layout
-                                .needs
-                                .1
-                                .saturating_sub(layout.changes.height + layout.sums.height)
-                        ),
-                    ),
-                })
+            KeyCode::PageDown | KeyCode::Char(' ') => self.scroll = (self.scroll + page).min(last),
+            KeyCode::Home | KeyCode::Char('g') => self.scroll = 0,
+            KeyCode::End | KeyCode::Char('G') => self.scroll = last,
+            KeyCode::Char('l') if pane != ReviewPane::Changes => {
+                self.review_list = !self.review_list;
+                std::mem::swap(&mut self.scroll, &mut self.other_scroll);
             }
-            KeyCode::Enter if self.review_seen < n => {
-                self.message = Some(Message {
-                    error: true,
-                    text: format!(
-                        "Not approved: {} of the review have not been on screen yet; page through every line (PgDn) first.",
-                        view::review_position(self.review_seen, n - self.review_seen, n)
-                    ),
-                })
-            }
-            KeyCode::Enter => self.confirm(
-                "Approve: the room has reviewed every change and read the digests aloud?".into(),
-                Pending::Record {
-                    actor,
-                    event: Box::new(approve),
-                },
+            KeyCode::Char('/') if pane == ReviewPane::FullList => self.text(
+                "Find in the full list (project, key id, file name)".into(),
+                self.review_find.clone(),
+                TextFor::ReviewFind,
             ),
+            KeyCode::Char('n') if pane == ReviewPane::FullList => {
+                self.find_in_review(lines, self.scroll + 1);
+            }
+            KeyCode::Char('d') if matches!(pane, ReviewPane::Summary { .. }) => {
+                let Some(digest) = self.session().and_then(|s| s.engine.request_set_sha256())
+                else {
+                    return;
+                };
+                let bytes = hex::decode(&digest).unwrap_or_default();
+                self.confirm(
+                    format!(
+                        "Does the request set's SHA-256 on screen match the value the registry published before the ceremony, every group? {} / {}",
+                        pgp_words(bytes.get(..8).unwrap_or(&bytes)).join(" "),
+                        hex_groups(&bytes)
+                    ),
+                    Pending::RequestSetMatches,
+                );
+            }
+            KeyCode::Enter => {
+                let refusal = approval_refusal(
+                    pane,
+                    layout.fits,
+                    self.review_seen,
+                    n,
+                    self.request_set_confirmed,
+                );
+                if let Some(text) = refusal {
+                    let text = if layout.fits {
+                        text
+                    } else {
+                        format!(
+                            "The terminal is too small to show every digest whole (needs {}x{} for the review): enlarge it before approving.",
+                            layout.needs.0.saturating_add(2),
+                            self.term.1.saturating_add(
+                                layout
+                                    .needs
+                                    .1
+                                    .saturating_sub(layout.changes.height + layout.sums.height)
+                            ),
+                        )
+                    };
+                    self.message = Some(Message { error: true, text });
+                    return;
+                }
+                if matches!(pane, ReviewPane::Summary { .. })
+                    && let Event::Approved {
+                        request_set_sha256, ..
+                    } = &mut approve
+                {
+                    *request_set_sha256 =
+                        self.session().and_then(|s| s.engine.request_set_sha256());
+                }
+                let question = if matches!(pane, ReviewPane::Summary { .. }) {
+                    "Approve: the room has read the summary and every top-level change, confirmed the request set's SHA-256, and read the digests aloud?"
+                } else {
+                    "Approve: the room has reviewed every change and read the digests aloud?"
+                };
+                self.confirm(
+                    question.into(),
+                    Pending::Record {
+                        actor,
+                        event: Box::new(approve),
+                    },
+                );
+            }
             _ => {}
         }
+    }
+
+    /// Move the full list to the next line from `from` (wrapping) that contains the text last
+    /// searched for (case-insensitive).
+    fn find_in_review(&mut self, lines: &[String], from: usize) {
+        let needle = self.review_find.to_lowercase();
+        if needle.is_empty() {
+            return;
+        }
+        let n = lines.len();
+        let hit = (0..n)
+            .map(|i| (from + i) % n.max(1))
+            .find(|&i| lines[i].to_lowercase().contains(&needle));
+        self.message = Some(match hit {
+            Some(i) => {
+                self.scroll = i;
+                ok(format!(
+                    "\"{}\" found at line {} of {n}.",
+                    crate::text::show(&self.review_find),
+                    i + 1
+                ))
+            }
+            None => Message {
+                error: true,
+                text: format!(
+                    "\"{}\" is not in the full list.",
+                    crate::text::show(&self.review_find)
+                ),
+            },
+        });
     }
 
     fn token_then(&mut self, later: Option<(String, String, Pending)>) {
@@ -1440,6 +1549,12 @@ impl App {
                     PinFor::SealSign { who },
                 );
             }
+            Pending::RequestSetMatches => {
+                self.request_set_confirmed = true;
+                self.message = Some(ok(
+                    "The room confirmed the request set's SHA-256 matches the published value (recorded with the approval).",
+                ));
+            }
             Pending::FinalTry { label, purpose } => {
                 self.final_try_ok = true;
                 self.pin(label, purpose);
@@ -1604,7 +1719,7 @@ impl App {
                             "{who} signed {} with this token; {who} signs {} next with the token that holds key {}.",
                             signed.join(" and "),
                             left.iter()
-                                .map(|(_, r)| *r)
+                                .map(|(_, r)| r.as_str())
                                 .collect::<Vec<_>>()
                                 .join(" and "),
                             left[0].0.short()
@@ -1683,6 +1798,13 @@ impl App {
                     String::new(),
                     TextFor::ExceptionText { witness: w },
                 );
+            }
+            TextFor::ReviewFind => {
+                self.review_find = value;
+                let v = self.view_state();
+                if let Screen::Review { lines, .. } = &v.screen {
+                    self.find_in_review(lines, self.scroll);
+                }
             }
             TextFor::SignSkipReason { who } => {
                 let reason = value.trim().to_string();
@@ -1809,6 +1931,7 @@ impl App {
             log_origin: plan.log_origin.clone(),
             skip: plan.skip.clone(),
             close_signing_when_met: plan.close_signing_when_met,
+            request_set_sha256: plan.request_set_sha256.clone(),
         };
         match App::open(&workspace, &name, text, &sys, Some(plan_copy)) {
             Ok(app) => {
@@ -2185,6 +2308,16 @@ impl App {
                             keys: Vec::new(),
                         }
                     }
+                    Need::ImportEvent { event, known_good } => {
+                        v.keys = vec![enter("import and review")];
+                        Screen::Load {
+                            what: format!(
+                                "A tuf-on-ci signing event ({event}/) and the known-good metadata ({known_good}/): the known-good root chain is verified and tuf-on-ci's CI rules are checked before any PIN."
+                            ),
+                            source: s.ws.input().display().to_string(),
+                            keys: Vec::new(),
+                        }
+                    }
                     Need::ImportKeys { roles } => {
                         v.keys = vec![enter("confirm and record")];
                         Screen::Load {
@@ -2225,11 +2358,43 @@ impl App {
                         Screen::Propose
                     }
                     Need::Review { digests } => {
-                        v.keys = vec![key("↑↓ PgUp PgDn", "scroll"), enter("approve")];
+                        let engine_lines = s.engine.review_lines();
+                        let (lines, pane) = match s.engine.review_summary_of(&engine_lines) {
+                            None => (review_display(&engine_lines), ReviewPane::Changes),
+                            Some(_) if self.review_list => {
+                                (review_display(&engine_lines), ReviewPane::FullList)
+                            }
+                            Some(sum) => (
+                                view::review::summary_lines(
+                                    &sum,
+                                    &review_display(&sum.line_by_line),
+                                ),
+                                ReviewPane::Summary {
+                                    confirmed: self.request_set_confirmed,
+                                },
+                            ),
+                        };
+                        v.keys = match pane {
+                            ReviewPane::Changes => {
+                                vec![key("↑↓ PgUp PgDn", "scroll"), enter("approve")]
+                            }
+                            ReviewPane::Summary { .. } => vec![
+                                key("↑↓ PgDn", "scroll"),
+                                key("l", "full list"),
+                                key("d", "digest matches"),
+                                enter("approve"),
+                            ],
+                            ReviewPane::FullList => vec![
+                                key("↑↓ PgDn Home End", "scroll"),
+                                key("/ n", "find"),
+                                key("l", "summary"),
+                            ],
+                        };
                         Screen::Review {
-                            lines: review_display(&s.engine.review_lines()),
+                            lines,
                             digests: digest_rows(s, &digests),
                             scroll: self.scroll,
+                            pane,
                         }
                     }
                     Need::Sign { pending, meters } => {
@@ -2732,7 +2897,7 @@ fn signer_rows(s: &Session) -> Vec<SignerRow> {
         .keyholders()
         .iter()
         .map(|k| {
-            let left: Vec<&str> = s.engine.roles_left(k).into_iter().map(|(_, r)| r).collect();
+            let left: Vec<String> = s.engine.roles_left(k).into_iter().map(|(_, r)| r).collect();
             let ids = s.engine.keyholder_key_ids(k);
             let skipped = s.engine.signing_skipped().iter().find(|(w, _)| w == k);
             let (status, done) = if ids.is_empty() {
@@ -2818,9 +2983,49 @@ fn skip_warning(sealers: usize, skipped: usize, threshold: Option<u64>) -> Optio
     })
 }
 
+/// Why the review cannot be approved yet (`None`: it can): the digests do not fit, lines of
+/// the pane the room approves from (every change, or a large review's summary) have not all
+/// been on screen, the full list is open (approval is from the summary), or the room has not
+/// confirmed the request set's SHA-256.
+fn approval_refusal(
+    pane: ReviewPane,
+    fits: bool,
+    seen: usize,
+    total: usize,
+    request_set_confirmed: bool,
+) -> Option<String> {
+    if !fits {
+        return Some("The terminal is too small to show every digest whole.".into());
+    }
+    if pane == ReviewPane::FullList {
+        return Some(
+            "Not approved: the review is approved from its summary (press l to go back to it)."
+                .into(),
+        );
+    }
+    if seen < total {
+        return Some(format!(
+            "Not approved: {} of the {} have not been on screen yet; page through every line (PgDn) first.",
+            view::review_position(seen, total - seen, total),
+            if pane == ReviewPane::Changes {
+                "review"
+            } else {
+                "summary"
+            }
+        ));
+    }
+    if matches!(pane, ReviewPane::Summary { .. }) && !request_set_confirmed {
+        return Some(
+            "Not approved: compare the request set's SHA-256 with the value published before the ceremony and press d when the room confirms it matches."
+                .into(),
+        );
+    }
+    None
+}
+
 /// The digests of the roles `who` signs next (those approved in the review).
 fn signing_digests(s: &Session, who: &str) -> Vec<DigestRow> {
-    let roles: Vec<&str> = s
+    let roles: Vec<String> = s
         .engine
         .roles_left(who)
         .into_iter()
@@ -2832,7 +3037,7 @@ fn signing_digests(s: &Session, who: &str) -> Vec<DigestRow> {
         .map(|p| p.digests())
         .unwrap_or_default()
         .into_iter()
-        .filter(|(role, _)| roles.contains(&role.as_str()))
+        .filter(|(role, _)| roles.contains(role))
         .collect();
     digest_rows(s, &all)
 }
@@ -3161,6 +3366,30 @@ mod tests {
         assert!(w.contains("checkpoint cannot be signed"), "{w}");
         assert_eq!(skip_warning(3, 1, Some(2)), None);
         assert_eq!(skip_warning(3, 1, None), None);
+    }
+
+    /// A summary-first review: approval is refused until every summary line has been on screen
+    /// and the room confirmed the request set's SHA-256, and from the full list; then allowed.
+    #[test]
+    fn a_summary_first_review_is_approved_only_after_the_request_set_is_confirmed() {
+        let summary = |confirmed| ReviewPane::Summary { confirmed };
+        let unseen = approval_refusal(summary(false), true, 10, 30, false).unwrap();
+        assert!(
+            unseen.contains("lines 11-30 of 30 of the summary"),
+            "{unseen}"
+        );
+        let unconfirmed = approval_refusal(summary(false), true, 30, 30, false).unwrap();
+        assert!(unconfirmed.contains("press d"), "{unconfirmed}");
+        let list = approval_refusal(ReviewPane::FullList, true, 30, 30, true).unwrap();
+        assert!(list.contains("approved from its summary"), "{list}");
+        assert!(approval_refusal(summary(true), false, 30, 30, true).is_some());
+        assert_eq!(approval_refusal(summary(true), true, 30, 30, true), None);
+        // A review read line by line needs no confirmation.
+        assert_eq!(
+            approval_refusal(ReviewPane::Changes, true, 22, 22, false),
+            None
+        );
+        assert!(approval_refusal(ReviewPane::Changes, true, 21, 22, false).is_some());
     }
 
     #[test]

@@ -245,6 +245,8 @@ pub enum Screen {
         digests: Vec<DigestRow>,
         /// First line shown.
         scroll: usize,
+        /// Which list `lines` is: every change, or a large review's summary or full list.
+        pane: ReviewPane,
     },
     /// Verification of the signed result.
     Verify {
@@ -277,4 +279,19 @@ pub enum Screen {
         /// Result lines (exported files, checks).
         lines: Vec<String>,
     },
+}
+
+/// What the review's changes pane shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReviewPane {
+    /// Every change, read line by line.
+    #[default]
+    Changes,
+    /// A large review's summary (the full list is behind it).
+    Summary {
+        /// The room confirmed the request set's SHA-256 matches the published value.
+        confirmed: bool,
+    },
+    /// A large review's full list, behind the summary.
+    FullList,
 }

@@ -89,6 +89,7 @@ impl Engine {
         self.rstuf_settings()?;
         Ok(Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: Some(Metadata::new(root)),
             targets: None,
         })
@@ -126,6 +127,7 @@ impl Engine {
         rstuf::check_model("the new root", &new_root).map_err(|e| self.policy(e.to_string()))?;
         Ok(Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: Some(Metadata::new(new_root)),
             targets: None,
         })
@@ -141,6 +143,7 @@ impl Engine {
         rstuf::check_model("the new root", &new_root).map_err(|e| self.policy(e.to_string()))?;
         Ok(Proposal {
             layout: None,
+            tuf_on_ci: Vec::new(),
             root: Some(Metadata::new(new_root)),
             targets: None,
         })

@@ -157,7 +157,8 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
             lines,
             digests,
             scroll,
-        } => review::draw(frame, body, lines, digests, *scroll),
+            pane,
+        } => review::draw(frame, body, lines, digests, *scroll, *pane),
         Screen::Verify { meters } => seal::verify(frame, body, meters),
         Screen::Export {
             files,

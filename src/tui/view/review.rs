@@ -12,7 +12,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::tui::state::DigestRow;
+use crate::ceremony::engine::ReviewSummary;
+use crate::transport::qr::{hex_groups, pgp_words};
+use crate::tui::state::{DigestRow, ReviewPane};
 
 /// Rows the changes pane needs at least: its two borders and one line.
 const MIN_CHANGES_ROWS: u16 = 3;
@@ -141,6 +143,24 @@ impl Layout {
         }
     }
 
+    /// The first line of the last screen: the lowest `scroll` that shows the last line (walked
+    /// back from the end, so a list of 50,000 lines costs one screen of work).
+    pub fn last_start(&self, lines: &[String]) -> usize {
+        let inner = usize::from(self.changes.height.saturating_sub(2));
+        let width = usize::from(self.changes.width);
+        let mut used = 0;
+        let mut start = lines.len();
+        for l in lines.iter().rev() {
+            let rows = rows_of(&show_indented(l), width).len();
+            if used + rows > inner && start < lines.len() {
+                break;
+            }
+            used += rows;
+            start -= 1;
+        }
+        start.min(lines.len().saturating_sub(1))
+    }
+
     /// How many lines from `scroll` are on screen whole.
     pub fn shown(&self, lines: &[String], scroll: usize) -> usize {
         let inner = usize::from(self.changes.height.saturating_sub(2));
@@ -170,12 +190,58 @@ pub fn position(scroll: usize, shown: usize, total: usize) -> String {
     }
 }
 
+/// The summary a large review opens with, as the lines of the changes pane: the counts per
+/// kind of change, the checks and their outcome, the top-level roles' key and threshold lines
+/// whole (never folded), and the request set's SHA-256 in words and in full hex with the
+/// instruction to compare it with the published value. Every string in it comes from the
+/// engine, which renders untrusted text with `text::show`.
+pub fn summary_lines(sum: &ReviewSummary, line_by_line: &[String]) -> Vec<String> {
+    let mut out = vec![format!(
+        "SUMMARY of a large review ({} lines, the full list behind it: l)",
+        sum.total_lines
+    )];
+    out.extend(sum.versions.iter().cloned());
+    out.push("Changes:".into());
+    let col = sum.counts.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (kind, n) in &sum.counts {
+        out.push(format!("  {kind:<col$}  {n:>6}"));
+    }
+    out.push("Checks the appliance ran on the requests:".into());
+    out.extend(sum.policy.iter().map(|p| format!("  {p}")));
+    out.push("Top-level roles, keys and thresholds (read line by line):".into());
+    if line_by_line.is_empty() {
+        out.push("  no change to a top-level role's keys or thresholds".into());
+    } else {
+        out.extend(line_by_line.iter().map(|l| format!("  {l}")));
+    }
+    out.push(format!(
+        "SHA-256 of the request set ({} files; sha256sum *.json | sha256sum):",
+        sum.request_files
+    ));
+    let bytes = hex::decode(&sum.request_set_sha256).unwrap_or_default();
+    out.push(format!(
+        "  {}",
+        pgp_words(bytes.get(..8).unwrap_or(&bytes)).join(" ")
+    ));
+    let groups: Vec<String> = hex_groups(&bytes).split(' ').map(String::from).collect();
+    for chunk in groups.chunks(8) {
+        out.push(format!("  {}", chunk.join(" ")));
+    }
+    out.push(
+        "Compare it group by group with the value the registry published before the ceremony; \
+         when the room agrees it matches, press d. A mismatch: stop, approve nothing."
+            .into(),
+    );
+    out
+}
+
 pub(super) fn draw(
     frame: &mut Frame<'_>,
     area: Rect,
     lines: &[String],
     digests: &[DigestRow],
     scroll: usize,
+    pane: ReviewPane,
 ) {
     let layout = Layout::of(area, digests);
     if !layout.fits {
@@ -233,7 +299,13 @@ pub(super) fn draw(
             Block::new()
                 .borders(Borders::TOP | Borders::BOTTOM)
                 .title(format!(
-                    " What changes: {} ",
+                    " {}: {} ",
+                    match pane {
+                        ReviewPane::Changes => "What changes",
+                        ReviewPane::Summary { confirmed: false } => "Summary",
+                        ReviewPane::Summary { confirmed: true } => "Summary, request set confirmed",
+                        ReviewPane::FullList => "Full list (l: summary, / find)",
+                    },
                     position(scroll, shown, lines.len())
                 ))
                 .title_bottom(more),

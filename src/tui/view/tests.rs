@@ -159,6 +159,7 @@ fn screens() -> Vec<(&'static str, ViewState)> {
                 words: "ruffled autopsy optic hesitate stopwatch fortitude robust gadgetry".into(),
             }],
             scroll: 0,
+            pane: ReviewPane::Changes,
         })),
         ("verify", base(Screen::Verify { meters: meters() })),
         ("export", base(Screen::Export { files: vec![("2.root.json".into(), 3021, "5f8a1e0c9b7d2a4c6e8f0a1b3c5d7e9f00112233445566778899aabbccddeeff".into())], destinations: vec!["workspace export folder /media/ceremony/export".into(), "USB medium KEYS (/dev/sdb1, 1000 MB free) at /media/usb0/conclave-export".into()], selected: 1 })),
@@ -333,6 +334,7 @@ fn hostile_strings_are_shown_escaped_on_every_screen() {
                 words: "ruffled autopsy".into(),
             }],
             scroll: 0,
+            pane: ReviewPane::Changes,
         }),
     ];
     for mut s in screens {
@@ -379,6 +381,7 @@ fn bootstrap_review() -> ViewState {
             ),
         ],
         scroll: 6,
+        pane: ReviewPane::Changes,
     })
 }
 
@@ -461,4 +464,136 @@ fn the_signing_screen_shows_the_digests_to_sign() {
     let s = render(signing, 50, 12);
     assert!(s.contains("too small"), "{s}");
     assert!(!super::digests_fit(signing, 50, 12));
+}
+
+/// The review of 10,000 claimed projects (generated requests with software keys, through the
+/// engine) as the screen shows it first: its summary, at 80x24.
+fn large_review(scroll: usize, pane: ReviewPane) -> (ViewState, Vec<String>) {
+    use crate::transport::qr::{hex_groups, pgp_words};
+    let engine = crate::ceremony::engine::summary::fixture::engine_at_review(10_000);
+    let sum = engine.review_summary().expect("summary-first");
+    let lines = super::review::summary_lines(&sum, &sum.line_by_line);
+    let digests = engine
+        .proposal()
+        .unwrap()
+        .digests()
+        .into_iter()
+        .map(|(role, hexd)| {
+            let bytes = hex::decode(hexd).unwrap();
+            DigestRow {
+                role: format!("{role} v2"),
+                hex_groups: hex_groups(&bytes),
+                words: pgp_words(&bytes[..8]).join(" "),
+            }
+        })
+        .collect();
+    let v = ViewState {
+        ceremony: "delegate-claimed-projects".into(),
+        practice: false,
+        progress: "step 8 of 12".into(),
+        actor: "witness".into(),
+        title: "8. Review the proposal".into(),
+        instructions: "Review each delegation: project name, developers' keys with key ids, paths and threshold. The administrator reads the digest to sign aloud; every keyholder compares it with the screen.".into(),
+        screen: Screen::Review {
+            lines: lines.clone(),
+            digests,
+            scroll,
+            pane,
+        },
+        keys: vec![
+            ("↑↓ PgDn".into(), "scroll".into()),
+            ("l".into(), "full list".into()),
+            ("d".into(), "digest matches".into()),
+            ("Enter".into(), "approve".into()),
+        ],
+        ..ViewState::default()
+    };
+    (v, lines)
+}
+
+/// A review of 10,000 claimed projects opens with its summary at 80x24: the counts per kind of
+/// change first, the position in the summary, the digest to sign whole; paging through it shows
+/// the checks, the top-level roles and the request set's SHA-256 in words and full hex with the
+/// instruction to compare it with the published value.
+#[test]
+fn a_large_review_opens_with_its_summary_at_80x24() {
+    let (first, lines) = large_review(0, ReviewPane::Summary { confirmed: false });
+    let s = render(&first, 80, 24);
+    insta::assert_snapshot!("large-review-summary-80x24", s);
+    assert!(s.contains("Summary: lines 1-"), "{s}");
+    assert!(s.contains("projects added"), "{s}");
+    assert!(s.contains("10000"), "{s}");
+    assert!(super::digests_fit(&first, 80, 24));
+    // Every page, as the app pages (one screen less one line): every summary line is seen.
+    let layout = super::review_layout(&first, 80, 24).unwrap();
+    let mut seen = String::new();
+    let mut at = 0;
+    loop {
+        let mut v = first.clone();
+        if let Screen::Review { scroll, .. } = &mut v.screen {
+            *scroll = at;
+        }
+        seen.push_str(&render(&v, 80, 24));
+        let shown = layout.shown(&lines, at);
+        if at + shown >= lines.len() {
+            break;
+        }
+        at += shown.saturating_sub(1).max(1);
+    }
+    let engine_digest = lines
+        .iter()
+        .position(|l| l.starts_with("SHA-256 of the request set (10000 files"))
+        .expect("the request set's digest");
+    for l in &lines[engine_digest..] {
+        let l = l.trim();
+        if l.len() < 78 {
+            assert!(seen.contains(l), "{l} never on screen:\n{seen}");
+        }
+    }
+    assert!(seen.contains("press d"), "{seen}");
+    assert!(seen.contains("no change to a top-level role's keys or thresholds"));
+    assert!(seen.contains("each request: project name usable"), "{seen}");
+}
+
+/// Figures for `make bench` (release): a review of 10,000 claimed projects: importing the
+/// requests and building the proposal, building the review lines and the summary, and drawing
+/// the summary and the full list's last page at 80x24 (what every key press at the review does).
+#[test]
+#[ignore = "figures for make bench (release build)"]
+fn large_review_figures() {
+    use std::time::Instant;
+    let started = Instant::now();
+    let engine = crate::ceremony::engine::summary::fixture::engine_at_review(10_000);
+    let import = started.elapsed();
+    let started = Instant::now();
+    let lines = engine.review_lines();
+    let sum = engine.review_summary_of(&lines).expect("summary-first");
+    let build = started.elapsed();
+    let (v, _) = large_review(0, ReviewPane::Summary { confirmed: false });
+    let started = Instant::now();
+    let summary_lines = super::review::summary_lines(&sum, &sum.line_by_line);
+    let s = render(&v, 80, 24);
+    let draw_summary = started.elapsed();
+    assert!(s.contains("projects added") && !summary_lines.is_empty());
+    let started = Instant::now();
+    let layout = super::review_layout(&v, 80, 24).unwrap();
+    let last = layout.last_start(&lines);
+    let mut list = v.clone();
+    list.screen = Screen::Review {
+        lines: lines.clone(),
+        digests: vec![],
+        scroll: last,
+        pane: ReviewPane::FullList,
+    };
+    let s = render(&list, 80, 24);
+    let draw_list = started.elapsed();
+    assert!(s.contains(&format!("of {}", lines.len())), "{s}");
+    println!(
+        "large review (10,000 claimed projects, {} lines): import + proposal {:.0} ms, review lines + summary {:.0} ms, summary at 80x24 {:.1} ms, full list's last page {:.1} ms",
+        lines.len(),
+        import.as_secs_f64() * 1e3,
+        build.as_secs_f64() * 1e3,
+        draw_summary.as_secs_f64() * 1e3,
+        draw_list.as_secs_f64() * 1e3
+    );
 }

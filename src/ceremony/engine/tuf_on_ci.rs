@@ -1,0 +1,499 @@
+//! sign-tuf-on-ci-event: the keyholders present sign a tuf-on-ci signing event as a ceremony.
+//!
+//! The input media hold the event's `metadata/` folder and the known-good `metadata/` (the
+//! main branch). Both are recorded whole in the transcript (`event-imported`); the pure review
+//! ([`crate::tuf::tuf_on_ci::review_event`]) runs when they are imported, against the confirmed
+//! clock, so a break of tuf-on-ci's CI rules stops the ceremony before any PIN. The proposal is
+//! the changed roles as they are (nothing in `signed` changes); their digests are reviewed,
+//! each keyholder's token signs every changed role one of its key ids may sign, each signature
+//! is verified and must count for a delegator, and the export holds one signature bundle per
+//! role and key id — the form `conclave tuf-on-ci apply` writes into the event's placeholders —
+//! after the same placement has been tried here on the imported event.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use super::{Engine, EngineError, Need, Proposal, key_owner};
+use crate::ceremony::script::{Kind, Step};
+use crate::text::show;
+use crate::tuf::bundle::Bundle;
+use crate::tuf::key::{Key, KeyId};
+use crate::tuf::metadata::{AnyMetadata, Metadata, Root};
+use crate::tuf::tuf_on_ci::{
+    self as tot, ChangedRole, DetachedSignature, MetadataFolder, Review, describe_key,
+};
+use crate::tuf::verify::{ThresholdResult, Uncounted};
+
+/// The event's `metadata/` folder under the input folder (script setting `event`).
+pub const EVENT_DIR: &str = "tuf-on-ci-event";
+/// The known-good `metadata/` folder under the input folder (script setting `known_good`).
+pub const KNOWN_GOOD_DIR: &str = "tuf-on-ci-known-good";
+/// The export's folder of signature bundles: `SIGNATURES_DIR-HEX12`, named after the digests
+/// of the roles signed, so the bundles of different events never mix.
+pub const SIGNATURES_DIR: &str = "tuf-on-ci-signatures";
+
+/// The imported event, reviewed: the review, the two folders as recorded, the known-good root.
+#[derive(Clone, Debug)]
+pub(super) struct ImportedEvent {
+    review: Review,
+    event: MetadataFolder,
+    known_good_root: Metadata<Root>,
+}
+
+/// What the import step waits for: the two folders the script names.
+pub(super) fn need(step: &Step) -> Need {
+    let dir = |k: &str, d: &str| step.with.get(k).cloned().unwrap_or_else(|| d.to_string());
+    Need::ImportEvent {
+        event: dir("event", EVENT_DIR),
+        known_good: dir("known_good", KNOWN_GOOD_DIR),
+    }
+}
+
+/// Role name to hex SHA-256 of the canonical signed bytes of each changed role.
+pub(super) fn digests(roles: &[ChangedRole], d: &mut BTreeMap<String, String>) {
+    for r in roles {
+        d.insert(
+            r.name.clone(),
+            hex::encode(Sha256::digest(r.md.signed_bytes())),
+        );
+    }
+}
+
+/// Per changed role and delegator, the count over the signatures so far.
+pub(super) fn meters(p: &Proposal) -> BTreeMap<String, ThresholdResult> {
+    let mut m = BTreeMap::new();
+    for r in &p.tuf_on_ci {
+        for (by, count) in r.status() {
+            m.insert(
+                format!("{} v{} by the {by}", r.name, r.md.common().version),
+                count,
+            );
+        }
+    }
+    m
+}
+
+/// The changed roles a key id may sign.
+pub(super) fn roles_for_key(p: &Proposal, keyid: &KeyId) -> Vec<String> {
+    p.tuf_on_ci
+        .iter()
+        .filter(|r| r.slots.iter().any(|s| s.keyid == *keyid))
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+/// Whether `md` carries a (non-empty) signature by `keyid`.
+fn has_signature(md: &AnyMetadata, keyid: &KeyId) -> bool {
+    md.signatures()
+        .iter()
+        .any(|s| s.keyid == *keyid && !s.sig.is_empty())
+}
+
+/// `md` with `sig` in the slot of `keyid` (appended when there is none).
+fn with_signature(md: &AnyMetadata, keyid: &KeyId, sig: &[u8]) -> AnyMetadata {
+    fn add<T: crate::tuf::metadata::SignedPayload>(
+        m: &Metadata<T>,
+        keyid: &KeyId,
+        sig: &[u8],
+    ) -> Metadata<T>
+    where
+        Metadata<T>: Clone,
+    {
+        let mut m = m.clone();
+        m.add_signature(keyid.clone(), sig);
+        m
+    }
+    match md {
+        AnyMetadata::Root(m) => AnyMetadata::Root(add(m, keyid, sig)),
+        AnyMetadata::Targets(m) => AnyMetadata::Targets(add(m, keyid, sig)),
+        AnyMetadata::Snapshot(m) => AnyMetadata::Snapshot(add(m, keyid, sig)),
+        AnyMetadata::Timestamp(m) => AnyMetadata::Timestamp(add(m, keyid, sig)),
+    }
+}
+
+/// A folder recorded in the transcript (path to base64) as the review reads it.
+fn folder(label: &str, files: &BTreeMap<String, String>) -> Result<MetadataFolder, String> {
+    let mut out = Vec::new();
+    for (rel, b64) in files {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| format!("{}/{}: not base64: {e}", show(label), show(rel)))?;
+        out.push((rel.clone(), bytes));
+    }
+    Ok(MetadataFolder {
+        label: label.to_string(),
+        files: out,
+    })
+}
+
+impl Engine {
+    /// Whether this ceremony signs a tuf-on-ci signing event.
+    pub(super) fn is_tuf_on_ci(&self) -> bool {
+        self.script.kind == Kind::SignTufOnCiEvent
+    }
+
+    /// The import step: the known-good chain verified, the event reviewed against it at the
+    /// confirmed clock; any broken CI rule, an event that changes nothing, or one no keyholder
+    /// present may sign, is refused here, before any PIN.
+    pub(super) fn import_tuf_on_ci(
+        &mut self,
+        event: &BTreeMap<String, String>,
+        known_good: &BTreeMap<String, String>,
+    ) -> Result<(), EngineError> {
+        let (ev_dir, kg_dir) = match self.need() {
+            Need::ImportEvent { event, known_good } => (event, known_good),
+            _ => (EVENT_DIR.to_string(), KNOWN_GOOD_DIR.to_string()),
+        };
+        let ev = folder(&ev_dir, event).map_err(|e| self.policy(e))?;
+        let kg = folder(&kg_dir, known_good).map_err(|e| self.policy(e))?;
+        let now = self.now()?;
+        let (kg_root, _) = tot::verify_known_good(&kg).map_err(|e| self.policy(e.to_string()))?;
+        let review = tot::review_event(&ev, &kg, now).map_err(|e| self.policy(e.to_string()))?;
+        if !review.failures.is_empty() {
+            return Err(self.policy(format!(
+                "the event breaks {} of tuf-on-ci's CI rules; nothing is signed (no PIN was asked):\n{}",
+                review.failures.len(),
+                review
+                    .failures
+                    .iter()
+                    .map(|f| format!("  {f}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )));
+        }
+        if review.changed.is_empty() {
+            return Err(self.policy("the event changes no role: nothing to sign"));
+        }
+        let owners: Vec<String> = review
+            .changed
+            .iter()
+            .flat_map(|r| r.slots.iter())
+            .filter_map(|s| key_owner(&s.key).map(str::to_string))
+            .collect();
+        if !self.keyholders.iter().any(|k| owners.contains(k)) {
+            return Err(self.policy(format!(
+                "no keyholder of the roll call owns a key that may sign the changed roles ({}); the keys' owners: {} (keyholders are named by their @handle, as x-tuf-on-ci-keyowner writes it)",
+                review
+                    .changed
+                    .iter()
+                    .map(|r| show(&r.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                {
+                    let mut o: Vec<String> = owners.iter().map(|o| show(o)).collect();
+                    o.dedup();
+                    o.join(", ")
+                }
+            )));
+        }
+        // The known-good root is the root in force: the seal is anchored in it.
+        self.current = Some((kg_root.clone(), None));
+        self.tuf_on_ci = Some(Box::new(ImportedEvent {
+            review,
+            event: ev,
+            known_good_root: kg_root,
+        }));
+        Ok(())
+    }
+
+    /// The proposal: the changed roles exactly as the event holds them.
+    pub(super) fn build_tuf_on_ci(&self) -> Result<Proposal, EngineError> {
+        let imported = self
+            .tuf_on_ci
+            .as_ref()
+            .ok_or_else(|| self.policy("no signing event was imported"))?;
+        Ok(Proposal {
+            layout: None,
+            tuf_on_ci: imported.review.changed.clone(),
+            root: None,
+            targets: None,
+        })
+    }
+
+    /// The key ids the changed roles' delegators list for this key material.
+    pub(super) fn tuf_on_ci_key_ids(&self, material: &[u8]) -> Vec<KeyId> {
+        let mut ids: Vec<KeyId> = Vec::new();
+        let Some(imported) = &self.tuf_on_ci else {
+            return ids;
+        };
+        for s in imported.review.changed.iter().flat_map(|r| r.slots.iter()) {
+            if s.key.public_key().is_ok_and(|p| p.material() == material) && !ids.contains(&s.keyid)
+            {
+                ids.push(s.keyid.clone());
+            }
+        }
+        ids
+    }
+
+    /// The key ids owned by `who` (`x-tuf-on-ci-keyowner`) that may sign a changed role.
+    pub(super) fn tuf_on_ci_keyholder_keys(&self, who: &str) -> Vec<KeyId> {
+        let mut ids: Vec<KeyId> = Vec::new();
+        let Some(imported) = &self.tuf_on_ci else {
+            return ids;
+        };
+        for s in imported.review.changed.iter().flat_map(|r| r.slots.iter()) {
+            if key_owner(&s.key) == Some(who) && !ids.contains(&s.keyid) {
+                ids.push(s.keyid.clone());
+            }
+        }
+        ids
+    }
+
+    /// (key id, role) pairs `who` may still sign.
+    pub(super) fn tuf_on_ci_roles_left(&self, p: &Proposal, who: &str) -> Vec<(KeyId, String)> {
+        let mut left = Vec::new();
+        for id in self.tuf_on_ci_keyholder_keys(who) {
+            for r in &p.tuf_on_ci {
+                if r.slots.iter().any(|s| s.keyid == id) && !has_signature(&r.md, &id) {
+                    left.push((id.clone(), r.name.clone()));
+                }
+            }
+        }
+        left
+    }
+
+    /// The canonical signed bytes of a changed role (what a token signs).
+    pub fn tuf_on_ci_signed_bytes(&self, role: &str) -> Option<Vec<u8>> {
+        self.proposal
+            .as_ref()?
+            .tuf_on_ci
+            .iter()
+            .find(|r| r.name == role)
+            .map(|r| r.md.signed_bytes().to_vec())
+    }
+
+    /// A keyholder's signature over one changed role: after the approval, by a key of theirs
+    /// that the role's delegators list, verified over the role's signed bytes, and counted by
+    /// every delegator that lists that key id.
+    pub(super) fn tuf_on_ci_signed(
+        &mut self,
+        keyholder: &str,
+        role: &str,
+        keyid: &str,
+        sig: &str,
+    ) -> Result<(), EngineError> {
+        if !self.approved {
+            return Err(self.policy("nothing is signed before the room approves the proposal"));
+        }
+        if self.signing_skipped.iter().any(|(k, _)| k == keyholder) {
+            return Err(self.policy(format!(
+                "{keyholder} was skipped at this signing step (recorded): they do not sign"
+            )));
+        }
+        if !self.keyholders.iter().any(|k| k == keyholder) {
+            return Err(self.policy(format!(
+                "\"{}\" is not a keyholder of the roll call",
+                show(keyholder)
+            )));
+        }
+        let id = KeyId(keyid.to_string());
+        let Some(p) = &self.proposal else {
+            return Err(self.policy("no proposal"));
+        };
+        let Some(idx) = p.tuf_on_ci.iter().position(|r| r.name == role) else {
+            return Err(self.policy(format!("role {} is not changed by this event", show(role))));
+        };
+        let changed = &p.tuf_on_ci[idx];
+        let Some(key) = changed
+            .slots
+            .iter()
+            .find(|s| s.keyid == id)
+            .map(|s| s.key.clone())
+        else {
+            return Err(self.policy(format!("key {} may not sign {}", show(keyid), show(role))));
+        };
+        if key_owner(&key) != Some(keyholder) {
+            return Err(self.policy(format!(
+                "key {} belongs to {}, not to {}",
+                show(keyid),
+                key_owner(&key).map_or_else(|| "nobody named".to_string(), show),
+                show(keyholder)
+            )));
+        }
+        if has_signature(&changed.md, &id) {
+            return Err(self.policy(format!(
+                "{} holds a signature by key {} already",
+                show(role),
+                show(keyid)
+            )));
+        }
+        let raw = hex::decode(sig).map_err(|_| self.policy("signature is not hex"))?;
+        key.verify_hex(changed.md.signed_bytes(), sig)
+            .map_err(|e| self.policy(format!("{keyholder}'s {role} signature: {e}")))?;
+        let md = with_signature(&changed.md, &id, &raw);
+        let mut after = changed.clone();
+        after.md = md;
+        for (by, count) in after.status() {
+            if let Some((_, why)) = count
+                .unsigned
+                .iter()
+                .find(|(k, why)| *k == id && !matches!(why, Uncounted::SameKeyAs(_)))
+            {
+                return Err(self.policy(format!(
+                    "{keyholder}'s signature of {role} does not count for key {} in the {by}: {why}",
+                    show(keyid)
+                )));
+            }
+        }
+        if let Some(p) = self.proposal.as_mut()
+            && let Some(slot) = p.tuf_on_ci.get_mut(idx)
+        {
+            *slot = after;
+        }
+        if !self.signers.iter().any(|(k, _)| k == keyid) {
+            self.signers
+                .push((keyid.to_string(), keyholder.to_string()));
+        }
+        if self.roles_left(keyholder).is_empty() && !self.signed_by.iter().any(|k| k == keyholder) {
+            self.signed_by.push(keyholder.to_string());
+        }
+        Ok(())
+    }
+
+    /// Closing the signing step: the keyholders present signed what they could; a threshold
+    /// not met yet is tuf-on-ci's to collect (other keyholders sign the event later), but a
+    /// ceremony without a single signature has nothing to export.
+    pub(super) fn tuf_on_ci_close(&self) -> Result<(), EngineError> {
+        if self.signers.is_empty() {
+            return Err(self
+                .policy("no keyholder has signed: nothing to export (skip the ceremony instead)"));
+        }
+        Ok(())
+    }
+
+    /// The signatures made here as detached signatures (bundles), in role order: (file name,
+    /// bundle).
+    fn tuf_on_ci_bundles(&self) -> Vec<(String, Bundle)> {
+        let mut out = Vec::new();
+        let Some(p) = &self.proposal else {
+            return out;
+        };
+        let time = self
+            .clock
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+            .replace_nanosecond(0)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let mut d = BTreeMap::new();
+        digests(&p.tuf_on_ci, &mut d);
+        let tag: String = hex::encode(Sha256::digest(
+            d.iter()
+                .map(|(r, h)| format!("{r} {h}\n"))
+                .collect::<String>()
+                .as_bytes(),
+        ))
+        .chars()
+        .take(12)
+        .collect();
+        for r in &p.tuf_on_ci {
+            for s in r.md.signatures() {
+                if s.sig.is_empty() || !self.signers.iter().any(|(k, _)| *k == s.keyid.0) {
+                    continue;
+                }
+                let (Ok(raw), Some(name)) = (
+                    hex::decode(&s.sig),
+                    tot::bundle_file_name(&r.name, r.md.common().version, &s.keyid),
+                ) else {
+                    continue;
+                };
+                out.push((
+                    format!("{SIGNATURES_DIR}-{tag}/{name}"),
+                    Bundle::new(&r.md, s.keyid.clone(), &raw, None, time),
+                ));
+            }
+        }
+        out
+    }
+
+    /// The export: one signature bundle per role and key id signed here.
+    pub(super) fn tuf_on_ci_export(&self) -> Vec<(String, Vec<u8>)> {
+        self.tuf_on_ci_bundles()
+            .into_iter()
+            .map(|(n, b)| (n, b.to_bytes()))
+            .collect()
+    }
+
+    /// The verify step: every signature made here verifies again, and the bundles go into the
+    /// imported event's placeholders as `conclave tuf-on-ci apply` will put them (every file
+    /// carrying the role, `signed` unchanged).
+    pub(super) fn tuf_on_ci_verify(&self) -> Result<(), EngineError> {
+        let imported = self
+            .tuf_on_ci
+            .as_ref()
+            .ok_or_else(|| self.policy("no signing event was imported"))?;
+        let bundles = self.tuf_on_ci_bundles();
+        if bundles.is_empty() {
+            return Err(self.policy("no signature was made: nothing to export"));
+        }
+        let sigs: Vec<DetachedSignature> = bundles
+            .iter()
+            .map(|(name, b)| DetachedSignature {
+                source: name.clone(),
+                version: b.version,
+                signed_sha256: b.signed_sha256.clone(),
+                keyid: b.keyid.clone(),
+                sig: b.sig.clone(),
+            })
+            .collect();
+        tot::apply_signatures(&imported.event, Some(&imported.known_good_root), &sigs).map_err(
+            |errs| {
+                self.policy(format!(
+                    "the signatures do not go into the event: {}",
+                    errs.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            },
+        )?;
+        Ok(())
+    }
+
+    /// The review: tuf-on-ci's review of the event (known-good chain, every changed role with
+    /// its keys by owner, thresholds, expiry against the period, target changes), the digests
+    /// to sign, and which keyholder present may sign what.
+    pub(super) fn tuf_on_ci_review_lines(&self, p: &Proposal) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        if let Some(imported) = &self.tuf_on_ci {
+            out.extend(imported.review.text.lines().map(str::to_string));
+        }
+        out.push("digests to sign (SHA-256 of the canonical signed bytes):".into());
+        for r in &p.tuf_on_ci {
+            out.push(format!(
+                "  {} v{} ({}): {}",
+                show(&r.name),
+                r.md.common().version,
+                show(&r.file),
+                hex::encode(Sha256::digest(r.md.signed_bytes()))
+            ));
+        }
+        out.push("keyholders present who sign:".into());
+        for who in &self.keyholders {
+            let ids = self.tuf_on_ci_keyholder_keys(who);
+            if ids.is_empty() {
+                out.push(format!(
+                    "  {}: no key of theirs may sign this event",
+                    show(who)
+                ));
+                continue;
+            }
+            for id in ids {
+                let key: Option<&Key> = p
+                    .tuf_on_ci
+                    .iter()
+                    .flat_map(|r| r.slots.iter())
+                    .find(|s| s.keyid == id)
+                    .map(|s| &s.key);
+                let roles = roles_for_key(p, &id);
+                out.push(format!(
+                    "  {}: {} signs {}",
+                    show(who),
+                    key.map_or_else(|| show(id.short()), |k| describe_key(&id, k)),
+                    roles.iter().map(|r| show(r)).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        out
+    }
+}
