@@ -173,6 +173,9 @@ pub enum Event {
         /// false: generated now.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         existing: bool,
+        /// The PIV slot the key is in (`9c`), on a YubiKey through ykcs11; absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        piv_slot: Option<String>,
         /// The public key (TUF key object).
         key: Value,
     },
@@ -3436,6 +3439,7 @@ mod tests {
                         token_serial: "0000000000000000".into(),
                         advisories: Vec::new(),
                         existing: false,
+                        piv_slot: None,
                         key: s.key().to_value(),
                     }
                 }

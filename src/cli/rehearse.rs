@@ -85,7 +85,9 @@ pub fn map(e: DriverError) -> CliError {
         DriverError::Io(m) => CliError::Io(m),
         DriverError::Refused(m) => CliError::Invalid(m),
         // Refused, as the token commands (docs/hsm.md): exit 1.
-        DriverError::WrongPin(m) | DriverError::PinLocked(m) => CliError::Invalid(m),
+        DriverError::WrongPin(m)
+        | DriverError::WrongManagementKey(m)
+        | DriverError::PinLocked(m) => CliError::Invalid(m),
         DriverError::TokenRemoved(m) | DriverError::InUse(m) => CliError::Io(m),
     }
 }

@@ -31,6 +31,10 @@ pub struct TuiArgs {
     /// and a failed air-gap check is a recorded warning instead of a stop.
     #[arg(long)]
     pub practice: bool,
+    /// The PIV slot keys are generated in on a YubiKey (9a, 9c, 9d, 9e or 82..95; default 9c,
+    /// "Digital Signature").
+    #[arg(long, value_name = "SLOT")]
+    pub piv_slot: Option<String>,
 }
 
 /// The terminal UI needs a terminal.
@@ -89,8 +93,21 @@ pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         }
         None => None,
     };
+    let piv_slot = a
+        .piv_slot
+        .as_deref()
+        .map(|s| {
+            crate::signer::pkcs11::PivSlot::parse(s).ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--piv-slot must be 9a, 9c, 9d, 9e or 82..95, not \"{}\"",
+                    crate::text::show(s)
+                ))
+            })
+        })
+        .transpose()?;
     let plan = Plan {
         practice: a.practice,
+        piv_slot,
         module: Some(
             choose_module_here(
                 a.module.as_deref(),

@@ -42,3 +42,28 @@ pub fn shipped_script(name: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{SHIPPED_SCRIPTS, shipped_script};
+
+    /// One identifier per key: the screens name a key by its key id, so no script tells the
+    /// room to compare a "fingerprint" the screen does not show (before: publish-targets and
+    /// rotate-rstuf-root-keys still did).
+    #[test]
+    fn no_script_promises_what_the_screens_do_not_do() {
+        for name in SHIPPED_SCRIPTS {
+            let text = shipped_script(name).unwrap_or_else(|| panic!("{name} is shipped"));
+            assert!(
+                !text.to_lowercase().contains("fingerprint"),
+                "{name}: a key is named by its key id on every screen"
+            );
+            // Signing does not stop by itself once the thresholds are met: the administrator
+            // closes it (before: "Signing stops when both are met").
+            assert!(
+                !text.contains("Signing stops when"),
+                "{name}: signing is closed by the administrator"
+            );
+        }
+    }
+}

@@ -408,6 +408,7 @@ impl Session {
         }
         let kind = match e {
             DriverError::WrongPin(_) => "wrong PIN",
+            DriverError::WrongManagementKey(_) => "wrong PIV management key",
             DriverError::PinLocked(_) => "PIN locked",
             DriverError::TokenRemoved(_) => "token removed",
             DriverError::Refused(_) => "refused",

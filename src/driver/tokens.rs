@@ -1,5 +1,7 @@
 //! Finding a keyholder's token and key, and logging in with the right PIN.
 
+use std::collections::BTreeMap;
+
 use zeroize::Zeroizing;
 
 use crate::ceremony::engine::Engine;
@@ -15,36 +17,109 @@ pub(super) fn login(
     plan: &Plan,
     typed: Option<&Zeroizing<String>>,
 ) -> Result<TokenSession, DriverError> {
-    let wanted = plan.tokens.get(keyholder).map_or(keyholder, String::as_str);
-    let token = module.find_token(wanted).map_err(|e| {
-        DriverError::Io(format!(
-            "insert the token {wanted} of keyholder {keyholder}: {e}"
-        ))
-    })?;
+    let token = keyholder_token(module, keyholder, plan)?;
     login_to(module, &token, keyholder, plan, typed)
 }
 
-/// The PIN of `token` for `keyholder` from the plan: `KEYHOLDER@TOKEN` first, TOKEN naming the
-/// token as `--token` does (label, serial, or the card label without the PIN label OpenSC
-/// appends: `alice@alice-new` is the PIN of `alice-new (UserPIN)`), for a keyholder with two
-/// tokens (e.g. replacing their own); then `KEYHOLDER`.
-pub(super) fn planned_pin<'a>(
-    plan: &'a Plan,
+/// The token the plan names for `keyholder` (by label or serial; default: labelled with the
+/// keyholder's name), present now.
+pub(super) fn keyholder_token(
+    module: &Module,
+    keyholder: &str,
+    plan: &Plan,
+) -> Result<TokenDesc, DriverError> {
+    let wanted = plan.tokens.get(keyholder).map_or(keyholder, String::as_str);
+    module.find_token(wanted).map_err(|e| {
+        DriverError::Io(format!(
+            "insert the token {wanted} of keyholder {keyholder}: {e}"
+        ))
+    })
+}
+
+/// The secret of `token` for `keyholder` in `given` (PINs or management keys, from the plan):
+/// `KEYHOLDER@TOKEN` first, TOKEN naming the token as `--token` does (label, serial, or the
+/// card label without the PIN label OpenSC appends: `alice@alice-new` is the PIN of
+/// `alice-new (UserPIN)`), for a keyholder with two tokens (e.g. replacing their own); then
+/// `KEYHOLDER`.
+fn planned_secret<'a>(
+    given: &'a BTreeMap<String, Zeroizing<String>>,
     keyholder: &str,
     token: &TokenDesc,
 ) -> Option<&'a Zeroizing<String>> {
-    plan.pins
+    given
         .iter()
         .find(|(key, _)| names_token(key, keyholder, token))
-        .map(|(_, pin)| pin)
-        .or_else(|| plan.pins.get(keyholder))
+        .map(|(_, secret)| secret)
+        .or_else(|| given.get(keyholder))
 }
 
-/// Is `key` (of the plan's PINs) `keyholder@TOKEN` with TOKEN naming `token`?
+/// Is `key` (of the plan's PINs or management keys) `keyholder@TOKEN` with TOKEN naming
+/// `token`?
 fn names_token(key: &str, keyholder: &str, token: &TokenDesc) -> bool {
     key.strip_prefix(keyholder)
         .and_then(|rest| rest.strip_prefix('@'))
         .is_some_and(|named| token.is_named(named))
+}
+
+/// The PIN of `token` for `keyholder`: the typed one, the plan's, or asked on the terminal
+/// (naming the token and the keyholder; no echo). On a reader with a PIN pad none is asked:
+/// the keyholder enters it on the pad (an empty PIN: `C_Login` with no PIN).
+pub(super) fn pin_for(
+    token: &TokenDesc,
+    keyholder: &str,
+    plan: &Plan,
+    typed: Option<&Zeroizing<String>>,
+) -> Result<Zeroizing<String>, DriverError> {
+    if token.protected_path
+        && typed.is_none()
+        && planned_secret(&plan.pins, keyholder, token).is_none()
+    {
+        eprintln!("{}", token.pin_pad_note());
+        return Ok(Zeroizing::new(String::new()));
+    }
+    secret_for(
+        &plan.pins,
+        token,
+        keyholder,
+        typed,
+        &format!("PIN for token {} of keyholder {keyholder}: ", token.label),
+        "reading the PIN",
+    )
+}
+
+/// The PIV management key of `token` for `keyholder` (a YubiKey through ykcs11): the typed
+/// one, the plan's, or asked on the terminal like a PIN (no echo). Never stored or shown.
+pub(super) fn management_key_for(
+    token: &TokenDesc,
+    keyholder: &str,
+    plan: &Plan,
+    typed: Option<&Zeroizing<String>>,
+) -> Result<Zeroizing<String>, DriverError> {
+    secret_for(
+        &plan.management_keys,
+        token,
+        keyholder,
+        typed,
+        &format!(
+            "PIV management key for token {} of keyholder {keyholder} (never stored or shown): ",
+            token.label
+        ),
+        "reading the PIV management key",
+    )
+}
+
+fn secret_for(
+    given: &BTreeMap<String, Zeroizing<String>>,
+    token: &TokenDesc,
+    keyholder: &str,
+    typed: Option<&Zeroizing<String>>,
+    prompt: &str,
+    reading: &str,
+) -> Result<Zeroizing<String>, DriverError> {
+    match typed.or_else(|| planned_secret(given, keyholder, token)) {
+        Some(p) => Ok(p.clone()),
+        None => crate::pin::prompt_pin(prompt).map_err(io(reading)),
+    }
 }
 
 /// Open a read-write session on `token` and log in with the typed PIN, the plan's, or one asked
@@ -62,26 +137,9 @@ pub(super) fn login_to(
     session
         .check_not_locked()
         .map_err(token_error(format!("the token of {keyholder}")))?;
-    let asked;
-    let pin = match typed.or_else(|| planned_pin(plan, keyholder, token)) {
-        Some(p) => p,
-        // A reader with a PIN pad: the keyholder enters the PIN there (C_Login with no PIN).
-        None if token.protected_path => {
-            eprintln!("{}", token.pin_pad_note());
-            asked = Zeroizing::new(String::new());
-            &asked
-        }
-        None => {
-            asked = crate::pin::prompt_pin(&format!(
-                "PIN for token {} of keyholder {keyholder}: ",
-                token.label
-            ))
-            .map_err(io("reading the PIN"))?;
-            &asked
-        }
-    };
+    let pin = pin_for(token, keyholder, plan, typed)?;
     session
-        .login(pin)
+        .login(&pin)
         .map_err(token_error(format!("login to the token of {keyholder}")))?;
     Ok(session)
 }
@@ -155,7 +213,7 @@ pub(super) fn find_token_with(
     }
     if hidden.len() > 1 {
         for t in &hidden {
-            let Some(pin) = planned_pin(plan, who, t) else {
+            let Some(pin) = planned_secret(&plan.pins, who, t) else {
                 continue;
             };
             let Ok(session) = module.open_session(t, false) else {
