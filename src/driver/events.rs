@@ -610,6 +610,7 @@ impl Session {
             Need::ImportEvent { event, known_good } => {
                 self.import_event_event(&event, &known_good)?
             }
+            Need::ImportPending { file } => self.import_pending_event(&file)?,
             Need::ImportKeys { .. } => self.import_keys_event(),
             Need::GenerateKey {
                 keyholder,

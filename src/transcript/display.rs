@@ -219,6 +219,11 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
             files.len(),
             known_good.len()
         ),
+        Event::PendingImported { name, file, .. } => format!(
+            "imported RSTUF's pending file {} ({} bytes)",
+            clean(name),
+            file.len()
+        ),
         Event::KeysImported { keys, .. } => format!(
             "imported online keys for {}",
             list(&keys.keys().cloned().collect::<Vec<_>>())

@@ -967,6 +967,7 @@ impl App {
                     | Need::ImportTargets
                     | Need::ImportKeys { .. }
                     | Need::ImportEvent { .. }
+                    | Need::ImportPending { .. }
                     | Need::ImportLayout { .. } => {
                         if enter {
                             let event = match need {
@@ -977,6 +978,7 @@ impl App {
                                 Need::ImportRequests => s.import_requests_event(),
                                 Need::ImportTargets => s.import_targets_event(),
                                 Need::ImportLayout { file } => s.import_layout_event(&file),
+                                Need::ImportPending { file } => s.import_pending_event(&file),
                                 _ => Ok(s.import_keys_event()),
                             };
                             match event {
@@ -2429,6 +2431,14 @@ impl App {
                                 "A tuf-on-ci signing event ({event}/) and the known-good metadata ({known_good}/): the known-good root chain is verified and tuf-on-ci's CI rules are checked before any PIN."
                             ),
                             source: s.ws.input().display().to_string(),
+                            keys: Vec::new(),
+                        }
+                    }
+                    Need::ImportPending { file } => {
+                        v.keys = vec![enter("import and review")];
+                        Screen::Load {
+                            what: "RSTUF's pending file (GET /api/v1/metadata/sign/): the pending root is reviewed against its trusted root, and refused before any PIN when it cannot become a valid update.".into(),
+                            source: s.ws.input().join(file).display().to_string(),
                             keys: Vec::new(),
                         }
                     }
