@@ -10,7 +10,7 @@ use base64::Engine as _;
 
 use std::path::PathBuf;
 
-use crate::ceremony::engine::{EVENT_DIR, Event, KNOWN_GOOD_DIR, SIGNATURES_DIR};
+use crate::ceremony::engine::{Event, SIGNATURES_DIR};
 use crate::text::show;
 use crate::transport::usb::{self, DEFAULT_IMPORT_LIMIT};
 use crate::tuf::bundle::Bundle;
@@ -107,7 +107,11 @@ pub(super) fn output_check(report: &CeremonyReport) -> Option<(Check, PathBuf)> 
             .map(|(d, _)| d.to_string())
     })?;
     let input = report.export_dir.parent()?.join("input");
-    let (event_dir, kg_dir) = (input.join(EVENT_DIR), input.join(KNOWN_GOOD_DIR));
+    // The folders the script's import step names (not the defaults: a script may rename them).
+    let (event_dir, kg_dir) = report
+        .event_inputs
+        .as_ref()
+        .map(|(e, k)| (input.join(e), input.join(k)))?;
     let bundles = report.export_dir.join(&dir);
     let placed = || -> Result<usize, String> {
         let folder = |d: &Path, what: &str| {
