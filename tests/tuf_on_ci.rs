@@ -1653,3 +1653,166 @@ fn a_ceremony_killed_after_the_first_signature_resumes_to_the_same_verified_resu
     );
     apply_and_check_nothing_left(&w, EVENT, &kg, &bundles);
 }
+
+/// The ceremony in the terminal UI (`conclave tui` in tmux, 80×24; `--practice` only because
+/// this machine is not air-gapped) on a prepared workspace, up to the signing: the import
+/// screen runs, the review pages show the changed role with its versions and files, its
+/// keys by @owner and its digest, the signing screen names the keyholder by handle, the role
+/// and the digest again, and its confirmation repeats the digest. Stopped there: nothing
+/// is signed.
+#[test]
+fn the_tui_runs_the_ceremony_up_to_the_signing_showing_roles_digests_and_owners() {
+    use common::tmux::Tmux;
+    let w = world();
+    let ws = ceremony_workspace(&w, "ws-tui", &w.path("stick/event"));
+    let root_v2 = std::fs::read(w.path("stick/event/root.json")).unwrap();
+    let md = conclave::tuf::metadata::AnyMetadata::from_bytes(&root_v2).unwrap();
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(md.signed_bytes()))
+    };
+    // The digest as the screens group it: two lines of eight groups of four.
+    let groups = |half: &str| {
+        half.as_bytes()
+            .chunks(4)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let (first, second) = (groups(&digest[..32]), groups(&digest[32..]));
+    let script = manifest_dir().join("ceremony-scripts/sign-tuf-on-ci-event.toml");
+    let t = Tmux::start(
+        "tot-tui",
+        &format!(
+            "SOFTHSM2_CONF={} {BIN} tui --practice --workspace {} --script {}",
+            s(&w.path("u1/softhsm2.conf")),
+            s(&ws),
+            s(&script)
+        ),
+    );
+    t.begin();
+    t.send(&["Enter"]);
+    t.wait_for("│ y  yes");
+    t.send(&["y"]);
+    t.wait_for("Tamper-evident bag serial");
+    t.send(&["e"]);
+    t.wait_for("Enter: done");
+    t.type_text("BAG-T0C1");
+    t.send(&["Enter"]);
+    // Air gap (practice: a warning), clock.
+    for _ in 0..4 {
+        let s = t.screen();
+        if s.contains("Names as they will stand") {
+            break;
+        }
+        t.send(&["Enter"]);
+        t.wait_for("│ y  yes");
+        t.send(&["y"]);
+        t.wait_change(&s);
+    }
+    t.wait_for("Names as they will stand");
+    for (i, text) in ["ada", "@tuf-on-ci-u1", "wendy"].iter().enumerate() {
+        if i > 0 {
+            t.send(&["Down"]);
+        }
+        t.send(&["e"]);
+        t.wait_for("Enter: done");
+        t.type_text(text);
+        t.send(&["Enter"]);
+        t.wait_for(text);
+    }
+    t.send(&["Enter"]);
+    t.wait_for("│ y  yes");
+    t.send(&["y"]);
+    // The import screen names the script's folders; importing runs the review.
+    let s = t.wait_for("Enter import and review");
+    assert!(
+        s.contains("tuf-on-ci-event/") && s.contains("tuf-on-ci-known-good/"),
+        "{s}"
+    );
+    t.send(&["Enter"]);
+    t.wait_for("Enter build the proposal");
+    t.send(&["Enter"]);
+    // The review, page by page (lines wrap at 80 columns: compare without line breaks).
+    let mut screen = t.wait_for("What changes: lines");
+    let mut pages = String::new();
+    for _ in 0..20 {
+        pages.push_str(&screen);
+        if !screen.contains("↓ more (PgDn)") {
+            break;
+        }
+        t.send(&["PageDown"]);
+        screen = t.wait_change(&screen);
+    }
+    let flat: String = pages.split_whitespace().collect();
+    for want in [
+        "root v2 (was v1) in root.json and root_history/2.root.json",
+        "root: 1 of 1: @tuf-on-ci-u1 [ECDSA P-384]",
+        "targets: 1 of 1: @tuf-on-ci-u1",
+        &format!("SHA-256 of the signed bytes: {digest}"),
+        &format!("root v2 (root.json): {digest}"),
+        "@tuf-on-ci-u1: ",
+        &first,
+        &second,
+    ] {
+        let w: String = want.split_whitespace().collect();
+        assert!(
+            flat.contains(&w),
+            "the review never showed {want:?}:\n{pages}"
+        );
+    }
+    t.send(&["Enter"]);
+    t.wait_for("│ y  yes");
+    t.send(&["y"]);
+    let s = t.wait_for("Keyholder @tuf-on-ci-u1: sign root");
+    assert!(
+        s.contains("token mytoken of @tuf-on-ci-u1 is present")
+            && s.contains(&first)
+            && s.contains(&second),
+        "{s}"
+    );
+    t.send(&["Enter"]);
+    let s = t.wait_for("│ y  yes");
+    assert!(
+        s.contains("@tuf-on-ci-u1 signs root") && s.contains(&first),
+        "{s}"
+    );
+    // Not signed: stop here.
+    t.send(&["n"]);
+    t.wait_for("Not confirmed: nothing was done.");
+    t.send(&["C-c"]);
+    t.wait_for("Stop now?");
+    t.send(&["y"]);
+    t.wait_for("EXIT=");
+    let text =
+        std::fs::read_to_string(ws.join("sign-tuf-on-ci-event-v1.transcript.jsonl")).unwrap();
+    assert!(text.contains("\"action\":\"approved\""), "{text}");
+    assert!(!text.contains("\"action\":\"signed\""), "{text}");
+}
+
+/// `conclave rehearse` has no practice run of this ceremony (its practice tokens hold none of
+/// an event's keys): it says so and why before making any workspace.
+#[test]
+fn rehearse_refuses_the_ceremony_with_the_reason_before_making_a_workspace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("rehearsal");
+    let out = Command::new(BIN)
+        .args([
+            "rehearse",
+            "--headless",
+            "--script",
+            "sign-tuf-on-ci-event",
+            "--workspace",
+        ])
+        .arg(&ws)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("sign-tuf-on-ci-event has no practice run")
+            && err.contains("practice tokens are made new and hold none of them"),
+        "{err}"
+    );
+    assert!(!ws.exists(), "no workspace is made");
+}

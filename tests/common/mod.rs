@@ -10,6 +10,7 @@
 
 pub mod builders;
 pub mod profile;
+pub mod tmux;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

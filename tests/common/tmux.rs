@@ -1,0 +1,139 @@
+//! A terminal in tmux (80×24) for the TUI scenarios: start a command, send keys, read the
+//! screen (rendering is asynchronous: wait for text, never sleep a fixed time).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A detached tmux session; killed when dropped.
+pub struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    /// A detached 80×24 tmux session running `cmd` (then printing its exit code and waiting,
+    /// so the last screen stays readable).
+    pub fn start(tag: &str, cmd: &str) -> Tmux {
+        let name = format!("conclave-{tag}-{}", std::process::id());
+        let shell = format!("{cmd}; echo EXIT=$?; sleep 600");
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", "80", "-y", "24"])
+            .arg(shell)
+            .status()
+            .expect("tmux (make test installs it)");
+        assert!(ok.success());
+        Tmux { name }
+    }
+
+    pub fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn send(&self, keys: &[&str]) {
+        let ok = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Type literal text.
+    pub fn type_text(&self, text: &str) {
+        let ok = Command::new("tmux")
+            .args(["send-keys", "-l", "-t", &self.name, text])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Wait until the screen shows `text` (rendering is asynchronous).
+    pub fn wait_for(&self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the screen never showed {text:?}; it shows:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Wait until the screen shows `words` in order, wherever lines wrap.
+    pub fn wait_for_words(&self, words: &str) -> String {
+        let want: Vec<&str> = words.split_whitespace().collect();
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            let flat: Vec<&str> = s.split_whitespace().collect();
+            if flat.windows(want.len()).any(|w| w == want.as_slice()) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the screen never showed {words:?}; it shows:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A new ceremony opens with its welcome over the first step: check it, Enter begins, and
+    /// wait for the parameters screen without it.
+    pub fn begin(&self) -> String {
+        let s = self.wait_for("┌ Welcome ");
+        assert!(
+            s.contains("Purpose, read aloud") && s.contains("Enter begin"),
+            "{s}"
+        );
+        self.send(&["Enter"]);
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if !s.contains("┌ Welcome ") && s.contains("Parameters of this ceremony") {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "Enter did not begin the ceremony; the screen shows:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Wait until the screen changes from `before`.
+    pub fn wait_change(&self, before: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s != before {
+                // Let the frame settle.
+                std::thread::sleep(Duration::from_millis(150));
+                return self.screen();
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn kill(&self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
