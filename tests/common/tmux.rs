@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 /// A detached tmux session; killed when dropped.
 pub struct Tmux {
-    name: String,
+    /// The tmux session name (for `-t`).
+    pub name: String,
 }
 
 impl Tmux {
