@@ -60,7 +60,7 @@ IMAGE_DEB_PACKAGES := mmdebstrap qemu-system-x86 xorriso grub-pc-bin grub-common
   mtools dosfstools ovmf squashfs-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo demo-verify test deps deb-deps image-deps venv js-clients client-gate lint no-network-deps unit conformance faults build bench fuzz clean image image-test
+.PHONY: demo demo-verify test deps deb-deps image-deps venv js-clients client-gate lint no-network-deps unit conformance faults build bench fuzz clean image image-test guide-captures
 
 build:
 	$(CARGO) build --release --locked
@@ -266,6 +266,14 @@ test: deps lint unit image-test
 conformance: venv
 	CONCLAVE_PYTHON=$(abspath $(PY)) $(CARGO) test --locked --features conformance-client \
 	  --test conformance_client --test client_workflow
+
+# The terminal UI's screen captures in docs/ceremony-guide.md and README.md, from a real run:
+# tests/tui_tmux.rs drives the UI in tmux at 80x24 and saves each screen to target/tui-captures/,
+# then tests/guide_captures.py writes each capture where a `<!-- capture: NAME -->` line names it.
+guide-captures: venv deb-deps
+	rm -rf target/tui-captures
+	CONCLAVE_PYTHON=$(abspath $(PY)) $(CARGO) test --locked --test tui_tmux
+	python3 tests/guide_captures.py target/tui-captures docs/ceremony-guide.md README.md
 
 # Only the fault-injection suite (tests/faults.rs, docs/security.md "Fault injection"): a practice
 # bootstrap-root and rotate-root-keys killed at every durable boundary, each rerun to a verified

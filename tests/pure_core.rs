@@ -2,7 +2,8 @@
 //! and src/transparency must not use files, processes, the environment, the network or the host
 //! clock, nor import an edge (the driver, the signer, transport, the terminal UI, the command
 //! line, the system checks, folders, the configuration). Only the code before a file's
-//! `#[cfg(test)]` is checked: tests may read fixtures and make software keys.
+//! `#[cfg(test)]` is checked, and none of a test module's own file (`#![cfg(test)]`): tests may
+//! read fixtures and make software keys.
 //!
 //! Known exceptions are listed in [`ALLOWED`] with the reason; an exception that is no longer
 //! needed fails the check too, so the list only shrinks.
@@ -80,13 +81,15 @@ struct Violation {
     item: String,
 }
 
-/// The code of a file that is checked: everything before the first `#[cfg(test)]` line, with
+/// The code of a file that is checked: everything before the first `#[cfg(test)]` line (a test
+/// module's own file starts with `#![cfg(test)]`: none of it), with
 /// comments removed (line by line: `//` to the end of the line, outside string literals is
 /// close enough for this code base, whose strings do not hold these paths).
 fn checked_lines(text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        if line.trim_start().starts_with("#[cfg(test)]") {
+        let t = line.trim_start();
+        if t.starts_with("#[cfg(test)]") || t.starts_with("#![cfg(test)]") {
             break;
         }
         let code = match line.find("//") {
@@ -298,6 +301,11 @@ fn the_check_fails_on_a_deliberate_violation() {
     let tmp = tree_with(
         "src/ceremony/fine.rs",
         "// std::fs is not used here\npub fn f() {}\n\n#[cfg(test)]\nmod tests {\n    use std::fs;\n}\n",
+    );
+    assert_eq!(check(tmp.path()), Ok(()));
+    let tmp = tree_with(
+        "src/ceremony/fine/tests.rs",
+        "//! Tests.\n\n#![cfg(test)]\n\nuse std::fs;\n",
     );
     assert_eq!(check(tmp.path()), Ok(()));
     // Names that only look alike are not violations.

@@ -596,3 +596,228 @@ fn practice_rstuf_ceremonies_bootstrap_refresh_and_rotate_with_update_payloads()
         "{v4}"
     );
 }
+
+/// Root v1 from a partial bootstrap-rstuf (alice signs in the ceremony, bob with `conclave rstuf
+/// sign`), then root v2 made by RSTUF's own CLI from it (`rstuf admin metadata update`, carol
+/// signs there): RSTUF's pending file for v2 against trusted root v1, as its API serves it.
+/// Returns (room, trusted root v1 file, pending file JSON).
+fn pending_v2(py: &Path) -> (Room, PathBuf, serde_json::Value) {
+    let room = room();
+    let ws = room.path("ws");
+    online_keys(&ws);
+    let out = ceremony(&room, &ws, "bootstrap_signatures = 1");
+    assert_eq!(out.code(), 0, "{out:?}");
+    let export = ws.join("export");
+    let root_v1 = json(&export.join("ceremony-payload.json"))["metadata"]["root"].clone();
+    let p1 = room.path("pending-v1.json");
+    pending(&p1, &root_v1, None);
+    let bob = room.path("sign-bob.json");
+    let out = conclave_sign(&room, &p1, &export.join("1.root.json"), "bob", &bob);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let mut full_v1 = root_v1;
+    let sig = json(&bob)["signature"].clone();
+    full_v1["signatures"].as_array_mut().unwrap().push(sig);
+    let v1 = room.path("1.root.full.json");
+    write_json(&v1, &full_v1);
+    let update = room.path("update-payload.json");
+    let pem = room.path("carol.pem");
+    let cli = rstuf_cli(
+        py,
+        &[
+            "update",
+            v1.to_str().unwrap(),
+            "carol",
+            pem.to_str().unwrap(),
+            "carol-pass",
+            update.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(cli.code(), 0, "rstuf admin metadata update: {cli:?}");
+    let root_v2 = json(&update)["metadata"]["root"].clone();
+    let pending_file =
+        serde_json::json!({ "data": { "metadata": { "root": root_v2, "trusted_root": full_v1 } } });
+    (room, v1, pending_file)
+}
+
+/// `conclave ceremony run` of the shipped sign-rstuf-pending-root script, headless, with
+/// RSTUF's pending file on the input media; alice, bob and carol present.
+fn sign_pending_ceremony(room: &Room, ws: &Path, pending_file: &serde_json::Value) -> common::Run {
+    std::fs::create_dir_all(ws.join("input")).unwrap();
+    write_json(&ws.join("input/rstuf-pending.json"), pending_file);
+    let answers = room.path("answers-sign.toml");
+    std::fs::write(
+        &answers,
+        "practice = true\nacknowledgement = \"BAG-R5TUF\"\n[people]\nadministrator = \"ada\"\nkeyholders = [\"alice\", \"bob\", \"carol\"]\nwitnesses = [\"wendy\"]\n",
+    )
+    .unwrap();
+    let mut cmd = conclave();
+    cmd.args(["ceremony", "run"])
+        .arg(common::manifest_dir().join("ceremony-scripts/sign-rstuf-pending-root.toml"))
+        .arg("--workspace")
+        .arg(ws)
+        .arg("--answers")
+        .arg(&answers)
+        .arg("--pin-stdin")
+        .env("SOFTHSM2_CONF", &room.conf);
+    run(&mut cmd, &room.pins_text())
+}
+
+/// The pending root signed as a ceremony: the review against trusted root v1 before any PIN,
+/// alice's and bob's tokens sign (carol signed in RSTUF's CLI: she is not asked), the
+/// transcript records the import, the digest and both signatures and is sealed, anchored in
+/// trusted root v1; each exported sign-payload is accepted by RSTUF's own CLI (root fully
+/// signed with it) and python-tuf verifies root v2 by v1 and by itself with them.
+#[test]
+fn the_sign_rstuf_pending_root_ceremony_signs_what_rstuf_accepts() {
+    let py = rstuf_python();
+    let (room, v1, pending_file) = pending_v2(&py);
+    let ws = room.path("ws-sign");
+    let out = sign_pending_ceremony(&room, &ws, &pending_file);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(!out.stdout.contains("FAILED"), "{}", out.stdout);
+
+    let transcript = ws.join("sign-rstuf-pending-root-v1.transcript.jsonl");
+    let text = std::fs::read_to_string(&transcript).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let details = |event: &str| -> Vec<serde_json::Value> {
+        records
+            .iter()
+            .map(|r| r["details"].clone())
+            .filter(|d| d["event"] == event)
+            .collect()
+    };
+    let imported = details("pending-imported");
+    assert_eq!(imported.len(), 1, "{text}");
+    assert_eq!(imported[0]["name"], "rstuf-pending.json");
+    let recorded: serde_json::Value =
+        serde_json::from_str(imported[0]["file"].as_str().unwrap()).unwrap();
+    assert_eq!(recorded, pending_file);
+    let root_v2 = &pending_file["data"]["metadata"]["root"];
+    let md = conclave::tuf::metadata::Metadata::<conclave::tuf::metadata::Root>::from_bytes(
+        &serde_json::to_vec(root_v2).unwrap(),
+    )
+    .unwrap();
+    let digest = hex::encode(md.signed_digest());
+    assert_eq!(details("proposed")[0]["digests"]["root"], digest.as_str());
+    assert_eq!(details("approved")[0]["digests"]["root"], digest.as_str());
+    let signed = details("signed");
+    let who: Vec<&str> = signed
+        .iter()
+        .map(|d| d["keyholder"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        who,
+        ["alice", "bob"],
+        "carol signed in RSTUF already: {text}"
+    );
+    assert_eq!(details("sealed").len(), 1, "{text}");
+    // The review the room saw: keys by name, the trusted root's threshold, the digest.
+    let shown = &out.stdout;
+    for want in [
+        "trusted root v1 (signed bytes SHA-256",
+        "root keys (threshold 2): alice (",
+        digest.as_str(),
+    ] {
+        assert!(shown.contains(want), "{want}: {shown}");
+    }
+
+    // The auditor: anchored in trusted root v1.
+    let r = run(
+        conclave()
+            .args(["transcript", "verify"])
+            .arg(&transcript)
+            .arg("--artifacts")
+            .arg(ws.join("export"))
+            .arg("--trusted-root")
+            .arg(&v1),
+        "",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(r.stdout.contains("VALID"), "{r:?}");
+
+    // One sign-payload per signature.
+    let mut payloads: Vec<PathBuf> = std::fs::read_dir(ws.join("export"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("sign-payload-v2-")
+        })
+        .collect();
+    payloads.sort();
+    assert_eq!(payloads.len(), 2, "{payloads:?}");
+    let p2 = room.path("pending-v2.json");
+    write_json(&p2, &pending_file);
+    for (i, payload) in payloads.iter().enumerate() {
+        let v = json(payload);
+        assert_eq!(v["role"], "root", "{v}");
+        // RSTUF's CLI: with this signature added (carol's is there already), root v2 meets
+        // both thresholds by RSTUF's own verification.
+        let out_p = room.path(&format!("pending-v2-with-{i}.json"));
+        let cli = rstuf_cli(
+            &py,
+            &[
+                "complete",
+                p2.to_str().unwrap(),
+                payload.to_str().unwrap(),
+                out_p.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            cli.code(),
+            0,
+            "RSTUF's CLI on {}: {cli:?}",
+            payload.display()
+        );
+        assert!(
+            cli.stdout.contains("Metadata already fully signed"),
+            "{}",
+            cli.stdout
+        );
+    }
+    let mut args: Vec<&Path> = vec![Path::new("signed"), &p2];
+    args.extend(payloads.iter().map(PathBuf::as_path));
+    let chain = check(&args);
+    assert_eq!(chain.code(), 0, "{chain:?}");
+    assert!(
+        chain
+            .stdout
+            .contains("root v2 meets the thresholds of trusted root v1 and its own"),
+        "{}",
+        chain.stdout
+    );
+}
+
+/// A pending root that does not chain (version 3 after trusted root v1) stops the ceremony at
+/// the import step, naming file and field: no PIN, no signature, nothing exported.
+#[test]
+fn a_pending_root_that_does_not_chain_is_refused_before_any_pin() {
+    let py = rstuf_python();
+    let (room, _, mut pending_file) = pending_v2(&py);
+    pending_file["data"]["metadata"]["root"]["signed"]["version"] = 3.into();
+    let ws = room.path("ws-bad");
+    let out = sign_pending_ceremony(&room, &ws, &pending_file);
+    assert_ne!(out.code(), 0, "{out:?}");
+    let all = format!("{}{}", out.stdout, out.stderr);
+    for want in [
+        "rstuf-pending.json: $.data.metadata.trusted_root.signed.version: 1 is not the version before the pending root's 3",
+        "no PIN was asked",
+    ] {
+        assert!(all.contains(want), "missing {want:?} in {out:?}");
+    }
+    let text = std::fs::read_to_string(ws.join("sign-rstuf-pending-root-v1.transcript.jsonl"))
+        .unwrap_or_default();
+    for event in ["\"event\":\"pending-imported\"", "\"event\":\"signed\""] {
+        assert!(!text.contains(event), "{event} recorded: {text}");
+    }
+    let exported = std::fs::read_dir(ws.join("export"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(exported, 0, "nothing is exported");
+}

@@ -127,10 +127,15 @@ pub fn replay(records: &[Record]) -> Replay {
 /// The engine's end state after a replay that was accepted.
 fn end_state(engine: &Engine) -> EndState {
     let root_before = engine.current().map(|(r, _)| r.clone());
+    // RSTUF's pending root is not in force when its ceremony ends (RSTUF collects the rest of
+    // its thresholds): the trusted root it was reviewed against is; its keys are still keys of
+    // this ceremony.
+    let pending = engine.rstuf_pending_root().cloned();
     let root_after = engine
         .proposal()
         .ok()
         .and_then(|p| p.root)
+        .filter(|_| pending.is_none())
         .or_else(|| root_before.clone());
     let mut holders: Vec<(String, Key)> = engine
         .generated_keys()
@@ -138,7 +143,7 @@ fn end_state(engine: &Engine) -> EndState {
         .map(|(who, _, key)| (who.clone(), key.clone()))
         .collect();
     let mut known: Vec<Key> = holders.iter().map(|(_, k)| k.clone()).collect();
-    for root in [&root_after, &root_before].into_iter().flatten() {
+    for root in [&root_after, &root_before, &pending].into_iter().flatten() {
         for (_, key) in &root.signed().keys {
             if let Some(owner) = key_owner(key) {
                 holders.push((owner.to_string(), key.clone()));

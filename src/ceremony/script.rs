@@ -62,6 +62,9 @@ pub enum Action {
     /// Import a tuf-on-ci signing event's `metadata/` folder and the known-good `metadata/`
     /// from the input media (sign-tuf-on-ci-event).
     ImportEvent,
+    /// Import RSTUF's pending file (`GET /api/v1/metadata/sign/`: the pending root and its
+    /// `trusted_root`) from the input media (sign-rstuf-pending-root).
+    ImportPending,
     /// A keyholder presents their token; Conclave matches it to the keyholder.
     EnrollToken,
     /// Generate a key pair inside each keyholder's token.
@@ -82,7 +85,7 @@ pub enum Action {
 
 impl Action {
     /// All actions, for messages.
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::Acknowledge,
         Action::AirgapCheck,
         Action::ClockConfirm,
@@ -93,6 +96,7 @@ impl Action {
         Action::ImportLayout,
         Action::ImportTargets,
         Action::ImportEvent,
+        Action::ImportPending,
         Action::EnrollToken,
         Action::GenerateKey,
         Action::Propose,
@@ -116,6 +120,7 @@ impl Action {
             Action::ImportLayout => "import-layout",
             Action::ImportTargets => "import-targets",
             Action::ImportEvent => "import-event",
+            Action::ImportPending => "import-pending",
             Action::EnrollToken => "enroll-token",
             Action::GenerateKey => "generate-key",
             Action::Propose => "propose",
@@ -159,11 +164,14 @@ pub enum Kind {
     PublishTargets,
     /// Sign a tuf-on-ci signing event (its changed roles) against the known-good metadata.
     SignTufOnCiEvent,
+    /// Sign RSTUF's pending root (Distributed Asynchronous Signing) after reviewing it against
+    /// its trusted root.
+    SignRstufPendingRoot,
 }
 
 impl Kind {
     /// All kinds.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::BootstrapRoot,
         Kind::RotateRootKeys,
         Kind::RotateTargetsKeys,
@@ -173,6 +181,7 @@ impl Kind {
         Kind::SignIntotoLayout,
         Kind::PublishTargets,
         Kind::SignTufOnCiEvent,
+        Kind::SignRstufPendingRoot,
     ];
 
     /// Name as written in scripts.
@@ -187,6 +196,7 @@ impl Kind {
             Kind::SignIntotoLayout => "sign-intoto-layout",
             Kind::PublishTargets => "publish-targets",
             Kind::SignTufOnCiEvent => "sign-tuf-on-ci-event",
+            Kind::SignRstufPendingRoot => "sign-rstuf-pending-root",
         }
     }
 
@@ -268,6 +278,20 @@ impl Kind {
                 ClockConfirm,
                 RollCall,
                 ImportEvent,
+                Propose,
+                Review,
+                Sign,
+                Verify,
+                Export,
+                Seal,
+            ],
+            // The pending root is reviewed against its trusted root when it is imported, before
+            // any PIN.
+            Kind::SignRstufPendingRoot => &[
+                AirgapCheck,
+                ClockConfirm,
+                RollCall,
+                ImportPending,
                 Propose,
                 Review,
                 Sign,
@@ -497,6 +521,7 @@ fn action_settings(a: Action) -> (&'static [&'static str], &'static [&'static st
         Action::ImportKeys => (&[], &["roles"]),
         Action::ImportLayout => (&[], &["file"]),
         Action::ImportEvent => (&[], &["event", "known_good"]),
+        Action::ImportPending => (&[], &["file"]),
         // `existing = "use"`: take a key the token already holds under the ceremony's label
         // instead of generating one (shown as existing in the review and the transcript).
         Action::GenerateKey => (&[], &["for", "existing"]),

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::ceremony::print;
 use crate::ceremony::script::Script;
 use crate::folder::read_limited;
+use crate::signer::pkcs11::PivSlot;
 
 use super::{CliError, Outcome};
 
@@ -45,8 +46,9 @@ pub struct RunArgs {
     /// PINs.
     #[arg(long, value_name = "FILE")]
     pub answers: PathBuf,
-    /// Read the keyholders' PINs from standard input, one `keyholder=PIN` line each (otherwise
-    /// each PIN is asked on the terminal when the token is used).
+    /// Read the keyholders' PINs from standard input, one `keyholder=PIN` line each, and the
+    /// PIV management key of a keyholder's YubiKey as a line `management-key:keyholder=HEX`
+    /// (otherwise each is asked on the terminal when the token is used).
     #[arg(long)]
     pub pin_stdin: bool,
 }
@@ -82,6 +84,11 @@ struct Answers {
     /// Close signing as soon as every threshold is met (keyholders not asked yet do not sign).
     #[serde(default)]
     close_signing_when_met: bool,
+    /// The PIV slot keys are generated in on a YubiKey (9a, 9c, 9d, 9e, 82..95; default 9c).
+    piv_slot: Option<String>,
+    /// Keyholder to PIV slot, where it differs from `piv_slot`.
+    #[serde(default)]
+    piv_slots: std::collections::BTreeMap<String, String>,
     /// The SHA-256 of the key request set the registry published before the ceremony
     /// (`sha256sum *.json | sha256sum` in the request folder, 64 hex digits): the review is
     /// approved only when the requests on the input media hash to it; required when the review
@@ -197,10 +204,17 @@ fn check_names(path: &Path, a: &Answers) -> Result<(), CliError> {
     Ok(())
 }
 
-fn read_pins(
-    keyholders: &[String],
-) -> Result<std::collections::BTreeMap<String, zeroize::Zeroizing<String>>, CliError> {
-    let mut pins = std::collections::BTreeMap::new();
+/// Secrets read from standard input, by keyholder (or `keyholder@token`).
+type Secrets = std::collections::BTreeMap<String, zeroize::Zeroizing<String>>;
+
+/// Prefix of a standard input line giving a PIV management key instead of a PIN.
+const MANAGEMENT_KEY_LINE: &str = "management-key:";
+
+/// The PINs (`keyholder=PIN`, `keyholder@token=PIN`) and PIV management keys
+/// (`management-key:keyholder=HEX`, `management-key:keyholder@token=HEX`) on standard input.
+fn read_pins(keyholders: &[String]) -> Result<(Secrets, Secrets), CliError> {
+    let mut pins = Secrets::new();
+    let mut management_keys = Secrets::new();
     // One wiped buffer read straight from the descriptor (not through Stdin's buffer, which is
     // never wiped); each PIN is copied once, into its own wiped string.
     let input = crate::pin::read_pin_input()
@@ -211,36 +225,71 @@ fn read_pins(
         }
         let Some((who, pin)) = line.split_once('=') else {
             return Err(CliError::Usage(format!(
-                "standard input line {}: expected keyholder=PIN or keyholder@token=PIN",
+                "standard input line {}: expected keyholder=PIN, keyholder@token=PIN or {MANAGEMENT_KEY_LINE}keyholder=KEY",
                 n + 1
             )));
         };
         // `keyholder@token=PIN`: the PIN of one of the keyholder's tokens (label or serial),
         // for a keyholder who brings two (e.g. replacing their own token in a rotation). A
         // keyholder named by a handle (`@alice`, as tuf-on-ci records owners) keeps its `@`.
-        let who_t = who.trim();
-        let name = if keyholders.iter().any(|k| k == who_t) {
-            who_t
-        } else {
-            who_t
-                .char_indices()
-                .skip(1)
-                .find(|(_, c)| *c == '@')
-                .map_or(who_t, |(i, _)| &who_t[..i])
+        let name_of = |w: &'_ str| -> usize {
+            if keyholders.iter().any(|k| k == w) {
+                w.len()
+            } else {
+                w.char_indices()
+                    .skip(1)
+                    .find(|(_, c)| *c == '@')
+                    .map_or(w.len(), |(i, _)| i)
+            }
         };
-        if !keyholders.iter().any(|k| k == name) {
+        let is_keyholder = |w: &str| keyholders.iter().any(|k| *k == w[..name_of(w)]);
+        let who = who.trim();
+        let (who, into) = match who.strip_prefix(MANAGEMENT_KEY_LINE) {
+            Some(rest) if !is_keyholder(who) => (rest.trim(), &mut management_keys),
+            _ => (who, &mut pins),
+        };
+        if !is_keyholder(who) {
+            let name = &who[..name_of(who)];
             return Err(CliError::Usage(format!(
                 "standard input line {}: \"{}\" is not a keyholder of the answers file",
                 n + 1,
                 crate::text::show(name)
             )));
         }
-        pins.insert(
-            who.trim().to_string(),
-            zeroize::Zeroizing::new(pin.to_string()),
-        );
+        into.insert(who.to_string(), zeroize::Zeroizing::new(pin.to_string()));
     }
-    Ok(pins)
+    Ok((pins, management_keys))
+}
+
+/// The answers file's PIV slots: the ceremony's and each keyholder's.
+fn piv_slots(
+    path: &Path,
+    one: Option<&str>,
+    each: &std::collections::BTreeMap<String, String>,
+    keyholders: &[String],
+) -> Result<(Option<PivSlot>, std::collections::BTreeMap<String, PivSlot>), CliError> {
+    let parse = |field: String, s: &str| {
+        PivSlot::parse(s).ok_or_else(|| {
+            CliError::Usage(format!(
+                "{}: {field}: \"{}\" is not a PIV key slot (9a, 9c, 9d, 9e or 82..95)",
+                path.display(),
+                crate::text::show(s)
+            ))
+        })
+    };
+    let ceremony = one.map(|s| parse("piv_slot".to_string(), s)).transpose()?;
+    let mut slots = std::collections::BTreeMap::new();
+    for (who, s) in each {
+        let field = format!("piv_slots.{}", crate::text::show(who));
+        if !keyholders.contains(who) {
+            return Err(CliError::Usage(format!(
+                "{}: {field}: not one of people.keyholders",
+                path.display()
+            )));
+        }
+        slots.insert(who.clone(), parse(field, s)?);
+    }
+    Ok((ceremony, slots))
 }
 
 fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
@@ -286,10 +335,16 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
     )
     .map_err(super::token::module_error)?;
     eprintln!("conclave: PKCS#11 module {}", module.describe());
-    let pins = if a.pin_stdin {
+    let (piv_slot, piv_slots) = piv_slots(
+        &a.answers,
+        answers.piv_slot.as_deref(),
+        &answers.piv_slots,
+        &answers.people.keyholders,
+    )?;
+    let (pins, management_keys) = if a.pin_stdin {
         read_pins(&answers.people.keyholders)?
     } else {
-        std::collections::BTreeMap::new()
+        (Secrets::new(), Secrets::new())
     };
     std::fs::create_dir_all(&a.workspace)
         .map_err(|e| CliError::Io(format!("{}: {e}", a.workspace.display())))?;
@@ -308,6 +363,9 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
         acknowledgement: answers.acknowledgement,
         tokens: answers.tokens,
         pins,
+        management_keys,
+        piv_slot,
+        piv_slots,
         module: Some(module),
         export_to: answers.export_to,
         log_origin: answers.log_origin,

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::token::ModuleArg;
+use super::token::{ModuleArg, SigningKey};
 use super::{CliError, Outcome};
 use crate::folder::{read_limited, write_new_file};
 use crate::intoto::{LayoutFile, LayoutSummary};
@@ -150,44 +150,32 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         .iter()
         .filter_map(|id| root.key(id)?.public_key().ok().map(|p| p.material()))
         .collect();
-    let module = a.module.open(config)?;
-    let (session, tkey, logged_in) = super::token::open_key_or_login(
-        &module,
+    let k = SigningKey::open(
+        &a.module,
+        config,
         a.token.as_deref(),
         &a.key,
         a.keyholder.as_deref(),
         a.pin_stdin,
         "sign the in-toto layout",
     )?;
-    let token = session.token().clone();
-    let public = tkey.public.clone().map_err(|reason| {
-        CliError::Invalid(format!(
-            "key \"{}\" on {token} cannot be used: {reason}",
-            tkey.label
-        ))
-    })?;
-    if !targets_keys.contains(&public.material()) {
+    let (token, tkey) = (&k.token, &k.key);
+    if !targets_keys.contains(&k.public.material()) {
         return Err(CliError::Invalid(format!(
             "refusing to sign: key \"{}\" on {token} is not a targets key of the trusted root",
             tkey.label
         )));
     }
     let mut out = describe(&a.input, &f, &s);
-    if !logged_in {
-        session.check_not_locked()?;
-        let pin = super::token::ask_pin(
-            &token,
-            a.pin_stdin,
-            &format!(
-                "PIN for {token} to sign the in-toto layout {} with key \"{}\": ",
-                a.input.display(),
-                tkey.label
-            ),
-        )?;
-        session.login(&pin)?;
-        drop(pin);
-    }
-    let mut signer = session.signer(&tkey)?;
+    k.login(
+        a.pin_stdin,
+        &format!(
+            "PIN for {token} to sign the in-toto layout {} with key \"{}\": ",
+            a.input.display(),
+            tkey.label
+        ),
+    )?;
+    let mut signer = k.session.signer(tkey)?;
     let keyid = f
         .add_signature(&mut signer)
         .map_err(|e| CliError::Invalid(format!("the token's signature: {e}; nothing written")))?;

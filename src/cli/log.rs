@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::token::ModuleArg;
+use super::token::{ModuleArg, SigningKey};
 use super::{CliError, Outcome};
 use crate::driver::log_dir::{self, AppendRequest, LogDirError, read_log_dir};
 use crate::transparency::dir;
@@ -210,22 +210,16 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
             "refusing to sign: the log has published no root, so no root keys".into(),
         ));
     };
-    let module = a.module.open(config)?;
-    let (session, tkey, logged_in) = super::token::open_key_or_login(
-        &module,
+    let k = SigningKey::open(
+        &a.module,
+        config,
         a.token.as_deref(),
         &a.key,
         a.keyholder.as_deref(),
         a.pin_stdin,
         "sign the key-event log checkpoint",
     )?;
-    let token = session.token().clone();
-    let public = tkey.public.clone().map_err(|reason| {
-        CliError::Invalid(format!(
-            "key \"{}\" on {token} cannot be used: {reason}",
-            tkey.label
-        ))
-    })?;
+    let (token, tkey, public) = (&k.token, &k.key, &k.public);
     let material = public.material();
     let Some((keyid, _)) = root_keys
         .keys
@@ -239,7 +233,7 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     };
     let keyid = keyid.clone();
     let mut cp = d.checkpoint.clone();
-    let kid = crate::transparency::note::note_key_id(&cp.checkpoint.origin, &public)
+    let kid = crate::transparency::note::note_key_id(&cp.checkpoint.origin, public)
         .map_err(|e| CliError::Invalid(e.to_string()))?;
     if cp.signatures.iter().any(|s| s.key_id == kid) {
         return Err(CliError::Usage(format!(
@@ -252,20 +246,14 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         .as_deref()
         .map(|k| format!(" of keyholder {k}"))
         .unwrap_or_default();
-    if !logged_in {
-        session.check_not_locked()?;
-        let pin = super::token::ask_pin(
-            &token,
-            a.pin_stdin,
-            &format!(
-                "PIN for {token}{holder} to sign the key-event log checkpoint (size {}) with key \"{}\": ",
-                cp.checkpoint.size, tkey.label
-            ),
-        )?;
-        session.login(&pin)?;
-        drop(pin);
-    }
-    let mut signer = session.signer(&tkey)?;
+    k.login(
+        a.pin_stdin,
+        &format!(
+            "PIN for {token}{holder} to sign the key-event log checkpoint (size {}) with key \"{}\": ",
+            cp.checkpoint.size, tkey.label
+        ),
+    )?;
+    let mut signer = k.session.signer(tkey)?;
     cp.add_signature(&mut signer)
         .map_err(|e| CliError::Invalid(format!("the token's signature: {e}; nothing written")))?;
     let count = cp.count(&root_keys);

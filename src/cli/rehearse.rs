@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::driver::{self as rehearse, DriverError, REHEARSE_CHILD};
+use crate::driver::{self as rehearse, DriverError, REHEARSE_CHILD, SystemClock};
 
 use super::{CliError, Outcome};
 
@@ -30,62 +30,15 @@ pub struct RehearseArgs {
     pub new: bool,
 }
 
-/// Whether a folder name is one `conclave rehearse` makes: `rehearsal-YYYYMMDD-HHMMSS`.
-fn is_rehearsal_name(name: &str) -> bool {
-    let Some(stamp) = name.strip_prefix("rehearsal-") else {
-        return false;
-    };
-    let b = stamp.as_bytes();
-    b.len() == 15
-        && b[8] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 8 || c.is_ascii_digit())
-}
-
-/// The newest rehearsal folder in `parent` (by its name's time) whose practice ceremony
-/// `script` is unfinished. Symbolic links and folders that cannot be read are passed over.
-fn last_unfinished(parent: &Path, script: &str) -> Option<PathBuf> {
-    let mut names: Vec<String> = std::fs::read_dir(parent)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| is_rehearsal_name(n))
-        .collect();
-    names.sort_unstable_by(|a, b| b.cmp(a));
-    names
-        .into_iter()
-        .map(|n| {
-            if parent == Path::new(".") {
-                PathBuf::from(n)
-            } else {
-                parent.join(n)
-            }
-        })
-        .find(|d| rehearse::rehearsal_unfinished(d, script).unwrap_or(false))
-}
-
-fn default_workspace() -> PathBuf {
-    let t = time::OffsetDateTime::now_utc();
-    PathBuf::from(format!(
-        "rehearsal-{:04}{:02}{:02}-{:02}{:02}{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    ))
-}
-
 /// Exit codes of a ceremony that stopped.
 pub fn map(e: DriverError) -> CliError {
     match e {
         DriverError::Io(m) => CliError::Io(m),
         DriverError::Refused(m) => CliError::Invalid(m),
         // Refused, as the token commands (docs/hsm.md): exit 1.
-        DriverError::WrongPin(m) | DriverError::PinLocked(m) => CliError::Invalid(m),
+        DriverError::WrongPin(m)
+        | DriverError::WrongManagementKey(m)
+        | DriverError::PinLocked(m) => CliError::Invalid(m),
         DriverError::TokenRemoved(m) | DriverError::InUse(m) => CliError::Io(m),
     }
 }
@@ -124,17 +77,18 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
     }
     let dir = match &a.workspace {
         Some(d) => d.clone(),
-        None => match last_unfinished(Path::new("."), &a.script).filter(|_| !a.new) {
-            Some(d) => {
+        None => {
+            let (d, continued) =
+                rehearse::rehearsal_workspace(Path::new("."), &a.script, a.new, &SystemClock);
+            if continued {
                 eprintln!(
                     "conclave: continuing the unfinished practice ceremony \"{}\" in {} (for a new rehearsal instead: conclave rehearse --new)",
                     a.script,
                     d.display()
                 );
-                d
             }
-            None => default_workspace(),
-        },
+            d
+        }
     };
     let ws = rehearse::prepare(&dir).map_err(map)?;
     let conf = ws.softhsm_conf();
@@ -293,26 +247,5 @@ pub fn check_line(c: &rehearse::Check) -> String {
     match &c.note {
         Some(n) => format!("{}: {verdict} ({n})", c.command),
         None => format!("{}: {verdict}", c.command),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_rehearsal_name;
-
-    #[test]
-    fn only_the_folders_rehearse_makes_are_candidates() {
-        assert!(is_rehearsal_name("rehearsal-20261206-184501"));
-        for n in [
-            "rehearsal-2026120-184501",
-            "rehearsal-20261206184501",
-            "rehearsal-20261206-18450a",
-            "rehearsal-20261206-1845012",
-            "rehearsal-",
-            "my-rehearsal-20261206-184501",
-            "rehearsal-20261206_184501",
-        ] {
-            assert!(!is_rehearsal_name(n), "{n}");
-        }
     }
 }

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::token::ModuleArg;
+use super::token::{ModuleArg, SigningKey};
 use super::{CliError, Outcome};
 use crate::folder::{read_limited, write_new_file};
 use crate::signer::Signer;
@@ -206,22 +206,16 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         )));
     }
     let wanted = review.still_to_sign();
-    let module = a.module.open(config)?;
-    let (session, tkey, logged_in) = super::token::open_key_or_login(
-        &module,
+    let k = SigningKey::open(
+        &a.module,
+        config,
         a.token.as_deref(),
         &a.key,
         a.keyholder.as_deref(),
         a.pin_stdin,
         "sign RSTUF's pending root",
     )?;
-    let token = session.token().clone();
-    let public = tkey.public.clone().map_err(|reason| {
-        CliError::Invalid(format!(
-            "key \"{}\" on {token} cannot be used: {reason}",
-            show(&tkey.label)
-        ))
-    })?;
+    let (token, tkey, public) = (&k.token, &k.key, &k.public);
     let root = pending.root.signed();
     let old = pending.trusted.as_ref().map(|t| t.signed());
     let keyid = wanted
@@ -240,21 +234,15 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
                 show(&tkey.label)
             ))
         })?;
-    if !logged_in {
-        session.check_not_locked()?;
-        let pin = super::token::ask_pin(
-            &token,
-            a.pin_stdin,
-            &format!(
-                "PIN for {token} to sign RSTUF's pending root v{} with key \"{}\": ",
-                root.common.version,
-                show(&tkey.label)
-            ),
-        )?;
-        session.login(&pin)?;
-        drop(pin);
-    }
-    let mut signer = session.signer(&tkey)?;
+    k.login(
+        a.pin_stdin,
+        &format!(
+            "PIN for {token} to sign RSTUF's pending root v{} with key \"{}\": ",
+            root.common.version,
+            show(&tkey.label)
+        ),
+    )?;
+    let mut signer = k.session.signer(tkey)?;
     let sig = signer
         .sign(pending.root.signed_bytes())
         .map_err(|e| CliError::Invalid(format!("the token's signature: {e}; nothing written")))?;

@@ -15,7 +15,7 @@ use crate::signer::pkcs11::{
     key_type_name, parse_key_type,
 };
 use crate::transport::bundle::file_bytes;
-use crate::tuf::key::{Algorithm, Key, KeyId};
+use crate::tuf::key::{Algorithm, Key, KeyId, PublicKey};
 use crate::tuf::metadata::{AnyMetadata, Metadata, Role, RoleType, Root, Signature};
 use crate::tuf::verify::{Uncounted, count_signatures, count_signatures_known, trust_root};
 
@@ -139,6 +139,73 @@ pub fn open_key_or_login(
             let tkey = session.find_key(key)?;
             Ok((session, tkey, true))
         }
+    }
+}
+
+/// A key on a token, opened for one signing command (`rstuf sign`, `tuf-on-ci sign` and
+/// `accept`, `intoto sign`, `log sign`): found among the token's public objects (no PIN yet), or
+/// after its keyholder's PIN on a token that shows its keys only after login; with its public
+/// key, so every check that needs no PIN comes before [`SigningKey::login`].
+pub struct SigningKey {
+    /// The session on the key's token.
+    pub session: TokenSession,
+    /// The key.
+    pub key: TokenKey,
+    /// The token holding it.
+    pub token: TokenDesc,
+    /// The key's public key.
+    pub public: PublicKey,
+    /// The session is logged in already (the token showed the key only after login).
+    logged_in: bool,
+    /// The module, loaded for as long as the session is used.
+    _module: Module,
+}
+
+impl SigningKey {
+    /// Load the module, find the key (`purpose` goes into the PIN prompt of a token that shows
+    /// its keys only after login) and take its public key; a key Conclave cannot use is refused
+    /// here, before any PIN for signing.
+    pub fn open(
+        module: &ModuleArg,
+        config: Option<&Path>,
+        token: Option<&str>,
+        key: &str,
+        keyholder: Option<&str>,
+        pin_stdin: bool,
+        purpose: &str,
+    ) -> Result<SigningKey, CliError> {
+        let module = module.open(config)?;
+        let (session, tkey, logged_in) =
+            open_key_or_login(&module, token, key, keyholder, pin_stdin, purpose)?;
+        let token = session.token().clone();
+        let public = tkey.public.clone().map_err(|reason| {
+            CliError::Invalid(format!(
+                "key \"{}\" on {token} cannot be used: {}",
+                crate::text::show(&tkey.label),
+                crate::text::show(&reason)
+            ))
+        })?;
+        Ok(SigningKey {
+            session,
+            key: tkey,
+            token,
+            public,
+            logged_in,
+            _module: module,
+        })
+    }
+
+    /// Log in to sign, unless the session is logged in already: the lockout is checked first,
+    /// then the PIN asked with `prompt` ([`ask_pin`]: none on a PIN pad).
+    pub fn login(&self, pin_stdin: bool, prompt: &str) -> Result<(), CliError> {
+        if self.logged_in {
+            return Ok(());
+        }
+        self.session.check_not_locked()?;
+        let pin = ask_pin(&self.token, pin_stdin, prompt)?;
+        self.session.login(&pin)?;
+        drop(pin);
+        Ok(())
     }
 }
 

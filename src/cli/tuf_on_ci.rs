@@ -17,10 +17,9 @@ use crate::tuf::tuf_on_ci::{
     self as core, DetachedSignature, MetadataFolder, ROOT_HISTORY, Review, describe_key,
 };
 
-use super::token::{ModuleArg, ask_pin, open_key_or_login};
+use super::token::{ModuleArg, SigningKey};
 use super::verify::reference_time;
 use super::{CliError, Outcome};
-use crate::signer::pkcs11::{TokenKey, TokenSession};
 
 /// The event and the known-good state, as both `review` and `sign` take them.
 #[derive(Debug, clap::Args)]
@@ -262,24 +261,17 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         )));
     }
     // 2. The key (public objects, no PIN yet) and which roles it may sign.
-    let module = a.module.open(config)?;
-    let (session, tkey, logged_in) = open_key_or_login(
-        &module,
+    let k = SigningKey::open(
+        &a.module,
+        config,
         a.token.as_deref(),
         &a.key,
         a.keyholder.as_deref(),
         a.pin_stdin,
         "sign the tuf-on-ci signing event",
     )?;
-    let token = session.token().clone();
-    let public = tkey.public.clone().map_err(|reason| {
-        CliError::Invalid(format!(
-            "key \"{}\" on {token}: {}",
-            show(&tkey.label),
-            show(&reason)
-        ))
-    })?;
-    let material = public.material();
+    let (token, tkey) = (k.token.clone(), &k.key);
+    let material = k.public.material();
     let plan = r.slots_for(&material);
     if plan.is_empty() {
         return Err(CliError::Invalid(format!(
@@ -296,16 +288,7 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     // 3. PIN, login, one signature per role (over its canonical signed bytes), verified.
     let mut out = r.text.clone();
     let _ = writeln!(out);
-    let signed = sign_plan(
-        session,
-        &tkey,
-        logged_in,
-        a.keyholder.as_deref(),
-        a.pin_stdin,
-        &r,
-        &plan,
-        &mut out,
-    )?;
+    let signed = sign_plan(k, a.keyholder.as_deref(), a.pin_stdin, &r, &plan, &mut out)?;
     let now = time::OffsetDateTime::now_utc();
     let mut bundles: Vec<(String, Vec<u8>)> = Vec::new();
     for (i, sig, ids) in &signed {
@@ -341,36 +324,27 @@ type RoleSignature = (usize, Vec<u8>, Vec<KeyId>);
 /// PIN (unless the token logged in already), login, and one signature per role of `plan` over
 /// its canonical signed bytes, verified in software; each key id it is for must count where a
 /// delegation lists it. Returns (role index, signature, key ids); the threshold counts go to `out`.
-#[allow(clippy::too_many_arguments)]
 fn sign_plan(
-    session: TokenSession,
-    tkey: &TokenKey,
-    logged_in: bool,
+    k: SigningKey,
     keyholder: Option<&str>,
     pin_stdin: bool,
     r: &Review,
     plan: &[(usize, Vec<KeyId>)],
     out: &mut String,
 ) -> Result<Vec<RoleSignature>, CliError> {
-    let token = session.token().clone();
-    if !logged_in {
-        session.check_not_locked()?;
-        let holder = keyholder
-            .map(|k| format!(" of keyholder {}", show(k)))
-            .unwrap_or_default();
-        let pin = ask_pin(
-            &token,
-            pin_stdin,
-            &format!(
-                "PIN for {token}{holder} to sign {} role(s) of the signing event with key \"{}\": ",
-                plan.len(),
-                show(&tkey.label)
-            ),
-        )?;
-        session.login(&pin)?;
-        drop(pin);
-    }
-    let mut signer = session.signer(tkey)?;
+    let holder = keyholder
+        .map(|k| format!(" of keyholder {}", show(k)))
+        .unwrap_or_default();
+    k.login(
+        pin_stdin,
+        &format!(
+            "PIN for {}{holder} to sign {} role(s) of the signing event with key \"{}\": ",
+            k.token,
+            plan.len(),
+            show(&k.key.label)
+        ),
+    )?;
+    let mut signer = k.session.signer(&k.key)?;
     let mut done = Vec::new();
     for (i, ids) in plan {
         let role = &r.changed[*i];
@@ -522,23 +496,16 @@ fn accept(a: &AcceptArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     }
     // The public key first (no PIN): the edit needs it, and the review of the edit decides
     // whether anything is signed.
-    let module = a.module.open(config)?;
-    let (session, tkey, logged_in) = open_key_or_login(
-        &module,
+    let k = SigningKey::open(
+        &a.module,
+        config,
         a.token.as_deref(),
         &a.key,
         Some(&user),
         a.pin_stdin,
         "accept the tuf-on-ci invite",
     )?;
-    let token = session.token().clone();
-    let public = tkey.public.clone().map_err(|reason| {
-        CliError::Invalid(format!(
-            "key \"{}\" on {token}: {}",
-            show(&tkey.label),
-            show(&reason)
-        ))
-    })?;
+    let public = k.public.clone();
     let key = crate::tuf::key::Key::from_public_key(&public);
     let accepted = core::accept_invites(&event, &known_good, &user, &key, now)
         .map_err(|e| CliError::Invalid(e.to_string()))?;
@@ -563,16 +530,7 @@ fn accept(a: &AcceptArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     let mut edited = accepted.event.clone();
     if r.failures.is_empty() {
         let plan = r.slots_for(&public.material());
-        let signed = sign_plan(
-            session,
-            &tkey,
-            logged_in,
-            Some(&user),
-            a.pin_stdin,
-            &r,
-            &plan,
-            &mut out,
-        )?;
+        let signed = sign_plan(k, Some(&user), a.pin_stdin, &r, &plan, &mut out)?;
         for (i, sig, ids) in &signed {
             let role = &r.changed[*i];
             let sigs: Vec<(KeyId, String)> = ids

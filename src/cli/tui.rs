@@ -4,9 +4,8 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use crate::ceremony::script::Script;
 use crate::driver::module::{ModuleUse, choose_module_here};
-use crate::driver::{Plan, SHIPPED_SCRIPTS, Workspace, shipped_script};
+use crate::driver::{Plan, Workspace, script_list, script_text, shipped_script};
 use crate::tui::app::{App, Phase};
 
 use super::{CliError, Outcome};
@@ -31,6 +30,10 @@ pub struct TuiArgs {
     /// and a failed air-gap check is a recorded warning instead of a stop.
     #[arg(long)]
     pub practice: bool,
+    /// The PIV slot keys are generated in on a YubiKey (9a, 9c, 9d, 9e or 82..95; default 9c,
+    /// "Digital Signature").
+    #[arg(long, value_name = "SLOT")]
+    pub piv_slot: Option<String>,
 }
 
 /// The terminal UI needs a terminal.
@@ -42,37 +45,6 @@ pub fn require_terminal() -> Result<(), CliError> {
             "the terminal UI needs a terminal; without one use `conclave ceremony run` (or `conclave rehearse --headless`)".into(),
         ))
     }
-}
-
-/// The shipped scripts with their titles and purposes, for the script choice.
-pub fn script_list() -> Vec<(String, String, String, &'static str)> {
-    SHIPPED_SCRIPTS
-        .iter()
-        .filter_map(|name| {
-            let text = shipped_script(name)?;
-            let s = Script::parse(&format!("{name}.toml"), text).ok()?;
-            let purpose = s.purpose.split_whitespace().collect::<Vec<_>>().join(" ");
-            Some((name.to_string(), s.title, purpose, text))
-        })
-        .collect()
-}
-
-fn script_text(name: &str) -> Result<(String, String), CliError> {
-    if let Some(t) = shipped_script(name) {
-        return Ok((name.to_string(), t.to_string()));
-    }
-    let path = Path::new(name);
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::Io(format!(
-            "{name}: not a shipped script and not readable: {e}"
-        ))
-    })?;
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("ceremony")
-        .to_string();
-    Ok((stem, text))
 }
 
 /// Run `conclave tui`.
@@ -89,8 +61,21 @@ pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         }
         None => None,
     };
+    let piv_slot = a
+        .piv_slot
+        .as_deref()
+        .map(|s| {
+            crate::signer::pkcs11::PivSlot::parse(s).ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--piv-slot must be 9a, 9c, 9d, 9e or 82..95, not \"{}\"",
+                    crate::text::show(s)
+                ))
+            })
+        })
+        .transpose()?;
     let plan = Plan {
         practice: a.practice,
+        piv_slot,
         module: Some(
             choose_module_here(
                 a.module.as_deref(),
@@ -114,7 +99,7 @@ pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     let sys = Path::new("/sys");
     let app = match &a.script {
         Some(name) => {
-            let (name, text) = script_text(name)?;
+            let (name, text) = script_text(name).map_err(super::rehearse::map)?;
             let ws = ws.ok_or_else(|| {
                 CliError::Usage("--script needs --workspace DIR (or choose both in the UI)".into())
             })?;

@@ -61,9 +61,13 @@ pub fn check(report: &CeremonyReport, clock: &dyn Clock) -> Result<Vec<Check>, D
     // An RSTUF bootstrap that left root v1 pending: checked as RSTUF's payload, and the
     // transcript cannot be anchored in root v1 yet.
     let pending = super::rstuf::pending_bootstrap(export);
-    let mut checks = match tuf_on_ci {
-        Some((c, _)) => vec![c],
-        None => {
+    // Signatures over RSTUF's pending root: checked against the pending root the transcript
+    // recorded, and the transcript is anchored in its trusted root.
+    let rstuf_sign = super::rstuf::pending_sign_check(report);
+    let mut checks = match (tuf_on_ci, &rstuf_sign) {
+        (Some((c, _)), _) => vec![c],
+        (None, Some((c, _))) => vec![c.clone()],
+        (None, None) => {
             let root = std::fs::read(&first)
                 .map_err(|e| DriverError::Io(format!("{}: {e}", first.display())))?;
             let src = FolderSource::new(export, DEFAULT_MAX_FILE_SIZE)
@@ -93,18 +97,24 @@ pub fn check(report: &CeremonyReport, clock: &dyn Clock) -> Result<Vec<Check>, D
     // Exactly the auditor's command, anchored in the workspace's first root, with the
     // key-event log when the ceremony wrote one.
     let log = report.key_log.as_ref().map(|l| l.dir.clone());
-    let files = AuditFiles::read(&AuditPaths {
+    let mut files = AuditFiles::read(&AuditPaths {
         transcript: report.transcript.clone(),
         artifacts: Some(export.clone()),
-        trusted_root: pending.is_none().then(|| first.clone()),
+        trusted_root: (pending.is_none() && rstuf_sign.is_none()).then(|| first.clone()),
         log: log.clone(),
     })
     .map_err(|e| DriverError::Io(e.to_string()))?;
+    if let Some((_, anchor)) = &rstuf_sign {
+        files.trusted_root = Some(anchor.clone());
+    }
     let a = files.verify(false);
-    let anchor = if pending.is_some() {
-        String::new()
-    } else {
-        format!(" --trusted-root {}", first.display())
+    let anchor = match (&pending, &rstuf_sign) {
+        (Some(_), _) => String::new(),
+        (None, Some((_, (name, _)))) => format!(
+            " --trusted-root TRUSTED-ROOT.json (the trusted_root of {}, as RSTUF serves it)",
+            crate::text::show(name)
+        ),
+        (None, None) => format!(" --trusted-root {}", first.display()),
     };
     checks.push(Check {
         kind: CheckKind::Transcript,

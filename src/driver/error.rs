@@ -16,6 +16,10 @@ pub enum DriverError {
     /// The PIN was wrong (`CKR_PIN_INCORRECT`): the keyholder may try again.
     #[error("{0}")]
     WrongPin(String),
+    /// The PIV management key was wrong (`C_Login(CKU_SO)` returned `CKR_PIN_INCORRECT`): nothing
+    /// was generated; the keyholder may type it again.
+    #[error("{0}")]
+    WrongManagementKey(String),
     /// The token's user PIN is locked: nothing was attempted.
     #[error("{0}")]
     PinLocked(String),
@@ -35,6 +39,7 @@ impl DriverError {
             DriverError::Io(t) => DriverError::Io(add(t)),
             DriverError::Refused(t) => DriverError::Refused(add(t)),
             DriverError::WrongPin(t) => DriverError::WrongPin(add(t)),
+            DriverError::WrongManagementKey(t) => DriverError::WrongManagementKey(add(t)),
             DriverError::PinLocked(t) => DriverError::PinLocked(add(t)),
             DriverError::TokenRemoved(t) => DriverError::TokenRemoved(add(t)),
             DriverError::InUse(t) => DriverError::InUse(t),
@@ -58,6 +63,9 @@ pub(super) fn token_error(what: impl std::fmt::Display) -> impl FnOnce(TokenErro
             TokenError::WrongPin { .. } | TokenError::PinLength { .. } => {
                 DriverError::WrongPin(text)
             }
+            TokenError::WrongManagementKey { .. } => DriverError::WrongManagementKey(text),
+            // Refused by policy before anything was sent to the token.
+            TokenError::DefaultManagementKey { .. } => DriverError::Refused(text),
             TokenError::PinLocked { .. } => DriverError::PinLocked(text),
             TokenError::TokenRemoved { .. } => DriverError::TokenRemoved(text),
             _ => DriverError::Io(text),
@@ -108,6 +116,17 @@ mod tests {
             token_error("x")(locked),
             DriverError::PinLocked(_)
         ));
+        let mgm = TokenError::WrongManagementKey {
+            token: "token \"YubiKey PIV #1\"".into(),
+        };
+        assert!(matches!(
+            token_error("x")(mgm),
+            DriverError::WrongManagementKey(_)
+        ));
+        let default = TokenError::DefaultManagementKey {
+            token: "token \"YubiKey PIV #1\"".into(),
+        };
+        assert!(matches!(token_error("x")(default), DriverError::Refused(_)));
         let other = TokenError::ModuleMissing {
             path: "/x.so".into(),
         };

@@ -6,7 +6,9 @@ use zeroize::Zeroizing;
 
 use crate::ceremony::engine::{ClockConfirmation, Event, Need, parse_reference_time};
 use crate::signer::Signer;
-use crate::signer::pkcs11::{EdParams, Pkcs11Signer, TokenDesc, parse_key_type};
+use crate::signer::pkcs11::{
+    EdParams, PivSlot, Pkcs11Signer, TokenDesc, TokenSession, parse_key_type,
+};
 use crate::transcript::record::Timestamp;
 use crate::transport::usb::{ExportFile, ExportOptions, ExportReport, StdFs, export_files};
 use crate::tuf::key::KeyId;
@@ -15,7 +17,8 @@ use super::error::{DriverError, io, signer_error, token_error};
 use super::inputs::{current_metadata, key_requests, practice_layout, publish_targets};
 use super::session::Session;
 use super::tokens::{
-    ceremony_signer, key_label, login, sealing_token, token_holding, token_signer_for,
+    ceremony_signer, key_label, keyholder_token, login_to, management_key_for, pin_for,
+    sealing_token, token_holding, token_signer_for,
 };
 
 impl Session {
@@ -178,28 +181,29 @@ impl Session {
     /// Generate a new key in the keyholder's token: never an existing one, unless the script's
     /// step says `existing = "use"` (then the key under the ceremony's label is taken and
     /// recorded as existing). The device's firmware advisories are recorded with the key, and a
-    /// key type an advisory concerns is refused on that device.
-    /// `pin`: the PIN typed for this operation, else the plan's or asked on the terminal.
+    /// key type an advisory concerns is refused on that device. On a YubiKey through ykcs11 the
+    /// key goes into the plan's PIV slot (default 9c) after a management-key login, and the slot
+    /// is recorded with the key.
+    /// `pin`: the PIN typed for this operation, else the plan's or asked on the terminal;
+    /// `management_key` likewise (a YubiKey only).
     pub fn generate_key_event(
         &self,
         keyholder: &str,
         key_type: &str,
         pin: Option<&Zeroizing<String>>,
+        management_key: Option<&Zeroizing<String>>,
     ) -> Result<Event, DriverError> {
         let alg = parse_key_type(key_type)
             .ok_or_else(|| DriverError::Refused(format!("unknown key type {key_type}")))?;
-        let session = login(&self.module, keyholder, &self.plan, pin)?;
-        let token = session.token().clone();
+        let token = keyholder_token(&self.module, keyholder, &self.plan)?;
+        if token.is_piv() {
+            return self.generate_piv_key_event(keyholder, alg, &token, pin, management_key);
+        }
+        let session = login_to(&self.module, &token, keyholder, &self.plan, pin)?;
         token
             .refuse_affected(alg)
             .map_err(|e| DriverError::Refused(e.to_string()))?;
         let base = key_label(&self.script_name);
-        let use_existing = self
-            .engine
-            .current_step()
-            .and_then(|id| self.engine.script().steps.iter().find(|s| s.id == id))
-            .and_then(|s| s.with.get("existing"))
-            .is_some_and(|v| v == "use");
         // Objects an interrupted generation of this ceremony left (a pair made but not
         // recorded, or one half of a pair): removed before a new key is made, and recorded.
         let prefix = self.key_id_prefix()?;
@@ -207,29 +211,12 @@ impl Session {
         let keys = session
             .keys()
             .map_err(token_error(format!("keys of {keyholder}")))?;
-        let existing = use_existing
+        let existing = self
+            .step_uses_existing()
             .then(|| keys.iter().find(|k| k.label == base).cloned())
             .flatten();
         let key = match existing.clone() {
-            Some(tkey) => {
-                // Taken only after it signs a test message that verifies in software.
-                let mut signer = session
-                    .signer(&tkey)
-                    .map_err(token_error(format!("the key of {keyholder}")))?;
-                let msg = b"conclave existing key self-test";
-                let checked = signer
-                    .sign_raw(msg)
-                    .map_err(|e| e.to_string())
-                    .and_then(|sig| signer.verify(msg, &sig).map_err(|e| e.to_string()));
-                if let Err(reason) = checked {
-                    return Err(DriverError::Refused(format!(
-                        "the key \"{}\" on the token of {keyholder} failed its self-test \
-                         (a test signature did not verify: {reason}); it is not used",
-                        tkey.label
-                    )));
-                }
-                signer.key().clone()
-            }
+            Some(tkey) => self_tested(session, &tkey, keyholder)?,
             None => {
                 // A label no key on the token has: the ceremony's, numbered if taken.
                 let label = (1..)
@@ -254,7 +241,103 @@ impl Session {
                     .key
             }
         };
-        Ok(Event::KeyGenerated {
+        Ok(self.key_generated(keyholder, &token, key, existing.is_some(), None))
+    }
+
+    /// [`Session::generate_key_event`] on a YubiKey through ykcs11: the key goes into the plan's
+    /// PIV slot for the keyholder. An occupied slot is refused (naming what is in it) before
+    /// any secret is asked; the factory-default management key is refused in a real ceremony
+    /// and recorded as an exception in a practice one; a wrong management key is
+    /// [`DriverError::WrongManagementKey`] and nothing is generated.
+    fn generate_piv_key_event(
+        &self,
+        keyholder: &str,
+        alg: crate::tuf::key::Algorithm,
+        token: &TokenDesc,
+        pin: Option<&Zeroizing<String>>,
+        management_key: Option<&Zeroizing<String>>,
+    ) -> Result<Event, DriverError> {
+        token
+            .refuse_affected(alg)
+            .map_err(|e| DriverError::Refused(e.to_string()))?;
+        let slot = self.plan.piv_slot_for(keyholder);
+        let ctx = format!("the token of {keyholder}");
+        let session = self
+            .module
+            .open_session(token, true)
+            .map_err(token_error(&ctx))?;
+        session.check_not_locked().map_err(token_error(&ctx))?;
+        if self.step_uses_existing() {
+            // The key already in the slot, taken only after its self-test.
+            let pin = pin_for(token, keyholder, &self.plan, pin)?;
+            session
+                .login(&pin)
+                .map_err(token_error(format!("login to the token of {keyholder}")))?;
+            let tkey = session
+                .keys()
+                .map_err(token_error(format!("keys of {keyholder}")))?
+                .into_iter()
+                .find(|k| k.id.first() == Some(&slot.key_id()))
+                .ok_or_else(|| {
+                    DriverError::Refused(format!(
+                        "the script takes the existing key of {keyholder}, but PIV slot {slot} of {token} holds none"
+                    ))
+                })?;
+            let key = self_tested(session, &tkey, keyholder)?;
+            return Ok(self.key_generated(keyholder, token, key, true, Some(slot)));
+        }
+        // Before any PIN or management key is asked: PIV key generation would replace the key.
+        session.check_piv_slot_free(slot).map_err(|e| {
+            DriverError::Refused(format!(
+                "{ctx}: {e}; generate {keyholder}'s key in a free slot (conclave ceremony run: [piv_slots] {keyholder} = \"9d\" in the answers file, or piv_slot = \"9d\" for every keyholder; conclave tui --piv-slot 9d) or clear the slot with the YubiKey's own tools after checking what the key is"
+            ))
+        })?;
+        let pin = pin_for(token, keyholder, &self.plan, pin)?;
+        let mk = management_key_for(token, keyholder, &self.plan, management_key)?;
+        let factory = mk
+            .trim()
+            .eq_ignore_ascii_case(crate::signer::pkcs11::PIV_FACTORY_MANAGEMENT_KEY);
+        let generated = session
+            .generate_piv(alg, slot, &mk, &pin, self.plan.practice)
+            .map_err(token_error(format!(
+                "generating the key of {keyholder} in PIV slot {slot}"
+            )))?;
+        drop(mk);
+        if factory {
+            // Only a practice ceremony gets here (a real one is refused above): recorded.
+            self.note_exception(format!(
+                "PRACTICE: {token} of {keyholder} still has the factory-default PIV management key; its key in PIV slot {slot} was generated with it (a real ceremony refuses it: change it with ykman piv access change-management-key)"
+            ));
+        }
+        Ok(self.key_generated(keyholder, token, generated.key, false, Some(slot)))
+    }
+
+    /// Whether generating `keyholder`'s key asks for a PIV management key too: their token is
+    /// present and is a YubiKey through ykcs11.
+    pub fn generation_needs_management_key(&self, keyholder: &str) -> bool {
+        !self.step_uses_existing()
+            && keyholder_token(&self.module, keyholder, &self.plan).is_ok_and(|t| t.is_piv())
+    }
+
+    /// Whether the current step takes an existing key (`existing = "use"`).
+    fn step_uses_existing(&self) -> bool {
+        self.engine
+            .current_step()
+            .and_then(|id| self.engine.script().steps.iter().find(|s| s.id == id))
+            .and_then(|s| s.with.get("existing"))
+            .is_some_and(|v| v == "use")
+    }
+
+    /// The event recording a key in `token` (generated now, or `existing`).
+    fn key_generated(
+        &self,
+        keyholder: &str,
+        token: &TokenDesc,
+        key: crate::tuf::key::Key,
+        existing: bool,
+        piv_slot: Option<PivSlot>,
+    ) -> Event {
+        Event::KeyGenerated {
             step: self.step(),
             keyholder: keyholder.to_string(),
             token_serial: token.serial.clone(),
@@ -264,9 +347,10 @@ impl Session {
                 .iter()
                 .map(|a| format!("{} ({}): {}", a.id, a.affects, a.summary))
                 .collect(),
-            existing: existing.is_some(),
+            existing,
+            piv_slot: piv_slot.map(|s| s.to_string()),
             key: key.to_value(),
-        })
+        }
     }
 
     /// The first 8 bytes of the `CKA_ID` of every key this ceremony generates: SHA-256 of the
@@ -346,16 +430,22 @@ impl Session {
                 session.token(),
                 removed.join(", ")
             );
-            self.notes
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(Event::Exception {
-                    step: self.step(),
-                    witness: crate::transcript::file::SYSTEM_ACTOR.into(),
-                    text,
-                });
+            self.note_exception(text);
         }
         Ok(())
+    }
+
+    /// Record `text` as an exception by Conclave with the next event (what the machine found
+    /// while making another event).
+    fn note_exception(&self, text: String) {
+        self.notes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Event::Exception {
+                step: self.step(),
+                witness: crate::transcript::file::SYSTEM_ACTOR.into(),
+                text,
+            });
     }
 
     /// The next key `who` has to sign with and the present token that holds it (`None`: not
@@ -520,13 +610,14 @@ impl Session {
             Need::ImportEvent { event, known_good } => {
                 self.import_event_event(&event, &known_good)?
             }
+            Need::ImportPending { file } => self.import_pending_event(&file)?,
             Need::ImportKeys { .. } => self.import_keys_event(),
             Need::GenerateKey {
                 keyholder,
                 key_type,
             } => {
                 actor = keyholder.clone();
-                self.generate_key_event(&keyholder, &key_type, pin)?
+                self.generate_key_event(&keyholder, &key_type, pin, None)?
             }
             Need::Propose => self.propose_event()?,
             Need::Review { digests } => Event::Approved {
@@ -620,12 +711,38 @@ impl Session {
         self.plan.tokens.insert(who.to_string(), token.to_string());
     }
 
-    /// The token key with which `who` signs the seal (PIN: `pin`, else the plan's or asked).
+    /// The token key with which `who` signs the seal (PIN: `pin`, else the plan's or asked),
+    /// and its key id as the ceremony's metadata lists it (the one id the room reads for this
+    /// key on every screen; the seal record itself names the bare key's id).
     pub fn seal_signer(
         &self,
         who: &str,
         pin: Option<&Zeroizing<String>>,
-    ) -> Result<Pkcs11Signer, DriverError> {
-        ceremony_signer(&self.module, who, &self.plan, &self.engine, pin).map(|(s, _)| s)
+    ) -> Result<(Pkcs11Signer, KeyId), DriverError> {
+        ceremony_signer(&self.module, who, &self.plan, &self.engine, pin)
     }
+}
+
+/// An existing key, taken only after it signs a test message that verifies in software.
+fn self_tested(
+    session: TokenSession,
+    tkey: &crate::signer::pkcs11::TokenKey,
+    keyholder: &str,
+) -> Result<crate::tuf::key::Key, DriverError> {
+    let mut signer = session
+        .signer(tkey)
+        .map_err(token_error(format!("the key of {keyholder}")))?;
+    let msg = b"conclave existing key self-test";
+    let checked = signer
+        .sign_raw(msg)
+        .map_err(|e| e.to_string())
+        .and_then(|sig| signer.verify(msg, &sig).map_err(|e| e.to_string()));
+    if let Err(reason) = checked {
+        return Err(DriverError::Refused(format!(
+            "the key \"{}\" on the token of {keyholder} failed its self-test \
+             (a test signature did not verify: {reason}); it is not used",
+            tkey.label
+        )));
+    }
+    Ok(signer.key().clone())
 }

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use zeroize::Zeroizing;
 
 use crate::ceremony::engine::ParamJson;
+use crate::signer::pkcs11::PivSlot;
 
 use super::module::ChosenModule;
 
 /// Who takes part and how each step is answered: made by the rehearsal for practice tokens, or
 /// read from an answers file for a run on real tokens (`conclave ceremony run`).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Plan {
     /// A practice run: a failed air-gap check is a recorded warning instead of a stop.
     pub practice: bool,
@@ -33,6 +34,14 @@ pub struct Plan {
     pub tokens: BTreeMap<String, String>,
     /// PINs by keyholder; a keyholder without one is asked on the terminal (no echo).
     pub pins: BTreeMap<String, Zeroizing<String>>,
+    /// PIV management keys (hex) by keyholder (`KEYHOLDER@LABEL` or `KEYHOLDER@SERIAL` first,
+    /// like PINs), for key generation on a YubiKey through ykcs11; a keyholder without one is
+    /// asked on the terminal (no echo). Never stored, printed or recorded.
+    pub management_keys: BTreeMap<String, Zeroizing<String>>,
+    /// The PIV slot keys are generated in on a YubiKey (default 9c, "Digital Signature").
+    pub piv_slot: Option<PivSlot>,
+    /// The PIV slot of one keyholder, where it differs from [`Plan::piv_slot`].
+    pub piv_slots: BTreeMap<String, PivSlot>,
     /// The PKCS#11 module chosen by the caller ([`super::module::choose_module`]); without one
     /// the built-in search for a ceremony of this kind (practice or real).
     pub module: Option<ChosenModule>,
@@ -53,4 +62,38 @@ pub struct Plan {
     /// the imported set hashes to it, and a summary-first review needs it
     /// ([`crate::ceremony::engine::answered_request_set`]).
     pub request_set_sha256: Option<String>,
+}
+
+impl Plan {
+    /// The PIV slot `keyholder`'s key is generated in on a YubiKey: theirs, else the
+    /// ceremony's, else 9c ("Digital Signature").
+    pub fn piv_slot_for(&self, keyholder: &str) -> PivSlot {
+        self.piv_slots
+            .get(keyholder)
+            .copied()
+            .or(self.piv_slot)
+            .unwrap_or(PivSlot::DIGITAL_SIGNATURE)
+    }
+}
+
+/// Never the PINs or management keys: only whose are given.
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("practice", &self.practice)
+            .field("administrator", &self.administrator)
+            .field("keyholders", &self.keyholders)
+            .field("witnesses", &self.witnesses)
+            .field("values", &self.values)
+            .field("tokens", &self.tokens)
+            .field("pins_given_for", &self.pins.keys().collect::<Vec<_>>())
+            .field(
+                "management_keys_given_for",
+                &self.management_keys.keys().collect::<Vec<_>>(),
+            )
+            .field("piv_slot", &self.piv_slot)
+            .field("piv_slots", &self.piv_slots)
+            .field("module", &self.module)
+            .finish_non_exhaustive()
+    }
 }

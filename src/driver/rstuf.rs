@@ -4,9 +4,16 @@
 
 use std::path::Path;
 
+use crate::tuf::canonical::{DEFAULT_MAX_FILE_SIZE, Value};
 use crate::tuf::metadata::{Metadata, RoleType, Root};
 use crate::tuf::rstuf::{self, Pending};
 use crate::tuf::verify::count_signatures;
+
+use super::checks::{Check, CheckKind};
+use super::error::DriverError;
+use super::report::CeremonyReport;
+use super::session::Session;
+use crate::ceremony::engine::Event;
 
 /// When `export` holds an RSTUF ceremony payload whose root v1 does not meet its threshold
 /// yet: the verdict of the payload's checks (the `conclave rstuf review` command, whether it
@@ -56,4 +63,116 @@ pub(super) fn pending_bootstrap(export: &Path) -> Option<(String, bool, Option<S
         )),
         Err(e) => fail(e.to_string()),
     }
+}
+
+impl Session {
+    /// Import RSTUF's pending file from the input media (`input/FILE`), its text recorded
+    /// whole.
+    pub fn import_pending_event(&self, file: &str) -> Result<Event, DriverError> {
+        let path = self.ws.input().join(file);
+        let bytes = crate::folder::read_limited(&path, DEFAULT_MAX_FILE_SIZE).map_err(|e| {
+            DriverError::Refused(format!("RSTUF's pending file on the input media: {e}"))
+        })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| DriverError::Refused(format!("{}: not UTF-8 JSON", path.display())))?;
+        Ok(Event::PendingImported {
+            step: self.step(),
+            name: file.to_string(),
+            file: text,
+        })
+    }
+}
+
+/// The pending file recorded in a transcript (sign-rstuf-pending-root): its name and text.
+fn recorded_pending(transcript: &Path) -> Option<(String, String)> {
+    let bytes = std::fs::read(transcript).ok()?;
+    bytes.split(|b| *b == b'\n').find_map(|line| {
+        let r = crate::transcript::record::Record::parse_line(line).ok()?;
+        let d = r.details.as_object()?;
+        if d.get("event").and_then(Value::as_str) != Some("pending-imported") {
+            return None;
+        }
+        Some((
+            d.get("name")?.as_str()?.to_string(),
+            d.get("file")?.as_str()?.to_string(),
+        ))
+    })
+}
+
+/// The output check of a signed RSTUF pending root (`None` for every other ceremony): every
+/// exported `sign-payload` is RSTUF's format and its signature verifies over the pending root
+/// the transcript recorded, by a root key of the trusted root or of the pending root; and the
+/// trusted root the transcript is anchored in (name, bytes).
+pub(super) fn pending_sign_check(report: &CeremonyReport) -> Option<(Check, (String, Vec<u8>))> {
+    let (name, text) = recorded_pending(&report.transcript)?;
+    let pending = rstuf::parse_pending(&name, text.as_bytes()).ok()?;
+    let trusted = pending.trusted.clone()?;
+    let payloads: Vec<&String> = report
+        .exported
+        .iter()
+        .filter(|n| n.starts_with("sign-payload-v") && n.ends_with(".json"))
+        .collect();
+    let checked = || -> Result<String, String> {
+        if payloads.is_empty() {
+            return Err("no sign-payload was exported".into());
+        }
+        let mut root = pending.root.clone();
+        for n in &payloads {
+            let path = report.export_dir.join(n);
+            let bytes = crate::folder::read_limited(&path, DEFAULT_MAX_FILE_SIZE)?;
+            let (keyid, sig) = rstuf::read_sign_payload(&path.display().to_string(), &bytes)
+                .map_err(|e| e.to_string())?;
+            root.add_signature(keyid, &sig);
+        }
+        let count = |r: &Root| {
+            count_signatures(
+                |id| r.key(id),
+                r.role(RoleType::Root),
+                root.signed_bytes(),
+                &root.signatures,
+            )
+        };
+        let (by_trusted, by_self) = (count(trusted.signed()), count(root.signed()));
+        for s in &root.signatures {
+            if !by_trusted.signed.contains(&s.keyid)
+                && !by_self.signed.contains(&s.keyid)
+                && !pending.root.signatures.iter().any(|p| p.keyid == s.keyid)
+            {
+                return Err(format!(
+                    "the signature by key {} counts for neither root",
+                    s.keyid.short()
+                ));
+            }
+        }
+        Ok(format!(
+            "{} signature payload(s) verify over root v{}; with them: {} of trusted root v{}, {} of its own{}",
+            payloads.len(),
+            root.signed().common.version,
+            by_trusted.summary(),
+            trusted.signed().common.version,
+            by_self.summary(),
+            if by_trusted.verified() && by_self.verified() {
+                ""
+            } else {
+                "; RSTUF collects the rest"
+            }
+        ))
+    };
+    let result = checked();
+    Some((
+        Check {
+            kind: CheckKind::Metadata,
+            command: format!(
+                "rstuf admin send sign {}/sign-payload-v*.json (after conclave rstuf review of the pending file)",
+                report.export_dir.display()
+            ),
+            passed: result.is_ok(),
+            reason: result.as_ref().err().cloned(),
+            note: result.ok(),
+        },
+        (
+            format!("{name}: $.data.metadata.trusted_root"),
+            trusted.to_file_bytes(),
+        ),
+    ))
 }

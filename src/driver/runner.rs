@@ -91,7 +91,7 @@ pub(super) fn run_script(
         let reason = match session.plan.skip.get(&who) {
             Some(reason) => reason.clone(),
             None => match session.seal_signer(&who, None) {
-                Ok(signer) => {
+                Ok((signer, _)) => {
                     signers.push((who, signer));
                     continue;
                 }

@@ -1,7 +1,12 @@
-//! The ceremony scripts shipped in the binary.
+//! The ceremony scripts shipped in the binary, and finding a script by name.
+
+use std::path::Path;
+
+use super::DriverError;
+use crate::ceremony::script::Script;
 
 /// Names of the scripts shipped in the binary, in the order a registry usually needs them.
-pub const SHIPPED_SCRIPTS: [&str; 13] = [
+pub const SHIPPED_SCRIPTS: [&str; 14] = [
     "bootstrap-root",
     "rotate-root-keys",
     "refresh-expiry",
@@ -15,6 +20,7 @@ pub const SHIPPED_SCRIPTS: [&str; 13] = [
     "refresh-rstuf-expiry",
     "rotate-rstuf-online-key",
     "sign-tuf-on-ci-event",
+    "sign-rstuf-pending-root",
 ];
 
 /// The scripts shipped in the binary (the appliance has no source tree).
@@ -39,6 +45,68 @@ pub fn shipped_script(name: &str) -> Option<&'static str> {
             include_str!("../../ceremony-scripts/rotate-rstuf-online-key.toml")
         }
         "sign-tuf-on-ci-event" => include_str!("../../ceremony-scripts/sign-tuf-on-ci-event.toml"),
+        "sign-rstuf-pending-root" => {
+            include_str!("../../ceremony-scripts/sign-rstuf-pending-root.toml")
+        }
         _ => return None,
     })
+}
+
+/// The shipped scripts with their titles and purposes (name, title, purpose on one line, text),
+/// for the script choice.
+pub fn script_list() -> Vec<(String, String, String, &'static str)> {
+    SHIPPED_SCRIPTS
+        .iter()
+        .filter_map(|name| {
+            let text = shipped_script(name)?;
+            let s = Script::parse(&format!("{name}.toml"), text).ok()?;
+            let purpose = s.purpose.split_whitespace().collect::<Vec<_>>().join(" ");
+            Some((name.to_string(), s.title, purpose, text))
+        })
+        .collect()
+}
+
+/// A ceremony script by name: a shipped script, else a script file (named by its file stem).
+/// Returns (name, text).
+pub fn script_text(name: &str) -> Result<(String, String), DriverError> {
+    if let Some(t) = shipped_script(name) {
+        return Ok((name.to_string(), t.to_string()));
+    }
+    let path = Path::new(name);
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        DriverError::Io(format!(
+            "{name}: not a shipped script and not readable: {e}"
+        ))
+    })?;
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("ceremony")
+        .to_string();
+    Ok((stem, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SHIPPED_SCRIPTS, shipped_script};
+
+    /// One identifier per key: the screens name a key by its key id, so no script tells the
+    /// room to compare a "fingerprint" the screen does not show (before: publish-targets and
+    /// rotate-rstuf-root-keys still did).
+    #[test]
+    fn no_script_promises_what_the_screens_do_not_do() {
+        for name in SHIPPED_SCRIPTS {
+            let text = shipped_script(name).unwrap_or_else(|| panic!("{name} is shipped"));
+            assert!(
+                !text.to_lowercase().contains("fingerprint"),
+                "{name}: a key is named by its key id on every screen"
+            );
+            // Signing does not stop by itself once the thresholds are met: the administrator
+            // closes it (before: "Signing stops when both are met").
+            assert!(
+                !text.contains("Signing stops when"),
+                "{name}: signing is closed by the administrator"
+            );
+        }
+    }
 }

@@ -190,7 +190,11 @@ impl Session {
             .flat_map(|r| r.split(',').map(|x| x.trim().to_string()))
             .collect();
         // A tuf-on-ci event brings no online keys: its inputs are recorded whole when imported.
-        let (online, inputs) = if script.kind == Kind::SignTufOnCiEvent {
+        // Nor does RSTUF's pending file (sign-rstuf-pending-root).
+        let (online, inputs) = if matches!(
+            script.kind,
+            Kind::SignTufOnCiEvent | Kind::SignRstufPendingRoot
+        ) {
             (Default::default(), Vec::new())
         } else {
             let (keys, digest) = online_keys(ws, &keys_file, practice_tokens_used, &import_roles)?;
@@ -208,7 +212,11 @@ impl Session {
                 // running the same command again reports it (and verifies it again); a second
                 // one could only fail.
                 // One transcript per signing event: numbered in the order they are signed.
-                None if script.kind == Kind::SignTufOnCiEvent => {
+                None if matches!(
+                    script.kind,
+                    Kind::SignTufOnCiEvent | Kind::SignRstufPendingRoot
+                ) =>
+                {
                     super::tuf_on_ci::next_transcript(ws, script_name)
                 }
                 None if practice_tokens_used && script.kind == Kind::RotateRootKeys => {
@@ -408,6 +416,7 @@ impl Session {
         }
         let kind = match e {
             DriverError::WrongPin(_) => "wrong PIN",
+            DriverError::WrongManagementKey(_) => "wrong PIV management key",
             DriverError::PinLocked(_) => "PIN locked",
             DriverError::TokenRemoved(_) => "token removed",
             DriverError::Refused(_) => "refused",

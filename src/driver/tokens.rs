@@ -1,5 +1,7 @@
 //! Finding a keyholder's token and key, and logging in with the right PIN.
 
+use std::collections::BTreeMap;
+
 use zeroize::Zeroizing;
 
 use crate::ceremony::engine::Engine;
@@ -15,26 +17,90 @@ pub(super) fn login(
     plan: &Plan,
     typed: Option<&Zeroizing<String>>,
 ) -> Result<TokenSession, DriverError> {
-    let wanted = plan.tokens.get(keyholder).map_or(keyholder, String::as_str);
-    let token = module.find_token(wanted).map_err(|e| {
-        DriverError::Io(format!(
-            "insert the token {wanted} of keyholder {keyholder}: {e}"
-        ))
-    })?;
+    let token = keyholder_token(module, keyholder, plan)?;
     login_to(module, &token, keyholder, plan, typed)
 }
 
-/// The PIN of `token` for `keyholder` from the plan: `KEYHOLDER@LABEL` or `KEYHOLDER@SERIAL`
-/// first (a keyholder with two tokens, e.g. replacing their own), then `KEYHOLDER`.
-pub(super) fn planned_pin<'a>(
-    plan: &'a Plan,
+/// The token the plan names for `keyholder` (by label or serial; default: labelled with the
+/// keyholder's name), present now.
+pub(super) fn keyholder_token(
+    module: &Module,
+    keyholder: &str,
+    plan: &Plan,
+) -> Result<TokenDesc, DriverError> {
+    let wanted = plan.tokens.get(keyholder).map_or(keyholder, String::as_str);
+    module.find_token(wanted).map_err(|e| {
+        DriverError::Io(format!(
+            "insert the token {wanted} of keyholder {keyholder}: {e}"
+        ))
+    })
+}
+
+/// The secret of `token` for `keyholder` in `given` (PINs or management keys, from the plan):
+/// `KEYHOLDER@LABEL` or `KEYHOLDER@SERIAL` first (a keyholder with two tokens, e.g. replacing
+/// their own), then `KEYHOLDER`.
+fn planned_secret<'a>(
+    given: &'a BTreeMap<String, Zeroizing<String>>,
     keyholder: &str,
     token: &TokenDesc,
 ) -> Option<&'a Zeroizing<String>> {
-    plan.pins
+    given
         .get(&format!("{keyholder}@{}", token.label))
-        .or_else(|| plan.pins.get(&format!("{keyholder}@{}", token.serial)))
-        .or_else(|| plan.pins.get(keyholder))
+        .or_else(|| given.get(&format!("{keyholder}@{}", token.serial)))
+        .or_else(|| given.get(keyholder))
+}
+
+/// The PIN of `token` for `keyholder`: the typed one, the plan's, or asked on the terminal
+/// (naming the token and the keyholder; no echo).
+pub(super) fn pin_for(
+    token: &TokenDesc,
+    keyholder: &str,
+    plan: &Plan,
+    typed: Option<&Zeroizing<String>>,
+) -> Result<Zeroizing<String>, DriverError> {
+    secret_for(
+        &plan.pins,
+        token,
+        keyholder,
+        typed,
+        &format!("PIN for token {} of keyholder {keyholder}: ", token.label),
+        "reading the PIN",
+    )
+}
+
+/// The PIV management key of `token` for `keyholder` (a YubiKey through ykcs11): the typed
+/// one, the plan's, or asked on the terminal like a PIN (no echo). Never stored or shown.
+pub(super) fn management_key_for(
+    token: &TokenDesc,
+    keyholder: &str,
+    plan: &Plan,
+    typed: Option<&Zeroizing<String>>,
+) -> Result<Zeroizing<String>, DriverError> {
+    secret_for(
+        &plan.management_keys,
+        token,
+        keyholder,
+        typed,
+        &format!(
+            "PIV management key for token {} of keyholder {keyholder} (never stored or shown): ",
+            token.label
+        ),
+        "reading the PIV management key",
+    )
+}
+
+fn secret_for(
+    given: &BTreeMap<String, Zeroizing<String>>,
+    token: &TokenDesc,
+    keyholder: &str,
+    typed: Option<&Zeroizing<String>>,
+    prompt: &str,
+    reading: &str,
+) -> Result<Zeroizing<String>, DriverError> {
+    match typed.or_else(|| planned_secret(given, keyholder, token)) {
+        Some(p) => Ok(p.clone()),
+        None => crate::pin::prompt_pin(prompt).map_err(io(reading)),
+    }
 }
 
 /// Open a read-write session on `token` and log in with the typed PIN, the plan's, or one asked
@@ -52,20 +118,9 @@ pub(super) fn login_to(
     session
         .check_not_locked()
         .map_err(token_error(format!("the token of {keyholder}")))?;
-    let asked;
-    let pin = match typed.or_else(|| planned_pin(plan, keyholder, token)) {
-        Some(p) => p,
-        None => {
-            asked = crate::pin::prompt_pin(&format!(
-                "PIN for token {} of keyholder {keyholder}: ",
-                token.label
-            ))
-            .map_err(io("reading the PIN"))?;
-            &asked
-        }
-    };
+    let pin = pin_for(token, keyholder, plan, typed)?;
     session
-        .login(pin)
+        .login(&pin)
         .map_err(token_error(format!("login to the token of {keyholder}")))?;
     Ok(session)
 }

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::clock::Clock;
 use super::error::{DriverError, io};
+use super::session::rehearsal_unfinished;
 
 /// The workspace's files.
 #[derive(Clone, Debug)]
@@ -156,4 +158,117 @@ fn remove(path: &Path) -> Result<(), DriverError> {
         std::fs::remove_file(path)
     }
     .map_err(io(format!("removing {}", path.display())))
+}
+
+/// Whether a folder name is one `conclave rehearse` makes: `rehearsal-YYYYMMDD-HHMMSS`.
+fn is_rehearsal_name(name: &str) -> bool {
+    let Some(stamp) = name.strip_prefix("rehearsal-") else {
+        return false;
+    };
+    let b = stamp.as_bytes();
+    b.len() == 15
+        && b[8] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 8 || c.is_ascii_digit())
+}
+
+/// The newest rehearsal folder in `parent` (by its name's time) whose practice ceremony
+/// `script` is unfinished. Symbolic links and folders that cannot be read are passed over.
+fn last_unfinished(parent: &Path, script: &str) -> Option<PathBuf> {
+    let mut names: Vec<String> = std::fs::read_dir(parent)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| is_rehearsal_name(n))
+        .collect();
+    names.sort_unstable_by(|a, b| b.cmp(a));
+    names
+        .into_iter()
+        .map(|n| {
+            if parent == Path::new(".") {
+                PathBuf::from(n)
+            } else {
+                parent.join(n)
+            }
+        })
+        .find(|d| rehearsal_unfinished(d, script).unwrap_or(false))
+}
+
+/// A new rehearsal folder in `parent`: `rehearsal-YYYYMMDD-HHMMSS` at the clock's time.
+fn new_rehearsal_dir(parent: &Path, clock: &dyn Clock) -> PathBuf {
+    let t = clock.now();
+    let name = PathBuf::from(format!(
+        "rehearsal-{:04}{:02}{:02}-{:02}{:02}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    ));
+    if parent == Path::new(".") {
+        name
+    } else {
+        parent.join(name)
+    }
+}
+
+/// Where `conclave rehearse` without `--workspace` practises: the newest rehearsal folder in
+/// `parent` whose practice ceremony `script` is unfinished (continued: the flag is `true`),
+/// unless `new` asks for a new one; else a new folder named after the clock's time.
+pub fn rehearsal_workspace(
+    parent: &Path,
+    script: &str,
+    new: bool,
+    clock: &dyn Clock,
+) -> (PathBuf, bool) {
+    match last_unfinished(parent, script).filter(|_| !new) {
+        Some(d) => (d, true),
+        None => (new_rehearsal_dir(parent, clock), false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::FixedClock;
+
+    #[test]
+    fn only_the_folders_rehearse_makes_are_candidates() {
+        assert!(is_rehearsal_name("rehearsal-20261206-184501"));
+        for n in [
+            "rehearsal-2026120-184501",
+            "rehearsal-20261206184501",
+            "rehearsal-20261206-18450a",
+            "rehearsal-20261206-1845012",
+            "rehearsal-",
+            "my-rehearsal-20261206-184501",
+            "rehearsal-20261206_184501",
+        ] {
+            assert!(!is_rehearsal_name(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn a_new_rehearsal_is_named_after_the_clock_and_a_finished_one_is_not_continued() {
+        let tmp = tempfile::tempdir().unwrap();
+        let clock = FixedClock(time::macros::datetime!(2026-12-06 18:45:01 UTC));
+        let fresh = tmp.path().join("rehearsal-20261206-184501");
+        assert_eq!(
+            rehearsal_workspace(tmp.path(), "bootstrap-root", false, &clock),
+            (fresh.clone(), false)
+        );
+        // A rehearsal folder without a transcript holds no unfinished ceremony.
+        std::fs::create_dir(tmp.path().join("rehearsal-20261205-120000")).unwrap();
+        assert_eq!(
+            rehearsal_workspace(tmp.path(), "bootstrap-root", false, &clock),
+            (fresh, false)
+        );
+        assert_eq!(
+            rehearsal_workspace(Path::new("."), "bootstrap-root", true, &clock),
+            (PathBuf::from("rehearsal-20261206-184501"), false)
+        );
+    }
 }

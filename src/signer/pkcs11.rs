@@ -1712,21 +1712,35 @@ impl TokenSession {
     }
 
     /// Refuse a PIV slot that holds any object: compared by the slot (the first byte of
-    /// `CKA_ID`, as ykcs11 reads it), not by the whole id.
-    fn check_piv_slot_free(&self, slot: PivSlot) -> Result<(), TokenError> {
+    /// `CKA_ID`, as ykcs11 reads it), not by the whole id. The refusal names the slot and the
+    /// key id of the public key found in it (or the `CKA_ID` of what is there).
+    pub fn check_piv_slot_free(&self, slot: PivSlot) -> Result<(), TokenError> {
         let all = self.session.find_objects(&[]).map_err(|e| self.err(e))?;
         for h in all {
             let attrs = self
                 .session
                 .get_attributes(h, &[AttributeType::Id])
                 .map_err(|e| self.err(e))?;
-            let occupied = attrs
-                .iter()
-                .any(|a| matches!(a, Attribute::Id(id) if id.first() == Some(&slot.key_id())));
-            if occupied {
+            let id = attrs.iter().find_map(|a| match a {
+                Attribute::Id(id) if id.first() == Some(&slot.key_id()) => Some(id.clone()),
+                _ => None,
+            });
+            if let Some(id) = id {
+                let by = self
+                    .keys()
+                    .ok()
+                    .and_then(|keys| {
+                        keys.into_iter()
+                            .find(|k| k.id.first() == Some(&slot.key_id()))
+                    })
+                    .and_then(|k| k.tuf_key())
+                    .map_or_else(
+                        || format!("CKA_ID {}", hex::encode(&id)),
+                        |k| format!("key id {}", k.key_id()),
+                    );
                 return Err(TokenError::KeyExists {
                     token: self.token.to_string(),
-                    what: format!("a key or certificate in PIV slot {slot}"),
+                    what: format!("a key or certificate in PIV slot {slot} ({by})"),
                 });
             }
         }

@@ -219,6 +219,11 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
             files.len(),
             known_good.len()
         ),
+        Event::PendingImported { name, file, .. } => format!(
+            "imported RSTUF's pending file {} ({} bytes)",
+            clean(name),
+            file.len()
+        ),
         Event::KeysImported { keys, .. } => format!(
             "imported online keys for {}",
             list(&keys.keys().cloned().collect::<Vec<_>>())
@@ -227,13 +232,18 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
             keyholder,
             token_serial,
             key,
+            piv_slot,
             ..
         } => {
             let k = crate::tuf::metadata::key_from_value(key.clone(), "key").ok();
             format!(
-                "{keyholder}'s token {token_serial} generated key {} ({})",
+                "{keyholder}'s token {token_serial} generated key {} ({}){}",
                 k.as_ref().map_or_else(|| "?".into(), |k| k.key_id().0),
-                k.as_ref().map_or("?", |k| k.scheme.as_str())
+                k.as_ref().map_or("?", |k| k.scheme.as_str()),
+                piv_slot
+                    .as_ref()
+                    .map(|s| format!(" in PIV slot {s}"))
+                    .unwrap_or_default()
             )
         }
         Event::Proposed { digests: d, .. } => format!("proposed: {}", digests(d)),

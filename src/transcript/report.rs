@@ -524,6 +524,9 @@ fn people_and_tokens(records: &[crate::transcript::record::Record]) -> Vec<Perso
                     Some(t) => t.to_string(),
                     None => str_of(d.get("token_serial")),
                 };
+                if let Some(slot) = d.get("piv_slot").and_then(|v| v.as_str()) {
+                    token.push_str(&format!(", PIV slot {slot}"));
+                }
                 if matches!(
                     d.get("existing"),
                     Some(crate::tuf::canonical::Value::Bool(true))

@@ -471,6 +471,58 @@ pub fn sign_payload(keyid: &KeyId, sig: &[u8]) -> Vec<u8> {
     Value::Object(m).to_pretty_json().into_bytes()
 }
 
+/// Read a `sign-payload.json` (RSTUF's `SignPayload`: `{"role": "root", "signature":
+/// {"keyid": K, "sig": HEX}}`, nothing else): the key id and the signature bytes.
+pub fn read_sign_payload(file: &str, bytes: &[u8]) -> Result<(KeyId, Vec<u8>), RstufError> {
+    let v = Value::parse(bytes).map_err(|e| err(file, "$", format!("not JSON: {e}")))?;
+    let top = v
+        .as_object()
+        .ok_or_else(|| err(file, "$", "not an object"))?;
+    if let Some(k) = top.keys().find(|k| *k != "role" && *k != "signature") {
+        return Err(err(
+            file,
+            format!("$.{}", show(k)),
+            "not a member of RSTUF's sign payload",
+        ));
+    }
+    if top.get("role").and_then(Value::as_str) != Some("root") {
+        return Err(err(
+            file,
+            "$.role",
+            "not \"root\" (Conclave signs pending roots only)",
+        ));
+    }
+    let sig = top
+        .get("signature")
+        .and_then(Value::as_object)
+        .ok_or_else(|| err(file, "$.signature", "missing or not an object"))?;
+    if let Some(k) = sig.keys().find(|k| *k != "keyid" && *k != "sig") {
+        return Err(err(
+            file,
+            format!("$.signature.{}", show(k)),
+            "not a member of a signature",
+        ));
+    }
+    let keyid = sig
+        .get("keyid")
+        .and_then(Value::as_str)
+        .filter(|k| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| {
+            err(
+                file,
+                "$.signature.keyid",
+                "missing or not a hex SHA-256 key id",
+            )
+        })?;
+    let raw = sig
+        .get("sig")
+        .and_then(Value::as_str)
+        .and_then(|s| hex::decode(s).ok())
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| err(file, "$.signature.sig", "missing, empty or not hex"))?;
+    Ok((KeyId(keyid.to_string()), raw))
+}
+
 /// RSTUF's pending file (`GET /api/v1/metadata/sign/`), parsed.
 #[derive(Clone, Debug)]
 pub struct Pending {
@@ -978,6 +1030,21 @@ mod tests {
         let left = r.still_to_sign();
         assert!(left.contains(&b.key().key_id()) && left.contains(&c.key().key_id()));
         let payload = sign_payload(&c.key().key_id(), &[0xab, 0xcd]);
+        assert_eq!(
+            read_sign_payload("s.json", &payload).unwrap(),
+            (c.key().key_id(), vec![0xab, 0xcd])
+        );
+        let extra = String::from_utf8(payload.clone()).unwrap().replacen(
+            "\"role\"",
+            "\"x\": 1, \"role\"",
+            1,
+        );
+        assert_eq!(
+            read_sign_payload("s.json", extra.as_bytes())
+                .unwrap_err()
+                .field,
+            "$.x"
+        );
         assert_eq!(
             String::from_utf8(payload).unwrap(),
             format!(

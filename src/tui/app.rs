@@ -3,7 +3,7 @@
 //! transcript records). [`App::view_state`] turns the model into what [`super::view`] draws.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use zeroize::Zeroizing;
@@ -118,9 +118,33 @@ enum Pending {
 /// What a typed PIN is for.
 #[derive(Clone, Debug)]
 enum PinFor {
-    Generate { keyholder: String, key_type: String },
-    Sign { who: String },
-    SealSign { who: String },
+    Generate {
+        keyholder: String,
+        key_type: String,
+    },
+    /// The PIV management key of a YubiKey, typed after its PIN (held for the generation).
+    ManagementKey {
+        keyholder: String,
+        key_type: String,
+        pin: HeldPin,
+    },
+    Sign {
+        who: String,
+    },
+    SealSign {
+        who: String,
+    },
+}
+
+/// A PIN typed earlier and held (wiped on drop) until the operation it is for; never shown,
+/// not even by `Debug`.
+#[derive(Clone)]
+struct HeldPin(Zeroizing<String>);
+
+impl std::fmt::Debug for HeldPin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeldPin(..)")
+    }
 }
 
 /// What a typed line is for.
@@ -545,14 +569,19 @@ impl App {
                         };
                     }
                     KeyCode::F(2) => {
-                        let who = match &purpose {
-                            PinFor::Generate { keyholder, .. } => keyholder.clone(),
-                            PinFor::Sign { who } | PinFor::SealSign { who } => who.clone(),
+                        let (who, mgm) = match &purpose {
+                            PinFor::Generate { keyholder, .. } => (keyholder.clone(), false),
+                            PinFor::ManagementKey { keyholder, .. } => (keyholder.clone(), true),
+                            PinFor::Sign { who } | PinFor::SealSign { who } => (who.clone(), false),
                         };
-                        if let Some(p) = self
-                            .session()
-                            .filter(|s| s.practice_tokens)
-                            .and_then(|s| s.plan.pins.get(&who))
+                        if let Some(p) =
+                            self.session().filter(|s| s.practice_tokens).and_then(|s| {
+                                if mgm {
+                                    s.plan.management_keys.get(&who)
+                                } else {
+                                    s.plan.pins.get(&who)
+                                }
+                            })
                         {
                             buf.clear();
                             buf.push_str(p);
@@ -678,6 +707,8 @@ impl App {
                     .find(|t| t.label == expected || t.serial == expected)
                     .cloned()
             }
+            // Not a PIN: no PIN length or PIN-try warning applies.
+            PinFor::ManagementKey { .. } => None,
             PinFor::Sign { who } => self.signing_token(who).1,
             PinFor::SealSign { who } => match &self.sealing {
                 Some((w, Some(t))) if w == who => Some(t.clone()),
@@ -936,6 +967,7 @@ impl App {
                     | Need::ImportTargets
                     | Need::ImportKeys { .. }
                     | Need::ImportEvent { .. }
+                    | Need::ImportPending { .. }
                     | Need::ImportLayout { .. } => {
                         if enter {
                             let event = match need {
@@ -946,6 +978,7 @@ impl App {
                                 Need::ImportRequests => s.import_requests_event(),
                                 Need::ImportTargets => s.import_targets_event(),
                                 Need::ImportLayout { file } => s.import_layout_event(&file),
+                                Need::ImportPending { file } => s.import_pending_event(&file),
                                 _ => Ok(s.import_keys_event()),
                             };
                             match event {
@@ -1247,13 +1280,8 @@ impl App {
                     } else {
                         format!(
                             "The terminal is too small to show every digest whole (needs {}x{} for the review): enlarge it before approving.",
-                            layout.needs.0.saturating_add(2),
-                            self.term.1.saturating_add(
-                                layout
-                                    .needs
-                                    .1
-                                    .saturating_sub(layout.changes.height + layout.sums.height)
-                            ),
+                            layout.terminal_needs(self.term).0,
+                            layout.terminal_needs(self.term).1,
                         )
                     };
                     self.message = Some(Message { error: true, text });
@@ -1585,17 +1613,15 @@ impl App {
                 match s.export_event(&files, medium.as_deref()) {
                     Ok((ev, reports)) => {
                         let safe = reports.iter().all(|r| r.safe_to_remove);
-                        let places: Vec<String> = reports
-                            .iter()
-                            .map(|r| r.dir.display().to_string())
-                            .collect();
+                        let dirs: Vec<&Path> = reports.iter().map(|r| r.dir.as_path()).collect();
                         self.record(
                             "administrator",
                             ev,
                             &format!(
-                                "{} files and SHA256SUMS written to {}, read back and compared{}",
+                                "{} file{} and SHA256SUMS written to {}, read back and compared{}",
                                 files.len(),
-                                places.join(" and "),
+                                if files.len() == 1 { "" } else { "s" },
+                                export_places(&dirs),
                                 if safe {
                                     "; synced: safe to remove the media."
                                 } else {
@@ -1640,32 +1666,66 @@ impl App {
                 let Phase::Ceremony(s) = &self.phase else {
                     return;
                 };
+                // A YubiKey (PIV): its management key is asked next, like a PIN.
+                if s.generation_needs_management_key(keyholder) {
+                    let expected = label_of(&self.tokens, &s.expected_token(keyholder));
+                    let slot = s.plan.piv_slot_for(keyholder);
+                    self.pin(
+                        format!(
+                            "{keyholder}: PIV management key of token {expected} to generate the {key_type} key in PIV slot {slot} (never stored or shown)"
+                        ),
+                        PinFor::ManagementKey {
+                            keyholder: keyholder.clone(),
+                            key_type: key_type.clone(),
+                            pin: HeldPin(pin),
+                        },
+                    );
+                    return;
+                }
                 retry_label = format!(
                     "{keyholder}: PIN of token {} (try again)",
                     label_of(&self.tokens, &s.expected_token(keyholder))
                 );
-                match s.generate_key_event(keyholder, key_type, Some(&pin)) {
-                    Ok(ev) => {
-                        let who = keyholder.clone();
-                        self.record(&who, ev, "");
-                        if !self.message.as_ref().is_some_and(|m| m.error) {
-                            let id = self
-                                .session()
-                                .and_then(|s| {
-                                    s.engine.generated_keys().last().map(|(w, _, k)| {
-                                        crate::ceremony::engine::owned_key(k, w).key_id().0
-                                    })
-                                })
-                                .unwrap_or_default();
-                            self.message = Some(ok(format!(
-                                "Key of {who} generated in the token, self-test passed: key id {id}"
-                            )));
-                        }
+                let result = s.generate_key_event(keyholder, key_type, Some(&pin), None);
+                match self.generated(keyholder, result, None) {
+                    None => return,
+                    Some(e) => wrong_pin = matches!(e, DriverError::WrongPin(_)),
+                }
+            }
+            PinFor::ManagementKey {
+                keyholder,
+                key_type,
+                pin: held,
+            } => {
+                let Phase::Ceremony(s) = &self.phase else {
+                    return;
+                };
+                let expected = label_of(&self.tokens, &s.expected_token(keyholder));
+                retry_label = format!("{keyholder}: PIN of token {expected} (try again)");
+                let slot = s.plan.piv_slot_for(keyholder);
+                let result = s.generate_key_event(keyholder, key_type, Some(&held.0), Some(&pin));
+                drop(pin);
+                match self.generated(keyholder, result, Some(slot)) {
+                    None => return,
+                    Some(DriverError::WrongManagementKey(_)) => {
+                        // The PIN was right: only the management key is asked again.
+                        let label = format!(
+                            "{keyholder}: PIV management key of token {expected} (try again; never stored or shown)"
+                        );
+                        self.pin(label, purpose);
                         return;
                     }
-                    Err(e) => {
+                    Some(e) => {
                         wrong_pin = matches!(e, DriverError::WrongPin(_));
-                        self.message = Some(err(e));
+                        if wrong_pin {
+                            // Asked again from the PIN.
+                            let generate = PinFor::Generate {
+                                keyholder: keyholder.clone(),
+                                key_type: key_type.clone(),
+                            };
+                            self.pin(retry_label, generate);
+                            return;
+                        }
                     }
                 }
             }
@@ -1751,8 +1811,7 @@ impl App {
                     sealing_label.unwrap_or_else(|| session.expected_token(who))
                 );
                 match session.seal_signer(who, Some(&pin)) {
-                    Ok(signer) => {
-                        let id = signer.key_id();
+                    Ok((signer, id)) => {
                         signers.push((who.clone(), signer));
                         self.message = Some(ok(format!(
                             "{who}'s token will sign the seal with key {}",
@@ -1769,6 +1828,47 @@ impl App {
         }
         if wrong_pin {
             self.pin(retry_label, purpose);
+        }
+    }
+
+    /// Record a generated key (`None`: recorded, the message says so, naming the PIV slot
+    /// `slot` it went into on a YubiKey) or show why not (the error, returned for the caller
+    /// to decide whether to ask again).
+    fn generated(
+        &mut self,
+        keyholder: &str,
+        result: Result<Event, DriverError>,
+        slot: Option<crate::signer::pkcs11::PivSlot>,
+    ) -> Option<DriverError> {
+        match result {
+            Ok(ev) => {
+                self.record(keyholder, ev, "");
+                if !self.message.as_ref().is_some_and(|m| m.error) {
+                    let id = self
+                        .session()
+                        .and_then(|s| {
+                            s.engine.generated_keys().last().map(|(w, _, k)| {
+                                crate::ceremony::engine::owned_key(k, w).key_id().0
+                            })
+                        })
+                        .unwrap_or_default();
+                    let place = slot.map_or_else(
+                        || "in the token".to_string(),
+                        |s| format!("in PIV slot {s} of the token"),
+                    );
+                    self.message = Some(ok(format!(
+                        "Key of {keyholder} generated {place}, self-test passed: key id {id}"
+                    )));
+                }
+                None
+            }
+            Err(e) => {
+                self.message = Some(Message {
+                    error: true,
+                    text: e.to_string(),
+                });
+                Some(e)
+            }
         }
     }
 
@@ -1926,6 +2026,9 @@ impl App {
             acknowledgement: plan.acknowledgement.clone(),
             tokens: plan.tokens.clone(),
             pins: BTreeMap::new(),
+            management_keys: BTreeMap::new(),
+            piv_slot: plan.piv_slot,
+            piv_slots: plan.piv_slots.clone(),
             module: plan.module.clone(),
             export_to: None,
             log_origin: plan.log_origin.clone(),
@@ -2246,6 +2349,19 @@ impl App {
                         } else {
                             vec![enter("confirm")]
                         };
+                        // The first step asks to read the purpose aloud: it is on screen
+                        // (the welcome that showed it is gone, or never shown on a resume).
+                        let prompt = match s.script.steps.first() {
+                            Some(first) if first.id == s.step() => format!(
+                                "Purpose, read aloud: {}\n\n{prompt}",
+                                s.script
+                                    .purpose
+                                    .split_whitespace()
+                                    .collect::<Vec<_>>()
+                                    .join(" ")
+                            ),
+                            _ => prompt,
+                        };
                         Screen::Acknowledge {
                             prompt,
                             record_text,
@@ -2315,6 +2431,14 @@ impl App {
                                 "A tuf-on-ci signing event ({event}/) and the known-good metadata ({known_good}/): the known-good root chain is verified and tuf-on-ci's CI rules are checked before any PIN."
                             ),
                             source: s.ws.input().display().to_string(),
+                            keys: Vec::new(),
+                        }
+                    }
+                    Need::ImportPending { file } => {
+                        v.keys = vec![enter("import and review")];
+                        Screen::Load {
+                            what: "RSTUF's pending file (GET /api/v1/metadata/sign/): the pending root is reviewed against its trusted root, and refused before any PIN when it cannot become a valid update.".into(),
+                            source: s.ws.input().join(file).display().to_string(),
                             keys: Vec::new(),
                         }
                     }
@@ -2693,6 +2817,18 @@ impl App {
 }
 
 /// The threshold meters in a line: `root 2 of 2, targets 1 of 2`.
+/// Where an export wrote, for the message under the screen: each folder written that is not
+/// inside another one written (a publish-targets export also writes `targets/...` folders under
+/// the export folder; listing them all pushed "safe to remove the media" off the screen).
+fn export_places(dirs: &[&Path]) -> String {
+    let tops: Vec<String> = dirs
+        .iter()
+        .filter(|d| !dirs.iter().any(|o| o != *d && d.starts_with(o)))
+        .map(|d| d.display().to_string())
+        .collect();
+    tops.join(" and ")
+}
+
 fn meter_summary(meters: &BTreeMap<String, ThresholdResult>) -> String {
     meters
         .iter()
@@ -3183,6 +3319,18 @@ fn clock_reference(typed: &str, machine: &str, practice: bool) -> Result<Option<
 mod tests {
     use super::*;
 
+    /// The export message names the folders written, not every sub-folder of them.
+    #[test]
+    fn the_export_message_names_the_top_folders() {
+        let dirs = [
+            Path::new("/ws/export/"),
+            Path::new("/ws/export/targets/practice"),
+            Path::new("/ws/export/targets/b23b0281ee3686754b7193c715c82a2db4e1b07864665e5a3"),
+            Path::new("/media/STICK/export"),
+        ];
+        assert_eq!(export_places(&dirs), "/ws/export/ and /media/STICK/export");
+    }
+
     #[test]
     fn a_wrong_token_is_named_before_any_pin_is_asked() {
         let present = Ok(vec![TokenDesc::example("yk-bob", "1583002")]);
@@ -3232,6 +3380,22 @@ mod tests {
         assert!(app.view_state().welcome.is_none());
         app.update(Msg::Key(KeyEvent::from(KeyCode::Down)));
         assert_eq!(app.selected, 1);
+    }
+
+    /// A PIN held for a YubiKey's key generation while its management key is asked is never
+    /// shown, not even by `Debug`.
+    #[test]
+    fn a_held_pin_is_not_shown_by_debug() {
+        let purpose = PinFor::ManagementKey {
+            keyholder: "alice".into(),
+            key_type: "ecdsa-p256".into(),
+            pin: HeldPin(Zeroizing::new("271828".into())),
+        };
+        let shown = format!("{purpose:?}");
+        assert!(
+            !shown.contains("271828") && shown.contains("HeldPin(..)"),
+            "{shown}"
+        );
     }
 
     /// The PIN prompt's buffer is allocated once at its full size: typing the longest PIN the

@@ -1,12 +1,12 @@
-//! A terminal in tmux (80×24) for the TUI scenarios: start a command, send keys, read the
-//! screen (rendering is asynchronous: wait for text, never sleep a fixed time).
+//! The terminal UI in a real terminal: a detached tmux session (80×24) driven by key presses,
+//! its screen read back (rendering is asynchronous: wait for text, never fixed sleeps).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A detached tmux session; killed when dropped.
+/// A detached tmux session running one command.
 pub struct Tmux {
-    /// The tmux session name (for `-t`).
+    /// The session name.
     pub name: String,
 }
 

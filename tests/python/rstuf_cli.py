@@ -10,6 +10,12 @@ Usage:
       `rstuf admin metadata update --in ROOT_JSON --dry-run --out OUT_JSON`: keep expiry,
       threshold, root keys and online key; sign the next version with KEY_NAME's PEM key, then
       continue (RSTUF collects the other signatures).
+  rstuf_cli.py complete PENDING_JSON SIGN_PAYLOAD_JSON OUT_JSON
+      Load SIGN_PAYLOAD_JSON as RSTUF's CLI models it (its `SignPayload` dataclass, the
+      signature through securesystemslib's `Signature`), put the signature into the pending
+      root as RSTUF's API does when it accepts a sign payload, write the new pending file to
+      OUT_JSON, and run `rstuf admin metadata sign --in OUT_JSON --dry-run`: RSTUF's CLI checks
+      the root with its own verification and must answer "Metadata already fully signed."
 
 The CLI asks through rich prompts, beaupy menus (arrow keys) and prompt_toolkit: this script
 answers them on a pseudo-terminal (pexpect). Everything the CLI printed is echoed to stdout.
@@ -121,7 +127,41 @@ def update(root: str, name: str, pem: str, password: str, out: str) -> int:
     return cli.finish(out)
 
 
+def complete(pending: str, payload: str, out: str) -> int:
+    import json
+
+    from securesystemslib.signer import Signature
+
+    from repository_service_tuf.cli.admin.helpers import SignPayload
+
+    p = SignPayload(**json.load(open(payload)))
+    if p.role != "root":
+        raise SystemExit(f"rstuf_cli.py: {payload}: role {p.role!r}")
+    sig = Signature.from_dict(dict(p.signature))
+    data = json.load(open(pending))
+    root = data["data"]["metadata"]["root"]
+    root["signatures"] = [s for s in root["signatures"] if s["keyid"] != sig.keyid]
+    root["signatures"].append(sig.to_dict())
+    with open(out, "w") as f:
+        json.dump(data, f, indent=2)
+    cli = Cli(["admin", "metadata", "sign", "--in", out, "--dry-run"])
+    cli.expect("Select a role to sign")
+    cli.expect("root")
+    cli.menu(0)
+    cli.expect("Metadata already fully signed")
+    cli.p.expect(pexpect.EOF)
+    cli.p.close()
+    print(f"\nrstuf_cli.py: {payload}: accepted; RSTUF's CLI finds root fully signed")
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) == 5 and sys.argv[1] == "complete":
+        try:
+            return complete(*sys.argv[2:])
+        except (pexpect.TIMEOUT, pexpect.EOF) as e:
+            print(f"\nrstuf_cli.py: the CLI stopped answering ({type(e).__name__})", file=sys.stderr)
+            return 1
     if len(sys.argv) != 7 or sys.argv[1] not in ("sign", "update"):
         print(__doc__, file=sys.stderr)
         return 2

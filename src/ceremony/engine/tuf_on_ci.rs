@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use super::{Engine, EngineError, Need, Proposal, RoleKeyTable, key_owner, key_table_of};
+use super::review::key_table_of;
+use super::{Engine, EngineError, Need, Proposal, RoleKeyTable, key_owner};
 use crate::ceremony::script::{Kind, Step};
 use crate::text::show;
 use crate::tuf::bundle::Bundle;

@@ -35,11 +35,25 @@ fn areas(s: &ViewState, area: Rect) -> [Rect; 7] {
         Constraint::Length(1),
         Constraint::Length(instr_lines),
         Constraint::Min(3),
-        Constraint::Length(if s.message.is_some() { 3 } else { 0 }),
+        Constraint::Length(message_rows(s, area.width)),
         Constraint::Length(1),
     ])
     .areas(area)
 }
+
+/// Rows for the message under the body: none without one; three (the message and room around
+/// it); up to [`MESSAGE_MAX_ROWS`] for a long one, so a token's answer to a wrong PIN or an
+/// export's "safe to remove the media" is not cut off.
+fn message_rows(s: &ViewState, width: u16) -> u16 {
+    match &s.message {
+        None => 0,
+        Some(m) => wrapped_height(&show_message(&m.text), width.saturating_sub(2))
+            .clamp(3, MESSAGE_MAX_ROWS),
+    }
+}
+
+/// The most rows a message takes.
+const MESSAGE_MAX_ROWS: u16 = 4;
 
 /// The review's layout on a terminal of `width`×`height`, when the screen is the review:
 /// what the app pages by and approves against.
@@ -188,12 +202,12 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
         );
     }
     let mut spans = Vec::new();
-    for (i, (k, what)) in s.keys.iter().enumerate() {
+    for (i, (k, what)) in key_line(&s.keys, keys.width).into_iter().enumerate() {
         if i > 0 {
             spans.push(Span::raw("  "));
         }
         spans.push(Span::styled(
-            k.as_str(),
+            k.to_string(),
             Style::new().fg(Color::Black).bg(Color::Gray),
         ));
         spans.push(Span::raw(format!(" {what}")));
@@ -210,6 +224,33 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
     if s.help {
         help::draw(frame, area, &s.keys);
     }
+}
+
+/// The keys on the bottom line: all of them when they fit in `width`; else as many as fit
+/// from the left and then `?`, whose help lists every key, so the way to the others is never
+/// cut off (before, at 80 columns the key generation's line ended in "? h").
+fn key_line(keys: &[(String, String)], width: u16) -> Vec<(&str, &str)> {
+    let all: Vec<(&str, &str)> = keys.iter().map(|(k, w)| (k.as_str(), w.as_str())).collect();
+    let wide = |k: &str, w: &str| k.chars().count() + 1 + w.chars().count();
+    let total: usize = all.iter().map(|(k, w)| wide(k, w) + 2).sum::<usize>();
+    let width = usize::from(width);
+    if total.saturating_sub(2) <= width {
+        return all;
+    }
+    let help = all.iter().copied().find(|(k, _)| *k == "?");
+    let room = width.saturating_sub(help.map_or(0, |(k, w)| wide(k, w) + 2));
+    let mut out = Vec::new();
+    let mut used = 0;
+    for (k, w) in all.iter().copied().filter(|(k, _)| *k != "?") {
+        let need = wide(k, w) + if out.is_empty() { 0 } else { 2 };
+        if used + need > room {
+            break;
+        }
+        used += need;
+        out.push((k, w));
+    }
+    out.extend(help);
+    out
 }
 
 /// One column of margin on each side.

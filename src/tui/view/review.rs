@@ -143,6 +143,18 @@ impl Layout {
         }
     }
 
+    /// The terminal size the review needs, on a terminal of `term` (columns, rows) that gives
+    /// the body this layout was made for: what the screen and the refusal both say.
+    pub fn terminal_needs(&self, term: (u16, u16)) -> (u16, u16) {
+        let body_h = self.changes.height.saturating_add(self.sums.height);
+        (
+            term.0
+                .saturating_sub(self.changes.width)
+                .saturating_add(self.needs.0),
+            term.1.saturating_sub(body_h).saturating_add(self.needs.1),
+        )
+    }
+
     /// The first line of the last screen: the lowest `scroll` that shows the last line (walked
     /// back from the end, so a list of 50,000 lines costs one screen of work).
     pub fn last_start(&self, lines: &[String]) -> usize {
@@ -252,10 +264,14 @@ pub(super) fn draw(
                     .fg(Color::LightRed)
                     .add_modifier(Modifier::BOLD),
             )),
-            Line::from(format!(
-                "The review needs {} columns and {} rows here; this terminal gives {}x{}.",
-                layout.needs.0, layout.needs.1, area.width, area.height
-            )),
+            {
+                let full = frame.area();
+                let (w, h) = layout.terminal_needs((full.width, full.height));
+                Line::from(format!(
+                    "The review needs a terminal of at least {w}x{h}; this one is {}x{}.",
+                    full.width, full.height
+                ))
+            },
             Line::from("Enlarge the terminal (or use a smaller font)."),
             Line::from("Approval and signing are refused until it fits."),
         ];

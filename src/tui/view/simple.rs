@@ -54,13 +54,17 @@ pub(super) fn acknowledge(
     record_text: bool,
     text: &str,
 ) {
-    let mut lines = vec![
-        Line::from(Span::styled(
-            show_lines(prompt),
-            Style::new().add_modifier(Modifier::BOLD),
-        )),
-        Line::raw(""),
-    ];
+    // One line per line of the prompt (a Span does not break at a newline).
+    let mut lines: Vec<Line<'_>> = show_lines(prompt)
+        .lines()
+        .map(|l| {
+            Line::from(Span::styled(
+                l.to_string(),
+                Style::new().add_modifier(Modifier::BOLD),
+            ))
+        })
+        .collect();
+    lines.push(Line::raw(""));
     if record_text {
         lines.push(Line::from(vec![
             Span::raw("Recorded text: "),

@@ -466,6 +466,171 @@ fn the_signing_screen_shows_the_digests_to_sign() {
     assert!(!super::digests_fit(signing, 50, 12));
 }
 
+/// The terminal-too-small notice and the refusal speak of the same thing: the size of the
+/// whole terminal the review needs, and this terminal's size (before: the notice gave the body's
+/// size as "this terminal gives 58x11" while the refusal asked for 54x21).
+#[test]
+fn the_too_small_notice_names_the_terminal_size_needed() {
+    let s = render(&bootstrap_review(), 60, 15);
+    let layout = super::review_layout(&bootstrap_review(), 60, 15).unwrap();
+    let (w, h) = layout.terminal_needs((60, 15));
+    assert!(h > 15, "{h}");
+    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(&format!(
+            "needs a terminal of at least {w}x{h}; this one is 60x15"
+        )),
+        "{s}"
+    );
+    // Exactly: with that many rows it fits, with one fewer it does not.
+    assert!(w <= 60, "{w}");
+    assert!(
+        super::review_layout(&bootstrap_review(), 60, h)
+            .unwrap()
+            .fits
+    );
+    assert!(
+        !super::review_layout(&bootstrap_review(), 60, h - 1)
+            .unwrap()
+            .fits
+    );
+}
+
+/// A key line wider than the terminal keeps `?` (whose help lists every key) instead of
+/// cutting it off (before: key generation's line ended in "? h" at 80 columns).
+#[test]
+fn a_long_key_line_keeps_the_help_key() {
+    let mut s = base(Screen::Blank);
+    s.keys = [
+        ("Enter", "generate the key"),
+        ("t", "choose another token"),
+        ("a", "assign it"),
+        ("Esc", "parameters"),
+        ("?", "help"),
+        ("!", "exception"),
+    ]
+    .iter()
+    .map(|(k, w)| (k.to_string(), w.to_string()))
+    .collect();
+    let out = render(&s, 80, 24);
+    let last = out.lines().nth(23).unwrap();
+    assert!(
+        last.starts_with("Enter generate the key  t choose another token"),
+        "{last}"
+    );
+    assert!(last.ends_with("? help"), "{last}");
+    let out = render(&s, 120, 24);
+    assert!(
+        out.lines().nth(23).unwrap().ends_with("! exception"),
+        "{out}"
+    );
+}
+
+/// A prompt of several lines (the first step's purpose, read aloud, above its question) is
+/// drawn line by line.
+#[test]
+fn an_acknowledge_prompt_keeps_its_lines() {
+    let s = base(Screen::Acknowledge {
+        prompt:
+            "Purpose, read aloud: Create root v1.\n\nTamper-evident bag serial of the appliance"
+                .into(),
+        record_text: true,
+        text: "A1".into(),
+    });
+    let out = render(&s, 80, 24);
+    let lines: Vec<&str> = out.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim() == "Purpose, read aloud: Create root v1.")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(lines[at + 1].trim(), "", "{out}");
+    assert_eq!(
+        lines[at + 2].trim(),
+        "Tamper-evident bag serial of the appliance",
+        "{out}"
+    );
+}
+
+/// A rotate-targets-keys signing on the 80x24 console: four keyholders' tokens inserted, root
+/// and targets to sign (words long enough to take two rows), a message and three meters. The
+/// digests fit whole and signing is possible (before: "The terminal is too small to show the
+/// digests to sign whole" at 80x24, and the ceremony could not be signed on the console).
+#[test]
+fn signing_two_roles_with_four_tokens_fits_80x24() {
+    let mut s = base(Screen::Token {
+        keyholder: "alice".into(),
+        purpose: "sign targets and root".into(),
+        expected: "alice".into(),
+        present: vec![
+            token("dave", "e40f89b3a8002436", false),
+            token("bob", "56ba81e343a527a4", false),
+            token("alice", "976720eb4bf396b9", true),
+            token("carol", "c6b6e9e051df5022", false),
+        ],
+        status: TokenStatus::Present,
+        meters: vec![
+            Meter {
+                label: "root v3 (new root's keys)".into(),
+                have: 0,
+                need: 2,
+            },
+            Meter {
+                label: "root v3 (current root's keys)".into(),
+                have: 0,
+                need: 2,
+            },
+            Meter {
+                label: "targets v2".into(),
+                have: 0,
+                need: 2,
+            },
+        ],
+        signers: signers(),
+        digests: vec![
+            digest(
+                "root v3",
+                "Wilmington yesteryear Yucatan vagabond hurricane underfoot Pandora millionaire",
+            ),
+            digest(
+                "targets v2",
+                "tolerance Wilmington megaton yesteryear hydraulic Yucatan Atlantic vacancy",
+            ),
+        ],
+    });
+    s.instructions = "Each keyholder in turn inserts their token, checks the digest on screen, enters their PIN and confirms. Root is signed by the current root keys; targets by the new targets keys.".into();
+    s.message = Some(Message {
+        error: false,
+        text: "Approved: the keyholders sign next.".into(),
+    });
+    assert!(super::digests_fit(&s, 80, 24));
+    let out = render(&s, 80, 24);
+    assert!(!out.contains("too small"), "{out}");
+    assert_eq!(
+        out.matches("8d4b f5b7 4688 f3a6 57f9 0a0b 0c0d 0e0f")
+            .count(),
+        2,
+        "{out}"
+    );
+    assert!(out.contains("▶ alice"), "{out}");
+}
+
+/// A long message (a token's answer to a wrong PIN) is shown whole at 80x24 (before: three rows,
+/// and "try again" was cut off).
+#[test]
+fn a_long_message_is_not_cut_off() {
+    let mut s = base(Screen::Blank);
+    s.message = Some(Message {
+        error: true,
+        text: "login to the token of alice: wrong PIN for token \"alice\" (serial 266c16c1d32104ef, SoftHSM project SoftHSM v2) (C_Login returned CKR_PIN_INCORRECT); the token reports a wrong PIN since the last successful login: try again".into(),
+    });
+    let out = render(&s, 80, 24);
+    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("since the last successful login: try again"),
+        "{out}"
+    );
+}
+
 /// The review of 10,000 claimed projects (generated requests with software keys, through the
 /// engine) as the screen shows it first: its summary, at 80x24.
 fn large_review(scroll: usize, pane: ReviewPane) -> (ViewState, Vec<String>) {

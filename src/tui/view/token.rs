@@ -77,7 +77,11 @@ pub(super) fn layout(area: Rect, screen: &Screen) -> (Vec<Line<'static>>, bool) 
             if present.is_empty() {
                 lines.push(Line::raw("  (no token present)"));
             }
-            for t in present {
+            // Signing with the expected token present: its row only, so the digests to sign
+            // fit the 80x24 console with every keyholder's token inserted (before: four
+            // tokens and two roles left no room and signing was refused at 80x24).
+            let only_expected = matches!(status, TokenStatus::Present) && !digests.is_empty();
+            for t in present.iter().filter(|t| t.expected || !only_expected) {
                 lines.push(Line::from(vec![
                     Span::styled(if t.expected { " ▶ " } else { "   " }, good_bad(t.expected)),
                     Span::raw(format!(

@@ -1,0 +1,355 @@
+//! sign-rstuf-pending-root: the keyholders present sign RSTUF's pending root as a ceremony
+//! (RSTUF's Distributed Asynchronous Signing, offline).
+//!
+//! The input media hold RSTUF's pending file (the response of `GET /api/v1/metadata/sign/`:
+//! `{"data": {"metadata": {"root": PENDING, "trusted_root": CURRENT}}}`). Its text is recorded
+//! whole in the transcript (`pending-imported`) and reviewed when it is imported, against the
+//! confirmed clock: the trusted root meets its own threshold and is in RSTUF's model, the
+//! pending root is its next version in RSTUF's model, not expired, able to meet its thresholds
+//! and still missing a signature some keyholder present can give. Anything else is refused
+//! there, before any PIN. The trusted root is the root in force (the seal is anchored in it);
+//! the proposal is the pending root exactly as RSTUF sent it (its signatures kept). Each
+//! keyholder's token signs with every key of theirs whose signature the trusted or the pending
+//! root still misses, each signature is verified and must count, and the export holds one
+//! `sign-payload.json` per signature in RSTUF's format (`rstuf admin send sign FILE`).
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+use super::{Engine, EngineError, Need, Proposal, key_owner};
+use crate::ceremony::script::{Kind, Step};
+use crate::text::show;
+use crate::tuf::key::KeyId;
+use crate::tuf::metadata::{Metadata, RoleType, Root};
+use crate::tuf::rstuf::{self, Pending, PendingReview, RstufError};
+use crate::tuf::verify::{count_signatures, trust_root};
+
+/// The pending file on the input media (script setting `file`).
+pub const PENDING_FILE: &str = "rstuf-pending.json";
+
+/// The exported file of one signature: `sign-payload-vN-KEYID16.json` (RSTUF's CLI calls it
+/// `sign-payload.json`; one per signature here, so they never overwrite each other).
+pub fn sign_payload_file_name(version: u64, keyid: &KeyId) -> String {
+    let id: String = keyid
+        .as_str()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(16)
+        .collect();
+    format!("sign-payload-v{version}-{id}.json")
+}
+
+/// The imported pending file, reviewed.
+#[derive(Clone, Debug)]
+pub(super) struct Imported {
+    /// The file's name on the input media.
+    name: String,
+    /// SHA-256 of the file as read.
+    sha256: String,
+    pending: Pending,
+    review: PendingReview,
+}
+
+/// What the import step waits for: the file the script names.
+pub(super) fn need(step: &Step) -> Need {
+    Need::ImportPending {
+        file: step
+            .with
+            .get("file")
+            .cloned()
+            .unwrap_or_else(|| PENDING_FILE.to_string()),
+    }
+}
+
+/// A check of the trusted root named under `$.data.metadata.trusted_root`.
+fn under_trusted(e: RstufError) -> RstufError {
+    RstufError {
+        field: e.field.replacen('$', "$.data.metadata.trusted_root", 1),
+        ..e
+    }
+}
+
+impl Engine {
+    /// Whether this ceremony signs RSTUF's pending root.
+    pub fn is_rstuf_pending(&self) -> bool {
+        self.script.kind == Kind::SignRstufPendingRoot
+    }
+
+    fn refuse_pending(&self, why: impl std::fmt::Display) -> EngineError {
+        self.policy(format!("{why}; nothing is signed (no PIN was asked)"))
+    }
+
+    /// The import step: the pending file parsed and reviewed against its trusted root at the
+    /// confirmed clock; a pending root that cannot become a valid update, or that no keyholder
+    /// present can sign, is refused here, before any PIN.
+    pub(super) fn import_rstuf_pending(
+        &mut self,
+        name: &str,
+        text: &str,
+    ) -> Result<(), EngineError> {
+        let file = show(name);
+        let bad = |e: RstufError| self.refuse_pending(e);
+        let pending = rstuf::parse_pending(&file, text.as_bytes()).map_err(bad)?;
+        let Some(trusted) = pending.trusted.clone() else {
+            return Err(self.refuse_pending(format!(
+                "{file}: $.data.metadata.trusted_root: missing: a pending root v1 (a bootstrap) has no trusted root to be reviewed against; sign it with `conclave rstuf sign --trusted-root 1.root.json`"
+            )));
+        };
+        trust_root(
+            &format!("{file}: $.data.metadata.trusted_root"),
+            &trusted.to_file_bytes(),
+        )
+        .map_err(|e| self.refuse_pending(e))?;
+        rstuf::check_model(&file, trusted.signed())
+            .map_err(under_trusted)
+            .map_err(bad)?;
+        let review = rstuf::review_pending(&file, &pending).map_err(bad)?;
+        let new = pending.root.signed();
+        let role = new.role(RoleType::Root);
+        let listed = role
+            .keyids
+            .iter()
+            .filter(|id| new.key(id).is_some())
+            .count();
+        if role.threshold == 0 || role.threshold > listed as u64 {
+            return Err(self.refuse_pending(format!(
+                "{file}: $.data.metadata.root.signed.roles.root.threshold: {} with {listed} listed root key(s): root v{} can never meet it",
+                role.threshold, new.common.version
+            )));
+        }
+        let now = self.now()?;
+        if new.common.expires.is_expired(now) {
+            return Err(self.refuse_pending(format!(
+                "{file}: $.data.metadata.root.signed.expires: root v{} expired at {} (by the confirmed clock)",
+                new.common.version,
+                show(&new.common.expires.raw)
+            )));
+        }
+        if review.complete() {
+            return Err(self.refuse_pending(format!(
+                "{file}: $.data.metadata.root.signatures: the pending root already meets its thresholds: nothing to sign"
+            )));
+        }
+        let missing = review.still_to_sign();
+        let owner = |id: &KeyId| {
+            [Some(new), Some(trusted.signed())]
+                .into_iter()
+                .flatten()
+                .find_map(|r| r.key(id).and_then(key_owner))
+        };
+        if !self
+            .keyholders
+            .iter()
+            .any(|k| missing.iter().any(|id| owner(id) == Some(k.as_str())))
+        {
+            let mut names: Vec<String> = missing
+                .iter()
+                .map(|id| owner(id).map_or_else(|| show(id.short()), show))
+                .collect();
+            names.dedup();
+            return Err(self.refuse_pending(format!(
+                "no keyholder of the roll call holds a root key whose signature is still missing; missing: {} (keyholders are named as x-rstuf-key-name names the keys)",
+                names.join(", ")
+            )));
+        }
+        // The trusted root is the root in force: the seal is anchored in it.
+        self.current = Some((trusted, None));
+        self.rstuf_pending = Some(Box::new(Imported {
+            name: name.to_string(),
+            sha256: hex::encode(Sha256::digest(text.as_bytes())),
+            pending,
+            review,
+        }));
+        Ok(())
+    }
+
+    /// The proposal: the pending root exactly as RSTUF sent it, its signatures kept.
+    pub(super) fn build_rstuf_pending(&self) -> Result<Proposal, EngineError> {
+        let imported = self
+            .rstuf_pending
+            .as_ref()
+            .ok_or_else(|| self.policy("no RSTUF pending file was imported"))?;
+        Ok(Proposal {
+            layout: None,
+            tuf_on_ci: Vec::new(),
+            root: Some(imported.pending.root.clone()),
+            targets: None,
+        })
+    }
+
+    /// The pending root RSTUF sent, as imported (for the ceremony's end state: its keys are
+    /// keys of this ceremony, though the trusted root stays the root in force).
+    pub fn rstuf_pending_root(&self) -> Option<&Metadata<Root>> {
+        self.rstuf_pending.as_ref().map(|i| &i.pending.root)
+    }
+
+    /// Closing the signing step: the keyholders present signed what they could; the rest of
+    /// the thresholds is RSTUF's to collect, but a ceremony without a signature has nothing to
+    /// export.
+    pub(super) fn rstuf_pending_close(&self) -> Result<(), EngineError> {
+        if self.signers.is_empty() {
+            return Err(self
+                .policy("no keyholder has signed: nothing to export (skip the ceremony instead)"));
+        }
+        Ok(())
+    }
+
+    /// The signatures made here: (key id, signature bytes), in signing order.
+    fn rstuf_pending_signatures(&self) -> Vec<(KeyId, Vec<u8>)> {
+        let Some(r) = self.proposal.as_ref().and_then(|p| p.root.as_ref()) else {
+            return Vec::new();
+        };
+        self.signers
+            .iter()
+            .filter_map(|(id, _)| {
+                let s = r.signatures.iter().find(|s| s.keyid.0 == *id)?;
+                Some((s.keyid.clone(), hex::decode(&s.sig).ok()?))
+            })
+            .collect()
+    }
+
+    /// The verify step: the pending root is still the one imported, every signature made here
+    /// verifies and counts for the trusted root's root role or the pending root's own, and
+    /// its payload builds.
+    pub(super) fn rstuf_pending_verify(&self) -> Result<(), EngineError> {
+        let imported = self
+            .rstuf_pending
+            .as_ref()
+            .ok_or_else(|| self.policy("no RSTUF pending file was imported"))?;
+        let r = self
+            .proposal
+            .as_ref()
+            .and_then(|p| p.root.as_ref())
+            .ok_or_else(|| self.policy("no proposal"))?;
+        if r.signed_bytes() != imported.pending.root.signed_bytes() {
+            return Err(self.policy("the signed root differs from the pending root imported"));
+        }
+        let trusted = self
+            .current
+            .as_ref()
+            .map(|(t, _)| t.signed())
+            .ok_or_else(|| self.policy("no trusted root"))?;
+        let count = |root: &Root| {
+            count_signatures(
+                |id| root.key(id),
+                root.role(RoleType::Root),
+                r.signed_bytes(),
+                &r.signatures,
+            )
+        };
+        let (by_trusted, by_self) = (count(trusted), count(r.signed()));
+        let sigs = self.rstuf_pending_signatures();
+        if sigs.len() != self.signers.len() || sigs.is_empty() {
+            return Err(self.policy("a signature made here is missing from the pending root"));
+        }
+        for (id, _) in &sigs {
+            if !by_trusted.signed.contains(id) && !by_self.signed.contains(id) {
+                return Err(self.policy(format!(
+                    "the signature by key {} counts neither for trusted root v{} nor for root v{}",
+                    show(id.short()),
+                    trusted.common.version,
+                    r.signed().common.version
+                )));
+            }
+        }
+        if let Some(now) = self.clock
+            && r.signed().common.expires.is_expired(now)
+        {
+            return Err(self.policy("the pending root is already expired"));
+        }
+        Ok(())
+    }
+
+    /// The export: one `sign-payload.json` (RSTUF's format) per signature made here.
+    pub(super) fn rstuf_pending_export(&self) -> Vec<(String, Vec<u8>)> {
+        let version = self
+            .proposal
+            .as_ref()
+            .and_then(|p| p.root.as_ref())
+            .map_or(0, |r| r.signed().common.version);
+        self.rstuf_pending_signatures()
+            .into_iter()
+            .map(|(id, sig)| {
+                (
+                    sign_payload_file_name(version, &id),
+                    rstuf::sign_payload(&id, &sig),
+                )
+            })
+            .collect()
+    }
+
+    /// The review: the pending file and its trusted root, what changes, the chain rule's two
+    /// counts, the digest to sign, and which keyholder present signs with which key.
+    pub(super) fn rstuf_pending_review_lines(&self, p: &Proposal) -> Vec<String> {
+        let mut out = Vec::new();
+        let (Some(imported), Some(r)) = (&self.rstuf_pending, &p.root) else {
+            return out;
+        };
+        let new = r.signed();
+        out.push(format!(
+            "RSTUF pending file {} (SHA-256 {})",
+            show(&imported.name),
+            imported.sha256
+        ));
+        if let Some((t, _)) = &self.current {
+            let old = t.signed();
+            out.push(format!(
+                "trusted root v{} (signed bytes SHA-256 {}) meets its own threshold; root v{} must be signed by {} of its root keys and {} of its own",
+                old.common.version,
+                hex::encode(t.signed_digest()),
+                new.common.version,
+                old.role(RoleType::Root).threshold,
+                new.role(RoleType::Root).threshold
+            ));
+        }
+        out.extend(imported.review.lines.iter().cloned());
+        let mut counts = BTreeMap::new();
+        for (name, m) in self.meters() {
+            counts.insert(name, m.summary());
+        }
+        for (name, summary) in counts {
+            out.push(format!("now: {name}: {summary}"));
+        }
+        out.push("digest to sign (SHA-256 of the canonical signed bytes):".into());
+        out.push(format!(
+            "  root v{}: {}",
+            new.common.version,
+            hex::encode(r.signed_digest())
+        ));
+        out.push("keyholders present who sign:".into());
+        let trusted = self.current.as_ref().map(|(t, _)| t.signed());
+        for who in &self.keyholders {
+            let left = self.roles_left(who);
+            if left.is_empty() {
+                out.push(format!(
+                    "  {}: no key of theirs is still missing a signature",
+                    show(who)
+                ));
+                continue;
+            }
+            for (id, _) in left {
+                let mut counts_for = Vec::new();
+                if trusted.is_some_and(|t| t.role(RoleType::Root).keyids.contains(&id)) {
+                    counts_for.push("the trusted root");
+                }
+                if new.role(RoleType::Root).keyids.contains(&id) {
+                    counts_for.push("the pending root");
+                }
+                let name = [Some(new), trusted]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|r| r.key(&id).and_then(rstuf::key_name))
+                    .map_or_else(|| "unnamed".to_string(), show);
+                out.push(format!(
+                    "  {}: key {name} ({}) signs root v{}, counted by {}",
+                    show(who),
+                    show(id.short()),
+                    new.common.version,
+                    counts_for.join(" and ")
+                ));
+            }
+        }
+        out
+    }
+}
