@@ -46,4 +46,5 @@ pub use runner::{run, run_real};
 pub use scripts::{SHIPPED_SCRIPTS, script_list, script_text, shipped_script};
 pub use session::{Opened, Session, rehearsal_unfinished};
 pub use token_device::{OpenToken, TokenModule, TokenSigner};
+pub use tuf_on_ci::no_rehearsal;
 pub use workspace::{Workspace, prepare, rehearsal_workspace};
