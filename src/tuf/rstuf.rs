@@ -649,6 +649,95 @@ fn name_of(root: &Root, id: &KeyId) -> String {
     )
 }
 
+/// The pending file's `trusted_root` against the root the appliance already trusts (`anchor`,
+/// named `anchor_name`: a root it holds, not one from the connected side). The trusted root
+/// must be the anchor (the same signed bytes) or its next version signed by a threshold of the
+/// anchor's root keys; anything else is refused, naming the file and the field. A trusted root
+/// that only meets its own threshold proves nothing: whoever controls the connected side can
+/// list the real keyholders' keys beside keys of its own that meet the threshold. Returns the
+/// review line that says how the chain is anchored.
+pub fn check_anchor(
+    file: &str,
+    p: &Pending,
+    anchor_name: &str,
+    anchor: &Metadata<Root>,
+) -> Result<String, RstufError> {
+    let field = "$.data.metadata.trusted_root";
+    let Some(t) = &p.trusted else {
+        return Err(err(
+            file,
+            field,
+            "missing: the pending root cannot be anchored in the root the appliance trusts",
+        ));
+    };
+    let a = anchor.signed();
+    let (tv, av) = (t.signed().common.version, a.common.version);
+    let anchor_desc = format!(
+        "{} (root v{av}, signed bytes SHA-256 {})",
+        show(anchor_name),
+        hex::encode(anchor.signed_digest())
+    );
+    if t.signed_bytes() == anchor.signed_bytes() {
+        return Ok(format!("trusted_root is the root this appliance trusts: {anchor_desc}"));
+    }
+    if av.checked_add(1) == Some(tv) {
+        let by_anchor = count_signatures(
+            |id| a.key(id),
+            a.role(RoleType::Root),
+            t.signed_bytes(),
+            &t.signatures,
+        );
+        if by_anchor.verified() {
+            return Ok(format!(
+                "trusted_root v{tv} chains from the root this appliance trusts, {anchor_desc}: {}",
+                by_anchor.summary()
+            ));
+        }
+        return Err(err(
+            file,
+            format!("{field}.signatures"),
+            format!(
+                "root v{tv} is not signed by a threshold of the root keys of {anchor_desc}: {}; refusing to sign",
+                by_anchor.summary()
+            ),
+        ));
+    }
+    Err(err(
+        file,
+        field,
+        format!(
+            "root v{tv} (signed bytes SHA-256 {}) is not the root this appliance trusts, {anchor_desc}, nor its next version; refusing to sign",
+            hex::encode(t.signed_digest())
+        ),
+    ))
+}
+
+/// One line per signature of `md` under a root key id that does not verify (named by key):
+/// it does not count, and the key's holder is asked to sign again.
+fn invalid_signature_lines(md: &Metadata<Root>, keys: &[&Root], lines: &mut Vec<String>) {
+    let mut seen: Vec<KeyId> = Vec::new();
+    for root in keys {
+        let r = count_signatures(
+            |id| root.key(id),
+            root.role(RoleType::Root),
+            md.signed_bytes(),
+            &md.signatures,
+        );
+        for (id, why) in &r.unsigned {
+            if let super::verify::Uncounted::InvalidSignature(reason) = why
+                && !seen.contains(id)
+            {
+                seen.push(id.clone());
+                lines.push(format!(
+                    "signature by {} is INVALID ({}): not counted; the key signs again",
+                    name_of(root, id),
+                    show(reason)
+                ));
+            }
+        }
+    }
+}
+
 /// Review a pending root against its trusted root. Refuses a pending root outside RSTUF's
 /// model and a trusted root that does not meet its own threshold.
 pub fn review_pending(file: &str, p: &Pending) -> Result<PendingReview, RstufError> {
@@ -759,6 +848,8 @@ pub fn review_pending(file: &str, p: &Pending) -> Result<PendingReview, RstufErr
         ));
     }
     lines.push(format!("signatures by its own keys: {}", by_self.summary()));
+    let roots: Vec<&Root> = p.trusted.iter().map(|t| t.signed()).chain([new]).collect();
+    invalid_signature_lines(&p.root, &roots, &mut lines);
     for r in &p.other_roles {
         lines.push(format!("also pending, not signed here: {r}"));
     }

@@ -978,7 +978,9 @@ impl App {
                                 Need::ImportRequests => s.import_requests_event(),
                                 Need::ImportTargets => s.import_targets_event(),
                                 Need::ImportLayout { file } => s.import_layout_event(&file),
-                                Need::ImportPending { file } => s.import_pending_event(&file),
+                                Need::ImportPending { file, trusted_root } => {
+                                    s.import_pending_event(&file, &trusted_root)
+                                }
                                 _ => Ok(s.import_keys_event()),
                             };
                             match event {
@@ -2434,10 +2436,10 @@ impl App {
                             keys: Vec::new(),
                         }
                     }
-                    Need::ImportPending { file } => {
+                    Need::ImportPending { file, trusted_root } => {
                         v.keys = vec![enter("import and review")];
                         Screen::Load {
-                            what: "RSTUF's pending file (GET /api/v1/metadata/sign/): the pending root is reviewed against its trusted root, and refused before any PIN when it cannot become a valid update.".into(),
+                            what: format!("RSTUF's pending file (GET /api/v1/metadata/sign/) and the root this appliance trusts ({trusted_root}, confirmed by parameter {}): the pending file's trusted_root must be that root or its next version signed by it; the pending root is reviewed against it, and refused before any PIN when it cannot become a valid update.", crate::ceremony::engine::TRUSTED_ROOT_SHA256),
                             source: s.ws.input().join(file).display().to_string(),
                             keys: Vec::new(),
                         }
