@@ -856,8 +856,8 @@ fn nothing_signed(ws: &Path) {
 }
 
 /// The connected side (RSTUF's API) is not trusted for the anchor: a `trusted_root` that lists
-/// the real keyholders' keys plus two keys of the attacker's (meeting the threshold by
-/// themselves) is refused at import, before any PIN, because it is not the root the room
+/// the real keyholders' keys plus two keys of the attacker's, named alice and bob (meeting the
+/// threshold by themselves) is refused at import, before any PIN, because it is not the root the room
 /// confirmed by digest. So are a trusted root file the room did not confirm (wrong digest)
 /// and a ceremony without one.
 #[test]
@@ -872,8 +872,11 @@ fn a_trusted_root_from_the_connected_side_is_not_an_anchor() {
     let real = pending_file.clone();
     let (m1, m2) = (TestKey::ed25519(201), TestKey::ed25519(202));
     let mut forged = anchor.clone();
-    for m in [&m1, &m2] {
-        forged["signed"]["keys"][&m.id] = m.json.clone();
+    for (m, name) in [(&m1, "alice"), (&m2, "bob")] {
+        // Named as the real keyholders, as an attacker would.
+        let mut key = m.json.clone();
+        key["x-rstuf-key-name"] = name.into();
+        forged["signed"]["keys"][&m.id] = key;
         forged["signed"]["roles"]["root"]["keyids"]
             .as_array_mut()
             .unwrap()
