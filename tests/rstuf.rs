@@ -890,7 +890,11 @@ fn a_trusted_root_from_the_connected_side_is_not_an_anchor() {
     pending_file["data"]["metadata"]["trusted_root"] = forged;
     let ws = room.path("ws-forged");
     let out = sign_pending_ceremony(&room, &ws, &pending_file, &anchor, &digest);
-    assert_ne!(out.code(), 0, "a forged trusted_root was signed against: {out:?}");
+    assert_ne!(
+        out.code(),
+        0,
+        "a forged trusted_root was signed against: {out:?}"
+    );
     let all = format!("{}{}", out.stdout, out.stderr);
     for want in [
         "rstuf-pending.json: $.data.metadata.trusted_root: root v1 (signed bytes SHA-256",
@@ -934,7 +938,11 @@ fn an_invalid_signature_in_the_pending_root_does_not_count() {
     let (room, v1, mut pending_file) = pending_v2(&py);
     let root = &mut pending_file["data"]["metadata"]["root"];
     let sigs = root["signatures"].as_array_mut().unwrap();
-    assert_eq!(sigs.len(), 1, "carol's signature from RSTUF's CLI: {sigs:?}");
+    assert_eq!(
+        sigs.len(),
+        1,
+        "carol's signature from RSTUF's CLI: {sigs:?}"
+    );
     // A well-formed signature that does not verify under carol's key: one bit flipped.
     let mut raw = hex::decode(sigs[0]["sig"].as_str().unwrap()).unwrap();
     let n = raw.len();
@@ -971,5 +979,9 @@ fn an_invalid_signature_in_the_pending_root_does_not_count() {
     args.extend(payloads.iter().map(PathBuf::as_path));
     let chain = check(&args);
     assert_eq!(chain.code(), 0, "{chain:?}");
-    assert!(chain.stdout.contains("signature by carol verifies"), "{}", chain.stdout);
+    assert!(
+        chain.stdout.contains("signature by carol verifies"),
+        "{}",
+        chain.stdout
+    );
 }

@@ -69,7 +69,11 @@ impl Session {
     /// Import RSTUF's pending file (`input/FILE`) and the root the room already trusts
     /// (`input/TRUSTED_ROOT`) from the input media, both texts recorded whole. A missing
     /// trusted root is recorded empty: the engine refuses it, naming the file.
-    pub fn import_pending_event(&self, file: &str, trusted_root: &str) -> Result<Event, DriverError> {
+    pub fn import_pending_event(
+        &self,
+        file: &str,
+        trusted_root: &str,
+    ) -> Result<Event, DriverError> {
         let read = |name: &str, what: &str| -> Result<String, DriverError> {
             let path = self.ws.input().join(name);
             let bytes = crate::folder::read_limited(&path, DEFAULT_MAX_FILE_SIZE)

@@ -678,7 +678,9 @@ pub fn check_anchor(
         hex::encode(anchor.signed_digest())
     );
     if t.signed_bytes() == anchor.signed_bytes() {
-        return Ok(format!("trusted_root is the root this appliance trusts: {anchor_desc}"));
+        return Ok(format!(
+            "trusted_root is the root this appliance trusts: {anchor_desc}"
+        ));
     }
     if av.checked_add(1) == Some(tv) {
         let by_anchor = count_signatures(
@@ -985,6 +987,59 @@ mod tests {
             "p.json: $.settings.roles: exactly one of bins and delegations"
         );
         assert!(broken("\"sig\": \"", "\"sig\": \"00").contains("$.metadata.root.signatures"));
+    }
+
+    #[test]
+    fn the_trusted_root_is_anchored_in_the_appliances_root_or_its_next_version() {
+        let (a, b, m) = (signer(1, "alice"), signer(2, "bob"), signer(7, "alice"));
+        let signed_by = |r: Root, who: &[u8]| {
+            let mut md = Metadata::new(r);
+            for n in who {
+                let name = if *n == 2 { "bob" } else { "alice" };
+                sign_metadata(&mut md, &mut signer(*n, name)).unwrap();
+            }
+            md
+        };
+        let v1 = signed_by(root_v1(&[&a, &b], 2), &[1, 2]);
+        let v2 = next_root(v1.signed(), datetime!(2032-01-01 0:00 UTC));
+        let pending = |trusted: &Metadata<Root>| Pending {
+            root: Metadata::new(next_root(trusted.signed(), datetime!(2033-01-01 0:00 UTC))),
+            trusted: Some(trusted.clone()),
+            other_roles: Vec::new(),
+        };
+        let line = check_anchor("p.json", &pending(&v1), "t.json", &v1).unwrap();
+        assert!(
+            line.starts_with("trusted_root is the root this appliance trusts: t.json (root v1"),
+            "{line}"
+        );
+        // The next version, signed by a threshold of the anchor's root keys: it chains.
+        let good_v2 = signed_by(v2.clone(), &[1, 2]);
+        let line = check_anchor("p.json", &pending(&good_v2), "t.json", &v1).unwrap();
+        assert!(line.contains("trusted_root v2 chains from"), "{line}");
+        // The next version signed by the attacker's own key it lists (its own threshold met
+        // with alice's real key): one of the anchor's two keys only.
+        let mut forged = v2.clone();
+        add_root_key(&mut forged, RoleType::Root, m.key().clone()).unwrap();
+        let forged = signed_by(forged, &[1, 7]);
+        let e = check_anchor("p.json", &pending(&forged), "t.json", &v1).unwrap_err();
+        assert_eq!(e.field, "$.data.metadata.trusted_root.signatures");
+        assert!(e.reason.contains("1 of 2 keys signed, threshold 2"), "{e}");
+        // A root v1 other than the anchor (same keys plus the attacker's), meeting its own
+        // threshold: refused.
+        let mut other = root_v1(&[&a, &b], 2);
+        add_root_key(&mut other, RoleType::Root, m.key().clone()).unwrap();
+        let other = signed_by(other, &[1, 7]);
+        let e = check_anchor("p.json", &pending(&other), "t.json", &v1).unwrap_err();
+        assert_eq!(e.field, "$.data.metadata.trusted_root");
+        assert!(
+            e.reason
+                .contains("is not the root this appliance trusts, t.json (root v1"),
+            "{e}"
+        );
+        // Two versions ahead: no intermediate root to verify the chain by.
+        let v3 = signed_by(next_root(&v2, datetime!(2032-06-01 0:00 UTC)), &[1, 2]);
+        let e = check_anchor("p.json", &pending(&v3), "t.json", &v1).unwrap_err();
+        assert!(e.reason.contains("nor its next version"), "{e}");
     }
 
     #[test]

@@ -2439,7 +2439,10 @@ impl App {
                     Need::ImportPending { file, trusted_root } => {
                         v.keys = vec![enter("import and review")];
                         Screen::Load {
-                            what: format!("RSTUF's pending file (GET /api/v1/metadata/sign/) and the root this appliance trusts ({trusted_root}, confirmed by parameter {}): the pending file's trusted_root must be that root or its next version signed by it; the pending root is reviewed against it, and refused before any PIN when it cannot become a valid update.", crate::ceremony::engine::TRUSTED_ROOT_SHA256),
+                            what: format!(
+                                "RSTUF's pending file (GET /api/v1/metadata/sign/) and the root this appliance trusts ({trusted_root}, confirmed by parameter {}): the pending file's trusted_root must be that root or its next version signed by it; the pending root is reviewed against it, and refused before any PIN when it cannot become a valid update.",
+                                crate::ceremony::engine::TRUSTED_ROOT_SHA256
+                            ),
                             source: s.ws.input().join(file).display().to_string(),
                             keys: Vec::new(),
                         }

@@ -18,12 +18,12 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use super::{Engine, EngineError, Need, Proposal, key_owner};
+use crate::ceremony::script::ParamValue;
 use crate::ceremony::script::{Kind, Step};
 use crate::text::show;
 use crate::tuf::key::KeyId;
 use crate::tuf::metadata::{Metadata, RoleType, Root};
 use crate::tuf::rstuf::{self, Pending, PendingReview, RstufError};
-use crate::ceremony::script::ParamValue;
 use crate::tuf::verify::{ThresholdResult, count_signatures, trust_root};
 
 /// The pending file on the input media (script setting `file`).
