@@ -3,10 +3,14 @@
 //!
 //! The input media hold RSTUF's pending file (the response of `GET /api/v1/metadata/sign/`:
 //! `{"data": {"metadata": {"root": PENDING, "trusted_root": CURRENT}}}`). Its text is recorded
-//! whole in the transcript (`pending-imported`) and reviewed when it is imported, against the
-//! confirmed clock: the trusted root meets its own threshold and is in RSTUF's model, the
+//! whole in the transcript (`pending-imported`) with the root the room already trusts (the
+//! anchor, from the input media, confirmed by the digest of its signed bytes in parameter
+//! `trusted_root_sha256`), and reviewed when it is imported, against the confirmed clock: the
+//! pending file's trusted root is the anchor or its next version signed by it (a root from the
+//! connected side that only meets its own threshold proves nothing), it meets its own threshold and is in RSTUF's model, the
 //! pending root is its next version in RSTUF's model, not expired, able to meet its thresholds
-//! and still missing a signature some keyholder present can give. Anything else is refused
+//! and still missing a valid signature some keyholder present can give (a signature that does
+//! not verify does not count: its key signs again). Anything else is refused
 //! there, before any PIN. The trusted root is the root in force (the seal is anchored in it);
 //! the proposal is the pending root exactly as RSTUF sent it (its signatures kept). Each
 //! keyholder's token signs with every key of theirs whose signature the trusted or the pending
