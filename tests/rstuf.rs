@@ -985,3 +985,73 @@ fn an_invalid_signature_in_the_pending_root_does_not_count() {
         chain.stdout
     );
 }
+
+/// bootstrap-rstuf with RSTUF's custom delegations (parameter `delegations`) instead of hash
+/// bins: ceremony-payload.json carries exactly `delegations` (python-tuf checks every rule of
+/// the payload), RSTUF's CLI models and python-tuf's `Delegations` load it and it round-trips;
+/// a delegation key with a field RSTUF's API drops is refused, naming the parameter and field.
+#[test]
+fn a_bootstrap_with_custom_delegations_writes_what_rstuf_reads() {
+    use common::builders::TestKey;
+    let py = rstuf_python();
+    let room = room();
+    let ws = room.path("ws-delegations");
+    online_keys(&ws);
+    let k = TestKey::ed25519(42);
+    let mut key = k.json.clone();
+    key["x-rstuf-key-name"] = "project-a-key".into();
+    let d = serde_json::json!({
+        "keys": { k.id.clone(): key },
+        "roles": [{
+            "name": "project-a", "keyids": [k.id.clone()], "threshold": 1,
+            "terminating": true, "paths": ["project-a/*"], "x-rstuf-expire-policy": 30
+        }]
+    });
+    let out = ceremony(
+        &room,
+        &ws,
+        &format!("bootstrap_signatures = 1\ndelegations = '{d}'"),
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    let payload = ws.join("export/ceremony-payload.json");
+    let p = json(&payload);
+    let roles = &p["settings"]["roles"];
+    assert!(roles.get("bins").is_none(), "{p}");
+    assert_eq!(roles["delegations"], d);
+    let chk = check(&[Path::new("ceremony"), &payload, Path::new("1")]);
+    assert_eq!(chk.code(), 0, "{chk:?}");
+    assert!(
+        chk.stdout.contains("ok: exactly one of bins and delegations"),
+        "{}",
+        chk.stdout
+    );
+    let cli = rstuf_cli(&py, &["payload", payload.to_str().unwrap()]);
+    assert_eq!(cli.code(), 0, "{cli:?}");
+    assert!(
+        cli.stdout
+            .contains("RSTUF's models load it; delegated roles: project-a"),
+        "{}",
+        cli.stdout
+    );
+
+    // A delegation key with a field RSTUF's API would drop.
+    let mut bad = d.clone();
+    bad["keys"][&k.id]["x-tuf-on-ci-keyowner"] = "@alice".into();
+    let ws = room.path("ws-delegations-bad");
+    online_keys(&ws);
+    let out = ceremony(
+        &room,
+        &ws,
+        &format!("bootstrap_signatures = 1\ndelegations = '{bad}'"),
+    );
+    assert_ne!(out.code(), 0, "{out:?}");
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains(&format!(
+            "parameter delegations: $.keys.{}.x-tuf-on-ci-keyowner: RSTUF's API drops key fields other than x-rstuf-*",
+            k.id
+        )),
+        "{out:?}"
+    );
+    assert!(!ws.join("export/ceremony-payload.json").exists());
+}

@@ -175,6 +175,35 @@ pub fn online_key<'r>(file: &str, root: &'r Root) -> Result<(KeyId, &'r Key), Rs
     Ok((id.clone(), key))
 }
 
+/// RSTUF's custom delegations (the ceremony payload's `settings.roles.delegations`, as
+/// python-tuf's `Delegations.to_dict()` that RSTUF's CLI writes): `{"keys": {...}, "roles":
+/// [...]}` read as TUF delegations (no hash bins: those are `bins`), at least one role, keys
+/// with only `x-rstuf-*` custom fields. `file` names where the text came from.
+pub fn parse_delegations(file: &str, text: &str) -> Result<Value, RstufError> {
+    let v = Value::parse(text.as_bytes()).map_err(|e| err(file, "$", format!("not JSON: {e}")))?;
+    let d = super::metadata::Delegations::from_value(v.clone(), "$")
+        .map_err(|e| err(file, e.path.clone(), e.message.clone()))?;
+    if d.roles.as_ref().is_none_or(Vec::is_empty) {
+        return Err(err(
+            file,
+            "$.roles",
+            "custom delegations need at least one role (hash bins are the bins setting)",
+        ));
+    }
+    for (id, key) in &d.keys {
+        for field in key.unrecognized.keys() {
+            if !field.starts_with(CUSTOM_PREFIX) {
+                return Err(err(
+                    file,
+                    format!("$.keys.{}.{}", show(id.as_str()), show(field)),
+                    "RSTUF's API drops key fields other than x-rstuf-*",
+                ));
+            }
+        }
+    }
+    Ok(v)
+}
+
 /// Check a root is in RSTUF's model: keys carry only `x-rstuf-*` custom fields, root keys are
 /// named, the one online key of targets/snapshot/timestamp has a URI and is not a root key.
 pub fn check_model(file: &str, root: &Root) -> Result<(), RstufError> {

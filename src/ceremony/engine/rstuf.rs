@@ -19,6 +19,8 @@ use crate::tuf::verify::{ThresholdResult, count_signatures};
 pub const MODEL_PARAM: &str = "model";
 /// The parameter: root signatures a bootstrap collects before export (0: the threshold).
 pub const BOOTSTRAP_SIGNATURES: &str = "bootstrap_signatures";
+/// The parameter: RSTUF's custom delegations (JSON) instead of hash bins; empty for bins.
+pub const DELEGATIONS_PARAM: &str = "delegations";
 
 impl Engine {
     /// Whether this ceremony builds RSTUF's role model.
@@ -158,22 +160,31 @@ impl Engine {
             }
             Ok(d as u64)
         };
+        let layout = match self.params.get(DELEGATIONS_PARAM) {
+            Some(ParamValue::Text(t)) if !t.trim().is_empty() => Layout::Delegations(
+                rstuf::parse_delegations(&format!("parameter {DELEGATIONS_PARAM}"), t)
+                    .map_err(|e| self.policy(e.to_string()))?,
+            ),
+            _ => self.rstuf_bins(days("bins_expiration")?)?,
+        };
+        Ok(Settings {
+            root: days("root_expiry_days")?,
+            timestamp: days("timestamp_expiration")?,
+            snapshot: days("snapshot_expiration")?,
+            targets: days("targets_expiration")?,
+            layout,
+        })
+    }
+
+    /// RSTUF's hash bins (parameter `hash_bins`), valid `expiration` days.
+    fn rstuf_bins(&self, expiration: u64) -> Result<Layout, EngineError> {
         let number = int_param(&self.params, "hash_bins").max(0) as u64;
         if !number.is_power_of_two() || !(2..=16384).contains(&number) {
             return Err(self.policy(format!(
                 "hash_bins {number}: RSTUF takes a power of two between 2 and 16384"
             )));
         }
-        Ok(Settings {
-            root: days("root_expiry_days")?,
-            timestamp: days("timestamp_expiration")?,
-            snapshot: days("snapshot_expiration")?,
-            targets: days("targets_expiration")?,
-            layout: Layout::Bins {
-                expiration: days("bins_expiration")?,
-                number,
-            },
-        })
+        Ok(Layout::Bins { expiration, number })
     }
 
     /// RSTUF's payload for the signed root: (file name, bytes).
