@@ -1021,7 +1021,8 @@ fn a_bootstrap_with_custom_delegations_writes_what_rstuf_reads() {
     let chk = check(&[Path::new("ceremony"), &payload, Path::new("1")]);
     assert_eq!(chk.code(), 0, "{chk:?}");
     assert!(
-        chk.stdout.contains("ok: exactly one of bins and delegations"),
+        chk.stdout
+            .contains("ok: exactly one of bins and delegations"),
         "{}",
         chk.stdout
     );
