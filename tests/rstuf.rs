@@ -1018,6 +1018,14 @@ fn a_bootstrap_with_custom_delegations_writes_what_rstuf_reads() {
     let roles = &p["settings"]["roles"];
     assert!(roles.get("bins").is_none(), "{p}");
     assert_eq!(roles["delegations"], d);
+    // The room saw them on the review.
+    assert!(
+        out.stdout.contains(
+            "custom delegation project-a: paths project-a/*, threshold 1 of project-a-key"
+        ),
+        "{}",
+        out.stdout
+    );
     let chk = check(&[Path::new("ceremony"), &payload, Path::new("1")]);
     assert_eq!(chk.code(), 0, "{chk:?}");
     assert!(

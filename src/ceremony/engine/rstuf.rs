@@ -9,6 +9,7 @@ use time::Duration;
 
 use super::{Engine, EngineError, Proposal, int_param, owned_key};
 use crate::ceremony::script::ParamValue;
+use crate::text::show;
 use crate::tuf::edit;
 use crate::tuf::key::Key;
 use crate::tuf::metadata::{Metadata, RoleType, Root};
@@ -174,6 +175,64 @@ impl Engine {
             targets: days("targets_expiration")?,
             layout,
         })
+    }
+
+    /// At an RSTUF bootstrap, the settings `ceremony-payload.json` carries beside root v1 (not
+    /// signed: RSTUF's worker applies them): the online roles' expirations, and the hash bins
+    /// or every custom delegation (name, paths, threshold and keys by name).
+    pub(super) fn rstuf_settings_lines(&self) -> Vec<String> {
+        if !self.rstuf() || self.current.is_some() || self.is_rstuf_pending() {
+            return Vec::new();
+        }
+        let s = match self.rstuf_settings() {
+            Ok(s) => s,
+            Err(e) => return vec![format!("RSTUF settings: {e}")],
+        };
+        let mut out = vec![format!(
+            "RSTUF settings (ceremony-payload.json, not signed): expiration days: timestamp {}, snapshot {}, targets {}",
+            s.timestamp, s.snapshot, s.targets
+        )];
+        match &s.layout {
+            Layout::Bins { expiration, number } => out.push(format!(
+                "  targets delegated to {number} hash bins (expiration {expiration} days)"
+            )),
+            Layout::Delegations(v) => {
+                let Ok(d) = crate::tuf::metadata::Delegations::from_value(v.clone(), "$") else {
+                    return out;
+                };
+                for r in d.roles.iter().flatten() {
+                    let keys: Vec<String> = r
+                        .role
+                        .keyids
+                        .iter()
+                        .map(|id| {
+                            d.keys
+                                .iter()
+                                .find(|(k, _)| k == id)
+                                .and_then(|(_, key)| rstuf::key_name(key))
+                                .map_or_else(|| show(id.short()), show)
+                        })
+                        .collect();
+                    out.push(format!(
+                        "  custom delegation {}: paths {}, threshold {} of {}",
+                        show(&r.name),
+                        r.paths
+                            .iter()
+                            .flatten()
+                            .map(|p| show(p))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        r.role.threshold,
+                        if keys.is_empty() {
+                            "the online key".to_string()
+                        } else {
+                            keys.join(", ")
+                        }
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// RSTUF's hash bins (parameter `hash_bins`), valid `expiration` days.
