@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::signer::pkcs11::Pkcs11Signer;
+use super::token_device::TokenSigner;
 use crate::transcript::details::FileDigest;
 use crate::tuf::canonical::Value;
 use crate::tuf::key::KeyId;
@@ -34,7 +34,7 @@ impl Session {
     /// continues a seal an interruption left half signed.
     pub fn seal(
         mut self,
-        mut signers: Vec<(String, Pkcs11Signer)>,
+        mut signers: Vec<(String, TokenSigner)>,
     ) -> Result<CeremonyReport, DriverError> {
         let mut artifacts = Vec::new();
         let mut exported = Vec::new();
@@ -67,7 +67,7 @@ impl Session {
             }
             let at = self.stamp();
             self.file()?
-                .append_seal_signature(who, s, at)
+                .append_seal_signature(who, s.as_mut(), at)
                 .map_err(io(format!("{who}'s seal signature")))?;
         }
         let key_log = self.key_event_log(&seal_hash, &mut signers)?;
