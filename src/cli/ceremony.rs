@@ -9,8 +9,7 @@ use crate::signer::pkcs11::PivSlot;
 
 use super::{CliError, Outcome};
 
-/// Largest script file accepted.
-const MAX_SCRIPT: u64 = 1024 * 1024;
+use crate::driver::MAX_SCRIPT;
 
 /// `conclave ceremony ...`
 #[derive(Debug, clap::Subcommand)]

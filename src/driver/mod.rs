@@ -40,6 +40,6 @@ pub use plan::Plan;
 pub use practice::{PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, REHEARSE_CHILD};
 pub use report::{CeremonyReport, KeyLog, KeyRow};
 pub use runner::{run, run_real};
-pub use scripts::{SHIPPED_SCRIPTS, script_list, script_text, shipped_script};
+pub use scripts::{MAX_SCRIPT, SHIPPED_SCRIPTS, script_list, script_text, shipped_script};
 pub use session::{Opened, Session, rehearsal_unfinished};
 pub use workspace::{Workspace, prepare, rehearsal_workspace};
