@@ -8,6 +8,7 @@
 //! the workspace and stand-in online keys; killed at any point, the same command continues from
 //! the transcript.
 
+mod answers;
 pub mod audit_files;
 pub mod checks;
 mod clock;
@@ -32,6 +33,9 @@ mod tokens;
 mod tuf_on_ci;
 mod workspace;
 
+pub use answers::{
+    AnswerPeople, Answers, AnswersError, Secrets, piv_slots, read_answers, read_pins,
+};
 pub use checks::{Check, CheckKind, check};
 pub use clock::{Clock, FixedClock, SystemClock, timestamp};
 pub use error::DriverError;
