@@ -894,32 +894,6 @@ fn keygen_done(
     }
 }
 
-fn find_softhsm(explicit: Option<&Path>) -> Result<PathBuf, CliError> {
-    if let Some(p) = explicit {
-        return Ok(p.to_path_buf());
-    }
-    crate::signer::pkcs11::MODULE_DIRS
-        .iter()
-        .map(|d| Path::new(d).join("libsofthsm2.so"))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            CliError::Usage("SoftHSM2 (libsofthsm2.so) not found; install the Debian package softhsm2 or give --module".into())
-        })
-}
-
-fn random_digits(n: usize) -> Pin {
-    use rand_core::RngCore;
-    let mut s = Zeroizing::new(String::with_capacity(n));
-    while s.len() < n {
-        let mut b = [0u8; 1];
-        rand_core::OsRng.fill_bytes(&mut b);
-        if b[0] < 250 {
-            s.push(char::from(b'0' + b[0] % 10));
-        }
-    }
-    s
-}
-
 const PRACTICE_CHILD: &str = "CONCLAVE_PRACTICE_CONF";
 
 fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
@@ -938,7 +912,9 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
             types.push(Some(parse_alg(t)?));
         }
     }
-    let module_path = find_softhsm(a.module.as_deref())?;
+    let module_path = crate::driver::find_softhsm(a.module.as_deref()).ok_or_else(|| {
+        CliError::Usage("SoftHSM2 (libsofthsm2.so) not found; install the Debian package softhsm2 or give --module".into())
+    })?;
     std::fs::create_dir_all(&a.dir)
         .map_err(|e| CliError::Io(format!("cannot create {}: {e}", a.dir.display())))?;
     let dir = a
@@ -996,28 +972,16 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
         "PRACTICE tokens in {} (SoftHSM2; software keys, not for production ceremonies)\n",
         dir.display()
     ));
-    for (i, name) in a.keyholders.iter().enumerate() {
-        if module
-            .tokens()?
-            .iter()
-            .any(|t| t.initialized && &t.label == name)
-        {
-            return Err(CliError::Usage(format!(
-                "a token labelled \"{name}\" already exists in {}",
-                dir.display()
-            )));
-        }
-        let so_pin = random_digits(8);
-        let pin = random_digits(6);
-        let token = module.init_token(name, &so_pin, &pin)?;
-        let alg = types.get(i % types.len().max(1)).copied().flatten();
-        let mut key = None;
-        if let Some(alg) = alg {
-            let session = module.open_session(&token, true)?;
-            session.login(&pin)?;
-            let g = session.generate(alg, name, None, EdParams::Auto)?;
-            key = Some(g);
-        }
+    let made =
+        crate::driver::init_practice_tokens(&module, &dir, &a.keyholders, &types).map_err(|e| {
+            match e {
+                crate::driver::PracticeTokenError::Exists { .. } => CliError::Usage(e.to_string()),
+                crate::driver::PracticeTokenError::Token(t) => CliError::from(t),
+            }
+        })?;
+    for made in &made {
+        let (name, token, pin, so_pin) = (&made.keyholder, &made.token, &made.pin, &made.so_pin);
+        let key = made.key.as_ref();
         text.push_str(&format!(
             "\nkeyholder {name}: token \"{}\" serial {}\n  user PIN {}   SO PIN {}\n",
             token.label,
@@ -1025,7 +989,7 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
             pin.as_str(),
             so_pin.as_str()
         ));
-        if let Some(g) = &key {
+        if let Some(g) = key {
             text.push_str(&format!(
                 "  key \"{}\" {} keyid {}\n",
                 g.label,
@@ -1039,7 +1003,7 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
             "serial": token.serial,
             "pin": pin.as_str(),
             "so_pin": so_pin.as_str(),
-            "key": key.as_ref().map(|g| serde_json::json!({
+            "key": key.map(|g| serde_json::json!({
                 "label": g.label,
                 "type": key_type_name(g.public.algorithm()),
                 "keyid": g.key.key_id().0,

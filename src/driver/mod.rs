@@ -41,7 +41,10 @@ pub use clock::{Clock, FixedClock, SystemClock, timestamp};
 pub use error::DriverError;
 pub use lock::{LOCK_FILE, WorkspaceLock};
 pub use plan::Plan;
-pub use practice::{PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, REHEARSE_CHILD};
+pub use practice::{
+    PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, PracticeToken, PracticeTokenError, REHEARSE_CHILD,
+    find_softhsm, init_practice_tokens, random_digits,
+};
 pub use report::{CeremonyReport, KeyLog, KeyRow};
 pub use runner::{run, run_real};
 pub use scripts::{MAX_SCRIPT, SHIPPED_SCRIPTS, script_list, script_text, shipped_script};

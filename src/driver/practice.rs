@@ -3,13 +3,15 @@
 //! Practice only: a real ceremony's tokens keep their own state and PINs are asked of people.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
 use crate::ceremony::engine::ParamJson;
 use crate::ceremony::script::Kind;
-use crate::signer::pkcs11::Module;
+use crate::signer::pkcs11::{EdParams, GeneratedKey, Module, TokenDesc, TokenError};
 use crate::tuf::canonical::{Map, Value};
+use crate::tuf::key::Algorithm;
 
 use super::error::{DriverError, io};
 use super::token_store::{has_user_pin, remove_dir, saved, token_folder, well_formed_object};
@@ -37,15 +39,104 @@ pub const PRACTICE_LOG_ORIGIN: &str = "practice.conclave.invalid/key-events";
 /// Environment variable marking the child process that runs with the workspace's SoftHSM2 config.
 pub const REHEARSE_CHILD: &str = "CONCLAVE_REHEARSE_CHILD";
 
-pub(super) fn random_digits(n: usize) -> Zeroizing<String> {
+/// `n` random decimal digits (practice PINs), each digit uniform (bytes 250..255 are drawn
+/// again, so no digit is more likely than another).
+pub fn random_digits(n: usize) -> Zeroizing<String> {
     use rand_core::RngCore;
     let mut out = Zeroizing::new(String::with_capacity(n));
-    let mut rng = rand_core::OsRng;
     while out.len() < n {
-        let b = (rng.next_u32() % 10) as u8;
-        out.push(char::from(b'0' + b));
+        let mut b = [0u8; 1];
+        rand_core::OsRng.fill_bytes(&mut b);
+        if b[0] < 250 {
+            out.push(char::from(b'0' + b[0] % 10));
+        }
     }
     out
+}
+
+/// The SoftHSM2 module for practice tokens: `explicit` when given, else `libsofthsm2.so` in the
+/// usual module directories; `None` when it is not installed.
+pub fn find_softhsm(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_path_buf());
+    }
+    crate::signer::pkcs11::MODULE_DIRS
+        .iter()
+        .map(|d| Path::new(d).join("libsofthsm2.so"))
+        .find(|p| p.is_file())
+}
+
+/// A practice token made by [`init_practice_tokens`], with its PINs (shown once, for practice).
+pub struct PracticeToken {
+    /// The keyholder (the token's label).
+    pub keyholder: String,
+    /// The token as the module describes it.
+    pub token: TokenDesc,
+    /// The user PIN.
+    pub pin: Zeroizing<String>,
+    /// The security officer PIN.
+    pub so_pin: Zeroizing<String>,
+    /// The key generated on it, if a key type was asked for.
+    pub key: Option<GeneratedKey>,
+}
+
+/// Why practice tokens could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PracticeTokenError {
+    /// A token with the keyholder's label is already in the store.
+    #[error("a token labelled \"{label}\" already exists in {dir}")]
+    Exists {
+        /// The label.
+        label: String,
+        /// The practice folder.
+        dir: String,
+    },
+    /// The token module failed.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+/// `conclave token init-practice`'s work, in a process whose `SOFTHSM2_CONF` names the practice
+/// folder `dir`: one token per keyholder (label = name, random 6-digit user PIN and 8-digit SO
+/// PIN), and on each a key of the type `types` gives it (cycled; `None` makes no key). Stops at
+/// the first keyholder whose label is taken.
+pub fn init_practice_tokens(
+    module: &Module,
+    dir: &Path,
+    keyholders: &[String],
+    types: &[Option<Algorithm>],
+) -> Result<Vec<PracticeToken>, PracticeTokenError> {
+    let mut made = Vec::new();
+    for (i, name) in keyholders.iter().enumerate() {
+        if module
+            .tokens()?
+            .iter()
+            .any(|t| t.initialized && &t.label == name)
+        {
+            return Err(PracticeTokenError::Exists {
+                label: name.clone(),
+                dir: dir.display().to_string(),
+            });
+        }
+        let so_pin = random_digits(8);
+        let pin = random_digits(6);
+        let token = module.init_token(name, &so_pin, &pin)?;
+        let alg = types.get(i % types.len().max(1)).copied().flatten();
+        let mut key = None;
+        if let Some(alg) = alg {
+            let session = module.open_session(&token, true)?;
+            session.login(&pin)?;
+            key = Some(session.generate(alg, name, None, EdParams::Auto)?);
+        }
+        made.push(PracticeToken {
+            keyholder: name.clone(),
+            token,
+            pin,
+            so_pin,
+            key,
+        });
+    }
+    Ok(made)
 }
 
 /// Practice tokens: create the missing ones and return each keyholder's PIN.
