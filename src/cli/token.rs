@@ -178,13 +178,16 @@ impl SigningKey {
         let (session, tkey, logged_in) =
             open_key_or_login(&module, token, key, keyholder, pin_stdin, purpose)?;
         let token = session.token().clone();
-        let public = tkey.public.clone().map_err(|reason| {
-            CliError::Invalid(format!(
-                "key \"{}\" on {token} cannot be used: {}",
-                crate::text::show(&tkey.label),
-                crate::text::show(&reason)
-            ))
-        })?;
+        // A key Conclave cannot use is a device error (exit 2), as docs/hsm.md says for every
+        // command that signs with a token key.
+        let public = tkey
+            .public
+            .clone()
+            .map_err(|reason| TokenError::UnsupportedKey {
+                token: token.to_string(),
+                label: tkey.label.clone(),
+                reason,
+            })?;
         Ok(SigningKey {
             session,
             key: tkey,
@@ -1218,30 +1221,21 @@ pub fn sign_with_token(req: &SignRequest<'_>) -> Result<TokenSignature, CliError
     let what = format!("{ty} version {version} ({})", req.metadata.display());
 
     // 2. The token and the key (public objects: no PIN needed yet).
-    let module = req.module.open(req.config)?;
-    let holder_name = req.keyholder;
     let holder = req
         .keyholder
         .map(|k| format!(" of keyholder {k}"))
         .unwrap_or_default();
-    let (session, tkey, logged_in) = open_key_or_login(
-        &module,
+    let k = SigningKey::open(
+        req.module,
+        req.config,
         req.token,
         req.key,
-        holder_name,
+        req.keyholder,
         req.pin_stdin,
         &format!("sign {what}"),
     )?;
-    let token = session.token().clone();
-    let public = tkey
-        .public
-        .clone()
-        .map_err(|reason| TokenError::UnsupportedKey {
-            token: token.to_string(),
-            label: tkey.label.clone(),
-            reason,
-        })?;
-    warn_advisories(&token, public.algorithm());
+    let (token, tkey, public) = (&k.token, &k.key, &k.public);
+    warn_advisories(token, public.algorithm());
     let material = public.material();
     let mut keyids: Vec<KeyId> = Vec::new();
     let mut named_by = Vec::new();
@@ -1280,20 +1274,14 @@ pub fn sign_with_token(req: &SignRequest<'_>) -> Result<TokenSignature, CliError
     }
 
     // 3. PIN, login, sign, verify.
-    if !logged_in {
-        session.check_not_locked()?;
-        let pin = ask_pin(
-            &token,
-            req.pin_stdin,
-            &format!(
-                "PIN for {token}{holder} to sign {what} with key \"{}\": ",
-                tkey.label
-            ),
-        )?;
-        session.login(&pin)?;
-        drop(pin);
-    }
-    let mut signer = session.signer(&tkey)?;
+    k.login(
+        req.pin_stdin,
+        &format!(
+            "PIN for {token}{holder} to sign {what} with key \"{}\": ",
+            tkey.label
+        ),
+    )?;
+    let mut signer = k.session.signer(tkey)?;
     let msg = md.signed_bytes();
     let start = Instant::now();
     let sig = signer.sign(msg).map_err(|e| match e {
@@ -1312,7 +1300,7 @@ pub fn sign_with_token(req: &SignRequest<'_>) -> Result<TokenSignature, CliError
         keyids,
         named_by,
         roles: auth.roles,
-        token,
+        token: token.clone(),
         key_label: tkey.label.clone(),
         what,
         took,
