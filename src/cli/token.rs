@@ -897,8 +897,6 @@ fn keygen_done(
     }
 }
 
-const PRACTICE_CHILD: &str = "CONCLAVE_PRACTICE_CONF";
-
 fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
     for name in &a.keyholders {
         if name.is_empty() || name.len() > 32 || name.chars().any(|c| c.is_control()) {
@@ -925,8 +923,7 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
         .canonicalize()
         .map_err(|e| CliError::Io(format!("cannot resolve {}: {e}", a.dir.display())))?;
     let conf = dir.join("softhsm2.conf");
-    let in_child = std::env::var_os(PRACTICE_CHILD).is_some_and(|v| Path::new(&v) == conf)
-        && std::env::var_os("SOFTHSM2_CONF").is_some_and(|v| Path::new(&v) == conf);
+    let in_child = crate::driver::in_softhsm_child(crate::driver::PRACTICE_CHILD, &conf);
     if !in_child {
         // SoftHSM2 reads SOFTHSM2_CONF when the module is initialised; the environment of this
         // process cannot be changed safely, so the work runs in a child with the right one.
@@ -946,15 +943,14 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
         );
         crate::folder::write_private_file(&conf, text.as_bytes())
             .map_err(|e| CliError::Io(format!("cannot write {}: {e}", conf.display())))?;
-        let exe = std::env::current_exe()
-            .map_err(|e| CliError::Usage(format!("cannot find the conclave executable: {e}")))?;
-        let status = std::process::Command::new(exe)
-            .args(std::env::args_os().skip(1))
-            .env("SOFTHSM2_CONF", &conf)
-            .env(PRACTICE_CHILD, &conf)
-            .status()
-            .map_err(|e| CliError::Usage(format!("cannot run conclave again: {e}")))?;
-        return match status.code() {
+        let code = crate::driver::run_softhsm_child(
+            std::env::args_os().skip(1),
+            &conf,
+            crate::driver::PRACTICE_CHILD,
+            false,
+        )
+        .map_err(super::rehearse::map)?;
+        return match code {
             Some(0) => done(String::new()),
             Some(1) => Err(CliError::Invalid(format!(
                 "practice setup in {} failed (see above)",

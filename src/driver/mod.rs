@@ -42,8 +42,9 @@ pub use error::DriverError;
 pub use lock::{LOCK_FILE, WorkspaceLock};
 pub use plan::Plan;
 pub use practice::{
-    PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, PracticeToken, PracticeTokenError, REHEARSE_CHILD,
-    find_softhsm, init_practice_tokens, random_digits,
+    PRACTICE_CHILD, PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, PracticeToken, PracticeTokenError,
+    REHEARSE_CHILD, die_with_parent, find_softhsm, in_softhsm_child, init_practice_tokens,
+    random_digits, run_softhsm_child,
 };
 pub use report::{CeremonyReport, KeyLog, KeyRow};
 pub use runner::{run, run_real};

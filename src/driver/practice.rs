@@ -39,6 +39,66 @@ pub const PRACTICE_LOG_ORIGIN: &str = "practice.conclave.invalid/key-events";
 /// Environment variable marking the child process that runs with the workspace's SoftHSM2 config.
 pub const REHEARSE_CHILD: &str = "CONCLAVE_REHEARSE_CHILD";
 
+/// Environment variable marking the child process of `conclave token init-practice`.
+pub const PRACTICE_CHILD: &str = "CONCLAVE_PRACTICE_CONF";
+
+/// Environment variable giving the rehearsal child its parent's pid.
+const REHEARSE_PARENT: &str = "CONCLAVE_REHEARSE_PARENT";
+
+/// Whether this process is the child [`run_softhsm_child`] started for `conf`: `marker` and
+/// `SOFTHSM2_CONF` both name it.
+pub fn in_softhsm_child(marker: &str, conf: &Path) -> bool {
+    std::env::var_os(marker).is_some_and(|v| Path::new(&v) == conf)
+        && std::env::var_os("SOFTHSM2_CONF").is_some_and(|v| Path::new(&v) == conf)
+}
+
+/// Run this executable again with `args`, `SOFTHSM2_CONF` and `marker` set to `conf`, and wait
+/// for it: SoftHSM2 reads `SOFTHSM2_CONF` when the module is initialised, and this process's
+/// environment cannot be changed safely. With `tied`, the child gets this process's pid so
+/// that [`die_with_parent`] can tie it to it. Returns the child's exit code (`None`: killed by
+/// a signal).
+pub fn run_softhsm_child<I, A>(
+    args: I,
+    conf: &Path,
+    marker: &str,
+    tied: bool,
+) -> Result<Option<i32>, DriverError>
+where
+    I: IntoIterator<Item = A>,
+    A: AsRef<std::ffi::OsStr>,
+{
+    let exe = std::env::current_exe()
+        .map_err(|e| DriverError::Io(format!("cannot find the conclave executable: {e}")))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(args).env("SOFTHSM2_CONF", conf).env(marker, conf);
+    if tied {
+        cmd.env(REHEARSE_PARENT, std::process::id().to_string());
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| DriverError::Io(format!("cannot run conclave again: {e}")))?;
+    Ok(status.code())
+}
+
+/// The ceremony child must not outlive the `conclave rehearse` the user started (killed with
+/// -9, it would go on to the seal and share the terminal with the next run): the kernel kills
+/// it when its parent dies (`PR_SET_PDEATHSIG`), and a parent that died before that was set is
+/// noticed here.
+pub fn die_with_parent() -> Result<(), DriverError> {
+    use rustix::process::{Signal, getppid, set_parent_process_death_signal};
+    set_parent_process_death_signal(Some(Signal::KILL))
+        .map_err(|e| DriverError::Io(format!("cannot tie the rehearsal to its parent: {e}")))?;
+    let expected = std::env::var(REHEARSE_PARENT).ok();
+    let parent = getppid().map(|p| p.as_raw_nonzero().get().to_string());
+    if expected.is_some() && parent != expected {
+        return Err(DriverError::Io(
+            "the conclave rehearse that started this run has ended; run the same command again"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `n` random decimal digits (practice PINs), each digit uniform (bytes 250..255 are drawn
 /// again, so no digit is more likely than another).
 pub fn random_digits(n: usize) -> Zeroizing<String> {
