@@ -1243,7 +1243,7 @@ pub fn sign_with_token(req: &SignRequest<'_>) -> Result<TokenSignature, CliError
             named_by.push(format!("{desc} as {id}"));
         }
     }
-    let own_id = Key::from_public_key(&public).key_id();
+    let own_id = Key::from_public_key(public).key_id();
     if keyids.is_empty() {
         let why = auth.missing.clone().unwrap_or_else(|| {
             format!(
