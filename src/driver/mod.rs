@@ -50,5 +50,5 @@ pub use report::{CeremonyReport, KeyLog, KeyRow};
 pub use runner::{run, run_real};
 pub use scripts::{MAX_SCRIPT, SHIPPED_SCRIPTS, script_list, script_text, shipped_script};
 pub use session::{Opened, Session, rehearsal_unfinished};
-pub use tuf_on_ci::{metadata_dir, read_metadata_folder, write_metadata_folder};
+pub use tuf_on_ci::{metadata_dir, no_rehearsal, read_metadata_folder, write_metadata_folder};
 pub use workspace::{Workspace, prepare, rehearsal_workspace};
