@@ -163,7 +163,7 @@ fn screens() -> Vec<(&'static str, ViewState)> {
         })),
         ("verify", base(Screen::Verify { meters: meters() })),
         ("export", base(Screen::Export { files: vec![("2.root.json".into(), 3021, "5f8a1e0c9b7d2a4c6e8f0a1b3c5d7e9f00112233445566778899aabbccddeeff".into())], destinations: vec!["workspace export folder /media/ceremony/export".into(), "USB medium KEYS (/dev/sdb1, 1000 MB free) at /media/usb0/conclave-export".into()], selected: 1 })),
-        ("seal", base(Screen::Seal { artifacts: vec!["2.root.json".into()] })),
+        ("seal", base(Screen::Seal { artifacts: vec!["2.root.json".into()], hash: Vec::new() })),
         ("summary", base(Screen::Summary {
             seal_hex: "d0d7 050c ee6e c325 d0cd d2c2 eb3f 6480 53dc bb4a cdbc 3784 9c90 5371 ae47 6769".into(),
             seal_words: "stagnate stethoscope adult article tycoon headwaters snowcap caravan".into(),
@@ -184,6 +184,7 @@ fn screens() -> Vec<(&'static str, ViewState)> {
     let mut pin = base(Screen::Propose);
     pin.prompt = Prompt::Pin {
         label: "alice: PIN of token yk-alice to sign".into(),
+        field: "PIN".into(),
         typed: 6,
         practice_hint: true,
     };
