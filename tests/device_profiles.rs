@@ -9,7 +9,10 @@ mod common;
 
 use std::path::Path;
 
-use common::profile::{Bench, ceremony_files, python_accepts, root_file, root_key_ids};
+use common::profile::{
+    Bench, ceremony_files, check_bootstrap, check_rotation, python_accepts, root_file,
+    root_key_ids, root_key_schemes, rotation_answers, with_log_origin,
+};
 use conclave::tuf::canonical::Value;
 use conclave::tuf::key::Key;
 use conclave::tuf::metadata::key_from_value;
@@ -617,4 +620,259 @@ fn the_real_yubihsm_pkcs11_with_no_device_says_no_token() {
     let run = b.conclave(&["token", "list", "--module", YUBIHSM], "");
     assert_eq!(run.code(), 0, "{run:?}");
     assert!(run.stdout.contains("no tokens present"), "{run:?}");
+}
+
+/// `conclave ceremony run rotate-root-keys` in workspace `ws` with `answers`, the PINs on stdin.
+fn rotate(b: &Bench, ws: &str, answers: &Path, pins: &str) -> common::Run {
+    b.conclave(
+        &[
+            "ceremony",
+            "run",
+            "rotate-root-keys",
+            "--workspace",
+            ws,
+            "--answers",
+            answers.to_str().unwrap(),
+            "--pin-stdin",
+        ],
+        pins,
+    )
+}
+
+/// The `token list --json` entry of the token labelled `label`, as text.
+fn token_entry(b: &Bench, label: &str) -> String {
+    tokens(b)
+        .into_iter()
+        .find(|t| t["label"] == label)
+        .unwrap_or_else(|| panic!("no token {label}"))
+        .to_string()
+}
+
+/// OpenSC with a Nitrokey HSM 2 (profile `opensc-nitrokey`: each token labelled "LABEL
+/// (UserPIN)", no EdDSA; its EC points DER-wrapped, as SoftHSM2 returns them anyway): a P-256
+/// and a P-384 key generated on tokens named by their card label or in full, each signs a
+/// root, python-tuf accepts it; Ed25519 is refused naming the missing mechanism.
+#[test]
+fn nitrokey_tokens_generate_p256_and_p384_keys_that_python_tuf_accepts() {
+    let b = Bench::new("alice,bob", "opensc-nitrokey");
+    let t = tokens(&b);
+    assert!(
+        t.iter().any(|t| t["label"] == "alice (UserPIN)")
+            && t.iter().any(|t| t["label"] == "bob (UserPIN)"),
+        "{t:?}"
+    );
+    let alice_pin = format!("{}\n", b.pin("alice"));
+    let bob_pin = format!("{}\n", b.pin("bob"));
+    let p256 = keygen(&b, "alice", "ecdsa-p256", "alice", &alice_pin, &[]);
+    let p384 = keygen(&b, "bob (UserPIN)", "ecdsa-p384", "bob", &bob_pin, &[]);
+    let run = b.conclave(
+        &[
+            "token",
+            "keygen",
+            "--module",
+            "MODULE",
+            "--token",
+            "alice",
+            "--type",
+            "ed25519",
+            "--label",
+            "e",
+            "--pin-stdin",
+        ],
+        &alice_pin,
+    );
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("does not support CKM_EC_EDWARDS_KEY_PAIR_GEN"),
+        "{run:?}"
+    );
+    // The list shows each key on its token (its public key read from the DER EC point).
+    for (label, key) in [("alice (UserPIN)", &p256), ("bob (UserPIN)", &p384)] {
+        let entry = token_entry(&b, label);
+        assert!(entry.contains(key.key_id().as_str()), "{label}: {entry}");
+    }
+    let root = root_file(&b.root, &[p256, p384]);
+    for (token, pin) in [("alice", &alice_pin), ("bob", &bob_pin)] {
+        let run = sign(&b, Some(token), token, &root, pin);
+        assert_eq!(run.code(), 0, "sign on {token}: {run:?}");
+    }
+    let text = std::fs::read_to_string(&root).unwrap();
+    for scheme in ["ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384"] {
+        assert!(text.contains(&format!("\"{scheme}\"")), "{scheme}: {text}");
+    }
+    python_accepts(&root);
+}
+
+/// A whole bootstrap-root ceremony (P-384) on Nitrokey HSM 2-like tokens through OpenSC
+/// (profile `opensc-nitrokey`: every token labelled "LABEL (UserPIN)"), then rotate-root-keys
+/// in which alice moves to a new token (`[tokens] alice = "alice-new"`, her PINs given as
+/// `alice=` and `alice@alice-new=`): each sealed, each extending the key-event log; python-tuf
+/// follows the root chain.
+#[test]
+fn a_whole_ceremony_on_nitrokey_tokens_then_a_keyholder_moves_to_a_new_token() {
+    let b = Bench::new("alice,bob,carol,alice-new", "opensc-nitrokey");
+    let (ws, answers) = ceremony_files(&b.root, "ws", b.module(), "ecdsa-p384");
+    with_log_origin(&answers);
+    let pins: String = ["alice", "bob", "carol"]
+        .iter()
+        .map(|k| format!("{k}={}\n", b.pin(k)))
+        .collect();
+    let run = bootstrap(&b, &ws, &answers, &pins);
+    check_bootstrap(&run, &Path::new(&ws).join("export"));
+
+    let rotation = rotation_answers(&b.root, b.module(), "ecdsa-p384", "alice = \"alice-new\"\n");
+    let both = format!("{pins}alice@alice-new={}\n", b.pin("alice-new"));
+    let run = rotate(&b, &ws, &rotation, &both);
+    let on_new = token_entry(&b, "alice-new (UserPIN)");
+    let all: Vec<&str> = b.tokens.iter().map(|(_, p)| p.as_str()).collect();
+    check_rotation(&run, Path::new(&ws), &on_new, &all);
+    assert_eq!(
+        root_key_schemes(&Path::new(&ws).join("export/2.root.json")),
+        ["ecdsa-sha2-nistp384"; 3]
+    );
+}
+
+/// opencryptoki (profile `opencryptoki`: `CKF_CLOCK_ON_TOKEN` with a token clock that is not
+/// digits, which cryptoki refuses to read): a whole bootstrap-root ceremony while such a slot
+/// is present, on the other tokens (Ed25519 and, in a second ceremony, P-384); the odd slot is
+/// named by `token list`, never taken for a keyholder's token.
+#[test]
+fn a_whole_ceremony_goes_through_while_an_opencryptoki_slot_is_present() {
+    let mut b = Bench::new("alice,bob,carol,dave", "opencryptoki");
+    b.set("CONCLAVE_PROFILE_TOKENS", "dave");
+    let run = b.conclave(&["token", "list", "--module", "MODULE"], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("(cannot be read: "), "{run:?}");
+    assert!(!run.stdout.contains("token \"dave\""), "{run:?}");
+    let first = ceremony(&b, "ws1", "ed25519");
+    assert_eq!(first.code(), 0, "{first:?}");
+    let second = ceremony(&b, "ws2", "ecdsa-p384");
+    assert_eq!(second.code(), 0, "{second:?}");
+    for (ws, scheme) in [("ws1", "ed25519"), ("ws2", "ecdsa-sha2-nistp384")] {
+        let root = b.root.join(ws).join("export/1.root.json");
+        python_accepts(&root);
+        assert_eq!(root_key_schemes(&root), [scheme; 3]);
+    }
+}
+
+/// A PIN-pad reader (`CKF_PROTECTED_AUTHENTICATION_PATH`): the list says so, and a whole
+/// bootstrap-root ceremony runs with no PIN typed anywhere (no `--pin-stdin`, no terminal):
+/// every login goes through the pad (`C_Login` with no PIN).
+#[test]
+fn a_whole_ceremony_on_pin_pad_readers_types_no_pin() {
+    let b = Bench::new("alice,bob,carol", "pinpad");
+    let t = tokens(&b);
+    assert_eq!(
+        t.iter()
+            .filter(|t| t["flags"]["protected_authentication_path"] == true)
+            .count(),
+        3,
+        "{t:?}"
+    );
+    let (ws, answers) = ceremony_files(&b.root, "ws", b.module(), "ecdsa-p256");
+    let run = b.conclave(
+        &[
+            "ceremony",
+            "run",
+            "bootstrap-root",
+            "--workspace",
+            &ws,
+            "--answers",
+            &answers,
+        ],
+        "",
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("has a PIN pad: enter the PIN on the reader"),
+        "{run:?}"
+    );
+    python_accepts(&Path::new(&ws).join("export/1.root.json"));
+}
+
+/// The device-profile module wrapping kryoptic instead of SoftHSM2 (`CONCLAVE_PROFILE_TARGET`),
+/// profile `yubihsm` (keys hidden before login, every label "YubiHSM", tokens named by serial,
+/// firmware 2.4.0): a whole bootstrap-root ceremony (Ed25519), then rotate-root-keys in which
+/// alice moves to a new YubiHSM (named by its serial in `[tokens]` and in her second PIN).
+#[test]
+fn a_whole_ceremony_on_yubihsm_tokens_over_kryoptic_then_a_keyholder_moves() {
+    let mut b = Bench::over_kryoptic("alice,bob,carol,alice-new", "none");
+    // Each backing token's slot; the profile shows the token in the same slot as a YubiHSM.
+    let slots: Vec<(String, u64)> = tokens(&b)
+        .iter()
+        .map(|t| {
+            (
+                t["label"].as_str().unwrap().to_string(),
+                t["slot"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(slots.len(), 4, "{slots:?}");
+    b.set("CONCLAVE_PROFILE", "yubihsm");
+    b.set("CONCLAVE_PROFILE_FIRMWARE", "2.4.0");
+    let listed = tokens(&b);
+    assert!(
+        listed.len() == 4 && listed.iter().all(|t| t["label"] == "YubiHSM"),
+        "{listed:?}"
+    );
+    let serial = |who: &str| -> String {
+        let slot = slots.iter().find(|(l, _)| l == who).unwrap().1;
+        let t = listed.iter().find(|t| t["slot"] == slot).unwrap();
+        t["serial"].as_str().unwrap().to_string()
+    };
+    let mut all: Vec<String> = ["alice", "bob", "carol", "alice-new"]
+        .iter()
+        .map(|w| serial(w))
+        .collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        all.len(),
+        4,
+        "every YubiHSM has a serial of its own: {listed:?}"
+    );
+
+    let (ws, answers) = ceremony_files(&b.root, "ws", b.module(), "ed25519");
+    with_log_origin(&answers);
+    let mut text = std::fs::read_to_string(&answers).unwrap();
+    text.push_str("\n[tokens]\n");
+    for who in ["alice", "bob", "carol"] {
+        text.push_str(&format!("{who} = \"{}\"\n", serial(who)));
+    }
+    std::fs::write(&answers, text).unwrap();
+    // The YubiHSM "PIN": authentication key id 0001, then the password.
+    let pins: String = ["alice", "bob", "carol"]
+        .iter()
+        .map(|w| format!("{w}=0001{}\n", b.pin(w)))
+        .collect();
+    let run = bootstrap(&b, &ws, &answers, &pins);
+    check_bootstrap(&run, &Path::new(&ws).join("export"));
+
+    let new = serial("alice-new");
+    let rotation = rotation_answers(
+        &b.root,
+        b.module(),
+        "ed25519",
+        &format!(
+            "alice = \"{new}\"\nbob = \"{}\"\ncarol = \"{}\"\n",
+            serial("bob"),
+            serial("carol")
+        ),
+    );
+    // Every token is labelled "YubiHSM" and shows no key before login: alice names both of
+    // hers by serial, and Conclave logs in to each to find the key it needs.
+    let both = format!(
+        "{pins}alice@{}=0001{}\nalice@{new}=0001{}\n",
+        serial("alice"),
+        b.pin("alice"),
+        b.pin("alice-new")
+    );
+    let run = rotate(&b, &ws, &rotation, &both);
+    // The new token's keys, read without the profile (kryoptic shows them before login).
+    b.set("CONCLAVE_PROFILE", "none");
+    let on_new = token_entry(&b, "alice-new");
+    let all: Vec<&str> = b.tokens.iter().map(|(_, p)| p.as_str()).collect();
+    check_rotation(&run, Path::new(&ws), &on_new, &all);
 }

@@ -12,33 +12,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::profile::{ceremony_files, python_accepts, root_file, root_key_ids};
-use common::{Run, manifest_dir, run_with_timeout};
+use common::profile::{
+    ceremony_files, check_bootstrap, check_rotation, kryoptic_module, kryoptic_tokens,
+    practice_tokens, python_accepts, root_file, rotation_answers, with_log_origin,
+};
+use common::{Run, run_with_timeout};
 use conclave::tuf::canonical::Value;
 use conclave::tuf::key::Key;
 use conclave::tuf::metadata::key_from_value;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
-const SO_PIN: &str = "87654321";
-
-/// The module `make kryoptic` built (or the one `CONCLAVE_KRYOPTIC` names); a missing module
-/// fails the test with what to run.
-fn module() -> String {
-    let path = std::env::var_os("CONCLAVE_KRYOPTIC")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("CARGO_TARGET_DIR")
-                .map_or_else(|| manifest_dir().join("target"), PathBuf::from)
-                .join("kryoptic/release/libkryoptic_pkcs11.so")
-        });
-    assert!(
-        path.is_file(),
-        "kryoptic's PKCS#11 module {} is missing: build it with `make kryoptic` (once; `make \
-         test` does it)",
-        path.display()
-    );
-    path.to_str().expect("UTF-8 module path").to_string()
-}
 
 /// kryoptic tokens in a temporary directory: one slot (an sqlite database) per label.
 struct Kryoptic {
@@ -51,24 +34,15 @@ struct Kryoptic {
 
 impl Kryoptic {
     fn new(labels: &[&str]) -> Kryoptic {
-        let module = module();
+        let module = kryoptic_module();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
-        let mut conf = String::new();
-        for (i, label) in labels.iter().enumerate() {
-            conf.push_str(&format!(
-                "[[slots]]\nslot = {}\ndbtype = \"sqlite\"\ndbargs = \"{}\"\n\n",
-                i + 1,
-                dir.join(format!("{label}.sql")).display()
-            ));
-        }
-        let conf_path = dir.join("kryoptic.conf");
-        std::fs::write(&conf_path, conf).unwrap();
+        let (conf_path, pins) = kryoptic_tokens(&dir, &module, labels);
         // The appliance's configuration names the module: an answers file may name only a
         // configured module.
         let config = dir.join("appliance-config.toml");
         std::fs::write(&config, format!("[pkcs11]\nmodule = \"{module}\"\n")).unwrap();
-        let mut k = Kryoptic {
+        Kryoptic {
             _tmp: tmp,
             dir,
             module,
@@ -76,50 +50,8 @@ impl Kryoptic {
                 ("KRYOPTIC_CONF".into(), conf_path.display().to_string()),
                 ("CONCLAVE_CONFIG".into(), config.display().to_string()),
             ],
-            pins: Vec::new(),
-        };
-        for (i, label) in labels.iter().enumerate() {
-            let pin = format!("{:06}", 271_828 + i * 1_111);
-            let slot = (i + 1).to_string();
-            k.pkcs11_tool(&[
-                "--slot",
-                &slot,
-                "--init-token",
-                "--label",
-                label,
-                "--so-pin",
-                SO_PIN,
-            ]);
-            k.pkcs11_tool(&[
-                "--slot",
-                &slot,
-                "--init-pin",
-                "--login",
-                "--login-type",
-                "so",
-                "--so-pin",
-                SO_PIN,
-                "--new-pin",
-                &pin,
-            ]);
-            k.pins.push((label.to_string(), pin));
+            pins,
         }
-        k
-    }
-
-    /// OpenSC's pkcs11-tool on the module (token initialisation only).
-    fn pkcs11_tool(&self, args: &[&str]) {
-        let mut cmd = Command::new("pkcs11-tool");
-        cmd.args(["--module", &self.module]).args(args);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let run = run_with_timeout(&mut cmd, b"", TIMEOUT);
-        assert_eq!(
-            run.code(),
-            0,
-            "pkcs11-tool {args:?} (install opensc: make deb-deps): {run:?}"
-        );
     }
 
     fn pin(&self, label: &str) -> String {
@@ -267,122 +199,198 @@ fn kryoptic_lists_generates_ed25519_p256_p384_signs_and_python_tuf_accepts() {
 fn a_whole_ceremony_on_kryoptic_then_a_keyholder_moves_to_a_new_token() {
     let k = Kryoptic::new(&["alice", "bob", "carol", "alice-new"]);
     let (ws, answers) = ceremony_files(&k.dir, "ws", &k.module, "ed25519");
-    let mut text = std::fs::read_to_string(&answers).unwrap();
-    text = text.replacen(
-        "practice = true\n",
-        "practice = true\nlog_origin = \"registry.example/conclave-key-events\"\n",
-        1,
-    );
-    std::fs::write(&answers, text).unwrap();
+    with_log_origin(&answers);
     let pins: String = ["alice", "bob", "carol"]
         .iter()
         .map(|w| format!("{w}={}\n", k.pin(w)))
         .collect();
     let run = k.ceremony("bootstrap-root", &ws, &answers, &pins);
-    assert_eq!(run.code(), 0, "bootstrap-root: {run:?}");
-    // Sealed, then the key-event log started and verified as an auditor would.
-    let log_verify = |run: &Run| -> String {
-        run.stdout
-            .lines()
-            .find(|l| l.starts_with("conclave log verify "))
-            .unwrap_or_else(|| panic!("no key-event log verified: {run:?}"))
-            .to_string()
-    };
-    assert!(run.stdout.contains("\nseal: "), "{run:?}");
-    let line = log_verify(&run);
-    assert!(
-        line.contains("export/log-001 ") && line.contains(": VALID"),
-        "{line}"
-    );
     let ws = Path::new(&ws);
-    let export = ws.join("export");
-    python_accepts(&export.join("1.root.json"));
-    assert_eq!(root_key_ids(&export.join("1.root.json")).len(), 3);
+    check_bootstrap(&run, &ws.join("export"));
 
-    let rotation = k.dir.join("rotation.toml");
-    std::fs::write(
-        &rotation,
-        format!(
-            "practice = true\nacknowledgement = \"BAG-A1234568\"\nmodule = \"{}\"\n\n[people]\nadministrator = \"ada\"\nkeyholders = [\"alice\", \"bob\", \"carol\"]\nwitnesses = [\"wendy\"]\n\n[parameters]\nadd_keyholders = \"alice\"\nremove_keyholders = \"alice\"\nkey_type = \"ed25519\"\n\n[tokens]\nalice = \"alice-new\"\n",
-            k.module
-        ),
-    )
-    .unwrap();
-    let new_pin = k.pin("alice-new");
-    let both = format!("{pins}alice@alice-new={new_pin}\n");
+    let rotation = rotation_answers(&k.dir, &k.module, "ed25519", "alice = \"alice-new\"\n");
+    let both = format!("{pins}alice@alice-new={}\n", k.pin("alice-new"));
     let run = k.ceremony(
         "rotate-root-keys",
         ws.to_str().unwrap(),
         rotation.to_str().unwrap(),
         &both,
     );
-    assert_eq!(run.code(), 0, "rotate-root-keys: {run:?}");
     assert!(
         run.stdout
             .lines()
             .any(|l| l.starts_with("  alice ") && l.contains("label \"alice-new\"")),
         "alice's new key is generated in the new token: {run:?}"
     );
-    assert!(run.stdout.contains("\nseal: "), "{run:?}");
-    let line = log_verify(&run);
-    assert!(
-        line.contains("export/log-002 --previous ")
-            && line.contains("export/log-001 --trusted-root ")
-            && line.contains("2.root.json: VALID"),
-        "{line}"
-    );
-    assert!(!run.stdout.contains(&new_pin) && !run.stderr.contains(&new_pin));
-
-    // alice's root key changed, and the new one is in the new token.
-    let read = |n: u32| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(export.join(format!("{n}.root.json"))).unwrap())
-            .unwrap()
-    };
-    let (v1, v2) = (read(1), read(2));
-    let alice_key = |root: &serde_json::Value| -> String {
-        let ids: Vec<String> = root["signed"]["roles"]["root"]["keyids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|id| id.as_str().unwrap().to_string())
-            .filter(|id| root["signed"]["keys"][id]["x-tuf-on-ci-keyowner"] == "alice")
-            .collect();
-        assert_eq!(ids.len(), 1, "{root}");
-        ids[0].clone()
-    };
-    let (old, new) = (alice_key(&v1), alice_key(&v2));
-    assert_ne!(old, new, "alice's root key was replaced");
-    let public = v2["signed"]["keys"][&new]["keyval"]["public"]
-        .as_str()
-        .unwrap();
     let on_new = tokens(&k)
         .into_iter()
         .find(|t| t["label"] == "alice-new")
         .unwrap()
         .to_string();
-    assert!(on_new.contains(public), "{on_new}");
+    let all_pins: Vec<&str> = k.pins.iter().map(|(_, p)| p.as_str()).collect();
+    check_rotation(&run, ws, &on_new, &all_pins);
+}
 
-    // Both transcripts sealed; two key-event logs, the second extending the first; python-tuf
-    // follows the root chain v1 -> v2.
-    for transcript in [
-        "bootstrap-root.transcript.jsonl",
-        "rotate-root-keys-v2.transcript.jsonl",
-    ] {
-        let text = std::fs::read_to_string(ws.join(transcript)).unwrap();
+/// p11-kit-proxy: one module over several. p11-kit loads the modules registered in
+/// /usr/share/p11-kit/modules (SoftHSM2's among them) and /etc/pkcs11/modules, and a user's own
+/// registrations in ~/.config/pkcs11/modules, which it skips for root. The test registers
+/// kryoptic there (in a home directory of its own, the other registered modules switched off
+/// for conclave with `disable-in`, so the mix is exactly SoftHSM2 + kryoptic) and, when it runs
+/// as root, runs conclave as an ordinary user in a user namespace of its own (`unshare --user
+/// --map-user=1000 --map-group=1000`: files keep their owners).
+struct Proxy {
+    home: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+const PROXY: &str = "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so";
+
+impl Proxy {
+    fn new(k: &Kryoptic, softhsm_conf: &Path) -> Proxy {
         assert!(
-            text.contains("\"action\":\"sealed\""),
-            "{transcript} not sealed: {text}"
+            Path::new(PROXY).is_file(),
+            "{PROXY} missing: install p11-kit-modules (make deb-deps)"
         );
-        for (_, pin) in &k.pins {
-            assert!(!text.contains(pin.as_str()), "a PIN in {transcript}");
+        let home = k.dir.join("home");
+        let modules = home.join(".config/pkcs11/modules");
+        std::fs::create_dir_all(&modules).unwrap();
+        std::fs::write(
+            modules.join("kryoptic.module"),
+            format!("module: {}\ncritical: yes\n", k.module),
+        )
+        .unwrap();
+        for name in std::fs::read_dir("/usr/share/p11-kit/modules")
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".module") && n != "softhsm2.module")
+        {
+            std::fs::write(
+                modules.join(name),
+                "module: /nonexistent/disabled.so\ndisable-in: conclave\n",
+            )
+            .unwrap();
         }
+        let mut env = k.env.clone();
+        env.push(("SOFTHSM2_CONF".into(), softhsm_conf.display().to_string()));
+        env.push(("HOME".into(), home.display().to_string()));
+        Proxy { home, env }
     }
-    let logs: Vec<String> = std::fs::read_dir(&export)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("log-"))
+
+    /// `conclave ARGS` (`MODULE` is the proxy) as a user p11-kit reads the registrations of.
+    fn conclave(&self, args: &[&str], stdin: &str) -> Run {
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == "MODULE" { PROXY } else { a })
+            .collect();
+        let mut cmd = if common::is_root() {
+            let mut c = Command::new("unshare");
+            c.args(["--user", "--map-user=1000", "--map-group=1000", "--"])
+                .arg(env!("CARGO_BIN_EXE_conclave"));
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_conclave"))
+        };
+        cmd.args(&args)
+            .current_dir(&self.home)
+            .env_remove("XDG_CONFIG_HOME");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        run_with_timeout(&mut cmd, stdin.as_bytes(), TIMEOUT)
+    }
+}
+
+/// Keyholders on different devices in one ceremony through p11-kit-proxy: alice on kryoptic,
+/// bob and carol on SoftHSM2 (Ed25519, bootstrap-root sealed, the key-event log started); then
+/// rotate-root-keys in which alice moves from her kryoptic token to a SoftHSM2 one.
+#[test]
+fn one_ceremony_mixes_softhsm2_and_kryoptic_tokens_through_p11_kit_proxy() {
+    let k = Kryoptic::new(&["alice"]);
+    let practice = k.dir.join("practice");
+    let run = k.conclave(
+        &[
+            "token",
+            "init-practice",
+            "--json",
+            "--type",
+            "none",
+            "--keyholders",
+            "bob,carol,alice-new",
+            "--module",
+            "/usr/lib/softhsm/libsofthsm2.so",
+            "--dir",
+            practice.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    let (softhsm_conf, soft) = practice_tokens(&run);
+    let pin = |who: &str| -> String {
+        soft.iter()
+            .chain(k.pins.iter())
+            .find(|(l, _)| l == who)
+            .unwrap()
+            .1
+            .clone()
+    };
+    let p = Proxy::new(&k, &softhsm_conf);
+    let run = p.conclave(&["token", "list", "--module", "MODULE", "--json"], "");
+    assert_eq!(run.code(), 0, "{run:?}");
+    let listed = run.json()["tokens"].as_array().unwrap().clone();
+    let maker = |label: &str| -> String {
+        listed
+            .iter()
+            .find(|t| t["label"] == label)
+            .unwrap_or_else(|| panic!("no token {label}: {listed:?}"))["manufacturer"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(maker("alice"), "Kryoptic Project");
+    for who in ["bob", "carol", "alice-new"] {
+        assert_eq!(maker(who), "SoftHSM project");
+    }
+
+    let (ws, answers) = ceremony_files(&k.dir, "ws", PROXY, "ed25519");
+    with_log_origin(&answers);
+    let pins: String = ["alice", "bob", "carol"]
+        .iter()
+        .map(|w| format!("{w}={}\n", pin(w)))
         .collect();
-    assert_eq!(logs.len(), 2, "{logs:?}");
-    let chain = common::python_root_chain(&export);
-    assert_eq!(chain.code(), 0, "python-tuf refused: {chain:?}");
+    let ceremony = |script: &str, answers: &str, pins: &str| {
+        p.conclave(
+            &[
+                "ceremony",
+                "run",
+                script,
+                "--workspace",
+                &ws,
+                "--answers",
+                answers,
+                "--pin-stdin",
+            ],
+            pins,
+        )
+    };
+    let run = ceremony("bootstrap-root", &answers, &pins);
+    let ws = Path::new(&ws);
+    check_bootstrap(&run, &ws.join("export"));
+
+    let rotation = rotation_answers(&k.dir, PROXY, "ed25519", "alice = \"alice-new\"\n");
+    let both = format!("{pins}alice@alice-new={}\n", pin("alice-new"));
+    let run = ceremony("rotate-root-keys", rotation.to_str().unwrap(), &both);
+    let run_list = p.conclave(&["token", "list", "--module", "MODULE", "--json"], "");
+    let on_new = run_list.json()["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == "alice-new")
+        .unwrap()
+        .to_string();
+    let all: Vec<String> = ["alice", "bob", "carol", "alice-new"]
+        .iter()
+        .map(|w| pin(w))
+        .collect();
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    check_rotation(&run, ws, &on_new, &all);
 }

@@ -1116,18 +1116,36 @@ fn conclave_accepts_a_targets_invite_and_signs_the_unchanged_targets() {
 /// A workspace for the sign-tuf-on-ci-event ceremony: the event and the known-good metadata
 /// on its input media, as the ceremony script names them.
 fn ceremony_workspace(w: &World, name: &str, event: &Path) -> PathBuf {
+    ceremony_workspace_with(
+        w,
+        name,
+        (event, "tuf-on-ci-event"),
+        (&w.path("stick/known-good"), "tuf-on-ci-known-good"),
+    )
+}
+
+/// A workspace with `event` and `known_good` copied to `input/` under the given folder names.
+fn ceremony_workspace_with(
+    w: &World,
+    name: &str,
+    event: (&Path, &str),
+    known_good: (&Path, &str),
+) -> PathBuf {
     let ws = w.path(name);
-    common::copy_dir(event, &ws.join("input/tuf-on-ci-event"));
-    common::copy_dir(
-        &w.path("stick/known-good"),
-        &ws.join("input/tuf-on-ci-known-good"),
-    );
+    common::copy_dir(event.0, &ws.join("input").join(event.1));
+    common::copy_dir(known_good.0, &ws.join("input").join(known_good.1));
     ws
 }
 
 /// `conclave ceremony run` of the shipped sign-tuf-on-ci-event script, headless: u1 is the
 /// keyholder (named by handle, as tuf-on-ci records owners) with the token "mytoken".
 fn run_ceremony(w: &World, ws: &Path) -> Run {
+    let script = manifest_dir().join("ceremony-scripts/sign-tuf-on-ci-event.toml");
+    run_ceremony_with(w, ws, &script, &[])
+}
+
+/// `conclave ceremony run SCRIPT` in `ws` as [`run_ceremony`] runs it, with more environment.
+fn run_ceremony_with(w: &World, ws: &Path, script: &Path, env: &[(&str, &str)]) -> Run {
     let answers = w.path("answers.toml");
     std::fs::write(
         &answers,
@@ -1136,20 +1154,24 @@ fn run_ceremony(w: &World, ws: &Path) -> Run {
          \"@tuf-on-ci-u1\" = \"mytoken\"\n",
     )
     .unwrap();
-    let script = manifest_dir().join("ceremony-scripts/sign-tuf-on-ci-event.toml");
-    w.conclave(
-        &[
-            "ceremony",
-            "run",
-            s(&script),
-            "--workspace",
-            s(ws),
-            "--answers",
-            s(&answers),
-            "--pin-stdin",
-        ],
-        "@tuf-on-ci-u1=0000\n",
-    )
+    let mut c = w.cmd(BIN, "u1");
+    c.args([
+        "ceremony",
+        "run",
+        s(script),
+        "--workspace",
+        s(ws),
+        "--answers",
+        s(&answers),
+        "--pin-stdin",
+    ])
+    .current_dir(&w.root)
+    .env_remove("CONCLAVE_TEST_FAULT_LOG")
+    .env_remove("CONCLAVE_TEST_FAULT_KILL_AT");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    run_with_timeout(&mut c, b"@tuf-on-ci-u1=0000\n", TIMEOUT)
 }
 
 /// The event signed as a ceremony: the review (root change, owner by handle, digest) before
@@ -1322,4 +1344,475 @@ fn the_ceremony_refuses_an_event_breaking_a_ci_rule_before_any_pin() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(exported, 0, "nothing is exported");
+}
+
+/// The one folder of signature bundles a ceremony exported.
+fn exported_signatures(ws: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(ws.join("export"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("tuf-on-ci-signatures-")
+        })
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+/// The connected side for u1: the bundles applied to the event's checkout (with the
+/// known-good folder), committed and pushed; then `tuf-on-ci-sign --no-push` as u1 must say
+/// "Nothing to do." Returns `git diff --numstat` of the applied signatures.
+fn apply_and_check_nothing_left(
+    w: &World,
+    event: &str,
+    known_good: &Path,
+    bundles: &Path,
+) -> String {
+    let c1 = w.clone_of("u1");
+    w.git("u1", &["checkout", "-q", "main"]);
+    w.git("u1", &["fetch", "-q", "origin"]);
+    w.git(
+        "u1",
+        &["checkout", "-q", "-B", event, &format!("origin/{event}")],
+    );
+    let r = w.conclave(
+        &[
+            "tuf-on-ci",
+            "apply",
+            "--event",
+            s(&c1.join("metadata")),
+            "--known-good",
+            s(known_good),
+            s(bundles),
+        ],
+        "",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    let diff = w.git("u1", &["diff", "--numstat"]).stdout;
+    w.git(
+        "u1",
+        &["commit", "-q", "-am", "Signature from @tuf-on-ci-u1"],
+    );
+    w.git("u1", &["push", "-q", "origin", event]);
+    w.git("u1", &["checkout", "-q", "main"]);
+    let after = w.ok("tuf-on-ci-sign", "u1", &["--no-push", event], &c1, "");
+    assert!(after.stdout.contains("Nothing to do."), "{after:?}");
+    diff
+}
+
+/// `conclave transcript verify` of a ceremony's transcript anchored in `known_good/root.json`:
+/// must be VALID; its text.
+fn audit(w: &World, ws: &Path, known_good: &Path) -> String {
+    let r = w.conclave(
+        &[
+            "transcript",
+            "verify",
+            s(&ws.join("sign-tuf-on-ci-event-v1.transcript.jsonl")),
+            "--trusted-root",
+            s(&known_good.join("root.json")),
+        ],
+        "",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(r.stdout.contains("VALID"), "{r:?}");
+    r.stdout
+}
+
+/// Events that change targets and a delegated role, signed as a ceremony. u2 changes
+/// targets' expiry period (`targets.json` only); the ceremony runs from a copy of the script
+/// whose import step names other input folders (`event = "ev"`, `known_good = "kg"`), so the
+/// end-of-run check must read them by the script's names. Then u1 delegates `delegated` to
+/// itself (merged), and u2 changes that role's expiry period (`delegated.json` only). Each
+/// time the auditor's key table shows the changed role with its versions and its keys by
+/// owner (not the known-good root's other roles), `apply` changes one placeholder line and
+/// tuf-on-ci-sign has nothing left to ask of u1.
+#[test]
+fn the_ceremony_signs_targets_and_delegated_role_events_and_the_audit_shows_their_keys() {
+    let w = world();
+    let c2 = w.clone_of("u2");
+    let snapshot = |event: &str, stick: &str| -> (PathBuf, PathBuf) {
+        w.git("u2", &["checkout", "-q", event]);
+        let dir = w.path(stick);
+        common::copy_dir(&c2.join("metadata"), &dir.join("event"));
+        w.git("u2", &["checkout", "-q", "main"]);
+        common::copy_dir(&c2.join("metadata"), &dir.join("known-good"));
+        (dir.join("event"), dir.join("known-good"))
+    };
+
+    // targets: expiry period 100 days, signing period 20 days.
+    let targets_event = "sign/targets-expiry";
+    w.ok(
+        "tuf-on-ci-delegate",
+        "u2",
+        &["--no-push", targets_event, "targets"],
+        &c2,
+        "2\n100\n20\n\n",
+    );
+    w.git("u2", &["push", "-q", "origin", targets_event]);
+    let (event, kg) = snapshot(targets_event, "stick-targets");
+    let script_text =
+        std::fs::read_to_string(manifest_dir().join("ceremony-scripts/sign-tuf-on-ci-event.toml"))
+            .unwrap();
+    let renamed = script_text.replace(
+        "with = { event = \"tuf-on-ci-event\", known_good = \"tuf-on-ci-known-good\" }",
+        "with = { event = \"ev\", known_good = \"kg\" }",
+    );
+    assert_ne!(
+        renamed, script_text,
+        "the script's import step names its folders"
+    );
+    let script = w.path("renamed.toml");
+    std::fs::write(&script, renamed).unwrap();
+    let ws = ceremony_workspace_with(&w, "ws-targets", (&event, "ev"), (&kg, "kg"));
+    let r = run_ceremony_with(&w, &ws, &script, &[]);
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("1 signature(s) go into the event's placeholders"),
+        "the end-of-run check reads the script's folders: {r:?}"
+    );
+    let text = audit(&w, &ws, &kg);
+    for want in [
+        "targets, changed by the event: v2 (known-good v1): threshold 1 -> 1",
+        ", owner @tuf-on-ci-u1",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    for unwanted in ["timestamp: threshold", "root: threshold"] {
+        assert!(
+            !text.contains(unwanted),
+            "{unwanted:?}: the event does not change root:\n{text}"
+        );
+    }
+    let bundles = exported_signatures(&ws);
+    let diff = apply_and_check_nothing_left(&w, targets_event, &kg, &bundles);
+    assert_eq!(diff.trim(), "1\t1\tmetadata/targets.json", "{diff}");
+
+    // A delegated role: u1 delegates it to itself, signed there and merged to main.
+    let c1 = w.clone_of("u1");
+    w.git("u1", &["checkout", "-q", "main"]);
+    w.git("u1", &["pull", "-q", "origin", "main"]);
+    w.ok(
+        "tuf-on-ci-delegate",
+        "u1",
+        &["--no-push", "sign/add-delegated", "delegated"],
+        &c1,
+        "1\n1\n\n\n2\n\n0000\n0000\n\n",
+    );
+    w.git("u1", &["merge", "-q", "--ff-only", "sign/add-delegated"]);
+    w.git("u1", &["push", "-q", "origin", "main"]);
+    w.git("u2", &["checkout", "-q", "main"]);
+    w.git("u2", &["pull", "-q", "origin", "main"]);
+    let delegated_event = "sign/delegated-expiry";
+    w.ok(
+        "tuf-on-ci-delegate",
+        "u2",
+        &["--no-push", delegated_event, "delegated"],
+        &c2,
+        "2\n100\n20\n\n\n",
+    );
+    w.git("u2", &["push", "-q", "origin", delegated_event]);
+    let (event, kg) = snapshot(delegated_event, "stick-delegated");
+    let ws = ceremony_workspace_with(
+        &w,
+        "ws-delegated",
+        (&event, "tuf-on-ci-event"),
+        (&kg, "tuf-on-ci-known-good"),
+    );
+    let r = run_ceremony(&w, &ws);
+    assert_eq!(r.code(), 0, "{r:?}");
+    let text = audit(&w, &ws, &kg);
+    assert!(
+        text.contains(
+            "delegated (delegated by targets), changed by the event: v2 (known-good v1): threshold 1 -> 1"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("root: threshold"), "{text}");
+    let bundles = exported_signatures(&ws);
+    let diff = apply_and_check_nothing_left(&w, delegated_event, &kg, &bundles);
+    assert_eq!(diff.trim(), "1\t1\tmetadata/delegated.json", "{diff}");
+}
+
+/// A power cut after the first signature: the headless run is killed (SIGKILL at the
+/// failpoint right after the `signed` record is appended and fsynced; `src/fault.rs`, debug
+/// builds), the same command is run again, and it resumes to the result of an uninterrupted
+/// run: the same digests and bundle names, the signature recorded before the cut (not a new
+/// one) in the export, one `signed` record, a sealed transcript that verifies, and tuf-on-ci
+/// accepts the signature.
+#[test]
+fn a_ceremony_killed_after_the_first_signature_resumes_to_the_same_verified_result() {
+    let w = world();
+    let script = manifest_dir().join("ceremony-scripts/sign-tuf-on-ci-event.toml");
+    let event = w.path("stick/event");
+    let kg = w.path("stick/known-good");
+
+    // The uninterrupted run, counting the failpoints it passes.
+    let reference = ceremony_workspace(&w, "ws-reference", &event);
+    let log = w.path("reference.faults");
+    let r = run_ceremony_with(
+        &w,
+        &reference,
+        &script,
+        &[("CONCLAVE_TEST_FAULT_LOG", s(&log))],
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    let points: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_once(' ').map_or(l, |(_, n)| n).to_string())
+        .collect();
+    let fsync = points
+        .iter()
+        .position(|p| p == "transcript fsync signed")
+        .unwrap_or_else(|| panic!("no signed record among {points:?}"));
+    // 1-based ordinals: the point after the signed record's fsync.
+    let kill_at = (fsync + 2).to_string();
+
+    let ws = ceremony_workspace(&w, "ws-killed", &event);
+    let r = run_ceremony_with(
+        &w,
+        &ws,
+        &script,
+        &[
+            ("CONCLAVE_TEST_FAULT_LOG", s(&w.path("killed.faults"))),
+            ("CONCLAVE_TEST_FAULT_KILL_AT", &kill_at),
+        ],
+    );
+    assert_eq!(r.status.code(), None, "killed by SIGKILL: {r:?}");
+    let transcript = ws.join("sign-tuf-on-ci-event-v1.transcript.jsonl");
+    let records = |p: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let before = records(&transcript);
+    let signed_before: Vec<&serde_json::Value> =
+        before.iter().filter(|r| r["action"] == "signed").collect();
+    assert_eq!(signed_before.len(), 1, "{before:?}");
+    assert!(!before.iter().any(|r| r["action"] == "seal"), "{before:?}");
+    let sig_before = signed_before[0]["details"]["sig"].clone();
+    assert!(sig_before.is_string(), "{:?}", signed_before[0]);
+
+    // The same command again, no fault: it resumes and finishes.
+    let r = run_ceremony_with(&w, &ws, &script, &[]);
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(
+        !ws.join("sign-tuf-on-ci-event-v2.transcript.jsonl").exists(),
+        "the interrupted transcript is continued, not a new one started"
+    );
+    let after = records(&transcript);
+    assert!(after.iter().any(|r| r["action"] == "resume"), "{after:?}");
+    let signed: Vec<&serde_json::Value> =
+        after.iter().filter(|r| r["action"] == "signed").collect();
+    assert_eq!(signed.len(), 1, "no second signature: {after:?}");
+    let digests = |rs: &[serde_json::Value]| {
+        rs.iter()
+            .find(|r| r["action"] == "approved")
+            .map(|r| r["details"]["digests"].clone())
+    };
+    assert_eq!(
+        digests(&after),
+        digests(&records(
+            &reference.join("sign-tuf-on-ci-event-v1.transcript.jsonl")
+        ))
+    );
+    assert!(digests(&after).is_some());
+    audit(&w, &ws, &kg);
+
+    let names = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    let (bundles, ref_bundles) = (exported_signatures(&ws), exported_signatures(&reference));
+    assert_eq!(
+        bundles.file_name(),
+        ref_bundles.file_name(),
+        "the same roles and digests signed"
+    );
+    assert_eq!(names(&bundles), names(&ref_bundles));
+    let bundle = names(&bundles)
+        .into_iter()
+        .find(|n| n.ends_with(".bundle"))
+        .unwrap();
+    let b: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundles.join(&bundle)).unwrap()).unwrap();
+    assert_eq!(
+        b["sig"], sig_before,
+        "the export holds the signature recorded before the cut"
+    );
+    apply_and_check_nothing_left(&w, EVENT, &kg, &bundles);
+}
+
+/// The ceremony in the terminal UI (`conclave tui` in tmux, 80×24; `--practice` only because
+/// this machine is not air-gapped) on a prepared workspace, up to the signing: the import
+/// screen runs, the review pages show the changed role with its versions and files, its
+/// keys by @owner and its digest, the signing screen names the keyholder by handle, the role
+/// and the digest again, and its confirmation repeats the digest. Stopped there: nothing
+/// is signed.
+#[test]
+fn the_tui_runs_the_ceremony_up_to_the_signing_showing_roles_digests_and_owners() {
+    use common::tmux::Tmux;
+    let w = world();
+    let ws = ceremony_workspace(&w, "ws-tui", &w.path("stick/event"));
+    let root_v2 = std::fs::read(w.path("stick/event/root.json")).unwrap();
+    let md = conclave::tuf::metadata::AnyMetadata::from_bytes(&root_v2).unwrap();
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(md.signed_bytes()))
+    };
+    // The digest as the screens group it: two lines of eight groups of four.
+    let groups = |half: &str| {
+        half.as_bytes()
+            .chunks(4)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let (first, second) = (groups(&digest[..32]), groups(&digest[32..]));
+    let script = manifest_dir().join("ceremony-scripts/sign-tuf-on-ci-event.toml");
+    let t = Tmux::start(
+        "tot-tui",
+        &format!(
+            "SOFTHSM2_CONF={} {BIN} tui --practice --workspace {} --script {}",
+            s(&w.path("u1/softhsm2.conf")),
+            s(&ws),
+            s(&script)
+        ),
+    );
+    t.begin();
+    t.send(&["Enter"]);
+    t.wait_for("│ y  yes");
+    t.send(&["y"]);
+    t.wait_for("Tamper-evident bag serial");
+    t.send(&["e"]);
+    t.wait_for("Enter: done");
+    t.type_text("BAG-T0C1");
+    t.send(&["Enter"]);
+    // Air gap (practice: a warning), clock.
+    for _ in 0..4 {
+        let s = t.screen();
+        if s.contains("Names as they will stand") {
+            break;
+        }
+        t.send(&["Enter"]);
+        t.wait_for("│ y  yes");
+        t.send(&["y"]);
+        t.wait_change(&s);
+    }
+    t.wait_for("Names as they will stand");
+    for (i, text) in ["ada", "@tuf-on-ci-u1", "wendy"].iter().enumerate() {
+        if i > 0 {
+            t.send(&["Down"]);
+        }
+        t.send(&["e"]);
+        t.wait_for("Enter: done");
+        t.type_text(text);
+        t.send(&["Enter"]);
+        t.wait_for(text);
+    }
+    t.send(&["Enter"]);
+    t.wait_for("│ y  yes");
+    t.send(&["y"]);
+    // The import screen names the script's folders; importing runs the review.
+    let s = t.wait_for("Enter import and review");
+    assert!(
+        s.contains("tuf-on-ci-event/") && s.contains("tuf-on-ci-known-good/"),
+        "{s}"
+    );
+    t.send(&["Enter"]);
+    t.wait_for("Enter build the proposal");
+    t.send(&["Enter"]);
+    // The review, page by page (lines wrap at 80 columns: compare without line breaks).
+    let mut screen = t.wait_for("What changes: lines");
+    let mut pages = String::new();
+    for _ in 0..20 {
+        pages.push_str(&screen);
+        if !screen.contains("↓ more (PgDn)") {
+            break;
+        }
+        t.send(&["PageDown"]);
+        screen = t.wait_change(&screen);
+    }
+    let flat: String = pages.split_whitespace().collect();
+    for want in [
+        "root v2 (was v1) in root.json and root_history/2.root.json",
+        "root: 1 of 1: @tuf-on-ci-u1 [ECDSA P-384]",
+        "targets: 1 of 1: @tuf-on-ci-u1",
+        &format!("SHA-256 of the signed bytes: {digest}"),
+        &format!("root v2 (root.json): {digest}"),
+        "@tuf-on-ci-u1: ",
+        &first,
+        &second,
+    ] {
+        let w: String = want.split_whitespace().collect();
+        assert!(
+            flat.contains(&w),
+            "the review never showed {want:?}:\n{pages}"
+        );
+    }
+    t.send(&["Enter"]);
+    t.wait_for("│ y  yes");
+    t.send(&["y"]);
+    let s = t.wait_for("Keyholder @tuf-on-ci-u1: sign root");
+    assert!(
+        s.contains("token mytoken of @tuf-on-ci-u1 is present")
+            && s.contains(&first)
+            && s.contains(&second),
+        "{s}"
+    );
+    t.send(&["Enter"]);
+    let s = t.wait_for("│ y  yes");
+    assert!(
+        s.contains("@tuf-on-ci-u1 signs root") && s.contains(&first),
+        "{s}"
+    );
+    // Not signed: stop here.
+    t.send(&["n"]);
+    t.wait_for("Not confirmed: nothing was done.");
+    t.send(&["C-c"]);
+    t.wait_for("Stop now?");
+    t.send(&["y"]);
+    t.wait_for("EXIT=");
+    let text =
+        std::fs::read_to_string(ws.join("sign-tuf-on-ci-event-v1.transcript.jsonl")).unwrap();
+    assert!(text.contains("\"action\":\"approved\""), "{text}");
+    assert!(!text.contains("\"action\":\"signed\""), "{text}");
+}
+
+/// `conclave rehearse` has no practice run of this ceremony (its practice tokens hold none of
+/// an event's keys): it says so and why before making any workspace.
+#[test]
+fn rehearse_refuses_the_ceremony_with_the_reason_before_making_a_workspace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("rehearsal");
+    let out = Command::new(BIN)
+        .args([
+            "rehearse",
+            "--headless",
+            "--script",
+            "sign-tuf-on-ci-event",
+            "--workspace",
+        ])
+        .arg(&ws)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("sign-tuf-on-ci-event has no practice run")
+            && err.contains("practice tokens are made new and hold none of them"),
+        "{err}"
+    );
+    assert!(!ws.exists(), "no workspace is made");
 }

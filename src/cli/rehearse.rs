@@ -67,6 +67,10 @@ fn die_with_parent() -> Result<(), CliError> {
 
 /// Run `conclave rehearse`.
 pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
+    // Refused before any workspace or practice token is made.
+    if let Some(why) = rehearse::no_rehearsal(&a.script) {
+        return Err(CliError::Usage(why));
+    }
     let headless = a.headless || super::tui::require_terminal().is_err();
     if !a.headless && headless {
         eprintln!("conclave: no terminal: the practice ceremony runs unattended (--headless)");

@@ -213,10 +213,7 @@ impl SigningKey {
 /// read as [`read_pin`] does.
 pub fn ask_pin(token: &TokenDesc, pin_stdin: bool, prompt: &str) -> Result<Pin, CliError> {
     if token.protected_path {
-        eprintln!(
-            "{} has a PIN pad: enter the PIN on the reader when it asks",
-            token
-        );
+        eprintln!("{}", token.pin_pad_note());
         return Ok(Zeroizing::new(String::new()));
     }
     if token.shares_tpm_lockout() {
@@ -540,6 +537,9 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         }
         if t.pin.locked {
             flags.push("user PIN LOCKED");
+        }
+        if t.protected_path {
+            flags.push("PIN pad (the PIN is entered on the reader)");
         }
         if !t.initialized {
             out.push_str(&format!(

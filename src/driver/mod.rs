@@ -42,4 +42,5 @@ pub use report::{CeremonyReport, KeyLog, KeyRow};
 pub use runner::{run, run_real};
 pub use scripts::{SHIPPED_SCRIPTS, script_list, script_text, shipped_script};
 pub use session::{Opened, Session, rehearsal_unfinished};
+pub use tuf_on_ci::no_rehearsal;
 pub use workspace::{Workspace, prepare, rehearsal_workspace};

@@ -55,6 +55,9 @@ pub struct CeremonyReport {
     pub review: Vec<String>,
     /// The keyholders who took part.
     pub keyholders: Vec<String>,
+    /// A signed tuf-on-ci event: its folder and the known-good one under the input media, as
+    /// the script names them.
+    pub event_inputs: Option<(String, String)>,
 }
 
 /// A key generated in a token: keyholder, token serial, key id, scheme.
@@ -126,6 +129,7 @@ pub(super) fn finished(
         }),
         review: engine.review_lines(),
         keyholders: engine.keyholders().to_vec(),
+        event_inputs: engine.tuf_on_ci_input_folders(),
         keys,
         digests,
         transcript: tpath.to_path_buf(),

@@ -127,6 +127,7 @@ impl Session {
             key_log,
             review: self.engine.review_lines(),
             keyholders: self.engine.keyholders().to_vec(),
+            event_inputs: self.engine.tuf_on_ci_input_folders(),
             keys,
             digests,
             transcript: self.tpath,

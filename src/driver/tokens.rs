@@ -37,27 +37,46 @@ pub(super) fn keyholder_token(
 }
 
 /// The secret of `token` for `keyholder` in `given` (PINs or management keys, from the plan):
-/// `KEYHOLDER@LABEL` or `KEYHOLDER@SERIAL` first (a keyholder with two tokens, e.g. replacing
-/// their own), then `KEYHOLDER`.
+/// `KEYHOLDER@TOKEN` first, TOKEN naming the token as `--token` does (label, serial, or the
+/// card label without the PIN label OpenSC appends: `alice@alice-new` is the PIN of
+/// `alice-new (UserPIN)`), for a keyholder with two tokens (e.g. replacing their own); then
+/// `KEYHOLDER`.
 fn planned_secret<'a>(
     given: &'a BTreeMap<String, Zeroizing<String>>,
     keyholder: &str,
     token: &TokenDesc,
 ) -> Option<&'a Zeroizing<String>> {
     given
-        .get(&format!("{keyholder}@{}", token.label))
-        .or_else(|| given.get(&format!("{keyholder}@{}", token.serial)))
+        .iter()
+        .find(|(key, _)| names_token(key, keyholder, token))
+        .map(|(_, secret)| secret)
         .or_else(|| given.get(keyholder))
 }
 
+/// Is `key` (of the plan's PINs or management keys) `keyholder@TOKEN` with TOKEN naming
+/// `token`?
+fn names_token(key: &str, keyholder: &str, token: &TokenDesc) -> bool {
+    key.strip_prefix(keyholder)
+        .and_then(|rest| rest.strip_prefix('@'))
+        .is_some_and(|named| token.is_named(named))
+}
+
 /// The PIN of `token` for `keyholder`: the typed one, the plan's, or asked on the terminal
-/// (naming the token and the keyholder; no echo).
+/// (naming the token and the keyholder; no echo). On a reader with a PIN pad none is asked:
+/// the keyholder enters it on the pad (an empty PIN: `C_Login` with no PIN).
 pub(super) fn pin_for(
     token: &TokenDesc,
     keyholder: &str,
     plan: &Plan,
     typed: Option<&Zeroizing<String>>,
 ) -> Result<Zeroizing<String>, DriverError> {
+    if token.protected_path
+        && typed.is_none()
+        && planned_secret(&plan.pins, keyholder, token).is_none()
+    {
+        eprintln!("{}", token.pin_pad_note());
+        return Ok(Zeroizing::new(String::new()));
+    }
     secret_for(
         &plan.pins,
         token,
@@ -141,7 +160,10 @@ pub(super) fn token_holding(
 
 /// The first present token (the keyholder's own first) holding a key that root (new or
 /// current) lists under a key id `wanted` accepts. Public key objects are read without logging
-/// in.
+/// in. A token that shows its keys only after login (YubiHSM 2) is a candidate when the
+/// keyholder named it (the plan's token for them, or a `who@TOKEN` PIN); of several such
+/// tokens (a keyholder replacing their own YubiHSM), each is logged in to with the PIN the
+/// plan gives for it and looked into, so the key is found on the token that holds it.
 pub(super) fn find_token_with(
     module: &Module,
     who: &str,
@@ -153,25 +175,8 @@ pub(super) fn find_token_with(
     let mut tokens = module.tokens().map_err(token_error("listing the tokens"))?;
     tokens.retain(|t| t.initialized);
     tokens.sort_by_key(|t| !t.is_named(wanted));
-    // The keyholder's own token when it shows its keys only after login (YubiHSM 2).
-    let mut hidden = None;
-    for t in tokens {
-        let Ok(session) = module.open_session(&t, false) else {
-            continue;
-        };
-        let keys = match session.keys() {
-            Ok(keys) if keys.is_empty() && t.login_required && t.is_named(wanted) => {
-                hidden.get_or_insert(t);
-                continue;
-            }
-            Ok(keys) => keys,
-            Err(_) if t.login_required && t.is_named(wanted) => {
-                hidden.get_or_insert(t);
-                continue;
-            }
-            Err(_) => continue,
-        };
-        let holds = keys.iter().any(|k| {
+    let holds = |keys: &[TokenKey]| {
+        keys.iter().any(|k| {
             k.tuf_key()
                 .and_then(|key| key.public_key().ok())
                 .is_some_and(|pk| {
@@ -180,12 +185,46 @@ pub(super) fn find_token_with(
                         .iter()
                         .any(&wanted_key)
                 })
-        });
-        if holds {
+        })
+    };
+    // The keyholder's tokens that show their keys only after login.
+    let mut hidden = Vec::new();
+    for t in tokens {
+        let Ok(session) = module.open_session(&t, false) else {
+            continue;
+        };
+        let named = t.login_required
+            && (t.is_named(wanted) || plan.pins.keys().any(|k| names_token(k, who, &t)));
+        let keys = match session.keys() {
+            Ok(keys) if keys.is_empty() && named => {
+                hidden.push(t);
+                continue;
+            }
+            Ok(keys) => keys,
+            Err(_) if named => {
+                hidden.push(t);
+                continue;
+            }
+            Err(_) => continue,
+        };
+        if holds(&keys) {
             return Ok(Some(t));
         }
     }
-    Ok(hidden)
+    if hidden.len() > 1 {
+        for t in &hidden {
+            let Some(pin) = planned_secret(&plan.pins, who, t) else {
+                continue;
+            };
+            let Ok(session) = module.open_session(t, false) else {
+                continue;
+            };
+            if session.login(pin).is_ok() && session.keys().is_ok_and(|keys| holds(&keys)) {
+                return Ok(Some(t.clone()));
+            }
+        }
+    }
+    Ok(hidden.into_iter().next())
 }
 
 /// The keyholder's token key that root (new or current) lists under `keyid`, logged in.
@@ -279,4 +318,30 @@ pub(super) fn ceremony_signer(
 
 pub(super) fn key_label(script: &str) -> String {
     format!("conclave-{script}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keyholder_at_token_pin_names_the_token_as_token_does() {
+        let card = TokenDesc::example("alice-new (UserPIN)", "DENK0100002");
+        for key in [
+            "alice@alice-new",
+            "alice@alice-new (UserPIN)",
+            "alice@DENK0100002",
+        ] {
+            assert!(names_token(key, "alice", &card), "{key}");
+        }
+        for key in [
+            "alice",
+            "alice@alice",
+            "bob@alice-new",
+            "alic@alice-new",
+            "alice-new",
+        ] {
+            assert!(!names_token(key, "alice", &card), "{key}");
+        }
+    }
 }

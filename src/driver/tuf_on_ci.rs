@@ -10,7 +10,8 @@ use base64::Engine as _;
 
 use std::path::PathBuf;
 
-use crate::ceremony::engine::{EVENT_DIR, Event, KNOWN_GOOD_DIR, SIGNATURES_DIR};
+use crate::ceremony::engine::{Event, SIGNATURES_DIR};
+use crate::ceremony::script::{Kind, Script};
 use crate::text::show;
 use crate::transport::usb::{self, DEFAULT_IMPORT_LIMIT};
 use crate::tuf::bundle::Bundle;
@@ -19,6 +20,7 @@ use crate::tuf::tuf_on_ci::{self as tot, DetachedSignature, MetadataFolder};
 use super::checks::{Check, CheckKind};
 use super::error::DriverError;
 use super::report::CeremonyReport;
+use super::scripts::shipped_script;
 use super::session::Session;
 use super::workspace::Workspace;
 
@@ -47,6 +49,23 @@ fn read_folder(dir: &Path, what: &str) -> Result<Vec<(String, Vec<u8>)>, DriverE
         .filter(|f| f.name != "SHA256SUMS")
         .map(|f| (f.name, f.data))
         .collect())
+}
+
+/// Why `conclave rehearse` refuses a script, when it has no practice run: a tuf-on-ci
+/// signing event is signed by keys the metadata already names, and a rehearsal's practice
+/// tokens are made new in its workspace, so they hold none of an event's keys; Conclave makes
+/// no stand-in tuf-on-ci repository around them (docs/pipeline-tuf-on-ci.md).
+pub fn no_rehearsal(script_name: &str) -> Option<String> {
+    let kind = shipped_script(script_name)
+        .and_then(|text| Script::parse(script_name, text).ok())?
+        .kind;
+    (kind == Kind::SignTufOnCiEvent).then(|| {
+        format!(
+            "{} has no practice run: it signs a tuf-on-ci signing event with keys the event's metadata already names, and a rehearsal's practice tokens are made new and hold none of them (there is no stand-in event). Rehearse with a throwaway tuf-on-ci repository whose keys are on test tokens, then run `conclave ceremony run` or `conclave tui --script {}` on a workspace whose input/ holds that event (docs/pipeline-tuf-on-ci.md)",
+            show(script_name),
+            show(script_name)
+        )
+    })
 }
 
 /// The number of the next transcript of this script in the workspace
@@ -107,7 +126,11 @@ pub(super) fn output_check(report: &CeremonyReport) -> Option<(Check, PathBuf)> 
             .map(|(d, _)| d.to_string())
     })?;
     let input = report.export_dir.parent()?.join("input");
-    let (event_dir, kg_dir) = (input.join(EVENT_DIR), input.join(KNOWN_GOOD_DIR));
+    // The folders the script's import step names (not the defaults: a script may rename them).
+    let (event_dir, kg_dir) = report
+        .event_inputs
+        .as_ref()
+        .map(|(e, k)| (input.join(e), input.join(k)))?;
     let bundles = report.export_dir.join(&dir);
     let placed = || -> Result<usize, String> {
         let folder = |d: &Path, what: &str| {

@@ -796,6 +796,12 @@ impl TokenDesc {
                 && self.model.to_ascii_lowercase().contains("yubikey"))
     }
 
+    /// What to tell the keyholder when the token's reader has a PIN pad
+    /// (`CKF_PROTECTED_AUTHENTICATION_PATH`): the PIN is entered there, not on the keyboard.
+    pub fn pin_pad_note(&self) -> String {
+        format!("{self} has a PIN pad: enter the PIN on the reader when it asks")
+    }
+
     /// Does `wanted` name this token: its label or serial, or its label without the PIN label
     /// OpenSC appends (`alice (UserPIN)` is the card `alice`)?
     pub fn is_named(&self, wanted: &str) -> bool {
@@ -821,6 +827,7 @@ impl TokenDesc {
                 "user_pin_count_low": self.pin.count_low,
                 "user_pin_final_try": self.pin.final_try,
                 "user_pin_locked": self.pin.locked,
+                "protected_authentication_path": self.protected_path,
             },
             "advisories": self.advisories.iter().map(|a| serde_json::json!({
                 "id": a.id, "affects": a.affects, "summary": a.summary,

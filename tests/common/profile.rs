@@ -58,13 +58,14 @@ pub fn profile_module() -> &'static Path {
     })
 }
 
-/// SoftHSM2 tokens in a temporary directory (made by `conclave token init-practice`, no keys),
-/// seen through the profile module.
+/// Tokens in a temporary directory, seen through the profile module: SoftHSM2 tokens made by
+/// `conclave token init-practice` ([`Bench::new`]) or kryoptic tokens ([`Bench::over_kryoptic`]),
+/// no keys.
 pub struct Bench {
     _tmp: tempfile::TempDir,
     /// The temporary directory.
     pub root: PathBuf,
-    /// Its softhsm2.conf.
+    /// The backing module's configuration (softhsm2.conf or kryoptic.conf).
     pub conf: PathBuf,
     /// (label, user PIN) of each token.
     pub tokens: Vec<(String, String)>,
@@ -86,19 +87,35 @@ impl Bench {
             .env_remove("SOFTHSM2_CONF");
         let run = run_with_timeout(&mut cmd, b"", TIMEOUT);
         assert_eq!(run.code(), 0, "init-practice failed: {run:?}");
-        let v = run.json();
-        let conf = PathBuf::from(v["conf"].as_str().unwrap());
-        let tokens: Vec<(String, String)> = v["tokens"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                (
-                    t["label"].as_str().unwrap().to_string(),
-                    t["pin"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
+        let (conf, tokens) = practice_tokens(&run);
+        Bench::with(
+            tmp,
+            ("SOFTHSM2_CONF", conf),
+            SOFTHSM.into(),
+            tokens,
+            profile,
+        )
+    }
+
+    /// kryoptic tokens labelled `labels` (comma-separated) and the profile `profile` over all
+    /// of them: the profile module wraps kryoptic instead of SoftHSM2.
+    pub fn over_kryoptic(labels: &str, profile: &str) -> Bench {
+        let module = kryoptic_module();
+        let tmp = tempfile::tempdir().unwrap();
+        let labels: Vec<&str> = labels.split(',').collect();
+        let (conf, tokens) = kryoptic_tokens(tmp.path(), &module, &labels);
+        Bench::with(tmp, ("KRYOPTIC_CONF", conf), module, tokens, profile)
+    }
+
+    /// The bench over tokens of the module `target` (configured by the variable `conf`).
+    fn with(
+        tmp: tempfile::TempDir,
+        conf: (&str, PathBuf),
+        target: String,
+        tokens: Vec<(String, String)>,
+        profile: &str,
+    ) -> Bench {
+        let root = tmp.path().to_path_buf();
         let pins = tokens
             .iter()
             .map(|(l, p)| format!("{l}={p}"))
@@ -107,8 +124,9 @@ impl Bench {
         let state = root.join("profile-state");
         std::fs::create_dir_all(&state).unwrap();
         let env = vec![
+            (conf.0.into(), conf.1.display().to_string()),
             ("CONCLAVE_PROFILE".into(), profile.into()),
-            ("CONCLAVE_PROFILE_TARGET".into(), SOFTHSM.into()),
+            ("CONCLAVE_PROFILE_TARGET".into(), target),
             ("CONCLAVE_PROFILE_PINS".into(), pins),
             ("CONCLAVE_PROFILE_STATE".into(), state.display().to_string()),
             (
@@ -119,7 +137,7 @@ impl Bench {
         Bench {
             _tmp: tmp,
             root,
-            conf,
+            conf: conf.1,
             tokens,
             env,
         }
@@ -174,7 +192,7 @@ impl Bench {
         std::fs::write(&config, format!("[pkcs11]\nmodule = \"{module}\"\n")).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_conclave"));
         cmd.args(&args)
-            .env("SOFTHSM2_CONF", &self.conf)
+            .env_remove("SOFTHSM2_CONF")
             .env("CONCLAVE_CONFIG", &config)
             .current_dir(&self.root);
         for (k, v) in &self.env {
@@ -182,6 +200,24 @@ impl Bench {
         }
         run_with_timeout(&mut cmd, stdin.as_bytes(), TIMEOUT)
     }
+}
+
+/// The SoftHSM2 configuration and each token's (label, user PIN) that `conclave token
+/// init-practice --json` reported.
+pub fn practice_tokens(run: &Run) -> (PathBuf, Vec<(String, String)>) {
+    let v = run.json();
+    let tokens = v["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["label"].as_str().unwrap().to_string(),
+                t["pin"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (PathBuf::from(v["conf"].as_str().unwrap()), tokens)
 }
 
 /// A root whose every role is `keys` (threshold 1), written to `dir/root.json`.
@@ -263,6 +299,20 @@ pub fn ceremony_files(dir: &Path, ws_name: &str, module: &str, key_type: &str) -
     )
 }
 
+/// The signature scheme of each root key of an exported root.
+pub fn root_key_schemes(root: &Path) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(root).unwrap()).unwrap();
+    root_key_ids(root)
+        .iter()
+        .map(|id| {
+            v["signed"]["keys"][id]["scheme"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
 /// The root keys of an exported root, as key ids.
 pub fn root_key_ids(root: &Path) -> Vec<String> {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(root).unwrap()).unwrap();
@@ -272,4 +322,229 @@ pub fn root_key_ids(root: &Path) -> Vec<String> {
         .iter()
         .map(|k| k.as_str().unwrap().to_string())
         .collect()
+}
+
+/// kryoptic's SO PIN in every test token.
+pub const KRYOPTIC_SO_PIN: &str = "87654321";
+
+/// kryoptic's module as `make kryoptic` builds it (or the one `CONCLAVE_KRYOPTIC` names); a
+/// missing module fails the test with what to run.
+pub fn kryoptic_module() -> String {
+    let path = std::env::var_os("CONCLAVE_KRYOPTIC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| manifest_dir().join("target"), PathBuf::from)
+                .join("kryoptic/release/libkryoptic_pkcs11.so")
+        });
+    assert!(
+        path.is_file(),
+        "kryoptic's PKCS#11 module {} is missing: build it with `make kryoptic` (once; `make \
+         test` does it)",
+        path.display()
+    );
+    path.to_str().expect("UTF-8 module path").to_string()
+}
+
+/// kryoptic tokens in `dir`: a configuration (`dir/kryoptic.conf`, for `KRYOPTIC_CONF`) with
+/// one sqlite-backed slot per label, each token initialised with `C_InitToken` and `C_InitPIN`
+/// by OpenSC's `pkcs11-tool` (the Debian package opensc). Returns the configuration's path and
+/// each token's (label, user PIN).
+pub fn kryoptic_tokens(
+    dir: &Path,
+    module: &str,
+    labels: &[&str],
+) -> (PathBuf, Vec<(String, String)>) {
+    let mut conf = String::new();
+    for (i, label) in labels.iter().enumerate() {
+        conf.push_str(&format!(
+            "[[slots]]\nslot = {}\ndbtype = \"sqlite\"\ndbargs = \"{}\"\n\n",
+            i + 1,
+            dir.join(format!("{label}.sql")).display()
+        ));
+    }
+    let conf_path = dir.join("kryoptic.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let tool = |args: &[&str]| {
+        let mut cmd = Command::new("pkcs11-tool");
+        cmd.args(["--module", module])
+            .args(args)
+            .env("KRYOPTIC_CONF", &conf_path);
+        let run = run_with_timeout(&mut cmd, b"", TIMEOUT);
+        assert_eq!(
+            run.code(),
+            0,
+            "pkcs11-tool {args:?} (install opensc: make deb-deps): {run:?}"
+        );
+    };
+    let mut pins = Vec::new();
+    for (i, label) in labels.iter().enumerate() {
+        let pin = format!("{:06}", 271_828 + i * 1_111);
+        let slot = (i + 1).to_string();
+        tool(&[
+            "--slot",
+            &slot,
+            "--init-token",
+            "--label",
+            label,
+            "--so-pin",
+            KRYOPTIC_SO_PIN,
+        ]);
+        tool(&[
+            "--slot",
+            &slot,
+            "--init-pin",
+            "--login",
+            "--login-type",
+            "so",
+            "--so-pin",
+            KRYOPTIC_SO_PIN,
+            "--new-pin",
+            &pin,
+        ]);
+        pins.push((label.to_string(), pin));
+    }
+    (conf_path, pins)
+}
+
+/// Start the key-event log in a ceremony's answers file (`log_origin`).
+pub fn with_log_origin(answers: &str) {
+    let text = std::fs::read_to_string(answers).unwrap();
+    let text = text.replacen(
+        "practice = true\n",
+        "practice = true\nlog_origin = \"registry.example/conclave-key-events\"\n",
+        1,
+    );
+    std::fs::write(answers, text).unwrap();
+}
+
+/// The answers of a rotate-root-keys in which alice moves to a new token (`add_keyholders` and
+/// `remove_keyholders` alice), written to `dir/rotation.toml`; `tokens` is the body of the
+/// `[tokens]` table (`alice = "alice-new"`, with the other keyholders' tokens where they are
+/// named by serial).
+pub fn rotation_answers(dir: &Path, module: &str, key_type: &str, tokens: &str) -> PathBuf {
+    let loss = if key_type == "ecdsa-p384" {
+        "accept_client_loss = \"tough,tuf-js\"\n"
+    } else {
+        ""
+    };
+    let path = dir.join("rotation.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "practice = true\nacknowledgement = \"BAG-A1234568\"\nmodule = \"{module}\"\n\n[people]\nadministrator = \"ada\"\nkeyholders = [\"alice\", \"bob\", \"carol\"]\nwitnesses = [\"wendy\"]\n\n[parameters]\nadd_keyholders = \"alice\"\nremove_keyholders = \"alice\"\nkey_type = \"{key_type}\"\n{loss}\n[tokens]\n{tokens}"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The `conclave log verify` line a ceremony printed (the key-event log it extended, verified).
+fn log_verify_line(run: &Run) -> String {
+    run.stdout
+        .lines()
+        .find(|l| l.starts_with("conclave log verify "))
+        .unwrap_or_else(|| panic!("no key-event log verified: {run:?}"))
+        .to_string()
+}
+
+/// A bootstrap-root run with `log_origin` finished: sealed, the key-event log started and
+/// verified, python-tuf accepts `export/1.root.json` with three root keys.
+pub fn check_bootstrap(run: &Run, export: &Path) {
+    assert_eq!(run.code(), 0, "bootstrap-root: {run:?}");
+    assert!(run.stdout.contains("\nseal: "), "{run:?}");
+    let line = log_verify_line(run);
+    assert!(
+        line.contains("export/log-001 ") && line.contains(": VALID"),
+        "{line}"
+    );
+    python_accepts(&export.join("1.root.json"));
+    assert_eq!(root_key_ids(&export.join("1.root.json")).len(), 3);
+}
+
+/// A rotate-root-keys run in which alice moved to a new token finished: sealed, the key-event
+/// log extended and verified, alice's root key replaced by one whose public key the new token
+/// holds (`new_token` is its `token list --json` entry as text), both transcripts sealed and
+/// free of `pins`, python-tuf follows the root chain 1 -> 2.
+pub fn check_rotation(run: &Run, ws: &Path, new_token: &str, pins: &[&str]) {
+    assert_eq!(run.code(), 0, "rotate-root-keys: {run:?}");
+    assert!(run.stdout.contains("\nseal: "), "{run:?}");
+    let line = log_verify_line(run);
+    assert!(
+        line.contains("export/log-002 --previous ")
+            && line.contains("export/log-001 --trusted-root ")
+            && line.contains("2.root.json: VALID"),
+        "{line}"
+    );
+    for pin in pins {
+        assert!(
+            !run.stdout.contains(pin) && !run.stderr.contains(pin),
+            "a PIN printed: {run:?}"
+        );
+    }
+    let export = ws.join("export");
+    let read = |n: u32| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(export.join(format!("{n}.root.json"))).unwrap())
+            .unwrap()
+    };
+    let (v1, v2) = (read(1), read(2));
+    let alice_key = |root: &serde_json::Value| -> String {
+        let ids: Vec<String> = root["signed"]["roles"]["root"]["keyids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_str().unwrap().to_string())
+            .filter(|id| root["signed"]["keys"][id]["x-tuf-on-ci-keyowner"] == "alice")
+            .collect();
+        assert_eq!(ids.len(), 1, "{root}");
+        ids[0].clone()
+    };
+    let (old, new) = (alice_key(&v1), alice_key(&v2));
+    assert_ne!(old, new, "alice's root key was replaced");
+    // Both of alice's keys signed root v2: the old one for v1's threshold, the new one for v2's.
+    let signers: Vec<&str> = v2["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["keyid"].as_str().unwrap())
+        .collect();
+    assert!(
+        signers.contains(&old.as_str()) && signers.contains(&new.as_str()),
+        "{signers:?}"
+    );
+    let public = v2["signed"]["keys"][&new]["keyval"]["public"]
+        .as_str()
+        .unwrap();
+    // As JSON text (a PEM's line breaks escaped), as `new_token` is.
+    let public = serde_json::Value::from(public).to_string();
+    assert!(
+        new_token.contains(&public),
+        "the new key is not in the new token: {new_token}"
+    );
+    for transcript in [
+        "bootstrap-root.transcript.jsonl",
+        "rotate-root-keys-v2.transcript.jsonl",
+    ] {
+        let text = std::fs::read_to_string(ws.join(transcript)).unwrap();
+        assert!(
+            text.contains("\"action\":\"sealed\""),
+            "{transcript} not sealed: {text}"
+        );
+        for pin in pins {
+            assert!(!text.contains(pin), "a PIN in {transcript}");
+        }
+    }
+    let logs = std::fs::read_dir(&export)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("log-")
+        })
+        .count();
+    assert_eq!(logs, 2);
+    let chain = super::python_root_chain(&export);
+    assert_eq!(chain.code(), 0, "python-tuf refused: {chain:?}");
 }

@@ -37,6 +37,9 @@ impl Engine {
     /// Every role's keys before this ceremony (the loaded metadata) and after it (the
     /// proposal, or the loaded metadata for what it does not change): the auditor's table.
     pub fn key_table(&self) -> Vec<RoleKeyTable> {
+        if self.is_tuf_on_ci() {
+            return self.tuf_on_ci_key_table();
+        }
         let before_root = self.current.as_ref().map(|(r, _)| r.signed());
         let after_root = self
             .proposal
@@ -55,94 +58,7 @@ impl Engine {
             .and_then(|p| p.targets.as_ref())
             .map(|t| t.signed())
             .or(before_targets);
-        let describe = |id: &KeyId, keys: &[(KeyId, Key)]| -> (String, Option<String>) {
-            keys.iter()
-                .find(|(k, _)| k == id)
-                .map(|(_, k)| (k.scheme.clone(), key_owner(k).map(str::to_string)))
-                .unwrap_or_default()
-        };
-        let mut out = Vec::new();
-        let mut add = |role: String,
-                       before: Option<(&Role, &[(KeyId, Key)])>,
-                       after: Option<(&Role, &[(KeyId, Key)])>| {
-            let mut ids: Vec<KeyId> = Vec::new();
-            for (r, _) in [before, after].into_iter().flatten() {
-                for id in &r.keyids {
-                    if !ids.contains(id) {
-                        ids.push(id.clone());
-                    }
-                }
-            }
-            let keys = ids
-                .into_iter()
-                .map(|id| {
-                    let in_before = before.is_some_and(|(r, _)| r.keyids.contains(&id));
-                    let in_after = after.is_some_and(|(r, _)| r.keyids.contains(&id));
-                    let (scheme, owner) = after
-                        .filter(|_| in_after)
-                        .or(before)
-                        .map(|(_, keys)| describe(&id, keys))
-                        .unwrap_or_default();
-                    KeyRow {
-                        keyid: id.0,
-                        scheme,
-                        owner,
-                        before: in_before,
-                        after: in_after,
-                    }
-                })
-                .collect();
-            out.push(RoleKeyTable {
-                role,
-                threshold_before: before.map(|(r, _)| r.threshold),
-                threshold_after: after.map(|(r, _)| r.threshold),
-                keys,
-            });
-        };
-        for ty in RoleType::ALL {
-            add(
-                ty.as_str().to_string(),
-                before_root.map(|r| (r.role(ty), r.keys.as_slice())),
-                after_root.map(|r| (r.role(ty), r.keys.as_slice())),
-            );
-        }
-        let delegated = |t: Option<&Targets>| -> Vec<(String, Role, KeyMap)> {
-            let Some(d) = t.and_then(|t| t.delegations.as_ref()) else {
-                return Vec::new();
-            };
-            let mut v: Vec<(String, Role, KeyMap)> = d
-                .roles
-                .iter()
-                .flatten()
-                .map(|r| (r.name.clone(), r.role.clone(), d.keys.clone()))
-                .collect();
-            if let Some(s) = &d.succinct_roles {
-                v.push((
-                    format!("{}-* (hash bins)", s.name_prefix),
-                    s.role.clone(),
-                    d.keys.clone(),
-                ));
-            }
-            v
-        };
-        let before_d = delegated(before_targets);
-        let after_d = delegated(after_targets);
-        let mut names: Vec<String> = Vec::new();
-        for (n, _, _) in before_d.iter().chain(after_d.iter()) {
-            if !names.contains(n) {
-                names.push(n.clone());
-            }
-        }
-        for n in names {
-            let b = before_d.iter().find(|(x, _, _)| *x == n);
-            let a = after_d.iter().find(|(x, _, _)| *x == n);
-            add(
-                format!("{n} (delegated by targets)"),
-                b.map(|(_, r, k)| (r, k.as_slice())),
-                a.map(|(_, r, k)| (r, k.as_slice())),
-            );
-        }
-        out
+        key_table_of(before_root, after_root, before_targets, after_targets)
     }
 
     /// The review as lines people read: for each role the version and expiry change, thresholds,
@@ -368,4 +284,102 @@ impl Engine {
         }
         out
     }
+}
+
+/// Every role's keys before and after, from the roots and targets before and after (a missing
+/// "after" is the "before"): top-level roles from the roots, delegated roles from the targets.
+pub(super) fn key_table_of(
+    before_root: Option<&Root>,
+    after_root: Option<&Root>,
+    before_targets: Option<&Targets>,
+    after_targets: Option<&Targets>,
+) -> Vec<RoleKeyTable> {
+    let describe = |id: &KeyId, keys: &[(KeyId, Key)]| -> (String, Option<String>) {
+        keys.iter()
+            .find(|(k, _)| k == id)
+            .map(|(_, k)| (k.scheme.clone(), key_owner(k).map(str::to_string)))
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    let mut add = |role: String,
+                   before: Option<(&Role, &[(KeyId, Key)])>,
+                   after: Option<(&Role, &[(KeyId, Key)])>| {
+        let mut ids: Vec<KeyId> = Vec::new();
+        for (r, _) in [before, after].into_iter().flatten() {
+            for id in &r.keyids {
+                if !ids.contains(id) {
+                    ids.push(id.clone());
+                }
+            }
+        }
+        let keys = ids
+            .into_iter()
+            .map(|id| {
+                let in_before = before.is_some_and(|(r, _)| r.keyids.contains(&id));
+                let in_after = after.is_some_and(|(r, _)| r.keyids.contains(&id));
+                let (scheme, owner) = after
+                    .filter(|_| in_after)
+                    .or(before)
+                    .map(|(_, keys)| describe(&id, keys))
+                    .unwrap_or_default();
+                KeyRow {
+                    keyid: id.0,
+                    scheme,
+                    owner,
+                    before: in_before,
+                    after: in_after,
+                }
+            })
+            .collect();
+        out.push(RoleKeyTable {
+            role,
+            threshold_before: before.map(|(r, _)| r.threshold),
+            threshold_after: after.map(|(r, _)| r.threshold),
+            keys,
+        });
+    };
+    for ty in RoleType::ALL {
+        add(
+            ty.as_str().to_string(),
+            before_root.map(|r| (r.role(ty), r.keys.as_slice())),
+            after_root.map(|r| (r.role(ty), r.keys.as_slice())),
+        );
+    }
+    let delegated = |t: Option<&Targets>| -> Vec<(String, Role, KeyMap)> {
+        let Some(d) = t.and_then(|t| t.delegations.as_ref()) else {
+            return Vec::new();
+        };
+        let mut v: Vec<(String, Role, KeyMap)> = d
+            .roles
+            .iter()
+            .flatten()
+            .map(|r| (r.name.clone(), r.role.clone(), d.keys.clone()))
+            .collect();
+        if let Some(s) = &d.succinct_roles {
+            v.push((
+                format!("{}-* (hash bins)", s.name_prefix),
+                s.role.clone(),
+                d.keys.clone(),
+            ));
+        }
+        v
+    };
+    let before_d = delegated(before_targets);
+    let after_d = delegated(after_targets);
+    let mut names: Vec<String> = Vec::new();
+    for (n, _, _) in before_d.iter().chain(after_d.iter()) {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    for n in names {
+        let b = before_d.iter().find(|(x, _, _)| *x == n);
+        let a = after_d.iter().find(|(x, _, _)| *x == n);
+        add(
+            format!("{n} (delegated by targets)"),
+            b.map(|(_, r, k)| (r, k.as_slice())),
+            a.map(|(_, r, k)| (r, k.as_slice())),
+        );
+    }
+    out
 }

@@ -15,12 +15,13 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use super::{Engine, EngineError, Need, Proposal, key_owner};
+use super::review::key_table_of;
+use super::{Engine, EngineError, Need, Proposal, RoleKeyTable, key_owner};
 use crate::ceremony::script::{Kind, Step};
 use crate::text::show;
 use crate::tuf::bundle::Bundle;
 use crate::tuf::key::{Key, KeyId};
-use crate::tuf::metadata::{AnyMetadata, Metadata, Root};
+use crate::tuf::metadata::{AnyMetadata, Metadata, Root, Targets};
 use crate::tuf::tuf_on_ci::{
     self as tot, ChangedRole, DetachedSignature, MetadataFolder, Review, describe_key,
 };
@@ -39,6 +40,7 @@ pub const SIGNATURES_DIR: &str = "tuf-on-ci-signatures";
 pub(super) struct ImportedEvent {
     review: Review,
     event: MetadataFolder,
+    known_good: MetadataFolder,
     known_good_root: Metadata<Root>,
 }
 
@@ -129,6 +131,23 @@ fn folder(label: &str, files: &BTreeMap<String, String>) -> Result<MetadataFolde
 }
 
 impl Engine {
+    /// Signing a tuf-on-ci event: the folders under the input media the script's import step
+    /// names, (event, known good) — its `event` and `known_good` settings, else the defaults.
+    pub fn tuf_on_ci_input_folders(&self) -> Option<(String, String)> {
+        if !self.is_tuf_on_ci() {
+            return None;
+        }
+        let step = self
+            .script
+            .steps
+            .iter()
+            .find(|s| s.action == crate::ceremony::script::Action::ImportEvent)?;
+        match need(step) {
+            Need::ImportEvent { event, known_good } => Some((event, known_good)),
+            _ => None,
+        }
+    }
+
     /// Whether this ceremony signs a tuf-on-ci signing event.
     pub(super) fn is_tuf_on_ci(&self) -> bool {
         self.script.kind == Kind::SignTufOnCiEvent
@@ -193,6 +212,7 @@ impl Engine {
         self.tuf_on_ci = Some(Box::new(ImportedEvent {
             review,
             event: ev,
+            known_good: kg,
             known_good_root: kg_root,
         }));
         Ok(())
@@ -495,5 +515,60 @@ impl Engine {
             }
         }
         out
+    }
+
+    /// The auditor's key table for a signed event: the roles the event changes with their
+    /// keys and thresholds in the known-good state (before) and in the event (after), each
+    /// labelled with its versions; a changed root brings every top-level role (it names their
+    /// keys), a changed `targets.json` its delegations.
+    pub(super) fn tuf_on_ci_key_table(&self) -> Vec<RoleKeyTable> {
+        let Some(imported) = &self.tuf_on_ci else {
+            return Vec::new();
+        };
+        let targets = |f: &MetadataFolder| {
+            f.get("targets.json")
+                .and_then(|b| Metadata::<Targets>::from_bytes(b).ok())
+        };
+        let ev_root = imported
+            .event
+            .get("root.json")
+            .and_then(|b| Metadata::<Root>::from_bytes(b).ok());
+        let (kg_targets, ev_targets) = (targets(&imported.known_good), targets(&imported.event));
+        let table = key_table_of(
+            Some(imported.known_good_root.signed()),
+            ev_root
+                .as_ref()
+                .map(Metadata::signed)
+                .or(Some(imported.known_good_root.signed())),
+            kg_targets.as_ref().map(Metadata::signed),
+            ev_targets
+                .as_ref()
+                .or(kg_targets.as_ref())
+                .map(Metadata::signed),
+        );
+        let changed = |name: &str| imported.review.changed.iter().find(|r| r.name == name);
+        let label = |r: &ChangedRole, row: &str| {
+            let was = r
+                .known_good_version
+                .map_or_else(|| "new".to_string(), |v| format!("v{v}"));
+            format!(
+                "{row}, changed by the event: v{} (known-good {was})",
+                r.md.common().version
+            )
+        };
+        table
+            .into_iter()
+            .filter_map(|mut row| {
+                let delegated = row.role.strip_suffix(" (delegated by targets)");
+                let own = changed(delegated.unwrap_or(&row.role));
+                let keep = own.is_some()
+                    || changed("root").is_some() && delegated.is_none()
+                    || changed("targets").is_some() && delegated.is_some();
+                if let Some(r) = own {
+                    row.role = label(r, &row.role);
+                }
+                keep.then_some(row)
+            })
+            .collect()
     }
 }

@@ -5,7 +5,10 @@
 //! Environment (read at each call, so one test process can change it between runs of conclave):
 //!
 //! - `CONCLAVE_PROFILE`: the profile (below); unset or `none`: transparent.
-//! - `CONCLAVE_PROFILE_TARGET`: the real module (default `/usr/lib/softhsm/libsofthsm2.so`).
+//! - `CONCLAVE_PROFILE_TARGET`: the real module (default `/usr/lib/softhsm/libsofthsm2.so`;
+//!   kryoptic works too; `opensc-nitrokey` does not wrap EC points itself, it relies on
+//!   SoftHSM2's being DER-wrapped already, so over kryoptic (bare points) it is not OpenSC's
+//!   behaviour).
 //! - `CONCLAVE_PROFILE_TOKENS`: comma-separated labels of the backing (SoftHSM2) tokens the
 //!   profile applies to; the others are forwarded unchanged (default: all).
 //! - `CONCLAVE_PROFILE_FIRMWARE`: the device firmware the Yubico profiles report, `5.4.3`
@@ -263,9 +266,11 @@ fn pad(dst: &mut [u8], s: &[u8], fill: u8) {
     dst[..n].copy_from_slice(&s[..n]);
 }
 
-/// The backing serial (hex on SoftHSM2) as a decimal number below 10^8, as Yubico devices have.
-fn decimal_serial(info: &CK_TOKEN_INFO) -> u64 {
-    u64::from_str_radix(&trimmed(&info.serialNumber), 16).unwrap_or(0) % 100_000_000
+/// The backing serial as a decimal number below 10^8, as Yubico devices have: the hex serial
+/// (SoftHSM2's, kryoptic's) modulo 10^8; a backing serial that is not hex gives the slot id, so
+/// that every emulated device still has a serial of its own.
+fn decimal_serial(slot: CK_SLOT_ID, info: &CK_TOKEN_INFO) -> u64 {
+    u64::from_str_radix(&trimmed(&info.serialNumber), 16).unwrap_or(slot) % 100_000_000
 }
 
 fn session_slot(h: CK_SESSION_HANDLE) -> Option<CK_SLOT_ID> {
@@ -331,19 +336,19 @@ extern "C" fn get_token_info(slot: CK_SLOT_ID, out: *mut CK_TOKEN_INFO) -> CK_RV
         return call!(C_GetTokenInfo(slot, out));
     };
     if applies(slot) {
-        rewrite_info(&mut info);
+        rewrite_info(slot, &mut info);
     }
     // SAFETY: `out` is the caller's non-null CK_TOKEN_INFO buffer.
     unsafe { *out = info };
     CKR_OK
 }
 
-fn rewrite_info(info: &mut CK_TOKEN_INFO) {
+fn rewrite_info(slot: CK_SLOT_ID, info: &mut CK_TOKEN_INFO) {
     let pin_flags = CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_LOCKED;
     match profile() {
         Profile::None => {}
         Profile::YubiHsm => {
-            let serial = format!("{:08}", decimal_serial(info));
+            let serial = format!("{:08}", decimal_serial(slot, info));
             pad(&mut info.label, b"YubiHSM", b' ');
             pad(&mut info.manufacturerID, b"Yubico (www.yubico.com)", b' ');
             pad(&mut info.model, b"YubiHSM", b' ');
@@ -357,7 +362,7 @@ fn rewrite_info(info: &mut CK_TOKEN_INFO) {
             info.hardwareVersion = v;
         }
         Profile::Ykcs11 => {
-            let serial = decimal_serial(info);
+            let serial = decimal_serial(slot, info);
             pad(
                 &mut info.label,
                 format!("YubiKey PIV #{serial}").as_bytes(),
