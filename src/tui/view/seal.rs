@@ -78,7 +78,8 @@ pub(super) fn seal(frame: &mut Frame<'_>, area: Rect, artifacts: &[String], hash
     } else {
         let (sums, _) = super::review::sum_lines(hash, area.width);
         let mut l = vec![Line::raw("The seal hash every keyholder signed:")];
-        l.extend(sums);
+        // The block without its "To sign" heading: the signatures are made.
+        l.extend(sums.into_iter().skip(1));
         l.push(Line::raw(""));
         l
     };
