@@ -5,10 +5,7 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 use crate::ceremony::engine::{ClockConfirmation, Event, Need, parse_reference_time};
-use crate::signer::Signer;
-use crate::signer::pkcs11::{
-    EdParams, PivSlot, Pkcs11Signer, TokenDesc, TokenSession, parse_key_type,
-};
+use crate::signer::pkcs11::{EdParams, PivSlot, TokenDesc, parse_key_type};
 use crate::transcript::record::Timestamp;
 use crate::transport::usb::{ExportFile, ExportOptions, ExportReport, StdFs, export_files};
 use crate::tuf::key::KeyId;
@@ -16,6 +13,7 @@ use crate::tuf::key::KeyId;
 use super::error::{DriverError, io, signer_error, token_error};
 use super::inputs::{current_metadata, key_requests, practice_layout, publish_targets};
 use super::session::Session;
+use super::token_device::{OpenToken, TokenSigner};
 use super::tokens::{
     ceremony_signer, key_label, keyholder_token, login_to, management_key_for, pin_for,
     sealing_token, token_holding, token_signer_for,
@@ -195,11 +193,11 @@ impl Session {
     ) -> Result<Event, DriverError> {
         let alg = parse_key_type(key_type)
             .ok_or_else(|| DriverError::Refused(format!("unknown key type {key_type}")))?;
-        let token = keyholder_token(&self.module, keyholder, &self.plan)?;
+        let token = keyholder_token(self.tokens.as_ref(), keyholder, &self.plan)?;
         if token.is_piv() {
             return self.generate_piv_key_event(keyholder, alg, &token, pin, management_key);
         }
-        let session = login_to(&self.module, &token, keyholder, &self.plan, pin)?;
+        let session = login_to(self.tokens.as_ref(), &token, keyholder, &self.plan, pin)?;
         token
             .refuse_affected(alg)
             .map_err(|e| DriverError::Refused(e.to_string()))?;
@@ -207,7 +205,7 @@ impl Session {
         // Objects an interrupted generation of this ceremony left (a pair made but not
         // recorded, or one half of a pair): removed before a new key is made, and recorded.
         let prefix = self.key_id_prefix()?;
-        self.remove_leftover_keys(&session, keyholder, &prefix)?;
+        self.remove_leftover_keys(session.as_ref(), keyholder, &prefix)?;
         let keys = session
             .keys()
             .map_err(token_error(format!("keys of {keyholder}")))?;
@@ -262,10 +260,7 @@ impl Session {
             .map_err(|e| DriverError::Refused(e.to_string()))?;
         let slot = self.plan.piv_slot_for(keyholder);
         let ctx = format!("the token of {keyholder}");
-        let session = self
-            .module
-            .open_session(token, true)
-            .map_err(token_error(&ctx))?;
+        let session = self.tokens.open(token, true).map_err(token_error(&ctx))?;
         session.check_not_locked().map_err(token_error(&ctx))?;
         if self.step_uses_existing() {
             // The key already in the slot, taken only after its self-test.
@@ -316,7 +311,8 @@ impl Session {
     /// present and is a YubiKey through ykcs11.
     pub fn generation_needs_management_key(&self, keyholder: &str) -> bool {
         !self.step_uses_existing()
-            && keyholder_token(&self.module, keyholder, &self.plan).is_ok_and(|t| t.is_piv())
+            && keyholder_token(self.tokens.as_ref(), keyholder, &self.plan)
+                .is_ok_and(|t| t.is_piv())
     }
 
     /// Whether the current step takes an existing key (`existing = "use"`).
@@ -372,7 +368,7 @@ impl Session {
     /// recorded (an `exception` by Conclave) with the next event.
     fn remove_leftover_keys(
         &self,
-        session: &crate::signer::pkcs11::TokenSession,
+        session: &dyn OpenToken,
         keyholder: &str,
         prefix: &[u8],
     ) -> Result<(), DriverError> {
@@ -457,7 +453,7 @@ impl Session {
         let Some((keyid, _)) = self.engine.roles_left(who).into_iter().next() else {
             return Ok(None);
         };
-        let token = token_holding(&self.module, who, &self.plan, &self.engine, &keyid)?;
+        let token = token_holding(self.tokens.as_ref(), who, &self.plan, &self.engine, &keyid)?;
         Ok(Some((keyid, token)))
     }
 
@@ -476,8 +472,14 @@ impl Session {
                 "{who} is asked to sign but has nothing left to sign"
             )));
         };
-        let mut signer =
-            token_signer_for(&self.module, who, &self.plan, &self.engine, &keyid, pin)?;
+        let mut signer = token_signer_for(
+            self.tokens.as_ref(),
+            who,
+            &self.plan,
+            &self.engine,
+            &keyid,
+            pin,
+        )?;
         let tuf_on_ci = self.engine.tuf_on_ci_signed_bytes(&role);
         let bytes = match (role.as_str(), &p.root, &p.targets) {
             _ if tuf_on_ci.is_some() => tuf_on_ci.unwrap_or_default(),
@@ -700,7 +702,7 @@ impl Session {
 
     /// The present token with which `who` signs the seal, if one is found by its keys.
     pub fn sealing_token(&self, who: &str) -> Option<TokenDesc> {
-        sealing_token(&self.module, who, &self.plan, &self.engine)
+        sealing_token(self.tokens.as_ref(), who, &self.plan, &self.engine)
             .ok()
             .flatten()
     }
@@ -718,14 +720,14 @@ impl Session {
         &self,
         who: &str,
         pin: Option<&Zeroizing<String>>,
-    ) -> Result<(Pkcs11Signer, KeyId), DriverError> {
-        ceremony_signer(&self.module, who, &self.plan, &self.engine, pin)
+    ) -> Result<(TokenSigner, KeyId), DriverError> {
+        ceremony_signer(self.tokens.as_ref(), who, &self.plan, &self.engine, pin)
     }
 }
 
 /// An existing key, taken only after it signs a test message that verifies in software.
 fn self_tested(
-    session: TokenSession,
+    session: Box<dyn OpenToken>,
     tkey: &crate::signer::pkcs11::TokenKey,
     keyholder: &str,
 ) -> Result<crate::tuf::key::Key, DriverError> {

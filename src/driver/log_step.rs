@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::signer::pkcs11::Pkcs11Signer;
+use super::token_device::TokenSigner;
 
 use crate::transparency::dir::ENTRIES;
 
@@ -20,7 +20,7 @@ impl Session {
     pub(super) fn key_event_log(
         &self,
         seal_hex: &str,
-        signers: &mut [(String, Pkcs11Signer)],
+        signers: &mut [(String, TokenSigner)],
     ) -> Result<Option<KeyLog>, DriverError> {
         let export = self.ws.export();
         let mut ours: Vec<(u32, PathBuf)> = std::fs::read_dir(&export)
@@ -84,7 +84,7 @@ impl Session {
         };
         let mut signed_by = Vec::new();
         for (who, s) in signers.iter_mut() {
-            if super::log_dir::sign_checkpoint_with(&dir, s)
+            if super::log_dir::sign_checkpoint_with(&dir, s.as_mut())
                 .map_err(|e| DriverError::Refused(format!("the key-event log: {e}")))?
             {
                 signed_by.push(who.clone());

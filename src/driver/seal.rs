@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::signer::pkcs11::Pkcs11Signer;
+use super::token_device::TokenSigner;
 use crate::transcript::details::FileDigest;
 use crate::tuf::canonical::Value;
 use crate::tuf::key::KeyId;
@@ -36,7 +36,7 @@ impl Session {
     /// the hash is on screen, [`Session::finish_seal`].)
     pub fn seal(
         mut self,
-        mut signers: Vec<(String, Pkcs11Signer)>,
+        mut signers: Vec<(String, TokenSigner)>,
     ) -> Result<CeremonyReport, DriverError> {
         if signers.is_empty() {
             return Err(DriverError::Io(
@@ -59,10 +59,7 @@ impl Session {
     /// keys of `signers` (logged in, none signed yet), in this order. Returns the seal hash in
     /// hex: the digest each signer then signs, fixed before the first signature. A transcript
     /// sealed already keeps its seal (an interrupted seal continues).
-    pub fn write_seal(
-        &mut self,
-        signers: &[(String, Pkcs11Signer)],
-    ) -> Result<String, DriverError> {
+    pub fn write_seal(&mut self, signers: &[(String, TokenSigner)]) -> Result<String, DriverError> {
         if let Some((hash, _)) = transcript_seal_state(&self.tpath)? {
             return Ok(hash);
         }
@@ -88,7 +85,7 @@ impl Session {
 
     /// `who`'s token signs the written seal. `Ok(false)`: nothing to sign (this key signed it
     /// before an interruption, or the transcript was sealed and closed earlier).
-    pub fn sign_seal(&mut self, who: &str, signer: &mut Pkcs11Signer) -> Result<bool, DriverError> {
+    pub fn sign_seal(&mut self, who: &str, signer: &mut TokenSigner) -> Result<bool, DriverError> {
         // A transcript sealed and signed earlier takes no more signatures (a rerun that
         // finishes the key-event log: its signers sign only the checkpoint).
         if self.transcript.is_none() {
@@ -102,7 +99,7 @@ impl Session {
         }
         let at = self.stamp();
         self.file()?
-            .append_seal_signature(who, signer, at)
+            .append_seal_signature(who, signer.as_mut(), at)
             .map_err(io(format!("{who}'s seal signature")))?;
         Ok(true)
     }
@@ -112,7 +109,7 @@ impl Session {
     pub fn finish_seal(
         self,
         seal_hash: &str,
-        mut signers: Vec<(String, Pkcs11Signer)>,
+        mut signers: Vec<(String, TokenSigner)>,
     ) -> Result<CeremonyReport, DriverError> {
         let exported = self
             .engine

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use crate::ceremony::engine::{Engine, Event, Need, clock_needs_reconfirming};
 use crate::ceremony::script::{Kind, Person, Script};
-use crate::signer::pkcs11::Module;
 
 use super::lock::WorkspaceLock;
 use super::module::{ChosenModule, ModuleUse, choose_module, choose_module_here};
@@ -26,6 +25,7 @@ use super::practice::{
     PRACTICE_LOG_ORIGIN, clean_practice_leftovers, practice_plan, practice_tokens,
 };
 use super::report::{CeremonyReport, finished};
+use super::token_device::TokenModule;
 use super::token_store::{repair_tokens, save_tokens};
 use super::workspace::Workspace;
 
@@ -65,8 +65,10 @@ pub struct Session {
     pub warnings: Vec<String>,
     /// `None` when the transcript is complete (sealed and signed by every signer).
     pub(super) transcript: Option<TranscriptFile>,
-    pub(super) module: Module,
-    pub(super) chosen_module: ChosenModule,
+    /// The tokens: the PKCS#11 module, or a test double in unit tests.
+    pub(super) tokens: Box<dyn TokenModule>,
+    /// The PKCS#11 module file and what chose it (`None`: tokens given by the caller).
+    pub(super) chosen_module: Option<ChosenModule>,
     /// Held for the session's whole life.
     _lock: WorkspaceLock,
     pub(super) online: BTreeMap<String, Value>,
@@ -109,6 +111,33 @@ impl Session {
         real: Option<Plan>,
         clock: Arc<dyn Clock>,
     ) -> Result<Opened, DriverError> {
+        Self::open_inner(ws, script_name, text, sys, real, clock, None)
+    }
+
+    /// [`Session::open_with_clock`] of a ceremony with a plan (not practice tokens) on the
+    /// tokens `tokens` instead of the plan's PKCS#11 module: the seam the terminal UI's unit
+    /// tests use to drive a ceremony on an in-memory test double.
+    pub fn open_with_tokens(
+        ws: &Workspace,
+        script_name: &str,
+        text: &str,
+        sys: &Path,
+        plan: Plan,
+        clock: Arc<dyn Clock>,
+        tokens: Box<dyn TokenModule>,
+    ) -> Result<Opened, DriverError> {
+        Self::open_inner(ws, script_name, text, sys, Some(plan), clock, Some(tokens))
+    }
+
+    fn open_inner(
+        ws: &Workspace,
+        script_name: &str,
+        text: &str,
+        sys: &Path,
+        real: Option<Plan>,
+        clock: Arc<dyn Clock>,
+        given: Option<Box<dyn TokenModule>>,
+    ) -> Result<Opened, DriverError> {
         // One run at a time on a workspace, from before the first token or file is touched
         // until the session ends.
         let lock = WorkspaceLock::acquire(&ws.dir, clock.as_ref())?;
@@ -137,6 +166,7 @@ impl Session {
                     .map_err(io("the SoftHSM2 module"))?;
                 let module = chosen.open().map_err(io("the SoftHSM2 module"))?;
                 let pins = practice_tokens(ws, &module, &people)?;
+                let module: Box<dyn TokenModule> = Box::new(module);
                 save_tokens(ws)?;
                 let plan = Plan {
                     practice: true,
@@ -153,8 +183,9 @@ impl Session {
                     log_origin: Some(PRACTICE_LOG_ORIGIN.into()),
                     ..Plan::default()
                 };
-                (module, chosen, plan, repaired, cleaned)
+                (module, Some(chosen), plan, repaired, cleaned)
             }
+            Some(plan) if let Some(tokens) = given => (tokens, None, plan, Vec::new(), Vec::new()),
             Some(plan) => {
                 let chosen = match &plan.module {
                     Some(c) => c.clone(),
@@ -168,8 +199,9 @@ impl Session {
                     )
                     .map_err(io("the PKCS#11 module"))?,
                 };
-                let module = chosen.open().map_err(io("the PKCS#11 module"))?;
-                (module, chosen, plan, Vec::new(), Vec::new())
+                let module: Box<dyn TokenModule> =
+                    Box::new(chosen.open().map_err(io("the PKCS#11 module"))?);
+                (module, Some(chosen), plan, Vec::new(), Vec::new())
             }
         };
         cleaned.splice(0..0, swept);
@@ -339,7 +371,7 @@ impl Session {
             repaired,
             warnings: Vec::new(),
             transcript,
-            module,
+            tokens: module,
             chosen_module,
             _lock: lock,
             online,
@@ -396,14 +428,15 @@ impl Session {
         self.engine.current_step().unwrap_or("end").to_string()
     }
 
-    /// The PKCS#11 module in use: its file and what chose it.
-    pub fn module_choice(&self) -> &ChosenModule {
-        &self.chosen_module
+    /// The PKCS#11 module in use: its file and what chose it (`None`: the caller gave the
+    /// tokens, [`Session::open_with_tokens`]).
+    pub fn module_choice(&self) -> Option<&ChosenModule> {
+        self.chosen_module.as_ref()
     }
 
-    /// The PKCS#11 module in use.
-    pub fn module(&self) -> &Module {
-        &self.module
+    /// The tokens in use (the PKCS#11 module).
+    pub fn token_module(&self) -> &dyn TokenModule {
+        self.tokens.as_ref()
     }
 
     /// Record why the current step failed (a wrong or locked PIN, a token taken away, a failed

@@ -5,18 +5,19 @@ use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
 use crate::ceremony::engine::Engine;
-use crate::signer::pkcs11::{Module, Pkcs11Signer, TokenDesc, TokenKey, TokenSession};
+use crate::signer::pkcs11::{TokenDesc, TokenKey};
 use crate::tuf::key::KeyId;
 
 use super::error::{DriverError, io, token_error};
 use super::plan::Plan;
+use super::token_device::{OpenToken, TokenModule, TokenSigner};
 
 pub(super) fn login(
-    module: &Module,
+    module: &dyn TokenModule,
     keyholder: &str,
     plan: &Plan,
     typed: Option<&Zeroizing<String>>,
-) -> Result<TokenSession, DriverError> {
+) -> Result<Box<dyn OpenToken>, DriverError> {
     let token = keyholder_token(module, keyholder, plan)?;
     login_to(module, &token, keyholder, plan, typed)
 }
@@ -24,7 +25,7 @@ pub(super) fn login(
 /// The token the plan names for `keyholder` (by label or serial; default: labelled with the
 /// keyholder's name), present now.
 pub(super) fn keyholder_token(
-    module: &Module,
+    module: &dyn TokenModule,
     keyholder: &str,
     plan: &Plan,
 ) -> Result<TokenDesc, DriverError> {
@@ -125,14 +126,14 @@ fn secret_for(
 /// Open a read-write session on `token` and log in with the typed PIN, the plan's, or one asked
 /// on the terminal (naming the token and the keyholder).
 pub(super) fn login_to(
-    module: &Module,
+    module: &dyn TokenModule,
     token: &TokenDesc,
     keyholder: &str,
     plan: &Plan,
     typed: Option<&Zeroizing<String>>,
-) -> Result<TokenSession, DriverError> {
+) -> Result<Box<dyn OpenToken>, DriverError> {
     let session = module
-        .open_session(token, true)
+        .open(token, true)
         .map_err(token_error(format!("the token of {keyholder}")))?;
     session
         .check_not_locked()
@@ -149,7 +150,7 @@ pub(super) fn login_to(
 /// token signs with the old one for the current root and the new one for the new root).
 /// Public key objects are read without logging in.
 pub(super) fn token_holding(
-    module: &Module,
+    module: &dyn TokenModule,
     who: &str,
     plan: &Plan,
     engine: &Engine,
@@ -165,7 +166,7 @@ pub(super) fn token_holding(
 /// tokens (a keyholder replacing their own YubiHSM), each is logged in to with the PIN the
 /// plan gives for it and looked into, so the key is found on the token that holds it.
 pub(super) fn find_token_with(
-    module: &Module,
+    module: &dyn TokenModule,
     who: &str,
     plan: &Plan,
     engine: &Engine,
@@ -190,7 +191,7 @@ pub(super) fn find_token_with(
     // The keyholder's tokens that show their keys only after login.
     let mut hidden = Vec::new();
     for t in tokens {
-        let Ok(session) = module.open_session(&t, false) else {
+        let Ok(session) = module.open(&t, false) else {
             continue;
         };
         let named = t.login_required
@@ -216,7 +217,7 @@ pub(super) fn find_token_with(
             let Some(pin) = planned_secret(&plan.pins, who, t) else {
                 continue;
             };
-            let Ok(session) = module.open_session(t, false) else {
+            let Ok(session) = module.open(t, false) else {
                 continue;
             };
             if session.login(pin).is_ok() && session.keys().is_ok_and(|keys| holds(&keys)) {
@@ -229,13 +230,13 @@ pub(super) fn find_token_with(
 
 /// The keyholder's token key that root (new or current) lists under `keyid`, logged in.
 pub(super) fn token_signer_for(
-    module: &Module,
+    module: &dyn TokenModule,
     who: &str,
     plan: &Plan,
     engine: &Engine,
     keyid: &KeyId,
     pin: Option<&Zeroizing<String>>,
-) -> Result<Pkcs11Signer, DriverError> {
+) -> Result<TokenSigner, DriverError> {
     let token = token_holding(module, who, plan, engine, keyid)?.ok_or_else(|| {
         DriverError::Io(format!(
             "no token present holds key {} of {who}: insert it",
@@ -264,7 +265,7 @@ pub(super) fn token_signer_for(
 /// key of the root in force): the keyholder's own token first, then any other (tokens need not
 /// be labelled after their keyholder). Public key objects are read without logging in.
 pub(super) fn sealing_token(
-    module: &Module,
+    module: &dyn TokenModule,
     who: &str,
     plan: &Plan,
     engine: &Engine,
@@ -276,12 +277,12 @@ pub(super) fn sealing_token(
 }
 
 pub(super) fn ceremony_signer(
-    module: &Module,
+    module: &dyn TokenModule,
     who: &str,
     plan: &Plan,
     engine: &Engine,
     pin: Option<&Zeroizing<String>>,
-) -> Result<(Pkcs11Signer, KeyId), DriverError> {
+) -> Result<(TokenSigner, KeyId), DriverError> {
     let session = match sealing_token(module, who, plan, engine)? {
         Some(token) => login_to(module, &token, who, plan, pin)?,
         // Keys without recorded owners: the keyholder's own token.

@@ -17,8 +17,9 @@ use crate::ceremony::engine::{
     CLOCK_TOLERANCE_SECONDS, Event, Need, ParamJson, parse_reference_time, show_clock_difference,
 };
 use crate::ceremony::script::{ParamValue, Script};
+use crate::driver::TokenSigner;
 use crate::driver::{CeremonyReport, DriverError, Opened, Plan, Session, Workspace};
-use crate::signer::pkcs11::{Pkcs11Signer, TokenDesc, check_pin_length};
+use crate::signer::pkcs11::{TokenDesc, check_pin_length};
 use crate::transport::qr::{Animation, EncodeOptions, QrMatrix, hex_groups, pgp_words};
 use crate::transport::usb::{Medium, RealSystem, find_media};
 use crate::tuf::key::KeyId;
@@ -57,7 +58,7 @@ pub enum Phase {
         /// Keyholders who sign the seal, in order.
         sealers: Vec<String>,
         /// Signers collected so far (logged in).
-        signers: Vec<(String, Pkcs11Signer)>,
+        signers: Vec<(String, TokenSigner)>,
         /// Keyholders skipped (their token is not available).
         skipped: Vec<String>,
         /// The seal hash (hex) once the seal record is written: its signer list is fixed
@@ -408,7 +409,7 @@ impl App {
 
     fn poll_tokens(&mut self) {
         if let Some(s) = self.session() {
-            self.tokens = s.module().tokens().map_err(|e| e.to_string());
+            self.tokens = s.token_module().tokens().map_err(|e| e.to_string());
         }
         self.sealing = match &self.phase {
             Phase::Sealing { session, .. } => self
@@ -3491,6 +3492,10 @@ fn clock_reference(typed: &str, machine: &str, practice: bool) -> Result<Option<
     }
     Ok(Some(typed.to_string()))
 }
+
+#[cfg(test)]
+#[path = "app_fake_tokens_tests.rs"]
+mod fake_tokens_tests;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,272 @@
+//! `App::update` driven by key events without a terminal (as gitui drives its app), on the
+//! in-memory token test double ([`crate::driver::fake_tokens`]): what the room sees when a PIN
+//! is wrong, a token is locked or a token is pulled out while it signs, and a whole practice
+//! bootstrap to the seal. The test double follows PKCS#11 token behaviour (see its module).
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+
+use super::{App, Msg, Phase};
+use crate::ceremony::engine::Need;
+use crate::driver::Session;
+use crate::driver::fake_tokens::{FakeTokens, KEYHOLDERS, bootstrap_on_fakes, pin_of};
+use crate::tui::state::Prompt;
+
+fn press(app: &mut App, code: KeyCode) {
+    app.update(Msg::Key(KeyEvent::from(code)));
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        press(app, KeyCode::Char(c));
+    }
+}
+
+/// What the screen says: title, banner, message, prompt and the screen's own text.
+fn screen(app: &App) -> String {
+    let v = app.view_state();
+    format!(
+        "title: {}\nbanner: {:?}\nmessage: {:?}\nprompt: {:?}\nscreen: {:?}",
+        v.title, v.banner, v.message, v.prompt, v.screen
+    )
+}
+
+fn step(app: &App) -> String {
+    app.session().map(Session::step).unwrap_or_default()
+}
+
+/// A practice 2-of-3 bootstrap-root on fake tokens labelled after the keyholders, in the UI.
+fn open(fakes: &FakeTokens, planned_pins: bool) -> (tempfile::TempDir, App) {
+    let (tmp, session) = bootstrap_on_fakes(fakes, planned_pins);
+    let mut app = App::new(Phase::Ceremony(Box::new(session)));
+    app.term = (120, 50);
+    (tmp, app)
+}
+
+/// The steps the room answers without a token, answered by the driver as `conclave ceremony
+/// run` answers them, until `stop`.
+fn answer_until(app: &mut App, stop: impl Fn(&Need) -> bool) {
+    loop {
+        let Phase::Ceremony(s) = &mut app.phase else {
+            panic!("{}", screen(app))
+        };
+        let need = s.need();
+        if stop(&need) {
+            break;
+        }
+        let (actor, event) = s.answer(need, None).unwrap();
+        s.record(&actor, event).unwrap();
+    }
+    app.after_change();
+}
+
+fn need(app: &App) -> Need {
+    app.session().map(Session::need).unwrap_or(Need::Done)
+}
+
+/// Enter on the token step, confirm, and the PIN prompt is shown.
+fn start_token_step(app: &mut App) {
+    press(app, KeyCode::Enter);
+    assert!(screen(app).contains("Confirm"), "{}", screen(app));
+    press(app, KeyCode::Char('y'));
+    assert!(screen(app).contains("PIN of token"), "{}", screen(app));
+}
+
+fn enter_pin(app: &mut App, pin: &str) {
+    type_text(app, pin);
+    press(app, KeyCode::Enter);
+}
+
+#[test]
+fn a_wrong_pin_is_shown_and_the_ceremony_stays_at_the_same_step() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    let at = step(&app);
+    start_token_step(&mut app);
+    enter_pin(&mut app, "not-alices-pin");
+    let shown = screen(&app);
+    assert!(
+        shown.contains("wrong PIN for token \\\"alice\\\""),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("alice: PIN of token alice (try again)"),
+        "{shown}"
+    );
+    assert_eq!(step(&app), at);
+    assert_eq!(fakes.key_count("alice"), 0);
+    // The right PIN at the prompt asked again generates the key.
+    enter_pin(&mut app, &pin_of("alice"));
+    let shown = screen(&app);
+    assert!(
+        shown.contains("Key of alice generated in the token, self-test passed"),
+        "{shown}"
+    );
+    assert_eq!(fakes.key_count("alice"), 1);
+    assert!(
+        matches!(need(&app), Need::GenerateKey { keyholder, .. } if keyholder == "bob"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_locked_token_is_refused_with_its_message_and_no_pin_is_asked() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    let at = step(&app);
+    // Locked before the step: refused when the token is checked, before any PIN.
+    fakes.set_tries("alice", 0);
+    press(&mut app, KeyCode::Enter);
+    let shown = screen(&app);
+    assert!(
+        shown.contains("the PIN is locked; the token's security officer must unlock it"),
+        "{shown}"
+    );
+    assert!(!shown.contains("PIN of token"), "{shown}");
+    assert_eq!(step(&app), at);
+
+    // One try left: the last wrong PIN locks it, and the right one is then refused as locked.
+    fakes.set_tries("alice", 1);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('y'));
+    // The token's CKF_USER_PIN_FINAL_TRY is read aloud before the PIN is typed.
+    assert!(
+        screen(&app).contains("the token reports ONE PIN try left (CKF_USER_PIN_FINAL_TRY)"),
+        "{}",
+        screen(&app)
+    );
+    press(&mut app, KeyCode::Char('y'));
+    assert!(screen(&app).contains("PIN of token"), "{}", screen(&app));
+    enter_pin(&mut app, "not-alices-pin");
+    assert!(screen(&app).contains("wrong PIN"), "{}", screen(&app));
+    enter_pin(&mut app, &pin_of("alice"));
+    let shown = screen(&app);
+    assert!(
+        shown.contains("is locked (C_Login returned CKR_PIN_LOCKED); nothing was attempted")
+            || shown.contains("is locked (token flags say CKF_USER_PIN_LOCKED)"),
+        "{shown}"
+    );
+    assert!(!shown.contains("try again"), "{shown}");
+    assert_eq!(step(&app), at);
+    assert_eq!(fakes.key_count("alice"), 0);
+}
+
+#[test]
+fn a_token_pulled_out_while_signing_shows_token_removed_and_signing_resumes_when_back() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, true);
+    answer_until(&mut app, |n| matches!(n, Need::Sign { .. }));
+    let at = step(&app);
+    start_token_step(&mut app);
+    fakes.pull_during_next_signature("alice");
+    enter_pin(&mut app, &pin_of("alice"));
+    let shown = screen(&app);
+    assert!(
+        shown.contains("was removed or is not present (C_Sign returned CKR_DEVICE_REMOVED)"),
+        "{shown}"
+    );
+    assert_eq!(step(&app), at);
+    let left = |app: &App| {
+        app.session()
+            .map(|s| s.engine.roles_left("alice").len())
+            .unwrap_or_default()
+    };
+    assert_eq!(left(&app), 2, "nothing of alice's was recorded");
+    // Still out: the room is told which token is missing, no PIN is asked.
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        screen(&app).contains("inserted, expected alice's token holding key"),
+        "{}",
+        screen(&app)
+    );
+    // Back in: signing goes on where it stopped.
+    fakes.insert("alice");
+    start_token_step(&mut app);
+    enter_pin(&mut app, &pin_of("alice"));
+    assert!(
+        screen(&app).contains("alice signed root and targets; each signature verified."),
+        "{}",
+        screen(&app)
+    );
+    assert_eq!(left(&app), 0);
+}
+
+/// Drive the ceremony by keys as a room would: a confirmation is answered `y`, a PIN prompt
+/// with the PIN of the keyholder it names, a review is read to its end (End) and approved
+/// (Enter), every other screen goes on with Enter. Returns every message shown.
+fn drive_by_keys_to_the_summary(app: &mut App) -> Vec<String> {
+    let mut messages = Vec::new();
+    let mut last = String::new();
+    let mut same = 0;
+    for _ in 0..400 {
+        if matches!(app.phase, Phase::Summary { .. }) {
+            return messages;
+        }
+        let shown = screen(app);
+        same = if shown == last { same + 1 } else { 0 };
+        assert!(same < 4, "stuck on:\n{shown}");
+        last = shown;
+        let v = app.view_state();
+        if let Some(m) = &v.message {
+            messages.push(format!("{m:?}"));
+        }
+        match &v.prompt {
+            Prompt::Pin { label, .. } => {
+                let who = label.split(':').next().unwrap_or_default().to_string();
+                enter_pin(app, &pin_of(&who));
+            }
+            Prompt::Confirm { .. } => press(app, KeyCode::Char('y')),
+            Prompt::Text { .. } => panic!("no text is typed here:\n{}", screen(app)),
+            Prompt::None => {
+                if matches!(need(app), Need::Review { .. }) {
+                    press(app, KeyCode::End);
+                }
+                press(app, KeyCode::Enter);
+            }
+        }
+    }
+    panic!("the ceremony did not reach its summary:\n{}", screen(app));
+}
+
+#[test]
+fn a_practice_bootstrap_on_fake_tokens_is_driven_by_keys_to_the_seal() {
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open(&fakes, false);
+    let messages = drive_by_keys_to_the_summary(&mut app);
+    let seen = messages.join("\n");
+    for who in KEYHOLDERS {
+        for said in [
+            format!("Key of {who} generated in the token, self-test passed"),
+            format!("{who} signed root and targets; each signature verified."),
+            format!("{who}'s token will sign the seal"),
+        ] {
+            assert!(seen.contains(&said), "{said} not in:\n{seen}");
+        }
+        assert_eq!(fakes.key_count(who), 1);
+    }
+    let done = screen(&app);
+    assert!(!done.contains("FAILED"), "{done}");
+    let transcript = std::fs::read(tmp.path().join("ws/bootstrap-root.transcript.jsonl"))
+        .or_else(|_| {
+            std::fs::read_dir(tmp.path().join("ws"))
+                .unwrap()
+                .filter_map(Result::ok)
+                .find(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .ends_with(".transcript.jsonl")
+                })
+                .map(|e| std::fs::read(e.path()))
+                .unwrap()
+        })
+        .unwrap();
+    let t = crate::transcript::chain::verify_chain(&transcript).unwrap();
+    assert_eq!(
+        t.records()
+            .iter()
+            .filter(|r| r.action == "seal-signature")
+            .count(),
+        3
+    );
+}
