@@ -82,7 +82,8 @@ fn practice_ceremony_exports_what_conclave_and_python_tuf_accept() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("--repo") && out.contains(": VALID"), "{out}");
     python_accepts(&ws.join("export"));
-    transcript_verifies(&ws);
+    let text = transcript_verifies(&ws);
+    one_id_per_key_in_the_auditor_report(&ws, &text);
     // The root has the three keyholders' keys (from their tokens), threshold 2.
     let verify = conclave()
         .args(["verify", "--trusted-root"])
@@ -133,6 +134,79 @@ fn practice_ceremony_exports_what_conclave_and_python_tuf_accept() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("INVALID"));
+}
+
+/// The auditor's report (text and Markdown) names each key by the key id root lists it under
+/// (with its owner field), as every UI screen does; the token key's own id appears only where
+/// a line explains the mapping, labelled (before: `key-generated` and `seal-signature` lines
+/// and the seal's signer list named the token key's id, a second id for the same key).
+fn one_id_per_key_in_the_auditor_report(ws: &Path, text: &str) {
+    let root: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.join("export/1.root.json")).unwrap()).unwrap();
+    let root_ids: Vec<String> = root["signed"]["keys"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let transcript = std::fs::read_to_string(ws.join("bootstrap-root.transcript.jsonl")).unwrap();
+    let token_ids: Vec<String> = transcript
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["action"] == "seal-signature")
+        .map(|r| r["details"]["keyid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(token_ids.len(), 3, "{transcript}");
+    let md = ws.join("report.md");
+    let out = conclave()
+        .args(["transcript", "verify"])
+        .arg(ws.join("bootstrap-root.transcript.jsonl"))
+        .arg("--trusted-root")
+        .arg(ws.join("export/1.root.json"))
+        .arg("--report")
+        .arg(&md)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let markdown = std::fs::read_to_string(&md).unwrap();
+    for (what, report) in [("text", text), ("markdown", markdown.as_str())] {
+        for id in &token_ids {
+            assert!(
+                !root_ids.contains(id),
+                "the token key id is not the metadata's"
+            );
+            for (at, _) in report.match_indices(id.as_str()) {
+                let before = &report[..at];
+                let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+                let line_end = report[at..].find('\n').map_or(report.len(), |i| at + i);
+                let line = &report[line_start..line_end];
+                // In the text, labelled where it is named; in the report's anchor table, a
+                // row of the column "token key id (seal record)" beside the root key id.
+                let mapping_row = report.contains("| token key id (seal record) |")
+                    && root_ids.iter().any(|r| line.contains(r.as_str()));
+                assert!(
+                    before.ends_with("token key id in the seal record: ") || mapping_row,
+                    "{what}: token key id {id} named without its label:\n{report}"
+                );
+            }
+        }
+        let generated: Vec<&str> = report
+            .lines()
+            .filter(|l| l.contains("generated key"))
+            .collect();
+        assert_eq!(generated.len(), 3, "{what}:\n{report}");
+        for line in generated {
+            assert!(
+                root_ids.iter().any(|id| line.contains(id.as_str())),
+                "{what}: {line}"
+            );
+        }
+    }
 }
 
 /// SIGKILL the process group a rehearsal was started in (the rehearsal runs its ceremony in a

@@ -639,15 +639,32 @@ fn pending_v2(py: &Path) -> (Room, PathBuf, serde_json::Value) {
     (room, v1, pending_file)
 }
 
+/// SHA-256 of a root's canonical signed bytes (the digest its ceremony signed).
+fn signed_digest(root: &serde_json::Value) -> String {
+    let md = conclave::tuf::metadata::Metadata::<conclave::tuf::metadata::Root>::from_bytes(
+        &serde_json::to_vec(root).unwrap(),
+    )
+    .unwrap();
+    hex::encode(md.signed_digest())
+}
+
 /// `conclave ceremony run` of the shipped sign-rstuf-pending-root script, headless, with
-/// RSTUF's pending file on the input media; alice, bob and carol present.
-fn sign_pending_ceremony(room: &Room, ws: &Path, pending_file: &serde_json::Value) -> common::Run {
+/// RSTUF's pending file and the root the room trusts (`anchor`) on the input media, that root
+/// confirmed by `digest` (parameter trusted_root_sha256); alice, bob and carol present.
+fn sign_pending_ceremony(
+    room: &Room,
+    ws: &Path,
+    pending_file: &serde_json::Value,
+    anchor: &serde_json::Value,
+    digest: &str,
+) -> common::Run {
     std::fs::create_dir_all(ws.join("input")).unwrap();
     write_json(&ws.join("input/rstuf-pending.json"), pending_file);
+    write_json(&ws.join("input/rstuf-trusted-root.json"), anchor);
     let answers = room.path("answers-sign.toml");
     std::fs::write(
         &answers,
-        "practice = true\nacknowledgement = \"BAG-R5TUF\"\n[people]\nadministrator = \"ada\"\nkeyholders = [\"alice\", \"bob\", \"carol\"]\nwitnesses = [\"wendy\"]\n",
+        format!("practice = true\nacknowledgement = \"BAG-R5TUF\"\n[people]\nadministrator = \"ada\"\nkeyholders = [\"alice\", \"bob\", \"carol\"]\nwitnesses = [\"wendy\"]\n[parameters]\ntrusted_root_sha256 = \"{digest}\"\n"),
     )
     .unwrap();
     let mut cmd = conclave();
@@ -672,7 +689,8 @@ fn the_sign_rstuf_pending_root_ceremony_signs_what_rstuf_accepts() {
     let py = rstuf_python();
     let (room, v1, pending_file) = pending_v2(&py);
     let ws = room.path("ws-sign");
-    let out = sign_pending_ceremony(&room, &ws, &pending_file);
+    let anchor = json(&v1);
+    let out = sign_pending_ceremony(&room, &ws, &pending_file, &anchor, &signed_digest(&anchor));
     assert_eq!(out.code(), 0, "{out:?}");
     assert!(!out.stdout.contains("FAILED"), "{}", out.stdout);
 
@@ -717,6 +735,7 @@ fn the_sign_rstuf_pending_root_ceremony_signs_what_rstuf_accepts() {
     // The review the room saw: keys by name, the trusted root's threshold, the digest.
     let shown = &out.stdout;
     for want in [
+        "trusted_root is the root this appliance trusts: rstuf-trusted-root.json (root v1",
         "trusted root v1 (signed bytes SHA-256",
         "root keys (threshold 2): alice (",
         digest.as_str(),
@@ -799,10 +818,11 @@ fn the_sign_rstuf_pending_root_ceremony_signs_what_rstuf_accepts() {
 #[test]
 fn a_pending_root_that_does_not_chain_is_refused_before_any_pin() {
     let py = rstuf_python();
-    let (room, _, mut pending_file) = pending_v2(&py);
+    let (room, v1, mut pending_file) = pending_v2(&py);
     pending_file["data"]["metadata"]["root"]["signed"]["version"] = 3.into();
     let ws = room.path("ws-bad");
-    let out = sign_pending_ceremony(&room, &ws, &pending_file);
+    let anchor = json(&v1);
+    let out = sign_pending_ceremony(&room, &ws, &pending_file, &anchor, &signed_digest(&anchor));
     assert_ne!(out.code(), 0, "{out:?}");
     let all = format!("{}{}", out.stdout, out.stderr);
     for want in [
@@ -820,4 +840,227 @@ fn a_pending_root_that_does_not_chain_is_refused_before_any_pin() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(exported, 0, "nothing is exported");
+}
+
+/// Nothing signed, nothing exported: the transcript has no pending-imported or signed record.
+fn nothing_signed(ws: &Path) {
+    let text = std::fs::read_to_string(ws.join("sign-rstuf-pending-root-v1.transcript.jsonl"))
+        .unwrap_or_default();
+    for event in ["\"event\":\"pending-imported\"", "\"event\":\"signed\""] {
+        assert!(!text.contains(event), "{event} recorded: {text}");
+    }
+    let exported = std::fs::read_dir(ws.join("export"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(exported, 0, "nothing is exported");
+}
+
+/// The connected side (RSTUF's API) is not trusted for the anchor: a `trusted_root` that lists
+/// the real keyholders' keys plus two keys of the attacker's, named alice and bob (meeting the
+/// threshold by themselves) is refused at import, before any PIN, because it is not the root the room
+/// confirmed by digest. So are a trusted root file the room did not confirm (wrong digest)
+/// and a ceremony without one.
+#[test]
+fn a_trusted_root_from_the_connected_side_is_not_an_anchor() {
+    use common::builders::TestKey;
+    let py = rstuf_python();
+    let (room, v1, mut pending_file) = pending_v2(&py);
+    let anchor = json(&v1);
+    let digest = signed_digest(&anchor);
+    // The attacker's trusted root v1: the real keys and threshold, plus m1 and m2 as root keys,
+    // signed by m1 and m2 only (2 of threshold 2: it meets its own threshold).
+    let real = pending_file.clone();
+    let (m1, m2) = (TestKey::ed25519(201), TestKey::ed25519(202));
+    let mut forged = anchor.clone();
+    for (m, name) in [(&m1, "alice"), (&m2, "bob")] {
+        // Named as the real keyholders, as an attacker would.
+        let mut key = m.json.clone();
+        key["x-rstuf-key-name"] = name.into();
+        forged["signed"]["keys"][&m.id] = key;
+        forged["signed"]["roles"]["root"]["keyids"]
+            .as_array_mut()
+            .unwrap()
+            .push(m.id.clone().into());
+    }
+    let sigs: Vec<serde_json::Value> = [&m1, &m2]
+        .iter()
+        .map(|m| serde_json::json!({"keyid": m.id, "sig": m.sign_hex(&forged["signed"])}))
+        .collect();
+    forged["signatures"] = sigs.into();
+    pending_file["data"]["metadata"]["trusted_root"] = forged;
+    let ws = room.path("ws-forged");
+    let out = sign_pending_ceremony(&room, &ws, &pending_file, &anchor, &digest);
+    assert_ne!(
+        out.code(),
+        0,
+        "a forged trusted_root was signed against: {out:?}"
+    );
+    let all = format!("{}{}", out.stdout, out.stderr);
+    for want in [
+        "rstuf-pending.json: $.data.metadata.trusted_root: root v1 (signed bytes SHA-256",
+        "is not the root this appliance trusts, rstuf-trusted-root.json (root v1",
+        "no PIN was asked",
+    ] {
+        assert!(all.contains(want), "missing {want:?} in {out:?}");
+    }
+    nothing_signed(&ws);
+
+    // The real pending file, but the room's digest is not the anchor file's.
+    let ws = room.path("ws-wrong-digest");
+    let out = sign_pending_ceremony(&room, &ws, &real, &anchor, &"0".repeat(64));
+    assert_ne!(out.code(), 0, "{out:?}");
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains(&format!(
+            "rstuf-trusted-root.json: $.signed: SHA-256 of the signed bytes is {digest}, not"
+        )) && all.contains("no PIN was asked"),
+        "{out:?}"
+    );
+    nothing_signed(&ws);
+    // No digest confirmed by the room.
+    let ws = room.path("ws-no-digest");
+    let out = sign_pending_ceremony(&room, &ws, &real, &anchor, "");
+    assert_ne!(out.code(), 0, "{out:?}");
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains("parameter trusted_root_sha256: empty"),
+        "{out:?}"
+    );
+    nothing_signed(&ws);
+}
+
+/// A signature already in the pending root counts only if it verifies: carol's, altered by
+/// the connected side (one bit flipped: well-formed, invalid), is shown as invalid in the review, carol is asked and signs, and her exported payload
+/// verifies (python-tuf) and with alice's and bob's meets both thresholds.
+#[test]
+fn an_invalid_signature_in_the_pending_root_does_not_count() {
+    let py = rstuf_python();
+    let (room, v1, mut pending_file) = pending_v2(&py);
+    let root = &mut pending_file["data"]["metadata"]["root"];
+    let sigs = root["signatures"].as_array_mut().unwrap();
+    assert_eq!(
+        sigs.len(),
+        1,
+        "carol's signature from RSTUF's CLI: {sigs:?}"
+    );
+    // A well-formed signature that does not verify under carol's key: one bit flipped.
+    let mut raw = hex::decode(sigs[0]["sig"].as_str().unwrap()).unwrap();
+    let n = raw.len();
+    raw[n - 2] ^= 1;
+    sigs[0]["sig"] = hex::encode(raw).into();
+    let anchor = json(&v1);
+    let ws = room.path("ws-invalid");
+    let out = sign_pending_ceremony(&room, &ws, &pending_file, &anchor, &signed_digest(&anchor));
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stdout.contains("signature by carol (") && out.stdout.contains("is INVALID ("),
+        "{}",
+        out.stdout
+    );
+    let text =
+        std::fs::read_to_string(ws.join("sign-rstuf-pending-root-v1.transcript.jsonl")).unwrap();
+    let who: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["details"]["event"] == "signed")
+        .map(|r| r["details"]["keyholder"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(who, ["alice", "bob", "carol"], "{text}");
+    let mut payloads: Vec<PathBuf> = std::fs::read_dir(ws.join("export"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_str().unwrap().contains("sign-payload-v2-"))
+        .collect();
+    payloads.sort();
+    assert_eq!(payloads.len(), 3, "{payloads:?}");
+    let p2 = room.path("pending-v2-invalid.json");
+    write_json(&p2, &pending_file);
+    let mut args: Vec<&Path> = vec![Path::new("signed"), &p2];
+    args.extend(payloads.iter().map(PathBuf::as_path));
+    let chain = check(&args);
+    assert_eq!(chain.code(), 0, "{chain:?}");
+    assert!(
+        chain.stdout.contains("signature by carol verifies"),
+        "{}",
+        chain.stdout
+    );
+}
+
+/// bootstrap-rstuf with RSTUF's custom delegations (parameter `delegations`) instead of hash
+/// bins: ceremony-payload.json carries exactly `delegations` (python-tuf checks every rule of
+/// the payload), RSTUF's CLI models and python-tuf's `Delegations` load it and it round-trips;
+/// a delegation key with a field RSTUF's API drops is refused, naming the parameter and field.
+#[test]
+fn a_bootstrap_with_custom_delegations_writes_what_rstuf_reads() {
+    use common::builders::TestKey;
+    let py = rstuf_python();
+    let room = room();
+    let ws = room.path("ws-delegations");
+    online_keys(&ws);
+    let k = TestKey::ed25519(42);
+    let mut key = k.json.clone();
+    key["x-rstuf-key-name"] = "project-a-key".into();
+    let d = serde_json::json!({
+        "keys": { k.id.clone(): key },
+        "roles": [{
+            "name": "project-a", "keyids": [k.id.clone()], "threshold": 1,
+            "terminating": true, "paths": ["project-a/*"], "x-rstuf-expire-policy": 30
+        }]
+    });
+    let out = ceremony(
+        &room,
+        &ws,
+        &format!("bootstrap_signatures = 1\ndelegations = '{d}'"),
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    let payload = ws.join("export/ceremony-payload.json");
+    let p = json(&payload);
+    let roles = &p["settings"]["roles"];
+    assert!(roles.get("bins").is_none(), "{p}");
+    assert_eq!(roles["delegations"], d);
+    // The room saw them on the review.
+    assert!(
+        out.stdout.contains(
+            "custom delegation project-a: paths project-a/*, threshold 1 of project-a-key"
+        ),
+        "{}",
+        out.stdout
+    );
+    let chk = check(&[Path::new("ceremony"), &payload, Path::new("1")]);
+    assert_eq!(chk.code(), 0, "{chk:?}");
+    assert!(
+        chk.stdout
+            .contains("ok: exactly one of bins and delegations"),
+        "{}",
+        chk.stdout
+    );
+    let cli = rstuf_cli(&py, &["payload", payload.to_str().unwrap()]);
+    assert_eq!(cli.code(), 0, "{cli:?}");
+    assert!(
+        cli.stdout
+            .contains("RSTUF's models load it; delegated roles: project-a"),
+        "{}",
+        cli.stdout
+    );
+
+    // A delegation key with a field RSTUF's API would drop.
+    let mut bad = d.clone();
+    bad["keys"][&k.id]["x-tuf-on-ci-keyowner"] = "@alice".into();
+    let ws = room.path("ws-delegations-bad");
+    online_keys(&ws);
+    let out = ceremony(
+        &room,
+        &ws,
+        &format!("bootstrap_signatures = 1\ndelegations = '{bad}'"),
+    );
+    assert_ne!(out.code(), 0, "{out:?}");
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains(&format!(
+            "parameter delegations: $.keys.{}.x-tuf-on-ci-keyowner: RSTUF's API drops key fields other than x-rstuf-*",
+            k.id
+        )),
+        "{out:?}"
+    );
+    assert!(!ws.join("export/ceremony-payload.json").exists());
 }

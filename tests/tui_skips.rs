@@ -241,8 +241,67 @@ fn skips_are_recorded_signing_closes_when_met_and_a_failed_check_is_never_called
     skip(&mut app, "left the room");
     let third = skip(&mut app, "left the room");
     assert!(third.contains("checkpoint cannot be signed"), "{third}");
+    // dave and erin log in; nothing is signed until the seal is written.
     for who in ["dave", "erin"] {
         sign_with_token(&mut app, &pins[who]);
+    }
+    let tpath = ws.dir.join("bootstrap-root.transcript.jsonl");
+    assert!(
+        !std::fs::read_to_string(&tpath)
+            .unwrap()
+            .contains("\"action\":\"seal\""),
+        "the seal is written only once every keyholder has logged in or been skipped"
+    );
+    // The seal is written listing them, and its hash is on screen before the first seal
+    // signature (before: the seal was written and signed in one go after the last login,
+    // and its hash appeared only on the summary).
+    press(&mut app, KeyCode::Enter);
+    let question = screen(&app);
+    assert!(
+        question.contains("Write the seal? It lists dave, erin"),
+        "{question}"
+    );
+    press(&mut app, KeyCode::Char('y'));
+    let transcript = std::fs::read_to_string(&tpath).unwrap();
+    assert!(!transcript.contains("seal-signature"), "{transcript}");
+    let seal_line = transcript
+        .lines()
+        .find(|l| l.contains("\"action\":\"seal\""))
+        .expect("the seal record is written");
+    let record: serde_json::Value = serde_json::from_str(seal_line).unwrap();
+    let seal_hash = record["hash"].as_str().unwrap().to_string();
+    let grouped = |h: &str| {
+        h.as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c).to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let before = screen(&app);
+    assert!(
+        before.contains("role: \"seal\"") && before.contains(&grouped(&seal_hash)),
+        "the seal hash {seal_hash} is on the screen before anyone signs it:\n{before}"
+    );
+    // A skip once the seal lists its signers is refused.
+    press(&mut app, KeyCode::Char('s'));
+    assert!(
+        screen(&app).contains("dave must sign it"),
+        "{}",
+        screen(&app)
+    );
+    for who in ["dave", "erin"] {
+        press(&mut app, KeyCode::Enter);
+        let q = screen(&app);
+        assert!(
+            q.contains(&format!("{who} signs the seal")) && q.contains(&grouped(&seal_hash)[..9]),
+            "{q}"
+        );
+        press(&mut app, KeyCode::Char('y'));
+        assert!(
+            screen(&app).contains(&format!("{who} signed the seal.")),
+            "{}",
+            screen(&app)
+        );
     }
     press(&mut app, KeyCode::Enter);
     let done = screen(&app);

@@ -94,6 +94,9 @@ pub struct EndState {
     pub known: Vec<Key>,
     /// The keyholders of the roll call.
     pub keyholders: Vec<String>,
+    /// (token key id, metadata key id) for every known key the metadata lists under another
+    /// id than the token key's own (the owner field is part of the key id).
+    pub key_ids: Vec<(String, String)>,
 }
 
 /// The replay: conformance, the room's record and the engine's end state.
@@ -151,12 +154,24 @@ fn end_state(engine: &Engine) -> EndState {
             known.push(key.clone());
         }
     }
+    let mut key_ids: Vec<(String, String)> = Vec::new();
+    for key in &known {
+        let Ok(pk) = key.public_key() else { continue };
+        let token = Key::from_public_key(&pk).key_id().0;
+        if let Some(meta) = engine.key_for_material(&pk.material())
+            && meta.0 != token
+            && !key_ids.iter().any(|(t, _)| *t == token)
+        {
+            key_ids.push((token, meta.0));
+        }
+    }
     EndState {
         root_before,
         root_after,
         holders,
         known,
         keyholders: engine.keyholders().to_vec(),
+        key_ids,
     }
 }
 
@@ -399,6 +414,11 @@ pub fn verify_transcript(input: &AuditInput<'_>) -> Audit {
     a.conformance = Some(r.conformance.line());
     a.keys = r.conformance.keys().to_vec();
     a.room = Some(r.room);
+    a.key_ids = r
+        .end
+        .as_ref()
+        .map(|e| e.key_ids.clone())
+        .unwrap_or_default();
     let Some(Ok(seal)) = &a.seal else {
         return a;
     };

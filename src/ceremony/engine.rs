@@ -60,7 +60,9 @@ pub use keys::{OWNER_FIELD, key_owner, owned_key};
 pub use proposal::{Proposal, accepted_loss_line, added_key_id_mismatches, proposal_findings};
 pub use review::{KeyRow, RoleKeyTable};
 pub use rstuf::{BOOTSTRAP_SIGNATURES, MODEL_PARAM};
-pub use rstuf_pending::{PENDING_FILE, sign_payload_file_name};
+pub use rstuf_pending::{
+    PENDING_FILE, TRUSTED_ROOT_FILE, TRUSTED_ROOT_SHA256, sign_payload_file_name,
+};
 pub use summary::{
     ReviewSummary, SUMMARY_FIRST_ABOVE_LINES, answered_request_set, top_level_lines,
 };
@@ -504,8 +506,17 @@ impl Engine {
                 self.import_tuf_on_ci(files, known_good)?;
                 self.advance();
             }
-            (Action::ImportPending, Event::PendingImported { name, file, .. }) => {
-                self.import_rstuf_pending(name, file)?;
+            (
+                Action::ImportPending,
+                Event::PendingImported {
+                    name,
+                    file,
+                    trusted_root_name,
+                    trusted_root,
+                    ..
+                },
+            ) => {
+                self.import_rstuf_pending(name, file, trusted_root_name, trusted_root)?;
                 self.advance();
             }
             (Action::ImportLayout, Event::LayoutImported { file, .. }) => {

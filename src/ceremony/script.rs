@@ -521,7 +521,7 @@ fn action_settings(a: Action) -> (&'static [&'static str], &'static [&'static st
         Action::ImportKeys => (&[], &["roles"]),
         Action::ImportLayout => (&[], &["file"]),
         Action::ImportEvent => (&[], &["event", "known_good"]),
-        Action::ImportPending => (&[], &["file"]),
+        Action::ImportPending => (&[], &["file", "trusted_root"]),
         // `existing = "use"`: take a key the token already holds under the ceremony's label
         // instead of generating one (shown as existing in the review and the transcript).
         Action::GenerateKey => (&[], &["for", "existing"]),

@@ -43,28 +43,6 @@ pub fn map(e: DriverError) -> CliError {
     }
 }
 
-/// Environment variable giving the rehearsal child its parent's pid.
-const REHEARSE_PARENT: &str = "CONCLAVE_REHEARSE_PARENT";
-
-/// The ceremony child must not outlive the `conclave rehearse` the user started (killed with
-/// -9, it would go on to the seal and share the terminal with the next run): the kernel kills
-/// it when its parent dies (`PR_SET_PDEATHSIG`), and a parent that died before that was set is
-/// noticed here.
-fn die_with_parent() -> Result<(), CliError> {
-    use rustix::process::{Signal, getppid, set_parent_process_death_signal};
-    set_parent_process_death_signal(Some(Signal::KILL))
-        .map_err(|e| CliError::Io(format!("cannot tie the rehearsal to its parent: {e}")))?;
-    let expected = std::env::var(REHEARSE_PARENT).ok();
-    let parent = getppid().map(|p| p.as_raw_nonzero().get().to_string());
-    if expected.is_some() && parent != expected {
-        return Err(CliError::Io(
-            "the conclave rehearse that started this run has ended; run the same command again"
-                .into(),
-        ));
-    }
-    Ok(())
-}
-
 /// Run `conclave rehearse`.
 pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
     // Refused before any workspace or practice token is made.
@@ -92,29 +70,22 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
     };
     let ws = rehearse::prepare(&dir).map_err(map)?;
     let conf = ws.softhsm_conf();
-    let in_child = std::env::var_os(REHEARSE_CHILD).is_some_and(|v| Path::new(&v) == conf)
-        && std::env::var_os("SOFTHSM2_CONF").is_some_and(|v| Path::new(&v) == conf);
-    if in_child {
-        die_with_parent()?;
+    if rehearse::in_softhsm_child(REHEARSE_CHILD, &conf) {
+        rehearse::die_with_parent().map_err(map)?;
     } else {
-        // SoftHSM2 reads SOFTHSM2_CONF when the module is initialised; this process's
-        // environment cannot be changed safely, so the ceremony runs in a child with it.
-        let exe = std::env::current_exe()
-            .map_err(|e| CliError::Usage(format!("cannot find the conclave executable: {e}")))?;
-        let mut cmd = std::process::Command::new(exe);
-        cmd.arg("rehearse");
+        // The ceremony runs in a child whose SOFTHSM2_CONF names the workspace's tokens.
+        let mut args: Vec<std::ffi::OsString> = vec!["rehearse".into()];
         if headless {
-            cmd.arg("--headless");
+            args.push("--headless".into());
         }
-        let status = cmd
-            .args(["--script", &a.script, "--workspace"])
-            .arg(&ws.dir)
-            .env("SOFTHSM2_CONF", &conf)
-            .env(REHEARSE_CHILD, &conf)
-            .env(REHEARSE_PARENT, std::process::id().to_string())
-            .status()
-            .map_err(|e| CliError::Io(format!("cannot run conclave again: {e}")))?;
-        return match status.code() {
+        args.extend([
+            "--script".into(),
+            a.script.clone().into(),
+            "--workspace".into(),
+        ]);
+        args.push(ws.dir.clone().into_os_string());
+        let code = rehearse::run_softhsm_child(args, &conf, REHEARSE_CHILD, true).map_err(map)?;
+        return match code {
             Some(0) => Ok(Outcome {
                 stdout: String::new(),
                 success: true,

@@ -183,13 +183,18 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
             show_message(&e.to_string())
         ))
     })?;
-    let (anchor, field) = match &pending.trusted {
-        Some(t) => (t, "$.data.metadata.trusted_root"),
-        None => (&pending.root, "$.data.metadata.root"),
-    };
-    if anchor.signed_bytes() != trusted.signed_bytes() {
+    if pending.trusted.is_some() {
+        // The trusted_root is the appliance's root or its next version signed by it.
+        rstuf::check_anchor(
+            &file,
+            &pending,
+            &a.trusted_root.display().to_string(),
+            &trusted,
+        )
+        .map_err(invalid)?;
+    } else if pending.root.signed_bytes() != trusted.signed_bytes() {
         return Err(CliError::Invalid(format!(
-            "{file}: {field}: not the root this appliance trusts ({}): refusing to sign",
+            "{file}: $.data.metadata.root: not the root this appliance trusts ({}): refusing to sign",
             a.trusted_root.display()
         )));
     }

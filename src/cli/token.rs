@@ -178,13 +178,16 @@ impl SigningKey {
         let (session, tkey, logged_in) =
             open_key_or_login(&module, token, key, keyholder, pin_stdin, purpose)?;
         let token = session.token().clone();
-        let public = tkey.public.clone().map_err(|reason| {
-            CliError::Invalid(format!(
-                "key \"{}\" on {token} cannot be used: {}",
-                crate::text::show(&tkey.label),
-                crate::text::show(&reason)
-            ))
-        })?;
+        // A key Conclave cannot use is a device error (exit 2), as docs/hsm.md says for every
+        // command that signs with a token key.
+        let public = tkey
+            .public
+            .clone()
+            .map_err(|reason| TokenError::UnsupportedKey {
+                token: token.to_string(),
+                label: tkey.label.clone(),
+                reason,
+            })?;
         Ok(SigningKey {
             session,
             key: tkey,
@@ -894,34 +897,6 @@ fn keygen_done(
     }
 }
 
-fn find_softhsm(explicit: Option<&Path>) -> Result<PathBuf, CliError> {
-    if let Some(p) = explicit {
-        return Ok(p.to_path_buf());
-    }
-    crate::signer::pkcs11::MODULE_DIRS
-        .iter()
-        .map(|d| Path::new(d).join("libsofthsm2.so"))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            CliError::Usage("SoftHSM2 (libsofthsm2.so) not found; install the Debian package softhsm2 or give --module".into())
-        })
-}
-
-fn random_digits(n: usize) -> Pin {
-    use rand_core::RngCore;
-    let mut s = Zeroizing::new(String::with_capacity(n));
-    while s.len() < n {
-        let mut b = [0u8; 1];
-        rand_core::OsRng.fill_bytes(&mut b);
-        if b[0] < 250 {
-            s.push(char::from(b'0' + b[0] % 10));
-        }
-    }
-    s
-}
-
-const PRACTICE_CHILD: &str = "CONCLAVE_PRACTICE_CONF";
-
 fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
     for name in &a.keyholders {
         if name.is_empty() || name.len() > 32 || name.chars().any(|c| c.is_control()) {
@@ -938,7 +913,9 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
             types.push(Some(parse_alg(t)?));
         }
     }
-    let module_path = find_softhsm(a.module.as_deref())?;
+    let module_path = crate::driver::find_softhsm(a.module.as_deref()).ok_or_else(|| {
+        CliError::Usage("SoftHSM2 (libsofthsm2.so) not found; install the Debian package softhsm2 or give --module".into())
+    })?;
     std::fs::create_dir_all(&a.dir)
         .map_err(|e| CliError::Io(format!("cannot create {}: {e}", a.dir.display())))?;
     let dir = a
@@ -946,8 +923,7 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
         .canonicalize()
         .map_err(|e| CliError::Io(format!("cannot resolve {}: {e}", a.dir.display())))?;
     let conf = dir.join("softhsm2.conf");
-    let in_child = std::env::var_os(PRACTICE_CHILD).is_some_and(|v| Path::new(&v) == conf)
-        && std::env::var_os("SOFTHSM2_CONF").is_some_and(|v| Path::new(&v) == conf);
+    let in_child = crate::driver::in_softhsm_child(crate::driver::PRACTICE_CHILD, &conf);
     if !in_child {
         // SoftHSM2 reads SOFTHSM2_CONF when the module is initialised; the environment of this
         // process cannot be changed safely, so the work runs in a child with the right one.
@@ -967,15 +943,14 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
         );
         crate::folder::write_private_file(&conf, text.as_bytes())
             .map_err(|e| CliError::Io(format!("cannot write {}: {e}", conf.display())))?;
-        let exe = std::env::current_exe()
-            .map_err(|e| CliError::Usage(format!("cannot find the conclave executable: {e}")))?;
-        let status = std::process::Command::new(exe)
-            .args(std::env::args_os().skip(1))
-            .env("SOFTHSM2_CONF", &conf)
-            .env(PRACTICE_CHILD, &conf)
-            .status()
-            .map_err(|e| CliError::Usage(format!("cannot run conclave again: {e}")))?;
-        return match status.code() {
+        let code = crate::driver::run_softhsm_child(
+            std::env::args_os().skip(1),
+            &conf,
+            crate::driver::PRACTICE_CHILD,
+            false,
+        )
+        .map_err(super::rehearse::map)?;
+        return match code {
             Some(0) => done(String::new()),
             Some(1) => Err(CliError::Invalid(format!(
                 "practice setup in {} failed (see above)",
@@ -996,28 +971,16 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
         "PRACTICE tokens in {} (SoftHSM2; software keys, not for production ceremonies)\n",
         dir.display()
     ));
-    for (i, name) in a.keyholders.iter().enumerate() {
-        if module
-            .tokens()?
-            .iter()
-            .any(|t| t.initialized && &t.label == name)
-        {
-            return Err(CliError::Usage(format!(
-                "a token labelled \"{name}\" already exists in {}",
-                dir.display()
-            )));
-        }
-        let so_pin = random_digits(8);
-        let pin = random_digits(6);
-        let token = module.init_token(name, &so_pin, &pin)?;
-        let alg = types.get(i % types.len().max(1)).copied().flatten();
-        let mut key = None;
-        if let Some(alg) = alg {
-            let session = module.open_session(&token, true)?;
-            session.login(&pin)?;
-            let g = session.generate(alg, name, None, EdParams::Auto)?;
-            key = Some(g);
-        }
+    let made =
+        crate::driver::init_practice_tokens(&module, &dir, &a.keyholders, &types).map_err(|e| {
+            match e {
+                crate::driver::PracticeTokenError::Exists { .. } => CliError::Usage(e.to_string()),
+                crate::driver::PracticeTokenError::Token(t) => CliError::from(t),
+            }
+        })?;
+    for made in &made {
+        let (name, token, pin, so_pin) = (&made.keyholder, &made.token, &made.pin, &made.so_pin);
+        let key = made.key.as_ref();
         text.push_str(&format!(
             "\nkeyholder {name}: token \"{}\" serial {}\n  user PIN {}   SO PIN {}\n",
             token.label,
@@ -1025,7 +988,7 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
             pin.as_str(),
             so_pin.as_str()
         ));
-        if let Some(g) = &key {
+        if let Some(g) = key {
             text.push_str(&format!(
                 "  key \"{}\" {} keyid {}\n",
                 g.label,
@@ -1039,7 +1002,7 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
             "serial": token.serial,
             "pin": pin.as_str(),
             "so_pin": so_pin.as_str(),
-            "key": key.as_ref().map(|g| serde_json::json!({
+            "key": key.map(|g| serde_json::json!({
                 "label": g.label,
                 "type": key_type_name(g.public.algorithm()),
                 "keyid": g.key.key_id().0,
@@ -1254,30 +1217,21 @@ pub fn sign_with_token(req: &SignRequest<'_>) -> Result<TokenSignature, CliError
     let what = format!("{ty} version {version} ({})", req.metadata.display());
 
     // 2. The token and the key (public objects: no PIN needed yet).
-    let module = req.module.open(req.config)?;
-    let holder_name = req.keyholder;
     let holder = req
         .keyholder
         .map(|k| format!(" of keyholder {k}"))
         .unwrap_or_default();
-    let (session, tkey, logged_in) = open_key_or_login(
-        &module,
+    let k = SigningKey::open(
+        req.module,
+        req.config,
         req.token,
         req.key,
-        holder_name,
+        req.keyholder,
         req.pin_stdin,
         &format!("sign {what}"),
     )?;
-    let token = session.token().clone();
-    let public = tkey
-        .public
-        .clone()
-        .map_err(|reason| TokenError::UnsupportedKey {
-            token: token.to_string(),
-            label: tkey.label.clone(),
-            reason,
-        })?;
-    warn_advisories(&token, public.algorithm());
+    let (token, tkey, public) = (&k.token, &k.key, &k.public);
+    warn_advisories(token, public.algorithm());
     let material = public.material();
     let mut keyids: Vec<KeyId> = Vec::new();
     let mut named_by = Vec::new();
@@ -1289,7 +1243,7 @@ pub fn sign_with_token(req: &SignRequest<'_>) -> Result<TokenSignature, CliError
             named_by.push(format!("{desc} as {id}"));
         }
     }
-    let own_id = Key::from_public_key(&public).key_id();
+    let own_id = Key::from_public_key(public).key_id();
     if keyids.is_empty() {
         let why = auth.missing.clone().unwrap_or_else(|| {
             format!(
@@ -1316,20 +1270,14 @@ pub fn sign_with_token(req: &SignRequest<'_>) -> Result<TokenSignature, CliError
     }
 
     // 3. PIN, login, sign, verify.
-    if !logged_in {
-        session.check_not_locked()?;
-        let pin = ask_pin(
-            &token,
-            req.pin_stdin,
-            &format!(
-                "PIN for {token}{holder} to sign {what} with key \"{}\": ",
-                tkey.label
-            ),
-        )?;
-        session.login(&pin)?;
-        drop(pin);
-    }
-    let mut signer = session.signer(&tkey)?;
+    k.login(
+        req.pin_stdin,
+        &format!(
+            "PIN for {token}{holder} to sign {what} with key \"{}\": ",
+            tkey.label
+        ),
+    )?;
+    let mut signer = k.session.signer(tkey)?;
     let msg = md.signed_bytes();
     let start = Instant::now();
     let sig = signer.sign(msg).map_err(|e| match e {
@@ -1348,7 +1296,7 @@ pub fn sign_with_token(req: &SignRequest<'_>) -> Result<TokenSignature, CliError
         keyids,
         named_by,
         roles: auth.roles,
-        token,
+        token: token.clone(),
         key_label: tkey.label.clone(),
         what,
         took,

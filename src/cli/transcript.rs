@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::driver::audit_files::{AuditFiles, AuditFilesError, AuditPaths};
 use crate::transcript::audit::{Audit, UNANCHORED_WHY, Verdict};
-use crate::transcript::display::{clean, hex_groups, pgp_word_lines, pgp_words, summary};
+use crate::transcript::display::{clean, hex_groups, pgp_word_lines, pgp_words};
 use crate::transcript::record::sha256;
 use crate::transcript::report::{html, markdown};
 
@@ -184,7 +184,7 @@ fn render_text(
             clean(&r.actor),
             clean(r.step.as_deref().unwrap_or("-")),
             r.action,
-            summary(r)
+            a.record_summary(r)
         );
     }
     if let Some(e) = &a.chain_error {
@@ -217,7 +217,7 @@ fn render_text(
                 let _ = writeln!(
                     o,
                     "    {}  {}  ({}, seq {})",
-                    clean(&k.keyid.to_string()),
+                    clean(a.metadata_key_id(&k.keyid.0)),
                     clean(&k.actor),
                     clean(&k.key.scheme),
                     k.seq
@@ -313,16 +313,21 @@ fn render_anchor(o: &mut String, a: &Audit) {
             for s in &an.signers {
                 let _ = writeln!(
                     o,
-                    "  seal signature seq {}: {} by \"{}\" (transcript: held by {}){}",
+                    "  seal signature seq {}: key {} by \"{}\" (transcript: held by {}; token key id in the seal record: {}){}",
                     s.seq,
-                    clean(&s.keyid),
+                    clean(
+                        s.root_keyid
+                            .as_deref()
+                            .unwrap_or_else(|| a.metadata_key_id(&s.keyid))
+                    ),
                     clean(&s.actor),
                     s.holder
                         .as_deref()
                         .map_or_else(|| "nobody named".into(), clean),
+                    clean(&s.keyid),
                     match &s.root_keyid {
-                        Some(id) => format!(", root key {}", clean(id)),
-                        None => ", not a root key of that root (not counted)".into(),
+                        Some(_) => ", a root key of that root",
+                        None => ", not a root key of that root (not counted)",
                     }
                 );
             }
@@ -371,7 +376,7 @@ fn render_json(
                 "actor": r.actor,
                 "step": r.step,
                 "action": r.action,
-                "summary": summary(r),
+                "summary": a.record_summary(r),
                 "hash": r.hash_hex(),
             })
         })

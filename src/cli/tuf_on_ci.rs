@@ -6,15 +6,14 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::folder::{read_limited, read_regular_nofollow, write_new_file, write_replacing};
+use crate::folder::{read_limited, write_new_file, write_replacing};
 use crate::signer::Signer;
 use crate::text::show;
 use crate::transport::bundle::{Bundle, MAX_BUNDLE_SIZE};
-use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
 use crate::tuf::key::KeyId;
 use crate::tuf::metadata::Signature;
 use crate::tuf::tuf_on_ci::{
-    self as core, DetachedSignature, MetadataFolder, ROOT_HISTORY, Review, describe_key,
+    self as core, DetachedSignature, MetadataFolder, Review, describe_key,
 };
 
 use super::token::{ModuleArg, SigningKey};
@@ -127,72 +126,15 @@ pub fn run(cmd: &TufOnCiCommand, config: Option<&Path>) -> Result<Outcome, CliEr
     }
 }
 
-/// The `metadata/` folder: `dir` itself, or `dir/metadata` when the user named the checkout.
-fn metadata_dir(dir: &Path) -> PathBuf {
-    let inner = dir.join("metadata");
-    if inner.is_dir() && !dir.join("root.json").exists() {
-        inner
-    } else {
-        dir.to_path_buf()
-    }
-}
-
-/// Read a tuf-on-ci `metadata/` folder: its regular files and those of `root_history/`; any
-/// other sub-folder, link or special file is refused by name.
-pub fn read_metadata_folder(dir: &Path) -> Result<MetadataFolder, CliError> {
-    let dir = metadata_dir(dir);
-    let label = dir.display().to_string();
-    let mut files = Vec::new();
-    read_level(&dir, "", &label, &mut files)?;
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(MetadataFolder { label, files })
-}
-
-fn read_level(
-    dir: &Path,
-    prefix: &str,
-    label: &str,
-    files: &mut Vec<(String, Vec<u8>)>,
-) -> Result<(), CliError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| CliError::Io(format!("{}: {e}", show(&dir.display().to_string()))))?;
-    for entry in entries {
-        let entry = entry
-            .map_err(|e| CliError::Io(format!("{}: {e}", show(&dir.display().to_string()))))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            return Err(CliError::Invalid(format!(
-                "{}: a file name that is not UTF-8 ({})",
-                show(label),
-                show(&name.to_string_lossy())
-            )));
-        };
-        let rel = format!("{prefix}{name}");
-        let kind = entry
-            .file_type()
-            .map_err(|e| CliError::Io(format!("{}/{}: {e}", show(label), show(&rel))))?;
-        if kind.is_dir() {
-            if prefix.is_empty() && name == ROOT_HISTORY {
-                read_level(&entry.path(), &format!("{ROOT_HISTORY}/"), label, files)?;
-                continue;
-            }
-            return Err(CliError::Invalid(format!(
-                "{}/{}: a sub-folder other than {ROOT_HISTORY}/ is not part of a tuf-on-ci metadata folder",
-                show(label),
-                show(&rel)
-            )));
-        }
-        let bytes = read_regular_nofollow(&entry.path(), DEFAULT_MAX_FILE_SIZE)
-            .map_err(|e| CliError::Invalid(format!("{}/{}: {e}", show(label), show(&rel))))?;
-        files.push((rel, bytes));
-    }
-    Ok(())
+/// Read a tuf-on-ci `metadata/` folder ([`crate::driver::read_metadata_folder`]).
+fn read_folder_cli(dir: &Path) -> Result<MetadataFolder, CliError> {
+    crate::driver::read_metadata_folder(dir).map_err(super::rehearse::map)
 }
 
 fn do_review(a: &EventArgs) -> Result<Review, CliError> {
     let now = reference_time(a.at.as_deref())?;
-    let event = read_metadata_folder(&a.event)?;
-    let known_good = read_metadata_folder(&a.known_good)?;
+    let event = read_folder_cli(&a.event)?;
+    let known_good = read_folder_cli(&a.known_good)?;
     core::review_event(&event, &known_good, now).map_err(|e| CliError::Invalid(e.to_string()))
 }
 
@@ -414,11 +356,11 @@ fn bundle_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
 }
 
 fn apply(a: &ApplyArgs) -> Result<Outcome, CliError> {
-    let dir = metadata_dir(&a.event);
-    let event = read_metadata_folder(&dir)?;
+    let dir = crate::driver::metadata_dir(&a.event);
+    let event = read_folder_cli(&dir)?;
     let known_good = match &a.known_good {
         Some(k) => {
-            let kg = read_metadata_folder(k)?;
+            let kg = read_folder_cli(k)?;
             let (root, _) =
                 core::verify_known_good(&kg).map_err(|e| CliError::Invalid(e.to_string()))?;
             Some(root)
@@ -466,24 +408,10 @@ fn apply(a: &ApplyArgs) -> Result<Outcome, CliError> {
     })
 }
 
-/// Write a metadata folder's files under `out` (created; each file create-exclusive).
-fn write_folder(out: &Path, folder: &MetadataFolder) -> Result<(), CliError> {
-    let io = |p: &Path, e: std::io::Error| CliError::Io(format!("{}: {e}", p.display()));
-    crate::folder::create_dir_all_mode(out, 0o755).map_err(|e| io(out, e))?;
-    for (rel, bytes) in &folder.files {
-        let p = out.join(rel);
-        if let Some(parent) = p.parent() {
-            crate::folder::create_dir_all_mode(parent, 0o755).map_err(|e| io(parent, e))?;
-        }
-        write_new_file(&p, bytes).map_err(|e| io(&p, e))?;
-    }
-    Ok(())
-}
-
 fn accept(a: &AcceptArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     let now = reference_time(a.event.at.as_deref())?;
-    let event = read_metadata_folder(&a.event.event)?;
-    let known_good = read_metadata_folder(&a.event.known_good)?;
+    let event = read_folder_cli(&a.event.event)?;
+    let known_good = read_folder_cli(&a.event.known_good)?;
     let mut user = a.keyholder.to_lowercase();
     if !user.starts_with('@') {
         user.insert(0, '@');
@@ -551,7 +479,7 @@ fn accept(a: &AcceptArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
             "not signed: other invites are open; the event is signed once every invitee has accepted"
         );
     }
-    write_folder(&a.out, &edited)?;
+    crate::driver::write_metadata_folder(&a.out, &edited).map_err(super::rehearse::map)?;
     let _ = writeln!(
         out,
         "wrote the edited metadata/ to {}\non the connected machine, in the event's checkout: \

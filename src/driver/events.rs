@@ -612,7 +612,9 @@ impl Session {
             Need::ImportEvent { event, known_good } => {
                 self.import_event_event(&event, &known_good)?
             }
-            Need::ImportPending { file } => self.import_pending_event(&file)?,
+            Need::ImportPending { file, trusted_root } => {
+                self.import_pending_event(&file, &trusted_root)?
+            }
             Need::ImportKeys { .. } => self.import_keys_event(),
             Need::GenerateKey {
                 keyholder,

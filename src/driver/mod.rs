@@ -8,6 +8,7 @@
 //! the workspace and stand-in online keys; killed at any point, the same command continues from
 //! the transcript.
 
+mod answers;
 pub mod audit_files;
 pub mod checks;
 mod clock;
@@ -35,16 +36,23 @@ mod tokens;
 mod tuf_on_ci;
 mod workspace;
 
+pub use answers::{
+    AnswerPeople, Answers, AnswersError, Secrets, piv_slots, read_answers, read_pins,
+};
 pub use checks::{Check, CheckKind, check};
 pub use clock::{Clock, FixedClock, SystemClock, timestamp};
 pub use error::DriverError;
 pub use lock::{LOCK_FILE, WorkspaceLock};
 pub use plan::Plan;
-pub use practice::{PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, REHEARSE_CHILD};
+pub use practice::{
+    PRACTICE_CHILD, PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, PracticeToken, PracticeTokenError,
+    REHEARSE_CHILD, die_with_parent, find_softhsm, in_softhsm_child, init_practice_tokens,
+    random_digits, run_softhsm_child,
+};
 pub use report::{CeremonyReport, KeyLog, KeyRow};
 pub use runner::{run, run_real};
-pub use scripts::{SHIPPED_SCRIPTS, script_list, script_text, shipped_script};
+pub use scripts::{MAX_SCRIPT, SHIPPED_SCRIPTS, script_list, script_text, shipped_script};
 pub use session::{Opened, Session, rehearsal_unfinished};
 pub use token_device::{OpenToken, TokenModule, TokenSigner};
-pub use tuf_on_ci::no_rehearsal;
+pub use tuf_on_ci::{metadata_dir, no_rehearsal, read_metadata_folder, write_metadata_folder};
 pub use workspace::{Workspace, prepare, rehearsal_workspace};

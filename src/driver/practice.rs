@@ -3,13 +3,15 @@
 //! Practice only: a real ceremony's tokens keep their own state and PINs are asked of people.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
 use crate::ceremony::engine::ParamJson;
 use crate::ceremony::script::Kind;
-use crate::signer::pkcs11::Module;
+use crate::signer::pkcs11::{EdParams, GeneratedKey, Module, TokenDesc, TokenError};
 use crate::tuf::canonical::{Map, Value};
+use crate::tuf::key::Algorithm;
 
 use super::error::{DriverError, io};
 use super::token_store::{has_user_pin, remove_dir, saved, token_folder, well_formed_object};
@@ -37,15 +39,164 @@ pub const PRACTICE_LOG_ORIGIN: &str = "practice.conclave.invalid/key-events";
 /// Environment variable marking the child process that runs with the workspace's SoftHSM2 config.
 pub const REHEARSE_CHILD: &str = "CONCLAVE_REHEARSE_CHILD";
 
-pub(super) fn random_digits(n: usize) -> Zeroizing<String> {
+/// Environment variable marking the child process of `conclave token init-practice`.
+pub const PRACTICE_CHILD: &str = "CONCLAVE_PRACTICE_CONF";
+
+/// Environment variable giving the rehearsal child its parent's pid.
+const REHEARSE_PARENT: &str = "CONCLAVE_REHEARSE_PARENT";
+
+/// Whether this process is the child [`run_softhsm_child`] started for `conf`: `marker` and
+/// `SOFTHSM2_CONF` both name it.
+pub fn in_softhsm_child(marker: &str, conf: &Path) -> bool {
+    std::env::var_os(marker).is_some_and(|v| Path::new(&v) == conf)
+        && std::env::var_os("SOFTHSM2_CONF").is_some_and(|v| Path::new(&v) == conf)
+}
+
+/// Run this executable again with `args`, `SOFTHSM2_CONF` and `marker` set to `conf`, and wait
+/// for it: SoftHSM2 reads `SOFTHSM2_CONF` when the module is initialised, and this process's
+/// environment cannot be changed safely. With `tied`, the child gets this process's pid so
+/// that [`die_with_parent`] can tie it to it. Returns the child's exit code (`None`: killed by
+/// a signal).
+pub fn run_softhsm_child<I, A>(
+    args: I,
+    conf: &Path,
+    marker: &str,
+    tied: bool,
+) -> Result<Option<i32>, DriverError>
+where
+    I: IntoIterator<Item = A>,
+    A: AsRef<std::ffi::OsStr>,
+{
+    let exe = std::env::current_exe()
+        .map_err(|e| DriverError::Io(format!("cannot find the conclave executable: {e}")))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(args).env("SOFTHSM2_CONF", conf).env(marker, conf);
+    if tied {
+        cmd.env(REHEARSE_PARENT, std::process::id().to_string());
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| DriverError::Io(format!("cannot run conclave again: {e}")))?;
+    Ok(status.code())
+}
+
+/// The ceremony child must not outlive the `conclave rehearse` the user started (killed with
+/// -9, it would go on to the seal and share the terminal with the next run): the kernel kills
+/// it when its parent dies (`PR_SET_PDEATHSIG`), and a parent that died before that was set is
+/// noticed here.
+pub fn die_with_parent() -> Result<(), DriverError> {
+    use rustix::process::{Signal, getppid, set_parent_process_death_signal};
+    set_parent_process_death_signal(Some(Signal::KILL))
+        .map_err(|e| DriverError::Io(format!("cannot tie the rehearsal to its parent: {e}")))?;
+    let expected = std::env::var(REHEARSE_PARENT).ok();
+    let parent = getppid().map(|p| p.as_raw_nonzero().get().to_string());
+    if expected.is_some() && parent != expected {
+        return Err(DriverError::Io(
+            "the conclave rehearse that started this run has ended; run the same command again"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `n` random decimal digits (practice PINs), each digit uniform (bytes 250..255 are drawn
+/// again, so no digit is more likely than another).
+pub fn random_digits(n: usize) -> Zeroizing<String> {
     use rand_core::RngCore;
     let mut out = Zeroizing::new(String::with_capacity(n));
-    let mut rng = rand_core::OsRng;
     while out.len() < n {
-        let b = (rng.next_u32() % 10) as u8;
-        out.push(char::from(b'0' + b));
+        let mut b = [0u8; 1];
+        rand_core::OsRng.fill_bytes(&mut b);
+        if b[0] < 250 {
+            out.push(char::from(b'0' + b[0] % 10));
+        }
     }
     out
+}
+
+/// The SoftHSM2 module for practice tokens: `explicit` when given, else `libsofthsm2.so` in the
+/// usual module directories; `None` when it is not installed.
+pub fn find_softhsm(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_path_buf());
+    }
+    crate::signer::pkcs11::MODULE_DIRS
+        .iter()
+        .map(|d| Path::new(d).join("libsofthsm2.so"))
+        .find(|p| p.is_file())
+}
+
+/// A practice token made by [`init_practice_tokens`], with its PINs (shown once, for practice).
+pub struct PracticeToken {
+    /// The keyholder (the token's label).
+    pub keyholder: String,
+    /// The token as the module describes it.
+    pub token: TokenDesc,
+    /// The user PIN.
+    pub pin: Zeroizing<String>,
+    /// The security officer PIN.
+    pub so_pin: Zeroizing<String>,
+    /// The key generated on it, if a key type was asked for.
+    pub key: Option<GeneratedKey>,
+}
+
+/// Why practice tokens could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PracticeTokenError {
+    /// A token with the keyholder's label is already in the store.
+    #[error("a token labelled \"{label}\" already exists in {dir}")]
+    Exists {
+        /// The label.
+        label: String,
+        /// The practice folder.
+        dir: String,
+    },
+    /// The token module failed.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+/// `conclave token init-practice`'s work, in a process whose `SOFTHSM2_CONF` names the practice
+/// folder `dir`: one token per keyholder (label = name, random 6-digit user PIN and 8-digit SO
+/// PIN), and on each a key of the type `types` gives it (cycled; `None` makes no key). Stops at
+/// the first keyholder whose label is taken.
+pub fn init_practice_tokens(
+    module: &Module,
+    dir: &Path,
+    keyholders: &[String],
+    types: &[Option<Algorithm>],
+) -> Result<Vec<PracticeToken>, PracticeTokenError> {
+    let mut made = Vec::new();
+    for (i, name) in keyholders.iter().enumerate() {
+        if module
+            .tokens()?
+            .iter()
+            .any(|t| t.initialized && &t.label == name)
+        {
+            return Err(PracticeTokenError::Exists {
+                label: name.clone(),
+                dir: dir.display().to_string(),
+            });
+        }
+        let so_pin = random_digits(8);
+        let pin = random_digits(6);
+        let token = module.init_token(name, &so_pin, &pin)?;
+        let alg = types.get(i % types.len().max(1)).copied().flatten();
+        let mut key = None;
+        if let Some(alg) = alg {
+            let session = module.open_session(&token, true)?;
+            session.login(&pin)?;
+            key = Some(session.generate(alg, name, None, EdParams::Auto)?);
+        }
+        made.push(PracticeToken {
+            keyholder: name.clone(),
+            token,
+            pin,
+            so_pin,
+            key,
+        });
+    }
+    Ok(made)
 }
 
 /// Practice tokens: create the missing ones and return each keyholder's PIN.

@@ -66,25 +66,40 @@ pub(super) fn pending_bootstrap(export: &Path) -> Option<(String, bool, Option<S
 }
 
 impl Session {
-    /// Import RSTUF's pending file from the input media (`input/FILE`), its text recorded
-    /// whole.
-    pub fn import_pending_event(&self, file: &str) -> Result<Event, DriverError> {
-        let path = self.ws.input().join(file);
-        let bytes = crate::folder::read_limited(&path, DEFAULT_MAX_FILE_SIZE).map_err(|e| {
-            DriverError::Refused(format!("RSTUF's pending file on the input media: {e}"))
-        })?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| DriverError::Refused(format!("{}: not UTF-8 JSON", path.display())))?;
+    /// Import RSTUF's pending file (`input/FILE`) and the root the room already trusts
+    /// (`input/TRUSTED_ROOT`) from the input media, both texts recorded whole. A missing
+    /// trusted root is recorded empty: the engine refuses it, naming the file.
+    pub fn import_pending_event(
+        &self,
+        file: &str,
+        trusted_root: &str,
+    ) -> Result<Event, DriverError> {
+        let read = |name: &str, what: &str| -> Result<String, DriverError> {
+            let path = self.ws.input().join(name);
+            let bytes = crate::folder::read_limited(&path, DEFAULT_MAX_FILE_SIZE)
+                .map_err(|e| DriverError::Refused(format!("{what} on the input media: {e}")))?;
+            String::from_utf8(bytes)
+                .map_err(|_| DriverError::Refused(format!("{}: not UTF-8 JSON", path.display())))
+        };
+        let text = read(file, "RSTUF's pending file")?;
+        let anchor = if self.ws.input().join(trusted_root).exists() {
+            read(trusted_root, "the root this appliance trusts")?
+        } else {
+            String::new()
+        };
         Ok(Event::PendingImported {
             step: self.step(),
             name: file.to_string(),
             file: text,
+            trusted_root_name: trusted_root.to_string(),
+            trusted_root: anchor,
         })
     }
 }
 
-/// The pending file recorded in a transcript (sign-rstuf-pending-root): its name and text.
-fn recorded_pending(transcript: &Path) -> Option<(String, String)> {
+/// The pending file recorded in a transcript (sign-rstuf-pending-root): its name and text, and
+/// the name and text of the root the room trusted.
+fn recorded_pending(transcript: &Path) -> Option<(String, String, String, String)> {
     let bytes = std::fs::read(transcript).ok()?;
     bytes.split(|b| *b == b'\n').find_map(|line| {
         let r = crate::transcript::record::Record::parse_line(line).ok()?;
@@ -92,9 +107,17 @@ fn recorded_pending(transcript: &Path) -> Option<(String, String)> {
         if d.get("event").and_then(Value::as_str) != Some("pending-imported") {
             return None;
         }
+        let text = |k: &str| {
+            d.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         Some((
             d.get("name")?.as_str()?.to_string(),
             d.get("file")?.as_str()?.to_string(),
+            text("trusted_root_name"),
+            text("trusted_root"),
         ))
     })
 }
@@ -104,7 +127,7 @@ fn recorded_pending(transcript: &Path) -> Option<(String, String)> {
 /// the transcript recorded, by a root key of the trusted root or of the pending root; and the
 /// trusted root the transcript is anchored in (name, bytes).
 pub(super) fn pending_sign_check(report: &CeremonyReport) -> Option<(Check, (String, Vec<u8>))> {
-    let (name, text) = recorded_pending(&report.transcript)?;
+    let (name, text, anchor_name, anchor_text) = recorded_pending(&report.transcript)?;
     let pending = rstuf::parse_pending(&name, text.as_bytes()).ok()?;
     let trusted = pending.trusted.clone()?;
     let payloads: Vec<&String> = report
@@ -113,6 +136,9 @@ pub(super) fn pending_sign_check(report: &CeremonyReport) -> Option<(Check, (Str
         .filter(|n| n.starts_with("sign-payload-v") && n.ends_with(".json"))
         .collect();
     let checked = || -> Result<String, String> {
+        let anchor = Metadata::<Root>::from_bytes(anchor_text.as_bytes())
+            .map_err(|e| format!("{anchor_name} (the root the room trusted): {e}"))?;
+        rstuf::check_anchor(&name, &pending, &anchor_name, &anchor).map_err(|e| e.to_string())?;
         if payloads.is_empty() {
             return Err("no sign-payload was exported".into());
         }

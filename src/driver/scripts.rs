@@ -5,6 +5,10 @@ use std::path::Path;
 use super::DriverError;
 use crate::ceremony::script::Script;
 
+/// Largest script file accepted (`ceremony check`, `ceremony run`, `tui --script FILE`); the
+/// answers file of `ceremony run` has the same bound.
+pub const MAX_SCRIPT: u64 = 1024 * 1024;
+
 /// Names of the scripts shipped in the binary, in the order a registry usually needs them.
 pub const SHIPPED_SCRIPTS: [&str; 14] = [
     "bootstrap-root",
@@ -73,11 +77,15 @@ pub fn script_text(name: &str) -> Result<(String, String), DriverError> {
         return Ok((name.to_string(), t.to_string()));
     }
     let path = Path::new(name);
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    // Bounded, like `ceremony check`: a hostile-size file (or a FIFO, a device) is refused
+    // before it is read into memory.
+    let bytes = crate::folder::read_limited(path, MAX_SCRIPT).map_err(|e| {
         DriverError::Io(format!(
             "{name}: not a shipped script and not readable: {e}"
         ))
     })?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| DriverError::Io(format!("{name}: not UTF-8 text")))?;
     let stem = path
         .file_stem()
         .and_then(|s| s.to_str())
@@ -88,7 +96,32 @@ pub fn script_text(name: &str) -> Result<(String, String), DriverError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{SHIPPED_SCRIPTS, shipped_script};
+    use super::{MAX_SCRIPT, SHIPPED_SCRIPTS, script_text, shipped_script};
+
+    /// `conclave tui --script FILE` reads the file bounded, as `ceremony check` does: one byte
+    /// over the limit is refused with the file named (before: an unbounded `read_to_string`).
+    #[test]
+    fn a_script_file_over_the_limit_is_refused() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let path = dir.path().join("big.toml");
+        let file = std::fs::File::create(&path).expect("create");
+        file.set_len(MAX_SCRIPT + 1).expect("grow (sparse)");
+        let name = path.display().to_string();
+        let err = script_text(&name).expect_err("over the limit").to_string();
+        assert!(err.contains(&name), "names the file: {err}");
+        assert!(err.contains("over the size limit"), "{err}");
+
+        // A small file is read; the name is the file stem.
+        let ok = dir.path().join("mine.toml");
+        std::fs::write(&ok, "x = 1\n").expect("write");
+        let (stem, text) = script_text(&ok.display().to_string()).expect("small file");
+        assert_eq!((stem.as_str(), text.as_str()), ("mine", "x = 1\n"));
+
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, [0xff, 0xfe]).expect("write");
+        let err = script_text(&bad.display().to_string()).expect_err("not UTF-8");
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
+    }
 
     /// One identifier per key: the screens name a key by its key id, so no script tells the
     /// room to compare a "fingerprint" the screen does not show (before: publish-targets and

@@ -31,46 +31,93 @@ impl Session {
     }
 
     /// Seal the transcript (artifacts with their hashes) and sign the seal with each signer;
-    /// continues a seal an interruption left half signed.
+    /// continues a seal an interruption left half signed. (The terminal UI takes the same
+    /// steps one by one: [`Session::write_seal`], [`Session::sign_seal`] per keyholder once
+    /// the hash is on screen, [`Session::finish_seal`].)
     pub fn seal(
         mut self,
         mut signers: Vec<(String, TokenSigner)>,
     ) -> Result<CeremonyReport, DriverError> {
-        let mut artifacts = Vec::new();
-        let mut exported = Vec::new();
-        for (name, data) in self.engine.export_files() {
-            artifacts.push(FileDigest::of(&name, &data));
-            exported.push(name);
+        if signers.is_empty() {
+            return Err(DriverError::Io(
+                "no keyholder's token can seal the transcript".into(),
+            ));
+        }
+        let seal_hash = self.write_seal(&signers)?;
+        for (who, s) in signers.iter_mut() {
+            self.sign_seal(who, s)?;
+        }
+        self.finish_seal(&seal_hash, signers)
+    }
+
+    /// The seal hash (hex) and the key ids that signed it, if the transcript is sealed.
+    pub fn seal_state(&self) -> Result<Option<(String, Vec<String>)>, DriverError> {
+        transcript_seal_state(&self.tpath)
+    }
+
+    /// Write the seal record: every exported artifact with its hash, and as its signers the
+    /// keys of `signers` (logged in, none signed yet), in this order. Returns the seal hash in
+    /// hex: the digest each signer then signs, fixed before the first signature. A transcript
+    /// sealed already keeps its seal (an interrupted seal continues).
+    pub fn write_seal(&mut self, signers: &[(String, TokenSigner)]) -> Result<String, DriverError> {
+        if let Some((hash, _)) = transcript_seal_state(&self.tpath)? {
+            return Ok(hash);
         }
         if signers.is_empty() {
             return Err(DriverError::Io(
                 "no keyholder's token can seal the transcript".into(),
             ));
         }
-        let (seal_hash, already_signed) = match transcript_seal_state(&self.tpath)? {
-            Some(state) => state,
-            None => {
-                let ids: Vec<KeyId> = signers.iter().map(|(_, s)| s.key_id()).collect();
-                let at = self.stamp();
-                let seal = self
-                    .file()?
-                    .append_seal("administrator", None, artifacts, ids, at)
-                    .map_err(io("sealing the transcript"))?;
-                (hex::encode(seal.hash), Vec::new())
-            }
-        };
-        for (who, s) in signers.iter_mut() {
-            // A transcript sealed and signed earlier takes no more signatures (a rerun that
-            // finishes the key-event log: its signers sign only the checkpoint).
-            if already_signed.contains(&s.key_id().0) || self.transcript.is_none() {
-                continue;
-            }
-            let at = self.stamp();
-            self.file()?
-                .append_seal_signature(who, s.as_mut(), at)
-                .map_err(io(format!("{who}'s seal signature")))?;
+        let artifacts = self
+            .engine
+            .export_files()
+            .into_iter()
+            .map(|(name, data)| FileDigest::of(&name, &data))
+            .collect();
+        let ids: Vec<KeyId> = signers.iter().map(|(_, s)| s.key_id()).collect();
+        let at = self.stamp();
+        let seal = self
+            .file()?
+            .append_seal("administrator", None, artifacts, ids, at)
+            .map_err(io("sealing the transcript"))?;
+        Ok(hex::encode(seal.hash))
+    }
+
+    /// `who`'s token signs the written seal. `Ok(false)`: nothing to sign (this key signed it
+    /// before an interruption, or the transcript was sealed and closed earlier).
+    pub fn sign_seal(&mut self, who: &str, signer: &mut TokenSigner) -> Result<bool, DriverError> {
+        // A transcript sealed and signed earlier takes no more signatures (a rerun that
+        // finishes the key-event log: its signers sign only the checkpoint).
+        if self.transcript.is_none() {
+            return Ok(false);
         }
-        let key_log = self.key_event_log(&seal_hash, &mut signers)?;
+        let already_signed = transcript_seal_state(&self.tpath)?
+            .map(|(_, signed)| signed)
+            .unwrap_or_default();
+        if already_signed.contains(&signer.key_id().0) {
+            return Ok(false);
+        }
+        let at = self.stamp();
+        self.file()?
+            .append_seal_signature(who, signer.as_mut(), at)
+            .map_err(io(format!("{who}'s seal signature")))?;
+        Ok(true)
+    }
+
+    /// After the seal signatures: the key-event log (its checkpoint signed by the signers
+    /// whose key is a root key), the transcript exported, and the report.
+    pub fn finish_seal(
+        self,
+        seal_hash: &str,
+        mut signers: Vec<(String, TokenSigner)>,
+    ) -> Result<CeremonyReport, DriverError> {
+        let exported = self
+            .engine
+            .export_files()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        let key_log = self.key_event_log(seal_hash, &mut signers)?;
         super::export::export_transcript(&self.ws, self.plan.export_to.as_deref(), &self.tpath)?;
         let (keys, digests) = summary(&self.engine);
         Ok(CeremonyReport {
@@ -83,7 +130,7 @@ impl Session {
             transcript: self.tpath,
             exported,
             export_dir: self.ws.export(),
-            seal: seal_hash,
+            seal: seal_hash.to_string(),
             repaired: self.repaired,
             cleaned: self
                 .engine

@@ -12,10 +12,12 @@ use std::path::PathBuf;
 
 use crate::ceremony::engine::{Event, SIGNATURES_DIR};
 use crate::ceremony::script::{Kind, Script};
+use crate::folder::read_regular_nofollow;
 use crate::text::show;
 use crate::transport::usb::{self, DEFAULT_IMPORT_LIMIT};
 use crate::tuf::bundle::Bundle;
-use crate::tuf::tuf_on_ci::{self as tot, DetachedSignature, MetadataFolder};
+use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
+use crate::tuf::tuf_on_ci::{self as tot, DetachedSignature, MetadataFolder, ROOT_HISTORY};
 
 use super::checks::{Check, CheckKind};
 use super::error::DriverError;
@@ -49,6 +51,83 @@ fn read_folder(dir: &Path, what: &str) -> Result<Vec<(String, Vec<u8>)>, DriverE
         .filter(|f| f.name != "SHA256SUMS")
         .map(|f| (f.name, f.data))
         .collect())
+}
+
+/// The `metadata/` folder: `dir` itself, or `dir/metadata` when the user named the checkout.
+pub fn metadata_dir(dir: &Path) -> PathBuf {
+    let inner = dir.join("metadata");
+    if inner.is_dir() && !dir.join("root.json").exists() {
+        inner
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+/// Read a tuf-on-ci `metadata/` folder: its regular files and those of `root_history/`; any
+/// other sub-folder, link or special file is refused by name (`conclave tuf-on-ci`; the ceremony
+/// reads its input media through [`read_folder`] instead, as `usb import` does).
+pub fn read_metadata_folder(dir: &Path) -> Result<MetadataFolder, DriverError> {
+    let dir = metadata_dir(dir);
+    let label = dir.display().to_string();
+    let mut files = Vec::new();
+    read_level(&dir, "", &label, &mut files)?;
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(MetadataFolder { label, files })
+}
+
+fn read_level(
+    dir: &Path,
+    prefix: &str,
+    label: &str,
+    files: &mut Vec<(String, Vec<u8>)>,
+) -> Result<(), DriverError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| DriverError::Io(format!("{}: {e}", show(&dir.display().to_string()))))?;
+    for entry in entries {
+        let entry = entry
+            .map_err(|e| DriverError::Io(format!("{}: {e}", show(&dir.display().to_string()))))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            return Err(DriverError::Refused(format!(
+                "{}: a file name that is not UTF-8 ({})",
+                show(label),
+                show(&name.to_string_lossy())
+            )));
+        };
+        let rel = format!("{prefix}{name}");
+        let kind = entry
+            .file_type()
+            .map_err(|e| DriverError::Io(format!("{}/{}: {e}", show(label), show(&rel))))?;
+        if kind.is_dir() {
+            if prefix.is_empty() && name == ROOT_HISTORY {
+                read_level(&entry.path(), &format!("{ROOT_HISTORY}/"), label, files)?;
+                continue;
+            }
+            return Err(DriverError::Refused(format!(
+                "{}/{}: a sub-folder other than {ROOT_HISTORY}/ is not part of a tuf-on-ci metadata folder",
+                show(label),
+                show(&rel)
+            )));
+        }
+        let bytes = read_regular_nofollow(&entry.path(), DEFAULT_MAX_FILE_SIZE)
+            .map_err(|e| DriverError::Refused(format!("{}/{}: {e}", show(label), show(&rel))))?;
+        files.push((rel, bytes));
+    }
+    Ok(())
+}
+
+/// Write a metadata folder's files under `out` (created; each file create-exclusive).
+pub fn write_metadata_folder(out: &Path, folder: &MetadataFolder) -> Result<(), DriverError> {
+    let io = |p: &Path, e: std::io::Error| DriverError::Io(format!("{}: {e}", p.display()));
+    crate::folder::create_dir_all_mode(out, 0o755).map_err(|e| io(out, e))?;
+    for (rel, bytes) in &folder.files {
+        let p = out.join(rel);
+        if let Some(parent) = p.parent() {
+            crate::folder::create_dir_all_mode(parent, 0o755).map_err(|e| io(parent, e))?;
+        }
+        crate::folder::write_new_file(&p, bytes).map_err(|e| io(&p, e))?;
+    }
+    Ok(())
 }
 
 /// Why `conclave rehearse` refuses a script, when it has no practice run: a tuf-on-ci

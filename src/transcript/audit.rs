@@ -64,6 +64,11 @@ pub struct Audit {
     /// What the room recorded: practice, air-gap state, warnings and exceptions (`None`: the
     /// events were not replayed).
     pub room: Option<Room>,
+    /// (token key id, metadata key id): a key generated in a token or signing the seal is
+    /// named in its record by the token key's own id; the metadata lists it under another id
+    /// (the key with its owner field), the one id the room and the report use. Empty when
+    /// the events were not replayed.
+    pub key_ids: Vec<(String, String)>,
 }
 
 /// The seal's signers checked against the root the auditor trusts.
@@ -144,6 +149,27 @@ pub struct Room {
 pub const UNANCHORED_WHY: &str = "the hash chain and the seal are intact, but nothing ties the seal's signers to the registry's keys (anyone can recompute a chain and sign a seal with keys of their own); give the root you trust with --trusted-root ROOT.json";
 
 impl Audit {
+    /// The id the metadata lists a key under, given the token key's own id (as a
+    /// `key-generated` or `seal-signature` record names it); the id itself when the metadata
+    /// does not list that key under another.
+    pub fn metadata_key_id<'a>(&'a self, token_key_id: &'a str) -> &'a str {
+        self.key_ids
+            .iter()
+            .find(|(t, _)| t == token_key_id)
+            .map_or(token_key_id, |(_, m)| m.as_str())
+    }
+
+    /// A record's one-line summary for the report, naming keys by their metadata key id.
+    pub fn record_summary(&self, r: &Record) -> String {
+        let mut line = super::display::summary(r);
+        if matches!(r.action.as_str(), "key-generated" | "seal-signature") {
+            for (token, meta) in &self.key_ids {
+                line = line.replace(token.as_str(), meta);
+            }
+        }
+        line
+    }
+
     /// The verdict's word (`VALID`, `UNANCHORED`, `PARTIAL`, `INVALID`) and what it rests on.
     pub fn verdict_text(&self) -> (&'static str, String) {
         match &self.verdict {
@@ -206,6 +232,7 @@ pub fn audit(bytes: &[u8], found: Option<&[FileDigest]>, partial: bool) -> Audit
         anchor: None,
         log: None,
         room: None,
+        key_ids: Vec::new(),
     };
     if let Some(e) = chain_error {
         a.verdict = Verdict::Invalid(e.to_string());

@@ -219,10 +219,18 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
             files.len(),
             known_good.len()
         ),
-        Event::PendingImported { name, file, .. } => format!(
-            "imported RSTUF's pending file {} ({} bytes)",
+        Event::PendingImported {
+            name,
+            file,
+            trusted_root_name,
+            trusted_root,
+            ..
+        } => format!(
+            "imported RSTUF's pending file {} ({} bytes) and the root this appliance trusts {} ({} bytes)",
             clean(name),
-            file.len()
+            file.len(),
+            clean(trusted_root_name),
+            trusted_root.len()
         ),
         Event::KeysImported { keys, .. } => format!(
             "imported online keys for {}",

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::audit::Audit;
 use super::details::BeginDetails;
-use super::display::{clean, hex_groups, pgp_word_lines, summary};
+use super::display::{clean, hex_groups, pgp_word_lines};
 
 /// What the report says about script conformance in this version.
 pub const CONFORMANCE: &str = "Script conformance (each step against the script, metadata signatures and thresholds, the exported result): not checked, because the hash chain did not verify.";
@@ -205,8 +205,8 @@ fn document(
                 "seq",
                 "labelled",
                 "held by (transcript)",
-                "key id",
-                "root key",
+                "token key id (seal record)",
+                "root key id (metadata)",
             ],
             rows: an
                 .signers
@@ -275,7 +275,7 @@ fn document(
         a.conformance.as_deref().unwrap_or(CONFORMANCE),
     )));
 
-    let people = people_and_tokens(&a.records);
+    let people = people_and_tokens(&a.records, &|id| a.metadata_key_id(id).to_string());
     if !people.is_empty() {
         doc.push(Block::Heading("People and tokens".into()));
         doc.push(Block::Table {
@@ -330,7 +330,7 @@ fn document(
     }
 
     doc.push(Block::Heading("Timeline".into()));
-    let people = people_and_tokens(&a.records);
+    let people = people_and_tokens(&a.records, &|id| a.metadata_key_id(id).to_string());
     let role_of = |actor: &str| {
         people
             .iter()
@@ -359,7 +359,7 @@ fn document(
                     text(role_of(&r.actor)),
                     text(r.step.clone().unwrap_or_default()),
                     text(r.action.clone()),
-                    text(summary(r)),
+                    text(a.record_summary(r)),
                 ]
             })
             .collect(),
@@ -400,7 +400,7 @@ fn document(
                     .iter()
                     .map(|k| {
                         vec![
-                            code(k.keyid.0.clone()),
+                            code(a.metadata_key_id(&k.keyid.0).to_string()),
                             text(k.actor.clone()),
                             text(k.key.scheme.clone()),
                             text(k.seq.to_string()),
@@ -480,7 +480,10 @@ struct PersonRow {
 
 /// People from the roll call, the tokens their keys were generated in, and what each signed
 /// (metadata and the seal), read from the records' details.
-fn people_and_tokens(records: &[crate::transcript::record::Record]) -> Vec<PersonRow> {
+fn people_and_tokens(
+    records: &[crate::transcript::record::Record],
+    metadata_id: &dyn Fn(&str) -> String,
+) -> Vec<PersonRow> {
     let mut rows: Vec<PersonRow> = Vec::new();
     fn row<'a>(rows: &'a mut Vec<PersonRow>, name: &str) -> &'a mut PersonRow {
         if let Some(i) = rows.iter().position(|r| r.name == name) {
@@ -553,6 +556,7 @@ fn people_and_tokens(records: &[crate::transcript::record::Record]) -> Vec<Perso
             }
             "seal-signature" => {
                 let keyid = str_of(d.get("keyid"));
+                let keyid = metadata_id(&keyid);
                 row(&mut rows, &r.actor)
                     .signatures
                     .push(format!("seal: {keyid}"));

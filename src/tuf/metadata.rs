@@ -736,7 +736,8 @@ pub struct Delegations {
 }
 
 impl Delegations {
-    fn from_value(v: Value, path: &str) -> Result<Self, FieldError> {
+    /// Read a `delegations` object at JSON path `path`.
+    pub fn from_value(v: Value, path: &str) -> Result<Self, FieldError> {
         let mut f = Fields::new(v, path)?;
         let keys = take_keys(&mut f)?;
         let roles = match f.take_opt("roles") {

@@ -175,6 +175,35 @@ pub fn online_key<'r>(file: &str, root: &'r Root) -> Result<(KeyId, &'r Key), Rs
     Ok((id.clone(), key))
 }
 
+/// RSTUF's custom delegations (the ceremony payload's `settings.roles.delegations`, as
+/// python-tuf's `Delegations.to_dict()` that RSTUF's CLI writes): `{"keys": {...}, "roles":
+/// [...]}` read as TUF delegations (no hash bins: those are `bins`), at least one role, keys
+/// with only `x-rstuf-*` custom fields. `file` names where the text came from.
+pub fn parse_delegations(file: &str, text: &str) -> Result<Value, RstufError> {
+    let v = Value::parse(text.as_bytes()).map_err(|e| err(file, "$", format!("not JSON: {e}")))?;
+    let d = super::metadata::Delegations::from_value(v.clone(), "$")
+        .map_err(|e| err(file, e.path.clone(), e.message.clone()))?;
+    if d.roles.as_ref().is_none_or(Vec::is_empty) {
+        return Err(err(
+            file,
+            "$.roles",
+            "custom delegations need at least one role (hash bins are the bins setting)",
+        ));
+    }
+    for (id, key) in &d.keys {
+        for field in key.unrecognized.keys() {
+            if !field.starts_with(CUSTOM_PREFIX) {
+                return Err(err(
+                    file,
+                    format!("$.keys.{}.{}", show(id.as_str()), show(field)),
+                    "RSTUF's API drops key fields other than x-rstuf-*",
+                ));
+            }
+        }
+    }
+    Ok(v)
+}
+
 /// Check a root is in RSTUF's model: keys carry only `x-rstuf-*` custom fields, root keys are
 /// named, the one online key of targets/snapshot/timestamp has a URI and is not a root key.
 pub fn check_model(file: &str, root: &Root) -> Result<(), RstufError> {
@@ -649,6 +678,97 @@ fn name_of(root: &Root, id: &KeyId) -> String {
     )
 }
 
+/// The pending file's `trusted_root` against the root the appliance already trusts (`anchor`,
+/// named `anchor_name`: a root it holds, not one from the connected side). The trusted root
+/// must be the anchor (the same signed bytes) or its next version signed by a threshold of the
+/// anchor's root keys; anything else is refused, naming the file and the field. A trusted root
+/// that only meets its own threshold proves nothing: whoever controls the connected side can
+/// list the real keyholders' keys beside keys of its own that meet the threshold. Returns the
+/// review line that says how the chain is anchored.
+pub fn check_anchor(
+    file: &str,
+    p: &Pending,
+    anchor_name: &str,
+    anchor: &Metadata<Root>,
+) -> Result<String, RstufError> {
+    let field = "$.data.metadata.trusted_root";
+    let Some(t) = &p.trusted else {
+        return Err(err(
+            file,
+            field,
+            "missing: the pending root cannot be anchored in the root the appliance trusts",
+        ));
+    };
+    let a = anchor.signed();
+    let (tv, av) = (t.signed().common.version, a.common.version);
+    let anchor_desc = format!(
+        "{} (root v{av}, signed bytes SHA-256 {})",
+        show(anchor_name),
+        hex::encode(anchor.signed_digest())
+    );
+    if t.signed_bytes() == anchor.signed_bytes() {
+        return Ok(format!(
+            "trusted_root is the root this appliance trusts: {anchor_desc}"
+        ));
+    }
+    if av.checked_add(1) == Some(tv) {
+        let by_anchor = count_signatures(
+            |id| a.key(id),
+            a.role(RoleType::Root),
+            t.signed_bytes(),
+            &t.signatures,
+        );
+        if by_anchor.verified() {
+            return Ok(format!(
+                "trusted_root v{tv} chains from the root this appliance trusts, {anchor_desc}: {}",
+                by_anchor.summary()
+            ));
+        }
+        return Err(err(
+            file,
+            format!("{field}.signatures"),
+            format!(
+                "root v{tv} is not signed by a threshold of the root keys of {anchor_desc}: {}; refusing to sign",
+                by_anchor.summary()
+            ),
+        ));
+    }
+    Err(err(
+        file,
+        field,
+        format!(
+            "root v{tv} (signed bytes SHA-256 {}) is not the root this appliance trusts, {anchor_desc}, nor its next version; refusing to sign",
+            hex::encode(t.signed_digest())
+        ),
+    ))
+}
+
+/// One line per signature of `md` under a root key id that does not verify (named by key):
+/// it does not count, and the key's holder is asked to sign again.
+fn invalid_signature_lines(md: &Metadata<Root>, keys: &[&Root], lines: &mut Vec<String>) {
+    let mut seen: Vec<KeyId> = Vec::new();
+    for root in keys {
+        let r = count_signatures(
+            |id| root.key(id),
+            root.role(RoleType::Root),
+            md.signed_bytes(),
+            &md.signatures,
+        );
+        for (id, why) in &r.unsigned {
+            if let super::verify::Uncounted::InvalidSignature(reason) = why
+                && !seen.contains(id)
+            {
+                seen.push(id.clone());
+                lines.push(format!(
+                    "signature by {} is INVALID ({}): not counted; the key signs again",
+                    name_of(root, id),
+                    show(reason)
+                ));
+            }
+        }
+    }
+}
+
 /// Review a pending root against its trusted root. Refuses a pending root outside RSTUF's
 /// model and a trusted root that does not meet its own threshold.
 pub fn review_pending(file: &str, p: &Pending) -> Result<PendingReview, RstufError> {
@@ -759,6 +879,8 @@ pub fn review_pending(file: &str, p: &Pending) -> Result<PendingReview, RstufErr
         ));
     }
     lines.push(format!("signatures by its own keys: {}", by_self.summary()));
+    let roots: Vec<&Root> = p.trusted.iter().map(|t| t.signed()).chain([new]).collect();
+    invalid_signature_lines(&p.root, &roots, &mut lines);
     for r in &p.other_roles {
         lines.push(format!("also pending, not signed here: {r}"));
     }
@@ -894,6 +1016,59 @@ mod tests {
             "p.json: $.settings.roles: exactly one of bins and delegations"
         );
         assert!(broken("\"sig\": \"", "\"sig\": \"00").contains("$.metadata.root.signatures"));
+    }
+
+    #[test]
+    fn the_trusted_root_is_anchored_in_the_appliances_root_or_its_next_version() {
+        let (a, b, m) = (signer(1, "alice"), signer(2, "bob"), signer(7, "alice"));
+        let signed_by = |r: Root, who: &[u8]| {
+            let mut md = Metadata::new(r);
+            for n in who {
+                let name = if *n == 2 { "bob" } else { "alice" };
+                sign_metadata(&mut md, &mut signer(*n, name)).unwrap();
+            }
+            md
+        };
+        let v1 = signed_by(root_v1(&[&a, &b], 2), &[1, 2]);
+        let v2 = next_root(v1.signed(), datetime!(2032-01-01 0:00 UTC));
+        let pending = |trusted: &Metadata<Root>| Pending {
+            root: Metadata::new(next_root(trusted.signed(), datetime!(2033-01-01 0:00 UTC))),
+            trusted: Some(trusted.clone()),
+            other_roles: Vec::new(),
+        };
+        let line = check_anchor("p.json", &pending(&v1), "t.json", &v1).unwrap();
+        assert!(
+            line.starts_with("trusted_root is the root this appliance trusts: t.json (root v1"),
+            "{line}"
+        );
+        // The next version, signed by a threshold of the anchor's root keys: it chains.
+        let good_v2 = signed_by(v2.clone(), &[1, 2]);
+        let line = check_anchor("p.json", &pending(&good_v2), "t.json", &v1).unwrap();
+        assert!(line.contains("trusted_root v2 chains from"), "{line}");
+        // The next version signed by the attacker's own key it lists (its own threshold met
+        // with alice's real key): one of the anchor's two keys only.
+        let mut forged = v2.clone();
+        add_root_key(&mut forged, RoleType::Root, m.key().clone()).unwrap();
+        let forged = signed_by(forged, &[1, 7]);
+        let e = check_anchor("p.json", &pending(&forged), "t.json", &v1).unwrap_err();
+        assert_eq!(e.field, "$.data.metadata.trusted_root.signatures");
+        assert!(e.reason.contains("1 of 2 keys signed, threshold 2"), "{e}");
+        // A root v1 other than the anchor (same keys plus the attacker's), meeting its own
+        // threshold: refused.
+        let mut other = root_v1(&[&a, &b], 2);
+        add_root_key(&mut other, RoleType::Root, m.key().clone()).unwrap();
+        let other = signed_by(other, &[1, 7]);
+        let e = check_anchor("p.json", &pending(&other), "t.json", &v1).unwrap_err();
+        assert_eq!(e.field, "$.data.metadata.trusted_root");
+        assert!(
+            e.reason
+                .contains("is not the root this appliance trusts, t.json (root v1"),
+            "{e}"
+        );
+        // Two versions ahead: no intermediate root to verify the chain by.
+        let v3 = signed_by(next_root(&v2, datetime!(2032-06-01 0:00 UTC)), &[1, 2]);
+        let e = check_anchor("p.json", &pending(&v3), "t.json", &v1).unwrap_err();
+        assert!(e.reason.contains("nor its next version"), "{e}");
     }
 
     #[test]

@@ -53,16 +53,22 @@ pub enum Phase {
     },
     /// A step of the ceremony.
     Ceremony(Box<Session>),
-    /// Every step is done: keyholders sign the seal in turn.
+    /// Every step is done: each keyholder present logs in to their token (or is skipped),
+    /// then the seal is written listing them, its hash is shown, and each signs it in turn.
     Sealing {
         /// The ceremony.
         session: Box<Session>,
         /// Keyholders who sign the seal, in order.
         sealers: Vec<String>,
-        /// Signers collected so far.
+        /// Signers collected so far (logged in).
         signers: Vec<(String, TokenSigner)>,
         /// Keyholders skipped (their token is not available).
         skipped: Vec<String>,
+        /// The seal hash (hex) once the seal record is written: its signer list is fixed
+        /// then, and the hash is on screen before any seal signature.
+        seal: Option<String>,
+        /// Keyholders whose token has signed the seal (in this run or before an interruption).
+        sealed: Vec<String>,
     },
     /// Finished: the report and the checks of the output.
     Summary {
@@ -97,6 +103,12 @@ enum Pending {
     SealSign {
         who: String,
     },
+    /// A keyholder logged in before the seal was written signs it (its hash on screen).
+    SealSignNow {
+        who: String,
+    },
+    /// Write the seal record, listing the keyholders logged in as its signers.
+    WriteSeal,
     Assign {
         keyholder: String,
         serial: String,
@@ -442,14 +454,9 @@ impl App {
             self.tokens = s.token_module().tokens().map_err(|e| e.to_string());
         }
         self.sealing = match &self.phase {
-            Phase::Sealing {
-                session,
-                sealers,
-                signers,
-                skipped,
-            } => sealers
-                .iter()
-                .find(|w| !signers.iter().any(|(s, _)| s == *w) && !skipped.contains(*w))
+            Phase::Sealing { session, .. } => self
+                .phase
+                .next_sealer()
                 .map(|who| (who.clone(), session.sealing_token(who))),
             _ => None,
         };
@@ -486,9 +493,19 @@ impl App {
         let step = match &self.phase {
             Phase::Ceremony(s) => format!("{}:{:?}", s.step(), std::mem::discriminant(&s.need())),
             Phase::Sealing {
-                signers, skipped, ..
+                signers,
+                skipped,
+                seal,
+                sealed,
+                ..
             } => {
-                format!("seal:{}:{}", signers.len(), skipped.len())
+                format!(
+                    "seal:{}:{}:{}:{}",
+                    signers.len(),
+                    skipped.len(),
+                    seal.is_some(),
+                    sealed.len()
+                )
             }
             Phase::Summary { .. } => "summary".into(),
             Phase::Choose { .. } => "choose".into(),
@@ -824,30 +841,70 @@ impl App {
                 KeyCode::Char('r') => self.next_qr(),
                 _ => {}
             },
-            Phase::Sealing {
-                session: _,
-                sealers,
-                signers,
-                skipped,
-            } => {
-                let next = sealers
-                    .iter()
-                    .find(|w| !signers.iter().any(|(s, _)| s == *w) && !skipped.contains(*w))
-                    .cloned();
-                match (next, k.code) {
-                    (Some(who), KeyCode::Enter) => {
+            Phase::Sealing { signers, seal, .. } => {
+                let next = self.phase.next_sealer().cloned();
+                let logged_in = |who: &str| signers.iter().any(|(s, _)| s == who);
+                match (next, k.code, seal) {
+                    // Before the seal is written: each keyholder logs in (nothing is signed).
+                    (Some(who), KeyCode::Enter, None) => {
                         later = Some((
                             who.clone(),
-                            format!("{who} signs the seal of this transcript with their token?"),
+                            format!(
+                                "{who} logs in to their token for the seal? Nothing is signed yet: the seal hash is shown before anyone signs it."
+                            ),
                             Pending::SealSign { who },
                         ));
                     }
-                    (Some(who), KeyCode::Char('s')) => self.text(
+                    (Some(_), KeyCode::Enter, Some(_))
+                        if !view::digests_fit(&self.view_state(), self.term.0, self.term.1) =>
+                    {
+                        self.message = Some(Message {
+                            error: true,
+                            text: "The terminal is too small to show the seal hash whole: enlarge it before signing.".into(),
+                        });
+                    }
+                    (Some(who), KeyCode::Enter, Some(hash)) => {
+                        let question = format!(
+                            "{who} signs the seal of this transcript with their token?{}",
+                            digest_text(&[seal_row(hash)])
+                        );
+                        if logged_in(&who) {
+                            self.confirm(question, Pending::SealSignNow { who });
+                        } else {
+                            later = Some((who.clone(), question, Pending::SealSign { who }));
+                        }
+                    }
+                    (Some(who), KeyCode::Char('s'), None) => self.text(
                         format!("Why does {who} not sign the seal? (recorded in the transcript)"),
                         String::new(),
                         TextFor::SealSkipReason { who },
                     ),
-                    (None, KeyCode::Enter) => self.finish_seal(),
+                    (Some(who), KeyCode::Char('s'), Some(_)) => {
+                        self.message = Some(Message {
+                            error: true,
+                            text: format!(
+                                "The seal is written and lists {who} as a signer: {who} must sign it (skips are decided before the seal)."
+                            ),
+                        })
+                    }
+                    (None, KeyCode::Enter, None) => {
+                        let names: Vec<&str> = signers.iter().map(|(w, _)| w.as_str()).collect();
+                        if names.is_empty() {
+                            self.message = Some(Message {
+                                error: true,
+                                text: "At least one keyholder's token must sign the seal.".into(),
+                            });
+                        } else {
+                            self.confirm(
+                                format!(
+                                    "Write the seal? It lists {} as its signers; no keyholder can be skipped after this, and nothing can be added to the ceremony.",
+                                    names.join(", ")
+                                ),
+                                Pending::WriteSeal,
+                            );
+                        }
+                    }
+                    (None, KeyCode::Enter, Some(_)) => self.finish_seal(),
                     _ => {}
                 }
             }
@@ -1022,7 +1079,9 @@ impl App {
                                 Need::ImportRequests => s.import_requests_event(),
                                 Need::ImportTargets => s.import_targets_event(),
                                 Need::ImportLayout { file } => s.import_layout_event(&file),
-                                Need::ImportPending { file } => s.import_pending_event(&file),
+                                Need::ImportPending { file, trusted_root } => {
+                                    s.import_pending_event(&file, &trusted_root)
+                                }
                                 _ => Ok(s.import_keys_event()),
                             };
                             match event {
@@ -1551,11 +1610,21 @@ impl App {
                 .iter()
                 .map(|(k, _)| k.clone())
                 .collect();
+            // A seal written before an interruption stands: its signers sign it.
+            let seal = match s.seal_state() {
+                Ok(state) => state.map(|(hash, _)| hash),
+                Err(e) => {
+                    self.message = Some(err(e));
+                    None
+                }
+            };
             self.phase = Phase::Sealing {
                 session: s,
                 sealers,
                 signers: Vec::new(),
                 skipped,
+                seal,
+                sealed: Vec::new(),
             };
         }
     }
@@ -1570,7 +1639,9 @@ impl App {
                 }
                 let done = match &*event {
                     Event::ParametersCorrected { .. } => "Correction recorded.",
-                    Event::Sealed { .. } => "Sealed. Each keyholder now signs the seal.",
+                    Event::Sealed { .. } => {
+                        "Recorded: the ceremony takes no more steps. Next, each keyholder logs in to their token; then the seal is written and its hash shown before anyone signs it."
+                    }
                     Event::Approved { .. } => "Approved: the keyholders sign next.",
                     _ => "Recorded.",
                 };
@@ -1631,6 +1702,26 @@ impl App {
                 self.final_try_ok = true;
                 self.pin(label, purpose);
             }
+            Pending::WriteSeal => {
+                if let Phase::Sealing {
+                    session,
+                    signers,
+                    seal,
+                    ..
+                } = &mut self.phase
+                {
+                    match session.write_seal(signers) {
+                        Ok(hash) => {
+                            *seal = Some(hash);
+                            self.message = Some(ok(
+                                "The seal is written: each keyholder checks its hash on screen and signs it in turn.",
+                            ));
+                        }
+                        Err(e) => self.message = Some(err(e)),
+                    }
+                }
+            }
+            Pending::SealSignNow { who } => self.sign_seal(&who),
             Pending::SkipSealer { who, reason } => {
                 if let Phase::Sealing {
                     session, skipped, ..
@@ -1861,6 +1952,11 @@ impl App {
                             "{who}'s token will sign the seal with key {}",
                             id.short()
                         )));
+                        // The seal is written and its hash was on screen: sign it now.
+                        if matches!(&self.phase, Phase::Sealing { seal: Some(_), .. }) {
+                            let who = who.clone();
+                            self.sign_seal(&who);
+                        }
                         return;
                     }
                     Err(e) => {
@@ -1997,7 +2093,7 @@ impl App {
                     .map(|w| format!("{w}\n"))
                     .unwrap_or_default();
                 self.confirm(
-                    format!("{warning}Seal without {who}'s signature ({reason})? The skip is recorded in the transcript and the seal lists who signed it."),
+                    format!("{warning}Seal without {who}'s signature ({reason})? The skip is recorded in the transcript and the seal lists who signs it."),
                     Pending::SkipSealer { who, reason },
                 );
             }
@@ -2099,31 +2195,47 @@ impl App {
         }
     }
 
-    fn finish_seal(&mut self) {
+    /// `who` (logged in) signs the written seal.
+    fn sign_seal(&mut self, who: &str) {
         let Phase::Sealing {
             session,
-            sealers,
             signers,
-            skipped,
+            sealed,
+            ..
+        } = &mut self.phase
+        else {
+            return;
+        };
+        let Some((_, signer)) = signers.iter_mut().find(|(w, _)| w == who) else {
+            return;
+        };
+        match session.sign_seal(who, signer) {
+            Ok(signed) => {
+                sealed.push(who.to_string());
+                self.message = Some(ok(if signed {
+                    format!("{who} signed the seal.")
+                } else {
+                    format!("{who}'s key had signed the seal already.")
+                }));
+            }
+            Err(e) => self.message = Some(err(e)),
+        }
+    }
+
+    fn finish_seal(&mut self) {
+        if !matches!(&self.phase, Phase::Sealing { seal: Some(_), .. }) {
+            return;
+        }
+        let Phase::Sealing {
+            session,
+            signers,
+            seal: Some(seal),
+            ..
         } = std::mem::replace(&mut self.phase, Phase::Gone)
         else {
             return;
         };
-        if signers.is_empty() {
-            self.message = Some(Message {
-                error: true,
-                text: "At least one keyholder's token must sign the seal.".into(),
-            });
-            // The skips are recorded: they stand.
-            self.phase = Phase::Sealing {
-                session,
-                sealers,
-                signers: Vec::new(),
-                skipped,
-            };
-            return;
-        }
-        match session.seal(signers) {
+        match session.finish_seal(&seal, signers) {
             Ok(report) => {
                 self.phase = summary_phase(report);
                 self.message = Some(match &self.phase {
@@ -2199,8 +2311,16 @@ impl App {
             PromptState::Confirm { question, .. } => Prompt::Confirm {
                 question: question.clone(),
             },
-            PromptState::Pin { label, buf, .. } => Prompt::Pin {
+            PromptState::Pin {
+                label,
+                buf,
+                purpose,
+            } => Prompt::Pin {
                 label: label.clone(),
+                field: match purpose {
+                    PinFor::ManagementKey { .. } => "management key".into(),
+                    _ => "PIN".into(),
+                },
                 typed: buf.chars().count(),
                 practice_hint: self.session().is_some_and(|s| s.practice_tokens),
             },
@@ -2298,32 +2418,41 @@ impl App {
                 sealers,
                 signers,
                 skipped,
+                seal,
+                sealed,
             } => {
                 header(&mut v, session);
                 v.title = "Seal signatures".into();
-                v.instructions = "Each keyholder signs the seal with their token, in turn.".into();
-                let next = sealers
-                    .iter()
-                    .find(|w| !signers.iter().any(|(s, _)| s == *w) && !skipped.contains(*w));
+                let hash: Vec<DigestRow> = seal.iter().map(|h| seal_row(h)).collect();
+                v.instructions = if seal.is_none() {
+                    "Each keyholder logs in to their token (or is skipped); then the seal is written and its hash shown before anyone signs.".into()
+                } else {
+                    "The seal is written: each keyholder checks its hash and signs it with their token, in turn.".into()
+                };
+                let next = self.phase.next_sealer();
                 let rows: Vec<SignerRow> = sealers
                     .iter()
                     .map(|w| {
-                        let done = signers.iter().any(|(s, _)| s == w);
+                        let logged_in = signers.iter().any(|(s, _)| s == w);
+                        let signed = sealed.contains(w);
+                        let status = if signed {
+                            "signed the seal".into()
+                        } else if skipped.contains(w) {
+                            match session.engine.seal_skipped().iter().find(|(k, _)| k == w) {
+                                Some((_, why)) => format!("skipped (recorded): {why}"),
+                                None => "skipped: does not sign the seal".into(),
+                            }
+                        } else if seal.is_some() {
+                            "to sign the seal".into()
+                        } else if logged_in {
+                            "logged in: signs once the seal is written".into()
+                        } else {
+                            "to log in for the seal".into()
+                        };
                         SignerRow {
                             keyholder: w.clone(),
-                            status: if done {
-                                "will sign the seal".into()
-                            } else if skipped.contains(w) {
-                                match session.engine.seal_skipped().iter().find(|(k, _)| k == w) {
-                                    Some((_, why)) => {
-                                        format!("skipped (recorded): {why}")
-                                    }
-                                    None => "skipped: does not sign the seal".into(),
-                                }
-                            } else {
-                                "to sign the seal".into()
-                            },
-                            done,
+                            status,
+                            done: signed || (seal.is_none() && logged_in),
                         }
                     })
                     .collect();
@@ -2338,21 +2467,30 @@ impl App {
                             .iter()
                             .find(|r| r.expected)
                             .map_or(expected, |r| r.label.clone());
+                        let written = seal.is_some();
                         v.screen = Screen::Token {
                             keyholder: who.clone(),
-                            purpose: "sign the seal".into(),
+                            purpose: if written {
+                                "check the seal hash, then sign the seal".into()
+                            } else {
+                                "log in for the seal (nothing is signed yet)".into()
+                            },
                             expected,
                             present,
                             status,
                             meters: Vec::new(),
                             signers: rows,
-                            digests: Vec::new(),
+                            digests: hash,
                         };
-                        v.keys = vec![
-                            key("Enter", "sign the seal"),
-                            key("s", "skip this keyholder"),
-                            key("?", "help"),
-                        ];
+                        v.keys = if written {
+                            vec![key("Enter", "sign the seal"), key("?", "help")]
+                        } else {
+                            vec![
+                                key("Enter", "log in"),
+                                key("s", "skip this keyholder"),
+                                key("?", "help"),
+                            ]
+                        };
                     }
                     None => {
                         v.screen = Screen::Seal {
@@ -2362,11 +2500,15 @@ impl App {
                                 .into_iter()
                                 .map(|(n, _)| n)
                                 .collect(),
+                            hash,
                         };
-                        v.instructions =
-                            "Every keyholder has answered: write the seal and its signatures."
-                                .into();
-                        v.keys = vec![key("Enter", "write the seal"), key("?", "help")];
+                        if seal.is_none() {
+                            v.instructions = "Every keyholder has answered: write the seal, listing those logged in as its signers.".into();
+                            v.keys = vec![key("Enter", "write the seal"), key("?", "help")];
+                        } else {
+                            v.instructions = "Every listed keyholder has signed the seal: finish (key-event log, transcript export, checks).".into();
+                            v.keys = vec![key("Enter", "finish"), key("?", "help")];
+                        }
                     }
                 }
             }
@@ -2478,10 +2620,13 @@ impl App {
                             keys: Vec::new(),
                         }
                     }
-                    Need::ImportPending { file } => {
+                    Need::ImportPending { file, trusted_root } => {
                         v.keys = vec![enter("import and review")];
                         Screen::Load {
-                            what: "RSTUF's pending file (GET /api/v1/metadata/sign/): the pending root is reviewed against its trusted root, and refused before any PIN when it cannot become a valid update.".into(),
+                            what: format!(
+                                "RSTUF's pending file (GET /api/v1/metadata/sign/) and the root this appliance trusts ({trusted_root}, confirmed by parameter {}): the pending file's trusted_root must be that root or its next version signed by it; the pending root is reviewed against it, and refused before any PIN when it cannot become a valid update.",
+                                crate::ceremony::engine::TRUSTED_ROOT_SHA256
+                            ),
                             source: s.ws.input().join(file).display().to_string(),
                             keys: Vec::new(),
                         }
@@ -2619,6 +2764,7 @@ impl App {
                                 .into_iter()
                                 .map(|(n, _)| n)
                                 .collect(),
+                            hash: Vec::new(),
                         }
                     }
                 };
@@ -3220,6 +3366,42 @@ fn signing_digests(s: &Session, who: &str) -> Vec<DigestRow> {
 }
 
 /// Digests as text for a confirmation: per role its label and words, then the hex in two rows.
+impl Phase {
+    /// At the seal, the keyholder whose turn it is: before the seal is written, the next one
+    /// to log in (or be skipped); after, the next listed signer who has not signed.
+    fn next_sealer(&self) -> Option<&String> {
+        let Phase::Sealing {
+            sealers,
+            signers,
+            skipped,
+            seal,
+            sealed,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let logged_in = |w: &String| signers.iter().any(|(s, _)| s == w);
+        sealers.iter().find(|w| {
+            !skipped.contains(*w)
+                && match seal {
+                    None => !logged_in(w),
+                    Some(_) => !sealed.contains(*w),
+                }
+        })
+    }
+}
+
+/// The seal hash as a digest row: what each keyholder checks before signing the seal.
+fn seal_row(hash: &str) -> DigestRow {
+    let bytes = hex::decode(hash).unwrap_or_default();
+    DigestRow {
+        role: "seal".into(),
+        hex_groups: hex_groups(&bytes),
+        words: pgp_words(bytes.get(..8).unwrap_or(&bytes)).join(" "),
+    }
+}
+
 fn digest_text(rows: &[DigestRow]) -> String {
     let mut out = String::new();
     for d in rows {
@@ -3443,6 +3625,55 @@ mod tests {
         );
     }
 
+    /// The PIV management key is typed into a field labelled "management key", not "PIN"
+    /// (before: the masked field of the management-key prompt said "PIN:").
+    #[test]
+    fn the_management_key_field_is_not_labelled_pin() {
+        let mut app = App::new(Phase::Choose {
+            ws: Some(Workspace {
+                dir: std::env::temp_dir().join("conclave-no-such-workspace"),
+            }),
+            sys: std::env::temp_dir().join("conclave-no-such-sys"),
+            plan: Box::default(),
+            scripts: Vec::new(),
+        });
+        let draw = |app: &App| {
+            let mut term =
+                ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+            term.draw(|f| view::draw(f, &app.view_state())).unwrap();
+            let buf = term.backend().buffer().clone();
+            (0..buf.area.height)
+                .map(|y| {
+                    (0..buf.area.width)
+                        .map(|x| buf[(x, y)].symbol().to_string())
+                        .collect::<String>()
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        app.pin(
+            "alice: PIV management key of token yk-alice".into(),
+            PinFor::ManagementKey {
+                keyholder: "alice".into(),
+                key_type: "ecdsa-p256".into(),
+                pin: HeldPin(Zeroizing::new("271828".into())),
+            },
+        );
+        let shown = draw(&app);
+        assert!(
+            shown.contains("management key: _") && !shown.contains("PIN: _"),
+            "{shown}"
+        );
+        app.pin(
+            "alice: PIN of token yk-alice".into(),
+            PinFor::Sign {
+                who: "alice".into(),
+            },
+        );
+        let shown = draw(&app);
+        assert!(shown.contains("PIN: _"), "{shown}");
+    }
+
     /// The PIN prompt's buffer is allocated once at its full size: typing the longest PIN the
     /// prompt takes never moves it, so no shorter copy is left in freed memory (before, it
     /// started empty and grew).
@@ -3548,6 +3779,7 @@ mod tests {
         let state = crate::tui::state::ViewState {
             prompt: crate::tui::state::Prompt::Pin {
                 label,
+                field: "PIN".into(),
                 typed: 3,
                 practice_hint: true,
             },

@@ -67,6 +67,9 @@ pub enum Prompt {
     Pin {
         /// Whose PIN, for which token.
         label: String,
+        /// What is typed, as the masked field's label: "PIN", or "management key" for a PIV
+        /// management key.
+        field: String,
         /// Characters typed (only the count is shown).
         typed: usize,
         /// Practice tokens: F2 fills in the practice PIN.
@@ -267,6 +270,8 @@ pub enum Screen {
     Seal {
         /// Exported artifacts listed in the seal.
         artifacts: Vec<String>,
+        /// The seal hash once the seal is written (what the keyholders sign).
+        hash: Vec<DigestRow>,
     },
     /// Done: the seal hash and the auditor's checks.
     Summary {

@@ -16,6 +16,11 @@ Usage:
       root as RSTUF's API does when it accepts a sign payload, write the new pending file to
       OUT_JSON, and run `rstuf admin metadata sign --in OUT_JSON --dry-run`: RSTUF's CLI checks
       the root with its own verification and must answer "Metadata already fully signed."
+  rstuf_cli.py payload CEREMONY_PAYLOAD_JSON
+      Load ceremony-payload.json with RSTUF's CLI models (its CeremonyPayload, Settings, Roles,
+      Role and Metadatas dataclasses, as `rstuf admin ceremony` builds the payload) and its
+      custom delegations with python-tuf's `Delegations.from_dict` (as RSTUF's worker loads
+      them); prints the delegated roles. No terminal: nothing is prompted.
 
 The CLI asks through rich prompts, beaupy menus (arrow keys) and prompt_toolkit: this script
 answers them on a pseudo-terminal (pexpect). Everything the CLI printed is echoed to stdout.
@@ -155,7 +160,47 @@ def complete(pending: str, payload: str, out: str) -> int:
     return 0
 
 
+def payload(path: str) -> int:
+    import copy
+    import json
+
+    from tuf.api.metadata import Delegations, Metadata, Root
+
+    from repository_service_tuf.cli.admin.helpers import (
+        CeremonyPayload,
+        Metadatas,
+        Role,
+        Roles,
+        Settings,
+    )
+
+    p = json.load(open(path))
+    r = p["settings"]["roles"]
+    if set(r) != {"root", "timestamp", "snapshot", "targets", "delegations"}:
+        raise SystemExit(f"rstuf_cli.py: {path}: settings.roles members {sorted(r)}")
+    d = Delegations.from_dict(copy.deepcopy(r["delegations"]))
+    if d.roles is None or d.succinct_roles is not None:
+        raise SystemExit(f"rstuf_cli.py: {path}: not custom delegations")
+    roles = Roles(
+        Role(**r["root"]),
+        Role(**r["timestamp"]),
+        Role(**r["snapshot"]),
+        Role(**r["targets"]),
+        None,
+        d.to_dict(),
+    )
+    CeremonyPayload(Settings(roles), Metadatas(p["metadata"]["root"]), p["timeout"])
+    Metadata[Root].from_dict(copy.deepcopy(p["metadata"]["root"]))
+    if d.to_dict() != r["delegations"]:
+        raise SystemExit(f"rstuf_cli.py: {path}: delegations do not round-trip through python-tuf")
+    names = ", ".join(d.roles)
+    print(f"rstuf_cli.py: {path}: RSTUF's models load it; delegated roles: {names}")
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "payload":
+        return payload(sys.argv[2])
     if len(sys.argv) == 5 and sys.argv[1] == "complete":
         try:
             return complete(*sys.argv[2:])

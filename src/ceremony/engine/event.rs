@@ -126,6 +126,12 @@ pub enum Event {
         name: String,
         /// The file's text exactly as read (RSTUF's `GET /api/v1/metadata/sign/` response).
         file: String,
+        /// The name on the input media of the root the room already trusts (the anchor).
+        #[serde(default)]
+        trusted_root_name: String,
+        /// That root's text exactly as read (empty when it was missing: refused).
+        #[serde(default)]
+        trusted_root: String,
     },
     /// Public keys of online roles imported from the input media.
     KeysImported {
@@ -437,6 +443,8 @@ pub enum Need {
     ImportPending {
         /// File name on the input media.
         file: String,
+        /// File name on the input media of the root the room already trusts.
+        trusted_root: String,
     },
     /// Online public keys for these roles from the input media.
     ImportKeys {

@@ -204,7 +204,18 @@ impl Engine {
         if self.is_tuf_on_ci() {
             return self.tuf_on_ci_roles_left(p, who);
         }
+        // RSTUF's pending root arrives with signatures from the connected side: only those
+        // that verify (by the trusted root's root keys or its own) count as given; a key whose
+        // signature there is invalid signs again.
+        let rstuf_counted = if self.is_rstuf_pending() {
+            self.rstuf_pending_counted(p)
+        } else {
+            Vec::new()
+        };
         let signed = |role: &str, id: &KeyId| {
+            if self.is_rstuf_pending() {
+                return role == "root" && rstuf_counted.contains(id);
+            }
             if role == "layout" {
                 // A layout signature names the key by its plain key id.
                 let plain = self

@@ -79,6 +79,7 @@ impl Engine {
         for (role, f) in proposal_findings(p) {
             out.push(accepted_loss_line(role, &f));
         }
+        out.extend(self.rstuf_settings_lines());
         if let Some(l) = &p.layout {
             match l.summary() {
                 Ok(sum) => {

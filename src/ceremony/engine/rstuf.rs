@@ -9,6 +9,7 @@ use time::Duration;
 
 use super::{Engine, EngineError, Proposal, int_param, owned_key};
 use crate::ceremony::script::ParamValue;
+use crate::text::show;
 use crate::tuf::edit;
 use crate::tuf::key::Key;
 use crate::tuf::metadata::{Metadata, RoleType, Root};
@@ -19,6 +20,8 @@ use crate::tuf::verify::{ThresholdResult, count_signatures};
 pub const MODEL_PARAM: &str = "model";
 /// The parameter: root signatures a bootstrap collects before export (0: the threshold).
 pub const BOOTSTRAP_SIGNATURES: &str = "bootstrap_signatures";
+/// The parameter: RSTUF's custom delegations (JSON) instead of hash bins; empty for bins.
+pub const DELEGATIONS_PARAM: &str = "delegations";
 
 impl Engine {
     /// Whether this ceremony builds RSTUF's role model.
@@ -158,22 +161,89 @@ impl Engine {
             }
             Ok(d as u64)
         };
+        let layout = match self.params.get(DELEGATIONS_PARAM) {
+            Some(ParamValue::Text(t)) if !t.trim().is_empty() => Layout::Delegations(
+                rstuf::parse_delegations(&format!("parameter {DELEGATIONS_PARAM}"), t)
+                    .map_err(|e| self.policy(e.to_string()))?,
+            ),
+            _ => self.rstuf_bins(days("bins_expiration")?)?,
+        };
+        Ok(Settings {
+            root: days("root_expiry_days")?,
+            timestamp: days("timestamp_expiration")?,
+            snapshot: days("snapshot_expiration")?,
+            targets: days("targets_expiration")?,
+            layout,
+        })
+    }
+
+    /// At an RSTUF bootstrap, the settings `ceremony-payload.json` carries beside root v1 (not
+    /// signed: RSTUF's worker applies them): the online roles' expirations, and the hash bins
+    /// or every custom delegation (name, paths, threshold and keys by name).
+    pub(super) fn rstuf_settings_lines(&self) -> Vec<String> {
+        if !self.rstuf() || self.current.is_some() || self.is_rstuf_pending() {
+            return Vec::new();
+        }
+        let s = match self.rstuf_settings() {
+            Ok(s) => s,
+            Err(e) => return vec![format!("RSTUF settings: {e}")],
+        };
+        let mut out = vec![format!(
+            "RSTUF settings (ceremony-payload.json, not signed): expiration days: timestamp {}, snapshot {}, targets {}",
+            s.timestamp, s.snapshot, s.targets
+        )];
+        match &s.layout {
+            Layout::Bins { expiration, number } => out.push(format!(
+                "  targets delegated to {number} hash bins (expiration {expiration} days)"
+            )),
+            Layout::Delegations(v) => {
+                let Ok(d) = crate::tuf::metadata::Delegations::from_value(v.clone(), "$") else {
+                    return out;
+                };
+                for r in d.roles.iter().flatten() {
+                    let keys: Vec<String> = r
+                        .role
+                        .keyids
+                        .iter()
+                        .map(|id| {
+                            d.keys
+                                .iter()
+                                .find(|(k, _)| k == id)
+                                .and_then(|(_, key)| rstuf::key_name(key))
+                                .map_or_else(|| show(id.short()), show)
+                        })
+                        .collect();
+                    out.push(format!(
+                        "  custom delegation {}: paths {}, threshold {} of {}",
+                        show(&r.name),
+                        r.paths
+                            .iter()
+                            .flatten()
+                            .map(|p| show(p))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        r.role.threshold,
+                        if keys.is_empty() {
+                            "the online key".to_string()
+                        } else {
+                            keys.join(", ")
+                        }
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// RSTUF's hash bins (parameter `hash_bins`), valid `expiration` days.
+    fn rstuf_bins(&self, expiration: u64) -> Result<Layout, EngineError> {
         let number = int_param(&self.params, "hash_bins").max(0) as u64;
         if !number.is_power_of_two() || !(2..=16384).contains(&number) {
             return Err(self.policy(format!(
                 "hash_bins {number}: RSTUF takes a power of two between 2 and 16384"
             )));
         }
-        Ok(Settings {
-            root: days("root_expiry_days")?,
-            timestamp: days("timestamp_expiration")?,
-            snapshot: days("snapshot_expiration")?,
-            targets: days("targets_expiration")?,
-            layout: Layout::Bins {
-                expiration: days("bins_expiration")?,
-                number,
-            },
-        })
+        Ok(Layout::Bins { expiration, number })
     }
 
     /// RSTUF's payload for the signed root: (file name, bytes).

@@ -3,10 +3,14 @@
 //!
 //! The input media hold RSTUF's pending file (the response of `GET /api/v1/metadata/sign/`:
 //! `{"data": {"metadata": {"root": PENDING, "trusted_root": CURRENT}}}`). Its text is recorded
-//! whole in the transcript (`pending-imported`) and reviewed when it is imported, against the
-//! confirmed clock: the trusted root meets its own threshold and is in RSTUF's model, the
+//! whole in the transcript (`pending-imported`) with the root the room already trusts (the
+//! anchor, from the input media, confirmed by the digest of its signed bytes in parameter
+//! `trusted_root_sha256`), and reviewed when it is imported, against the confirmed clock: the
+//! pending file's trusted root is the anchor or its next version signed by it (a root from the
+//! connected side that only meets its own threshold proves nothing), it meets its own threshold and is in RSTUF's model, the
 //! pending root is its next version in RSTUF's model, not expired, able to meet its thresholds
-//! and still missing a signature some keyholder present can give. Anything else is refused
+//! and still missing a valid signature some keyholder present can give (a signature that does
+//! not verify does not count: its key signs again). Anything else is refused
 //! there, before any PIN. The trusted root is the root in force (the seal is anchored in it);
 //! the proposal is the pending root exactly as RSTUF sent it (its signatures kept). Each
 //! keyholder's token signs with every key of theirs whose signature the trusted or the pending
@@ -18,15 +22,22 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use super::{Engine, EngineError, Need, Proposal, key_owner};
+use crate::ceremony::script::ParamValue;
 use crate::ceremony::script::{Kind, Step};
 use crate::text::show;
 use crate::tuf::key::KeyId;
 use crate::tuf::metadata::{Metadata, RoleType, Root};
 use crate::tuf::rstuf::{self, Pending, PendingReview, RstufError};
-use crate::tuf::verify::{count_signatures, trust_root};
+use crate::tuf::verify::{ThresholdResult, count_signatures, trust_root};
 
 /// The pending file on the input media (script setting `file`).
 pub const PENDING_FILE: &str = "rstuf-pending.json";
+/// The root the room already trusts, on the input media (script setting `trusted_root`): the
+/// anchor the pending file's `trusted_root` must be (or chain from by one verified version).
+pub const TRUSTED_ROOT_FILE: &str = "rstuf-trusted-root.json";
+/// The parameter by which the room confirms that root: the SHA-256 of its canonical signed
+/// bytes (the digest its ceremony signed, from that ceremony's record).
+pub const TRUSTED_ROOT_SHA256: &str = "trusted_root_sha256";
 
 /// The exported file of one signature: `sign-payload-vN-KEYID16.json` (RSTUF's CLI calls it
 /// `sign-payload.json`; one per signature here, so they never overwrite each other).
@@ -49,16 +60,21 @@ pub(super) struct Imported {
     sha256: String,
     pending: Pending,
     review: PendingReview,
+    /// How the trusted root is anchored in the root the room confirmed (a review line).
+    anchored: String,
 }
 
-/// What the import step waits for: the file the script names.
+/// What the import step waits for: the files the script names.
 pub(super) fn need(step: &Step) -> Need {
-    Need::ImportPending {
-        file: step
-            .with
-            .get("file")
+    let setting = |name: &str, default: &str| {
+        step.with
+            .get(name)
             .cloned()
-            .unwrap_or_else(|| PENDING_FILE.to_string()),
+            .unwrap_or_else(|| default.to_string())
+    };
+    Need::ImportPending {
+        file: setting("file", PENDING_FILE),
+        trusted_root: setting("trusted_root", TRUSTED_ROOT_FILE),
     }
 }
 
@@ -80,13 +96,51 @@ impl Engine {
         self.policy(format!("{why}; nothing is signed (no PIN was asked)"))
     }
 
+    /// The root the room trusts, from the input media (`anchor_name`, its text), confirmed by
+    /// the digest of its signed bytes the parameter gives.
+    fn rstuf_anchor(
+        &self,
+        anchor_name: &str,
+        anchor_text: &str,
+    ) -> Result<Metadata<Root>, EngineError> {
+        let an = show(anchor_name);
+        if anchor_text.is_empty() {
+            return Err(self.refuse_pending(format!(
+                "{an}: missing from the input media: bring the root this appliance trusts (the last root of the room's own records), confirmed by parameter {TRUSTED_ROOT_SHA256}"
+            )));
+        }
+        let anchor = Metadata::<Root>::from_bytes(anchor_text.as_bytes())
+            .map_err(|e| self.refuse_pending(format!("{an}: {}", show(&e.to_string()))))?;
+        let digest = hex::encode(anchor.signed_digest());
+        let confirmed = match self.params.get(TRUSTED_ROOT_SHA256) {
+            Some(ParamValue::Text(t)) => t.trim().to_ascii_lowercase(),
+            _ => String::new(),
+        };
+        if confirmed.is_empty() {
+            return Err(self.refuse_pending(format!(
+                "parameter {TRUSTED_ROOT_SHA256}: empty: the room confirms {an} (root v{}) by the SHA-256 of its signed bytes from its own records; the file's is {digest}",
+                anchor.signed().common.version
+            )));
+        }
+        if confirmed != digest {
+            return Err(self.refuse_pending(format!(
+                "{an}: $.signed: SHA-256 of the signed bytes is {digest}, not {} (parameter {TRUSTED_ROOT_SHA256}): not the root the room confirmed",
+                show(&confirmed)
+            )));
+        }
+        Ok(anchor)
+    }
+
     /// The import step: the pending file parsed and reviewed against its trusted root at the
-    /// confirmed clock; a pending root that cannot become a valid update, or that no keyholder
-    /// present can sign, is refused here, before any PIN.
+    /// confirmed clock; the trusted root must be the root the room confirmed (the anchor from
+    /// the input media) or its next version signed by it; a pending root that cannot become a
+    /// valid update, or that no keyholder present can sign, is refused here, before any PIN.
     pub(super) fn import_rstuf_pending(
         &mut self,
         name: &str,
         text: &str,
+        anchor_name: &str,
+        anchor_text: &str,
     ) -> Result<(), EngineError> {
         let file = show(name);
         let bad = |e: RstufError| self.refuse_pending(e);
@@ -96,6 +150,8 @@ impl Engine {
                 "{file}: $.data.metadata.trusted_root: missing: a pending root v1 (a bootstrap) has no trusted root to be reviewed against; sign it with `conclave rstuf sign --trusted-root 1.root.json`"
             )));
         };
+        let anchor = self.rstuf_anchor(anchor_name, anchor_text)?;
+        let anchored = rstuf::check_anchor(&file, &pending, anchor_name, &anchor).map_err(bad)?;
         trust_root(
             &format!("{file}: $.data.metadata.trusted_root"),
             &trusted.to_file_bytes(),
@@ -160,6 +216,7 @@ impl Engine {
             sha256: hex::encode(Sha256::digest(text.as_bytes())),
             pending,
             review,
+            anchored,
         }));
         Ok(())
     }
@@ -193,6 +250,46 @@ impl Engine {
                 .policy("no keyholder has signed: nothing to export (skip the ceremony instead)"));
         }
         Ok(())
+    }
+
+    /// The chain rule's two counts over `r` (the pending root with the signatures so far): by
+    /// the trusted root's root keys and threshold, and by its own. Only signatures that verify
+    /// count.
+    fn rstuf_pending_counts(&self, r: &Metadata<Root>) -> (ThresholdResult, ThresholdResult) {
+        let count = |root: &Root| {
+            count_signatures(
+                |id| root.key(id),
+                root.role(RoleType::Root),
+                r.signed_bytes(),
+                &r.signatures,
+            )
+        };
+        let by_trusted = match &self.current {
+            Some((t, _)) => count(t.signed()),
+            None => ThresholdResult {
+                threshold: 0,
+                signed: Vec::new(),
+                unsigned: Vec::new(),
+                ignored: Vec::new(),
+            },
+        };
+        (by_trusted, count(r.signed()))
+    }
+
+    /// The root key ids whose signature on the proposal verifies (for either root): the keys
+    /// that need not sign again. An invalid signature from the connected side is not among them.
+    pub(super) fn rstuf_pending_counted(&self, p: &Proposal) -> Vec<KeyId> {
+        let Some(r) = &p.root else {
+            return Vec::new();
+        };
+        let (by_trusted, by_self) = self.rstuf_pending_counts(r);
+        let mut ids = by_trusted.signed;
+        for id in by_self.signed {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
     }
 
     /// The signatures made here: (key id, signature bytes), in signing order.
@@ -230,15 +327,7 @@ impl Engine {
             .as_ref()
             .map(|(t, _)| t.signed())
             .ok_or_else(|| self.policy("no trusted root"))?;
-        let count = |root: &Root| {
-            count_signatures(
-                |id| root.key(id),
-                root.role(RoleType::Root),
-                r.signed_bytes(),
-                &r.signatures,
-            )
-        };
-        let (by_trusted, by_self) = (count(trusted), count(r.signed()));
+        let (by_trusted, by_self) = self.rstuf_pending_counts(r);
         let sigs = self.rstuf_pending_signatures();
         if sigs.len() != self.signers.len() || sigs.is_empty() {
             return Err(self.policy("a signature made here is missing from the pending root"));
@@ -292,6 +381,7 @@ impl Engine {
             show(&imported.name),
             imported.sha256
         ));
+        out.push(imported.anchored.clone());
         if let Some((t, _)) = &self.current {
             let old = t.signed();
             out.push(format!(

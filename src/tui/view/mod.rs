@@ -179,7 +179,7 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
             destinations,
             selected,
         } => seal::export(frame, body, files, destinations, *selected),
-        Screen::Seal { artifacts } => seal::seal(frame, body, artifacts),
+        Screen::Seal { artifacts, hash } => seal::seal(frame, body, artifacts, hash),
         Screen::Summary {
             seal_hex,
             seal_words,

@@ -35,6 +35,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, p: &Prompt) {
         ),
         Prompt::Pin {
             label,
+            field,
             typed,
             practice_hint,
         } => {
@@ -45,7 +46,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, p: &Prompt) {
             l.extend([
                 Line::raw(""),
                 Line::from(vec![
-                    Span::raw("PIN: "),
+                    Span::raw(format!("{}: ", show_message(field))),
                     Span::styled(
                         format!("{}_", "*".repeat(*typed)),
                         Style::new().add_modifier(Modifier::BOLD),
@@ -60,7 +61,12 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, p: &Prompt) {
                     Style::new().fg(Color::Yellow),
                 )));
             }
-            (" PIN (not shown, not recorded) ", l, Color::LightCyan)
+            let title = if field == "PIN" {
+                " PIN (not shown, not recorded) "
+            } else {
+                " management key (not shown, not recorded) "
+            };
+            (title, l, Color::LightCyan)
         }
         Prompt::Text { label, value } => (
             " Type ",

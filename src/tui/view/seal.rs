@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::meter_lines;
-use crate::tui::state::Meter;
+use crate::tui::state::{DigestRow, Meter};
 
 pub(super) fn verify(frame: &mut Frame<'_>, area: Rect, meters: &[Meter]) {
     let mut lines = vec![
@@ -68,12 +68,21 @@ pub(super) fn export(
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
 
-pub(super) fn seal(frame: &mut Frame<'_>, area: Rect, artifacts: &[String]) {
-    let mut lines = vec![
-        Line::raw("The seal closes the transcript: its hash covers every record and these"),
-        Line::raw("files. Then each keyholder signs the seal with their token."),
-        Line::raw(""),
-    ];
+pub(super) fn seal(frame: &mut Frame<'_>, area: Rect, artifacts: &[String], hash: &[DigestRow]) {
+    let mut lines = if hash.is_empty() {
+        vec![
+            Line::raw("The seal closes the transcript: its hash covers every record and these"),
+            Line::raw("files. Once it is written, its hash is shown and each keyholder signs it."),
+            Line::raw(""),
+        ]
+    } else {
+        let (sums, _) = super::review::sum_lines(hash, area.width);
+        let mut l = vec![Line::raw("The seal hash every keyholder signed:")];
+        // The block without its "To sign" heading: the signatures are made.
+        l.extend(sums.into_iter().skip(1));
+        l.push(Line::raw(""));
+        l
+    };
     for a in artifacts {
         lines.push(Line::raw(format!("  {}", show_indented(a))));
     }

@@ -17,9 +17,22 @@ pub(super) fn draw(
     lines: &[String],
 ) {
     let qr_w = qr.first().map_or(0, |l| l.chars().count());
-    let show_qr = qr_w > 0
+    let mut show_qr = qr_w > 0
         && u16::try_from(qr_w).is_ok_and(|w| w + 42 <= area.width)
         && u16::try_from(qr.len()).is_ok_and(|h| h <= area.height);
+    // The text beside the QR code must fit whole (the checks and the transcript's path): when
+    // it does not, the QR code gives way and a row says so.
+    let mut texts: Vec<String> = vec![
+        "Seal (write it on the paper form):".into(),
+        hex.to_string(),
+        words.to_string(),
+        String::new(),
+    ];
+    texts.extend(lines.iter().map(|l| show_indented(l)));
+    let text_width = usize::from(area.width).saturating_sub(qr_w + 1);
+    if show_qr && wrapped_rows(&texts, text_width) > usize::from(area.height) {
+        show_qr = false;
+    }
     let [text, code] = Layout::horizontal([
         Constraint::Min(40),
         Constraint::Length(if show_qr {
@@ -56,6 +69,12 @@ pub(super) fn draw(
         };
         out.push(Line::from(Span::styled(show_indented(l), style)));
     }
+    if !show_qr && qr_w > 0 {
+        out.push(Line::from(Span::styled(
+            "(the seal's QR code needs a larger terminal)",
+            Style::new().fg(Color::Gray),
+        )));
+    }
     frame.render_widget(Paragraph::new(out).wrap(Wrap { trim: false }), text);
     if show_qr {
         let q: Vec<Line<'_>> = qr.iter().map(|l| Line::raw(l.as_str())).collect();
@@ -66,6 +85,35 @@ pub(super) fn draw(
         };
         frame.render_widget(Paragraph::new(q), code);
     }
+}
+
+/// Rows `texts` take word-wrapped at `width` columns (each at least one row; a word longer
+/// than the row is broken).
+fn wrapped_rows(texts: &[String], width: usize) -> usize {
+    let width = width.max(1);
+    texts
+        .iter()
+        .map(|t| {
+            let mut rows = 1;
+            let mut col = 0;
+            for word in t.split(' ') {
+                let w = word.chars().count();
+                let need = if col == 0 { w } else { col + 1 + w };
+                if need <= width {
+                    col = need;
+                } else {
+                    rows += 1;
+                    col = w % width;
+                    rows += w / width;
+                    if col == 0 && w > 0 {
+                        rows -= 1;
+                        col = width;
+                    }
+                }
+            }
+            rows
+        })
+        .sum()
 }
 
 /// An animated QR frame over the whole screen (white modules as text on the dark console).

@@ -163,7 +163,21 @@ fn screens() -> Vec<(&'static str, ViewState)> {
         })),
         ("verify", base(Screen::Verify { meters: meters() })),
         ("export", base(Screen::Export { files: vec![("2.root.json".into(), 3021, "5f8a1e0c9b7d2a4c6e8f0a1b3c5d7e9f00112233445566778899aabbccddeeff".into())], destinations: vec!["workspace export folder /media/ceremony/export".into(), "USB medium KEYS (/dev/sdb1, 1000 MB free) at /media/usb0/conclave-export".into()], selected: 1 })),
-        ("seal", base(Screen::Seal { artifacts: vec!["2.root.json".into()] })),
+        ("seal", base(Screen::Seal { artifacts: vec!["2.root.json".into()], hash: Vec::new() })),
+        ("seal-sign", base(Screen::Token {
+            keyholder: "bob".into(),
+            purpose: "check the seal hash, then sign the seal".into(),
+            expected: "yk-bob".into(),
+            present: vec![token("yk-bob", "15830002", true)],
+            status: TokenStatus::Present,
+            meters: vec![],
+            signers: signers(),
+            digests: vec![digest("seal", "stagnate stethoscope adult article tycoon headwaters snowcap caravan")],
+        })),
+        ("seal-signed", base(Screen::Seal {
+            artifacts: vec!["2.root.json".into()],
+            hash: vec![digest("seal", "stagnate stethoscope adult article tycoon headwaters snowcap caravan")],
+        })),
         ("summary", base(Screen::Summary {
             seal_hex: "d0d7 050c ee6e c325 d0cd d2c2 eb3f 6480 53dc bb4a cdbc 3784 9c90 5371 ae47 6769".into(),
             seal_words: "stagnate stethoscope adult article tycoon headwaters snowcap caravan".into(),
@@ -184,6 +198,7 @@ fn screens() -> Vec<(&'static str, ViewState)> {
     let mut pin = base(Screen::Propose);
     pin.prompt = Prompt::Pin {
         label: "alice: PIN of token yk-alice to sign".into(),
+        field: "PIN".into(),
         typed: 6,
         practice_hint: true,
     };
@@ -612,6 +627,105 @@ fn signing_two_roles_with_four_tokens_fits_80x24() {
         "{out}"
     );
     assert!(out.contains("▶ alice"), "{out}");
+    // Two roles' digests leave no room for the meters and the signer list: what is left out
+    // is said, not dropped silently (before: they fell off the bottom without a word).
+    assert!(
+        out.contains("more row(s) not shown: enlarge the terminal"),
+        "{out}"
+    );
+}
+
+/// Signing one role of a rotation at 80x24: the three meters and every keyholder's status are
+/// on screen in the compact layout (before: the last rows, here dave's, fell off the bottom).
+#[test]
+fn a_rotation_signing_screen_keeps_every_meter_and_signer_at_80x24() {
+    let mut s = base(Screen::Token {
+        keyholder: "alice".into(),
+        purpose: "sign root".into(),
+        expected: "alice".into(),
+        present: vec![token("alice", "976720eb4bf396b9", true)],
+        status: TokenStatus::Present,
+        meters: vec![
+            Meter {
+                label: "root v3 (new root's keys)".into(),
+                have: 0,
+                need: 2,
+            },
+            Meter {
+                label: "root v3 (current root's keys)".into(),
+                have: 0,
+                need: 2,
+            },
+            Meter {
+                label: "targets v2".into(),
+                have: 0,
+                need: 2,
+            },
+        ],
+        signers: signers(),
+        digests: vec![digest(
+            "root v3",
+            "Wilmington yesteryear Yucatan vagabond hurricane underfoot Pandora millionaire",
+        )],
+    });
+    s.instructions = "Each keyholder in turn inserts their token, checks the digest on screen, enters their PIN and confirms. Root is signed by the current root keys; targets by the new targets keys.".into();
+    s.message = Some(Message {
+        error: false,
+        text: "alice signed root.".into(),
+    });
+    let out = render(&s, 80, 24);
+    for label in [
+        "root v3 (new root's keys)",
+        "root v3 (current root's keys)",
+        "targets v2",
+    ] {
+        assert!(out.contains(label), "{label}:\n{out}");
+    }
+    for who in ["bob", "carol", "dave"] {
+        assert!(out.contains(who), "{who}:\n{out}");
+    }
+    assert!(!out.contains("not shown"), "{out}");
+}
+
+/// The summary at 80x24 keeps every line: the checks, the export folder and the transcript's
+/// path (before: beside the seal's QR code, the "Transcript:" line fell off the bottom); the
+/// QR code gives way and says so.
+#[test]
+fn the_summary_keeps_the_transcript_path_at_80x24() {
+    let hash = "d0d7050cee6ec325d0cdd2c2eb3f648053dcbb4acdbc37849c905371ae476769";
+    let bytes = hex::decode(hash).unwrap();
+    let s = base(Screen::Summary {
+        seal_hex: crate::transport::qr::hex_groups(&bytes),
+        seal_words: crate::transport::qr::pgp_words(&bytes).join(" "),
+        seal_qr: crate::transport::qr::QrMatrix::encode(hash, 0)
+            .unwrap()
+            .to_terminal(1)
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        lines: vec![
+            "Metadata (conclave verify): VALID".into(),
+            "Transcript (transcript verify): VALID".into(),
+            "Key-event log (log verify): VALID".into(),
+            String::new(),
+            "Exported to /media/ceremony/conclave/export:".into(),
+            "  1.root.json, 1.targets.json".into(),
+            "Transcript: /media/ceremony/conclave/bootstrap-root.transcript.jsonl".into(),
+        ],
+    });
+    let out = render(&s, 80, 24);
+    assert!(
+        out.contains("Transcript: /media/ceremony/conclave/bootstrap-root.transcript.jsonl"),
+        "{out}"
+    );
+    assert!(out.contains("Key-event log (log verify): VALID"), "{out}");
+    assert!(out.contains("QR code needs a larger terminal"), "{out}");
+    // With room, the QR code is beside the text.
+    let big = render(&s, 120, 40);
+    assert!(
+        big.contains("Transcript: /media") && big.contains("█▀▀▀▀▀▀▀█"),
+        "{big}"
+    );
 }
 
 /// A long message (a token's answer to a wrong PIN) is shown whole at 80x24 (before: three rows,

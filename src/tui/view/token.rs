@@ -108,28 +108,89 @@ pub(super) fn layout(area: Rect, screen: &Screen) -> (Vec<Line<'static>>, bool) 
                     )));
                 }
             }
-            if !meters.is_empty() {
-                lines.push(Line::raw(""));
-                lines.extend(meter_lines(meters));
-            }
-            if !signers.is_empty() {
-                lines.push(Line::raw(""));
-                lines.extend(signer_lines(signers));
-            }
+            lines = fit(lines, meters, signers, area.height);
         }
         Screen::SigningDone { meters, signers } => {
             lines.push(Line::from(Span::styled(
                 "Every threshold is met: signing can be closed.",
                 good_bad(true),
             )));
-            lines.push(Line::raw(""));
-            lines.extend(meter_lines(meters));
-            lines.push(Line::raw(""));
-            lines.extend(signer_lines(signers));
+            lines = fit(lines, meters, signers, area.height);
         }
         _ => {}
     }
     (lines, fits)
+}
+
+/// The signer rows grouped by status, one row per status ("✓ signed: alice, bob"): the
+/// compact form when one row per keyholder does not fit.
+fn grouped_signer_lines(signers: &[SignerRow]) -> Vec<Line<'static>> {
+    let mut groups: Vec<(bool, &str, Vec<String>)> = Vec::new();
+    for r in signers {
+        match groups
+            .iter_mut()
+            .find(|(d, st, _)| *d == r.done && *st == r.status)
+        {
+            Some((_, _, names)) => names.push(show(&r.keyholder)),
+            None => groups.push((r.done, &r.status, vec![show(&r.keyholder)])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(done, status, names)| {
+            Line::from(vec![
+                Span::styled(if done { " ✓ " } else { " · " }, good_bad(done)),
+                Span::raw(format!("{}: {}", show_message(status), names.join(", "))),
+            ])
+        })
+        .collect()
+}
+
+/// `head` (one row per line), then the meters and the signers: with blank rows between them
+/// when that fits `height`, else without, else with the signers grouped by status, else cut
+/// with a last row saying how many rows are not shown (never dropped silently).
+fn fit(
+    head: Vec<Line<'static>>,
+    meters: &[crate::tui::state::Meter],
+    signers: &[SignerRow],
+    height: u16,
+) -> Vec<Line<'static>> {
+    let height = usize::from(height);
+    let assemble = |gap: bool, compact: bool| {
+        let mut lines = head.clone();
+        if !meters.is_empty() {
+            if gap {
+                lines.push(Line::raw(""));
+            }
+            lines.extend(meter_lines(meters));
+        }
+        if !signers.is_empty() {
+            if gap {
+                lines.push(Line::raw(""));
+            }
+            lines.extend(if compact {
+                grouped_signer_lines(signers)
+            } else {
+                signer_lines(signers)
+            });
+        }
+        lines
+    };
+    for (gap, compact) in [(true, false), (false, false), (false, true)] {
+        let lines = assemble(gap, compact);
+        if lines.len() <= height {
+            return lines;
+        }
+    }
+    let mut lines = assemble(false, true);
+    let keep = height.saturating_sub(1);
+    let hidden = lines.len() - keep;
+    lines.truncate(keep);
+    lines.push(Line::from(Span::styled(
+        format!("… {hidden} more row(s) not shown: enlarge the terminal to see them"),
+        good_bad(false),
+    )));
+    lines
 }
 
 pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, screen: &Screen) {
