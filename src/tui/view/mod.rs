@@ -309,15 +309,25 @@ fn good_bad(good: bool) -> Style {
 
 /// Threshold meter lines: "root v2 (new root)   ■■□  2 of 3 ✓".
 fn meter_lines(meters: &[super::state::Meter]) -> Vec<Line<'static>> {
+    // The label column: 34 columns, or wider when a label is longer (a tuf-on-ci role's
+    // "root v2 by the root v2 (this event)"), so that a label never runs into its bar.
+    let labels: Vec<String> = meters.iter().map(|m| show(&m.label)).collect();
+    let width = labels
+        .iter()
+        .map(|l| l.chars().count() + 1)
+        .max()
+        .unwrap_or(0)
+        .max(34);
     meters
         .iter()
-        .map(|m| {
+        .zip(labels)
+        .map(|(m, label)| {
             let met = m.have >= m.need;
             let bar: String = (0..m.need.max(m.have))
                 .map(|i| if i < m.have { '■' } else { '□' })
                 .collect();
             Line::from(vec![
-                Span::raw(format!("{:<34}", show(&m.label))),
+                Span::raw(format!("{label:<width$}")),
                 Span::styled(format!("{bar:<6}"), good_bad(met)),
                 Span::styled(
                     format!(

@@ -876,3 +876,30 @@ fn large_review_figures() {
         draw_list.as_secs_f64() * 1e3
     );
 }
+
+/// A meter label longer than the usual column (a tuf-on-ci role signed "by the root v2 (this
+/// event)") keeps a space before its bar: before, the label ran into it ("(this event)□").
+#[test]
+fn a_long_meter_label_never_runs_into_its_bar() {
+    let meters = vec![
+        Meter {
+            label: "root v2 by the root v2 (this event)".into(),
+            have: 0,
+            need: 1,
+        },
+        Meter {
+            label: "targets v2".into(),
+            have: 1,
+            need: 1,
+        },
+    ];
+    let lines = super::meter_lines(&meters);
+    let text: Vec<String> = lines
+        .iter()
+        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+        .collect();
+    assert!(text[0].contains("(this event) □"), "{:?}", text[0]);
+    // Both bars start in the same column.
+    let col = |t: &str, c: char| t.chars().position(|x| x == c);
+    assert_eq!(col(&text[0], '□'), col(&text[1], '■'), "{text:?}");
+}
