@@ -360,8 +360,9 @@ fn tpm_tokens_share_a_serial_and_a_lockout() {
 }
 
 /// ykcs11: key generation in PIV slot 9c after the management key (the factory key refused
-/// outside practice), never over an occupied slot, the PIN verified again before every
-/// signature with the 9c key (PIN policy "always"), python-tuf accepts the signature.
+/// outside practice), never over an occupied slot, Ed25519 refused naming the missing
+/// mechanism, a P-384 key in slot 9d; the PIN verified again before every signature with the
+/// 9c key (PIN policy "always"); python-tuf verifies both signatures.
 #[test]
 fn yubikey_piv_keys_go_into_a_slot_and_sign_with_the_pin_each_time() {
     let b = Bench::new("alice", "ykcs11");
@@ -436,16 +437,61 @@ fn yubikey_piv_keys_go_into_a_slot_and_sign_with_the_pin_each_time() {
         "{run:?}"
     );
 
-    let root = root_file(&b.root, std::slice::from_ref(&key));
-    let run = sign(
-        &b,
-        Some(&label),
-        &key.key_id().0,
-        &root,
-        &format!("{}\n", b.pin("alice")),
+    // No EdDSA in ykcs11 2.2: refused naming the mechanism, before the management key is used.
+    let run = b.conclave(
+        &keygen_args(&["--practice", "--piv-slot", "9a"])
+            .iter()
+            .map(|a| {
+                if a == "ecdsa-p256" {
+                    "ed25519"
+                } else {
+                    a.as_str()
+                }
+            })
+            .collect::<Vec<_>>(),
+        &stdin,
+    );
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("does not support CKM_EC_EDWARDS_KEY_PAIR_GEN"),
+        "{run:?}"
+    );
+    // P-384 in slot 9d (Key Management: PIN once per session).
+    let run = b.conclave(
+        &keygen_args(&["--practice", "--piv-slot", "9d"])
+            .iter()
+            .map(|a| {
+                if a == "ecdsa-p256" {
+                    "ecdsa-p384"
+                } else {
+                    a.as_str()
+                }
+            })
+            .collect::<Vec<_>>(),
+        &stdin,
     );
     assert_eq!(run.code(), 0, "{run:?}");
-    python_accepts(&root);
+    let v = run.json();
+    assert_eq!(v["id"], "03", "slot 9d is CKA_ID 03: {v}");
+    let text = serde_json::to_string(&v["key"]).unwrap();
+    let p384 = key_from_value(Value::parse(text.as_bytes()).unwrap(), "$").unwrap();
+
+    let root = root_file(&b.root, &[key.clone(), p384.clone()]);
+    for k in [&key, &p384] {
+        let run = sign(
+            &b,
+            Some(&label),
+            &k.key_id().0,
+            &root,
+            &format!("{}\n", b.pin("alice")),
+        );
+        assert_eq!(run.code(), 0, "{run:?}");
+    }
+    let mut schemes = root_key_schemes(&root);
+    schemes.sort();
+    assert_eq!(schemes, ["ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384"]);
+    python_accepts_every_key(&root);
     // Several signatures in one session: the PIN is verified again before each.
     let run = b.conclave(
         &[
@@ -567,8 +613,8 @@ fn the_real_ykcs11_with_no_device_says_no_token() {
 }
 
 /// A whole ceremony on YubiHSM 2-like tokens (keys hidden until login, every label "YubiHSM",
-/// tokens assigned by serial, firmware 2.3.1): ECDSA is refused on that firmware naming
-/// YSA-2024-03; Ed25519 goes through, and the transcript records the advisory with each key.
+/// tokens assigned by serial, firmware 2.3.1): ECDSA (P-256, P-384) is refused on that firmware
+/// naming YSA-2024-03; Ed25519 goes through, and the transcript records the advisory with each key.
 #[test]
 fn a_whole_ceremony_on_yubihsm_tokens_records_the_advisory_and_refuses_ecdsa() {
     let mut b = Bench::new("alice,bob,carol", "none");
@@ -603,13 +649,19 @@ fn a_whole_ceremony_on_yubihsm_tokens_records_the_advisory_and_refuses_ecdsa() {
         let run = bootstrap(&b, &ws, &answers, &pins);
         (run, ws)
     };
-    let (run, _) = run_with("ws-ecdsa", "ecdsa-p256");
-    assert_ne!(run.code(), 0, "{run:?}");
-    let all = format!("{}{}", run.stdout, run.stderr);
-    assert!(
-        all.contains("YSA-2024-03") && all.contains("no ECDSA P-256 key is generated"),
-        "{run:?}"
-    );
+    for (ws, key_type, name) in [
+        ("ws-p256", "ecdsa-p256", "P-256"),
+        ("ws-p384", "ecdsa-p384", "P-384"),
+    ] {
+        let (run, _) = run_with(ws, key_type);
+        assert_ne!(run.code(), 0, "{run:?}");
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(
+            all.contains("YSA-2024-03")
+                && all.contains(&format!("no ECDSA {name} key is generated")),
+            "{run:?}"
+        );
+    }
 
     let (run, ws) = run_with("ws-ed", "ed25519");
     assert_eq!(run.code(), 0, "{run:?}");
