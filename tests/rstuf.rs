@@ -1129,7 +1129,9 @@ fn a_pending_root_v1_is_signed_as_a_ceremony_anchored_in_its_digest_and_the_boot
     assert_ne!(out.code(), 0, "{out:?}");
     let all = format!("{}{}", out.stdout, out.stderr);
     for want in [
-        format!("parameter trusted_root_sha256 ({wrong}) is not the SHA-256 of the signed bytes of this workspace's export/1.root.json (root v1, {digest})"),
+        format!(
+            "parameter trusted_root_sha256 ({wrong}) is not the SHA-256 of the signed bytes of this workspace's export/1.root.json (root v1, {digest})"
+        ),
         "no PIN was asked".to_string(),
     ] {
         assert!(all.contains(&want), "{want}: {all}");
@@ -1159,7 +1161,12 @@ fn a_pending_root_v1_is_signed_as_a_ceremony_anchored_in_its_digest_and_the_boot
                 out_p.to_str().unwrap(),
             ],
         );
-        assert_eq!(cli.code(), 0, "RSTUF's CLI on {}: {cli:?}", payload.display());
+        assert_eq!(
+            cli.code(),
+            0,
+            "RSTUF's CLI on {}: {cli:?}",
+            payload.display()
+        );
         assert!(
             cli.stdout.contains("Metadata already fully signed"),
             "{}",
@@ -1190,7 +1197,9 @@ fn the_anchor_comes_from_the_workspace_and_must_agree_with_the_input_media() {
     assert_ne!(out.code(), 0, "{out:?}");
     let all = format!("{}{}", out.stdout, out.stderr);
     for want in [
-        format!("the input media's rstuf-trusted-root.json (root v1, signed bytes SHA-256 {digest}) and this workspace's export/1.root.json (root v1, signed bytes SHA-256 {other_digest}) are not the same root"),
+        format!(
+            "the input media's rstuf-trusted-root.json (root v1, signed bytes SHA-256 {digest}) and this workspace's export/1.root.json (root v1, signed bytes SHA-256 {other_digest}) are not the same root"
+        ),
         "no PIN was asked".to_string(),
     ] {
         assert!(all.contains(&want), "{want}: {all}");
@@ -1203,8 +1212,9 @@ fn the_anchor_comes_from_the_workspace_and_must_agree_with_the_input_media() {
     assert_eq!(out.code(), 0, "{out:?}");
     assert!(!out.stdout.contains("FAILED"), "{}", out.stdout);
     assert!(
-        out.stdout
-            .contains("trusted_root is the root this appliance trusts: export/1.root.json (root v1"),
+        out.stdout.contains(
+            "trusted_root is the root this appliance trusts: export/1.root.json (root v1"
+        ),
         "{}",
         out.stdout
     );

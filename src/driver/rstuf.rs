@@ -87,12 +87,8 @@ impl Session {
         } else {
             String::new()
         };
-        let (workspace_root_name, workspace_root) = match workspace_root(&self.ws.export(), &text)
-        {
-            Some((name, path)) => (
-                format!("export/{name}"),
-                read_workspace_root(&path)?,
-            ),
+        let (workspace_root_name, workspace_root) = match workspace_root(&self.ws.export(), &text) {
+            Some((name, path)) => (format!("export/{name}"), read_workspace_root(&path)?),
             None => (String::new(), String::new()),
         };
         Ok(Event::PendingImported {
@@ -222,7 +218,9 @@ pub(super) fn pending_sign_check(
         let by_trusted = pending.trusted.as_ref().map(|t| count(t.signed()));
         let by_self = count(root.signed());
         for s in &root.signatures {
-            if !by_trusted.as_ref().is_some_and(|t| t.signed.contains(&s.keyid))
+            if !by_trusted
+                .as_ref()
+                .is_some_and(|t| t.signed.contains(&s.keyid))
                 && !by_self.signed.contains(&s.keyid)
                 && !pending.root.signatures.iter().any(|p| p.keyid == s.keyid)
             {

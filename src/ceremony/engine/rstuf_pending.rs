@@ -251,7 +251,10 @@ impl Engine {
         let pending = rstuf::parse_pending(&file, text.as_bytes()).map_err(bad)?;
         let anchor = self.rstuf_anchor(input, workspace)?;
         let (trusted, anchored) = match pending.trusted.clone() {
-            None => (None, self.anchor_pending_v1(&file, &pending, anchor.as_ref())?),
+            None => (
+                None,
+                self.anchor_pending_v1(&file, &pending, anchor.as_ref())?,
+            ),
             Some(trusted) => {
                 let anchored = match &anchor {
                     Some(a) => {
@@ -441,11 +444,11 @@ impl Engine {
         if r.signed_bytes() != imported.pending.root.signed_bytes() {
             return Err(self.policy("the signed root differs from the pending root imported"));
         }
-        let trusted = self
-            .current
-            .as_ref()
-            .map(|(t, _)| t.signed())
-            .ok_or_else(|| self.policy("no trusted root"))?;
+        // A pending root v1 has no trusted root: its own root keys alone count.
+        let trusted = self.current.as_ref().map(|(t, _)| t.signed());
+        if trusted.is_none() && imported.pending.trusted.is_some() {
+            return Err(self.policy("no trusted root"));
+        }
         let (by_trusted, by_self) = self.rstuf_pending_counts(r);
         let sigs = self.rstuf_pending_signatures();
         if sigs.len() != self.signers.len() || sigs.is_empty() {
@@ -453,12 +456,19 @@ impl Engine {
         }
         for (id, _) in &sigs {
             if !by_trusted.signed.contains(id) && !by_self.signed.contains(id) {
-                return Err(self.policy(format!(
-                    "the signature by key {} counts neither for trusted root v{} nor for root v{}",
-                    show(id.short()),
-                    trusted.common.version,
-                    r.signed().common.version
-                )));
+                return Err(self.policy(match trusted {
+                    Some(t) => format!(
+                        "the signature by key {} counts neither for trusted root v{} nor for root v{}",
+                        show(id.short()),
+                        t.common.version,
+                        r.signed().common.version
+                    ),
+                    None => format!(
+                        "the signature by key {} does not count for root v{}",
+                        show(id.short()),
+                        r.signed().common.version
+                    ),
+                }));
             }
         }
         if let Some(now) = self.clock
