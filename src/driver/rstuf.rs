@@ -134,9 +134,14 @@ fn workspace_root(export: &Path, text: &str) -> Option<(String, std::path::PathB
         .map(|(_, name, path)| (name, path))
 }
 
+/// A file's name and text.
+type NamedText = (String, String);
+/// A file's name and bytes.
+type NamedBytes = (String, Vec<u8>);
+
 /// The pending file recorded in a transcript (sign-rstuf-pending-root): its name and text, and
 /// the roots the room trusted (name, text): the input media's and the workspace's, when given.
-fn recorded_pending(transcript: &Path) -> Option<(String, String, Vec<(String, String)>)> {
+fn recorded_pending(transcript: &Path) -> Option<(String, String, Vec<NamedText>)> {
     let bytes = std::fs::read(transcript).ok()?;
     bytes.split(|b| *b == b'\n').find_map(|line| {
         let r = crate::transcript::record::Record::parse_line(line).ok()?;
@@ -172,9 +177,7 @@ fn recorded_pending(transcript: &Path) -> Option<(String, String, Vec<(String, S
 /// v1 itself for a pending bootstrap); and the trusted root the transcript is anchored in
 /// (name, bytes), `None` for a pending root v1 (no root is in force until RSTUF has its
 /// threshold).
-pub(super) fn pending_sign_check(
-    report: &CeremonyReport,
-) -> Option<(Check, Option<(String, Vec<u8>)>)> {
+pub(super) fn pending_sign_check(report: &CeremonyReport) -> Option<(Check, Option<NamedBytes>)> {
     let (name, text, anchors) = recorded_pending(&report.transcript)?;
     let pending = rstuf::parse_pending(&name, text.as_bytes()).ok()?;
     let payloads: Vec<&String> = report
