@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use crate::driver::module::{ModuleUse, choose_module_here};
+use crate::driver::module::{ModuleUse, Named, choose_module_here};
 use crate::driver::{Plan, Workspace, script_list, script_text, shipped_script};
 use crate::tui::app::{App, Phase};
 
@@ -78,8 +78,7 @@ pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         piv_slot,
         module: Some(
             choose_module_here(
-                a.module.as_deref(),
-                false,
+                Named::flag(a.module.as_deref()),
                 config,
                 ModuleUse::Ceremony {
                     practice: a.practice,
