@@ -1504,3 +1504,260 @@ fn done(stdout: String) -> Result<Outcome, CliError> {
         success: true,
     })
 }
+
+/// The token commands driven through the token seam with the driver's test double
+/// (`driver::fake_tokens`: in-memory tokens that follow SoftHSM2's PKCS#11 answers: public key
+/// objects listed without login, `CKR_PIN_INCORRECT` on a wrong PIN); the same commands on
+/// SoftHSM2 itself are tests/token_softhsm.rs.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::fake_tokens::FakeTokens;
+    use std::cell::Cell;
+
+    /// A keyholder who answers every PIN prompt with `pin`, counting the prompts.
+    fn answering<'a>(
+        pin: &'a str,
+        asked: &'a Cell<u32>,
+    ) -> impl FnMut(Ask, &TokenDesc, &str) -> Result<Pin, CliError> + 'a {
+        move |what, _token, prompt| {
+            assert_eq!(what, Ask::Pin, "{prompt}");
+            asked.set(asked.get() + 1);
+            Ok(Zeroizing::new(pin.to_string()))
+        }
+    }
+
+    fn keygen_args(token: &str, label: &str) -> KeygenArgs {
+        KeygenArgs {
+            module: ModuleArg { module: None },
+            token: token.into(),
+            key_type: "ed25519".into(),
+            label: label.into(),
+            id: None,
+            ed_params: "auto".into(),
+            pin_stdin: false,
+            piv_slot: None,
+            practice: false,
+            json: false,
+        }
+    }
+
+    fn parsed() -> ParsedKeygen {
+        ParsedKeygen {
+            alg: Algorithm::Ed25519,
+            ed: EdParams::Auto,
+            id: None,
+            piv_slot: None,
+        }
+    }
+
+    /// Generate key `label` on `token` through `token keygen`; its TUF key.
+    fn keygen(fakes: &FakeTokens, token: &str, label: &str, pin: &str) -> Key {
+        let asked = Cell::new(0);
+        keygen_on(
+            &keygen_args(token, label),
+            parsed(),
+            fakes,
+            &mut answering(pin, &asked),
+        )
+        .unwrap();
+        assert_eq!(asked.get(), 1);
+        let t = fakes.find_token(token).unwrap();
+        let k = fakes.open(&t, false).unwrap().find_key(label).unwrap();
+        k.tuf_key().unwrap()
+    }
+
+    #[test]
+    fn token_keygen_makes_a_key_refuses_a_taken_label_before_the_pin_and_a_wrong_pin() {
+        let fakes = FakeTokens::new();
+        fakes.add("alice", "1001", "alice-pin");
+        let asked = Cell::new(0);
+        let out = keygen_on(
+            &keygen_args("alice", "root-key"),
+            parsed(),
+            &fakes,
+            &mut answering("alice-pin", &asked),
+        )
+        .unwrap();
+        let key = fakes
+            .open(&fakes.find_token("1001").unwrap(), false)
+            .unwrap()
+            .find_key("root-key")
+            .unwrap()
+            .tuf_key()
+            .unwrap();
+        assert!(
+            out.stdout
+                .starts_with("generated Ed25519 key \"root-key\" on ")
+                && out.stdout.contains(&format!("keyid      {}", key.key_id())),
+            "{}",
+            out.stdout
+        );
+        // The label is taken: refused before any PIN is asked (public objects are visible).
+        let asked = Cell::new(0);
+        let e = keygen_on(
+            &keygen_args("alice", "root-key"),
+            parsed(),
+            &fakes,
+            &mut answering("alice-pin", &asked),
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert_eq!(asked.get(), 0);
+        assert_eq!(e.exit_code(), 1, "{e}");
+        assert!(e.to_string().contains("label \"root-key\""), "{e}");
+        // A wrong PIN is refused (exit 1) and makes no key.
+        let e = keygen_on(
+            &keygen_args("alice", "other"),
+            parsed(),
+            &fakes,
+            &mut answering("wrong-pin", &asked),
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 1, "{e}");
+        assert_eq!(fakes.key_count("alice"), 1);
+        // An unknown token names the present ones.
+        let e = keygen_on(
+            &keygen_args("bob", "k"),
+            parsed(),
+            &fakes,
+            &mut answering("x", &asked),
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(e.to_string().contains("alice"), "{e}");
+    }
+
+    #[test]
+    fn token_list_shows_each_token_and_its_keys_and_what_chose_the_module() {
+        let fakes = FakeTokens::new();
+        fakes.add("alice", "1001", "alice-pin");
+        fakes.add("bob", "1002", "bob-pin");
+        let key = keygen(&fakes, "alice", "alice-root", "alice-pin");
+        let args = ListArgs {
+            module: ModuleArg { module: None },
+            trusted_root: None,
+            json: false,
+        };
+        let by = ModuleChoice::Flag("/usr/lib/x.so".into());
+        let out = list_on(&args, None, &by, &fakes).unwrap().stdout;
+        assert!(
+            out.starts_with("module fake-tokens (test double) (chosen by --module)\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("token \"alice\"\n  serial        1001"),
+            "{out}"
+        );
+        assert!(
+            out.contains("alice-root") && out.contains(&key.key_id().0),
+            "{out}"
+        );
+        assert!(
+            out.contains("token \"bob\"\n  serial        1002")
+                && out.contains("keys          none"),
+            "{out}"
+        );
+        let json = ListArgs {
+            module: ModuleArg { module: None },
+            trusted_root: None,
+            json: true,
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&list_on(&json, None, &by, &fakes).unwrap().stdout).unwrap();
+        assert_eq!(v["module_chosen_by"], "--module");
+        assert_eq!(v["tokens"][0]["keys"][0]["keyid"], key.key_id().0.as_str());
+        // No token present.
+        fakes.remove("alice");
+        fakes.remove("bob");
+        let out = list_on(&args, None, &by, &fakes).unwrap().stdout;
+        assert!(out.ends_with("no tokens present\n"), "{out}");
+    }
+
+    /// `sign`'s key lookup (through [`SigningKey`]): found by label on whichever present token
+    /// holds it, the PIN asked once, and the signature verifies against the key the root lists.
+    #[test]
+    fn sign_finds_the_key_on_whichever_token_holds_it_and_signs_a_root() {
+        use crate::signer::software::SoftwareSigner;
+        use crate::tuf::edit::{RoleKeys, new_root};
+        let fakes = FakeTokens::new();
+        fakes.add("alice", "1001", "alice-pin");
+        fakes.add("bob", "1002", "bob-pin");
+        let key = keygen(&fakes, "bob", "bob-root", "bob-pin");
+        // alice holds a key too: a token that requires login and shows no key at all is taken
+        // for one that hides its keys until login (yubihsm_pkcs11), see `locate_key`.
+        keygen(&fakes, "alice", "alice-root", "alice-pin");
+        let other = SoftwareSigner::from_seed(Algorithm::Ed25519, &[9; 32]).unwrap();
+        let roles: Vec<RoleKeys> = RoleType::ALL
+            .iter()
+            .map(|r| RoleKeys {
+                role: *r,
+                keys: vec![key.clone(), other.key().clone()],
+                threshold: 2,
+            })
+            .collect();
+        let exp = time::macros::datetime!(2040-01-01 0:00 UTC);
+        let root = Metadata::new(new_root(&roles, exp).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("1.root.json");
+        std::fs::write(&file, root.to_file_bytes()).unwrap();
+        let module = ModuleArg { module: None };
+        let req = SignRequest {
+            module: &module,
+            config: None,
+            token: None,
+            key: "bob-root",
+            keyholder: Some("bob"),
+            metadata: &file,
+            trusted_root: None,
+            pin_stdin: false,
+            force: false,
+        };
+        let asked = Cell::new(0);
+        let signed = sign_with_token_on(
+            &req,
+            &mut || Ok(Box::new(fakes.clone())),
+            &mut answering("bob-pin", &asked),
+        )
+        .unwrap();
+        assert_eq!(asked.get(), 1);
+        assert_eq!(signed.token.label, "bob");
+        assert_eq!(signed.keyids, vec![key.key_id()]);
+        key.public_key()
+            .unwrap()
+            .verify(signed.md.signed_bytes(), &signed.sig)
+            .unwrap();
+        let sigs = [Signature {
+            keyid: key.key_id(),
+            sig: hex::encode(&signed.sig),
+            unrecognized: Default::default(),
+        }];
+        assert!(
+            signed
+                .threshold_lines(&sigs)
+                .contains("not enough signatures yet"),
+            "{}",
+            signed.threshold_lines(&sigs)
+        );
+        // A key no present token holds: the error names what the tokens hold.
+        let missing = SignRequest {
+            key: "carol-root",
+            ..req
+        };
+        let e = sign_with_token_on(
+            &missing,
+            &mut || Ok(Box::new(fakes.clone())),
+            &mut answering("bob-pin", &asked),
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("carol-root")
+                && e.to_string().contains("bob-root")
+                && e.to_string().contains("alice-root"),
+            "{e}"
+        );
+        assert_eq!(asked.get(), 1, "no PIN asked for a key that is not there");
+    }
+}

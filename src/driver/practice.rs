@@ -293,3 +293,42 @@ pub(super) fn clean_practice_leftovers(
     }
     Ok(removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::fake_tokens::FakeTokens;
+    use crate::driver::token_device::TokenModule;
+
+    /// `conclave token init-practice`'s work on the token seam, driven by the test double
+    /// (`driver::fake_tokens`, which makes tokens as SoftHSM2's `C_InitToken` + `C_InitPIN`
+    /// do): one token per keyholder with its own PINs, a key where a type is given, and a label
+    /// already taken is refused.
+    #[test]
+    fn practice_tokens_get_their_pins_and_keys_and_a_taken_label_is_refused() {
+        let fakes = FakeTokens::new();
+        let dir = Path::new("/practice");
+        let people = vec!["alice".to_string(), "bob".to_string()];
+        let made =
+            init_practice_tokens(&fakes, dir, &people, &[Some(Algorithm::Ed25519), None]).unwrap();
+        assert_eq!(made.len(), 2);
+        let alice = &made[0];
+        assert_eq!(alice.token.label, "alice");
+        assert_eq!(alice.pin.len(), 6);
+        assert_eq!(alice.so_pin.len(), 8);
+        let key = alice.key.as_ref().expect("alice gets an Ed25519 key");
+        assert_eq!(key.label, "alice");
+        assert!(made[1].key.is_none(), "\"none\" makes no key for bob");
+        // The user PIN logs in; the key is on the token.
+        let session = fakes.open(&alice.token, false).unwrap();
+        session.login(&alice.pin).unwrap();
+        assert_eq!(session.find_key("alice").unwrap().id, key.id);
+        let Err(e) = init_practice_tokens(&fakes, dir, &people[..1], &[None]) else {
+            panic!("a second token labelled alice was made");
+        };
+        assert!(
+            matches!(e, PracticeTokenError::Exists { ref label, .. } if label == "alice"),
+            "{e}"
+        );
+    }
+}
