@@ -61,6 +61,37 @@ pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         }
         None => None,
     };
+    let plan = plan(a, config)?;
+    let head = format!(
+        "ceremony (PKCS#11 module {})",
+        plan.module
+            .as_ref()
+            .map(|m| m.describe())
+            .unwrap_or_default()
+    );
+    let sys = Path::new("/sys");
+    let app = match &a.script {
+        Some(name) => {
+            let (name, text) = script_text(name).map_err(super::rehearse::map)?;
+            let ws = ws.ok_or_else(|| {
+                CliError::Usage("--script needs --workspace DIR (or choose both in the UI)".into())
+            })?;
+            App::open(&ws, &name, &text, sys, Some(plan)).map_err(super::rehearse::map)?
+        }
+        None => App::new(Phase::Choose {
+            ws,
+            sys: sys.to_path_buf(),
+            plan: Box::new(plan),
+            scripts: script_list(),
+        }),
+    };
+    finish_ui(app, &head)
+}
+
+/// The plan `conclave tui` starts from: practice or not, the PIV slot, and the module
+/// ([`choose_module_here`]: `--module`, else the configuration, else the built-in search; a
+/// named module that is missing is an error, never a fallback).
+fn plan(a: &TuiArgs, config: Option<&Path>) -> Result<Plan, CliError> {
     let piv_slot = a
         .piv_slot
         .as_deref()
@@ -88,30 +119,7 @@ pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         ),
         ..Plan::default()
     };
-    let head = format!(
-        "ceremony (PKCS#11 module {})",
-        plan.module
-            .as_ref()
-            .map(|m| m.describe())
-            .unwrap_or_default()
-    );
-    let sys = Path::new("/sys");
-    let app = match &a.script {
-        Some(name) => {
-            let (name, text) = script_text(name).map_err(super::rehearse::map)?;
-            let ws = ws.ok_or_else(|| {
-                CliError::Usage("--script needs --workspace DIR (or choose both in the UI)".into())
-            })?;
-            App::open(&ws, &name, &text, sys, Some(plan)).map_err(super::rehearse::map)?
-        }
-        None => App::new(Phase::Choose {
-            ws,
-            sys: sys.to_path_buf(),
-            plan: Box::new(plan),
-            scripts: script_list(),
-        }),
-    };
-    finish_ui(app, &head)
+    Ok(plan)
 }
 
 /// Run the UI; afterwards print the finished ceremony's summary and checks.
@@ -150,4 +158,48 @@ pub fn rehearse(ws: &Workspace, script: &str) -> Result<Outcome, CliError> {
             ws.dir.display()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `conclave tui` chooses its module as every command does: a configured module that is
+    /// missing stops it (exit 2, naming the configuration's line), never a silent fallback.
+    #[test]
+    fn a_missing_configured_module_stops_the_ui_before_it_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config.toml");
+        std::fs::write(
+            &cfg,
+            "[pkcs11]\nmodule = \"/nonexistent/vendor-pkcs11.so\"\n",
+        )
+        .unwrap();
+        for practice in [false, true] {
+            let a = TuiArgs {
+                practice,
+                ..TuiArgs::default()
+            };
+            let Err(e) = plan(&a, Some(&cfg)) else {
+                panic!("the UI started without its configured module");
+            };
+            assert_eq!(e.exit_code(), 2, "{e}");
+            assert!(
+                e.to_string().contains("/nonexistent/vendor-pkcs11.so")
+                    && e.to_string().contains("config.toml:2 (pkcs11.module)"),
+                "{e}"
+            );
+        }
+        // --module wins, and is said.
+        let module = dir.path().join("vendor.so");
+        std::fs::write(&module, b"").unwrap();
+        let a = TuiArgs {
+            module: Some(module.clone()),
+            ..TuiArgs::default()
+        };
+        let plan = plan(&a, Some(&cfg)).unwrap();
+        let chosen = plan.module.unwrap();
+        assert_eq!(chosen.path, module);
+        assert!(chosen.describe().ends_with("(chosen by --module)"));
+    }
 }
