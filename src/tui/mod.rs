@@ -7,6 +7,7 @@
 pub mod app;
 pub mod state;
 pub mod view;
+pub mod worker;
 
 use std::time::Duration;
 
