@@ -301,11 +301,15 @@ fn sign_with_one_token(
             .ok()
             .flatten()
             .and_then(|(_, t)| t);
-        if !signed.is_empty() && here.as_ref().map(|t| &t.serial) != first.as_ref().map(|t| &t.serial)
+        if !signed.is_empty()
+            && here.as_ref().map(|t| &t.serial) != first.as_ref().map(|t| &t.serial)
         {
             break;
         }
-        match s.sign_event(who, Some(pin)).and_then(|ev| s.record(who, ev)) {
+        match s
+            .sign_event(who, Some(pin))
+            .and_then(|ev| s.record(who, ev))
+        {
             Ok(_) => signed.push(role),
             Err(e) => return (signed, Some(e)),
         }
@@ -549,7 +553,11 @@ impl App {
         }
         match k.code {
             KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
-                let what = self.job.as_ref().map(|j| j.what.clone()).unwrap_or_default();
+                let what = self
+                    .job
+                    .as_ref()
+                    .map(|j| j.what.clone())
+                    .unwrap_or_default();
                 self.confirm(
                     format!(
                         "Stop now, while the token is still {what}? That operation is abandoned; everything recorded so far is kept and the same command continues the ceremony."
