@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::profile::{ceremony_files, python_accepts, root_file, root_key_ids};
+use common::profile::{
+    ceremony_files, check_bootstrap, check_rotation, python_accepts, root_file, root_key_ids,
+    rotation_answers, with_log_origin,
+};
 use common::{Run, run_with_timeout};
 use conclave::tuf::canonical::Value;
 use conclave::tuf::key::Key;
@@ -203,6 +206,23 @@ impl Tpm {
         run_with_timeout(&mut cmd, stdin.as_bytes(), TIMEOUT)
     }
 
+    /// `conclave ceremony run SCRIPT` headless, PINs on standard input.
+    fn ceremony(&self, script: &str, ws: &str, answers: &str, pins: &str) -> Run {
+        self.conclave(
+            &[
+                "ceremony",
+                "run",
+                script,
+                "--workspace",
+                ws,
+                "--answers",
+                answers,
+                "--pin-stdin",
+            ],
+            pins,
+        )
+    }
+
     fn keygen(&self, token: &str, ty: &str, label: &str) -> Run {
         self.conclave(
             &[
@@ -282,32 +302,41 @@ fn tpm2_pkcs11_lists_generates_signs_and_python_tuf_accepts() {
     python_accepts(&root);
 }
 
-/// A whole bootstrap ceremony with three keyholders' tokens on one TPM (equal serials).
+/// A whole bootstrap-root with three keyholders' tokens on one TPM (equal serials, so the
+/// tokens are told apart by label), then rotate-root-keys in which alice moves to a new token on
+/// the same TPM; each sealed, each extending the key-event log.
 #[test]
-fn a_whole_ceremony_on_tpm2_pkcs11() {
-    let tpm = Tpm::new(&["alice", "bob", "carol"]);
+fn a_whole_ceremony_on_tpm2_pkcs11_then_a_keyholder_moves_to_a_new_token() {
+    let tpm = Tpm::new(&["alice", "bob", "carol", "alice-new"]);
     let (ws, answers) = ceremony_files(&tpm.dir, "ws", MODULE, "ecdsa-p256");
+    with_log_origin(&answers);
     let pins: String = ["alice", "bob", "carol"]
         .iter()
         .map(|k| format!("{k}={}\n", tpm.pin(k)))
         .collect();
-    let run = tpm.conclave(
-        &[
-            "ceremony",
-            "run",
-            "bootstrap-root",
-            "--workspace",
-            &ws,
-            "--answers",
-            &answers,
-            "--pin-stdin",
-        ],
-        &pins,
+    let run = tpm.ceremony("bootstrap-root", &ws, &answers, &pins);
+    let ws = Path::new(&ws);
+    check_bootstrap(&run, &ws.join("export"));
+
+    let rotation = rotation_answers(&tpm.dir, MODULE, "ecdsa-p256", "alice = \"alice-new\"\n");
+    let both = format!("{pins}alice@alice-new={}\n", tpm.pin("alice-new"));
+    let run = tpm.ceremony(
+        "rotate-root-keys",
+        ws.to_str().unwrap(),
+        rotation.to_str().unwrap(),
+        &both,
     );
-    assert_eq!(run.code(), 0, "{run:?}");
-    let root = Path::new(&ws).join("export/1.root.json");
-    python_accepts(&root);
-    assert_eq!(root_key_ids(&root).len(), 3);
+    let list = tpm.conclave(&["token", "list", "--module", MODULE, "--json"], "");
+    assert_eq!(list.code(), 0, "{list:?}");
+    let on_new = list.json()["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == "alice-new")
+        .unwrap()
+        .to_string();
+    let all_pins: Vec<&str> = tpm.pins.iter().map(|(_, p)| p.as_str()).collect();
+    check_rotation(&run, ws, &on_new, &all_pins);
 }
 
 /// Keyholders on different devices in one ceremony through p11-kit-proxy (which loads the
@@ -363,19 +392,7 @@ fn one_ceremony_mixes_softhsm2_and_tpm_tokens_through_p11_kit_proxy() {
         assert!(run.stdout.contains(&format!("token \"{who}\"")), "{run:?}");
     }
     let (ws, answers) = ceremony_files(&tpm.dir, "ws", PROXY, "ecdsa-p256");
-    let run = tpm.conclave(
-        &[
-            "ceremony",
-            "run",
-            "bootstrap-root",
-            "--workspace",
-            &ws,
-            "--answers",
-            &answers,
-            "--pin-stdin",
-        ],
-        &pins,
-    );
+    let run = tpm.ceremony("bootstrap-root", &ws, &answers, &pins);
     assert_eq!(run.code(), 0, "{run:?}");
     let root = Path::new(&ws).join("export/1.root.json");
     python_accepts(&root);
