@@ -2384,23 +2384,31 @@ impl App {
             close_signing_when_met: plan.close_signing_when_met,
             request_set_sha256: plan.request_set_sha256.clone(),
         };
-        match App::open(&workspace, &name, text, &sys, Some(plan_copy)) {
-            Ok(app) => {
-                let banner = app.banner;
-                self.phase = app.phase;
-                self.banner = banner;
-                self.seen_step.clear();
-            }
-            Err(e) => {
-                self.message = Some(err(e));
-                self.phase = Phase::Choose {
-                    ws,
-                    sys,
-                    plan,
-                    scripts,
-                };
-            }
-        }
+        // Opening loads the PKCS#11 module and reads the tokens: on the worker thread, the
+        // script choice staying on screen (and coming back if it fails).
+        let opened_from = sys.clone();
+        self.phase = Phase::Choose {
+            ws,
+            sys,
+            plan,
+            scripts,
+        };
+        self.submit(
+            format!("opening the ceremony {name}"),
+            "the tokens' PKCS#11 module".into(),
+            move |_| {
+                App::open(&workspace, &name, text, &opened_from, Some(plan_copy))
+                    .map(|app| (app.phase, app.banner))
+            },
+            |app, opened| match opened {
+                Ok((phase, banner)) => {
+                    app.phase = phase;
+                    app.banner = banner;
+                    app.seen_step.clear();
+                }
+                Err(e) => app.message = Some(err(e)),
+            },
+        );
     }
 
     /// `who` (logged in) signs the written seal (on the worker thread).
