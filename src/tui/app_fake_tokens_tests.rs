@@ -208,6 +208,27 @@ fn a_slow_token_leaves_the_ui_responsive_and_its_result_is_applied_when_it_answe
 }
 
 #[test]
+fn ctrl_c_confirmed_while_a_slow_token_works_ends_the_ui_at_once() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    let gate = fakes.hold_next_login("alice");
+    start_token_step(&mut app);
+    enter_pin_now(&mut app, &pin_of("alice"));
+    assert!(app.busy());
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        ratatui::crossterm::event::KeyModifiers::CONTROL,
+    )));
+    press_now(&mut app, KeyCode::Char('y'));
+    assert!(app.quit, "{}", screen(&app));
+    // The run loop returns at once; the operation is abandoned (the process then ends).
+    assert!(app.report().is_none());
+    drop(app);
+    gate.open();
+}
+
+#[test]
 fn a_wrong_pin_answered_by_a_slow_token_keeps_the_step_and_asks_again() {
     let fakes = FakeTokens::new();
     let (_tmp, mut app) = open(&fakes, false);
