@@ -16,8 +16,10 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 const KEYHOLDERS: [&str; 5] = ["alice", "bob", "carol", "dave", "erin"];
 
+/// A key, and the token job it started (if any) waited for and applied.
 fn press(app: &mut App, code: KeyCode) {
     app.update(Msg::Key(KeyEvent::from(code)));
+    app.wait_idle();
 }
 
 fn type_text(app: &mut App, text: &str) {

@@ -9,9 +9,17 @@ use super::{App, Msg, Phase};
 use crate::ceremony::engine::Need;
 use crate::driver::Session;
 use crate::driver::fake_tokens::{FakeTokens, KEYHOLDERS, bootstrap_on_fakes, pin_of};
+use crate::tui::state::Message;
 use crate::tui::state::Prompt;
 
+/// A key, and the token job it started (if any) waited for and applied.
 fn press(app: &mut App, code: KeyCode) {
+    press_now(app, code);
+    app.wait_idle();
+}
+
+/// A key, without waiting for a token job: as the room presses keys while a token works.
+fn press_now(app: &mut App, code: KeyCode) {
     app.update(Msg::Key(KeyEvent::from(code)));
 }
 
@@ -107,6 +115,170 @@ fn a_wrong_pin_is_shown_and_the_ceremony_stays_at_the_same_step() {
         matches!(need(&app), Need::GenerateKey { keyholder, .. } if keyholder == "bob"),
         "{shown}"
     );
+}
+
+/// Draw the app as the terminal loop does, on a test backend; the drawn text.
+fn draw(app: &App) -> String {
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 50)).unwrap();
+    let state = app.view_state();
+    terminal
+        .draw(|f| crate::tui::view::draw(f, &state))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    buffer
+        .content()
+        .chunks(usize::from(buffer.area.width))
+        .map(|row| row.iter().map(|c| c.symbol()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Type `pin` and Enter without waiting for the token job it starts.
+fn enter_pin_now(app: &mut App, pin: &str) {
+    type_text(app, pin);
+    press_now(app, KeyCode::Enter);
+}
+
+#[test]
+fn a_slow_token_leaves_the_ui_responsive_and_its_result_is_applied_when_it_answers() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    let at = step(&app);
+    // Alice's token is a slow device: its C_Login answers only when the gate opens.
+    let gate = fakes.hold_next_login("alice");
+    start_token_step(&mut app);
+    enter_pin_now(&mut app, &pin_of("alice"));
+    assert!(app.busy(), "{}", screen(&app));
+    let working = "working: generating the ed25519 key of alice on token alice";
+    assert!(screen(&app).contains(working), "{}", screen(&app));
+    // The screen is drawn while the token works, with what it waits for.
+    let drawn = draw(&app);
+    assert!(drawn.contains("working: generating"), "{drawn}");
+    // Harmless keys are handled: the help opens and closes; ticks pass.
+    press_now(&mut app, KeyCode::Char('?'));
+    assert!(app.view_state().help);
+    app.update(Msg::Tick);
+    press_now(&mut app, KeyCode::Esc);
+    assert!(!app.view_state().help);
+    // A second token action is refused while busy: Enter and y start nothing.
+    press_now(&mut app, KeyCode::Enter);
+    press_now(&mut app, KeyCode::Char('y'));
+    assert_eq!(app.view_state().prompt, Prompt::None, "{}", screen(&app));
+    assert!(app.busy());
+    // Ctrl-C asks before it stops; anything but y keeps the ceremony going.
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        ratatui::crossterm::event::KeyModifiers::CONTROL,
+    )));
+    assert!(
+        matches!(&app.view_state().prompt, Prompt::Confirm { question } if question.contains("Stop now, while the token is still generating")),
+        "{}",
+        screen(&app)
+    );
+    press_now(&mut app, KeyCode::Char('n'));
+    assert!(!app.quit);
+    assert_eq!(app.view_state().prompt, Prompt::None);
+    assert_eq!(
+        fakes.key_count("alice"),
+        0,
+        "the token has not answered yet"
+    );
+
+    gate.open();
+    app.wait_idle();
+    assert!(!app.busy());
+    let shown = screen(&app);
+    assert!(
+        shown.contains("Key of alice generated in the token, self-test passed"),
+        "{shown}"
+    );
+    assert!(!shown.contains("working:"), "{shown}");
+    assert_eq!(
+        fakes.key_count("alice"),
+        1,
+        "one key: the refused keys started nothing"
+    );
+    // The same step (every keyholder generates in it): bob is next.
+    assert_eq!(step(&app), at);
+    assert!(
+        matches!(need(&app), Need::GenerateKey { keyholder, .. } if keyholder == "bob"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn ctrl_c_confirmed_while_a_slow_token_works_ends_the_ui_at_once() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    let gate = fakes.hold_next_login("alice");
+    start_token_step(&mut app);
+    enter_pin_now(&mut app, &pin_of("alice"));
+    assert!(app.busy());
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        ratatui::crossterm::event::KeyModifiers::CONTROL,
+    )));
+    press_now(&mut app, KeyCode::Char('y'));
+    assert!(app.quit, "{}", screen(&app));
+    // The run loop returns at once; the operation is abandoned (the process then ends).
+    assert!(app.report().is_none());
+    drop(app);
+    gate.open();
+}
+
+#[test]
+fn a_wrong_pin_answered_by_a_slow_token_keeps_the_step_and_asks_again() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    let at = step(&app);
+    let gate = fakes.hold_next_login("alice");
+    start_token_step(&mut app);
+    enter_pin_now(&mut app, "not-alices-pin");
+    assert!(app.busy());
+    assert!(app.session().is_none(), "the ceremony is with the worker");
+    gate.open();
+    app.wait_idle();
+    let shown = screen(&app);
+    assert!(
+        shown.contains("wrong PIN for token \\\"alice\\\""),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("alice: PIN of token alice (try again)"),
+        "{shown}"
+    );
+    assert_eq!(step(&app), at);
+    assert_eq!(fakes.key_count("alice"), 0);
+}
+
+#[test]
+fn a_token_job_that_panics_ends_the_ui_with_a_message_instead_of_hanging() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    app.submit(
+        "a job that fails".into(),
+        "no token".into(),
+        |_| -> () { panic!("test: a job that panics") },
+        |app, ()| {
+            app.message = Some(Message {
+                error: false,
+                text: "applied".into(),
+            })
+        },
+    );
+    app.wait_idle();
+    assert!(app.quit);
+    assert!(
+        app.exit_message
+            .as_deref()
+            .is_some_and(|m| m.contains("the same command continues the ceremony")),
+        "{:?}",
+        app.exit_message
+    );
+    assert!(!screen(&app).contains("applied"));
 }
 
 #[test]
