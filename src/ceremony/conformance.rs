@@ -219,7 +219,7 @@ fn replay_into(records: &[Record], room: &mut Room) -> (Conformance, Option<Engi
     let mut sealed_artifacts = None;
     for r in &records[1..] {
         match r.action.as_str() {
-            "resume" | "seal-signature" => continue,
+            "resume" | "seal-signature" | crate::transcript::seal::WITHDRAWAL_ACTION => continue,
             "seal" => {
                 sealed_artifacts = r
                     .details

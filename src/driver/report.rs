@@ -101,10 +101,7 @@ pub(super) fn finished(
         .records()
         .iter()
         .filter(|r| {
-            !matches!(
-                r.action.as_str(),
-                "begin" | "resume" | "seal" | "seal-signature"
-            )
+            !crate::transcript::seal::is_transcript_action(&r.action)
         })
         .filter_map(|r| Event::from_value(&r.details).ok())
         .collect();

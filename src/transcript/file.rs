@@ -19,7 +19,9 @@ use super::chain::{
 };
 use super::details::{FileDigest, ResumeDetails};
 use super::record::{Record, Timestamp, sha256};
-use super::seal::{SealDetails, SealError, SealSignature, verify_seal};
+use super::seal::{
+    SealDetails, SealError, SealSignature, SealWithdrawal, WITHDRAWAL_ACTION, verify_seal,
+};
 
 /// The actor of records Conclave writes by itself (`resume`).
 pub const SYSTEM_ACTOR: &str = "conclave";
@@ -123,6 +125,8 @@ pub struct TranscriptFile {
     path: PathBuf,
     state: ChainState,
     seal: Option<(Record, SealDetails, Vec<KeyId>)>,
+    /// A signer withdrawn from this seal, whose new seal is not written yet.
+    withdrawn: Option<(SealDetails, KeyId)>,
     poisoned: bool,
 }
 
@@ -155,6 +159,7 @@ impl TranscriptFile {
             path: path.to_path_buf(),
             state: ChainState::new(),
             seal: None,
+            withdrawn: None,
             poisoned: false,
         })
     }
@@ -195,7 +200,8 @@ impl TranscriptFile {
             source,
         })?;
         let mut seal = None;
-        if verified.state().phase() == Phase::Sealed {
+        let mut withdrawn = None;
+        if matches!(verified.state().phase(), Phase::Sealed | Phase::Withdrawn) {
             match verify_seal(&verified) {
                 Ok(_) => {
                     return Err(FileError::Closed {
@@ -203,6 +209,9 @@ impl TranscriptFile {
                     });
                 }
                 Err(SealError::MissingSignature { .. }) => {}
+                Err(SealError::WithdrawnNotResealed { .. }) => {
+                    withdrawn = pending_withdrawal(&verified);
+                }
                 Err(source) => {
                     return Err(FileError::Seal {
                         path: path.to_path_buf(),
@@ -257,6 +266,7 @@ impl TranscriptFile {
             path: path.to_path_buf(),
             state: verified.state().clone(),
             seal,
+            withdrawn,
             poisoned: false,
         };
         let last_seq = verified.last_seq();
@@ -337,8 +347,75 @@ impl TranscriptFile {
             })?;
         if seal.is_some() {
             self.seal = seal;
+            self.withdrawn = None;
         }
         Ok(record)
+    }
+
+    /// A signer withdrawn from the seal whose new seal is not written yet (a run interrupted
+    /// between the two records): [`TranscriptFile::append_reseal`] writes it.
+    pub fn withdrawal_pending(&self) -> Option<&KeyId> {
+        self.withdrawn.as_ref().map(|(_, k)| k)
+    }
+
+    /// Withdraw a signer listed in the seal who has not signed it (their token died, or they
+    /// had to leave), with the reason: appends the `seal-withdrawal` record. The new seal
+    /// ([`TranscriptFile::append_reseal`]) must follow.
+    pub fn append_seal_withdrawal(
+        &mut self,
+        actor: &str,
+        keyid: &KeyId,
+        reason: &str,
+        time: Timestamp,
+    ) -> Result<Record, FileError> {
+        let path = self.path.clone();
+        let refuse = |reason: String| FileError::SealSignature {
+            path: path.clone(),
+            reason,
+        };
+        let Some((seal, details, signed)) = &self.seal else {
+            return Err(refuse("no seal record to withdraw a signer from".into()));
+        };
+        if !details.signers.contains(keyid) {
+            return Err(refuse(format!("key {keyid} is not listed in the seal")));
+        }
+        if signed.contains(keyid) {
+            return Err(refuse(format!(
+                "key {keyid} has signed the seal already and cannot be withdrawn"
+            )));
+        }
+        if details.signers.len() < 2 {
+            return Err(refuse(format!(
+                "key {keyid} is the seal's only signer: no one would be left to sign"
+            )));
+        }
+        let w = SealWithdrawal {
+            seal: seal.hash,
+            keyid: keyid.clone(),
+            reason: reason.to_string(),
+        };
+        let d = details.clone();
+        let record = self.append(actor, None, WITHDRAWAL_ACTION, w.to_value(), time)?;
+        self.withdrawn = Some((d, keyid.clone()));
+        self.seal = None;
+        Ok(record)
+    }
+
+    /// After a withdrawal: the new seal, over the same artifacts, listing the superseded seal's
+    /// signers without the withdrawn one, in the same order.
+    pub fn append_reseal(&mut self, actor: &str, time: Timestamp) -> Result<Record, FileError> {
+        let Some((before, withdrawn)) = self.withdrawn.clone() else {
+            return Err(FileError::SealSignature {
+                path: self.path.clone(),
+                reason: "no signer was withdrawn: the seal in force stands".into(),
+            });
+        };
+        let signers = before
+            .signers
+            .into_iter()
+            .filter(|k| *k != withdrawn)
+            .collect();
+        self.append_seal(actor, None, before.artifacts, signers, time)
     }
 
     /// Append the `seal` record: it seals the current head, lists the exported artifacts and the
@@ -399,6 +476,17 @@ impl TranscriptFile {
         }
         Ok(record)
     }
+}
+
+/// The seal a signer was withdrawn from and that signer, when the transcript ends after the
+/// withdrawal.
+fn pending_withdrawal(t: &VerifiedTranscript) -> Option<(SealDetails, KeyId)> {
+    let records = t.records();
+    let w = records.iter().rposition(|r| r.action == WITHDRAWAL_ACTION)?;
+    let s = records[..w].iter().rposition(|r| r.action == "seal")?;
+    let d = SealDetails::from_value(records[s].details.clone(), "details").ok()?;
+    let k = SealWithdrawal::from_value(records[w].details.clone(), "details").ok()?;
+    Some((d, k.keyid))
 }
 
 fn sync_parent(path: &Path) -> Result<(), FileError> {
