@@ -629,6 +629,137 @@ mod tests {
         ));
     }
 
+    /// Three keyholders listed in the seal; alice signs, then bob's token dies.
+    fn sealed_by_three(
+        path: &Path,
+    ) -> (
+        TranscriptFile,
+        [crate::signer::software::SoftwareSigner; 3],
+    ) {
+        use crate::signer::software::SoftwareSigner;
+        use crate::tuf::key::Algorithm;
+        let mut f = TranscriptFile::create(path).unwrap();
+        let begin = BeginDetails::new("practice", b"s", false, vec![]).to_value();
+        f.append("admin", None, "begin", begin, t(0)).unwrap();
+        let mut alice = SoftwareSigner::from_seed(Algorithm::Ed25519, &[1; 32]).unwrap();
+        let bob = SoftwareSigner::from_seed(Algorithm::EcdsaP256, &[2; 32]).unwrap();
+        let carol = SoftwareSigner::from_seed(Algorithm::Ed25519, &[4; 32]).unwrap();
+        let artifacts = vec![FileDigest::of("1.root.json", b"{}")];
+        let signers = vec![alice.key_id(), bob.key_id(), carol.key_id()];
+        f.append_seal("admin", None, artifacts, signers, t(1))
+            .unwrap();
+        f.append_seal_signature("alice", &mut alice, t(2)).unwrap();
+        (f, [alice, bob, carol])
+    }
+
+    fn seal_of(path: &Path) -> Result<crate::transcript::VerifiedSeal, SealError> {
+        verify_seal(&verify_chain(&std::fs::read(path).unwrap()).unwrap())
+    }
+
+    #[test]
+    fn a_withdrawn_signer_and_a_new_seal_verify_and_nothing_less() {
+        use crate::signer::software::SoftwareSigner;
+        use crate::tuf::key::Algorithm;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let (mut f, [mut alice, bob, mut carol]) = sealed_by_three(&path);
+        let mallory = SoftwareSigner::from_seed(Algorithm::Ed25519, &[3; 32]).unwrap();
+        // Only a listed signer who has not signed is withdrawn.
+        for (k, why) in [(&alice, "has signed"), (&mallory, "not listed")] {
+            let e = f.append_seal_withdrawal("admin", &k.key_id(), "x", t(3));
+            assert!(matches!(e, Err(FileError::SealSignature { .. })), "{why}");
+        }
+        let first = f.seal.as_ref().unwrap().0.hash;
+        f.append_seal_withdrawal("admin", &bob.key_id(), "token dead after the seal", t(3))
+            .unwrap();
+        // A withdrawal without a new seal does not verify (cut off after the withdrawal).
+        assert!(
+            matches!(
+                seal_of(&path),
+                Err(SealError::WithdrawnNotResealed { ref keyid, .. }) if *keyid == bob.key_id()
+            ),
+            "{:?}",
+            seal_of(&path)
+        );
+        // Interrupted here: the resume knows the new seal is due.
+        drop(f);
+        let (mut f, _) = TranscriptFile::open_resume(&path, t(4)).unwrap();
+        assert_eq!(f.withdrawal_pending(), Some(&bob.key_id()));
+        let new = f.append_reseal("admin", t(4)).unwrap();
+        let d = SealDetails::from_value(new.details.clone(), "details").unwrap();
+        assert_eq!(d.signers, vec![alice.key_id(), carol.key_id()]);
+        // alice signs again: her first signature was over the superseded seal.
+        f.append_seal_signature("alice", &mut alice, t(5)).unwrap();
+        assert!(matches!(
+            seal_of(&path),
+            Err(SealError::MissingSignature { ref keyid, .. }) if *keyid == carol.key_id()
+        ));
+        f.append_seal_signature("carol", &mut carol, t(6)).unwrap();
+        let sealed = seal_of(&path).unwrap();
+        assert_eq!(sealed.seal_hash, new.hash);
+        assert_eq!(sealed.signers.len(), 2);
+        assert_eq!(sealed.withdrawals.len(), 1);
+        let w = &sealed.withdrawals[0];
+        assert_eq!(w.keyid, bob.key_id());
+        assert_eq!(w.reason, "token dead after the seal");
+        assert_eq!(w.seal_hash, first);
+        assert_eq!(w.signed, vec![alice.key_id()]);
+        // A forged transcript that drops the last seal signature still fails.
+        let bytes = std::fs::read(&path).unwrap();
+        let cut = &bytes[..bytes[..bytes.len() - 1]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .unwrap()
+            + 1];
+        let t2 = verify_chain(cut).unwrap();
+        assert!(matches!(
+            verify_seal(&t2),
+            Err(SealError::MissingSignature { .. })
+        ));
+    }
+
+    #[test]
+    fn a_withdrawal_cannot_replace_a_missing_signature_nor_change_the_signers() {
+        let dir = tempfile::tempdir().unwrap();
+        // A transcript whose last signatures were cut off: carol's and bob's are missing.
+        let path = dir.path().join("t.jsonl");
+        let (mut f, [_, bob, carol]) = sealed_by_three(&path);
+        let alice_sig = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .last()
+            .map(|l| crate::transcript::record::Record::parse_line(l.as_bytes()).unwrap())
+            .unwrap();
+        // The forger withdraws bob and writes a new seal, but cannot sign it with carol's or
+        // alice's key: replaying alice's old signature does not verify over the new seal.
+        f.append_seal_withdrawal("admin", &bob.key_id(), "forged", t(3))
+            .unwrap();
+        f.append_reseal("admin", t(4)).unwrap();
+        f.append("alice", None, "seal-signature", alice_sig.details, t(5))
+            .unwrap();
+        assert!(
+            matches!(seal_of(&path), Err(SealError::BadSignature { .. })),
+            "{:?}",
+            seal_of(&path)
+        );
+        // A new seal that drops another signer too is refused.
+        let path2 = dir.path().join("t2.jsonl");
+        let (mut f2, [alice, bob, _]) = sealed_by_three(&path2);
+        let artifacts = f2.seal.as_ref().unwrap().1.artifacts.clone();
+        f2.append_seal_withdrawal("admin", &bob.key_id(), "token dead", t(3))
+            .unwrap();
+        f2.append_seal("admin", None, artifacts, vec![alice.key_id()], t(4))
+            .unwrap();
+        assert!(
+            matches!(seal_of(&path2), Err(SealError::BadReseal { .. })),
+            "{:?}",
+            seal_of(&path2)
+        );
+        // A seal after a seal without a withdrawal does not fit the chain.
+        let e = f2.append_seal("admin", None, vec![], vec![carol.key_id()], t(5));
+        assert!(matches!(e, Err(FileError::Refused { .. })), "{e:?}");
+    }
+
     #[test]
     fn a_torn_first_line_is_not_resumed() {
         let dir = tempfile::tempdir().unwrap();
