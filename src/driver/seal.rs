@@ -73,6 +73,12 @@ impl Session {
             .is_ok_and(|l| self.listed_key_of(who, key, &l).is_some())
     }
 
+    /// Whether a key of `who` is among `signed` (key ids that signed the seal in force).
+    pub fn seal_signed(&self, who: &str, signed: &[String]) -> bool {
+        let ids: Vec<KeyId> = signed.iter().map(|s| KeyId(s.clone())).collect();
+        self.listed_key_of(who, None, &ids).is_some()
+    }
+
     /// The key ids the seal in force lists (empty before the seal).
     fn seal_listed(&self) -> Result<Vec<KeyId>, DriverError> {
         let bytes = std::fs::read(&self.tpath).map_err(io(self.tpath.display()))?;

@@ -170,7 +170,7 @@ impl SealSignature {
 pub const WITHDRAWAL_ACTION: &str = "seal-withdrawal";
 
 /// Longest reason a withdrawal records (characters).
-pub const WITHDRAWAL_REASON_MAX: usize = 500;
+pub const WITHDRAWAL_REASON_MAX: usize = crate::ceremony::engine::MAX_REASON_CHARS;
 
 /// Whether a record's action belongs to the transcript itself (its start, resumes and the seal)
 /// rather than to the ceremony engine: these records carry no engine event.

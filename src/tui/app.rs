@@ -2173,6 +2173,7 @@ impl App {
             export_to: None,
             log_origin: plan.log_origin.clone(),
             skip: plan.skip.clone(),
+            withdraw: plan.withdraw.clone(),
             close_signing_when_met: plan.close_signing_when_met,
             request_set_sha256: plan.request_set_sha256.clone(),
         };
