@@ -4,7 +4,9 @@ use std::path::Path;
 
 use super::token_device::TokenSigner;
 use crate::transcript::details::FileDigest;
-use crate::transcript::seal::{SealDetails, WITHDRAWAL_REASON_MAX};
+use crate::transcript::seal::{
+    SealDetails, SealWithdrawal, WITHDRAWAL_ACTION, WITHDRAWAL_REASON_MAX,
+};
 use crate::tuf::canonical::Value;
 use crate::tuf::key::KeyId;
 
@@ -71,6 +73,30 @@ impl Session {
     pub fn seal_lists(&self, who: &str, key: Option<KeyId>) -> bool {
         self.seal_listed()
             .is_ok_and(|l| self.listed_key_of(who, key, &l).is_some())
+    }
+
+    /// Keyholders withdrawn from a seal of this transcript (before an interruption), with the
+    /// reason recorded.
+    pub fn seal_withdrawn(&self) -> Result<Vec<(String, String)>, DriverError> {
+        let bytes = std::fs::read(&self.tpath).map_err(io(self.tpath.display()))?;
+        let t = crate::transcript::chain::verify_chain(&bytes)
+            .map_err(|e| DriverError::Refused(format!("{}: {e}", self.tpath.display())))?;
+        let withdrawals: Vec<SealWithdrawal> = t
+            .records()
+            .iter()
+            .filter(|r| r.action == WITHDRAWAL_ACTION)
+            .filter_map(|r| SealWithdrawal::from_value(r.details.clone(), "details").ok())
+            .collect();
+        Ok(self
+            .sealers()
+            .into_iter()
+            .filter_map(|who| {
+                let w = withdrawals
+                    .iter()
+                    .find(|w| self.listed_key_of(&who, None, &[w.keyid.clone()]).is_some())?;
+                Some((who, w.reason.clone()))
+            })
+            .collect())
     }
 
     /// Whether a key of `who` is among `signed` (key ids that signed the seal in force).
