@@ -831,6 +831,23 @@ impl App {
             }
             return;
         }
+        // A signing or seal screen whose meters and signers do not fit pages them with the
+        // review's keys, one screen less one row at a time.
+        if matches!(
+            k.code,
+            KeyCode::PageDown | KeyCode::PageUp | KeyCode::Home | KeyCode::End
+        ) && let Some(p) = view::token_rows(&self.view_state(), self.term.0, self.term.1)
+        {
+            let last = p.total.saturating_sub(p.shown);
+            let page = p.shown.saturating_sub(1).max(1);
+            self.scroll = match k.code {
+                KeyCode::PageDown => (p.first + page).min(last),
+                KeyCode::PageUp => p.first.saturating_sub(page),
+                KeyCode::Home => 0,
+                _ => last,
+            };
+            return;
+        }
         let up = matches!(k.code, KeyCode::Up | KeyCode::Char('k'));
         let down = matches!(k.code, KeyCode::Down | KeyCode::Char('j'));
         let enter = k.code == KeyCode::Enter;
@@ -2400,6 +2417,7 @@ impl App {
             message: self.message.clone(),
             banner: self.banner.clone(),
             help: self.help,
+            rows_scroll: self.scroll,
             ..ViewState::default()
         };
         v.prompt = match &self.prompt {
