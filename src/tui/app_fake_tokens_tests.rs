@@ -364,3 +364,40 @@ fn a_token_removed_after_the_seal_is_written_is_withdrawn_and_a_new_seal_is_sign
     assert_eq!(sealed.withdrawals.len(), 1);
     assert_eq!(sealed.withdrawals[0].reason, "token died after the seal was written");
 }
+
+/// On a small terminal the signing screen's meters and signers page: PgDn shows the next rows
+/// (one screen less one row on), End the last, Home the first, as the review pages. (The
+/// height at which they page depends on the digest words of this run's fresh keys: the first
+/// height from 12 rows up where the digests fit and the rows page is used.)
+#[test]
+fn the_signing_screen_pages_its_rows_with_the_reviews_keys() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, true);
+    answer_until(&mut app, |n| matches!(n, Need::Sign { .. }));
+    let v = app.view_state();
+    let h = (12..=40)
+        .find(|h| {
+            crate::tui::view::digests_fit(&v, 80, *h)
+                && crate::tui::view::token_rows(&v, 80, *h).is_some()
+        })
+        .expect("some 80-column terminal where the rows page");
+    app.term = (80, h);
+    let rows = |app: &App| crate::tui::view::token_rows(&app.view_state(), 80, h);
+    let first = rows(&app).unwrap();
+    assert_eq!(first.first, 0);
+    assert!(first.shown < first.total, "{first:?}");
+    press(&mut app, KeyCode::PageDown);
+    let next = rows(&app).unwrap();
+    assert_eq!(
+        next.first,
+        (first.shown.saturating_sub(1).max(1)).min(first.total - first.shown)
+    );
+    press(&mut app, KeyCode::End);
+    let last = rows(&app).unwrap();
+    assert_eq!(last.first + last.shown, last.total);
+    press(&mut app, KeyCode::Home);
+    assert_eq!(rows(&app).unwrap().first, 0);
+    // Paging never signs: the step is the same and nothing was asked.
+    assert!(matches!(need(&app), Need::Sign { .. }));
+    assert!(!screen(&app).contains("Confirm"), "{}", screen(&app));
+}
