@@ -976,7 +976,11 @@ fn a_token_that_dies_after_the_seal_is_written_is_withdrawn_by_the_answers() {
         .env("SOFTHSM2_CONF", &room.conf)
         .output()
         .unwrap();
-    assert!(del.status.success(), "{}", String::from_utf8_lossy(&del.stderr));
+    assert!(
+        del.status.success(),
+        "{}",
+        String::from_utf8_lossy(&del.stderr)
+    );
 
     // Without a withdrawal the run stops, naming the way out; nothing is exported as complete.
     let (code, out, err) = run(&room, &a);

@@ -222,9 +222,10 @@ fn replay_into(records: &[Record], room: &mut Room) -> (Conformance, Option<Engi
             "resume" | "seal-signature" => continue,
             crate::transcript::seal::WITHDRAWAL_ACTION => {
                 // The seal's verification checks it; the room's notes list it with its reason.
-                if let Ok(w) =
-                    crate::transcript::seal::SealWithdrawal::from_value(r.details.clone(), "details")
-                {
+                if let Ok(w) = crate::transcript::seal::SealWithdrawal::from_value(
+                    r.details.clone(),
+                    "details",
+                ) {
                     let what = format!(
                         "key {} withdrawn from the seal (a new seal lists the others): {}",
                         w.keyid, w.reason

@@ -91,9 +91,10 @@ impl Session {
             .sealers()
             .into_iter()
             .filter_map(|who| {
-                let w = withdrawals
-                    .iter()
-                    .find(|w| self.listed_key_of(&who, None, &[w.keyid.clone()]).is_some())?;
+                let w = withdrawals.iter().find(|w| {
+                    self.listed_key_of(&who, None, std::slice::from_ref(&w.keyid))
+                        .is_some()
+                })?;
                 Some((who, w.reason.clone()))
             })
             .collect())

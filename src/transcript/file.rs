@@ -482,7 +482,9 @@ impl TranscriptFile {
 /// withdrawal.
 fn pending_withdrawal(t: &VerifiedTranscript) -> Option<(SealDetails, KeyId)> {
     let records = t.records();
-    let w = records.iter().rposition(|r| r.action == WITHDRAWAL_ACTION)?;
+    let w = records
+        .iter()
+        .rposition(|r| r.action == WITHDRAWAL_ACTION)?;
     let s = records[..w].iter().rposition(|r| r.action == "seal")?;
     let d = SealDetails::from_value(records[s].details.clone(), "details").ok()?;
     let k = SealWithdrawal::from_value(records[w].details.clone(), "details").ok()?;
@@ -632,10 +634,7 @@ mod tests {
     /// Three keyholders listed in the seal; alice signs, then bob's token dies.
     fn sealed_by_three(
         path: &Path,
-    ) -> (
-        TranscriptFile,
-        [crate::signer::software::SoftwareSigner; 3],
-    ) {
+    ) -> (TranscriptFile, [crate::signer::software::SoftwareSigner; 3]) {
         use crate::signer::software::SoftwareSigner;
         use crate::tuf::key::Algorithm;
         let mut f = TranscriptFile::create(path).unwrap();

@@ -484,7 +484,11 @@ pub fn verify_seal(t: &VerifiedTranscript) -> Result<VerifiedSeal, SealError> {
             Some(w) => {
                 previous = Some((details, w.keyid.clone()));
                 withdrawals.push(Withdrawal {
-                    signed: segment.signers.iter().map(|(s, _)| s.keyid.clone()).collect(),
+                    signed: segment
+                        .signers
+                        .iter()
+                        .map(|(s, _)| s.keyid.clone())
+                        .collect(),
                     ..w
                 });
             }
@@ -522,7 +526,10 @@ pub fn verify_seal(t: &VerifiedTranscript) -> Result<VerifiedSeal, SealError> {
     let w = withdrawals.last().map_or_else(
         || SealError::NotSealed { last_seq },
         |w| SealError::WithdrawnNotResealed {
-            line: records.iter().position(|r| r.seq == w.seq).map_or(0, |i| i + 1),
+            line: records
+                .iter()
+                .position(|r| r.seq == w.seq)
+                .map_or(0, |i| i + 1),
             seq: w.seq,
             keyid: w.keyid.clone(),
         },
@@ -532,7 +539,11 @@ pub fn verify_seal(t: &VerifiedTranscript) -> Result<VerifiedSeal, SealError> {
 
 /// The seal after a withdrawal lists the same artifacts and the superseded seal's signers
 /// without the withdrawn one, in the same order.
-fn check_reseal(before: &SealDetails, withdrawn: &KeyId, after: &SealDetails) -> Result<(), String> {
+fn check_reseal(
+    before: &SealDetails,
+    withdrawn: &KeyId,
+    after: &SealDetails,
+) -> Result<(), String> {
     if after.artifacts != before.artifacts {
         return Err("lists other artifacts than the seal it supersedes".into());
     }

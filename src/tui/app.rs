@@ -2166,10 +2166,13 @@ impl App {
                     return;
                 }
                 let threshold = root_threshold(session);
-                let warning =
-                    skip_warning(sealers.len(), skipped.len() + withdrawn.len() + 1, threshold)
-                        .map(|w| format!("{w}\n"))
-                        .unwrap_or_default();
+                let warning = skip_warning(
+                    sealers.len(),
+                    skipped.len() + withdrawn.len() + 1,
+                    threshold,
+                )
+                .map(|w| format!("{w}\n"))
+                .unwrap_or_default();
                 self.confirm(
                     format!(
                         "{warning}Withdraw {who} from the written seal ({reason})? The withdrawal is recorded in the transcript, a new seal over the same files lists the other keyholders, and each of them signs the new seal (again, if they had signed)."

@@ -285,9 +285,10 @@ fn a_practice_bootstrap_on_fake_tokens_is_driven_by_keys_to_the_seal() {
 fn a_token_removed_after_the_seal_is_written_is_withdrawn_and_a_new_seal_is_signed() {
     let fakes = FakeTokens::new();
     let (tmp, mut app) = open(&fakes, false);
-    drive_by_keys_until(&mut app, |a| {
-        matches!(&a.phase, Phase::Sealing { sealed, .. } if sealed.iter().any(|w| w == "alice"))
-    });
+    drive_by_keys_until(
+        &mut app,
+        |a| matches!(&a.phase, Phase::Sealing { sealed, .. } if sealed.iter().any(|w| w == "alice")),
+    );
     let first_seal = match &app.phase {
         Phase::Sealing { seal: Some(h), .. } => h.clone(),
         _ => panic!("{}", screen(&app)),
@@ -297,7 +298,11 @@ fn a_token_removed_after_the_seal_is_written_is_withdrawn_and_a_new_seal_is_sign
     assert!(keys.contains("withdraw this keyholder"), "{keys}");
     // bob's turn: his token is gone, and skipping is no longer possible: the way out is named.
     press(&mut app, KeyCode::Char('s'));
-    assert!(screen(&app).contains("press w to withdraw bob"), "{}", screen(&app));
+    assert!(
+        screen(&app).contains("press w to withdraw bob"),
+        "{}",
+        screen(&app)
+    );
     press(&mut app, KeyCode::Char('w'));
     assert!(
         screen(&app).contains("Why is bob withdrawn from the seal?"),
@@ -316,19 +321,31 @@ fn a_token_removed_after_the_seal_is_written_is_withdrawn_and_a_new_seal_is_sign
     press(&mut app, KeyCode::Enter);
     let shown = screen(&app);
     assert!(
-        shown.contains("Withdraw bob from the written seal (token died after the seal was written)?"),
+        shown.contains(
+            "Withdraw bob from the written seal (token died after the seal was written)?"
+        ),
         "{shown}"
     );
-    assert!(!shown.contains("WARNING"), "2 of 3 are left for a 2-of-3 root: {shown}");
+    assert!(
+        !shown.contains("WARNING"),
+        "2 of 3 are left for a 2-of-3 root: {shown}"
+    );
     press(&mut app, KeyCode::Char('y'));
     let shown = screen(&app);
-    assert!(shown.contains("bob is withdrawn from the seal (recorded)"), "{shown}");
+    assert!(
+        shown.contains("bob is withdrawn from the seal (recorded)"),
+        "{shown}"
+    );
     assert!(
         shown.contains("withdrawn from the seal (recorded): token died after the seal was written"),
         "{shown}"
     );
     let new_seal = match &app.phase {
-        Phase::Sealing { seal: Some(h), sealed, .. } => {
+        Phase::Sealing {
+            seal: Some(h),
+            sealed,
+            ..
+        } => {
             assert!(sealed.is_empty(), "everyone signs the new seal");
             h.clone()
         }
@@ -350,11 +367,18 @@ fn a_token_removed_after_the_seal_is_written_is_withdrawn_and_a_new_seal_is_sign
     assert!(messages.contains("carol signed the seal."), "{messages}");
     let done = screen(&app);
     assert!(!done.contains("FAILED"), "{done}");
-    assert!(done.contains("The ceremony is complete and sealed."), "{done}");
+    assert!(
+        done.contains("The ceremony is complete and sealed."),
+        "{done}"
+    );
     let path = std::fs::read_dir(tmp.path().join("ws"))
         .unwrap()
         .filter_map(Result::ok)
-        .find(|e| e.file_name().to_string_lossy().ends_with(".transcript.jsonl"))
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .ends_with(".transcript.jsonl")
+        })
         .map(|e| e.path())
         .unwrap();
     let t = crate::transcript::chain::verify_chain(&std::fs::read(path).unwrap()).unwrap();
@@ -362,7 +386,10 @@ fn a_token_removed_after_the_seal_is_written_is_withdrawn_and_a_new_seal_is_sign
     assert_eq!(hex::encode(sealed.seal_hash), new_seal);
     assert_eq!(sealed.signers.len(), 2);
     assert_eq!(sealed.withdrawals.len(), 1);
-    assert_eq!(sealed.withdrawals[0].reason, "token died after the seal was written");
+    assert_eq!(
+        sealed.withdrawals[0].reason,
+        "token died after the seal was written"
+    );
 }
 
 /// On a small terminal the signing screen's meters and signers page: PgDn shows the next rows

@@ -701,15 +701,26 @@ fn signing_rows_page_at_80x24_and_paging_reaches_every_row() {
     let pages = pages_80x24(&mut s);
     assert!(pages.len() >= 2, "{pages:#?}");
     let all = pages.join("\n");
-    for label in ["root v3 (new root's keys)", "root v3 (current root's keys)", "targets v2"] {
+    for label in [
+        "root v3 (new root's keys)",
+        "root v3 (current root's keys)",
+        "targets v2",
+    ] {
         assert!(all.contains(label), "{label} on no page:\n{all}");
     }
     for n in names {
-        assert!(all.contains(&format!("{n}'s row")), "{n} on no page:\n{all}");
+        assert!(
+            all.contains(&format!("{n}'s row")),
+            "{n} on no page:\n{all}"
+        );
     }
     for p in &pages {
         // The digests to sign are on every page, and the rows' position is shown.
-        assert_eq!(p.matches("8d4b f5b7 4688 f3a6 57f9 0a0b 0c0d 0e0f").count(), 2, "{p}");
+        assert_eq!(
+            p.matches("8d4b f5b7 4688 f3a6 57f9 0a0b 0c0d 0e0f").count(),
+            2,
+            "{p}"
+        );
         assert!(p.contains(" of 12 ("), "{p}");
         assert!(!p.contains("not shown"), "{p}");
     }
