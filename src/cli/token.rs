@@ -544,6 +544,9 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         if t.protected_path {
             flags.push("PIN pad (the PIN is entered on the reader)");
         }
+        if t.clock == crate::signer::pkcs11::TokenClock::Unknown {
+            flags.push("token clock unknown (it does not read as a time)");
+        }
         if !t.initialized {
             out.push_str(&format!(
                 "\nslot {} (free: no token initialised; {} {})\n",
