@@ -220,6 +220,28 @@ fn replay_into(records: &[Record], room: &mut Room) -> (Conformance, Option<Engi
     for r in &records[1..] {
         match r.action.as_str() {
             "resume" | "seal-signature" => continue,
+            crate::transcript::seal::WITHDRAWAL_ACTION => {
+                // The seal's verification checks it; the room's notes list it with its reason.
+                if let Ok(w) = crate::transcript::seal::SealWithdrawal::from_value(
+                    r.details.clone(),
+                    "details",
+                ) {
+                    let what = format!(
+                        "key {} withdrawn from the seal (a new seal lists the others): {}",
+                        w.keyid, w.reason
+                    );
+                    notes.push(format!("withdrawal: {what}"));
+                    room.notes.push(Note {
+                        seq: r.seq,
+                        time: r.time.to_string(),
+                        who: r.actor.clone(),
+                        step: "seal".into(),
+                        kind: "withdrawal",
+                        text: what,
+                    });
+                }
+                continue;
+            }
             "seal" => {
                 sealed_artifacts = r
                     .details

@@ -73,6 +73,9 @@ pub enum Phase {
         seal: Option<String>,
         /// Keyholders whose token has signed the seal (in this run or before an interruption).
         sealed: Vec<String>,
+        /// Keyholders withdrawn from a written seal, with the reason (a new seal lists the
+        /// others).
+        withdrawn: Vec<(String, String)>,
     },
     /// Finished: the report and the checks of the output.
     Summary {
@@ -118,6 +121,11 @@ enum Pending {
         serial: String,
     },
     SkipSealer {
+        who: String,
+        reason: String,
+    },
+    /// Withdraw a keyholder from the written seal (recorded); a new seal lists the others.
+    WithdrawSealer {
         who: String,
         reason: String,
     },
@@ -180,6 +188,10 @@ enum TextFor {
     },
     /// Why a keyholder does not sign the seal.
     SealSkipReason {
+        who: String,
+    },
+    /// Why a keyholder listed in the written seal is withdrawn from it.
+    SealWithdrawReason {
         who: String,
     },
     /// Why a keyholder does not sign at the signing step.
@@ -661,14 +673,16 @@ impl App {
                 skipped,
                 seal,
                 sealed,
+                withdrawn,
                 ..
             } => {
                 format!(
-                    "seal:{}:{}:{}:{}",
+                    "seal:{}:{}:{}:{}:{}",
                     signers.len(),
                     skipped.len(),
-                    seal.is_some(),
-                    sealed.len()
+                    seal.as_deref().unwrap_or_default(),
+                    sealed.len(),
+                    withdrawn.len()
                 )
             }
             Phase::Summary { .. } => "summary".into(),
@@ -981,6 +995,23 @@ impl App {
             }
             return;
         }
+        // A signing or seal screen whose meters and signers do not fit pages them with the
+        // review's keys, one screen less one row at a time.
+        if matches!(
+            k.code,
+            KeyCode::PageDown | KeyCode::PageUp | KeyCode::Home | KeyCode::End
+        ) && let Some(p) = view::token_rows(&self.view_state(), self.term.0, self.term.1)
+        {
+            let last = p.total.saturating_sub(p.shown);
+            let page = p.shown.saturating_sub(1).max(1);
+            self.scroll = match k.code {
+                KeyCode::PageDown => (p.first + page).min(last),
+                KeyCode::PageUp => p.first.saturating_sub(page),
+                KeyCode::Home => 0,
+                _ => last,
+            };
+            return;
+        }
         let up = matches!(k.code, KeyCode::Up | KeyCode::Char('k'));
         let down = matches!(k.code, KeyCode::Down | KeyCode::Char('j'));
         let enter = k.code == KeyCode::Enter;
@@ -1047,10 +1078,17 @@ impl App {
                         self.message = Some(Message {
                             error: true,
                             text: format!(
-                                "The seal is written and lists {who} as a signer: {who} must sign it (skips are decided before the seal)."
+                                "The seal is written and lists {who} as a signer: {who} signs it, or press w to withdraw {who} from it (recorded with the reason; a new seal lists the others, who all sign it)."
                             ),
                         })
                     }
+                    (Some(who), KeyCode::Char('w'), Some(_)) => self.text(
+                        format!(
+                            "Why is {who} withdrawn from the seal? (recorded in the transcript; a new seal lists the others, who all sign it)"
+                        ),
+                        String::new(),
+                        TextFor::SealWithdrawReason { who },
+                    ),
                     (None, KeyCode::Enter, None) => {
                         let names: Vec<&str> = signers.iter().map(|(w, _)| w.as_str()).collect();
                         if names.is_empty() {
@@ -1061,7 +1099,7 @@ impl App {
                         } else {
                             self.confirm(
                                 format!(
-                                    "Write the seal? It lists {} as its signers; no keyholder can be skipped after this, and nothing can be added to the ceremony.",
+                                    "Write the seal? It lists {} as its signers; nothing can be added to the ceremony after this, and a keyholder whose token then fails can only be withdrawn (recorded with the reason; a new seal lists the others).",
                                     names.join(", ")
                                 ),
                                 Pending::WriteSeal,
@@ -1782,6 +1820,15 @@ impl App {
                     None
                 }
             };
+            // Withdrawals recorded before an interruption stand: the seal in force lists the
+            // others.
+            let withdrawn = match s.seal_withdrawn() {
+                Ok(w) => w,
+                Err(e) => {
+                    self.message = Some(err(e));
+                    Vec::new()
+                }
+            };
             self.phase = Phase::Sealing {
                 session: s,
                 sealers,
@@ -1789,6 +1836,7 @@ impl App {
                 skipped,
                 seal,
                 sealed: Vec::new(),
+                withdrawn,
             };
         }
     }
@@ -1893,6 +1941,7 @@ impl App {
                 );
             }
             Pending::SealSignNow { who } => self.sign_seal(&who),
+            Pending::WithdrawSealer { who, reason } => self.withdraw_sealer(&who, &reason),
             Pending::SkipSealer { who, reason } => {
                 if let Phase::Sealing {
                     session, skipped, ..
@@ -2305,6 +2354,40 @@ impl App {
                     Pending::SkipSealer { who, reason },
                 );
             }
+            TextFor::SealWithdrawReason { who } => {
+                let reason = value.trim().to_string();
+                let Phase::Sealing {
+                    session,
+                    sealers,
+                    skipped,
+                    withdrawn,
+                    ..
+                } = &self.phase
+                else {
+                    return;
+                };
+                if reason.is_empty() {
+                    self.message = Some(Message {
+                        error: true,
+                        text: format!("{who} is not withdrawn: a withdrawal needs its reason."),
+                    });
+                    return;
+                }
+                let threshold = root_threshold(session);
+                let warning = skip_warning(
+                    sealers.len(),
+                    skipped.len() + withdrawn.len() + 1,
+                    threshold,
+                )
+                .map(|w| format!("{w}\n"))
+                .unwrap_or_default();
+                self.confirm(
+                    format!(
+                        "{warning}Withdraw {who} from the written seal ({reason})? The withdrawal is recorded in the transcript, a new seal over the same files lists the other keyholders, and each of them signs the new seal (again, if they had signed)."
+                    ),
+                    Pending::WithdrawSealer { who, reason },
+                );
+            }
             TextFor::ExceptionText { witness } => {
                 let t = value.trim().to_string();
                 if t.is_empty() {
@@ -2381,6 +2464,7 @@ impl App {
             export_to: None,
             log_origin: plan.log_origin.clone(),
             skip: plan.skip.clone(),
+            withdraw: plan.withdraw.clone(),
             close_signing_when_met: plan.close_signing_when_met,
             request_set_sha256: plan.request_set_sha256.clone(),
         };
@@ -2409,6 +2493,38 @@ impl App {
                 Err(e) => app.message = Some(err(e)),
             },
         );
+    }
+
+    /// Withdraw `who` from the written seal: recorded, a new seal written; those who signed the
+    /// superseded seal sign the new one.
+    fn withdraw_sealer(&mut self, who: &str, reason: &str) {
+        let Phase::Sealing {
+            session,
+            signers,
+            seal,
+            sealed,
+            withdrawn,
+            ..
+        } = &mut self.phase
+        else {
+            return;
+        };
+        let key = signers
+            .iter()
+            .find(|(w, _)| w == who)
+            .map(|(_, s)| s.key_id());
+        match session.withdraw_sealer(who, key, reason) {
+            Ok(hash) => {
+                *seal = Some(hash);
+                sealed.clear();
+                signers.retain(|(w, _)| w != who);
+                withdrawn.push((who.to_string(), reason.to_string()));
+                self.message = Some(ok(format!(
+                    "{who} is withdrawn from the seal (recorded). A new seal lists the others: each checks its hash and signs it."
+                )));
+            }
+            Err(e) => self.message = Some(err(e)),
+        }
     }
 
     /// `who` (logged in) signs the written seal (on the worker thread).
@@ -2566,6 +2682,7 @@ impl App {
             message: self.message.clone(),
             banner: self.banner.clone(),
             help: self.help,
+            rows_scroll: self.scroll,
             ..ViewState::default()
         };
         v.prompt = match &self.prompt {
@@ -2682,6 +2799,7 @@ impl App {
                 skipped,
                 seal,
                 sealed,
+                withdrawn,
             } => {
                 header(&mut v, session);
                 v.title = "Seal signatures".into();
@@ -2699,6 +2817,8 @@ impl App {
                         let signed = sealed.contains(w);
                         let status = if signed {
                             "signed the seal".into()
+                        } else if let Some((_, why)) = withdrawn.iter().find(|(k, _)| k == w) {
+                            format!("withdrawn from the seal (recorded): {why}")
                         } else if skipped.contains(w) {
                             match session.engine.seal_skipped().iter().find(|(k, _)| k == w) {
                                 Some((_, why)) => format!("skipped (recorded): {why}"),
@@ -2745,7 +2865,11 @@ impl App {
                             digests: hash,
                         };
                         v.keys = if written {
-                            vec![key("Enter", "sign the seal"), key("?", "help")]
+                            vec![
+                                key("Enter", "sign the seal"),
+                                key("w", "withdraw this keyholder"),
+                                key("?", "help"),
+                            ]
                         } else {
                             vec![
                                 key("Enter", "log in"),
@@ -3638,6 +3762,7 @@ impl Phase {
             skipped,
             seal,
             sealed,
+            withdrawn,
             ..
         } = self
         else {
@@ -3646,6 +3771,7 @@ impl Phase {
         let logged_in = |w: &String| signers.iter().any(|(s, _)| s == w);
         sealers.iter().find(|w| {
             !skipped.contains(*w)
+                && !withdrawn.iter().any(|(k, _)| k == *w)
                 && match seal {
                     None => !logged_in(w),
                     Some(_) => !sealed.contains(*w),

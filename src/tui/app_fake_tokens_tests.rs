@@ -368,11 +368,16 @@ fn a_token_pulled_out_while_signing_shows_token_removed_and_signing_resumes_when
 /// with the PIN of the keyholder it names, a review is read to its end (End) and approved
 /// (Enter), every other screen goes on with Enter. Returns every message shown.
 fn drive_by_keys_to_the_summary(app: &mut App) -> Vec<String> {
+    drive_by_keys_until(app, |a| matches!(a.phase, Phase::Summary { .. }))
+}
+
+/// [`drive_by_keys_to_the_summary`], stopping when `stop` says so.
+fn drive_by_keys_until(app: &mut App, stop: impl Fn(&App) -> bool) -> Vec<String> {
     let mut messages = Vec::new();
     let mut last = String::new();
     let mut same = 0;
     for _ in 0..400 {
-        if matches!(app.phase, Phase::Summary { .. }) {
+        if stop(app) {
             return messages;
         }
         let shown = screen(app);
@@ -441,4 +446,157 @@ fn a_practice_bootstrap_on_fake_tokens_is_driven_by_keys_to_the_seal() {
             .count(),
         3
     );
+}
+
+/// bob's token is removed after the seal record is written (alice has signed it): bob cannot
+/// sign, and before this nothing could finish the seal. The administrator withdraws bob with
+/// `w`, a reason and a confirmation; a new seal lists alice and carol, both sign it, the
+/// ceremony completes and the transcript's seal verifies with the withdrawal and its reason.
+/// A second withdrawal that would leave fewer signers than the root threshold is warned about.
+#[test]
+fn a_token_removed_after_the_seal_is_written_is_withdrawn_and_a_new_seal_is_signed() {
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open(&fakes, false);
+    drive_by_keys_until(
+        &mut app,
+        |a| matches!(&a.phase, Phase::Sealing { sealed, .. } if sealed.iter().any(|w| w == "alice")),
+    );
+    let first_seal = match &app.phase {
+        Phase::Sealing { seal: Some(h), .. } => h.clone(),
+        _ => panic!("{}", screen(&app)),
+    };
+    fakes.remove("bob");
+    let keys = format!("{:?}", app.view_state().keys);
+    assert!(keys.contains("withdraw this keyholder"), "{keys}");
+    // bob's turn: his token is gone, and skipping is no longer possible: the way out is named.
+    press(&mut app, KeyCode::Char('s'));
+    assert!(
+        screen(&app).contains("press w to withdraw bob"),
+        "{}",
+        screen(&app)
+    );
+    press(&mut app, KeyCode::Char('w'));
+    assert!(
+        screen(&app).contains("Why is bob withdrawn from the seal?"),
+        "{}",
+        screen(&app)
+    );
+    // No reason, no withdrawal.
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        screen(&app).contains("a withdrawal needs its reason"),
+        "{}",
+        screen(&app)
+    );
+    press(&mut app, KeyCode::Char('w'));
+    type_text(&mut app, "token died after the seal was written");
+    press(&mut app, KeyCode::Enter);
+    let shown = screen(&app);
+    assert!(
+        shown.contains(
+            "Withdraw bob from the written seal (token died after the seal was written)?"
+        ),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("WARNING"),
+        "2 of 3 are left for a 2-of-3 root: {shown}"
+    );
+    press(&mut app, KeyCode::Char('y'));
+    let shown = screen(&app);
+    assert!(
+        shown.contains("bob is withdrawn from the seal (recorded)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("withdrawn from the seal (recorded): token died after the seal was written"),
+        "{shown}"
+    );
+    let new_seal = match &app.phase {
+        Phase::Sealing {
+            seal: Some(h),
+            sealed,
+            ..
+        } => {
+            assert!(sealed.is_empty(), "everyone signs the new seal");
+            h.clone()
+        }
+        _ => panic!("{shown}"),
+    };
+    assert_ne!(new_seal, first_seal);
+    // alice's turn again: withdrawing her too would leave one signer for a threshold of 2.
+    press(&mut app, KeyCode::Char('w'));
+    type_text(&mut app, "leaves");
+    press(&mut app, KeyCode::Enter);
+    let shown = screen(&app);
+    assert!(
+        shown.contains("WARNING: only 1 keyholder(s) would be left to sign"),
+        "{shown}"
+    );
+    press(&mut app, KeyCode::Char('n'));
+    let messages = drive_by_keys_to_the_summary(&mut app).join("\n");
+    assert!(messages.contains("alice signed the seal."), "{messages}");
+    assert!(messages.contains("carol signed the seal."), "{messages}");
+    let done = screen(&app);
+    assert!(!done.contains("FAILED"), "{done}");
+    assert!(
+        done.contains("The ceremony is complete and sealed."),
+        "{done}"
+    );
+    let path = std::fs::read_dir(tmp.path().join("ws"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .ends_with(".transcript.jsonl")
+        })
+        .map(|e| e.path())
+        .unwrap();
+    let t = crate::transcript::chain::verify_chain(&std::fs::read(path).unwrap()).unwrap();
+    let sealed = crate::transcript::verify_seal(&t).unwrap();
+    assert_eq!(hex::encode(sealed.seal_hash), new_seal);
+    assert_eq!(sealed.signers.len(), 2);
+    assert_eq!(sealed.withdrawals.len(), 1);
+    assert_eq!(
+        sealed.withdrawals[0].reason,
+        "token died after the seal was written"
+    );
+}
+
+/// On a small terminal the signing screen's meters and signers page: PgDn shows the next rows
+/// (one screen less one row on), End the last, Home the first, as the review pages. (The
+/// height at which they page depends on the digest words of this run's fresh keys: the first
+/// height from 12 rows up where the digests fit and the rows page is used.)
+#[test]
+fn the_signing_screen_pages_its_rows_with_the_reviews_keys() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, true);
+    answer_until(&mut app, |n| matches!(n, Need::Sign { .. }));
+    let v = app.view_state();
+    let h = (12..=40)
+        .find(|h| {
+            crate::tui::view::digests_fit(&v, 80, *h)
+                && crate::tui::view::token_rows(&v, 80, *h).is_some()
+        })
+        .expect("some 80-column terminal where the rows page");
+    app.term = (80, h);
+    let rows = |app: &App| crate::tui::view::token_rows(&app.view_state(), 80, h);
+    let first = rows(&app).unwrap();
+    assert_eq!(first.first, 0);
+    assert!(first.shown < first.total, "{first:?}");
+    press(&mut app, KeyCode::PageDown);
+    let next = rows(&app).unwrap();
+    assert_eq!(
+        next.first,
+        (first.shown.saturating_sub(1).max(1)).min(first.total - first.shown)
+    );
+    press(&mut app, KeyCode::End);
+    let last = rows(&app).unwrap();
+    assert_eq!(last.first + last.shown, last.total);
+    press(&mut app, KeyCode::Home);
+    assert_eq!(rows(&app).unwrap().first, 0);
+    // Paging never signs: the step is the same and nothing was asked.
+    assert!(matches!(need(&app), Need::Sign { .. }));
+    assert!(!screen(&app).contains("Confirm"), "{}", screen(&app));
 }
