@@ -13,8 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::profile::{
-    ceremony_files, check_bootstrap, check_rotation, python_accepts, root_file, root_key_ids,
-    rotation_answers, with_log_origin,
+    ceremony_files, check_bootstrap, check_rotation, python_accepts, python_accepts_every_key,
+    root_file, root_key_ids, rotation_answers, with_log_origin,
 };
 use common::{Run, run_with_timeout};
 use conclave::tuf::canonical::Value;
@@ -341,7 +341,8 @@ fn a_whole_ceremony_on_tpm2_pkcs11_then_a_keyholder_moves_to_a_new_token() {
 
 /// Keyholders on different devices in one ceremony through p11-kit-proxy (which loads the
 /// modules registered in /usr/share/p11-kit/modules: SoftHSM2 and tpm2-pkcs11 here): alice and
-/// bob on SoftHSM2 tokens, carol on a TPM token.
+/// bob on SoftHSM2 tokens, carol on a TPM token; then P-384 (TPM) and Ed25519 (SoftHSM2) keys
+/// generated and used through the proxy.
 #[test]
 fn one_ceremony_mixes_softhsm2_and_tpm_tokens_through_p11_kit_proxy() {
     const PROXY: &str = "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so";
@@ -397,4 +398,57 @@ fn one_ceremony_mixes_softhsm2_and_tpm_tokens_through_p11_kit_proxy() {
     let root = Path::new(&ws).join("export/1.root.json");
     python_accepts(&root);
     assert_eq!(root_key_ids(&root).len(), 3);
+
+    // The other key types through the proxy: P-384 on carol's TPM token, Ed25519 on alice's
+    // SoftHSM2 one (the TPM offers no Ed25519), each signing; python-tuf checks every key.
+    let pin_of = |who: &str| -> String {
+        pins.lines()
+            .find_map(|l| l.strip_prefix(&format!("{who}=")))
+            .unwrap()
+            .to_string()
+    };
+    let keygen = |token: &str, ty: &str, label: &str| {
+        key_of(&tpm.conclave(
+            &[
+                "token",
+                "keygen",
+                "--module",
+                PROXY,
+                "--token",
+                token,
+                "--type",
+                ty,
+                "--label",
+                label,
+                "--pin-stdin",
+                "--json",
+            ],
+            &format!("{}\n", pin_of(token)),
+        ))
+    };
+    let p384 = keygen("carol", "ecdsa-p384", "carol-p384");
+    let ed = keygen("alice", "ed25519", "alice-ed25519");
+    let root = root_file(&tpm.dir, &[p384, ed]);
+    let f = root.to_str().unwrap();
+    for (who, key) in [("carol", "carol-p384"), ("alice", "alice-ed25519")] {
+        let run = tpm.conclave(
+            &[
+                "sign",
+                "--module",
+                PROXY,
+                "--token",
+                who,
+                "--key",
+                key,
+                "--in",
+                f,
+                "--out",
+                f,
+                "--pin-stdin",
+            ],
+            &format!("{}\n", pin_of(who)),
+        );
+        assert_eq!(run.code(), 0, "{run:?}");
+    }
+    python_accepts_every_key(&root);
 }
