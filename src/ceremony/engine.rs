@@ -609,7 +609,14 @@ impl Engine {
             ) => self.on_signer_skipped(keyholder, reason)?,
             (Action::Sign, Event::SigningClosed { .. }) => self.on_signing_closed()?,
             (Action::Verify, Event::Verified { .. }) => self.on_verified()?,
-            (Action::Export, Event::Exported { files, .. }) => self.on_exported(files)?,
+            (
+                Action::Export,
+                Event::Exported {
+                    files,
+                    rstuf_settings,
+                    ..
+                },
+            ) => self.on_exported(files, rstuf_settings.as_ref())?,
             (Action::Seal, Event::Sealed { .. }) => self.advance(),
             _ => return Err(wrong()),
         }

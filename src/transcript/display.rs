@@ -290,11 +290,24 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
         } => format!("SKIPPED at the seal: {keyholder} does not sign the seal ({reason})"),
         Event::Verified { .. } => "the signed result verified".to_string(),
         Event::Exported {
-            files, destination, ..
-        } => format!(
-            "exported {} to {destination}",
-            list(&files.keys().cloned().collect::<Vec<_>>())
-        ),
+            files,
+            destination,
+            rstuf_settings,
+            ..
+        } => {
+            let mut line = format!(
+                "exported {} to {destination}",
+                list(&files.keys().cloned().collect::<Vec<_>>())
+            );
+            if let Some(v) = rstuf_settings {
+                line.push_str(&format!(
+                    "; RSTUF settings in {}: {}",
+                    crate::tuf::rstuf::CEREMONY_PAYLOAD,
+                    String::from_utf8_lossy(&v.canonical_bytes())
+                ));
+            }
+            line
+        }
         Event::Sealed { .. } => "the last step is done: the seal follows".to_string(),
         Event::Exception { witness, text, .. } => {
             format!("EXCEPTION recorded by {witness}: {text}")
