@@ -595,6 +595,65 @@ fn tpm_failed_logins(b: &Bench) -> u32 {
         .map_or(0, |s| s.trim().parse().unwrap())
 }
 
+/// The emulated TPM (profile `tpm`, one dictionary-attack counter for every token, locked
+/// after 3 wrong PINs): in a rotate-root-keys in which alice moves to a new token, a wrong PIN
+/// for her new token stops the ceremony and costs the TPM exactly one try (sent to that token
+/// only, never tried on another); the second says that ONE more locks every keyholder's token
+/// (the first run's wrong PIN counted from the transcript), and the continued run warns before
+/// each PIN is sent; with the right PIN the ceremony finishes, bob's and carol's tokens not
+/// locked.
+#[test]
+fn a_wrong_pin_for_a_new_tpm_token_costs_one_shared_try_and_the_last_is_warned() {
+    let b = Bench::new("alice,bob,carol,alice-new", "tpm");
+    let (ws, answers) = ceremony_files(&b.root, "ws", b.module(), "ecdsa-p256");
+    with_log_origin(&answers);
+    let pins: String = ["alice", "bob", "carol"]
+        .iter()
+        .map(|k| format!("{k}={}\n", b.pin(k)))
+        .collect();
+    let run = bootstrap(&b, &ws, &answers, &pins);
+    check_bootstrap(&run, &Path::new(&ws).join("export"));
+    assert_eq!(tpm_failed_logins(&b), 0);
+
+    let rotation = rotation_answers(&b.root, b.module(), "ecdsa-p256", "alice = \"alice-new\"\n");
+    let wrong = format!("{pins}alice@alice-new=99999999\n");
+    for (n, next) in [
+        (1, "a TPM set up as usual locks after 3 wrong PINs in total"),
+        (
+            2,
+            "ONE more wrong PIN on any of its tokens locks EVERY keyholder's token on it",
+        ),
+    ] {
+        let run = rotate(&b, &ws, &rotation, &wrong);
+        assert_eq!(run.code(), 1, "wrong PIN {n}: {run:?}");
+        assert!(
+            run.stderr
+                .contains("wrong PIN for token \"alice-new\" (serial 0000000000000000")
+                && run.stderr.contains(&format!(
+                    "shares one lockout counter ({n} wrong PIN{} here so far)",
+                    if n == 1 { "" } else { "s" }
+                ))
+                && run.stderr.contains(next),
+            "wrong PIN {n}: {run:?}"
+        );
+        assert!(!run.stderr.contains("99999999"), "a PIN printed: {run:?}");
+        assert_eq!(tpm_failed_logins(&b), n, "one try per wrong PIN: {run:?}");
+    }
+
+    let both = format!("{pins}alice@alice-new={}\n", b.pin("alice-new"));
+    let run = rotate(&b, &ws, &rotation, &both);
+    assert!(
+        run.stderr.contains(
+            "WARNING: 2 wrong PINs on this TPM's tokens so far: ONE more wrong PIN on token \"alice-new\" (serial 0000000000000000"
+        ),
+        "warned before the last try: {run:?}"
+    );
+    let on_new = token_entry(&b, "alice-new");
+    let all: Vec<&str> = b.tokens.iter().map(|(_, p)| p.as_str()).collect();
+    check_rotation(&run, Path::new(&ws), &on_new, &all);
+    assert_eq!(tpm_failed_logins(&b), 2, "{run:?}");
+}
+
 /// The real ykcs11 (Debian's `ykcs11`) loaded with no YubiKey (and no PC/SC service): a clean
 /// "no token" message, never a crash, for listing and for signing.
 #[test]
