@@ -935,7 +935,7 @@ impl TokenKey {
 /// Did looking for a key on `token` fail only because the token hides its keys until login?
 /// It requires login and shows no key at all, or refuses to list them with
 /// `CKR_USER_NOT_LOGGED_IN` (yubihsm_pkcs11 does both before `C_Login`).
-fn hidden_until_login(token: &TokenDesc, e: &TokenError) -> bool {
+pub fn hidden_until_login(token: &TokenDesc, e: &TokenError) -> bool {
     token.login_required
         && match e {
             TokenError::KeyNotFound { present, .. } => present.is_empty(),
@@ -944,13 +944,37 @@ fn hidden_until_login(token: &TokenDesc, e: &TokenError) -> bool {
         }
 }
 
-/// Where [`Module::locate_key`] found a key.
-#[derive(Debug)]
-pub enum KeyLookup {
-    /// On this token, seen without login.
-    Found(TokenSession, Box<TokenKey>),
-    /// This token hides its keys until login: log in, then look the key up.
-    AfterLogin(TokenSession),
+/// The key of `keys` (the keys of `token`) named by label, or by TUF key id (full, or a unique
+/// prefix of at least 8 hex digits).
+pub fn pick_key(
+    token: &TokenDesc,
+    keys: Vec<TokenKey>,
+    wanted: &str,
+) -> Result<TokenKey, TokenError> {
+    let by_label: Vec<&TokenKey> = keys.iter().filter(|k| k.label == wanted).collect();
+    let hits: Vec<&TokenKey> = if !by_label.is_empty() {
+        by_label
+    } else if wanted.len() >= 8 && wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let w = wanted.to_ascii_lowercase();
+        keys.iter()
+            .filter(|k| k.tuf_key().is_some_and(|t| t.key_id().0.starts_with(&w)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    match hits.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(TokenError::KeyNotFound {
+            token: token.to_string(),
+            wanted: wanted.into(),
+            present: keys.iter().map(TokenKey::describe).collect(),
+        }),
+        many => Err(TokenError::AmbiguousKey {
+            token: token.to_string(),
+            wanted: wanted.into(),
+            matches: many.iter().map(|k| k.describe()).collect(),
+        }),
+    }
 }
 
 /// `C_GetTokenInfo` on `slot`, and the token's clock. cryptoki refuses a token whose
@@ -1244,80 +1268,6 @@ impl Module {
             ctx: self.ctx.clone(),
             pin: std::cell::RefCell::new(None),
         })
-    }
-
-    /// Where a key (by label or TUF key id) is, as far as can be seen before login: on the
-    /// token named by label or serial, else on whichever present token holds it. A token that
-    /// requires login and shows no key (`yubihsm_pkcs11` hides every object until `C_Login`)
-    /// is [`KeyLookup::AfterLogin`]: ask its keyholder's PIN, log in, then
-    /// [`TokenSession::find_key`].
-    pub fn locate_key(&self, token: Option<&str>, key: &str) -> Result<KeyLookup, TokenError> {
-        match token {
-            Some(wanted) => {
-                let t = self.find_token(wanted)?;
-                let session = self.open_session(&t, false)?;
-                match session.find_key(key) {
-                    Ok(k) => Ok(KeyLookup::Found(session, Box::new(k))),
-                    Err(e) if hidden_until_login(&t, &e) => Ok(KeyLookup::AfterLogin(session)),
-                    Err(e) => Err(e),
-                }
-            }
-            None => self.find_key_anywhere(key),
-        }
-    }
-
-    /// Find the one token that holds a key (by label or TUF key id), among all present tokens:
-    /// when several keyholders' tokens are plugged in, the right one is picked by its key. If
-    /// none shows it and exactly one token hides its keys until login, that one (to log in
-    /// to); several such tokens must be told apart by `--token`.
-    pub fn find_key_anywhere(&self, wanted: &str) -> Result<KeyLookup, TokenError> {
-        let mut hits = Vec::new();
-        let mut present = Vec::new();
-        let mut hidden = Vec::new();
-        let scan = self.scan()?;
-        for t in scan.tokens.into_iter().filter(|t| t.initialized) {
-            let session = self.open_session(&t, false)?;
-            match session.find_key(wanted) {
-                Ok(k) => hits.push((session, k)),
-                Err(e) if hidden_until_login(&t, &e) => {
-                    present.push(format!("none visible on {t} before login"));
-                    hidden.push(session);
-                }
-                Err(TokenError::KeyNotFound { .. }) => {
-                    present.extend(
-                        session
-                            .keys()?
-                            .iter()
-                            .map(|k| format!("{} on {t}", k.describe())),
-                    );
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        present.extend(scan.unreadable.iter().map(UnreadableSlot::to_string));
-        if hits.is_empty() && hidden.len() == 1 {
-            return Ok(KeyLookup::AfterLogin(hidden.remove(0)));
-        }
-        match hits.len() {
-            1 => {
-                let (s, k) = hits.remove(0);
-                Ok(KeyLookup::Found(s, Box::new(k)))
-            }
-            0 => Err(TokenError::NoTokenHoldsKey {
-                module: self.path.display().to_string(),
-                wanted: wanted.to_string(),
-                present,
-                keyholder: None,
-            }),
-            _ => Err(TokenError::AmbiguousKey {
-                token: "the present tokens".into(),
-                wanted: wanted.to_string(),
-                matches: hits
-                    .iter()
-                    .map(|(s, k)| format!("{} on {}", k.describe(), s.token()))
-                    .collect(),
-            }),
-        }
     }
 
     /// Initialise a fresh SoftHSM2-style token in the first free slot (practice only): sets the
@@ -1633,33 +1583,9 @@ impl TokenSession {
         Ok(handles.len())
     }
 
-    /// Find a key by label, or by TUF key id (full, or a unique prefix of at least 8 hex digits).
+    /// Find a key by label, or by TUF key id (see [`pick_key`]).
     pub fn find_key(&self, wanted: &str) -> Result<TokenKey, TokenError> {
-        let keys = self.keys()?;
-        let by_label: Vec<&TokenKey> = keys.iter().filter(|k| k.label == wanted).collect();
-        let hits: Vec<&TokenKey> = if !by_label.is_empty() {
-            by_label
-        } else if wanted.len() >= 8 && wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let w = wanted.to_ascii_lowercase();
-            keys.iter()
-                .filter(|k| k.tuf_key().is_some_and(|t| t.key_id().0.starts_with(&w)))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        match hits.as_slice() {
-            [one] => Ok((*one).clone()),
-            [] => Err(TokenError::KeyNotFound {
-                token: self.token.to_string(),
-                wanted: wanted.into(),
-                present: keys.iter().map(TokenKey::describe).collect(),
-            }),
-            many => Err(TokenError::AmbiguousKey {
-                token: self.token.to_string(),
-                wanted: wanted.into(),
-                matches: many.iter().map(|k| k.describe()).collect(),
-            }),
-        }
+        pick_key(&self.token, self.keys()?, wanted)
     }
 
     /// Certificates the token holds for a key (same `CKA_ID`), e.g. a YubiKey PIV attestation
