@@ -338,6 +338,19 @@ impl Session {
                     tpath.display()
                 ))
             })?;
+            // Wrong PINs the earlier runs sent to TPM tokens still count toward the TPM's one
+            // lockout (it keeps its counter): the warning before the last try counts them.
+            let tpm_wrong_pins = engine
+                .exceptions()
+                .iter()
+                .filter(|(_, witness, text)| {
+                    witness == SYSTEM_ACTOR
+                        && text.contains(crate::signer::pkcs11::TPM_SHARED_LOCKOUT)
+                })
+                .count();
+            crate::signer::pkcs11::note_earlier_tpm_wrong_pins(
+                u32::try_from(tpm_wrong_pins).unwrap_or(u32::MAX),
+            );
             // A machine clock that went back, or jumped forward beyond the allowance, since the
             // last record is confirmed again before the ceremony continues.
             if !complete
