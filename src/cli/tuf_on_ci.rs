@@ -67,8 +67,14 @@ pub struct ApplyArgs {
     /// a new root that no longer lists it.
     #[arg(long, value_name = "DIR")]
     pub known_good: Option<PathBuf>,
-    /// Signature bundles from `conclave tuf-on-ci sign` (files, or folders of `*.bundle`).
-    #[arg(required = true, value_name = "BUNDLE")]
+    /// The accepted edit of an `accept-tuf-on-ci-invite` ceremony (its export's
+    /// `tuf-on-ci-accepted-HEX/` folder): checked to be the event with invites accepted and
+    /// nothing else, then written into the event together with the bundles' signatures.
+    #[arg(long, value_name = "DIR")]
+    pub accepted: Option<PathBuf>,
+    /// Signature bundles from `conclave tuf-on-ci sign` or a ceremony (files, or folders of
+    /// `*.bundle`).
+    #[arg(required_unless_present = "accepted", value_name = "BUNDLE")]
     pub bundles: Vec<PathBuf>,
 }
 
@@ -324,8 +330,13 @@ fn sign_plan(
 }
 
 fn apply(a: &ApplyArgs) -> Result<Outcome, CliError> {
-    let applied = driver::apply_event_signatures(&a.event, a.known_good.as_deref(), &a.bundles)
-        .map_err(super::rehearse::map)?;
+    let applied = driver::apply_event_signatures(
+        &a.event,
+        a.known_good.as_deref(),
+        a.accepted.as_deref(),
+        &a.bundles,
+    )
+    .map_err(super::rehearse::map)?;
     let mut out = String::new();
     for l in &applied.lines {
         let _ = writeln!(out, "{l}");

@@ -10,7 +10,7 @@ use base64::Engine as _;
 
 use std::path::PathBuf;
 
-use crate::ceremony::engine::{Event, SIGNATURES_DIR};
+use crate::ceremony::engine::{ACCEPTED_DIR, Event, SIGNATURES_DIR};
 use crate::ceremony::script::{Kind, Script};
 use crate::folder::{
     DIR_MODE, create_dir_all_mode, open_regular_nofollow, read_regular_nofollow, write_new_file,
@@ -152,14 +152,19 @@ pub struct AppliedEvent {
 }
 
 /// `conclave tuf-on-ci apply` on the connected machine: read the event's `metadata/` folder
-/// (`event`, or its checkout), the known-good one when given (its root chain verified), and the
-/// signature bundles; place every signature into its placeholders as tuf-on-ci writes the files
-/// ([`tot::apply_signatures`], all or nothing); then rewrite each changed file atomically
-/// (temporary file, explicit mode, rename), after checking every one of them is a regular file
-/// (a link or a named pipe at a file's name refuses the whole apply before anything is written).
+/// (`event`, or its checkout), the known-good one when given (its root chain verified), an
+/// accepted edit when given (the `tuf-on-ci-accepted-HEX/` folder of an
+/// `accept-tuf-on-ci-invite` ceremony, checked to be the event with invites accepted and
+/// nothing else, [`tot::check_acceptance`]), and the signature bundles; place every signature
+/// into its placeholders as tuf-on-ci writes the files ([`tot::apply_signatures`], all or
+/// nothing). Then every file to rewrite is checked to be a regular file (a link or a named pipe
+/// at its name refuses the whole apply before anything is written), each is replaced
+/// atomically (temporary file, explicit mode, rename; a new `root_history/` copy is created
+/// exclusively), and a state file the edit removes (no invite left) is removed last.
 pub fn apply_event_signatures(
     event: &Path,
     known_good: Option<&Path>,
+    accepted: Option<&Path>,
     bundles: &[PathBuf],
 ) -> Result<AppliedEvent, DriverError> {
     let dir = metadata_dir(event);
@@ -173,34 +178,89 @@ pub fn apply_event_signatures(
         }
         None => None,
     };
+    let mut lines = Vec::new();
+    let target = match accepted {
+        Some(a) => {
+            let acc = read_metadata_folder(a, "the accepted edit")?;
+            lines.extend(
+                tot::check_acceptance(&folder, &acc)
+                    .map_err(|e| DriverError::Refused(format!("{e}; no file changed")))?,
+            );
+            acc
+        }
+        None => folder.clone(),
+    };
     let sigs = detached(read_bundles(bundles)?)?;
-    let applied = tot::apply_signatures(&folder, known_good.as_ref(), &sigs).map_err(|errs| {
-        DriverError::Refused(format!(
-            "no file changed; refused:\n{}",
-            errs.iter()
-                .map(|e| format!("  {e}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        ))
-    })?;
-    // Every file to rewrite is still a regular file (no link, no pipe) before the first write.
-    for (rel, _) in &applied.files {
+    let applied = if sigs.is_empty() {
+        tot::Applied::default()
+    } else {
+        tot::apply_signatures(&target, known_good.as_ref(), &sigs).map_err(|errs| {
+            DriverError::Refused(format!(
+                "no file changed; refused:\n{}",
+                errs.iter()
+                    .map(|e| format!("  {e}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ))
+        })?
+    };
+    lines.extend(applied.lines);
+    // What to write: the accepted edit's files that differ from the event, with the signatures
+    // placed (the placed bytes win).
+    let mut files: Vec<(String, Vec<u8>)> = target
+        .files
+        .iter()
+        .filter(|(rel, bytes)| folder.get(rel) != Some(bytes.as_slice()))
+        .cloned()
+        .collect();
+    for (rel, bytes) in applied.files {
+        match files.iter_mut().find(|(r, _)| *r == rel) {
+            Some(f) => f.1 = bytes,
+            None => files.push((rel, bytes)),
+        }
+    }
+    let removed: Vec<String> = folder
+        .files
+        .iter()
+        .filter(|(rel, _)| target.get(rel).is_none())
+        .map(|(rel, _)| rel.clone())
+        .collect();
+    // Every file to rewrite or remove is still a regular file (no link, no pipe), and every new
+    // one has nothing at its name, before the first write.
+    for rel in files.iter().map(|(r, _)| r).chain(removed.iter()) {
         let p = dir.join(rel);
+        if folder.get(rel).is_none() {
+            if p.symlink_metadata().is_ok() {
+                return Err(DriverError::Refused(format!(
+                    "{}: something is at this name, which the event's folder did not list; no file changed",
+                    show_path(&p)
+                )));
+            }
+            continue;
+        }
         open_regular_nofollow(&p).map_err(|e| {
             DriverError::Refused(format!("{}: {e}; no file changed", show_path(&p)))
         })?;
     }
     let mut written = Vec::new();
-    for (rel, bytes) in &applied.files {
+    for (rel, bytes) in &files {
         let p = dir.join(rel);
-        write_replacing(&p, bytes)
-            .map_err(|e| DriverError::Io(format!("{}: {e}", show_path(&p))))?;
+        let result = if folder.get(rel).is_some() {
+            write_replacing(&p, bytes)
+        } else {
+            p.parent()
+                .map_or(Ok(()), |d| create_dir_all_mode(d, DIR_MODE))
+                .and_then(|()| write_new_file(&p, bytes))
+        };
+        result.map_err(|e| DriverError::Io(format!("{}: {e}", show_path(&p))))?;
         written.push(p);
     }
-    Ok(AppliedEvent {
-        lines: applied.lines,
-        written,
-    })
+    for rel in &removed {
+        let p = dir.join(rel);
+        std::fs::remove_file(&p).map_err(|e| DriverError::Io(format!("{}: {e}", show_path(&p))))?;
+        lines.push(format!("removed {}", show_path(&p)));
+    }
+    Ok(AppliedEvent { lines, written })
 }
 
 /// An output folder must not exist yet (nothing at its name, not even a link): checked before
@@ -319,11 +379,16 @@ impl Session {
 /// apply` puts them (in memory; nothing is written), and the known-good `root.json` the
 /// transcript is anchored in.
 pub(super) fn output_check(report: &CeremonyReport) -> Option<(Check, PathBuf)> {
-    let dir = report.exported.iter().find_map(|n| {
-        n.split_once('/')
-            .filter(|(d, _)| d.starts_with(SIGNATURES_DIR))
-            .map(|(d, _)| d.to_string())
-    })?;
+    let folder_of = |prefix: &str| {
+        report.exported.iter().find_map(|n| {
+            n.split_once('/')
+                .filter(|(d, _)| d.starts_with(prefix))
+                .map(|(d, _)| d.to_string())
+        })
+    };
+    let dir = folder_of(SIGNATURES_DIR)?;
+    // A ceremony that accepted invites exports the edited metadata/ too.
+    let accepted = folder_of(ACCEPTED_DIR).map(|d| report.export_dir.join(d));
     let input = report.export_dir.parent()?.join("input");
     // The folders the script's import step names (not the defaults: a script may rename them).
     let (event_dir, kg_dir) = report
@@ -340,6 +405,15 @@ pub(super) fn output_check(report: &CeremonyReport) -> Option<(Check, PathBuf)> 
         let sigs = read_bundles(std::slice::from_ref(&bundles))
             .and_then(detached)
             .map_err(|e| e.to_string())?;
+        let event = match &accepted {
+            Some(a) => {
+                let acc =
+                    read_metadata_folder(a, "the accepted edit").map_err(|e| e.to_string())?;
+                tot::check_acceptance(&event, &acc).map_err(|e| e.to_string())?;
+                acc
+            }
+            None => event,
+        };
         tot::apply_signatures(&event, Some(&kg_root), &sigs)
             .map(|a| a.lines.len())
             .map_err(|errs| {
@@ -354,9 +428,13 @@ pub(super) fn output_check(report: &CeremonyReport) -> Option<(Check, PathBuf)> 
         Check {
             kind: CheckKind::Metadata,
             command: format!(
-                "conclave tuf-on-ci apply --event COPY-OF-{} --known-good {} {}",
+                "conclave tuf-on-ci apply --event COPY-OF-{} --known-good {}{} {}",
                 event_dir.display(),
                 kg_dir.display(),
+                accepted
+                    .as_ref()
+                    .map(|a| format!(" --accepted {}", a.display()))
+                    .unwrap_or_default(),
                 bundles.display()
             ),
             passed: result.is_ok(),

@@ -1320,6 +1320,263 @@ pub fn accept_invites(
     })
 }
 
+/// The open invites of an event (`.signing-event-state`; none when the file is absent), by user
+/// in the file's order. A state file that does not read is an error naming the field.
+pub fn open_invites(event: &MetadataFolder) -> Result<Vec<(String, Vec<String>)>, ReviewError> {
+    if event.get(STATE_FILE).is_none() {
+        return Ok(Vec::new());
+    }
+    let mut failures = Vec::new();
+    let invites = read_invites(event, &mut failures);
+    match failures.into_iter().next() {
+        Some(f) => Err(ReviewError(f)),
+        None => Ok(invites),
+    }
+}
+
+/// Check, on the connected machine, that `accepted` is `event` with invites accepted as
+/// [`accept_invites`] edits it, and nothing else: every invite still open in `accepted` was open
+/// in `event`; a file only `accepted` holds is the new root's `root_history/N.root.json` (the
+/// same bytes as its `root.json`); no file but the state file disappears; and a role file whose
+/// `signed` differs is `root.json` (and its history copy) or `targets.json`, where the only
+/// changes are keys added with an owner whose invite is gone (their key id hashing the whole
+/// key, the owner field included), those key ids added to roles the owner was invited to, and
+/// `version` and `expires`. Signatures are not compared (the edit resets the placeholders).
+/// Returns one line per key added.
+pub fn check_acceptance(
+    event: &MetadataFolder,
+    accepted: &MetadataFolder,
+) -> Result<Vec<String>, ReviewError> {
+    let err = |file: &str, field: &str, msg: String| {
+        ReviewError(finding(accepted.name(file), field, msg))
+    };
+    let before = open_invites(event)?;
+    let after = open_invites(accepted)?;
+    // The roles each user accepted: open before, gone after.
+    let mut taken: Vec<(String, Vec<String>)> = Vec::new();
+    for (u, rs) in &after {
+        let was = before.iter().find(|(b, _)| b == u).map(|(_, r)| r);
+        if let Some(r) = rs.iter().find(|r| !was.is_some_and(|w| w.contains(r))) {
+            return Err(err(
+                STATE_FILE,
+                &member_path("$.invites", u),
+                format!("invite to {} was not open in the event", show(r)),
+            ));
+        }
+    }
+    for (u, rs) in &before {
+        let left = after.iter().find(|(a, _)| a == u).map(|(_, r)| r.clone());
+        let gone: Vec<String> = rs
+            .iter()
+            .filter(|r| !left.as_ref().is_some_and(|l| l.contains(r)))
+            .cloned()
+            .collect();
+        if !gone.is_empty() {
+            taken.push((u.clone(), gone));
+        }
+    }
+    if taken.is_empty() {
+        return Err(err(
+            STATE_FILE,
+            "$.invites",
+            "no invite of the event is accepted here".into(),
+        ));
+    }
+    let root_version = accepted
+        .get("root.json")
+        .and_then(|b| AnyMetadata::from_bytes(b).ok())
+        .map(|m| m.common().version);
+    let history = root_version.map(|v| format!("{ROOT_HISTORY}/{v}.root.json"));
+    for (rel, _) in &event.files {
+        if rel != STATE_FILE && accepted.get(rel).is_none() {
+            return Err(err(rel, "-", "the event's file is missing".into()));
+        }
+    }
+    let mut lines = Vec::new();
+    for (rel, bytes) in &accepted.files {
+        if rel == STATE_FILE || event.get(rel) == Some(bytes.as_slice()) {
+            continue;
+        }
+        if Some(rel) == history.as_ref() {
+            if accepted.get("root.json") != Some(bytes.as_slice()) {
+                return Err(err(
+                    rel,
+                    "-",
+                    "differs from root.json: tuf-on-ci keeps a byte-identical copy".into(),
+                ));
+            }
+            if event.get(rel).is_none() {
+                continue;
+            }
+        }
+        let delegator = match rel.as_str() {
+            "root.json" => true,
+            "targets.json" => false,
+            _ if Some(rel) == history.as_ref() => true,
+            _ => {
+                return Err(err(
+                    rel,
+                    "-",
+                    "changed, but accepting an invite changes only root.json, its root_history/ copy and targets.json".into(),
+                ));
+            }
+        };
+        let Some(old) = event.get(rel) else {
+            return Err(err(rel, "-", "not a file of the event".into()));
+        };
+        let signed_of = |b: &[u8], what: &str| -> Result<Map, ReviewError> {
+            parse_file(b)
+                .map_err(|e| err(rel, "$", format!("{what}: {}", show(&e.to_string()))))?
+                .unpacked()
+                .as_object()
+                .and_then(|m| m.get("signed"))
+                .and_then(Value::as_object)
+                .cloned()
+                .ok_or_else(|| err(rel, "$.signed", format!("{what}: not an object")))
+        };
+        let old = signed_of(old, "the event's file")?;
+        let mut new = signed_of(bytes, "the accepted file")?;
+        for f in ["version", "expires"] {
+            match old.get(f) {
+                Some(v) => new.insert(f.into(), v.clone()),
+                None => new.remove(f),
+            };
+        }
+        let keys_path: &[&str] = if delegator {
+            &["keys"]
+        } else {
+            &["delegations", "keys"]
+        };
+        let obj_at = |m: &Map, path: &[&str]| -> Option<Map> {
+            let mut cur = m.clone();
+            for p in path {
+                cur = cur.get(p)?.as_object()?.clone();
+            }
+            Some(cur)
+        };
+        let old_keys = obj_at(&old, keys_path).unwrap_or_default();
+        let new_keys = obj_at(&new, keys_path).unwrap_or_default();
+        let mut added: Vec<(String, String)> = Vec::new();
+        for (id, kv) in new_keys.iter() {
+            if old_keys.contains_key(id) {
+                continue;
+            }
+            let field = format!("$.signed.{}", keys_path.join("."));
+            let key = super::metadata::key_from_value(kv.clone(), &field)
+                .map_err(|e| err(rel, &member_path(&field, id), show(&e.to_string())))?;
+            if key.key_id().0 != *id {
+                return Err(err(
+                    rel,
+                    &member_path(&field, id),
+                    "the key id is not the SHA-256 of the whole key".into(),
+                ));
+            }
+            let owner = key
+                .unrecognized
+                .get(OWNER_FIELD)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if !taken.iter().any(|(u, _)| *u == owner) {
+                return Err(err(
+                    rel,
+                    &member_path(&field, id),
+                    format!(
+                        "a key added for {}, who accepted no invite here",
+                        show(&owner)
+                    ),
+                ));
+            }
+            added.push((id.clone(), owner));
+        }
+        // Remove the added keys and their ids from the roles they joined.
+        let mut strip = |roles: &mut Vec<(String, &mut Value)>| -> Result<(), ReviewError> {
+            for (role, entry) in roles.iter_mut() {
+                let Value::Object(o) = entry else { continue };
+                let Some(Value::Array(ids)) = o.get_mut("keyids") else {
+                    continue;
+                };
+                for (id, owner) in &added {
+                    if !ids.iter().any(|i| i.as_str() == Some(id)) {
+                        continue;
+                    }
+                    let invited = taken
+                        .iter()
+                        .any(|(u, rs)| u == owner && rs.iter().any(|r| r == role));
+                    if !invited {
+                        return Err(err(
+                            rel,
+                            "$.signed",
+                            format!(
+                                "key {} of {} joins role {}, which they were not invited to",
+                                show(id),
+                                show(owner),
+                                show(role)
+                            ),
+                        ));
+                    }
+                    ids.retain(|i| i.as_str() != Some(id));
+                    lines.push(format!(
+                        "{}: key {} of {} joins role {}",
+                        accepted.name(rel),
+                        show(id),
+                        show(owner),
+                        show(role)
+                    ));
+                }
+            }
+            Ok(())
+        };
+        if delegator {
+            if let Some(Value::Object(roles)) = new.get_mut("roles") {
+                let mut entries: Vec<(String, Value)> =
+                    roles.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let mut refs: Vec<(String, &mut Value)> =
+                    entries.iter_mut().map(|(k, v)| (k.clone(), v)).collect();
+                strip(&mut refs)?;
+                *roles = Map::from_entries(entries);
+            }
+        } else if let Some(Value::Object(d)) = new.get_mut("delegations")
+            && let Some(Value::Array(list)) = d.get_mut("roles")
+        {
+            let mut refs: Vec<(String, &mut Value)> = list
+                .iter_mut()
+                .map(|v| {
+                    let name = v
+                        .as_object()
+                        .and_then(|o| o.get("name"))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    (name, v)
+                })
+                .collect();
+            strip(&mut refs)?;
+        }
+        let keys_obj = if delegator {
+            Some(&mut new)
+        } else {
+            match new.get_mut("delegations") {
+                Some(Value::Object(d)) => Some(d),
+                _ => None,
+            }
+        };
+        if let Some(Value::Object(k)) = keys_obj.and_then(|m| m.get_mut("keys")) {
+            for (id, _) in &added {
+                k.remove(id);
+            }
+        }
+        if Value::Object(new) != Value::Object(old) {
+            return Err(err(
+                rel,
+                "$.signed",
+                "changes more than accepting an invite does (keys added for the invitees, their key ids in the invited roles, version and expires); refused".into(),
+            ));
+        }
+    }
+    Ok(lines)
+}
+
 // ---- the connected side: signatures into the placeholders ---------------------------------
 
 /// A signature bundle's file name for a role and key id: `ROLE-vN-KEYID16.bundle` (`None`: the
