@@ -17,7 +17,7 @@ use crate::folder::{
     write_replacing,
 };
 use crate::text::show;
-use crate::transport::usb::{self, DEFAULT_IMPORT_LIMIT};
+use crate::transport::usb::{self, DEFAULT_IMPORT_LIMIT, SUMS_NAME};
 use crate::tuf::bundle::{Bundle, MAX_BUNDLE_SIZE};
 use crate::tuf::tuf_on_ci::{self as tot, DetachedSignature, MetadataFolder, ROOT_HISTORY};
 
@@ -49,10 +49,33 @@ fn read_media_folder(dir: &Path, what: &str) -> Result<Vec<(String, Vec<u8>)>, D
             show_path(dir)
         )));
     }
+    // A sub-folder's own SHA256SUMS (an export writes one per folder) lists its files by name.
+    for sums in report
+        .files
+        .iter()
+        .filter(|f| f.name.ends_with(&format!("/{SUMS_NAME}")))
+    {
+        let sub = sums.name.trim_end_matches(SUMS_NAME);
+        let (entries, bad) = usb::parse_sums(&String::from_utf8_lossy(&sums.data));
+        let matches = |(name, want): &(String, String)| {
+            report
+                .files
+                .iter()
+                .find(|f| f.name == format!("{sub}{name}"))
+                .is_some_and(|f| hex::encode(f.sha256) == *want)
+        };
+        if !bad.is_empty() || !entries.iter().all(matches) {
+            return Err(DriverError::Refused(format!(
+                "{what} ({}): {} does not match the files",
+                show_path(dir),
+                show(&sums.name)
+            )));
+        }
+    }
     Ok(report
         .files
         .into_iter()
-        .filter(|f| f.name != "SHA256SUMS")
+        .filter(|f| f.name != SUMS_NAME && !f.name.ends_with(&format!("/{SUMS_NAME}")))
         .map(|f| (f.name, f.data))
         .collect())
 }
