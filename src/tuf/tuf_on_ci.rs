@@ -2281,6 +2281,117 @@ mod tests {
         );
     }
 
+    /// The connected side's check of an accepted edit: what [`accept_invites`] writes passes;
+    /// any other change of `signed`, a key for someone who accepted nothing, a key id that
+    /// does not hash the whole key, or a new invite is refused by file and field.
+    #[test]
+    fn an_acceptance_is_checked_to_change_nothing_else() {
+        let now = time::macros::datetime!(2026-06-01 00:00 UTC);
+        let mut alice = person(1, "@alice");
+        let bob = SoftwareSigner::from_seed(Algorithm::Ed25519, &[2; 32]).unwrap();
+        let online = person(3, "@online").key().clone();
+        let mut v1 = Metadata::new(tuf_on_ci_root(
+            alice.key(),
+            &online,
+            1,
+            now + Duration::days(300),
+        ));
+        crate::signer::sign_metadata(&mut v1, &mut alice).unwrap();
+        let kg = MetadataFolder {
+            label: "main".into(),
+            files: vec![
+                ("root.json".into(), file(&v1)),
+                ("root_history/1.root.json".into(), file(&v1)),
+            ],
+        };
+        let mut ev = kg.clone();
+        ev.label = "event".into();
+        ev.files.push((
+            STATE_FILE.into(),
+            br#"{"invites": {"@bob": ["root"], "@carol": ["targets"]}}"#.to_vec(),
+        ));
+        let a = accept_invites(&ev, &kg, "@bob", bob.key(), now).unwrap();
+        let lines = check_acceptance(&ev, &a.event).unwrap();
+        assert!(
+            lines.iter().any(|l| l.contains("of @bob joins role root")),
+            "{lines:?}"
+        );
+        // Nothing accepted: refused.
+        let e = check_acceptance(&ev, &ev).unwrap_err();
+        assert!(
+            e.to_string().contains("no invite of the event is accepted"),
+            "{e}"
+        );
+        // Edit one field of root.json (and its history copy) in the accepted folder.
+        let edited = |f: &dyn Fn(&mut Value)| -> MetadataFolder {
+            let mut out = a.event.clone();
+            let mut v = parse_file(out.get("root.json").unwrap())
+                .unwrap()
+                .unpacked();
+            f(&mut v);
+            let bytes = python_tuf_json(&v).into_bytes();
+            for (rel, b) in out.files.iter_mut() {
+                if rel == "root.json" || rel == "root_history/2.root.json" {
+                    *b = bytes.clone();
+                }
+            }
+            out
+        };
+        let threshold = edited(&|v| {
+            let r = json_obj(v, &["signed", "roles", "root"]).unwrap();
+            r.insert("threshold".into(), Value::Int(2));
+        });
+        let e = check_acceptance(&ev, &threshold).unwrap_err();
+        assert_eq!(e.0.field, "$.signed", "{e}");
+        assert!(e.to_string().contains("changes more than accepting"), "{e}");
+        // A key for @carol, who accepted nothing.
+        let carol = SoftwareSigner::from_seed(Algorithm::Ed25519, &[4; 32]).unwrap();
+        let mut ck = carol.key().clone();
+        ck.unrecognized.insert(OWNER_FIELD.into(), "@carol".into());
+        let cid = ck.key_id();
+        let foreign = edited(&|v| {
+            json_obj(v, &["signed", "keys"])
+                .unwrap()
+                .insert(cid.0.clone(), ck.to_value());
+        });
+        let e = check_acceptance(&ev, &foreign).unwrap_err();
+        assert!(e.to_string().contains("who accepted no invite here"), "{e}");
+        // @bob's key under an id that does not hash the whole key.
+        let mut owned = bob.key().clone();
+        owned.unrecognized.insert(OWNER_FIELD.into(), "@bob".into());
+        let id = owned.key_id();
+        let short_id = bob.key().key_id();
+        let bad_id = edited(&|v| {
+            let keys = json_obj(v, &["signed", "keys"]).unwrap();
+            let k = keys.remove(&id.0).unwrap();
+            keys.insert(short_id.0.clone(), k);
+            if let Some(Value::Array(ids)) = json_obj(v, &["signed", "roles", "root"])
+                .unwrap()
+                .get_mut("keyids")
+            {
+                for i in ids.iter_mut() {
+                    if i.as_str() == Some(id.as_str()) {
+                        *i = Value::String(short_id.0.clone());
+                    }
+                }
+            }
+        });
+        let e = check_acceptance(&ev, &bad_id).unwrap_err();
+        assert!(
+            e.to_string().contains("not the SHA-256 of the whole key"),
+            "{e}"
+        );
+        // A new invite in the accepted state file.
+        let mut invited = a.event.clone();
+        for (rel, b) in invited.files.iter_mut() {
+            if rel == STATE_FILE {
+                *b = br#"{"invites": {"@carol": ["targets", "root"]}}"#.to_vec();
+            }
+        }
+        let e = check_acceptance(&ev, &invited).unwrap_err();
+        assert!(e.to_string().contains("was not open in the event"), "{e}");
+    }
+
     #[test]
     fn huge_expiry_periods_do_not_overflow() {
         let now = time::macros::datetime!(2026-01-01 00:00 UTC);
