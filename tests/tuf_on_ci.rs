@@ -1822,6 +1822,11 @@ fn rehearse_refuses_the_ceremony_with_the_reason_before_making_a_workspace() {
 /// "u2token", in the same SoftHSM2 token folder, where the ceremony generates u2's key).
 fn run_invite_ceremony(w: &World, ws: &Path, env: &[(&str, &str)]) -> Run {
     let script = manifest_dir().join("ceremony-scripts/accept-tuf-on-ci-invite.toml");
+    run_invite_ceremony_with(w, ws, &script, env)
+}
+
+/// [`run_invite_ceremony`] with another script.
+fn run_invite_ceremony_with(w: &World, ws: &Path, script: &Path, env: &[(&str, &str)]) -> Run {
     let answers = w.path("answers-invite.toml");
     std::fs::write(
         &answers,
@@ -2174,6 +2179,46 @@ print("verified root v%d" % new_md.signed.version)
         "",
     );
     assert_eq!(r.code(), 0, "{r:?}");
+
+    // A script whose key step says `existing = "use"`: u2's key from the first run (under the
+    // ceremony's key label) is taken, recorded and reviewed as existing, and joins root under
+    // the same whole-key id.
+    let text = std::fs::read_to_string(
+        manifest_dir().join("ceremony-scripts/accept-tuf-on-ci-invite.toml"),
+    )
+    .unwrap()
+    .replace(
+        "action = \"generate-key\"\n",
+        "action = \"generate-key\"\nwith = { existing = \"use\" }\n",
+    );
+    assert!(text.contains("existing = \"use\""));
+    let script = w.path("accept-existing.toml");
+    std::fs::write(&script, text).unwrap();
+    let ws = ceremony_workspace_with(
+        &w,
+        "ws-invite-existing",
+        (&event, "tuf-on-ci-event"),
+        (&kg, "tuf-on-ci-known-good"),
+    );
+    let r = run_invite_ceremony_with(&w, &ws, &script, &[]);
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("@tuf-on-ci-u2 accepts the invite to sign root with the existing key"),
+        "{r:?}"
+    );
+    let recs = records(&ws.join("accept-tuf-on-ci-invite-v1.transcript.jsonl"));
+    let generated = of(&recs, "key-generated");
+    assert_eq!(generated[0]["existing"], true, "{generated:?}");
+    let existing_root: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(exported_folder(&ws, "tuf-on-ci-accepted-").join("root.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        existing_root["signed"]["keys"][u2_ids[0].as_str()]["x-tuf-on-ci-keyowner"],
+        "@tuf-on-ci-u2",
+        "the first run's key: {existing_root}"
+    );
 
     // The invitee not present: refused at the import, before any PIN.
     let ws = ceremony_workspace_with(

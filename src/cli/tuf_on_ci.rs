@@ -9,10 +9,9 @@ use std::path::{Path, PathBuf};
 use crate::driver;
 use crate::signer::Signer;
 use crate::text::show;
-use crate::transport::bundle::Bundle;
 use crate::tuf::key::KeyId;
 use crate::tuf::metadata::Signature;
-use crate::tuf::tuf_on_ci::{self as core, MetadataFolder, Review, describe_key};
+use crate::tuf::tuf_on_ci::{self as core, MetadataFolder, Review, RoleSignature, describe_key};
 
 use super::token::{ModuleArg, SigningKey};
 use super::verify::reference_time;
@@ -178,16 +177,6 @@ fn review(a: &EventArgs) -> Result<Outcome, CliError> {
     })
 }
 
-/// A bundle file name for a role and key id: `ROLE-vN-KEYID16.bundle`.
-fn bundle_name(role: &str, version: u64, keyid: &KeyId) -> Result<String, CliError> {
-    core::bundle_file_name(role, version, keyid).ok_or_else(|| {
-        CliError::Invalid(format!(
-            "role name \"{}\" cannot name a bundle file",
-            show(role)
-        ))
-    })
-}
-
 fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     // 1. Every check that needs no token: the rules, the output folder.
     let r = do_review(&a.event)?;
@@ -234,16 +223,13 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     let mut out = r.text.clone();
     let _ = writeln!(out);
     let signed = sign_plan(k, a.keyholder.as_deref(), a.pin_stdin, &r, &plan, &mut out)?;
-    let now = time::OffsetDateTime::now_utc();
-    let mut bundles: Vec<(String, Vec<u8>)> = Vec::new();
-    for (i, sig, ids) in &signed {
-        let role = &r.changed[*i];
-        for id in ids {
-            let b = Bundle::new(&role.md, id.clone(), sig, Some(token.serial.clone()), now);
-            let name = bundle_name(&role.name, role.md.common().version, id)?;
-            bundles.push((name, b.to_bytes()));
-        }
-    }
+    let bundles = r
+        .bundles(
+            &signed,
+            Some(&token.serial),
+            time::OffsetDateTime::now_utc(),
+        )
+        .map_err(CliError::Invalid)?;
     // 4. Write the bundles into a new folder, each create-exclusive.
     for p in driver::write_bundles(&a.out, &bundles).map_err(super::rehearse::map)? {
         let _ = writeln!(out, "wrote {}", show(&p.display().to_string()));
@@ -258,9 +244,6 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         success: true,
     })
 }
-
-/// One role's signature: (index into [`Review::changed`], signature, the key ids it is for).
-type RoleSignature = (usize, Vec<u8>, Vec<KeyId>);
 
 /// PIN (unless the token logged in already), login, and one signature per role of `plan` over
 /// its canonical signed bytes, verified in software; each key id it is for must count where a
@@ -385,11 +368,7 @@ fn accept(a: &AcceptArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     }
     out.push_str(&r.text);
     let _ = writeln!(out);
-    let only_invites = r
-        .failures
-        .iter()
-        .all(|f| f.file.ends_with(core::STATE_FILE) && f.field.starts_with("$.invites"));
-    if !only_invites {
+    if !r.breaks_only_open_invites() {
         return Err(CliError::Invalid(format!(
             "{}\nrefusing: the edited event breaks tuf-on-ci's CI rules (no PIN was asked)",
             out.trim_end()
@@ -399,20 +378,9 @@ fn accept(a: &AcceptArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     if r.failures.is_empty() {
         let plan = r.slots_for(&public.material());
         let signed = sign_plan(k, Some(&user), a.pin_stdin, &r, &plan, &mut out)?;
-        for (i, sig, ids) in &signed {
-            let role = &r.changed[*i];
-            let sigs: Vec<(KeyId, String)> = ids
-                .iter()
-                .map(|id| (id.clone(), hex::encode(sig)))
-                .collect();
-            for rel in std::iter::once(&role.file).chain(role.copies.iter()) {
-                let Some(entry) = edited.files.iter_mut().find(|(n, _)| n == rel) else {
-                    continue;
-                };
-                entry.1 = core::fill_placeholders(&entry.1, &sigs)
-                    .map_err(|m| CliError::Invalid(format!("{}: {m}", edited.label)))?;
-            }
-        }
+        edited = r
+            .with_signatures(&edited, &signed)
+            .map_err(CliError::Invalid)?;
     } else {
         let _ = writeln!(
             out,

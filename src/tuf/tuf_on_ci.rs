@@ -203,7 +203,82 @@ pub struct Review {
 #[error("{0}")]
 pub struct ReviewError(pub Finding);
 
+/// One role's signature by a token key: (index into [`Review::changed`], the signature, the
+/// key ids it is for).
+pub type RoleSignature = (usize, Vec<u8>, Vec<KeyId>);
+
 impl Review {
+    /// Whether an edited event may be signed: no rule is broken, or only "no open invites" by
+    /// invites of others still open (`conclave tuf-on-ci accept` then writes the edit unsigned).
+    pub fn breaks_only_open_invites(&self) -> bool {
+        self.failures
+            .iter()
+            .all(|f| f.file.ends_with(STATE_FILE) && f.field.starts_with("$.invites"))
+    }
+
+    /// `folder` with each signature written into the placeholders of every file carrying its
+    /// role (`root.json` and `root_history/N.root.json` alike), in python-tuf's format; refuses,
+    /// naming the file, if a `signed` part would change.
+    pub fn with_signatures(
+        &self,
+        folder: &MetadataFolder,
+        signed: &[RoleSignature],
+    ) -> Result<MetadataFolder, String> {
+        let mut out = folder.clone();
+        for (i, sig, ids) in signed {
+            let Some(role) = self.changed.get(*i) else {
+                return Err(format!("no changed role number {i}"));
+            };
+            let sigs: Vec<(KeyId, String)> = ids
+                .iter()
+                .map(|id| (id.clone(), hex::encode(sig)))
+                .collect();
+            for rel in std::iter::once(&role.file).chain(role.copies.iter()) {
+                let Some(entry) = out.files.iter_mut().find(|(n, _)| n == rel) else {
+                    continue;
+                };
+                entry.1 = fill_placeholders(&entry.1, &sigs)
+                    .map_err(|m| format!("{}: {m}", folder.name(rel)))?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Signature bundles for signatures made by a token key: one per role and key id, named
+    /// `ROLE-vN-KEYID16.bundle`, (file name, bytes).
+    pub fn bundles(
+        &self,
+        signed: &[RoleSignature],
+        token_serial: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let mut out = Vec::new();
+        for (i, sig, ids) in signed {
+            let Some(role) = self.changed.get(*i) else {
+                return Err(format!("no changed role number {i}"));
+            };
+            for id in ids {
+                let b = super::bundle::Bundle::new(
+                    &role.md,
+                    id.clone(),
+                    sig,
+                    token_serial.map(str::to_string),
+                    now,
+                );
+                let name = bundle_file_name(&role.name, role.md.common().version, id).ok_or_else(
+                    || {
+                        format!(
+                            "role name \"{}\" cannot name a bundle file",
+                            show(&role.name)
+                        )
+                    },
+                )?;
+                out.push((name, b.to_bytes()));
+            }
+        }
+        Ok(out)
+    }
+
     /// For a token key's material ([`crate::tuf::key::PublicKey::material`]): each changed
     /// role (by index into [`Review::changed`]) with the key ids it may sign as.
     pub fn slots_for(&self, material: &[u8]) -> Vec<(usize, Vec<KeyId>)> {
