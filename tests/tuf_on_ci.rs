@@ -1839,7 +1839,7 @@ fn run_invite_ceremony_with(w: &World, ws: &Path, script: &Path, env: &[(&str, &
     c.args([
         "ceremony",
         "run",
-        s(&script),
+        s(script),
         "--workspace",
         s(ws),
         "--answers",
