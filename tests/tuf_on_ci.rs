@@ -407,34 +407,7 @@ fn conclave_signs_a_root_event_that_tuf_on_ci_then_accepts() {
     // python-tuf (with tuf-on-ci's key types registered): the new root verifies by the
     // known-good root and by itself, and both files are byte for byte what JSONSerializer writes.
     w.git("u1", &["checkout", "-q", EVENT]);
-    let check = r#"
-import sys
-import tuf_on_ci_sign._signer_repository  # registers sigstore-oidc keys, as tuf-on-ci does
-from tuf.api.metadata import Metadata
-from tuf.api.serialization.json import JSONSerializer
-kg, new, hist = (open(p, "rb").read() for p in sys.argv[1:4])
-old_md, new_md = Metadata.from_bytes(kg), Metadata.from_bytes(new)
-old_md.verify_delegate("root", new_md)
-new_md.verify_delegate("root", new_md)
-assert new == hist, "root_history copy differs"
-assert new_md.to_bytes(JSONSerializer()) == new, "not JSONSerializer's bytes"
-print("verified root v%d" % new_md.signed.version)
-"#;
-    let py = w.tools.join("python");
-    let r = w.ok(
-        s(&py),
-        "u1",
-        &[
-            "-c",
-            check,
-            s(&w.path("stick/known-good/root.json")),
-            s(&c1.join("metadata/root.json")),
-            s(&c1.join("metadata/root_history/2.root.json")),
-        ],
-        &c1,
-        "",
-    );
-    assert_eq!(r.stdout.trim(), "verified root v2", "{r:?}");
+    python_verifies_root_v2(&w, "u1", &c1, &w.path("stick/known-good/root.json"));
 }
 
 /// Edit the event's root.json (and its root_history copy) as JSON.
@@ -1289,32 +1262,7 @@ fn the_sign_tuf_on_ci_event_ceremony_signs_an_event_that_tuf_on_ci_then_accepts(
     assert!(after.stdout.contains("Nothing to do."), "{after:?}");
 
     w.git("u1", &["checkout", "-q", EVENT]);
-    let check = r#"
-import sys
-import tuf_on_ci_sign._signer_repository  # registers sigstore-oidc keys, as tuf-on-ci does
-from tuf.api.metadata import Metadata
-kg, new, hist = (open(p, "rb").read() for p in sys.argv[1:4])
-old_md, new_md = Metadata.from_bytes(kg), Metadata.from_bytes(new)
-old_md.verify_delegate("root", new_md)
-new_md.verify_delegate("root", new_md)
-assert new == hist, "root_history copy differs"
-print("verified root v%d" % new_md.signed.version)
-"#;
-    let py = w.tools.join("python");
-    let r = w.ok(
-        s(&py),
-        "u1",
-        &[
-            "-c",
-            check,
-            s(&w.path("stick/known-good/root.json")),
-            s(&c1.join("metadata/root.json")),
-            s(&c1.join("metadata/root_history/2.root.json")),
-        ],
-        &c1,
-        "",
-    );
-    assert_eq!(r.stdout.trim(), "verified root v2", "{r:?}");
+    python_verifies_root_v2(&w, "u1", &c1, &w.path("stick/known-good/root.json"));
 }
 
 /// A CI-rule violation (root version +2) stops the ceremony at the import step, naming file
@@ -2048,32 +1996,7 @@ fn the_accept_invite_ceremony_accepts_an_invite_that_tuf_on_ci_then_accepts() {
     assert!(after.stdout.contains("Nothing to do."), "{after:?}");
 
     w.git("u2", &["checkout", "-q", event_name]);
-    let check = r#"
-import sys
-import tuf_on_ci_sign._signer_repository  # registers sigstore-oidc keys, as tuf-on-ci does
-from tuf.api.metadata import Metadata
-kg, new, hist = (open(p, "rb").read() for p in sys.argv[1:4])
-old_md, new_md = Metadata.from_bytes(kg), Metadata.from_bytes(new)
-old_md.verify_delegate("root", new_md)
-new_md.verify_delegate("root", new_md)
-assert new == hist, "root_history copy differs"
-print("verified root v%d" % new_md.signed.version)
-"#;
-    let py = w.tools.join("python");
-    let r = w.ok(
-        s(&py),
-        "u2",
-        &[
-            "-c",
-            check,
-            s(&kg.join("root.json")),
-            s(&c2.join("metadata/root.json")),
-            s(&c2.join("metadata/root_history/2.root.json")),
-        ],
-        &c2,
-        "",
-    );
-    assert_eq!(r.stdout.trim(), "verified root v2", "{r:?}");
+    python_verifies_root_v2(&w, "u2", &c2, &kg.join("root.json"));
 
     // An edit that changes more than the acceptance is refused by `apply --accepted`.
     let tampered = w.path("tampered");
@@ -2237,6 +2160,40 @@ print("verified root v%d" % new_md.signed.version)
         ),
         "{r:?}"
     );
+}
+
+/// python-tuf (with tuf-on-ci's key types registered) verifies `checkout`'s
+/// `metadata/root.json` (v2) by the known-good root and by itself; `root_history/2.root.json` is
+/// the same bytes, and both are byte for byte what python-tuf's JSONSerializer writes.
+fn python_verifies_root_v2(w: &World, user: &str, checkout: &Path, known_good_root: &Path) {
+    let check = r#"
+import sys
+import tuf_on_ci_sign._signer_repository  # registers sigstore-oidc keys, as tuf-on-ci does
+from tuf.api.metadata import Metadata
+from tuf.api.serialization.json import JSONSerializer
+kg, new, hist = (open(p, "rb").read() for p in sys.argv[1:4])
+old_md, new_md = Metadata.from_bytes(kg), Metadata.from_bytes(new)
+old_md.verify_delegate("root", new_md)
+new_md.verify_delegate("root", new_md)
+assert new == hist, "root_history copy differs"
+assert new_md.to_bytes(JSONSerializer()) == new, "not JSONSerializer's bytes"
+print("verified root v%d" % new_md.signed.version)
+"#;
+    let py = w.tools.join("python");
+    let r = w.ok(
+        s(&py),
+        user,
+        &[
+            "-c",
+            check,
+            s(known_good_root),
+            s(&checkout.join("metadata/root.json")),
+            s(&checkout.join("metadata/root_history/2.root.json")),
+        ],
+        checkout,
+        "",
+    );
+    assert_eq!(r.stdout.trim(), "verified root v2", "{r:?}");
 }
 
 /// `conclave transcript verify TRANSCRIPT --trusted-root KNOWN_GOOD/root.json`: VALID; its text.

@@ -2282,9 +2282,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn accepting_an_invite_adds_the_key_and_keeps_other_invites() {
-        let now = time::macros::datetime!(2026-06-01 00:00 UTC);
+    /// A known-good state for invites: root v1 by @alice (and an online key), signed; and
+    /// @bob's token key (no owner field yet).
+    fn invite_known_good(now: OffsetDateTime) -> (SoftwareSigner, SoftwareSigner, MetadataFolder) {
         let mut alice = person(1, "@alice");
         let bob = SoftwareSigner::from_seed(Algorithm::Ed25519, &[2; 32]).unwrap();
         let online = person(3, "@online").key().clone();
@@ -2302,6 +2302,13 @@ mod tests {
                 ("root_history/1.root.json".into(), file(&v1)),
             ],
         };
+        (alice, bob, kg)
+    }
+
+    #[test]
+    fn accepting_an_invite_adds_the_key_and_keeps_other_invites() {
+        let now = time::macros::datetime!(2026-06-01 00:00 UTC);
+        let (alice, bob, kg) = invite_known_good(now);
         let mut ev = kg.clone();
         ev.files.push((
             STATE_FILE.into(),
@@ -2362,23 +2369,7 @@ mod tests {
     #[test]
     fn an_acceptance_is_checked_to_change_nothing_else() {
         let now = time::macros::datetime!(2026-06-01 00:00 UTC);
-        let mut alice = person(1, "@alice");
-        let bob = SoftwareSigner::from_seed(Algorithm::Ed25519, &[2; 32]).unwrap();
-        let online = person(3, "@online").key().clone();
-        let mut v1 = Metadata::new(tuf_on_ci_root(
-            alice.key(),
-            &online,
-            1,
-            now + Duration::days(300),
-        ));
-        crate::signer::sign_metadata(&mut v1, &mut alice).unwrap();
-        let kg = MetadataFolder {
-            label: "main".into(),
-            files: vec![
-                ("root.json".into(), file(&v1)),
-                ("root_history/1.root.json".into(), file(&v1)),
-            ],
-        };
+        let (_, bob, kg) = invite_known_good(now);
         let mut ev = kg.clone();
         ev.label = "event".into();
         ev.files.push((

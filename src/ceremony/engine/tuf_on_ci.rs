@@ -221,8 +221,27 @@ impl Engine {
         let review = tot::review_event(&ev, &kg, now).map_err(|e| self.policy(e.to_string()))?;
         let invites = tot::open_invites(&ev).map_err(|e| self.policy(e.to_string()))?;
         if self.accepts_invites() {
-            return self.import_with_invites(review, invites, ev, kg, kg_root);
+            self.check_invites(&review, &invites)?;
+        } else {
+            self.check_signable(&review)?;
         }
+        // The known-good root is the root in force: the seal is anchored in it.
+        self.current = Some((kg_root.clone(), None));
+        self.tuf_on_ci = Some(Box::new(ImportedEvent {
+            review,
+            event: ev,
+            known_good: kg,
+            known_good_root: kg_root,
+            invites,
+            existing: Vec::new(),
+            accepted: None,
+        }));
+        Ok(())
+    }
+
+    /// The import's checks of an event signed as it is: every CI rule holds, it changes a
+    /// role, and a keyholder present owns a key that may sign one.
+    fn check_signable(&self, review: &Review) -> Result<(), EngineError> {
         if !review.failures.is_empty() {
             return Err(self.policy(format!(
                 "the event breaks {} of tuf-on-ci's CI rules; nothing is signed (no PIN was asked):\n{}",
@@ -260,17 +279,6 @@ impl Engine {
                 }
             )));
         }
-        // The known-good root is the root in force: the seal is anchored in it.
-        self.current = Some((kg_root.clone(), None));
-        self.tuf_on_ci = Some(Box::new(ImportedEvent {
-            review,
-            event: ev,
-            known_good: kg,
-            known_good_root: kg_root,
-            invites,
-            existing: Vec::new(),
-            accepted: None,
-        }));
         Ok(())
     }
 
@@ -283,17 +291,14 @@ impl Engine {
             .any(|s| s.action == crate::ceremony::script::Action::GenerateKey)
     }
 
-    /// The import of an event whose invites this ceremony accepts: it must have open invites,
-    /// every invitee must be a keyholder present, and every rule but "no open invites" must
-    /// hold already, before any PIN. The rules are checked again on the edit when it is
+    /// The import's checks of an event whose invites this ceremony accepts: it has open
+    /// invites, every invitee is a keyholder present, and every rule but "no open invites"
+    /// holds already, before any PIN. The rules are checked again on the edit when it is
     /// proposed, before any signature.
-    fn import_with_invites(
-        &mut self,
-        review: Review,
-        invites: Vec<(String, Vec<String>)>,
-        ev: MetadataFolder,
-        kg: MetadataFolder,
-        kg_root: Metadata<Root>,
+    fn check_invites(
+        &self,
+        review: &Review,
+        invites: &[(String, Vec<String>)],
     ) -> Result<(), EngineError> {
         let list = |v: &[String]| v.iter().map(|r| show(r)).collect::<Vec<_>>().join(", ");
         if invites.is_empty() {
@@ -324,17 +329,6 @@ impl Engine {
                 others.join("\n")
             )));
         }
-        // The known-good root is the root in force: the seal is anchored in it.
-        self.current = Some((kg_root.clone(), None));
-        self.tuf_on_ci = Some(Box::new(ImportedEvent {
-            review,
-            event: ev,
-            known_good: kg,
-            known_good_root: kg_root,
-            invites,
-            existing: Vec::new(),
-            accepted: None,
-        }));
         Ok(())
     }
 
