@@ -1119,14 +1119,37 @@ fn run_ceremony(w: &World, ws: &Path) -> Run {
 
 /// `conclave ceremony run SCRIPT` in `ws` as [`run_ceremony`] runs it, with more environment.
 fn run_ceremony_with(w: &World, ws: &Path, script: &Path, env: &[(&str, &str)]) -> Run {
+    run_ceremony_as(w, ws, script, &[("@tuf-on-ci-u1", "mytoken")], env)
+}
+
+/// `conclave ceremony run SCRIPT` in `ws`, headless, with u1's SoftHSM2 token folder: the
+/// keyholders (by handle) with their token labels, each PIN 0000, and more environment.
+fn run_ceremony_as(
+    w: &World,
+    ws: &Path,
+    script: &Path,
+    keyholders: &[(&str, &str)],
+    env: &[(&str, &str)],
+) -> Run {
     let answers = w.path("answers.toml");
+    let names: Vec<String> = keyholders.iter().map(|(k, _)| format!("\"{k}\"")).collect();
+    let tokens: String = keyholders
+        .iter()
+        .map(|(k, t)| format!("\"{k}\" = \"{t}\"\n"))
+        .collect();
     std::fs::write(
         &answers,
-        "practice = true\nacknowledgement = \"BAG-T0C1\"\n[people]\nadministrator = \"ada\"\n\
-         keyholders = [\"@tuf-on-ci-u1\"]\nwitnesses = [\"wendy\"]\n[tokens]\n\
-         \"@tuf-on-ci-u1\" = \"mytoken\"\n",
+        format!(
+            "practice = true\nacknowledgement = \"BAG-T0C1\"\n[people]\nadministrator = \"ada\"\n\
+             keyholders = [{}]\nwitnesses = [\"wendy\"]\n[tokens]\n{tokens}",
+            names.join(", ")
+        ),
     )
     .unwrap();
+    let pins: String = keyholders
+        .iter()
+        .map(|(k, _)| format!("{k}=0000\n"))
+        .collect();
     let mut c = w.cmd(BIN, "u1");
     c.args([
         "ceremony",
@@ -1144,7 +1167,7 @@ fn run_ceremony_with(w: &World, ws: &Path, script: &Path, env: &[(&str, &str)]) 
     for (k, v) in env {
         c.env(k, v);
     }
-    run_with_timeout(&mut c, b"@tuf-on-ci-u1=0000\n", TIMEOUT)
+    run_with_timeout(&mut c, pins.as_bytes(), TIMEOUT)
 }
 
 /// The event signed as a ceremony: the review (root change, owner by handle, digest) before
@@ -1296,19 +1319,7 @@ fn the_ceremony_refuses_an_event_breaking_a_ci_rule_before_any_pin() {
 
 /// The one folder of signature bundles a ceremony exported.
 fn exported_signatures(ws: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(ws.join("export"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.is_dir()
-                && p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("tuf-on-ci-signatures-")
-        })
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs[0].clone()
+    exported_folder(ws, "tuf-on-ci-signatures-")
 }
 
 /// The connected side for u1: the bundles applied to the event's checkout (with the
@@ -1775,32 +1786,13 @@ fn run_invite_ceremony(w: &World, ws: &Path, env: &[(&str, &str)]) -> Run {
 
 /// [`run_invite_ceremony`] with another script.
 fn run_invite_ceremony_with(w: &World, ws: &Path, script: &Path, env: &[(&str, &str)]) -> Run {
-    let answers = w.path("answers-invite.toml");
-    std::fs::write(
-        &answers,
-        "practice = true\nacknowledgement = \"BAG-T0C1\"\n[people]\nadministrator = \"ada\"\n\
-         keyholders = [\"@tuf-on-ci-u1\", \"@tuf-on-ci-u2\"]\nwitnesses = [\"wendy\"]\n[tokens]\n\
-         \"@tuf-on-ci-u1\" = \"mytoken\"\n\"@tuf-on-ci-u2\" = \"u2token\"\n",
+    run_ceremony_as(
+        w,
+        ws,
+        script,
+        &[("@tuf-on-ci-u1", "mytoken"), ("@tuf-on-ci-u2", "u2token")],
+        env,
     )
-    .unwrap();
-    let mut c = w.cmd(BIN, "u1");
-    c.args([
-        "ceremony",
-        "run",
-        s(script),
-        "--workspace",
-        s(ws),
-        "--answers",
-        s(&answers),
-        "--pin-stdin",
-    ])
-    .current_dir(&w.root)
-    .env_remove("CONCLAVE_TEST_FAULT_LOG")
-    .env_remove("CONCLAVE_TEST_FAULT_KILL_AT");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    run_with_timeout(&mut c, b"@tuf-on-ci-u1=0000\n@tuf-on-ci-u2=0000\n", TIMEOUT)
 }
 
 /// The export folder of `ws` whose name starts with `prefix`.

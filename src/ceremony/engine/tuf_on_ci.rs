@@ -239,12 +239,12 @@ impl Engine {
         Ok(())
     }
 
-    /// The import's checks of an event signed as it is: every CI rule holds, it changes a
-    /// role, and a keyholder present owns a key that may sign one.
-    fn check_signable(&self, review: &Review) -> Result<(), EngineError> {
+    /// Every CI rule holds for `what` (reviewed in `review`) and it changes a role: else
+    /// refused, listing the broken rules, saying `pin` (no PIN was asked).
+    fn rules_hold(&self, review: &Review, what: &str, pin: &str) -> Result<(), EngineError> {
         if !review.failures.is_empty() {
             return Err(self.policy(format!(
-                "the event breaks {} of tuf-on-ci's CI rules; nothing is signed (no PIN was asked):\n{}",
+                "{what} breaks {} of tuf-on-ci's CI rules; nothing is signed ({pin}):\n{}",
                 review.failures.len(),
                 review
                     .failures
@@ -255,8 +255,15 @@ impl Engine {
             )));
         }
         if review.changed.is_empty() {
-            return Err(self.policy("the event changes no role: nothing to sign"));
+            return Err(self.policy(format!("{what} changes no role: nothing to sign")));
         }
+        Ok(())
+    }
+
+    /// The import's checks of an event signed as it is: every CI rule holds, it changes a
+    /// role, and a keyholder present owns a key that may sign one.
+    fn check_signable(&self, review: &Review) -> Result<(), EngineError> {
+        self.rules_hold(review, "the event", "no PIN was asked")?;
         let owners: Vec<String> = review
             .changed
             .iter()
@@ -413,21 +420,11 @@ impl Engine {
         });
         let review = tot::review_event_with(&ev, &imported.known_good, now, &also)
             .map_err(|e| self.policy(e.to_string()))?;
-        if !review.failures.is_empty() {
-            return Err(self.policy(format!(
-                "the event with the invites accepted breaks {} of tuf-on-ci's CI rules; nothing is signed (no signing PIN was asked):\n{}",
-                review.failures.len(),
-                review
-                    .failures
-                    .iter()
-                    .map(|f| format!("  {f}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )));
-        }
-        if review.changed.is_empty() {
-            return Err(self.policy("the edited event changes no role: nothing to sign"));
-        }
+        self.rules_hold(
+            &review,
+            "the event with the invites accepted",
+            "no signing PIN was asked",
+        )?;
         Ok(AcceptedEdit {
             event: ev,
             review,
