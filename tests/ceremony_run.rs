@@ -276,12 +276,83 @@ fn a_real_run_stops_at_a_failed_airgap_check_before_any_key_exists() {
         .contains("air-gapped: yes");
     let (code, out, err) = run(&room, &a);
     if airgapped {
-        assert_eq!(code, 0, "{out}{err}");
+        // Air-gapped, the run goes on to the room's tokens, which are SoftHSM2 ones: a real
+        // ceremony refuses them (`a_real_ceremony_never_uses_softhsm2_tokens`).
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(err.contains("a real ceremony never uses one"), "{err}");
         return;
     }
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("not air-gapped"), "{err}");
     assert!(!room.ws.join("export").exists(), "nothing exported");
+}
+
+/// A real ceremony never lands on SoftHSM2, whatever names it: the appliance's configuration
+/// (`pkcs11.module`) or the answers file's `module` (the token is judged by its manufacturer
+/// too, so SoftHSM2 tokens behind p11-kit-proxy are refused as well: the unit test
+/// `softhsm2_tokens_are_known_by_maker_or_module`). Run air-gapped (`unshare
+/// --net --mount`, as root, as `make test` runs here) so that the run gets past its air-gap
+/// check to the tokens; before, it generated the root keys on the SoftHSM2 tokens and exported
+/// a root. The same answers marked `practice = true` are not refused.
+#[test]
+fn a_real_ceremony_never_uses_softhsm2_tokens() {
+    let airgapped = |room: &Room, a: &Path, config: &Path| {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--net", "--mount", "sh", "-c"])
+            .arg("mount -t sysfs sysfs /sys || { echo 'unshare-airgap: cannot mount sysfs' >&2; exit 97; }; exec \"$@\"")
+            .arg("sh")
+            .arg(env!("CARGO_BIN_EXE_conclave"))
+            .args(["ceremony", "run", "bootstrap-root", "--workspace"])
+            .arg(&room.ws)
+            .arg("--answers")
+            .arg(a)
+            .arg("--pin-stdin")
+            .env("SOFTHSM2_CONF", &room.conf)
+            .env("CONCLAVE_CONFIG", config);
+        let run =
+            common::run_with_timeout(&mut cmd, room.pins.as_bytes(), Duration::from_secs(180));
+        assert!(
+            run.code() != 97 && !run.stderr.contains("unshare: "),
+            "this test makes an air-gapped room with `unshare --net --mount` (run as root): {run:?}"
+        );
+        run
+    };
+    let when = reference_time(time::Duration::ZERO);
+    for named_by in ["configuration", "answers"] {
+        let room = room();
+        let dir = room.ws.parent().unwrap().to_path_buf();
+        let config = dir.join("config.toml");
+        let (config_text, extra) = if named_by == "configuration" {
+            (format!("[pkcs11]\nmodule = \"{SOFTHSM}\"\n"), when.clone())
+        } else {
+            (String::new(), format!("{when}\nmodule = \"{SOFTHSM}\""))
+        };
+        std::fs::write(&config, config_text).unwrap();
+        let a = answers(&room, false, &extra);
+        let run = airgapped(&room, &a, &config);
+        assert_eq!(run.code(), 1, "named by the {named_by}: {run:?}");
+        assert!(
+            run.stderr.contains("is a SoftHSM2 token")
+                && run.stderr.contains("a real ceremony never uses one")
+                && run.stderr.contains("practice = true"),
+            "named by the {named_by}: {run:?}"
+        );
+        assert!(
+            !room.ws.join("export").join("1.root.json").exists(),
+            "named by the {named_by}: no root made: {run:?}"
+        );
+        let t = std::fs::read_to_string(room.ws.join("bootstrap-root.transcript.jsonl"))
+            .unwrap_or_default();
+        assert!(
+            !t.contains("\"key-generated\""),
+            "named by the {named_by}: no key generated: {t}"
+        );
+        // Practice on the same tokens goes through.
+        let room = self::room();
+        let a = answers(&room, true, &extra);
+        let run = airgapped(&room, &a, &config);
+        assert_eq!(run.code(), 0, "practice, named by the {named_by}: {run:?}");
+    }
 }
 
 /// The answers file's `reference_time` line: the time a reference clock shows now, moved by

@@ -654,6 +654,52 @@ fn a_wrong_pin_for_a_new_tpm_token_costs_one_shared_try_and_the_last_is_warned()
     assert_eq!(tpm_failed_logins(&b), 2, "{run:?}");
 }
 
+/// The token list a PIN prompt is opened from (the terminal UI's, `Module::tokens`) carries the
+/// TPM's shared wrong-PIN count, so the UI can warn and ask before the last shared try (it
+/// read None on every token, and the UI's prompt never warned). On the `tpm` profile (wrong
+/// PINs counted across every token of the TPM, as tpm2-pkcs11 on a TPM does). Runs in a child
+/// of this test binary so the process's wrong-PIN count starts at zero and is this test's own.
+#[test]
+fn the_token_list_carries_the_tpm_shared_wrong_pin_count() {
+    use conclave::signer::pkcs11::{Module, TokenError};
+    const CHILD: &str = "CONCLAVE_TEST_TPM_COUNT_CHILD";
+    if let Some(module) = std::env::var_os(CHILD) {
+        let m = Module::open(Some(Path::new(&module))).unwrap();
+        let count = |label: &str| m.find_token(label).unwrap().pin;
+        assert_eq!(count("alice").shared_lockout, Some(0));
+        for n in 1..=2 {
+            let t = m.find_token("alice").unwrap();
+            let s = m.open_session(&t, false).unwrap();
+            let wrong = zeroize::Zeroizing::new("99999999".to_string());
+            let e = s.login(&wrong).unwrap_err();
+            assert!(matches!(e, TokenError::WrongPin { .. }), "{e}");
+            // Every token of the TPM, not only the one the wrong PIN went to.
+            let bob = count("bob");
+            assert_eq!(bob.shared_lockout, Some(n), "after {n} wrong PIN(s)");
+            assert_eq!(bob.shared_last_try(), n == 2, "after {n} wrong PIN(s)");
+        }
+        println!("child checked");
+        return;
+    }
+    let b = Bench::new("alice,bob", "tpm");
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "the_token_list_carries_the_tpm_shared_wrong_pin_count",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD, b.module())
+    .env_remove("SOFTHSM2_CONF");
+    for (k, v) in &b.env {
+        cmd.env(k, v);
+    }
+    let run = common::run_with_timeout(&mut cmd, b"", std::time::Duration::from_secs(120));
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stdout.contains("child checked"), "{run:?}");
+    assert_eq!(tpm_failed_logins(&b), 2, "{run:?}");
+}
+
 /// The real ykcs11 (Debian's `ykcs11`) loaded with no YubiKey (and no PC/SC service): a clean
 /// "no token" message, never a crash, for listing and for signing.
 #[test]
@@ -747,6 +793,15 @@ fn a_whole_ceremony_on_yubihsm_tokens_records_the_advisory_and_refuses_ecdsa() {
 
     let (run, ws) = run_with("ws-ed", "ed25519");
     assert_eq!(run.code(), 0, "{run:?}");
+    // Said when each key is generated, not only recorded.
+    for who in ["alice", "bob", "carol"] {
+        assert!(
+            run.stderr
+                .contains(&format!("WARNING: firmware advisory on {who}'s token"))
+                && run.stderr.contains("YSA-2024-03 (ECDSA)"),
+            "{run:?}"
+        );
+    }
     let root = Path::new(&ws).join("export/1.root.json");
     python_accepts(&root);
     let transcript =

@@ -197,10 +197,11 @@ impl Session {
         if token.is_piv() {
             return self.generate_piv_key_event(keyholder, alg, &token, pin, management_key);
         }
-        let session = login_to(self.tokens.as_ref(), &token, keyholder, &self.plan, pin)?;
+        // Before the PIN is asked or sent.
         token
             .refuse_affected(alg)
             .map_err(|e| DriverError::Refused(e.to_string()))?;
+        let session = login_to(self.tokens.as_ref(), &token, keyholder, &self.plan, pin)?;
         let base = key_label(&self.script_name);
         // Objects an interrupted generation of this ceremony left (a pair made but not
         // recorded, or one half of a pair): removed before a new key is made, and recorded.

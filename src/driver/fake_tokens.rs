@@ -184,6 +184,18 @@ impl FakeTokens {
         SlowGate(open)
     }
 
+    /// Make `label` report itself as `manufacturer` `model` with firmware `fw` (as decoded
+    /// from the module, see [`crate::signer::pkcs11::decode_firmware`]), with the firmware
+    /// advisories Conclave's table gives such a device, as the PKCS#11 module reads them.
+    pub fn set_device(&self, label: &str, manufacturer: &str, model: &str, fw: (u8, u8, u8)) {
+        self.with(label, |t| {
+            t.desc.manufacturer = manufacturer.into();
+            t.desc.model = model.into();
+            t.desc.firmware = format!("{}.{}.{}", fw.0, fw.1, fw.2);
+            t.desc.advisories = crate::signer::pkcs11::advisories_for(manufacturer, model, fw);
+        });
+    }
+
     /// How many keys `label` holds.
     pub fn key_count(&self, label: &str) -> usize {
         self.with(label, |t| t.keys.len())

@@ -74,6 +74,11 @@ pub(super) fn run_script(
                 });
             }
         };
+        // A device's firmware advisories are said when its key is generated (the transcript
+        // records them with the key).
+        if let Some(warning) = crate::transcript::display::advisory_warning(&event) {
+            eprintln!("{warning}");
+        }
         if let Err(e) = session.record(&actor, event) {
             return Err(match session.abandoned_note() {
                 Some(note) => e.with_hint(note),

@@ -30,11 +30,28 @@ pub(super) fn keyholder_token(
     plan: &Plan,
 ) -> Result<TokenDesc, DriverError> {
     let wanted = plan.tokens.get(keyholder).map_or(keyholder, String::as_str);
-    module.find_token(wanted).map_err(|e| {
+    let token = module.find_token(wanted).map_err(|e| {
         DriverError::Io(format!(
             "insert the token {wanted} of keyholder {keyholder}: {e}"
         ))
-    })
+    })?;
+    real_token(&token, keyholder, plan)?;
+    Ok(token)
+}
+
+/// A real ceremony never uses a SoftHSM2 token, whatever chose the module (`--module`, the
+/// configuration, the answers file, p11-kit-proxy): checked before any PIN is asked or sent.
+pub(super) fn real_token(
+    token: &TokenDesc,
+    keyholder: &str,
+    plan: &Plan,
+) -> Result<(), DriverError> {
+    if plan.practice || !token.is_softhsm() {
+        return Ok(());
+    }
+    Err(DriverError::Refused(format!(
+        "{token} of keyholder {keyholder} is a SoftHSM2 token (its keys are files on this machine): a real ceremony never uses one. Use the keyholder's own device, or mark a training run practice = true in the answers file"
+    )))
 }
 
 /// The secret of `token` for `keyholder` in `given` (PINs or management keys, from the plan):
@@ -139,6 +156,7 @@ pub(super) fn login_to(
     plan: &Plan,
     typed: Option<&Zeroizing<String>>,
 ) -> Result<Box<dyn OpenToken>, DriverError> {
+    real_token(token, keyholder, plan)?;
     let session = module
         .open(token, true)
         .map_err(token_error(format!("the token of {keyholder}")))?;
@@ -224,6 +242,9 @@ pub(super) fn find_token_with(
             let Some(pin) = planned_secret(&plan.pins, who, t) else {
                 continue;
             };
+            if real_token(t, who, plan).is_err() {
+                continue;
+            }
             let Ok(session) = module.open(t, false) else {
                 continue;
             };

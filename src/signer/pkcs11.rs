@@ -395,6 +395,11 @@ pub fn tpm_last_try_warning(token: &TokenDesc) -> Option<String> {
 
 /// Refuse a PIN whose length the token reports as impossible, before it is sent.
 pub fn check_pin_length(token: &TokenDesc, len: usize) -> Result<(), TokenError> {
+    // No PIN on a reader with a PIN pad: the keyholder types it on the pad (a `C_Login` with
+    // no PIN), whose length the token judges itself.
+    if len == 0 && token.protected_path {
+        return Ok(());
+    }
     let (min, max) = token.pin_len;
     // Tokens that report nothing useful (0..0, or a minimum above the maximum) are not judged.
     if max == 0 || min > max || (min..=max).contains(&len) {
@@ -420,16 +425,24 @@ pub struct PinTries {
     pub final_try: bool,
     /// `CKF_USER_PIN_LOCKED`.
     pub locked: bool,
-    /// On a TPM (tpm2-pkcs11): wrong PINs so far in this process on its tokens, which all share
-    /// the TPM's lockout counter (the module reports no PIN-count flags).
+    /// On a TPM (tpm2-pkcs11): wrong PINs so far on its tokens (this process, and a continued
+    /// ceremony's transcript), which all share the TPM's lockout counter (the module reports
+    /// no PIN-count flags).
     pub shared_lockout: Option<u32>,
 }
 
 impl PinTries {
+    /// On a TPM: the next wrong PIN on any of its tokens locks every token on it (as usually
+    /// set up).
+    pub fn shared_last_try(&self) -> bool {
+        self.shared_lockout
+            .is_some_and(|n| n + 1 >= TPM_USUAL_MAX_TRIES)
+    }
+
     /// A sentence for the keyholder.
     pub fn describe(&self) -> String {
         if let Some(n) = self.shared_lockout {
-            let next = if n + 1 >= TPM_USUAL_MAX_TRIES {
+            let next = if self.shared_last_try() {
                 format!(
                     "ONE more wrong PIN on any of its tokens locks EVERY keyholder's token on it (a TPM set up as usual locks after {TPM_USUAL_MAX_TRIES} in total)"
                 )
@@ -856,6 +869,16 @@ impl TokenDesc {
                 .is_some_and(|f| f.to_string_lossy().contains("tpm2_pkcs11"))
     }
 
+    /// A SoftHSM2 token (its manufacturer "SoftHSM project", or the module's file name
+    /// `libsofthsm2.so`), also when reached through p11-kit-proxy: its keys are files on this
+    /// machine, for practice only.
+    pub fn is_softhsm(&self) -> bool {
+        self.manufacturer.starts_with("SoftHSM")
+            || Path::new(&self.module)
+                .file_name()
+                .is_some_and(|f| f == "libsofthsm2.so")
+    }
+
     /// A YubiKey's PIV application through ykcs11 (label "YubiKey PIV #serial", or Yubico's
     /// YubiKey model): keys live in PIV slots chosen by `CKA_ID`, generated after a
     /// management-key login.
@@ -1165,7 +1188,7 @@ impl Module {
                 format!("{}.{}", v.0, v.1)
             }
         };
-        Ok(TokenDesc {
+        let mut desc = TokenDesc {
             slot: slot.id(),
             label: clean_text(ti.label()),
             serial: clean_text(ti.serial_number()),
@@ -1188,7 +1211,14 @@ impl Module {
             pin_len: (ti.min_pin_length(), ti.max_pin_length()),
             clock,
             fw,
-        })
+        };
+        // tpm2-pkcs11 reports no PIN-count flags: what is known is the wrong PINs counted on
+        // this TPM's tokens, shown wherever the token is (the terminal UI's PIN prompt warns
+        // and asks a confirmation before the last shared try with it).
+        if desc.shares_tpm_lockout() {
+            desc.pin.shared_lockout = Some(tpm_wrong_pins());
+        }
+        Ok(desc)
     }
 
     /// Find the one initialised token whose label or serial number is `wanted` (or whose label
@@ -2387,6 +2417,26 @@ mod tests {
         let mut any = t.clone();
         any.pin_len = (0, 0);
         assert!(check_pin_length(&any, 1).is_ok());
+        // A reader with a PIN pad: nothing typed is the pad's login, not a too-short PIN
+        // (before: the terminal UI refused it, so a PIN pad could not be used there).
+        assert!(check_pin_length(&t, 0).is_err());
+        let mut pad = t.clone();
+        pad.protected_path = true;
+        assert!(check_pin_length(&pad, 0).is_ok());
+        assert!(check_pin_length(&pad, 4).is_err());
+    }
+
+    #[test]
+    fn softhsm2_tokens_are_known_by_maker_or_module() {
+        let mut t = TokenDesc::example("alice", "1234");
+        assert!(!t.is_softhsm());
+        // Through p11-kit-proxy: the module is the proxy, the maker SoftHSM2's.
+        t.module = "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so".into();
+        t.manufacturer = "SoftHSM project".into();
+        assert!(t.is_softhsm());
+        t.manufacturer = "Yubico".into();
+        t.module = "/usr/lib/softhsm/libsofthsm2.so".into();
+        assert!(t.is_softhsm());
     }
 
     #[test]

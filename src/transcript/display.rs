@@ -35,6 +35,24 @@ fn shorten(s: &str, max: usize) -> String {
     }
 }
 
+/// The firmware advisories of the device a key was generated on (recorded with the key), as
+/// the warning shown when the key is generated (headless and in the terminal UI): `None` for
+/// any other event, or a device without advisories. Token text is cleaned.
+pub fn advisory_warning(e: &crate::ceremony::engine::Event) -> Option<String> {
+    match e {
+        crate::ceremony::engine::Event::KeyGenerated {
+            keyholder,
+            token_serial,
+            advisories,
+            ..
+        } if !advisories.is_empty() => Some(clean(&format!(
+            "WARNING: firmware advisory on {keyholder}'s token {token_serial} (recorded in the transcript): {}",
+            advisories.join("; ")
+        ))),
+        _ => None,
+    }
+}
+
 /// One-line summary of what a record says.
 pub fn summary(r: &Record) -> String {
     let d = r.details.clone();
@@ -260,17 +278,22 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
             token_serial,
             key,
             piv_slot,
+            advisories,
             ..
         } => {
             let k = crate::tuf::metadata::key_from_value(key.clone(), "key").ok();
             format!(
-                "{keyholder}'s token {token_serial} generated key {} ({}){}",
+                "{keyholder}'s token {token_serial} generated key {} ({}){}{}",
                 k.as_ref().map_or_else(|| "?".into(), |k| k.key_id().0),
                 k.as_ref().map_or("?", |k| k.scheme.as_str()),
                 piv_slot
                     .as_ref()
                     .map(|s| format!(" in PIV slot {s}"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                advisories
+                    .iter()
+                    .map(|a| format!(" [advisory {a}]"))
+                    .collect::<String>()
             )
         }
         Event::Proposed { digests: d, .. } => format!("proposed: {}", digests(d)),

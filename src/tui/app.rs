@@ -2239,6 +2239,9 @@ impl App {
     ) -> Option<DriverError> {
         match result {
             Ok(ev) => {
+                let advisory = crate::transcript::display::advisory_warning(&ev)
+                    .map(|w| format!(". {w}"))
+                    .unwrap_or_default();
                 self.record(keyholder, ev, "");
                 if !self.message.as_ref().is_some_and(|m| m.error) {
                     let id = self
@@ -2254,7 +2257,7 @@ impl App {
                         |s| format!("in PIV slot {s} of the token"),
                     );
                     self.message = Some(ok(format!(
-                        "Key of {keyholder} generated {place}, self-test passed: key id {id}"
+                        "Key of {keyholder} generated {place}, self-test passed: key id {id}{advisory}"
                     )));
                 }
                 None
@@ -3547,6 +3550,11 @@ pub fn token_status(
             } else if t.pin.count_low {
                 flags.push("PIN: tries low");
             }
+            if t.pin.shared_last_try() {
+                flags.push("TPM: ONE shared PIN try left");
+            } else if t.pin.shared_lockout.is_some_and(|n| n > 0) {
+                flags.push("TPM: wrong PINs so far");
+            }
             TokenRow {
                 label: t.label.clone(),
                 serial: t.serial.clone(),
@@ -3663,9 +3671,19 @@ fn pin_step(token: Option<&TokenDesc>, label: &str, confirmed: bool) -> PinStep 
         Some(t) if t.pin.final_try && !confirmed => PinStep::Confirm(format!(
             "{t}: the token reports ONE PIN try left (CKF_USER_PIN_FINAL_TRY); another wrong PIN locks it and only its security officer can unlock it. Type the PIN only if you are sure of it. Continue?"
         )),
+        // On a TPM, one more wrong PIN would lock every keyholder's token on it.
+        Some(t) if t.pin.shared_last_try() && !confirmed => PinStep::Confirm(format!(
+            "{t}: {}. Type the PIN only if you are sure of it. Continue?",
+            t.pin.describe()
+        )),
         Some(t) if t.pin.final_try || t.pin.count_low || t.pin.shared_lockout.is_some() => {
             PinStep::Prompt(format!("{label}\nWarning: {}", t.pin.describe()))
         }
+        // A reader with a PIN pad: Enter with nothing typed, then the PIN on the reader.
+        Some(t) if t.protected_path => PinStep::Prompt(format!(
+            "{label}\n{}: press Enter with nothing typed here",
+            t.pin_pad_note()
+        )),
         _ => PinStep::Prompt(label.to_string()),
     }
 }
@@ -4163,6 +4181,40 @@ mod tests {
             panic!("the prompt once confirmed")
         };
         assert!(label.contains("ONE try left"), "{label}");
+        // A TPM token (tpm2-pkcs11: no PIN-count flags, one lockout for every token on the
+        // TPM): the wrong PINs so far are said, and before the last shared try the room is
+        // asked first, as headless warns (`tpm_last_try_warning`).
+        let mut tpm = TokenDesc::example("alice", "0000000000000000");
+        tpm.pin.shared_lockout = Some(1);
+        let PinStep::Prompt(l) = pin_step(Some(&tpm), "alice: PIN", false) else {
+            panic!("a prompt with one wrong PIN so far")
+        };
+        assert!(l.contains("(1 wrong PIN here so far)"), "{l}");
+        tpm.pin.shared_lockout = Some(2);
+        let PinStep::Confirm(q) = pin_step(Some(&tpm), "alice: PIN", false) else {
+            panic!("a confirmation before the last shared TPM try")
+        };
+        assert!(
+            q.contains("ONE more wrong PIN") && q.contains("EVERY keyholder's token"),
+            "{q}"
+        );
+        let PinStep::Prompt(l) = pin_step(Some(&tpm), "alice: PIN", true) else {
+            panic!("the prompt once confirmed")
+        };
+        assert!(l.contains("ONE more wrong PIN"), "{l}");
+        let (_, rows) = token_status(&Ok(vec![tpm]), "alice", "alice");
+        assert_eq!(rows[0].flags, "TPM: ONE shared PIN try left");
+        // A reader with a PIN pad says how its PIN is entered.
+        let mut pad = TokenDesc::example("alice", "1583001");
+        pad.protected_path = true;
+        let PinStep::Prompt(l) = pin_step(Some(&pad), "alice: PIN", false) else {
+            panic!("a prompt")
+        };
+        assert!(
+            l.contains("has a PIN pad: enter the PIN on the reader")
+                && l.contains("press Enter with nothing typed"),
+            "{l}"
+        );
         // The prompt with the warning is whole at 80x24.
         let state = crate::tui::state::ViewState {
             prompt: crate::tui::state::Prompt::Pin {

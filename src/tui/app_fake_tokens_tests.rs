@@ -117,6 +117,37 @@ fn a_wrong_pin_is_shown_and_the_ceremony_stays_at_the_same_step() {
     );
 }
 
+/// A device with a firmware advisory (a YubiHSM 2 at firmware 2.3.1, YSA-2024-03 for ECDSA):
+/// the advisory is said when its keyholder's key is generated, as headless says it, and an
+/// ECDSA key is refused there before any PIN is asked (before: the key was generated with
+/// nothing on screen, and the advisory was only recorded).
+#[test]
+fn a_firmware_advisory_is_shown_when_the_key_is_generated() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    fakes.set_device("alice", "Yubico", "YubiHSM", (2, 3, 1));
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    start_token_step(&mut app);
+    enter_pin(&mut app, &pin_of("alice"));
+    let shown = screen(&app);
+    assert!(
+        shown.contains("Key of alice generated in the token, self-test passed")
+            && shown.contains("WARNING: firmware advisory on alice's token")
+            && shown.contains("YSA-2024-03 (ECDSA)"),
+        "{shown}"
+    );
+    assert_eq!(fakes.key_count("alice"), 1);
+    let Phase::Ceremony(s) = &app.phase else {
+        panic!("{}", screen(&app))
+    };
+    let e = s
+        .generate_key_event("alice", "ecdsa-p256", None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("YSA-2024-03"), "{e}");
+    assert_eq!(fakes.key_count("alice"), 1);
+}
+
 /// Draw the app as the terminal loop does, on a test backend; the drawn text.
 fn draw(app: &App) -> String {
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 50)).unwrap();
