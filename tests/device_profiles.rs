@@ -832,12 +832,19 @@ fn a_whole_ceremony_on_yubihsm_tokens_records_the_advisory_and_refuses_ecdsa() {
     );
     assert_eq!(run.code(), 0, "{run:?}");
     let md = std::fs::read_to_string(&report).unwrap();
+    // Each keyholder's token with its advisory, and each key-generated record with it.
+    let lines = |what: &str| {
+        md.lines()
+            .filter(|l| l.contains(what) && l.contains("[advisory YSA-2024-03 (ECDSA)"))
+            .count()
+    };
+    assert_eq!(lines("label \"YubiHSM\" in "), 3, "{md}");
+    assert_eq!(lines("| key-generated |"), 3, "{md}");
     assert_eq!(
         md.matches("[advisory YSA-2024-03 (ECDSA)").count(),
-        3,
+        6,
         "{md}"
     );
-    assert!(md.contains("label \"YubiHSM\" in "), "{md}");
 }
 
 /// The real yubihsm_pkcs11 (bookworm-backports' `yubihsm-pkcs11` 2.6.0) loaded with no
