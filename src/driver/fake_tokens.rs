@@ -574,7 +574,10 @@ pub fn bootstrap_on_fakes(fakes: &FakeTokens, planned_pins: bool) -> (tempfile::
 
 /// The serial of `who`'s YubiHSM in [`bootstrap_on_yubihsms`].
 pub fn yubihsm_serial_of(who: &str) -> String {
-    let i = KEYHOLDERS.iter().position(|k| *k == who).unwrap_or(KEYHOLDERS.len());
+    let i = KEYHOLDERS
+        .iter()
+        .position(|k| *k == who)
+        .unwrap_or(KEYHOLDERS.len());
     format!("0{}", 2_000_001 + i)
 }
 

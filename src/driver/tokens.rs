@@ -159,12 +159,59 @@ pub(super) fn token_holding(
     find_token_with(module, who, plan, engine, |id| id == keyid)
 }
 
+/// Whether `recorded` (a token as a `key-generated` record names it: its identity, module +
+/// serial + label, or its serial alone in older transcripts) is `token`.
+fn recorded_as(recorded: &str, token: &TokenDesc) -> bool {
+    recorded == token.identity() || recorded == token.serial
+}
+
+/// The keyholder whose key this ceremony's transcript recorded on `token` (at key
+/// generation), if any.
+pub(super) fn recorded_owner<'a>(engine: &'a Engine, token: &TokenDesc) -> Option<&'a str> {
+    engine
+        .generated_keys()
+        .iter()
+        .find(|(_, recorded, _)| recorded_as(recorded, token))
+        .map(|(who, _, _)| who.as_str())
+}
+
+/// The tokens this ceremony's `key-generated` records name: those holding a key of `who` that
+/// `wanted_key` accepts, and those holding another keyholder's key.
+fn recorded_tokens(
+    who: &str,
+    engine: &Engine,
+    wanted_key: &impl Fn(&KeyId) -> bool,
+) -> (Vec<String>, Vec<String>) {
+    let mut mine = Vec::new();
+    let mut others = Vec::new();
+    for (holder, token, key) in engine.generated_keys() {
+        if holder != who {
+            others.push(token.clone());
+            continue;
+        }
+        let accepted = key.public_key().is_ok_and(|pk| {
+            engine
+                .key_ids_for_material(&pk.material())
+                .iter()
+                .any(wanted_key)
+        });
+        if accepted {
+            mine.push(token.clone());
+        }
+    }
+    (mine, others)
+}
+
 /// The first present token (the keyholder's own first) holding a key that root (new or
 /// current) lists under a key id `wanted` accepts. Public key objects are read without logging
 /// in. A token that shows its keys only after login (YubiHSM 2) is a candidate when the
-/// keyholder named it (the plan's token for them, or a `who@TOKEN` PIN); of several such
-/// tokens (a keyholder replacing their own YubiHSM), each is logged in to with the PIN the
-/// plan gives for it and looked into, so the key is found on the token that holds it.
+/// keyholder named it (the plan's token for them, or a `who@TOKEN` PIN) or when this
+/// ceremony's transcript recorded the key on it (the serial recorded at key generation: the
+/// keyholder's token chosen in the room is found again, also after a restart); a token
+/// recorded as another keyholder's never is. The recorded token is taken without logging in
+/// to any. Of several other such tokens (a keyholder replacing their own YubiHSM), each is
+/// logged in to with the PIN the plan gives for it and looked into, so the key is found on the
+/// token that holds it. The terminal UI and `conclave ceremony run` both find tokens here.
 pub(super) fn find_token_with(
     module: &dyn TokenModule,
     who: &str,
@@ -173,9 +220,12 @@ pub(super) fn find_token_with(
     wanted_key: impl Fn(&KeyId) -> bool,
 ) -> Result<Option<TokenDesc>, DriverError> {
     let wanted = plan.tokens.get(who).map_or(who, String::as_str);
+    let (recorded, others) = recorded_tokens(who, engine, &wanted_key);
+    let is_recorded = |t: &TokenDesc| recorded.iter().any(|r| recorded_as(r, t));
+    let is_others = |t: &TokenDesc| !is_recorded(t) && others.iter().any(|r| recorded_as(r, t));
     let mut tokens = module.tokens().map_err(token_error("listing the tokens"))?;
     tokens.retain(|t| t.initialized);
-    tokens.sort_by_key(|t| !t.is_named(wanted));
+    tokens.sort_by_key(|t| (!is_recorded(t), !t.is_named(wanted)));
     let holds = |keys: &[TokenKey]| {
         keys.iter().any(|k| {
             k.tuf_key()
@@ -195,7 +245,10 @@ pub(super) fn find_token_with(
             continue;
         };
         let named = t.login_required
-            && (t.is_named(wanted) || plan.pins.keys().any(|k| names_token(k, who, &t)));
+            && !is_others(&t)
+            && (is_recorded(&t)
+                || t.is_named(wanted)
+                || plan.pins.keys().any(|k| names_token(k, who, &t)));
         let keys = match session.keys() {
             Ok(keys) if keys.is_empty() && named => {
                 hidden.push(t);
@@ -211,6 +264,10 @@ pub(super) fn find_token_with(
         if holds(&keys) {
             return Ok(Some(t));
         }
+    }
+    // The token the transcript recorded the key on: no PIN goes to any other.
+    if let Some(t) = hidden.iter().find(|t| is_recorded(t)) {
+        return Ok(Some(t.clone()));
     }
     if hidden.len() > 1 {
         for t in &hidden {

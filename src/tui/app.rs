@@ -1117,17 +1117,12 @@ impl App {
                                 "{t} selected: press a to make it {keyholder}'s token for this ceremony"
                             )));
                         } else if k.code == KeyCode::Char('a') {
-                            let owner = self.candidate.and_then(|c| present.get(c)).and_then(|t| {
-                                s.engine
-                                    .keyholders()
-                                    .iter()
-                                    .filter(|o| **o != keyholder)
-                                    .find(|o| {
-                                        let e = s.expected_token(o);
-                                        e == t.label || e == t.serial
-                                    })
-                                    .cloned()
-                            });
+                            // The driver's answer (recorded key, plan, the room's choice).
+                            let owner = self
+                                .candidate
+                                .and_then(|c| present.get(c))
+                                .and_then(|t| s.token_owner(t))
+                                .filter(|o| *o != keyholder);
                             if let (Some(t), Some(owner)) =
                                 (self.candidate.and_then(|c| present.get(c)), owner)
                             {

@@ -278,7 +278,11 @@ fn a_practice_bootstrap_on_fake_tokens_is_driven_by_keys_to_the_seal() {
 /// [`FakeTokens::add_yubihsm`]): three tokens present at once, all labelled "YubiHSM", no key
 /// visible before login. `name_tokens`: the plan names each keyholder's token by serial;
 /// otherwise the room assigns each keyholder's token in the UI (t, a) before the key is made.
-fn open_yubihsms(fakes: &FakeTokens, key_type: &str, name_tokens: bool) -> (tempfile::TempDir, App) {
+fn open_yubihsms(
+    fakes: &FakeTokens,
+    key_type: &str,
+    name_tokens: bool,
+) -> (tempfile::TempDir, App) {
     let (tmp, session) = bootstrap_on_yubihsms(fakes, key_type, name_tokens);
     let mut app = App::new(Phase::Ceremony(Box::new(session)));
     app.term = (120, 50);
@@ -290,7 +294,10 @@ fn open_yubihsms(fakes: &FakeTokens, key_type: &str, name_tokens: bool) -> (temp
 fn no_pin_went_astray(fakes: &FakeTokens) {
     for who in KEYHOLDERS {
         let tried = fakes.pin_attempts(&yubihsm_serial_of(who));
-        assert_eq!(tried.wrong, 0, "{who}'s YubiHSM was given a wrong PIN: {tried:?}");
+        assert_eq!(
+            tried.wrong, 0,
+            "{who}'s YubiHSM was given a wrong PIN: {tried:?}"
+        );
         assert!(tried.right > 0, "{who}'s YubiHSM was never logged in to");
     }
 }
@@ -303,8 +310,7 @@ fn keys_and_seal_check(fakes: &FakeTokens, app: &App, tmp: &tempfile::TempDir) {
     }
     let done = screen(app);
     assert!(!done.contains("FAILED"), "{done}");
-    let transcript =
-        std::fs::read(tmp.path().join("ws/bootstrap-root.transcript.jsonl")).unwrap();
+    let transcript = std::fs::read(tmp.path().join("ws/bootstrap-root.transcript.jsonl")).unwrap();
     let t = crate::transcript::chain::verify_chain(&transcript).unwrap();
     for who in KEYHOLDERS {
         let held = fakes.keys_of(&yubihsm_serial_of(who));
@@ -362,6 +368,62 @@ fn several_yubihsms_hiding_their_keys_each_keyholder_signs_with_their_own() {
     keys_and_seal_check(&fakes, &app, &tmp);
 }
 
+/// At a key generation step, select the present token with serial `serial` (t, t...).
+fn choose_in_room(app: &mut App, serial: &str) {
+    for _ in 0..8 {
+        press(app, KeyCode::Char('t'));
+        if screen(app).contains(&format!("serial {serial}")) {
+            return;
+        }
+    }
+    panic!("token {serial} not offered:\n{}", screen(app));
+}
+
+/// After a restart the room's choices are gone, but the transcript recorded alice's key on
+/// her YubiHSM: offering it as bob's is refused, and so is generating bob's key on it, before
+/// bob's PIN reaches alice's token.
+#[test]
+fn another_keyholders_recorded_yubihsm_never_gets_a_pin() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open_yubihsms(&fakes, "ed25519", false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    let alices = yubihsm_serial_of("alice");
+    choose_in_room(&mut app, &alices);
+    press(&mut app, KeyCode::Char('a'));
+    press(&mut app, KeyCode::Char('y'));
+    start_token_step(&mut app);
+    enter_pin(&mut app, &pin_of("alice"));
+    assert!(
+        matches!(need(&app), Need::GenerateKey { keyholder, .. } if keyholder == "bob"),
+        "{}",
+        screen(&app)
+    );
+    let Phase::Ceremony(s) = &mut app.phase else {
+        panic!("{}", screen(&app))
+    };
+    s.plan.tokens.clear();
+    choose_in_room(&mut app, &alices);
+    press(&mut app, KeyCode::Char('a'));
+    let shown = screen(&app);
+    assert!(
+        shown.contains(&format!(
+            "token YubiHSM (serial {alices}) is alice's token; bob's own token is expected"
+        )),
+        "{shown}"
+    );
+    // Named for bob all the same (an answers file naming the wrong serial): refused before
+    // the PIN reaches the token.
+    if let Phase::Ceremony(s) = &mut app.phase {
+        s.assign_token("bob", &alices);
+    }
+    start_token_step(&mut app);
+    enter_pin(&mut app, &pin_of("bob"));
+    let shown = screen(&app);
+    assert!(shown.contains("is alice's token"), "{shown}");
+    assert_eq!(fakes.pin_attempts(&alices).wrong, 0, "{shown}");
+    assert_eq!(fakes.key_count(&alices), 1);
+}
+
 /// The same three YubiHSMs with no token named in the plan: the room picks each keyholder's
 /// YubiHSM by serial when the key is made (t, a); from then on the serial recorded with the key
 /// tells the UI which token to ask each keyholder's PIN for.
@@ -377,15 +439,7 @@ fn yubihsms_assigned_in_the_room_are_found_again_by_the_serial_recorded_with_the
             screen(&app)
         );
         let serial = yubihsm_serial_of(who);
-        let mut chosen = false;
-        for _ in 0..KEYHOLDERS.len() {
-            press(&mut app, KeyCode::Char('t'));
-            if screen(&app).contains(&format!("serial {serial}")) {
-                chosen = true;
-                break;
-            }
-        }
-        assert!(chosen, "{}", screen(&app));
+        choose_in_room(&mut app, &serial);
         press(&mut app, KeyCode::Char('a'));
         press(&mut app, KeyCode::Char('y'));
         assert!(
@@ -432,7 +486,9 @@ fn a_p256_practice_bootstrap_is_driven_by_keys_to_the_seal() {
     let messages = drive_by_keys_to_the_summary(&mut app).join("\n");
     for who in KEYHOLDERS {
         assert!(
-            messages.contains(&format!("{who} signed root and targets; each signature verified.")),
+            messages.contains(&format!(
+                "{who} signed root and targets; each signature verified."
+            )),
             "{messages}"
         );
         let keys = fakes.keys_of(who);
