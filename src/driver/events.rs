@@ -462,7 +462,14 @@ impl Session {
         let Some((keyid, _)) = self.engine.roles_left(who).into_iter().next() else {
             return Ok(None);
         };
-        let token = token_holding(self.tokens.as_ref(), who, &self.plan, &self.engine, &keyid)?;
+        let token = token_holding(
+            self.tokens.as_ref(),
+            who,
+            &self.plan,
+            &self.engine,
+            &self.earlier_keys,
+            &keyid,
+        )?;
         Ok(Some((keyid, token)))
     }
 
@@ -486,6 +493,7 @@ impl Session {
             who,
             &self.plan,
             &self.engine,
+            &self.earlier_keys,
             &keyid,
             pin,
         )?;
@@ -713,9 +721,15 @@ impl Session {
 
     /// The present token with which `who` signs the seal, if one is found by its keys.
     pub fn sealing_token(&self, who: &str) -> Option<TokenDesc> {
-        sealing_token(self.tokens.as_ref(), who, &self.plan, &self.engine)
-            .ok()
-            .flatten()
+        sealing_token(
+            self.tokens.as_ref(),
+            who,
+            &self.plan,
+            &self.engine,
+            &self.earlier_keys,
+        )
+        .ok()
+        .flatten()
     }
 
     /// Whose token `token` is in this ceremony: the keyholder whose key the transcript recorded
@@ -757,7 +771,14 @@ impl Session {
         who: &str,
         pin: Option<&Zeroizing<String>>,
     ) -> Result<(TokenSigner, KeyId), DriverError> {
-        ceremony_signer(self.tokens.as_ref(), who, &self.plan, &self.engine, pin)
+        ceremony_signer(
+            self.tokens.as_ref(),
+            who,
+            &self.plan,
+            &self.engine,
+            &self.earlier_keys,
+            pin,
+        )
     }
 }
 

@@ -631,7 +631,29 @@ pub fn open_bootstrap(
         ),
     )
     .unwrap();
-    let ws = Workspace { dir: ws_dir };
+    let values = [
+        ("root_threshold", ParamJson::Integer(2)),
+        ("targets_threshold", ParamJson::Integer(2)),
+        ("key_type", ParamJson::Text(key_type.into())),
+    ];
+    let session = open_on(fakes, &tmp, "bootstrap-root", &values, planned_pins, tokens);
+    (tmp, session)
+}
+
+/// A practice ceremony `script` (shipped) with parameters `values`, opened on the fake tokens
+/// in the workspace `tmp/ws` (made by [`open_bootstrap`]), keyholders [`KEYHOLDERS`]; the plan
+/// names the keyholders' tokens as `tokens` says, and holds the PINs if `planned_pins`.
+pub fn open_on(
+    fakes: &FakeTokens,
+    tmp: &tempfile::TempDir,
+    script: &str,
+    values: &[(&str, ParamJson)],
+    planned_pins: bool,
+    tokens: BTreeMap<String, String>,
+) -> Session {
+    let ws = Workspace {
+        dir: tmp.path().join("ws"),
+    };
     let sys = tmp.path().join("sys");
     std::fs::create_dir_all(&sys).unwrap();
     let pins: BTreeMap<String, Zeroizing<String>> = if planned_pins {
@@ -647,24 +669,20 @@ pub fn open_bootstrap(
         administrator: "ada".into(),
         keyholders: KEYHOLDERS.iter().map(|k| k.to_string()).collect(),
         witnesses: vec!["wendy".into()],
-        values: [
-            ("root_threshold", ParamJson::Integer(2)),
-            ("targets_threshold", ParamJson::Integer(2)),
-            ("key_type", ParamJson::Text(key_type.into())),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect(),
+        values: values
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
         acknowledgement: "BAG-A1234567".into(),
         pins,
         tokens,
         log_origin: Some("test.conclave.invalid/key-events".into()),
         ..Plan::default()
     };
-    let text = shipped_script("bootstrap-root").unwrap();
+    let text = shipped_script(script).unwrap();
     let Opened::Running(session) = Session::open_with_tokens(
         &ws,
-        "bootstrap-root",
+        script,
         text,
         &sys,
         plan,
@@ -674,7 +692,7 @@ pub fn open_bootstrap(
     .unwrap() else {
         panic!("a new ceremony")
     };
-    (tmp, *session)
+    *session
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::tuf::key::KeyId;
 
 use super::error::{DriverError, io, token_error};
 use super::plan::Plan;
+use super::session::RecordedKey;
 use super::token_device::{OpenToken, TokenModule, TokenSigner};
 
 pub(super) fn login(
@@ -154,9 +155,10 @@ pub(super) fn token_holding(
     who: &str,
     plan: &Plan,
     engine: &Engine,
+    earlier: &[RecordedKey],
     keyid: &KeyId,
 ) -> Result<Option<TokenDesc>, DriverError> {
-    find_token_with(module, who, plan, engine, |id| id == keyid)
+    find_token_with(module, who, plan, engine, earlier, |id| id == keyid)
 }
 
 /// Whether `recorded` (a token as a `key-generated` record names it: its identity, module +
@@ -175,18 +177,23 @@ pub(super) fn recorded_owner<'a>(engine: &'a Engine, token: &TokenDesc) -> Optio
         .map(|(who, _, _)| who.as_str())
 }
 
-/// The tokens this ceremony's `key-generated` records name: those holding a key of `who` that
-/// `wanted_key` accepts, and those holding another keyholder's key.
+/// The tokens `key-generated` records name: those holding a key of `who` that `wanted_key`
+/// accepts (this ceremony's records, then `earlier` ceremonies' of the workspace), and those
+/// holding another keyholder's key in this ceremony.
 fn recorded_tokens(
     who: &str,
     engine: &Engine,
+    earlier: &[RecordedKey],
     wanted_key: &impl Fn(&KeyId) -> bool,
 ) -> (Vec<String>, Vec<String>) {
     let mut mine = Vec::new();
     let mut others = Vec::new();
-    for (holder, token, key) in engine.generated_keys() {
+    let this = engine.generated_keys().iter().map(|r| (r, true));
+    for ((holder, token, key), now) in this.chain(earlier.iter().map(|r| (r, false))) {
         if holder != who {
-            others.push(token.clone());
+            if now {
+                others.push(token.clone());
+            }
             continue;
         }
         let accepted = key.public_key().is_ok_and(|pk| {
@@ -205,10 +212,12 @@ fn recorded_tokens(
 /// The first present token (the keyholder's own first) holding a key that root (new or
 /// current) lists under a key id `wanted` accepts. Public key objects are read without logging
 /// in. A token that shows its keys only after login (YubiHSM 2) is a candidate when the
-/// keyholder named it (the plan's token for them, or a `who@TOKEN` PIN) or when this
-/// ceremony's transcript recorded the key on it (the serial recorded at key generation: the
-/// keyholder's token chosen in the room is found again, also after a restart); a token
-/// recorded as another keyholder's never is. The recorded token is taken without logging in
+/// keyholder named it (the plan's token for them, or a `who@TOKEN` PIN) or when a transcript
+/// recorded the key on it (the serial recorded at key generation, in this ceremony or an
+/// earlier one of the workspace, `earlier`: the keyholder's token chosen in the room is found
+/// again, also after a restart, and a keyholder replacing their own YubiHSM signs for the
+/// current root with the old one); a token this ceremony recorded as another keyholder's
+/// never is. The recorded token is taken without logging in
 /// to any. Of several other such tokens (a keyholder replacing their own YubiHSM), each is
 /// logged in to with the PIN the plan gives for it and looked into, so the key is found on the
 /// token that holds it. The terminal UI and `conclave ceremony run` both find tokens here.
@@ -217,10 +226,11 @@ pub(super) fn find_token_with(
     who: &str,
     plan: &Plan,
     engine: &Engine,
+    earlier: &[RecordedKey],
     wanted_key: impl Fn(&KeyId) -> bool,
 ) -> Result<Option<TokenDesc>, DriverError> {
     let wanted = plan.tokens.get(who).map_or(who, String::as_str);
-    let (recorded, others) = recorded_tokens(who, engine, &wanted_key);
+    let (recorded, others) = recorded_tokens(who, engine, earlier, &wanted_key);
     let is_recorded = |t: &TokenDesc| recorded.iter().any(|r| recorded_as(r, t));
     let is_others = |t: &TokenDesc| !is_recorded(t) && others.iter().any(|r| recorded_as(r, t));
     let mut tokens = module.tokens().map_err(token_error("listing the tokens"))?;
@@ -291,10 +301,11 @@ pub(super) fn token_signer_for(
     who: &str,
     plan: &Plan,
     engine: &Engine,
+    earlier: &[RecordedKey],
     keyid: &KeyId,
     pin: Option<&Zeroizing<String>>,
 ) -> Result<TokenSigner, DriverError> {
-    let token = token_holding(module, who, plan, engine, keyid)?.ok_or_else(|| {
+    let token = token_holding(module, who, plan, engine, earlier, keyid)?.ok_or_else(|| {
         DriverError::Io(format!(
             "no token present holds key {} of {who}: insert it",
             keyid.short()
@@ -326,9 +337,10 @@ pub(super) fn sealing_token(
     who: &str,
     plan: &Plan,
     engine: &Engine,
+    earlier: &[RecordedKey],
 ) -> Result<Option<TokenDesc>, DriverError> {
     let mine = engine.keyholder_all_key_ids(who);
-    find_token_with(module, who, plan, engine, |id| {
+    find_token_with(module, who, plan, engine, earlier, |id| {
         mine.contains(id) && (!engine.roles_for_key(id).is_empty() || engine.is_root_key_after(id))
     })
 }
@@ -338,9 +350,10 @@ pub(super) fn ceremony_signer(
     who: &str,
     plan: &Plan,
     engine: &Engine,
+    earlier: &[RecordedKey],
     pin: Option<&Zeroizing<String>>,
 ) -> Result<(TokenSigner, KeyId), DriverError> {
-    let session = match sealing_token(module, who, plan, engine)? {
+    let session = match sealing_token(module, who, plan, engine, earlier)? {
         Some(token) => login_to(module, &token, who, plan, pin)?,
         // Keys without recorded owners: the keyholder's own token.
         None => login(module, who, plan, pin)?,

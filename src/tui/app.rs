@@ -740,6 +740,19 @@ impl App {
     fn pin(&mut self, label: String, purpose: PinFor) {
         self.poll_tokens();
         let token = self.pin_token(&purpose);
+        // Tokens labelled alike (every YubiHSM 2 is "YubiHSM"): the keyholder is told which.
+        let label = match token.as_ref().filter(|t| {
+            self.tokens.as_ref().is_ok_and(|ts| {
+                ts.iter()
+                    .any(|o| o.label == t.label && o.serial != t.serial)
+            })
+        }) {
+            Some(t) => format!(
+                "{label}\nthe token with serial {} (more than one present token is labelled {})",
+                t.serial, t.label
+            ),
+            None => label,
+        };
         let confirmed = std::mem::take(&mut self.final_try_ok);
         let label = match pin_step(token.as_ref(), &label, confirmed) {
             PinStep::Confirm(question) => {

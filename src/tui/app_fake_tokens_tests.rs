@@ -199,6 +199,13 @@ fn a_token_pulled_out_while_signing_shows_token_removed_and_signing_resumes_when
 /// with the PIN of the keyholder it names, a review is read to its end (End) and approved
 /// (Enter), every other screen goes on with Enter. Returns every message shown.
 fn drive_by_keys_to_the_summary(app: &mut App) -> Vec<String> {
+    drive_with_pins(app, |label| {
+        pin_of(label.split(':').next().unwrap_or_default())
+    })
+}
+
+/// [`drive_by_keys_to_the_summary`] typing `pin(label)` at each PIN prompt.
+fn drive_with_pins(app: &mut App, pin: impl Fn(&str) -> String) -> Vec<String> {
     let mut messages = Vec::new();
     let mut last = String::new();
     let mut same = 0;
@@ -216,8 +223,8 @@ fn drive_by_keys_to_the_summary(app: &mut App) -> Vec<String> {
         }
         match &v.prompt {
             Prompt::Pin { label, .. } => {
-                let who = label.split(':').next().unwrap_or_default().to_string();
-                enter_pin(app, &pin_of(&who));
+                let typed = pin(label);
+                enter_pin(app, &typed);
             }
             Prompt::Confirm { .. } => press(app, KeyCode::Char('y')),
             Prompt::Text { .. } => panic!("no text is typed here:\n{}", screen(app)),
@@ -499,4 +506,71 @@ fn a_p256_practice_bootstrap_is_driven_by_keys_to_the_seal() {
     let root = String::from_utf8(root).unwrap();
     assert!(root.contains("ecdsa-sha2-nistp256"), "{root}");
     assert!(!screen(&app).contains("FAILED"), "{}", screen(&app));
+}
+
+/// A root rotation in the UI after a bootstrap on three YubiHSMs (all "YubiHSM", keys hidden
+/// until login): alice replaces her YubiHSM with a new one (its own PIN). The plan names only
+/// alice's new token, as the room would assign it; the current root's keys are found on the
+/// tokens the bootstrap's transcript recorded them on, so alice signs for the current root with
+/// her old YubiHSM and for the new root with the new one, bob and carol with theirs, and no PIN
+/// reaches a token it does not belong to.
+#[test]
+fn a_keyholder_replacing_their_yubihsm_signs_with_old_and_new_in_the_ui() {
+    use crate::ceremony::engine::ParamJson;
+    use crate::driver::fake_tokens::open_on;
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open_yubihsms(&fakes, "ed25519", true);
+    drive_by_keys_to_the_summary(&mut app);
+    drop(app);
+    let new = "02000009";
+    let new_pin = "alice-new-pin-5678";
+    fakes.add_yubihsm(new, new_pin);
+    let session = open_on(
+        &fakes,
+        &tmp,
+        "rotate-root-keys",
+        &[
+            ("add_keyholders", ParamJson::Text("alice".into())),
+            ("remove_keyholders", ParamJson::Text("alice".into())),
+            ("key_type", ParamJson::Text("ed25519".into())),
+        ],
+        false,
+        [("alice".to_string(), new.to_string())]
+            .into_iter()
+            .collect(),
+    );
+    let mut app = App::new(Phase::Ceremony(Box::new(session)));
+    app.term = (120, 50);
+    let messages = drive_with_pins(&mut app, |label| {
+        if label.contains(&format!("serial {new}")) {
+            new_pin.to_string()
+        } else {
+            pin_of(label.split(':').next().unwrap_or_default())
+        }
+    })
+    .join("\n");
+    assert!(
+        messages.contains("Key of alice generated in the token"),
+        "{messages}"
+    );
+    assert!(!screen(&app).contains("FAILED"), "{}", screen(&app));
+    assert_eq!(fakes.key_count(new), 1);
+    let old = fakes.pin_attempts(&yubihsm_serial_of("alice"));
+    let renewed = fakes.pin_attempts(new);
+    assert!(
+        old.right > 1 && old.wrong == 0,
+        "alice's old YubiHSM: {old:?}"
+    );
+    assert!(
+        renewed.right > 0 && renewed.wrong == 0,
+        "alice's new YubiHSM: {renewed:?}"
+    );
+    for who in ["bob", "carol"] {
+        let tried = fakes.pin_attempts(&yubihsm_serial_of(who));
+        assert_eq!(tried.wrong, 0, "{who}: {tried:?}");
+    }
+    let root = std::fs::read_to_string(tmp.path().join("ws/export/2.root.json")).unwrap();
+    // The new root lists the new YubiHSM's public key.
+    let public = &fakes.keys_of(new)[0].public;
+    assert!(root.contains(public.as_str()), "{public} not in {root}");
 }
