@@ -1,5 +1,7 @@
 //! Conclave: an offline root key ceremony appliance for TUF repositories.
-// No unsafe code, but for one `madvise` call with its SAFETY comment (src/memory.rs).
+// No unsafe code, but for one `madvise` call (src/memory.rs) and one raw `C_GetTokenInfo` for a
+// token whose clock cryptoki cannot parse (`raw_token_info`, src/signer/pkcs11.rs), each with its
+// SAFETY comment.
 #![deny(unsafe_code)]
 #![deny(unused_must_use)]
 #![warn(missing_docs)]

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use common::profile::{
     ceremony_files, check_bootstrap, check_rotation, kryoptic_module, kryoptic_tokens,
-    practice_tokens, python_accepts, root_file, rotation_answers, with_log_origin,
+    practice_tokens, python_accepts_every_key, root_file, root_key_schemes, rotation_answers,
+    with_log_origin,
 };
 use common::{Run, run_with_timeout};
 use conclave::tuf::canonical::Value;
@@ -189,7 +190,7 @@ fn kryoptic_lists_generates_ed25519_p256_p384_signs_and_python_tuf_accepts() {
     for scheme in ["ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384"] {
         assert!(text.contains(&format!("\"{scheme}\"")), "{scheme}: {text}");
     }
-    python_accepts(&root);
+    python_accepts_every_key(&root);
 }
 
 /// A whole bootstrap-root ceremony on kryoptic tokens (Ed25519), then rotate-root-keys in
@@ -393,4 +394,71 @@ fn one_ceremony_mixes_softhsm2_and_kryoptic_tokens_through_p11_kit_proxy() {
         .collect();
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
     check_rotation(&run, ws, &on_new, &all);
+
+    // ECDSA through the proxy on both modules: P-256 and P-384 on alice's kryoptic token,
+    // P-384 on bob's SoftHSM2 token; each signs, python-tuf verifies every signature.
+    let keygen = |token: &str, ty: &str, label: &str| -> Key {
+        let run = p.conclave(
+            &[
+                "token",
+                "keygen",
+                "--module",
+                "MODULE",
+                "--token",
+                token,
+                "--type",
+                ty,
+                "--label",
+                label,
+                "--pin-stdin",
+                "--json",
+            ],
+            &format!("{}\n", pin(token)),
+        );
+        assert_eq!(run.code(), 0, "keygen {ty} on {token}: {run:?}");
+        let text = serde_json::to_string(&run.json()["key"]).unwrap();
+        key_from_value(Value::parse(text.as_bytes()).unwrap(), "$").unwrap()
+    };
+    let signers = [
+        ("alice", "alice-p256", "ecdsa-p256"),
+        ("alice", "alice-p384", "ecdsa-p384"),
+        ("bob", "bob-p384", "ecdsa-p384"),
+    ];
+    let keys: Vec<Key> = signers
+        .iter()
+        .map(|(token, label, ty)| keygen(token, ty, label))
+        .collect();
+    let root = root_file(&k.dir, &keys);
+    let f = root.to_str().unwrap();
+    for (token, label, _) in signers {
+        let run = p.conclave(
+            &[
+                "sign",
+                "--module",
+                "MODULE",
+                "--token",
+                token,
+                "--key",
+                label,
+                "--in",
+                f,
+                "--out",
+                f,
+                "--pin-stdin",
+            ],
+            &format!("{}\n", pin(token)),
+        );
+        assert_eq!(run.code(), 0, "sign with {label}: {run:?}");
+    }
+    let mut schemes = root_key_schemes(&root);
+    schemes.sort();
+    assert_eq!(
+        schemes,
+        [
+            "ecdsa-sha2-nistp256",
+            "ecdsa-sha2-nistp384",
+            "ecdsa-sha2-nistp384"
+        ]
+    );
+    python_accepts_every_key(&root);
 }

@@ -658,9 +658,23 @@ fn sign_pending_ceremony(
     anchor: &serde_json::Value,
     digest: &str,
 ) -> common::Run {
+    sign_pending_in(room, ws, pending_file, Some(anchor), digest)
+}
+
+/// [`sign_pending_ceremony`], the root the room trusts on the input media only when given
+/// (otherwise the workspace's own export anchors it, or the digest alone for root v1).
+fn sign_pending_in(
+    room: &Room,
+    ws: &Path,
+    pending_file: &serde_json::Value,
+    anchor: Option<&serde_json::Value>,
+    digest: &str,
+) -> common::Run {
     std::fs::create_dir_all(ws.join("input")).unwrap();
     write_json(&ws.join("input/rstuf-pending.json"), pending_file);
-    write_json(&ws.join("input/rstuf-trusted-root.json"), anchor);
+    if let Some(anchor) = anchor {
+        write_json(&ws.join("input/rstuf-trusted-root.json"), anchor);
+    }
     let answers = room.path("answers-sign.toml");
     std::fs::write(
         &answers,
@@ -1063,4 +1077,155 @@ fn a_bootstrap_with_custom_delegations_writes_what_rstuf_reads() {
         "{out:?}"
     );
     assert!(!ws.join("export/ceremony-payload.json").exists());
+}
+
+/// The sign payloads a sign-rstuf-pending-root ceremony exported for root `version`.
+fn sign_payloads(ws: &Path, version: u64) -> Vec<PathBuf> {
+    let prefix = format!("sign-payload-v{version}-");
+    let mut payloads: Vec<PathBuf> = std::fs::read_dir(ws.join("export"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(&prefix)
+        })
+        .collect();
+    payloads.sort();
+    payloads
+}
+
+/// A partial-threshold bootstrap (alice signs root v1 in the ceremony) leaves root v1 pending
+/// in RSTUF, whose pending file then has no trusted_root: the sign-rstuf-pending-root ceremony
+/// signs it in the bootstrap's workspace, anchored in the digest the room confirms and the
+/// workspace's own export of root v1 (a digest that is not that root's is refused before any
+/// PIN, naming both hashes); bob and carol sign (alice's signature already counts), and RSTUF's
+/// own CLI (`rstuf admin metadata sign --in PENDING --dry-run`) finds root v1 fully signed by
+/// itself with either sign payload added.
+#[test]
+fn a_pending_root_v1_is_signed_as_a_ceremony_anchored_in_its_digest_and_the_bootstrap() {
+    let py = rstuf_python();
+    let room = room();
+    let ws = room.path("ws");
+    online_keys(&ws);
+    let out = ceremony(&room, &ws, "bootstrap_signatures = 1");
+    assert_eq!(out.code(), 0, "{out:?}");
+    let root_v1 = json(&ws.join("export/ceremony-payload.json"))["metadata"]["root"].clone();
+    let pending_file = serde_json::json!({ "data": { "metadata": { "root": root_v1 } } });
+    let digest = signed_digest(&root_v1);
+
+    // A digest that is not the workspace's root v1: refused, both hashes named, no PIN.
+    let ws_bad = room.path("ws-bad-digest");
+    std::fs::create_dir_all(ws_bad.join("export")).unwrap();
+    std::fs::copy(
+        ws.join("export/1.root.json"),
+        ws_bad.join("export/1.root.json"),
+    )
+    .unwrap();
+    let wrong = "ab".repeat(32);
+    let out = sign_pending_in(&room, &ws_bad, &pending_file, None, &wrong);
+    assert_ne!(out.code(), 0, "{out:?}");
+    let all = format!("{}{}", out.stdout, out.stderr);
+    for want in [
+        format!(
+            "parameter trusted_root_sha256 ({wrong}) is not the SHA-256 of the signed bytes of this workspace's export/1.root.json (root v1, {digest})"
+        ),
+        "no PIN was asked".to_string(),
+    ] {
+        assert!(all.contains(&want), "{want}: {all}");
+    }
+    no_signature(&ws_bad, 1);
+
+    let out = sign_pending_in(&room, &ws, &pending_file, None, &digest);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(!out.stdout.contains("FAILED"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("pending root v1 (signed bytes SHA-256 {digest}) is the root v1 the room bootstrapped, by parameter trusted_root_sha256 and export/1.root.json")),
+        "{}",
+        out.stdout
+    );
+    let payloads = sign_payloads(&ws, 1);
+    assert_eq!(payloads.len(), 2, "bob and carol sign: {payloads:?}");
+    let p1 = room.path("pending-v1.json");
+    write_json(&p1, &pending_file);
+    for (i, payload) in payloads.iter().enumerate() {
+        let out_p = room.path(&format!("pending-v1-with-{i}.json"));
+        let cli = rstuf_cli(
+            &py,
+            &[
+                "complete",
+                p1.to_str().unwrap(),
+                payload.to_str().unwrap(),
+                out_p.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            cli.code(),
+            0,
+            "RSTUF's CLI on {}: {cli:?}",
+            payload.display()
+        );
+        assert!(
+            cli.stdout.contains("Metadata already fully signed"),
+            "{}",
+            cli.stdout
+        );
+    }
+}
+
+/// The root the room trusts can come from the workspace's own export (the ceremony that wrote
+/// it here) instead of the input media: pending root v2 is signed in the bootstrap's workspace
+/// with neither the file nor the digest. When the input media's root and the workspace's are
+/// both there and differ, the ceremony refuses before any PIN, naming both hashes.
+#[test]
+fn the_anchor_comes_from_the_workspace_and_must_agree_with_the_input_media() {
+    let py = rstuf_python();
+    let (room, v1, pending_file) = pending_v2(&py);
+    let anchor = json(&v1);
+    let digest = signed_digest(&anchor);
+
+    // A workspace whose export holds another root v1 than the input media's.
+    let ws_bad = room.path("ws-disagree");
+    std::fs::create_dir_all(ws_bad.join("export")).unwrap();
+    let mut other = anchor.clone();
+    other["signed"]["expires"] = "2031-01-01T00:00:00Z".into();
+    let other_digest = signed_digest(&other);
+    write_json(&ws_bad.join("export/1.root.json"), &other);
+    let out = sign_pending_in(&room, &ws_bad, &pending_file, Some(&anchor), &digest);
+    assert_ne!(out.code(), 0, "{out:?}");
+    let all = format!("{}{}", out.stdout, out.stderr);
+    for want in [
+        format!(
+            "the input media's rstuf-trusted-root.json (root v1, signed bytes SHA-256 {digest}) and this workspace's export/1.root.json (root v1, signed bytes SHA-256 {other_digest}) are not the same root"
+        ),
+        "no PIN was asked".to_string(),
+    ] {
+        assert!(all.contains(&want), "{want}: {all}");
+    }
+    no_signature(&ws_bad, 2);
+
+    // The bootstrap's own workspace: anchored in its export, nothing on the input media.
+    let ws = room.path("ws");
+    let out = sign_pending_in(&room, &ws, &pending_file, None, "");
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(!out.stdout.contains("FAILED"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(
+            "trusted_root is the root this appliance trusts: export/1.root.json (root v1"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(sign_payloads(&ws, 2).len(), 2);
+}
+
+/// No signature recorded, no sign payload exported for root `version` (the workspace's own
+/// export may hold roots).
+fn no_signature(ws: &Path, version: u64) {
+    let text = std::fs::read_to_string(ws.join("sign-rstuf-pending-root-v1.transcript.jsonl"))
+        .unwrap_or_default();
+    assert!(!text.contains("\"event\":\"signed\""), "{text}");
+    assert!(sign_payloads(ws, version).is_empty());
 }

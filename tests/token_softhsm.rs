@@ -1050,6 +1050,80 @@ fn injected_token_faults_give_their_own_errors() {
     assert_eq!(std::fs::read(&file).unwrap(), original);
 }
 
+/// A module the configuration names but that is missing stops every command that loads a
+/// module (one choice for all, `driver::module::choose_module`), by `--config` and by
+/// `CONCLAVE_CONFIG` alike: exit 2, naming the file and its line, never a fallback to another
+/// module (SoftHSM2 holds alice's token and key here, so a fallback would succeed).
+#[test]
+fn a_missing_configured_module_stops_every_token_command() {
+    let p = Practice::new("alice", "ed25519");
+    let missing = p.path("missing.toml");
+    std::fs::write(
+        &missing,
+        "[pkcs11]\nmodule = \"/nonexistent/vendor-pkcs11.so\"\n",
+    )
+    .unwrap();
+    let m = missing.to_str().unwrap();
+    let md = root_md(&[p.key("alice")], 1);
+    let file = p.path("root.json");
+    std::fs::write(&file, md.to_file_bytes()).unwrap();
+    let f = file.to_str().unwrap();
+    let pin = format!("{}\n", p.pin("alice"));
+    let commands: [&[&str]; 4] = [
+        &["token", "list"],
+        &[
+            "token",
+            "keygen",
+            "--token",
+            "alice",
+            "--type",
+            "ed25519",
+            "--label",
+            "k2",
+            "--pin-stdin",
+        ],
+        &[
+            "token",
+            "bench",
+            "--token",
+            "alice",
+            "--key",
+            "alice",
+            "--pin-stdin",
+        ],
+        &[
+            "sign",
+            "--key",
+            "alice",
+            "--in",
+            f,
+            "--out",
+            f,
+            "--pin-stdin",
+        ],
+    ];
+    for args in commands {
+        let mut flagged = vec!["--config", m];
+        flagged.extend_from_slice(args);
+        for run in [
+            p.conclave(&flagged, &pin),
+            p.conclave_env(args, &pin, &[("CONCLAVE_CONFIG", m)]),
+        ] {
+            assert_eq!(run.code(), 2, "{args:?}: {run:?}");
+            assert!(
+                run.stderr.contains("/nonexistent/vendor-pkcs11.so")
+                    && run.stderr.contains(&format!("{m}:2 (pkcs11.module)")),
+                "{args:?}: {run:?}"
+            );
+        }
+    }
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        md.to_file_bytes(),
+        "file changed"
+    );
+}
+
 /// The configuration file chooses the module: `--config`, `CONCLAVE_CONFIG`; `--module` wins
 /// over it; a file that is not a PKCS#11 module, a missing named file and a misspelt field are
 /// clear errors naming the configuration file, its line and the field.

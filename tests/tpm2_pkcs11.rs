@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::profile::{ceremony_files, python_accepts, root_file, root_key_ids};
+use common::profile::{
+    ceremony_files, check_bootstrap, check_rotation, python_accepts, python_accepts_every_key,
+    root_file, root_key_ids, rotation_answers, with_log_origin,
+};
 use common::{Run, run_with_timeout};
 use conclave::tuf::canonical::Value;
 use conclave::tuf::key::Key;
@@ -203,6 +206,23 @@ impl Tpm {
         run_with_timeout(&mut cmd, stdin.as_bytes(), TIMEOUT)
     }
 
+    /// `conclave ceremony run SCRIPT` headless, PINs on standard input.
+    fn ceremony(&self, script: &str, ws: &str, answers: &str, pins: &str) -> Run {
+        self.conclave(
+            &[
+                "ceremony",
+                "run",
+                script,
+                "--workspace",
+                ws,
+                "--answers",
+                answers,
+                "--pin-stdin",
+            ],
+            pins,
+        )
+    }
+
     fn keygen(&self, token: &str, ty: &str, label: &str) -> Run {
         self.conclave(
             &[
@@ -282,37 +302,47 @@ fn tpm2_pkcs11_lists_generates_signs_and_python_tuf_accepts() {
     python_accepts(&root);
 }
 
-/// A whole bootstrap ceremony with three keyholders' tokens on one TPM (equal serials).
+/// A whole bootstrap-root with three keyholders' tokens on one TPM (equal serials, so the
+/// tokens are told apart by label), then rotate-root-keys in which alice moves to a new token on
+/// the same TPM; each sealed, each extending the key-event log.
 #[test]
-fn a_whole_ceremony_on_tpm2_pkcs11() {
-    let tpm = Tpm::new(&["alice", "bob", "carol"]);
+fn a_whole_ceremony_on_tpm2_pkcs11_then_a_keyholder_moves_to_a_new_token() {
+    let tpm = Tpm::new(&["alice", "bob", "carol", "alice-new"]);
     let (ws, answers) = ceremony_files(&tpm.dir, "ws", MODULE, "ecdsa-p256");
+    with_log_origin(&answers);
     let pins: String = ["alice", "bob", "carol"]
         .iter()
         .map(|k| format!("{k}={}\n", tpm.pin(k)))
         .collect();
-    let run = tpm.conclave(
-        &[
-            "ceremony",
-            "run",
-            "bootstrap-root",
-            "--workspace",
-            &ws,
-            "--answers",
-            &answers,
-            "--pin-stdin",
-        ],
-        &pins,
+    let run = tpm.ceremony("bootstrap-root", &ws, &answers, &pins);
+    let ws = Path::new(&ws);
+    check_bootstrap(&run, &ws.join("export"));
+
+    let rotation = rotation_answers(&tpm.dir, MODULE, "ecdsa-p256", "alice = \"alice-new\"\n");
+    let both = format!("{pins}alice@alice-new={}\n", tpm.pin("alice-new"));
+    let run = tpm.ceremony(
+        "rotate-root-keys",
+        ws.to_str().unwrap(),
+        rotation.to_str().unwrap(),
+        &both,
     );
-    assert_eq!(run.code(), 0, "{run:?}");
-    let root = Path::new(&ws).join("export/1.root.json");
-    python_accepts(&root);
-    assert_eq!(root_key_ids(&root).len(), 3);
+    let list = tpm.conclave(&["token", "list", "--module", MODULE, "--json"], "");
+    assert_eq!(list.code(), 0, "{list:?}");
+    let on_new = list.json()["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == "alice-new")
+        .unwrap()
+        .to_string();
+    let all_pins: Vec<&str> = tpm.pins.iter().map(|(_, p)| p.as_str()).collect();
+    check_rotation(&run, ws, &on_new, &all_pins);
 }
 
 /// Keyholders on different devices in one ceremony through p11-kit-proxy (which loads the
 /// modules registered in /usr/share/p11-kit/modules: SoftHSM2 and tpm2-pkcs11 here): alice and
-/// bob on SoftHSM2 tokens, carol on a TPM token.
+/// bob on SoftHSM2 tokens, carol on a TPM token; then P-384 (TPM) and Ed25519 (SoftHSM2) keys
+/// generated and used through the proxy.
 #[test]
 fn one_ceremony_mixes_softhsm2_and_tpm_tokens_through_p11_kit_proxy() {
     const PROXY: &str = "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so";
@@ -363,21 +393,62 @@ fn one_ceremony_mixes_softhsm2_and_tpm_tokens_through_p11_kit_proxy() {
         assert!(run.stdout.contains(&format!("token \"{who}\"")), "{run:?}");
     }
     let (ws, answers) = ceremony_files(&tpm.dir, "ws", PROXY, "ecdsa-p256");
-    let run = tpm.conclave(
-        &[
-            "ceremony",
-            "run",
-            "bootstrap-root",
-            "--workspace",
-            &ws,
-            "--answers",
-            &answers,
-            "--pin-stdin",
-        ],
-        &pins,
-    );
+    let run = tpm.ceremony("bootstrap-root", &ws, &answers, &pins);
     assert_eq!(run.code(), 0, "{run:?}");
     let root = Path::new(&ws).join("export/1.root.json");
     python_accepts(&root);
     assert_eq!(root_key_ids(&root).len(), 3);
+
+    // The other key types through the proxy: P-384 on carol's TPM token, Ed25519 on alice's
+    // SoftHSM2 one (the TPM offers no Ed25519), each signing; python-tuf checks every key.
+    let pin_of = |who: &str| -> String {
+        pins.lines()
+            .find_map(|l| l.strip_prefix(&format!("{who}=")))
+            .unwrap()
+            .to_string()
+    };
+    let keygen = |token: &str, ty: &str, label: &str| {
+        key_of(&tpm.conclave(
+            &[
+                "token",
+                "keygen",
+                "--module",
+                PROXY,
+                "--token",
+                token,
+                "--type",
+                ty,
+                "--label",
+                label,
+                "--pin-stdin",
+                "--json",
+            ],
+            &format!("{}\n", pin_of(token)),
+        ))
+    };
+    let p384 = keygen("carol", "ecdsa-p384", "carol-p384");
+    let ed = keygen("alice", "ed25519", "alice-ed25519");
+    let root = root_file(&tpm.dir, &[p384, ed]);
+    let f = root.to_str().unwrap();
+    for (who, key) in [("carol", "carol-p384"), ("alice", "alice-ed25519")] {
+        let run = tpm.conclave(
+            &[
+                "sign",
+                "--module",
+                PROXY,
+                "--token",
+                who,
+                "--key",
+                key,
+                "--in",
+                f,
+                "--out",
+                f,
+                "--pin-stdin",
+            ],
+            &format!("{}\n", pin_of(who)),
+        );
+        assert_eq!(run.code(), 0, "{run:?}");
+    }
+    python_accepts_every_key(&root);
 }

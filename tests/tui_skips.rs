@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use conclave::ceremony::engine::{Need, ParamJson};
-use conclave::driver::module::{ModuleUse, choose_module};
+use conclave::driver::module::{ModuleUse, Named, choose_module};
 use conclave::driver::{Opened, Plan, Session, Workspace, shipped_script};
 use conclave::tui::app::{App, Msg, Phase};
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
@@ -37,8 +37,7 @@ fn screen(app: &App) -> String {
 
 fn plan(pins: &BTreeMap<String, String>) -> Plan {
     let module = choose_module(
-        Some(Path::new("/usr/lib/softhsm/libsofthsm2.so")),
-        false,
+        Named::Flag(Path::new("/usr/lib/softhsm/libsofthsm2.so")),
         None,
         None,
         ModuleUse::Ceremony { practice: true },

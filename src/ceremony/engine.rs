@@ -513,10 +513,17 @@ impl Engine {
                     file,
                     trusted_root_name,
                     trusted_root,
+                    workspace_root_name,
+                    workspace_root,
                     ..
                 },
             ) => {
-                self.import_rstuf_pending(name, file, trusted_root_name, trusted_root)?;
+                self.import_rstuf_pending(
+                    name,
+                    file,
+                    (trusted_root_name, trusted_root),
+                    (workspace_root_name, workspace_root),
+                )?;
                 self.advance();
             }
             (Action::ImportLayout, Event::LayoutImported { file, .. }) => {

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use crate::ceremony::print;
 use crate::ceremony::script::Script;
-use crate::driver::{Answers, AnswersError, Secrets, piv_slots, read_answers, read_pins};
+use crate::driver::module::{ModuleUse, Named, choose_module_here};
+use crate::driver::{AnswersError, Secrets, piv_slots, read_answers, read_pins};
 use crate::folder::read_limited;
 
 use super::{CliError, Outcome};
@@ -52,29 +53,6 @@ pub struct RunArgs {
     pub pin_stdin: bool,
 }
 
-/// An answers file's `module = PATH` comes from the input media: it is loaded only when the
-/// appliance's configuration names it or it lies in the image's module directories
-/// ([`crate::config::Config::allow_input_module`]), checked here before anything is loaded.
-fn check_module(path: &Path, answers: &mut Answers, config: Option<&Path>) -> Result<(), CliError> {
-    let Some(module) = &answers.module else {
-        return Ok(());
-    };
-    let env = std::env::var_os(crate::config::ENV_VAR);
-    let cfg = crate::config::load(config, env.as_deref())
-        .map_err(|e| CliError::Usage(format!("configuration: {e}")))?;
-    let allowed = cfg
-        .allow_input_module(module, crate::signer::pkcs11::MODULE_DIRS)
-        .map_err(|why| {
-            CliError::Usage(format!(
-                "{}: module: refused: {}",
-                path.display(),
-                crate::text::show_message(&why)
-            ))
-        })?;
-    answers.module = Some(allowed);
-    Ok(())
-}
-
 /// The answers file's and the PIN lines' errors, with the exit code they always had (2).
 fn answers_error(e: AnswersError) -> CliError {
     match e {
@@ -97,8 +75,18 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
             (script.name, text)
         }
     };
-    let mut answers = read_answers(&a.answers).map_err(answers_error)?;
-    check_module(&a.answers, &mut answers, config)?;
+    let answers = read_answers(&a.answers).map_err(answers_error)?;
+    // The module: the answers file's (only one the appliance allows: never code from the input
+    // media), else the configuration's, else the built-in search (a real ceremony never falls
+    // back to SoftHSM2); said in the output.
+    let module = choose_module_here(
+        Named::answers(&a.answers, answers.module.as_deref()),
+        config,
+        ModuleUse::Ceremony {
+            practice: answers.practice,
+        },
+    )
+    .map_err(super::token::module_error)?;
     let mut values = std::collections::BTreeMap::new();
     for (k, v) in answers.parameters {
         let v = match v {
@@ -114,17 +102,6 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
         };
         values.insert(k, v);
     }
-    // The module: the answers file's, else the configuration's, else the built-in search (a
-    // real ceremony never falls back to SoftHSM2); said in the output.
-    let module = crate::driver::module::choose_module_here(
-        answers.module.as_deref(),
-        true,
-        config,
-        crate::driver::module::ModuleUse::Ceremony {
-            practice: answers.practice,
-        },
-    )
-    .map_err(super::token::module_error)?;
     eprintln!("conclave: PKCS#11 module {}", module.describe());
     let (piv_slot, piv_slots) = piv_slots(
         &a.answers,

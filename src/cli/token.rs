@@ -8,11 +8,11 @@ use zeroize::Zeroizing;
 
 use super::{CliError, Outcome};
 use crate::config::ModuleChoice;
-use crate::driver::module::{ModuleError, ModuleUse, choose_module_here};
+use crate::driver::module::{ChosenModule, ModuleError, ModuleUse, Named, choose_module_here};
+use crate::driver::{Located, OpenToken, TokenModule, locate_key};
 use crate::signer::Signer;
 use crate::signer::pkcs11::{
-    EdParams, KeyLookup, Module, Pin, PivSlot, TokenDesc, TokenError, TokenKey, TokenSession,
-    key_type_name, parse_key_type,
+    EdParams, Module, Pin, PivSlot, TokenDesc, TokenError, TokenKey, key_type_name, parse_key_type,
 };
 use crate::transport::bundle::file_bytes;
 use crate::tuf::key::{Algorithm, Key, KeyId, PublicKey};
@@ -69,67 +69,70 @@ impl ModuleArg {
     /// configuration file (`config`: the global `--config`, else `CONCLAVE_CONFIG`, else
     /// /etc/conclave/config.toml), else the built-in search list.
     pub fn open(&self, config: Option<&Path>) -> Result<Module, CliError> {
-        self.open_and_say_why(config).map(|(m, _)| m)
+        self.choose(config)?.open().map_err(module_error)
     }
 
-    /// [`ModuleArg::open`], also returning what chose the module (for `token list`).
-    pub fn open_and_say_why(
-        &self,
-        config: Option<&Path>,
-    ) -> Result<(Module, ModuleChoice), CliError> {
-        let chosen = choose_module_here(self.module.as_deref(), false, config, ModuleUse::Tool)
-            .map_err(module_error)?;
-        let module = chosen.open().map_err(module_error)?;
-        Ok((module, chosen.chosen_by))
+    /// Which module [`ModuleArg::open`] loads, and what chose it ([`choose_module_here`]).
+    pub fn choose(&self, config: Option<&Path>) -> Result<ChosenModule, CliError> {
+        choose_module_here(Named::flag(self.module.as_deref()), config, ModuleUse::Tool)
+            .map_err(module_error)
+    }
+}
+
+/// What a command asks a keyholder for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// The token's user PIN ([`ask_pin`]: none on a PIN pad).
+    Pin,
+    /// A YubiKey's PIV management key ([`read_pin`]).
+    ManagementKey,
+}
+
+/// Where a token command's PINs come from: [`terminal`] at the command line; the unit tests
+/// answer with fixed PINs.
+pub type Asker<'a> = dyn FnMut(Ask, &TokenDesc, &str) -> Result<Pin, CliError> + 'a;
+
+/// PINs from the terminal, or from standard input with `--pin-stdin`.
+pub fn terminal(pin_stdin: bool) -> impl FnMut(Ask, &TokenDesc, &str) -> Result<Pin, CliError> {
+    move |what, token, prompt| match what {
+        Ask::Pin => ask_pin(token, pin_stdin, prompt),
+        Ask::ManagementKey => read_pin(pin_stdin, prompt),
     }
 }
 
 /// A module that could not be chosen or loaded, as the command line reports it.
 pub fn module_error(e: ModuleError) -> CliError {
     match e {
-        ModuleError::Config(_) => CliError::Usage(e.to_string()),
+        ModuleError::Config(_) | ModuleError::Refused { .. } => CliError::Usage(e.to_string()),
         ModuleError::NoneListed { .. } => CliError::Io(e.to_string()),
         ModuleError::Token { .. } if e.exit_code() == 1 => CliError::Invalid(e.to_string()),
         ModuleError::Token { .. } => CliError::Io(e.to_string()),
     }
 }
 
-/// A key on a token by label or TUF key id, read-only (no PIN yet): on the token named by label
-/// or serial, else on whichever present token holds it; or the token to log in to first when it
-/// hides its keys until login (see [`Module::locate_key`]).
-pub fn open_key(
-    module: &Module,
-    token: Option<&str>,
-    key: &str,
-    keyholder: Option<&str>,
-) -> Result<KeyLookup, CliError> {
-    Ok(module
-        .locate_key(token, key)
-        .map_err(|e| e.for_keyholder(keyholder))?)
-}
-
-/// [`open_key`], and for a token that shows its keys only after login (YubiHSM 2), identified
-/// by label and serial: its PIN (the prompt says `purpose`), the login, then the key. The flag
-/// says whether it logged in (then no PIN is asked again).
+/// A key on a token by label or TUF key id ([`locate_key`]: on the token named by label or
+/// serial, else on whichever present token holds it), and for a token that shows its keys only
+/// after login (YubiHSM 2): its PIN (the prompt says `purpose`), the login, then the key. The
+/// flag says whether it logged in (then no PIN is asked again).
 pub fn open_key_or_login(
-    module: &Module,
+    module: &dyn TokenModule,
     token: Option<&str>,
     key: &str,
     keyholder: Option<&str>,
-    pin_stdin: bool,
+    ask: &mut Asker<'_>,
     purpose: &str,
-) -> Result<(TokenSession, TokenKey, bool), CliError> {
-    match open_key(module, token, key, keyholder)? {
-        KeyLookup::Found(session, tkey) => Ok((session, *tkey, false)),
-        KeyLookup::AfterLogin(session) => {
+) -> Result<(Box<dyn OpenToken>, TokenKey, bool), CliError> {
+    match locate_key(module, token, key).map_err(|e| e.for_keyholder(keyholder))? {
+        Located::Found(session, tkey) => Ok((session, *tkey, false)),
+        Located::AfterLogin(session) => {
             let t = session.token().clone();
             let holder = keyholder
                 .map(|k| format!(" of keyholder {k}"))
                 .unwrap_or_default();
             session.check_not_locked()?;
-            let pin = ask_pin(
+            let pin = ask(
+                Ask::Pin,
                 &t,
-                pin_stdin,
                 &format!(
                     "PIN for {t}{holder} (it shows its keys only after login) to {purpose} with key \"{key}\": "
                 ),
@@ -148,7 +151,7 @@ pub fn open_key_or_login(
 /// key, so every check that needs no PIN comes before [`SigningKey::login`].
 pub struct SigningKey {
     /// The session on the key's token.
-    pub session: TokenSession,
+    pub session: Box<dyn OpenToken>,
     /// The key.
     pub key: TokenKey,
     /// The token holding it.
@@ -158,7 +161,7 @@ pub struct SigningKey {
     /// The session is logged in already (the token showed the key only after login).
     logged_in: bool,
     /// The module, loaded for as long as the session is used.
-    _module: Module,
+    _module: Box<dyn TokenModule>,
 }
 
 impl SigningKey {
@@ -175,8 +178,27 @@ impl SigningKey {
         purpose: &str,
     ) -> Result<SigningKey, CliError> {
         let module = module.open(config)?;
+        SigningKey::on(
+            Box::new(module),
+            token,
+            key,
+            keyholder,
+            &mut terminal(pin_stdin),
+            purpose,
+        )
+    }
+
+    /// [`SigningKey::open`] on a loaded module, asking PINs through `ask`.
+    pub fn on(
+        module: Box<dyn TokenModule>,
+        token: Option<&str>,
+        key: &str,
+        keyholder: Option<&str>,
+        ask: &mut Asker<'_>,
+        purpose: &str,
+    ) -> Result<SigningKey, CliError> {
         let (session, tkey, logged_in) =
-            open_key_or_login(&module, token, key, keyholder, pin_stdin, purpose)?;
+            open_key_or_login(module.as_ref(), token, key, keyholder, ask, purpose)?;
         let token = session.token().clone();
         // A key Conclave cannot use is a device error (exit 2), as docs/hsm.md says for every
         // command that signs with a token key.
@@ -201,11 +223,16 @@ impl SigningKey {
     /// Log in to sign, unless the session is logged in already: the lockout is checked first,
     /// then the PIN asked with `prompt` ([`ask_pin`]: none on a PIN pad).
     pub fn login(&self, pin_stdin: bool, prompt: &str) -> Result<(), CliError> {
+        self.login_with(&mut terminal(pin_stdin), prompt)
+    }
+
+    /// [`SigningKey::login`], asking the PIN through `ask`.
+    pub fn login_with(&self, ask: &mut Asker<'_>, prompt: &str) -> Result<(), CliError> {
         if self.logged_in {
             return Ok(());
         }
         self.session.check_not_locked()?;
-        let pin = ask_pin(&self.token, pin_stdin, prompt)?;
+        let pin = ask(Ask::Pin, &self.token, prompt)?;
         self.session.login(&pin)?;
         drop(pin);
         Ok(())
@@ -487,8 +514,19 @@ fn root_keys(path: &Path) -> Result<(u64, Vec<RootKey>), CliError> {
 fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     // The trusted root is checked before the module is loaded.
     let trusted = a.trusted_root.as_deref().map(root_keys).transpose()?;
+    let chosen = a.module.choose(config)?;
+    let module = chosen.open().map_err(module_error)?;
+    list_on(a, trusted, &chosen.chosen_by, &module)
+}
+
+/// `token list` on a loaded module.
+fn list_on(
+    a: &ListArgs,
+    trusted: Option<(u64, Vec<RootKey>)>,
+    chosen_by: &ModuleChoice,
+    module: &dyn TokenModule,
+) -> Result<Outcome, CliError> {
     let mut seen: Vec<KeyId> = Vec::new();
-    let (module, chosen_by) = a.module.open_and_say_why(config)?;
     let (scan, no_device) = match module.scan() {
         Ok(scan) => (scan, None),
         Err(e @ TokenError::NoDevice { .. }) => (Default::default(), Some(e.to_string())),
@@ -499,7 +537,7 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     let mut out = String::new();
     out.push_str(&format!(
         "module {} (chosen by {chosen_by})\n",
-        module.path().display()
+        module.name()
     ));
     if let (Some(p), Some((version, _))) = (&a.trusted_root, &trusted) {
         out.push_str(&format!(
@@ -518,7 +556,7 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     }
     for t in &tokens {
         let keys: Result<Vec<TokenKey>, TokenError> = if t.initialized {
-            module.open_session(t, false).and_then(|s| s.keys())
+            module.open(t, false).and_then(|s| s.keys())
         } else {
             Ok(Vec::new())
         };
@@ -543,6 +581,9 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         }
         if t.protected_path {
             flags.push("PIN pad (the PIN is entered on the reader)");
+        }
+        if t.clock == crate::signer::pkcs11::TokenClock::Unknown {
+            flags.push("token clock unknown (it does not read as a time)");
         }
         if !t.initialized {
             out.push_str(&format!(
@@ -585,7 +626,7 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
                                 crate::text::show(&key.key_id().0)
                             ));
                             let certs = module
-                                .open_session(t, false)
+                                .open(t, false)
                                 .and_then(|s| s.certificates_for(&k.id))
                                 .unwrap_or_default();
                             for (label, der) in &certs {
@@ -697,7 +738,7 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     }
     if a.json {
         let mut v = serde_json::json!({
-            "module": module.path().display().to_string(),
+            "module": module.name(),
             "module_chosen_by": chosen_by.to_string(),
             "tokens": json_tokens,
         });
@@ -792,9 +833,39 @@ fn keygen(a: &KeygenArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         })
         .transpose()?;
     let module = a.module.open(config)?;
+    let parsed = ParsedKeygen {
+        alg,
+        ed,
+        id,
+        piv_slot,
+    };
+    keygen_on(a, parsed, &module, &mut terminal(a.pin_stdin))
+}
+
+/// `token keygen`'s arguments, checked before the module is loaded.
+struct ParsedKeygen {
+    alg: Algorithm,
+    ed: EdParams,
+    id: Option<Vec<u8>>,
+    piv_slot: Option<PivSlot>,
+}
+
+/// `token keygen` on a loaded module, asking PINs through `ask`.
+fn keygen_on(
+    a: &KeygenArgs,
+    p: ParsedKeygen,
+    module: &dyn TokenModule,
+    ask: &mut Asker<'_>,
+) -> Result<Outcome, CliError> {
+    let ParsedKeygen {
+        alg,
+        ed,
+        id,
+        piv_slot,
+    } = p;
     let token = module.find_token(&a.token)?;
     warn_advisories(&token, alg);
-    let session = module.open_session(&token, true)?;
+    let session = module.open(&token, true)?;
     if piv_slot.is_some() && !token.is_piv() {
         return Err(CliError::Usage(format!(
             "--piv-slot is for a YubiKey through ykcs11; {token} is not one"
@@ -805,23 +876,24 @@ fn keygen(a: &KeygenArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         // login; the module sets the labels.
         let slot = piv_slot.unwrap_or(PivSlot::DIGITAL_SIGNATURE);
         session.check_not_locked()?;
-        let pin = ask_pin(
+        let pin = ask(
+            Ask::Pin,
             &token,
-            a.pin_stdin,
             &format!(
                 "PIN for {token} to generate {} key in PIV slot {slot}: ",
                 alg.label()
             ),
         )?;
-        let management_key = read_pin(
-            a.pin_stdin,
+        let management_key = ask(
+            Ask::ManagementKey,
+            &token,
             &format!("PIV management key for {token} (never stored or shown): "),
         )?;
         let start = Instant::now();
         let g = session.generate_piv(alg, slot, &management_key, &pin, a.practice)?;
         drop(management_key);
         drop(pin);
-        return keygen_done(a, &token, alg, &g, &session, start.elapsed());
+        return keygen_done(a, &token, alg, &g, session.as_ref(), start.elapsed());
     }
     // Refuse an existing label before asking for the PIN (public objects are visible).
     if session.keys()?.iter().any(|k| k.label == a.label) {
@@ -832,9 +904,9 @@ fn keygen(a: &KeygenArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         .into());
     }
     session.check_not_locked()?;
-    let pin = ask_pin(
+    let pin = ask(
+        Ask::Pin,
         &token,
-        a.pin_stdin,
         &format!(
             "PIN for {token} to generate {} key \"{}\": ",
             alg.label(),
@@ -845,7 +917,7 @@ fn keygen(a: &KeygenArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     drop(pin);
     let start = Instant::now();
     let g = session.generate(alg, &a.label, id, ed)?;
-    keygen_done(a, &token, alg, &g, &session, start.elapsed())
+    keygen_done(a, &token, alg, &g, session.as_ref(), start.elapsed())
 }
 
 fn keygen_done(
@@ -853,7 +925,7 @@ fn keygen_done(
     token: &TokenDesc,
     alg: Algorithm,
     g: &crate::signer::pkcs11::GeneratedKey,
-    session: &crate::signer::pkcs11::TokenSession,
+    session: &dyn OpenToken,
     took: Duration,
 ) -> Result<Outcome, CliError> {
     // An attestation the token exposes for the new key (e.g. ykcs11) is kept with the key.
@@ -913,9 +985,22 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
             types.push(Some(parse_alg(t)?));
         }
     }
-    let module_path = crate::driver::find_softhsm(a.module.as_deref()).ok_or_else(|| {
-        CliError::Usage("SoftHSM2 (libsofthsm2.so) not found; install the Debian package softhsm2 or give --module".into())
+    // Practice tokens are SoftHSM2 files: `--module`, else SoftHSM2 in the usual places (the
+    // configuration names the keyholders' module and is not read).
+    let chosen = crate::driver::module::choose_module(
+        Named::flag(a.module.as_deref()),
+        None,
+        None,
+        ModuleUse::Rehearsal,
+    )
+    .map_err(|e| match e.token_error() {
+        Some(TokenError::NoModule { .. }) => CliError::Usage(
+            "SoftHSM2 (libsofthsm2.so) not found; install the Debian package softhsm2 or give --module"
+                .into(),
+        ),
+        _ => module_error(e),
     })?;
+    let module_path = chosen.path.clone();
     std::fs::create_dir_all(&a.dir)
         .map_err(|e| CliError::Io(format!("cannot create {}: {e}", a.dir.display())))?;
     let dir = a
@@ -964,7 +1049,7 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
         };
     }
 
-    let module = Module::open(Some(&module_path))?;
+    let module = chosen.open().map_err(module_error)?;
     let mut rows = Vec::new();
     let mut text = String::new();
     text.push_str(&format!(
@@ -1190,6 +1275,20 @@ impl TokenSignature {
 /// a role names the key); then PIN, login, sign, and verification of the signature in software.
 /// Writes nothing: the callers decide what to write (a signed file, a bundle).
 pub fn sign_with_token(req: &SignRequest<'_>) -> Result<TokenSignature, CliError> {
+    sign_with_token_on(
+        req,
+        &mut || Ok(Box::new(req.module.open(req.config)?)),
+        &mut terminal(req.pin_stdin),
+    )
+}
+
+/// [`sign_with_token`] with the module loaded by `load` (after every check that needs no
+/// token) and PINs asked through `ask`.
+fn sign_with_token_on(
+    req: &SignRequest<'_>,
+    load: &mut dyn FnMut() -> Result<Box<dyn TokenModule>, CliError>,
+    ask: &mut Asker<'_>,
+) -> Result<TokenSignature, CliError> {
     // 1. Everything that can be checked before touching the token.
     let in_bytes = std::fs::read(req.metadata)
         .map_err(|e| CliError::Io(format!("cannot read {}: {e}", req.metadata.display())))?;
@@ -1221,13 +1320,12 @@ pub fn sign_with_token(req: &SignRequest<'_>) -> Result<TokenSignature, CliError
         .keyholder
         .map(|k| format!(" of keyholder {k}"))
         .unwrap_or_default();
-    let k = SigningKey::open(
-        req.module,
-        req.config,
+    let k = SigningKey::on(
+        load()?,
         req.token,
         req.key,
         req.keyholder,
-        req.pin_stdin,
+        ask,
         &format!("sign {what}"),
     )?;
     let (token, tkey, public) = (&k.token, &k.key, &k.public);
@@ -1270,14 +1368,16 @@ pub fn sign_with_token(req: &SignRequest<'_>) -> Result<TokenSignature, CliError
     }
 
     // 3. PIN, login, sign, verify.
-    k.login(
-        req.pin_stdin,
+    k.login_with(
+        ask,
         &format!(
             "PIN for {token}{holder} to sign {what} with key \"{}\": ",
             tkey.label
         ),
     )?;
-    let mut signer = k.session.signer(tkey)?;
+    let token = token.clone();
+    let key_label = tkey.label.clone();
+    let mut signer = k.session.signer(&k.key)?;
     let msg = md.signed_bytes();
     let start = Instant::now();
     let sig = signer.sign(msg).map_err(|e| match e {
@@ -1290,14 +1390,14 @@ pub fn sign_with_token(req: &SignRequest<'_>) -> Result<TokenSignature, CliError
     // `signer.sign` verified the signature against the token's public key, whose material is
     // the material of every key id in `keyids` (matched above): not verified again here.
     Ok(TokenSignature {
-        material: signer.public_key().material(),
+        material,
         md,
         sig,
         keyids,
         named_by,
         roles: auth.roles,
-        token: token.clone(),
-        key_label: tkey.label.clone(),
+        token,
+        key_label,
         what,
         took,
     })
@@ -1406,4 +1506,261 @@ fn done(stdout: String) -> Result<Outcome, CliError> {
         stdout,
         success: true,
     })
+}
+
+/// The token commands driven through the token seam with the driver's test double
+/// (`driver::fake_tokens`: in-memory tokens that follow SoftHSM2's PKCS#11 answers: public key
+/// objects listed without login, `CKR_PIN_INCORRECT` on a wrong PIN); the same commands on
+/// SoftHSM2 itself are tests/token_softhsm.rs.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::fake_tokens::FakeTokens;
+    use std::cell::Cell;
+
+    /// A keyholder who answers every PIN prompt with `pin`, counting the prompts.
+    fn answering<'a>(
+        pin: &'a str,
+        asked: &'a Cell<u32>,
+    ) -> impl FnMut(Ask, &TokenDesc, &str) -> Result<Pin, CliError> + 'a {
+        move |what, _token, prompt| {
+            assert_eq!(what, Ask::Pin, "{prompt}");
+            asked.set(asked.get() + 1);
+            Ok(Zeroizing::new(pin.to_string()))
+        }
+    }
+
+    fn keygen_args(token: &str, label: &str) -> KeygenArgs {
+        KeygenArgs {
+            module: ModuleArg { module: None },
+            token: token.into(),
+            key_type: "ed25519".into(),
+            label: label.into(),
+            id: None,
+            ed_params: "auto".into(),
+            pin_stdin: false,
+            piv_slot: None,
+            practice: false,
+            json: false,
+        }
+    }
+
+    fn parsed() -> ParsedKeygen {
+        ParsedKeygen {
+            alg: Algorithm::Ed25519,
+            ed: EdParams::Auto,
+            id: None,
+            piv_slot: None,
+        }
+    }
+
+    /// Generate key `label` on `token` through `token keygen`; its TUF key.
+    fn keygen(fakes: &FakeTokens, token: &str, label: &str, pin: &str) -> Key {
+        let asked = Cell::new(0);
+        keygen_on(
+            &keygen_args(token, label),
+            parsed(),
+            fakes,
+            &mut answering(pin, &asked),
+        )
+        .unwrap();
+        assert_eq!(asked.get(), 1);
+        let t = fakes.find_token(token).unwrap();
+        let k = fakes.open(&t, false).unwrap().find_key(label).unwrap();
+        k.tuf_key().unwrap()
+    }
+
+    #[test]
+    fn token_keygen_makes_a_key_refuses_a_taken_label_before_the_pin_and_a_wrong_pin() {
+        let fakes = FakeTokens::new();
+        fakes.add("alice", "1001", "alice-pin");
+        let asked = Cell::new(0);
+        let out = keygen_on(
+            &keygen_args("alice", "root-key"),
+            parsed(),
+            &fakes,
+            &mut answering("alice-pin", &asked),
+        )
+        .unwrap();
+        let key = fakes
+            .open(&fakes.find_token("1001").unwrap(), false)
+            .unwrap()
+            .find_key("root-key")
+            .unwrap()
+            .tuf_key()
+            .unwrap();
+        assert!(
+            out.stdout
+                .starts_with("generated Ed25519 key \"root-key\" on ")
+                && out.stdout.contains(&format!("keyid      {}", key.key_id())),
+            "{}",
+            out.stdout
+        );
+        // The label is taken: refused before any PIN is asked (public objects are visible).
+        let asked = Cell::new(0);
+        let e = keygen_on(
+            &keygen_args("alice", "root-key"),
+            parsed(),
+            &fakes,
+            &mut answering("alice-pin", &asked),
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert_eq!(asked.get(), 0);
+        assert_eq!(e.exit_code(), 1, "{e}");
+        assert!(e.to_string().contains("label \"root-key\""), "{e}");
+        // A wrong PIN is refused (exit 1) and makes no key.
+        let e = keygen_on(
+            &keygen_args("alice", "other"),
+            parsed(),
+            &fakes,
+            &mut answering("wrong-pin", &asked),
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 1, "{e}");
+        assert_eq!(fakes.key_count("alice"), 1);
+        // An unknown token names the present ones.
+        let e = keygen_on(
+            &keygen_args("bob", "k"),
+            parsed(),
+            &fakes,
+            &mut answering("x", &asked),
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(e.to_string().contains("alice"), "{e}");
+    }
+
+    #[test]
+    fn token_list_shows_each_token_and_its_keys_and_what_chose_the_module() {
+        let fakes = FakeTokens::new();
+        fakes.add("alice", "1001", "alice-pin");
+        fakes.add("bob", "1002", "bob-pin");
+        let key = keygen(&fakes, "alice", "alice-root", "alice-pin");
+        let args = ListArgs {
+            module: ModuleArg { module: None },
+            trusted_root: None,
+            json: false,
+        };
+        let by = ModuleChoice::Flag("/usr/lib/x.so".into());
+        let out = list_on(&args, None, &by, &fakes).unwrap().stdout;
+        assert!(
+            out.starts_with("module fake-tokens (test double) (chosen by --module)\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("token \"alice\"\n  serial        1001"),
+            "{out}"
+        );
+        assert!(
+            out.contains("alice-root") && out.contains(&key.key_id().0),
+            "{out}"
+        );
+        assert!(
+            out.contains("token \"bob\"\n  serial        1002")
+                && out.contains("keys          none"),
+            "{out}"
+        );
+        let json = ListArgs {
+            module: ModuleArg { module: None },
+            trusted_root: None,
+            json: true,
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&list_on(&json, None, &by, &fakes).unwrap().stdout).unwrap();
+        assert_eq!(v["module_chosen_by"], "--module");
+        assert_eq!(v["tokens"][0]["keys"][0]["keyid"], key.key_id().0.as_str());
+        // No token present.
+        fakes.remove("alice");
+        fakes.remove("bob");
+        let out = list_on(&args, None, &by, &fakes).unwrap().stdout;
+        assert!(out.ends_with("no tokens present\n"), "{out}");
+    }
+
+    /// `sign`'s key lookup (through [`SigningKey`]): found by label on whichever present token
+    /// holds it, the PIN asked once, and the signature verifies against the key the root lists.
+    #[test]
+    fn sign_finds_the_key_on_whichever_token_holds_it_and_signs_a_root() {
+        use crate::signer::software::SoftwareSigner;
+        use crate::tuf::edit::{RoleKeys, new_root};
+        let fakes = FakeTokens::new();
+        fakes.add("alice", "1001", "alice-pin");
+        fakes.add("bob", "1002", "bob-pin");
+        let key = keygen(&fakes, "bob", "bob-root", "bob-pin");
+        // alice holds a key too: a token that requires login and shows no key at all is taken
+        // for one that hides its keys until login (yubihsm_pkcs11), see `locate_key`.
+        keygen(&fakes, "alice", "alice-root", "alice-pin");
+        let other = SoftwareSigner::from_seed(Algorithm::Ed25519, &[9; 32]).unwrap();
+        let roles: Vec<RoleKeys> = RoleType::ALL
+            .iter()
+            .map(|r| RoleKeys {
+                role: *r,
+                keys: vec![key.clone(), other.key().clone()],
+                threshold: 2,
+            })
+            .collect();
+        let exp = time::macros::datetime!(2040-01-01 0:00 UTC);
+        let root = Metadata::new(new_root(&roles, exp).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("1.root.json");
+        std::fs::write(&file, root.to_file_bytes()).unwrap();
+        let module = ModuleArg { module: None };
+        let req = SignRequest {
+            module: &module,
+            config: None,
+            token: None,
+            key: "bob-root",
+            keyholder: Some("bob"),
+            metadata: &file,
+            trusted_root: None,
+            pin_stdin: false,
+            force: false,
+        };
+        let asked = Cell::new(0);
+        let signed = sign_with_token_on(
+            &req,
+            &mut || Ok(Box::new(fakes.clone())),
+            &mut answering("bob-pin", &asked),
+        )
+        .unwrap();
+        assert_eq!(asked.get(), 1);
+        assert_eq!(signed.token.label, "bob");
+        assert_eq!(signed.keyids, vec![key.key_id()]);
+        key.public_key()
+            .unwrap()
+            .verify(signed.md.signed_bytes(), &signed.sig)
+            .unwrap();
+        let sigs = [Signature {
+            keyid: key.key_id(),
+            sig: hex::encode(&signed.sig),
+            unrecognized: Default::default(),
+        }];
+        assert!(
+            signed
+                .threshold_lines(&sigs)
+                .contains("not enough signatures yet"),
+            "{}",
+            signed.threshold_lines(&sigs)
+        );
+        // A key no present token holds: the error names what the tokens hold.
+        let missing = SignRequest {
+            key: "carol-root",
+            ..req
+        };
+        let e = sign_with_token_on(
+            &missing,
+            &mut || Ok(Box::new(fakes.clone())),
+            &mut answering("bob-pin", &asked),
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("carol-root")
+                && e.to_string().contains("bob-root")
+                && e.to_string().contains("alice-root"),
+            "{e}"
+        );
+        assert_eq!(asked.get(), 1, "no PIN asked for a key that is not there");
+    }
 }

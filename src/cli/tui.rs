@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use crate::driver::module::{ModuleUse, choose_module_here};
+use crate::driver::module::{ModuleUse, Named, choose_module_here};
 use crate::driver::{Plan, Workspace, script_list, script_text, shipped_script};
 use crate::tui::app::{App, Phase};
 
@@ -61,34 +61,7 @@ pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         }
         None => None,
     };
-    let piv_slot = a
-        .piv_slot
-        .as_deref()
-        .map(|s| {
-            crate::signer::pkcs11::PivSlot::parse(s).ok_or_else(|| {
-                CliError::Usage(format!(
-                    "--piv-slot must be 9a, 9c, 9d, 9e or 82..95, not \"{}\"",
-                    crate::text::show(s)
-                ))
-            })
-        })
-        .transpose()?;
-    let plan = Plan {
-        practice: a.practice,
-        piv_slot,
-        module: Some(
-            choose_module_here(
-                a.module.as_deref(),
-                false,
-                config,
-                ModuleUse::Ceremony {
-                    practice: a.practice,
-                },
-            )
-            .map_err(super::token::module_error)?,
-        ),
-        ..Plan::default()
-    };
+    let plan = plan(a, config)?;
     let head = format!(
         "ceremony (PKCS#11 module {})",
         plan.module
@@ -113,6 +86,40 @@ pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         }),
     };
     finish_ui(app, &head)
+}
+
+/// The plan `conclave tui` starts from: practice or not, the PIV slot, and the module
+/// ([`choose_module_here`]: `--module`, else the configuration, else the built-in search; a
+/// named module that is missing is an error, never a fallback).
+fn plan(a: &TuiArgs, config: Option<&Path>) -> Result<Plan, CliError> {
+    let piv_slot = a
+        .piv_slot
+        .as_deref()
+        .map(|s| {
+            crate::signer::pkcs11::PivSlot::parse(s).ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--piv-slot must be 9a, 9c, 9d, 9e or 82..95, not \"{}\"",
+                    crate::text::show(s)
+                ))
+            })
+        })
+        .transpose()?;
+    let plan = Plan {
+        practice: a.practice,
+        piv_slot,
+        module: Some(
+            choose_module_here(
+                Named::flag(a.module.as_deref()),
+                config,
+                ModuleUse::Ceremony {
+                    practice: a.practice,
+                },
+            )
+            .map_err(super::token::module_error)?,
+        ),
+        ..Plan::default()
+    };
+    Ok(plan)
 }
 
 /// Run the UI; afterwards print the finished ceremony's summary and checks.
@@ -151,4 +158,48 @@ pub fn rehearse(ws: &Workspace, script: &str) -> Result<Outcome, CliError> {
             ws.dir.display()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `conclave tui` chooses its module as every command does: a configured module that is
+    /// missing stops it (exit 2, naming the configuration's line), never a silent fallback.
+    #[test]
+    fn a_missing_configured_module_stops_the_ui_before_it_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config.toml");
+        std::fs::write(
+            &cfg,
+            "[pkcs11]\nmodule = \"/nonexistent/vendor-pkcs11.so\"\n",
+        )
+        .unwrap();
+        for practice in [false, true] {
+            let a = TuiArgs {
+                practice,
+                ..TuiArgs::default()
+            };
+            let Err(e) = plan(&a, Some(&cfg)) else {
+                panic!("the UI started without its configured module");
+            };
+            assert_eq!(e.exit_code(), 2, "{e}");
+            assert!(
+                e.to_string().contains("/nonexistent/vendor-pkcs11.so")
+                    && e.to_string().contains("config.toml:2 (pkcs11.module)"),
+                "{e}"
+            );
+        }
+        // --module wins, and is said.
+        let module = dir.path().join("vendor.so");
+        std::fs::write(&module, b"").unwrap();
+        let a = TuiArgs {
+            module: Some(module.clone()),
+            ..TuiArgs::default()
+        };
+        let plan = plan(&a, Some(&cfg)).unwrap();
+        let chosen = plan.module.unwrap();
+        assert_eq!(chosen.path, module);
+        assert!(chosen.describe().ends_with("(chosen by --module)"));
+    }
 }

@@ -60,10 +60,16 @@ pub fn check(report: &CeremonyReport, clock: &dyn Clock) -> Result<Vec<Check>, D
         .map_or_else(|| export.join("1.root.json"), |(_, kg)| kg.clone());
     // An RSTUF bootstrap that left root v1 pending: checked as RSTUF's payload, and the
     // transcript cannot be anchored in root v1 yet.
-    let pending = super::rstuf::pending_bootstrap(export);
     // Signatures over RSTUF's pending root: checked against the pending root the transcript
-    // recorded, and the transcript is anchored in its trusted root.
+    // recorded, and the transcript is anchored in its trusted root (unanchored for a pending
+    // root v1: no root is in force yet).
     let rstuf_sign = super::rstuf::pending_sign_check(report);
+    let pending = if rstuf_sign.is_none() {
+        super::rstuf::pending_bootstrap(export)
+    } else {
+        None
+    };
+    let unanchored = pending.is_some() || rstuf_sign.as_ref().is_some_and(|(_, a)| a.is_none());
     let mut checks = match (tuf_on_ci, &rstuf_sign) {
         (Some((c, _)), _) => vec![c],
         (None, Some((c, _))) => vec![c.clone()],
@@ -105,12 +111,12 @@ pub fn check(report: &CeremonyReport, clock: &dyn Clock) -> Result<Vec<Check>, D
     })
     .map_err(|e| DriverError::Io(e.to_string()))?;
     if let Some((_, anchor)) = &rstuf_sign {
-        files.trusted_root = Some(anchor.clone());
+        files.trusted_root = anchor.clone();
     }
     let a = files.verify(false);
     let anchor = match (&pending, &rstuf_sign) {
-        (Some(_), _) => String::new(),
-        (None, Some((_, (name, _)))) => format!(
+        (Some(_), _) | (None, Some((_, None))) => String::new(),
+        (None, Some((_, Some((name, _))))) => format!(
             " --trusted-root TRUSTED-ROOT.json (the trusted_root of {}, as RSTUF serves it)",
             crate::text::show(name)
         ),
@@ -126,13 +132,9 @@ pub fn check(report: &CeremonyReport, clock: &dyn Clock) -> Result<Vec<Check>, D
                 .map(|l| format!(" --log {}", l.display()))
                 .unwrap_or_default()
         ),
-        passed: if pending.is_some() {
-            a.intact()
-        } else {
-            a.passed()
-        },
+        passed: if unanchored { a.intact() } else { a.passed() },
         reason: (!a.passed()).then(|| a.verdict_text().1),
-        note: pending.is_some().then(|| {
+        note: unanchored.then(|| {
             "unanchored: root v1 is pending in RSTUF; once RSTUF has its threshold, anchor the transcript with --trusted-root".to_string()
         }),
     });

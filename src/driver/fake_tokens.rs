@@ -241,6 +241,23 @@ impl FakeTokens {
 pub const YUBIHSM_LABEL: &str = "YubiHSM";
 
 impl TokenModule for FakeTokens {
+    fn name(&self) -> String {
+        MODULE.into()
+    }
+
+    /// A new token in a free slot, as SoftHSM2's `C_InitToken` + `C_InitPIN` make one (its
+    /// serial numbered here); the SO PIN is not kept (the double has no SO login).
+    fn init_token(
+        &self,
+        label: &str,
+        _so_pin: &Pin,
+        user_pin: &Pin,
+    ) -> Result<TokenDesc, TokenError> {
+        let serial = format!("fake{:04}", self.lock().tokens.len() + 1);
+        self.add(label, &serial, user_pin);
+        self.find_token(&serial)
+    }
+
     fn tokens(&self) -> Result<Vec<TokenDesc>, TokenError> {
         Ok(self
             .lock()
@@ -393,6 +410,11 @@ impl OpenToken for FakeSession {
                 })
                 .collect())
         })
+    }
+
+    /// The double holds no certificate objects.
+    fn certificates_for(&self, _id: &[u8]) -> Result<Vec<(String, Vec<u8>)>, TokenError> {
+        self.on_token("C_FindObjects", |_| Ok(Vec::new()))
     }
 
     fn objects_with_id_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, String)>, TokenError> {

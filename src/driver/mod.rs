@@ -46,13 +46,13 @@ pub use lock::{LOCK_FILE, WorkspaceLock};
 pub use plan::Plan;
 pub use practice::{
     PRACTICE_CHILD, PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, PracticeToken, PracticeTokenError,
-    REHEARSE_CHILD, die_with_parent, find_softhsm, in_softhsm_child, init_practice_tokens,
-    random_digits, run_softhsm_child,
+    REHEARSE_CHILD, die_with_parent, in_softhsm_child, init_practice_tokens, random_digits,
+    run_softhsm_child,
 };
 pub use report::{CeremonyReport, KeyLog, KeyRow};
 pub use runner::{run, run_real};
 pub use scripts::{MAX_SCRIPT, SHIPPED_SCRIPTS, script_list, script_text, shipped_script};
 pub use session::{Opened, Session, rehearsal_unfinished};
-pub use token_device::{OpenToken, TokenModule, TokenSigner};
+pub use token_device::{Located, OpenToken, TokenModule, TokenSigner, locate_key};
 pub use tuf_on_ci::{metadata_dir, no_rehearsal, read_metadata_folder, write_metadata_folder};
 pub use workspace::{Workspace, prepare, rehearsal_workspace};

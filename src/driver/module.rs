@@ -1,7 +1,9 @@
 //! Which PKCS#11 module a command loads: one choice for every command (`sign`, `token`, `log
 //! sign`, `bundle`, `intoto`, `tui`, `rehearse`, `ceremony run`).
 //!
-//! Precedence: `--module` (or the answers file's `module` for `ceremony run`), else
+//! Precedence: `--module` (or the answers file's `module` for `ceremony run`, which comes from
+//! the input media and is loaded only when the configuration names it or it lies in one of the
+//! image's module directories, checked before anything is loaded), else
 //! `pkcs11.module` / `pkcs11.modules` of the configuration file (`--config`, else
 //! `CONCLAVE_CONFIG`, else /etc/conclave/config.toml), else the built-in search. A module that
 //! is named but missing is an error everywhere, never a fallback. The built-in search depends on
@@ -48,6 +50,15 @@ pub enum ModuleError {
         source: Box<TokenError>,
         /// What named the module (`None`: `--module` or the built-in search).
         chosen_by: Option<String>,
+    },
+    /// The answers file names a module that neither the appliance's configuration names nor
+    /// the image's module directories hold: code from the input media is never loaded.
+    #[error("{}: module: refused: {}", file.display(), crate::text::show_message(why))]
+    Refused {
+        /// The answers file.
+        file: PathBuf,
+        /// Why ([`crate::config::Config::allow_input_module`]).
+        why: String,
     },
     /// No module of the configuration's list exists.
     #[error("none of the PKCS#11 modules listed in {place} exists: {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
@@ -133,21 +144,58 @@ pub fn builtin_candidates(purpose: ModuleUse) -> Vec<PathBuf> {
     out
 }
 
-/// Choose the module: `flag` (`--module`, or the answers file's module when `from_answers`),
+/// Who named a module, if anyone did.
+#[derive(Debug, Clone, Copy)]
+pub enum Named<'a> {
+    /// Nobody: the configuration file, else the built-in search.
+    Nothing,
+    /// `--module PATH` on the command line (the operator's own choice).
+    Flag(&'a Path),
+    /// `module = PATH` in an answers file (`file`), which lies on the input media.
+    Answers {
+        /// The answers file.
+        file: &'a Path,
+        /// The module it names.
+        module: &'a Path,
+    },
+}
+
+impl<'a> Named<'a> {
+    /// `--module`, when given.
+    pub fn flag(path: Option<&'a Path>) -> Named<'a> {
+        path.map_or(Named::Nothing, Named::Flag)
+    }
+
+    /// The answers file `file`'s `module`, when it names one.
+    pub fn answers(file: &'a Path, module: Option<&'a Path>) -> Named<'a> {
+        module.map_or(Named::Nothing, |module| Named::Answers { file, module })
+    }
+}
+
+/// Choose the module, for every command: `named` (`--module`; or the answers file's module,
+/// refused unless the configuration names it or it lies in the image's module directories),
 /// else the configuration file (`config`: `--config`; `env`: the value of `CONCLAVE_CONFIG`),
-/// else the built-in search for `purpose`. A rehearsal reads no configuration.
+/// else the built-in search for `purpose`. A rehearsal reads no configuration. A module that
+/// is named but missing is an error, never a fallback.
 pub fn choose_module(
-    flag: Option<&Path>,
-    from_answers: bool,
+    named: Named<'_>,
     config: Option<&Path>,
     env: Option<&OsStr>,
     purpose: ModuleUse,
 ) -> Result<ChosenModule, ModuleError> {
-    let choice = match (flag, purpose) {
-        (Some(p), _) if from_answers => ModuleChoice::Answers(p.to_path_buf()),
-        (Some(p), _) => ModuleChoice::Flag(p.to_path_buf()),
-        (None, ModuleUse::Rehearsal) => ModuleChoice::BuiltIn,
-        (None, _) => crate::config::load(config, env)?.module_choice(None),
+    let choice = match (named, purpose) {
+        (Named::Answers { file, module }, _) => {
+            let allowed = crate::config::load(config, env)?
+                .allow_input_module(module, MODULE_DIRS)
+                .map_err(|why| ModuleError::Refused {
+                    file: file.to_path_buf(),
+                    why,
+                })?;
+            ModuleChoice::Answers(allowed)
+        }
+        (Named::Flag(p), _) => ModuleChoice::Flag(p.to_path_buf()),
+        (Named::Nothing, ModuleUse::Rehearsal) => ModuleChoice::BuiltIn,
+        (Named::Nothing, _) => crate::config::load(config, env)?.module_choice(None),
     };
     let chosen = |path: PathBuf, chosen_by: ModuleChoice| ChosenModule {
         path,
@@ -198,13 +246,12 @@ pub fn choose_module(
 
 /// [`choose_module`] with `CONCLAVE_CONFIG` from this process's environment.
 pub fn choose_module_here(
-    flag: Option<&Path>,
-    from_answers: bool,
+    named: Named<'_>,
     config: Option<&Path>,
     purpose: ModuleUse,
 ) -> Result<ChosenModule, ModuleError> {
     let env = std::env::var_os(crate::config::ENV_VAR);
-    choose_module(flag, from_answers, config, env.as_deref(), purpose)
+    choose_module(named, config, env.as_deref(), purpose)
 }
 
 #[cfg(test)]
@@ -230,13 +277,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.so");
         for purpose in ALL {
-            let e = choose_module(Some(&missing), false, None, None, purpose).unwrap_err();
+            let e = choose_module(Named::Flag(&missing), None, None, purpose).unwrap_err();
             assert!(
                 matches!(e.token_error(), Some(TokenError::ModuleMissing { .. })),
                 "{purpose:?}: {e}"
             );
-            let e = choose_module(Some(&missing), true, None, None, purpose).unwrap_err();
-            assert!(e.to_string().contains("the answers file"), "{e}");
+            // An answers file's module that does not exist is refused before anything else.
+            let answers = Named::Answers {
+                file: Path::new("answers.toml"),
+                module: &missing,
+            };
+            let e = choose_module(answers, None, None, purpose).unwrap_err();
+            assert!(matches!(e, ModuleError::Refused { .. }), "{e}");
+            assert!(
+                e.to_string().starts_with("answers.toml: module: refused"),
+                "{e}"
+            );
         }
         let cfg = config(
             dir.path(),
@@ -247,21 +303,60 @@ mod tests {
             ModuleUse::Ceremony { practice: true },
             ModuleUse::Tool,
         ] {
-            let e = choose_module(None, false, Some(&cfg), None, purpose).unwrap_err();
+            let e = choose_module(Named::Nothing, Some(&cfg), None, purpose).unwrap_err();
             assert!(
                 e.to_string().contains("config.toml:2"),
                 "{purpose:?} names the configuration line: {e}"
             );
             // Through CONCLAVE_CONFIG too.
-            let e = choose_module(None, false, None, Some(cfg.as_os_str()), purpose).unwrap_err();
+            let e =
+                choose_module(Named::Nothing, None, Some(cfg.as_os_str()), purpose).unwrap_err();
             assert!(e.to_string().contains("config.toml:2"), "{e}");
         }
         let cfg = config(
             dir.path(),
             &format!("[pkcs11]\nmodules = [\"{}\"]\n", missing.display()),
         );
-        let e = choose_module(None, false, Some(&cfg), None, REAL).unwrap_err();
+        let e = choose_module(Named::Nothing, Some(&cfg), None, REAL).unwrap_err();
         assert!(matches!(e, ModuleError::NoneListed { .. }), "{e}");
+    }
+
+    /// `ceremony run`'s answers file lies on the input media: its module is loaded only when
+    /// the appliance's configuration names it (or it lies in an image module directory).
+    #[test]
+    fn an_answers_files_module_is_loaded_only_when_the_appliance_allows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let stick = dir.path().join("stick");
+        std::fs::create_dir_all(&stick).unwrap();
+        let module = stick.join("vendor-pkcs11.so");
+        std::fs::write(&module, b"").unwrap();
+        let answers = Named::Answers {
+            file: Path::new("/media/stick/answers.toml"),
+            module: &module,
+        };
+        let none = config(dir.path(), "");
+        for practice in [false, true] {
+            let e = choose_module(answers, Some(&none), None, ModuleUse::Ceremony { practice })
+                .unwrap_err();
+            assert!(matches!(e, ModuleError::Refused { .. }), "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with("/media/stick/answers.toml: module: refused")
+                    && e.to_string().contains("never loaded"),
+                "{e}"
+            );
+        }
+        let cfg = config(
+            dir.path(),
+            &format!("[pkcs11]\nmodule = \"{}\"\n", module.display()),
+        );
+        let c = choose_module(answers, Some(&cfg), None, REAL).unwrap();
+        assert_eq!(c.path, module.canonicalize().unwrap());
+        assert!(
+            c.describe().contains("the answers file"),
+            "{}",
+            c.describe()
+        );
     }
 
     #[test]
@@ -273,13 +368,13 @@ mod tests {
             dir.path(),
             &format!("[pkcs11]\nmodule = \"{}\"\n", module.display()),
         );
-        let c = choose_module(None, false, Some(&cfg), None, REAL).unwrap();
+        let c = choose_module(Named::Nothing, Some(&cfg), None, REAL).unwrap();
         assert_eq!(c.path, module);
         assert!(c.describe().contains("config.toml:2"), "{}", c.describe());
         // --module wins over the configuration.
         let other = dir.path().join("other.so");
         std::fs::write(&other, b"").unwrap();
-        let c = choose_module(Some(&other), false, Some(&cfg), None, REAL).unwrap();
+        let c = choose_module(Named::Flag(&other), Some(&cfg), None, REAL).unwrap();
         assert_eq!(c.path, other);
         assert_eq!(
             c.describe(),
@@ -305,18 +400,18 @@ mod tests {
         // A rehearsal reads no configuration: a broken one does not stop it.
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path(), "[pkcs11]\nmodule = 3\n");
-        match choose_module(None, false, Some(&cfg), None, ModuleUse::Rehearsal) {
+        match choose_module(Named::Nothing, Some(&cfg), None, ModuleUse::Rehearsal) {
             Ok(c) => assert!(c.path.ends_with(SOFTHSM2), "{}", c.describe()),
             Err(e) => assert!(
                 matches!(e.token_error(), Some(TokenError::NoModule { .. })),
                 "{e}"
             ),
         }
-        assert!(choose_module(None, false, Some(&cfg), None, REAL).is_err());
+        assert!(choose_module(Named::Nothing, Some(&cfg), None, REAL).is_err());
         // On this machine (SoftHSM2 installed; maybe OpenSC): a real ceremony's built-in search
         // finds another module or none, never SoftHSM2.
         let none = config(dir.path(), "");
-        match choose_module(None, false, Some(&none), None, REAL) {
+        match choose_module(Named::Nothing, Some(&none), None, REAL) {
             Ok(c) => {
                 assert!(!c.path.ends_with(SOFTHSM2), "{}", c.describe());
                 assert!(

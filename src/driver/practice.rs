@@ -3,17 +3,18 @@
 //! Practice only: a real ceremony's tokens keep their own state and PINs are asked of people.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use zeroize::Zeroizing;
 
 use crate::ceremony::engine::ParamJson;
 use crate::ceremony::script::Kind;
-use crate::signer::pkcs11::{EdParams, GeneratedKey, Module, TokenDesc, TokenError};
+use crate::signer::pkcs11::{EdParams, GeneratedKey, TokenDesc, TokenError};
 use crate::tuf::canonical::{Map, Value};
 use crate::tuf::key::Algorithm;
 
 use super::error::{DriverError, io};
+use super::token_device::TokenModule;
 use super::token_store::{has_user_pin, remove_dir, saved, token_folder, well_formed_object};
 use super::workspace::Workspace;
 
@@ -114,18 +115,6 @@ pub fn random_digits(n: usize) -> Zeroizing<String> {
     out
 }
 
-/// The SoftHSM2 module for practice tokens: `explicit` when given, else `libsofthsm2.so` in the
-/// usual module directories; `None` when it is not installed.
-pub fn find_softhsm(explicit: Option<&Path>) -> Option<PathBuf> {
-    if let Some(p) = explicit {
-        return Some(p.to_path_buf());
-    }
-    crate::signer::pkcs11::MODULE_DIRS
-        .iter()
-        .map(|d| Path::new(d).join("libsofthsm2.so"))
-        .find(|p| p.is_file())
-}
-
 /// A practice token made by [`init_practice_tokens`], with its PINs (shown once, for practice).
 pub struct PracticeToken {
     /// The keyholder (the token's label).
@@ -161,7 +150,7 @@ pub enum PracticeTokenError {
 /// PIN), and on each a key of the type `types` gives it (cycled; `None` makes no key). Stops at
 /// the first keyholder whose label is taken.
 pub fn init_practice_tokens(
-    module: &Module,
+    module: &dyn TokenModule,
     dir: &Path,
     keyholders: &[String],
     types: &[Option<Algorithm>],
@@ -184,7 +173,7 @@ pub fn init_practice_tokens(
         let alg = types.get(i % types.len().max(1)).copied().flatten();
         let mut key = None;
         if let Some(alg) = alg {
-            let session = module.open_session(&token, true)?;
+            let session = module.open(&token, true)?;
             session.login(&pin)?;
             key = Some(session.generate(alg, name, None, EdParams::Auto)?);
         }
@@ -202,7 +191,7 @@ pub fn init_practice_tokens(
 /// Practice tokens: create the missing ones and return each keyholder's PIN.
 pub(super) fn practice_tokens(
     ws: &Workspace,
-    module: &Module,
+    module: &dyn TokenModule,
     people: &[String],
 ) -> Result<BTreeMap<String, Zeroizing<String>>, DriverError> {
     let mut pins: BTreeMap<String, Zeroizing<String>> = BTreeMap::new();
@@ -303,4 +292,43 @@ pub(super) fn clean_practice_leftovers(
         ));
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::fake_tokens::FakeTokens;
+    use crate::driver::token_device::TokenModule;
+
+    /// `conclave token init-practice`'s work on the token seam, driven by the test double
+    /// (`driver::fake_tokens`, which makes tokens as SoftHSM2's `C_InitToken` + `C_InitPIN`
+    /// do): one token per keyholder with its own PINs, a key where a type is given, and a label
+    /// already taken is refused.
+    #[test]
+    fn practice_tokens_get_their_pins_and_keys_and_a_taken_label_is_refused() {
+        let fakes = FakeTokens::new();
+        let dir = Path::new("/practice");
+        let people = vec!["alice".to_string(), "bob".to_string()];
+        let made =
+            init_practice_tokens(&fakes, dir, &people, &[Some(Algorithm::Ed25519), None]).unwrap();
+        assert_eq!(made.len(), 2);
+        let alice = &made[0];
+        assert_eq!(alice.token.label, "alice");
+        assert_eq!(alice.pin.len(), 6);
+        assert_eq!(alice.so_pin.len(), 8);
+        let key = alice.key.as_ref().expect("alice gets an Ed25519 key");
+        assert_eq!(key.label, "alice");
+        assert!(made[1].key.is_none(), "\"none\" makes no key for bob");
+        // The user PIN logs in; the key is on the token.
+        let session = fakes.open(&alice.token, false).unwrap();
+        session.login(&alice.pin).unwrap();
+        assert_eq!(session.find_key("alice").unwrap().id, key.id);
+        let Err(e) = init_practice_tokens(&fakes, dir, &people[..1], &[None]) else {
+            panic!("a second token labelled alice was made");
+        };
+        assert!(
+            matches!(e, PracticeTokenError::Exists { ref label, .. } if label == "alice"),
+            "{e}"
+        );
+    }
 }

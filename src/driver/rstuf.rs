@@ -87,19 +87,61 @@ impl Session {
         } else {
             String::new()
         };
+        let (workspace_root_name, workspace_root) = match workspace_root(&self.ws.export(), &text) {
+            Some((name, path)) => (format!("export/{name}"), read_workspace_root(&path)?),
+            None => (String::new(), String::new()),
+        };
         Ok(Event::PendingImported {
             step: self.step(),
             name: file.to_string(),
             file: text,
             trusted_root_name: trusted_root.to_string(),
             trusted_root: anchor,
+            workspace_root_name,
+            workspace_root,
         })
     }
 }
 
+fn read_workspace_root(path: &Path) -> Result<String, DriverError> {
+    let bytes = crate::folder::read_limited(path, DEFAULT_MAX_FILE_SIZE)
+        .map_err(|e| DriverError::Refused(format!("this workspace's root: {e}")))?;
+    String::from_utf8(bytes)
+        .map_err(|_| DriverError::Refused(format!("{}: not UTF-8 JSON", path.display())))
+}
+
+/// The root this workspace's own ceremonies left in `export` for RSTUF's pending file `text`:
+/// for a pending root v1, the `1.root.json` its bootstrap-rstuf exported; for a later version,
+/// the newest `N.root.json` before it (the root the previous ceremony here wrote). `None`
+/// when there is none or the pending file does not parse (the engine names why).
+fn workspace_root(export: &Path, text: &str) -> Option<(String, std::path::PathBuf)> {
+    let pending = rstuf::parse_pending("pending", text.as_bytes()).ok()?;
+    let version = pending.root.signed().common.version;
+    if version == 1 {
+        let path = export.join("1.root.json");
+        return path.is_file().then(|| ("1.root.json".to_string(), path));
+    }
+    let suffix = ".root.json";
+    std::fs::read_dir(export)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let v = name.strip_suffix(suffix)?.parse::<u64>().ok()?;
+            (v < version).then(|| (v, name, e.path()))
+        })
+        .max_by_key(|(v, _, _)| *v)
+        .map(|(_, name, path)| (name, path))
+}
+
+/// A file's name and text.
+type NamedText = (String, String);
+/// A file's name and bytes.
+type NamedBytes = (String, Vec<u8>);
+
 /// The pending file recorded in a transcript (sign-rstuf-pending-root): its name and text, and
-/// the name and text of the root the room trusted.
-fn recorded_pending(transcript: &Path) -> Option<(String, String, String, String)> {
+/// the roots the room trusted (name, text): the input media's and the workspace's, when given.
+fn recorded_pending(transcript: &Path) -> Option<(String, String, Vec<NamedText>)> {
     let bytes = std::fs::read(transcript).ok()?;
     bytes.split(|b| *b == b'\n').find_map(|line| {
         let r = crate::transcript::record::Record::parse_line(line).ok()?;
@@ -113,32 +155,50 @@ fn recorded_pending(transcript: &Path) -> Option<(String, String, String, String
                 .unwrap_or_default()
                 .to_string()
         };
+        let anchors = [
+            ("trusted_root_name", "trusted_root"),
+            ("workspace_root_name", "workspace_root"),
+        ]
+        .into_iter()
+        .map(|(n, t)| (text(n), text(t)))
+        .filter(|(_, t)| !t.is_empty())
+        .collect();
         Some((
             d.get("name")?.as_str()?.to_string(),
             d.get("file")?.as_str()?.to_string(),
-            text("trusted_root_name"),
-            text("trusted_root"),
+            anchors,
         ))
     })
 }
 
 /// The output check of a signed RSTUF pending root (`None` for every other ceremony): every
 /// exported `sign-payload` is RSTUF's format and its signature verifies over the pending root
-/// the transcript recorded, by a root key of the trusted root or of the pending root; and the
-/// trusted root the transcript is anchored in (name, bytes).
-pub(super) fn pending_sign_check(report: &CeremonyReport) -> Option<(Check, (String, Vec<u8>))> {
-    let (name, text, anchor_name, anchor_text) = recorded_pending(&report.transcript)?;
+/// the transcript recorded, by a root key of the trusted root or of the pending root (of root
+/// v1 itself for a pending bootstrap); and the trusted root the transcript is anchored in
+/// (name, bytes), `None` for a pending root v1 (no root is in force until RSTUF has its
+/// threshold).
+pub(super) fn pending_sign_check(report: &CeremonyReport) -> Option<(Check, Option<NamedBytes>)> {
+    let (name, text, anchors) = recorded_pending(&report.transcript)?;
     let pending = rstuf::parse_pending(&name, text.as_bytes()).ok()?;
-    let trusted = pending.trusted.clone()?;
     let payloads: Vec<&String> = report
         .exported
         .iter()
         .filter(|n| n.starts_with("sign-payload-v") && n.ends_with(".json"))
         .collect();
     let checked = || -> Result<String, String> {
+        let (anchor_name, anchor_text) = anchors
+            .first()
+            .ok_or_else(|| "no root the room trusted was recorded".to_string())?;
         let anchor = Metadata::<Root>::from_bytes(anchor_text.as_bytes())
             .map_err(|e| format!("{anchor_name} (the root the room trusted): {e}"))?;
-        rstuf::check_anchor(&name, &pending, &anchor_name, &anchor).map_err(|e| e.to_string())?;
+        if pending.trusted.is_some() {
+            rstuf::check_anchor(&name, &pending, anchor_name, &anchor)
+                .map_err(|e| e.to_string())?;
+        } else if anchor.signed_bytes() != pending.root.signed_bytes() {
+            return Err(format!(
+                "{name}: $.data.metadata.root: not the root v1 of {anchor_name}"
+            ));
+        }
         if payloads.is_empty() {
             return Err("no sign-payload was exported".into());
         }
@@ -158,9 +218,12 @@ pub(super) fn pending_sign_check(report: &CeremonyReport) -> Option<(Check, (Str
                 &root.signatures,
             )
         };
-        let (by_trusted, by_self) = (count(trusted.signed()), count(root.signed()));
+        let by_trusted = pending.trusted.as_ref().map(|t| count(t.signed()));
+        let by_self = count(root.signed());
         for s in &root.signatures {
-            if !by_trusted.signed.contains(&s.keyid)
+            if !by_trusted
+                .as_ref()
+                .is_some_and(|t| t.signed.contains(&s.keyid))
                 && !by_self.signed.contains(&s.keyid)
                 && !pending.root.signatures.iter().any(|p| p.keyid == s.keyid)
             {
@@ -170,14 +233,23 @@ pub(super) fn pending_sign_check(report: &CeremonyReport) -> Option<(Check, (Str
                 ));
             }
         }
+        let version = root.signed().common.version;
+        let (trusted_part, complete) = match (&by_trusted, &pending.trusted) {
+            (Some(t), Some(tr)) => (
+                format!(
+                    "{} of trusted root v{}, ",
+                    t.summary(),
+                    tr.signed().common.version
+                ),
+                t.verified(),
+            ),
+            _ => (String::new(), true),
+        };
         Ok(format!(
-            "{} signature payload(s) verify over root v{}; with them: {} of trusted root v{}, {} of its own{}",
+            "{} signature payload(s) verify over root v{version}; with them: {trusted_part}{} of its own{}",
             payloads.len(),
-            root.signed().common.version,
-            by_trusted.summary(),
-            trusted.signed().common.version,
             by_self.summary(),
-            if by_trusted.verified() && by_self.verified() {
+            if complete && by_self.verified() {
                 ""
             } else {
                 "; RSTUF collects the rest"
@@ -196,9 +268,11 @@ pub(super) fn pending_sign_check(report: &CeremonyReport) -> Option<(Check, (Str
             reason: result.as_ref().err().cloned(),
             note: result.ok(),
         },
-        (
-            format!("{name}: $.data.metadata.trusted_root"),
-            trusted.to_file_bytes(),
-        ),
+        pending.trusted.as_ref().map(|t| {
+            (
+                format!("{name}: $.data.metadata.trusted_root"),
+                t.to_file_bytes(),
+            )
+        }),
     ))
 }

@@ -8,7 +8,7 @@ use crate::ceremony::engine::{Engine, Event, Need, clock_needs_reconfirming};
 use crate::ceremony::script::{Kind, Person, Script};
 
 use super::lock::WorkspaceLock;
-use super::module::{ChosenModule, ModuleUse, choose_module, choose_module_here};
+use super::module::{ChosenModule, ModuleUse, Named, choose_module, choose_module_here};
 use crate::transcript::details::BeginDetails;
 use crate::transcript::file::{SYSTEM_ACTOR, TranscriptFile};
 use crate::transcript::record::Timestamp;
@@ -215,7 +215,7 @@ impl Session {
                 // judged (a token is never taken for a leftover because its file was torn).
                 let repaired = repair_tokens(ws)?;
                 let cleaned = clean_practice_leftovers(ws, &people)?;
-                let chosen = choose_module(None, false, None, None, ModuleUse::Rehearsal)
+                let chosen = choose_module(Named::Nothing, None, None, ModuleUse::Rehearsal)
                     .map_err(io("the SoftHSM2 module"))?;
                 let module = chosen.open().map_err(io("the SoftHSM2 module"))?;
                 let pins = practice_tokens(ws, &module, &people)?;
@@ -243,8 +243,7 @@ impl Session {
                 let chosen = match &plan.module {
                     Some(c) => c.clone(),
                     None => choose_module_here(
-                        None,
-                        false,
+                        Named::Nothing,
                         None,
                         ModuleUse::Ceremony {
                             practice: plan.practice,

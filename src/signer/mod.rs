@@ -63,6 +63,30 @@ pub trait Signer {
     }
 }
 
+/// A boxed signer (a ceremony's or a command's token key behind the driver's token seam,
+/// [`crate::driver::TokenSigner`]) signs as the signer inside it, with its own verification.
+impl<S: Signer + ?Sized> Signer for Box<S> {
+    fn key(&self) -> &Key {
+        (**self).key()
+    }
+
+    fn key_id(&self) -> KeyId {
+        (**self).key_id()
+    }
+
+    fn sign_raw(&mut self, msg: &[u8]) -> Result<Vec<u8>, SignerError> {
+        (**self).sign_raw(msg)
+    }
+
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), KeyError> {
+        (**self).verify(msg, sig)
+    }
+
+    fn sign(&mut self, msg: &[u8]) -> Result<Vec<u8>, SignerError> {
+        (**self).sign(msg)
+    }
+}
+
 /// Sign metadata with a signer (adds or replaces that key's signature), verifying the
 /// signature in software first. Signing lives here, at the edge: `tuf` only builds and verifies
 /// metadata.

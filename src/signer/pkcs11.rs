@@ -1,7 +1,8 @@
 //! Keyholder tokens through PKCS#11 (the `cryptoki` crate): module discovery, token listing,
 //! login, in-token key generation with a self-test, and a [`Signer`] backed by a token key.
 //!
-//! No `unsafe` here: `cryptoki` wraps the C interface. Errors say which PKCS#11 function failed
+//! `cryptoki` wraps the C interface; the one `unsafe` call here is [`raw_token_info`] (a token
+//! whose clock cryptoki cannot parse), with its SAFETY comment. Errors say which PKCS#11 function failed
 //! with which return value, and the cases a keyholder must tell apart (wrong PIN, locked PIN,
 //! token removed, mechanism missing, module not loadable) are separate variants.
 //!
@@ -11,13 +12,13 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
+use cryptoki::error::{Error as CkError, Rv, RvError};
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
-use cryptoki::slot::Slot;
+use cryptoki::slot::{Slot, TokenInfo};
 use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
@@ -603,7 +604,32 @@ pub struct TokenDesc {
     pub protected_path: bool,
     /// `ulMinPinLen`..`ulMaxPinLen`: PINs outside are refused before they are sent.
     pub pin_len: (usize, usize),
+    /// The token's own clock (`CKF_CLOCK_ON_TOKEN`, `utcTime`).
+    pub clock: TokenClock,
     fw: (u8, u8, u8),
+}
+
+/// A token's clock, as `C_GetTokenInfo` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenClock {
+    /// No `CKF_CLOCK_ON_TOKEN`: the token has no clock.
+    None,
+    /// The clock's reading, `YYYY-MM-DDThh:mm:ssZ`.
+    Time(String),
+    /// `CKF_CLOCK_ON_TOKEN` with a `utcTime` that is not digits (opencryptoki leaves it blank):
+    /// the token is described and used, its clock shown as unknown.
+    Unknown,
+}
+
+impl TokenClock {
+    /// For `token list --json`: null, the time, or "unknown".
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            TokenClock::None => serde_json::Value::Null,
+            TokenClock::Time(t) => t.as_str().into(),
+            TokenClock::Unknown => "unknown".into(),
+        }
+    }
 }
 
 impl TokenDesc {
@@ -626,6 +652,7 @@ impl TokenDesc {
             module: "/usr/lib/x86_64-linux-gnu/pkcs11/yubihsm_pkcs11.so".into(),
             protected_path: false,
             pin_len: (8, 64),
+            clock: TokenClock::None,
             fw: (2, 4, 0),
         }
     }
@@ -829,6 +856,7 @@ impl TokenDesc {
                 "user_pin_locked": self.pin.locked,
                 "protected_authentication_path": self.protected_path,
             },
+            "clock": self.clock.to_json(),
             "advisories": self.advisories.iter().map(|a| serde_json::json!({
                 "id": a.id, "affects": a.affects, "summary": a.summary,
             })).collect::<Vec<_>>(),
@@ -865,7 +893,7 @@ impl TokenKey {
 /// Did looking for a key on `token` fail only because the token hides its keys until login?
 /// It requires login and shows no key at all, or refuses to list them with
 /// `CKR_USER_NOT_LOGGED_IN` (yubihsm_pkcs11 does both before `C_Login`).
-fn hidden_until_login(token: &TokenDesc, e: &TokenError) -> bool {
+pub fn hidden_until_login(token: &TokenDesc, e: &TokenError) -> bool {
     token.login_required
         && match e {
             TokenError::KeyNotFound { present, .. } => present.is_empty(),
@@ -874,13 +902,95 @@ fn hidden_until_login(token: &TokenDesc, e: &TokenError) -> bool {
         }
 }
 
-/// Where [`Module::locate_key`] found a key.
-#[derive(Debug)]
-pub enum KeyLookup {
-    /// On this token, seen without login.
-    Found(TokenSession, Box<TokenKey>),
-    /// This token hides its keys until login: log in, then look the key up.
-    AfterLogin(TokenSession),
+/// The key of `keys` (the keys of `token`) named by label, or by TUF key id (full, or a unique
+/// prefix of at least 8 hex digits).
+pub fn pick_key(
+    token: &TokenDesc,
+    keys: Vec<TokenKey>,
+    wanted: &str,
+) -> Result<TokenKey, TokenError> {
+    let by_label: Vec<&TokenKey> = keys.iter().filter(|k| k.label == wanted).collect();
+    let hits: Vec<&TokenKey> = if !by_label.is_empty() {
+        by_label
+    } else if wanted.len() >= 8 && wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let w = wanted.to_ascii_lowercase();
+        keys.iter()
+            .filter(|k| k.tuf_key().is_some_and(|t| t.key_id().0.starts_with(&w)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    match hits.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(TokenError::KeyNotFound {
+            token: token.to_string(),
+            wanted: wanted.into(),
+            present: keys.iter().map(TokenKey::describe).collect(),
+        }),
+        many => Err(TokenError::AmbiguousKey {
+            token: token.to_string(),
+            wanted: wanted.into(),
+            matches: many.iter().map(|k| k.describe()).collect(),
+        }),
+    }
+}
+
+/// `C_GetTokenInfo` on `slot`, and the token's clock. cryptoki refuses a token whose
+/// `CKF_CLOCK_ON_TOKEN` clock is not digits (opencryptoki's is blank): for that case only, the
+/// information is read again through the module's raw function list ([`raw_token_info`]) and
+/// converted as cryptoki converts it, without the clock, which is then [`TokenClock::Unknown`].
+fn token_info(ctx: &Pkcs11, module: &Path, slot: Slot) -> Result<(TokenInfo, TokenClock), CkError> {
+    match ctx.get_token_info(slot) {
+        Ok(ti) => {
+            let clock = match ti.utc_time() {
+                Some(t) => TokenClock::Time(t.as_iso8601_string()),
+                None => TokenClock::None,
+            };
+            Ok((ti, clock))
+        }
+        // What cryptoki's `convert_utc_time` returns for a clock that is not ASCII digits; no
+        // other field of CK_TOKEN_INFO is parsed.
+        Err(CkError::ParseInt(_) | CkError::Utf8(_)) => {
+            let mut raw = raw_token_info(module, slot)?;
+            raw.flags &= !cryptoki_sys::CKF_CLOCK_ON_TOKEN;
+            Ok((TokenInfo::try_from(raw)?, TokenClock::Unknown))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `C_GetTokenInfo` through the module's own function list, unparsed (see [`token_info`]).
+fn raw_token_info(module: &Path, slot: Slot) -> Result<cryptoki_sys::CK_TOKEN_INFO, CkError> {
+    let mut info = cryptoki_sys::CK_TOKEN_INFO::default();
+    // SAFETY: `module` is the path of a module this process has loaded and initialised through
+    // cryptoki (a `Module` or a session of one exists, holding it), so loading it again only
+    // takes another reference to the same library (dlopen runs no initialiser twice) and it is
+    // released when `lib` drops, after the call; the module was initialised with
+    // CKF_OS_LOCKING_OK, so it may be called from any thread. The symbol is typed by
+    // cryptoki-sys's bindings of the PKCS#11 header. `C_GetFunctionList` writes one pointer
+    // into `list`, checked for CKR_OK and non-null before use; the list is the module's static
+    // table and outlives the call. `C_GetTokenInfo` gets a slot id (an invalid one is reported
+    // as CKR_SLOT_ID_INVALID, not undefined behaviour) and a pointer to a live, writable,
+    // correctly sized and aligned `CK_TOKEN_INFO`, which it fills; it has only integer and
+    // byte-array fields, so any bytes the module writes are a valid value. A function missing
+    // from the module is an error, never a call through a null pointer.
+    #[allow(unsafe_code)]
+    let rv = unsafe {
+        let lib = cryptoki_sys::Pkcs11::new(module).map_err(CkError::LibraryLoading)?;
+        let get_list = lib
+            .C_GetFunctionList
+            .as_ref()
+            .map_err(|_| CkError::MissingSymbol("C_GetFunctionList"))?;
+        let mut list: cryptoki_sys::CK_FUNCTION_LIST_PTR = std::ptr::null_mut();
+        Rv::from(get_list(&mut list)).into_result(Function::GetFunctionList)?;
+        let get_info = list
+            .as_ref()
+            .and_then(|l| l.C_GetTokenInfo)
+            .ok_or(CkError::NullFunctionPointer)?;
+        get_info(cryptoki_sys::CK_SLOT_ID::from(slot), &mut info)
+    };
+    Rv::from(rv).into_result(Function::GetTokenInfo)?;
+    Ok(info)
 }
 
 /// What [`Module::scan`] found.
@@ -962,7 +1072,7 @@ impl Module {
     }
 
     /// All slots with a token present, described. A slot that cannot be described (a token
-    /// clock that is not digits, a token pulled while listing) is left out; [`Module::scan`]
+    /// pulled while listing, a module error) is left out; [`Module::scan`]
     /// says which and why.
     pub fn tokens(&self) -> Result<Vec<TokenDesc>, TokenError> {
         self.scan().map(|s| s.tokens)
@@ -998,9 +1108,7 @@ impl Module {
     }
 
     fn describe(&self, slot: Slot) -> Result<TokenDesc, TokenError> {
-        let ti = self
-            .ctx
-            .get_token_info(slot)
+        let (ti, clock) = token_info(&self.ctx, &self.path, slot)
             .map_err(|e| classify(e, &format!("slot {} of {}", slot.id(), self.ctx_desc())))?;
         let manufacturer = clean_text(ti.manufacturer_id());
         let model = clean_text(ti.model());
@@ -1036,6 +1144,7 @@ impl Module {
             module: self.path.display().to_string(),
             protected_path: ti.protected_authentication_path(),
             pin_len: (ti.min_pin_length(), ti.max_pin_length()),
+            clock,
             fw,
         })
     }
@@ -1117,80 +1226,6 @@ impl Module {
             ctx: self.ctx.clone(),
             pin: std::cell::RefCell::new(None),
         })
-    }
-
-    /// Where a key (by label or TUF key id) is, as far as can be seen before login: on the
-    /// token named by label or serial, else on whichever present token holds it. A token that
-    /// requires login and shows no key (`yubihsm_pkcs11` hides every object until `C_Login`)
-    /// is [`KeyLookup::AfterLogin`]: ask its keyholder's PIN, log in, then
-    /// [`TokenSession::find_key`].
-    pub fn locate_key(&self, token: Option<&str>, key: &str) -> Result<KeyLookup, TokenError> {
-        match token {
-            Some(wanted) => {
-                let t = self.find_token(wanted)?;
-                let session = self.open_session(&t, false)?;
-                match session.find_key(key) {
-                    Ok(k) => Ok(KeyLookup::Found(session, Box::new(k))),
-                    Err(e) if hidden_until_login(&t, &e) => Ok(KeyLookup::AfterLogin(session)),
-                    Err(e) => Err(e),
-                }
-            }
-            None => self.find_key_anywhere(key),
-        }
-    }
-
-    /// Find the one token that holds a key (by label or TUF key id), among all present tokens:
-    /// when several keyholders' tokens are plugged in, the right one is picked by its key. If
-    /// none shows it and exactly one token hides its keys until login, that one (to log in
-    /// to); several such tokens must be told apart by `--token`.
-    pub fn find_key_anywhere(&self, wanted: &str) -> Result<KeyLookup, TokenError> {
-        let mut hits = Vec::new();
-        let mut present = Vec::new();
-        let mut hidden = Vec::new();
-        let scan = self.scan()?;
-        for t in scan.tokens.into_iter().filter(|t| t.initialized) {
-            let session = self.open_session(&t, false)?;
-            match session.find_key(wanted) {
-                Ok(k) => hits.push((session, k)),
-                Err(e) if hidden_until_login(&t, &e) => {
-                    present.push(format!("none visible on {t} before login"));
-                    hidden.push(session);
-                }
-                Err(TokenError::KeyNotFound { .. }) => {
-                    present.extend(
-                        session
-                            .keys()?
-                            .iter()
-                            .map(|k| format!("{} on {t}", k.describe())),
-                    );
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        present.extend(scan.unreadable.iter().map(UnreadableSlot::to_string));
-        if hits.is_empty() && hidden.len() == 1 {
-            return Ok(KeyLookup::AfterLogin(hidden.remove(0)));
-        }
-        match hits.len() {
-            1 => {
-                let (s, k) = hits.remove(0);
-                Ok(KeyLookup::Found(s, Box::new(k)))
-            }
-            0 => Err(TokenError::NoTokenHoldsKey {
-                module: self.path.display().to_string(),
-                wanted: wanted.to_string(),
-                present,
-                keyholder: None,
-            }),
-            _ => Err(TokenError::AmbiguousKey {
-                token: "the present tokens".into(),
-                wanted: wanted.to_string(),
-                matches: hits
-                    .iter()
-                    .map(|(s, k)| format!("{} on {}", k.describe(), s.token()))
-                    .collect(),
-            }),
-        }
     }
 
     /// Initialise a fresh SoftHSM2-style token in the first free slot (practice only): sets the
@@ -1302,9 +1337,8 @@ impl TokenSession {
     }
 
     fn fresh_flags(&self) -> PinTries {
-        self.ctx
-            .get_token_info(self.slot)
-            .map(|ti| PinTries {
+        token_info(&self.ctx, Path::new(&self.token.module), self.slot)
+            .map(|(ti, _)| PinTries {
                 count_low: ti.user_pin_count_low(),
                 final_try: ti.user_pin_final_try(),
                 locked: ti.user_pin_locked(),
@@ -1508,33 +1542,9 @@ impl TokenSession {
         Ok(handles.len())
     }
 
-    /// Find a key by label, or by TUF key id (full, or a unique prefix of at least 8 hex digits).
+    /// Find a key by label, or by TUF key id (see [`pick_key`]).
     pub fn find_key(&self, wanted: &str) -> Result<TokenKey, TokenError> {
-        let keys = self.keys()?;
-        let by_label: Vec<&TokenKey> = keys.iter().filter(|k| k.label == wanted).collect();
-        let hits: Vec<&TokenKey> = if !by_label.is_empty() {
-            by_label
-        } else if wanted.len() >= 8 && wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let w = wanted.to_ascii_lowercase();
-            keys.iter()
-                .filter(|k| k.tuf_key().is_some_and(|t| t.key_id().0.starts_with(&w)))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        match hits.as_slice() {
-            [one] => Ok((*one).clone()),
-            [] => Err(TokenError::KeyNotFound {
-                token: self.token.to_string(),
-                wanted: wanted.into(),
-                present: keys.iter().map(TokenKey::describe).collect(),
-            }),
-            many => Err(TokenError::AmbiguousKey {
-                token: self.token.to_string(),
-                wanted: wanted.into(),
-                matches: many.iter().map(|k| k.describe()).collect(),
-            }),
-        }
+        pick_key(&self.token, self.keys()?, wanted)
     }
 
     /// Certificates the token holds for a key (same `CKA_ID`), e.g. a YubiKey PIV attestation

@@ -224,13 +224,24 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
             file,
             trusted_root_name,
             trusted_root,
+            workspace_root_name,
+            workspace_root,
             ..
         } => format!(
-            "imported RSTUF's pending file {} ({} bytes) and the root this appliance trusts {} ({} bytes)",
+            "imported RSTUF's pending file {} ({} bytes), the root this appliance trusts {} ({} bytes){}",
             clean(name),
             file.len(),
             clean(trusted_root_name),
-            trusted_root.len()
+            trusted_root.len(),
+            if workspace_root.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " and this workspace's {} ({} bytes)",
+                    clean(workspace_root_name),
+                    workspace_root.len()
+                )
+            }
         ),
         Event::KeysImported { keys, .. } => format!(
             "imported online keys for {}",

@@ -259,6 +259,28 @@ print('python-tuf: ok')\n";
     );
 }
 
+/// python-tuf 7.0.1 verifies the signature of every root key on the root, each on its own (the
+/// threshold of [`root_file`]'s roots is 1, so [`python_accepts`] alone would pass with one good
+/// signature among several key types).
+pub fn python_accepts_every_key(root: &Path) {
+    let script = "import sys\n\
+from tuf.api.metadata import Metadata, Root\n\
+md = Metadata[Root].from_file(sys.argv[1])\n\
+r = md.signed.get_verification_result(Root.type, md.signed_bytes, md.signatures)\n\
+keys = set(md.signed.roles[Root.type].keyids)\n\
+assert set(r.signed) == keys, ('not verified', sorted(keys - set(r.signed)))\n\
+print('python-tuf: every key ok')\n";
+    let mut cmd = Command::new(super::python());
+    cmd.args(["-c", script]).arg(root);
+    let run = run_with_timeout(&mut cmd, b"", Duration::from_secs(60));
+    assert_eq!(
+        run.code(),
+        0,
+        "python-tuf does not verify every key's signature on {}: {run:?}",
+        root.display()
+    );
+}
+
 /// A workspace `dir/ws_name` for `conclave ceremony run bootstrap-root` (the online keys on the
 /// input media) and its answers file (keyholders alice, bob, carol; `module`; `key_type`; for
 /// P-384 keys the clients the registry accepts losing, as the compatibility gate requires);

@@ -129,9 +129,17 @@ pub enum Event {
         /// The name on the input media of the root the room already trusts (the anchor).
         #[serde(default)]
         trusted_root_name: String,
-        /// That root's text exactly as read (empty when it was missing: refused).
+        /// That root's text exactly as read (empty when it was missing).
         #[serde(default)]
         trusted_root: String,
+        /// The workspace's own root (its name under the workspace: the newest `N.root.json` of
+        /// the export before the pending version, the one the ceremony that wrote it left
+        /// there); empty when the workspace has none.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        workspace_root_name: String,
+        /// That root's text exactly as read (empty when there is none).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        workspace_root: String,
     },
     /// Public keys of online roles imported from the input media.
     KeysImported {

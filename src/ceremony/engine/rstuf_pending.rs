@@ -64,6 +64,19 @@ pub(super) struct Imported {
     anchored: String,
 }
 
+/// A root the room trusts: its name (input media or workspace), its signed bytes' SHA-256.
+struct Anchor {
+    name: String,
+    digest: String,
+    root: Metadata<Root>,
+}
+
+impl Anchor {
+    fn describe_version(&self) -> String {
+        format!("root v{}", self.root.signed().common.version)
+    }
+}
+
 /// What the import step waits for: the files the script names.
 pub(super) fn need(step: &Step) -> Need {
     let setting = |name: &str, default: &str| {
@@ -96,70 +109,178 @@ impl Engine {
         self.policy(format!("{why}; nothing is signed (no PIN was asked)"))
     }
 
-    /// The root the room trusts, from the input media (`anchor_name`, its text), confirmed by
-    /// the digest of its signed bytes the parameter gives.
-    fn rstuf_anchor(
-        &self,
-        anchor_name: &str,
-        anchor_text: &str,
-    ) -> Result<Metadata<Root>, EngineError> {
-        let an = show(anchor_name);
-        if anchor_text.is_empty() {
-            return Err(self.refuse_pending(format!(
-                "{an}: missing from the input media: bring the root this appliance trusts (the last root of the room's own records), confirmed by parameter {TRUSTED_ROOT_SHA256}"
-            )));
-        }
-        let anchor = Metadata::<Root>::from_bytes(anchor_text.as_bytes())
-            .map_err(|e| self.refuse_pending(format!("{an}: {}", show(&e.to_string()))))?;
-        let digest = hex::encode(anchor.signed_digest());
-        let confirmed = match self.params.get(TRUSTED_ROOT_SHA256) {
+    /// The digest the room confirmed (parameter `trusted_root_sha256`), lower case; empty when
+    /// not given.
+    fn confirmed_digest(&self) -> String {
+        match self.params.get(TRUSTED_ROOT_SHA256) {
             Some(ParamValue::Text(t)) => t.trim().to_ascii_lowercase(),
             _ => String::new(),
-        };
-        if confirmed.is_empty() {
-            return Err(self.refuse_pending(format!(
-                "parameter {TRUSTED_ROOT_SHA256}: empty: the room confirms {an} (root v{}) by the SHA-256 of its signed bytes from its own records; the file's is {digest}",
-                anchor.signed().common.version
-            )));
         }
-        if confirmed != digest {
+    }
+
+    /// The root the room trusts: from the input media (`input`: name, text; confirmed by the
+    /// digest of its signed bytes the parameter gives) and/or the workspace's own export
+    /// (`workspace`: the root the ceremony that wrote it left there). When both exist they
+    /// must be the same root (else refused, naming both hashes); a digest given without the
+    /// file must be the workspace root's. `None` when neither exists.
+    fn rstuf_anchor(
+        &self,
+        input: (&str, &str),
+        workspace: (&str, &str),
+    ) -> Result<Option<Anchor>, EngineError> {
+        let parse = |(name, text): (&str, &str)| -> Result<Option<Anchor>, EngineError> {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            let root = Metadata::<Root>::from_bytes(text.as_bytes()).map_err(|e| {
+                self.refuse_pending(format!("{}: {}", show(name), show(&e.to_string())))
+            })?;
+            Ok(Some(Anchor {
+                name: name.to_string(),
+                digest: hex::encode(root.signed_digest()),
+                root,
+            }))
+        };
+        let from_input = parse(input)?;
+        let from_workspace = parse(workspace)?;
+        let confirmed = self.confirmed_digest();
+        if let Some(a) = &from_input {
+            if confirmed.is_empty() {
+                return Err(self.refuse_pending(format!(
+                    "parameter {TRUSTED_ROOT_SHA256}: empty: the room confirms {} (root v{}) by the SHA-256 of its signed bytes from its own records; the file's is {}",
+                    show(&a.name),
+                    a.root.signed().common.version,
+                    a.digest
+                )));
+            }
+            if confirmed != a.digest {
+                return Err(self.refuse_pending(format!(
+                    "{}: $.signed: SHA-256 of the signed bytes is {}, not {} (parameter {TRUSTED_ROOT_SHA256}): not the root the room confirmed",
+                    show(&a.name),
+                    a.digest,
+                    show(&confirmed)
+                )));
+            }
+        }
+        match (&from_input, &from_workspace) {
+            (Some(a), Some(w)) if a.digest != w.digest => {
+                return Err(self.refuse_pending(format!(
+                    "the input media's {} ({}, signed bytes SHA-256 {}) and this workspace's {} ({}, signed bytes SHA-256 {}) are not the same root: refusing to choose",
+                    show(&a.name),
+                    a.describe_version(),
+                    a.digest,
+                    show(&w.name),
+                    w.describe_version(),
+                    w.digest
+                )));
+            }
+            (None, Some(w)) if !confirmed.is_empty() && confirmed != w.digest => {
+                return Err(self.refuse_pending(format!(
+                    "parameter {TRUSTED_ROOT_SHA256} ({}) is not the SHA-256 of the signed bytes of this workspace's {} ({}, {}): refusing to choose",
+                    show(&confirmed),
+                    show(&w.name),
+                    w.describe_version(),
+                    w.digest
+                )));
+            }
+            _ => {}
+        }
+        Ok(from_input.or(from_workspace))
+    }
+
+    /// A pending root v1 (a bootstrap RSTUF keeps pending: no trusted root) is anchored in
+    /// itself: the SHA-256 of its signed bytes is the digest the room confirmed (parameter)
+    /// and/or the root v1 this workspace's bootstrap exported. Returns the review line.
+    fn anchor_pending_v1(
+        &self,
+        file: &str,
+        pending: &Pending,
+        anchor: Option<&Anchor>,
+    ) -> Result<String, EngineError> {
+        let digest = hex::encode(pending.root.signed_digest());
+        let confirmed = self.confirmed_digest();
+        if !confirmed.is_empty() && confirmed != digest {
             return Err(self.refuse_pending(format!(
-                "{an}: $.signed: SHA-256 of the signed bytes is {digest}, not {} (parameter {TRUSTED_ROOT_SHA256}): not the root the room confirmed",
+                "{file}: $.data.metadata.root.signed: SHA-256 of root v1's signed bytes is {digest}, not {} (parameter {TRUSTED_ROOT_SHA256}): not the root v1 the room confirmed",
                 show(&confirmed)
             )));
         }
-        Ok(anchor)
+        if let Some(a) = anchor
+            && a.root.signed_bytes() != pending.root.signed_bytes()
+        {
+            return Err(self.refuse_pending(format!(
+                "{file}: $.data.metadata.root.signed: SHA-256 of root v1's signed bytes is {digest}, not {}'s {} ({}): not the root v1 this room bootstrapped",
+                show(&a.name),
+                a.digest,
+                a.describe_version()
+            )));
+        }
+        let mut by = Vec::new();
+        if !confirmed.is_empty() {
+            by.push(format!("parameter {TRUSTED_ROOT_SHA256}"));
+        }
+        if let Some(a) = anchor {
+            by.push(show(&a.name));
+        }
+        if by.is_empty() {
+            return Err(self.refuse_pending(format!(
+                "{file}: $.data.metadata.root: a pending root v1 (RSTUF keeps a bootstrap pending until its threshold) is anchored in the SHA-256 of its signed bytes ({digest}): give it as parameter {TRUSTED_ROOT_SHA256} from the bootstrap's records, or sign in the workspace whose bootstrap-rstuf exported it"
+            )));
+        }
+        Ok(format!(
+            "pending root v1 (signed bytes SHA-256 {digest}) is the root v1 the room bootstrapped, by {}; it must meet its own threshold (RSTUF verifies a bootstrap by itself)",
+            by.join(" and ")
+        ))
     }
 
     /// The import step: the pending file parsed and reviewed against its trusted root at the
     /// confirmed clock; the trusted root must be the root the room confirmed (the anchor from
-    /// the input media) or its next version signed by it; a pending root that cannot become a
-    /// valid update, or that no keyholder present can sign, is refused here, before any PIN.
+    /// the input media and/or the workspace's export) or its next version signed by it; a
+    /// pending root v1 must be the root v1 the room confirmed. A pending root that cannot
+    /// become a valid update, or that no keyholder present can sign, is refused here, before
+    /// any PIN.
     pub(super) fn import_rstuf_pending(
         &mut self,
         name: &str,
         text: &str,
-        anchor_name: &str,
-        anchor_text: &str,
+        input: (&str, &str),
+        workspace: (&str, &str),
     ) -> Result<(), EngineError> {
         let file = show(name);
         let bad = |e: RstufError| self.refuse_pending(e);
         let pending = rstuf::parse_pending(&file, text.as_bytes()).map_err(bad)?;
-        let Some(trusted) = pending.trusted.clone() else {
-            return Err(self.refuse_pending(format!(
-                "{file}: $.data.metadata.trusted_root: missing: a pending root v1 (a bootstrap) has no trusted root to be reviewed against; sign it with `conclave rstuf sign --trusted-root 1.root.json`"
-            )));
+        let anchor = self.rstuf_anchor(input, workspace)?;
+        let (trusted, anchored) = match pending.trusted.clone() {
+            None => (
+                None,
+                self.anchor_pending_v1(&file, &pending, anchor.as_ref())?,
+            ),
+            Some(trusted) => {
+                let anchored = match &anchor {
+                    Some(a) => {
+                        rstuf::check_anchor(&file, &pending, &a.name, &a.root).map_err(bad)?
+                    }
+                    None => {
+                        return Err(self.refuse_pending(format!(
+                            "{}: missing from the input media, and this workspace's export holds no root before root v{}: bring the root this appliance trusts (the last root of the room's own records), confirmed by parameter {TRUSTED_ROOT_SHA256}, or sign in the workspace whose ceremony wrote it",
+                            show(input.0),
+                            pending.root.signed().common.version
+                        )));
+                    }
+                };
+                (Some(trusted), anchored)
+            }
         };
-        let anchor = self.rstuf_anchor(anchor_name, anchor_text)?;
-        let anchored = rstuf::check_anchor(&file, &pending, anchor_name, &anchor).map_err(bad)?;
-        trust_root(
-            &format!("{file}: $.data.metadata.trusted_root"),
-            &trusted.to_file_bytes(),
-        )
-        .map_err(|e| self.refuse_pending(e))?;
-        rstuf::check_model(&file, trusted.signed())
-            .map_err(under_trusted)
-            .map_err(bad)?;
+        if let Some(trusted) = &trusted {
+            trust_root(
+                &format!("{file}: $.data.metadata.trusted_root"),
+                &trusted.to_file_bytes(),
+            )
+            .map_err(|e| self.refuse_pending(e))?;
+            rstuf::check_model(&file, trusted.signed())
+                .map_err(under_trusted)
+                .map_err(bad)?;
+        }
         let review = rstuf::review_pending(&file, &pending).map_err(bad)?;
         let new = pending.root.signed();
         let role = new.role(RoleType::Root);
@@ -189,7 +310,7 @@ impl Engine {
         }
         let missing = review.still_to_sign();
         let owner = |id: &KeyId| {
-            [Some(new), Some(trusted.signed())]
+            [Some(new), trusted.as_ref().map(Metadata::signed)]
                 .into_iter()
                 .flatten()
                 .find_map(|r| r.key(id).and_then(key_owner))
@@ -209,8 +330,9 @@ impl Engine {
                 names.join(", ")
             )));
         }
-        // The trusted root is the root in force: the seal is anchored in it.
-        self.current = Some((trusted, None));
+        // The trusted root is the root in force: the seal is anchored in it. A pending root v1
+        // has none: no root is in force until RSTUF has its threshold.
+        self.current = trusted.map(|t| (t, None));
         self.rstuf_pending = Some(Box::new(Imported {
             name: name.to_string(),
             sha256: hex::encode(Sha256::digest(text.as_bytes())),
@@ -322,11 +444,11 @@ impl Engine {
         if r.signed_bytes() != imported.pending.root.signed_bytes() {
             return Err(self.policy("the signed root differs from the pending root imported"));
         }
-        let trusted = self
-            .current
-            .as_ref()
-            .map(|(t, _)| t.signed())
-            .ok_or_else(|| self.policy("no trusted root"))?;
+        // A pending root v1 has no trusted root: its own root keys alone count.
+        let trusted = self.current.as_ref().map(|(t, _)| t.signed());
+        if trusted.is_none() && imported.pending.trusted.is_some() {
+            return Err(self.policy("no trusted root"));
+        }
         let (by_trusted, by_self) = self.rstuf_pending_counts(r);
         let sigs = self.rstuf_pending_signatures();
         if sigs.len() != self.signers.len() || sigs.is_empty() {
@@ -334,12 +456,19 @@ impl Engine {
         }
         for (id, _) in &sigs {
             if !by_trusted.signed.contains(id) && !by_self.signed.contains(id) {
-                return Err(self.policy(format!(
-                    "the signature by key {} counts neither for trusted root v{} nor for root v{}",
-                    show(id.short()),
-                    trusted.common.version,
-                    r.signed().common.version
-                )));
+                return Err(self.policy(match trusted {
+                    Some(t) => format!(
+                        "the signature by key {} counts neither for trusted root v{} nor for root v{}",
+                        show(id.short()),
+                        t.common.version,
+                        r.signed().common.version
+                    ),
+                    None => format!(
+                        "the signature by key {} does not count for root v{}",
+                        show(id.short()),
+                        r.signed().common.version
+                    ),
+                }));
             }
         }
         if let Some(now) = self.clock
