@@ -167,6 +167,13 @@ impl Session {
         })
     }
 
+    /// The present token `keyholder`'s key is generated in: the one the plan (or the room's
+    /// assignment) names by label or serial, default the token labelled with their name; an
+    /// error when none or several present tokens answer to that name.
+    pub fn keyholder_token(&self, keyholder: &str) -> Result<TokenDesc, DriverError> {
+        keyholder_token(self.tokens.as_ref(), keyholder, &self.plan)
+    }
+
     /// The token a keyholder is expected to use (label or serial), as the plan names it.
     pub fn expected_token(&self, keyholder: &str) -> String {
         self.plan

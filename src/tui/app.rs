@@ -772,15 +772,8 @@ impl App {
     /// The present token a PIN is typed for.
     fn pin_token(&self, purpose: &PinFor) -> Option<TokenDesc> {
         match purpose {
-            PinFor::Generate { keyholder, .. } => {
-                let expected = self.session()?.expected_token(keyholder);
-                self.tokens
-                    .as_ref()
-                    .ok()?
-                    .iter()
-                    .find(|t| t.label == expected || t.serial == expected)
-                    .cloned()
-            }
+            // The driver's lookup, the one key generation uses.
+            PinFor::Generate { keyholder, .. } => self.session()?.keyholder_token(keyholder).ok(),
             // Not a PIN: no PIN length or PIN-try warning applies.
             PinFor::ManagementKey { .. } => None,
             PinFor::Sign { who } => self.signing_token(who).1,
