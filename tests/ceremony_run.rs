@@ -922,3 +922,111 @@ fn skipped_keyholders_and_signing_closed_when_met_are_recorded() {
     );
     assert!(!t.contains("skipped"), "nobody was skipped: {t}");
 }
+
+/// A keyholder's token dies after the seal record is written (the run is killed there, then
+/// carol's SoftHSM2 token is deleted, as a token unplugged for good): the rerun stops and says
+/// how to finish without her instead of finishing short; with `[withdraw] carol = REASON` in
+/// the answers, the withdrawal is recorded, a new seal lists alice and bob, both sign it, and
+/// `transcript verify` passes and shows the withdrawal with its reason. (Before: a listed
+/// signer whose token died after the seal blocked the seal for good.)
+#[test]
+fn a_token_that_dies_after_the_seal_is_written_is_withdrawn_by_the_answers() {
+    // Where the first seal signature is appended (a counting run in another room).
+    let counting = room();
+    let log = counting.ws.parent().unwrap().join("faults.log");
+    let a = answers(&counting, true, "");
+    let (code, out, err) = run_script_env(
+        &counting,
+        "bootstrap-root",
+        &a,
+        &counting.pins,
+        &[("CONCLAVE_TEST_FAULT_LOG", &log)],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let at = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .position(|l| l.ends_with(" transcript append seal-signature"))
+        .expect("a seal signature is appended")
+        + 1;
+
+    let room = room();
+    let log = room.ws.parent().unwrap().join("faults.log");
+    let kill = at.to_string();
+    let a = answers(&room, true, "");
+    let (code, out, err) = run_script_env(
+        &room,
+        "bootstrap-root",
+        &a,
+        &room.pins,
+        &[
+            ("CONCLAVE_TEST_FAULT_LOG", &log),
+            ("CONCLAVE_TEST_FAULT_KILL_AT", Path::new(&kill)),
+        ],
+    );
+    assert_ne!(code, 0, "killed at the first seal signature: {out}{err}");
+    let tpath = room.ws.join("bootstrap-root.transcript.jsonl");
+    let t = std::fs::read_to_string(&tpath).unwrap();
+    assert!(
+        t.contains("\"action\":\"seal\"") && !t.contains("\"action\":\"seal-signature\""),
+        "{t}"
+    );
+    let del = Command::new("softhsm2-util")
+        .args(["--delete-token", "--token", "carol"])
+        .env("SOFTHSM2_CONF", &room.conf)
+        .output()
+        .unwrap();
+    assert!(
+        del.status.success(),
+        "{}",
+        String::from_utf8_lossy(&del.stderr)
+    );
+
+    // Without a withdrawal the run stops, naming the way out; nothing is exported as complete.
+    let (code, out, err) = run(&room, &a);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("lists carol") && err.contains("[withdraw] carol"),
+        "{out}{err}"
+    );
+    assert!(!out.contains("complete"), "{out}");
+
+    let text = std::fs::read_to_string(&a).unwrap();
+    std::fs::write(
+        &a,
+        format!("{text}\n[withdraw]\ncarol = \"token died after the seal was written\"\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(&room, &a);
+    assert_eq!(code, 0, "{out}{err}");
+    let t = std::fs::read_to_string(&tpath).unwrap();
+    assert!(t.contains("\"action\":\"seal-withdrawal\""), "{t}");
+    assert_eq!(t.matches("\"action\":\"seal\"").count(), 2, "{t}");
+    assert_eq!(t.matches("\"action\":\"seal-signature\"").count(), 2, "{t}");
+    let export = room.ws.join("export");
+    let report = room.ws.parent().unwrap().join("report.md");
+    let v = conclave()
+        .args(["transcript", "verify"])
+        .arg(&tpath)
+        .arg("--artifacts")
+        .arg(&export)
+        .arg("--trusted-root")
+        .arg(export.join("1.root.json"))
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&v.stdout);
+    assert_eq!(v.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("WITHDRAWN: key")
+            && shown.contains("reason: \"token died after the seal was written\""),
+        "{shown}"
+    );
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        md.contains("Withdrawn from an earlier seal")
+            && md.contains("token died after the seal was written"),
+        "{md}"
+    );
+}

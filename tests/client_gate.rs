@@ -8,17 +8,20 @@
 //! from its source.
 //!
 //! The table the test prints (`--nocapture`) is the one in docs/verification.md. A second test
-//! runs all seven ceremonies in a row and gives the published result to the same clients.
+//! runs all eight ceremonies in a row (publish-targets last) and gives the published result, its
+//! target files included, to the same clients.
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::publish::{
+    js_dir, online_key_json, online_keys, online_role, put_manifest, put_target, rehearse, serve,
+    signer,
+};
 use conclave::signer::Signer;
 use conclave::signer::software::SoftwareSigner;
 use conclave::tuf::canonical::Value;
@@ -171,10 +174,6 @@ const CASES: &[Case] = &[
         ..BASE
     },
 ];
-
-fn signer(alg: Algorithm, seed: u8) -> SoftwareSigner {
-    SoftwareSigner::from_seed(alg, &[seed; 48]).expect("valid seed")
-}
 
 /// The signer for a key kind, and the key object as the case writes it.
 fn case_key(kind: KeyKind, seed: u8) -> (SoftwareSigner, Key) {
@@ -371,49 +370,6 @@ fn build(case: &Case, dir: &Path) -> Built {
     }
 }
 
-/// Serves `dir` on 127.0.0.1 (GET only) from a thread until the test process ends; returns the
-/// base URL.
-fn serve(dir: PathBuf) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            // Drain the headers.
-            let mut h = String::new();
-            while reader.read_line(&mut h).is_ok_and(|n| n > 2) {
-                h.clear();
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("/");
-            let rel = path.trim_start_matches('/');
-            let ok = !rel.split('/').any(|p| p == ".." || p.is_empty());
-            let file = dir.join(rel);
-            let body = if ok { std::fs::read(&file).ok() } else { None };
-            let _ = match body {
-                Some(b) => stream
-                    .write_all(
-                        format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                            b.len()
-                        )
-                        .as_bytes(),
-                    )
-                    .and_then(|_| stream.write_all(&b)),
-                None => stream.write_all(
-                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                ),
-            };
-        }
-    });
-    format!("http://127.0.0.1:{port}")
-}
-
 /// python-tuf's ngclient (tests/python/ngclient_cli.py): init with root v1, download the
 /// targets.
 fn python_tuf(dir: &Path, targets: &[&str], work: &Path) -> Result<(), String> {
@@ -488,10 +444,6 @@ fn tough(dir: &Path, targets: &[(&str, &[u8])]) -> Result<(), String> {
         }
         Ok(())
     })
-}
-
-fn js_dir() -> PathBuf {
-    common::manifest_dir().join("tests/js")
 }
 
 /// tuf-js 5.0.1 or @sigstore/tuf 4.0.2 (tests/js/client.js).
@@ -624,40 +576,6 @@ fn the_gate_says_what_every_real_client_does() {
     }
 }
 
-fn conclave() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_conclave"))
-}
-
-/// A target under every name the clients ask for: the plain path, python-tuf's and tuf-js's
-/// consistent-snapshot name `DIR/HASH.NAME`, and tough's `HASH.PATH`.
-fn put_target(dir: &Path, path: &str, bytes: &[u8]) {
-    use sha2::Digest;
-    let digest = hex::encode(sha2::Sha256::digest(bytes));
-    let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
-    let names = [
-        path.to_string(),
-        if parent.is_empty() {
-            format!("{digest}.{name}")
-        } else {
-            format!("{parent}/{digest}.{name}")
-        },
-        format!("{digest}.{path}"),
-    ];
-    for n in names {
-        let p = dir.join("targets").join(n);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, bytes).unwrap();
-    }
-}
-
-fn online_keys(snapshot: &SoftwareSigner, timestamp: &SoftwareSigner) -> String {
-    format!(
-        "{{\"snapshot\": {}, \"timestamp\": {}}}",
-        snapshot.key().to_value().to_pretty_json(),
-        timestamp.key().to_value().to_pretty_json()
-    )
-}
-
 fn latest_version(dir: &Path, role: &str) -> u64 {
     std::fs::read_dir(dir)
         .unwrap()
@@ -671,13 +589,56 @@ fn latest_version(dir: &Path, role: &str) -> u64 {
         .unwrap()
 }
 
-/// All seven ceremonies in a row on practice tokens (`conclave rehearse --headless`), then the
+/// publish-targets' file in the chain (with a `custom` field) and the role it delegates to an
+/// online key, with the file that role lists.
+const PUBLISHED: &str = "config/service.json";
+const PUBLISHED_CONTENT: &[u8] = b"{\"service\": \"https://service.example.org\"}\n";
+const ONLINE_ROLE: &str = "feeds";
+const ONLINE_TARGET: &str = "feeds/latest.json";
+const ONLINE_CONTENT: &[u8] = b"{\"feed\": 1}\n";
+const ONLINE_URI: &str = "awskms:arn:aws:kms:eu-west-1:111122223333:key/feeds";
+
+/// The bytes of a target the newest targets lists, from the export: publish-targets lays its
+/// files out under `targets/` by their consistent-snapshot name (`DIR/HASH.NAME`); the other
+/// ceremonies' targets (the in-toto layout) are top-level files. Found by length and hashes.
+fn exported_target(
+    export: &Path,
+    path: &str,
+    entry: &conclave::tuf::metadata::TargetFile,
+) -> Vec<u8> {
+    let ok = |b: &[u8]| {
+        b.len() as u64 == entry.length
+            && conclave::tuf::verify::check_hashes(path, &entry.hashes, b).is_ok()
+    };
+    let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+    if let Some((_, sha)) = entry.hashes.iter().find(|(alg, _)| alg == "sha256") {
+        let file = export
+            .join("targets")
+            .join(parent)
+            .join(format!("{sha}.{name}"));
+        if let Ok(b) = std::fs::read(&file) {
+            assert!(ok(&b), "{}: wrong length or hash", file.display());
+            return b;
+        }
+    }
+    std::fs::read_dir(export)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| std::fs::read(p).unwrap())
+        .find(|b| ok(b))
+        .unwrap_or_else(|| panic!("{path} is not among the exported files"))
+}
+
+/// All eight ceremonies in a row on practice tokens (`conclave rehearse --headless`), the last
+/// one publish-targets (a file with `custom`, and a role delegated to an online key), then the
 /// repository a registry publishes from their exports — every root version, the newest targets,
-/// the claimed project's role signed by its developer, snapshot and timestamp signed by the
-/// online keys the ceremonies imported (test keys here) — served on 127.0.0.1: every client
-/// walks from root v1 to the newest root and downloads every target.
+/// the target files from the export, the claimed project's role signed by its developer, the
+/// online role signed by its online key, snapshot and timestamp signed by the online keys the
+/// ceremonies imported (test keys here) — served on 127.0.0.1: every client walks from root v1
+/// to the newest root and downloads every target, each verified by its length and hashes.
 #[test]
-fn seven_ceremonies_then_every_client_walks_from_root_v1_and_downloads_every_target() {
+fn eight_ceremonies_then_every_client_walks_from_root_v1_and_downloads_every_target() {
     assert!(
         js_dir().join("node_modules/tuf-js/package.json").exists(),
         "the npm clients are missing: run `make js-clients`"
@@ -695,6 +656,7 @@ fn seven_ceremonies_then_every_client_walks_from_root_v1_and_downloads_every_tar
     );
     std::fs::write(ws.join("input/online-keys.json"), online_keys(&s1, &t1)).unwrap();
     let mut dev = signer(Algorithm::EcdsaP256, 41);
+    let mut feeds = signer(Algorithm::EcdsaP256, 42);
     std::fs::write(
         ws.join("input/requests/proj.json"),
         format!(
@@ -703,6 +665,16 @@ fn seven_ceremonies_then_every_client_walks_from_root_v1_and_downloads_every_tar
         ),
     )
     .unwrap();
+    put_manifest(
+        &ws,
+        &format!(
+            r#"{{"_type": "conclave-publish-targets",
+  "targets": [{{"path": "{PUBLISHED}", "action": "add", "custom": {{"x-service": {{"status": "Active"}}}}}}],
+  "delegation": {{"name": "{ONLINE_ROLE}", "paths": ["{ONLINE_ROLE}/*"], "terminating": true, "threshold": 1, "keys": [{}]}}}}"#,
+            online_key_json(&feeds, ONLINE_URI)
+        ),
+        &[(PUBLISHED, PUBLISHED_CONTENT)],
+    );
     let export = ws.join("export");
     for script in [
         "bootstrap-root",
@@ -712,6 +684,7 @@ fn seven_ceremonies_then_every_client_walks_from_root_v1_and_downloads_every_tar
         "rotate-targets-keys",
         "delegate-claimed-projects",
         "sign-intoto-layout",
+        "publish-targets",
     ] {
         if script == "rotate-online-keys" {
             let next = latest_version(&export, "root") + 1;
@@ -721,10 +694,7 @@ fn seven_ceremonies_then_every_client_walks_from_root_v1_and_downloads_every_tar
             )
             .unwrap();
         }
-        let mut cmd = conclave();
-        cmd.args(["rehearse", "--headless", "--script", script, "--workspace"])
-            .arg(&ws);
-        let run = common::run_with_timeout(&mut cmd, b"", Duration::from_secs(600));
+        let run = rehearse(&ws, script);
         assert_eq!(run.code(), 0, "{script}: {run:?}");
     }
 
@@ -745,27 +715,20 @@ fn seven_ceremonies_then_every_client_walks_from_root_v1_and_downloads_every_tar
     std::fs::write(repo.join("targets.json"), &targets_bytes).unwrap();
     let targets_md = Metadata::<Targets>::from_bytes(&targets_bytes).unwrap();
     let mut contents: Vec<(String, Vec<u8>)> = Vec::new();
-    let exported: Vec<Vec<u8>> = std::fs::read_dir(&export)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .map(|p| std::fs::read(p).unwrap())
-        .collect();
     for (path, entry) in targets_md.signed().target_files() {
         let entry = entry.unwrap();
-        let bytes = exported
-            .iter()
-            .find(|b| {
-                b.len() as u64 == entry.length
-                    && conclave::tuf::verify::check_hashes(path, &entry.hashes, b).is_ok()
-            })
-            .unwrap_or_else(|| panic!("{path} is not among the exported files"))
-            .clone();
-        contents.push((path.clone(), bytes));
+        contents.push((path.clone(), exported_target(&export, path, &entry)));
     }
-    assert!(
-        contents.iter().any(|(p, _)| p == "in-toto/root.layout"),
-        "{contents:?}"
+    for want in ["in-toto/root.layout", PUBLISHED] {
+        assert!(
+            contents.iter().any(|(p, _)| p == want),
+            "{want}: {:?}",
+            contents.iter().map(|(p, _)| p).collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(
+        contents.iter().find(|(p, _)| p == PUBLISHED).unwrap().1,
+        PUBLISHED_CONTENT
     );
     // The claimed project's first targets, signed by its developer.
     let mut proj = edit::new_targets(EXPIRES);
@@ -774,6 +737,16 @@ fn seven_ceremonies_then_every_client_walks_from_root_v1_and_downloads_every_tar
     conclave::signer::sign_metadata(&mut proj, &mut dev).unwrap();
     std::fs::write(repo.join("1.proj.json"), proj.to_file_bytes()).unwrap();
     contents.push((TARGET.to_string(), CONTENT.to_vec()));
+    // The online role's first version, signed by its online key.
+    let feeds_role = online_role(
+        targets_md.signed(),
+        ONLINE_ROLE,
+        &mut feeds,
+        &[(ONLINE_TARGET, ONLINE_CONTENT)],
+        EXPIRES,
+    );
+    std::fs::write(repo.join(format!("1.{ONLINE_ROLE}.json")), feeds_role).unwrap();
+    contents.push((ONLINE_TARGET.to_string(), ONLINE_CONTENT.to_vec()));
     for (path, bytes) in &contents {
         put_target(&repo, path, bytes);
     }
@@ -781,7 +754,11 @@ fn seven_ceremonies_then_every_client_walks_from_root_v1_and_downloads_every_tar
     let mut snapshot = Metadata::new(edit::new_snapshot(
         1,
         EXPIRES,
-        &[("targets".to_string(), tv), ("proj".to_string(), 1)],
+        &[
+            ("targets".to_string(), tv),
+            ("proj".to_string(), 1),
+            (ONLINE_ROLE.to_string(), 1),
+        ],
     ));
     conclave::signer::sign_metadata(&mut snapshot, &mut s2).unwrap();
     let snapshot_bytes = snapshot.to_file_bytes();
@@ -815,7 +792,7 @@ fn seven_ceremonies_then_every_client_walks_from_root_v1_and_downloads_every_tar
     for (client, r) in results {
         assert!(
             r.is_ok(),
-            "{client} refused the seven-ceremony chain: {r:?}"
+            "{client} refused the eight-ceremony chain: {r:?}"
         );
     }
     assert_eq!(newest_root, 5);

@@ -540,23 +540,40 @@ fn bootstrap(b: &Bench, ws: &str, answers: &str, pins: &str) -> common::Run {
     )
 }
 
-/// A whole bootstrap ceremony on tpm2-pkcs11-like tokens (every serial 0000000000000000): each
-/// keyholder's token is told apart by module + serial + label, and python-tuf accepts the
-/// root. A second bootstrap on the same tokens with another key type makes new keys (never the
-/// first ceremony's, found by label), and the transcript records each token's identity.
+/// Whole ceremonies on tpm2-pkcs11-like tokens (profile `tpm`: every serial
+/// 0000000000000000, one PIN lockout counter for every token): each keyholder's token is told
+/// apart by module + serial + label, and the transcript records each token's identity. A
+/// bootstrap-root (P-256, sealed, the key-event log started), then rotate-root-keys in which
+/// alice moves to a new token of the same TPM (`[tokens] alice = "alice-new"`, her PINs given as
+/// `alice=` and `alice@alice-new=`): no wrong PIN is sent to any token (the lockout counter
+/// stays 0). A second bootstrap on the same tokens with another key type makes new keys (never
+/// the first ceremony's, found by label).
 #[test]
-fn a_whole_ceremony_on_tpm_tokens_with_equal_serials_makes_new_keys_each_time() {
-    let b = Bench::new("alice,bob,carol", "tpm");
-    let run = ceremony(&b, "ws1", "ecdsa-p256");
-    assert_eq!(run.code(), 0, "{run:?}");
-    let first = b.root.join("ws1/export/1.root.json");
-    python_accepts(&first);
+fn whole_ceremonies_on_tpm_tokens_with_equal_serials_make_new_keys_and_a_keyholder_moves() {
+    let b = Bench::new("alice,bob,carol,alice-new", "tpm");
+    let (ws, answers) = ceremony_files(&b.root, "ws1", b.module(), "ecdsa-p256");
+    with_log_origin(&answers);
+    let pins: String = ["alice", "bob", "carol"]
+        .iter()
+        .map(|k| format!("{k}={}\n", b.pin(k)))
+        .collect();
+    let run = bootstrap(&b, &ws, &answers, &pins);
+    check_bootstrap(&run, &Path::new(&ws).join("export"));
+    let first = Path::new(&ws).join("export/1.root.json");
     let transcript =
-        std::fs::read_to_string(b.root.join("ws1/bootstrap-root.transcript.jsonl")).unwrap();
+        std::fs::read_to_string(Path::new(&ws).join("bootstrap-root.transcript.jsonl")).unwrap();
     assert!(
         transcript.contains("serial 0000000000000000 label \\\"bob\\\" in "),
         "the token's identity is recorded: {transcript}"
     );
+
+    let rotation = rotation_answers(&b.root, b.module(), "ecdsa-p256", "alice = \"alice-new\"\n");
+    let both = format!("{pins}alice@alice-new={}\n", b.pin("alice-new"));
+    let run = rotate(&b, &ws, &rotation, &both);
+    let on_new = token_entry(&b, "alice-new");
+    let all: Vec<&str> = b.tokens.iter().map(|(_, p)| p.as_str()).collect();
+    check_rotation(&run, Path::new(&ws), &on_new, &all);
+    assert_eq!(tpm_failed_logins(&b), 0, "a wrong PIN was sent: {run:?}");
 
     let run = ceremony(&b, "ws2", "ecdsa-p384");
     assert_eq!(run.code(), 0, "{run:?}");
@@ -570,6 +587,71 @@ fn a_whole_ceremony_on_tpm_tokens_with_equal_serials_makes_new_keys_each_time() 
     );
     let text = std::fs::read_to_string(&second).unwrap();
     assert_eq!(text.matches("ecdsa-sha2-nistp384").count(), 3, "{text}");
+}
+
+/// The emulated TPM's dictionary-attack counter (wrong PINs on any of its tokens so far).
+fn tpm_failed_logins(b: &Bench) -> u32 {
+    std::fs::read_to_string(b.root.join("profile-state/tpm-da-count"))
+        .map_or(0, |s| s.trim().parse().unwrap())
+}
+
+/// The emulated TPM (profile `tpm`, one dictionary-attack counter for every token, locked
+/// after 3 wrong PINs): in a rotate-root-keys in which alice moves to a new token, a wrong PIN
+/// for her new token stops the ceremony and costs the TPM exactly one try (sent to that token
+/// only, never tried on another); the second says that ONE more locks every keyholder's token
+/// (the first run's wrong PIN counted from the transcript), and the continued run warns before
+/// each PIN is sent; with the right PIN the ceremony finishes, bob's and carol's tokens not
+/// locked.
+#[test]
+fn a_wrong_pin_for_a_new_tpm_token_costs_one_shared_try_and_the_last_is_warned() {
+    let b = Bench::new("alice,bob,carol,alice-new", "tpm");
+    let (ws, answers) = ceremony_files(&b.root, "ws", b.module(), "ecdsa-p256");
+    with_log_origin(&answers);
+    let pins: String = ["alice", "bob", "carol"]
+        .iter()
+        .map(|k| format!("{k}={}\n", b.pin(k)))
+        .collect();
+    let run = bootstrap(&b, &ws, &answers, &pins);
+    check_bootstrap(&run, &Path::new(&ws).join("export"));
+    assert_eq!(tpm_failed_logins(&b), 0);
+
+    let rotation = rotation_answers(&b.root, b.module(), "ecdsa-p256", "alice = \"alice-new\"\n");
+    let wrong = format!("{pins}alice@alice-new=99999999\n");
+    for (n, next) in [
+        (1, "a TPM set up as usual locks after 3 wrong PINs in total"),
+        (
+            2,
+            "ONE more wrong PIN on any of its tokens locks EVERY keyholder's token on it",
+        ),
+    ] {
+        let run = rotate(&b, &ws, &rotation, &wrong);
+        assert_eq!(run.code(), 1, "wrong PIN {n}: {run:?}");
+        assert!(
+            run.stderr
+                .contains("wrong PIN for token \"alice-new\" (serial 0000000000000000")
+                && run.stderr.contains(&format!(
+                    "shares one lockout counter ({n} wrong PIN{} here so far)",
+                    if n == 1 { "" } else { "s" }
+                ))
+                && run.stderr.contains(next),
+            "wrong PIN {n}: {run:?}"
+        );
+        assert!(!run.stderr.contains("99999999"), "a PIN printed: {run:?}");
+        assert_eq!(tpm_failed_logins(&b), n, "one try per wrong PIN: {run:?}");
+    }
+
+    let both = format!("{pins}alice@alice-new={}\n", b.pin("alice-new"));
+    let run = rotate(&b, &ws, &rotation, &both);
+    assert!(
+        run.stderr.contains(
+            "WARNING: 2 wrong PINs on this TPM's tokens so far: ONE more wrong PIN on token \"alice-new\" (serial 0000000000000000"
+        ),
+        "warned before the last try: {run:?}"
+    );
+    let on_new = token_entry(&b, "alice-new");
+    let all: Vec<&str> = b.tokens.iter().map(|(_, p)| p.as_str()).collect();
+    check_rotation(&run, Path::new(&ws), &on_new, &all);
+    assert_eq!(tpm_failed_logins(&b), 2, "{run:?}");
 }
 
 /// The real ykcs11 (Debian's `ykcs11`) loaded with no YubiKey (and no PC/SC service): a clean
@@ -852,10 +934,13 @@ fn a_whole_ceremony_on_nitrokey_tokens_then_a_keyholder_moves_to_a_new_token() {
 
 /// A whole bootstrap-root ceremony (Ed25519, sealed, the key-event log started) on opencryptoki
 /// tokens (profile `opencryptoki`: `CKF_CLOCK_ON_TOKEN` with a blank clock, which cryptoki
-/// refuses to parse): every keyholder's token is used, none skipped; python-tuf accepts the root.
+/// refuses to parse): every keyholder's token is used, none skipped; then rotate-root-keys in
+/// which alice moves to a new opencryptoki token (`[tokens] alice = "alice-new"`, her PINs
+/// given as `alice=` and `alice@alice-new=`); each sealed, each extending the key-event log;
+/// python-tuf follows the root chain.
 #[test]
-fn a_whole_ceremony_on_opencryptoki_tokens_with_an_unknown_clock() {
-    let b = Bench::new("alice,bob,carol", "opencryptoki");
+fn a_whole_ceremony_on_opencryptoki_tokens_with_an_unknown_clock_then_a_keyholder_moves() {
+    let b = Bench::new("alice,bob,carol,alice-new", "opencryptoki");
     let (ws, answers) = ceremony_files(&b.root, "ws", b.module(), "ed25519");
     with_log_origin(&answers);
     let pins: String = ["alice", "bob", "carol"]
@@ -868,23 +953,33 @@ fn a_whole_ceremony_on_opencryptoki_tokens_with_an_unknown_clock() {
         root_key_schemes(&Path::new(&ws).join("export/1.root.json")),
         ["ed25519"; 3]
     );
+
+    let rotation = rotation_answers(&b.root, b.module(), "ed25519", "alice = \"alice-new\"\n");
+    let both = format!("{pins}alice@alice-new={}\n", b.pin("alice-new"));
+    let run = rotate(&b, &ws, &rotation, &both);
+    let on_new = token_entry(&b, "alice-new");
+    let all: Vec<&str> = b.tokens.iter().map(|(_, p)| p.as_str()).collect();
+    check_rotation(&run, Path::new(&ws), &on_new, &all);
 }
 
 /// A PIN-pad reader (`CKF_PROTECTED_AUTHENTICATION_PATH`): the list says so, and a whole
-/// bootstrap-root ceremony runs with no PIN typed anywhere (no `--pin-stdin`, no terminal):
-/// every login goes through the pad (`C_Login` with no PIN).
+/// bootstrap-root ceremony (P-256, sealed, the key-event log started) runs with no PIN typed
+/// anywhere (no `--pin-stdin`, no terminal): every login goes through the pad (`C_Login` with
+/// no PIN). Then rotate-root-keys in which alice moves to a new PIN-pad token (`[tokens] alice
+/// = "alice-new"`), again with no PIN typed: the reader asks for both of alice's PINs.
 #[test]
-fn a_whole_ceremony_on_pin_pad_readers_types_no_pin() {
-    let b = Bench::new("alice,bob,carol", "pinpad");
+fn a_whole_ceremony_on_pin_pad_readers_types_no_pin_then_a_keyholder_moves() {
+    let b = Bench::new("alice,bob,carol,alice-new", "pinpad");
     let t = tokens(&b);
     assert_eq!(
         t.iter()
             .filter(|t| t["flags"]["protected_authentication_path"] == true)
             .count(),
-        3,
+        4,
         "{t:?}"
     );
     let (ws, answers) = ceremony_files(&b.root, "ws", b.module(), "ecdsa-p256");
+    with_log_origin(&answers);
     let run = b.conclave(
         &[
             "ceremony",
@@ -897,13 +992,36 @@ fn a_whole_ceremony_on_pin_pad_readers_types_no_pin() {
         ],
         "",
     );
-    assert_eq!(run.code(), 0, "{run:?}");
+    check_bootstrap(&run, &Path::new(&ws).join("export"));
     assert!(
         run.stderr
             .contains("has a PIN pad: enter the PIN on the reader"),
         "{run:?}"
     );
-    python_accepts(&Path::new(&ws).join("export/1.root.json"));
+
+    let rotation = rotation_answers(&b.root, b.module(), "ecdsa-p256", "alice = \"alice-new\"\n");
+    let run = b.conclave(
+        &[
+            "ceremony",
+            "run",
+            "rotate-root-keys",
+            "--workspace",
+            &ws,
+            "--answers",
+            rotation.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.contains("token \"alice-new\" (serial ")
+                && l.contains("has a PIN pad: enter the PIN on the reader")),
+        "the reader of alice's new token asks for her PIN: {run:?}"
+    );
+    let on_new = token_entry(&b, "alice-new");
+    let all: Vec<&str> = b.tokens.iter().map(|(_, p)| p.as_str()).collect();
+    check_rotation(&run, Path::new(&ws), &on_new, &all);
 }
 
 /// The device-profile module over kryoptic, profile `yubihsm` with firmware 2.4.0 (not affected

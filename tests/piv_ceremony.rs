@@ -588,7 +588,7 @@ fn the_terminal_ui_asks_the_management_key_like_a_pin_and_again_when_it_is_wrong
         t.wait_for_words("in PIV slot 9c of the token, self-test passed:");
     }
     // Signing and the seal: each PIN typed.
-    let mut screen = t.screen();
+    let mut screen = t.idle_screen();
     for _ in 0..300 {
         if screen.contains("Sealed: the ceremony is complete") {
             break;

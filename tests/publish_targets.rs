@@ -12,12 +12,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::publish::{
+    js_dir, online_key_json, online_keys, online_role, put_manifest, rehearse, serve, signer,
+};
 use conclave::signer::Signer;
 use conclave::signer::software::SoftwareSigner;
 use conclave::tuf::edit;
@@ -38,30 +39,11 @@ const SIGNING_CONFIG: &[u8] = br#"{
 }
 "#;
 
-fn signer(alg: Algorithm, seed: u8) -> SoftwareSigner {
-    SoftwareSigner::from_seed(alg, &[seed; 48]).expect("valid seed")
-}
-
-fn rehearse(ws: &Path, script: &str) -> common::Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_conclave"));
-    cmd.args(["rehearse", "--headless", "--script", script, "--workspace"])
-        .arg(ws);
-    common::run_with_timeout(&mut cmd, b"", Duration::from_secs(600))
-}
-
 /// A workspace after a bootstrap on practice tokens, with the online keys `s` and `t`.
 fn bootstrapped(dir: &Path, s: &SoftwareSigner, t: &SoftwareSigner) -> PathBuf {
     let ws = dir.join("ws");
     std::fs::create_dir_all(ws.join("input")).unwrap();
-    std::fs::write(
-        ws.join("input/online-keys.json"),
-        format!(
-            "{{\"snapshot\": {}, \"timestamp\": {}}}",
-            s.key().to_value().to_pretty_json(),
-            t.key().to_value().to_pretty_json()
-        ),
-    )
-    .unwrap();
+    std::fs::write(ws.join("input/online-keys.json"), online_keys(s, t)).unwrap();
     let run = rehearse(&ws, "bootstrap-root");
     assert_eq!(run.code(), 0, "bootstrap-root: {run:?}");
     ws
@@ -72,70 +54,6 @@ fn trusted_root_json() -> Vec<u8> {
         "tests/data/vectors/tuf-conformance-static/sigstore-root-signing/targets/f44a1b88128e55ebfb62189becbc0fa48d4ec9915c65ac54ba0e46a008b12d5b.trusted_root.json",
     ))
     .unwrap()
-}
-
-/// Puts the manifest and its files on the workspace's input media.
-fn put_manifest(ws: &Path, manifest: &str, files: &[(&str, &[u8])]) {
-    let dir = ws.join("input/publish-targets");
-    std::fs::create_dir_all(dir.join("files")).unwrap();
-    std::fs::write(dir.join("manifest.json"), manifest).unwrap();
-    for (path, bytes) in files {
-        let p = dir.join("files").join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, bytes).unwrap();
-    }
-}
-
-/// Serves `dir` on 127.0.0.1 (GET only) from a thread until the test process ends.
-fn serve(dir: PathBuf) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let mut h = String::new();
-            while reader.read_line(&mut h).is_ok_and(|n| n > 2) {
-                h.clear();
-            }
-            let rel = line
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("/")
-                .trim_start_matches('/')
-                .to_string();
-            let ok = !rel.split('/').any(|p| p == ".." || p.is_empty());
-            let body = if ok {
-                std::fs::read(dir.join(&rel)).ok()
-            } else {
-                None
-            };
-            let _ = match body {
-                Some(b) => stream
-                    .write_all(
-                        format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                            b.len()
-                        )
-                        .as_bytes(),
-                    )
-                    .and_then(|_| stream.write_all(&b)),
-                None => stream.write_all(
-                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                ),
-            };
-        }
-    });
-    format!("http://127.0.0.1:{port}")
-}
-
-fn js_dir() -> PathBuf {
-    common::manifest_dir().join("tests/js")
 }
 
 #[test]
@@ -153,13 +71,6 @@ fn published_target_files_reach_sigstore_tuf_and_python_tuf_byte_for_byte() {
     );
     let mut npm = signer(Algorithm::EcdsaP256, 53);
     let ws = bootstrapped(tmp.path(), &s, &t);
-    let mut npm_key = npm.key().to_value();
-    if let conclave::tuf::canonical::Value::Object(m) = &mut npm_key {
-        m.insert(
-            "x-tuf-on-ci-online-uri".into(),
-            conclave::tuf::canonical::Value::String(NPM_URI.into()),
-        );
-    }
     let trusted_root = trusted_root_json();
     let manifest = format!(
         r#"{{
@@ -170,7 +81,7 @@ fn published_target_files_reach_sigstore_tuf_and_python_tuf_byte_for_byte() {
   ],
   "delegation": {{"name": "registry.npmjs.org", "paths": ["registry.npmjs.org/*"], "terminating": true, "threshold": 1, "keys": [{}]}}
 }}"#,
-        npm_key.to_pretty_json()
+        online_key_json(&npm, NPM_URI)
     );
     put_manifest(
         &ws,
@@ -218,25 +129,14 @@ fn published_target_files_reach_sigstore_tuf_and_python_tuf_byte_for_byte() {
     let entry = targets.signed().target("trusted_root.json").unwrap();
     assert_eq!(entry.length, trusted_root.len() as u64);
     // The online-signed role: its first version, signed by the online key.
-    let mut npm_role = edit::new_targets(EXPIRES);
-    edit::set_target(
-        &mut npm_role,
-        NPM_TARGET,
-        edit::target_file(NPM_CONTENT, None),
-    )
-    .unwrap();
-    let mut npm_role = Metadata::new(npm_role);
-    // Signed under the key id targets delegates to: the hash of the whole key object, its
-    // `x-tuf-on-ci-online-uri` included.
-    let delegated = targets.signed().delegations.as_ref().unwrap();
-    let npm_id = &delegated.role_for("registry.npmjs.org").unwrap().keyids[0];
-    let sig = npm.sign(npm_role.signed_bytes()).unwrap();
-    npm_role.add_signature(npm_id.clone(), &sig);
-    std::fs::write(
-        repo.join("1.registry.npmjs.org.json"),
-        npm_role.to_file_bytes(),
-    )
-    .unwrap();
+    let npm_role = online_role(
+        targets.signed(),
+        "registry.npmjs.org",
+        &mut npm,
+        &[(NPM_TARGET, NPM_CONTENT)],
+        EXPIRES,
+    );
+    std::fs::write(repo.join("1.registry.npmjs.org.json"), npm_role).unwrap();
     let npm_digest = hex::encode(sha2::Sha256::digest(NPM_CONTENT));
     std::fs::create_dir_all(repo.join("targets/registry.npmjs.org")).unwrap();
     std::fs::write(

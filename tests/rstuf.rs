@@ -1229,3 +1229,140 @@ fn no_signature(ws: &Path, version: u64) {
     assert!(!text.contains("\"event\":\"signed\""), "{text}");
     assert!(sign_payloads(ws, version).is_empty());
 }
+
+/// ceremony-payload.json's `settings` (the online roles' expirations, the hash bins) carry no
+/// TUF signature: the bootstrap records them in its sealed transcript, and the auditor's
+/// `conclave transcript verify --artifacts` compares the exported file's with them. An attacker
+/// who edits the payload on its way to the connected machine can recompute `SHA256SUMS` (not
+/// signed, not in the seal) but not the seal (the keyholders' root keys sign it): the verdict
+/// is INVALID and names the field.
+#[test]
+fn an_edited_payload_setting_is_named_by_the_auditor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let out = run(
+        conclave()
+            .args([
+                "rehearse",
+                "--headless",
+                "--script",
+                "bootstrap-rstuf",
+                "--workspace",
+            ])
+            .arg(&ws),
+        "",
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("the sealed transcript records them): expiration days: timestamp 1,"),
+        "{}",
+        out.stdout
+    );
+    let export = ws.join("export");
+    let transcript = ws.join("bootstrap-rstuf.transcript.jsonl");
+    let payload = export.join("ceremony-payload.json");
+    let original = json(&payload);
+    let text = std::fs::read_to_string(&transcript).unwrap();
+    let exported: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["action"] == "exported")
+        .unwrap();
+    assert_eq!(
+        exported["details"]["rstuf_settings"], original["settings"],
+        "the export record keeps the payload's settings"
+    );
+    let verify = || {
+        run(
+            conclave()
+                .args(["transcript", "verify"])
+                .arg(&transcript)
+                .arg("--artifacts")
+                .arg(&export)
+                .arg("--trusted-root")
+                .arg(export.join("1.root.json")),
+            "",
+        )
+    };
+    let honest = verify();
+    assert_eq!(honest.code(), 0, "{honest:?}");
+    assert!(
+        honest.stdout.contains("Verdict: VALID"),
+        "{}",
+        honest.stdout
+    );
+
+    // The replay checks the recorded settings against the parameters the payload was built
+    // with; a transcript written before they were recorded (no `rstuf_settings`) still replays.
+    use conclave::ceremony::conformance::check;
+    use conclave::transcript::record::Record;
+    let records: Vec<Record> = text
+        .lines()
+        .map(|l| Record::parse_line(l.as_bytes()).unwrap())
+        .collect();
+    let at = records.iter().position(|r| r.action == "exported").unwrap();
+    let with_details = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut records = records.clone();
+        let mut d: serde_json::Value =
+            serde_json::from_slice(&records[at].details.canonical_bytes()).unwrap();
+        edit(&mut d);
+        records[at].details =
+            conclave::tuf::canonical::Value::parse(&serde_json::to_vec(&d).unwrap()).unwrap();
+        check(&records)
+    };
+    assert!(!check(&records).failed(), "{}", check(&records).line());
+    let old = with_details(&|d| {
+        d.as_object_mut().unwrap().remove("rstuf_settings");
+    });
+    assert!(!old.failed(), "{}", old.line());
+    let lied = with_details(&|d| {
+        d["rstuf_settings"]["roles"]["timestamp"]["expiration"] = 365.into();
+    });
+    assert!(
+        lied.failed()
+            && lied.line().contains(
+                "the RSTUF settings recorded at the export differ from the ones ceremony-payload.json was built with: settings.roles.timestamp.expiration is 365 in the record, 1 in the parameters"
+            ),
+        "{}",
+        lied.line()
+    );
+
+    // The attack: timestamp's expiration from 1 day to 365, SHA256SUMS recomputed.
+    let mut forged = original.clone();
+    forged["settings"]["roles"]["timestamp"]["expiration"] = 365.into();
+    write_json(&payload, &forged);
+    use sha2::Digest;
+    let sums: String = std::fs::read_to_string(export.join("SHA256SUMS"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (_, name) = l.split_once("  ").unwrap();
+            let bytes = std::fs::read(export.join(name)).unwrap();
+            format!("{}  {name}\n", hex::encode(sha2::Sha256::digest(&bytes)))
+        })
+        .collect();
+    std::fs::write(export.join("SHA256SUMS"), sums).unwrap();
+    let r = verify();
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(
+        r.stdout.contains("Verdict: INVALID: ") && r.stdout.contains(
+            "ceremony-payload.json: settings.roles.timestamp.expiration is 365 in the file, 1 in the sealed transcript"
+        ),
+        "{}",
+        r.stdout
+    );
+    // Settings the sealed transcript does not have, the rest of the file unchanged.
+    let mut forged = original.clone();
+    forged["settings"]["roles"]["bins"]["number_of_delegated_bins"] = 16384.into();
+    write_json(&payload, &forged);
+    let r = verify();
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(
+        r.stdout.contains(
+            "ceremony-payload.json: settings.roles.bins.number_of_delegated_bins is 16384 in the file, 256 in the sealed transcript"
+        ),
+        "{}",
+        r.stdout
+    );
+}

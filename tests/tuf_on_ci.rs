@@ -407,34 +407,7 @@ fn conclave_signs_a_root_event_that_tuf_on_ci_then_accepts() {
     // python-tuf (with tuf-on-ci's key types registered): the new root verifies by the
     // known-good root and by itself, and both files are byte for byte what JSONSerializer writes.
     w.git("u1", &["checkout", "-q", EVENT]);
-    let check = r#"
-import sys
-import tuf_on_ci_sign._signer_repository  # registers sigstore-oidc keys, as tuf-on-ci does
-from tuf.api.metadata import Metadata
-from tuf.api.serialization.json import JSONSerializer
-kg, new, hist = (open(p, "rb").read() for p in sys.argv[1:4])
-old_md, new_md = Metadata.from_bytes(kg), Metadata.from_bytes(new)
-old_md.verify_delegate("root", new_md)
-new_md.verify_delegate("root", new_md)
-assert new == hist, "root_history copy differs"
-assert new_md.to_bytes(JSONSerializer()) == new, "not JSONSerializer's bytes"
-print("verified root v%d" % new_md.signed.version)
-"#;
-    let py = w.tools.join("python");
-    let r = w.ok(
-        s(&py),
-        "u1",
-        &[
-            "-c",
-            check,
-            s(&w.path("stick/known-good/root.json")),
-            s(&c1.join("metadata/root.json")),
-            s(&c1.join("metadata/root_history/2.root.json")),
-        ],
-        &c1,
-        "",
-    );
-    assert_eq!(r.stdout.trim(), "verified root v2", "{r:?}");
+    python_verifies_root_v2(&w, "u1", &c1, &w.path("stick/known-good/root.json"));
 }
 
 /// Edit the event's root.json (and its root_history copy) as JSON.
@@ -1146,14 +1119,37 @@ fn run_ceremony(w: &World, ws: &Path) -> Run {
 
 /// `conclave ceremony run SCRIPT` in `ws` as [`run_ceremony`] runs it, with more environment.
 fn run_ceremony_with(w: &World, ws: &Path, script: &Path, env: &[(&str, &str)]) -> Run {
+    run_ceremony_as(w, ws, script, &[("@tuf-on-ci-u1", "mytoken")], env)
+}
+
+/// `conclave ceremony run SCRIPT` in `ws`, headless, with u1's SoftHSM2 token folder: the
+/// keyholders (by handle) with their token labels, each PIN 0000, and more environment.
+fn run_ceremony_as(
+    w: &World,
+    ws: &Path,
+    script: &Path,
+    keyholders: &[(&str, &str)],
+    env: &[(&str, &str)],
+) -> Run {
     let answers = w.path("answers.toml");
+    let names: Vec<String> = keyholders.iter().map(|(k, _)| format!("\"{k}\"")).collect();
+    let tokens: String = keyholders
+        .iter()
+        .map(|(k, t)| format!("\"{k}\" = \"{t}\"\n"))
+        .collect();
     std::fs::write(
         &answers,
-        "practice = true\nacknowledgement = \"BAG-T0C1\"\n[people]\nadministrator = \"ada\"\n\
-         keyholders = [\"@tuf-on-ci-u1\"]\nwitnesses = [\"wendy\"]\n[tokens]\n\
-         \"@tuf-on-ci-u1\" = \"mytoken\"\n",
+        format!(
+            "practice = true\nacknowledgement = \"BAG-T0C1\"\n[people]\nadministrator = \"ada\"\n\
+             keyholders = [{}]\nwitnesses = [\"wendy\"]\n[tokens]\n{tokens}",
+            names.join(", ")
+        ),
     )
     .unwrap();
+    let pins: String = keyholders
+        .iter()
+        .map(|(k, _)| format!("{k}=0000\n"))
+        .collect();
     let mut c = w.cmd(BIN, "u1");
     c.args([
         "ceremony",
@@ -1171,7 +1167,7 @@ fn run_ceremony_with(w: &World, ws: &Path, script: &Path, env: &[(&str, &str)]) 
     for (k, v) in env {
         c.env(k, v);
     }
-    run_with_timeout(&mut c, b"@tuf-on-ci-u1=0000\n", TIMEOUT)
+    run_with_timeout(&mut c, pins.as_bytes(), TIMEOUT)
 }
 
 /// The event signed as a ceremony: the review (root change, owner by handle, digest) before
@@ -1289,32 +1285,7 @@ fn the_sign_tuf_on_ci_event_ceremony_signs_an_event_that_tuf_on_ci_then_accepts(
     assert!(after.stdout.contains("Nothing to do."), "{after:?}");
 
     w.git("u1", &["checkout", "-q", EVENT]);
-    let check = r#"
-import sys
-import tuf_on_ci_sign._signer_repository  # registers sigstore-oidc keys, as tuf-on-ci does
-from tuf.api.metadata import Metadata
-kg, new, hist = (open(p, "rb").read() for p in sys.argv[1:4])
-old_md, new_md = Metadata.from_bytes(kg), Metadata.from_bytes(new)
-old_md.verify_delegate("root", new_md)
-new_md.verify_delegate("root", new_md)
-assert new == hist, "root_history copy differs"
-print("verified root v%d" % new_md.signed.version)
-"#;
-    let py = w.tools.join("python");
-    let r = w.ok(
-        s(&py),
-        "u1",
-        &[
-            "-c",
-            check,
-            s(&w.path("stick/known-good/root.json")),
-            s(&c1.join("metadata/root.json")),
-            s(&c1.join("metadata/root_history/2.root.json")),
-        ],
-        &c1,
-        "",
-    );
-    assert_eq!(r.stdout.trim(), "verified root v2", "{r:?}");
+    python_verifies_root_v2(&w, "u1", &c1, &w.path("stick/known-good/root.json"));
 }
 
 /// A CI-rule violation (root version +2) stops the ceremony at the import step, naming file
@@ -1348,19 +1319,7 @@ fn the_ceremony_refuses_an_event_breaking_a_ci_rule_before_any_pin() {
 
 /// The one folder of signature bundles a ceremony exported.
 fn exported_signatures(ws: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(ws.join("export"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.is_dir()
-                && p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("tuf-on-ci-signatures-")
-        })
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs[0].clone()
+    exported_folder(ws, "tuf-on-ci-signatures-")
 }
 
 /// The connected side for u1: the bundles applied to the event's checkout (with the
@@ -1815,4 +1774,433 @@ fn rehearse_refuses_the_ceremony_with_the_reason_before_making_a_workspace() {
         "{err}"
     );
     assert!(!ws.exists(), "no workspace is made");
+}
+
+/// `conclave ceremony run` of the shipped accept-tuf-on-ci-invite script in `ws`, headless: u1
+/// (a root keyholder of the known-good root, token "mytoken") and the invitee u2 (token
+/// "u2token", in the same SoftHSM2 token folder, where the ceremony generates u2's key).
+fn run_invite_ceremony(w: &World, ws: &Path, env: &[(&str, &str)]) -> Run {
+    let script = manifest_dir().join("ceremony-scripts/accept-tuf-on-ci-invite.toml");
+    run_invite_ceremony_with(w, ws, &script, env)
+}
+
+/// [`run_invite_ceremony`] with another script.
+fn run_invite_ceremony_with(w: &World, ws: &Path, script: &Path, env: &[(&str, &str)]) -> Run {
+    run_ceremony_as(
+        w,
+        ws,
+        script,
+        &[("@tuf-on-ci-u1", "mytoken"), ("@tuf-on-ci-u2", "u2token")],
+        env,
+    )
+}
+
+/// The export folder of `ws` whose name starts with `prefix`.
+fn exported_folder(ws: &Path, prefix: &str) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(ws.join("export"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    assert_eq!(dirs.len(), 1, "{prefix}: {dirs:?}");
+    dirs[0].clone()
+}
+
+/// Invites as a ceremony: u1 makes u2 a second root signer (threshold 1), which opens an
+/// invite for u2. The accept-tuf-on-ci-invite ceremony, with u1 and u2 present, generates u2's
+/// key on u2's token, proposes the edit (u2's key with its owner and whole-key id in root, the
+/// invite removed, placeholders reset), and both sign root; the auditor verifies the sealed
+/// transcript anchored in the known-good root. On the connected machine `apply --accepted`
+/// writes the edit and the signatures; after the commit `tuf-on-ci-sign --no-push` says
+/// "Nothing to do." for u2 and for u1, and python-tuf verifies the new root by the known-good
+/// root and by itself. Then a run killed right after the first signature is recorded resumes
+/// to the same result: the key generated once, the recorded signature in the export, which
+/// `apply` takes. A script without the key step refuses the invite at the import, before any
+/// PIN, and so does this one when the invitee is not present.
+#[test]
+fn the_accept_invite_ceremony_accepts_an_invite_that_tuf_on_ci_then_accepts() {
+    let w = world();
+    let (c1, c2) = (w.clone_of("u1"), w.clone_of("u2"));
+    w.git("u1", &["checkout", "-q", "main"]);
+    let event_name = "sign/invite-u2";
+    w.ok(
+        "tuf-on-ci-delegate",
+        "u1",
+        &["--no-push", event_name, "root"],
+        &c1,
+        "1\n@tuf-on-ci-u1, @tuf-on-ci-u2\n1\n\n2\n\n",
+    );
+    w.git("u1", &["push", "-q", "origin", event_name]);
+    w.git("u1", &["checkout", "-q", event_name]);
+    let stick = w.path("stick-invite");
+    let (event, kg) = (stick.join("event"), stick.join("known-good"));
+    common::copy_dir(&c1.join("metadata"), &event);
+    w.git("u1", &["checkout", "-q", "main"]);
+    common::copy_dir(&c1.join("metadata"), &kg);
+    assert!(event.join(".signing-event-state").exists());
+    // u2's token, empty, beside u1's (the ceremony's one token module).
+    w.ok(
+        "softhsm2-util",
+        "u1",
+        &[
+            "--init-token",
+            "--free",
+            "--label",
+            "u2token",
+            "--so-pin",
+            "0000",
+            "--pin",
+            "0000",
+        ],
+        &w.path("u1"),
+        "",
+    );
+
+    // The sign-tuf-on-ci-event script (no key step) refuses the open invite before any PIN.
+    let ws = ceremony_workspace_with(
+        &w,
+        "ws-sign-invite",
+        (&event, "tuf-on-ci-event"),
+        (&kg, "tuf-on-ci-known-good"),
+    );
+    let r = run_ceremony(&w, &ws);
+    assert_ne!(r.code(), 0, "{r:?}");
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        all.contains("open invite for @tuf-on-ci-u2 to sign root"),
+        "{r:?}"
+    );
+
+    // The ceremony.
+    let ws = ceremony_workspace_with(
+        &w,
+        "ws-invite",
+        (&event, "tuf-on-ci-event"),
+        (&kg, "tuf-on-ci-known-good"),
+    );
+    let log = w.path("invite.faults");
+    let r = run_invite_ceremony(&w, &ws, &[("CONCLAVE_TEST_FAULT_LOG", s(&log))]);
+    assert_eq!(r.code(), 0, "{r:?}");
+    let transcript = ws.join("accept-tuf-on-ci-invite-v1.transcript.jsonl");
+    let records = |p: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let recs = records(&transcript);
+    let of = |rs: &[serde_json::Value], action: &str| -> Vec<serde_json::Value> {
+        rs.iter()
+            .filter(|r| r["action"] == action)
+            .map(|r| r["details"].clone())
+            .collect()
+    };
+    let generated = of(&recs, "key-generated");
+    assert_eq!(generated.len(), 1, "{recs:?}");
+    assert_eq!(generated[0]["keyholder"], "@tuf-on-ci-u2");
+    assert_ne!(generated[0]["existing"], true, "a new key: {generated:?}");
+    let signed = of(&recs, "signed");
+    let signers: Vec<&str> = signed
+        .iter()
+        .map(|d| d["keyholder"].as_str().unwrap())
+        .collect();
+    assert!(signers.contains(&"@tuf-on-ci-u1"), "{signed:?}");
+    assert!(signers.contains(&"@tuf-on-ci-u2"), "{signed:?}");
+    assert!(signed.iter().all(|d| d["role"] == "root"), "{signed:?}");
+    let a = audit_transcript(&w, &transcript, &kg);
+    assert!(a.contains("@tuf-on-ci-u2"), "{a}");
+
+    // The export: the edited metadata/ (u2's key in root with its owner and whole-key id, no
+    // invite left) and the bundles.
+    let accepted = exported_folder(&ws, "tuf-on-ci-accepted-");
+    let bundles = exported_folder(&ws, "tuf-on-ci-signatures-");
+    assert!(!accepted.join(".signing-event-state").exists());
+    let root: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(accepted.join("root.json")).unwrap()).unwrap();
+    let u2_ids: Vec<&String> = root["signed"]["keys"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, k)| k["x-tuf-on-ci-keyowner"] == "@tuf-on-ci-u2")
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(u2_ids.len(), 1, "{root}");
+    assert!(
+        root["signed"]["roles"]["root"]["keyids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i == u2_ids[0].as_str()),
+        "{root}"
+    );
+    assert!(
+        root["signatures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["sig"] == "")
+    );
+
+    // Connected side: apply the edit and the signatures in u2's checkout, commit, push.
+    w.git("u2", &["fetch", "-q", "origin"]);
+    w.git(
+        "u2",
+        &[
+            "checkout",
+            "-q",
+            "-B",
+            event_name,
+            &format!("origin/{event_name}"),
+        ],
+    );
+    let r = w.conclave(
+        &[
+            "tuf-on-ci",
+            "apply",
+            "--event",
+            s(&c2.join("metadata")),
+            "--known-good",
+            s(&kg),
+            "--accepted",
+            s(&accepted),
+            s(&bundles),
+        ],
+        "",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(
+        r.stdout.contains("of @tuf-on-ci-u2 joins role root"),
+        "{r:?}"
+    );
+    assert!(!c2.join("metadata/.signing-event-state").exists());
+    w.git("u2", &["add", "-A", "metadata"]);
+    w.git(
+        "u2",
+        &["commit", "-q", "-m", "@tuf-on-ci-u2 accepted invitation"],
+    );
+    w.git("u2", &["push", "-q", "origin", event_name]);
+    w.git("u2", &["checkout", "-q", "main"]);
+    let after = w.ok("tuf-on-ci-sign", "u2", &["--no-push", event_name], &c2, "");
+    assert!(after.stdout.contains("Nothing to do."), "{after:?}");
+    w.git("u1", &["fetch", "-q", "origin"]);
+    let after = w.ok("tuf-on-ci-sign", "u1", &["--no-push", event_name], &c1, "");
+    assert!(after.stdout.contains("Nothing to do."), "{after:?}");
+
+    w.git("u2", &["checkout", "-q", event_name]);
+    python_verifies_root_v2(&w, "u2", &c2, &kg.join("root.json"));
+
+    // An edit that changes more than the acceptance is refused by `apply --accepted`.
+    let tampered = w.path("tampered");
+    common::copy_dir(&accepted, &tampered);
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tampered.join("root.json")).unwrap()).unwrap();
+    v["signed"]["roles"]["root"]["threshold"] = 2.into();
+    std::fs::write(tampered.join("root.json"), serde_json::to_vec(&v).unwrap()).unwrap();
+    // (the folder's SHA256SUMS would refuse it first: the tamperer drops it)
+    std::fs::remove_file(tampered.join("SHA256SUMS")).unwrap();
+    let copy = w.path("event-copy");
+    common::copy_dir(&event, &copy);
+    let r = w.conclave(
+        &[
+            "tuf-on-ci",
+            "apply",
+            "--event",
+            s(&copy),
+            "--accepted",
+            s(&tampered),
+        ],
+        "",
+    );
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(
+        r.stderr.contains("changes more than accepting an invite"),
+        "{r:?}"
+    );
+    assert_eq!(
+        std::fs::read(copy.join("root.json")).unwrap(),
+        std::fs::read(event.join("root.json")).unwrap(),
+        "no file changed"
+    );
+
+    // Killed right after the first signature is recorded, then run again: it resumes.
+    let points: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_once(' ').map_or(l, |(_, n)| n).to_string())
+        .collect();
+    let fsync = points
+        .iter()
+        .position(|p| p == "transcript fsync signed")
+        .unwrap_or_else(|| panic!("no signed record among {points:?}"));
+    let kill_at = (fsync + 2).to_string();
+    let ws = ceremony_workspace_with(
+        &w,
+        "ws-invite-killed",
+        (&event, "tuf-on-ci-event"),
+        (&kg, "tuf-on-ci-known-good"),
+    );
+    let r = run_invite_ceremony(
+        &w,
+        &ws,
+        &[
+            ("CONCLAVE_TEST_FAULT_LOG", s(&w.path("killed.faults"))),
+            ("CONCLAVE_TEST_FAULT_KILL_AT", &kill_at),
+        ],
+    );
+    assert_eq!(r.status.code(), None, "killed by SIGKILL: {r:?}");
+    let transcript = ws.join("accept-tuf-on-ci-invite-v1.transcript.jsonl");
+    let before = records(&transcript);
+    let signed_before = of(&before, "signed");
+    assert_eq!(signed_before.len(), 1, "{before:?}");
+    let r = run_invite_ceremony(&w, &ws, &[]);
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(
+        !ws.join("accept-tuf-on-ci-invite-v2.transcript.jsonl")
+            .exists()
+    );
+    let after = records(&transcript);
+    assert!(after.iter().any(|r| r["action"] == "resume"), "{after:?}");
+    assert_eq!(of(&after, "key-generated").len(), 1, "one key: {after:?}");
+    assert_eq!(of(&after, "signed").len(), 2, "{after:?}");
+    audit_transcript(&w, &transcript, &kg);
+    let bundles = exported_folder(&ws, "tuf-on-ci-signatures-");
+    let accepted = exported_folder(&ws, "tuf-on-ci-accepted-");
+    let recorded = signed_before[0]["sig"].as_str().unwrap().to_string();
+    let exported: Vec<String> = std::fs::read_dir(&bundles)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "bundle"))
+        .map(|p| {
+            let b: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            b["sig"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert!(exported.contains(&recorded), "{exported:?}");
+    let copy = w.path("event-copy-2");
+    common::copy_dir(&event, &copy);
+    let r = w.conclave(
+        &[
+            "tuf-on-ci",
+            "apply",
+            "--event",
+            s(&copy),
+            "--known-good",
+            s(&kg),
+            "--accepted",
+            s(&accepted),
+            s(&bundles),
+        ],
+        "",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+
+    // A script whose key step says `existing = "use"`: u2's key from the first run (under the
+    // ceremony's key label) is taken, recorded and reviewed as existing, and joins root under
+    // the same whole-key id.
+    let text = std::fs::read_to_string(
+        manifest_dir().join("ceremony-scripts/accept-tuf-on-ci-invite.toml"),
+    )
+    .unwrap()
+    .replace(
+        "action = \"generate-key\"\n",
+        "action = \"generate-key\"\nwith = { existing = \"use\" }\n",
+    );
+    assert!(text.contains("existing = \"use\""));
+    let script = w.path("accept-existing.toml");
+    std::fs::write(&script, text).unwrap();
+    let ws = ceremony_workspace_with(
+        &w,
+        "ws-invite-existing",
+        (&event, "tuf-on-ci-event"),
+        (&kg, "tuf-on-ci-known-good"),
+    );
+    let r = run_invite_ceremony_with(&w, &ws, &script, &[]);
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("@tuf-on-ci-u2 accepts the invite to sign root with the existing key"),
+        "{r:?}"
+    );
+    let recs = records(&ws.join("accept-tuf-on-ci-invite-v1.transcript.jsonl"));
+    let generated = of(&recs, "key-generated");
+    assert_eq!(generated[0]["existing"], true, "{generated:?}");
+    let existing_root: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(exported_folder(&ws, "tuf-on-ci-accepted-").join("root.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        existing_root["signed"]["keys"][u2_ids[0].as_str()]["x-tuf-on-ci-keyowner"],
+        "@tuf-on-ci-u2",
+        "the first run's key: {existing_root}"
+    );
+
+    // The invitee not present: refused at the import, before any PIN.
+    let ws = ceremony_workspace_with(
+        &w,
+        "ws-invite-absent",
+        (&event, "tuf-on-ci-event"),
+        (&kg, "tuf-on-ci-known-good"),
+    );
+    let script = manifest_dir().join("ceremony-scripts/accept-tuf-on-ci-invite.toml");
+    let r = run_ceremony_with(&w, &ws, &script, &[]);
+    assert_ne!(r.code(), 0, "{r:?}");
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        all.contains(
+            "@tuf-on-ci-u2 is invited to sign root but is not a keyholder of the roll call"
+        ),
+        "{r:?}"
+    );
+}
+
+/// python-tuf (with tuf-on-ci's key types registered) verifies `checkout`'s
+/// `metadata/root.json` (v2) by the known-good root and by itself; `root_history/2.root.json` is
+/// the same bytes, and both are byte for byte what python-tuf's JSONSerializer writes.
+fn python_verifies_root_v2(w: &World, user: &str, checkout: &Path, known_good_root: &Path) {
+    let check = r#"
+import sys
+import tuf_on_ci_sign._signer_repository  # registers sigstore-oidc keys, as tuf-on-ci does
+from tuf.api.metadata import Metadata
+from tuf.api.serialization.json import JSONSerializer
+kg, new, hist = (open(p, "rb").read() for p in sys.argv[1:4])
+old_md, new_md = Metadata.from_bytes(kg), Metadata.from_bytes(new)
+old_md.verify_delegate("root", new_md)
+new_md.verify_delegate("root", new_md)
+assert new == hist, "root_history copy differs"
+assert new_md.to_bytes(JSONSerializer()) == new, "not JSONSerializer's bytes"
+print("verified root v%d" % new_md.signed.version)
+"#;
+    let py = w.tools.join("python");
+    let r = w.ok(
+        s(&py),
+        user,
+        &[
+            "-c",
+            check,
+            s(known_good_root),
+            s(&checkout.join("metadata/root.json")),
+            s(&checkout.join("metadata/root_history/2.root.json")),
+        ],
+        checkout,
+        "",
+    );
+    assert_eq!(r.stdout.trim(), "verified root v2", "{r:?}");
+}
+
+/// `conclave transcript verify TRANSCRIPT --trusted-root KNOWN_GOOD/root.json`: VALID; its text.
+fn audit_transcript(w: &World, transcript: &Path, known_good: &Path) -> String {
+    let r = w.conclave(
+        &[
+            "transcript",
+            "verify",
+            s(transcript),
+            "--trusted-root",
+            s(&known_good.join("root.json")),
+        ],
+        "",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(r.stdout.contains("VALID"), "{r:?}");
+    r.stdout
 }

@@ -36,7 +36,7 @@ fn title(screen: &str) -> String {
 /// shows it. Returns the last screen and every distinct screen seen.
 fn drive(t: &Tmux, stop: Option<&str>) -> (String, Vec<String>) {
     let mut seen = Vec::new();
-    let mut screen = t.screen();
+    let mut screen = t.idle_screen();
     for _ in 0..200 {
         if screen.contains("Sealed: the ceremony is complete") {
             return (screen, seen);
@@ -545,7 +545,7 @@ fn without_a_terminal_the_tui_refuses_and_rehearse_runs_unattended() {
 /// Answer every screen until the ceremony is sealed, typing each token's PIN (from `pins`, by
 /// the token label the PIN prompt names).
 fn drive_typing_pins(t: &Tmux, pins: &std::collections::BTreeMap<String, String>) -> String {
-    let mut screen = t.screen();
+    let mut screen = t.idle_screen();
     for _ in 0..300 {
         if screen.contains("Sealed: the ceremony is complete") {
             return screen;

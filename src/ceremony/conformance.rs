@@ -220,6 +220,28 @@ fn replay_into(records: &[Record], room: &mut Room) -> (Conformance, Option<Engi
     for r in &records[1..] {
         match r.action.as_str() {
             "resume" | "seal-signature" => continue,
+            crate::transcript::seal::WITHDRAWAL_ACTION => {
+                // The seal's verification checks it; the room's notes list it with its reason.
+                if let Ok(w) = crate::transcript::seal::SealWithdrawal::from_value(
+                    r.details.clone(),
+                    "details",
+                ) {
+                    let what = format!(
+                        "key {} withdrawn from the seal (a new seal lists the others): {}",
+                        w.keyid, w.reason
+                    );
+                    notes.push(format!("withdrawal: {what}"));
+                    room.notes.push(Note {
+                        seq: r.seq,
+                        time: r.time.to_string(),
+                        who: r.actor.clone(),
+                        step: "seal".into(),
+                        kind: "withdrawal",
+                        text: what,
+                    });
+                }
+                continue;
+            }
             "seal" => {
                 sealed_artifacts = r
                     .details
@@ -395,6 +417,9 @@ pub struct AuditInput<'a> {
     pub exported_roots: &'a [(String, Vec<u8>)],
     /// The key-event log (`--log`).
     pub log: Option<LogInput<'a>>,
+    /// RSTUF payload files of the artifacts folder (name, bytes): their `settings` are compared
+    /// with the ones the sealed transcript recorded at the export.
+    pub payloads: &'a [(String, Vec<u8>)],
 }
 
 /// The auditor's verdict on a transcript: the hash chain, the seal and the artifacts
@@ -412,6 +437,13 @@ pub fn verify_transcript(input: &AuditInput<'_>) -> Audit {
         a.verdict = Verdict::Invalid(r.conformance.line());
     }
     a.conformance = Some(r.conformance.line());
+    // An RSTUF payload edited after the ceremony: the field named, not only its digest.
+    if !r.conformance.failed()
+        && matches!(a.seal, Some(Ok(_)))
+        && let Some(why) = payload_settings_problem(&a.records, input.payloads)
+    {
+        a.verdict = Verdict::Invalid(why);
+    }
     a.keys = r.conformance.keys().to_vec();
     a.room = Some(r.room);
     a.key_ids = r
@@ -475,6 +507,32 @@ pub fn verify_transcript(input: &AuditInput<'_>) -> Audit {
         };
     }
     a
+}
+
+/// The first RSTUF payload among `payloads` whose `settings` differ from the ones the
+/// transcript's export record keeps, the file and field named. `None` when they agree, when no
+/// payload was given, or when the transcript records no settings (written before they were
+/// recorded: the seal's artifact digests still cover the file).
+pub fn payload_settings_problem(
+    records: &[Record],
+    payloads: &[(String, Vec<u8>)],
+) -> Option<String> {
+    let recorded = records
+        .iter()
+        .filter(|r| r.action == "exported")
+        .find_map(|r| match Event::from_value(&r.details) {
+            Ok(Event::Exported {
+                rstuf_settings: Some(v),
+                ..
+            }) => Some(v),
+            _ => None,
+        })?;
+    payloads
+        .iter()
+        .filter(|(name, _)| name == crate::tuf::rstuf::CEREMONY_PAYLOAD)
+        .find_map(|(name, bytes)| {
+            crate::tuf::rstuf::check_payload_settings(name, bytes, &recorded).err()
+        })
 }
 
 /// Anchor the seal: verify the trusted root by its own keys, walk the root chain from it to the

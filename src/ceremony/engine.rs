@@ -66,7 +66,7 @@ pub use rstuf_pending::{
 pub use summary::{
     ReviewSummary, SUMMARY_FIRST_ABOVE_LINES, answered_request_set, top_level_lines,
 };
-pub use tuf_on_ci::{EVENT_DIR, KNOWN_GOOD_DIR, SIGNATURES_DIR};
+pub use tuf_on_ci::{ACCEPTED_DIR, EVENT_DIR, KNOWN_GOOD_DIR, SIGNATURES_DIR};
 
 /// The metadata a ceremony loads: the current root and targets (none in RSTUF's model, whose
 /// targets are signed online).
@@ -551,9 +551,15 @@ impl Engine {
                     token_serial,
                     token,
                     key,
+                    existing,
                     ..
                 },
-            ) => self.on_key_generated(keyholder, token_serial, token.as_deref(), key, &wrong)?,
+            ) => {
+                self.on_key_generated(keyholder, token_serial, token.as_deref(), key, &wrong)?;
+                if *existing {
+                    self.tuf_on_ci_existing_key(keyholder);
+                }
+            }
             (Action::Propose, Event::Proposed { digests, .. }) => {
                 self.on_proposed(digests, &mut warnings)?;
             }
@@ -609,7 +615,14 @@ impl Engine {
             ) => self.on_signer_skipped(keyholder, reason)?,
             (Action::Sign, Event::SigningClosed { .. }) => self.on_signing_closed()?,
             (Action::Verify, Event::Verified { .. }) => self.on_verified()?,
-            (Action::Export, Event::Exported { files, .. }) => self.on_exported(files)?,
+            (
+                Action::Export,
+                Event::Exported {
+                    files,
+                    rstuf_settings,
+                    ..
+                },
+            ) => self.on_exported(files, rstuf_settings.as_ref())?,
             (Action::Seal, Event::Sealed { .. }) => self.advance(),
             _ => return Err(wrong()),
         }

@@ -139,6 +139,7 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
         export_to: answers.export_to,
         log_origin: answers.log_origin,
         skip: answers.skip,
+        withdraw: answers.withdraw,
         close_signing_when_met: answers.close_signing_when_met,
         request_set_sha256: answers.request_set_sha256,
     };

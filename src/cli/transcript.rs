@@ -223,6 +223,18 @@ fn render_text(
                     k.seq
                 );
             }
+            for w in &s.withdrawals {
+                let _ = writeln!(
+                    o,
+                    "  WITHDRAWN: key {} by {} at seq {}, reason: \"{}\"; the seal of seq {} (signed by {} of its signers before) was superseded by a new seal listing the others, which all signed it",
+                    clean(a.metadata_key_id(&w.keyid.0)),
+                    clean(&w.actor),
+                    w.seq,
+                    clean(&w.reason),
+                    w.seal_seq,
+                    w.signed.len()
+                );
+            }
             let _ = writeln!(o, "  artifacts listed: {}", s.details.artifacts.len());
             for art in &s.details.artifacts {
                 let _ = writeln!(
@@ -391,6 +403,12 @@ fn render_json(
             "head": hex::encode(s.details.head),
             "signers": s.signers.iter().map(|k| json!({
                 "keyid": k.keyid.0, "actor": k.actor, "seq": k.seq, "scheme": k.key.scheme,
+            })).collect::<Vec<_>>(),
+            "withdrawals": s.withdrawals.iter().map(|w| json!({
+                "keyid": w.keyid.0, "actor": w.actor, "seq": w.seq, "reason": w.reason,
+                "superseded_seal_seq": w.seal_seq,
+                "superseded_seal_hash": hex::encode(w.seal_hash),
+                "signed_before": w.signed.iter().map(|k| k.0.clone()).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "artifacts": s.details.artifacts.iter().map(|x| json!({
                 "name": x.name, "sha256": hex::encode(x.sha256), "length": x.length,

@@ -6,15 +6,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::folder::{read_limited, write_new_file, write_replacing};
+use crate::driver;
 use crate::signer::Signer;
 use crate::text::show;
-use crate::transport::bundle::{Bundle, MAX_BUNDLE_SIZE};
 use crate::tuf::key::KeyId;
 use crate::tuf::metadata::Signature;
-use crate::tuf::tuf_on_ci::{
-    self as core, DetachedSignature, MetadataFolder, Review, describe_key,
-};
+use crate::tuf::tuf_on_ci::{self as core, MetadataFolder, Review, RoleSignature, describe_key};
 
 use super::token::{ModuleArg, SigningKey};
 use super::verify::reference_time;
@@ -69,8 +66,14 @@ pub struct ApplyArgs {
     /// a new root that no longer lists it.
     #[arg(long, value_name = "DIR")]
     pub known_good: Option<PathBuf>,
-    /// Signature bundles from `conclave tuf-on-ci sign` (files, or folders of `*.bundle`).
-    #[arg(required = true, value_name = "BUNDLE")]
+    /// The accepted edit of an `accept-tuf-on-ci-invite` ceremony (its export's
+    /// `tuf-on-ci-accepted-HEX/` folder): checked to be the event with invites accepted and
+    /// nothing else, then written into the event together with the bundles' signatures.
+    #[arg(long, value_name = "DIR")]
+    pub accepted: Option<PathBuf>,
+    /// Signature bundles from `conclave tuf-on-ci sign` or a ceremony (files, or folders of
+    /// `*.bundle`).
+    #[arg(required_unless_present = "accepted", value_name = "BUNDLE")]
     pub bundles: Vec<PathBuf>,
 }
 
@@ -126,15 +129,19 @@ pub fn run(cmd: &TufOnCiCommand, config: Option<&Path>) -> Result<Outcome, CliEr
     }
 }
 
-/// Read a tuf-on-ci `metadata/` folder ([`crate::driver::read_metadata_folder`]).
-fn read_folder_cli(dir: &Path) -> Result<MetadataFolder, CliError> {
-    crate::driver::read_metadata_folder(dir).map_err(super::rehearse::map)
+/// Read the event's and the known-good `metadata/` folders ([`driver::read_metadata_folder`]).
+fn read_folders(a: &EventArgs) -> Result<(MetadataFolder, MetadataFolder), CliError> {
+    let read =
+        |d: &Path, what: &str| driver::read_metadata_folder(d, what).map_err(super::rehearse::map);
+    Ok((
+        read(&a.event, "the signing event's metadata (--event)")?,
+        read(&a.known_good, "the known-good metadata (--known-good)")?,
+    ))
 }
 
 fn do_review(a: &EventArgs) -> Result<Review, CliError> {
     let now = reference_time(a.at.as_deref())?;
-    let event = read_folder_cli(&a.event)?;
-    let known_good = read_folder_cli(&a.known_good)?;
+    let (event, known_good) = read_folders(a)?;
     core::review_event(&event, &known_good, now).map_err(|e| CliError::Invalid(e.to_string()))
 }
 
@@ -170,16 +177,6 @@ fn review(a: &EventArgs) -> Result<Outcome, CliError> {
     })
 }
 
-/// A bundle file name for a role and key id: `ROLE-vN-KEYID16.bundle`.
-fn bundle_name(role: &str, version: u64, keyid: &KeyId) -> Result<String, CliError> {
-    core::bundle_file_name(role, version, keyid).ok_or_else(|| {
-        CliError::Invalid(format!(
-            "role name \"{}\" cannot name a bundle file",
-            show(role)
-        ))
-    })
-}
-
 fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     // 1. Every check that needs no token: the rules, the output folder.
     let r = do_review(&a.event)?;
@@ -196,12 +193,7 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
             r.text.trim_end()
         )));
     }
-    if a.out.symlink_metadata().is_ok() {
-        return Err(CliError::Usage(format!(
-            "--out {} exists already; Conclave never overwrites",
-            a.out.display()
-        )));
-    }
+    driver::refuse_existing_output(&a.out).map_err(|e| CliError::Usage(format!("--out {e}")))?;
     // 2. The key (public objects, no PIN yet) and which roles it may sign.
     let k = SigningKey::open(
         &a.module,
@@ -231,23 +223,16 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     let mut out = r.text.clone();
     let _ = writeln!(out);
     let signed = sign_plan(k, a.keyholder.as_deref(), a.pin_stdin, &r, &plan, &mut out)?;
-    let now = time::OffsetDateTime::now_utc();
-    let mut bundles: Vec<(String, Vec<u8>)> = Vec::new();
-    for (i, sig, ids) in &signed {
-        let role = &r.changed[*i];
-        for id in ids {
-            let b = Bundle::new(&role.md, id.clone(), sig, Some(token.serial.clone()), now);
-            let name = bundle_name(&role.name, role.md.common().version, id)?;
-            bundles.push((name, b.to_bytes()));
-        }
-    }
+    let bundles = r
+        .bundles(
+            &signed,
+            Some(&token.serial),
+            time::OffsetDateTime::now_utc(),
+        )
+        .map_err(CliError::Invalid)?;
     // 4. Write the bundles into a new folder, each create-exclusive.
-    crate::folder::create_dir_all_mode(&a.out, 0o755)
-        .map_err(|e| CliError::Io(format!("--out {}: {e}", a.out.display())))?;
-    for (name, bytes) in &bundles {
-        let p = a.out.join(name);
-        write_new_file(&p, bytes).map_err(|e| CliError::Io(format!("{}: {e}", p.display())))?;
-        let _ = writeln!(out, "wrote {}", p.display());
+    for p in driver::write_bundles(&a.out, &bundles).map_err(super::rehearse::map)? {
+        let _ = writeln!(out, "wrote {}", show(&p.display().to_string()));
     }
     let _ = writeln!(
         out,
@@ -259,9 +244,6 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         success: true,
     })
 }
-
-/// One role's signature: (index into [`Review::changed`], signature, the key ids it is for).
-type RoleSignature = (usize, Vec<u8>, Vec<KeyId>);
 
 /// PIN (unless the token logged in already), login, and one signature per role of `plan` over
 /// its canonical signed bytes, verified in software; each key id it is for must count where a
@@ -330,73 +312,20 @@ fn sign_plan(
     Ok(done)
 }
 
-fn bundle_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| CliError::Io(format!("{}: {e}", p.display())))?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|f| f.extension().is_some_and(|x| x == "bundle"))
-                .collect();
-            found.sort();
-            if found.is_empty() {
-                return Err(CliError::Usage(format!(
-                    "{}: no *.bundle file in this folder",
-                    p.display()
-                )));
-            }
-            out.extend(found);
-        } else {
-            out.push(p.clone());
-        }
-    }
-    Ok(out)
-}
-
 fn apply(a: &ApplyArgs) -> Result<Outcome, CliError> {
-    let dir = crate::driver::metadata_dir(&a.event);
-    let event = read_folder_cli(&dir)?;
-    let known_good = match &a.known_good {
-        Some(k) => {
-            let kg = read_folder_cli(k)?;
-            let (root, _) =
-                core::verify_known_good(&kg).map_err(|e| CliError::Invalid(e.to_string()))?;
-            Some(root)
-        }
-        None => None,
-    };
-    let mut sigs = Vec::new();
-    for p in bundle_files(&a.bundles)? {
-        let name = p.display().to_string();
-        let bytes = read_limited(&p, MAX_BUNDLE_SIZE).map_err(CliError::Io)?;
-        let b = Bundle::from_bytes(&name, &bytes).map_err(|e| CliError::Invalid(e.to_string()))?;
-        sigs.push(DetachedSignature {
-            source: name,
-            version: b.version,
-            signed_sha256: b.signed_sha256,
-            keyid: b.keyid,
-            sig: b.sig,
-        });
-    }
-    let applied = core::apply_signatures(&event, known_good.as_ref(), &sigs).map_err(|errs| {
-        CliError::Invalid(format!(
-            "no file changed; refused:\n{}",
-            errs.iter()
-                .map(|e| format!("  {e}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        ))
-    })?;
+    let applied = driver::apply_event_signatures(
+        &a.event,
+        a.known_good.as_deref(),
+        a.accepted.as_deref(),
+        &a.bundles,
+    )
+    .map_err(super::rehearse::map)?;
     let mut out = String::new();
     for l in &applied.lines {
         let _ = writeln!(out, "{l}");
     }
-    for (rel, bytes) in &applied.files {
-        let p = dir.join(rel);
-        write_replacing(&p, bytes).map_err(|e| CliError::Io(format!("{}: {e}", p.display())))?;
-        let _ = writeln!(out, "wrote {}", p.display());
+    for p in &applied.written {
+        let _ = writeln!(out, "wrote {}", show(&p.display().to_string()));
     }
     let _ = writeln!(
         out,
@@ -410,18 +339,12 @@ fn apply(a: &ApplyArgs) -> Result<Outcome, CliError> {
 
 fn accept(a: &AcceptArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     let now = reference_time(a.event.at.as_deref())?;
-    let event = read_folder_cli(&a.event.event)?;
-    let known_good = read_folder_cli(&a.event.known_good)?;
+    let (event, known_good) = read_folders(&a.event)?;
     let mut user = a.keyholder.to_lowercase();
     if !user.starts_with('@') {
         user.insert(0, '@');
     }
-    if a.out.symlink_metadata().is_ok() {
-        return Err(CliError::Usage(format!(
-            "--out {} exists already; Conclave never overwrites",
-            a.out.display()
-        )));
-    }
+    driver::refuse_existing_output(&a.out).map_err(|e| CliError::Usage(format!("--out {e}")))?;
     // The public key first (no PIN): the edit needs it, and the review of the edit decides
     // whether anything is signed.
     let k = SigningKey::open(
@@ -445,11 +368,7 @@ fn accept(a: &AcceptArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     }
     out.push_str(&r.text);
     let _ = writeln!(out);
-    let only_invites = r
-        .failures
-        .iter()
-        .all(|f| f.file.ends_with(core::STATE_FILE) && f.field.starts_with("$.invites"));
-    if !only_invites {
+    if !r.breaks_only_open_invites() {
         return Err(CliError::Invalid(format!(
             "{}\nrefusing: the edited event breaks tuf-on-ci's CI rules (no PIN was asked)",
             out.trim_end()
@@ -459,27 +378,16 @@ fn accept(a: &AcceptArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     if r.failures.is_empty() {
         let plan = r.slots_for(&public.material());
         let signed = sign_plan(k, Some(&user), a.pin_stdin, &r, &plan, &mut out)?;
-        for (i, sig, ids) in &signed {
-            let role = &r.changed[*i];
-            let sigs: Vec<(KeyId, String)> = ids
-                .iter()
-                .map(|id| (id.clone(), hex::encode(sig)))
-                .collect();
-            for rel in std::iter::once(&role.file).chain(role.copies.iter()) {
-                let Some(entry) = edited.files.iter_mut().find(|(n, _)| n == rel) else {
-                    continue;
-                };
-                entry.1 = core::fill_placeholders(&entry.1, &sigs)
-                    .map_err(|m| CliError::Invalid(format!("{}: {m}", edited.label)))?;
-            }
-        }
+        edited = r
+            .with_signatures(&edited, &signed)
+            .map_err(CliError::Invalid)?;
     } else {
         let _ = writeln!(
             out,
             "not signed: other invites are open; the event is signed once every invitee has accepted"
         );
     }
-    crate::driver::write_metadata_folder(&a.out, &edited).map_err(super::rehearse::map)?;
+    driver::write_metadata_folder(&a.out, &edited).map_err(super::rehearse::map)?;
     let _ = writeln!(
         out,
         "wrote the edited metadata/ to {}\non the connected machine, in the event's checkout: \

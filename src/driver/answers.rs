@@ -51,6 +51,12 @@ pub struct Answers {
     /// start"`): skipped at the signing step and at the seal, each skip recorded.
     #[serde(default)]
     pub skip: std::collections::BTreeMap<String, String>,
+    /// Keyholders who do not sign the seal, with the reason, also once the seal is written
+    /// (`carol = "token died after the seal was written"`): skipped before the seal; withdrawn
+    /// from a seal written before an interruption that lists them, and a new seal listing the
+    /// others written, each recorded.
+    #[serde(default)]
+    pub withdraw: std::collections::BTreeMap<String, String>,
     /// Close signing as soon as every threshold is met (keyholders not asked yet do not sign).
     #[serde(default)]
     pub close_signing_when_met: bool,
@@ -124,24 +130,26 @@ fn check_names(path: &Path, a: &Answers) -> Result<(), AnswersError> {
     for k in a.tokens.keys() {
         fields.push((format!("tokens.{}", crate::text::show(k)), k.as_str()));
     }
-    for (k, reason) in &a.skip {
-        fields.push((format!("skip.{}", crate::text::show(k)), k.as_str()));
-        if !p.keyholders.contains(k) {
-            return Err(AnswersError::Invalid(format!(
-                "{}: skip.{}: not one of people.keyholders",
-                path.display(),
-                crate::text::show(k)
-            )));
-        }
-        if reason.trim().is_empty()
-            || reason.chars().count() > crate::ceremony::engine::MAX_REASON_CHARS
-        {
-            return Err(AnswersError::Invalid(format!(
-                "{}: skip.{}: give the reason the keyholder is skipped (1 to {} characters)",
-                path.display(),
-                crate::text::show(k),
-                crate::ceremony::engine::MAX_REASON_CHARS
-            )));
+    for (table, entries) in [("skip", &a.skip), ("withdraw", &a.withdraw)] {
+        for (k, reason) in entries {
+            fields.push((format!("{table}.{}", crate::text::show(k)), k.as_str()));
+            if !p.keyholders.contains(k) {
+                return Err(AnswersError::Invalid(format!(
+                    "{}: {table}.{}: not one of people.keyholders",
+                    path.display(),
+                    crate::text::show(k)
+                )));
+            }
+            if reason.trim().is_empty()
+                || reason.chars().count() > crate::ceremony::engine::MAX_REASON_CHARS
+            {
+                return Err(AnswersError::Invalid(format!(
+                    "{}: {table}.{}: give the reason the keyholder does not sign (1 to {} characters)",
+                    path.display(),
+                    crate::text::show(k),
+                    crate::ceremony::engine::MAX_REASON_CHARS
+                )));
+            }
         }
     }
     for param in crate::ceremony::engine::NAME_LIST_PARAMS {

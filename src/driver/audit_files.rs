@@ -55,6 +55,9 @@ pub struct AuditFiles {
     pub exported_roots: Vec<(String, Vec<u8>)>,
     /// The key-event log: its name as given and its contents.
     pub log: Option<(String, LogDir)>,
+    /// The artifacts folder's RSTUF ceremony payload (`ceremony-payload.json`), when there is
+    /// one: its settings are compared with the transcript's.
+    pub payloads: Vec<(String, Vec<u8>)>,
 }
 
 impl AuditFiles {
@@ -90,6 +93,10 @@ impl AuditFiles {
             Some(dir) if trusted_root.is_some() => read_roots(dir)?,
             _ => Vec::new(),
         };
+        let payloads = match &paths.artifacts {
+            Some(dir) => read_payloads(dir)?,
+            None => Vec::new(),
+        };
         let log = match &paths.log {
             None => None,
             Some(dir) => Some((
@@ -107,6 +114,7 @@ impl AuditFiles {
             trusted_root,
             exported_roots,
             log,
+            payloads,
         })
     }
 
@@ -127,6 +135,7 @@ impl AuditFiles {
                 checkpoint: &d.checkpoint,
                 history: &d.history,
             }),
+            payloads: &self.payloads,
         })
     }
 }
@@ -153,6 +162,18 @@ fn read_roots(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, AuditFilesError> {
         roots.push((name, bytes));
     }
     Ok(roots)
+}
+
+/// The RSTUF ceremony payload of a folder (`ceremony-payload.json`), when it has one.
+fn read_payloads(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, AuditFilesError> {
+    let name = crate::tuf::rstuf::CEREMONY_PAYLOAD;
+    let path = dir.join(name);
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let bytes = read_limited(&path, DEFAULT_MAX_FILE_SIZE)
+        .map_err(|e| AuditFilesError::Io(format!("--artifacts: {e}")))?;
+    Ok(vec![(name.to_string(), bytes)])
 }
 
 /// The transcript's name relative to the artifacts folder when it lies inside it (so it is not

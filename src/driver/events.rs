@@ -587,6 +587,7 @@ impl Session {
                     .map(|p| p.display().to_string())
                     .collect::<Vec<_>>()
                     .join(" and "),
+                rstuf_settings: self.engine.rstuf_settings_record(),
             },
             reports,
         ))

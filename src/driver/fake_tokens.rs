@@ -25,9 +25,14 @@
 //! module. Login state is kept per session (a real module keeps it per token for the
 //! application; the driver logs in on each session it uses, so the difference does not show).
 //!
+//! A slow device is emulated too ([`FakeTokens::hold_next_login`]): `C_Login` that does not
+//! return until the test lets it, as a PIN pad waits for the keyholder at the reader and a
+//! YubiHSM 2 over USB or a TPM takes seconds per operation.
+//!
 //! A [`FakeTokens`] is a shared handle: a test keeps a clone to take a token out, put it back
 //! or lock it while a session uses another clone.
 
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use zeroize::Zeroizing;
@@ -71,6 +76,8 @@ struct FakeToken {
     hides_keys_until_login: bool,
     /// `C_Login` calls with the right PIN and with a wrong one.
     logins: PinAttempts,
+    /// SLOW DEVICE: the next `C_Login` waits for this gate ([`FakeTokens::hold_next_login`]).
+    held_login: Option<Receiver<()>>,
     keys: Vec<FakeKey>,
 }
 
@@ -164,6 +171,7 @@ impl FakeTokens {
             pull_at_sign: false,
             hides_keys_until_login: false,
             logins: PinAttempts::default(),
+            held_login: None,
             keys: Vec::new(),
         });
         self
@@ -223,6 +231,15 @@ impl FakeTokens {
     /// `CKR_DEVICE_REMOVED` and the token stays out until [`FakeTokens::insert`].
     pub fn pull_during_next_signature(&self, label: &str) {
         self.with(label, |t| t.pull_at_sign = true);
+    }
+
+    /// SLOW DEVICE: the next `C_Login` on `label` does not return until the returned gate is
+    /// opened (or dropped, or a minute passed), as a PIN pad waits for the keyholder at the reader and a YubiHSM 2
+    /// over USB or a TPM takes seconds per operation. The caller meanwhile sees the token busy.
+    pub fn hold_next_login(&self, label: &str) -> SlowGate {
+        let (open, wait) = channel();
+        self.with(label, |t| t.held_login = Some(wait));
+        SlowGate(open)
     }
 
     /// How many keys `name` (label or serial) holds.
@@ -313,6 +330,18 @@ impl TokenModule for FakeTokens {
     }
 }
 
+/// SLOW DEVICE: lets a held `C_Login` return ([`FakeTokens::hold_next_login`]).
+#[derive(Debug)]
+pub struct SlowGate(Sender<()>);
+
+impl SlowGate {
+    /// The device answers: the held `C_Login` goes on.
+    pub fn open(self) {
+        // A login that was never attempted has nobody waiting: nothing to tell.
+        let _ = self.0.send(());
+    }
+}
+
 /// TEST DOUBLE: a session on one fake token.
 struct FakeSession {
     fakes: FakeTokens,
@@ -373,6 +402,20 @@ impl OpenToken for FakeSession {
 
     fn login(&self, pin: &Pin) -> Result<(), TokenError> {
         let name = self.token.to_string();
+        // A slow device: the call waits (without holding the tokens' state) until let go.
+        let held = self
+            .fakes
+            .lock()
+            .tokens
+            .iter_mut()
+            .find(|t| t.desc.serial == self.token.serial)
+            .and_then(|t| t.held_login.take());
+        if let Some(gate) = held {
+            // Opened or dropped: the device answers now. A gate never opened lets go after
+            // a minute, so a caller that blocks on the login fails its test instead of
+            // hanging it.
+            let _ = gate.recv_timeout(std::time::Duration::from_secs(60));
+        }
         let ok = self.on_token("C_Login", |t| {
             if t.tries_left == 0 {
                 return Err(TokenError::PinLocked {

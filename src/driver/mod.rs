@@ -54,5 +54,8 @@ pub use runner::{run, run_real};
 pub use scripts::{MAX_SCRIPT, SHIPPED_SCRIPTS, script_list, script_text, shipped_script};
 pub use session::{Opened, Session, rehearsal_unfinished};
 pub use token_device::{Located, OpenToken, TokenModule, TokenSigner, locate_key};
-pub use tuf_on_ci::{metadata_dir, no_rehearsal, read_metadata_folder, write_metadata_folder};
+pub use tuf_on_ci::{
+    AppliedEvent, apply_event_signatures, metadata_dir, no_rehearsal, read_metadata_folder,
+    refuse_existing_output, write_bundles, write_metadata_folder,
+};
 pub use workspace::{Workspace, prepare, rehearsal_workspace};

@@ -54,6 +54,9 @@ pub struct Plan {
     /// Keyholders whose token cannot be used, with the reason: skipped at the signing step and
     /// at the seal, each skip recorded in the transcript.
     pub skip: BTreeMap<String, String>,
+    /// Keyholders who do not sign the seal, with the reason: skipped before the seal is
+    /// written; withdrawn from a written seal that lists them (a new seal lists the others).
+    pub withdraw: BTreeMap<String, String>,
     /// Close the signing step as soon as every threshold is met: keyholders not asked yet do
     /// not sign (otherwise every keyholder present signs).
     pub close_signing_when_met: bool,

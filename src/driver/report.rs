@@ -100,12 +100,7 @@ pub(super) fn finished(
     let events: Vec<Event> = t
         .records()
         .iter()
-        .filter(|r| {
-            !matches!(
-                r.action.as_str(),
-                "begin" | "resume" | "seal" | "seal-signature"
-            )
-        })
+        .filter(|r| !crate::transcript::seal::is_transcript_action(&r.action))
         .filter_map(|r| Event::from_value(&r.details).ok())
         .collect();
     let engine = Engine::replay(script.clone(), &events).map_err(|(i, e)| {

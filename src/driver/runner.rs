@@ -82,18 +82,42 @@ pub(super) fn run_script(
         }
     }
     let mut signers = Vec::new();
+    // A seal written before an interruption stands: its listed signers sign it, or are
+    // withdrawn by the answers (a new seal then lists the others).
+    let written = session.seal_state()?;
     for who in session.sealers() {
         // Everyone present whose token holds a key of this ceremony seals; a keyholder the
         // answers skip, or whose token cannot sign, is skipped and that is recorded.
         if session.engine.seal_skipped().iter().any(|(k, _)| *k == who) {
             continue;
         }
-        let reason = match session.plan.skip.get(&who) {
-            Some(reason) => reason.clone(),
+        let answered = session
+            .plan
+            .skip
+            .get(&who)
+            .or_else(|| session.plan.withdraw.get(&who))
+            .cloned();
+        if let (Some(_), Some(reason)) = (&written, session.plan.withdraw.get(&who).cloned())
+            && session.seal_lists(&who, None)
+        {
+            if !seal_signed_by(&session, &who)? {
+                session.withdraw_sealer(&who, None, &reason)?;
+            }
+            continue;
+        }
+        let reason = match answered {
+            Some(reason) => reason,
             None => match session.seal_signer(&who, None) {
                 Ok((signer, _)) => {
                     signers.push((who, signer));
                     continue;
+                }
+                Err(e) if written.is_some() && session.seal_lists(&who, None) => {
+                    return Err(DriverError::Refused(format!(
+                        "the seal is written and lists {who}, whose token could not sign it: {e}. \
+                         To finish without {who}, add [withdraw] {who} = \"REASON\" to the answers \
+                         and run again: the withdrawal is recorded and a new seal lists the others"
+                    )));
                 }
                 Err(e) => format!("their token could not sign the seal: {e}"),
             },
@@ -101,4 +125,13 @@ pub(super) fn run_script(
         session.skip_sealer(&who, &reason)?;
     }
     session.seal(signers)
+}
+
+/// Whether `who`'s key signed the seal in force (before an interruption).
+fn seal_signed_by(session: &Session, who: &str) -> Result<bool, DriverError> {
+    let signed = session
+        .seal_state()?
+        .map(|(_, signed)| signed)
+        .unwrap_or_default();
+    Ok(session.seal_signed(who, &signed))
 }

@@ -10,7 +10,7 @@ use crate::ceremony::script::Script;
 pub const MAX_SCRIPT: u64 = 1024 * 1024;
 
 /// Names of the scripts shipped in the binary, in the order a registry usually needs them.
-pub const SHIPPED_SCRIPTS: [&str; 14] = [
+pub const SHIPPED_SCRIPTS: [&str; 15] = [
     "bootstrap-root",
     "rotate-root-keys",
     "refresh-expiry",
@@ -24,6 +24,7 @@ pub const SHIPPED_SCRIPTS: [&str; 14] = [
     "refresh-rstuf-expiry",
     "rotate-rstuf-online-key",
     "sign-tuf-on-ci-event",
+    "accept-tuf-on-ci-invite",
     "sign-rstuf-pending-root",
 ];
 
@@ -49,6 +50,9 @@ pub fn shipped_script(name: &str) -> Option<&'static str> {
             include_str!("../../ceremony-scripts/rotate-rstuf-online-key.toml")
         }
         "sign-tuf-on-ci-event" => include_str!("../../ceremony-scripts/sign-tuf-on-ci-event.toml"),
+        "accept-tuf-on-ci-invite" => {
+            include_str!("../../ceremony-scripts/accept-tuf-on-ci-invite.toml")
+        }
         "sign-rstuf-pending-root" => {
             include_str!("../../ceremony-scripts/sign-rstuf-pending-root.toml")
         }

@@ -4,6 +4,9 @@ use std::path::Path;
 
 use super::token_device::TokenSigner;
 use crate::transcript::details::FileDigest;
+use crate::transcript::seal::{
+    SealDetails, SealWithdrawal, WITHDRAWAL_ACTION, WITHDRAWAL_REASON_MAX,
+};
 use crate::tuf::canonical::Value;
 use crate::tuf::key::KeyId;
 
@@ -28,6 +31,106 @@ impl Session {
             },
         )
         .map(|_| ())
+    }
+
+    /// Withdraw `who` from the written seal (their token died after the seal was written, or
+    /// they had to leave), with the administrator's reason: the withdrawal is recorded and a
+    /// new seal written over the same artifacts listing the other signers, who all sign it.
+    /// `key`: the key `who` logged in with, if they did in this run (else the seal's listed key
+    /// is found among `who`'s keys). Returns the new seal hash (hex).
+    pub fn withdraw_sealer(
+        &mut self,
+        who: &str,
+        key: Option<KeyId>,
+        reason: &str,
+    ) -> Result<String, DriverError> {
+        let reason = reason.trim();
+        let n = reason.chars().count();
+        if n == 0 || n > WITHDRAWAL_REASON_MAX {
+            return Err(DriverError::Refused(format!(
+                "{who} is not withdrawn from the seal: give the reason (1 to {WITHDRAWAL_REASON_MAX} characters)"
+            )));
+        }
+        let listed = self.seal_listed()?;
+        let keyid = self.listed_key_of(who, key, &listed).ok_or_else(|| {
+            DriverError::Refused(format!(
+                "the seal lists no key of {who}: nothing to withdraw"
+            ))
+        })?;
+        let at = self.stamp();
+        self.file()?
+            .append_seal_withdrawal("administrator", &keyid, reason, at)
+            .map_err(io(format!("withdrawing {who} from the seal")))?;
+        let at = self.stamp();
+        let seal = self
+            .file()?
+            .append_reseal("administrator", at)
+            .map_err(io(format!("the new seal without {who}")))?;
+        Ok(hex::encode(seal.hash))
+    }
+
+    /// Whether the written seal lists a key of `who` (`key`: the key they logged in with).
+    pub fn seal_lists(&self, who: &str, key: Option<KeyId>) -> bool {
+        self.seal_listed()
+            .is_ok_and(|l| self.listed_key_of(who, key, &l).is_some())
+    }
+
+    /// Keyholders withdrawn from a seal of this transcript (before an interruption), with the
+    /// reason recorded.
+    pub fn seal_withdrawn(&self) -> Result<Vec<(String, String)>, DriverError> {
+        let bytes = std::fs::read(&self.tpath).map_err(io(self.tpath.display()))?;
+        let t = crate::transcript::chain::verify_chain(&bytes)
+            .map_err(|e| DriverError::Refused(format!("{}: {e}", self.tpath.display())))?;
+        let withdrawals: Vec<SealWithdrawal> = t
+            .records()
+            .iter()
+            .filter(|r| r.action == WITHDRAWAL_ACTION)
+            .filter_map(|r| SealWithdrawal::from_value(r.details.clone(), "details").ok())
+            .collect();
+        Ok(self
+            .sealers()
+            .into_iter()
+            .filter_map(|who| {
+                let w = withdrawals.iter().find(|w| {
+                    self.listed_key_of(&who, None, std::slice::from_ref(&w.keyid))
+                        .is_some()
+                })?;
+                Some((who, w.reason.clone()))
+            })
+            .collect())
+    }
+
+    /// Whether a key of `who` is among `signed` (key ids that signed the seal in force).
+    pub fn seal_signed(&self, who: &str, signed: &[String]) -> bool {
+        let ids: Vec<KeyId> = signed.iter().map(|s| KeyId(s.clone())).collect();
+        self.listed_key_of(who, None, &ids).is_some()
+    }
+
+    /// The key ids the seal in force lists (empty before the seal).
+    fn seal_listed(&self) -> Result<Vec<KeyId>, DriverError> {
+        let bytes = std::fs::read(&self.tpath).map_err(io(self.tpath.display()))?;
+        let t = crate::transcript::chain::verify_chain(&bytes)
+            .map_err(|e| DriverError::Refused(format!("{}: {e}", self.tpath.display())))?;
+        Ok(t.seal_index()
+            .and_then(|i| t.records().get(i))
+            .and_then(|r| SealDetails::from_value(r.details.clone(), "details").ok())
+            .map(|d| d.signers)
+            .unwrap_or_default())
+    }
+
+    /// The key of `who` that `listed` names: the one they logged in with, else one of the keys
+    /// generated for them (the token key's own id) or listed as theirs in the metadata.
+    fn listed_key_of(&self, who: &str, key: Option<KeyId>, listed: &[KeyId]) -> Option<KeyId> {
+        let generated = self
+            .engine
+            .generated_keys()
+            .iter()
+            .filter(|(w, _, _)| w == who)
+            .map(|(_, _, k)| k.key_id());
+        key.into_iter()
+            .chain(generated)
+            .chain(self.engine.keyholder_all_key_ids(who))
+            .find(|id| listed.contains(id))
     }
 
     /// Seal the transcript (artifacts with their hashes) and sign the seal with each signer;
@@ -155,11 +258,11 @@ pub(super) fn transcript_seal_state(
     let bytes = std::fs::read(path).map_err(io(path.display()))?;
     let t = crate::transcript::chain::verify_chain(&bytes)
         .map_err(|e| DriverError::Refused(format!("{}: {e}", path.display())))?;
-    let Some(seal) = t.seal_index().and_then(|i| t.records().get(i)) else {
+    let Some(at) = t.seal_index() else {
         return Ok(None);
     };
-    let signed = t
-        .records()
+    let seal = &t.records()[at];
+    let signed = t.records()[at + 1..]
         .iter()
         .filter(|r| r.action == "seal-signature")
         .filter_map(|r| {

@@ -365,17 +365,20 @@ impl Session {
                     .map_err(|e| DriverError::Refused(format!("{}: {e}", tpath.display())))?;
                 (None, t.records().to_vec())
             } else {
-                let (file, resumed) =
+                let (mut file, resumed) =
                     TranscriptFile::open_resume(&tpath, timestamp(clock.as_ref()))
                         .map_err(io("resuming the transcript"))?;
+                // Interrupted between a signer's withdrawal and the new seal: the new seal is
+                // the withdrawal's consequence (the same artifacts, the other signers).
+                if file.withdrawal_pending().is_some() {
+                    file.append_reseal("administrator", timestamp(clock.as_ref()))
+                        .map_err(io("writing the new seal after a withdrawal"))?;
+                }
                 (Some(file), resumed.transcript.records().to_vec())
             };
             let mut events = Vec::new();
             for r in &records {
-                if matches!(
-                    r.action.as_str(),
-                    "begin" | "resume" | "seal" | "seal-signature"
-                ) {
+                if crate::transcript::seal::is_transcript_action(&r.action) {
                     continue;
                 }
                 events.push(Event::from_value(&r.details).map_err(|e| {
@@ -389,6 +392,19 @@ impl Session {
                     tpath.display()
                 ))
             })?;
+            // Wrong PINs the earlier runs sent to TPM tokens still count toward the TPM's one
+            // lockout (it keeps its counter): the warning before the last try counts them.
+            let tpm_wrong_pins = engine
+                .exceptions()
+                .iter()
+                .filter(|(_, witness, text)| {
+                    witness == SYSTEM_ACTOR
+                        && text.contains(crate::signer::pkcs11::TPM_SHARED_LOCKOUT)
+                })
+                .count();
+            crate::signer::pkcs11::note_earlier_tpm_wrong_pins(
+                u32::try_from(tpm_wrong_pins).unwrap_or(u32::MAX),
+            );
             // A machine clock that went back, or jumped forward beyond the allowance, since the
             // last record is confirmed again before the ceremony continues.
             if !complete

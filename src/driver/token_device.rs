@@ -16,10 +16,10 @@ use crate::tuf::key::Algorithm;
 
 /// A signer held by a ceremony (a token's key, logged in): the seal and the key-event log
 /// checkpoint are signed through it.
-pub type TokenSigner = Box<dyn Signer>;
+pub type TokenSigner = Box<dyn Signer + Send>;
 
 /// Where the ceremony's tokens are found: the present tokens and a session on one of them.
-pub trait TokenModule {
+pub trait TokenModule: Send {
     /// The module as people see it named (its file).
     fn name(&self) -> String;
 

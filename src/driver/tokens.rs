@@ -79,6 +79,13 @@ pub(super) fn pin_for(
         eprintln!("{}", token.pin_pad_note());
         return Ok(Zeroizing::new(String::new()));
     }
+    // Before the PIN is asked or sent. (The terminal UI types the PIN itself; there the
+    // wrong-PIN message before the next prompt says the same.)
+    if typed.is_none()
+        && let Some(warning) = crate::signer::pkcs11::tpm_last_try_warning(token)
+    {
+        eprintln!("{warning}");
+    }
     secret_for(
         &plan.pins,
         token,

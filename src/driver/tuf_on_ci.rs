@@ -10,13 +10,15 @@ use base64::Engine as _;
 
 use std::path::PathBuf;
 
-use crate::ceremony::engine::{Event, SIGNATURES_DIR};
+use crate::ceremony::engine::{ACCEPTED_DIR, Event, SIGNATURES_DIR};
 use crate::ceremony::script::{Kind, Script};
-use crate::folder::read_regular_nofollow;
+use crate::folder::{
+    DIR_MODE, create_dir_all_mode, open_regular_nofollow, read_regular_nofollow, write_new_file,
+    write_replacing,
+};
 use crate::text::show;
-use crate::transport::usb::{self, DEFAULT_IMPORT_LIMIT};
-use crate::tuf::bundle::Bundle;
-use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
+use crate::transport::usb::{self, DEFAULT_IMPORT_LIMIT, SUMS_NAME};
+use crate::tuf::bundle::{Bundle, MAX_BUNDLE_SIZE};
 use crate::tuf::tuf_on_ci::{self as tot, DetachedSignature, MetadataFolder, ROOT_HISTORY};
 
 use super::checks::{Check, CheckKind};
@@ -26,15 +28,17 @@ use super::scripts::shipped_script;
 use super::session::Session;
 use super::workspace::Workspace;
 
-/// A folder's files (path relative to it, `/`-separated); anything `usb import`
-/// refuses, or a `SHA256SUMS` that does not match, refuses the whole folder.
-fn read_folder(dir: &Path, what: &str) -> Result<Vec<(String, Vec<u8>)>, DriverError> {
+/// A folder on the input media as `conclave usb import --sub-folders` reads it: its files (path
+/// relative to it, `/`-separated); anything `usb import` refuses (a link leading outside, a
+/// special file, a deeper folder), or a `SHA256SUMS` that does not match, refuses the whole
+/// folder, naming the entry. `SHA256SUMS` itself is not returned.
+fn read_media_folder(dir: &Path, what: &str) -> Result<Vec<(String, Vec<u8>)>, DriverError> {
     let report = usb::import_dir_with_subfolders(dir, DEFAULT_IMPORT_LIMIT)
-        .map_err(|e| DriverError::Refused(format!("{what} ({}): {e}", dir.display())))?;
+        .map_err(|e| DriverError::Refused(format!("{what} ({}): {e}", show_path(dir))))?;
     if let Some(r) = report.refused.first() {
         return Err(DriverError::Refused(format!(
             "{what} ({}): {}: {}",
-            dir.display(),
+            show_path(dir),
             show(&r.name),
             show(&r.reason)
         )));
@@ -42,15 +46,43 @@ fn read_folder(dir: &Path, what: &str) -> Result<Vec<(String, Vec<u8>)>, DriverE
     if report.sums.as_ref().is_some_and(|s| !s.all_ok()) {
         return Err(DriverError::Refused(format!(
             "{what} ({}): SHA256SUMS does not match the files",
-            dir.display()
+            show_path(dir)
         )));
+    }
+    // A sub-folder's own SHA256SUMS (an export writes one per folder) lists its files by name.
+    for sums in report
+        .files
+        .iter()
+        .filter(|f| f.name.ends_with(&format!("/{SUMS_NAME}")))
+    {
+        let sub = sums.name.trim_end_matches(SUMS_NAME);
+        let (entries, bad) = usb::parse_sums(&String::from_utf8_lossy(&sums.data));
+        let matches = |(name, want): &(String, String)| {
+            report
+                .files
+                .iter()
+                .find(|f| f.name == format!("{sub}{name}"))
+                .is_some_and(|f| hex::encode(f.sha256) == *want)
+        };
+        if !bad.is_empty() || !entries.iter().all(matches) {
+            return Err(DriverError::Refused(format!(
+                "{what} ({}): {} does not match the files",
+                show_path(dir),
+                show(&sums.name)
+            )));
+        }
     }
     Ok(report
         .files
         .into_iter()
-        .filter(|f| f.name != "SHA256SUMS")
+        .filter(|f| f.name != SUMS_NAME && !f.name.ends_with(&format!("/{SUMS_NAME}")))
         .map(|f| (f.name, f.data))
         .collect())
+}
+
+/// A path for a message, through the one renderer for untrusted text.
+fn show_path(p: &Path) -> String {
+    show(&p.display().to_string())
 }
 
 /// The `metadata/` folder: `dir` itself, or `dir/metadata` when the user named the checkout.
@@ -63,69 +95,239 @@ pub fn metadata_dir(dir: &Path) -> PathBuf {
     }
 }
 
-/// Read a tuf-on-ci `metadata/` folder: its regular files and those of `root_history/`; any
-/// other sub-folder, link or special file is refused by name (`conclave tuf-on-ci`; the ceremony
-/// reads its input media through [`read_folder`] instead, as `usb import` does).
-pub fn read_metadata_folder(dir: &Path) -> Result<MetadataFolder, DriverError> {
+/// Read a tuf-on-ci `metadata/` folder (`dir`, or `dir/metadata` when `dir` is the checkout):
+/// the one reader of an event or known-good folder, for the ceremony's input media and for
+/// `conclave tuf-on-ci`. It reads as `conclave usb import --sub-folders` does
+/// ([`read_media_folder`]), and a sub-folder other than `root_history/` is refused by name.
+/// `what` names the folder in errors ("the signing event's metadata").
+pub fn read_metadata_folder(dir: &Path, what: &str) -> Result<MetadataFolder, DriverError> {
     let dir = metadata_dir(dir);
-    let label = dir.display().to_string();
-    let mut files = Vec::new();
-    read_level(&dir, "", &label, &mut files)?;
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(MetadataFolder { label, files })
+    let files = read_media_folder(&dir, what)?;
+    if let Some((rel, _)) = files.iter().find(|(rel, _)| {
+        rel.split_once('/')
+            .is_some_and(|(sub, _)| sub != ROOT_HISTORY)
+    }) {
+        return Err(DriverError::Refused(format!(
+            "{what} ({}): {}: a sub-folder other than {ROOT_HISTORY}/ is not part of a tuf-on-ci metadata folder",
+            show_path(&dir),
+            show(rel)
+        )));
+    }
+    Ok(MetadataFolder {
+        label: dir.display().to_string(),
+        files,
+    })
 }
 
-fn read_level(
-    dir: &Path,
-    prefix: &str,
-    label: &str,
-    files: &mut Vec<(String, Vec<u8>)>,
-) -> Result<(), DriverError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| DriverError::Io(format!("{}: {e}", show(&dir.display().to_string()))))?;
-    for entry in entries {
-        let entry = entry
-            .map_err(|e| DriverError::Io(format!("{}: {e}", show(&dir.display().to_string()))))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            return Err(DriverError::Refused(format!(
-                "{}: a file name that is not UTF-8 ({})",
-                show(label),
-                show(&name.to_string_lossy())
-            )));
-        };
-        let rel = format!("{prefix}{name}");
-        let kind = entry
-            .file_type()
-            .map_err(|e| DriverError::Io(format!("{}/{}: {e}", show(label), show(&rel))))?;
-        if kind.is_dir() {
-            if prefix.is_empty() && name == ROOT_HISTORY {
-                read_level(&entry.path(), &format!("{ROOT_HISTORY}/"), label, files)?;
-                continue;
+/// Signature bundles named on the command line: bundle files, or folders whose `*.bundle` files
+/// are taken (a folder read as `usb import` reads one). Returns (source name, bytes).
+fn read_bundles(paths: &[PathBuf]) -> Result<Vec<(String, Vec<u8>)>, DriverError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let is_dir = p.symlink_metadata().is_ok_and(|m| m.is_dir());
+        if is_dir {
+            let found: Vec<(String, Vec<u8>)> = read_media_folder(p, "the signature bundles")?
+                .into_iter()
+                .filter(|(n, _)| n.ends_with(".bundle") && !n.contains('/'))
+                .map(|(n, b)| (p.join(n).display().to_string(), b))
+                .collect();
+            if found.is_empty() {
+                return Err(DriverError::Refused(format!(
+                    "{}: no *.bundle file in this folder",
+                    show_path(p)
+                )));
             }
-            return Err(DriverError::Refused(format!(
-                "{}/{}: a sub-folder other than {ROOT_HISTORY}/ is not part of a tuf-on-ci metadata folder",
-                show(label),
-                show(&rel)
-            )));
+            out.extend(found);
+        } else {
+            let bytes = read_regular_nofollow(p, MAX_BUNDLE_SIZE)
+                .map_err(|e| DriverError::Refused(format!("{}: {e}", show_path(p))))?;
+            out.push((p.display().to_string(), bytes));
         }
-        let bytes = read_regular_nofollow(&entry.path(), DEFAULT_MAX_FILE_SIZE)
-            .map_err(|e| DriverError::Refused(format!("{}/{}: {e}", show(label), show(&rel))))?;
-        files.push((rel, bytes));
+    }
+    Ok(out)
+}
+
+/// Signature bundles as detached signatures (the bundle's file name as their source).
+fn detached(files: Vec<(String, Vec<u8>)>) -> Result<Vec<DetachedSignature>, DriverError> {
+    files
+        .into_iter()
+        .map(|(name, bytes)| {
+            let b = Bundle::from_bytes(&name, &bytes)
+                .map_err(|e| DriverError::Refused(e.to_string()))?;
+            Ok(DetachedSignature {
+                source: name,
+                version: b.version,
+                signed_sha256: b.signed_sha256,
+                keyid: b.keyid,
+                sig: b.sig,
+            })
+        })
+        .collect()
+}
+
+/// What `conclave tuf-on-ci apply` did: one line per signature placed, and the files rewritten.
+#[derive(Debug)]
+pub struct AppliedEvent {
+    /// One line per signature placed (role, key id, file).
+    pub lines: Vec<String>,
+    /// The files rewritten, in the order written.
+    pub written: Vec<PathBuf>,
+}
+
+/// `conclave tuf-on-ci apply` on the connected machine: read the event's `metadata/` folder
+/// (`event`, or its checkout), the known-good one when given (its root chain verified), an
+/// accepted edit when given (the `tuf-on-ci-accepted-HEX/` folder of an
+/// `accept-tuf-on-ci-invite` ceremony, checked to be the event with invites accepted and
+/// nothing else, [`tot::check_acceptance`]), and the signature bundles; place every signature
+/// into its placeholders as tuf-on-ci writes the files ([`tot::apply_signatures`], all or
+/// nothing). Then every file to rewrite is checked to be a regular file (a link or a named pipe
+/// at its name refuses the whole apply before anything is written), each is replaced
+/// atomically (temporary file, explicit mode, rename; a new `root_history/` copy is created
+/// exclusively), and a state file the edit removes (no invite left) is removed last.
+pub fn apply_event_signatures(
+    event: &Path,
+    known_good: Option<&Path>,
+    accepted: Option<&Path>,
+    bundles: &[PathBuf],
+) -> Result<AppliedEvent, DriverError> {
+    let dir = metadata_dir(event);
+    let folder = read_metadata_folder(&dir, "the signing event's metadata")?;
+    let known_good = match known_good {
+        Some(k) => {
+            let kg = read_metadata_folder(k, "the known-good metadata")?;
+            let (root, _) =
+                tot::verify_known_good(&kg).map_err(|e| DriverError::Refused(e.to_string()))?;
+            Some(root)
+        }
+        None => None,
+    };
+    let mut lines = Vec::new();
+    let target = match accepted {
+        Some(a) => {
+            let acc = read_metadata_folder(a, "the accepted edit")?;
+            lines.extend(
+                tot::check_acceptance(&folder, &acc)
+                    .map_err(|e| DriverError::Refused(format!("{e}; no file changed")))?,
+            );
+            acc
+        }
+        None => folder.clone(),
+    };
+    let sigs = detached(read_bundles(bundles)?)?;
+    let applied = if sigs.is_empty() {
+        tot::Applied::default()
+    } else {
+        tot::apply_signatures(&target, known_good.as_ref(), &sigs).map_err(|errs| {
+            DriverError::Refused(format!(
+                "no file changed; refused:\n{}",
+                errs.iter()
+                    .map(|e| format!("  {e}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ))
+        })?
+    };
+    lines.extend(applied.lines);
+    // What to write: the accepted edit's files that differ from the event, with the signatures
+    // placed (the placed bytes win).
+    let mut files: Vec<(String, Vec<u8>)> = target
+        .files
+        .iter()
+        .filter(|(rel, bytes)| folder.get(rel) != Some(bytes.as_slice()))
+        .cloned()
+        .collect();
+    for (rel, bytes) in applied.files {
+        match files.iter_mut().find(|(r, _)| *r == rel) {
+            Some(f) => f.1 = bytes,
+            None => files.push((rel, bytes)),
+        }
+    }
+    let removed: Vec<String> = folder
+        .files
+        .iter()
+        .filter(|(rel, _)| target.get(rel).is_none())
+        .map(|(rel, _)| rel.clone())
+        .collect();
+    // Every file to rewrite or remove is still a regular file (no link, no pipe), and every new
+    // one has nothing at its name, before the first write.
+    for rel in files.iter().map(|(r, _)| r).chain(removed.iter()) {
+        let p = dir.join(rel);
+        if folder.get(rel).is_none() {
+            if p.symlink_metadata().is_ok() {
+                return Err(DriverError::Refused(format!(
+                    "{}: something is at this name, which the event's folder did not list; no file changed",
+                    show_path(&p)
+                )));
+            }
+            continue;
+        }
+        open_regular_nofollow(&p).map_err(|e| {
+            DriverError::Refused(format!("{}: {e}; no file changed", show_path(&p)))
+        })?;
+    }
+    let mut written = Vec::new();
+    for (rel, bytes) in &files {
+        let p = dir.join(rel);
+        let result = if folder.get(rel).is_some() {
+            write_replacing(&p, bytes)
+        } else {
+            p.parent()
+                .map_or(Ok(()), |d| create_dir_all_mode(d, DIR_MODE))
+                .and_then(|()| write_new_file(&p, bytes))
+        };
+        result.map_err(|e| DriverError::Io(format!("{}: {e}", show_path(&p))))?;
+        written.push(p);
+    }
+    for rel in &removed {
+        let p = dir.join(rel);
+        std::fs::remove_file(&p).map_err(|e| DriverError::Io(format!("{}: {e}", show_path(&p))))?;
+        lines.push(format!("removed {}", show_path(&p)));
+    }
+    Ok(AppliedEvent { lines, written })
+}
+
+/// An output folder must not exist yet (nothing at its name, not even a link): checked before
+/// any PIN, and again when writing.
+pub fn refuse_existing_output(out: &Path) -> Result<(), DriverError> {
+    if out.symlink_metadata().is_ok() {
+        return Err(DriverError::Refused(format!(
+            "{} exists already; Conclave never overwrites",
+            show_path(out)
+        )));
     }
     Ok(())
 }
 
+/// Write signature bundles, (file name, bytes), into the new folder `out` (created with an
+/// explicit mode; each file create-exclusive). Returns the paths written.
+pub fn write_bundles(
+    out: &Path,
+    bundles: &[(String, Vec<u8>)],
+) -> Result<Vec<PathBuf>, DriverError> {
+    refuse_existing_output(out)?;
+    create_dir_all_mode(out, DIR_MODE)
+        .map_err(|e| DriverError::Io(format!("{}: {e}", show_path(out))))?;
+    let mut written = Vec::new();
+    for (name, bytes) in bundles {
+        let p = out.join(name);
+        write_new_file(&p, bytes)
+            .map_err(|e| DriverError::Io(format!("{}: {e}", show_path(&p))))?;
+        written.push(p);
+    }
+    Ok(written)
+}
+
 /// Write a metadata folder's files under `out` (created; each file create-exclusive).
 pub fn write_metadata_folder(out: &Path, folder: &MetadataFolder) -> Result<(), DriverError> {
-    let io = |p: &Path, e: std::io::Error| DriverError::Io(format!("{}: {e}", p.display()));
-    crate::folder::create_dir_all_mode(out, 0o755).map_err(|e| io(out, e))?;
+    let io = |p: &Path, e: std::io::Error| DriverError::Io(format!("{}: {e}", show_path(p)));
+    refuse_existing_output(out)?;
+    create_dir_all_mode(out, DIR_MODE).map_err(|e| io(out, e))?;
     for (rel, bytes) in &folder.files {
         let p = out.join(rel);
         if let Some(parent) = p.parent() {
-            crate::folder::create_dir_all_mode(parent, 0o755).map_err(|e| io(parent, e))?;
+            create_dir_all_mode(parent, DIR_MODE).map_err(|e| io(parent, e))?;
         }
-        crate::folder::write_new_file(&p, bytes).map_err(|e| io(&p, e))?;
+        write_new_file(&p, bytes).map_err(|e| io(&p, e))?;
     }
     Ok(())
 }
@@ -174,19 +376,20 @@ impl Session {
     /// (`input/EVENT` and `input/KNOWN_GOOD`, each a tuf-on-ci `metadata/` folder).
     pub fn import_event_event(&self, event: &str, known_good: &str) -> Result<Event, DriverError> {
         let input = self.ws.input();
-        let b64 = |files: Vec<(String, Vec<u8>)>| -> BTreeMap<String, String> {
-            files
+        let b64 = |folder: MetadataFolder| -> BTreeMap<String, String> {
+            folder
+                .files
                 .into_iter()
                 .map(|(n, b)| (n, base64::engine::general_purpose::STANDARD.encode(b)))
                 .collect()
         };
         Ok(Event::EventImported {
             step: self.step(),
-            files: b64(read_folder(
+            files: b64(read_metadata_folder(
                 &input.join(event),
                 "the signing event's metadata",
             )?),
-            known_good: b64(read_folder(
+            known_good: b64(read_metadata_folder(
                 &input.join(known_good),
                 "the known-good metadata",
             )?),
@@ -199,11 +402,16 @@ impl Session {
 /// apply` puts them (in memory; nothing is written), and the known-good `root.json` the
 /// transcript is anchored in.
 pub(super) fn output_check(report: &CeremonyReport) -> Option<(Check, PathBuf)> {
-    let dir = report.exported.iter().find_map(|n| {
-        n.split_once('/')
-            .filter(|(d, _)| d.starts_with(SIGNATURES_DIR))
-            .map(|(d, _)| d.to_string())
-    })?;
+    let folder_of = |prefix: &str| {
+        report.exported.iter().find_map(|n| {
+            n.split_once('/')
+                .filter(|(d, _)| d.starts_with(prefix))
+                .map(|(d, _)| d.to_string())
+        })
+    };
+    let dir = folder_of(SIGNATURES_DIR)?;
+    // A ceremony that accepted invites exports the edited metadata/ too.
+    let accepted = folder_of(ACCEPTED_DIR).map(|d| report.export_dir.join(d));
     let input = report.export_dir.parent()?.join("input");
     // The folders the script's import step names (not the defaults: a script may rename them).
     let (event_dir, kg_dir) = report
@@ -212,33 +420,23 @@ pub(super) fn output_check(report: &CeremonyReport) -> Option<(Check, PathBuf)> 
         .map(|(e, k)| (input.join(e), input.join(k)))?;
     let bundles = report.export_dir.join(&dir);
     let placed = || -> Result<usize, String> {
-        let folder = |d: &Path, what: &str| {
-            read_folder(d, what)
-                .map(|files| MetadataFolder {
-                    label: d.display().to_string(),
-                    files,
-                })
-                .map_err(|e| e.to_string())
-        };
-        let event = folder(&event_dir, "the signing event's metadata")?;
-        let kg = folder(&kg_dir, "the known-good metadata")?;
+        let event = read_metadata_folder(&event_dir, "the signing event's metadata")
+            .map_err(|e| e.to_string())?;
+        let kg =
+            read_metadata_folder(&kg_dir, "the known-good metadata").map_err(|e| e.to_string())?;
         let (kg_root, _) = tot::verify_known_good(&kg).map_err(|e| e.to_string())?;
-        let mut sigs = Vec::new();
-        for (name, bytes) in
-            read_folder(&bundles, "the exported signatures").map_err(|e| e.to_string())?
-        {
-            if !name.ends_with(".bundle") {
-                continue;
+        let sigs = read_bundles(std::slice::from_ref(&bundles))
+            .and_then(detached)
+            .map_err(|e| e.to_string())?;
+        let event = match &accepted {
+            Some(a) => {
+                let acc =
+                    read_metadata_folder(a, "the accepted edit").map_err(|e| e.to_string())?;
+                tot::check_acceptance(&event, &acc).map_err(|e| e.to_string())?;
+                acc
             }
-            let b = Bundle::from_bytes(&name, &bytes).map_err(|e| e.to_string())?;
-            sigs.push(DetachedSignature {
-                source: name,
-                version: b.version,
-                signed_sha256: b.signed_sha256,
-                keyid: b.keyid,
-                sig: b.sig,
-            });
-        }
+            None => event,
+        };
         tot::apply_signatures(&event, Some(&kg_root), &sigs)
             .map(|a| a.lines.len())
             .map_err(|errs| {
@@ -253,9 +451,13 @@ pub(super) fn output_check(report: &CeremonyReport) -> Option<(Check, PathBuf)> 
         Check {
             kind: CheckKind::Metadata,
             command: format!(
-                "conclave tuf-on-ci apply --event COPY-OF-{} --known-good {} {}",
+                "conclave tuf-on-ci apply --event COPY-OF-{} --known-good {}{} {}",
                 event_dir.display(),
                 kg_dir.display(),
+                accepted
+                    .as_ref()
+                    .map(|a| format!(" --accepted {}", a.display()))
+                    .unwrap_or_default(),
                 bundles.display()
             ),
             passed: result.is_ok(),

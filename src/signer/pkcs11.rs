@@ -356,9 +356,42 @@ impl TokenError {
     }
 }
 
-/// Wrong PINs on tpm2-pkcs11 tokens in this process: one TPM's dictionary-attack counter is
-/// shared by all its tokens.
+/// Wrong PINs on tpm2-pkcs11 tokens in this process (and, for a continued ceremony, those its
+/// transcript records): one TPM's dictionary-attack counter is shared by all its tokens.
 static TPM_WRONG_PINS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Wrong PINs after which a TPM set up as usual (`tpm2_dictionarylockout -n 3`) locks every
+/// token on it. The TPM does not report its counter through tpm2-pkcs11.
+pub const TPM_USUAL_MAX_TRIES: u32 = 3;
+
+/// How a wrong PIN on a TPM token is reported ([`PinTries::describe`]); a continued ceremony
+/// counts the wrong PINs its transcript records with these words
+/// ([`note_earlier_tpm_wrong_pins`]).
+pub const TPM_SHARED_LOCKOUT: &str =
+    "this is a TPM token: every token on this TPM shares one lockout counter";
+
+/// Wrong PINs on TPM tokens so far (this process, and the continued ceremony's transcript).
+pub fn tpm_wrong_pins() -> u32 {
+    TPM_WRONG_PINS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A continued ceremony: `n` wrong PINs on TPM tokens were recorded by its earlier runs, and
+/// count toward the same lockout (the TPM keeps its counter across processes).
+pub fn note_earlier_tpm_wrong_pins(n: u32) {
+    TPM_WRONG_PINS.fetch_max(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The warning before a PIN is sent to `token` when it is on a TPM whose next wrong PIN would
+/// lock every token on it (as usually set up): `None` otherwise.
+pub fn tpm_last_try_warning(token: &TokenDesc) -> Option<String> {
+    let n = tpm_wrong_pins();
+    (token.shares_tpm_lockout() && n + 1 >= TPM_USUAL_MAX_TRIES).then(|| {
+        format!(
+            "WARNING: {n} wrong PIN{} on this TPM's tokens so far: ONE more wrong PIN on {token} locks EVERY keyholder's token on this TPM (a TPM set up as usual locks after {TPM_USUAL_MAX_TRIES} in total); check the PIN before it is sent",
+            if n == 1 { "" } else { "s" }
+        )
+    })
+}
 
 /// Refuse a PIN whose length the token reports as impossible, before it is sent.
 pub fn check_pin_length(token: &TokenDesc, len: usize) -> Result<(), TokenError> {
@@ -396,8 +429,17 @@ impl PinTries {
     /// A sentence for the keyholder.
     pub fn describe(&self) -> String {
         if let Some(n) = self.shared_lockout {
+            let next = if n + 1 >= TPM_USUAL_MAX_TRIES {
+                format!(
+                    "ONE more wrong PIN on any of its tokens locks EVERY keyholder's token on it (a TPM set up as usual locks after {TPM_USUAL_MAX_TRIES} in total)"
+                )
+            } else {
+                format!(
+                    "a TPM set up as usual locks after {TPM_USUAL_MAX_TRIES} wrong PINs in total, which locks EVERY keyholder's token on it"
+                )
+            };
             return format!(
-                "this is a TPM token: every token on this TPM shares one lockout counter ({n} wrong PIN{} here so far), and the TPM reports no tries left; a TPM set up as usual locks after 3 wrong PINs in total, which locks EVERY keyholder's token on it: check the PIN before the next try",
+                "{TPM_SHARED_LOCKOUT} ({n} wrong PIN{} here so far), and the TPM reports no tries left; {next}: check the PIN before the next try",
                 if n == 1 { "" } else { "s" }
             );
         }
@@ -1386,8 +1428,7 @@ impl TokenSession {
                 Err(TokenError::WrongPin {
                     token,
                     tries: PinTries {
-                        shared_lockout: shared
-                            .then(|| TPM_WRONG_PINS.load(std::sync::atomic::Ordering::Relaxed)),
+                        shared_lockout: shared.then(tpm_wrong_pins),
                         ..self.fresh_flags()
                     },
                 })

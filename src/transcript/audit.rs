@@ -270,12 +270,14 @@ pub fn audit(bytes: &[u8], found: Option<&[FileDigest]>, partial: bool) -> Audit
                 Verdict::Unanchored
             }
         }
-        Err(e @ (SealError::NotSealed { .. } | SealError::MissingSignature { .. })) if partial => {
-            Verdict::Partial {
-                last_seq,
-                why: e.to_string(),
-            }
-        }
+        Err(
+            e @ (SealError::NotSealed { .. }
+            | SealError::MissingSignature { .. }
+            | SealError::WithdrawnNotResealed { .. }),
+        ) if partial => Verdict::Partial {
+            last_seq,
+            why: e.to_string(),
+        },
         Err(e) => Verdict::Invalid(e.to_string()),
     };
     if let (Verdict::Unanchored, Some(t)) = (&a.verdict, &a.torn) {

@@ -3,16 +3,19 @@
 //!
 //! Rules: `seq` counts from 0 without gaps; `prev` is the previous record's `hash` (64 zeros for
 //! the first); times never go backwards; the first record is `begin` and no other is; after the
-//! `seal` record only `seal-signature` (and `resume`) records follow; `seal-signature` appears only
-//! after the seal; the details of `begin`, `resume`, `seal` and `seal-signature` have their typed
-//! shape; no member of any details is named like a secret.
+//! `seal` record only `seal-signature`, `seal-withdrawal` (and `resume`) records follow;
+//! `seal-signature` appears only after a seal; a `seal-withdrawal` (a listed signer withdrawn
+//! by the administrator, with the reason) must be followed by a new `seal` record, and a seal
+//! follows a seal only after a withdrawal; the details of `begin`, `resume`, `seal`,
+//! `seal-signature` and `seal-withdrawal` have their typed shape; no member of any details is
+//! named like a secret.
 
 use crate::tuf::canonical::Value;
 use crate::tuf::parse::FieldError;
 
 use super::details::{BeginDetails, ResumeDetails};
 use super::record::{Digest, GENESIS_PREV, Record, RecordError, Timestamp, sha256};
-use super::seal::{SealDetails, SealSignature};
+use super::seal::{SealDetails, SealSignature, SealWithdrawal, WITHDRAWAL_ACTION};
 
 /// Why a record does not fit the chain.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,8 +98,10 @@ pub enum Phase {
     Empty,
     /// Begun, not sealed.
     Open,
-    /// Sealed: only `seal-signature` and `resume` records may follow.
+    /// Sealed: only `seal-signature`, `seal-withdrawal` and `resume` records may follow.
     Sealed,
+    /// A signer of the seal was withdrawn: only a new `seal` record (or `resume`) may follow.
+    Withdrawn,
 }
 
 /// The state the next record is checked against: next seq, head hash, last time, phase.
@@ -183,11 +188,24 @@ impl ChainState {
             (Phase::Open, "seal-signature") => {
                 return out_of_place("before the seal record");
             }
-            (Phase::Sealed, "seal") => return out_of_place("a transcript is sealed only once"),
-            (Phase::Sealed, "seal-signature" | "resume") => {}
+            (Phase::Open, WITHDRAWAL_ACTION) => {
+                return out_of_place("before the seal record (only a seal's signer is withdrawn)");
+            }
+            (Phase::Sealed, "seal") => {
+                return out_of_place(
+                    "a transcript is sealed again only after a seal-withdrawal record",
+                );
+            }
+            (Phase::Sealed, "seal-signature" | "resume" | WITHDRAWAL_ACTION) => {}
             (Phase::Sealed, _) => {
                 return out_of_place(
-                    "after the seal (only seal-signature and resume records may follow it)",
+                    "after the seal (only seal-signature, seal-withdrawal and resume records may follow it)",
+                );
+            }
+            (Phase::Withdrawn, "seal" | "resume") => {}
+            (Phase::Withdrawn, _) => {
+                return out_of_place(
+                    "after a seal-withdrawal (only a new seal record, or resume, may follow it)",
                 );
             }
             (Phase::Open, _) => {}
@@ -207,6 +225,7 @@ impl ChainState {
                 }
             }),
             "seal-signature" => SealSignature::from_value(details(), "details").map(drop),
+            WITHDRAWAL_ACTION => SealWithdrawal::from_value(details(), "details").map(drop),
             _ => Ok(()),
         };
         shape.map_err(ChainErrorKind::BadDetails)
@@ -220,6 +239,7 @@ impl ChainState {
         self.last_time = Some(r.time);
         self.phase = match (self.phase, r.action.as_str()) {
             (_, "seal") => Phase::Sealed,
+            (_, WITHDRAWAL_ACTION) => Phase::Withdrawn,
             (Phase::Empty, _) => Phase::Open,
             (p, _) => p,
         };
@@ -304,9 +324,14 @@ impl VerifiedTranscript {
         self.records.last().map_or(0, |r| r.seq)
     }
 
-    /// Index of the `seal` record, if sealed.
+    /// Index of the seal in force, if sealed: the last `seal` record (an earlier one was
+    /// superseded after a `seal-withdrawal`). `None` also while a withdrawal awaits its new
+    /// seal.
     pub fn seal_index(&self) -> Option<usize> {
-        self.records.iter().position(|r| r.action == "seal")
+        if self.state.phase() == Phase::Withdrawn {
+            return None;
+        }
+        self.records.iter().rposition(|r| r.action == "seal")
     }
 
     /// The first record's details.

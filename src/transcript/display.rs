@@ -8,7 +8,7 @@ use crate::tuf::canonical::Value;
 
 use super::details::{BeginDetails, ResumeDetails};
 use super::record::{Record, compact};
-use super::seal::{SealDetails, SealSignature};
+use super::seal::{SealDetails, SealSignature, SealWithdrawal, WITHDRAWAL_ACTION};
 
 pub use crate::transport::qr::{hex_groups, pgp_words};
 
@@ -70,6 +70,14 @@ pub fn summary(r: &Record) -> String {
         "seal-signature" => SealSignature::from_value(d, "details")
             .ok()
             .map(|s| format!("signed the seal with key {}", s.keyid)),
+        WITHDRAWAL_ACTION => SealWithdrawal::from_value(d, "details").ok().map(|w| {
+            format!(
+                "withdrew key {} from seal {} (reason: {}); a new seal without it follows",
+                w.keyid,
+                &hex::encode(w.seal)[..16],
+                w.reason
+            )
+        }),
         _ => crate::ceremony::engine::Event::from_value(&d)
             .ok()
             .filter(|e| e.action() == r.action)
@@ -282,11 +290,24 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
         } => format!("SKIPPED at the seal: {keyholder} does not sign the seal ({reason})"),
         Event::Verified { .. } => "the signed result verified".to_string(),
         Event::Exported {
-            files, destination, ..
-        } => format!(
-            "exported {} to {destination}",
-            list(&files.keys().cloned().collect::<Vec<_>>())
-        ),
+            files,
+            destination,
+            rstuf_settings,
+            ..
+        } => {
+            let mut line = format!(
+                "exported {} to {destination}",
+                list(&files.keys().cloned().collect::<Vec<_>>())
+            );
+            if let Some(v) = rstuf_settings {
+                line.push_str(&format!(
+                    "; RSTUF settings in {}: {}",
+                    crate::tuf::rstuf::CEREMONY_PAYLOAD,
+                    String::from_utf8_lossy(&v.canonical_bytes())
+                ));
+            }
+            line
+        }
         Event::Sealed { .. } => "the last step is done: the seal follows".to_string(),
         Event::Exception { witness, text, .. } => {
             format!("EXCEPTION recorded by {witness}: {text}")

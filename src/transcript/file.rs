@@ -19,7 +19,9 @@ use super::chain::{
 };
 use super::details::{FileDigest, ResumeDetails};
 use super::record::{Record, Timestamp, sha256};
-use super::seal::{SealDetails, SealError, SealSignature, verify_seal};
+use super::seal::{
+    SealDetails, SealError, SealSignature, SealWithdrawal, WITHDRAWAL_ACTION, verify_seal,
+};
 
 /// The actor of records Conclave writes by itself (`resume`).
 pub const SYSTEM_ACTOR: &str = "conclave";
@@ -123,6 +125,8 @@ pub struct TranscriptFile {
     path: PathBuf,
     state: ChainState,
     seal: Option<(Record, SealDetails, Vec<KeyId>)>,
+    /// A signer withdrawn from this seal, whose new seal is not written yet.
+    withdrawn: Option<(SealDetails, KeyId)>,
     poisoned: bool,
 }
 
@@ -155,6 +159,7 @@ impl TranscriptFile {
             path: path.to_path_buf(),
             state: ChainState::new(),
             seal: None,
+            withdrawn: None,
             poisoned: false,
         })
     }
@@ -195,7 +200,8 @@ impl TranscriptFile {
             source,
         })?;
         let mut seal = None;
-        if verified.state().phase() == Phase::Sealed {
+        let mut withdrawn = None;
+        if matches!(verified.state().phase(), Phase::Sealed | Phase::Withdrawn) {
             match verify_seal(&verified) {
                 Ok(_) => {
                     return Err(FileError::Closed {
@@ -203,6 +209,9 @@ impl TranscriptFile {
                     });
                 }
                 Err(SealError::MissingSignature { .. }) => {}
+                Err(SealError::WithdrawnNotResealed { .. }) => {
+                    withdrawn = pending_withdrawal(&verified);
+                }
                 Err(source) => {
                     return Err(FileError::Seal {
                         path: path.to_path_buf(),
@@ -257,6 +266,7 @@ impl TranscriptFile {
             path: path.to_path_buf(),
             state: verified.state().clone(),
             seal,
+            withdrawn,
             poisoned: false,
         };
         let last_seq = verified.last_seq();
@@ -337,8 +347,75 @@ impl TranscriptFile {
             })?;
         if seal.is_some() {
             self.seal = seal;
+            self.withdrawn = None;
         }
         Ok(record)
+    }
+
+    /// A signer withdrawn from the seal whose new seal is not written yet (a run interrupted
+    /// between the two records): [`TranscriptFile::append_reseal`] writes it.
+    pub fn withdrawal_pending(&self) -> Option<&KeyId> {
+        self.withdrawn.as_ref().map(|(_, k)| k)
+    }
+
+    /// Withdraw a signer listed in the seal who has not signed it (their token died, or they
+    /// had to leave), with the reason: appends the `seal-withdrawal` record. The new seal
+    /// ([`TranscriptFile::append_reseal`]) must follow.
+    pub fn append_seal_withdrawal(
+        &mut self,
+        actor: &str,
+        keyid: &KeyId,
+        reason: &str,
+        time: Timestamp,
+    ) -> Result<Record, FileError> {
+        let path = self.path.clone();
+        let refuse = |reason: String| FileError::SealSignature {
+            path: path.clone(),
+            reason,
+        };
+        let Some((seal, details, signed)) = &self.seal else {
+            return Err(refuse("no seal record to withdraw a signer from".into()));
+        };
+        if !details.signers.contains(keyid) {
+            return Err(refuse(format!("key {keyid} is not listed in the seal")));
+        }
+        if signed.contains(keyid) {
+            return Err(refuse(format!(
+                "key {keyid} has signed the seal already and cannot be withdrawn"
+            )));
+        }
+        if details.signers.len() < 2 {
+            return Err(refuse(format!(
+                "key {keyid} is the seal's only signer: no one would be left to sign"
+            )));
+        }
+        let w = SealWithdrawal {
+            seal: seal.hash,
+            keyid: keyid.clone(),
+            reason: reason.to_string(),
+        };
+        let d = details.clone();
+        let record = self.append(actor, None, WITHDRAWAL_ACTION, w.to_value(), time)?;
+        self.withdrawn = Some((d, keyid.clone()));
+        self.seal = None;
+        Ok(record)
+    }
+
+    /// After a withdrawal: the new seal, over the same artifacts, listing the superseded seal's
+    /// signers without the withdrawn one, in the same order.
+    pub fn append_reseal(&mut self, actor: &str, time: Timestamp) -> Result<Record, FileError> {
+        let Some((before, withdrawn)) = self.withdrawn.clone() else {
+            return Err(FileError::SealSignature {
+                path: self.path.clone(),
+                reason: "no signer was withdrawn: the seal in force stands".into(),
+            });
+        };
+        let signers = before
+            .signers
+            .into_iter()
+            .filter(|k| *k != withdrawn)
+            .collect();
+        self.append_seal(actor, None, before.artifacts, signers, time)
     }
 
     /// Append the `seal` record: it seals the current head, lists the exported artifacts and the
@@ -399,6 +476,19 @@ impl TranscriptFile {
         }
         Ok(record)
     }
+}
+
+/// The seal a signer was withdrawn from and that signer, when the transcript ends after the
+/// withdrawal.
+fn pending_withdrawal(t: &VerifiedTranscript) -> Option<(SealDetails, KeyId)> {
+    let records = t.records();
+    let w = records
+        .iter()
+        .rposition(|r| r.action == WITHDRAWAL_ACTION)?;
+    let s = records[..w].iter().rposition(|r| r.action == "seal")?;
+    let d = SealDetails::from_value(records[s].details.clone(), "details").ok()?;
+    let k = SealWithdrawal::from_value(records[w].details.clone(), "details").ok()?;
+    Some((d, k.keyid))
 }
 
 fn sync_parent(path: &Path) -> Result<(), FileError> {
@@ -539,6 +629,134 @@ mod tests {
             TranscriptFile::open_resume(&path, t(5)),
             Err(FileError::Closed { .. })
         ));
+    }
+
+    /// Three keyholders listed in the seal; alice signs, then bob's token dies.
+    fn sealed_by_three(
+        path: &Path,
+    ) -> (TranscriptFile, [crate::signer::software::SoftwareSigner; 3]) {
+        use crate::signer::software::SoftwareSigner;
+        use crate::tuf::key::Algorithm;
+        let mut f = TranscriptFile::create(path).unwrap();
+        let begin = BeginDetails::new("practice", b"s", false, vec![]).to_value();
+        f.append("admin", None, "begin", begin, t(0)).unwrap();
+        let mut alice = SoftwareSigner::from_seed(Algorithm::Ed25519, &[1; 32]).unwrap();
+        let bob = SoftwareSigner::from_seed(Algorithm::EcdsaP256, &[2; 32]).unwrap();
+        let carol = SoftwareSigner::from_seed(Algorithm::Ed25519, &[4; 32]).unwrap();
+        let artifacts = vec![FileDigest::of("1.root.json", b"{}")];
+        let signers = vec![alice.key_id(), bob.key_id(), carol.key_id()];
+        f.append_seal("admin", None, artifacts, signers, t(1))
+            .unwrap();
+        f.append_seal_signature("alice", &mut alice, t(2)).unwrap();
+        (f, [alice, bob, carol])
+    }
+
+    fn seal_of(path: &Path) -> Result<crate::transcript::VerifiedSeal, SealError> {
+        verify_seal(&verify_chain(&std::fs::read(path).unwrap()).unwrap())
+    }
+
+    #[test]
+    fn a_withdrawn_signer_and_a_new_seal_verify_and_nothing_less() {
+        use crate::signer::software::SoftwareSigner;
+        use crate::tuf::key::Algorithm;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let (mut f, [mut alice, bob, mut carol]) = sealed_by_three(&path);
+        let mallory = SoftwareSigner::from_seed(Algorithm::Ed25519, &[3; 32]).unwrap();
+        // Only a listed signer who has not signed is withdrawn.
+        for (k, why) in [(&alice, "has signed"), (&mallory, "not listed")] {
+            let e = f.append_seal_withdrawal("admin", &k.key_id(), "x", t(3));
+            assert!(matches!(e, Err(FileError::SealSignature { .. })), "{why}");
+        }
+        let first = f.seal.as_ref().unwrap().0.hash;
+        f.append_seal_withdrawal("admin", &bob.key_id(), "token dead after the seal", t(3))
+            .unwrap();
+        // A withdrawal without a new seal does not verify (cut off after the withdrawal).
+        assert!(
+            matches!(
+                seal_of(&path),
+                Err(SealError::WithdrawnNotResealed { ref keyid, .. }) if *keyid == bob.key_id()
+            ),
+            "{:?}",
+            seal_of(&path)
+        );
+        // Interrupted here: the resume knows the new seal is due.
+        drop(f);
+        let (mut f, _) = TranscriptFile::open_resume(&path, t(4)).unwrap();
+        assert_eq!(f.withdrawal_pending(), Some(&bob.key_id()));
+        let new = f.append_reseal("admin", t(4)).unwrap();
+        let d = SealDetails::from_value(new.details.clone(), "details").unwrap();
+        assert_eq!(d.signers, vec![alice.key_id(), carol.key_id()]);
+        // alice signs again: her first signature was over the superseded seal.
+        f.append_seal_signature("alice", &mut alice, t(5)).unwrap();
+        assert!(matches!(
+            seal_of(&path),
+            Err(SealError::MissingSignature { ref keyid, .. }) if *keyid == carol.key_id()
+        ));
+        f.append_seal_signature("carol", &mut carol, t(6)).unwrap();
+        let sealed = seal_of(&path).unwrap();
+        assert_eq!(sealed.seal_hash, new.hash);
+        assert_eq!(sealed.signers.len(), 2);
+        assert_eq!(sealed.withdrawals.len(), 1);
+        let w = &sealed.withdrawals[0];
+        assert_eq!(w.keyid, bob.key_id());
+        assert_eq!(w.reason, "token dead after the seal");
+        assert_eq!(w.seal_hash, first);
+        assert_eq!(w.signed, vec![alice.key_id()]);
+        // A forged transcript that drops the last seal signature still fails.
+        let bytes = std::fs::read(&path).unwrap();
+        let cut = &bytes[..bytes[..bytes.len() - 1]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .unwrap()
+            + 1];
+        let t2 = verify_chain(cut).unwrap();
+        assert!(matches!(
+            verify_seal(&t2),
+            Err(SealError::MissingSignature { .. })
+        ));
+    }
+
+    #[test]
+    fn a_withdrawal_cannot_replace_a_missing_signature_nor_change_the_signers() {
+        let dir = tempfile::tempdir().unwrap();
+        // A transcript whose last signatures were cut off: carol's and bob's are missing.
+        let path = dir.path().join("t.jsonl");
+        let (mut f, [_, bob, carol]) = sealed_by_three(&path);
+        let alice_sig = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .last()
+            .map(|l| crate::transcript::record::Record::parse_line(l.as_bytes()).unwrap())
+            .unwrap();
+        // The forger withdraws bob and writes a new seal, but cannot sign it with carol's or
+        // alice's key: replaying alice's old signature does not verify over the new seal.
+        f.append_seal_withdrawal("admin", &bob.key_id(), "forged", t(3))
+            .unwrap();
+        f.append_reseal("admin", t(4)).unwrap();
+        f.append("alice", None, "seal-signature", alice_sig.details, t(5))
+            .unwrap();
+        assert!(
+            matches!(seal_of(&path), Err(SealError::BadSignature { .. })),
+            "{:?}",
+            seal_of(&path)
+        );
+        // A new seal that drops another signer too is refused.
+        let path2 = dir.path().join("t2.jsonl");
+        let (mut f2, [alice, bob, _]) = sealed_by_three(&path2);
+        let artifacts = f2.seal.as_ref().unwrap().1.artifacts.clone();
+        f2.append_seal_withdrawal("admin", &bob.key_id(), "token dead", t(3))
+            .unwrap();
+        f2.append_seal("admin", None, artifacts, vec![alice.key_id()], t(4))
+            .unwrap();
+        assert!(
+            matches!(seal_of(&path2), Err(SealError::BadReseal { .. })),
+            "{:?}",
+            seal_of(&path2)
+        );
+        // A seal after a seal without a withdrawal does not fit the chain.
+        let e = f2.append_seal("admin", None, vec![], vec![carol.key_id()], t(5));
+        assert!(matches!(e, Err(FileError::Refused { .. })), "{e:?}");
     }
 
     #[test]

@@ -408,6 +408,35 @@ fn document(
                     })
                     .collect(),
             });
+            if !s.withdrawals.is_empty() {
+                doc.push(Block::Para(text(
+                    "Withdrawn from an earlier seal (the administrator recorded why; a new seal over the same artifacts lists the other signers, every one of whom signed it, so the transcript still cannot be cut short unnoticed):",
+                )));
+                doc.push(Block::Table {
+                    header: vec![
+                        "key id",
+                        "reason",
+                        "recorded by",
+                        "seq",
+                        "superseded seal seq",
+                        "signatures before",
+                    ],
+                    rows: s
+                        .withdrawals
+                        .iter()
+                        .map(|w| {
+                            vec![
+                                code(a.metadata_key_id(&w.keyid.0).to_string()),
+                                text(w.reason.clone()),
+                                text(w.actor.clone()),
+                                text(w.seq.to_string()),
+                                text(w.seal_seq.to_string()),
+                                text(w.signed.len().to_string()),
+                            ]
+                        })
+                        .collect(),
+                });
+            }
             doc.push(Block::Heading("Artifacts".into()));
             let rows = s
                 .details

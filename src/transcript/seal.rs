@@ -5,6 +5,15 @@
 //!
 //! The seal names its signers, so cutting signatures off the end is detected like any other
 //! truncation.
+//!
+//! A listed signer whose token dies after the seal is written (or who has to leave) is
+//! withdrawn by the administrator: a `seal-withdrawal` record names the seal (its hash), the
+//! signer's key id and the reason, and is followed by a new `seal` record over the same
+//! artifacts listing the remaining signers in the same order, which all sign it. The superseded
+//! seal's signatures stay in the transcript; the new seal's hash covers them and the
+//! withdrawal. Truncation stays detected: a transcript that ends after a withdrawal, or whose
+//! last seal lacks a listed signature, does not verify, and only the listed signers' keys can
+//! produce the new seal's signatures.
 
 use crate::signer::{Signer, SignerError};
 use crate::tuf::canonical::{Map, Value};
@@ -157,6 +166,69 @@ impl SealSignature {
     }
 }
 
+/// The action of a withdrawal record.
+pub const WITHDRAWAL_ACTION: &str = "seal-withdrawal";
+
+/// Longest reason a withdrawal records (characters).
+pub const WITHDRAWAL_REASON_MAX: usize = crate::ceremony::engine::MAX_REASON_CHARS;
+
+/// Whether a record's action belongs to the transcript itself (its start, resumes and the seal)
+/// rather than to the ceremony engine: these records carry no engine event.
+pub fn is_transcript_action(action: &str) -> bool {
+    matches!(
+        action,
+        "begin" | "resume" | "seal" | "seal-signature" | WITHDRAWAL_ACTION
+    )
+}
+
+/// `details` of a `seal-withdrawal` record: a signer listed in the seal `seal` (its hash) does
+/// not sign it, and why; a new seal without that signer follows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealWithdrawal {
+    /// Hash of the seal record superseded.
+    pub seal: Digest,
+    /// The withdrawn signer's key id, as the seal lists it.
+    pub keyid: KeyId,
+    /// Why (recorded by the administrator).
+    pub reason: String,
+}
+
+impl SealWithdrawal {
+    /// As JSON.
+    pub fn to_value(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("seal".into(), hex::encode(self.seal).into());
+        m.insert("keyid".into(), self.keyid.0.clone().into());
+        m.insert("reason".into(), self.reason.clone().into());
+        Value::Object(m)
+    }
+
+    /// Read from a `seal-withdrawal` record's details: a reason of 1 to
+    /// [`WITHDRAWAL_REASON_MAX`] characters.
+    pub fn from_value(v: Value, path: &str) -> Result<SealWithdrawal, FieldError> {
+        let mut f = Fields::new(v, path)?;
+        let seal_s = f.string("seal")?;
+        let seal = parse_digest(&seal_s).ok_or_else(|| {
+            FieldError::new(f.child("seal"), "not a SHA-256 in 64 lower-case hex digits")
+        })?;
+        let keyid = KeyId(f.string("keyid")?);
+        let reason = f.string("reason")?;
+        let n = reason.trim().chars().count();
+        if n == 0 || n > WITHDRAWAL_REASON_MAX {
+            return Err(FieldError::new(
+                f.child("reason"),
+                format!("a withdrawal gives its reason (1 to {WITHDRAWAL_REASON_MAX} characters)"),
+            ));
+        }
+        no_rest(f)?;
+        Ok(SealWithdrawal {
+            seal,
+            keyid,
+            reason,
+        })
+    }
+}
+
 /// Why a sealed transcript does not verify, naming the record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealError {
@@ -253,6 +325,38 @@ pub enum SealError {
         /// The record's seq.
         seq: u64,
     },
+    /// A withdrawal names another seal, a signer the seal does not list, or one who signed.
+    #[error("line {line} (seq {seq}): seal-withdrawal: {reason}")]
+    BadWithdrawal {
+        /// 1-based line.
+        line: usize,
+        /// The record's seq.
+        seq: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The transcript ends after a withdrawal, without the new seal (truncated?).
+    #[error(
+        "line {line} (seq {seq}): signer {keyid} was withdrawn from the seal but no new seal follows (truncated?)"
+    )]
+    WithdrawnNotResealed {
+        /// 1-based line of the withdrawal.
+        line: usize,
+        /// Its seq.
+        seq: u64,
+        /// The withdrawn signer.
+        keyid: KeyId,
+    },
+    /// The seal after a withdrawal is not the superseded seal without the withdrawn signer.
+    #[error("line {line} (seq {seq}): the new seal after a withdrawal {reason}")]
+    BadReseal {
+        /// 1-based line.
+        line: usize,
+        /// The record's seq.
+        seq: u64,
+        /// What differs.
+        reason: String,
+    },
     /// A listed signer has no signature (the end of the transcript was cut off, or a keyholder
     /// did not sign).
     #[error(
@@ -281,6 +385,9 @@ impl SealError {
             | SealError::DuplicateSigner { seq, .. }
             | SealError::OutOfOrder { seq, .. }
             | SealError::BadSignature { seq, .. }
+            | SealError::BadWithdrawal { seq, .. }
+            | SealError::WithdrawnNotResealed { seq, .. }
+            | SealError::BadReseal { seq, .. }
             | SealError::AfterClose { seq, .. } => *seq,
         }
     }
@@ -301,6 +408,25 @@ pub struct SealSigner {
     pub sig: String,
 }
 
+/// A seal superseded because one of its signers was withdrawn.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Withdrawal {
+    /// seq of the superseded seal record.
+    pub seal_seq: u64,
+    /// Its hash.
+    pub seal_hash: Digest,
+    /// seq of the withdrawal record.
+    pub seq: u64,
+    /// Who recorded it (the record's actor).
+    pub actor: String,
+    /// The withdrawn signer.
+    pub keyid: KeyId,
+    /// Why.
+    pub reason: String,
+    /// Signers whose signature of the superseded seal verified before the withdrawal.
+    pub signed: Vec<KeyId>,
+}
+
 /// A seal whose every signature verified and whose every listed signer signed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedSeal {
@@ -312,31 +438,187 @@ pub struct VerifiedSeal {
     pub details: SealDetails,
     /// Signatures in transcript order.
     pub signers: Vec<SealSigner>,
+    /// Seals superseded before this one, each with the withdrawal that superseded it, in order.
+    pub withdrawals: Vec<Withdrawal>,
 }
 
-/// Verify the seal of a transcript whose chain verified.
+/// Verify the seal of a transcript whose chain verified: the seal in force (the last) signed
+/// by every signer it lists, and every seal before it superseded by a withdrawal of one of its
+/// unsigned signers, followed by a seal over the same artifacts listing the others in order.
 pub fn verify_seal(t: &VerifiedTranscript) -> Result<VerifiedSeal, SealError> {
     let records = t.records();
     let last_seq = t.last_seq();
-    let Some(seal_index) = t.seal_index() else {
+    let seals: Vec<usize> = records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.action == "seal")
+        .map(|(i, _)| i)
+        .collect();
+    if seals.is_empty() {
         return Err(SealError::NotSealed { last_seq });
-    };
-    let seal = &records[seal_index];
-    // The chain already checked the shape; read it again rather than trusting a cache.
-    let details = SealDetails::from_value(seal.details.clone(), "details").map_err(|source| {
-        SealError::BadRecord {
-            line: seal_index + 1,
-            seq: seal.seq,
-            source,
+    }
+    let mut withdrawals: Vec<Withdrawal> = Vec::new();
+    let mut previous: Option<(SealDetails, KeyId)> = None;
+    for (n, &seal_index) in seals.iter().enumerate() {
+        let seal = &records[seal_index];
+        let line = seal_index + 1;
+        // The chain already checked the shape; read it again rather than trusting a cache.
+        let details =
+            SealDetails::from_value(seal.details.clone(), "details").map_err(|source| {
+                SealError::BadRecord {
+                    line,
+                    seq: seal.seq,
+                    source,
+                }
+            })?;
+        if let Some((before, withdrawn)) = previous.take() {
+            check_reseal(&before, &withdrawn, &details).map_err(|reason| SealError::BadReseal {
+                line,
+                seq: seal.seq,
+                reason,
+            })?;
         }
-    })?;
+        let end = seals.get(n + 1).copied().unwrap_or(records.len());
+        let segment = verify_seal_segment(records, seal_index, end, &details)?;
+        match segment.withdrawal {
+            Some(w) => {
+                previous = Some((details, w.keyid.clone()));
+                withdrawals.push(Withdrawal {
+                    signed: segment
+                        .signers
+                        .iter()
+                        .map(|(s, _)| s.keyid.clone())
+                        .collect(),
+                    ..w
+                });
+            }
+            None if n + 1 < seals.len() => {
+                // The chain refuses a seal after a seal without a withdrawal between them.
+                return Err(SealError::BadReseal {
+                    line: seals[n + 1] + 1,
+                    seq: records[seals[n + 1]].seq,
+                    reason: "follows a seal that no signer was withdrawn from".into(),
+                });
+            }
+            None => {
+                if let Some(missing) = details
+                    .signers
+                    .iter()
+                    .find(|id| !segment.signers.iter().any(|(s, _)| &s.keyid == *id))
+                {
+                    return Err(SealError::MissingSignature {
+                        line: records.len(),
+                        last_seq,
+                        keyid: missing.clone(),
+                    });
+                }
+                return Ok(VerifiedSeal {
+                    seal_seq: seal.seq,
+                    seal_hash: seal.hash,
+                    details,
+                    signers: segment.signers.into_iter().map(|(s, _)| s).collect(),
+                    withdrawals,
+                });
+            }
+        }
+    }
+    // The last seal was withdrawn from and no new seal follows.
+    let w = withdrawals.last().map_or_else(
+        || SealError::NotSealed { last_seq },
+        |w| SealError::WithdrawnNotResealed {
+            line: records
+                .iter()
+                .position(|r| r.seq == w.seq)
+                .map_or(0, |i| i + 1),
+            seq: w.seq,
+            keyid: w.keyid.clone(),
+        },
+    );
+    Err(w)
+}
+
+/// The seal after a withdrawal lists the same artifacts and the superseded seal's signers
+/// without the withdrawn one, in the same order.
+fn check_reseal(
+    before: &SealDetails,
+    withdrawn: &KeyId,
+    after: &SealDetails,
+) -> Result<(), String> {
+    if after.artifacts != before.artifacts {
+        return Err("lists other artifacts than the seal it supersedes".into());
+    }
+    let expected: Vec<&KeyId> = before.signers.iter().filter(|k| *k != withdrawn).collect();
+    if after.signers.iter().collect::<Vec<_>>() != expected {
+        return Err(format!(
+            "must list the superseded seal's signers without {withdrawn}, in the same order ({})",
+            expected
+                .iter()
+                .map(|k| k.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// What follows one seal record up to the next seal (or the end).
+struct Segment {
+    signers: Vec<(SealSigner, Vec<u8>)>,
+    withdrawal: Option<Withdrawal>,
+}
+
+/// Verify the records after the seal at `seal_index` up to `end`: each signature by a listed
+/// signer, in the listed order, once; a withdrawal names this seal and a listed signer who has
+/// not signed; nothing after the last listed signature.
+fn verify_seal_segment(
+    records: &[Record],
+    seal_index: usize,
+    end: usize,
+    details: &SealDetails,
+) -> Result<Segment, SealError> {
+    let seal = &records[seal_index];
     let msg = seal_statement(seal.seq, &seal.hash).canonical_bytes();
     let mut signers: Vec<(SealSigner, Vec<u8>)> = Vec::new();
-    for (i, r) in records.iter().enumerate().skip(seal_index + 1) {
+    let mut withdrawal = None;
+    for (i, r) in records.iter().enumerate().take(end).skip(seal_index + 1) {
         let (line, seq) = (i + 1, r.seq);
         if signers.len() == details.signers.len() {
             // The writer closes the transcript with the last listed signature.
             return Err(SealError::AfterClose { line, seq });
+        }
+        if r.action == WITHDRAWAL_ACTION {
+            let w = SealWithdrawal::from_value(r.details.clone(), "details")
+                .map_err(|source| SealError::BadRecord { line, seq, source })?;
+            let bad = |reason: String| SealError::BadWithdrawal { line, seq, reason };
+            if w.seal != seal.hash {
+                return Err(bad(format!(
+                    "names seal {}, not the seal in force (seq {})",
+                    hex::encode(w.seal),
+                    seal.seq
+                )));
+            }
+            if !details.signers.contains(&w.keyid) {
+                return Err(bad(format!("the seal does not list {}", w.keyid)));
+            }
+            if signers.iter().any(|(s, _)| s.keyid == w.keyid) {
+                return Err(bad(format!("{} has signed the seal already", w.keyid)));
+            }
+            if details.signers.len() < 2 {
+                return Err(bad(format!(
+                    "{} is the seal's only signer: no one would be left to sign",
+                    w.keyid
+                )));
+            }
+            withdrawal = Some(Withdrawal {
+                seal_seq: seal.seq,
+                seal_hash: seal.hash,
+                seq,
+                actor: r.actor.clone(),
+                keyid: w.keyid,
+                reason: w.reason,
+                signed: Vec::new(),
+            });
+            continue;
         }
         if r.action != "seal-signature" {
             continue;
@@ -403,22 +685,9 @@ pub fn verify_seal(t: &VerifiedTranscript) -> Result<VerifiedSeal, SealError> {
             material,
         ));
     }
-    if let Some(missing) = details
-        .signers
-        .iter()
-        .find(|id| !signers.iter().any(|(s, _)| &s.keyid == *id))
-    {
-        return Err(SealError::MissingSignature {
-            line: records.len(),
-            last_seq,
-            keyid: missing.clone(),
-        });
-    }
-    Ok(VerifiedSeal {
-        seal_seq: seal.seq,
-        seal_hash: seal.hash,
-        details,
-        signers: signers.into_iter().map(|(s, _)| s).collect(),
+    Ok(Segment {
+        signers,
+        withdrawal,
     })
 }
 

@@ -345,6 +345,105 @@ fn check_settings(file: &str, s: &Settings) -> Result<Value, RstufError> {
     Ok(Value::Object(settings))
 }
 
+/// The `settings` object `ceremony-payload.json` carries for `s`, exactly as
+/// [`ceremony_payload`] writes it (what a bootstrap's transcript records at the export).
+pub fn settings_value(s: &Settings) -> Result<Value, RstufError> {
+    check_settings(CEREMONY_PAYLOAD, s)
+}
+
+/// The first field where a payload's `settings` differs from the settings recorded elsewhere
+/// (the sealed transcript, or the ceremony's parameters): its path from the payload's top
+/// (`settings.roles.timestamp.expiration`) and both values as compact JSON (`None`: absent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingsDifference {
+    /// The field's path, from the payload's top.
+    pub field: String,
+    /// Its value on one side (`found`), compact JSON; `None` when absent.
+    pub found: Option<String>,
+    /// Its value as recorded, compact JSON; `None` when absent.
+    pub recorded: Option<String>,
+}
+
+impl SettingsDifference {
+    /// `FIELD is A in FOUND_IN, B in RECORDED_IN`, values shown through [`show`].
+    pub fn describe(&self, found_in: &str, recorded_in: &str) -> String {
+        let side = |v: &Option<String>, place: &str| match v {
+            Some(v) => format!("{} in {place}", show(v)),
+            None => format!("absent in {place}"),
+        };
+        format!(
+            "{} is {}, {}",
+            show(&self.field),
+            side(&self.found, found_in),
+            side(&self.recorded, recorded_in)
+        )
+    }
+}
+
+/// The first difference between `found` and `recorded` (each a payload's `settings` object),
+/// member by member and item by item; `None` when they are equal.
+pub fn settings_difference(found: &Value, recorded: &Value) -> Option<SettingsDifference> {
+    fn compact(v: &Value) -> String {
+        String::from_utf8_lossy(&v.canonical_bytes()).into_owned()
+    }
+    fn walk(
+        path: String,
+        found: Option<&Value>,
+        recorded: Option<&Value>,
+    ) -> Option<SettingsDifference> {
+        if found == recorded {
+            return None;
+        }
+        match (found, recorded) {
+            (Some(Value::Object(f)), Some(Value::Object(r))) => {
+                let mut names: Vec<&String> = r.keys().collect();
+                names.extend(f.keys().filter(|k| !r.contains_key(k)));
+                names
+                    .into_iter()
+                    .find_map(|k| walk(format!("{path}.{k}"), f.get(k), r.get(k)))
+            }
+            (Some(Value::Array(f)), Some(Value::Array(r))) => (0..f.len().max(r.len()))
+                .find_map(|i| walk(format!("{path}[{i}]"), f.get(i), r.get(i))),
+            _ => Some(SettingsDifference {
+                field: path,
+                found: found.map(compact),
+                recorded: recorded.map(compact),
+            }),
+        }
+    }
+    let (f, r) = (found.clone().unpacked(), recorded.clone().unpacked());
+    walk("settings".to_string(), Some(&f), Some(&r))
+}
+
+/// The `settings` of a `ceremony-payload.json` file's bytes, compared with the settings
+/// `recorded` (by the sealed transcript): `Err` names the file and the first field that
+/// differs (`ceremony-payload.json: settings.roles.timestamp.expiration is 365 in the file, 1
+/// in the sealed transcript`), or why the file has no settings to compare.
+pub fn check_payload_settings(file: &str, bytes: &[u8], recorded: &Value) -> Result<(), String> {
+    let v = Value::parse(bytes).map_err(|e| {
+        format!(
+            "{}: not JSON ({e}), so its settings cannot be compared with the sealed transcript's",
+            show(file)
+        )
+    })?;
+    let found = v.as_object().and_then(|m| m.get("settings"));
+    let Some(found) = found else {
+        return Err(format!(
+            "{}: settings is absent in the file, {} in the sealed transcript",
+            show(file),
+            show(&String::from_utf8_lossy(&recorded.canonical_bytes()))
+        ));
+    };
+    match settings_difference(found, recorded) {
+        None => Ok(()),
+        Some(d) => Err(format!(
+            "{}: {}",
+            show(file),
+            d.describe("the file", "the sealed transcript")
+        )),
+    }
+}
+
 /// `ceremony-payload.json` for `rstuf admin send bootstrap` / `POST /api/v1/bootstrap`: the
 /// settings and root v1 with at least one valid signature by its own root keys.
 pub fn ceremony_payload(settings: &Settings, root: &Metadata<Root>) -> Result<Vec<u8>, RstufError> {
@@ -978,6 +1077,67 @@ mod tests {
         let back = Metadata::<Root>::from_value(root.clone()).unwrap();
         assert_eq!(back.signed_bytes(), md.signed_bytes());
         assert_eq!(back.signatures.len(), 1);
+    }
+
+    #[test]
+    fn a_payload_whose_settings_differ_from_the_recorded_ones_names_the_field() {
+        let a = signer(1, "alice");
+        let mut md = Metadata::new(root_v1(&[&a, &signer(2, "bob")], 2));
+        sign_metadata(&mut md, &mut signer(1, "alice")).unwrap();
+        let bytes = ceremony_payload(&bins(), &md).unwrap();
+        let recorded = settings_value(&bins()).unwrap();
+        let file = CEREMONY_PAYLOAD;
+        assert_eq!(check_payload_settings(file, &bytes, &recorded), Ok(()));
+        // An expiration edited, a member added, one removed; not JSON.
+        let mut v = Value::parse(&bytes).unwrap();
+        let edit = |v: &mut Value, f: &dyn Fn(&mut Map)| {
+            let Value::Object(top) = v else { panic!() };
+            let Some(Value::Object(settings)) = top.get_mut("settings") else {
+                panic!()
+            };
+            let Some(Value::Object(roles)) = settings.get_mut("roles") else {
+                panic!()
+            };
+            f(roles);
+        };
+        edit(&mut v, &|roles| {
+            let Some(Value::Object(ts)) = roles.get_mut("timestamp") else {
+                panic!()
+            };
+            ts.insert("expiration".into(), Value::Int(365));
+        });
+        assert_eq!(
+            check_payload_settings(file, v.to_pretty_json().as_bytes(), &recorded).unwrap_err(),
+            "ceremony-payload.json: settings.roles.timestamp.expiration is 365 in the file, 1 in the sealed transcript"
+        );
+        let mut v = Value::parse(&bytes).unwrap();
+        edit(&mut v, &|roles| {
+            roles.insert("x-extra".into(), Value::Int(1));
+        });
+        assert_eq!(
+            check_payload_settings(file, v.to_pretty_json().as_bytes(), &recorded).unwrap_err(),
+            "ceremony-payload.json: settings.roles.x-extra is 1 in the file, absent in the sealed transcript"
+        );
+        let mut v = Value::parse(&bytes).unwrap();
+        edit(&mut v, &|roles| {
+            roles.remove("bins");
+        });
+        assert_eq!(
+            check_payload_settings(file, v.to_pretty_json().as_bytes(), &recorded).unwrap_err(),
+            "ceremony-payload.json: settings.roles.bins is absent in the file, {\"expiration\":1,\"number_of_delegated_bins\":256} in the sealed transcript"
+        );
+        let err = check_payload_settings(file, b"{not json", &recorded).unwrap_err();
+        assert!(err.starts_with("ceremony-payload.json: not JSON"), "{err}");
+        // Equal settings written in another member order are the same settings.
+        let mut v = Value::parse(&bytes).unwrap();
+        edit(&mut v, &|roles| {
+            let bins = roles.remove("bins").unwrap();
+            roles.insert("bins".into(), bins);
+        });
+        assert_eq!(
+            check_payload_settings(file, v.to_pretty_json().as_bytes(), &recorded),
+            Ok(())
+        );
     }
 
     #[test]

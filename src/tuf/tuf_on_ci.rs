@@ -203,7 +203,82 @@ pub struct Review {
 #[error("{0}")]
 pub struct ReviewError(pub Finding);
 
+/// One role's signature by a token key: (index into [`Review::changed`], the signature, the
+/// key ids it is for).
+pub type RoleSignature = (usize, Vec<u8>, Vec<KeyId>);
+
 impl Review {
+    /// Whether an edited event may be signed: no rule is broken, or only "no open invites" by
+    /// invites of others still open (`conclave tuf-on-ci accept` then writes the edit unsigned).
+    pub fn breaks_only_open_invites(&self) -> bool {
+        self.failures
+            .iter()
+            .all(|f| f.file.ends_with(STATE_FILE) && f.field.starts_with("$.invites"))
+    }
+
+    /// `folder` with each signature written into the placeholders of every file carrying its
+    /// role (`root.json` and `root_history/N.root.json` alike), in python-tuf's format; refuses,
+    /// naming the file, if a `signed` part would change.
+    pub fn with_signatures(
+        &self,
+        folder: &MetadataFolder,
+        signed: &[RoleSignature],
+    ) -> Result<MetadataFolder, String> {
+        let mut out = folder.clone();
+        for (i, sig, ids) in signed {
+            let Some(role) = self.changed.get(*i) else {
+                return Err(format!("no changed role number {i}"));
+            };
+            let sigs: Vec<(KeyId, String)> = ids
+                .iter()
+                .map(|id| (id.clone(), hex::encode(sig)))
+                .collect();
+            for rel in std::iter::once(&role.file).chain(role.copies.iter()) {
+                let Some(entry) = out.files.iter_mut().find(|(n, _)| n == rel) else {
+                    continue;
+                };
+                entry.1 = fill_placeholders(&entry.1, &sigs)
+                    .map_err(|m| format!("{}: {m}", folder.name(rel)))?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Signature bundles for signatures made by a token key: one per role and key id, named
+    /// `ROLE-vN-KEYID16.bundle`, (file name, bytes).
+    pub fn bundles(
+        &self,
+        signed: &[RoleSignature],
+        token_serial: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let mut out = Vec::new();
+        for (i, sig, ids) in signed {
+            let Some(role) = self.changed.get(*i) else {
+                return Err(format!("no changed role number {i}"));
+            };
+            for id in ids {
+                let b = super::bundle::Bundle::new(
+                    &role.md,
+                    id.clone(),
+                    sig,
+                    token_serial.map(str::to_string),
+                    now,
+                );
+                let name = bundle_file_name(&role.name, role.md.common().version, id).ok_or_else(
+                    || {
+                        format!(
+                            "role name \"{}\" cannot name a bundle file",
+                            show(&role.name)
+                        )
+                    },
+                )?;
+                out.push((name, b.to_bytes()));
+            }
+        }
+        Ok(out)
+    }
+
     /// For a token key's material ([`crate::tuf::key::PublicKey::material`]): each changed
     /// role (by index into [`Review::changed`]) with the key ids it may sign as.
     pub fn slots_for(&self, material: &[u8]) -> Vec<(usize, Vec<KeyId>)> {
@@ -1320,6 +1395,263 @@ pub fn accept_invites(
     })
 }
 
+/// The open invites of an event (`.signing-event-state`; none when the file is absent), by user
+/// in the file's order. A state file that does not read is an error naming the field.
+pub fn open_invites(event: &MetadataFolder) -> Result<Vec<(String, Vec<String>)>, ReviewError> {
+    if event.get(STATE_FILE).is_none() {
+        return Ok(Vec::new());
+    }
+    let mut failures = Vec::new();
+    let invites = read_invites(event, &mut failures);
+    match failures.into_iter().next() {
+        Some(f) => Err(ReviewError(f)),
+        None => Ok(invites),
+    }
+}
+
+/// Check, on the connected machine, that `accepted` is `event` with invites accepted as
+/// [`accept_invites`] edits it, and nothing else: every invite still open in `accepted` was open
+/// in `event`; a file only `accepted` holds is the new root's `root_history/N.root.json` (the
+/// same bytes as its `root.json`); no file but the state file disappears; and a role file whose
+/// `signed` differs is `root.json` (and its history copy) or `targets.json`, where the only
+/// changes are keys added with an owner whose invite is gone (their key id hashing the whole
+/// key, the owner field included), those key ids added to roles the owner was invited to, and
+/// `version` and `expires`. Signatures are not compared (the edit resets the placeholders).
+/// Returns one line per key added.
+pub fn check_acceptance(
+    event: &MetadataFolder,
+    accepted: &MetadataFolder,
+) -> Result<Vec<String>, ReviewError> {
+    let err = |file: &str, field: &str, msg: String| {
+        ReviewError(finding(accepted.name(file), field, msg))
+    };
+    let before = open_invites(event)?;
+    let after = open_invites(accepted)?;
+    // The roles each user accepted: open before, gone after.
+    let mut taken: Vec<(String, Vec<String>)> = Vec::new();
+    for (u, rs) in &after {
+        let was = before.iter().find(|(b, _)| b == u).map(|(_, r)| r);
+        if let Some(r) = rs.iter().find(|r| !was.is_some_and(|w| w.contains(r))) {
+            return Err(err(
+                STATE_FILE,
+                &member_path("$.invites", u),
+                format!("invite to {} was not open in the event", show(r)),
+            ));
+        }
+    }
+    for (u, rs) in &before {
+        let left = after.iter().find(|(a, _)| a == u).map(|(_, r)| r.clone());
+        let gone: Vec<String> = rs
+            .iter()
+            .filter(|r| !left.as_ref().is_some_and(|l| l.contains(r)))
+            .cloned()
+            .collect();
+        if !gone.is_empty() {
+            taken.push((u.clone(), gone));
+        }
+    }
+    if taken.is_empty() {
+        return Err(err(
+            STATE_FILE,
+            "$.invites",
+            "no invite of the event is accepted here".into(),
+        ));
+    }
+    let root_version = accepted
+        .get("root.json")
+        .and_then(|b| AnyMetadata::from_bytes(b).ok())
+        .map(|m| m.common().version);
+    let history = root_version.map(|v| format!("{ROOT_HISTORY}/{v}.root.json"));
+    for (rel, _) in &event.files {
+        if rel != STATE_FILE && accepted.get(rel).is_none() {
+            return Err(err(rel, "-", "the event's file is missing".into()));
+        }
+    }
+    let mut lines = Vec::new();
+    for (rel, bytes) in &accepted.files {
+        if rel == STATE_FILE || event.get(rel) == Some(bytes.as_slice()) {
+            continue;
+        }
+        if Some(rel) == history.as_ref() {
+            if accepted.get("root.json") != Some(bytes.as_slice()) {
+                return Err(err(
+                    rel,
+                    "-",
+                    "differs from root.json: tuf-on-ci keeps a byte-identical copy".into(),
+                ));
+            }
+            if event.get(rel).is_none() {
+                continue;
+            }
+        }
+        let delegator = match rel.as_str() {
+            "root.json" => true,
+            "targets.json" => false,
+            _ if Some(rel) == history.as_ref() => true,
+            _ => {
+                return Err(err(
+                    rel,
+                    "-",
+                    "changed, but accepting an invite changes only root.json, its root_history/ copy and targets.json".into(),
+                ));
+            }
+        };
+        let Some(old) = event.get(rel) else {
+            return Err(err(rel, "-", "not a file of the event".into()));
+        };
+        let signed_of = |b: &[u8], what: &str| -> Result<Map, ReviewError> {
+            parse_file(b)
+                .map_err(|e| err(rel, "$", format!("{what}: {}", show(&e.to_string()))))?
+                .unpacked()
+                .as_object()
+                .and_then(|m| m.get("signed"))
+                .and_then(Value::as_object)
+                .cloned()
+                .ok_or_else(|| err(rel, "$.signed", format!("{what}: not an object")))
+        };
+        let old = signed_of(old, "the event's file")?;
+        let mut new = signed_of(bytes, "the accepted file")?;
+        for f in ["version", "expires"] {
+            match old.get(f) {
+                Some(v) => new.insert(f.into(), v.clone()),
+                None => new.remove(f),
+            };
+        }
+        let keys_path: &[&str] = if delegator {
+            &["keys"]
+        } else {
+            &["delegations", "keys"]
+        };
+        let obj_at = |m: &Map, path: &[&str]| -> Option<Map> {
+            let mut cur = m.clone();
+            for p in path {
+                cur = cur.get(p)?.as_object()?.clone();
+            }
+            Some(cur)
+        };
+        let old_keys = obj_at(&old, keys_path).unwrap_or_default();
+        let new_keys = obj_at(&new, keys_path).unwrap_or_default();
+        let mut added: Vec<(String, String)> = Vec::new();
+        for (id, kv) in new_keys.iter() {
+            if old_keys.contains_key(id) {
+                continue;
+            }
+            let field = format!("$.signed.{}", keys_path.join("."));
+            let key = super::metadata::key_from_value(kv.clone(), &field)
+                .map_err(|e| err(rel, &member_path(&field, id), show(&e.to_string())))?;
+            if key.key_id().0 != *id {
+                return Err(err(
+                    rel,
+                    &member_path(&field, id),
+                    "the key id is not the SHA-256 of the whole key".into(),
+                ));
+            }
+            let owner = key
+                .unrecognized
+                .get(OWNER_FIELD)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if !taken.iter().any(|(u, _)| *u == owner) {
+                return Err(err(
+                    rel,
+                    &member_path(&field, id),
+                    format!(
+                        "a key added for {}, who accepted no invite here",
+                        show(&owner)
+                    ),
+                ));
+            }
+            added.push((id.clone(), owner));
+        }
+        // Remove the added keys and their ids from the roles they joined.
+        let mut strip = |roles: &mut Vec<(String, &mut Value)>| -> Result<(), ReviewError> {
+            for (role, entry) in roles.iter_mut() {
+                let Value::Object(o) = entry else { continue };
+                let Some(Value::Array(ids)) = o.get_mut("keyids") else {
+                    continue;
+                };
+                for (id, owner) in &added {
+                    if !ids.iter().any(|i| i.as_str() == Some(id)) {
+                        continue;
+                    }
+                    let invited = taken
+                        .iter()
+                        .any(|(u, rs)| u == owner && rs.iter().any(|r| r == role));
+                    if !invited {
+                        return Err(err(
+                            rel,
+                            "$.signed",
+                            format!(
+                                "key {} of {} joins role {}, which they were not invited to",
+                                show(id),
+                                show(owner),
+                                show(role)
+                            ),
+                        ));
+                    }
+                    ids.retain(|i| i.as_str() != Some(id));
+                    lines.push(format!(
+                        "{}: key {} of {} joins role {}",
+                        accepted.name(rel),
+                        show(id),
+                        show(owner),
+                        show(role)
+                    ));
+                }
+            }
+            Ok(())
+        };
+        if delegator {
+            if let Some(Value::Object(roles)) = new.get_mut("roles") {
+                let mut entries: Vec<(String, Value)> =
+                    roles.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let mut refs: Vec<(String, &mut Value)> =
+                    entries.iter_mut().map(|(k, v)| (k.clone(), v)).collect();
+                strip(&mut refs)?;
+                *roles = Map::from_entries(entries);
+            }
+        } else if let Some(Value::Object(d)) = new.get_mut("delegations")
+            && let Some(Value::Array(list)) = d.get_mut("roles")
+        {
+            let mut refs: Vec<(String, &mut Value)> = list
+                .iter_mut()
+                .map(|v| {
+                    let name = v
+                        .as_object()
+                        .and_then(|o| o.get("name"))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    (name, v)
+                })
+                .collect();
+            strip(&mut refs)?;
+        }
+        let keys_obj = if delegator {
+            Some(&mut new)
+        } else {
+            match new.get_mut("delegations") {
+                Some(Value::Object(d)) => Some(d),
+                _ => None,
+            }
+        };
+        if let Some(Value::Object(k)) = keys_obj.and_then(|m| m.get_mut("keys")) {
+            for (id, _) in &added {
+                k.remove(id);
+            }
+        }
+        if Value::Object(new) != Value::Object(old) {
+            return Err(err(
+                rel,
+                "$.signed",
+                "changes more than accepting an invite does (keys added for the invitees, their key ids in the invited roles, version and expires); refused".into(),
+            ));
+        }
+    }
+    Ok(lines)
+}
+
 // ---- the connected side: signatures into the placeholders ---------------------------------
 
 /// A signature bundle's file name for a role and key id: `ROLE-vN-KEYID16.bundle` (`None`: the
@@ -1950,9 +2282,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn accepting_an_invite_adds_the_key_and_keeps_other_invites() {
-        let now = time::macros::datetime!(2026-06-01 00:00 UTC);
+    /// A known-good state for invites: root v1 by @alice (and an online key), signed; and
+    /// @bob's token key (no owner field yet).
+    fn invite_known_good(now: OffsetDateTime) -> (SoftwareSigner, SoftwareSigner, MetadataFolder) {
         let mut alice = person(1, "@alice");
         let bob = SoftwareSigner::from_seed(Algorithm::Ed25519, &[2; 32]).unwrap();
         let online = person(3, "@online").key().clone();
@@ -1970,6 +2302,13 @@ mod tests {
                 ("root_history/1.root.json".into(), file(&v1)),
             ],
         };
+        (alice, bob, kg)
+    }
+
+    #[test]
+    fn accepting_an_invite_adds_the_key_and_keeps_other_invites() {
+        let now = time::macros::datetime!(2026-06-01 00:00 UTC);
+        let (alice, bob, kg) = invite_known_good(now);
         let mut ev = kg.clone();
         ev.files.push((
             STATE_FILE.into(),
@@ -2022,6 +2361,101 @@ mod tests {
             e.to_string(),
             "main/.signing-event-state: $.invites: no open invite for @dave"
         );
+    }
+
+    /// The connected side's check of an accepted edit: what [`accept_invites`] writes passes;
+    /// any other change of `signed`, a key for someone who accepted nothing, a key id that
+    /// does not hash the whole key, or a new invite is refused by file and field.
+    #[test]
+    fn an_acceptance_is_checked_to_change_nothing_else() {
+        let now = time::macros::datetime!(2026-06-01 00:00 UTC);
+        let (_, bob, kg) = invite_known_good(now);
+        let mut ev = kg.clone();
+        ev.label = "event".into();
+        ev.files.push((
+            STATE_FILE.into(),
+            br#"{"invites": {"@bob": ["root"], "@carol": ["targets"]}}"#.to_vec(),
+        ));
+        let a = accept_invites(&ev, &kg, "@bob", bob.key(), now).unwrap();
+        let lines = check_acceptance(&ev, &a.event).unwrap();
+        assert!(
+            lines.iter().any(|l| l.contains("of @bob joins role root")),
+            "{lines:?}"
+        );
+        // Nothing accepted: refused.
+        let e = check_acceptance(&ev, &ev).unwrap_err();
+        assert!(
+            e.to_string().contains("no invite of the event is accepted"),
+            "{e}"
+        );
+        // Edit one field of root.json (and its history copy) in the accepted folder.
+        let edited = |f: &dyn Fn(&mut Value)| -> MetadataFolder {
+            let mut out = a.event.clone();
+            let mut v = parse_file(out.get("root.json").unwrap())
+                .unwrap()
+                .unpacked();
+            f(&mut v);
+            let bytes = python_tuf_json(&v).into_bytes();
+            for (rel, b) in out.files.iter_mut() {
+                if rel == "root.json" || rel == "root_history/2.root.json" {
+                    *b = bytes.clone();
+                }
+            }
+            out
+        };
+        let threshold = edited(&|v| {
+            let r = json_obj(v, &["signed", "roles", "root"]).unwrap();
+            r.insert("threshold".into(), Value::Int(2));
+        });
+        let e = check_acceptance(&ev, &threshold).unwrap_err();
+        assert_eq!(e.0.field, "$.signed", "{e}");
+        assert!(e.to_string().contains("changes more than accepting"), "{e}");
+        // A key for @carol, who accepted nothing.
+        let carol = SoftwareSigner::from_seed(Algorithm::Ed25519, &[4; 32]).unwrap();
+        let mut ck = carol.key().clone();
+        ck.unrecognized.insert(OWNER_FIELD.into(), "@carol".into());
+        let cid = ck.key_id();
+        let foreign = edited(&|v| {
+            json_obj(v, &["signed", "keys"])
+                .unwrap()
+                .insert(cid.0.clone(), ck.to_value());
+        });
+        let e = check_acceptance(&ev, &foreign).unwrap_err();
+        assert!(e.to_string().contains("who accepted no invite here"), "{e}");
+        // @bob's key under an id that does not hash the whole key.
+        let mut owned = bob.key().clone();
+        owned.unrecognized.insert(OWNER_FIELD.into(), "@bob".into());
+        let id = owned.key_id();
+        let short_id = bob.key().key_id();
+        let bad_id = edited(&|v| {
+            let keys = json_obj(v, &["signed", "keys"]).unwrap();
+            let k = keys.remove(&id.0).unwrap();
+            keys.insert(short_id.0.clone(), k);
+            if let Some(Value::Array(ids)) = json_obj(v, &["signed", "roles", "root"])
+                .unwrap()
+                .get_mut("keyids")
+            {
+                for i in ids.iter_mut() {
+                    if i.as_str() == Some(id.as_str()) {
+                        *i = Value::String(short_id.0.clone());
+                    }
+                }
+            }
+        });
+        let e = check_acceptance(&ev, &bad_id).unwrap_err();
+        assert!(
+            e.to_string().contains("not the SHA-256 of the whole key"),
+            "{e}"
+        );
+        // A new invite in the accepted state file.
+        let mut invited = a.event.clone();
+        for (rel, b) in invited.files.iter_mut() {
+            if rel == STATE_FILE {
+                *b = br#"{"invites": {"@carol": ["targets", "root"]}}"#.to_vec();
+            }
+        }
+        let e = check_acceptance(&ev, &invited).unwrap_err();
+        assert!(e.to_string().contains("was not open in the event"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::state::{
     TokenStatus, ViewState,
 };
 use super::view;
+use super::worker::{self, Job, JobDone, Waited};
 use crate::ceremony::engine::{
     CLOCK_TOLERANCE_SECONDS, Engine, Event, Need, ParamJson, parse_reference_time,
     show_clock_difference,
@@ -28,13 +29,16 @@ use crate::transport::usb::{Medium, RealSystem, find_media};
 use crate::tuf::key::KeyId;
 use crate::tuf::verify::ThresholdResult;
 
-/// What happened: a key press or a clock tick.
-#[derive(Clone, Debug)]
+/// What happened: a key press, a clock tick, or the end of a token job.
+#[derive(Debug)]
 pub enum Msg {
     /// A key was pressed.
     Key(KeyEvent),
     /// Time passed (token polling, the clock).
     Tick,
+    /// The token job on the worker thread finished: the ceremony comes back with its typed
+    /// result ([`super::worker`]).
+    Done(Box<JobDone>),
 }
 
 /// Where the UI is.
@@ -69,6 +73,9 @@ pub enum Phase {
         seal: Option<String>,
         /// Keyholders whose token has signed the seal (in this run or before an interruption).
         sealed: Vec<String>,
+        /// Keyholders withdrawn from a written seal, with the reason (a new seal lists the
+        /// others).
+        withdrawn: Vec<(String, String)>,
     },
     /// Finished: the report and the checks of the output.
     Summary {
@@ -114,6 +121,11 @@ enum Pending {
         serial: String,
     },
     SkipSealer {
+        who: String,
+        reason: String,
+    },
+    /// Withdraw a keyholder from the written seal (recorded); a new seal lists the others.
+    WithdrawSealer {
         who: String,
         reason: String,
     },
@@ -176,6 +188,10 @@ enum TextFor {
     },
     /// Why a keyholder does not sign the seal.
     SealSkipReason {
+        who: String,
+    },
+    /// Why a keyholder listed in the written seal is withdrawn from it.
+    SealWithdrawReason {
         who: String,
     },
     /// Why a keyholder does not sign at the signing step.
@@ -266,6 +282,51 @@ pub struct App {
     /// The parameter editor is open to correct recorded values (Esc at a step before any key
     /// is generated).
     correcting: bool,
+    /// The token job running on the worker thread: the ceremony is with it until it ends
+    /// ([`super::worker`]).
+    job: Option<Job>,
+}
+
+/// The ceremony left the phase a token job was started for before the job ran (never seen:
+/// keys wait while a job runs; kept as an answer rather than a panic).
+fn moved_on() -> DriverError {
+    DriverError::Refused("the ceremony moved on before the token work started".into())
+}
+
+/// Sign every key of `who` that the same token holds with one PIN (a keyholder replacing
+/// their own token signs with the old one and the new one in turn), recording each signature.
+/// The roles signed, and the error that stopped it.
+fn sign_with_one_token(
+    s: &mut Session,
+    who: &str,
+    pin: &Zeroizing<String>,
+) -> (Vec<String>, Option<DriverError>) {
+    let mut signed = Vec::new();
+    let first = s
+        .next_signing_token(who)
+        .ok()
+        .flatten()
+        .and_then(|(_, t)| t);
+    while let Some((_, role)) = s.engine.roles_left(who).into_iter().next() {
+        let here = s
+            .next_signing_token(who)
+            .ok()
+            .flatten()
+            .and_then(|(_, t)| t);
+        if !signed.is_empty()
+            && here.as_ref().map(|t| &t.serial) != first.as_ref().map(|t| &t.serial)
+        {
+            break;
+        }
+        match s
+            .sign_event(who, Some(pin))
+            .and_then(|ev| s.record(who, ev))
+        {
+            Ok(_) => signed.push(role),
+            Err(e) => return (signed, Some(e)),
+        }
+    }
+    (signed, None)
 }
 
 /// The review as the screen shows it, built from one engine state ([`Engine::revision`]).
@@ -330,6 +391,7 @@ impl App {
             ticks: 0,
             seen_step: String::new(),
             correcting: false,
+            job: None,
         };
         app.after_change();
         app
@@ -407,7 +469,117 @@ impl App {
     pub fn update(&mut self, msg: Msg) {
         match msg {
             Msg::Tick => self.tick(),
+            Msg::Key(k) if self.job.is_some() => self.busy_key(k),
             Msg::Key(k) => self.key(k),
+            Msg::Done(done) => self.job_done(*done),
+        }
+    }
+
+    /// Run `work` on the ceremony on the worker thread ([`super::worker`]); `then` applies its
+    /// typed result on the UI thread when it ends ([`Msg::Done`]). Meanwhile the screen as it
+    /// was is drawn with "working: `what` on `on`", and only keys that start nothing are taken
+    /// ([`App::busy_key`]).
+    fn submit<R: Send + 'static>(
+        &mut self,
+        what: String,
+        on: String,
+        work: impl FnOnce(&mut Phase) -> R + Send + 'static,
+        then: impl FnOnce(&mut App, R) + Send + 'static,
+    ) {
+        let view = self.view_state();
+        let phase = std::mem::replace(&mut self.phase, Phase::Gone);
+        let work: worker::Work = Box::new(move |phase| {
+            let result = work(phase);
+            Box::new(move |app: &mut App| then(app, result))
+        });
+        match worker::start(what, on, view, phase, work) {
+            Ok(job) => self.job = Some(job),
+            Err(done) => self.job_done(*done),
+        }
+    }
+
+    /// The ceremony is back from the worker: apply the job's result.
+    fn job_done(&mut self, done: JobDone) {
+        self.job = None;
+        self.phase = done.phase;
+        (done.apply)(self);
+        self.after_change();
+    }
+
+    /// The token work ended without a result (it panicked or its thread went away): the UI
+    /// ends; the transcript holds every recorded step.
+    pub(super) fn job_lost(&mut self) {
+        self.job = None;
+        self.prompt = PromptState::None;
+        self.exit_message = Some(
+            "an internal error stopped the token work; everything recorded so far is in the transcript and the same command continues the ceremony"
+                .into(),
+        );
+        self.quit = true;
+    }
+
+    /// Whether a token job is running (the ceremony is on the worker thread).
+    pub fn busy(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// The running job's result as a message, waiting up to `wait` for it; `None` while it
+    /// runs or when no job runs. For the terminal loop, which polls the terminal and this.
+    pub fn job_result(&mut self, wait: std::time::Duration) -> Option<Msg> {
+        match self.job.as_ref()?.poll(Some(wait)) {
+            Waited::Done(done) => Some(Msg::Done(done)),
+            Waited::Running => None,
+            Waited::Lost => {
+                self.job_lost();
+                None
+            }
+        }
+    }
+
+    /// Block until no token job runs: each result is applied (and any job it starts waited
+    /// for in turn). The synchronous way for tests and for callers without a terminal.
+    pub fn wait_idle(&mut self) {
+        while let Some(job) = &self.job {
+            match job.poll(None) {
+                Waited::Done(done) => self.update(Msg::Done(done)),
+                Waited::Running => {}
+                Waited::Lost => self.job_lost(),
+            }
+        }
+    }
+
+    /// Keys while a token job runs: `?` (help), Esc (closes it) and Ctrl-C (stop, confirmed
+    /// with `y`); every other key is ignored, so nothing starts another token operation or
+    /// changes the ceremony until the job's result is applied.
+    fn busy_key(&mut self, k: KeyEvent) {
+        if let PromptState::Confirm { .. } = self.prompt {
+            if let PromptState::Confirm {
+                action: Pending::Quit,
+                ..
+            } = std::mem::replace(&mut self.prompt, PromptState::None)
+                && k.code == KeyCode::Char('y')
+            {
+                self.quit = true;
+            }
+            return;
+        }
+        match k.code {
+            KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                let what = self
+                    .job
+                    .as_ref()
+                    .map(|j| j.what.clone())
+                    .unwrap_or_default();
+                self.confirm(
+                    format!(
+                        "Stop now, while the token is still {what}? That operation is abandoned; everything recorded so far is kept and the same command continues the ceremony."
+                    ),
+                    Pending::Quit,
+                );
+            }
+            KeyCode::Char('?') => self.help = !self.help,
+            KeyCode::Esc => self.help = false,
+            _ => {}
         }
     }
 
@@ -490,6 +662,10 @@ impl App {
 
     /// Reset the screen-local state when the step changed, and prefill what the plan knows.
     fn after_change(&mut self) {
+        // The ceremony is on the worker: its step is looked at when it is back.
+        if self.job.is_some() {
+            return;
+        }
         let step = match &self.phase {
             Phase::Ceremony(s) => format!("{}:{:?}", s.step(), std::mem::discriminant(&s.need())),
             Phase::Sealing {
@@ -497,14 +673,16 @@ impl App {
                 skipped,
                 seal,
                 sealed,
+                withdrawn,
                 ..
             } => {
                 format!(
-                    "seal:{}:{}:{}:{}",
+                    "seal:{}:{}:{}:{}:{}",
                     signers.len(),
                     skipped.len(),
-                    seal.is_some(),
-                    sealed.len()
+                    seal.as_deref().unwrap_or_default(),
+                    sealed.len(),
+                    withdrawn.len()
                 )
             }
             Phase::Summary { .. } => "summary".into(),
@@ -823,6 +1001,23 @@ impl App {
             }
             return;
         }
+        // A signing or seal screen whose meters and signers do not fit pages them with the
+        // review's keys, one screen less one row at a time.
+        if matches!(
+            k.code,
+            KeyCode::PageDown | KeyCode::PageUp | KeyCode::Home | KeyCode::End
+        ) && let Some(p) = view::token_rows(&self.view_state(), self.term.0, self.term.1)
+        {
+            let last = p.total.saturating_sub(p.shown);
+            let page = p.shown.saturating_sub(1).max(1);
+            self.scroll = match k.code {
+                KeyCode::PageDown => (p.first + page).min(last),
+                KeyCode::PageUp => p.first.saturating_sub(page),
+                KeyCode::Home => 0,
+                _ => last,
+            };
+            return;
+        }
         let up = matches!(k.code, KeyCode::Up | KeyCode::Char('k'));
         let down = matches!(k.code, KeyCode::Down | KeyCode::Char('j'));
         let enter = k.code == KeyCode::Enter;
@@ -889,10 +1084,17 @@ impl App {
                         self.message = Some(Message {
                             error: true,
                             text: format!(
-                                "The seal is written and lists {who} as a signer: {who} must sign it (skips are decided before the seal)."
+                                "The seal is written and lists {who} as a signer: {who} signs it, or press w to withdraw {who} from it (recorded with the reason; a new seal lists the others, who all sign it)."
                             ),
                         })
                     }
+                    (Some(who), KeyCode::Char('w'), Some(_)) => self.text(
+                        format!(
+                            "Why is {who} withdrawn from the seal? (recorded in the transcript; a new seal lists the others, who all sign it)"
+                        ),
+                        String::new(),
+                        TextFor::SealWithdrawReason { who },
+                    ),
                     (None, KeyCode::Enter, None) => {
                         let names: Vec<&str> = signers.iter().map(|(w, _)| w.as_str()).collect();
                         if names.is_empty() {
@@ -903,7 +1105,7 @@ impl App {
                         } else {
                             self.confirm(
                                 format!(
-                                    "Write the seal? It lists {} as its signers; no keyholder can be skipped after this, and nothing can be added to the ceremony.",
+                                    "Write the seal? It lists {} as its signers; nothing can be added to the ceremony after this, and a keyholder whose token then fails can only be withdrawn (recorded with the reason; a new seal lists the others).",
                                     names.join(", ")
                                 ),
                                 Pending::WriteSeal,
@@ -1619,6 +1821,15 @@ impl App {
                     None
                 }
             };
+            // Withdrawals recorded before an interruption stand: the seal in force lists the
+            // others.
+            let withdrawn = match s.seal_withdrawn() {
+                Ok(w) => w,
+                Err(e) => {
+                    self.message = Some(err(e));
+                    Vec::new()
+                }
+            };
             self.phase = Phase::Sealing {
                 session: s,
                 sealers,
@@ -1626,6 +1837,7 @@ impl App {
                 skipped,
                 seal,
                 sealed: Vec::new(),
+                withdrawn,
             };
         }
     }
@@ -1704,25 +1916,33 @@ impl App {
                 self.pin(label, purpose);
             }
             Pending::WriteSeal => {
-                if let Phase::Sealing {
-                    session,
-                    signers,
-                    seal,
-                    ..
-                } = &mut self.phase
-                {
-                    match session.write_seal(signers) {
-                        Ok(hash) => {
-                            *seal = Some(hash);
-                            self.message = Some(ok(
-                                "The seal is written: each keyholder checks its hash on screen and signs it in turn.",
-                            ));
-                        }
-                        Err(e) => self.message = Some(err(e)),
-                    }
+                if !matches!(self.phase, Phase::Sealing { .. }) {
+                    return;
                 }
+                self.submit(
+                    "writing the seal".into(),
+                    "the transcript".into(),
+                    |phase| match phase {
+                        Phase::Sealing {
+                            session,
+                            signers,
+                            seal,
+                            ..
+                        } => session.write_seal(signers).map(|hash| *seal = Some(hash)),
+                        _ => Err(moved_on()),
+                    },
+                    |app, result| {
+                        app.message = Some(match result {
+                            Ok(()) => ok(
+                                "The seal is written: each keyholder checks its hash on screen and signs it in turn.",
+                            ),
+                            Err(e) => err(e),
+                        });
+                    },
+                );
             }
             Pending::SealSignNow { who } => self.sign_seal(&who),
+            Pending::WithdrawSealer { who, reason } => self.withdraw_sealer(&who, &reason),
             Pending::SkipSealer { who, reason } => {
                 if let Phase::Sealing {
                     session, skipped, ..
@@ -1746,28 +1966,41 @@ impl App {
                 let Need::Export { files } = s.need() else {
                     return;
                 };
-                match s.export_event(&files, medium.as_deref()) {
-                    Ok((ev, reports)) => {
-                        let safe = reports.iter().all(|r| r.safe_to_remove);
-                        let dirs: Vec<&Path> = reports.iter().map(|r| r.dir.as_path()).collect();
-                        self.record(
-                            "administrator",
-                            ev,
-                            &format!(
-                                "{} file{} and SHA256SUMS written to {}, read back and compared{}",
-                                files.len(),
-                                if files.len() == 1 { "" } else { "s" },
-                                export_places(&dirs),
-                                if safe {
-                                    "; synced: safe to remove the media."
-                                } else {
-                                    "."
-                                }
-                            ),
-                        );
-                    }
-                    Err(e) => self.message = Some(err(e)),
-                }
+                let count = files.len();
+                let plural = if count == 1 { "" } else { "s" };
+                let on = match &medium {
+                    Some(m) => format!("the medium {}", m.display()),
+                    None => "the workspace's export folder".into(),
+                };
+                self.submit(
+                    format!("writing {count} file{plural} and SHA256SUMS, reading them back"),
+                    on,
+                    move |phase| match phase {
+                        Phase::Ceremony(s) => s.export_event(&files, medium.as_deref()),
+                        _ => Err(moved_on()),
+                    },
+                    move |app, result| match result {
+                        Ok((ev, reports)) => {
+                            let safe = reports.iter().all(|r| r.safe_to_remove);
+                            let dirs: Vec<&Path> =
+                                reports.iter().map(|r| r.dir.as_path()).collect();
+                            app.record(
+                                "administrator",
+                                ev,
+                                &format!(
+                                    "{count} file{plural} and SHA256SUMS written to {}, read back and compared{}",
+                                    export_places(&dirs),
+                                    if safe {
+                                        "; synced: safe to remove the media."
+                                    } else {
+                                        "."
+                                    }
+                                ),
+                            );
+                        }
+                        Err(e) => app.message = Some(err(e)),
+                    },
+                );
             }
             Pending::Exception { witness, text } => {
                 let Phase::Ceremony(s) = &mut self.phase else {
@@ -1790,11 +2023,12 @@ impl App {
         }
     }
 
+    /// Use a typed PIN: the token work runs on the worker thread ([`App::submit`]) and its
+    /// typed result is applied when it is back. The PIN moves into the work in its zeroizing
+    /// buffer and is wiped when the work ends. A wrong PIN asks again (decided on the error's
+    /// kind, not its text).
     fn with_pin(&mut self, purpose: PinFor, pin: Zeroizing<String>) {
-        let retry_label;
-        // A wrong PIN lets the keyholder try again (decided on the error's kind, not its text).
-        let wrong_pin;
-        match &purpose {
+        match purpose {
             PinFor::Generate {
                 keyholder,
                 key_type,
@@ -1802,31 +2036,43 @@ impl App {
                 let Phase::Ceremony(s) = &self.phase else {
                     return;
                 };
+                let expected = label_of(&self.tokens, &s.expected_token(&keyholder));
                 // A YubiKey (PIV): its management key is asked next, like a PIN.
-                if s.generation_needs_management_key(keyholder) {
-                    let expected = label_of(&self.tokens, &s.expected_token(keyholder));
-                    let slot = s.plan.piv_slot_for(keyholder);
+                if s.generation_needs_management_key(&keyholder) {
+                    let slot = s.plan.piv_slot_for(&keyholder);
                     self.pin(
                         format!(
                             "{keyholder}: PIV management key of token {expected} to generate the {key_type} key in PIV slot {slot} (never stored or shown)"
                         ),
                         PinFor::ManagementKey {
-                            keyholder: keyholder.clone(),
-                            key_type: key_type.clone(),
+                            keyholder,
+                            key_type,
                             pin: HeldPin(pin),
                         },
                     );
                     return;
                 }
-                retry_label = format!(
-                    "{keyholder}: PIN of token {} (try again)",
-                    label_of(&self.tokens, &s.expected_token(keyholder))
+                let retry_label = format!("{keyholder}: PIN of token {expected} (try again)");
+                let (kh, kt) = (keyholder.clone(), key_type.clone());
+                self.submit(
+                    format!("generating the {key_type} key of {keyholder}"),
+                    format!("token {expected}"),
+                    move |phase| match phase {
+                        Phase::Ceremony(s) => s.generate_key_event(&kh, &kt, Some(&pin), None),
+                        _ => Err(moved_on()),
+                    },
+                    move |app, result| {
+                        if let Some(DriverError::WrongPin(_)) =
+                            app.generated(&keyholder, result, None)
+                        {
+                            let again = PinFor::Generate {
+                                keyholder,
+                                key_type,
+                            };
+                            app.pin(retry_label, again);
+                        }
+                    },
                 );
-                let result = s.generate_key_event(keyholder, key_type, Some(&pin), None);
-                match self.generated(keyholder, result, None) {
-                    None => return,
-                    Some(e) => wrong_pin = matches!(e, DriverError::WrongPin(_)),
-                }
             }
             PinFor::ManagementKey {
                 keyholder,
@@ -1836,139 +2082,150 @@ impl App {
                 let Phase::Ceremony(s) = &self.phase else {
                     return;
                 };
-                let expected = label_of(&self.tokens, &s.expected_token(keyholder));
-                retry_label = format!("{keyholder}: PIN of token {expected} (try again)");
-                let slot = s.plan.piv_slot_for(keyholder);
-                let result = s.generate_key_event(keyholder, key_type, Some(&held.0), Some(&pin));
-                drop(pin);
-                match self.generated(keyholder, result, Some(slot)) {
-                    None => return,
-                    Some(DriverError::WrongManagementKey(_)) => {
-                        // The PIN was right: only the management key is asked again.
-                        let label = format!(
-                            "{keyholder}: PIV management key of token {expected} (try again; never stored or shown)"
-                        );
-                        self.pin(label, purpose);
-                        return;
-                    }
-                    Some(e) => {
-                        wrong_pin = matches!(e, DriverError::WrongPin(_));
-                        if wrong_pin {
-                            // Asked again from the PIN.
-                            let generate = PinFor::Generate {
-                                keyholder: keyholder.clone(),
-                                key_type: key_type.clone(),
-                            };
-                            self.pin(retry_label, generate);
-                            return;
+                let expected = label_of(&self.tokens, &s.expected_token(&keyholder));
+                let slot = s.plan.piv_slot_for(&keyholder);
+                self.submit(
+                    format!("generating the {key_type} key of {keyholder} in PIV slot {slot}"),
+                    format!("token {expected}"),
+                    move |phase| {
+                        let result = match phase {
+                            Phase::Ceremony(s) => s.generate_key_event(
+                                &keyholder,
+                                &key_type,
+                                Some(&held.0),
+                                Some(&pin),
+                            ),
+                            _ => Err(moved_on()),
+                        };
+                        drop(pin);
+                        // The PIN comes back (still in its buffer) for a management key
+                        // asked again.
+                        (result, keyholder, key_type, held)
+                    },
+                    move |app, (result, keyholder, key_type, held)| {
+                        match app.generated(&keyholder, result, Some(slot)) {
+                            Some(DriverError::WrongManagementKey(_)) => {
+                                // The PIN was right: only the management key is asked again.
+                                let label = format!(
+                                    "{keyholder}: PIV management key of token {expected} (try again; never stored or shown)"
+                                );
+                                let again = PinFor::ManagementKey {
+                                    keyholder,
+                                    key_type,
+                                    pin: held,
+                                };
+                                app.pin(label, again);
+                            }
+                            Some(DriverError::WrongPin(_)) => {
+                                // Asked again from the PIN.
+                                drop(held);
+                                let label =
+                                    format!("{keyholder}: PIN of token {expected} (try again)");
+                                let again = PinFor::Generate {
+                                    keyholder,
+                                    key_type,
+                                };
+                                app.pin(label, again);
+                            }
+                            _ => {}
                         }
-                    }
-                }
+                    },
+                );
             }
             PinFor::Sign { who } => {
-                let (name, _) = self.signing_token(who);
-                let Phase::Ceremony(s) = &mut self.phase else {
+                let (name, _) = self.signing_token(&who);
+                if !matches!(self.phase, Phase::Ceremony(_)) {
                     return;
-                };
-                retry_label = format!("{who}: PIN of token {name} (try again)");
-                let mut signed = Vec::new();
-                let mut failure = None;
-                // Every key of this keyholder that the same token holds is signed with this PIN.
-                let first = s
-                    .next_signing_token(who)
-                    .ok()
-                    .flatten()
-                    .and_then(|(_, t)| t);
-                while let Some((_, role)) = s.engine.roles_left(who).into_iter().next() {
-                    let here = s
-                        .next_signing_token(who)
-                        .ok()
-                        .flatten()
-                        .and_then(|(_, t)| t);
-                    if !signed.is_empty()
-                        && here.as_ref().map(|t| &t.serial) != first.as_ref().map(|t| &t.serial)
-                    {
-                        break;
-                    }
-                    match s
-                        .sign_event(who, Some(&pin))
-                        .and_then(|ev| s.record(who, ev))
-                    {
-                        Ok(_) => signed.push(role),
-                        Err(e) => {
-                            failure = Some(e);
-                            break;
+                }
+                let retry_label = format!("{who}: PIN of token {name} (try again)");
+                let signer = who.clone();
+                self.submit(
+                    format!("signing as {who}"),
+                    format!("token {name}"),
+                    move |phase| match phase {
+                        Phase::Ceremony(s) => sign_with_one_token(s, &signer, &pin),
+                        _ => (Vec::new(), Some(moved_on())),
+                    },
+                    move |app, (signed, failure)| {
+                        let left = app
+                            .session()
+                            .map(|s| s.engine.roles_left(&who))
+                            .unwrap_or_default();
+                        match (failure, left.first()) {
+                            (None, None) => {
+                                app.message = Some(ok(format!(
+                                    "{who} signed {}; each signature verified.",
+                                    signed.join(" and ")
+                                )));
+                            }
+                            (None, Some((next_key, _))) => {
+                                app.message = Some(ok(format!(
+                                    "{who} signed {} with this token; {who} signs {} next with the token that holds key {}.",
+                                    signed.join(" and "),
+                                    left.iter()
+                                        .map(|(_, r)| r.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(" and "),
+                                    next_key.short()
+                                )));
+                            }
+                            (Some(e), _) => {
+                                let wrong_pin = matches!(e, DriverError::WrongPin(_));
+                                app.message = Some(err(e));
+                                if wrong_pin && signed.is_empty() {
+                                    app.pin(retry_label, PinFor::Sign { who });
+                                }
+                            }
                         }
-                    }
-                }
-                let left = s.engine.roles_left(who);
-                match failure {
-                    None if left.is_empty() => {
-                        self.message = Some(ok(format!(
-                            "{who} signed {}; each signature verified.",
-                            signed.join(" and ")
-                        )));
-                        return;
-                    }
-                    None => {
-                        self.message = Some(ok(format!(
-                            "{who} signed {} with this token; {who} signs {} next with the token that holds key {}.",
-                            signed.join(" and "),
-                            left.iter()
-                                .map(|(_, r)| r.as_str())
-                                .collect::<Vec<_>>()
-                                .join(" and "),
-                            left[0].0.short()
-                        )));
-                        return;
-                    }
-                    Some(e) => {
-                        wrong_pin = matches!(e, DriverError::WrongPin(_));
-                        self.message = Some(err(e));
-                    }
-                }
-                if !signed.is_empty() {
-                    return;
-                }
+                    },
+                );
             }
             PinFor::SealSign { who } => {
                 let sealing_label = match &self.sealing {
-                    Some((w, Some(t))) if w == who => Some(t.label.clone()),
+                    Some((w, Some(t))) if *w == who => Some(t.label.clone()),
                     _ => None,
                 };
-                let Phase::Sealing {
-                    session, signers, ..
-                } = &mut self.phase
-                else {
+                let Phase::Sealing { session, .. } = &self.phase else {
                     return;
                 };
-                retry_label = format!(
-                    "{who}: PIN of token {} (try again)",
-                    sealing_label.unwrap_or_else(|| session.expected_token(who))
-                );
-                match session.seal_signer(who, Some(&pin)) {
-                    Ok((signer, id)) => {
-                        signers.push((who.clone(), signer));
-                        self.message = Some(ok(format!(
-                            "{who}'s token will sign the seal with key {}",
-                            id.short()
-                        )));
-                        // The seal is written and its hash was on screen: sign it now.
-                        if matches!(&self.phase, Phase::Sealing { seal: Some(_), .. }) {
-                            let who = who.clone();
-                            self.sign_seal(&who);
+                let token = sealing_label.unwrap_or_else(|| session.expected_token(&who));
+                let retry_label = format!("{who}: PIN of token {token} (try again)");
+                let sealer = who.clone();
+                self.submit(
+                    format!("logging {who} in to sign the seal"),
+                    format!("token {token}"),
+                    move |phase| {
+                        let Phase::Sealing {
+                            session, signers, ..
+                        } = phase
+                        else {
+                            return Err(moved_on());
+                        };
+                        let (signer, id) = session.seal_signer(&sealer, Some(&pin))?;
+                        signers.push((sealer, signer));
+                        Ok(id)
+                    },
+                    move |app, result: Result<KeyId, DriverError>| match result {
+                        Ok(id) => {
+                            app.message = Some(ok(format!(
+                                "{who}'s token will sign the seal with key {}",
+                                id.short()
+                            )));
+                            // The seal is written and its hash was on screen: sign it now.
+                            if matches!(&app.phase, Phase::Sealing { seal: Some(_), .. }) {
+                                app.sign_seal(&who);
+                            }
                         }
-                        return;
-                    }
-                    Err(e) => {
-                        wrong_pin = matches!(e, DriverError::WrongPin(_));
-                        self.message = Some(err(e));
-                    }
-                }
+                        Err(e) => {
+                            let wrong_pin = matches!(e, DriverError::WrongPin(_));
+                            app.message = Some(err(e));
+                            if wrong_pin {
+                                app.pin(retry_label, PinFor::SealSign { who });
+                            }
+                        }
+                    },
+                );
             }
-        }
-        if wrong_pin {
-            self.pin(retry_label, purpose);
         }
     }
 
@@ -2098,6 +2355,40 @@ impl App {
                     Pending::SkipSealer { who, reason },
                 );
             }
+            TextFor::SealWithdrawReason { who } => {
+                let reason = value.trim().to_string();
+                let Phase::Sealing {
+                    session,
+                    sealers,
+                    skipped,
+                    withdrawn,
+                    ..
+                } = &self.phase
+                else {
+                    return;
+                };
+                if reason.is_empty() {
+                    self.message = Some(Message {
+                        error: true,
+                        text: format!("{who} is not withdrawn: a withdrawal needs its reason."),
+                    });
+                    return;
+                }
+                let threshold = root_threshold(session);
+                let warning = skip_warning(
+                    sealers.len(),
+                    skipped.len() + withdrawn.len() + 1,
+                    threshold,
+                )
+                .map(|w| format!("{w}\n"))
+                .unwrap_or_default();
+                self.confirm(
+                    format!(
+                        "{warning}Withdraw {who} from the written seal ({reason})? The withdrawal is recorded in the transcript, a new seal over the same files lists the other keyholders, and each of them signs the new seal (again, if they had signed)."
+                    ),
+                    Pending::WithdrawSealer { who, reason },
+                );
+            }
             TextFor::ExceptionText { witness } => {
                 let t = value.trim().to_string();
                 if t.is_empty() {
@@ -2174,88 +2465,156 @@ impl App {
             export_to: None,
             log_origin: plan.log_origin.clone(),
             skip: plan.skip.clone(),
+            withdraw: plan.withdraw.clone(),
             close_signing_when_met: plan.close_signing_when_met,
             request_set_sha256: plan.request_set_sha256.clone(),
         };
-        match App::open(&workspace, &name, text, &sys, Some(plan_copy)) {
-            Ok(app) => {
-                let banner = app.banner;
-                self.phase = app.phase;
-                self.banner = banner;
-                self.seen_step.clear();
-            }
-            Err(e) => {
-                self.message = Some(err(e));
-                self.phase = Phase::Choose {
-                    ws,
-                    sys,
-                    plan,
-                    scripts,
-                };
-            }
-        }
+        // Opening loads the PKCS#11 module and reads the tokens: on the worker thread, the
+        // script choice staying on screen (and coming back if it fails).
+        let opened_from = sys.clone();
+        self.phase = Phase::Choose {
+            ws,
+            sys,
+            plan,
+            scripts,
+        };
+        self.submit(
+            format!("opening the ceremony {name}"),
+            "the tokens' PKCS#11 module".into(),
+            move |_| {
+                App::open(&workspace, &name, text, &opened_from, Some(plan_copy))
+                    .map(|app| (app.phase, app.banner))
+            },
+            |app, opened| match opened {
+                Ok((phase, banner)) => {
+                    app.phase = phase;
+                    app.banner = banner;
+                    app.seen_step.clear();
+                }
+                Err(e) => app.message = Some(err(e)),
+            },
+        );
     }
 
-    /// `who` (logged in) signs the written seal.
-    fn sign_seal(&mut self, who: &str) {
+    /// Withdraw `who` from the written seal: recorded, a new seal written; those who signed the
+    /// superseded seal sign the new one.
+    fn withdraw_sealer(&mut self, who: &str, reason: &str) {
         let Phase::Sealing {
             session,
             signers,
+            seal,
             sealed,
+            withdrawn,
             ..
         } = &mut self.phase
         else {
             return;
         };
-        let Some((_, signer)) = signers.iter_mut().find(|(w, _)| w == who) else {
-            return;
-        };
-        match session.sign_seal(who, signer) {
-            Ok(signed) => {
-                sealed.push(who.to_string());
-                self.message = Some(ok(if signed {
-                    format!("{who} signed the seal.")
-                } else {
-                    format!("{who}'s key had signed the seal already.")
-                }));
+        let key = signers
+            .iter()
+            .find(|(w, _)| w == who)
+            .map(|(_, s)| s.key_id());
+        match session.withdraw_sealer(who, key, reason) {
+            Ok(hash) => {
+                *seal = Some(hash);
+                sealed.clear();
+                signers.retain(|(w, _)| w != who);
+                withdrawn.push((who.to_string(), reason.to_string()));
+                self.message = Some(ok(format!(
+                    "{who} is withdrawn from the seal (recorded). A new seal lists the others: each checks its hash and signs it."
+                )));
             }
             Err(e) => self.message = Some(err(e)),
         }
     }
 
+    /// `who` (logged in) signs the written seal (on the worker thread).
+    fn sign_seal(&mut self, who: &str) {
+        let Phase::Sealing {
+            session, signers, ..
+        } = &self.phase
+        else {
+            return;
+        };
+        if !signers.iter().any(|(w, _)| w == who) {
+            return;
+        }
+        let on = format!("token {}", session.expected_token(who));
+        let sealer = who.to_string();
+        let who = who.to_string();
+        self.submit(
+            format!("signing the seal as {who}"),
+            on,
+            move |phase| {
+                let Phase::Sealing {
+                    session,
+                    signers,
+                    sealed,
+                    ..
+                } = phase
+                else {
+                    return Err(moved_on());
+                };
+                let Some((_, signer)) = signers.iter_mut().find(|(w, _)| *w == sealer) else {
+                    return Err(moved_on());
+                };
+                let signed = session.sign_seal(&sealer, signer)?;
+                sealed.push(sealer);
+                Ok(signed)
+            },
+            move |app, result| {
+                app.message = Some(match result {
+                    Ok(true) => ok(format!("{who} signed the seal.")),
+                    Ok(false) => ok(format!("{who}'s key had signed the seal already.")),
+                    Err(e) => err(e),
+                });
+            },
+        );
+    }
+
+    /// After the seal signatures (on the worker thread): the key-event log signed by the
+    /// sealers' tokens, the transcript exported, the checks; then the summary.
     fn finish_seal(&mut self) {
         if !matches!(&self.phase, Phase::Sealing { seal: Some(_), .. }) {
             return;
         }
-        let Phase::Sealing {
-            session,
-            signers,
-            seal: Some(seal),
-            ..
-        } = std::mem::replace(&mut self.phase, Phase::Gone)
-        else {
-            return;
-        };
-        match session.finish_seal(&seal, signers) {
-            Ok(report) => {
-                self.phase = summary_phase(report);
-                self.message = Some(match &self.phase {
-                    Phase::Summary { failed, .. } if !failed.is_empty() => Message {
-                        error: true,
-                        text: format!(
-                            "Sealed, but the ceremony is NOT complete: {} FAILED.",
-                            failed.join("; ")
-                        ),
-                    },
-                    _ => ok("The ceremony is complete and sealed."),
-                });
-            }
-            Err(e) => {
-                // The transcript is on disk; the same command continues from it.
-                self.exit_message = Some(format!("{e}; run the same command to continue the seal"));
-                self.quit = true;
-            }
-        }
+        self.submit(
+            "signing the key-event log, exporting the transcript and checking the output".into(),
+            "the sealers' tokens".into(),
+            |phase| {
+                let Phase::Sealing {
+                    session,
+                    signers,
+                    seal: Some(seal),
+                    ..
+                } = std::mem::replace(phase, Phase::Gone)
+                else {
+                    return Err(moved_on());
+                };
+                *phase = summary_phase(session.finish_seal(&seal, signers)?);
+                Ok(())
+            },
+            |app, result| match result {
+                Ok(()) => {
+                    app.message = Some(match &app.phase {
+                        Phase::Summary { failed, .. } if !failed.is_empty() => Message {
+                            error: true,
+                            text: format!(
+                                "Sealed, but the ceremony is NOT complete: {} FAILED.",
+                                failed.join("; ")
+                            ),
+                        },
+                        _ => ok("The ceremony is complete and sealed."),
+                    });
+                }
+                Err(e) => {
+                    // The transcript is on disk; the same command continues from it.
+                    app.exit_message =
+                        Some(format!("{e}; run the same command to continue the seal"));
+                    app.quit = true;
+                }
+            },
+        );
     }
 
     /// Show the next exported file as animated QR codes sized for this terminal.
@@ -2301,10 +2660,30 @@ impl App {
 
     /// What to draw.
     pub fn view_state(&self) -> ViewState {
+        if let Some(job) = &self.job {
+            // The ceremony is on the worker: the screen as it was, with the job's status.
+            let mut v = job.view.clone();
+            v.message = Some(ok(job.status()));
+            v.help = self.help;
+            v.welcome = None;
+            v.qr = None;
+            v.prompt = match &self.prompt {
+                PromptState::Confirm { question, .. } => Prompt::Confirm {
+                    question: question.clone(),
+                },
+                _ => Prompt::None,
+            };
+            v.keys = vec![
+                ("?".to_string(), "help".to_string()),
+                ("Ctrl-C".to_string(), "stop".to_string()),
+            ];
+            return v;
+        }
         let mut v = ViewState {
             message: self.message.clone(),
             banner: self.banner.clone(),
             help: self.help,
+            rows_scroll: self.scroll,
             ..ViewState::default()
         };
         v.prompt = match &self.prompt {
@@ -2421,6 +2800,7 @@ impl App {
                 skipped,
                 seal,
                 sealed,
+                withdrawn,
             } => {
                 header(&mut v, session);
                 v.title = "Seal signatures".into();
@@ -2438,6 +2818,8 @@ impl App {
                         let signed = sealed.contains(w);
                         let status = if signed {
                             "signed the seal".into()
+                        } else if let Some((_, why)) = withdrawn.iter().find(|(k, _)| k == w) {
+                            format!("withdrawn from the seal (recorded): {why}")
                         } else if skipped.contains(w) {
                             match session.engine.seal_skipped().iter().find(|(k, _)| k == w) {
                                 Some((_, why)) => format!("skipped (recorded): {why}"),
@@ -2484,7 +2866,11 @@ impl App {
                             digests: hash,
                         };
                         v.keys = if written {
-                            vec![key("Enter", "sign the seal"), key("?", "help")]
+                            vec![
+                                key("Enter", "sign the seal"),
+                                key("w", "withdraw this keyholder"),
+                                key("?", "help"),
+                            ]
                         } else {
                             vec![
                                 key("Enter", "log in"),
@@ -3377,6 +3763,7 @@ impl Phase {
             skipped,
             seal,
             sealed,
+            withdrawn,
             ..
         } = self
         else {
@@ -3385,6 +3772,7 @@ impl Phase {
         let logged_in = |w: &String| signers.iter().any(|(s, _)| s == w);
         sealers.iter().find(|w| {
             !skipped.contains(*w)
+                && !withdrawn.iter().any(|(k, _)| k == *w)
                 && match seal {
                     None => !logged_in(w),
                     Some(_) => !sealed.contains(*w),

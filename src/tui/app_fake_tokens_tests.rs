@@ -12,9 +12,17 @@ use crate::driver::fake_tokens::{
     FakeTokens, KEYHOLDERS, bootstrap_on_fakes, bootstrap_on_yubihsms, open_bootstrap, pin_of,
     yubihsm_serial_of,
 };
+use crate::tui::state::Message;
 use crate::tui::state::Prompt;
 
+/// A key, and the token job it started (if any) waited for and applied.
 fn press(app: &mut App, code: KeyCode) {
+    press_now(app, code);
+    app.wait_idle();
+}
+
+/// A key, without waiting for a token job: as the room presses keys while a token works.
+fn press_now(app: &mut App, code: KeyCode) {
     app.update(Msg::Key(KeyEvent::from(code)));
 }
 
@@ -112,6 +120,170 @@ fn a_wrong_pin_is_shown_and_the_ceremony_stays_at_the_same_step() {
     );
 }
 
+/// Draw the app as the terminal loop does, on a test backend; the drawn text.
+fn draw(app: &App) -> String {
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 50)).unwrap();
+    let state = app.view_state();
+    terminal
+        .draw(|f| crate::tui::view::draw(f, &state))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    buffer
+        .content()
+        .chunks(usize::from(buffer.area.width))
+        .map(|row| row.iter().map(|c| c.symbol()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Type `pin` and Enter without waiting for the token job it starts.
+fn enter_pin_now(app: &mut App, pin: &str) {
+    type_text(app, pin);
+    press_now(app, KeyCode::Enter);
+}
+
+#[test]
+fn a_slow_token_leaves_the_ui_responsive_and_its_result_is_applied_when_it_answers() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    let at = step(&app);
+    // Alice's token is a slow device: its C_Login answers only when the gate opens.
+    let gate = fakes.hold_next_login("alice");
+    start_token_step(&mut app);
+    enter_pin_now(&mut app, &pin_of("alice"));
+    assert!(app.busy(), "{}", screen(&app));
+    let working = "working: generating the ed25519 key of alice on token alice";
+    assert!(screen(&app).contains(working), "{}", screen(&app));
+    // The screen is drawn while the token works, with what it waits for.
+    let drawn = draw(&app);
+    assert!(drawn.contains("working: generating"), "{drawn}");
+    // Harmless keys are handled: the help opens and closes; ticks pass.
+    press_now(&mut app, KeyCode::Char('?'));
+    assert!(app.view_state().help);
+    app.update(Msg::Tick);
+    press_now(&mut app, KeyCode::Esc);
+    assert!(!app.view_state().help);
+    // A second token action is refused while busy: Enter and y start nothing.
+    press_now(&mut app, KeyCode::Enter);
+    press_now(&mut app, KeyCode::Char('y'));
+    assert_eq!(app.view_state().prompt, Prompt::None, "{}", screen(&app));
+    assert!(app.busy());
+    // Ctrl-C asks before it stops; anything but y keeps the ceremony going.
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        ratatui::crossterm::event::KeyModifiers::CONTROL,
+    )));
+    assert!(
+        matches!(&app.view_state().prompt, Prompt::Confirm { question } if question.contains("Stop now, while the token is still generating")),
+        "{}",
+        screen(&app)
+    );
+    press_now(&mut app, KeyCode::Char('n'));
+    assert!(!app.quit);
+    assert_eq!(app.view_state().prompt, Prompt::None);
+    assert_eq!(
+        fakes.key_count("alice"),
+        0,
+        "the token has not answered yet"
+    );
+
+    gate.open();
+    app.wait_idle();
+    assert!(!app.busy());
+    let shown = screen(&app);
+    assert!(
+        shown.contains("Key of alice generated in the token, self-test passed"),
+        "{shown}"
+    );
+    assert!(!shown.contains("working:"), "{shown}");
+    assert_eq!(
+        fakes.key_count("alice"),
+        1,
+        "one key: the refused keys started nothing"
+    );
+    // The same step (every keyholder generates in it): bob is next.
+    assert_eq!(step(&app), at);
+    assert!(
+        matches!(need(&app), Need::GenerateKey { keyholder, .. } if keyholder == "bob"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn ctrl_c_confirmed_while_a_slow_token_works_ends_the_ui_at_once() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    let gate = fakes.hold_next_login("alice");
+    start_token_step(&mut app);
+    enter_pin_now(&mut app, &pin_of("alice"));
+    assert!(app.busy());
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        ratatui::crossterm::event::KeyModifiers::CONTROL,
+    )));
+    press_now(&mut app, KeyCode::Char('y'));
+    assert!(app.quit, "{}", screen(&app));
+    // The run loop returns at once; the operation is abandoned (the process then ends).
+    assert!(app.report().is_none());
+    drop(app);
+    gate.open();
+}
+
+#[test]
+fn a_wrong_pin_answered_by_a_slow_token_keeps_the_step_and_asks_again() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    let at = step(&app);
+    let gate = fakes.hold_next_login("alice");
+    start_token_step(&mut app);
+    enter_pin_now(&mut app, "not-alices-pin");
+    assert!(app.busy());
+    assert!(app.session().is_none(), "the ceremony is with the worker");
+    gate.open();
+    app.wait_idle();
+    let shown = screen(&app);
+    assert!(
+        shown.contains("wrong PIN for token \\\"alice\\\""),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("alice: PIN of token alice (try again)"),
+        "{shown}"
+    );
+    assert_eq!(step(&app), at);
+    assert_eq!(fakes.key_count("alice"), 0);
+}
+
+#[test]
+fn a_token_job_that_panics_ends_the_ui_with_a_message_instead_of_hanging() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    app.submit(
+        "a job that fails".into(),
+        "no token".into(),
+        |_| -> () { panic!("test: a job that panics") },
+        |app, ()| {
+            app.message = Some(Message {
+                error: false,
+                text: "applied".into(),
+            })
+        },
+    );
+    app.wait_idle();
+    assert!(app.quit);
+    assert!(
+        app.exit_message
+            .as_deref()
+            .is_some_and(|m| m.contains("the same command continues the ceremony")),
+        "{:?}",
+        app.exit_message
+    );
+    assert!(!screen(&app).contains("applied"));
+}
+
 #[test]
 fn a_locked_token_is_refused_with_its_message_and_no_pin_is_asked() {
     let fakes = FakeTokens::new();
@@ -199,18 +371,32 @@ fn a_token_pulled_out_while_signing_shows_token_removed_and_signing_resumes_when
 /// with the PIN of the keyholder it names, a review is read to its end (End) and approved
 /// (Enter), every other screen goes on with Enter. Returns every message shown.
 fn drive_by_keys_to_the_summary(app: &mut App) -> Vec<String> {
-    drive_with_pins(app, |label| {
+    drive_by_keys_until(app, |a| matches!(a.phase, Phase::Summary { .. }))
+}
+
+/// [`drive_by_keys_to_the_summary`], stopping when `stop` says so.
+fn drive_by_keys_until(app: &mut App, stop: impl Fn(&App) -> bool) -> Vec<String> {
+    drive_with_pins_until(app, stop, |label| {
         pin_of(label.split(':').next().unwrap_or_default())
     })
 }
 
 /// [`drive_by_keys_to_the_summary`] typing `pin(label)` at each PIN prompt.
 fn drive_with_pins(app: &mut App, pin: impl Fn(&str) -> String) -> Vec<String> {
+    drive_with_pins_until(app, |a| matches!(a.phase, Phase::Summary { .. }), pin)
+}
+
+/// [`drive_by_keys_until`] typing `pin(label)` at each PIN prompt.
+fn drive_with_pins_until(
+    app: &mut App,
+    stop: impl Fn(&App) -> bool,
+    pin: impl Fn(&str) -> String,
+) -> Vec<String> {
     let mut messages = Vec::new();
     let mut last = String::new();
     let mut same = 0;
     for _ in 0..400 {
-        if matches!(app.phase, Phase::Summary { .. }) {
+        if stop(app) {
             return messages;
         }
         let shown = screen(app);
@@ -573,4 +759,157 @@ fn a_keyholder_replacing_their_yubihsm_signs_with_old_and_new_in_the_ui() {
     // The new root lists the new YubiHSM's public key.
     let public = &fakes.keys_of(new)[0].public;
     assert!(root.contains(public.as_str()), "{public} not in {root}");
+}
+
+/// bob's token is removed after the seal record is written (alice has signed it): bob cannot
+/// sign, and before this nothing could finish the seal. The administrator withdraws bob with
+/// `w`, a reason and a confirmation; a new seal lists alice and carol, both sign it, the
+/// ceremony completes and the transcript's seal verifies with the withdrawal and its reason.
+/// A second withdrawal that would leave fewer signers than the root threshold is warned about.
+#[test]
+fn a_token_removed_after_the_seal_is_written_is_withdrawn_and_a_new_seal_is_signed() {
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open(&fakes, false);
+    drive_by_keys_until(
+        &mut app,
+        |a| matches!(&a.phase, Phase::Sealing { sealed, .. } if sealed.iter().any(|w| w == "alice")),
+    );
+    let first_seal = match &app.phase {
+        Phase::Sealing { seal: Some(h), .. } => h.clone(),
+        _ => panic!("{}", screen(&app)),
+    };
+    fakes.remove("bob");
+    let keys = format!("{:?}", app.view_state().keys);
+    assert!(keys.contains("withdraw this keyholder"), "{keys}");
+    // bob's turn: his token is gone, and skipping is no longer possible: the way out is named.
+    press(&mut app, KeyCode::Char('s'));
+    assert!(
+        screen(&app).contains("press w to withdraw bob"),
+        "{}",
+        screen(&app)
+    );
+    press(&mut app, KeyCode::Char('w'));
+    assert!(
+        screen(&app).contains("Why is bob withdrawn from the seal?"),
+        "{}",
+        screen(&app)
+    );
+    // No reason, no withdrawal.
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        screen(&app).contains("a withdrawal needs its reason"),
+        "{}",
+        screen(&app)
+    );
+    press(&mut app, KeyCode::Char('w'));
+    type_text(&mut app, "token died after the seal was written");
+    press(&mut app, KeyCode::Enter);
+    let shown = screen(&app);
+    assert!(
+        shown.contains(
+            "Withdraw bob from the written seal (token died after the seal was written)?"
+        ),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("WARNING"),
+        "2 of 3 are left for a 2-of-3 root: {shown}"
+    );
+    press(&mut app, KeyCode::Char('y'));
+    let shown = screen(&app);
+    assert!(
+        shown.contains("bob is withdrawn from the seal (recorded)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("withdrawn from the seal (recorded): token died after the seal was written"),
+        "{shown}"
+    );
+    let new_seal = match &app.phase {
+        Phase::Sealing {
+            seal: Some(h),
+            sealed,
+            ..
+        } => {
+            assert!(sealed.is_empty(), "everyone signs the new seal");
+            h.clone()
+        }
+        _ => panic!("{shown}"),
+    };
+    assert_ne!(new_seal, first_seal);
+    // alice's turn again: withdrawing her too would leave one signer for a threshold of 2.
+    press(&mut app, KeyCode::Char('w'));
+    type_text(&mut app, "leaves");
+    press(&mut app, KeyCode::Enter);
+    let shown = screen(&app);
+    assert!(
+        shown.contains("WARNING: only 1 keyholder(s) would be left to sign"),
+        "{shown}"
+    );
+    press(&mut app, KeyCode::Char('n'));
+    let messages = drive_by_keys_to_the_summary(&mut app).join("\n");
+    assert!(messages.contains("alice signed the seal."), "{messages}");
+    assert!(messages.contains("carol signed the seal."), "{messages}");
+    let done = screen(&app);
+    assert!(!done.contains("FAILED"), "{done}");
+    assert!(
+        done.contains("The ceremony is complete and sealed."),
+        "{done}"
+    );
+    let path = std::fs::read_dir(tmp.path().join("ws"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .ends_with(".transcript.jsonl")
+        })
+        .map(|e| e.path())
+        .unwrap();
+    let t = crate::transcript::chain::verify_chain(&std::fs::read(path).unwrap()).unwrap();
+    let sealed = crate::transcript::verify_seal(&t).unwrap();
+    assert_eq!(hex::encode(sealed.seal_hash), new_seal);
+    assert_eq!(sealed.signers.len(), 2);
+    assert_eq!(sealed.withdrawals.len(), 1);
+    assert_eq!(
+        sealed.withdrawals[0].reason,
+        "token died after the seal was written"
+    );
+}
+
+/// On a small terminal the signing screen's meters and signers page: PgDn shows the next rows
+/// (one screen less one row on), End the last, Home the first, as the review pages. (The
+/// height at which they page depends on the digest words of this run's fresh keys: the first
+/// height from 12 rows up where the digests fit and the rows page is used.)
+#[test]
+fn the_signing_screen_pages_its_rows_with_the_reviews_keys() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, true);
+    answer_until(&mut app, |n| matches!(n, Need::Sign { .. }));
+    let v = app.view_state();
+    let h = (12..=40)
+        .find(|h| {
+            crate::tui::view::digests_fit(&v, 80, *h)
+                && crate::tui::view::token_rows(&v, 80, *h).is_some()
+        })
+        .expect("some 80-column terminal where the rows page");
+    app.term = (80, h);
+    let rows = |app: &App| crate::tui::view::token_rows(&app.view_state(), 80, h);
+    let first = rows(&app).unwrap();
+    assert_eq!(first.first, 0);
+    assert!(first.shown < first.total, "{first:?}");
+    press(&mut app, KeyCode::PageDown);
+    let next = rows(&app).unwrap();
+    assert_eq!(
+        next.first,
+        (first.shown.saturating_sub(1).max(1)).min(first.total - first.shown)
+    );
+    press(&mut app, KeyCode::End);
+    let last = rows(&app).unwrap();
+    assert_eq!(last.first + last.shown, last.total);
+    press(&mut app, KeyCode::Home);
+    assert_eq!(rows(&app).unwrap().first, 0);
+    // Paging never signs: the step is the same and nothing was asked.
+    assert!(matches!(need(&app), Need::Sign { .. }));
+    assert!(!screen(&app).contains("Confirm"), "{}", screen(&app));
 }

@@ -1,12 +1,16 @@
 //! The terminal UI (ratatui + crossterm): what the ceremony room looks at. Elm style: an
-//! [`app::App`] model, [`app::Msg`] messages from keys and ticks, `update` calling the
-//! ceremony session (the engine decides), and a pure [`view`] of a [`state::ViewState`].
+//! [`app::App`] model, [`app::Msg`] messages from keys, ticks and finished token jobs,
+//! `update` calling the ceremony session (the engine decides), and a pure [`view`] of a
+//! [`state::ViewState`]. Token work (logins, key generation, signatures, the seal, the
+//! key-event log, exports) runs on a worker thread ([`worker`]): the loop polls the terminal
+//! and the job's result, so the screen keeps drawing while a token works.
 //! Works on the 80×24 Linux console with 16 colours; the terminal is restored on exit and on
 //! panic (ratatui's hook).
 
 pub mod app;
 pub mod state;
 pub mod view;
+pub mod worker;
 
 use std::time::Duration;
 
@@ -68,11 +72,15 @@ pub fn run_owned(app: &mut App) -> std::io::Result<Option<String>> {
             if app.quit {
                 return Ok(());
             }
-            // Events crossterm has read already come first. Then wait for input ourselves:
+            // A token job that finished comes back first: its result is applied (keys typed
+            // while it ran are drained below if it opens a prompt) and drawn on the next pass.
+            // Events crossterm has read already come next. Then wait for input ourselves:
             // crossterm reads a hung-up terminal (EIO) or the end of input again and again
             // inside its own poll, so the UI would spin for good. A hangup ends the UI (the
             // transcript holds every step; the same command continues).
-            if event::poll(Duration::ZERO)? {
+            if let Some(done) = app.job_result(Duration::ZERO) {
+                app.update(done);
+            } else if event::poll(Duration::ZERO)? {
                 match event::read()? {
                     // Only presses: crossterm also reports releases and repeats on some terminals.
                     TermEvent::Key(k) if k.kind == KeyEventKind::Press => app.update(Msg::Key(k)),
@@ -80,7 +88,10 @@ pub fn run_owned(app: &mut App) -> std::io::Result<Option<String>> {
                     _ => {}
                 }
             } else {
-                match wait_for_input(Duration::from_millis(250)) {
+                // While a token job runs, a shorter wait: the spinner and the elapsed seconds
+                // move, and its result is picked up soon after it arrives.
+                let wait = if app.busy() { 100 } else { 250 };
+                match wait_for_input(Duration::from_millis(wait)) {
                     Input::Ended => {
                         app.exit_message = Some(
                             "the terminal went away (end of input); the same command continues the ceremony"

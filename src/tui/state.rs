@@ -30,6 +30,8 @@ pub struct ViewState {
     pub welcome: Option<Vec<String>>,
     /// Keys of the current screen: (key, what it does).
     pub keys: Vec<(String, String)>,
+    /// A token screen's first row of meters and signers shown, when they page (PgUp PgDn).
+    pub rows_scroll: usize,
     /// An animated QR frame shown over the whole screen.
     pub qr: Option<QrOverlay>,
 }

@@ -10,6 +10,7 @@
 
 pub mod builders;
 pub mod profile;
+pub mod publish;
 pub mod tmux;
 
 use std::io::{Read, Write};

@@ -108,11 +108,29 @@ impl Tmux {
         }
     }
 
-    /// Wait until the screen changes from `before`.
+    /// The screen once no token job runs: while a token works the UI shows "working: ..."
+    /// and answers only `?`, Esc and Ctrl-C, so a key sent then would be ignored, or land on
+    /// the next screen if the job ends just before it.
+    pub fn idle_screen(&self) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if !s.contains("working: ") || start.elapsed() > Duration::from_secs(60) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait until the screen changes from `before` (and no token job runs).
     pub fn wait_change(&self, before: &str) -> String {
         let start = Instant::now();
         loop {
             let s = self.screen();
+            if s.contains("working: ") && start.elapsed() < Duration::from_secs(60) {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
             if s != before {
                 // Let the frame settle.
                 std::thread::sleep(Duration::from_millis(150));

@@ -245,6 +245,13 @@ pub enum Event {
         files: BTreeMap<String, String>,
         /// Where (as the administrator chose it).
         destination: String,
+        /// At an RSTUF bootstrap: the `settings` object `ceremony-payload.json` carries (the
+        /// online roles' expirations, the hash bins or custom delegations), which no TUF
+        /// signature covers; the replay checks it against the parameters and the auditor's
+        /// `--artifacts` check against the exported file. Absent in other ceremonies and in
+        /// transcripts written before it was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rstuf_settings: Option<Value>,
     },
     /// The transcript was sealed.
     Sealed {

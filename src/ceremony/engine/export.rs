@@ -1,6 +1,8 @@
 //! Phase: the files the export writes, and the check of what was exported.
 
 use super::{Engine, EngineError};
+use crate::tuf::canonical::Value;
+use crate::tuf::rstuf;
 use std::collections::BTreeMap;
 
 impl Engine {
@@ -43,12 +45,34 @@ impl Engine {
     pub(super) fn on_exported(
         &mut self,
         files: &BTreeMap<String, String>,
+        rstuf_settings: Option<&Value>,
     ) -> Result<(), EngineError> {
         use sha2::Digest;
         for (name, bytes) in self.export_files() {
             let digest = hex::encode(sha2::Sha256::digest(&bytes));
             if files.get(&name) != Some(&digest) {
                 return Err(self.policy(format!("{name} was not exported as proposed and signed")));
+            }
+        }
+        // The RSTUF settings recorded must be the ones the payload was built with (absent in
+        // transcripts written before they were recorded).
+        if let Some(recorded) = rstuf_settings {
+            match self.rstuf_settings_record() {
+                None => {
+                    return Err(self.policy(format!(
+                        "the export records RSTUF settings, but this ceremony writes no {}",
+                        rstuf::CEREMONY_PAYLOAD
+                    )));
+                }
+                Some(ours) => {
+                    if let Some(d) = rstuf::settings_difference(recorded, &ours) {
+                        return Err(self.policy(format!(
+                            "the RSTUF settings recorded at the export differ from the ones {} was built with: {}",
+                            rstuf::CEREMONY_PAYLOAD,
+                            d.describe("the record", "the parameters")
+                        )));
+                    }
+                }
             }
         }
         self.advance();

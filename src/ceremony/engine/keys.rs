@@ -85,6 +85,8 @@ impl Engine {
         match self.script.kind {
             Kind::BootstrapRoot | Kind::RotateTargetsKeys => self.keyholders.clone(),
             Kind::RotateRootKeys => self.name_list("add_keyholders"),
+            // Accepting tuf-on-ci invites: the invitees of the imported event (all present).
+            Kind::SignTufOnCiEvent => self.tuf_on_ci_invitees(),
             _ => Vec::new(),
         }
     }

@@ -208,6 +208,10 @@ impl Engine {
             }
         }
         self.check_expiry_moves_forward(&p)?;
+        // An accepted tuf-on-ci invite: the edit proposed is the event from now on.
+        if self.is_tuf_on_ci() {
+            self.tuf_on_ci_take_edit()?;
+        }
         self.proposal = Some(p);
         self.advance();
         Ok(())

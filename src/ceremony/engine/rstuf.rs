@@ -10,6 +10,7 @@ use time::Duration;
 use super::{Engine, EngineError, Proposal, int_param, owned_key};
 use crate::ceremony::script::ParamValue;
 use crate::text::show;
+use crate::tuf::canonical::Value;
 use crate::tuf::edit;
 use crate::tuf::key::Key;
 use crate::tuf::metadata::{Metadata, RoleType, Root};
@@ -189,7 +190,7 @@ impl Engine {
             Err(e) => return vec![format!("RSTUF settings: {e}")],
         };
         let mut out = vec![format!(
-            "RSTUF settings (ceremony-payload.json, not signed): expiration days: timestamp {}, snapshot {}, targets {}",
+            "RSTUF settings (ceremony-payload.json; no TUF signature covers them, the sealed transcript records them): expiration days: timestamp {}, snapshot {}, targets {}",
             s.timestamp, s.snapshot, s.targets
         )];
         match &s.layout {
@@ -233,6 +234,21 @@ impl Engine {
             }
         }
         out
+    }
+
+    /// At an RSTUF bootstrap whose export writes `ceremony-payload.json`: the `settings` object
+    /// it carries, as the transcript's export record keeps it. `None` in other ceremonies.
+    pub fn rstuf_settings_record(&self) -> Option<Value> {
+        let v1 = self
+            .proposal
+            .as_ref()
+            .and_then(|p| p.root.as_ref())
+            .is_some_and(|r| r.signed().common.version == 1);
+        if !self.rstuf() || self.is_rstuf_pending() || !v1 {
+            return None;
+        }
+        let s = self.rstuf_settings().ok()?;
+        rstuf::settings_value(&s).ok()
     }
 
     /// RSTUF's hash bins (parameter `hash_bins`), valid `expiration` days.

@@ -193,6 +193,7 @@ fn try_run(
                         .map(|(n, b)| (n.clone(), hex::encode(sha2::Sha256::digest(b))))
                         .collect(),
                     destination: "export".into(),
+                    rstuf_settings: engine.rstuf_settings_record(),
                 }
             }
             Need::Seal => Event::Sealed { step },

@@ -34,14 +34,47 @@ pub const KNOWN_GOOD_DIR: &str = "tuf-on-ci-known-good";
 /// The export's folder of signature bundles: `SIGNATURES_DIR-HEX12`, named after the digests
 /// of the roles signed, so the bundles of different events never mix.
 pub const SIGNATURES_DIR: &str = "tuf-on-ci-signatures";
+/// The export's folder holding the whole edited `metadata/` when the ceremony accepted
+/// invites (`ACCEPTED_DIR-HEX12`, the same HEX12 as the bundles): `conclave tuf-on-ci apply
+/// --accepted` checks it against the event and writes it with the bundles' signatures.
+pub const ACCEPTED_DIR: &str = "tuf-on-ci-accepted";
 
-/// The imported event, reviewed: the review, the two folders as recorded, the known-good root.
+/// The imported event, reviewed: the review, the two folders as recorded, the known-good root,
+/// the open invites, and once proposed the edit that accepts them.
 #[derive(Clone, Debug)]
 pub(super) struct ImportedEvent {
     review: Review,
     event: MetadataFolder,
     known_good: MetadataFolder,
     known_good_root: Metadata<Root>,
+    /// The event's open invites (`.signing-event-state`), by user; in a ceremony that accepts
+    /// invites all of them are accepted (their invitees are keyholders present).
+    invites: Vec<(String, Vec<String>)>,
+    /// Invitees whose key was an existing one on their token (the script step says so).
+    existing: Vec<String>,
+    /// The event with the invites accepted, from the proposal on.
+    accepted: Option<Box<AcceptedEdit>>,
+}
+
+/// The event after the invitees' keys joined the roles they were invited to.
+#[derive(Clone, Debug)]
+struct AcceptedEdit {
+    event: MetadataFolder,
+    review: Review,
+    /// What the edit changed, for the review.
+    lines: Vec<String>,
+}
+
+impl ImportedEvent {
+    /// The event as it is signed: the edit once invites are accepted, else as imported.
+    fn signed_event(&self) -> &MetadataFolder {
+        self.accepted.as_ref().map_or(&self.event, |a| &a.event)
+    }
+
+    /// The review of [`ImportedEvent::signed_event`].
+    fn signed_review(&self) -> &Review {
+        self.accepted.as_ref().map_or(&self.review, |a| &a.review)
+    }
 }
 
 /// What the import step waits for: the two folders the script names.
@@ -61,6 +94,22 @@ pub(super) fn digests(roles: &[ChangedRole], d: &mut BTreeMap<String, String>) {
             hex::encode(Sha256::digest(r.md.signed_bytes())),
         );
     }
+}
+
+/// HEX12 of the export's folders: the first 12 hex digits of the SHA-256 of the signed roles'
+/// digests, so the exports of different events never mix.
+fn export_tag(p: &Proposal) -> String {
+    let mut d = BTreeMap::new();
+    digests(&p.tuf_on_ci, &mut d);
+    hex::encode(Sha256::digest(
+        d.iter()
+            .map(|(r, h)| format!("{r} {h}\n"))
+            .collect::<String>()
+            .as_bytes(),
+    ))
+    .chars()
+    .take(12)
+    .collect()
 }
 
 /// Per changed role and delegator, the count over the signatures so far.
@@ -170,9 +219,32 @@ impl Engine {
         let now = self.now()?;
         let (kg_root, _) = tot::verify_known_good(&kg).map_err(|e| self.policy(e.to_string()))?;
         let review = tot::review_event(&ev, &kg, now).map_err(|e| self.policy(e.to_string()))?;
+        let invites = tot::open_invites(&ev).map_err(|e| self.policy(e.to_string()))?;
+        if self.accepts_invites() {
+            self.check_invites(&review, &invites)?;
+        } else {
+            self.check_signable(&review)?;
+        }
+        // The known-good root is the root in force: the seal is anchored in it.
+        self.current = Some((kg_root.clone(), None));
+        self.tuf_on_ci = Some(Box::new(ImportedEvent {
+            review,
+            event: ev,
+            known_good: kg,
+            known_good_root: kg_root,
+            invites,
+            existing: Vec::new(),
+            accepted: None,
+        }));
+        Ok(())
+    }
+
+    /// Every CI rule holds for `what` (reviewed in `review`) and it changes a role: else
+    /// refused, listing the broken rules, saying `pin` (no PIN was asked).
+    fn rules_hold(&self, review: &Review, what: &str, pin: &str) -> Result<(), EngineError> {
         if !review.failures.is_empty() {
             return Err(self.policy(format!(
-                "the event breaks {} of tuf-on-ci's CI rules; nothing is signed (no PIN was asked):\n{}",
+                "{what} breaks {} of tuf-on-ci's CI rules; nothing is signed ({pin}):\n{}",
                 review.failures.len(),
                 review
                     .failures
@@ -183,8 +255,15 @@ impl Engine {
             )));
         }
         if review.changed.is_empty() {
-            return Err(self.policy("the event changes no role: nothing to sign"));
+            return Err(self.policy(format!("{what} changes no role: nothing to sign")));
         }
+        Ok(())
+    }
+
+    /// The import's checks of an event signed as it is: every CI rule holds, it changes a
+    /// role, and a keyholder present owns a key that may sign one.
+    fn check_signable(&self, review: &Review) -> Result<(), EngineError> {
+        self.rules_hold(review, "the event", "no PIN was asked")?;
         let owners: Vec<String> = review
             .changed
             .iter()
@@ -207,14 +286,163 @@ impl Engine {
                 }
             )));
         }
-        // The known-good root is the root in force: the seal is anchored in it.
-        self.current = Some((kg_root.clone(), None));
-        self.tuf_on_ci = Some(Box::new(ImportedEvent {
-            review,
+        Ok(())
+    }
+
+    /// Whether the script accepts invites: it has a generate-key step (accept-tuf-on-ci-invite),
+    /// where each invitee's key is made (or the existing one taken) before the proposal.
+    fn accepts_invites(&self) -> bool {
+        self.script
+            .steps
+            .iter()
+            .any(|s| s.action == crate::ceremony::script::Action::GenerateKey)
+    }
+
+    /// The import's checks of an event whose invites this ceremony accepts: it has open
+    /// invites, every invitee is a keyholder present, and every rule but "no open invites"
+    /// holds already, before any PIN. The rules are checked again on the edit when it is
+    /// proposed, before any signature.
+    fn check_invites(
+        &self,
+        review: &Review,
+        invites: &[(String, Vec<String>)],
+    ) -> Result<(), EngineError> {
+        let list = |v: &[String]| v.iter().map(|r| show(r)).collect::<Vec<_>>().join(", ");
+        if invites.is_empty() {
+            return Err(self.policy(
+                "the event has no open invite: sign it with the sign-tuf-on-ci-event ceremony",
+            ));
+        }
+        if let Some((who, roles)) = invites
+            .iter()
+            .find(|(u, _)| !self.keyholders.iter().any(|k| k == u))
+        {
+            return Err(self.policy(format!(
+                "{} is invited to sign {} but is not a keyholder of the roll call: tuf-on-ci accepts no event with open invites, so every invitee accepts here, named by their @handle as the invite names them (one invitee alone: conclave tuf-on-ci accept); nothing is accepted or signed (no PIN was asked)",
+                show(who),
+                list(roles)
+            )));
+        }
+        let others: Vec<String> = review
+            .failures
+            .iter()
+            .filter(|f| !(f.file.ends_with(tot::STATE_FILE) && f.field.starts_with("$.invites")))
+            .map(|f| format!("  {f}"))
+            .collect();
+        if !others.is_empty() {
+            return Err(self.policy(format!(
+                "the event breaks {} of tuf-on-ci's CI rules besides its open invites; nothing is accepted or signed (no PIN was asked):\n{}",
+                others.len(),
+                others.join("\n")
+            )));
+        }
+        Ok(())
+    }
+
+    /// The invitees whose keys this ceremony makes, in roll-call order (none unless the script
+    /// accepts invites and the event is imported).
+    pub(super) fn tuf_on_ci_invitees(&self) -> Vec<String> {
+        let Some(imported) = &self.tuf_on_ci else {
+            return Vec::new();
+        };
+        if !self.accepts_invites() {
+            return Vec::new();
+        }
+        self.keyholders
+            .iter()
+            .filter(|k| imported.invites.iter().any(|(u, _)| u == *k))
+            .cloned()
+            .collect()
+    }
+
+    /// An invitee's key was an existing one on their token (recorded so; the review says so).
+    pub(super) fn tuf_on_ci_existing_key(&mut self, keyholder: &str) {
+        if let Some(i) = self.tuf_on_ci.as_mut()
+            && !i.existing.iter().any(|k| k == keyholder)
+        {
+            i.existing.push(keyholder.to_string());
+        }
+    }
+
+    /// The edit that accepts every invite with the invitees' keys as recorded, as
+    /// `tuf-on-ci-sign` accepts one ([`tot::accept_invites`], at the confirmed clock), reviewed
+    /// with every CI rule: any break refuses it (before any signature).
+    fn tuf_on_ci_edit(&self, imported: &ImportedEvent) -> Result<AcceptedEdit, EngineError> {
+        let now = self.now()?;
+        let mut ev = imported.event.clone();
+        let mut also: Vec<String> = Vec::new();
+        let mut lines = vec!["invites accepted here (the only edit of the event):".to_string()];
+        for who in self.tuf_on_ci_invitees() {
+            let Some((_, token, key)) = self.generated.iter().find(|(k, _, _)| *k == who) else {
+                return Err(self.policy(format!("no key of {} was recorded", show(&who))));
+            };
+            let roles = imported
+                .invites
+                .iter()
+                .find(|(u, _)| *u == who)
+                .map(|(_, r)| r.clone())
+                .unwrap_or_default();
+            let a = tot::accept_invites(&ev, &imported.known_good, &who, key, now)
+                .map_err(|e| self.policy(e.to_string()))?;
+            let owned = super::owned_key(key, &who);
+            lines.push(format!(
+                "  {} accepts the invite to sign {} with {} key on token {}: {}, key id {} (the SHA-256 of the whole key, x-tuf-on-ci-keyowner included)",
+                show(&who),
+                roles.iter().map(|r| show(r)).collect::<Vec<_>>().join(", "),
+                if imported.existing.contains(&who) {
+                    "the existing"
+                } else {
+                    "a new"
+                },
+                show(token),
+                describe_key(&owned.key_id(), &owned),
+                owned.key_id()
+            ));
+            lines.extend(a.lines.iter().map(|l| format!("    {l}")));
+            for f in a.role_files {
+                if !also.contains(&f) {
+                    also.push(f);
+                }
+            }
+            ev = a.event;
+        }
+        for (rel, bytes) in &ev.files {
+            if imported.event.get(rel) != Some(bytes.as_slice()) && rel.ends_with(".json") {
+                lines.push(format!(
+                    "    {}: version known-good + 1, expires at the confirmed clock + its expiry period, empty placeholders for every key that may sign it",
+                    show(rel)
+                ));
+            }
+        }
+        lines.push(match ev.get(tot::STATE_FILE) {
+            None => format!("    {}: removed (no invite left open)", tot::STATE_FILE),
+            Some(_) => format!("    {}: the accepted invites removed", tot::STATE_FILE),
+        });
+        let review = tot::review_event_with(&ev, &imported.known_good, now, &also)
+            .map_err(|e| self.policy(e.to_string()))?;
+        self.rules_hold(
+            &review,
+            "the event with the invites accepted",
+            "no signing PIN was asked",
+        )?;
+        Ok(AcceptedEdit {
             event: ev,
-            known_good: kg,
-            known_good_root: kg_root,
-        }));
+            review,
+            lines,
+        })
+    }
+
+    /// The proposal was recorded: an edit that accepts invites is the event from now on.
+    pub(super) fn tuf_on_ci_take_edit(&mut self) -> Result<(), EngineError> {
+        let edit = match &self.tuf_on_ci {
+            Some(i) if i.accepted.is_none() && !self.tuf_on_ci_invitees().is_empty() => {
+                self.tuf_on_ci_edit(i)?
+            }
+            _ => return Ok(()),
+        };
+        if let Some(i) = self.tuf_on_ci.as_mut() {
+            i.accepted = Some(Box::new(edit));
+        }
         Ok(())
     }
 
@@ -224,9 +452,14 @@ impl Engine {
             .tuf_on_ci
             .as_ref()
             .ok_or_else(|| self.policy("no signing event was imported"))?;
+        let changed = if imported.accepted.is_none() && !self.tuf_on_ci_invitees().is_empty() {
+            self.tuf_on_ci_edit(imported)?.review.changed
+        } else {
+            imported.signed_review().changed.clone()
+        };
         Ok(Proposal {
             layout: None,
-            tuf_on_ci: imported.review.changed.clone(),
+            tuf_on_ci: changed,
             root: None,
             targets: None,
         })
@@ -238,7 +471,12 @@ impl Engine {
         let Some(imported) = &self.tuf_on_ci else {
             return ids;
         };
-        for s in imported.review.changed.iter().flat_map(|r| r.slots.iter()) {
+        for s in imported
+            .signed_review()
+            .changed
+            .iter()
+            .flat_map(|r| r.slots.iter())
+        {
             if s.key.public_key().is_ok_and(|p| p.material() == material) && !ids.contains(&s.keyid)
             {
                 ids.push(s.keyid.clone());
@@ -253,7 +491,12 @@ impl Engine {
         let Some(imported) = &self.tuf_on_ci else {
             return ids;
         };
-        for s in imported.review.changed.iter().flat_map(|r| r.slots.iter()) {
+        for s in imported
+            .signed_review()
+            .changed
+            .iter()
+            .flat_map(|r| r.slots.iter())
+        {
             if key_owner(&s.key) == Some(who) && !ids.contains(&s.keyid) {
                 ids.push(s.keyid.clone());
             }
@@ -395,17 +638,7 @@ impl Engine {
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
             .replace_nanosecond(0)
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-        let mut d = BTreeMap::new();
-        digests(&p.tuf_on_ci, &mut d);
-        let tag: String = hex::encode(Sha256::digest(
-            d.iter()
-                .map(|(r, h)| format!("{r} {h}\n"))
-                .collect::<String>()
-                .as_bytes(),
-        ))
-        .chars()
-        .take(12)
-        .collect();
+        let tag = export_tag(p);
         for r in &p.tuf_on_ci {
             for s in r.md.signatures() {
                 if s.sig.is_empty() || !self.signers.iter().any(|(k, _)| *k == s.keyid.0) {
@@ -426,12 +659,28 @@ impl Engine {
         out
     }
 
-    /// The export: one signature bundle per role and key id signed here.
+    /// The export: one signature bundle per role and key id signed here; when invites were
+    /// accepted, also the whole edited `metadata/` (unsigned placeholders) in
+    /// `ACCEPTED_DIR-HEX12/`.
     pub(super) fn tuf_on_ci_export(&self) -> Vec<(String, Vec<u8>)> {
-        self.tuf_on_ci_bundles()
+        let mut out: Vec<(String, Vec<u8>)> = self
+            .tuf_on_ci_bundles()
             .into_iter()
             .map(|(n, b)| (n, b.to_bytes()))
-            .collect()
+            .collect();
+        if let (Some(a), Some(p)) = (
+            self.tuf_on_ci.as_ref().and_then(|i| i.accepted.as_ref()),
+            &self.proposal,
+        ) {
+            let tag = export_tag(p);
+            out.extend(
+                a.event
+                    .files
+                    .iter()
+                    .map(|(rel, b)| (format!("{ACCEPTED_DIR}-{tag}/{rel}"), b.clone())),
+            );
+        }
+        out
     }
 
     /// The verify step: every signature made here verifies again, and the bundles go into the
@@ -456,17 +705,20 @@ impl Engine {
                 sig: b.sig.clone(),
             })
             .collect();
-        tot::apply_signatures(&imported.event, Some(&imported.known_good_root), &sigs).map_err(
-            |errs| {
-                self.policy(format!(
-                    "the signatures do not go into the event: {}",
-                    errs.iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ))
-            },
-        )?;
+        tot::apply_signatures(
+            imported.signed_event(),
+            Some(&imported.known_good_root),
+            &sigs,
+        )
+        .map_err(|errs| {
+            self.policy(format!(
+                "the signatures do not go into the event: {}",
+                errs.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))
+        })?;
         Ok(())
     }
 
@@ -476,7 +728,14 @@ impl Engine {
     pub(super) fn tuf_on_ci_review_lines(&self, p: &Proposal) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         if let Some(imported) = &self.tuf_on_ci {
-            out.extend(imported.review.text.lines().map(str::to_string));
+            if let Some(a) = &imported.accepted {
+                out.extend(a.lines.iter().cloned());
+            } else if !self.tuf_on_ci_invitees().is_empty()
+                && let Ok(a) = self.tuf_on_ci_edit(imported)
+            {
+                out.extend(a.lines);
+            }
+            out.extend(imported.signed_review().text.lines().map(str::to_string));
         }
         out.push("digests to sign (SHA-256 of the canonical signed bytes):".into());
         for r in &p.tuf_on_ci {
@@ -530,10 +789,13 @@ impl Engine {
                 .and_then(|b| Metadata::<Targets>::from_bytes(b).ok())
         };
         let ev_root = imported
-            .event
+            .signed_event()
             .get("root.json")
             .and_then(|b| Metadata::<Root>::from_bytes(b).ok());
-        let (kg_targets, ev_targets) = (targets(&imported.known_good), targets(&imported.event));
+        let (kg_targets, ev_targets) = (
+            targets(&imported.known_good),
+            targets(imported.signed_event()),
+        );
         let table = key_table_of(
             Some(imported.known_good_root.signed()),
             ev_root
@@ -546,7 +808,13 @@ impl Engine {
                 .or(kg_targets.as_ref())
                 .map(Metadata::signed),
         );
-        let changed = |name: &str| imported.review.changed.iter().find(|r| r.name == name);
+        let changed = |name: &str| {
+            imported
+                .signed_review()
+                .changed
+                .iter()
+                .find(|r| r.name == name)
+        };
         let label = |r: &ChangedRole, row: &str| {
             let was = r
                 .known_good_version

@@ -73,8 +73,23 @@ pub fn digests_fit(s: &ViewState, width: u16, height: u16) -> bool {
     let [_, _, _, _, body, _, _] = areas(s, Rect::new(0, 0, width, height));
     match &s.screen {
         Screen::Review { digests, .. } => review::Layout::of(inset(body), digests).fits,
-        Screen::Token { .. } => token::layout(inset(body), &s.screen).1,
+        Screen::Token { .. } => token::layout(inset(body), &s.screen, s.rows_scroll).1,
         _ => true,
+    }
+}
+
+pub use token::RowsPage;
+
+/// Where a token screen's rows (meters and signers) stand on a terminal of
+/// `width`×`height` when they page (`None`: not a token screen, or every row is on screen):
+/// what the app pages by.
+pub fn token_rows(s: &ViewState, width: u16, height: u16) -> Option<RowsPage> {
+    let [_, _, _, _, body, _, _] = areas(s, Rect::new(0, 0, width, height));
+    match &s.screen {
+        Screen::Token { .. } | Screen::SigningDone { .. } => {
+            token::layout(inset(body), &s.screen, s.rows_scroll).2
+        }
+        _ => None,
     }
 }
 
@@ -165,7 +180,9 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
             *min_witnesses,
         ),
         Screen::Load { what, source, keys } => load::draw(frame, body, what, source, keys),
-        Screen::Token { .. } | Screen::SigningDone { .. } => token::draw(frame, body, &s.screen),
+        Screen::Token { .. } | Screen::SigningDone { .. } => {
+            token::draw(frame, body, &s.screen, s.rows_scroll)
+        }
         Screen::Propose => simple::propose(frame, body),
         Screen::Review {
             lines,

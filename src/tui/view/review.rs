@@ -193,12 +193,18 @@ impl Layout {
 
 /// "lines 7-12 of 22" for the lines shown from `scroll`.
 pub fn position(scroll: usize, shown: usize, total: usize) -> String {
+    position_of("line", scroll, shown, total)
+}
+
+/// "rows 7-12 of 22" (`noun` "row") for the `noun`s shown from `scroll`: the one position
+/// display of every list that pages.
+pub fn position_of(noun: &str, scroll: usize, shown: usize, total: usize) -> String {
     if total == 0 {
-        "no lines".into()
+        format!("no {noun}s")
     } else if shown <= 1 {
-        format!("line {} of {total}", scroll + 1)
+        format!("{noun} {} of {total}", scroll + 1)
     } else {
-        format!("lines {}-{} of {total}", scroll + 1, scroll + shown)
+        format!("{noun}s {}-{} of {total}", scroll + 1, scroll + shown)
     }
 }
 

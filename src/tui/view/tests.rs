@@ -627,12 +627,106 @@ fn signing_two_roles_with_four_tokens_fits_80x24() {
         "{out}"
     );
     assert!(out.contains("▶ alice"), "{out}");
-    // Two roles' digests leave no room for the meters and the signer list: what is left out
-    // is said, not dropped silently (before: they fell off the bottom without a word).
-    assert!(
-        out.contains("more row(s) not shown: enlarge the terminal"),
-        "{out}"
-    );
+    // Two roles' digests leave little room for the meters and the signer list: they page,
+    // with their position (before: "more row(s) not shown: enlarge the terminal").
+    assert!(out.contains("row 1 of 7 (PgDn: more)"), "{out}");
+    assert!(!out.contains("not shown"), "{out}");
+}
+
+/// Every row a page shows at 80x24, paging as the app pages (one screen less one row).
+fn pages_80x24(s: &mut ViewState) -> Vec<String> {
+    let mut pages = Vec::new();
+    s.rows_scroll = 0;
+    loop {
+        let page = super::token_rows(s, 80, 24).expect("the rows page at 80x24");
+        pages.push(render(s, 80, 24));
+        if page.first + page.shown >= page.total {
+            return pages;
+        }
+        s.rows_scroll = page.first + page.shown.saturating_sub(1).max(1);
+    }
+}
+
+/// A 9-keyholder root rotation signing two roles at 80x24: three meters and nine keyholders do
+/// not fit beside two digests, so the rows page ("rows 1-5 of 12 (PgDn: more)"), the digests
+/// stay on every page, and paging reaches every meter and every keyholder (before: "… 8 more
+/// row(s) not shown: enlarge the terminal", and on the 80x24 console there was nothing larger).
+#[test]
+fn signing_rows_page_at_80x24_and_paging_reaches_every_row() {
+    let names = [
+        "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan",
+    ];
+    let mut s = base(Screen::Token {
+        keyholder: "alice".into(),
+        purpose: "sign targets and root".into(),
+        expected: "alice".into(),
+        present: vec![token("alice", "976720eb4bf396b9", true)],
+        status: TokenStatus::Present,
+        meters: vec![
+            Meter {
+                label: "root v3 (new root's keys)".into(),
+                have: 0,
+                need: 5,
+            },
+            Meter {
+                label: "root v3 (current root's keys)".into(),
+                have: 0,
+                need: 5,
+            },
+            Meter {
+                label: "targets v2".into(),
+                have: 0,
+                need: 5,
+            },
+        ],
+        signers: names
+            .iter()
+            .map(|n| SignerRow {
+                keyholder: (*n).into(),
+                status: format!("to sign: root, targets ({n}'s row)"),
+                done: false,
+            })
+            .collect(),
+        digests: vec![
+            digest(
+                "root v3",
+                "Wilmington yesteryear Yucatan vagabond hurricane underfoot Pandora millionaire",
+            ),
+            digest(
+                "targets v2",
+                "tolerance Wilmington megaton yesteryear hydraulic Yucatan Atlantic vacancy",
+            ),
+        ],
+    });
+    let pages = pages_80x24(&mut s);
+    assert!(pages.len() >= 2, "{pages:#?}");
+    let all = pages.join("\n");
+    for label in [
+        "root v3 (new root's keys)",
+        "root v3 (current root's keys)",
+        "targets v2",
+    ] {
+        assert!(all.contains(label), "{label} on no page:\n{all}");
+    }
+    for n in names {
+        assert!(
+            all.contains(&format!("{n}'s row")),
+            "{n} on no page:\n{all}"
+        );
+    }
+    for p in &pages {
+        // The digests to sign are on every page, and the rows' position is shown.
+        assert_eq!(
+            p.matches("8d4b f5b7 4688 f3a6 57f9 0a0b 0c0d 0e0f").count(),
+            2,
+            "{p}"
+        );
+        assert!(p.contains(" of 12 ("), "{p}");
+        assert!(!p.contains("not shown"), "{p}");
+    }
+    assert!(pages.last().unwrap().contains("(PgUp: back)"));
+    insta::assert_snapshot!("signing-rows-page-1-80x24", pages[0]);
+    insta::assert_snapshot!("signing-rows-page-last-80x24", pages.last().unwrap());
 }
 
 /// Signing one role of a rotation at 80x24: the three meters and every keyholder's status are

@@ -28,11 +28,29 @@ fn signer_lines(signers: &[SignerRow]) -> Vec<Line<'static>> {
         .collect()
 }
 
-/// The token screen's lines at `area`, and whether the digests to sign are on screen whole
-/// (when not, they are replaced by a "too small" notice and signing is refused).
-pub(super) fn layout(area: Rect, screen: &Screen) -> (Vec<Line<'static>>, bool) {
+/// Where a token screen's rows (its meters and signers) stand when they do not fit at once
+/// and page: the first row shown (0-based), how many are shown, of how many.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RowsPage {
+    /// First row shown.
+    pub first: usize,
+    /// Rows shown.
+    pub shown: usize,
+    /// Rows in all.
+    pub total: usize,
+}
+
+/// The token screen's lines at `area` with its rows paged from `scroll`, whether the digests
+/// to sign are on screen whole (when not, they are replaced by a "too small" notice and
+/// signing is refused), and where the rows stand when they page (`None`: all on screen).
+pub(super) fn layout(
+    area: Rect,
+    screen: &Screen,
+    scroll: usize,
+) -> (Vec<Line<'static>>, bool, Option<RowsPage>) {
     let mut lines = Vec::new();
     let mut fits = true;
+    let mut page = None;
     match screen {
         Screen::Token {
             keyholder,
@@ -108,18 +126,18 @@ pub(super) fn layout(area: Rect, screen: &Screen) -> (Vec<Line<'static>>, bool) 
                     )));
                 }
             }
-            lines = fit(lines, meters, signers, area.height);
+            (lines, page) = fit(lines, meters, signers, area.height, scroll);
         }
         Screen::SigningDone { meters, signers } => {
             lines.push(Line::from(Span::styled(
                 "Every threshold is met: signing can be closed.",
                 good_bad(true),
             )));
-            lines = fit(lines, meters, signers, area.height);
+            (lines, page) = fit(lines, meters, signers, area.height, scroll);
         }
         _ => {}
     }
-    (lines, fits)
+    (lines, fits, page)
 }
 
 /// The signer rows grouped by status, one row per status ("✓ signed: alice, bob"): the
@@ -147,14 +165,17 @@ fn grouped_signer_lines(signers: &[SignerRow]) -> Vec<Line<'static>> {
 }
 
 /// `head` (one row per line), then the meters and the signers: with blank rows between them
-/// when that fits `height`, else without, else with the signers grouped by status, else cut
-/// with a last row saying how many rows are not shown (never dropped silently).
+/// when that fits `height`, else without, else with the signers grouped by status; else the
+/// head stays and the rows below it (one per meter and per keyholder) page from `scroll`,
+/// with their position shown as the review shows it ("rows 7-12 of 22") and the keys that
+/// page. Nothing is dropped: paging reaches every row.
 fn fit(
     head: Vec<Line<'static>>,
     meters: &[crate::tui::state::Meter],
     signers: &[SignerRow],
     height: u16,
-) -> Vec<Line<'static>> {
+    scroll: usize,
+) -> (Vec<Line<'static>>, Option<RowsPage>) {
     let height = usize::from(height);
     let assemble = |gap: bool, compact: bool| {
         let mut lines = head.clone();
@@ -179,21 +200,49 @@ fn fit(
     for (gap, compact) in [(true, false), (false, false), (false, true)] {
         let lines = assemble(gap, compact);
         if lines.len() <= height {
-            return lines;
+            return (lines, None);
         }
     }
-    let mut lines = assemble(false, true);
-    let keep = height.saturating_sub(1);
-    let hidden = lines.len() - keep;
-    lines.truncate(keep);
+    let mut rows = meter_lines(meters);
+    rows.extend(signer_lines(signers));
+    let total = rows.len();
+    // The head fits (the digests were checked); one row is the position line.
+    let room = height.saturating_sub(head.len() + 1);
+    let mut lines = head;
+    if room == 0 {
+        lines.truncate(height.saturating_sub(1));
+        lines.push(Line::from(Span::styled(
+            format!("{total} row(s) below: enlarge the terminal to see them"),
+            good_bad(false),
+        )));
+        return (lines, None);
+    }
+    let shown = room.min(total);
+    let first = scroll.min(total - shown);
+    lines.extend(rows.into_iter().skip(first).take(shown));
+    let more = match (first > 0, first + shown < total) {
+        (true, true) => "PgUp PgDn: more",
+        (false, _) => "PgDn: more",
+        (true, false) => "PgUp: back",
+    };
     lines.push(Line::from(Span::styled(
-        format!("… {hidden} more row(s) not shown: enlarge the terminal to see them"),
-        good_bad(false),
+        format!(
+            "{} ({more})",
+            super::review::position_of("row", first, shown, total)
+        ),
+        Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
     )));
-    lines
+    (
+        lines,
+        Some(RowsPage {
+            first,
+            shown,
+            total,
+        }),
+    )
 }
 
-pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, screen: &Screen) {
-    let (lines, _) = layout(area, screen);
+pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, screen: &Screen, scroll: usize) {
+    let (lines, _, _) = layout(area, screen, scroll);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
