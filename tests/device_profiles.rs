@@ -1203,3 +1203,168 @@ fn a_whole_ceremony_on_yubihsm_tokens_over_kryoptic_then_a_keyholder_moves() {
     let all: Vec<&str> = b.tokens.iter().map(|(_, p)| p.as_str()).collect();
     check_rotation(&run, Path::new(&ws), &on_new, &all);
 }
+
+/// The terminal UI on three YubiHSM 2-like tokens at once (profile `yubihsm`: every label
+/// "YubiHSM", keys hidden until login, firmware 2.4.0 so P-256 is allowed), driven in tmux:
+/// the room assigns each keyholder's YubiHSM by serial when the key is made; at signing and at
+/// the seal the UI names the serial of the token each PIN is for (the one the transcript
+/// recorded the key on), and each keyholder's PIN opens their own YubiHSM. Emulated over
+/// SoftHSM2; never run on a YubiHSM 2.
+#[test]
+fn the_terminal_ui_signs_with_each_keyholders_own_yubihsm_found_by_serial() {
+    use common::tmux::Tmux;
+    let mut b = Bench::new("alice,bob,carol", "none");
+    let serials: Vec<(String, String)> = tokens(&b)
+        .iter()
+        .filter(|t| t["flags"]["token_initialized"] == true)
+        .map(|t| {
+            let hex = t["serial"].as_str().unwrap();
+            let decimal = u64::from_str_radix(hex, 16).unwrap() % 100_000_000;
+            (
+                t["label"].as_str().unwrap().to_string(),
+                format!("{decimal:08}"),
+            )
+        })
+        .collect();
+    assert_eq!(serials.len(), 3);
+    let serial_of = |who: &str| serials.iter().find(|(w, _)| w == who).unwrap().1.clone();
+    b.set("CONCLAVE_PROFILE", "yubihsm");
+    b.set("CONCLAVE_PROFILE_FIRMWARE", "2.4.0");
+    assert!(
+        tokens(&b)
+            .iter()
+            .filter(|t| t["flags"]["token_initialized"] == true)
+            .all(|t| t["label"] == "YubiHSM")
+    );
+    let (ws, _) = ceremony_files(&b.root, "ws", b.module(), "ecdsa-p256");
+    let env: String = b.env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+    let t = Tmux::start(
+        "yubihsm",
+        &format!(
+            "env SOFTHSM2_CONF='{}' CONCLAVE_CONFIG='{}' {env}{} tui --practice --workspace '{ws}' --script bootstrap-root",
+            b.conf.display(),
+            b.root.join("appliance-config.toml").display(),
+            env!("CARGO_BIN_EXE_conclave"),
+        ),
+    );
+    t.begin();
+    t.send(&["Enter"]);
+    t.wait_for("│ y  yes");
+    t.send(&["y"]);
+    t.wait_for("Tamper-evident bag serial");
+    t.send(&["e"]);
+    t.wait_for("Enter: done");
+    t.type_text("BAG-0042");
+    t.send(&["Enter"]);
+    for _ in 0..3 {
+        let s = t.screen();
+        if s.contains("Names as they will stand") {
+            break;
+        }
+        t.send(&["Enter"]);
+        t.wait_for("│ y  yes");
+        t.send(&["y"]);
+        t.wait_change(&s);
+    }
+    t.wait_for("Names as they will stand");
+    for (i, text) in ["ada", "alice, bob, carol", "wendy"].iter().enumerate() {
+        if i > 0 {
+            t.send(&["Down"]);
+        }
+        t.send(&["e"]);
+        t.wait_for("Enter: done");
+        t.type_text(text);
+        t.send(&["Enter"]);
+        t.wait_for(text);
+    }
+    t.send(&["Enter"]);
+    t.wait_for("│ y  yes");
+    t.send(&["y"]);
+    t.wait_for("Public keys of the online roles");
+    t.send(&["Enter"]);
+    t.wait_for("│ y  yes");
+    t.send(&["y"]);
+    // The YubiHSM "PIN": authentication key id 0001, then the password.
+    let pin = |who: &str| format!("0001{}", b.pin(who));
+    for who in ["alice", "bob", "carol"] {
+        t.wait_for_words(&format!("Keyholder {who}:"));
+        let serial = serial_of(who);
+        let mut found = false;
+        for _ in 0..4 {
+            let before = t.screen();
+            t.send(&["t"]);
+            let s = t.wait_change(&before);
+            if s.contains(&format!("(serial {serial},")) && s.contains("press a") {
+                found = true;
+                break;
+            }
+        }
+        assert!(found, "{serial} could not be selected:\n{}", t.screen());
+        t.send(&["a"]);
+        t.wait_for("│ y  yes");
+        t.send(&["y"]);
+        t.wait_for_words(&format!("is {who}'s for this"));
+        t.send(&["Enter"]);
+        t.wait_for("│ y  yes");
+        t.send(&["y"]);
+        t.wait_for(&format!("with serial {serial} (more than"));
+        t.type_text(&pin(who));
+        t.send(&["Enter"]);
+        t.wait_for_words(&format!(
+            "Key of {who} generated in the token, self-test passed:"
+        ));
+    }
+    // Signing and the seal: each PIN prompt names the YubiHSM by serial; the keyholder whose
+    // YubiHSM it is types their PIN.
+    let mut screen = t.screen();
+    let mut pins_typed = 0;
+    for _ in 0..300 {
+        if screen.contains("Sealed: the ceremony is complete") {
+            break;
+        }
+        assert!(!screen.contains("EXIT="), "conclave ended early:\n{screen}");
+        assert!(!screen.contains("wrong PIN"), "{screen}");
+        let flat = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+        if screen.contains("↓ more (PgDn)") {
+            t.send(&["PageDown"]);
+        } else if screen.contains("PIN: ") {
+            let who = ["alice", "bob", "carol"]
+                .into_iter()
+                .find(|w| screen.contains(&format!("with serial {} (more than", serial_of(w))))
+                .unwrap_or_else(|| panic!("which YubiHSM?\n{screen}"));
+            assert!(
+                flat.contains(&format!("{who}: PIN of token YubiHSM")),
+                "{screen}"
+            );
+            t.type_text(&pin(who));
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            t.send(&["Enter"]);
+            pins_typed += 1;
+        } else if screen.contains("│ y  yes") {
+            t.send(&["y"]);
+        } else {
+            t.send(&["Enter"]);
+        }
+        screen = t.wait_change(&screen);
+    }
+    assert!(
+        pins_typed >= 6,
+        "a PIN for each signature and each seal: {pins_typed}"
+    );
+    assert!(
+        screen.contains("Transcript (transcript verify): VALID"),
+        "{screen}"
+    );
+    t.send(&["q"]);
+    t.wait_for("EXIT=0");
+    python_accepts(&Path::new(&ws).join("export/1.root.json"));
+    let transcript =
+        std::fs::read_to_string(Path::new(&ws).join("bootstrap-root.transcript.jsonl")).unwrap();
+    for who in ["alice", "bob", "carol"] {
+        assert!(
+            transcript.contains(&format!("serial {} label \\\"YubiHSM\\\"", serial_of(who))),
+            "{who}'s YubiHSM recorded: {transcript}"
+        );
+    }
+    assert!(!transcript.contains("wrong PIN"), "{transcript}");
+}

@@ -16,7 +16,7 @@ use super::session::Session;
 use super::token_device::{OpenToken, TokenSigner};
 use super::tokens::{
     ceremony_signer, key_label, keyholder_token, login_to, management_key_for, pin_for,
-    sealing_token, token_holding, token_signer_for,
+    recorded_owner, sealing_token, token_holding, token_signer_for,
 };
 
 impl Session {
@@ -167,6 +167,13 @@ impl Session {
         })
     }
 
+    /// The present token `keyholder`'s key is generated in: the one the plan (or the room's
+    /// assignment) names by label or serial, default the token labelled with their name; an
+    /// error when none or several present tokens answer to that name.
+    pub fn keyholder_token(&self, keyholder: &str) -> Result<TokenDesc, DriverError> {
+        keyholder_token(self.tokens.as_ref(), keyholder, &self.plan)
+    }
+
     /// The token a keyholder is expected to use (label or serial), as the plan names it.
     pub fn expected_token(&self, keyholder: &str) -> String {
         self.plan
@@ -194,6 +201,15 @@ impl Session {
         let alg = parse_key_type(key_type)
             .ok_or_else(|| DriverError::Refused(format!("unknown key type {key_type}")))?;
         let token = keyholder_token(self.tokens.as_ref(), keyholder, &self.plan)?;
+        // Before any PIN: another keyholder's token (all YubiHSMs are labelled alike) never
+        // gets this keyholder's PIN.
+        if let Some(owner) = self.token_owner(&token)
+            && owner != keyholder
+        {
+            return Err(DriverError::Refused(format!(
+                "token {token} is {owner}'s token (it holds {owner}'s key, or the plan names it for {owner}); {keyholder}'s own token is expected"
+            )));
+        }
         if token.is_piv() {
             return self.generate_piv_key_event(keyholder, alg, &token, pin, management_key);
         }
@@ -454,7 +470,14 @@ impl Session {
         let Some((keyid, _)) = self.engine.roles_left(who).into_iter().next() else {
             return Ok(None);
         };
-        let token = token_holding(self.tokens.as_ref(), who, &self.plan, &self.engine, &keyid)?;
+        let token = token_holding(
+            self.tokens.as_ref(),
+            who,
+            &self.plan,
+            &self.engine,
+            &self.earlier_keys,
+            &keyid,
+        )?;
         Ok(Some((keyid, token)))
     }
 
@@ -478,6 +501,7 @@ impl Session {
             who,
             &self.plan,
             &self.engine,
+            &self.earlier_keys,
             &keyid,
             pin,
         )?;
@@ -706,9 +730,40 @@ impl Session {
 
     /// The present token with which `who` signs the seal, if one is found by its keys.
     pub fn sealing_token(&self, who: &str) -> Option<TokenDesc> {
-        sealing_token(self.tokens.as_ref(), who, &self.plan, &self.engine)
-            .ok()
-            .flatten()
+        sealing_token(
+            self.tokens.as_ref(),
+            who,
+            &self.plan,
+            &self.engine,
+            &self.earlier_keys,
+        )
+        .ok()
+        .flatten()
+    }
+
+    /// Whose token `token` is in this ceremony: the keyholder whose key the transcript recorded
+    /// on it at key generation, else the keyholder whose expected token it is
+    /// ([`Session::expected_token`]: the plan's or the room's choice, default the token
+    /// labelled with their name) by serial, or by a label no other present token shares.
+    pub fn token_owner(&self, token: &TokenDesc) -> Option<String> {
+        if let Some(who) = recorded_owner(&self.engine, token) {
+            return Some(who.to_string());
+        }
+        let shared_label = self.tokens.tokens().is_ok_and(|ts| {
+            ts.iter()
+                .filter(|t| t.initialized && t.label == token.label)
+                .count()
+                > 1
+        });
+        self.engine
+            .keyholders()
+            .iter()
+            .chain(self.plan.tokens.keys())
+            .find(|who| {
+                let expected = self.expected_token(who);
+                expected == token.serial || (!shared_label && token.is_named(&expected))
+            })
+            .cloned()
     }
 
     /// Assign a token (label or serial) to a keyholder for this ceremony: their keys are
@@ -725,7 +780,14 @@ impl Session {
         who: &str,
         pin: Option<&Zeroizing<String>>,
     ) -> Result<(TokenSigner, KeyId), DriverError> {
-        ceremony_signer(self.tokens.as_ref(), who, &self.plan, &self.engine, pin)
+        ceremony_signer(
+            self.tokens.as_ref(),
+            who,
+            &self.plan,
+            &self.engine,
+            &self.earlier_keys,
+            pin,
+        )
     }
 }
 

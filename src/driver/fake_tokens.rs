@@ -1,7 +1,10 @@
 //! TEST DOUBLE: in-memory tokens for unit tests of the driver and the terminal UI (compiled
 //! for tests only; never reachable from a ceremony). It implements the driver's token seam
-//! ([`TokenModule`], [`OpenToken`]) with real software Ed25519 keys
-//! ([`crate::signer::software::SoftwareSigner`]), so signatures verify like a token's.
+//! ([`TokenModule`], [`OpenToken`]) with real software Ed25519, ECDSA P-256 and ECDSA P-384
+//! keys ([`crate::signer::software::SoftwareSigner`]: the `ed25519-dalek`, `p256` and `p384`
+//! crates the project signs and verifies with), so signatures verify like a token's (ECDSA
+//! signatures come DER-encoded, as [`crate::signer::pkcs11`] hands them on after converting
+//! the token's raw r||s).
 //!
 //! It follows the PKCS#11 v2.40 behaviour SoftHSM2 and hardware tokens show at the edges the
 //! ceremony decides on: `C_Login` with a wrong PIN returns `CKR_PIN_INCORRECT` and sets
@@ -11,6 +14,16 @@
 //! `CKR_DEVICE_REMOVED` to every call on an open session and is missing from the slot list;
 //! public key objects are listed without login, generating and signing need it
 //! (`CKR_USER_NOT_LOGGED_IN`). PIV slots are not emulated.
+//!
+//! A token added with [`FakeTokens::add_yubihsm`] (or flagged with
+//! [`FakeTokens::hide_keys_until_login`]) follows Yubico's `yubihsm_pkcs11` (yubihsm-shell,
+//! `pkcs11/yubihsm_pkcs11.c`, `C_FindObjectsInit`: "we're lying about the operation being
+//! successful" on a session that has not logged in): before `C_Login` every object search finds
+//! nothing, so the token shows no key at all; after `C_Login` on the session its keys are
+//! listed as usual. Such a token is labelled "YubiHSM" like every YubiHSM 2 (keyholders' tokens
+//! are told apart by serial), as the device profile `yubihsm` of the tests does over a real
+//! module. Login state is kept per session (a real module keeps it per token for the
+//! application; the driver logs in on each session it uses, so the difference does not show).
 //!
 //! A slow device is emulated too ([`FakeTokens::hold_next_login`]): `C_Login` that does not
 //! return until the test lets it, as a PIN pad waits for the keyholder at the reader and a
@@ -45,7 +58,9 @@ pub const DEFAULT_TRIES: u32 = 3;
 struct FakeKey {
     label: String,
     id: Vec<u8>,
-    seed: Zeroizing<[u8; 32]>,
+    alg: Algorithm,
+    /// The private scalar's seed (32 bytes used for Ed25519 and P-256, 48 for P-384).
+    seed: Zeroizing<[u8; 48]>,
     key: Key,
 }
 
@@ -57,9 +72,23 @@ struct FakeToken {
     present: bool,
     /// Taken out by the keyholder while the next `C_Sign` runs.
     pull_at_sign: bool,
+    /// Objects are found only after `C_Login` (yubihsm_pkcs11).
+    hides_keys_until_login: bool,
+    /// `C_Login` calls with the right PIN and with a wrong one.
+    logins: PinAttempts,
     /// SLOW DEVICE: the next `C_Login` waits for this gate ([`FakeTokens::hold_next_login`]).
     held_login: Option<Receiver<()>>,
     keys: Vec<FakeKey>,
+}
+
+/// How often a fake token was given its PIN: right and wrong (a wrong PIN spends one of the
+/// token's tries, whoever typed it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PinAttempts {
+    /// `C_Login` with the token's PIN.
+    pub right: u32,
+    /// `C_Login` with another PIN.
+    pub wrong: u32,
 }
 
 impl FakeToken {
@@ -140,18 +169,47 @@ impl FakeTokens {
             max_tries: DEFAULT_TRIES,
             present: true,
             pull_at_sign: false,
+            hides_keys_until_login: false,
+            logins: PinAttempts::default(),
             held_login: None,
             keys: Vec::new(),
         });
         self
     }
 
-    fn with<T>(&self, label: &str, f: impl FnOnce(&mut FakeToken) -> T) -> T {
+    /// Add a YubiHSM 2 as `yubihsm_pkcs11` shows it: labelled "YubiHSM", serial `serial`, user
+    /// PIN `pin`, no object visible before `C_Login` (see the module documentation).
+    pub fn add_yubihsm(&self, serial: &str, pin: &str) -> &Self {
+        self.add(YUBIHSM_LABEL, serial, pin);
+        self.hide_keys_until_login(serial);
+        self
+    }
+
+    /// From now on `name` (label or serial) shows no object before `C_Login`, as
+    /// `yubihsm_pkcs11` does.
+    pub fn hide_keys_until_login(&self, name: &str) {
+        self.with(name, |t| t.hides_keys_until_login = true);
+    }
+
+    /// The token named `name`: its serial, else its label (which must then be unique).
+    fn with<T>(&self, name: &str, f: impl FnOnce(&mut FakeToken) -> T) -> T {
         let mut st = self.lock();
-        let Some(t) = st.tokens.iter_mut().find(|t| t.desc.label == label) else {
-            panic!("test set-up: no fake token labelled {label}");
+        let by_serial = st.tokens.iter().position(|t| t.desc.serial == name);
+        let by_label: Vec<usize> = (0..st.tokens.len())
+            .filter(|&i| st.tokens[i].desc.label == name)
+            .collect();
+        let i = match (by_serial, by_label.as_slice()) {
+            (Some(i), _) => i,
+            (None, [i]) => *i,
+            (None, []) => panic!("test set-up: no fake token labelled or numbered {name}"),
+            (None, _) => panic!("test set-up: several fake tokens labelled {name}: use a serial"),
         };
-        f(t)
+        f(&mut st.tokens[i])
+    }
+
+    /// How often `name` (label or serial) was given a right and a wrong PIN.
+    pub fn pin_attempts(&self, name: &str) -> PinAttempts {
+        self.with(name, |t| t.logins)
     }
 
     /// Set how many wrong PINs `label` takes before it locks (0: locked now).
@@ -196,11 +254,20 @@ impl FakeTokens {
         });
     }
 
-    /// How many keys `label` holds.
-    pub fn key_count(&self, label: &str) -> usize {
-        self.with(label, |t| t.keys.len())
+    /// How many keys `name` (label or serial) holds.
+    pub fn key_count(&self, name: &str) -> usize {
+        self.with(name, |t| t.keys.len())
+    }
+
+    /// The public keys `name` (label or serial) holds, whether or not it shows them before
+    /// login (what the test sees, not what a session sees).
+    pub fn keys_of(&self, name: &str) -> Vec<Key> {
+        self.with(name, |t| t.keys.iter().map(|k| k.key.clone()).collect())
     }
 }
+
+/// The label `yubihsm_pkcs11` gives every YubiHSM 2.
+pub const YUBIHSM_LABEL: &str = "YubiHSM";
 
 impl TokenModule for FakeTokens {
     fn name(&self) -> String {
@@ -230,18 +297,32 @@ impl TokenModule for FakeTokens {
             .collect())
     }
 
+    /// As [`crate::signer::pkcs11::Module::find_token`]: several tokens of that name
+    /// (YubiHSMs, all labelled "YubiHSM") are ambiguous.
     fn find_token(&self, wanted: &str) -> Result<TokenDesc, TokenError> {
         let present = self.tokens()?;
-        present
+        let exact: Vec<&TokenDesc> = present
             .iter()
-            .find(|t| t.is_named(wanted))
-            .cloned()
-            .ok_or_else(|| TokenError::TokenNotFound {
+            .filter(|t| t.label == wanted || t.serial == wanted)
+            .collect();
+        let matches = if exact.is_empty() {
+            present.iter().filter(|t| t.is_named(wanted)).collect()
+        } else {
+            exact
+        };
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(TokenError::TokenNotFound {
                 wanted: wanted.to_string(),
                 module: MODULE.into(),
                 present: present.iter().map(ToString::to_string).collect(),
                 keyholder: None,
-            })
+            }),
+            many => Err(TokenError::AmbiguousToken {
+                wanted: wanted.to_string(),
+                matches: many.iter().map(|t| t.to_string()).collect(),
+            }),
+        }
     }
 
     fn open(&self, token: &TokenDesc, _rw: bool) -> Result<Box<dyn OpenToken>, TokenError> {
@@ -298,6 +379,12 @@ impl FakeSession {
         }
     }
 
+    /// Whether an object search finds this token's objects now (not before `C_Login` on a
+    /// token that hides them, as yubihsm_pkcs11).
+    fn objects_visible(&self, t: &FakeToken) -> bool {
+        !t.hides_keys_until_login || self.logged_in.get()
+    }
+
     fn require_login(&self, function: &str) -> Result<(), TokenError> {
         if self.logged_in.get() {
             Ok(())
@@ -350,9 +437,11 @@ impl OpenToken for FakeSession {
             }
             if pin.as_bytes() == t.pin.as_bytes() {
                 t.tries_left = t.max_tries;
+                t.logins.right += 1;
                 return Ok(());
             }
             t.tries_left -= 1;
+            t.logins.wrong += 1;
             Err(TokenError::WrongPin {
                 token: name,
                 tries: t.flags(),
@@ -364,6 +453,9 @@ impl OpenToken for FakeSession {
 
     fn keys(&self) -> Result<Vec<TokenKey>, TokenError> {
         self.on_token("C_FindObjects", |t| {
+            if !self.objects_visible(t) {
+                return Ok(Vec::new());
+            }
             Ok(t.keys
                 .iter()
                 .map(|k| TokenKey {
@@ -382,6 +474,9 @@ impl OpenToken for FakeSession {
 
     fn objects_with_id_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, String)>, TokenError> {
         self.on_token("C_FindObjects", |t| {
+            if !self.objects_visible(t) {
+                return Ok(Vec::new());
+            }
             Ok(t.keys
                 .iter()
                 .filter(|k| k.id.starts_with(prefix))
@@ -412,17 +507,27 @@ impl OpenToken for FakeSession {
         _ed_params: EdParams,
     ) -> Result<GeneratedKey, TokenError> {
         self.require_login("C_GenerateKeyPair")?;
-        let unsupported = || TokenError::Pkcs11 {
-            function: "C_GenerateKeyPair".into(),
-            rv: "CKR_MECHANISM_INVALID".into(),
-            context: format!("{}: the test double makes Ed25519 keys only", self.token),
-        };
-        if alg != Algorithm::Ed25519 {
-            return Err(unsupported());
+        if !matches!(
+            alg,
+            Algorithm::Ed25519 | Algorithm::EcdsaP256 | Algorithm::EcdsaP384
+        ) {
+            return Err(TokenError::Pkcs11 {
+                function: "C_GenerateKeyPair".into(),
+                rv: "CKR_MECHANISM_INVALID".into(),
+                context: format!(
+                    "{}: the test double makes Ed25519, ECDSA P-256 and P-384 keys only",
+                    self.token
+                ),
+            });
         }
-        let mut seed = Zeroizing::new([0u8; 32]);
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, seed.as_mut());
-        let signer = SoftwareSigner::from_seed(alg, seed.as_ref()).ok_or_else(unsupported)?;
+        // A seed that is no valid scalar (all but impossible) is drawn again.
+        let mut seed = Zeroizing::new([0u8; 48]);
+        let signer = loop {
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, seed.as_mut());
+            if let Some(s) = SoftwareSigner::from_seed(alg, seed.as_ref()) {
+                break s;
+            }
+        };
         let key = signer.key().clone();
         let public = key.public_key().map_err(|e| TokenError::Pkcs11 {
             function: "C_GetAttributeValue".into(),
@@ -446,6 +551,7 @@ impl OpenToken for FakeSession {
             t.keys.push(FakeKey {
                 label,
                 id,
+                alg,
                 seed,
                 key,
             });
@@ -475,7 +581,7 @@ impl OpenToken for FakeSession {
             t.keys
                 .iter()
                 .find(|k| k.id == key.id)
-                .and_then(|k| SoftwareSigner::from_seed(Algorithm::Ed25519, k.seed.as_ref()))
+                .and_then(|k| SoftwareSigner::from_seed(k.alg, k.seed.as_ref()))
                 .ok_or_else(|| TokenError::Pkcs11 {
                     function: "C_SignInit".into(),
                     rv: "CKR_KEY_HANDLE_INVALID".into(),
@@ -540,6 +646,46 @@ pub fn bootstrap_on_fakes(fakes: &FakeTokens, planned_pins: bool) -> (tempfile::
     for (i, who) in KEYHOLDERS.iter().enumerate() {
         fakes.add(who, &format!("100{i}"), &pin_of(who));
     }
+    open_bootstrap(fakes, planned_pins, "ed25519", BTreeMap::new())
+}
+
+/// The serial of `who`'s YubiHSM in [`bootstrap_on_yubihsms`].
+pub fn yubihsm_serial_of(who: &str) -> String {
+    let i = KEYHOLDERS
+        .iter()
+        .position(|k| *k == who)
+        .unwrap_or(KEYHOLDERS.len());
+    format!("0{}", 2_000_001 + i)
+}
+
+/// [`bootstrap_on_fakes`] on YubiHSM 2s as `yubihsm_pkcs11` shows them (every one labelled
+/// "YubiHSM", no key visible before login, see [`FakeTokens::add_yubihsm`]), one per keyholder
+/// with serial [`yubihsm_serial_of`]; `name_tokens`: the plan names each keyholder's token by
+/// its serial (as `[tokens]` in an answers file), else the room assigns them in the ceremony.
+/// Keys of type `key_type`.
+pub fn bootstrap_on_yubihsms(
+    fakes: &FakeTokens,
+    key_type: &str,
+    name_tokens: bool,
+) -> (tempfile::TempDir, Session) {
+    let mut tokens = BTreeMap::new();
+    for who in KEYHOLDERS {
+        fakes.add_yubihsm(&yubihsm_serial_of(who), &pin_of(who));
+        if name_tokens {
+            tokens.insert(who.to_string(), yubihsm_serial_of(who));
+        }
+    }
+    open_bootstrap(fakes, false, key_type, tokens)
+}
+
+/// A practice 2-of-3 bootstrap-root with keys of `key_type` on the tokens already in `fakes`,
+/// the plan naming the keyholders' tokens as `tokens` says.
+pub fn open_bootstrap(
+    fakes: &FakeTokens,
+    planned_pins: bool,
+    key_type: &str,
+    tokens: BTreeMap<String, String>,
+) -> (tempfile::TempDir, Session) {
     let tmp = tempfile::tempdir().unwrap();
     let ws_dir = tmp.path().join("ws");
     std::fs::create_dir_all(ws_dir.join("input")).unwrap();
@@ -562,7 +708,29 @@ pub fn bootstrap_on_fakes(fakes: &FakeTokens, planned_pins: bool) -> (tempfile::
         ),
     )
     .unwrap();
-    let ws = Workspace { dir: ws_dir };
+    let values = [
+        ("root_threshold", ParamJson::Integer(2)),
+        ("targets_threshold", ParamJson::Integer(2)),
+        ("key_type", ParamJson::Text(key_type.into())),
+    ];
+    let session = open_on(fakes, &tmp, "bootstrap-root", &values, planned_pins, tokens);
+    (tmp, session)
+}
+
+/// A practice ceremony `script` (shipped) with parameters `values`, opened on the fake tokens
+/// in the workspace `tmp/ws` (made by [`open_bootstrap`]), keyholders [`KEYHOLDERS`]; the plan
+/// names the keyholders' tokens as `tokens` says, and holds the PINs if `planned_pins`.
+pub fn open_on(
+    fakes: &FakeTokens,
+    tmp: &tempfile::TempDir,
+    script: &str,
+    values: &[(&str, ParamJson)],
+    planned_pins: bool,
+    tokens: BTreeMap<String, String>,
+) -> Session {
+    let ws = Workspace {
+        dir: tmp.path().join("ws"),
+    };
     let sys = tmp.path().join("sys");
     std::fs::create_dir_all(&sys).unwrap();
     let pins: BTreeMap<String, Zeroizing<String>> = if planned_pins {
@@ -578,23 +746,20 @@ pub fn bootstrap_on_fakes(fakes: &FakeTokens, planned_pins: bool) -> (tempfile::
         administrator: "ada".into(),
         keyholders: KEYHOLDERS.iter().map(|k| k.to_string()).collect(),
         witnesses: vec!["wendy".into()],
-        values: [
-            ("root_threshold", ParamJson::Integer(2)),
-            ("targets_threshold", ParamJson::Integer(2)),
-            ("key_type", ParamJson::Text("ed25519".into())),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect(),
+        values: values
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
         acknowledgement: "BAG-A1234567".into(),
         pins,
+        tokens,
         log_origin: Some("test.conclave.invalid/key-events".into()),
         ..Plan::default()
     };
-    let text = shipped_script("bootstrap-root").unwrap();
+    let text = shipped_script(script).unwrap();
     let Opened::Running(session) = Session::open_with_tokens(
         &ws,
-        "bootstrap-root",
+        script,
         text,
         &sys,
         plan,
@@ -604,7 +769,7 @@ pub fn bootstrap_on_fakes(fakes: &FakeTokens, planned_pins: bool) -> (tempfile::
     .unwrap() else {
         panic!("a new ceremony")
     };
-    (tmp, *session)
+    *session
 }
 
 #[cfg(test)]

@@ -77,6 +77,59 @@ pub struct Session {
     /// Events the machine found while making another event (half-made key objects it
     /// removed), recorded before the next event.
     pub(super) notes: std::sync::Mutex<Vec<Event>>,
+    /// The keys earlier ceremonies of this workspace recorded at key generation, with the
+    /// token each went into: where a key of the root in force is looked for first.
+    pub(super) earlier_keys: Vec<RecordedKey>,
+}
+
+/// A key a `key-generated` record names: keyholder, token (identity, or serial in older
+/// transcripts), key.
+pub type RecordedKey = (String, String, crate::tuf::key::Key);
+
+/// The keys the workspace's other transcripts (`*.transcript.jsonl` besides `current`)
+/// recorded at key generation, with the token each went into. Only to find a keyholder's
+/// token (which token to ask the PIN for): a transcript whose hash chain does not verify, or a
+/// record that does not parse, is left out, never trusted.
+fn earlier_key_records(ws: &Workspace, current: &Path) -> Vec<RecordedKey> {
+    let Ok(rd) = std::fs::read_dir(&ws.dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = rd
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p != current
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(".transcript.jsonl"))
+        })
+        .collect();
+    paths.sort();
+    let mut keys = Vec::new();
+    for p in paths {
+        let Ok(bytes) =
+            crate::folder::read_limited(&p, crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE)
+        else {
+            continue;
+        };
+        let Ok(t) = crate::transcript::chain::verify_chain(&bytes) else {
+            continue;
+        };
+        for r in t.records().iter().filter(|r| r.action == "key-generated") {
+            if let Ok(Event::KeyGenerated {
+                keyholder,
+                token_serial,
+                token,
+                key,
+                ..
+            }) = Event::from_value(&r.details)
+                && let Ok(key) = crate::tuf::metadata::key_from_value(key, "key")
+            {
+                keys.push((keyholder, token.unwrap_or(token_serial), key));
+            }
+        }
+    }
+    keys
 }
 
 impl std::fmt::Debug for Session {
@@ -303,6 +356,7 @@ impl Session {
         if !complete && let Some(note) = restart_if_empty(&tpath, &engine)? {
             notes.push(note);
         }
+        let earlier_keys = earlier_key_records(ws, &tpath);
         let resumed = tpath.exists();
         let transcript = if resumed {
             let (file, records) = if complete {
@@ -393,6 +447,7 @@ impl Session {
             sys: sys.to_path_buf(),
             clock,
             notes: std::sync::Mutex::new(notes),
+            earlier_keys,
         })))
     }
 

@@ -10,6 +10,7 @@ use crate::tuf::key::KeyId;
 
 use super::error::{DriverError, io, token_error};
 use super::plan::Plan;
+use super::session::RecordedKey;
 use super::token_device::{OpenToken, TokenModule, TokenSigner};
 
 pub(super) fn login(
@@ -179,28 +180,87 @@ pub(super) fn token_holding(
     who: &str,
     plan: &Plan,
     engine: &Engine,
+    earlier: &[RecordedKey],
     keyid: &KeyId,
 ) -> Result<Option<TokenDesc>, DriverError> {
-    find_token_with(module, who, plan, engine, |id| id == keyid)
+    find_token_with(module, who, plan, engine, earlier, |id| id == keyid)
+}
+
+/// Whether `recorded` (a token as a `key-generated` record names it: its identity, module +
+/// serial + label, or its serial alone in older transcripts) is `token`.
+fn recorded_as(recorded: &str, token: &TokenDesc) -> bool {
+    recorded == token.identity() || recorded == token.serial
+}
+
+/// The keyholder whose key this ceremony's transcript recorded on `token` (at key
+/// generation), if any.
+pub(super) fn recorded_owner<'a>(engine: &'a Engine, token: &TokenDesc) -> Option<&'a str> {
+    engine
+        .generated_keys()
+        .iter()
+        .find(|(_, recorded, _)| recorded_as(recorded, token))
+        .map(|(who, _, _)| who.as_str())
+}
+
+/// The tokens `key-generated` records name: those holding a key of `who` that `wanted_key`
+/// accepts (this ceremony's records, then `earlier` ceremonies' of the workspace), and those
+/// holding another keyholder's key in this ceremony.
+fn recorded_tokens(
+    who: &str,
+    engine: &Engine,
+    earlier: &[RecordedKey],
+    wanted_key: &impl Fn(&KeyId) -> bool,
+) -> (Vec<String>, Vec<String>) {
+    let mut mine = Vec::new();
+    let mut others = Vec::new();
+    let this = engine.generated_keys().iter().map(|r| (r, true));
+    for ((holder, token, key), now) in this.chain(earlier.iter().map(|r| (r, false))) {
+        if holder != who {
+            if now {
+                others.push(token.clone());
+            }
+            continue;
+        }
+        let accepted = key.public_key().is_ok_and(|pk| {
+            engine
+                .key_ids_for_material(&pk.material())
+                .iter()
+                .any(wanted_key)
+        });
+        if accepted {
+            mine.push(token.clone());
+        }
+    }
+    (mine, others)
 }
 
 /// The first present token (the keyholder's own first) holding a key that root (new or
 /// current) lists under a key id `wanted` accepts. Public key objects are read without logging
 /// in. A token that shows its keys only after login (YubiHSM 2) is a candidate when the
-/// keyholder named it (the plan's token for them, or a `who@TOKEN` PIN); of several such
-/// tokens (a keyholder replacing their own YubiHSM), each is logged in to with the PIN the
-/// plan gives for it and looked into, so the key is found on the token that holds it.
+/// keyholder named it (the plan's token for them, or a `who@TOKEN` PIN) or when a transcript
+/// recorded the key on it (the serial recorded at key generation, in this ceremony or an
+/// earlier one of the workspace, `earlier`: the keyholder's token chosen in the room is found
+/// again, also after a restart, and a keyholder replacing their own YubiHSM signs for the
+/// current root with the old one); a token this ceremony recorded as another keyholder's
+/// never is. The recorded token is taken without logging in
+/// to any. Of several other such tokens (a keyholder replacing their own YubiHSM), each is
+/// logged in to with the PIN the plan gives for it and looked into, so the key is found on the
+/// token that holds it. The terminal UI and `conclave ceremony run` both find tokens here.
 pub(super) fn find_token_with(
     module: &dyn TokenModule,
     who: &str,
     plan: &Plan,
     engine: &Engine,
+    earlier: &[RecordedKey],
     wanted_key: impl Fn(&KeyId) -> bool,
 ) -> Result<Option<TokenDesc>, DriverError> {
     let wanted = plan.tokens.get(who).map_or(who, String::as_str);
+    let (recorded, others) = recorded_tokens(who, engine, earlier, &wanted_key);
+    let is_recorded = |t: &TokenDesc| recorded.iter().any(|r| recorded_as(r, t));
+    let is_others = |t: &TokenDesc| !is_recorded(t) && others.iter().any(|r| recorded_as(r, t));
     let mut tokens = module.tokens().map_err(token_error("listing the tokens"))?;
     tokens.retain(|t| t.initialized);
-    tokens.sort_by_key(|t| !t.is_named(wanted));
+    tokens.sort_by_key(|t| (!is_recorded(t), !t.is_named(wanted)));
     let holds = |keys: &[TokenKey]| {
         keys.iter().any(|k| {
             k.tuf_key()
@@ -220,7 +280,10 @@ pub(super) fn find_token_with(
             continue;
         };
         let named = t.login_required
-            && (t.is_named(wanted) || plan.pins.keys().any(|k| names_token(k, who, &t)));
+            && !is_others(&t)
+            && (is_recorded(&t)
+                || t.is_named(wanted)
+                || plan.pins.keys().any(|k| names_token(k, who, &t)));
         let keys = match session.keys() {
             Ok(keys) if keys.is_empty() && named => {
                 hidden.push(t);
@@ -236,6 +299,10 @@ pub(super) fn find_token_with(
         if holds(&keys) {
             return Ok(Some(t));
         }
+    }
+    // The token the transcript recorded the key on: no PIN goes to any other.
+    if let Some(t) = hidden.iter().find(|t| is_recorded(t)) {
+        return Ok(Some(t.clone()));
     }
     if hidden.len() > 1 {
         for t in &hidden {
@@ -262,10 +329,11 @@ pub(super) fn token_signer_for(
     who: &str,
     plan: &Plan,
     engine: &Engine,
+    earlier: &[RecordedKey],
     keyid: &KeyId,
     pin: Option<&Zeroizing<String>>,
 ) -> Result<TokenSigner, DriverError> {
-    let token = token_holding(module, who, plan, engine, keyid)?.ok_or_else(|| {
+    let token = token_holding(module, who, plan, engine, earlier, keyid)?.ok_or_else(|| {
         DriverError::Io(format!(
             "no token present holds key {} of {who}: insert it",
             keyid.short()
@@ -297,9 +365,10 @@ pub(super) fn sealing_token(
     who: &str,
     plan: &Plan,
     engine: &Engine,
+    earlier: &[RecordedKey],
 ) -> Result<Option<TokenDesc>, DriverError> {
     let mine = engine.keyholder_all_key_ids(who);
-    find_token_with(module, who, plan, engine, |id| {
+    find_token_with(module, who, plan, engine, earlier, |id| {
         mine.contains(id) && (!engine.roles_for_key(id).is_empty() || engine.is_root_key_after(id))
     })
 }
@@ -309,9 +378,10 @@ pub(super) fn ceremony_signer(
     who: &str,
     plan: &Plan,
     engine: &Engine,
+    earlier: &[RecordedKey],
     pin: Option<&Zeroizing<String>>,
 ) -> Result<(TokenSigner, KeyId), DriverError> {
-    let session = match sealing_token(module, who, plan, engine)? {
+    let session = match sealing_token(module, who, plan, engine, earlier)? {
         Some(token) => login_to(module, &token, who, plan, pin)?,
         // Keys without recorded owners: the keyholder's own token.
         None => login(module, who, plan, pin)?,

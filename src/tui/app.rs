@@ -918,6 +918,19 @@ impl App {
     fn pin(&mut self, label: String, purpose: PinFor) {
         self.poll_tokens();
         let token = self.pin_token(&purpose);
+        // Tokens labelled alike (every YubiHSM 2 is "YubiHSM"): the keyholder is told which.
+        let label = match token.as_ref().filter(|t| {
+            self.tokens.as_ref().is_ok_and(|ts| {
+                ts.iter()
+                    .any(|o| o.label == t.label && o.serial != t.serial)
+            })
+        }) {
+            Some(t) => format!(
+                "{label}\nthe token with serial {} (more than one present token is labelled {})",
+                t.serial, t.label
+            ),
+            None => label,
+        };
         let confirmed = std::mem::take(&mut self.final_try_ok);
         let label = match pin_step(token.as_ref(), &label, confirmed) {
             PinStep::Confirm(question) => {
@@ -937,15 +950,8 @@ impl App {
     /// The present token a PIN is typed for.
     fn pin_token(&self, purpose: &PinFor) -> Option<TokenDesc> {
         match purpose {
-            PinFor::Generate { keyholder, .. } => {
-                let expected = self.session()?.expected_token(keyholder);
-                self.tokens
-                    .as_ref()
-                    .ok()?
-                    .iter()
-                    .find(|t| t.label == expected || t.serial == expected)
-                    .cloned()
-            }
+            // The driver's lookup, the one key generation uses.
+            PinFor::Generate { keyholder, .. } => self.session()?.keyholder_token(keyholder).ok(),
             // Not a PIN: no PIN length or PIN-try warning applies.
             PinFor::ManagementKey { .. } => None,
             PinFor::Sign { who } => self.signing_token(who).1,
@@ -1319,17 +1325,12 @@ impl App {
                                 "{t} selected: press a to make it {keyholder}'s token for this ceremony"
                             )));
                         } else if k.code == KeyCode::Char('a') {
-                            let owner = self.candidate.and_then(|c| present.get(c)).and_then(|t| {
-                                s.engine
-                                    .keyholders()
-                                    .iter()
-                                    .filter(|o| **o != keyholder)
-                                    .find(|o| {
-                                        let e = s.expected_token(o);
-                                        e == t.label || e == t.serial
-                                    })
-                                    .cloned()
-                            });
+                            // The driver's answer (recorded key, plan, the room's choice).
+                            let owner = self
+                                .candidate
+                                .and_then(|c| present.get(c))
+                                .and_then(|t| s.token_owner(t))
+                                .filter(|o| *o != keyholder);
                             if let (Some(t), Some(owner)) =
                                 (self.candidate.and_then(|c| present.get(c)), owner)
                             {

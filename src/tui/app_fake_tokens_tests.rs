@@ -8,7 +8,10 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use super::{App, Msg, Phase};
 use crate::ceremony::engine::Need;
 use crate::driver::Session;
-use crate::driver::fake_tokens::{FakeTokens, KEYHOLDERS, bootstrap_on_fakes, pin_of};
+use crate::driver::fake_tokens::{
+    FakeTokens, KEYHOLDERS, bootstrap_on_fakes, bootstrap_on_yubihsms, open_bootstrap, pin_of,
+    yubihsm_serial_of,
+};
 use crate::tui::state::Message;
 use crate::tui::state::Prompt;
 
@@ -404,6 +407,22 @@ fn drive_by_keys_to_the_summary(app: &mut App) -> Vec<String> {
 
 /// [`drive_by_keys_to_the_summary`], stopping when `stop` says so.
 fn drive_by_keys_until(app: &mut App, stop: impl Fn(&App) -> bool) -> Vec<String> {
+    drive_with_pins_until(app, stop, |label| {
+        pin_of(label.split(':').next().unwrap_or_default())
+    })
+}
+
+/// [`drive_by_keys_to_the_summary`] typing `pin(label)` at each PIN prompt.
+fn drive_with_pins(app: &mut App, pin: impl Fn(&str) -> String) -> Vec<String> {
+    drive_with_pins_until(app, |a| matches!(a.phase, Phase::Summary { .. }), pin)
+}
+
+/// [`drive_by_keys_until`] typing `pin(label)` at each PIN prompt.
+fn drive_with_pins_until(
+    app: &mut App,
+    stop: impl Fn(&App) -> bool,
+    pin: impl Fn(&str) -> String,
+) -> Vec<String> {
     let mut messages = Vec::new();
     let mut last = String::new();
     let mut same = 0;
@@ -421,8 +440,8 @@ fn drive_by_keys_until(app: &mut App, stop: impl Fn(&App) -> bool) -> Vec<String
         }
         match &v.prompt {
             Prompt::Pin { label, .. } => {
-                let who = label.split(':').next().unwrap_or_default().to_string();
-                enter_pin(app, &pin_of(&who));
+                let typed = pin(label);
+                enter_pin(app, &typed);
             }
             Prompt::Confirm { .. } => press(app, KeyCode::Char('y')),
             Prompt::Text { .. } => panic!("no text is typed here:\n{}", screen(app)),
@@ -477,6 +496,300 @@ fn a_practice_bootstrap_on_fake_tokens_is_driven_by_keys_to_the_seal() {
             .count(),
         3
     );
+}
+
+/// Every keyholder's token as `yubihsm_pkcs11` shows a YubiHSM 2 (the test double's
+/// [`FakeTokens::add_yubihsm`]): three tokens present at once, all labelled "YubiHSM", no key
+/// visible before login. `name_tokens`: the plan names each keyholder's token by serial;
+/// otherwise the room assigns each keyholder's token in the UI (t, a) before the key is made.
+fn open_yubihsms(
+    fakes: &FakeTokens,
+    key_type: &str,
+    name_tokens: bool,
+) -> (tempfile::TempDir, App) {
+    let (tmp, session) = bootstrap_on_yubihsms(fakes, key_type, name_tokens);
+    let mut app = App::new(Phase::Ceremony(Box::new(session)));
+    app.term = (120, 50);
+    (tmp, app)
+}
+
+/// No PIN went to another keyholder's token: every YubiHSM was only ever given its own
+/// keyholder's PIN.
+fn no_pin_went_astray(fakes: &FakeTokens) {
+    for who in KEYHOLDERS {
+        let tried = fakes.pin_attempts(&yubihsm_serial_of(who));
+        assert_eq!(
+            tried.wrong, 0,
+            "{who}'s YubiHSM was given a wrong PIN: {tried:?}"
+        );
+        assert!(tried.right > 0, "{who}'s YubiHSM was never logged in to");
+    }
+}
+
+/// The keys each YubiHSM holds are the ones the transcript records for its keyholder, and the
+/// sealed transcript verifies with one seal signature per keyholder.
+fn keys_and_seal_check(fakes: &FakeTokens, app: &App, tmp: &tempfile::TempDir) {
+    for who in KEYHOLDERS {
+        assert_eq!(fakes.key_count(&yubihsm_serial_of(who)), 1, "{who}");
+    }
+    let done = screen(app);
+    assert!(!done.contains("FAILED"), "{done}");
+    let transcript = std::fs::read(tmp.path().join("ws/bootstrap-root.transcript.jsonl")).unwrap();
+    let t = crate::transcript::chain::verify_chain(&transcript).unwrap();
+    for who in KEYHOLDERS {
+        let held = fakes.keys_of(&yubihsm_serial_of(who));
+        let recorded: Vec<_> = t
+            .records()
+            .iter()
+            .filter(|r| r.action == "key-generated" && r.actor == who)
+            .collect();
+        assert_eq!(recorded.len(), 1, "{who}");
+        let details = recorded[0].details.to_string();
+        assert!(
+            details.contains(&yubihsm_serial_of(who)),
+            "{who}'s key is recorded on their YubiHSM: {details}"
+        );
+        let key = crate::tuf::metadata::key_from_value(
+            recorded[0]
+                .details
+                .as_object()
+                .and_then(|o| o.get("key"))
+                .cloned()
+                .expect("a key in the record"),
+            "key",
+        )
+        .unwrap();
+        assert_eq!(held[0].key_id(), key.key_id(), "{who}");
+    }
+    assert_eq!(
+        t.records()
+            .iter()
+            .filter(|r| r.action == "seal-signature")
+            .count(),
+        3
+    );
+}
+
+/// Three YubiHSM 2s at once, all labelled "YubiHSM" and hiding their keys until login, named
+/// by serial in the plan: the UI generates each keyholder's key on their YubiHSM, then asks
+/// each keyholder's PIN for the token the transcript recorded their key on, logs in, finds the
+/// key and signs; no PIN ever reaches another keyholder's token; the seal is signed.
+#[test]
+fn several_yubihsms_hiding_their_keys_each_keyholder_signs_with_their_own() {
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open_yubihsms(&fakes, "ed25519", true);
+    let messages = drive_by_keys_to_the_summary(&mut app).join("\n");
+    for who in KEYHOLDERS {
+        for said in [
+            format!("Key of {who} generated in the token, self-test passed"),
+            format!("{who} signed root and targets; each signature verified."),
+            format!("{who}'s token will sign the seal"),
+        ] {
+            assert!(messages.contains(&said), "{said} not in:\n{messages}");
+        }
+    }
+    no_pin_went_astray(&fakes);
+    keys_and_seal_check(&fakes, &app, &tmp);
+}
+
+/// At a key generation step, select the present token with serial `serial` (t, t...).
+fn choose_in_room(app: &mut App, serial: &str) {
+    for _ in 0..8 {
+        press(app, KeyCode::Char('t'));
+        if screen(app).contains(&format!("serial {serial}")) {
+            return;
+        }
+    }
+    panic!("token {serial} not offered:\n{}", screen(app));
+}
+
+/// After a restart the room's choices are gone, but the transcript recorded alice's key on
+/// her YubiHSM: offering it as bob's is refused, and so is generating bob's key on it, before
+/// bob's PIN reaches alice's token.
+#[test]
+fn another_keyholders_recorded_yubihsm_never_gets_a_pin() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open_yubihsms(&fakes, "ed25519", false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    let alices = yubihsm_serial_of("alice");
+    choose_in_room(&mut app, &alices);
+    press(&mut app, KeyCode::Char('a'));
+    press(&mut app, KeyCode::Char('y'));
+    start_token_step(&mut app);
+    enter_pin(&mut app, &pin_of("alice"));
+    assert!(
+        matches!(need(&app), Need::GenerateKey { keyholder, .. } if keyholder == "bob"),
+        "{}",
+        screen(&app)
+    );
+    let Phase::Ceremony(s) = &mut app.phase else {
+        panic!("{}", screen(&app))
+    };
+    s.plan.tokens.clear();
+    choose_in_room(&mut app, &alices);
+    press(&mut app, KeyCode::Char('a'));
+    let shown = screen(&app);
+    assert!(
+        shown.contains(&format!(
+            "token YubiHSM (serial {alices}) is alice's token; bob's own token is expected"
+        )),
+        "{shown}"
+    );
+    // Named for bob all the same (an answers file naming the wrong serial): refused before
+    // the PIN reaches the token.
+    if let Phase::Ceremony(s) = &mut app.phase {
+        s.assign_token("bob", &alices);
+    }
+    start_token_step(&mut app);
+    enter_pin(&mut app, &pin_of("bob"));
+    let shown = screen(&app);
+    assert!(shown.contains("is alice's token"), "{shown}");
+    assert_eq!(fakes.pin_attempts(&alices).wrong, 0, "{shown}");
+    assert_eq!(fakes.key_count(&alices), 1);
+}
+
+/// The same three YubiHSMs with no token named in the plan: the room picks each keyholder's
+/// YubiHSM by serial when the key is made (t, a); from then on the serial recorded with the key
+/// tells the UI which token to ask each keyholder's PIN for.
+#[test]
+fn yubihsms_assigned_in_the_room_are_found_again_by_the_serial_recorded_with_the_key() {
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open_yubihsms(&fakes, "ed25519", false);
+    for who in KEYHOLDERS {
+        answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+        assert!(
+            matches!(need(&app), Need::GenerateKey { keyholder, .. } if keyholder == who),
+            "{}",
+            screen(&app)
+        );
+        let serial = yubihsm_serial_of(who);
+        choose_in_room(&mut app, &serial);
+        press(&mut app, KeyCode::Char('a'));
+        press(&mut app, KeyCode::Char('y'));
+        assert!(
+            screen(&app).contains(&format!("The token with serial {serial} is {who}'s")),
+            "{}",
+            screen(&app)
+        );
+        start_token_step(&mut app);
+        enter_pin(&mut app, &pin_of(who));
+        assert!(
+            screen(&app).contains(&format!("Key of {who} generated in the token")),
+            "{}",
+            screen(&app)
+        );
+    }
+    // The room's choice lives only in this run; the transcript's record is what signing goes
+    // by (as after the appliance was restarted and the ceremony continued).
+    if let Phase::Ceremony(s) = &mut app.phase {
+        s.plan.tokens.clear();
+    }
+    let messages = drive_by_keys_to_the_summary(&mut app).join("\n");
+    for who in KEYHOLDERS {
+        assert!(
+            messages.contains(&format!("{who} signed root and targets")),
+            "{messages}"
+        );
+    }
+    no_pin_went_astray(&fakes);
+    keys_and_seal_check(&fakes, &app, &tmp);
+}
+
+/// A practice bootstrap with ECDSA P-256 keys (the test double makes them with the `p256`
+/// crate), driven by key events to the seal: every signature verifies and the exported root
+/// lists P-256 keys.
+#[test]
+fn a_p256_practice_bootstrap_is_driven_by_keys_to_the_seal() {
+    let fakes = FakeTokens::new();
+    for (i, who) in KEYHOLDERS.iter().enumerate() {
+        fakes.add(who, &format!("300{i}"), &pin_of(who));
+    }
+    let (tmp, session) = open_bootstrap(&fakes, false, "ecdsa-p256", Default::default());
+    let mut app = App::new(Phase::Ceremony(Box::new(session)));
+    app.term = (120, 50);
+    let messages = drive_by_keys_to_the_summary(&mut app).join("\n");
+    for who in KEYHOLDERS {
+        assert!(
+            messages.contains(&format!(
+                "{who} signed root and targets; each signature verified."
+            )),
+            "{messages}"
+        );
+        let keys = fakes.keys_of(who);
+        assert_eq!(keys.len(), 1, "{who}");
+        assert_eq!(keys[0].scheme, "ecdsa-sha2-nistp256", "{who}");
+    }
+    let root = std::fs::read(tmp.path().join("ws/export/1.root.json")).unwrap();
+    let root = String::from_utf8(root).unwrap();
+    assert!(root.contains("ecdsa-sha2-nistp256"), "{root}");
+    assert!(!screen(&app).contains("FAILED"), "{}", screen(&app));
+}
+
+/// A root rotation in the UI after a bootstrap on three YubiHSMs (all "YubiHSM", keys hidden
+/// until login): alice replaces her YubiHSM with a new one (its own PIN). The plan names only
+/// alice's new token, as the room would assign it; the current root's keys are found on the
+/// tokens the bootstrap's transcript recorded them on, so alice signs for the current root with
+/// her old YubiHSM and for the new root with the new one, bob and carol with theirs, and no PIN
+/// reaches a token it does not belong to.
+#[test]
+fn a_keyholder_replacing_their_yubihsm_signs_with_old_and_new_in_the_ui() {
+    use crate::ceremony::engine::ParamJson;
+    use crate::driver::fake_tokens::open_on;
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open_yubihsms(&fakes, "ed25519", true);
+    drive_by_keys_to_the_summary(&mut app);
+    drop(app);
+    let new = "02000009";
+    let new_pin = "alice-new-pin-5678";
+    fakes.add_yubihsm(new, new_pin);
+    let session = open_on(
+        &fakes,
+        &tmp,
+        "rotate-root-keys",
+        &[
+            ("add_keyholders", ParamJson::Text("alice".into())),
+            ("remove_keyholders", ParamJson::Text("alice".into())),
+            ("key_type", ParamJson::Text("ed25519".into())),
+        ],
+        false,
+        [("alice".to_string(), new.to_string())]
+            .into_iter()
+            .collect(),
+    );
+    let mut app = App::new(Phase::Ceremony(Box::new(session)));
+    app.term = (120, 50);
+    let messages = drive_with_pins(&mut app, |label| {
+        if label.contains(&format!("serial {new}")) {
+            new_pin.to_string()
+        } else {
+            pin_of(label.split(':').next().unwrap_or_default())
+        }
+    })
+    .join("\n");
+    assert!(
+        messages.contains("Key of alice generated in the token"),
+        "{messages}"
+    );
+    assert!(!screen(&app).contains("FAILED"), "{}", screen(&app));
+    assert_eq!(fakes.key_count(new), 1);
+    let old = fakes.pin_attempts(&yubihsm_serial_of("alice"));
+    let renewed = fakes.pin_attempts(new);
+    assert!(
+        old.right > 1 && old.wrong == 0,
+        "alice's old YubiHSM: {old:?}"
+    );
+    assert!(
+        renewed.right > 0 && renewed.wrong == 0,
+        "alice's new YubiHSM: {renewed:?}"
+    );
+    for who in ["bob", "carol"] {
+        let tried = fakes.pin_attempts(&yubihsm_serial_of(who));
+        assert_eq!(tried.wrong, 0, "{who}: {tried:?}");
+    }
+    let root = std::fs::read_to_string(tmp.path().join("ws/export/2.root.json")).unwrap();
+    // The new root lists the new YubiHSM's public key.
+    let public = &fakes.keys_of(new)[0].public;
+    assert!(root.contains(public.as_str()), "{public} not in {root}");
 }
 
 /// bob's token is removed after the seal record is written (alice has signed it): bob cannot
