@@ -945,7 +945,7 @@ fn a_keyholder_withdrawn_from_the_written_seal_at_80x24() {
     );
     save("11-seal-withdraw-confirm", &s);
     t.send(&["y"]);
-    let s = t.wait_for_words("bob is withdrawn from the seal (recorded)");
+    let s = t.wait_for_words("bob is withdrawn from the seal");
     let s = t.wait_change(&s);
     save("11-seal-withdrawn", &s);
     assert!(
@@ -966,7 +966,7 @@ fn a_keyholder_withdrawn_from_the_written_seal_at_80x24() {
     let s = t.wait_for("│ y  yes");
     assert!(s.contains("WARNING"), "{s}");
     t.send(&["y"]);
-    t.wait_for_words("alice is withdrawn from the seal (recorded)");
+    t.wait_for_words("alice is withdrawn from the seal");
     // carol signs; then Enter finishes.
     let (s, _) = drive(&t, Some("carol signed the seal."));
     let s = t.wait_change(&s);
