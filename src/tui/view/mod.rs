@@ -22,12 +22,16 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::state::{Screen, ViewState};
 
+/// The most rows a step's instructions take (the body needs the rest at 80x24). A shipped
+/// script's instructions fit them at 80 columns (`view::tests`): what is cut is never read.
+pub const INSTRUCTION_ROWS: u16 = 4;
+
 /// The frame's areas: header, banner, title, instructions, body, message, keys.
 fn areas(s: &ViewState, area: Rect) -> [Rect; 7] {
     let instr_lines = if s.instructions.is_empty() {
         0
     } else {
-        wrapped_height(&s.instructions, area.width.saturating_sub(2)).min(4)
+        wrapped_height(&s.instructions, area.width.saturating_sub(2)).min(INSTRUCTION_ROWS)
     };
     Layout::vertical([
         Constraint::Length(1),

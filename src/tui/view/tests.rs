@@ -997,3 +997,37 @@ fn a_long_meter_label_never_runs_into_its_bar() {
     let col = |t: &str, c: char| t.chars().position(|x| x == c);
     assert_eq!(col(&text[0], '□'), col(&text[1], '■'), "{text:?}");
 }
+
+/// Every step's instructions of every shipped script are on screen whole at 80 columns (the
+/// instructions take at most [`super::INSTRUCTION_ROWS`] rows; the rest was cut without a
+/// sign). Before: nine steps ran longer, sign-rstuf-pending-root's import to 14 rows, so the
+/// room never read what the appliance checks, and the reviews of publish-targets and
+/// sign-rstuf-pending-root lost "every keyholder compares it with the screen".
+#[test]
+fn shipped_instructions_fit_their_rows_at_80_columns() {
+    let mut cut = Vec::new();
+    for name in crate::driver::SHIPPED_SCRIPTS {
+        let text = crate::driver::shipped_script(name).expect("shipped");
+        let script = crate::ceremony::script::Script::parse(name, text).expect("parses");
+        for step in &script.steps {
+            // As the app joins them (`header` in app.rs), inside the frame's one-column inset.
+            let joined = step
+                .instructions
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let rows = super::wrapped_height(&joined, 78);
+            if rows > super::INSTRUCTION_ROWS {
+                cut.push(format!(
+                    "{name} step {} ({}): {rows} rows",
+                    step.id, step.title
+                ));
+            }
+        }
+    }
+    assert!(
+        cut.is_empty(),
+        "instructions cut at 80x24:\n{}",
+        cut.join("\n")
+    );
+}
