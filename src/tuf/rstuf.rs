@@ -1389,6 +1389,63 @@ mod tests {
         );
     }
 
+    /// A pending file with more than Conclave writes: RSTUF's `message` beside `data`, another
+    /// pending role, an unknown field in the root's `signed` (signed as received), and a key
+    /// field RSTUF's API would drop (refused, naming the field under the pending root).
+    #[test]
+    fn pending_files_with_extra_fields() {
+        let (a, b) = (signer(1, "alice"), signer(2, "bob"));
+        let mut v1 = Metadata::new(root_v1(&[&a, &b], 2));
+        sign_metadata(&mut v1, &mut signer(1, "alice")).unwrap();
+        let with = |root: &Metadata<Root>| {
+            let v = Value::parse(&pending_json(root, None)).unwrap();
+            let Value::Object(mut top) = v else { panic!() };
+            top.insert("message".into(), "Metadata role(s) pending signing".into());
+            let Some(Value::Object(d)) = top.get_mut("data") else {
+                panic!()
+            };
+            let Some(Value::Object(m)) = d.get_mut("metadata") else {
+                panic!()
+            };
+            m.insert("bins-0".into(), Value::Object(Map::new()));
+            Value::Object(top).to_pretty_json().into_bytes()
+        };
+        let p = parse_pending("p.json", &with(&v1)).unwrap();
+        assert_eq!(p.other_roles, ["bins-0"]);
+        let r = review_pending("p.json", &p).unwrap();
+        assert!(
+            r.lines
+                .contains(&"also pending, not signed here: bins-0".to_string()),
+            "{:?}",
+            r.lines
+        );
+        // An unknown field in signed: kept, and it is what the signatures cover.
+        let mut extra = v1.signed().clone();
+        extra.unrecognized.insert("x-note".into(), "kept".into());
+        let mut v1x = Metadata::new(extra);
+        sign_metadata(&mut v1x, &mut signer(1, "alice")).unwrap();
+        let p = parse_pending("p.json", &with(&v1x)).unwrap();
+        assert_eq!(p.root.signed_bytes(), v1x.signed_bytes());
+        assert!(String::from_utf8_lossy(p.root.signed_bytes()).contains("\"x-note\":\"kept\""));
+        assert_eq!(
+            review_pending("p.json", &p).unwrap().by_self.signed.len(),
+            1
+        );
+        // A key field RSTUF's API drops: refused under the pending root, by field.
+        let mut k = b.key().clone();
+        k.unrecognized
+            .insert("x-tuf-on-ci-keyowner".into(), "@bob".into());
+        let mut r = v1.signed().clone();
+        remove_root_key(&mut r, RoleType::Root, &b.key().key_id()).unwrap();
+        let id = add_root_key(&mut r, RoleType::Root, k).unwrap();
+        let p = parse_pending("p.json", &with(&Metadata::new(r))).unwrap();
+        let e = review_pending("p.json", &p).unwrap_err();
+        assert_eq!(
+            e.field,
+            format!("$.data.metadata.root.signed.keys.{id}.x-tuf-on-ci-keyowner")
+        );
+    }
+
     #[test]
     fn pending_files_missing_parts_are_refused_by_field() {
         let a = signer(1, "alice");
