@@ -31,6 +31,9 @@ pub const CEREMONY_PAYLOAD: &str = "ceremony-payload.json";
 pub const UPDATE_PAYLOAD: &str = "update-payload.json";
 /// See [`CEREMONY_PAYLOAD`].
 pub const SIGN_PAYLOAD: &str = "sign-payload.json";
+/// The smallest root threshold a bootstrap in RSTUF's model writes (the bootstrap-rstuf
+/// script's `root_threshold` has the same minimum; this holds whatever a script says).
+pub const MIN_ROOT_THRESHOLD: u64 = 2;
 /// The roles RSTUF signs online, all with the one online key.
 pub const ONLINE_ROLES: [RoleType; 3] =
     [RoleType::Targets, RoleType::Snapshot, RoleType::Timestamp];
@@ -254,6 +257,15 @@ pub fn new_root(
     expires: time::OffsetDateTime,
 ) -> Result<Root, RstufError> {
     let file = "root v1";
+    if threshold < MIN_ROOT_THRESHOLD {
+        return Err(err(
+            file,
+            "$.signed.roles.root.threshold",
+            format!(
+                "{threshold}: an RSTUF root needs at least {MIN_ROOT_THRESHOLD} root signatures"
+            ),
+        ));
+    }
     let mut roles = vec![super::edit::RoleKeys {
         role: RoleType::Root,
         keys: root_keys.to_vec(),
@@ -1310,6 +1322,21 @@ mod tests {
                 .field
                 .ends_with(KEY_NAME_FIELD)
         );
+    }
+
+    /// Root v1 in RSTUF's model: threshold 2 or more, whatever the script allows.
+    #[test]
+    fn a_new_root_needs_a_threshold_of_two() {
+        let (a, b) = (signer(1, "alice"), signer(2, "bob"));
+        let keys = [a.key().clone(), b.key().clone()];
+        let at = datetime!(2031-01-01 0:00 UTC);
+        for t in [0, 1] {
+            let e = super::new_root(&keys, t, &online(), at).unwrap_err();
+            assert_eq!(e.field, "$.signed.roles.root.threshold", "{e}");
+        }
+        let r = super::new_root(&keys, 2, &online(), at).unwrap();
+        assert_eq!(r.role(RoleType::Root).threshold, 2);
+        check_model("r.json", &r).unwrap();
     }
 
     #[test]
