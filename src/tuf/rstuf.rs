@@ -184,12 +184,19 @@ pub fn online_key<'r>(file: &str, root: &'r Root) -> Result<(KeyId, &'r Key), Rs
 /// with only `x-rstuf-*` custom fields. `file` names where the text came from.
 pub fn parse_delegations(file: &str, text: &str) -> Result<Value, RstufError> {
     let v = Value::parse(text.as_bytes()).map_err(|e| err(file, "$", format!("not JSON: {e}")))?;
-    let d = super::metadata::Delegations::from_value(v.clone(), "$")
+    check_delegations(file, &v, "$")?;
+    Ok(v)
+}
+
+/// The rules of [`parse_delegations`] for a delegations value found at JSON path `at` of
+/// `file` (`$` for the parameter's text, `$.settings.roles.delegations` in a payload).
+fn check_delegations(file: &str, v: &Value, at: &str) -> Result<(), RstufError> {
+    let d = super::metadata::Delegations::from_value(v.clone(), at)
         .map_err(|e| err(file, e.path.clone(), e.message.clone()))?;
     if d.roles.as_ref().is_none_or(Vec::is_empty) {
         return Err(err(
             file,
-            "$.roles",
+            format!("{at}.roles"),
             "custom delegations need at least one role (hash bins are the bins setting)",
         ));
     }
@@ -198,13 +205,13 @@ pub fn parse_delegations(file: &str, text: &str) -> Result<Value, RstufError> {
             if !field.starts_with(CUSTOM_PREFIX) {
                 return Err(err(
                     file,
-                    format!("$.keys.{}.{}", show(id.as_str()), show(field)),
+                    format!("{at}.keys.{}.{}", show(id.as_str()), show(field)),
                     "RSTUF's API drops key fields other than x-rstuf-*",
                 ));
             }
         }
     }
-    Ok(v)
+    Ok(())
 }
 
 /// Check a root is in RSTUF's model: keys carry only `x-rstuf-*` custom fields, root keys are
@@ -349,6 +356,7 @@ fn check_settings(file: &str, s: &Settings) -> Result<Value, RstufError> {
                     "custom delegations need a \"roles\" member",
                 ));
             }
+            check_delegations(file, d, "$.settings.roles.delegations")?;
             roles.insert("delegations".into(), d.clone());
         }
     }
@@ -1188,6 +1196,54 @@ mod tests {
             "p.json: $.settings.roles: exactly one of bins and delegations"
         );
         assert!(broken("\"sig\": \"", "\"sig\": \"00").contains("$.metadata.root.signatures"));
+    }
+
+    /// Custom delegations in a payload follow the rules of the `delegations` parameter both
+    /// ways (written and read back): keys carry only `x-rstuf-*` fields, at least one role.
+    #[test]
+    fn payload_delegations_keep_only_rstuf_key_fields_both_ways() {
+        let a = signer(1, "alice");
+        let mut md = Metadata::new(root_v1(&[&a, &signer(2, "bob")], 2));
+        sign_metadata(&mut md, &mut signer(1, "alice")).unwrap();
+        let carol = signer(3, "carol").key().clone();
+        let id = carol.key_id();
+        let delegations = |key: &Key| {
+            Value::parse(
+                format!(
+                    r#"{{"keys": {{"{id}": {}}}, "roles": [{{"name": "claimed", "keyids": ["{id}"], "threshold": 1, "paths": ["claimed/*"], "terminating": true}}]}}"#,
+                    String::from_utf8(key.to_value().canonical_bytes()).unwrap()
+                )
+                .as_bytes(),
+            )
+            .unwrap()
+        };
+        let mut s = bins();
+        s.layout = Layout::Delegations(delegations(&carol));
+        let bytes = ceremony_payload(&s, &md).unwrap();
+        assert_eq!(read_ceremony_payload("p.json", &bytes).unwrap().0, s);
+        // The same key with a field RSTUF's API drops (same key id: the id is not checked here).
+        let mut owned = carol.clone();
+        owned
+            .unrecognized
+            .insert("x-tuf-on-ci-keyowner".into(), "@carol".into());
+        let want = format!("$.settings.roles.delegations.keys.{id}.x-tuf-on-ci-keyowner");
+        s.layout = Layout::Delegations(delegations(&owned));
+        assert_eq!(ceremony_payload(&s, &md).unwrap_err().field, want);
+        let text = String::from_utf8(bytes).unwrap().replacen(
+            "\"x-rstuf-key-name\": \"carol\"",
+            "\"x-rstuf-key-name\": \"carol\", \"x-tuf-on-ci-keyowner\": \"@carol\"",
+            1,
+        );
+        assert!(text.contains("x-tuf-on-ci-keyowner"), "{text}");
+        assert_eq!(
+            read_ceremony_payload("p.json", text.as_bytes())
+                .unwrap_err()
+                .field,
+            want
+        );
+        // No role: refused both ways too.
+        s.layout = Layout::Delegations(Value::parse(br#"{"keys": {}, "roles": []}"#).unwrap());
+        assert!(ceremony_payload(&s, &md).is_err());
     }
 
     #[test]
