@@ -526,6 +526,7 @@ fn read_entry(
 fn read_delegation(v: Value, at: &str) -> Result<OnlineDelegation, String> {
     let mut f = Fields::new(v, at).map_err(field)?;
     let name = f.string("name").map_err(field)?;
+    edit::check_role_name(&name).map_err(|e| field(format!("{}: {e}", f.child("name"))))?;
     let paths = f
         .opt_string_array("paths")
         .map_err(field)?
@@ -681,6 +682,73 @@ mod tests {
             assert!(
                 e.starts_with(MANIFEST_FILE) && e.contains(want),
                 "{text}: {e}"
+            );
+        }
+    }
+
+    /// Paths and role names a hostile manifest may carry: absolute, traversal, NUL, backslash,
+    /// doubled `/`; a delegated role named like a path or a top-level role. Each is refused at
+    /// the import, naming the manifest, the field and the value, before any review.
+    #[test]
+    fn hostile_paths_and_role_names_are_refused_at_the_import() {
+        let key = r#"{"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": "0000000000000000000000000000000000000000000000000000000000000000"}, "x-tuf-on-ci-online-uri": "gcpkms:x"}"#;
+        let target = |path: &str| {
+            format!(
+                r#"{{"_type": "conclave-publish-targets", "targets": [{{"path": {path}, "action": "remove"}}]}}"#
+            )
+        };
+        let delegation = |name: &str, pattern: &str| {
+            format!(
+                r#"{{"_type": "conclave-publish-targets", "delegation": {{"name": {name}, "paths": [{pattern}], "threshold": 1, "keys": [{key}]}}}}"#
+            )
+        };
+        let cases = [
+            (
+                target(r#""/etc/passwd""#),
+                "$.targets[0].path: the target path \"/etc/passwd\" has an empty",
+            ),
+            (
+                target(r#""a/../../x""#),
+                "$.targets[0].path: the target path \"a/../../x\" has an empty",
+            ),
+            (
+                target(r#""a//b""#),
+                "$.targets[0].path: the target path \"a//b\" has an empty",
+            ),
+            (
+                target(r#""a\u0000b""#),
+                "$.targets[0].path: the target path \"a",
+            ),
+            (
+                target(r#""a\\b""#),
+                "$.targets[0].path: the target path \"a",
+            ),
+            (
+                target(r#""C:x""#),
+                "$.targets[0].path: the target path \"C:x\" has the character ':'",
+            ),
+            (
+                delegation(r#""npm""#, r#""/npm/*""#),
+                "$.delegation.paths[0]: the pattern \"/npm/*\" has an empty",
+            ),
+            (
+                delegation(r#""../x""#, r#""npm/*""#),
+                "$.delegation.name: role name \"../x\": must be usable as a file name",
+            ),
+            (
+                delegation(r#""a\u0000b""#, r#""npm/*""#),
+                "$.delegation.name: role name \"a",
+            ),
+            (
+                delegation(r#""timestamp""#, r#""npm/*""#),
+                "$.delegation.name: role name \"timestamp\": is a top-level role name",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = Publication::read(&manifest(&text), &files(&[]), 100).unwrap_err();
+            assert!(
+                e.starts_with(&format!("{MANIFEST_FILE}: {want}")),
+                "{text}:\n{e}"
             );
         }
     }

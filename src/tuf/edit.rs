@@ -316,7 +316,9 @@ pub fn set_target(targets: &mut Targets, path: &str, file: TargetFile) -> Result
     Ok(())
 }
 
-fn check_role_name(name: &str) -> Result<(), EditError> {
+/// Check a delegated role's name: usable as a file name (no `/`, `\`, NUL, `.` or `..`, no
+/// name that reads as a versioned file such as `2.x`) and not a top-level role's name.
+pub fn check_role_name(name: &str) -> Result<(), EditError> {
     if !is_safe_file_name(name)
         || name.starts_with(|c: char| c.is_ascii_digit()) && name.contains('.')
     {

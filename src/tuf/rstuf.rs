@@ -31,6 +31,9 @@ pub const CEREMONY_PAYLOAD: &str = "ceremony-payload.json";
 pub const UPDATE_PAYLOAD: &str = "update-payload.json";
 /// See [`CEREMONY_PAYLOAD`].
 pub const SIGN_PAYLOAD: &str = "sign-payload.json";
+/// The smallest root threshold a bootstrap in RSTUF's model writes (the bootstrap-rstuf
+/// script's `root_threshold` has the same minimum; this holds whatever a script says).
+pub const MIN_ROOT_THRESHOLD: u64 = 2;
 /// The roles RSTUF signs online, all with the one online key.
 pub const ONLINE_ROLES: [RoleType; 3] =
     [RoleType::Targets, RoleType::Snapshot, RoleType::Timestamp];
@@ -181,12 +184,19 @@ pub fn online_key<'r>(file: &str, root: &'r Root) -> Result<(KeyId, &'r Key), Rs
 /// with only `x-rstuf-*` custom fields. `file` names where the text came from.
 pub fn parse_delegations(file: &str, text: &str) -> Result<Value, RstufError> {
     let v = Value::parse(text.as_bytes()).map_err(|e| err(file, "$", format!("not JSON: {e}")))?;
-    let d = super::metadata::Delegations::from_value(v.clone(), "$")
+    check_delegations(file, &v, "$")?;
+    Ok(v)
+}
+
+/// The rules of [`parse_delegations`] for a delegations value found at JSON path `at` of
+/// `file` (`$` for the parameter's text, `$.settings.roles.delegations` in a payload).
+fn check_delegations(file: &str, v: &Value, at: &str) -> Result<(), RstufError> {
+    let d = super::metadata::Delegations::from_value(v.clone(), at)
         .map_err(|e| err(file, e.path.clone(), e.message.clone()))?;
     if d.roles.as_ref().is_none_or(Vec::is_empty) {
         return Err(err(
             file,
-            "$.roles",
+            format!("{at}.roles"),
             "custom delegations need at least one role (hash bins are the bins setting)",
         ));
     }
@@ -195,13 +205,13 @@ pub fn parse_delegations(file: &str, text: &str) -> Result<Value, RstufError> {
             if !field.starts_with(CUSTOM_PREFIX) {
                 return Err(err(
                     file,
-                    format!("$.keys.{}.{}", show(id.as_str()), show(field)),
+                    format!("{at}.keys.{}.{}", show(id.as_str()), show(field)),
                     "RSTUF's API drops key fields other than x-rstuf-*",
                 ));
             }
         }
     }
-    Ok(v)
+    Ok(())
 }
 
 /// Check a root is in RSTUF's model: keys carry only `x-rstuf-*` custom fields, root keys are
@@ -254,6 +264,15 @@ pub fn new_root(
     expires: time::OffsetDateTime,
 ) -> Result<Root, RstufError> {
     let file = "root v1";
+    if threshold < MIN_ROOT_THRESHOLD {
+        return Err(err(
+            file,
+            "$.signed.roles.root.threshold",
+            format!(
+                "{threshold}: an RSTUF root needs at least {MIN_ROOT_THRESHOLD} root signatures"
+            ),
+        ));
+    }
     let mut roles = vec![super::edit::RoleKeys {
         role: RoleType::Root,
         keys: root_keys.to_vec(),
@@ -337,6 +356,7 @@ fn check_settings(file: &str, s: &Settings) -> Result<Value, RstufError> {
                     "custom delegations need a \"roles\" member",
                 ));
             }
+            check_delegations(file, d, "$.settings.roles.delegations")?;
             roles.insert("delegations".into(), d.clone());
         }
     }
@@ -1178,6 +1198,54 @@ mod tests {
         assert!(broken("\"sig\": \"", "\"sig\": \"00").contains("$.metadata.root.signatures"));
     }
 
+    /// Custom delegations in a payload follow the rules of the `delegations` parameter both
+    /// ways (written and read back): keys carry only `x-rstuf-*` fields, at least one role.
+    #[test]
+    fn payload_delegations_keep_only_rstuf_key_fields_both_ways() {
+        let a = signer(1, "alice");
+        let mut md = Metadata::new(root_v1(&[&a, &signer(2, "bob")], 2));
+        sign_metadata(&mut md, &mut signer(1, "alice")).unwrap();
+        let carol = signer(3, "carol").key().clone();
+        let id = carol.key_id();
+        let delegations = |key: &Key| {
+            Value::parse(
+                format!(
+                    r#"{{"keys": {{"{id}": {}}}, "roles": [{{"name": "claimed", "keyids": ["{id}"], "threshold": 1, "paths": ["claimed/*"], "terminating": true}}]}}"#,
+                    String::from_utf8(key.to_value().canonical_bytes()).unwrap()
+                )
+                .as_bytes(),
+            )
+            .unwrap()
+        };
+        let mut s = bins();
+        s.layout = Layout::Delegations(delegations(&carol));
+        let bytes = ceremony_payload(&s, &md).unwrap();
+        assert_eq!(read_ceremony_payload("p.json", &bytes).unwrap().0, s);
+        // The same key with a field RSTUF's API drops (same key id: the id is not checked here).
+        let mut owned = carol.clone();
+        owned
+            .unrecognized
+            .insert("x-tuf-on-ci-keyowner".into(), "@carol".into());
+        let want = format!("$.settings.roles.delegations.keys.{id}.x-tuf-on-ci-keyowner");
+        s.layout = Layout::Delegations(delegations(&owned));
+        assert_eq!(ceremony_payload(&s, &md).unwrap_err().field, want);
+        let text = String::from_utf8(bytes).unwrap().replacen(
+            "\"x-rstuf-key-name\": \"carol\"",
+            "\"x-rstuf-key-name\": \"carol\", \"x-tuf-on-ci-keyowner\": \"@carol\"",
+            1,
+        );
+        assert!(text.contains("x-tuf-on-ci-keyowner"), "{text}");
+        assert_eq!(
+            read_ceremony_payload("p.json", text.as_bytes())
+                .unwrap_err()
+                .field,
+            want
+        );
+        // No role: refused both ways too.
+        s.layout = Layout::Delegations(Value::parse(br#"{"keys": {}, "roles": []}"#).unwrap());
+        assert!(ceremony_payload(&s, &md).is_err());
+    }
+
     #[test]
     fn the_trusted_root_is_anchored_in_the_appliances_root_or_its_next_version() {
         let (a, b, m) = (signer(1, "alice"), signer(2, "bob"), signer(7, "alice"));
@@ -1312,6 +1380,21 @@ mod tests {
         );
     }
 
+    /// Root v1 in RSTUF's model: threshold 2 or more, whatever the script allows.
+    #[test]
+    fn a_new_root_needs_a_threshold_of_two() {
+        let (a, b) = (signer(1, "alice"), signer(2, "bob"));
+        let keys = [a.key().clone(), b.key().clone()];
+        let at = datetime!(2031-01-01 0:00 UTC);
+        for t in [0, 1] {
+            let e = super::new_root(&keys, t, &online(), at).unwrap_err();
+            assert_eq!(e.field, "$.signed.roles.root.threshold", "{e}");
+        }
+        let r = super::new_root(&keys, 2, &online(), at).unwrap();
+        assert_eq!(r.role(RoleType::Root).threshold, 2);
+        check_model("r.json", &r).unwrap();
+    }
+
     #[test]
     fn named_keys_keep_only_rstuf_fields() {
         let a = SoftwareSigner::from_seed(Algorithm::Ed25519, &[1; 48]).unwrap();
@@ -1386,6 +1469,63 @@ mod tests {
                 "{{\n  \"role\": \"root\",\n  \"signature\": {{\n    \"keyid\": \"{}\",\n    \"sig\": \"abcd\"\n  }}\n}}\n",
                 c.key().key_id()
             )
+        );
+    }
+
+    /// A pending file with more than Conclave writes: RSTUF's `message` beside `data`, another
+    /// pending role, an unknown field in the root's `signed` (signed as received), and a key
+    /// field RSTUF's API would drop (refused, naming the field under the pending root).
+    #[test]
+    fn pending_files_with_extra_fields() {
+        let (a, b) = (signer(1, "alice"), signer(2, "bob"));
+        let mut v1 = Metadata::new(root_v1(&[&a, &b], 2));
+        sign_metadata(&mut v1, &mut signer(1, "alice")).unwrap();
+        let with = |root: &Metadata<Root>| {
+            let v = Value::parse(&pending_json(root, None)).unwrap();
+            let Value::Object(mut top) = v else { panic!() };
+            top.insert("message".into(), "Metadata role(s) pending signing".into());
+            let Some(Value::Object(d)) = top.get_mut("data") else {
+                panic!()
+            };
+            let Some(Value::Object(m)) = d.get_mut("metadata") else {
+                panic!()
+            };
+            m.insert("bins-0".into(), Value::Object(Map::new()));
+            Value::Object(top).to_pretty_json().into_bytes()
+        };
+        let p = parse_pending("p.json", &with(&v1)).unwrap();
+        assert_eq!(p.other_roles, ["bins-0"]);
+        let r = review_pending("p.json", &p).unwrap();
+        assert!(
+            r.lines
+                .contains(&"also pending, not signed here: bins-0".to_string()),
+            "{:?}",
+            r.lines
+        );
+        // An unknown field in signed: kept, and it is what the signatures cover.
+        let mut extra = v1.signed().clone();
+        extra.unrecognized.insert("x-note".into(), "kept".into());
+        let mut v1x = Metadata::new(extra);
+        sign_metadata(&mut v1x, &mut signer(1, "alice")).unwrap();
+        let p = parse_pending("p.json", &with(&v1x)).unwrap();
+        assert_eq!(p.root.signed_bytes(), v1x.signed_bytes());
+        assert!(String::from_utf8_lossy(p.root.signed_bytes()).contains("\"x-note\":\"kept\""));
+        assert_eq!(
+            review_pending("p.json", &p).unwrap().by_self.signed.len(),
+            1
+        );
+        // A key field RSTUF's API drops: refused under the pending root, by field.
+        let mut k = b.key().clone();
+        k.unrecognized
+            .insert("x-tuf-on-ci-keyowner".into(), "@bob".into());
+        let mut r = v1.signed().clone();
+        remove_root_key(&mut r, RoleType::Root, &b.key().key_id()).unwrap();
+        let id = add_root_key(&mut r, RoleType::Root, k).unwrap();
+        let p = parse_pending("p.json", &with(&Metadata::new(r))).unwrap();
+        let e = review_pending("p.json", &p).unwrap_err();
+        assert_eq!(
+            e.field,
+            format!("$.data.metadata.root.signed.keys.{id}.x-tuf-on-ci-keyowner")
         );
     }
 

@@ -2282,6 +2282,136 @@ mod tests {
         );
     }
 
+    /// A key of a type Conclave cannot use, as tuf-on-ci writes it (`sigstore-oidc` keyholder,
+    /// securesystemslib's ML-DSA), owned by `owner`.
+    fn unusable_key(json: &str) -> Key {
+        crate::tuf::metadata::key_from_value(Value::parse(json.as_bytes()).unwrap(), "$").unwrap()
+    }
+
+    /// A root whose root role lists a sigstore-oidc keyholder and an ML-DSA keyholder beside
+    /// @alice (threshold 1): the review passes every rule, shows both keys as keys Conclave
+    /// cannot use and never counts them (not even a signature already in the file, which is
+    /// not a failure), and applying @alice's signature keeps their signatures and every field
+    /// (sigstore's `bundle`) as they are.
+    #[test]
+    fn keys_conclave_cannot_use_are_shown_never_counted_and_never_a_failure() {
+        let now = time::macros::datetime!(2026-06-01 00:00 UTC);
+        let mut alice = person(1, "@alice");
+        let online = person(3, "@online").key().clone();
+        let oidc = unusable_key(
+            r#"{"keytype": "sigstore-oidc", "scheme": "Fulcio", "keyval": {"identity": "carol@example.com", "issuer": "https://github.com/login/oauth"}, "x-tuf-on-ci-keyowner": "@carol"}"#,
+        );
+        let mldsa = unusable_key(
+            r#"{"keytype": "ml-dsa", "scheme": "ml-dsa-65/1", "keyval": {"public": "MIIHsjALBglghkgBZQMEAxIDggehAA=="}, "x-tuf-on-ci-keyowner": "@dave"}"#,
+        );
+        let alice_key = alice.key().clone();
+        let root_with = |version: u64, days: i64| {
+            let mut r = tuf_on_ci_root(&alice_key, &online, version, now + Duration::days(days));
+            for k in [&oidc, &mldsa] {
+                r.keys.push((k.key_id(), k.clone()));
+                r.role_mut(RoleType::Root).unwrap().keyids.push(k.key_id());
+            }
+            r.keys.sort_by(|a, b| a.0.cmp(&b.0));
+            r
+        };
+        // A sigstore signature: base64 in `sig`, the bundle beside it (securesystemslib's
+        // SigstoreSigner); an ML-DSA signature Conclave cannot check.
+        let mut bundle = Map::new();
+        bundle.insert(
+            "mediaType".into(),
+            "application/vnd.dev.sigstore.bundle+json;version=0.3".into(),
+        );
+        let carol_sig = Signature {
+            keyid: oidc.key_id(),
+            sig: "MEUCIQDx/+base64==".into(),
+            unrecognized: [("bundle".to_string(), Value::Object(bundle))]
+                .into_iter()
+                .collect(),
+        };
+        let dave_sig = Signature {
+            keyid: mldsa.key_id(),
+            sig: "00ff".into(),
+            unrecognized: Map::new(),
+        };
+        let mut v1 = Metadata::new(root_with(1, 300));
+        crate::signer::sign_metadata(&mut v1, &mut alice).unwrap();
+        v1.signatures.push(carol_sig.clone());
+        v1.signatures.push(dave_sig.clone());
+        let kg = MetadataFolder {
+            label: "main".into(),
+            files: vec![
+                ("root.json".into(), file(&v1)),
+                ("root_history/1.root.json".into(), file(&v1)),
+            ],
+        };
+        let mut v2 = Metadata::new(root_with(2, 200));
+        v2.signatures.push(Signature {
+            keyid: alice.key().key_id(),
+            sig: String::new(),
+            unrecognized: Map::new(),
+        });
+        v2.signatures.push(carol_sig.clone());
+        v2.signatures.push(Signature {
+            keyid: mldsa.key_id(),
+            sig: String::new(),
+            unrecognized: Map::new(),
+        });
+        let bytes = file(&v2);
+        let mut ev = kg.clone();
+        ev.label = "event".into();
+        ev.files[0].1 = bytes.clone();
+        ev.files.push(("root_history/2.root.json".into(), bytes));
+
+        let r = review_event(&ev, &kg, now).unwrap();
+        assert!(r.failures.is_empty(), "never a failure:\n{}", r.text);
+        for want in [
+            "@carol [sigstore-oidc/Fulcio: a key type Conclave cannot use (never counted here)]",
+            "@dave [ml-dsa/ml-dsa-65/1: a key type Conclave cannot use (never counted here)]",
+            "signatures for the root v2 (this event): 0 of 3 keys signed, threshold 1",
+            "signatures for the known-good root v1: 0 of 3 keys signed, threshold 1",
+        ] {
+            assert!(r.text.contains(want), "missing {want:?} in:\n{}", r.text);
+        }
+        // Only @alice's token key has a slot to sign.
+        let plan = r.slots_for(&alice.key().public_key().unwrap().material());
+        assert_eq!(plan, [(0, vec![alice.key().key_id()])]);
+
+        let sig = alice.sign(r.changed[0].md.signed_bytes()).unwrap();
+        let detached = DetachedSignature {
+            source: "alice.bundle".into(),
+            version: 2,
+            signed_sha256: sha256_hex(r.changed[0].md.signed_bytes()),
+            keyid: alice.key().key_id(),
+            sig: hex::encode(&sig),
+        };
+        let done = apply_signatures(&ev, Some(&v1), &[detached]).unwrap();
+        let signed = Metadata::<Root>::from_bytes(&done.files[0].1).unwrap();
+        assert_eq!(signed.signed_bytes(), r.changed[0].md.signed_bytes());
+        assert_eq!(
+            signed.signatures.iter().find(|s| s.keyid == oidc.key_id()),
+            Some(&carol_sig),
+            "the sigstore signature and its bundle are kept"
+        );
+        let counts = ChangedRole {
+            md: AnyMetadata::Root(signed.clone()),
+            ..r.changed[0].clone()
+        }
+        .status();
+        for (by, c) in counts {
+            assert_eq!(c.signed, [alice.key().key_id()], "{by}: only @alice counts");
+            assert!(c.verified(), "{by}");
+        }
+        // A signature under the sigstore key id is refused: Conclave cannot check it.
+        let forged = DetachedSignature {
+            source: "carol.bundle".into(),
+            version: 2,
+            signed_sha256: sha256_hex(r.changed[0].md.signed_bytes()),
+            keyid: oidc.key_id(),
+            sig: hex::encode(&sig),
+        };
+        assert!(apply_signatures(&ev, Some(&v1), &[forged]).is_err());
+    }
+
     /// A known-good state for invites: root v1 by @alice (and an online key), signed; and
     /// @bob's token key (no owner field yet).
     fn invite_known_good(now: OffsetDateTime) -> (SoftwareSigner, SoftwareSigner, MetadataFolder) {
