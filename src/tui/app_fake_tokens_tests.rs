@@ -12,8 +12,10 @@ use crate::driver::fake_tokens::{FakeTokens, KEYHOLDERS, bootstrap_on_fakes, pin
 use crate::tui::state::Message;
 use crate::tui::state::Prompt;
 
-/// A key, and the token job it started (if any) waited for and applied.
+/// A key, pressed once the screen shows the tokens as they are (the terminal asks them about
+/// once a second), and the token job it started (if any) waited for and applied.
 fn press(app: &mut App, code: KeyCode) {
+    app.refresh_tokens();
     press_now(app, code);
     app.wait_idle();
 }
