@@ -2509,6 +2509,12 @@ impl App {
     ) -> Option<DriverError> {
         match result {
             Ok(ev) => {
+                // What an interrupted generation left and the driver removed first: reported
+                // here, recorded with the key.
+                let found = self
+                    .session()
+                    .map(Session::pending_notes)
+                    .unwrap_or_default();
                 self.record(keyholder, ev, "");
                 if !self.message.as_ref().is_some_and(|m| m.error) {
                     let id = self
@@ -2523,8 +2529,12 @@ impl App {
                         || "in the token".to_string(),
                         |s| format!("in PIV slot {s} of the token"),
                     );
+                    let before = found
+                        .iter()
+                        .map(|f| format!(". First {f} (recorded)"))
+                        .collect::<String>();
                     self.message = Some(ok(format!(
-                        "Key of {keyholder} generated {place}, self-test passed: key id {id}"
+                        "Key of {keyholder} generated {place}, self-test passed: key id {id}{before}"
                     )));
                 }
                 None
