@@ -59,7 +59,11 @@ impl TokenLookup {
 
     /// The present token holding the key `who` signs with under `keyid` (the session's
     /// [`Session::next_signing_token`] lookup).
-    pub fn token_holding(&self, who: &str, keyid: &KeyId) -> Result<Option<TokenDesc>, DriverError> {
+    pub fn token_holding(
+        &self,
+        who: &str,
+        keyid: &KeyId,
+    ) -> Result<Option<TokenDesc>, DriverError> {
         token_holding(self.module.as_ref(), who, &self.plan, &self.engine, keyid)
     }
 

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use zeroize::Zeroizing;
 
+use super::poller::{self, Polled, Poller, Question, TokenGate};
 use super::state::{
     DigestRow, Message, Meter, Prompt, QrOverlay, ReviewPane, Screen, SignerRow, TokenRow,
     TokenStatus, ViewState,
 };
-use super::poller::{self, Poller, Polled, Question, TokenGate};
 use super::view;
 use super::worker::{self, Job, JobDone, Waited};
 use crate::ceremony::engine::{
@@ -303,8 +303,10 @@ pub struct App {
     poller: Option<Poller>,
     /// Held by whichever thread calls the token module: the poller or the token worker.
     gate: TokenGate,
-    /// The last poll answer applied (answers are applied in order).
+    /// The number of the last poll answer applied (answers are applied in order).
     polled: u64,
+    /// The number of the last poll asked.
+    poll_id: u64,
     /// The question the last poll asked.
     asked: Option<Question>,
     /// Why the ceremony given on the command line could not be opened ([`App::opening`]).
@@ -424,6 +426,7 @@ impl App {
             poller: None,
             gate: TokenGate::default(),
             polled: 0,
+            poll_id: 0,
             asked: None,
             open_error: None,
             applied: None,
@@ -791,9 +794,10 @@ impl App {
         if self.poller.is_none() {
             self.poller = Poller::start(self.gate.clone());
         }
+        self.poll_id += 1;
+        let id = self.poll_id;
         let request = match &mut self.poller {
             Some(p) => {
-                let id = p.next_id();
                 match p.ask(poller::Request {
                     id,
                     question,
@@ -807,7 +811,7 @@ impl App {
                 }
             }
             None => poller::Request {
-                id: self.polled + 1,
+                id,
                 question,
                 lookup,
             },
@@ -822,7 +826,7 @@ impl App {
     /// A poll's answer: applied if it answers the question the screen would ask now, else
     /// dropped (the ceremony moved on, or a newer answer was applied).
     fn polled(&mut self, polled: Polled) {
-        if polled.id <= self.polled && self.polled != 0 {
+        if polled.id <= self.polled {
             return;
         }
         if self.poll_question().as_ref() != Some(&polled.question) {
@@ -1924,23 +1928,22 @@ impl App {
             self.after_poll(AfterPoll::TokenThen(who, question, action));
             return;
         }
-        if let Pending::SealSign { .. } = action {
-            if let Some((w, Some(t))) = &self.sealing
-                && *w == who
-            {
-                if t.pin.locked {
-                    self.message = Some(Message {
-                        error: true,
-                        text: format!(
-                            "{t}: the PIN is locked; the token's security officer must unlock it"
-                        ),
-                    });
-                } else {
-                    let q = format!("{question} (token {}, serial {})", t.label, t.serial);
-                    self.confirm(q, action);
-                }
-                return;
+        if let Pending::SealSign { .. } = action
+            && let Some((w, Some(t))) = &self.sealing
+            && *w == who
+        {
+            if t.pin.locked {
+                self.message = Some(Message {
+                    error: true,
+                    text: format!(
+                        "{t}: the PIN is locked; the token's security officer must unlock it"
+                    ),
+                });
+            } else {
+                let q = format!("{question} (token {}, serial {})", t.label, t.serial);
+                self.confirm(q, action);
             }
+            return;
         }
         if let Pending::Sign { .. } = action {
             // The token that holds the key to sign with (a keyholder replacing their own token
@@ -3460,10 +3463,10 @@ impl App {
             .waiting_for_tokens
             .as_ref()
             .is_some_and(|(_, since)| since.elapsed().as_secs() >= 1);
-        if v.message.is_none() || waited {
-            if let Some(note) = self.poll_note() {
-                v.message = Some(ok(note));
-            }
+        if (v.message.is_none() || waited)
+            && let Some(note) = self.poll_note()
+        {
+            v.message = Some(ok(note));
         }
         v
     }
@@ -4250,6 +4253,47 @@ mod tests {
         assert_eq!(rows[0].flags, "PIN LOCKED");
         let (status, _) = token_status(&Err("C_GetSlotList failed".into()), "x", "bob");
         assert!(matches!(status, TokenStatus::Error(_)));
+    }
+
+    /// A ceremony given on the command line is opened once the UI is on screen: the screen
+    /// says what it waits for while the module loads; a module that cannot be loaded ends the
+    /// UI with the error for the command to print.
+    #[test]
+    fn a_ceremony_given_on_the_command_line_is_opened_with_the_ui_on_screen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let not_a_module = tmp.path().join("not-a-module.so");
+        std::fs::write(&not_a_module, b"not a shared library").unwrap();
+        let plan = Plan {
+            module: Some(crate::driver::module::ChosenModule {
+                path: not_a_module.clone(),
+                chosen_by: crate::config::ModuleChoice::Flag(not_a_module),
+                purpose: crate::driver::module::ModuleUse::Ceremony { practice: true },
+            }),
+            ..Plan::default()
+        };
+        let ws = Workspace {
+            dir: tmp.path().join("ws"),
+        };
+        std::fs::create_dir_all(&ws.dir).unwrap();
+        let text = crate::driver::shipped_script("bootstrap-root").unwrap();
+        let mut app = App::opening(
+            ws,
+            "bootstrap-root".into(),
+            text.into(),
+            tmp.path().join("sys"),
+            Some(plan),
+        );
+        let v = app.view_state();
+        let shown = format!("{:?} {:?}", v.banner, v.message);
+        assert!(
+            shown.contains("working: opening the ceremony bootstrap-root")
+                && shown.contains("Opening the ceremony bootstrap-root in"),
+            "{shown}"
+        );
+        app.wait_idle();
+        assert!(app.quit);
+        let e = app.take_open_error().expect("the module error");
+        assert!(e.to_string().contains("not-a-module.so"), "{e}");
     }
 
     /// The welcome waits for Enter: other keys (here the choice's Down and Enter's neighbours)

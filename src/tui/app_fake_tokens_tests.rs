@@ -679,7 +679,11 @@ fn a_poll_answer_for_a_step_the_ceremony_has_left_is_dropped() {
     let (_tmp, mut app) = open(&fakes, true);
     answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
     app.refresh_tokens();
-    assert!(screen(&app).contains("label: \"carol\""), "{}", screen(&app));
+    assert!(
+        screen(&app).contains("label: \"carol\""),
+        "{}",
+        screen(&app)
+    );
     // Carol's token is taken out; the next poll sees it gone but answers late.
     fakes.remove("carol");
     let stuck = fakes.hold_next_listing();
@@ -706,7 +710,11 @@ fn a_poll_answer_for_a_step_the_ceremony_has_left_is_dropped() {
     );
     // An answer for the ceremony as it is now is applied.
     app.refresh_tokens();
-    assert!(!screen(&app).contains("label: \"carol\""), "{}", screen(&app));
+    assert!(
+        !screen(&app).contains("label: \"carol\""),
+        "{}",
+        screen(&app)
+    );
     assert!(screen(&app).contains("label: \"bob\""), "{}", screen(&app));
 }
 
@@ -797,7 +805,12 @@ fn a_key_generation_stopped_by_ctrl_c_leaves_a_pair_the_resumed_ceremony_removes
     assert!(leftover < generated, "{transcript}");
     // The key recorded is the one on the token: alice signs with it later.
     let tokens = s.token_module().find_token("alice").unwrap();
-    let keys = s.token_module().open(&tokens, false).unwrap().keys().unwrap();
+    let keys = s
+        .token_module()
+        .open(&tokens, false)
+        .unwrap()
+        .keys()
+        .unwrap();
     let recorded = s.engine.generated_keys()[0].2.key_id();
     assert!(
         keys.iter()

@@ -54,7 +54,7 @@ pub(super) struct Question {
 
 /// A poll's answer.
 pub struct Polled {
-    /// The request's number (increasing).
+    /// The request's number (increasing for the life of the UI).
     pub(super) id: u64,
     /// The question it answers.
     pub(super) question: Question,
@@ -116,7 +116,6 @@ pub(super) struct Poller {
     answers: Receiver<Polled>,
     /// The newest request not answered yet, and when it was sent.
     pub(super) waiting: Option<(u64, Instant)>,
-    next: u64,
 }
 
 /// How waiting for an answer ended.
@@ -142,15 +141,7 @@ impl Poller {
             requests: req_tx,
             answers: ans_rx,
             waiting: None,
-            next: 1,
         })
-    }
-
-    /// The number the next request gets.
-    pub(super) fn next_id(&mut self) -> u64 {
-        let id = self.next;
-        self.next += 1;
-        id
     }
 
     /// Send a request; `Err` gives it back when the thread is gone.
