@@ -660,6 +660,15 @@ fn a_token_listing_that_hangs_leaves_the_screen_drawn_and_the_pin_prompt_typed_i
     let drawn = draw(&app);
     assert!(drawn.contains("PIN of token alice"), "{drawn}");
     assert!(!app.busy(), "no token work started yet");
+    // A few seconds on, the screen says the tokens have not answered.
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    a_second_passes(&mut app);
+    let shown = screen(&app);
+    assert!(
+        shown.contains("The tokens have not answered for 3 s"),
+        "{shown}"
+    );
+    assert!(shown.contains("PIN of token alice"), "{shown}");
     assert_eq!(fakes.calls_waiting(), 1, "the listing still hangs");
     // The module answers; the PIN typed goes to the token.
     stuck.open();
