@@ -3,7 +3,9 @@
 //! token can hang (a YubiHSM connector timing out, a PIN-pad reader, a TPM behind a stuck
 //! resource manager), so the asking runs on a poller thread of its own and its answer comes
 //! back as a message ([`super::app::Msg::Polled`]). Keys are handled meanwhile as always (a PIN
-//! typed while a poll runs reaches its prompt); the screen shows the last answer.
+//! typed into an open prompt while a poll runs reaches it); the screen shows the last answer.
+//! Only an action that names the present token right after the ceremony changed (a step, a
+//! signature, a token job) waits for the next answer, saying so (Esc stops waiting).
 //!
 //! Each request carries the question it answers ([`Question`]: the state of the ceremony and
 //! who is looked up for); an answer is applied only if the UI would ask the same question when
