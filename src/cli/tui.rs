@@ -76,7 +76,9 @@ pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
             let ws = ws.ok_or_else(|| {
                 CliError::Usage("--script needs --workspace DIR (or choose both in the UI)".into())
             })?;
-            App::open(&ws, &name, &text, sys, Some(plan)).map_err(super::rehearse::map)?
+            // Opened on the token worker once the UI is on screen (a hung module or token
+            // never leaves a blank terminal).
+            App::opening(ws, name, text, sys.to_path_buf(), Some(plan))
         }
         None => App::new(Phase::Choose {
             ws,
@@ -127,6 +129,9 @@ pub fn finish_ui(app: App, head: &str) -> Result<Outcome, CliError> {
     let mut app = app;
     let early =
         crate::tui::run_owned(&mut app).map_err(|e| CliError::Io(format!("the terminal: {e}")))?;
+    if let Some(e) = app.take_open_error() {
+        return Err(super::rehearse::map(e));
+    }
     if let Some(m) = early {
         return Err(CliError::Io(match app.abandoned_note() {
             Some(note) => format!("{m}; {note}"),
@@ -150,7 +155,13 @@ pub fn finish_ui(app: App, head: &str) -> Result<Outcome, CliError> {
 pub fn rehearse(ws: &Workspace, script: &str) -> Result<Outcome, CliError> {
     let text = shipped_script(script)
         .ok_or_else(|| CliError::Usage(format!("no shipped ceremony script named \"{script}\"")))?;
-    let app = App::open(ws, script, text, Path::new("/sys"), None).map_err(super::rehearse::map)?;
+    let app = App::opening(
+        ws.clone(),
+        script.to_string(),
+        text.to_string(),
+        Path::new("/sys").to_path_buf(),
+        None,
+    );
     finish_ui(
         app,
         &format!(

@@ -448,6 +448,20 @@ impl Session {
         Ok(())
     }
 
+    /// What the machine found while making the last event (half-made key objects it removed)
+    /// and records with the next one: the texts, for the screen to report.
+    pub fn pending_notes(&self) -> Vec<String> {
+        self.notes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(|e| match e {
+                Event::Exception { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Record `text` as an exception by Conclave with the next event (what the machine found
     /// while making another event).
     fn note_exception(&self, text: String) {

@@ -27,7 +27,11 @@
 //!
 //! A slow device is emulated too ([`FakeTokens::hold_next_login`]): `C_Login` that does not
 //! return until the test lets it, as a PIN pad waits for the keyholder at the reader and a
-//! YubiHSM 2 over USB or a TPM takes seconds per operation.
+//! YubiHSM 2 over USB or a TPM takes seconds per operation. Likewise `C_GenerateKeyPair`
+//! ([`FakeTokens::hold_next_generation`]: the pair is on the token, the answer has not come
+//! back yet) and a stuck module ([`FakeTokens::hold_next_listing`]: `C_GetSlotList` that does
+//! not return, as yubihsm_pkcs11 waiting for a connector that times out, or tpm2-pkcs11 behind
+//! a stuck resource manager).
 //!
 //! A [`FakeTokens`] is a shared handle: a test keeps a clone to take a token out, put it back
 //! or lock it while a session uses another clone.
@@ -78,6 +82,9 @@ struct FakeToken {
     logins: PinAttempts,
     /// SLOW DEVICE: the next `C_Login` waits for this gate ([`FakeTokens::hold_next_login`]).
     held_login: Option<Receiver<()>>,
+    /// SLOW DEVICE: the next `C_GenerateKeyPair` answers when this gate opens
+    /// ([`FakeTokens::hold_next_generation`]).
+    held_generation: Option<Receiver<()>>,
     keys: Vec<FakeKey>,
 }
 
@@ -113,6 +120,11 @@ struct State {
     tokens: Vec<FakeToken>,
     /// Keys generated so far (to number them).
     generated: u32,
+    /// STUCK MODULE: the next token listing waits for this gate
+    /// ([`FakeTokens::hold_next_listing`]).
+    held_listing: Option<Receiver<()>>,
+    /// Calls waiting at a gate now.
+    waiting: u32,
 }
 
 /// TEST DOUBLE: a set of in-memory tokens (see the module documentation).
@@ -172,6 +184,7 @@ impl FakeTokens {
             hides_keys_until_login: false,
             logins: PinAttempts::default(),
             held_login: None,
+            held_generation: None,
             keys: Vec::new(),
         });
         self
@@ -242,6 +255,41 @@ impl FakeTokens {
         SlowGate(open)
     }
 
+    /// SLOW DEVICE: the next `C_GenerateKeyPair` on `label` makes the pair on the token and
+    /// then does not return until the returned gate is opened (or dropped, or a minute
+    /// passed), as a YubiHSM 2 over a slow connector or a TPM answers seconds after the device
+    /// made the key: a process stopped meanwhile leaves a key pair it never recorded.
+    pub fn hold_next_generation(&self, label: &str) -> SlowGate {
+        let (open, wait) = channel();
+        self.with(label, |t| t.held_generation = Some(wait));
+        SlowGate(open)
+    }
+
+    /// STUCK MODULE: the next listing of the tokens (`C_GetSlotList` and `C_GetTokenInfo`)
+    /// reads the slots and then does not return until the returned gate is opened (or dropped,
+    /// or a minute passed), as yubihsm_pkcs11 does while its connector times out and
+    /// tpm2-pkcs11 behind a stuck resource manager: the answer, when it comes, describes the
+    /// tokens as they were when asked.
+    pub fn hold_next_listing(&self) -> SlowGate {
+        let (open, wait) = channel();
+        self.lock().held_listing = Some(wait);
+        SlowGate(open)
+    }
+
+    /// How many calls wait at a gate now ([`FakeTokens::hold_next_listing`],
+    /// [`FakeTokens::hold_next_generation`], [`FakeTokens::hold_next_login`]).
+    pub fn calls_waiting(&self) -> u32 {
+        self.lock().waiting
+    }
+
+    /// Wait at `gate` (opened, dropped, or a minute: a caller that blocks on it fails its
+    /// test instead of hanging it), counted in [`FakeTokens::calls_waiting`].
+    fn wait_at(&self, gate: &Receiver<()>) {
+        self.lock().waiting += 1;
+        let _ = gate.recv_timeout(std::time::Duration::from_secs(60));
+        self.lock().waiting -= 1;
+    }
+
     /// Make `label` report itself as `manufacturer` `model` with firmware `fw` (as decoded
     /// from the module, see [`crate::signer::pkcs11::decode_firmware`]), with the firmware
     /// advisories Conclave's table gives such a device, as the PKCS#11 module reads them.
@@ -288,13 +336,21 @@ impl TokenModule for FakeTokens {
     }
 
     fn tokens(&self) -> Result<Vec<TokenDesc>, TokenError> {
-        Ok(self
-            .lock()
-            .tokens
-            .iter()
-            .filter(|t| t.present)
-            .map(FakeToken::described)
-            .collect())
+        let (present, held) = {
+            let mut st = self.lock();
+            let present = st
+                .tokens
+                .iter()
+                .filter(|t| t.present)
+                .map(FakeToken::described)
+                .collect();
+            (present, st.held_listing.take())
+        };
+        // A stuck module: the answer comes when let go (without holding the tokens' state).
+        if let Some(gate) = held {
+            self.wait_at(&gate);
+        }
+        Ok(present)
     }
 
     /// As [`crate::signer::pkcs11::Module::find_token`]: several tokens of that name
@@ -423,10 +479,8 @@ impl OpenToken for FakeSession {
             .find(|t| t.desc.serial == self.token.serial)
             .and_then(|t| t.held_login.take());
         if let Some(gate) = held {
-            // Opened or dropped: the device answers now. A gate never opened lets go after
-            // a minute, so a caller that blocks on the login fails its test instead of
-            // hanging it.
-            let _ = gate.recv_timeout(std::time::Duration::from_secs(60));
+            // Opened or dropped: the device answers now.
+            self.fakes.wait_at(&gate);
         }
         let ok = self.on_token("C_Login", |t| {
             if t.tries_left == 0 {
@@ -547,7 +601,7 @@ impl OpenToken for FakeSession {
             key: key.clone(),
             ec_params: Vec::new(),
         };
-        self.on_token("C_GenerateKeyPair", |t| {
+        let held = self.on_token("C_GenerateKeyPair", |t| {
             t.keys.push(FakeKey {
                 label,
                 id,
@@ -555,8 +609,12 @@ impl OpenToken for FakeSession {
                 seed,
                 key,
             });
-            Ok(())
+            Ok(t.held_generation.take())
         })?;
+        // A slow device: the pair is made; the answer comes when let go.
+        if let Some(gate) = held {
+            self.fakes.wait_at(&gate);
+        }
         Ok(generated)
     }
 

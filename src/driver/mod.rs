@@ -21,6 +21,7 @@ mod inputs;
 mod lock;
 pub mod log_dir;
 mod log_step;
+mod lookup;
 pub mod module;
 mod plan;
 mod practice;
@@ -43,6 +44,7 @@ pub use checks::{Check, CheckKind, check};
 pub use clock::{Clock, FixedClock, SystemClock, timestamp};
 pub use error::DriverError;
 pub use lock::{LOCK_FILE, WorkspaceLock};
+pub use lookup::TokenLookup;
 pub use plan::Plan;
 pub use practice::{
     PRACTICE_CHILD, PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, PracticeToken, PracticeTokenError,

@@ -65,8 +65,10 @@ pub struct Session {
     pub warnings: Vec<String>,
     /// `None` when the transcript is complete (sealed and signed by every signer).
     pub(super) transcript: Option<TranscriptFile>,
-    /// The tokens: the PKCS#11 module, or a test double in unit tests.
-    pub(super) tokens: Box<dyn TokenModule>,
+    /// The tokens: the PKCS#11 module, or a test double in unit tests. Shared with the
+    /// terminal UI's token poller ([`Session::token_lookup`]), which lists tokens on a thread
+    /// of its own.
+    pub(super) tokens: Arc<dyn TokenModule>,
     /// The PKCS#11 module file and what chose it (`None`: tokens given by the caller).
     pub(super) chosen_module: Option<ChosenModule>,
     /// Held for the session's whole life.
@@ -440,7 +442,7 @@ impl Session {
             repaired,
             warnings: Vec::new(),
             transcript,
-            tokens: module,
+            tokens: Arc::from(module),
             chosen_module,
             _lock: lock,
             online,

@@ -19,7 +19,11 @@ use crate::tuf::key::Algorithm;
 pub type TokenSigner = Box<dyn Signer + Send>;
 
 /// Where the ceremony's tokens are found: the present tokens and a session on one of them.
-pub trait TokenModule: Send {
+/// `Sync`: the terminal UI lists tokens on a poller thread while the ceremony's own work runs
+/// on another (it lets one of them reach the module at a time; see `tui::poller`). A PKCS#11
+/// module is initialised with `CKF_OS_LOCKING_OK` and cryptoki's context may be shared between
+/// threads; the sessions ([`OpenToken`]) stay with the thread that opened them.
+pub trait TokenModule: Send + Sync {
     /// The module as people see it named (its file).
     fn name(&self) -> String;
 

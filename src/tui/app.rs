@@ -10,6 +10,7 @@ use std::sync::Arc;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use zeroize::Zeroizing;
 
+use super::poller::{self, Polled, Poller, Question, TokenGate};
 use super::state::{
     DigestRow, Message, Meter, Prompt, QrOverlay, ReviewPane, Screen, SignerRow, TokenRow,
     TokenStatus, ViewState,
@@ -39,6 +40,9 @@ pub enum Msg {
     /// The token job on the worker thread finished: the ceremony comes back with its typed
     /// result ([`super::worker`]).
     Done(Box<JobDone>),
+    /// The token poller answered ([`super::poller`]): the present tokens and the tokens holding
+    /// the keys the screen waits for (dropped if the ceremony moved on since it was asked).
+    Polled(Box<Polled>),
 }
 
 /// Where the UI is.
@@ -141,6 +145,16 @@ enum Pending {
         purpose: PinFor,
     },
     Quit,
+}
+
+/// What waits for the token poller's answer: an action that tells the room which token is
+/// present, or a PIN prompt that shows the token's PIN-try flags ([`App::after_poll`]).
+#[derive(Debug)]
+enum AfterPoll {
+    /// [`App::token_then`]: who, the question, the action.
+    TokenThen(String, String, Pending),
+    /// [`App::pin`]: the label and what the PIN is for.
+    Pin(String, PinFor),
 }
 
 /// What a typed PIN is for.
@@ -285,6 +299,23 @@ pub struct App {
     /// The token job running on the worker thread: the ceremony is with it until it ends
     /// ([`super::worker`]).
     job: Option<Job>,
+    /// The token poller thread (started at the first poll, [`super::poller`]).
+    poller: Option<Poller>,
+    /// Held by whichever thread calls the token module: the poller or the token worker.
+    gate: TokenGate,
+    /// The number of the last poll answer applied (answers are applied in order).
+    polled: u64,
+    /// The number of the last poll asked.
+    poll_id: u64,
+    /// The question the last poll asked.
+    asked: Option<Question>,
+    /// Why the ceremony given on the command line could not be opened ([`App::opening`]).
+    open_error: Option<DriverError>,
+    /// The question of the last poll answer applied.
+    applied: Option<Question>,
+    /// What runs when the tokens answer, and when it was asked (keys but Esc, `?` and
+    /// Ctrl-C wait meanwhile).
+    waiting_for_tokens: Option<(AfterPoll, std::time::Instant)>,
 }
 
 /// The ceremony left the phase a token job was started for before the job ran (never seen:
@@ -392,12 +423,21 @@ impl App {
             seen_step: String::new(),
             correcting: false,
             job: None,
+            poller: None,
+            gate: TokenGate::default(),
+            polled: 0,
+            poll_id: 0,
+            asked: None,
+            open_error: None,
+            applied: None,
+            waiting_for_tokens: None,
         };
         app.after_change();
         app
     }
 
-    /// Open a ceremony (practice tokens when `plan` is `None`) and make the UI for it.
+    /// Open a ceremony (practice tokens when `plan` is `None`) and make the UI for it (on
+    /// this thread: [`App::opening`] opens it once the UI is on screen).
     pub fn open(
         ws: &Workspace,
         script_name: &str,
@@ -405,17 +445,63 @@ impl App {
         sys: &std::path::Path,
         plan: Option<Plan>,
     ) -> Result<App, DriverError> {
-        let phase = match Session::open(ws, script_name, text, sys, plan)? {
+        let opened = Session::open(ws, script_name, text, sys, plan)?;
+        let mut app = App::new(Phase::Gone);
+        app.show_opened(opened, true);
+        Ok(app)
+    }
+
+    /// The UI for the ceremony `script_name` given on the command line, opened on the token
+    /// worker once the UI is on screen: loading the PKCS#11 module and reading the tokens can
+    /// hang (a stuck device), and the screen then says what it waits for instead of staying
+    /// blank (Ctrl-C stops, confirmed). If the ceremony cannot be opened the UI ends and
+    /// [`App::take_open_error`] says why.
+    pub fn opening(
+        ws: Workspace,
+        script_name: String,
+        text: String,
+        sys: PathBuf,
+        plan: Option<Plan>,
+    ) -> App {
+        let mut app = App::new(Phase::Gone);
+        app.banner = Some(format!(
+            "Opening the ceremony {script_name} in {}: loading the PKCS#11 module and reading the tokens.",
+            crate::text::show(&ws.dir.display().to_string())
+        ));
+        app.submit(
+            format!("opening the ceremony {script_name}"),
+            "the tokens' PKCS#11 module".into(),
+            move |_| Session::open(&ws, &script_name, &text, &sys, plan),
+            |app, opened| match opened {
+                Ok(opened) => app.show_opened(opened, true),
+                Err(e) => {
+                    app.open_error = Some(e);
+                    app.quit = true;
+                }
+            },
+        );
+        app
+    }
+
+    /// Why the ceremony given on the command line could not be opened ([`App::opening`]).
+    pub fn take_open_error(&mut self) -> Option<DriverError> {
+        self.open_error.take()
+    }
+
+    /// Show a ceremony just opened: its step, or the seal when every step is recorded, or its
+    /// summary when it was finished; a banner for a continued or finished one, and the welcome
+    /// before a new ceremony's first step if `welcome`.
+    fn show_opened(&mut self, opened: Opened, welcome: bool) {
+        self.phase = match opened {
             Opened::Finished(report) => summary_phase(*report),
             Opened::Running(s) => Phase::Ceremony(s),
         };
-        let mut app = App::new(phase);
         // A ceremony whose every step is recorded goes on with the seal (a rerun after an
         // interrupted or failed seal: the skips recorded stand).
-        app.start_sealing_if_done();
-        app.seen_step.clear();
-        app.after_change();
-        app.banner = match &app.phase {
+        self.start_sealing_if_done();
+        self.seen_step.clear();
+        self.after_change();
+        self.banner = match &self.phase {
             Phase::Summary { failed, .. } if !failed.is_empty() => Some(format!(
                 "This ceremony was sealed earlier and nothing was changed, but it is NOT complete: {} FAILED.",
                 failed.join("; ")
@@ -429,11 +515,12 @@ impl App {
             )),
             _ => None,
         };
-        app.welcome = match &app.phase {
-            Phase::Ceremony(s) if !s.resumed => Some(welcome_lines(s)),
-            _ => None,
-        };
-        Ok(app)
+        if welcome {
+            self.welcome = match &self.phase {
+                Phase::Ceremony(s) if !s.resumed => Some(welcome_lines(s)),
+                _ => None,
+            };
+        }
     }
 
     /// The review of `engine`'s state as the screen shows it: built once per engine state
@@ -470,8 +557,10 @@ impl App {
         match msg {
             Msg::Tick => self.tick(),
             Msg::Key(k) if self.job.is_some() => self.busy_key(k),
+            Msg::Key(k) if self.waiting_for_tokens.is_some() => self.waiting_key(k),
             Msg::Key(k) => self.key(k),
             Msg::Done(done) => self.job_done(*done),
+            Msg::Polled(polled) => self.polled(*polled),
         }
     }
 
@@ -492,7 +581,7 @@ impl App {
             let result = work(phase);
             Box::new(move |app: &mut App| then(app, result))
         });
-        match worker::start(what, on, view, phase, work) {
+        match worker::start(what, on, view, phase, work, self.gate.clone()) {
             Ok(job) => self.job = Some(job),
             Err(done) => self.job_done(*done),
         }
@@ -502,6 +591,10 @@ impl App {
     fn job_done(&mut self, done: JobDone) {
         self.job = None;
         self.phase = done.phase;
+        // The job worked on the tokens (PIN tries, keys, a token taken out): what the last
+        // poll said is asked again before anything relies on it.
+        self.applied = None;
+        self.asked = None;
         (done.apply)(self);
         self.after_change();
     }
@@ -536,14 +629,50 @@ impl App {
         }
     }
 
-    /// Block until no token job runs: each result is applied (and any job it starts waited
-    /// for in turn). The synchronous way for tests and for callers without a terminal.
+    /// Block until no token job runs and no token poll is unanswered: each result is applied
+    /// (and any job it starts waited for in turn). The synchronous way for tests and for
+    /// callers without a terminal.
     pub fn wait_idle(&mut self) {
-        while let Some(job) = &self.job {
-            match job.poll(None) {
-                Waited::Done(done) => self.update(Msg::Done(done)),
-                Waited::Running => {}
-                Waited::Lost => self.job_lost(),
+        loop {
+            if let Some(job) = &self.job {
+                match job.poll(None) {
+                    Waited::Done(done) => self.update(Msg::Done(done)),
+                    Waited::Running => {}
+                    Waited::Lost => self.job_lost(),
+                }
+            } else if let Some(msg) = self.poll_answer(None) {
+                self.update(msg);
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// Ask the tokens now (at a step that shows them) and apply the answer when it comes
+    /// (blocking): the synchronous way for tests, as the screen shows the tokens about once a
+    /// second in the terminal.
+    pub fn refresh_tokens(&mut self) {
+        self.wait_idle();
+        self.ask_tokens();
+        self.wait_idle();
+    }
+
+    /// The token poller's answer as a message, waiting up to `wait` for it (`None`: until the
+    /// unanswered poll is answered); `None` when no answer is due. For the terminal loop,
+    /// which polls the terminal, the job and this.
+    pub fn poll_answer(&mut self, wait: Option<std::time::Duration>) -> Option<Msg> {
+        let poller = self.poller.as_mut()?;
+        if wait.is_none() && poller.waiting.is_none() {
+            return None;
+        }
+        match poller.answer(wait) {
+            poller::Answer::Got(polled) => Some(Msg::Polled(polled)),
+            poller::Answer::None => None,
+            // The thread ended (it never does while the UI runs): a new one is started at the
+            // next poll.
+            poller::Answer::Gone => {
+                self.poller = None;
+                None
             }
         }
     }
@@ -588,9 +717,11 @@ impl App {
         if let Some(q) = &mut self.qr {
             q.advance();
         }
-        // Tokens are polled about once a second on the screens that wait for one.
-        if self.ticks.is_multiple_of(4) && self.wants_tokens() {
-            self.poll_tokens();
+        // Tokens are polled about once a second on the screens that wait for one (not while
+        // the last poll is unanswered: a token that hangs is asked again once it answers).
+        let waiting = self.poller.as_ref().is_some_and(|p| p.waiting.is_some());
+        if self.ticks.is_multiple_of(4) && self.wants_tokens() && !waiting {
+            self.ask_tokens();
         }
         if self.ticks.is_multiple_of(4) && self.wants_media() {
             self.poll_media();
@@ -621,36 +752,171 @@ impl App {
         self.selected = self.selected.min(n - 1);
     }
 
-    fn poll_tokens(&mut self) {
-        if let Some(s) = self.session() {
-            self.tokens = s.token_module().tokens().map_err(|e| e.to_string());
+    /// What a token poll asked now would answer (`None`: the screen shows no tokens, or the
+    /// ceremony is with the token worker).
+    fn poll_question(&self) -> Option<Question> {
+        if self.job.is_some() || !self.wants_tokens() {
+            return None;
         }
-        self.sealing = match &self.phase {
-            Phase::Sealing { session, .. } => self
-                .phase
-                .next_sealer()
-                .map(|who| (who.clone(), session.sealing_token(who))),
+        let s = self.session()?;
+        let signing = match (&self.phase, s.need()) {
+            (Phase::Ceremony(_), Need::Sign { pending, .. }) => pending.first().and_then(|who| {
+                s.engine
+                    .roles_left(who)
+                    .into_iter()
+                    .next()
+                    .map(|(keyid, _)| (who.clone(), keyid))
+            }),
             _ => None,
         };
-        self.signing = match &self.phase {
-            Phase::Ceremony(s) => match s.need() {
-                Need::Sign { pending, .. } => pending.first().and_then(|who| {
-                    s.next_signing_token(who)
-                        .ok()
-                        .flatten()
-                        .map(|(k, t)| (who.clone(), k, t))
-                }),
-                _ => None,
+        let sealing = match &self.phase {
+            Phase::Sealing { .. } => self.phase.next_sealer().cloned(),
+            _ => None,
+        };
+        Some(Question {
+            revision: s.engine.revision(),
+            signing,
+            sealing,
+            named: s.plan.tokens.clone(),
+        })
+    }
+
+    /// Ask the token poller for the tokens as they are now (never waits for the answer: it
+    /// comes as [`Msg::Polled`]). Without a poller thread the tokens are asked here.
+    fn ask_tokens(&mut self) {
+        let Some(question) = self.poll_question() else {
+            return;
+        };
+        let Some(lookup) = self.session().map(Session::token_lookup) else {
+            return;
+        };
+        self.asked = Some(question.clone());
+        if self.poller.is_none() {
+            self.poller = Poller::start(self.gate.clone());
+        }
+        self.poll_id += 1;
+        let id = self.poll_id;
+        let request = match &mut self.poller {
+            Some(p) => {
+                match p.ask(poller::Request {
+                    id,
+                    question,
+                    lookup,
+                }) {
+                    Ok(()) => return,
+                    Err(back) => {
+                        self.poller = None;
+                        *back
+                    }
+                }
+            }
+            None => poller::Request {
+                id,
+                question,
+                lookup,
             },
-            _ => None,
         };
+        let polled = {
+            let _held = self.gate.hold();
+            request.answer()
+        };
+        self.polled(polled);
+    }
+
+    /// A poll's answer: applied if it answers the question the screen would ask now, else
+    /// dropped (the ceremony moved on, or a newer answer was applied).
+    fn polled(&mut self, polled: Polled) {
+        if polled.id <= self.polled {
+            return;
+        }
+        if self.poll_question().as_ref() != Some(&polled.question) {
+            return;
+        }
+        self.polled = polled.id;
+        self.tokens = polled.tokens;
+        self.signing = polled.signing;
+        self.sealing = polled.sealing;
+        self.applied = Some(polled.question);
+        if let Some((next, _)) = self.waiting_for_tokens.take() {
+            match next {
+                AfterPoll::TokenThen(who, question, action) => {
+                    self.token_then(Some((who, question, action)));
+                }
+                AfterPoll::Pin(label, purpose) => self.pin(label, purpose),
+            }
+        }
+    }
+
+    /// Whether the screen looks tokens up and no answer for the ceremony as it is now has come
+    /// yet (a step or a signature since the last answer, or a token job ended).
+    fn tokens_unknown(&self) -> bool {
+        match self.poll_question() {
+            Some(q) => self.applied.as_ref() != Some(&q),
+            None => false,
+        }
+    }
+
+    /// Run `next` once the tokens answer (asked now); the screen says it waits for them.
+    fn after_poll(&mut self, next: AfterPoll) {
+        self.waiting_for_tokens = Some((next, std::time::Instant::now()));
+        if self.poll_question() != self.asked
+            || self.poller.as_ref().is_none_or(|p| p.waiting.is_none())
+        {
+            self.ask_tokens();
+        }
+    }
+
+    /// Keys while an action waits for the tokens' answer: Esc gives up waiting, `?` shows the
+    /// help, Ctrl-C stops (confirmed); other keys are ignored (nothing starts twice, and PIN
+    /// digits typed ahead of their prompt are not taken for anything else).
+    fn waiting_key(&mut self, k: KeyEvent) {
+        match k.code {
+            KeyCode::Esc if !self.help => {
+                self.waiting_for_tokens = None;
+                self.message = Some(ok("Stopped waiting for the tokens."));
+            }
+            KeyCode::Esc => self.help = false,
+            KeyCode::Char('?') => self.help = !self.help,
+            KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.waiting_for_tokens = None;
+                self.key(k);
+            }
+            _ => {}
+        }
+    }
+
+    /// While an action waits for the tokens, or a token poll has been unanswered for a few
+    /// seconds: what the screen says.
+    fn poll_note(&self) -> Option<String> {
+        if let Some((_, since)) = &self.waiting_for_tokens {
+            return Some(format!(
+                "Asking the tokens before going on ({} s; Esc stops waiting).",
+                since.elapsed().as_secs()
+            ));
+        }
+        let (_, since) = self.poller.as_ref()?.waiting?;
+        let secs = since.elapsed().as_secs();
+        (secs >= 3).then(|| {
+            format!(
+                "The tokens have not answered for {secs} s (a token or its reader may be stuck); the screen shows what they said last. Keys work as usual."
+            )
+        })
     }
 
     /// The token `who` signs with next: its name for the screen and whether it is present.
     fn signing_token(&self, who: &str) -> (String, Option<TokenDesc>) {
+        // The polled answer holds for the key `who` signs with next.
+        let next = self
+            .session()
+            .and_then(|s| s.engine.roles_left(who).into_iter().next())
+            .map(|(k, _)| k);
         match &self.signing {
-            Some((w, _, Some(t))) if w == who => (t.label.clone(), Some(t.clone())),
-            Some((w, k, None)) if w == who => (format!("holding key {}", k.short()), None),
+            Some((w, k, Some(t))) if w == who && next.as_ref() == Some(k) => {
+                (t.label.clone(), Some(t.clone()))
+            }
+            Some((w, k, None)) if w == who && next.as_ref() == Some(k) => {
+                (format!("holding key {}", k.short()), None)
+            }
             _ => (
                 self.session()
                     .map(|s| s.expected_token(who))
@@ -665,6 +931,11 @@ impl App {
         // The ceremony is on the worker: its step is looked at when it is back.
         if self.job.is_some() {
             return;
+        }
+        // The tokens are asked again when what the screen looks up changed (a step, a
+        // signature, the next sealer, a token assigned).
+        if self.wants_tokens() && self.poll_question() != self.asked {
+            self.ask_tokens();
         }
         let step = match &self.phase {
             Phase::Ceremony(s) => format!("{}:{:?}", s.step(), std::mem::discriminant(&s.need())),
@@ -723,9 +994,6 @@ impl App {
                 plan.witnesses.join(", "),
             ];
             self.ack_text = plan.acknowledgement.clone();
-        }
-        if self.wants_tokens() {
-            self.poll_tokens();
         }
         if self.wants_media() {
             self.poll_media();
@@ -916,7 +1184,11 @@ impl App {
     /// Open the PIN prompt. What the token's flags say about PIN tries is shown with it, and
     /// a token that reports its final try asks for a confirmation first.
     fn pin(&mut self, label: String, purpose: PinFor) {
-        self.poll_tokens();
+        if !matches!(purpose, PinFor::ManagementKey { .. }) && self.tokens_unknown() {
+            // The PIN-try flags shown with the prompt are the token's as they are now.
+            self.after_poll(AfterPoll::Pin(label, purpose));
+            return;
+        }
         let token = self.pin_token(&purpose);
         // Tokens labelled alike (every YubiHSM 2 is "YubiHSM"): the keyholder is told which.
         let label = match token.as_ref().filter(|t| {
@@ -1652,29 +1924,31 @@ impl App {
         let Some((who, question, action)) = later else {
             return;
         };
-        if let Pending::SealSign { .. } = action {
-            self.poll_tokens();
-            if let Some((w, Some(t))) = &self.sealing
-                && *w == who
-            {
-                if t.pin.locked {
-                    self.message = Some(Message {
-                        error: true,
-                        text: format!(
-                            "{t}: the PIN is locked; the token's security officer must unlock it"
-                        ),
-                    });
-                } else {
-                    let q = format!("{question} (token {}, serial {})", t.label, t.serial);
-                    self.confirm(q, action);
-                }
-                return;
+        if self.tokens_unknown() {
+            // Which token is present is told as the tokens say it now.
+            self.after_poll(AfterPoll::TokenThen(who, question, action));
+            return;
+        }
+        if let Pending::SealSign { .. } = action
+            && let Some((w, Some(t))) = &self.sealing
+            && *w == who
+        {
+            if t.pin.locked {
+                self.message = Some(Message {
+                    error: true,
+                    text: format!(
+                        "{t}: the PIN is locked; the token's security officer must unlock it"
+                    ),
+                });
+            } else {
+                let q = format!("{question} (token {}, serial {})", t.label, t.serial);
+                self.confirm(q, action);
             }
+            return;
         }
         if let Pending::Sign { .. } = action {
             // The token that holds the key to sign with (a keyholder replacing their own token
             // signs with the old one and the new one in turn).
-            self.poll_tokens();
             match self.signing_token(&who) {
                 (name, Some(t)) if !t.pin.locked => {
                     if !view::digests_fit(&self.view_state(), self.term.0, self.term.1) {
@@ -1730,7 +2004,6 @@ impl App {
     /// Whether the expected token of `who` is present; says which token is there otherwise
     /// (before any PIN is asked).
     fn token_ready(&mut self, who: &str) -> bool {
-        self.poll_tokens();
         let Some(s) = self.session() else {
             return false;
         };
@@ -2243,6 +2516,12 @@ impl App {
                 let advisory = crate::transcript::display::advisory_warning(&ev)
                     .map(|w| format!(". {w}"))
                     .unwrap_or_default();
+                // What an interrupted generation left and the driver removed first: reported
+                // here, recorded with the key.
+                let found = self
+                    .session()
+                    .map(Session::pending_notes)
+                    .unwrap_or_default();
                 self.record(keyholder, ev, "");
                 if !self.message.as_ref().is_some_and(|m| m.error) {
                     let id = self
@@ -2257,8 +2536,12 @@ impl App {
                         || "in the token".to_string(),
                         |s| format!("in PIV slot {s} of the token"),
                     );
+                    let before = found
+                        .iter()
+                        .map(|f| format!(". First {f} (recorded)"))
+                        .collect::<String>();
                     self.message = Some(ok(format!(
-                        "Key of {keyholder} generated {place}, self-test passed: key id {id}{advisory}"
+                        "Key of {keyholder} generated {place}, self-test passed: key id {id}{before}{advisory}"
                     )));
                 }
                 None
@@ -2484,16 +2767,9 @@ impl App {
         self.submit(
             format!("opening the ceremony {name}"),
             "the tokens' PKCS#11 module".into(),
-            move |_| {
-                App::open(&workspace, &name, text, &opened_from, Some(plan_copy))
-                    .map(|app| (app.phase, app.banner))
-            },
+            move |_| Session::open(&workspace, &name, text, &opened_from, Some(plan_copy)),
             |app, opened| match opened {
-                Ok((phase, banner)) => {
-                    app.phase = phase;
-                    app.banner = banner;
-                    app.seen_step.clear();
-                }
+                Ok(opened) => app.show_opened(opened, false),
                 Err(e) => app.message = Some(err(e)),
             },
         );
@@ -3185,6 +3461,16 @@ impl App {
         if let Some(w) = &self.welcome {
             v.welcome = Some(w.clone());
             v.keys = vec![key("Enter", "begin"), key("Ctrl-C", "stop")];
+        }
+        // What the tokens are waited for: over the message once the wait is noticeable.
+        let waited = self
+            .waiting_for_tokens
+            .as_ref()
+            .is_some_and(|(_, since)| since.elapsed().as_secs() >= 1);
+        if (v.message.is_none() || waited)
+            && let Some(note) = self.poll_note()
+        {
+            v.message = Some(ok(note));
         }
         v
     }
@@ -3986,6 +4272,47 @@ mod tests {
         assert_eq!(rows[0].flags, "PIN LOCKED");
         let (status, _) = token_status(&Err("C_GetSlotList failed".into()), "x", "bob");
         assert!(matches!(status, TokenStatus::Error(_)));
+    }
+
+    /// A ceremony given on the command line is opened once the UI is on screen: the screen
+    /// says what it waits for while the module loads; a module that cannot be loaded ends the
+    /// UI with the error for the command to print.
+    #[test]
+    fn a_ceremony_given_on_the_command_line_is_opened_with_the_ui_on_screen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let not_a_module = tmp.path().join("not-a-module.so");
+        std::fs::write(&not_a_module, b"not a shared library").unwrap();
+        let plan = Plan {
+            module: Some(crate::driver::module::ChosenModule {
+                path: not_a_module.clone(),
+                chosen_by: crate::config::ModuleChoice::Flag(not_a_module),
+                purpose: crate::driver::module::ModuleUse::Ceremony { practice: true },
+            }),
+            ..Plan::default()
+        };
+        let ws = Workspace {
+            dir: tmp.path().join("ws"),
+        };
+        std::fs::create_dir_all(&ws.dir).unwrap();
+        let text = crate::driver::shipped_script("bootstrap-root").unwrap();
+        let mut app = App::opening(
+            ws,
+            "bootstrap-root".into(),
+            text.into(),
+            tmp.path().join("sys"),
+            Some(plan),
+        );
+        let v = app.view_state();
+        let shown = format!("{:?} {:?}", v.banner, v.message);
+        assert!(
+            shown.contains("working: opening the ceremony bootstrap-root")
+                && shown.contains("Opening the ceremony bootstrap-root in"),
+            "{shown}"
+        );
+        app.wait_idle();
+        assert!(app.quit);
+        let e = app.take_open_error().expect("the module error");
+        assert!(e.to_string().contains("not-a-module.so"), "{e}");
     }
 
     /// The welcome waits for Enter: other keys (here the choice's Down and Enter's neighbours)

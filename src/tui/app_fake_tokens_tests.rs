@@ -15,8 +15,10 @@ use crate::driver::fake_tokens::{
 use crate::tui::state::Message;
 use crate::tui::state::Prompt;
 
-/// A key, and the token job it started (if any) waited for and applied.
+/// A key, pressed once the screen shows the tokens as they are (the terminal asks them about
+/// once a second), and the token job it started (if any) waited for and applied.
 fn press(app: &mut App, code: KeyCode) {
+    app.refresh_tokens();
     press_now(app, code);
     app.wait_idle();
 }
@@ -943,4 +945,229 @@ fn the_signing_screen_pages_its_rows_with_the_reviews_keys() {
     // Paging never signs: the step is the same and nothing was asked.
     assert!(matches!(need(&app), Need::Sign { .. }));
     assert!(!screen(&app).contains("Confirm"), "{}", screen(&app));
+}
+
+/// Wait (up to 20 s) until `done` holds: for what another thread does.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "waited 20 s for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn ctrl_c(app: &mut App) {
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        ratatui::crossterm::event::KeyModifiers::CONTROL,
+    )));
+}
+
+/// About a second of the terminal loop's ticks: the tokens are asked again.
+fn a_second_passes(app: &mut App) {
+    for _ in 0..4 {
+        app.update(Msg::Tick);
+    }
+}
+
+#[test]
+fn a_token_listing_that_hangs_leaves_the_screen_drawn_and_the_pin_prompt_typed_into() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    app.refresh_tokens();
+    // The module gets stuck: the next listing does not return (a YubiHSM connector timing
+    // out). The poller asks it about a second later and waits there.
+    let stuck = fakes.hold_next_listing();
+    a_second_passes(&mut app);
+    wait_until("the poller to ask the stuck module", || {
+        fakes.calls_waiting() == 1
+    });
+    // Keys are handled meanwhile, from what the tokens said last: the step's confirmation
+    // and the PIN prompt open, and the PIN is typed into the prompt.
+    press_now(&mut app, KeyCode::Enter);
+    assert!(screen(&app).contains("Confirm"), "{}", screen(&app));
+    press_now(&mut app, KeyCode::Char('y'));
+    let pin = pin_of("alice");
+    for c in pin.chars() {
+        press_now(&mut app, KeyCode::Char(c));
+    }
+    assert!(
+        matches!(&app.view_state().prompt, Prompt::Pin { label, typed, .. }
+            if label.contains("PIN of token alice") && *typed == pin.len()),
+        "{}",
+        screen(&app)
+    );
+    let drawn = draw(&app);
+    assert!(drawn.contains("PIN of token alice"), "{drawn}");
+    assert!(!app.busy(), "no token work started yet");
+    // A few seconds on, the screen says the tokens have not answered.
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    a_second_passes(&mut app);
+    let shown = screen(&app);
+    assert!(
+        shown.contains("The tokens have not answered for 3 s"),
+        "{shown}"
+    );
+    assert!(shown.contains("PIN of token alice"), "{shown}");
+    assert_eq!(fakes.calls_waiting(), 1, "the listing still hangs");
+    // The module answers; the PIN typed goes to the token.
+    stuck.open();
+    press_now(&mut app, KeyCode::Enter);
+    app.wait_idle();
+    let shown = screen(&app);
+    assert!(
+        shown.contains("Key of alice generated in the token, self-test passed"),
+        "{shown}"
+    );
+    assert_eq!(fakes.key_count("alice"), 1);
+}
+
+#[test]
+fn a_poll_answer_for_a_step_the_ceremony_has_left_is_dropped() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, true);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    app.refresh_tokens();
+    assert!(
+        screen(&app).contains("label: \"carol\""),
+        "{}",
+        screen(&app)
+    );
+    // Carol's token is taken out; the next poll sees it gone but answers late.
+    fakes.remove("carol");
+    let stuck = fakes.hold_next_listing();
+    a_second_passes(&mut app);
+    wait_until("the poller to ask the stuck module", || {
+        fakes.calls_waiting() == 1
+    });
+    // Meanwhile the ceremony moves on (alice's key is made and recorded).
+    let Phase::Ceremony(s) = &mut app.phase else {
+        panic!("{}", screen(&app))
+    };
+    let made = s
+        .generate_key_event("alice", "ed25519", None, None)
+        .unwrap();
+    s.record("alice", made).unwrap();
+    stuck.open();
+    // The late answer was asked before the key was recorded: dropped.
+    let late = app.poll_answer(None).expect("the late answer");
+    app.update(late);
+    assert!(
+        screen(&app).contains("label: \"carol\""),
+        "the late answer was applied: {}",
+        screen(&app)
+    );
+    // An answer for the ceremony as it is now is applied.
+    app.refresh_tokens();
+    assert!(
+        !screen(&app).contains("label: \"carol\""),
+        "{}",
+        screen(&app)
+    );
+    assert!(screen(&app).contains("label: \"bob\""), "{}", screen(&app));
+}
+
+#[test]
+fn a_key_generation_stopped_by_ctrl_c_leaves_a_pair_the_resumed_ceremony_removes_and_records() {
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open(&fakes, false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    let at = step(&app);
+    // Alice's token makes the pair and answers late (a slow device).
+    let slow = fakes.hold_next_generation("alice");
+    start_token_step(&mut app);
+    enter_pin_now(&mut app, &pin_of("alice"));
+    wait_until("the token to make the pair", || fakes.calls_waiting() == 1);
+    assert_eq!(fakes.key_count("alice"), 1);
+    // Stopped, confirmed, while the token has not answered: the key is never recorded.
+    ctrl_c(&mut app);
+    press_now(&mut app, KeyCode::Char('y'));
+    assert!(app.quit, "{}", screen(&app));
+    drop(app);
+    // The abandoned worker ends when the token answers (as the process would end), and the
+    // ceremony with it (its workspace lock too).
+    slow.open();
+    let ws = crate::driver::Workspace {
+        dir: tmp.path().join("ws"),
+    };
+    let text = crate::driver::shipped_script("bootstrap-root").unwrap();
+    let start = std::time::Instant::now();
+    let session = loop {
+        let plan = crate::driver::Plan {
+            practice: true,
+            log_origin: Some("test.conclave.invalid/key-events".into()),
+            ..crate::driver::Plan::default()
+        };
+        match Session::open_with_tokens(
+            &ws,
+            "bootstrap-root",
+            text,
+            &tmp.path().join("sys"),
+            plan,
+            std::sync::Arc::new(crate::driver::SystemClock),
+            Box::new(fakes.clone()),
+        ) {
+            Ok(crate::driver::Opened::Running(s)) => break s,
+            Ok(crate::driver::Opened::Finished(_)) => panic!("the ceremony is not finished"),
+            Err(crate::driver::DriverError::InUse(_))
+                if start.elapsed() < std::time::Duration::from_secs(20) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(session.resumed);
+    let mut app = App::new(Phase::Ceremony(session));
+    app.term = (120, 50);
+    assert_eq!(step(&app), at);
+    assert!(
+        matches!(need(&app), Need::GenerateKey { keyholder, .. } if keyholder == "alice"),
+        "{}",
+        screen(&app)
+    );
+    // Resumed: alice generates again; what the stopped run left is found, reported, removed
+    // and recorded before the new key.
+    start_token_step(&mut app);
+    enter_pin(&mut app, &pin_of("alice"));
+    let shown = screen(&app);
+    assert!(
+        shown.contains("Key of alice generated in the token, self-test passed"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("what an interrupted key generation of this ceremony left, never recorded"),
+        "{shown}"
+    );
+    assert_eq!(fakes.key_count("alice"), 1, "the leftover pair is gone");
+    let s = app.session().unwrap();
+    assert_eq!(s.engine.generated_keys().len(), 1);
+    let transcript = std::fs::read_to_string(&s.tpath).unwrap();
+    let leftover = transcript
+        .lines()
+        .position(|l| l.contains("what an interrupted key generation of this ceremony left"))
+        .expect("the removal is recorded");
+    let generated = transcript
+        .lines()
+        .position(|l| l.contains("\"key-generated\""))
+        .expect("the key is recorded");
+    assert!(leftover < generated, "{transcript}");
+    // The key recorded is the one on the token: alice signs with it later.
+    let tokens = s.token_module().find_token("alice").unwrap();
+    let keys = s
+        .token_module()
+        .open(&tokens, false)
+        .unwrap()
+        .keys()
+        .unwrap();
+    let recorded = s.engine.generated_keys()[0].2.key_id();
+    assert!(
+        keys.iter()
+            .any(|k| k.tuf_key().is_some_and(|t| t.key_id() == recorded)),
+        "{transcript}"
+    );
 }

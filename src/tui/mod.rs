@@ -2,12 +2,15 @@
 //! [`app::App`] model, [`app::Msg`] messages from keys, ticks and finished token jobs,
 //! `update` calling the ceremony session (the engine decides), and a pure [`view`] of a
 //! [`state::ViewState`]. Token work (logins, key generation, signatures, the seal, the
-//! key-event log, exports) runs on a worker thread ([`worker`]): the loop polls the terminal
-//! and the job's result, so the screen keeps drawing while a token works.
+//! key-event log, exports, opening the ceremony) runs on a worker thread ([`worker`]), and the
+//! tokens shown on screen are asked on a poller thread ([`poller`]): the loop polls the
+//! terminal, the job's result and the poller's answers, so the screen keeps drawing and keys
+//! keep working while a token works or hangs.
 //! Works on the 80×24 Linux console with 16 colours; the terminal is restored on exit and on
 //! panic (ratatui's hook).
 
 pub mod app;
+pub mod poller;
 pub mod state;
 pub mod view;
 pub mod worker;
@@ -80,6 +83,9 @@ pub fn run_owned(app: &mut App) -> std::io::Result<Option<String>> {
             // transcript holds every step; the same command continues).
             if let Some(done) = app.job_result(Duration::ZERO) {
                 app.update(done);
+            } else if let Some(polled) = app.poll_answer(Some(Duration::ZERO)) {
+                // The tokens as the poller found them (dropped if the ceremony moved on).
+                app.update(polled);
             } else if event::poll(Duration::ZERO)? {
                 match event::read()? {
                     // Only presses: crossterm also reports releases and repeats on some terminals.

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::app::{App, Phase};
+use super::poller::TokenGate;
 use super::state::ViewState;
 
 /// What runs on the worker: the operation on the ceremony, giving what applies its result.
@@ -94,27 +95,34 @@ impl Job {
     }
 }
 
-/// Start `work` on `phase` on a worker thread. When no thread can be started, the work runs
-/// here (blocking, as before) and its result is returned at once.
+/// Start `work` on `phase` on a worker thread, which holds `gate` while the work runs (the
+/// token poller waits meanwhile, [`super::poller`]). When no thread can be started, the work
+/// runs here (blocking, as before) and its result is returned at once.
 pub(super) fn start(
     what: String,
     on: String,
     view: ViewState,
     phase: Phase,
     work: Work,
+    gate: TokenGate,
 ) -> Result<Job, Box<JobDone>> {
     let (tx, rx) = mpsc::channel();
     // The ceremony and the work wait here for the thread; a thread that cannot start leaves
     // them to this thread.
     let handed = Arc::new(Mutex::new(Some((phase, work))));
     let theirs = Arc::clone(&handed);
+    let here = gate.clone();
     let spawned = std::thread::Builder::new()
         .name("conclave-token".into())
         .spawn(move || {
             let taken = theirs.lock().unwrap_or_else(PoisonError::into_inner).take();
             if let Some((phase, work)) = taken {
+                let done = {
+                    let _held = gate.hold();
+                    run(phase, work)
+                };
                 // The UI may have ended (Ctrl-C while the token worked): nobody to tell.
-                let _ = tx.send(run(phase, work));
+                let _ = tx.send(done);
             }
         });
     match spawned {
@@ -128,7 +136,10 @@ pub(super) fn start(
         Err(_) => {
             let taken = handed.lock().unwrap_or_else(PoisonError::into_inner).take();
             match taken {
-                Some((phase, work)) => Err(Box::new(run(phase, work))),
+                Some((phase, work)) => {
+                    let _held = here.hold();
+                    Err(Box::new(run(phase, work)))
+                }
                 // The thread took them after all: wait for its answer.
                 None => Ok(Job {
                     what,
