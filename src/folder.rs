@@ -372,6 +372,19 @@ pub fn write_new_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
     })
 }
 
+/// Remove the file `path` (not following a link) and sync its folder, so that the removal is
+/// on disk before the caller reports it (a fault point before each).
+pub fn remove_file_synced(path: &Path) -> std::io::Result<()> {
+    crate::fault::point(&format!("remove {}", fault_name(path)));
+    std::fs::remove_file(path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    crate::fault::point(&format!("fsync folder after removing {}", fault_name(path)));
+    File::open(dir)?.sync_all()
+}
+
 /// `rename(from, to)` that fails with `AlreadyExists` instead of replacing `to`.
 fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
     rustix::fs::renameat_with(

@@ -2023,6 +2023,9 @@ fn the_accept_invite_ceremony_accepts_an_invite_that_tuf_on_ci_then_accepts() {
         "no file changed"
     );
 
+    // `apply --accepted` killed at each of its writes, then run again (issue 19).
+    apply_survives_a_kill_at_every_point(&w, &event, &kg, &accepted, &bundles);
+
     // Killed right after the first signature is recorded, then run again: it resumes.
     let points: Vec<String> = std::fs::read_to_string(&log)
         .unwrap()
@@ -2152,6 +2155,131 @@ fn the_accept_invite_ceremony_accepts_an_invite_that_tuf_on_ci_then_accepts() {
         ),
         "{r:?}"
     );
+}
+
+/// Every file below `dir` (relative name, bytes).
+fn files_below(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.symlink_metadata().unwrap().is_dir() {
+                todo.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// `conclave tuf-on-ci apply --accepted` killed (SIGKILL, the failpoints of src/fault.rs) at
+/// every point it crosses, each time on a fresh copy of the event's `metadata/`: what the kill
+/// leaves has every file either as the event had it or as a whole apply writes it (never
+/// torn), and the same command run again finishes: the folder then holds exactly what one
+/// uninterrupted apply writes, no temporary file left (it would be committed with
+/// `git add -A metadata`). Issue 19: the apply's writes are fault points like a ceremony's.
+fn apply_survives_a_kill_at_every_point(
+    w: &World,
+    event: &Path,
+    kg: &Path,
+    accepted: &Path,
+    bundles: &Path,
+) {
+    let apply = |dir: &Path, env: &[(&str, &str)]| -> Run {
+        let mut c = w.cmd(BIN, "u1");
+        c.args(["tuf-on-ci", "apply", "--event"])
+            .arg(dir)
+            .arg("--known-good")
+            .arg(kg)
+            .arg("--accepted")
+            .arg(accepted)
+            .arg(bundles)
+            .current_dir(&w.root)
+            .env_remove("CONCLAVE_TEST_FAULT_LOG")
+            .env_remove("CONCLAVE_TEST_FAULT_KILL_AT");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        run_with_timeout(&mut c, b"", TIMEOUT)
+    };
+    let old = files_below(event);
+    // One uninterrupted apply, counting its points.
+    let clean = w.path("apply-clean");
+    common::copy_dir(event, &clean);
+    let log = w.path("apply-clean.faults");
+    let r = apply(&clean, &[("CONCLAVE_TEST_FAULT_LOG", s(&log))]);
+    assert_eq!(r.code(), 0, "{r:?}");
+    let new = files_below(&clean);
+    assert_ne!(new, old, "the apply changed the folder");
+    let points: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_once(' ').map_or(l, |(_, n)| n).to_string())
+        .collect();
+    for kind in [
+        "rename root.json",
+        "rename 2.root.json",
+        "remove apply-clean/.signing-event-state",
+    ] {
+        assert!(
+            points.iter().any(|p| p == kind),
+            "no point {kind:?} in {points:?}"
+        );
+    }
+    let mut failures = Vec::new();
+    for k in 1..=points.len() {
+        let dir = w.path(&format!("apply-k{k}"));
+        common::copy_dir(event, &dir);
+        let log = w.path(&format!("apply-k{k}.faults"));
+        let kill = k.to_string();
+        let r = apply(
+            &dir,
+            &[
+                ("CONCLAVE_TEST_FAULT_LOG", s(&log)),
+                ("CONCLAVE_TEST_FAULT_KILL_AT", &kill),
+            ],
+        );
+        let at = &points[k - 1];
+        if r.status.code().is_some() {
+            failures.push(format!("point {k} ({at}): not killed: {r:?}"));
+            continue;
+        }
+        for (rel, bytes) in files_below(&dir) {
+            if rel.contains(".conclave-tmp") {
+                continue;
+            }
+            if old.get(&rel) != Some(&bytes) && new.get(&rel) != Some(&bytes) {
+                failures.push(format!("point {k} ({at}): {rel} is torn"));
+            }
+        }
+        let r = apply(&dir, &[]);
+        if r.code() != 0 {
+            failures.push(format!("point {k} ({at}): the rerun failed: {r:?}"));
+            continue;
+        }
+        let after = files_below(&dir);
+        if after != new {
+            let names = |m: &std::collections::BTreeMap<String, Vec<u8>>| -> Vec<String> {
+                m.keys().cloned().collect()
+            };
+            failures.push(format!(
+                "point {k} ({at}): after the rerun the folder differs from one whole apply: {:?} vs {:?}",
+                names(&after),
+                names(&new)
+            ));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    eprintln!(
+        "tuf-on-ci apply --accepted: {} points, {} tried, {} held",
+        points.len(),
+        points.len(),
+        points.len() - failures.len().min(points.len())
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// python-tuf (with tuf-on-ci's key types registered) verifies `checkout`'s

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use crate::ceremony::engine::{ACCEPTED_DIR, Event, SIGNATURES_DIR};
 use crate::ceremony::script::{Kind, Script};
 use crate::folder::{
-    DIR_MODE, create_dir_all_mode, open_regular_nofollow, read_regular_nofollow, write_new_file,
-    write_replacing,
+    DIR_MODE, create_dir_all_mode, open_regular_nofollow, read_regular_nofollow,
+    remove_file_synced, write_new_file, write_replacing,
 };
 use crate::text::show;
 use crate::transport::usb::{self, DEFAULT_IMPORT_LIMIT, SUMS_NAME};
@@ -280,7 +280,7 @@ pub fn apply_event_signatures(
     }
     for rel in &removed {
         let p = dir.join(rel);
-        std::fs::remove_file(&p).map_err(|e| DriverError::Io(format!("{}: {e}", show_path(&p))))?;
+        remove_file_synced(&p).map_err(|e| DriverError::Io(format!("{}: {e}", show_path(&p))))?;
         lines.push(format!("removed {}", show_path(&p)));
     }
     Ok(AppliedEvent { lines, written })
