@@ -14,7 +14,7 @@ use crate::ceremony::engine::{ACCEPTED_DIR, Event, SIGNATURES_DIR};
 use crate::ceremony::script::{Kind, Script};
 use crate::folder::{
     DIR_MODE, create_dir_all_mode, open_regular_nofollow, read_regular_nofollow,
-    remove_file_synced, write_new_file, write_replacing,
+    remove_file_synced, remove_interrupted_writes, write_new_file, write_replacing,
 };
 use crate::text::show;
 use crate::transport::usb::{self, DEFAULT_IMPORT_LIMIT, SUMS_NAME};
@@ -191,6 +191,20 @@ pub fn apply_event_signatures(
     bundles: &[PathBuf],
 ) -> Result<AppliedEvent, DriverError> {
     let dir = metadata_dir(event);
+    // An apply cut short (power, kill) leaves at most its own temporary files beside the files
+    // it had replaced (each is old or new, never torn): they are removed first, so that the
+    // same command finishes the apply (and `git add -A` finds none).
+    let mut lines = Vec::new();
+    for d in [dir.clone(), dir.join(ROOT_HISTORY)] {
+        for p in remove_interrupted_writes(&d)
+            .map_err(|e| DriverError::Io(format!("{}: {e}", show_path(&d))))?
+        {
+            lines.push(format!(
+                "removed {}: a temporary file of an interrupted apply",
+                show_path(&p)
+            ));
+        }
+    }
     let folder = read_metadata_folder(&dir, "the signing event's metadata")?;
     let known_good = match known_good {
         Some(k) => {
@@ -201,19 +215,30 @@ pub fn apply_event_signatures(
         }
         None => None,
     };
-    let mut lines = Vec::new();
+    let sigs = detached(read_bundles(bundles)?)?;
     let target = match accepted {
         Some(a) => {
             let acc = read_metadata_folder(a, "the accepted edit")?;
-            lines.extend(
-                tot::check_acceptance(&folder, &acc)
-                    .map_err(|e| DriverError::Refused(format!("{e}; no file changed")))?,
-            );
+            match tot::check_acceptance(&folder, &acc) {
+                Ok(checked) => lines.extend(checked),
+                // The same apply finished before (a rerun after an interruption at its last
+                // step, or twice): the folder is already what it writes.
+                Err(_) if applied_already(&folder, &acc, known_good.as_ref(), &sigs) => {
+                    lines.push(format!(
+                        "{}: already applied (every file is as this apply writes it); no file changed",
+                        show_path(&dir)
+                    ));
+                    return Ok(AppliedEvent {
+                        lines,
+                        written: Vec::new(),
+                    });
+                }
+                Err(e) => return Err(DriverError::Refused(format!("{e}; no file changed"))),
+            }
             acc
         }
         None => folder.clone(),
     };
-    let sigs = detached(read_bundles(bundles)?)?;
     let applied = if sigs.is_empty() {
         tot::Applied::default()
     } else {
@@ -284,6 +309,38 @@ pub fn apply_event_signatures(
         lines.push(format!("removed {}", show_path(&p)));
     }
     Ok(AppliedEvent { lines, written })
+}
+
+/// Whether `folder` holds exactly the files an apply of the accepted edit `acc` with `sigs`
+/// writes: `acc`'s files, the signatures placed (no more files, no fewer).
+fn applied_already(
+    folder: &MetadataFolder,
+    acc: &MetadataFolder,
+    known_good: Option<&crate::tuf::metadata::Metadata<crate::tuf::metadata::Root>>,
+    sigs: &[DetachedSignature],
+) -> bool {
+    let placed = if sigs.is_empty() {
+        tot::Applied::default()
+    } else {
+        match tot::apply_signatures(acc, known_good, sigs) {
+            Ok(a) => a,
+            Err(_) => return false,
+        }
+    };
+    let mut want: BTreeMap<&str, &[u8]> = acc
+        .files
+        .iter()
+        .map(|(rel, bytes)| (rel.as_str(), bytes.as_slice()))
+        .collect();
+    for (rel, bytes) in &placed.files {
+        want.insert(rel.as_str(), bytes.as_slice());
+    }
+    let have: BTreeMap<&str, &[u8]> = folder
+        .files
+        .iter()
+        .map(|(rel, bytes)| (rel.as_str(), bytes.as_slice()))
+        .collect();
+    have == want
 }
 
 /// An output folder must not exist yet (nothing at its name, not even a link): checked before
