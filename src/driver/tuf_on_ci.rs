@@ -428,18 +428,56 @@ pub(super) fn next_transcript(ws: &Workspace, script_name: &str) -> std::path::P
         .join(format!("{script_name}-v{}.transcript.jsonl", n + 1))
 }
 
+/// Whether the transcript `path`, sealed, imported the signing event now on the input media:
+/// its `event-imported` record holds the same files as `input/EVENT` and `input/KNOWN_GOOD`
+/// (`folders`, the script's import step) read now. Anything unreadable: `false` (the ceremony
+/// then reports it where it reads them).
+pub(super) fn signed_same_event(ws: &Workspace, path: &Path, folders: &(String, String)) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    let Ok(t) = crate::transcript::chain::verify_chain(&bytes) else {
+        return false;
+    };
+    if t.seal_index().is_none() {
+        return false;
+    }
+    let recorded = t
+        .records()
+        .iter()
+        .find_map(|r| match Event::from_value(&r.details) {
+            Ok(Event::EventImported {
+                files, known_good, ..
+            }) => Some((files, known_good)),
+            _ => None,
+        });
+    let Some((files, known_good)) = recorded else {
+        return false;
+    };
+    let now = |name: &str, what: &str| {
+        read_metadata_folder(&ws.input().join(name), what)
+            .ok()
+            .map(|f| base64_files(f))
+    };
+    now(&folders.0, "the signing event's metadata") == Some(files)
+        && now(&folders.1, "the known-good metadata") == Some(known_good)
+}
+
+/// A folder's files as an `event-imported` record holds them (name to base64).
+fn base64_files(folder: MetadataFolder) -> BTreeMap<String, String> {
+    folder
+        .files
+        .into_iter()
+        .map(|(n, b)| (n, base64::engine::general_purpose::STANDARD.encode(b)))
+        .collect()
+}
+
 impl Session {
     /// Import the signing event and the known-good metadata from the input media
     /// (`input/EVENT` and `input/KNOWN_GOOD`, each a tuf-on-ci `metadata/` folder).
     pub fn import_event_event(&self, event: &str, known_good: &str) -> Result<Event, DriverError> {
         let input = self.ws.input();
-        let b64 = |folder: MetadataFolder| -> BTreeMap<String, String> {
-            folder
-                .files
-                .into_iter()
-                .map(|(n, b)| (n, base64::engine::general_purpose::STANDARD.encode(b)))
-                .collect()
-        };
+        let b64 = base64_files;
         Ok(Event::EventImported {
             step: self.step(),
             files: b64(read_metadata_folder(
