@@ -457,7 +457,7 @@ pub(super) fn signed_same_event(ws: &Workspace, path: &Path, folders: &(String, 
     let now = |name: &str, what: &str| {
         read_metadata_folder(&ws.input().join(name), what)
             .ok()
-            .map(|f| base64_files(f))
+            .map(base64_files)
     };
     now(&folders.0, "the signing event's metadata") == Some(files)
         && now(&folders.1, "the known-good metadata") == Some(known_good)
@@ -477,14 +477,13 @@ impl Session {
     /// (`input/EVENT` and `input/KNOWN_GOOD`, each a tuf-on-ci `metadata/` folder).
     pub fn import_event_event(&self, event: &str, known_good: &str) -> Result<Event, DriverError> {
         let input = self.ws.input();
-        let b64 = base64_files;
         Ok(Event::EventImported {
             step: self.step(),
-            files: b64(read_metadata_folder(
+            files: base64_files(read_metadata_folder(
                 &input.join(event),
                 "the signing event's metadata",
             )?),
-            known_good: b64(read_metadata_folder(
+            known_good: base64_files(read_metadata_folder(
                 &input.join(known_good),
                 "the known-good metadata",
             )?),
