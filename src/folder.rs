@@ -372,6 +372,57 @@ pub fn write_new_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
     })
 }
 
+/// Marks the temporary name of the atomic writer: `.NAME.conclave-tmp-PID`.
+const TEMP_MARK: &str = ".conclave-tmp-";
+
+/// Whether `name` is a temporary name of the atomic writer (`.NAME.conclave-tmp-PID`), which
+/// only an interrupted write leaves behind.
+pub fn is_interrupted_write(name: &str) -> bool {
+    name.starts_with('.')
+        && name.rsplit_once(TEMP_MARK).is_some_and(|(file, pid)| {
+            file.len() > 1 && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+/// Remove from `dir` (not below it) the regular files an interrupted atomic write left
+/// ([`is_interrupted_write`]; a link or folder of that name is left alone, for the caller's
+/// checks to refuse). Returns the paths removed.
+pub fn remove_interrupted_writes(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(e) => return Err(e),
+    };
+    let mut found = Vec::new();
+    for e in entries {
+        let e = e?;
+        let is_file = e.file_type()?.is_file();
+        if is_file && e.file_name().to_str().is_some_and(is_interrupted_write) {
+            found.push(e.path());
+        }
+    }
+    found.sort();
+    for p in found {
+        remove_file_synced(&p)?;
+        removed.push(p);
+    }
+    Ok(removed)
+}
+
+/// Remove the file `path` (not following a link) and sync its folder, so that the removal is
+/// on disk before the caller reports it (a fault point before each).
+pub fn remove_file_synced(path: &Path) -> std::io::Result<()> {
+    crate::fault::point(&format!("remove {}", fault_name(path)));
+    std::fs::remove_file(path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    crate::fault::point(&format!("fsync folder after removing {}", fault_name(path)));
+    File::open(dir)?.sync_all()
+}
+
 /// `rename(from, to)` that fails with `AlreadyExists` instead of replacing `to`.
 fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
     rustix::fs::renameat_with(
@@ -435,6 +486,36 @@ fn write_via_temp(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_the_atomic_writers_temporary_files_are_removed_as_interrupted_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join(".root.json.conclave-tmp-123"), b"half").unwrap();
+        std::fs::write(d.join("root.json"), b"{}").unwrap();
+        std::fs::write(d.join(".signing-event-state"), b"{}").unwrap();
+        std::fs::write(d.join(".x.conclave-tmp"), b"an export's, not ours").unwrap();
+        std::fs::write(d.join(".x.conclave-tmp-12a"), b"not a pid").unwrap();
+        std::fs::create_dir(d.join(".d.conclave-tmp-7")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", d.join(".l.conclave-tmp-8")).unwrap();
+        let removed = remove_interrupted_writes(d).unwrap();
+        assert_eq!(removed, vec![d.join(".root.json.conclave-tmp-123")]);
+        for kept in [
+            "root.json",
+            ".signing-event-state",
+            ".x.conclave-tmp",
+            ".x.conclave-tmp-12a",
+            ".d.conclave-tmp-7",
+            ".l.conclave-tmp-8",
+        ] {
+            assert!(d.join(kept).symlink_metadata().is_ok(), "{kept} is kept");
+        }
+        assert!(
+            remove_interrupted_writes(&d.join("missing"))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
     use super::*;
 
     #[test]

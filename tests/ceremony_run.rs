@@ -994,15 +994,9 @@ fn skipped_keyholders_and_signing_closed_when_met_are_recorded() {
     assert!(!t.contains("skipped"), "nobody was skipped: {t}");
 }
 
-/// A keyholder's token dies after the seal record is written (the run is killed there, then
-/// carol's SoftHSM2 token is deleted, as a token unplugged for good): the rerun stops and says
-/// how to finish without her instead of finishing short; with `[withdraw] carol = REASON` in
-/// the answers, the withdrawal is recorded, a new seal lists alice and bob, both sign it, and
-/// `transcript verify` passes and shows the withdrawal with its reason. (Before: a listed
-/// signer whose token died after the seal blocked the seal for good.)
-#[test]
-fn a_token_that_dies_after_the_seal_is_written_is_withdrawn_by_the_answers() {
-    // Where the first seal signature is appended (a counting run in another room).
+/// The fault point (its ordinal in a `CONCLAVE_TEST_FAULT_LOG`) where a practice
+/// bootstrap-root's first seal signature is appended (a counting run in a room of its own).
+fn first_seal_signature_point() -> usize {
     let counting = room();
     let log = counting.ws.parent().unwrap().join("faults.log");
     let a = answers(&counting, true, "");
@@ -1014,13 +1008,18 @@ fn a_token_that_dies_after_the_seal_is_written_is_withdrawn_by_the_answers() {
         &[("CONCLAVE_TEST_FAULT_LOG", &log)],
     );
     assert_eq!(code, 0, "{out}{err}");
-    let at = std::fs::read_to_string(&log)
+    std::fs::read_to_string(&log)
         .unwrap()
         .lines()
         .position(|l| l.ends_with(" transcript append seal-signature"))
         .expect("a seal signature is appended")
-        + 1;
+        + 1
+}
 
+/// A practice bootstrap-root killed (SIGKILL, src/fault.rs) at point `at`, the first seal
+/// signature: the seal is written, nobody signed it; then carol's SoftHSM2 token is deleted, as
+/// a token unplugged for good. The room and its answers (no withdrawal yet).
+fn sealed_then_carol_gone(at: usize) -> (Room, PathBuf) {
     let room = room();
     let log = room.ws.parent().unwrap().join("faults.log");
     let kill = at.to_string();
@@ -1036,8 +1035,8 @@ fn a_token_that_dies_after_the_seal_is_written_is_withdrawn_by_the_answers() {
         ],
     );
     assert_ne!(code, 0, "killed at the first seal signature: {out}{err}");
-    let tpath = room.ws.join("bootstrap-root.transcript.jsonl");
-    let t = std::fs::read_to_string(&tpath).unwrap();
+    let _ = std::fs::remove_file(&log);
+    let t = std::fs::read_to_string(room.ws.join("bootstrap-root.transcript.jsonl")).unwrap();
     assert!(
         t.contains("\"action\":\"seal\"") && !t.contains("\"action\":\"seal-signature\""),
         "{t}"
@@ -1052,6 +1051,166 @@ fn a_token_that_dies_after_the_seal_is_written_is_withdrawn_by_the_answers() {
         "{}",
         String::from_utf8_lossy(&del.stderr)
     );
+    (room, a)
+}
+
+/// Add `[withdraw] carol = REASON` to the answers file `a`.
+fn withdraw_carol(a: &Path) {
+    let text = std::fs::read_to_string(a).unwrap();
+    std::fs::write(
+        a,
+        format!("{text}\n[withdraw]\ncarol = \"token died after the seal was written\"\n"),
+    )
+    .unwrap();
+}
+
+/// What is wrong with a finished withdrawal in `room`: one `seal-withdrawal`, two seals, the
+/// new seal signed by alice and bob, `transcript verify` VALID anchored in the exported first
+/// root, no temporary file left in the workspace.
+fn withdrawal_problems(room: &Room) -> Vec<String> {
+    let mut p = Vec::new();
+    let tpath = room.ws.join("bootstrap-root.transcript.jsonl");
+    let t = std::fs::read_to_string(&tpath).unwrap();
+    for (action, n) in [("seal-withdrawal", 1), ("seal", 2), ("seal-signature", 2)] {
+        let found = t.matches(&format!("\"action\":\"{action}\"")).count();
+        if found != n {
+            p.push(format!("{found} {action} records, {n} expected"));
+        }
+    }
+    let export = room.ws.join("export");
+    let v = conclave()
+        .args(["transcript", "verify"])
+        .arg(&tpath)
+        .arg("--artifacts")
+        .arg(&export)
+        .arg("--trusted-root")
+        .arg(export.join("1.root.json"))
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&v.stdout);
+    if v.status.code() != Some(0) || !shown.contains("Verdict: VALID (anchored") {
+        p.push(format!("transcript verify: {shown}"));
+    }
+    let mut todo = vec![room.ws.clone()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.contains(".conclave-tmp") || name.contains(".partial") || name.ends_with(".tmp")
+            {
+                p.push(format!("leftover {}", path.display()));
+            }
+            if path.symlink_metadata().unwrap().is_dir() {
+                todo.push(path);
+            }
+        }
+    }
+    p
+}
+
+/// Fault injection for the seal withdrawal (issue 19): the run that withdraws carol from the
+/// written seal is killed (SIGKILL at a failpoint) at every durable boundary it crosses (with
+/// `CONCLAVE_FAULTS_QUICK=1` only those from the `seal-withdrawal` record to the new seal's
+/// first signature: each append and fsync, and the token's signature), then run again with the
+/// same answers: every time the rerun finishes with one withdrawal, the new seal signed by
+/// alice and bob, a transcript the auditor verifies, and no temporary file left.
+#[test]
+fn a_seal_withdrawal_resumes_from_a_power_cut_at_each_of_its_points() {
+    let at = first_seal_signature_point();
+    // The withdrawing run's points, counted once.
+    let (room, a) = sealed_then_carol_gone(at);
+    withdraw_carol(&a);
+    let log = room.ws.parent().unwrap().join("withdraw.faults");
+    let (code, out, err) = run_script_env(
+        &room,
+        "bootstrap-root",
+        &a,
+        &room.pins,
+        &[("CONCLAVE_TEST_FAULT_LOG", &log)],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(withdrawal_problems(&room), Vec::<String>::new());
+    let points: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_once(' ').map_or(l, |(_, n)| n).to_string())
+        .collect();
+    let first = points
+        .iter()
+        .position(|p| p == "transcript append seal-withdrawal")
+        .unwrap_or_else(|| panic!("no withdrawal among {points:?}"));
+    let last = first
+        + points[first..]
+            .iter()
+            .position(|p| p == "transcript fsync seal-signature")
+            .unwrap_or_else(|| panic!("no seal signature after the withdrawal: {points:?}"));
+    let window: Vec<usize> = (first + 1..=last + 1).collect();
+    assert!(
+        window.len() >= 6,
+        "withdrawal, new seal and a signature: {:?}",
+        &points[first..=last]
+    );
+    // Every point of the withdrawing run; with CONCLAVE_FAULTS_QUICK the withdrawal's only.
+    let ks: Vec<usize> = if std::env::var_os("CONCLAVE_FAULTS_QUICK").is_some() {
+        window
+    } else {
+        (1..=points.len()).collect()
+    };
+    let mut failures = Vec::new();
+    let mut held = 0;
+    for &k in &ks {
+        let before = failures.len();
+        let (room, a) = sealed_then_carol_gone(at);
+        withdraw_carol(&a);
+        let log = room.ws.parent().unwrap().join("k.faults");
+        let kill = k.to_string();
+        let (code, out, err) = run_script_env(
+            &room,
+            "bootstrap-root",
+            &a,
+            &room.pins,
+            &[
+                ("CONCLAVE_TEST_FAULT_LOG", &log),
+                ("CONCLAVE_TEST_FAULT_KILL_AT", Path::new(&kill)),
+            ],
+        );
+        let name = &points[k - 1];
+        if code != -1 {
+            failures.push(format!(
+                "point {k} ({name}): not killed (exit {code}): {out}{err}"
+            ));
+            continue;
+        }
+        let (code, out, err) = run(&room, &a);
+        if code != 0 {
+            failures.push(format!("point {k} ({name}): the rerun failed: {out}{err}"));
+            continue;
+        }
+        for problem in withdrawal_problems(&room) {
+            failures.push(format!("point {k} ({name}): {problem}"));
+        }
+        if failures.len() == before {
+            held += 1;
+        }
+    }
+    eprintln!(
+        "seal withdrawal: {} points in the withdrawing run, {} tried, {held} held",
+        points.len(),
+        ks.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A keyholder's token dies after the seal record is written (the run is killed there, then
+/// carol's SoftHSM2 token is deleted, as a token unplugged for good): the rerun stops and says
+/// how to finish without her instead of finishing short; with `[withdraw] carol = REASON` in
+/// the answers, the withdrawal is recorded, a new seal lists alice and bob, both sign it, and
+/// `transcript verify` passes and shows the withdrawal with its reason. (Before: a listed
+/// signer whose token died after the seal blocked the seal for good.)
+#[test]
+fn a_token_that_dies_after_the_seal_is_written_is_withdrawn_by_the_answers() {
+    let (room, a) = sealed_then_carol_gone(first_seal_signature_point());
+    let tpath = room.ws.join("bootstrap-root.transcript.jsonl");
 
     // Without a withdrawal the run stops, naming the way out; nothing is exported as complete.
     let (code, out, err) = run(&room, &a);
@@ -1062,12 +1221,7 @@ fn a_token_that_dies_after_the_seal_is_written_is_withdrawn_by_the_answers() {
     );
     assert!(!out.contains("complete"), "{out}");
 
-    let text = std::fs::read_to_string(&a).unwrap();
-    std::fs::write(
-        &a,
-        format!("{text}\n[withdraw]\ncarol = \"token died after the seal was written\"\n"),
-    )
-    .unwrap();
+    withdraw_carol(&a);
     let (code, out, err) = run(&room, &a);
     assert_eq!(code, 0, "{out}{err}");
     let t = std::fs::read_to_string(&tpath).unwrap();

@@ -2023,6 +2023,9 @@ fn the_accept_invite_ceremony_accepts_an_invite_that_tuf_on_ci_then_accepts() {
         "no file changed"
     );
 
+    // `apply --accepted` killed at each of its writes, then run again (issue 19).
+    apply_survives_a_kill_at_every_point(&w, &event, &kg, &accepted, &bundles);
+
     // Killed right after the first signature is recorded, then run again: it resumes.
     let points: Vec<String> = std::fs::read_to_string(&log)
         .unwrap()
@@ -2095,6 +2098,9 @@ fn the_accept_invite_ceremony_accepts_an_invite_that_tuf_on_ci_then_accepts() {
     );
     assert_eq!(r.code(), 0, "{r:?}");
 
+    // Killed at each point of its export and seal, then run again (issue 19).
+    invite_export_survives_a_kill_at_every_point(&w, &log, &event, &kg);
+
     // A script whose key step says `existing = "use"`: u2's key from the first run (under the
     // ceremony's key label) is taken, recorded and reviewed as existing, and joins root under
     // the same whole-key id.
@@ -2152,6 +2158,264 @@ fn the_accept_invite_ceremony_accepts_an_invite_that_tuf_on_ci_then_accepts() {
         ),
         "{r:?}"
     );
+}
+
+/// Every file below `dir` (relative name, bytes).
+fn files_below(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.symlink_metadata().unwrap().is_dir() {
+                todo.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// The accept-tuf-on-ci-invite ceremony killed (SIGKILL, src/fault.rs) at every point from its
+/// first export write to its end (the accepted edit's folder, the signature bundles, the seal,
+/// the key-event log, the transcript's export; with `CONCLAVE_FAULTS_QUICK=1` every 7th, the
+/// first and the last), each time in a fresh workspace, then run again: the rerun exits 0, the
+/// auditor's `transcript verify` is VALID, the export holds one accepted folder and one folder
+/// of bundles and no temporary file, and `apply --accepted` of them on a copy of the event
+/// succeeds. `counted`: the fault log of an uninterrupted run.
+fn invite_export_survives_a_kill_at_every_point(
+    w: &World,
+    counted: &Path,
+    event: &Path,
+    kg: &Path,
+) {
+    let points: Vec<String> = std::fs::read_to_string(counted)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_once(' ').map_or(l, |(_, n)| n).to_string())
+        .collect();
+    let first = points
+        .iter()
+        .position(|p| p.starts_with("export "))
+        .unwrap_or_else(|| panic!("no export point among {points:?}"));
+    let quick = std::env::var_os("CONCLAVE_FAULTS_QUICK").is_some();
+    let ks: Vec<usize> = (first + 1..=points.len())
+        .filter(|k| !quick || (k - first - 1) % 7 == 0 || *k == points.len())
+        .collect();
+    let mut failures = Vec::new();
+    let mut held = 0;
+    for &k in &ks {
+        let at = &points[k - 1];
+        let ws = ceremony_workspace_with(
+            w,
+            &format!("ws-invite-export-k{k}"),
+            (event, "tuf-on-ci-event"),
+            (kg, "tuf-on-ci-known-good"),
+        );
+        let log = w.path(&format!("invite-export-k{k}.faults"));
+        let kill = k.to_string();
+        let r = run_invite_ceremony(
+            w,
+            &ws,
+            &[
+                ("CONCLAVE_TEST_FAULT_LOG", s(&log)),
+                ("CONCLAVE_TEST_FAULT_KILL_AT", &kill),
+            ],
+        );
+        if r.status.code().is_some() {
+            failures.push(format!("point {k} ({at}): not killed: {r:?}"));
+            continue;
+        }
+        let r = run_invite_ceremony(w, &ws, &[]);
+        if r.status.code() != Some(0) {
+            failures.push(format!("point {k} ({at}): the rerun failed: {r:?}"));
+            continue;
+        }
+        let mut problems = Vec::new();
+        let v = w.conclave(
+            &[
+                "transcript",
+                "verify",
+                s(&ws.join("accept-tuf-on-ci-invite-v1.transcript.jsonl")),
+                "--trusted-root",
+                s(&kg.join("root.json")),
+            ],
+            "",
+        );
+        if v.status.code() != Some(0) || !v.stdout.contains("VALID") {
+            problems.push(format!("transcript verify: {v:?}"));
+        }
+        let files = files_below(&ws);
+        for rel in files.keys() {
+            let name = rel.rsplit('/').next().unwrap_or(rel);
+            if name.contains(".conclave-tmp") || name.contains(".partial") {
+                problems.push(format!("leftover {rel}"));
+            }
+        }
+        let folders = |prefix: &str| -> Vec<PathBuf> {
+            std::fs::read_dir(ws.join("export"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| {
+                    p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with(prefix)
+                })
+                .collect()
+        };
+        let (accepted, bundles) = (
+            folders("tuf-on-ci-accepted-"),
+            folders("tuf-on-ci-signatures-"),
+        );
+        if accepted.len() != 1 || bundles.len() != 1 {
+            problems.push(format!("exported folders: {accepted:?} {bundles:?}"));
+        } else {
+            let copy = w.path(&format!("invite-export-k{k}-event"));
+            common::copy_dir(event, &copy);
+            let a = w.conclave(
+                &[
+                    "tuf-on-ci",
+                    "apply",
+                    "--event",
+                    s(&copy),
+                    "--known-good",
+                    s(kg),
+                    "--accepted",
+                    s(&accepted[0]),
+                    s(&bundles[0]),
+                ],
+                "",
+            );
+            if a.status.code() != Some(0) {
+                problems.push(format!("apply --accepted of the export: {a:?}"));
+            }
+            let _ = std::fs::remove_dir_all(&copy);
+        }
+        if problems.is_empty() {
+            held += 1;
+            let _ = std::fs::remove_dir_all(&ws);
+        } else {
+            failures.push(format!("point {k} ({at}): {}", problems.join("; ")));
+        }
+    }
+    eprintln!(
+        "accept-tuf-on-ci-invite from its first export write: {} points of {}, {} tried, {held} held",
+        points.len() - first,
+        points.len(),
+        ks.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `conclave tuf-on-ci apply --accepted` killed (SIGKILL, the failpoints of src/fault.rs) at
+/// every point it crosses, each time on a fresh copy of the event's `metadata/`: what the kill
+/// leaves has every file either as the event had it or as a whole apply writes it (never
+/// torn), and the same command run again finishes: the folder then holds exactly what one
+/// uninterrupted apply writes, no temporary file left (it would be committed with
+/// `git add -A metadata`). Issue 19: the apply's writes are fault points like a ceremony's.
+fn apply_survives_a_kill_at_every_point(
+    w: &World,
+    event: &Path,
+    kg: &Path,
+    accepted: &Path,
+    bundles: &Path,
+) {
+    let apply = |dir: &Path, env: &[(&str, &str)]| -> Run {
+        let mut c = w.cmd(BIN, "u1");
+        c.args(["tuf-on-ci", "apply", "--event"])
+            .arg(dir)
+            .arg("--known-good")
+            .arg(kg)
+            .arg("--accepted")
+            .arg(accepted)
+            .arg(bundles)
+            .current_dir(&w.root)
+            .env_remove("CONCLAVE_TEST_FAULT_LOG")
+            .env_remove("CONCLAVE_TEST_FAULT_KILL_AT");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        run_with_timeout(&mut c, b"", TIMEOUT)
+    };
+    let old = files_below(event);
+    // One uninterrupted apply, counting its points.
+    let clean = w.path("apply-clean");
+    common::copy_dir(event, &clean);
+    let log = w.path("apply-clean.faults");
+    let r = apply(&clean, &[("CONCLAVE_TEST_FAULT_LOG", s(&log))]);
+    assert_eq!(r.code(), 0, "{r:?}");
+    let new = files_below(&clean);
+    assert_ne!(new, old, "the apply changed the folder");
+    let points: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_once(' ').map_or(l, |(_, n)| n).to_string())
+        .collect();
+    for kind in [
+        "rename root.json",
+        "rename 2.root.json",
+        "remove apply-clean/.signing-event-state",
+    ] {
+        assert!(
+            points.iter().any(|p| p == kind),
+            "no point {kind:?} in {points:?}"
+        );
+    }
+    let mut failures = Vec::new();
+    let mut held = 0;
+    for k in 1..=points.len() {
+        let before = failures.len();
+        let dir = w.path(&format!("apply-k{k}"));
+        common::copy_dir(event, &dir);
+        let log = w.path(&format!("apply-k{k}.faults"));
+        let kill = k.to_string();
+        let r = apply(
+            &dir,
+            &[
+                ("CONCLAVE_TEST_FAULT_LOG", s(&log)),
+                ("CONCLAVE_TEST_FAULT_KILL_AT", &kill),
+            ],
+        );
+        let at = &points[k - 1];
+        if r.status.code().is_some() {
+            failures.push(format!("point {k} ({at}): not killed: {r:?}"));
+            continue;
+        }
+        for (rel, bytes) in files_below(&dir) {
+            if rel.contains(".conclave-tmp") {
+                continue;
+            }
+            if old.get(&rel) != Some(&bytes) && new.get(&rel) != Some(&bytes) {
+                failures.push(format!("point {k} ({at}): {rel} is torn"));
+            }
+        }
+        let r = apply(&dir, &[]);
+        if r.code() != 0 {
+            failures.push(format!("point {k} ({at}): the rerun failed: {r:?}"));
+            continue;
+        }
+        let after = files_below(&dir);
+        if after != new {
+            let names = |m: &std::collections::BTreeMap<String, Vec<u8>>| -> Vec<String> {
+                m.keys().cloned().collect()
+            };
+            failures.push(format!(
+                "point {k} ({at}): after the rerun the folder differs from one whole apply: {:?} vs {:?}",
+                names(&after),
+                names(&new)
+            ));
+        }
+        if failures.len() == before {
+            held += 1;
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    eprintln!(
+        "tuf-on-ci apply --accepted: {} points, {} tried, {held} held",
+        points.len(),
+        points.len(),
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// python-tuf (with tuf-on-ci's key types registered) verifies `checkout`'s

@@ -298,6 +298,19 @@ impl Session {
                 // running the same command again reports it (and verifies it again); a second
                 // one could only fail.
                 // One transcript per signing event: numbered in the order they are signed.
+                // A signing event signed already (the newest transcript, sealed, imported the
+                // same event and known-good files as the input media hold now): that ceremony
+                // is reported and its transcript exported again (a rerun after a cut at its
+                // last writes), never a second signing of the same event.
+                None if script.kind == Kind::SignTufOnCiEvent
+                    && let Some(p) = newest_transcript(ws, script_name).filter(|p| {
+                        engine
+                            .tuf_on_ci_input_folders()
+                            .is_some_and(|f| super::tuf_on_ci::signed_same_event(ws, p, &f))
+                    }) =>
+                {
+                    p
+                }
                 None if matches!(
                     script.kind,
                     Kind::SignTufOnCiEvent | Kind::SignRstufPendingRoot

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use crate::ceremony::engine::{ACCEPTED_DIR, Event, SIGNATURES_DIR};
 use crate::ceremony::script::{Kind, Script};
 use crate::folder::{
-    DIR_MODE, create_dir_all_mode, open_regular_nofollow, read_regular_nofollow, write_new_file,
-    write_replacing,
+    DIR_MODE, create_dir_all_mode, open_regular_nofollow, read_regular_nofollow,
+    remove_file_synced, remove_interrupted_writes, write_new_file, write_replacing,
 };
 use crate::text::show;
 use crate::transport::usb::{self, DEFAULT_IMPORT_LIMIT, SUMS_NAME};
@@ -191,6 +191,20 @@ pub fn apply_event_signatures(
     bundles: &[PathBuf],
 ) -> Result<AppliedEvent, DriverError> {
     let dir = metadata_dir(event);
+    // An apply cut short (power, kill) leaves at most its own temporary files beside the files
+    // it had replaced (each is old or new, never torn): they are removed first, so that the
+    // same command finishes the apply (and `git add -A` finds none).
+    let mut lines = Vec::new();
+    for d in [dir.clone(), dir.join(ROOT_HISTORY)] {
+        for p in remove_interrupted_writes(&d)
+            .map_err(|e| DriverError::Io(format!("{}: {e}", show_path(&d))))?
+        {
+            lines.push(format!(
+                "removed {}: a temporary file of an interrupted apply",
+                show_path(&p)
+            ));
+        }
+    }
     let folder = read_metadata_folder(&dir, "the signing event's metadata")?;
     let known_good = match known_good {
         Some(k) => {
@@ -201,19 +215,30 @@ pub fn apply_event_signatures(
         }
         None => None,
     };
-    let mut lines = Vec::new();
+    let sigs = detached(read_bundles(bundles)?)?;
     let target = match accepted {
         Some(a) => {
             let acc = read_metadata_folder(a, "the accepted edit")?;
-            lines.extend(
-                tot::check_acceptance(&folder, &acc)
-                    .map_err(|e| DriverError::Refused(format!("{e}; no file changed")))?,
-            );
+            match tot::check_acceptance(&folder, &acc) {
+                Ok(checked) => lines.extend(checked),
+                // The same apply finished before (a rerun after an interruption at its last
+                // step, or twice): the folder is already what it writes.
+                Err(_) if applied_already(&folder, &acc, known_good.as_ref(), &sigs) => {
+                    lines.push(format!(
+                        "{}: already applied (every file is as this apply writes it); no file changed",
+                        show_path(&dir)
+                    ));
+                    return Ok(AppliedEvent {
+                        lines,
+                        written: Vec::new(),
+                    });
+                }
+                Err(e) => return Err(DriverError::Refused(format!("{e}; no file changed"))),
+            }
             acc
         }
         None => folder.clone(),
     };
-    let sigs = detached(read_bundles(bundles)?)?;
     let applied = if sigs.is_empty() {
         tot::Applied::default()
     } else {
@@ -280,10 +305,42 @@ pub fn apply_event_signatures(
     }
     for rel in &removed {
         let p = dir.join(rel);
-        std::fs::remove_file(&p).map_err(|e| DriverError::Io(format!("{}: {e}", show_path(&p))))?;
+        remove_file_synced(&p).map_err(|e| DriverError::Io(format!("{}: {e}", show_path(&p))))?;
         lines.push(format!("removed {}", show_path(&p)));
     }
     Ok(AppliedEvent { lines, written })
+}
+
+/// Whether `folder` holds exactly the files an apply of the accepted edit `acc` with `sigs`
+/// writes: `acc`'s files, the signatures placed (no more files, no fewer).
+fn applied_already(
+    folder: &MetadataFolder,
+    acc: &MetadataFolder,
+    known_good: Option<&crate::tuf::metadata::Metadata<crate::tuf::metadata::Root>>,
+    sigs: &[DetachedSignature],
+) -> bool {
+    let placed = if sigs.is_empty() {
+        tot::Applied::default()
+    } else {
+        match tot::apply_signatures(acc, known_good, sigs) {
+            Ok(a) => a,
+            Err(_) => return false,
+        }
+    };
+    let mut want: BTreeMap<&str, &[u8]> = acc
+        .files
+        .iter()
+        .map(|(rel, bytes)| (rel.as_str(), bytes.as_slice()))
+        .collect();
+    for (rel, bytes) in &placed.files {
+        want.insert(rel.as_str(), bytes.as_slice());
+    }
+    let have: BTreeMap<&str, &[u8]> = folder
+        .files
+        .iter()
+        .map(|(rel, bytes)| (rel.as_str(), bytes.as_slice()))
+        .collect();
+    have == want
 }
 
 /// An output folder must not exist yet (nothing at its name, not even a link): checked before
@@ -371,25 +428,62 @@ pub(super) fn next_transcript(ws: &Workspace, script_name: &str) -> std::path::P
         .join(format!("{script_name}-v{}.transcript.jsonl", n + 1))
 }
 
+/// Whether the transcript `path`, sealed, imported the signing event now on the input media:
+/// its `event-imported` record holds the same files as `input/EVENT` and `input/KNOWN_GOOD`
+/// (`folders`, the script's import step) read now. Anything unreadable: `false` (the ceremony
+/// then reports it where it reads them).
+pub(super) fn signed_same_event(ws: &Workspace, path: &Path, folders: &(String, String)) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    let Ok(t) = crate::transcript::chain::verify_chain(&bytes) else {
+        return false;
+    };
+    if t.seal_index().is_none() {
+        return false;
+    }
+    let recorded = t
+        .records()
+        .iter()
+        .find_map(|r| match Event::from_value(&r.details) {
+            Ok(Event::EventImported {
+                files, known_good, ..
+            }) => Some((files, known_good)),
+            _ => None,
+        });
+    let Some((files, known_good)) = recorded else {
+        return false;
+    };
+    let now = |name: &str, what: &str| {
+        read_metadata_folder(&ws.input().join(name), what)
+            .ok()
+            .map(base64_files)
+    };
+    now(&folders.0, "the signing event's metadata") == Some(files)
+        && now(&folders.1, "the known-good metadata") == Some(known_good)
+}
+
+/// A folder's files as an `event-imported` record holds them (name to base64).
+fn base64_files(folder: MetadataFolder) -> BTreeMap<String, String> {
+    folder
+        .files
+        .into_iter()
+        .map(|(n, b)| (n, base64::engine::general_purpose::STANDARD.encode(b)))
+        .collect()
+}
+
 impl Session {
     /// Import the signing event and the known-good metadata from the input media
     /// (`input/EVENT` and `input/KNOWN_GOOD`, each a tuf-on-ci `metadata/` folder).
     pub fn import_event_event(&self, event: &str, known_good: &str) -> Result<Event, DriverError> {
         let input = self.ws.input();
-        let b64 = |folder: MetadataFolder| -> BTreeMap<String, String> {
-            folder
-                .files
-                .into_iter()
-                .map(|(n, b)| (n, base64::engine::general_purpose::STANDARD.encode(b)))
-                .collect()
-        };
         Ok(Event::EventImported {
             step: self.step(),
-            files: b64(read_metadata_folder(
+            files: base64_files(read_metadata_folder(
                 &input.join(event),
                 "the signing event's metadata",
             )?),
-            known_good: b64(read_metadata_folder(
+            known_good: base64_files(read_metadata_folder(
                 &input.join(known_good),
                 "the known-good metadata",
             )?),
