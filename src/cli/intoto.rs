@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::token::{ModuleArg, SigningKey};
+use super::token::{ModuleArg, open_signing_key, terminal};
 use super::{CliError, Outcome};
 use crate::folder::{read_limited, write_new_file};
 use crate::intoto::{LayoutFile, LayoutSummary};
@@ -150,7 +150,7 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         .iter()
         .filter_map(|id| root.key(id)?.public_key().ok().map(|p| p.material()))
         .collect();
-    let k = SigningKey::open(
+    let k = open_signing_key(
         &a.module,
         config,
         a.token.as_deref(),
@@ -168,7 +168,7 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     }
     let mut out = describe(&a.input, &f, &s);
     k.login(
-        a.pin_stdin,
+        &mut terminal(a.pin_stdin),
         &format!(
             "PIN for {token} to sign the in-toto layout {} with key \"{}\": ",
             a.input.display(),

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::token::{ModuleArg, SigningKey};
+use super::token::{ModuleArg, open_signing_key, terminal};
 use super::{CliError, Outcome};
 use crate::driver::log_dir::{self, AppendRequest, LogDirError, read_log_dir};
 use crate::transparency::dir;
@@ -210,7 +210,7 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
             "refusing to sign: the log has published no root, so no root keys".into(),
         ));
     };
-    let k = SigningKey::open(
+    let k = open_signing_key(
         &a.module,
         config,
         a.token.as_deref(),
@@ -247,7 +247,7 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         .map(|k| format!(" of keyholder {k}"))
         .unwrap_or_default();
     k.login(
-        a.pin_stdin,
+        &mut terminal(a.pin_stdin),
         &format!(
             "PIN for {token}{holder} to sign the key-event log checkpoint (size {}) with key \"{}\": ",
             cp.checkpoint.size, tkey.label

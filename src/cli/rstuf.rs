@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::token::{ModuleArg, SigningKey};
+use super::token::{ModuleArg, open_signing_key, terminal};
 use super::{CliError, Outcome};
 use crate::folder::{read_limited, write_new_file};
 use crate::signer::Signer;
@@ -211,7 +211,7 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         )));
     }
     let wanted = review.still_to_sign();
-    let k = SigningKey::open(
+    let k = open_signing_key(
         &a.module,
         config,
         a.token.as_deref(),
@@ -240,7 +240,7 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
             ))
         })?;
     k.login(
-        a.pin_stdin,
+        &mut terminal(a.pin_stdin),
         &format!(
             "PIN for {token} to sign RSTUF's pending root v{} with key \"{}\": ",
             root.common.version,

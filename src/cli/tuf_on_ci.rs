@@ -13,9 +13,10 @@ use crate::tuf::key::KeyId;
 use crate::tuf::metadata::Signature;
 use crate::tuf::tuf_on_ci::{self as core, MetadataFolder, Review, RoleSignature, describe_key};
 
-use super::token::{ModuleArg, SigningKey};
+use super::token::{ModuleArg, open_signing_key, terminal};
 use super::verify::reference_time;
 use super::{CliError, Outcome};
+use crate::driver::SigningKey;
 
 /// The event and the known-good state, as both `review` and `sign` take them.
 #[derive(Debug, clap::Args)]
@@ -195,7 +196,7 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     }
     driver::refuse_existing_output(&a.out).map_err(|e| CliError::Usage(format!("--out {e}")))?;
     // 2. The key (public objects, no PIN yet) and which roles it may sign.
-    let k = SigningKey::open(
+    let k = open_signing_key(
         &a.module,
         config,
         a.token.as_deref(),
@@ -260,7 +261,7 @@ fn sign_plan(
         .map(|k| format!(" of keyholder {}", show(k)))
         .unwrap_or_default();
     k.login(
-        pin_stdin,
+        &mut terminal(pin_stdin),
         &format!(
             "PIN for {}{holder} to sign {} role(s) of the signing event with key \"{}\": ",
             k.token,
@@ -347,7 +348,7 @@ fn accept(a: &AcceptArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     driver::refuse_existing_output(&a.out).map_err(|e| CliError::Usage(format!("--out {e}")))?;
     // The public key first (no PIN): the edit needs it, and the review of the edit decides
     // whether anything is signed.
-    let k = SigningKey::open(
+    let k = open_signing_key(
         &a.module,
         config,
         a.token.as_deref(),

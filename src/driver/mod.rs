@@ -30,6 +30,8 @@ mod runner;
 mod scripts;
 mod seal;
 mod session;
+mod sign_metadata;
+mod signing_key;
 mod token_device;
 mod token_store;
 mod tokens;
@@ -53,6 +55,11 @@ pub use report::{CeremonyReport, KeyLog, KeyRow};
 pub use runner::{run, run_real};
 pub use scripts::{MAX_SCRIPT, SHIPPED_SCRIPTS, script_list, script_text, shipped_script};
 pub use session::{Opened, Session, rehearsal_unfinished};
+pub use sign_metadata::{SignRequest, SignedFile, TokenSignature, sign_file, sign_with_token};
+pub use signing_key::{
+    Ask, HeldSigner, Keyholder, SigningError, SigningKey, ask_pin, note_advisories,
+    open_key_or_login,
+};
 pub use token_device::{Located, OpenToken, TokenModule, TokenSigner, locate_key};
 pub use tuf_on_ci::{
     AppliedEvent, apply_event_signatures, metadata_dir, no_rehearsal, read_metadata_folder,
