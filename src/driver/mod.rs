@@ -30,6 +30,7 @@ mod runner;
 mod scripts;
 mod seal;
 mod session;
+mod sign_commands;
 mod sign_metadata;
 mod signing_key;
 mod token_device;
@@ -55,6 +56,9 @@ pub use report::{CeremonyReport, KeyLog, KeyRow};
 pub use runner::{run, run_real};
 pub use scripts::{MAX_SCRIPT, SHIPPED_SCRIPTS, script_list, script_text, shipped_script};
 pub use session::{Opened, Session, rehearsal_unfinished};
+pub use sign_commands::{
+    CheckpointSigned, RoleCount, sign_checkpoint, sign_event_roles, sign_layout, sign_pending_root,
+};
 pub use sign_metadata::{SignRequest, SignedFile, TokenSignature, sign_file, sign_with_token};
 pub use signing_key::{
     Ask, HeldSigner, Keyholder, SigningError, SigningKey, ask_pin, note_advisories,

@@ -360,8 +360,8 @@ pub fn sign_file(
 mod tests {
     use super::*;
     use crate::driver::fake_tokens::{Answering, FakeTokens};
-    use crate::signer::pkcs11::{EdParams, TokenError};
     use crate::signer::Signer;
+    use crate::signer::pkcs11::{EdParams, TokenError};
     use crate::signer::software::SoftwareSigner;
     use crate::tuf::edit::{RoleKeys, new_root};
     use crate::tuf::key::Algorithm;
