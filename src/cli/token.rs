@@ -1,7 +1,6 @@
 //! `conclave token ...` and `conclave sign`: the keyholder-token commands.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -9,10 +8,9 @@ use super::{CliError, Outcome};
 use crate::config::ModuleChoice;
 use crate::driver::module::{ChosenModule, ModuleError, ModuleUse, Named, choose_module_here};
 use crate::driver::{
-    self, Ask, Keyholder, OpenToken, SignRequest, SignedFile, SigningError, SigningKey,
-    TokenModule, TokenSignature, ask_pin, note_advisories,
+    self, Ask, KeygenRequest, Keyholder, SignRequest, SignedFile, SigningError, SigningKey,
+    TokenModule, TokenSignature,
 };
-use crate::signer::Signer;
 use crate::signer::pkcs11::{
     EdParams, Module, Pin, PivSlot, TokenDesc, TokenError, TokenKey, key_type_name, parse_key_type,
 };
@@ -271,55 +269,23 @@ fn bench(a: &BenchArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         return Err(CliError::Usage("--count must be at least 1".into()));
     }
     let module = a.module.open(config)?;
-    let token = module.find_token(&a.token)?;
-    let session = module.open_session(&token, false)?;
-    let tkey = session.find_key(&a.key)?;
-    session.check_not_locked()?;
-    let pin = ask_pin(
+    let r = driver::bench(
+        &module,
+        &a.token,
+        &a.key,
+        a.count,
         &mut terminal(a.pin_stdin),
-        &token,
-        &format!("PIN for {token} to benchmark key \"{}\": ", tkey.label),
     )?;
-    session.login(&pin)?;
-    drop(pin);
-    let mut signer = session.signer(&tkey)?;
-    let msg = vec![0x5a_u8; 1024];
-    let input = signer.token_input(&msg);
-    // Warm up both paths once.
-    signer.sign_prepared(&input)?;
-    signer.sign(&msg).map_err(|e| CliError::Io(e.to_string()))?;
-    let start = Instant::now();
-    for _ in 0..a.count {
-        signer.sign_prepared(&input)?;
-    }
-    let bare = start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    for _ in 0..a.count {
-        signer.sign(&msg).map_err(|e| CliError::Io(e.to_string()))?;
-    }
-    let full = start.elapsed().as_secs_f64();
-    let sig = signer.sign(&msg).map_err(|e| CliError::Io(e.to_string()))?;
-    let start = Instant::now();
-    for _ in 0..a.count {
-        signer
-            .public_key()
-            .verify(&msg, &sig)
-            .map_err(|e| CliError::Invalid(e.to_string()))?;
-    }
-    let verify = start.elapsed().as_secs_f64();
-    let n = f64::from(a.count);
-    let overhead = (full / bare - 1.0) * 100.0;
-    let alg = signer.public_key().algorithm();
     if a.json {
         let v = serde_json::json!({
-            "token": token.label,
-            "key": tkey.label,
-            "type": key_type_name(alg),
-            "count": a.count,
-            "bare_c_sign_per_s": n / bare,
-            "conclave_sign_per_s": n / full,
-            "overhead_percent": overhead,
-            "software_verify_per_s": n / verify,
+            "token": r.token.label,
+            "key": r.key_label,
+            "type": key_type_name(r.alg),
+            "count": r.count,
+            "bare_c_sign_per_s": r.bare_per_s,
+            "conclave_sign_per_s": r.conclave_per_s,
+            "overhead_percent": r.overhead_percent,
+            "software_verify_per_s": r.verify_per_s,
         });
         return done(format!(
             "{}\n",
@@ -327,14 +293,15 @@ fn bench(a: &BenchArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         ));
     }
     done(format!(
-        "{} key \"{}\" on {token}, {} signatures of 1 KiB each:\n  token alone (C_Sign):                      {:>8.1} sig/s\n  Conclave (digest, C_Sign, DER, verify):    {:>8.1} sig/s\n  overhead                                   {:>8.1} %\n  of which software verification alone:      {:>8.1} verifications/s\n",
-        alg.label(),
-        tkey.label,
-        a.count,
-        n / bare,
-        n / full,
-        overhead,
-        n / verify
+        "{} key \"{}\" on {}, {} signatures of 1 KiB each:\n  token alone (C_Sign):                      {:>8.1} sig/s\n  Conclave (digest, C_Sign, DER, verify):    {:>8.1} sig/s\n  overhead                                   {:>8.1} %\n  of which software verification alone:      {:>8.1} verifications/s\n",
+        r.alg.label(),
+        r.key_label,
+        r.token,
+        r.count,
+        r.bare_per_s,
+        r.conclave_per_s,
+        r.overhead_percent,
+        r.verify_per_s
     ))
 }
 
@@ -737,86 +704,24 @@ struct ParsedKeygen {
     piv_slot: Option<PivSlot>,
 }
 
-/// `token keygen` on a loaded module, asking PINs through `ask`.
+/// `token keygen` on a loaded module ([`driver::keygen`]), asking PINs through `kh`; rendered.
 fn keygen_on(
     a: &KeygenArgs,
     p: ParsedKeygen,
     module: &dyn TokenModule,
     kh: &mut dyn Keyholder,
 ) -> Result<Outcome, CliError> {
-    let ParsedKeygen {
-        alg,
-        ed,
-        id,
-        piv_slot,
-    } = p;
-    let token = module.find_token(&a.token)?;
-    note_advisories(kh, &token, alg);
-    let session = module.open(&token, true)?;
-    if piv_slot.is_some() && !token.is_piv() {
-        return Err(CliError::Usage(format!(
-            "--piv-slot is for a YubiKey through ykcs11; {token} is not one"
-        )));
-    }
-    if token.is_piv() {
-        // PIV: the key goes into a slot (CKA_ID's first byte), made after a management-key
-        // login; the module sets the labels.
-        let slot = piv_slot.unwrap_or(PivSlot::DIGITAL_SIGNATURE);
-        session.check_not_locked()?;
-        let pin = ask_pin(
-            kh,
-            &token,
-            &format!(
-                "PIN for {token} to generate {} key in PIV slot {slot}: ",
-                alg.label()
-            ),
-        )?;
-        let management_key = kh.ask(
-            Ask::ManagementKey,
-            &token,
-            &format!("PIV management key for {token} (never stored or shown): "),
-        )?;
-        let start = Instant::now();
-        let g = session.generate_piv(alg, slot, &management_key, &pin, a.practice)?;
-        drop(management_key);
-        drop(pin);
-        return keygen_done(a, &token, alg, &g, session.as_ref(), start.elapsed());
-    }
-    // Refuse an existing label before asking for the PIN (public objects are visible).
-    if session.keys()?.iter().any(|k| k.label == a.label) {
-        return Err(TokenError::KeyExists {
-            token: token.to_string(),
-            what: format!("label \"{}\"", a.label),
-        }
-        .into());
-    }
-    session.check_not_locked()?;
-    let pin = ask_pin(
-        kh,
-        &token,
-        &format!(
-            "PIN for {token} to generate {} key \"{}\": ",
-            alg.label(),
-            a.label
-        ),
-    )?;
-    session.login(&pin)?;
-    drop(pin);
-    let start = Instant::now();
-    let g = session.generate(alg, &a.label, id, ed)?;
-    keygen_done(a, &token, alg, &g, session.as_ref(), start.elapsed())
-}
-
-fn keygen_done(
-    a: &KeygenArgs,
-    token: &TokenDesc,
-    alg: Algorithm,
-    g: &crate::signer::pkcs11::GeneratedKey,
-    session: &dyn OpenToken,
-    took: Duration,
-) -> Result<Outcome, CliError> {
-    // An attestation the token exposes for the new key (e.g. ykcs11) is kept with the key.
-    let certs = session.certificates_for(&g.id)?;
+    let req = KeygenRequest {
+        token: &a.token,
+        alg: p.alg,
+        label: &a.label,
+        id: p.id,
+        ed: p.ed,
+        piv_slot: p.piv_slot,
+        practice: a.practice,
+    };
+    let r = driver::keygen(module, &req, kh)?;
+    let (token, alg, g, certs) = (&r.token, r.alg, &r.generated, &r.certificates);
     let keyid = g.key.key_id();
     if a.json {
         let v = serde_json::json!({
@@ -824,7 +729,7 @@ fn keygen_done(
             "key": key_json(&g.key),
             "label": g.label,
             "id": hex::encode(&g.id),
-            "certificates": certs_json(&certs),
+            "certificates": certs_json(certs),
             "device": {
                 "token": token.label,
                 "serial": token.serial,
@@ -851,7 +756,7 @@ fn keygen_done(
                 .to_pretty_json()
                 .trim_end()
                 .replace('\n', "\n             "),
-            took.as_millis()
+            r.took.as_millis()
         ))
     }
 }

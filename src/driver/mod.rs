@@ -35,6 +35,7 @@ mod sign_metadata;
 mod signing_key;
 mod token_device;
 mod token_store;
+mod token_work;
 mod tokens;
 mod tuf_on_ci;
 mod workspace;
@@ -65,6 +66,7 @@ pub use signing_key::{
     open_key_or_login,
 };
 pub use token_device::{Located, OpenToken, TokenModule, TokenSigner, locate_key};
+pub use token_work::{BenchReport, KeygenReport, KeygenRequest, bench, keygen};
 pub use tuf_on_ci::{
     AppliedEvent, apply_event_signatures, metadata_dir, no_rehearsal, read_metadata_folder,
     refuse_existing_output, write_bundles, write_metadata_folder,
