@@ -8,15 +8,13 @@ use super::{CliError, Outcome};
 use crate::config::ModuleChoice;
 use crate::driver::module::{ChosenModule, ModuleError, ModuleUse, Named, choose_module_here};
 use crate::driver::{
-    self, Ask, KeygenRequest, Keyholder, SignRequest, SignedFile, SigningError, SigningKey,
-    TokenModule, TokenSignature,
+    self, Ask, KeygenRequest, Keyholder, RootKey, SignRequest, SignedFile, SigningError,
+    SigningKey, TokenModule, TokenSignature, TrustedKeys,
 };
 use crate::signer::pkcs11::{
-    EdParams, Module, Pin, PivSlot, TokenDesc, TokenError, TokenKey, key_type_name, parse_key_type,
+    EdParams, Module, Pin, PivSlot, TokenDesc, TokenError, key_type_name, parse_key_type,
 };
-use crate::tuf::key::{Algorithm, Key, KeyId};
-use crate::tuf::metadata::RoleType;
-use crate::tuf::verify::trust_root;
+use crate::tuf::key::{Algorithm, Key};
 
 /// `conclave token ...`
 #[derive(Debug, clap::Subcommand)]
@@ -330,99 +328,51 @@ pub fn read_pin(pin_stdin: bool, prompt: &str) -> Result<Pin, CliError> {
     }
 }
 
-/// A key of the trusted root: its id, material, owner (`x-tuf-on-ci-keyowner`) and the roles
-/// that name it.
-struct RootKey {
-    id: KeyId,
-    material: Vec<u8>,
-    owner: Option<String>,
-    roles: Vec<&'static str>,
-}
-
-/// The keys of a trusted root that verifies (a threshold of its own root keys), with the roles
-/// naming each.
-fn root_keys(path: &Path) -> Result<(u64, Vec<RootKey>), CliError> {
-    let b = std::fs::read(path)
-        .map_err(|e| CliError::Io(format!("cannot read {}: {e}", path.display())))?;
-    let (t, _) = trust_root(&path.display().to_string(), &b)
-        .map_err(|e| CliError::Invalid(format!("the trusted root does not verify: {e}")))?;
-    let root = t.metadata().signed();
-    let mut out = Vec::new();
-    for (id, key) in &root.keys {
-        let Ok(pk) = key.public_key() else { continue };
-        let roles = [
-            RoleType::Root,
-            RoleType::Targets,
-            RoleType::Snapshot,
-            RoleType::Timestamp,
-        ]
-        .into_iter()
-        .filter(|ty| root.role(*ty).keyids.contains(id))
-        .map(RoleType::as_str)
-        .collect();
-        out.push(RootKey {
-            id: id.clone(),
-            material: pk.material(),
-            owner: key
-                .unrecognized
-                .get("x-tuf-on-ci-keyowner")
-                .and_then(crate::tuf::canonical::Value::as_str)
-                .map(str::to_string),
-            roles,
-        });
-    }
-    Ok((root.common.version, out))
-}
-
 fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     // The trusted root is checked before the module is loaded.
-    let trusted = a.trusted_root.as_deref().map(root_keys).transpose()?;
+    let trusted = a
+        .trusted_root
+        .as_deref()
+        .map(driver::trusted_root_keys)
+        .transpose()?;
     let chosen = a.module.choose(config)?;
     let module = chosen.open().map_err(module_error)?;
     list_on(a, trusted, &chosen.chosen_by, &module)
 }
 
-/// `token list` on a loaded module.
+/// `token list` on a loaded module ([`driver::list_tokens`]), rendered.
 fn list_on(
     a: &ListArgs,
-    trusted: Option<(u64, Vec<RootKey>)>,
+    trusted: Option<TrustedKeys>,
     chosen_by: &ModuleChoice,
     module: &dyn TokenModule,
 ) -> Result<Outcome, CliError> {
-    let mut seen: Vec<KeyId> = Vec::new();
-    let (scan, no_device) = match module.scan() {
-        Ok(scan) => (scan, None),
-        Err(e @ TokenError::NoDevice { .. }) => (Default::default(), Some(e.to_string())),
-        Err(e) => return Err(e.into()),
-    };
-    let tokens = scan.tokens;
+    let listing = driver::list_tokens(module, trusted.as_ref())?;
+    let no_device = &listing.no_device;
     let mut json_tokens = Vec::new();
     let mut out = String::new();
     out.push_str(&format!(
         "module {} (chosen by {chosen_by})\n",
         module.name()
     ));
-    if let (Some(p), Some((version, _))) = (&a.trusted_root, &trusted) {
+    if let (Some(p), Some(tr)) = (&a.trusted_root, &trusted) {
         out.push_str(&format!(
-            "trusted root {} (version {version}, verified)\n",
-            p.display()
+            "trusted root {} (version {}, verified)\n",
+            p.display(),
+            tr.version
         ));
     }
-    if let Some(why) = &no_device {
+    if let Some(why) = no_device {
         out.push_str(&format!("{why}\n"));
-    } else if tokens.is_empty() && scan.unreadable.is_empty() {
+    } else if listing.tokens.is_empty() && listing.unreadable.is_empty() {
         out.push_str("no tokens present\n");
     }
-    for u in &scan.unreadable {
+    for u in &listing.unreadable {
         out.push_str(&format!("\n{u}\n"));
         json_tokens.push(serde_json::json!({"slot": u.slot, "unreadable": u.reason}));
     }
-    for t in &tokens {
-        let keys: Result<Vec<TokenKey>, TokenError> = if t.initialized {
-            module.open(t, false).and_then(|s| s.keys())
-        } else {
-            Ok(Vec::new())
-        };
+    for lt in &listing.tokens {
+        let t = &lt.token;
         let mut flags = Vec::new();
         if !t.initialized {
             flags.push("NOT INITIALISED");
@@ -475,11 +425,12 @@ fn list_on(
             ));
         }
         let mut jkeys = Vec::new();
-        match &keys {
+        match &lt.keys {
             Ok(keys) if keys.is_empty() => out.push_str("  keys          none\n"),
             Ok(keys) => {
                 out.push_str("  keys\n");
-                for k in keys {
+                for lk in keys {
+                    let k = &lk.key;
                     match k.tuf_key() {
                         Some(key) => {
                             out.push_str(&format!(
@@ -488,11 +439,7 @@ fn list_on(
                                 crate::text::show(&key.scheme),
                                 crate::text::show(&key.key_id().0)
                             ));
-                            let certs = module
-                                .open(t, false)
-                                .and_then(|s| s.certificates_for(&k.id))
-                                .unwrap_or_default();
-                            for (label, der) in &certs {
+                            for (label, der) in &lk.certificates {
                                 out.push_str(&format!(
                                     "      certificate \"{}\" sha256 {}\n",
                                     crate::text::show(label),
@@ -500,11 +447,9 @@ fn list_on(
                                 ));
                             }
                             let mut serves = Vec::new();
-                            if let Some((version, rkeys)) = &trusted {
-                                let material =
-                                    k.public.as_ref().map(|p| p.material()).unwrap_or_default();
-                                for rk in rkeys.iter().filter(|rk| rk.material == material) {
-                                    seen.push(rk.id.clone());
+                            if let Some(tr) = &trusted {
+                                let version = tr.version;
+                                for rk in lk.serves.iter().filter_map(|i| tr.keys.get(*i)) {
                                     let owner = rk
                                         .owner
                                         .as_ref()
@@ -536,7 +481,7 @@ fn list_on(
                                 "id": hex::encode(&k.id),
                                 "keyid": key.key_id().0,
                                 "key": key_json(&key),
-                                "certificates": certs_json(&certs),
+                                "certificates": certs_json(&lk.certificates),
                             });
                             if trusted.is_some()
                                 && let Some(m) = jk.as_object_mut()
@@ -570,10 +515,12 @@ fn list_on(
         json_tokens.push(j);
     }
     let mut missing_json = Vec::new();
-    if let Some((version, rkeys)) = &trusted {
-        let missing: Vec<&RootKey> = rkeys
+    if let Some(tr) = &trusted {
+        let version = tr.version;
+        let missing: Vec<&RootKey> = listing
+            .missing
             .iter()
-            .filter(|rk| !rk.roles.is_empty() && !seen.contains(&rk.id))
+            .filter_map(|i| tr.keys.get(*i))
             .collect();
         if missing.is_empty() {
             out.push_str(&format!(
@@ -605,7 +552,7 @@ fn list_on(
             "module_chosen_by": chosen_by.to_string(),
             "tokens": json_tokens,
         });
-        if let (Some(why), Some(m)) = (&no_device, v.as_object_mut()) {
+        if let (Some(why), Some(m)) = (no_device, v.as_object_mut()) {
             m.insert("no_device".into(), why.clone().into());
         }
         if trusted.is_some()

@@ -66,7 +66,10 @@ pub use signing_key::{
     open_key_or_login,
 };
 pub use token_device::{Located, OpenToken, TokenModule, TokenSigner, locate_key};
-pub use token_work::{BenchReport, KeygenReport, KeygenRequest, bench, keygen};
+pub use token_work::{
+    BenchReport, KeygenReport, KeygenRequest, ListedKey, ListedToken, RootKey, TokenListing,
+    TrustedKeys, bench, keygen, list_tokens, trusted_root_keys,
+};
 pub use tuf_on_ci::{
     AppliedEvent, apply_event_signatures, metadata_dir, no_rehearsal, read_metadata_folder,
     refuse_existing_output, write_bundles, write_metadata_folder,
