@@ -1,4 +1,7 @@
-//! `conclave token ...` and `conclave sign`: the keyholder-token commands.
+//! `conclave token ...` and `conclave sign`: the keyholder-token commands: arguments, the
+//! keyholder at this terminal ([`Terminal`]), rendering and exit codes. The token work is the
+//! driver's ([`driver::SigningKey`], [`driver::sign_file`], [`driver::list_tokens`],
+//! [`driver::keygen`], [`driver::bench`]).
 
 use std::path::{Path, PathBuf};
 
