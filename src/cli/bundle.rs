@@ -12,8 +12,9 @@ use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
 use crate::tuf::metadata::{AnyMetadata, Metadata, Root};
 use crate::tuf::verify::ThresholdResult;
 
-use super::token::{ModuleArg, SignRequest, sign_with_token};
+use super::token::{ModuleArg, sign_with_token};
 use super::{CliError, Outcome};
+use crate::driver::SignRequest;
 
 /// Arguments of `conclave bundle export`.
 #[derive(Debug, clap::Args)]
@@ -123,17 +124,19 @@ fn sha256(b: &[u8]) -> [u8; 32] {
 
 fn export(a: &ExportArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     check_new_output(&a.out)?;
-    let signed = sign_with_token(&SignRequest {
-        module: &a.module,
+    let signed = sign_with_token(
+        &SignRequest {
+            token: a.token.as_deref(),
+            key: &a.key,
+            keyholder: a.keyholder.as_deref(),
+            metadata: &a.metadata,
+            trusted_root: a.trusted_root.as_deref(),
+            force: false,
+        },
+        &a.module,
         config,
-        token: a.token.as_deref(),
-        key: &a.key,
-        keyholder: a.keyholder.as_deref(),
-        metadata: &a.metadata,
-        trusted_root: a.trusted_root.as_deref(),
-        pin_stdin: a.pin_stdin,
-        force: false,
-    })?;
+        a.pin_stdin,
+    )?;
     // Without --force the key is named by a role, so there is at least one key id.
     let Some(keyid) = signed.keyids.first().cloned() else {
         return Err(CliError::Invalid(format!(

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::token::{ModuleArg, SigningKey};
+use super::token::{ModuleArg, open_signing_key, terminal};
 use super::{CliError, Outcome};
-use crate::folder::{read_limited, write_new_file};
+use crate::driver;
+use crate::folder::read_limited;
 use crate::intoto::{LayoutFile, LayoutSummary};
 use crate::text::{show as shown, show_message};
 use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
@@ -150,7 +151,7 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         .iter()
         .filter_map(|id| root.key(id)?.public_key().ok().map(|p| p.material()))
         .collect();
-    let k = SigningKey::open(
+    let k = open_signing_key(
         &a.module,
         config,
         a.token.as_deref(),
@@ -159,31 +160,20 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         a.pin_stdin,
         "sign the in-toto layout",
     )?;
-    let (token, tkey) = (&k.token, &k.key);
-    if !targets_keys.contains(&k.public.material()) {
-        return Err(CliError::Invalid(format!(
-            "refusing to sign: key \"{}\" on {token} is not a targets key of the trusted root",
-            tkey.label
-        )));
-    }
-    let mut out = describe(&a.input, &f, &s);
-    k.login(
-        a.pin_stdin,
-        &format!(
-            "PIN for {token} to sign the in-toto layout {} with key \"{}\": ",
-            a.input.display(),
-            tkey.label
-        ),
+    let (token, label) = (k.token.clone(), k.key.label.clone());
+    let out = describe(&a.input, &f, &s);
+    let keyid = driver::sign_layout(
+        k,
+        &mut terminal(a.pin_stdin),
+        &mut f,
+        &targets_keys,
+        &a.input,
+        &a.out,
     )?;
-    let mut signer = k.session.signer(tkey)?;
-    let keyid = f
-        .add_signature(&mut signer)
-        .map_err(|e| CliError::Invalid(format!("the token's signature: {e}; nothing written")))?;
-    write_new_file(&a.out, &f.to_file_bytes())
-        .map_err(|e| CliError::Io(format!("cannot write {}: {e}", a.out.display())))?;
+    let mut out = out;
     out.push_str(&format!(
         "signed with key \"{}\" on {token} (layout key id {keyid})\n  written to {}\n",
-        tkey.label,
+        label,
         a.out.display()
     ));
     Ok(Outcome {

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::token::{ModuleArg, SigningKey};
+use super::token::{ModuleArg, open_signing_key, terminal};
 use super::{CliError, Outcome};
 use crate::driver::log_dir::{self, AppendRequest, LogDirError, read_log_dir};
 use crate::transparency::dir;
@@ -210,7 +210,7 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
             "refusing to sign: the log has published no root, so no root keys".into(),
         ));
     };
-    let k = SigningKey::open(
+    let k = open_signing_key(
         &a.module,
         config,
         a.token.as_deref(),
@@ -219,63 +219,29 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         a.pin_stdin,
         "sign the key-event log checkpoint",
     )?;
-    let (token, tkey, public) = (&k.token, &k.key, &k.public);
-    let material = public.material();
-    let Some((keyid, _)) = root_keys
-        .keys
-        .iter()
-        .find(|(_, k)| k.public_key().is_ok_and(|p| p.material() == material))
-    else {
-        return Err(CliError::Invalid(format!(
-            "refusing to sign: key \"{}\" on {token} is not a root key of the log's latest root; checkpoint left unchanged",
-            tkey.label
-        )));
-    };
-    let keyid = keyid.clone();
-    let mut cp = d.checkpoint.clone();
-    let kid = crate::transparency::note::note_key_id(&cp.checkpoint.origin, public)
-        .map_err(|e| CliError::Invalid(e.to_string()))?;
-    if cp.signatures.iter().any(|s| s.key_id == kid) {
-        return Err(CliError::Usage(format!(
-            "key {keyid} has already signed this checkpoint"
-        )));
-    }
-    // 2. PIN, login, sign, verify.
-    let holder = a
-        .keyholder
-        .as_deref()
-        .map(|k| format!(" of keyholder {k}"))
-        .unwrap_or_default();
-    k.login(
-        a.pin_stdin,
-        &format!(
-            "PIN for {token}{holder} to sign the key-event log checkpoint (size {}) with key \"{}\": ",
-            cp.checkpoint.size, tkey.label
-        ),
+    let (token, label) = (k.token.clone(), k.key.label.clone());
+    let done = crate::driver::sign_checkpoint(
+        k,
+        a.keyholder.as_deref(),
+        &mut terminal(a.pin_stdin),
+        &a.log,
+        &d,
+        &root_keys,
     )?;
-    let mut signer = k.session.signer(tkey)?;
-    cp.add_signature(&mut signer)
-        .map_err(|e| CliError::Invalid(format!("the token's signature: {e}; nothing written")))?;
-    let count = cp.count(&root_keys);
-    if !count.signed.contains(&keyid) {
-        return Err(CliError::Invalid(format!(
-            "internal error: the new signature does not count for root key {keyid}; nothing written"
-        )));
-    }
-    let path = log_dir::write_checkpoint(&a.log, &cp).map_err(lerr)?;
-    let state_txt = if count.verified() {
+    let state_txt = if done.count.verified() {
         "threshold met"
     } else {
         "not enough signatures yet"
     };
     Ok(Outcome {
         stdout: format!(
-            "signed the checkpoint of {} (size {}) with key \"{}\" ({keyid}) on {token}\n  {} ({state_txt})\n  written to {}\n",
+            "signed the checkpoint of {} (size {}) with key \"{}\" ({}) on {token}\n  {} ({state_txt})\n  written to {}\n",
             a.log.display(),
-            cp.checkpoint.size,
-            tkey.label,
-            count.summary(root_keys.keys.len()),
-            path.display()
+            done.checkpoint.checkpoint.size,
+            label,
+            done.keyid,
+            done.count.summary(done.root_keys),
+            done.path.display()
         ),
         success: true,
     })

@@ -6,10 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::token::{ModuleArg, SigningKey};
+use super::token::{ModuleArg, open_signing_key, terminal};
 use super::{CliError, Outcome};
-use crate::folder::{read_limited, write_new_file};
-use crate::signer::Signer;
+use crate::driver;
+use crate::folder::read_limited;
 use crate::text::{show, show_message};
 use crate::tuf::canonical::{DEFAULT_MAX_FILE_SIZE, Value};
 use crate::tuf::metadata::{Metadata, Root};
@@ -211,7 +211,7 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         )));
     }
     let wanted = review.still_to_sign();
-    let k = SigningKey::open(
+    let k = open_signing_key(
         &a.module,
         config,
         a.token.as_deref(),
@@ -220,43 +220,14 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         a.pin_stdin,
         "sign RSTUF's pending root",
     )?;
-    let (token, tkey, public) = (&k.token, &k.key, &k.public);
+    let (token, label) = (k.token.clone(), k.key.label.clone());
+    let keyid =
+        driver::sign_pending_root(k, &mut terminal(a.pin_stdin), &pending, &wanted, &a.out)?;
     let root = pending.root.signed();
-    let old = pending.trusted.as_ref().map(|t| t.signed());
-    let keyid = wanted
-        .iter()
-        .find(|id| {
-            [Some(root), old].into_iter().flatten().any(|r| {
-                r.key(id)
-                    .and_then(|k| k.public_key().ok())
-                    .is_some_and(|pk| pk.material() == public.material())
-            })
-        })
-        .cloned()
-        .ok_or_else(|| {
-            CliError::Invalid(format!(
-                "refusing to sign: key \"{}\" on {token} is not a root key whose signature is still missing",
-                show(&tkey.label)
-            ))
-        })?;
-    k.login(
-        a.pin_stdin,
-        &format!(
-            "PIN for {token} to sign RSTUF's pending root v{} with key \"{}\": ",
-            root.common.version,
-            show(&tkey.label)
-        ),
-    )?;
-    let mut signer = k.session.signer(tkey)?;
-    let sig = signer
-        .sign(pending.root.signed_bytes())
-        .map_err(|e| CliError::Invalid(format!("the token's signature: {e}; nothing written")))?;
-    write_new_file(&a.out, &rstuf::sign_payload(&keyid, &sig))
-        .map_err(|e| CliError::Io(format!("cannot write {}: {e}", a.out.display())))?;
     out.push_str(&format!(
         "signed root v{} with key \"{}\" on {token} (key id {keyid})\n  written to {}\n",
         root.common.version,
-        show(&tkey.label),
+        show(&label),
         a.out.display()
     ));
     Ok(Outcome {

@@ -1,23 +1,23 @@
-//! `conclave token ...` and `conclave sign`: the keyholder-token commands.
+//! `conclave token ...` and `conclave sign`: the keyholder-token commands: arguments, the
+//! keyholder at this terminal ([`Terminal`]), rendering and exit codes. The token work is the
+//! driver's ([`driver::SigningKey`], [`driver::sign_file`], [`driver::list_tokens`],
+//! [`driver::keygen`], [`driver::bench`]).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
 use super::{CliError, Outcome};
 use crate::config::ModuleChoice;
 use crate::driver::module::{ChosenModule, ModuleError, ModuleUse, Named, choose_module_here};
-use crate::driver::{Located, OpenToken, TokenModule, locate_key};
-use crate::signer::Signer;
-use crate::signer::pkcs11::{
-    EdParams, Module, Pin, PivSlot, TokenDesc, TokenError, TokenKey, key_type_name, parse_key_type,
+use crate::driver::{
+    self, Ask, KeygenRequest, Keyholder, RootKey, SignRequest, SignedFile, SigningError,
+    SigningKey, TokenModule, TokenSignature, TrustedKeys,
 };
-use crate::transport::bundle::file_bytes;
-use crate::tuf::key::{Algorithm, Key, KeyId, PublicKey};
-use crate::tuf::metadata::{AnyMetadata, Metadata, Role, RoleType, Root, Signature};
-use crate::tuf::verify::{Uncounted, count_signatures, count_signatures_known, trust_root};
+use crate::signer::pkcs11::{
+    EdParams, Module, Pin, PivSlot, TokenDesc, TokenError, key_type_name, parse_key_type,
+};
+use crate::tuf::key::{Algorithm, Key};
 
 /// `conclave token ...`
 #[derive(Debug, clap::Subcommand)]
@@ -65,11 +65,16 @@ pub struct ModuleArg {
 }
 
 impl ModuleArg {
+    /// [`ModuleArg::open`] with the module error kept typed.
+    pub fn open_typed(&self, config: Option<&Path>) -> Result<Module, ModuleError> {
+        choose_module_here(Named::flag(self.module.as_deref()), config, ModuleUse::Tool)?.open()
+    }
+
     /// Load the PKCS#11 module: `--module`, else `pkcs11.module` / `pkcs11.modules` from the
     /// configuration file (`config`: the global `--config`, else `CONCLAVE_CONFIG`, else
     /// /etc/conclave/config.toml), else the built-in search list.
     pub fn open(&self, config: Option<&Path>) -> Result<Module, CliError> {
-        self.choose(config)?.open().map_err(module_error)
+        self.open_typed(config).map_err(module_error)
     }
 
     /// Which module [`ModuleArg::open`] loads, and what chose it ([`choose_module_here`]).
@@ -79,24 +84,59 @@ impl ModuleArg {
     }
 }
 
-/// What a command asks a keyholder for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ask {
-    /// The token's user PIN ([`ask_pin`]: none on a PIN pad).
-    Pin,
-    /// A YubiKey's PIV management key ([`read_pin`]).
-    ManagementKey,
+/// The keyholder at this terminal: secrets read from the terminal without echo, or from
+/// standard input with `--pin-stdin`; notes written to standard error.
+pub struct Terminal {
+    /// Read secrets from standard input (one line each).
+    pub pin_stdin: bool,
 }
 
-/// Where a token command's PINs come from: [`terminal`] at the command line; the unit tests
-/// answer with fixed PINs.
-pub type Asker<'a> = dyn FnMut(Ask, &TokenDesc, &str) -> Result<Pin, CliError> + 'a;
+/// The keyholder at this terminal ([`Terminal`]).
+pub fn terminal(pin_stdin: bool) -> Terminal {
+    Terminal { pin_stdin }
+}
 
-/// PINs from the terminal, or from standard input with `--pin-stdin`.
-pub fn terminal(pin_stdin: bool) -> impl FnMut(Ask, &TokenDesc, &str) -> Result<Pin, CliError> {
-    move |what, token, prompt| match what {
-        Ask::Pin => ask_pin(token, pin_stdin, prompt),
-        Ask::ManagementKey => read_pin(pin_stdin, prompt),
+impl Keyholder for Terminal {
+    fn ask(&mut self, _what: Ask, _token: &TokenDesc, prompt: &str) -> Result<Pin, SigningError> {
+        read_pin(self.pin_stdin, prompt).map_err(|e| SigningError::Usage(e.to_string()))
+    }
+
+    fn note(&mut self, text: &str) {
+        eprintln!("{text}");
+    }
+}
+
+/// A signing command's key: the module loaded (`--module`, the configuration), the key found
+/// ([`SigningKey::on`]), PINs asked on this terminal.
+pub fn open_signing_key(
+    module: &ModuleArg,
+    config: Option<&Path>,
+    token: Option<&str>,
+    key: &str,
+    keyholder: Option<&str>,
+    pin_stdin: bool,
+    purpose: &str,
+) -> Result<SigningKey, CliError> {
+    let module = module.open(config)?;
+    Ok(SigningKey::on(
+        Box::new(module),
+        token,
+        key,
+        keyholder,
+        &mut terminal(pin_stdin),
+        purpose,
+    )?)
+}
+
+impl From<SigningError> for CliError {
+    fn from(e: SigningError) -> Self {
+        match e {
+            SigningError::Token(t) => CliError::from(*t),
+            SigningError::Module(m) => module_error(*m),
+            SigningError::Usage(m) => CliError::Usage(m),
+            SigningError::Io(m) => CliError::Io(m),
+            SigningError::Invalid(m) => CliError::Invalid(m),
+        }
     }
 }
 
@@ -110,151 +150,6 @@ pub fn module_error(e: ModuleError) -> CliError {
     }
 }
 
-/// A key on a token by label or TUF key id ([`locate_key`]: on the token named by label or
-/// serial, else on whichever present token holds it), and for a token that shows its keys only
-/// after login (YubiHSM 2): its PIN (the prompt says `purpose`), the login, then the key. The
-/// flag says whether it logged in (then no PIN is asked again).
-pub fn open_key_or_login(
-    module: &dyn TokenModule,
-    token: Option<&str>,
-    key: &str,
-    keyholder: Option<&str>,
-    ask: &mut Asker<'_>,
-    purpose: &str,
-) -> Result<(Box<dyn OpenToken>, TokenKey, bool), CliError> {
-    match locate_key(module, token, key).map_err(|e| e.for_keyholder(keyholder))? {
-        Located::Found(session, tkey) => Ok((session, *tkey, false)),
-        Located::AfterLogin(session) => {
-            let t = session.token().clone();
-            let holder = keyholder
-                .map(|k| format!(" of keyholder {k}"))
-                .unwrap_or_default();
-            session.check_not_locked()?;
-            let pin = ask(
-                Ask::Pin,
-                &t,
-                &format!(
-                    "PIN for {t}{holder} (it shows its keys only after login) to {purpose} with key \"{key}\": "
-                ),
-            )?;
-            session.login(&pin)?;
-            drop(pin);
-            let tkey = session.find_key(key)?;
-            Ok((session, tkey, true))
-        }
-    }
-}
-
-/// A key on a token, opened for one signing command (`rstuf sign`, `tuf-on-ci sign` and
-/// `accept`, `intoto sign`, `log sign`): found among the token's public objects (no PIN yet), or
-/// after its keyholder's PIN on a token that shows its keys only after login; with its public
-/// key, so every check that needs no PIN comes before [`SigningKey::login`].
-pub struct SigningKey {
-    /// The session on the key's token.
-    pub session: Box<dyn OpenToken>,
-    /// The key.
-    pub key: TokenKey,
-    /// The token holding it.
-    pub token: TokenDesc,
-    /// The key's public key.
-    pub public: PublicKey,
-    /// The session is logged in already (the token showed the key only after login).
-    logged_in: bool,
-    /// The module, loaded for as long as the session is used.
-    _module: Box<dyn TokenModule>,
-}
-
-impl SigningKey {
-    /// Load the module, find the key (`purpose` goes into the PIN prompt of a token that shows
-    /// its keys only after login) and take its public key; a key Conclave cannot use is refused
-    /// here, before any PIN for signing.
-    pub fn open(
-        module: &ModuleArg,
-        config: Option<&Path>,
-        token: Option<&str>,
-        key: &str,
-        keyholder: Option<&str>,
-        pin_stdin: bool,
-        purpose: &str,
-    ) -> Result<SigningKey, CliError> {
-        let module = module.open(config)?;
-        SigningKey::on(
-            Box::new(module),
-            token,
-            key,
-            keyholder,
-            &mut terminal(pin_stdin),
-            purpose,
-        )
-    }
-
-    /// [`SigningKey::open`] on a loaded module, asking PINs through `ask`.
-    pub fn on(
-        module: Box<dyn TokenModule>,
-        token: Option<&str>,
-        key: &str,
-        keyholder: Option<&str>,
-        ask: &mut Asker<'_>,
-        purpose: &str,
-    ) -> Result<SigningKey, CliError> {
-        let (session, tkey, logged_in) =
-            open_key_or_login(module.as_ref(), token, key, keyholder, ask, purpose)?;
-        let token = session.token().clone();
-        // A key Conclave cannot use is a device error (exit 2), as docs/hsm.md says for every
-        // command that signs with a token key.
-        let public = tkey
-            .public
-            .clone()
-            .map_err(|reason| TokenError::UnsupportedKey {
-                token: token.to_string(),
-                label: tkey.label.clone(),
-                reason,
-            })?;
-        Ok(SigningKey {
-            session,
-            key: tkey,
-            token,
-            public,
-            logged_in,
-            _module: module,
-        })
-    }
-
-    /// Log in to sign, unless the session is logged in already: the lockout is checked first,
-    /// then the PIN asked with `prompt` ([`ask_pin`]: none on a PIN pad).
-    pub fn login(&self, pin_stdin: bool, prompt: &str) -> Result<(), CliError> {
-        self.login_with(&mut terminal(pin_stdin), prompt)
-    }
-
-    /// [`SigningKey::login`], asking the PIN through `ask`.
-    pub fn login_with(&self, ask: &mut Asker<'_>, prompt: &str) -> Result<(), CliError> {
-        if self.logged_in {
-            return Ok(());
-        }
-        self.session.check_not_locked()?;
-        let pin = ask(Ask::Pin, &self.token, prompt)?;
-        self.session.login(&pin)?;
-        drop(pin);
-        Ok(())
-    }
-}
-
-/// The PIN for `token`: none on a reader with a PIN pad (the keyholder types it there), else
-/// read as [`read_pin`] does.
-pub fn ask_pin(token: &TokenDesc, pin_stdin: bool, prompt: &str) -> Result<Pin, CliError> {
-    if token.protected_path {
-        eprintln!("{}", token.pin_pad_note());
-        return Ok(Zeroizing::new(String::new()));
-    }
-    if token.shares_tpm_lockout() {
-        eprintln!(
-            "NOTE: {token} is on a TPM: wrong PINs on any of its tokens count toward one lockout, which locks every keyholder's token on it (3 in total on a TPM set up as usual)"
-        );
-    }
-    read_pin(pin_stdin, prompt)
-}
-
-/// Load the module a [`ModuleChoice`] names; errors about a module the configuration file chose
 /// `conclave token list`
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
@@ -375,55 +270,23 @@ fn bench(a: &BenchArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         return Err(CliError::Usage("--count must be at least 1".into()));
     }
     let module = a.module.open(config)?;
-    let token = module.find_token(&a.token)?;
-    let session = module.open_session(&token, false)?;
-    let tkey = session.find_key(&a.key)?;
-    session.check_not_locked()?;
-    let pin = ask_pin(
-        &token,
-        a.pin_stdin,
-        &format!("PIN for {token} to benchmark key \"{}\": ", tkey.label),
+    let r = driver::bench(
+        &module,
+        &a.token,
+        &a.key,
+        a.count,
+        &mut terminal(a.pin_stdin),
     )?;
-    session.login(&pin)?;
-    drop(pin);
-    let mut signer = session.signer(&tkey)?;
-    let msg = vec![0x5a_u8; 1024];
-    let input = signer.token_input(&msg);
-    // Warm up both paths once.
-    signer.sign_prepared(&input)?;
-    signer.sign(&msg).map_err(|e| CliError::Io(e.to_string()))?;
-    let start = Instant::now();
-    for _ in 0..a.count {
-        signer.sign_prepared(&input)?;
-    }
-    let bare = start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    for _ in 0..a.count {
-        signer.sign(&msg).map_err(|e| CliError::Io(e.to_string()))?;
-    }
-    let full = start.elapsed().as_secs_f64();
-    let sig = signer.sign(&msg).map_err(|e| CliError::Io(e.to_string()))?;
-    let start = Instant::now();
-    for _ in 0..a.count {
-        signer
-            .public_key()
-            .verify(&msg, &sig)
-            .map_err(|e| CliError::Invalid(e.to_string()))?;
-    }
-    let verify = start.elapsed().as_secs_f64();
-    let n = f64::from(a.count);
-    let overhead = (full / bare - 1.0) * 100.0;
-    let alg = signer.public_key().algorithm();
     if a.json {
         let v = serde_json::json!({
-            "token": token.label,
-            "key": tkey.label,
-            "type": key_type_name(alg),
-            "count": a.count,
-            "bare_c_sign_per_s": n / bare,
-            "conclave_sign_per_s": n / full,
-            "overhead_percent": overhead,
-            "software_verify_per_s": n / verify,
+            "token": r.token.label,
+            "key": r.key_label,
+            "type": key_type_name(r.alg),
+            "count": r.count,
+            "bare_c_sign_per_s": r.bare_per_s,
+            "conclave_sign_per_s": r.conclave_per_s,
+            "overhead_percent": r.overhead_percent,
+            "software_verify_per_s": r.verify_per_s,
         });
         return done(format!(
             "{}\n",
@@ -431,14 +294,15 @@ fn bench(a: &BenchArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         ));
     }
     done(format!(
-        "{} key \"{}\" on {token}, {} signatures of 1 KiB each:\n  token alone (C_Sign):                      {:>8.1} sig/s\n  Conclave (digest, C_Sign, DER, verify):    {:>8.1} sig/s\n  overhead                                   {:>8.1} %\n  of which software verification alone:      {:>8.1} verifications/s\n",
-        alg.label(),
-        tkey.label,
-        a.count,
-        n / bare,
-        n / full,
-        overhead,
-        n / verify
+        "{} key \"{}\" on {}, {} signatures of 1 KiB each:\n  token alone (C_Sign):                      {:>8.1} sig/s\n  Conclave (digest, C_Sign, DER, verify):    {:>8.1} sig/s\n  overhead                                   {:>8.1} %\n  of which software verification alone:      {:>8.1} verifications/s\n",
+        r.alg.label(),
+        r.key_label,
+        r.token,
+        r.count,
+        r.bare_per_s,
+        r.conclave_per_s,
+        r.overhead_percent,
+        r.verify_per_s
     ))
 }
 
@@ -467,99 +331,51 @@ pub fn read_pin(pin_stdin: bool, prompt: &str) -> Result<Pin, CliError> {
     }
 }
 
-/// A key of the trusted root: its id, material, owner (`x-tuf-on-ci-keyowner`) and the roles
-/// that name it.
-struct RootKey {
-    id: KeyId,
-    material: Vec<u8>,
-    owner: Option<String>,
-    roles: Vec<&'static str>,
-}
-
-/// The keys of a trusted root that verifies (a threshold of its own root keys), with the roles
-/// naming each.
-fn root_keys(path: &Path) -> Result<(u64, Vec<RootKey>), CliError> {
-    let b = std::fs::read(path)
-        .map_err(|e| CliError::Io(format!("cannot read {}: {e}", path.display())))?;
-    let (t, _) = trust_root(&path.display().to_string(), &b)
-        .map_err(|e| CliError::Invalid(format!("the trusted root does not verify: {e}")))?;
-    let root = t.metadata().signed();
-    let mut out = Vec::new();
-    for (id, key) in &root.keys {
-        let Ok(pk) = key.public_key() else { continue };
-        let roles = [
-            RoleType::Root,
-            RoleType::Targets,
-            RoleType::Snapshot,
-            RoleType::Timestamp,
-        ]
-        .into_iter()
-        .filter(|ty| root.role(*ty).keyids.contains(id))
-        .map(RoleType::as_str)
-        .collect();
-        out.push(RootKey {
-            id: id.clone(),
-            material: pk.material(),
-            owner: key
-                .unrecognized
-                .get("x-tuf-on-ci-keyowner")
-                .and_then(crate::tuf::canonical::Value::as_str)
-                .map(str::to_string),
-            roles,
-        });
-    }
-    Ok((root.common.version, out))
-}
-
 fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     // The trusted root is checked before the module is loaded.
-    let trusted = a.trusted_root.as_deref().map(root_keys).transpose()?;
+    let trusted = a
+        .trusted_root
+        .as_deref()
+        .map(driver::trusted_root_keys)
+        .transpose()?;
     let chosen = a.module.choose(config)?;
     let module = chosen.open().map_err(module_error)?;
     list_on(a, trusted, &chosen.chosen_by, &module)
 }
 
-/// `token list` on a loaded module.
+/// `token list` on a loaded module ([`driver::list_tokens`]), rendered.
 fn list_on(
     a: &ListArgs,
-    trusted: Option<(u64, Vec<RootKey>)>,
+    trusted: Option<TrustedKeys>,
     chosen_by: &ModuleChoice,
     module: &dyn TokenModule,
 ) -> Result<Outcome, CliError> {
-    let mut seen: Vec<KeyId> = Vec::new();
-    let (scan, no_device) = match module.scan() {
-        Ok(scan) => (scan, None),
-        Err(e @ TokenError::NoDevice { .. }) => (Default::default(), Some(e.to_string())),
-        Err(e) => return Err(e.into()),
-    };
-    let tokens = scan.tokens;
+    let listing = driver::list_tokens(module, trusted.as_ref())?;
+    let no_device = &listing.no_device;
     let mut json_tokens = Vec::new();
     let mut out = String::new();
     out.push_str(&format!(
         "module {} (chosen by {chosen_by})\n",
         module.name()
     ));
-    if let (Some(p), Some((version, _))) = (&a.trusted_root, &trusted) {
+    if let (Some(p), Some(tr)) = (&a.trusted_root, &trusted) {
         out.push_str(&format!(
-            "trusted root {} (version {version}, verified)\n",
-            p.display()
+            "trusted root {} (version {}, verified)\n",
+            p.display(),
+            tr.version
         ));
     }
-    if let Some(why) = &no_device {
+    if let Some(why) = no_device {
         out.push_str(&format!("{why}\n"));
-    } else if tokens.is_empty() && scan.unreadable.is_empty() {
+    } else if listing.tokens.is_empty() && listing.unreadable.is_empty() {
         out.push_str("no tokens present\n");
     }
-    for u in &scan.unreadable {
+    for u in &listing.unreadable {
         out.push_str(&format!("\n{u}\n"));
         json_tokens.push(serde_json::json!({"slot": u.slot, "unreadable": u.reason}));
     }
-    for t in &tokens {
-        let keys: Result<Vec<TokenKey>, TokenError> = if t.initialized {
-            module.open(t, false).and_then(|s| s.keys())
-        } else {
-            Ok(Vec::new())
-        };
+    for lt in &listing.tokens {
+        let t = &lt.token;
         let mut flags = Vec::new();
         if !t.initialized {
             flags.push("NOT INITIALISED");
@@ -612,11 +428,12 @@ fn list_on(
             ));
         }
         let mut jkeys = Vec::new();
-        match &keys {
+        match &lt.keys {
             Ok(keys) if keys.is_empty() => out.push_str("  keys          none\n"),
             Ok(keys) => {
                 out.push_str("  keys\n");
-                for k in keys {
+                for lk in keys {
+                    let k = &lk.key;
                     match k.tuf_key() {
                         Some(key) => {
                             out.push_str(&format!(
@@ -625,11 +442,7 @@ fn list_on(
                                 crate::text::show(&key.scheme),
                                 crate::text::show(&key.key_id().0)
                             ));
-                            let certs = module
-                                .open(t, false)
-                                .and_then(|s| s.certificates_for(&k.id))
-                                .unwrap_or_default();
-                            for (label, der) in &certs {
+                            for (label, der) in &lk.certificates {
                                 out.push_str(&format!(
                                     "      certificate \"{}\" sha256 {}\n",
                                     crate::text::show(label),
@@ -637,11 +450,9 @@ fn list_on(
                                 ));
                             }
                             let mut serves = Vec::new();
-                            if let Some((version, rkeys)) = &trusted {
-                                let material =
-                                    k.public.as_ref().map(|p| p.material()).unwrap_or_default();
-                                for rk in rkeys.iter().filter(|rk| rk.material == material) {
-                                    seen.push(rk.id.clone());
+                            if let Some(tr) = &trusted {
+                                let version = tr.version;
+                                for rk in lk.serves.iter().filter_map(|i| tr.keys.get(*i)) {
                                     let owner = rk
                                         .owner
                                         .as_ref()
@@ -673,7 +484,7 @@ fn list_on(
                                 "id": hex::encode(&k.id),
                                 "keyid": key.key_id().0,
                                 "key": key_json(&key),
-                                "certificates": certs_json(&certs),
+                                "certificates": certs_json(&lk.certificates),
                             });
                             if trusted.is_some()
                                 && let Some(m) = jk.as_object_mut()
@@ -707,10 +518,12 @@ fn list_on(
         json_tokens.push(j);
     }
     let mut missing_json = Vec::new();
-    if let Some((version, rkeys)) = &trusted {
-        let missing: Vec<&RootKey> = rkeys
+    if let Some(tr) = &trusted {
+        let version = tr.version;
+        let missing: Vec<&RootKey> = listing
+            .missing
             .iter()
-            .filter(|rk| !rk.roles.is_empty() && !seen.contains(&rk.id))
+            .filter_map(|i| tr.keys.get(*i))
             .collect();
         if missing.is_empty() {
             out.push_str(&format!(
@@ -742,7 +555,7 @@ fn list_on(
             "module_chosen_by": chosen_by.to_string(),
             "tokens": json_tokens,
         });
-        if let (Some(why), Some(m)) = (&no_device, v.as_object_mut()) {
+        if let (Some(why), Some(m)) = (no_device, v.as_object_mut()) {
             m.insert("no_device".into(), why.clone().into());
         }
         if trusted.is_some()
@@ -779,15 +592,6 @@ fn parse_alg(s: &str) -> Result<Algorithm, CliError> {
             "unknown key type \"{s}\" (choose ed25519, ecdsa-p256 or ecdsa-p384)"
         ))
     })
-}
-
-fn warn_advisories(t: &TokenDesc, alg: Algorithm) {
-    for a in t.advisories_for_alg(alg) {
-        eprintln!(
-            "WARNING: {t} firmware {}: {} ({}): {}",
-            t.firmware, a.id, a.affects, a.summary
-        );
-    }
 }
 
 fn certs_json(certs: &[(String, Vec<u8>)]) -> serde_json::Value {
@@ -850,86 +654,24 @@ struct ParsedKeygen {
     piv_slot: Option<PivSlot>,
 }
 
-/// `token keygen` on a loaded module, asking PINs through `ask`.
+/// `token keygen` on a loaded module ([`driver::keygen`]), asking PINs through `kh`; rendered.
 fn keygen_on(
     a: &KeygenArgs,
     p: ParsedKeygen,
     module: &dyn TokenModule,
-    ask: &mut Asker<'_>,
+    kh: &mut dyn Keyholder,
 ) -> Result<Outcome, CliError> {
-    let ParsedKeygen {
-        alg,
-        ed,
-        id,
-        piv_slot,
-    } = p;
-    let token = module.find_token(&a.token)?;
-    warn_advisories(&token, alg);
-    let session = module.open(&token, true)?;
-    if piv_slot.is_some() && !token.is_piv() {
-        return Err(CliError::Usage(format!(
-            "--piv-slot is for a YubiKey through ykcs11; {token} is not one"
-        )));
-    }
-    if token.is_piv() {
-        // PIV: the key goes into a slot (CKA_ID's first byte), made after a management-key
-        // login; the module sets the labels.
-        let slot = piv_slot.unwrap_or(PivSlot::DIGITAL_SIGNATURE);
-        session.check_not_locked()?;
-        let pin = ask(
-            Ask::Pin,
-            &token,
-            &format!(
-                "PIN for {token} to generate {} key in PIV slot {slot}: ",
-                alg.label()
-            ),
-        )?;
-        let management_key = ask(
-            Ask::ManagementKey,
-            &token,
-            &format!("PIV management key for {token} (never stored or shown): "),
-        )?;
-        let start = Instant::now();
-        let g = session.generate_piv(alg, slot, &management_key, &pin, a.practice)?;
-        drop(management_key);
-        drop(pin);
-        return keygen_done(a, &token, alg, &g, session.as_ref(), start.elapsed());
-    }
-    // Refuse an existing label before asking for the PIN (public objects are visible).
-    if session.keys()?.iter().any(|k| k.label == a.label) {
-        return Err(TokenError::KeyExists {
-            token: token.to_string(),
-            what: format!("label \"{}\"", a.label),
-        }
-        .into());
-    }
-    session.check_not_locked()?;
-    let pin = ask(
-        Ask::Pin,
-        &token,
-        &format!(
-            "PIN for {token} to generate {} key \"{}\": ",
-            alg.label(),
-            a.label
-        ),
-    )?;
-    session.login(&pin)?;
-    drop(pin);
-    let start = Instant::now();
-    let g = session.generate(alg, &a.label, id, ed)?;
-    keygen_done(a, &token, alg, &g, session.as_ref(), start.elapsed())
-}
-
-fn keygen_done(
-    a: &KeygenArgs,
-    token: &TokenDesc,
-    alg: Algorithm,
-    g: &crate::signer::pkcs11::GeneratedKey,
-    session: &dyn OpenToken,
-    took: Duration,
-) -> Result<Outcome, CliError> {
-    // An attestation the token exposes for the new key (e.g. ykcs11) is kept with the key.
-    let certs = session.certificates_for(&g.id)?;
+    let req = KeygenRequest {
+        token: &a.token,
+        alg: p.alg,
+        label: &a.label,
+        id: p.id,
+        ed: p.ed,
+        piv_slot: p.piv_slot,
+        practice: a.practice,
+    };
+    let r = driver::keygen(module, &req, kh)?;
+    let (token, alg, g, certs) = (&r.token, r.alg, &r.generated, &r.certificates);
     let keyid = g.key.key_id();
     if a.json {
         let v = serde_json::json!({
@@ -937,7 +679,7 @@ fn keygen_done(
             "key": key_json(&g.key),
             "label": g.label,
             "id": hex::encode(&g.id),
-            "certificates": certs_json(&certs),
+            "certificates": certs_json(certs),
             "device": {
                 "token": token.label,
                 "serial": token.serial,
@@ -964,7 +706,7 @@ fn keygen_done(
                 .to_pretty_json()
                 .trim_end()
                 .replace('\n', "\n             "),
-            took.as_millis()
+            r.took.as_millis()
         ))
     }
 }
@@ -1115,356 +857,37 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
     }
 }
 
-/// A role that may count a signature: description, the role, its keys.
-type RoleWithKeys = (String, Role, Vec<(KeyId, Key)>);
-
-/// Which keys may sign a metadata file, and where that was read.
-struct Authority {
-    /// (role description, key id, key) for every key a relevant role names.
-    keys: Vec<(String, KeyId, Key)>,
-    /// Roles to report thresholds for afterwards: (description, role, its keys).
-    roles: Vec<RoleWithKeys>,
-    /// Why authority could not be established (no trusted root for a non-root file).
-    missing: Option<String>,
-}
-
-fn authority(md: &AnyMetadata, trusted: Option<&Metadata<Root>>) -> Authority {
-    let mut auth = Authority {
-        keys: Vec::new(),
-        roles: Vec::new(),
-        missing: None,
-    };
-    let mut add = |desc: String, root: &Root, ty: RoleType| {
-        let role = root.role(ty);
-        let mut ks = Vec::new();
-        for id in &role.keyids {
-            if let Some(k) = root.key(id) {
-                auth.keys.push((desc.clone(), id.clone(), k.clone()));
-                ks.push((id.clone(), k.clone()));
-            }
-        }
-        auth.roles.push((desc, role.clone(), ks));
-    };
-    let ty = md.role_type();
-    if let AnyMetadata::Root(r) = md {
-        add(
-            format!(
-                "root role of this root (version {})",
-                r.signed().common.version
-            ),
-            r.signed(),
-            RoleType::Root,
-        );
-    }
-    match trusted {
-        Some(t) => add(
-            format!(
-                "{ty} role of the trusted root (version {})",
-                t.signed().common.version
-            ),
-            t.signed(),
-            ty,
-        ),
-        None if ty != RoleType::Root => {
-            auth.missing = Some(format!(
-                "no --trusted-root given, so Conclave cannot tell which keys the {ty} role accepts"
-            ))
-        }
-        None => {}
-    }
-    auth
-}
-
-fn add_signature(md: &mut AnyMetadata, keyid: KeyId, sig: &[u8]) {
-    match md {
-        AnyMetadata::Root(m) => m.add_signature(keyid, sig),
-        AnyMetadata::Targets(m) => m.add_signature(keyid, sig),
-        AnyMetadata::Snapshot(m) => m.add_signature(keyid, sig),
-        AnyMetadata::Timestamp(m) => m.add_signature(keyid, sig),
-    }
-}
-
-/// Write `bytes` to `path` atomically (see [`crate::folder::write_replacing`]).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    crate::folder::write_replacing(path, bytes)
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
-}
-
-/// What `conclave sign` and `conclave bundle export` have in common: which token key signs which
-/// metadata file, checked against which trusted root.
-#[derive(Debug, Clone, Copy)]
-pub struct SignRequest<'a> {
-    /// PKCS#11 module selection (`--module`).
-    pub module: &'a ModuleArg,
-    /// The global `--config` file, if given.
-    pub config: Option<&'a Path>,
-    /// The token, by label or serial (None: the one present token holding `key`).
-    pub token: Option<&'a str>,
-    /// The key, by label or TUF key id (or a unique prefix).
-    pub key: &'a str,
-    /// The keyholder's name, for the PIN prompt.
-    pub keyholder: Option<&'a str>,
-    /// The metadata file to sign (only read).
-    pub metadata: &'a Path,
-    /// Trusted root: names the keys of targets/snapshot/timestamp, and the old root keys when
-    /// signing a new root. It must verify by its own root keys.
-    pub trusted_root: Option<&'a Path>,
-    /// Read the PIN from one line of standard input.
-    pub pin_stdin: bool,
-    /// Sign even if no role names the key (loud; the signature will not count).
-    pub force: bool,
-}
-
-/// A token's signature over a metadata file's canonical signed bytes, already verified in
-/// software against the key as each relevant role lists it.
-pub struct TokenSignature {
-    /// Key material of the token's key (the signature was verified against it).
-    pub material: Vec<u8>,
-    /// The metadata as read (unchanged).
-    pub md: AnyMetadata,
-    /// The signature as TUF carries it (DER for ECDSA).
-    pub sig: Vec<u8>,
-    /// Key ids the signature is for (more than one only when a root lists the same key under
-    /// two ids).
-    pub keyids: Vec<KeyId>,
-    /// Which roles name the key, as "ROLE DESCRIPTION as KEYID".
-    pub named_by: Vec<String>,
-    /// Roles to report thresholds for.
-    roles: Vec<RoleWithKeys>,
-    /// The token that signed.
-    pub token: TokenDesc,
-    /// Label of the key on the token.
-    pub key_label: String,
-    /// "ROLE version N (FILE)".
-    pub what: String,
-    /// Time the token took to sign.
-    pub took: Duration,
-}
-
-impl TokenSignature {
-    /// One line per relevant role: its threshold count over `signatures`, by the verifier's
-    /// one threshold counter.
-    pub fn threshold_lines(&self, signatures: &[Signature]) -> String {
-        let mut out = String::new();
-        for (desc, role, keys) in &self.roles {
-            let r = count_signatures(
-                |id| keys.iter().find(|(k, _)| k == id).map(|(_, k)| k),
-                role,
-                self.md.signed_bytes(),
-                signatures,
-            );
-            let state = if r.verified() {
-                "threshold met"
-            } else {
-                "not enough signatures yet"
-            };
-            out.push_str(&format!("  {desc}: {} ({state})\n", r.summary()));
-        }
-        out
-    }
-}
-
-/// Sign a metadata file's canonical signed bytes with a token key: everything that can be
-/// checked is checked before the PIN is asked (the metadata parses, the trusted root verifies,
-/// a role names the key); then PIN, login, sign, and verification of the signature in software.
-/// Writes nothing: the callers decide what to write (a signed file, a bundle).
-pub fn sign_with_token(req: &SignRequest<'_>) -> Result<TokenSignature, CliError> {
-    sign_with_token_on(
-        req,
-        &mut || Ok(Box::new(req.module.open(req.config)?)),
-        &mut terminal(req.pin_stdin),
-    )
-}
-
-/// [`sign_with_token`] with the module loaded by `load` (after every check that needs no
-/// token) and PINs asked through `ask`.
-fn sign_with_token_on(
+/// [`driver::sign_with_token`] with the module of `--module` / the configuration (loaded after
+/// every check that needs no token) and PINs asked on this terminal.
+pub fn sign_with_token(
     req: &SignRequest<'_>,
-    load: &mut dyn FnMut() -> Result<Box<dyn TokenModule>, CliError>,
-    ask: &mut Asker<'_>,
+    module: &ModuleArg,
+    config: Option<&Path>,
+    pin_stdin: bool,
 ) -> Result<TokenSignature, CliError> {
-    // 1. Everything that can be checked before touching the token.
-    let in_bytes = std::fs::read(req.metadata)
-        .map_err(|e| CliError::Io(format!("cannot read {}: {e}", req.metadata.display())))?;
-    let md = AnyMetadata::from_bytes(&in_bytes).map_err(|e| {
-        CliError::Usage(format!(
-            "{} is not TUF metadata: {e}",
-            req.metadata.display()
-        ))
-    })?;
-    // The trusted root must itself verify (a threshold of its own root keys) before its key
-    // lists decide anything.
-    let trusted = match req.trusted_root {
-        Some(p) => {
-            let b = std::fs::read(p)
-                .map_err(|e| CliError::Io(format!("cannot read {}: {e}", p.display())))?;
-            let (t, _) = trust_root(&p.display().to_string(), &b)
-                .map_err(|e| CliError::Invalid(format!("the trusted root does not verify: {e}")))?;
-            Some(t.metadata().clone())
-        }
-        None => None,
-    };
-    let auth = authority(&md, trusted.as_ref());
-    let ty = md.role_type();
-    let version = md.common().version;
-    let what = format!("{ty} version {version} ({})", req.metadata.display());
-
-    // 2. The token and the key (public objects: no PIN needed yet).
-    let holder = req
-        .keyholder
-        .map(|k| format!(" of keyholder {k}"))
-        .unwrap_or_default();
-    let k = SigningKey::on(
-        load()?,
-        req.token,
-        req.key,
-        req.keyholder,
-        ask,
-        &format!("sign {what}"),
-    )?;
-    let (token, tkey, public) = (&k.token, &k.key, &k.public);
-    warn_advisories(token, public.algorithm());
-    let material = public.material();
-    let mut keyids: Vec<KeyId> = Vec::new();
-    let mut named_by = Vec::new();
-    for (desc, id, k) in &auth.keys {
-        if k.public_key().is_ok_and(|p| p.material() == material) {
-            if !keyids.contains(id) {
-                keyids.push(id.clone());
-            }
-            named_by.push(format!("{desc} as {id}"));
-        }
-    }
-    let own_id = Key::from_public_key(public).key_id();
-    if keyids.is_empty() {
-        let why = auth.missing.clone().unwrap_or_else(|| {
-            format!(
-                "key \"{}\" ({own_id}) on {token} is not named by the {}",
-                tkey.label,
-                auth.roles
-                    .iter()
-                    .map(|r| r.0.clone())
-                    .collect::<Vec<_>>()
-                    .join(" nor the ")
-            )
-        });
-        if !req.force {
-            return Err(CliError::Invalid(format!(
-                "refusing to sign {what}: {why}; {} left unchanged (use --force to sign anyway; the signature would not count)",
-                req.metadata.display()
-            )));
-        }
-        eprintln!("!!! WARNING: --force: {why}.");
-        eprintln!(
-            "!!! WARNING: signing {what} anyway with key id {own_id}; this signature does NOT count toward any threshold Conclave knows."
-        );
-        keyids.push(own_id.clone());
-    }
-
-    // 3. PIN, login, sign, verify.
-    k.login_with(
-        ask,
-        &format!(
-            "PIN for {token}{holder} to sign {what} with key \"{}\": ",
-            tkey.label
-        ),
-    )?;
-    let token = token.clone();
-    let key_label = tkey.label.clone();
-    let mut signer = k.session.signer(&k.key)?;
-    let msg = md.signed_bytes();
-    let start = Instant::now();
-    let sig = signer.sign(msg).map_err(|e| match e {
-        crate::signer::SignerError::Token(t) => CliError::from(*t),
-        other => CliError::Invalid(format!(
-            "the token's signature is bad, nothing written: {other}"
-        )),
-    })?;
-    let took = start.elapsed();
-    // `signer.sign` verified the signature against the token's public key, whose material is
-    // the material of every key id in `keyids` (matched above): not verified again here.
-    Ok(TokenSignature {
-        material,
-        md,
-        sig,
-        keyids,
-        named_by,
-        roles: auth.roles,
-        token,
-        key_label,
-        what,
-        took,
-    })
+    Ok(driver::sign_with_token(
+        req,
+        &mut || Ok(Box::new(module.open_typed(config)?)),
+        &mut terminal(pin_stdin),
+    )?)
 }
 
 /// `conclave sign`: add one signature from a token key to a metadata file.
 pub fn run_sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
-    let in_place = same_file(&a.input, &a.out);
-    if !in_place && a.out.exists() {
-        return Err(CliError::Usage(format!(
-            "{} exists; Conclave does not overwrite another file (sign in place with --out equal to --in)",
-            a.out.display()
-        )));
-    }
-    let signed = sign_with_token(&SignRequest {
-        module: &a.module,
-        config,
+    let req = SignRequest {
         token: a.token.as_deref(),
         key: &a.key,
         keyholder: a.keyholder.as_deref(),
         metadata: &a.input,
         trusted_root: a.trusted_root.as_deref(),
-        pin_stdin: a.pin_stdin,
         force: a.force,
-    })?;
-    let mut md = signed.md.clone();
-    for id in &signed.keyids {
-        add_signature(&mut md, id.clone(), &signed.sig);
-    }
-
-    // Re-read what will be written and check it before the rename: every role's signatures
-    // are counted against the keys as the metadata lists them (the one threshold counter), and
-    // the signature just added must count wherever a role names its key id. The token's
-    // signature was verified against its key over these bytes; the counter takes that as known
-    // for exactly that key material and those signature bytes, while every other signature in
-    // the file is verified.
-    let out_bytes = file_bytes(&md);
-    let check = AnyMetadata::from_bytes(&out_bytes)
-        .map_err(|e| CliError::Usage(format!("internal error: output does not parse: {e}")))?;
-    if check.signed_bytes() != signed.md.signed_bytes() {
-        return Err(CliError::Usage(
-            "internal error: the signed part changed while adding a signature; nothing written"
-                .into(),
-        ));
-    }
-    let known = [(signed.material.clone(), signed.sig.clone())];
-    let mut counts = Vec::new();
-    for (desc, role, keys) in &signed.roles {
-        let r = count_signatures_known(
-            |id| keys.iter().find(|(k, _)| k == id).map(|(_, k)| k),
-            role,
-            signed.md.signed_bytes(),
-            check.signatures(),
-            &known,
-        );
-        for (id, why) in &r.unsigned {
-            if signed.keyids.contains(id) && !matches!(why, Uncounted::SameKeyAs(_)) {
-                return Err(CliError::Invalid(format!(
-                    "the new signature does not count for key {id} as the {desc} lists it: {why}; nothing written"
-                )));
-            }
-        }
-        counts.push((desc, r));
-    }
-    write_atomic(&a.out, &out_bytes)
-        .map_err(|e| CliError::Io(format!("cannot write {}: {e}", a.out.display())))?;
-
+    };
+    let SignedFile { signed, counts } = driver::sign_file(
+        &req,
+        &a.out,
+        &mut || Ok(Box::new(a.module.open_typed(config)?)),
+        &mut terminal(a.pin_stdin),
+    )?;
     let mut out = format!(
         "signed {} with key \"{}\" on {} in {} ms\n",
         signed.what,
@@ -1478,7 +901,7 @@ pub fn run_sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError
     for n in &signed.named_by {
         out.push_str(&format!("  key named by the {n}\n"));
     }
-    // Threshold status per role, counted above by the verifier's one threshold counter.
+    // Threshold status per role, counted by the verifier's one threshold counter.
     for (desc, r) in &counts {
         let state = if r.verified() {
             "threshold met"
@@ -1515,20 +938,7 @@ fn done(stdout: String) -> Result<Outcome, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::fake_tokens::FakeTokens;
-    use std::cell::Cell;
-
-    /// A keyholder who answers every PIN prompt with `pin`, counting the prompts.
-    fn answering<'a>(
-        pin: &'a str,
-        asked: &'a Cell<u32>,
-    ) -> impl FnMut(Ask, &TokenDesc, &str) -> Result<Pin, CliError> + 'a {
-        move |what, _token, prompt| {
-            assert_eq!(what, Ask::Pin, "{prompt}");
-            asked.set(asked.get() + 1);
-            Ok(Zeroizing::new(pin.to_string()))
-        }
-    }
+    use crate::driver::fake_tokens::{Answering, FakeTokens};
 
     fn keygen_args(token: &str, label: &str) -> KeygenArgs {
         KeygenArgs {
@@ -1556,15 +966,9 @@ mod tests {
 
     /// Generate key `label` on `token` through `token keygen`; its TUF key.
     fn keygen(fakes: &FakeTokens, token: &str, label: &str, pin: &str) -> Key {
-        let asked = Cell::new(0);
-        keygen_on(
-            &keygen_args(token, label),
-            parsed(),
-            fakes,
-            &mut answering(pin, &asked),
-        )
-        .unwrap();
-        assert_eq!(asked.get(), 1);
+        let mut kh = Answering::new(pin);
+        keygen_on(&keygen_args(token, label), parsed(), fakes, &mut kh).unwrap();
+        assert_eq!(kh.asked.len(), 1);
         let t = fakes.find_token(token).unwrap();
         let k = fakes.open(&t, false).unwrap().find_key(label).unwrap();
         k.tuf_key().unwrap()
@@ -1574,12 +978,11 @@ mod tests {
     fn token_keygen_makes_a_key_refuses_a_taken_label_before_the_pin_and_a_wrong_pin() {
         let fakes = FakeTokens::new();
         fakes.add("alice", "1001", "alice-pin");
-        let asked = Cell::new(0);
         let out = keygen_on(
             &keygen_args("alice", "root-key"),
             parsed(),
             &fakes,
-            &mut answering("alice-pin", &asked),
+            &mut Answering::new("alice-pin"),
         )
         .unwrap();
         let key = fakes
@@ -1597,16 +1000,16 @@ mod tests {
             out.stdout
         );
         // The label is taken: refused before any PIN is asked (public objects are visible).
-        let asked = Cell::new(0);
+        let mut alice = Answering::new("alice-pin");
         let e = keygen_on(
             &keygen_args("alice", "root-key"),
             parsed(),
             &fakes,
-            &mut answering("alice-pin", &asked),
+            &mut alice,
         )
         .map(|_| ())
         .unwrap_err();
-        assert_eq!(asked.get(), 0);
+        assert!(alice.asked.is_empty());
         assert_eq!(e.exit_code(), 1, "{e}");
         assert!(e.to_string().contains("label \"root-key\""), "{e}");
         // A wrong PIN is refused (exit 1) and makes no key.
@@ -1614,7 +1017,7 @@ mod tests {
             &keygen_args("alice", "other"),
             parsed(),
             &fakes,
-            &mut answering("wrong-pin", &asked),
+            &mut Answering::new("wrong-pin"),
         )
         .map(|_| ())
         .unwrap_err();
@@ -1625,7 +1028,7 @@ mod tests {
             &keygen_args("bob", "k"),
             parsed(),
             &fakes,
-            &mut answering("x", &asked),
+            &mut Answering::new("x"),
         )
         .map(|_| ())
         .unwrap_err();
@@ -1676,91 +1079,5 @@ mod tests {
         fakes.remove("bob");
         let out = list_on(&args, None, &by, &fakes).unwrap().stdout;
         assert!(out.ends_with("no tokens present\n"), "{out}");
-    }
-
-    /// `sign`'s key lookup (through [`SigningKey`]): found by label on whichever present token
-    /// holds it, the PIN asked once, and the signature verifies against the key the root lists.
-    #[test]
-    fn sign_finds_the_key_on_whichever_token_holds_it_and_signs_a_root() {
-        use crate::signer::software::SoftwareSigner;
-        use crate::tuf::edit::{RoleKeys, new_root};
-        let fakes = FakeTokens::new();
-        fakes.add("alice", "1001", "alice-pin");
-        fakes.add("bob", "1002", "bob-pin");
-        let key = keygen(&fakes, "bob", "bob-root", "bob-pin");
-        // alice holds a key too: a token that requires login and shows no key at all is taken
-        // for one that hides its keys until login (yubihsm_pkcs11), see `locate_key`.
-        keygen(&fakes, "alice", "alice-root", "alice-pin");
-        let other = SoftwareSigner::from_seed(Algorithm::Ed25519, &[9; 32]).unwrap();
-        let roles: Vec<RoleKeys> = RoleType::ALL
-            .iter()
-            .map(|r| RoleKeys {
-                role: *r,
-                keys: vec![key.clone(), other.key().clone()],
-                threshold: 2,
-            })
-            .collect();
-        let exp = time::macros::datetime!(2040-01-01 0:00 UTC);
-        let root = Metadata::new(new_root(&roles, exp).unwrap());
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("1.root.json");
-        std::fs::write(&file, root.to_file_bytes()).unwrap();
-        let module = ModuleArg { module: None };
-        let req = SignRequest {
-            module: &module,
-            config: None,
-            token: None,
-            key: "bob-root",
-            keyholder: Some("bob"),
-            metadata: &file,
-            trusted_root: None,
-            pin_stdin: false,
-            force: false,
-        };
-        let asked = Cell::new(0);
-        let signed = sign_with_token_on(
-            &req,
-            &mut || Ok(Box::new(fakes.clone())),
-            &mut answering("bob-pin", &asked),
-        )
-        .unwrap();
-        assert_eq!(asked.get(), 1);
-        assert_eq!(signed.token.label, "bob");
-        assert_eq!(signed.keyids, vec![key.key_id()]);
-        key.public_key()
-            .unwrap()
-            .verify(signed.md.signed_bytes(), &signed.sig)
-            .unwrap();
-        let sigs = [Signature {
-            keyid: key.key_id(),
-            sig: hex::encode(&signed.sig),
-            unrecognized: Default::default(),
-        }];
-        assert!(
-            signed
-                .threshold_lines(&sigs)
-                .contains("not enough signatures yet"),
-            "{}",
-            signed.threshold_lines(&sigs)
-        );
-        // A key no present token holds: the error names what the tokens hold.
-        let missing = SignRequest {
-            key: "carol-root",
-            ..req
-        };
-        let e = sign_with_token_on(
-            &missing,
-            &mut || Ok(Box::new(fakes.clone())),
-            &mut answering("bob-pin", &asked),
-        )
-        .map(|_| ())
-        .unwrap_err();
-        assert!(
-            e.to_string().contains("carol-root")
-                && e.to_string().contains("bob-root")
-                && e.to_string().contains("alice-root"),
-            "{e}"
-        );
-        assert_eq!(asked.get(), 1, "no PIN asked for a key that is not there");
     }
 }

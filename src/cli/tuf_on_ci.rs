@@ -7,15 +7,14 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::driver;
-use crate::signer::Signer;
 use crate::text::show;
 use crate::tuf::key::KeyId;
-use crate::tuf::metadata::Signature;
 use crate::tuf::tuf_on_ci::{self as core, MetadataFolder, Review, RoleSignature, describe_key};
 
-use super::token::{ModuleArg, SigningKey};
+use super::token::{ModuleArg, open_signing_key, terminal};
 use super::verify::reference_time;
 use super::{CliError, Outcome};
+use crate::driver::SigningKey;
 
 /// The event and the known-good state, as both `review` and `sign` take them.
 #[derive(Debug, clap::Args)]
@@ -195,7 +194,7 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     }
     driver::refuse_existing_output(&a.out).map_err(|e| CliError::Usage(format!("--out {e}")))?;
     // 2. The key (public objects, no PIN yet) and which roles it may sign.
-    let k = SigningKey::open(
+    let k = open_signing_key(
         &a.module,
         config,
         a.token.as_deref(),
@@ -245,9 +244,8 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     })
 }
 
-/// PIN (unless the token logged in already), login, and one signature per role of `plan` over
-/// its canonical signed bytes, verified in software; each key id it is for must count where a
-/// delegation lists it. Returns (role index, signature, key ids); the threshold counts go to `out`.
+/// [`driver::sign_event_roles`] with PINs asked on this terminal; the threshold counts go to
+/// `out`.
 fn sign_plan(
     k: SigningKey,
     keyholder: Option<&str>,
@@ -256,60 +254,24 @@ fn sign_plan(
     plan: &[(usize, Vec<KeyId>)],
     out: &mut String,
 ) -> Result<Vec<RoleSignature>, CliError> {
-    let holder = keyholder
-        .map(|k| format!(" of keyholder {}", show(k)))
-        .unwrap_or_default();
-    k.login(
-        pin_stdin,
-        &format!(
-            "PIN for {}{holder} to sign {} role(s) of the signing event with key \"{}\": ",
-            k.token,
-            plan.len(),
-            show(&k.key.label)
-        ),
-    )?;
-    let mut signer = k.session.signer(&k.key)?;
-    let mut done = Vec::new();
-    for (i, ids) in plan {
-        let role = &r.changed[*i];
-        let sig = signer.sign(role.md.signed_bytes()).map_err(|e| match e {
-            crate::signer::SignerError::Token(t) => CliError::from(*t),
-            other => CliError::Invalid(format!(
-                "the token's signature is bad, nothing written: {other}"
-            )),
-        })?;
-        let added: Vec<Signature> = ids
-            .iter()
-            .map(|id| Signature {
-                keyid: id.clone(),
-                sig: hex::encode(&sig),
-                unrecognized: Default::default(),
-            })
-            .collect();
-        for (by, count) in role.status_with(&added) {
-            for (id, why) in &count.unsigned {
-                if ids.contains(id) && !matches!(why, crate::tuf::verify::Uncounted::SameKeyAs(_)) {
-                    return Err(CliError::Invalid(format!(
-                        "the new signature does not count for key {id} in the {by}: {why}; nothing written"
-                    )));
-                }
-            }
-            let state = if count.verified() {
-                "threshold met"
-            } else {
-                "not enough signatures yet"
-            };
-            let _ = writeln!(
-                out,
-                "{} v{}: {by}: {} ({state})",
-                show(&role.name),
-                role.md.common().version,
-                count.summary()
-            );
-        }
-        done.push((*i, sig, ids.clone()));
+    let (signed, counts) =
+        driver::sign_event_roles(k, keyholder, &mut terminal(pin_stdin), r, plan)?;
+    for c in &counts {
+        let state = if c.count.verified() {
+            "threshold met"
+        } else {
+            "not enough signatures yet"
+        };
+        let _ = writeln!(
+            out,
+            "{} v{}: {}: {} ({state})",
+            show(&c.role),
+            c.version,
+            c.by,
+            c.count.summary()
+        );
     }
-    Ok(done)
+    Ok(signed)
 }
 
 fn apply(a: &ApplyArgs) -> Result<Outcome, CliError> {
@@ -347,7 +309,7 @@ fn accept(a: &AcceptArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     driver::refuse_existing_output(&a.out).map_err(|e| CliError::Usage(format!("--out {e}")))?;
     // The public key first (no PIN): the edit needs it, and the review of the edit decides
     // whether anything is signed.
-    let k = SigningKey::open(
+    let k = open_signing_key(
         &a.module,
         config,
         a.token.as_deref(),

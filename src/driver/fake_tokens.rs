@@ -922,3 +922,41 @@ mod tests {
         ));
     }
 }
+
+/// TEST DOUBLE: a keyholder who answers every PIN prompt with one PIN and keeps what the driver
+/// asked and noted (the command line's keyholder reads the terminal: `cli::token::Terminal`).
+#[derive(Debug, Default)]
+pub struct Answering {
+    /// The PIN given to every question.
+    pub pin: String,
+    /// The prompts asked, in order.
+    pub asked: Vec<(super::Ask, String)>,
+    /// The notes shown, in order.
+    pub notes: Vec<String>,
+}
+
+impl Answering {
+    /// A keyholder answering `pin`.
+    pub fn new(pin: &str) -> Answering {
+        Answering {
+            pin: pin.to_string(),
+            ..Answering::default()
+        }
+    }
+}
+
+impl super::Keyholder for Answering {
+    fn ask(
+        &mut self,
+        what: super::Ask,
+        _token: &TokenDesc,
+        prompt: &str,
+    ) -> Result<Pin, super::SigningError> {
+        self.asked.push((what, prompt.to_string()));
+        Ok(Zeroizing::new(self.pin.clone()))
+    }
+
+    fn note(&mut self, text: &str) {
+        self.notes.push(text.to_string());
+    }
+}

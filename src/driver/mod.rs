@@ -31,8 +31,12 @@ mod runner;
 mod scripts;
 mod seal;
 mod session;
+mod sign_commands;
+mod sign_metadata;
+mod signing_key;
 mod token_device;
 mod token_store;
+mod token_work;
 mod tokens;
 mod tuf_on_ci;
 mod workspace;
@@ -55,7 +59,19 @@ pub use report::{CeremonyReport, KeyLog, KeyRow};
 pub use runner::{run, run_real};
 pub use scripts::{MAX_SCRIPT, SHIPPED_SCRIPTS, script_list, script_text, shipped_script};
 pub use session::{Opened, Session, rehearsal_unfinished};
+pub use sign_commands::{
+    CheckpointSigned, RoleCount, sign_checkpoint, sign_event_roles, sign_layout, sign_pending_root,
+};
+pub use sign_metadata::{SignRequest, SignedFile, TokenSignature, sign_file, sign_with_token};
+pub use signing_key::{
+    Ask, HeldSigner, Keyholder, SigningError, SigningKey, ask_pin, note_advisories,
+    open_key_or_login,
+};
 pub use token_device::{Located, OpenToken, TokenModule, TokenSigner, locate_key};
+pub use token_work::{
+    BenchReport, KeygenReport, KeygenRequest, ListedKey, ListedToken, RootKey, TokenListing,
+    TrustedKeys, bench, keygen, list_tokens, trusted_root_keys,
+};
 pub use tuf_on_ci::{
     AppliedEvent, apply_event_signatures, metadata_dir, no_rehearsal, read_metadata_folder,
     refuse_existing_output, write_bundles, write_metadata_folder,
