@@ -1131,3 +1131,59 @@ fn long_seal_statuses_wrap_under_the_status_column_at_80x24() {
         assert!(!l.starts_with("was written"), "{out}");
     }
 }
+
+/// The review of a tuf-on-ci event at 80x24 (accept-tuf-on-ci-invite and
+/// sign-tuf-on-ci-event) fed owner names, @handles and file names carrying escape sequences
+/// (terminal title, clear screen, conceal), a bidi override (U+202E) and zero-width
+/// characters: nothing a terminal interprets reaches the screen, each shows as a visible
+/// escape, and lines the engine escaped already (with `text::show`) are not escaped twice.
+#[test]
+fn hostile_tuf_on_ci_names_render_escaped_on_the_event_reviews_at_80x24() {
+    let owner = "@al\u{202e}ecila";
+    let handle = "@bob\u{200b}\u{2060}";
+    let file = "targets/\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[8mevil.json";
+    let raw_lines = vec![
+        format!("role targets v2 ({file}): threshold 1 of 2 key(s)"),
+        format!("  + added   owner {owner}, ed25519"),
+        format!("  invite: {handle} to sign targets"),
+        "digests to sign (SHA-256 of the canonical signed bytes):".into(),
+        format!("  targets v2 ({file}): 0011aabb"),
+        "keyholders present who sign:".into(),
+        format!("  {handle}: key 976720eb signs targets"),
+    ];
+    let escaped_lines: Vec<String> = raw_lines
+        .iter()
+        .map(|l| crate::text::show_indented(l))
+        .collect();
+    for ceremony in ["accept-tuf-on-ci-invite", "sign-tuf-on-ci-event"] {
+        for lines in [&raw_lines, &escaped_lines] {
+            let mut s = base(Screen::Review {
+                lines: lines.clone(),
+                digests: vec![digest("targets", "ruffled autopsy")],
+                scroll: 0,
+                pane: ReviewPane::Changes,
+            });
+            s.ceremony = ceremony.into();
+            s.title = "Review the event".into();
+            let shown = render(&s, 80, 24);
+            assert!(
+                !shown.chars().any(|c| (c.is_control() && c != '\n')
+                    || ('\u{202a}'..='\u{202e}').contains(&c)
+                    || ('\u{200b}'..='\u{200f}').contains(&c)
+                    || ('\u{2060}'..='\u{2064}').contains(&c)),
+                "{ceremony}: an interpreted character reached the screen:\n{shown}"
+            );
+            for visible in [
+                "@al\\u{202e}ecila",
+                "@bob\\u{200b}\\u{2060}",
+                "\\x1b]0;pwned\\x07",
+            ] {
+                assert!(
+                    shown.contains(visible),
+                    "{ceremony}: {visible} is not shown escaped:\n{shown}"
+                );
+            }
+            assert!(!shown.contains("\\\\u{"), "escaped twice:\n{shown}");
+        }
+    }
+}
