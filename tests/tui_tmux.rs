@@ -1011,4 +1011,10 @@ fn a_keyholder_withdrawn_from_the_written_seal_at_80x24() {
             && !s.contains("the ceremony is complete"),
         "{s}"
     );
+    // carol signed the new seal: the rerun shows her signature and asks her only to log in
+    // for the key-event log, never to sign the seal again.
+    assert!(
+        s.contains("signed the seal before the interruption") && !s.contains("to sign the seal"),
+        "carol is asked to sign the seal again:\n{s}"
+    );
 }

@@ -13,6 +13,15 @@ use super::session::Session;
 use super::workspace::Workspace;
 
 impl Session {
+    /// Whether the seal is followed by a key-event log step (its checkpoint signed by the
+    /// sealers' tokens): the plan names a log, the input media brings one, or the workspace
+    /// has one (as [`log_step_missing`] expects it).
+    pub fn key_log_expected(&self) -> bool {
+        self.plan.log_origin.is_some()
+            || self.ws.input().join("log").is_dir()
+            || !workspace_logs(&self.ws).is_empty()
+    }
+
     /// The key-event log after the seal: the ceremony's key events appended to the workspace's
     /// latest log (`export/log-NNN`), or to the log on the input media (`input/log`), or a new
     /// log when the plan names one; its checkpoint signed by every signer whose key is a root
@@ -148,8 +157,7 @@ fn log_signed(dir: &Path) -> bool {
 /// the step is missing when no `export/log-NNN` holds the seal, or the log that does lacks
 /// checkpoint signatures (interrupted while signing).
 pub(super) fn log_step_missing(ws: &Workspace, log_planned: bool, seal_hex: &str) -> bool {
-    let logs = workspace_logs(ws);
-    let expected = log_planned || ws.input().join("log").is_dir() || !logs.is_empty();
+    let expected = log_planned || ws.input().join("log").is_dir() || !workspace_logs(ws).is_empty();
     expected
         && match log_of_seal(ws, seal_hex) {
             None => true,

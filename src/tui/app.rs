@@ -80,6 +80,13 @@ pub enum Phase {
         /// Keyholders withdrawn from a written seal, with the reason (a new seal lists the
         /// others).
         withdrawn: Vec<(String, String)>,
+        /// Keyholders whose signature of the seal in force was made before an interruption
+        /// (restored from the transcript, also in `sealed`): never asked to sign it again;
+        /// when `checkpoint`, each logs in after the seal signatures to sign the key-event
+        /// log's checkpoint (or is skipped).
+        earlier: Vec<String>,
+        /// A key-event log step follows the seal (its checkpoint signed by the sealers).
+        checkpoint: bool,
     },
     /// Finished: the report and the checks of the output.
     Summary {
@@ -1317,7 +1324,37 @@ impl App {
             Phase::Sealing { signers, seal, .. } => {
                 let next = self.phase.next_sealer().cloned();
                 let logged_in = |who: &str| signers.iter().any(|(s, _)| s == who);
+                let login_only = next
+                    .as_deref()
+                    .is_some_and(|w| self.phase.checkpoint_only(w));
                 match (next, k.code, seal) {
+                    // Signed the seal before an interruption: logs in only for the key-event
+                    // log's checkpoint (or is skipped: the closed seal records nothing more).
+                    (Some(who), KeyCode::Enter, Some(_)) if login_only => {
+                        later = Some((
+                            who.clone(),
+                            format!(
+                                "{who} signed the seal before the interruption: {who} logs in to their token to sign the key-event log's checkpoint? The seal is not signed again."
+                            ),
+                            Pending::SealSign { who },
+                        ));
+                    }
+                    (Some(who), KeyCode::Char('s'), Some(_)) if login_only => {
+                        self.message = Some(ok(format!(
+                            "{who} does not sign the key-event log's checkpoint ({who}'s seal signature stands)."
+                        )));
+                        if let Phase::Sealing { skipped, .. } = &mut self.phase {
+                            skipped.push(who);
+                        }
+                    }
+                    (Some(who), KeyCode::Char('w'), Some(_)) if login_only => {
+                        self.message = Some(Message {
+                            error: true,
+                            text: format!(
+                                "{who} has signed the seal: a signer who signed is not withdrawn. Press s if {who} does not sign the key-event log's checkpoint."
+                            ),
+                        });
+                    }
                     // Before the seal is written: each keyholder logs in (nothing is signed).
                     (Some(who), KeyCode::Enter, None) => {
                         later = Some((
@@ -2086,14 +2123,21 @@ impl App {
                 .iter()
                 .map(|(k, _)| k.clone())
                 .collect();
-            // A seal written before an interruption stands: its signers sign it.
-            let seal = match s.seal_state() {
-                Ok(state) => state.map(|(hash, _)| hash),
+            // A seal written before an interruption stands: its signers sign it, except those
+            // whose signature of it the transcript holds already.
+            let (seal, signed) = match s.seal_state() {
+                Ok(Some((hash, signed))) => (Some(hash), signed),
+                Ok(None) => (None, Vec::new()),
                 Err(e) => {
                     self.message = Some(err(e));
-                    None
+                    (None, Vec::new())
                 }
             };
+            let earlier: Vec<String> = sealers
+                .iter()
+                .filter(|w| s.seal_signed(w, &signed))
+                .cloned()
+                .collect();
             // Withdrawals recorded before an interruption stand: the seal in force lists the
             // others.
             let withdrawn = match s.seal_withdrawn() {
@@ -2103,14 +2147,17 @@ impl App {
                     Vec::new()
                 }
             };
+            let checkpoint = s.key_log_expected();
             self.phase = Phase::Sealing {
                 session: s,
                 sealers,
                 signers: Vec::new(),
                 skipped,
                 seal,
-                sealed: Vec::new(),
+                sealed: earlier.clone(),
                 withdrawn,
+                earlier,
+                checkpoint,
             };
         }
     }
@@ -2484,8 +2531,13 @@ impl App {
                                 "{who}'s token will sign the seal with key {}",
                                 id.short()
                             )));
-                            // The seal is written and its hash was on screen: sign it now.
-                            if matches!(&app.phase, Phase::Sealing { seal: Some(_), .. }) {
+                            // The seal is written and its hash was on screen: sign it now
+                            // (unless this key signed it before an interruption).
+                            if app.phase.checkpoint_only(&who) {
+                                app.message = Some(ok(format!(
+                                    "{who} is logged in: their token signs the key-event log's checkpoint (their seal signature stands)."
+                                )));
+                            } else if matches!(&app.phase, Phase::Sealing { seal: Some(_), .. }) {
                                 app.sign_seal(&who);
                             }
                         }
@@ -2784,6 +2836,7 @@ impl App {
             seal,
             sealed,
             withdrawn,
+            earlier,
             ..
         } = &mut self.phase
         else {
@@ -2797,6 +2850,7 @@ impl App {
             Ok(hash) => {
                 *seal = Some(hash);
                 sealed.clear();
+                earlier.clear();
                 signers.retain(|(w, _)| w != who);
                 withdrawn.push((who.to_string(), reason.to_string()));
                 self.message = Some(ok(format!(
@@ -3080,6 +3134,8 @@ impl App {
                 seal,
                 sealed,
                 withdrawn,
+                earlier,
+                checkpoint,
             } => {
                 header(&mut v, session);
                 v.title = "Seal signatures".into();
@@ -3095,7 +3151,18 @@ impl App {
                     .map(|w| {
                         let logged_in = signers.iter().any(|(s, _)| s == w);
                         let signed = sealed.contains(w);
-                        let status = if signed {
+                        let status = if earlier.contains(w) {
+                            let then = "signed the seal before the interruption";
+                            if logged_in {
+                                format!("{then}; logged in for the key-event log")
+                            } else if skipped.contains(w) {
+                                format!("{then}; does not sign the key-event log")
+                            } else if *checkpoint {
+                                format!("{then}; logs in for the key-event log")
+                            } else {
+                                then.into()
+                            }
+                        } else if signed {
                             "signed the seal".into()
                         } else if let Some((_, why)) = withdrawn.iter().find(|(k, _)| k == w) {
                             format!("withdrawn from the seal (recorded): {why}")
@@ -3130,9 +3197,12 @@ impl App {
                             .find(|r| r.expected)
                             .map_or(expected, |r| r.label.clone());
                         let written = seal.is_some();
+                        let login_only = earlier.contains(who);
                         v.screen = Screen::Token {
                             keyholder: who.clone(),
-                            purpose: if written {
+                            purpose: if login_only {
+                                "log in to sign the key-event log (the seal is signed)".into()
+                            } else if written {
                                 "check the seal hash, then sign the seal".into()
                             } else {
                                 "log in for the seal (nothing is signed yet)".into()
@@ -3144,7 +3214,13 @@ impl App {
                             signers: rows,
                             digests: hash,
                         };
-                        v.keys = if written {
+                        v.keys = if login_only {
+                            vec![
+                                key("Enter", "log in"),
+                                key("s", "skip this keyholder"),
+                                key("?", "help"),
+                            ]
+                        } else if written {
                             vec![
                                 key("Enter", "sign the seal"),
                                 key("w", "withdraw this keyholder"),
@@ -4068,20 +4144,33 @@ impl Phase {
             seal,
             sealed,
             withdrawn,
+            earlier,
+            checkpoint,
             ..
         } = self
         else {
             return None;
         };
         let logged_in = |w: &String| signers.iter().any(|(s, _)| s == w);
-        sealers.iter().find(|w| {
-            !skipped.contains(*w)
-                && !withdrawn.iter().any(|(k, _)| k == *w)
-                && match seal {
-                    None => !logged_in(w),
-                    Some(_) => !sealed.contains(*w),
-                }
+        let open = |w: &&String| !skipped.contains(*w) && !withdrawn.iter().any(|(k, _)| k == *w);
+        let next = sealers.iter().filter(open).find(|w| match seal {
+            None => !logged_in(w),
+            Some(_) => !sealed.contains(*w),
+        });
+        // After the seal signatures: those who signed the seal before an interruption log in
+        // for the key-event log's checkpoint (they are never asked to sign the seal again).
+        next.or_else(|| {
+            sealers
+                .iter()
+                .filter(open)
+                .find(|w| *checkpoint && seal.is_some() && earlier.contains(*w) && !logged_in(w))
         })
+    }
+
+    /// Whether `who`, next at the seal, signed it before an interruption and only logs in for
+    /// the key-event log's checkpoint.
+    fn checkpoint_only(&self, who: &str) -> bool {
+        matches!(self, Phase::Sealing { earlier, seal: Some(_), .. } if earlier.iter().any(|w| w == who))
     }
 }
 

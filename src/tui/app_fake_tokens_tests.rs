@@ -910,6 +910,190 @@ fn a_token_removed_after_the_seal_is_written_is_withdrawn_and_a_new_seal_is_sign
     );
 }
 
+/// The practice bootstrap of `tmp` opened again in a new UI, as rerunning the same command
+/// does after an interruption (the transcript is resumed, the seal phase restored from it).
+fn reopen(fakes: &FakeTokens, tmp: &tempfile::TempDir) -> App {
+    use crate::ceremony::engine::ParamJson;
+    let values = [
+        ("root_threshold", ParamJson::Integer(2)),
+        ("targets_threshold", ParamJson::Integer(2)),
+        ("key_type", ParamJson::Text("ed25519".into())),
+    ];
+    let session = crate::driver::fake_tokens::open_on(
+        fakes,
+        tmp,
+        "bootstrap-root",
+        &values,
+        false,
+        Default::default(),
+    );
+    let mut app = App::new(Phase::Ceremony(Box::new(session)));
+    app.term = (120, 50);
+    app.start_sealing_if_done();
+    app.after_change();
+    app
+}
+
+/// Withdraw `who` (next at the written seal) with `reason`, answering a warning `y`.
+fn withdraw(app: &mut App, who: &str, reason: &str) {
+    press(app, KeyCode::Char('w'));
+    type_text(app, reason);
+    press(app, KeyCode::Enter);
+    press(app, KeyCode::Char('y'));
+    assert!(
+        screen(app).contains(&format!("{who} is withdrawn from the seal (recorded)")),
+        "{}",
+        screen(app)
+    );
+}
+
+/// The signers' rows of the seal screen: (keyholder, status).
+fn seal_rows(app: &App) -> Vec<(String, String)> {
+    match app.view_state().screen {
+        crate::tui::state::Screen::Token { signers, .. } => signers
+            .into_iter()
+            .map(|r| (r.keyholder, r.status))
+            .collect(),
+        other => panic!("not the seal signatures: {other:?}"),
+    }
+}
+
+/// The transcript of the practice bootstrap in `tmp`.
+fn transcript_of(tmp: &tempfile::TempDir) -> crate::transcript::chain::VerifiedTranscript {
+    let path = std::fs::read_dir(tmp.path().join("ws"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .ends_with(".transcript.jsonl")
+        })
+        .map(|e| e.path())
+        .unwrap();
+    crate::transcript::chain::verify_chain(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Interrupted after bob's withdrawal once alice signed the new seal: the rerun shows alice's
+/// signature of the new seal and bob's withdrawal, asks only carol to sign it, and alice logs
+/// in only for the key-event log's checkpoint (she is never asked to sign the seal twice).
+#[test]
+fn a_seal_signature_made_after_a_withdrawal_is_restored_when_the_ceremony_resumes() {
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open(&fakes, false);
+    drive_by_keys_until(
+        &mut app,
+        |a| matches!(&a.phase, Phase::Sealing { sealed, .. } if sealed.iter().any(|w| w == "alice")),
+    );
+    fakes.remove("bob");
+    withdraw(&mut app, "bob", "token died after the seal was written");
+    drive_by_keys_until(
+        &mut app,
+        |a| matches!(&a.phase, Phase::Sealing { sealed, .. } if sealed.iter().any(|w| w == "alice")),
+    );
+    let new_seal = match &app.phase {
+        Phase::Sealing { seal: Some(h), .. } => h.clone(),
+        _ => panic!("{}", screen(&app)),
+    };
+    drop(app);
+    let mut app = reopen(&fakes, &tmp);
+    match &app.phase {
+        Phase::Sealing {
+            seal: Some(h),
+            sealed,
+            ..
+        } => {
+            assert_eq!(*h, new_seal, "the seal in force is the new seal");
+            assert_eq!(sealed, &["alice".to_string()], "{}", screen(&app));
+        }
+        _ => panic!("{}", screen(&app)),
+    }
+    assert_eq!(app.phase.next_sealer().map(String::as_str), Some("carol"));
+    let rows = seal_rows(&app);
+    let status = |who: &str| {
+        rows.iter()
+            .find(|(w, _)| w == who)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        status("alice").starts_with("signed the seal before the interruption"),
+        "{rows:?}"
+    );
+    assert!(
+        status("bob").contains("withdrawn from the seal (recorded): token died"),
+        "{rows:?}"
+    );
+    assert_eq!(status("carol"), "to sign the seal", "{rows:?}");
+    let messages = drive_by_keys_to_the_summary(&mut app).join("\n");
+    assert!(messages.contains("carol signed the seal."), "{messages}");
+    assert!(
+        !messages.contains("alice signed the seal") && !messages.contains("had signed the seal"),
+        "alice is not asked to sign the seal again: {messages}"
+    );
+    assert!(
+        messages.contains("alice is logged in: their token signs the key-event log"),
+        "{messages}"
+    );
+    let done = screen(&app);
+    assert!(!done.contains("FAILED"), "{done}");
+    assert!(
+        done.contains("The ceremony is complete and sealed."),
+        "{done}"
+    );
+    let sealed = crate::transcript::verify_seal(&transcript_of(&tmp)).unwrap();
+    assert_eq!(hex::encode(sealed.seal_hash), new_seal);
+    assert_eq!(sealed.signers.len(), 2);
+    assert_eq!(sealed.withdrawals.len(), 1);
+}
+
+/// bob and alice withdrawn, carol alone signs the new seal: the ceremony is NOT complete (the
+/// key-event log's checkpoint needs 2 of 3). The rerun shows carol's seal signature (not "to
+/// sign the seal"), both withdrawals, and asks carol only to log in for the checkpoint.
+#[test]
+fn a_rerun_after_a_seal_signed_below_threshold_shows_who_signed_and_who_was_withdrawn() {
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open(&fakes, false);
+    drive_by_keys_until(
+        &mut app,
+        |a| matches!(&a.phase, Phase::Sealing { sealed, .. } if sealed.iter().any(|w| w == "alice")),
+    );
+    fakes.remove("bob");
+    withdraw(&mut app, "bob", "token died after the seal was written");
+    withdraw(&mut app, "alice", "left the room");
+    let messages = drive_by_keys_to_the_summary(&mut app).join("\n");
+    assert!(messages.contains("carol signed the seal."), "{messages}");
+    assert!(screen(&app).contains("NOT complete"), "{}", screen(&app));
+    drop(app);
+    let mut app = reopen(&fakes, &tmp);
+    let rows = seal_rows(&app);
+    let status = |who: &str| {
+        rows.iter()
+            .find(|(w, _)| w == who)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        status("carol"),
+        "signed the seal before the interruption; logs in for the key-event log",
+        "{rows:?}"
+    );
+    assert!(status("alice").contains("withdrawn from the seal (recorded): left the room"));
+    assert!(status("bob").contains("withdrawn from the seal (recorded): token died"));
+    assert!(
+        !rows.iter().any(|(_, s)| s == "to sign the seal"),
+        "{rows:?}"
+    );
+    let messages = drive_by_keys_to_the_summary(&mut app).join("\n");
+    assert!(
+        !messages.contains("carol signed the seal") && !messages.contains("had signed the seal"),
+        "carol is not asked to sign the seal again: {messages}"
+    );
+    assert!(screen(&app).contains("NOT complete"), "{}", screen(&app));
+    let sealed = crate::transcript::verify_seal(&transcript_of(&tmp)).unwrap();
+    assert_eq!(sealed.signers.len(), 1);
+    assert_eq!(sealed.withdrawals.len(), 2);
+}
+
 /// On a small terminal the signing screen's meters and signers page: PgDn shows the next rows
 /// (one screen less one row on), End the last, Home the first, as the review pages. (The
 /// height at which they page depends on the digest words of this run's fresh keys: the first

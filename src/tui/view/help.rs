@@ -4,7 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Block, Borders, Clear, Padding, Paragraph};
 
 use ratatui::widgets::Wrap;
 
@@ -56,7 +56,8 @@ pub(super) fn welcome(frame: &mut Frame<'_>, area: Rect, paragraphs: &[String]) 
         ..area
     };
     let width = 76u16.min(above_keys.width);
-    let inner = width.saturating_sub(2);
+    // One column of padding each side: the words never touch the border ("every│key").
+    let inner = width.saturating_sub(4);
     let mut lines = Vec::new();
     let mut height = 2u16;
     for p in paragraphs {
@@ -70,9 +71,12 @@ pub(super) fn welcome(frame: &mut Frame<'_>, area: Rect, paragraphs: &[String]) 
     let r = centered(above_keys, width, height);
     frame.render_widget(Clear, r);
     frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: true })
-            .block(Block::new().borders(Borders::ALL).title(" Welcome ")),
+        Paragraph::new(lines).wrap(Wrap { trim: true }).block(
+            Block::new()
+                .borders(Borders::ALL)
+                .padding(Padding::horizontal(1))
+                .title(" Welcome "),
+        ),
         r,
     );
 }

@@ -1031,3 +1031,159 @@ fn shipped_instructions_fit_their_rows_at_80_columns() {
         cut.join("\n")
     );
 }
+
+/// The Welcome box keeps a blank column inside each border at 80x24 and 120x40: its words never
+/// run into the border (before: "every│key", "! records│").
+#[test]
+fn the_welcome_words_never_touch_the_box_border() {
+    let state = screens()
+        .into_iter()
+        .find(|(n, _)| *n == "welcome")
+        .map(|(_, s)| s)
+        .unwrap();
+    for (w, h) in [(80, 24), (120, 40)] {
+        let shown = render(&state, w, h);
+        let rows: Vec<&str> = shown
+            .lines()
+            .skip_while(|l| !l.contains("┌ Welcome"))
+            .skip(1)
+            .take_while(|l| !l.contains('└'))
+            .collect();
+        assert!(rows.len() > 5, "{shown}");
+        for row in rows {
+            let inside: Vec<char> = row
+                .chars()
+                .skip_while(|c| *c != '│')
+                .skip(1)
+                .collect::<String>()
+                .trim_end()
+                .strip_suffix('│')
+                .unwrap_or_else(|| panic!("no right border: {row}\n{shown}"))
+                .chars()
+                .collect();
+            assert!(
+                inside.first() == Some(&' ') && inside.last() == Some(&' '),
+                "words touch the border at {w}x{h}: {row}\n{shown}"
+            );
+        }
+    }
+}
+
+/// The seal signatures at 80x24 after a withdrawal and a rerun: long statuses continue under
+/// the status column, never from column 0 (before: " was written" at the left edge).
+#[test]
+fn long_seal_statuses_wrap_under_the_status_column_at_80x24() {
+    let row = |who: &str, status: &str, done: bool| SignerRow {
+        keyholder: who.into(),
+        status: status.into(),
+        done,
+    };
+    let mut s = base(Screen::Token {
+        keyholder: "carol".into(),
+        purpose: "log in to sign the key-event log (the seal is signed)".into(),
+        expected: "carol".into(),
+        present: vec![token("carol", "976720eb4bf396b9", true)],
+        status: TokenStatus::Present,
+        meters: Vec::new(),
+        signers: vec![
+            row(
+                "alice",
+                "withdrawn from the seal (recorded): left the room before the new seal was written",
+                false,
+            ),
+            row(
+                "bob",
+                "withdrawn from the seal (recorded): token died after the seal was written",
+                false,
+            ),
+            row(
+                "carol",
+                "signed the seal before the interruption; logs in for the key-event log",
+                true,
+            ),
+        ],
+        digests: Vec::new(),
+    });
+    s.title = "Seal signatures".into();
+    s.instructions = "The seal is written: each keyholder checks its hash and signs it with their token, in turn.".into();
+    let out = render(&s, 80, 24);
+    insta::assert_snapshot!("seal-long-statuses-80x24", out);
+    let lines: Vec<&str> = out.lines().collect();
+    for (i, words) in [
+        "left the room",
+        "token died after",
+        "signed the seal before",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let at = lines
+            .iter()
+            .position(|l| l.contains(words))
+            .unwrap_or_else(|| panic!("{words}:\n{out}"));
+        let next = lines[at + 1];
+        assert!(
+            next.starts_with(&" ".repeat(16)) && next.trim().len() > 1,
+            "row {i}: the status continues at column 0:\n{out}"
+        );
+    }
+    for l in &lines {
+        assert!(!l.starts_with("was written"), "{out}");
+    }
+}
+
+/// The review of a tuf-on-ci event at 80x24 (accept-tuf-on-ci-invite and
+/// sign-tuf-on-ci-event) fed owner names, @handles and file names carrying escape sequences
+/// (terminal title, clear screen, conceal), a bidi override (U+202E) and zero-width
+/// characters: nothing a terminal interprets reaches the screen, each shows as a visible
+/// escape, and lines the engine escaped already (with `text::show`) are not escaped twice.
+#[test]
+fn hostile_tuf_on_ci_names_render_escaped_on_the_event_reviews_at_80x24() {
+    let owner = "@al\u{202e}ecila";
+    let handle = "@bob\u{200b}\u{2060}";
+    let file = "targets/\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[8mevil.json";
+    let raw_lines = vec![
+        format!("role targets v2 ({file}): threshold 1 of 2 key(s)"),
+        format!("  + added   owner {owner}, ed25519"),
+        format!("  invite: {handle} to sign targets"),
+        "digests to sign (SHA-256 of the canonical signed bytes):".into(),
+        format!("  targets v2 ({file}): 0011aabb"),
+        "keyholders present who sign:".into(),
+        format!("  {handle}: key 976720eb signs targets"),
+    ];
+    let escaped_lines: Vec<String> = raw_lines
+        .iter()
+        .map(|l| crate::text::show_indented(l))
+        .collect();
+    for ceremony in ["accept-tuf-on-ci-invite", "sign-tuf-on-ci-event"] {
+        for lines in [&raw_lines, &escaped_lines] {
+            let mut s = base(Screen::Review {
+                lines: lines.clone(),
+                digests: vec![digest("targets", "ruffled autopsy")],
+                scroll: 0,
+                pane: ReviewPane::Changes,
+            });
+            s.ceremony = ceremony.into();
+            s.title = "Review the event".into();
+            let shown = render(&s, 80, 24);
+            assert!(
+                !shown.chars().any(|c| (c.is_control() && c != '\n')
+                    || ('\u{202a}'..='\u{202e}').contains(&c)
+                    || ('\u{200b}'..='\u{200f}').contains(&c)
+                    || ('\u{2060}'..='\u{2064}').contains(&c)),
+                "{ceremony}: an interpreted character reached the screen:\n{shown}"
+            );
+            for visible in [
+                "@al\\u{202e}ecila",
+                "@bob\\u{200b}\\u{2060}",
+                "\\x1b]0;pwned\\x07",
+            ] {
+                assert!(
+                    shown.contains(visible),
+                    "{ceremony}: {visible} is not shown escaped:\n{shown}"
+                );
+            }
+            assert!(!shown.contains("\\\\u{"), "escaped twice:\n{shown}");
+        }
+    }
+}

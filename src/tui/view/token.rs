@@ -12,20 +12,50 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::{good_bad, meter_lines};
 use crate::tui::state::{Screen, SignerRow, TokenStatus};
 
-fn signer_lines(signers: &[SignerRow]) -> Vec<Line<'static>> {
-    signers
-        .iter()
-        .map(|r| {
-            Line::from(vec![
-                Span::styled(if r.done { " ✓ " } else { " · " }, good_bad(r.done)),
-                Span::raw(format!(
-                    "{:<12} {}",
-                    show(&r.keyholder),
-                    show_message(&r.status)
-                )),
-            ])
-        })
-        .collect()
+/// One row per keyholder (mark, name, status); a status too long for `width` continues on
+/// the next rows under the status column, never from column 0 (before: " was written").
+fn signer_lines(signers: &[SignerRow], width: u16) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    for r in signers {
+        let head = format!("{:<12} ", show(&r.keyholder));
+        let indent = 3 + head.chars().count();
+        let mut pieces = hanging(&show_message(&r.status), usize::from(width), indent).into_iter();
+        lines.push(Line::from(vec![
+            Span::styled(if r.done { " ✓ " } else { " · " }, good_bad(r.done)),
+            Span::raw(format!("{head}{}", pieces.next().unwrap_or_default())),
+        ]));
+        lines.extend(pieces.map(|p| Line::raw(format!("{}{p}", " ".repeat(indent)))));
+    }
+    lines
+}
+
+/// `text` cut at spaces into pieces that fit `width` after an `indent` (at least 16 columns
+/// each; a word longer than that is cut inside).
+fn hanging(text: &str, width: usize, indent: usize) -> Vec<String> {
+    let room = width.saturating_sub(indent).max(16);
+    let mut pieces: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split(' ') {
+        let mut word: Vec<char> = word.chars().collect();
+        let used = current.chars().count();
+        if used > 0 && used + 1 + word.len() > room {
+            pieces.push(std::mem::take(&mut current));
+        }
+        while word.len() > room {
+            let rest = word.split_off(room);
+            if !current.is_empty() {
+                pieces.push(std::mem::take(&mut current));
+            }
+            pieces.push(word.into_iter().collect());
+            word = rest;
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.extend(word);
+    }
+    pieces.push(current);
+    pieces
 }
 
 /// Where a token screen's rows (its meters and signers) stand when they do not fit at once
@@ -126,14 +156,14 @@ pub(super) fn layout(
                     )));
                 }
             }
-            (lines, page) = fit(lines, meters, signers, area.height, scroll);
+            (lines, page) = fit(lines, meters, signers, area, scroll);
         }
         Screen::SigningDone { meters, signers } => {
             lines.push(Line::from(Span::styled(
                 "Every threshold is met: signing can be closed.",
                 good_bad(true),
             )));
-            (lines, page) = fit(lines, meters, signers, area.height, scroll);
+            (lines, page) = fit(lines, meters, signers, area, scroll);
         }
         _ => {}
     }
@@ -173,10 +203,10 @@ fn fit(
     head: Vec<Line<'static>>,
     meters: &[crate::tui::state::Meter],
     signers: &[SignerRow],
-    height: u16,
+    area: Rect,
     scroll: usize,
 ) -> (Vec<Line<'static>>, Option<RowsPage>) {
-    let height = usize::from(height);
+    let height = usize::from(area.height);
     let assemble = |gap: bool, compact: bool| {
         let mut lines = head.clone();
         if !meters.is_empty() {
@@ -192,7 +222,7 @@ fn fit(
             lines.extend(if compact {
                 grouped_signer_lines(signers)
             } else {
-                signer_lines(signers)
+                signer_lines(signers, area.width)
             });
         }
         lines
@@ -204,7 +234,7 @@ fn fit(
         }
     }
     let mut rows = meter_lines(meters);
-    rows.extend(signer_lines(signers));
+    rows.extend(signer_lines(signers, area.width));
     let total = rows.len();
     // The head fits (the digests were checked); one row is the position line.
     let room = height.saturating_sub(head.len() + 1);
