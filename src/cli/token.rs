@@ -103,7 +103,9 @@ pub fn terminal(pin_stdin: bool) -> impl FnMut(Ask, &TokenDesc, &str) -> Result<
 /// A module that could not be chosen or loaded, as the command line reports it.
 pub fn module_error(e: ModuleError) -> CliError {
     match e {
-        ModuleError::Config(_) | ModuleError::Refused { .. } => CliError::Usage(e.to_string()),
+        ModuleError::Config(_) | ModuleError::Refused { .. } | ModuleError::Ambiguous { .. } => {
+            CliError::Usage(e.to_string())
+        }
         ModuleError::NoneListed { .. } => CliError::Io(e.to_string()),
         ModuleError::Token { .. } if e.exit_code() == 1 => CliError::Invalid(e.to_string()),
         ModuleError::Token { .. } => CliError::Io(e.to_string()),
