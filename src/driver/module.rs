@@ -669,4 +669,162 @@ mod tests {
             ),
         }
     }
+
+    // Fakes for the pure decision: what `probe` returns for modules that were never loaded.
+    fn token(label: &str, serial: &str) -> TokenDesc {
+        TokenDesc::example(label, serial)
+    }
+
+    fn opensc_piv(serial: &str) -> TokenDesc {
+        let mut t = token("PIV_II (PIV Card Holder pin)", serial);
+        t.manufacturer = "piv_II".into();
+        t.model = "PKCS#15 emulated".into();
+        t
+    }
+
+    const YK: &str = "/usr/lib/x86_64-linux-gnu/libykcs11.so";
+    const SC: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
+    const HSM: &str = "/usr/lib/x86_64-linux-gnu/pkcs11/yubihsm_pkcs11.so";
+
+    fn probed(entries: Vec<(&str, Probe)>) -> Vec<(PathBuf, Probe)> {
+        entries
+            .into_iter()
+            .map(|(p, r)| (PathBuf::from(p), r))
+            .collect()
+    }
+
+    #[test]
+    fn the_one_module_with_a_token_present_is_chosen_and_said() {
+        let mut empty_slot = token("", "");
+        empty_slot.initialized = false;
+        let probed = probed(vec![
+            (YK, Probe::Tokens(vec![])),
+            (SC, Probe::Tokens(vec![empty_slot])),
+            (HSM, Probe::Tokens(vec![token("YubiHSM", "0012345678")])),
+        ]);
+        let (path, why) = decide(&probed, "the built-in search list").unwrap();
+        assert_eq!(path, Path::new(HSM));
+        assert_eq!(
+            why,
+            "the only one with a token present: YubiHSM (serial 0012345678)"
+        );
+    }
+
+    #[test]
+    fn a_module_that_fails_or_hangs_is_named_and_skipped() {
+        let probed = probed(vec![
+            (
+                HSM,
+                Probe::Failed("loading it or listing its tokens did not finish within 15 s".into()),
+            ),
+            (SC, Probe::Failed("no reader\nforged line".into())),
+            (YK, Probe::Tokens(vec![token("YubiKey PIV #123", "123")])),
+        ]);
+        let (path, why) = decide(&probed, "the built-in search list").unwrap();
+        assert_eq!(path, Path::new(YK));
+        assert!(
+            why.starts_with("the only one with a token present: YubiKey PIV #123"),
+            "{why}"
+        );
+        assert!(why.contains(&format!("{HSM} skipped: loading it")), "{why}");
+        assert!(
+            why.contains(&format!("{SC} skipped: no reader\\nforged")),
+            "shown: {why}"
+        );
+        assert!(!why.contains('\n'), "{why}");
+    }
+
+    #[test]
+    fn several_modules_with_tokens_are_refused_naming_each_and_how_to_choose() {
+        let probed = probed(vec![
+            (YK, Probe::Tokens(vec![token("YubiKey PIV #123", "123")])),
+            (
+                HSM,
+                Probe::Tokens(vec![token("YubiHSM", "7"), token("YubiHSM", "8")]),
+            ),
+        ]);
+        let e = decide(&probed, "/etc/conclave/config.toml:2 (pkcs11.modules)").unwrap_err();
+        assert!(matches!(e, ModuleError::Ambiguous { .. }), "{e}");
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "several PKCS#11 modules have a token present (/etc/conclave/config.toml:2 \
+                 (pkcs11.modules)): {YK} (YubiKey PIV #123 (serial 123)); {HSM} (YubiHSM \
+                 (serial 7), YubiHSM (serial 8)); name the one to use with --module PATH or \
+                 with pkcs11.module in the configuration file"
+            )
+        );
+    }
+
+    /// OpenSC's PIV driver shows a YubiKey too (manufacturer `piv_II`): ykcs11 is preferred;
+    /// an OpenSC token that is no PIV card (a Nitrokey HSM) keeps the choice ambiguous.
+    #[test]
+    fn ykcs11_is_preferred_when_opensc_sees_the_same_yubikey() {
+        let yk = token("YubiKey PIV #123", "123");
+        let both = probed(vec![
+            (SC, Probe::Tokens(vec![opensc_piv("00000000")])),
+            (YK, Probe::Tokens(vec![yk.clone()])),
+        ]);
+        let (path, why) = decide(&both, "the built-in search list").unwrap();
+        assert_eq!(path, Path::new(YK));
+        assert!(why.contains("OpenSC shows the same YubiKey"), "{why}");
+        let mut nitrokey = token("alice (UserPIN)", "DENK0100001");
+        nitrokey.manufacturer = "www.CardContact.de".into();
+        let mixed = probed(vec![
+            (SC, Probe::Tokens(vec![opensc_piv("00000000"), nitrokey])),
+            (YK, Probe::Tokens(vec![yk])),
+        ]);
+        assert!(matches!(
+            decide(&mixed, "the built-in search list"),
+            Err(ModuleError::Ambiguous { .. })
+        ));
+    }
+
+    #[test]
+    fn with_no_token_anywhere_the_first_module_that_loads_is_used() {
+        let probed = probed(vec![
+            (YK, Probe::Failed("no PC/SC service".into())),
+            (SC, Probe::Tokens(vec![])),
+            (HSM, Probe::Tokens(vec![])),
+        ]);
+        let (path, why) = decide(&probed, "the built-in search list").unwrap();
+        assert_eq!(path, Path::new(SC));
+        assert!(
+            why.starts_with("no module has a token present; the first that loads"),
+            "{why}"
+        );
+        assert!(
+            why.contains(&format!("{YK} skipped: no PC/SC service")),
+            "{why}"
+        );
+        let none = probed_failed();
+        assert_eq!(decide(&none, "x").unwrap().0, Path::new(YK));
+    }
+
+    fn probed_failed() -> Vec<(PathBuf, Probe)> {
+        probed(vec![
+            (YK, Probe::Failed("a".into())),
+            (SC, Probe::Failed("b".into())),
+        ])
+    }
+
+    #[test]
+    fn the_built_in_list_tries_ykcs11_before_opensc() {
+        let list = builtin_candidates(ModuleUse::Tool);
+        let first = |name: &str| list.iter().position(|p| p.ends_with(name)).unwrap();
+        assert!(first(YKCS11) < first(OPENSC));
+    }
+
+    /// A module file that is not a module: named and skipped, never a crash.
+    #[test]
+    fn probing_a_file_that_is_no_module_fails_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let bogus = dir.path().join("bogus.so");
+        std::fs::write(&bogus, b"not a shared object").unwrap();
+        match probe(&bogus, PROBE_TIMEOUT) {
+            Probe::Failed(why) => assert!(why.contains("bogus.so"), "{why}"),
+            Probe::Tokens(t) => panic!("tokens from a bogus module: {t:?}"),
+        }
+    }
 }
