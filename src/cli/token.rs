@@ -58,8 +58,8 @@ pub struct BenchArgs {
 /// Options shared by commands that load a module.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModuleArg {
-    /// PKCS#11 module (.so). Without it Conclave tries SoftHSM2, OpenSC, ykcs11, YubiHSM 2 in
-    /// that order in the usual library directories.
+    /// PKCS#11 module (.so). Without it: the configuration's, else the one module of SoftHSM2,
+    /// ykcs11, OpenSC, YubiHSM 2 (in the usual library directories) with a token present.
     #[arg(long, value_name = "PATH")]
     pub module: Option<PathBuf>,
 }
@@ -68,8 +68,14 @@ impl ModuleArg {
     /// Load the PKCS#11 module: `--module`, else `pkcs11.module` / `pkcs11.modules` from the
     /// configuration file (`config`: the global `--config`, else `CONCLAVE_CONFIG`, else
     /// /etc/conclave/config.toml), else the built-in search list.
+    /// When the module was picked among several candidates, the choice and why is said on
+    /// standard error.
     pub fn open(&self, config: Option<&Path>) -> Result<Module, CliError> {
-        self.choose(config)?.open().map_err(module_error)
+        let chosen = self.choose(config)?;
+        if chosen.why.is_some() {
+            eprintln!("conclave: PKCS#11 module {}", chosen.describe());
+        }
+        chosen.open().map_err(module_error)
     }
 
     /// Which module [`ModuleArg::open`] loads, and what chose it ([`choose_module_here`]).
