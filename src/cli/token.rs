@@ -68,20 +68,21 @@ impl ModuleArg {
     /// Load the PKCS#11 module: `--module`, else `pkcs11.module` / `pkcs11.modules` from the
     /// configuration file (`config`: the global `--config`, else `CONCLAVE_CONFIG`, else
     /// /etc/conclave/config.toml), else the built-in search list.
-    /// When the module was picked among several candidates, the choice and why is said on
-    /// standard error.
     pub fn open(&self, config: Option<&Path>) -> Result<Module, CliError> {
-        let chosen = self.choose(config)?;
-        if chosen.why.is_some() {
-            eprintln!("conclave: PKCS#11 module {}", chosen.describe());
-        }
-        chosen.open().map_err(module_error)
+        self.choose(config)?.open().map_err(module_error)
     }
 
     /// Which module [`ModuleArg::open`] loads, and what chose it ([`choose_module_here`]).
+    /// When it was picked among several candidates, the choice and why is said on standard
+    /// error.
     pub fn choose(&self, config: Option<&Path>) -> Result<ChosenModule, CliError> {
-        choose_module_here(Named::flag(self.module.as_deref()), config, ModuleUse::Tool)
-            .map_err(module_error)
+        let chosen =
+            choose_module_here(Named::flag(self.module.as_deref()), config, ModuleUse::Tool)
+                .map_err(module_error)?;
+        if chosen.why.is_some() {
+            eprintln!("conclave: PKCS#11 module {}", chosen.describe());
+        }
+        Ok(chosen)
     }
 }
 
