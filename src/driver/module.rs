@@ -463,17 +463,18 @@ pub fn decide(
         several => {
             let yk = several.iter().find(|(p, _)| is_file_named(p, YKCS11));
             let sc = several.iter().find(|(p, _)| is_file_named(p, OPENSC));
-            if let (2, Some((yk_path, yk_ts)), Some((_, sc_ts))) = (several.len(), yk, sc) {
-                if sc_ts.iter().all(|t| is_opensc_piv(t)) && sc_ts.len() <= yk_ts.len() {
-                    return Ok((
-                        (*yk_path).clone(),
-                        with_skipped(format!(
-                            "YubiKey PIV through ykcs11 (OpenSC shows the same YubiKey, \
-                             without PIV handling): {}",
-                            names(yk_ts).join(", ")
-                        )),
-                    ));
-                }
+            if let (2, Some((yk_path, yk_ts)), Some((_, sc_ts))) = (several.len(), yk, sc)
+                && sc_ts.iter().all(|t| is_opensc_piv(t))
+                && sc_ts.len() <= yk_ts.len()
+            {
+                return Ok((
+                    (*yk_path).clone(),
+                    with_skipped(format!(
+                        "YubiKey PIV through ykcs11 (OpenSC shows the same YubiKey, \
+                         without PIV handling): {}",
+                        names(yk_ts).join(", ")
+                    )),
+                ));
             }
             Err(ModuleError::Ambiguous {
                 chosen_by: listed_by.to_string(),
