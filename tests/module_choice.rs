@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::profile::{SOFTHSM, kryoptic_module, kryoptic_tokens, practice_tokens};
+use common::profile::{SOFTHSM, kryoptic_module, kryoptic_tokens, practice_tokens, profile_module};
 use common::{Run, run_with_timeout};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -83,7 +83,12 @@ impl Two {
     }
 
     fn conclave(&self, args: &[&str]) -> Run {
+        self.conclave_env(args, &[])
+    }
+
+    fn conclave_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_conclave"));
+        cmd.envs(env.iter().copied());
         cmd.args(args)
             .env("CONCLAVE_CONFIG", &self.config)
             .env("SOFTHSM2_CONF", &self.softhsm_conf)
@@ -220,4 +225,43 @@ fn practice_may_pick_softhsm2_and_a_real_ceremony_never_does() {
         "{real:?}"
     );
     assert!(!Path::new(&two.kryoptic).ends_with("libsofthsm2.so"));
+}
+
+/// A module that hangs while listing its slots (the device-profile module over SoftHSM2 with
+/// `CONCLAVE_PROFILE_HANG_SECONDS`: no vendor's behaviour, a stuck driver) is named and skipped
+/// after the probe's 15 s; the other listed module, with a token present, is used.
+#[test]
+fn a_module_that_hangs_is_named_and_skipped() {
+    let two = Two::new(&["alice"], &["bob"]);
+    let profile = profile_module().to_str().unwrap().to_string();
+    std::fs::write(
+        &two.config,
+        format!(
+            "[pkcs11]\nmodules = [\"{profile}\", \"{}\"]\n",
+            two.kryoptic
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let run = two.conclave_env(
+        &["token", "list"],
+        &[
+            ("CONCLAVE_PROFILE", "none"),
+            ("CONCLAVE_PROFILE_HANG_SECONDS", "90"),
+        ],
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(started.elapsed() < Duration::from_secs(60), "{run:?}");
+    assert!(run.stdout.contains("token \"bob\""), "{run:?}");
+    let line = module_line(&run);
+    assert!(
+        line.starts_with(&format!(
+            "conclave: PKCS#11 module {} (chosen by ",
+            two.kryoptic
+        )) && line.contains("the only one with a token present: bob")
+            && line.contains(&format!(
+                "{profile} skipped: loading it or listing its tokens did not finish within 15 s"
+            )),
+        "{line}"
+    );
 }
