@@ -3,7 +3,7 @@
 //! ```toml
 //! [pkcs11]
 //! module = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"   # this one, nothing else
-//! # or a search list of its own, first existing file wins:
+//! # or candidates of its own (the one module with a token present is used, see src/driver/module.rs):
 //! # modules = ["/usr/lib/x86_64-linux-gnu/libykcs11.so", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"]
 //! ```
 //!
@@ -278,7 +278,7 @@ pub enum ModuleChoice {
     Answers(PathBuf),
     /// `pkcs11.module` in the configuration file.
     Config(Located<PathBuf>),
-    /// `pkcs11.modules` in the configuration file: the first existing file.
+    /// `pkcs11.modules` in the configuration file: candidates, the one with a token present.
     ConfigList(Located<Vec<PathBuf>>),
     /// Nothing given: the built-in search list.
     BuiltIn,

@@ -58,8 +58,8 @@ pub struct BenchArgs {
 /// Options shared by commands that load a module.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModuleArg {
-    /// PKCS#11 module (.so). Without it Conclave tries SoftHSM2, OpenSC, ykcs11, YubiHSM 2 in
-    /// that order in the usual library directories.
+    /// PKCS#11 module (.so). Without it: the configuration's, else the one module of SoftHSM2,
+    /// ykcs11, OpenSC, YubiHSM 2 (in the usual library directories) with a token present.
     #[arg(long, value_name = "PATH")]
     pub module: Option<PathBuf>,
 }
@@ -78,9 +78,16 @@ impl ModuleArg {
     }
 
     /// Which module [`ModuleArg::open`] loads, and what chose it ([`choose_module_here`]).
+    /// When it was picked among several candidates, the choice and why is said on standard
+    /// error.
     pub fn choose(&self, config: Option<&Path>) -> Result<ChosenModule, CliError> {
-        choose_module_here(Named::flag(self.module.as_deref()), config, ModuleUse::Tool)
-            .map_err(module_error)
+        let chosen =
+            choose_module_here(Named::flag(self.module.as_deref()), config, ModuleUse::Tool)
+                .map_err(module_error)?;
+        if chosen.why.is_some() {
+            eprintln!("conclave: PKCS#11 module {}", chosen.describe());
+        }
+        Ok(chosen)
     }
 }
 
@@ -143,7 +150,9 @@ impl From<SigningError> for CliError {
 /// A module that could not be chosen or loaded, as the command line reports it.
 pub fn module_error(e: ModuleError) -> CliError {
     match e {
-        ModuleError::Config(_) | ModuleError::Refused { .. } => CliError::Usage(e.to_string()),
+        ModuleError::Config(_) | ModuleError::Refused { .. } | ModuleError::Ambiguous { .. } => {
+            CliError::Usage(e.to_string())
+        }
         ModuleError::NoneListed { .. } => CliError::Io(e.to_string()),
         ModuleError::Token { .. } if e.exit_code() == 1 => CliError::Invalid(e.to_string()),
         ModuleError::Token { .. } => CliError::Io(e.to_string()),

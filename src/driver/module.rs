@@ -6,19 +6,33 @@
 //! image's module directories, checked before anything is loaded), else
 //! `pkcs11.module` / `pkcs11.modules` of the configuration file (`--config`, else
 //! `CONCLAVE_CONFIG`, else /etc/conclave/config.toml), else the built-in search. A module that
-//! is named but missing is an error everywhere, never a fallback. The built-in search depends on
+//! is named but missing is an error everywhere, never a fallback. When nothing names one module
+//! (a configured list, or the built-in search) and several candidates exist, each is loaded and
+//! its tokens listed ([`probe`]); the one module with a token present is chosen ([`decide`]),
+//! several are refused, each named with its tokens. The built-in search depends on
 //! what the module is for: a rehearsal's practice tokens are SoftHSM2 files in the workspace, so
 //! it uses SoftHSM2 (and ignores the configuration, which names the keyholders' module); a real
 //! ceremony never falls back to SoftHSM2.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use crate::config::{ConfigError, ModuleChoice};
-use crate::signer::pkcs11::{KNOWN_MODULES, MODULE_DIRS, Module, TokenError};
+use crate::signer::pkcs11::{KNOWN_MODULES, MODULE_DIRS, Module, TokenDesc, TokenError};
+use crate::text::show;
 
 /// The file name of the SoftHSM2 module.
 const SOFTHSM2: &str = "libsofthsm2.so";
+/// The file name of Yubico's PIV module.
+const YKCS11: &str = "libykcs11.so";
+/// The file name of OpenSC's module.
+const OPENSC: &str = "opensc-pkcs11.so";
+
+/// How long one candidate module may take to load and list its tokens before it is named and
+/// skipped ([`probe`]).
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What the module is loaded for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +74,19 @@ pub enum ModuleError {
         /// Why ([`crate::config::Config::allow_input_module`]).
         why: String,
     },
+    /// Several candidate modules have a token present and nothing says which to use.
+    #[error(
+        "several PKCS#11 modules have a token present ({chosen_by}): {}; name the one to use \
+         with --module PATH or with pkcs11.module in the configuration file",
+        modules.iter().map(|(p, t)| format!("{} ({})", p.display(), t.join(", "))).collect::<Vec<_>>().join("; ")
+    )]
+    Ambiguous {
+        /// What listed the candidates (the configuration's `FILE:LINE (FIELD)` or the
+        /// built-in search list).
+        chosen_by: String,
+        /// Each module with a token present, and its tokens (shown).
+        modules: Vec<(PathBuf, Vec<String>)>,
+    },
     /// No module of the configuration's list exists.
     #[error("none of the PKCS#11 modules listed in {place} exists: {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     NoneListed {
@@ -97,6 +124,8 @@ pub struct ChosenModule {
     pub chosen_by: ModuleChoice,
     /// What it is loaded for.
     pub purpose: ModuleUse,
+    /// Why this one of several candidates ([`decide`]); `None` when it was the only one.
+    pub why: Option<String>,
 }
 
 impl ChosenModule {
@@ -111,7 +140,10 @@ impl ChosenModule {
             }
             (c, _) => c.to_string(),
         };
-        format!("{} (chosen by {by})", self.path.display())
+        match &self.why {
+            Some(why) => format!("{} (chosen by {by}: {why})", self.path.display()),
+            None => format!("{} (chosen by {by})", self.path.display()),
+        }
     }
 
     /// Load the module.
@@ -201,6 +233,7 @@ pub fn choose_module(
         path,
         chosen_by,
         purpose,
+        why: None,
     };
     match choice {
         ModuleChoice::Flag(ref p) | ModuleChoice::Answers(ref p) if !p.is_file() => {
@@ -224,22 +257,232 @@ pub fn choose_module(
                 })
             }
         }
-        ModuleChoice::ConfigList(ref l) => match l.value.iter().find(|p| p.is_file()) {
-            Some(p) => Ok(chosen(p.clone(), choice.clone())),
-            None => Err(ModuleError::NoneListed {
-                place: l.place(),
-                paths: l.value.clone(),
-            }),
-        },
+        ModuleChoice::ConfigList(ref l) => {
+            let existing = distinct(l.value.iter().filter(|p| p.is_file()).cloned(), false);
+            if existing.is_empty() {
+                return Err(ModuleError::NoneListed {
+                    place: l.place(),
+                    paths: l.value.clone(),
+                });
+            }
+            choose_among(existing, choice.clone(), purpose)
+        }
         ModuleChoice::BuiltIn => {
             let searched = builtin_candidates(purpose);
-            match searched.iter().find(|p| p.is_file()) {
-                Some(p) => Ok(chosen(p.clone(), ModuleChoice::BuiltIn)),
-                None => Err(ModuleError::Token {
+            let existing = distinct(searched.iter().filter(|p| p.is_file()).cloned(), true);
+            if existing.is_empty() {
+                return Err(ModuleError::Token {
                     source: Box::new(TokenError::NoModule { searched }),
                     chosen_by: None,
+                });
+            }
+            choose_among(existing, ModuleChoice::BuiltIn, purpose)
+        }
+    }
+}
+
+/// The files of `paths` without repeats: the same file reached twice (a link, or, with
+/// `by_name`, the same module file name in two of the built-in search's directories) counts
+/// once, first place kept.
+fn distinct(paths: impl Iterator<Item = PathBuf>, by_name: bool) -> Vec<PathBuf> {
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for p in paths {
+        let key = if by_name {
+            p.file_name()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| p.clone())
+        } else {
+            std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone())
+        };
+        if !seen.contains(&key) {
+            seen.push(key);
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn is_file_named(p: &Path, name: &str) -> bool {
+    p.file_name().is_some_and(|f| f == name)
+}
+
+/// One module of the existing candidates `existing` (listed by `chosen_by`, not empty): the
+/// only one, else the one with a token present ([`probe`] each, [`decide`]). A real ceremony
+/// never loads SoftHSM2 when there is another candidate (a list naming nothing else keeps it:
+/// its tokens are refused later, saying why).
+fn choose_among(
+    mut existing: Vec<PathBuf>,
+    chosen_by: ModuleChoice,
+    purpose: ModuleUse,
+) -> Result<ChosenModule, ModuleError> {
+    if purpose == (ModuleUse::Ceremony { practice: false })
+        && existing.iter().any(|p| !is_file_named(p, SOFTHSM2))
+    {
+        existing.retain(|p| !is_file_named(p, SOFTHSM2));
+    }
+    let (path, why) = match existing.as_slice() {
+        [only] => (only.clone(), None),
+        _ => {
+            let probed: Vec<(PathBuf, Probe)> = existing
+                .iter()
+                .map(|p| (p.clone(), probe(p, PROBE_TIMEOUT)))
+                .collect();
+            let (path, why) = decide(&probed, &chosen_by.to_string())?;
+            (path, Some(why))
+        }
+    };
+    Ok(ChosenModule {
+        path,
+        chosen_by,
+        purpose,
+        why,
+    })
+}
+
+/// What loading a candidate module and listing its tokens gave ([`probe`]).
+#[derive(Debug, Clone)]
+pub enum Probe {
+    /// It loaded; the tokens it lists.
+    Tokens(Vec<TokenDesc>),
+    /// It could not be loaded or could not list its tokens, or did not answer in time: why.
+    Failed(String),
+}
+
+/// Load the module `path` and list its tokens, in a thread of its own: a module that fails is
+/// [`Probe::Failed`] with the reason, one that takes longer than `timeout` (a hung driver) is
+/// left behind and named as hung, never a crash nor a wait without end. The module is
+/// finalised afterwards; the chosen one is loaded again by [`ChosenModule::open`].
+pub fn probe(path: &Path, timeout: Duration) -> Probe {
+    let (tx, rx) = mpsc::channel();
+    let owned = path.to_path_buf();
+    let started = std::thread::Builder::new()
+        .name("module-probe".into())
+        .spawn(move || {
+            let listed = Module::open(Some(&owned)).and_then(|m| m.tokens());
+            // Nobody listens any more when the wait ran out: nothing to tell.
+            let _ = tx.send(listed);
+        });
+    if let Err(e) = started {
+        return Probe::Failed(format!("cannot start loading it: {e}"));
+    }
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(tokens)) => Probe::Tokens(tokens),
+        Ok(Err(e)) => Probe::Failed(e.to_string()),
+        Err(mpsc::RecvTimeoutError::Timeout) => Probe::Failed(format!(
+            "loading it or listing its tokens did not finish within {} s",
+            timeout.as_secs()
+        )),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Probe::Failed("it stopped while loading or listing its tokens".into())
+        }
+    }
+}
+
+/// A token as named in the choice: its label and serial number (shown).
+fn token_name(t: &TokenDesc) -> String {
+    format!("{} (serial {})", show(&t.label), show(&t.serial))
+}
+
+/// An OpenSC token of its PIV card driver (manufacturer `piv_II`): a YubiKey's PIV
+/// application seen through OpenSC looks like this.
+fn is_opensc_piv(t: &TokenDesc) -> bool {
+    t.manufacturer.eq_ignore_ascii_case("piv_II") || t.label.starts_with("PIV_II")
+}
+
+/// The pure decision among candidate modules, each loaded and listed (`probed`, in the search
+/// order; `listed_by`: what listed them, for the refusal). A token is present when it is
+/// initialised (SoftHSM2 always shows an empty slot, which is no device). Returns the module
+/// and one line saying why:
+/// - the one module with a token present;
+/// - ykcs11 when it and OpenSC are the two with tokens and every OpenSC token is a PIV card
+///   no more numerous than ykcs11's (the same YubiKeys: ykcs11 has the PIV handling);
+/// - several modules with tokens otherwise: refused ([`ModuleError::Ambiguous`]), each named
+///   with its tokens;
+/// - no module with a token: the first that loads (else the first), so what the command does
+///   next (list, initialise, or say that no token is present) happens on it.
+///
+/// Modules that failed or hung are named in the line as skipped.
+pub fn decide(
+    probed: &[(PathBuf, Probe)],
+    listed_by: &str,
+) -> Result<(PathBuf, String), ModuleError> {
+    let present: Vec<(&PathBuf, Vec<&TokenDesc>)> = probed
+        .iter()
+        .filter_map(|(p, r)| match r {
+            Probe::Tokens(ts) => Some((p, ts.iter().filter(|t| t.initialized).collect())),
+            Probe::Failed(_) => None,
+        })
+        .filter(|(_, ts): &(&PathBuf, Vec<&TokenDesc>)| !ts.is_empty())
+        .collect();
+    let skipped: Vec<String> = probed
+        .iter()
+        .filter_map(|(p, r)| match r {
+            Probe::Failed(why) => Some(format!(
+                "{} skipped: {}",
+                p.display(),
+                crate::text::show_message(why)
+            )),
+            Probe::Tokens(_) => None,
+        })
+        .collect();
+    let with_skipped = |why: String| {
+        if skipped.is_empty() {
+            why
+        } else {
+            format!("{why}; {}", skipped.join("; "))
+        }
+    };
+    let names = |ts: &[&TokenDesc]| ts.iter().map(|t| token_name(t)).collect::<Vec<_>>();
+    match present.as_slice() {
+        [(path, ts)] => Ok((
+            (*path).clone(),
+            with_skipped(format!(
+                "the only one with a token present: {}",
+                names(ts).join(", ")
+            )),
+        )),
+        [] => {
+            let first_loaded = probed
+                .iter()
+                .find(|(_, r)| matches!(r, Probe::Tokens(_)))
+                .or_else(|| probed.first());
+            match first_loaded {
+                Some((path, _)) => Ok((
+                    path.clone(),
+                    with_skipped("no module has a token present; the first that loads".into()),
+                )),
+                None => Err(ModuleError::Token {
+                    source: Box::new(TokenError::NoModule {
+                        searched: Vec::new(),
+                    }),
+                    chosen_by: Some(listed_by.to_string()),
                 }),
             }
+        }
+        several => {
+            let yk = several.iter().find(|(p, _)| is_file_named(p, YKCS11));
+            let sc = several.iter().find(|(p, _)| is_file_named(p, OPENSC));
+            if let (2, Some((yk_path, yk_ts)), Some((_, sc_ts))) = (several.len(), yk, sc)
+                && sc_ts.iter().all(|t| is_opensc_piv(t))
+                && sc_ts.len() <= yk_ts.len()
+            {
+                return Ok((
+                    (*yk_path).clone(),
+                    with_skipped(format!(
+                        "YubiKey PIV through ykcs11 (OpenSC shows the same YubiKey, \
+                         without PIV handling): {}",
+                        names(yk_ts).join(", ")
+                    )),
+                ));
+            }
+            Err(ModuleError::Ambiguous {
+                chosen_by: listed_by.to_string(),
+                modules: several
+                    .iter()
+                    .map(|(p, ts)| ((*p).clone(), names(ts)))
+                    .collect(),
+            })
         }
     }
 }
@@ -425,6 +668,164 @@ mod tests {
                     || matches!(e.token_error(), Some(TokenError::NoModule { .. })),
                 "{e}"
             ),
+        }
+    }
+
+    // Fakes for the pure decision: what `probe` returns for modules that were never loaded.
+    fn token(label: &str, serial: &str) -> TokenDesc {
+        TokenDesc::example(label, serial)
+    }
+
+    fn opensc_piv(serial: &str) -> TokenDesc {
+        let mut t = token("PIV_II (PIV Card Holder pin)", serial);
+        t.manufacturer = "piv_II".into();
+        t.model = "PKCS#15 emulated".into();
+        t
+    }
+
+    const YK: &str = "/usr/lib/x86_64-linux-gnu/libykcs11.so";
+    const SC: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
+    const HSM: &str = "/usr/lib/x86_64-linux-gnu/pkcs11/yubihsm_pkcs11.so";
+
+    fn probed(entries: Vec<(&str, Probe)>) -> Vec<(PathBuf, Probe)> {
+        entries
+            .into_iter()
+            .map(|(p, r)| (PathBuf::from(p), r))
+            .collect()
+    }
+
+    #[test]
+    fn the_one_module_with_a_token_present_is_chosen_and_said() {
+        let mut empty_slot = token("", "");
+        empty_slot.initialized = false;
+        let probed = probed(vec![
+            (YK, Probe::Tokens(vec![])),
+            (SC, Probe::Tokens(vec![empty_slot])),
+            (HSM, Probe::Tokens(vec![token("YubiHSM", "0012345678")])),
+        ]);
+        let (path, why) = decide(&probed, "the built-in search list").unwrap();
+        assert_eq!(path, Path::new(HSM));
+        assert_eq!(
+            why,
+            "the only one with a token present: YubiHSM (serial 0012345678)"
+        );
+    }
+
+    #[test]
+    fn a_module_that_fails_or_hangs_is_named_and_skipped() {
+        let probed = probed(vec![
+            (
+                HSM,
+                Probe::Failed("loading it or listing its tokens did not finish within 15 s".into()),
+            ),
+            (SC, Probe::Failed("no reader\nforged line".into())),
+            (YK, Probe::Tokens(vec![token("YubiKey PIV #123", "123")])),
+        ]);
+        let (path, why) = decide(&probed, "the built-in search list").unwrap();
+        assert_eq!(path, Path::new(YK));
+        assert!(
+            why.starts_with("the only one with a token present: YubiKey PIV #123"),
+            "{why}"
+        );
+        assert!(why.contains(&format!("{HSM} skipped: loading it")), "{why}");
+        assert!(
+            why.contains(&format!("{SC} skipped: no reader\\nforged")),
+            "shown: {why}"
+        );
+        assert!(!why.contains('\n'), "{why}");
+    }
+
+    #[test]
+    fn several_modules_with_tokens_are_refused_naming_each_and_how_to_choose() {
+        let probed = probed(vec![
+            (YK, Probe::Tokens(vec![token("YubiKey PIV #123", "123")])),
+            (
+                HSM,
+                Probe::Tokens(vec![token("YubiHSM", "7"), token("YubiHSM", "8")]),
+            ),
+        ]);
+        let e = decide(&probed, "/etc/conclave/config.toml:2 (pkcs11.modules)").unwrap_err();
+        assert!(matches!(e, ModuleError::Ambiguous { .. }), "{e}");
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "several PKCS#11 modules have a token present (/etc/conclave/config.toml:2 \
+                 (pkcs11.modules)): {YK} (YubiKey PIV #123 (serial 123)); {HSM} (YubiHSM \
+                 (serial 7), YubiHSM (serial 8)); name the one to use with --module PATH or \
+                 with pkcs11.module in the configuration file"
+            )
+        );
+    }
+
+    /// OpenSC's PIV driver shows a YubiKey too (manufacturer `piv_II`): ykcs11 is preferred;
+    /// an OpenSC token that is no PIV card (a Nitrokey HSM) keeps the choice ambiguous.
+    #[test]
+    fn ykcs11_is_preferred_when_opensc_sees_the_same_yubikey() {
+        let yk = token("YubiKey PIV #123", "123");
+        let both = probed(vec![
+            (SC, Probe::Tokens(vec![opensc_piv("00000000")])),
+            (YK, Probe::Tokens(vec![yk.clone()])),
+        ]);
+        let (path, why) = decide(&both, "the built-in search list").unwrap();
+        assert_eq!(path, Path::new(YK));
+        assert!(why.contains("OpenSC shows the same YubiKey"), "{why}");
+        let mut nitrokey = token("alice (UserPIN)", "DENK0100001");
+        nitrokey.manufacturer = "www.CardContact.de".into();
+        let mixed = probed(vec![
+            (SC, Probe::Tokens(vec![opensc_piv("00000000"), nitrokey])),
+            (YK, Probe::Tokens(vec![yk])),
+        ]);
+        assert!(matches!(
+            decide(&mixed, "the built-in search list"),
+            Err(ModuleError::Ambiguous { .. })
+        ));
+    }
+
+    #[test]
+    fn with_no_token_anywhere_the_first_module_that_loads_is_used() {
+        let probed = probed(vec![
+            (YK, Probe::Failed("no PC/SC service".into())),
+            (SC, Probe::Tokens(vec![])),
+            (HSM, Probe::Tokens(vec![])),
+        ]);
+        let (path, why) = decide(&probed, "the built-in search list").unwrap();
+        assert_eq!(path, Path::new(SC));
+        assert!(
+            why.starts_with("no module has a token present; the first that loads"),
+            "{why}"
+        );
+        assert!(
+            why.contains(&format!("{YK} skipped: no PC/SC service")),
+            "{why}"
+        );
+        let none = probed_failed();
+        assert_eq!(decide(&none, "x").unwrap().0, Path::new(YK));
+    }
+
+    fn probed_failed() -> Vec<(PathBuf, Probe)> {
+        probed(vec![
+            (YK, Probe::Failed("a".into())),
+            (SC, Probe::Failed("b".into())),
+        ])
+    }
+
+    #[test]
+    fn the_built_in_list_tries_ykcs11_before_opensc() {
+        let list = builtin_candidates(ModuleUse::Tool);
+        let first = |name: &str| list.iter().position(|p| p.ends_with(name)).unwrap();
+        assert!(first(YKCS11) < first(OPENSC));
+    }
+
+    /// A module file that is not a module: named and skipped, never a crash.
+    #[test]
+    fn probing_a_file_that_is_no_module_fails_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let bogus = dir.path().join("bogus.so");
+        std::fs::write(&bogus, b"not a shared object").unwrap();
+        match probe(&bogus, PROBE_TIMEOUT) {
+            Probe::Failed(why) => assert!(why.contains("bogus.so"), "{why}"),
+            Probe::Tokens(t) => panic!("tokens from a bogus module: {t:?}"),
         }
     }
 }

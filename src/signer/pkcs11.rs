@@ -31,8 +31,10 @@ pub type Pin = Zeroizing<String>;
 /// Known PKCS#11 modules, in the order Conclave tries them: (device family, file name).
 pub const KNOWN_MODULES: &[(&str, &str)] = &[
     ("SoftHSM2", "libsofthsm2.so"),
-    ("OpenSC (Nitrokey HSM, smart cards)", "opensc-pkcs11.so"),
+    // ykcs11 before OpenSC: OpenSC also shows a YubiKey (its PIV card driver), but without
+    // the PIV handling Conclave gives ykcs11's tokens (keys in slots, the management key).
     ("YubiKey (ykcs11)", "libykcs11.so"),
+    ("OpenSC (Nitrokey HSM, smart cards)", "opensc-pkcs11.so"),
     ("YubiHSM 2", "yubihsm_pkcs11.so"),
 ];
 

@@ -24,6 +24,8 @@
 //!   "pulled": `C_GetTokenInfo` and `C_OpenSession` return `CKR_TOKEN_NOT_PRESENT`, calls on its
 //!   open sessions `CKR_SESSION_HANDLE_INVALID`, `C_Sign` `CKR_DEVICE_REMOVED` (what ykcs11 and
 //!   OpenSC return after a card is pulled). Works with every profile, `none` included.
+//! - `CONCLAVE_PROFILE_HANG_SECONDS`: `C_GetSlotList` sleeps that long first (a hung driver,
+//!   no vendor's documented behaviour). Works with every profile, `none` included.
 //!
 //! Profiles, each with the source it follows:
 //!
@@ -441,6 +443,23 @@ extern "C" fn get_mechanism_list(
     // SAFETY: the caller's buffer holds `room` >= all.len() entries.
     unsafe { std::ptr::copy_nonoverlapping(all.as_ptr(), list, all.len()) };
     CKR_OK
+}
+
+/// `CONCLAVE_PROFILE_HANG_SECONDS`: listing the slots takes that long (not a vendor's
+/// behaviour: a driver stuck on a reader or a USB device that does not answer), for the tests
+/// of a module that hangs while Conclave looks for the one with a token present.
+extern "C" fn get_slot_list(
+    present: CK_BBOOL,
+    list: *mut CK_SLOT_ID,
+    count: *mut CK_ULONG,
+) -> CK_RV {
+    if let Some(secs) = std::env::var("CONCLAVE_PROFILE_HANG_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+    }
+    call!(C_GetSlotList(present, list, count))
 }
 
 extern "C" fn open_session(
@@ -919,6 +938,7 @@ pub unsafe extern "C" fn C_GetFunctionList(out: *mut *mut CK_FUNCTION_LIST) -> C
         let mut l = *r;
         l.C_GetFunctionList = Some(get_function_list);
         l.C_GetTokenInfo = Some(get_token_info);
+        l.C_GetSlotList = Some(get_slot_list);
         l.C_GetMechanismList = Some(get_mechanism_list);
         l.C_OpenSession = Some(open_session);
         l.C_CloseSession = Some(close_session);
