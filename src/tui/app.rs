@@ -4376,6 +4376,7 @@ mod tests {
                 path: not_a_module.clone(),
                 chosen_by: crate::config::ModuleChoice::Flag(not_a_module),
                 purpose: crate::driver::module::ModuleUse::Ceremony { practice: true },
+                why: None,
             }),
             ..Plan::default()
         };
