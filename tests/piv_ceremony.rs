@@ -507,39 +507,7 @@ fn the_terminal_ui_asks_the_management_key_like_a_pin_and_again_when_it_is_wrong
         ),
     );
     t.begin();
-    t.send(&["Enter"]);
-    t.wait_for("│ y  yes");
-    t.send(&["y"]);
-    t.wait_for("Tamper-evident bag serial");
-    t.send(&["e"]);
-    t.wait_for("Enter: done");
-    t.type_text("BAG-0042");
-    t.send(&["Enter"]);
-    // Air gap (practice: a warning), clock.
-    for _ in 0..3 {
-        let s = t.screen();
-        if s.contains("Names as they will stand") {
-            break;
-        }
-        t.send(&["Enter"]);
-        t.wait_for("│ y  yes");
-        t.send(&["y"]);
-        t.wait_change(&s);
-    }
-    t.wait_for("Names as they will stand");
-    for (i, text) in ["ada", "alice, bob, carol", "wendy"].iter().enumerate() {
-        if i > 0 {
-            t.send(&["Down"]);
-        }
-        t.send(&["e"]);
-        t.wait_for("Enter: done");
-        t.type_text(text);
-        t.send(&["Enter"]);
-        t.wait_for(text);
-    }
-    t.send(&["Enter"]);
-    t.wait_for("│ y  yes");
-    t.send(&["y"]);
+    t.open_with_roll_call("BAG-0042", ["ada", "alice, bob, carol", "wendy"]);
     t.wait_for("Public keys of the online roles");
     t.send(&["Enter"]);
     t.wait_for("│ y  yes");

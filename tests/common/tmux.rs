@@ -108,6 +108,45 @@ impl Tmux {
         }
     }
 
+    /// The opening steps every ceremony shares, from the parameters screen ([`Tmux::begin`]):
+    /// the parameters confirmed as they stand, the tamper-evident bag serial `bag` typed, the
+    /// air-gap and clock steps confirmed (practice: warnings), and the roll call's names
+    /// (administrator, keyholders, witnesses) typed and confirmed.
+    pub fn open_with_roll_call(&self, bag: &str, names: [&str; 3]) {
+        self.send(&["Enter"]);
+        self.wait_for("│ y  yes");
+        self.send(&["y"]);
+        self.wait_for("Tamper-evident bag serial");
+        self.send(&["e"]);
+        self.wait_for("Enter: done");
+        self.type_text(bag);
+        self.send(&["Enter"]);
+        for _ in 0..4 {
+            let s = self.screen();
+            if s.contains("Names as they will stand") {
+                break;
+            }
+            self.send(&["Enter"]);
+            self.wait_for("│ y  yes");
+            self.send(&["y"]);
+            self.wait_change(&s);
+        }
+        self.wait_for("Names as they will stand");
+        for (i, text) in names.iter().enumerate() {
+            if i > 0 {
+                self.send(&["Down"]);
+            }
+            self.send(&["e"]);
+            self.wait_for("Enter: done");
+            self.type_text(text);
+            self.send(&["Enter"]);
+            self.wait_for(text);
+        }
+        self.send(&["Enter"]);
+        self.wait_for("│ y  yes");
+        self.send(&["y"]);
+    }
+
     /// The screen once no token job runs: while a token works the UI shows "working: ..."
     /// and answers only `?`, Esc and Ctrl-C, so a key sent then would be ignored, or land on
     /// the next screen if the job ends just before it.
