@@ -358,7 +358,7 @@ impl Session {
             advisories: token
                 .advisories
                 .iter()
-                .map(|a| format!("{} ({}): {}", a.id, a.affects, a.summary))
+                .map(|a| a.to_string())
                 .collect(),
             existing,
             piv_slot: piv_slot.map(|s| s.to_string()),
@@ -639,12 +639,22 @@ impl Session {
             },
             Need::AirgapCheck => self.airgap_event(),
             Need::ClockConfirm => self.clock_event(self.plan.reference_time.as_deref())?,
-            Need::RollCall { .. } => Event::RollCall {
-                step,
-                administrator: self.plan.administrator.clone(),
-                keyholders: self.plan.keyholders.clone(),
-                witnesses: self.plan.witnesses.clone(),
-            },
+            Need::RollCall { .. } => {
+                // Before the names: a key type a present token's advisory concerns is refused,
+                // or replaced by a safe one when the answers left it at the script's default.
+                match self.key_type_at_roll_call(self.plan.values.contains_key("key_type"))? {
+                    Some(correction) => {
+                        actor = "administrator".into();
+                        correction
+                    }
+                    None => Event::RollCall {
+                        step,
+                        administrator: self.plan.administrator.clone(),
+                        keyholders: self.plan.keyholders.clone(),
+                        witnesses: self.plan.witnesses.clone(),
+                    },
+                }
+            }
             Need::LoadMetadata => self.load_metadata_event()?,
             Need::ImportRequests => self.import_requests_event()?,
             Need::ImportTargets => self.import_targets_event()?,
@@ -778,6 +788,66 @@ impl Session {
                 expected == token.serial || (!shared_label && token.is_named(&expected))
             })
             .cloned()
+    }
+
+    /// The roll call's check of the ceremony's key type against the firmware advisories of
+    /// the tokens present, before any key exists and before any PIN
+    /// ([`crate::signer::pkcs11::key_type_verdict`]): `None` when no advisory concerns it (or
+    /// the script generates no key); a correction to record (with its reason) when the key
+    /// type was left at the script's default and another is safe on every token; otherwise
+    /// refused, naming each device, its firmware and advisory, the key types safe on it and how
+    /// to choose another. `named_by_administrator`: the administrator gave the key type (the
+    /// answers file names it); a recorded value other than the script's default counts as
+    /// given too. Tokens that hold a key recorded in this workspace (a rotation's current keys,
+    /// used to sign, not to generate) are left out, and so, when the plan names keyholders'
+    /// tokens, are tokens it does not name.
+    pub fn key_type_at_roll_call(
+        &self,
+        named_by_administrator: bool,
+    ) -> Result<Option<Event>, DriverError> {
+        use crate::ceremony::engine::ParamJson;
+        use crate::signer::pkcs11::{KeyTypeVerdict, key_type_name, key_type_verdict};
+        let Some(value) = self.engine.parameters().get("key_type") else {
+            return Ok(None);
+        };
+        let value = value.to_string();
+        let Some(alg) = parse_key_type(&value) else {
+            return Ok(None);
+        };
+        let default = self
+            .engine
+            .script()
+            .parameters
+            .iter()
+            .find(|p| p.name == "key_type")
+            .map(|p| p.default.to_string());
+        let at_default = !named_by_administrator && default.as_deref() == Some(value.as_str());
+        // No token listed (none present, or the module cannot list): key generation decides.
+        let Ok(present) = self.tokens.tokens() else {
+            return Ok(None);
+        };
+        let named: Vec<String> = self.plan.tokens.values().cloned().collect();
+        let generating: Vec<&TokenDesc> = present
+            .iter()
+            .filter(|t| t.initialized && recorded_owner(&self.engine, t).is_none())
+            .filter(|t| {
+                named.is_empty() || named.iter().any(|n| *n == t.serial || t.is_named(n))
+            })
+            .collect();
+        match key_type_verdict(&generating, alg, at_default) {
+            KeyTypeVerdict::Fine => Ok(None),
+            KeyTypeVerdict::Propose { to, reason } => Ok(Some(Event::ParametersCorrected {
+                step: self.step(),
+                values: [(
+                    "key_type".to_string(),
+                    ParamJson::Text(key_type_name(to).to_string()),
+                )]
+                .into_iter()
+                .collect(),
+                reason: Some(reason),
+            })),
+            KeyTypeVerdict::Refuse(message) => Err(DriverError::Refused(message)),
+        }
     }
 
     /// Assign a token (label or serial) to a keyholder for this ceremony: their keys are

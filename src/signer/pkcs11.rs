@@ -160,7 +160,7 @@ pub enum TokenError {
     },
     /// A firmware advisory concerns the key type on this device.
     #[error(
-        "{token} has firmware {firmware}, which advisory {advisory} concerns: no {key_type} key is generated on it; choose key type ed25519 if the token offers it, or a device with fixed firmware"
+        "{token} has firmware {firmware}, which advisory {advisory} concerns: no {key_type} key is generated on it; {safe}"
     )]
     Advisory {
         /// The token.
@@ -171,6 +171,8 @@ pub enum TokenError {
         advisory: String,
         /// The key type refused.
         key_type: String,
+        /// The key types safe on the device, or that none is.
+        safe: String,
     },
     /// The PIV management key was refused (`C_Login(CKU_SO)` returned `CKR_PIN_INCORRECT`).
     #[error("wrong PIV management key for {token} (C_Login as CKU_SO returned CKR_PIN_INCORRECT)")]
@@ -774,63 +776,249 @@ pub struct Advisory {
     pub affects: &'static str,
     /// What to do.
     pub summary: &'static str,
+    /// The device as the advisory names it (the strictest row when the module does not tell
+    /// the series apart).
+    pub device: &'static str,
+    /// The key types Conclave generates that stay safe on the affected device (empty: none;
+    /// e.g. a YubiKey's PIV application has Ed25519 only from firmware 5.7, which is fixed).
+    pub safe: &'static [Algorithm],
 }
 
+impl fmt::Display for Advisory {
+    /// `YSA-2024-03 (ECDSA): DEVICE: SUMMARY`, as recorded and shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}: {}",
+            self.id, self.affects, self.device, self.summary
+        )
+    }
+}
+
+impl Advisory {
+    /// Whether the advisory concerns keys of `alg`.
+    pub fn concerns(&self, alg: Algorithm) -> bool {
+        self.affects != "ECDSA" || matches!(alg, Algorithm::EcdsaP256 | Algorithm::EcdsaP384)
+    }
+
+    /// The safe key types by name (`ed25519`), or a sentence saying there is none.
+    pub fn safe_types(&self) -> String {
+        if self.safe.is_empty() {
+            "no key type Conclave supports is safe on it (use another device, or update its firmware)".into()
+        } else {
+            let names: Vec<&str> = self.safe.iter().map(|a| key_type_name(*a)).collect();
+            format!("safe on it: {}", names.join(", "))
+        }
+    }
+}
+
+/// One row of a vendor's advisory: the device series, how a module names it, the firmware
+/// from which it is fixed.
 struct AdvisoryRule {
+    /// Manufacturer substring (case-insensitive).
     manufacturer: &'static str,
-    model: &'static str,
-    below: (u8, u8),
+    /// Model substring (case-insensitive) every device of the family shows.
+    family: &'static str,
+    /// Model substrings that name this series within the family (empty: any model of the
+    /// family that no other row's series names).
+    series: &'static [&'static str],
+    /// The first fixed firmware.
+    fixed: (u8, u8, u8),
     advisory: Advisory,
 }
 
-/// The small table of known firmware advisories. Matching is on manufacturer and model
-/// substrings (case-insensitive) and a firmware version below a fixed one.
+const ECDSA_SUMMARY_YK: &str = "side channel in the Infineon ECDSA library (EUCLEAK): an attacker holding the device can recover an ECDSA private key; update to fixed firmware (replace the device) or use another device";
+const ECDSA_SUMMARY_HSM: &str = "side channel in the Infineon ECDSA library (EUCLEAK): an attacker holding the device can recover an ECDSA private key; update the firmware to 2.4.0 or later, or use Ed25519";
+
+/// YSA-2024-03 (Yubico, 2024-09-03, "Infineon ECDSA Private Key Recovery"), as Yubico's
+/// advisory and its customer-resources article list the products: affected below the first
+/// fixed firmware. The YubiKey modules do not tell the series apart (ykcs11's model is
+/// `YubiKey YK5` for every YubiKey 5, Bio and FIPS included: `get_token_model` in
+/// yubico-piv-tool `ykcs11/token.c`); a YubiKey whose model names no series gets the strictest
+/// bound of the family (5.7.2). yubihsm_pkcs11 names every device `YubiHSM` (`C_GetTokenInfo`
+/// in yubihsm-shell `pkcs11/yubihsm_pkcs11.c`); both YubiHSM 2 rows are fixed in 2.4.0.
 const ADVISORIES: &[AdvisoryRule] = &[
     AdvisoryRule {
         manufacturer: "yubico",
-        model: "yubikey",
-        below: (5, 7),
+        family: "yubikey",
+        series: &["fips"],
+        fixed: (5, 7, 2),
         advisory: Advisory {
             id: "YSA-2024-03",
             affects: "ECDSA",
-            summary: "YubiKey 5 firmware below 5.7 has a side channel in ECDSA (EUCLEAK); prefer Ed25519 or a device with firmware 5.7 or later",
+            summary: ECDSA_SUMMARY_YK,
+            device: "YubiKey 5 FIPS Series below 5.7.2",
+            safe: &[],
         },
     },
     AdvisoryRule {
         manufacturer: "yubico",
-        model: "yubihsm",
-        below: (2, 4),
+        family: "yubikey",
+        series: &["bio"],
+        fixed: (5, 7, 2),
         advisory: Advisory {
             id: "YSA-2024-03",
             affects: "ECDSA",
-            summary: "YubiHSM 2 firmware below 2.4.0 has a side channel in ECDSA (EUCLEAK); update the firmware or use Ed25519",
+            summary: ECDSA_SUMMARY_YK,
+            device: "YubiKey Bio Series below 5.7.2",
+            safe: &[],
+        },
+    },
+    AdvisoryRule {
+        manufacturer: "yubico",
+        family: "security key",
+        series: &[],
+        fixed: (5, 7, 0),
+        advisory: Advisory {
+            id: "YSA-2024-03",
+            affects: "ECDSA",
+            summary: ECDSA_SUMMARY_YK,
+            device: "Security Key Series below 5.7.0",
+            safe: &[],
+        },
+    },
+    AdvisoryRule {
+        manufacturer: "yubico",
+        family: "yubikey",
+        series: &["yubikey 5", "cspn"],
+        fixed: (5, 7, 0),
+        advisory: Advisory {
+            id: "YSA-2024-03",
+            affects: "ECDSA",
+            summary: ECDSA_SUMMARY_YK,
+            device: "YubiKey 5 Series below 5.7.0",
+            safe: &[],
+        },
+    },
+    AdvisoryRule {
+        manufacturer: "yubico",
+        family: "yubihsm",
+        series: &[],
+        fixed: (2, 4, 0),
+        advisory: Advisory {
+            id: "YSA-2024-03",
+            affects: "ECDSA",
+            summary: ECDSA_SUMMARY_HSM,
+            device: "YubiHSM 2 / YubiHSM 2 FIPS below 2.4.0",
+            safe: &[Algorithm::Ed25519],
         },
     },
 ];
 
-/// Advisories that apply to a device.
+/// The strictest YubiKey row, for a YubiKey whose module does not say its series (or says one
+/// the ykcs11 model cannot tell from others: `YubiKey YK5` is also what a 5 FIPS or a Bio
+/// reports).
+const YUBIKEY_SERIES_UNKNOWN: Advisory = Advisory {
+    id: "YSA-2024-03",
+    affects: "ECDSA",
+    summary: ECDSA_SUMMARY_YK,
+    device: "YubiKey below 5.7.2 (the module does not tell YubiKey 5, 5 FIPS and Bio apart: the strictest bound applies)",
+    safe: &[],
+};
+
+/// The key types a ceremony generates, in the order one is proposed in place of another.
+pub const KEY_TYPES: [Algorithm; 3] = [
+    Algorithm::Ed25519,
+    Algorithm::EcdsaP256,
+    Algorithm::EcdsaP384,
+];
+
+/// What the roll call makes of a ceremony's key type and the tokens present (before any key
+/// or PIN): [`key_type_verdict`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyTypeVerdict {
+    /// No present token has an advisory concerning the key type.
+    Fine,
+    /// The key type was left at the script's default and `to` is safe on every present
+    /// token: proposed in its place, for `reason`.
+    Propose {
+        /// The key type proposed.
+        to: Algorithm,
+        /// Why (the devices, firmware and advisories), as recorded.
+        reason: String,
+    },
+    /// Refused: the message names each affected device, its firmware and advisory, the key
+    /// types safe on it, and how to choose another.
+    Refuse(String),
+}
+
+/// The roll call's decision on the key type `alg` for the tokens that will generate keys
+/// (`tokens`): fine when no advisory concerns it; when one does, a key type safe on every
+/// token is proposed if the key type was left at the script's default (`at_default`), and
+/// otherwise the key type is refused with what to do.
+pub fn key_type_verdict(tokens: &[&TokenDesc], alg: Algorithm, at_default: bool) -> KeyTypeVerdict {
+    let affected: Vec<String> = tokens
+        .iter()
+        .filter_map(|t| t.refuse_affected(alg).err())
+        .map(|e| e.to_string())
+        .collect();
+    if affected.is_empty() {
+        return KeyTypeVerdict::Fine;
+    }
+    let common = KEY_TYPES
+        .iter()
+        .copied()
+        .find(|a| tokens.iter().all(|t| t.safe_key_types().contains(a)));
+    let name = key_type_name(alg);
+    match common {
+        Some(to) if at_default => KeyTypeVerdict::Propose {
+            to,
+            reason: format!(
+                "key_type was left at the script's default {name}, which a firmware advisory concerns on a token present at the roll call ({}); {} is safe on every token present, so it is proposed in its place, before any key or PIN",
+                affected.join("; "),
+                key_type_name(to)
+            ),
+        },
+        _ => {
+            let why = if at_default {
+                " (the script's default; no key type is safe on every token present, so none is proposed)"
+                    .to_string()
+            } else {
+                String::new()
+            };
+            let choose = match common {
+                Some(to) => format!("key_type = \"{}\"", key_type_name(to)),
+                None => "key_type = \"...\", with the affected device replaced".to_string(),
+            };
+            KeyTypeVerdict::Refuse(format!(
+                "key type {name}{why} refused at the roll call, before any key or PIN: {}. Choose another key type with the parameter key_type ({choose} in the answers file; in the terminal UI, Esc back to the parameters and edit key_type): parameters can be corrected until the first key is generated",
+                affected.join("; ")
+            ))
+        }
+    }
+}
+
+/// Advisories that apply to a device. A model that names a series (`FIPS`, `Bio`,
+/// `YubiKey 5`) takes that series' row; a YubiKey whose model names none (what ykcs11 reports:
+/// `YubiKey YK5` for every YubiKey 5, 5 FIPS and Bio alike, or `YK4`, `NEO`, `XXX`) is held to
+/// the strictest bound of the YubiKey rows, since it may be a 5 FIPS or a Bio.
 pub fn advisories_for(manufacturer: &str, model: &str, firmware: (u8, u8, u8)) -> Vec<Advisory> {
     let man = manufacturer.to_ascii_lowercase();
     let model = model.to_ascii_lowercase();
-    ADVISORIES
+    let family: Vec<&AdvisoryRule> = ADVISORIES
         .iter()
-        .filter(|r| {
-            man.contains(r.manufacturer)
-                && model.contains(r.model)
-                && (firmware.0, firmware.1) < r.below
-        })
-        .map(|r| r.advisory.clone())
-        .collect()
+        .filter(|r| man.contains(r.manufacturer) && model.contains(r.family))
+        .collect();
+    let chosen = family
+        .iter()
+        .find(|r| r.series.iter().any(|s| model.contains(s)))
+        .or_else(|| family.iter().find(|r| r.series.is_empty()));
+    let (advisory, fixed) = match (chosen, family.iter().map(|r| r.fixed).max()) {
+        (Some(r), _) => (r.advisory.clone(), r.fixed),
+        (None, Some(strictest)) => (YUBIKEY_SERIES_UNKNOWN, strictest),
+        (None, None) => return Vec::new(),
+    };
+    if firmware < fixed {
+        vec![advisory]
+    } else {
+        Vec::new()
+    }
 }
 
 impl TokenDesc {
     /// Advisories that concern an algorithm.
     pub fn advisories_for_alg(&self, alg: Algorithm) -> Vec<&Advisory> {
-        let ecdsa = matches!(alg, Algorithm::EcdsaP256 | Algorithm::EcdsaP384);
-        self.advisories
-            .iter()
-            .filter(|a| a.affects != "ECDSA" || ecdsa)
-            .collect()
+        self.advisories.iter().filter(|a| a.concerns(alg)).collect()
     }
 
     /// Refuse a key type a firmware advisory of this device concerns (YSA-2024-03: ECDSA on a
@@ -841,10 +1029,25 @@ impl TokenDesc {
             Some(a) => Err(TokenError::Advisory {
                 token: self.to_string(),
                 firmware: self.firmware.clone(),
-                advisory: format!("{} ({}): {}", a.id, a.affects, a.summary),
+                advisory: a.to_string(),
                 key_type: alg.label().to_string(),
+                safe: a.safe_types(),
             }),
         }
+    }
+
+    /// The key types Conclave generates that no advisory of this device concerns (every one
+    /// for a device without advisories).
+    pub fn safe_key_types(&self) -> Vec<Algorithm> {
+        KEY_TYPES
+            .iter()
+            .copied()
+            .filter(|alg| {
+                self.advisories
+                    .iter()
+                    .all(|a| !a.concerns(*alg) || a.safe.contains(alg))
+            })
+            .collect()
     }
 
     /// Firmware as numbers (major, minor, patch; patch 0 where the device reports none).
@@ -925,7 +1128,7 @@ impl TokenDesc {
             },
             "clock": self.clock.to_json(),
             "advisories": self.advisories.iter().map(|a| serde_json::json!({
-                "id": a.id, "affects": a.affects, "summary": a.summary,
+                "id": a.id, "affects": a.affects, "device": a.device, "summary": a.summary,
             })).collect::<Vec<_>>(),
         })
     }

@@ -3685,6 +3685,7 @@ impl App {
                         let event = Event::ParametersCorrected {
                             step: s.step(),
                             values,
+                            reason: None,
                         };
                         self.confirm(
                             format!(
