@@ -1036,17 +1036,15 @@ impl TokenDesc {
         }
     }
 
-    /// The key types Conclave generates that no advisory of this device concerns (every one
-    /// for a device without advisories).
+    /// The key types Conclave generates that are safe on this device: every one for a device
+    /// without advisories, else those every advisory lists as safe (what the affected device
+    /// offers and no advisory concerns: a YubiKey's PIV application below 5.7 has no Ed25519,
+    /// so none).
     pub fn safe_key_types(&self) -> Vec<Algorithm> {
         KEY_TYPES
             .iter()
             .copied()
-            .filter(|alg| {
-                self.advisories
-                    .iter()
-                    .all(|a| !a.concerns(*alg) || a.safe.contains(alg))
-            })
+            .filter(|alg| self.advisories.iter().all(|a| a.safe.contains(alg)))
             .collect()
     }
 
@@ -2589,15 +2587,112 @@ mod tests {
         assert!(ecdsa_raw_to_der(Algorithm::EcdsaP256, &sig.to_bytes()[..63]).is_none());
     }
 
+    /// One case per row of YSA-2024-03 (Yubico's advisory and customer-resources article):
+    /// the last affected and the first fixed firmware of each series.
     #[test]
-    fn advisory_table_matches_yubikey_below_5_7_only() {
-        let a = advisories_for("Yubico (www.yubico.com)", "YubiKey YK5", (5, 4, 3));
-        assert_eq!(a.len(), 1);
-        assert_eq!(a[0].id, "YSA-2024-03");
-        assert!(advisories_for("Yubico (www.yubico.com)", "YubiKey YK5", (5, 7, 0)).is_empty());
-        assert!(advisories_for("SoftHSM project", "SoftHSM v2", (2, 6, 0)).is_empty());
-        assert_eq!(advisories_for("Yubico", "YubiHSM", (2, 3, 1)).len(), 1);
-        assert!(advisories_for("Yubico", "YubiHSM", (2, 4, 0)).is_empty());
+    fn ysa_2024_03_rows_each_fire_below_their_fixed_firmware_only() {
+        let yk = "Yubico (www.yubico.com)";
+        let device = |man: &str, model: &str, fw: (u8, u8, u8)| {
+            let a = advisories_for(man, model, fw);
+            assert!(a.len() <= 1, "{a:?}");
+            a.first().map(|a| (a.id, a.device))
+        };
+        // (manufacturer, model, last affected, first fixed, the row named)
+        let rows = [
+            (yk, "YubiKey 5 NFC", (5, 4, 3), (5, 7, 0), "YubiKey 5 Series"),
+            (yk, "YubiKey 5 CSPN", (5, 6, 9), (5, 7, 0), "YubiKey 5 Series"),
+            (yk, "YubiKey 5 NFC FIPS", (5, 7, 1), (5, 7, 2), "YubiKey 5 FIPS"),
+            (yk, "YubiKey Bio", (5, 7, 1), (5, 7, 2), "YubiKey Bio"),
+            (yk, "Security Key NFC", (5, 4, 3), (5, 7, 0), "Security Key"),
+            ("Yubico", "YubiHSM", (2, 3, 1), (2, 4, 0), "YubiHSM 2"),
+            // What ykcs11 reports for every YubiKey 5 (FIPS and Bio alike): the strictest bound.
+            (yk, "YubiKey YK5", (5, 7, 1), (5, 7, 2), "the strictest bound"),
+            (yk, "YubiKey YK4", (4, 3, 7), (5, 7, 2), "the strictest bound"),
+            (yk, "YubiKey XXX", (5, 7, 0), (5, 7, 2), "the strictest bound"),
+        ];
+        for (man, model, affected, fixed, named) in rows {
+            let (id, what) = device(man, model, affected)
+                .unwrap_or_else(|| panic!("{model} {affected:?} is affected"));
+            assert_eq!(id, "YSA-2024-03");
+            assert!(what.contains(named), "{model}: {what}");
+            assert_eq!(device(man, model, fixed), None, "{model} {fixed:?} is fixed");
+        }
+        // A YubiKey 5 that says it is one (not through ykcs11) is fixed in 5.7.0.
+        assert_eq!(device(yk, "YubiKey 5 NFC", (5, 7, 0)), None);
+        assert!(device(yk, "YubiKey YK5", (5, 7, 0)).is_some());
+        assert_eq!(device("SoftHSM project", "SoftHSM v2", (2, 6, 0)), None);
+        // OpenSC's PIV driver reports no firmware and no Yubico name for a YubiKey.
+        assert_eq!(device("piv_II", "PKCS#15 emulated", (0, 0, 0)), None);
+        // Only the YubiHSM 2 has a safe key type Conclave generates (Ed25519).
+        let hsm = &advisories_for("Yubico", "YubiHSM", (2, 3, 1))[0];
+        assert_eq!(hsm.safe, &[Algorithm::Ed25519]);
+        assert!(hsm.concerns(Algorithm::EcdsaP384) && !hsm.concerns(Algorithm::Ed25519));
+        let key = &advisories_for(yk, "YubiKey YK5", (5, 4, 3))[0];
+        assert!(key.safe.is_empty());
+        assert!(key.safe_types().contains("no key type Conclave supports"));
+    }
+
+    fn device(label: &str, man: &str, model: &str, fw: (u8, u8, u8)) -> TokenDesc {
+        let mut t = TokenDesc::example(label, label);
+        t.manufacturer = man.into();
+        t.model = model.into();
+        t.firmware = format!("{}.{}.{}", fw.0, fw.1, fw.2);
+        t.fw = fw;
+        t.advisories = advisories_for(man, model, fw);
+        t
+    }
+
+    #[test]
+    fn the_roll_call_verdict_proposes_only_for_a_default_key_type_safe_everywhere() {
+        let old_hsm = device("hsm", "Yubico", "YubiHSM", (2, 3, 1));
+        let new_hsm = device("hsm2", "Yubico", "YubiHSM", (2, 4, 0));
+        let old_key = device("yk", "Yubico (www.yubico.com)", "YubiKey YK5", (5, 4, 3));
+        let soft = device("alice", "SoftHSM project", "SoftHSM v2", (2, 6, 0));
+        let p256 = Algorithm::EcdsaP256;
+        assert_eq!(
+            key_type_verdict(&[&new_hsm, &soft], p256, true),
+            KeyTypeVerdict::Fine
+        );
+        assert_eq!(
+            key_type_verdict(&[&old_hsm, &old_key], Algorithm::Ed25519, true),
+            KeyTypeVerdict::Fine
+        );
+        // Left at the default: Ed25519 is safe on every token present, so it is proposed.
+        match key_type_verdict(&[&old_hsm, &soft], p256, true) {
+            KeyTypeVerdict::Propose { to, reason } => {
+                assert_eq!(to, Algorithm::Ed25519);
+                assert!(
+                    reason.contains("left at the script's default ecdsa-p256")
+                        && reason.contains("token \"hsm\"")
+                        && reason.contains("firmware 2.3.1")
+                        && reason.contains("YSA-2024-03"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Named by the administrator: refused, naming the safe type and how to choose it.
+        let KeyTypeVerdict::Refuse(m) = key_type_verdict(&[&old_hsm], Algorithm::EcdsaP384, false)
+        else {
+            panic!()
+        };
+        assert!(
+            m.contains("key type ecdsa-p384 refused at the roll call")
+                && m.contains("no ECDSA P-384 key is generated on it; safe on it: ed25519")
+                && m.contains("key_type = \"ed25519\" in the answers file")
+                && m.contains("Esc back to the parameters"),
+            "{m}"
+        );
+        // A YubiKey below the bound has no safe type Conclave supports: nothing is proposed.
+        let KeyTypeVerdict::Refuse(m) = key_type_verdict(&[&old_hsm, &old_key], p256, true) else {
+            panic!()
+        };
+        assert!(
+            m.contains("the script's default; no key type is safe on every token present")
+                && m.contains("firmware 5.4.3")
+                && m.contains("no key type Conclave supports is safe on it"),
+            "{m}"
+        );
     }
 
     #[test]

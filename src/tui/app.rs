@@ -1565,6 +1565,29 @@ impl App {
                                     .filter(|x| !x.is_empty())
                                     .collect()
                             };
+                            // Before the names (as headless): a key type a present
+                            // token's advisory concerns is refused, or a safe one proposed
+                            // when the key type is the script's default.
+                            match s.key_type_at_roll_call(false) {
+                                Err(e) => {
+                                    self.message = Some(err(e));
+                                    return;
+                                }
+                                Ok(Some(correction)) => {
+                                    self.confirm(
+                                        format!(
+                                            "Record the correction ({})? Then confirm the roll call again.",
+                                            crate::transcript::display::describe(&correction)
+                                        ),
+                                        Pending::Record {
+                                            actor: "administrator".into(),
+                                            event: Box::new(correction),
+                                        },
+                                    );
+                                    return;
+                                }
+                                Ok(None) => {}
+                            }
                             let event = Event::RollCall {
                                 step,
                                 administrator: self.roll[0].trim().to_string(),
