@@ -355,11 +355,7 @@ impl Session {
             keyholder: keyholder.to_string(),
             token_serial: token.serial.clone(),
             token: Some(token.identity()),
-            advisories: token
-                .advisories
-                .iter()
-                .map(|a| a.to_string())
-                .collect(),
+            advisories: token.advisories.iter().map(|a| a.to_string()).collect(),
             existing,
             piv_slot: piv_slot.map(|s| s.to_string()),
             key: key.to_value(),
@@ -830,9 +826,7 @@ impl Session {
         let generating: Vec<&TokenDesc> = present
             .iter()
             .filter(|t| t.initialized && recorded_owner(&self.engine, t).is_none())
-            .filter(|t| {
-                named.is_empty() || named.iter().any(|n| *n == t.serial || t.is_named(n))
-            })
+            .filter(|t| named.is_empty() || named.iter().any(|n| *n == t.serial || t.is_named(n)))
             .collect();
         match key_type_verdict(&generating, alg, at_default) {
             KeyTypeVerdict::Fine => Ok(None),

@@ -160,7 +160,7 @@ pub enum TokenError {
     },
     /// A firmware advisory concerns the key type on this device.
     #[error(
-        "{token} has firmware {firmware}, which advisory {advisory} concerns: no {key_type} key is generated on it; {safe}"
+        "{token} has firmware {firmware}: advisory {advisory}. No {key_type} key is generated on it; {safe}"
     )]
     Advisory {
         /// The token.
@@ -785,11 +785,11 @@ pub struct Advisory {
 }
 
 impl fmt::Display for Advisory {
-    /// `YSA-2024-03 (ECDSA): DEVICE: SUMMARY`, as recorded and shown.
+    /// `YSA-2024-03 (ECDSA), DEVICE: SUMMARY`, as recorded and shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} ({}): {}: {}",
+            "{} ({}), {}: {}",
             self.id, self.affects, self.device, self.summary
         )
     }
@@ -827,8 +827,8 @@ struct AdvisoryRule {
     advisory: Advisory,
 }
 
-const ECDSA_SUMMARY_YK: &str = "side channel in the Infineon ECDSA library (EUCLEAK): an attacker holding the device can recover an ECDSA private key; update to fixed firmware (replace the device) or use another device";
-const ECDSA_SUMMARY_HSM: &str = "side channel in the Infineon ECDSA library (EUCLEAK): an attacker holding the device can recover an ECDSA private key; update the firmware to 2.4.0 or later, or use Ed25519";
+const ECDSA_SUMMARY_YK: &str = "a side channel in the Infineon ECDSA library (EUCLEAK) lets an attacker holding the device recover an ECDSA private key (YubiKey firmware cannot be updated: fixed firmware means another device)";
+const ECDSA_SUMMARY_HSM: &str = "a side channel in the Infineon ECDSA library (EUCLEAK) lets an attacker holding the device recover an ECDSA private key (fixed by updating the firmware to 2.4.0 or later)";
 
 /// YSA-2024-03 (Yubico, 2024-09-03, "Infineon ECDSA Private Key Recovery"), as Yubico's
 /// advisory and its customer-resources article list the products: affected below the first
@@ -2599,23 +2599,63 @@ mod tests {
         };
         // (manufacturer, model, last affected, first fixed, the row named)
         let rows = [
-            (yk, "YubiKey 5 NFC", (5, 4, 3), (5, 7, 0), "YubiKey 5 Series"),
-            (yk, "YubiKey 5 CSPN", (5, 6, 9), (5, 7, 0), "YubiKey 5 Series"),
-            (yk, "YubiKey 5 NFC FIPS", (5, 7, 1), (5, 7, 2), "YubiKey 5 FIPS"),
+            (
+                yk,
+                "YubiKey 5 NFC",
+                (5, 4, 3),
+                (5, 7, 0),
+                "YubiKey 5 Series",
+            ),
+            (
+                yk,
+                "YubiKey 5 CSPN",
+                (5, 6, 9),
+                (5, 7, 0),
+                "YubiKey 5 Series",
+            ),
+            (
+                yk,
+                "YubiKey 5 NFC FIPS",
+                (5, 7, 1),
+                (5, 7, 2),
+                "YubiKey 5 FIPS",
+            ),
             (yk, "YubiKey Bio", (5, 7, 1), (5, 7, 2), "YubiKey Bio"),
             (yk, "Security Key NFC", (5, 4, 3), (5, 7, 0), "Security Key"),
             ("Yubico", "YubiHSM", (2, 3, 1), (2, 4, 0), "YubiHSM 2"),
             // What ykcs11 reports for every YubiKey 5 (FIPS and Bio alike): the strictest bound.
-            (yk, "YubiKey YK5", (5, 7, 1), (5, 7, 2), "the strictest bound"),
-            (yk, "YubiKey YK4", (4, 3, 7), (5, 7, 2), "the strictest bound"),
-            (yk, "YubiKey XXX", (5, 7, 0), (5, 7, 2), "the strictest bound"),
+            (
+                yk,
+                "YubiKey YK5",
+                (5, 7, 1),
+                (5, 7, 2),
+                "the strictest bound",
+            ),
+            (
+                yk,
+                "YubiKey YK4",
+                (4, 3, 7),
+                (5, 7, 2),
+                "the strictest bound",
+            ),
+            (
+                yk,
+                "YubiKey XXX",
+                (5, 7, 0),
+                (5, 7, 2),
+                "the strictest bound",
+            ),
         ];
         for (man, model, affected, fixed, named) in rows {
             let (id, what) = device(man, model, affected)
                 .unwrap_or_else(|| panic!("{model} {affected:?} is affected"));
             assert_eq!(id, "YSA-2024-03");
             assert!(what.contains(named), "{model}: {what}");
-            assert_eq!(device(man, model, fixed), None, "{model} {fixed:?} is fixed");
+            assert_eq!(
+                device(man, model, fixed),
+                None,
+                "{model} {fixed:?} is fixed"
+            );
         }
         // A YubiKey 5 that says it is one (not through ykcs11) is fixed in 5.7.0.
         assert_eq!(device(yk, "YubiKey 5 NFC", (5, 7, 0)), None);
@@ -2678,7 +2718,7 @@ mod tests {
         };
         assert!(
             m.contains("key type ecdsa-p384 refused at the roll call")
-                && m.contains("no ECDSA P-384 key is generated on it; safe on it: ed25519")
+                && m.contains("No ECDSA P-384 key is generated on it; safe on it: ed25519")
                 && m.contains("key_type = \"ed25519\" in the answers file")
                 && m.contains("Esc back to the parameters"),
             "{m}"

@@ -1568,7 +1568,7 @@ impl App {
                             // Before the names (as headless): a key type a present
                             // token's advisory concerns is refused, or a safe one proposed
                             // when the key type is the script's default.
-                            match s.key_type_at_roll_call(false) {
+                            match s.key_type_at_roll_call(s.plan.values.contains_key("key_type")) {
                                 Err(e) => {
                                     self.message = Some(err(e));
                                     return;
