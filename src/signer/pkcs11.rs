@@ -756,11 +756,25 @@ pub fn clean_text(s: &str) -> String {
         .collect()
 }
 
+/// The manufacturer both Yubico modules report (`YKCS11_MANUFACTURER` in yubico-piv-tool's
+/// `ykcs11/ykcs11.c`, `YUBIHSM_PKCS11_MANUFACTURER` in yubihsm-shell's
+/// `pkcs11/yubihsm_pkcs11.c`). OpenSC's OpenPGP driver reports a YubiKey as plain `Yubico`
+/// (`pkcs15-openpgp.c`, from the card's AID) with the OpenPGP application's version, which
+/// is not encoded this way; its PIV driver reports `piv_II` and no version at all.
+pub const YUBICO_MODULES_MANUFACTURER: &str = "Yubico (www.yubico.com)";
+
+/// Whether the token's firmware comes from a Yubico module, encoded `minor * 10 + patch`.
+fn yubico_encoded(manufacturer: &str) -> bool {
+    manufacturer.eq_ignore_ascii_case(YUBICO_MODULES_MANUFACTURER)
+}
+
 /// Firmware as the device's own version. Both Yubico modules (ykcs11's `get_token_version`,
 /// yubihsm_pkcs11's `C_GetTokenInfo`) put `minor * 10 + patch` in the minor byte: YubiKey 5.4.3
-/// reads 5.43, YubiHSM 2.3.1 reads 2.31.
+/// reads 5.43, YubiHSM 2.3.1 reads 2.31. Only their manufacturer string
+/// ([`YUBICO_MODULES_MANUFACTURER`]) is decoded so; any other module's version is taken as
+/// reported.
 pub fn decode_firmware(manufacturer: &str, major: u8, minor: u8) -> (u8, u8, u8) {
-    if manufacturer.to_ascii_lowercase().contains("yubico") {
+    if yubico_encoded(manufacturer) {
         (major, minor / 10, minor % 10)
     } else {
         (major, minor, 0)
@@ -1385,7 +1399,7 @@ impl Module {
         let hw = ti.hardware_version();
         let hw = decode_firmware(&manufacturer, hw.major(), hw.minor());
         let version = |v: (u8, u8, u8)| {
-            if manufacturer.to_ascii_lowercase().contains("yubico") {
+            if yubico_encoded(&manufacturer) {
                 format!("{}.{}.{}", v.0, v.1, v.2)
             } else {
                 format!("{}.{}", v.0, v.1)
@@ -2786,8 +2800,13 @@ mod tests {
         assert_eq!(decode_firmware("Yubico (www.yubico.com)", 2, 31), (2, 3, 1));
         assert_eq!(decode_firmware("Yubico (www.yubico.com)", 2, 40), (2, 4, 0));
         assert_eq!(decode_firmware("SoftHSM project", 2, 6), (2, 6, 0));
+        // A YubiKey through OpenSC's OpenPGP driver: "Yubico" and the OpenPGP application's
+        // version (3.4), not the Yubico modules' encoding; through its PIV driver: "piv_II",
+        // version 0.0 (card-piv.c never sets the card's version).
+        assert_eq!(decode_firmware("Yubico", 3, 4), (3, 4, 0));
+        assert_eq!(decode_firmware("piv_II", 0, 0), (0, 0, 0));
         // Read raw, 5.43 was above 5.7 and the advisory never fired.
-        let (ma, mi, pa) = decode_firmware("Yubico", 5, 43);
+        let (ma, mi, pa) = decode_firmware("Yubico (www.yubico.com)", 5, 43);
         assert_eq!(
             advisories_for("Yubico", "YubiKey YK5", (ma, mi, pa)).len(),
             1
