@@ -638,7 +638,11 @@ impl Session {
             Need::RollCall { .. } => {
                 // Before the names: a key type a present token's advisory concerns is refused,
                 // or replaced by a safe one when the answers left it at the script's default.
-                match self.key_type_at_roll_call(self.plan.values.contains_key("key_type"))? {
+                // No token listed (none present, or the module cannot list): key generation,
+                // which checks again, decides.
+                let present = self.tokens.tokens().unwrap_or_default();
+                let named = self.plan.values.contains_key("key_type");
+                match self.key_type_at_roll_call(named, &present)? {
                     Some(correction) => {
                         actor = "administrator".into();
                         correction
@@ -796,10 +800,12 @@ impl Session {
     /// answers file names it); a recorded value other than the script's default counts as
     /// given too. Tokens that hold a key recorded in this workspace (a rotation's current keys,
     /// used to sign, not to generate) are left out, and so, when the plan names keyholders'
-    /// tokens, are tokens it does not name.
+    /// tokens, are tokens it does not name. `present`: the tokens listed now (headless: listed
+    /// here; the terminal UI: its token poller's answer).
     pub fn key_type_at_roll_call(
         &self,
         named_by_administrator: bool,
+        present: &[TokenDesc],
     ) -> Result<Option<Event>, DriverError> {
         use crate::ceremony::engine::ParamJson;
         use crate::signer::pkcs11::{KeyTypeVerdict, key_type_name, key_type_verdict};
@@ -818,10 +824,6 @@ impl Session {
             .find(|p| p.name == "key_type")
             .map(|p| p.default.to_string());
         let at_default = !named_by_administrator && default.as_deref() == Some(value.as_str());
-        // No token listed (none present, or the module cannot list): key generation decides.
-        let Ok(present) = self.tokens.tokens() else {
-            return Ok(None);
-        };
         let named: Vec<String> = self.plan.tokens.values().cloned().collect();
         let generating: Vec<&TokenDesc> = present
             .iter()

@@ -1367,7 +1367,11 @@ fn the_roll_call_proposes_ed25519_for_the_default_key_type_on_an_old_yubihsm() {
     let (_tmp, mut app) = open_yubihsms(&fakes, "", true);
     fakes.set_device(&yubihsm_serial_of("bob"), "Yubico", "YubiHSM", (2, 3, 1));
     answer_until(&mut app, |n| matches!(n, Need::RollCall { .. }));
-    press(&mut app, KeyCode::Enter);
+    // Enter before the tokens of this step were listed: the roll call waits for the token
+    // poller's answer, then goes on by itself.
+    assert!(app.tokens_unknown());
+    press_now(&mut app, KeyCode::Enter);
+    app.wait_idle();
     let shown = screen(&app);
     assert!(
         shown.contains("Record the correction (PARAMETERS CORRECTED: key_type = \\\"ed25519\\\" (proposed by Conclave:")
