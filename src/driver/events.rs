@@ -799,8 +799,8 @@ impl Session {
     /// to choose another. `named_by_administrator`: the administrator gave the key type (the
     /// answers file names it); a recorded value other than the script's default counts as
     /// given too. Tokens that hold a key recorded in this workspace (a rotation's current keys,
-    /// used to sign, not to generate) are left out, and so, when the plan names keyholders'
-    /// tokens, are tokens it does not name. `present`: the tokens listed now (headless: listed
+    /// used to sign, not to generate) are left out, and so, when the plan names every
+    /// keyholder's token, are tokens it does not name. `present`: the tokens listed now (headless: listed
     /// here; the terminal UI: its token poller's answer).
     pub fn key_type_at_roll_call(
         &self,
@@ -824,11 +824,19 @@ impl Session {
             .find(|p| p.name == "key_type")
             .map(|p| p.default.to_string());
         let at_default = !named_by_administrator && default.as_deref() == Some(value.as_str());
-        let named: Vec<String> = self.plan.tokens.values().cloned().collect();
+        // When the plan names every keyholder's token, the others present do not generate.
+        let plan = &self.plan;
+        let every_named = !plan.keyholders.is_empty()
+            && plan.keyholders.iter().all(|k| plan.tokens.contains_key(k));
+        let named = |t: &TokenDesc| {
+            plan.tokens
+                .values()
+                .any(|n| *n == t.serial || t.is_named(n))
+        };
         let generating: Vec<&TokenDesc> = present
             .iter()
             .filter(|t| t.initialized && recorded_owner(&self.engine, t).is_none())
-            .filter(|t| named.is_empty() || named.iter().any(|n| *n == t.serial || t.is_named(n)))
+            .filter(|t| !every_named || named(t))
             .collect();
         match key_type_verdict(&generating, alg, at_default) {
             KeyTypeVerdict::Fine => Ok(None),
