@@ -15,8 +15,8 @@ use super::inputs::{current_metadata, key_requests, practice_layout, publish_tar
 use super::session::Session;
 use super::token_device::{OpenToken, TokenSigner};
 use super::tokens::{
-    ceremony_signer, key_label, keyholder_token, login_to, management_key_for, pin_for,
-    recorded_owner, sealing_token, token_holding, token_signer_for,
+    ceremony_signer, holds_recorded_key, key_label, keyholder_token, login_to, management_key_for,
+    pin_for, recorded_owner, sealing_token, token_holding, token_signer_for,
 };
 
 impl Session {
@@ -835,7 +835,7 @@ impl Session {
         };
         let generating: Vec<&TokenDesc> = present
             .iter()
-            .filter(|t| t.initialized && recorded_owner(&self.engine, t).is_none())
+            .filter(|t| t.initialized && !holds_recorded_key(&self.engine, &self.earlier_keys, t))
             .filter(|t| !every_named || named(t))
             .collect();
         match key_type_verdict(&generating, alg, at_default) {

@@ -1509,3 +1509,89 @@ fn headless_the_roll_call_records_the_proposed_key_type_with_its_reason() {
         "{event:?}"
     );
 }
+
+/// A root rotation after a bootstrap on three YubiHSM 2s that turn out to be at firmware
+/// 2.3.1, the key type left at the script's default (ecdsa-p256): the old YubiHSMs hold the
+/// current keys (the bootstrap's `key-generated` records name them) and only sign, so the roll
+/// call checks only alice's new token: at 2.4.0 nothing is proposed; at 2.3.1 Ed25519 is.
+#[test]
+fn the_roll_call_leaves_out_tokens_that_hold_recorded_keys() {
+    use crate::ceremony::engine::{Event, ParamJson};
+    use crate::driver::fake_tokens::open_on;
+    use zeroize::Zeroizing;
+    let fakes = FakeTokens::new();
+    let (tmp, mut session) = bootstrap_on_yubihsms(&fakes, "ed25519", true);
+    // The bootstrap, answered headless up to the proposal: every key generated and recorded.
+    loop {
+        let n = session.need();
+        if matches!(n, Need::Propose) {
+            break;
+        }
+        let pin = match &n {
+            Need::GenerateKey { keyholder, .. } => Some(Zeroizing::new(pin_of(keyholder))),
+            _ => None,
+        };
+        let (actor, event) = session.answer(n, pin.as_ref()).unwrap();
+        session.record(&actor, event).unwrap();
+    }
+    drop(session);
+    for who in KEYHOLDERS {
+        fakes.set_device(&yubihsm_serial_of(who), "Yubico", "YubiHSM", (2, 3, 1));
+    }
+    let new = "02000009";
+    fakes.add_yubihsm(new, "alice-new-pin-5678");
+    fakes.set_device(new, "Yubico", "YubiHSM", (2, 4, 0));
+    let rotation = |fakes: &FakeTokens| {
+        let mut s = open_on(
+            fakes,
+            &tmp,
+            "rotate-root-keys",
+            &[
+                ("add_keyholders", ParamJson::Text("alice".into())),
+                ("remove_keyholders", ParamJson::Text("alice".into())),
+            ],
+            false,
+            [("alice".to_string(), new.to_string())]
+                .into_iter()
+                .collect(),
+        );
+        loop {
+            let n = s.need();
+            if matches!(n, Need::RollCall { .. }) {
+                break;
+            }
+            let (actor, event) = s.answer(n, None).unwrap();
+            s.record(&actor, event).unwrap();
+        }
+        s.answer(s.need(), None).unwrap().1
+    };
+    let event = rotation(&fakes);
+    assert!(matches!(event, Event::RollCall { .. }), "{event:?}");
+    // The same rotation again, from its start (its transcript removed).
+    for e in std::fs::read_dir(tmp.path().join("ws")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("rotate-root-keys") && name.ends_with(".transcript.jsonl") {
+            std::fs::remove_file(&p).unwrap();
+        }
+    }
+    fakes.set_device(new, "Yubico", "YubiHSM", (2, 3, 1));
+    let event = rotation(&fakes);
+    match &event {
+        Event::ParametersCorrected {
+            values,
+            reason: Some(why),
+            ..
+        } => {
+            assert_eq!(
+                values.get("key_type"),
+                Some(&ParamJson::Text("ed25519".into()))
+            );
+            assert!(why.contains(new), "{why}");
+            for who in KEYHOLDERS {
+                assert!(!why.contains(&yubihsm_serial_of(who)), "{why}");
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+}
