@@ -72,28 +72,6 @@ const FORBIDDEN_CALLS: &[&str] = &[
 /// Known exceptions: (file, forbidden item, why it is still there).
 const ALLOWED: &[(&str, &str, &str)] = &[
     (
-        "src/transcript/file.rs",
-        "std::fs",
-        "the transcript file (create-exclusive, append with fsync, torn-tail repair) is the \
-         transcript's file edge, kept beside its format; it moves into the driver next",
-    ),
-    (
-        "src/transcript/file.rs",
-        "crate::signer",
-        "appends seal signatures made through the Signer trait; moves with the file edge",
-    ),
-    (
-        "src/transcript/file.rs",
-        "std::os",
-        "creates the transcript with an explicit mode (OpenOptionsExt); moves with the file edge",
-    ),
-    (
-        "src/transcript/file.rs",
-        "crate::fault",
-        "the failpoints of the fault-injection suite at each append, fsync and repair of the \
-         transcript file; move with the file edge",
-    ),
-    (
         "src/tuf/canonical.rs",
         "crate::memory",
         "asks the kernel for huge pages for a large canonical buffer (madvise: a hint, no data \

@@ -4,12 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use conclave::driver::audit_files::read_artifact_dir;
+use conclave::driver::transcript_file::{FileError, TranscriptFile};
 use conclave::signer::Signer;
 use conclave::signer::software::SoftwareSigner;
 use conclave::transcript::audit::{Verdict, audit};
 use conclave::transcript::chain::{ChainErrorKind, ChainState, scan_chain, verify_chain};
 use conclave::transcript::details::{BeginDetails, FileDigest};
-use conclave::transcript::file::{FileError, TranscriptFile, read_artifact_dir};
 use conclave::transcript::record::{Record, RecordError, Timestamp, compact};
 use conclave::transcript::seal::{SealDetails, SealError, SealSignature, verify_seal};
 use conclave::tuf::canonical::Value;
