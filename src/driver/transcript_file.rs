@@ -12,10 +12,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::signer::Signer;
+use crate::signer::{Signer, SignerError};
 use crate::transcript::chain::{ChainError, ChainErrorKind, ChainState, TornTail};
 use crate::transcript::details::FileDigest;
-use crate::transcript::seal::{SealError, SealSignature, WITHDRAWAL_ACTION};
+use crate::transcript::seal::{SealError, SealSignature, WITHDRAWAL_ACTION, seal_message};
 use crate::transcript::writer::{SYSTEM_ACTOR, TranscriptWriter, WriteError, plan_resume};
 use crate::transcript::{Record, Timestamp, VerifiedTranscript};
 use crate::tuf::canonical::{DEFAULT_MAX_FILE_SIZE, Value};
@@ -334,21 +334,26 @@ impl TranscriptFile {
             .writer
             .seal_to_sign(&keyid)
             .map_err(|e| FileError::of(&self.path, e))?;
-        let sig = signer
-            .sign(&statement)
-            .map_err(|e| FileError::SealSignature {
-                path: self.path.clone(),
-                reason: e.to_string(),
-            })?;
-        let details = SealSignature {
-            keyid: keyid.clone(),
-            key: signer.key().clone(),
-            sig: hex::encode(sig),
-        };
+        let details = signature_over(signer, &statement).map_err(|e| FileError::SealSignature {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
         let record = self.append(actor, None, "seal-signature", details.to_value(), time)?;
         self.writer.accept_seal_signature(&keyid);
         Ok(record)
     }
+}
+
+/// Have a keyholder's token sign the seal record `seal` (its [`seal_message`]): the details of
+/// their `seal-signature` record.
+pub fn sign_seal(signer: &mut dyn Signer, seal: &Record) -> Result<SealSignature, SignerError> {
+    signature_over(signer, &seal_message(seal))
+}
+
+/// The signer's signature over the seal statement bytes `msg` (verified by the signer).
+fn signature_over(signer: &mut dyn Signer, msg: &[u8]) -> Result<SealSignature, SignerError> {
+    let sig = signer.sign(msg)?;
+    Ok(SealSignature::new(signer.key().clone(), &sig))
 }
 
 fn sync_parent(path: &Path) -> Result<(), FileError> {

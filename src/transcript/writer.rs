@@ -19,7 +19,7 @@ use super::chain::{
 use super::details::{FileDigest, ResumeDetails};
 use super::record::{Record, Timestamp, sha256};
 use super::seal::{
-    SealDetails, SealError, SealSignature, SealWithdrawal, WITHDRAWAL_ACTION, seal_statement,
+    SealDetails, SealError, SealSignature, SealWithdrawal, WITHDRAWAL_ACTION, seal_message,
     verify_seal,
 };
 
@@ -220,8 +220,7 @@ impl TranscriptWriter {
         Ok((before.artifacts.clone(), signers))
     }
 
-    /// The bytes keyholder `keyid` signs to sign the seal in force (the canonical
-    /// [`seal_statement`]), if it is their turn: listed in the seal, not signed yet, next in
+    /// The bytes keyholder `keyid` signs to sign the seal in force ([`seal_message`]), if it is their turn: listed in the seal, not signed yet, next in
     /// the seal's order.
     pub fn seal_to_sign(&self, keyid: &KeyId) -> Result<Vec<u8>, WriteError> {
         let refuse = |r: String| WriteError::SealSignature(r);
@@ -245,7 +244,7 @@ impl TranscriptWriter {
                 "the seal lists {next} to sign next, not {keyid} (seal signatures follow the seal's list of signers)"
             )));
         }
-        Ok(seal_statement(seal.record.seq, &seal.record.hash).canonical_bytes())
+        Ok(seal_message(&seal.record))
     }
 
     /// The `seal-signature` record of `keyid` is on disk (after [`TranscriptWriter::accept`]).
