@@ -336,3 +336,74 @@ fn pending_withdrawal(t: &VerifiedTranscript) -> Option<(SealDetails, KeyId)> {
     let k = SealWithdrawal::from_value(records[w].details.clone(), "details").ok()?;
     Some((d, k.keyid))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signer::Signer;
+    use crate::signer::software::SoftwareSigner;
+    use crate::transcript::details::BeginDetails;
+    use crate::tuf::key::Algorithm;
+
+    fn t(s: u32) -> Timestamp {
+        Timestamp::parse(&format!("2026-11-23T05:00:{s:02}Z")).unwrap()
+    }
+
+    /// Build, "write" (to `out`) and accept one record.
+    fn put(w: &mut TranscriptWriter, out: &mut Vec<u8>, actor: &str, action: &str, d: Value) {
+        let time = t(w.state().next_seq() as u32);
+        let r = w.build(actor, None, action, d, time).unwrap();
+        out.extend_from_slice(r.to_line().as_bytes());
+        w.accept(&r).unwrap();
+    }
+
+    #[test]
+    fn seal_statements_go_out_in_the_seal_s_order_and_resume_plans_from_bytes_alone() {
+        let mut alice = SoftwareSigner::from_seed(Algorithm::Ed25519, &[1; 32]).unwrap();
+        let bob = SoftwareSigner::from_seed(Algorithm::EcdsaP256, &[2; 32]).unwrap();
+        let mut w = TranscriptWriter::new();
+        let mut out = Vec::new();
+        let begin = BeginDetails::new("practice", b"s", false, vec![]).to_value();
+        put(&mut w, &mut out, "admin", "begin", begin);
+        assert!(matches!(
+            w.seal_to_sign(&alice.key_id()),
+            Err(WriteError::SealSignature(_))
+        ));
+        let seal = w.seal_details(
+            vec![FileDigest::of("1.root.json", b"{}")],
+            vec![alice.key_id(), bob.key_id()],
+        );
+        put(&mut w, &mut out, "admin", "seal", seal);
+        // bob is listed second: not his turn yet.
+        let e = w.seal_to_sign(&bob.key_id()).unwrap_err();
+        assert!(e.to_string().contains("to sign next"), "{e}");
+        let msg = w.seal_to_sign(&alice.key_id()).unwrap();
+        assert_eq!(msg, seal_message(w.seal().unwrap()));
+        let sig = SealSignature::new(alice.key().clone(), &alice.sign(&msg).unwrap());
+        put(&mut w, &mut out, "alice", "seal-signature", sig.to_value());
+        w.accept_seal_signature(&alice.key_id());
+        assert!(w.seal_to_sign(&alice.key_id()).is_err(), "signed already");
+        assert!(w.seal_to_sign(&bob.key_id()).is_ok());
+
+        // A power cut in the next line: the plan cuts it and accounts for it, from the bytes.
+        let complete = out.len();
+        out.extend_from_slice(b"{\"actor\":\"bo");
+        let plan = plan_resume(&out, t(9)).unwrap();
+        let torn = plan.torn.clone().unwrap();
+        assert_eq!((torn.offset, torn.bytes), (complete, 12));
+        assert_eq!(plan.details.discarded_bytes, 12);
+        assert_eq!(plan.transcript.records().len(), 3);
+        // The seal in force and alice's signature are known again: bob signs next.
+        assert!(plan.writer.seal_to_sign(&alice.key_id()).is_err());
+        assert!(plan.writer.seal_to_sign(&bob.key_id()).is_ok());
+        // A resume time before the last record's is refused before anything is cut.
+        assert!(matches!(
+            plan_resume(&out, t(0)),
+            Err(WriteError::Refused(_))
+        ));
+        assert!(matches!(
+            plan_resume(b"{\"act", t(9)),
+            Err(WriteError::NothingToResume { bytes: 5 })
+        ));
+    }
+}
