@@ -800,8 +800,8 @@ impl Session {
     /// answers file names it); a recorded value other than the script's default counts as
     /// given too. Tokens that hold a key recorded in this workspace (a rotation's current keys,
     /// used to sign, not to generate) are left out, and so, when the plan names every
-    /// keyholder's token, are tokens it does not name. `present`: the tokens listed now (headless: listed
-    /// here; the terminal UI: its token poller's answer).
+    /// keyholder's token, are tokens it does not name. `present`: the tokens listed now
+    /// (headless: listed here; the terminal UI: its token poller's answer).
     pub fn key_type_at_roll_call(
         &self,
         named_by_administrator: bool,
