@@ -38,8 +38,13 @@ fn areas(s: &ViewState, area: Rect) -> [Rect; 7] {
         Constraint::Length(u16::from(s.banner.is_some())),
         Constraint::Length(1),
         Constraint::Length(instr_lines),
-        Constraint::Min(3),
-        Constraint::Length(message_rows(s, area.width)),
+        Constraint::Min(BODY_MIN_ROWS),
+        Constraint::Length(message_rows(
+            s,
+            area.width,
+            area.height
+                .saturating_sub(3 + u16::from(s.banner.is_some()) + instr_lines + BODY_MIN_ROWS),
+        )),
         Constraint::Length(1),
     ])
     .areas(area)
@@ -47,14 +52,25 @@ fn areas(s: &ViewState, area: Rect) -> [Rect; 7] {
 
 /// Rows for the message under the body: none without one; three (the message and room around
 /// it); up to [`MESSAGE_MAX_ROWS`] for a long one, so a token's answer to a wrong PIN or an
-/// export's "safe to remove the media" is not cut off.
-fn message_rows(s: &ViewState, width: u16) -> u16 {
+/// export's "safe to remove the media" is not cut off. An error takes up to `room` rows (what
+/// the rest of the frame and [`BODY_MIN_ROWS`] of body leave): a refusal's reason is read whole
+/// (before: an event refused for an open invite showed its file and field but not why).
+fn message_rows(s: &ViewState, width: u16, room: u16) -> u16 {
     match &s.message {
         None => 0,
-        Some(m) => wrapped_height(&show_message(&m.text), width.saturating_sub(2))
-            .clamp(3, MESSAGE_MAX_ROWS),
+        Some(m) => {
+            let max = if m.error {
+                room.max(MESSAGE_MAX_ROWS)
+            } else {
+                MESSAGE_MAX_ROWS
+            };
+            wrapped_height(&show_message(&m.text), width.saturating_sub(2)).clamp(3, max)
+        }
     }
 }
+
+/// The rows of body a long error message leaves.
+const BODY_MIN_ROWS: u16 = 3;
 
 /// The most rows a message takes.
 const MESSAGE_MAX_ROWS: u16 = 4;
