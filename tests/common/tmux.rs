@@ -169,7 +169,8 @@ impl Tmux {
             self.wait_for("Enter: done");
             self.type_text(text);
             self.send(&["Enter"]);
-            self.wait_for(text);
+            // A long list of names wraps: compare word by word.
+            self.wait_for_words(text);
         }
         self.send(&["Enter"]);
         self.wait_for("│ y  yes");
