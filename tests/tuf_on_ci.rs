@@ -2548,11 +2548,11 @@ fn assert_only_sgr(styled: &str) {
         let ok = seq.starts_with('[')
             && seq[1..]
                 .find(|c: char| !(c.is_ascii_digit() || c == ';' || c == ':'))
-                .is_some_and(|end| seq[1..].as_bytes()[end] == b'm');
+                .is_some_and(|end| seq.as_bytes().get(1 + end) == Some(&b'm'));
         assert!(
             ok,
             "not a styling sequence: {:?}",
-            &seq[..seq.len().min(20)]
+            seq.chars().take(20).collect::<String>()
         );
         rest = &rest[i + 1..];
     }
