@@ -2457,7 +2457,8 @@ fn hostile_handle() -> String {
 /// with the file and the field named, every hostile character shown as a visible escape (the
 /// 100 KB cut with its length), no raw control byte or OSC written to the terminal, the pane's
 /// title unchanged, no line of the screen starting with the smuggled "- removed owner" line,
-/// and nothing signed.
+/// and nothing signed. The accept-tuf-on-ci-invite ceremony then refuses the same invite (its
+/// hostile invitee is no keyholder of the roll call) the same way.
 #[test]
 fn the_tui_refuses_a_hostile_event_showing_every_name_escaped() {
     use common::tmux::Tmux;
@@ -2542,6 +2543,52 @@ fn the_tui_refuses_a_hostile_event_showing_every_name_escaped() {
     let text =
         std::fs::read_to_string(ws.join("sign-tuf-on-ci-event-v1.transcript.jsonl")).unwrap();
     assert!(!text.contains("\"action\":\"signed\""), "{text}");
+
+    // The accept-tuf-on-ci-invite ceremony on the same event (the bad file name gone): the
+    // hostile invitee is no keyholder present, so the import refuses the invite, the handle
+    // shown escaped, nothing raw on the terminal.
+    let ws = ceremony_workspace_with(
+        &w,
+        "ws-hostile-invite",
+        (&event_in, "tuf-on-ci-event"),
+        (&w.path("stick/known-good"), "tuf-on-ci-known-good"),
+    );
+    let script = manifest_dir().join("ceremony-scripts/accept-tuf-on-ci-invite.toml");
+    let t = Tmux::start(
+        "tot-hostile-invite",
+        &format!(
+            "SOFTHSM2_CONF={} {BIN} tui --practice --workspace {} --script {}",
+            s(&w.path("u1/softhsm2.conf")),
+            s(&ws),
+            s(&script)
+        ),
+    );
+    let log = w.path("pane-invite.log");
+    t.log_output(&log);
+    let title = t.title();
+    t.begin();
+    t.open_with_roll_call("BAG-T0C1", ["ada", "@tuf-on-ci-u1", "wendy"]);
+    t.wait_for("Enter import and review");
+    t.send(&["Enter"]);
+    let screen = t.wait_for("@evil\\x1b]0;PWNED-TITLE\\x07\\x1b[2J\\u{202e}live\\u{200b}");
+    let flat = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("(102455 characters) is invited to sign root\\x1b[31m\\u{202e} but is not a keyholder of the roll call"),
+        "{screen}"
+    );
+    for line in screen.lines() {
+        assert!(
+            !line.trim_start().starts_with("- removed owner carol"),
+            "a fake line:\n{screen}"
+        );
+    }
+    assert_only_sgr(&t.styled_screen());
+    assert_eq!(t.title(), title, "the terminal title changed");
+    t.send(&["C-c"]);
+    t.wait_for("Stop now?");
+    t.send(&["y"]);
+    t.wait_for("EXIT=");
+    assert_no_hostile_bytes(&std::fs::read(&log).unwrap());
 }
 
 /// Every escape sequence of a `capture-pane -e` screen is the UI's own styling (SGR).
