@@ -59,12 +59,13 @@ fn message_rows(s: &ViewState, width: u16, room: u16) -> u16 {
     match &s.message {
         None => 0,
         Some(m) => {
+            let width = width.saturating_sub(2);
             let max = if m.error {
                 room.max(MESSAGE_MAX_ROWS)
             } else {
                 MESSAGE_MAX_ROWS
             };
-            wrapped_height(&show_message(&m.text), width.saturating_sub(2)).clamp(3, max)
+            wrapped_height(&message_text(&m.text, width), width).clamp(3, max)
         }
     }
 }
@@ -233,9 +234,14 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
         } else {
             Style::new().fg(Color::LightGreen)
         };
+        let area = inset(message);
         frame.render_widget(
-            Paragraph::new(Span::styled(show_message(&m.text), style)).wrap(Wrap { trim: true }),
-            inset(message),
+            Paragraph::new(ratatui::text::Text::styled(
+                message_text(&m.text, area.width),
+                style,
+            ))
+            .wrap(Wrap { trim: true }),
+            area,
         );
     }
     let mut spans = Vec::new();
@@ -296,6 +302,50 @@ fn inset(r: Rect) -> Rect {
         x: r.x.saturating_add(1),
         width: r.width.saturating_sub(2),
         ..r
+    }
+}
+
+/// A message as shown ([`show_message`]) on rows of `width`: a word longer than a row is cut
+/// into rows here, never inside a visible escape (`\n`, `\x1b`, `\u{202e}`), so no row starts
+/// with the tail of one ("n- removed owner" after a cut `\n` reads as a line of its own).
+fn message_text(text: &str, width: u16) -> String {
+    let width = usize::from(width.max(12));
+    let shown = show_message(text);
+    let mut out = String::with_capacity(shown.len());
+    for (i, word) in shown.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let mut rest: Vec<char> = word.chars().collect();
+        while rest.len() > width {
+            let cut = escape_safe_cut(&rest, width);
+            out.extend(&rest[..cut]);
+            out.push('\n');
+            rest.drain(..cut);
+        }
+        out.extend(&rest);
+    }
+    out
+}
+
+/// Where to cut `chars` (longer than `width`) at most `width` in: before a visible escape
+/// (`\n`, `\xHH`, `\u{...}`) that would otherwise be split.
+fn escape_safe_cut(chars: &[char], width: usize) -> usize {
+    let Some(at) = chars[..width].iter().rposition(|c| *c == '\\') else {
+        return width;
+    };
+    let len = match chars.get(at + 1) {
+        Some('x') => 4,
+        Some('u') => chars[at..]
+            .iter()
+            .position(|c| *c == '}')
+            .map_or(2, |end| end + 1),
+        _ => 2,
+    };
+    if at + len > width && at > 0 {
+        at
+    } else {
+        width
     }
 }
 
