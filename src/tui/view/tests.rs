@@ -859,7 +859,9 @@ fn a_long_escaped_word_in_a_message_is_never_cut_inside_an_escape() {
     }
     let flat: String = out.split_whitespace().collect();
     assert!(
-        flat.contains("\\x07\\x1b[2J\\u{202e}live\\u{200b}\\u{200d}\\x00abcdefghij\\n-removedownercarol"),
+        flat.contains(
+            "\\x07\\x1b[2J\\u{202e}live\\u{200b}\\u{200d}\\x00abcdefghij\\n-removedownercarol"
+        ),
         "{out}"
     );
 }
