@@ -876,7 +876,7 @@ fn a_token_removed_after_the_seal_is_written_is_withdrawn_and_a_new_seal_is_sign
     press(&mut app, KeyCode::Enter);
     let shown = screen(&app);
     assert!(
-        shown.contains("WARNING: only 1 keyholder(s) would be left to sign"),
+        shown.contains("WARNING: only 1 keyholder(s) holding a root key would be left to sign"),
         "{shown}"
     );
     press(&mut app, KeyCode::Char('n'));
@@ -1594,4 +1594,102 @@ fn the_roll_call_leaves_out_tokens_that_hold_recorded_keys() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// The practice rotation after [`open`]'s bootstrap that removes alice's root key (the new
+/// root: bob and carol, 2 of 2), in a new UI: opened, or continued after an interruption.
+fn rotation_removing_alice(fakes: &FakeTokens, tmp: &tempfile::TempDir) -> App {
+    use crate::ceremony::engine::ParamJson;
+    let session = crate::driver::fake_tokens::open_on(
+        fakes,
+        tmp,
+        "rotate-root-keys",
+        &[
+            ("remove_keyholders", ParamJson::Text("alice".into())),
+            ("key_type", ParamJson::Text("ed25519".into())),
+        ],
+        false,
+        Default::default(),
+    );
+    let mut app = App::new(Phase::Ceremony(Box::new(session)));
+    app.term = (120, 50);
+    app.start_sealing_if_done();
+    app.after_change();
+    app
+}
+
+/// The key-event log's checkpoint is a signature of the new root's threshold: only keyholders
+/// holding a key of that root are asked for it. In a rotation that removes alice's root key,
+/// skipping bob at the seal leaves alice and carol but only carol holds a root key, so the
+/// skip is warned about (before: "2 left, threshold 2", no warning). Interrupted before the
+/// log step, the rerun asks bob and carol to log in for the checkpoint and never alice (before:
+/// alice was asked, and her token, gone, stalled the ceremony).
+#[test]
+fn only_holders_of_a_current_root_key_are_asked_for_the_checkpoint() {
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open(&fakes, false);
+    drive_by_keys_to_the_summary(&mut app);
+    drop(app);
+    let mut app = rotation_removing_alice(&fakes, &tmp);
+    drive_by_keys_until(&mut app, |a| {
+        a.phase.next_sealer().map(String::as_str) == Some("bob")
+            && matches!(&a.phase, Phase::Sealing { seal: None, .. })
+    });
+    press(&mut app, KeyCode::Char('s'));
+    type_text(&mut app, "token left at home");
+    press(&mut app, KeyCode::Enter);
+    let shown = screen(&app);
+    assert!(
+        shown.contains("WARNING: only 1 keyholder(s) holding a root key would be left to sign"),
+        "{shown}"
+    );
+    press(&mut app, KeyCode::Char('n'));
+    drive_by_keys_to_the_summary(&mut app);
+    assert!(!screen(&app).contains("FAILED"), "{}", screen(&app));
+    drop(app);
+    // The interruption: every seal signature made, the log step never ran.
+    let log = tmp.path().join("ws/export/log-002");
+    assert!(log.is_dir());
+    std::fs::remove_dir_all(&log).unwrap();
+    fakes.remove("alice");
+    let alice_before = fakes.pin_attempts("alice");
+    let mut app = rotation_removing_alice(&fakes, &tmp);
+    let rows = seal_rows(&app);
+    let status = |who: &str| {
+        rows.iter()
+            .find(|(w, _)| w == who)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        status("alice"),
+        "signed the seal before the interruption; holds no current root key: not asked for the key-event log",
+        "{rows:?}"
+    );
+    for who in ["bob", "carol"] {
+        assert_eq!(
+            status(who),
+            "signed the seal before the interruption; logs in for the key-event log",
+            "{rows:?}"
+        );
+    }
+    assert_eq!(app.phase.next_sealer().map(String::as_str), Some("bob"));
+    let messages = drive_by_keys_to_the_summary(&mut app).join("\n");
+    for who in ["bob", "carol"] {
+        assert!(
+            messages.contains(&format!(
+                "{who} is logged in: their token signs the key-event log"
+            )),
+            "{messages}"
+        );
+    }
+    assert!(!messages.contains("alice is logged in"), "{messages}");
+    let done = screen(&app);
+    assert!(!done.contains("FAILED"), "{done}");
+    assert_eq!(
+        fakes.pin_attempts("alice"),
+        alice_before,
+        "alice is not asked"
+    );
+    assert!(log.join("checkpoint").is_file());
 }
