@@ -311,6 +311,17 @@ impl Session {
                 {
                     p
                 }
+                // The same for RSTUF's pending root: the newest transcript, sealed, signed the
+                // pending file the input media hold now, with the keyholders present now.
+                None if script.kind == Kind::SignRstufPendingRoot
+                    && let Some(p) = newest_transcript(ws, script_name).filter(|p| {
+                        engine.rstuf_pending_input().is_some_and(|(file, _)| {
+                            super::rstuf::signed_same_pending(ws, p, &file, &plan.keyholders)
+                        })
+                    }) =>
+                {
+                    p
+                }
                 None if matches!(
                     script.kind,
                     Kind::SignTufOnCiEvent | Kind::SignRstufPendingRoot
