@@ -1,9 +1,10 @@
-//! Fault injection (issue 19): a practice `bootstrap-root` and a practice `rotate-root-keys` are
-//! killed at every durable boundary they cross (each file write, fsync, rename, folder made or
+//! Fault injection (issue 19): a practice `bootstrap-root`, a practice `rotate-root-keys` and a
+//! practice `sign-rstuf-pending-root` are killed at every durable boundary they cross (each file write, fsync, rename, folder made or
 //! removed, transcript append, export file, key-event log file, copy of the practice token store,
 //! and each token object operation), then the same command is run again without faults, and the
 //! result must be a verified ceremony with a signed key-event log, no leftover files, and exactly
-//! the recorded keys on the tokens (no duplicate, no orphan).
+//! the recorded keys on the tokens (no duplicate, no orphan). `bootstrap-rstuf`,
+//! `rotate-rstuf-root-keys` and `refresh-rstuf-expiry` are killed in their final writes.
 //!
 //! The power cut is emulated: the failpoints of `src/fault.rs` (compiled into test builds only)
 //! count the boundaries crossed (`CONCLAVE_TEST_FAULT_LOG`) and make the process `SIGKILL`
@@ -12,8 +13,8 @@
 //! is not emulated here; the transcript's torn-line repair and the token store's format check
 //! have their own tests. SoftHSM2 stands in for the tokens.
 //!
-//! `CONCLAVE_FAULTS_QUICK=1` tries every 7th point only (for local iteration); `cargo test`
-//! and `make test` try every point.
+//! `CONCLAVE_FAULTS_QUICK=1` tries every 7th point only, and the last (for local iteration);
+//! `cargo test` and `make test` try every point.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
