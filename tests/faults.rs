@@ -1,7 +1,7 @@
 //! Fault injection (issue 19): a practice `bootstrap-root`, a practice `rotate-root-keys` and a
-//! practice `sign-rstuf-pending-root` are killed at every durable boundary they cross (each file write, fsync, rename, folder made or
-//! removed, transcript append, export file, key-event log file, copy of the practice token store,
-//! and each token object operation), then the same command is run again without faults, and the
+//! practice `sign-rstuf-pending-root` are killed at every durable boundary they cross (each file
+//! write, fsync, rename, folder made or removed, transcript append, export file, key-event log
+//! file, copy of the practice token store, and each token object operation), then the same command is run again without faults, and the
 //! result must be a verified ceremony with a signed key-event log, no leftover files, and exactly
 //! the recorded keys on the tokens (no duplicate, no orphan). `bootstrap-rstuf`,
 //! `rotate-rstuf-root-keys` and `refresh-rstuf-expiry` are killed in their final writes.
