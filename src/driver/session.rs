@@ -715,8 +715,9 @@ pub(super) fn unfinished(
 
 /// Whether the rehearsal workspace `dir` holds an unfinished practice ceremony of the shipped
 /// script `script_name`: a transcript that is not sealed, or sealed with its key-event log step
-/// missing (a rehearsal always keeps a log) or its own export cut short. `conclave rehearse` without `--workspace`
-/// continues the newest such folder. Reads only; takes no lock and touches no token.
+/// missing (a rehearsal always keeps a log) or its own export cut short. `conclave rehearse`
+/// without `--workspace` continues the newest such folder. Reads only; takes no lock and
+/// touches no token.
 pub fn rehearsal_unfinished(dir: &Path, script_name: &str) -> Result<bool, DriverError> {
     let text = super::scripts::shipped_script(script_name).ok_or_else(|| {
         DriverError::Refused(format!(
