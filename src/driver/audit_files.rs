@@ -98,17 +98,7 @@ impl AuditFiles {
             Some(dir) => read_payloads(dir)?,
             None => Vec::new(),
         };
-        let log = match &paths.log {
-            None => None,
-            Some(dir) => Some((
-                dir.display().to_string(),
-                read_log_dir(dir).map_err(|e| match e {
-                    LogDirError::Io(m) => AuditFilesError::Io(m),
-                    LogDirError::Invalid(m) => AuditFilesError::Invalid(m),
-                    LogDirError::Usage(m) => AuditFilesError::Usage(m),
-                })?,
-            )),
-        };
+        let log = paths.log.as_deref().map(read_log).transpose()?;
         Ok(AuditFiles {
             transcript,
             artifacts,
@@ -139,6 +129,16 @@ impl AuditFiles {
             payloads: &self.payloads,
         })
     }
+}
+
+/// The key-event log directory `dir` (`--log`): its name as given and its contents.
+pub(super) fn read_log(dir: &Path) -> Result<(String, LogDir), AuditFilesError> {
+    let log = read_log_dir(dir).map_err(|e| match e {
+        LogDirError::Io(m) => AuditFilesError::Io(m),
+        LogDirError::Invalid(m) => AuditFilesError::Invalid(m),
+        LogDirError::Usage(m) => AuditFilesError::Usage(m),
+    })?;
+    Ok((dir.display().to_string(), log))
 }
 
 /// The exported root files (`N.root.json`) in a folder: the links of the root chain between the

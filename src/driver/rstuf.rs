@@ -276,3 +276,53 @@ pub(super) fn pending_sign_check(report: &CeremonyReport) -> Option<(Check, Opti
         }),
     ))
 }
+
+/// Whether the transcript `path`, sealed, signed the pending file now on the input media
+/// (`input/FILE`) with the same keyholders: its `pending-imported` record holds that file's
+/// name and text as read now, and its roll call names `keyholders` (in any order). The same
+/// command run again after a cut at that ceremony's last writes (its key-event log complete,
+/// the transcript's export cut short) is then that ceremony: it is reported and its transcript
+/// exported again, never a second signing of the same pending root. Other keyholders with the
+/// same file are a ceremony of their own. Anything unreadable: `false` (the ceremony then
+/// reports it where it reads it).
+pub(super) fn signed_same_pending(
+    ws: &super::workspace::Workspace,
+    path: &Path,
+    file: &str,
+    keyholders: &[String],
+) -> bool {
+    let Ok(bytes) = crate::folder::read_limited(path, DEFAULT_MAX_FILE_SIZE) else {
+        return false;
+    };
+    let Ok(t) = crate::transcript::chain::verify_chain(&bytes) else {
+        return false;
+    };
+    if t.seal_index().is_none() {
+        return false;
+    }
+    let events: Vec<Event> = t
+        .records()
+        .iter()
+        .filter_map(|r| Event::from_value(&r.details).ok())
+        .collect();
+    let imported = events.iter().find_map(|e| match e {
+        Event::PendingImported { name, file, .. } => Some((name.as_str(), file.as_bytes())),
+        _ => None,
+    });
+    let present = events.iter().find_map(|e| match e {
+        Event::RollCall { keyholders, .. } => Some(keyholders),
+        _ => None,
+    });
+    let (Some((name, text)), Some(present)) = (imported, present) else {
+        return false;
+    };
+    let sorted = |names: &[String]| {
+        let mut v = names.to_vec();
+        v.sort();
+        v
+    };
+    name == file
+        && crate::folder::read_limited(&ws.input().join(file), DEFAULT_MAX_FILE_SIZE)
+            .is_ok_and(|now| now == text)
+        && sorted(present) == sorted(keyholders)
+}
