@@ -1187,3 +1187,62 @@ fn hostile_tuf_on_ci_names_render_escaped_on_the_event_reviews_at_80x24() {
         }
     }
 }
+
+/// A changes line wider than the pane is cut at spaces, never inside a key id or a hash, and
+/// each row that continues a line is indented under it and marked, so it cannot read as a
+/// line of its own (before: rows were cut at the 78th character, splitting a functionary's
+/// key id and a layout's SHA-256 between two rows at column 0, and a long owner name could
+/// continue as a row reading "- removed owner carol").
+#[test]
+fn long_review_lines_wrap_at_spaces_under_a_continuation_mark_at_80x24() {
+    let layout_sha = "418f98f3475567a77ca3d52ae815fac348fbfb6f8bc01efe4a9363912b7dc1f4";
+    let lines: Vec<String> = vec![
+        "in-toto layout (metablock), expires 2027-06-07T04:20:43Z, 3 signature(s) so far".into(),
+        format!("  functionary key {KEY_ID} (ed25519)"),
+        format!(
+            "targets gets in-toto/root.layout: the signed layout, 1730 bytes, sha256 {layout_sha}"
+        ),
+        format!(
+            "    - removed owner {}- removed owner carol, ecdsa-sha2-nistp256",
+            "bob of the long name ".repeat(3)
+        ),
+    ];
+    let state = base(Screen::Review {
+        lines: lines.clone(),
+        digests: vec![digest(
+            "targets v2",
+            "ruffled autopsy optic hesitate stopwatch fortitude robust gadgetry",
+        )],
+        scroll: 0,
+        pane: ReviewPane::Changes,
+    });
+    let s = render(&state, 80, 24);
+    let rows: Vec<&str> = s.lines().collect();
+    assert!(
+        rows.iter().any(|r| r.contains(KEY_ID)),
+        "the key id on one row:\n{s}"
+    );
+    assert!(
+        rows.iter().any(|r| r.contains(layout_sha)),
+        "the layout's SHA-256 on one row:\n{s}"
+    );
+    let continued: Vec<&&str> = rows
+        .iter()
+        .filter(|r| {
+            r.trim_start()
+                .starts_with(super::review::CONTINUED.trim_end())
+        })
+        .collect();
+    assert!(continued.len() >= 3, "continuations are marked:\n{s}");
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r.trim_start().starts_with("- removed owner carol")),
+        "a wrapped name reads as a line of its own:\n{s}"
+    );
+    for r in &rows {
+        assert!(r.chars().count() <= 80, "{r}");
+    }
+    let layout = super::review_layout(&state, 80, 24).unwrap();
+    assert_eq!(layout.shown(&lines, 0), 4, "every line fits:\n{s}");
+}
