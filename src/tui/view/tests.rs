@@ -1246,3 +1246,39 @@ fn long_review_lines_wrap_at_spaces_under_a_continuation_mark_at_80x24() {
     let layout = super::review_layout(&state, 80, 24).unwrap();
     assert_eq!(layout.shown(&lines, 0), 4, "every line fits:\n{s}");
 }
+
+/// The export screen shows each file's whole SHA-256, as SHA256SUMS has it, for three files
+/// at 80x24 (before: only its first 16 bytes, though the step says it shows the SHA-256 of
+/// each file).
+#[test]
+fn the_export_shows_each_files_whole_sha256_at_80x24() {
+    let files: Vec<(String, usize, String)> = ["2.root.json", "2.targets.json", "2.root.layout"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let sha: String = (0..32)
+                .map(|b| format!("{:02x}", (b * 7 + i * 3) % 256))
+                .collect();
+            ((*name).to_string(), 1000 + i, sha)
+        })
+        .collect();
+    let state = base(Screen::Export {
+        files: files.clone(),
+        destinations: vec!["workspace export folder /media/ceremony/export".into()],
+        selected: 0,
+    });
+    let s = render(&state, 80, 24);
+    let flat: Vec<&str> = s.split_whitespace().collect();
+    for (name, _, sha) in &files {
+        let bytes = hex::decode(sha).unwrap();
+        let groups = crate::transport::qr::hex_groups(&bytes);
+        let at = flat
+            .iter()
+            .position(|w| w == name)
+            .unwrap_or_else(|| panic!("{name} not on screen:\n{s}"));
+        // The name, its size, then the 16 groups of the whole SHA-256.
+        let shown: Vec<&str> = flat.iter().skip(at + 2).take(16).copied().collect();
+        let groups: Vec<&str> = groups.split(' ').collect();
+        assert_eq!(shown, groups, "{name}'s whole SHA-256:\n{s}");
+    }
+}
