@@ -137,14 +137,19 @@ impl Engine {
                 .unwrap_or_default();
             format!("{} ({}{owner}{usable})", show(&id.0), show(&k.scheme))
         };
-        // A role's whole key set in one line: owners (or the key id's first 16 hex digits for
-        // a key without one), for a rotation's "now" and "after".
+        // A role's whole key set in one line, for a rotation's "now" and "after": each key by
+        // its owner and the key id's first 16 hex digits (what the room wrote down at key
+        // generation), so keys replaced for the same people differ on screen (before: owners
+        // only, and a targets rotation read "alice, bob, carol" before and after).
         let key_set = |ids: &[KeyId], root: &Root| {
             let names: Vec<String> = ids
                 .iter()
-                .map(|id| match root.key(id).and_then(key_owner) {
-                    Some(o) => show(o),
-                    None => format!("key {}", show(&id.0.chars().take(16).collect::<String>())),
+                .map(|id| {
+                    let short = show(&id.0.chars().take(16).collect::<String>());
+                    match root.key(id).and_then(key_owner) {
+                        Some(o) => format!("{} {short}", show(o)),
+                        None => format!("key {short}"),
+                    }
                 })
                 .collect();
             if names.is_empty() {
