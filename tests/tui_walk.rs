@@ -311,6 +311,9 @@ fn walk(script: &str) {
     let mut seal: Option<Shown> = None;
     let mut export_files: Vec<(String, Vec<String>)> = Vec::new();
     let mut signing_screens = 0;
+    // A load step promises the current keys, thresholds and expiry dates on screen.
+    let mut load_step = false;
+    let mut loaded_shown = false;
     let mut screen = t.idle_screen();
     for _ in 0..400 {
         check_every_screen(&screen);
@@ -326,6 +329,15 @@ fn walk(script: &str) {
                 "the purpose is not whole on step 1:\n{screen}"
             );
             seen_step1 = true;
+        }
+        if title.ends_with("Load the current metadata") {
+            load_step = true;
+        }
+        if screen.contains("Loaded and recorded: root v")
+            && contains_words(&screen, "thresholds: root")
+            && screen.contains("expires")
+        {
+            loaded_shown = true;
         }
         // Digests, whole and the same everywhere.
         if !has_popup(&screen) && screen.contains("To sign (SHA-256") {
@@ -417,7 +429,11 @@ fn walk(script: &str) {
             {
                 // One screen less one line: the last line shown before is shown again.
                 assert!(
-                    first > f0 && (first == l0 || (first < l0 && last == total)),
+                    first > f0
+                        && (first == l0
+                            || (first < l0 && last == total)
+                            // A page of one line (wider than the pane's rows) moves on by one.
+                            || (f0 == l0 && first == l0 + 1)),
                     "PgDn moves one screen less one line: {f0}-{l0} then {first}-{last}:\n{screen}"
                 );
             }
@@ -498,6 +514,10 @@ fn walk(script: &str) {
     );
     check_every_screen(&screen);
     assert!(seen_step1, "step 1 was never on screen");
+    assert!(
+        loaded_shown || !load_step,
+        "the load step never showed the loaded versions, thresholds and expiry dates"
+    );
     assert!(wrong_pin_typed, "no PIN prompt");
     assert!(
         !digests.is_empty() && signing_screens > 0,
