@@ -25,7 +25,8 @@ use crate::ceremony::script::{ParamValue, Script};
 use crate::driver::TokenSigner;
 use crate::driver::{CeremonyReport, DriverError, Opened, Plan, Session, Workspace};
 use crate::signer::pkcs11::{TokenDesc, check_pin_length};
-use crate::transport::qr::{Animation, EncodeOptions, QrMatrix, hex_groups, pgp_words};
+use crate::transcript::display::{hex_groups, pgp_words};
+use crate::transport::qr::{Animation, EncodeOptions, QrMatrix};
 use crate::transport::usb::{Medium, RealSystem, find_media};
 use crate::tuf::key::KeyId;
 use crate::tuf::verify::ThresholdResult;
@@ -162,6 +163,8 @@ enum AfterPoll {
     TokenThen(String, String, Pending),
     /// [`App::pin`]: the label and what the PIN is for.
     Pin(String, PinFor),
+    /// [`App::roll_call_enter`]: the roll call, once the tokens present are known.
+    RollCall,
 }
 
 /// What a typed PIN is for.
@@ -738,7 +741,11 @@ impl App {
     fn wants_tokens(&self) -> bool {
         match &self.phase {
             Phase::Sealing { .. } => true,
-            Phase::Ceremony(s) => matches!(s.need(), Need::GenerateKey { .. } | Need::Sign { .. }),
+            // The roll call checks the key type against the advisories of the tokens present.
+            Phase::Ceremony(s) => matches!(
+                s.need(),
+                Need::RollCall { .. } | Need::GenerateKey { .. } | Need::Sign { .. }
+            ),
             _ => false,
         }
     }
@@ -850,6 +857,7 @@ impl App {
                     self.token_then(Some((who, question, action)));
                 }
                 AfterPoll::Pin(label, purpose) => self.pin(label, purpose),
+                AfterPoll::RollCall => self.roll_call_enter(),
             }
         }
     }
@@ -871,6 +879,62 @@ impl App {
         {
             self.ask_tokens();
         }
+    }
+
+    /// Enter at the roll call: before the names (as headless), a key type a present token's
+    /// advisory concerns is refused, or a safe one proposed (to confirm) when the key type is
+    /// the script's default; then the names, to confirm. The tokens are the poller's last
+    /// answer for this step.
+    fn roll_call_enter(&mut self) {
+        let Phase::Ceremony(s) = &self.phase else {
+            return;
+        };
+        if !matches!(s.need(), Need::RollCall { .. }) {
+            return;
+        }
+        let actor = s.step_actor();
+        let step = s.step();
+        let present = self.tokens.clone().unwrap_or_default();
+        let named = s.plan.values.contains_key("key_type");
+        match s.key_type_at_roll_call(named, &present) {
+            Err(e) => {
+                self.message = Some(err(e));
+                return;
+            }
+            Ok(Some(correction)) => {
+                self.confirm(
+                    format!(
+                        "Record the correction ({})? Then confirm the roll call again.",
+                        crate::transcript::display::describe(&correction)
+                    ),
+                    Pending::Record {
+                        actor: "administrator".into(),
+                        event: Box::new(correction),
+                    },
+                );
+                return;
+            }
+            Ok(None) => {}
+        }
+        let list = |s: &str| -> Vec<String> {
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        };
+        let event = Event::RollCall {
+            step,
+            administrator: self.roll[0].trim().to_string(),
+            keyholders: list(&self.roll[1]),
+            witnesses: list(&self.roll[2]),
+        };
+        self.confirm(
+            "Record these people as present?".into(),
+            Pending::Record {
+                actor,
+                event: Box::new(event),
+            },
+        );
     }
 
     /// Keys while an action waits for the tokens' answer: Esc gives up waiting, `?` shows the
@@ -1559,25 +1623,13 @@ impl App {
                                 TextFor::RollCall(self.selected.min(2)),
                             );
                         } else if enter {
-                            let list = |s: &str| -> Vec<String> {
-                                s.split(',')
-                                    .map(|x| x.trim().to_string())
-                                    .filter(|x| !x.is_empty())
-                                    .collect()
-                            };
-                            let event = Event::RollCall {
-                                step,
-                                administrator: self.roll[0].trim().to_string(),
-                                keyholders: list(&self.roll[1]),
-                                witnesses: list(&self.roll[2]),
-                            };
-                            self.confirm(
-                                "Record these people as present?".into(),
-                                Pending::Record {
-                                    actor,
-                                    event: Box::new(event),
-                                },
-                            );
+                            // The key type is checked against the tokens present as the
+                            // poller lists them for this step: asked first if not known yet.
+                            if self.tokens_unknown() {
+                                self.after_poll(AfterPoll::RollCall);
+                            } else {
+                                self.roll_call_enter();
+                            }
                         }
                     }
                     Need::LoadMetadata
@@ -3702,6 +3754,7 @@ impl App {
                         let event = Event::ParametersCorrected {
                             step: s.step(),
                             values,
+                            reason: None,
                         };
                         self.confirm(
                             format!(

@@ -61,7 +61,7 @@ pub(super) fn export(
     // so a witness can compare every digit (before: only the first 16 bytes were shown).
     for (name, size, sha256) in files {
         let bytes = hex::decode(sha256).unwrap_or_default();
-        let groups: Vec<String> = crate::transport::qr::hex_groups(&bytes)
+        let groups: Vec<String> = crate::transcript::display::hex_groups(&bytes)
             .split(' ')
             .map(String::from)
             .collect();
