@@ -1665,7 +1665,10 @@ impl App {
                                         event: Box::new(ev),
                                     },
                                 ),
-                                Ok(ev) => self.record(&actor, ev, "Loaded and recorded."),
+                                Ok(ev) => {
+                                    self.record(&actor, ev, "Loaded and recorded.");
+                                    self.show_loaded();
+                                }
                                 Err(e) => self.message = Some(err(e)),
                             }
                         }
@@ -2161,6 +2164,20 @@ impl App {
             Err(e) => self.message = Some(err(e)),
         }
         self.start_sealing_if_done();
+    }
+
+    /// After the current metadata is loaded and recorded without a warning, the message says
+    /// what was loaded: versions, thresholds with their keyholders, expiry dates.
+    fn show_loaded(&mut self) {
+        let Phase::Ceremony(s) = &self.phase else {
+            return;
+        };
+        if self.message.as_ref().is_some_and(|m| m.error) {
+            return;
+        }
+        if let Some(summary) = s.engine.loaded_summary() {
+            self.message = Some(ok(format!("Loaded and recorded: {summary}.")));
+        }
     }
 
     fn start_sealing_if_done(&mut self) {
