@@ -1346,7 +1346,7 @@ impl App {
             }
             return;
         }
-        // A signing or seal screen whose meters and signers do not fit pages them with the
+        // A signing or seal screen whose meters and signers (or an export whose files) do not fit pages them with the
         // review's keys, one screen less one row at a time.
         if matches!(
             k.code,

@@ -101,7 +101,7 @@ pub fn digests_fit(s: &ViewState, width: u16, height: u16) -> bool {
 
 pub use token::RowsPage;
 
-/// Where a token screen's rows (meters and signers) stand on a terminal of
+/// Where a token screen's rows (meters and signers) or the export's files stand on a terminal of
 /// `width`×`height` when they page (`None`: not a token screen, or every row is on screen):
 /// what the app pages by.
 pub fn token_rows(s: &ViewState, width: u16, height: u16) -> Option<RowsPage> {
@@ -110,6 +110,11 @@ pub fn token_rows(s: &ViewState, width: u16, height: u16) -> Option<RowsPage> {
         Screen::Token { .. } | Screen::SigningDone { .. } => {
             token::layout(inset(body), &s.screen, s.rows_scroll).2
         }
+        Screen::Export {
+            files,
+            destinations,
+            selected,
+        } => seal::export_layout(inset(body), files, destinations, *selected, s.rows_scroll).1,
         _ => None,
     }
 }
@@ -216,7 +221,7 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
             files,
             destinations,
             selected,
-        } => seal::export(frame, body, files, destinations, *selected),
+        } => seal::export(frame, body, files, destinations, *selected, s.rows_scroll),
         Screen::Seal { artifacts, hash } => seal::seal(frame, body, artifacts, hash),
         Screen::Summary {
             seal_hex,

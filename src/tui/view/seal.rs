@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::meter_lines;
+use super::token::RowsPage;
 use crate::tui::state::{DigestRow, Meter};
 
 pub(super) fn verify(frame: &mut Frame<'_>, area: Rect, meters: &[Meter]) {
@@ -21,13 +22,17 @@ pub(super) fn verify(frame: &mut Frame<'_>, area: Rect, meters: &[Meter]) {
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
 
-pub(super) fn export(
-    frame: &mut Frame<'_>,
+/// The export screen's lines at `area` with its files paged from `scroll` (a file's name, size
+/// and whole SHA-256 are never split between two pages), and where the files stand when they
+/// page (`None`: all on screen). Paged like the review and the signing rows ("files 4-6 of 9",
+/// PgDn/PgUp): every file is reachable (before: files below the third were cut off at 80x24).
+pub(super) fn export_layout(
     area: Rect,
     files: &[(String, usize, String)],
     destinations: &[String],
     selected: usize,
-) {
+    scroll: usize,
+) -> (Vec<Line<'static>>, Option<RowsPage>) {
     let mut lines = vec![Line::from(Span::styled(
         "Destination:",
         Style::new().add_modifier(Modifier::BOLD),
@@ -59,21 +64,82 @@ pub(super) fn export(
     ));
     // The whole SHA-256 of each file, as SHA256SUMS has it: 16 bytes a row in groups of four,
     // so a witness can compare every digit (before: only the first 16 bytes were shown).
-    for (name, size, sha256) in files {
-        let bytes = hex::decode(sha256).unwrap_or_default();
-        let groups: Vec<String> = crate::transcript::display::hex_groups(&bytes)
-            .split(' ')
-            .map(String::from)
-            .collect();
-        for (i, chunk) in groups.chunks(8).enumerate() {
-            let head = if i == 0 {
-                format!("{:<24} {size:>9}", show(name))
-            } else {
-                String::new()
-            };
-            lines.push(Line::raw(format!("  {head:<34}  {}", chunk.join(" "))));
-        }
+    let file_rows: Vec<Vec<Line<'static>>> = files
+        .iter()
+        .map(|(name, size, sha256)| {
+            let bytes = hex::decode(sha256).unwrap_or_default();
+            let groups: Vec<String> = crate::transcript::display::hex_groups(&bytes)
+                .split(' ')
+                .map(String::from)
+                .collect();
+            groups
+                .chunks(8)
+                .enumerate()
+                .map(|(i, chunk)| {
+                    let head = if i == 0 {
+                        format!("{:<24} {size:>9}", show(name))
+                    } else {
+                        String::new()
+                    };
+                    Line::raw(format!("  {head:<34}  {}", chunk.join(" ")))
+                })
+                .collect()
+        })
+        .collect();
+    let height = usize::from(area.height);
+    let all: usize = file_rows.iter().map(Vec::len).sum();
+    if lines.len() + all <= height {
+        lines.extend(file_rows.into_iter().flatten());
+        return (lines, None);
     }
+    let total = file_rows.len();
+    // One row is the position line; a file takes two rows.
+    let per_file = file_rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    let room = height.saturating_sub(lines.len() + 1) / per_file;
+    if room == 0 {
+        lines.truncate(height.saturating_sub(1));
+        lines.push(Line::from(Span::styled(
+            format!("{total} file(s) below: enlarge the terminal to see them"),
+            Style::new()
+                .fg(Color::LightRed)
+                .add_modifier(Modifier::BOLD),
+        )));
+        return (lines, None);
+    }
+    let shown = room.min(total);
+    let first = scroll.min(total - shown);
+    lines.extend(file_rows.into_iter().skip(first).take(shown).flatten());
+    let more = match (first > 0, first + shown < total) {
+        (true, true) => "PgUp PgDn: more",
+        (false, _) => "PgDn: more",
+        (true, false) => "PgUp: back",
+    };
+    lines.push(Line::from(Span::styled(
+        format!(
+            "{} ({more})",
+            super::review::position_of("file", first, shown, total)
+        ),
+        Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+    )));
+    (
+        lines,
+        Some(RowsPage {
+            first,
+            shown,
+            total,
+        }),
+    )
+}
+
+pub(super) fn export(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    files: &[(String, usize, String)],
+    destinations: &[String],
+    selected: usize,
+    scroll: usize,
+) {
+    let (lines, _) = export_layout(area, files, destinations, selected, scroll);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
 

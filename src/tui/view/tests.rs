@@ -1309,3 +1309,54 @@ fn the_export_shows_each_files_whole_sha256_at_80x24() {
         assert_eq!(shown, groups, "{name}'s whole SHA-256:\n{s}");
     }
 }
+
+/// The export screen pages its files like the review and the signing rows: with nine files at
+/// 80x24, PgDn (one page less one file, as the app pages) reaches every file with its whole
+/// SHA-256, and the position is shown (before: files below the third were cut off, with no
+/// way to see them).
+#[test]
+fn the_export_pages_every_file_at_80x24() {
+    let names: Vec<String> = (1..=9).map(|i| format!("{i}.snapshot-{i}.json")).collect();
+    let files: Vec<(String, usize, String)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let sha: String = (0..32)
+                .map(|b| format!("{:02x}", (b * 5 + i * 11) % 256))
+                .collect();
+            (name.clone(), 2000 + i, sha)
+        })
+        .collect();
+    let mut state = base(Screen::Export {
+        files: files.clone(),
+        destinations: vec!["workspace export folder /media/ceremony/export".into()],
+        selected: 0,
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    let mut pages = 0;
+    loop {
+        let s = render(&state, 80, 24);
+        let flat: Vec<&str> = s.split_whitespace().collect();
+        for (name, _, sha) in &files {
+            if let Some(at) = flat.iter().position(|w| w == name) {
+                let groups = crate::transcript::display::hex_groups(&hex::decode(sha).unwrap());
+                let shown: Vec<&str> = flat.iter().skip(at + 2).take(16).copied().collect();
+                let groups: Vec<&str> = groups.split(' ').collect();
+                assert_eq!(shown, groups, "{name}'s whole SHA-256:\n{s}");
+                seen.insert(name.clone());
+            }
+        }
+        let p = super::token_rows(&state, 80, 24).expect("nine files page at 80x24");
+        assert!(
+            s.contains(&format!("files {}-{} of 9", p.first + 1, p.first + p.shown)),
+            "the position is shown:\n{s}"
+        );
+        pages += 1;
+        if p.first + p.shown >= p.total {
+            break;
+        }
+        assert!(pages < 20, "paging ends");
+        state.rows_scroll = p.first + p.shown.saturating_sub(1).max(1);
+    }
+    assert_eq!(seen.len(), 9, "every file on some page: {seen:?}");
+}
