@@ -2295,8 +2295,20 @@ impl App {
                         .map(|s| s.expected_token(&who))
                         .unwrap_or_default(),
                 };
+                // The words say what the PIN does now: before the seal is written it only
+                // logs in (nothing is signed); after, it signs the seal shown (or, for one who
+                // signed it before an interruption, only the key-event log's checkpoint).
+                let does = match &self.phase {
+                    Phase::Sealing { seal: None, .. } => {
+                        "to log in for the seal (nothing is signed yet)"
+                    }
+                    _ if self.phase.checkpoint_only(&who) => {
+                        "to sign the key-event log's checkpoint"
+                    }
+                    _ => "to sign the seal",
+                };
                 self.pin(
-                    format!("{who}: PIN of token {expected} to sign the seal"),
+                    format!("{who}: PIN of token {expected} {does}"),
                     PinFor::SealSign { who },
                 );
             }
@@ -2587,7 +2599,7 @@ impl App {
                 let retry_label = format!("{who}: PIN of token {token} (try again)");
                 let sealer = who.clone();
                 self.submit(
-                    format!("logging {who} in to sign the seal"),
+                    format!("logging {who} in to their token for the seal"),
                     format!("token {token}"),
                     move |phase| {
                         let Phase::Sealing {

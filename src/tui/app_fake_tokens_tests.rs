@@ -1693,3 +1693,24 @@ fn only_holders_of_a_current_root_key_are_asked_for_the_checkpoint() {
     );
     assert!(log.join("checkpoint").is_file());
 }
+
+/// The seal's PIN prompt says what the PIN does: before the seal is written a keyholder only
+/// logs in (the confirmation says nothing is signed yet), so the prompt does not say "to sign
+/// the seal" (before: it did, contradicting the confirmation just answered).
+#[test]
+fn the_seal_login_prompt_says_nothing_is_signed_yet() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    drive_by_keys_until(&mut app, |a| {
+        matches!(&a.phase, Phase::Sealing { seal: None, .. })
+            && matches!(a.view_state().prompt, Prompt::Pin { .. })
+    });
+    let Prompt::Pin { label, .. } = app.view_state().prompt else {
+        panic!("{}", screen(&app))
+    };
+    assert!(
+        label.contains("to log in for the seal (nothing is signed yet)")
+            && !label.contains("to sign the seal"),
+        "{label}"
+    );
+}
