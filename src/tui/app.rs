@@ -1559,8 +1559,17 @@ impl App {
                             } else {
                                 None
                             };
+                            // The value typed is on the confirmation, so the room checks what
+                            // is recorded (escaped: it is typed text).
+                            let question = match &value {
+                                Some(v) => format!(
+                                    "Confirm: {prompt}\nRecorded as typed: {}",
+                                    crate::text::show(v)
+                                ),
+                                None => format!("Confirm: {prompt}"),
+                            };
                             self.confirm(
-                                format!("Confirm: {prompt}"),
+                                question,
                                 Pending::Record {
                                     actor,
                                     event: Box::new(Event::Acknowledged { step, value }),

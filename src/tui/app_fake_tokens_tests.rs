@@ -1714,3 +1714,37 @@ fn the_seal_login_prompt_says_nothing_is_signed_yet() {
         "{label}"
     );
 }
+
+/// The confirmation of a recorded text (the tamper-evident bag serial) shows the value typed,
+/// escaped as every typed string is (a bidi override is shown as `\u{202e}`), so the room
+/// checks what goes into the transcript (before: only "Confirm: <prompt>", without the value).
+#[test]
+fn the_bag_serial_confirmation_shows_the_value_typed_escaped() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    answer_until(&mut app, |n| {
+        matches!(
+            n,
+            Need::Acknowledge {
+                record_text: true,
+                ..
+            }
+        )
+    });
+    press(&mut app, KeyCode::Char('e'));
+    for _ in 0..40 {
+        press(&mut app, KeyCode::Backspace);
+    }
+    type_text(&mut app, "BAG-0042\u{202e}x");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    let Prompt::Confirm { question } = app.view_state().prompt else {
+        panic!("{}", screen(&app))
+    };
+    assert!(
+        question.contains("Tamper-evident bag serial")
+            && question.contains("Recorded as typed: BAG-0042\\u{202e}x")
+            && !question.contains('\u{202e}'),
+        "{question}"
+    );
+}
