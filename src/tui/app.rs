@@ -1317,6 +1317,12 @@ impl App {
 
     /// Keys of the screen itself (no prompt open).
     fn screen_key(&mut self, k: KeyEvent) {
+        // A note ("Recorded.", "Key of alice generated") tells the outcome of the last action:
+        // the next key on the screen is another action, so the note does not stay under a step
+        // it no longer describes. Errors stay until what they describe changes.
+        if self.message.as_ref().is_some_and(|m| !m.error) {
+            self.message = None;
+        }
         if self.correcting {
             self.correction_key(k);
             return;
@@ -1913,6 +1919,12 @@ impl App {
         }
         let last = layout.last_start(lines);
         let page = shown.saturating_sub(1).max(1);
+        // A refusal ("Not approved: lines 7-22 of 22 have not been on screen") describes the
+        // review as it was at Enter: moving through it changes that, so the refusal goes (Enter
+        // says again what is still missing).
+        if code != KeyCode::Enter && self.message.as_ref().is_some_and(|m| m.error) {
+            self.message = None;
+        }
         match code {
             KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),
             KeyCode::Down | KeyCode::Char('j') => self.scroll = (self.scroll + 1).min(last),

@@ -1748,3 +1748,39 @@ fn the_bag_serial_confirmation_shows_the_value_typed_escaped() {
         "{question}"
     );
 }
+
+/// Messages describe the present state: the review's "Not approved: lines ... have not been on
+/// screen" goes when the room pages on (before: it stayed after paging had shown those lines),
+/// and a note such as "Recorded." goes at the next key on the next step (before: it stayed
+/// under the next step).
+#[test]
+fn a_refusal_and_a_note_go_when_the_state_they_describe_changes() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    app.term = (80, 24);
+    answer_until(&mut app, |n| {
+        matches!(
+            n,
+            Need::Acknowledge {
+                record_text: true,
+                ..
+            }
+        )
+    });
+    press(&mut app, KeyCode::Char('e'));
+    type_text(&mut app, "7");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('y'));
+    let said = format!("{:?}", app.view_state().message);
+    assert!(said.contains("Recorded."), "{said}");
+    press(&mut app, KeyCode::Down);
+    assert_eq!(app.view_state().message, None, "{}", screen(&app));
+
+    drive_by_keys_until(&mut app, |a| matches!(need(a), Need::Review { .. }));
+    press(&mut app, KeyCode::Enter);
+    let said = format!("{:?}", app.view_state().message);
+    assert!(said.contains("have not been on screen"), "{said}");
+    press(&mut app, KeyCode::PageDown);
+    assert_eq!(app.view_state().message, None, "{}", screen(&app));
+}
