@@ -262,7 +262,13 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), keys);
 
-    prompt::draw(frame, area, &s.prompt);
+    // The approval (or any confirmation) asked on the review leaves the digest block on
+    // screen: the room reads the digests it approves while it confirms.
+    let keep_below = match &s.screen {
+        Screen::Review { digests, .. } => Some(review::Layout::of(body, digests).sums.y),
+        _ => None,
+    };
+    prompt::draw(frame, area, &s.prompt, keep_below);
     if let Some(q) = &s.qr {
         summary::qr_overlay(frame, area, q);
     }

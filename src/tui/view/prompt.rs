@@ -10,7 +10,10 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use super::centered;
 use crate::tui::state::Prompt;
 
-pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, p: &Prompt) {
+/// The prompt over `area`. `keep_below`: the row where what the room reads while answering
+/// starts (the review's digest block): the prompt is drawn above it when it fits there whole,
+/// else centred (a cut question would be worse).
+pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, p: &Prompt, keep_below: Option<u16>) {
     let (title, lines, colour) = match p {
         Prompt::None => return,
         Prompt::Confirm { question } => (
@@ -86,7 +89,15 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, p: &Prompt) {
     // Rows the lines take wrapped inside the box (68 columns), the borders and a spare row.
     let inner = usize::from(area.width.min(70).saturating_sub(2).max(1));
     let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
-    let r = centered(area, 70, u16::try_from(rows + 3).unwrap_or(u16::MAX));
+    let height = u16::try_from(rows + 3).unwrap_or(u16::MAX);
+    let above = keep_below.map(|y| Rect {
+        height: y.saturating_sub(area.y).min(area.height),
+        ..area
+    });
+    let r = match above {
+        Some(top) if height <= top.height => centered(top, 70, height),
+        _ => centered(area, 70, height),
+    };
     frame.render_widget(Clear, r);
     frame.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(

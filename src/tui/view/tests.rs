@@ -1360,3 +1360,31 @@ fn the_export_pages_every_file_at_80x24() {
     }
     assert_eq!(seen.len(), 9, "every file on some page: {seen:?}");
 }
+
+/// The approval's confirmation on the review leaves the digest block on screen at 80x24: the
+/// room reads the digests it approves while it confirms (before: the centred popup covered part
+/// of the digest block).
+#[test]
+fn the_approval_confirmation_leaves_every_digest_on_screen_at_80x24() {
+    let mut state = bootstrap_review();
+    state.prompt = Prompt::Confirm {
+        question: "Approve: the room has reviewed every change and read the digests aloud?".into(),
+    };
+    // A message under the body (three rows) moves the digest block up to the middle rows,
+    // where a centred popup sits.
+    state.message = Some(Message {
+        error: false,
+        text: "The room pages through every line first.".into(),
+    });
+    let s = render(&state, 80, 24);
+    assert!(s.contains("┌ Confirm"), "{s}");
+    assert!(s.contains("y  yes"), "the question is whole:\n{s}");
+    assert!(s.contains("ruffled autopsy optic hesitate"), "{s}");
+    assert!(s.contains("targets v1  transit adrift"), "{s}");
+    assert_eq!(s.matches("b010 8d70").count(), 2, "both hex whole:\n{s}");
+    assert_eq!(
+        s.matches("0a0b 0c0d 0e0f").count(),
+        2,
+        "both hex whole:\n{s}"
+    );
+}
