@@ -4330,14 +4330,17 @@ fn review_display(lines: &[String]) -> Vec<String> {
         let mut rest = Vec::new();
         for part in inner.split(", ") {
             if let Some(o) = part.strip_prefix("owner ") {
-                owner = Some(o);
+                owner = Some(format!("owner {o}"));
+            } else if part.starts_with("online key of ") {
+                // What the room knows of a key without an owner: the roles it serves.
+                owner = Some(part.to_string());
             } else if scheme.is_empty() {
                 scheme = part;
             } else {
                 rest.push(part);
             }
         }
-        let whose = owner.map_or_else(|| "owner unknown".to_string(), |o| format!("owner {o}"));
+        let whose = owner.unwrap_or_else(|| "owner unknown".to_string());
         let rest: String = rest.iter().map(|r| format!(", {r}")).collect();
         out.push(format!(
             "{indent}{} {:<7} {whose}, {scheme}{rest}",

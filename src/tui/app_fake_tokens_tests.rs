@@ -1784,3 +1784,28 @@ fn a_refusal_and_a_note_go_when_the_state_they_describe_changes() {
     press(&mut app, KeyCode::PageDown);
     assert_eq!(app.view_state().message, None, "{}", screen(&app));
 }
+
+/// The bootstrap's review names each online key by what the room knows of it, the roles it
+/// serves, next to its key id (before: "owner unknown").
+#[test]
+fn online_keys_are_named_by_their_roles_in_the_bootstrap_review() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    drive_by_keys_until(&mut app, |a| matches!(need(a), Need::Review { .. }));
+    let crate::tui::state::Screen::Review { lines, .. } = app.view_state().screen else {
+        panic!("{}", screen(&app))
+    };
+    let all = lines.join("\n");
+    assert!(!all.contains("owner unknown"), "{all}");
+    let online: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("added   online key of "))
+        .collect();
+    assert!(!online.is_empty(), "{all}");
+    for l in online {
+        assert!(
+            l.contains("snapshot") || l.contains("timestamp") || l.contains("targets"),
+            "{l}"
+        );
+    }
+}

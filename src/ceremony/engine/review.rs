@@ -181,6 +181,27 @@ impl Engine {
                 .unwrap_or_default();
             format!("{} ({}{owner}{usable})", show(&id.0), show(&k.scheme))
         };
+        // A top-level key without an owner (an online key, imported or generated outside the
+        // ceremony) is named by what the room knows of it: the roles it serves in `root`
+        // (before: "owner unknown" in the UI). The key id stays its one identifier.
+        let describe_in = |id: &KeyId, k: &Key, root: &Root| {
+            let line = describe(id, k);
+            if key_owner(k).is_some() {
+                return line;
+            }
+            let roles: Vec<String> = RoleType::ALL
+                .into_iter()
+                .filter(|ty| root.role(*ty).keyids.contains(id))
+                .map(|ty| ty.to_string())
+                .collect();
+            if roles.is_empty() || roles.iter().any(|r| r == "root") {
+                return line;
+            }
+            match line.strip_suffix(')') {
+                Some(head) => format!("{head}, online key of {})", roles.join(" and ")),
+                None => line,
+            }
+        };
         // A role's whole key set in one line, for a rotation's "now" and "after": each key by
         // its owner and the key id's first 16 hex digits (what the room wrote down at key
         // generation), so keys replaced for the same people differ on screen (before: owners
@@ -233,7 +254,7 @@ impl Engine {
                     if before.is_none_or(|o| !o.keyids.contains(id))
                         && let Some(k) = new.key(id)
                     {
-                        out.push(format!("    + {}", describe(id, k)));
+                        out.push(format!("    + {}", describe_in(id, k, new)));
                     }
                 }
                 if let (Some(o), Some(old)) = (before, old_root) {
@@ -241,7 +262,7 @@ impl Engine {
                         if !nr.keyids.contains(id)
                             && let Some(k) = old.key(id)
                         {
-                            out.push(format!("    - {}", describe(id, k)));
+                            out.push(format!("    - {}", describe_in(id, k, old)));
                         }
                     }
                     // The whole sets, not only the changes: what signs this role now and after.
