@@ -178,6 +178,25 @@ fn position(screen: &str) -> Option<(usize, usize, usize)> {
     }
 }
 
+/// "files A-B of N" (or "file A of N") under the export's files.
+fn export_position(screen: &str) -> Option<(usize, usize, usize)> {
+    let l = screen.lines().find(|l| {
+        let t = l.trim_start();
+        (t.starts_with("files ") || t.starts_with("file ")) && t.contains(" of ")
+    })?;
+    let nums: Vec<usize> = l
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|x| !x.is_empty())
+        .take(3)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    match nums.as_slice() {
+        [a, b, n] if l.trim_start().starts_with("files ") => Some((*a, *b, *n)),
+        [a, n, ..] => Some((*a, *a, *n)),
+        _ => None,
+    }
+}
+
 /// The text inside a popup's borders, row by row.
 fn boxed(screen: &str) -> String {
     screen
@@ -399,8 +418,12 @@ fn walk(script: &str) {
             );
         }
         // The export's whole SHA-256 per file.
+        // Files paged ("files 4-6 of 9") are collected page by page: every file is reachable.
+        let export_page = export_position(&screen);
         if screen.contains("Destination:") && !has_popup(&screen) {
-            export_files.clear();
+            if export_page.is_none_or(|(first, _, _)| first == 1) {
+                export_files.clear();
+            }
             let lines: Vec<&str> = screen.lines().collect();
             if let Some(h) = lines
                 .iter()
@@ -409,6 +432,7 @@ fn walk(script: &str) {
                 for l in &lines[h + 1..] {
                     let w = flat(l);
                     if w.len() == 10 && w[1].chars().all(|c| c.is_ascii_digit()) {
+                        export_files.retain(|(n, _)| *n != w[0]);
                         export_files.push((w[0].clone(), w[2..].to_vec()));
                     } else if w.len() == 8 && w.iter().all(|g| is_group(g)) {
                         if let Some((_, g)) = export_files.last_mut() {
@@ -420,6 +444,15 @@ fn walk(script: &str) {
                 }
             }
             assert!(!export_files.is_empty(), "no file listed:\n{screen}");
+            if let Some((_, last, total)) = export_page {
+                if last < total {
+                    t.send(&["PageDown"]);
+                    std::thread::sleep(Duration::from_millis(250));
+                    screen = t.wait_change(&screen);
+                    continue;
+                }
+                assert_eq!(export_files.len(), total, "every file paged to:\n{screen}");
+            }
         }
 
         // The answer.

@@ -1319,10 +1319,25 @@ impl App {
     fn screen_key(&mut self, k: KeyEvent) {
         // A note ("Recorded.", "Key of alice generated") tells the outcome of the last action:
         // the next key on the screen is another action, so the note does not stay under a step
-        // it no longer describes. Errors stay until what they describe changes.
-        if self.message.as_ref().is_some_and(|m| !m.error) {
+        // it no longer describes. Errors stay until what they describe changes. On the review
+        // the note goes after the key: what has been on screen is the screen as drawn, with
+        // the note (clearing it first would count lines the larger body shows as read).
+        let note = self.message.clone().filter(|m| !m.error);
+        if note.is_some() {
+            if view::review_layout(&self.view_state(), self.term.0, self.term.1).is_some() {
+                self.screen_key_inner(k);
+                if self.message == note {
+                    self.message = None;
+                }
+                return;
+            }
             self.message = None;
         }
+        self.screen_key_inner(k);
+    }
+
+    /// [`Self::screen_key`] once the last note is dealt with.
+    fn screen_key_inner(&mut self, k: KeyEvent) {
         if self.correcting {
             self.correction_key(k);
             return;
