@@ -16,7 +16,7 @@ use super::state::{
     TokenStatus, ViewState,
 };
 use super::view;
-use super::worker::{self, Job, JobDone, Waited};
+use super::worker::{self, Job, JobDone, JobKind, Waited};
 use crate::ceremony::engine::{
     CLOCK_TOLERANCE_SECONDS, Engine, Event, Need, ParamJson, parse_reference_time,
     show_clock_difference,
@@ -323,6 +323,70 @@ pub struct App {
     /// What runs when the tokens answer, and when it was asked (keys but Esc, `?` and
     /// Ctrl-C wait meanwhile).
     waiting_for_tokens: Option<(AfterPoll, std::time::Instant)>,
+    /// A record the transcript could not take (its write failed): on screen until a record
+    /// is written, and said again when the UI ends.
+    unrecorded: Option<NotRecorded>,
+}
+
+/// A step that was not recorded: the step, the record, and why (the transcript's write failed,
+/// or the engine refused the event). Shown on screen naming the step; a failed write stays on
+/// screen until a record is written and is said again when the UI ends.
+#[derive(Debug, thiserror::Error)]
+#[error("step {step}: {what} was NOT recorded: {source}")]
+pub struct NotRecorded {
+    /// The step the screen was at.
+    pub step: String,
+    /// The record ("the roll-call record").
+    pub what: String,
+    /// Why.
+    #[source]
+    pub source: DriverError,
+}
+
+impl NotRecorded {
+    /// Whether the transcript's write failed (not a refusal): the transcript takes no more
+    /// records in this run.
+    fn write_failed(&self) -> bool {
+        matches!(self.source, DriverError::Io(_))
+    }
+
+    /// What the room reads.
+    fn message(&self) -> Message {
+        let hint = if self.write_failed() {
+            " Nothing more can be recorded in this run: stop (Ctrl-C) and run the same command once the medium is sound; it continues from the last record on disk."
+        } else {
+            ""
+        };
+        Message {
+            error: true,
+            text: format!("{self}.{hint}"),
+        }
+    }
+}
+
+/// Why a job that works on a token and records its result stopped.
+#[derive(Debug)]
+enum Stopped {
+    /// The token work (or the export) failed: nothing was recorded; the error keeps its kind
+    /// (a wrong PIN is asked again).
+    Failed(DriverError),
+    /// The token work was done but its record was not written.
+    NotRecorded(NotRecorded),
+}
+
+impl Stopped {
+    fn not_recorded(step: &str, what: String, source: DriverError) -> Stopped {
+        Stopped::NotRecorded(NotRecorded {
+            step: step.to_string(),
+            what,
+            source,
+        })
+    }
+}
+
+/// What a record job writes, for the screen: "the roll-call record".
+fn record_name(event: &Event) -> String {
+    format!("the {} record", event.action())
 }
 
 /// The ceremony left the phase a token job was started for before the job ran (never seen:
@@ -332,13 +396,13 @@ fn moved_on() -> DriverError {
 }
 
 /// Sign every key of `who` that the same token holds with one PIN (a keyholder replacing
-/// their own token signs with the old one and the new one in turn), recording each signature.
-/// The roles signed, and the error that stopped it.
+/// their own token signs with the old one and the new one in turn), recording each signature
+/// (on the worker thread). The roles signed, and what stopped it.
 fn sign_with_one_token(
     s: &mut Session,
     who: &str,
     pin: &Zeroizing<String>,
-) -> (Vec<String>, Option<DriverError>) {
+) -> (Vec<String>, Option<Stopped>) {
     let mut signed = Vec::new();
     let first = s
         .next_signing_token(who)
@@ -356,15 +420,62 @@ fn sign_with_one_token(
         {
             break;
         }
-        match s
-            .sign_event(who, Some(pin))
-            .and_then(|ev| s.record(who, ev))
-        {
+        let step = s.step();
+        let recorded = s.sign_event(who, Some(pin)).map_err(Stopped::Failed).and_then(|ev| {
+            let what = record_name(&ev);
+            s.record(who, ev)
+                .map_err(|e| Stopped::not_recorded(&step, what, e))
+        });
+        match recorded {
             Ok(_) => signed.push(role),
             Err(e) => return (signed, Some(e)),
         }
     }
     (signed, None)
+}
+
+/// A key generated and recorded (on the worker thread): what the screen says about it.
+struct KeyRecorded {
+    /// The key id.
+    id: String,
+    /// What an interrupted generation left and the driver removed first (recorded with it).
+    found: Vec<String>,
+    /// The token's firmware advisory, if any.
+    advisory: Option<String>,
+    /// Policy warnings the record raised (acknowledged in the transcript).
+    warnings: Vec<String>,
+}
+
+/// Generate `keyholder`'s key in their token and record it, in one job on the worker thread.
+fn generate_and_record(
+    s: &mut Session,
+    keyholder: &str,
+    key_type: &str,
+    pin: &Zeroizing<String>,
+    management_key: Option<&Zeroizing<String>>,
+) -> Result<KeyRecorded, Stopped> {
+    let step = s.step();
+    let ev = s
+        .generate_key_event(keyholder, key_type, Some(pin), management_key)
+        .map_err(Stopped::Failed)?;
+    let advisory = crate::transcript::display::advisory_warning(&ev);
+    let found = s.pending_notes();
+    let what = record_name(&ev);
+    let warnings = s
+        .record(keyholder, ev)
+        .map_err(|e| Stopped::not_recorded(&step, what, e))?;
+    let id = s
+        .engine
+        .generated_keys()
+        .last()
+        .map(|(w, _, k)| crate::ceremony::engine::owned_key(k, w).key_id().0)
+        .unwrap_or_default();
+    Ok(KeyRecorded {
+        id,
+        found,
+        advisory,
+        warnings,
+    })
 }
 
 /// The review as the screen shows it, built from one engine state ([`Engine::revision`]).
@@ -438,6 +549,7 @@ impl App {
             open_error: None,
             applied: None,
             waiting_for_tokens: None,
+            unrecorded: None,
         };
         app.after_change();
         app
@@ -582,16 +694,110 @@ impl App {
         work: impl FnOnce(&mut Phase) -> R + Send + 'static,
         then: impl FnOnce(&mut App, R) + Send + 'static,
     ) {
+        self.submit_kind((JobKind::Token, what, on), work, then);
+    }
+
+    /// [`App::submit`] for a job of `kind`.
+    fn submit_kind<R: Send + 'static>(
+        &mut self,
+        job: (JobKind, String, String),
+        work: impl FnOnce(&mut Phase) -> R + Send + 'static,
+        then: impl FnOnce(&mut App, R) + Send + 'static,
+    ) {
         let view = self.view_state();
         let phase = std::mem::replace(&mut self.phase, Phase::Gone);
         let work: worker::Work = Box::new(move |phase| {
             let result = work(phase);
             Box::new(move |app: &mut App| then(app, result))
         });
-        match worker::start(what, on, view, phase, work, self.gate.clone()) {
+        match worker::start(job, view, phase, work, self.gate.clone()) {
             Ok(job) => self.job = Some(job),
             Err(done) => self.job_done(*done),
         }
+    }
+
+    /// Record on the worker thread ([`JobKind::Record`]: the append and its fsync never block
+    /// the screen): `work` records through the session; then a ceremony whose every step is
+    /// recorded goes on to the seal, and `then` applies the result on the UI thread. A failure
+    /// is shown as [`NotRecorded`] naming the step and `what`. One job at a time (keys that
+    /// would start another are ignored while it runs), so records are written in the order
+    /// they were confirmed, each once.
+    fn record_job<R: Send + 'static>(
+        &mut self,
+        what: String,
+        work: impl FnOnce(&mut Phase) -> Result<R, DriverError> + Send + 'static,
+        then: impl FnOnce(&mut App, R) + Send + 'static,
+    ) {
+        let step = self.session().map(Session::step).unwrap_or_default();
+        let named = what.clone();
+        self.submit_kind(
+            (JobKind::Record, what, "the transcript".into()),
+            move |phase| {
+                let result = work(phase);
+                let sealing = if result.is_ok() {
+                    phase.seal_if_done()
+                } else {
+                    Vec::new()
+                };
+                (result, sealing)
+            },
+            move |app, (result, sealing)| {
+                match result {
+                    Ok(r) => {
+                        app.unrecorded = None;
+                        then(app, r);
+                    }
+                    Err(source) => app.not_recorded(NotRecorded {
+                        step,
+                        what: named,
+                        source,
+                    }),
+                }
+                if let Some(e) = sealing.into_iter().last() {
+                    app.message = Some(err(e));
+                }
+            },
+        );
+    }
+
+    /// A record that was not written: said on screen (a failed write stays there until a
+    /// record is written).
+    fn not_recorded(&mut self, e: NotRecorded) {
+        self.message = Some(e.message());
+        if e.write_failed() {
+            self.unrecorded = Some(e);
+        }
+    }
+
+    /// A token job stopped: said on screen; the token's error is returned (the caller decides
+    /// whether to ask the PIN again).
+    fn stopped(&mut self, stopped: Stopped) -> Option<DriverError> {
+        match stopped {
+            Stopped::Failed(e) => {
+                self.message = Some(Message {
+                    error: true,
+                    text: e.to_string(),
+                });
+                Some(e)
+            }
+            Stopped::NotRecorded(e) => {
+                self.not_recorded(e);
+                None
+            }
+        }
+    }
+
+    /// The UI ends at the room's request: a record that was not written is said again after
+    /// the terminal is restored (the command then fails: the ceremony did not record it).
+    fn stop(&mut self) {
+        if self.exit_message.is_none()
+            && let Some(e) = &self.unrecorded
+        {
+            self.exit_message = Some(format!(
+                "{e}; the same command continues the ceremony from the last record on disk"
+            ));
+        }
+        self.quit = true;
     }
 
     /// The ceremony is back from the worker: apply the job's result.
@@ -695,23 +901,23 @@ impl App {
             } = std::mem::replace(&mut self.prompt, PromptState::None)
                 && k.code == KeyCode::Char('y')
             {
-                self.quit = true;
+                self.stop();
             }
             return;
         }
         match k.code {
             KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
-                let what = self
-                    .job
-                    .as_ref()
-                    .map(|j| j.what.clone())
-                    .unwrap_or_default();
-                self.confirm(
-                    format!(
-                        "Stop now, while the token is still {what}? That operation is abandoned; everything recorded so far is kept and the same command continues the ceremony."
+                let question = match self.job.as_ref() {
+                    Some(j) if j.kind == JobKind::Record => format!(
+                        "Stop now, while {} is written to the transcript? If it is not on disk yet it is not recorded; everything recorded before it is kept and the same command continues the ceremony.",
+                        j.what
                     ),
-                    Pending::Quit,
-                );
+                    j => format!(
+                        "Stop now, while the token is still {}? That operation is abandoned; everything recorded so far is kept and the same command continues the ceremony.",
+                        j.map(|j| j.what.as_str()).unwrap_or_default()
+                    ),
+                };
+                self.confirm(question, Pending::Quit);
             }
             KeyCode::Char('?') => self.help = !self.help,
             KeyCode::Esc => self.help = false,
@@ -1580,40 +1786,45 @@ impl App {
                             );
                         }
                     }
+                    Need::ImportKeys { .. } => {
+                        // The online keys were on screen: the room confirms the key ids read
+                        // aloud before they are recorded.
+                        if enter {
+                            self.confirm(
+                                "The key ids on screen were read aloud and match the registry's online keys? They are recorded and go into the metadata to sign.".into(),
+                                Pending::Record {
+                                    actor,
+                                    event: Box::new(s.import_keys_event()),
+                                },
+                            );
+                        }
+                    }
                     Need::LoadMetadata
                     | Need::ImportRequests
                     | Need::ImportTargets
-                    | Need::ImportKeys { .. }
                     | Need::ImportEvent { .. }
                     | Need::ImportPending { .. }
                     | Need::ImportLayout { .. } => {
                         if enter {
-                            let event = match need {
-                                Need::LoadMetadata => s.load_metadata_event(),
-                                Need::ImportEvent { event, known_good } => {
-                                    s.import_event_event(&event, &known_good)
-                                }
-                                Need::ImportRequests => s.import_requests_event(),
-                                Need::ImportTargets => s.import_targets_event(),
-                                Need::ImportLayout { file } => s.import_layout_event(&file),
-                                Need::ImportPending { file, trusted_root } => {
-                                    s.import_pending_event(&file, &trusted_root)
-                                }
-                                _ => Ok(s.import_keys_event()),
-                            };
-                            match event {
-                                // The online keys were on screen: the room confirms the key
-                                // ids read aloud before they are recorded.
-                                Ok(ev @ Event::KeysImported { .. }) => self.confirm(
-                                    "The key ids on screen were read aloud and match the registry's online keys? They are recorded and go into the metadata to sign.".into(),
-                                    Pending::Record {
-                                        actor,
-                                        event: Box::new(ev),
-                                    },
-                                ),
-                                Ok(ev) => self.record(&actor, ev, "Loaded and recorded."),
-                                Err(e) => self.message = Some(err(e)),
-                            }
+                            // Read from the medium and recorded on the worker thread.
+                            self.make_and_record(
+                                format!("the input of step {step}"),
+                                &actor,
+                                move |s| match need {
+                                    Need::LoadMetadata => s.load_metadata_event(),
+                                    Need::ImportEvent { event, known_good } => {
+                                        s.import_event_event(&event, &known_good)
+                                    }
+                                    Need::ImportRequests => s.import_requests_event(),
+                                    Need::ImportTargets => s.import_targets_event(),
+                                    Need::ImportLayout { file } => s.import_layout_event(&file),
+                                    Need::ImportPending { file, trusted_root } => {
+                                        s.import_pending_event(&file, &trusted_root)
+                                    }
+                                    _ => Err(moved_on()),
+                                },
+                                "Loaded and recorded.",
+                            );
                         }
                     }
                     Need::GenerateKey {
@@ -1684,10 +1895,12 @@ impl App {
                     }
                     Need::Propose => {
                         if enter {
-                            match s.propose_event() {
-                                Ok(ev) => self.record(&actor, ev, "Proposal built: review it."),
-                                Err(e) => self.message = Some(err(e)),
-                            }
+                            self.make_and_record(
+                                "the proposal".into(),
+                                &actor,
+                                |s| s.propose_event(),
+                                "Proposal built: review it.",
+                            );
                         }
                     }
                     Need::Review { digests } => {
@@ -2089,32 +2302,98 @@ impl App {
         }
     }
 
+    /// Record `event` by `actor` on the worker thread ([`App::make_and_record`]); `done` is
+    /// said once it is on disk.
     fn record(&mut self, actor: &str, event: Event, done: &str) {
-        let Phase::Ceremony(s) = &mut self.phase else {
-            return;
-        };
-        match s.record(actor, event) {
-            Ok(warnings) if warnings.is_empty() => self.message = Some(ok(done)),
-            Ok(warnings) => {
-                self.message = Some(Message {
-                    error: true,
-                    text: format!(
-                        "Warning (acknowledged in the transcript): {}",
-                        warnings.join("; ")
-                    ),
-                })
-            }
-            Err(e) => self.message = Some(err(e)),
-        }
-        self.start_sealing_if_done();
+        self.make_and_record(record_name(&event), actor, move |_| Ok(event), done);
     }
 
-    fn start_sealing_if_done(&mut self) {
-        let done = matches!(&self.phase, Phase::Ceremony(s) if s.need() == Need::Done);
-        if !done {
+    /// Make the step's event (reading an input from the medium, building the proposal, or
+    /// one made already) and record it by `actor`, in one job on the worker thread
+    /// ([`JobKind::Record`]): a slow medium or disk never freezes the screen, and a ceremony
+    /// whose every step is recorded goes on to the seal there. An event that cannot be made is
+    /// shown as its error (nothing recorded; the room may try again); a record not written as
+    /// [`NotRecorded`], naming the step. `done` is said once it is on disk.
+    fn make_and_record(
+        &mut self,
+        what: String,
+        actor: &str,
+        make: impl FnOnce(&mut Session) -> Result<Event, DriverError> + Send + 'static,
+        done: &str,
+    ) {
+        let Phase::Ceremony(s) = &self.phase else {
             return;
+        };
+        let step = s.step();
+        let (actor, done) = (actor.to_string(), done.to_string());
+        self.submit_kind(
+            (JobKind::Record, what, "the transcript".into()),
+            move |phase| {
+                let Phase::Ceremony(s) = phase else {
+                    return Err(Stopped::Failed(moved_on()));
+                };
+                let event = make(s).map_err(Stopped::Failed)?;
+                let what = record_name(&event);
+                let warnings = s
+                    .record(&actor, event)
+                    .map_err(|e| Stopped::not_recorded(&step, what, e))?;
+                Ok((warnings, phase.seal_if_done()))
+            },
+            move |app, result| match result {
+                Ok((warnings, errors)) => app.after_record(&done, &warnings, errors),
+                Err(stopped) => {
+                    app.stopped(stopped);
+                }
+            },
+        );
+    }
+
+    /// A record is on disk (and the ceremony at the seal if that was its last step): `done`
+    /// or the warnings it raised, then any error met going on to the seal.
+    fn after_record(&mut self, done: &str, warnings: &[String], errors: Vec<DriverError>) {
+        self.unrecorded = None;
+        self.recorded(done, warnings);
+        if let Some(e) = errors.into_iter().last() {
+            self.message = Some(err(e));
         }
-        if let Phase::Ceremony(s) = std::mem::replace(&mut self.phase, Phase::Gone) {
+    }
+
+    /// A record is on disk: `done`, or the policy warnings it raised (acknowledged in the
+    /// transcript).
+    fn recorded(&mut self, done: &str, warnings: &[String]) {
+        self.message = Some(if warnings.is_empty() {
+            ok(done)
+        } else {
+            Message {
+                error: true,
+                text: format!(
+                    "Warning (acknowledged in the transcript): {}",
+                    warnings.join("; ")
+                ),
+            }
+        });
+    }
+
+    /// A ceremony whose every step is recorded goes on with the seal.
+    fn start_sealing_if_done(&mut self) {
+        if let Some(e) = self.phase.seal_if_done().into_iter().last() {
+            self.message = Some(err(e));
+        }
+    }
+}
+
+impl Phase {
+    /// A ceremony whose every step is recorded becomes the seal (a rerun after an interrupted
+    /// or failed seal: the skips, the seal, its signatures and withdrawals recorded stand).
+    /// Reads the transcript: runs where the ceremony is (the worker, after a record). The
+    /// errors met reading what stands.
+    fn seal_if_done(&mut self) -> Vec<DriverError> {
+        let mut errors = Vec::new();
+        let done = matches!(self, Phase::Ceremony(s) if s.need() == Need::Done);
+        if !done {
+            return errors;
+        }
+        if let Phase::Ceremony(s) = std::mem::replace(self, Phase::Gone) {
             let sealers = s.sealers();
             // Skips recorded before an interruption stand.
             let skipped = s
@@ -2129,7 +2408,7 @@ impl App {
                 Ok(Some((hash, signed))) => (Some(hash), signed),
                 Ok(None) => (None, Vec::new()),
                 Err(e) => {
-                    self.message = Some(err(e));
+                    errors.push(e);
                     (None, Vec::new())
                 }
             };
@@ -2143,12 +2422,12 @@ impl App {
             let withdrawn = match s.seal_withdrawn() {
                 Ok(w) => w,
                 Err(e) => {
-                    self.message = Some(err(e));
+                    errors.push(e);
                     Vec::new()
                 }
             };
             let checkpoint = s.key_log_expected();
-            self.phase = Phase::Sealing {
+            *self = Phase::Sealing {
                 session: s,
                 sealers,
                 signers: Vec::new(),
@@ -2160,11 +2439,14 @@ impl App {
                 checkpoint,
             };
         }
+        errors
     }
+}
 
+impl App {
     fn run(&mut self, action: Pending) {
         match action {
-            Pending::Quit => self.quit = true,
+            Pending::Quit => self.stop(),
             Pending::Record { actor, event } => {
                 if matches!(*event, Event::ParametersCorrected { .. }) {
                     self.correcting = false;
@@ -2239,9 +2521,8 @@ impl App {
                 if !matches!(self.phase, Phase::Sealing { .. }) {
                     return;
                 }
-                self.submit(
-                    "writing the seal".into(),
-                    "the transcript".into(),
+                self.record_job(
+                    "the seal record".into(),
                     |phase| match phase {
                         Phase::Sealing {
                             session,
@@ -2251,33 +2532,36 @@ impl App {
                         } => session.write_seal(signers).map(|hash| *seal = Some(hash)),
                         _ => Err(moved_on()),
                     },
-                    |app, result| {
-                        app.message = Some(match result {
-                            Ok(()) => ok(
-                                "The seal is written: each keyholder checks its hash on screen and signs it in turn.",
-                            ),
-                            Err(e) => err(e),
-                        });
+                    |app, ()| {
+                        app.message = Some(ok(
+                            "The seal is written: each keyholder checks its hash on screen and signs it in turn.",
+                        ));
                     },
                 );
             }
             Pending::SealSignNow { who } => self.sign_seal(&who),
             Pending::WithdrawSealer { who, reason } => self.withdraw_sealer(&who, &reason),
             Pending::SkipSealer { who, reason } => {
-                if let Phase::Sealing {
-                    session, skipped, ..
-                } = &mut self.phase
-                {
-                    match session.skip_sealer(&who, &reason) {
-                        Ok(()) => {
-                            skipped.push(who.clone());
-                            self.message = Some(ok(format!(
-                                "{who} does not sign the seal: recorded in the transcript."
-                            )));
-                        }
-                        Err(e) => self.message = Some(err(e)),
-                    }
+                if !matches!(self.phase, Phase::Sealing { .. }) {
+                    return;
                 }
+                self.record_job(
+                    "the seal-skipped record".into(),
+                    move |phase| match phase {
+                        Phase::Sealing {
+                            session, skipped, ..
+                        } => session.skip_sealer(&who, &reason).map(|()| {
+                            skipped.push(who.clone());
+                            who
+                        }),
+                        _ => Err(moved_on()),
+                    },
+                    |app, who| {
+                        app.message = Some(ok(format!(
+                            "{who} does not sign the seal: recorded in the transcript."
+                        )));
+                    },
+                );
             }
             Pending::Export { medium } => {
                 let Phase::Ceremony(s) = &self.phase else {
@@ -2292,21 +2576,31 @@ impl App {
                     Some(m) => format!("the medium {}", m.display()),
                     None => "the workspace's export folder".into(),
                 };
+                let step = s.step();
+                // The files are written, read back, and the export recorded, in one job.
                 self.submit(
                     format!("writing {count} file{plural} and SHA256SUMS, reading them back"),
                     on,
-                    move |phase| match phase {
-                        Phase::Ceremony(s) => s.export_event(&files, medium.as_deref()),
-                        _ => Err(moved_on()),
+                    move |phase| {
+                        let Phase::Ceremony(s) = phase else {
+                            return Err(Stopped::Failed(moved_on()));
+                        };
+                        let (ev, reports) = s
+                            .export_event(&files, medium.as_deref())
+                            .map_err(Stopped::Failed)?;
+                        let what = record_name(&ev);
+                        let warnings = s
+                            .record("administrator", ev)
+                            .map_err(|e| Stopped::not_recorded(&step, what, e))?;
+                        let errors = phase.seal_if_done();
+                        Ok((reports, warnings, errors))
                     },
                     move |app, result| match result {
-                        Ok((ev, reports)) => {
+                        Ok((reports, warnings, errors)) => {
                             let safe = reports.iter().all(|r| r.safe_to_remove);
                             let dirs: Vec<&Path> =
                                 reports.iter().map(|r| r.dir.as_path()).collect();
-                            app.record(
-                                "administrator",
-                                ev,
+                            app.after_record(
                                 &format!(
                                     "{count} file{plural} and SHA256SUMS written to {}, read back and compared{}",
                                     export_places(&dirs),
@@ -2316,14 +2610,18 @@ impl App {
                                         "."
                                     }
                                 ),
+                                &warnings,
+                                errors,
                             );
                         }
-                        Err(e) => app.message = Some(err(e)),
+                        Err(stopped) => {
+                            app.stopped(stopped);
+                        }
                     },
                 );
             }
             Pending::Exception { witness, text } => {
-                let Phase::Ceremony(s) = &mut self.phase else {
+                let Phase::Ceremony(s) = &self.phase else {
                     self.message = Some(Message {
                         error: true,
                         text: "The ceremony is sealed; exceptions go on the paper form.".into(),
@@ -2335,10 +2633,8 @@ impl App {
                     witness: witness.clone(),
                     text,
                 };
-                match s.record(&witness, ev) {
-                    Ok(_) => self.message = Some(ok(format!("Exception by {witness} recorded."))),
-                    Err(e) => self.message = Some(err(e)),
-                }
+                let done = format!("Exception by {witness} recorded.");
+                self.record(&witness, ev, &done);
             }
         }
     }
@@ -2378,8 +2674,8 @@ impl App {
                     format!("generating the {key_type} key of {keyholder}"),
                     format!("token {expected}"),
                     move |phase| match phase {
-                        Phase::Ceremony(s) => s.generate_key_event(&kh, &kt, Some(&pin), None),
-                        _ => Err(moved_on()),
+                        Phase::Ceremony(s) => generate_and_record(s, &kh, &kt, &pin, None),
+                        _ => Err(Stopped::Failed(moved_on())),
                     },
                     move |app, result| {
                         if let Some(DriverError::WrongPin(_)) =
@@ -2409,13 +2705,14 @@ impl App {
                     format!("token {expected}"),
                     move |phase| {
                         let result = match phase {
-                            Phase::Ceremony(s) => s.generate_key_event(
+                            Phase::Ceremony(s) => generate_and_record(
+                                s,
                                 &keyholder,
                                 &key_type,
-                                Some(&held.0),
+                                &held.0,
                                 Some(&pin),
                             ),
-                            _ => Err(moved_on()),
+                            _ => Err(Stopped::Failed(moved_on())),
                         };
                         drop(pin);
                         // The PIN comes back (still in its buffer) for a management key
@@ -2464,7 +2761,7 @@ impl App {
                     format!("token {name}"),
                     move |phase| match phase {
                         Phase::Ceremony(s) => sign_with_one_token(s, &signer, &pin),
-                        _ => (Vec::new(), Some(moved_on())),
+                        _ => (Vec::new(), Some(Stopped::Failed(moved_on()))),
                     },
                     move |app, (signed, failure)| {
                         let left = app
@@ -2489,9 +2786,9 @@ impl App {
                                     next_key.short()
                                 )));
                             }
-                            (Some(e), _) => {
-                                let wrong_pin = matches!(e, DriverError::WrongPin(_));
-                                app.message = Some(err(e));
+                            (Some(stopped), _) => {
+                                let wrong_pin =
+                                    matches!(app.stopped(stopped), Some(DriverError::WrongPin(_)));
                                 if wrong_pin && signed.is_empty() {
                                     app.pin(retry_label, PinFor::Sign { who });
                                 }
@@ -2554,58 +2851,42 @@ impl App {
         }
     }
 
-    /// Record a generated key (`None`: recorded, the message says so, naming the PIV slot
-    /// `slot` it went into on a YubiKey) or show why not (the error, returned for the caller
-    /// to decide whether to ask again).
+    /// Show a generated key recorded (`None`: the message says so, naming the PIV slot `slot`
+    /// it went into on a YubiKey) or why not (the token's error is returned for the caller to
+    /// decide whether to ask again).
     fn generated(
         &mut self,
         keyholder: &str,
-        result: Result<Event, DriverError>,
+        result: Result<KeyRecorded, Stopped>,
         slot: Option<crate::signer::pkcs11::PivSlot>,
     ) -> Option<DriverError> {
-        match result {
-            Ok(ev) => {
-                let advisory = crate::transcript::display::advisory_warning(&ev)
-                    .map(|w| format!(". {w}"))
-                    .unwrap_or_default();
-                // What an interrupted generation left and the driver removed first: reported
-                // here, recorded with the key.
-                let found = self
-                    .session()
-                    .map(Session::pending_notes)
-                    .unwrap_or_default();
-                self.record(keyholder, ev, "");
-                if !self.message.as_ref().is_some_and(|m| m.error) {
-                    let id = self
-                        .session()
-                        .and_then(|s| {
-                            s.engine.generated_keys().last().map(|(w, _, k)| {
-                                crate::ceremony::engine::owned_key(k, w).key_id().0
-                            })
-                        })
-                        .unwrap_or_default();
-                    let place = slot.map_or_else(
-                        || "in the token".to_string(),
-                        |s| format!("in PIV slot {s} of the token"),
-                    );
-                    let before = found
-                        .iter()
-                        .map(|f| format!(". First {f} (recorded)"))
-                        .collect::<String>();
-                    self.message = Some(ok(format!(
-                        "Key of {keyholder} generated {place}, self-test passed: key id {id}{before}{advisory}"
-                    )));
-                }
-                None
-            }
-            Err(e) => {
-                self.message = Some(Message {
-                    error: true,
-                    text: e.to_string(),
-                });
-                Some(e)
-            }
+        let key = match result {
+            Ok(key) => key,
+            Err(stopped) => return self.stopped(stopped),
+        };
+        self.unrecorded = None;
+        if !key.warnings.is_empty() {
+            self.recorded("", &key.warnings);
+            return None;
         }
+        let place = slot.map_or_else(
+            || "in the token".to_string(),
+            |s| format!("in PIV slot {s} of the token"),
+        );
+        let before = key
+            .found
+            .iter()
+            .map(|f| format!(". First {f} (recorded)"))
+            .collect::<String>();
+        let advisory = key
+            .advisory
+            .map(|w| format!(". {w}"))
+            .unwrap_or_default();
+        self.message = Some(ok(format!(
+            "Key of {keyholder} generated {place}, self-test passed: key id {}{before}{advisory}",
+            key.id
+        )));
+        None
     }
 
     fn with_text(&mut self, purpose: TextFor, value: String) {
@@ -2830,35 +3111,43 @@ impl App {
     /// Withdraw `who` from the written seal: recorded, a new seal written; those who signed the
     /// superseded seal sign the new one.
     fn withdraw_sealer(&mut self, who: &str, reason: &str) {
-        let Phase::Sealing {
-            session,
-            signers,
-            seal,
-            sealed,
-            withdrawn,
-            earlier,
-            ..
-        } = &mut self.phase
-        else {
+        if !matches!(self.phase, Phase::Sealing { .. }) {
             return;
-        };
-        let key = signers
-            .iter()
-            .find(|(w, _)| w == who)
-            .map(|(_, s)| s.key_id());
-        match session.withdraw_sealer(who, key, reason) {
-            Ok(hash) => {
+        }
+        let (who, reason) = (who.to_string(), reason.to_string());
+        self.record_job(
+            "the seal-withdrawal record and the new seal".into(),
+            move |phase| {
+                let Phase::Sealing {
+                    session,
+                    signers,
+                    seal,
+                    sealed,
+                    withdrawn,
+                    earlier,
+                    ..
+                } = phase
+                else {
+                    return Err(moved_on());
+                };
+                let key = signers
+                    .iter()
+                    .find(|(w, _)| *w == who)
+                    .map(|(_, s)| s.key_id());
+                let hash = session.withdraw_sealer(&who, key, &reason)?;
                 *seal = Some(hash);
                 sealed.clear();
                 earlier.clear();
-                signers.retain(|(w, _)| w != who);
-                withdrawn.push((who.to_string(), reason.to_string()));
-                self.message = Some(ok(format!(
+                signers.retain(|(w, _)| *w != who);
+                withdrawn.push((who.clone(), reason));
+                Ok(who)
+            },
+            |app, who| {
+                app.message = Some(ok(format!(
                     "{who} is withdrawn from the seal (recorded). A new seal lists the others: each checks its hash and signs it."
                 )));
-            }
-            Err(e) => self.message = Some(err(e)),
-        }
+            },
+        );
     }
 
     /// `who` (logged in) signs the written seal (on the worker thread).
