@@ -16,7 +16,7 @@ use super::state::{
     TokenStatus, ViewState,
 };
 use super::view;
-use super::worker::{self, Job, JobDone, JobKind, Waited};
+use super::worker::{self, Abandon, Job, JobDone, JobKind, Waited};
 use crate::ceremony::engine::{
     CLOCK_TOLERANCE_SECONDS, Engine, Event, Need, ParamJson, parse_reference_time,
     show_clock_difference,
@@ -326,6 +326,8 @@ pub struct App {
     /// A record the transcript could not take (its write failed): on screen until a record
     /// is written, and said again when the UI ends.
     unrecorded: Option<NotRecorded>,
+    /// Set when the room stops the UI while a job runs: its work records nothing more.
+    abandon: Abandon,
 }
 
 /// A step that was not recorded: the step, the record, and why (the transcript's write failed,
@@ -402,6 +404,7 @@ fn sign_with_one_token(
     s: &mut Session,
     who: &str,
     pin: &Zeroizing<String>,
+    abandon: &Abandon,
 ) -> (Vec<String>, Option<Stopped>) {
     let mut signed = Vec::new();
     let first = s
@@ -421,11 +424,16 @@ fn sign_with_one_token(
             break;
         }
         let step = s.step();
-        let recorded = s.sign_event(who, Some(pin)).map_err(Stopped::Failed).and_then(|ev| {
-            let what = record_name(&ev);
-            s.record(who, ev)
-                .map_err(|e| Stopped::not_recorded(&step, what, e))
-        });
+        let recorded = s
+            .sign_event(who, Some(pin))
+            .map_err(Stopped::Failed)
+            .and_then(|ev| {
+                let what = record_name(&ev);
+                abandon
+                    .check(&what)
+                    .and_then(|()| s.record(who, ev))
+                    .map_err(|e| Stopped::not_recorded(&step, what, e))
+            });
         match recorded {
             Ok(_) => signed.push(role),
             Err(e) => return (signed, Some(e)),
@@ -453,6 +461,7 @@ fn generate_and_record(
     key_type: &str,
     pin: &Zeroizing<String>,
     management_key: Option<&Zeroizing<String>>,
+    abandon: &Abandon,
 ) -> Result<KeyRecorded, Stopped> {
     let step = s.step();
     let ev = s
@@ -461,8 +470,9 @@ fn generate_and_record(
     let advisory = crate::transcript::display::advisory_warning(&ev);
     let found = s.pending_notes();
     let what = record_name(&ev);
-    let warnings = s
-        .record(keyholder, ev)
+    let warnings = abandon
+        .check(&what)
+        .and_then(|()| s.record(keyholder, ev))
         .map_err(|e| Stopped::not_recorded(&step, what, e))?;
     let id = s
         .engine
@@ -550,6 +560,7 @@ impl App {
             applied: None,
             waiting_for_tokens: None,
             unrecorded: None,
+            abandon: Abandon::default(),
         };
         app.after_change();
         app
@@ -797,6 +808,7 @@ impl App {
                 "{e}; the same command continues the ceremony from the last record on disk"
             ));
         }
+        self.abandon.set();
         self.quit = true;
     }
 
@@ -2326,6 +2338,7 @@ impl App {
         };
         let step = s.step();
         let (actor, done) = (actor.to_string(), done.to_string());
+        let abandon = self.abandon.clone();
         self.submit_kind(
             (JobKind::Record, what, "the transcript".into()),
             move |phase| {
@@ -2334,8 +2347,9 @@ impl App {
                 };
                 let event = make(s).map_err(Stopped::Failed)?;
                 let what = record_name(&event);
-                let warnings = s
-                    .record(&actor, event)
+                let warnings = abandon
+                    .check(&what)
+                    .and_then(|()| s.record(&actor, event))
                     .map_err(|e| Stopped::not_recorded(&step, what, e))?;
                 Ok((warnings, phase.seal_if_done()))
             },
@@ -2578,6 +2592,7 @@ impl App {
                 };
                 let step = s.step();
                 // The files are written, read back, and the export recorded, in one job.
+                let abandon = self.abandon.clone();
                 self.submit(
                     format!("writing {count} file{plural} and SHA256SUMS, reading them back"),
                     on,
@@ -2589,8 +2604,9 @@ impl App {
                             .export_event(&files, medium.as_deref())
                             .map_err(Stopped::Failed)?;
                         let what = record_name(&ev);
-                        let warnings = s
-                            .record("administrator", ev)
+                        let warnings = abandon
+                            .check(&what)
+                            .and_then(|()| s.record("administrator", ev))
                             .map_err(|e| Stopped::not_recorded(&step, what, e))?;
                         let errors = phase.seal_if_done();
                         Ok((reports, warnings, errors))
@@ -2670,11 +2686,14 @@ impl App {
                 }
                 let retry_label = format!("{keyholder}: PIN of token {expected} (try again)");
                 let (kh, kt) = (keyholder.clone(), key_type.clone());
+                let abandon = self.abandon.clone();
                 self.submit(
                     format!("generating the {key_type} key of {keyholder}"),
                     format!("token {expected}"),
                     move |phase| match phase {
-                        Phase::Ceremony(s) => generate_and_record(s, &kh, &kt, &pin, None),
+                        Phase::Ceremony(s) => {
+                            generate_and_record(s, &kh, &kt, &pin, None, &abandon)
+                        }
                         _ => Err(Stopped::Failed(moved_on())),
                     },
                     move |app, result| {
@@ -2700,6 +2719,7 @@ impl App {
                 };
                 let expected = label_of(&self.tokens, &s.expected_token(&keyholder));
                 let slot = s.plan.piv_slot_for(&keyholder);
+                let abandon = self.abandon.clone();
                 self.submit(
                     format!("generating the {key_type} key of {keyholder} in PIV slot {slot}"),
                     format!("token {expected}"),
@@ -2711,6 +2731,7 @@ impl App {
                                 &key_type,
                                 &held.0,
                                 Some(&pin),
+                                &abandon,
                             ),
                             _ => Err(Stopped::Failed(moved_on())),
                         };
@@ -2756,11 +2777,12 @@ impl App {
                 }
                 let retry_label = format!("{who}: PIN of token {name} (try again)");
                 let signer = who.clone();
+                let abandon = self.abandon.clone();
                 self.submit(
                     format!("signing as {who}"),
                     format!("token {name}"),
                     move |phase| match phase {
-                        Phase::Ceremony(s) => sign_with_one_token(s, &signer, &pin),
+                        Phase::Ceremony(s) => sign_with_one_token(s, &signer, &pin, &abandon),
                         _ => (Vec::new(), Some(Stopped::Failed(moved_on()))),
                     },
                     move |app, (signed, failure)| {
@@ -2878,10 +2900,7 @@ impl App {
             .iter()
             .map(|f| format!(". First {f} (recorded)"))
             .collect::<String>();
-        let advisory = key
-            .advisory
-            .map(|w| format!(". {w}"))
-            .unwrap_or_default();
+        let advisory = key.advisory.map(|w| format!(". {w}")).unwrap_or_default();
         self.message = Some(ok(format!(
             "Key of {keyholder} generated {place}, self-test passed: key id {}{before}{advisory}",
             key.id
@@ -3826,6 +3845,12 @@ impl App {
         if let Some(w) = &self.welcome {
             v.welcome = Some(w.clone());
             v.keys = vec![key("Enter", "begin"), key("Ctrl-C", "stop")];
+        }
+        // A record the transcript could not take stays on screen over any other result.
+        if let Some(e) = &self.unrecorded
+            && !v.message.as_ref().is_some_and(|m| m.error)
+        {
+            v.message = Some(e.message());
         }
         // What the tokens are waited for: over the message once the wait is noticeable.
         let waited = self

@@ -22,6 +22,7 @@
 //! wiped when the work ends. A panic in the work is caught: the UI then ends with a message
 //! (the transcript holds every recorded step; the same command continues).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -29,6 +30,31 @@ use std::time::{Duration, Instant};
 use super::app::{App, Phase};
 use super::poller::TokenGate;
 use super::state::ViewState;
+use crate::driver::DriverError;
+
+/// Set when the room stops the UI while a job runs ("stop now?" confirmed): the job's work
+/// records nothing after that, as if the process had ended there (a key the token made
+/// meanwhile is found, reported and removed when the ceremony continues).
+#[derive(Clone, Debug, Default)]
+pub struct Abandon(Arc<AtomicBool>);
+
+impl Abandon {
+    /// The room stopped the UI.
+    pub(super) fn set(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// `Err` once the room stopped the UI: `what` is not recorded.
+    pub(super) fn check(&self, what: &str) -> Result<(), DriverError> {
+        if self.0.load(Ordering::SeqCst) {
+            Err(DriverError::Refused(format!(
+                "{what} was not recorded: the UI was stopped"
+            )))
+        } else {
+            Ok(())
+        }
+    }
+}
 
 /// What runs on the worker: the operation on the ceremony, giving what applies its result.
 pub(super) type Work = Box<dyn FnOnce(&mut Phase) -> Apply + Send>;
