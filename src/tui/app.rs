@@ -3059,21 +3059,16 @@ impl App {
             };
             return;
         };
-        // The workspace: as given, else on the chosen removable medium.
+        // The workspace: as given, else a folder on the chosen removable medium (made on the
+        // worker thread with the opening: a slow medium never freezes the screen).
         let chosen = match &ws {
-            Some(w) => Ok(w.clone()),
+            Some(w) => Ok((w.dir.clone(), false)),
             None => match self.media.get(self.medium) {
                 None => Err("Insert the removable medium that will hold the workspace (transcript and export); it is listed here once mounted.".to_string()),
-                Some(m) => {
-                    let dir = m.mount_point.join("conclave");
-                    std::fs::create_dir_all(&dir)
-                        .and_then(|()| dir.canonicalize())
-                        .map(|dir| Workspace { dir })
-                        .map_err(|e| format!("{}: {e}", dir.display()))
-                }
+                Some(m) => Ok((m.mount_point.join("conclave"), true)),
             },
         };
-        let workspace = match chosen {
+        let (workspace, make) = match chosen {
             Ok(w) => w,
             Err(text) => {
                 self.message = Some(Message { error: true, text });
@@ -3119,7 +3114,17 @@ impl App {
         self.submit(
             format!("opening the ceremony {name}"),
             "the tokens' PKCS#11 module".into(),
-            move |_| Session::open(&workspace, &name, text, &opened_from, Some(plan_copy)),
+            move |_| {
+                let workspace = if make {
+                    std::fs::create_dir_all(&workspace)
+                        .and_then(|()| workspace.canonicalize())
+                        .map(|dir| Workspace { dir })
+                        .map_err(|e| DriverError::Io(format!("{}: {e}", workspace.display())))?
+                } else {
+                    Workspace { dir: workspace }
+                };
+                Session::open(&workspace, &name, text, &opened_from, Some(plan_copy))
+            },
             |app, opened| match opened {
                 Ok(opened) => app.show_opened(opened, false),
                 Err(e) => app.message = Some(err(e)),
