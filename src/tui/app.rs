@@ -3355,7 +3355,6 @@ impl App {
                 value: buf.clone(),
             },
         };
-        let key = |k: &str, w: &str| (k.to_string(), w.to_string());
         if let Some(q) = &self.qr {
             v.qr = Some(QrOverlay {
                 lines: q.lines.clone(),
@@ -3370,482 +3369,14 @@ impl App {
         }
         match &self.phase {
             Phase::Gone => {}
-            Phase::Choose { scripts, ws, .. } => {
-                let workspace = match ws {
-                    Some(w) => w.dir.display().to_string(),
-                    None => match self.media.get(self.medium) {
-                        Some(m) => format!(
-                            "{}/conclave on {} (w: another medium)",
-                            m.mount_point.display(),
-                            describe_medium(m).split(" at ").next().unwrap_or_default()
-                        ),
-                        None => "insert the removable medium for the workspace".to_string(),
-                    },
-                };
-                v.ceremony = "choose a ceremony".into();
-                v.progress = "start".into();
-                v.actor = "administrator".into();
-                v.title = "Ceremony".into();
-                v.screen = Screen::Choose {
-                    scripts: scripts
-                        .iter()
-                        .map(|(n, t, p, _)| (n.clone(), t.clone(), p.clone()))
-                        .collect(),
-                    selected: self.selected,
-                    workspace,
-                };
-                v.keys = vec![
-                    key("↑↓", "choose"),
-                    key("Enter", "open"),
-                    key("Ctrl-C", "quit"),
-                ];
-            }
+            Phase::Choose { scripts, ws, .. } => self.choose_view(&mut v, scripts, ws),
             Phase::Summary {
                 report,
                 checks,
                 failed,
-            } => {
-                v.ceremony = report
-                    .transcript
-                    .file_name()
-                    .map(|n| {
-                        n.to_string_lossy()
-                            .trim_end_matches(".transcript.jsonl")
-                            .to_string()
-                    })
-                    .unwrap_or_default();
-                v.actor = "everyone".into();
-                if failed.is_empty() {
-                    v.progress = "complete".into();
-                    v.title = "Sealed: the ceremony is complete".into();
-                } else {
-                    v.progress = "check FAILED".into();
-                    v.title = "Sealed, but a check FAILED: the ceremony is NOT complete".into();
-                }
-                let seal = hex::decode(&report.seal).unwrap_or_default();
-                let qr = QrMatrix::encode(&report.seal, 0)
-                    .map(|m| m.to_terminal(1).lines().map(str::to_string).collect())
-                    .unwrap_or_default();
-                let mut lines = checks.clone();
-                lines.push(String::new());
-                lines.push(format!("Exported to {}:", report.export_dir.display()));
-                lines.push(format!("  {}", report.exported.join(", ")));
-                lines.push(format!("Transcript: {}", report.transcript.display()));
-                v.screen = Screen::Summary {
-                    seal_hex: hex_groups(&seal),
-                    seal_words: pgp_words(&seal).join(" "),
-                    seal_qr: qr,
-                    lines,
-                };
-                v.keys = vec![key("r", "exported files as QR codes"), key("q", "quit")];
-            }
-            Phase::Sealing {
-                session,
-                sealers,
-                signers,
-                skipped,
-                seal,
-                sealed,
-                withdrawn,
-                earlier,
-                checkpoint,
-            } => {
-                header(&mut v, session);
-                v.title = "Seal signatures".into();
-                let hash: Vec<DigestRow> = seal.iter().map(|h| seal_row(h)).collect();
-                v.instructions = if seal.is_none() {
-                    "Each keyholder logs in to their token (or is skipped); then the seal is written and its hash shown before anyone signs.".into()
-                } else {
-                    "The seal is written: each keyholder checks its hash and signs it with their token, in turn.".into()
-                };
-                let next = self.phase.next_sealer();
-                let rows: Vec<SignerRow> = sealers
-                    .iter()
-                    .map(|w| {
-                        let logged_in = signers.iter().any(|(s, _)| s == w);
-                        let signed = sealed.contains(w);
-                        let status = if earlier.contains(w) {
-                            let then = "signed the seal before the interruption";
-                            if logged_in {
-                                format!("{then}; logged in for the key-event log")
-                            } else if skipped.contains(w) {
-                                format!("{then}; does not sign the key-event log")
-                            } else if *checkpoint {
-                                format!("{then}; logs in for the key-event log")
-                            } else {
-                                then.into()
-                            }
-                        } else if signed {
-                            "signed the seal".into()
-                        } else if let Some((_, why)) = withdrawn.iter().find(|(k, _)| k == w) {
-                            format!("withdrawn from the seal (recorded): {why}")
-                        } else if skipped.contains(w) {
-                            match session.engine.seal_skipped().iter().find(|(k, _)| k == w) {
-                                Some((_, why)) => format!("skipped (recorded): {why}"),
-                                None => "skipped: does not sign the seal".into(),
-                            }
-                        } else if seal.is_some() {
-                            "to sign the seal".into()
-                        } else if logged_in {
-                            "logged in: signs once the seal is written".into()
-                        } else {
-                            "to log in for the seal".into()
-                        };
-                        SignerRow {
-                            keyholder: w.clone(),
-                            status,
-                            done: signed || (seal.is_none() && logged_in),
-                        }
-                    })
-                    .collect();
-                match next {
-                    Some(who) => {
-                        let expected = match &self.sealing {
-                            Some((w, Some(t))) if w == who => t.serial.clone(),
-                            _ => session.expected_token(who),
-                        };
-                        let (status, present) = token_status(&self.tokens, &expected, who);
-                        let expected = present
-                            .iter()
-                            .find(|r| r.expected)
-                            .map_or(expected, |r| r.label.clone());
-                        let written = seal.is_some();
-                        let login_only = earlier.contains(who);
-                        v.screen = Screen::Token {
-                            keyholder: who.clone(),
-                            purpose: if login_only {
-                                "log in to sign the key-event log (the seal is signed)".into()
-                            } else if written {
-                                "check the seal hash, then sign the seal".into()
-                            } else {
-                                "log in for the seal (nothing is signed yet)".into()
-                            },
-                            expected,
-                            present,
-                            status,
-                            meters: Vec::new(),
-                            signers: rows,
-                            digests: hash,
-                        };
-                        v.keys = if login_only {
-                            vec![
-                                key("Enter", "log in"),
-                                key("s", "skip this keyholder"),
-                                key("?", "help"),
-                            ]
-                        } else if written {
-                            vec![
-                                key("Enter", "sign the seal"),
-                                key("w", "withdraw this keyholder"),
-                                key("?", "help"),
-                            ]
-                        } else {
-                            vec![
-                                key("Enter", "log in"),
-                                key("s", "skip this keyholder"),
-                                key("?", "help"),
-                            ]
-                        };
-                    }
-                    None => {
-                        v.screen = Screen::Seal {
-                            artifacts: session
-                                .engine
-                                .export_files()
-                                .into_iter()
-                                .map(|(n, _)| n)
-                                .collect(),
-                            hash,
-                        };
-                        if seal.is_none() {
-                            v.instructions = "Every keyholder has answered: write the seal, listing those logged in as its signers.".into();
-                            v.keys = vec![key("Enter", "write the seal"), key("?", "help")];
-                        } else {
-                            v.instructions = "Every listed keyholder has signed the seal: finish (key-event log, transcript export, checks).".into();
-                            v.keys = vec![key("Enter", "finish"), key("?", "help")];
-                        }
-                    }
-                }
-            }
-            Phase::Ceremony(s) => {
-                header(&mut v, s);
-                let need = s.need();
-                let enter = |what: &str| key("Enter", what);
-                let common = [key("?", "help"), key("!", "exception")];
-                v.screen = match need {
-                    Need::Done => Screen::Blank,
-                    Need::Parameters => {
-                        v.title = "Parameters".into();
-                        v.instructions = "The administrator reads each parameter aloud; the room agrees before they are recorded.".into();
-                        v.progress = "before step 1".into();
-                        v.keys = vec![key("↑↓", "select"), key("e", "edit"), enter("record")];
-                        self.parameter_screen(s)
-                    }
-                    Need::Acknowledge {
-                        prompt,
-                        record_text,
-                    } => {
-                        v.keys = if record_text {
-                            vec![key("e", "type"), enter("confirm")]
-                        } else {
-                            vec![enter("confirm")]
-                        };
-                        // The first step asks to read the purpose aloud: it is on screen
-                        // (the welcome that showed it is gone, or never shown on a resume).
-                        let prompt = match s.script.steps.first() {
-                            Some(first) if first.id == s.step() => format!(
-                                "Purpose, read aloud: {}\n\n{prompt}",
-                                s.script
-                                    .purpose
-                                    .split_whitespace()
-                                    .collect::<Vec<_>>()
-                                    .join(" ")
-                            ),
-                            _ => prompt,
-                        };
-                        Screen::Acknowledge {
-                            prompt,
-                            record_text,
-                            text: self.ack_text.clone(),
-                        }
-                    }
-                    Need::AirgapCheck => {
-                        v.keys = vec![enter("record the check")];
-                        match s.airgap_event() {
-                            Event::AirgapChecked {
-                                interfaces, radios, ..
-                            } => Screen::Airgap { interfaces, radios },
-                            _ => Screen::Blank,
-                        }
-                    }
-                    Need::ClockConfirm => {
-                        v.keys = vec![key("e", "type the reference time"), enter("confirm")];
-                        Screen::Clock {
-                            now: s.machine_time(),
-                            reference: self.reference_text.clone(),
-                        }
-                    }
-                    Need::RollCall {
-                        keyholders,
-                        witnesses,
-                    } => {
-                        v.keys = vec![key("↑↓", "select"), key("e", "edit"), enter("record")];
-                        Screen::RollCall {
-                            fields: self.roll.clone(),
-                            selected: self.selected,
-                            min_keyholders: keyholders,
-                            min_witnesses: witnesses,
-                        }
-                    }
-                    Need::LoadMetadata => {
-                        v.keys = vec![enter("load")];
-                        Screen::Load { what: "The current root and targets metadata (root chain verified from the first root).".into(), source: s.ws.export().display().to_string(), keys: Vec::new() }
-                    }
-                    Need::ImportRequests => {
-                        v.keys = vec![enter("import")];
-                        Screen::Load {
-                            what: "Developers' key requests (one JSON file per project).".into(),
-                            source: s.ws.input().join("requests").display().to_string(),
-                            keys: Vec::new(),
-                        }
-                    }
-                    Need::ImportTargets => {
-                        v.keys = vec![enter("import")];
-                        Screen::Load {
-                            what: "Target files to publish: the manifest (path, action, custom) and the files it names.".into(),
-                            source: s.ws.input().join(crate::ceremony::publish::MANIFEST_FILE).display().to_string(),
-                            keys: Vec::new(),
-                        }
-                    }
-                    Need::ImportLayout { file } => {
-                        v.keys = vec![enter("import")];
-                        Screen::Load {
-                            what: "The in-toto layout to sign (unsigned; a metablock or a DSSE envelope).".into(),
-                            source: s.ws.input().join(file).display().to_string(),
-                            keys: Vec::new(),
-                        }
-                    }
-                    Need::ImportEvent { event, known_good } => {
-                        v.keys = vec![enter("import and review")];
-                        Screen::Load {
-                            what: format!(
-                                "A tuf-on-ci signing event ({event}/) and the known-good metadata ({known_good}/): the known-good root chain is verified and tuf-on-ci's CI rules are checked before any PIN."
-                            ),
-                            source: s.ws.input().display().to_string(),
-                            keys: Vec::new(),
-                        }
-                    }
-                    Need::ImportPending { file, trusted_root } => {
-                        v.keys = vec![enter("import and review")];
-                        Screen::Load {
-                            what: format!(
-                                "RSTUF's pending file (GET /api/v1/metadata/sign/) and the root this appliance trusts ({trusted_root}, confirmed by parameter {}): the pending file's trusted_root must be that root or its next version signed by it; the pending root is reviewed against it, and refused before any PIN when it cannot become a valid update.",
-                                crate::ceremony::engine::TRUSTED_ROOT_SHA256
-                            ),
-                            source: s.ws.input().join(file).display().to_string(),
-                            keys: Vec::new(),
-                        }
-                    }
-                    Need::ImportKeys { roles } => {
-                        v.keys = vec![enter("confirm and record")];
-                        Screen::Load {
-                            what: format!("Public keys of the online roles: {}.", roles.join(", ")),
-                            source: s.ws.input().display().to_string(),
-                            keys: s.online_key_ids(),
-                        }
-                    }
-                    Need::GenerateKey {
-                        keyholder,
-                        key_type,
-                    } => {
-                        let expected = s.expected_token(&keyholder);
-                        let (status, present) = token_status(&self.tokens, &expected, &keyholder);
-                        // Shown by its label once the expected token (label or serial) is there.
-                        let expected = present
-                            .iter()
-                            .find(|r| r.expected)
-                            .map_or(expected, |r| r.label.clone());
-                        v.keys = vec![
-                            enter("generate the key"),
-                            key("t", "choose another token"),
-                            key("a", "assign it"),
-                        ];
-                        Screen::Token {
-                            keyholder,
-                            purpose: format!("generate a key of type {key_type} inside the token"),
-                            expected,
-                            present,
-                            status,
-                            meters: Vec::new(),
-                            signers: Vec::new(),
-                            digests: Vec::new(),
-                        }
-                    }
-                    Need::Propose => {
-                        v.keys = vec![enter("build the proposal")];
-                        Screen::Propose
-                    }
-                    Need::Review { digests } => {
-                        let review = self.review(&s.engine);
-                        let (lines, pane) = match &review.summary {
-                            None => (review.lines.clone(), ReviewPane::Changes),
-                            Some(_) if self.review_list => {
-                                (review.lines.clone(), ReviewPane::FullList)
-                            }
-                            Some(summary) => (
-                                summary.clone(),
-                                ReviewPane::Summary {
-                                    confirmed: self.request_set_confirmed,
-                                },
-                            ),
-                        };
-                        v.keys = match pane {
-                            ReviewPane::Changes => {
-                                vec![key("↑↓ PgUp PgDn", "scroll"), enter("approve")]
-                            }
-                            ReviewPane::Summary { .. } => vec![
-                                key("↑↓ PgDn", "scroll"),
-                                key("l", "full list"),
-                                key("d", "digest matches"),
-                                enter("approve"),
-                            ],
-                            ReviewPane::FullList => vec![
-                                key("↑↓ PgDn Home End", "scroll"),
-                                key("/ n", "find"),
-                                key("l", "summary"),
-                            ],
-                        };
-                        Screen::Review {
-                            lines,
-                            digests: digest_rows(s, &digests),
-                            scroll: self.scroll,
-                            pane,
-                        }
-                    }
-                    Need::Sign { pending, meters } => {
-                        let met = !meters.is_empty() && meters.values().all(|m| m.verified());
-                        let meters = meter_rows(s, &meters);
-                        let signers = signer_rows(s);
-                        match pending.first() {
-                            None => {
-                                v.keys = vec![enter("close signing")];
-                                Screen::SigningDone { meters, signers }
-                            }
-                            Some(who) if met => {
-                                v.keys = vec![
-                                    enter("sign"),
-                                    key("c", "close signing (thresholds met)"),
-                                    key("s", "skip"),
-                                ];
-                                self.token_screen(s, who, meters, signers)
-                            }
-                            Some(who) => {
-                                v.keys = vec![enter("sign"), key("s", "skip (dead token)")];
-                                self.token_screen(s, who, meters, signers)
-                            }
-                        }
-                    }
-                    Need::Verify => {
-                        v.keys = vec![enter("verify")];
-                        Screen::Verify {
-                            meters: meter_rows(s, &s.engine.meters()),
-                        }
-                    }
-                    Need::Export { files } => {
-                        v.keys = vec![key("↑↓", "destination"), enter("export")];
-                        let mut destinations = vec![format!(
-                            "workspace export folder {}",
-                            s.ws.export().display()
-                        )];
-                        destinations.extend(self.media.iter().map(describe_medium));
-                        Screen::Export {
-                            files: files
-                                .iter()
-                                .map(|(n, b)| {
-                                    use sha2::Digest;
-                                    (n.clone(), b.len(), hex::encode(sha2::Sha256::digest(b)))
-                                })
-                                .collect(),
-                            destinations,
-                            selected: self.selected,
-                        }
-                    }
-                    Need::Seal => {
-                        v.keys = vec![enter("seal")];
-                        Screen::Seal {
-                            artifacts: s
-                                .engine
-                                .export_files()
-                                .into_iter()
-                                .map(|(n, _)| n)
-                                .collect(),
-                            hash: Vec::new(),
-                        }
-                    }
-                };
-                v.keys.extend(common);
-                if self.correcting {
-                    v.title = "Correct the parameters".into();
-                    v.instructions = format!(
-                        "No key is generated yet: a recorded value can be corrected (the correction is recorded in the transcript). Esc goes back to step {}.",
-                        s.step()
-                    );
-                    v.keys = vec![
-                        key("↑↓", "select"),
-                        key("e", "edit"),
-                        key("Enter", "record the correction"),
-                        key("Esc", "back"),
-                    ];
-                    v.screen = self.parameter_screen(s);
-                } else if s.engine.correction_closed().is_none()
-                    && !matches!(s.need(), Need::Parameters | Need::Done)
-                {
-                    // Before the two keys of every screen (help, exception), so an 80-column
-                    // line keeps it.
-                    let at = v.keys.len().saturating_sub(2);
-                    v.keys.insert(at, key("Esc", "parameters"));
-                }
-            }
+            } => summary_view(&mut v, report, checks, failed),
+            Phase::Sealing { .. } => self.sealing_view(&mut v),
+            Phase::Ceremony(s) => self.ceremony_view(&mut v, s),
         }
         if let Some(w) = &self.welcome {
             v.welcome = Some(w.clone());
@@ -3868,6 +3399,549 @@ impl App {
             v.message = Some(ok(note));
         }
         v
+    }
+
+    /// The script choice (`conclave tui` without `--script`).
+    fn choose_view(
+        &self,
+        v: &mut ViewState,
+        scripts: &[(String, String, String, &'static str)],
+        ws: &Option<Workspace>,
+    ) {
+        let workspace = match ws {
+            Some(w) => w.dir.display().to_string(),
+            None => match self.media.get(self.medium) {
+                Some(m) => format!(
+                    "{}/conclave on {} (w: another medium)",
+                    m.mount_point.display(),
+                    describe_medium(m).split(" at ").next().unwrap_or_default()
+                ),
+                None => "insert the removable medium for the workspace".to_string(),
+            },
+        };
+        v.ceremony = "choose a ceremony".into();
+        v.progress = "start".into();
+        v.actor = "administrator".into();
+        v.title = "Ceremony".into();
+        v.screen = Screen::Choose {
+            scripts: scripts
+                .iter()
+                .map(|(n, t, p, _)| (n.clone(), t.clone(), p.clone()))
+                .collect(),
+            selected: self.selected,
+            workspace,
+        };
+        v.keys = vec![
+            key("↑↓", "choose"),
+            key("Enter", "open"),
+            key("Ctrl-C", "quit"),
+        ];
+    }
+
+    /// The seal: each keyholder logs in (or is skipped), the seal is written, each signs it.
+    fn sealing_view(&self, v: &mut ViewState) {
+        let Phase::Sealing {
+            session,
+            sealers,
+            signers,
+            skipped,
+            seal,
+            sealed,
+            withdrawn,
+            earlier,
+            checkpoint,
+        } = &self.phase
+        else {
+            return;
+        };
+        v.title = "Seal signatures".into();
+        let hash: Vec<DigestRow> = seal.iter().map(|h| seal_row(h)).collect();
+        v.instructions = if seal.is_none() {
+            "Each keyholder logs in to their token (or is skipped); then the seal is written and its hash shown before anyone signs.".into()
+        } else {
+            "The seal is written: each keyholder checks its hash and signs it with their token, in turn.".into()
+        };
+        let next = self.phase.next_sealer();
+        let rows: Vec<SignerRow> = sealers
+            .iter()
+            .map(|w| {
+                let logged_in = signers.iter().any(|(s, _)| s == w);
+                let signed = sealed.contains(w);
+                let status = if earlier.contains(w) {
+                    let then = "signed the seal before the interruption";
+                    if logged_in {
+                        format!("{then}; logged in for the key-event log")
+                    } else if skipped.contains(w) {
+                        format!("{then}; does not sign the key-event log")
+                    } else if *checkpoint {
+                        format!("{then}; logs in for the key-event log")
+                    } else {
+                        then.into()
+                    }
+                } else if signed {
+                    "signed the seal".into()
+                } else if let Some((_, why)) = withdrawn.iter().find(|(k, _)| k == w) {
+                    format!("withdrawn from the seal (recorded): {why}")
+                } else if skipped.contains(w) {
+                    match session.engine.seal_skipped().iter().find(|(k, _)| k == w) {
+                        Some((_, why)) => format!("skipped (recorded): {why}"),
+                        None => "skipped: does not sign the seal".into(),
+                    }
+                } else if seal.is_some() {
+                    "to sign the seal".into()
+                } else if logged_in {
+                    "logged in: signs once the seal is written".into()
+                } else {
+                    "to log in for the seal".into()
+                };
+                SignerRow {
+                    keyholder: w.clone(),
+                    status,
+                    done: signed || (seal.is_none() && logged_in),
+                }
+            })
+            .collect();
+        match next {
+            Some(who) => {
+                let expected = match &self.sealing {
+                    Some((w, Some(t))) if w == who => t.serial.clone(),
+                    _ => session.expected_token(who),
+                };
+                let (status, present) = token_status(&self.tokens, &expected, who);
+                let expected = present
+                    .iter()
+                    .find(|r| r.expected)
+                    .map_or(expected, |r| r.label.clone());
+                let written = seal.is_some();
+                let login_only = earlier.contains(who);
+                v.screen = Screen::Token {
+                    keyholder: who.clone(),
+                    purpose: if login_only {
+                        "log in to sign the key-event log (the seal is signed)".into()
+                    } else if written {
+                        "check the seal hash, then sign the seal".into()
+                    } else {
+                        "log in for the seal (nothing is signed yet)".into()
+                    },
+                    expected,
+                    present,
+                    status,
+                    meters: Vec::new(),
+                    signers: rows,
+                    digests: hash,
+                };
+                v.keys = if login_only {
+                    vec![
+                        key("Enter", "log in"),
+                        key("s", "skip this keyholder"),
+                        key("?", "help"),
+                    ]
+                } else if written {
+                    vec![
+                        key("Enter", "sign the seal"),
+                        key("w", "withdraw this keyholder"),
+                        key("?", "help"),
+                    ]
+                } else {
+                    vec![
+                        key("Enter", "log in"),
+                        key("s", "skip this keyholder"),
+                        key("?", "help"),
+                    ]
+                };
+            }
+            None => {
+                v.screen = Screen::Seal {
+                    artifacts: session
+                        .engine
+                        .export_files()
+                        .into_iter()
+                        .map(|(n, _)| n)
+                        .collect(),
+                    hash,
+                };
+                if seal.is_none() {
+                    v.instructions = "Every keyholder has answered: write the seal, listing those logged in as its signers.".into();
+                    v.keys = vec![key("Enter", "write the seal"), key("?", "help")];
+                } else {
+                    v.instructions = "Every listed keyholder has signed the seal: finish (key-event log, transcript export, checks).".into();
+                    v.keys = vec![key("Enter", "finish"), key("?", "help")];
+                }
+            }
+        }
+    }
+
+    /// A step of the ceremony: its screen and keys, or the parameter editor opened to correct.
+    fn ceremony_view(&self, v: &mut ViewState, s: &Session) {
+        header(v, s);
+        let common = [key("?", "help"), key("!", "exception")];
+        v.screen = self.need_screen(v, s, s.need());
+        v.keys.extend(common);
+        if self.correcting {
+            v.title = "Correct the parameters".into();
+            v.instructions = format!(
+                "No key is generated yet: a recorded value can be corrected (the correction is recorded in the transcript). Esc goes back to step {}.",
+                s.step()
+            );
+            v.keys = vec![
+                key("↑↓", "select"),
+                key("e", "edit"),
+                key("Enter", "record the correction"),
+                key("Esc", "back"),
+            ];
+            v.screen = self.parameter_screen(s);
+        } else if s.engine.correction_closed().is_none()
+            && !matches!(s.need(), Need::Parameters | Need::Done)
+        {
+            // Before the two keys of every screen (help, exception), so an 80-column
+            // line keeps it.
+            let at = v.keys.len().saturating_sub(2);
+            v.keys.insert(at, key("Esc", "parameters"));
+        }
+    }
+
+    /// The screen of the step waiting for `need`, and its keys.
+    fn need_screen(&self, v: &mut ViewState, s: &Session, need: Need) -> Screen {
+        let enter = |what: &str| key("Enter", what);
+        match need {
+            Need::Done => Screen::Blank,
+            Need::Parameters
+            | Need::Acknowledge { .. }
+            | Need::AirgapCheck
+            | Need::ClockConfirm
+            | Need::RollCall { .. } => self.room_screen(v, s, need),
+            Need::LoadMetadata
+            | Need::ImportRequests
+            | Need::ImportTargets
+            | Need::ImportLayout { .. }
+            | Need::ImportEvent { .. }
+            | Need::ImportPending { .. }
+            | Need::ImportKeys { .. } => input_screen(v, s, need),
+            Need::GenerateKey {
+                keyholder,
+                key_type,
+            } => {
+                let expected = s.expected_token(&keyholder);
+                let (status, present) = token_status(&self.tokens, &expected, &keyholder);
+                // Shown by its label once the expected token (label or serial) is there.
+                let expected = present
+                    .iter()
+                    .find(|r| r.expected)
+                    .map_or(expected, |r| r.label.clone());
+                v.keys = vec![
+                    enter("generate the key"),
+                    key("t", "choose another token"),
+                    key("a", "assign it"),
+                ];
+                Screen::Token {
+                    keyholder,
+                    purpose: format!("generate a key of type {key_type} inside the token"),
+                    expected,
+                    present,
+                    status,
+                    meters: Vec::new(),
+                    signers: Vec::new(),
+                    digests: Vec::new(),
+                }
+            }
+            Need::Propose => {
+                v.keys = vec![enter("build the proposal")];
+                Screen::Propose
+            }
+            Need::Review { digests } => self.review_screen(v, s, &digests),
+            Need::Sign { pending, meters } => self.sign_screen(v, s, &pending, &meters),
+            Need::Verify => {
+                v.keys = vec![enter("verify")];
+                Screen::Verify {
+                    meters: meter_rows(s, &s.engine.meters()),
+                }
+            }
+            Need::Export { files } => {
+                v.keys = vec![key("↑↓", "destination"), enter("export")];
+                let mut destinations = vec![format!(
+                    "workspace export folder {}",
+                    s.ws.export().display()
+                )];
+                destinations.extend(self.media.iter().map(describe_medium));
+                Screen::Export {
+                    files: files
+                        .iter()
+                        .map(|(n, b)| {
+                            use sha2::Digest;
+                            (n.clone(), b.len(), hex::encode(sha2::Sha256::digest(b)))
+                        })
+                        .collect(),
+                    destinations,
+                    selected: self.selected,
+                }
+            }
+            Need::Seal => {
+                v.keys = vec![enter("seal")];
+                Screen::Seal {
+                    artifacts: s
+                        .engine
+                        .export_files()
+                        .into_iter()
+                        .map(|(n, _)| n)
+                        .collect(),
+                    hash: Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// The room's steps: parameters, acknowledgements, air-gap check, clock, roll call.
+    fn room_screen(&self, v: &mut ViewState, s: &Session, need: Need) -> Screen {
+        let enter = |what: &str| key("Enter", what);
+        match need {
+            Need::Parameters => {
+                v.title = "Parameters".into();
+                v.instructions = "The administrator reads each parameter aloud; the room agrees before they are recorded.".into();
+                v.progress = "before step 1".into();
+                v.keys = vec![key("↑↓", "select"), key("e", "edit"), enter("record")];
+                self.parameter_screen(s)
+            }
+            Need::Acknowledge {
+                prompt,
+                record_text,
+            } => {
+                v.keys = if record_text {
+                    vec![key("e", "type"), enter("confirm")]
+                } else {
+                    vec![enter("confirm")]
+                };
+                // The first step asks to read the purpose aloud: it is on screen
+                // (the welcome that showed it is gone, or never shown on a resume).
+                let prompt = match s.script.steps.first() {
+                    Some(first) if first.id == s.step() => format!(
+                        "Purpose, read aloud: {}\n\n{prompt}",
+                        s.script
+                            .purpose
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                    _ => prompt,
+                };
+                Screen::Acknowledge {
+                    prompt,
+                    record_text,
+                    text: self.ack_text.clone(),
+                }
+            }
+            Need::AirgapCheck => {
+                v.keys = vec![enter("record the check")];
+                match s.airgap_event() {
+                    Event::AirgapChecked {
+                        interfaces, radios, ..
+                    } => Screen::Airgap { interfaces, radios },
+                    _ => Screen::Blank,
+                }
+            }
+            Need::ClockConfirm => {
+                v.keys = vec![key("e", "type the reference time"), enter("confirm")];
+                Screen::Clock {
+                    now: s.machine_time(),
+                    reference: self.reference_text.clone(),
+                }
+            }
+            Need::RollCall {
+                keyholders,
+                witnesses,
+            } => {
+                v.keys = vec![key("↑↓", "select"), key("e", "edit"), enter("record")];
+                Screen::RollCall {
+                    fields: self.roll.clone(),
+                    selected: self.selected,
+                    min_keyholders: keyholders,
+                    min_witnesses: witnesses,
+                }
+            }
+            _ => Screen::Blank,
+        }
+    }
+
+    /// The review of the proposal (or its summary and full list), and its keys.
+    fn review_screen(
+        &self,
+        v: &mut ViewState,
+        s: &Session,
+        digests: &BTreeMap<String, String>,
+    ) -> Screen {
+        let enter = |what: &str| key("Enter", what);
+        let review = self.review(&s.engine);
+        let (lines, pane) = match &review.summary {
+            None => (review.lines.clone(), ReviewPane::Changes),
+            Some(_) if self.review_list => (review.lines.clone(), ReviewPane::FullList),
+            Some(summary) => (
+                summary.clone(),
+                ReviewPane::Summary {
+                    confirmed: self.request_set_confirmed,
+                },
+            ),
+        };
+        v.keys = match pane {
+            ReviewPane::Changes => {
+                vec![key("↑↓ PgUp PgDn", "scroll"), enter("approve")]
+            }
+            ReviewPane::Summary { .. } => vec![
+                key("↑↓ PgDn", "scroll"),
+                key("l", "full list"),
+                key("d", "digest matches"),
+                enter("approve"),
+            ],
+            ReviewPane::FullList => vec![
+                key("↑↓ PgDn Home End", "scroll"),
+                key("/ n", "find"),
+                key("l", "summary"),
+            ],
+        };
+        Screen::Review {
+            lines,
+            digests: digest_rows(s, digests),
+            scroll: self.scroll,
+            pane,
+        }
+    }
+
+    /// The signing step: the next keyholder's token, the meters and the signers.
+    fn sign_screen(
+        &self,
+        v: &mut ViewState,
+        s: &Session,
+        pending: &[String],
+        meters: &BTreeMap<String, ThresholdResult>,
+    ) -> Screen {
+        let enter = |what: &str| key("Enter", what);
+        let met = !meters.is_empty() && meters.values().all(|m| m.verified());
+        let meters = meter_rows(s, meters);
+        let signers = signer_rows(s);
+        match pending.first() {
+            None => {
+                v.keys = vec![enter("close signing")];
+                Screen::SigningDone { meters, signers }
+            }
+            Some(who) if met => {
+                v.keys = vec![
+                    enter("sign"),
+                    key("c", "close signing (thresholds met)"),
+                    key("s", "skip"),
+                ];
+                self.token_screen(s, who, meters, signers)
+            }
+            Some(who) => {
+                v.keys = vec![enter("sign"), key("s", "skip (dead token)")];
+                self.token_screen(s, who, meters, signers)
+            }
+        }
+    }
+}
+
+/// A key and what it does, for the key line.
+fn key(k: &str, w: &str) -> (String, String) {
+    (k.to_string(), w.to_string())
+}
+
+/// The summary of a finished ceremony: the seal read aloud, the checks, where it went.
+fn summary_view(v: &mut ViewState, report: &CeremonyReport, checks: &[String], failed: &[String]) {
+    v.ceremony = report
+        .transcript
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .trim_end_matches(".transcript.jsonl")
+                .to_string()
+        })
+        .unwrap_or_default();
+    v.actor = "everyone".into();
+    if failed.is_empty() {
+        v.progress = "complete".into();
+        v.title = "Sealed: the ceremony is complete".into();
+    } else {
+        v.progress = "check FAILED".into();
+        v.title = "Sealed, but a check FAILED: the ceremony is NOT complete".into();
+    }
+    let seal = hex::decode(&report.seal).unwrap_or_default();
+    let qr = QrMatrix::encode(&report.seal, 0)
+        .map(|m| m.to_terminal(1).lines().map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut lines = checks.to_vec();
+    lines.push(String::new());
+    lines.push(format!("Exported to {}:", report.export_dir.display()));
+    lines.push(format!("  {}", report.exported.join(", ")));
+    lines.push(format!("Transcript: {}", report.transcript.display()));
+    v.screen = Screen::Summary {
+        seal_hex: hex_groups(&seal),
+        seal_words: pgp_words(&seal).join(" "),
+        seal_qr: qr,
+        lines,
+    };
+    v.keys = vec![key("r", "exported files as QR codes"), key("q", "quit")];
+}
+
+/// The inputs read from the medium: what is read, from where (and the online keys' ids).
+fn input_screen(v: &mut ViewState, s: &Session, need: Need) -> Screen {
+    let enter = |what: &str| key("Enter", what);
+    match need {
+        Need::LoadMetadata => {
+            v.keys = vec![enter("load")];
+            Screen::Load { what: "The current root and targets metadata (root chain verified from the first root).".into(), source: s.ws.export().display().to_string(), keys: Vec::new() }
+        }
+        Need::ImportRequests => {
+            v.keys = vec![enter("import")];
+            Screen::Load {
+                what: "Developers' key requests (one JSON file per project).".into(),
+                source: s.ws.input().join("requests").display().to_string(),
+                keys: Vec::new(),
+            }
+        }
+        Need::ImportTargets => {
+            v.keys = vec![enter("import")];
+            Screen::Load {
+                what: "Target files to publish: the manifest (path, action, custom) and the files it names.".into(),
+                source: s.ws.input().join(crate::ceremony::publish::MANIFEST_FILE).display().to_string(),
+                keys: Vec::new(),
+            }
+        }
+        Need::ImportLayout { file } => {
+            v.keys = vec![enter("import")];
+            Screen::Load {
+                what: "The in-toto layout to sign (unsigned; a metablock or a DSSE envelope)."
+                    .into(),
+                source: s.ws.input().join(file).display().to_string(),
+                keys: Vec::new(),
+            }
+        }
+        Need::ImportEvent { event, known_good } => {
+            v.keys = vec![enter("import and review")];
+            Screen::Load {
+                what: format!(
+                    "A tuf-on-ci signing event ({event}/) and the known-good metadata ({known_good}/): the known-good root chain is verified and tuf-on-ci's CI rules are checked before any PIN."
+                ),
+                source: s.ws.input().display().to_string(),
+                keys: Vec::new(),
+            }
+        }
+        Need::ImportPending { file, trusted_root } => {
+            v.keys = vec![enter("import and review")];
+            Screen::Load {
+                what: format!(
+                    "RSTUF's pending file (GET /api/v1/metadata/sign/) and the root this appliance trusts ({trusted_root}, confirmed by parameter {}): the pending file's trusted_root must be that root or its next version signed by it; the pending root is reviewed against it, and refused before any PIN when it cannot become a valid update.",
+                    crate::ceremony::engine::TRUSTED_ROOT_SHA256
+                ),
+                source: s.ws.input().join(file).display().to_string(),
+                keys: Vec::new(),
+            }
+        }
+        Need::ImportKeys { roles } => {
+            v.keys = vec![enter("confirm and record")];
+            Screen::Load {
+                what: format!("Public keys of the online roles: {}.", roles.join(", ")),
+                source: s.ws.input().display().to_string(),
+                keys: s.online_key_ids(),
+            }
+        }
+        _ => Screen::Blank,
     }
 }
 
