@@ -154,6 +154,10 @@ enum Pending {
     Quit,
 }
 
+/// A token action the room confirms once the expected token is present
+/// ([`App::token_then`]): who, the question, the action.
+type Later = (String, String, Pending);
+
 /// What waits for the token poller's answer: an action that tells the room which token is
 /// present, or a PIN prompt that shows the token's PIN-try flags ([`App::after_poll`]).
 #[derive(Debug)]
@@ -1519,9 +1523,8 @@ impl App {
         let down = matches!(k.code, KeyCode::Down | KeyCode::Char('j'));
         let enter = k.code == KeyCode::Enter;
         // A token action: asked to confirm only once the expected token is present.
-        let mut later: Option<(String, String, Pending)> = None;
-        match &self.phase {
-            Phase::Gone => {}
+        let later = match &self.phase {
+            Phase::Gone => None,
             Phase::Choose { scripts, ws, .. } => {
                 let n = scripts.len();
                 if k.code == KeyCode::Char('w') && ws.is_none() && !self.media.is_empty() {
@@ -1533,520 +1536,604 @@ impl App {
                 } else if enter {
                     self.choose();
                 }
+                None
             }
-            Phase::Summary { .. } => match k.code {
-                KeyCode::Char('q') | KeyCode::Enter => self.quit = true,
-                KeyCode::Char('r') => self.next_qr(),
-                _ => {}
-            },
-            Phase::Sealing { signers, seal, .. } => {
-                let next = self.phase.next_sealer().cloned();
-                let logged_in = |who: &str| signers.iter().any(|(s, _)| s == who);
-                let login_only = next
-                    .as_deref()
-                    .is_some_and(|w| self.phase.checkpoint_only(w));
-                match (next, k.code, seal) {
-                    // Signed the seal before an interruption: logs in only for the key-event
-                    // log's checkpoint (or is skipped: the closed seal records nothing more).
-                    (Some(who), KeyCode::Enter, Some(_)) if login_only => {
-                        later = Some((
-                            who.clone(),
-                            format!(
-                                "{who} signed the seal before the interruption: {who} logs in to their token to sign the key-event log's checkpoint? The seal is not signed again."
-                            ),
-                            Pending::SealSign { who },
-                        ));
-                    }
-                    (Some(who), KeyCode::Char('s'), Some(_)) if login_only => {
-                        self.message = Some(ok(format!(
-                            "{who} does not sign the key-event log's checkpoint ({who}'s seal signature stands)."
-                        )));
-                        if let Phase::Sealing { skipped, .. } = &mut self.phase {
-                            skipped.push(who);
-                        }
-                    }
-                    (Some(who), KeyCode::Char('w'), Some(_)) if login_only => {
-                        self.message = Some(Message {
-                            error: true,
-                            text: format!(
-                                "{who} has signed the seal: a signer who signed is not withdrawn. Press s if {who} does not sign the key-event log's checkpoint."
-                            ),
-                        });
-                    }
-                    // Before the seal is written: each keyholder logs in (nothing is signed).
-                    (Some(who), KeyCode::Enter, None) => {
-                        later = Some((
-                            who.clone(),
-                            format!(
-                                "{who} logs in to their token for the seal? Nothing is signed yet: the seal hash is shown before anyone signs it."
-                            ),
-                            Pending::SealSign { who },
-                        ));
-                    }
-                    (Some(_), KeyCode::Enter, Some(_))
-                        if !view::digests_fit(&self.view_state(), self.term.0, self.term.1) =>
-                    {
-                        self.message = Some(Message {
-                            error: true,
-                            text: "The terminal is too small to show the seal hash whole: enlarge it before signing.".into(),
-                        });
-                    }
-                    (Some(who), KeyCode::Enter, Some(hash)) => {
-                        let question = format!(
-                            "{who} signs the seal of this transcript with their token?{}",
-                            digest_text(&[seal_row(hash)])
-                        );
-                        if logged_in(&who) {
-                            self.confirm(question, Pending::SealSignNow { who });
-                        } else {
-                            later = Some((who.clone(), question, Pending::SealSign { who }));
-                        }
-                    }
-                    (Some(who), KeyCode::Char('s'), None) => self.text(
-                        format!("Why does {who} not sign the seal? (recorded in the transcript)"),
-                        String::new(),
-                        TextFor::SealSkipReason { who },
-                    ),
-                    (Some(who), KeyCode::Char('s'), Some(_)) => {
-                        self.message = Some(Message {
-                            error: true,
-                            text: format!(
-                                "The seal is written and lists {who} as a signer: {who} signs it, or press w to withdraw {who} from it (recorded with the reason; a new seal lists the others, who all sign it)."
-                            ),
-                        })
-                    }
-                    (Some(who), KeyCode::Char('w'), Some(_)) => self.text(
-                        format!(
-                            "Why is {who} withdrawn from the seal? (recorded in the transcript; a new seal lists the others, who all sign it)"
-                        ),
-                        String::new(),
-                        TextFor::SealWithdrawReason { who },
-                    ),
-                    (None, KeyCode::Enter, None) => {
-                        let names: Vec<&str> = signers.iter().map(|(w, _)| w.as_str()).collect();
-                        if names.is_empty() {
-                            self.message = Some(Message {
-                                error: true,
-                                text: "At least one keyholder's token must sign the seal.".into(),
-                            });
-                        } else {
-                            self.confirm(
-                                format!(
-                                    "Write the seal? It lists {} as its signers; nothing can be added to the ceremony after this, and a keyholder whose token then fails can only be withdrawn (recorded with the reason; a new seal lists the others).",
-                                    names.join(", ")
-                                ),
-                                Pending::WriteSeal,
-                            );
-                        }
-                    }
-                    (None, KeyCode::Enter, Some(_)) => self.finish_seal(),
+            Phase::Summary { .. } => {
+                match k.code {
+                    KeyCode::Char('q') | KeyCode::Enter => self.quit = true,
+                    KeyCode::Char('r') => self.next_qr(),
                     _ => {}
                 }
+                None
             }
-            Phase::Ceremony(s) => {
-                let need = s.need();
-                let actor = s.step_actor();
-                let step = s.step();
-                match need {
-                    Need::Done => {}
-                    Need::Parameters => {
-                        let n = s.script.parameters.len();
-                        if up {
-                            self.selected = self.selected.saturating_sub(1);
-                        } else if down {
-                            self.selected = (self.selected + 1).min(n.saturating_sub(1));
-                        } else if k.code == KeyCode::Char('e') {
-                            if let Some(p) = s.script.parameters.get(self.selected) {
-                                let name = p.name.clone();
-                                let label = format!("Value of {name} ({})", p.allowed());
-                                let v = self.values.get(&name).cloned().unwrap_or_default();
-                                self.text(label, v, TextFor::Parameter(name));
-                            }
-                        } else if enter {
-                            // Checked whole before the confirmation, against the keyholders
-                            // named already when the roll call is filled in.
-                            let named = self.named_keyholders();
-                            let checked = param_values(&s.script, &self.values).and_then(|v| {
-                                s.engine
-                                    .check_parameters(&v, named)
-                                    .map(|()| v)
-                                    .map_err(|e| e.to_string())
-                            });
-                            match checked {
-                                Ok(values) => {
-                                    let practice = s.plan.practice;
-                                    self.confirm(
-                                        "Record these parameter values for this ceremony?".into(),
-                                        Pending::Record {
-                                            actor: "administrator".into(),
-                                            event: Box::new(Event::Parameters { values, practice }),
-                                        },
-                                    );
-                                }
-                                Err(m) => {
-                                    self.message = Some(Message {
-                                        error: true,
-                                        text: m,
-                                    })
-                                }
-                            }
-                        }
-                    }
-                    Need::Acknowledge {
-                        prompt,
-                        record_text,
-                    } => {
-                        if record_text && k.code == KeyCode::Char('e') {
-                            self.text(prompt, self.ack_text.clone(), TextFor::Acknowledgement);
-                        } else if enter {
-                            let value = if record_text {
-                                if self.ack_text.trim().is_empty() {
-                                    self.message = Some(Message {
-                                        error: true,
-                                        text: "Type the text to record first (e).".into(),
-                                    });
-                                    return;
-                                }
-                                Some(self.ack_text.trim().to_string())
-                            } else {
-                                None
-                            };
-                            self.confirm(
-                                format!("Confirm: {prompt}"),
-                                Pending::Record {
-                                    actor,
-                                    event: Box::new(Event::Acknowledged { step, value }),
-                                },
-                            );
-                        }
-                    }
-                    Need::AirgapCheck => {
-                        if enter {
-                            let event = s.airgap_event();
-                            self.confirm(
-                                "Record this air-gap check in the transcript?".into(),
-                                Pending::Record {
-                                    actor,
-                                    event: Box::new(event),
-                                },
-                            );
-                        }
-                    }
-                    Need::ClockConfirm => {
-                        if k.code == KeyCode::Char('e') {
-                            self.text(
-                                "Reference time (UTC, YYYY-MM-DD HH:MM)".into(),
-                                self.reference_text.clone(),
-                                TextFor::ReferenceTime,
-                            );
-                        } else if enter {
-                            let machine = s.machine_time();
-                            let checked =
-                                clock_reference(&self.reference_text, &machine, s.plan.practice)
-                                    .and_then(|r| {
-                                        s.clock_event(r.as_deref()).map_err(|e| e.to_string())
-                                    });
-                            match checked {
-                                Ok(event) => self.confirm(
-                                    format!("The clock reads {machine}. Record it as confirmed?"),
-                                    Pending::Record {
-                                        actor,
-                                        event: Box::new(event),
-                                    },
-                                ),
-                                Err(text) => {
-                                    self.message = Some(Message { error: true, text });
-                                }
-                            }
-                        }
-                    }
-                    Need::RollCall { .. } => {
-                        if up {
-                            self.selected = self.selected.saturating_sub(1);
-                        } else if down {
-                            self.selected = (self.selected + 1).min(2);
-                        } else if k.code == KeyCode::Char('e') {
-                            let label = [
-                                "Ceremony administrator",
-                                "Keyholders (comma separated)",
-                                "Witnesses (comma separated)",
-                            ][self.selected.min(2)];
-                            self.text(
-                                label.into(),
-                                self.roll[self.selected.min(2)].clone(),
-                                TextFor::RollCall(self.selected.min(2)),
-                            );
-                        } else if enter {
-                            let list = |s: &str| -> Vec<String> {
-                                s.split(',')
-                                    .map(|x| x.trim().to_string())
-                                    .filter(|x| !x.is_empty())
-                                    .collect()
-                            };
-                            let event = Event::RollCall {
-                                step,
-                                administrator: self.roll[0].trim().to_string(),
-                                keyholders: list(&self.roll[1]),
-                                witnesses: list(&self.roll[2]),
-                            };
-                            self.confirm(
-                                "Record these people as present?".into(),
-                                Pending::Record {
-                                    actor,
-                                    event: Box::new(event),
-                                },
-                            );
-                        }
-                    }
-                    Need::ImportKeys { .. } => {
-                        // The online keys were on screen: the room confirms the key ids read
-                        // aloud before they are recorded.
-                        if enter {
-                            self.confirm(
-                                "The key ids on screen were read aloud and match the registry's online keys? They are recorded and go into the metadata to sign.".into(),
-                                Pending::Record {
-                                    actor,
-                                    event: Box::new(s.import_keys_event()),
-                                },
-                            );
-                        }
-                    }
-                    Need::LoadMetadata
-                    | Need::ImportRequests
-                    | Need::ImportTargets
-                    | Need::ImportEvent { .. }
-                    | Need::ImportPending { .. }
-                    | Need::ImportLayout { .. } => {
-                        if enter {
-                            // Read from the medium and recorded on the worker thread.
-                            self.make_and_record(
-                                format!("the input of step {step}"),
-                                &actor,
-                                move |s| match need {
-                                    Need::LoadMetadata => s.load_metadata_event(),
-                                    Need::ImportEvent { event, known_good } => {
-                                        s.import_event_event(&event, &known_good)
-                                    }
-                                    Need::ImportRequests => s.import_requests_event(),
-                                    Need::ImportTargets => s.import_targets_event(),
-                                    Need::ImportLayout { file } => s.import_layout_event(&file),
-                                    Need::ImportPending { file, trusted_root } => {
-                                        s.import_pending_event(&file, &trusted_root)
-                                    }
-                                    _ => Err(moved_on()),
-                                },
-                                "Loaded and recorded.",
-                            );
-                        }
-                    }
-                    Need::GenerateKey {
-                        keyholder,
-                        key_type,
-                    } => {
-                        let present: Vec<TokenDesc> = self
-                            .tokens
-                            .as_ref()
-                            .map(|ts| ts.iter().filter(|t| t.initialized).cloned().collect())
-                            .unwrap_or_default();
-                        if k.code == KeyCode::Char('t') && !present.is_empty() {
-                            // Propose another present token as this keyholder's.
-                            let next = self.candidate.map_or(0, |c| (c + 1) % present.len());
-                            self.candidate = Some(next);
-                            let t = &present[next];
-                            self.message = Some(ok(format!(
-                                "{t} selected: press a to make it {keyholder}'s token for this ceremony"
-                            )));
-                        } else if k.code == KeyCode::Char('a') {
-                            // The driver's answer (recorded key, plan, the room's choice).
-                            let owner = self
-                                .candidate
-                                .and_then(|c| present.get(c))
-                                .and_then(|t| s.token_owner(t))
-                                .filter(|o| *o != keyholder);
-                            if let (Some(t), Some(owner)) =
-                                (self.candidate.and_then(|c| present.get(c)), owner)
-                            {
-                                self.message = Some(Message {
-                                    error: true,
-                                    text: format!(
-                                        "token {} (serial {}) is {owner}'s token; {keyholder}'s own token is expected ({})",
-                                        t.label,
-                                        t.serial,
-                                        s.expected_token(&keyholder)
-                                    ),
-                                });
-                            } else if let Some(t) = self.candidate.and_then(|c| present.get(c)) {
-                                self.confirm(
-                                    format!(
-                                        "{t} is the token {keyholder} brought for this ceremony?"
-                                    ),
-                                    Pending::Assign {
-                                        keyholder: keyholder.clone(),
-                                        serial: t.serial.clone(),
-                                    },
-                                );
-                            } else {
-                                self.message = Some(Message {
-                                    error: true,
-                                    text: "Choose the token first (t).".into(),
-                                });
-                            }
-                        } else if enter {
-                            let expected = label_of(&self.tokens, &s.expected_token(&keyholder));
-                            later = Some((
-                                keyholder.clone(),
-                                format!(
-                                    "Generate a new {key_type} key inside token {expected} of {keyholder}? The private key never leaves the token."
-                                ),
-                                Pending::Generate {
-                                    keyholder,
-                                    key_type,
-                                },
-                            ));
-                        }
-                    }
-                    Need::Propose => {
-                        if enter {
-                            self.make_and_record(
-                                "the proposal".into(),
-                                &actor,
-                                |s| s.propose_event(),
-                                "Proposal built: review it.",
-                            );
-                        }
-                    }
-                    Need::Review { digests } => {
-                        self.review_key(
-                            k.code,
+            Phase::Sealing { .. } => self.sealing_key(k),
+            Phase::Ceremony(_) => self.ceremony_key(k),
+        };
+        self.token_then(later);
+    }
+
+    /// Keys at the seal: log in, skip, write the seal, sign it, withdraw a keyholder, finish.
+    /// The token action to confirm once the token is present.
+    fn sealing_key(&mut self, k: KeyEvent) -> Option<Later> {
+        let Phase::Sealing { signers, seal, .. } = &self.phase else {
+            return None;
+        };
+        let mut later = None;
+        let next = self.phase.next_sealer().cloned();
+        let logged_in = |who: &str| signers.iter().any(|(s, _)| s == who);
+        let login_only = next
+            .as_deref()
+            .is_some_and(|w| self.phase.checkpoint_only(w));
+        match (next, k.code, seal) {
+            // Signed the seal before an interruption: logs in only for the key-event
+            // log's checkpoint (or is skipped: the closed seal records nothing more).
+            (Some(who), KeyCode::Enter, Some(_)) if login_only => {
+                later = Some((
+                    who.clone(),
+                    format!(
+                        "{who} signed the seal before the interruption: {who} logs in to their token to sign the key-event log's checkpoint? The seal is not signed again."
+                    ),
+                    Pending::SealSign { who },
+                ));
+            }
+            (Some(who), KeyCode::Char('s'), Some(_)) if login_only => {
+                self.message = Some(ok(format!(
+                    "{who} does not sign the key-event log's checkpoint ({who}'s seal signature stands)."
+                )));
+                if let Phase::Sealing { skipped, .. } = &mut self.phase {
+                    skipped.push(who);
+                }
+            }
+            (Some(who), KeyCode::Char('w'), Some(_)) if login_only => {
+                self.message = Some(Message {
+                    error: true,
+                    text: format!(
+                        "{who} has signed the seal: a signer who signed is not withdrawn. Press s if {who} does not sign the key-event log's checkpoint."
+                    ),
+                });
+            }
+            // Before the seal is written: each keyholder logs in (nothing is signed).
+            (Some(who), KeyCode::Enter, None) => {
+                later = Some((
+                    who.clone(),
+                    format!(
+                        "{who} logs in to their token for the seal? Nothing is signed yet: the seal hash is shown before anyone signs it."
+                    ),
+                    Pending::SealSign { who },
+                ));
+            }
+            (Some(_), KeyCode::Enter, Some(_))
+                if !view::digests_fit(&self.view_state(), self.term.0, self.term.1) =>
+            {
+                self.message = Some(Message {
+                    error: true,
+                    text: "The terminal is too small to show the seal hash whole: enlarge it before signing.".into(),
+                });
+            }
+            (Some(who), KeyCode::Enter, Some(hash)) => {
+                let question = format!(
+                    "{who} signs the seal of this transcript with their token?{}",
+                    digest_text(&[seal_row(hash)])
+                );
+                if logged_in(&who) {
+                    self.confirm(question, Pending::SealSignNow { who });
+                } else {
+                    later = Some((who.clone(), question, Pending::SealSign { who }));
+                }
+            }
+            (Some(who), KeyCode::Char('s'), None) => self.text(
+                format!("Why does {who} not sign the seal? (recorded in the transcript)"),
+                String::new(),
+                TextFor::SealSkipReason { who },
+            ),
+            (Some(who), KeyCode::Char('s'), Some(_)) => {
+                self.message = Some(Message {
+                    error: true,
+                    text: format!(
+                        "The seal is written and lists {who} as a signer: {who} signs it, or press w to withdraw {who} from it (recorded with the reason; a new seal lists the others, who all sign it)."
+                    ),
+                })
+            }
+            (Some(who), KeyCode::Char('w'), Some(_)) => self.text(
+                format!(
+                    "Why is {who} withdrawn from the seal? (recorded in the transcript; a new seal lists the others, who all sign it)"
+                ),
+                String::new(),
+                TextFor::SealWithdrawReason { who },
+            ),
+            (None, KeyCode::Enter, None) => {
+                let names: Vec<&str> = signers.iter().map(|(w, _)| w.as_str()).collect();
+                if names.is_empty() {
+                    self.message = Some(Message {
+                        error: true,
+                        text: "At least one keyholder's token must sign the seal.".into(),
+                    });
+                } else {
+                    self.confirm(
+                        format!(
+                            "Write the seal? It lists {} as its signers; nothing can be added to the ceremony after this, and a keyholder whose token then fails can only be withdrawn (recorded with the reason; a new seal lists the others).",
+                            names.join(", ")
+                        ),
+                        Pending::WriteSeal,
+                    );
+                }
+            }
+            (None, KeyCode::Enter, Some(_)) => self.finish_seal(),
+            _ => {}
+        }
+        later
+    }
+
+    /// Keys at a step of the ceremony. The token action to confirm once the token is present.
+    fn ceremony_key(&mut self, k: KeyEvent) -> Option<Later> {
+        let Phase::Ceremony(s) = &self.phase else {
+            return None;
+        };
+        let need = s.need();
+        let actor = s.step_actor();
+        let step = s.step();
+        let enter = k.code == KeyCode::Enter;
+        let up = matches!(k.code, KeyCode::Up | KeyCode::Char('k'));
+        let down = matches!(k.code, KeyCode::Down | KeyCode::Char('j'));
+        match need {
+            Need::Done => {}
+            Need::Parameters => self.parameters_key(k),
+            Need::Acknowledge { .. }
+            | Need::AirgapCheck
+            | Need::ClockConfirm
+            | Need::RollCall { .. } => self.room_key(k, need),
+            Need::ImportKeys { .. }
+            | Need::LoadMetadata
+            | Need::ImportRequests
+            | Need::ImportTargets
+            | Need::ImportEvent { .. }
+            | Need::ImportPending { .. }
+            | Need::ImportLayout { .. } => self.input_key(k, need),
+            Need::GenerateKey { .. } => return self.generation_key(k, need),
+            Need::Sign { .. } => return self.sign_key(k, need),
+            Need::Propose => {
+                if enter {
+                    self.make_and_record(
+                        "the proposal".into(),
+                        &actor,
+                        |s| s.propose_event(),
+                        "Proposal built: review it.",
+                    );
+                }
+            }
+            Need::Review { digests } => {
+                self.review_key(
+                    k.code,
+                    actor,
+                    Event::Approved {
+                        step,
+                        digests,
+                        request_set_sha256: None,
+                    },
+                );
+            }
+            Need::Verify => {
+                if enter {
+                    self.record(
+                        &actor,
+                        Event::Verified { step },
+                        "The signed metadata verifies.",
+                    );
+                }
+            }
+            Need::Export { .. } => {
+                let n = self.media.len() + 1;
+                if up {
+                    self.selected = self.selected.saturating_sub(1);
+                } else if down {
+                    self.selected = (self.selected + 1).min(n - 1);
+                } else if enter {
+                    let medium = self
+                        .selected
+                        .checked_sub(1)
+                        .and_then(|i| self.media.get(i))
+                        .map(|m| m.mount_point.join("conclave-export"));
+                    let question = match &medium {
+                        Some(m) => format!(
+                            "Write the signed files to {} and to the workspace copy {}?",
+                            m.display(),
+                            s.ws.export().display()
+                        ),
+                        None => format!("Write the signed files to {}?", s.ws.export().display()),
+                    };
+                    self.confirm(question, Pending::Export { medium });
+                }
+            }
+            Need::Seal => {
+                if enter {
+                    self.confirm(
+                        "Seal the transcript? Nothing can be added to this ceremony after the seal.".into(),
+                        Pending::Record {
                             actor,
-                            Event::Approved {
-                                step,
-                                digests,
-                                request_set_sha256: None,
-                            },
-                        );
-                    }
-                    Need::Sign { pending, meters } => {
-                        let met = !meters.is_empty() && meters.values().all(|m| m.verified());
-                        match (k.code, pending.first()) {
-                            (KeyCode::Char('c'), _) if met => {
-                                let waiting = if pending.is_empty() {
-                                    String::new()
-                                } else {
-                                    format!(" {} will not sign.", pending.join(", "))
-                                };
-                                self.confirm(
-                                    format!(
-                                        "Close signing: every threshold is met ({}).{waiting}",
-                                        meter_summary(&meters)
-                                    ),
-                                    Pending::Record {
-                                        actor,
-                                        event: Box::new(Event::SigningClosed { step }),
-                                    },
-                                );
-                                return;
-                            }
-                            (KeyCode::Char('c'), _) => {
-                                self.message = Some(Message {
-                                    error: true,
-                                    text: format!(
-                                        "Signing cannot close yet: {}. Skip a keyholder whose token is dead (s) and go on with the next one.",
-                                        meter_summary(&meters)
-                                    ),
-                                });
-                                return;
-                            }
-                            (KeyCode::Char('s'), Some(who)) => {
-                                self.text(
-                                    format!(
-                                        "Why does {who} not sign? (recorded in the transcript)"
-                                    ),
-                                    String::new(),
-                                    TextFor::SignSkipReason { who: who.clone() },
-                                );
-                                return;
-                            }
-                            (KeyCode::Enter, _) => {}
-                            _ => return,
-                        }
-                        match pending.first() {
-                            None => self.confirm(
-                                "Close signing: every threshold is met?".into(),
-                                Pending::Record {
-                                    actor,
-                                    event: Box::new(Event::SigningClosed { step }),
-                                },
-                            ),
-                            Some(who) => {
-                                let who = who.clone();
-                                let roles: Vec<String> = s
-                                    .engine
-                                    .roles_left(&who)
-                                    .into_iter()
-                                    .map(|(_, r)| r.to_string())
-                                    .collect();
-                                later = Some((
-                                    who.clone(),
-                                    format!(
-                                        "{who} signs {} (the digests approved in the review) with their token?",
-                                        roles.join(" and ")
-                                    ),
-                                    Pending::Sign { who },
-                                ));
-                            }
-                        }
-                    }
-                    Need::Verify => {
-                        if enter {
-                            self.record(
-                                &actor,
-                                Event::Verified { step },
-                                "The signed metadata verifies.",
-                            );
-                        }
-                    }
-                    Need::Export { .. } => {
-                        let n = self.media.len() + 1;
-                        if up {
-                            self.selected = self.selected.saturating_sub(1);
-                        } else if down {
-                            self.selected = (self.selected + 1).min(n - 1);
-                        } else if enter {
-                            let medium = self
-                                .selected
-                                .checked_sub(1)
-                                .and_then(|i| self.media.get(i))
-                                .map(|m| m.mount_point.join("conclave-export"));
-                            let question = match &medium {
-                                Some(m) => format!(
-                                    "Write the signed files to {} and to the workspace copy {}?",
-                                    m.display(),
-                                    s.ws.export().display()
-                                ),
-                                None => format!(
-                                    "Write the signed files to {}?",
-                                    s.ws.export().display()
-                                ),
-                            };
-                            self.confirm(question, Pending::Export { medium });
-                        }
-                    }
-                    Need::Seal => {
-                        if enter {
-                            self.confirm(
-                                "Seal the transcript? Nothing can be added to this ceremony after the seal.".into(),
-                                Pending::Record {
-                                    actor,
-                                    event: Box::new(Event::Sealed { step }),
-                                },
-                            );
-                        }
-                    }
+                            event: Box::new(Event::Sealed { step }),
+                        },
+                    );
                 }
             }
         }
-        self.token_then(later);
+        None
+    }
+
+    /// Keys at the parameters: select, edit, record (checked whole first).
+    fn parameters_key(&mut self, k: KeyEvent) {
+        let Phase::Ceremony(s) = &self.phase else {
+            return;
+        };
+        let up = matches!(k.code, KeyCode::Up | KeyCode::Char('k'));
+        let down = matches!(k.code, KeyCode::Down | KeyCode::Char('j'));
+        let enter = k.code == KeyCode::Enter;
+        let n = s.script.parameters.len();
+        if up {
+            self.selected = self.selected.saturating_sub(1);
+        } else if down {
+            self.selected = (self.selected + 1).min(n.saturating_sub(1));
+        } else if k.code == KeyCode::Char('e') {
+            if let Some(p) = s.script.parameters.get(self.selected) {
+                let name = p.name.clone();
+                let label = format!("Value of {name} ({})", p.allowed());
+                let v = self.values.get(&name).cloned().unwrap_or_default();
+                self.text(label, v, TextFor::Parameter(name));
+            }
+        } else if enter {
+            // Checked whole before the confirmation, against the keyholders
+            // named already when the roll call is filled in.
+            let named = self.named_keyholders();
+            let checked = param_values(&s.script, &self.values).and_then(|v| {
+                s.engine
+                    .check_parameters(&v, named)
+                    .map(|()| v)
+                    .map_err(|e| e.to_string())
+            });
+            match checked {
+                Ok(values) => {
+                    let practice = s.plan.practice;
+                    self.confirm(
+                        "Record these parameter values for this ceremony?".into(),
+                        Pending::Record {
+                            actor: "administrator".into(),
+                            event: Box::new(Event::Parameters { values, practice }),
+                        },
+                    );
+                }
+                Err(m) => {
+                    self.message = Some(Message {
+                        error: true,
+                        text: m,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Keys at the room's steps: acknowledgements, air-gap check, clock, roll call.
+    fn room_key(&mut self, k: KeyEvent, need: Need) {
+        let Phase::Ceremony(s) = &self.phase else {
+            return;
+        };
+        let up = matches!(k.code, KeyCode::Up | KeyCode::Char('k'));
+        let down = matches!(k.code, KeyCode::Down | KeyCode::Char('j'));
+        let enter = k.code == KeyCode::Enter;
+        let actor = s.step_actor();
+        let step = s.step();
+        match need {
+            Need::Acknowledge {
+                prompt,
+                record_text,
+            } => {
+                if record_text && k.code == KeyCode::Char('e') {
+                    self.text(prompt, self.ack_text.clone(), TextFor::Acknowledgement);
+                } else if enter {
+                    let value = if record_text {
+                        if self.ack_text.trim().is_empty() {
+                            self.message = Some(Message {
+                                error: true,
+                                text: "Type the text to record first (e).".into(),
+                            });
+                            return;
+                        }
+                        Some(self.ack_text.trim().to_string())
+                    } else {
+                        None
+                    };
+                    self.confirm(
+                        format!("Confirm: {prompt}"),
+                        Pending::Record {
+                            actor,
+                            event: Box::new(Event::Acknowledged { step, value }),
+                        },
+                    );
+                }
+            }
+            Need::AirgapCheck if enter => {
+                let event = s.airgap_event();
+                self.confirm(
+                    "Record this air-gap check in the transcript?".into(),
+                    Pending::Record {
+                        actor,
+                        event: Box::new(event),
+                    },
+                );
+            }
+            Need::ClockConfirm => {
+                if k.code == KeyCode::Char('e') {
+                    self.text(
+                        "Reference time (UTC, YYYY-MM-DD HH:MM)".into(),
+                        self.reference_text.clone(),
+                        TextFor::ReferenceTime,
+                    );
+                } else if enter {
+                    let machine = s.machine_time();
+                    let checked = clock_reference(&self.reference_text, &machine, s.plan.practice)
+                        .and_then(|r| s.clock_event(r.as_deref()).map_err(|e| e.to_string()));
+                    match checked {
+                        Ok(event) => self.confirm(
+                            format!("The clock reads {machine}. Record it as confirmed?"),
+                            Pending::Record {
+                                actor,
+                                event: Box::new(event),
+                            },
+                        ),
+                        Err(text) => {
+                            self.message = Some(Message { error: true, text });
+                        }
+                    }
+                }
+            }
+            Need::RollCall { .. } => {
+                if up {
+                    self.selected = self.selected.saturating_sub(1);
+                } else if down {
+                    self.selected = (self.selected + 1).min(2);
+                } else if k.code == KeyCode::Char('e') {
+                    let label = [
+                        "Ceremony administrator",
+                        "Keyholders (comma separated)",
+                        "Witnesses (comma separated)",
+                    ][self.selected.min(2)];
+                    self.text(
+                        label.into(),
+                        self.roll[self.selected.min(2)].clone(),
+                        TextFor::RollCall(self.selected.min(2)),
+                    );
+                } else if enter {
+                    let list = |s: &str| -> Vec<String> {
+                        s.split(',')
+                            .map(|x| x.trim().to_string())
+                            .filter(|x| !x.is_empty())
+                            .collect()
+                    };
+                    let event = Event::RollCall {
+                        step,
+                        administrator: self.roll[0].trim().to_string(),
+                        keyholders: list(&self.roll[1]),
+                        witnesses: list(&self.roll[2]),
+                    };
+                    self.confirm(
+                        "Record these people as present?".into(),
+                        Pending::Record {
+                            actor,
+                            event: Box::new(event),
+                        },
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Keys at an input step: read it from the medium and record it (the online keys: once
+    /// the room confirms their ids).
+    fn input_key(&mut self, k: KeyEvent, need: Need) {
+        let Phase::Ceremony(s) = &self.phase else {
+            return;
+        };
+        if k.code != KeyCode::Enter {
+            return;
+        }
+        let actor = s.step_actor();
+        let step = s.step();
+        match need {
+            Need::ImportKeys { .. } => {
+                // The online keys were on screen: the room confirms the key ids read
+                // aloud before they are recorded.
+                self.confirm(
+                    "The key ids on screen were read aloud and match the registry's online keys? They are recorded and go into the metadata to sign.".into(),
+                    Pending::Record {
+                        actor,
+                        event: Box::new(s.import_keys_event()),
+                    },
+                );
+            }
+            Need::LoadMetadata
+            | Need::ImportRequests
+            | Need::ImportTargets
+            | Need::ImportEvent { .. }
+            | Need::ImportPending { .. }
+            | Need::ImportLayout { .. } => {
+                // Read from the medium and recorded on the worker thread.
+                self.make_and_record(
+                    format!("the input of step {step}"),
+                    &actor,
+                    move |s| match need {
+                        Need::LoadMetadata => s.load_metadata_event(),
+                        Need::ImportEvent { event, known_good } => {
+                            s.import_event_event(&event, &known_good)
+                        }
+                        Need::ImportRequests => s.import_requests_event(),
+                        Need::ImportTargets => s.import_targets_event(),
+                        Need::ImportLayout { file } => s.import_layout_event(&file),
+                        Need::ImportPending { file, trusted_root } => {
+                            s.import_pending_event(&file, &trusted_root)
+                        }
+                        _ => Err(moved_on()),
+                    },
+                    "Loaded and recorded.",
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Keys at key generation: choose and assign a present token, generate. The token action
+    /// to confirm once the token is present.
+    fn generation_key(&mut self, k: KeyEvent, need: Need) -> Option<Later> {
+        let Phase::Ceremony(s) = &self.phase else {
+            return None;
+        };
+        let enter = k.code == KeyCode::Enter;
+        let mut later = None;
+        let Need::GenerateKey {
+            keyholder,
+            key_type,
+        } = need
+        else {
+            return None;
+        };
+        let present: Vec<TokenDesc> = self
+            .tokens
+            .as_ref()
+            .map(|ts| ts.iter().filter(|t| t.initialized).cloned().collect())
+            .unwrap_or_default();
+        if k.code == KeyCode::Char('t') && !present.is_empty() {
+            // Propose another present token as this keyholder's.
+            let next = self.candidate.map_or(0, |c| (c + 1) % present.len());
+            self.candidate = Some(next);
+            let t = &present[next];
+            self.message = Some(ok(format!(
+                "{t} selected: press a to make it {keyholder}'s token for this ceremony"
+            )));
+        } else if k.code == KeyCode::Char('a') {
+            // The driver's answer (recorded key, plan, the room's choice).
+            let owner = self
+                .candidate
+                .and_then(|c| present.get(c))
+                .and_then(|t| s.token_owner(t))
+                .filter(|o| *o != keyholder);
+            if let (Some(t), Some(owner)) = (self.candidate.and_then(|c| present.get(c)), owner) {
+                self.message = Some(Message {
+                    error: true,
+                    text: format!(
+                        "token {} (serial {}) is {owner}'s token; {keyholder}'s own token is expected ({})",
+                        t.label,
+                        t.serial,
+                        s.expected_token(&keyholder)
+                    ),
+                });
+            } else if let Some(t) = self.candidate.and_then(|c| present.get(c)) {
+                self.confirm(
+                    format!("{t} is the token {keyholder} brought for this ceremony?"),
+                    Pending::Assign {
+                        keyholder: keyholder.clone(),
+                        serial: t.serial.clone(),
+                    },
+                );
+            } else {
+                self.message = Some(Message {
+                    error: true,
+                    text: "Choose the token first (t).".into(),
+                });
+            }
+        } else if enter {
+            let expected = label_of(&self.tokens, &s.expected_token(&keyholder));
+            later = Some((
+                keyholder.clone(),
+                format!(
+                    "Generate a new {key_type} key inside token {expected} of {keyholder}? The private key never leaves the token."
+                ),
+                Pending::Generate {
+                    keyholder,
+                    key_type,
+                },
+            ));
+        }
+        later
+    }
+
+    /// Keys at the signing step: sign, skip a keyholder, close signing. The token action to
+    /// confirm once the token is present.
+    fn sign_key(&mut self, k: KeyEvent, need: Need) -> Option<Later> {
+        let Phase::Ceremony(s) = &self.phase else {
+            return None;
+        };
+        let actor = s.step_actor();
+        let step = s.step();
+        let mut later = None;
+        let Need::Sign { pending, meters } = need else {
+            return None;
+        };
+        let met = !meters.is_empty() && meters.values().all(|m| m.verified());
+        match (k.code, pending.first()) {
+            (KeyCode::Char('c'), _) if met => {
+                let waiting = if pending.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {} will not sign.", pending.join(", "))
+                };
+                self.confirm(
+                    format!(
+                        "Close signing: every threshold is met ({}).{waiting}",
+                        meter_summary(&meters)
+                    ),
+                    Pending::Record {
+                        actor,
+                        event: Box::new(Event::SigningClosed { step }),
+                    },
+                );
+                return None;
+            }
+            (KeyCode::Char('c'), _) => {
+                self.message = Some(Message {
+                    error: true,
+                    text: format!(
+                        "Signing cannot close yet: {}. Skip a keyholder whose token is dead (s) and go on with the next one.",
+                        meter_summary(&meters)
+                    ),
+                });
+                return None;
+            }
+            (KeyCode::Char('s'), Some(who)) => {
+                self.text(
+                    format!("Why does {who} not sign? (recorded in the transcript)"),
+                    String::new(),
+                    TextFor::SignSkipReason { who: who.clone() },
+                );
+                return None;
+            }
+            (KeyCode::Enter, _) => {}
+            _ => return None,
+        }
+        match pending.first() {
+            None => self.confirm(
+                "Close signing: every threshold is met?".into(),
+                Pending::Record {
+                    actor,
+                    event: Box::new(Event::SigningClosed { step }),
+                },
+            ),
+            Some(who) => {
+                let who = who.clone();
+                let roles: Vec<String> = s
+                    .engine
+                    .roles_left(&who)
+                    .into_iter()
+                    .map(|(_, r)| r.to_string())
+                    .collect();
+                later = Some((
+                    who.clone(),
+                    format!(
+                        "{who} signs {} (the digests approved in the review) with their token?",
+                        roles.join(" and ")
+                    ),
+                    Pending::Sign { who },
+                ));
+            }
+        }
+        later
     }
 
     /// A key at the review. Paging moves one screen less one line (the screen as drawn on
