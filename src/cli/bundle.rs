@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::folder::{read_limited, write_new_file};
+use crate::transcript::display::hex_groups;
 use crate::transport::bundle::{self, Bundle, MAX_BUNDLE_SIZE};
-use crate::transport::qr::{Animation, DEFAULT_FRAGMENT_SIZE, EncodeOptions, hex_groups};
+use crate::transport::qr::{Animation, DEFAULT_FRAGMENT_SIZE, EncodeOptions};
 use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
 use crate::tuf::metadata::{AnyMetadata, Metadata, Root};
 use crate::tuf::verify::ThresholdResult;

@@ -38,6 +38,7 @@ mod token_device;
 mod token_store;
 mod token_work;
 mod tokens;
+pub mod transcript_file;
 mod tuf_on_ci;
 mod workspace;
 

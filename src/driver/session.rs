@@ -9,9 +9,10 @@ use crate::ceremony::script::{Kind, Person, Script};
 
 use super::lock::WorkspaceLock;
 use super::module::{ChosenModule, ModuleUse, Named, choose_module, choose_module_here};
+use super::transcript_file::TranscriptFile;
 use crate::transcript::details::BeginDetails;
-use crate::transcript::file::{SYSTEM_ACTOR, TranscriptFile};
 use crate::transcript::record::Timestamp;
+use crate::transcript::writer::SYSTEM_ACTOR;
 use crate::tuf::canonical::Value;
 
 use std::sync::Arc;
@@ -616,7 +617,7 @@ impl Session {
 #[cfg(test)]
 impl Session {
     /// SLOW DISK (test builds only): the next transcript append waits for the returned sender
-    /// ([`crate::transcript::file::TranscriptFile::hold_next_append`]).
+    /// ([`super::transcript_file::TranscriptFile::hold_next_append`]).
     pub(crate) fn hold_next_append(&mut self) -> std::sync::mpsc::Sender<()> {
         match self.transcript.as_mut() {
             Some(t) => t.hold_next_append(),
@@ -625,7 +626,7 @@ impl Session {
     }
 
     /// FULL DISK (test builds only): every transcript write from now on fails with `ENOSPC`
-    /// ([`crate::transcript::file::TranscriptFile::fill_the_disk`]).
+    /// ([`super::transcript_file::TranscriptFile::fill_the_disk`]).
     pub(crate) fn fill_the_disk(&mut self) {
         if let Some(t) = self.transcript.as_mut() {
             t.fill_the_disk().expect("/dev/full");

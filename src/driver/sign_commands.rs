@@ -248,7 +248,7 @@ pub fn sign_checkpoint(
         k.token, cp.checkpoint.size, k.key.label
     );
     let mut held = k.signer(kh, &prompt)?;
-    cp.add_signature(&mut held.signer).map_err(|e| {
+    log_dir::sign_note(&mut cp, &mut held.signer).map_err(|e| {
         SigningError::Invalid(format!("the token's signature: {e}; nothing written"))
     })?;
     let count = cp.count(root_keys);
