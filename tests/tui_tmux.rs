@@ -252,7 +252,10 @@ fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
     save("06-pin", &s);
     t.type_text("999999");
     t.send(&["Enter"]);
-    let s = t.wait_for("wrong PIN");
+    t.wait_for("wrong PIN");
+    // The PIN is asked again once the tokens answer (the prompt shows their PIN-try flags as
+    // they are after the wrong PIN): waiting for the message alone raced the poller.
+    let s = t.wait_for("PIN: ");
     assert!(
         s.contains("try again") && s.contains("PIN: "),
         "a wrong PIN lets the keyholder try again:\n{s}"
