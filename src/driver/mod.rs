@@ -23,6 +23,7 @@ pub mod log_dir;
 mod log_step;
 mod lookup;
 pub mod module;
+pub mod pipeline_inputs;
 mod plan;
 mod practice;
 mod report;
@@ -51,16 +52,18 @@ pub use lock::{LOCK_FILE, WorkspaceLock};
 pub use lookup::TokenLookup;
 pub use plan::Plan;
 pub use practice::{
-    PRACTICE_CHILD, PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, PracticeToken, PracticeTokenError,
-    REHEARSE_CHILD, die_with_parent, in_softhsm_child, init_practice_tokens, random_digits,
-    run_softhsm_child,
+    PRACTICE_CHILD, PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, PracticeRequest, PracticeSetup,
+    PracticeToken, PracticeTokenError, REHEARSE_CHILD, die_with_parent, in_softhsm_child,
+    init_practice, init_practice_tokens, random_digits, run_softhsm_child,
 };
 pub use report::{CeremonyReport, KeyLog, KeyRow};
 pub use runner::{run, run_real};
 pub use scripts::{MAX_SCRIPT, SHIPPED_SCRIPTS, script_list, script_text, shipped_script};
 pub use session::{Opened, Session, rehearsal_unfinished};
 pub use sign_commands::{
-    CheckpointSigned, RoleCount, sign_checkpoint, sign_event_roles, sign_layout, sign_pending_root,
+    CheckpointSigned, KeyChoice, LayoutSignRequest, LayoutSigned, PendingRootSigned, RoleCount,
+    RstufSignRequest, sign_checkpoint, sign_event_roles, sign_intoto_layout, sign_layout,
+    sign_log_checkpoint, sign_pending_root, sign_rstuf_pending,
 };
 pub use sign_metadata::{SignRequest, SignedFile, TokenSignature, sign_file, sign_with_token};
 pub use signing_key::{

@@ -53,10 +53,7 @@ pub fn prepare(dir: &Path) -> Result<Workspace, DriverError> {
         .map_err(io(format!("cannot create {}", tokens.display())))?;
     // Always this workspace's own token folder: a copied or moved workspace must not keep
     // using the tokens of the one it was copied from (SoftHSM2 wants an absolute path).
-    let text = format!(
-        "# SoftHSM2 practice tokens of a Conclave rehearsal. Practice only.\ndirectories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-        tokens.display()
-    );
+    let text = super::practice::softhsm_conf_text("of a Conclave rehearsal", &tokens);
     if std::fs::read(ws.softhsm_conf()).ok().as_deref() != Some(text.as_bytes()) {
         crate::folder::write_private_file(&ws.softhsm_conf(), text.as_bytes())
             .map_err(io(format!("cannot write {}", ws.softhsm_conf().display())))?;
