@@ -115,13 +115,7 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
     } else {
         (Secrets::new(), Secrets::new())
     };
-    std::fs::create_dir_all(&a.workspace)
-        .map_err(|e| CliError::Io(format!("{}: {e}", a.workspace.display())))?;
-    let dir = a
-        .workspace
-        .canonicalize()
-        .map_err(|e| CliError::Io(format!("{}: {e}", a.workspace.display())))?;
-    let ws = Workspace { dir };
+    let ws = Workspace::open(&a.workspace).map_err(super::rehearse::map)?;
     let plan = Plan {
         practice: answers.practice,
         administrator: answers.people.administrator,

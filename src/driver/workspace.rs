@@ -35,6 +35,17 @@ impl Workspace {
     pub fn transcript(&self, script: &str) -> PathBuf {
         self.dir.join(format!("{script}.transcript.jsonl"))
     }
+
+    /// The workspace folder `dir` as given on the command line (`conclave ceremony run
+    /// --workspace`, `conclave tui --workspace`, a rehearsal's): created when missing, taken
+    /// by its absolute path.
+    pub fn open(dir: &Path) -> Result<Workspace, DriverError> {
+        std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        let dir = dir
+            .canonicalize()
+            .map_err(io(format!("cannot resolve {}", dir.display())))?;
+        Ok(Workspace { dir })
+    }
 }
 
 /// Prepare the workspace folder and its SoftHSM2 configuration (in the parent process, before
@@ -43,11 +54,7 @@ pub fn prepare(dir: &Path) -> Result<Workspace, DriverError> {
     if !dir.exists() {
         crate::fault::point("mkdir workspace");
     }
-    std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
-    let dir = dir
-        .canonicalize()
-        .map_err(io(format!("cannot resolve {}", dir.display())))?;
-    let ws = Workspace { dir };
+    let ws = Workspace::open(dir)?;
     let tokens = ws.dir.join("tokens");
     crate::folder::create_dir_all_mode(&tokens, crate::folder::PRIVATE_DIR_MODE)
         .map_err(io(format!("cannot create {}", tokens.display())))?;
