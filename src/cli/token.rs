@@ -12,7 +12,7 @@ use crate::config::ModuleChoice;
 use crate::driver::module::{ChosenModule, ModuleError, ModuleUse, Named, choose_module_here};
 use crate::driver::{
     self, Ask, KeygenRequest, Keyholder, RootKey, SignRequest, SignedFile, SigningError,
-    SigningKey, TokenModule, TokenSignature, TrustedKeys,
+    SigningKey, TokenModule, TrustedKeys,
 };
 use crate::signer::pkcs11::{
     EdParams, Module, Pin, PivSlot, TokenDesc, TokenError, key_type_name, parse_key_type,
@@ -816,21 +816,6 @@ fn practice_error(e: driver::PracticeTokenError) -> CliError {
         P::Child { code: Some(1), .. } => CliError::Invalid(e.to_string()),
         P::Io(_) | P::Child { .. } => CliError::Io(e.to_string()),
     }
-}
-
-/// [`driver::sign_with_token`] with the module of `--module` / the configuration (loaded after
-/// every check that needs no token) and PINs asked on this terminal.
-pub fn sign_with_token(
-    req: &SignRequest<'_>,
-    module: &ModuleArg,
-    config: Option<&Path>,
-    pin_stdin: bool,
-) -> Result<TokenSignature, CliError> {
-    Ok(driver::sign_with_token(
-        req,
-        &mut || Ok(Box::new(module.open_typed(config)?)),
-        &mut terminal(pin_stdin),
-    )?)
 }
 
 /// `conclave sign`: add one signature from a token key to a metadata file.

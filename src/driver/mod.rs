@@ -10,6 +10,7 @@
 
 mod answers;
 pub mod audit_files;
+mod bundles;
 pub mod checks;
 mod clock;
 mod error;
@@ -45,6 +46,7 @@ mod workspace;
 pub use answers::{
     AnswerPeople, Answers, AnswersError, Secrets, piv_slots, read_answers, read_pins,
 };
+pub use bundles::{BundleExported, Merged, export_bundle, merge_bundles};
 pub use checks::{Check, CheckKind, check};
 pub use clock::{Clock, FixedClock, SystemClock, timestamp};
 pub use error::DriverError;
