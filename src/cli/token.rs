@@ -12,7 +12,7 @@ use crate::config::ModuleChoice;
 use crate::driver::module::{ChosenModule, ModuleError, ModuleUse, Named, choose_module_here};
 use crate::driver::{
     self, Ask, KeygenRequest, Keyholder, RootKey, SignRequest, SignedFile, SigningError,
-    SigningKey, TokenModule, TrustedKeys,
+    TokenModule, TrustedKeys,
 };
 use crate::signer::pkcs11::{
     EdParams, Module, Pin, PivSlot, TokenDesc, TokenError, key_type_name, parse_key_type,
@@ -111,28 +111,6 @@ impl Keyholder for Terminal {
     fn note(&mut self, text: &str) {
         eprintln!("{text}");
     }
-}
-
-/// A signing command's key: the module loaded (`--module`, the configuration), the key found
-/// ([`SigningKey::on`]), PINs asked on this terminal.
-pub fn open_signing_key(
-    module: &ModuleArg,
-    config: Option<&Path>,
-    token: Option<&str>,
-    key: &str,
-    keyholder: Option<&str>,
-    pin_stdin: bool,
-    purpose: &str,
-) -> Result<SigningKey, CliError> {
-    let module = module.open(config)?;
-    Ok(SigningKey::on(
-        Box::new(module),
-        token,
-        key,
-        keyholder,
-        &mut terminal(pin_stdin),
-        purpose,
-    )?)
 }
 
 impl From<SigningError> for CliError {

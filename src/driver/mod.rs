@@ -41,6 +41,7 @@ mod token_store;
 mod token_work;
 mod tokens;
 mod tuf_on_ci;
+mod tuf_on_ci_sign;
 mod workspace;
 
 pub use answers::{
@@ -80,5 +81,9 @@ pub use token_work::{
 pub use tuf_on_ci::{
     AppliedEvent, apply_event_signatures, metadata_dir, no_rehearsal, read_metadata_folder,
     refuse_existing_output, write_bundles, write_metadata_folder,
+};
+pub use tuf_on_ci_sign::{
+    EventFolders, EventSigned, InviteAccepted, accept_tuf_on_ci_invite, review_tuf_on_ci_event,
+    sign_tuf_on_ci_event, tuf_on_ci_user,
 };
 pub use workspace::{Workspace, prepare, rehearsal_workspace};

@@ -61,7 +61,7 @@ impl KeyChoice<'_> {
     /// The module loaded by `load` (called only now, after every check that needs no token)
     /// and the key found on it ([`SigningKey::on`]; `purpose` goes into the PIN prompt of a
     /// token that shows its keys only after login).
-    fn open(
+    pub(super) fn open(
         &self,
         load: &mut dyn FnMut() -> Result<Box<dyn TokenModule>, SigningError>,
         kh: &mut dyn Keyholder,
