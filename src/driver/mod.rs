@@ -61,7 +61,10 @@ pub use practice::{
 };
 pub use report::{CeremonyReport, KeyLog, KeyRow};
 pub use runner::{run, run_real};
-pub use scripts::{MAX_SCRIPT, SHIPPED_SCRIPTS, script_list, script_text, shipped_script};
+pub use scripts::{
+    MAX_SCRIPT, SHIPPED_SCRIPTS, ScriptFileError, read_script_file, script_for_run, script_list,
+    script_text, shipped_script,
+};
 pub use session::{Opened, Session, rehearsal_unfinished};
 pub use sign_commands::{
     CheckpointSigned, KeyChoice, LayoutSignRequest, LayoutSigned, PendingRootSigned, RoleCount,
