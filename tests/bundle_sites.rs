@@ -16,8 +16,9 @@ use std::time::Duration;
 use common::{Run, run_with_timeout, verify_repo};
 use conclave::signer::Signer;
 use conclave::signer::software::SoftwareSigner;
+use conclave::transcript::display::hex_groups;
 use conclave::transport::bundle::{Bundle, ONE_FRAME_FRAGMENT_SIZE};
-use conclave::transport::qr::{Animation, EncodeOptions, hex_groups};
+use conclave::transport::qr::{Animation, EncodeOptions};
 use conclave::transport::usb::{
     ExportFile, ExportOptions, FileKind, StdFs, export_files, import_dir,
 };

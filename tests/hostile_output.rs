@@ -387,8 +387,8 @@ fn ceremony_check_and_print_escape_the_script() {
 
 #[test]
 fn transcript_verify_text_html_and_markdown_escape_records() {
+    use conclave::driver::transcript_file::TranscriptFile;
     use conclave::transcript::details::{BeginDetails, FileDigest};
-    use conclave::transcript::file::TranscriptFile;
     use conclave::transcript::record::Timestamp;
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("ceremony.jsonl");

@@ -4,12 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use conclave::driver::audit_files::read_artifact_dir;
+use conclave::driver::transcript_file::{FileError, TranscriptFile, sign_seal};
 use conclave::signer::Signer;
 use conclave::signer::software::SoftwareSigner;
 use conclave::transcript::audit::{Verdict, audit};
 use conclave::transcript::chain::{ChainErrorKind, ChainState, scan_chain, verify_chain};
 use conclave::transcript::details::{BeginDetails, FileDigest};
-use conclave::transcript::file::{FileError, TranscriptFile, read_artifact_dir};
 use conclave::transcript::record::{Record, RecordError, Timestamp, compact};
 use conclave::transcript::seal::{SealDetails, SealError, SealSignature, verify_seal};
 use conclave::tuf::canonical::Value;
@@ -508,7 +509,7 @@ fn forged_and_repeated_seal_signatures_are_rejected() {
 
     // A signature by an outsider over the right statement, claiming to be bob's key.
     let mut outsider = SoftwareSigner::from_seed(Algorithm::EcdsaP256, &[9; 32]).unwrap();
-    let mut claim = SealSignature::sign(&mut outsider, &seal).unwrap();
+    let mut claim = sign_seal(&mut outsider, &seal).unwrap();
     claim.keyid = s[1].key_id();
     let mut forged = original.clone();
     resign(&mut forged, 18, &claim);
@@ -519,7 +520,7 @@ fn forged_and_repeated_seal_signatures_are_rejected() {
     );
 
     // bob's key object with alice's signature.
-    let mut swapped = SealSignature::sign(&mut s[0], &seal).unwrap();
+    let mut swapped = sign_seal(&mut s[0], &seal).unwrap();
     swapped.key = s[1].key().clone();
     swapped.keyid = s[1].key_id();
     let mut forged = original.clone();
@@ -531,7 +532,7 @@ fn forged_and_repeated_seal_signatures_are_rejected() {
     );
 
     // The outsider signing as themself: not a listed signer.
-    let own = SealSignature::sign(&mut outsider, &seal).unwrap();
+    let own = sign_seal(&mut outsider, &seal).unwrap();
     let mut forged = original.clone();
     resign(&mut forged, 18, &own);
     let err = verify_seal(&verify_chain(&join(&forged)).unwrap()).unwrap_err();
@@ -541,7 +542,7 @@ fn forged_and_repeated_seal_signatures_are_rejected() {
     );
 
     // alice signing twice, in bob's place.
-    let twice = SealSignature::sign(&mut s[0], &seal).unwrap();
+    let twice = sign_seal(&mut s[0], &seal).unwrap();
     let mut forged = original.clone();
     resign(&mut forged, 18, &twice);
     let err = verify_seal(&verify_chain(&join(&forged)).unwrap()).unwrap_err();
@@ -560,7 +561,7 @@ fn forged_and_repeated_seal_signatures_are_rejected() {
     // A signature over another seq (replayed from a different transcript position).
     let mut other_seal = seal.clone();
     other_seal.seq += 1;
-    let replay = SealSignature::sign(&mut s[1], &other_seal).unwrap();
+    let replay = sign_seal(&mut s[1], &other_seal).unwrap();
     let mut forged = original.clone();
     resign(&mut forged, 18, &replay);
     let err = verify_seal(&verify_chain(&join(&forged)).unwrap()).unwrap_err();

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use conclave::driver::transcript_file::sign_seal;
 use conclave::signer::software::SoftwareSigner;
 use conclave::transcript::record::{GENESIS_PREV, Record};
 use conclave::transcript::seal::{SealDetails, SealSignature};
@@ -105,7 +106,7 @@ fn token_signer_child(seal_file: std::ffi::OsString) {
     s.login(&pin).unwrap();
     let key = s.keys().unwrap().into_iter().next().unwrap();
     let mut signer = s.signer(&key).unwrap();
-    let sig = SealSignature::sign(&mut signer, &seal).unwrap();
+    let sig = sign_seal(&mut signer, &seal).unwrap();
     println!(
         "\nseal-signature: {}",
         hex::encode(conclave::transcript::record::compact(&sig.to_value()))
@@ -166,7 +167,7 @@ fn reseal(records: &mut Vec<Record>, signers: Vec<(&str, By<'_>)>) {
     let seal = records[s].clone();
     for ((actor, by), f) in signers.iter().zip(foreign.iter_mut()) {
         let sig = match (by, f) {
-            (_, Some(f)) => SealSignature::sign(f, &seal).unwrap(),
+            (_, Some(f)) => sign_seal(f, &seal).unwrap(),
             (By::Token(reg, who), None) => reg.token_sign(who, &seal),
             _ => unreachable!(),
         };

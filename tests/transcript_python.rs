@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use conclave::driver::audit_files::read_artifact_dir;
 use conclave::transcript::audit::{Verdict, audit};
-use conclave::transcript::file::read_artifact_dir;
 use conclave::transcript::record::Record;
 
 fn python_verdict(transcript: &Path, artifacts: Option<&Path>) -> common::Run {

@@ -545,7 +545,7 @@ fn library_api_with_ed25519_p256_p384_keys_and_delegations_python_agrees() {
             &[&ed, &p256, &p384]
         };
         for k in keys {
-            cp.add_signature(&mut k.signer()).unwrap();
+            conclave::driver::log_dir::sign_note(&mut cp, &mut k.signer()).unwrap();
         }
         cps.push(cp);
     }

@@ -336,10 +336,10 @@ fn cli_encode_png_then_decode_round_trip() {
         String::from_utf8_lossy(&out.stderr)
     );
     let digest = hex::encode(Sha256::digest(&file));
-    let groups = qr::hex_groups(&Sha256::digest(&file));
+    let groups = conclave::transcript::display::hex_groups(&Sha256::digest(&file));
     assert!(stdout.contains(&groups[..39]), "{stdout}");
     assert!(stdout.contains(&groups[40..]), "{stdout}");
-    let words = qr::pgp_words(&Sha256::digest(&file));
+    let words = conclave::transcript::display::pgp_words(&Sha256::digest(&file));
     assert!(stdout.contains(&words[..8].join(" ")), "{stdout}");
     let mut pngs: Vec<PathBuf> = std::fs::read_dir(&frames_dir)
         .expect("frames dir")
@@ -361,10 +361,9 @@ fn cli_encode_png_then_decode_round_trip() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(std::fs::read(&rebuilt).expect("rebuilt"), file);
-    assert!(
-        String::from_utf8_lossy(&out.stdout)
-            .contains(&qr::hex_groups(&hex::decode(&digest).expect("hex")))
-    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(
+        &conclave::transcript::display::hex_groups(&hex::decode(&digest).expect("hex"))
+    ));
     // A second decode to the same file refuses to overwrite it.
     let again = Command::new(bin)
         .args(["qr", "decode"])

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::driver::{self, BundleExported, Merged, SignRequest, SystemClock};
+use crate::transcript::display::hex_groups;
 use crate::transcript::record::sha256;
-use crate::transport::qr::hex_groups;
 use crate::tuf::verify::ThresholdResult;
 
 use super::token::{ModuleArg, terminal};

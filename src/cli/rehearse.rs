@@ -178,11 +178,15 @@ pub fn finish(head: String, report: &rehearse::CeremonyReport) -> Result<Outcome
     let _ = writeln!(out, "transcript: {}", report.transcript.display());
     match hex::decode(&report.seal) {
         Ok(seal) => {
-            let _ = writeln!(out, "seal: {}", crate::transport::qr::hex_groups(&seal));
+            let _ = writeln!(
+                out,
+                "seal: {}",
+                crate::transcript::display::hex_groups(&seal)
+            );
             let _ = writeln!(
                 out,
                 "      {}",
-                crate::transport::qr::pgp_words(&seal).join(" ")
+                crate::transcript::display::pgp_words(&seal).join(" ")
             );
         }
         Err(_) => {

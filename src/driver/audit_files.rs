@@ -5,11 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest as _, Sha256};
+
 use crate::ceremony::conformance::{AuditInput, LogInput, verify_transcript};
 use crate::folder::read_limited;
 use crate::transcript::audit::Audit;
 use crate::transcript::details::FileDigest;
-use crate::transcript::file::read_artifact_dir;
 use crate::transparency::dir::LogDir;
 use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
 
@@ -217,6 +218,55 @@ pub fn verify_repository_folder(
     ))
 }
 
+/// Every regular file below `dir` (relative names with `/`), with SHA-256 and length. Symbolic
+/// links to directories are not followed; at most 16 levels deep.
+pub fn read_artifact_dir(dir: &Path) -> Result<Vec<FileDigest>, String> {
+    let mut out = Vec::new();
+    walk(dir, "", 0, &mut out)?;
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<FileDigest>) -> Result<(), String> {
+    if depth > 16 {
+        return Err(format!("{}: folders nested too deep", dir.display()));
+    }
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let lmeta = std::fs::symlink_metadata(&path)
+            .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+        if lmeta.is_dir() {
+            walk(&path, &rel, depth + 1, out)?;
+            continue;
+        }
+        let meta =
+            std::fs::metadata(&path).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+        if !meta.is_file() {
+            continue;
+        }
+        let mut file = std::fs::File::open(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let mut hasher = Sha256::new();
+        let length = std::io::copy(&mut file, &mut hasher)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        out.push(FileDigest {
+            name: rel,
+            sha256: hasher.finalize().into(),
+            length,
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +296,22 @@ mod tests {
         assert!(m.starts_with("--repo "), "{m}");
         let (report, kept) = verify_repository_folder(&root, dir.path(), 100, now).unwrap();
         assert!(!report.is_valid() && kept.is_none(), "{{}} is no root");
+    }
+
+    #[test]
+    fn artifact_folder_is_read_recursively() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("1.root.json"), b"{}").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/x"), b"abc").unwrap();
+        let found = read_artifact_dir(dir.path()).unwrap();
+        assert_eq!(
+            found,
+            vec![
+                FileDigest::of("1.root.json", b"{}"),
+                FileDigest::of("sub/x", b"abc")
+            ]
+        );
+        assert!(read_artifact_dir(&dir.path().join("none")).is_err());
     }
 }

@@ -470,7 +470,7 @@ impl Session {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(Event::Exception {
                 step: self.step(),
-                witness: crate::transcript::file::SYSTEM_ACTOR.into(),
+                witness: crate::transcript::writer::SYSTEM_ACTOR.into(),
                 text,
             });
     }

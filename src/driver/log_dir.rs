@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 
 use crate::folder::{read_limited, write_new_file, write_replacing};
 use crate::signer::Signer;
+use crate::transparency::SignedCheckpoint;
 use crate::transparency::dir::{
     self, AppendInput, Appended, CHECKPOINT, DirError, ENTRIES, HISTORY, Input, LogDir,
 };
 use crate::transparency::event::{Published, RoleKeys};
 use crate::transparency::log::{Log, Previous, Verification, verify};
+use crate::transparency::note::{NoteError, NoteSignature};
 use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
 use crate::tuf::metadata::Root;
 
@@ -234,6 +236,19 @@ pub fn write_checkpoint(
     Ok(path)
 }
 
+/// Have `signer` (a token key, logged in) sign the checkpoint `cp`: the note text the core
+/// gives out is signed (the signer verifies its signature) and the signature goes back in.
+pub fn sign_note(
+    cp: &mut SignedCheckpoint,
+    signer: &mut dyn Signer,
+) -> Result<NoteSignature, NoteError> {
+    let msg = cp.to_sign(signer.key())?;
+    let sig = signer
+        .sign(&msg)
+        .map_err(|e| NoteError::Signer(e.to_string()))?;
+    cp.add_signature(signer.key(), sig)
+}
+
 /// Sign the log's checkpoint with a signer that is already logged in (the keyholders' tokens at
 /// the seal of a ceremony). Returns `Ok(false)` when the signer's key is not a root key of the
 /// log's latest root or has signed already (nothing written), `Ok(true)` when its signature was
@@ -262,7 +277,7 @@ pub fn sign_checkpoint_with(log_dir: &Path, signer: &mut dyn Signer) -> Result<b
     if cp.signatures.iter().any(|s| s.key_id == kid) {
         return Ok(false);
     }
-    cp.add_signature(signer).map_err(|e| {
+    sign_note(&mut cp, signer).map_err(|e| {
         LogDirError::Invalid(format!("the token's signature: {e}; nothing written"))
     })?;
     if !cp.count(&root_keys).signed.contains(&keyid) {

@@ -40,6 +40,7 @@ mod token_device;
 mod token_store;
 mod token_work;
 mod tokens;
+pub mod transcript_file;
 mod tuf_on_ci;
 mod tuf_on_ci_sign;
 mod workspace;

@@ -239,7 +239,7 @@ impl Session {
                 .engine
                 .exceptions()
                 .iter()
-                .filter(|(_, who, _)| who == crate::transcript::file::SYSTEM_ACTOR)
+                .filter(|(_, who, _)| who == crate::transcript::writer::SYSTEM_ACTOR)
                 .map(|(_, _, text)| text.clone())
                 .collect(),
             resumed: self.resumed,

@@ -9,9 +9,10 @@ use crate::ceremony::script::{Kind, Person, Script};
 
 use super::lock::WorkspaceLock;
 use super::module::{ChosenModule, ModuleUse, Named, choose_module, choose_module_here};
+use super::transcript_file::TranscriptFile;
 use crate::transcript::details::BeginDetails;
-use crate::transcript::file::{SYSTEM_ACTOR, TranscriptFile};
 use crate::transcript::record::Timestamp;
+use crate::transcript::writer::SYSTEM_ACTOR;
 use crate::tuf::canonical::Value;
 
 use std::sync::Arc;

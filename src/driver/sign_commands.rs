@@ -411,7 +411,7 @@ pub fn sign_checkpoint(
     );
     let (token, key_label) = (k.token.clone(), k.key.label.clone());
     let mut held = k.signer(kh, &prompt)?;
-    cp.add_signature(&mut held.signer).map_err(|e| {
+    log_dir::sign_note(&mut cp, &mut held.signer).map_err(|e| {
         SigningError::Invalid(format!("the token's signature: {e}; nothing written"))
     })?;
     let count = cp.count(root_keys);

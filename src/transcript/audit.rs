@@ -301,7 +301,7 @@ mod tests {
     use crate::transcript::chain::ChainState;
     use crate::transcript::details::BeginDetails;
     use crate::transcript::record::Timestamp;
-    use crate::transcript::seal::{SealDetails, SealSignature};
+    use crate::transcript::seal::SealDetails;
     use crate::tuf::canonical::Value;
     use crate::tuf::key::Algorithm;
 
@@ -329,7 +329,7 @@ mod tests {
             signers: vec![signer.key_id()],
         };
         let seal = push(&mut s, "admin", "seal", seal.to_value(), 2);
-        let sig = SealSignature::sign(&mut signer, &seal).unwrap();
+        let sig = crate::driver::transcript_file::sign_seal(&mut signer, &seal).unwrap();
         push(&mut s, "alice", "seal-signature", sig.to_value(), 3);
         lines
     }

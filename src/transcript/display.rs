@@ -1,8 +1,8 @@
 //! How transcript facts are shown to people: hashes in groups for reading aloud and writing on
 //! the paper form, and one-line summaries of records.
 //!
-//! Hex groups and PGP words are the transport module's (one spelling everywhere a digest is read
-//! aloud or compared by eye).
+//! Hex groups and PGP words are the one spelling everywhere a digest is read aloud or compared by
+//! eye (the paper form, the reports, the UI's review and seal screens, the QR transfer's check).
 
 use crate::tuf::canonical::Value;
 
@@ -10,7 +10,27 @@ use super::details::{BeginDetails, ResumeDetails};
 use super::record::{Record, compact};
 use super::seal::{SealDetails, SealSignature, SealWithdrawal, WITHDRAWAL_ACTION};
 
-pub use crate::transport::qr::{hex_groups, pgp_words};
+/// A digest as hex in groups of four characters, e.g. `e3b0 c442 98fc ...`.
+pub fn hex_groups(digest: &[u8]) -> String {
+    let hex = hex::encode(digest);
+    let mut out = String::with_capacity(hex.len() * 5 / 4);
+    for (i, chunk) in hex.as_bytes().chunks(4).enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&String::from_utf8_lossy(chunk));
+    }
+    out
+}
+
+/// A digest as PGP words: even-position bytes from the two-syllable list, odd from the
+/// three-syllable list, so a swapped or dropped word is noticed when read aloud.
+pub fn pgp_words(digest: &[u8]) -> Vec<String> {
+    pgp_words::to_words(digest)
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
 
 /// PGP words in lines of eight (four bytes of the digest per half line), for the paper form.
 pub fn pgp_word_lines(bytes: &[u8]) -> Vec<String> {
@@ -400,5 +420,46 @@ mod tests {
         assert!(s.contains("\\u001b[2J"), "{s}");
         assert_eq!(clean("a\u{7}b"), "a\\x07b");
         assert_eq!(shorten(&"x".repeat(200), 10), "xxxxxxx...");
+    }
+
+    #[test]
+    fn pgp_words_known_encodings() {
+        let words = |b: &[u8]| -> Vec<String> {
+            pgp_words(b)
+                .iter()
+                .map(|w| w.to_ascii_lowercase())
+                .collect()
+        };
+        assert_eq!(words(&[0x00, 0x00]), ["aardvark", "adroitness"]);
+        assert_eq!(words(&[0xFF, 0xFF]), ["zulu", "yucatan"]);
+        // The example from the PGP word list's description.
+        assert_eq!(
+            words(&[0xE5, 0x82, 0x94, 0xF2]),
+            ["topmost", "istanbul", "pluto", "vagabond"]
+        );
+    }
+
+    #[test]
+    fn pgp_word_lists_are_complete_and_distinct() {
+        let mut all = std::collections::BTreeSet::new();
+        for b in 0..=255u8 {
+            let pair = pgp_words(&[b, b]);
+            assert_eq!(pair.len(), 2);
+            for w in &pair {
+                assert!(w.chars().all(|c| c.is_ascii_alphabetic()), "{b:#04x}: {w}");
+                assert!(all.insert(w.to_ascii_lowercase()), "{b:#04x}: {w} twice");
+            }
+            let back = pgp_words::to_bytes(&pair);
+            assert_eq!(back, Some(vec![b, b]));
+        }
+        assert_eq!(all.len(), 512);
+    }
+
+    #[test]
+    fn hex_groups_of_four() {
+        let d = [0xab; 32];
+        let g = hex_groups(&d);
+        assert_eq!(g.split(' ').count(), 16);
+        assert!(g.starts_with("abab abab "));
     }
 }

@@ -15,7 +15,6 @@
 //! last seal lacks a listed signature, does not verify, and only the listed signers' keys can
 //! produce the new seal's signatures.
 
-use crate::signer::{Signer, SignerError};
 use crate::tuf::canonical::{Map, Value};
 use crate::tuf::key::{Key, KeyId};
 use crate::tuf::metadata::key_from_value;
@@ -122,6 +121,12 @@ pub fn seal_statement(seal_seq: u64, seal_hash: &Digest) -> Value {
     Value::Object(m)
 }
 
+/// The bytes a keyholder signs to sign the seal record `seal`: the canonical bytes of its
+/// [`seal_statement`].
+pub fn seal_message(seal: &Record) -> Vec<u8> {
+    seal_statement(seal.seq, &seal.hash).canonical_bytes()
+}
+
 /// `details` of a `seal-signature` record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealSignature {
@@ -134,15 +139,15 @@ pub struct SealSignature {
 }
 
 impl SealSignature {
-    /// Sign the seal record with a keyholder's token (the signer verifies its own signature).
-    pub fn sign(signer: &mut dyn Signer, seal: &Record) -> Result<SealSignature, SignerError> {
-        let msg = seal_statement(seal.seq, &seal.hash).canonical_bytes();
-        let sig = signer.sign(&msg)?;
-        Ok(SealSignature {
-            keyid: signer.key_id(),
-            key: signer.key().clone(),
+    /// The details of a keyholder's signature `sig` (made over [`seal_message`] of the seal
+    /// record) by `key`. Not verified here: the keyholder's signer verified it before returning
+    /// it, and [`verify_seal`] verifies every one when the transcript is read.
+    pub fn new(key: Key, sig: &[u8]) -> SealSignature {
+        SealSignature {
+            keyid: key.key_id(),
+            key,
             sig: hex::encode(sig),
-        })
+        }
     }
 
     /// As JSON.

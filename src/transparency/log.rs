@@ -570,7 +570,7 @@ mod tests {
 
     fn sign(cp: &mut SignedCheckpoint, who: &[(u8, &str)]) {
         for (seed, owner) in who {
-            cp.add_signature(&mut signer(*seed, owner)).unwrap();
+            crate::driver::log_dir::sign_note(cp, &mut signer(*seed, owner)).unwrap();
         }
     }
 

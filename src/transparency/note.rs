@@ -1,5 +1,8 @@
 //! Checkpoints as C2SP `tlog-checkpoint` signed notes (c2sp.org/signed-note,
-//! c2sp.org/tlog-checkpoint), signed by the keyholders' keys through [`Signer`].
+//! c2sp.org/tlog-checkpoint), signed by the keyholders' keys: the note text to sign goes out
+//! ([`SignedCheckpoint::to_sign`]), the signature comes back in
+//! ([`SignedCheckpoint::add_signature`]); the driver asks the token
+//! ([`crate::driver::log_dir::sign_note`]).
 //!
 //! ```text
 //! registry.example/conclave-key-events
@@ -27,7 +30,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest, Sha256};
 
-use crate::signer::{Signer, SignerError};
 use crate::tuf::key::{Algorithm, Key, KeyId, PublicKey};
 
 use super::event::RoleKeys;
@@ -346,31 +348,52 @@ impl SignedCheckpoint {
         })
     }
 
-    /// Sign the note text with `signer` (key name: the origin) and add the signature line. The
-    /// signer verifies its own signature; a key that already signed is refused.
-    pub fn add_signature(&mut self, signer: &mut dyn Signer) -> Result<NoteSignature, NoteError> {
-        let pk = signer
-            .key()
+    /// The bytes `key` signs to add its signature (key name: the origin): the note text.
+    /// Refused for a key note signatures cannot carry and for a key that already signed.
+    pub fn to_sign(&self, key: &Key) -> Result<Vec<u8>, NoteError> {
+        self.new_signer(key)?;
+        Ok(self.checkpoint.body().into_bytes())
+    }
+
+    /// Add the signature `sig` that `key` made over [`SignedCheckpoint::to_sign`]'s bytes: it
+    /// must verify against the key over this note text; a key that already signed is refused.
+    pub fn add_signature(&mut self, key: &Key, sig: Vec<u8>) -> Result<NoteSignature, NoteError> {
+        let (pk, key_id) = self.new_signer(key)?;
+        pk.verify(self.checkpoint.body().as_bytes(), &sig)
+            .map_err(|e| {
+                NoteError::Signer(format!(
+                    "the signature of key {} does not verify over the checkpoint: {e}",
+                    key.key_id()
+                ))
+            })?;
+        let s = NoteSignature {
+            name: self.checkpoint.origin.clone(),
+            key_id,
+            sig,
+        };
+        self.signatures.push(s.clone());
+        Ok(s)
+    }
+
+    /// `key`'s public key and note key id, if it may add a signature (a key that already
+    /// signed may not).
+    fn new_signer(&self, key: &Key) -> Result<(PublicKey, [u8; 4]), NoteError> {
+        let pk = key
             .public_key()
             .map_err(|e| NoteError::UnsupportedKey(e.to_string()))?;
-        let name = self.checkpoint.origin.clone();
-        let key_id = note_key_id(&name, &pk)?;
+        let name = &self.checkpoint.origin;
+        let key_id = note_key_id(name, &pk)?;
         if self
             .signatures
             .iter()
-            .any(|s| s.name == name && s.key_id == key_id)
+            .any(|s| s.name == *name && s.key_id == key_id)
         {
             return Err(NoteError::Signer(format!(
                 "key {} already signed this checkpoint",
-                signer.key_id()
+                key.key_id()
             )));
         }
-        let sig = signer
-            .sign(self.checkpoint.body().as_bytes())
-            .map_err(|e: SignerError| NoteError::Signer(e.to_string()))?;
-        let s = NoteSignature { name, key_id, sig };
-        self.signatures.push(s.clone());
-        Ok(s)
+        Ok((pk, key_id))
     }
 
     /// Count the signatures by the role's keys (the root role: its keys and threshold). Each
@@ -425,6 +448,8 @@ impl SignedCheckpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::driver::log_dir::sign_note;
+    use crate::signer::Signer;
     use crate::signer::software::SoftwareSigner;
 
     fn cp() -> Checkpoint {
@@ -456,10 +481,10 @@ mod tests {
         let mut a = SoftwareSigner::from_seed(Algorithm::Ed25519, &[1; 32]).unwrap();
         let mut b = SoftwareSigner::from_seed(Algorithm::EcdsaP256, &[2; 32]).unwrap();
         let mut p = SoftwareSigner::from_seed(Algorithm::EcdsaP384, &[3; 48]).unwrap();
-        s.add_signature(&mut a).unwrap();
-        s.add_signature(&mut b).unwrap();
-        s.add_signature(&mut p).unwrap();
-        assert!(s.add_signature(&mut a).is_err(), "same key twice");
+        sign_note(&mut s, &mut a).unwrap();
+        sign_note(&mut s, &mut b).unwrap();
+        sign_note(&mut s, &mut p).unwrap();
+        assert!(sign_note(&mut s, &mut a).is_err(), "same key twice");
         let text = s.to_text();
         assert!(
             text.contains("\n\n\u{2014} registry.example/keys "),
@@ -484,8 +509,27 @@ mod tests {
         // A key the role does not list is ignored.
         let mut stranger = SoftwareSigner::from_seed(Algorithm::Ed25519, &[9; 32]).unwrap();
         let mut plus = back.clone();
-        plus.add_signature(&mut stranger).unwrap();
+        sign_note(&mut plus, &mut stranger).unwrap();
         assert_eq!(plus.count(&r).unknown, 1);
+    }
+
+    #[test]
+    fn the_note_text_goes_out_and_only_a_signature_over_it_comes_in() {
+        let mut s = SignedCheckpoint::new(cp());
+        let mut a = SoftwareSigner::from_seed(Algorithm::Ed25519, &[1; 32]).unwrap();
+        let msg = s.to_sign(a.key()).unwrap();
+        assert_eq!(msg, s.checkpoint.body().into_bytes());
+        // A signature over other bytes is refused and nothing is added.
+        let other = a.sign(b"another checkpoint").unwrap();
+        let e = s.add_signature(a.key(), other).unwrap_err();
+        assert!(e.to_string().contains("does not verify"), "{e}");
+        assert!(s.signatures.is_empty());
+        let sig = a.sign(&msg).unwrap();
+        s.add_signature(a.key(), sig.clone()).unwrap();
+        // A key that signed is refused before it signs again, and after.
+        assert!(s.to_sign(a.key()).is_err());
+        assert!(s.add_signature(a.key(), sig).is_err());
+        assert_eq!(s.signatures.len(), 1);
     }
 
     #[test]

@@ -16,6 +16,8 @@ use flate2::write::DeflateEncoder;
 use qrcode::{Color, EcLevel, QrCode};
 use sha2::{Digest, Sha256};
 
+use crate::transcript::display::{hex_groups, pgp_words};
+
 /// Version number of the envelope format written by this module.
 pub const ENVELOPE_VERSION: u64 = 1;
 /// Default number of payload bytes per fountain fragment.
@@ -316,31 +318,6 @@ pub fn open_envelope(envelope: &[u8]) -> Result<(Vec<u8>, [u8; 32]), QrError> {
         });
     }
     Ok((file, actual))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Showing a SHA-256 to people
-
-/// A digest as hex in groups of four characters, e.g. `e3b0 c442 98fc ...`.
-pub fn hex_groups(digest: &[u8]) -> String {
-    let hex = hex::encode(digest);
-    let mut out = String::with_capacity(hex.len() * 5 / 4);
-    for (i, chunk) in hex.as_bytes().chunks(4).enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push_str(&String::from_utf8_lossy(chunk));
-    }
-    out
-}
-
-/// A digest as PGP words: even-position bytes from the two-syllable list, odd from the
-/// three-syllable list, so a swapped or dropped word is noticed when read aloud.
-pub fn pgp_words(digest: &[u8]) -> Vec<String> {
-    pgp_words::to_words(digest)
-        .into_iter()
-        .map(str::to_owned)
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1500,47 +1477,6 @@ mod tests {
         let mut v = vec![0u8; n];
         rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut v);
         v
-    }
-
-    #[test]
-    fn pgp_words_known_encodings() {
-        let words = |b: &[u8]| -> Vec<String> {
-            pgp_words(b)
-                .iter()
-                .map(|w| w.to_ascii_lowercase())
-                .collect()
-        };
-        assert_eq!(words(&[0x00, 0x00]), ["aardvark", "adroitness"]);
-        assert_eq!(words(&[0xFF, 0xFF]), ["zulu", "yucatan"]);
-        // The example from the PGP word list's description.
-        assert_eq!(
-            words(&[0xE5, 0x82, 0x94, 0xF2]),
-            ["topmost", "istanbul", "pluto", "vagabond"]
-        );
-    }
-
-    #[test]
-    fn pgp_word_lists_are_complete_and_distinct() {
-        let mut all = std::collections::BTreeSet::new();
-        for b in 0..=255u8 {
-            let pair = pgp_words(&[b, b]);
-            assert_eq!(pair.len(), 2);
-            for w in &pair {
-                assert!(w.chars().all(|c| c.is_ascii_alphabetic()), "{b:#04x}: {w}");
-                assert!(all.insert(w.to_ascii_lowercase()), "{b:#04x}: {w} twice");
-            }
-            let back = pgp_words::to_bytes(&pair);
-            assert_eq!(back, Some(vec![b, b]));
-        }
-        assert_eq!(all.len(), 512);
-    }
-
-    #[test]
-    fn hex_groups_of_four() {
-        let d = [0xab; 32];
-        let g = hex_groups(&d);
-        assert_eq!(g.split(' ').count(), 16);
-        assert!(g.starts_with("abab abab "));
     }
 
     #[test]

@@ -326,13 +326,17 @@ impl Value {
 
     /// [`Value::canonical_bytes`], written into `buffer`'s memory (its contents are dropped): a
     /// verifier that no longer needs a large file's bytes reuses their memory instead of
-    /// allocating and faulting in as much again.
+    /// allocating and faulting in as much again. The buffer's memory is the caller's: the edge
+    /// that read the file asked the kernel for huge pages for it (`folder`'s reads, through
+    /// `memory::advise_huge_pages`), and the canonical bytes of a file are never longer than
+    /// the file. A buffer too small for them is replaced by one allocated once at their
+    /// length ([`Value::canonical_len`]), without a hint: a caller that wants one allocates
+    /// the buffer itself at that length.
     pub fn canonical_bytes_in(&self, mut buffer: Vec<u8>) -> Vec<u8> {
         let len = self.canonical_len();
         buffer.clear();
         if buffer.capacity() < len {
             buffer = Vec::with_capacity(len);
-            crate::memory::advise_huge_pages(&mut buffer);
         }
         self.write_canonical(&mut buffer);
         buffer
@@ -934,6 +938,37 @@ mod tests {
     /// A file of tiny values (`[0,0,...]`: one value per 2 bytes) is refused once it holds more
     /// values than its size allows, with a message that says why; before, a 256 MiB file built
     /// a 4.46 GB tree. Files with fewer values, and packed target entries, are not affected.
+    #[test]
+    fn canonical_bytes_fit_in_the_file_s_own_buffer() {
+        // The verifier writes a file's canonical bytes into the memory of the file's bytes
+        // (read and hinted by the edge): they are never longer than the file.
+        let pretty = "{\n  \"signed\": {\n    \"targets\": {\n      \"a.txt\": {\n        \"hashes\": {\"sha256\": \"ab\"},\n        \"length\": 3\n      }\n    },\n    \"_type\": \"targets\"\n  },\n  \"signatures\": []\n}\n";
+        let texts = [
+            r#"{"b": [1, -2, {"c": "\u00e9\n\/\"x"}], "a": null}"#,
+            r#"{"a":"\ud83d\ude00","k":true,"z":[]}"#,
+            r#"{"x":"plain"}"#,
+            pretty,
+        ];
+        for text in texts {
+            for v in [
+                Value::parse(text.as_bytes()).unwrap(),
+                Value::parse_metadata(text.as_bytes(), 1 << 20, &|_, _| Ok(())).unwrap(),
+            ] {
+                assert!(v.canonical_len() <= text.len(), "{text}");
+                let mut buffer = text.as_bytes().to_vec();
+                buffer.shrink_to_fit();
+                let at = buffer.as_ptr();
+                let out = v.canonical_bytes_in(buffer);
+                assert_eq!(out.as_ptr(), at, "the file's buffer is reused: {text}");
+                assert_eq!(out, v.canonical_bytes());
+            }
+        }
+        // A buffer too small is replaced by one of the right length.
+        let v = Value::parse(texts[0].as_bytes()).unwrap();
+        let out = v.canonical_bytes_in(Vec::with_capacity(2));
+        assert_eq!(out, v.canonical_bytes());
+    }
+
     #[test]
     fn a_file_of_tiny_values_is_refused_by_the_value_budget() {
         let n = 1 << 20;

@@ -13,7 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::ceremony::engine::ReviewSummary;
-use crate::transport::qr::{hex_groups, pgp_words};
+use crate::transcript::display::{hex_groups, pgp_words};
 use crate::tui::state::{DigestRow, ReviewPane};
 
 /// Rows the changes pane needs at least: its two borders and one line.

@@ -62,7 +62,7 @@ pub(super) fn export(
         lines.push(Line::raw(format!(
             "  {:<24} {size:>9}  {}",
             show(name),
-            crate::transport::qr::hex_groups(&hex::decode(&head).unwrap_or_default())
+            crate::transcript::display::hex_groups(&hex::decode(&head).unwrap_or_default())
         )));
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);

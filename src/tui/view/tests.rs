@@ -789,8 +789,8 @@ fn the_summary_keeps_the_transcript_path_at_80x24() {
     let hash = "d0d7050cee6ec325d0cdd2c2eb3f648053dcbb4acdbc37849c905371ae476769";
     let bytes = hex::decode(hash).unwrap();
     let s = base(Screen::Summary {
-        seal_hex: crate::transport::qr::hex_groups(&bytes),
-        seal_words: crate::transport::qr::pgp_words(&bytes).join(" "),
+        seal_hex: crate::transcript::display::hex_groups(&bytes),
+        seal_words: crate::transcript::display::pgp_words(&bytes).join(" "),
         seal_qr: crate::transport::qr::QrMatrix::encode(hash, 0)
             .unwrap()
             .to_terminal(1)
@@ -842,7 +842,7 @@ fn a_long_message_is_not_cut_off() {
 /// The review of 10,000 claimed projects (generated requests with software keys, through the
 /// engine) as the screen shows it first: its summary, at 80x24.
 fn large_review(scroll: usize, pane: ReviewPane) -> (ViewState, Vec<String>) {
-    use crate::transport::qr::{hex_groups, pgp_words};
+    use crate::transcript::display::{hex_groups, pgp_words};
     let engine = crate::ceremony::engine::summary::fixture::engine_at_review(10_000);
     let sum = engine.review_summary().expect("summary-first");
     let lines = super::review::summary_lines(&sum, &sum.line_by_line);
