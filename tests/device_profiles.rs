@@ -777,19 +777,77 @@ fn a_whole_ceremony_on_yubihsm_tokens_records_the_advisory_and_refuses_ecdsa() {
         let run = bootstrap(&b, &ws, &answers, &pins);
         (run, ws)
     };
+    // Named by the administrator (the answers' key_type): refused at the roll call, before
+    // any key exists and before any PIN, naming the key type safe on the device.
     for (ws, key_type, name) in [
         ("ws-p256", "ecdsa-p256", "P-256"),
         ("ws-p384", "ecdsa-p384", "P-384"),
     ] {
-        let (run, _) = run_with(ws, key_type);
-        assert_ne!(run.code(), 0, "{run:?}");
+        let (run, ws) = run_with(ws, key_type);
+        assert_eq!(run.code(), 1, "{run:?}");
         let all = format!("{}{}", run.stdout, run.stderr);
         assert!(
-            all.contains("YSA-2024-03")
-                && all.contains(&format!("no ECDSA {name} key is generated")),
+            all.contains(&format!(
+                "key type {key_type} refused at the roll call, before any key or PIN"
+            )) && all.contains("YSA-2024-03")
+                && all.contains(&format!(
+                    "No ECDSA {name} key is generated on it; safe on it: ed25519"
+                ))
+                && all.contains("key_type = \"ed25519\" in the answers file"),
             "{run:?}"
         );
+        let transcript =
+            std::fs::read_to_string(Path::new(&ws).join("bootstrap-root.transcript.jsonl"))
+                .unwrap_or_default();
+        assert!(
+            !transcript.contains("\"roll-call\"") && !transcript.contains("\"key-generated\""),
+            "{transcript}"
+        );
     }
+
+    // Left at the script's default (ecdsa-p256): Ed25519, safe on every YubiHSM present, is
+    // proposed at the roll call, said and recorded with its reason, and the ceremony goes on.
+    let (answers_ws, answers) = ceremony_files(&b.root, "ws-default", b.module(), "ecdsa-p256");
+    let text = std::fs::read_to_string(&answers)
+        .unwrap()
+        .replace("key_type = \"ecdsa-p256\"\n", "");
+    let mut text = text;
+    text.push_str("\n[tokens]\n");
+    for (who, serial) in &serials {
+        text.push_str(&format!("{who} = \"{serial}\"\n"));
+    }
+    std::fs::write(&answers, text).unwrap();
+    let pins: String = b
+        .tokens
+        .iter()
+        .map(|(l, p)| format!("{l}=0001{p}\n"))
+        .collect();
+    let run = bootstrap(&b, &answers_ws, &answers, &pins);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stderr.contains("WARNING: PARAMETERS CORRECTED: key_type = \"ed25519\" (proposed by Conclave: key_type was left at the script's default ecdsa-p256"),
+        "{run:?}"
+    );
+    let transcript =
+        std::fs::read_to_string(Path::new(&answers_ws).join("bootstrap-root.transcript.jsonl"))
+            .unwrap();
+    let correction = transcript
+        .lines()
+        .find(|l| l.contains("\"parameters-corrected\""))
+        .unwrap_or_else(|| panic!("{transcript}"));
+    assert!(
+        correction.contains("\"reason\"") && correction.contains("YSA-2024-03"),
+        "{correction}"
+    );
+    let root_file = Path::new(&answers_ws).join("export/1.root.json");
+    let root: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&root_file).unwrap()).unwrap();
+    let keys = root["signed"]["keys"].as_object().unwrap();
+    assert!(
+        !keys.is_empty() && keys.values().all(|k| k["keytype"] == "ed25519"),
+        "{root}"
+    );
+    python_accepts(&root_file);
 
     let (run, ws) = run_with("ws-ed", "ed25519");
     assert_eq!(run.code(), 0, "{run:?}");
@@ -845,6 +903,38 @@ fn a_whole_ceremony_on_yubihsm_tokens_records_the_advisory_and_refuses_ecdsa() {
         6,
         "{md}"
     );
+}
+
+/// YubiKeys as ykcs11 shows them (profile `ykcs11`, which follows yubico-piv-tool's
+/// `ykcs11/token.c`: model `YubiKey YK5` for every YubiKey 5, firmware `minor*10+patch`) at
+/// firmware 5.4.3: YSA-2024-03 concerns ECDSA there and the PIV application has no Ed25519
+/// before 5.7, so no key type Conclave supports is safe. With the key type left at the
+/// script's default nothing is proposed: the roll call is refused, saying so, before any key,
+/// PIN or management key.
+#[test]
+fn yubikeys_below_the_fixed_firmware_are_refused_at_the_roll_call_with_no_safe_key_type() {
+    let mut b = Bench::new("alice,bob,carol", "ykcs11");
+    b.set("CONCLAVE_PROFILE_FIRMWARE", "5.4.3");
+    let (ws, answers) = ceremony_files(&b.root, "ws", b.module(), "ecdsa-p256");
+    let text = std::fs::read_to_string(&answers)
+        .unwrap()
+        .replace("key_type = \"ecdsa-p256\"\n", "");
+    std::fs::write(&answers, text).unwrap();
+    let pins: String = b.tokens.iter().map(|(l, p)| format!("{l}={p}\n")).collect();
+    let run = bootstrap(&b, &ws, &answers, &pins);
+    assert_eq!(run.code(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("key type ecdsa-p256 (the script's default; no key type is safe on every token present, so none is proposed) refused at the roll call")
+            && run.stderr.contains("token \"YubiKey PIV #")
+            && run.stderr.contains("has firmware 5.4.3")
+            && run.stderr.contains("YubiKey below 5.7.2 (the module does not tell YubiKey 5, 5 FIPS and Bio apart")
+            && run.stderr.contains("no key type Conclave supports is safe on it"),
+        "{run:?}"
+    );
+    let transcript =
+        std::fs::read_to_string(Path::new(&ws).join("bootstrap-root.transcript.jsonl"))
+            .unwrap_or_default();
+    assert!(!transcript.contains("\"roll-call\""), "{transcript}");
 }
 
 /// The real yubihsm_pkcs11 (bookworm-backports' `yubihsm-pkcs11` 2.6.0) loaded with no

@@ -19,7 +19,8 @@ use common::profile::{Bench, ceremony_files, python_accepts, root_key_ids};
 const FACTORY: &str = "010203040506070801020304050607080102030405060708";
 /// A changed management key, as a registry sets it before a real ceremony.
 const CHANGED: &str = "8f3a9c51d2e7b6404a1c9e2f7d3b5a6c8e1f0d2c4b6a7988";
-/// Firmware without the YSA-2024-03 ECDSA advisory (YubiKey 5.7 and later).
+/// Firmware without the YSA-2024-03 ECDSA advisory: 5.7.2, the bound for a YubiKey whose series
+/// ykcs11 does not name (`YubiKey YK5` is also what a 5 FIPS or a Bio reports).
 const FIXED_FIRMWARE: &str = "5.7.2";
 
 /// Tokens `labels` seen as YubiKeys through the `ykcs11` profile (management key `mgmkey`,

@@ -2438,3 +2438,195 @@ fn audit_transcript(w: &World, transcript: &Path, known_good: &Path) -> String {
     assert!(r.stdout.contains("VALID"), "{r:?}");
     r.stdout
 }
+
+/// Hostile text a signing event can carry in names: a title-setting OSC, a screen clear, a
+/// bidi override, zero-width characters, NUL, a newline that would start a fake review line,
+/// and 100 KB of name.
+fn hostile_handle() -> String {
+    format!(
+        "@evil\u{1b}]0;PWNED-TITLE\u{7}\u{1b}[2J\u{202e}live\u{200b}\u{200d}\u{0}\n- removed owner carol{}",
+        "A".repeat(100 * 1024)
+    )
+}
+
+/// The sign-tuf-on-ci-event ceremony in the terminal UI (tmux, 80×24, every byte the program
+/// writes logged by `pipe-pane`) on a hostile event: its `.signing-event-state` invites a user
+/// whose handle and role name carry [`hostile_handle`]'s escape sequences, bidi override,
+/// zero-width characters, NUL and 100 KB, and the event folder holds a file whose name carries
+/// an escape sequence, a bidi override and a zero-width space. The import refuses the event
+/// with the file and the field named, every hostile character shown as a visible escape (the
+/// 100 KB cut with its length), no raw control byte or OSC written to the terminal, the pane's
+/// title unchanged, no line of the screen starting with the smuggled "- removed owner" line,
+/// and nothing signed. The accept-tuf-on-ci-invite ceremony then refuses the same invite (its
+/// hostile invitee is no keyholder of the roll call) the same way.
+#[test]
+fn the_tui_refuses_a_hostile_event_showing_every_name_escaped() {
+    use common::tmux::Tmux;
+    let w = world();
+    let event = w.path("stick/hostile-event");
+    common::copy_dir(&w.path("stick/event"), &event);
+    let handle = hostile_handle();
+    let state = serde_json::json!({ "invites": { handle.clone(): ["root\u{1b}[31m\u{202e}"] } });
+    std::fs::write(
+        event.join(".signing-event-state"),
+        serde_json::to_vec(&state).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(event.join("evil\u{1b}[8m\u{202e}\u{200b}.json"), b"{}").unwrap();
+    let ws = ceremony_workspace(&w, "ws-hostile", &event);
+    let script = manifest_dir().join("ceremony-scripts/sign-tuf-on-ci-event.toml");
+    let t = Tmux::start(
+        "tot-hostile",
+        &format!(
+            "SOFTHSM2_CONF={} {BIN} tui --practice --workspace {} --script {}",
+            s(&w.path("u1/softhsm2.conf")),
+            s(&ws),
+            s(&script)
+        ),
+    );
+    let log = w.path("pane.log");
+    t.log_output(&log);
+    let title = t.title();
+    t.begin();
+    t.open_with_roll_call("BAG-T0C1", ["ada", "@tuf-on-ci-u1", "wendy"]);
+    t.wait_for("Enter import and review");
+    t.send(&["Enter"]);
+    // The file name first: refused, named escaped.
+    let screen = t.wait_for_words(
+        "evil\\x1b[8m\\u{202e}\\u{200b}.json: \"evil\\x1b[8m\\u{202e}\\u{200b}.json\": not a",
+    );
+    let flat = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("not a valid file name: contains a control character"),
+        "{screen}"
+    );
+    assert_only_sgr(&t.styled_screen());
+    // The file taken off the media, the import again: the hostile invite is refused, its
+    // handle shown escaped and cut with its length, the file and the field named.
+    let event_in = ws.join("input/tuf-on-ci-event");
+    for e in std::fs::read_dir(&event_in).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with("evil") {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    t.send(&["Enter"]);
+    let screen = t.wait_for_words("open invite for");
+    let flat: String = screen.split_whitespace().collect();
+    for want in [
+        ".signing-event-state",
+        "@evil\\x1b]0;PWNED-TITLE\\x07\\x1b[2J\\u{202e}live\\u{200b}\\u{200d}\\x00\\n-",
+    ] {
+        let want: String = want.split_whitespace().collect();
+        assert!(
+            flat.contains(&want),
+            "the screen never showed {want:?}:\n{screen}"
+        );
+    }
+    for line in screen.lines() {
+        assert!(
+            !line.trim_start().starts_with("- removed owner carol")
+                && !line.trim_start().starts_with("n- removed owner"),
+            "a fake line:\n{screen}"
+        );
+    }
+    let styled = t.styled_screen();
+    assert_only_sgr(&styled);
+    let raw = std::fs::read(&log).unwrap();
+    assert_no_hostile_bytes(&raw);
+    assert_eq!(t.title(), title, "the terminal title changed");
+    t.send(&["C-c"]);
+    t.wait_for("Stop now?");
+    t.send(&["y"]);
+    t.wait_for("EXIT=");
+    let raw = std::fs::read(&log).unwrap();
+    assert_no_hostile_bytes(&raw);
+    let text =
+        std::fs::read_to_string(ws.join("sign-tuf-on-ci-event-v1.transcript.jsonl")).unwrap();
+    assert!(!text.contains("\"action\":\"signed\""), "{text}");
+
+    // The accept-tuf-on-ci-invite ceremony on the same event (the bad file name gone): the
+    // hostile invitee is no keyholder present, so the import refuses the invite, the handle
+    // shown escaped, nothing raw on the terminal.
+    let ws = ceremony_workspace_with(
+        &w,
+        "ws-hostile-invite",
+        (&event_in, "tuf-on-ci-event"),
+        (&w.path("stick/known-good"), "tuf-on-ci-known-good"),
+    );
+    let script = manifest_dir().join("ceremony-scripts/accept-tuf-on-ci-invite.toml");
+    let t = Tmux::start(
+        "tot-hostile-invite",
+        &format!(
+            "SOFTHSM2_CONF={} {BIN} tui --practice --workspace {} --script {}",
+            s(&w.path("u1/softhsm2.conf")),
+            s(&ws),
+            s(&script)
+        ),
+    );
+    let log = w.path("pane-invite.log");
+    t.log_output(&log);
+    let title = t.title();
+    t.begin();
+    t.open_with_roll_call("BAG-T0C1", ["ada", "@tuf-on-ci-u1", "wendy"]);
+    t.wait_for("Enter import and review");
+    t.send(&["Enter"]);
+    let screen = t.wait_for("@evil\\x1b]0;PWNED-TITLE\\x07\\x1b[2J\\u{202e}live\\u{200b}");
+    let flat = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("(102455 characters) is invited to sign root\\x1b[31m\\u{202e} but is not a keyholder of the roll call"),
+        "{screen}"
+    );
+    for line in screen.lines() {
+        assert!(
+            !line.trim_start().starts_with("- removed owner carol")
+                && !line.trim_start().starts_with("n- removed owner"),
+            "a fake line:\n{screen}"
+        );
+    }
+    assert_only_sgr(&t.styled_screen());
+    assert_eq!(t.title(), title, "the terminal title changed");
+    t.send(&["C-c"]);
+    t.wait_for("Stop now?");
+    t.send(&["y"]);
+    t.wait_for("EXIT=");
+    assert_no_hostile_bytes(&std::fs::read(&log).unwrap());
+}
+
+/// Every escape sequence of a `capture-pane -e` screen is the UI's own styling (SGR).
+fn assert_only_sgr(styled: &str) {
+    let mut rest = styled;
+    while let Some(i) = rest.find('\u{1b}') {
+        let seq = &rest[i + 1..];
+        let ok = seq.starts_with('[')
+            && seq[1..]
+                .find(|c: char| !(c.is_ascii_digit() || c == ';' || c == ':'))
+                .is_some_and(|end| seq.as_bytes().get(1 + end) == Some(&b'm'));
+        assert!(
+            ok,
+            "not a styling sequence: {:?}",
+            seq.chars().take(20).collect::<String>()
+        );
+        rest = &rest[i + 1..];
+    }
+}
+
+/// What the program wrote to the pane holds none of the hostile bytes raw: no title-setting
+/// OSC, no NUL, no bidi override or zero-width character, not the event's clear-screen or
+/// conceal sequence followed by its text.
+fn assert_no_hostile_bytes(raw: &[u8]) {
+    let text = String::from_utf8_lossy(raw);
+    for bad in [
+        "\u{1b}]",
+        "\u{202e}",
+        "\u{200b}",
+        "\u{200d}",
+        "\u{1b}[2J\u{202e}",
+        "\u{1b}[8m\u{202e}",
+        "\u{1b}[31m\u{202e}",
+        "PWNED-TITLE\u{7}",
+    ] {
+        assert!(!text.contains(bad), "{bad:?} reached the terminal raw");
+    }
+    assert!(!raw.contains(&0), "a NUL reached the terminal");
+}

@@ -545,9 +545,18 @@ fn without_a_terminal_the_tui_refuses_and_rehearse_runs_unattended() {
 /// Answer every screen until the ceremony is sealed, typing each token's PIN (from `pins`, by
 /// the token label the PIN prompt names).
 fn drive_typing_pins(t: &Tmux, pins: &std::collections::BTreeMap<String, String>) -> String {
+    drive_typing_pins_until(t, pins, "Sealed: the ceremony is complete")
+}
+
+/// [`drive_typing_pins`] until the screen shows `stop`.
+fn drive_typing_pins_until(
+    t: &Tmux,
+    pins: &std::collections::BTreeMap<String, String>,
+    stop: &str,
+) -> String {
     let mut screen = t.idle_screen();
     for _ in 0..300 {
-        if screen.contains("Sealed: the ceremony is complete") {
+        if screen.contains(stop) {
             return screen;
         }
         assert!(!screen.contains("EXIT="), "conclave ended early:\n{screen}");
@@ -1017,4 +1026,124 @@ fn a_keyholder_withdrawn_from_the_written_seal_at_80x24() {
         s.contains("signed the seal before the interruption") && !s.contains("to sign the seal"),
         "carol is asked to sign the seal again:\n{s}"
     );
+}
+
+/// A bootstrap with eight keyholders on tokens made by `conclave token init-practice`, in tmux
+/// at 80x24. At each keyholder's signing screen every keyholder's row (or their group, "to
+/// sign: ...") and both meters are reached (by PgDn when the rows page), and the two digests
+/// stay whole on every page; the ceremony then completes. (At 80x24 eight keyholders fit
+/// grouped by status: the rows page only when the groups and meters do not fit, which the view
+/// tests cover with nine keyholders and three meters.)
+#[test]
+fn every_signing_screen_of_eight_keyholders_shows_every_row_and_the_digests_at_80x24() {
+    let names = [
+        "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let hsm = tmp.path().join("hsm");
+    let out = Command::new(conclave())
+        .args(["token", "init-practice", "--dir"])
+        .arg(&hsm)
+        .args(["--keyholders", &names.join(","), "--type", "none", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pins: std::collections::BTreeMap<String, String> = v["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["keyholder"].as_str().unwrap().to_string(),
+                t["pin"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir_all(ws.join("input")).unwrap();
+    let online = |seed: u8| {
+        conclave::signer::software::SoftwareSigner::from_seed(
+            conclave::tuf::key::Algorithm::Ed25519,
+            &[seed; 32],
+        )
+        .unwrap()
+    };
+    use conclave::signer::Signer;
+    std::fs::write(
+        ws.join("input/online-keys.json"),
+        format!(
+            "{{\"snapshot\": {}, \"timestamp\": {}}}",
+            online(1).key().to_value().to_pretty_json(),
+            online(2).key().to_value().to_pretty_json()
+        ),
+    )
+    .unwrap();
+    let t = Tmux::start(
+        "eight",
+        &format!(
+            "SOFTHSM2_CONF={} {} tui --practice --workspace {} --script bootstrap-root",
+            hsm.join("softhsm2.conf").display(),
+            conclave(),
+            ws.display()
+        ),
+    );
+    t.begin();
+    t.open_with_roll_call("BAG-0043", ["ada", &names.join(", "), "wendy"]);
+    // The digest rows: eight groups of four hex digits.
+    let is_hex_row = |l: &str| {
+        let g: Vec<&str> = l.split_whitespace().collect();
+        g.len() == 8
+            && g.iter()
+                .all(|w| w.len() == 4 && w.chars().all(|c| c.is_ascii_hexdigit()))
+    };
+    for who in names {
+        drive_typing_pins_until(&t, &pins, &format!("Keyholder {who}: sign"));
+        let first = t.wait_for(&format!("token {who} of {who} is present"));
+        let digest_rows: Vec<String> = first
+            .lines()
+            .filter(|l| is_hex_row(l))
+            .map(|l| l.trim().to_string())
+            .collect();
+        assert_eq!(digest_rows.len(), 4, "two digests, two rows each:\n{first}");
+        let mut pages = vec![first.clone()];
+        let mut screen = first;
+        for _ in 0..10 {
+            if !screen.contains("PgDn: more)") {
+                break;
+            }
+            t.send(&["PageDown"]);
+            screen = t.wait_change(&screen);
+            pages.push(screen.clone());
+        }
+        let all = pages.join("\n");
+        let flat: String = all.split_whitespace().collect::<Vec<_>>().join(" ");
+        for n in names {
+            assert!(
+                flat.contains(&format!(" {n} ")) || flat.contains(&format!(" {n},")),
+                "{n} on no page of {who}'s signing screen:\n{all}"
+            );
+        }
+        for m in ["root v1 (new root's keys)", "targets v1 "] {
+            assert!(all.contains(m), "{m} on no page:\n{all}");
+        }
+        for p in &pages {
+            for row in &digest_rows {
+                assert!(p.contains(row.as_str()), "a digest row is missing:\n{p}");
+            }
+        }
+        if pages.len() > 1 {
+            t.send(&["Home"]);
+            t.wait_change(pages.last().unwrap());
+        }
+        if who == "erin" {
+            save("17-signing-eight-keyholders", &pages[0]);
+        }
+    }
+    let done = drive_typing_pins(&t, &pins);
+    assert!(!done.contains("FAILED"), "{done}");
 }

@@ -429,7 +429,7 @@ impl Engine {
                 self.on_parameters(values, *practice)?;
                 return Ok(Vec::new());
             }
-            Event::ParametersCorrected { step, values } => {
+            Event::ParametersCorrected { step, values, .. } => {
                 self.on_parameters_corrected(step, values)?;
                 return Ok(Vec::new());
             }

@@ -409,10 +409,7 @@ fn list_on(
             flags.join(", ")
         ));
         for adv in &t.advisories {
-            out.push_str(&format!(
-                "  WARNING       {} ({}): {}\n",
-                adv.id, adv.affects, adv.summary
-            ));
+            out.push_str(&format!("  WARNING       {adv}; {}\n", adv.safe_types()));
         }
         let mut jkeys = Vec::new();
         match &lt.keys {

@@ -15,8 +15,8 @@ use super::inputs::{current_metadata, key_requests, practice_layout, publish_tar
 use super::session::Session;
 use super::token_device::{OpenToken, TokenSigner};
 use super::tokens::{
-    ceremony_signer, key_label, keyholder_token, login_to, management_key_for, pin_for,
-    recorded_owner, sealing_token, token_holding, token_signer_for,
+    ceremony_signer, holds_recorded_key, key_label, keyholder_token, login_to, management_key_for,
+    pin_for, recorded_owner, sealing_token, token_holding, token_signer_for,
 };
 
 impl Session {
@@ -355,11 +355,7 @@ impl Session {
             keyholder: keyholder.to_string(),
             token_serial: token.serial.clone(),
             token: Some(token.identity()),
-            advisories: token
-                .advisories
-                .iter()
-                .map(|a| format!("{} ({}): {}", a.id, a.affects, a.summary))
-                .collect(),
+            advisories: token.advisories.iter().map(|a| a.to_string()).collect(),
             existing,
             piv_slot: piv_slot.map(|s| s.to_string()),
             key: key.to_value(),
@@ -639,12 +635,26 @@ impl Session {
             },
             Need::AirgapCheck => self.airgap_event(),
             Need::ClockConfirm => self.clock_event(self.plan.reference_time.as_deref())?,
-            Need::RollCall { .. } => Event::RollCall {
-                step,
-                administrator: self.plan.administrator.clone(),
-                keyholders: self.plan.keyholders.clone(),
-                witnesses: self.plan.witnesses.clone(),
-            },
+            Need::RollCall { .. } => {
+                // Before the names: a key type a present token's advisory concerns is refused,
+                // or replaced by a safe one when the answers left it at the script's default.
+                // No token listed (none present, or the module cannot list): key generation,
+                // which checks again, decides.
+                let present = self.tokens.tokens().unwrap_or_default();
+                let named = self.plan.values.contains_key("key_type");
+                match self.key_type_at_roll_call(named, &present)? {
+                    Some(correction) => {
+                        actor = "administrator".into();
+                        correction
+                    }
+                    None => Event::RollCall {
+                        step,
+                        administrator: self.plan.administrator.clone(),
+                        keyholders: self.plan.keyholders.clone(),
+                        witnesses: self.plan.witnesses.clone(),
+                    },
+                }
+            }
             Need::LoadMetadata => self.load_metadata_event()?,
             Need::ImportRequests => self.import_requests_event()?,
             Need::ImportTargets => self.import_targets_event()?,
@@ -778,6 +788,70 @@ impl Session {
                 expected == token.serial || (!shared_label && token.is_named(&expected))
             })
             .cloned()
+    }
+
+    /// The roll call's check of the ceremony's key type against the firmware advisories of
+    /// the tokens present, before any key exists and before any PIN
+    /// ([`crate::signer::pkcs11::key_type_verdict`]): `None` when no advisory concerns it (or
+    /// the script generates no key); a correction to record (with its reason) when the key
+    /// type was left at the script's default and another is safe on every token; otherwise
+    /// refused, naming each device, its firmware and advisory, the key types safe on it and how
+    /// to choose another. `named_by_administrator`: the administrator gave the key type (the
+    /// answers file names it); a recorded value other than the script's default counts as
+    /// given too. Tokens that hold a key recorded in this workspace (a rotation's current keys,
+    /// used to sign, not to generate) are left out, and so, when the plan names every
+    /// keyholder's token, are tokens it does not name. `present`: the tokens listed now
+    /// (headless: listed here; the terminal UI: its token poller's answer).
+    pub fn key_type_at_roll_call(
+        &self,
+        named_by_administrator: bool,
+        present: &[TokenDesc],
+    ) -> Result<Option<Event>, DriverError> {
+        use crate::ceremony::engine::ParamJson;
+        use crate::signer::pkcs11::{KeyTypeVerdict, key_type_name, key_type_verdict};
+        let Some(value) = self.engine.parameters().get("key_type") else {
+            return Ok(None);
+        };
+        let value = value.to_string();
+        let Some(alg) = parse_key_type(&value) else {
+            return Ok(None);
+        };
+        let default = self
+            .engine
+            .script()
+            .parameters
+            .iter()
+            .find(|p| p.name == "key_type")
+            .map(|p| p.default.to_string());
+        let at_default = !named_by_administrator && default.as_deref() == Some(value.as_str());
+        // When the plan names every keyholder's token, the others present do not generate.
+        let plan = &self.plan;
+        let every_named = !plan.keyholders.is_empty()
+            && plan.keyholders.iter().all(|k| plan.tokens.contains_key(k));
+        let named = |t: &TokenDesc| {
+            plan.tokens
+                .values()
+                .any(|n| *n == t.serial || t.is_named(n))
+        };
+        let generating: Vec<&TokenDesc> = present
+            .iter()
+            .filter(|t| t.initialized && !holds_recorded_key(&self.engine, &self.earlier_keys, t))
+            .filter(|t| !every_named || named(t))
+            .collect();
+        match key_type_verdict(&generating, alg, at_default) {
+            KeyTypeVerdict::Fine => Ok(None),
+            KeyTypeVerdict::Propose { to, reason } => Ok(Some(Event::ParametersCorrected {
+                step: self.step(),
+                values: [(
+                    "key_type".to_string(),
+                    ParamJson::Text(key_type_name(to).to_string()),
+                )]
+                .into_iter()
+                .collect(),
+                reason: Some(reason),
+            })),
+            KeyTypeVerdict::Refuse(message) => Err(DriverError::Refused(message)),
+        }
     }
 
     /// Assign a token (label or serial) to a keyholder for this ceremony: their keys are

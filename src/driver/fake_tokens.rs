@@ -766,11 +766,14 @@ pub fn open_bootstrap(
         ),
     )
     .unwrap();
-    let values = [
+    let mut values = vec![
         ("root_threshold", ParamJson::Integer(2)),
         ("targets_threshold", ParamJson::Integer(2)),
-        ("key_type", ParamJson::Text(key_type.into())),
     ];
+    // Empty: the plan leaves the key type at the script's default.
+    if !key_type.is_empty() {
+        values.push(("key_type", ParamJson::Text(key_type.into())));
+    }
     let session = open_on(fakes, &tmp, "bootstrap-root", &values, planned_pins, tokens);
     (tmp, session)
 }

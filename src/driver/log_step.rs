@@ -22,6 +22,47 @@ impl Session {
             || !workspace_logs(&self.ws).is_empty()
     }
 
+    /// Whether `who` is asked to sign the key-event log's checkpoint after the seal: a log step
+    /// follows the seal and `who` holds a key of the root in force after the ceremony (the
+    /// checkpoint is signed by a threshold of that root's keys: a keyholder with only other
+    /// roles' keys, or rotated out of root, has nothing to sign there and is never asked to
+    /// log in for it). The one rule the headless runner and the terminal UI follow.
+    pub fn signs_checkpoint(&self, who: &str) -> bool {
+        self.key_log_expected() && self.holds_root_key_after(who)
+    }
+
+    /// Whether a key of `who` ([`Session::key_ids_of`]) is a root key of the root in force
+    /// after the ceremony.
+    fn holds_root_key_after(&self, who: &str) -> bool {
+        self.key_ids_of(who)
+            .iter()
+            .any(|id| self.engine.is_root_key_after(id))
+    }
+
+    /// The threshold of the root in force after the ceremony (the new root, else the current
+    /// one): the signatures the key-event log's checkpoint needs.
+    pub fn checkpoint_threshold(&self) -> Option<u64> {
+        use crate::tuf::metadata::RoleType;
+        let new = self.engine.proposal().ok().and_then(|p| p.root);
+        let root = new.or_else(|| self.engine.current().map(|(r, _)| r.clone()))?;
+        Some(root.signed().role(RoleType::Root).threshold)
+    }
+
+    /// When a key-event log step follows and, of the keyholders `left` to sign, fewer hold a
+    /// root key (as [`Session::signs_checkpoint`] counts them) than the root threshold: how
+    /// many do and the threshold (the checkpoint then cannot be signed).
+    pub fn checkpoint_shortfall<'a>(
+        &self,
+        left: impl IntoIterator<Item = &'a str>,
+    ) -> Option<(usize, u64)> {
+        let need = self.checkpoint_threshold()?;
+        let have = left
+            .into_iter()
+            .filter(|w| self.signs_checkpoint(w))
+            .count();
+        (u64::try_from(have).unwrap_or(u64::MAX) < need).then_some((have, need))
+    }
+
     /// The key-event log after the seal: the ceremony's key events appended to the workspace's
     /// latest log (`export/log-NNN`), or to the log on the input media (`input/log`), or a new
     /// log when the plan names one; its checkpoint signed by every signer whose key is a root
@@ -145,7 +186,7 @@ pub(super) fn log_of_seal(ws: &Workspace, seal_hex: &str) -> Option<(PathBuf, Op
 
 /// Whether a log's checkpoint carries the signatures its latest root's threshold asks for
 /// (and the log verifies).
-fn log_signed(dir: &Path) -> bool {
+pub(super) fn log_signed(dir: &Path) -> bool {
     super::log_dir::read_log_dir(dir).is_ok_and(|d| {
         crate::transparency::log::verify(&d.log, &d.checkpoint, &d.history, None, None).passed()
     })

@@ -384,8 +384,13 @@ fn token_name(t: &TokenDesc) -> String {
     format!("{} (serial {})", show(&t.label), show(&t.serial))
 }
 
-/// An OpenSC token of its PIV card driver (manufacturer `piv_II`): a YubiKey's PIV
-/// application seen through OpenSC looks like this.
+/// An OpenSC token of its PIV card driver: a YubiKey's PIV application seen through OpenSC
+/// looks like this. OpenSC's `sc_pkcs15emu_piv_init` (`src/libopensc/pkcs15-piv.c`) sets the
+/// manufacturer to `MANU_ID` `"piv_II "` (cleaned: `piv_II`) and the label to `PIV_II`, which
+/// the common name of the card's first certificate replaces when there is one
+/// (`framework-pkcs15.c` may then add the PIN label); the model is `PKCS#15 emulated` and the
+/// firmware 0.0 (`pkcs15_init_token_info`: `card-piv.c` reads the YubiKey's version only for
+/// its own quirks and never sets the card's version). So the manufacturer is what tells it.
 fn is_opensc_piv(t: &TokenDesc) -> bool {
     t.manufacturer.eq_ignore_ascii_case("piv_II") || t.label.starts_with("PIV_II")
 }

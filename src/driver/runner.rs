@@ -53,10 +53,15 @@ pub(super) fn run_script(
     sys: &Path,
     real: Option<Plan>,
 ) -> Result<CeremonyReport, DriverError> {
-    let mut session = match Session::open(ws, script_name, text, sys, real)? {
-        Opened::Finished(report) => return Ok(*report),
-        Opened::Running(s) => s,
-    };
+    match Session::open(ws, script_name, text, sys, real)? {
+        Opened::Finished(report) => Ok(*report),
+        Opened::Running(s) => run_session(*s),
+    }
+}
+
+/// Every step of an open ceremony answered from its plan, then the seal by every keyholder's
+/// token (or, after an interruption, what is left of it).
+pub(super) fn run_session(mut session: Session) -> Result<CeremonyReport, DriverError> {
     loop {
         let need = session.need();
         if need == Need::Done {
@@ -91,6 +96,12 @@ pub(super) fn run_script(
     // withdrawn by the answers (a new seal then lists the others).
     let written = session.seal_state()?;
     for who in session.sealers() {
+        // Signed the seal before an interruption: logs in again only to sign the key-event
+        // log's checkpoint, and only with a key of the root in force after the ceremony.
+        let signed_earlier = written.is_some() && seal_signed_by(&session, &who)?;
+        if signed_earlier && !session.signs_checkpoint(&who) {
+            continue;
+        }
         // Everyone present whose token holds a key of this ceremony seals; a keyholder the
         // answers skip, or whose token cannot sign, is skipped and that is recorded.
         if session.engine.seal_skipped().iter().any(|(k, _)| *k == who) {
@@ -117,6 +128,14 @@ pub(super) fn run_script(
                     signers.push((who, signer));
                     continue;
                 }
+                Err(e) if signed_earlier => {
+                    return Err(DriverError::Refused(format!(
+                        "{who} signed the seal before the interruption and holds a root key, but \
+                         their token could not sign the key-event log's checkpoint: {e}. To \
+                         finish without {who}'s checkpoint signature, add [skip] {who} = \
+                         \"REASON\" to the answers and run again"
+                    )));
+                }
                 Err(e) if written.is_some() && session.seal_lists(&who, None) => {
                     return Err(DriverError::Refused(format!(
                         "the seal is written and lists {who}, whose token could not sign it: {e}. \
@@ -139,4 +158,61 @@ fn seal_signed_by(session: &Session, who: &str) -> Result<bool, DriverError> {
         .map(|(_, signed)| signed)
         .unwrap_or_default();
     Ok(session.seal_signed(who, &signed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ceremony::engine::ParamJson;
+    use crate::driver::fake_tokens::{FakeTokens, bootstrap_on_fakes, open_on};
+
+    /// The practice rotation of [`FakeTokens`]' bootstrap that removes alice's root key,
+    /// opened (or continued) on the fake tokens, PINs in the plan.
+    fn rotation_removing_alice(fakes: &FakeTokens, tmp: &tempfile::TempDir) -> Session {
+        open_on(
+            fakes,
+            tmp,
+            "rotate-root-keys",
+            &[
+                ("remove_keyholders", ParamJson::Text("alice".into())),
+                ("key_type", ParamJson::Text("ed25519".into())),
+            ],
+            true,
+            Default::default(),
+        )
+    }
+
+    /// A headless rerun of a rotation cut short before its key-event log (every seal signature
+    /// made): the checkpoint is a signature of the new root's threshold, so only bob and carol,
+    /// who hold keys of the new root, log in for it. alice, rotated out of root, is not asked:
+    /// before, the rerun logged her in again and, her token gone, refused to finish ("the seal
+    /// is written and lists alice, whose token could not sign it"). Runs on the in-memory
+    /// token test double ([`crate::driver::fake_tokens`], PKCS#11 login and signing
+    /// behaviour).
+    #[test]
+    fn a_rerun_asks_only_holders_of_a_current_root_key_for_the_checkpoint() {
+        let fakes = FakeTokens::new();
+        let (tmp, session) = bootstrap_on_fakes(&fakes, true);
+        run_session(session).unwrap();
+        let report = run_session(rotation_removing_alice(&fakes, &tmp)).unwrap();
+        let log = report.key_log.expect("a key-event log step").dir;
+        assert!(log.ends_with("log-002"), "{}", log.display());
+        // The interruption: the seal is signed by all three, the log step never ran.
+        std::fs::remove_dir_all(&log).unwrap();
+        fakes.remove("alice");
+        let alice_before = fakes.pin_attempts("alice");
+        let session = rotation_removing_alice(&fakes, &tmp);
+        assert!(!session.signs_checkpoint("alice"));
+        assert!(session.signs_checkpoint("bob") && session.signs_checkpoint("carol"));
+        let report = run_session(session).unwrap();
+        let key_log = report.key_log.expect("the log step finished");
+        assert_eq!(key_log.dir, log);
+        assert_eq!(key_log.signed_by, ["bob", "carol"]);
+        assert!(super::super::log_step::log_signed(&log), "the log verifies");
+        assert_eq!(
+            fakes.pin_attempts("alice"),
+            alice_before,
+            "alice's token was not asked"
+        );
+    }
 }

@@ -118,19 +118,33 @@ impl Session {
             .unwrap_or_default())
     }
 
-    /// The key of `who` that `listed` names: the one they logged in with, else one of the keys
-    /// generated for them (the token key's own id) or listed as theirs in the metadata.
+    /// The key of `who` that `listed` names: the one they logged in with, else one of their
+    /// keys ([`Session::key_ids_of`]).
     fn listed_key_of(&self, who: &str, key: Option<KeyId>, listed: &[KeyId]) -> Option<KeyId> {
+        key.into_iter()
+            .chain(self.key_ids_of(who))
+            .find(|id| listed.contains(id))
+    }
+
+    /// The key ids of `who`: of the keys generated for them in this ceremony and in the
+    /// workspace's earlier ceremonies (the token key's own id, as a seal signature names it),
+    /// and those listed as theirs in the metadata.
+    pub(super) fn key_ids_of(&self, who: &str) -> Vec<KeyId> {
         let generated = self
             .engine
             .generated_keys()
             .iter()
             .filter(|(w, _, _)| w == who)
             .map(|(_, _, k)| k.key_id());
-        key.into_iter()
-            .chain(generated)
+        let earlier = self
+            .earlier_keys
+            .iter()
+            .filter(|(w, _, _)| w == who)
+            .map(|(_, _, k)| k.key_id());
+        generated
+            .chain(earlier)
             .chain(self.engine.keyholder_all_key_ids(who))
-            .find(|id| listed.contains(id))
+            .collect()
     }
 
     /// Seal the transcript (artifacts with their hashes) and sign the seal with each signer;

@@ -90,8 +90,8 @@ pub fn ask_pin(
 pub fn note_advisories(kh: &mut dyn Keyholder, token: &TokenDesc, alg: crate::tuf::key::Algorithm) {
     for a in token.advisories_for_alg(alg) {
         kh.note(&format!(
-            "WARNING: {token} firmware {}: {} ({}): {}",
-            token.firmware, a.id, a.affects, a.summary
+            "WARNING: {token} firmware {}: {a}",
+            token.firmware
         ));
     }
 }

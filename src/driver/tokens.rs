@@ -192,6 +192,19 @@ fn recorded_as(recorded: &str, token: &TokenDesc) -> bool {
     recorded == token.identity() || recorded == token.serial
 }
 
+/// Whether a `key-generated` record of this ceremony or of an `earlier` one of the workspace
+/// names `token` (a token holding a current key: in a rotation it signs, it does not generate).
+pub(super) fn holds_recorded_key(
+    engine: &Engine,
+    earlier: &[RecordedKey],
+    token: &TokenDesc,
+) -> bool {
+    recorded_owner(engine, token).is_some()
+        || earlier
+            .iter()
+            .any(|(_, recorded, _)| recorded_as(recorded, token))
+}
+
 /// The keyholder whose key this ceremony's transcript recorded on `token` (at key
 /// generation), if any.
 pub(super) fn recorded_owner<'a>(engine: &'a Engine, token: &TokenDesc) -> Option<&'a str> {

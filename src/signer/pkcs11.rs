@@ -160,7 +160,7 @@ pub enum TokenError {
     },
     /// A firmware advisory concerns the key type on this device.
     #[error(
-        "{token} has firmware {firmware}, which advisory {advisory} concerns: no {key_type} key is generated on it; choose key type ed25519 if the token offers it, or a device with fixed firmware"
+        "{token} has firmware {firmware}: advisory {advisory}. No {key_type} key is generated on it; {safe}"
     )]
     Advisory {
         /// The token.
@@ -171,6 +171,8 @@ pub enum TokenError {
         advisory: String,
         /// The key type refused.
         key_type: String,
+        /// The key types safe on the device, or that none is.
+        safe: String,
     },
     /// The PIV management key was refused (`C_Login(CKU_SO)` returned `CKR_PIN_INCORRECT`).
     #[error("wrong PIV management key for {token} (C_Login as CKU_SO returned CKR_PIN_INCORRECT)")]
@@ -754,11 +756,25 @@ pub fn clean_text(s: &str) -> String {
         .collect()
 }
 
+/// The manufacturer both Yubico modules report (`YKCS11_MANUFACTURER` in yubico-piv-tool's
+/// `ykcs11/ykcs11.c`, `YUBIHSM_PKCS11_MANUFACTURER` in yubihsm-shell's
+/// `pkcs11/yubihsm_pkcs11.c`). OpenSC's OpenPGP driver reports a YubiKey as plain `Yubico`
+/// (`pkcs15-openpgp.c`, from the card's AID) with the OpenPGP application's version, which
+/// is not encoded this way; its PIV driver reports `piv_II` and no version at all.
+pub const YUBICO_MODULES_MANUFACTURER: &str = "Yubico (www.yubico.com)";
+
+/// Whether the token's firmware comes from a Yubico module, encoded `minor * 10 + patch`.
+fn yubico_encoded(manufacturer: &str) -> bool {
+    manufacturer.eq_ignore_ascii_case(YUBICO_MODULES_MANUFACTURER)
+}
+
 /// Firmware as the device's own version. Both Yubico modules (ykcs11's `get_token_version`,
 /// yubihsm_pkcs11's `C_GetTokenInfo`) put `minor * 10 + patch` in the minor byte: YubiKey 5.4.3
-/// reads 5.43, YubiHSM 2.3.1 reads 2.31.
+/// reads 5.43, YubiHSM 2.3.1 reads 2.31. Only their manufacturer string
+/// ([`YUBICO_MODULES_MANUFACTURER`]) is decoded so; any other module's version is taken as
+/// reported.
 pub fn decode_firmware(manufacturer: &str, major: u8, minor: u8) -> (u8, u8, u8) {
-    if manufacturer.to_ascii_lowercase().contains("yubico") {
+    if yubico_encoded(manufacturer) {
         (major, minor / 10, minor % 10)
     } else {
         (major, minor, 0)
@@ -774,63 +790,249 @@ pub struct Advisory {
     pub affects: &'static str,
     /// What to do.
     pub summary: &'static str,
+    /// The device as the advisory names it (the strictest row when the module does not tell
+    /// the series apart).
+    pub device: &'static str,
+    /// The key types Conclave generates that stay safe on the affected device (empty: none;
+    /// e.g. a YubiKey's PIV application has Ed25519 only from firmware 5.7, which is fixed).
+    pub safe: &'static [Algorithm],
 }
 
+impl fmt::Display for Advisory {
+    /// `YSA-2024-03 (ECDSA), DEVICE: SUMMARY`, as recorded and shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}), {}: {}",
+            self.id, self.affects, self.device, self.summary
+        )
+    }
+}
+
+impl Advisory {
+    /// Whether the advisory concerns keys of `alg`.
+    pub fn concerns(&self, alg: Algorithm) -> bool {
+        self.affects != "ECDSA" || matches!(alg, Algorithm::EcdsaP256 | Algorithm::EcdsaP384)
+    }
+
+    /// The safe key types by name (`ed25519`), or a sentence saying there is none.
+    pub fn safe_types(&self) -> String {
+        if self.safe.is_empty() {
+            "no key type Conclave supports is safe on it (use another device, or update its firmware)".into()
+        } else {
+            let names: Vec<&str> = self.safe.iter().map(|a| key_type_name(*a)).collect();
+            format!("safe on it: {}", names.join(", "))
+        }
+    }
+}
+
+/// One row of a vendor's advisory: the device series, how a module names it, the firmware
+/// from which it is fixed.
 struct AdvisoryRule {
+    /// Manufacturer substring (case-insensitive).
     manufacturer: &'static str,
-    model: &'static str,
-    below: (u8, u8),
+    /// Model substring (case-insensitive) every device of the family shows.
+    family: &'static str,
+    /// Model substrings that name this series within the family (empty: any model of the
+    /// family that no other row's series names).
+    series: &'static [&'static str],
+    /// The first fixed firmware.
+    fixed: (u8, u8, u8),
     advisory: Advisory,
 }
 
-/// The small table of known firmware advisories. Matching is on manufacturer and model
-/// substrings (case-insensitive) and a firmware version below a fixed one.
+const ECDSA_SUMMARY_YK: &str = "a side channel in the Infineon ECDSA library (EUCLEAK) lets an attacker holding the device recover an ECDSA private key (YubiKey firmware cannot be updated: fixed firmware means another device)";
+const ECDSA_SUMMARY_HSM: &str = "a side channel in the Infineon ECDSA library (EUCLEAK) lets an attacker holding the device recover an ECDSA private key (fixed by updating the firmware to 2.4.0 or later)";
+
+/// YSA-2024-03 (Yubico, 2024-09-03, "Infineon ECDSA Private Key Recovery"), as Yubico's
+/// advisory and its customer-resources article list the products: affected below the first
+/// fixed firmware. The YubiKey modules do not tell the series apart (ykcs11's model is
+/// `YubiKey YK5` for every YubiKey 5, Bio and FIPS included: `get_token_model` in
+/// yubico-piv-tool `ykcs11/token.c`); a YubiKey whose model names no series gets the strictest
+/// bound of the family (5.7.2). yubihsm_pkcs11 names every device `YubiHSM` (`C_GetTokenInfo`
+/// in yubihsm-shell `pkcs11/yubihsm_pkcs11.c`); both YubiHSM 2 rows are fixed in 2.4.0.
 const ADVISORIES: &[AdvisoryRule] = &[
     AdvisoryRule {
         manufacturer: "yubico",
-        model: "yubikey",
-        below: (5, 7),
+        family: "yubikey",
+        series: &["fips"],
+        fixed: (5, 7, 2),
         advisory: Advisory {
             id: "YSA-2024-03",
             affects: "ECDSA",
-            summary: "YubiKey 5 firmware below 5.7 has a side channel in ECDSA (EUCLEAK); prefer Ed25519 or a device with firmware 5.7 or later",
+            summary: ECDSA_SUMMARY_YK,
+            device: "YubiKey 5 FIPS Series below 5.7.2",
+            safe: &[],
         },
     },
     AdvisoryRule {
         manufacturer: "yubico",
-        model: "yubihsm",
-        below: (2, 4),
+        family: "yubikey",
+        series: &["bio"],
+        fixed: (5, 7, 2),
         advisory: Advisory {
             id: "YSA-2024-03",
             affects: "ECDSA",
-            summary: "YubiHSM 2 firmware below 2.4.0 has a side channel in ECDSA (EUCLEAK); update the firmware or use Ed25519",
+            summary: ECDSA_SUMMARY_YK,
+            device: "YubiKey Bio Series below 5.7.2",
+            safe: &[],
+        },
+    },
+    AdvisoryRule {
+        manufacturer: "yubico",
+        family: "security key",
+        series: &[],
+        fixed: (5, 7, 0),
+        advisory: Advisory {
+            id: "YSA-2024-03",
+            affects: "ECDSA",
+            summary: ECDSA_SUMMARY_YK,
+            device: "Security Key Series below 5.7.0",
+            safe: &[],
+        },
+    },
+    AdvisoryRule {
+        manufacturer: "yubico",
+        family: "yubikey",
+        series: &["yubikey 5", "cspn"],
+        fixed: (5, 7, 0),
+        advisory: Advisory {
+            id: "YSA-2024-03",
+            affects: "ECDSA",
+            summary: ECDSA_SUMMARY_YK,
+            device: "YubiKey 5 Series below 5.7.0",
+            safe: &[],
+        },
+    },
+    AdvisoryRule {
+        manufacturer: "yubico",
+        family: "yubihsm",
+        series: &[],
+        fixed: (2, 4, 0),
+        advisory: Advisory {
+            id: "YSA-2024-03",
+            affects: "ECDSA",
+            summary: ECDSA_SUMMARY_HSM,
+            device: "YubiHSM 2 / YubiHSM 2 FIPS below 2.4.0",
+            safe: &[Algorithm::Ed25519],
         },
     },
 ];
 
-/// Advisories that apply to a device.
+/// The strictest YubiKey row, for a YubiKey whose module does not say its series (or says one
+/// the ykcs11 model cannot tell from others: `YubiKey YK5` is also what a 5 FIPS or a Bio
+/// reports).
+const YUBIKEY_SERIES_UNKNOWN: Advisory = Advisory {
+    id: "YSA-2024-03",
+    affects: "ECDSA",
+    summary: ECDSA_SUMMARY_YK,
+    device: "YubiKey below 5.7.2 (the module does not tell YubiKey 5, 5 FIPS and Bio apart: the strictest bound applies)",
+    safe: &[],
+};
+
+/// The key types a ceremony generates, in the order one is proposed in place of another.
+pub const KEY_TYPES: [Algorithm; 3] = [
+    Algorithm::Ed25519,
+    Algorithm::EcdsaP256,
+    Algorithm::EcdsaP384,
+];
+
+/// What the roll call makes of a ceremony's key type and the tokens present (before any key
+/// or PIN): [`key_type_verdict`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyTypeVerdict {
+    /// No present token has an advisory concerning the key type.
+    Fine,
+    /// The key type was left at the script's default and `to` is safe on every present
+    /// token: proposed in its place, for `reason`.
+    Propose {
+        /// The key type proposed.
+        to: Algorithm,
+        /// Why (the devices, firmware and advisories), as recorded.
+        reason: String,
+    },
+    /// Refused: the message names each affected device, its firmware and advisory, the key
+    /// types safe on it, and how to choose another.
+    Refuse(String),
+}
+
+/// The roll call's decision on the key type `alg` for the tokens that will generate keys
+/// (`tokens`): fine when no advisory concerns it; when one does, a key type safe on every
+/// token is proposed if the key type was left at the script's default (`at_default`), and
+/// otherwise the key type is refused with what to do.
+pub fn key_type_verdict(tokens: &[&TokenDesc], alg: Algorithm, at_default: bool) -> KeyTypeVerdict {
+    let affected: Vec<String> = tokens
+        .iter()
+        .filter_map(|t| t.refuse_affected(alg).err())
+        .map(|e| e.to_string())
+        .collect();
+    if affected.is_empty() {
+        return KeyTypeVerdict::Fine;
+    }
+    let common = KEY_TYPES
+        .iter()
+        .copied()
+        .find(|a| tokens.iter().all(|t| t.safe_key_types().contains(a)));
+    let name = key_type_name(alg);
+    match common {
+        Some(to) if at_default => KeyTypeVerdict::Propose {
+            to,
+            reason: format!(
+                "key_type was left at the script's default {name}, which a firmware advisory concerns on a token present at the roll call ({}); {} is safe on every token present, so it is proposed in its place, before any key or PIN",
+                affected.join("; "),
+                key_type_name(to)
+            ),
+        },
+        _ => {
+            let why = if at_default {
+                " (the script's default; no key type is safe on every token present, so none is proposed)"
+                    .to_string()
+            } else {
+                String::new()
+            };
+            let choose = match common {
+                Some(to) => format!("key_type = \"{}\"", key_type_name(to)),
+                None => "key_type = \"...\", with the affected device replaced".to_string(),
+            };
+            KeyTypeVerdict::Refuse(format!(
+                "key type {name}{why} refused at the roll call, before any key or PIN: {}. Choose another key type with the parameter key_type ({choose} in the answers file; in the terminal UI, Esc back to the parameters and edit key_type): parameters can be corrected until the first key is generated",
+                affected.join("; ")
+            ))
+        }
+    }
+}
+
+/// Advisories that apply to a device. A model that names a series (`FIPS`, `Bio`,
+/// `YubiKey 5`) takes that series' row; a YubiKey whose model names none (what ykcs11 reports:
+/// `YubiKey YK5` for every YubiKey 5, 5 FIPS and Bio alike, or `YK4`, `NEO`, `XXX`) is held to
+/// the strictest bound of the YubiKey rows, since it may be a 5 FIPS or a Bio.
 pub fn advisories_for(manufacturer: &str, model: &str, firmware: (u8, u8, u8)) -> Vec<Advisory> {
     let man = manufacturer.to_ascii_lowercase();
     let model = model.to_ascii_lowercase();
-    ADVISORIES
+    let family: Vec<&AdvisoryRule> = ADVISORIES
         .iter()
-        .filter(|r| {
-            man.contains(r.manufacturer)
-                && model.contains(r.model)
-                && (firmware.0, firmware.1) < r.below
-        })
-        .map(|r| r.advisory.clone())
-        .collect()
+        .filter(|r| man.contains(r.manufacturer) && model.contains(r.family))
+        .collect();
+    let chosen = family
+        .iter()
+        .find(|r| r.series.iter().any(|s| model.contains(s)))
+        .or_else(|| family.iter().find(|r| r.series.is_empty()));
+    let (advisory, fixed) = match (chosen, family.iter().map(|r| r.fixed).max()) {
+        (Some(r), _) => (r.advisory.clone(), r.fixed),
+        (None, Some(strictest)) => (YUBIKEY_SERIES_UNKNOWN, strictest),
+        (None, None) => return Vec::new(),
+    };
+    if firmware < fixed {
+        vec![advisory]
+    } else {
+        Vec::new()
+    }
 }
 
 impl TokenDesc {
     /// Advisories that concern an algorithm.
     pub fn advisories_for_alg(&self, alg: Algorithm) -> Vec<&Advisory> {
-        let ecdsa = matches!(alg, Algorithm::EcdsaP256 | Algorithm::EcdsaP384);
-        self.advisories
-            .iter()
-            .filter(|a| a.affects != "ECDSA" || ecdsa)
-            .collect()
+        self.advisories.iter().filter(|a| a.concerns(alg)).collect()
     }
 
     /// Refuse a key type a firmware advisory of this device concerns (YSA-2024-03: ECDSA on a
@@ -841,10 +1043,23 @@ impl TokenDesc {
             Some(a) => Err(TokenError::Advisory {
                 token: self.to_string(),
                 firmware: self.firmware.clone(),
-                advisory: format!("{} ({}): {}", a.id, a.affects, a.summary),
+                advisory: a.to_string(),
                 key_type: alg.label().to_string(),
+                safe: a.safe_types(),
             }),
         }
+    }
+
+    /// The key types Conclave generates that are safe on this device: every one for a device
+    /// without advisories, else those every advisory lists as safe (what the affected device
+    /// offers and no advisory concerns: a YubiKey's PIV application below 5.7 has no Ed25519,
+    /// so none).
+    pub fn safe_key_types(&self) -> Vec<Algorithm> {
+        KEY_TYPES
+            .iter()
+            .copied()
+            .filter(|alg| self.advisories.iter().all(|a| a.safe.contains(alg)))
+            .collect()
     }
 
     /// Firmware as numbers (major, minor, patch; patch 0 where the device reports none).
@@ -925,7 +1140,7 @@ impl TokenDesc {
             },
             "clock": self.clock.to_json(),
             "advisories": self.advisories.iter().map(|a| serde_json::json!({
-                "id": a.id, "affects": a.affects, "summary": a.summary,
+                "id": a.id, "affects": a.affects, "device": a.device, "summary": a.summary,
             })).collect::<Vec<_>>(),
         })
     }
@@ -1184,7 +1399,7 @@ impl Module {
         let hw = ti.hardware_version();
         let hw = decode_firmware(&manufacturer, hw.major(), hw.minor());
         let version = |v: (u8, u8, u8)| {
-            if manufacturer.to_ascii_lowercase().contains("yubico") {
+            if yubico_encoded(&manufacturer) {
                 format!("{}.{}.{}", v.0, v.1, v.2)
             } else {
                 format!("{}.{}", v.0, v.1)
@@ -2386,15 +2601,152 @@ mod tests {
         assert!(ecdsa_raw_to_der(Algorithm::EcdsaP256, &sig.to_bytes()[..63]).is_none());
     }
 
+    /// One case per row of YSA-2024-03 (Yubico's advisory and customer-resources article):
+    /// the last affected and the first fixed firmware of each series.
     #[test]
-    fn advisory_table_matches_yubikey_below_5_7_only() {
-        let a = advisories_for("Yubico (www.yubico.com)", "YubiKey YK5", (5, 4, 3));
-        assert_eq!(a.len(), 1);
-        assert_eq!(a[0].id, "YSA-2024-03");
-        assert!(advisories_for("Yubico (www.yubico.com)", "YubiKey YK5", (5, 7, 0)).is_empty());
-        assert!(advisories_for("SoftHSM project", "SoftHSM v2", (2, 6, 0)).is_empty());
-        assert_eq!(advisories_for("Yubico", "YubiHSM", (2, 3, 1)).len(), 1);
-        assert!(advisories_for("Yubico", "YubiHSM", (2, 4, 0)).is_empty());
+    fn ysa_2024_03_rows_each_fire_below_their_fixed_firmware_only() {
+        let yk = "Yubico (www.yubico.com)";
+        let device = |man: &str, model: &str, fw: (u8, u8, u8)| {
+            let a = advisories_for(man, model, fw);
+            assert!(a.len() <= 1, "{a:?}");
+            a.first().map(|a| (a.id, a.device))
+        };
+        // (manufacturer, model, last affected, first fixed, the row named)
+        let rows = [
+            (
+                yk,
+                "YubiKey 5 NFC",
+                (5, 4, 3),
+                (5, 7, 0),
+                "YubiKey 5 Series",
+            ),
+            (
+                yk,
+                "YubiKey 5 CSPN",
+                (5, 6, 9),
+                (5, 7, 0),
+                "YubiKey 5 Series",
+            ),
+            (
+                yk,
+                "YubiKey 5 NFC FIPS",
+                (5, 7, 1),
+                (5, 7, 2),
+                "YubiKey 5 FIPS",
+            ),
+            (yk, "YubiKey Bio", (5, 7, 1), (5, 7, 2), "YubiKey Bio"),
+            (yk, "Security Key NFC", (5, 4, 3), (5, 7, 0), "Security Key"),
+            ("Yubico", "YubiHSM", (2, 3, 1), (2, 4, 0), "YubiHSM 2"),
+            // What ykcs11 reports for every YubiKey 5 (FIPS and Bio alike): the strictest bound.
+            (
+                yk,
+                "YubiKey YK5",
+                (5, 7, 1),
+                (5, 7, 2),
+                "the strictest bound",
+            ),
+            (
+                yk,
+                "YubiKey YK4",
+                (4, 3, 7),
+                (5, 7, 2),
+                "the strictest bound",
+            ),
+            (
+                yk,
+                "YubiKey XXX",
+                (5, 7, 0),
+                (5, 7, 2),
+                "the strictest bound",
+            ),
+        ];
+        for (man, model, affected, fixed, named) in rows {
+            let (id, what) = device(man, model, affected)
+                .unwrap_or_else(|| panic!("{model} {affected:?} is affected"));
+            assert_eq!(id, "YSA-2024-03");
+            assert!(what.contains(named), "{model}: {what}");
+            assert_eq!(
+                device(man, model, fixed),
+                None,
+                "{model} {fixed:?} is fixed"
+            );
+        }
+        // A YubiKey 5 that says it is one (not through ykcs11) is fixed in 5.7.0.
+        assert_eq!(device(yk, "YubiKey 5 NFC", (5, 7, 0)), None);
+        assert!(device(yk, "YubiKey YK5", (5, 7, 0)).is_some());
+        assert_eq!(device("SoftHSM project", "SoftHSM v2", (2, 6, 0)), None);
+        // OpenSC's PIV driver reports no firmware and no Yubico name for a YubiKey.
+        assert_eq!(device("piv_II", "PKCS#15 emulated", (0, 0, 0)), None);
+        // Only the YubiHSM 2 has a safe key type Conclave generates (Ed25519).
+        let hsm = &advisories_for("Yubico", "YubiHSM", (2, 3, 1))[0];
+        assert_eq!(hsm.safe, &[Algorithm::Ed25519]);
+        assert!(hsm.concerns(Algorithm::EcdsaP384) && !hsm.concerns(Algorithm::Ed25519));
+        let key = &advisories_for(yk, "YubiKey YK5", (5, 4, 3))[0];
+        assert!(key.safe.is_empty());
+        assert!(key.safe_types().contains("no key type Conclave supports"));
+    }
+
+    fn device(label: &str, man: &str, model: &str, fw: (u8, u8, u8)) -> TokenDesc {
+        let mut t = TokenDesc::example(label, label);
+        t.manufacturer = man.into();
+        t.model = model.into();
+        t.firmware = format!("{}.{}.{}", fw.0, fw.1, fw.2);
+        t.fw = fw;
+        t.advisories = advisories_for(man, model, fw);
+        t
+    }
+
+    #[test]
+    fn the_roll_call_verdict_proposes_only_for_a_default_key_type_safe_everywhere() {
+        let old_hsm = device("hsm", "Yubico", "YubiHSM", (2, 3, 1));
+        let new_hsm = device("hsm2", "Yubico", "YubiHSM", (2, 4, 0));
+        let old_key = device("yk", "Yubico (www.yubico.com)", "YubiKey YK5", (5, 4, 3));
+        let soft = device("alice", "SoftHSM project", "SoftHSM v2", (2, 6, 0));
+        let p256 = Algorithm::EcdsaP256;
+        assert_eq!(
+            key_type_verdict(&[&new_hsm, &soft], p256, true),
+            KeyTypeVerdict::Fine
+        );
+        assert_eq!(
+            key_type_verdict(&[&old_hsm, &old_key], Algorithm::Ed25519, true),
+            KeyTypeVerdict::Fine
+        );
+        // Left at the default: Ed25519 is safe on every token present, so it is proposed.
+        match key_type_verdict(&[&old_hsm, &soft], p256, true) {
+            KeyTypeVerdict::Propose { to, reason } => {
+                assert_eq!(to, Algorithm::Ed25519);
+                assert!(
+                    reason.contains("left at the script's default ecdsa-p256")
+                        && reason.contains("token \"hsm\"")
+                        && reason.contains("firmware 2.3.1")
+                        && reason.contains("YSA-2024-03"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Named by the administrator: refused, naming the safe type and how to choose it.
+        let KeyTypeVerdict::Refuse(m) = key_type_verdict(&[&old_hsm], Algorithm::EcdsaP384, false)
+        else {
+            panic!()
+        };
+        assert!(
+            m.contains("key type ecdsa-p384 refused at the roll call")
+                && m.contains("No ECDSA P-384 key is generated on it; safe on it: ed25519")
+                && m.contains("key_type = \"ed25519\" in the answers file")
+                && m.contains("Esc back to the parameters"),
+            "{m}"
+        );
+        // A YubiKey below the bound has no safe type Conclave supports: nothing is proposed.
+        let KeyTypeVerdict::Refuse(m) = key_type_verdict(&[&old_hsm, &old_key], p256, true) else {
+            panic!()
+        };
+        assert!(
+            m.contains("the script's default; no key type is safe on every token present")
+                && m.contains("firmware 5.4.3")
+                && m.contains("no key type Conclave supports is safe on it"),
+            "{m}"
+        );
     }
 
     #[test]
@@ -2448,8 +2800,13 @@ mod tests {
         assert_eq!(decode_firmware("Yubico (www.yubico.com)", 2, 31), (2, 3, 1));
         assert_eq!(decode_firmware("Yubico (www.yubico.com)", 2, 40), (2, 4, 0));
         assert_eq!(decode_firmware("SoftHSM project", 2, 6), (2, 6, 0));
+        // A YubiKey through OpenSC's OpenPGP driver: "Yubico" and the OpenPGP application's
+        // version (3.4), not the Yubico modules' encoding; through its PIV driver: "piv_II",
+        // version 0.0 (card-piv.c never sets the card's version).
+        assert_eq!(decode_firmware("Yubico", 3, 4), (3, 4, 0));
+        assert_eq!(decode_firmware("piv_II", 0, 0), (0, 0, 0));
         // Read raw, 5.43 was above 5.7 and the advisory never fired.
-        let (ma, mi, pa) = decode_firmware("Yubico", 5, 43);
+        let (ma, mi, pa) = decode_firmware("Yubico (www.yubico.com)", 5, 43);
         assert_eq!(
             advisories_for("Yubico", "YubiKey YK5", (ma, mi, pa)).len(),
             1

@@ -56,8 +56,9 @@ fn shorten(s: &str, max: usize) -> String {
 }
 
 /// The firmware advisories of the device a key was generated on (recorded with the key), as
-/// the warning shown when the key is generated (headless and in the terminal UI): `None` for
-/// any other event, or a device without advisories. Token text is cleaned.
+/// the warning shown when the key is generated (headless and in the terminal UI), and the key
+/// type Conclave proposed at the roll call because of one (a correction with a reason):
+/// `None` for any other event, or a device without advisories. Token text is cleaned.
 pub fn advisory_warning(e: &crate::ceremony::engine::Event) -> Option<String> {
     match e {
         crate::ceremony::engine::Event::KeyGenerated {
@@ -69,6 +70,10 @@ pub fn advisory_warning(e: &crate::ceremony::engine::Event) -> Option<String> {
             "WARNING: firmware advisory on {keyholder}'s token {token_serial} (recorded in the transcript): {}",
             advisories.join("; ")
         ))),
+        // The key type Conclave proposed at the roll call in place of the script's default.
+        crate::ceremony::engine::Event::ParametersCorrected {
+            reason: Some(_), ..
+        } => Some(clean(&format!("WARNING: {}", describe(e)))),
         _ => None,
     }
 }
@@ -160,9 +165,13 @@ pub fn describe(e: &crate::ceremony::engine::Event) -> String {
             .join(", ")
     };
     match e {
-        Event::ParametersCorrected { values, .. } => {
-            format!("PARAMETERS CORRECTED: {}", values_text(values))
-        }
+        Event::ParametersCorrected { values, reason, .. } => match reason {
+            None => format!("PARAMETERS CORRECTED: {}", values_text(values)),
+            Some(why) => format!(
+                "PARAMETERS CORRECTED: {} (proposed by Conclave: {why})",
+                values_text(values)
+            ),
+        },
         Event::Parameters { values, practice } => {
             let v: Vec<String> = values
                 .iter()

@@ -33,7 +33,7 @@ pub const MAX_SUMS_SIZE: u64 = 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum UsbError {
     /// A file name that is not a plain name inside the folder.
-    #[error("\"{}\": not a valid file name for export: {reason}", crate::text::show(.name))]
+    #[error("\"{}\": not a valid file name: {reason}", crate::text::show(.name))]
     InvalidName {
         /// The name.
         name: String,

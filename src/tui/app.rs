@@ -86,8 +86,10 @@ pub enum Phase {
         /// when `checkpoint`, each logs in after the seal signatures to sign the key-event
         /// log's checkpoint (or is skipped).
         earlier: Vec<String>,
-        /// A key-event log step follows the seal (its checkpoint signed by the sealers).
-        checkpoint: bool,
+        /// The sealers asked to sign the key-event log's checkpoint (empty when no log step
+        /// follows): those holding a key of the root in force after the ceremony
+        /// ([`Session::signs_checkpoint`]).
+        checkpoint: Vec<String>,
     },
     /// Finished: the report and the checks of the output.
     Summary {
@@ -163,6 +165,8 @@ enum AfterPoll {
     TokenThen(String, String, Pending),
     /// [`App::pin`]: the label and what the PIN is for.
     Pin(String, PinFor),
+    /// [`App::roll_call_enter`]: the roll call, once the tokens present are known.
+    RollCall,
 }
 
 /// What a typed PIN is for.
@@ -739,7 +743,11 @@ impl App {
     fn wants_tokens(&self) -> bool {
         match &self.phase {
             Phase::Sealing { .. } => true,
-            Phase::Ceremony(s) => matches!(s.need(), Need::GenerateKey { .. } | Need::Sign { .. }),
+            // The roll call checks the key type against the advisories of the tokens present.
+            Phase::Ceremony(s) => matches!(
+                s.need(),
+                Need::RollCall { .. } | Need::GenerateKey { .. } | Need::Sign { .. }
+            ),
             _ => false,
         }
     }
@@ -851,6 +859,7 @@ impl App {
                     self.token_then(Some((who, question, action)));
                 }
                 AfterPoll::Pin(label, purpose) => self.pin(label, purpose),
+                AfterPoll::RollCall => self.roll_call_enter(),
             }
         }
     }
@@ -872,6 +881,62 @@ impl App {
         {
             self.ask_tokens();
         }
+    }
+
+    /// Enter at the roll call: before the names (as headless), a key type a present token's
+    /// advisory concerns is refused, or a safe one proposed (to confirm) when the key type is
+    /// the script's default; then the names, to confirm. The tokens are the poller's last
+    /// answer for this step.
+    fn roll_call_enter(&mut self) {
+        let Phase::Ceremony(s) = &self.phase else {
+            return;
+        };
+        if !matches!(s.need(), Need::RollCall { .. }) {
+            return;
+        }
+        let actor = s.step_actor();
+        let step = s.step();
+        let present = self.tokens.clone().unwrap_or_default();
+        let named = s.plan.values.contains_key("key_type");
+        match s.key_type_at_roll_call(named, &present) {
+            Err(e) => {
+                self.message = Some(err(e));
+                return;
+            }
+            Ok(Some(correction)) => {
+                self.confirm(
+                    format!(
+                        "Record the correction ({})? Then confirm the roll call again.",
+                        crate::transcript::display::describe(&correction)
+                    ),
+                    Pending::Record {
+                        actor: "administrator".into(),
+                        event: Box::new(correction),
+                    },
+                );
+                return;
+            }
+            Ok(None) => {}
+        }
+        let list = |s: &str| -> Vec<String> {
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        };
+        let event = Event::RollCall {
+            step,
+            administrator: self.roll[0].trim().to_string(),
+            keyholders: list(&self.roll[1]),
+            witnesses: list(&self.roll[2]),
+        };
+        self.confirm(
+            "Record these people as present?".into(),
+            Pending::Record {
+                actor,
+                event: Box::new(event),
+            },
+        );
     }
 
     /// Keys while an action waits for the tokens' answer: Esc gives up waiting, `?` shows the
@@ -1560,25 +1625,13 @@ impl App {
                                 TextFor::RollCall(self.selected.min(2)),
                             );
                         } else if enter {
-                            let list = |s: &str| -> Vec<String> {
-                                s.split(',')
-                                    .map(|x| x.trim().to_string())
-                                    .filter(|x| !x.is_empty())
-                                    .collect()
-                            };
-                            let event = Event::RollCall {
-                                step,
-                                administrator: self.roll[0].trim().to_string(),
-                                keyholders: list(&self.roll[1]),
-                                witnesses: list(&self.roll[2]),
-                            };
-                            self.confirm(
-                                "Record these people as present?".into(),
-                                Pending::Record {
-                                    actor,
-                                    event: Box::new(event),
-                                },
-                            );
+                            // The key type is checked against the tokens present as the
+                            // poller lists them for this step: asked first if not known yet.
+                            if self.tokens_unknown() {
+                                self.after_poll(AfterPoll::RollCall);
+                            } else {
+                                self.roll_call_enter();
+                            }
                         }
                     }
                     Need::LoadMetadata
@@ -2148,7 +2201,11 @@ impl App {
                     Vec::new()
                 }
             };
-            let checkpoint = s.key_log_expected();
+            let checkpoint = sealers
+                .iter()
+                .filter(|w| s.signs_checkpoint(w))
+                .cloned()
+                .collect();
             self.phase = Phase::Sealing {
                 session: s,
                 sealers,
@@ -2685,8 +2742,11 @@ impl App {
                     });
                     return;
                 }
-                let threshold = root_threshold(session);
-                let warning = skip_warning(sealers.len(), skipped.len() + 1, threshold)
+                let left = sealers
+                    .iter()
+                    .filter(|w| **w != who && !skipped.contains(w))
+                    .map(String::as_str);
+                let warning = skip_warning(session.checkpoint_shortfall(left))
                     .map(|w| format!("{w}\n"))
                     .unwrap_or_default();
                 self.confirm(
@@ -2713,14 +2773,17 @@ impl App {
                     });
                     return;
                 }
-                let threshold = root_threshold(session);
-                let warning = skip_warning(
-                    sealers.len(),
-                    skipped.len() + withdrawn.len() + 1,
-                    threshold,
-                )
-                .map(|w| format!("{w}\n"))
-                .unwrap_or_default();
+                let left = sealers
+                    .iter()
+                    .filter(|w| {
+                        **w != who
+                            && !skipped.contains(w)
+                            && !withdrawn.iter().any(|(k, _)| k == *w)
+                    })
+                    .map(String::as_str);
+                let warning = skip_warning(session.checkpoint_shortfall(left))
+                    .map(|w| format!("{w}\n"))
+                    .unwrap_or_default();
                 self.confirm(
                     format!(
                         "{warning}Withdraw {who} from the written seal ({reason})? The withdrawal is recorded in the transcript, a new seal over the same files lists the other keyholders, and each of them signs the new seal (again, if they had signed)."
@@ -3158,8 +3221,12 @@ impl App {
                                 format!("{then}; logged in for the key-event log")
                             } else if skipped.contains(w) {
                                 format!("{then}; does not sign the key-event log")
-                            } else if *checkpoint {
+                            } else if checkpoint.contains(w) {
                                 format!("{then}; logs in for the key-event log")
+                            } else if session.key_log_expected() {
+                                format!(
+                                    "{then}; holds no current root key: not asked for the key-event log"
+                                )
                             } else {
                                 then.into()
                             }
@@ -3686,6 +3753,7 @@ impl App {
                         let event = Event::ParametersCorrected {
                             step: s.step(),
                             values,
+                            reason: None,
                         };
                         self.confirm(
                             format!(
@@ -4052,26 +4120,15 @@ fn pin_step(token: Option<&TokenDesc>, label: &str, confirmed: bool) -> PinStep 
     }
 }
 
-/// The threshold of the ceremony's latest root (the new one, else the current one): the
-/// signatures the key-event log checkpoint needs.
-fn root_threshold(s: &Session) -> Option<u64> {
-    use crate::tuf::metadata::RoleType;
-    let new = s.engine.proposal().ok().and_then(|p| p.root);
-    let root = new.or_else(|| s.engine.current().map(|(r, _)| r.clone()))?;
-    Some(root.signed().role(RoleType::Root).threshold)
-}
-
-/// A warning before skipping a sealer when the keyholders left to sign the seal (of
-/// `sealers`, with `skipped` skipped including this one) are fewer than the root threshold:
-/// the key-event log checkpoint could then not be signed.
-fn skip_warning(sealers: usize, skipped: usize, threshold: Option<u64>) -> Option<String> {
-    let left = sealers.saturating_sub(skipped);
-    let need = threshold?;
-    (u64::try_from(left).unwrap_or(u64::MAX) < need).then(|| {
-        format!(
-            "WARNING: only {left} keyholder(s) would be left to sign, fewer than the root threshold {need}: the key-event log checkpoint cannot be signed and the ceremony will not be complete."
-        )
-    })
+/// A warning before skipping or withdrawing a sealer when the keyholders left who hold a
+/// root key (`shortfall`: how many, and the root threshold, from
+/// [`Session::checkpoint_shortfall`]) are fewer than the root threshold: the key-event log
+/// checkpoint could then not be signed.
+fn skip_warning(shortfall: Option<(usize, u64)>) -> Option<String> {
+    let (left, need) = shortfall?;
+    Some(format!(
+        "WARNING: only {left} keyholder(s) holding a root key would be left to sign, fewer than the root threshold {need}: the key-event log checkpoint cannot be signed and the ceremony will not be complete."
+    ))
 }
 
 /// Why the review cannot be approved yet (`None`: it can): the digests do not fit, lines of
@@ -4161,17 +4218,17 @@ impl Phase {
         // After the seal signatures: those who signed the seal before an interruption log in
         // for the key-event log's checkpoint (they are never asked to sign the seal again).
         next.or_else(|| {
-            sealers
-                .iter()
-                .filter(open)
-                .find(|w| *checkpoint && seal.is_some() && earlier.contains(*w) && !logged_in(w))
+            sealers.iter().filter(open).find(|w| {
+                seal.is_some() && earlier.contains(*w) && checkpoint.contains(*w) && !logged_in(w)
+            })
         })
     }
 
     /// Whether `who`, next at the seal, signed it before an interruption and only logs in for
-    /// the key-event log's checkpoint.
+    /// the key-event log's checkpoint (they hold a current root key).
     fn checkpoint_only(&self, who: &str) -> bool {
-        matches!(self, Phase::Sealing { earlier, seal: Some(_), .. } if earlier.iter().any(|w| w == who))
+        matches!(self, Phase::Sealing { earlier, checkpoint, seal: Some(_), .. }
+            if earlier.iter().any(|w| w == who) && checkpoint.iter().any(|w| w == who))
     }
 }
 
@@ -4658,14 +4715,13 @@ mod tests {
     /// before it is confirmed (before: a 5-of-5 root lost its checkpoint without a word).
     #[test]
     fn a_skip_that_leaves_the_checkpoint_unsignable_is_warned_about() {
-        let w = skip_warning(5, 1, Some(5)).expect("a warning");
+        let w = skip_warning(Some((4, 5))).expect("a warning");
         assert!(
-            w.contains("only 4 keyholder(s)") && w.contains("threshold 5"),
+            w.contains("only 4 keyholder(s) holding a root key") && w.contains("threshold 5"),
             "{w}"
         );
         assert!(w.contains("checkpoint cannot be signed"), "{w}");
-        assert_eq!(skip_warning(3, 1, Some(2)), None);
-        assert_eq!(skip_warning(3, 1, None), None);
+        assert_eq!(skip_warning(None), None);
     }
 
     /// A summary-first review: approval is refused until every summary line has been on screen

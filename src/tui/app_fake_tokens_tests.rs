@@ -876,7 +876,7 @@ fn a_token_removed_after_the_seal_is_written_is_withdrawn_and_a_new_seal_is_sign
     press(&mut app, KeyCode::Enter);
     let shown = screen(&app);
     assert!(
-        shown.contains("WARNING: only 1 keyholder(s) would be left to sign"),
+        shown.contains("WARNING: only 1 keyholder(s) holding a root key would be left to sign"),
         "{shown}"
     );
     press(&mut app, KeyCode::Char('n'));
@@ -1354,4 +1354,342 @@ fn a_key_generation_stopped_by_ctrl_c_leaves_a_pair_the_resumed_ceremony_removes
             .any(|k| k.tuf_key().is_some_and(|t| t.key_id() == recorded)),
         "{transcript}"
     );
+}
+
+/// The roll call, before any key or PIN, with the key type left at the script's default
+/// (ecdsa-p256) and bob's YubiHSM 2 at firmware 2.3.1 (YSA-2024-03 concerns ECDSA there, as
+/// `yubihsm_pkcs11` reports such a device: see [`FakeTokens::set_device`]): Ed25519, safe on
+/// every token present, is proposed with the reason; recorded once the administrator confirms,
+/// then the roll call is confirmed as usual and the keys are Ed25519. Nothing reached a token.
+#[test]
+fn the_roll_call_proposes_ed25519_for_the_default_key_type_on_an_old_yubihsm() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open_yubihsms(&fakes, "", true);
+    fakes.set_device(&yubihsm_serial_of("bob"), "Yubico", "YubiHSM", (2, 3, 1));
+    answer_until(&mut app, |n| matches!(n, Need::RollCall { .. }));
+    // Enter before the tokens of this step were listed: the roll call waits for the token
+    // poller's answer, then goes on by itself.
+    assert!(app.tokens_unknown());
+    press_now(&mut app, KeyCode::Enter);
+    app.wait_idle();
+    let shown = screen(&app);
+    assert!(
+        shown.contains("Record the correction (PARAMETERS CORRECTED: key_type = \\\"ed25519\\\" (proposed by Conclave:")
+            && shown.contains("left at the script's default ecdsa-p256")
+            && shown.contains(&yubihsm_serial_of("bob"))
+            && shown.contains("firmware 2.3.1")
+            && shown.contains("YSA-2024-03"),
+        "{shown}"
+    );
+    press(&mut app, KeyCode::Char('y'));
+    assert!(
+        matches!(need(&app), Need::RollCall { .. }),
+        "{}",
+        screen(&app)
+    );
+    let key_type = |app: &App| {
+        app.session()
+            .and_then(|s| s.engine.parameters().get("key_type").map(|v| v.to_string()))
+    };
+    assert_eq!(key_type(&app).as_deref(), Some("ed25519"));
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        screen(&app).contains("Record these people as present?"),
+        "{}",
+        screen(&app)
+    );
+    press(&mut app, KeyCode::Char('y'));
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    assert!(
+        matches!(need(&app), Need::GenerateKey { key_type, .. } if key_type == "ed25519"),
+        "{}",
+        screen(&app)
+    );
+    for who in KEYHOLDERS {
+        assert_eq!(fakes.key_count(&yubihsm_serial_of(who)), 0);
+    }
+}
+
+/// The same device with a key type the administrator named (the plan, as an answers file's
+/// `key_type`): refused at the roll call, in the UI and headless alike, naming the device,
+/// its firmware and advisory, the key type safe on it and how to choose it; nothing recorded.
+#[test]
+fn the_roll_call_refuses_a_named_key_type_an_advisory_concerns() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open_yubihsms(&fakes, "ecdsa-p256", true);
+    fakes.set_device(&yubihsm_serial_of("carol"), "Yubico", "YubiHSM", (2, 3, 1));
+    answer_until(&mut app, |n| matches!(n, Need::RollCall { .. }));
+    let at = step(&app);
+    press(&mut app, KeyCode::Enter);
+    let shown = screen(&app);
+    let said = |m: &str| {
+        m.contains("key type ecdsa-p256 refused at the roll call, before any key or PIN")
+            && m.contains(&yubihsm_serial_of("carol"))
+            && m.contains("firmware 2.3.1")
+            && m.contains("advisory YSA-2024-03 (ECDSA), YubiHSM 2 / YubiHSM 2 FIPS below 2.4.0")
+            && m.contains("No ECDSA P-256 key is generated on it; safe on it: ed25519")
+            && m.contains("key_type = \"ed25519\" in the answers file")
+            && m.contains("Esc back to the parameters")
+    };
+    assert!(said(&shown.replace("\\\"", "\"")), "{shown}");
+    assert!(!shown.contains("Record these people"), "{shown}");
+    assert_eq!(step(&app), at);
+    let Phase::Ceremony(s) = &app.phase else {
+        panic!("{}", screen(&app))
+    };
+    let e = s.answer(need(&app), None).unwrap_err().to_string();
+    assert!(said(&e), "{e}");
+}
+
+/// A YubiKey through ykcs11 (model `YubiKey YK5`) at firmware 5.4.3 has no key type Conclave
+/// supports that is safe (its PIV application has Ed25519 only from 5.7): with the key type
+/// left at the default nothing is proposed, and the roll call is refused saying so.
+#[test]
+fn a_yubikey_below_5_7_leaves_no_safe_key_type_to_propose() {
+    let fakes = FakeTokens::new();
+    for (i, who) in KEYHOLDERS.iter().enumerate() {
+        fakes.add(who, &format!("100{i}"), &pin_of(who));
+    }
+    let (_tmp, session) = open_bootstrap(&fakes, false, "", Default::default());
+    let mut app = App::new(Phase::Ceremony(Box::new(session)));
+    app.term = (120, 50);
+    fakes.set_device("alice", "Yubico (www.yubico.com)", "YubiKey YK5", (5, 4, 3));
+    answer_until(&mut app, |n| matches!(n, Need::RollCall { .. }));
+    let Phase::Ceremony(s) = &app.phase else {
+        panic!("{}", screen(&app))
+    };
+    let e = s.answer(need(&app), None).unwrap_err().to_string();
+    assert!(
+        e.contains("key type ecdsa-p256 (the script's default; no key type is safe on every token present, so none is proposed) refused at the roll call")
+            && e.contains("firmware 5.4.3")
+            && e.contains("YubiKey below 5.7.2 (the module does not tell YubiKey 5, 5 FIPS and Bio apart")
+            && e.contains("no key type Conclave supports is safe on it"),
+        "{e}"
+    );
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        screen(&app).contains("no key type Conclave supports is safe on it"),
+        "{}",
+        screen(&app)
+    );
+    assert!(matches!(need(&app), Need::RollCall { .. }));
+}
+
+/// Headless (`conclave ceremony run`'s answers, the driver's [`Session::answer`]): the key
+/// type left at the default on an old YubiHSM 2 is answered at the roll call by the
+/// correction with its reason, recorded in the transcript and said as a warning, then by the
+/// roll call.
+#[test]
+fn headless_the_roll_call_records_the_proposed_key_type_with_its_reason() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut session) = bootstrap_on_yubihsms(&fakes, "", true);
+    fakes.set_device(&yubihsm_serial_of("alice"), "Yubico", "YubiHSM", (2, 3, 1));
+    loop {
+        let n = session.need();
+        if matches!(n, Need::RollCall { .. }) {
+            break;
+        }
+        let (actor, event) = session.answer(n, None).unwrap();
+        session.record(&actor, event).unwrap();
+    }
+    let (actor, event) = session.answer(session.need(), None).unwrap();
+    let warning = crate::transcript::display::advisory_warning(&event).unwrap_or_default();
+    assert!(
+        matches!(&event, crate::ceremony::engine::Event::ParametersCorrected { reason: Some(r), .. } if r.contains("YSA-2024-03")),
+        "{event:?}"
+    );
+    assert!(
+        warning.starts_with("WARNING: PARAMETERS CORRECTED: key_type = \"ed25519\" (proposed by Conclave: key_type was left at the script's default ecdsa-p256"),
+        "{warning}"
+    );
+    session.record(&actor, event).unwrap();
+    let (_, event) = session.answer(session.need(), None).unwrap();
+    assert!(
+        matches!(event, crate::ceremony::engine::Event::RollCall { .. }),
+        "{event:?}"
+    );
+}
+
+/// A root rotation after a bootstrap on three YubiHSM 2s that turn out to be at firmware
+/// 2.3.1, the key type left at the script's default (ecdsa-p256): the old YubiHSMs hold the
+/// current keys (the bootstrap's `key-generated` records name them) and only sign, so the roll
+/// call checks only alice's new token: at 2.4.0 nothing is proposed; at 2.3.1 Ed25519 is.
+#[test]
+fn the_roll_call_leaves_out_tokens_that_hold_recorded_keys() {
+    use crate::ceremony::engine::{Event, ParamJson};
+    use crate::driver::fake_tokens::open_on;
+    use zeroize::Zeroizing;
+    let fakes = FakeTokens::new();
+    let (tmp, mut session) = bootstrap_on_yubihsms(&fakes, "ed25519", true);
+    // The bootstrap, answered headless up to the proposal: every key generated and recorded.
+    loop {
+        let n = session.need();
+        if matches!(n, Need::Propose) {
+            break;
+        }
+        let pin = match &n {
+            Need::GenerateKey { keyholder, .. } => Some(Zeroizing::new(pin_of(keyholder))),
+            _ => None,
+        };
+        let (actor, event) = session.answer(n, pin.as_ref()).unwrap();
+        session.record(&actor, event).unwrap();
+    }
+    drop(session);
+    for who in KEYHOLDERS {
+        fakes.set_device(&yubihsm_serial_of(who), "Yubico", "YubiHSM", (2, 3, 1));
+    }
+    let new = "02000009";
+    fakes.add_yubihsm(new, "alice-new-pin-5678");
+    fakes.set_device(new, "Yubico", "YubiHSM", (2, 4, 0));
+    let rotation = |fakes: &FakeTokens| {
+        let mut s = open_on(
+            fakes,
+            &tmp,
+            "rotate-root-keys",
+            &[
+                ("add_keyholders", ParamJson::Text("alice".into())),
+                ("remove_keyholders", ParamJson::Text("alice".into())),
+            ],
+            false,
+            [("alice".to_string(), new.to_string())]
+                .into_iter()
+                .collect(),
+        );
+        loop {
+            let n = s.need();
+            if matches!(n, Need::RollCall { .. }) {
+                break;
+            }
+            let (actor, event) = s.answer(n, None).unwrap();
+            s.record(&actor, event).unwrap();
+        }
+        s.answer(s.need(), None).unwrap().1
+    };
+    let event = rotation(&fakes);
+    assert!(matches!(event, Event::RollCall { .. }), "{event:?}");
+    // The same rotation again, from its start (its transcript removed).
+    for e in std::fs::read_dir(tmp.path().join("ws")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("rotate-root-keys") && name.ends_with(".transcript.jsonl") {
+            std::fs::remove_file(&p).unwrap();
+        }
+    }
+    fakes.set_device(new, "Yubico", "YubiHSM", (2, 3, 1));
+    let event = rotation(&fakes);
+    match &event {
+        Event::ParametersCorrected {
+            values,
+            reason: Some(why),
+            ..
+        } => {
+            assert_eq!(
+                values.get("key_type"),
+                Some(&ParamJson::Text("ed25519".into()))
+            );
+            assert!(why.contains(new), "{why}");
+            for who in KEYHOLDERS {
+                assert!(!why.contains(&yubihsm_serial_of(who)), "{why}");
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The practice rotation after [`open`]'s bootstrap that removes alice's root key (the new
+/// root: bob and carol, 2 of 2), in a new UI: opened, or continued after an interruption.
+fn rotation_removing_alice(fakes: &FakeTokens, tmp: &tempfile::TempDir) -> App {
+    use crate::ceremony::engine::ParamJson;
+    let session = crate::driver::fake_tokens::open_on(
+        fakes,
+        tmp,
+        "rotate-root-keys",
+        &[
+            ("remove_keyholders", ParamJson::Text("alice".into())),
+            ("key_type", ParamJson::Text("ed25519".into())),
+        ],
+        false,
+        Default::default(),
+    );
+    let mut app = App::new(Phase::Ceremony(Box::new(session)));
+    app.term = (120, 50);
+    app.start_sealing_if_done();
+    app.after_change();
+    app
+}
+
+/// The key-event log's checkpoint is a signature of the new root's threshold: only keyholders
+/// holding a key of that root are asked for it. In a rotation that removes alice's root key,
+/// skipping bob at the seal leaves alice and carol but only carol holds a root key, so the
+/// skip is warned about (before: "2 left, threshold 2", no warning). Interrupted before the
+/// log step, the rerun asks bob and carol to log in for the checkpoint and never alice (before:
+/// alice was asked, and her token, gone, stalled the ceremony).
+#[test]
+fn only_holders_of_a_current_root_key_are_asked_for_the_checkpoint() {
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open(&fakes, false);
+    drive_by_keys_to_the_summary(&mut app);
+    drop(app);
+    let mut app = rotation_removing_alice(&fakes, &tmp);
+    drive_by_keys_until(&mut app, |a| {
+        a.phase.next_sealer().map(String::as_str) == Some("bob")
+            && matches!(&a.phase, Phase::Sealing { seal: None, .. })
+    });
+    press(&mut app, KeyCode::Char('s'));
+    type_text(&mut app, "token left at home");
+    press(&mut app, KeyCode::Enter);
+    let shown = screen(&app);
+    assert!(
+        shown.contains("WARNING: only 1 keyholder(s) holding a root key would be left to sign"),
+        "{shown}"
+    );
+    press(&mut app, KeyCode::Char('n'));
+    drive_by_keys_to_the_summary(&mut app);
+    assert!(!screen(&app).contains("FAILED"), "{}", screen(&app));
+    drop(app);
+    // The interruption: every seal signature made, the log step never ran.
+    let log = tmp.path().join("ws/export/log-002");
+    assert!(log.is_dir());
+    std::fs::remove_dir_all(&log).unwrap();
+    fakes.remove("alice");
+    let alice_before = fakes.pin_attempts("alice");
+    let mut app = rotation_removing_alice(&fakes, &tmp);
+    let rows = seal_rows(&app);
+    let status = |who: &str| {
+        rows.iter()
+            .find(|(w, _)| w == who)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        status("alice"),
+        "signed the seal before the interruption; holds no current root key: not asked for the key-event log",
+        "{rows:?}"
+    );
+    for who in ["bob", "carol"] {
+        assert_eq!(
+            status(who),
+            "signed the seal before the interruption; logs in for the key-event log",
+            "{rows:?}"
+        );
+    }
+    assert_eq!(app.phase.next_sealer().map(String::as_str), Some("bob"));
+    let messages = drive_by_keys_to_the_summary(&mut app).join("\n");
+    for who in ["bob", "carol"] {
+        assert!(
+            messages.contains(&format!(
+                "{who} is logged in: their token signs the key-event log"
+            )),
+            "{messages}"
+        );
+    }
+    assert!(!messages.contains("alice is logged in"), "{messages}");
+    let done = screen(&app);
+    assert!(!done.contains("FAILED"), "{done}");
+    assert_eq!(
+        fakes.pin_attempts("alice"),
+        alice_before,
+        "alice is not asked"
+    );
+    assert!(log.join("checkpoint").is_file());
 }

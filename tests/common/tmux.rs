@@ -33,6 +33,35 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The screen with its colours and attributes (`capture-pane -e`: SGR sequences only).
+    pub fn styled_screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-e", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The pane's title as the terminal keeps it (an OSC 0/2 sequence reaching the pane
+    /// changes it).
+    pub fn title(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.name, "#{pane_title}"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+
+    /// Copy every byte the program writes to the pane from now on into `log` (`pipe-pane`).
+    pub fn log_output(&self, log: &std::path::Path) {
+        let ok = Command::new("tmux")
+            .args(["pipe-pane", "-o", "-t", &self.name])
+            .arg(format!("cat >> '{}'", log.display()))
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
     pub fn send(&self, keys: &[&str]) {
         let ok = Command::new("tmux")
             .args(["send-keys", "-t", &self.name])
@@ -140,7 +169,8 @@ impl Tmux {
             self.wait_for("Enter: done");
             self.type_text(text);
             self.send(&["Enter"]);
-            self.wait_for(text);
+            // A long list of names wraps: compare word by word.
+            self.wait_for_words(text);
         }
         self.send(&["Enter"]);
         self.wait_for("│ y  yes");

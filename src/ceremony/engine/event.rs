@@ -26,6 +26,11 @@ pub enum Event {
         step: String,
         /// Name to the corrected value (the others keep theirs).
         values: BTreeMap<String, ParamJson>,
+        /// Why, when Conclave proposed the correction rather than the administrator typing it
+        /// (a key type left at the script's default that a firmware advisory concerns on a
+        /// present token, replaced at the roll call by one safe on every present token).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// A person confirmed something; `value` is what they typed when the step records text.
     Acknowledged {

@@ -381,6 +381,7 @@ fn parameters_are_checked_when_recorded_and_corrected_before_any_key() {
     let fix = |step: &str, t: i64| Event::ParametersCorrected {
         step: step.into(),
         values: params(&[("root_threshold", ParamJson::Integer(t))]),
+        reason: None,
     };
     assert!(refused(&mut engine, &fix("3", 2)).contains("belongs to the current step"));
     engine.apply(&fix("4", 2)).unwrap();

@@ -38,8 +38,13 @@ fn areas(s: &ViewState, area: Rect) -> [Rect; 7] {
         Constraint::Length(u16::from(s.banner.is_some())),
         Constraint::Length(1),
         Constraint::Length(instr_lines),
-        Constraint::Min(3),
-        Constraint::Length(message_rows(s, area.width)),
+        Constraint::Min(BODY_MIN_ROWS),
+        Constraint::Length(message_rows(
+            s,
+            area.width,
+            area.height
+                .saturating_sub(3 + u16::from(s.banner.is_some()) + instr_lines + BODY_MIN_ROWS),
+        )),
         Constraint::Length(1),
     ])
     .areas(area)
@@ -47,14 +52,26 @@ fn areas(s: &ViewState, area: Rect) -> [Rect; 7] {
 
 /// Rows for the message under the body: none without one; three (the message and room around
 /// it); up to [`MESSAGE_MAX_ROWS`] for a long one, so a token's answer to a wrong PIN or an
-/// export's "safe to remove the media" is not cut off.
-fn message_rows(s: &ViewState, width: u16) -> u16 {
+/// export's "safe to remove the media" is not cut off. An error takes up to `room` rows (what
+/// the rest of the frame and [`BODY_MIN_ROWS`] of body leave): a refusal's reason is read whole
+/// (before: an event refused for an open invite showed its file and field but not why).
+fn message_rows(s: &ViewState, width: u16, room: u16) -> u16 {
     match &s.message {
         None => 0,
-        Some(m) => wrapped_height(&show_message(&m.text), width.saturating_sub(2))
-            .clamp(3, MESSAGE_MAX_ROWS),
+        Some(m) => {
+            let width = width.saturating_sub(2);
+            let max = if m.error {
+                room.max(MESSAGE_MAX_ROWS)
+            } else {
+                MESSAGE_MAX_ROWS
+            };
+            wrapped_height(&message_text(&m.text, width), width).clamp(3, max)
+        }
     }
 }
+
+/// The rows of body a long error message leaves.
+const BODY_MIN_ROWS: u16 = 3;
 
 /// The most rows a message takes.
 const MESSAGE_MAX_ROWS: u16 = 4;
@@ -217,9 +234,14 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
         } else {
             Style::new().fg(Color::LightGreen)
         };
+        let area = inset(message);
         frame.render_widget(
-            Paragraph::new(Span::styled(show_message(&m.text), style)).wrap(Wrap { trim: true }),
-            inset(message),
+            Paragraph::new(ratatui::text::Text::styled(
+                message_text(&m.text, area.width),
+                style,
+            ))
+            .wrap(Wrap { trim: true }),
+            area,
         );
     }
     let mut spans = Vec::new();
@@ -280,6 +302,50 @@ fn inset(r: Rect) -> Rect {
         x: r.x.saturating_add(1),
         width: r.width.saturating_sub(2),
         ..r
+    }
+}
+
+/// A message as shown ([`show_message`]) on rows of `width`: a word longer than a row is cut
+/// into rows here, never inside a visible escape (`\n`, `\x1b`, `\u{202e}`), so no row starts
+/// with the tail of one ("n- removed owner" after a cut `\n` reads as a line of its own).
+fn message_text(text: &str, width: u16) -> String {
+    let width = usize::from(width.max(12));
+    let shown = show_message(text);
+    let mut out = String::with_capacity(shown.len());
+    for (i, word) in shown.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let mut rest: Vec<char> = word.chars().collect();
+        while rest.len() > width {
+            let cut = escape_safe_cut(&rest, width);
+            out.extend(&rest[..cut]);
+            out.push('\n');
+            rest.drain(..cut);
+        }
+        out.extend(&rest);
+    }
+    out
+}
+
+/// Where to cut `chars` (longer than `width`) at most `width` in: before a visible escape
+/// (`\n`, `\xHH`, `\u{...}`) that would otherwise be split.
+fn escape_safe_cut(chars: &[char], width: usize) -> usize {
+    let Some(at) = chars[..width].iter().rposition(|c| *c == '\\') else {
+        return width;
+    };
+    let len = match chars.get(at + 1) {
+        Some('x') => 4,
+        Some('u') => chars[at..]
+            .iter()
+            .position(|c| *c == '}')
+            .map_or(2, |end| end + 1),
+        _ => 2,
+    };
+    if at + len > width && at > 0 {
+        at
+    } else {
+        width
     }
 }
 

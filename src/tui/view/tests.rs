@@ -839,6 +839,33 @@ fn a_long_message_is_not_cut_off() {
     );
 }
 
+/// A message quoting a long hostile name (escapes, a smuggled newline, no space for 80 columns)
+/// is cut into rows between escapes, never inside one: no row starts with the "n- removed
+/// owner" a cut `\n` would leave (before: `...\x00\` then a row `n- removed owner`).
+#[test]
+fn a_long_escaped_word_in_a_message_is_never_cut_inside_an_escape() {
+    let mut s = base(Screen::Blank);
+    s.message = Some(Message {
+        error: true,
+        text: "refused: $.invites[\"@evil\u{1b}]0;T\u{7}\u{1b}[2J\u{202e}live\u{200b}\u{200d}\u{0}abcdefghij\n- removed owner carol\"]".into(),
+    });
+    let out = render(&s, 80, 24);
+    for line in out.lines() {
+        let t = line.trim_start();
+        assert!(
+            !t.starts_with("n- removed") && !t.starts_with("u{"),
+            "{out}"
+        );
+    }
+    let flat: String = out.split_whitespace().collect();
+    assert!(
+        flat.contains(
+            "\\x07\\x1b[2J\\u{202e}live\\u{200b}\\u{200d}\\x00abcdefghij\\n-removedownercarol"
+        ),
+        "{out}"
+    );
+}
+
 /// The review of 10,000 claimed projects (generated requests with software keys, through the
 /// engine) as the screen shows it first: its summary, at 80x24.
 fn large_review(scroll: usize, pane: ReviewPane) -> (ViewState, Vec<String>) {
