@@ -348,14 +348,21 @@ mod tests {
         };
         std::fs::create_dir_all(ws.export()).unwrap();
         let clock = super::super::clock::FixedClock(time::OffsetDateTime::UNIX_EPOCH);
-        let missing = current_metadata(&ws, &clock, false).unwrap_err().to_string();
-        assert!(missing.contains("run the bootstrap-root ceremony"), "{missing}");
+        let missing = current_metadata(&ws, &clock, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("run the bootstrap-root ceremony"),
+            "{missing}"
+        );
         let made = std::process::Command::new("mkfifo")
             .arg(ws.export().join("1.root.json"))
             .status()
             .expect("mkfifo");
         assert!(made.success());
-        let fifo = current_metadata(&ws, &clock, false).unwrap_err().to_string();
+        let fifo = current_metadata(&ws, &clock, false)
+            .unwrap_err()
+            .to_string();
         assert!(fifo.contains("not a regular file"), "{fifo}");
     }
 }
