@@ -276,8 +276,9 @@ guide-captures: venv deb-deps
 	python3 tests/guide_captures.py target/tui-captures docs/ceremony-guide.md README.md
 
 # Only the fault-injection suite (tests/faults.rs, docs/security.md "Fault injection"): a practice
-# bootstrap-root and rotate-root-keys killed at every durable boundary, each rerun to a verified
-# ceremony; prints points tried and held per ceremony. Part of `make test` too (deb-deps: SoftHSM2
+# bootstrap-root, rotate-root-keys and sign-rstuf-pending-root killed at every durable boundary
+# (the other RSTUF ceremonies in their final writes), each rerun to a verified ceremony; prints
+# points tried and held per ceremony. Part of `make test` too (deb-deps: SoftHSM2
 # and pkcs11-tool). FAULTS_QUICK=1 tries every 7th point only.
 faults: deb-deps
 	$(if $(FAULTS_QUICK),CONCLAVE_FAULTS_QUICK=1) $(CARGO) test --locked --test faults -- --nocapture

@@ -1,9 +1,10 @@
-//! Fault injection (issue 19): a practice `bootstrap-root` and a practice `rotate-root-keys` are
-//! killed at every durable boundary they cross (each file write, fsync, rename, folder made or
-//! removed, transcript append, export file, key-event log file, copy of the practice token store,
-//! and each token object operation), then the same command is run again without faults, and the
+//! Fault injection (issue 19): a practice `bootstrap-root`, a practice `rotate-root-keys` and a
+//! practice `sign-rstuf-pending-root` are killed at every durable boundary they cross (each file
+//! write, fsync, rename, folder made or removed, transcript append, export file, key-event log
+//! file, copy of the practice token store, and each token object operation), then the same command is run again without faults, and the
 //! result must be a verified ceremony with a signed key-event log, no leftover files, and exactly
-//! the recorded keys on the tokens (no duplicate, no orphan).
+//! the recorded keys on the tokens (no duplicate, no orphan). `bootstrap-rstuf`,
+//! `rotate-rstuf-root-keys` and `refresh-rstuf-expiry` are killed in their final writes.
 //!
 //! The power cut is emulated: the failpoints of `src/fault.rs` (compiled into test builds only)
 //! count the boundaries crossed (`CONCLAVE_TEST_FAULT_LOG`) and make the process `SIGKILL`
@@ -12,8 +13,8 @@
 //! is not emulated here; the transcript's torn-line repair and the token store's format check
 //! have their own tests. SoftHSM2 stands in for the tokens.
 //!
-//! `CONCLAVE_FAULTS_QUICK=1` tries every 7th point only (for local iteration); `cargo test`
-//! and `make test` try every point.
+//! `CONCLAVE_FAULTS_QUICK=1` tries every 7th point only, and the last (for local iteration);
+//! `cargo test` and `make test` try every point.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -211,12 +212,13 @@ fn token_problems(ws: &Path, keyholders: &[&str]) -> Vec<String> {
     problems
 }
 
-/// What is wrong with the finished ceremony `transcript` in `ws` after its rerun printed `out`.
-fn ceremony_problems(ws: &Path, transcript: &str, out: &str, keyholders: &[&str]) -> Vec<String> {
+/// What is wrong with the finished ceremony of `suite` in `ws` after its rerun printed `out`.
+fn ceremony_problems(ws: &Path, suite: &Suite<'_>, out: &str) -> Vec<String> {
+    let (transcript, keyholders) = (suite.transcript, suite.keyholders);
     let mut problems = Vec::new();
     // The rerun's own auditor checks: the export, the transcript and the key-event log.
     for check in [
-        "conclave verify --trusted-root",
+        suite.output_check,
         "conclave transcript verify",
         "conclave log verify --log",
     ] {
@@ -259,16 +261,63 @@ struct Figures {
     held: usize,
 }
 
-/// Kill `script` at every point (every 7th with `CONCLAVE_FAULTS_QUICK=1`), each time in a fresh
-/// copy of `template` (or a fresh workspace), then run it again without faults and check the
-/// result.
-fn kill_everywhere(
-    script: &str,
-    template: Option<&Path>,
-    transcript: &str,
-    keyholders: &[&str],
-    extra: impl Fn(&Path) -> Vec<String> + Sync,
-) -> Figures {
+/// One ceremony's fault run: where it runs, what it must end in, where it is cut.
+struct Suite<'a> {
+    /// The shipped script rehearsed.
+    script: &'a str,
+    /// The workspace each run starts from (copied), or a fresh one.
+    template: Option<&'a Path>,
+    /// The transcript the ceremony writes (in the workspace).
+    transcript: &'a str,
+    /// The practice keyholders whose tokens are checked.
+    keyholders: &'a [&'a str],
+    /// The start of the rerun's own check of the exported output (the first of its checks).
+    output_check: &'a str,
+    /// Which points are tried.
+    kills: Kills,
+}
+
+/// Which of the counted points a suite kills at.
+#[derive(Clone, Copy)]
+enum Kills {
+    /// Every point (every 7th, and the last, with `CONCLAVE_FAULTS_QUICK=1`).
+    Every,
+    /// The ceremony's final writes: every point from the transcript's own export (the
+    /// temporary file of `export/TRANSCRIPT` created) to the end (every 7th from there, and
+    /// the last, with `CONCLAVE_FAULTS_QUICK=1`); with `to_end` false, only to the last write
+    /// (the rename of `SHA256SUMS`): the points after it (the fsync of the folder, the final
+    /// `sync`) leave under `SIGKILL` what a finished ceremony leaves.
+    FinalWrites { to_end: bool },
+}
+
+/// The ordinals (1-based) of the points of `counted` that `suite` kills at.
+fn chosen_points(suite: &Suite<'_>, counted: &[String], quick: bool) -> Vec<usize> {
+    let n = counted.len();
+    let (first, last) = match suite.kills {
+        Kills::Every => (1, n),
+        Kills::FinalWrites { to_end } => {
+            let export = format!("export create export/.{}", suite.transcript);
+            let at = counted
+                .iter()
+                .position(|p| p.starts_with(&export))
+                .unwrap_or_else(|| panic!("{}: no point {export:?}", suite.script));
+            let sums = counted
+                .iter()
+                .rposition(|p| p == "export rename export/SHA256SUMS")
+                .unwrap_or_else(|| panic!("{}: no rename of SHA256SUMS", suite.script));
+            assert!(sums > at, "{}: {counted:?}", suite.script);
+            (at + 1, if to_end { n } else { sums + 1 })
+        }
+    };
+    (first..=last)
+        .filter(|k| !quick || (k - first) % 7 == 0 || *k == last)
+        .collect()
+}
+
+/// Kill the suite's ceremony at each chosen point ([`Kills`]), each time in a fresh copy of
+/// its template (or a fresh workspace), then run it again without faults and check the result.
+fn kill_everywhere(suite: &Suite<'_>, extra: impl Fn(&Path) -> Vec<String> + Sync) -> Figures {
+    let (script, template) = (suite.script, suite.template);
     let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
     let fresh = |name: &str| -> PathBuf {
@@ -288,9 +337,7 @@ fn kill_everywhere(
     let n = counted.len();
     assert!(n > 50, "{script}: only {n} points: {counted:?}");
     let quick = std::env::var_os("CONCLAVE_FAULTS_QUICK").is_some();
-    let ks: Vec<usize> = (1..=n)
-        .filter(|k| !quick || k % 7 == 1 || *k == n)
-        .collect();
+    let ks = chosen_points(suite, &counted, quick);
     // One kill and rerun: `None` when it held, else what went wrong.
     let one = |k: usize| -> Option<String> {
         let ws = fresh(&format!("k{k}"));
@@ -306,7 +353,7 @@ fn kill_everywhere(
         }
         let (code, out) = rehearse(&ws, script, None, None);
         let mut problems = if code == Some(0) {
-            ceremony_problems(&ws, transcript, &out, keyholders)
+            ceremony_problems(&ws, suite, &out)
         } else {
             vec![format!("the rerun failed (exit {code:?}): {out}")]
         };
@@ -395,10 +442,14 @@ fn the_counting_run_names_every_kind_of_boundary() {
 #[test]
 fn bootstrap_root_resumes_from_a_power_cut_at_every_point() {
     let f = kill_everywhere(
-        "bootstrap-root",
-        None,
-        "bootstrap-root.transcript.jsonl",
-        &["alice", "bob", "carol"],
+        &Suite {
+            script: "bootstrap-root",
+            template: None,
+            transcript: "bootstrap-root.transcript.jsonl",
+            keyholders: &["alice", "bob", "carol"],
+            output_check: VERIFY,
+            kills: Kills::Every,
+        },
         |_| Vec::new(),
     );
     assert_eq!(f.held, f.tried, "{} points", f.points);
@@ -411,21 +462,176 @@ fn rotate_root_keys_resumes_from_a_power_cut_at_every_point() {
     let (code, out) = rehearse(&template, "bootstrap-root", None, None);
     assert_eq!(code, Some(0), "{out}");
     let f = kill_everywhere(
-        "rotate-root-keys",
-        Some(&template),
-        "rotate-root-keys-v2.transcript.jsonl",
-        &["alice", "bob", "carol", "dave"],
+        &Suite {
+            script: "rotate-root-keys",
+            template: Some(&template),
+            transcript: "rotate-root-keys-v2.transcript.jsonl",
+            keyholders: &["alice", "bob", "carol", "dave"],
+            output_check: VERIFY,
+            kills: Kills::Every,
+        },
+        |ws| one_ceremony(ws, "rotate-root-keys", 3),
+    );
+    assert_eq!(f.held, f.tried, "{} points", f.points);
+}
+
+/// The start of the rerun's check of an exported repository.
+const VERIFY: &str = "conclave verify --trusted-root";
+
+/// What shows that a second ceremony of `script` was started after the one under test (whose
+/// root and log are version `next - 1`): its transcript, its root or its key-event log.
+fn one_ceremony(ws: &Path, script: &str, next: u32) -> Vec<String> {
+    [
+        format!("{script}-v{next}.transcript.jsonl"),
+        format!("export/{next}.root.json"),
+        format!("export/log-{next:03}"),
+    ]
+    .into_iter()
+    .filter(|f| ws.join(f).exists())
+    .map(|f| format!("a second {script} was started: {f}"))
+    .collect()
+}
+
+/// Rehearse `scripts` one after the other in the workspace `ws`, each to a verified ceremony.
+fn rehearsed(ws: &Path, scripts: &[&str]) {
+    for script in scripts {
+        let (code, out) = rehearse(ws, script, None, None);
+        assert_eq!(code, Some(0), "{script}: {out}");
+    }
+}
+
+fn json_file(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// RSTUF's Distributed Asynchronous Signing, rehearsed: a practice bootstrap-rstuf's workspace
+/// (root v1) receives RSTUF's pending file (`input/rstuf-pending.json`, `GET
+/// /api/v1/metadata/sign/`) for a root v2 made elsewhere (a copy of the workspace refreshes the
+/// root's expiry: the same keys) and signed there by one keyholder only, its trusted root this
+/// workspace's root v1. sign-rstuf-pending-root is killed at every point and run again: besides
+/// the checks of every suite (the rerun's output check is the sign payloads' over the pending
+/// root), one transcript only (a rerun never signs the same pending root again in a new one),
+/// one key-event log, and exactly the two missing signatures, each exported once.
+#[test]
+fn sign_rstuf_pending_root_resumes_from_a_power_cut_at_every_point() {
+    let tmp = tempfile::tempdir().unwrap();
+    let template = tmp.path().join("bootstrapped");
+    rehearsed(&template, &["bootstrap-rstuf"]);
+    let elsewhere = tmp.path().join("elsewhere");
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(&template)
+        .arg(&elsewhere)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    rehearsed(&elsewhere, &["refresh-rstuf-expiry"]);
+    let mut root_v2 = json_file(&elsewhere.join("export/2.root.json"));
+    let signatures = root_v2["signatures"].as_array_mut().unwrap();
+    assert_eq!(signatures.len(), 3);
+    signatures.truncate(1);
+    let pending = serde_json::json!({ "data": { "metadata": {
+        "root": root_v2,
+        "trusted_root": json_file(&template.join("export/1.root.json")),
+    } } });
+    std::fs::write(
+        template.join("input/rstuf-pending.json"),
+        serde_json::to_vec_pretty(&pending).unwrap(),
+    )
+    .unwrap();
+    let transcript = "sign-rstuf-pending-root-v1.transcript.jsonl";
+    let f = kill_everywhere(
+        &Suite {
+            script: "sign-rstuf-pending-root",
+            template: Some(&template),
+            transcript,
+            keyholders: &["alice", "bob", "carol"],
+            output_check: "rstuf admin send sign",
+            kills: Kills::Every,
+        },
         |ws| {
-            // One rotation, never a second one.
             let mut p = Vec::new();
-            if ws.join("rotate-root-keys-v3.transcript.jsonl").exists()
-                || ws.join("export/3.root.json").exists()
-                || ws.join("export/log-003").exists()
-            {
-                p.push("a second rotation was started".to_string());
+            for second in [
+                "sign-rstuf-pending-root-v2.transcript.jsonl",
+                "export/log-003",
+            ] {
+                if ws.join(second).exists() {
+                    p.push(format!("the pending root was signed again: {second}"));
+                }
+            }
+            let payloads = std::fs::read_dir(ws.join("export"))
+                .unwrap()
+                .filter(|e| {
+                    let name = e.as_ref().unwrap().file_name();
+                    let name = name.to_string_lossy();
+                    name.starts_with("sign-payload-v2-") && name.ends_with(".json")
+                })
+                .count();
+            if payloads != 2 {
+                p.push(format!(
+                    "{payloads} sign payloads exported, 2 missing signatures"
+                ));
+            }
+            let signed = std::fs::read_to_string(ws.join(transcript))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("\"event\":\"signed\""))
+                .count();
+            if signed != 2 {
+                p.push(format!("{signed} signatures recorded, 2 missing"));
             }
             p
         },
     );
     assert_eq!(f.held, f.tried, "{} points", f.points);
+}
+
+/// The other RSTUF ceremonies, each killed in its final writes (from the transcript's own
+/// export to the end: the copy in `export/`, `SHA256SUMS`, the final `sync`) and run again:
+/// the checks of every suite, and never a second ceremony. refresh-rstuf-expiry is cut up to
+/// its last write (the rename of `SHA256SUMS`) only: after it the workspace is that of a
+/// finished refresh, and the same command is a new refresh, as after any finished one.
+#[test]
+fn rstuf_ceremonies_resume_from_a_power_cut_in_their_final_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = kill_everywhere(
+        &Suite {
+            script: "bootstrap-rstuf",
+            template: None,
+            transcript: "bootstrap-rstuf.transcript.jsonl",
+            keyholders: &["alice", "bob", "carol"],
+            output_check: VERIFY,
+            kills: Kills::FinalWrites { to_end: true },
+        },
+        |ws| one_ceremony(ws, "bootstrap-rstuf", 2),
+    );
+    assert_eq!(f.held, f.tried, "{} points", f.points);
+    let template = tmp.path().join("bootstrapped");
+    rehearsed(&template, &["bootstrap-rstuf"]);
+    for (script, keyholders, to_end) in [
+        (
+            "rotate-rstuf-root-keys",
+            &["alice", "bob", "carol", "dave"][..],
+            true,
+        ),
+        (
+            "refresh-rstuf-expiry",
+            &["alice", "bob", "carol"][..],
+            false,
+        ),
+    ] {
+        let transcript = format!("{script}-v2.transcript.jsonl");
+        let f = kill_everywhere(
+            &Suite {
+                script,
+                template: Some(&template),
+                transcript: &transcript,
+                keyholders,
+                output_check: VERIFY,
+                kills: Kills::FinalWrites { to_end },
+            },
+            |ws| one_ceremony(ws, script, 3),
+        );
+        assert_eq!(f.held, f.tried, "{script}: {} points", f.points);
+    }
 }

@@ -670,6 +670,25 @@ fn sign_pending_in(
     anchor: Option<&serde_json::Value>,
     digest: &str,
 ) -> common::Run {
+    sign_pending_by(
+        room,
+        ws,
+        pending_file,
+        anchor,
+        digest,
+        &["alice", "bob", "carol"],
+    )
+}
+
+/// [`sign_pending_in`] with `keyholders` present.
+fn sign_pending_by(
+    room: &Room,
+    ws: &Path,
+    pending_file: &serde_json::Value,
+    anchor: Option<&serde_json::Value>,
+    digest: &str,
+    keyholders: &[&str],
+) -> common::Run {
     std::fs::create_dir_all(ws.join("input")).unwrap();
     write_json(&ws.join("input/rstuf-pending.json"), pending_file);
     if let Some(anchor) = anchor {
@@ -678,7 +697,7 @@ fn sign_pending_in(
     let answers = room.path("answers-sign.toml");
     std::fs::write(
         &answers,
-        format!("practice = true\nacknowledgement = \"BAG-R5TUF\"\n[people]\nadministrator = \"ada\"\nkeyholders = [\"alice\", \"bob\", \"carol\"]\nwitnesses = [\"wendy\"]\n[parameters]\ntrusted_root_sha256 = \"{digest}\"\n"),
+        format!("practice = true\nacknowledgement = \"BAG-R5TUF\"\n[people]\nadministrator = \"ada\"\nkeyholders = {keyholders:?}\nwitnesses = [\"wendy\"]\n[parameters]\ntrusted_root_sha256 = \"{digest}\"\n"),
     )
     .unwrap();
     let mut cmd = conclave();
@@ -690,7 +709,11 @@ fn sign_pending_in(
         .arg(&answers)
         .arg("--pin-stdin")
         .env("SOFTHSM2_CONF", &room.conf);
-    run(&mut cmd, &room.pins_text())
+    let pins: String = keyholders
+        .iter()
+        .map(|k| format!("{k}={}\n", room.pin(k)))
+        .collect();
+    run(&mut cmd, &pins)
 }
 
 /// The pending root signed as a ceremony: the review against trusted root v1 before any PIN,
@@ -1365,4 +1388,57 @@ fn an_edited_payload_setting_is_named_by_the_auditor() {
         "{}",
         r.stdout
     );
+}
+
+/// Run again, the same ceremony is reported, never held twice: after sign-rstuf-pending-root
+/// signed RSTUF's pending root v1 with bob (alice signed at the bootstrap), the same command
+/// (the same pending file on the input media, the same keyholders) reports that sealed
+/// ceremony and its checks and signs nothing (no second transcript, no other payload); the
+/// same pending file with another keyholder present (carol) is a ceremony of its own, and she
+/// signs. (`tests/faults.rs` cuts the ceremony at every point.)
+#[test]
+fn a_signed_pending_root_is_reported_again_and_other_keyholders_sign_in_a_ceremony_of_their_own() {
+    let room = room();
+    let ws = room.path("ws");
+    online_keys(&ws);
+    let out = ceremony(&room, &ws, "bootstrap_signatures = 1");
+    assert_eq!(out.code(), 0, "{out:?}");
+    let root_v1 = json(&ws.join("export/ceremony-payload.json"))["metadata"]["root"].clone();
+    let pending_file = serde_json::json!({ "data": { "metadata": { "root": root_v1 } } });
+    let digest = signed_digest(&root_v1);
+    let first = ws.join("sign-rstuf-pending-root-v1.transcript.jsonl");
+    let second = ws.join("sign-rstuf-pending-root-v2.transcript.jsonl");
+
+    let out = sign_pending_by(&room, &ws, &pending_file, None, &digest, &["bob"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let signed = std::fs::read(&first).unwrap();
+    assert_eq!(sign_payloads(&ws, 1).len(), 1);
+
+    let again = sign_pending_by(&room, &ws, &pending_file, None, &digest, &["bob"]);
+    assert_eq!(again.code(), 0, "{again:?}");
+    assert!(
+        again
+            .stdout
+            .contains("this ceremony was already complete and sealed; nothing was changed")
+            && again.stdout.contains(": VALID")
+            && !again.stdout.contains("FAILED"),
+        "{}",
+        again.stdout
+    );
+    assert!(!second.exists(), "no second ceremony: {again:?}");
+    assert_eq!(
+        std::fs::read(&first).unwrap(),
+        signed,
+        "the transcript as it was"
+    );
+    assert_eq!(sign_payloads(&ws, 1).len(), 1);
+
+    let carol = sign_pending_by(&room, &ws, &pending_file, None, &digest, &["carol"]);
+    assert_eq!(carol.code(), 0, "{carol:?}");
+    let text = std::fs::read_to_string(&second).unwrap();
+    assert!(
+        text.contains("\"event\":\"signed\"") && text.contains("\"keyholder\":\"carol\""),
+        "{text}"
+    );
+    assert_eq!(sign_payloads(&ws, 1).len(), 2, "bob's and carol's");
 }

@@ -98,17 +98,7 @@ impl AuditFiles {
             Some(dir) => read_payloads(dir)?,
             None => Vec::new(),
         };
-        let log = match &paths.log {
-            None => None,
-            Some(dir) => Some((
-                dir.display().to_string(),
-                read_log_dir(dir).map_err(|e| match e {
-                    LogDirError::Io(m) => AuditFilesError::Io(m),
-                    LogDirError::Invalid(m) => AuditFilesError::Invalid(m),
-                    LogDirError::Usage(m) => AuditFilesError::Usage(m),
-                })?,
-            )),
-        };
+        let log = paths.log.as_deref().map(read_log).transpose()?;
         Ok(AuditFiles {
             transcript,
             artifacts,
@@ -139,6 +129,16 @@ impl AuditFiles {
             payloads: &self.payloads,
         })
     }
+}
+
+/// The key-event log directory `dir` (`--log`): its name as given and its contents.
+pub(super) fn read_log(dir: &Path) -> Result<(String, LogDir), AuditFilesError> {
+    let log = read_log_dir(dir).map_err(|e| match e {
+        LogDirError::Io(m) => AuditFilesError::Io(m),
+        LogDirError::Invalid(m) => AuditFilesError::Invalid(m),
+        LogDirError::Usage(m) => AuditFilesError::Usage(m),
+    })?;
+    Ok((dir.display().to_string(), log))
 }
 
 /// The exported root files (`N.root.json`) in a folder: the links of the root chain between the
@@ -188,6 +188,34 @@ fn own_name_in(dir: &Path, transcript: &Path) -> Option<String> {
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
     Some(parts.join("/"))
+}
+
+/// `conclave verify`: the trusted root read whole but bounded (`max_file_size`), the
+/// repository folder opened as a metadata source (its files are read bounded as the
+/// verification asks for them: [`crate::folder::FolderSource`]), and the repository verified
+/// at `now` ([`crate::tuf::repository::verify_repository_keeping`]). The report names the
+/// trusted root as `trusted_root` is written.
+pub fn verify_repository_folder(
+    trusted_root: &Path,
+    repo: &Path,
+    max_file_size: u64,
+    now: time::OffsetDateTime,
+) -> Result<
+    (
+        crate::tuf::repository::Report,
+        Option<crate::tuf::verify::TrustedSet>,
+    ),
+    AuditFilesError,
+> {
+    let trusted = read_limited(trusted_root, max_file_size).map_err(AuditFilesError::Io)?;
+    let src = crate::folder::FolderSource::new(repo, max_file_size)
+        .map_err(|e| AuditFilesError::Io(format!("--repo {}: {e}", repo.display())))?;
+    Ok(crate::tuf::repository::verify_repository_keeping(
+        &trusted_root.display().to_string(),
+        &trusted,
+        &src,
+        now,
+    ))
 }
 
 /// Every regular file below `dir` (relative names with `/`), with SHA-256 and length. Symbolic
@@ -242,6 +270,33 @@ fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<FileDigest>) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `conclave verify`'s inputs: a trusted root that cannot be read and a repository that is
+    /// not a folder are I/O errors naming them; a readable pair gives a report naming the root.
+    #[test]
+    fn verify_reads_the_trusted_root_bounded_and_opens_the_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("1.root.json");
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        let Err(AuditFilesError::Io(m)) = verify_repository_folder(&root, dir.path(), 100, now)
+        else {
+            panic!("verified without a trusted root");
+        };
+        assert!(m.contains("1.root.json"), "{m}");
+        std::fs::write(&root, vec![b' '; 101]).unwrap();
+        let Err(AuditFilesError::Io(m)) = verify_repository_folder(&root, dir.path(), 100, now)
+        else {
+            panic!("read a trusted root over the limit");
+        };
+        assert!(m.contains("over the size limit"), "{m}");
+        std::fs::write(&root, b"{}").unwrap();
+        let Err(AuditFilesError::Io(m)) = verify_repository_folder(&root, &root, 100, now) else {
+            panic!("a file was taken as the repository folder");
+        };
+        assert!(m.starts_with("--repo "), "{m}");
+        let (report, kept) = verify_repository_folder(&root, dir.path(), 100, now).unwrap();
+        assert!(!report.is_valid() && kept.is_none(), "{{}} is no root");
+    }
 
     #[test]
     fn artifact_folder_is_read_recursively() {

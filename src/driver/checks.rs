@@ -7,7 +7,7 @@ use crate::folder::FolderSource;
 use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
 use crate::tuf::repository::verify_repository;
 
-use super::audit_files::{AuditFiles, AuditPaths};
+use super::audit_files::{AuditFiles, AuditPaths, read_log};
 use super::clock::Clock;
 use super::error::DriverError;
 use super::report::CeremonyReport;
@@ -74,8 +74,8 @@ pub fn check(report: &CeremonyReport, clock: &dyn Clock) -> Result<Vec<Check>, D
         (Some((c, _)), _) => vec![c],
         (None, Some((c, _))) => vec![c.clone()],
         (None, None) => {
-            let root = std::fs::read(&first)
-                .map_err(|e| DriverError::Io(format!("{}: {e}", first.display())))?;
+            let root = crate::folder::read_limited(&first, DEFAULT_MAX_FILE_SIZE)
+                .map_err(DriverError::Io)?;
             let src = FolderSource::new(export, DEFAULT_MAX_FILE_SIZE)
                 .map_err(|e| DriverError::Io(format!("{}: {e}", export.display())))?;
             let verified = verify_repository("1.root.json", &root, &src, clock.now());
@@ -100,18 +100,29 @@ pub fn check(report: &CeremonyReport, clock: &dyn Clock) -> Result<Vec<Check>, D
             note: Some(note.clone()).filter(|n| !n.is_empty()),
         };
     }
-    // Exactly the auditor's command, anchored in the workspace's first root, with the
-    // key-event log when the ceremony wrote one.
-    let log = report.key_log.as_ref().map(|l| l.dir.clone());
+    // Exactly the auditor's command, anchored in the workspace's first root (or in the trusted
+    // root RSTUF's pending file carries, as the transcript recorded it), with the key-event
+    // log when the ceremony wrote one. The log goes with an anchor only (its checkpoint is
+    // signed by the keys of the root the transcript is anchored in): an unanchored transcript
+    // (root v1 pending in RSTUF) is checked without it, and its log on its own below.
+    let by_path = pending.is_none() && rstuf_sign.is_none();
     let mut files = AuditFiles::read(&AuditPaths {
         transcript: report.transcript.clone(),
         artifacts: Some(export.clone()),
-        trusted_root: (pending.is_none() && rstuf_sign.is_none()).then(|| first.clone()),
-        log: log.clone(),
+        trusted_root: by_path.then(|| first.clone()),
+        log: None,
     })
     .map_err(|e| DriverError::Io(e.to_string()))?;
     if let Some((_, anchor)) = &rstuf_sign {
         files.trusted_root = anchor.clone();
+    }
+    let log = report
+        .key_log
+        .as_ref()
+        .map(|l| l.dir.clone())
+        .filter(|_| files.trusted_root.is_some());
+    if let Some(dir) = &log {
+        files.log = Some(read_log(dir).map_err(|e| DriverError::Io(e.to_string()))?);
     }
     let a = files.verify(false);
     let anchor = match (&pending, &rstuf_sign) {

@@ -47,6 +47,30 @@ pub(super) fn export_transcript(
     Ok(())
 }
 
+/// Whether the sealed transcript `tpath` travelled with the workspace's export: `export/NAME`
+/// holds its bytes and `SHA256SUMS` lists it with their digest ([`export_transcript`] wrote both).
+/// A ceremony cut during those last writes is not finished: the same command completes them
+/// and reports it.
+pub(super) fn transcript_exported(ws: &Workspace, tpath: &Path) -> bool {
+    let Some(name) = tpath.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let limit = crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
+    let (Ok(ours), Ok(copy), Ok(sums)) = (
+        crate::folder::read_limited(tpath, limit),
+        crate::folder::read_limited(&ws.export().join(name), limit),
+        crate::folder::read_limited(&ws.export().join(crate::transport::usb::SUMS_NAME), limit),
+    ) else {
+        return false;
+    };
+    let digest = hex::encode(crate::transcript::record::sha256(&ours));
+    ours == copy
+        && crate::transport::usb::parse_sums(&String::from_utf8_lossy(&sums))
+            .0
+            .iter()
+            .any(|(n, d)| n == name && *d == digest)
+}
+
 /// The latest record time of the sealed transcripts (`*.transcript.jsonl` whose chain verifies)
 /// in these folders: the previous ceremonies' record proves the time was at least that.
 pub(super) fn previous_transcript_time(dirs: &[PathBuf]) -> Option<String> {

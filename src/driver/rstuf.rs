@@ -20,7 +20,7 @@ use crate::ceremony::engine::Event;
 /// passed, why not, and the pending state). `None` for every other export.
 pub(super) fn pending_bootstrap(export: &Path) -> Option<(String, bool, Option<String>, String)> {
     let path = export.join(rstuf::CEREMONY_PAYLOAD);
-    let bytes = std::fs::read(&path).ok()?;
+    let bytes = crate::folder::read_limited(&path, DEFAULT_MAX_FILE_SIZE).ok()?;
     let command = format!("conclave rstuf review {}", path.display());
     let fail = |why: String| Some((command.clone(), false, Some(why), String::new()));
     let root = match rstuf::read_ceremony_payload(&path.display().to_string(), &bytes) {
@@ -36,7 +36,7 @@ pub(super) fn pending_bootstrap(export: &Path) -> Option<(String, bool, Option<S
     if own.verified() {
         return None;
     }
-    let first = std::fs::read(export.join("1.root.json"))
+    let first = crate::folder::read_limited(&export.join("1.root.json"), DEFAULT_MAX_FILE_SIZE)
         .ok()
         .and_then(|b| Metadata::<Root>::from_bytes(&b).ok());
     if first.as_ref().map(Metadata::signed_bytes) != Some(root.signed_bytes()) {
@@ -142,7 +142,7 @@ type NamedBytes = (String, Vec<u8>);
 /// The pending file recorded in a transcript (sign-rstuf-pending-root): its name and text, and
 /// the roots the room trusted (name, text): the input media's and the workspace's, when given.
 fn recorded_pending(transcript: &Path) -> Option<(String, String, Vec<NamedText>)> {
-    let bytes = std::fs::read(transcript).ok()?;
+    let bytes = crate::folder::read_limited(transcript, DEFAULT_MAX_FILE_SIZE).ok()?;
     bytes.split(|b| *b == b'\n').find_map(|line| {
         let r = crate::transcript::record::Record::parse_line(line).ok()?;
         let d = r.details.as_object()?;
@@ -275,4 +275,54 @@ pub(super) fn pending_sign_check(report: &CeremonyReport) -> Option<(Check, Opti
             )
         }),
     ))
+}
+
+/// Whether the transcript `path`, sealed, signed the pending file now on the input media
+/// (`input/FILE`) with the same keyholders: its `pending-imported` record holds that file's
+/// name and text as read now, and its roll call names `keyholders` (in any order). The same
+/// command run again after a cut at that ceremony's last writes (its key-event log complete,
+/// the transcript's export cut short) is then that ceremony: it is reported and its transcript
+/// exported again, never a second signing of the same pending root. Other keyholders with the
+/// same file are a ceremony of their own. Anything unreadable: `false` (the ceremony then
+/// reports it where it reads it).
+pub(super) fn signed_same_pending(
+    ws: &super::workspace::Workspace,
+    path: &Path,
+    file: &str,
+    keyholders: &[String],
+) -> bool {
+    let Ok(bytes) = crate::folder::read_limited(path, DEFAULT_MAX_FILE_SIZE) else {
+        return false;
+    };
+    let Ok(t) = crate::transcript::chain::verify_chain(&bytes) else {
+        return false;
+    };
+    if t.seal_index().is_none() {
+        return false;
+    }
+    let events: Vec<Event> = t
+        .records()
+        .iter()
+        .filter_map(|r| Event::from_value(&r.details).ok())
+        .collect();
+    let imported = events.iter().find_map(|e| match e {
+        Event::PendingImported { name, file, .. } => Some((name.as_str(), file.as_bytes())),
+        _ => None,
+    });
+    let present = events.iter().find_map(|e| match e {
+        Event::RollCall { keyholders, .. } => Some(keyholders),
+        _ => None,
+    });
+    let (Some((name, text)), Some(present)) = (imported, present) else {
+        return false;
+    };
+    let sorted = |names: &[String]| {
+        let mut v = names.to_vec();
+        v.sort();
+        v
+    };
+    name == file
+        && crate::folder::read_limited(&ws.input().join(file), DEFAULT_MAX_FILE_SIZE)
+            .is_ok_and(|now| now == text)
+        && sorted(present) == sorted(keyholders)
 }

@@ -312,6 +312,17 @@ impl Session {
                 {
                     p
                 }
+                // The same for RSTUF's pending root: the newest transcript, sealed, signed the
+                // pending file the input media hold now, with the keyholders present now.
+                None if script.kind == Kind::SignRstufPendingRoot
+                    && let Some(p) = newest_transcript(ws, script_name).filter(|p| {
+                        engine.rstuf_pending_input().is_some_and(|(file, _)| {
+                            super::rstuf::signed_same_pending(ws, p, &file, &plan.keyholders)
+                        })
+                    }) =>
+                {
+                    p
+                }
                 None if matches!(
                     script.kind,
                     Kind::SignTufOnCiEvent | Kind::SignRstufPendingRoot
@@ -684,7 +695,8 @@ fn newest_transcript(ws: &Workspace, script_name: &str) -> Option<PathBuf> {
         .map(|(_, p)| p)
 }
 
-/// A transcript of `script_name` in the workspace that is not sealed yet.
+/// A transcript of `script_name` in the workspace that is not finished yet: not sealed, or
+/// sealed with its key-event log or its own export still to write.
 pub(super) fn unfinished(
     ws: &Workspace,
     script_name: &str,
@@ -708,7 +720,14 @@ pub(super) fn unfinished(
     for p in candidates {
         match finished(ws, &p, script)? {
             None => return Ok(Some(p)),
-            Some(done) if log_step_missing(ws, log_planned, &done.seal) => return Ok(Some(p)),
+            // Sealed, but its last writes were cut: the key-event log, or the transcript's
+            // own export (the copy in `export/` and its line in `SHA256SUMS`).
+            Some(done)
+                if log_step_missing(ws, log_planned, &done.seal)
+                    || !super::export::transcript_exported(ws, &p) =>
+            {
+                return Ok(Some(p));
+            }
             Some(_) => {}
         }
     }
@@ -717,8 +736,9 @@ pub(super) fn unfinished(
 
 /// Whether the rehearsal workspace `dir` holds an unfinished practice ceremony of the shipped
 /// script `script_name`: a transcript that is not sealed, or sealed with its key-event log step
-/// missing (a rehearsal always keeps a log). `conclave rehearse` without `--workspace`
-/// continues the newest such folder. Reads only; takes no lock and touches no token.
+/// missing (a rehearsal always keeps a log) or its own export cut short. `conclave rehearse`
+/// without `--workspace` continues the newest such folder. Reads only; takes no lock and
+/// touches no token.
 pub fn rehearsal_unfinished(dir: &Path, script_name: &str) -> Result<bool, DriverError> {
     let text = super::scripts::shipped_script(script_name).ok_or_else(|| {
         DriverError::Refused(format!(
@@ -745,7 +765,10 @@ pub fn rehearsal_unfinished(dir: &Path, script_name: &str) -> Result<bool, Drive
     }
     Ok(match finished(&ws, &tpath, &script)? {
         None => true,
-        Some(done) => log_step_missing(&ws, true, &done.seal),
+        Some(done) => {
+            log_step_missing(&ws, true, &done.seal)
+                || !super::export::transcript_exported(&ws, &tpath)
+        }
     })
 }
 

@@ -1763,7 +1763,7 @@ impl App {
                         "the proposal".into(),
                         &actor,
                         |s| s.propose_event(),
-                        "Proposal built: review it.",
+                        ("Proposal built: review it.", |_| {}),
                     );
                 }
             }
@@ -2026,7 +2026,8 @@ impl App {
                         }
                         _ => Err(moved_on()),
                     },
-                    "Loaded and recorded.",
+                    // Then the message says what was loaded.
+                    ("Loaded and recorded.", App::show_loaded),
                 );
             }
             _ => {}
@@ -2458,7 +2459,26 @@ impl App {
     /// Record `event` by `actor` on the worker thread ([`App::make_and_record`]); `done` is
     /// said once it is on disk.
     fn record(&mut self, actor: &str, event: Event, done: &str) {
-        self.make_and_record(record_name(&event), actor, move |_| Ok(event), done);
+        self.make_and_record(
+            record_name(&event),
+            actor,
+            move |_| Ok(event),
+            (done, |_| {}),
+        );
+    }
+
+    /// After the current metadata is loaded and recorded without a warning, the message says
+    /// what was loaded: versions, thresholds with their keyholders, expiry dates.
+    fn show_loaded(&mut self) {
+        let Phase::Ceremony(s) = &self.phase else {
+            return;
+        };
+        if self.message.as_ref().is_some_and(|m| m.error) {
+            return;
+        }
+        if let Some(summary) = s.engine.loaded_summary() {
+            self.message = Some(ok(format!("Loaded and recorded: {summary}.")));
+        }
     }
 
     /// Make the step's event (reading an input from the medium, building the proposal, or
@@ -2472,7 +2492,7 @@ impl App {
         what: String,
         actor: &str,
         make: impl FnOnce(&mut Session) -> Result<Event, DriverError> + Send + 'static,
-        done: &str,
+        (done, then): (&str, fn(&mut App)),
     ) {
         let Phase::Ceremony(s) = &self.phase else {
             return;
@@ -2495,7 +2515,10 @@ impl App {
                 Ok((warnings, phase.seal_if_done()))
             },
             move |app, result| match result {
-                Ok((warnings, errors)) => app.after_record(&done, &warnings, errors),
+                Ok((warnings, errors)) => {
+                    app.after_record(&done, &warnings, errors);
+                    then(app);
+                }
                 Err(stopped) => {
                     app.stopped(stopped);
                 }

@@ -35,6 +35,50 @@ pub struct KeyRow {
 }
 
 impl Engine {
+    /// What was loaded, in one sentence for the room once the load step is recorded: each
+    /// loaded role's version, each top-level role's threshold and keyholders, and the expiry
+    /// dates (the load step promises to show the current keys, thresholds and expiry dates;
+    /// the review shows them again beside the new ones, key by key). `None` before a load.
+    pub fn loaded_summary(&self) -> Option<String> {
+        let (root, targets) = self.current.as_ref()?;
+        let r = root.signed();
+        let roles: Vec<String> = RoleType::ALL
+            .iter()
+            .map(|ty| {
+                let role = r.role(*ty);
+                let owners: Vec<String> = role
+                    .keyids
+                    .iter()
+                    .map(|id| match r.key(id).and_then(key_owner) {
+                        Some(o) => show(o),
+                        None => format!("key {}", show(&id.0.chars().take(16).collect::<String>())),
+                    })
+                    .collect();
+                format!(
+                    "{ty} {} of {} ({})",
+                    role.threshold,
+                    role.keyids.len(),
+                    owners.join(", ")
+                )
+            })
+            .collect();
+        let mut out = format!(
+            "root v{}, expires {}; thresholds: {}",
+            r.common.version,
+            show(&r.common.expires.raw),
+            roles.join("; ")
+        );
+        if let Some(t) = targets {
+            let t = t.signed();
+            out.push_str(&format!(
+                "; targets v{}, expires {}",
+                t.common.version,
+                show(&t.common.expires.raw)
+            ));
+        }
+        Some(out)
+    }
+
     /// Every role's keys before this ceremony (the loaded metadata) and after it (the
     /// proposal, or the loaded metadata for what it does not change): the auditor's table.
     pub fn key_table(&self) -> Vec<RoleKeyTable> {
@@ -137,14 +181,19 @@ impl Engine {
                 .unwrap_or_default();
             format!("{} ({}{owner}{usable})", show(&id.0), show(&k.scheme))
         };
-        // A role's whole key set in one line: owners (or the key id's first 16 hex digits for
-        // a key without one), for a rotation's "now" and "after".
+        // A role's whole key set in one line, for a rotation's "now" and "after": each key by
+        // its owner and the key id's first 16 hex digits (what the room wrote down at key
+        // generation), so keys replaced for the same people differ on screen (before: owners
+        // only, and a targets rotation read "alice, bob, carol" before and after).
         let key_set = |ids: &[KeyId], root: &Root| {
             let names: Vec<String> = ids
                 .iter()
-                .map(|id| match root.key(id).and_then(key_owner) {
-                    Some(o) => show(o),
-                    None => format!("key {}", show(&id.0.chars().take(16).collect::<String>())),
+                .map(|id| {
+                    let short = show(&id.0.chars().take(16).collect::<String>());
+                    match root.key(id).and_then(key_owner) {
+                        Some(o) => format!("{} {short}", show(o)),
+                        None => format!("key {short}"),
+                    }
                 })
                 .collect();
             if names.is_empty() {

@@ -105,6 +105,23 @@ impl Engine {
         self.script.kind == Kind::SignRstufPendingRoot
     }
 
+    /// The files the script's import step reads from the input media: RSTUF's pending file
+    /// and the root the room trusts (`None` for every other ceremony).
+    pub fn rstuf_pending_input(&self) -> Option<(String, String)> {
+        if !self.is_rstuf_pending() {
+            return None;
+        }
+        let step = self
+            .script
+            .steps
+            .iter()
+            .find(|s| s.action == crate::ceremony::script::Action::ImportPending)?;
+        match need(step) {
+            Need::ImportPending { file, trusted_root } => Some((file, trusted_root)),
+            _ => None,
+        }
+    }
+
     fn refuse_pending(&self, why: impl std::fmt::Display) -> EngineError {
         self.policy(format!("{why}; nothing is signed (no PIN was asked)"))
     }

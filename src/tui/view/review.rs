@@ -39,22 +39,44 @@ fn width_of(s: &str) -> usize {
     Line::from(s).width()
 }
 
-/// The rows a changes line takes at `width` columns (cut at characters, as drawn).
+/// How a changes row that continues the line above it starts: the line's indentation, two
+/// more spaces and this mark, so a continuation never reads as a line of its own (a name or
+/// a text that wraps cannot pass for a "- removed ..." line).
+pub const CONTINUED: &str = "\u{21b3} ";
+
+/// The rows a changes line takes at `width` columns, as drawn: cut at spaces, so a key id, a
+/// hash or a word is never split between two rows (unless it is wider than a row on its own),
+/// each row after the first indented under the line and marked [`CONTINUED`].
 fn rows_of(line: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
+    if width_of(line) <= width {
+        return vec![line.to_string()];
+    }
+    let indent = line.len() - line.trim_start_matches(' ').len();
+    let lead = format!("{}{CONTINUED}", " ".repeat((indent + 2).min(width / 2)));
+    let lead_w = width_of(&lead);
     let mut rows = Vec::new();
     let mut row = String::new();
     let mut col = 0;
-    for c in line.chars() {
-        let w = width_of(c.encode_utf8(&mut [0; 4]));
-        if col + w > width && !row.is_empty() {
-            rows.push(std::mem::take(&mut row));
-            col = 0;
+    for seg in line.split_inclusive(' ') {
+        let word_w = width_of(seg.trim_end_matches(' '));
+        if col + word_w > width && !(row.is_empty() || row == lead) {
+            rows.push(std::mem::take(&mut row).trim_end().to_string());
+            row.push_str(&lead);
+            col = lead_w;
         }
-        row.push(c);
-        col += w;
+        for c in seg.chars() {
+            let w = width_of(c.encode_utf8(&mut [0; 4]));
+            if c != ' ' && col + w > width && !(row.is_empty() || row == lead) {
+                rows.push(std::mem::take(&mut row).trim_end().to_string());
+                row.push_str(&lead);
+                col = lead_w;
+            }
+            row.push(c);
+            col += w;
+        }
     }
-    rows.push(row);
+    rows.push(row.trim_end().to_string());
     rows
 }
 

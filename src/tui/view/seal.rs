@@ -55,15 +55,24 @@ pub(super) fn export(
     ));
     lines.push(Line::raw("Nothing is overwritten."));
     lines.push(Line::raw(
-        "  file                         bytes  SHA-256 (first 16 bytes)",
+        "  file                         bytes  SHA-256 (whole, two rows a file)",
     ));
+    // The whole SHA-256 of each file, as SHA256SUMS has it: 16 bytes a row in groups of four,
+    // so a witness can compare every digit (before: only the first 16 bytes were shown).
     for (name, size, sha256) in files {
-        let head: String = sha256.chars().take(32).collect();
-        lines.push(Line::raw(format!(
-            "  {:<24} {size:>9}  {}",
-            show(name),
-            crate::transcript::display::hex_groups(&hex::decode(&head).unwrap_or_default())
-        )));
+        let bytes = hex::decode(sha256).unwrap_or_default();
+        let groups: Vec<String> = crate::transcript::display::hex_groups(&bytes)
+            .split(' ')
+            .map(String::from)
+            .collect();
+        for (i, chunk) in groups.chunks(8).enumerate() {
+            let head = if i == 0 {
+                format!("{:<24} {size:>9}", show(name))
+            } else {
+                String::new()
+            };
+            lines.push(Line::raw(format!("  {head:<34}  {}", chunk.join(" "))));
+        }
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }

@@ -1214,3 +1214,98 @@ fn hostile_tuf_on_ci_names_render_escaped_on_the_event_reviews_at_80x24() {
         }
     }
 }
+
+/// A changes line wider than the pane is cut at spaces, never inside a key id or a hash, and
+/// each row that continues a line is indented under it and marked, so it cannot read as a
+/// line of its own (before: rows were cut at the 78th character, splitting a functionary's
+/// key id and a layout's SHA-256 between two rows at column 0, and a long owner name could
+/// continue as a row reading "- removed owner carol").
+#[test]
+fn long_review_lines_wrap_at_spaces_under_a_continuation_mark_at_80x24() {
+    let layout_sha = "418f98f3475567a77ca3d52ae815fac348fbfb6f8bc01efe4a9363912b7dc1f4";
+    let lines: Vec<String> = vec![
+        "in-toto layout (metablock), expires 2027-06-07T04:20:43Z, 3 signature(s) so far".into(),
+        format!("  functionary key {KEY_ID} (ed25519)"),
+        format!(
+            "targets gets in-toto/root.layout: the signed layout, 1730 bytes, sha256 {layout_sha}"
+        ),
+        format!(
+            "    - removed owner {}- removed owner carol, ecdsa-sha2-nistp256",
+            "bob of the long name ".repeat(3)
+        ),
+    ];
+    let state = base(Screen::Review {
+        lines: lines.clone(),
+        digests: vec![digest(
+            "targets v2",
+            "ruffled autopsy optic hesitate stopwatch fortitude robust gadgetry",
+        )],
+        scroll: 0,
+        pane: ReviewPane::Changes,
+    });
+    let s = render(&state, 80, 24);
+    let rows: Vec<&str> = s.lines().collect();
+    assert!(
+        rows.iter().any(|r| r.contains(KEY_ID)),
+        "the key id on one row:\n{s}"
+    );
+    assert!(
+        rows.iter().any(|r| r.contains(layout_sha)),
+        "the layout's SHA-256 on one row:\n{s}"
+    );
+    let continued: Vec<&&str> = rows
+        .iter()
+        .filter(|r| {
+            r.trim_start()
+                .starts_with(super::review::CONTINUED.trim_end())
+        })
+        .collect();
+    assert!(continued.len() >= 3, "continuations are marked:\n{s}");
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r.trim_start().starts_with("- removed owner carol")),
+        "a wrapped name reads as a line of its own:\n{s}"
+    );
+    for r in &rows {
+        assert!(r.chars().count() <= 80, "{r}");
+    }
+    let layout = super::review_layout(&state, 80, 24).unwrap();
+    assert_eq!(layout.shown(&lines, 0), 4, "every line fits:\n{s}");
+}
+
+/// The export screen shows each file's whole SHA-256, as SHA256SUMS has it, for three files
+/// at 80x24 (before: only its first 16 bytes, though the step says it shows the SHA-256 of
+/// each file).
+#[test]
+fn the_export_shows_each_files_whole_sha256_at_80x24() {
+    let files: Vec<(String, usize, String)> = ["2.root.json", "2.targets.json", "2.root.layout"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let sha: String = (0..32)
+                .map(|b| format!("{:02x}", (b * 7 + i * 3) % 256))
+                .collect();
+            ((*name).to_string(), 1000 + i, sha)
+        })
+        .collect();
+    let state = base(Screen::Export {
+        files: files.clone(),
+        destinations: vec!["workspace export folder /media/ceremony/export".into()],
+        selected: 0,
+    });
+    let s = render(&state, 80, 24);
+    let flat: Vec<&str> = s.split_whitespace().collect();
+    for (name, _, sha) in &files {
+        let bytes = hex::decode(sha).unwrap();
+        let groups = crate::transcript::display::hex_groups(&bytes);
+        let at = flat
+            .iter()
+            .position(|w| w == name)
+            .unwrap_or_else(|| panic!("{name} not on screen:\n{s}"));
+        // The name, its size, then the 16 groups of the whole SHA-256.
+        let shown: Vec<&str> = flat.iter().skip(at + 2).take(16).copied().collect();
+        let groups: Vec<&str> = groups.split(' ').collect();
+        assert_eq!(shown, groups, "{name}'s whole SHA-256:\n{s}");
+    }
+}
