@@ -252,7 +252,10 @@ fn bootstrap_then_a_rotation_that_replaces_a_keyholder_through_the_tui() {
     save("06-pin", &s);
     t.type_text("999999");
     t.send(&["Enter"]);
-    let s = t.wait_for("wrong PIN");
+    t.wait_for("wrong PIN");
+    // The PIN is asked again once the tokens answer (the prompt shows their PIN-try flags as
+    // they are after the wrong PIN): waiting for the message alone raced the poller.
+    let s = t.wait_for("PIN: ");
     assert!(
         s.contains("try again") && s.contains("PIN: "),
         "a wrong PIN lets the keyholder try again:\n{s}"
@@ -693,9 +696,12 @@ fn tokens_not_named_after_their_keyholders_are_assigned_in_the_ui() {
     // Key generation: no token is labelled "alice"; the screen says so before any PIN, and
     // the administrator assigns the token each keyholder brought.
     for who in ["alice", "bob", "carol"] {
-        let s = t.wait_for_words(&format!("Keyholder {who}:"));
+        // The tokens on screen come from the poller: the step is drawn first, the tokens once
+        // they answer (waiting for the step's title alone raced the poller).
+        t.wait_for_words(&format!("Keyholder {who}:"));
+        let s = t.wait_for_words(&format!("expected {who}'s token {who}"));
         assert!(
-            s.contains(&format!("expected {who}'s token {who}")),
+            !s.contains("PIN of token"),
             "a wrong token is named before any PIN:\n{s}"
         );
         save(&format!("18-assign-{who}"), &s);

@@ -1,21 +1,18 @@
 //! `conclave bundle export`: a keyholder signs metadata with their token and writes a bundle
 //! (a detached signature) instead of a whole file; `conclave bundle merge`: add keyholders'
-//! bundles to a metadata file.
+//! bundles to a metadata file. Arguments and rendering only: the files, the token work and
+//! the checks are [`crate::driver::export_bundle`] and [`crate::driver::merge_bundles`].
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::folder::{read_limited, write_new_file};
+use crate::driver::{self, BundleExported, Merged, SignRequest, SystemClock};
 use crate::transcript::display::hex_groups;
-use crate::transport::bundle::{self, Bundle, MAX_BUNDLE_SIZE};
-use crate::transport::qr::{Animation, DEFAULT_FRAGMENT_SIZE, EncodeOptions};
-use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
-use crate::tuf::metadata::{AnyMetadata, Metadata, Root};
+use crate::transcript::record::sha256;
 use crate::tuf::verify::ThresholdResult;
 
-use super::token::{ModuleArg, sign_with_token};
+use super::token::{ModuleArg, terminal};
 use super::{CliError, Outcome};
-use crate::driver::SignRequest;
 
 /// Arguments of `conclave bundle export`.
 #[derive(Debug, clap::Args)]
@@ -96,36 +93,14 @@ pub fn run(cmd: &BundleCommand, config: Option<&Path>) -> Result<Outcome, CliErr
     }
 }
 
-/// The output must be a new file in an existing folder: checked before the token is touched.
-fn check_new_output(out: &Path) -> Result<(), CliError> {
-    if out.symlink_metadata().is_ok() {
-        return Err(CliError::Usage(format!(
-            "{} exists already; Conclave never overwrites (choose another --out)",
-            out.display()
-        )));
-    }
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(CliError::Usage(format!(
-            "--out {}: folder {} does not exist",
-            out.display(),
-            dir.display()
-        )));
-    }
-    Ok(())
-}
-
-fn sha256(b: &[u8]) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(b).into()
-}
-
 fn export(a: &ExportArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
-    check_new_output(&a.out)?;
-    let signed = sign_with_token(
+    let BundleExported {
+        signed,
+        keyid,
+        bundle: b,
+        bytes,
+        qr_frames: at_default,
+    } = driver::export_bundle(
         &SignRequest {
             token: a.token.as_deref(),
             key: &a.key,
@@ -134,52 +109,12 @@ fn export(a: &ExportArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
             trusted_root: a.trusted_root.as_deref(),
             force: false,
         },
-        &a.module,
-        config,
-        a.pin_stdin,
+        &a.out,
+        &mut || Ok(Box::new(a.module.open_typed(config)?)),
+        &mut terminal(a.pin_stdin),
+        &SystemClock,
     )?;
-    // Without --force the key is named by a role, so there is at least one key id.
-    let Some(keyid) = signed.keyids.first().cloned() else {
-        return Err(CliError::Invalid(format!(
-            "no role of {} names the key; nothing written",
-            signed.what
-        )));
-    };
-    let b = Bundle::new(
-        &signed.md,
-        keyid.clone(),
-        &signed.sig,
-        Some(signed.token.serial.clone()),
-        time::OffsetDateTime::now_utc(),
-    );
-    let bytes = b.to_bytes();
-    // What is written is what merge will read: parse it back and compare before writing.
     let name = a.out.display().to_string();
-    let back = Bundle::from_bytes(&name, &bytes)
-        .map_err(|e| CliError::Usage(format!("internal error: the bundle does not parse: {e}")))?;
-    if back != b || back.signed_sha256 != hex::encode(sha256(signed.md.signed_bytes())) {
-        return Err(CliError::Usage(
-            "internal error: the bundle read back differs from the one made; nothing written"
-                .into(),
-        ));
-    }
-    let fragments = |fragment_size: usize| {
-        Animation::new(
-            &bytes,
-            &EncodeOptions {
-                fragment_size,
-                ..EncodeOptions::default()
-            },
-        )
-        .map(|anim| anim.fragment_count())
-        .map_err(|e| CliError::Usage(format!("internal error: {e}")))
-    };
-    let at_default = fragments(crate::transport::qr::one_frame_size(
-        &bytes,
-        DEFAULT_FRAGMENT_SIZE,
-    ))?;
-    write_new_file(&a.out, &bytes).map_err(|e| CliError::Io(format!("{name}: {e}")))?;
-
     let mut out = format!(
         "signed {} with key \"{}\" on {} in {} ms\n",
         signed.what,
@@ -226,38 +161,8 @@ fn export(a: &ExportArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
 }
 
 fn merge(a: &MergeArgs) -> Result<Outcome, CliError> {
-    let bytes = read_limited(&a.metadata, DEFAULT_MAX_FILE_SIZE).map_err(CliError::Io)?;
-    let mut md = AnyMetadata::from_bytes(&bytes)
-        .map_err(|e| CliError::Invalid(format!("{}: {e}", a.metadata.display())))?;
-    let trusted = match &a.trusted_root {
-        None => None,
-        Some(p) => {
-            let b = read_limited(p, DEFAULT_MAX_FILE_SIZE).map_err(CliError::Io)?;
-            let r = Metadata::<Root>::from_bytes(&b)
-                .map_err(|e| CliError::Invalid(format!("{}: {e}", p.display())))?;
-            Some(r.signed().clone())
-        }
-    };
-    let mut bundles = Vec::new();
-    for p in &a.bundles {
-        let b = read_limited(p, MAX_BUNDLE_SIZE).map_err(CliError::Io)?;
-        let name = p.display().to_string();
-        let bundle = Bundle::from_bytes(&name, &b)
-            .map_err(|e| CliError::Invalid(crate::text::show_message(&e.to_string())))?;
-        bundles.push((name, bundle));
-    }
-    let report = bundle::merge(&mut md, trusted.as_ref(), &bundles).map_err(|errors| {
-        CliError::Invalid(format!(
-            "no signature added; refused:\n{}",
-            errors
-                .iter()
-                .map(|e| format!("  {}", crate::text::show_message(&e.to_string())))
-                .collect::<Vec<_>>()
-                .join("\n")
-        ))
-    })?;
-    write_new_file(&a.out, &bundle::file_bytes(&md))
-        .map_err(|e| CliError::Io(format!("{}: {e}", a.out.display())))?;
+    let Merged { bundles, report } =
+        driver::merge_bundles(&a.metadata, a.trusted_root.as_deref(), &a.bundles, &a.out)?;
     let mut out = String::new();
     for (name, b) in &bundles {
         let _ = writeln!(out, "added {}: {b}", crate::text::show(name));

@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 use crate::ceremony::print;
 use crate::ceremony::script::Script;
 use crate::driver::module::{ModuleUse, Named, choose_module_here};
-use crate::driver::{AnswersError, Secrets, piv_slots, read_answers, read_pins};
-use crate::folder::read_limited;
+use crate::driver::{
+    AnswersError, ScriptFileError, Secrets, piv_slots, read_answers, read_pins, read_script_file,
+};
 
 use super::{CliError, Outcome};
-
-use crate::driver::MAX_SCRIPT;
 
 /// `conclave ceremony ...`
 #[derive(Debug, clap::Subcommand)]
@@ -62,19 +61,12 @@ fn answers_error(e: AnswersError) -> CliError {
 }
 
 fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
-    use crate::ceremony::engine::ParamJson;
     use crate::driver::{self as rehearse, Plan, Workspace};
-    let (name, text) = match rehearse::shipped_script(&a.script) {
-        Some(t) if !Path::new(&a.script).exists() => (a.script.clone(), t.to_string()),
-        _ => {
-            let path = Path::new(&a.script);
-            let bytes = read_limited(path, MAX_SCRIPT).map_err(CliError::Io)?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| CliError::Usage(format!("{}: not UTF-8 text", path.display())))?;
-            let script = load(path)?;
-            (script.name, text)
-        }
-    };
+    // A script file that is not text was always a usage error here (exit 2).
+    let (name, text) = rehearse::script_for_run(&a.script).map_err(|e| match e {
+        ScriptFileError::NotText(_) => CliError::Usage(e.to_string()),
+        e => script_error(e),
+    })?;
     let answers = read_answers(&a.answers).map_err(answers_error)?;
     // The module: the answers file's (only one the appliance allows: never code from the input
     // media), else the configuration's, else the built-in search (a real ceremony never falls
@@ -87,21 +79,6 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
         },
     )
     .map_err(super::token::module_error)?;
-    let mut values = std::collections::BTreeMap::new();
-    for (k, v) in answers.parameters {
-        let v = match v {
-            toml::Value::Integer(i) => ParamJson::Integer(i),
-            toml::Value::String(s) => ParamJson::Text(s),
-            other => {
-                return Err(CliError::Usage(format!(
-                    "{}: parameters.{k}: expected an integer or a string, found {}",
-                    a.answers.display(),
-                    other.type_str()
-                )));
-            }
-        };
-        values.insert(k, v);
-    }
     eprintln!("conclave: PKCS#11 module {}", module.describe());
     let (piv_slot, piv_slots) = piv_slots(
         &a.answers,
@@ -115,19 +92,13 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
     } else {
         (Secrets::new(), Secrets::new())
     };
-    std::fs::create_dir_all(&a.workspace)
-        .map_err(|e| CliError::Io(format!("{}: {e}", a.workspace.display())))?;
-    let dir = a
-        .workspace
-        .canonicalize()
-        .map_err(|e| CliError::Io(format!("{}: {e}", a.workspace.display())))?;
-    let ws = Workspace { dir };
+    let ws = Workspace::open(&a.workspace).map_err(super::rehearse::map)?;
     let plan = Plan {
         practice: answers.practice,
         administrator: answers.people.administrator,
         keyholders: answers.people.keyholders,
         witnesses: answers.people.witnesses,
-        values,
+        values: answers.values,
         reference_time: answers.reference_time,
         acknowledgement: answers.acknowledgement,
         tokens: answers.tokens,
@@ -156,19 +127,19 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
     super::rehearse::finish(head, &report)
 }
 
+/// A script file that could not be used, as `ceremony check` and `print` report it: unreadable
+/// exit 2, not a valid script exit 1.
+fn script_error(e: ScriptFileError) -> CliError {
+    match e {
+        ScriptFileError::Unreadable(m) => CliError::Io(m),
+        ScriptFileError::NotText(_) | ScriptFileError::Invalid(_) => {
+            CliError::Invalid(e.to_string())
+        }
+    }
+}
+
 fn load(file: &Path) -> Result<Script, CliError> {
-    let bytes = read_limited(file, MAX_SCRIPT).map_err(CliError::Io)?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| CliError::Invalid(format!("{}: not UTF-8 text", file.display())))?;
-    Script::parse(&file.display().to_string(), &text).map_err(|errors| {
-        CliError::Invalid(
-            errors
-                .iter()
-                .map(|e| crate::text::show_message(&e.to_string()))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    })
+    Ok(read_script_file(file).map_err(script_error)?.0)
 }
 
 /// Run a `ceremony` subcommand.

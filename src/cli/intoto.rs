@@ -1,17 +1,15 @@
 //! `conclave intoto show|sign`: review an in-toto layout and sign it with a targets keyholder's
-//! token (outside the ceremony engine for now; see docs/transparency.md).
+//! token (outside the ceremony engine for now; see docs/transparency.md). Arguments and
+//! rendering only: the files are read and checked by [`crate::driver::pipeline_inputs`], the
+//! signing is [`crate::driver::sign_intoto_layout`].
 
 use std::path::{Path, PathBuf};
 
-use super::token::{ModuleArg, open_signing_key, terminal};
+use super::token::{ModuleArg, terminal};
 use super::{CliError, Outcome};
 use crate::driver;
-use crate::folder::read_limited;
 use crate::intoto::{LayoutFile, LayoutSummary};
 use crate::text::{show as shown, show_message};
-use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
-use crate::tuf::metadata::RoleType;
-use crate::tuf::verify::trust_root;
 
 /// Subcommands of `conclave intoto`.
 #[derive(Debug, clap::Subcommand)]
@@ -67,25 +65,6 @@ pub fn run(cmd: &IntotoCommand, config: Option<&Path>) -> Result<Outcome, CliErr
     }
 }
 
-fn load(path: &Path) -> Result<(LayoutFile, LayoutSummary), CliError> {
-    let bytes = read_limited(path, DEFAULT_MAX_FILE_SIZE).map_err(CliError::Io)?;
-    let f = LayoutFile::from_bytes(&bytes).map_err(|e| {
-        CliError::Invalid(format!(
-            "{}: {}",
-            path.display(),
-            show_message(&e.to_string())
-        ))
-    })?;
-    let s = f.summary().map_err(|e| {
-        CliError::Invalid(format!(
-            "{}: {}",
-            path.display(),
-            show_message(&e.to_string())
-        ))
-    })?;
-    Ok((f, s))
-}
-
 fn describe(path: &Path, f: &LayoutFile, s: &LayoutSummary) -> String {
     let kind = match f {
         LayoutFile::Metablock { .. } => "metablock",
@@ -125,7 +104,7 @@ fn describe(path: &Path, f: &LayoutFile, s: &LayoutSummary) -> String {
 }
 
 fn show(a: &ShowArgs) -> Result<Outcome, CliError> {
-    let (f, s) = load(&a.layout)?;
+    let (f, s) = driver::pipeline_inputs::read_layout(&a.layout)?;
     Ok(Outcome {
         stdout: describe(&a.layout, &f, &s),
         success: true,
@@ -133,47 +112,26 @@ fn show(a: &ShowArgs) -> Result<Outcome, CliError> {
 }
 
 fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
-    // Everything checked before the PIN: the layout, the trusted root, the key.
-    if a.out.symlink_metadata().is_ok() {
-        return Err(CliError::Usage(format!(
-            "{} exists; Conclave writes the signed layout to a new file",
-            a.out.display()
-        )));
-    }
-    let (mut f, s) = load(&a.input)?;
-    let rb = read_limited(&a.trusted_root, DEFAULT_MAX_FILE_SIZE).map_err(CliError::Io)?;
-    let (trusted, _) = trust_root(&a.trusted_root.display().to_string(), &rb)
-        .map_err(|e| CliError::Invalid(format!("the trusted root does not verify: {e}")))?;
-    let root = trusted.metadata().signed();
-    let targets_keys: Vec<Vec<u8>> = root
-        .role(RoleType::Targets)
-        .keyids
-        .iter()
-        .filter_map(|id| root.key(id)?.public_key().ok().map(|p| p.material()))
-        .collect();
-    let k = open_signing_key(
-        &a.module,
-        config,
-        a.token.as_deref(),
-        &a.key,
-        a.keyholder.as_deref(),
-        a.pin_stdin,
-        "sign the in-toto layout",
-    )?;
-    let (token, label) = (k.token.clone(), k.key.label.clone());
-    let out = describe(&a.input, &f, &s);
-    let keyid = driver::sign_layout(
-        k,
+    let done = driver::sign_intoto_layout(
+        &driver::LayoutSignRequest {
+            input: &a.input,
+            trusted_root: &a.trusted_root,
+            out: &a.out,
+            key: driver::KeyChoice {
+                token: a.token.as_deref(),
+                key: &a.key,
+                keyholder: a.keyholder.as_deref(),
+            },
+        },
+        &mut || Ok(Box::new(a.module.open_typed(config)?)),
         &mut terminal(a.pin_stdin),
-        &mut f,
-        &targets_keys,
-        &a.input,
-        &a.out,
     )?;
-    let mut out = out;
+    let mut out = describe(&a.input, &done.read, &done.summary);
     out.push_str(&format!(
-        "signed with key \"{}\" on {token} (layout key id {keyid})\n  written to {}\n",
-        label,
+        "signed with key \"{}\" on {} (layout key id {})\n  written to {}\n",
+        done.key_label,
+        done.token,
+        done.keyid,
         a.out.display()
     ));
     Ok(Outcome {

@@ -1,14 +1,15 @@
 //! `conclave log append|sign|verify`: the key-event log on disk.
 //!
 //! Argument parsing and rendering only: the log's directory format is
-//! [`crate::transparency::dir`], its files are read and written by [`crate::driver::log_dir`].
+//! [`crate::transparency::dir`], its files are read and written by [`crate::driver::log_dir`],
+//! and `log sign` is [`crate::driver::sign_log_checkpoint`].
 
 use std::path::{Path, PathBuf};
 
-use super::token::{ModuleArg, open_signing_key, terminal};
+use super::token::{ModuleArg, terminal};
 use super::{CliError, Outcome};
+use crate::driver::KeyChoice;
 use crate::driver::log_dir::{self, AppendRequest, LogDirError, read_log_dir};
-use crate::transparency::dir;
 
 /// Subcommands of `conclave log`.
 #[derive(Debug, clap::Subcommand)]
@@ -201,32 +202,15 @@ pub fn append(a: &AppendArgs) -> Result<Outcome, CliError> {
 }
 
 fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
-    // 1. The log verifies up to the signatures, and the key is a root key: before the PIN.
-    let d = read_log_dir(&a.log).map_err(lerr)?;
-    let Some(root_keys) =
-        dir::signing_keys(&a.log.display().to_string(), &d).map_err(|e| lerr(e.into()))?
-    else {
-        return Err(CliError::Invalid(
-            "refusing to sign: the log has published no root, so no root keys".into(),
-        ));
-    };
-    let k = open_signing_key(
-        &a.module,
-        config,
-        a.token.as_deref(),
-        &a.key,
-        a.keyholder.as_deref(),
-        a.pin_stdin,
-        "sign the key-event log checkpoint",
-    )?;
-    let (token, label) = (k.token.clone(), k.key.label.clone());
-    let done = crate::driver::sign_checkpoint(
-        k,
-        a.keyholder.as_deref(),
-        &mut terminal(a.pin_stdin),
+    let done = crate::driver::sign_log_checkpoint(
         &a.log,
-        &d,
-        &root_keys,
+        &KeyChoice {
+            token: a.token.as_deref(),
+            key: &a.key,
+            keyholder: a.keyholder.as_deref(),
+        },
+        &mut || Ok(Box::new(a.module.open_typed(config)?)),
+        &mut terminal(a.pin_stdin),
     )?;
     let state_txt = if done.count.verified() {
         "threshold met"
@@ -235,11 +219,12 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     };
     Ok(Outcome {
         stdout: format!(
-            "signed the checkpoint of {} (size {}) with key \"{}\" ({}) on {token}\n  {} ({state_txt})\n  written to {}\n",
+            "signed the checkpoint of {} (size {}) with key \"{}\" ({}) on {}\n  {} ({state_txt})\n  written to {}\n",
             a.log.display(),
             done.checkpoint.checkpoint.size,
-            label,
+            done.key_label,
             done.keyid,
+            done.token,
             done.count.summary(done.root_keys),
             done.path.display()
         ),

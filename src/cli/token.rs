@@ -1,7 +1,7 @@
 //! `conclave token ...` and `conclave sign`: the keyholder-token commands: arguments, the
 //! keyholder at this terminal ([`Terminal`]), rendering and exit codes. The token work is the
 //! driver's ([`driver::SigningKey`], [`driver::sign_file`], [`driver::list_tokens`],
-//! [`driver::keygen`], [`driver::bench`]).
+//! [`driver::keygen`], [`driver::bench`], [`driver::init_practice`]).
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +12,7 @@ use crate::config::ModuleChoice;
 use crate::driver::module::{ChosenModule, ModuleError, ModuleUse, Named, choose_module_here};
 use crate::driver::{
     self, Ask, KeygenRequest, Keyholder, RootKey, SignRequest, SignedFile, SigningError,
-    SigningKey, TokenModule, TokenSignature, TrustedKeys,
+    TokenModule, TrustedKeys,
 };
 use crate::signer::pkcs11::{
     EdParams, Module, Pin, PivSlot, TokenDesc, TokenError, key_type_name, parse_key_type,
@@ -111,28 +111,6 @@ impl Keyholder for Terminal {
     fn note(&mut self, text: &str) {
         eprintln!("{text}");
     }
-}
-
-/// A signing command's key: the module loaded (`--module`, the configuration), the key found
-/// ([`SigningKey::on`]), PINs asked on this terminal.
-pub fn open_signing_key(
-    module: &ModuleArg,
-    config: Option<&Path>,
-    token: Option<&str>,
-    key: &str,
-    keyholder: Option<&str>,
-    pin_stdin: bool,
-    purpose: &str,
-) -> Result<SigningKey, CliError> {
-    let module = module.open(config)?;
-    Ok(SigningKey::on(
-        Box::new(module),
-        token,
-        key,
-        keyholder,
-        &mut terminal(pin_stdin),
-        purpose,
-    )?)
 }
 
 impl From<SigningError> for CliError {
@@ -718,13 +696,6 @@ fn keygen_on(
 }
 
 fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
-    for name in &a.keyholders {
-        if name.is_empty() || name.len() > 32 || name.chars().any(|c| c.is_control()) {
-            return Err(CliError::Usage(format!(
-                "keyholder name \"{name}\" must be 1 to 32 printable characters (it becomes the token label)"
-            )));
-        }
-    }
     let mut types = Vec::new();
     for t in &a.key_types {
         if t == "none" {
@@ -733,84 +704,29 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
             types.push(Some(parse_alg(t)?));
         }
     }
-    // Practice tokens are SoftHSM2 files: `--module`, else SoftHSM2 in the usual places (the
-    // configuration names the keyholders' module and is not read).
-    let chosen = crate::driver::module::choose_module(
-        Named::flag(a.module.as_deref()),
-        None,
-        None,
-        ModuleUse::Rehearsal,
-    )
-    .map_err(|e| match e.token_error() {
-        Some(TokenError::NoModule { .. }) => CliError::Usage(
-            "SoftHSM2 (libsofthsm2.so) not found; install the Debian package softhsm2 or give --module"
-                .into(),
-        ),
-        _ => module_error(e),
-    })?;
-    let module_path = chosen.path.clone();
-    std::fs::create_dir_all(&a.dir)
-        .map_err(|e| CliError::Io(format!("cannot create {}: {e}", a.dir.display())))?;
-    let dir = a
-        .dir
-        .canonicalize()
-        .map_err(|e| CliError::Io(format!("cannot resolve {}: {e}", a.dir.display())))?;
-    let conf = dir.join("softhsm2.conf");
-    let in_child = crate::driver::in_softhsm_child(crate::driver::PRACTICE_CHILD, &conf);
-    if !in_child {
-        // SoftHSM2 reads SOFTHSM2_CONF when the module is initialised; the environment of this
-        // process cannot be changed safely, so the work runs in a child with the right one.
-        if conf.exists() {
-            return Err(CliError::Usage(format!(
-                "{} already exists: {} holds a practice setup; choose another --dir",
-                conf.display(),
-                dir.display()
-            )));
-        }
-        let tokendir = dir.join("tokens");
-        crate::folder::create_dir_all_mode(&tokendir, crate::folder::PRIVATE_DIR_MODE)
-            .map_err(|e| CliError::Io(format!("cannot create {}: {e}", tokendir.display())))?;
-        let text = format!(
-            "# SoftHSM2 practice tokens made by `conclave token init-practice`. Practice only.\ndirectories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-            tokendir.display()
-        );
-        crate::folder::write_private_file(&conf, text.as_bytes())
-            .map_err(|e| CliError::Io(format!("cannot write {}: {e}", conf.display())))?;
-        let code = crate::driver::run_softhsm_child(
-            std::env::args_os().skip(1),
-            &conf,
-            crate::driver::PRACTICE_CHILD,
-            false,
-        )
-        .map_err(super::rehearse::map)?;
-        return match code {
-            Some(0) => done(String::new()),
-            Some(1) => Err(CliError::Invalid(format!(
-                "practice setup in {} failed (see above)",
-                dir.display()
-            ))),
-            Some(_) => Err(CliError::Io(format!(
-                "practice setup in {} failed (see above)",
-                dir.display()
-            ))),
-            None => Err(CliError::Io("practice setup was killed by a signal".into())),
-        };
-    }
-
-    let module = chosen.open().map_err(module_error)?;
+    let req = driver::PracticeRequest {
+        dir: &a.dir,
+        keyholders: &a.keyholders,
+        types: &types,
+        module: a.module.as_deref(),
+    };
+    // The child that makes the tokens runs this same command line.
+    let setup = driver::init_practice(&req, std::env::args_os().skip(1)).map_err(practice_error)?;
+    let driver::PracticeSetup::Made {
+        dir,
+        conf,
+        module: module_path,
+        tokens: made,
+    } = setup
+    else {
+        return done(String::new());
+    };
     let mut rows = Vec::new();
     let mut text = String::new();
     text.push_str(&format!(
         "PRACTICE tokens in {} (SoftHSM2; software keys, not for production ceremonies)\n",
         dir.display()
     ));
-    let made =
-        crate::driver::init_practice_tokens(&module, &dir, &a.keyholders, &types).map_err(|e| {
-            match e {
-                crate::driver::PracticeTokenError::Exists { .. } => CliError::Usage(e.to_string()),
-                crate::driver::PracticeTokenError::Token(t) => CliError::from(t),
-            }
-        })?;
     for made in &made {
         let (name, token, pin, so_pin) = (&made.keyholder, &made.token, &made.pin, &made.so_pin);
         let key = made.key.as_ref();
@@ -863,19 +779,18 @@ fn init_practice(a: &InitPracticeArgs) -> Result<Outcome, CliError> {
     }
 }
 
-/// [`driver::sign_with_token`] with the module of `--module` / the configuration (loaded after
-/// every check that needs no token) and PINs asked on this terminal.
-pub fn sign_with_token(
-    req: &SignRequest<'_>,
-    module: &ModuleArg,
-    config: Option<&Path>,
-    pin_stdin: bool,
-) -> Result<TokenSignature, CliError> {
-    Ok(driver::sign_with_token(
-        req,
-        &mut || Ok(Box::new(module.open_typed(config)?)),
-        &mut terminal(pin_stdin),
-    )?)
+/// Why practice tokens were not made, as the command line reports it.
+fn practice_error(e: driver::PracticeTokenError) -> CliError {
+    use driver::PracticeTokenError as P;
+    match e {
+        P::Token(t) => CliError::from(t),
+        P::Module(m) => module_error(*m),
+        P::Exists { .. } | P::Name(_) | P::NoSoftHsm | P::SetupExists { .. } => {
+            CliError::Usage(e.to_string())
+        }
+        P::Child { code: Some(1), .. } => CliError::Invalid(e.to_string()),
+        P::Io(_) | P::Child { .. } => CliError::Io(e.to_string()),
+    }
 }
 
 /// `conclave sign`: add one signature from a token key to a metadata file.

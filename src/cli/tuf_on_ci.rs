@@ -1,20 +1,21 @@
 //! `conclave tuf-on-ci review|sign|apply`: a keyholder signs a tuf-on-ci signing event offline
 //! (review and sign on the appliance from a copy of the event's `metadata/` and the known-good
 //! `metadata/`), and the connected machine writes the signatures into the event's placeholders
-//! (`apply`). The rules and formats live in the pure core ([`crate::tuf::tuf_on_ci`]).
+//! (`apply`). The rules and formats live in the pure core ([`crate::tuf::tuf_on_ci`]); the
+//! folders are read, checked, signed and written by the driver
+//! ([`crate::driver::sign_tuf_on_ci_event`], [`crate::driver::accept_tuf_on_ci_invite`],
+//! [`crate::driver::apply_event_signatures`]); this file parses arguments and renders.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::driver;
+use crate::driver::{self, KeyChoice, SystemClock};
 use crate::text::show;
-use crate::tuf::key::KeyId;
-use crate::tuf::tuf_on_ci::{self as core, MetadataFolder, Review, RoleSignature, describe_key};
+use crate::tuf::tuf_on_ci::describe_key;
 
-use super::token::{ModuleArg, open_signing_key, terminal};
+use super::token::{ModuleArg, terminal};
 use super::verify::reference_time;
 use super::{CliError, Outcome};
-use crate::driver::SigningKey;
 
 /// The event and the known-good state, as both `review` and `sign` take them.
 #[derive(Debug, clap::Args)]
@@ -128,24 +129,36 @@ pub fn run(cmd: &TufOnCiCommand, config: Option<&Path>) -> Result<Outcome, CliEr
     }
 }
 
-/// Read the event's and the known-good `metadata/` folders ([`driver::read_metadata_folder`]).
-fn read_folders(a: &EventArgs) -> Result<(MetadataFolder, MetadataFolder), CliError> {
-    let read =
-        |d: &Path, what: &str| driver::read_metadata_folder(d, what).map_err(super::rehearse::map);
-    Ok((
-        read(&a.event, "the signing event's metadata (--event)")?,
-        read(&a.known_good, "the known-good metadata (--known-good)")?,
-    ))
+/// The folders and the reference time as the driver takes them.
+fn folders(a: &EventArgs) -> Result<driver::EventFolders<'_>, CliError> {
+    Ok(driver::EventFolders {
+        event: &a.event,
+        known_good: &a.known_good,
+        now: reference_time(a.at.as_deref())?,
+    })
 }
 
-fn do_review(a: &EventArgs) -> Result<Review, CliError> {
-    let now = reference_time(a.at.as_deref())?;
-    let (event, known_good) = read_folders(a)?;
-    core::review_event(&event, &known_good, now).map_err(|e| CliError::Invalid(e.to_string()))
+/// One line per signed role's threshold count.
+fn counts(out: &mut String, counts: &[driver::RoleCount]) {
+    for c in counts {
+        let state = if c.count.verified() {
+            "threshold met"
+        } else {
+            "not enough signatures yet"
+        };
+        let _ = writeln!(
+            out,
+            "{} v{}: {}: {} ({state})",
+            show(&c.role),
+            c.version,
+            c.by,
+            c.count.summary()
+        );
+    }
 }
 
 fn review(a: &EventArgs) -> Result<Outcome, CliError> {
-    let r = do_review(a)?;
+    let r = driver::review_tuf_on_ci_event(&folders(a)?)?;
     let mut out = r.text.clone();
     if r.failures.is_empty() {
         for role in &r.changed {
@@ -177,60 +190,22 @@ fn review(a: &EventArgs) -> Result<Outcome, CliError> {
 }
 
 fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
-    // 1. Every check that needs no token: the rules, the output folder.
-    let r = do_review(&a.event)?;
-    if !r.failures.is_empty() {
-        return Err(CliError::Invalid(format!(
-            "{}\nrefusing to sign: the event breaks {} of tuf-on-ci's CI rules (no PIN was asked)",
-            r.text.trim_end(),
-            r.failures.len()
-        )));
-    }
-    if r.changed.is_empty() {
-        return Err(CliError::Invalid(format!(
-            "{}\nnothing to sign: the event changes no role",
-            r.text.trim_end()
-        )));
-    }
-    driver::refuse_existing_output(&a.out).map_err(|e| CliError::Usage(format!("--out {e}")))?;
-    // 2. The key (public objects, no PIN yet) and which roles it may sign.
-    let k = open_signing_key(
-        &a.module,
-        config,
-        a.token.as_deref(),
-        &a.key,
-        a.keyholder.as_deref(),
-        a.pin_stdin,
-        "sign the tuf-on-ci signing event",
+    let done = driver::sign_tuf_on_ci_event(
+        &folders(&a.event)?,
+        &KeyChoice {
+            token: a.token.as_deref(),
+            key: &a.key,
+            keyholder: a.keyholder.as_deref(),
+        },
+        &a.out,
+        &mut || Ok(Box::new(a.module.open_typed(config)?)),
+        &mut terminal(a.pin_stdin),
+        &SystemClock,
     )?;
-    let (token, tkey) = (k.token.clone(), &k.key);
-    let material = k.public.material();
-    let plan = r.slots_for(&material);
-    if plan.is_empty() {
-        return Err(CliError::Invalid(format!(
-            "{}\nkey \"{}\" on {token} may sign none of the changed roles ({}); no PIN was asked",
-            r.text.trim_end(),
-            show(&tkey.label),
-            r.changed
-                .iter()
-                .map(|c| show(&c.name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    // 3. PIN, login, one signature per role (over its canonical signed bytes), verified.
-    let mut out = r.text.clone();
+    let mut out = done.review.text.clone();
     let _ = writeln!(out);
-    let signed = sign_plan(k, a.keyholder.as_deref(), a.pin_stdin, &r, &plan, &mut out)?;
-    let bundles = r
-        .bundles(
-            &signed,
-            Some(&token.serial),
-            time::OffsetDateTime::now_utc(),
-        )
-        .map_err(CliError::Invalid)?;
-    // 4. Write the bundles into a new folder, each create-exclusive.
-    for p in driver::write_bundles(&a.out, &bundles).map_err(super::rehearse::map)? {
+    counts(&mut out, &done.counts);
+    for p in &done.written {
         let _ = writeln!(out, "wrote {}", show(&p.display().to_string()));
     }
     let _ = writeln!(
@@ -242,36 +217,6 @@ fn sign(a: &SignArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         stdout: out,
         success: true,
     })
-}
-
-/// [`driver::sign_event_roles`] with PINs asked on this terminal; the threshold counts go to
-/// `out`.
-fn sign_plan(
-    k: SigningKey,
-    keyholder: Option<&str>,
-    pin_stdin: bool,
-    r: &Review,
-    plan: &[(usize, Vec<KeyId>)],
-    out: &mut String,
-) -> Result<Vec<RoleSignature>, CliError> {
-    let (signed, counts) =
-        driver::sign_event_roles(k, keyholder, &mut terminal(pin_stdin), r, plan)?;
-    for c in &counts {
-        let state = if c.count.verified() {
-            "threshold met"
-        } else {
-            "not enough signatures yet"
-        };
-        let _ = writeln!(
-            out,
-            "{} v{}: {}: {} ({state})",
-            show(&c.role),
-            c.version,
-            c.by,
-            c.count.summary()
-        );
-    }
-    Ok(signed)
 }
 
 fn apply(a: &ApplyArgs) -> Result<Outcome, CliError> {
@@ -300,56 +245,33 @@ fn apply(a: &ApplyArgs) -> Result<Outcome, CliError> {
 }
 
 fn accept(a: &AcceptArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
-    let now = reference_time(a.event.at.as_deref())?;
-    let (event, known_good) = read_folders(&a.event)?;
-    let mut user = a.keyholder.to_lowercase();
-    if !user.starts_with('@') {
-        user.insert(0, '@');
-    }
-    driver::refuse_existing_output(&a.out).map_err(|e| CliError::Usage(format!("--out {e}")))?;
-    // The public key first (no PIN): the edit needs it, and the review of the edit decides
-    // whether anything is signed.
-    let k = open_signing_key(
-        &a.module,
-        config,
-        a.token.as_deref(),
-        &a.key,
-        Some(&user),
-        a.pin_stdin,
-        "accept the tuf-on-ci invite",
+    let done = driver::accept_tuf_on_ci_invite(
+        &folders(&a.event)?,
+        &KeyChoice {
+            token: a.token.as_deref(),
+            key: &a.key,
+            keyholder: None,
+        },
+        &a.keyholder,
+        &a.out,
+        &mut || Ok(Box::new(a.module.open_typed(config)?)),
+        &mut terminal(a.pin_stdin),
     )?;
-    let public = k.public.clone();
-    let key = crate::tuf::key::Key::from_public_key(&public);
-    let accepted = core::accept_invites(&event, &known_good, &user, &key, now)
-        .map_err(|e| CliError::Invalid(e.to_string()))?;
-    let r = core::review_event_with(&accepted.event, &known_good, now, &accepted.role_files)
-        .map_err(|e| CliError::Invalid(e.to_string()))?;
     let mut out = String::new();
-    for l in &accepted.lines {
+    for l in &done.lines {
         let _ = writeln!(out, "{l}");
     }
-    out.push_str(&r.text);
+    out.push_str(&done.review.text);
     let _ = writeln!(out);
-    if !r.breaks_only_open_invites() {
-        return Err(CliError::Invalid(format!(
-            "{}\nrefusing: the edited event breaks tuf-on-ci's CI rules (no PIN was asked)",
-            out.trim_end()
-        )));
+    match &done.counts {
+        Some(c) => counts(&mut out, c),
+        None => {
+            let _ = writeln!(
+                out,
+                "not signed: other invites are open; the event is signed once every invitee has accepted"
+            );
+        }
     }
-    let mut edited = accepted.event.clone();
-    if r.failures.is_empty() {
-        let plan = r.slots_for(&public.material());
-        let signed = sign_plan(k, Some(&user), a.pin_stdin, &r, &plan, &mut out)?;
-        edited = r
-            .with_signatures(&edited, &signed)
-            .map_err(CliError::Invalid)?;
-    } else {
-        let _ = writeln!(
-            out,
-            "not signed: other invites are open; the event is signed once every invitee has accepted"
-        );
-    }
-    driver::write_metadata_folder(&a.out, &edited).map_err(super::rehearse::map)?;
     let _ = writeln!(
         out,
         "wrote the edited metadata/ to {}\non the connected machine, in the event's checkout: \
@@ -357,7 +279,7 @@ fn accept(a: &AcceptArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
          git commit -m \"{} accepted invitation\" && git push",
         a.out.display(),
         a.out.display(),
-        show(&user)
+        show(&done.user)
     );
     Ok(Outcome {
         stdout: out,

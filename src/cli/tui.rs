@@ -51,14 +51,7 @@ pub fn require_terminal() -> Result<(), CliError> {
 pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     require_terminal()?;
     let ws = match &a.workspace {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| CliError::Io(format!("{}: {e}", dir.display())))?;
-            let dir = dir
-                .canonicalize()
-                .map_err(|e| CliError::Io(format!("{}: {e}", dir.display())))?;
-            Some(Workspace { dir })
-        }
+        Some(dir) => Some(Workspace::open(dir).map_err(super::rehearse::map)?),
         None => None,
     };
     let plan = plan(a, config)?;

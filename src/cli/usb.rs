@@ -4,9 +4,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::folder::read_limited;
 use crate::transport::usb::{
-    self, DEFAULT_IMPORT_LIMIT, ExportFile, ExportOptions, RealSystem, StdFs, UsbError,
+    self, DEFAULT_IMPORT_LIMIT, ExportOptions, RealSystem, StdFs, UsbError,
 };
 
 use super::{CliError, Outcome};
@@ -114,21 +113,10 @@ fn list() -> Result<Outcome, CliError> {
 }
 
 fn export(to: &std::path::Path, overwrite: bool, files: &[PathBuf]) -> Result<Outcome, CliError> {
-    let mut plan = Vec::with_capacity(files.len());
-    for p in files {
-        let name = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| {
-                CliError::Usage(format!(
-                    "{}: not a file name Conclave can export",
-                    p.display()
-                ))
-            })?
-            .to_string();
-        let data = read_limited(p, DEFAULT_IMPORT_LIMIT).map_err(CliError::Io)?;
-        plan.push(ExportFile { name, data });
-    }
+    let plan = usb::read_export_files(files, DEFAULT_IMPORT_LIMIT).map_err(|e| match e {
+        UsbError::NotExportable(_) => CliError::Usage(e.to_string()),
+        e => usb_err(e),
+    })?;
     let report =
         usb::export_files(&StdFs, to, &plan, ExportOptions { overwrite }).map_err(usb_err)?;
     Ok(Outcome {

@@ -1,15 +1,15 @@
 //! `conclave verify` and `conclave inspect`: argument handling and the human-readable reports.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::folder::{FolderSource, read_limited};
+use crate::folder::read_limited;
 use crate::tuf::canonical::{DEFAULT_MAX_FILE_SIZE, Value};
 use crate::tuf::metadata::{AnyMetadata, Delegations, KeyMap, Root};
-use crate::tuf::repository::{KeySummary, Report, RootSummary, verify_repository_keeping};
+use crate::tuf::repository::{KeySummary, Report, RootSummary};
 
 use super::{CliError, Outcome};
 use crate::text::{show, show_message};
@@ -62,11 +62,13 @@ pub fn reference_time(at: Option<&str>) -> Result<OffsetDateTime, CliError> {
 /// Run `conclave verify`.
 pub fn run_verify(args: &VerifyArgs) -> Result<Outcome, CliError> {
     let now = reference_time(args.at.as_deref())?;
-    let trusted = read_limited(&args.trusted_root, args.max_file_size).map_err(CliError::Io)?;
-    let src = FolderSource::new(&args.repo, args.max_file_size)
-        .map_err(|e| CliError::Io(format!("--repo {}: {e}", args.repo.display())))?;
-    let name = display_name(&args.trusted_root);
-    let (report, verified) = verify_repository_keeping(&name, &trusted, &src, now);
+    let (report, verified) = crate::driver::audit_files::verify_repository_folder(
+        &args.trusted_root,
+        &args.repo,
+        args.max_file_size,
+        now,
+    )
+    .map_err(|e| CliError::Io(e.to_string()))?;
     // The process ends after the report: the system takes this memory back at once.
     std::mem::forget(verified);
     let io_failure = matches!(
@@ -90,10 +92,6 @@ pub fn run_verify(args: &VerifyArgs) -> Result<Outcome, CliError> {
         stdout: text,
         success: report.is_valid(),
     })
-}
-
-fn display_name(p: &Path) -> String {
-    p.display().to_string()
 }
 
 fn key_line(out: &mut String, prefix: &str, k: &KeySummary, owner: Option<&str>) {

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::ceremony::engine::ParamJson;
 use crate::folder::read_limited;
 use crate::signer::pkcs11::PivSlot;
 
@@ -29,9 +30,13 @@ pub struct Answers {
     pub practice: bool,
     /// Who is in the room.
     pub people: AnswerPeople,
-    /// The script's parameter values (integers or strings).
+    /// The script's parameter values as written (integers or strings).
     #[serde(default)]
     pub parameters: std::collections::BTreeMap<String, toml::Value>,
+    /// The same values checked by [`read_answers`] (each an integer or a string), as the
+    /// ceremony's plan takes them.
+    #[serde(skip)]
+    pub values: std::collections::BTreeMap<String, ParamJson>,
     /// Recorded at acknowledgement steps that record text.
     pub acknowledgement: String,
     /// The time a reference clock (a phone, a radio clock) shows, `YYYY-MM-DD HH:MM` UTC: the
@@ -114,7 +119,29 @@ pub fn read_answers(path: &Path) -> Result<Answers, AnswersError> {
         }
         answers.request_set_sha256 = Some(d);
     }
+    answers.values = parameter_values(path, &answers.parameters)?;
     Ok(answers)
+}
+
+/// The `parameters` table as the plan takes it: each value an integer or a string, else
+/// refused naming the file and the parameter.
+fn parameter_values(
+    path: &Path,
+    parameters: &std::collections::BTreeMap<String, toml::Value>,
+) -> Result<std::collections::BTreeMap<String, ParamJson>, AnswersError> {
+    parameters
+        .iter()
+        .map(|(k, v)| match v {
+            toml::Value::Integer(i) => Ok((k.clone(), ParamJson::Integer(*i))),
+            toml::Value::String(s) => Ok((k.clone(), ParamJson::Text(s.clone()))),
+            other => Err(AnswersError::Invalid(format!(
+                "{}: parameters.{}: expected an integer or a string, found {}",
+                path.display(),
+                crate::text::show(k),
+                other.type_str()
+            ))),
+        })
+        .collect()
 }
 
 /// The people's names of an answers file, checked where they enter (they are written into the
@@ -253,4 +280,37 @@ pub fn piv_slots(
         slots.insert(who.clone(), parse(field, s)?);
     }
     Ok((ceremony, slots))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The answers' parameters are checked where the file is read: integers and strings pass,
+    /// anything else is refused naming the file and the parameter.
+    #[test]
+    fn parameters_are_integers_or_strings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("answers.toml");
+        let base = "acknowledgement = \"ok\"\npractice = true\n[people]\nadministrator = \"ada\"\nkeyholders = [\"alice\"]\nwitnesses = [\"wes\"]\n";
+        std::fs::write(
+            &path,
+            format!("{base}[parameters]\nthreshold = 2\nexpiry = \"2030-01-01\"\n"),
+        )
+        .unwrap();
+        let a = read_answers(&path).ok().unwrap();
+        assert_eq!(a.values.get("threshold"), Some(&ParamJson::Integer(2)));
+        assert_eq!(
+            a.values.get("expiry"),
+            Some(&ParamJson::Text("2030-01-01".into()))
+        );
+        std::fs::write(&path, format!("{base}[parameters]\nthreshold = 2.5\n")).unwrap();
+        let Err(AnswersError::Invalid(m)) = read_answers(&path) else {
+            panic!("a float parameter was taken");
+        };
+        assert!(
+            m.ends_with("parameters.threshold: expected an integer or a string, found float"),
+            "{m}"
+        );
+    }
 }

@@ -190,6 +190,34 @@ fn own_name_in(dir: &Path, transcript: &Path) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// `conclave verify`: the trusted root read whole but bounded (`max_file_size`), the
+/// repository folder opened as a metadata source (its files are read bounded as the
+/// verification asks for them: [`crate::folder::FolderSource`]), and the repository verified
+/// at `now` ([`crate::tuf::repository::verify_repository_keeping`]). The report names the
+/// trusted root as `trusted_root` is written.
+pub fn verify_repository_folder(
+    trusted_root: &Path,
+    repo: &Path,
+    max_file_size: u64,
+    now: time::OffsetDateTime,
+) -> Result<
+    (
+        crate::tuf::repository::Report,
+        Option<crate::tuf::verify::TrustedSet>,
+    ),
+    AuditFilesError,
+> {
+    let trusted = read_limited(trusted_root, max_file_size).map_err(AuditFilesError::Io)?;
+    let src = crate::folder::FolderSource::new(repo, max_file_size)
+        .map_err(|e| AuditFilesError::Io(format!("--repo {}: {e}", repo.display())))?;
+    Ok(crate::tuf::repository::verify_repository_keeping(
+        &trusted_root.display().to_string(),
+        &trusted,
+        &src,
+        now,
+    ))
+}
+
 /// Every regular file below `dir` (relative names with `/`), with SHA-256 and length. Symbolic
 /// links to directories are not followed; at most 16 levels deep.
 pub fn read_artifact_dir(dir: &Path) -> Result<Vec<FileDigest>, String> {
@@ -242,6 +270,33 @@ fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<FileDigest>) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `conclave verify`'s inputs: a trusted root that cannot be read and a repository that is
+    /// not a folder are I/O errors naming them; a readable pair gives a report naming the root.
+    #[test]
+    fn verify_reads_the_trusted_root_bounded_and_opens_the_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("1.root.json");
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        let Err(AuditFilesError::Io(m)) = verify_repository_folder(&root, dir.path(), 100, now)
+        else {
+            panic!("verified without a trusted root");
+        };
+        assert!(m.contains("1.root.json"), "{m}");
+        std::fs::write(&root, vec![b' '; 101]).unwrap();
+        let Err(AuditFilesError::Io(m)) = verify_repository_folder(&root, dir.path(), 100, now)
+        else {
+            panic!("read a trusted root over the limit");
+        };
+        assert!(m.contains("over the size limit"), "{m}");
+        std::fs::write(&root, b"{}").unwrap();
+        let Err(AuditFilesError::Io(m)) = verify_repository_folder(&root, &root, 100, now) else {
+            panic!("a file was taken as the repository folder");
+        };
+        assert!(m.starts_with("--repo "), "{m}");
+        let (report, kept) = verify_repository_folder(&root, dir.path(), 100, now).unwrap();
+        assert!(!report.is_valid() && kept.is_none(), "{{}} is no root");
+    }
 
     #[test]
     fn artifact_folder_is_read_recursively() {

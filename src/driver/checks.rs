@@ -74,8 +74,8 @@ pub fn check(report: &CeremonyReport, clock: &dyn Clock) -> Result<Vec<Check>, D
         (Some((c, _)), _) => vec![c],
         (None, Some((c, _))) => vec![c.clone()],
         (None, None) => {
-            let root = std::fs::read(&first)
-                .map_err(|e| DriverError::Io(format!("{}: {e}", first.display())))?;
+            let root = crate::folder::read_limited(&first, DEFAULT_MAX_FILE_SIZE)
+                .map_err(DriverError::Io)?;
             let src = FolderSource::new(export, DEFAULT_MAX_FILE_SIZE)
                 .map_err(|e| DriverError::Io(format!("{}: {e}", export.display())))?;
             let verified = verify_repository("1.root.json", &root, &src, clock.now());

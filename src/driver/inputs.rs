@@ -55,7 +55,8 @@ pub(super) fn online_keys(
         crate::folder::write_new_file(&path, Value::Object(m).to_pretty_json().as_bytes())
             .map_err(io(path.display()))?;
     }
-    let bytes = std::fs::read(&path).map_err(io(path.display()))?;
+    let bytes = crate::folder::read_limited(&path, crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE)
+        .map_err(DriverError::Io)?;
     let v = Value::parse(&bytes).map_err(io(path.display()))?;
     let keys = v
         .as_object()
@@ -190,12 +191,14 @@ pub(super) fn current_metadata(
 ) -> Result<(Value, Value), DriverError> {
     let export = ws.export();
     let first = export.join("1.root.json");
-    let trusted = std::fs::read(&first).map_err(|e| {
-        DriverError::Refused(format!(
-            "{}: {e}: run the bootstrap-root ceremony in this workspace first",
+    if !first.exists() {
+        return Err(DriverError::Refused(format!(
+            "{} does not exist: run the bootstrap-root ceremony in this workspace first",
             first.display()
-        ))
-    })?;
+        )));
+    }
+    let trusted = crate::folder::read_limited(&first, crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE)
+        .map_err(DriverError::Refused)?;
     let src =
         crate::folder::FolderSource::new(&export, crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE)
             .map_err(io(export.display()))?;
@@ -211,7 +214,9 @@ pub(super) fn current_metadata(
         let (_, path) = latest(&export, role).ok_or_else(|| {
             DriverError::Refused(format!("no {role} metadata in {}", export.display()))
         })?;
-        let bytes = std::fs::read(&path).map_err(io(path.display()))?;
+        let bytes =
+            crate::folder::read_limited(&path, crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE)
+                .map_err(DriverError::Io)?;
         Value::parse(&bytes).map_err(io(path.display()))
     };
     let targets = if rstuf { Value::Null } else { read("targets")? };
@@ -326,4 +331,38 @@ pub(super) fn publish_targets(
         );
     }
     Ok((manifest, files))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What sits at the export's `1.root.json` is read bounded and only when it is a regular
+    /// file: a named pipe there is refused at once (a plain read would block the ceremony for
+    /// good), and a missing first root says which ceremony comes first.
+    #[test]
+    fn the_first_root_is_read_only_from_a_regular_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = Workspace {
+            dir: tmp.path().to_path_buf(),
+        };
+        std::fs::create_dir_all(ws.export()).unwrap();
+        let clock = super::super::clock::FixedClock(time::OffsetDateTime::UNIX_EPOCH);
+        let missing = current_metadata(&ws, &clock, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("run the bootstrap-root ceremony"),
+            "{missing}"
+        );
+        let made = std::process::Command::new("mkfifo")
+            .arg(ws.export().join("1.root.json"))
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let fifo = current_metadata(&ws, &clock, false)
+            .unwrap_err()
+            .to_string();
+        assert!(fifo.contains("not a regular file"), "{fifo}");
+    }
 }

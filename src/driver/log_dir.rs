@@ -11,7 +11,7 @@ use crate::transparency::SignedCheckpoint;
 use crate::transparency::dir::{
     self, AppendInput, Appended, CHECKPOINT, DirError, ENTRIES, HISTORY, Input, LogDir,
 };
-use crate::transparency::event::Published;
+use crate::transparency::event::{Published, RoleKeys};
 use crate::transparency::log::{Log, Previous, Verification, verify};
 use crate::transparency::note::{NoteError, NoteSignature};
 use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
@@ -215,6 +215,16 @@ fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), LogDirErro
     Ok(())
 }
 
+/// A log directory about to get a checkpoint signature (`conclave log sign`, the key-event
+/// log step at a ceremony's seal): read, and verified apart from its signatures
+/// ([`dir::signing_keys`]); with the root keys of its latest root (`None`: the log has
+/// published no root, so no key may sign).
+pub fn read_log_to_sign(log_dir: &Path) -> Result<(LogDir, Option<RoleKeys>), LogDirError> {
+    let d = read_log_dir(log_dir)?;
+    let keys = dir::signing_keys(&log_dir.display().to_string(), &d)?;
+    Ok((d, keys))
+}
+
 /// Write a log's checkpoint (replacing the file).
 pub fn write_checkpoint(
     log_dir: &Path,
@@ -244,8 +254,8 @@ pub fn sign_note(
 /// log's latest root or has signed already (nothing written), `Ok(true)` when its signature was
 /// added; the log must verify apart from its signatures.
 pub fn sign_checkpoint_with(log_dir: &Path, signer: &mut dyn Signer) -> Result<bool, LogDirError> {
-    let d = read_log_dir(log_dir)?;
-    let Some(root_keys) = dir::signing_keys(&log_dir.display().to_string(), &d)? else {
+    let (d, root_keys) = read_log_to_sign(log_dir)?;
+    let Some(root_keys) = root_keys else {
         return Ok(false);
     };
     let public = signer

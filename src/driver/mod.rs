@@ -10,6 +10,7 @@
 
 mod answers;
 pub mod audit_files;
+mod bundles;
 pub mod checks;
 mod clock;
 mod error;
@@ -23,6 +24,7 @@ pub mod log_dir;
 mod log_step;
 mod lookup;
 pub mod module;
+pub mod pipeline_inputs;
 mod plan;
 mod practice;
 mod report;
@@ -40,11 +42,13 @@ mod token_work;
 mod tokens;
 pub mod transcript_file;
 mod tuf_on_ci;
+mod tuf_on_ci_sign;
 mod workspace;
 
 pub use answers::{
     AnswerPeople, Answers, AnswersError, Secrets, piv_slots, read_answers, read_pins,
 };
+pub use bundles::{BundleExported, Merged, export_bundle, merge_bundles};
 pub use checks::{Check, CheckKind, check};
 pub use clock::{Clock, FixedClock, SystemClock, timestamp};
 pub use error::DriverError;
@@ -52,16 +56,21 @@ pub use lock::{LOCK_FILE, WorkspaceLock};
 pub use lookup::TokenLookup;
 pub use plan::Plan;
 pub use practice::{
-    PRACTICE_CHILD, PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, PracticeToken, PracticeTokenError,
-    REHEARSE_CHILD, die_with_parent, in_softhsm_child, init_practice_tokens, random_digits,
-    run_softhsm_child,
+    PRACTICE_CHILD, PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, PracticeRequest, PracticeSetup,
+    PracticeToken, PracticeTokenError, REHEARSE_CHILD, die_with_parent, in_softhsm_child,
+    init_practice, init_practice_tokens, random_digits, run_softhsm_child,
 };
 pub use report::{CeremonyReport, KeyLog, KeyRow};
 pub use runner::{run, run_real};
-pub use scripts::{MAX_SCRIPT, SHIPPED_SCRIPTS, script_list, script_text, shipped_script};
+pub use scripts::{
+    MAX_SCRIPT, SHIPPED_SCRIPTS, ScriptFileError, read_script_file, script_for_run, script_list,
+    script_text, shipped_script,
+};
 pub use session::{Opened, Session, rehearsal_unfinished};
 pub use sign_commands::{
-    CheckpointSigned, RoleCount, sign_checkpoint, sign_event_roles, sign_layout, sign_pending_root,
+    CheckpointSigned, KeyChoice, LayoutSignRequest, LayoutSigned, PendingRootSigned, RoleCount,
+    RstufSignRequest, sign_checkpoint, sign_event_roles, sign_intoto_layout, sign_layout,
+    sign_log_checkpoint, sign_pending_root, sign_rstuf_pending,
 };
 pub use sign_metadata::{SignRequest, SignedFile, TokenSignature, sign_file, sign_with_token};
 pub use signing_key::{
@@ -76,5 +85,9 @@ pub use token_work::{
 pub use tuf_on_ci::{
     AppliedEvent, apply_event_signatures, metadata_dir, no_rehearsal, read_metadata_folder,
     refuse_existing_output, write_bundles, write_metadata_folder,
+};
+pub use tuf_on_ci_sign::{
+    EventFolders, EventSigned, InviteAccepted, accept_tuf_on_ci_invite, review_tuf_on_ci_event,
+    sign_tuf_on_ci_event, tuf_on_ci_user,
 };
 pub use workspace::{Workspace, prepare, rehearsal_workspace};

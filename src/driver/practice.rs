@@ -3,17 +3,19 @@
 //! Practice only: a real ceremony's tokens keep their own state and PINs are asked of people.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
 use crate::ceremony::engine::ParamJson;
 use crate::ceremony::script::Kind;
 use crate::signer::pkcs11::{EdParams, GeneratedKey, TokenDesc, TokenError};
+use crate::text::show;
 use crate::tuf::canonical::{Map, Value};
 use crate::tuf::key::Algorithm;
 
 use super::error::{DriverError, io};
+use super::module::{ModuleError, ModuleUse, Named, choose_module};
 use super::token_device::TokenModule;
 use super::token_store::{has_user_pin, remove_dir, saved, token_folder, well_formed_object};
 use super::workspace::Workspace;
@@ -143,6 +145,156 @@ pub enum PracticeTokenError {
     /// The token module failed.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// A keyholder's name cannot be a token label.
+    #[error(
+        "keyholder name \"{}\" must be 1 to 32 printable characters (it becomes the token label)",
+        show(.0)
+    )]
+    Name(String),
+    /// No SoftHSM2 module was named or found.
+    #[error(
+        "SoftHSM2 (libsofthsm2.so) not found; install the Debian package softhsm2 or give --module"
+    )]
+    NoSoftHsm,
+    /// The named module could not be chosen or loaded.
+    #[error(transparent)]
+    Module(Box<ModuleError>),
+    /// The folder already holds a practice setup (its `softhsm2.conf`).
+    #[error("{} already exists: {} holds a practice setup; choose another --dir", .conf.display(), .dir.display())]
+    SetupExists {
+        /// The SoftHSM2 configuration found.
+        conf: PathBuf,
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// The folder or its configuration could not be made.
+    #[error("{0}")]
+    Io(String),
+    /// The child process that makes the tokens failed (its own errors are above on standard
+    /// error) or was killed (`code` `None`).
+    #[error("{}", match .code {
+        Some(_) => format!("practice setup in {} failed (see above)", .dir.display()),
+        None => "practice setup was killed by a signal".to_string(),
+    })]
+    Child {
+        /// The folder.
+        dir: PathBuf,
+        /// The child's exit code.
+        code: Option<i32>,
+    },
+}
+
+/// `conclave token init-practice`'s request: the folder, the keyholders (one token each,
+/// labelled with the name), the key types (cycled; `None` makes no key) and the SoftHSM2
+/// module when named (else SoftHSM2 in the usual places; the configuration, which names the
+/// keyholders' module, is not read).
+#[derive(Debug, Clone, Copy)]
+pub struct PracticeRequest<'a> {
+    /// The folder for the tokens and their `softhsm2.conf` (created; must not hold one).
+    pub dir: &'a Path,
+    /// The keyholders.
+    pub keyholders: &'a [String],
+    /// The key types.
+    pub types: &'a [Option<Algorithm>],
+    /// `--module`.
+    pub module: Option<&'a Path>,
+}
+
+/// What [`init_practice`] did.
+pub enum PracticeSetup {
+    /// This process prepared the folder and a child under its `SOFTHSM2_CONF` made the tokens
+    /// (and printed them): nothing more to show.
+    MadeByChild,
+    /// This process is that child: the tokens it made.
+    Made {
+        /// The folder (absolute).
+        dir: PathBuf,
+        /// Its SoftHSM2 configuration.
+        conf: PathBuf,
+        /// The SoftHSM2 module used.
+        module: PathBuf,
+        /// The tokens, with their PINs (shown once, for practice).
+        tokens: Vec<PracticeToken>,
+    },
+}
+
+/// The text of a practice `softhsm2.conf` (SoftHSM2 wants the token folder as an absolute
+/// path); `made_by` says what made it, in its first line.
+pub(super) fn softhsm_conf_text(made_by: &str, tokendir: &Path) -> String {
+    format!(
+        "# SoftHSM2 practice tokens {made_by}. Practice only.\ndirectories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+        tokendir.display()
+    )
+}
+
+/// A keyholder name becomes a token label: 1 to 32 characters, none a control character.
+fn check_keyholder_names(names: &[String]) -> Result<(), PracticeTokenError> {
+    match names
+        .iter()
+        .find(|n| n.is_empty() || n.len() > 32 || n.chars().any(char::is_control))
+    {
+        Some(n) => Err(PracticeTokenError::Name(n.clone())),
+        None => Ok(()),
+    }
+}
+
+/// `conclave token init-practice`: SoftHSM2 practice tokens in a folder of their own. The
+/// names are checked and the module chosen first; SoftHSM2 reads `SOFTHSM2_CONF` when the
+/// module is initialised and this process's environment cannot be changed safely, so the
+/// parent creates the folder, its `tokens/` and `softhsm2.conf` (refusing a folder that holds
+/// one), and runs this executable again with `child_args` under it ([`run_softhsm_child`]);
+/// that child makes the tokens ([`init_practice_tokens`]) and returns them.
+pub fn init_practice<I, A>(
+    req: &PracticeRequest<'_>,
+    child_args: I,
+) -> Result<PracticeSetup, PracticeTokenError>
+where
+    I: IntoIterator<Item = A>,
+    A: AsRef<std::ffi::OsStr>,
+{
+    check_keyholder_names(req.keyholders)?;
+    let chosen =
+        choose_module(Named::flag(req.module), None, None, ModuleUse::Rehearsal).map_err(|e| {
+            match e.token_error() {
+                Some(TokenError::NoModule { .. }) => PracticeTokenError::NoSoftHsm,
+                _ => PracticeTokenError::Module(Box::new(e)),
+            }
+        })?;
+    let io = |what: &str, p: &Path| {
+        let what = format!("cannot {what} {}", p.display());
+        move |e: std::io::Error| PracticeTokenError::Io(format!("{what}: {e}"))
+    };
+    std::fs::create_dir_all(req.dir).map_err(io("create", req.dir))?;
+    let dir = req.dir.canonicalize().map_err(io("resolve", req.dir))?;
+    let conf = dir.join("softhsm2.conf");
+    if !in_softhsm_child(PRACTICE_CHILD, &conf) {
+        if conf.exists() {
+            return Err(PracticeTokenError::SetupExists { conf, dir });
+        }
+        let tokendir = dir.join("tokens");
+        crate::folder::create_dir_all_mode(&tokendir, crate::folder::PRIVATE_DIR_MODE).map_err(
+            |e| PracticeTokenError::Io(format!("cannot create {}: {e}", tokendir.display())),
+        )?;
+        let text = softhsm_conf_text("made by `conclave token init-practice`", &tokendir);
+        crate::folder::write_private_file(&conf, text.as_bytes())
+            .map_err(|e| PracticeTokenError::Io(format!("cannot write {}: {e}", conf.display())))?;
+        let code = run_softhsm_child(child_args, &conf, PRACTICE_CHILD, false)
+            .map_err(|e| PracticeTokenError::Io(e.to_string()))?;
+        return match code {
+            Some(0) => Ok(PracticeSetup::MadeByChild),
+            code => Err(PracticeTokenError::Child { dir, code }),
+        };
+    }
+    let module = chosen
+        .open()
+        .map_err(|e| PracticeTokenError::Module(Box::new(e)))?;
+    let tokens = init_practice_tokens(&module, &dir, req.keyholders, req.types)?;
+    Ok(PracticeSetup::Made {
+        dir,
+        conf,
+        module: chosen.path,
+        tokens,
+    })
 }
 
 /// `conclave token init-practice`'s work, in a process whose `SOFTHSM2_CONF` names the practice
@@ -329,6 +481,48 @@ mod tests {
         assert!(
             matches!(e, PracticeTokenError::Exists { ref label, .. } if label == "alice"),
             "{e}"
+        );
+    }
+
+    /// A name that cannot be a token label is refused before any module is chosen or folder
+    /// made (the folder here would be created otherwise).
+    #[test]
+    fn init_practice_refuses_a_name_that_cannot_be_a_label_before_touching_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let practice = dir.path().join("practice");
+        for bad in ["", "a\u{1b}[2Jb", &"x".repeat(33)] {
+            let names = vec!["alice".to_string(), bad.to_string()];
+            let req = PracticeRequest {
+                dir: &practice,
+                keyholders: &names,
+                types: &[None],
+                module: Some(Path::new("/nonexistent/libsofthsm2.so")),
+            };
+            let Err(e) = init_practice(&req, ["unused"]) else {
+                panic!("{bad:?} was taken as a token label");
+            };
+            assert!(
+                matches!(e, PracticeTokenError::Name(ref n) if n == bad),
+                "{e}"
+            );
+            assert!(
+                e.to_string()
+                    .contains("must be 1 to 32 printable characters"),
+                "{e}"
+            );
+            assert!(!e.to_string().contains('\u{1b}'), "{e}");
+        }
+        assert!(!practice.exists());
+        // 32 characters is a label.
+        check_keyholder_names(&["y".repeat(32)]).unwrap();
+    }
+
+    #[test]
+    fn practice_conf_names_its_absolute_token_folder_and_what_made_it() {
+        let text = softhsm_conf_text("of a Conclave rehearsal", Path::new("/ws/tokens"));
+        assert_eq!(
+            text,
+            "# SoftHSM2 practice tokens of a Conclave rehearsal. Practice only.\ndirectories.tokendir = /ws/tokens\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n"
         );
     }
 }

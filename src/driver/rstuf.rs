@@ -20,7 +20,7 @@ use crate::ceremony::engine::Event;
 /// passed, why not, and the pending state). `None` for every other export.
 pub(super) fn pending_bootstrap(export: &Path) -> Option<(String, bool, Option<String>, String)> {
     let path = export.join(rstuf::CEREMONY_PAYLOAD);
-    let bytes = std::fs::read(&path).ok()?;
+    let bytes = crate::folder::read_limited(&path, DEFAULT_MAX_FILE_SIZE).ok()?;
     let command = format!("conclave rstuf review {}", path.display());
     let fail = |why: String| Some((command.clone(), false, Some(why), String::new()));
     let root = match rstuf::read_ceremony_payload(&path.display().to_string(), &bytes) {
@@ -36,7 +36,7 @@ pub(super) fn pending_bootstrap(export: &Path) -> Option<(String, bool, Option<S
     if own.verified() {
         return None;
     }
-    let first = std::fs::read(export.join("1.root.json"))
+    let first = crate::folder::read_limited(&export.join("1.root.json"), DEFAULT_MAX_FILE_SIZE)
         .ok()
         .and_then(|b| Metadata::<Root>::from_bytes(&b).ok());
     if first.as_ref().map(Metadata::signed_bytes) != Some(root.signed_bytes()) {
@@ -142,7 +142,7 @@ type NamedBytes = (String, Vec<u8>);
 /// The pending file recorded in a transcript (sign-rstuf-pending-root): its name and text, and
 /// the roots the room trusted (name, text): the input media's and the workspace's, when given.
 fn recorded_pending(transcript: &Path) -> Option<(String, String, Vec<NamedText>)> {
-    let bytes = std::fs::read(transcript).ok()?;
+    let bytes = crate::folder::read_limited(transcript, DEFAULT_MAX_FILE_SIZE).ok()?;
     bytes.split(|b| *b == b'\n').find_map(|line| {
         let r = crate::transcript::record::Record::parse_line(line).ok()?;
         let d = r.details.as_object()?;

@@ -98,9 +98,90 @@ pub fn script_text(name: &str) -> Result<(String, String), DriverError> {
     Ok((stem, text))
 }
 
+/// Why a script file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptFileError {
+    /// It could not be read (missing, not a regular file, over [`MAX_SCRIPT`]).
+    #[error("{0}")]
+    Unreadable(String),
+    /// It is not UTF-8 text.
+    #[error("{}: not UTF-8 text", .0.display())]
+    NotText(std::path::PathBuf),
+    /// It is not a valid script: one line per mistake, naming the line and the field.
+    #[error("{}", .0.join("\n"))]
+    Invalid(Vec<String>),
+}
+
+/// A script file (`ceremony check`, `ceremony print`, `ceremony run FILE`): read bounded
+/// ([`MAX_SCRIPT`]; a FIFO or a device is refused, not waited on), once, and parsed. Returns
+/// the script and its text (recorded in the transcript).
+pub fn read_script_file(path: &Path) -> Result<(Script, String), ScriptFileError> {
+    let bytes =
+        crate::folder::read_limited(path, MAX_SCRIPT).map_err(ScriptFileError::Unreadable)?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| ScriptFileError::NotText(path.to_path_buf()))?;
+    let script = Script::parse(&path.display().to_string(), &text).map_err(|errors| {
+        ScriptFileError::Invalid(
+            errors
+                .iter()
+                .map(|e| crate::text::show_message(&e.to_string()))
+                .collect(),
+        )
+    })?;
+    Ok((script, text))
+}
+
+/// The script `conclave ceremony run` takes: a script file when one exists at `name`, else the
+/// shipped script of that name. Returns (the script's name, its text).
+pub fn script_for_run(name: &str) -> Result<(String, String), ScriptFileError> {
+    let path = Path::new(name);
+    match shipped_script(name) {
+        Some(t) if !path.exists() => Ok((name.to_string(), t.to_string())),
+        _ => read_script_file(path).map(|(script, text)| (script.name, text)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{MAX_SCRIPT, SHIPPED_SCRIPTS, script_text, shipped_script};
+    use super::{
+        MAX_SCRIPT, SHIPPED_SCRIPTS, ScriptFileError, read_script_file, script_for_run,
+        script_text, shipped_script,
+    };
+
+    /// A script file is read once, bounded, and parsed; each kind of failure is its own value
+    /// naming the file.
+    #[test]
+    fn a_script_file_is_read_bounded_and_parsed() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let path = dir.path().join("mine.toml");
+        std::fs::write(&path, shipped_script("bootstrap-root").expect("shipped")).expect("write");
+        let (script, text) = read_script_file(&path).expect("a shipped script's text parses");
+        assert_eq!(script.name, "bootstrap-root");
+        assert_eq!(text, shipped_script("bootstrap-root").expect("shipped"));
+        // ceremony run: the file wins when it exists, else the shipped script.
+        let (name, _) = script_for_run(&path.display().to_string()).expect("file");
+        assert_eq!(name, "bootstrap-root");
+        assert_eq!(
+            script_for_run("refresh-expiry").expect("shipped").0,
+            "refresh-expiry"
+        );
+        std::fs::write(&path, [0xff, 0xfe]).expect("write");
+        assert!(matches!(
+            read_script_file(&path),
+            Err(ScriptFileError::NotText(p)) if p == path
+        ));
+        std::fs::write(&path, "name = 1\n").expect("write");
+        let Err(ScriptFileError::Invalid(lines)) = read_script_file(&path) else {
+            panic!("an invalid script parsed");
+        };
+        assert!(!lines.is_empty());
+        let big = std::fs::File::create(&path).expect("create");
+        big.set_len(MAX_SCRIPT + 1).expect("grow (sparse)");
+        let Err(ScriptFileError::Unreadable(m)) = read_script_file(&path) else {
+            panic!("a file over the limit was read");
+        };
+        assert!(m.contains("over the size limit"), "{m}");
+    }
 
     /// `conclave tui --script FILE` reads the file bounded, as `ceremony check` does: one byte
     /// over the limit is refused with the file named (before: an unbounded `read_to_string`).

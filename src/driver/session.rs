@@ -625,6 +625,26 @@ impl Session {
     }
 }
 
+#[cfg(test)]
+impl Session {
+    /// SLOW DISK (test builds only): the next transcript append waits for the returned sender
+    /// ([`super::transcript_file::TranscriptFile::hold_next_append`]).
+    pub(crate) fn hold_next_append(&mut self) -> std::sync::mpsc::Sender<()> {
+        match self.transcript.as_mut() {
+            Some(t) => t.hold_next_append(),
+            None => std::sync::mpsc::channel().0,
+        }
+    }
+
+    /// FULL DISK (test builds only): every transcript write from now on fails with `ENOSPC`
+    /// ([`super::transcript_file::TranscriptFile::fill_the_disk`]).
+    pub(crate) fn fill_the_disk(&mut self) {
+        if let Some(t) = self.transcript.as_mut() {
+            t.fill_the_disk().expect("/dev/full");
+        }
+    }
+}
+
 /// Remove the transcript at `tpath` when it holds no complete record (empty, or only a torn
 /// first line: an interruption while its `begin` was written); what was removed, as an event
 /// for the new transcript.

@@ -135,6 +135,10 @@ pub struct TranscriptFile {
     path: PathBuf,
     writer: TranscriptWriter,
     poisoned: bool,
+    /// SLOW DISK (test builds only): the next append waits here before it writes
+    /// ([`TranscriptFile::hold_next_append`]).
+    #[cfg(test)]
+    held: Option<std::sync::mpsc::Receiver<()>>,
 }
 
 fn io<'a>(path: &'a Path, what: &'static str) -> impl FnOnce(std::io::Error) -> FileError + 'a {
@@ -165,6 +169,8 @@ impl TranscriptFile {
             file,
             path: path.to_path_buf(),
             writer: TranscriptWriter::new(),
+            #[cfg(test)]
+            held: None,
             poisoned: false,
         })
     }
@@ -209,6 +215,8 @@ impl TranscriptFile {
             path: path.to_path_buf(),
             writer: plan.writer,
             poisoned: false,
+            #[cfg(test)]
+            held: None,
         };
         let last_seq = plan.transcript.last_seq();
         let record = tf.append(SYSTEM_ACTOR, None, "resume", plan.details.to_value(), time)?;
@@ -231,6 +239,24 @@ impl TranscriptFile {
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// SLOW DISK (test builds only): the next append waits before it writes until the returned
+    /// sender sends (or is dropped, or a minute passed), as a write and fsync on a slow or
+    /// failing USB medium take seconds.
+    #[cfg(test)]
+    pub(crate) fn hold_next_append(&mut self) -> std::sync::mpsc::Sender<()> {
+        let (open, wait) = std::sync::mpsc::channel();
+        self.held = Some(wait);
+        open
+    }
+
+    /// FULL DISK (test builds only): from now on the records are written to `/dev/full`, where
+    /// every write fails with `ENOSPC` (the kernel's own full-device behaviour).
+    #[cfg(test)]
+    pub(crate) fn fill_the_disk(&mut self) -> std::io::Result<()> {
+        self.file = OpenOptions::new().append(true).open("/dev/full")?;
+        Ok(())
     }
 
     /// Append one record: seq, prev and hash are computed; the record is checked as the verifier
@@ -257,6 +283,11 @@ impl TranscriptFile {
         // Poisoned until the line is on disk: a half-written line is only repaired by resuming.
         self.poisoned = true;
         crate::fault::point(&format!("transcript append {action}"));
+        #[cfg(test)]
+        if let Some(gate) = self.held.take() {
+            // A test that never opens the gate fails instead of hanging.
+            let _ = gate.recv_timeout(std::time::Duration::from_secs(60));
+        }
         self.file
             .write_all(line.as_bytes())
             .map_err(io(&self.path, "cannot write a record"))?;

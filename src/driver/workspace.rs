@@ -35,6 +35,17 @@ impl Workspace {
     pub fn transcript(&self, script: &str) -> PathBuf {
         self.dir.join(format!("{script}.transcript.jsonl"))
     }
+
+    /// The workspace folder `dir` as given on the command line (`conclave ceremony run
+    /// --workspace`, `conclave tui --workspace`, a rehearsal's): created when missing, taken
+    /// by its absolute path.
+    pub fn open(dir: &Path) -> Result<Workspace, DriverError> {
+        std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        let dir = dir
+            .canonicalize()
+            .map_err(io(format!("cannot resolve {}", dir.display())))?;
+        Ok(Workspace { dir })
+    }
 }
 
 /// Prepare the workspace folder and its SoftHSM2 configuration (in the parent process, before
@@ -43,20 +54,13 @@ pub fn prepare(dir: &Path) -> Result<Workspace, DriverError> {
     if !dir.exists() {
         crate::fault::point("mkdir workspace");
     }
-    std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
-    let dir = dir
-        .canonicalize()
-        .map_err(io(format!("cannot resolve {}", dir.display())))?;
-    let ws = Workspace { dir };
+    let ws = Workspace::open(dir)?;
     let tokens = ws.dir.join("tokens");
     crate::folder::create_dir_all_mode(&tokens, crate::folder::PRIVATE_DIR_MODE)
         .map_err(io(format!("cannot create {}", tokens.display())))?;
     // Always this workspace's own token folder: a copied or moved workspace must not keep
     // using the tokens of the one it was copied from (SoftHSM2 wants an absolute path).
-    let text = format!(
-        "# SoftHSM2 practice tokens of a Conclave rehearsal. Practice only.\ndirectories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-        tokens.display()
-    );
+    let text = super::practice::softhsm_conf_text("of a Conclave rehearsal", &tokens);
     if std::fs::read(ws.softhsm_conf()).ok().as_deref() != Some(text.as_bytes()) {
         crate::folder::write_private_file(&ws.softhsm_conf(), text.as_bytes())
             .map_err(io(format!("cannot write {}", ws.softhsm_conf().display())))?;

@@ -43,6 +43,12 @@ pub enum UsbError {
     /// The destination is not a folder.
     #[error("{0}: not a folder")]
     NotAFolder(PathBuf),
+    /// A file named for export has no name Conclave can export it under.
+    #[error("{}: not a file name Conclave can export", .0.display())]
+    NotExportable(PathBuf),
+    /// A file named for export cannot be read (missing, not a regular file, over the limit).
+    #[error("{0}")]
+    Unreadable(String),
     /// A file of the same name with different content exists; nothing was written.
     #[error(
         "{path}: exists with different content; nothing was written (export again with overwrite, or choose another folder)"
@@ -770,6 +776,24 @@ pub fn sums_text<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> St
     lines
         .iter()
         .map(|(name, digest)| format!("{digest}  {name}\n"))
+        .collect()
+}
+
+/// The files named for `conclave usb export`, each read whole but bounded (a regular file of at
+/// most `limit` bytes; a named pipe or a device is refused, not waited on) and exported under
+/// its own file name.
+pub fn read_export_files(paths: &[PathBuf], limit: u64) -> Result<Vec<ExportFile>, UsbError> {
+    paths
+        .iter()
+        .map(|p| {
+            let name = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| UsbError::NotExportable(p.clone()))?
+                .to_string();
+            let data = crate::folder::read_limited(p, limit).map_err(UsbError::Unreadable)?;
+            Ok(ExportFile { name, data })
+        })
         .collect()
 }
 
@@ -2205,6 +2229,29 @@ mod tests {
             text.contains("root v3") && text.contains("MISMATCH notes.txt"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn files_named_for_export_are_read_bounded_under_their_own_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("1.root.json");
+        std::fs::write(&a, b"{}").unwrap();
+        let files = read_export_files(std::slice::from_ref(&a), 10).unwrap();
+        assert_eq!(
+            files,
+            vec![ExportFile {
+                name: "1.root.json".into(),
+                data: b"{}".to_vec()
+            }]
+        );
+        let e = read_export_files(std::slice::from_ref(&a), 1).unwrap_err();
+        assert!(matches!(e, UsbError::Unreadable(_)), "{e}");
+        let e = read_export_files(&[dir.path().join("..")], 10).unwrap_err();
+        assert!(matches!(e, UsbError::NotExportable(_)), "{e}");
+        let fifo = dir.path().join("fifo");
+        mkfifo(&fifo);
+        let e = read_export_files(&[fifo], 10).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 
     fn mkfifo(path: &Path) {

@@ -16,7 +16,7 @@ use super::state::{
     TokenStatus, ViewState,
 };
 use super::view;
-use super::worker::{self, Job, JobDone, Waited};
+use super::worker::{self, Abandon, Job, JobDone, JobKind, Waited};
 use crate::ceremony::engine::{
     CLOCK_TOLERANCE_SECONDS, Engine, Event, Need, ParamJson, parse_reference_time,
     show_clock_difference,
@@ -156,6 +156,10 @@ enum Pending {
     },
     Quit,
 }
+
+/// A token action the room confirms once the expected token is present
+/// ([`App::token_then`]): who, the question, the action.
+type Later = (String, String, Pending);
 
 /// What waits for the token poller's answer: an action that tells the room which token is
 /// present, or a PIN prompt that shows the token's PIN-try flags ([`App::after_poll`]).
@@ -328,6 +332,72 @@ pub struct App {
     /// What runs when the tokens answer, and when it was asked (keys but Esc, `?` and
     /// Ctrl-C wait meanwhile).
     waiting_for_tokens: Option<(AfterPoll, std::time::Instant)>,
+    /// A record the transcript could not take (its write failed): on screen until a record
+    /// is written, and said again when the UI ends.
+    unrecorded: Option<NotRecorded>,
+    /// Set when the room stops the UI while a job runs: its work records nothing more.
+    abandon: Abandon,
+}
+
+/// A step that was not recorded: the step, the record, and why (the transcript's write failed,
+/// or the engine refused the event). Shown on screen naming the step; a failed write stays on
+/// screen until a record is written and is said again when the UI ends.
+#[derive(Debug, thiserror::Error)]
+#[error("step {step}: {what} was NOT recorded: {source}")]
+pub struct NotRecorded {
+    /// The step the screen was at.
+    pub step: String,
+    /// The record ("the roll-call record").
+    pub what: String,
+    /// Why.
+    #[source]
+    pub source: DriverError,
+}
+
+impl NotRecorded {
+    /// Whether the transcript's write failed (not a refusal): the transcript takes no more
+    /// records in this run.
+    fn write_failed(&self) -> bool {
+        matches!(self.source, DriverError::Io(_))
+    }
+
+    /// What the room reads.
+    fn message(&self) -> Message {
+        let hint = if self.write_failed() {
+            " Nothing more can be recorded in this run: stop (Ctrl-C) and run the same command once the medium is sound; it continues from the last record on disk."
+        } else {
+            ""
+        };
+        Message {
+            error: true,
+            text: format!("{self}.{hint}"),
+        }
+    }
+}
+
+/// Why a job that works on a token and records its result stopped.
+#[derive(Debug)]
+enum Stopped {
+    /// The token work (or the export) failed: nothing was recorded; the error keeps its kind
+    /// (a wrong PIN is asked again).
+    Failed(DriverError),
+    /// The token work was done but its record was not written.
+    NotRecorded(NotRecorded),
+}
+
+impl Stopped {
+    fn not_recorded(step: &str, what: String, source: DriverError) -> Stopped {
+        Stopped::NotRecorded(NotRecorded {
+            step: step.to_string(),
+            what,
+            source,
+        })
+    }
+}
+
+/// What a record job writes, for the screen: "the roll-call record".
+fn record_name(event: &Event) -> String {
+    format!("the {} record", event.action())
 }
 
 /// The ceremony left the phase a token job was started for before the job ran (never seen:
@@ -337,13 +407,14 @@ fn moved_on() -> DriverError {
 }
 
 /// Sign every key of `who` that the same token holds with one PIN (a keyholder replacing
-/// their own token signs with the old one and the new one in turn), recording each signature.
-/// The roles signed, and the error that stopped it.
+/// their own token signs with the old one and the new one in turn), recording each signature
+/// (on the worker thread). The roles signed, and what stopped it.
 fn sign_with_one_token(
     s: &mut Session,
     who: &str,
     pin: &Zeroizing<String>,
-) -> (Vec<String>, Option<DriverError>) {
+    abandon: &Abandon,
+) -> (Vec<String>, Option<Stopped>) {
     let mut signed = Vec::new();
     let first = s
         .next_signing_token(who)
@@ -361,15 +432,69 @@ fn sign_with_one_token(
         {
             break;
         }
-        match s
+        let step = s.step();
+        let recorded = s
             .sign_event(who, Some(pin))
-            .and_then(|ev| s.record(who, ev))
-        {
+            .map_err(Stopped::Failed)
+            .and_then(|ev| {
+                let what = record_name(&ev);
+                abandon
+                    .check(&what)
+                    .and_then(|()| s.record(who, ev))
+                    .map_err(|e| Stopped::not_recorded(&step, what, e))
+            });
+        match recorded {
             Ok(_) => signed.push(role),
             Err(e) => return (signed, Some(e)),
         }
     }
     (signed, None)
+}
+
+/// A key generated and recorded (on the worker thread): what the screen says about it.
+struct KeyRecorded {
+    /// The key id.
+    id: String,
+    /// What an interrupted generation left and the driver removed first (recorded with it).
+    found: Vec<String>,
+    /// The token's firmware advisory, if any.
+    advisory: Option<String>,
+    /// Policy warnings the record raised (acknowledged in the transcript).
+    warnings: Vec<String>,
+}
+
+/// Generate `keyholder`'s key in their token and record it, in one job on the worker thread.
+fn generate_and_record(
+    s: &mut Session,
+    keyholder: &str,
+    key_type: &str,
+    pin: &Zeroizing<String>,
+    management_key: Option<&Zeroizing<String>>,
+    abandon: &Abandon,
+) -> Result<KeyRecorded, Stopped> {
+    let step = s.step();
+    let ev = s
+        .generate_key_event(keyholder, key_type, Some(pin), management_key)
+        .map_err(Stopped::Failed)?;
+    let advisory = crate::transcript::display::advisory_warning(&ev);
+    let found = s.pending_notes();
+    let what = record_name(&ev);
+    let warnings = abandon
+        .check(&what)
+        .and_then(|()| s.record(keyholder, ev))
+        .map_err(|e| Stopped::not_recorded(&step, what, e))?;
+    let id = s
+        .engine
+        .generated_keys()
+        .last()
+        .map(|(w, _, k)| crate::ceremony::engine::owned_key(k, w).key_id().0)
+        .unwrap_or_default();
+    Ok(KeyRecorded {
+        id,
+        found,
+        advisory,
+        warnings,
+    })
 }
 
 /// The review as the screen shows it, built from one engine state ([`Engine::revision`]).
@@ -443,6 +568,8 @@ impl App {
             open_error: None,
             applied: None,
             waiting_for_tokens: None,
+            unrecorded: None,
+            abandon: Abandon::default(),
         };
         app.after_change();
         app
@@ -587,16 +714,111 @@ impl App {
         work: impl FnOnce(&mut Phase) -> R + Send + 'static,
         then: impl FnOnce(&mut App, R) + Send + 'static,
     ) {
+        self.submit_kind((JobKind::Token, what, on), work, then);
+    }
+
+    /// [`App::submit`] for a job of `kind`.
+    fn submit_kind<R: Send + 'static>(
+        &mut self,
+        job: (JobKind, String, String),
+        work: impl FnOnce(&mut Phase) -> R + Send + 'static,
+        then: impl FnOnce(&mut App, R) + Send + 'static,
+    ) {
         let view = self.view_state();
         let phase = std::mem::replace(&mut self.phase, Phase::Gone);
         let work: worker::Work = Box::new(move |phase| {
             let result = work(phase);
             Box::new(move |app: &mut App| then(app, result))
         });
-        match worker::start(what, on, view, phase, work, self.gate.clone()) {
+        match worker::start(job, view, phase, work, self.gate.clone()) {
             Ok(job) => self.job = Some(job),
             Err(done) => self.job_done(*done),
         }
+    }
+
+    /// Record on the worker thread ([`JobKind::Record`]: the append and its fsync never block
+    /// the screen): `work` records through the session; then a ceremony whose every step is
+    /// recorded goes on to the seal, and `then` applies the result on the UI thread. A failure
+    /// is shown as [`NotRecorded`] naming the step and `what`. One job at a time (keys that
+    /// would start another are ignored while it runs), so records are written in the order
+    /// they were confirmed, each once.
+    fn record_job<R: Send + 'static>(
+        &mut self,
+        what: String,
+        work: impl FnOnce(&mut Phase) -> Result<R, DriverError> + Send + 'static,
+        then: impl FnOnce(&mut App, R) + Send + 'static,
+    ) {
+        let step = self.session().map(Session::step).unwrap_or_default();
+        let named = what.clone();
+        self.submit_kind(
+            (JobKind::Record, what, "the transcript".into()),
+            move |phase| {
+                let result = work(phase);
+                let sealing = if result.is_ok() {
+                    phase.seal_if_done()
+                } else {
+                    Vec::new()
+                };
+                (result, sealing)
+            },
+            move |app, (result, sealing)| {
+                match result {
+                    Ok(r) => {
+                        app.unrecorded = None;
+                        then(app, r);
+                    }
+                    Err(source) => app.not_recorded(NotRecorded {
+                        step,
+                        what: named,
+                        source,
+                    }),
+                }
+                if let Some(e) = sealing.into_iter().last() {
+                    app.message = Some(err(e));
+                }
+            },
+        );
+    }
+
+    /// A record that was not written: said on screen (a failed write stays there until a
+    /// record is written).
+    fn not_recorded(&mut self, e: NotRecorded) {
+        self.message = Some(e.message());
+        if e.write_failed() {
+            self.unrecorded = Some(e);
+        }
+    }
+
+    /// A token job stopped: said on screen; the token's error is returned (the caller decides
+    /// whether to ask the PIN again).
+    fn stopped(&mut self, stopped: Stopped) -> Option<DriverError> {
+        match stopped {
+            Stopped::Failed(e) => {
+                self.message = Some(Message {
+                    error: true,
+                    text: e.to_string(),
+                });
+                Some(e)
+            }
+            Stopped::NotRecorded(e) => {
+                self.not_recorded(e);
+                None
+            }
+        }
+    }
+
+    /// The UI ends at the room's request: a record that was not written is said again after
+    /// the terminal is restored (the command then fails: the ceremony did not record it).
+    fn stop(&mut self) {
+        if self.exit_message.is_none()
+            && let Some(e) = &self.unrecorded
+        {
+            self.exit_message = Some(format!(
+                "{e}; the same command continues the ceremony from the last record on disk"
+            ));
+        }
+        self.abandon.set();
+        self.quit = true;
     }
 
     /// The ceremony is back from the worker: apply the job's result.
@@ -700,23 +922,23 @@ impl App {
             } = std::mem::replace(&mut self.prompt, PromptState::None)
                 && k.code == KeyCode::Char('y')
             {
-                self.quit = true;
+                self.stop();
             }
             return;
         }
         match k.code {
             KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
-                let what = self
-                    .job
-                    .as_ref()
-                    .map(|j| j.what.clone())
-                    .unwrap_or_default();
-                self.confirm(
-                    format!(
-                        "Stop now, while the token is still {what}? That operation is abandoned; everything recorded so far is kept and the same command continues the ceremony."
+                let question = match self.job.as_ref() {
+                    Some(j) if j.kind == JobKind::Record => format!(
+                        "Stop now, while {} is written to the transcript? If it is not on disk yet it is not recorded; everything recorded before it is kept and the same command continues the ceremony.",
+                        j.what
                     ),
-                    Pending::Quit,
-                );
+                    j => format!(
+                        "Stop now, while the token is still {}? That operation is abandoned; everything recorded so far is kept and the same command continues the ceremony.",
+                        j.map(|j| j.what.as_str()).unwrap_or_default()
+                    ),
+                };
+                self.confirm(question, Pending::Quit);
             }
             KeyCode::Char('?') => self.help = !self.help,
             KeyCode::Esc => self.help = false,
@@ -1388,9 +1610,8 @@ impl App {
         let down = matches!(k.code, KeyCode::Down | KeyCode::Char('j'));
         let enter = k.code == KeyCode::Enter;
         // A token action: asked to confirm only once the expected token is present.
-        let mut later: Option<(String, String, Pending)> = None;
-        match &self.phase {
-            Phase::Gone => {}
+        let later = match &self.phase {
+            Phase::Gone => None,
             Phase::Choose { scripts, ws, .. } => {
                 let n = scripts.len();
                 if k.code == KeyCode::Char('w') && ws.is_none() && !self.media.is_empty() {
@@ -1402,513 +1623,602 @@ impl App {
                 } else if enter {
                     self.choose();
                 }
+                None
             }
-            Phase::Summary { .. } => match k.code {
-                KeyCode::Char('q') | KeyCode::Enter => self.quit = true,
-                KeyCode::Char('r') => self.next_qr(),
-                _ => {}
-            },
-            Phase::Sealing { signers, seal, .. } => {
-                let next = self.phase.next_sealer().cloned();
-                let logged_in = |who: &str| signers.iter().any(|(s, _)| s == who);
-                let login_only = next
-                    .as_deref()
-                    .is_some_and(|w| self.phase.checkpoint_only(w));
-                match (next, k.code, seal) {
-                    // Signed the seal before an interruption: logs in only for the key-event
-                    // log's checkpoint (or is skipped: the closed seal records nothing more).
-                    (Some(who), KeyCode::Enter, Some(_)) if login_only => {
-                        later = Some((
-                            who.clone(),
-                            format!(
-                                "{who} signed the seal before the interruption: {who} logs in to their token to sign the key-event log's checkpoint? The seal is not signed again."
-                            ),
-                            Pending::SealSign { who },
-                        ));
-                    }
-                    (Some(who), KeyCode::Char('s'), Some(_)) if login_only => {
-                        self.message = Some(ok(format!(
-                            "{who} does not sign the key-event log's checkpoint ({who}'s seal signature stands)."
-                        )));
-                        if let Phase::Sealing { skipped, .. } = &mut self.phase {
-                            skipped.push(who);
-                        }
-                    }
-                    (Some(who), KeyCode::Char('w'), Some(_)) if login_only => {
-                        self.message = Some(Message {
-                            error: true,
-                            text: format!(
-                                "{who} has signed the seal: a signer who signed is not withdrawn. Press s if {who} does not sign the key-event log's checkpoint."
-                            ),
-                        });
-                    }
-                    // Before the seal is written: each keyholder logs in (nothing is signed).
-                    (Some(who), KeyCode::Enter, None) => {
-                        later = Some((
-                            who.clone(),
-                            format!(
-                                "{who} logs in to their token for the seal? Nothing is signed yet: the seal hash is shown before anyone signs it."
-                            ),
-                            Pending::SealSign { who },
-                        ));
-                    }
-                    (Some(_), KeyCode::Enter, Some(_))
-                        if !view::digests_fit(&self.view_state(), self.term.0, self.term.1) =>
-                    {
-                        self.message = Some(Message {
-                            error: true,
-                            text: "The terminal is too small to show the seal hash whole: enlarge it before signing.".into(),
-                        });
-                    }
-                    (Some(who), KeyCode::Enter, Some(hash)) => {
-                        let question = format!(
-                            "{who} signs the seal of this transcript with their token?{}",
-                            digest_text(&[seal_row(hash)])
-                        );
-                        if logged_in(&who) {
-                            self.confirm(question, Pending::SealSignNow { who });
-                        } else {
-                            later = Some((who.clone(), question, Pending::SealSign { who }));
-                        }
-                    }
-                    (Some(who), KeyCode::Char('s'), None) => self.text(
-                        format!("Why does {who} not sign the seal? (recorded in the transcript)"),
-                        String::new(),
-                        TextFor::SealSkipReason { who },
-                    ),
-                    (Some(who), KeyCode::Char('s'), Some(_)) => {
-                        self.message = Some(Message {
-                            error: true,
-                            text: format!(
-                                "The seal is written and lists {who} as a signer: {who} signs it, or press w to withdraw {who} from it (recorded with the reason; a new seal lists the others, who all sign it)."
-                            ),
-                        })
-                    }
-                    (Some(who), KeyCode::Char('w'), Some(_)) => self.text(
-                        format!(
-                            "Why is {who} withdrawn from the seal? (recorded in the transcript; a new seal lists the others, who all sign it)"
-                        ),
-                        String::new(),
-                        TextFor::SealWithdrawReason { who },
-                    ),
-                    (None, KeyCode::Enter, None) => {
-                        let names: Vec<&str> = signers.iter().map(|(w, _)| w.as_str()).collect();
-                        if names.is_empty() {
-                            self.message = Some(Message {
-                                error: true,
-                                text: "At least one keyholder's token must sign the seal.".into(),
-                            });
-                        } else {
-                            self.confirm(
-                                format!(
-                                    "Write the seal? It lists {} as its signers; nothing can be added to the ceremony after this, and a keyholder whose token then fails can only be withdrawn (recorded with the reason; a new seal lists the others).",
-                                    names.join(", ")
-                                ),
-                                Pending::WriteSeal,
-                            );
-                        }
-                    }
-                    (None, KeyCode::Enter, Some(_)) => self.finish_seal(),
+            Phase::Summary { .. } => {
+                match k.code {
+                    KeyCode::Char('q') | KeyCode::Enter => self.quit = true,
+                    KeyCode::Char('r') => self.next_qr(),
                     _ => {}
                 }
+                None
             }
-            Phase::Ceremony(s) => {
-                let need = s.need();
-                let actor = s.step_actor();
-                let step = s.step();
-                match need {
-                    Need::Done => {}
-                    Need::Parameters => {
-                        let n = s.script.parameters.len();
-                        if up {
-                            self.selected = self.selected.saturating_sub(1);
-                        } else if down {
-                            self.selected = (self.selected + 1).min(n.saturating_sub(1));
-                        } else if k.code == KeyCode::Char('e') {
-                            if let Some(p) = s.script.parameters.get(self.selected) {
-                                let name = p.name.clone();
-                                let label = format!("Value of {name} ({})", p.allowed());
-                                let v = self.values.get(&name).cloned().unwrap_or_default();
-                                self.text(label, v, TextFor::Parameter(name));
-                            }
-                        } else if enter {
-                            // Checked whole before the confirmation, against the keyholders
-                            // named already when the roll call is filled in.
-                            let named = self.named_keyholders();
-                            let checked = param_values(&s.script, &self.values).and_then(|v| {
-                                s.engine
-                                    .check_parameters(&v, named)
-                                    .map(|()| v)
-                                    .map_err(|e| e.to_string())
-                            });
-                            match checked {
-                                Ok(values) => {
-                                    let practice = s.plan.practice;
-                                    self.confirm(
-                                        "Record these parameter values for this ceremony?".into(),
-                                        Pending::Record {
-                                            actor: "administrator".into(),
-                                            event: Box::new(Event::Parameters { values, practice }),
-                                        },
-                                    );
-                                }
-                                Err(m) => {
-                                    self.message = Some(Message {
-                                        error: true,
-                                        text: m,
-                                    })
-                                }
-                            }
-                        }
-                    }
-                    Need::Acknowledge {
-                        prompt,
-                        record_text,
-                    } => {
-                        if record_text && k.code == KeyCode::Char('e') {
-                            self.text(prompt, self.ack_text.clone(), TextFor::Acknowledgement);
-                        } else if enter {
-                            let value = if record_text {
-                                if self.ack_text.trim().is_empty() {
-                                    self.message = Some(Message {
-                                        error: true,
-                                        text: "Type the text to record first (e).".into(),
-                                    });
-                                    return;
-                                }
-                                Some(self.ack_text.trim().to_string())
-                            } else {
-                                None
-                            };
-                            // The value typed is on the confirmation, so the room checks what
-                            // is recorded (escaped: it is typed text).
-                            let question = match &value {
-                                Some(v) => format!(
-                                    "Confirm: {prompt}\nRecorded as typed: {}",
-                                    crate::text::show(v)
-                                ),
-                                None => format!("Confirm: {prompt}"),
-                            };
-                            self.confirm(
-                                question,
-                                Pending::Record {
-                                    actor,
-                                    event: Box::new(Event::Acknowledged { step, value }),
-                                },
-                            );
-                        }
-                    }
-                    Need::AirgapCheck => {
-                        if enter {
-                            let event = s.airgap_event();
-                            self.confirm(
-                                "Record this air-gap check in the transcript?".into(),
-                                Pending::Record {
-                                    actor,
-                                    event: Box::new(event),
-                                },
-                            );
-                        }
-                    }
-                    Need::ClockConfirm => {
-                        if k.code == KeyCode::Char('e') {
-                            self.text(
-                                "Reference time (UTC, YYYY-MM-DD HH:MM)".into(),
-                                self.reference_text.clone(),
-                                TextFor::ReferenceTime,
-                            );
-                        } else if enter {
-                            let machine = s.machine_time();
-                            let checked =
-                                clock_reference(&self.reference_text, &machine, s.plan.practice)
-                                    .and_then(|r| {
-                                        s.clock_event(r.as_deref()).map_err(|e| e.to_string())
-                                    });
-                            match checked {
-                                Ok(event) => self.confirm(
-                                    format!("The clock reads {machine}. Record it as confirmed?"),
-                                    Pending::Record {
-                                        actor,
-                                        event: Box::new(event),
-                                    },
-                                ),
-                                Err(text) => {
-                                    self.message = Some(Message { error: true, text });
-                                }
-                            }
-                        }
-                    }
-                    Need::RollCall { .. } => {
-                        if up {
-                            self.selected = self.selected.saturating_sub(1);
-                        } else if down {
-                            self.selected = (self.selected + 1).min(2);
-                        } else if k.code == KeyCode::Char('e') {
-                            let label = [
-                                "Ceremony administrator",
-                                "Keyholders (comma separated)",
-                                "Witnesses (comma separated)",
-                            ][self.selected.min(2)];
-                            self.text(
-                                label.into(),
-                                self.roll[self.selected.min(2)].clone(),
-                                TextFor::RollCall(self.selected.min(2)),
-                            );
-                        } else if enter {
-                            // The key type is checked against the tokens present as the
-                            // poller lists them for this step: asked first if not known yet.
-                            if self.tokens_unknown() {
-                                self.after_poll(AfterPoll::RollCall);
-                            } else {
-                                self.roll_call_enter();
-                            }
-                        }
-                    }
-                    Need::LoadMetadata
-                    | Need::ImportRequests
-                    | Need::ImportTargets
-                    | Need::ImportKeys { .. }
-                    | Need::ImportEvent { .. }
-                    | Need::ImportPending { .. }
-                    | Need::ImportLayout { .. } => {
-                        if enter {
-                            let event = match need {
-                                Need::LoadMetadata => s.load_metadata_event(),
-                                Need::ImportEvent { event, known_good } => {
-                                    s.import_event_event(&event, &known_good)
-                                }
-                                Need::ImportRequests => s.import_requests_event(),
-                                Need::ImportTargets => s.import_targets_event(),
-                                Need::ImportLayout { file } => s.import_layout_event(&file),
-                                Need::ImportPending { file, trusted_root } => {
-                                    s.import_pending_event(&file, &trusted_root)
-                                }
-                                _ => Ok(s.import_keys_event()),
-                            };
-                            match event {
-                                // The online keys were on screen: the room confirms the key
-                                // ids read aloud before they are recorded.
-                                Ok(ev @ Event::KeysImported { .. }) => self.confirm(
-                                    "The key ids on screen were read aloud and match the registry's online keys? They are recorded and go into the metadata to sign.".into(),
-                                    Pending::Record {
-                                        actor,
-                                        event: Box::new(ev),
-                                    },
-                                ),
-                                Ok(ev) => {
-                                    self.record(&actor, ev, "Loaded and recorded.");
-                                    self.show_loaded();
-                                }
-                                Err(e) => self.message = Some(err(e)),
-                            }
-                        }
-                    }
-                    Need::GenerateKey {
-                        keyholder,
-                        key_type,
-                    } => {
-                        let present: Vec<TokenDesc> = self
-                            .tokens
-                            .as_ref()
-                            .map(|ts| ts.iter().filter(|t| t.initialized).cloned().collect())
-                            .unwrap_or_default();
-                        if k.code == KeyCode::Char('t') && !present.is_empty() {
-                            // Propose another present token as this keyholder's.
-                            let next = self.candidate.map_or(0, |c| (c + 1) % present.len());
-                            self.candidate = Some(next);
-                            let t = &present[next];
-                            self.message = Some(ok(format!(
-                                "{t} selected: press a to make it {keyholder}'s token for this ceremony"
-                            )));
-                        } else if k.code == KeyCode::Char('a') {
-                            // The driver's answer (recorded key, plan, the room's choice).
-                            let owner = self
-                                .candidate
-                                .and_then(|c| present.get(c))
-                                .and_then(|t| s.token_owner(t))
-                                .filter(|o| *o != keyholder);
-                            if let (Some(t), Some(owner)) =
-                                (self.candidate.and_then(|c| present.get(c)), owner)
-                            {
-                                self.message = Some(Message {
-                                    error: true,
-                                    text: format!(
-                                        "token {} (serial {}) is {owner}'s token; {keyholder}'s own token is expected ({})",
-                                        t.label,
-                                        t.serial,
-                                        s.expected_token(&keyholder)
-                                    ),
-                                });
-                            } else if let Some(t) = self.candidate.and_then(|c| present.get(c)) {
-                                self.confirm(
-                                    format!(
-                                        "{t} is the token {keyholder} brought for this ceremony?"
-                                    ),
-                                    Pending::Assign {
-                                        keyholder: keyholder.clone(),
-                                        serial: t.serial.clone(),
-                                    },
-                                );
-                            } else {
-                                self.message = Some(Message {
-                                    error: true,
-                                    text: "Choose the token first (t).".into(),
-                                });
-                            }
-                        } else if enter {
-                            let expected = label_of(&self.tokens, &s.expected_token(&keyholder));
-                            later = Some((
-                                keyholder.clone(),
-                                format!(
-                                    "Generate a new {key_type} key inside token {expected} of {keyholder}? The private key never leaves the token."
-                                ),
-                                Pending::Generate {
-                                    keyholder,
-                                    key_type,
-                                },
-                            ));
-                        }
-                    }
-                    Need::Propose => {
-                        if enter {
-                            match s.propose_event() {
-                                Ok(ev) => self.record(&actor, ev, "Proposal built: review it."),
-                                Err(e) => self.message = Some(err(e)),
-                            }
-                        }
-                    }
-                    Need::Review { digests } => {
-                        self.review_key(
-                            k.code,
+            Phase::Sealing { .. } => self.sealing_key(k),
+            Phase::Ceremony(_) => self.ceremony_key(k),
+        };
+        self.token_then(later);
+    }
+
+    /// Keys at the seal: log in, skip, write the seal, sign it, withdraw a keyholder, finish.
+    /// The token action to confirm once the token is present.
+    fn sealing_key(&mut self, k: KeyEvent) -> Option<Later> {
+        let Phase::Sealing { signers, seal, .. } = &self.phase else {
+            return None;
+        };
+        let mut later = None;
+        let next = self.phase.next_sealer().cloned();
+        let logged_in = |who: &str| signers.iter().any(|(s, _)| s == who);
+        let login_only = next
+            .as_deref()
+            .is_some_and(|w| self.phase.checkpoint_only(w));
+        match (next, k.code, seal) {
+            // Signed the seal before an interruption: logs in only for the key-event
+            // log's checkpoint (or is skipped: the closed seal records nothing more).
+            (Some(who), KeyCode::Enter, Some(_)) if login_only => {
+                later = Some((
+                    who.clone(),
+                    format!(
+                        "{who} signed the seal before the interruption: {who} logs in to their token to sign the key-event log's checkpoint? The seal is not signed again."
+                    ),
+                    Pending::SealSign { who },
+                ));
+            }
+            (Some(who), KeyCode::Char('s'), Some(_)) if login_only => {
+                self.message = Some(ok(format!(
+                    "{who} does not sign the key-event log's checkpoint ({who}'s seal signature stands)."
+                )));
+                if let Phase::Sealing { skipped, .. } = &mut self.phase {
+                    skipped.push(who);
+                }
+            }
+            (Some(who), KeyCode::Char('w'), Some(_)) if login_only => {
+                self.message = Some(Message {
+                    error: true,
+                    text: format!(
+                        "{who} has signed the seal: a signer who signed is not withdrawn. Press s if {who} does not sign the key-event log's checkpoint."
+                    ),
+                });
+            }
+            // Before the seal is written: each keyholder logs in (nothing is signed).
+            (Some(who), KeyCode::Enter, None) => {
+                later = Some((
+                    who.clone(),
+                    format!(
+                        "{who} logs in to their token for the seal? Nothing is signed yet: the seal hash is shown before anyone signs it."
+                    ),
+                    Pending::SealSign { who },
+                ));
+            }
+            (Some(_), KeyCode::Enter, Some(_))
+                if !view::digests_fit(&self.view_state(), self.term.0, self.term.1) =>
+            {
+                self.message = Some(Message {
+                    error: true,
+                    text: "The terminal is too small to show the seal hash whole: enlarge it before signing.".into(),
+                });
+            }
+            (Some(who), KeyCode::Enter, Some(hash)) => {
+                let question = format!(
+                    "{who} signs the seal of this transcript with their token?{}",
+                    digest_text(&[seal_row(hash)])
+                );
+                if logged_in(&who) {
+                    self.confirm(question, Pending::SealSignNow { who });
+                } else {
+                    later = Some((who.clone(), question, Pending::SealSign { who }));
+                }
+            }
+            (Some(who), KeyCode::Char('s'), None) => self.text(
+                format!("Why does {who} not sign the seal? (recorded in the transcript)"),
+                String::new(),
+                TextFor::SealSkipReason { who },
+            ),
+            (Some(who), KeyCode::Char('s'), Some(_)) => {
+                self.message = Some(Message {
+                    error: true,
+                    text: format!(
+                        "The seal is written and lists {who} as a signer: {who} signs it, or press w to withdraw {who} from it (recorded with the reason; a new seal lists the others, who all sign it)."
+                    ),
+                })
+            }
+            (Some(who), KeyCode::Char('w'), Some(_)) => self.text(
+                format!(
+                    "Why is {who} withdrawn from the seal? (recorded in the transcript; a new seal lists the others, who all sign it)"
+                ),
+                String::new(),
+                TextFor::SealWithdrawReason { who },
+            ),
+            (None, KeyCode::Enter, None) => {
+                let names: Vec<&str> = signers.iter().map(|(w, _)| w.as_str()).collect();
+                if names.is_empty() {
+                    self.message = Some(Message {
+                        error: true,
+                        text: "At least one keyholder's token must sign the seal.".into(),
+                    });
+                } else {
+                    self.confirm(
+                        format!(
+                            "Write the seal? It lists {} as its signers; nothing can be added to the ceremony after this, and a keyholder whose token then fails can only be withdrawn (recorded with the reason; a new seal lists the others).",
+                            names.join(", ")
+                        ),
+                        Pending::WriteSeal,
+                    );
+                }
+            }
+            (None, KeyCode::Enter, Some(_)) => self.finish_seal(),
+            _ => {}
+        }
+        later
+    }
+
+    /// Keys at a step of the ceremony. The token action to confirm once the token is present.
+    fn ceremony_key(&mut self, k: KeyEvent) -> Option<Later> {
+        let Phase::Ceremony(s) = &self.phase else {
+            return None;
+        };
+        let need = s.need();
+        let actor = s.step_actor();
+        let step = s.step();
+        let enter = k.code == KeyCode::Enter;
+        let up = matches!(k.code, KeyCode::Up | KeyCode::Char('k'));
+        let down = matches!(k.code, KeyCode::Down | KeyCode::Char('j'));
+        match need {
+            Need::Done => {}
+            Need::Parameters => self.parameters_key(k),
+            Need::Acknowledge { .. }
+            | Need::AirgapCheck
+            | Need::ClockConfirm
+            | Need::RollCall { .. } => self.room_key(k, need),
+            Need::ImportKeys { .. }
+            | Need::LoadMetadata
+            | Need::ImportRequests
+            | Need::ImportTargets
+            | Need::ImportEvent { .. }
+            | Need::ImportPending { .. }
+            | Need::ImportLayout { .. } => self.input_key(k, need),
+            Need::GenerateKey { .. } => return self.generation_key(k, need),
+            Need::Sign { .. } => return self.sign_key(k, need),
+            Need::Propose => {
+                if enter {
+                    self.make_and_record(
+                        "the proposal".into(),
+                        &actor,
+                        |s| s.propose_event(),
+                        ("Proposal built: review it.", |_| {}),
+                    );
+                }
+            }
+            Need::Review { digests } => {
+                self.review_key(
+                    k.code,
+                    actor,
+                    Event::Approved {
+                        step,
+                        digests,
+                        request_set_sha256: None,
+                    },
+                );
+            }
+            Need::Verify => {
+                if enter {
+                    self.record(
+                        &actor,
+                        Event::Verified { step },
+                        "The signed metadata verifies.",
+                    );
+                }
+            }
+            Need::Export { .. } => {
+                let n = self.media.len() + 1;
+                if up {
+                    self.selected = self.selected.saturating_sub(1);
+                } else if down {
+                    self.selected = (self.selected + 1).min(n - 1);
+                } else if enter {
+                    let medium = self
+                        .selected
+                        .checked_sub(1)
+                        .and_then(|i| self.media.get(i))
+                        .map(|m| m.mount_point.join("conclave-export"));
+                    let question = match &medium {
+                        Some(m) => format!(
+                            "Write the signed files to {} and to the workspace copy {}?",
+                            m.display(),
+                            s.ws.export().display()
+                        ),
+                        None => format!("Write the signed files to {}?", s.ws.export().display()),
+                    };
+                    self.confirm(question, Pending::Export { medium });
+                }
+            }
+            Need::Seal => {
+                if enter {
+                    self.confirm(
+                        "Seal the transcript? Nothing can be added to this ceremony after the seal.".into(),
+                        Pending::Record {
                             actor,
-                            Event::Approved {
-                                step,
-                                digests,
-                                request_set_sha256: None,
-                            },
-                        );
-                    }
-                    Need::Sign { pending, meters } => {
-                        let met = !meters.is_empty() && meters.values().all(|m| m.verified());
-                        match (k.code, pending.first()) {
-                            (KeyCode::Char('c'), _) if met => {
-                                let waiting = if pending.is_empty() {
-                                    String::new()
-                                } else {
-                                    format!(" {} will not sign.", pending.join(", "))
-                                };
-                                self.confirm(
-                                    format!(
-                                        "Close signing: every threshold is met ({}).{waiting}",
-                                        meter_summary(&meters)
-                                    ),
-                                    Pending::Record {
-                                        actor,
-                                        event: Box::new(Event::SigningClosed { step }),
-                                    },
-                                );
-                                return;
-                            }
-                            (KeyCode::Char('c'), _) => {
-                                self.message = Some(Message {
-                                    error: true,
-                                    text: format!(
-                                        "Signing cannot close yet: {}. Skip a keyholder whose token is dead (s) and go on with the next one.",
-                                        meter_summary(&meters)
-                                    ),
-                                });
-                                return;
-                            }
-                            (KeyCode::Char('s'), Some(who)) => {
-                                self.text(
-                                    format!(
-                                        "Why does {who} not sign? (recorded in the transcript)"
-                                    ),
-                                    String::new(),
-                                    TextFor::SignSkipReason { who: who.clone() },
-                                );
-                                return;
-                            }
-                            (KeyCode::Enter, _) => {}
-                            _ => return,
-                        }
-                        match pending.first() {
-                            None => self.confirm(
-                                "Close signing: every threshold is met?".into(),
-                                Pending::Record {
-                                    actor,
-                                    event: Box::new(Event::SigningClosed { step }),
-                                },
-                            ),
-                            Some(who) => {
-                                let who = who.clone();
-                                let roles: Vec<String> = s
-                                    .engine
-                                    .roles_left(&who)
-                                    .into_iter()
-                                    .map(|(_, r)| r.to_string())
-                                    .collect();
-                                later = Some((
-                                    who.clone(),
-                                    format!(
-                                        "{who} signs {} (the digests approved in the review) with their token?",
-                                        roles.join(" and ")
-                                    ),
-                                    Pending::Sign { who },
-                                ));
-                            }
-                        }
-                    }
-                    Need::Verify => {
-                        if enter {
-                            self.record(
-                                &actor,
-                                Event::Verified { step },
-                                "The signed metadata verifies.",
-                            );
-                        }
-                    }
-                    Need::Export { .. } => {
-                        let n = self.media.len() + 1;
-                        if up {
-                            self.selected = self.selected.saturating_sub(1);
-                        } else if down {
-                            self.selected = (self.selected + 1).min(n - 1);
-                        } else if enter {
-                            let medium = self
-                                .selected
-                                .checked_sub(1)
-                                .and_then(|i| self.media.get(i))
-                                .map(|m| m.mount_point.join("conclave-export"));
-                            let question = match &medium {
-                                Some(m) => format!(
-                                    "Write the signed files to {} and to the workspace copy {}?",
-                                    m.display(),
-                                    s.ws.export().display()
-                                ),
-                                None => format!(
-                                    "Write the signed files to {}?",
-                                    s.ws.export().display()
-                                ),
-                            };
-                            self.confirm(question, Pending::Export { medium });
-                        }
-                    }
-                    Need::Seal => {
-                        if enter {
-                            self.confirm(
-                                "Seal the transcript? Nothing can be added to this ceremony after the seal.".into(),
-                                Pending::Record {
-                                    actor,
-                                    event: Box::new(Event::Sealed { step }),
-                                },
-                            );
-                        }
-                    }
+                            event: Box::new(Event::Sealed { step }),
+                        },
+                    );
                 }
             }
         }
-        self.token_then(later);
+        None
+    }
+
+    /// Keys at the parameters: select, edit, record (checked whole first).
+    fn parameters_key(&mut self, k: KeyEvent) {
+        let Phase::Ceremony(s) = &self.phase else {
+            return;
+        };
+        let up = matches!(k.code, KeyCode::Up | KeyCode::Char('k'));
+        let down = matches!(k.code, KeyCode::Down | KeyCode::Char('j'));
+        let enter = k.code == KeyCode::Enter;
+        let n = s.script.parameters.len();
+        if up {
+            self.selected = self.selected.saturating_sub(1);
+        } else if down {
+            self.selected = (self.selected + 1).min(n.saturating_sub(1));
+        } else if k.code == KeyCode::Char('e') {
+            if let Some(p) = s.script.parameters.get(self.selected) {
+                let name = p.name.clone();
+                let label = format!("Value of {name} ({})", p.allowed());
+                let v = self.values.get(&name).cloned().unwrap_or_default();
+                self.text(label, v, TextFor::Parameter(name));
+            }
+        } else if enter {
+            // Checked whole before the confirmation, against the keyholders
+            // named already when the roll call is filled in.
+            let named = self.named_keyholders();
+            let checked = param_values(&s.script, &self.values).and_then(|v| {
+                s.engine
+                    .check_parameters(&v, named)
+                    .map(|()| v)
+                    .map_err(|e| e.to_string())
+            });
+            match checked {
+                Ok(values) => {
+                    let practice = s.plan.practice;
+                    self.confirm(
+                        "Record these parameter values for this ceremony?".into(),
+                        Pending::Record {
+                            actor: "administrator".into(),
+                            event: Box::new(Event::Parameters { values, practice }),
+                        },
+                    );
+                }
+                Err(m) => {
+                    self.message = Some(Message {
+                        error: true,
+                        text: m,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Keys at the room's steps: acknowledgements, air-gap check, clock, roll call.
+    fn room_key(&mut self, k: KeyEvent, need: Need) {
+        let Phase::Ceremony(s) = &self.phase else {
+            return;
+        };
+        let up = matches!(k.code, KeyCode::Up | KeyCode::Char('k'));
+        let down = matches!(k.code, KeyCode::Down | KeyCode::Char('j'));
+        let enter = k.code == KeyCode::Enter;
+        let actor = s.step_actor();
+        let step = s.step();
+        match need {
+            Need::Acknowledge {
+                prompt,
+                record_text,
+            } => {
+                if record_text && k.code == KeyCode::Char('e') {
+                    self.text(prompt, self.ack_text.clone(), TextFor::Acknowledgement);
+                } else if enter {
+                    let value = if record_text {
+                        if self.ack_text.trim().is_empty() {
+                            self.message = Some(Message {
+                                error: true,
+                                text: "Type the text to record first (e).".into(),
+                            });
+                            return;
+                        }
+                        Some(self.ack_text.trim().to_string())
+                    } else {
+                        None
+                    };
+                    // The value typed is on the confirmation, so the room checks what is
+                    // recorded (escaped: it is typed text).
+                    let question = match &value {
+                        Some(v) => format!(
+                            "Confirm: {prompt}\nRecorded as typed: {}",
+                            crate::text::show(v)
+                        ),
+                        None => format!("Confirm: {prompt}"),
+                    };
+                    self.confirm(
+                        question,
+                        Pending::Record {
+                            actor,
+                            event: Box::new(Event::Acknowledged { step, value }),
+                        },
+                    );
+                }
+            }
+            Need::AirgapCheck if enter => {
+                let event = s.airgap_event();
+                self.confirm(
+                    "Record this air-gap check in the transcript?".into(),
+                    Pending::Record {
+                        actor,
+                        event: Box::new(event),
+                    },
+                );
+            }
+            Need::ClockConfirm => {
+                if k.code == KeyCode::Char('e') {
+                    self.text(
+                        "Reference time (UTC, YYYY-MM-DD HH:MM)".into(),
+                        self.reference_text.clone(),
+                        TextFor::ReferenceTime,
+                    );
+                } else if enter {
+                    let machine = s.machine_time();
+                    let checked = clock_reference(&self.reference_text, &machine, s.plan.practice)
+                        .and_then(|r| s.clock_event(r.as_deref()).map_err(|e| e.to_string()));
+                    match checked {
+                        Ok(event) => self.confirm(
+                            format!("The clock reads {machine}. Record it as confirmed?"),
+                            Pending::Record {
+                                actor,
+                                event: Box::new(event),
+                            },
+                        ),
+                        Err(text) => {
+                            self.message = Some(Message { error: true, text });
+                        }
+                    }
+                }
+            }
+            Need::RollCall { .. } => {
+                if up {
+                    self.selected = self.selected.saturating_sub(1);
+                } else if down {
+                    self.selected = (self.selected + 1).min(2);
+                } else if k.code == KeyCode::Char('e') {
+                    let label = [
+                        "Ceremony administrator",
+                        "Keyholders (comma separated)",
+                        "Witnesses (comma separated)",
+                    ][self.selected.min(2)];
+                    self.text(
+                        label.into(),
+                        self.roll[self.selected.min(2)].clone(),
+                        TextFor::RollCall(self.selected.min(2)),
+                    );
+                } else if enter {
+                    // The key type is checked against the tokens present as the
+                    // poller lists them for this step: asked first if not known yet.
+                    if self.tokens_unknown() {
+                        self.after_poll(AfterPoll::RollCall);
+                    } else {
+                        self.roll_call_enter();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Keys at an input step: read it from the medium and record it (the online keys: once
+    /// the room confirms their ids).
+    fn input_key(&mut self, k: KeyEvent, need: Need) {
+        let Phase::Ceremony(s) = &self.phase else {
+            return;
+        };
+        if k.code != KeyCode::Enter {
+            return;
+        }
+        let actor = s.step_actor();
+        let step = s.step();
+        match need {
+            Need::ImportKeys { .. } => {
+                // The online keys were on screen: the room confirms the key ids read
+                // aloud before they are recorded.
+                self.confirm(
+                    "The key ids on screen were read aloud and match the registry's online keys? They are recorded and go into the metadata to sign.".into(),
+                    Pending::Record {
+                        actor,
+                        event: Box::new(s.import_keys_event()),
+                    },
+                );
+            }
+            Need::LoadMetadata
+            | Need::ImportRequests
+            | Need::ImportTargets
+            | Need::ImportEvent { .. }
+            | Need::ImportPending { .. }
+            | Need::ImportLayout { .. } => {
+                // Read from the medium and recorded on the worker thread.
+                self.make_and_record(
+                    format!("the input of step {step}"),
+                    &actor,
+                    move |s| match need {
+                        Need::LoadMetadata => s.load_metadata_event(),
+                        Need::ImportEvent { event, known_good } => {
+                            s.import_event_event(&event, &known_good)
+                        }
+                        Need::ImportRequests => s.import_requests_event(),
+                        Need::ImportTargets => s.import_targets_event(),
+                        Need::ImportLayout { file } => s.import_layout_event(&file),
+                        Need::ImportPending { file, trusted_root } => {
+                            s.import_pending_event(&file, &trusted_root)
+                        }
+                        _ => Err(moved_on()),
+                    },
+                    // Then the message says what was loaded.
+                    ("Loaded and recorded.", App::show_loaded),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Keys at key generation: choose and assign a present token, generate. The token action
+    /// to confirm once the token is present.
+    fn generation_key(&mut self, k: KeyEvent, need: Need) -> Option<Later> {
+        let Phase::Ceremony(s) = &self.phase else {
+            return None;
+        };
+        let enter = k.code == KeyCode::Enter;
+        let mut later = None;
+        let Need::GenerateKey {
+            keyholder,
+            key_type,
+        } = need
+        else {
+            return None;
+        };
+        let present: Vec<TokenDesc> = self
+            .tokens
+            .as_ref()
+            .map(|ts| ts.iter().filter(|t| t.initialized).cloned().collect())
+            .unwrap_or_default();
+        if k.code == KeyCode::Char('t') && !present.is_empty() {
+            // Propose another present token as this keyholder's.
+            let next = self.candidate.map_or(0, |c| (c + 1) % present.len());
+            self.candidate = Some(next);
+            let t = &present[next];
+            self.message = Some(ok(format!(
+                "{t} selected: press a to make it {keyholder}'s token for this ceremony"
+            )));
+        } else if k.code == KeyCode::Char('a') {
+            // The driver's answer (recorded key, plan, the room's choice).
+            let owner = self
+                .candidate
+                .and_then(|c| present.get(c))
+                .and_then(|t| s.token_owner(t))
+                .filter(|o| *o != keyholder);
+            if let (Some(t), Some(owner)) = (self.candidate.and_then(|c| present.get(c)), owner) {
+                self.message = Some(Message {
+                    error: true,
+                    text: format!(
+                        "token {} (serial {}) is {owner}'s token; {keyholder}'s own token is expected ({})",
+                        t.label,
+                        t.serial,
+                        s.expected_token(&keyholder)
+                    ),
+                });
+            } else if let Some(t) = self.candidate.and_then(|c| present.get(c)) {
+                self.confirm(
+                    format!("{t} is the token {keyholder} brought for this ceremony?"),
+                    Pending::Assign {
+                        keyholder: keyholder.clone(),
+                        serial: t.serial.clone(),
+                    },
+                );
+            } else {
+                self.message = Some(Message {
+                    error: true,
+                    text: "Choose the token first (t).".into(),
+                });
+            }
+        } else if enter {
+            let expected = label_of(&self.tokens, &s.expected_token(&keyholder));
+            later = Some((
+                keyholder.clone(),
+                format!(
+                    "Generate a new {key_type} key inside token {expected} of {keyholder}? The private key never leaves the token."
+                ),
+                Pending::Generate {
+                    keyholder,
+                    key_type,
+                },
+            ));
+        }
+        later
+    }
+
+    /// Keys at the signing step: sign, skip a keyholder, close signing. The token action to
+    /// confirm once the token is present.
+    fn sign_key(&mut self, k: KeyEvent, need: Need) -> Option<Later> {
+        let Phase::Ceremony(s) = &self.phase else {
+            return None;
+        };
+        let actor = s.step_actor();
+        let step = s.step();
+        let mut later = None;
+        let Need::Sign { pending, meters } = need else {
+            return None;
+        };
+        let met = !meters.is_empty() && meters.values().all(|m| m.verified());
+        match (k.code, pending.first()) {
+            (KeyCode::Char('c'), _) if met => {
+                let waiting = if pending.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {} will not sign.", pending.join(", "))
+                };
+                self.confirm(
+                    format!(
+                        "Close signing: every threshold is met ({}).{waiting}",
+                        meter_summary(&meters)
+                    ),
+                    Pending::Record {
+                        actor,
+                        event: Box::new(Event::SigningClosed { step }),
+                    },
+                );
+                return None;
+            }
+            (KeyCode::Char('c'), _) => {
+                self.message = Some(Message {
+                    error: true,
+                    text: format!(
+                        "Signing cannot close yet: {}. Skip a keyholder whose token is dead (s) and go on with the next one.",
+                        meter_summary(&meters)
+                    ),
+                });
+                return None;
+            }
+            (KeyCode::Char('s'), Some(who)) => {
+                self.text(
+                    format!("Why does {who} not sign? (recorded in the transcript)"),
+                    String::new(),
+                    TextFor::SignSkipReason { who: who.clone() },
+                );
+                return None;
+            }
+            (KeyCode::Enter, _) => {}
+            _ => return None,
+        }
+        match pending.first() {
+            None => self.confirm(
+                "Close signing: every threshold is met?".into(),
+                Pending::Record {
+                    actor,
+                    event: Box::new(Event::SigningClosed { step }),
+                },
+            ),
+            Some(who) => {
+                let who = who.clone();
+                let roles: Vec<String> = s
+                    .engine
+                    .roles_left(&who)
+                    .into_iter()
+                    .map(|(_, r)| r.to_string())
+                    .collect();
+                later = Some((
+                    who.clone(),
+                    format!(
+                        "{who} signs {} (the digests approved in the review) with their token?",
+                        roles.join(" and ")
+                    ),
+                    Pending::Sign { who },
+                ));
+            }
+        }
+        later
     }
 
     /// A key at the review. Paging moves one screen less one line (the screen as drawn on
@@ -2182,24 +2492,15 @@ impl App {
         }
     }
 
+    /// Record `event` by `actor` on the worker thread ([`App::make_and_record`]); `done` is
+    /// said once it is on disk.
     fn record(&mut self, actor: &str, event: Event, done: &str) {
-        let Phase::Ceremony(s) = &mut self.phase else {
-            return;
-        };
-        match s.record(actor, event) {
-            Ok(warnings) if warnings.is_empty() => self.message = Some(ok(done)),
-            Ok(warnings) => {
-                self.message = Some(Message {
-                    error: true,
-                    text: format!(
-                        "Warning (acknowledged in the transcript): {}",
-                        warnings.join("; ")
-                    ),
-                })
-            }
-            Err(e) => self.message = Some(err(e)),
-        }
-        self.start_sealing_if_done();
+        self.make_and_record(
+            record_name(&event),
+            actor,
+            move |_| Ok(event),
+            (done, |_| {}),
+        );
     }
 
     /// After the current metadata is loaded and recorded without a warning, the message says
@@ -2216,12 +2517,97 @@ impl App {
         }
     }
 
-    fn start_sealing_if_done(&mut self) {
-        let done = matches!(&self.phase, Phase::Ceremony(s) if s.need() == Need::Done);
-        if !done {
+    /// Make the step's event (reading an input from the medium, building the proposal, or
+    /// one made already) and record it by `actor`, in one job on the worker thread
+    /// ([`JobKind::Record`]): a slow medium or disk never freezes the screen, and a ceremony
+    /// whose every step is recorded goes on to the seal there. An event that cannot be made is
+    /// shown as its error (nothing recorded; the room may try again); a record not written as
+    /// [`NotRecorded`], naming the step. `done` is said once it is on disk.
+    fn make_and_record(
+        &mut self,
+        what: String,
+        actor: &str,
+        make: impl FnOnce(&mut Session) -> Result<Event, DriverError> + Send + 'static,
+        (done, then): (&str, fn(&mut App)),
+    ) {
+        let Phase::Ceremony(s) = &self.phase else {
             return;
+        };
+        let step = s.step();
+        let (actor, done) = (actor.to_string(), done.to_string());
+        let abandon = self.abandon.clone();
+        self.submit_kind(
+            (JobKind::Record, what, "the transcript".into()),
+            move |phase| {
+                let Phase::Ceremony(s) = phase else {
+                    return Err(Stopped::Failed(moved_on()));
+                };
+                let event = make(s).map_err(Stopped::Failed)?;
+                let what = record_name(&event);
+                let warnings = abandon
+                    .check(&what)
+                    .and_then(|()| s.record(&actor, event))
+                    .map_err(|e| Stopped::not_recorded(&step, what, e))?;
+                Ok((warnings, phase.seal_if_done()))
+            },
+            move |app, result| match result {
+                Ok((warnings, errors)) => {
+                    app.after_record(&done, &warnings, errors);
+                    then(app);
+                }
+                Err(stopped) => {
+                    app.stopped(stopped);
+                }
+            },
+        );
+    }
+
+    /// A record is on disk (and the ceremony at the seal if that was its last step): `done`
+    /// or the warnings it raised, then any error met going on to the seal.
+    fn after_record(&mut self, done: &str, warnings: &[String], errors: Vec<DriverError>) {
+        self.unrecorded = None;
+        self.recorded(done, warnings);
+        if let Some(e) = errors.into_iter().last() {
+            self.message = Some(err(e));
         }
-        if let Phase::Ceremony(s) = std::mem::replace(&mut self.phase, Phase::Gone) {
+    }
+
+    /// A record is on disk: `done`, or the policy warnings it raised (acknowledged in the
+    /// transcript).
+    fn recorded(&mut self, done: &str, warnings: &[String]) {
+        self.message = Some(if warnings.is_empty() {
+            ok(done)
+        } else {
+            Message {
+                error: true,
+                text: format!(
+                    "Warning (acknowledged in the transcript): {}",
+                    warnings.join("; ")
+                ),
+            }
+        });
+    }
+
+    /// A ceremony whose every step is recorded goes on with the seal.
+    fn start_sealing_if_done(&mut self) {
+        if let Some(e) = self.phase.seal_if_done().into_iter().last() {
+            self.message = Some(err(e));
+        }
+    }
+}
+
+impl Phase {
+    /// A ceremony whose every step is recorded becomes the seal (a rerun after an interrupted
+    /// or failed seal: the skips, the seal, its signatures and withdrawals recorded stand).
+    /// Reads the transcript: runs where the ceremony is (the worker, after a record). The
+    /// errors met reading what stands.
+    fn seal_if_done(&mut self) -> Vec<DriverError> {
+        let mut errors = Vec::new();
+        let done = matches!(self, Phase::Ceremony(s) if s.need() == Need::Done);
+        if !done {
+            return errors;
+        }
+        if let Phase::Ceremony(s) = std::mem::replace(self, Phase::Gone) {
             let sealers = s.sealers();
             // Skips recorded before an interruption stand.
             let skipped = s
@@ -2236,7 +2622,7 @@ impl App {
                 Ok(Some((hash, signed))) => (Some(hash), signed),
                 Ok(None) => (None, Vec::new()),
                 Err(e) => {
-                    self.message = Some(err(e));
+                    errors.push(e);
                     (None, Vec::new())
                 }
             };
@@ -2250,7 +2636,7 @@ impl App {
             let withdrawn = match s.seal_withdrawn() {
                 Ok(w) => w,
                 Err(e) => {
-                    self.message = Some(err(e));
+                    errors.push(e);
                     Vec::new()
                 }
             };
@@ -2259,7 +2645,7 @@ impl App {
                 .filter(|w| s.signs_checkpoint(w))
                 .cloned()
                 .collect();
-            self.phase = Phase::Sealing {
+            *self = Phase::Sealing {
                 session: s,
                 sealers,
                 signers: Vec::new(),
@@ -2271,11 +2657,14 @@ impl App {
                 checkpoint,
             };
         }
+        errors
     }
+}
 
+impl App {
     fn run(&mut self, action: Pending) {
         match action {
-            Pending::Quit => self.quit = true,
+            Pending::Quit => self.stop(),
             Pending::Record { actor, event } => {
                 if matches!(*event, Event::ParametersCorrected { .. }) {
                     self.correcting = false;
@@ -2362,9 +2751,8 @@ impl App {
                 if !matches!(self.phase, Phase::Sealing { .. }) {
                     return;
                 }
-                self.submit(
-                    "writing the seal".into(),
-                    "the transcript".into(),
+                self.record_job(
+                    "the seal record".into(),
                     |phase| match phase {
                         Phase::Sealing {
                             session,
@@ -2374,33 +2762,36 @@ impl App {
                         } => session.write_seal(signers).map(|hash| *seal = Some(hash)),
                         _ => Err(moved_on()),
                     },
-                    |app, result| {
-                        app.message = Some(match result {
-                            Ok(()) => ok(
-                                "The seal is written: each keyholder checks its hash on screen and signs it in turn.",
-                            ),
-                            Err(e) => err(e),
-                        });
+                    |app, ()| {
+                        app.message = Some(ok(
+                            "The seal is written: each keyholder checks its hash on screen and signs it in turn.",
+                        ));
                     },
                 );
             }
             Pending::SealSignNow { who } => self.sign_seal(&who),
             Pending::WithdrawSealer { who, reason } => self.withdraw_sealer(&who, &reason),
             Pending::SkipSealer { who, reason } => {
-                if let Phase::Sealing {
-                    session, skipped, ..
-                } = &mut self.phase
-                {
-                    match session.skip_sealer(&who, &reason) {
-                        Ok(()) => {
-                            skipped.push(who.clone());
-                            self.message = Some(ok(format!(
-                                "{who} does not sign the seal: recorded in the transcript."
-                            )));
-                        }
-                        Err(e) => self.message = Some(err(e)),
-                    }
+                if !matches!(self.phase, Phase::Sealing { .. }) {
+                    return;
                 }
+                self.record_job(
+                    "the seal-skipped record".into(),
+                    move |phase| match phase {
+                        Phase::Sealing {
+                            session, skipped, ..
+                        } => session.skip_sealer(&who, &reason).map(|()| {
+                            skipped.push(who.clone());
+                            who
+                        }),
+                        _ => Err(moved_on()),
+                    },
+                    |app, who| {
+                        app.message = Some(ok(format!(
+                            "{who} does not sign the seal: recorded in the transcript."
+                        )));
+                    },
+                );
             }
             Pending::Export { medium } => {
                 let Phase::Ceremony(s) = &self.phase else {
@@ -2415,21 +2806,33 @@ impl App {
                     Some(m) => format!("the medium {}", m.display()),
                     None => "the workspace's export folder".into(),
                 };
+                let step = s.step();
+                // The files are written, read back, and the export recorded, in one job.
+                let abandon = self.abandon.clone();
                 self.submit(
                     format!("writing {count} file{plural} and SHA256SUMS, reading them back"),
                     on,
-                    move |phase| match phase {
-                        Phase::Ceremony(s) => s.export_event(&files, medium.as_deref()),
-                        _ => Err(moved_on()),
+                    move |phase| {
+                        let Phase::Ceremony(s) = phase else {
+                            return Err(Stopped::Failed(moved_on()));
+                        };
+                        let (ev, reports) = s
+                            .export_event(&files, medium.as_deref())
+                            .map_err(Stopped::Failed)?;
+                        let what = record_name(&ev);
+                        let warnings = abandon
+                            .check(&what)
+                            .and_then(|()| s.record("administrator", ev))
+                            .map_err(|e| Stopped::not_recorded(&step, what, e))?;
+                        let errors = phase.seal_if_done();
+                        Ok((reports, warnings, errors))
                     },
                     move |app, result| match result {
-                        Ok((ev, reports)) => {
+                        Ok((reports, warnings, errors)) => {
                             let safe = reports.iter().all(|r| r.safe_to_remove);
                             let dirs: Vec<&Path> =
                                 reports.iter().map(|r| r.dir.as_path()).collect();
-                            app.record(
-                                "administrator",
-                                ev,
+                            app.after_record(
                                 &format!(
                                     "{count} file{plural} and SHA256SUMS written to {}, read back and compared{}",
                                     export_places(&dirs),
@@ -2439,14 +2842,18 @@ impl App {
                                         "."
                                     }
                                 ),
+                                &warnings,
+                                errors,
                             );
                         }
-                        Err(e) => app.message = Some(err(e)),
+                        Err(stopped) => {
+                            app.stopped(stopped);
+                        }
                     },
                 );
             }
             Pending::Exception { witness, text } => {
-                let Phase::Ceremony(s) = &mut self.phase else {
+                let Phase::Ceremony(s) = &self.phase else {
                     self.message = Some(Message {
                         error: true,
                         text: "The ceremony is sealed; exceptions go on the paper form.".into(),
@@ -2458,10 +2865,8 @@ impl App {
                     witness: witness.clone(),
                     text,
                 };
-                match s.record(&witness, ev) {
-                    Ok(_) => self.message = Some(ok(format!("Exception by {witness} recorded."))),
-                    Err(e) => self.message = Some(err(e)),
-                }
+                let done = format!("Exception by {witness} recorded.");
+                self.record(&witness, ev, &done);
             }
         }
     }
@@ -2497,12 +2902,15 @@ impl App {
                 }
                 let retry_label = format!("{keyholder}: PIN of token {expected} (try again)");
                 let (kh, kt) = (keyholder.clone(), key_type.clone());
+                let abandon = self.abandon.clone();
                 self.submit(
                     format!("generating the {key_type} key of {keyholder}"),
                     format!("token {expected}"),
                     move |phase| match phase {
-                        Phase::Ceremony(s) => s.generate_key_event(&kh, &kt, Some(&pin), None),
-                        _ => Err(moved_on()),
+                        Phase::Ceremony(s) => {
+                            generate_and_record(s, &kh, &kt, &pin, None, &abandon)
+                        }
+                        _ => Err(Stopped::Failed(moved_on())),
                     },
                     move |app, result| {
                         if let Some(DriverError::WrongPin(_)) =
@@ -2527,18 +2935,21 @@ impl App {
                 };
                 let expected = label_of(&self.tokens, &s.expected_token(&keyholder));
                 let slot = s.plan.piv_slot_for(&keyholder);
+                let abandon = self.abandon.clone();
                 self.submit(
                     format!("generating the {key_type} key of {keyholder} in PIV slot {slot}"),
                     format!("token {expected}"),
                     move |phase| {
                         let result = match phase {
-                            Phase::Ceremony(s) => s.generate_key_event(
+                            Phase::Ceremony(s) => generate_and_record(
+                                s,
                                 &keyholder,
                                 &key_type,
-                                Some(&held.0),
+                                &held.0,
                                 Some(&pin),
+                                &abandon,
                             ),
-                            _ => Err(moved_on()),
+                            _ => Err(Stopped::Failed(moved_on())),
                         };
                         drop(pin);
                         // The PIN comes back (still in its buffer) for a management key
@@ -2582,12 +2993,13 @@ impl App {
                 }
                 let retry_label = format!("{who}: PIN of token {name} (try again)");
                 let signer = who.clone();
+                let abandon = self.abandon.clone();
                 self.submit(
                     format!("signing as {who}"),
                     format!("token {name}"),
                     move |phase| match phase {
-                        Phase::Ceremony(s) => sign_with_one_token(s, &signer, &pin),
-                        _ => (Vec::new(), Some(moved_on())),
+                        Phase::Ceremony(s) => sign_with_one_token(s, &signer, &pin, &abandon),
+                        _ => (Vec::new(), Some(Stopped::Failed(moved_on()))),
                     },
                     move |app, (signed, failure)| {
                         let left = app
@@ -2612,9 +3024,9 @@ impl App {
                                     next_key.short()
                                 )));
                             }
-                            (Some(e), _) => {
-                                let wrong_pin = matches!(e, DriverError::WrongPin(_));
-                                app.message = Some(err(e));
+                            (Some(stopped), _) => {
+                                let wrong_pin =
+                                    matches!(app.stopped(stopped), Some(DriverError::WrongPin(_)));
                                 if wrong_pin && signed.is_empty() {
                                     app.pin(retry_label, PinFor::Sign { who });
                                 }
@@ -2677,58 +3089,39 @@ impl App {
         }
     }
 
-    /// Record a generated key (`None`: recorded, the message says so, naming the PIV slot
-    /// `slot` it went into on a YubiKey) or show why not (the error, returned for the caller
-    /// to decide whether to ask again).
+    /// Show a generated key recorded (`None`: the message says so, naming the PIV slot `slot`
+    /// it went into on a YubiKey) or why not (the token's error is returned for the caller to
+    /// decide whether to ask again).
     fn generated(
         &mut self,
         keyholder: &str,
-        result: Result<Event, DriverError>,
+        result: Result<KeyRecorded, Stopped>,
         slot: Option<crate::signer::pkcs11::PivSlot>,
     ) -> Option<DriverError> {
-        match result {
-            Ok(ev) => {
-                let advisory = crate::transcript::display::advisory_warning(&ev)
-                    .map(|w| format!(". {w}"))
-                    .unwrap_or_default();
-                // What an interrupted generation left and the driver removed first: reported
-                // here, recorded with the key.
-                let found = self
-                    .session()
-                    .map(Session::pending_notes)
-                    .unwrap_or_default();
-                self.record(keyholder, ev, "");
-                if !self.message.as_ref().is_some_and(|m| m.error) {
-                    let id = self
-                        .session()
-                        .and_then(|s| {
-                            s.engine.generated_keys().last().map(|(w, _, k)| {
-                                crate::ceremony::engine::owned_key(k, w).key_id().0
-                            })
-                        })
-                        .unwrap_or_default();
-                    let place = slot.map_or_else(
-                        || "in the token".to_string(),
-                        |s| format!("in PIV slot {s} of the token"),
-                    );
-                    let before = found
-                        .iter()
-                        .map(|f| format!(". First {f} (recorded)"))
-                        .collect::<String>();
-                    self.message = Some(ok(format!(
-                        "Key of {keyholder} generated {place}, self-test passed: key id {id}{before}{advisory}"
-                    )));
-                }
-                None
-            }
-            Err(e) => {
-                self.message = Some(Message {
-                    error: true,
-                    text: e.to_string(),
-                });
-                Some(e)
-            }
+        let key = match result {
+            Ok(key) => key,
+            Err(stopped) => return self.stopped(stopped),
+        };
+        self.unrecorded = None;
+        if !key.warnings.is_empty() {
+            self.recorded("", &key.warnings);
+            return None;
         }
+        let place = slot.map_or_else(
+            || "in the token".to_string(),
+            |s| format!("in PIV slot {s} of the token"),
+        );
+        let before = key
+            .found
+            .iter()
+            .map(|f| format!(". First {f} (recorded)"))
+            .collect::<String>();
+        let advisory = key.advisory.map(|w| format!(". {w}")).unwrap_or_default();
+        self.message = Some(ok(format!(
+            "Key of {keyholder} generated {place}, self-test passed: key id {}{before}{advisory}",
+            key.id
+        )));
+        None
     }
 
     fn with_text(&mut self, purpose: TextFor, value: String) {
@@ -2888,21 +3281,16 @@ impl App {
             };
             return;
         };
-        // The workspace: as given, else on the chosen removable medium.
+        // The workspace: as given, else a folder on the chosen removable medium (made on the
+        // worker thread with the opening: a slow medium never freezes the screen).
         let chosen = match &ws {
-            Some(w) => Ok(w.clone()),
+            Some(w) => Ok((w.dir.clone(), false)),
             None => match self.media.get(self.medium) {
                 None => Err("Insert the removable medium that will hold the workspace (transcript and export); it is listed here once mounted.".to_string()),
-                Some(m) => {
-                    let dir = m.mount_point.join("conclave");
-                    std::fs::create_dir_all(&dir)
-                        .and_then(|()| dir.canonicalize())
-                        .map(|dir| Workspace { dir })
-                        .map_err(|e| format!("{}: {e}", dir.display()))
-                }
+                Some(m) => Ok((m.mount_point.join("conclave"), true)),
             },
         };
-        let workspace = match chosen {
+        let (workspace, make) = match chosen {
             Ok(w) => w,
             Err(text) => {
                 self.message = Some(Message { error: true, text });
@@ -2948,7 +3336,17 @@ impl App {
         self.submit(
             format!("opening the ceremony {name}"),
             "the tokens' PKCS#11 module".into(),
-            move |_| Session::open(&workspace, &name, text, &opened_from, Some(plan_copy)),
+            move |_| {
+                let workspace = if make {
+                    std::fs::create_dir_all(&workspace)
+                        .and_then(|()| workspace.canonicalize())
+                        .map(|dir| Workspace { dir })
+                        .map_err(|e| DriverError::Io(format!("{}: {e}", workspace.display())))?
+                } else {
+                    Workspace { dir: workspace }
+                };
+                Session::open(&workspace, &name, text, &opened_from, Some(plan_copy))
+            },
             |app, opened| match opened {
                 Ok(opened) => app.show_opened(opened, false),
                 Err(e) => app.message = Some(err(e)),
@@ -2959,35 +3357,43 @@ impl App {
     /// Withdraw `who` from the written seal: recorded, a new seal written; those who signed the
     /// superseded seal sign the new one.
     fn withdraw_sealer(&mut self, who: &str, reason: &str) {
-        let Phase::Sealing {
-            session,
-            signers,
-            seal,
-            sealed,
-            withdrawn,
-            earlier,
-            ..
-        } = &mut self.phase
-        else {
+        if !matches!(self.phase, Phase::Sealing { .. }) {
             return;
-        };
-        let key = signers
-            .iter()
-            .find(|(w, _)| w == who)
-            .map(|(_, s)| s.key_id());
-        match session.withdraw_sealer(who, key, reason) {
-            Ok(hash) => {
+        }
+        let (who, reason) = (who.to_string(), reason.to_string());
+        self.record_job(
+            "the seal-withdrawal record and the new seal".into(),
+            move |phase| {
+                let Phase::Sealing {
+                    session,
+                    signers,
+                    seal,
+                    sealed,
+                    withdrawn,
+                    earlier,
+                    ..
+                } = phase
+                else {
+                    return Err(moved_on());
+                };
+                let key = signers
+                    .iter()
+                    .find(|(w, _)| *w == who)
+                    .map(|(_, s)| s.key_id());
+                let hash = session.withdraw_sealer(&who, key, &reason)?;
                 *seal = Some(hash);
                 sealed.clear();
                 earlier.clear();
-                signers.retain(|(w, _)| w != who);
-                withdrawn.push((who.to_string(), reason.to_string()));
-                self.message = Some(ok(format!(
+                signers.retain(|(w, _)| *w != who);
+                withdrawn.push((who.clone(), reason));
+                Ok(who)
+            },
+            |app, who| {
+                app.message = Some(ok(format!(
                     "{who} is withdrawn from the seal (recorded). A new seal lists the others: each checks its hash and signs it."
                 )));
-            }
-            Err(e) => self.message = Some(err(e)),
-        }
+            },
+        );
     }
 
     /// `who` (logged in) signs the written seal (on the worker thread).
@@ -3171,7 +3577,6 @@ impl App {
                 value: buf.clone(),
             },
         };
-        let key = |k: &str, w: &str| (k.to_string(), w.to_string());
         if let Some(q) = &self.qr {
             v.qr = Some(QrOverlay {
                 lines: q.lines.clone(),
@@ -3186,490 +3591,24 @@ impl App {
         }
         match &self.phase {
             Phase::Gone => {}
-            Phase::Choose { scripts, ws, .. } => {
-                let workspace = match ws {
-                    Some(w) => w.dir.display().to_string(),
-                    None => match self.media.get(self.medium) {
-                        Some(m) => format!(
-                            "{}/conclave on {} (w: another medium)",
-                            m.mount_point.display(),
-                            describe_medium(m).split(" at ").next().unwrap_or_default()
-                        ),
-                        None => "insert the removable medium for the workspace".to_string(),
-                    },
-                };
-                v.ceremony = "choose a ceremony".into();
-                v.progress = "start".into();
-                v.actor = "administrator".into();
-                v.title = "Ceremony".into();
-                v.screen = Screen::Choose {
-                    scripts: scripts
-                        .iter()
-                        .map(|(n, t, p, _)| (n.clone(), t.clone(), p.clone()))
-                        .collect(),
-                    selected: self.selected,
-                    workspace,
-                };
-                v.keys = vec![
-                    key("↑↓", "choose"),
-                    key("Enter", "open"),
-                    key("Ctrl-C", "quit"),
-                ];
-            }
+            Phase::Choose { scripts, ws, .. } => self.choose_view(&mut v, scripts, ws),
             Phase::Summary {
                 report,
                 checks,
                 failed,
-            } => {
-                v.ceremony = report
-                    .transcript
-                    .file_name()
-                    .map(|n| {
-                        n.to_string_lossy()
-                            .trim_end_matches(".transcript.jsonl")
-                            .to_string()
-                    })
-                    .unwrap_or_default();
-                v.actor = "everyone".into();
-                if failed.is_empty() {
-                    v.progress = "complete".into();
-                    v.title = "Sealed: the ceremony is complete".into();
-                } else {
-                    v.progress = "check FAILED".into();
-                    v.title = "Sealed, but a check FAILED: the ceremony is NOT complete".into();
-                }
-                let seal = hex::decode(&report.seal).unwrap_or_default();
-                let qr = QrMatrix::encode(&report.seal, 0)
-                    .map(|m| m.to_terminal(1).lines().map(str::to_string).collect())
-                    .unwrap_or_default();
-                let mut lines = checks.clone();
-                lines.push(String::new());
-                lines.push(format!("Exported to {}:", report.export_dir.display()));
-                lines.push(format!("  {}", report.exported.join(", ")));
-                lines.push(format!("Transcript: {}", report.transcript.display()));
-                v.screen = Screen::Summary {
-                    seal_hex: hex_groups(&seal),
-                    seal_words: pgp_words(&seal).join(" "),
-                    seal_qr: qr,
-                    lines,
-                };
-                v.keys = vec![key("r", "exported files as QR codes"), key("q", "quit")];
-            }
-            Phase::Sealing {
-                session,
-                sealers,
-                signers,
-                skipped,
-                seal,
-                sealed,
-                withdrawn,
-                earlier,
-                checkpoint,
-            } => {
-                header(&mut v, session);
-                v.title = "Seal signatures".into();
-                let hash: Vec<DigestRow> = seal.iter().map(|h| seal_row(h)).collect();
-                v.instructions = if seal.is_none() {
-                    "Each keyholder logs in to their token (or is skipped); then the seal is written and its hash shown before anyone signs.".into()
-                } else {
-                    "The seal is written: each keyholder checks its hash and signs it with their token, in turn.".into()
-                };
-                let next = self.phase.next_sealer();
-                let rows: Vec<SignerRow> = sealers
-                    .iter()
-                    .map(|w| {
-                        let logged_in = signers.iter().any(|(s, _)| s == w);
-                        let signed = sealed.contains(w);
-                        let status = if earlier.contains(w) {
-                            let then = "signed the seal before the interruption";
-                            if logged_in {
-                                format!("{then}; logged in for the key-event log")
-                            } else if skipped.contains(w) {
-                                format!("{then}; does not sign the key-event log")
-                            } else if checkpoint.contains(w) {
-                                format!("{then}; logs in for the key-event log")
-                            } else if session.key_log_expected() {
-                                format!(
-                                    "{then}; holds no current root key: not asked for the key-event log"
-                                )
-                            } else {
-                                then.into()
-                            }
-                        } else if signed {
-                            "signed the seal".into()
-                        } else if let Some((_, why)) = withdrawn.iter().find(|(k, _)| k == w) {
-                            format!("withdrawn from the seal (recorded): {why}")
-                        } else if skipped.contains(w) {
-                            match session.engine.seal_skipped().iter().find(|(k, _)| k == w) {
-                                Some((_, why)) => format!("skipped (recorded): {why}"),
-                                None => "skipped: does not sign the seal".into(),
-                            }
-                        } else if seal.is_some() {
-                            "to sign the seal".into()
-                        } else if logged_in {
-                            "logged in: signs once the seal is written".into()
-                        } else {
-                            "to log in for the seal".into()
-                        };
-                        SignerRow {
-                            keyholder: w.clone(),
-                            status,
-                            done: signed || (seal.is_none() && logged_in),
-                        }
-                    })
-                    .collect();
-                match next {
-                    Some(who) => {
-                        let expected = match &self.sealing {
-                            Some((w, Some(t))) if w == who => t.serial.clone(),
-                            _ => session.expected_token(who),
-                        };
-                        let (status, present) = token_status(&self.tokens, &expected, who);
-                        let expected = present
-                            .iter()
-                            .find(|r| r.expected)
-                            .map_or(expected, |r| r.label.clone());
-                        let written = seal.is_some();
-                        let login_only = earlier.contains(who);
-                        v.screen = Screen::Token {
-                            keyholder: who.clone(),
-                            purpose: if login_only {
-                                "log in to sign the key-event log (the seal is signed)".into()
-                            } else if written {
-                                "check the seal hash, then sign the seal".into()
-                            } else {
-                                "log in for the seal (nothing is signed yet)".into()
-                            },
-                            expected,
-                            present,
-                            status,
-                            meters: Vec::new(),
-                            signers: rows,
-                            digests: hash,
-                        };
-                        v.keys = if login_only {
-                            vec![
-                                key("Enter", "log in"),
-                                key("s", "skip this keyholder"),
-                                key("?", "help"),
-                            ]
-                        } else if written {
-                            vec![
-                                key("Enter", "sign the seal"),
-                                key("w", "withdraw this keyholder"),
-                                key("?", "help"),
-                            ]
-                        } else {
-                            vec![
-                                key("Enter", "log in"),
-                                key("s", "skip this keyholder"),
-                                key("?", "help"),
-                            ]
-                        };
-                    }
-                    None => {
-                        v.screen = Screen::Seal {
-                            artifacts: session
-                                .engine
-                                .export_files()
-                                .into_iter()
-                                .map(|(n, _)| n)
-                                .collect(),
-                            hash,
-                        };
-                        if seal.is_none() {
-                            v.instructions = "Every keyholder has answered: write the seal, listing those logged in as its signers.".into();
-                            v.keys = vec![key("Enter", "write the seal"), key("?", "help")];
-                        } else {
-                            v.instructions = "Every listed keyholder has signed the seal: finish (key-event log, transcript export, checks).".into();
-                            v.keys = vec![key("Enter", "finish"), key("?", "help")];
-                        }
-                    }
-                }
-            }
-            Phase::Ceremony(s) => {
-                header(&mut v, s);
-                let need = s.need();
-                let enter = |what: &str| key("Enter", what);
-                let common = [key("?", "help"), key("!", "exception")];
-                v.screen = match need {
-                    Need::Done => Screen::Blank,
-                    Need::Parameters => {
-                        v.title = "Parameters".into();
-                        v.instructions = "The administrator reads each parameter aloud; the room agrees before they are recorded.".into();
-                        v.progress = "before step 1".into();
-                        v.keys = vec![key("↑↓", "select"), key("e", "edit"), enter("record")];
-                        self.parameter_screen(s)
-                    }
-                    Need::Acknowledge {
-                        prompt,
-                        record_text,
-                    } => {
-                        v.keys = if record_text {
-                            vec![key("e", "type"), enter("confirm")]
-                        } else {
-                            vec![enter("confirm")]
-                        };
-                        // The first step asks to read the purpose aloud: it is on screen
-                        // (the welcome that showed it is gone, or never shown on a resume).
-                        let prompt = match s.script.steps.first() {
-                            Some(first) if first.id == s.step() => format!(
-                                "Purpose, read aloud: {}\n\n{prompt}",
-                                s.script
-                                    .purpose
-                                    .split_whitespace()
-                                    .collect::<Vec<_>>()
-                                    .join(" ")
-                            ),
-                            _ => prompt,
-                        };
-                        Screen::Acknowledge {
-                            prompt,
-                            record_text,
-                            text: self.ack_text.clone(),
-                        }
-                    }
-                    Need::AirgapCheck => {
-                        v.keys = vec![enter("record the check")];
-                        match s.airgap_event() {
-                            Event::AirgapChecked {
-                                interfaces, radios, ..
-                            } => Screen::Airgap { interfaces, radios },
-                            _ => Screen::Blank,
-                        }
-                    }
-                    Need::ClockConfirm => {
-                        v.keys = vec![key("e", "type the reference time"), enter("confirm")];
-                        Screen::Clock {
-                            now: s.machine_time(),
-                            reference: self.reference_text.clone(),
-                        }
-                    }
-                    Need::RollCall {
-                        keyholders,
-                        witnesses,
-                    } => {
-                        v.keys = vec![key("↑↓", "select"), key("e", "edit"), enter("record")];
-                        Screen::RollCall {
-                            fields: self.roll.clone(),
-                            selected: self.selected,
-                            min_keyholders: keyholders,
-                            min_witnesses: witnesses,
-                        }
-                    }
-                    Need::LoadMetadata => {
-                        v.keys = vec![enter("load")];
-                        Screen::Load { what: "The current root and targets metadata (root chain verified from the first root).".into(), source: s.ws.export().display().to_string(), keys: Vec::new() }
-                    }
-                    Need::ImportRequests => {
-                        v.keys = vec![enter("import")];
-                        Screen::Load {
-                            what: "Developers' key requests (one JSON file per project).".into(),
-                            source: s.ws.input().join("requests").display().to_string(),
-                            keys: Vec::new(),
-                        }
-                    }
-                    Need::ImportTargets => {
-                        v.keys = vec![enter("import")];
-                        Screen::Load {
-                            what: "Target files to publish: the manifest (path, action, custom) and the files it names.".into(),
-                            source: s.ws.input().join(crate::ceremony::publish::MANIFEST_FILE).display().to_string(),
-                            keys: Vec::new(),
-                        }
-                    }
-                    Need::ImportLayout { file } => {
-                        v.keys = vec![enter("import")];
-                        Screen::Load {
-                            what: "The in-toto layout to sign (unsigned; a metablock or a DSSE envelope).".into(),
-                            source: s.ws.input().join(file).display().to_string(),
-                            keys: Vec::new(),
-                        }
-                    }
-                    Need::ImportEvent { event, known_good } => {
-                        v.keys = vec![enter("import and review")];
-                        Screen::Load {
-                            what: format!(
-                                "A tuf-on-ci signing event ({event}/) and the known-good metadata ({known_good}/): the known-good root chain is verified and tuf-on-ci's CI rules are checked before any PIN."
-                            ),
-                            source: s.ws.input().display().to_string(),
-                            keys: Vec::new(),
-                        }
-                    }
-                    Need::ImportPending { file, trusted_root } => {
-                        v.keys = vec![enter("import and review")];
-                        Screen::Load {
-                            what: format!(
-                                "RSTUF's pending file (GET /api/v1/metadata/sign/) and the root this appliance trusts ({trusted_root}, confirmed by parameter {}): the pending file's trusted_root must be that root or its next version signed by it; the pending root is reviewed against it, and refused before any PIN when it cannot become a valid update.",
-                                crate::ceremony::engine::TRUSTED_ROOT_SHA256
-                            ),
-                            source: s.ws.input().join(file).display().to_string(),
-                            keys: Vec::new(),
-                        }
-                    }
-                    Need::ImportKeys { roles } => {
-                        v.keys = vec![enter("confirm and record")];
-                        Screen::Load {
-                            what: format!("Public keys of the online roles: {}.", roles.join(", ")),
-                            source: s.ws.input().display().to_string(),
-                            keys: s.online_key_ids(),
-                        }
-                    }
-                    Need::GenerateKey {
-                        keyholder,
-                        key_type,
-                    } => {
-                        let expected = s.expected_token(&keyholder);
-                        let (status, present) = token_status(&self.tokens, &expected, &keyholder);
-                        // Shown by its label once the expected token (label or serial) is there.
-                        let expected = present
-                            .iter()
-                            .find(|r| r.expected)
-                            .map_or(expected, |r| r.label.clone());
-                        v.keys = vec![
-                            enter("generate the key"),
-                            key("t", "choose another token"),
-                            key("a", "assign it"),
-                        ];
-                        Screen::Token {
-                            keyholder,
-                            purpose: format!("generate a key of type {key_type} inside the token"),
-                            expected,
-                            present,
-                            status,
-                            meters: Vec::new(),
-                            signers: Vec::new(),
-                            digests: Vec::new(),
-                        }
-                    }
-                    Need::Propose => {
-                        v.keys = vec![enter("build the proposal")];
-                        Screen::Propose
-                    }
-                    Need::Review { digests } => {
-                        let review = self.review(&s.engine);
-                        let (lines, pane) = match &review.summary {
-                            None => (review.lines.clone(), ReviewPane::Changes),
-                            Some(_) if self.review_list => {
-                                (review.lines.clone(), ReviewPane::FullList)
-                            }
-                            Some(summary) => (
-                                summary.clone(),
-                                ReviewPane::Summary {
-                                    confirmed: self.request_set_confirmed,
-                                },
-                            ),
-                        };
-                        v.keys = match pane {
-                            ReviewPane::Changes => {
-                                vec![key("↑↓ PgUp PgDn", "scroll"), enter("approve")]
-                            }
-                            ReviewPane::Summary { .. } => vec![
-                                key("↑↓ PgDn", "scroll"),
-                                key("l", "full list"),
-                                key("d", "digest matches"),
-                                enter("approve"),
-                            ],
-                            ReviewPane::FullList => vec![
-                                key("↑↓ PgDn Home End", "scroll"),
-                                key("/ n", "find"),
-                                key("l", "summary"),
-                            ],
-                        };
-                        Screen::Review {
-                            lines,
-                            digests: digest_rows(s, &digests),
-                            scroll: self.scroll,
-                            pane,
-                        }
-                    }
-                    Need::Sign { pending, meters } => {
-                        let met = !meters.is_empty() && meters.values().all(|m| m.verified());
-                        let meters = meter_rows(s, &meters);
-                        let signers = signer_rows(s);
-                        match pending.first() {
-                            None => {
-                                v.keys = vec![enter("close signing")];
-                                Screen::SigningDone { meters, signers }
-                            }
-                            Some(who) if met => {
-                                v.keys = vec![
-                                    enter("sign"),
-                                    key("c", "close signing (thresholds met)"),
-                                    key("s", "skip"),
-                                ];
-                                self.token_screen(s, who, meters, signers)
-                            }
-                            Some(who) => {
-                                v.keys = vec![enter("sign"), key("s", "skip (dead token)")];
-                                self.token_screen(s, who, meters, signers)
-                            }
-                        }
-                    }
-                    Need::Verify => {
-                        v.keys = vec![enter("verify")];
-                        Screen::Verify {
-                            meters: meter_rows(s, &s.engine.meters()),
-                        }
-                    }
-                    Need::Export { files } => {
-                        v.keys = vec![key("↑↓", "destination"), enter("export")];
-                        let mut destinations = vec![format!(
-                            "workspace export folder {}",
-                            s.ws.export().display()
-                        )];
-                        destinations.extend(self.media.iter().map(describe_medium));
-                        Screen::Export {
-                            files: files
-                                .iter()
-                                .map(|(n, b)| {
-                                    use sha2::Digest;
-                                    (n.clone(), b.len(), hex::encode(sha2::Sha256::digest(b)))
-                                })
-                                .collect(),
-                            destinations,
-                            selected: self.selected,
-                        }
-                    }
-                    Need::Seal => {
-                        v.keys = vec![enter("seal")];
-                        Screen::Seal {
-                            artifacts: s
-                                .engine
-                                .export_files()
-                                .into_iter()
-                                .map(|(n, _)| n)
-                                .collect(),
-                            hash: Vec::new(),
-                        }
-                    }
-                };
-                v.keys.extend(common);
-                if self.correcting {
-                    v.title = "Correct the parameters".into();
-                    v.instructions = format!(
-                        "No key is generated yet: a recorded value can be corrected (the correction is recorded in the transcript). Esc goes back to step {}.",
-                        s.step()
-                    );
-                    v.keys = vec![
-                        key("↑↓", "select"),
-                        key("e", "edit"),
-                        key("Enter", "record the correction"),
-                        key("Esc", "back"),
-                    ];
-                    v.screen = self.parameter_screen(s);
-                } else if s.engine.correction_closed().is_none()
-                    && !matches!(s.need(), Need::Parameters | Need::Done)
-                {
-                    // Before the two keys of every screen (help, exception), so an 80-column
-                    // line keeps it.
-                    let at = v.keys.len().saturating_sub(2);
-                    v.keys.insert(at, key("Esc", "parameters"));
-                }
-            }
+            } => summary_view(&mut v, report, checks, failed),
+            Phase::Sealing { .. } => self.sealing_view(&mut v),
+            Phase::Ceremony(s) => self.ceremony_view(&mut v, s),
         }
         if let Some(w) = &self.welcome {
             v.welcome = Some(w.clone());
             v.keys = vec![key("Enter", "begin"), key("Ctrl-C", "stop")];
+        }
+        // A record the transcript could not take stays on screen over any other result.
+        if let Some(e) = &self.unrecorded
+            && !v.message.as_ref().is_some_and(|m| m.error)
+        {
+            v.message = Some(e.message());
         }
         // What the tokens are waited for: over the message once the wait is noticeable.
         let waited = self
@@ -3682,6 +3621,553 @@ impl App {
             v.message = Some(ok(note));
         }
         v
+    }
+
+    /// The script choice (`conclave tui` without `--script`).
+    fn choose_view(
+        &self,
+        v: &mut ViewState,
+        scripts: &[(String, String, String, &'static str)],
+        ws: &Option<Workspace>,
+    ) {
+        let workspace = match ws {
+            Some(w) => w.dir.display().to_string(),
+            None => match self.media.get(self.medium) {
+                Some(m) => format!(
+                    "{}/conclave on {} (w: another medium)",
+                    m.mount_point.display(),
+                    describe_medium(m).split(" at ").next().unwrap_or_default()
+                ),
+                None => "insert the removable medium for the workspace".to_string(),
+            },
+        };
+        v.ceremony = "choose a ceremony".into();
+        v.progress = "start".into();
+        v.actor = "administrator".into();
+        v.title = "Ceremony".into();
+        v.screen = Screen::Choose {
+            scripts: scripts
+                .iter()
+                .map(|(n, t, p, _)| (n.clone(), t.clone(), p.clone()))
+                .collect(),
+            selected: self.selected,
+            workspace,
+        };
+        v.keys = vec![
+            key("↑↓", "choose"),
+            key("Enter", "open"),
+            key("Ctrl-C", "quit"),
+        ];
+    }
+
+    /// The seal: each keyholder logs in (or is skipped), the seal is written, each signs it.
+    fn sealing_view(&self, v: &mut ViewState) {
+        let Phase::Sealing {
+            session,
+            sealers,
+            signers,
+            skipped,
+            seal,
+            sealed,
+            withdrawn,
+            earlier,
+            checkpoint,
+        } = &self.phase
+        else {
+            return;
+        };
+        v.title = "Seal signatures".into();
+        let hash: Vec<DigestRow> = seal.iter().map(|h| seal_row(h)).collect();
+        v.instructions = if seal.is_none() {
+            "Each keyholder logs in to their token (or is skipped); then the seal is written and its hash shown before anyone signs.".into()
+        } else {
+            "The seal is written: each keyholder checks its hash and signs it with their token, in turn.".into()
+        };
+        let next = self.phase.next_sealer();
+        let rows: Vec<SignerRow> = sealers
+            .iter()
+            .map(|w| {
+                let logged_in = signers.iter().any(|(s, _)| s == w);
+                let signed = sealed.contains(w);
+                let status = if earlier.contains(w) {
+                    let then = "signed the seal before the interruption";
+                    if logged_in {
+                        format!("{then}; logged in for the key-event log")
+                    } else if skipped.contains(w) {
+                        format!("{then}; does not sign the key-event log")
+                    } else if checkpoint.contains(w) {
+                        format!("{then}; logs in for the key-event log")
+                    } else if session.key_log_expected() {
+                        format!(
+                            "{then}; holds no current root key: not asked for the key-event log"
+                        )
+                    } else {
+                        then.into()
+                    }
+                } else if signed {
+                    "signed the seal".into()
+                } else if let Some((_, why)) = withdrawn.iter().find(|(k, _)| k == w) {
+                    format!("withdrawn from the seal (recorded): {why}")
+                } else if skipped.contains(w) {
+                    match session.engine.seal_skipped().iter().find(|(k, _)| k == w) {
+                        Some((_, why)) => format!("skipped (recorded): {why}"),
+                        None => "skipped: does not sign the seal".into(),
+                    }
+                } else if seal.is_some() {
+                    "to sign the seal".into()
+                } else if logged_in {
+                    "logged in: signs once the seal is written".into()
+                } else {
+                    "to log in for the seal".into()
+                };
+                SignerRow {
+                    keyholder: w.clone(),
+                    status,
+                    done: signed || (seal.is_none() && logged_in),
+                }
+            })
+            .collect();
+        match next {
+            Some(who) => {
+                let expected = match &self.sealing {
+                    Some((w, Some(t))) if w == who => t.serial.clone(),
+                    _ => session.expected_token(who),
+                };
+                let (status, present) = token_status(&self.tokens, &expected, who);
+                let expected = present
+                    .iter()
+                    .find(|r| r.expected)
+                    .map_or(expected, |r| r.label.clone());
+                let written = seal.is_some();
+                let login_only = earlier.contains(who);
+                v.screen = Screen::Token {
+                    keyholder: who.clone(),
+                    purpose: if login_only {
+                        "log in to sign the key-event log (the seal is signed)".into()
+                    } else if written {
+                        "check the seal hash, then sign the seal".into()
+                    } else {
+                        "log in for the seal (nothing is signed yet)".into()
+                    },
+                    expected,
+                    present,
+                    status,
+                    meters: Vec::new(),
+                    signers: rows,
+                    digests: hash,
+                };
+                v.keys = if login_only {
+                    vec![
+                        key("Enter", "log in"),
+                        key("s", "skip this keyholder"),
+                        key("?", "help"),
+                    ]
+                } else if written {
+                    vec![
+                        key("Enter", "sign the seal"),
+                        key("w", "withdraw this keyholder"),
+                        key("?", "help"),
+                    ]
+                } else {
+                    vec![
+                        key("Enter", "log in"),
+                        key("s", "skip this keyholder"),
+                        key("?", "help"),
+                    ]
+                };
+            }
+            None => {
+                v.screen = Screen::Seal {
+                    artifacts: session
+                        .engine
+                        .export_files()
+                        .into_iter()
+                        .map(|(n, _)| n)
+                        .collect(),
+                    hash,
+                };
+                if seal.is_none() {
+                    v.instructions = "Every keyholder has answered: write the seal, listing those logged in as its signers.".into();
+                    v.keys = vec![key("Enter", "write the seal"), key("?", "help")];
+                } else {
+                    v.instructions = "Every listed keyholder has signed the seal: finish (key-event log, transcript export, checks).".into();
+                    v.keys = vec![key("Enter", "finish"), key("?", "help")];
+                }
+            }
+        }
+    }
+
+    /// A step of the ceremony: its screen and keys, or the parameter editor opened to correct.
+    fn ceremony_view(&self, v: &mut ViewState, s: &Session) {
+        header(v, s);
+        let common = [key("?", "help"), key("!", "exception")];
+        v.screen = self.need_screen(v, s, s.need());
+        v.keys.extend(common);
+        if self.correcting {
+            v.title = "Correct the parameters".into();
+            v.instructions = format!(
+                "No key is generated yet: a recorded value can be corrected (the correction is recorded in the transcript). Esc goes back to step {}.",
+                s.step()
+            );
+            v.keys = vec![
+                key("↑↓", "select"),
+                key("e", "edit"),
+                key("Enter", "record the correction"),
+                key("Esc", "back"),
+            ];
+            v.screen = self.parameter_screen(s);
+        } else if s.engine.correction_closed().is_none()
+            && !matches!(s.need(), Need::Parameters | Need::Done)
+        {
+            // Before the two keys of every screen (help, exception), so an 80-column
+            // line keeps it.
+            let at = v.keys.len().saturating_sub(2);
+            v.keys.insert(at, key("Esc", "parameters"));
+        }
+    }
+
+    /// The screen of the step waiting for `need`, and its keys.
+    fn need_screen(&self, v: &mut ViewState, s: &Session, need: Need) -> Screen {
+        let enter = |what: &str| key("Enter", what);
+        match need {
+            Need::Done => Screen::Blank,
+            Need::Parameters
+            | Need::Acknowledge { .. }
+            | Need::AirgapCheck
+            | Need::ClockConfirm
+            | Need::RollCall { .. } => self.room_screen(v, s, need),
+            Need::LoadMetadata
+            | Need::ImportRequests
+            | Need::ImportTargets
+            | Need::ImportLayout { .. }
+            | Need::ImportEvent { .. }
+            | Need::ImportPending { .. }
+            | Need::ImportKeys { .. } => input_screen(v, s, need),
+            Need::GenerateKey {
+                keyholder,
+                key_type,
+            } => {
+                let expected = s.expected_token(&keyholder);
+                let (status, present) = token_status(&self.tokens, &expected, &keyholder);
+                // Shown by its label once the expected token (label or serial) is there.
+                let expected = present
+                    .iter()
+                    .find(|r| r.expected)
+                    .map_or(expected, |r| r.label.clone());
+                v.keys = vec![
+                    enter("generate the key"),
+                    key("t", "choose another token"),
+                    key("a", "assign it"),
+                ];
+                Screen::Token {
+                    keyholder,
+                    purpose: format!("generate a key of type {key_type} inside the token"),
+                    expected,
+                    present,
+                    status,
+                    meters: Vec::new(),
+                    signers: Vec::new(),
+                    digests: Vec::new(),
+                }
+            }
+            Need::Propose => {
+                v.keys = vec![enter("build the proposal")];
+                Screen::Propose
+            }
+            Need::Review { digests } => self.review_screen(v, s, &digests),
+            Need::Sign { pending, meters } => self.sign_screen(v, s, &pending, &meters),
+            Need::Verify => {
+                v.keys = vec![enter("verify")];
+                Screen::Verify {
+                    meters: meter_rows(s, &s.engine.meters()),
+                }
+            }
+            Need::Export { files } => {
+                v.keys = vec![key("↑↓", "destination"), enter("export")];
+                let mut destinations = vec![format!(
+                    "workspace export folder {}",
+                    s.ws.export().display()
+                )];
+                destinations.extend(self.media.iter().map(describe_medium));
+                Screen::Export {
+                    files: files
+                        .iter()
+                        .map(|(n, b)| {
+                            use sha2::Digest;
+                            (n.clone(), b.len(), hex::encode(sha2::Sha256::digest(b)))
+                        })
+                        .collect(),
+                    destinations,
+                    selected: self.selected,
+                }
+            }
+            Need::Seal => {
+                v.keys = vec![enter("seal")];
+                Screen::Seal {
+                    artifacts: s
+                        .engine
+                        .export_files()
+                        .into_iter()
+                        .map(|(n, _)| n)
+                        .collect(),
+                    hash: Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// The room's steps: parameters, acknowledgements, air-gap check, clock, roll call.
+    fn room_screen(&self, v: &mut ViewState, s: &Session, need: Need) -> Screen {
+        let enter = |what: &str| key("Enter", what);
+        match need {
+            Need::Parameters => {
+                v.title = "Parameters".into();
+                v.instructions = "The administrator reads each parameter aloud; the room agrees before they are recorded.".into();
+                v.progress = "before step 1".into();
+                v.keys = vec![key("↑↓", "select"), key("e", "edit"), enter("record")];
+                self.parameter_screen(s)
+            }
+            Need::Acknowledge {
+                prompt,
+                record_text,
+            } => {
+                v.keys = if record_text {
+                    vec![key("e", "type"), enter("confirm")]
+                } else {
+                    vec![enter("confirm")]
+                };
+                // The first step asks to read the purpose aloud: it is on screen
+                // (the welcome that showed it is gone, or never shown on a resume).
+                let prompt = match s.script.steps.first() {
+                    Some(first) if first.id == s.step() => format!(
+                        "Purpose, read aloud: {}\n\n{prompt}",
+                        s.script
+                            .purpose
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                    _ => prompt,
+                };
+                Screen::Acknowledge {
+                    prompt,
+                    record_text,
+                    text: self.ack_text.clone(),
+                }
+            }
+            Need::AirgapCheck => {
+                v.keys = vec![enter("record the check")];
+                match s.airgap_event() {
+                    Event::AirgapChecked {
+                        interfaces, radios, ..
+                    } => Screen::Airgap { interfaces, radios },
+                    _ => Screen::Blank,
+                }
+            }
+            Need::ClockConfirm => {
+                v.keys = vec![key("e", "type the reference time"), enter("confirm")];
+                Screen::Clock {
+                    now: s.machine_time(),
+                    reference: self.reference_text.clone(),
+                }
+            }
+            Need::RollCall {
+                keyholders,
+                witnesses,
+            } => {
+                v.keys = vec![key("↑↓", "select"), key("e", "edit"), enter("record")];
+                Screen::RollCall {
+                    fields: self.roll.clone(),
+                    selected: self.selected,
+                    min_keyholders: keyholders,
+                    min_witnesses: witnesses,
+                }
+            }
+            _ => Screen::Blank,
+        }
+    }
+
+    /// The review of the proposal (or its summary and full list), and its keys.
+    fn review_screen(
+        &self,
+        v: &mut ViewState,
+        s: &Session,
+        digests: &BTreeMap<String, String>,
+    ) -> Screen {
+        let enter = |what: &str| key("Enter", what);
+        let review = self.review(&s.engine);
+        let (lines, pane) = match &review.summary {
+            None => (review.lines.clone(), ReviewPane::Changes),
+            Some(_) if self.review_list => (review.lines.clone(), ReviewPane::FullList),
+            Some(summary) => (
+                summary.clone(),
+                ReviewPane::Summary {
+                    confirmed: self.request_set_confirmed,
+                },
+            ),
+        };
+        v.keys = match pane {
+            ReviewPane::Changes => {
+                vec![key("↑↓ PgUp PgDn", "scroll"), enter("approve")]
+            }
+            ReviewPane::Summary { .. } => vec![
+                key("↑↓ PgDn", "scroll"),
+                key("l", "full list"),
+                key("d", "digest matches"),
+                enter("approve"),
+            ],
+            ReviewPane::FullList => vec![
+                key("↑↓ PgDn Home End", "scroll"),
+                key("/ n", "find"),
+                key("l", "summary"),
+            ],
+        };
+        Screen::Review {
+            lines,
+            digests: digest_rows(s, digests),
+            scroll: self.scroll,
+            pane,
+        }
+    }
+
+    /// The signing step: the next keyholder's token, the meters and the signers.
+    fn sign_screen(
+        &self,
+        v: &mut ViewState,
+        s: &Session,
+        pending: &[String],
+        meters: &BTreeMap<String, ThresholdResult>,
+    ) -> Screen {
+        let enter = |what: &str| key("Enter", what);
+        let met = !meters.is_empty() && meters.values().all(|m| m.verified());
+        let meters = meter_rows(s, meters);
+        let signers = signer_rows(s);
+        match pending.first() {
+            None => {
+                v.keys = vec![enter("close signing")];
+                Screen::SigningDone { meters, signers }
+            }
+            Some(who) if met => {
+                v.keys = vec![
+                    enter("sign"),
+                    key("c", "close signing (thresholds met)"),
+                    key("s", "skip"),
+                ];
+                self.token_screen(s, who, meters, signers)
+            }
+            Some(who) => {
+                v.keys = vec![enter("sign"), key("s", "skip (dead token)")];
+                self.token_screen(s, who, meters, signers)
+            }
+        }
+    }
+}
+
+/// A key and what it does, for the key line.
+fn key(k: &str, w: &str) -> (String, String) {
+    (k.to_string(), w.to_string())
+}
+
+/// The summary of a finished ceremony: the seal read aloud, the checks, where it went.
+fn summary_view(v: &mut ViewState, report: &CeremonyReport, checks: &[String], failed: &[String]) {
+    v.ceremony = report
+        .transcript
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .trim_end_matches(".transcript.jsonl")
+                .to_string()
+        })
+        .unwrap_or_default();
+    v.actor = "everyone".into();
+    if failed.is_empty() {
+        v.progress = "complete".into();
+        v.title = "Sealed: the ceremony is complete".into();
+    } else {
+        v.progress = "check FAILED".into();
+        v.title = "Sealed, but a check FAILED: the ceremony is NOT complete".into();
+    }
+    let seal = hex::decode(&report.seal).unwrap_or_default();
+    let qr = QrMatrix::encode(&report.seal, 0)
+        .map(|m| m.to_terminal(1).lines().map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut lines = checks.to_vec();
+    lines.push(String::new());
+    lines.push(format!("Exported to {}:", report.export_dir.display()));
+    lines.push(format!("  {}", report.exported.join(", ")));
+    lines.push(format!("Transcript: {}", report.transcript.display()));
+    v.screen = Screen::Summary {
+        seal_hex: hex_groups(&seal),
+        seal_words: pgp_words(&seal).join(" "),
+        seal_qr: qr,
+        lines,
+    };
+    v.keys = vec![key("r", "exported files as QR codes"), key("q", "quit")];
+}
+
+/// The inputs read from the medium: what is read, from where (and the online keys' ids).
+fn input_screen(v: &mut ViewState, s: &Session, need: Need) -> Screen {
+    let enter = |what: &str| key("Enter", what);
+    match need {
+        Need::LoadMetadata => {
+            v.keys = vec![enter("load")];
+            Screen::Load { what: "The current root and targets metadata (root chain verified from the first root).".into(), source: s.ws.export().display().to_string(), keys: Vec::new() }
+        }
+        Need::ImportRequests => {
+            v.keys = vec![enter("import")];
+            Screen::Load {
+                what: "Developers' key requests (one JSON file per project).".into(),
+                source: s.ws.input().join("requests").display().to_string(),
+                keys: Vec::new(),
+            }
+        }
+        Need::ImportTargets => {
+            v.keys = vec![enter("import")];
+            Screen::Load {
+                what: "Target files to publish: the manifest (path, action, custom) and the files it names.".into(),
+                source: s.ws.input().join(crate::ceremony::publish::MANIFEST_FILE).display().to_string(),
+                keys: Vec::new(),
+            }
+        }
+        Need::ImportLayout { file } => {
+            v.keys = vec![enter("import")];
+            Screen::Load {
+                what: "The in-toto layout to sign (unsigned; a metablock or a DSSE envelope)."
+                    .into(),
+                source: s.ws.input().join(file).display().to_string(),
+                keys: Vec::new(),
+            }
+        }
+        Need::ImportEvent { event, known_good } => {
+            v.keys = vec![enter("import and review")];
+            Screen::Load {
+                what: format!(
+                    "A tuf-on-ci signing event ({event}/) and the known-good metadata ({known_good}/): the known-good root chain is verified and tuf-on-ci's CI rules are checked before any PIN."
+                ),
+                source: s.ws.input().display().to_string(),
+                keys: Vec::new(),
+            }
+        }
+        Need::ImportPending { file, trusted_root } => {
+            v.keys = vec![enter("import and review")];
+            Screen::Load {
+                what: format!(
+                    "RSTUF's pending file (GET /api/v1/metadata/sign/) and the root this appliance trusts ({trusted_root}, confirmed by parameter {}): the pending file's trusted_root must be that root or its next version signed by it; the pending root is reviewed against it, and refused before any PIN when it cannot become a valid update.",
+                    crate::ceremony::engine::TRUSTED_ROOT_SHA256
+                ),
+                source: s.ws.input().join(file).display().to_string(),
+                keys: Vec::new(),
+            }
+        }
+        Need::ImportKeys { roles } => {
+            v.keys = vec![enter("confirm and record")];
+            Screen::Load {
+                what: format!("Public keys of the online roles: {}.", roles.join(", ")),
+                source: s.ws.input().display().to_string(),
+                keys: s.online_key_ids(),
+            }
+        }
+        _ => Screen::Blank,
     }
 }
 

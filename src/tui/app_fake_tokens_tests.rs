@@ -1356,6 +1356,140 @@ fn a_key_generation_stopped_by_ctrl_c_leaves_a_pair_the_resumed_ceremony_removes
     );
 }
 
+/// The actions of the transcript's records, in order.
+fn actions(tmp: &tempfile::TempDir) -> Vec<String> {
+    transcript_of(tmp)
+        .records()
+        .iter()
+        .map(|r| r.action.clone())
+        .collect()
+}
+
+/// The session of the UI (the ceremony is with the UI: no job runs).
+fn session_mut(app: &mut App) -> &mut Session {
+    match &mut app.phase {
+        Phase::Ceremony(s) | Phase::Sealing { session: s, .. } => s,
+        _ => panic!("no ceremony on screen"),
+    }
+}
+
+/// A transcript write on a slow disk (the append held before it writes, as an fsync on a
+/// failing USB stick takes seconds) runs off the UI thread: the screen is drawn with
+/// "recording: ...", harmless keys work, and keys pressed meanwhile (twice Enter and y, as an
+/// impatient administrator would) neither record the next step early nor record this one
+/// twice. Once the write is on disk the records stand in the order they were confirmed, the
+/// hash chain verifies, and the next step records as usual.
+#[test]
+fn a_slow_transcript_write_keeps_the_screen_live_and_quick_keys_neither_reorder_nor_duplicate() {
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open(&fakes, false);
+    assert_eq!(need(&app), Need::Parameters);
+    let before = actions(&tmp);
+    let disk = session_mut(&mut app).hold_next_append();
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        screen(&app).contains("Record these parameter values"),
+        "{}",
+        screen(&app)
+    );
+    press_now(&mut app, KeyCode::Char('y'));
+    assert!(app.busy(), "{}", screen(&app));
+    let recording = "recording: the parameters record in the transcript";
+    assert!(screen(&app).contains(recording), "{}", screen(&app));
+    assert!(
+        draw(&app).contains("recording: the parameters record"),
+        "{}",
+        draw(&app)
+    );
+    // The screen stays live: the help opens and closes, ticks pass.
+    press_now(&mut app, KeyCode::Char('?'));
+    assert!(app.view_state().help);
+    press_now(&mut app, KeyCode::Esc);
+    app.update(Msg::Tick);
+    // Quick keys while the write is pending: ignored, nothing queued behind it.
+    for _ in 0..2 {
+        press_now(&mut app, KeyCode::Enter);
+        press_now(&mut app, KeyCode::Char('y'));
+    }
+    assert!(app.busy());
+    assert_eq!(actions(&tmp), before, "nothing is on disk before the write");
+    disk.send(()).unwrap();
+    app.wait_idle();
+    assert!(!app.busy());
+    let mut expected = before.clone();
+    expected.push("parameters".into());
+    assert_eq!(
+        actions(&tmp),
+        expected,
+        "one parameters record, nothing after it"
+    );
+    assert!(screen(&app).contains("Recorded."), "{}", screen(&app));
+    assert!(
+        !matches!(need(&app), Need::Parameters),
+        "the ceremony moved on once: {}",
+        screen(&app)
+    );
+    assert!(!screen(&app).contains("Confirm"), "{}", screen(&app));
+    // The next step records after it, once, on the same chain.
+    let next = step(&app);
+    press(&mut app, KeyCode::Enter);
+    assert!(screen(&app).contains("Confirm"), "{}", screen(&app));
+    press(&mut app, KeyCode::Char('y'));
+    expected.push("acknowledged".into());
+    assert_eq!(actions(&tmp), expected, "{}", screen(&app));
+    let records = transcript_of(&tmp);
+    let last = records.records().last().unwrap();
+    assert_eq!(last.step.as_deref(), Some(next.as_str()));
+}
+
+/// A transcript write that fails (the disk is full: writes go to /dev/full, ENOSPC as the
+/// kernel reports it) is shown as a typed error naming the step and the record; it stays on
+/// screen when a later key says something else, the ceremony stays at the step, and when the
+/// room stops the UI it is said again after the terminal is restored.
+#[test]
+fn a_failed_transcript_write_names_the_step_stays_on_screen_and_is_said_when_the_ui_ends() {
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open(&fakes, false);
+    answer_until(&mut app, |n| matches!(n, Need::AirgapCheck));
+    let at = step(&app);
+    let before = actions(&tmp);
+    session_mut(&mut app).fill_the_disk();
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('y'));
+    let v = app.view_state();
+    let message = v.message.expect("the failure is on screen");
+    assert!(message.error, "{message:?}");
+    assert!(
+        message.text.starts_with(&format!(
+            "step {at}: the airgap-checked record was NOT recorded: "
+        )) && message.text.contains("No space left on device")
+            && message.text.contains("run the same command"),
+        "{message:?}"
+    );
+    assert_eq!(step(&app), at);
+    assert_eq!(actions(&tmp), before);
+    // A later message does not hide it: a confirmation declined says "nothing was done", and
+    // the failed write is still what the screen shows.
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('n'));
+    let shown = app.view_state().message.unwrap();
+    assert!(
+        shown.error && shown.text.contains("NOT recorded"),
+        "{shown:?}"
+    );
+    // Stopped by the room: the command says it after the terminal is restored.
+    ctrl_c(&mut app);
+    press_now(&mut app, KeyCode::Char('y'));
+    assert!(app.quit);
+    let said = app.exit_message.clone().expect("said when the UI ends");
+    assert!(
+        said.contains(&format!(
+            "step {at}: the airgap-checked record was NOT recorded"
+        )) && said.contains("No space left on device"),
+        "{said}"
+    );
+}
+
 /// The roll call, before any key or PIN, with the key type left at the script's default
 /// (ecdsa-p256) and bob's YubiHSM 2 at firmware 2.3.1 (YSA-2024-03 concerns ECDSA there, as
 /// `yubihsm_pkcs11` reports such a device: see [`FakeTokens::set_device`]): Ed25519, safe on

@@ -9,10 +9,20 @@
 //! [`super::app::Msg::Done`]). The session has one owner at any time: the UI thread, or the
 //! worker while a job runs; nothing is shared, nothing is locked.
 //!
+//! The transcript is written the same way: a step that touches no token (parameters, an
+//! approval, an exception, the roll call, a skip, a withdrawal, closing the signing ...) is
+//! recorded by a [`JobKind::Record`] job, so an append and its fsync on a slow or failing
+//! medium never freeze the screen. The ceremony, and with it the one open transcript file,
+//! has one owner at a time: one writer, and records are written in the order the jobs were
+//! started (one job at a time: keys that would start another are ignored until it ends). A
+//! record job does not take the token gate (it calls no token: a token poll that hangs does not
+//! hold up the transcript).
+//!
 //! PINs travel inside the job's work (moved, never copied) in their zeroizing buffers and are
 //! wiped when the work ends. A panic in the work is caught: the UI then ends with a message
 //! (the transcript holds every recorded step; the same command continues).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -20,6 +30,31 @@ use std::time::{Duration, Instant};
 use super::app::{App, Phase};
 use super::poller::TokenGate;
 use super::state::ViewState;
+use crate::driver::DriverError;
+
+/// Set when the room stops the UI while a job runs ("stop now?" confirmed): the job's work
+/// records nothing after that, as if the process had ended there (a key the token made
+/// meanwhile is found, reported and removed when the ceremony continues).
+#[derive(Clone, Debug, Default)]
+pub struct Abandon(Arc<AtomicBool>);
+
+impl Abandon {
+    /// The room stopped the UI.
+    pub(super) fn set(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// `Err` once the room stopped the UI: `what` is not recorded.
+    pub(super) fn check(&self, what: &str) -> Result<(), DriverError> {
+        if self.0.load(Ordering::SeqCst) {
+            Err(DriverError::Refused(format!(
+                "{what} was not recorded: the UI was stopped"
+            )))
+        } else {
+            Ok(())
+        }
+    }
+}
 
 /// What runs on the worker: the operation on the ceremony, giving what applies its result.
 pub(super) type Work = Box<dyn FnOnce(&mut Phase) -> Apply + Send>;
@@ -39,9 +74,20 @@ impl std::fmt::Debug for JobDone {
     }
 }
 
+/// What a job works on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum JobKind {
+    /// A token (and the transcript, when its result is recorded): holds the token gate.
+    Token,
+    /// Only the transcript: a step recorded (append and fsync), no token called.
+    Record,
+}
+
 /// A job running on the worker thread.
 pub(super) struct Job {
-    /// What it does ("generating the ed25519 key of alice").
+    /// What it works on.
+    pub(super) kind: JobKind,
+    /// What it does ("generating the ed25519 key of alice", "the roll call").
     pub(super) what: String,
     /// Where ("token alice", "the medium /media/usb").
     pub(super) on: String,
@@ -85,22 +131,31 @@ impl Job {
         const SPIN: [char; 4] = ['|', '/', '-', '\\'];
         let elapsed = self.started.elapsed();
         let frame = usize::try_from(elapsed.as_millis() / 250).unwrap_or(0) % SPIN.len();
-        format!(
-            "working: {} on {} {} {} s. The screen stays live; other keys wait until it ends (? help, Ctrl-C stops).",
-            self.what,
-            self.on,
-            SPIN[frame],
-            elapsed.as_secs()
-        )
+        match self.kind {
+            JobKind::Token => format!(
+                "working: {} on {} {} {} s. The screen stays live; other keys wait until it ends (? help, Ctrl-C stops).",
+                self.what,
+                self.on,
+                SPIN[frame],
+                elapsed.as_secs()
+            ),
+            JobKind::Record => format!(
+                "recording: {} in {} {} {} s. Other keys are ignored until it is on disk (? help, Ctrl-C stops).",
+                self.what,
+                self.on,
+                SPIN[frame],
+                elapsed.as_secs()
+            ),
+        }
     }
 }
 
-/// Start `work` on `phase` on a worker thread, which holds `gate` while the work runs (the
-/// token poller waits meanwhile, [`super::poller`]). When no thread can be started, the work
-/// runs here (blocking, as before) and its result is returned at once.
+/// Start `work` on `phase` on a worker thread. A [`JobKind::Token`] job holds `gate` while the
+/// work runs (the token poller waits meanwhile, [`super::poller`]); a [`JobKind::Record`] job
+/// does not. When no thread can be started, the work runs here (blocking, as before) and its
+/// result is returned at once.
 pub(super) fn start(
-    what: String,
-    on: String,
+    (kind, what, on): (JobKind, String, String),
     view: ViewState,
     phase: Phase,
     work: Work,
@@ -118,7 +173,7 @@ pub(super) fn start(
             let taken = theirs.lock().unwrap_or_else(PoisonError::into_inner).take();
             if let Some((phase, work)) = taken {
                 let done = {
-                    let _held = gate.hold();
+                    let _held = (kind == JobKind::Token).then(|| gate.hold());
                     run(phase, work)
                 };
                 // The UI may have ended (Ctrl-C while the token worked): nobody to tell.
@@ -127,6 +182,7 @@ pub(super) fn start(
         });
     match spawned {
         Ok(_) => Ok(Job {
+            kind,
             what,
             on,
             started: Instant::now(),
@@ -137,11 +193,12 @@ pub(super) fn start(
             let taken = handed.lock().unwrap_or_else(PoisonError::into_inner).take();
             match taken {
                 Some((phase, work)) => {
-                    let _held = here.hold();
+                    let _held = (kind == JobKind::Token).then(|| here.hold());
                     Err(Box::new(run(phase, work)))
                 }
                 // The thread took them after all: wait for its answer.
                 None => Ok(Job {
+                    kind,
                     what,
                     on,
                     started: Instant::now(),

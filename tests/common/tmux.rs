@@ -177,26 +177,26 @@ impl Tmux {
         self.send(&["y"]);
     }
 
-    /// The screen once no token job runs: while a token works the UI shows "working: ..."
-    /// and answers only `?`, Esc and Ctrl-C, so a key sent then would be ignored, or land on
-    /// the next screen if the job ends just before it.
+    /// The screen once no job runs: while a token works ("working: ...") or a step is written
+    /// to the transcript ("recording: ...") the UI answers only `?`, Esc and Ctrl-C, so a key
+    /// sent then would be ignored, or land on the next screen if the job ends just before it.
     pub fn idle_screen(&self) -> String {
         let start = Instant::now();
         loop {
             let s = self.screen();
-            if !s.contains("working: ") || start.elapsed() > Duration::from_secs(60) {
+            if !busy(&s) || start.elapsed() > Duration::from_secs(60) {
                 return s;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    /// Wait until the screen changes from `before` (and no token job runs).
+    /// Wait until the screen changes from `before` (and no job runs).
     pub fn wait_change(&self, before: &str) -> String {
         let start = Instant::now();
         loop {
             let s = self.screen();
-            if s.contains("working: ") && start.elapsed() < Duration::from_secs(60) {
+            if busy(&s) && start.elapsed() < Duration::from_secs(60) {
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             }
@@ -218,6 +218,11 @@ impl Tmux {
             .stderr(std::process::Stdio::null())
             .status();
     }
+}
+
+/// Whether the screen shows a job running: a token working or a step being recorded.
+fn busy(screen: &str) -> bool {
+    screen.contains("working: ") || screen.contains("recording: ")
 }
 
 impl Drop for Tmux {
