@@ -80,12 +80,15 @@ impl Tmux {
         assert!(ok.success());
     }
 
-    /// Wait until the screen shows `text` (rendering is asynchronous).
+    /// Wait until the screen shows `text` (rendering is asynchronous) and no job runs: the
+    /// screen under a "working: ..." or "recording: ..." line may already show the text while
+    /// the step it belongs to is still being opened or written, and a key sent then is ignored
+    /// ([`Tmux::idle_screen`]).
     pub fn wait_for(&self, text: &str) -> String {
         let start = Instant::now();
         loop {
             let s = self.screen();
-            if s.contains(text) {
+            if s.contains(text) && !busy(&s) {
                 return s;
             }
             assert!(
@@ -96,14 +99,14 @@ impl Tmux {
         }
     }
 
-    /// Wait until the screen shows `words` in order, wherever lines wrap.
+    /// Wait until the screen shows `words` in order, wherever lines wrap, and no job runs.
     pub fn wait_for_words(&self, words: &str) -> String {
         let want: Vec<&str> = words.split_whitespace().collect();
         let start = Instant::now();
         loop {
             let s = self.screen();
             let flat: Vec<&str> = s.split_whitespace().collect();
-            if flat.windows(want.len()).any(|w| w == want.as_slice()) {
+            if flat.windows(want.len()).any(|w| w == want.as_slice()) && !busy(&s) {
                 return s;
             }
             assert!(
