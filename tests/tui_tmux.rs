@@ -583,16 +583,20 @@ fn drive_typing_pins_until(
     panic!("the ceremony did not finish; last screen:\n{screen}");
 }
 
-#[test]
-fn tokens_not_named_after_their_keyholders_are_assigned_in_the_ui() {
-    let tmp = tempfile::tempdir().unwrap();
+/// Practice tokens (no keys) for `keyholders` in `tmp`/hsm, made by `conclave token
+/// init-practice`, and a workspace `tmp`/ws whose input media hold the registry's online keys:
+/// the token folder, the workspace and each keyholder's practice PIN.
+fn practice_tokens_and_online_keys(
+    tmp: &tempfile::TempDir,
+    keyholders: &[&str],
+) -> (PathBuf, PathBuf, std::collections::BTreeMap<String, String>) {
     let hsm = tmp.path().join("hsm");
     let out = Command::new(conclave())
         .args(["token", "init-practice", "--dir"])
         .arg(&hsm)
         .args([
             "--keyholders",
-            "yk-alice,yk-bob,yk-carol",
+            &keyholders.join(","),
             "--type",
             "none",
             "--json",
@@ -605,7 +609,7 @@ fn tokens_not_named_after_their_keyholders_are_assigned_in_the_ui() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let pins: std::collections::BTreeMap<String, String> = v["tokens"]
+    let pins = v["tokens"]
         .as_array()
         .unwrap()
         .iter()
@@ -636,6 +640,14 @@ fn tokens_not_named_after_their_keyholders_are_assigned_in_the_ui() {
         ),
     )
     .unwrap();
+    (hsm, ws, pins)
+}
+
+#[test]
+fn tokens_not_named_after_their_keyholders_are_assigned_in_the_ui() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (hsm, ws, pins) =
+        practice_tokens_and_online_keys(&tmp, &["yk-alice", "yk-bob", "yk-carol"]);
     let t = Tmux::start(
         "assign",
         &format!(
@@ -1046,49 +1058,7 @@ fn every_signing_screen_of_eight_keyholders_shows_every_row_and_the_digests_at_8
         "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
     ];
     let tmp = tempfile::tempdir().unwrap();
-    let hsm = tmp.path().join("hsm");
-    let out = Command::new(conclave())
-        .args(["token", "init-practice", "--dir"])
-        .arg(&hsm)
-        .args(["--keyholders", &names.join(","), "--type", "none", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let pins: std::collections::BTreeMap<String, String> = v["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["keyholder"].as_str().unwrap().to_string(),
-                t["pin"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    let ws = tmp.path().join("ws");
-    std::fs::create_dir_all(ws.join("input")).unwrap();
-    let online = |seed: u8| {
-        conclave::signer::software::SoftwareSigner::from_seed(
-            conclave::tuf::key::Algorithm::Ed25519,
-            &[seed; 32],
-        )
-        .unwrap()
-    };
-    use conclave::signer::Signer;
-    std::fs::write(
-        ws.join("input/online-keys.json"),
-        format!(
-            "{{\"snapshot\": {}, \"timestamp\": {}}}",
-            online(1).key().to_value().to_pretty_json(),
-            online(2).key().to_value().to_pretty_json()
-        ),
-    )
-    .unwrap();
+    let (hsm, ws, pins) = practice_tokens_and_online_keys(&tmp, &names);
     let t = Tmux::start(
         "eight",
         &format!(
@@ -1109,7 +1079,19 @@ fn every_signing_screen_of_eight_keyholders_shows_every_row_and_the_digests_at_8
     };
     for who in names {
         drive_typing_pins_until(&t, &pins, &format!("Keyholder {who}: sign"));
-        let first = t.wait_for(&format!("token {who} of {who} is present"));
+        // The token line comes with the poller's answer and the digest rows with the signing
+        // screen's next frame: wait for both (rendering is asynchronous), then check.
+        let present = format!("token {who} of {who} is present");
+        let start = std::time::Instant::now();
+        let first = loop {
+            let s = t.wait_for(&present);
+            if s.lines().filter(|l| is_hex_row(l)).count() >= 4
+                || start.elapsed() > std::time::Duration::from_secs(30)
+            {
+                break s;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
         let digest_rows: Vec<String> = first
             .lines()
             .filter(|l| is_hex_row(l))
