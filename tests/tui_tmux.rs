@@ -1079,18 +1079,24 @@ fn every_signing_screen_of_eight_keyholders_shows_every_row_and_the_digests_at_8
     };
     for who in names {
         drive_typing_pins_until(&t, &pins, &format!("Keyholder {who}: sign"));
-        // The token line comes with the poller's answer and the digest rows with the signing
-        // screen's next frame: wait for both (rendering is asynchronous), then check.
+        // The token line comes with the poller's answer; the signature's confirmation (which
+        // repeats the digests) or the PIN prompt may already be open over the middle of the
+        // screen. The rows are checked on the signing screen itself: an open prompt is
+        // cancelled (Esc) first; Enter opens it again below.
         let present = format!("token {who} of {who} is present");
         let start = std::time::Instant::now();
         let first = loop {
-            let s = t.wait_for(&present);
-            if s.lines().filter(|l| is_hex_row(l)).count() >= 4
-                || start.elapsed() > std::time::Duration::from_secs(30)
+            let s = t.idle_screen();
+            let prompt = s.contains("┌ Confirm ") || s.contains("PIN (not shown");
+            if (s.contains(&present) && !prompt && s.lines().filter(|l| is_hex_row(l)).count() >= 4)
+                || start.elapsed() > std::time::Duration::from_secs(60)
             {
                 break s;
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            if prompt {
+                t.send(&["Escape"]);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
         };
         let digest_rows: Vec<String> = first
             .lines()
