@@ -109,18 +109,7 @@ pub(super) fn export_layout(
     let shown = room.min(total);
     let first = scroll.min(total - shown);
     lines.extend(file_rows.into_iter().skip(first).take(shown).flatten());
-    let more = match (first > 0, first + shown < total) {
-        (true, true) => "PgUp PgDn: more",
-        (false, _) => "PgDn: more",
-        (true, false) => "PgUp: back",
-    };
-    lines.push(Line::from(Span::styled(
-        format!(
-            "{} ({more})",
-            super::review::position_of("file", first, shown, total)
-        ),
-        Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
-    )));
+    lines.push(super::token::page_line("file", first, shown, total));
     (
         lines,
         Some(RowsPage {

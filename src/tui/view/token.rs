@@ -250,18 +250,7 @@ fn fit(
     let shown = room.min(total);
     let first = scroll.min(total - shown);
     lines.extend(rows.into_iter().skip(first).take(shown));
-    let more = match (first > 0, first + shown < total) {
-        (true, true) => "PgUp PgDn: more",
-        (false, _) => "PgDn: more",
-        (true, false) => "PgUp: back",
-    };
-    lines.push(Line::from(Span::styled(
-        format!(
-            "{} ({more})",
-            super::review::position_of("row", first, shown, total)
-        ),
-        Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
-    )));
+    lines.push(page_line("row", first, shown, total));
     (
         lines,
         Some(RowsPage {
@@ -275,4 +264,20 @@ fn fit(
 pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, screen: &Screen, scroll: usize) {
     let (lines, _, _) = layout(area, screen, scroll);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}
+
+/// The line under a paged list: its position ("rows 7-12 of 22") and the keys that move it.
+pub(super) fn page_line(kind: &str, first: usize, shown: usize, total: usize) -> Line<'static> {
+    let more = match (first > 0, first + shown < total) {
+        (true, true) => "PgUp PgDn: more",
+        (false, _) => "PgDn: more",
+        (true, false) => "PgUp: back",
+    };
+    Line::from(Span::styled(
+        format!(
+            "{} ({more})",
+            super::review::position_of(kind, first, shown, total)
+        ),
+        Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+    ))
 }
