@@ -489,9 +489,17 @@ fn a_resumed_run_whose_clock_jumped_confirms_it_again() {
         "{}",
         records[clocks[1]]
     );
-    // The sealed ceremony run again (clock back to now) changes nothing.
+    // The sealed ceremony run again (clock back to now) changes nothing, and says how another
+    // one starts.
     let (code, out, err) = run(&room, &a);
     assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("already complete and sealed; nothing was changed")
+            && out.contains(
+                "a workspace holds one bootstrap-root ceremony: another one starts in a new workspace"
+            ),
+        "{out}"
+    );
     assert_eq!(
         transcript_text(&room)
             .matches("\"action\":\"clock-confirmed\"")

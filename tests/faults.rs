@@ -284,10 +284,10 @@ enum Kills {
     Every,
     /// The ceremony's final writes: every point from the transcript's own export (the
     /// temporary file of `export/TRANSCRIPT` created) to the end (every 7th from there, and
-    /// the last, with `CONCLAVE_FAULTS_QUICK=1`); with `to_end` false, only to the last write
-    /// (the rename of `SHA256SUMS`): the points after it (the fsync of the folder, the final
-    /// `sync`) leave under `SIGKILL` what a finished ceremony leaves.
-    FinalWrites { to_end: bool },
+    /// the last, with `CONCLAVE_FAULTS_QUICK=1`), through the last write (the rename of
+    /// `SHA256SUMS`) and the points after it (the fsync of the folder, the final `sync`),
+    /// which leave under `SIGKILL` what a finished ceremony leaves: the rerun reports it.
+    FinalWrites,
 }
 
 /// The ordinals (1-based) of the points of `counted` that `suite` kills at.
@@ -295,7 +295,7 @@ fn chosen_points(suite: &Suite<'_>, counted: &[String], quick: bool) -> Vec<usiz
     let n = counted.len();
     let (first, last) = match suite.kills {
         Kills::Every => (1, n),
-        Kills::FinalWrites { to_end } => {
+        Kills::FinalWrites => {
             let export = format!("export create export/.{}", suite.transcript);
             let at = counted
                 .iter()
@@ -306,7 +306,7 @@ fn chosen_points(suite: &Suite<'_>, counted: &[String], quick: bool) -> Vec<usiz
                 .rposition(|p| p == "export rename export/SHA256SUMS")
                 .unwrap_or_else(|| panic!("{}: no rename of SHA256SUMS", suite.script));
             assert!(sums > at, "{}: {counted:?}", suite.script);
-            (at + 1, if to_end { n } else { sums + 1 })
+            (at + 1, n)
         }
     };
     (first..=last)
@@ -588,9 +588,9 @@ fn sign_rstuf_pending_root_resumes_from_a_power_cut_at_every_point() {
 
 /// The other RSTUF ceremonies, each killed in its final writes (from the transcript's own
 /// export to the end: the copy in `export/`, `SHA256SUMS`, the final `sync`) and run again:
-/// the checks of every suite, and never a second ceremony. refresh-rstuf-expiry is cut up to
-/// its last write (the rename of `SHA256SUMS`) only: after it the workspace is that of a
-/// finished refresh, and the same command is a new refresh, as after any finished one.
+/// the checks of every suite, and never a second ceremony. After the last write (the rename of
+/// `SHA256SUMS`) the workspace is that of a finished ceremony: the same command reports it and
+/// verifies it again (a new one needs `--new`), so these points are held too.
 #[test]
 fn rstuf_ceremonies_resume_from_a_power_cut_in_their_final_writes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -601,24 +601,19 @@ fn rstuf_ceremonies_resume_from_a_power_cut_in_their_final_writes() {
             transcript: "bootstrap-rstuf.transcript.jsonl",
             keyholders: &["alice", "bob", "carol"],
             output_check: VERIFY,
-            kills: Kills::FinalWrites { to_end: true },
+            kills: Kills::FinalWrites,
         },
         |ws| one_ceremony(ws, "bootstrap-rstuf", 2),
     );
     assert_eq!(f.held, f.tried, "{} points", f.points);
     let template = tmp.path().join("bootstrapped");
     rehearsed(&template, &["bootstrap-rstuf"]);
-    for (script, keyholders, to_end) in [
+    for (script, keyholders) in [
         (
             "rotate-rstuf-root-keys",
             &["alice", "bob", "carol", "dave"][..],
-            true,
         ),
-        (
-            "refresh-rstuf-expiry",
-            &["alice", "bob", "carol"][..],
-            false,
-        ),
+        ("refresh-rstuf-expiry", &["alice", "bob", "carol"][..]),
     ] {
         let transcript = format!("{script}-v2.transcript.jsonl");
         let f = kill_everywhere(
@@ -628,7 +623,7 @@ fn rstuf_ceremonies_resume_from_a_power_cut_in_their_final_writes() {
                 transcript: &transcript,
                 keyholders,
                 output_check: VERIFY,
-                kills: Kills::FinalWrites { to_end },
+                kills: Kills::FinalWrites,
             },
             |ws| one_ceremony(ws, script, 3),
         );

@@ -17,7 +17,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::publish::{
-    js_dir, online_key_json, online_keys, online_role, put_manifest, rehearse, serve, signer,
+    js_dir, online_key_json, online_keys, online_role, put_manifest, rehearse, rehearse_with,
+    serve, signer,
 };
 use conclave::signer::Signer;
 use conclave::signer::software::SoftwareSigner;
@@ -248,7 +249,16 @@ fn published_target_files_reach_sigstore_tuf_and_python_tuf_byte_for_byte() {
   {"path": "signing_config.v0.2.json", "action": "remove"}]}"#,
         &[("trusted_root.json", replaced)],
     );
+    // The same command reports the finished one; another is asked for with --new.
     let run = rehearse(&ws, "publish-targets");
+    assert_eq!(run.code(), 0, "publish-targets again: {run:?}");
+    assert!(
+        run.stdout
+            .contains("already complete and sealed; nothing was changed")
+            && run.stdout.contains("the same command with --new"),
+        "{run:?}"
+    );
+    let run = rehearse_with(&ws, "publish-targets", &["--new"]);
     assert_eq!(run.code(), 0, "second publish-targets: {run:?}");
     assert!(
         run.stdout.contains(&format!(

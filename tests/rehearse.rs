@@ -298,7 +298,7 @@ fn later_ceremonies_continue_from_the_export_and_the_chain_verifies() {
     let ws = tmp.path().join("ws");
     let (code, out, err) = rehearse(&ws);
     assert_eq!(code, 0, "{out}{err}");
-    let refresh = |ws: &Path| {
+    let refresh = |ws: &Path, new: bool| {
         conclave()
             .args([
                 "rehearse",
@@ -308,6 +308,7 @@ fn later_ceremonies_continue_from_the_export_and_the_chain_verifies() {
                 "--workspace",
             ])
             .arg(ws)
+            .args(new.then_some("--new"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .output()
@@ -338,27 +339,69 @@ fn later_ceremonies_continue_from_the_export_and_the_chain_verifies() {
         std::thread::sleep(Duration::from_millis(1));
     }
     kill_group(&mut child);
-    let out = refresh(&ws);
+    // --new over the unfinished refresh is refused, naming it, and changes nothing (its keys
+    // and signatures are never abandoned).
+    let before = workspace_files(&ws);
+    let out = refresh(&ws, true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&transcript.display().to_string())
+            && stderr.contains("is not finished")
+            && stderr.contains("continue it: run without --new"),
+        "{stderr}"
+    );
+    assert_eq!(
+        workspace_files(&ws),
+        before,
+        "the refused --new changed the workspace"
+    );
+    let out = refresh(&ws, false);
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = refresh(&ws);
+    let transcripts = || {
+        let mut names: Vec<String> = std::fs::read_dir(&ws)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".transcript.jsonl"))
+            .collect();
+        names.sort();
+        names
+    };
+    // The same command again reports the finished refresh (v2) and verifies it again; it
+    // never starts a second one.
+    let out = refresh(&ws, false);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("already complete and sealed; nothing was changed")
+            && stdout.contains(
+                "to start another refresh-expiry ceremony in this workspace: the same command with --new"
+            )
+            && stdout.contains("refresh-expiry-v2.transcript.jsonl")
+            && !stdout.contains("FAILED"),
+        "{stdout}"
+    );
+    assert_eq!(
+        transcripts(),
+        [
+            "bootstrap-root.transcript.jsonl",
+            "refresh-expiry-v2.transcript.jsonl"
+        ]
+    );
+    // A third refresh only when asked for.
+    let out = refresh(&ws, true);
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let names: Vec<String> = std::fs::read_dir(&ws)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".transcript.jsonl"))
-        .collect();
-    let mut names = names;
-    names.sort();
+    let names = transcripts();
     assert_eq!(
         names,
         [
@@ -402,6 +445,24 @@ fn later_ceremonies_continue_from_the_export_and_the_chain_verifies() {
     assert_eq!(run.code(), 0, "python-tuf refused the root chain: {run:?}");
     assert!(run.stdout.contains("\"version\": 3"), "{}", run.stdout);
     python_accepts_targets(&export.join("3.root.json"), &export.join("3.targets.json"));
+}
+
+/// Every file under `dir` with its bytes, but the lock (whose text names its last holder).
+fn workspace_files(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.ends_with("conclave.lock") {
+            continue;
+        } else if p.is_dir() {
+            out.extend(workspace_files(&p));
+        } else {
+            let bytes = std::fs::read(&p).unwrap();
+            out.push((p, bytes));
+        }
+    }
+    out.sort();
+    out
 }
 
 fn python_accepts_targets(root: &Path, targets: &Path) {
@@ -982,6 +1043,30 @@ fn a_rerun_finishes_an_interrupted_key_event_log_and_a_finished_ceremony_is_veri
     assert!(
         out.contains("rotate-root-keys-v2.transcript.jsonl") && out.contains(": VALID"),
         "{out}"
+    );
+    assert!(
+        out.contains("the practice rotate-root-keys adds dave and removes carol")
+            && out.contains("use a new workspace"),
+        "{out}"
+    );
+    // A second practice rotation is refused even when asked for: it could only fail.
+    let again = conclave()
+        .args([
+            "rehearse",
+            "--headless",
+            "--new",
+            "--script",
+            "rotate-root-keys",
+            "--workspace",
+        ])
+        .arg(&ws)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("rotate-root-keys-v2.transcript.jsonl") && err.contains("use a new workspace"),
+        "{err}"
     );
     assert!(!ws.join("rotate-root-keys-v3.transcript.jsonl").exists());
     assert!(!ws.join("export/3.root.json").exists());

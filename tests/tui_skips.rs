@@ -10,7 +10,7 @@ use std::process::Command;
 
 use conclave::ceremony::engine::{Need, ParamJson};
 use conclave::driver::module::{ModuleUse, Named, choose_module};
-use conclave::driver::{Opened, Plan, Session, Workspace, shipped_script};
+use conclave::driver::{Opened, Plan, Session, Start, Workspace, shipped_script};
 use conclave::tui::app::{App, Msg, Phase};
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
@@ -151,9 +151,15 @@ fn skips_are_recorded_signing_closes_when_met_and_a_failed_check_is_never_called
     parameters_are_checked_before_recording_and_corrected_with_esc(tmp.path(), &sys, &pins);
 
     // Every step before signing, answered as `conclave ceremony run` answers it.
-    let Opened::Running(mut session) =
-        Session::open(&ws, "bootstrap-root", text, &sys, Some(plan(&pins))).unwrap()
-    else {
+    let Opened::Running(mut session) = Session::open(
+        &ws,
+        "bootstrap-root",
+        text,
+        &sys,
+        Some(plan(&pins)),
+        Start::Continue,
+    )
+    .unwrap() else {
         panic!("a new ceremony")
     };
     loop {
@@ -332,7 +338,15 @@ fn skips_are_recorded_signing_closes_when_met_and_a_failed_check_is_never_called
     drop(app);
 
     // A rerun does not hide the failure: the seal is not called complete.
-    let again = App::open(&ws, "bootstrap-root", text, &sys, Some(plan(&pins))).unwrap();
+    let again = App::open(
+        &ws,
+        "bootstrap-root",
+        text,
+        &sys,
+        Some(plan(&pins)),
+        Start::Continue,
+    )
+    .unwrap();
     let shown = screen(&again);
     assert!(!shown.contains("complete and sealed"), "{shown}");
     assert!(
@@ -366,7 +380,7 @@ fn parameters_are_checked_before_recording_and_corrected_with_esc(
     p.values
         .insert("root_threshold".into(), ParamJson::Integer(5));
     let text = shipped_script("bootstrap-root").unwrap();
-    let mut app = App::open(&ws, "bootstrap-root", text, sys, Some(p)).unwrap();
+    let mut app = App::open(&ws, "bootstrap-root", text, sys, Some(p), Start::Continue).unwrap();
     app.term = (120, 50);
     // A new ceremony opens with its welcome: Enter begins.
     assert!(

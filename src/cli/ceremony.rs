@@ -38,9 +38,16 @@ pub struct RunArgs {
     pub script: String,
     /// Workspace: the transcript goes here; `WORKSPACE/input/` holds the input media (online
     /// keys, key requests), `WORKSPACE/export/` receives the results. Running the same command
-    /// again continues an interrupted ceremony.
+    /// again continues an interrupted ceremony, or reports a finished one (its checks run
+    /// again, nothing changed).
     #[arg(long, value_name = "DIR")]
     pub workspace: PathBuf,
+    /// Start a new ceremony of this script in the workspace rather than report its finished
+    /// one. Refused while one is unfinished (continue it: run without --new), for a second
+    /// bootstrap, and for a tuf-on-ci or RSTUF event signed already (another event needs no
+    /// --new).
+    #[arg(long)]
+    pub new: bool,
     /// Answers file (TOML): people present, parameter values, token of each keyholder. Never
     /// PINs.
     #[arg(long, value_name = "FILE")]
@@ -50,6 +57,15 @@ pub struct RunArgs {
     /// (otherwise each is asked on the terminal when the token is used).
     #[arg(long)]
     pub pin_stdin: bool,
+}
+
+/// `--new`: a new ceremony of the script, or the one in the workspace continued or reported.
+pub fn start(new: bool) -> crate::driver::Start {
+    if new {
+        crate::driver::Start::New
+    } else {
+        crate::driver::Start::Continue
+    }
 }
 
 /// The answers file's and the PIN lines' errors, with the exit code they always had (2).
@@ -116,7 +132,7 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
     };
     let practice = plan.practice;
 
-    let report = rehearse::run_real(&ws, &name, &text, Path::new("/sys"), plan)
+    let report = rehearse::run_real(&ws, &name, &text, Path::new("/sys"), plan, start(a.new))
         .map_err(super::rehearse::map)?;
     let head = format!(
         "{}ceremony \"{name}\" in {} (keyholders {})",

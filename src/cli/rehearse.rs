@@ -22,10 +22,13 @@ pub struct RehearseArgs {
     /// Workspace folder (practice tokens, transcript, export). Default: the newest
     /// `rehearsal-YYYYMMDD-HHMMSS` folder in the current folder whose ceremony is unfinished
     /// (it is continued), else a new one. Running again on the same workspace continues an
-    /// interrupted rehearsal.
-    #[arg(long, value_name = "DIR", conflicts_with = "new")]
+    /// interrupted rehearsal, or reports a finished one (its checks run again).
+    #[arg(long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
-    /// Start a new rehearsal folder even when an unfinished one is in the current folder.
+    /// Start a new ceremony rather than continue or report the last one: without --workspace
+    /// in a new rehearsal folder; with --workspace a new ceremony of the script in that
+    /// workspace (refused while one is unfinished, for a second bootstrap and for a second
+    /// practice rotate-root-keys).
     #[arg(long)]
     pub new: bool,
 }
@@ -78,6 +81,9 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
         if headless {
             args.push("--headless".into());
         }
+        if a.new {
+            args.push("--new".into());
+        }
         args.extend([
             "--script".into(),
             a.script.clone().into(),
@@ -85,25 +91,40 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
         ]);
         args.push(ws.dir.clone().into_os_string());
         let code = rehearse::run_softhsm_child(args, &conf, REHEARSE_CHILD, true).map_err(map)?;
+        // A ceremony --new started is continued without it (--new is refused over it).
+        let stopped = format!(
+            "the rehearsal in {} stopped (see above); run {} to continue",
+            ws.dir.display(),
+            if a.new {
+                format!(
+                    "conclave rehearse{} --script {} --workspace {} (without --new)",
+                    if headless { " --headless" } else { "" },
+                    a.script,
+                    ws.dir.display()
+                )
+            } else {
+                "the same command".to_string()
+            }
+        );
         return match code {
             Some(0) => Ok(Outcome {
                 stdout: String::new(),
                 success: true,
             }),
-            Some(1) => Err(CliError::Invalid(format!(
-                "the rehearsal in {} stopped (see above); run the same command to continue",
-                ws.dir.display()
-            ))),
-            _ => Err(CliError::Io(format!(
-                "the rehearsal in {} stopped (see above); run the same command to continue",
-                ws.dir.display()
-            ))),
+            Some(1) => Err(CliError::Invalid(stopped)),
+            _ => Err(CliError::Io(stopped)),
         };
     }
     if !headless {
-        return super::tui::rehearse(&ws, &a.script);
+        return super::tui::rehearse(&ws, &a.script, super::ceremony::start(a.new));
     }
-    let report = rehearse::run(&ws, &a.script, Path::new("/sys")).map_err(map)?;
+    let report = rehearse::run(
+        &ws,
+        &a.script,
+        Path::new("/sys"),
+        super::ceremony::start(a.new),
+    )
+    .map_err(map)?;
     let head = format!(
         "PRACTICE ceremony \"{}\" in {} (SoftHSM2 practice tokens of {})",
         a.script,
@@ -135,6 +156,9 @@ pub fn finish(head: String, report: &rehearse::CeremonyReport) -> Result<Outcome
             out,
             "this ceremony was already complete and sealed; nothing was changed"
         );
+    }
+    if let Some(another) = &report.another {
+        let _ = writeln!(out, "{another}");
     } else if report.resumed {
         let _ = writeln!(
             out,

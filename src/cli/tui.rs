@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use crate::driver::module::{ModuleUse, Named, choose_module_here};
-use crate::driver::{Plan, Workspace, script_list, script_text, shipped_script};
+use crate::driver::{Plan, Start, Workspace, script_list, script_text, shipped_script};
 use crate::tui::app::{App, Phase};
 
 use super::{CliError, Outcome};
@@ -15,13 +15,18 @@ use super::{CliError, Outcome};
 pub struct TuiArgs {
     /// Workspace folder on the media the administrator chose: the transcript goes here,
     /// `WORKSPACE/input/` holds the input media's files, `WORKSPACE/export/` receives the
-    /// results. Opening it again continues an interrupted ceremony. Default: a folder `conclave`
-    /// on the removable medium chosen in the UI.
+    /// results. Opening it again continues an interrupted ceremony, or shows a finished one's
+    /// summary (`--new` starts another). Default: a folder `conclave` on the removable medium
+    /// chosen in the UI.
     #[arg(long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
     /// The ceremony script (a shipped name or a script file); without it the UI asks.
     #[arg(long, value_name = "NAME")]
     pub script: Option<String>,
+    /// Start a new ceremony of the script in the workspace rather than show its finished one's
+    /// summary (as `conclave ceremony run --new`; refused while one is unfinished).
+    #[arg(long)]
+    pub new: bool,
     /// PKCS#11 module of the keyholders' tokens (default: the configuration file, else the
     /// known modules in order).
     #[arg(long, value_name = "PATH")]
@@ -71,16 +76,24 @@ pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
             })?;
             // Opened on the token worker once the UI is on screen (a hung module or token
             // never leaves a blank terminal).
-            App::opening(ws, name, text, sys.to_path_buf(), Some(plan))
+            App::opening(
+                ws,
+                name,
+                text,
+                sys.to_path_buf(),
+                Some(plan),
+                super::ceremony::start(a.new),
+            )
         }
         None => App::new(Phase::Choose {
             ws,
             sys: sys.to_path_buf(),
             plan: Box::new(plan),
+            start: super::ceremony::start(a.new),
             scripts: script_list(),
         }),
     };
-    finish_ui(app, &head)
+    finish_ui(app, &head, a.new)
 }
 
 /// The plan `conclave tui` starts from: practice or not, the PIV slot, and the module
@@ -117,8 +130,9 @@ fn plan(a: &TuiArgs, config: Option<&Path>) -> Result<Plan, CliError> {
     Ok(plan)
 }
 
-/// Run the UI; afterwards print the finished ceremony's summary and checks.
-pub fn finish_ui(app: App, head: &str) -> Result<Outcome, CliError> {
+/// Run the UI; afterwards print the finished ceremony's summary and checks. `again_new`: the
+/// command asked for a new ceremony (`--new`), so it is continued without that flag.
+pub fn finish_ui(app: App, head: &str, again_new: bool) -> Result<Outcome, CliError> {
     let mut app = app;
     let early =
         crate::tui::run_owned(&mut app).map_err(|e| CliError::Io(format!("the terminal: {e}")))?;
@@ -136,6 +150,11 @@ pub fn finish_ui(app: App, head: &str) -> Result<Outcome, CliError> {
         None => Ok(Outcome {
             stdout: match app.abandoned_note() {
                 Some(note) => format!("{}\n", crate::text::show_message(&note)),
+                None if again_new => {
+                    "stopped before the end; the same command without --new continues the \
+                     ceremony\n"
+                        .into()
+                }
                 None => "stopped before the end; the same command continues the ceremony\n".into(),
             },
             success: true,
@@ -145,7 +164,7 @@ pub fn finish_ui(app: App, head: &str) -> Result<Outcome, CliError> {
 
 /// `conclave rehearse` with a terminal: the practice ceremony in the UI (in the child process
 /// that has the workspace's SoftHSM2 configuration).
-pub fn rehearse(ws: &Workspace, script: &str) -> Result<Outcome, CliError> {
+pub fn rehearse(ws: &Workspace, script: &str, start: Start) -> Result<Outcome, CliError> {
     let text = shipped_script(script)
         .ok_or_else(|| CliError::Usage(format!("no shipped ceremony script named \"{script}\"")))?;
     let app = App::opening(
@@ -154,6 +173,7 @@ pub fn rehearse(ws: &Workspace, script: &str) -> Result<Outcome, CliError> {
         text.to_string(),
         Path::new("/sys").to_path_buf(),
         None,
+        start,
     );
     finish_ui(
         app,
@@ -161,6 +181,7 @@ pub fn rehearse(ws: &Workspace, script: &str) -> Result<Outcome, CliError> {
             "PRACTICE ceremony \"{script}\" in {} (SoftHSM2 practice tokens)",
             ws.dir.display()
         ),
+        start == Start::New,
     )
 }
 

@@ -49,7 +49,7 @@ use crate::signer::{Signer, SignerError};
 use crate::tuf::key::{Algorithm, Key};
 
 use super::token_device::{OpenToken, TokenModule, TokenSigner};
-use super::{Opened, Plan, Session, SystemClock, Workspace, shipped_script};
+use super::{Opened, Plan, Session, Workspace, shipped_script};
 use crate::ceremony::engine::ParamJson;
 use std::collections::BTreeMap;
 
@@ -789,6 +789,32 @@ pub fn open_on(
     planned_pins: bool,
     tokens: BTreeMap<String, String>,
 ) -> Session {
+    let Opened::Running(session) = opened_on(
+        fakes,
+        tmp,
+        script,
+        values,
+        planned_pins,
+        tokens,
+        crate::driver::Start::Continue,
+    )
+    .unwrap() else {
+        panic!("a new ceremony")
+    };
+    *session
+}
+
+/// [`open_on`] as [`Session::open`] answers it, `start` saying whether a new ceremony is asked
+/// for (`--new`).
+pub fn opened_on(
+    fakes: &FakeTokens,
+    tmp: &tempfile::TempDir,
+    script: &str,
+    values: &[(&str, ParamJson)],
+    planned_pins: bool,
+    tokens: BTreeMap<String, String>,
+    start: crate::driver::Start,
+) -> Result<Opened, crate::driver::DriverError> {
     let ws = Workspace {
         dir: tmp.path().join("ws"),
     };
@@ -818,19 +844,15 @@ pub fn open_on(
         ..Plan::default()
     };
     let text = shipped_script(script).unwrap();
-    let Opened::Running(session) = Session::open_with_tokens(
+    Session::open_with_tokens(
         &ws,
         script,
         text,
         &sys,
         plan,
-        Arc::new(SystemClock),
+        start,
         Box::new(fakes.clone()),
     )
-    .unwrap() else {
-        panic!("a new ceremony")
-    };
-    *session
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ pub use clock::{Clock, FixedClock, SystemClock, timestamp};
 pub use error::DriverError;
 pub use lock::{LOCK_FILE, WorkspaceLock};
 pub use lookup::TokenLookup;
-pub use plan::Plan;
+pub use plan::{Plan, Start};
 pub use practice::{
     PRACTICE_CHILD, PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, PracticeRequest, PracticeSetup,
     PracticeToken, PracticeTokenError, REHEARSE_CHILD, die_with_parent, in_softhsm_child,

@@ -10,6 +10,21 @@ use crate::signer::pkcs11::PivSlot;
 
 use super::module::ChosenModule;
 
+/// What opening a ceremony does about the earlier ceremonies of the same script in the
+/// workspace: `--new` on `conclave ceremony run`, `conclave tui` and `conclave rehearse`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Start {
+    /// Continue the unfinished ceremony of the script; else report the newest finished one
+    /// (its checks run again, nothing is changed); else start one.
+    #[default]
+    Continue,
+    /// Start a new ceremony of the script (`--new`): refused while one is unfinished (keys may
+    /// exist in the tokens: it is continued, never abandoned), for a second bootstrap of a
+    /// workspace or a second practice root rotation, and for a signing event (tuf-on-ci,
+    /// RSTUF) signed already (each event is signed once; a new event needs no `--new`).
+    New,
+}
+
 /// Who takes part and how each step is answered: made by the rehearsal for practice tokens, or
 /// read from an answers file for a run on real tokens (`conclave ceremony run`).
 #[derive(Default)]

@@ -41,6 +41,9 @@ pub struct CeremonyReport {
     pub already_complete: bool,
     /// Events replayed from an earlier, interrupted run.
     pub resumed_events: usize,
+    /// A finished ceremony reported again: how another ceremony of its script starts (the
+    /// same command with `--new`, or why not).
+    pub another: Option<String>,
     /// Warnings the run acknowledged.
     pub warnings: Vec<String>,
     /// Practice token files restored after an interruption emptied them.
@@ -138,6 +141,7 @@ pub(super) fn finished(
         resumed: true,
         already_complete: true,
         resumed_events: events.len(),
+        another: None,
         warnings: Vec::new(),
     }))
 }

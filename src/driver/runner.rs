@@ -6,42 +6,49 @@ use std::path::Path;
 use crate::ceremony::engine::Need;
 
 use super::error::DriverError;
-use super::plan::Plan;
+use super::plan::{Plan, Start};
 use super::report::CeremonyReport;
 use super::scripts::shipped_script;
 use super::session::{Opened, Session};
 use super::workspace::Workspace;
 
-/// Run (or continue) a headless rehearsal of `script_name` in the workspace. Must run in a
-/// process whose `SOFTHSM2_CONF` is the workspace's configuration.
-pub fn run(ws: &Workspace, script_name: &str, sys: &Path) -> Result<CeremonyReport, DriverError> {
+/// Run (or continue, or report: [`Start`]) a headless rehearsal of `script_name` in the
+/// workspace. Must run in a process whose `SOFTHSM2_CONF` is the workspace's configuration.
+pub fn run(
+    ws: &Workspace,
+    script_name: &str,
+    sys: &Path,
+    start: Start,
+) -> Result<CeremonyReport, DriverError> {
     let text = shipped_script(script_name).ok_or_else(|| {
         DriverError::Io(format!(
             "no shipped ceremony script named \"{script_name}\""
         ))
     })?;
-    run_script(ws, script_name, text, sys, None)
+    run_script(ws, script_name, text, sys, None, start)
 }
 
 /// Why a ceremony on real tokens without a reference time is refused.
 pub const REFERENCE_TIME_MISSING: &str =
     "a ceremony on real tokens confirms the machine clock against a reference time";
 
-/// Run (or continue) a ceremony on real tokens, answered by `plan` (`conclave ceremony run`):
-/// the online keys and key requests must be on the input media (`WORKSPACE/input/`).
+/// Run (or continue, or report: [`Start`]) a ceremony on real tokens, answered by `plan`
+/// (`conclave ceremony run`): the online keys and key requests must be on the input media
+/// (`WORKSPACE/input/`).
 pub fn run_real(
     ws: &Workspace,
     script_name: &str,
     text: &str,
     sys: &Path,
     plan: Plan,
+    start: Start,
 ) -> Result<CeremonyReport, DriverError> {
     if !plan.practice && plan.reference_time.is_none() {
         return Err(DriverError::Refused(format!(
             "{REFERENCE_TIME_MISSING}: add reference_time = \"YYYY-MM-DD HH:MM\" (UTC, read from a reference clock such as a phone or radio clock) to the answers file"
         )));
     }
-    run_script(ws, script_name, text, sys, Some(plan))
+    run_script(ws, script_name, text, sys, Some(plan), start)
 }
 
 /// The headless runner: every step answered from the plan, then the seal by every keyholder's
@@ -52,8 +59,9 @@ pub(super) fn run_script(
     text: &str,
     sys: &Path,
     real: Option<Plan>,
+    start: Start,
 ) -> Result<CeremonyReport, DriverError> {
-    match Session::open(ws, script_name, text, sys, real)? {
+    match Session::open(ws, script_name, text, sys, real, start)? {
         Opened::Finished(report) => Ok(*report),
         Opened::Running(s) => run_session(*s),
     }
@@ -164,7 +172,8 @@ fn seal_signed_by(session: &Session, who: &str) -> Result<bool, DriverError> {
 mod tests {
     use super::*;
     use crate::ceremony::engine::ParamJson;
-    use crate::driver::fake_tokens::{FakeTokens, bootstrap_on_fakes, open_on};
+    use crate::driver::fake_tokens::{FakeTokens, bootstrap_on_fakes, open_on, opened_on};
+    use crate::driver::{DriverError, Start};
 
     /// The practice rotation of [`FakeTokens`]' bootstrap that removes alice's root key,
     /// opened (or continued) on the fake tokens, PINs in the plan.
@@ -214,5 +223,104 @@ mod tests {
             alice_before,
             "alice's token was not asked"
         );
+    }
+
+    /// Every file under `dir` with its bytes (but the lock, whose text names its last holder):
+    /// what a refusal must leave as it was.
+    fn files(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.ends_with(crate::driver::LOCK_FILE) {
+                continue;
+            } else if p.is_dir() {
+                out.extend(files(&p));
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                out.push((p, bytes));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// A finished refresh opened again is reported (nothing recorded, no second ceremony), its
+    /// report saying how another one starts; `--new` starts the next one (v3); `--new` while
+    /// that one is unfinished is refused, naming it, and changes nothing; the same command
+    /// without `--new` continues it; a second bootstrap of the workspace is refused.
+    #[test]
+    fn a_finished_ceremony_is_reported_again_and_a_new_one_only_when_asked() {
+        let fakes = FakeTokens::new();
+        let (tmp, session) = bootstrap_on_fakes(&fakes, true);
+        run_session(session).unwrap();
+        let open = |script: &str, start| {
+            opened_on(&fakes, &tmp, script, &[], true, Default::default(), start)
+        };
+        let ws = tmp.path().join("ws");
+        let Ok(Opened::Running(s)) = open("refresh-expiry", Start::Continue) else {
+            panic!("the first refresh did not start");
+        };
+        let first = run_session(*s).unwrap();
+        let v2 = ws.join("refresh-expiry-v2.transcript.jsonl");
+        assert_eq!(first.transcript, v2);
+        assert!(!first.already_complete && first.another.is_none());
+        let done = files(&ws);
+
+        let again = match open("refresh-expiry", Start::Continue) {
+            Ok(Opened::Finished(r)) => r,
+            Ok(Opened::Running(s)) => panic!("a new refresh was started: {}", s.tpath.display()),
+            Err(e) => panic!("{e}"),
+        };
+        assert!(again.already_complete);
+        assert_eq!((&again.transcript, &again.seal), (&v2, &first.seal));
+        assert_eq!(
+            again.another.as_deref(),
+            Some(
+                "to start another refresh-expiry ceremony in this workspace: the same command \
+                 with --new"
+            )
+        );
+        assert!(
+            crate::driver::check(&again, &crate::driver::SystemClock)
+                .unwrap()
+                .iter()
+                .all(|c| c.passed),
+            "the finished refresh verifies again"
+        );
+        assert_eq!(files(&ws), done, "reporting it changed the workspace");
+
+        // A second bootstrap is refused, whatever is asked.
+        let Err(DriverError::Refused(m)) = open("bootstrap-root", Start::New) else {
+            panic!("a second bootstrap was not refused");
+        };
+        assert!(
+            m.contains("bootstrap-root.transcript.jsonl")
+                && m.contains("another one starts in a new workspace"),
+            "{m}"
+        );
+
+        let Ok(Opened::Running(s)) = open("refresh-expiry", Start::New) else {
+            panic!("--new did not start a refresh");
+        };
+        let v3 = ws.join("refresh-expiry-v3.transcript.jsonl");
+        assert_eq!(s.tpath, v3);
+        // Interrupted after its first records.
+        drop(s);
+        let interrupted = files(&ws);
+        let Err(DriverError::Refused(m)) = open("refresh-expiry", Start::New) else {
+            panic!("--new over an unfinished refresh was not refused");
+        };
+        assert!(
+            m.contains(&v3.display().to_string()) && m.contains("continue it: run without --new"),
+            "{m}"
+        );
+        assert_eq!(files(&ws), interrupted, "the refusal changed the workspace");
+
+        let Ok(Opened::Running(s)) = open("refresh-expiry", Start::Continue) else {
+            panic!("the unfinished refresh was not continued");
+        };
+        assert!(s.resumed && s.tpath == v3, "{}", s.tpath.display());
+        let third = run_session(*s).unwrap();
+        assert!(ws.join("export/3.root.json").exists() && third.transcript == v3);
     }
 }

@@ -258,6 +258,7 @@ impl Session {
                 .collect(),
             resumed: self.resumed,
             already_complete: false,
+            another: None,
             resumed_events: self.resumed_events,
             warnings: self.warnings,
         })

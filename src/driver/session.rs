@@ -21,7 +21,7 @@ use super::clock::{Clock, SystemClock, timestamp};
 use super::error::{DriverError, io};
 use super::inputs::{latest, online_keys};
 use super::log_step::log_step_missing;
-use super::plan::Plan;
+use super::plan::{Plan, Start};
 use super::practice::{
     PRACTICE_LOG_ORIGIN, clean_practice_leftovers, practice_plan, practice_tokens,
 };
@@ -144,18 +144,35 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// What the tests give instead of the machine's: the clock, and tokens instead of the
+/// plan's PKCS#11 module.
+struct Seams {
+    clock: Arc<dyn Clock>,
+    tokens: Option<Box<dyn TokenModule>>,
+}
+
 impl Session {
     /// Open the ceremony `script_name` in the workspace: practice tokens and a practice plan
     /// when `real` is `None`, else the keyholders' tokens and `real`. An unfinished transcript
-    /// is continued (its events replayed through the engine).
+    /// is continued (its events replayed through the engine); a finished one is reported
+    /// ([`Opened::Finished`]) unless `start` asks for a new ceremony ([`Start`]).
     pub fn open(
         ws: &Workspace,
         script_name: &str,
         text: &str,
         sys: &Path,
         real: Option<Plan>,
+        start: Start,
     ) -> Result<Opened, DriverError> {
-        Self::open_with_clock(ws, script_name, text, sys, real, Arc::new(SystemClock))
+        Self::open_with_clock(
+            ws,
+            script_name,
+            text,
+            sys,
+            real,
+            start,
+            Arc::new(SystemClock),
+        )
     }
 
     /// [`Session::open`] with the clock the ceremony reads (a fixed clock in tests).
@@ -165,24 +182,34 @@ impl Session {
         text: &str,
         sys: &Path,
         real: Option<Plan>,
+        start: Start,
         clock: Arc<dyn Clock>,
     ) -> Result<Opened, DriverError> {
-        Self::open_inner(ws, script_name, text, sys, real, clock, None)
+        let seams = Seams {
+            clock,
+            tokens: None,
+        };
+        Self::open_inner(ws, script_name, text, sys, real, start, seams)
     }
 
-    /// [`Session::open_with_clock`] of a ceremony with a plan (not practice tokens) on the
-    /// tokens `tokens` instead of the plan's PKCS#11 module: the seam the terminal UI's unit
-    /// tests use to drive a ceremony on an in-memory test double.
+    /// [`Session::open`] of a ceremony with a plan (not practice tokens) on the tokens
+    /// `tokens` instead of the plan's PKCS#11 module, on the machine's clock: the seam the
+    /// driver's and the terminal UI's unit tests use to drive a ceremony on an in-memory test
+    /// double.
     pub fn open_with_tokens(
         ws: &Workspace,
         script_name: &str,
         text: &str,
         sys: &Path,
         plan: Plan,
-        clock: Arc<dyn Clock>,
+        start: Start,
         tokens: Box<dyn TokenModule>,
     ) -> Result<Opened, DriverError> {
-        Self::open_inner(ws, script_name, text, sys, Some(plan), clock, Some(tokens))
+        let seams = Seams {
+            clock: Arc::new(SystemClock),
+            tokens: Some(tokens),
+        };
+        Self::open_inner(ws, script_name, text, sys, Some(plan), start, seams)
     }
 
     fn open_inner(
@@ -191,9 +218,13 @@ impl Session {
         text: &str,
         sys: &Path,
         real: Option<Plan>,
-        clock: Arc<dyn Clock>,
-        given: Option<Box<dyn TokenModule>>,
+        start: Start,
+        seams: Seams,
     ) -> Result<Opened, DriverError> {
+        let Seams {
+            clock,
+            tokens: given,
+        } = seams;
         // One run at a time on a workspace, from before the first token or file is touched
         // until the session ends.
         let lock = WorkspaceLock::acquire(&ws.dir, clock.as_ref())?;
@@ -208,23 +239,11 @@ impl Session {
         let mut engine =
             Engine::new(script.clone()).map_err(|e| DriverError::Refused(e.to_string()))?;
         let practice_tokens_used = real.is_none();
-        // What an interrupted run left (temporary files, a half-written log directory) goes
-        // first; each removal is recorded.
-        let swept = super::workspace::sweep_leftovers(ws)?;
-        let (module, chosen_module, plan, repaired, mut cleaned) = match real {
+        let mut plan = match real {
+            Some(plan) => plan,
             None => {
                 let (people, values) = practice_plan(script.kind);
-                // Torn token files are put back from the saved copy before the leftovers are
-                // judged (a token is never taken for a leftover because its file was torn).
-                let repaired = repair_tokens(ws)?;
-                let cleaned = clean_practice_leftovers(ws, &people)?;
-                let chosen = choose_module(Named::Nothing, None, None, ModuleUse::Rehearsal)
-                    .map_err(io("the SoftHSM2 module"))?;
-                let module = chosen.open().map_err(io("the SoftHSM2 module"))?;
-                let pins = practice_tokens(ws, &module, &people)?;
-                let module: Box<dyn TokenModule> = Box::new(module);
-                save_tokens(ws)?;
-                let plan = Plan {
+                Plan {
                     practice: true,
                     administrator: "administrator".into(),
                     keyholders: people,
@@ -233,16 +252,62 @@ impl Session {
                     reference_time: None,
                     acknowledgement: "PRACTICE".into(),
                     tokens: BTreeMap::new(),
-                    pins,
+                    // The practice tokens' PINs, once they are made (below).
+                    pins: BTreeMap::new(),
                     module: None,
                     export_to: None,
                     log_origin: Some(PRACTICE_LOG_ORIGIN.into()),
                     ..Plan::default()
-                };
-                (module, Some(chosen), plan, repaired, cleaned)
+                }
             }
-            Some(plan) if let Some(tokens) = given => (tokens, None, plan, Vec::new(), Vec::new()),
-            Some(plan) => {
+        };
+        // Which ceremony this is, decided from the workspace's transcripts before any file or
+        // token is touched (temporary files count for nothing in it): a refusal changes
+        // nothing.
+        let tpath = transcript_to_open(
+            ws,
+            script_name,
+            &script,
+            &engine,
+            &plan,
+            practice_tokens_used,
+            start,
+        )?;
+        // What an interrupted run left (temporary files, a half-written log directory) goes
+        // first; each removal is recorded.
+        let swept = super::workspace::sweep_leftovers(ws)?;
+        // A finished ceremony is reported (its transcript exported again: a rerun after a cut
+        // at its last writes); a sealed one whose key-event log step was cut short is complete
+        // (nothing more is appended), only the log is written.
+        let mut complete = false;
+        if let Some(mut done) = finished(ws, &tpath, &script)? {
+            if !log_step_missing(ws, plan.log_origin.is_some(), &done.seal) {
+                super::export::export_transcript(ws, plan.export_to.as_deref(), &tpath)?;
+                done.another = Some(another_ceremony(
+                    script_name,
+                    script.kind,
+                    practice_tokens_used,
+                ));
+                return Ok(Opened::Finished(Box::new(done)));
+            }
+            complete = true;
+        }
+        let (module, chosen_module, repaired, mut cleaned) = match given {
+            _ if practice_tokens_used => {
+                // Torn token files are put back from the saved copy before the leftovers are
+                // judged (a token is never taken for a leftover because its file was torn).
+                let repaired = repair_tokens(ws)?;
+                let cleaned = clean_practice_leftovers(ws, &plan.keyholders)?;
+                let chosen = choose_module(Named::Nothing, None, None, ModuleUse::Rehearsal)
+                    .map_err(io("the SoftHSM2 module"))?;
+                let module = chosen.open().map_err(io("the SoftHSM2 module"))?;
+                plan.pins = practice_tokens(ws, &module, &plan.keyholders)?;
+                let module: Box<dyn TokenModule> = Box::new(module);
+                save_tokens(ws)?;
+                (module, Some(chosen), repaired, cleaned)
+            }
+            Some(tokens) => (tokens, None, Vec::new(), Vec::new()),
+            None => {
                 let chosen = match &plan.module {
                     Some(c) => c.clone(),
                     None => choose_module_here(
@@ -256,7 +321,7 @@ impl Session {
                 };
                 let module: Box<dyn TokenModule> =
                     Box::new(chosen.open().map_err(io("the PKCS#11 module"))?);
-                (module, Some(chosen), plan, Vec::new(), Vec::new())
+                (module, Some(chosen), Vec::new(), Vec::new())
             }
         };
         cleaned.splice(0..0, swept);
@@ -288,86 +353,6 @@ impl Session {
             (keys, vec![digest])
         };
 
-        let tpath = if script.kind == Kind::BootstrapRoot {
-            ws.transcript(script_name)
-        } else {
-            // One transcript per ceremony: an unfinished one is continued (whatever it already
-            // exported), otherwise a new one is named after the root version it will produce.
-            match unfinished(ws, script_name, &script, plan.log_origin.is_some())? {
-                Some(p) => p,
-                // A practice root rotation adds dave and removes carol: once one is sealed,
-                // running the same command again reports it (and verifies it again); a second
-                // one could only fail.
-                // One transcript per signing event: numbered in the order they are signed.
-                // A signing event signed already (the newest transcript, sealed, imported the
-                // same event and known-good files as the input media hold now): that ceremony
-                // is reported and its transcript exported again (a rerun after a cut at its
-                // last writes), never a second signing of the same event.
-                None if script.kind == Kind::SignTufOnCiEvent
-                    && let Some(p) = newest_transcript(ws, script_name).filter(|p| {
-                        engine
-                            .tuf_on_ci_input_folders()
-                            .is_some_and(|f| super::tuf_on_ci::signed_same_event(ws, p, &f))
-                    }) =>
-                {
-                    p
-                }
-                // The same for RSTUF's pending root: the newest transcript, sealed, signed the
-                // pending file the input media hold now, with the keyholders present now.
-                None if script.kind == Kind::SignRstufPendingRoot
-                    && let Some(p) = newest_transcript(ws, script_name).filter(|p| {
-                        engine.rstuf_pending_input().is_some_and(|(file, _)| {
-                            super::rstuf::signed_same_pending(ws, p, &file, &plan.keyholders)
-                        })
-                    }) =>
-                {
-                    p
-                }
-                None if matches!(
-                    script.kind,
-                    Kind::SignTufOnCiEvent | Kind::SignRstufPendingRoot
-                ) =>
-                {
-                    super::tuf_on_ci::next_transcript(ws, script_name)
-                }
-                None if practice_tokens_used && script.kind == Kind::RotateRootKeys => {
-                    match newest_transcript(ws, script_name) {
-                        Some(p) => p,
-                        None => ws.dir.join(format!(
-                            "{script_name}-v{}.transcript.jsonl",
-                            latest(&ws.export(), "root").map_or(1, |(v, _)| v + 1)
-                        )),
-                    }
-                }
-                None => {
-                    // Named after the version the ceremony produces: targets for a ceremony
-                    // that changes only targets, root otherwise.
-                    let role = if matches!(
-                        script.kind,
-                        Kind::DelegateClaimedProjects
-                            | Kind::SignIntotoLayout
-                            | Kind::PublishTargets
-                    ) {
-                        "targets"
-                    } else {
-                        "root"
-                    };
-                    let next = latest(&ws.export(), role).map_or(1, |(v, _)| v + 1);
-                    ws.dir
-                        .join(format!("{script_name}-v{next}.transcript.jsonl"))
-                }
-            }
-        };
-        // A sealed ceremony whose key-event log step was cut short: the transcript is complete
-        // (nothing more is appended), only the log is written.
-        let mut complete = false;
-        if let Some(done) = finished(ws, &tpath, &script)? {
-            if !log_step_missing(ws, plan.log_origin.is_some(), &done.seal) {
-                super::export::export_transcript(ws, plan.export_to.as_deref(), &tpath)?;
-                return Ok(Opened::Finished(Box::new(done)));
-            }
-            complete = true;
-        }
         let mut resumed_events = 0;
         // A transcript an interruption left without one complete record (cut while its
         // `begin` was written) holds nothing of the ceremony: it is started again, and the new
@@ -675,49 +660,42 @@ fn restart_if_empty(tpath: &Path, engine: &Engine) -> Result<Option<Event>, Driv
     }))
 }
 
-/// The newest transcript of `script_name` in the workspace (`SCRIPT-vN.transcript.jsonl`, the
-/// highest N).
-fn newest_transcript(ws: &Workspace, script_name: &str) -> Option<PathBuf> {
+/// The transcripts of `script_name` in the workspace, oldest first: a bootstrap's one
+/// (`SCRIPT.transcript.jsonl`), or one per ceremony (`SCRIPT-vN.transcript.jsonl`, by N).
+fn transcripts(ws: &Workspace, script_name: &str, kind: Kind) -> Vec<PathBuf> {
+    if kind == Kind::BootstrapRoot {
+        let p = ws.transcript(script_name);
+        return if p.exists() { vec![p] } else { Vec::new() };
+    }
     let prefix = format!("{script_name}-v");
-    std::fs::read_dir(&ws.dir)
-        .ok()?
+    let Ok(rd) = std::fs::read_dir(&ws.dir) else {
+        return Vec::new();
+    };
+    let mut numbered: Vec<(u64, PathBuf)> = rd
         .filter_map(Result::ok)
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
             let n = name
                 .strip_prefix(&prefix)?
                 .strip_suffix(".transcript.jsonl")?
-                .parse::<u32>()
+                .parse::<u64>()
                 .ok()?;
             Some((n, e.path()))
         })
-        .max()
-        .map(|(_, p)| p)
+        .collect();
+    numbered.sort();
+    numbered.into_iter().map(|(_, p)| p).collect()
 }
 
-/// A transcript of `script_name` in the workspace that is not finished yet: not sealed, or
-/// sealed with its key-event log or its own export still to write.
+/// The transcript of `script_name` in the workspace that is not finished yet, if any: not
+/// sealed, or sealed with its key-event log or its own export still to write.
 pub(super) fn unfinished(
     ws: &Workspace,
     script_name: &str,
     script: &Script,
     log_planned: bool,
 ) -> Result<Option<PathBuf>, DriverError> {
-    let prefix = format!("{script_name}-v");
-    let Ok(rd) = std::fs::read_dir(&ws.dir) else {
-        return Ok(None);
-    };
-    let mut candidates: Vec<PathBuf> = rd
-        .filter_map(Result::ok)
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".transcript.jsonl"))
-        })
-        .map(|e| e.path())
-        .collect();
-    candidates.sort();
-    for p in candidates {
+    for p in transcripts(ws, script_name, script.kind) {
         match finished(ws, &p, script)? {
             None => return Ok(Some(p)),
             // Sealed, but its last writes were cut: the key-event log, or the transcript's
@@ -732,6 +710,129 @@ pub(super) fn unfinished(
         }
     }
     Ok(None)
+}
+
+/// The transcript opening `script_name` uses ([`Start`]), decided from the workspace's
+/// transcripts alone (before any token is touched: a refusal changes nothing):
+/// - an unfinished ceremony is continued; `--new` is refused (keys may exist: it is never
+///   abandoned);
+/// - else the newest finished one is reported again, never a new one started: a rerun after
+///   a cut at its last writes looks exactly like a finished ceremony. A tuf-on-ci or RSTUF
+///   signing ceremony is reported only when it signed the event now on the input media (the
+///   same files; for RSTUF, the same keyholders); another event is a new signing ceremony,
+///   with or without `--new`, and `--new` over the same event is refused (signed once);
+/// - `--new` starts the next one, except a second bootstrap of the workspace or a second
+///   practice root rotation (dave joins, carol leaves: a second one could only fail).
+fn transcript_to_open(
+    ws: &Workspace,
+    script_name: &str,
+    script: &Script,
+    engine: &Engine,
+    plan: &Plan,
+    practice: bool,
+    start: Start,
+) -> Result<PathBuf, DriverError> {
+    let new = start == Start::New;
+    if let Some(p) = unfinished(ws, script_name, script, plan.log_origin.is_some())? {
+        if new {
+            return Err(DriverError::Refused(format!(
+                "--new: the {script_name} ceremony of {} is not finished (keys may already be in \
+                 the tokens): continue it: run without --new",
+                p.display()
+            )));
+        }
+        return Ok(p);
+    }
+    // Every transcript of the script here is finished.
+    let newest = transcripts(ws, script_name, script.kind).pop();
+    match script.kind {
+        Kind::BootstrapRoot => match newest {
+            Some(p) if new => Err(DriverError::Refused(format!(
+                "--new: {} is this workspace's {script_name} ceremony, finished; {}",
+                p.display(),
+                another_ceremony(script_name, script.kind, practice)
+            ))),
+            _ => Ok(ws.transcript(script_name)),
+        },
+        Kind::SignTufOnCiEvent | Kind::SignRstufPendingRoot => {
+            let signed = newest.filter(|p| {
+                if script.kind == Kind::SignTufOnCiEvent {
+                    engine
+                        .tuf_on_ci_input_folders()
+                        .is_some_and(|f| super::tuf_on_ci::signed_same_event(ws, p, &f))
+                } else {
+                    engine.rstuf_pending_input().is_some_and(|(file, _)| {
+                        super::rstuf::signed_same_pending(ws, p, &file, &plan.keyholders)
+                    })
+                }
+            });
+            match signed {
+                Some(p) if new => Err(DriverError::Refused(format!(
+                    "--new: {} signed the event on the input media already; {}",
+                    p.display(),
+                    another_ceremony(script_name, script.kind, practice)
+                ))),
+                Some(p) => Ok(p),
+                None => Ok(super::tuf_on_ci::next_transcript(ws, script_name)),
+            }
+        }
+        _ => match newest {
+            Some(p) if !new => Ok(p),
+            Some(p) if practice && script.kind == Kind::RotateRootKeys => {
+                Err(DriverError::Refused(format!(
+                    "--new: {} is this workspace's practice {script_name}, finished; {}",
+                    p.display(),
+                    another_ceremony(script_name, script.kind, practice)
+                )))
+            }
+            _ => {
+                // Named after the version the ceremony produces: targets for a ceremony that
+                // changes only targets, root otherwise.
+                let role = if matches!(
+                    script.kind,
+                    Kind::DelegateClaimedProjects | Kind::SignIntotoLayout | Kind::PublishTargets
+                ) {
+                    "targets"
+                } else {
+                    "root"
+                };
+                let next = latest(&ws.export(), role).map_or(1, |(v, _)| v + 1);
+                let p = ws
+                    .dir
+                    .join(format!("{script_name}-v{next}.transcript.jsonl"));
+                if new && p.exists() {
+                    return Err(DriverError::Refused(format!(
+                        "--new: {} is a finished ceremony, but {next}.{role}.json is not in {}: \
+                         nothing was started",
+                        p.display(),
+                        ws.export().display()
+                    )));
+                }
+                Ok(p)
+            }
+        },
+    }
+}
+
+/// How another ceremony of `script_name` starts, as the report of a finished one says it.
+fn another_ceremony(script_name: &str, kind: Kind, practice: bool) -> String {
+    match kind {
+        Kind::BootstrapRoot => format!(
+            "a workspace holds one {script_name} ceremony: another one starts in a new workspace"
+        ),
+        Kind::SignTufOnCiEvent | Kind::SignRstufPendingRoot => format!(
+            "each event is signed once: another {script_name} ceremony starts when the input \
+             media bring another event (the same command, without --new)"
+        ),
+        Kind::RotateRootKeys if practice => format!(
+            "the practice {script_name} adds dave and removes carol, so a second one here could \
+             only fail: to rehearse it again, use a new workspace (a bootstrap first)"
+        ),
+        _ => format!(
+            "to start another {script_name} ceremony in this workspace: the same command with \
+             --new"
+        ),
+    }
 }
 
 /// Whether the rehearsal workspace `dir` holds an unfinished practice ceremony of the shipped
@@ -756,20 +857,7 @@ pub fn rehearsal_unfinished(dir: &Path, script_name: &str) -> Result<bool, Drive
     let ws = Workspace {
         dir: dir.to_path_buf(),
     };
-    if script.kind != Kind::BootstrapRoot {
-        return Ok(unfinished(&ws, script_name, &script, true)?.is_some());
-    }
-    let tpath = ws.transcript(script_name);
-    if !tpath.exists() {
-        return Ok(false);
-    }
-    Ok(match finished(&ws, &tpath, &script)? {
-        None => true,
-        Some(done) => {
-            log_step_missing(&ws, true, &done.seal)
-                || !super::export::transcript_exported(&ws, &tpath)
-        }
-    })
+    Ok(unfinished(&ws, script_name, &script, true)?.is_some())
 }
 
 pub(super) fn trial_step(ev: &Event) -> Option<&str> {

@@ -23,7 +23,7 @@ use crate::ceremony::engine::{
 };
 use crate::ceremony::script::{ParamValue, Script};
 use crate::driver::TokenSigner;
-use crate::driver::{CeremonyReport, DriverError, Opened, Plan, Session, Workspace};
+use crate::driver::{CeremonyReport, DriverError, Opened, Plan, Session, Start, Workspace};
 use crate::signer::pkcs11::{TokenDesc, check_pin_length};
 use crate::transcript::display::{hex_groups, pgp_words};
 use crate::transport::qr::{Animation, EncodeOptions, QrMatrix};
@@ -57,6 +57,9 @@ pub enum Phase {
         sys: PathBuf,
         /// How tokens are reached.
         plan: Box<Plan>,
+        /// Whether a new ceremony of the chosen script is asked for (`--new`), or its
+        /// unfinished one continued, or its finished one reported.
+        start: Start,
         /// Shipped scripts: (name, title, purpose, text).
         scripts: Vec<(String, String, String, &'static str)>,
     },
@@ -583,8 +586,9 @@ impl App {
         text: &str,
         sys: &std::path::Path,
         plan: Option<Plan>,
+        start: Start,
     ) -> Result<App, DriverError> {
-        let opened = Session::open(ws, script_name, text, sys, plan)?;
+        let opened = Session::open(ws, script_name, text, sys, plan, start)?;
         let mut app = App::new(Phase::Gone);
         app.show_opened(opened, true);
         Ok(app)
@@ -601,6 +605,7 @@ impl App {
         text: String,
         sys: PathBuf,
         plan: Option<Plan>,
+        start: Start,
     ) -> App {
         let mut app = App::new(Phase::Gone);
         app.banner = Some(format!(
@@ -610,7 +615,7 @@ impl App {
         app.submit(
             format!("opening the ceremony {script_name}"),
             "the tokens' PKCS#11 module".into(),
-            move |_| Session::open(&ws, &script_name, &text, &sys, plan),
+            move |_| Session::open(&ws, &script_name, &text, &sys, plan, start),
             |app, opened| match opened {
                 Ok(opened) => app.show_opened(opened, true),
                 Err(e) => {
@@ -645,9 +650,14 @@ impl App {
                 "This ceremony was sealed earlier and nothing was changed, but it is NOT complete: {} FAILED.",
                 failed.join("; ")
             )),
-            Phase::Summary { .. } => {
-                Some("This ceremony was already complete and sealed; nothing was changed.".into())
-            }
+            Phase::Summary { report, .. } => Some(match &report.another {
+                Some(another) => format!(
+                    "This ceremony was already complete and sealed; nothing was changed ({another})."
+                ),
+                None => {
+                    "This ceremony was already complete and sealed; nothing was changed.".into()
+                }
+            }),
             Phase::Ceremony(s) | Phase::Sealing { session: s, .. } if s.resumed => Some(format!(
                 "Continued an interrupted ceremony: {} events replayed from the transcript.",
                 s.resumed_events
@@ -3267,6 +3277,7 @@ impl App {
             ws,
             sys,
             plan,
+            start,
             scripts,
         } = std::mem::replace(&mut self.phase, Phase::Gone)
         else {
@@ -3277,6 +3288,7 @@ impl App {
                 ws,
                 sys,
                 plan,
+                start,
                 scripts,
             };
             return;
@@ -3298,6 +3310,7 @@ impl App {
                     ws,
                     sys,
                     plan,
+                    start,
                     scripts,
                 };
                 return;
@@ -3331,6 +3344,7 @@ impl App {
             ws,
             sys,
             plan,
+            start,
             scripts,
         };
         self.submit(
@@ -3345,7 +3359,14 @@ impl App {
                 } else {
                     Workspace { dir: workspace }
                 };
-                Session::open(&workspace, &name, text, &opened_from, Some(plan_copy))
+                Session::open(
+                    &workspace,
+                    &name,
+                    text,
+                    &opened_from,
+                    Some(plan_copy),
+                    start,
+                )
             },
             |app, opened| match opened {
                 Ok(opened) => app.show_opened(opened, false),
@@ -4096,6 +4117,10 @@ fn summary_view(v: &mut ViewState, report: &CeremonyReport, checks: &[String], f
     lines.push(format!("Exported to {}:", report.export_dir.display()));
     lines.push(format!("  {}", report.exported.join(", ")));
     lines.push(format!("Transcript: {}", report.transcript.display()));
+    // A finished ceremony reported again: how another one starts.
+    if let Some(another) = &report.another {
+        lines.push(format!("Already complete: {another}."));
+    }
     v.screen = Screen::Summary {
         seal_hex: hex_groups(&seal),
         seal_words: pgp_words(&seal).join(" "),
@@ -5003,6 +5028,7 @@ mod tests {
             text.into(),
             tmp.path().join("sys"),
             Some(plan),
+            Start::Continue,
         );
         let v = app.view_state();
         let shown = format!("{:?} {:?}", v.banner, v.message);
@@ -5025,6 +5051,7 @@ mod tests {
             ws: None,
             sys: std::env::temp_dir().join("conclave-no-such-sys"),
             plan: Box::default(),
+            start: Start::Continue,
             scripts: vec![
                 ("a".into(), "A".into(), "first".into(), ""),
                 ("b".into(), "B".into(), "second".into(), ""),
@@ -5071,6 +5098,7 @@ mod tests {
             }),
             sys: std::env::temp_dir().join("conclave-no-such-sys"),
             plan: Box::default(),
+            start: Start::Continue,
             scripts: Vec::new(),
         });
         let draw = |app: &App| {
@@ -5121,6 +5149,7 @@ mod tests {
             }),
             sys: std::env::temp_dir().join("conclave-no-such-sys"),
             plan: Box::default(),
+            start: Start::Continue,
             scripts: Vec::new(),
         });
         app.pin(
@@ -5149,6 +5178,7 @@ mod tests {
             ws: None,
             sys: std::env::temp_dir().join("conclave-no-such-sys"),
             plan: Box::default(),
+            start: Start::Continue,
             scripts: Vec::new(),
         });
         app.text(
@@ -5372,6 +5402,7 @@ mod tests {
             ws: None,
             sys: std::env::temp_dir().join("conclave-no-such-sys"),
             plan: Box::default(),
+            start: Start::Continue,
             scripts: Vec::new(),
         });
         let first = app.review(&engine);

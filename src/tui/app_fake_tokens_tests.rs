@@ -1292,7 +1292,7 @@ fn a_key_generation_stopped_by_ctrl_c_leaves_a_pair_the_resumed_ceremony_removes
             text,
             &tmp.path().join("sys"),
             plan,
-            std::sync::Arc::new(crate::driver::SystemClock),
+            crate::driver::Start::Continue,
             Box::new(fakes.clone()),
         ) {
             Ok(crate::driver::Opened::Running(s)) => break s,
@@ -1941,5 +1941,66 @@ fn online_keys_are_named_by_their_roles_in_the_bootstrap_review() {
             l.contains("snapshot") || l.contains("timestamp") || l.contains("targets"),
             "{l}"
         );
+    }
+}
+
+/// A finished ceremony opened again (the same command, or the script chosen in the UI) shows
+/// its summary, verified again, with how another one starts, and records nothing; asked for
+/// with `--new` ([`crate::driver::Start::New`]) the next ceremony of the script opens.
+#[test]
+fn a_finished_ceremony_opens_on_its_summary_and_new_opens_another() {
+    use crate::driver::Start;
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open(&fakes, false);
+    drive_by_keys_to_the_summary(&mut app);
+    drop(app);
+    let opened = |start| {
+        crate::driver::fake_tokens::opened_on(
+            &fakes,
+            &tmp,
+            "refresh-expiry",
+            &[],
+            false,
+            Default::default(),
+            start,
+        )
+        .unwrap()
+    };
+    let show = |opened| {
+        let mut app = App::new(Phase::Gone);
+        app.term = (120, 50);
+        app.show_opened(opened, true);
+        app
+    };
+    let mut app = show(opened(Start::Continue));
+    assert!(matches!(app.phase, Phase::Ceremony(_)), "{}", screen(&app));
+    drive_by_keys_to_the_summary(&mut app);
+    drop(app);
+    let v2 = tmp.path().join("ws/refresh-expiry-v2.transcript.jsonl");
+    let sealed = std::fs::read(&v2).unwrap();
+
+    let app = show(opened(Start::Continue));
+    let shown = screen(&app);
+    assert!(matches!(app.phase, Phase::Summary { .. }), "{shown}");
+    let another = "to start another refresh-expiry ceremony in this workspace: the same command \
+                   with --new";
+    assert!(
+        shown.contains(&format!(
+            "This ceremony was already complete and sealed; nothing was changed ({another})."
+        )) && shown.contains(&format!("Already complete: {another}."))
+            && shown.contains("title: Sealed: the ceremony is complete")
+            && !shown.contains("FAILED"),
+        "{shown}"
+    );
+    assert_eq!(std::fs::read(&v2).unwrap(), sealed, "nothing recorded");
+
+    let app = show(opened(Start::New));
+    match &app.phase {
+        Phase::Ceremony(s) => assert!(
+            !s.resumed && s.tpath.ends_with("refresh-expiry-v3.transcript.jsonl"),
+            "{}",
+            s.tpath.display()
+        ),
+        _ => panic!("--new did not open a new ceremony:\n{}", screen(&app)),
     }
 }

@@ -25,9 +25,15 @@ pub fn signer(alg: Algorithm, seed: u8) -> SoftwareSigner {
 
 /// `conclave rehearse --headless --script SCRIPT --workspace WS` (practice tokens).
 pub fn rehearse(ws: &Path, script: &str) -> super::Run {
+    rehearse_with(ws, script, &[])
+}
+
+/// [`rehearse`] with more arguments (`--new`: another ceremony of a script done before).
+pub fn rehearse_with(ws: &Path, script: &str, more: &[&str]) -> super::Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_conclave"));
     cmd.args(["rehearse", "--headless", "--script", script, "--workspace"])
-        .arg(ws);
+        .arg(ws)
+        .args(more);
     super::run_with_timeout(&mut cmd, b"", Duration::from_secs(600))
 }
 
