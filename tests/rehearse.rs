@@ -28,9 +28,15 @@ fn rehearse(ws: &Path) -> (i32, String, String) {
 
 /// `conclave rehearse --headless --script SCRIPT --workspace WS` succeeds; what it printed.
 fn rehearse_script(ws: &Path, script: &str) -> String {
+    rehearse_script_with(ws, script, &[])
+}
+
+/// [`rehearse_script`] with more arguments (`--new`: another ceremony of a script done before).
+fn rehearse_script_with(ws: &Path, script: &str, more: &[&str]) -> String {
     let out = conclave()
         .args(["rehearse", "--headless", "--script", script, "--workspace"])
         .arg(ws)
+        .args(more)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -763,11 +769,18 @@ fn claimed_projects_are_delegated_and_python_tuf_accepts_the_targets() {
     let names: Vec<&str> = roles.iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["example-pkg", "other-pkg"]);
     assert!(roles.iter().all(|r| r["terminating"] == true));
-    // The same requests a second time: those projects are delegated already.
+    // The same command reports that ceremony; a new one with the same requests is refused:
+    // those projects are delegated already.
+    let text = rehearse_script(&ws, "delegate-claimed-projects");
+    assert!(
+        text.contains("already complete and sealed; nothing was changed"),
+        "{text}"
+    );
     let again = conclave()
         .args([
             "rehearse",
             "--headless",
+            "--new",
             "--script",
             "delegate-claimed-projects",
             "--workspace",
@@ -944,7 +957,7 @@ fn an_intoto_layout_is_signed_by_the_targets_keyholders_and_published_as_a_targe
     // earlier file stays as it was), in-toto verifies the chain against it.
     std::fs::remove_file(ws.join("input/root.layout")).unwrap();
     std::fs::copy(chain.join("root.dsse.layout"), ws.join("input/root.layout")).unwrap();
-    let text = rehearse_script(&ws, "sign-intoto-layout");
+    let text = rehearse_script_with(&ws, "sign-intoto-layout", &["--new"]);
     assert!(text.contains("in-toto layout (DSSE envelope)"), "{text}");
     assert_eq!(std::fs::read(export.join("2.root.layout")).unwrap(), layout);
     python_accepts_targets(&export.join("1.root.json"), &export.join("3.targets.json"));
