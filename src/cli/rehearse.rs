@@ -40,6 +40,16 @@ pub fn map(e: DriverError) -> CliError {
         | DriverError::WrongManagementKey(m)
         | DriverError::PinLocked(m) => CliError::Invalid(m),
         DriverError::TokenRemoved(m) | DriverError::InUse(m) => CliError::Io(m),
+        // The step, the record and why, with the exit code of why: a failed write is I/O (2),
+        // a refused event 1.
+        DriverError::NotRecorded(n) => {
+            let text = n.report();
+            match map(n.source) {
+                CliError::Io(_) => CliError::Io(text),
+                CliError::Invalid(_) => CliError::Invalid(text),
+                CliError::Usage(_) => CliError::Usage(text),
+            }
+        }
     }
 }
 
@@ -222,5 +232,41 @@ pub fn check_line(c: &rehearse::Check) -> String {
     match &c.note {
         Some(n) => format!("{}: {verdict} ({n})", c.command),
         None => format!("{}: {verdict}", c.command),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::NotRecorded;
+
+    /// A record not written keeps the exit code of why: a failed write is I/O (exit 2) and says
+    /// how to continue; an event the engine refused is refused (exit 1). Both name the step
+    /// and the record.
+    #[test]
+    fn a_record_not_written_exits_by_why() {
+        let write = DriverError::from(NotRecorded::new(
+            "6",
+            "the key-generated record",
+            DriverError::Io("writing the transcript: No space left on device".into()),
+        ));
+        let e = map(write);
+        assert_eq!(e.exit_code(), 2, "{e}");
+        assert_eq!(
+            e.to_string(),
+            "step 6: the key-generated record was NOT recorded: writing the transcript: No space \
+             left on device; the same command continues the ceremony from the last record on disk"
+        );
+        let refused = DriverError::from(NotRecorded::new(
+            "4",
+            "the roll-call record",
+            DriverError::Refused("too few keyholders".into()),
+        ));
+        let e = map(refused);
+        assert_eq!(e.exit_code(), 1, "{e}");
+        assert_eq!(
+            e.to_string(),
+            "step 4: the roll-call record was NOT recorded: too few keyholders"
+        );
     }
 }

@@ -51,7 +51,7 @@ pub use answers::{
 pub use bundles::{BundleExported, Merged, export_bundle, merge_bundles};
 pub use checks::{Check, CheckKind, check};
 pub use clock::{Clock, FixedClock, SystemClock, timestamp};
-pub use error::DriverError;
+pub use error::{CONTINUES_FROM_DISK, DriverError, NotRecorded, record_name};
 pub use lock::{LOCK_FILE, WorkspaceLock};
 pub use lookup::TokenLookup;
 pub use plan::Plan;
