@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::driver::{self as rehearse, DriverError, REHEARSE_CHILD, SystemClock};
+use crate::driver::{self as rehearse, ChildExit, DriverError, REHEARSE_CHILD, SystemClock};
 
 use super::{CliError, Outcome};
 
@@ -94,20 +94,20 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
             "--workspace".into(),
         ]);
         args.push(ws.dir.clone().into_os_string());
-        let code = rehearse::run_softhsm_child(args, &conf, REHEARSE_CHILD, true).map_err(map)?;
-        return match code {
-            Some(0) => Ok(Outcome {
+        let exit = rehearse::run_softhsm_child(args, &conf, REHEARSE_CHILD, true).map_err(map)?;
+        let stopped = || {
+            format!(
+                "the rehearsal in {} {exit}; run the same command to continue",
+                ws.dir.display()
+            )
+        };
+        return match exit {
+            ChildExit::Finished => Ok(Outcome {
                 stdout: String::new(),
                 success: true,
             }),
-            Some(1) => Err(CliError::Invalid(format!(
-                "the rehearsal in {} stopped (see above); run the same command to continue",
-                ws.dir.display()
-            ))),
-            _ => Err(CliError::Io(format!(
-                "the rehearsal in {} stopped (see above); run the same command to continue",
-                ws.dir.display()
-            ))),
+            ChildExit::Refused => Err(CliError::Invalid(stopped())),
+            ChildExit::Failed(_) | ChildExit::Killed(_) => Err(CliError::Io(stopped())),
         };
     }
     if !headless {

@@ -56,7 +56,7 @@ pub use lock::{LOCK_FILE, WorkspaceLock};
 pub use lookup::TokenLookup;
 pub use plan::Plan;
 pub use practice::{
-    PRACTICE_CHILD, PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, PracticeRequest, PracticeSetup,
+    ChildExit, PRACTICE_CHILD, PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, PracticeRequest, PracticeSetup,
     PracticeToken, PracticeTokenError, REHEARSE_CHILD, die_with_parent, in_softhsm_child,
     init_practice, init_practice_tokens, random_digits, run_softhsm_child,
 };
