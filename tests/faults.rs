@@ -351,6 +351,14 @@ fn kill_everywhere(suite: &Suite<'_>, extra: impl Fn(&Path) -> Vec<String> + Syn
                 passed.len()
             ));
         }
+        // Killed in the rehearsal's child (the parent, killed itself, has no exit code): the
+        // parent says so, naming the signal, and exits 2.
+        if code.is_some() && !(code == Some(2) && out.contains("was killed by signal 9 (SIGKILL)"))
+        {
+            return Some(format!(
+                "point {k} ({at}): the child's SIGKILL not said (exit {code:?}): {out}"
+            ));
+        }
         let (code, out) = rehearse(&ws, script, None, None);
         let mut problems = if code == Some(0) {
             ceremony_problems(&ws, suite, &out)

@@ -6,7 +6,8 @@ use crate::ceremony::print;
 use crate::ceremony::script::Script;
 use crate::driver::module::{ModuleUse, Named, choose_module_here};
 use crate::driver::{
-    AnswersError, ScriptFileError, Secrets, piv_slots, read_answers, read_pins, read_script_file,
+    AnswersError, NamedScript, ScriptFileError, Secrets, find_script, piv_slots, read_answers,
+    read_pins,
 };
 
 use super::{CliError, Outcome};
@@ -16,14 +17,15 @@ use super::{CliError, Outcome};
 pub enum CeremonyCommand {
     /// Validate a script; name the line and field of each mistake.
     Check {
-        /// The script (ceremony-scripts/*.toml).
+        /// The script: a shipped name (bootstrap-root, ...) or a script file (a path with a '/'
+        /// or ending in .toml is always a file: ./NAME for a file named like a shipped script).
         file: PathBuf,
     },
     /// Run (or continue) a ceremony on real tokens, answered by an answers file.
     Run(RunArgs),
     /// Render a script as the paper form the room follows.
     Print {
-        /// The script (ceremony-scripts/*.toml).
+        /// The script: a shipped name or a script file, as for `check`.
         file: PathBuf,
         /// A self-contained HTML page instead of text.
         #[arg(long)]
@@ -34,7 +36,8 @@ pub enum CeremonyCommand {
 /// Arguments of `conclave ceremony run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The script: a shipped name (bootstrap-root, ...) or a script file.
+    /// The script: a shipped name (bootstrap-root, ...) or a script file (a path with a '/' or
+    /// ending in .toml is always a file: ./NAME for a file named like a shipped script).
     pub script: String,
     /// Workspace: the transcript goes here; `WORKSPACE/input/` holds the input media (online
     /// keys, key requests), `WORKSPACE/export/` receives the results. Running the same command
@@ -78,11 +81,8 @@ fn answers_error(e: AnswersError) -> CliError {
 
 fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
     use crate::driver::{self as rehearse, Plan, Workspace};
-    // A script file that is not text was always a usage error here (exit 2).
-    let (name, text) = rehearse::script_for_run(&a.script).map_err(|e| match e {
-        ScriptFileError::NotText(_) => CliError::Usage(e.to_string()),
-        e => script_error(e),
-    })?;
+    let script = script_arg(Path::new(&a.script))?;
+    let (name, text) = (script.name().to_string(), script.text);
     let answers = read_answers(&a.answers).map_err(answers_error)?;
     // The module: the answers file's (only one the appliance allows: never code from the input
     // media), else the configuration's, else the built-in search (a real ceremony never falls
@@ -143,8 +143,8 @@ fn run_ceremony(a: &RunArgs, config: Option<&Path>) -> Result<Outcome, CliError>
     super::rehearse::finish(head, &report)
 }
 
-/// A script file that could not be used, as `ceremony check` and `print` report it: unreadable
-/// exit 2, not a valid script exit 1.
+/// A script that could not be used: unreadable exit 2; read but no valid script (not UTF-8,
+/// not TOML, invalid) exit 1.
 fn script_error(e: ScriptFileError) -> CliError {
     match e {
         ScriptFileError::Unreadable(m) => CliError::Io(m),
@@ -154,8 +154,20 @@ fn script_error(e: ScriptFileError) -> CliError {
     }
 }
 
+/// The script a command names (`ceremony run`, `check`, `print`, `tui --script`): one rule
+/// ([`find_script`]), one exit code per failure ([`script_error`]); when a file of a shipped
+/// script's name is in the current folder, standard error says which is used and how to name
+/// the file instead.
+pub fn script_arg(arg: &Path) -> Result<NamedScript, CliError> {
+    let script = find_script(arg).map_err(script_error)?;
+    if let Some(note) = script.clash_note() {
+        eprintln!("conclave: {note}");
+    }
+    Ok(script)
+}
+
 fn load(file: &Path) -> Result<Script, CliError> {
-    Ok(read_script_file(file).map_err(script_error)?.0)
+    Ok(script_arg(file)?.script)
 }
 
 /// Run a `ceremony` subcommand.

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::driver::{self as rehearse, DriverError, REHEARSE_CHILD, SystemClock};
+use crate::driver::{self as rehearse, ChildExit, DriverError, REHEARSE_CHILD, SystemClock};
 
 use super::{CliError, Outcome};
 
@@ -43,6 +43,16 @@ pub fn map(e: DriverError) -> CliError {
         | DriverError::WrongManagementKey(m)
         | DriverError::PinLocked(m) => CliError::Invalid(m),
         DriverError::TokenRemoved(m) | DriverError::InUse(m) => CliError::Io(m),
+        // The step, the record and why, with the exit code of why: a failed write is I/O (2),
+        // a refused event 1.
+        DriverError::NotRecorded(n) => {
+            let text = n.report();
+            match map(n.source) {
+                CliError::Io(_) => CliError::Io(text),
+                CliError::Invalid(_) => CliError::Invalid(text),
+                CliError::Usage(_) => CliError::Usage(text),
+            }
+        }
     }
 }
 
@@ -90,29 +100,31 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
             "--workspace".into(),
         ]);
         args.push(ws.dir.clone().into_os_string());
-        let code = rehearse::run_softhsm_child(args, &conf, REHEARSE_CHILD, true).map_err(map)?;
+        let exit = rehearse::run_softhsm_child(args, &conf, REHEARSE_CHILD, true).map_err(map)?;
         // A ceremony --new started is continued without it (--new is refused over it).
-        let stopped = format!(
-            "the rehearsal in {} stopped (see above); run {} to continue",
-            ws.dir.display(),
-            if a.new {
-                format!(
-                    "conclave rehearse{} --script {} --workspace {} (without --new)",
-                    if headless { " --headless" } else { "" },
-                    a.script,
-                    ws.dir.display()
-                )
-            } else {
-                "the same command".to_string()
-            }
-        );
-        return match code {
-            Some(0) => Ok(Outcome {
+        let stopped = || {
+            format!(
+                "the rehearsal in {} {exit}; run {} to continue",
+                ws.dir.display(),
+                if a.new {
+                    format!(
+                        "conclave rehearse{} --script {} --workspace {} (without --new)",
+                        if headless { " --headless" } else { "" },
+                        a.script,
+                        ws.dir.display()
+                    )
+                } else {
+                    "the same command".to_string()
+                }
+            )
+        };
+        return match exit {
+            ChildExit::Finished => Ok(Outcome {
                 stdout: String::new(),
                 success: true,
             }),
-            Some(1) => Err(CliError::Invalid(stopped)),
-            _ => Err(CliError::Io(stopped)),
+            ChildExit::Refused => Err(CliError::Invalid(stopped())),
+            ChildExit::Failed(_) | ChildExit::Killed(_) => Err(CliError::Io(stopped())),
         };
     }
     if !headless {
@@ -246,5 +258,41 @@ pub fn check_line(c: &rehearse::Check) -> String {
     match &c.note {
         Some(n) => format!("{}: {verdict} ({n})", c.command),
         None => format!("{}: {verdict}", c.command),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::NotRecorded;
+
+    /// A record not written keeps the exit code of why: a failed write is I/O (exit 2) and says
+    /// how to continue; an event the engine refused is refused (exit 1). Both name the step
+    /// and the record.
+    #[test]
+    fn a_record_not_written_exits_by_why() {
+        let write = DriverError::from(NotRecorded::new(
+            "6",
+            "the key-generated record",
+            DriverError::Io("writing the transcript: No space left on device".into()),
+        ));
+        let e = map(write);
+        assert_eq!(e.exit_code(), 2, "{e}");
+        assert_eq!(
+            e.to_string(),
+            "step 6: the key-generated record was NOT recorded: writing the transcript: No space \
+             left on device; the same command continues the ceremony from the last record on disk"
+        );
+        let refused = DriverError::from(NotRecorded::new(
+            "4",
+            "the roll-call record",
+            DriverError::Refused("too few keyholders".into()),
+        ));
+        let e = map(refused);
+        assert_eq!(e.exit_code(), 1, "{e}");
+        assert_eq!(
+            e.to_string(),
+            "step 4: the roll-call record was NOT recorded: too few keyholders"
+        );
     }
 }

@@ -788,7 +788,10 @@ fn practice_error(e: driver::PracticeTokenError) -> CliError {
         P::Exists { .. } | P::Name(_) | P::NoSoftHsm | P::SetupExists { .. } => {
             CliError::Usage(e.to_string())
         }
-        P::Child { code: Some(1), .. } => CliError::Invalid(e.to_string()),
+        P::Child {
+            exit: driver::ChildExit::Refused,
+            ..
+        } => CliError::Invalid(e.to_string()),
         P::Io(_) | P::Child { .. } => CliError::Io(e.to_string()),
     }
 }

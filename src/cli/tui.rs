@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use crate::driver::module::{ModuleUse, Named, choose_module_here};
-use crate::driver::{Plan, Start, Workspace, script_list, script_text, shipped_script};
+use crate::driver::{Plan, Start, Workspace, script_list, shipped_script};
 use crate::tui::app::{App, Phase};
 
 use super::{CliError, Outcome};
@@ -20,7 +20,8 @@ pub struct TuiArgs {
     /// chosen in the UI.
     #[arg(long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
-    /// The ceremony script (a shipped name or a script file); without it the UI asks.
+    /// The ceremony script (a shipped name or a script file, as for `conclave ceremony run`);
+    /// without it the UI asks.
     #[arg(long, value_name = "NAME")]
     pub script: Option<String>,
     /// Start a new ceremony of the script in the workspace rather than show its finished one's
@@ -54,6 +55,13 @@ pub fn require_terminal() -> Result<(), CliError> {
 
 /// Run `conclave tui`.
 pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
+    // The script first: one that cannot be used is refused before the terminal is asked for
+    // and before any workspace is made.
+    let script = a
+        .script
+        .as_deref()
+        .map(|s| super::ceremony::script_arg(Path::new(s)))
+        .transpose()?;
     require_terminal()?;
     let ws = match &a.workspace {
         Some(dir) => Some(Workspace::open(dir).map_err(super::rehearse::map)?),
@@ -68,9 +76,9 @@ pub fn run(a: &TuiArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
             .unwrap_or_default()
     );
     let sys = Path::new("/sys");
-    let app = match &a.script {
-        Some(name) => {
-            let (name, text) = script_text(name).map_err(super::rehearse::map)?;
+    let app = match script {
+        Some(script) => {
+            let (name, text) = (script.name().to_string(), script.text);
             let ws = ws.ok_or_else(|| {
                 CliError::Usage("--script needs --workspace DIR (or choose both in the UI)".into())
             })?;

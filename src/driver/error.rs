@@ -1,6 +1,7 @@
 //! Why a ceremony stopped, typed to the edge: the UI decides on the variant (a wrong PIN lets
 //! the keyholder try again), the command line on the exit code.
 
+use crate::ceremony::engine::Event;
 use crate::signer::SignerError;
 use crate::signer::pkcs11::TokenError;
 
@@ -29,6 +30,71 @@ pub enum DriverError {
     /// Another run holds the workspace's lock (the message names it).
     #[error("{0}")]
     InUse(String),
+    /// A step's record was not written: the step, the record and why (its source keeps the
+    /// kind: a failed write is I/O, a refusal by the engine is refused). Said with
+    /// [`NotRecorded::report`].
+    #[error("{}", .0.report())]
+    NotRecorded(Box<NotRecorded>),
+}
+
+/// What the room can do after a failed transcript write, once the medium is sound.
+pub const CONTINUES_FROM_DISK: &str =
+    "the same command continues the ceremony from the last record on disk";
+
+/// A step that was not recorded: the step, the record, and why (the transcript's write failed,
+/// or the engine refused the event). Made by [`Session::record_step`](super::Session::record_step)
+/// (the headless runner stops with it as [`DriverError::NotRecorded`]); the terminal UI shows it
+/// naming the step, and a failed write stays on screen until a record is written and is said
+/// again when the UI ends.
+#[derive(Debug, thiserror::Error)]
+#[error("step {step}: {what} was NOT recorded: {source}")]
+pub struct NotRecorded {
+    /// The step the ceremony was at.
+    pub step: String,
+    /// The record ("the roll-call record": [`record_name`]).
+    pub what: String,
+    /// Why.
+    #[source]
+    pub source: DriverError,
+}
+
+impl NotRecorded {
+    /// The step `step`'s record `what` was not written, for `source`.
+    pub fn new(step: impl Into<String>, what: impl Into<String>, source: DriverError) -> Self {
+        NotRecorded {
+            step: step.into(),
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// Whether the transcript's write failed (not a refusal): the transcript takes no more
+    /// records in this run, and the same command continues from the last record on disk.
+    pub fn write_failed(&self) -> bool {
+        matches!(self.source, DriverError::Io(_))
+    }
+
+    /// As a command says it when the ceremony stops: the step, the record, why, and for a
+    /// failed write how to continue ([`CONTINUES_FROM_DISK`]).
+    pub fn report(&self) -> String {
+        if self.write_failed() {
+            format!("{self}; {CONTINUES_FROM_DISK}")
+        } else {
+            self.to_string()
+        }
+    }
+}
+
+impl From<NotRecorded> for DriverError {
+    fn from(e: NotRecorded) -> DriverError {
+        DriverError::NotRecorded(Box::new(e))
+    }
+}
+
+/// What a record is called where it is named as not written or being written: "the roll-call
+/// record".
+pub fn record_name(event: &Event) -> String {
+    format!("the {} record", event.action())
 }
 
 impl DriverError {
@@ -43,6 +109,11 @@ impl DriverError {
             DriverError::PinLocked(t) => DriverError::PinLocked(add(t)),
             DriverError::TokenRemoved(t) => DriverError::TokenRemoved(add(t)),
             DriverError::InUse(t) => DriverError::InUse(t),
+            // What was left where: said with why the record was not written.
+            DriverError::NotRecorded(mut n) => {
+                n.source = n.source.with_hint(hint);
+                DriverError::NotRecorded(n)
+            }
         }
     }
 }

@@ -51,20 +51,20 @@ pub use answers::{
 pub use bundles::{BundleExported, Merged, export_bundle, merge_bundles};
 pub use checks::{Check, CheckKind, check};
 pub use clock::{Clock, FixedClock, SystemClock, timestamp};
-pub use error::DriverError;
+pub use error::{CONTINUES_FROM_DISK, DriverError, NotRecorded, record_name};
 pub use lock::{LOCK_FILE, WorkspaceLock};
 pub use lookup::TokenLookup;
 pub use plan::{Plan, Start};
 pub use practice::{
-    PRACTICE_CHILD, PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, PracticeRequest, PracticeSetup,
-    PracticeToken, PracticeTokenError, REHEARSE_CHILD, die_with_parent, in_softhsm_child,
-    init_practice, init_practice_tokens, random_digits, run_softhsm_child,
+    ChildExit, PRACTICE_CHILD, PRACTICE_KEYHOLDERS, PRACTICE_LOG_ORIGIN, PracticeRequest,
+    PracticeSetup, PracticeToken, PracticeTokenError, REHEARSE_CHILD, die_with_parent,
+    in_softhsm_child, init_practice, init_practice_tokens, random_digits, run_softhsm_child,
 };
 pub use report::{CeremonyReport, KeyLog, KeyRow};
 pub use runner::{run, run_real};
 pub use scripts::{
-    MAX_SCRIPT, SHIPPED_SCRIPTS, ScriptFileError, read_script_file, script_for_run, script_list,
-    script_text, shipped_script,
+    MAX_SCRIPT, NamedScript, SHIPPED_SCRIPTS, ScriptFileError, ScriptOrigin, find_script,
+    script_list, shipped_script,
 };
 pub use session::{Opened, Session, rehearsal_unfinished};
 pub use sign_commands::{

@@ -55,17 +55,90 @@ pub fn in_softhsm_child(marker: &str, conf: &Path) -> bool {
         && std::env::var_os("SOFTHSM2_CONF").is_some_and(|v| Path::new(&v) == conf)
 }
 
+/// How the child process [`run_softhsm_child`] started ended, from its exit status: the
+/// command line's exit codes (0 ok, 1 refused, 2 usage or I/O) typed, or the signal that
+/// killed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildExit {
+    /// It finished (exit 0).
+    Finished,
+    /// It stopped refusing its input (exit 1: a wrong PIN, a step the policy refuses, a failed
+    /// verification); its own message is above on standard error.
+    Refused,
+    /// It stopped on a usage, I/O or device error (exit 2), or with another exit code (a
+    /// panic's 101); its own message is above on standard error.
+    Failed(i32),
+    /// It was killed by this signal (no message of its own).
+    Killed(i32),
+}
+
+impl ChildExit {
+    /// The exit status, typed.
+    pub fn of(status: std::process::ExitStatus) -> ChildExit {
+        use std::os::unix::process::ExitStatusExt;
+        match (status.code(), status.signal()) {
+            (Some(0), _) => ChildExit::Finished,
+            (Some(1), _) => ChildExit::Refused,
+            (Some(code), _) => ChildExit::Failed(code),
+            (None, Some(signal)) => ChildExit::Killed(signal),
+            // Neither an exit code nor a signal: not on Linux; said as a failure.
+            (None, None) => ChildExit::Failed(-1),
+        }
+    }
+}
+
+/// "stopped (see above)", or "was killed by signal 9 (SIGKILL)".
+impl std::fmt::Display for ChildExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChildExit::Finished => f.write_str("finished"),
+            ChildExit::Refused | ChildExit::Failed(_) => f.write_str("stopped (see above)"),
+            ChildExit::Killed(n) => match signal_name(*n) {
+                Some(name) => write!(f, "was killed by signal {n} ({name})"),
+                None => write!(f, "was killed by signal {n}"),
+            },
+        }
+    }
+}
+
+/// The name of a signal that may end a child (`SIGKILL`), if it is one of those.
+fn signal_name(n: i32) -> Option<&'static str> {
+    use rustix::process::Signal;
+    [
+        (Signal::HUP, "SIGHUP"),
+        (Signal::INT, "SIGINT"),
+        (Signal::QUIT, "SIGQUIT"),
+        (Signal::ILL, "SIGILL"),
+        (Signal::TRAP, "SIGTRAP"),
+        (Signal::ABORT, "SIGABRT"),
+        (Signal::BUS, "SIGBUS"),
+        (Signal::FPE, "SIGFPE"),
+        (Signal::KILL, "SIGKILL"),
+        (Signal::USR1, "SIGUSR1"),
+        (Signal::SEGV, "SIGSEGV"),
+        (Signal::USR2, "SIGUSR2"),
+        (Signal::PIPE, "SIGPIPE"),
+        (Signal::ALARM, "SIGALRM"),
+        (Signal::TERM, "SIGTERM"),
+        (Signal::XCPU, "SIGXCPU"),
+        (Signal::XFSZ, "SIGXFSZ"),
+        (Signal::SYS, "SIGSYS"),
+    ]
+    .into_iter()
+    .find(|(s, _)| s.as_raw() == n)
+    .map(|(_, name)| name)
+}
+
 /// Run this executable again with `args`, `SOFTHSM2_CONF` and `marker` set to `conf`, and wait
 /// for it: SoftHSM2 reads `SOFTHSM2_CONF` when the module is initialised, and this process's
 /// environment cannot be changed safely. With `tied`, the child gets this process's pid so
-/// that [`die_with_parent`] can tie it to it. Returns the child's exit code (`None`: killed by
-/// a signal).
+/// that [`die_with_parent`] can tie it to it. Returns how the child ended, typed.
 pub fn run_softhsm_child<I, A>(
     args: I,
     conf: &Path,
     marker: &str,
     tied: bool,
-) -> Result<Option<i32>, DriverError>
+) -> Result<ChildExit, DriverError>
 where
     I: IntoIterator<Item = A>,
     A: AsRef<std::ffi::OsStr>,
@@ -80,7 +153,7 @@ where
     let status = cmd
         .status()
         .map_err(|e| DriverError::Io(format!("cannot run conclave again: {e}")))?;
-    Ok(status.code())
+    Ok(ChildExit::of(status))
 }
 
 /// The ceremony child must not outlive the `conclave rehearse` the user started (killed with
@@ -170,17 +243,14 @@ pub enum PracticeTokenError {
     /// The folder or its configuration could not be made.
     #[error("{0}")]
     Io(String),
-    /// The child process that makes the tokens failed (its own errors are above on standard
-    /// error) or was killed (`code` `None`).
-    #[error("{}", match .code {
-        Some(_) => format!("practice setup in {} failed (see above)", .dir.display()),
-        None => "practice setup was killed by a signal".to_string(),
-    })]
+    /// The child process that makes the tokens stopped (its own errors are above on standard
+    /// error) or was killed (the signal named).
+    #[error("practice setup in {} {exit}", .dir.display())]
     Child {
         /// The folder.
         dir: PathBuf,
-        /// The child's exit code.
-        code: Option<i32>,
+        /// How the child ended (never [`ChildExit::Finished`]).
+        exit: ChildExit,
     },
 }
 
@@ -278,11 +348,11 @@ where
         let text = softhsm_conf_text("made by `conclave token init-practice`", &tokendir);
         crate::folder::write_private_file(&conf, text.as_bytes())
             .map_err(|e| PracticeTokenError::Io(format!("cannot write {}: {e}", conf.display())))?;
-        let code = run_softhsm_child(child_args, &conf, PRACTICE_CHILD, false)
+        let exit = run_softhsm_child(child_args, &conf, PRACTICE_CHILD, false)
             .map_err(|e| PracticeTokenError::Io(e.to_string()))?;
-        return match code {
-            Some(0) => Ok(PracticeSetup::MadeByChild),
-            code => Err(PracticeTokenError::Child { dir, code }),
+        return match exit {
+            ChildExit::Finished => Ok(PracticeSetup::MadeByChild),
+            exit => Err(PracticeTokenError::Child { dir, exit }),
         };
     }
     let module = chosen
@@ -515,6 +585,38 @@ mod tests {
         assert!(!practice.exists());
         // 32 characters is a label.
         check_keyholder_names(&["y".repeat(32)]).unwrap();
+    }
+
+    /// A child's exit status is typed as the command line's exit codes mean it, and a signal
+    /// is named: real processes, `sh -c "exit N"` and `sh -c "kill -9 $$"`.
+    #[test]
+    fn a_childs_exit_is_typed_and_a_signal_named() {
+        let status = |script: &str| {
+            std::process::Command::new("sh")
+                .args(["-c", script])
+                .status()
+                .expect("sh runs")
+        };
+        assert_eq!(ChildExit::of(status("exit 0")), ChildExit::Finished);
+        assert_eq!(ChildExit::of(status("exit 1")), ChildExit::Refused);
+        assert_eq!(ChildExit::of(status("exit 2")), ChildExit::Failed(2));
+        assert_eq!(ChildExit::of(status("exit 101")), ChildExit::Failed(101));
+        let killed = ChildExit::of(status("kill -9 $$"));
+        assert_eq!(killed, ChildExit::Killed(9));
+        assert_eq!(killed.to_string(), "was killed by signal 9 (SIGKILL)");
+        assert_eq!(
+            ChildExit::of(status("kill -TERM $$")).to_string(),
+            "was killed by signal 15 (SIGTERM)"
+        );
+        assert_eq!(ChildExit::Refused.to_string(), "stopped (see above)");
+        let e = PracticeTokenError::Child {
+            dir: "/p".into(),
+            exit: killed,
+        };
+        assert_eq!(
+            e.to_string(),
+            "practice setup in /p was killed by signal 9 (SIGKILL)"
+        );
     }
 
     #[test]

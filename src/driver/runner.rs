@@ -92,7 +92,10 @@ pub(super) fn run_session(mut session: Session) -> Result<CeremonyReport, Driver
         if let Some(warning) = crate::transcript::display::advisory_warning(&event) {
             eprintln!("{warning}");
         }
-        if let Err(e) = session.record(&actor, event) {
+        // Not written: the step, the record and why; a failed write says the same command
+        // continues from the last record on disk.
+        if let Err(e) = session.record_step(&actor, event) {
+            let e = DriverError::from(e);
             return Err(match session.abandoned_note() {
                 Some(note) => e.with_hint(note),
                 None => e,
@@ -189,6 +192,59 @@ mod tests {
             true,
             Default::default(),
         )
+    }
+
+    /// The headless runner says which step's record was not written, and why: the medium
+    /// fills up (`/dev/full`, `ENOSPC`) after the first key's record, before the second's: the
+    /// runner stops
+    /// with a typed [`NotRecorded`](crate::driver::NotRecorded) naming the step and the
+    /// key-generated record, whose source is I/O (exit 2), with the key left in the token and
+    /// how to continue; nothing more is in the transcript. Runs on the in-memory token test
+    /// double.
+    #[test]
+    fn a_record_not_written_names_its_step_and_record() {
+        let fakes = FakeTokens::new();
+        let (tmp, mut session) = bootstrap_on_fakes(&fakes, true);
+        while !(matches!(session.need(), Need::GenerateKey { .. })
+            && session.engine.generated_keys().len() == 1)
+        {
+            let need = session.need();
+            assert_ne!(need, Need::Done, "the bootstrap generates keys");
+            let (actor, event) = session.answer(need, None).unwrap();
+            session.record(&actor, event).unwrap();
+        }
+        let step = session.step();
+        let transcript = std::fs::read_dir(tmp.path().join("ws"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(".transcript.jsonl"))
+            .expect("the transcript");
+        let before = std::fs::read(&transcript).unwrap();
+        session.fill_the_disk();
+        let Err(DriverError::NotRecorded(e)) = run_session(session) else {
+            panic!("the run went on without its record");
+        };
+        assert_eq!(e.step, step);
+        assert_eq!(e.what, "the key-generated record");
+        assert!(e.write_failed(), "{e:?}");
+        assert!(matches!(e.source, DriverError::Io(_)), "{e:?}");
+        let said = DriverError::NotRecorded(e).to_string();
+        assert!(
+            said.starts_with(&format!(
+                "step {step}: the key-generated record was NOT recorded: writing the transcript: "
+            )),
+            "{said}"
+        );
+        assert!(said.contains("No space left on device"), "{said}");
+        // The key recorded before stays in its token: said, with the token.
+        assert!(
+            said.contains("keys generated so far stay in the tokens")
+                && said.contains("alice: key "),
+            "{said}"
+        );
+        assert!(said.ends_with(crate::driver::CONTINUES_FROM_DISK), "{said}");
+        assert_eq!(std::fs::read(&transcript).unwrap(), before);
     }
 
     /// A headless rerun of a rotation cut short before its key-event log (every seal signature

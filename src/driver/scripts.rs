@@ -1,8 +1,7 @@
 //! The ceremony scripts shipped in the binary, and finding a script by name.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::DriverError;
 use crate::ceremony::script::Script;
 
 /// Largest script file accepted (`ceremony check`, `ceremony run`, `tui --script FILE`); the
@@ -74,82 +73,157 @@ pub fn script_list() -> Vec<(String, String, String, &'static str)> {
         .collect()
 }
 
-/// A ceremony script by name: a shipped script, else a script file (named by its file stem).
-/// Returns (name, text).
-pub fn script_text(name: &str) -> Result<(String, String), DriverError> {
-    if let Some(t) = shipped_script(name) {
-        return Ok((name.to_string(), t.to_string()));
-    }
-    let path = Path::new(name);
-    // Bounded, like `ceremony check`: a hostile-size file (or a FIFO, a device) is refused
-    // before it is read into memory.
-    let bytes = crate::folder::read_limited(path, MAX_SCRIPT).map_err(|e| {
-        DriverError::Io(format!(
-            "{name}: not a shipped script and not readable: {e}"
-        ))
-    })?;
-    let text =
-        String::from_utf8(bytes).map_err(|_| DriverError::Io(format!("{name}: not UTF-8 text")))?;
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("ceremony")
-        .to_string();
-    Ok((stem, text))
-}
-
-/// Why a script file could not be used.
+/// Why a script named on the command line could not be used. Unreadable is exit 2; a file
+/// that was read but is no valid script (not UTF-8, not TOML, invalid) is refused input, exit 1.
 #[derive(Debug, thiserror::Error)]
 pub enum ScriptFileError {
-    /// It could not be read (missing, not a regular file, over [`MAX_SCRIPT`]).
+    /// It could not be read (missing, not a regular file, over [`MAX_SCRIPT`]; a name that is
+    /// no shipped script and no file).
     #[error("{0}")]
     Unreadable(String),
     /// It is not UTF-8 text.
     #[error("{}: not UTF-8 text", .0.display())]
     NotText(std::path::PathBuf),
-    /// It is not a valid script: one line per mistake, naming the line and the field.
+    /// It is not a valid script: one line per mistake, naming the file, the line and the field.
     #[error("{}", .0.join("\n"))]
     Invalid(Vec<String>),
 }
 
-/// A script file (`ceremony check`, `ceremony print`, `ceremony run FILE`): read bounded
-/// ([`MAX_SCRIPT`]; a FIFO or a device is refused, not waited on), once, and parsed. Returns
-/// the script and its text (recorded in the transcript).
-pub fn read_script_file(path: &Path) -> Result<(Script, String), ScriptFileError> {
+/// A script file: read bounded ([`MAX_SCRIPT`]; a FIFO or a device is refused, not waited
+/// on), once, and parsed. Returns the script and its text (recorded in the transcript).
+fn read_script_file(path: &Path) -> Result<(Script, String), ScriptFileError> {
     let bytes =
         crate::folder::read_limited(path, MAX_SCRIPT).map_err(ScriptFileError::Unreadable)?;
     let text =
         String::from_utf8(bytes).map_err(|_| ScriptFileError::NotText(path.to_path_buf()))?;
-    let script = Script::parse(&path.display().to_string(), &text).map_err(|errors| {
+    let script = parse(&path.display().to_string(), &text)?;
+    Ok((script, text))
+}
+
+fn parse(file: &str, text: &str) -> Result<Script, ScriptFileError> {
+    Script::parse(file, text).map_err(|errors| {
         ScriptFileError::Invalid(
             errors
                 .iter()
                 .map(|e| crate::text::show_message(&e.to_string()))
                 .collect(),
         )
-    })?;
-    Ok((script, text))
+    })
 }
 
-/// The script `conclave ceremony run` takes: a script file when one exists at `name`, else the
-/// shipped script of that name. Returns (the script's name, its text).
-pub fn script_for_run(name: &str) -> Result<(String, String), ScriptFileError> {
-    let path = Path::new(name);
-    match shipped_script(name) {
-        Some(t) if !path.exists() => Ok((name.to_string(), t.to_string())),
-        _ => read_script_file(path).map(|(script, text)| (script.name, text)),
+/// Where a script named on the command line comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptOrigin {
+    /// Shipped in the binary.
+    Shipped,
+    /// A script file.
+    File(PathBuf),
+}
+
+/// A ceremony script named on the command line ([`find_script`]), read and parsed.
+#[derive(Debug)]
+pub struct NamedScript {
+    /// The script; its name ([`NamedScript::name`]) is the one inside it.
+    pub script: Script,
+    /// Its text (recorded in the transcript's `begin`).
+    pub text: String,
+    /// Where it came from.
+    pub origin: ScriptOrigin,
+    /// A file in the current folder named like the shipped script used instead of it (as the
+    /// argument named it).
+    pub passed_over: Option<PathBuf>,
+}
+
+impl NamedScript {
+    /// The script's name: the one inside it, which the transcript's `begin` records and names
+    /// the transcript file by (`NAME-vN.transcript.jsonl`); a shipped script's is its name.
+    pub fn name(&self) -> &str {
+        &self.script.name
+    }
+
+    /// Said on standard error when a file of a shipped script's name is in the current
+    /// folder: which one is used, and how to name the file instead.
+    pub fn clash_note(&self) -> Option<String> {
+        let file = self.passed_over.as_ref()?;
+        let arg = file.display().to_string();
+        Some(format!(
+            "\"{}\" is the shipped script; the file {} in the current folder is not used (to use the file, name it ./{})",
+            crate::text::show(&arg),
+            crate::text::show(&arg),
+            crate::text::show(&arg)
+        ))
+    }
+}
+
+/// Whether a script argument names a file whatever the shipped scripts are: it contains `/` or
+/// ends in `.toml`.
+fn looks_like_a_path(arg: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = arg.as_os_str().as_bytes();
+    bytes.contains(&b'/') || bytes.ends_with(b".toml")
+}
+
+/// The script a command names (`ceremony run`, `check`, `print`, `tui --script`), by one rule:
+/// an argument that looks like a path (contains `/` or ends in `.toml`) is always a file;
+/// otherwise a shipped script of that name wins (a file of the same name in the current folder
+/// is noted in [`NamedScript::passed_over`]); a name that is no shipped script is read as a
+/// file. A file is read bounded, once, and parsed ([`MAX_SCRIPT`]): unreadable is
+/// [`ScriptFileError::Unreadable`], read but not a valid script (not UTF-8, not TOML, invalid)
+/// is [`ScriptFileError::NotText`] or [`ScriptFileError::Invalid`], each naming the file.
+pub fn find_script(arg: &Path) -> Result<NamedScript, ScriptFileError> {
+    // Joined to "", a relative argument stays as given: read from the current folder.
+    find_script_in(Path::new(""), arg)
+}
+
+/// [`find_script`] with relative file names read in `dir` (the unit tests' folder).
+fn find_script_in(dir: &Path, arg: &Path) -> Result<NamedScript, ScriptFileError> {
+    let path = dir.join(arg);
+    let shipped = if looks_like_a_path(arg) {
+        None
+    } else {
+        arg.to_str()
+            .and_then(|name| shipped_script(name).map(|text| (name, text)))
+    };
+    match shipped {
+        Some((name, text)) => Ok(NamedScript {
+            script: parse(&format!("{name}.toml"), text)?,
+            text: text.to_string(),
+            origin: ScriptOrigin::Shipped,
+            passed_over: path.symlink_metadata().is_ok().then(|| arg.to_path_buf()),
+        }),
+        None => {
+            let (script, text) = read_script_file(&path).map_err(|e| match e {
+                // A bare name: it was looked for among the shipped scripts too.
+                ScriptFileError::Unreadable(m) if !looks_like_a_path(arg) => {
+                    ScriptFileError::Unreadable(format!(
+                        "{m} (and no shipped script is named so: {})",
+                        SHIPPED_SCRIPTS.join(", ")
+                    ))
+                }
+                e => e,
+            })?;
+            Ok(NamedScript {
+                script,
+                text,
+                origin: ScriptOrigin::File(path),
+                passed_over: None,
+            })
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::{
-        MAX_SCRIPT, SHIPPED_SCRIPTS, ScriptFileError, read_script_file, script_for_run,
-        script_text, shipped_script,
+        MAX_SCRIPT, SHIPPED_SCRIPTS, ScriptFileError, ScriptOrigin, find_script, find_script_in,
+        read_script_file, shipped_script,
     };
 
     /// A script file is read once, bounded, and parsed; each kind of failure is its own value
-    /// naming the file.
+    /// naming the file: unreadable (missing, over the limit) apart from read but no valid
+    /// script (not UTF-8, not a script).
     #[test]
     fn a_script_file_is_read_bounded_and_parsed() {
         let dir = tempfile::tempdir().expect("temporary folder");
@@ -158,54 +232,95 @@ mod tests {
         let (script, text) = read_script_file(&path).expect("a shipped script's text parses");
         assert_eq!(script.name, "bootstrap-root");
         assert_eq!(text, shipped_script("bootstrap-root").expect("shipped"));
-        // ceremony run: the file wins when it exists, else the shipped script.
-        let (name, _) = script_for_run(&path.display().to_string()).expect("file");
-        assert_eq!(name, "bootstrap-root");
-        assert_eq!(
-            script_for_run("refresh-expiry").expect("shipped").0,
-            "refresh-expiry"
-        );
         std::fs::write(&path, [0xff, 0xfe]).expect("write");
         assert!(matches!(
-            read_script_file(&path),
+            find_script(&path),
             Err(ScriptFileError::NotText(p)) if p == path
         ));
         std::fs::write(&path, "name = 1\n").expect("write");
-        let Err(ScriptFileError::Invalid(lines)) = read_script_file(&path) else {
+        let Err(ScriptFileError::Invalid(lines)) = find_script(&path) else {
             panic!("an invalid script parsed");
         };
         assert!(!lines.is_empty());
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.contains(&path.display().to_string())),
+            "{lines:?}"
+        );
         let big = std::fs::File::create(&path).expect("create");
         big.set_len(MAX_SCRIPT + 1).expect("grow (sparse)");
-        let Err(ScriptFileError::Unreadable(m)) = read_script_file(&path) else {
+        let Err(ScriptFileError::Unreadable(m)) = find_script(&path) else {
             panic!("a file over the limit was read");
         };
         assert!(m.contains("over the size limit"), "{m}");
+        assert!(m.contains(&path.display().to_string()), "{m}");
+        let Err(ScriptFileError::Unreadable(m)) = find_script(&dir.path().join("none.toml")) else {
+            panic!("a missing file was read");
+        };
+        assert!(m.contains("none.toml"), "{m}");
     }
 
-    /// `conclave tui --script FILE` reads the file bounded, as `ceremony check` does: one byte
-    /// over the limit is refused with the file named (before: an unbounded `read_to_string`).
+    /// One rule for every command: a path-like argument (a `/` in it, or ending in `.toml`)
+    /// is a file; a shipped script's name wins over a file of that name in the current folder,
+    /// which is noted with how to name it; another name is a file. The name is always the one
+    /// inside the script (what the transcript records), never the file's stem.
     #[test]
-    fn a_script_file_over_the_limit_is_refused() {
+    fn one_rule_names_a_script_and_a_clash_is_said() {
         let dir = tempfile::tempdir().expect("temporary folder");
-        let path = dir.path().join("big.toml");
-        let file = std::fs::File::create(&path).expect("create");
-        file.set_len(MAX_SCRIPT + 1).expect("grow (sparse)");
-        let name = path.display().to_string();
-        let err = script_text(&name).expect_err("over the limit").to_string();
-        assert!(err.contains(&name), "names the file: {err}");
-        assert!(err.contains("over the size limit"), "{err}");
-
-        // A small file is read; the name is the file stem.
-        let ok = dir.path().join("mine.toml");
-        std::fs::write(&ok, "x = 1\n").expect("write");
-        let (stem, text) = script_text(&ok.display().to_string()).expect("small file");
-        assert_eq!((stem.as_str(), text.as_str()), ("mine", "x = 1\n"));
-
-        let bad = dir.path().join("bad.toml");
-        std::fs::write(&bad, [0xff, 0xfe]).expect("write");
-        let err = script_text(&bad.display().to_string()).expect_err("not UTF-8");
-        assert!(err.to_string().contains("not UTF-8"), "{err}");
+        // A file named like a shipped script, holding another script.
+        let refresh = shipped_script("refresh-expiry").expect("shipped");
+        std::fs::write(dir.path().join("bootstrap-root"), refresh).expect("write");
+        std::fs::write(dir.path().join("my-ceremony.toml"), refresh).expect("write");
+        std::fs::write(dir.path().join("plain"), refresh).expect("write");
+        let here = dir.path();
+        let find = |arg: &str| find_script_in(here, Path::new(arg));
+        {
+            let shipped = find("bootstrap-root").expect("shipped");
+            assert_eq!(shipped.origin, ScriptOrigin::Shipped);
+            assert_eq!(shipped.name(), "bootstrap-root");
+            assert_eq!(
+                shipped.text,
+                shipped_script("bootstrap-root").expect("shipped")
+            );
+            assert_eq!(
+                shipped.clash_note().expect("the clash is said"),
+                "\"bootstrap-root\" is the shipped script; the file bootstrap-root in the current \
+                 folder is not used (to use the file, name it ./bootstrap-root)"
+            );
+            // "./NAME" is the file; its name is the one inside it.
+            let file = find("./bootstrap-root").expect("the file");
+            assert_eq!(
+                file.origin,
+                ScriptOrigin::File(here.join("./bootstrap-root"))
+            );
+            assert_eq!(file.name(), "refresh-expiry");
+            assert!(file.clash_note().is_none());
+            // Ending in .toml: a file, named from inside (not "my-ceremony").
+            let toml = find("my-ceremony.toml").expect("the file");
+            assert!(matches!(toml.origin, ScriptOrigin::File(_)));
+            assert_eq!(toml.name(), "refresh-expiry");
+            // No shipped script of that name: the file.
+            let plain = find("plain").expect("the file");
+            assert_eq!(plain.origin, ScriptOrigin::File(here.join("plain")));
+            assert_eq!(plain.name(), "refresh-expiry");
+            // No clash: nothing to say.
+            let other = find("rotate-root-keys").expect("shipped");
+            assert!(other.clash_note().is_none());
+            // Neither: unreadable (exit 2), naming the argument and the shipped scripts.
+            let Err(ScriptFileError::Unreadable(m)) = find("bootstrap-rot") else {
+                panic!("a name that is neither was found");
+            };
+            assert!(
+                m.contains("bootstrap-rot:") && m.contains("no shipped script is named so"),
+                "{m}"
+            );
+        }
+        // Every shipped script is found by its name, and named by it.
+        for name in SHIPPED_SCRIPTS {
+            let s = find_script(Path::new(name)).expect("shipped");
+            assert_eq!((s.name(), &s.origin), (name, &ScriptOrigin::Shipped));
+        }
     }
 
     /// One identifier per key: the screens name a key by its key id, so no script tells the

@@ -18,7 +18,7 @@ use crate::tuf::canonical::Value;
 use std::sync::Arc;
 
 use super::clock::{Clock, SystemClock, timestamp};
-use super::error::{DriverError, io};
+use super::error::{DriverError, NotRecorded, io, record_name};
 use super::inputs::{latest, online_keys};
 use super::log_step::log_step_missing;
 use super::plan::{Plan, Start};
@@ -537,6 +537,7 @@ impl Session {
             DriverError::Refused(_) => "refused",
             DriverError::Io(_) => "failed",
             DriverError::InUse(_) => "workspace in use",
+            DriverError::NotRecorded(_) => "not recorded",
         };
         let step = self.step();
         let text = format!("step {step}: {kind}: {e}");
@@ -565,6 +566,16 @@ impl Session {
             self.record_one(SYSTEM_ACTOR, note)?;
         }
         self.record_one(actor, event)
+    }
+
+    /// Record the current step's event ([`Session::record`]); a record not written comes back
+    /// as a [`NotRecorded`] naming the step and the record ([`record_name`]), its source keeping
+    /// the kind (a failed write is I/O, an event the engine refuses is refused).
+    pub fn record_step(&mut self, actor: &str, event: Event) -> Result<Vec<String>, NotRecorded> {
+        let step = self.step();
+        let what = record_name(&event);
+        self.record(actor, event)
+            .map_err(|source| NotRecorded::new(step, what, source))
     }
 
     fn record_one(&mut self, actor: &str, event: Event) -> Result<Vec<String>, DriverError> {

@@ -23,7 +23,9 @@ use crate::ceremony::engine::{
 };
 use crate::ceremony::script::{ParamValue, Script};
 use crate::driver::TokenSigner;
-use crate::driver::{CeremonyReport, DriverError, Opened, Plan, Session, Start, Workspace};
+use crate::driver::{
+    CeremonyReport, DriverError, NotRecorded, Opened, Plan, Session, Start, Workspace, record_name,
+};
 use crate::signer::pkcs11::{TokenDesc, check_pin_length};
 use crate::transcript::display::{hex_groups, pgp_words};
 use crate::transport::qr::{Animation, EncodeOptions, QrMatrix};
@@ -342,39 +344,17 @@ pub struct App {
     abandon: Abandon,
 }
 
-/// A step that was not recorded: the step, the record, and why (the transcript's write failed,
-/// or the engine refused the event). Shown on screen naming the step; a failed write stays on
-/// screen until a record is written and is said again when the UI ends.
-#[derive(Debug, thiserror::Error)]
-#[error("step {step}: {what} was NOT recorded: {source}")]
-pub struct NotRecorded {
-    /// The step the screen was at.
-    pub step: String,
-    /// The record ("the roll-call record").
-    pub what: String,
-    /// Why.
-    #[source]
-    pub source: DriverError,
-}
-
-impl NotRecorded {
-    /// Whether the transcript's write failed (not a refusal): the transcript takes no more
-    /// records in this run.
-    fn write_failed(&self) -> bool {
-        matches!(self.source, DriverError::Io(_))
-    }
-
-    /// What the room reads.
-    fn message(&self) -> Message {
-        let hint = if self.write_failed() {
-            " Nothing more can be recorded in this run: stop (Ctrl-C) and run the same command once the medium is sound; it continues from the last record on disk."
-        } else {
-            ""
-        };
-        Message {
-            error: true,
-            text: format!("{self}.{hint}"),
-        }
+/// What the room reads when a record was not written ([`NotRecorded`]): for a failed write,
+/// that nothing more can be recorded in this run and how to continue.
+fn not_recorded_message(e: &NotRecorded) -> Message {
+    let hint = if e.write_failed() {
+        " Nothing more can be recorded in this run: stop (Ctrl-C) and run the same command once the medium is sound; it continues from the last record on disk."
+    } else {
+        ""
+    };
+    Message {
+        error: true,
+        text: format!("{e}.{hint}"),
     }
 }
 
@@ -388,19 +368,20 @@ enum Stopped {
     NotRecorded(NotRecorded),
 }
 
-impl Stopped {
-    fn not_recorded(step: &str, what: String, source: DriverError) -> Stopped {
-        Stopped::NotRecorded(NotRecorded {
-            step: step.to_string(),
-            what,
-            source,
-        })
-    }
-}
-
-/// What a record job writes, for the screen: "the roll-call record".
-fn record_name(event: &Event) -> String {
-    format!("the {} record", event.action())
+/// Record `event` by `actor` as the current step's ([`Session::record_step`]), unless the room
+/// stopped the UI meanwhile (then nothing is written: [`Abandon`]); either way a record not
+/// written is a [`NotRecorded`] naming the step and the record.
+fn record_unless_abandoned(
+    s: &mut Session,
+    abandon: &Abandon,
+    actor: &str,
+    event: Event,
+) -> Result<Vec<String>, Stopped> {
+    abandon
+        .check(&record_name(&event))
+        .map_err(|e| NotRecorded::new(s.step(), record_name(&event), e))
+        .and_then(|()| s.record_step(actor, event))
+        .map_err(Stopped::NotRecorded)
 }
 
 /// The ceremony left the phase a token job was started for before the job ran (never seen:
@@ -435,17 +416,10 @@ fn sign_with_one_token(
         {
             break;
         }
-        let step = s.step();
         let recorded = s
             .sign_event(who, Some(pin))
             .map_err(Stopped::Failed)
-            .and_then(|ev| {
-                let what = record_name(&ev);
-                abandon
-                    .check(&what)
-                    .and_then(|()| s.record(who, ev))
-                    .map_err(|e| Stopped::not_recorded(&step, what, e))
-            });
+            .and_then(|ev| record_unless_abandoned(s, abandon, who, ev));
         match recorded {
             Ok(_) => signed.push(role),
             Err(e) => return (signed, Some(e)),
@@ -475,17 +449,12 @@ fn generate_and_record(
     management_key: Option<&Zeroizing<String>>,
     abandon: &Abandon,
 ) -> Result<KeyRecorded, Stopped> {
-    let step = s.step();
     let ev = s
         .generate_key_event(keyholder, key_type, Some(pin), management_key)
         .map_err(Stopped::Failed)?;
     let advisory = crate::transcript::display::advisory_warning(&ev);
     let found = s.pending_notes();
-    let what = record_name(&ev);
-    let warnings = abandon
-        .check(&what)
-        .and_then(|()| s.record(keyholder, ev))
-        .map_err(|e| Stopped::not_recorded(&step, what, e))?;
+    let warnings = record_unless_abandoned(s, abandon, keyholder, ev)?;
     let id = s
         .engine
         .generated_keys()
@@ -777,11 +746,7 @@ impl App {
                         app.unrecorded = None;
                         then(app, r);
                     }
-                    Err(source) => app.not_recorded(NotRecorded {
-                        step,
-                        what: named,
-                        source,
-                    }),
+                    Err(source) => app.not_recorded(NotRecorded::new(step, named, source)),
                 }
                 if let Some(e) = sealing.into_iter().last() {
                     app.message = Some(err(e));
@@ -793,7 +758,7 @@ impl App {
     /// A record that was not written: said on screen (a failed write stays there until a
     /// record is written).
     fn not_recorded(&mut self, e: NotRecorded) {
-        self.message = Some(e.message());
+        self.message = Some(not_recorded_message(&e));
         if e.write_failed() {
             self.unrecorded = Some(e);
         }
@@ -823,9 +788,7 @@ impl App {
         if self.exit_message.is_none()
             && let Some(e) = &self.unrecorded
         {
-            self.exit_message = Some(format!(
-                "{e}; the same command continues the ceremony from the last record on disk"
-            ));
+            self.exit_message = Some(e.report());
         }
         self.abandon.set();
         self.quit = true;
@@ -2540,10 +2503,9 @@ impl App {
         make: impl FnOnce(&mut Session) -> Result<Event, DriverError> + Send + 'static,
         (done, then): (&str, fn(&mut App)),
     ) {
-        let Phase::Ceremony(s) = &self.phase else {
+        if !matches!(self.phase, Phase::Ceremony(_)) {
             return;
-        };
-        let step = s.step();
+        }
         let (actor, done) = (actor.to_string(), done.to_string());
         let abandon = self.abandon.clone();
         self.submit_kind(
@@ -2553,11 +2515,7 @@ impl App {
                     return Err(Stopped::Failed(moved_on()));
                 };
                 let event = make(s).map_err(Stopped::Failed)?;
-                let what = record_name(&event);
-                let warnings = abandon
-                    .check(&what)
-                    .and_then(|()| s.record(&actor, event))
-                    .map_err(|e| Stopped::not_recorded(&step, what, e))?;
+                let warnings = record_unless_abandoned(s, &abandon, &actor, event)?;
                 Ok((warnings, phase.seal_if_done()))
             },
             move |app, result| match result {
@@ -2816,7 +2774,6 @@ impl App {
                     Some(m) => format!("the medium {}", m.display()),
                     None => "the workspace's export folder".into(),
                 };
-                let step = s.step();
                 // The files are written, read back, and the export recorded, in one job.
                 let abandon = self.abandon.clone();
                 self.submit(
@@ -2829,11 +2786,8 @@ impl App {
                         let (ev, reports) = s
                             .export_event(&files, medium.as_deref())
                             .map_err(Stopped::Failed)?;
-                        let what = record_name(&ev);
-                        let warnings = abandon
-                            .check(&what)
-                            .and_then(|()| s.record("administrator", ev))
-                            .map_err(|e| Stopped::not_recorded(&step, what, e))?;
+                        let warnings =
+                            record_unless_abandoned(s, &abandon, "administrator", ev)?;
                         let errors = phase.seal_if_done();
                         Ok((reports, warnings, errors))
                     },
@@ -3629,7 +3583,7 @@ impl App {
         if let Some(e) = &self.unrecorded
             && !v.message.as_ref().is_some_and(|m| m.error)
         {
-            v.message = Some(e.message());
+            v.message = Some(not_recorded_message(e));
         }
         // What the tokens are waited for: over the message once the wait is noticeable.
         let waited = self
