@@ -8,11 +8,15 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use crate::ceremony::conformance::{AuditInput, LogInput, verify_transcript};
-use crate::folder::read_limited;
+use crate::folder::{FolderSource, read_limited};
 use crate::transcript::audit::Audit;
 use crate::transcript::details::FileDigest;
 use crate::transparency::dir::LogDir;
 use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
+use crate::tuf::repository::{
+    MetadataSource as _, Report, file_version, verify_repository_keeping,
+};
+use crate::tuf::verify::TrustedSet;
 
 use super::log_dir::{LogDirError, read_log_dir};
 
@@ -90,12 +94,20 @@ impl AuditFiles {
                     .map_err(|e| AuditFilesError::Io(format!("--trusted-root: {e}")))?,
             )),
         };
-        let exported_roots = match &paths.artifacts {
-            Some(dir) if trusted_root.is_some() => read_roots(dir)?,
+        let folder = paths
+            .artifacts
+            .as_deref()
+            .map(|dir| {
+                RepositoryFolder::open(dir, DEFAULT_MAX_FILE_SIZE)
+                    .map_err(|e| AuditFilesError::Io(format!("--artifacts {e}")))
+            })
+            .transpose()?;
+        let exported_roots = match &folder {
+            Some(f) if trusted_root.is_some() => f.roots()?,
             _ => Vec::new(),
         };
-        let payloads = match &paths.artifacts {
-            Some(dir) => read_payloads(dir)?,
+        let payloads = match &folder {
+            Some(f) => f.payloads()?,
             None => Vec::new(),
         };
         let log = paths.log.as_deref().map(read_log).transpose()?;
@@ -141,42 +153,6 @@ pub(super) fn read_log(dir: &Path) -> Result<(String, LogDir), AuditFilesError> 
     Ok((dir.display().to_string(), log))
 }
 
-/// The exported root files (`N.root.json`) in a folder: the links of the root chain between the
-/// trusted root and the root the ceremony loaded.
-fn read_roots(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, AuditFilesError> {
-    let rd = std::fs::read_dir(dir)
-        .map_err(|e| AuditFilesError::Io(format!("--artifacts {}: {e}", dir.display())))?;
-    let mut roots = Vec::new();
-    for e in rd {
-        let e =
-            e.map_err(|e| AuditFilesError::Io(format!("--artifacts {}: {e}", dir.display())))?;
-        let Ok(name) = e.file_name().into_string() else {
-            continue;
-        };
-        let Some(v) = name.strip_suffix(".root.json") else {
-            continue;
-        };
-        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let bytes = read_limited(&e.path(), DEFAULT_MAX_FILE_SIZE).map_err(AuditFilesError::Io)?;
-        roots.push((name, bytes));
-    }
-    Ok(roots)
-}
-
-/// The RSTUF ceremony payload of a folder (`ceremony-payload.json`), when it has one.
-fn read_payloads(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, AuditFilesError> {
-    let name = crate::tuf::rstuf::CEREMONY_PAYLOAD;
-    let path = dir.join(name);
-    if !path.is_file() {
-        return Ok(Vec::new());
-    }
-    let bytes = read_limited(&path, DEFAULT_MAX_FILE_SIZE)
-        .map_err(|e| AuditFilesError::Io(format!("--artifacts: {e}")))?;
-    Ok(vec![(name.to_string(), bytes)])
-}
-
 /// The transcript's name relative to the artifacts folder when it lies inside it (so it is not
 /// reported as an unlisted artifact: it cannot list itself).
 fn own_name_in(dir: &Path, transcript: &Path) -> Option<String> {
@@ -190,32 +166,120 @@ fn own_name_in(dir: &Path, transcript: &Path) -> Option<String> {
     Some(parts.join("/"))
 }
 
-/// `conclave verify`: the trusted root read whole but bounded (`max_file_size`), the
-/// repository folder opened as a metadata source (its files are read bounded as the
-/// verification asks for them: [`crate::folder::FolderSource`]), and the repository verified
-/// at `now` ([`crate::tuf::repository::verify_repository_keeping`]). The report names the
-/// trusted root as `trusted_root` is written.
+/// A repository folder (a ceremony's `export/`, an auditor's `--repo` or `--artifacts`), read
+/// the one way `conclave verify` reads it: opened once as a metadata source
+/// ([`crate::folder::FolderSource`]: only regular files directly inside it, a symbolic link
+/// only when it resolves inside the folder, every file bounded by the size limit), its
+/// versioned files listed by [`file_version`] (`N.ROLE.json`, `N` as a client asks for it).
+/// `conclave verify`, `conclave transcript verify --artifacts`, the checks of a finished
+/// ceremony and the ceremony's loading of the current metadata all read through it, so none
+/// of them calls good a folder another refuses.
+#[derive(Debug, Clone)]
+pub struct RepositoryFolder {
+    dir: PathBuf,
+    src: FolderSource,
+    max_file_size: u64,
+}
+
+impl RepositoryFolder {
+    /// Open the folder `dir`, refusing files over `max_file_size` bytes when they are read.
+    /// The error names the folder.
+    pub fn open(dir: &Path, max_file_size: u64) -> Result<Self, AuditFilesError> {
+        let src = FolderSource::new(dir, max_file_size)
+            .map_err(|e| AuditFilesError::Io(format!("{}: {e}", dir.display())))?;
+        Ok(RepositoryFolder {
+            dir: dir.to_path_buf(),
+            src,
+            max_file_size,
+        })
+    }
+
+    /// The path of the file `name` in the folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// The versions of `role` in the folder (`N.ROLE.json`, [`file_version`]), oldest first,
+    /// each with its file name.
+    pub fn versions(&self, role: &str) -> Vec<(u64, String)> {
+        let mut found: Vec<(u64, String)> = self
+            .src
+            .names()
+            .into_iter()
+            .filter_map(|n| Some((file_version(&n, role)?, n)))
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
+    /// The newest version of `role` in the folder and its file name.
+    pub fn latest(&self, role: &str) -> Option<(u64, String)> {
+        self.versions(role).pop()
+    }
+
+    /// The bytes of the file `name`, read as the verifier reads it; `None` when it is absent.
+    /// A file that is refused (over the limit, a link out of the folder, not a regular file)
+    /// or cannot be read is an error naming it.
+    pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, AuditFilesError> {
+        self.src
+            .read(name)
+            .map_err(|e| AuditFilesError::Io(e.to_string()))
+    }
+
+    /// The root files of the folder (`N.root.json`): the links of the root chain between a
+    /// trusted root and a later root, each read as [`RepositoryFolder::read`] reads it.
+    pub fn roots(&self) -> Result<Vec<(String, Vec<u8>)>, AuditFilesError> {
+        let mut roots = Vec::new();
+        for (_, name) in self.versions("root") {
+            if let Some(bytes) = self.read(&name)? {
+                roots.push((name, bytes));
+            }
+        }
+        Ok(roots)
+    }
+
+    /// The folder's RSTUF ceremony payload (`ceremony-payload.json`), when it has one.
+    pub fn payloads(&self) -> Result<Vec<(String, Vec<u8>)>, AuditFilesError> {
+        let name = crate::tuf::rstuf::CEREMONY_PAYLOAD;
+        Ok(self
+            .read(name)?
+            .map(|bytes| (name.to_string(), bytes))
+            .into_iter()
+            .collect())
+    }
+
+    /// `conclave verify`'s verdict on the folder at `now`, from the trusted root at
+    /// `trusted_root` (read whole but bounded by the folder's limit; the report names it as
+    /// `trusted_root` is written) ([`crate::tuf::repository::verify_repository_keeping`]), and
+    /// what was verified when everything was.
+    pub fn verify(
+        &self,
+        trusted_root: &Path,
+        now: time::OffsetDateTime,
+    ) -> Result<(Report, Option<TrustedSet>), AuditFilesError> {
+        let trusted =
+            read_limited(trusted_root, self.max_file_size).map_err(AuditFilesError::Io)?;
+        Ok(verify_repository_keeping(
+            &trusted_root.display().to_string(),
+            &trusted,
+            &self.src,
+            now,
+        ))
+    }
+}
+
+/// `conclave verify`: the repository folder `repo` opened ([`RepositoryFolder`]) and verified
+/// from the trusted root at `trusted_root` ([`RepositoryFolder::verify`]). The checks of a
+/// finished ceremony call exactly this.
 pub fn verify_repository_folder(
     trusted_root: &Path,
     repo: &Path,
     max_file_size: u64,
     now: time::OffsetDateTime,
-) -> Result<
-    (
-        crate::tuf::repository::Report,
-        Option<crate::tuf::verify::TrustedSet>,
-    ),
-    AuditFilesError,
-> {
-    let trusted = read_limited(trusted_root, max_file_size).map_err(AuditFilesError::Io)?;
-    let src = crate::folder::FolderSource::new(repo, max_file_size)
-        .map_err(|e| AuditFilesError::Io(format!("--repo {}: {e}", repo.display())))?;
-    Ok(crate::tuf::repository::verify_repository_keeping(
-        &trusted_root.display().to_string(),
-        &trusted,
-        &src,
-        now,
-    ))
+) -> Result<(Report, Option<TrustedSet>), AuditFilesError> {
+    let folder = RepositoryFolder::open(repo, max_file_size)
+        .map_err(|e| AuditFilesError::Io(format!("--repo {e}")))?;
+    folder.verify(trusted_root, now)
 }
 
 /// Every regular file below `dir` (relative names with `/`), with SHA-256 and length. Symbolic
@@ -268,7 +332,7 @@ fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<FileDigest>) -> Re
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// `conclave verify`'s inputs: a trusted root that cannot be read and a repository that is
@@ -296,6 +360,136 @@ mod tests {
         assert!(m.starts_with("--repo "), "{m}");
         let (report, kept) = verify_repository_folder(&root, dir.path(), 100, now).unwrap();
         assert!(!report.is_valid() && kept.is_none(), "{{}} is no root");
+    }
+
+    use crate::signer::Signer as _;
+    use crate::signer::software::SoftwareSigner;
+    use crate::tuf::edit::{RoleKeys, new_root, new_targets};
+    use crate::tuf::key::Algorithm;
+    use crate::tuf::metadata::{Metadata, RoleType, SignedPayload};
+
+    fn signed<T: SignedPayload>(payload: T, by: Option<&mut SoftwareSigner>) -> Metadata<T> {
+        let mut m = Metadata::new(payload);
+        if let Some(s) = by {
+            let sig = s.sign(m.signed_bytes()).unwrap();
+            m.add_signature(s.key().key_id(), &sig);
+        }
+        m
+    }
+
+    /// A folder as a ceremony exports it: `1.root.json` (one key for every role) and
+    /// `1.targets.json`, signed by that key when `sign_targets`; both returned.
+    pub(in crate::driver) fn export_folder(
+        dir: &Path,
+        sign_targets: bool,
+    ) -> (
+        Metadata<crate::tuf::metadata::Root>,
+        Metadata<crate::tuf::metadata::Targets>,
+    ) {
+        let mut s = SoftwareSigner::from_seed(Algorithm::Ed25519, &[7; 32]).unwrap();
+        let roles: Vec<RoleKeys> = RoleType::ALL
+            .iter()
+            .map(|r| RoleKeys {
+                role: *r,
+                keys: vec![s.key().clone()],
+                threshold: 1,
+            })
+            .collect();
+        let expires = time::macros::datetime!(2040-01-01 0:00 UTC);
+        let root = signed(new_root(&roles, expires).unwrap(), Some(&mut s));
+        std::fs::write(dir.join("1.root.json"), root.to_file_bytes()).unwrap();
+        let targets = signed(new_targets(expires), sign_targets.then_some(&mut s));
+        std::fs::write(dir.join("1.targets.json"), targets.to_file_bytes()).unwrap();
+        (root, targets)
+    }
+
+    /// A version is a file name as a client asks for it. The verifier read `+2.targets.json` as
+    /// version 2, looked for `2.targets.json`, found none and reported targets "not present":
+    /// an unsigned `1.targets.json` beside it was never checked and `conclave verify` said
+    /// VALID (and the ceremony's `latest` took `+2.targets.json` as the newest targets). Now
+    /// such a name is no version for any reader, and the unsigned targets fail.
+    #[test]
+    fn a_version_is_written_as_a_client_asks_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        export_folder(dir.path(), false);
+        std::fs::write(dir.path().join("+2.targets.json"), b"{}").unwrap();
+        std::fs::write(dir.path().join("02.root.json"), b"{}").unwrap();
+        let now = time::macros::datetime!(2030-01-01 0:00 UTC);
+        let trusted = dir.path().join("1.root.json");
+        let (report, kept) =
+            verify_repository_folder(&trusted, dir.path(), DEFAULT_MAX_FILE_SIZE, now).unwrap();
+        assert!(kept.is_none());
+        let error = report.error.unwrap_or_default();
+        assert!(error.contains("1.targets.json"), "{error}");
+        let folder = RepositoryFolder::open(dir.path(), DEFAULT_MAX_FILE_SIZE).unwrap();
+        assert_eq!(folder.latest("targets"), Some((1, "1.targets.json".into())));
+        assert_eq!(folder.versions("root"), vec![(1, "1.root.json".into())]);
+        let roots: Vec<String> = folder
+            .roots()
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(roots, ["1.root.json"]);
+        // Signed, the same folder verifies (the stray names are no link of the chain and no
+        // version of targets), and what was verified is kept.
+        export_folder(dir.path(), true);
+        let (report, kept) =
+            verify_repository_folder(&trusted, dir.path(), DEFAULT_MAX_FILE_SIZE, now).unwrap();
+        assert!(report.is_valid(), "{:?}", report.error);
+        assert!(kept.is_some_and(|k| k.targets("targets").is_some()));
+    }
+
+    /// Every reader of a repository folder reads it as `conclave verify` does. The exported
+    /// roots `transcript verify --artifacts` read followed a symbolic link anywhere (`verify`
+    /// refused it as a link out of the folder), and a payload that is no regular file was
+    /// taken for none.
+    #[test]
+    fn links_out_of_the_folder_and_special_files_are_refused_by_every_reader() {
+        let outside = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        export_folder(dir.path(), true);
+        let elsewhere = outside.path().join("2.root.json");
+        std::fs::write(&elsewhere, b"{}").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join("2.root.json")).unwrap();
+        let now = time::macros::datetime!(2030-01-01 0:00 UTC);
+        let trusted = dir.path().join("1.root.json");
+        let (report, _) =
+            verify_repository_folder(&trusted, dir.path(), DEFAULT_MAX_FILE_SIZE, now).unwrap();
+        let error = report.error.unwrap_or_default();
+        assert!(error.contains("outside the folder"), "{error}");
+        let folder = RepositoryFolder::open(dir.path(), DEFAULT_MAX_FILE_SIZE).unwrap();
+        let Err(AuditFilesError::Io(m)) = folder.roots() else {
+            panic!("a root linked from outside the folder was read");
+        };
+        assert!(m.contains("outside the folder"), "{m}");
+        let paths = AuditPaths {
+            transcript: dir.path().join("1.root.json"),
+            artifacts: Some(dir.path().to_path_buf()),
+            trusted_root: Some(trusted.clone()),
+            log: None,
+        };
+        let Err(AuditFilesError::Io(m)) = AuditFiles::read(&paths) else {
+            panic!("transcript verify read a root linked from outside the folder");
+        };
+        assert!(m.contains("outside the folder"), "{m}");
+        // A named pipe where RSTUF's payload belongs is refused, not skipped.
+        std::fs::remove_file(dir.path().join("2.root.json")).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(dir.path().join(crate::tuf::rstuf::CEREMONY_PAYLOAD))
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let Err(AuditFilesError::Io(m)) = AuditFiles::read(&paths) else {
+            panic!("a named pipe was taken for no payload");
+        };
+        assert!(m.contains("not a regular file"), "{m}");
+        // An oversized root is refused by the folder's limit, as by the verifier's.
+        let small = RepositoryFolder::open(dir.path(), 10).unwrap();
+        let Err(AuditFilesError::Io(m)) = small.roots() else {
+            panic!("a root over the limit was read");
+        };
+        assert!(m.contains("over the size limit"), "{m}");
     }
 
     #[test]

@@ -3,11 +3,9 @@
 //! verify`), and the key-event log (`conclave log verify`). The verdicts are data: the command
 //! line and the terminal UI render them.
 
-use crate::folder::FolderSource;
 use crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE;
-use crate::tuf::repository::verify_repository;
 
-use super::audit_files::{AuditFiles, AuditPaths, read_log};
+use super::audit_files::{AuditFiles, AuditPaths, read_log, verify_repository_folder};
 use super::clock::Clock;
 use super::error::DriverError;
 use super::report::CeremonyReport;
@@ -74,11 +72,10 @@ pub fn check(report: &CeremonyReport, clock: &dyn Clock) -> Result<Vec<Check>, D
         (Some((c, _)), _) => vec![c],
         (None, Some((c, _))) => vec![c.clone()],
         (None, None) => {
-            let root = crate::folder::read_limited(&first, DEFAULT_MAX_FILE_SIZE)
-                .map_err(DriverError::Io)?;
-            let src = FolderSource::new(export, DEFAULT_MAX_FILE_SIZE)
-                .map_err(|e| DriverError::Io(format!("{}: {e}", export.display())))?;
-            let verified = verify_repository("1.root.json", &root, &src, clock.now());
+            // Exactly `conclave verify --trusted-root EXPORT/1.root.json --repo EXPORT`.
+            let (verified, _) =
+                verify_repository_folder(&first, export, DEFAULT_MAX_FILE_SIZE, clock.now())
+                    .map_err(|e| DriverError::Io(e.to_string()))?;
             vec![Check {
                 kind: CheckKind::Metadata,
                 command: format!(
@@ -150,10 +147,7 @@ pub fn check(report: &CeremonyReport, clock: &dyn Clock) -> Result<Vec<Check>, D
         }),
     });
     if let Some(l) = &report.key_log {
-        let newest_root = (1u64..)
-            .map(|v| export.join(format!("{v}.root.json")))
-            .take_while(|p| p.exists())
-            .last();
+        let newest_root = super::inputs::latest(export, "root").map(|(_, p)| p);
         let result =
             super::log_dir::verify_dir(&l.dir, l.previous.as_deref(), newest_root.as_deref());
         let (passed, reason) = match &result {

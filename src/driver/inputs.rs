@@ -9,8 +9,11 @@ use time::OffsetDateTime;
 use crate::signer::Signer;
 use crate::signer::software::SoftwareSigner;
 use crate::transcript::details::FileDigest;
-use crate::tuf::canonical::{Map, Value};
+use crate::tuf::canonical::{DEFAULT_MAX_FILE_SIZE, Map, Value};
 use crate::tuf::key::Algorithm;
+use crate::tuf::metadata::{Metadata, SignedPayload};
+
+use super::audit_files::RepositoryFolder;
 
 use super::clock::Clock;
 use super::error::{DriverError, io};
@@ -167,22 +170,17 @@ pub(super) fn practice_layout(clock: &dyn Clock) -> Result<String, DriverError> 
     Ok(text)
 }
 
-/// The newest `N.ROLE.json` in a folder.
+/// The newest `N.ROLE.json` in a folder, listed as the verifier lists it
+/// ([`RepositoryFolder::latest`]); `None` also when the folder cannot be opened.
 pub(super) fn latest(dir: &Path, role: &str) -> Option<(u64, PathBuf)> {
-    let suffix = format!(".{role}.json");
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let v = name.strip_suffix(&suffix)?.parse::<u64>().ok()?;
-            Some((v, e.path()))
-        })
-        .max_by_key(|(v, _)| *v)
+    let folder = RepositoryFolder::open(dir, DEFAULT_MAX_FILE_SIZE).ok()?;
+    folder.latest(role).map(|(v, name)| (v, folder.path(&name)))
 }
 
-/// The current root and targets from the export of earlier ceremonies, the root chain verified
-/// from the first root.
+/// The current root and targets from the export of earlier ceremonies: what `conclave verify
+/// --trusted-root EXPORT/1.root.json --repo EXPORT` verifies there ([`RepositoryFolder::verify`]),
+/// the newest root of the chain and the targets the verifier checked, read again through the
+/// same folder and taken only when they are the metadata it verified.
 /// `rstuf`: RSTUF's model, whose targets is signed online: no targets is read (`null`).
 pub(super) fn current_metadata(
     ws: &Workspace,
@@ -197,30 +195,71 @@ pub(super) fn current_metadata(
             first.display()
         )));
     }
-    let trusted = crate::folder::read_limited(&first, crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE)
-        .map_err(DriverError::Refused)?;
-    let src =
-        crate::folder::FolderSource::new(&export, crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE)
-            .map_err(io(export.display()))?;
-    let report =
-        crate::tuf::repository::verify_repository("1.root.json", &trusted, &src, clock.now());
-    if let Some(e) = &report.error {
+    let folder = RepositoryFolder::open(&export, DEFAULT_MAX_FILE_SIZE)
+        .map_err(|e| DriverError::Io(e.to_string()))?;
+    let (report, verified) = folder
+        .verify(&first, clock.now())
+        .map_err(|e| DriverError::Refused(e.to_string()))?;
+    let (None, Some(set)) = (&report.error, verified) else {
         return Err(DriverError::Refused(format!(
-            "the metadata in {} does not verify: {e}",
-            export.display()
+            "the metadata in {} does not verify: {}",
+            export.display(),
+            report.error.clone().unwrap_or_default()
         )));
-    }
-    let read = |role: &str| -> Result<Value, DriverError> {
-        let (_, path) = latest(&export, role).ok_or_else(|| {
-            DriverError::Refused(format!("no {role} metadata in {}", export.display()))
-        })?;
-        let bytes =
-            crate::folder::read_limited(&path, crate::tuf::canonical::DEFAULT_MAX_FILE_SIZE)
-                .map_err(DriverError::Io)?;
-        Value::parse(&bytes).map_err(io(path.display()))
     };
-    let targets = if rstuf { Value::Null } else { read("targets")? };
-    Ok((read("root")?, targets))
+    let root = set.root().metadata();
+    let root = verified_file(
+        &folder,
+        &format!("{}.root.json", root.signed().common.version),
+        root,
+    )?;
+    let targets = if rstuf {
+        Value::Null
+    } else {
+        let file = report
+            .roles
+            .iter()
+            .find(|r| r.role == "targets")
+            .map(|r| r.file.as_str());
+        match (file, set.targets("targets")) {
+            (Some(file), Some(trusted)) => verified_file(&folder, file, trusted)?,
+            _ => {
+                return Err(DriverError::Refused(format!(
+                    "no targets metadata in {}",
+                    export.display()
+                )));
+            }
+        }
+    };
+    Ok((root, targets))
+}
+
+/// The file `name` of `folder` as JSON, when it is the metadata `trusted` the verifier
+/// verified from it (the same signed part and signatures: a file replaced since is refused).
+fn verified_file<T: SignedPayload>(
+    folder: &RepositoryFolder,
+    name: &str,
+    trusted: &Metadata<T>,
+) -> Result<Value, DriverError> {
+    let path = folder.path(name);
+    let bytes = folder
+        .read(name)
+        .map_err(|e| DriverError::Io(e.to_string()))?
+        .ok_or_else(|| {
+            DriverError::Io(format!("{}: gone since it was verified", path.display()))
+        })?;
+    let v = Value::parse(&bytes).map_err(io(path.display()))?;
+    match Metadata::<T>::from_value(v.clone()) {
+        Ok(m)
+            if m.signed_bytes() == trusted.signed_bytes() && m.signatures == trusted.signatures =>
+        {
+            Ok(v)
+        }
+        _ => Err(DriverError::Refused(format!(
+            "{}: changed since it was verified",
+            path.display()
+        ))),
+    }
 }
 
 /// The target files to publish (publish-targets): the manifest `input/publish-targets/
@@ -364,5 +403,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(fifo.contains("not a regular file"), "{fifo}");
+    }
+
+    /// The current root and targets are the ones `conclave verify` verified in the export,
+    /// whatever else lies there: `latest` took `+2.targets.json` (a name no client asks for,
+    /// never verified) as the newest targets and loaded it into the ceremony.
+    #[test]
+    fn the_current_metadata_is_what_the_verifier_verified() {
+        use crate::tuf::edit::new_targets;
+        use crate::tuf::metadata::Metadata;
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = Workspace {
+            dir: tmp.path().to_path_buf(),
+        };
+        let export = ws.export();
+        std::fs::create_dir_all(&export).unwrap();
+        let (root, targets) = super::super::audit_files::tests::export_folder(&export, true);
+        let expires = time::macros::datetime!(2040-01-01 0:00 UTC);
+        let mut other = new_targets(expires);
+        other.common.version = 2;
+        std::fs::write(
+            export.join("+2.targets.json"),
+            Metadata::new(other).to_file_bytes(),
+        )
+        .unwrap();
+        let clock = super::super::clock::FixedClock(time::macros::datetime!(2030-01-01 0:00 UTC));
+        let (r, t) = current_metadata(&ws, &clock, false).unwrap();
+        assert_eq!(r, root.to_value());
+        assert_eq!(t, targets.to_value());
+        let (_, none) = current_metadata(&ws, &clock, true).unwrap();
+        assert_eq!(none, Value::Null);
+        assert_eq!(
+            latest(&export, "targets"),
+            Some((1, export.join("1.targets.json")))
+        );
     }
 }

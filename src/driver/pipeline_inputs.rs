@@ -145,22 +145,7 @@ pub fn read_pending_to_sign(
     let trusted = Metadata::<Root>::from_bytes(&read(trusted_root)?).map_err(|e| {
         SigningError::Invalid(format!("{anchor_name}: {}", show_message(&e.to_string())))
     })?;
-    match &p.trusted {
-        Some(t) => {
-            // The trusted_root is the appliance's root or its next version signed by it.
-            rstuf::check_anchor(&file, &p, &anchor_name, &trusted).map_err(invalid)?;
-            // The anchor is trusted only at its own threshold (the bootstrap's partial root v1
-            // is the exception: it is the pending root itself).
-            trust_root(&anchor_name, &t.to_file_bytes())
-                .map_err(|e| SigningError::Invalid(show_message(&e.to_string())))?;
-        }
-        None if p.root.signed_bytes() != trusted.signed_bytes() => {
-            return Err(SigningError::Invalid(format!(
-                "{file}: $.data.metadata.root: not the root this appliance trusts ({anchor_name}): refusing to sign"
-            )));
-        }
-        None => {}
-    }
+    anchor_pending(&file, &p, &anchor_name, &trusted)?;
     if review.complete() {
         return Err(SigningError::Invalid(format!(
             "{file}: $.data.metadata.root.signatures: the pending root already meets its thresholds; nothing to sign"
@@ -171,6 +156,37 @@ pub fn read_pending_to_sign(
         pending: p,
         review,
     })
+}
+
+/// The pending root `p` (of the file `file`) comes from the root the appliance trusts
+/// (`anchor`, named `anchor_name`): its `trusted_root` is `anchor` or the next version signed
+/// by it ([`rstuf::check_anchor`]), and is trusted only at its own threshold; a pending root
+/// v1 (no `trusted_root`) is `anchor` itself (the same signed bytes). `conclave rstuf sign`
+/// checks this before any token is touched, and a ceremony that signed a pending root checks
+/// its output by it again.
+pub fn anchor_pending(
+    file: &str,
+    p: &Pending,
+    anchor_name: &str,
+    anchor: &Metadata<Root>,
+) -> Result<(), SigningError> {
+    match &p.trusted {
+        Some(t) => {
+            // The trusted_root is the appliance's root or its next version signed by it.
+            rstuf::check_anchor(file, p, anchor_name, anchor).map_err(invalid)?;
+            // The anchor is trusted only at its own threshold (the bootstrap's partial root v1
+            // is the exception: it is the pending root itself).
+            trust_root(anchor_name, &t.to_file_bytes())
+                .map_err(|e| SigningError::Invalid(show_message(&e.to_string())))?;
+            Ok(())
+        }
+        None if p.root.signed_bytes() != anchor.signed_bytes() => {
+            Err(SigningError::Invalid(format!(
+                "{file}: $.data.metadata.root: not the root this appliance trusts ({anchor_name})"
+            )))
+        }
+        None => Ok(()),
+    }
 }
 
 /// An in-toto layout (metablock or DSSE envelope) read from `path`, and its review summary.

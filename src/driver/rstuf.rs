@@ -6,63 +6,59 @@ use std::path::Path;
 
 use crate::tuf::canonical::{DEFAULT_MAX_FILE_SIZE, Value};
 use crate::tuf::metadata::{Metadata, RoleType, Root};
-use crate::tuf::rstuf::{self, Pending};
+use crate::tuf::rstuf;
 use crate::tuf::verify::count_signatures;
 
+use super::audit_files::RepositoryFolder;
 use super::checks::{Check, CheckKind};
 use super::error::DriverError;
+use super::pipeline_inputs::{RstufKind, anchor_pending, review_rstuf_file};
 use super::report::CeremonyReport;
 use super::session::Session;
 use crate::ceremony::engine::Event;
 
 /// When `export` holds an RSTUF ceremony payload whose root v1 does not meet its threshold
-/// yet: the verdict of the payload's checks (the `conclave rstuf review` command, whether it
-/// passed, why not, and the pending state). `None` for every other export.
+/// yet: the verdict of `conclave rstuf review` on it (the same reading and checks:
+/// [`review_rstuf_file`]), the command, whether it passed, why not, and the pending state;
+/// and that the export's `1.root.json` is that root v1. `None` for every other export (no
+/// payload, or its root v1 already meets its threshold).
 pub(super) fn pending_bootstrap(export: &Path) -> Option<(String, bool, Option<String>, String)> {
     let path = export.join(rstuf::CEREMONY_PAYLOAD);
-    let bytes = crate::folder::read_limited(&path, DEFAULT_MAX_FILE_SIZE).ok()?;
+    // No payload: no RSTUF bootstrap. One that is there but cannot be read is reported below.
+    std::fs::symlink_metadata(&path).ok()?;
     let command = format!("conclave rstuf review {}", path.display());
     let fail = |why: String| Some((command.clone(), false, Some(why), String::new()));
-    let root = match rstuf::read_ceremony_payload(&path.display().to_string(), &bytes) {
-        Ok((_, root)) => root,
+    let f = match review_rstuf_file(&path) {
+        Ok(f) if f.kind == RstufKind::CeremonyPayload => f,
+        Ok(f) => {
+            return fail(format!(
+                "{}: $: an {}, not a ceremony payload",
+                path.display(),
+                f.kind.name()
+            ));
+        }
         Err(e) => return fail(e.to_string()),
     };
-    let own = count_signatures(
-        |id| root.signed().key(id),
-        root.signed().role(RoleType::Root),
-        root.signed_bytes(),
-        &root.signatures,
-    );
-    if own.verified() {
+    if f.review.by_self.verified() {
         return None;
     }
-    let first = crate::folder::read_limited(&export.join("1.root.json"), DEFAULT_MAX_FILE_SIZE)
+    let first = RepositoryFolder::open(export, DEFAULT_MAX_FILE_SIZE)
+        .and_then(|folder| folder.read("1.root.json"))
         .ok()
+        .flatten()
         .and_then(|b| Metadata::<Root>::from_bytes(&b).ok());
-    if first.as_ref().map(Metadata::signed_bytes) != Some(root.signed_bytes()) {
+    if first.as_ref().map(Metadata::signed_bytes) != Some(f.pending.root.signed_bytes()) {
         return fail("1.root.json is not the root of ceremony-payload.json".into());
     }
-    let file = path.display().to_string();
-    let p = Pending {
-        root,
-        trusted: None,
-        other_roles: Vec::new(),
-    };
-    match rstuf::review_pending(&file, &p) {
-        Ok(r) if !r.by_self.signed.is_empty() => Some((
-            command,
-            true,
-            None,
-            format!(
-                "root v1 pending in RSTUF: {}; RSTUF collects the rest",
-                r.by_self.summary()
-            ),
-        )),
-        Ok(_) => fail(format!(
-            "{file}: $.metadata.root.signatures: no valid signature"
-        )),
-        Err(e) => fail(e.to_string()),
-    }
+    Some((
+        command,
+        true,
+        None,
+        format!(
+            "root v1 pending in RSTUF: {}; RSTUF collects the rest",
+            f.review.by_self.summary()
+        ),
+    ))
 }
 
 impl Session {
@@ -87,8 +83,9 @@ impl Session {
         } else {
             String::new()
         };
-        let (workspace_root_name, workspace_root) = match workspace_root(&self.ws.export(), &text) {
-            Some((name, path)) => (format!("export/{name}"), read_workspace_root(&path)?),
+        let (workspace_root_name, workspace_root) = match workspace_root(&self.ws.export(), &text)?
+        {
+            Some((name, text)) => (format!("export/{name}"), text),
             None => (String::new(), String::new()),
         };
         Ok(Event::PendingImported {
@@ -103,35 +100,36 @@ impl Session {
     }
 }
 
-fn read_workspace_root(path: &Path) -> Result<String, DriverError> {
-    let bytes = crate::folder::read_limited(path, DEFAULT_MAX_FILE_SIZE)
-        .map_err(|e| DriverError::Refused(format!("this workspace's root: {e}")))?;
-    String::from_utf8(bytes)
-        .map_err(|_| DriverError::Refused(format!("{}: not UTF-8 JSON", path.display())))
-}
-
-/// The root this workspace's own ceremonies left in `export` for RSTUF's pending file `text`:
-/// for a pending root v1, the `1.root.json` its bootstrap-rstuf exported; for a later version,
-/// the newest `N.root.json` before it (the root the previous ceremony here wrote). `None`
-/// when there is none or the pending file does not parse (the engine names why).
-fn workspace_root(export: &Path, text: &str) -> Option<(String, std::path::PathBuf)> {
-    let pending = rstuf::parse_pending("pending", text.as_bytes()).ok()?;
+/// The root this workspace's own ceremonies left in `export` for RSTUF's pending file `text`
+/// (its name and text): for a pending root v1, the `1.root.json` its bootstrap-rstuf
+/// exported; for a later version, the newest `N.root.json` before it (the root the previous
+/// ceremony here wrote). Listed and read as `conclave verify` reads the folder
+/// ([`RepositoryFolder`]). `None` when there is none or the pending file does not parse (the
+/// engine names why); a root there that cannot be read is refused.
+fn workspace_root(export: &Path, text: &str) -> Result<Option<NamedText>, DriverError> {
+    let Ok(pending) = rstuf::parse_pending("pending", text.as_bytes()) else {
+        return Ok(None);
+    };
     let version = pending.root.signed().common.version;
-    if version == 1 {
-        let path = export.join("1.root.json");
-        return path.is_file().then(|| ("1.root.json".to_string(), path));
-    }
-    let suffix = ".root.json";
-    std::fs::read_dir(export)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let v = name.strip_suffix(suffix)?.parse::<u64>().ok()?;
-            (v < version).then(|| (v, name, e.path()))
-        })
-        .max_by_key(|(v, _, _)| *v)
-        .map(|(_, name, path)| (name, path))
+    let Ok(folder) = RepositoryFolder::open(export, DEFAULT_MAX_FILE_SIZE) else {
+        return Ok(None);
+    };
+    let mut versions = folder.versions("root").into_iter();
+    let found = if version == 1 {
+        versions.find(|(v, _)| *v == 1)
+    } else {
+        versions.rfind(|(v, _)| *v < version)
+    };
+    let Some((_, name)) = found else {
+        return Ok(None);
+    };
+    let refused = |why: String| DriverError::Refused(format!("this workspace's root: {why}"));
+    let Some(bytes) = folder.read(&name).map_err(|e| refused(e.to_string()))? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8(bytes)
+        .map_err(|_| refused(format!("{}: not UTF-8 JSON", folder.path(&name).display())))?;
+    Ok(Some((name, text)))
 }
 
 /// A file's name and text.
@@ -191,14 +189,7 @@ pub(super) fn pending_sign_check(report: &CeremonyReport) -> Option<(Check, Opti
             .ok_or_else(|| "no root the room trusted was recorded".to_string())?;
         let anchor = Metadata::<Root>::from_bytes(anchor_text.as_bytes())
             .map_err(|e| format!("{anchor_name} (the root the room trusted): {e}"))?;
-        if pending.trusted.is_some() {
-            rstuf::check_anchor(&name, &pending, anchor_name, &anchor)
-                .map_err(|e| e.to_string())?;
-        } else if anchor.signed_bytes() != pending.root.signed_bytes() {
-            return Err(format!(
-                "{name}: $.data.metadata.root: not the root v1 of {anchor_name}"
-            ));
-        }
+        anchor_pending(&name, &pending, anchor_name, &anchor).map_err(|e| e.to_string())?;
         if payloads.is_empty() {
             return Err("no sign-payload was exported".into());
         }
@@ -325,4 +316,36 @@ pub(super) fn signed_same_pending(
         && crate::folder::read_limited(&ws.input().join(file), DEFAULT_MAX_FILE_SIZE)
             .is_ok_and(|now| now == text)
         && sorted(present) == sorted(keyholders)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The export's RSTUF payload is read as `conclave rstuf review` reads it: one that is there
+    /// but no regular file (a named pipe) fails the check naming it; it was taken for no
+    /// payload, and the export checked as a plain repository. No payload: no RSTUF bootstrap.
+    #[test]
+    fn the_payload_is_read_as_rstuf_review_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(pending_bootstrap(dir.path()), None);
+        let path = dir.path().join(rstuf::CEREMONY_PAYLOAD);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let Some((command, false, Some(why), _)) = pending_bootstrap(dir.path()) else {
+            panic!("a named pipe was taken for no payload");
+        };
+        assert_eq!(command, format!("conclave rstuf review {}", path.display()));
+        assert!(why.contains("not a regular file"), "{why}");
+        // A payload without its root fails, naming the field, as `rstuf review` does.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, br#"{"metadata":{}}"#).unwrap();
+        let Some((_, false, Some(why), _)) = pending_bootstrap(dir.path()) else {
+            panic!("a payload without a root was accepted");
+        };
+        assert!(why.ends_with("$.metadata.root: missing"), "{why}");
+    }
 }

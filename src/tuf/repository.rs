@@ -272,6 +272,20 @@ pub fn is_safe_file_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
 }
 
+/// The version in a versioned metadata file name of `role` (`N.ROLE.json`), when `N` is written
+/// as a client asks for it: decimal digits without a sign or leading zeros (`3.root.json`, not
+/// `03.root.json` or `+3.root.json`). A file under another spelling is never fetched by a client
+/// and never read by the verifier, so it is no link of the root chain and no version of a role;
+/// every reader of a repository folder lists versions through this one rule.
+pub fn file_version(name: &str, role: &str) -> Option<u64> {
+    let stem = name
+        .strip_suffix(".json")?
+        .strip_suffix(role)?
+        .strip_suffix('.')?;
+    let v = stem.parse::<u64>().ok()?;
+    (v.to_string() == stem).then_some(v)
+}
+
 /// Candidate file names for a role's metadata: versioned first (consistent snapshots), then
 /// plain; the quoted name first (what python-tuf and tough fetch: the role "a%2Fb" lives in
 /// "a%252Fb.json", while "a%2Fb.json" belongs to the role "a/b"), then the raw name when it
@@ -377,8 +391,7 @@ fn walk(
     let names = src.names();
     let mut newer: Vec<u64> = names
         .iter()
-        .filter_map(|n| n.strip_suffix(".root.json"))
-        .filter_map(|v| v.parse::<u64>().ok())
+        .filter_map(|n| file_version(n, "root"))
         .filter(|v| *v > set.root().root().common.version)
         .collect();
     newer.sort_unstable();
@@ -506,6 +519,8 @@ fn walk(
         report
             .notes
             .push("targets.json is not present: targets was not checked".into());
+        // Everything present verified: kept as when targets is there (a root-only folder).
+        *kept = Some(set);
         return Ok(());
     };
     // While targets.json is verified, the second core reads the delegated roles' files that
@@ -829,12 +844,7 @@ fn newest_versioned(
     names: &[String],
     role: &str,
 ) -> Result<Option<(String, Vec<u8>)>, VerifyError> {
-    let suffix = format!(".{role}.json");
-    let newest = names
-        .iter()
-        .filter_map(|n| n.strip_suffix(&suffix))
-        .filter_map(|v| v.parse::<u64>().ok())
-        .max();
+    let newest = names.iter().filter_map(|n| file_version(n, role)).max();
     match newest {
         Some(v) => find_file(src, role, Some(v)),
         None => Ok(None),
@@ -993,6 +1003,27 @@ mod tests {
             }
             Ok(self.files.get(name).cloned())
         }
+    }
+
+    #[test]
+    fn a_file_version_is_spelled_as_a_client_asks_for_it() {
+        assert_eq!(file_version("1.root.json", "root"), Some(1));
+        assert_eq!(file_version("12.targets.json", "targets"), Some(12));
+        assert_eq!(file_version("3.a.b.json", "a.b"), Some(3));
+        for other in [
+            "01.root.json",
+            "+1.root.json",
+            "1.root.json.bak",
+            "root.json",
+            ".root.json",
+            "1.xroot.json",
+            "1.root.targets.json",
+            "18446744073709551616.root.json",
+            "١.root.json",
+        ] {
+            assert_eq!(file_version(other, "root"), None, "{other}");
+        }
+        assert_eq!(file_version("0.root.json", "root"), Some(0));
     }
 
     #[test]
