@@ -5217,6 +5217,19 @@ mod fake_tokens_tests;
 mod tests {
     use super::*;
 
+    /// The script choice without a workspace (on a removable medium) offering `names`.
+    fn chooser(names: &[&str]) -> App {
+        App::new(Phase::Choose {
+            ws: None,
+            sys: std::env::temp_dir().join("conclave-no-such-sys"),
+            plan: Box::default(),
+            scripts: names
+                .iter()
+                .map(|n| (n.to_string(), n.to_uppercase(), format!("{n} purpose"), ""))
+                .collect(),
+        })
+    }
+
     /// The export message names the folders written, not every sub-folder of them.
     #[test]
     fn the_export_message_names_the_top_folders() {
@@ -5298,15 +5311,7 @@ mod tests {
     /// change nothing under it, Enter begins, and the key line says so meanwhile.
     #[test]
     fn the_welcome_waits_for_enter() {
-        let mut app = App::new(Phase::Choose {
-            ws: None,
-            sys: std::env::temp_dir().join("conclave-no-such-sys"),
-            plan: Box::default(),
-            scripts: vec![
-                ("a".into(), "A".into(), "first".into(), ""),
-                ("b".into(), "B".into(), "second".into(), ""),
-            ],
-        });
+        let mut app = chooser(&["a", "b"]);
         app.welcome = Some(vec!["Welcome.".into()]);
         let v = app.view_state();
         assert_eq!(v.welcome, Some(vec!["Welcome.".to_string()]));
@@ -5422,12 +5427,7 @@ mod tests {
     /// against the machine clock before anything is recorded.
     #[test]
     fn the_typed_reference_time_confirms_or_refuses_the_machine_clock() {
-        let mut app = App::new(Phase::Choose {
-            ws: None,
-            sys: std::env::temp_dir().join("conclave-no-such-sys"),
-            plan: Box::default(),
-            scripts: Vec::new(),
-        });
+        let mut app = chooser(&[]);
         app.text(
             "Reference time".into(),
             String::new(),
@@ -5645,12 +5645,7 @@ mod tests {
     #[test]
     fn the_review_is_built_once_per_engine_state() {
         let mut engine = crate::ceremony::engine::summary::fixture::engine_at_review(60);
-        let mut app = App::new(Phase::Choose {
-            ws: None,
-            sys: std::env::temp_dir().join("conclave-no-such-sys"),
-            plan: Box::default(),
-            scripts: Vec::new(),
-        });
+        let mut app = chooser(&[]);
         let first = app.review(&engine);
         assert!(first.summary.is_some(), "60 projects open with a summary");
         assert_eq!(first.lines, review_display(&engine.review_lines()));
@@ -5762,17 +5757,8 @@ mod tests {
     #[test]
     fn the_media_are_read_off_the_ui_thread_and_the_chooser_shows_the_last_answer() {
         let system = Arc::new(WatchedSystem::default());
-        let mut app = App::new(Phase::Choose {
-            ws: None,
-            sys: std::env::temp_dir().join("conclave-no-such-sys"),
-            plan: Box::default(),
-            scripts: vec![
-                ("a".into(), "A".into(), "first".into(), ""),
-                ("b".into(), "B".into(), "second".into(), ""),
-                ("c".into(), "C".into(), "third".into(), ""),
-            ],
-        })
-        .with_system(Arc::clone(&system) as Arc<dyn SystemView + Send + Sync>);
+        let mut app = chooser(&["a", "b", "c"])
+            .with_system(Arc::clone(&system) as Arc<dyn SystemView + Send + Sync>);
         assert_eq!(chooser_workspace(&app), "looking for removable media ...");
         app.wait_idle();
         assert_eq!(
