@@ -520,7 +520,17 @@ fn conclave_tui_offers_the_scripts_and_names_what_is_missing() {
         "tui-media",
         &format!("cd {} && {} tui", tmp.path().display(), conclave()),
     );
-    let s = t.wait_for("Which ceremony is held today?");
+    t.wait_for("Which ceremony is held today?");
+    // The media are listed once the machine reader answered ("looking for removable media"
+    // until then).
+    let start = std::time::Instant::now();
+    let s = loop {
+        let s = t.screen();
+        if !s.contains("looking for removable media") || start.elapsed() > Duration::from_secs(20) {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     if s.contains("insert the removable medium for the workspace") {
         t.send(&["Enter"]);
         t.wait_for_words("Insert the removable medium that will hold the workspace");

@@ -20,14 +20,24 @@ use super::tokens::{
 };
 
 impl Session {
-    /// The air-gap self-check of this machine, as the event that records it.
+    /// The air-gap self-check of this machine, as the event that records it (reads sysfs).
     pub fn airgap_event(&self) -> Event {
-        let r = crate::system::airgap_check(&self.sys);
+        self.airgap_event_of(crate::system::airgap_check(&self.sys))
+    }
+
+    /// The event that records the air-gap reading `r` at the current step (the terminal UI
+    /// reads sysfs on a thread of its own and records what its screen showed).
+    pub fn airgap_event_of(&self, r: crate::system::AirgapReport) -> Event {
         Event::AirgapChecked {
             step: self.step(),
             interfaces: r.interfaces,
             radios: r.radios,
         }
+    }
+
+    /// The root of the sysfs the air-gap check reads (normally `/sys`).
+    pub fn sysfs(&self) -> &Path {
+        &self.sys
     }
 
     /// The machine time, as the transcript records it (RFC 3339 UTC).
@@ -141,18 +151,9 @@ impl Session {
     }
 
     /// The online keys on the input media as the room reads them aloud before they are
-    /// recorded: (role, "key id HEX" or "NOT USABLE: why").
-    pub fn online_key_ids(&self) -> Vec<(String, String)> {
-        self.online
-            .iter()
-            .map(|(role, v)| {
-                let id = match crate::tuf::metadata::key_from_value(v.clone(), role) {
-                    Ok(k) => format!("key id {}", k.key_id().0),
-                    Err(e) => format!("NOT USABLE: {e}"),
-                };
-                (role.clone(), id)
-            })
-            .collect()
+    /// recorded: (role, "key id HEX" or "NOT USABLE: why"), parsed once when they were read.
+    pub fn online_key_ids(&self) -> &[(String, String)] {
+        &self.online_ids
     }
 
     /// The proposal event (digests of what is to be signed).

@@ -48,18 +48,12 @@ impl Session {
         Some(root.signed().role(RoleType::Root).threshold)
     }
 
-    /// When a key-event log step follows and, of the keyholders `left` to sign, fewer hold a
-    /// root key (as [`Session::signs_checkpoint`] counts them) than the root threshold: how
-    /// many do and the threshold (the checkpoint then cannot be signed).
-    pub fn checkpoint_shortfall<'a>(
-        &self,
-        left: impl IntoIterator<Item = &'a str>,
-    ) -> Option<(usize, u64)> {
+    /// When `have`, the keyholders left to sign who sign the key-event log's checkpoint (as
+    /// [`Session::signs_checkpoint`] counts them; the terminal UI counts them once when the
+    /// seal begins, as that looks at the media), are fewer than the root threshold: `have` and
+    /// the threshold (the checkpoint then cannot be signed).
+    pub fn checkpoint_shortfall(&self, have: usize) -> Option<(usize, u64)> {
         let need = self.checkpoint_threshold()?;
-        let have = left
-            .into_iter()
-            .filter(|w| self.signs_checkpoint(w))
-            .count();
         (u64::try_from(have).unwrap_or(u64::MAX) < need).then_some((have, need))
     }
 

@@ -75,6 +75,9 @@ pub struct Session {
     /// Held for the session's whole life.
     _lock: WorkspaceLock,
     pub(super) online: BTreeMap<String, Value>,
+    /// The online keys' ids as the room reads them aloud ([`Session::online_key_ids`]),
+    /// parsed once when the keys were read.
+    pub(super) online_ids: Vec<(String, String)>,
     pub(super) sys: PathBuf,
     pub(super) clock: Arc<dyn Clock>,
     /// Events the machine found while making another event (half-made key objects it
@@ -83,6 +86,21 @@ pub struct Session {
     /// The keys earlier ceremonies of this workspace recorded at key generation, with the
     /// token each went into: where a key of the root in force is looked for first.
     pub(super) earlier_keys: Vec<RecordedKey>,
+}
+
+/// The online keys as the room reads them aloud before they are recorded: (role, "key id
+/// HEX" or "NOT USABLE: why").
+fn online_key_ids(online: &BTreeMap<String, Value>) -> Vec<(String, String)> {
+    online
+        .iter()
+        .map(|(role, v)| {
+            let id = match crate::tuf::metadata::key_from_value(v.clone(), role) {
+                Ok(k) => format!("key id {}", k.key_id().0),
+                Err(e) => format!("NOT USABLE: {e}"),
+            };
+            (role.clone(), id)
+        })
+        .collect()
 }
 
 /// A key a `key-generated` record names: keyholder, token (identity, or serial in older
@@ -455,6 +473,7 @@ impl Session {
             tokens: Arc::from(module),
             chosen_module,
             _lock: lock,
+            online_ids: online_key_ids(&online),
             online,
             sys: sys.to_path_buf(),
             clock,

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use zeroize::Zeroizing;
 
-use super::poller::{self, Polled, Poller, Question, TokenGate};
+use super::poller::{
+    self, Ask, Found, Look, Polled, Poller, Question, Read, Reading, Request, TokenGate,
+};
 use super::state::{
     DigestRow, Message, Meter, Prompt, QrOverlay, ReviewPane, Screen, SignerRow, TokenRow,
     TokenStatus, ViewState,
@@ -27,9 +29,10 @@ use crate::driver::{
     CeremonyReport, DriverError, NotRecorded, Opened, Plan, Session, Start, Workspace, record_name,
 };
 use crate::signer::pkcs11::{TokenDesc, check_pin_length};
+use crate::system::AirgapReport;
 use crate::transcript::display::{hex_groups, pgp_words};
 use crate::transport::qr::{Animation, EncodeOptions, QrMatrix};
-use crate::transport::usb::{Medium, RealSystem, find_media};
+use crate::transport::usb::{Medium, RealSystem, SystemView};
 use crate::tuf::key::KeyId;
 use crate::tuf::verify::ThresholdResult;
 
@@ -46,6 +49,9 @@ pub enum Msg {
     /// The token poller answered ([`super::poller`]): the present tokens and the tokens holding
     /// the keys the screen waits for (dropped if the ceremony moved on since it was asked).
     Polled(Box<Polled>),
+    /// The machine reader answered ([`super::poller`]): the air-gap reading or the removable
+    /// media (dropped if the screen no longer shows what was asked).
+    Read(Box<Read>),
 }
 
 /// Where the UI is.
@@ -95,6 +101,9 @@ pub enum Phase {
         /// follows): those holding a key of the root in force after the ceremony
         /// ([`Session::signs_checkpoint`]).
         checkpoint: Vec<String>,
+        /// A key-event log step follows the seal ([`Session::key_log_expected`], read when the
+        /// seal began: it looks at the media).
+        key_log: bool,
     },
     /// Finished: the report and the checks of the output.
     Summary {
@@ -143,6 +152,11 @@ enum Pending {
         who: String,
         reason: String,
     },
+    /// Record the air-gap check as it was on screen (read again when it is recorded).
+    Airgap {
+        actor: String,
+        shown: Box<Event>,
+    },
     /// Withdraw a keyholder from the written seal (recorded); a new seal lists the others.
     WithdrawSealer {
         who: String,
@@ -176,6 +190,9 @@ enum AfterPoll {
     Pin(String, PinFor),
     /// [`App::roll_call_enter`]: the roll call, once the tokens present are known.
     RollCall,
+    /// [`App::airgap_enter`]: the air-gap confirmation, once the machine's reading is on
+    /// screen (answered by the machine reader, not the tokens).
+    Airgap,
 }
 
 /// What a typed PIN is for.
@@ -298,7 +315,13 @@ pub struct App {
     /// The reference time typed at the clock step (`YYYY-MM-DD HH:MM` UTC).
     reference_text: String,
     tokens: Result<Vec<TokenDesc>, String>,
-    media: Vec<Medium>,
+    /// The removable media mounted, as the machine reader last found them (`None`: not
+    /// answered yet).
+    media: Option<Vec<Medium>>,
+    /// The air-gap check's last reading, and what it answered (the step and the sysfs root).
+    airgap: Option<(Look, AirgapReport)>,
+    /// What the machine reader reads the media from (the running system; a test's view).
+    system: Arc<dyn SystemView + Send + Sync>,
     /// At a signing step: the keyholder, the key they sign with next, and the present token
     /// that holds it (refreshed with the token list).
     signing: Option<(String, KeyId, Option<TokenDesc>)>,
@@ -321,7 +344,13 @@ pub struct App {
     /// ([`super::worker`]).
     job: Option<Job>,
     /// The token poller thread (started at the first poll, [`super::poller`]).
-    poller: Option<Poller>,
+    poller: Option<Poller<Request>>,
+    /// The machine reader thread (started at the first read, [`super::poller`]).
+    reader: Option<Poller<Reading>>,
+    /// The number of the last machine read asked, and of the last answer applied.
+    read_ids: (u64, u64),
+    /// What the last machine read asked.
+    read_asked: Option<Look>,
     /// Held by whichever thread calls the token module: the poller or the token worker.
     gate: TokenGate,
     /// The number of the last poll answer applied (answers are applied in order).
@@ -334,9 +363,9 @@ pub struct App {
     open_error: Option<DriverError>,
     /// The question of the last poll answer applied.
     applied: Option<Question>,
-    /// What runs when the tokens answer, and when it was asked (keys but Esc, `?` and
-    /// Ctrl-C wait meanwhile).
-    waiting_for_tokens: Option<(AfterPoll, std::time::Instant)>,
+    /// What runs when the tokens (or, for the air gap, the machine reader) answer, and when
+    /// it was asked (keys but Esc, `?` and Ctrl-C wait meanwhile).
+    waiting_for: Option<(AfterPoll, std::time::Instant)>,
     /// A record the transcript could not take (its write failed): on screen until a record
     /// is written, and said again when the UI ends.
     unrecorded: Option<NotRecorded>,
@@ -469,6 +498,14 @@ fn generate_and_record(
     })
 }
 
+/// How recording the air-gap check ended (on the worker thread).
+enum AirgapRecord {
+    /// Recorded: the warnings it raised, and the errors met going on to the seal.
+    Recorded(Vec<String>, Vec<DriverError>),
+    /// Not recorded: sysfs reads differently from what the screen showed (the new reading).
+    Changed(AirgapReport),
+}
+
 /// The review as the screen shows it, built from one engine state ([`Engine::revision`]).
 struct ReviewCache {
     /// The engine state it was built from.
@@ -477,6 +514,47 @@ struct ReviewCache {
     lines: Vec<String>,
     /// The summary's lines, when the review opens with one.
     summary: Option<Vec<String>>,
+}
+
+/// The answer of `poller`'s thread, waiting up to `wait` (`None`: until the unanswered request
+/// is answered); `None` when no answer is due.
+fn answer_from<R: Ask>(
+    poller: &mut Option<Poller<R>>,
+    wait: Option<std::time::Duration>,
+) -> Option<Box<R::Answer>> {
+    let p = poller.as_mut()?;
+    if wait.is_none() && p.waiting.is_none() {
+        return None;
+    }
+    match p.answer(wait) {
+        poller::Answer::Got(answer) => Some(answer),
+        poller::Answer::None => None,
+        // The thread ended (it never does while the UI runs): a new one is started at the
+        // next request.
+        poller::Answer::Gone => {
+            *poller = None;
+            None
+        }
+    }
+}
+
+/// Send `request` to `poller`'s thread (started first if none runs); without a thread it is
+/// answered here and the answer returned.
+fn ask_on<R: Ask>(poller: &mut Option<Poller<R>>, name: &str, request: R) -> Option<R::Answer> {
+    if poller.is_none() {
+        *poller = Poller::start(name);
+    }
+    let request = match poller {
+        Some(p) => match p.ask(request) {
+            Ok(()) => return None,
+            Err(back) => {
+                *poller = None;
+                *back
+            }
+        },
+        None => request,
+    };
+    Some(request.answer())
 }
 
 fn err(e: DriverError) -> Message {
@@ -521,7 +599,9 @@ impl App {
             ack_text: String::new(),
             reference_text: String::new(),
             tokens: Ok(Vec::new()),
-            media: Vec::new(),
+            media: None,
+            airgap: None,
+            system: Arc::new(RealSystem),
             signing: None,
             sealing: None,
             candidate: None,
@@ -533,13 +613,16 @@ impl App {
             correcting: false,
             job: None,
             poller: None,
+            reader: None,
+            read_ids: (0, 0),
+            read_asked: None,
             gate: TokenGate::default(),
             polled: 0,
             poll_id: 0,
             asked: None,
             open_error: None,
             applied: None,
-            waiting_for_tokens: None,
+            waiting_for: None,
             unrecorded: None,
             abandon: Abandon::default(),
         };
@@ -559,7 +642,7 @@ impl App {
     ) -> Result<App, DriverError> {
         let opened = Session::open(ws, script_name, text, sys, plan, start)?;
         let mut app = App::new(Phase::Gone);
-        app.show_opened(opened, true);
+        app.show_opened(opened_phase(opened), true);
         Ok(app)
     }
 
@@ -584,7 +667,7 @@ impl App {
         app.submit(
             format!("opening the ceremony {script_name}"),
             "the tokens' PKCS#11 module".into(),
-            move |_| Session::open(&ws, &script_name, &text, &sys, plan, start),
+            move |_| Session::open(&ws, &script_name, &text, &sys, plan, start).map(opened_phase),
             |app, opened| match opened {
                 Ok(opened) => app.show_opened(opened, true),
                 Err(e) => {
@@ -596,22 +679,32 @@ impl App {
         app
     }
 
+    /// The UI reading the removable media from `system` (the running system by default; a
+    /// test's view of one): asked again from it at once.
+    pub fn with_system(mut self, system: Arc<dyn SystemView + Send + Sync>) -> App {
+        self.system = system;
+        // An answer from the view replaced is dropped.
+        self.read_ids.1 = self.read_ids.0;
+        self.read_asked = None;
+        self.media = None;
+        self.after_change();
+        self
+    }
+
     /// Why the ceremony given on the command line could not be opened ([`App::opening`]).
     pub fn take_open_error(&mut self) -> Option<DriverError> {
         self.open_error.take()
     }
 
-    /// Show a ceremony just opened: its step, or the seal when every step is recorded, or its
-    /// summary when it was finished; a banner for a continued or finished one, and the welcome
-    /// before a new ceremony's first step if `welcome`.
-    fn show_opened(&mut self, opened: Opened, welcome: bool) {
-        self.phase = match opened {
-            Opened::Finished(report) => summary_phase(*report),
-            Opened::Running(s) => Phase::Ceremony(s),
-        };
-        // A ceremony whose every step is recorded goes on with the seal (a rerun after an
-        // interrupted or failed seal: the skips recorded stand).
-        self.start_sealing_if_done();
+    /// Show a ceremony just opened ([`opened_phase`]: its step, or the seal when every step is
+    /// recorded, or its summary when it was finished, with the errors met reading what stands);
+    /// a banner for a continued or finished one, and the welcome before a new ceremony's first
+    /// step if `welcome`.
+    fn show_opened(&mut self, (phase, errors): (Phase, Vec<DriverError>), welcome: bool) {
+        self.phase = phase;
+        if let Some(e) = errors.into_iter().last() {
+            self.message = Some(err(e));
+        }
         self.seen_step.clear();
         self.after_change();
         self.banner = match &self.phase {
@@ -675,10 +768,11 @@ impl App {
         match msg {
             Msg::Tick => self.tick(),
             Msg::Key(k) if self.job.is_some() => self.busy_key(k),
-            Msg::Key(k) if self.waiting_for_tokens.is_some() => self.waiting_key(k),
+            Msg::Key(k) if self.waiting_for.is_some() => self.waiting_key(k),
             Msg::Key(k) => self.key(k),
             Msg::Done(done) => self.job_done(*done),
             Msg::Polled(polled) => self.polled(*polled),
+            Msg::Read(read) => self.read(*read),
         }
     }
 
@@ -802,6 +896,10 @@ impl App {
         // poll said is asked again before anything relies on it.
         self.applied = None;
         self.asked = None;
+        // What the machine showed is read again, and an answer asked before the job (older
+        // than what the job found) is dropped.
+        self.read_asked = None;
+        self.read_ids.1 = self.read_ids.0;
         (done.apply)(self);
         self.after_change();
     }
@@ -836,9 +934,9 @@ impl App {
         }
     }
 
-    /// Block until no token job runs and no token poll is unanswered: each result is applied
-    /// (and any job it starts waited for in turn). The synchronous way for tests and for
-    /// callers without a terminal.
+    /// Block until no token job runs and no token poll or machine read is unanswered: each
+    /// result is applied (and any job it starts waited for in turn). The synchronous way for
+    /// tests and for callers without a terminal.
     pub fn wait_idle(&mut self) {
         loop {
             if let Some(job) = &self.job {
@@ -848,6 +946,8 @@ impl App {
                     Waited::Lost => self.job_lost(),
                 }
             } else if let Some(msg) = self.poll_answer(None) {
+                self.update(msg);
+            } else if let Some(msg) = self.read_answer(None) {
                 self.update(msg);
             } else {
                 return;
@@ -868,20 +968,13 @@ impl App {
     /// unanswered poll is answered); `None` when no answer is due. For the terminal loop,
     /// which polls the terminal, the job and this.
     pub fn poll_answer(&mut self, wait: Option<std::time::Duration>) -> Option<Msg> {
-        let poller = self.poller.as_mut()?;
-        if wait.is_none() && poller.waiting.is_none() {
-            return None;
-        }
-        match poller.answer(wait) {
-            poller::Answer::Got(polled) => Some(Msg::Polled(polled)),
-            poller::Answer::None => None,
-            // The thread ended (it never does while the UI runs): a new one is started at the
-            // next poll.
-            poller::Answer::Gone => {
-                self.poller = None;
-                None
-            }
-        }
+        answer_from(&mut self.poller, wait).map(Msg::Polled)
+    }
+
+    /// The machine reader's answer as a message (the air-gap reading, the removable media),
+    /// as [`App::poll_answer`] for the tokens.
+    pub fn read_answer(&mut self, wait: Option<std::time::Duration>) -> Option<Msg> {
+        answer_from(&mut self.reader, wait).map(Msg::Read)
     }
 
     /// Keys while a token job runs: `?` (help), Esc (closes it) and Ctrl-C (stop, confirmed
@@ -902,6 +995,10 @@ impl App {
         match k.code {
             KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
                 let question = match self.job.as_ref() {
+                    Some(j) if j.kind == JobKind::Read => format!(
+                        "Stop now, while {} is read? Nothing is recorded by it; the ceremony is sealed.",
+                        j.what
+                    ),
                     Some(j) if j.kind == JobKind::Record => format!(
                         "Stop now, while {} is written to the transcript? If it is not on disk yet it is not recorded; everything recorded before it is kept and the same command continues the ceremony.",
                         j.what
@@ -930,8 +1027,11 @@ impl App {
         if self.ticks.is_multiple_of(4) && self.wants_tokens() && !waiting {
             self.ask_tokens();
         }
-        if self.ticks.is_multiple_of(4) && self.wants_media() {
-            self.poll_media();
+        // What the screen shows of the machine (the air gap, the media) is read again about
+        // once a second, not under an open prompt (a confirmation is about what it shows).
+        let reading = self.reader.as_ref().is_some_and(|p| p.waiting.is_some());
+        if self.ticks.is_multiple_of(4) && matches!(self.prompt, PromptState::None) && !reading {
+            self.ask_machine();
         }
     }
 
@@ -947,20 +1047,111 @@ impl App {
         }
     }
 
-    fn wants_media(&self) -> bool {
-        matches!(&self.phase, Phase::Ceremony(s) if matches!(s.need(), Need::Export { .. }))
-            || matches!(&self.phase, Phase::Choose { ws: None, .. })
+    /// What the screen shows of the machine, read by the machine reader (`None`: nothing, or
+    /// the ceremony is with a job).
+    fn look(&self) -> Option<Look> {
+        if self.job.is_some() {
+            return None;
+        }
+        match &self.phase {
+            Phase::Ceremony(s) => match s.need() {
+                Need::AirgapCheck => Some(Look::Airgap {
+                    step: s.step(),
+                    sys: s.sysfs().to_path_buf(),
+                }),
+                Need::Export { .. } => Some(Look::Media),
+                _ => None,
+            },
+            Phase::Choose { ws: None, .. } => Some(Look::Media),
+            _ => None,
+        }
     }
 
-    /// Removable media mounted now (a medium that fails to be read is left out).
-    fn poll_media(&mut self) {
-        self.media = find_media(&RealSystem)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|m| !m.read_only)
-            .collect();
-        let n = self.media.len() + 1;
-        self.selected = self.selected.min(n - 1);
+    /// Ask the machine reader what the screen shows of the machine (never waits: the answer
+    /// comes as [`Msg::Read`]). Without a reader thread it is read here.
+    fn ask_machine(&mut self) {
+        let Some(look) = self.look() else {
+            return;
+        };
+        self.read_asked = Some(look.clone());
+        self.read_ids.0 += 1;
+        let request = Reading {
+            id: self.read_ids.0,
+            look,
+            system: Arc::clone(&self.system),
+        };
+        if let Some(read) = ask_on(&mut self.reader, "conclave-read", request) {
+            self.read(read);
+        }
+    }
+
+    /// The machine reader's answer: applied if the screen shows what it answers, else dropped
+    /// (the step changed, or a newer answer was applied). An Enter at the air-gap check that
+    /// waited for the first reading goes on once it is on screen.
+    fn read(&mut self, read: Read) {
+        if read.id <= self.read_ids.1 || self.look().as_ref() != Some(&read.look) {
+            return;
+        }
+        self.read_ids.1 = read.id;
+        match read.found {
+            Found::Airgap(report) => self.airgap = Some((read.look, report)),
+            Found::Media(media) => {
+                let media: Vec<Medium> = media.into_iter().filter(|m| !m.read_only).collect();
+                // At the export the destinations are the workspace and the media.
+                if matches!(&self.phase, Phase::Ceremony(_)) {
+                    self.selected = self.selected.min(media.len());
+                }
+                self.medium = self.medium.min(media.len().saturating_sub(1));
+                self.media = Some(media);
+            }
+        }
+        if matches!(self.waiting_for, Some((AfterPoll::Airgap, _))) {
+            self.waiting_for = None;
+            self.airgap_enter();
+        }
+    }
+
+    /// The removable media as last found (none before the first answer).
+    fn media(&self) -> &[Medium] {
+        self.media.as_deref().unwrap_or_default()
+    }
+
+    /// The air-gap check as the screen shows it, as the event that records it (`None`: its
+    /// first reading has not come).
+    fn airgap_shown(&self) -> Option<Event> {
+        let Phase::Ceremony(s) = &self.phase else {
+            return None;
+        };
+        let look = self.look()?;
+        let (_, report) = self.airgap.as_ref().filter(|(at, _)| *at == look)?;
+        Some(s.airgap_event_of(report.clone()))
+    }
+
+    /// Enter at the air-gap check: the reading on screen is confirmed, then recorded if it
+    /// still holds ([`App::record_airgap`]); before the first reading the Enter waits for it.
+    fn airgap_enter(&mut self) {
+        let Phase::Ceremony(s) = &self.phase else {
+            return;
+        };
+        if s.need() != Need::AirgapCheck {
+            return;
+        }
+        let actor = s.step_actor();
+        match self.airgap_shown() {
+            Some(shown) => self.confirm(
+                "Record this air-gap check in the transcript?".into(),
+                Pending::Airgap {
+                    actor,
+                    shown: Box::new(shown),
+                },
+            ),
+            None => {
+                self.waiting_for = Some((AfterPoll::Airgap, std::time::Instant::now()));
+                if self.reader.as_ref().is_none_or(|r| r.waiting.is_none()) {
+                    self.ask_machine();
+                }
+            }
+        }
     }
 
     /// What a token poll asked now would answer (`None`: the screen shows no tokens, or the
@@ -1002,36 +1193,16 @@ impl App {
             return;
         };
         self.asked = Some(question.clone());
-        if self.poller.is_none() {
-            self.poller = Poller::start(self.gate.clone());
-        }
         self.poll_id += 1;
-        let id = self.poll_id;
-        let request = match &mut self.poller {
-            Some(p) => {
-                match p.ask(poller::Request {
-                    id,
-                    question,
-                    lookup,
-                }) {
-                    Ok(()) => return,
-                    Err(back) => {
-                        self.poller = None;
-                        *back
-                    }
-                }
-            }
-            None => poller::Request {
-                id,
-                question,
-                lookup,
-            },
+        let request = Request {
+            id: self.poll_id,
+            question,
+            lookup,
+            gate: self.gate.clone(),
         };
-        let polled = {
-            let _held = self.gate.hold();
-            request.answer()
-        };
-        self.polled(polled);
+        if let Some(polled) = ask_on(&mut self.poller, "conclave-poll", request) {
+            self.polled(polled);
+        }
     }
 
     /// A poll's answer: applied if it answers the question the screen would ask now, else
@@ -1048,13 +1219,18 @@ impl App {
         self.signing = polled.signing;
         self.sealing = polled.sealing;
         self.applied = Some(polled.question);
-        if let Some((next, _)) = self.waiting_for_tokens.take() {
+        if matches!(self.waiting_for, Some((AfterPoll::Airgap, _))) {
+            // Waits for the machine reader, not the tokens.
+            return;
+        }
+        if let Some((next, _)) = self.waiting_for.take() {
             match next {
                 AfterPoll::TokenThen(who, question, action) => {
                     self.token_then(Some((who, question, action)));
                 }
                 AfterPoll::Pin(label, purpose) => self.pin(label, purpose),
                 AfterPoll::RollCall => self.roll_call_enter(),
+                AfterPoll::Airgap => self.airgap_enter(),
             }
         }
     }
@@ -1070,7 +1246,7 @@ impl App {
 
     /// Run `next` once the tokens answer (asked now); the screen says it waits for them.
     fn after_poll(&mut self, next: AfterPoll) {
-        self.waiting_for_tokens = Some((next, std::time::Instant::now()));
+        self.waiting_for = Some((next, std::time::Instant::now()));
         if self.poll_question() != self.asked
             || self.poller.as_ref().is_none_or(|p| p.waiting.is_none())
         {
@@ -1140,13 +1316,18 @@ impl App {
     fn waiting_key(&mut self, k: KeyEvent) {
         match k.code {
             KeyCode::Esc if !self.help => {
-                self.waiting_for_tokens = None;
-                self.message = Some(ok("Stopped waiting for the tokens."));
+                let machine = matches!(self.waiting_for, Some((AfterPoll::Airgap, _)));
+                self.waiting_for = None;
+                self.message = Some(ok(if machine {
+                    "Stopped waiting for the air-gap check."
+                } else {
+                    "Stopped waiting for the tokens."
+                }));
             }
             KeyCode::Esc => self.help = false,
             KeyCode::Char('?') => self.help = !self.help,
             KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
-                self.waiting_for_tokens = None;
+                self.waiting_for = None;
                 self.key(k);
             }
             _ => {}
@@ -1156,9 +1337,13 @@ impl App {
     /// While an action waits for the tokens, or a token poll has been unanswered for a few
     /// seconds: what the screen says.
     fn poll_note(&self) -> Option<String> {
-        if let Some((_, since)) = &self.waiting_for_tokens {
+        if let Some((next, since)) = &self.waiting_for {
+            let what = match next {
+                AfterPoll::Airgap => "Reading the network interfaces and radios",
+                _ => "Asking the tokens",
+            };
             return Some(format!(
-                "Asking the tokens before going on ({} s; Esc stops waiting).",
+                "{what} before going on ({} s; Esc stops waiting).",
                 since.elapsed().as_secs()
             ));
         }
@@ -1204,6 +1389,11 @@ impl App {
         // signature, the next sealer, a token assigned).
         if self.wants_tokens() && self.poll_question() != self.asked {
             self.ask_tokens();
+        }
+        // The machine is read again when what the screen shows of it changed (the air-gap
+        // step, the media at the export or the workspace chooser).
+        if self.look().is_some() && self.look() != self.read_asked {
+            self.ask_machine();
         }
         let step = match &self.phase {
             Phase::Ceremony(s) => format!("{}:{:?}", s.step(), std::mem::discriminant(&s.need())),
@@ -1262,9 +1452,6 @@ impl App {
                 plan.witnesses.join(", "),
             ];
             self.ack_text = plan.acknowledgement.clone();
-        }
-        if self.wants_media() {
-            self.poll_media();
         }
     }
 
@@ -1587,8 +1774,9 @@ impl App {
             Phase::Gone => None,
             Phase::Choose { scripts, ws, .. } => {
                 let n = scripts.len();
-                if k.code == KeyCode::Char('w') && ws.is_none() && !self.media.is_empty() {
-                    self.medium = (self.medium + 1) % self.media.len();
+                let media = self.media().len();
+                if k.code == KeyCode::Char('w') && ws.is_none() && media > 0 {
+                    self.medium = (self.medium + 1) % media;
                 } else if up {
                     self.selected = self.selected.saturating_sub(1);
                 } else if down {
@@ -1782,7 +1970,7 @@ impl App {
                 }
             }
             Need::Export { .. } => {
-                let n = self.media.len() + 1;
+                let n = self.media().len() + 1;
                 if up {
                     self.selected = self.selected.saturating_sub(1);
                 } else if down {
@@ -1791,7 +1979,7 @@ impl App {
                     let medium = self
                         .selected
                         .checked_sub(1)
-                        .and_then(|i| self.media.get(i))
+                        .and_then(|i| self.media().get(i))
                         .map(|m| m.mount_point.join("conclave-export"));
                     let question = match &medium {
                         Some(m) => format!(
@@ -1918,16 +2106,8 @@ impl App {
                     );
                 }
             }
-            Need::AirgapCheck if enter => {
-                let event = s.airgap_event();
-                self.confirm(
-                    "Record this air-gap check in the transcript?".into(),
-                    Pending::Record {
-                        actor,
-                        event: Box::new(event),
-                    },
-                );
-            }
+            // What the screen shows is confirmed (once its first reading came).
+            Need::AirgapCheck if enter => self.airgap_enter(),
             Need::ClockConfirm => {
                 if k.code == KeyCode::Char('e') {
                     self.text(
@@ -2530,6 +2710,49 @@ impl App {
         );
     }
 
+    /// Record the air-gap check the room confirmed as it was on screen (`shown`): sysfs is read
+    /// again in the record job, and the check is recorded only if the machine still reads the
+    /// same. Otherwise nothing is recorded, the new reading is shown and the room confirms
+    /// again: the transcript never holds a reading the room did not see.
+    fn record_airgap(&mut self, actor: String, shown: Event) {
+        let Phase::Ceremony(_) = &self.phase else {
+            return;
+        };
+        let look = self.look();
+        let abandon = self.abandon.clone();
+        self.submit_kind(
+            (JobKind::Record, record_name(&shown), "the transcript".into()),
+            move |phase| {
+                let Phase::Ceremony(s) = phase else {
+                    return Err(Stopped::Failed(moved_on()));
+                };
+                let now = crate::system::airgap_check(s.sysfs());
+                if s.airgap_event_of(now.clone()) != shown {
+                    return Ok(AirgapRecord::Changed(now));
+                }
+                let warnings = record_unless_abandoned(s, &abandon, &actor, shown)?;
+                Ok(AirgapRecord::Recorded(warnings, phase.seal_if_done()))
+            },
+            move |app, result| match result {
+                Ok(AirgapRecord::Recorded(warnings, errors)) => {
+                    app.after_record("Recorded.", &warnings, errors);
+                }
+                Ok(AirgapRecord::Changed(now)) => {
+                    if let Some(look) = look {
+                        app.airgap = Some((look, now));
+                    }
+                    app.message = Some(Message {
+                        error: true,
+                        text: "The air-gap check changed since it was on screen: nothing was recorded. The screen shows this machine as it reads now; press Enter to record that.".into(),
+                    });
+                }
+                Err(stopped) => {
+                    app.stopped(stopped);
+                }
+            },
+        );
+    }
+
     /// A record is on disk (and the ceremony at the seal if that was its last step): `done`
     /// or the warnings it raised, then any error met going on to the seal.
     fn after_record(&mut self, done: &str, warnings: &[String], errors: Vec<DriverError>) {
@@ -2554,13 +2777,6 @@ impl App {
                 ),
             }
         });
-    }
-
-    /// A ceremony whose every step is recorded goes on with the seal.
-    fn start_sealing_if_done(&mut self) {
-        if let Some(e) = self.phase.seal_if_done().into_iter().last() {
-            self.message = Some(err(e));
-        }
     }
 }
 
@@ -2613,6 +2829,7 @@ impl Phase {
                 .filter(|w| s.signs_checkpoint(w))
                 .cloned()
                 .collect();
+            let key_log = s.key_log_expected();
             *self = Phase::Sealing {
                 session: s,
                 sealers,
@@ -2623,6 +2840,7 @@ impl Phase {
                 withdrawn,
                 earlier,
                 checkpoint,
+                key_log,
             };
         }
         errors
@@ -2739,6 +2957,7 @@ impl App {
             }
             Pending::SealSignNow { who } => self.sign_seal(&who),
             Pending::WithdrawSealer { who, reason } => self.withdraw_sealer(&who, &reason),
+            Pending::Airgap { actor, shown } => self.record_airgap(actor, *shown),
             Pending::SkipSealer { who, reason } => {
                 if !matches!(self.phase, Phase::Sealing { .. }) {
                     return;
@@ -3152,6 +3371,7 @@ impl App {
                     session,
                     sealers,
                     skipped,
+                    checkpoint,
                     ..
                 } = &self.phase
                 else {
@@ -3164,10 +3384,11 @@ impl App {
                     });
                     return;
                 }
+                // Those left who sign the checkpoint, as counted when the seal began.
                 let left = sealers
                     .iter()
-                    .filter(|w| **w != who && !skipped.contains(w))
-                    .map(String::as_str);
+                    .filter(|w| **w != who && !skipped.contains(w) && checkpoint.contains(w))
+                    .count();
                 let warning = skip_warning(session.checkpoint_shortfall(left))
                     .map(|w| format!("{w}\n"))
                     .unwrap_or_default();
@@ -3183,6 +3404,7 @@ impl App {
                     sealers,
                     skipped,
                     withdrawn,
+                    checkpoint,
                     ..
                 } = &self.phase
                 else {
@@ -3201,8 +3423,9 @@ impl App {
                         **w != who
                             && !skipped.contains(w)
                             && !withdrawn.iter().any(|(k, _)| k == *w)
+                            && checkpoint.contains(w)
                     })
-                    .map(String::as_str);
+                    .count();
                 let warning = skip_warning(session.checkpoint_shortfall(left))
                     .map(|w| format!("{w}\n"))
                     .unwrap_or_default();
@@ -3251,9 +3474,10 @@ impl App {
         // worker thread with the opening: a slow medium never freezes the screen).
         let chosen = match &ws {
             Some(w) => Ok((w.dir.clone(), false)),
-            None => match self.media.get(self.medium) {
-                None => Err("Insert the removable medium that will hold the workspace (transcript and export); it is listed here once mounted.".to_string()),
-                Some(m) => Ok((m.mount_point.join("conclave"), true)),
+            None => match self.media.as_deref().map(|m| m.get(self.medium)) {
+                None => Err("Looking for the removable media: press Enter again once the medium for the workspace is listed.".to_string()),
+                Some(None) => Err("Insert the removable medium that will hold the workspace (transcript and export); it is listed here once mounted.".to_string()),
+                Some(Some(m)) => Ok((m.mount_point.join("conclave"), true)),
             },
         };
         let (workspace, make) = match chosen {
@@ -3321,6 +3545,7 @@ impl App {
                     Some(plan_copy),
                     start,
                 )
+                .map(opened_phase)
             },
             |app, opened| match opened {
                 Ok(opened) => app.show_opened(opened, false),
@@ -3477,20 +3702,28 @@ impl App {
             None => 0,
         };
         let name = names[next].clone();
+        let on = report.export_dir.display().to_string();
         let path = report.export_dir.join(&name);
-        let shown = std::fs::read(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))
-            .and_then(|bytes| QrShow::new(&name, &bytes, self.term.0, self.term.1));
-        match shown {
-            Ok(q) => self.qr = Some(q),
-            Err(e) => {
-                self.qr = None;
-                self.message = Some(Message {
-                    error: true,
-                    text: e,
-                });
-            }
-        }
+        let (w, h) = self.term;
+        // Read on the worker thread: the export folder may be on a slow or failing medium.
+        self.submit_kind(
+            (JobKind::Read, format!("the exported file {name}"), on),
+            move |_| {
+                std::fs::read(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+                    .and_then(|bytes| QrShow::new(&name, &bytes, w, h))
+            },
+            |app, shown| match shown {
+                Ok(q) => app.qr = Some(q),
+                Err(e) => {
+                    app.qr = None;
+                    app.message = Some(Message {
+                        error: true,
+                        text: e,
+                    });
+                }
+            },
+        );
     }
 
     /// The report of a finished ceremony.
@@ -3587,7 +3820,7 @@ impl App {
         }
         // What the tokens are waited for: over the message once the wait is noticeable.
         let waited = self
-            .waiting_for_tokens
+            .waiting_for
             .as_ref()
             .is_some_and(|(_, since)| since.elapsed().as_secs() >= 1);
         if (v.message.is_none() || waited)
@@ -3595,7 +3828,28 @@ impl App {
         {
             v.message = Some(ok(note));
         }
+        if v.message.is_none()
+            && let Some(note) = self.read_note()
+        {
+            v.message = Some(ok(note));
+        }
         v
+    }
+
+    /// While the export's first list of media is pending, or the machine reader has not
+    /// answered for a few seconds: what the screen says.
+    fn read_note(&self) -> Option<String> {
+        let look = self.look()?;
+        if look == Look::Media && self.media.is_none() && matches!(self.phase, Phase::Ceremony(_)) {
+            return Some("Looking for removable media ...".into());
+        }
+        let (_, since) = self.reader.as_ref()?.waiting?;
+        let secs = since.elapsed().as_secs();
+        (secs >= 3).then(|| {
+            format!(
+                "Reading this machine has not answered for {secs} s (a medium may be stuck); the screen shows what it found last."
+            )
+        })
     }
 
     /// The script choice (`conclave tui` without `--script`).
@@ -3607,13 +3861,14 @@ impl App {
     ) {
         let workspace = match ws {
             Some(w) => w.dir.display().to_string(),
-            None => match self.media.get(self.medium) {
-                Some(m) => format!(
+            None => match self.media.as_deref().map(|m| m.get(self.medium)) {
+                None => "looking for removable media ...".to_string(),
+                Some(Some(m)) => format!(
                     "{}/conclave on {} (w: another medium)",
                     m.mount_point.display(),
                     describe_medium(m).split(" at ").next().unwrap_or_default()
                 ),
-                None => "insert the removable medium for the workspace".to_string(),
+                Some(None) => "insert the removable medium for the workspace".to_string(),
             },
         };
         v.ceremony = "choose a ceremony".into();
@@ -3647,6 +3902,7 @@ impl App {
             withdrawn,
             earlier,
             checkpoint,
+            key_log,
         } = &self.phase
         else {
             return;
@@ -3672,7 +3928,7 @@ impl App {
                         format!("{then}; does not sign the key-event log")
                     } else if checkpoint.contains(w) {
                         format!("{then}; logs in for the key-event log")
-                    } else if session.key_log_expected() {
+                    } else if *key_log {
                         format!(
                             "{then}; holds no current root key: not asked for the key-event log"
                         )
@@ -3863,7 +4119,7 @@ impl App {
                     "workspace export folder {}",
                     s.ws.export().display()
                 )];
-                destinations.extend(self.media.iter().map(describe_medium));
+                destinations.extend(self.media().iter().map(describe_medium));
                 Screen::Export {
                     files: files
                         .iter()
@@ -3932,11 +4188,14 @@ impl App {
             }
             Need::AirgapCheck => {
                 v.keys = vec![enter("record the check")];
-                match s.airgap_event() {
-                    Event::AirgapChecked {
+                // The machine reader's last reading for this step: sysfs is never read here.
+                match self.airgap_shown() {
+                    Some(Event::AirgapChecked {
                         interfaces, radios, ..
-                    } => Screen::Airgap { interfaces, radios },
-                    _ => Screen::Blank,
+                    }) => Screen::Airgap { interfaces, radios },
+                    _ => Screen::Checking {
+                        what: "Checking this machine's network interfaces and radios ...".into(),
+                    },
                 }
             }
             Need::ClockConfirm => {
@@ -4143,7 +4402,7 @@ fn input_screen(v: &mut ViewState, s: &Session, need: Need) -> Screen {
             Screen::Load {
                 what: format!("Public keys of the online roles: {}.", roles.join(", ")),
                 source: s.ws.input().display().to_string(),
-                keys: s.online_key_ids(),
+                keys: s.online_key_ids().to_vec(),
             }
         }
         _ => Screen::Blank,
@@ -4853,6 +5112,19 @@ fn param_values(
     Ok(out)
 }
 
+/// The phase of a ceremony just opened, made where it was opened (the worker: the transcript
+/// and the output are read): its step; the seal when every step is recorded (a rerun after an
+/// interrupted or failed seal: the skips, the seal and its signatures recorded stand); its
+/// summary with the output's checks when it was finished. The errors met reading what stands.
+fn opened_phase(opened: Opened) -> (Phase, Vec<DriverError>) {
+    let mut phase = match opened {
+        Opened::Finished(report) => summary_phase(*report),
+        Opened::Running(s) => Phase::Ceremony(s),
+    };
+    let errors = phase.seal_if_done();
+    (phase, errors)
+}
+
 fn summary_phase(report: CeremonyReport) -> Phase {
     let mut failed = Vec::new();
     let checks = match crate::driver::check(&report, &crate::driver::SystemClock) {
@@ -4918,6 +5190,20 @@ mod fake_tokens_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The script choice without a workspace (on a removable medium) offering `names`.
+    fn chooser(names: &[&str]) -> App {
+        App::new(Phase::Choose {
+            ws: None,
+            sys: std::env::temp_dir().join("conclave-no-such-sys"),
+            plan: Box::default(),
+            start: Start::Continue,
+            scripts: names
+                .iter()
+                .map(|n| (n.to_string(), n.to_uppercase(), format!("{n} purpose"), ""))
+                .collect(),
+        })
+    }
 
     /// The export message names the folders written, not every sub-folder of them.
     #[test]
@@ -5001,16 +5287,7 @@ mod tests {
     /// change nothing under it, Enter begins, and the key line says so meanwhile.
     #[test]
     fn the_welcome_waits_for_enter() {
-        let mut app = App::new(Phase::Choose {
-            ws: None,
-            sys: std::env::temp_dir().join("conclave-no-such-sys"),
-            plan: Box::default(),
-            start: Start::Continue,
-            scripts: vec![
-                ("a".into(), "A".into(), "first".into(), ""),
-                ("b".into(), "B".into(), "second".into(), ""),
-            ],
-        });
+        let mut app = chooser(&["a", "b"]);
         app.welcome = Some(vec!["Welcome.".into()]);
         let v = app.view_state();
         assert_eq!(v.welcome, Some(vec!["Welcome.".to_string()]));
@@ -5128,13 +5405,7 @@ mod tests {
     /// against the machine clock before anything is recorded.
     #[test]
     fn the_typed_reference_time_confirms_or_refuses_the_machine_clock() {
-        let mut app = App::new(Phase::Choose {
-            ws: None,
-            sys: std::env::temp_dir().join("conclave-no-such-sys"),
-            plan: Box::default(),
-            start: Start::Continue,
-            scripts: Vec::new(),
-        });
+        let mut app = chooser(&[]);
         app.text(
             "Reference time".into(),
             String::new(),
@@ -5352,13 +5623,7 @@ mod tests {
     #[test]
     fn the_review_is_built_once_per_engine_state() {
         let mut engine = crate::ceremony::engine::summary::fixture::engine_at_review(60);
-        let mut app = App::new(Phase::Choose {
-            ws: None,
-            sys: std::env::temp_dir().join("conclave-no-such-sys"),
-            plan: Box::default(),
-            start: Start::Continue,
-            scripts: Vec::new(),
-        });
+        let mut app = chooser(&[]);
         let first = app.review(&engine);
         assert!(first.summary.is_some(), "60 projects open with a summary");
         assert_eq!(first.lines, review_display(&engine.review_lines()));
@@ -5392,5 +5657,111 @@ mod tests {
         app.phase = Phase::Gone;
         app.after_change();
         assert!(app.review_cache.borrow().is_none());
+    }
+
+    /// A machine with one USB stick mounted at /media/STICK; each read notes the thread it
+    /// ran on.
+    #[derive(Default)]
+    struct WatchedSystem {
+        threads: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl WatchedSystem {
+        fn note(&self) {
+            let name = std::thread::current()
+                .name()
+                .unwrap_or_default()
+                .to_string();
+            self.threads.lock().unwrap().push(name);
+        }
+
+        fn reads(&self) -> Vec<String> {
+            self.threads.lock().unwrap().clone()
+        }
+    }
+
+    fn not_found() -> std::io::Error {
+        std::io::Error::from(std::io::ErrorKind::NotFound)
+    }
+
+    impl SystemView for WatchedSystem {
+        fn read_to_string(&self, path: &Path) -> std::io::Result<String> {
+            self.note();
+            match path.to_str().unwrap_or_default() {
+                "/proc/mounts" => Ok("/dev/sdb1 /media/STICK vfat rw 0 0\n".into()),
+                "/sys/class/block/sdb1/partition" | "/sys/block/sdb/removable" => Ok("1\n".into()),
+                _ => Err(not_found()),
+            }
+        }
+        fn read_link(&self, path: &Path) -> std::io::Result<PathBuf> {
+            self.note();
+            if path == Path::new("/sys/class/block/sdb1") {
+                Ok(PathBuf::from(
+                    "../../devices/pci0000:00/usb1/1-2/block/sdb/sdb1",
+                ))
+            } else {
+                Err(not_found())
+            }
+        }
+        fn read_dir(&self, _: &Path) -> std::io::Result<Vec<String>> {
+            self.note();
+            Err(not_found())
+        }
+        fn space(&self, _: &Path) -> std::io::Result<crate::transport::usb::Space> {
+            self.note();
+            Ok(crate::transport::usb::Space {
+                total: 8_000_000_000,
+                free: 4_000_000_000,
+            })
+        }
+        fn read_head(&self, _: &Path, _: usize) -> std::io::Result<Vec<u8>> {
+            self.note();
+            Err(not_found())
+        }
+    }
+
+    fn chooser_workspace(app: &App) -> String {
+        match app.view_state().screen {
+            Screen::Choose { workspace, .. } => workspace,
+            other => panic!("not the chooser: {other:?}"),
+        }
+    }
+
+    /// The workspace chooser lists the removable media as the machine reader found them, on
+    /// its own thread: the UI thread never reads the mounts (a hung medium's `statvfs` would
+    /// freeze the screen), before the first answer the screen says it is looking, and draws
+    /// and keys read nothing. The script chosen stays chosen when the media are read again
+    /// (before: each listing clamped it to the number of media).
+    #[test]
+    fn the_media_are_read_off_the_ui_thread_and_the_chooser_shows_the_last_answer() {
+        let system = Arc::new(WatchedSystem::default());
+        let mut app = chooser(&["a", "b", "c"])
+            .with_system(Arc::clone(&system) as Arc<dyn SystemView + Send + Sync>);
+        assert_eq!(chooser_workspace(&app), "looking for removable media ...");
+        app.wait_idle();
+        assert_eq!(
+            chooser_workspace(&app),
+            "/media/STICK/conclave on USB medium (no label) (/dev/sdb1, 4000 MB free) (w: another medium)"
+        );
+        let reads = system.reads();
+        assert!(!reads.is_empty());
+        assert!(
+            reads.iter().all(|t| t == "conclave-read"),
+            "read on the UI thread: {reads:?}"
+        );
+        // Draws and keys read nothing; the script chosen stays when the media are read again.
+        for _ in 0..5 {
+            app.view_state();
+        }
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Down)));
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Down)));
+        assert_eq!(system.reads().len(), reads.len());
+        for _ in 0..4 {
+            app.update(Msg::Tick);
+        }
+        app.wait_idle();
+        assert!(system.reads().len() > reads.len(), "read again on a tick");
+        assert!(system.reads().iter().all(|t| t == "conclave-read"));
+        assert_eq!(app.selected, 2);
     }
 }

@@ -927,10 +927,11 @@ fn reopen(fakes: &FakeTokens, tmp: &tempfile::TempDir) -> App {
         false,
         Default::default(),
     );
-    let mut app = App::new(Phase::Ceremony(Box::new(session)));
+    let mut app = App::new(Phase::Gone);
     app.term = (120, 50);
-    app.start_sealing_if_done();
-    app.after_change();
+    // As the UI opens a ceremony (on the worker): the seal phase restored from the transcript.
+    let opened = super::opened_phase(crate::driver::Opened::Running(Box::new(session)));
+    app.show_opened(opened, false);
     app
 }
 
@@ -1745,10 +1746,11 @@ fn rotation_removing_alice(fakes: &FakeTokens, tmp: &tempfile::TempDir) -> App {
         false,
         Default::default(),
     );
-    let mut app = App::new(Phase::Ceremony(Box::new(session)));
+    let mut app = App::new(Phase::Gone);
     app.term = (120, 50);
-    app.start_sealing_if_done();
-    app.after_change();
+    // As the UI opens a ceremony (on the worker): the seal phase restored from the transcript.
+    let opened = super::opened_phase(crate::driver::Opened::Running(Box::new(session)));
+    app.show_opened(opened, false);
     app
 }
 
@@ -1969,7 +1971,7 @@ fn a_finished_ceremony_opens_on_its_summary_and_new_opens_another() {
     let show = |opened| {
         let mut app = App::new(Phase::Gone);
         app.term = (120, 50);
-        app.show_opened(opened, true);
+        app.show_opened(super::opened_phase(opened), true);
         app
     };
     let mut app = show(opened(Start::Continue));
@@ -2003,4 +2005,77 @@ fn a_finished_ceremony_opens_on_its_summary_and_new_opens_another() {
         ),
         _ => panic!("--new did not open a new ceremony:\n{}", screen(&app)),
     }
+}
+
+/// The air-gap screen shows the machine reader's last reading (sysfs is never read at a draw
+/// or a key): a cable plugged in after the reading came leaves the screen as it was. Enter and
+/// `y` record only what the screen showed: the record job reads sysfs again, finds it changed,
+/// records nothing and shows the new reading; confirmed again, the transcript holds exactly the
+/// reading the room saw.
+#[test]
+fn the_airgap_check_records_the_reading_the_room_saw_and_no_draw_reads_sysfs() {
+    use crate::ceremony::engine::Event;
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open(&fakes, false);
+    let sys = tmp.path().join("sys");
+    std::fs::create_dir_all(sys.join("class/net/lo")).unwrap();
+    answer_until(&mut app, |n| matches!(n, Need::AirgapCheck));
+    let at = step(&app);
+    // Until the first reading is applied the screen says it is checking (never "air gap OK").
+    let checking = screen(&app);
+    assert!(
+        checking.contains("Checking this machine's network interfaces and radios"),
+        "{checking}"
+    );
+    app.wait_idle();
+    let shown = screen(&app);
+    assert!(
+        shown.contains("Airgap { interfaces: [], radios: [] }"),
+        "{shown}"
+    );
+    assert!(draw(&app).contains("AIR GAP OK"), "{}", draw(&app));
+    // A cable plugged in: the screen still shows what was read, at every draw and key.
+    std::fs::create_dir_all(sys.join("class/net/eth0")).unwrap();
+    assert_eq!(screen(&app), shown);
+    assert!(draw(&app).contains("AIR GAP OK"), "{}", draw(&app));
+    press(&mut app, KeyCode::Char('?'));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(screen(&app), shown);
+    let before = actions(&tmp);
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        screen(&app).contains("Record this air-gap check"),
+        "{}",
+        screen(&app)
+    );
+    press(&mut app, KeyCode::Char('y'));
+    // Read again when recorded: it differs from what was shown, so nothing is recorded and
+    // the screen shows the machine as it reads now.
+    assert_eq!(actions(&tmp), before, "{}", screen(&app));
+    assert_eq!(step(&app), at);
+    let changed = screen(&app);
+    assert!(
+        changed.contains("changed since it was on screen: nothing was recorded")
+            && changed.contains("interfaces: [\"eth0\"]"),
+        "{changed}"
+    );
+    let Phase::Ceremony(s) = &app.phase else {
+        panic!("{changed}")
+    };
+    let seen = s.airgap_event_of(crate::system::AirgapReport {
+        interfaces: vec!["eth0".into()],
+        radios: Vec::new(),
+    });
+    // Confirmed again: recorded, and the record is the reading the screen showed.
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('y'));
+    let records = transcript_of(&tmp);
+    let last = records
+        .records()
+        .iter()
+        .rev()
+        .find(|r| r.action == "airgap-checked")
+        .expect("the air-gap record");
+    assert_eq!(Event::from_value(&last.details).unwrap(), seen);
+    assert_ne!(step(&app), at, "{}", screen(&app));
 }

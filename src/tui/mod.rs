@@ -3,9 +3,11 @@
 //! `update` calling the ceremony session (the engine decides), and a pure [`view`] of a
 //! [`state::ViewState`]. Token work (logins, key generation, signatures, the seal, the
 //! key-event log, exports, opening the ceremony) runs on a worker thread ([`worker`]), and the
-//! tokens shown on screen are asked on a poller thread ([`poller`]): the loop polls the
-//! terminal, the job's result and the poller's answers, so the screen keeps drawing and keys
-//! keep working while a token works or hangs.
+//! tokens shown on screen are asked on a poller thread ([`poller`]), the air-gap reading and
+//! the removable media on a machine reader thread: the loop polls the terminal, the job's
+//! result and the pollers' answers, so the screen keeps drawing and keys keep working while a
+//! token or a medium works or hangs. The UI thread reads no file, `/proc`, `/sys` or
+//! transcript.
 //! Works on the 80×24 Linux console with 16 colours; the terminal is restored on exit and on
 //! panic (ratatui's hook).
 
@@ -86,6 +88,9 @@ pub fn run_owned(app: &mut App) -> std::io::Result<Option<String>> {
             } else if let Some(polled) = app.poll_answer(Some(Duration::ZERO)) {
                 // The tokens as the poller found them (dropped if the ceremony moved on).
                 app.update(polled);
+            } else if let Some(read) = app.read_answer(Some(Duration::ZERO)) {
+                // The air gap or the media as the machine reader found them.
+                app.update(read);
             } else if event::poll(Duration::ZERO)? {
                 match event::read()? {
                     // Only presses: crossterm also reports releases and repeats on some terminals.

@@ -178,6 +178,11 @@ pub enum Screen {
         /// Text typed so far.
         text: String,
     },
+    /// What the screen shows is being read from the machine (its first answer has not come).
+    Checking {
+        /// What is read ("Checking this machine's network interfaces and radios ...").
+        what: String,
+    },
     /// The air-gap self-check.
     Airgap {
         /// Network interfaces other than loopback.

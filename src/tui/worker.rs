@@ -81,6 +81,9 @@ pub(super) enum JobKind {
     Token,
     /// Only the transcript: a step recorded (append and fsync), no token called.
     Record,
+    /// A file read for the screen (an exported file shown as QR codes): nothing recorded, no
+    /// token called.
+    Read,
 }
 
 /// A job running on the worker thread.
@@ -146,13 +149,20 @@ impl Job {
                 SPIN[frame],
                 elapsed.as_secs()
             ),
+            JobKind::Read => format!(
+                "reading: {} from {} {} {} s. Other keys are ignored until it is read (? help, Ctrl-C stops).",
+                self.what,
+                self.on,
+                SPIN[frame],
+                elapsed.as_secs()
+            ),
         }
     }
 }
 
 /// Start `work` on `phase` on a worker thread. A [`JobKind::Token`] job holds `gate` while the
-/// work runs (the token poller waits meanwhile, [`super::poller`]); a [`JobKind::Record`] job
-/// does not. When no thread can be started, the work runs here (blocking, as before) and its
+/// work runs (the token poller waits meanwhile, [`super::poller`]); a [`JobKind::Record`] or
+/// [`JobKind::Read`] job does not. When no thread can be started, the work runs here (blocking, as before) and its
 /// result is returned at once.
 pub(super) fn start(
     (kind, what, on): (JobKind, String, String),

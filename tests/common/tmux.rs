@@ -225,7 +225,7 @@ impl Tmux {
 
 /// Whether the screen shows a job running: a token working or a step being recorded.
 fn busy(screen: &str) -> bool {
-    screen.contains("working: ") || screen.contains("recording: ")
+    screen.contains("working: ") || screen.contains("recording: ") || screen.contains("reading: ")
 }
 
 impl Drop for Tmux {

@@ -190,6 +190,7 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
             record_text,
             text,
         } => simple::acknowledge(frame, body, prompt, *record_text, text),
+        Screen::Checking { what } => simple::checking(frame, body, what),
         Screen::Airgap { interfaces, radios } => simple::airgap(frame, body, interfaces, radios),
         Screen::Clock { now, reference } => simple::clock(frame, body, now, reference),
         Screen::RollCall {

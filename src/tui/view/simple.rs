@@ -77,6 +77,14 @@ pub(super) fn acknowledge(
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
 }
 
+/// A screen whose first reading of the machine has not come yet.
+pub(super) fn checking(frame: &mut Frame<'_>, area: Rect, what: &str) {
+    frame.render_widget(
+        Paragraph::new(Line::raw(what.to_string())).wrap(Wrap { trim: true }),
+        area,
+    );
+}
+
 pub(super) fn airgap(frame: &mut Frame<'_>, area: Rect, interfaces: &[String], radios: &[String]) {
     let ok = interfaces.is_empty() && radios.is_empty();
     let mut lines = vec![Line::from(Span::styled(

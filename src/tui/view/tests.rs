@@ -106,6 +106,7 @@ fn screens() -> Vec<(&'static str, ViewState)> {
             selected: 0,
         })),
         ("acknowledge", base(Screen::Acknowledge { prompt: "Tamper-evident bag serial of the appliance".into(), record_text: true, text: "A1234567".into() })),
+        ("airgap-checking", base(Screen::Checking { what: "Checking this machine's network interfaces and radios ...".into() })),
         ("airgap-ok", base(Screen::Airgap { interfaces: vec![], radios: vec![] })),
         ("airgap-bad", base(Screen::Airgap { interfaces: vec!["eth0".into()], radios: vec!["phy0 (wireless)".into()] })),
         ("clock", base(Screen::Clock { now: "2026-11-23T06:50:00Z".into(), reference: "2026-11-23 06:49".into() })),
