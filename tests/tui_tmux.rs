@@ -1089,10 +1089,10 @@ fn every_signing_screen_of_eight_keyholders_shows_every_row_and_the_digests_at_8
     };
     for who in names {
         drive_typing_pins_until(&t, &pins, &format!("Keyholder {who}: sign"));
-        // The token line comes with the poller's answer; the signature's confirmation (which
-        // repeats the digests) or the PIN prompt may already be open over the middle of the
-        // screen. The rows are checked on the signing screen itself: an open prompt is
-        // cancelled (Esc) first; Enter opens it again below.
+        // The token line comes with the poller's answer; the signature's confirmation or the
+        // PIN prompt may already be open beside the digests (over the token line or the
+        // keyholders' rows). The rows are checked on the signing screen itself: an open prompt
+        // is cancelled (Esc) first; Enter opens it again below.
         let present = format!("token {who} of {who} is present");
         let start = std::time::Instant::now();
         let first = loop {

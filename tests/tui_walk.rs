@@ -7,8 +7,9 @@
 //! - the script's purpose on step 1's screen, whole;
 //! - a review that pages says where it is ("lines 7-12 of 22"), pages one screen less one
 //!   line, and refuses approval until every line has been on screen;
-//! - every digest whole (its words and all 64 hex digits) on the review, on each signing screen
-//!   and in each signing confirmation, and the same digest everywhere;
+//! - every digest whole (its words and all 64 hex digits) on the review and on each signing
+//!   screen, and the same digest everywhere; the signing confirmation and the PIN prompt open
+//!   beside the digests being signed, which stay whole on screen;
 //! - the PIN-count flags whole in the PIN prompt after a wrong PIN, before the next try;
 //! - the seal hash on screen before the first seal signature, the same hash on the end screen;
 //! - the export screen shows each file's whole SHA-256, equal to the exported file's;
@@ -99,57 +100,6 @@ fn digest_blocks(screen: &str) -> BTreeMap<String, Shown> {
                 hex: Vec::new(),
             },
         ));
-    }
-    if let Some((k, d)) = current.take() {
-        out.insert(k, d);
-    }
-    out
-}
-
-/// The digests in a signing confirmation: rows "│label: words" then indented hex rows.
-fn confirm_digests(screen: &str) -> BTreeMap<String, Shown> {
-    let mut out = BTreeMap::new();
-    let inner: Vec<String> = screen
-        .lines()
-        .filter_map(|l| {
-            let a = l.find('│')?;
-            let b = l.rfind('│')?;
-            (b > a).then(|| l[a + '│'.len_utf8()..b].trim_end().to_string())
-        })
-        .collect();
-    let mut current: Option<(String, Shown)> = None;
-    for row in &inner {
-        let words: Vec<&str> = row.split_whitespace().collect();
-        if !words.is_empty() && words.iter().all(|w| is_group(w)) {
-            if let Some((_, d)) = current.as_mut() {
-                d.hex.extend(words.iter().map(|w| w.to_string()));
-            }
-            continue;
-        }
-        match current.as_mut() {
-            Some((_, d)) if d.hex.is_empty() && !row.contains(':') && !words.is_empty() => {
-                d.words.extend(words.iter().map(|w| w.to_string()));
-                continue;
-            }
-            _ => {}
-        }
-        if let Some((k, d)) = current.take() {
-            out.insert(k, d);
-        }
-        // "root v2: words..." (a role) or "seal: words..."
-        if let Some((label, rest)) = row.split_once(": ")
-            && !label.starts_with(' ')
-            && label.len() <= 24
-            && (label == "seal" || label.contains(" v") || label == "layout")
-        {
-            current = Some((
-                label.to_string(),
-                Shown {
-                    words: rest.split_whitespace().map(String::from).collect(),
-                    hex: Vec::new(),
-                },
-            ));
-        }
     }
     if let Some((k, d)) = current.take() {
         out.insert(k, d);
@@ -330,6 +280,7 @@ fn walk(script: &str) {
     let mut seal: Option<Shown> = None;
     let mut export_files: Vec<(String, Vec<String>)> = Vec::new();
     let mut signing_screens = 0;
+    let mut signing_prompts = 0;
     // A load step promises the current keys, thresholds and expiry dates on screen.
     let mut load_step = false;
     let mut loaded_shown = false;
@@ -388,14 +339,19 @@ fn walk(script: &str) {
                 signing_screens += 1;
             }
         }
-        if screen.contains("┌ Confirm")
-            && boxed(&screen).contains(" signs ")
-            && boxed(&screen).contains("with their")
-        {
-            let shown = confirm_digests(&screen);
+        // A signing confirmation and the PIN prompt that signs open beside the digests being
+        // signed: every one stays whole on screen, the same as at the review (before: the
+        // prompts opened over them).
+        let popup = boxed(&screen);
+        let signing_prompt = (screen.contains("┌ Confirm")
+            && popup.contains(" signs ")
+            && popup.contains("with their"))
+            || (screen.contains("┌ PIN") && contains_words(&popup, "to sign"));
+        if signing_prompt {
+            let shown = digest_blocks(&screen);
             assert!(
                 !shown.is_empty(),
-                "a signing confirmation without its digest:\n{screen}"
+                "a signing prompt over the digests it signs:\n{screen}"
             );
             for (label, d) in &shown {
                 assert_whole(label, d, &screen);
@@ -405,10 +361,11 @@ fn walk(script: &str) {
                     assert_eq!(
                         digests.get(label),
                         Some(d),
-                        "{label} in the confirmation:\n{screen}"
+                        "{label} beside the signing prompt:\n{screen}"
                     );
                 }
             }
+            signing_prompts += 1;
         }
         // The seal hash is on screen before anyone signs the seal.
         if screen.contains("signed the seal") {
@@ -479,6 +436,12 @@ fn walk(script: &str) {
                     let s = t.wait_for("have not been on screen");
                     assert!(!s.contains("│ y  yes"), "approval offered unread:\n{s}");
                     review_refused.push(title.clone());
+                    // The refusal takes the rows it needs under the changes: PgDn pages from
+                    // the screen as it is now.
+                    if let Some(p) = position(&s) {
+                        review_last.insert(title.clone(), p);
+                    }
+                    screen = s;
                 }
                 t.send(&["PageDown"]);
                 std::thread::sleep(Duration::from_millis(250));
@@ -553,8 +516,8 @@ fn walk(script: &str) {
     );
     assert!(wrong_pin_typed, "no PIN prompt");
     assert!(
-        !digests.is_empty() && signing_screens > 0,
-        "no review or signing seen"
+        !digests.is_empty() && signing_screens > 0 && signing_prompts > 0,
+        "no review, signing or signing prompt seen"
     );
     assert!(!review_last.is_empty(), "no review seen");
     for (title, (_, last, total)) in &review_last {
@@ -565,10 +528,12 @@ fn walk(script: &str) {
     }
     // The end screen's seal is the one signed.
     let seal = seal.expect("the seal hash was shown before its signatures");
+    // The seal's hex groups (the QR code may stand beside them on the same rows).
     let hex_on_end: Vec<String> = flat(&screen)
         .into_iter()
         .skip_while(|w| w != "form):")
         .skip(1)
+        .filter(|w| is_group(w))
         .take(16)
         .collect();
     assert_eq!(hex_on_end, seal.hex, "the end screen's seal:\n{screen}");

@@ -56,7 +56,7 @@ pub use clock::{
 };
 pub use delegations::{KEY_REQUEST_TYPE, KeyRequest, RequestSource, request_set_digest};
 pub use event::{ClockConfirmation, EngineError, Event, Need, ParamJson};
-pub use keys::{OWNER_FIELD, key_owner, owned_key};
+pub use keys::{KeyName, OWNER_FIELD, key_name, key_owner, online_roles, owned_key};
 pub use proposal::{Proposal, accepted_loss_line, added_key_id_mismatches, proposal_findings};
 pub use review::{KeyRow, RoleKeyTable};
 pub use rstuf::{BOOTSTRAP_SIGNATURES, MODEL_PARAM};

@@ -1858,10 +1858,10 @@ impl App {
                     text: "The terminal is too small to show the seal hash whole: enlarge it before signing.".into(),
                 });
             }
-            (Some(who), KeyCode::Enter, Some(hash)) => {
+            (Some(who), KeyCode::Enter, Some(_)) => {
+                // The seal hash stays on the screen beside the confirmation.
                 let question = format!(
-                    "{who} signs the seal of this transcript with their token?{}",
-                    digest_text(&[seal_row(hash)])
+                    "{who} signs the seal of this transcript (the hash on screen) with their token?"
                 );
                 if logged_in(&who) {
                     self.confirm(question, Pending::SealSignNow { who });
@@ -2551,12 +2551,10 @@ impl App {
                         });
                         return;
                     }
-                    let digests = match self.session() {
-                        Some(s) => digest_text(&signing_digests(s, &who)),
-                        None => String::new(),
-                    };
+                    // The digests stay on the screen beside the confirmation (and the PIN
+                    // prompt after it): the question does not repeat them.
                     self.confirm(
-                        format!("{question} (token {name}, serial {}){digests}", t.serial),
+                        format!("{question} (token {name}, serial {})", t.serial),
                         action,
                     )
                 }
@@ -5029,18 +5027,6 @@ fn seal_row(hash: &str) -> DigestRow {
         hex_groups: hex_groups(&bytes),
         words: pgp_words(bytes.get(..8).unwrap_or(&bytes)).join(" "),
     }
-}
-
-fn digest_text(rows: &[DigestRow]) -> String {
-    let mut out = String::new();
-    for d in rows {
-        let groups: Vec<&str> = d.hex_groups.split(' ').collect();
-        out.push_str(&format!("\n{}: {}", d.role, d.words));
-        for chunk in groups.chunks(8) {
-            out.push_str(&format!("\n    {}", chunk.join(" ")));
-        }
-    }
-    out
 }
 
 /// The engine's review lines for an 80-column screen: a key line "+ ID (SCHEME, owner O)"

@@ -204,9 +204,15 @@ impl Tmux {
                 continue;
             }
             if s != before {
-                // Let the frame settle.
+                // Let the frame settle; a job that started meanwhile is waited for (before:
+                // its screen was returned, e.g. a review redrawn under a two-row "recording:"
+                // line, taken for a page of the review).
                 std::thread::sleep(Duration::from_millis(150));
-                return self.screen();
+                let settled = self.screen();
+                if !busy(&settled) || start.elapsed() > Duration::from_secs(60) {
+                    return settled;
+                }
+                continue;
             }
             if start.elapsed() > Duration::from_secs(20) {
                 return s;

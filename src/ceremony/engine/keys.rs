@@ -3,6 +3,7 @@
 use super::tuf_on_ci;
 use super::{Engine, EngineError, Need};
 use crate::ceremony::script::{Kind, ParamValue};
+use crate::text::show;
 use crate::tuf::canonical::Value;
 use crate::tuf::key::{Key, KeyId};
 use crate::tuf::metadata::{RoleType, Root, key_from_value};
@@ -27,6 +28,49 @@ pub fn key_owner(key: &Key) -> Option<&str> {
         .get(OWNER_FIELD)
         .or_else(|| key.unrecognized.get(crate::tuf::rstuf::KEY_NAME_FIELD))
         .and_then(Value::as_str)
+}
+
+/// How the room names a key of a root: by its keyholder, or, for a key without one that serves
+/// top-level roles other than root (an online key, imported or generated outside the
+/// ceremony), by those roles. The key id stays its one identifier beside the name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyName {
+    /// The keyholder named in the key (rendered with `text::show`).
+    Keyholder(String),
+    /// The top-level roles an online key serves ("timestamp and snapshot").
+    Online(String),
+}
+
+impl std::fmt::Display for KeyName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyName::Keyholder(o) => f.write_str(o),
+            KeyName::Online(roles) => write!(f, "online key of {roles}"),
+        }
+    }
+}
+
+/// The name of `key`: its keyholder, else, when it serves `online_roles` (an online key), those
+/// roles; `None` when neither: only its key id names it. The one naming of a key for the
+/// review's key lines and key sets.
+pub fn key_name(key: &Key, online_roles: &[String]) -> Option<KeyName> {
+    if let Some(o) = key_owner(key) {
+        return Some(KeyName::Keyholder(show(o)));
+    }
+    (!online_roles.is_empty()).then(|| KeyName::Online(online_roles.join(" and ")))
+}
+
+/// The top-level roles key `id` serves in `root` when it is an online key's (none when it
+/// serves root: a root key is never online).
+pub fn online_roles(id: &KeyId, root: &Root) -> Vec<String> {
+    let roles: Vec<RoleType> = RoleType::ALL
+        .into_iter()
+        .filter(|ty| root.role(*ty).keyids.contains(id))
+        .collect();
+    if roles.contains(&RoleType::Root) {
+        return Vec::new();
+    }
+    roles.iter().map(ToString::to_string).collect()
 }
 
 impl Engine {

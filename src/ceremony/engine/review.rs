@@ -1,6 +1,10 @@
 //! What the review shows: the lines people read and the key table before and after.
 
-use super::{Engine, accepted_loss_line, key_owner, proposal_findings, request_set_digest};
+use super::{
+    Engine, KeyName, accepted_loss_line, key_name, key_owner, online_roles, proposal_findings,
+    request_set_digest,
+};
+use crate::ceremony::publish::ONLINE_URI_FIELD;
 use crate::text::{show, show_message};
 use crate::tuf::key::{Key, KeyId};
 use crate::tuf::metadata::{KeyMap, Role, RoleType, Root, Targets};
@@ -170,49 +174,40 @@ impl Engine {
             }
         }
         // A key is named by its key id everywhere the room reads it (the review, the signing
-        // screens, the seal): one identifier, no second "fingerprint".
-        let describe = |id: &KeyId, k: &Key| {
+        // screens, the seal): one identifier, no second "fingerprint"; beside it, who holds it
+        // ([`key_name`]: its keyholder, or the roles an online key serves).
+        let describe = |id: &KeyId, k: &Key, name: Option<KeyName>| {
             let usable = match k.public_key() {
                 Ok(_) => String::new(),
                 Err(e) => format!(", unusable: {}", show_message(&e.to_string())),
             };
-            let owner = key_owner(k)
-                .map(|o| format!(", owner {}", show(o)))
-                .unwrap_or_default();
-            format!("{} ({}{owner}{usable})", show(&id.0), show(&k.scheme))
+            let name = match name {
+                Some(KeyName::Keyholder(o)) => format!(", owner {o}"),
+                Some(online) => format!(", {online}"),
+                None => String::new(),
+            };
+            format!("{} ({}{name}{usable})", show(&id.0), show(&k.scheme))
         };
-        // A top-level key without an owner (an online key, imported or generated outside the
-        // ceremony) is named by what the room knows of it: the roles it serves in `root`
-        // (before: "owner unknown" in the UI). The key id stays its one identifier.
+        // A top-level key without an owner (an online key) is named by the roles it serves in
+        // `root` (before: "owner unknown" in the UI).
         let describe_in = |id: &KeyId, k: &Key, root: &Root| {
-            let line = describe(id, k);
-            if key_owner(k).is_some() {
-                return line;
-            }
-            let roles: Vec<String> = RoleType::ALL
-                .into_iter()
-                .filter(|ty| root.role(*ty).keyids.contains(id))
-                .map(|ty| ty.to_string())
-                .collect();
-            if roles.is_empty() || roles.iter().any(|r| r == "root") {
-                return line;
-            }
-            match line.strip_suffix(')') {
-                Some(head) => format!("{head}, online key of {})", roles.join(" and ")),
-                None => line,
-            }
+            describe(id, k, key_name(k, &online_roles(id, root)))
         };
         // A role's whole key set in one line, for a rotation's "now" and "after": each key by
-        // its owner and the key id's first 16 hex digits (what the room wrote down at key
+        // its name and the key id's first 16 hex digits (what the room wrote down at key
         // generation), so keys replaced for the same people differ on screen (before: owners
-        // only, and a targets rotation read "alice, bob, carol" before and after).
+        // only, and a targets rotation read "alice, bob, carol" before and after; an online
+        // key read "key 1a2b..." where its added and removed lines named its role).
         let key_set = |ids: &[KeyId], root: &Root| {
             let names: Vec<String> = ids
                 .iter()
                 .map(|id| {
                     let short = show(&id.0.chars().take(16).collect::<String>());
-                    match root.key(id).and_then(key_owner) {
-                        Some(o) => format!("{} {short}", show(o)),
+                    match root
+                        .key(id)
+                        .and_then(|k| key_name(k, &online_roles(id, root)))
+                    {
+                        Some(name) => format!("{name} {short}"),
                         None => format!("key {short}"),
                     }
                 })
@@ -349,7 +344,15 @@ impl Engine {
                     if let Some(d) = &new.delegations {
                         for id in &r.role.keyids {
                             if let Some(k) = d.key(id) {
-                                out.push(format!("      key {}", describe(id, k)));
+                                // A delegation's online key (it names where it lives)
+                                // serves the delegated role.
+                                let online = if k.unrecognized.contains_key(ONLINE_URI_FIELD) {
+                                    vec![format!("\"{}\"", show(&r.name))]
+                                } else {
+                                    Vec::new()
+                                };
+                                let name = key_name(k, &online);
+                                out.push(format!("      key {}", describe(id, k, name)));
                             }
                         }
                     }

@@ -1226,6 +1226,54 @@ fn a_current_root_without_consistent_snapshot_is_refused_when_loaded() {
     );
 }
 
+/// A rotation of the online keys names each online key in the key sets now and after by the
+/// roles it serves, as its added and removed lines do (before: "keys now:   key 1a2b...").
+#[test]
+fn online_keys_in_the_key_sets_are_named_by_their_roles() {
+    let mut room = room();
+    let (root, targets) = bootstrapped(&mut room);
+    room.current = Some((root.to_value(), targets.to_value()));
+    room.clock = "2026-11-24T10:00:00Z";
+    room.online_key = SoftwareSigner::from_seed(Algorithm::Ed25519, &[7; 48])
+        .unwrap()
+        .key()
+        .to_value();
+    let mut engine = Engine::new(script_named("rotate-online-keys")).unwrap();
+    try_run(&mut engine, &mut room, usize::MAX).unwrap_or_else(|(ev, e)| panic!("{ev}: {e}"));
+    let lines = engine.review_lines();
+    let all = lines.join("\n");
+    let old_id = root.signed().role(RoleType::Timestamp).keyids[0].0.clone();
+    for role in ["snapshot", "timestamp"] {
+        let sets: Vec<&String> = lines
+            .iter()
+            .skip_while(|l| !l.trim_start().starts_with(&format!("{role}: threshold")))
+            .filter(|l| l.contains("keys now:") || l.contains("keys after:"))
+            .take(2)
+            .collect();
+        assert_eq!(sets.len(), 2, "{all}");
+        for set in sets {
+            assert!(
+                set.contains("online key of timestamp and snapshot "),
+                "{set}\n{all}"
+            );
+            assert!(!set.contains(": key "), "{set}");
+        }
+    }
+    assert!(
+        all.contains(&format!(
+            "online key of timestamp and snapshot {}",
+            &old_id[..16]
+        )),
+        "{all}"
+    );
+    // The same name on the added and removed lines.
+    assert!(
+        lines.iter().any(|l| l.trim_start().starts_with("+ ")
+            && l.contains("online key of timestamp and snapshot)")),
+        "{all}"
+    );
+}
+
 #[test]
 fn carried_forward_key_ids_and_delegation_fields_are_refused_at_the_proposal() {
     // A current root listing a keyholder's key under a label (sigstore v11's mistake).
@@ -1382,6 +1430,11 @@ fn published_files_and_an_online_delegation_are_reviewed_signed_exported_and_rep
             content.len()
         )) && lines.contains("at azurekms://vault/keys/npm")
             && lines.contains("+ delegation \"registry.npmjs.org\""),
+        "{lines}"
+    );
+    // The delegation's online key is named by the role it serves, as every online key is.
+    assert!(
+        lines.contains("(ecdsa-sha2-nistp256, online key of \"registry.npmjs.org\")"),
         "{lines}"
     );
     let out = engine.export_files();

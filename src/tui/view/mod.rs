@@ -20,6 +20,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
+use std::ops::Range;
+
 use super::state::{Screen, ViewState};
 
 /// The most rows a step's instructions take (the body needs the rest at 80x24). A shipped
@@ -50,8 +52,9 @@ fn areas(s: &ViewState, area: Rect) -> [Rect; 7] {
     .areas(area)
 }
 
-/// Rows for the message under the body: none without one; three (the message and room around
-/// it); up to [`MESSAGE_MAX_ROWS`] for a long one, so a token's answer to a wrong PIN or an
+/// Rows for the message under the body: none without one; the rows it takes (before: at least
+/// three, two of them blank under a one-row message, rows the review's changes did without);
+/// up to [`MESSAGE_MAX_ROWS`] for a long one, so a token's answer to a wrong PIN or an
 /// export's "safe to remove the media" is not cut off. An error takes up to `room` rows (what
 /// the rest of the frame and [`BODY_MIN_ROWS`] of body leave): a refusal's reason is read whole
 /// (before: an event refused for an open invite showed its file and field but not why).
@@ -65,7 +68,7 @@ fn message_rows(s: &ViewState, width: u16, room: u16) -> u16 {
             } else {
                 MESSAGE_MAX_ROWS
             };
-            wrapped_height(&message_text(&m.text, width), width).clamp(3, max)
+            wrapped_height(&message_text(&m.text, width), width).clamp(1, max)
         }
     }
 }
@@ -94,7 +97,7 @@ pub fn digests_fit(s: &ViewState, width: u16, height: u16) -> bool {
     let [_, _, _, _, body, _, _] = areas(s, Rect::new(0, 0, width, height));
     match &s.screen {
         Screen::Review { digests, .. } => review::Layout::of(inset(body), digests).fits,
-        Screen::Token { .. } => token::layout(inset(body), &s.screen, s.rows_scroll).1,
+        Screen::Token { .. } => token::layout(inset(body), &s.screen, s.rows_scroll).fits,
         _ => true,
     }
 }
@@ -108,7 +111,7 @@ pub fn token_rows(s: &ViewState, width: u16, height: u16) -> Option<RowsPage> {
     let [_, _, _, _, body, _, _] = areas(s, Rect::new(0, 0, width, height));
     match &s.screen {
         Screen::Token { .. } | Screen::SigningDone { .. } => {
-            token::layout(inset(body), &s.screen, s.rows_scroll).2
+            token::layout(inset(body), &s.screen, s.rows_scroll).page
         }
         Screen::Export {
             files,
@@ -263,13 +266,7 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), keys);
 
-    // The approval (or any confirmation) asked on the review leaves the digest block on
-    // screen: the room reads the digests it approves while it confirms.
-    let keep_below = match &s.screen {
-        Screen::Review { digests, .. } => Some(review::Layout::of(body, digests).sums.y),
-        _ => None,
-    };
-    prompt::draw(frame, area, &s.prompt, keep_below);
+    prompt::draw(frame, area, &s.prompt, digest_rows(s, body));
     if let Some(q) = &s.qr {
         summary::qr_overlay(frame, area, q);
     }
@@ -278,6 +275,27 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
     }
     if s.help {
         help::draw(frame, area, &s.keys);
+    }
+}
+
+/// The rows of the screen the digests to approve or sign take when they are shown whole (the
+/// review's digest block, the signing and seal screens' digests), with `body` the screen's
+/// body: a prompt opens beside them, never over them, so the room reads the digests it
+/// approves or signs while it confirms and types the PIN.
+fn digest_rows(s: &ViewState, body: Rect) -> Option<Range<u16>> {
+    let rows = |r: Range<usize>| {
+        let at = |i: usize| body.y.saturating_add(u16::try_from(i).unwrap_or(u16::MAX));
+        at(r.start)..at(r.end)
+    };
+    match &s.screen {
+        Screen::Review { digests, .. } => {
+            let l = review::Layout::of(body, digests);
+            l.fits.then(|| l.digest_rows())
+        }
+        Screen::Token { .. } => token::layout(body, &s.screen, s.rows_scroll)
+            .digests
+            .map(rows),
+        _ => None,
     }
 }
 

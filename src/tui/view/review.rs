@@ -16,7 +16,8 @@ use crate::ceremony::engine::ReviewSummary;
 use crate::transcript::display::{hex_groups, pgp_words};
 use crate::tui::state::{DigestRow, ReviewPane};
 
-/// Rows the changes pane needs at least: its two borders and one line.
+/// Rows the changes pane needs at least: its two borders (the lower one is the digest block's
+/// heading) and one line.
 const MIN_CHANGES_ROWS: u16 = 3;
 
 /// How the review is laid out in the body area.
@@ -24,9 +25,12 @@ const MIN_CHANGES_ROWS: u16 = 3;
 pub struct Layout {
     /// The changes pane (with its top and bottom border).
     pub changes: Rect,
-    /// The digest block.
+    /// The digest block under the changes pane's lower border, which is its heading.
     pub sums: Rect,
-    /// The digest block's lines, each no wider than the body.
+    /// The digest block's heading ("To sign (SHA-256 ..."), drawn in the changes pane's lower
+    /// border (before: a row of its own under the border, one row less for the changes).
+    pub heading: Line<'static>,
+    /// The digest block's lines under its heading, each no wider than the body.
     pub sum_lines: Vec<Line<'static>>,
     /// Whether every digest and at least one line of changes fit; when not, the terminal is
     /// too small to approve or sign.
@@ -143,7 +147,14 @@ pub(super) fn sum_lines(digests: &[DigestRow], width: u16) -> (Vec<Line<'static>
 impl Layout {
     /// The review's layout in `area` (the body).
     pub fn of(area: Rect, digests: &[DigestRow]) -> Layout {
-        let (sum_lines, widest) = sum_lines(digests, area.width);
+        let (mut sum_lines, widest) = sum_lines(digests, area.width);
+        let mut heading = if sum_lines.is_empty() {
+            Line::default()
+        } else {
+            sum_lines.remove(0)
+        };
+        heading.spans.insert(0, Span::raw(" "));
+        heading.spans.push(Span::raw(" "));
         let sum_rows = u16::try_from(sum_lines.len()).unwrap_or(u16::MAX);
         let fits = sum_rows.saturating_add(MIN_CHANGES_ROWS) <= area.height && widest <= area.width;
         let sums_h = sum_rows.min(area.height);
@@ -159,10 +170,17 @@ impl Layout {
         Layout {
             changes,
             sums,
+            heading,
             sum_lines,
             fits,
             needs: (widest, sum_rows.saturating_add(MIN_CHANGES_ROWS)),
         }
+    }
+
+    /// The rows the digests take on screen: their heading (the changes pane's lower border)
+    /// and the digest block.
+    pub fn digest_rows(&self) -> std::ops::Range<u16> {
+        self.sums.y.saturating_sub(1)..self.sums.y.saturating_add(self.sums.height)
     }
 
     /// The terminal size the review needs, on a terminal of `term` (columns, rows) that gives
@@ -333,8 +351,10 @@ pub(super) fn draw(
         }
     }
     body.truncate(inner);
+    // Below the last line shown, more: said in the title beside the position (the lower
+    // border is the digests' heading).
     let more = if scroll + shown < lines.len() {
-        " ↓ more (PgDn) "
+        "  ↓ more (PgDn)"
     } else {
         ""
     };
@@ -343,7 +363,7 @@ pub(super) fn draw(
             Block::new()
                 .borders(Borders::TOP | Borders::BOTTOM)
                 .title(format!(
-                    " {}: {} ",
+                    " {}: {}{more} ",
                     match pane {
                         ReviewPane::Changes => "What changes",
                         ReviewPane::Summary { confirmed: false } => "Summary",
@@ -352,7 +372,7 @@ pub(super) fn draw(
                     },
                     position(scroll, shown, lines.len())
                 ))
-                .title_bottom(more),
+                .title_bottom(layout.heading.clone()),
         ),
         layout.changes,
     );

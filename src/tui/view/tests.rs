@@ -573,51 +573,31 @@ fn an_acknowledge_prompt_keeps_its_lines() {
 /// digests to sign whole" at 80x24, and the ceremony could not be signed on the console).
 #[test]
 fn signing_two_roles_with_four_tokens_fits_80x24() {
-    let mut s = base(Screen::Token {
-        keyholder: "alice".into(),
-        purpose: "sign targets and root".into(),
-        expected: "alice".into(),
-        present: vec![
-            token("dave", "e40f89b3a8002436", false),
-            token("bob", "56ba81e343a527a4", false),
-            token("alice", "976720eb4bf396b9", true),
-            token("carol", "c6b6e9e051df5022", false),
-        ],
-        status: TokenStatus::Present,
-        meters: vec![
-            Meter {
-                label: "root v3 (new root's keys)".into(),
-                have: 0,
-                need: 2,
-            },
-            Meter {
-                label: "root v3 (current root's keys)".into(),
-                have: 0,
-                need: 2,
-            },
-            Meter {
-                label: "targets v2".into(),
-                have: 0,
-                need: 2,
-            },
-        ],
-        signers: signers(),
-        digests: vec![
-            digest(
-                "root v3",
-                "Wilmington yesteryear Yucatan vagabond hurricane underfoot Pandora millionaire",
-            ),
-            digest(
-                "targets v2",
-                "tolerance Wilmington megaton yesteryear hydraulic Yucatan Atlantic vacancy",
-            ),
-        ],
-    });
+    let mut s = two_role_signing();
+    let Screen::Token {
+        present, meters, ..
+    } = &mut s.screen
+    else {
+        unreachable!()
+    };
+    *present = vec![
+        token("dave", "e40f89b3a8002436", false),
+        token("bob", "56ba81e343a527a4", false),
+        token("alice", "976720eb4bf396b9", true),
+        token("carol", "c6b6e9e051df5022", false),
+    ];
+    *meters = [
+        "root v3 (new root's keys)",
+        "root v3 (current root's keys)",
+        "targets v2",
+    ]
+    .map(|label| Meter {
+        label: label.into(),
+        have: 0,
+        need: 2,
+    })
+    .to_vec();
     s.instructions = "Each keyholder in turn inserts their token, checks the digest on screen, enters their PIN and confirms. Root is signed by the current root keys; targets by the new targets keys.".into();
-    s.message = Some(Message {
-        error: false,
-        text: "Approved: the keyholders sign next.".into(),
-    });
     assert!(super::digests_fit(&s, 80, 24));
     let out = render(&s, 80, 24);
     assert!(!out.contains("too small"), "{out}");
@@ -630,7 +610,7 @@ fn signing_two_roles_with_four_tokens_fits_80x24() {
     assert!(out.contains("▶ alice"), "{out}");
     // Two roles' digests leave little room for the meters and the signer list: they page,
     // with their position (before: "more row(s) not shown: enlarge the terminal").
-    assert!(out.contains("row 1 of 7 (PgDn: more)"), "{out}");
+    assert!(out.contains("rows 1-3 of 7 (PgDn: more)"), "{out}");
     assert!(!out.contains("not shown"), "{out}");
 }
 
@@ -688,16 +668,7 @@ fn signing_rows_page_at_80x24_and_paging_reaches_every_row() {
                 done: false,
             })
             .collect(),
-        digests: vec![
-            digest(
-                "root v3",
-                "Wilmington yesteryear Yucatan vagabond hurricane underfoot Pandora millionaire",
-            ),
-            digest(
-                "targets v2",
-                "tolerance Wilmington megaton yesteryear hydraulic Yucatan Atlantic vacancy",
-            ),
-        ],
+        digests: two_digests(),
     });
     let pages = pages_80x24(&mut s);
     assert!(pages.len() >= 2, "{pages:#?}");
@@ -1387,5 +1358,235 @@ fn the_approval_confirmation_leaves_every_digest_on_screen_at_80x24() {
         s.matches("0a0b 0c0d 0e0f").count(),
         2,
         "both hex whole:\n{s}"
+    );
+}
+
+/// Root and targets to sign, their words long enough to take two rows each at 80 columns.
+fn two_digests() -> Vec<DigestRow> {
+    vec![
+        digest(
+            "root v3",
+            "Wilmington yesteryear Yucatan vagabond hurricane underfoot Pandora millionaire",
+        ),
+        digest(
+            "targets v2",
+            "tolerance Wilmington megaton yesteryear hydraulic Yucatan Atlantic vacancy",
+        ),
+    ]
+}
+
+/// The signing screen of a rotate-targets-keys ceremony on the 80x24 console: two roles whose
+/// words take two rows each, four instruction rows, a message, the keyholders' rows paged.
+fn two_role_signing() -> ViewState {
+    let mut s = base(Screen::Token {
+        keyholder: "alice".into(),
+        purpose: "sign targets and root".into(),
+        expected: "alice".into(),
+        present: vec![token("alice", "976720eb4bf396b9", true)],
+        status: TokenStatus::Present,
+        meters: meters(),
+        signers: signers(),
+        digests: two_digests(),
+    });
+    s.instructions = "Each keyholder in turn inserts their token, checks the digest on screen, enters their PIN and confirms. The screen shows two meters: signatures counted for the current root's threshold and for the new root's threshold. Once both are met, the administrator may close signing (c).".into();
+    s.message = Some(Message {
+        error: false,
+        text: "Approved: the keyholders sign next.".into(),
+    });
+    s
+}
+
+/// The signing PIN prompt as the app opens it after a wrong PIN on a practice token: the
+/// token's warning in its label, the practice hint.
+fn signing_pin() -> Prompt {
+    Prompt::Pin {
+        label: "alice: PIN of token alice (try again)\nWarning: the token reports a wrong PIN since the last successful login (CKF_USER_PIN_COUNT_LOW); it does not say how many tries are left".into(),
+        field: "PIN".into(),
+        typed: 4,
+        practice_hint: true,
+    }
+}
+
+/// The rows of `screen` from the digest heading to the last hex row (the digest block as the
+/// room reads it), with their row numbers.
+fn digest_block_rows(screen: &str) -> Vec<(usize, String)> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.contains("To sign (SHA-256"))
+        .unwrap_or_else(|| panic!("no digest block:\n{screen}"));
+    let end = lines
+        .iter()
+        .rposition(|l| l.contains("0a0b 0c0d 0e0f"))
+        .unwrap_or_else(|| panic!("no hex row:\n{screen}"));
+    (start..=end).map(|i| (i, lines[i].to_string())).collect()
+}
+
+/// Whether `screen` shows the prompt whole: its top border with `title`, each of `rows`, and
+/// its bottom border, in one box, whose last line is one of `last` (the box is not short of
+/// rows: a prompt's lines that give way go from its end, the help then the blank lines).
+fn prompt_whole(screen: &str, title: &str, rows: &[&str], last: &[&str]) -> bool {
+    let lines: Vec<&str> = screen.lines().collect();
+    let Some(top) = lines.iter().position(|l| l.contains(&format!("┌{title}"))) else {
+        return false;
+    };
+    let Some(bottom) = lines[top..].iter().position(|l| l.contains('└')) else {
+        return false;
+    };
+    let inside = boxed_rows(&lines[top + 1..top + bottom]);
+    let Some(end) = inside.iter().rev().find(|l| !l.trim().is_empty()) else {
+        return false;
+    };
+    rows.iter().all(|r| inside.iter().any(|l| l.contains(r)))
+        && last.iter().any(|l| end.trim() == *l)
+}
+
+/// The text inside a box's side borders, row by row.
+fn boxed_rows(lines: &[&str]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let a = l.find('│')?;
+            let b = l.rfind('│')?;
+            (b > a).then(|| l[a + '│'.len_utf8()..b].to_string())
+        })
+        .collect()
+}
+
+/// At 80x24 the signing confirmation and the PIN prompt open beside the digests being signed:
+/// every digest row (heading, words, hex) is on screen, unchanged, while the keyholder confirms
+/// and types the PIN, and the prompt is whole (before: the PIN prompt opened over the digest
+/// rows).
+#[test]
+fn the_signing_prompts_leave_every_digest_row_on_screen_at_80x24() {
+    let mut s = two_role_signing();
+    let without = render(&s, 80, 24);
+    let digest_rows = digest_block_rows(&without);
+    assert!(digest_rows.len() >= 9, "{without}");
+    let prompts = [
+        (
+            signing_pin(),
+            " PIN (not shown, not recorded) ",
+            vec!["alice: PIN of token alice (try again)", "PIN: ****_"],
+            vec!["Practice token: F2 fills in its practice PIN", "PIN: ****_"],
+        ),
+        (
+            Prompt::Confirm {
+                question: "alice signs targets and root (the digests approved in the review) with their token? (token alice, serial 976720eb4bf396b9)".into(),
+            },
+            " Confirm ",
+            vec!["alice signs targets and root", " y  yes"],
+            vec!["y  yes     any other key  no"],
+        ),
+    ];
+    for (prompt, title, rows, last) in prompts {
+        s.prompt = prompt;
+        let with = render(&s, 80, 24);
+        let lines: Vec<&str> = with.lines().collect();
+        for (i, row) in &digest_rows {
+            assert_eq!(lines[*i], row, "digest row {i} covered:\n{with}");
+        }
+        assert!(prompt_whole(&with, title, &rows, &last), "{with}");
+    }
+}
+
+/// On every terminal where signing is allowed (the digests fit), the PIN prompt leaves every
+/// digest row on screen and is whole itself: when the rows above and below the digests are too
+/// few for the whole prompt, its blank lines go, then its help; the digests never do.
+#[test]
+fn the_pin_prompt_never_covers_a_digest_row_where_signing_is_allowed() {
+    let mut s = two_role_signing();
+    let mut checked = 0;
+    for w in [60, 70, 80, 100] {
+        for h in 10..=40 {
+            s.prompt = Prompt::None;
+            if !super::digests_fit(&s, w, h) {
+                continue;
+            }
+            let without = render(&s, w, h);
+            let digest_rows = digest_block_rows(&without);
+            s.prompt = signing_pin();
+            let with = render(&s, w, h);
+            let lines: Vec<&str> = with.lines().collect();
+            for (i, row) in &digest_rows {
+                assert_eq!(lines[*i], row, "{w}x{h}: digest row {i} covered:\n{with}");
+            }
+            assert!(
+                prompt_whole(
+                    &with,
+                    " PIN",
+                    &["alice: PIN of token alice", "PIN: ****_"],
+                    &["Practice token: F2 fills in its practice PIN", "PIN: ****_"]
+                ),
+                "{w}x{h}:\n{with}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "{checked}");
+}
+
+/// When the signing screen's head and digests fill the body exactly, the line saying rows are
+/// below takes the blank row above the digests, not the last hex row (before: the digests were
+/// said to fit and signing was allowed with the last hex row cut off).
+#[test]
+fn the_rows_below_never_take_a_digest_row() {
+    let s = two_role_signing();
+    for h in 10..=30 {
+        if !super::digests_fit(&s, 80, h) {
+            continue;
+        }
+        let out = render(&s, 80, h);
+        assert_eq!(
+            out.matches("8d4b f5b7 4688 f3a6 57f9 0a0b 0c0d 0e0f")
+                .count(),
+            2,
+            "80x{h}:\n{out}"
+        );
+    }
+}
+
+/// A review of two roles whose words take two rows each, on the 80x24 console with four
+/// instruction rows and a message: the changes pane shows at least 6 lines (before: 3; the
+/// digest heading had a row of its own under the pane's lower border, and a one-row message
+/// took three rows), and nothing is lost: the position, "more", the heading and every digest.
+#[test]
+fn a_two_digest_review_shows_six_lines_of_changes_at_80x24() {
+    let mut s = base(Screen::Review {
+        lines: (1..=22).map(|i| format!("  change line {i}")).collect(),
+        digests: two_digests(),
+        scroll: 0,
+        pane: ReviewPane::Changes,
+    });
+    s.instructions = "Review the keys added and removed (with owners and key ids) and the whole key sets before and after, the new threshold and the expiry date. The administrator reads the digest to sign aloud; every keyholder compares it with the screen.".into();
+    s.message = Some(Message {
+        error: false,
+        text: "Proposal built: review it.".into(),
+    });
+    let layout = super::review_layout(&s, 80, 24).unwrap();
+    assert!(layout.fits);
+    let Screen::Review { lines, .. } = &s.screen else {
+        unreachable!()
+    };
+    let shown = layout.shown(lines, 0);
+    assert!(shown >= 6, "{shown} lines of changes");
+    let out = render(&s, 80, 24);
+    assert!(
+        out.contains(&format!(
+            "What changes: lines 1-{shown} of 22  ↓ more (PgDn)"
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&format!("change line {shown}\n")), "{out}");
+    assert!(
+        out.contains("To sign (SHA-256 of the canonical bytes; read the words aloud):"),
+        "{out}"
+    );
+    assert!(out.contains("Proposal built: review it."), "{out}");
+    assert_eq!(out.matches("b010 8d70").count(), 2, "{out}");
+    assert_eq!(out.matches("0a0b 0c0d 0e0f").count(), 2, "{out}");
+    assert!(
+        out.contains("hydraulic Yucatan Atlantic\n             vacancy\n"),
+        "{out}"
     );
 }

@@ -2,6 +2,8 @@
 //! threshold meters of every role (the old and the new root's during a rotation) and each
 //! keyholder's status.
 
+use std::ops::Range;
+
 use crate::text::{show, show_message};
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -70,17 +72,26 @@ pub struct RowsPage {
     pub total: usize,
 }
 
-/// The token screen's lines at `area` with its rows paged from `scroll`, whether the digests
-/// to sign are on screen whole (when not, they are replaced by a "too small" notice and
-/// signing is refused), and where the rows stand when they page (`None`: all on screen).
-pub(super) fn layout(
-    area: Rect,
-    screen: &Screen,
-    scroll: usize,
-) -> (Vec<Line<'static>>, bool, Option<RowsPage>) {
+/// A token screen as drawn in its body area.
+pub(super) struct Layout {
+    /// Its lines, one row each.
+    pub lines: Vec<Line<'static>>,
+    /// Whether the digests to sign are on screen whole (when not, they are replaced by a "too
+    /// small" notice and signing is refused).
+    pub fits: bool,
+    /// Where the rows stand when they page (`None`: all on screen).
+    pub page: Option<RowsPage>,
+    /// The rows of the body the digest block takes (its heading, words and hex), when shown:
+    /// what a prompt leaves on screen.
+    pub digests: Option<Range<usize>>,
+}
+
+/// The token screen at `area` with its rows paged from `scroll`.
+pub(super) fn layout(area: Rect, screen: &Screen, scroll: usize) -> Layout {
     let mut lines = Vec::new();
     let mut fits = true;
     let mut page = None;
+    let mut digest_rows = None;
     match screen {
         Screen::Token {
             keyholder,
@@ -148,6 +159,7 @@ pub(super) fn layout(
                     && lines.len() + 1 + sums.len() <= usize::from(area.height);
                 lines.push(Line::raw(""));
                 if fits {
+                    digest_rows = Some(lines.len()..lines.len() + sums.len());
                     lines.extend(sums);
                 } else {
                     lines.push(Line::from(Span::styled(
@@ -156,18 +168,23 @@ pub(super) fn layout(
                     )));
                 }
             }
-            (lines, page) = fit(lines, meters, signers, area, scroll);
+            (lines, page) = fit(lines, &mut digest_rows, meters, signers, area, scroll);
         }
         Screen::SigningDone { meters, signers } => {
             lines.push(Line::from(Span::styled(
                 "Every threshold is met: signing can be closed.",
                 good_bad(true),
             )));
-            (lines, page) = fit(lines, meters, signers, area, scroll);
+            (lines, page) = fit(lines, &mut None, meters, signers, area, scroll);
         }
         _ => {}
     }
-    (lines, fits, page)
+    Layout {
+        lines,
+        fits,
+        page,
+        digests: digest_rows,
+    }
 }
 
 /// The signer rows grouped by status, one row per status ("✓ signed: alice, bob"): the
@@ -198,9 +215,12 @@ fn grouped_signer_lines(signers: &[SignerRow]) -> Vec<Line<'static>> {
 /// when that fits `height`, else without, else with the signers grouped by status; else the
 /// head stays and the rows below it (one per meter and per keyholder) page from `scroll`,
 /// with their position shown as the review shows it ("rows 7-12 of 22") and the keys that
-/// page. Nothing is dropped: paging reaches every row.
+/// page. Nothing is dropped: paging reaches every row. When the head (with the digests, at
+/// `digests`) fills the area, the blank row above the digests gives way to the line that says
+/// rows are below (before: that line took the digests' last hex row).
 fn fit(
-    head: Vec<Line<'static>>,
+    mut head: Vec<Line<'static>>,
+    digests: &mut Option<Range<usize>>,
     meters: &[crate::tui::state::Meter],
     signers: &[SignerRow],
     area: Rect,
@@ -237,6 +257,14 @@ fn fit(
     rows.extend(signer_lines(signers, area.width));
     let total = rows.len();
     // The head fits (the digests were checked); one row is the position line.
+    if head.len() >= height
+        && let Some(d) = digests.as_mut()
+        && d.start > 0
+        && head.get(d.start - 1).is_some_and(|l| l.width() == 0)
+    {
+        head.remove(d.start - 1);
+        *d = d.start - 1..d.end - 1;
+    }
     let room = height.saturating_sub(head.len() + 1);
     let mut lines = head;
     if room == 0 {
@@ -262,7 +290,7 @@ fn fit(
 }
 
 pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, screen: &Screen, scroll: usize) {
-    let (lines, _, _) = layout(area, screen, scroll);
+    let lines = layout(area, screen, scroll).lines;
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
 
