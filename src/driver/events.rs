@@ -15,8 +15,9 @@ use super::inputs::{current_metadata, key_requests, practice_layout, publish_tar
 use super::session::Session;
 use super::token_device::{OpenToken, TokenSigner};
 use super::tokens::{
-    ceremony_signer, holds_recorded_key, key_label, keyholder_token, login_to, management_key_for,
-    pin_for, recorded_owner, sealing_token, token_holding, token_signer_for,
+    ceremony_signer, holds_recorded_key, key_label, keyholder_token, keyholder_token_among,
+    login_to, management_key_for, pin_for, recorded_owner, sealing_token, token_holding,
+    token_signer_for,
 };
 
 impl Session {
@@ -173,6 +174,16 @@ impl Session {
     /// error when none or several present tokens answer to that name.
     pub fn keyholder_token(&self, keyholder: &str) -> Result<TokenDesc, DriverError> {
         keyholder_token(self.tokens.as_ref(), keyholder, &self.plan)
+    }
+
+    /// [`Session::keyholder_token`] among the tokens `present` (listed earlier, e.g. by the
+    /// terminal UI's token poller): no token is asked.
+    pub fn keyholder_token_among(
+        &self,
+        keyholder: &str,
+        present: &[TokenDesc],
+    ) -> Result<TokenDesc, DriverError> {
+        keyholder_token_among(present, &self.tokens.name(), keyholder, &self.plan)
     }
 
     /// The token a keyholder is expected to use (label or serial), as the plan names it.
@@ -771,15 +782,21 @@ impl Session {
     /// ([`Session::expected_token`]: the plan's or the room's choice, default the token
     /// labelled with their name) by serial, or by a label no other present token shares.
     pub fn token_owner(&self, token: &TokenDesc) -> Option<String> {
+        let present = self.tokens.tokens().unwrap_or_default();
+        self.token_owner_among(token, &present)
+    }
+
+    /// [`Session::token_owner`] with the tokens `present` (listed earlier, e.g. by the terminal
+    /// UI's token poller): no token is asked.
+    pub fn token_owner_among(&self, token: &TokenDesc, present: &[TokenDesc]) -> Option<String> {
         if let Some(who) = recorded_owner(&self.engine, token) {
             return Some(who.to_string());
         }
-        let shared_label = self.tokens.tokens().is_ok_and(|ts| {
-            ts.iter()
-                .filter(|t| t.initialized && t.label == token.label)
-                .count()
-                > 1
-        });
+        let shared_label = present
+            .iter()
+            .filter(|t| t.initialized && t.label == token.label)
+            .count()
+            > 1;
         self.engine
             .keyholders()
             .iter()

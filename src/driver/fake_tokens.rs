@@ -115,6 +115,15 @@ impl FakeToken {
     }
 }
 
+/// Note `function` called if the watched thread calls it ([`FakeTokens::watch_thread`]).
+fn note(st: &mut State, function: &str) {
+    if let Some((thread, calls)) = &mut st.watched
+        && *thread == std::thread::current().id()
+    {
+        calls.push(function.to_string());
+    }
+}
+
 #[derive(Default)]
 struct State {
     tokens: Vec<FakeToken>,
@@ -125,6 +134,9 @@ struct State {
     held_listing: Option<Receiver<()>>,
     /// Calls waiting at a gate now.
     waiting: u32,
+    /// A thread no token call should come from (the terminal UI's), and the calls that came
+    /// from it ([`FakeTokens::watch_thread`]).
+    watched: Option<(std::thread::ThreadId, Vec<String>)>,
 }
 
 /// TEST DOUBLE: a set of in-memory tokens (see the module documentation).
@@ -276,6 +288,22 @@ impl FakeTokens {
         SlowGate(open)
     }
 
+    /// From now on note every call (`C_GetSlotList`, `C_OpenSession`, a session's functions)
+    /// made from the calling thread: the terminal UI's thread, which must make none
+    /// ([`FakeTokens::calls_from_watched`]).
+    pub fn watch_thread(&self) {
+        self.lock().watched = Some((std::thread::current().id(), Vec::new()));
+    }
+
+    /// The calls made from the thread [`FakeTokens::watch_thread`] watches, in order.
+    pub fn calls_from_watched(&self) -> Vec<String> {
+        self.lock()
+            .watched
+            .as_ref()
+            .map(|(_, calls)| calls.clone())
+            .unwrap_or_default()
+    }
+
     /// How many calls wait at a gate now ([`FakeTokens::hold_next_listing`],
     /// [`FakeTokens::hold_next_generation`], [`FakeTokens::hold_next_login`]).
     pub fn calls_waiting(&self) -> u32 {
@@ -338,6 +366,7 @@ impl TokenModule for FakeTokens {
     fn tokens(&self) -> Result<Vec<TokenDesc>, TokenError> {
         let (present, held) = {
             let mut st = self.lock();
+            note(&mut st, "C_GetSlotList");
             let present = st
                 .tokens
                 .iter()
@@ -356,33 +385,12 @@ impl TokenModule for FakeTokens {
     /// As [`crate::signer::pkcs11::Module::find_token`]: several tokens of that name
     /// (YubiHSMs, all labelled "YubiHSM") are ambiguous.
     fn find_token(&self, wanted: &str) -> Result<TokenDesc, TokenError> {
-        let present = self.tokens()?;
-        let exact: Vec<&TokenDesc> = present
-            .iter()
-            .filter(|t| t.label == wanted || t.serial == wanted)
-            .collect();
-        let matches = if exact.is_empty() {
-            present.iter().filter(|t| t.is_named(wanted)).collect()
-        } else {
-            exact
-        };
-        match matches.as_slice() {
-            [one] => Ok((*one).clone()),
-            [] => Err(TokenError::TokenNotFound {
-                wanted: wanted.to_string(),
-                module: MODULE.into(),
-                present: present.iter().map(ToString::to_string).collect(),
-                keyholder: None,
-            }),
-            many => Err(TokenError::AmbiguousToken {
-                wanted: wanted.to_string(),
-                matches: many.iter().map(|t| t.to_string()).collect(),
-            }),
-        }
+        crate::signer::pkcs11::pick_token(&self.tokens()?, wanted, MODULE, &[])
     }
 
     fn open(&self, token: &TokenDesc, _rw: bool) -> Result<Box<dyn OpenToken>, TokenError> {
-        let st = self.lock();
+        let mut st = self.lock();
+        note(&mut st, "C_OpenSession");
         let found = st
             .tokens
             .iter()
@@ -425,6 +433,7 @@ impl FakeSession {
         f: impl FnOnce(&mut FakeToken) -> Result<T, TokenError>,
     ) -> Result<T, TokenError> {
         let mut st = self.fakes.lock();
+        note(&mut st, function);
         match st
             .tokens
             .iter_mut()

@@ -31,7 +31,30 @@ pub(super) fn keyholder_token(
     plan: &Plan,
 ) -> Result<TokenDesc, DriverError> {
     let wanted = plan.tokens.get(keyholder).map_or(keyholder, String::as_str);
-    let token = module.find_token(wanted).map_err(|e| {
+    keyholder_token_found(module.find_token(wanted), wanted, keyholder, plan)
+}
+
+/// [`keyholder_token`] among the tokens `present` (a listing of `module`, made earlier): no
+/// token is asked.
+pub(super) fn keyholder_token_among(
+    present: &[TokenDesc],
+    module: &str,
+    keyholder: &str,
+    plan: &Plan,
+) -> Result<TokenDesc, DriverError> {
+    let wanted = plan.tokens.get(keyholder).map_or(keyholder, String::as_str);
+    let found = crate::signer::pkcs11::pick_token(present, wanted, module, &[]);
+    keyholder_token_found(found, wanted, keyholder, plan)
+}
+
+/// The keyholder's token as found under the name `wanted`: refused if it is not a real one.
+fn keyholder_token_found(
+    found: Result<TokenDesc, crate::signer::pkcs11::TokenError>,
+    wanted: &str,
+    keyholder: &str,
+    plan: &Plan,
+) -> Result<TokenDesc, DriverError> {
+    let token = found.map_err(|e| {
         DriverError::Io(format!(
             "insert the token {wanted} of keyholder {keyholder}: {e}"
         ))

@@ -1275,6 +1275,48 @@ fn raw_token_info(module: &Path, slot: Slot) -> Result<cryptoki_sys::CK_TOKEN_IN
     Ok(info)
 }
 
+/// The one initialised token of `all` (a listing of `module`) whose label or serial number is
+/// `wanted` (or whose label is `wanted` followed by an OpenSC PIN label, see
+/// [`TokenDesc::is_named`]); `unreadable`: the slots the listing could not describe, named in
+/// the error when none is found. No token is asked: [`Module::find_token`] lists them first,
+/// the terminal UI picks from its token poller's last listing.
+pub fn pick_token(
+    all: &[TokenDesc],
+    wanted: &str,
+    module: &str,
+    unreadable: &[String],
+) -> Result<TokenDesc, TokenError> {
+    let exact: Vec<&TokenDesc> = all
+        .iter()
+        .filter(|t| t.initialized && (t.label == wanted || t.serial == wanted))
+        .collect();
+    let matches = if exact.is_empty() {
+        all.iter()
+            .filter(|t| t.initialized && t.is_named(wanted))
+            .collect()
+    } else {
+        exact
+    };
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(TokenError::TokenNotFound {
+            wanted: wanted.to_string(),
+            module: module.to_string(),
+            present: all
+                .iter()
+                .filter(|t| t.initialized)
+                .map(|t| t.to_string())
+                .chain(unreadable.iter().cloned())
+                .collect(),
+            keyholder: None,
+        }),
+        many => Err(TokenError::AmbiguousToken {
+            wanted: wanted.to_string(),
+            matches: many.iter().map(|t| t.to_string()).collect(),
+        }),
+    }
+}
+
 /// What [`Module::scan`] found.
 #[derive(Clone, Debug, Default)]
 pub struct Scan {
@@ -1442,36 +1484,17 @@ impl Module {
     /// is `wanted` followed by an OpenSC PIN label, see [`TokenDesc::is_named`]).
     pub fn find_token(&self, wanted: &str) -> Result<TokenDesc, TokenError> {
         let scan = self.scan()?;
-        let all = &scan.tokens;
-        let exact: Vec<&TokenDesc> = all
+        let unreadable: Vec<String> = scan
+            .unreadable
             .iter()
-            .filter(|t| t.initialized && (t.label == wanted || t.serial == wanted))
+            .map(UnreadableSlot::to_string)
             .collect();
-        let matches = if exact.is_empty() {
-            all.iter()
-                .filter(|t| t.initialized && t.is_named(wanted))
-                .collect()
-        } else {
-            exact
-        };
-        match matches.as_slice() {
-            [one] => Ok((*one).clone()),
-            [] => Err(TokenError::TokenNotFound {
-                wanted: wanted.to_string(),
-                module: self.path.display().to_string(),
-                present: all
-                    .iter()
-                    .filter(|t| t.initialized)
-                    .map(|t| t.to_string())
-                    .chain(scan.unreadable.iter().map(UnreadableSlot::to_string))
-                    .collect(),
-                keyholder: None,
-            }),
-            many => Err(TokenError::AmbiguousToken {
-                wanted: wanted.to_string(),
-                matches: many.iter().map(|t| t.to_string()).collect(),
-            }),
-        }
+        pick_token(
+            &scan.tokens,
+            wanted,
+            &self.path.display().to_string(),
+            &unreadable,
+        )
     }
 
     fn slot_of(&self, token: &TokenDesc) -> Result<Slot, TokenError> {

@@ -193,6 +193,9 @@ enum AfterPoll {
     /// [`App::airgap_enter`]: the air-gap confirmation, once the machine's reading is on
     /// screen (answered by the machine reader, not the tokens).
     Airgap,
+    /// A key of the screen that needs the tokens as they are now (`a`: whose token the
+    /// chosen one is), pressed again once they answered.
+    Key(KeyEvent),
 }
 
 /// What a typed PIN is for.
@@ -496,6 +499,15 @@ fn generate_and_record(
         advisory,
         warnings,
     })
+}
+
+/// How a key generation job with a PIN ended (on the worker thread).
+enum Generation {
+    /// Generated and recorded, or stopped.
+    Done(Result<KeyRecorded, Stopped>),
+    /// Nothing done: the keyholder's token is a YubiKey (PIV), whose management key is asked
+    /// too; the PIN typed comes back for the generation submitted with both.
+    NeedsManagementKey(HeldPin),
 }
 
 /// How recording the air-gap check ended (on the worker thread).
@@ -1231,6 +1243,7 @@ impl App {
                 AfterPoll::Pin(label, purpose) => self.pin(label, purpose),
                 AfterPoll::RollCall => self.roll_call_enter(),
                 AfterPoll::Airgap => self.airgap_enter(),
+                AfterPoll::Key(k) => self.screen_key(k),
             }
         }
     }
@@ -1677,8 +1690,12 @@ impl App {
     /// The present token a PIN is typed for.
     fn pin_token(&self, purpose: &PinFor) -> Option<TokenDesc> {
         match purpose {
-            // The driver's lookup, the one key generation uses.
-            PinFor::Generate { keyholder, .. } => self.session()?.keyholder_token(keyholder).ok(),
+            // The driver's lookup, the one key generation uses, among the tokens the poller
+            // listed (the prompt opens once they answered for the ceremony as it is now).
+            PinFor::Generate { keyholder, .. } => self
+                .session()?
+                .keyholder_token_among(keyholder, self.tokens.as_ref().ok()?)
+                .ok(),
             // Not a PIN: no PIN length or PIN-try warning applies.
             PinFor::ManagementKey { .. } => None,
             PinFor::Sign { who } => self.signing_token(who).1,
@@ -2246,11 +2263,18 @@ impl App {
                 "{t} selected: press a to make it {keyholder}'s token for this ceremony"
             )));
         } else if k.code == KeyCode::Char('a') {
-            // The driver's answer (recorded key, plan, the room's choice).
+            if self.tokens_unknown() {
+                // Whose token it is is told from the tokens as they are now.
+                self.after_poll(AfterPoll::Key(k));
+                return None;
+            }
+            // The driver's answer (recorded key, plan, the room's choice), from the tokens
+            // the poller listed.
+            let listed = self.tokens.as_deref().unwrap_or_default();
             let owner = self
                 .candidate
                 .and_then(|c| present.get(c))
-                .and_then(|t| s.token_owner(t))
+                .and_then(|t| s.token_owner_among(t, listed))
                 .filter(|o| *o != keyholder);
             if let (Some(t), Some(owner)) = (self.candidate.and_then(|c| present.get(c)), owner) {
                 self.message = Some(Message {
@@ -3066,21 +3090,7 @@ impl App {
                     return;
                 };
                 let expected = label_of(&self.tokens, &s.expected_token(&keyholder));
-                // A YubiKey (PIV): its management key is asked next, like a PIN.
-                if s.generation_needs_management_key(&keyholder) {
-                    let slot = s.plan.piv_slot_for(&keyholder);
-                    self.pin(
-                        format!(
-                            "{keyholder}: PIV management key of token {expected} to generate the {key_type} key in PIV slot {slot} (never stored or shown)"
-                        ),
-                        PinFor::ManagementKey {
-                            keyholder,
-                            key_type,
-                            pin: HeldPin(pin),
-                        },
-                    );
-                    return;
-                }
+                let slot = s.plan.piv_slot_for(&keyholder);
                 let retry_label = format!("{keyholder}: PIN of token {expected} (try again)");
                 let (kh, kt) = (keyholder.clone(), key_type.clone());
                 let abandon = self.abandon.clone();
@@ -3088,20 +3098,38 @@ impl App {
                     format!("generating the {key_type} key of {keyholder}"),
                     format!("token {expected}"),
                     move |phase| match phase {
-                        Phase::Ceremony(s) => {
-                            generate_and_record(s, &kh, &kt, &pin, None, &abandon)
+                        // A YubiKey (PIV): the job finds its management key is needed too
+                        // (asking the token, off the UI thread) and hands the PIN back.
+                        Phase::Ceremony(s) if s.generation_needs_management_key(&kh) => {
+                            Generation::NeedsManagementKey(HeldPin(pin))
                         }
-                        _ => Err(Stopped::Failed(moved_on())),
+                        Phase::Ceremony(s) => Generation::Done(generate_and_record(
+                            s, &kh, &kt, &pin, None, &abandon,
+                        )),
+                        _ => Generation::Done(Err(Stopped::Failed(moved_on()))),
                     },
-                    move |app, result| {
-                        if let Some(DriverError::WrongPin(_)) =
-                            app.generated(&keyholder, result, None)
-                        {
-                            let again = PinFor::Generate {
+                    move |app, generation| match generation {
+                        // Asked next, like a PIN; the generation is submitted again with it.
+                        Generation::NeedsManagementKey(held) => app.pin(
+                            format!(
+                                "{keyholder}: PIV management key of token {expected} to generate the {key_type} key in PIV slot {slot} (never stored or shown)"
+                            ),
+                            PinFor::ManagementKey {
                                 keyholder,
                                 key_type,
-                            };
-                            app.pin(retry_label, again);
+                                pin: held,
+                            },
+                        ),
+                        Generation::Done(result) => {
+                            if let Some(DriverError::WrongPin(_)) =
+                                app.generated(&keyholder, result, None)
+                            {
+                                let again = PinFor::Generate {
+                                    keyholder,
+                                    key_type,
+                                };
+                                app.pin(retry_label, again);
+                            }
                         }
                     },
                 );

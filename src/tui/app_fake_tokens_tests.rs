@@ -2079,3 +2079,177 @@ fn the_airgap_check_records_the_reading_the_room_saw_and_no_draw_reads_sysfs() {
     assert_eq!(Event::from_value(&last.details).unwrap(), seen);
     assert_ne!(step(&app), at, "{}", screen(&app));
 }
+
+/// Wait for the token job running (only it, not the tokens' poller) and apply its result, as
+/// the terminal loop does when the job ends.
+fn finish_job(app: &mut App) {
+    match app.job_result(std::time::Duration::from_secs(20)) {
+        Some(done) => app.update(done),
+        None => panic!("no job ended:\n{}", screen(app)),
+    }
+}
+
+/// Issue 19: `App::update` and the view never call a token, whatever the room does: each
+/// keyholder's YubiHSM (all labelled alike) is chosen and assigned in the room (t, a: whose
+/// token it is), each PIN prompt names its token, every key is generated, the ceremony is
+/// signed and sealed. The test double notes every token call made from this thread (the UI
+/// thread): none.
+#[test]
+fn the_ui_thread_makes_no_token_call_from_assigning_the_tokens_to_the_seal() {
+    let fakes = FakeTokens::new();
+    let (tmp, mut app) = open_yubihsms(&fakes, "ed25519", false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    fakes.watch_thread();
+    for who in KEYHOLDERS {
+        let serial = yubihsm_serial_of(who);
+        choose_in_room(&mut app, &serial);
+        press(&mut app, KeyCode::Char('a'));
+        press(&mut app, KeyCode::Char('y'));
+        start_token_step(&mut app);
+        // The prompt names the token among those labelled alike: the driver's lookup, made
+        // on what the poller listed.
+        assert!(
+            screen(&app).contains(&format!("the token with serial {serial}")),
+            "{}",
+            screen(&app)
+        );
+        assert!(
+            draw(&app).contains(&format!("serial {serial}")),
+            "{}",
+            draw(&app)
+        );
+        enter_pin(&mut app, &pin_of(who));
+        assert!(
+            screen(&app).contains(&format!("Key of {who} generated in the token")),
+            "{}",
+            screen(&app)
+        );
+    }
+    let messages = drive_by_keys_to_the_summary(&mut app).join("\n");
+    for who in KEYHOLDERS {
+        assert!(
+            messages.contains(&format!("{who} signed root and targets")),
+            "{messages}"
+        );
+    }
+    draw(&app);
+    assert_eq!(
+        fakes.calls_from_watched(),
+        Vec::<String>::new(),
+        "token calls made on the UI thread"
+    );
+    no_pin_went_astray(&fakes);
+    keys_and_seal_check(&fakes, &app, &tmp);
+}
+
+/// A YubiKey (PIV) asks for its management key after the PIN; whether it does is decided by
+/// the generation job (it asks the token), never by `update` on the UI thread: the job hands
+/// the PIN back, the management key is asked, and the generation goes to the token with both.
+#[test]
+fn a_yubikeys_management_key_is_asked_after_the_job_found_it_needed() {
+    let fakes = FakeTokens::new();
+    for (i, who) in KEYHOLDERS.iter().enumerate() {
+        fakes.add(who, &format!("100{i}"), &pin_of(who));
+    }
+    fakes.set_device("alice", "Yubico (www.yubico.com)", "YubiKey YK5", (5, 7, 4));
+    let (_tmp, session) = open_bootstrap(&fakes, false, "ed25519", Default::default());
+    let mut app = App::new(Phase::Ceremony(Box::new(session)));
+    app.term = (120, 50);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    fakes.watch_thread();
+    start_token_step(&mut app);
+    enter_pin(&mut app, &pin_of("alice"));
+    let shown = screen(&app);
+    assert!(
+        matches!(&app.view_state().prompt, Prompt::Pin { label, .. }
+            if label.contains("alice: PIV management key of token alice to generate the ed25519 key in PIV slot 9c")),
+        "{shown}"
+    );
+    assert_eq!(
+        fakes.pin_attempts("alice").right,
+        0,
+        "nothing logged in yet: {shown}"
+    );
+    // The management key typed: the generation goes to the token (the test double has no
+    // PIV slots, and says so), with the PIN typed first.
+    enter_pin(&mut app, "010203040506070801020304050607080102030405060708");
+    let shown = screen(&app);
+    assert!(
+        shown.contains("the test double has no PIV slots"),
+        "{shown}"
+    );
+    assert_eq!(fakes.key_count("alice"), 0);
+    assert_eq!(
+        fakes.calls_from_watched(),
+        Vec::<String>::new(),
+        "token calls made on the UI thread"
+    );
+}
+
+/// A token that hangs (the module stuck listing the tokens) right after a key was made: the
+/// room's `a` (whose token is the one chosen) waits for the tokens' answer, saying so; the
+/// screen is drawn, `y` starts nothing, Esc stops waiting, and Ctrl-C ends the UI.
+#[test]
+fn a_hung_token_leaves_the_screen_drawn_and_esc_and_ctrl_c_working_at_the_assignment() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open_yubihsms(&fakes, "ed25519", false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    fakes.watch_thread();
+    let alices = yubihsm_serial_of("alice");
+    choose_in_room(&mut app, &alices);
+    press(&mut app, KeyCode::Char('a'));
+    press(&mut app, KeyCode::Char('y'));
+    start_token_step(&mut app);
+    // The key is made while the module gets stuck: the tokens are asked when the job ends,
+    // and that listing hangs.
+    let made = fakes.hold_next_generation(&alices);
+    enter_pin_now(&mut app, &pin_of("alice"));
+    wait_until("the generation to reach the token", || {
+        fakes.calls_waiting() == 1
+    });
+    let stuck = fakes.hold_next_listing();
+    made.open();
+    finish_job(&mut app);
+    wait_until("the poller to ask the stuck module", || {
+        fakes.calls_waiting() == 1
+    });
+    assert!(
+        matches!(need(&app), Need::GenerateKey { keyholder, .. } if keyholder == "bob"),
+        "{}",
+        screen(&app)
+    );
+    // Bob's token chosen from the tokens listed before, then a: it waits for the tokens.
+    press_now(&mut app, KeyCode::Char('t'));
+    press_now(&mut app, KeyCode::Char('a'));
+    let shown = screen(&app);
+    assert!(
+        shown.contains("Asking the tokens before going on"),
+        "{shown}"
+    );
+    assert!(draw(&app).contains("Asking the tokens"), "{}", draw(&app));
+    press_now(&mut app, KeyCode::Char('y'));
+    assert_eq!(app.view_state().prompt, Prompt::None, "{}", screen(&app));
+    press_now(&mut app, KeyCode::Esc);
+    assert!(
+        screen(&app).contains("Stopped waiting for the tokens."),
+        "{}",
+        screen(&app)
+    );
+    press_now(&mut app, KeyCode::Char('a'));
+    assert!(
+        screen(&app).contains("Asking the tokens"),
+        "{}",
+        screen(&app)
+    );
+    ctrl_c(&mut app);
+    press_now(&mut app, KeyCode::Char('y'));
+    assert!(app.quit, "{}", screen(&app));
+    assert_eq!(fakes.calls_waiting(), 1, "the listing still hangs");
+    assert_eq!(
+        fakes.calls_from_watched(),
+        Vec::<String>::new(),
+        "token calls made on the UI thread"
+    );
+    drop(app);
+    stuck.open();
+}
