@@ -101,22 +101,23 @@ pub fn run(a: &RehearseArgs) -> Result<Outcome, CliError> {
         ]);
         args.push(ws.dir.clone().into_os_string());
         let exit = rehearse::run_softhsm_child(args, &conf, REHEARSE_CHILD, true).map_err(map)?;
-        // A ceremony --new started is continued without it (--new is refused over it).
+        // A ceremony --new started is continued without it (--new is refused over it); a
+        // --new that was refused started nothing, and the refusal above says why.
         let stopped = || {
-            format!(
-                "the rehearsal in {} {exit}; run {} to continue",
-                ws.dir.display(),
-                if a.new {
-                    format!(
-                        "conclave rehearse{} --script {} --workspace {} (without --new)",
-                        if headless { " --headless" } else { "" },
-                        a.script,
-                        ws.dir.display()
-                    )
-                } else {
-                    "the same command".to_string()
-                }
-            )
+            if a.new {
+                format!(
+                    "the rehearsal in {} {exit}; if it started a ceremony, continue it with conclave rehearse{} --script {} --workspace {} (without --new)",
+                    ws.dir.display(),
+                    if headless { " --headless" } else { "" },
+                    a.script,
+                    ws.dir.display()
+                )
+            } else {
+                format!(
+                    "the rehearsal in {} {exit}; run the same command to continue",
+                    ws.dir.display()
+                )
+            }
         };
         return match exit {
             ChildExit::Finished => Ok(Outcome {
