@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 
 use super::{CliError, Outcome};
 use crate::config::ModuleChoice;
-use crate::driver::module::{ChosenModule, ModuleError, ModuleUse, Named, choose_module_here};
+use crate::driver::module::{
+    ChosenModule, ModuleError, ModuleUse, Named, choose_module_here, chosen_by_text,
+};
 use crate::driver::{
     self, Ask, KeygenRequest, Keyholder, RootKey, SignRequest, SignedFile, SigningError,
     TokenModule, TrustedKeys,
@@ -77,17 +79,11 @@ impl ModuleArg {
         self.open_typed(config).map_err(module_error)
     }
 
-    /// Which module [`ModuleArg::open`] loads, and what chose it ([`choose_module_here`]).
-    /// When it was picked among several candidates, the choice and why is said on standard
-    /// error.
+    /// Which module [`ModuleArg::open`] loads, and what chose it ([`choose_module_here`]);
+    /// the caller reports it (`token list`: its first line).
     pub fn choose(&self, config: Option<&Path>) -> Result<ChosenModule, CliError> {
-        let chosen =
-            choose_module_here(Named::flag(self.module.as_deref()), config, ModuleUse::Tool)
-                .map_err(module_error)?;
-        if chosen.why.is_some() {
-            eprintln!("conclave: PKCS#11 module {}", chosen.describe());
-        }
-        Ok(chosen)
+        choose_module_here(Named::flag(self.module.as_deref()), config, ModuleUse::Tool)
+            .map_err(module_error)
     }
 }
 
@@ -327,7 +323,13 @@ fn list(a: &ListArgs, config: Option<&Path>) -> Result<Outcome, CliError> {
         .transpose()?;
     let chosen = a.module.choose(config)?;
     let module = chosen.open().map_err(module_error)?;
-    list_on(a, trusted, &chosen.chosen_by, &module)
+    list_on(
+        a,
+        trusted,
+        &chosen.chosen_by,
+        chosen.why.as_deref(),
+        &module,
+    )
 }
 
 /// `token list` on a loaded module ([`driver::list_tokens`]), rendered.
@@ -335,6 +337,7 @@ fn list_on(
     a: &ListArgs,
     trusted: Option<TrustedKeys>,
     chosen_by: &ModuleChoice,
+    why: Option<&str>,
     module: &dyn TokenModule,
 ) -> Result<Outcome, CliError> {
     let listing = driver::list_tokens(module, trusted.as_ref())?;
@@ -342,8 +345,9 @@ fn list_on(
     let mut json_tokens = Vec::new();
     let mut out = String::new();
     out.push_str(&format!(
-        "module {} (chosen by {chosen_by})\n",
-        module.name()
+        "module {} {}\n",
+        module.name(),
+        chosen_by_text(&chosen_by.to_string(), why)
     ));
     if let (Some(p), Some(tr)) = (&a.trusted_root, &trusted) {
         out.push_str(&format!(
@@ -537,6 +541,7 @@ fn list_on(
         let mut v = serde_json::json!({
             "module": module.name(),
             "module_chosen_by": chosen_by.to_string(),
+            "module_chosen_why": why,
             "tokens": json_tokens,
         });
         if let (Some(why), Some(m)) = (no_device, v.as_object_mut()) {
@@ -971,7 +976,7 @@ mod tests {
             json: false,
         };
         let by = ModuleChoice::Flag("/usr/lib/x.so".into());
-        let out = list_on(&args, None, &by, &fakes).unwrap().stdout;
+        let out = list_on(&args, None, &by, None, &fakes).unwrap().stdout;
         assert!(
             out.starts_with("module fake-tokens (test double) (chosen by --module)\n"),
             "{out}"
@@ -995,13 +1000,27 @@ mod tests {
             json: true,
         };
         let v: serde_json::Value =
-            serde_json::from_str(&list_on(&json, None, &by, &fakes).unwrap().stdout).unwrap();
+            serde_json::from_str(&list_on(&json, None, &by, None, &fakes).unwrap().stdout).unwrap();
         assert_eq!(v["module_chosen_by"], "--module");
+        assert_eq!(v["module_chosen_why"], serde_json::Value::Null);
+        // Picked among several candidates: why is on the same one line, and a JSON field.
+        let why = "the only one with a token present: alice (serial 1001)";
+        let out = list_on(&args, None, &by, Some(why), &fakes).unwrap().stdout;
+        assert!(
+            out.starts_with(&format!(
+                "module fake-tokens (test double) (chosen by --module: {why})\n"
+            )),
+            "{out}"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&list_on(&json, None, &by, Some(why), &fakes).unwrap().stdout)
+                .unwrap();
+        assert_eq!(v["module_chosen_why"], why);
         assert_eq!(v["tokens"][0]["keys"][0]["keyid"], key.key_id().0.as_str());
         // No token present.
         fakes.remove("alice");
         fakes.remove("bob");
-        let out = list_on(&args, None, &by, &fakes).unwrap().stdout;
+        let out = list_on(&args, None, &by, None, &fakes).unwrap().stdout;
         assert!(out.ends_with("no tokens present\n"), "{out}");
     }
 }

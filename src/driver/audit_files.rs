@@ -282,8 +282,12 @@ pub fn verify_repository_folder(
     folder.verify(trusted_root, now)
 }
 
-/// Every regular file below `dir` (relative names with `/`), with SHA-256 and length. Symbolic
-/// links to directories are not followed; at most 16 levels deep.
+/// Every regular file below `dir` (relative names with `/`), with SHA-256 and length, read as
+/// [`RepositoryFolder`] reads its files: no symbolic link is followed (neither to a file nor to
+/// a folder), a named pipe is never waited on, and only regular files and folders are taken
+/// ([`crate::folder::open_regular_nofollow`]). Any other entry (a link, a named pipe, a
+/// device, a socket) is an error naming it, never skipped: the auditor hears of it. At most 16
+/// levels deep.
 pub fn read_artifact_dir(dir: &Path) -> Result<Vec<FileDigest>, String> {
     let mut out = Vec::new();
     walk(dir, "", 0, &mut out)?;
@@ -312,13 +316,8 @@ fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<FileDigest>) -> Re
             walk(&path, &rel, depth + 1, out)?;
             continue;
         }
-        let meta =
-            std::fs::metadata(&path).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
-        if !meta.is_file() {
-            continue;
-        }
-        let mut file = std::fs::File::open(&path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let mut file = crate::folder::open_regular_nofollow(&path)
+            .map_err(|e| format!("{} {e}", path.display()))?;
         let mut hasher = Sha256::new();
         let length = std::io::copy(&mut file, &mut hasher)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -472,7 +471,11 @@ pub(super) mod tests {
         let Err(AuditFilesError::Io(m)) = AuditFiles::read(&paths) else {
             panic!("transcript verify read a root linked from outside the folder");
         };
-        assert!(m.contains("outside the folder"), "{m}");
+        // The artifacts' walk meets the link first: named, not followed.
+        assert!(
+            m.contains("2.root.json is a symbolic link (links are not followed here)"),
+            "{m}"
+        );
         // A named pipe where RSTUF's payload belongs is refused, not skipped.
         std::fs::remove_file(dir.path().join("2.root.json")).unwrap();
         let made = std::process::Command::new("mkfifo")
@@ -507,5 +510,62 @@ pub(super) mod tests {
             ]
         );
         assert!(read_artifact_dir(&dir.path().join("none")).is_err());
+    }
+
+    /// The artifacts folder is read as the repository folder is: a symbolic link (to a file
+    /// anywhere on the machine, or to a folder) is refused naming it, never followed, and a
+    /// named pipe is refused naming it, never skipped nor waited on.
+    #[test]
+    fn artifact_folder_links_and_special_files_are_refused_naming_them() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"elsewhere").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("1.root.json"), b"{}").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let link = dir.path().join("sub/linked");
+        std::os::unix::fs::symlink(outside.path().join("secret"), &link).unwrap();
+        let e = read_artifact_dir(dir.path()).unwrap_err();
+        assert!(
+            e.contains(&link.display().to_string()) && e.contains("is a symbolic link"),
+            "{e}"
+        );
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(outside.path(), &link).unwrap();
+        let e = read_artifact_dir(dir.path()).unwrap_err();
+        assert!(
+            e.contains(&link.display().to_string()) && e.contains("is a symbolic link"),
+            "{e}"
+        );
+        std::fs::remove_file(&link).unwrap();
+        let fifo = dir.path().join("sub/pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let e = read_artifact_dir(dir.path()).unwrap_err();
+        assert!(
+            e.contains(&fifo.display().to_string()) && e.contains("is a named pipe"),
+            "{e}"
+        );
+        // Through `transcript verify --artifacts`, the refusal names the option and the entry.
+        let paths = AuditPaths {
+            transcript: dir.path().join("1.root.json"),
+            artifacts: Some(dir.path().to_path_buf()),
+            trusted_root: None,
+            log: None,
+        };
+        let Err(AuditFilesError::Io(m)) = AuditFiles::read(&paths) else {
+            panic!("transcript verify skipped a named pipe in the artifacts");
+        };
+        assert!(
+            m.starts_with("--artifacts: ") && m.contains(&fifo.display().to_string()),
+            "{m}"
+        );
+        std::fs::remove_file(&fifo).unwrap();
+        assert_eq!(
+            read_artifact_dir(dir.path()).unwrap(),
+            vec![FileDigest::of("1.root.json", b"{}")]
+        );
     }
 }

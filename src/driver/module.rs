@@ -128,6 +128,16 @@ pub struct ChosenModule {
     pub why: Option<String>,
 }
 
+/// `(chosen by BY)`, or `(chosen by BY: WHY)` when the module was picked among several
+/// candidates: how every report names what chose a module ([`ChosenModule::describe`],
+/// `token list`).
+pub fn chosen_by_text(by: &str, why: Option<&str>) -> String {
+    match why {
+        Some(why) => format!("(chosen by {by}: {why})"),
+        None => format!("(chosen by {by})"),
+    }
+}
+
 impl ChosenModule {
     /// One line for people: `PATH (chosen by ...)`.
     pub fn describe(&self) -> String {
@@ -140,10 +150,11 @@ impl ChosenModule {
             }
             (c, _) => c.to_string(),
         };
-        match &self.why {
-            Some(why) => format!("{} (chosen by {by}: {why})", self.path.display()),
-            None => format!("{} (chosen by {by})", self.path.display()),
-        }
+        format!(
+            "{} {}",
+            self.path.display(),
+            chosen_by_text(&by, self.why.as_deref())
+        )
     }
 
     /// Load the module.
@@ -353,26 +364,71 @@ pub enum Probe {
 /// [`Probe::Failed`] with the reason, one that takes longer than `timeout` (a hung driver) is
 /// left behind and named as hung, never a crash nor a wait without end. The module is
 /// finalised afterwards; the chosen one is loaded again by [`ChosenModule::open`].
+///
+/// A thread stuck in a module's C code cannot be stopped safely, so a hung probe's thread stays
+/// parked, holding the module loaded, until the process ends (docs/hsm.md). It is never joined
+/// by a second one: while it has not finished, probing the same module file again (the same
+/// file however named) does not load it again and fails at once, naming the earlier probe.
 pub fn probe(path: &Path, timeout: Duration) -> Probe {
-    let (tx, rx) = mpsc::channel();
     let owned = path.to_path_buf();
+    probe_with(path, timeout, move || {
+        Module::open(Some(&owned)).and_then(|m| m.tokens())
+    })
+}
+
+/// The result channel of a probe that did not answer in time, by module file
+/// ([`std::fs::canonicalize`]d), and when it was started.
+type Parked = Vec<(PathBuf, std::time::Instant, mpsc::Receiver<Listed>)>;
+
+/// What a probe's thread sends back.
+type Listed = Result<Vec<TokenDesc>, TokenError>;
+
+/// The probes left behind in this process ([`probe`]).
+static PARKED: std::sync::Mutex<Parked> = std::sync::Mutex::new(Vec::new());
+
+/// [`probe`] with the loading and listing given as `list`, run in the probe's thread.
+fn probe_with(
+    path: &Path,
+    timeout: Duration,
+    list: impl FnOnce() -> Listed + Send + 'static,
+) -> Probe {
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    // A poisoned lock only means another probe panicked; the list itself stays whole.
+    let mut parked = PARKED.lock().unwrap_or_else(|e| e.into_inner());
+    // A parked probe that has finished since (answered or gone) frees its module file.
+    parked.retain(|(_, _, rx)| matches!(rx.try_recv(), Err(mpsc::TryRecvError::Empty)));
+    if let Some((_, since, _)) = parked.iter().find(|(k, _, _)| *k == key) {
+        return Probe::Failed(format!(
+            "an earlier probe of it, {} s ago, has still not finished loading it or listing \
+             its tokens; it is not loaded a second time",
+            since.elapsed().as_secs()
+        ));
+    }
+    drop(parked);
+    let (tx, rx) = mpsc::channel();
     let started = std::thread::Builder::new()
         .name("module-probe".into())
         .spawn(move || {
-            let listed = Module::open(Some(&owned)).and_then(|m| m.tokens());
             // Nobody listens any more when the wait ran out: nothing to tell.
-            let _ = tx.send(listed);
+            let _ = tx.send(list());
         });
     if let Err(e) = started {
         return Probe::Failed(format!("cannot start loading it: {e}"));
     }
+    let since = std::time::Instant::now();
     match rx.recv_timeout(timeout) {
         Ok(Ok(tokens)) => Probe::Tokens(tokens),
         Ok(Err(e)) => Probe::Failed(e.to_string()),
-        Err(mpsc::RecvTimeoutError::Timeout) => Probe::Failed(format!(
-            "loading it or listing its tokens did not finish within {} s",
-            timeout.as_secs()
-        )),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            PARKED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((key, since, rx));
+            Probe::Failed(format!(
+                "loading it or listing its tokens did not finish within {} s",
+                timeout.as_secs()
+            ))
+        }
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             Probe::Failed("it stopped while loading or listing its tokens".into())
         }
@@ -820,6 +876,59 @@ mod tests {
         let list = builtin_candidates(ModuleUse::Tool);
         let first = |name: &str| list.iter().position(|p| p.ends_with(name)).unwrap();
         assert!(first(YKCS11) < first(OPENSC));
+    }
+
+    /// A module that hangs leaves one parked thread, never two: probing the same file again
+    /// (also by another name) fails at once without loading it, until the hung probe ends;
+    /// then it is probed afresh.
+    #[test]
+    fn a_hung_module_is_not_probed_again_while_its_probe_is_parked() {
+        let dir = tempfile::tempdir().unwrap();
+        let hung = dir.path().join("hung.so");
+        std::fs::write(&hung, b"").unwrap();
+        let alias = dir.path().join("alias.so");
+        std::os::unix::fs::symlink(&hung, &alias).unwrap();
+        let loads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (release, wait) = mpsc::channel::<()>();
+        let counted = loads.clone();
+        let first = probe_with(&hung, Duration::from_millis(50), move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = wait.recv();
+            Ok(Vec::new())
+        });
+        let Probe::Failed(why) = first else {
+            panic!("a hung probe answered");
+        };
+        assert!(why.contains("did not finish within 0 s"), "{why}");
+        for again in [&hung, &alias] {
+            let counted = loads.clone();
+            let second = probe_with(again, Duration::from_secs(5), move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(Vec::new())
+            });
+            let Probe::Failed(why) = second else {
+                panic!("a hung module was loaded a second time");
+            };
+            assert!(why.contains("an earlier probe of it"), "{why}");
+        }
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // The hung probe ends: the module is probed again.
+        release.send(()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let third = loop {
+            let counted = loads.clone();
+            match probe_with(&hung, Duration::from_secs(5), move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(vec![token("alice", "1")])
+            }) {
+                Probe::Failed(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                other => break other,
+            }
+        };
+        assert!(matches!(third, Probe::Tokens(t) if t.len() == 1));
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     /// A module file that is not a module: named and skipped, never a crash.
