@@ -117,7 +117,7 @@ pub fn token_rows(s: &ViewState, width: u16, height: u16) -> Option<RowsPage> {
             files,
             destinations,
             selected,
-        } => seal::export_layout(inset(body), files, destinations, *selected, s.rows_scroll).1,
+        } => seal::export_layout(inset(body), files, destinations, *selected, s.rows_scroll).page,
         _ => None,
     }
 }
@@ -278,10 +278,11 @@ pub fn draw(frame: &mut Frame<'_>, s: &ViewState) {
     }
 }
 
-/// The rows of the screen the digests to approve or sign take when they are shown whole (the
-/// review's digest block, the signing and seal screens' digests), with `body` the screen's
-/// body: a prompt opens beside them, never over them, so the room reads the digests it
-/// approves or signs while it confirms and types the PIN.
+/// The rows of the screen the digests to approve, sign or export take when they are shown whole
+/// (the review's digest block, the signing and seal screens' digests, the export's files with
+/// their sizes and SHA-256), with `body` the screen's body: a prompt opens beside them, never
+/// over them, so the room reads the digests it approves, signs or exports while it confirms and
+/// types the PIN.
 fn digest_rows(s: &ViewState, body: Rect) -> Option<Range<u16>> {
     let rows = |r: Range<usize>| {
         let at = |i: usize| body.y.saturating_add(u16::try_from(i).unwrap_or(u16::MAX));
@@ -294,6 +295,13 @@ fn digest_rows(s: &ViewState, body: Rect) -> Option<Range<u16>> {
         }
         Screen::Token { .. } => token::layout(body, &s.screen, s.rows_scroll)
             .digests
+            .map(rows),
+        Screen::Export {
+            files,
+            destinations,
+            selected,
+        } => seal::export_layout(body, files, destinations, *selected, s.rows_scroll)
+            .files
             .map(rows),
         _ => None,
     }
@@ -397,6 +405,17 @@ fn wrapped_height(text: &str, width: u16) -> u16 {
         }
     }
     u16::try_from(lines).unwrap_or(u16::MAX)
+}
+
+/// Rows `lines` take wrapped at `width` ([`wrapped_height`]), an empty line one row.
+fn lines_height(lines: &[Line<'_>], width: u16) -> u16 {
+    lines
+        .iter()
+        .map(|l| {
+            let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+            wrapped_height(&text, width).max(1)
+        })
+        .fold(0u16, u16::saturating_add)
 }
 
 /// A centred rectangle of at most `w`×`h` inside `area`.

@@ -9,7 +9,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::{centered, wrapped_height};
+use super::{centered, lines_height};
 use crate::tui::state::Prompt;
 
 /// What a prompt's line is, for what gives way when the prompt must be shorter.
@@ -134,13 +134,7 @@ fn forms(lines: &[(Line<'static>, Kind)], width: u16) -> [(Vec<Line<'static>>, u
             .filter(|(_, k)| keep(*k))
             .map(|(l, _)| l.clone())
             .collect();
-        let rows = kept
-            .iter()
-            .map(|l| {
-                let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
-                wrapped_height(&text, inner).max(1)
-            })
-            .fold(0u16, u16::saturating_add);
+        let rows = lines_height(&kept, inner);
         (kept, rows.saturating_add(2 + spare))
     };
     [
@@ -151,7 +145,8 @@ fn forms(lines: &[(Line<'static>, Kind)], width: u16) -> [(Vec<Line<'static>>, u
 }
 
 /// Where the prompt goes in `area` and in which form (an index into [`forms`]), of the forms'
-/// `heights`. `keep`: the rows the room reads while answering (the digests approved or signed):
+/// `heights`. `keep`: the rows the room reads while answering (the digests approved or signed,
+/// the files exported with their SHA-256):
 /// the prompt goes above them, else below them, whole if it fits there, else without its blank
 /// lines, else without its help too; only when no form fits beside them is it centred over
 /// them (a cut question would be worse). Without `keep`, centred and whole.

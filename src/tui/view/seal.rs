@@ -7,8 +7,10 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::meter_lines;
+use std::ops::Range;
+
 use super::token::RowsPage;
+use super::{lines_height, meter_lines};
 use crate::tui::state::{DigestRow, Meter};
 
 pub(super) fn verify(frame: &mut Frame<'_>, area: Rect, meters: &[Meter]) {
@@ -22,17 +24,30 @@ pub(super) fn verify(frame: &mut Frame<'_>, area: Rect, meters: &[Meter]) {
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
 
+/// The export screen as drawn in its body area.
+pub(super) struct ExportLayout {
+    /// Its lines.
+    pub lines: Vec<Line<'static>>,
+    /// Where the files stand when they page (`None`: all on screen).
+    pub page: Option<RowsPage>,
+    /// The rows of the area (from its top) the files on screen take, each with its size and
+    /// whole SHA-256 (`None`: no file on screen): a prompt opens beside them, never over them.
+    pub files: Option<Range<usize>>,
+}
+
 /// The export screen's lines at `area` with its files paged from `scroll` (a file's name, size
-/// and whole SHA-256 are never split between two pages), and where the files stand when they
-/// page (`None`: all on screen). Paged like the review and the signing rows ("files 4-6 of 9",
+/// and whole SHA-256 are never split between two pages), where the files stand when they page,
+/// and the rows they take. Paged like the review and the signing rows ("files 4-6 of 9",
 /// PgDn/PgUp): every file is reachable (before: files below the third were cut off at 80x24).
+/// Rows are counted as drawn, a line wrapped at the area's width (a long destination's name
+/// takes two rows).
 pub(super) fn export_layout(
     area: Rect,
     files: &[(String, usize, String)],
     destinations: &[String],
     selected: usize,
     scroll: usize,
-) -> (Vec<Line<'static>>, Option<RowsPage>) {
+) -> ExportLayout {
     let mut lines = vec![Line::from(Span::styled(
         "Destination:",
         Style::new().add_modifier(Modifier::BOLD),
@@ -87,15 +102,24 @@ pub(super) fn export_layout(
         })
         .collect();
     let height = usize::from(area.height);
-    let all: usize = file_rows.iter().map(Vec::len).sum();
-    if lines.len() + all <= height {
+    let head = usize::from(lines_height(&lines, area.width));
+    let rows: Vec<usize> = file_rows
+        .iter()
+        .map(|f| usize::from(lines_height(f, area.width)))
+        .collect();
+    let all: usize = rows.iter().sum();
+    if head + all <= height {
         lines.extend(file_rows.into_iter().flatten());
-        return (lines, None);
+        return ExportLayout {
+            lines,
+            page: None,
+            files: (all > 0).then_some(head..head + all),
+        };
     }
     let total = file_rows.len();
     // One row is the position line; a file takes two rows.
-    let per_file = file_rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
-    let room = height.saturating_sub(lines.len() + 1) / per_file;
+    let per_file = rows.iter().copied().max().unwrap_or(1).max(1);
+    let room = height.saturating_sub(head + 1) / per_file;
     if room == 0 {
         lines.truncate(height.saturating_sub(1));
         lines.push(Line::from(Span::styled(
@@ -104,20 +128,26 @@ pub(super) fn export_layout(
                 .fg(Color::LightRed)
                 .add_modifier(Modifier::BOLD),
         )));
-        return (lines, None);
+        return ExportLayout {
+            lines,
+            page: None,
+            files: None,
+        };
     }
     let shown = room.min(total);
     let first = scroll.min(total - shown);
+    let shown_rows: usize = rows.iter().skip(first).take(shown).sum();
     lines.extend(file_rows.into_iter().skip(first).take(shown).flatten());
     lines.push(super::token::page_line("file", first, shown, total));
-    (
+    ExportLayout {
         lines,
-        Some(RowsPage {
+        page: Some(RowsPage {
             first,
             shown,
             total,
         }),
-    )
+        files: Some(head..head + shown_rows),
+    }
 }
 
 pub(super) fn export(
@@ -128,7 +158,7 @@ pub(super) fn export(
     selected: usize,
     scroll: usize,
 ) {
-    let (lines, _) = export_layout(area, files, destinations, selected, scroll);
+    let lines = export_layout(area, files, destinations, selected, scroll).lines;
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
 

@@ -1590,3 +1590,177 @@ fn a_two_digest_review_shows_six_lines_of_changes_at_80x24() {
         "{out}"
     );
 }
+
+/// The export screen of the rotate-root-keys ceremony with `files` files and `destinations`.
+fn export_screen(files: usize, destinations: &[&str]) -> ViewState {
+    let files: Vec<(String, usize, String)> = [
+        "2.root.json",
+        "2.targets.json",
+        "3.snapshot.json",
+        "4.timestamp.json",
+    ]
+    .iter()
+    .cycle()
+    .take(files)
+    .enumerate()
+    .map(|(i, name)| {
+        let sha: String = (0..32)
+            .map(|b| format!("{:02x}", (b * 13 + i * 29 + 1) % 256))
+            .collect();
+        (format!("{i}-{name}"), 1500 + 7 * i, sha)
+    })
+    .collect();
+    let mut s = base(Screen::Export {
+        files,
+        destinations: destinations.iter().map(|d| (*d).to_string()).collect(),
+        selected: destinations.len() - 1,
+    });
+    s.title = "11. Export".into();
+    s.actor = "administrator".into();
+    s.keys = vec![
+        ("↑↓".into(), "destination".into()),
+        ("Enter".into(), "export".into()),
+    ];
+    s.instructions = "Insert the output media. The appliance writes the metadata, reads it back and shows the SHA-256 of each file.".into();
+    s
+}
+
+/// The rows of `screen` that show a SHA-256 row of one of the export's files, with their row
+/// numbers.
+fn sha256_rows(s: &ViewState, screen: &str) -> Vec<(usize, String)> {
+    let Screen::Export { files, .. } = &s.screen else {
+        unreachable!()
+    };
+    let chunks: Vec<String> = files
+        .iter()
+        .flat_map(|(_, _, sha)| {
+            let groups = crate::transcript::display::hex_groups(&hex::decode(sha).unwrap());
+            let groups: Vec<String> = groups.split(' ').map(String::from).collect();
+            groups.chunks(8).map(|c| c.join(" ")).collect::<Vec<_>>()
+        })
+        .collect();
+    screen
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| chunks.iter().any(|c| l.contains(c.as_str())))
+        .map(|(i, l)| (i, l.to_string()))
+        .collect()
+}
+
+/// The export's confirmation opens beside the files' rows, never over them: at 80x24 and
+/// 100x30, with the workspace only or a removable medium too (the longer question), with a
+/// message under the body, every SHA-256 row drawn without the prompt is drawn unchanged with
+/// it, and the prompt is whole (before: the centred prompt covered the files' SHA-256 rows
+/// while the room confirmed the export).
+#[test]
+fn the_export_confirmation_leaves_every_sha256_row_on_screen() {
+    let workspace = "workspace export folder /var/lib/conclave/ceremonies/rotate-root-keys/export";
+    let cases = [
+        (80, 24, 3, vec![workspace], None),
+        (
+            80,
+            24,
+            3,
+            vec![workspace, "/media/CONCLAVE-OUT"],
+            Some("/media/CONCLAVE-OUT/conclave-export"),
+        ),
+        (
+            80,
+            24,
+            9,
+            vec![workspace, "/media/CONCLAVE-OUT"],
+            Some("/media/CONCLAVE-OUT/conclave-export"),
+        ),
+        (
+            100,
+            30,
+            4,
+            vec![workspace, "/media/CONCLAVE-OUT"],
+            Some("/media/CONCLAVE-OUT/conclave-export"),
+        ),
+        (100, 30, 9, vec![workspace], None),
+    ];
+    for (w, h, files, destinations, medium) in cases {
+        for message in [false, true] {
+            let mut s = export_screen(files, &destinations);
+            if message {
+                s.message = Some(Message {
+                    error: true,
+                    text: "The medium /media/CONCLAVE-OUT is read-only: insert a writable one or choose the workspace folder.".into(),
+                });
+            }
+            let export = "/var/lib/conclave/ceremonies/rotate-root-keys/export";
+            let question = match medium {
+                Some(m) => {
+                    format!("Write the signed files to {m} and to the workspace copy {export}?")
+                }
+                None => format!("Write the signed files to {export}?"),
+            };
+            let rows = confirm_beside_the_files(&mut s, question, w, h);
+            s.prompt = Prompt::None;
+            let shown = super::token_rows(&s, w, h).map_or(files, |p| p.shown);
+            assert!(shown >= 2, "{w}x{h}:\n{}", render(&s, w, h));
+            assert_eq!(
+                rows,
+                2 * shown,
+                "{w}x{h}: every file on screen has two SHA-256 rows:\n{}",
+                render(&s, w, h)
+            );
+        }
+    }
+}
+
+/// Opens the export's confirmation with `question` on `s` at `w`x`h` and checks that every
+/// SHA-256 row drawn without it is drawn unchanged with it, and that it is whole; the number of
+/// SHA-256 rows checked.
+fn confirm_beside_the_files(s: &mut ViewState, question: String, w: u16, h: u16) -> usize {
+    let without = render(s, w, h);
+    let rows = sha256_rows(s, &without);
+    s.prompt = Prompt::Confirm { question };
+    let with = render(s, w, h);
+    let lines: Vec<&str> = with.lines().collect();
+    for (i, row) in &rows {
+        assert_eq!(lines[*i], row, "{w}x{h}: SHA-256 row {i} covered:\n{with}");
+    }
+    assert!(
+        prompt_whole(
+            &with,
+            " Confirm ",
+            &["Write the signed files to", " y  yes"],
+            &["y  yes     any other key  no"]
+        ),
+        "{w}x{h}:\n{with}"
+    );
+    rows.len()
+}
+
+/// On every terminal from 80x20 to 120x40, the export's confirmation leaves every SHA-256 row
+/// of the files on screen as it was, and is whole.
+#[test]
+fn the_export_confirmation_never_covers_a_sha256_row() {
+    let mut checked = 0;
+    for w in [80, 100, 120] {
+        for h in 20..=40 {
+            let mut s = export_screen(
+                9,
+                &[
+                    "workspace export folder /var/lib/x/export",
+                    "/media/CONCLAVE-OUT",
+                ],
+            );
+            s.message = Some(Message {
+                error: false,
+                text: "Choose where the signed files go.".into(),
+            });
+            let rows = confirm_beside_the_files(
+                &mut s,
+                "Write the signed files to /media/CONCLAVE-OUT/conclave-export and to the workspace copy /var/lib/x/export?".into(),
+                w,
+                h,
+            );
+            assert!(rows >= 4, "{w}x{h}: {rows} SHA-256 rows");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 63);
+}
