@@ -852,7 +852,7 @@ impl App {
                         app.unrecorded = None;
                         then(app, r);
                     }
-                    Err(source) => app.not_recorded(NotRecorded::new(step, named, source)),
+                    Err(source) => app.not_recorded(NotRecorded::naming(step, named, source)),
                 }
                 if let Some(e) = sealing.into_iter().last() {
                     app.message = Some(err(e));
