@@ -68,6 +68,15 @@ impl NotRecorded {
         }
     }
 
+    /// [`NotRecorded::new`], unless `source` names its step and record already (a record of
+    /// the seal stage: [`Session::seal_step`](super::Session::seal_step)): then that one.
+    pub fn naming(step: impl Into<String>, what: impl Into<String>, source: DriverError) -> Self {
+        match source {
+            DriverError::NotRecorded(n) => *n,
+            source => NotRecorded::new(step, what, source),
+        }
+    }
+
     /// Whether the transcript's write failed (not a refusal): the transcript takes no more
     /// records in this run, and the same command continues from the last record on disk.
     pub fn write_failed(&self) -> bool {
@@ -94,8 +103,17 @@ impl From<NotRecorded> for DriverError {
 /// What a record is called where it is named as not written or being written: "the roll-call
 /// record".
 pub fn record_name(event: &Event) -> String {
-    format!("the {} record", event.action())
+    record_named(event.action())
 }
+
+/// [`record_name`] of a record of `action` written without an event (the seal, its
+/// signatures, a withdrawal): "the seal-signature record".
+pub fn record_named(action: &str) -> String {
+    format!("the {action} record")
+}
+
+/// What the key-event log step's failure names as not recorded (its entries and checkpoint).
+pub const KEY_LOG_RECORD: &str = "the key-event log";
 
 impl DriverError {
     /// The same error (same kind) with what the room can do about it appended.

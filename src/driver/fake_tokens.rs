@@ -132,6 +132,11 @@ struct State {
     /// STUCK MODULE: the next token listing waits for this gate
     /// ([`FakeTokens::hold_next_listing`]).
     held_listing: Option<Receiver<()>>,
+    /// STUCK CLOSE: the next signer's session close waits for this gate
+    /// ([`FakeTokens::hold_next_close`]).
+    held_close: Option<Receiver<()>>,
+    /// Signers' sessions closed so far ([`FakeTokens::sessions_closed`]).
+    closed: u32,
     /// Calls waiting at a gate now.
     waiting: u32,
     /// A thread no token call should come from (the terminal UI's), and the calls that came
@@ -286,6 +291,20 @@ impl FakeTokens {
         let (open, wait) = channel();
         self.lock().held_listing = Some(wait);
         SlowGate(open)
+    }
+
+    /// STUCK CLOSE: the next close of a logged-in signer's session (`C_CloseSession`, when
+    /// the signer is dropped) does not return until the returned gate is opened (or dropped,
+    /// or a minute passed), as a YubiHSM 2 over USB whose connector stopped answering.
+    pub fn hold_next_close(&self) -> SlowGate {
+        let (open, wait) = channel();
+        self.lock().held_close = Some(wait);
+        SlowGate(open)
+    }
+
+    /// How many logged-in signers' sessions were closed (their `C_CloseSession` returned).
+    pub fn sessions_closed(&self) -> u32 {
+        self.lock().closed
     }
 
     /// From now on note every call (`C_GetSlotList`, `C_OpenSession`, a session's functions)
@@ -695,6 +714,22 @@ impl Signer for FakeSigner {
             })
             .map_err(|e| SignerError::Token(Box::new(e)))?;
         self.inner.sign_raw(msg)
+    }
+}
+
+/// Dropping a signer closes its session (`C_CloseSession`: a token call, noted from a
+/// watched thread; held by [`FakeTokens::hold_next_close`]).
+impl Drop for FakeSigner {
+    fn drop(&mut self) {
+        let held = {
+            let mut st = self.session.fakes.lock();
+            note(&mut st, "C_CloseSession");
+            st.held_close.take()
+        };
+        if let Some(gate) = held {
+            self.session.fakes.wait_at(&gate);
+        }
+        self.session.fakes.lock().closed += 1;
     }
 }
 

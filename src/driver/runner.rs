@@ -247,6 +247,92 @@ mod tests {
         assert_eq!(std::fs::read(&transcript).unwrap(), before);
     }
 
+    /// The transcript of the workspace in `tmp` (its bytes).
+    fn transcript_bytes(tmp: &tempfile::TempDir) -> Vec<u8> {
+        let path = std::fs::read_dir(tmp.path().join("ws"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(".transcript.jsonl"))
+            .expect("the transcript");
+        std::fs::read(path).unwrap()
+    }
+
+    /// Every step of the bootstrap on the fake tokens recorded: only the seal stage is left.
+    fn bootstrap_before_the_seal(fakes: &FakeTokens) -> (tempfile::TempDir, Session) {
+        let (tmp, mut session) = bootstrap_on_fakes(fakes, true);
+        loop {
+            let need = session.need();
+            if need == Need::Done {
+                break;
+            }
+            let (actor, event) = session.answer(need, None).unwrap();
+            session.record(&actor, event).unwrap();
+        }
+        (tmp, session)
+    }
+
+    /// The medium fills up before the seal record: the headless runner stops with the same
+    /// typed [`NotRecorded`](crate::driver::NotRecorded) as a step's record, naming the
+    /// script's seal step ("12" in the bootstrap) and the seal record, its source I/O (exit 2),
+    /// saying how to continue; the transcript is as it was. Runs on the in-memory token test
+    /// double.
+    #[test]
+    fn a_seal_not_written_names_the_seal_step_and_record() {
+        let fakes = FakeTokens::new();
+        let (tmp, mut session) = bootstrap_before_the_seal(&fakes);
+        assert_eq!(session.seal_step(), "12");
+        let before = transcript_bytes(&tmp);
+        session.fill_the_disk();
+        let Err(DriverError::NotRecorded(e)) = run_session(session) else {
+            panic!("the run went on without its seal record");
+        };
+        assert_eq!(
+            (e.step.as_str(), e.what.as_str()),
+            ("12", "the seal record")
+        );
+        assert!(e.write_failed(), "{e:?}");
+        assert!(matches!(e.source, DriverError::Io(_)), "{e:?}");
+        let said = DriverError::NotRecorded(e).to_string();
+        assert!(
+            said.starts_with("step 12: the seal record was NOT recorded: sealing the transcript: "),
+            "{said}"
+        );
+        assert!(said.contains("No space left on device"), "{said}");
+        assert!(said.ends_with(crate::driver::CONTINUES_FROM_DISK), "{said}");
+        assert_eq!(transcript_bytes(&tmp), before);
+    }
+
+    /// The answers skip bob at the seal with a blank reason: the engine refuses the
+    /// seal-skipped event, and the headless runner stops with a
+    /// [`NotRecorded`](crate::driver::NotRecorded) naming the seal step and the seal-skipped
+    /// record, its source refused (exit 1, no "continue from disk": nothing failed on disk);
+    /// nothing is written. Runs on the in-memory token test double.
+    #[test]
+    fn a_seal_skip_the_engine_refuses_names_the_seal_step_and_record() {
+        let fakes = FakeTokens::new();
+        let (tmp, mut session) = bootstrap_before_the_seal(&fakes);
+        session.plan.skip.insert("bob".into(), "   ".into());
+        let before = transcript_bytes(&tmp);
+        let Err(DriverError::NotRecorded(e)) = run_session(session) else {
+            panic!("a blank reason skipped bob");
+        };
+        assert_eq!(
+            (e.step.as_str(), e.what.as_str()),
+            ("12", "the seal-skipped record")
+        );
+        assert!(!e.write_failed(), "{e:?}");
+        assert!(matches!(e.source, DriverError::Refused(_)), "{e:?}");
+        let said = DriverError::NotRecorded(e).to_string();
+        assert!(
+            said.starts_with("step 12: the seal-skipped record was NOT recorded: ")
+                && said.contains("skipping bob needs a reason"),
+            "{said}"
+        );
+        assert!(!said.contains(crate::driver::CONTINUES_FROM_DISK), "{said}");
+        assert_eq!(transcript_bytes(&tmp), before);
+    }
+
     /// A headless rerun of a rotation cut short before its key-event log (every seal signature
     /// made): the checkpoint is a signature of the new root's threshold, so only bob and carol,
     /// who hold keys of the new root, log in for it. alice, rotated out of root, is not asked:

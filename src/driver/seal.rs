@@ -10,7 +10,7 @@ use crate::transcript::seal::{
 use crate::tuf::canonical::Value;
 use crate::tuf::key::KeyId;
 
-use super::error::{DriverError, io};
+use super::error::{DriverError, KEY_LOG_RECORD, NotRecorded, io, record_name, record_named};
 use super::report::{CeremonyReport, summary};
 use super::session::Session;
 
@@ -22,15 +22,37 @@ impl Session {
         if self.transcript.is_none() || transcript_seal_state(&self.tpath)?.is_some() {
             return Ok(());
         }
-        self.record(
-            "administrator",
-            crate::ceremony::engine::Event::SealSkipped {
-                step: self.step(),
-                keyholder: who.to_string(),
-                reason: reason.to_string(),
-            },
-        )
-        .map(|_| ())
+        let event = crate::ceremony::engine::Event::SealSkipped {
+            step: self.step(),
+            keyholder: who.to_string(),
+            reason: reason.to_string(),
+        };
+        self.seal_record(&record_name(&event), |s| {
+            s.record("administrator", event).map(|_| ())
+        })
+    }
+
+    /// The script's seal step as the engine names it (its id; "seal" for a script without
+    /// one): the step a record of the seal stage belongs to.
+    pub fn seal_step(&self) -> String {
+        self.script
+            .steps
+            .iter()
+            .rev()
+            .find(|s| s.action == crate::ceremony::script::Action::Seal)
+            .map_or_else(|| "seal".to_string(), |s| s.id.clone())
+    }
+
+    /// `work` writes the seal stage's record `what`: if it is not written, a
+    /// [`NotRecorded`] naming the seal step ([`Session::seal_step`]) and `what`, its source
+    /// keeping the kind (a failed write is I/O, a refusal refused), as
+    /// [`Session::record_step`] names a step's record.
+    fn seal_record<R>(
+        &mut self,
+        what: &str,
+        work: impl FnOnce(&mut Session) -> Result<R, DriverError>,
+    ) -> Result<R, DriverError> {
+        work(self).map_err(|source| NotRecorded::new(self.seal_step(), what, source).into())
     }
 
     /// Withdraw `who` from the written seal (their token died after the seal was written, or
@@ -45,27 +67,30 @@ impl Session {
         reason: &str,
     ) -> Result<String, DriverError> {
         let reason = reason.trim();
-        let n = reason.chars().count();
-        if n == 0 || n > WITHDRAWAL_REASON_MAX {
-            return Err(DriverError::Refused(format!(
-                "{who} is not withdrawn from the seal: give the reason (1 to {WITHDRAWAL_REASON_MAX} characters)"
-            )));
-        }
-        let listed = self.seal_listed()?;
-        let keyid = self.listed_key_of(who, key, &listed).ok_or_else(|| {
-            DriverError::Refused(format!(
-                "the seal lists no key of {who}: nothing to withdraw"
-            ))
+        self.seal_record(&record_named(WITHDRAWAL_ACTION), |s| {
+            let n = reason.chars().count();
+            if n == 0 || n > WITHDRAWAL_REASON_MAX {
+                return Err(DriverError::Refused(format!(
+                    "{who} is not withdrawn from the seal: give the reason (1 to {WITHDRAWAL_REASON_MAX} characters)"
+                )));
+            }
+            let listed = s.seal_listed()?;
+            let keyid = s.listed_key_of(who, key, &listed).ok_or_else(|| {
+                DriverError::Refused(format!(
+                    "the seal lists no key of {who}: nothing to withdraw"
+                ))
+            })?;
+            let at = s.stamp();
+            s.file()?
+                .append_seal_withdrawal("administrator", &keyid, reason, at)
+                .map_err(io(format!("withdrawing {who} from the seal")))
         })?;
-        let at = self.stamp();
-        self.file()?
-            .append_seal_withdrawal("administrator", &keyid, reason, at)
-            .map_err(io(format!("withdrawing {who} from the seal")))?;
-        let at = self.stamp();
-        let seal = self
-            .file()?
-            .append_reseal("administrator", at)
-            .map_err(io(format!("the new seal without {who}")))?;
+        let seal = self.seal_record(&record_named("seal"), |s| {
+            let at = s.stamp();
+            s.file()?
+                .append_reseal("administrator", at)
+                .map_err(io(format!("the new seal without {who}")))
+        })?;
         Ok(hex::encode(seal.hash))
     }
 
@@ -192,11 +217,12 @@ impl Session {
             .map(|(name, data)| FileDigest::of(&name, &data))
             .collect();
         let ids: Vec<KeyId> = signers.iter().map(|(_, s)| s.key_id()).collect();
-        let at = self.stamp();
-        let seal = self
-            .file()?
-            .append_seal("administrator", None, artifacts, ids, at)
-            .map_err(io("sealing the transcript"))?;
+        let seal = self.seal_record(&record_named("seal"), |s| {
+            let at = s.stamp();
+            s.file()?
+                .append_seal("administrator", None, artifacts, ids, at)
+                .map_err(io("sealing the transcript"))
+        })?;
         Ok(hex::encode(seal.hash))
     }
 
@@ -214,10 +240,12 @@ impl Session {
         if already_signed.contains(&signer.key_id().0) {
             return Ok(false);
         }
-        let at = self.stamp();
-        self.file()?
-            .append_seal_signature(who, signer.as_mut(), at)
-            .map_err(io(format!("{who}'s seal signature")))?;
+        self.seal_record(&record_named("seal-signature"), |s| {
+            let at = s.stamp();
+            s.file()?
+                .append_seal_signature(who, signer.as_mut(), at)
+                .map_err(io(format!("{who}'s seal signature")))
+        })?;
         Ok(true)
     }
 
@@ -234,7 +262,9 @@ impl Session {
             .into_iter()
             .map(|(name, _)| name)
             .collect();
-        let key_log = self.key_event_log(seal_hash, &mut signers)?;
+        let key_log = self
+            .key_event_log(seal_hash, &mut signers)
+            .map_err(|source| NotRecorded::new(self.seal_step(), KEY_LOG_RECORD, source))?;
         super::export::export_transcript(&self.ws, self.plan.export_to.as_deref(), &self.tpath)?;
         let (keys, digests) = summary(&self.engine);
         Ok(CeremonyReport {

@@ -374,7 +374,14 @@ pub struct App {
     unrecorded: Option<NotRecorded>,
     /// Set when the room stops the UI while a job runs: its work records nothing more.
     abandon: Abandon,
+    /// The sealers' token sessions being closed on a thread of their own when the UI ended
+    /// ([`App::close_sealers`]): says when they are closed.
+    closing: Option<std::sync::mpsc::Receiver<()>>,
 }
+
+/// How long the UI's end waits for the sealers' token sessions to close
+/// ([`App::wait_for_closing`]) before it ends anyway, saying so.
+pub const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What the room reads when a record was not written ([`NotRecorded`]): for a failed write,
 /// that nothing more can be recorded in this run and how to continue.
@@ -637,6 +644,7 @@ impl App {
             waiting_for: None,
             unrecorded: None,
             abandon: Abandon::default(),
+            closing: None,
         };
         app.after_change();
         app
@@ -852,7 +860,7 @@ impl App {
                         app.unrecorded = None;
                         then(app, r);
                     }
-                    Err(source) => app.not_recorded(NotRecorded::new(step, named, source)),
+                    Err(source) => app.not_recorded(NotRecorded::naming(step, named, source)),
                 }
                 if let Some(e) = sealing.into_iter().last() {
                     app.message = Some(err(e));
@@ -898,6 +906,51 @@ impl App {
         }
         self.abandon.set();
         self.quit = true;
+        self.close_sealers();
+    }
+
+    /// The seal's logged-in signers ([`Phase::Sealing`]) are let go on a thread of their own:
+    /// closing a PKCS#11 session is a token call, which can hang (a YubiHSM 2 over USB), and
+    /// the UI thread makes none, so the room's Ctrl-C always ends the UI. The UI's end waits
+    /// for it at most [`CLOSE_WAIT`] ([`App::wait_for_closing`]). Nothing to do while a job
+    /// runs (the signers are on the worker thread) or once they are let go.
+    pub fn close_sealers(&mut self) {
+        let Phase::Sealing { signers, .. } = &mut self.phase else {
+            return;
+        };
+        if signers.is_empty() {
+            return;
+        }
+        let signers = std::mem::take(signers);
+        let gate = self.gate.clone();
+        let (closed, closing) = std::sync::mpsc::channel();
+        // Without a thread (none can be started) the signers are dropped here: the one case
+        // the UI thread still closes them, as before.
+        let started = std::thread::Builder::new()
+            .name("closing the sealers' tokens".into())
+            .spawn(move || {
+                // One thread at a time reaches the module (the poller may be asking it).
+                let _held = gate.hold();
+                drop(signers);
+                let _ = closed.send(());
+            });
+        if started.is_ok() {
+            self.closing = Some(closing);
+        }
+    }
+
+    /// Wait up to `within` for the sealers' token sessions to close ([`App::close_sealers`]);
+    /// if they are still closing then, what the room reads (the UI ends anyway).
+    pub fn wait_for_closing(&mut self, within: std::time::Duration) -> Option<String> {
+        let closing = self.closing.take()?;
+        match closing.recv_timeout(within) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Some(format!(
+                "the sealers' token sessions were still closing after {:.1} s (a token that does not answer); the UI ended without waiting for them: the transcript holds every record, and the tokens' sessions end with this process",
+                within.as_secs_f32()
+            )),
+            // Closed (or the closing thread ended).
+            _ => None,
+        }
     }
 
     /// The ceremony is back from the worker: apply the job's result.

@@ -2253,3 +2253,44 @@ fn a_hung_token_leaves_the_screen_drawn_and_esc_and_ctrl_c_working_at_the_assign
     drop(app);
     stuck.open();
 }
+
+/// Issue 19: the room stops the UI during the seal, every sealer logged in, and the first
+/// token's session close hangs (a YubiHSM 2 over USB that stopped answering): Ctrl-C still ends
+/// the UI, the signers are let go off the UI thread (it makes no token call, `C_CloseSession`
+/// included), the UI's end waits a bounded time and says the sessions were still closing, and
+/// once the token answers every session is closed. Before, the signers were dropped with the
+/// UI on its thread, which hung there.
+#[test]
+fn stopping_the_ui_at_the_seal_closes_the_sealers_tokens_off_the_ui_thread() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open(&fakes, false);
+    drive_by_keys_until(
+        &mut app,
+        |a| matches!(&a.phase, Phase::Sealing { signers, .. } if signers.len() == 3),
+    );
+    fakes.watch_thread();
+    let stuck = fakes.hold_next_close();
+    let closed = fakes.sessions_closed();
+    ctrl_c(&mut app);
+    press_now(&mut app, KeyCode::Char('y'));
+    assert!(app.quit, "{}", screen(&app));
+    let note = app
+        .wait_for_closing(std::time::Duration::from_millis(100))
+        .expect("the hung close is said");
+    assert!(
+        note.starts_with("the sealers' token sessions were still closing after 0.1 s")
+            && note.contains("the UI ended without waiting for them"),
+        "{note}"
+    );
+    assert_eq!(fakes.sessions_closed(), closed, "the first close hangs");
+    drop(app);
+    assert_eq!(
+        fakes.calls_from_watched(),
+        Vec::<String>::new(),
+        "token calls made on the UI thread"
+    );
+    stuck.open();
+    wait_until("the sealers' sessions to close", || {
+        fakes.sessions_closed() == closed + 3
+    });
+}

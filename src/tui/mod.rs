@@ -124,7 +124,13 @@ pub fn run_owned(app: &mut App) -> std::io::Result<Option<String>> {
             }
         }
     })();
+    // The seal's logged-in signers are let go off this thread (however the UI ended): the
+    // end waits for their sessions to close a bounded time, saying so if they do not.
+    app.close_sealers();
     ratatui::restore();
+    if let Some(note) = app.wait_for_closing(app::CLOSE_WAIT) {
+        eprintln!("{note}");
+    }
     result.map(|()| app.exit_message.take())
 }
 
