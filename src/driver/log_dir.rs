@@ -160,7 +160,7 @@ pub fn append(a: &AppendRequest) -> Result<Appended, LogDirError> {
         previous_targets: prev_targets.as_ref().map(input),
     })?;
     if a.log.symlink_metadata().is_ok() {
-        return Err(LogDirError::Io(format!(
+        return Err(LogDirError::Usage(format!(
             "{} exists; the new log goes into a new directory",
             a.log.display()
         )));

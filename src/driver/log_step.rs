@@ -8,6 +8,7 @@ use crate::transparency::dir::ENTRIES;
 
 use super::error::{DriverError, io};
 use super::inputs::latest;
+use super::log_dir::LogDirError;
 use super::report::KeyLog;
 use super::session::Session;
 use super::workspace::Workspace;
@@ -121,16 +122,13 @@ impl Session {
                     previous_root: None,
                     previous_targets: None,
                 };
-                super::log_dir::append(&request)
-                    .map_err(|e| DriverError::Refused(format!("the key-event log: {e}")))?;
+                super::log_dir::append(&request).map_err(log_error)?;
                 (dir, previous)
             }
         };
         let mut signed_by = Vec::new();
         for (who, s) in signers.iter_mut() {
-            if super::log_dir::sign_checkpoint_with(&dir, s.as_mut())
-                .map_err(|e| DriverError::Refused(format!("the key-event log: {e}")))?
-            {
+            if super::log_dir::sign_checkpoint_with(&dir, s.as_mut()).map_err(log_error)? {
                 signed_by.push(who.clone());
             }
         }
@@ -139,6 +137,17 @@ impl Session {
             previous,
             signed_by,
         }))
+    }
+}
+
+/// A failure of the key-event log step, of its kind: a file of the log directory that could
+/// not be read or written is I/O (the same command continues once the medium is sound); a
+/// log that does not verify, or an append or signature the log refuses, is refused.
+fn log_error(e: LogDirError) -> DriverError {
+    let text = format!("the key-event log: {e}");
+    match e {
+        LogDirError::Io(_) => DriverError::Io(text),
+        LogDirError::Invalid(_) | LogDirError::Usage(_) => DriverError::Refused(text),
     }
 }
 
@@ -198,4 +207,45 @@ pub(super) fn log_step_missing(ws: &Workspace, log_planned: bool, seal_hex: &str
             None => true,
             Some((dir, _)) => !log_signed(&dir),
         }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::error::{CONTINUES_FROM_DISK, KEY_LOG_RECORD, NotRecorded};
+    use super::super::log_dir::{read_log_to_sign, write_checkpoint};
+    use super::*;
+    use crate::transparency::dir::layout;
+    use crate::transparency::log::Log;
+
+    #[test]
+    fn a_log_file_that_cannot_be_written_stops_the_step_as_io_and_a_bad_log_as_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        // Where the log directory must be, a regular file: the write fails (even as root).
+        let blocker = tmp.path().join("export");
+        std::fs::write(&blocker, b"not a folder").unwrap();
+        let (_, checkpoint) = layout(&Log::new(), None, "example.org/keys");
+        let failed = write_checkpoint(&blocker.join("log-001"), &checkpoint).unwrap_err();
+        assert!(matches!(failed, LogDirError::Io(_)), "{failed:?}");
+        let e = log_error(failed);
+        assert!(
+            matches!(&e, DriverError::Io(t) if t.starts_with("the key-event log: cannot write ")),
+            "{e:?}"
+        );
+        let report = NotRecorded::new("seal", KEY_LOG_RECORD, e).report();
+        assert!(report.ends_with(CONTINUES_FROM_DISK), "{report}");
+
+        // A log directory whose entries do not parse: the log does not verify, refused.
+        let bad = tmp.path().join("log-002");
+        std::fs::create_dir(&bad).unwrap();
+        std::fs::write(bad.join(ENTRIES), b"{torn").unwrap();
+        let invalid = read_log_to_sign(&bad).unwrap_err();
+        assert!(matches!(invalid, LogDirError::Invalid(_)), "{invalid:?}");
+        let e = log_error(invalid);
+        assert!(
+            matches!(&e, DriverError::Refused(t) if t.starts_with("the key-event log: ")),
+            "{e:?}"
+        );
+        let report = NotRecorded::new("seal", KEY_LOG_RECORD, e).report();
+        assert!(!report.contains(CONTINUES_FROM_DISK), "{report}");
+    }
 }
