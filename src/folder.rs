@@ -119,16 +119,7 @@ impl FolderSource {
             return Ok(None);
         };
         if meta.file_type().is_symlink() {
-            let target = path.canonicalize().map_err(|e| {
-                SourceError::Refused(format!("cannot resolve link {}: {e}", path.display()))
-            })?;
-            if target.parent() != Some(self.canonical_dir.as_path()) {
-                return Err(SourceError::Refused(format!(
-                    "{} is a link to {}, outside the folder",
-                    path.display(),
-                    target.display()
-                )));
-            }
+            link_inside(&path, &self.canonical_dir)?;
         } else if !meta.is_file() {
             return Err(SourceError::Refused(format!(
                 "{} is not a regular file",
@@ -137,6 +128,25 @@ impl FolderSource {
         }
         read_limited_kind(&path, self.max_size).map(Some)
     }
+}
+
+/// Where the symbolic link `path` leads, when it resolves inside the folder `root` (given
+/// canonical): the resolved path, free of links. A link that cannot be resolved, or that leads
+/// out of the folder (or to the folder itself), is refused, named. The one rule of every reader
+/// of an audited folder: [`FolderSource`] (`conclave verify`) and the artifacts folder of
+/// `conclave transcript verify --artifacts`.
+pub fn link_inside(path: &Path, root: &Path) -> Result<PathBuf, SourceError> {
+    let target = path.canonicalize().map_err(|e| {
+        SourceError::Refused(format!("cannot resolve link {}: {e}", path.display()))
+    })?;
+    if target == root || !target.starts_with(root) {
+        return Err(SourceError::Refused(format!(
+            "{} is a link to {}, outside the folder",
+            path.display(),
+            target.display()
+        )));
+    }
+    Ok(target)
 }
 
 /// Read a whole regular file, refusing one larger than `max_size` bytes (checked before and
@@ -208,6 +218,18 @@ pub fn open_regular_nofollow(path: &Path) -> std::io::Result<File> {
             std::io::ErrorKind::InvalidInput,
             "is a symbolic link (links are not followed here)",
         ),
+        // Opening a socket fails so: say what it is.
+        rustix::io::Errno::NXIO
+            if std::fs::symlink_metadata(path).is_ok_and(|m| {
+                use std::os::unix::fs::FileTypeExt;
+                m.file_type().is_socket()
+            }) =>
+        {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "is a socket, not a regular file",
+            )
+        }
         e => std::io::Error::from(e),
     })?;
     let file = File::from(fd);

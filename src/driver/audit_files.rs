@@ -282,20 +282,30 @@ pub fn verify_repository_folder(
     folder.verify(trusted_root, now)
 }
 
-/// Every regular file below `dir` (relative names with `/`), with SHA-256 and length, read as
-/// [`RepositoryFolder`] reads its files: no symbolic link is followed (neither to a file nor to
-/// a folder), a named pipe is never waited on, and only regular files and folders are taken
-/// ([`crate::folder::open_regular_nofollow`]). Any other entry (a link, a named pipe, a
-/// device, a socket) is an error naming it, never skipped: the auditor hears of it. At most 16
-/// levels deep.
+/// Every regular file below `dir` (relative names with `/`), with SHA-256 and length, read by
+/// the rule [`RepositoryFolder`] reads its files by: a symbolic link is followed only when it
+/// resolves to a regular file inside `dir` ([`crate::folder::link_inside`]), and is then read
+/// as the file it names (under its own name); a named pipe is never waited on, and only
+/// regular files and folders are taken ([`crate::folder::open_regular_nofollow`]). Any other
+/// entry (a link out of the folder or to a folder, a named pipe, a device, a socket) is an
+/// error naming it, never skipped: the auditor hears of it. At most 16 levels deep.
 pub fn read_artifact_dir(dir: &Path) -> Result<Vec<FileDigest>, String> {
+    let root = dir
+        .canonicalize()
+        .map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
     let mut out = Vec::new();
-    walk(dir, "", 0, &mut out)?;
+    walk(&root, dir, "", 0, &mut out)?;
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 
-fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<FileDigest>) -> Result<(), String> {
+fn walk(
+    root: &Path,
+    dir: &Path,
+    prefix: &str,
+    depth: usize,
+    out: &mut Vec<FileDigest>,
+) -> Result<(), String> {
     if depth > 16 {
         return Err(format!("{}: folders nested too deep", dir.display()));
     }
@@ -313,11 +323,17 @@ fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<FileDigest>) -> Re
         let lmeta = std::fs::symlink_metadata(&path)
             .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
         if lmeta.is_dir() {
-            walk(&path, &rel, depth + 1, out)?;
+            walk(root, &path, &rel, depth + 1, out)?;
             continue;
         }
-        let mut file = crate::folder::open_regular_nofollow(&path)
-            .map_err(|e| format!("{} {e}", path.display()))?;
+        let mut file = if lmeta.file_type().is_symlink() {
+            let target = crate::folder::link_inside(&path, root).map_err(|e| e.to_string())?;
+            crate::folder::open_regular_nofollow(&target)
+                .map_err(|e| format!("{} (a link to {}) {e}", path.display(), target.display()))?
+        } else {
+            crate::folder::open_regular_nofollow(&path)
+                .map_err(|e| format!("{} {e}", path.display()))?
+        };
         let mut hasher = Sha256::new();
         let length = std::io::copy(&mut file, &mut hasher)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -471,9 +487,9 @@ pub(super) mod tests {
         let Err(AuditFilesError::Io(m)) = AuditFiles::read(&paths) else {
             panic!("transcript verify read a root linked from outside the folder");
         };
-        // The artifacts' walk meets the link first: named, not followed.
+        // The artifacts' walk meets the link first: refused by the same rule, named.
         assert!(
-            m.contains("2.root.json is a symbolic link (links are not followed here)"),
+            m.contains("2.root.json is a link to ") && m.contains("outside the folder"),
             "{m}"
         );
         // A named pipe where RSTUF's payload belongs is refused, not skipped.
@@ -512,9 +528,10 @@ pub(super) mod tests {
         assert!(read_artifact_dir(&dir.path().join("none")).is_err());
     }
 
-    /// The artifacts folder is read as the repository folder is: a symbolic link (to a file
-    /// anywhere on the machine, or to a folder) is refused naming it, never followed, and a
-    /// named pipe is refused naming it, never skipped nor waited on.
+    /// The artifacts folder is read by the repository folder's rule: a symbolic link that
+    /// resolves to a file inside the folder is read as that file (by both readers); a link out
+    /// of the folder (to a file or to a folder), a link to a folder, a named pipe and a socket
+    /// are refused naming them, never skipped nor waited on.
     #[test]
     fn artifact_folder_links_and_special_files_are_refused_naming_them() {
         let outside = tempfile::tempdir().unwrap();
@@ -522,27 +539,66 @@ pub(super) mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("1.root.json"), b"{}").unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/x"), b"abc").unwrap();
         let link = dir.path().join("sub/linked");
+        let refused = |e: &str, what: &str| {
+            assert!(
+                e.contains(&link.display().to_string()) && e.contains(what),
+                "{e}"
+            );
+        };
+        // Inside the folder: read as the file it names, under the link's name, by both readers.
+        std::os::unix::fs::symlink("../1.root.json", &link).unwrap();
+        let top = dir.path().join("root.json");
+        std::os::unix::fs::symlink(dir.path().join("sub/x"), &top).unwrap();
+        assert_eq!(
+            read_artifact_dir(dir.path()).unwrap(),
+            vec![
+                FileDigest::of("1.root.json", b"{}"),
+                FileDigest::of("root.json", b"abc"),
+                FileDigest::of("sub/linked", b"{}"),
+                FileDigest::of("sub/x", b"abc"),
+            ]
+        );
+        let folder = RepositoryFolder::open(dir.path(), DEFAULT_MAX_FILE_SIZE).unwrap();
+        assert_eq!(folder.read("root.json").unwrap(), Some(b"abc".to_vec()));
+        std::fs::remove_file(&top).unwrap();
+        // Out of the folder, to a file or to a folder: refused, named.
+        std::fs::remove_file(&link).unwrap();
         std::os::unix::fs::symlink(outside.path().join("secret"), &link).unwrap();
-        let e = read_artifact_dir(dir.path()).unwrap_err();
-        assert!(
-            e.contains(&link.display().to_string()) && e.contains("is a symbolic link"),
-            "{e}"
+        refused(
+            &read_artifact_dir(dir.path()).unwrap_err(),
+            "outside the folder",
         );
         std::fs::remove_file(&link).unwrap();
         std::os::unix::fs::symlink(outside.path(), &link).unwrap();
-        let e = read_artifact_dir(dir.path()).unwrap_err();
-        assert!(
-            e.contains(&link.display().to_string()) && e.contains("is a symbolic link"),
-            "{e}"
+        refused(
+            &read_artifact_dir(dir.path()).unwrap_err(),
+            "outside the folder",
+        );
+        // To the folder itself, and to a folder inside it: no file, refused.
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink("..", &link).unwrap();
+        refused(
+            &read_artifact_dir(dir.path()).unwrap_err(),
+            "outside the folder",
         );
         std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(".", &link).unwrap();
+        refused(&read_artifact_dir(dir.path()).unwrap_err(), "is a folder");
+        std::fs::remove_file(&link).unwrap();
+        std::fs::remove_file(dir.path().join("sub/x")).unwrap();
         let fifo = dir.path().join("sub/pipe");
         let made = std::process::Command::new("mkfifo")
             .arg(&fifo)
             .status()
             .expect("mkfifo");
         assert!(made.success());
+        // A link inside the folder to a named pipe: refused as the pipe, never waited on.
+        std::os::unix::fs::symlink("pipe", &link).unwrap();
+        let e = read_artifact_dir(dir.path()).unwrap_err();
+        assert!(e.contains("is a named pipe"), "{e}");
+        std::fs::remove_file(&link).unwrap();
         let e = read_artifact_dir(dir.path()).unwrap_err();
         assert!(
             e.contains(&fifo.display().to_string()) && e.contains("is a named pipe"),
@@ -563,6 +619,15 @@ pub(super) mod tests {
             "{m}"
         );
         std::fs::remove_file(&fifo).unwrap();
+        // A socket: refused, named.
+        let sock = dir.path().join("sub/sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let e = read_artifact_dir(dir.path()).unwrap_err();
+        assert!(
+            e.contains(&sock.display().to_string()) && e.contains("is a socket"),
+            "{e}"
+        );
+        std::fs::remove_file(&sock).unwrap();
         assert_eq!(
             read_artifact_dir(dir.path()).unwrap(),
             vec![FileDigest::of("1.root.json", b"{}")]
