@@ -332,8 +332,10 @@ pub struct App {
     sealing: Option<(String, Option<TokenDesc>)>,
     /// The removable medium chosen for the workspace (`w` cycles).
     medium: usize,
-    /// At key generation: the present token proposed for assignment (`t` cycles, `a` assigns).
-    candidate: Option<usize>,
+    /// At key generation: the present token proposed for assignment (`t` cycles, `a` assigns),
+    /// kept by identity (serial and label) so that `a` assigns the token the room saw even if
+    /// the list changed in between.
+    candidate: Option<TokenDesc>,
     qr: Option<QrShow>,
     /// Terminal size (columns, rows), kept up to date by the run loop.
     pub term: (u16, u16),
@@ -2308,50 +2310,71 @@ impl App {
             .map(|ts| ts.iter().filter(|t| t.initialized).cloned().collect())
             .unwrap_or_default();
         if k.code == KeyCode::Char('t') && !present.is_empty() {
-            // Propose another present token as this keyholder's.
-            let next = self.candidate.map_or(0, |c| (c + 1) % present.len());
-            self.candidate = Some(next);
+            // Propose another present token as this keyholder's: the one after the token
+            // proposed before, found again in the list as it is now.
+            let next = self
+                .candidate
+                .as_ref()
+                .and_then(|c| present.iter().position(|t| same_token(t, c)))
+                .map_or(0, |i| (i + 1) % present.len());
             let t = &present[next];
             self.message = Some(ok(format!(
                 "{t} selected: press a to make it {keyholder}'s token for this ceremony"
             )));
+            self.candidate = Some(t.clone());
         } else if k.code == KeyCode::Char('a') {
             if self.tokens_unknown() {
                 // Whose token it is is told from the tokens as they are now.
                 self.after_poll(AfterPoll::Key(k));
                 return None;
             }
+            // The token the room chose, found again among the tokens the poller listed last:
+            // never another token that took its place in the list.
+            let chosen = self
+                .candidate
+                .as_ref()
+                .map(|c| (c, present.iter().find(|t| same_token(t, c))));
             // The driver's answer (recorded key, plan, the room's choice), from the tokens
             // the poller listed.
             let listed = self.tokens.as_deref().unwrap_or_default();
-            let owner = self
-                .candidate
-                .and_then(|c| present.get(c))
-                .and_then(|t| s.token_owner_among(t, listed))
-                .filter(|o| *o != keyholder);
-            if let (Some(t), Some(owner)) = (self.candidate.and_then(|c| present.get(c)), owner) {
-                self.message = Some(Message {
-                    error: true,
-                    text: format!(
-                        "token {} (serial {}) is {owner}'s token; {keyholder}'s own token is expected ({})",
-                        t.label,
-                        t.serial,
-                        s.expected_token(&keyholder)
-                    ),
-                });
-            } else if let Some(t) = self.candidate.and_then(|c| present.get(c)) {
-                self.confirm(
-                    format!("{t} is the token {keyholder} brought for this ceremony?"),
-                    Pending::Assign {
-                        keyholder: keyholder.clone(),
-                        serial: t.serial.clone(),
-                    },
-                );
-            } else {
-                self.message = Some(Message {
-                    error: true,
-                    text: "Choose the token first (t).".into(),
-                });
+            match chosen {
+                None => {
+                    self.message = Some(Message {
+                        error: true,
+                        text: "Choose the token first (t).".into(),
+                    });
+                }
+                Some((c, None)) => {
+                    self.message = Some(Message {
+                        error: true,
+                        text: format!(
+                            "the token you chose, {}, is no longer present: insert it again or choose a present token (t)",
+                            c.serial
+                        ),
+                    });
+                }
+                Some((_, Some(t))) => {
+                    if let Some(owner) = s.token_owner_among(t, listed).filter(|o| *o != keyholder)
+                    {
+                        self.message = Some(Message {
+                            error: true,
+                            text: format!(
+                                "token {} (serial {}) is {owner}'s token; {keyholder}'s own token is expected ({})",
+                                t.label,
+                                t.serial,
+                                s.expected_token(&keyholder)
+                            ),
+                        });
+                    } else {
+                        self.confirm(
+                            format!("{t} is the token {keyholder} brought for this ceremony?"),
+                            Pending::Assign {
+                                keyholder: keyholder.clone(),
+                                serial: t.serial.clone(),
+                            },
+                        );
+                    }
+                }
             }
         } else if enter {
             let expected = label_of(&self.tokens, &s.expected_token(&keyholder));
@@ -4820,6 +4843,12 @@ fn header(v: &mut ViewState, s: &Session) {
 }
 
 /// A token named by label or serial, shown by its label when it is present.
+/// Whether two listings describe the same token: serial and label, as the signer matches a
+/// token again (the slot changes between listings, and serials can repeat across vendors).
+fn same_token(a: &TokenDesc, b: &TokenDesc) -> bool {
+    a.serial == b.serial && a.label == b.label
+}
+
 fn label_of(tokens: &Result<Vec<TokenDesc>, String>, wanted: &str) -> String {
     tokens
         .as_ref()

@@ -605,6 +605,62 @@ fn choose_in_room(app: &mut App, serial: &str) {
     panic!("token {serial} not offered:\n{}", screen(app));
 }
 
+/// What the prompt asks, as the room reads it.
+fn prompt_of(app: &App) -> String {
+    format!("{:?}", app.view_state().prompt)
+}
+
+/// The room chooses a token with t and assigns it with a; in between the list changes (a token
+/// pulled out, the poller lists the tokens again). a assigns the very token the room saw, not the
+/// one now at its place in the list, and a token pulled out is said to be gone, never replaced.
+#[test]
+fn assigning_follows_the_token_chosen_when_the_list_changes_between_t_and_a() {
+    let fakes = FakeTokens::new();
+    let (_tmp, mut app) = open_yubihsms(&fakes, "ed25519", false);
+    answer_until(&mut app, |n| matches!(n, Need::GenerateKey { .. }));
+    let [alices, bobs, carols] = KEYHOLDERS.map(yubihsm_serial_of);
+    // Bob's token chosen (second in the list), then the token before it pulled out.
+    choose_in_room(&mut app, &bobs);
+    fakes.remove(&alices);
+    press(&mut app, KeyCode::Char('a'));
+    let asked = prompt_of(&app);
+    assert!(
+        asked.contains(&format!("serial {bobs}")) && asked.contains("is the token alice brought"),
+        "{}",
+        screen(&app)
+    );
+    assert!(!asked.contains(&carols), "{}", screen(&app));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.view_state().prompt, Prompt::None, "{}", screen(&app));
+    // Alice's token back and chosen, then pulled out before a: said to be gone, nothing asked.
+    fakes.insert(&alices);
+    choose_in_room(&mut app, &alices);
+    fakes.remove(&alices);
+    press(&mut app, KeyCode::Char('a'));
+    let shown = screen(&app);
+    assert!(
+        shown.contains(&format!(
+            "the token you chose, {alices}, is no longer present"
+        )),
+        "{shown}"
+    );
+    assert_eq!(app.view_state().prompt, Prompt::None, "{shown}");
+    // Put back: a assigns it.
+    fakes.insert(&alices);
+    press(&mut app, KeyCode::Char('a'));
+    assert!(
+        prompt_of(&app).contains(&format!("serial {alices}")),
+        "{}",
+        screen(&app)
+    );
+    press(&mut app, KeyCode::Char('y'));
+    assert!(
+        screen(&app).contains(&format!("The token with serial {alices} is alice's")),
+        "{}",
+        screen(&app)
+    );
+}
+
 /// After a restart the room's choices are gone, but the transcript recorded alice's key on
 /// her YubiHSM: offering it as bob's is refused, and so is generating bob's key on it, before
 /// bob's PIN reaches alice's token.

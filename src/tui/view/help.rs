@@ -64,7 +64,7 @@ pub(super) fn welcome(frame: &mut Frame<'_>, area: Rect, paragraphs: &[String]) 
         height = height.saturating_add(if p.is_empty() {
             1
         } else {
-            wrapped_height(p, inner)
+            wrapped_height(p, inner, true)
         });
         lines.push(Line::raw(p.clone()));
     }

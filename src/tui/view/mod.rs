@@ -33,7 +33,7 @@ fn areas(s: &ViewState, area: Rect) -> [Rect; 7] {
     let instr_lines = if s.instructions.is_empty() {
         0
     } else {
-        wrapped_height(&s.instructions, area.width.saturating_sub(2)).min(INSTRUCTION_ROWS)
+        wrapped_height(&s.instructions, area.width.saturating_sub(2), true).min(INSTRUCTION_ROWS)
     };
     Layout::vertical([
         Constraint::Length(1),
@@ -68,7 +68,7 @@ fn message_rows(s: &ViewState, width: u16, room: u16) -> u16 {
             } else {
                 MESSAGE_MAX_ROWS
             };
-            wrapped_height(&message_text(&m.text, width), width).clamp(1, max)
+            wrapped_height(&message_text(&m.text, width), width, true).clamp(1, max)
         }
     }
 }
@@ -387,35 +387,26 @@ fn escape_safe_cut(chars: &[char], width: usize) -> usize {
     }
 }
 
-/// Lines a text takes when wrapped at `width` (words kept whole, as `Wrap` does near enough).
-fn wrapped_height(text: &str, width: u16) -> u16 {
-    let width = usize::from(width.max(1));
-    let mut lines = 0usize;
-    for para in text.lines() {
-        let mut col = 0usize;
-        lines += 1;
-        for word in para.split_whitespace() {
-            let w = word.chars().count();
-            if col > 0 && col + 1 + w > width {
-                lines += 1;
-                col = w;
-            } else {
-                col += if col > 0 { 1 + w } else { w };
-            }
-        }
+/// Rows a text takes drawn by a `Paragraph` wrapped at `width` with `Wrap { trim }`: counted
+/// by ratatui's own word wrapper, so padded rows (runs of spaces kept with `trim: false`) are
+/// counted as they are drawn. An empty text takes no row.
+fn wrapped_height(text: &str, width: u16, trim: bool) -> u16 {
+    if text.is_empty() {
+        return 0;
     }
-    u16::try_from(lines).unwrap_or(u16::MAX)
+    let rows = Paragraph::new(text)
+        .wrap(Wrap { trim })
+        .line_count(width.max(1));
+    u16::try_from(rows).unwrap_or(u16::MAX)
 }
 
-/// Rows `lines` take wrapped at `width` ([`wrapped_height`]), an empty line one row.
+/// Rows `lines` take drawn by a `Paragraph` with `Wrap { trim: false }` (as the export and the
+/// prompts draw them) at `width`, an empty line one row.
 fn lines_height(lines: &[Line<'_>], width: u16) -> u16 {
-    lines
-        .iter()
-        .map(|l| {
-            let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
-            wrapped_height(&text, width).max(1)
-        })
-        .fold(0u16, u16::saturating_add)
+    let rows = Paragraph::new(lines.to_vec())
+        .wrap(Wrap { trim: false })
+        .line_count(width.max(1));
+    u16::try_from(rows).unwrap_or(u16::MAX)
 }
 
 /// A centred rectangle of at most `w`×`h` inside `area`.

@@ -67,6 +67,9 @@ pub(super) fn export_layout(
         )));
     }
     lines.push(Line::raw(""));
+    // How the files are written: left out only when it would leave no room for one file
+    // (a small terminal), as the guide says the same.
+    let note = lines.len()..lines.len() + 3;
     lines.push(Line::raw(
         "Each file is written under a temporary name, synced, renamed, read back and",
     ));
@@ -102,12 +105,25 @@ pub(super) fn export_layout(
         })
         .collect();
     let height = usize::from(area.height);
-    let head = usize::from(lines_height(&lines, area.width));
     let rows: Vec<usize> = file_rows
         .iter()
         .map(|f| usize::from(lines_height(f, area.width)))
         .collect();
     let all: usize = rows.iter().sum();
+    // The rows one file and the position line take under the heading.
+    let one_file = rows.iter().copied().max().unwrap_or(1).max(1) + 1;
+    if usize::from(lines_height(&lines, area.width)) + one_file.min(all) > height {
+        let short: Vec<Line<'static>> = lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !note.contains(i))
+            .map(|(_, l)| l.clone())
+            .collect();
+        if usize::from(lines_height(&short, area.width)) + one_file <= height {
+            lines = short;
+        }
+    }
+    let head = usize::from(lines_height(&lines, area.width));
     if head + all <= height {
         lines.extend(file_rows.into_iter().flatten());
         return ExportLayout {

@@ -3,6 +3,8 @@
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
+use ratatui::text::Line;
 
 use crate::tui::state::*;
 
@@ -1015,7 +1017,7 @@ fn shipped_instructions_fit_their_rows_at_80_columns() {
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" ");
-            let rows = super::wrapped_height(&joined, 78);
+            let rows = super::wrapped_height(&joined, 78, true);
             if rows > super::INSTRUCTION_ROWS {
                 cut.push(format!(
                     "{name} step {} ({}): {rows} rows",
@@ -1282,55 +1284,131 @@ fn the_export_shows_each_files_whole_sha256_at_80x24() {
     }
 }
 
-/// The export screen pages its files like the review and the signing rows: with nine files at
-/// 80x24, PgDn (one page less one file, as the app pages) reaches every file with its whole
-/// SHA-256, and the position is shown (before: files below the third were cut off, with no
-/// way to see them).
-#[test]
-fn the_export_pages_every_file_at_80x24() {
-    let names: Vec<String> = (1..=9).map(|i| format!("{i}.snapshot-{i}.json")).collect();
-    let files: Vec<(String, usize, String)> = names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
+/// Nine export files, each with its own SHA-256.
+fn nine_export_files() -> Vec<(String, usize, String)> {
+    (1..=9)
+        .map(|i| {
             let sha: String = (0..32)
                 .map(|b| format!("{:02x}", (b * 5 + i * 11) % 256))
                 .collect();
-            (name.clone(), 2000 + i, sha)
+            (format!("{i}.snapshot-{i}.json"), 2000 + i, sha)
         })
-        .collect();
-    let mut state = base(Screen::Export {
-        files: files.clone(),
-        destinations: vec!["workspace export folder /media/ceremony/export".into()],
-        selected: 0,
-    });
-    let mut seen = std::collections::BTreeSet::new();
-    let mut pages = 0;
-    loop {
-        let s = render(&state, 80, 24);
-        let flat: Vec<&str> = s.split_whitespace().collect();
-        for (name, _, sha) in &files {
-            if let Some(at) = flat.iter().position(|w| w == name) {
+        .collect()
+}
+
+/// The export screen pages its files like the review and the signing rows: with nine files at
+/// 80x24, and below 80 columns where the padded file rows wrap (70x24, 60x20), PgDn (one page
+/// less one file, as the app pages) reaches every file, every file the page counts as shown is
+/// on screen with its whole SHA-256, and the position is shown (before: files below the third
+/// were cut off at 80x24; below 80 columns the wrapped rows were counted short, the last file
+/// was cut and the position line fell off the screen).
+#[test]
+fn the_export_pages_every_file_at_80x24_and_below_80_columns() {
+    let files = nine_export_files();
+    for (w, h) in [(80, 24), (70, 24), (60, 20)] {
+        let mut state = base(Screen::Export {
+            files: files.clone(),
+            destinations: vec!["workspace export folder /media/ceremony/export".into()],
+            selected: 0,
+        });
+        let mut seen = std::collections::BTreeSet::new();
+        let mut pages = 0;
+        loop {
+            let s = render(&state, w, h);
+            let flat: Vec<&str> = s.split_whitespace().collect();
+            let p = super::token_rows(&state, w, h)
+                .unwrap_or_else(|| panic!("nine files page at {w}x{h}:\n{s}"));
+            for (name, _, sha) in files.iter().skip(p.first).take(p.shown) {
+                let at = flat
+                    .iter()
+                    .position(|x| x == name)
+                    .unwrap_or_else(|| panic!("{name} not on screen at {w}x{h}:\n{s}"));
                 let groups = crate::transcript::display::hex_groups(&hex::decode(sha).unwrap());
                 let shown: Vec<&str> = flat.iter().skip(at + 2).take(16).copied().collect();
                 let groups: Vec<&str> = groups.split(' ').collect();
-                assert_eq!(shown, groups, "{name}'s whole SHA-256:\n{s}");
+                assert_eq!(shown, groups, "{name}'s whole SHA-256 at {w}x{h}:\n{s}");
                 seen.insert(name.clone());
             }
+            // "files 4-6 of 9", or "file 2 of 9" when a page holds one file.
+            let position = super::review::position_of("file", p.first, p.shown, p.total);
+            assert!(
+                position.ends_with(" of 9") && s.contains(&position),
+                "the position ({position}) is shown at {w}x{h}:\n{s}"
+            );
+            pages += 1;
+            if p.first + p.shown >= p.total {
+                break;
+            }
+            assert!(pages < 20, "paging ends");
+            state.rows_scroll = p.first + p.shown.saturating_sub(1).max(1);
         }
-        let p = super::token_rows(&state, 80, 24).expect("nine files page at 80x24");
-        assert!(
-            s.contains(&format!("files {}-{} of 9", p.first + 1, p.first + p.shown)),
-            "the position is shown:\n{s}"
+        assert_eq!(
+            seen.len(),
+            9,
+            "every file on some page at {w}x{h}: {seen:?}"
         );
-        pages += 1;
-        if p.first + p.shown >= p.total {
-            break;
-        }
-        assert!(pages < 20, "paging ends");
-        state.rows_scroll = p.first + p.shown.saturating_sub(1).max(1);
     }
-    assert_eq!(seen.len(), 9, "every file on some page: {seen:?}");
+}
+
+/// Rows `lines` take as a `Paragraph` with `Wrap { trim }` really draws them at `width`: the
+/// row a sentinel line after them lands on.
+fn drawn_rows(lines: &[Line<'static>], width: u16, trim: bool) -> usize {
+    let mut with_end = lines.to_vec();
+    with_end.push(Line::raw("@END@"));
+    let mut t = Terminal::new(TestBackend::new(width, 400)).unwrap();
+    t.draw(|f| {
+        f.render_widget(
+            ratatui::widgets::Paragraph::new(with_end.clone())
+                .wrap(ratatui::widgets::Wrap { trim }),
+            f.area(),
+        );
+    })
+    .unwrap();
+    let buf = t.backend().buffer();
+    (0..400u16)
+        .find(|&y| {
+            let row: String = (0..width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect();
+            row.contains("@END@")
+        })
+        .map(usize::from)
+        .expect("the sentinel is drawn")
+}
+
+/// The rows the views count for wrapped text are the rows ratatui draws, at every width from 40
+/// to 120, for the export's real lines (padded file rows, column heading) and prompt-like
+/// text (before: runs of spaces were merged, and padded rows were counted short below 80
+/// columns).
+#[test]
+fn wrapped_rows_are_counted_as_ratatui_draws_them() {
+    let files = nine_export_files();
+    let dest = vec!["workspace export folder /media/ceremony/export".to_string()];
+    let text = "Type the PIN of   alice's token  (the YubiHSM with serial 02000001), then Enter.";
+    for width in 40..=120u16 {
+        let layout = super::seal::export_layout(Rect::new(0, 0, width, 400), &files, &dest, 0, 0);
+        let lines = layout.lines;
+        assert_eq!(
+            usize::from(super::lines_height(&lines, width)),
+            drawn_rows(&lines, width, false),
+            "export at width {width}"
+        );
+        for line in &lines {
+            let one = [line.clone()];
+            assert_eq!(
+                usize::from(super::lines_height(&one, width)),
+                drawn_rows(&one, width, false),
+                "{line:?} at width {width}"
+            );
+        }
+        for trim in [true, false] {
+            assert_eq!(
+                usize::from(super::wrapped_height(text, width, trim)),
+                drawn_rows(&[Line::raw(text)], width, trim),
+                "prompt text at width {width}, trim {trim}"
+            );
+        }
+    }
 }
 
 /// The approval's confirmation on the review leaves the digest block on screen at 80x24: the
