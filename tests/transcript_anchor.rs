@@ -371,8 +371,8 @@ fn forged_transcripts_fail_against_the_trusted_root_and_the_genuine_one_passes()
     forged.swap(s + 1, s + 2);
     // The times stay in order (the two signatures can fall in different seconds): the forgery
     // is the order of the signers, which the verdict must name, not a clock going back.
-    forged[s + 1].time = genuine[s + 1].time.clone();
-    forged[s + 2].time = genuine[s + 2].time.clone();
+    forged[s + 1].time = genuine[s + 1].time;
+    forged[s + 2].time = genuine[s + 2].time;
     rechain(&mut forged);
     refused(&reg, &forged, &root, "signed out of order");
 
